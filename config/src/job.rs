@@ -1,0 +1,361 @@
+//! The job file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sluice_connectors::generator::GeneratorConfig;
+
+use crate::error::{ConfigError, Result};
+
+/// A whole job: source, rules, silver columns, gold window, outputs, checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct JobConfig {
+    /// Names the checkpoint and the Delta transaction app ids.
+    pub job_id: String,
+    /// Where records come from.
+    pub source: SourceConfig,
+    /// When epochs end.
+    #[serde(default)]
+    pub trigger: TriggerConfig,
+    /// Data-quality rules, in order.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// Silver table settings.
+    #[serde(default)]
+    pub silver: SilverConfig,
+    /// The gold aggregation.
+    pub gold: Option<GoldConfig>,
+    /// Output location and table names.
+    pub output: OutputConfig,
+    /// Checkpoint settings.
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+    /// Timely worker threads; 0 means one per core.
+    #[serde(default)]
+    pub workers: usize,
+}
+
+/// The source and how its records decode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The deterministic generator (the only source until Kafka and Kinesis land).
+    pub generator: GeneratorConfig,
+    /// Record format; only `json` for now.
+    #[serde(default = "json")]
+    pub format: String,
+    /// Fields to decode.
+    pub schema: Vec<FieldConfig>,
+}
+
+fn json() -> String {
+    "json".into()
+}
+
+/// One decoded field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FieldConfig {
+    /// Field name.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub data_type: FieldType,
+    /// Whether it may be null or missing (a missing non-nullable field is a parse error).
+    #[serde(default = "yes")]
+    pub nullable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Field types a decoder understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FieldType {
+    /// UTF-8 text.
+    String,
+    /// 64-bit integer.
+    Long,
+    /// 32-bit integer.
+    Int,
+    /// 64-bit float.
+    Double,
+    /// Boolean.
+    Boolean,
+    /// UTC timestamp (RFC 3339 text or epoch milliseconds).
+    Timestamp,
+    /// Calendar date (`YYYY-MM-DD`).
+    Date,
+}
+
+/// When an epoch ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TriggerConfig {
+    /// Records per epoch across all partitions.
+    pub records_per_epoch: u64,
+}
+
+impl Default for TriggerConfig {
+    fn default() -> Self {
+        Self {
+            records_per_epoch: 100_000,
+        }
+    }
+}
+
+/// A data-quality rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Name; violations are dead letters with reason `rule:<name>`.
+    pub name: String,
+    /// SQL predicate rows must satisfy (null counts as a violation).
+    pub check: String,
+}
+
+/// Silver table settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SilverConfig {
+    /// Computed columns appended to the bronze columns.
+    #[serde(default)]
+    pub columns: Vec<ColumnConfig>,
+    /// Partition columns of the silver table.
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+}
+
+/// A computed column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ColumnConfig {
+    /// Output name.
+    pub name: String,
+    /// SQL expression over the bronze columns.
+    pub expr: String,
+}
+
+/// The gold window aggregation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct GoldConfig {
+    /// Operator name (names its state in checkpoints).
+    pub name: String,
+    /// The windows.
+    pub window: WindowConfig,
+    /// Event-time column.
+    pub event_time: String,
+    /// Watermark delay.
+    #[serde(with = "humantime_serde")]
+    pub watermark_delay: Duration,
+    /// Grouping keys.
+    pub keys: Vec<String>,
+    /// Aggregates.
+    pub aggregates: Vec<AggregateConfig>,
+    /// `append` or `update`.
+    #[serde(default = "append")]
+    pub output_mode: String,
+}
+
+fn append() -> String {
+    "append".into()
+}
+
+/// Window shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
+pub enum WindowConfig {
+    /// Tumbling windows.
+    Tumbling {
+        /// Length.
+        #[serde(with = "humantime_serde")]
+        size: Duration,
+    },
+    /// Sliding windows.
+    Sliding {
+        /// Length.
+        #[serde(with = "humantime_serde")]
+        size: Duration,
+        /// Slide.
+        #[serde(with = "humantime_serde")]
+        slide: Duration,
+    },
+    /// Session windows.
+    Session {
+        /// Inactivity gap.
+        #[serde(with = "humantime_serde")]
+        gap: Duration,
+    },
+}
+
+/// One aggregate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AggregateConfig {
+    /// Output column.
+    pub name: String,
+    /// `count`, `sum`, `avg`, `min`, `max`, `stddev` or `approx_count_distinct`.
+    #[serde(rename = "fn")]
+    pub function: String,
+    /// Input column (absent for `count(*)`).
+    pub column: Option<String>,
+}
+
+/// Where outputs go.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Base directory: tables under `<dir>/tables/`, checkpoints under `<dir>/checkpoints/`.
+    pub dir: PathBuf,
+    /// Table names.
+    #[serde(default)]
+    pub tables: TableNames,
+}
+
+/// Names of the output tables.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TableNames {
+    /// Every decoded record.
+    pub bronze: String,
+    /// Records that pass the rules.
+    pub silver: String,
+    /// Window results.
+    pub gold: String,
+    /// Dead letters.
+    pub dead_letters: String,
+}
+
+impl Default for TableNames {
+    fn default() -> Self {
+        Self {
+            bronze: "bronze".into(),
+            silver: "silver".into(),
+            gold: "gold".into(),
+            dead_letters: "dlq".into(),
+        }
+    }
+}
+
+/// Checkpoint settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Snapshot operator state every this many epochs.
+    pub every: u64,
+    /// Snapshots to keep.
+    pub keep: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self { every: 5, keep: 3 }
+    }
+}
+
+impl JobConfig {
+    /// Reads and validates a job file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the key and what was expected.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Self::from_yaml_str(&text, &file)
+    }
+
+    /// Parses and validates YAML text; `file` names it in errors.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the key and what was expected.
+    pub fn from_yaml_str(text: &str, file: &str) -> Result<Self> {
+        let job: JobConfig = serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        job.validate(file)?;
+        Ok(job)
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        let invalid = |key: &str, expected: &str| ConfigError::Invalid {
+            file: file.to_string(),
+            key: key.to_string(),
+            expected: expected.to_string(),
+        };
+        if self.job_id.is_empty() || self.job_id.contains(['/', '\\']) {
+            return Err(invalid("job-id", "a non-empty name without slashes"));
+        }
+        if self.source.format != "json" {
+            return Err(invalid("source.format", "`json` (other formats arrive with later connectors)"));
+        }
+        if self.trigger.records_per_epoch == 0 {
+            return Err(invalid("trigger.records-per-epoch", "a positive number"));
+        }
+        if self.source.generator.partitions == 0 {
+            return Err(invalid("source.generator.partitions", "at least 1"));
+        }
+        if self.checkpoint.every == 0 {
+            return Err(invalid("checkpoint.every", "a positive number of epochs"));
+        }
+        if let Some(gold) = &self.gold {
+            if !matches!(gold.output_mode.as_str(), "append" | "update") {
+                return Err(invalid("gold.output-mode", "`append` or `update`"));
+            }
+            for (i, agg) in gold.aggregates.iter().enumerate() {
+                let known = ["count", "sum", "avg", "min", "max", "stddev", "approx_count_distinct"];
+                if !known.contains(&agg.function.as_str()) {
+                    return Err(invalid(
+                        &format!("gold.aggregates[{i}].fn"),
+                        &format!("one of {}", known.join(", ")),
+                    ));
+                }
+                if agg.column.is_none() && agg.function != "count" {
+                    return Err(invalid(&format!("gold.aggregates[{i}].column"), "a column"));
+                }
+            }
+            match gold.window {
+                WindowConfig::Sliding { size, slide } if slide.is_zero() || size < slide => {
+                    return Err(invalid("gold.window.slide", "a positive slide no longer than size"));
+                }
+                WindowConfig::Tumbling { size } if size.is_zero() => {
+                    return Err(invalid("gold.window.size", "a positive duration"));
+                }
+                WindowConfig::Session { gap } if gap.is_zero() => {
+                    return Err(invalid("gold.window.gap", "a positive duration"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_job_parses() {
+        let job = JobConfig::from_yaml_str(crate::USER_ACTIVITY_YAML, "example").unwrap();
+        assert_eq!(job.gold.unwrap().aggregates.len(), 3);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_key() {
+        let text = crate::USER_ACTIVITY_YAML.replace("records-per-epoch: 100000", "records-per-epoch: 0");
+        let err = JobConfig::from_yaml_str(&text, "x.yaml").unwrap_err().to_string();
+        assert!(err.contains("x.yaml") && err.contains("trigger.records-per-epoch"), "{err}");
+        let text = crate::USER_ACTIVITY_YAML.replace("job-id:", "jobid:");
+        let err = JobConfig::from_yaml_str(&text, "y.yaml").unwrap_err().to_string();
+        assert!(err.contains("y.yaml") && err.contains("jobid"), "{err}");
+    }
+}

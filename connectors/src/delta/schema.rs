@@ -1,0 +1,207 @@
+//! Schema checks between the sink's Arrow schema, the Delta table and incoming batches.
+
+use std::collections::BTreeMap;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use deltalake::kernel::engine::arrow_conversion::TryFromArrow;
+use deltalake::kernel::{DataType, StructType};
+
+use super::error::{DeltaError, Result};
+
+/// The Delta schema of an Arrow schema.
+///
+/// # Errors
+///
+/// [`DeltaError::SchemaMismatch`] if a column has an Arrow type that Delta cannot store.
+pub(crate) fn to_delta(table: &str, schema: &SchemaRef) -> Result<StructType> {
+    StructType::try_from_arrow(schema.as_ref()).map_err(|e| {
+        DeltaError::schema(
+            table,
+            format!("the Arrow schema has no Delta equivalent: {e}"),
+        )
+    })
+}
+
+/// Checks that the partition columns exist, are distinct, and leave at least one data column.
+///
+/// # Errors
+///
+/// [`DeltaError::SchemaMismatch`] naming the offending column.
+pub(crate) fn check_partition_columns(
+    table: &str,
+    schema: &SchemaRef,
+    partition_columns: &[String],
+) -> Result<()> {
+    for (i, column) in partition_columns.iter().enumerate() {
+        if schema.field_with_name(column).is_err() {
+            return Err(DeltaError::schema(
+                table,
+                format!("partition column {column:?} is not in the schema"),
+            ));
+        }
+        if partition_columns[..i].contains(column) {
+            return Err(DeltaError::schema(
+                table,
+                format!("partition column {column:?} is listed twice"),
+            ));
+        }
+    }
+    if partition_columns.len() == schema.fields().len() {
+        return Err(DeltaError::schema(
+            table,
+            "every column is a partition column; Delta needs at least one data column",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that an existing table has the sink's columns (same names, same Delta types, in any
+/// order; nullability is not compared) and the same partition columns in the same order.
+///
+/// # Errors
+///
+/// [`DeltaError::SchemaMismatch`] listing every difference.
+pub(crate) fn check_compatible(
+    table: &str,
+    expected: &StructType,
+    expected_partitions: &[String],
+    actual: &StructType,
+    actual_partitions: &[String],
+) -> Result<()> {
+    let want: BTreeMap<&str, &DataType> = expected
+        .fields()
+        .map(|f| (f.name().as_str(), f.data_type()))
+        .collect();
+    let have: BTreeMap<&str, &DataType> = actual
+        .fields()
+        .map(|f| (f.name().as_str(), f.data_type()))
+        .collect();
+    let mut problems = Vec::new();
+    for (name, ty) in &want {
+        match have.get(name) {
+            None => problems.push(format!("column {name:?} is missing from the table")),
+            Some(found) if found != ty => problems.push(format!(
+                "column {name:?} is {} in the table but {} in the sink",
+                type_name(found),
+                type_name(ty)
+            )),
+            Some(_) => {}
+        }
+    }
+    for name in have.keys().filter(|name| !want.contains_key(*name)) {
+        problems.push(format!(
+            "the table has column {name:?} that the sink does not"
+        ));
+    }
+    if expected_partitions != actual_partitions {
+        problems.push(format!(
+            "the table is partitioned by {actual_partitions:?} but the sink by {expected_partitions:?}"
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(DeltaError::schema(table, problems.join("; ")))
+    }
+}
+
+/// A Delta type as the Delta log spells it (`date`, `timestamp`, `string`, ...).
+fn type_name(ty: &DataType) -> String {
+    serde_json::to_string(ty)
+        .map(|s| s.trim_matches('"').to_owned())
+        .unwrap_or_else(|_| format!("{ty:?}"))
+}
+
+/// Returns `batch` with exactly the sink's schema.
+///
+/// A batch whose columns have the sink's names and types but whose schema differs only in
+/// metadata or nullability is re-labelled (Arrow rejects nulls in non-nullable columns here);
+/// anything else is a mismatch.
+///
+/// # Errors
+///
+/// [`DeltaError::SchemaMismatch`] describing the first difference.
+pub(crate) fn conform(table: &str, schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
+    if batch.schema_ref() == schema {
+        return Ok(batch.clone());
+    }
+    let got = batch.schema();
+    let same_shape = got.fields().len() == schema.fields().len()
+        && got
+            .fields()
+            .iter()
+            .zip(schema.fields())
+            .all(|(g, w)| g.name() == w.name() && g.data_type() == w.data_type());
+    if !same_shape {
+        let describe = |s: &SchemaRef| {
+            s.fields()
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(DeltaError::schema(
+            table,
+            format!(
+                "batch has columns [{}] but the sink expects [{}]",
+                describe(&got),
+                describe(schema)
+            ),
+        ));
+    }
+    RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+        .map_err(|e| DeltaError::schema(table, format!("batch does not fit the sink schema: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType as ArrowType, Field, Schema, TimeUnit};
+
+    use super::*;
+
+    fn schema(ts: ArrowType) -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("id", ArrowType::Int64, false),
+            Field::new("ts", ts, true),
+            Field::new("event_date", ArrowType::Date32, true),
+        ]))
+    }
+
+    #[test]
+    fn compatibility_reports_type_and_partition_differences() {
+        let utc = ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let a = to_delta("t", &schema(utc.clone())).unwrap();
+        let b = to_delta("t", &schema(ArrowType::Utf8)).unwrap();
+        let parts = vec!["event_date".to_owned()];
+        check_compatible("t", &a, &parts, &a, &parts).unwrap();
+        let err = check_compatible("t", &a, &parts, &b, &[]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("\"ts\" is string in the table but timestamp"),
+            "{msg}"
+        );
+        assert!(msg.contains("partitioned by []"), "{msg}");
+        assert!(check_partition_columns("t", &schema(utc.clone()), &["nope".into()]).is_err());
+    }
+
+    #[test]
+    fn conform_relabels_nullability_and_rejects_other_columns() {
+        let want = Arc::new(Schema::new(vec![Field::new("id", ArrowType::Int64, false)]));
+        let loose = Arc::new(Schema::new(vec![Field::new("id", ArrowType::Int64, true)]));
+        let batch =
+            RecordBatch::try_new(loose, vec![Arc::new(Int64Array::from(vec![1, 2]))]).unwrap();
+        assert_eq!(conform("t", &want, &batch).unwrap().schema(), want);
+
+        let other = Arc::new(Schema::new(vec![Field::new("id", ArrowType::Utf8, false)]));
+        let batch =
+            RecordBatch::try_new(other, vec![Arc::new(StringArray::from(vec!["x"]))]).unwrap();
+        assert!(matches!(
+            conform("t", &want, &batch),
+            Err(DeltaError::SchemaMismatch { .. })
+        ));
+    }
+}

@@ -1,0 +1,242 @@
+//! [`DeltaSink`]: opens (or creates) a table, writes files on any worker, commits per epoch.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
+use tracing::info;
+use url::Url;
+
+use super::committer::Committer;
+use super::error::{DeltaError, Result};
+use super::schema;
+use super::writer::FileWriter;
+use super::{CommitOutcome, DataFile};
+
+/// An append sink into one Delta table with exactly-once epochs.
+///
+/// Every worker may call [`write_files`](Self::write_files); the resulting [`DataFile`]s go to
+/// one committer, which calls [`commit_epoch`](Self::commit_epoch) once per epoch. Cloning is
+/// cheap and clones share the loaded table state.
+#[derive(Clone)]
+pub struct DeltaSink {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    location: String,
+    app_id: String,
+    url: Url,
+    schema: SchemaRef,
+    partition_columns: Vec<String>,
+    writer: FileWriter,
+    committer: Committer,
+}
+
+impl std::fmt::Debug for DeltaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeltaSink")
+            .field("location", &self.inner.location)
+            .field("app_id", &self.inner.app_id)
+            .field("partition_columns", &self.inner.partition_columns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeltaSink {
+    /// Opens the Delta table at `location`, creating it with `schema` and `partition_columns`
+    /// if it does not exist.
+    ///
+    /// `location` is a local directory (created as needed) or a URL (`file://`, and other
+    /// schemes whose deltalake object store handlers are registered). `app_id` names the
+    /// writer in the table's txn actions (`<job-id>/<sink-id>`).
+    ///
+    /// # Errors
+    ///
+    /// [`DeltaError::InvalidLocation`] if the location is unusable;
+    /// [`DeltaError::SchemaMismatch`] if a partition column is not in `schema`, `schema` has a
+    /// type Delta cannot store, or an existing table has other column names or types or other
+    /// partition columns; [`DeltaError::Storage`] if the table cannot be read or created.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the table is created by one atomic log write, and opening again finds it.
+    pub async fn open(
+        location: &str,
+        app_id: &str,
+        schema: SchemaRef,
+        partition_columns: Vec<String>,
+    ) -> Result<Self> {
+        schema::check_partition_columns(location, &schema, &partition_columns)?;
+        let delta_schema = schema::to_delta(location, &schema)?;
+        let url = resolve_location(location)?;
+
+        let mut table = DeltaTable::try_from_url(url.clone())
+            .await
+            .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
+        if table.version().is_none() {
+            let created = table
+                .create()
+                .with_columns(delta_schema.fields().cloned())
+                .with_partition_columns(partition_columns.clone())
+                .with_save_mode(SaveMode::Ignore)
+                .await;
+            table = match created {
+                Ok(table) => {
+                    info!(table = %location, partition_columns = ?partition_columns,
+                        "created Delta table");
+                    table
+                }
+                // Another process may have created it first: use theirs if it loads.
+                Err(err) => match load(&url).await {
+                    Ok(table) => table,
+                    Err(_) => return Err(DeltaError::delta(location, "creating the table", err)),
+                },
+            };
+        }
+
+        let state = table
+            .snapshot()
+            .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
+        schema::check_compatible(
+            location,
+            &delta_schema,
+            &partition_columns,
+            &state.schema(),
+            state.metadata().partition_columns(),
+        )?;
+        let writer = FileWriter::new(
+            location.to_owned(),
+            table.object_store(),
+            schema.clone(),
+            partition_columns.clone(),
+            state.metadata().configuration(),
+        );
+        let committer = Committer::new(
+            location.to_owned(),
+            app_id.to_owned(),
+            partition_columns.clone(),
+            table,
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                location: location.to_owned(),
+                app_id: app_id.to_owned(),
+                url,
+                schema,
+                partition_columns,
+                writer,
+                committer,
+            }),
+        })
+    }
+
+    /// The last epoch committed under this sink's app id (the table's txn version), or
+    /// `None` if none was.
+    ///
+    /// # Errors
+    ///
+    /// [`DeltaError::Storage`] if the table log cannot be read.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    pub async fn committed_epoch(&self) -> Result<Option<u64>> {
+        self.inner.committer.committed_epoch().await
+    }
+
+    /// Writes `batches` as Parquet data files under the table directory and describes them,
+    /// without committing anything.
+    ///
+    /// Batches must have the sink's schema (field metadata and nullability may differ); empty
+    /// batches are skipped. Files go to hive-style `col=value/` directories without the
+    /// partition columns, get unique UUID names, and roll over at about 128 MiB, so one call
+    /// normally yields one file per partition value.
+    ///
+    /// # Errors
+    ///
+    /// [`DeltaError::SchemaMismatch`] if a batch does not have the sink's schema (or has nulls
+    /// in a non-nullable column); [`DeltaError::Storage`] if a file cannot be written.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropping the future abandons partly written files. They are never
+    /// part of the table and a later `VACUUM` removes them.
+    pub async fn write_files(&self, batches: &[RecordBatch]) -> Result<Vec<DataFile>> {
+        self.inner.writer.write(batches).await
+    }
+
+    /// Commits all `files` of `epoch` in one Delta transaction carrying
+    /// `txn(app_id, version = epoch)`.
+    ///
+    /// If the table's txn version for the app id is already `>= epoch`, nothing is written
+    /// and [`CommitOutcome::AlreadyCommitted`] is returned (the caller is replaying). An
+    /// epoch without files still commits its txn, so a replay skips it too.
+    ///
+    /// # Errors
+    ///
+    /// [`DeltaError::Internal`] if a file has another partitioning or is listed twice, or
+    /// `epoch` exceeds `i64::MAX`; [`DeltaError::Storage`] if the commit fails (see
+    /// [`DeltaError::is_retryable`]; retrying is safe).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the commit is one atomic log write, so a dropped call has committed the
+    /// epoch entirely or not at all, and calling again decides by the txn version.
+    pub async fn commit_epoch(&self, epoch: u64, files: Vec<DataFile>) -> Result<CommitOutcome> {
+        self.inner.committer.commit(epoch, files).await
+    }
+
+    /// The location as given to [`open`](Self::open).
+    pub fn location(&self) -> &str {
+        &self.inner.location
+    }
+
+    /// The app id of the txn actions this sink commits.
+    pub fn app_id(&self) -> &str {
+        &self.inner.app_id
+    }
+
+    /// The table root as a URL.
+    pub fn table_url(&self) -> &Url {
+        &self.inner.url
+    }
+
+    /// The sink's Arrow schema, partition columns included.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.inner.schema
+    }
+
+    /// The partition columns, in table order.
+    pub fn partition_columns(&self) -> &[String] {
+        &self.inner.partition_columns
+    }
+}
+
+/// The table URL of `location`, creating local directories (plain paths and `file://` URLs).
+fn resolve_location(location: &str) -> Result<Url> {
+    let invalid = |reason: String| DeltaError::InvalidLocation {
+        location: location.to_owned(),
+        reason,
+    };
+    if location.trim().is_empty() {
+        return Err(invalid("the location is empty".to_owned()));
+    }
+    if let Ok(url) = Url::parse(location)
+        && url.scheme() == "file"
+    {
+        let path = url
+            .to_file_path()
+            .map_err(|()| invalid("not a local file path".to_owned()))?;
+        std::fs::create_dir_all(&path)
+            .map_err(|e| invalid(format!("cannot create {}: {e}", path.display())))?;
+    }
+    ensure_table_uri(location).map_err(|e| DeltaError::delta(location, "resolving the location", e))
+}
+
+/// Loads an existing table.
+async fn load(url: &Url) -> deltalake::DeltaResult<DeltaTable> {
+    DeltaTableBuilder::from_url(url.clone())?.load().await
+}

@@ -1,0 +1,126 @@
+//! The Delta sink as an engine table sink: blocking calls onto the shared runtime.
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use deltalake::datafusion::prelude::SessionContext;
+use sluice_engine::runtime::{CommitReport, ConnectorFailure, TableSink};
+use tokio::runtime::Handle;
+
+use super::{CommitOutcome, DataFile, DeltaError, DeltaSink, Result};
+
+/// A [`DeltaSink`] driven from timely worker threads through a runtime handle.
+pub struct DeltaTableSink {
+    sink: DeltaSink,
+    name: String,
+    runtime: Handle,
+}
+
+fn failure(e: DeltaError) -> ConnectorFailure {
+    let retryable = e.is_retryable();
+    ConnectorFailure::new(e.to_string(), retryable)
+}
+
+impl DeltaTableSink {
+    /// Opens (or creates) the table at `location`.
+    ///
+    /// # Errors
+    /// As [`DeltaSink::open`].
+    pub fn open(
+        runtime: &Handle,
+        location: &str,
+        app_id: &str,
+        schema: SchemaRef,
+        partition_columns: Vec<String>,
+    ) -> Result<Self> {
+        let sink = runtime.block_on(DeltaSink::open(location, app_id, schema, partition_columns))?;
+        let name = std::path::Path::new(location)
+            .file_name()
+            .map_or_else(|| location.to_string(), |n| n.to_string_lossy().into_owned());
+        Ok(Self {
+            sink,
+            name,
+            runtime: runtime.clone(),
+        })
+    }
+
+    /// Counts the rows of the table's current version with DataFusion.
+    ///
+    /// # Errors
+    /// When the table cannot be read.
+    pub fn count_rows(runtime: &Handle, location: &str) -> std::result::Result<u64, ConnectorFailure> {
+        runtime.block_on(async {
+            let url = deltalake::ensure_table_uri(location)
+                .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), false))?;
+            let table = deltalake::open_table(url)
+                .await
+                .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), true))?;
+            let provider = table
+                .table_provider()
+                .await
+                .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), true))?;
+            let df = SessionContext::new()
+                .read_table(provider)
+                .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), true))?;
+            let rows = df
+                .count()
+                .await
+                .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), true))?;
+            Ok(rows as u64)
+        })
+    }
+}
+
+impl TableSink for DeltaTableSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn committed_epoch(&self) -> std::result::Result<Option<u64>, ConnectorFailure> {
+        self.runtime
+            .block_on(self.sink.committed_epoch())
+            .map_err(failure)
+    }
+
+    fn write(
+        &self,
+        _epoch: u64,
+        batches: &[RecordBatch],
+    ) -> std::result::Result<Vec<String>, ConnectorFailure> {
+        let files = self
+            .runtime
+            .block_on(self.sink.write_files(batches))
+            .map_err(failure)?;
+        files
+            .iter()
+            .map(|f| serde_json::to_string(f).map_err(|e| ConnectorFailure::new(e.to_string(), false)))
+            .collect()
+    }
+
+    fn commit(
+        &self,
+        epoch: u64,
+        files: Vec<String>,
+    ) -> std::result::Result<CommitReport, ConnectorFailure> {
+        let files = files
+            .iter()
+            .map(|f| serde_json::from_str::<DataFile>(f))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| ConnectorFailure::new(format!("bad file note: {e}"), false))?;
+        match self
+            .runtime
+            .block_on(self.sink.commit_epoch(epoch, files))
+            .map_err(failure)?
+        {
+            CommitOutcome::Committed { files, rows, .. } => Ok(CommitReport {
+                skipped: false,
+                rows,
+                files: files as u64,
+            }),
+            CommitOutcome::AlreadyCommitted => Ok(CommitReport {
+                skipped: true,
+                ..CommitReport::default()
+            }),
+        }
+    }
+}
+

@@ -1,0 +1,932 @@
+//! Per-record JSON decoding into Arrow.
+//!
+//! Each payload is parsed on its own with `serde_json`, straight into typed slots (strings
+//! borrowed from the payload where they have no escapes), then appended to Arrow builders.
+//! A payload that fails becomes a dead letter and never fails the batch.
+//!
+//! Supported target types:
+//!
+//! | Arrow type | JSON |
+//! |---|---|
+//! | Utf8 | string |
+//! | Int64, Int32 | integer (in range) |
+//! | Float64 | number |
+//! | Boolean | `true` / `false` |
+//! | Timestamp(µs, any zone) | RFC 3339 string, or integer epoch milliseconds |
+//! | Date32 | `"YYYY-MM-DD"` |
+//!
+//! `null` or a missing key gives a null, or a parse error if the field is not nullable.
+//! Unknown keys are ignored; when a key repeats, the last one wins.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Array, Int32Builder,
+    Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::{COORDINATE_COLUMNS, FormatError, RawBatch, Result, coordinate_fields};
+use crate::dead_letter::{self, EVENT_ID_COLUMN, ParseFailure};
+
+/// Above this many target fields, keys are looked up in a hash map instead of a scan.
+const SCAN_FIELDS: usize = 16;
+
+/// The JSON shape a target field accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Utf8,
+    Int64,
+    Int32,
+    Float64,
+    Boolean,
+    Timestamp,
+    Date32,
+}
+
+impl Kind {
+    fn of(data_type: &DataType) -> Option<Self> {
+        Some(match data_type {
+            DataType::Utf8 => Kind::Utf8,
+            DataType::Int64 => Kind::Int64,
+            DataType::Int32 => Kind::Int32,
+            DataType::Float64 => Kind::Float64,
+            DataType::Boolean => Kind::Boolean,
+            DataType::Timestamp(TimeUnit::Microsecond, _) => Kind::Timestamp,
+            DataType::Date32 => Kind::Date32,
+            _ => return None,
+        })
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::Utf8 => "string",
+            Kind::Int64 | Kind::Int32 => "integer",
+            Kind::Float64 => "number",
+            Kind::Boolean => "boolean",
+            Kind::Timestamp => "RFC 3339 string or epoch milliseconds",
+            Kind::Date32 => "date string",
+        }
+    }
+}
+
+/// One parsed field value, typed for its column.
+#[derive(Clone, Debug, PartialEq)]
+enum Slot<'de> {
+    Missing,
+    Null,
+    Str(Cow<'de, str>),
+    /// Int64, Int32, Timestamp (µs) and Date32 (days) values.
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// Decodes raw JSON records into Arrow batches of a target schema.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow::datatypes::{DataType, Field, Schema};
+/// use sluice_connectors::format::{RawBatchBuilder, json::JsonDecoder};
+///
+/// let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+/// let mut raw = RawBatchBuilder::with_capacity("test", 0, 2, 32);
+/// raw.push(0, br#"{"n": 1, "other": [true]}"#);
+/// raw.push(1, br#"{"n": "one"}"#);
+/// let (good, dead) = JsonDecoder::new(schema).decode(&raw.finish(), 0).unwrap();
+/// assert_eq!(good.num_rows(), 1);
+/// assert_eq!(good.num_columns(), 4); // n, source, partition, offset
+/// assert_eq!(dead.num_rows(), 1);
+/// ```
+#[derive(Debug)]
+pub struct JsonDecoder {
+    schema: SchemaRef,
+    output: SchemaRef,
+    names: Vec<String>,
+    kinds: Vec<Option<Kind>>,
+    nullable: Vec<bool>,
+    index: Option<HashMap<String, usize>>,
+    event_id: Option<usize>,
+}
+
+impl JsonDecoder {
+    /// A decoder into `schema`'s fields.
+    ///
+    /// A schema with an unsupported type or a coordinate column name is accepted here but
+    /// makes every [`decode`](Self::decode) fail; use [`try_new`](Self::try_new) to find
+    /// out up front.
+    pub fn new(schema: SchemaRef) -> Self {
+        let fields = schema.fields();
+        let names: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
+        let kinds = fields.iter().map(|f| Kind::of(f.data_type())).collect();
+        let nullable = fields.iter().map(|f| f.is_nullable()).collect();
+        let index = (names.len() > SCAN_FIELDS).then(|| {
+            let mut index = HashMap::with_capacity(names.len());
+            for (i, name) in names.iter().enumerate() {
+                // The first field of a name wins, as in the scan.
+                index.entry(name.clone()).or_insert(i);
+            }
+            index
+        });
+        let event_id = fields
+            .iter()
+            .position(|f| f.name() == EVENT_ID_COLUMN && f.data_type() == &DataType::Utf8);
+        let mut out_fields: Vec<_> = fields.iter().cloned().collect();
+        out_fields.extend(coordinate_fields());
+        let output = Arc::new(Schema::new_with_metadata(
+            out_fields,
+            schema.metadata().clone(),
+        ));
+        Self {
+            schema,
+            output,
+            names,
+            kinds,
+            nullable,
+            index,
+            event_id,
+        }
+    }
+
+    /// A decoder into `schema`'s fields, checked.
+    ///
+    /// # Errors
+    ///
+    /// [`FormatError::UnsupportedType`] for a field of a type the decoder does not support,
+    /// [`FormatError::ReservedColumn`] for a field named like a coordinate column.
+    pub fn try_new(schema: SchemaRef) -> Result<Self> {
+        let decoder = Self::new(schema);
+        decoder.check()?;
+        Ok(decoder)
+    }
+
+    /// The target schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The schema of good rows: the target fields, then `source` (Utf8), `partition`
+    /// (Int32) and `offset` (Int64).
+    pub fn output_schema(&self) -> &SchemaRef {
+        &self.output
+    }
+
+    fn check(&self) -> Result<()> {
+        for (field, kind) in self.schema.fields().iter().zip(&self.kinds) {
+            if kind.is_none() {
+                return Err(FormatError::UnsupportedType {
+                    field: field.name().clone(),
+                    data_type: field.data_type().clone(),
+                    format: "json",
+                });
+            }
+            if COORDINATE_COLUMNS.contains(&field.name().as_str()) {
+                return Err(FormatError::ReservedColumn(field.name().clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes `raw`, record by record.
+    ///
+    /// Returns the good rows in [`output_schema`](Self::output_schema), in input order, and
+    /// one dead letter (in [`dead_letter::schema`], reason `parse_error`, stamped with
+    /// `epoch`) per record that is not valid JSON, not an object, has a value of the wrong
+    /// type, or lacks a non-nullable field.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_new`](Self::try_new) for a bad target schema;
+    /// [`FormatError::LengthMismatch`] if `raw`'s offsets and payloads differ in length.
+    pub fn decode(&self, raw: &RawBatch, epoch: u64) -> Result<(RecordBatch, RecordBatch)> {
+        self.check()?;
+        if raw.offsets.len() != raw.payloads.len() {
+            return Err(FormatError::LengthMismatch {
+                offsets: raw.offsets.len(),
+                payloads: raw.payloads.len(),
+            });
+        }
+        let n = raw.len();
+        let avg_bytes = raw.payload_bytes() / n.max(1);
+        let fields = self.schema.fields();
+        let mut builders: Vec<ColumnBuilder> = fields
+            .iter()
+            .zip(&self.kinds)
+            .filter_map(|(f, k)| k.map(|k| ColumnBuilder::new(k, f.data_type(), n, avg_bytes)))
+            .collect();
+        let mut slots = vec![Slot::Missing; fields.len()];
+        let mut offsets = Vec::with_capacity(n);
+        let mut failures = Vec::new();
+        for (i, &offset) in raw.offsets.iter().enumerate() {
+            match self.parse(raw.payloads.value(i), &mut slots) {
+                Ok(()) => {
+                    for (builder, slot) in builders.iter_mut().zip(&mut slots) {
+                        builder.append(std::mem::replace(slot, Slot::Missing));
+                    }
+                    offsets.push(offset as i64);
+                }
+                Err(message) => failures.push(ParseFailure {
+                    index: i,
+                    message,
+                    event_id: self.event_id.and_then(|j| match &slots[j] {
+                        Slot::Str(s) => Some(s.to_string()),
+                        _ => None,
+                    }),
+                }),
+            }
+        }
+        let good = offsets.len();
+        let mut columns: Vec<ArrayRef> = builders.iter_mut().map(ColumnBuilder::finish).collect();
+        columns.push(Arc::new(StringArray::from_iter_values(
+            std::iter::repeat_n(raw.source.as_str(), good),
+        )));
+        columns.push(Arc::new(Int32Array::from(vec![raw.partition as i32; good])));
+        columns.push(Arc::new(Int64Array::from(offsets)));
+        let rows = RecordBatch::try_new(self.output.clone(), columns)?;
+        Ok((rows, dead_letter::parse_errors(raw, &failures, epoch)))
+    }
+
+    /// Parses one payload into `slots`, or says what is wrong with it.
+    fn parse<'de>(&self, payload: &'de [u8], slots: &mut [Slot<'de>]) -> Result<(), String> {
+        slots.fill(Slot::Missing);
+        let mut error = None;
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let parsed = RecordSeed {
+            decoder: self,
+            slots: &mut *slots,
+            error: &mut error,
+        }
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+        if let Err(e) = parsed {
+            return Err(error.unwrap_or_else(|| format!("invalid JSON: {e}")));
+        }
+        for (j, slot) in slots.iter().enumerate() {
+            if !self.nullable[j] {
+                match slot {
+                    Slot::Missing => return Err(format!("field {:?}: missing", self.names[j])),
+                    Slot::Null => return Err(format!("field {:?}: null", self.names[j])),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, key: &str, hint: usize) -> Option<usize> {
+        if self.names.get(hint).is_some_and(|n| n == key) {
+            return Some(hint);
+        }
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.names.iter().position(|n| n == key),
+        }
+    }
+}
+
+/// Records a message for the current record and aborts its parse.
+fn reject<T, E: de::Error>(error: &mut Option<String>, message: String) -> Result<T, E> {
+    *error = Some(message);
+    Err(E::custom("rejected"))
+}
+
+/// Shortens a string for an error message.
+fn excerpt(s: &str) -> &str {
+    match s.char_indices().nth(40) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    }
+}
+
+/// Parses a whole record: a JSON object into the decoder's slots.
+struct RecordSeed<'a, 'de> {
+    decoder: &'a JsonDecoder,
+    slots: &'a mut [Slot<'de>],
+    error: &'a mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl RecordSeed<'_, '_> {
+    fn not_object<E: de::Error>(self, got: &str) -> Result<(), E> {
+        reject(self.error, format!("expected JSON object, got {got}"))
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let decoder = self.decoder;
+        let mut hint = 0;
+        while let Some(field) = map.next_key_seed(KeySeed { decoder, hint })? {
+            let Some(j) = field else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            hint = j + 1;
+            let Some(kind) = decoder.kinds[j] else {
+                unreachable!("decode checks every field has a kind")
+            };
+            self.slots[j] = map.next_value_seed(FieldVisitor {
+                kind,
+                name: &decoder.names[j],
+                error: &mut *self.error,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.not_object("null")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.not_object("boolean")
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.not_object("number")
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.not_object("number")
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.not_object("number")
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.not_object("string")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        self.not_object("array")
+    }
+}
+
+/// Maps an object key to a target field index, without allocating.
+struct KeySeed<'a> {
+    decoder: &'a JsonDecoder,
+    hint: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.decoder.lookup(key, self.hint))
+    }
+}
+
+/// Parses one field value into a slot of its column's kind.
+struct FieldVisitor<'a> {
+    kind: Kind,
+    name: &'a str,
+    error: &'a mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldVisitor<'_> {
+    type Value = Slot<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Slot<'de>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> FieldVisitor<'_> {
+    fn fail<E: de::Error>(self, detail: String) -> Result<Slot<'de>, E> {
+        reject(self.error, format!("field {:?}: {detail}", self.name))
+    }
+
+    fn mismatch<E: de::Error>(self, got: &str) -> Result<Slot<'de>, E> {
+        let expected = self.kind.expected();
+        self.fail(format!("expected {expected}, got {got}"))
+    }
+
+    fn integer<E: de::Error>(self, v: i64) -> Result<Slot<'de>, E> {
+        match self.kind {
+            Kind::Int64 => Ok(Slot::Int(v)),
+            Kind::Int32 if i32::try_from(v).is_ok() => Ok(Slot::Int(v)),
+            Kind::Int32 => self.fail(format!("{v} is out of range for a 32-bit integer")),
+            Kind::Float64 => Ok(Slot::Float(v as f64)),
+            Kind::Timestamp => match v.checked_mul(1000) {
+                Some(us) => Ok(Slot::Int(us)),
+                None => self.fail(format!("{v} ms is out of range for a timestamp")),
+            },
+            _ => self.mismatch("number"),
+        }
+    }
+
+    fn string<E: de::Error>(
+        self,
+        s: &str,
+        owned: impl FnOnce() -> Cow<'de, str>,
+    ) -> Result<Slot<'de>, E> {
+        match self.kind {
+            Kind::Utf8 => Ok(Slot::Str(owned())),
+            Kind::Timestamp => match parse_timestamp_micros(s) {
+                Some(us) => Ok(Slot::Int(us)),
+                None => self.fail(format!("invalid timestamp {:?}", excerpt(s))),
+            },
+            Kind::Date32 => match parse_date_days(s) {
+                Some(days) => Ok(Slot::Int(i64::from(days))),
+                None => self.fail(format!("invalid date {:?}", excerpt(s))),
+            },
+            _ => self.mismatch("string"),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for FieldVisitor<'_> {
+    type Value = Slot<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.expected())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Slot<'de>, E> {
+        Ok(Slot::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Slot<'de>, E> {
+        match self.kind {
+            Kind::Boolean => Ok(Slot::Bool(v)),
+            _ => self.mismatch("boolean"),
+        }
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Slot<'de>, E> {
+        self.integer(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Slot<'de>, E> {
+        match i64::try_from(v) {
+            Ok(v) => self.integer(v),
+            Err(_) if self.kind == Kind::Float64 => Ok(Slot::Float(v as f64)),
+            Err(_) => self.fail(format!("{v} is out of range")),
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Slot<'de>, E> {
+        match self.kind {
+            Kind::Float64 => Ok(Slot::Float(v)),
+            Kind::Int64 | Kind::Int32 | Kind::Timestamp => {
+                self.fail(format!("expected integer, got {v}"))
+            }
+            _ => self.mismatch("number"),
+        }
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Slot<'de>, E> {
+        self.string(v, || Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Slot<'de>, E> {
+        self.string(v, || Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Slot<'de>, A::Error> {
+        self.mismatch("array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Slot<'de>, A::Error> {
+        self.mismatch("object")
+    }
+}
+
+/// A column being built.
+enum ColumnBuilder {
+    Utf8(StringBuilder),
+    Int64(Int64Builder),
+    Int32(Int32Builder),
+    Float64(Float64Builder),
+    Boolean(BooleanBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Date32(Date32Builder),
+}
+
+impl ColumnBuilder {
+    fn new(kind: Kind, data_type: &DataType, rows: usize, avg_bytes: usize) -> Self {
+        match kind {
+            Kind::Utf8 => Self::Utf8(StringBuilder::with_capacity(rows, rows * avg_bytes / 8)),
+            Kind::Int64 => Self::Int64(Int64Builder::with_capacity(rows)),
+            Kind::Int32 => Self::Int32(Int32Builder::with_capacity(rows)),
+            Kind::Float64 => Self::Float64(Float64Builder::with_capacity(rows)),
+            Kind::Boolean => Self::Boolean(BooleanBuilder::with_capacity(rows)),
+            Kind::Timestamp => Self::Timestamp(
+                TimestampMicrosecondBuilder::with_capacity(rows).with_data_type(data_type.clone()),
+            ),
+            Kind::Date32 => Self::Date32(Date32Builder::with_capacity(rows)),
+        }
+    }
+
+    /// Appends a slot; the field visitor only makes slots of the column's kind.
+    fn append(&mut self, slot: Slot<'_>) {
+        match (self, slot) {
+            (Self::Utf8(b), Slot::Str(s)) => b.append_value(s),
+            (Self::Int64(b), Slot::Int(v)) => b.append_value(v),
+            (Self::Int32(b), Slot::Int(v)) => b.append_value(v as i32),
+            (Self::Float64(b), Slot::Float(v)) => b.append_value(v),
+            (Self::Boolean(b), Slot::Bool(v)) => b.append_value(v),
+            (Self::Timestamp(b), Slot::Int(v)) => b.append_value(v),
+            (Self::Date32(b), Slot::Int(v)) => b.append_value(v as i32),
+            (this, _) => this.append_null(),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Self::Utf8(b) => b.append_null(),
+            Self::Int64(b) => b.append_null(),
+            Self::Int32(b) => b.append_null(),
+            Self::Float64(b) => b.append_null(),
+            Self::Boolean(b) => b.append_null(),
+            Self::Timestamp(b) => b.append_null(),
+            Self::Date32(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Utf8(b) => Arc::new(b.finish()),
+            Self::Int64(b) => Arc::new(b.finish()),
+            Self::Int32(b) => Arc::new(b.finish()),
+            Self::Float64(b) => Arc::new(b.finish()),
+            Self::Boolean(b) => Arc::new(b.finish()),
+            Self::Timestamp(b) => Arc::new(b.finish()),
+            Self::Date32(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// The number made of the ASCII digits `b[range]`, if they are all digits.
+fn digits(b: &[u8], range: std::ops::Range<usize>) -> Option<u32> {
+    b.get(range)?.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// Days since the Unix epoch of `YYYY-MM-DD` at the start of `b`.
+fn date_prefix(b: &[u8]) -> Option<i64> {
+    let (year, month, day) = (digits(b, 0..4)?, digits(b, 5..7)?, digits(b, 8..10)?);
+    if b[4] != b'-' || b[7] != b'-' || !(1..=12).contains(&month) {
+        return None;
+    }
+    let year = i64::from(year);
+    (1..=days_in_month(year, month))
+        .contains(&day)
+        .then(|| days_from_civil(year, month, day))
+}
+
+/// Parses a `YYYY-MM-DD` date into days since the Unix epoch.
+fn parse_date_days(s: &str) -> Option<i32> {
+    let b = s.as_bytes();
+    if b.len() != 10 {
+        return None;
+    }
+    i32::try_from(date_prefix(b)?).ok()
+}
+
+/// Parses an RFC 3339 timestamp (`2026-01-01T00:00:01.230Z`, `...+02:00`; `t`, `z` and a
+/// space separator accepted; fractions beyond microseconds truncated) into µs since the
+/// Unix epoch.
+fn parse_timestamp_micros(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let days = date_prefix(b)?;
+    let (hour, minute, second) = (digits(b, 11..13)?, digits(b, 14..16)?, digits(b, 17..19)?);
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut pos = 19;
+    let mut micros = 0i64;
+    if b[pos] == b'.' {
+        pos += 1;
+        let start = pos;
+        while pos < b.len() && b[pos].is_ascii_digit() {
+            if pos - start < 6 {
+                micros = micros * 10 + i64::from(b[pos] - b'0');
+            }
+            pos += 1;
+        }
+        let n = pos - start;
+        if n == 0 || n > 9 {
+            return None;
+        }
+        for _ in n..6 {
+            micros *= 10;
+        }
+    }
+    let offset_seconds = match b.get(pos..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (digits(b, pos + 1..pos + 3)?, digits(b, pos + 4..pos + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let offset = i64::from(h * 3600 + m * 60);
+            if *sign == b'-' { -offset } else { offset }
+        }
+        _ => return None,
+    };
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_seconds;
+    Some(seconds * 1_000_000 + micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Field, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
+
+    use super::*;
+    use crate::format::RawBatchBuilder;
+
+    fn decoder(fields: Vec<Field>) -> JsonDecoder {
+        JsonDecoder::try_new(Arc::new(Schema::new(fields))).unwrap()
+    }
+
+    fn raw(payloads: &[&str]) -> RawBatch {
+        let mut b = RawBatchBuilder::with_capacity("test", 2, payloads.len(), 64);
+        for (i, p) in payloads.iter().enumerate() {
+            b.push(100 + i as u64, p.as_bytes());
+        }
+        b.finish()
+    }
+
+    /// The dead letters' `error` column.
+    fn errors(dead: &RecordBatch) -> Vec<String> {
+        let errors = dead.column_by_name("error").unwrap().as_string::<i32>();
+        errors.iter().map(|e| e.unwrap().to_owned()).collect()
+    }
+
+    #[test]
+    fn types_decode() {
+        let d = decoder(vec![
+            Field::new("s", DataType::Utf8, true),
+            Field::new("i", DataType::Int64, true),
+            Field::new("i32", DataType::Int32, true),
+            Field::new("f", DataType::Float64, true),
+            Field::new("b", DataType::Boolean, true),
+            Field::new(
+                "t",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("d", DataType::Date32, true),
+        ]);
+        let (good, dead) = d
+            .decode(
+                &raw(&[
+                    r#"{"s":"a\"b","i":-5,"i32":7,"f":3,"b":true,"t":"1970-01-01T00:00:01.5+01:00","d":"1970-01-02","x":{"y":[1]}}"#,
+                    r#"{"s":null,"t":1500}"#,
+                    r#" {} "#,
+                ]),
+                9,
+            )
+            .unwrap();
+        assert_eq!(dead.num_rows(), 0, "{:?}", errors(&dead));
+        assert_eq!(good.num_rows(), 3);
+        assert_eq!(good.schema(), *d.output_schema());
+        let s = good.column(0).as_string::<i32>();
+        assert_eq!(s.value(0), "a\"b");
+        assert!(s.is_null(1) && s.is_null(2));
+        assert_eq!(good.column(1).as_primitive::<Int64Type>().value(0), -5);
+        assert_eq!(good.column(2).as_primitive::<Int32Type>().value(0), 7);
+        assert_eq!(good.column(3).as_primitive::<Float64Type>().value(0), 3.0);
+        assert!(good.column(4).as_boolean().value(0));
+        let t = good.column(5).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(t.value(0), 1_500_000 - 3_600_000_000);
+        assert_eq!(t.value(1), 1_500_000);
+        assert!(t.is_null(2));
+        assert_eq!(
+            good.column(6)
+                .as_primitive::<arrow::datatypes::Date32Type>()
+                .value(0),
+            1
+        );
+        let coords = |name: &str| good.column_by_name(name).unwrap().clone();
+        assert_eq!(coords("source").as_string::<i32>().value(2), "test");
+        assert_eq!(coords("partition").as_primitive::<Int32Type>().value(2), 2);
+        assert_eq!(
+            coords("offset")
+                .as_primitive::<Int64Type>()
+                .values()
+                .as_ref(),
+            &[100, 101, 102]
+        );
+    }
+
+    #[test]
+    fn bad_records_become_dead_letters() {
+        let d = decoder(vec![
+            Field::new("event_id", DataType::Utf8, false),
+            Field::new("value", DataType::Float64, true),
+            Field::new("n", DataType::Int32, true),
+            Field::new("t", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new("d", DataType::Date32, true),
+        ]);
+        let cases = [
+            (
+                r#"{"event_id":"a","value":"abc"}"#,
+                r#"field "value": expected number, got string"#,
+            ),
+            (r#"{"value":1}"#, r#"field "event_id": missing"#),
+            (r#"{"event_id":null}"#, r#"field "event_id": null"#),
+            (
+                r#"{"event_id":"a","n":3000000000}"#,
+                r#"field "n": 3000000000 is out of range for a 32-bit integer"#,
+            ),
+            (
+                r#"{"event_id":"a","n":1.5}"#,
+                r#"field "n": expected integer, got 1.5"#,
+            ),
+            (
+                r#"{"event_id":"a","t":"2026-02-30T00:00:00Z"}"#,
+                r#"field "t": invalid timestamp "2026-02-30T00:00:00Z""#,
+            ),
+            (
+                r#"{"event_id":"a","d":"2026-1-1"}"#,
+                r#"field "d": invalid date "2026-1-1""#,
+            ),
+            (
+                r#"{"event_id":"a","value":[1]}"#,
+                r#"field "value": expected number, got array"#,
+            ),
+            (
+                r#"{"event_id":"a","value":{}}"#,
+                r#"field "value": expected number, got object"#,
+            ),
+            (
+                r#"{"event_id":"a","value":true}"#,
+                r#"field "value": expected number, got boolean"#,
+            ),
+            (r#"[1,2]"#, "expected JSON object, got array"),
+            (r#""x""#, "expected JSON object, got string"),
+            (r#"null"#, "expected JSON object, got null"),
+            (
+                r#"{"event_id":"a"} x"#,
+                "invalid JSON: trailing characters at line 1 column 18",
+            ),
+            (
+                r#"{"event_id":"a""#,
+                "invalid JSON: EOF while parsing an object at line 1 column 15",
+            ),
+            (
+                "",
+                "invalid JSON: EOF while parsing a value at line 1 column 0",
+            ),
+        ];
+        let payloads: Vec<&str> = cases.iter().map(|(p, _)| *p).collect();
+        let mut all = payloads.clone();
+        all.insert(3, r#"{"event_id":"ok"}"#);
+        let (good, dead) = d.decode(&raw(&all), 5).unwrap();
+        assert_eq!(good.num_rows(), 1);
+        assert_eq!(
+            good.column_by_name("offset")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(0),
+            103
+        );
+        let expected: Vec<&str> = cases.iter().map(|(_, e)| *e).collect();
+        assert_eq!(errors(&dead), expected);
+        assert_eq!(dead.schema(), dead_letter::schema());
+        let payload = dead.column_by_name("payload").unwrap().as_string::<i32>();
+        assert_eq!(
+            payload.iter().map(Option::unwrap).collect::<Vec<_>>(),
+            payloads
+        );
+        let offsets = dead
+            .column_by_name("offset")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let mut expected_offsets: Vec<i64> = (100..117).collect();
+        expected_offsets.remove(3);
+        assert_eq!(offsets.values().as_ref(), expected_offsets.as_slice());
+        let event_id = dead.column_by_name("event_id").unwrap().as_string::<i32>();
+        assert_eq!(event_id.value(0), "a");
+        assert!(event_id.is_null(1));
+    }
+
+    #[test]
+    fn bad_schemas_are_errors() {
+        let schema = |f: Field| Arc::new(Schema::new(vec![f]));
+        let list = DataType::new_list(DataType::Int64, true);
+        let err = JsonDecoder::try_new(schema(Field::new("l", list.clone(), true))).unwrap_err();
+        assert!(matches!(err, FormatError::UnsupportedType { .. }), "{err}");
+        let unchecked = JsonDecoder::new(schema(Field::new("l", list, true)));
+        assert!(unchecked.decode(&raw(&["{}"]), 0).is_err());
+        let err = JsonDecoder::try_new(schema(Field::new("offset", DataType::Int64, true)));
+        assert!(matches!(err, Err(FormatError::ReservedColumn(_))));
+    }
+
+    #[test]
+    fn wide_schemas_use_the_index() {
+        let fields: Vec<Field> = (0..40)
+            .map(|i| Field::new(format!("f{i}"), DataType::Int64, true))
+            .collect();
+        let d = decoder(fields);
+        let (good, dead) = d
+            .decode(&raw(&[r#"{"f39":39,"f0":0,"zz":1,"f20":20}"#]), 0)
+            .unwrap();
+        assert_eq!(dead.num_rows(), 0);
+        assert_eq!(good.column(39).as_primitive::<Int64Type>().value(0), 39);
+        assert_eq!(good.column(20).as_primitive::<Int64Type>().value(0), 20);
+        assert!(good.column(1).is_null(0));
+    }
+
+    /// Seeded random timestamps, formatted by chrono in several RFC 3339 shapes.
+    #[test]
+    fn timestamps_agree_with_chrono() {
+        use chrono::{FixedOffset, SecondsFormat, TimeZone, Utc};
+        let mut state = 7u64;
+        let mut next = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let formats = [
+            SecondsFormat::Secs,
+            SecondsFormat::Millis,
+            SecondsFormat::Micros,
+            SecondsFormat::Nanos,
+        ];
+        for _ in 0..20_000 {
+            // 0001-01-01 to 9999-12-31
+            let us = -62_135_596_800_000_000 + (next() % 315_537_897_599_000_000) as i64;
+            let offset = FixedOffset::east_opt(((next() % 1439) as i32 - 719) * 60).unwrap();
+            let t = Utc.timestamp_micros(us).unwrap().with_timezone(&offset);
+            let format = formats[(next() % 4) as usize];
+            let s = t.to_rfc3339_opts(format, next() % 2 == 0);
+            let expected = chrono::DateTime::parse_from_rfc3339(&s)
+                .unwrap()
+                .timestamp_micros();
+            assert_eq!(parse_timestamp_micros(&s), Some(expected), "{s}");
+        }
+        for bad in [
+            "2026-01-01",
+            "2026-01-01T00:00:00",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00+0100",
+            "2026-01-01T00:00:00Zx",
+            "2025-02-29T00:00:00Z",
+            "２026-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_timestamp_micros(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_timestamp_micros("2024-02-29 12:00:00.1234567z"),
+            Some(1_709_208_000_123_456)
+        );
+        assert_eq!(parse_date_days("2024-02-29"), Some(19_782));
+        assert_eq!(parse_date_days("1969-12-31"), Some(-1));
+    }
+}

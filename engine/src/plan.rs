@@ -1,0 +1,84 @@
+//! The plan a job compiles to: a medallion pipeline of bronze, silver, gold and dead
+//! letters, with SQL rules and projections and an optional window aggregation.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::error::Result;
+use crate::stateless::{Projection, Rule};
+use crate::expr::SqlExpr;
+use crate::window::{WindowSpec, WindowState};
+
+/// A job's logical plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Job id: names the checkpoint directory and the Delta `txn` app ids.
+    pub job_id: String,
+    /// Data-quality rules `(name, SQL predicate)`, checked in order on bronze rows.
+    pub rules: Vec<(String, String)>,
+    /// Computed silver columns `(name, SQL)`, appended to the bronze columns.
+    pub silver_columns: Vec<(String, String)>,
+    /// The gold aggregation, if any.
+    pub window: Option<WindowSpec>,
+    /// Key groups (max parallelism), fixed at the job's first start.
+    pub key_groups: u32,
+}
+
+impl Plan {
+    /// A stable fingerprint of the plan, recorded in the offsets log.
+    pub fn fingerprint(&self) -> String {
+        let text = serde_json::to_string(self).expect("plan serializes");
+        format!("{:016x}", xxh3_64(text.as_bytes()))
+    }
+}
+
+/// A plan compiled against the decoded event schema.
+#[derive(Clone, Debug)]
+pub struct CompiledPlan {
+    /// The logical plan.
+    pub plan: Plan,
+    /// Bronze rows: decoded events with source coordinates.
+    pub bronze_schema: SchemaRef,
+    /// Compiled rules.
+    pub rules: Vec<Rule>,
+    /// The silver projection.
+    pub silver: Projection,
+    /// Gold rows, when the plan has a window.
+    pub gold_schema: Option<SchemaRef>,
+}
+
+impl CompiledPlan {
+    /// Compiles `plan` for events with `bronze_schema`.
+    ///
+    /// # Errors
+    /// When an expression or the window spec does not fit the schemas.
+    pub fn compile(plan: Plan, bronze_schema: &SchemaRef) -> Result<Self> {
+        let rules = plan
+            .rules
+            .iter()
+            .map(|(name, sql)| {
+                Ok(Rule {
+                    name: name.clone(),
+                    predicate: SqlExpr::compile(sql, bronze_schema)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let silver = Projection::compile(bronze_schema, true, &plan.silver_columns)?;
+        let gold_schema = match &plan.window {
+            Some(spec) => Some(Arc::clone(
+                WindowState::new(spec.clone(), silver.schema())?.output_schema(),
+            )),
+            None => None,
+        };
+        Ok(Self {
+            plan,
+            bronze_schema: Arc::clone(bronze_schema),
+            rules,
+            silver,
+            gold_schema,
+        })
+    }
+}

@@ -1,0 +1,464 @@
+//! The worker loop: plans epochs, logs offsets, feeds the dataflow and waits for each epoch
+//! to be durable; plus recovery from the newest snapshot.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::record_batch::RecordBatch;
+use sluice_checkpoints::{CheckpointStore, CommitMarker, JobMetadata, Logged, OffsetsEntry, Retention};
+use timely::dataflow::operators::core::{Concatenate, Input, Probe};
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::channels::pact::Pipeline;
+
+use super::committer::commit_epochs;
+use super::writer::{Failure, fail, write_to};
+use super::{DeadLetters, EpochSource, Sinks, TableSink};
+use crate::batch::Batches;
+use crate::error::{EngineError, Result};
+use crate::key::owned_groups;
+use crate::plan::CompiledPlan;
+use crate::stateless::{StatelessExt, split_by_rules};
+use crate::window::{WindowControl, WindowExt, WindowSetup};
+
+/// Progress of a run, reported after each epoch is logged and fed.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// The epoch just started.
+    pub epoch: u64,
+    /// Records this epoch reads (all partitions).
+    pub records: u64,
+    /// Whether it is the last epoch of a bounded input.
+    pub final_epoch: bool,
+}
+
+/// Settings of a run.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Timely worker threads.
+    pub workers: usize,
+    /// Where checkpoints live.
+    pub checkpoints: CheckpointStore,
+    /// The shared runtime for checkpoint I/O.
+    pub runtime: tokio::runtime::Handle,
+    /// Snapshot operator state every this many epochs.
+    pub snapshot_every: u64,
+    /// Snapshots to keep.
+    pub keep_snapshots: usize,
+    /// Called on worker 0 as epochs start.
+    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    /// The input was already fully processed by an earlier run.
+    pub already_complete: bool,
+    /// The first epoch this run processed (after a restored snapshot).
+    pub first_epoch: u64,
+    /// The last epoch this run processed.
+    pub last_epoch: Option<u64>,
+    /// Epochs replayed that were already committed.
+    pub replayed_epochs: u64,
+    /// Records read from the source (including dead letters), replays included.
+    pub records_read: u64,
+    /// Late records routed to the dead-letter table.
+    pub late_records: u64,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+#[derive(Debug, Default)]
+struct WorkerReport {
+    records: u64,
+    late: u64,
+    last_epoch: Option<u64>,
+}
+
+fn block_on<F: std::future::Future>(rt: &tokio::runtime::Handle, f: F) -> F::Output {
+    rt.block_on(f)
+}
+
+/// Runs `plan` from `source` into `sinks` until the source is exhausted, resuming from the
+/// checkpoint.
+///
+/// # Errors
+/// When the checkpoint belongs to another plan, or a source, sink or checkpoint fails; the
+/// job can then be restarted and resumes from the last commit.
+pub fn run(
+    plan: CompiledPlan,
+    source: Arc<dyn EpochSource>,
+    sinks: Sinks,
+    dead_letters: Arc<dyn DeadLetters>,
+    options: RunOptions,
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let store = options.checkpoints.clone();
+    let rt = options.runtime.clone();
+    let ck = |e: sluice_checkpoints::Error| EngineError::Checkpoint(e.to_string());
+    let fingerprint = plan.plan.fingerprint();
+    let wanted = JobMetadata {
+        job_id: plan.plan.job_id.clone(),
+        plan_fingerprint: fingerprint.clone(),
+        key_groups: plan.plan.key_groups,
+        created_at_ms: now_ms(),
+    };
+    let meta = block_on(&rt, store.init_metadata(&wanted)).map_err(ck)?;
+    if meta.plan_fingerprint != fingerprint {
+        return Err(EngineError::PlanChanged {
+            stored: meta.plan_fingerprint,
+            current: fingerprint,
+        });
+    }
+    let key_groups = meta.key_groups;
+    let latest = block_on(&rt, store.latest_commit()).map_err(ck)?;
+    if let Some(last) = &latest {
+        let entry = block_on(&rt, store.offsets(last.epoch)).map_err(ck)?;
+        if entry.is_some_and(|e| e.final_epoch) {
+            tracing::info!(epoch = last.epoch, "input already fully processed");
+            return Ok(RunSummary {
+                already_complete: true,
+                first_epoch: last.epoch + 1,
+                duration: started.elapsed(),
+                ..RunSummary::default()
+            });
+        }
+    }
+    let snapshot = match &latest {
+        Some(last) => block_on(&rt, store.latest_snapshot_at_or_before(last.epoch)).map_err(ck)?,
+        None => None,
+    };
+    let first_epoch = snapshot.as_ref().map_or(0, |s| s.epoch + 1);
+    let mut starts = vec![0u64; source.partitions() as usize];
+    let mut restore = Vec::new();
+    if let Some(s) = &snapshot {
+        let entry = block_on(&rt, store.offsets(s.epoch))
+            .map_err(ck)?
+            .ok_or_else(|| EngineError::Checkpoint(format!("offsets of snapshot epoch {} missing", s.epoch)))?;
+        for r in &entry.ranges {
+            if let Some(start) = starts.get_mut(r.partition as usize) {
+                *start = r.end;
+            }
+        }
+        if let Some(spec) = &plan.plan.window {
+            let parts = block_on(&rt, store.state_parts(s.epoch, &spec.name)).map_err(ck)?;
+            for part in parts {
+                restore.push(block_on(&rt, store.get_state(s.epoch, &spec.name, &part)).map_err(ck)?);
+            }
+        }
+        tracing::info!(snapshot = s.epoch, parts = restore.len(), "restoring state");
+    }
+    let mut sink_list: Vec<Arc<dyn TableSink>> = vec![sinks.bronze.clone(), sinks.silver.clone()];
+    if plan.plan.window.is_some() {
+        let gold = sinks.gold.clone().ok_or_else(|| {
+            EngineError::InvalidPlan("the plan has a window but no gold sink".into())
+        })?;
+        sink_list.push(gold);
+    }
+    sink_list.push(sinks.dead_letters.clone());
+    let mut committed = Vec::new();
+    for sink in &sink_list {
+        committed.push(sink.committed_epoch().map_err(|e| EngineError::Connector(e.to_string()))?);
+    }
+    let replayed = latest.as_ref().map_or(0, |l| (l.epoch + 1).saturating_sub(first_epoch));
+    tracing::info!(first_epoch, replayed, workers = options.workers, "starting");
+
+    let abort = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(Shared {
+        plan,
+        source,
+        sink_list,
+        committed,
+        dead_letters,
+        options,
+        key_groups,
+        first_epoch,
+        starts,
+        restore,
+        fingerprint,
+        abort: Arc::clone(&abort),
+    });
+    let config = timely::Config::process(shared.options.workers.max(1));
+    let guards = timely::execute(config, move |worker| {
+        let result = run_worker(worker, &shared);
+        if result.is_err() {
+            shared.abort.store(true, Ordering::SeqCst);
+        }
+        result
+    })
+    .map_err(EngineError::Worker)?;
+    let mut summary = RunSummary {
+        first_epoch,
+        replayed_epochs: replayed,
+        ..RunSummary::default()
+    };
+    let mut errors = Vec::new();
+    for result in guards.join() {
+        match result {
+            Ok(Ok(report)) => {
+                summary.records_read += report.records;
+                summary.late_records += report.late;
+                summary.last_epoch = summary.last_epoch.max(report.last_epoch);
+            }
+            Ok(Err(e)) => errors.push(e),
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(first) = errors.into_iter().find(|e| e != ABORTED) {
+        return Err(EngineError::Worker(first));
+    }
+    if abort.load(Ordering::SeqCst) {
+        return Err(EngineError::Worker("a worker aborted".into()));
+    }
+    summary.duration = started.elapsed();
+    Ok(summary)
+}
+
+const ABORTED: &str = "aborted because another worker failed";
+
+struct Shared {
+    plan: CompiledPlan,
+    source: Arc<dyn EpochSource>,
+    sink_list: Vec<Arc<dyn TableSink>>,
+    committed: Vec<Option<u64>>,
+    dead_letters: Arc<dyn DeadLetters>,
+    options: RunOptions,
+    key_groups: u32,
+    first_epoch: u64,
+    starts: Vec<u64>,
+    restore: Vec<bytes::Bytes>,
+    fingerprint: String,
+    abort: Arc<AtomicBool>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn run_worker(
+    worker: &mut timely::worker::Worker,
+    shared: &Shared,
+) -> std::result::Result<WorkerReport, String> {
+    let index = worker.index();
+    let peers = worker.peers();
+    let rt = shared.options.runtime.clone();
+    let store = shared.options.checkpoints.clone();
+    let failure: Failure = Rc::new(RefCell::new(None));
+    let final_epoch = Rc::new(Cell::new(None));
+    let control = Rc::new(WindowControl::default());
+    let snapshot_every = shared.options.snapshot_every.max(1);
+    let plan = shared.plan.clone();
+    let first_epoch = shared.first_epoch;
+
+    let built = worker.dataflow::<u64, _, _>(|scope| -> Result<_> {
+        let (events_in, events) = scope.new_input::<Batches>();
+        let (dead_in, dead) = scope.new_input::<Batches>();
+        let mut files = Vec::new();
+        let mut sink_index = 0u32;
+        let mut next_sink = |stream, files: &mut Vec<_>| {
+            let i = sink_index as usize;
+            files.push(write_to(
+                stream,
+                sink_index,
+                Arc::clone(&shared.sink_list[i]),
+                shared.committed[i],
+                Rc::clone(&failure),
+            ));
+            sink_index += 1;
+        };
+        next_sink(events.clone(), &mut files);
+        let rules = plan.rules.clone();
+        let (passed, violations) =
+            events.split_batches("Rules", move |_, batch| split_by_rules(&rules, batch));
+        let projection = plan.silver.clone();
+        let (silver, silver_errors) =
+            passed.map_batches("SilverColumns", move |_, batch| projection.apply(batch));
+        next_sink(silver.clone(), &mut files);
+        let mut dead_parts = vec![dead];
+        let mut conversion_errors = Vec::new();
+        for (stream, name) in [(violations, "RuleViolationsToDeadLetters"), (silver_errors, "SilverErrorsToDeadLetters")] {
+            let (ok, errors) = to_dead(stream, name, false, &shared.dead_letters);
+            dead_parts.push(ok);
+            conversion_errors.push(errors);
+        }
+        if let Some(spec) = &plan.plan.window {
+            let part = format!(
+                "worker-{:05}-{:05}",
+                owned_groups(index, shared.key_groups, peers).start,
+                owned_groups(index, shared.key_groups, peers).end
+            );
+            let writer_store = store.clone();
+            let writer_rt = rt.clone();
+            let op_name = spec.name.clone();
+            let setup = WindowSetup {
+                key_groups: shared.key_groups,
+                restore: shared.restore.clone(),
+                first_epoch,
+                snapshot_every,
+                snapshots: Some(Arc::new(move |epoch, bytes: Vec<u8>| {
+                    writer_rt
+                        .block_on(writer_store.put_state(epoch, &op_name, &part, bytes.into()))
+                        .map_err(|e| e.to_string())
+                })),
+                control: Rc::clone(&control),
+            };
+            let outputs = silver.window(spec, plan.silver.schema(), setup)?;
+            next_sink(outputs.results, &mut files);
+            let (ok, errors) = to_dead(outputs.late, "LateToDeadLetters", true, &shared.dead_letters);
+            dead_parts.push(ok);
+            conversion_errors.push(errors);
+        }
+        let dead_all = scope.concatenate(dead_parts);
+        next_sink(dead_all, &mut files);
+        let conversion_failure = Rc::clone(&failure);
+        scope
+            .concatenate(conversion_errors)
+            .sink(Pipeline, "DeadLetterConversionErrors", move |(input, _)| {
+                input.for_each(|_, container| {
+                    for batch in &container.batches {
+                        fail(&conversion_failure, format!("{} rows could not become dead letters", batch.num_rows()));
+                    }
+                });
+            });
+        let files = scope.concatenate(files);
+        let marker_store = store.clone();
+        let marker_rt = rt.clone();
+        let keep = shared.options.keep_snapshots.max(1);
+        let has_window = plan.plan.window.is_some();
+        let marker_final = Rc::clone(&final_epoch);
+        let on_committed = Box::new(move |epoch: u64| {
+            let snapshot = !has_window || epoch % snapshot_every == 0 || marker_final.get() == Some(epoch);
+            let marker = CommitMarker { epoch, snapshot, committed_at_ms: now_ms() };
+            marker_rt.block_on(marker_store.put_commit(&marker)).map_err(|e| e.to_string())?;
+            if snapshot {
+                marker_rt
+                    .block_on(marker_store.apply_retention(&Retention { keep_snapshots: keep }))
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
+        let committed = commit_epochs(
+            files,
+            shared.sink_list.clone(),
+            first_epoch,
+            Rc::clone(&final_epoch),
+            on_committed,
+            Rc::clone(&failure),
+        );
+        let (probe, _) = committed.probe();
+        Ok((events_in, dead_in, probe))
+    });
+    let (mut events_in, mut dead_in, probe) = built.map_err(|e| e.to_string())?;
+
+    let check = |failure: &Failure, control: &WindowControl| -> std::result::Result<(), String> {
+        if let Some(f) = failure.borrow().clone() {
+            return Err(f);
+        }
+        if let Some(f) = control.failure.borrow().clone() {
+            return Err(f);
+        }
+        if shared.abort.load(Ordering::SeqCst) {
+            return Err(ABORTED.to_string());
+        }
+        Ok(())
+    };
+
+    events_in.advance_to(first_epoch);
+    dead_in.advance_to(first_epoch);
+    let mut starts = shared.starts.clone();
+    let mut epoch = first_epoch;
+    let mut report = WorkerReport::default();
+    let source = &shared.source;
+    loop {
+        while probe.less_than(&epoch) {
+            worker.step_or_park(Some(Duration::from_millis(5)));
+            check(&failure, &control)?;
+        }
+        let planned = source.next_ranges(epoch, &starts);
+        let ranges = planned.unwrap_or_default();
+        let mut ends = starts.clone();
+        for r in &ranges {
+            ends[r.partition as usize] = r.end;
+        }
+        let watermark = control.watermark.borrow().clone();
+        let entry = OffsetsEntry {
+            epoch,
+            ranges,
+            watermark_ms: watermark.next().map(|w| w.div_euclid(1000)),
+            max_event_time_ms: watermark.max_event_time().map(|w| w.div_euclid(1000)),
+            plan_fingerprint: shared.fingerprint.clone(),
+            final_epoch: source.exhausted(&ends),
+        };
+        let entry = match rt.block_on(store.put_offsets(&entry)).map_err(|e| e.to_string())? {
+            Logged::Written => entry,
+            Logged::Existing(stored) => stored,
+        };
+        if entry.final_epoch {
+            final_epoch.set(Some(epoch));
+            control.final_epoch.set(Some(epoch));
+        }
+        let records: u64 = entry.ranges.iter().map(|r| r.end - r.start).sum();
+        if index == 0 && let Some(progress) = &shared.options.progress {
+            progress(&Progress { epoch, records, final_epoch: entry.final_epoch });
+        }
+        for range in &entry.ranges {
+            starts[range.partition as usize] = range.end;
+            if range.partition as usize % peers != index || range.start == range.end {
+                continue;
+            }
+            let (rows, dead) = source.read(range, epoch).map_err(|e| e.to_string())?;
+            report.records += (rows.num_rows() + dead.num_rows()) as u64;
+            send(&mut events_in, rows);
+            send(&mut dead_in, dead);
+        }
+        report.last_epoch = Some(epoch);
+        epoch += 1;
+        events_in.advance_to(epoch);
+        dead_in.advance_to(epoch);
+        if entry.final_epoch {
+            break;
+        }
+        check(&failure, &control)?;
+    }
+    drop(events_in);
+    drop(dead_in);
+    while !probe.done() {
+        worker.step_or_park(Some(Duration::from_millis(5)));
+        check(&failure, &control)?;
+    }
+    check(&failure, &control)?;
+    report.late = control.late_records.get();
+    Ok(report)
+}
+
+fn send(input: &mut timely::dataflow::InputHandle<u64, timely::container::CapacityContainerBuilder<Batches>>, batch: RecordBatch) {
+    if batch.num_rows() > 0 {
+        input.send_batch(&mut Batches::one(batch));
+    }
+}
+
+/// Converts rejected (or late) rows into dead letters; the second stream holds batches the
+/// conversion failed on.
+fn to_dead<'scope>(
+    stream: timely::dataflow::Stream<'scope, u64, Batches>,
+    name: &str,
+    late: bool,
+    letters: &Arc<dyn DeadLetters>,
+) -> (
+    timely::dataflow::Stream<'scope, u64, Batches>,
+    timely::dataflow::Stream<'scope, u64, Batches>,
+) {
+    let letters = Arc::clone(letters);
+    stream.map_batches(name, move |epoch, batch| {
+        let converted = if late {
+            letters.late(batch, epoch)
+        } else {
+            letters.rejected(batch, epoch)
+        };
+        converted.map_err(|e| EngineError::Connector(e.to_string()))
+    })
+}

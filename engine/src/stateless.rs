@@ -1,0 +1,201 @@
+//! Stateless operators over Arrow batches: SQL filters, projections and data-quality rules.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, StringArray, UInt32Array};
+use arrow::compute::{filter_record_batch, take_record_batch};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use timely::dataflow::Stream;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+
+use crate::batch::Batches;
+use crate::error::Result;
+use crate::expr::SqlExpr;
+
+/// Computed columns appended to (or replacing) the input columns.
+#[derive(Clone, Debug)]
+pub struct Projection {
+    keep_input: bool,
+    columns: Vec<(String, SqlExpr)>,
+    schema: SchemaRef,
+}
+
+impl Projection {
+    /// Compiles `columns` (name, SQL) against `input`; `keep_input` keeps every input column
+    /// first, as `SELECT *, ...` does.
+    ///
+    /// # Errors
+    /// When an expression does not compile.
+    pub fn compile(input: &SchemaRef, keep_input: bool, columns: &[(String, String)]) -> Result<Self> {
+        let mut fields: Vec<Field> = if keep_input {
+            input.fields().iter().map(|f| f.as_ref().clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut compiled = Vec::with_capacity(columns.len());
+        for (name, sql) in columns {
+            let expr = SqlExpr::compile(sql, input)?;
+            fields.push(Field::new(name, expr.data_type().clone(), true));
+            compiled.push((name.clone(), expr));
+        }
+        Ok(Self {
+            keep_input,
+            columns: compiled,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Applies the projection to one batch.
+    ///
+    /// # Errors
+    /// When evaluation fails.
+    pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = if self.keep_input {
+            batch.columns().to_vec()
+        } else {
+            Vec::new()
+        };
+        for (_, expr) in &self.columns {
+            columns.push(expr.evaluate(batch)?);
+        }
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+}
+
+/// A named data-quality rule: rows for which `predicate` is not true violate it.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// The rule's name; violations carry the reason `rule:<name>`.
+    pub name: String,
+    /// The predicate rows must satisfy.
+    pub predicate: SqlExpr,
+}
+
+/// Splits batches into rows that pass every rule and rows that violate one, each violation
+/// tagged with the first rule it broke (in rule order).
+pub fn split_by_rules(rules: &[Rule], batch: &RecordBatch) -> Result<(RecordBatch, RecordBatch)> {
+    let n = batch.num_rows();
+    let mut reason: Vec<Option<usize>> = vec![None; n];
+    for (r, rule) in rules.iter().enumerate() {
+        let pass = rule.predicate.predicate(batch)?;
+        for (i, slot) in reason.iter_mut().enumerate() {
+            if slot.is_none() && !pass.value(i) {
+                *slot = Some(r);
+            }
+        }
+    }
+    let keep = BooleanArray::from_iter(reason.iter().map(|r| Some(r.is_none())));
+    let passed = filter_record_batch(batch, &keep)?;
+    let bad: Vec<u32> = (0..n as u32).filter(|&i| reason[i as usize].is_some()).collect();
+    let reasons = StringArray::from_iter_values(
+        bad.iter()
+            .map(|&i| format!("rule:{}", rules[reason[i as usize].expect("bad row")].name)),
+    );
+    let violations = take_record_batch(batch, &UInt32Array::from(bad))?;
+    Ok((passed, append_reason(&violations, reasons)?))
+}
+
+/// `batch` with a `reason` column holding `reason` on every row.
+///
+/// # Errors
+/// When the batch cannot be rebuilt.
+pub fn with_reason(batch: &RecordBatch, reason: &str) -> Result<RecordBatch> {
+    let reasons = StringArray::from_iter_values(std::iter::repeat_n(reason, batch.num_rows()));
+    append_reason(batch, reasons)
+}
+
+fn append_reason(batch: &RecordBatch, reasons: StringArray) -> Result<RecordBatch> {
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("reason", arrow::datatypes::DataType::Utf8, false));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(reasons));
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
+/// Stateless operators on streams of batches.
+pub trait StatelessExt<'scope> {
+    /// Applies `f` to each batch of an epoch (`f(epoch, batch)`). The second stream holds batches whose evaluation failed,
+    /// with a `reason` column appended.
+    fn map_batches<F>(self, name: &str, f: F) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
+    where
+        F: FnMut(u64, &RecordBatch) -> Result<RecordBatch> + 'static;
+
+    /// Splits each batch in two with `f`: `(passed, rejected)`, where rejected rows carry an
+    /// appended `reason` column. A batch on which `f` fails is rejected whole.
+    fn split_batches<F>(self, name: &str, f: F) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
+    where
+        F: FnMut(u64, &RecordBatch) -> Result<(RecordBatch, RecordBatch)> + 'static;
+}
+
+impl<'scope> StatelessExt<'scope> for Stream<'scope, u64, Batches> {
+    fn map_batches<F>(self, name: &str, mut f: F) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
+    where
+        F: FnMut(u64, &RecordBatch) -> Result<RecordBatch> + 'static,
+    {
+        self.split_batches(name, move |epoch, batch| {
+            let out = f(epoch, batch)?;
+            let none = with_reason(&batch.slice(0, 0), "")?;
+            Ok((out, none))
+        })
+    }
+
+    fn split_batches<F>(self, name: &str, mut f: F) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
+    where
+        F: FnMut(u64, &RecordBatch) -> Result<(RecordBatch, RecordBatch)> + 'static,
+    {
+        let mut builder = OperatorBuilder::new(name.to_owned(), self.scope());
+        let mut input = builder.new_input(self, Pipeline);
+        let (left, left_stream) = builder.new_output::<Batches>();
+        let (right, right_stream) = builder.new_output::<Batches>();
+        let mut left = OutputBuilder::from(left);
+        let mut right = OutputBuilder::from(right);
+        let name = name.to_owned();
+        builder.build(move |_| {
+            move |_frontiers| {
+                let mut left = left.activate();
+                let mut right = right.activate();
+                input.for_each(|cap, container| {
+                    let epoch = cap.least().copied().unwrap_or_default();
+                    let mut passed = Vec::new();
+                    let mut rejected = Vec::new();
+                    for batch in &container.batches {
+                        match f(epoch, batch) {
+                            Ok((p, r)) => {
+                                if p.num_rows() > 0 {
+                                    passed.push(p);
+                                }
+                                if r.num_rows() > 0 {
+                                    rejected.push(r);
+                                }
+                            }
+                            Err(err) => {
+                                // Bad data must not crash the job: the batch goes to the
+                                // rejected output with the error as its reason.
+                                tracing::warn!(operator = %name, %err, "batch rejected");
+                                match with_reason(batch, &format!("error:{err}")) {
+                                    Ok(r) => rejected.push(r),
+                                    Err(e) => tracing::error!(operator = %name, %e, "cannot tag"),
+                                }
+                            }
+                        }
+                    }
+                    if !passed.is_empty() {
+                        left.session(&cap).give_container(&mut Batches { batches: passed });
+                    }
+                    if !rejected.is_empty() {
+                        right.session(&cap).give_container(&mut Batches { batches: rejected });
+                    }
+                });
+            }
+        });
+        (left_stream, right_stream)
+    }
+}

@@ -1,0 +1,209 @@
+//! Per window-and-key aggregate state: running moments and HyperLogLog sketches.
+
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Running moments of one aggregated column: enough for count, sum, avg, min, max and
+/// sample standard deviation (Welford, merged with Chan's formula).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Moments {
+    /// Non-null values seen.
+    pub count: i64,
+    /// Their sum.
+    pub sum: f64,
+    /// Their minimum (`+inf` when none).
+    pub min: f64,
+    /// Their maximum (`-inf` when none).
+    pub max: f64,
+    /// Their running mean.
+    pub mean: f64,
+    /// Sum of squared deviations from the mean.
+    pub m2: f64,
+}
+
+impl Default for Moments {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            mean: 0.0,
+            m2: 0.0,
+        }
+    }
+}
+
+impl Moments {
+    /// Adds one value.
+    #[inline]
+    pub fn add(&mut self, v: f64) {
+        self.count += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        let delta = v - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (v - self.mean);
+    }
+
+    /// Folds `other` into `self`.
+    pub fn merge(&mut self, other: &Moments) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        let n = (self.count + other.count) as f64;
+        let delta = other.mean - self.mean;
+        self.m2 += other.m2 + delta * delta * (self.count as f64) * (other.count as f64) / n;
+        self.mean += delta * other.count as f64 / n;
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// Sample standard deviation, `None` below two values (as Spark's `stddev`).
+    pub fn stddev(&self) -> Option<f64> {
+        (self.count >= 2).then(|| (self.m2 / (self.count - 1) as f64).max(0.0).sqrt())
+    }
+}
+
+/// Registers of a HyperLogLog sketch with 2^9 registers (Spark's default 5% relative error).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hll {
+    registers: Box<[u8]>,
+}
+
+const HLL_P: u32 = 9;
+const HLL_M: usize = 1 << HLL_P;
+
+impl Default for Hll {
+    fn default() -> Self {
+        Self {
+            registers: vec![0; HLL_M].into_boxed_slice(),
+        }
+    }
+}
+
+impl Hll {
+    /// Restores a sketch from its registers.
+    pub fn from_registers(bytes: &[u8]) -> Option<Self> {
+        (bytes.len() == HLL_M).then(|| Self {
+            registers: bytes.into(),
+        })
+    }
+
+    /// The raw registers, for snapshots.
+    pub fn registers(&self) -> &[u8] {
+        &self.registers
+    }
+
+    /// Adds a value given by its bytes.
+    #[inline]
+    pub fn add(&mut self, bytes: &[u8]) {
+        let hash = xxh3_64(bytes);
+        let index = (hash >> (64 - HLL_P)) as usize;
+        let rest = (hash << HLL_P) | (1 << (HLL_P - 1));
+        let rank = rest.leading_zeros() as u8 + 1;
+        if self.registers[index] < rank {
+            self.registers[index] = rank;
+        }
+    }
+
+    /// Folds `other` into `self`.
+    pub fn merge(&mut self, other: &Hll) {
+        for (a, b) in self.registers.iter_mut().zip(other.registers.iter()) {
+            *a = (*a).max(*b);
+        }
+    }
+
+    /// The estimated number of distinct values.
+    pub fn estimate(&self) -> i64 {
+        let m = HLL_M as f64;
+        let alpha = 0.7213 / (1.0 + 1.079 / m);
+        let mut sum = 0.0;
+        let mut zeros = 0usize;
+        for &r in self.registers.iter() {
+            sum += 2f64.powi(-i32::from(r));
+            zeros += usize::from(r == 0);
+        }
+        let raw = alpha * m * m / sum;
+        let estimate = if raw <= 2.5 * m && zeros > 0 {
+            m * (m / zeros as f64).ln()
+        } else {
+            raw
+        };
+        estimate.round() as i64
+    }
+}
+
+/// The state of one window and key: its row count and one entry per aggregate.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Accumulator {
+    /// Rows that contributed (`count(*)`).
+    pub rows: i64,
+    /// Moments per aggregate, in plan order.
+    pub moments: Vec<Moments>,
+    /// Sketches per aggregate; `None` for aggregates that need none.
+    pub sketches: Vec<Option<Hll>>,
+}
+
+impl Accumulator {
+    /// An empty accumulator for aggregates of which `sketched[i]` need a sketch.
+    pub fn new(sketched: &[bool]) -> Self {
+        Self {
+            rows: 0,
+            moments: vec![Moments::default(); sketched.len()],
+            sketches: sketched.iter().map(|&s| s.then(Hll::default)).collect(),
+        }
+    }
+
+    /// Folds `other` into `self` (session merges).
+    pub fn merge(&mut self, other: &Accumulator) {
+        self.rows += other.rows;
+        for (a, b) in self.moments.iter_mut().zip(&other.moments) {
+            a.merge(b);
+        }
+        for (a, b) in self.sketches.iter_mut().zip(&other.sketches) {
+            if let (Some(a), Some(b)) = (a, b) {
+                a.merge(b);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_moments_equal_sequential_moments() {
+        let values: Vec<f64> = (0..100).map(|i| ((i * 37) % 23) as f64 * 0.5 - 3.0).collect();
+        let mut all = Moments::default();
+        values.iter().for_each(|&v| all.add(v));
+        let (mut a, mut b) = (Moments::default(), Moments::default());
+        values[..40].iter().for_each(|&v| a.add(v));
+        values[40..].iter().for_each(|&v| b.add(v));
+        a.merge(&b);
+        assert_eq!(a.count, all.count);
+        assert!((a.stddev().unwrap() - all.stddev().unwrap()).abs() < 1e-12);
+        assert_eq!(a.min, all.min);
+        assert_eq!(a.max, all.max);
+    }
+
+    #[test]
+    fn hll_is_close_for_small_and_large_sets() {
+        for n in [1usize, 10, 100, 10_000] {
+            let mut h = Hll::default();
+            for i in 0..n {
+                h.add(format!("user_{i}").as_bytes());
+                h.add(format!("user_{i}").as_bytes());
+            }
+            let e = h.estimate() as f64;
+            assert!((e - n as f64).abs() <= 0.15 * n as f64 + 1.0, "n={n} e={e}");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Building result batches from emitted windows.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, TimestampMicrosecondArray};
+use arrow::record_batch::RecordBatch;
+
+use super::state::{Slot, WindowState};
+use super::{AggregateFn, Moments};
+use crate::error::Result;
+
+/// One result row per emitted `(key, slot)`, in the given order.
+pub(crate) fn build(state: &WindowState, emitted: &[(Box<[u8]>, Slot)]) -> Result<RecordBatch> {
+    let starts = TimestampMicrosecondArray::from_iter_values(emitted.iter().map(|(_, s)| s.start))
+        .with_timezone("UTC");
+    let ends = TimestampMicrosecondArray::from_iter_values(emitted.iter().map(|(_, s)| s.end))
+        .with_timezone("UTC");
+    let parser = state.converter.parser();
+    let keys = state
+        .converter
+        .convert_rows(emitted.iter().map(|(k, _)| parser.parse(k)))?;
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(starts), Arc::new(ends)];
+    columns.extend(keys);
+    for (a, agg) in state.spec.aggregates.iter().enumerate() {
+        let moments = emitted.iter().map(|(_, s)| &s.acc.moments[a]);
+        let column: ArrayRef = match agg.function {
+            AggregateFn::Count if agg.column.is_none() => Arc::new(Int64Array::from_iter_values(
+                emitted.iter().map(|(_, s)| s.acc.rows),
+            )),
+            AggregateFn::Count => Arc::new(Int64Array::from_iter_values(moments.map(|m| m.count))),
+            AggregateFn::ApproxCountDistinct => {
+                Arc::new(Int64Array::from_iter_values(emitted.iter().map(|(_, s)| {
+                    s.acc.sketches[a].as_ref().map_or(0, |h| h.estimate())
+                })))
+            }
+            AggregateFn::Sum => doubles(moments, |m| m.sum),
+            AggregateFn::Avg => doubles(moments, |m| m.sum / m.count as f64),
+            AggregateFn::Min => doubles(moments, |m| m.min),
+            AggregateFn::Max => doubles(moments, |m| m.max),
+            AggregateFn::Stddev => Arc::new(Float64Array::from_iter(
+                moments.map(|m| m.stddev()),
+            )),
+        };
+        columns.push(column);
+    }
+    Ok(RecordBatch::try_new(
+        Arc::clone(state.output_schema()),
+        columns,
+    )?)
+}
+
+/// A double per window, null when no value contributed.
+fn doubles<'a>(
+    moments: impl Iterator<Item = &'a Moments>,
+    f: impl Fn(&Moments) -> f64,
+) -> ArrayRef {
+    Arc::new(Float64Array::from_iter(
+        moments.map(|m| (m.count > 0).then(|| f(m))),
+    ))
+}

@@ -1,0 +1,200 @@
+//! Window state snapshots as Arrow IPC: one row per open (window, key), tagged with its key
+//! group, and the watermark in the schema metadata.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float64Array, Int64Array, UInt32Array,
+};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, UInt32Type};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use arrow::record_batch::RecordBatch;
+
+use super::accumulator::{Accumulator, Hll, Moments};
+use super::state::{Slot, WindowState};
+use crate::error::{EngineError, Result};
+use crate::key::key_group;
+use crate::watermark::Watermark;
+
+const MOMENT_FIELDS: [&str; 5] = ["sum", "min", "max", "mean", "m2"];
+
+impl WindowState {
+    /// Encodes the whole state as Arrow IPC bytes.
+    ///
+    /// # Errors
+    /// When encoding fails.
+    pub fn snapshot(&self, key_groups: u32) -> Result<Vec<u8>> {
+        let mut entries: Vec<(&Box<[u8]>, &Slot)> = self
+            .open
+            .iter()
+            .flat_map(|(k, slots)| slots.iter().map(move |s| (k, s)))
+            .collect();
+        entries.sort_by(|a, b| (a.0, a.1.start).cmp(&(b.0, b.1.start)));
+        let mut fields = vec![
+            Field::new("key_group", DataType::UInt32, false),
+            Field::new("key", DataType::Binary, false),
+            Field::new("start", DataType::Int64, false),
+            Field::new("end", DataType::Int64, false),
+            Field::new("rows", DataType::Int64, false),
+            Field::new("changed", DataType::Boolean, false),
+        ];
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from_iter_values(
+                entries.iter().map(|(k, _)| key_group(k, key_groups)),
+            )),
+            Arc::new(BinaryArray::from_iter_values(entries.iter().map(|(k, _)| k))),
+            Arc::new(Int64Array::from_iter_values(entries.iter().map(|(_, s)| s.start))),
+            Arc::new(Int64Array::from_iter_values(entries.iter().map(|(_, s)| s.end))),
+            Arc::new(Int64Array::from_iter_values(entries.iter().map(|(_, s)| s.acc.rows))),
+            Arc::new(BooleanArray::from_iter(
+                entries.iter().map(|(_, s)| Some(s.changed)),
+            )),
+        ];
+        for a in 0..self.sketched.len() {
+            let m = |f: fn(&Moments) -> f64| -> ArrayRef {
+                Arc::new(Float64Array::from_iter_values(
+                    entries.iter().map(|(_, s)| f(&s.acc.moments[a])),
+                ))
+            };
+            fields.push(Field::new(format!("a{a}_count"), DataType::Int64, false));
+            columns.push(Arc::new(Int64Array::from_iter_values(
+                entries.iter().map(|(_, s)| s.acc.moments[a].count),
+            )));
+            for (name, f) in MOMENT_FIELDS.iter().zip([
+                (|m: &Moments| m.sum) as fn(&Moments) -> f64,
+                |m| m.min,
+                |m| m.max,
+                |m| m.mean,
+                |m| m.m2,
+            ]) {
+                fields.push(Field::new(format!("a{a}_{name}"), DataType::Float64, false));
+                columns.push(m(f));
+            }
+            fields.push(Field::new(format!("a{a}_hll"), DataType::Binary, true));
+            columns.push(Arc::new(BinaryArray::from_iter(entries.iter().map(|(_, s)| {
+                s.acc.sketches[a].as_ref().map(|h| h.registers().to_vec())
+            }))));
+        }
+        let watermark = self.watermark();
+        let mut metadata = HashMap::new();
+        metadata.insert("operator".to_string(), self.spec.name.clone());
+        metadata.insert("key_groups".to_string(), key_groups.to_string());
+        metadata.insert("watermark".to_string(), json(watermark)?);
+        let schema = Arc::new(Schema::new(fields).with_metadata(metadata));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+        let mut out = Vec::new();
+        let mut writer = StreamWriter::try_new(&mut out, &schema)?;
+        writer.write(&batch)?;
+        writer.finish()?;
+        drop(writer);
+        Ok(out)
+    }
+
+    /// Restores the entries of the key groups in `owned` from snapshot `parts` written by
+    /// any number of workers, and the watermark.
+    ///
+    /// # Errors
+    /// [`EngineError::Snapshot`] when a part does not match this operator.
+    pub fn restore(&mut self, parts: &[impl AsRef<[u8]>], owned: Range<u32>) -> Result<()> {
+        let mut watermark = None;
+        for part in parts {
+            let reader = StreamReader::try_new(part.as_ref(), None)?;
+            let schema = reader.schema();
+            let meta = schema.metadata();
+            if meta.get("operator") != Some(&self.spec.name) {
+                return Err(EngineError::Snapshot(format!(
+                    "part belongs to operator {:?}, expected {}",
+                    meta.get("operator"),
+                    self.spec.name
+                )));
+            }
+            let key_groups: u32 = meta
+                .get("key_groups")
+                .and_then(|k| k.parse().ok())
+                .ok_or_else(|| EngineError::Snapshot("missing key_groups".into()))?;
+            let restored: Watermark = serde_json::from_str(
+                meta.get("watermark")
+                    .ok_or_else(|| EngineError::Snapshot("missing watermark".into()))?,
+            )
+            .map_err(|e| EngineError::Snapshot(e.to_string()))?;
+            watermark = Some(restored);
+            for batch in reader {
+                self.restore_batch(&batch?, &owned, key_groups)?;
+            }
+        }
+        if let Some(w) = watermark {
+            self.watermark = w;
+        }
+        for slots in self.open.values_mut() {
+            slots.sort_by_key(|s| s.start);
+        }
+        Ok(())
+    }
+
+    fn restore_batch(&mut self, batch: &RecordBatch, owned: &Range<u32>, _kg: u32) -> Result<()> {
+        let col = |name: &str| -> Result<&ArrayRef> {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| EngineError::Snapshot(format!("missing column {name}")))
+        };
+        let groups = col("key_group")?.as_primitive::<UInt32Type>();
+        let keys = col("key")?.as_binary::<i32>();
+        let starts = col("start")?.as_primitive::<Int64Type>();
+        let ends = col("end")?.as_primitive::<Int64Type>();
+        let rows = col("rows")?.as_primitive::<Int64Type>();
+        let changed = col("changed")?.as_boolean();
+        let n = self.sketched.len();
+        let mut counts = Vec::with_capacity(n);
+        let mut moments = Vec::with_capacity(n);
+        let mut sketches = Vec::with_capacity(n);
+        for a in 0..n {
+            counts.push(col(&format!("a{a}_count"))?.as_primitive::<Int64Type>());
+            let mut fs = Vec::new();
+            for name in MOMENT_FIELDS {
+                fs.push(col(&format!("a{a}_{name}"))?.as_primitive::<Float64Type>());
+            }
+            moments.push(fs);
+            sketches.push(col(&format!("a{a}_hll"))?.as_binary::<i32>());
+        }
+        for i in 0..batch.num_rows() {
+            if !owned.contains(&groups.value(i)) {
+                continue;
+            }
+            let mut acc = Accumulator::new(&self.sketched);
+            acc.rows = rows.value(i);
+            for a in 0..n {
+                let f = &moments[a];
+                acc.moments[a] = Moments {
+                    count: counts[a].value(i),
+                    sum: f[0].value(i),
+                    min: f[1].value(i),
+                    max: f[2].value(i),
+                    mean: f[3].value(i),
+                    m2: f[4].value(i),
+                };
+                if sketches[a].is_valid(i) {
+                    acc.sketches[a] = Some(Hll::from_registers(sketches[a].value(i)).ok_or_else(
+                        || EngineError::Snapshot("bad sketch length".into()),
+                    )?);
+                }
+            }
+            self.open
+                .entry(keys.value(i).into())
+                .or_default()
+                .push(Slot {
+                    start: starts.value(i),
+                    end: ends.value(i),
+                    acc,
+                    changed: changed.value(i),
+                });
+        }
+        Ok(())
+    }
+}
+
+fn json(w: &Watermark) -> Result<String> {
+    serde_json::to_string(w).map_err(|e| EngineError::Snapshot(e.to_string()))
+}

@@ -1,0 +1,410 @@
+//! The keyed state of a window operator and its per-epoch logic.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, Float64Array, Int32Array, StringArray, TimestampMicrosecondArray,
+    UInt32Array,
+};
+use arrow::compute::{cast, take_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use arrow::row::RowConverter;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+use super::accumulator::Accumulator;
+use super::assign::window_starts;
+use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
+use crate::error::{EngineError, Result};
+use crate::key::{KeyColumns, unknown_column};
+use crate::watermark::Watermark;
+
+/// One open window (or session) of one key.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Slot {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) acc: Accumulator,
+    pub(crate) changed: bool,
+}
+
+/// What an epoch produced.
+#[derive(Debug, Default)]
+pub struct EpochOutput {
+    /// Emitted window results, sorted by window then key.
+    pub results: Option<RecordBatch>,
+}
+
+/// The state of one window operator instance: open windows per key and the watermark.
+pub struct WindowState {
+    pub(crate) spec: WindowSpec,
+    pub(crate) keys: KeyColumns,
+    pub(crate) converter: RowConverter,
+    pub(crate) sketched: Vec<bool>,
+    pub(crate) open: HashMap<Box<[u8]>, Vec<Slot>, Xxh3DefaultBuilder>,
+    pub(crate) watermark: Watermark,
+    time_index: usize,
+    agg_inputs: Vec<Option<usize>>,
+    output_schema: SchemaRef,
+    late_schema: SchemaRef,
+}
+
+impl WindowState {
+    /// Empty state for `spec` over inputs with `schema`.
+    ///
+    /// # Errors
+    /// When a column is missing or an aggregate is malformed.
+    pub fn new(spec: WindowSpec, schema: &SchemaRef) -> Result<Self> {
+        let keys = KeyColumns::resolve(schema, &spec.keys)?;
+        let time_index = schema
+            .index_of(&spec.time_column)
+            .map_err(|_| unknown_column(schema, &spec.time_column))?;
+        if !matches!(schema.field(time_index).data_type(), DataType::Timestamp(_, _)) {
+            return Err(EngineError::InvalidPlan(format!(
+                "event-time column `{}` must be a timestamp, it is {}",
+                spec.time_column,
+                schema.field(time_index).data_type()
+            )));
+        }
+        let mut agg_inputs = Vec::new();
+        let mut fields = vec![
+            Field::new("window_start", utc(), false),
+            Field::new("window_end", utc(), false),
+        ];
+        for key in keys.names() {
+            fields.push(schema.field_with_name(key)?.clone());
+        }
+        for agg in &spec.aggregates {
+            let input = match (&agg.column, agg.function) {
+                (None, AggregateFn::Count) => None,
+                (None, f) => {
+                    return Err(EngineError::InvalidPlan(format!(
+                        "aggregate `{}`: {f:?} needs a column",
+                        agg.name
+                    )));
+                }
+                (Some(c), _) => Some(schema.index_of(c).map_err(|_| unknown_column(schema, c))?),
+            };
+            agg_inputs.push(input);
+            let (data_type, nullable) = match agg.function {
+                AggregateFn::Count | AggregateFn::ApproxCountDistinct => (DataType::Int64, false),
+                _ => (DataType::Float64, true),
+            };
+            fields.push(Field::new(&agg.name, data_type, nullable));
+        }
+        let mut late_fields: Vec<Field> =
+            schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        late_fields.push(Field::new("windows_missed", DataType::Int32, false));
+        late_fields.push(Field::new("late_watermark", utc(), true));
+        let sketched = spec
+            .aggregates
+            .iter()
+            .map(|a| a.function == AggregateFn::ApproxCountDistinct)
+            .collect();
+        Ok(Self {
+            converter: keys.converter()?,
+            keys,
+            sketched,
+            open: HashMap::default(),
+            watermark: Watermark::new(micros(spec.delay)),
+            time_index,
+            agg_inputs,
+            output_schema: Arc::new(Schema::new(fields)),
+            late_schema: Arc::new(Schema::new(late_fields)),
+            spec,
+        })
+    }
+
+    /// The schema of emitted results.
+    pub fn output_schema(&self) -> &SchemaRef {
+        &self.output_schema
+    }
+
+    /// The schema of late records: the input columns plus `windows_missed` and
+    /// `late_watermark`.
+    pub fn late_schema(&self) -> &SchemaRef {
+        &self.late_schema
+    }
+
+    /// The watermark bookkeeping.
+    pub fn watermark(&self) -> &Watermark {
+        &self.watermark
+    }
+
+    /// Open (window, key) entries.
+    pub fn open_entries(&self) -> usize {
+        self.open.values().map(Vec::len).sum()
+    }
+
+    /// Starts an epoch: `W(e)` becomes the watermark in effect.
+    pub fn begin_epoch(&mut self) {
+        self.watermark.advance();
+    }
+
+    /// Adds the rows of `batch` (one epoch's data) and returns the late ones.
+    ///
+    /// # Errors
+    /// When a column cannot be read as its expected type.
+    pub fn absorb(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
+        let times = cast(
+            batch.column(self.time_index),
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+        )?;
+        let times = times
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .expect("cast to timestamp(us)");
+        let rows = self.keys.rows(&self.converter, batch)?;
+        let mut values: Vec<Option<Float64Array>> = Vec::with_capacity(self.agg_inputs.len());
+        let mut distinct: Vec<Option<StringArray>> = Vec::with_capacity(self.agg_inputs.len());
+        for (input, &sketched) in self.agg_inputs.iter().zip(&self.sketched) {
+            let column = input.map(|i| batch.column(i));
+            distinct.push(match column {
+                Some(c) if sketched => Some(as_strings(c)?),
+                _ => None,
+            });
+            values.push(match column {
+                Some(c) if !sketched => Some(as_doubles(c)?),
+                _ => None,
+            });
+        }
+        let late_bound = self.watermark.late_threshold();
+        let mut late_rows = Vec::new();
+        let mut late_missed = Vec::new();
+        for i in 0..batch.num_rows() {
+            if times.is_null(i) {
+                late_rows.push(i as u32);
+                late_missed.push(0);
+                continue;
+            }
+            let t = times.value(i);
+            let key = rows.row(i);
+            let missed = self.add_row(key.as_ref(), t, late_bound, i, &values, &distinct);
+            if missed > 0 {
+                late_rows.push(i as u32);
+                late_missed.push(missed);
+            }
+        }
+        if late_rows.is_empty() {
+            return Ok(None);
+        }
+        let late = take_record_batch(batch, &UInt32Array::from(late_rows))?;
+        let watermark = TimestampMicrosecondArray::from(vec![late_bound; late.num_rows()])
+            .with_timezone("UTC");
+        let mut columns = late.columns().to_vec();
+        columns.push(Arc::new(Int32Array::from(late_missed)));
+        columns.push(Arc::new(watermark));
+        Ok(Some(RecordBatch::try_new(
+            Arc::clone(&self.late_schema),
+            columns,
+        )?))
+    }
+
+    /// Adds row `i` with event time `t` under `key`; returns how many windows it missed.
+    fn add_row(
+        &mut self,
+        key: &[u8],
+        t: i64,
+        late_bound: Option<i64>,
+        i: usize,
+        values: &[Option<Float64Array>],
+        distinct: &[Option<StringArray>],
+    ) -> i32 {
+        let is_late = |end: i64| late_bound.is_some_and(|w| end <= w);
+        let (size, slide) = match self.spec.kind {
+            WindowKind::Tumbling { size } => (micros(size), micros(size)),
+            WindowKind::Sliding { size, slide } => (micros(size), micros(slide)),
+            WindowKind::Session { gap } => {
+                let end = t.saturating_add(micros(gap));
+                if is_late(end) {
+                    return 1;
+                }
+                let mut acc = Accumulator::new(&self.sketched);
+                accumulate(&mut acc, i, values, distinct);
+                let slots = self.slots(key);
+                merge_session(slots, t, end, acc);
+                return 0;
+            }
+        };
+        let sketched_len = self.sketched.len();
+        let mut missed = 0;
+        for start in window_starts(t, size, slide) {
+            let end = start + size;
+            if is_late(end) {
+                missed += 1;
+                continue;
+            }
+            let sketched = &self.sketched;
+            let slots = match self.open.get_mut(key) {
+                Some(slots) => slots,
+                None => self.open.entry(key.into()).or_default(),
+            };
+            let at = match slots.binary_search_by_key(&start, |s| s.start) {
+                Ok(at) => at,
+                Err(at) => {
+                    debug_assert_eq!(sketched.len(), sketched_len);
+                    slots.insert(
+                        at,
+                        Slot {
+                            start,
+                            end,
+                            acc: Accumulator::new(sketched),
+                            changed: false,
+                        },
+                    );
+                    at
+                }
+            };
+            let slot = &mut slots[at];
+            slot.changed = true;
+            accumulate(&mut slot.acc, i, values, distinct);
+        }
+        missed
+    }
+
+    fn slots(&mut self, key: &[u8]) -> &mut Vec<Slot> {
+        if !self.open.contains_key(key) {
+            self.open.insert(key.into(), Vec::new());
+        }
+        self.open.get_mut(key).expect("just inserted")
+    }
+
+    /// Ends the epoch: emits per the output mode, evicts final windows, and folds this
+    /// epoch's global max event time into the watermark. `flush` ends a bounded input.
+    ///
+    /// # Errors
+    /// When building the output batch fails.
+    pub fn finish_epoch(&mut self, epoch_max: Option<i64>, flush: bool) -> Result<EpochOutput> {
+        let bound = if flush {
+            Some(i64::MAX)
+        } else {
+            self.watermark.current()
+        };
+        let is_final = |end: i64| bound.is_some_and(|w| end <= w);
+        let mode = self.spec.mode;
+        let mut emitted: Vec<(Box<[u8]>, Slot)> = Vec::new();
+        let open = std::mem::take(&mut self.open);
+        let mut kept = HashMap::with_capacity_and_hasher(open.len(), Xxh3DefaultBuilder);
+        for (key, slots) in open {
+            let mut rest = Vec::with_capacity(slots.len());
+            for mut slot in slots {
+                let done = is_final(slot.end);
+                let emit = match mode {
+                    OutputMode::Append => done,
+                    OutputMode::Update => slot.changed,
+                };
+                slot.changed = false;
+                match (emit, done) {
+                    (true, true) => emitted.push((key.clone(), slot)),
+                    (true, false) => {
+                        emitted.push((key.clone(), slot.clone()));
+                        rest.push(slot);
+                    }
+                    (false, true) => {}
+                    (false, false) => rest.push(slot),
+                }
+            }
+            if !rest.is_empty() {
+                kept.insert(key, rest);
+            }
+        }
+        self.open = kept;
+        emitted.sort_by(|a, b| (a.1.start, a.1.end, &a.0).cmp(&(b.1.start, b.1.end, &b.0)));
+        let results = if emitted.is_empty() {
+            None
+        } else {
+            Some(super::output::build(self, &emitted)?)
+        };
+        self.watermark.observe(epoch_max);
+        Ok(EpochOutput { results })
+    }
+}
+
+/// Adds row `i` to `acc`.
+#[inline]
+fn accumulate(
+    acc: &mut Accumulator,
+    i: usize,
+    values: &[Option<Float64Array>],
+    distinct: &[Option<StringArray>],
+) {
+    acc.rows += 1;
+    for (a, column) in values.iter().enumerate() {
+        if let Some(column) = column
+            && column.is_valid(i)
+        {
+            acc.moments[a].add(column.value(i));
+        }
+    }
+    for (a, column) in distinct.iter().enumerate() {
+        if let Some(column) = column
+            && column.is_valid(i)
+        {
+            if let Some(sketch) = acc.sketches[a].as_mut() {
+                sketch.add(column.value(i).as_bytes());
+            }
+            acc.moments[a].count += 1;
+        }
+    }
+}
+
+/// Merges the session `[start, end)` holding `acc` into a key's sessions (sorted by start):
+/// every session it overlaps joins it, and the result spans all of them.
+pub(crate) fn merge_session(slots: &mut Vec<Slot>, start: i64, end: i64, acc: Accumulator) {
+    let mut merged = Slot {
+        start,
+        end,
+        acc,
+        changed: true,
+    };
+    slots.retain(|s| {
+        let overlaps = s.start < merged.end && merged.start < s.end;
+        if overlaps {
+            merged.start = merged.start.min(s.start);
+            merged.end = merged.end.max(s.end);
+            merged.acc.merge(&s.acc);
+        }
+        !overlaps
+    });
+    // A merge can widen the session so that it now overlaps a neighbour it did not before.
+    loop {
+        let before = slots.len();
+        slots.retain(|s| {
+            let overlaps = s.start < merged.end && merged.start < s.end;
+            if overlaps {
+                merged.start = merged.start.min(s.start);
+                merged.end = merged.end.max(s.end);
+                merged.acc.merge(&s.acc);
+            }
+            !overlaps
+        });
+        if slots.len() == before {
+            break;
+        }
+    }
+    let at = slots.partition_point(|s| s.start < merged.start);
+    slots.insert(at, merged);
+}
+
+fn utc() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn as_doubles(column: &ArrayRef) -> Result<Float64Array> {
+    let cast = cast(column, &DataType::Float64)?;
+    Ok(cast
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .expect("cast to f64")
+        .clone())
+}
+
+fn as_strings(column: &ArrayRef) -> Result<StringArray> {
+    let cast = cast(column, &DataType::Utf8)?;
+    Ok(cast
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to utf8")
+        .clone())
+}

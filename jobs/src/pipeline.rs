@@ -1,0 +1,211 @@
+//! Compiling a job file into an engine plan with its source and sinks, and running it.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use indicatif::{ProgressBar, ProgressStyle};
+use sluice_config::{FieldType, GoldConfig, JobConfig, WindowConfig};
+use sluice_connectors::dead_letter::DeadLetterRows;
+use sluice_connectors::delta::DeltaTableSink;
+use sluice_connectors::generator::GeneratorSource;
+use sluice_engine::plan::{CompiledPlan, Plan};
+use sluice_engine::runtime::{RunOptions, RunSummary, Sinks, TableSink, run};
+use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+
+/// What a finished run reports.
+pub struct JobSummary {
+    /// The engine's summary.
+    pub run: RunSummary,
+    /// Rows per table after the run, in output order.
+    pub tables: Vec<(String, u64)>,
+    /// Worker threads used.
+    pub workers: usize,
+    /// Events the source holds.
+    pub source_events: u64,
+}
+
+/// Runs `job` to the end of its input; `batch` runs it as one bounded epoch.
+pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
+    let workers = if job.workers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        job.workers
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sluice-io")
+        .enable_all()
+        .build()?;
+    let handle = runtime.handle().clone();
+    let records_per_epoch = if batch { u64::MAX } else { job.trigger.records_per_epoch };
+    let source = GeneratorSource::new(job.source.generator.clone(), fields(job), records_per_epoch)
+        .context("source.generator")?;
+    let source_events = job.source.generator.events;
+    let bronze_schema = sluice_engine::runtime::EpochSource::schema(&source);
+    let plan = Plan {
+        job_id: job.job_id.clone(),
+        rules: job.rules.iter().map(|r| (r.name.clone(), r.check.clone())).collect(),
+        silver_columns: job
+            .silver
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.expr.clone()))
+            .collect(),
+        window: job.gold.as_ref().map(window_spec).transpose()?,
+        key_groups: sluice_engine::key::DEFAULT_KEY_GROUPS,
+    };
+    let compiled = CompiledPlan::compile(plan, &bronze_schema).context("compiling the job's SQL")?;
+    let tables_dir = job.output.dir.join("tables");
+    std::fs::create_dir_all(&tables_dir)
+        .with_context(|| format!("creating {}", tables_dir.display()))?;
+    let tables_dir = std::fs::canonicalize(&tables_dir)?;
+    let names = &job.output.tables;
+    let open = |name: &str, schema: SchemaRef, partitions: Vec<String>| -> Result<Arc<dyn TableSink>> {
+        let location = tables_dir.join(name).display().to_string();
+        let app_id = format!("{}/{}", job.job_id, name);
+        let sink = DeltaTableSink::open(&handle, &location, &app_id, schema, partitions)
+            .with_context(|| format!("opening table {location}"))?;
+        Ok(Arc::new(sink))
+    };
+    let bronze = open(&names.bronze, Arc::clone(&compiled.bronze_schema), vec![])?;
+    let silver = open(
+        &names.silver,
+        Arc::clone(compiled.silver.schema()),
+        job.silver.partition_by.clone(),
+    )?;
+    let gold = match &compiled.gold_schema {
+        Some(schema) => Some(open(&names.gold, Arc::clone(schema), vec![])?),
+        None => None,
+    };
+    let dead = open(&names.dead_letters, sluice_connectors::dead_letter::schema(), vec![])?;
+    let checkpoint_dir = job.output.dir.join("checkpoints");
+    std::fs::create_dir_all(&checkpoint_dir)?;
+    let checkpoints = sluice_checkpoints::CheckpointStore::open(
+        &std::fs::canonicalize(&checkpoint_dir)?.display().to_string(),
+        &job.job_id,
+    )?;
+    let total = source_events;
+    let bar = (std::io::stderr().is_terminal() && total > 0).then(|| {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} epoch {msg} [{bar:30}] {pos}/{len} events ({per_sec}, eta {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    });
+    let progress_bar = bar.clone();
+    let progress = Arc::new(move |p: &sluice_engine::runtime::Progress| {
+        if let Some(bar) = &progress_bar {
+            bar.set_message(p.epoch.to_string());
+            bar.inc(p.records);
+        }
+        tracing::info!(epoch = p.epoch, records = p.records, final_epoch = p.final_epoch, "epoch");
+    });
+    let options = RunOptions {
+        workers,
+        checkpoints,
+        runtime: handle.clone(),
+        snapshot_every: job.checkpoint.every,
+        keep_snapshots: job.checkpoint.keep,
+        progress: Some(progress),
+    };
+    let sinks = Sinks {
+        bronze: Arc::clone(&bronze),
+        silver: Arc::clone(&silver),
+        gold: gold.clone(),
+        dead_letters: Arc::clone(&dead),
+    };
+    let summary = run(compiled, Arc::new(source), sinks, Arc::new(DeadLetterRows), options)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut tables = Vec::new();
+    let mut count = |name: &str, sink: &Arc<dyn TableSink>| -> Result<()> {
+        let _ = sink;
+        let location = tables_dir.join(name).display().to_string();
+        let rows = DeltaTableSink::count_rows(&handle, &location)?;
+        tables.push((name.to_string(), rows));
+        Ok(())
+    };
+    count(&names.bronze, &bronze)?;
+    count(&names.silver, &silver)?;
+    if let Some(g) = &gold {
+        count(&names.gold, g)?;
+    }
+    count(&names.dead_letters, &dead)?;
+    drop(runtime);
+    Ok(JobSummary {
+        run: summary,
+        tables,
+        workers,
+        source_events,
+    })
+}
+
+fn fields(job: &JobConfig) -> SchemaRef {
+    let fields: Vec<Field> = job
+        .source
+        .schema
+        .iter()
+        .map(|f| {
+            let data_type = match f.data_type {
+                FieldType::String => DataType::Utf8,
+                FieldType::Long => DataType::Int64,
+                FieldType::Int => DataType::Int32,
+                FieldType::Double => DataType::Float64,
+                FieldType::Boolean => DataType::Boolean,
+                FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                FieldType::Date => DataType::Date32,
+            };
+            Field::new(&f.name, data_type, f.nullable)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn window_spec(gold: &GoldConfig) -> Result<WindowSpec> {
+    let kind = match gold.window {
+        WindowConfig::Tumbling { size } => WindowKind::Tumbling { size },
+        WindowConfig::Sliding { size, slide } => WindowKind::Sliding { size, slide },
+        WindowConfig::Session { gap } => WindowKind::Session { gap },
+    };
+    let aggregates = gold
+        .aggregates
+        .iter()
+        .map(|a| {
+            let function = match a.function.as_str() {
+                "count" => AggregateFn::Count,
+                "sum" => AggregateFn::Sum,
+                "avg" => AggregateFn::Avg,
+                "min" => AggregateFn::Min,
+                "max" => AggregateFn::Max,
+                "stddev" => AggregateFn::Stddev,
+                "approx_count_distinct" => AggregateFn::ApproxCountDistinct,
+                other => anyhow::bail!("gold.aggregates: unknown function `{other}`"),
+            };
+            Ok(Aggregate {
+                name: a.name.clone(),
+                function,
+                column: a.column.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(WindowSpec {
+        name: gold.name.clone(),
+        kind,
+        time_column: gold.event_time.clone(),
+        keys: gold.keys.clone(),
+        aggregates,
+        delay: gold.watermark_delay,
+        mode: if gold.output_mode == "update" {
+            OutputMode::Update
+        } else {
+            OutputMode::Append
+        },
+    })
+}
