@@ -152,7 +152,11 @@ mod tests {
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
-            Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
             Field::new("name", DataType::Utf8, true),
             Field::new("qty", DataType::Int32, true),
             Field::new("amount", DataType::Float64, true),
@@ -168,7 +172,9 @@ mod tests {
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from(map(&ids, |i| i))),
-            Arc::new(TimestampMicrosecondArray::from(map(&ids, |i| i * 1_000_000)).with_timezone("UTC")),
+            Arc::new(
+                TimestampMicrosecondArray::from(map(&ids, |i| i * 1_000_000)).with_timezone("UTC"),
+            ),
             Arc::new(StringArray::from(map(&ids, |i| Some(format!("n{i}"))))),
             Arc::new(Int32Array::from(map(&ids, |i| i as i32))),
             Arc::new(Float64Array::from(map(&ids, |i| i as f64 / 2.0))),
@@ -176,6 +182,14 @@ mod tests {
             Arc::new(Date32Array::from(map(&ids, |i| DAY + (i % 2) as i32))),
         ];
         RecordBatch::try_new(schema(), columns).unwrap()
+    }
+
+    fn committed(version: u64, files: usize, rows: u64) -> CommitOutcome {
+        CommitOutcome::Committed {
+            version,
+            files,
+            rows,
+        }
     }
 
     async fn open(dir: &tempfile::TempDir) -> DeltaSink {
@@ -188,7 +202,9 @@ mod tests {
 
     /// Rows per `event_date`, read back through deltalake's DataFusion provider.
     async fn rows_by_date(sink: &DeltaSink) -> BTreeMap<i32, usize> {
-        let table = deltalake::open_table(sink.table_url().clone()).await.unwrap();
+        let table = deltalake::open_table(sink.table_url().clone())
+            .await
+            .unwrap();
         let ctx = SessionContext::new();
         table.update_datafusion_session(&ctx.state()).unwrap();
         let provider = table.table_provider().await.unwrap();
@@ -214,24 +230,37 @@ mod tests {
         let files = sink.write_files(&[batch(0..3)]).await.unwrap();
         assert_eq!(files.len(), 2, "one file per partition value");
         let file = &files[0];
-        assert!(file.path().starts_with("event_date=2024-05-01/"), "{}", file.path());
+        assert!(
+            file.path().starts_with("event_date=2024-05-01/"),
+            "{}",
+            file.path()
+        );
         assert_eq!(file.partition_values()["event_date"], Some("2024-05-01"));
-        let parquet = std::fs::File::open(sink.table_url().to_file_path().unwrap().join(file.path()));
+        let parquet =
+            std::fs::File::open(sink.table_url().to_file_path().unwrap().join(file.path()));
         let parquet = ParquetRecordBatchReaderBuilder::try_new(parquet.unwrap()).unwrap();
-        assert!(parquet.schema().field_with_name("event_date").is_err(), "partition column in file");
+        assert!(
+            parquet.schema().field_with_name("event_date").is_err(),
+            "partition column in file"
+        );
         let outcome = sink.commit_epoch(1, files).await.unwrap();
-        assert_eq!(outcome, CommitOutcome::Committed { version: 1, files: 2, rows: 3 });
+        assert_eq!(outcome, committed(1, 2, 3));
 
         let files = sink.write_files(&[batch(3..5)]).await.unwrap();
         let outcome = sink.commit_epoch(2, files).await.unwrap();
-        assert_eq!(outcome, CommitOutcome::Committed { version: 2, files: 2, rows: 2 });
+        assert_eq!(outcome, committed(2, 2, 2));
         assert_eq!(sink.committed_epoch().await.unwrap(), Some(2));
-        assert_eq!(rows_by_date(&sink).await, BTreeMap::from([(DAY, 3), (DAY + 1, 2)]));
+        assert_eq!(
+            rows_by_date(&sink).await,
+            BTreeMap::from([(DAY, 3), (DAY + 1, 2)])
+        );
 
         // Reopening finds the table; another schema is refused.
         assert_eq!(open(&dir).await.committed_epoch().await.unwrap(), Some(2));
         let other = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
-        let err = DeltaSink::open(sink.location(), "job/silver", other, vec![]).await.unwrap_err();
+        let err = DeltaSink::open(sink.location(), "job/silver", other, vec![])
+            .await
+            .unwrap_err();
         assert_eq!(err.cause(), Cause::User, "{err}");
     }
 
@@ -243,9 +272,14 @@ mod tests {
         sink.commit_epoch(7, files).await.unwrap();
         for epoch in [7, 3] {
             let replay = sink.write_files(&[batch(0..4)]).await.unwrap();
-            assert_eq!(sink.commit_epoch(epoch, replay).await.unwrap(), CommitOutcome::AlreadyCommitted);
+            assert_eq!(
+                sink.commit_epoch(epoch, replay).await.unwrap(),
+                CommitOutcome::AlreadyCommitted
+            );
         }
-        let table = deltalake::open_table(sink.table_url().clone()).await.unwrap();
+        let table = deltalake::open_table(sink.table_url().clone())
+            .await
+            .unwrap();
         assert_eq!(table.version(), Some(1));
         assert_eq!(rows_by_date(&sink).await.values().sum::<usize>(), 4);
     }
@@ -257,9 +291,12 @@ mod tests {
         assert!(sink.write_files(&[]).await.unwrap().is_empty());
         assert!(sink.write_files(&[batch(0..0)]).await.unwrap().is_empty());
         let outcome = sink.commit_epoch(0, vec![]).await.unwrap();
-        assert_eq!(outcome, CommitOutcome::Committed { version: 1, files: 0, rows: 0 });
+        assert_eq!(outcome, committed(1, 0, 0));
         assert_eq!(sink.committed_epoch().await.unwrap(), Some(0));
-        assert_eq!(sink.commit_epoch(0, vec![]).await.unwrap(), CommitOutcome::AlreadyCommitted);
+        assert_eq!(
+            sink.commit_epoch(0, vec![]).await.unwrap(),
+            CommitOutcome::AlreadyCommitted
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -277,9 +314,15 @@ mod tests {
             .collect();
         assert_eq!(files.len(), 4);
         let outcome = a.commit_epoch(1, files.clone()).await.unwrap();
-        assert_eq!(outcome, CommitOutcome::Committed { version: 1, files: 4, rows: 25 });
+        assert_eq!(outcome, committed(1, 4, 25));
         // A second committer for the same app id sees the epoch as done.
-        assert_eq!(b.commit_epoch(1, files).await.unwrap(), CommitOutcome::AlreadyCommitted);
-        assert_eq!(rows_by_date(&a).await, BTreeMap::from([(DAY, 13), (DAY + 1, 12)]));
+        assert_eq!(
+            b.commit_epoch(1, files).await.unwrap(),
+            CommitOutcome::AlreadyCommitted
+        );
+        assert_eq!(
+            rows_by_date(&a).await,
+            BTreeMap::from([(DAY, 13), (DAY + 1, 12)])
+        );
     }
 }

@@ -96,7 +96,8 @@ pub(crate) fn check_compatible(
     }
     if expected_partitions != actual_partitions {
         problems.push(format!(
-            "the table is partitioned by {actual_partitions:?} but the sink by {expected_partitions:?}"
+            "the table is partitioned by {actual_partitions:?} \
+             but the sink by {expected_partitions:?}"
         ));
     }
     if problems.is_empty() {

@@ -92,7 +92,7 @@ impl FileWriter {
         for batch in &batches {
             if let Err(e) = writer.write(batch).await {
                 if let Err(abort) = writer.abort().await {
-                    debug!(table = %self.table, error = %abort, "aborting a failed write failed too");
+                    debug!(table = %self.table, error = %abort, "aborting a failed write failed");
                 }
                 return Err(DeltaError::delta(&self.table, "writing data files", e));
             }
