@@ -295,7 +295,10 @@ impl JobConfig {
             return Err(invalid("job-id", "a non-empty name without slashes"));
         }
         if self.source.format != "json" {
-            return Err(invalid("source.format", "`json` (other formats arrive with later connectors)"));
+            return Err(invalid(
+                "source.format",
+                "`json` (other formats arrive with later connectors)",
+            ));
         }
         if self.trigger.records_per_epoch == 0 {
             return Err(invalid("trigger.records-per-epoch", "a positive number"));
@@ -311,7 +314,15 @@ impl JobConfig {
                 return Err(invalid("gold.output-mode", "`append` or `update`"));
             }
             for (i, agg) in gold.aggregates.iter().enumerate() {
-                let known = ["count", "sum", "avg", "min", "max", "stddev", "approx_count_distinct"];
+                let known = [
+                    "count",
+                    "sum",
+                    "avg",
+                    "min",
+                    "max",
+                    "stddev",
+                    "approx_count_distinct",
+                ];
                 if !known.contains(&agg.function.as_str()) {
                     return Err(invalid(
                         &format!("gold.aggregates[{i}].fn"),
@@ -324,7 +335,10 @@ impl JobConfig {
             }
             match gold.window {
                 WindowConfig::Sliding { size, slide } if slide.is_zero() || size < slide => {
-                    return Err(invalid("gold.window.slide", "a positive slide no longer than size"));
+                    return Err(invalid(
+                        "gold.window.slide",
+                        "a positive slide no longer than size",
+                    ));
                 }
                 WindowConfig::Tumbling { size } if size.is_zero() => {
                     return Err(invalid("gold.window.size", "a positive duration"));
@@ -351,11 +365,19 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_key() {
-        let text = crate::USER_ACTIVITY_YAML.replace("records-per-epoch: 100000", "records-per-epoch: 0");
-        let err = JobConfig::from_yaml_str(&text, "x.yaml").unwrap_err().to_string();
-        assert!(err.contains("x.yaml") && err.contains("trigger.records-per-epoch"), "{err}");
+        let text =
+            crate::USER_ACTIVITY_YAML.replace("records-per-epoch: 100000", "records-per-epoch: 0");
+        let err = JobConfig::from_yaml_str(&text, "x.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.yaml") && err.contains("trigger.records-per-epoch"),
+            "{err}"
+        );
         let text = crate::USER_ACTIVITY_YAML.replace("job-id:", "jobid:");
-        let err = JobConfig::from_yaml_str(&text, "y.yaml").unwrap_err().to_string();
+        let err = JobConfig::from_yaml_str(&text, "y.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("y.yaml") && err.contains("jobid"), "{err}");
     }
 }

@@ -17,8 +17,7 @@ mod job;
 pub use error::{ConfigError, Result};
 pub use job::{
     AggregateConfig, CheckpointConfig, ColumnConfig, FieldConfig, FieldType, GoldConfig, JobConfig,
-    OutputConfig, RuleConfig, SilverConfig, SourceConfig, TableNames, TriggerConfig,
-    WindowConfig,
+    OutputConfig, RuleConfig, SilverConfig, SourceConfig, TableNames, TriggerConfig, WindowConfig,
 };
 
 /// The example job that `sluice demo` runs: the user-activity medallion pipeline.

@@ -384,7 +384,8 @@ impl sluice_engine::runtime::DeadLetters for DeadLetterRows {
         batch: &RecordBatch,
         epoch: u64,
     ) -> Result<RecordBatch, sluice_engine::runtime::ConnectorFailure> {
-        let fail = |e: ArrowError| sluice_engine::runtime::ConnectorFailure::new(e.to_string(), false);
+        let fail =
+            |e: ArrowError| sluice_engine::runtime::ConnectorFailure::new(e.to_string(), false);
         let (rows, reasons) = split_off(batch, "reason").map_err(fail)?;
         let reasons = reasons
             .as_any()
@@ -399,13 +400,18 @@ impl sluice_engine::runtime::DeadLetters for DeadLetterRows {
         batch: &RecordBatch,
         epoch: u64,
     ) -> Result<RecordBatch, sluice_engine::runtime::ConnectorFailure> {
-        let fail = |e: ArrowError| sluice_engine::runtime::ConnectorFailure::new(e.to_string(), false);
+        let fail =
+            |e: ArrowError| sluice_engine::runtime::ConnectorFailure::new(e.to_string(), false);
         let (rows, watermark) = split_off(batch, "late_watermark").map_err(fail)?;
         let (rows, missed) = split_off(&rows, "windows_missed").map_err(fail)?;
         let missed = missed
             .as_any()
             .downcast_ref::<Int32Array>()
-            .ok_or_else(|| fail(ArrowError::SchemaError("windows_missed must be int32".into())))?;
+            .ok_or_else(|| {
+                fail(ArrowError::SchemaError(
+                    "windows_missed must be int32".into(),
+                ))
+            })?;
         let watermark = arrow::compute::cast(
             &watermark,
             &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
@@ -424,7 +430,10 @@ impl sluice_engine::runtime::DeadLetters for DeadLetterRows {
 }
 
 /// `batch` without column `name`, and that column.
-fn split_off(batch: &RecordBatch, name: &str) -> Result<(RecordBatch, arrow::array::ArrayRef), ArrowError> {
+fn split_off(
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<(RecordBatch, arrow::array::ArrayRef), ArrowError> {
     let index = batch.schema().index_of(name)?;
     let column = batch.column(index).clone();
     let mut rest = batch.clone();

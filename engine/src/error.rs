@@ -39,7 +39,9 @@ pub enum EngineError {
     #[error("{0}")]
     Worker(String),
     /// The checkpoint was written by a different plan.
-    #[error("the checkpoint was written by another plan (fingerprint {stored}, this plan {current}); use a fresh checkpoint location or the original job definition")]
+    #[error(
+        "the checkpoint was written by another plan (fingerprint {stored}, this plan {current}); use a fresh checkpoint location or the original job definition"
+    )]
     PlanChanged {
         /// Fingerprint in the checkpoint.
         stored: String,

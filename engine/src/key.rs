@@ -163,7 +163,12 @@ impl Distributor<Batches> for KeyDistributor {
         }
     }
 
-    fn flush<T: Clone, P: Push<Message<T, Batches>>>(&mut self, _stamp: &Stamp<T>, _pushers: &mut [P]) {}
+    fn flush<T: Clone, P: Push<Message<T, Batches>>>(
+        &mut self,
+        _stamp: &Stamp<T>,
+        _pushers: &mut [P],
+    ) {
+    }
 }
 
 /// The pact that routes each row of a batch to the worker owning its key group.

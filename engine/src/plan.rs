@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::Result;
-use crate::stateless::{Projection, Rule};
 use crate::expr::SqlExpr;
+use crate::stateless::{Projection, Rule};
 use crate::window::{WindowSpec, WindowState};
 
 /// A job's logical plan.

@@ -8,7 +8,7 @@ mod committer;
 mod driver;
 mod writer;
 
-pub use driver::{Progress, RunOptions, RunSummary, run};
+pub use driver::{Progress, ProgressFn, RunOptions, RunSummary, run};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -51,8 +51,11 @@ pub trait EpochSource: Send + Sync + 'static {
     ///
     /// # Errors
     /// When the source cannot be read (bad records are dead letters, not errors).
-    fn read(&self, range: &SourceRange, epoch: u64)
-    -> Result<(RecordBatch, RecordBatch), ConnectorFailure>;
+    fn read(
+        &self,
+        range: &SourceRange,
+        epoch: u64,
+    ) -> Result<(RecordBatch, RecordBatch), ConnectorFailure>;
 }
 
 /// What a table commit did.

@@ -29,7 +29,11 @@ impl Projection {
     ///
     /// # Errors
     /// When an expression does not compile.
-    pub fn compile(input: &SchemaRef, keep_input: bool, columns: &[(String, String)]) -> Result<Self> {
+    pub fn compile(
+        input: &SchemaRef,
+        keep_input: bool,
+        columns: &[(String, String)],
+    ) -> Result<Self> {
         let mut fields: Vec<Field> = if keep_input {
             input.fields().iter().map(|f| f.as_ref().clone()).collect()
         } else {
@@ -94,7 +98,9 @@ pub fn split_by_rules(rules: &[Rule], batch: &RecordBatch) -> Result<(RecordBatc
     }
     let keep = BooleanArray::from_iter(reason.iter().map(|r| Some(r.is_none())));
     let passed = filter_record_batch(batch, &keep)?;
-    let bad: Vec<u32> = (0..n as u32).filter(|&i| reason[i as usize].is_some()).collect();
+    let bad: Vec<u32> = (0..n as u32)
+        .filter(|&i| reason[i as usize].is_some())
+        .collect();
     let reasons = StringArray::from_iter_values(
         bad.iter()
             .map(|&i| format!("rule:{}", rules[reason[i as usize].expect("bad row")].name)),
@@ -113,30 +119,54 @@ pub fn with_reason(batch: &RecordBatch, reason: &str) -> Result<RecordBatch> {
 }
 
 fn append_reason(batch: &RecordBatch, reasons: StringArray) -> Result<RecordBatch> {
-    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new("reason", arrow::datatypes::DataType::Utf8, false));
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(
+        "reason",
+        arrow::datatypes::DataType::Utf8,
+        false,
+    ));
     let mut columns = batch.columns().to_vec();
     columns.push(Arc::new(reasons));
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Stateless operators on streams of batches.
 pub trait StatelessExt<'scope> {
     /// Applies `f` to each batch of an epoch (`f(epoch, batch)`). The second stream holds batches whose evaluation failed,
     /// with a `reason` column appended.
-    fn map_batches<F>(self, name: &str, f: F) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
+    fn map_batches<F>(
+        self,
+        name: &str,
+        f: F,
+    ) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
     where
         F: FnMut(u64, &RecordBatch) -> Result<RecordBatch> + 'static;
 
     /// Splits each batch in two with `f`: `(passed, rejected)`, where rejected rows carry an
     /// appended `reason` column. A batch on which `f` fails is rejected whole.
-    fn split_batches<F>(self, name: &str, f: F) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
+    fn split_batches<F>(
+        self,
+        name: &str,
+        f: F,
+    ) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
     where
         F: FnMut(u64, &RecordBatch) -> Result<(RecordBatch, RecordBatch)> + 'static;
 }
 
 impl<'scope> StatelessExt<'scope> for Stream<'scope, u64, Batches> {
-    fn map_batches<F>(self, name: &str, mut f: F) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
+    fn map_batches<F>(
+        self,
+        name: &str,
+        mut f: F,
+    ) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
     where
         F: FnMut(u64, &RecordBatch) -> Result<RecordBatch> + 'static,
     {
@@ -147,7 +177,11 @@ impl<'scope> StatelessExt<'scope> for Stream<'scope, u64, Batches> {
         })
     }
 
-    fn split_batches<F>(self, name: &str, mut f: F) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
+    fn split_batches<F>(
+        self,
+        name: &str,
+        mut f: F,
+    ) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
     where
         F: FnMut(u64, &RecordBatch) -> Result<(RecordBatch, RecordBatch)> + 'static,
     {
@@ -188,10 +222,13 @@ impl<'scope> StatelessExt<'scope> for Stream<'scope, u64, Batches> {
                         }
                     }
                     if !passed.is_empty() {
-                        left.session(&cap).give_container(&mut Batches { batches: passed });
+                        left.session(&cap)
+                            .give_container(&mut Batches { batches: passed });
                     }
                     if !rejected.is_empty() {
-                        right.session(&cap).give_container(&mut Batches { batches: rejected });
+                        right
+                            .session(&cap)
+                            .give_container(&mut Batches { batches: rejected });
                     }
                 });
             }

@@ -76,7 +76,11 @@ fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("key", DataType::Utf8, false),
         Field::new("user", DataType::Utf8, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("v", DataType::Float64, false),
     ]))
 }
@@ -85,8 +89,12 @@ fn batch(records: &[Rec]) -> RecordBatch {
     RecordBatch::try_new(
         schema(),
         vec![
-            Arc::new(StringArray::from_iter_values(records.iter().map(|r| r.key.as_str()))),
-            Arc::new(StringArray::from_iter_values(records.iter().map(|r| r.user.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                records.iter().map(|r| r.key.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                records.iter().map(|r| r.user.as_str()),
+            )),
             Arc::new(
                 TimestampMicrosecondArray::from_iter_values(records.iter().map(|r| r.t))
                     .with_timezone("UTC"),
@@ -123,7 +131,19 @@ fn spec(kind: WindowKind, mode: OutputMode) -> WindowSpec {
 }
 
 /// One emitted result row: (epoch, start, end, key, count, sum, avg, min, max, stddev, users).
-type Out = (u64, i64, i64, String, i64, f64, f64, f64, f64, Option<f64>, i64);
+type Out = (
+    u64,
+    i64,
+    i64,
+    String,
+    i64,
+    f64,
+    f64,
+    f64,
+    f64,
+    Option<f64>,
+    i64,
+);
 /// One late record: (epoch, key, t, windows missed, watermark).
 type Late = (u64, String, i64, i32, i64);
 
@@ -149,13 +169,14 @@ fn run_engine(spec: &WindowSpec, epochs: &[Vec<Rec>], workers: usize) -> (Vec<Ou
                 control: Rc::clone(&control),
             };
             let out = stream.window(&spec, &schema(), setup).unwrap();
-            out.results.sink(Pipeline, "CollectResults", move |(input, _)| {
-                input.for_each(|cap, c| {
-                    for b in &c.batches {
-                        r.lock().unwrap().push((*cap.least().unwrap(), b.clone()));
-                    }
-                })
-            });
+            out.results
+                .sink(Pipeline, "CollectResults", move |(input, _)| {
+                    input.for_each(|cap, c| {
+                        for b in &c.batches {
+                            r.lock().unwrap().push((*cap.least().unwrap(), b.clone()));
+                        }
+                    })
+                });
             let (probe, late) = out.late.probe();
             late.sink(Pipeline, "CollectLate", move |(input, _)| {
                 input.for_each(|cap, c| {
@@ -203,7 +224,13 @@ fn run_engine(spec: &WindowSpec, epochs: &[Vec<Rec>], workers: usize) -> (Vec<Ou
         let ends = col(1).as_primitive::<TimestampMicrosecondType>();
         let keys = col(2).as_string::<i32>();
         let n = col(3).as_any().downcast_ref::<Int64Array>().unwrap();
-        let f = |i: usize| col(i).as_any().downcast_ref::<Float64Array>().unwrap().clone();
+        let f = |i: usize| {
+            col(i)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .unwrap()
+                .clone()
+        };
         let (sum, avg, min, max, sd) = (f(4), f(5), f(6), f(7), f(8));
         let users = col(9).as_any().downcast_ref::<Int64Array>().unwrap();
         for i in 0..b.num_rows() {
@@ -225,11 +252,26 @@ fn run_engine(spec: &WindowSpec, epochs: &[Vec<Rec>], workers: usize) -> (Vec<Ou
     let mut late = Vec::new();
     for (epoch, b) in lates.lock().unwrap().iter() {
         let keys = b.column_by_name("key").unwrap().as_string::<i32>();
-        let ts = b.column_by_name("ts").unwrap().as_primitive::<TimestampMicrosecondType>();
-        let missed = b.column_by_name("windows_missed").unwrap().as_primitive::<arrow::datatypes::Int32Type>();
-        let wm = b.column_by_name("late_watermark").unwrap().as_primitive::<TimestampMicrosecondType>();
+        let ts = b
+            .column_by_name("ts")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        let missed = b
+            .column_by_name("windows_missed")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int32Type>();
+        let wm = b
+            .column_by_name("late_watermark")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
         for i in 0..b.num_rows() {
-            late.push((*epoch, keys.value(i).to_string(), ts.value(i), missed.value(i), wm.value(i)));
+            late.push((
+                *epoch,
+                keys.value(i).to_string(),
+                ts.value(i),
+                missed.value(i),
+                wm.value(i),
+            ));
         }
     }
     out.sort_by(|a, b| (a.0, a.1, a.2, &a.3).cmp(&(b.0, b.1, b.2, &b.3)));
@@ -259,8 +301,12 @@ fn reference(spec: &WindowSpec, epochs: &[Vec<Rec>]) -> (Vec<Out>, Vec<Late>) {
         match spec.kind {
             WindowKind::Tumbling { .. } | WindowKind::Sliding { .. } => {
                 let (size, slide) = match spec.kind {
-                    WindowKind::Tumbling { size } => (size.as_micros() as i64, size.as_micros() as i64),
-                    WindowKind::Sliding { size, slide } => (size.as_micros() as i64, slide.as_micros() as i64),
+                    WindowKind::Tumbling { size } => {
+                        (size.as_micros() as i64, size.as_micros() as i64)
+                    }
+                    WindowKind::Sliding { size, slide } => {
+                        (size.as_micros() as i64, slide.as_micros() as i64)
+                    }
                     _ => unreachable!(),
                 };
                 for r in records {
@@ -272,7 +318,9 @@ fn reference(spec: &WindowSpec, epochs: &[Vec<Rec>]) -> (Vec<Out>, Vec<Late>) {
                             if is_late(s + size) {
                                 missed += 1;
                             } else {
-                                open.entry((s, s + size, r.key.clone())).or_default().push(r.clone());
+                                open.entry((s, s + size, r.key.clone()))
+                                    .or_default()
+                                    .push(r.clone());
                                 touched.insert((r.key.clone(), s));
                             }
                         }
@@ -311,7 +359,10 @@ fn reference(spec: &WindowSpec, epochs: &[Vec<Rec>]) -> (Vec<Out>, Vec<Late>) {
                             j += 1;
                         }
                         let members = rs[i..j].to_vec();
-                        if members.iter().any(|m| fresh.contains(&(k.clone(), m.t, m.v.to_bits()))) {
+                        if members
+                            .iter()
+                            .any(|m| fresh.contains(&(k.clone(), m.t, m.v.to_bits())))
+                        {
                             touched.insert((k.clone(), start));
                         }
                         open.insert((start, end, k.clone()), members);
@@ -349,7 +400,8 @@ fn row(epoch: u64, start: i64, end: i64, key: &str, rs: &[Rec]) -> Out {
     let n = rs.len() as f64;
     let sum: f64 = rs.iter().map(|r| r.v).sum();
     let mean = sum / n;
-    let sd = (rs.len() >= 2).then(|| (rs.iter().map(|r| (r.v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+    let sd = (rs.len() >= 2)
+        .then(|| (rs.iter().map(|r| (r.v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
     let users: BTreeSet<&str> = rs.iter().map(|r| r.user.as_str()).collect();
     (
         epoch,
@@ -375,11 +427,21 @@ fn check(kind: WindowKind, mode: OutputMode, seed: u64) {
     let epochs = stream(seed, 24, 60);
     let (want, want_late) = reference(&spec, &epochs);
     assert!(!want.is_empty(), "the reference emitted nothing");
-    assert!(!want_late.is_empty(), "the stream must contain late records");
+    assert!(
+        !want_late.is_empty(),
+        "the stream must contain late records"
+    );
     for workers in [1, 3] {
         let (got, got_late) = run_engine(&spec, &epochs, workers);
-        assert_eq!(got_late, want_late, "{kind:?} {mode:?} workers={workers}: late records differ");
-        assert_eq!(got.len(), want.len(), "{kind:?} {mode:?} workers={workers}: row counts differ");
+        assert_eq!(
+            got_late, want_late,
+            "{kind:?} {mode:?} workers={workers}: late records differ"
+        );
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{kind:?} {mode:?} workers={workers}: row counts differ"
+        );
         for (g, w) in got.iter().zip(&want) {
             let same = (g.0, g.1, g.2, &g.3, g.4) == (w.0, w.1, w.2, &w.3, w.4)
                 && close(g.5, w.5)
@@ -391,39 +453,72 @@ fn check(kind: WindowKind, mode: OutputMode, seed: u64) {
                     (a, b) => a == b,
                 }
                 && (g.10 - w.10).abs() <= 1;
-            assert!(same, "{kind:?} {mode:?} workers={workers}:\n got  {g:?}\n want {w:?}");
+            assert!(
+                same,
+                "{kind:?} {mode:?} workers={workers}:\n got  {g:?}\n want {w:?}"
+            );
         }
     }
 }
 
 #[test]
 fn tumbling_append_matches_reference() {
-    check(WindowKind::Tumbling { size: Duration::from_secs(60) }, OutputMode::Append, 1);
+    check(
+        WindowKind::Tumbling {
+            size: Duration::from_secs(60),
+        },
+        OutputMode::Append,
+        1,
+    );
 }
 
 #[test]
 fn tumbling_update_matches_reference() {
-    check(WindowKind::Tumbling { size: Duration::from_secs(60) }, OutputMode::Update, 2);
+    check(
+        WindowKind::Tumbling {
+            size: Duration::from_secs(60),
+        },
+        OutputMode::Update,
+        2,
+    );
 }
 
 #[test]
 fn sliding_append_matches_reference() {
-    let kind = WindowKind::Sliding { size: Duration::from_secs(90), slide: Duration::from_secs(30) };
+    let kind = WindowKind::Sliding {
+        size: Duration::from_secs(90),
+        slide: Duration::from_secs(30),
+    };
     check(kind, OutputMode::Append, 3);
 }
 
 #[test]
 fn sliding_update_matches_reference() {
-    let kind = WindowKind::Sliding { size: Duration::from_secs(90), slide: Duration::from_secs(30) };
+    let kind = WindowKind::Sliding {
+        size: Duration::from_secs(90),
+        slide: Duration::from_secs(30),
+    };
     check(kind, OutputMode::Update, 4);
 }
 
 #[test]
 fn session_append_matches_reference() {
-    check(WindowKind::Session { gap: Duration::from_secs(15) }, OutputMode::Append, 5);
+    check(
+        WindowKind::Session {
+            gap: Duration::from_secs(15),
+        },
+        OutputMode::Append,
+        5,
+    );
 }
 
 #[test]
 fn session_update_matches_reference() {
-    check(WindowKind::Session { gap: Duration::from_secs(15) }, OutputMode::Update, 6);
+    check(
+        WindowKind::Session {
+            gap: Duration::from_secs(15),
+        },
+        OutputMode::Update,
+        6,
+    );
 }

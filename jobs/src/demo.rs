@@ -51,7 +51,8 @@ pub struct DemoArgs {
 
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> Result<()> {
-    let mut job = JobConfig::from_yaml_str(sluice_config::USER_ACTIVITY_YAML, "<embedded demo job>")?;
+    let mut job =
+        JobConfig::from_yaml_str(sluice_config::USER_ACTIVITY_YAML, "<embedded demo job>")?;
     let generator = &mut job.source.generator;
     generator.events = args.events;
     generator.partitions = args.partitions;

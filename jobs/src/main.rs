@@ -45,8 +45,9 @@ enum Command {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,buoyant_kernel=off,delta_kernel=off")),
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,buoyant_kernel=off,delta_kernel=off")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -63,7 +64,11 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
-        Command::Run { job, batch, workers } => {
+        Command::Run {
+            job,
+            batch,
+            workers,
+        } => {
             let mut config = sluice_config::JobConfig::from_file(&job)?;
             if let Some(w) = workers {
                 config.workers = w;
@@ -74,7 +79,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Checkpoints { dir, job_id } => {
             let runtime = tokio::runtime::Runtime::new()?;
-            let store = sluice_checkpoints::CheckpointStore::open(&dir.display().to_string(), &job_id)?;
+            let store =
+                sluice_checkpoints::CheckpointStore::open(&dir.display().to_string(), &job_id)?;
             let summary = runtime.block_on(store.describe())?;
             println!("{summary}");
             Ok(())

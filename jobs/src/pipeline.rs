@@ -39,14 +39,22 @@ pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
         .enable_all()
         .build()?;
     let handle = runtime.handle().clone();
-    let records_per_epoch = if batch { u64::MAX } else { job.trigger.records_per_epoch };
+    let records_per_epoch = if batch {
+        u64::MAX
+    } else {
+        job.trigger.records_per_epoch
+    };
     let source = GeneratorSource::new(job.source.generator.clone(), fields(job), records_per_epoch)
         .context("source.generator")?;
     let source_events = job.source.generator.events;
     let bronze_schema = sluice_engine::runtime::EpochSource::schema(&source);
     let plan = Plan {
         job_id: job.job_id.clone(),
-        rules: job.rules.iter().map(|r| (r.name.clone(), r.check.clone())).collect(),
+        rules: job
+            .rules
+            .iter()
+            .map(|r| (r.name.clone(), r.check.clone()))
+            .collect(),
         silver_columns: job
             .silver
             .columns
@@ -56,19 +64,21 @@ pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
         window: job.gold.as_ref().map(window_spec).transpose()?,
         key_groups: sluice_engine::key::DEFAULT_KEY_GROUPS,
     };
-    let compiled = CompiledPlan::compile(plan, &bronze_schema).context("compiling the job's SQL")?;
+    let compiled =
+        CompiledPlan::compile(plan, &bronze_schema).context("compiling the job's SQL")?;
     let tables_dir = job.output.dir.join("tables");
     std::fs::create_dir_all(&tables_dir)
         .with_context(|| format!("creating {}", tables_dir.display()))?;
     let tables_dir = std::fs::canonicalize(&tables_dir)?;
     let names = &job.output.tables;
-    let open = |name: &str, schema: SchemaRef, partitions: Vec<String>| -> Result<Arc<dyn TableSink>> {
-        let location = tables_dir.join(name).display().to_string();
-        let app_id = format!("{}/{}", job.job_id, name);
-        let sink = DeltaTableSink::open(&handle, &location, &app_id, schema, partitions)
-            .with_context(|| format!("opening table {location}"))?;
-        Ok(Arc::new(sink))
-    };
+    let open =
+        |name: &str, schema: SchemaRef, partitions: Vec<String>| -> Result<Arc<dyn TableSink>> {
+            let location = tables_dir.join(name).display().to_string();
+            let app_id = format!("{}/{}", job.job_id, name);
+            let sink = DeltaTableSink::open(&handle, &location, &app_id, schema, partitions)
+                .with_context(|| format!("opening table {location}"))?;
+            Ok(Arc::new(sink))
+        };
     let bronze = open(&names.bronze, Arc::clone(&compiled.bronze_schema), vec![])?;
     let silver = open(
         &names.silver,
@@ -79,11 +89,17 @@ pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
         Some(schema) => Some(open(&names.gold, Arc::clone(schema), vec![])?),
         None => None,
     };
-    let dead = open(&names.dead_letters, sluice_connectors::dead_letter::schema(), vec![])?;
+    let dead = open(
+        &names.dead_letters,
+        sluice_connectors::dead_letter::schema(),
+        vec![],
+    )?;
     let checkpoint_dir = job.output.dir.join("checkpoints");
     std::fs::create_dir_all(&checkpoint_dir)?;
     let checkpoints = sluice_checkpoints::CheckpointStore::open(
-        &std::fs::canonicalize(&checkpoint_dir)?.display().to_string(),
+        &std::fs::canonicalize(&checkpoint_dir)?
+            .display()
+            .to_string(),
         &job.job_id,
     )?;
     let total = source_events;
@@ -104,7 +120,12 @@ pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
             bar.set_message(p.epoch.to_string());
             bar.inc(p.records);
         }
-        tracing::info!(epoch = p.epoch, records = p.records, final_epoch = p.final_epoch, "epoch");
+        tracing::info!(
+            epoch = p.epoch,
+            records = p.records,
+            final_epoch = p.final_epoch,
+            "epoch"
+        );
     });
     let options = RunOptions {
         workers,
@@ -120,7 +141,13 @@ pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
         gold: gold.clone(),
         dead_letters: Arc::clone(&dead),
     };
-    let summary = run(compiled, Arc::new(source), sinks, Arc::new(DeadLetterRows), options)?;
+    let summary = run(
+        compiled,
+        Arc::new(source),
+        sinks,
+        Arc::new(DeadLetterRows),
+        options,
+    )?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -159,7 +186,9 @@ fn fields(job: &JobConfig) -> SchemaRef {
                 FieldType::Int => DataType::Int32,
                 FieldType::Double => DataType::Float64,
                 FieldType::Boolean => DataType::Boolean,
-                FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                FieldType::Timestamp => {
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                }
                 FieldType::Date => DataType::Date32,
             };
             Field::new(&f.name, data_type, f.nullable)

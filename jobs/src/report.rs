@@ -15,9 +15,7 @@ pub fn print(job: &JobConfig, summary: &JobSummary) {
         );
     } else {
         let secs = run.duration.as_secs_f64();
-        let epochs = run
-            .last_epoch
-            .map_or(0, |last| last + 1 - run.first_epoch);
+        let epochs = run.last_epoch.map_or(0, |last| last + 1 - run.first_epoch);
         println!(
             "sluice: job `{}`: {} events read in {} epochs ({}..={}), {:.2} s, {:.0} events/s, {} workers",
             job.job_id,
@@ -35,7 +33,10 @@ pub fn print(job: &JobConfig, summary: &JobSummary) {
                 run.replayed_epochs
             );
         }
-        println!("  late records routed to the dead-letter table: {}", run.late_records);
+        println!(
+            "  late records routed to the dead-letter table: {}",
+            run.late_records
+        );
     }
     for (name, rows) in &summary.tables {
         println!("  {name:<24} {rows:>12} rows");

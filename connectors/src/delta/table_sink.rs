@@ -32,10 +32,12 @@ impl DeltaTableSink {
         schema: SchemaRef,
         partition_columns: Vec<String>,
     ) -> Result<Self> {
-        let sink = runtime.block_on(DeltaSink::open(location, app_id, schema, partition_columns))?;
-        let name = std::path::Path::new(location)
-            .file_name()
-            .map_or_else(|| location.to_string(), |n| n.to_string_lossy().into_owned());
+        let sink =
+            runtime.block_on(DeltaSink::open(location, app_id, schema, partition_columns))?;
+        let name = std::path::Path::new(location).file_name().map_or_else(
+            || location.to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         Ok(Self {
             sink,
             name,
@@ -47,7 +49,10 @@ impl DeltaTableSink {
     ///
     /// # Errors
     /// When the table cannot be read.
-    pub fn count_rows(runtime: &Handle, location: &str) -> std::result::Result<u64, ConnectorFailure> {
+    pub fn count_rows(
+        runtime: &Handle,
+        location: &str,
+    ) -> std::result::Result<u64, ConnectorFailure> {
         runtime.block_on(async {
             let url = deltalake::ensure_table_uri(location)
                 .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), false))?;
@@ -92,7 +97,9 @@ impl TableSink for DeltaTableSink {
             .map_err(failure)?;
         files
             .iter()
-            .map(|f| serde_json::to_string(f).map_err(|e| ConnectorFailure::new(e.to_string(), false)))
+            .map(|f| {
+                serde_json::to_string(f).map_err(|e| ConnectorFailure::new(e.to_string(), false))
+            })
             .collect()
     }
 
@@ -123,4 +130,3 @@ impl TableSink for DeltaTableSink {
         }
     }
 }
-

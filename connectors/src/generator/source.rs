@@ -30,8 +30,8 @@ impl GeneratorSource {
         config
             .validate()
             .map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
-        let decoder =
-            JsonDecoder::try_new(fields).map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
+        let decoder = JsonDecoder::try_new(fields)
+            .map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
         let per_partition = records_per_epoch
             .div_ceil(u64::from(config.partitions))
             .max(1);

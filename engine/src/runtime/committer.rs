@@ -70,11 +70,18 @@ pub(crate) fn commit_epochs<'scope>(
                     for (sink, files) in sinks.iter().zip(per_sink) {
                         match sink.commit(epoch, files) {
                             Ok(report) => tracing::debug!(
-                                table = sink.name(), epoch, skipped = report.skipped,
-                                rows = report.rows, files = report.files, "epoch committed"
+                                table = sink.name(),
+                                epoch,
+                                skipped = report.skipped,
+                                rows = report.rows,
+                                files = report.files,
+                                "epoch committed"
                             ),
                             Err(err) => {
-                                fail(&failure, format!("committing {} epoch {epoch}: {err}", sink.name()));
+                                fail(
+                                    &failure,
+                                    format!("committing {} epoch {epoch}: {err}", sink.name()),
+                                );
                                 ok = false;
                                 break;
                             }

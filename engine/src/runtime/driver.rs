@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
-use sluice_checkpoints::{CheckpointStore, CommitMarker, JobMetadata, Logged, OffsetsEntry, Retention};
+use sluice_checkpoints::{
+    CheckpointStore, CommitMarker, JobMetadata, Logged, OffsetsEntry, Retention,
+};
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Concatenate, Input, Probe};
 use timely::dataflow::operators::generic::operator::Operator;
-use timely::dataflow::channels::pact::Pipeline;
 
 use super::committer::commit_epochs;
 use super::writer::{Failure, fail, write_to};
@@ -34,6 +36,9 @@ pub struct Progress {
     pub final_epoch: bool,
 }
 
+/// A callback told about each epoch as it starts.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 /// Settings of a run.
 #[derive(Clone)]
 pub struct RunOptions {
@@ -48,7 +53,7 @@ pub struct RunOptions {
     /// Snapshots to keep.
     pub keep_snapshots: usize,
     /// Called on worker 0 as epochs start.
-    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+    pub progress: Option<ProgressFn>,
 }
 
 /// What a run did.
@@ -136,7 +141,9 @@ pub fn run(
     if let Some(s) = &snapshot {
         let entry = block_on(&rt, store.offsets(s.epoch))
             .map_err(ck)?
-            .ok_or_else(|| EngineError::Checkpoint(format!("offsets of snapshot epoch {} missing", s.epoch)))?;
+            .ok_or_else(|| {
+                EngineError::Checkpoint(format!("offsets of snapshot epoch {} missing", s.epoch))
+            })?;
         for r in &entry.ranges {
             if let Some(start) = starts.get_mut(r.partition as usize) {
                 *start = r.end;
@@ -145,7 +152,8 @@ pub fn run(
         if let Some(spec) = &plan.plan.window {
             let parts = block_on(&rt, store.state_parts(s.epoch, &spec.name)).map_err(ck)?;
             for part in parts {
-                restore.push(block_on(&rt, store.get_state(s.epoch, &spec.name, &part)).map_err(ck)?);
+                restore
+                    .push(block_on(&rt, store.get_state(s.epoch, &spec.name, &part)).map_err(ck)?);
             }
         }
         tracing::info!(snapshot = s.epoch, parts = restore.len(), "restoring state");
@@ -160,9 +168,14 @@ pub fn run(
     sink_list.push(sinks.dead_letters.clone());
     let mut committed = Vec::new();
     for sink in &sink_list {
-        committed.push(sink.committed_epoch().map_err(|e| EngineError::Connector(e.to_string()))?);
+        committed.push(
+            sink.committed_epoch()
+                .map_err(|e| EngineError::Connector(e.to_string()))?,
+        );
     }
-    let replayed = latest.as_ref().map_or(0, |l| (l.epoch + 1).saturating_sub(first_epoch));
+    let replayed = latest
+        .as_ref()
+        .map_or(0, |l| (l.epoch + 1).saturating_sub(first_epoch));
     tracing::info!(first_epoch, replayed, workers = options.workers, "starting");
 
     let abort = Arc::new(AtomicBool::new(false));
@@ -280,7 +293,10 @@ fn run_worker(
         next_sink(silver.clone(), &mut files);
         let mut dead_parts = vec![dead];
         let mut conversion_errors = Vec::new();
-        for (stream, name) in [(violations, "RuleViolationsToDeadLetters"), (silver_errors, "SilverErrorsToDeadLetters")] {
+        for (stream, name) in [
+            (violations, "RuleViolationsToDeadLetters"),
+            (silver_errors, "SilverErrorsToDeadLetters"),
+        ] {
             let (ok, errors) = to_dead(stream, name, false, &shared.dead_letters);
             dead_parts.push(ok);
             conversion_errors.push(errors);
@@ -308,22 +324,32 @@ fn run_worker(
             };
             let outputs = silver.window(spec, plan.silver.schema(), setup)?;
             next_sink(outputs.results, &mut files);
-            let (ok, errors) = to_dead(outputs.late, "LateToDeadLetters", true, &shared.dead_letters);
+            let (ok, errors) = to_dead(
+                outputs.late,
+                "LateToDeadLetters",
+                true,
+                &shared.dead_letters,
+            );
             dead_parts.push(ok);
             conversion_errors.push(errors);
         }
         let dead_all = scope.concatenate(dead_parts);
         next_sink(dead_all, &mut files);
         let conversion_failure = Rc::clone(&failure);
-        scope
-            .concatenate(conversion_errors)
-            .sink(Pipeline, "DeadLetterConversionErrors", move |(input, _)| {
+        scope.concatenate(conversion_errors).sink(
+            Pipeline,
+            "DeadLetterConversionErrors",
+            move |(input, _)| {
                 input.for_each(|_, container| {
                     for batch in &container.batches {
-                        fail(&conversion_failure, format!("{} rows could not become dead letters", batch.num_rows()));
+                        fail(
+                            &conversion_failure,
+                            format!("{} rows could not become dead letters", batch.num_rows()),
+                        );
                     }
                 });
-            });
+            },
+        );
         let files = scope.concatenate(files);
         let marker_store = store.clone();
         let marker_rt = rt.clone();
@@ -331,12 +357,22 @@ fn run_worker(
         let has_window = plan.plan.window.is_some();
         let marker_final = Rc::clone(&final_epoch);
         let on_committed = Box::new(move |epoch: u64| {
-            let snapshot = !has_window || epoch % snapshot_every == 0 || marker_final.get() == Some(epoch);
-            let marker = CommitMarker { epoch, snapshot, committed_at_ms: now_ms() };
-            marker_rt.block_on(marker_store.put_commit(&marker)).map_err(|e| e.to_string())?;
+            let snapshot = !has_window
+                || epoch.is_multiple_of(snapshot_every)
+                || marker_final.get() == Some(epoch);
+            let marker = CommitMarker {
+                epoch,
+                snapshot,
+                committed_at_ms: now_ms(),
+            };
+            marker_rt
+                .block_on(marker_store.put_commit(&marker))
+                .map_err(|e| e.to_string())?;
             if snapshot {
                 marker_rt
-                    .block_on(marker_store.apply_retention(&Retention { keep_snapshots: keep }))
+                    .block_on(marker_store.apply_retention(&Retention {
+                        keep_snapshots: keep,
+                    }))
                     .map_err(|e| e.to_string())?;
             }
             Ok(())
@@ -393,7 +429,10 @@ fn run_worker(
             plan_fingerprint: shared.fingerprint.clone(),
             final_epoch: source.exhausted(&ends),
         };
-        let entry = match rt.block_on(store.put_offsets(&entry)).map_err(|e| e.to_string())? {
+        let entry = match rt
+            .block_on(store.put_offsets(&entry))
+            .map_err(|e| e.to_string())?
+        {
             Logged::Written => entry,
             Logged::Existing(stored) => stored,
         };
@@ -402,8 +441,14 @@ fn run_worker(
             control.final_epoch.set(Some(epoch));
         }
         let records: u64 = entry.ranges.iter().map(|r| r.end - r.start).sum();
-        if index == 0 && let Some(progress) = &shared.options.progress {
-            progress(&Progress { epoch, records, final_epoch: entry.final_epoch });
+        if index == 0
+            && let Some(progress) = &shared.options.progress
+        {
+            progress(&Progress {
+                epoch,
+                records,
+                final_epoch: entry.final_epoch,
+            });
         }
         for range in &entry.ranges {
             starts[range.partition as usize] = range.end;
@@ -435,7 +480,13 @@ fn run_worker(
     Ok(report)
 }
 
-fn send(input: &mut timely::dataflow::InputHandle<u64, timely::container::CapacityContainerBuilder<Batches>>, batch: RecordBatch) {
+fn send(
+    input: &mut timely::dataflow::InputHandle<
+        u64,
+        timely::container::CapacityContainerBuilder<Batches>,
+    >,
+    batch: RecordBatch,
+) {
     if batch.num_rows() > 0 {
         input.send_batch(&mut Batches::one(batch));
     }

@@ -181,7 +181,9 @@ mod tests {
 
     #[test]
     fn merged_moments_equal_sequential_moments() {
-        let values: Vec<f64> = (0..100).map(|i| ((i * 37) % 23) as f64 * 0.5 - 3.0).collect();
+        let values: Vec<f64> = (0..100)
+            .map(|i| ((i * 37) % 23) as f64 * 0.5 - 3.0)
+            .collect();
         let mut all = Moments::default();
         values.iter().for_each(|&v| all.add(v));
         let (mut a, mut b) = (Moments::default(), Moments::default());

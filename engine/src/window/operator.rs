@@ -18,8 +18,8 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::progress::frontier::MutableAntichain;
 
-use super::state::WindowState;
 use super::WindowSpec;
+use super::state::WindowState;
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::key::{KeyColumns, key_pact, owned_groups};
@@ -101,10 +101,7 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
         let index = scope.index();
         let peers = scope.peers();
         if !setup.restore.is_empty() {
-            state.restore(
-                &setup.restore,
-                owned_groups(index, setup.key_groups, peers),
-            )?;
+            state.restore(&setup.restore, owned_groups(index, setup.key_groups, peers))?;
         }
         *setup.control.watermark.borrow_mut() = state.watermark().clone();
         let results_schema = Arc::clone(state.output_schema());
@@ -192,14 +189,19 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
                     if !late_rows.is_empty() {
                         let count: usize = late_rows.iter().map(RecordBatch::num_rows).sum();
                         let control = &setup.control;
-                        control.late_records.set(control.late_records.get() + count as u64);
+                        control
+                            .late_records
+                            .set(control.late_records.get() + count as u64);
                         let cap = caps[1].delayed(&e);
-                        late_handle.session(&cap).give_container(&mut Batches {
-                            batches: late_rows,
-                        });
+                        late_handle
+                            .session(&cap)
+                            .give_container(&mut Batches { batches: late_rows });
                     }
-                    if flush || (setup.snapshot_every > 0 && e % setup.snapshot_every == 0) {
-                        if let Some(writer) = &setup.snapshots {
+                    if (flush
+                        || (setup.snapshot_every > 0 && e.is_multiple_of(setup.snapshot_every)))
+                        && let Some(writer) = &setup.snapshots
+                    {
+                        {
                             let written = state
                                 .snapshot(setup.key_groups)
                                 .map_err(|e| e.to_string())
@@ -251,43 +253,49 @@ fn observe_max<'scope>(
         .index_of(time_column)
         .map_err(|_| crate::key::unknown_column(schema, time_column))?;
     let peers = stream.scope().peers() as u64;
-    let local = stream.unary::<CapacityContainerBuilder<Vec<(u64, i64)>>, _, _, _>(Pipeline, "ObserveMaxEventTime", move |_, _| {
-        move |input, output| {
-            input.for_each(|cap, container| {
-                let mut best: Option<i64> = None;
-                for batch in &container.batches {
-                    let Ok(times) = cast(
-                        batch.column(index),
-                        &DataType::Timestamp(TimeUnit::Microsecond, None),
-                    ) else {
-                        continue;
-                    };
-                    let times = times
-                        .as_any()
-                        .downcast_ref::<TimestampMicrosecondArray>()
-                        .expect("cast to timestamp(us)");
-                    if let Some(m) = max(times) {
-                        best = Some(best.map_or(m, |b| b.max(m)));
-                    }
-                }
-                if let Some(m) = best {
-                    let mut session = output.session(&cap);
-                    for peer in 0..peers {
-                        session.give((peer, m));
-                    }
-                }
-            });
-        }
-    });
-    Ok(local.unary::<CapacityContainerBuilder<Vec<(u64, i64)>>, _, _, _>(
-        Exchange::new(|x: &(u64, i64)| x.0),
-        "AllReduceMaxEventTime",
-        |_, _| {
+    let local = stream.unary::<CapacityContainerBuilder<Vec<(u64, i64)>>, _, _, _>(
+        Pipeline,
+        "ObserveMaxEventTime",
+        move |_, _| {
             move |input, output| {
                 input.for_each(|cap, container| {
-                    output.session(&cap).give_container(container);
-                })
+                    let mut best: Option<i64> = None;
+                    for batch in &container.batches {
+                        let Ok(times) = cast(
+                            batch.column(index),
+                            &DataType::Timestamp(TimeUnit::Microsecond, None),
+                        ) else {
+                            continue;
+                        };
+                        let times = times
+                            .as_any()
+                            .downcast_ref::<TimestampMicrosecondArray>()
+                            .expect("cast to timestamp(us)");
+                        if let Some(m) = max(times) {
+                            best = Some(best.map_or(m, |b| b.max(m)));
+                        }
+                    }
+                    if let Some(m) = best {
+                        let mut session = output.session(&cap);
+                        for peer in 0..peers {
+                            session.give((peer, m));
+                        }
+                    }
+                });
             }
         },
-    ))
+    );
+    Ok(
+        local.unary::<CapacityContainerBuilder<Vec<(u64, i64)>>, _, _, _>(
+            Exchange::new(|x: &(u64, i64)| x.0),
+            "AllReduceMaxEventTime",
+            |_, _| {
+                move |input, output| {
+                    input.for_each(|cap, container| {
+                        output.session(&cap).give_container(container);
+                    })
+                }
+            },
+        ),
+    )
 }

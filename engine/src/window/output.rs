@@ -29,17 +29,15 @@ pub(crate) fn build(state: &WindowState, emitted: &[(Box<[u8]>, Slot)]) -> Resul
             )),
             AggregateFn::Count => Arc::new(Int64Array::from_iter_values(moments.map(|m| m.count))),
             AggregateFn::ApproxCountDistinct => {
-                Arc::new(Int64Array::from_iter_values(emitted.iter().map(|(_, s)| {
-                    s.acc.sketches[a].as_ref().map_or(0, |h| h.estimate())
-                })))
+                Arc::new(Int64Array::from_iter_values(emitted.iter().map(
+                    |(_, s)| s.acc.sketches[a].as_ref().map_or(0, |h| h.estimate()),
+                )))
             }
             AggregateFn::Sum => doubles(moments, |m| m.sum),
             AggregateFn::Avg => doubles(moments, |m| m.sum / m.count as f64),
             AggregateFn::Min => doubles(moments, |m| m.min),
             AggregateFn::Max => doubles(moments, |m| m.max),
-            AggregateFn::Stddev => Arc::new(Float64Array::from_iter(
-                moments.map(|m| m.stddev()),
-            )),
+            AggregateFn::Stddev => Arc::new(Float64Array::from_iter(moments.map(|m| m.stddev()))),
         };
         columns.push(column);
     }

@@ -45,10 +45,18 @@ impl WindowState {
             Arc::new(UInt32Array::from_iter_values(
                 entries.iter().map(|(k, _)| key_group(k, key_groups)),
             )),
-            Arc::new(BinaryArray::from_iter_values(entries.iter().map(|(k, _)| k))),
-            Arc::new(Int64Array::from_iter_values(entries.iter().map(|(_, s)| s.start))),
-            Arc::new(Int64Array::from_iter_values(entries.iter().map(|(_, s)| s.end))),
-            Arc::new(Int64Array::from_iter_values(entries.iter().map(|(_, s)| s.acc.rows))),
+            Arc::new(BinaryArray::from_iter_values(
+                entries.iter().map(|(k, _)| k),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                entries.iter().map(|(_, s)| s.start),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                entries.iter().map(|(_, s)| s.end),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                entries.iter().map(|(_, s)| s.acc.rows),
+            )),
             Arc::new(BooleanArray::from_iter(
                 entries.iter().map(|(_, s)| Some(s.changed)),
             )),
@@ -74,9 +82,9 @@ impl WindowState {
                 columns.push(m(f));
             }
             fields.push(Field::new(format!("a{a}_hll"), DataType::Binary, true));
-            columns.push(Arc::new(BinaryArray::from_iter(entries.iter().map(|(_, s)| {
-                s.acc.sketches[a].as_ref().map(|h| h.registers().to_vec())
-            }))));
+            columns.push(Arc::new(BinaryArray::from_iter(entries.iter().map(
+                |(_, s)| s.acc.sketches[a].as_ref().map(|h| h.registers().to_vec()),
+            ))));
         }
         let watermark = self.watermark();
         let mut metadata = HashMap::new();
@@ -176,9 +184,10 @@ impl WindowState {
                     m2: f[4].value(i),
                 };
                 if sketches[a].is_valid(i) {
-                    acc.sketches[a] = Some(Hll::from_registers(sketches[a].value(i)).ok_or_else(
-                        || EngineError::Snapshot("bad sketch length".into()),
-                    )?);
+                    acc.sketches[a] = Some(
+                        Hll::from_registers(sketches[a].value(i))
+                            .ok_or_else(|| EngineError::Snapshot("bad sketch length".into()))?,
+                    );
                 }
             }
             self.open

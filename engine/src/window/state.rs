@@ -4,8 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, Float64Array, Int32Array, StringArray, TimestampMicrosecondArray,
-    UInt32Array,
+    Array, ArrayRef, Float64Array, Int32Array, StringArray, TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::compute::{cast, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -60,7 +59,10 @@ impl WindowState {
         let time_index = schema
             .index_of(&spec.time_column)
             .map_err(|_| unknown_column(schema, &spec.time_column))?;
-        if !matches!(schema.field(time_index).data_type(), DataType::Timestamp(_, _)) {
+        if !matches!(
+            schema.field(time_index).data_type(),
+            DataType::Timestamp(_, _)
+        ) {
             return Err(EngineError::InvalidPlan(format!(
                 "event-time column `{}` must be a timestamp, it is {}",
                 spec.time_column,
@@ -190,8 +192,8 @@ impl WindowState {
             return Ok(None);
         }
         let late = take_record_batch(batch, &UInt32Array::from(late_rows))?;
-        let watermark = TimestampMicrosecondArray::from(vec![late_bound; late.num_rows()])
-            .with_timezone("UTC");
+        let watermark =
+            TimestampMicrosecondArray::from(vec![late_bound; late.num_rows()]).with_timezone("UTC");
         let mut columns = late.columns().to_vec();
         columns.push(Arc::new(Int32Array::from(late_missed)));
         columns.push(Arc::new(watermark));

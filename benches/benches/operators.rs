@@ -1,0 +1,79 @@
+//! Criterion benchmarks of the in-memory operators (DESIGN section 7), on pre-generated
+//! Arrow batches with a blackhole sink, one worker.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sluice_benches::{events, run_window, schema, sliding_spec};
+use sluice_engine::expr::SqlExpr;
+use sluice_engine::stateless::{Projection, Rule, split_by_rules};
+
+const BATCHES: usize = 50;
+const ROWS: usize = 8192;
+
+fn stateless(c: &mut Criterion) {
+    let batches = events(BATCHES, ROWS);
+    let schema = schema();
+    let rules = vec![
+        Rule {
+            name: "user".into(),
+            predicate: SqlExpr::compile("user_id IS NOT NULL", &schema).unwrap(),
+        },
+        Rule {
+            name: "value".into(),
+            predicate: SqlExpr::compile("value >= 0", &schema).unwrap(),
+        },
+        Rule {
+            name: "type".into(),
+            predicate: SqlExpr::compile(
+                "event_type IN ('click', 'view', 'add_to_cart', 'purchase', 'search')",
+                &schema,
+            )
+            .unwrap(),
+        },
+    ];
+    let projection = Projection::compile(
+        &schema,
+        true,
+        &[("event_date".into(), "CAST(event_time AS DATE)".into())],
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("stateless");
+    group.throughput(Throughput::Elements((BATCHES * ROWS) as u64));
+    group.sample_size(10);
+    group.bench_function("rules+project (filter/project)", |b| {
+        b.iter(|| {
+            let mut rows = 0;
+            for batch in &batches {
+                let (passed, _) = split_by_rules(&rules, batch).unwrap();
+                rows += projection.apply(&passed).unwrap().num_rows();
+            }
+            black_box(rows)
+        })
+    });
+    group.finish();
+}
+
+fn windows(c: &mut Criterion) {
+    let batches = events(BATCHES, ROWS);
+    // Ten epochs of five batches each.
+    let epochs: Vec<Vec<_>> = batches.chunks(5).map(|c| c.to_vec()).collect();
+    let spec = sliding_spec();
+    let mut group = c.benchmark_group("window");
+    group.throughput(Throughput::Elements((BATCHES * ROWS) as u64));
+    group.sample_size(10);
+    group.bench_function("sliding 5m/1m by (user, type), 1 worker", |b| {
+        b.iter(|| black_box(run_window(&spec, &epochs)))
+    });
+    let mut tumbling = spec.clone();
+    tumbling.kind = sluice_engine::window::WindowKind::Tumbling {
+        size: std::time::Duration::from_secs(60),
+    };
+    group.bench_function("tumbling 1m by (user, type), 1 worker", |b| {
+        b.iter(|| black_box(run_window(&tumbling, &epochs)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stateless, windows);
+criterion_main!(benches);
