@@ -65,6 +65,42 @@ fn windows(c: &mut Criterion) {
     group.bench_function("sliding 5m/1m by (user, type), 1 worker", |b| {
         b.iter(|| black_box(run_window(&spec, &epochs)))
     });
+    // Baseline, side by side: a plain single-threaded hash aggregation of the same sliding
+    // windows, row at a time, with no watermark, eviction, timely or output batches.
+    group.bench_function("baseline: naive HashMap sliding aggregate", |b| {
+        b.iter(|| {
+            use arrow::array::{AsArray, Float64Array};
+            use arrow::datatypes::TimestampMicrosecondType;
+            let mut state: std::collections::HashMap<(String, String, i64), (i64, f64)> =
+                std::collections::HashMap::new();
+            for batch in &batches {
+                let users = batch.column(0).as_string::<i32>();
+                let kinds = batch.column(1).as_string::<i32>();
+                let times = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+                let values = batch
+                    .column(3)
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .unwrap();
+                for i in 0..batch.num_rows() {
+                    let t = times.value(i);
+                    let last = t.div_euclid(60_000_000) * 60_000_000;
+                    for k in 0..5 {
+                        let e = state
+                            .entry((
+                                users.value(i).to_string(),
+                                kinds.value(i).to_string(),
+                                last - k * 60_000_000,
+                            ))
+                            .or_insert((0, 0.0));
+                        e.0 += 1;
+                        e.1 += values.value(i);
+                    }
+                }
+            }
+            black_box(state.len())
+        })
+    });
     let mut tumbling = spec.clone();
     tumbling.kind = sluice_engine::window::WindowKind::Tumbling {
         size: std::time::Duration::from_secs(60),
