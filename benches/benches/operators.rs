@@ -71,7 +71,7 @@ fn windows(c: &mut Criterion) {
         b.iter(|| {
             use arrow::array::{AsArray, Float64Array};
             use arrow::datatypes::TimestampMicrosecondType;
-            let mut state: std::collections::HashMap<(String, String, i64), (i64, f64)> =
+            let mut state: std::collections::HashMap<(&str, &str, i64), (i64, f64)> =
                 std::collections::HashMap::new();
             for batch in &batches {
                 let users = batch.column(0).as_string::<i32>();
