@@ -163,7 +163,8 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
                 let mut late_handle = late_out.activate();
                 while next < limit {
                     let e = next;
-                    let batches = stash.remove(&e).unwrap_or_default();
+                    let mut batches = stash.remove(&e).unwrap_or_default();
+                    state.canonical_order(&mut batches);
                     let flush = final_epoch == Some(e);
                     state.begin_epoch();
                     let mut late_rows = Vec::new();

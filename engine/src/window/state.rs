@@ -144,6 +144,20 @@ impl WindowState {
         self.watermark.advance();
     }
 
+    /// Puts one epoch's batches in an order that depends only on their contents, not on
+    /// the order in which other workers' batches happened to arrive. Floating-point sums
+    /// then come out bit-identical across runs, crashes and replays.
+    pub fn canonical_order(&self, batches: &mut [RecordBatch]) {
+        batches.sort_by_cached_key(|batch| {
+            let times = batch.column(self.time_index).to_data();
+            let mut hash = xxhash_rust::xxh3::Xxh3::new();
+            for buffer in times.buffers() {
+                hash.update(buffer.as_slice());
+            }
+            (batch.num_rows(), hash.digest(), times.offset())
+        });
+    }
+
     /// Adds the rows of `batch` (one epoch's data) and returns the late ones.
     ///
     /// # Errors
