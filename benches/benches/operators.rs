@@ -87,11 +87,7 @@ fn windows(c: &mut Criterion) {
                     let last = t.div_euclid(60_000_000) * 60_000_000;
                     for k in 0..5 {
                         let e = state
-                            .entry((
-                                users.value(i).to_string(),
-                                kinds.value(i).to_string(),
-                                last - k * 60_000_000,
-                            ))
+                            .entry((users.value(i), kinds.value(i), last - k * 60_000_000))
                             .or_insert((0, 0.0));
                         e.0 += 1;
                         e.1 += values.value(i);
