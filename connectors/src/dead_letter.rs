@@ -375,10 +375,6 @@ mod tests {
 pub struct DeadLetterRows;
 
 impl sluice_engine::runtime::DeadLetters for DeadLetterRows {
-    fn schema(&self) -> SchemaRef {
-        schema()
-    }
-
     fn rejected(
         &self,
         batch: &RecordBatch,

@@ -340,36 +340,6 @@ mod tests {
         assert_eq!(seen.len(), 2 + Malformed::ALL.len() + Violation::ALL.len());
     }
 
-    /// Generation and decoding throughput; run with
-    /// `cargo test --release -p sluice-connectors -- --ignored --nocapture throughput`.
-    #[test]
-    #[ignore = "timing, for release builds"]
-    fn throughput() {
-        use crate::format::json::JsonDecoder;
-        let config = GeneratorConfig::default();
-        let decoder = JsonDecoder::new(event_schema());
-        let start = std::time::Instant::now();
-        let batches: Vec<RawBatch> = (0..config.partitions)
-            .flat_map(|p| (0..25).map(move |i| (p, i * 10_000)))
-            .map(|(p, o)| config.read(p, o, o + 10_000))
-            .collect();
-        let generated = start.elapsed();
-        let start = std::time::Instant::now();
-        let mut rows = 0;
-        for raw in &batches {
-            let (good, dead) = decoder.decode(raw, 0).unwrap();
-            rows += good.num_rows() + dead.num_rows();
-        }
-        let decoded = start.elapsed();
-        assert_eq!(rows as u64, config.events);
-        let rate = |d: std::time::Duration| config.events as f64 / d.as_secs_f64() / 1e6;
-        println!(
-            "generate: {:.2} M events/s, decode: {:.2} M events/s",
-            rate(generated),
-            rate(decoded)
-        );
-    }
-
     #[test]
     fn event_times_follow_the_config() {
         let config = GeneratorConfig {

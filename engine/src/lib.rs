@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+mod epoch;
 pub mod error;
 pub mod expr;
 pub mod key;

@@ -93,8 +93,6 @@ pub trait TableSink: Send + Sync + 'static {
 
 /// Turns rejected and late rows into dead-letter rows.
 pub trait DeadLetters: Send + Sync + 'static {
-    /// The dead-letter table schema.
-    fn schema(&self) -> SchemaRef;
     /// Rows carrying a `reason` column (rule violations, evaluation errors).
     ///
     /// # Errors

@@ -158,7 +158,7 @@ pub trait StatelessExt<'scope> {
         f: F,
     ) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
     where
-        F: FnMut(u64, &RecordBatch) -> Result<(RecordBatch, RecordBatch)> + 'static;
+        F: FnMut(u64, &RecordBatch) -> Result<(RecordBatch, Option<RecordBatch>)> + 'static;
 }
 
 impl<'scope> StatelessExt<'scope> for Stream<'scope, u64, Batches> {
@@ -170,11 +170,7 @@ impl<'scope> StatelessExt<'scope> for Stream<'scope, u64, Batches> {
     where
         F: FnMut(u64, &RecordBatch) -> Result<RecordBatch> + 'static,
     {
-        self.split_batches(name, move |epoch, batch| {
-            let out = f(epoch, batch)?;
-            let none = with_reason(&batch.slice(0, 0), "")?;
-            Ok((out, none))
-        })
+        self.split_batches(name, move |epoch, batch| Ok((f(epoch, batch)?, None)))
     }
 
     fn split_batches<F>(
@@ -183,7 +179,7 @@ impl<'scope> StatelessExt<'scope> for Stream<'scope, u64, Batches> {
         mut f: F,
     ) -> (Stream<'scope, u64, Batches>, Stream<'scope, u64, Batches>)
     where
-        F: FnMut(u64, &RecordBatch) -> Result<(RecordBatch, RecordBatch)> + 'static,
+        F: FnMut(u64, &RecordBatch) -> Result<(RecordBatch, Option<RecordBatch>)> + 'static,
     {
         let mut builder = OperatorBuilder::new(name.to_owned(), self.scope());
         let mut input = builder.new_input(self, Pipeline);
@@ -206,7 +202,7 @@ impl<'scope> StatelessExt<'scope> for Stream<'scope, u64, Batches> {
                                 if p.num_rows() > 0 {
                                     passed.push(p);
                                 }
-                                if r.num_rows() > 0 {
+                                if let Some(r) = r.filter(|r| r.num_rows() > 0) {
                                     rejected.push(r);
                                 }
                             }

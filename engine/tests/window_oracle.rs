@@ -483,22 +483,21 @@ fn tumbling_update_matches_reference() {
     );
 }
 
-#[test]
-fn sliding_append_matches_reference() {
-    let kind = WindowKind::Sliding {
+fn sliding() -> WindowKind {
+    WindowKind::Sliding {
         size: Duration::from_secs(90),
         slide: Duration::from_secs(30),
-    };
-    check(kind, OutputMode::Append, 3);
+    }
+}
+
+#[test]
+fn sliding_append_matches_reference() {
+    check(sliding(), OutputMode::Append, 3);
 }
 
 #[test]
 fn sliding_update_matches_reference() {
-    let kind = WindowKind::Sliding {
-        size: Duration::from_secs(90),
-        slide: Duration::from_secs(30),
-    };
-    check(kind, OutputMode::Update, 4);
+    check(sliding(), OutputMode::Update, 4);
 }
 
 #[test]

@@ -12,6 +12,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 use super::TableSink;
 use super::writer::{Failure, FileNote, fail};
+use crate::epoch::complete_before;
 
 /// Called after every sink committed an epoch; writes the commit marker.
 pub(crate) type OnCommitted = Box<dyn FnMut(u64) -> Result<(), String>>;
@@ -49,15 +50,12 @@ pub(crate) fn commit_epochs<'scope>(
                 return;
             }
             let frontier = frontiers[0].frontier().first().copied();
-            let limit = match frontier {
-                Some(f) => f,
-                None => final_epoch
-                    .get()
-                    .map(|f| f + 1)
-                    .or_else(|| stash.keys().last().map(|e| e + 1))
-                    .unwrap_or(next)
-                    .max(next),
-            };
+            let limit = complete_before(
+                frontier,
+                final_epoch.get(),
+                stash.keys().last().copied(),
+                next,
+            );
             while next < limit {
                 let epoch = next;
                 let notes = stash.remove(&epoch).unwrap_or_default();

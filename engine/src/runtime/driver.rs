@@ -82,10 +82,6 @@ struct WorkerReport {
     last_epoch: Option<u64>,
 }
 
-fn block_on<F: std::future::Future>(rt: &tokio::runtime::Handle, f: F) -> F::Output {
-    rt.block_on(f)
-}
-
 /// Runs `plan` from `source` into `sinks` until the source is exhausted, resuming from the
 /// checkpoint.
 ///
@@ -110,7 +106,7 @@ pub fn run(
         key_groups: plan.plan.key_groups,
         created_at_ms: now_ms(),
     };
-    let meta = block_on(&rt, store.init_metadata(&wanted)).map_err(ck)?;
+    let meta = rt.block_on(store.init_metadata(&wanted)).map_err(ck)?;
     if meta.plan_fingerprint != fingerprint {
         return Err(EngineError::PlanChanged {
             stored: meta.plan_fingerprint,
@@ -118,9 +114,9 @@ pub fn run(
         });
     }
     let key_groups = meta.key_groups;
-    let latest = block_on(&rt, store.latest_commit()).map_err(ck)?;
+    let latest = rt.block_on(store.latest_commit()).map_err(ck)?;
     if let Some(last) = &latest {
-        let entry = block_on(&rt, store.offsets(last.epoch)).map_err(ck)?;
+        let entry = rt.block_on(store.offsets(last.epoch)).map_err(ck)?;
         if entry.is_some_and(|e| e.final_epoch) {
             tracing::info!(epoch = last.epoch, "input already fully processed");
             return Ok(RunSummary {
@@ -132,14 +128,17 @@ pub fn run(
         }
     }
     let snapshot = match &latest {
-        Some(last) => block_on(&rt, store.latest_snapshot_at_or_before(last.epoch)).map_err(ck)?,
+        Some(last) => rt
+            .block_on(store.latest_snapshot_at_or_before(last.epoch))
+            .map_err(ck)?,
         None => None,
     };
     let first_epoch = snapshot.as_ref().map_or(0, |s| s.epoch + 1);
     let mut starts = vec![0u64; source.partitions() as usize];
     let mut restore = Vec::new();
     if let Some(s) = &snapshot {
-        let entry = block_on(&rt, store.offsets(s.epoch))
+        let entry = rt
+            .block_on(store.offsets(s.epoch))
             .map_err(ck)?
             .ok_or_else(|| {
                 EngineError::Checkpoint(format!("offsets of snapshot epoch {} missing", s.epoch))
@@ -150,10 +149,14 @@ pub fn run(
             }
         }
         if let Some(spec) = &plan.plan.window {
-            let parts = block_on(&rt, store.state_parts(s.epoch, &spec.name)).map_err(ck)?;
+            let parts = rt
+                .block_on(store.state_parts(s.epoch, &spec.name))
+                .map_err(ck)?;
             for part in parts {
-                restore
-                    .push(block_on(&rt, store.get_state(s.epoch, &spec.name, &part)).map_err(ck)?);
+                restore.push(
+                    rt.block_on(store.get_state(s.epoch, &spec.name, &part))
+                        .map_err(ck)?,
+                );
             }
         }
         tracing::info!(snapshot = s.epoch, parts = restore.len(), "restoring state");
@@ -285,8 +288,10 @@ fn run_worker(
         };
         next_sink(events.clone(), &mut files);
         let rules = plan.rules.clone();
-        let (passed, violations) =
-            events.split_batches("Rules", move |_, batch| split_by_rules(&rules, batch));
+        let (passed, violations) = events.split_batches("Rules", move |_, batch| {
+            let (passed, violations) = split_by_rules(&rules, batch)?;
+            Ok((passed, Some(violations)))
+        });
         let projection = plan.silver.clone();
         let (silver, silver_errors) =
             passed.map_batches("SilverColumns", move |_, batch| projection.apply(batch));
@@ -302,11 +307,8 @@ fn run_worker(
             conversion_errors.push(errors);
         }
         if let Some(spec) = &plan.plan.window {
-            let part = format!(
-                "worker-{:05}-{:05}",
-                owned_groups(index, shared.key_groups, peers).start,
-                owned_groups(index, shared.key_groups, peers).end
-            );
+            let owned = owned_groups(index, shared.key_groups, peers);
+            let part = format!("worker-{:05}-{:05}", owned.start, owned.end);
             let writer_store = store.clone();
             let writer_rt = rt.clone();
             let op_name = spec.name.clone();

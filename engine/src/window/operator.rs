@@ -21,6 +21,7 @@ use timely::progress::frontier::MutableAntichain;
 use super::WindowSpec;
 use super::state::WindowState;
 use crate::batch::Batches;
+use crate::epoch::complete_before;
 use crate::error::Result;
 use crate::key::{KeyColumns, key_pact, owned_groups};
 use crate::watermark::Watermark;
@@ -35,10 +36,6 @@ pub struct WindowControl {
     pub final_epoch: Cell<Option<u64>>,
     /// The watermark bookkeeping after the last processed epoch.
     pub watermark: RefCell<Watermark>,
-    /// The last processed epoch.
-    pub processed: Cell<Option<u64>>,
-    /// Open (window, key) entries on this worker.
-    pub open_entries: Cell<usize>,
     /// Late records routed so far on this worker.
     pub late_records: Cell<u64>,
     /// A failure the driver must surface (snapshot writes).
@@ -144,21 +141,13 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
                 if caps.is_empty() {
                     return;
                 }
-                let limit = frontiers
-                    .iter()
-                    .map(|f| f.frontier().first().copied().unwrap_or(u64::MAX))
-                    .min()
-                    .unwrap_or(u64::MAX);
                 let final_epoch = setup.control.final_epoch.get();
-                let limit = if limit == u64::MAX {
-                    final_epoch
-                        .map(|f| f + 1)
-                        .or_else(|| stash.keys().last().map(|e| e + 1))
-                        .unwrap_or(next)
-                        .max(next)
-                } else {
-                    limit
-                };
+                let frontier = frontiers
+                    .iter()
+                    .filter_map(|f| f.frontier().first().copied())
+                    .min();
+                let limit =
+                    complete_before(frontier, final_epoch, stash.keys().last().copied(), next);
                 let mut results_handle = results_out.activate();
                 let mut late_handle = late_out.activate();
                 while next < limit {
@@ -213,8 +202,6 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
                         }
                     }
                     *setup.control.watermark.borrow_mut() = state.watermark().clone();
-                    setup.control.processed.set(Some(e));
-                    setup.control.open_entries.set(state.open_entries());
                     next = e + 1;
                     for cap in caps.iter_mut() {
                         cap.downgrade(&next);

@@ -119,10 +119,6 @@ impl WindowState {
                     self.spec.name
                 )));
             }
-            let key_groups: u32 = meta
-                .get("key_groups")
-                .and_then(|k| k.parse().ok())
-                .ok_or_else(|| EngineError::Snapshot("missing key_groups".into()))?;
             let restored: Watermark = serde_json::from_str(
                 meta.get("watermark")
                     .ok_or_else(|| EngineError::Snapshot("missing watermark".into()))?,
@@ -130,7 +126,7 @@ impl WindowState {
             .map_err(|e| EngineError::Snapshot(e.to_string()))?;
             watermark = Some(restored);
             for batch in reader {
-                self.restore_batch(&batch?, &owned, key_groups)?;
+                self.restore_batch(&batch?, &owned)?;
             }
         }
         if let Some(w) = watermark {
@@ -142,7 +138,7 @@ impl WindowState {
         Ok(())
     }
 
-    fn restore_batch(&mut self, batch: &RecordBatch, owned: &Range<u32>, _kg: u32) -> Result<()> {
+    fn restore_batch(&mut self, batch: &RecordBatch, owned: &Range<u32>) -> Result<()> {
         let col = |name: &str| -> Result<&ArrayRef> {
             batch
                 .column_by_name(name)

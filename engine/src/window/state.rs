@@ -28,6 +28,9 @@ pub(crate) struct Slot {
     pub(crate) changed: bool,
 }
 
+/// Open slots per encoded key.
+pub(crate) type OpenWindows = HashMap<Box<[u8]>, Vec<Slot>, Xxh3DefaultBuilder>;
+
 /// What an epoch produced.
 #[derive(Debug, Default)]
 pub struct EpochOutput {
@@ -41,7 +44,7 @@ pub struct WindowState {
     pub(crate) keys: KeyColumns,
     pub(crate) converter: RowConverter,
     pub(crate) sketched: Vec<bool>,
-    pub(crate) open: HashMap<Box<[u8]>, Vec<Slot>, Xxh3DefaultBuilder>,
+    pub(crate) open: OpenWindows,
     pub(crate) watermark: Watermark,
     time_index: usize,
     agg_inputs: Vec<Option<usize>>,
@@ -238,12 +241,10 @@ impl WindowState {
                 }
                 let mut acc = Accumulator::new(&self.sketched);
                 accumulate(&mut acc, i, values, distinct);
-                let slots = self.slots(key);
-                merge_session(slots, t, end, acc);
+                merge_session(slots_of(&mut self.open, key), t, end, acc);
                 return 0;
             }
         };
-        let sketched_len = self.sketched.len();
         let mut missed = 0;
         for start in window_starts(t, size, slide) {
             let end = start + size;
@@ -252,14 +253,10 @@ impl WindowState {
                 continue;
             }
             let sketched = &self.sketched;
-            let slots = match self.open.get_mut(key) {
-                Some(slots) => slots,
-                None => self.open.entry(key.into()).or_default(),
-            };
+            let slots = slots_of(&mut self.open, key);
             let at = match slots.binary_search_by_key(&start, |s| s.start) {
                 Ok(at) => at,
                 Err(at) => {
-                    debug_assert_eq!(sketched.len(), sketched_len);
                     slots.insert(
                         at,
                         Slot {
@@ -277,13 +274,6 @@ impl WindowState {
             accumulate(&mut slot.acc, i, values, distinct);
         }
         missed
-    }
-
-    fn slots(&mut self, key: &[u8]) -> &mut Vec<Slot> {
-        if !self.open.contains_key(key) {
-            self.open.insert(key.into(), Vec::new());
-        }
-        self.open.get_mut(key).expect("just inserted")
     }
 
     /// Ends the epoch: emits per the output mode, evicts final windows, and folds this
@@ -337,6 +327,14 @@ impl WindowState {
     }
 }
 
+/// The open slots of `key`, created empty on first use.
+fn slots_of<'a>(open: &'a mut OpenWindows, key: &[u8]) -> &'a mut Vec<Slot> {
+    if !open.contains_key(key) {
+        open.insert(key.into(), Vec::new());
+    }
+    open.get_mut(key).expect("just inserted")
+}
+
 /// Adds row `i` to `acc`.
 #[inline]
 fn accumulate(
@@ -374,16 +372,8 @@ pub(crate) fn merge_session(slots: &mut Vec<Slot>, start: i64, end: i64, acc: Ac
         acc,
         changed: true,
     };
-    slots.retain(|s| {
-        let overlaps = s.start < merged.end && merged.start < s.end;
-        if overlaps {
-            merged.start = merged.start.min(s.start);
-            merged.end = merged.end.max(s.end);
-            merged.acc.merge(&s.acc);
-        }
-        !overlaps
-    });
-    // A merge can widen the session so that it now overlaps a neighbour it did not before.
+    // Repeat until nothing overlaps: a merge can widen the session so that it now
+    // overlaps a neighbour it did not before.
     loop {
         let before = slots.len();
         slots.retain(|s| {
