@@ -44,11 +44,12 @@
 //! rt.block_on(async {
 //!     let entry = OffsetsEntry {
 //!         epoch: 0,
-//!         ranges: vec![SourceRange { source: "orders".into(), partition: 0, start: 0, end: 500 }],
+//!         ranges: vec![SourceRange::offsets("orders", 0, 0, 500)],
 //!         watermark_ms: None,
 //!         max_event_time_ms: None,
 //!         plan_fingerprint: "f00d".into(),
 //!         final_epoch: false,
+//!         run_id: None,
 //!     };
 //!     assert_eq!(store.put_offsets(&entry).await?, Logged::Written);
 //!     store.put_state(0, "window", "kg-0", bytes::Bytes::from_static(b"arrow ipc")).await?;

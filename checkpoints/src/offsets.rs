@@ -19,6 +19,37 @@ pub struct SourceRange {
     pub start: u64,
     /// One past the last offset read.
     pub end: u64,
+    /// Opaque source position the range starts after (a Kinesis sequence number); `None`
+    /// for sources whose offsets are positions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_position: Option<String>,
+    /// Opaque source position of the last record in the range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_position: Option<String>,
+}
+
+impl SourceRange {
+    /// A range of plain offsets, without opaque positions.
+    pub fn offsets(source: impl Into<String>, partition: u32, start: u64, end: u64) -> Self {
+        Self {
+            source: source.into(),
+            partition,
+            start,
+            end,
+            start_position: None,
+            end_position: None,
+        }
+    }
+
+    /// Records in the range (offsets may be sparse, so this is an upper bound for Kafka).
+    pub fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether the range reads nothing.
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
 }
 
 /// The log entry of one epoch.
@@ -36,6 +67,10 @@ pub struct OffsetsEntry {
     pub plan_fingerprint: String,
     /// Whether this is the last epoch of a bounded job.
     pub final_epoch: bool,
+    /// The run that logged the epoch; a second live instance of the job finds another
+    /// run's id on an epoch it did not know about when it started, and stops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// Outcome of [`CheckpointStore::put_offsets`].
@@ -127,13 +162,14 @@ pub(crate) mod tests {
 
     pub(crate) fn entry(epoch: u64, end: u64) -> OffsetsEntry {
         OffsetsEntry {
+            run_id: None,
             epoch,
-            ranges: vec![SourceRange {
-                source: "orders".into(),
-                partition: 0,
-                start: end.saturating_sub(10),
+            ranges: vec![SourceRange::offsets(
+                "orders",
+                0,
+                end.saturating_sub(10),
                 end,
-            }],
+            )],
             watermark_ms: (epoch > 0).then_some(epoch as i64 * 1000),
             max_event_time_ms: None,
             plan_fingerprint: "fp".into(),

@@ -54,12 +54,12 @@ pub(crate) const STATE: &str = "state";
 /// Resolves a location URL to an object store and the root path inside it.
 ///
 /// `file://` URLs name a local directory, created if missing. `s3://bucket/prefix` uses
-/// `AmazonS3Builder::from_env()` when the crate's `s3` feature is on.
+/// `AmazonS3Builder::from_env()` (`AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, credentials).
 ///
 /// # Errors
 ///
 /// [`Error::InvalidLocation`] if the directory cannot be created, [`Error::Unsupported`] for
-/// other schemes (or `s3` without the feature), [`Error::Store`] if the store cannot be built.
+/// other schemes, [`Error::Store`] if the store cannot be built.
 pub fn object_store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
     let invalid = |reason: String| Error::InvalidLocation {
         location: url.to_string(),
@@ -83,21 +83,12 @@ pub fn object_store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
     }
 }
 
-#[cfg(feature = "s3")]
 fn s3_store(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
     let store = object_store::aws::AmazonS3Builder::from_env()
         .with_url(url.as_str())
         .build()?;
     let root = Path::from_url_path(url.path()).map_err(object_store::Error::from)?;
     Ok((Arc::new(store), root))
-}
-
-#[cfg(not(feature = "s3"))]
-fn s3_store(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
-    Err(Error::Unsupported {
-        scheme: url.scheme().to_string(),
-        hint: "this build has no S3 support; enable the `s3` feature of sluice-checkpoints",
-    })
 }
 
 /// Parses a location: a URL if it contains `://`, else a local directory path.

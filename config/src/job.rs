@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sluice_connectors::generator::GeneratorConfig;
+use sluice_connectors::kafka::KafkaSourceConfig;
 
 use crate::error::{ConfigError, Result};
+use crate::overrides::Override;
 
 /// A whole job: source, rules, silver columns, gold window, outputs, checkpoints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,8 +43,12 @@ pub struct JobConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SourceConfig {
-    /// The deterministic generator (the only source until Kafka and Kinesis land).
-    pub generator: GeneratorConfig,
+    /// The deterministic generator.
+    #[serde(default)]
+    pub generator: Option<GeneratorConfig>,
+    /// Kafka topics.
+    #[serde(default)]
+    pub kafka: Option<KafkaSourceConfig>,
     /// Record format; only `json` for now.
     #[serde(default = "json")]
     pub format: String,
@@ -96,14 +102,25 @@ pub enum FieldType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TriggerConfig {
-    /// Records per epoch across all partitions.
+    /// Records per epoch across all partitions (the generator's epochs; Kafka uses its
+    /// `max-records-per-epoch`).
+    #[serde(default = "default_records_per_epoch")]
     pub records_per_epoch: u64,
+    /// Start an epoch at most this often (a processing-time trigger, e.g. `1s`); absent
+    /// starts the next epoch as soon as the previous one is committed.
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+}
+
+fn default_records_per_epoch() -> u64 {
+    100_000
 }
 
 impl Default for TriggerConfig {
     fn default() -> Self {
         Self {
-            records_per_epoch: 100_000,
+            records_per_epoch: default_records_per_epoch(),
+            interval: None,
         }
     }
 }
@@ -210,7 +227,8 @@ pub struct AggregateConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct OutputConfig {
-    /// Base directory: tables under `<dir>/tables/`, checkpoints under `<dir>/checkpoints/`.
+    /// Base location, a local directory or `s3://bucket/prefix`: tables under
+    /// `<dir>/tables/`, checkpoints under `<dir>/checkpoints/`.
     pub dir: PathBuf,
     /// Table names.
     #[serde(default)]
@@ -277,7 +295,37 @@ impl JobConfig {
     /// # Errors
     /// [`ConfigError`] naming the file, the key and what was expected.
     pub fn from_yaml_str(text: &str, file: &str) -> Result<Self> {
-        let job: JobConfig = serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
+        Self::from_yaml_with(text, file, &[])
+    }
+
+    /// Reads a job file, then applies `overrides` (`key.path=value`, from `--set` or the
+    /// environment; see [`crate::overrides`]) before validating.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file (or the override), the key and what was expected.
+    pub fn from_file_with(path: &Path, overrides: &[Override]) -> Result<Self> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Self::from_yaml_with(&text, &file, overrides)
+    }
+
+    /// Parses YAML text, applies `overrides`, and validates.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file (or the override), the key and what was expected.
+    pub fn from_yaml_with(text: &str, file: &str, overrides: &[Override]) -> Result<Self> {
+        let mut value: serde_norway::Value =
+            serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
+                file: file.to_string(),
+                message: e.to_string(),
+            })?;
+        for o in overrides {
+            o.apply(&mut value, file)?;
+        }
+        let job: JobConfig = serde_norway::from_value(value).map_err(|e| ConfigError::Parse {
             file: file.to_string(),
             message: e.to_string(),
         })?;
@@ -303,8 +351,34 @@ impl JobConfig {
         if self.trigger.records_per_epoch == 0 {
             return Err(invalid("trigger.records-per-epoch", "a positive number"));
         }
-        if self.source.generator.partitions == 0 {
+        let kinds = [self.source.generator.is_some(), self.source.kafka.is_some()];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err(invalid("source", "exactly one of `generator` or `kafka`"));
+        }
+        if self
+            .source
+            .generator
+            .as_ref()
+            .is_some_and(|g| g.partitions == 0)
+        {
             return Err(invalid("source.generator.partitions", "at least 1"));
+        }
+        if let Some(k) = &self.source.kafka {
+            if k.brokers.trim().is_empty() {
+                return Err(invalid("source.kafka.brokers", "`host:port[,host:port]`"));
+            }
+            if k.topics.is_empty() == k.topic_pattern.is_none() {
+                return Err(invalid(
+                    "source.kafka.topics",
+                    "a list of topics, or `topic-pattern` instead (one of the two)",
+                ));
+            }
+            if k.max_records_per_epoch == 0 {
+                return Err(invalid(
+                    "source.kafka.max-records-per-epoch",
+                    "a positive number",
+                ));
+            }
         }
         if self.checkpoint.every == 0 {
             return Err(invalid("checkpoint.every", "a positive number of epochs"));

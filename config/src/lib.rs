@@ -13,12 +13,14 @@
 
 mod error;
 mod job;
+pub mod overrides;
 
 pub use error::{ConfigError, Result};
 pub use job::{
     AggregateConfig, CheckpointConfig, ColumnConfig, FieldConfig, FieldType, GoldConfig, JobConfig,
     OutputConfig, RuleConfig, SilverConfig, SourceConfig, TableNames, TriggerConfig, WindowConfig,
 };
+pub use overrides::Override;
 
 /// The example job that `sluice demo` runs: the user-activity medallion pipeline.
 pub const USER_ACTIVITY_YAML: &str = include_str!("../user-activity.yaml");

@@ -50,7 +50,7 @@ mod table_sink;
 mod writer;
 
 pub use error::{Cause, DeltaError, Result};
-pub use sink::DeltaSink;
+pub use sink::{DeltaSink, register_object_stores};
 pub use table_sink::DeltaTableSink;
 
 /// One written, not yet committed Parquet data file: its Delta `add` action and row count.

@@ -16,3 +16,5 @@ pub mod dead_letter;
 pub mod delta;
 pub mod format;
 pub mod generator;
+pub mod kafka;
+pub mod kinesis;

@@ -8,7 +8,9 @@ mod committer;
 mod driver;
 mod writer;
 
-pub use driver::{Progress, ProgressFn, RunOptions, RunSummary, run};
+pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};
+
+use std::collections::BTreeMap;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -34,17 +36,73 @@ impl ConnectorFailure {
     }
 }
 
-/// A partitioned, replayable source with deterministic epoch boundaries.
+/// Where each source partition stands: the cursor after the last range read from it,
+/// keyed by `(source, partition)` so that iteration order is deterministic.
+pub type Cursors = BTreeMap<(String, u32), Cursor>;
+
+/// The position after the last range read from a partition.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// The next offset to read.
+    pub offset: u64,
+    /// The opaque position of the last record read, for sources that need one.
+    pub position: Option<String>,
+}
+
+impl Cursor {
+    /// The cursor just after `range`.
+    pub fn after(range: &SourceRange) -> Self {
+        Self {
+            offset: range.end,
+            position: range
+                .end_position
+                .clone()
+                .or_else(|| range.start_position.clone()),
+        }
+    }
+}
+
+/// Advances `cursors` past every range in `ranges`.
+pub fn advance(cursors: &mut Cursors, ranges: &[SourceRange]) {
+    for r in ranges {
+        cursors.insert((r.source.clone(), r.partition), Cursor::after(r));
+    }
+}
+
+/// What a source proposes for the next epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Planned {
+    /// Read these ranges; they are logged before anything is read.
+    Ranges(Vec<SourceRange>),
+    /// Nothing new yet: ask again later.
+    Idle,
+    /// A bounded source has nothing left.
+    Exhausted,
+}
+
+/// A partitioned, replayable source.
+///
+/// Every worker may plan an epoch; the offsets log keeps the first proposal and every
+/// worker then reads exactly the logged ranges, so planning may be nondeterministic (a
+/// broker's high watermark moves) while replay is exact.
 pub trait EpochSource: Send + Sync + 'static {
-    /// Source name, recorded in the offsets log and dead letters.
+    /// Source name, recorded in dead letters.
     fn name(&self) -> &str;
-    /// Number of partitions.
-    fn partitions(&self) -> u32;
-    /// The ranges epoch `epoch` reads when partition `p` is at offset `starts[p]`; `None`
-    /// when a bounded source has nothing left.
-    fn next_ranges(&self, epoch: u64, starts: &[u64]) -> Option<Vec<SourceRange>>;
-    /// Whether, once `ends` are reached, a bounded source is exhausted.
-    fn exhausted(&self, ends: &[u64]) -> bool;
+    /// Where a job without a checkpoint starts (`starting-offsets`); missing partitions
+    /// start wherever [`EpochSource::next_ranges`] decides.
+    ///
+    /// # Errors
+    /// When the source cannot be reached.
+    fn initial_cursors(&self) -> Result<Cursors, ConnectorFailure> {
+        Ok(Cursors::new())
+    }
+    /// The ranges of epoch `epoch`, given where each partition stands.
+    ///
+    /// # Errors
+    /// When the source cannot be reached, or data the cursors need is gone.
+    fn next_ranges(&self, epoch: u64, cursors: &Cursors) -> Result<Planned, ConnectorFailure>;
+    /// Whether, once `cursors` are reached, a bounded source is exhausted.
+    fn exhausted(&self, cursors: &Cursors) -> bool;
     /// The schema of decoded rows, including the coordinate columns.
     fn schema(&self) -> SchemaRef;
     /// Reads and decodes one range: `(rows, dead letters)`.
@@ -56,6 +114,9 @@ pub trait EpochSource: Send + Sync + 'static {
         range: &SourceRange,
         epoch: u64,
     ) -> Result<(RecordBatch, RecordBatch), ConnectorFailure>;
+    /// Told, on the committing worker, that `epoch` with `ranges` is durable in every
+    /// sink; sources may publish progress for outside tools (never needed for recovery).
+    fn committed(&self, _epoch: u64, _ranges: &[SourceRange]) {}
 }
 
 /// What a table commit did.

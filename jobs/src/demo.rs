@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use sluice_config::JobConfig;
 
@@ -53,7 +53,11 @@ pub struct DemoArgs {
 pub fn run(args: DemoArgs) -> Result<()> {
     let mut job =
         JobConfig::from_yaml_str(sluice_config::USER_ACTIVITY_YAML, "<embedded demo job>")?;
-    let generator = &mut job.source.generator;
+    let generator = job
+        .source
+        .generator
+        .as_mut()
+        .context("the demo job has a generator source")?;
     generator.events = args.events;
     generator.partitions = args.partitions;
     generator.seed = args.seed;
@@ -80,7 +84,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         anyhow::ensure!(every > 0, "--checkpoint-every must be at least 1");
         job.checkpoint.every = every;
     }
-    let summary = crate::pipeline::run_job(&job, args.batch)?;
+    let summary = crate::pipeline::run_job(&job, args.batch, None)?;
     crate::report::print(&job, &summary);
     Ok(())
 }

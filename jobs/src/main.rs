@@ -1,7 +1,9 @@
 //! `sluice`: the command-line entry point. Thin: parse, set up tracing, call the libraries.
 
+mod consume_rate;
 mod demo;
 mod pipeline;
+mod produce;
 mod report;
 
 use std::path::PathBuf;
@@ -31,7 +33,23 @@ enum Command {
         /// Worker threads (default: the job's `workers`, else one per core).
         #[arg(long)]
         workers: Option<usize>,
+        /// Override a setting: `--set source.kafka.brokers=host:9092` (repeatable). The
+        /// environment overrides too: `SLUICE__SOURCE__KAFKA__BROKERS=...`; `--set` wins.
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
+        /// Run as one process of a cluster: `host:port` of every process, in order
+        /// (comma-separated). Every process runs the same job and flags.
+        #[arg(long, env = "SLUICE_HOSTS", value_delimiter = ',')]
+        hosts: Vec<String>,
+        /// This process's index in --hosts; a StatefulSet pod name such as `sluice-2`
+        /// gives index 2.
+        #[arg(long, env = "SLUICE_PROCESS")]
+        process: Option<String>,
     },
+    /// Produce the generator's events to a Kafka topic (for tests and benchmarks).
+    Produce(produce::ProduceArgs),
+    /// Measure how fast a plain Kafka consumer reads a topic on this machine.
+    ConsumeRate(consume_rate::ConsumeRateArgs),
     /// Inspect a job's checkpoint directory.
     Checkpoints {
         /// The checkpoint directory (e.g. DIR/checkpoints).
@@ -68,15 +86,25 @@ fn run(cli: Cli) -> Result<()> {
             job,
             batch,
             workers,
+            set,
+            hosts,
+            process,
         } => {
-            let mut config = sluice_config::JobConfig::from_file(&job)?;
+            let cluster = cluster(hosts, process)?;
+            let mut overrides = sluice_config::Override::from_env(std::env::vars());
+            for s in &set {
+                overrides.push(sluice_config::Override::parse(s)?);
+            }
+            let mut config = sluice_config::JobConfig::from_file_with(&job, &overrides)?;
             if let Some(w) = workers {
                 config.workers = w;
             }
-            let summary = pipeline::run_job(&config, batch)?;
+            let summary = pipeline::run_job(&config, batch, cluster)?;
             report::print(&config, &summary);
             Ok(())
         }
+        Command::Produce(args) => produce::run(args),
+        Command::ConsumeRate(args) => consume_rate::run(args),
         Command::Checkpoints { dir, job_id } => {
             let runtime = tokio::runtime::Runtime::new()?;
             let store =
@@ -86,4 +114,43 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The cluster settings from `--hosts` and `--process`.
+fn cluster(
+    hosts: Vec<String>,
+    process: Option<String>,
+) -> Result<Option<sluice_engine::runtime::Cluster>> {
+    let hosts: Vec<String> = hosts.into_iter().filter(|h| !h.trim().is_empty()).collect();
+    if hosts.is_empty() {
+        anyhow::ensure!(
+            process.is_none(),
+            "--process needs --hosts (the address of every process)"
+        );
+        return Ok(None);
+    }
+    let process =
+        process.ok_or_else(|| anyhow::anyhow!("--hosts needs --process (this process's index)"))?;
+    let digits: String = process
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let index: usize = digits.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--process `{process}`: expected an index or a name ending in one, like sluice-2"
+        )
+    })?;
+    anyhow::ensure!(
+        index < hosts.len(),
+        "--process {index} is not below the {} --hosts",
+        hosts.len()
+    );
+    Ok(Some(sluice_engine::runtime::Cluster {
+        process: index,
+        addresses: hosts,
+    }))
 }

@@ -10,8 +10,9 @@ use sluice_config::{FieldType, GoldConfig, JobConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
 use sluice_connectors::delta::DeltaTableSink;
 use sluice_connectors::generator::GeneratorSource;
+use sluice_connectors::kafka::{EndingOffsets, KafkaSource};
 use sluice_engine::plan::{CompiledPlan, Plan};
-use sluice_engine::runtime::{RunOptions, RunSummary, Sinks, TableSink, run};
+use sluice_engine::runtime::{Cluster, EpochSource, RunOptions, RunSummary, Sinks, TableSink, run};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 /// What a finished run reports.
@@ -27,7 +28,7 @@ pub struct JobSummary {
 }
 
 /// Runs `job` to the end of its input; `batch` runs it as one bounded epoch.
-pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
+pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result<JobSummary> {
     let workers = if job.workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -44,10 +45,8 @@ pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
     } else {
         job.trigger.records_per_epoch
     };
-    let source = GeneratorSource::new(job.source.generator.clone(), fields(job), records_per_epoch)
-        .context("source.generator")?;
-    let source_events = job.source.generator.events;
-    let bronze_schema = sluice_engine::runtime::EpochSource::schema(&source);
+    let (source, source_events) = open_source(job, batch, records_per_epoch)?;
+    let bronze_schema = source.schema();
     let plan = Plan {
         job_id: job.job_id.clone(),
         rules: job
@@ -66,14 +65,11 @@ pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
     };
     let compiled =
         CompiledPlan::compile(plan, &bronze_schema).context("compiling the job's SQL")?;
-    let tables_dir = job.output.dir.join("tables");
-    std::fs::create_dir_all(&tables_dir)
-        .with_context(|| format!("creating {}", tables_dir.display()))?;
-    let tables_dir = std::fs::canonicalize(&tables_dir)?;
+    let tables_dir = Location::new(&job.output.dir, "tables")?;
     let names = &job.output.tables;
     let open =
         |name: &str, schema: SchemaRef, partitions: Vec<String>| -> Result<Arc<dyn TableSink>> {
-            let location = tables_dir.join(name).display().to_string();
+            let location = tables_dir.join(name);
             let app_id = format!("{}/{}", job.job_id, name);
             let sink = DeltaTableSink::open(&handle, &location, &app_id, schema, partitions)
                 .with_context(|| format!("opening table {location}"))?;
@@ -94,14 +90,10 @@ pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
         sluice_connectors::dead_letter::schema(),
         vec![],
     )?;
-    let checkpoint_dir = job.output.dir.join("checkpoints");
-    std::fs::create_dir_all(&checkpoint_dir)?;
-    let checkpoints = sluice_checkpoints::CheckpointStore::open(
-        &std::fs::canonicalize(&checkpoint_dir)?
-            .display()
-            .to_string(),
-        &job.job_id,
-    )?;
+    let checkpoint_dir = Location::new(&job.output.dir, "checkpoints")?;
+    let checkpoints =
+        sluice_checkpoints::CheckpointStore::open(checkpoint_dir.as_str(), &job.job_id)
+            .with_context(|| format!("opening checkpoints at {}", checkpoint_dir.as_str()))?;
     let total = source_events;
     let bar = (std::io::stderr().is_terminal() && total > 0).then(|| {
         let bar = ProgressBar::new(total);
@@ -134,6 +126,9 @@ pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
         snapshot_every: job.checkpoint.every,
         keep_snapshots: job.checkpoint.keep,
         progress: Some(progress),
+        trigger_interval: if batch { None } else { job.trigger.interval },
+        cluster,
+        idle_poll: std::time::Duration::from_millis(100),
     };
     let sinks = Sinks {
         bronze: Arc::clone(&bronze),
@@ -141,20 +136,14 @@ pub fn run_job(job: &JobConfig, batch: bool) -> Result<JobSummary> {
         gold: gold.clone(),
         dead_letters: Arc::clone(&dead),
     };
-    let summary = run(
-        compiled,
-        Arc::new(source),
-        sinks,
-        Arc::new(DeadLetterRows),
-        options,
-    )?;
+    let summary = run(compiled, source, sinks, Arc::new(DeadLetterRows), options)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     let mut tables = Vec::new();
     let mut count = |name: &str, sink: &Arc<dyn TableSink>| -> Result<()> {
         let _ = sink;
-        let location = tables_dir.join(name).display().to_string();
+        let location = tables_dir.join(name);
         let rows = DeltaTableSink::count_rows(&handle, &location)?;
         tables.push((name.to_string(), rows));
         Ok(())
@@ -237,4 +226,53 @@ fn window_spec(gold: &GoldConfig) -> Result<WindowSpec> {
             OutputMode::Append
         },
     })
+}
+
+/// Opens the job's source; returns it with the number of events it holds when known
+/// (0 for an unbounded stream). `batch` reads the input as one bounded epoch.
+fn open_source(
+    job: &JobConfig,
+    batch: bool,
+    records_per_epoch: u64,
+) -> Result<(Arc<dyn EpochSource>, u64)> {
+    if let Some(generator) = &job.source.generator {
+        let source = GeneratorSource::new(generator.clone(), fields(job), records_per_epoch)
+            .context("source.generator")?;
+        return Ok((Arc::new(source), generator.events));
+    }
+    if let Some(kafka) = &job.source.kafka {
+        let mut kafka = kafka.clone();
+        if batch {
+            kafka.ending_offsets.get_or_insert(EndingOffsets::Latest);
+            kafka.max_records_per_epoch = u64::MAX;
+        }
+        let source = KafkaSource::new(kafka, fields(job), &job.job_id).context("source.kafka")?;
+        return Ok((Arc::new(source), 0));
+    }
+    anyhow::bail!("the job has no source")
+}
+
+/// A base location (local directory or object-store URL) and a folder under it.
+#[derive(Clone, Debug)]
+struct Location(String);
+
+impl Location {
+    /// `<base>/<sub>`; a local directory is created and made absolute.
+    fn new(base: &std::path::Path, sub: &str) -> Result<Self> {
+        let text = base.display().to_string();
+        if text.contains("://") {
+            return Ok(Self(format!("{}/{sub}", text.trim_end_matches('/'))));
+        }
+        let dir = base.join(sub);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(std::fs::canonicalize(&dir)?.display().to_string()))
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn join(&self, name: &str) -> String {
+        format!("{}/{name}", self.0.trim_end_matches('/'))
+    }
 }

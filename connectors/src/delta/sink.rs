@@ -69,6 +69,7 @@ impl DeltaSink {
         schema: SchemaRef,
         partition_columns: Vec<String>,
     ) -> Result<Self> {
+        register_object_stores();
         schema::check_partition_columns(location, &schema, &partition_columns)?;
         let delta_schema = schema::to_delta(location, &schema)?;
         let url = resolve_location(location)?;
@@ -234,6 +235,14 @@ fn resolve_location(location: &str) -> Result<Url> {
             .map_err(|e| invalid(format!("cannot create {}: {e}", path.display())))?;
     }
     ensure_table_uri(location).map_err(|e| DeltaError::delta(location, "resolving the location", e))
+}
+
+/// Makes `s3://` locations known to deltalake (once per process). S3 settings come from
+/// the `AWS_*` environment (`AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, credentials); commits use
+/// S3 conditional put, so no lock service is needed.
+pub fn register_object_stores() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| deltalake::aws::register_handlers(None));
 }
 
 /// Loads an existing table.

@@ -53,6 +53,7 @@ impl DeltaTableSink {
         runtime: &Handle,
         location: &str,
     ) -> std::result::Result<u64, ConnectorFailure> {
+        super::register_object_stores();
         runtime.block_on(async {
             let url = deltalake::ensure_table_uri(location)
                 .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), false))?;

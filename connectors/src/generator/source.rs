@@ -3,7 +3,7 @@
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::SourceRange;
-use sluice_engine::runtime::{ConnectorFailure, EpochSource};
+use sluice_engine::runtime::{ConnectorFailure, Cursors, EpochSource, Planned};
 
 use super::{GeneratorConfig, SOURCE_NAME};
 use crate::format::json::JsonDecoder;
@@ -43,40 +43,39 @@ impl GeneratorSource {
     }
 }
 
+impl GeneratorSource {
+    fn start(&self, cursors: &Cursors, partition: u32) -> u64 {
+        cursors
+            .get(&(SOURCE_NAME.to_string(), partition))
+            .map_or(0, |c| c.offset)
+    }
+}
+
 impl EpochSource for GeneratorSource {
     fn name(&self) -> &str {
         SOURCE_NAME
     }
 
-    fn partitions(&self) -> u32 {
-        self.config.partitions
-    }
-
-    fn next_ranges(&self, _epoch: u64, starts: &[u64]) -> Option<Vec<SourceRange>> {
-        if self.exhausted(starts) {
-            return None;
+    fn next_ranges(&self, _epoch: u64, cursors: &Cursors) -> Result<Planned, ConnectorFailure> {
+        if self.exhausted(cursors) {
+            return Ok(Planned::Exhausted);
         }
-        Some(
+        Ok(Planned::Ranges(
             (0..self.config.partitions)
                 .map(|p| {
-                    let start = starts[p as usize];
+                    let start = self.start(cursors, p);
                     let end = start
                         .saturating_add(self.per_partition)
                         .min(self.config.partition_len(p))
                         .max(start);
-                    SourceRange {
-                        source: SOURCE_NAME.to_string(),
-                        partition: p,
-                        start,
-                        end,
-                    }
+                    SourceRange::offsets(SOURCE_NAME, p, start, end)
                 })
                 .collect(),
-        )
+        ))
     }
 
-    fn exhausted(&self, ends: &[u64]) -> bool {
-        (0..self.config.partitions).all(|p| ends[p as usize] >= self.config.partition_len(p))
+    fn exhausted(&self, cursors: &Cursors) -> bool {
+        (0..self.config.partitions).all(|p| self.start(cursors, p) >= self.config.partition_len(p))
     }
 
     fn schema(&self) -> SchemaRef {

@@ -17,7 +17,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 
 use super::committer::commit_epochs;
 use super::writer::{Failure, fail, write_to};
-use super::{DeadLetters, EpochSource, Sinks, TableSink};
+use super::{Cursors, DeadLetters, EpochSource, Planned, Sinks, TableSink, advance};
 use crate::batch::Batches;
 use crate::error::{EngineError, Result};
 use crate::key::owned_groups;
@@ -54,6 +54,27 @@ pub struct RunOptions {
     pub keep_snapshots: usize,
     /// Called on worker 0 as epochs start.
     pub progress: Option<ProgressFn>,
+    /// Start an epoch at most this often (a processing-time trigger); `None` starts the
+    /// next epoch as soon as the previous one is committed.
+    pub trigger_interval: Option<Duration>,
+    /// How long to wait before asking an idle source again.
+    pub idle_poll: Duration,
+    /// Run as one process of a cluster; `None` runs in this process alone.
+    pub cluster: Option<Cluster>,
+}
+
+/// This process's place in a cluster of timely processes, each running `workers` threads.
+///
+/// Every process runs the same job against the same checkpoint and table locations
+/// (shared object storage). Worker 0 of process 0 is the single committer. If a process
+/// dies, the others lose their connections and stop; all of them then resume from the
+/// last commit when restarted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    /// This process's index in `addresses`.
+    pub process: usize,
+    /// `host:port` of every process, in process order.
+    pub addresses: Vec<String>,
 }
 
 /// What a run did.
@@ -134,7 +155,7 @@ pub fn run(
         None => None,
     };
     let first_epoch = snapshot.as_ref().map_or(0, |s| s.epoch + 1);
-    let mut starts = vec![0u64; source.partitions() as usize];
+    let mut starts = Cursors::new();
     let mut restore = Vec::new();
     if let Some(s) = &snapshot {
         let entry = rt
@@ -143,11 +164,7 @@ pub fn run(
             .ok_or_else(|| {
                 EngineError::Checkpoint(format!("offsets of snapshot epoch {} missing", s.epoch))
             })?;
-        for r in &entry.ranges {
-            if let Some(start) = starts.get_mut(r.partition as usize) {
-                *start = r.end;
-            }
-        }
+        advance(&mut starts, &entry.ranges);
         if let Some(spec) = &plan.plan.window {
             let parts = rt
                 .block_on(store.state_parts(s.epoch, &spec.name))
@@ -160,6 +177,11 @@ pub fn run(
             }
         }
         tracing::info!(snapshot = s.epoch, parts = restore.len(), "restoring state");
+    }
+    if snapshot.is_none() {
+        starts = source
+            .initial_cursors()
+            .map_err(|e| EngineError::Connector(e.to_string()))?;
     }
     let mut sink_list: Vec<Arc<dyn TableSink>> = vec![sinks.bronze.clone(), sinks.silver.clone()];
     if plan.plan.window.is_some() {
@@ -181,8 +203,17 @@ pub fn run(
         .map_or(0, |l| (l.epoch + 1).saturating_sub(first_epoch));
     tracing::info!(first_epoch, replayed, workers = options.workers, "starting");
 
+    let logged_before = rt.block_on(store.latest_offsets()).map_err(ck)?;
+    let run_id = match &options.cluster {
+        // Every process of a cluster must log with the same id; two clusters cannot share
+        // the same addresses.
+        Some(c) => format!("cluster:{}", c.addresses.join(",")),
+        None => format!("{}-{}", std::process::id(), now_ms()),
+    };
     let abort = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
+        run_id,
+        logged_before,
         plan,
         source,
         sink_list,
@@ -196,7 +227,35 @@ pub fn run(
         fingerprint,
         abort: Arc::clone(&abort),
     });
-    let config = timely::Config::process(shared.options.workers.max(1));
+    let threads = shared.options.workers.max(1);
+    let config = match &shared.options.cluster {
+        None => timely::Config::process(threads),
+        Some(cluster) => {
+            if cluster.process >= cluster.addresses.len() {
+                return Err(EngineError::InvalidPlan(format!(
+                    "process {} is not among the {} cluster addresses",
+                    cluster.process,
+                    cluster.addresses.len()
+                )));
+            }
+            tracing::info!(
+                process = cluster.process,
+                processes = cluster.addresses.len(),
+                threads,
+                "joining the cluster"
+            );
+            timely::Config {
+                communication: timely::CommunicationConfig::Cluster {
+                    threads,
+                    process: cluster.process,
+                    addresses: cluster.addresses.clone(),
+                    report: false,
+                    zerocopy: false,
+                },
+                worker: timely::WorkerConfig::default(),
+            }
+        }
+    };
     let guards = timely::execute(config, move |worker| {
         let result = run_worker(worker, &shared);
         if result.is_err() {
@@ -243,10 +302,31 @@ struct Shared {
     options: RunOptions,
     key_groups: u32,
     first_epoch: u64,
-    starts: Vec<u64>,
+    starts: Cursors,
     restore: Vec<bytes::Bytes>,
     fingerprint: String,
     abort: Arc<AtomicBool>,
+    run_id: String,
+    logged_before: Option<u64>,
+}
+
+impl Shared {
+    /// Accepts an epoch another worker or run logged first, unless it was logged by
+    /// another live instance: an epoch beyond what was logged when this run started,
+    /// with another run's id.
+    fn adopt(&self, stored: OffsetsEntry) -> std::result::Result<OffsetsEntry, String> {
+        let new = self.logged_before.is_none_or(|l| stored.epoch > l);
+        if new && stored.run_id.as_deref() != Some(self.run_id.as_str()) {
+            return Err(format!(
+                "another instance of job `{}` is running against this checkpoint: it logged \
+                 epoch {} first (run {}); stop it or give this job its own checkpoint location",
+                self.plan.plan.job_id,
+                stored.epoch,
+                stored.run_id.as_deref().unwrap_or("unknown")
+            ));
+        }
+        Ok(stored)
+    }
 }
 
 fn now_ms() -> i64 {
@@ -269,6 +349,8 @@ fn run_worker(
     let snapshot_every = shared.options.snapshot_every.max(1);
     let plan = shared.plan.clone();
     let first_epoch = shared.first_epoch;
+    let logged: Rc<RefCell<std::collections::BTreeMap<u64, Vec<sluice_checkpoints::SourceRange>>>> =
+        Rc::default();
 
     let built = worker.dataflow::<u64, _, _>(|scope| -> Result<_> {
         let (events_in, events) = scope.new_input::<Batches>();
@@ -358,6 +440,8 @@ fn run_worker(
         let keep = shared.options.keep_snapshots.max(1);
         let has_window = plan.plan.window.is_some();
         let marker_final = Rc::clone(&final_epoch);
+        let marker_logged = Rc::clone(&logged);
+        let marker_source = Arc::clone(&shared.source);
         let on_committed = Box::new(move |epoch: u64| {
             let snapshot = !has_window
                 || epoch.is_multiple_of(snapshot_every)
@@ -377,6 +461,11 @@ fn run_worker(
                     }))
                     .map_err(|e| e.to_string())?;
             }
+            let mut logged = marker_logged.borrow_mut();
+            if let Some(ranges) = logged.remove(&epoch) {
+                marker_source.committed(epoch, &ranges);
+            }
+            logged.retain(|e, _| *e > epoch);
             Ok(())
         });
         let committed = commit_epochs(
@@ -407,42 +496,76 @@ fn run_worker(
 
     events_in.advance_to(first_epoch);
     dead_in.advance_to(first_epoch);
-    let mut starts = shared.starts.clone();
+    let mut cursors = shared.starts.clone();
     let mut epoch = first_epoch;
     let mut report = WorkerReport::default();
     let source = &shared.source;
+    let mut last_start: Option<Instant> = None;
     loop {
         while probe.less_than(&epoch) {
             worker.step_or_park(Some(Duration::from_millis(5)));
             check(&failure, &control)?;
         }
-        let planned = source.next_ranges(epoch, &starts);
-        let ranges = planned.unwrap_or_default();
-        let mut ends = starts.clone();
-        for r in &ranges {
-            ends[r.partition as usize] = r.end;
+        if let (Some(interval), Some(last)) = (shared.options.trigger_interval, last_start) {
+            while last.elapsed() < interval {
+                let left = interval.saturating_sub(last.elapsed());
+                worker.step_or_park(Some(left.min(Duration::from_millis(20))));
+                check(&failure, &control)?;
+            }
         }
-        let watermark = control.watermark.borrow().clone();
-        let entry = OffsetsEntry {
-            epoch,
-            ranges,
-            watermark_ms: watermark.next().map(|w| w.div_euclid(1000)),
-            max_event_time_ms: watermark.max_event_time().map(|w| w.div_euclid(1000)),
-            plan_fingerprint: shared.fingerprint.clone(),
-            final_epoch: source.exhausted(&ends),
+        let entry = loop {
+            let watermark = control.watermark.borrow().clone();
+            let proposal =
+                |ranges: Vec<sluice_checkpoints::SourceRange>, final_epoch| OffsetsEntry {
+                    epoch,
+                    ranges,
+                    watermark_ms: watermark.next().map(|w| w.div_euclid(1000)),
+                    max_event_time_ms: watermark.max_event_time().map(|w| w.div_euclid(1000)),
+                    plan_fingerprint: shared.fingerprint.clone(),
+                    final_epoch,
+                    run_id: Some(shared.run_id.clone()),
+                };
+            let entry = match source
+                .next_ranges(epoch, &cursors)
+                .map_err(|e| e.to_string())?
+            {
+                Planned::Ranges(ranges) => {
+                    let mut after = cursors.clone();
+                    advance(&mut after, &ranges);
+                    let exhausted = source.exhausted(&after);
+                    proposal(ranges, exhausted)
+                }
+                Planned::Exhausted => proposal(Vec::new(), true),
+                Planned::Idle => {
+                    // Another worker, or an earlier run, may have logged this epoch.
+                    if let Some(stored) = rt
+                        .block_on(store.offsets(epoch))
+                        .map_err(|e| e.to_string())?
+                    {
+                        break shared.adopt(stored)?;
+                    }
+                    let until = Instant::now() + shared.options.idle_poll;
+                    while Instant::now() < until {
+                        worker.step_or_park(Some(Duration::from_millis(5)));
+                        check(&failure, &control)?;
+                    }
+                    continue;
+                }
+            };
+            break match rt
+                .block_on(store.put_offsets(&entry))
+                .map_err(|e| e.to_string())?
+            {
+                Logged::Written => entry,
+                Logged::Existing(stored) => shared.adopt(stored)?,
+            };
         };
-        let entry = match rt
-            .block_on(store.put_offsets(&entry))
-            .map_err(|e| e.to_string())?
-        {
-            Logged::Written => entry,
-            Logged::Existing(stored) => stored,
-        };
+        last_start = Some(Instant::now());
         if entry.final_epoch {
             final_epoch.set(Some(epoch));
             control.final_epoch.set(Some(epoch));
         }
-        let records: u64 = entry.ranges.iter().map(|r| r.end - r.start).sum();
+        let records: u64 = entry.ranges.iter().map(|r| r.len()).sum();
         if index == 0
             && let Some(progress) = &shared.options.progress
         {
@@ -452,9 +575,9 @@ fn run_worker(
                 final_epoch: entry.final_epoch,
             });
         }
-        for range in &entry.ranges {
-            starts[range.partition as usize] = range.end;
-            if range.partition as usize % peers != index || range.start == range.end {
+        advance(&mut cursors, &entry.ranges);
+        for (i, range) in entry.ranges.iter().enumerate() {
+            if i % peers != index || range.is_empty() {
                 continue;
             }
             let (rows, dead) = source.read(range, epoch).map_err(|e| e.to_string())?;
@@ -462,6 +585,7 @@ fn run_worker(
             send(&mut events_in, rows);
             send(&mut dead_in, dead);
         }
+        logged.borrow_mut().insert(epoch, entry.ranges);
         report.last_epoch = Some(epoch);
         epoch += 1;
         events_in.advance_to(epoch);

@@ -1,0 +1,481 @@
+//! The Kinesis source against a real Kinesis API (kinesalite), whose URL is in
+//! `SLUICE_KINESIS_ENDPOINT` (started by `scripts/test`, or by hand:
+//! `node ~/.cache/sluice-tools/kinesalite/node_modules/.bin/kinesalite --port 14567
+//! --createStreamMs 50 --deleteStreamMs 50 --updateStreamMs 50 --shardLimit 100`).
+//!
+//! The tests drive the source the way the engine's driver does: plan an epoch
+//! (`next_ranges`), keep one proposal as the logged one, read each logged range on worker
+//! `i % peers`, and advance the cursors by the logged ranges.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef};
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::types::StreamStatus;
+use sluice_checkpoints::SourceRange;
+use sluice_connectors::kinesis::{
+    self, Ending, KinesisSource, KinesisSourceConfig, ShardPosition, put_records,
+};
+use sluice_engine::runtime::{Cursors, EpochSource, Planned, advance};
+
+fn endpoint() -> String {
+    std::env::var("SLUICE_KINESIS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "SLUICE_KINESIS_ENDPOINT is not set: these tests need a Kinesis API server. Run them \
+             through scripts/test, or start kinesalite and export \
+             SLUICE_KINESIS_ENDPOINT=http://127.0.0.1:<port>"
+        )
+    })
+}
+
+fn config(stream: &str) -> KinesisSourceConfig {
+    let mut c = KinesisSourceConfig::new(stream);
+    c.endpoint = Some(endpoint());
+    c.access_key_id = Some("test".into());
+    c.secret_access_key = Some("test".into());
+    c.region = "us-east-1".into();
+    c
+}
+
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("sluice-{name}-{}-{nanos}", std::process::id())
+}
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("n", DataType::Int64, false),
+    ]))
+}
+
+fn event(id: &str, n: u64) -> (String, Vec<u8>) {
+    (
+        format!("key-{n}"),
+        format!(r#"{{"event_id":"{id}","n":{n}}}"#).into_bytes(),
+    )
+}
+
+struct Admin {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Admin {
+    fn new() -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let client = rt.block_on(kinesis::connect(&config("unused")));
+        Self { rt, client }
+    }
+
+    fn wait_active(&self, stream: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self
+                .rt
+                .block_on(
+                    self.client
+                        .describe_stream_summary()
+                        .stream_name(stream)
+                        .send(),
+                )
+                .unwrap();
+            let status = out.stream_description_summary().unwrap().stream_status();
+            if *status == StreamStatus::Active {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{stream} stuck in {status:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn create(&self, stream: &str, shards: i32) {
+        self.rt
+            .block_on(
+                self.client
+                    .create_stream()
+                    .stream_name(stream)
+                    .shard_count(shards)
+                    .send(),
+            )
+            .unwrap();
+        self.wait_active(stream);
+    }
+
+    fn put(&self, stream: &str, events: Vec<(String, Vec<u8>)>) {
+        let n = events.len() as u64;
+        let report = self
+            .rt
+            .block_on(put_records(&self.client, stream, events))
+            .unwrap();
+        assert_eq!(report.records, n);
+    }
+
+    /// Splits `shard` in the middle of its hash key range.
+    fn split(&self, stream: &str, shard: &str) {
+        let shards = self
+            .rt
+            .block_on(self.client.list_shards().stream_name(stream).send())
+            .unwrap();
+        let range = shards
+            .shards()
+            .iter()
+            .find(|s| s.shard_id() == shard)
+            .unwrap()
+            .hash_key_range()
+            .unwrap()
+            .clone();
+        let lo: u128 = range.starting_hash_key().parse().unwrap();
+        let hi: u128 = range.ending_hash_key().parse().unwrap();
+        let middle = lo + (hi - lo) / 2;
+        self.rt
+            .block_on(
+                self.client
+                    .split_shard()
+                    .stream_name(stream)
+                    .shard_to_split(shard)
+                    .new_starting_hash_key(middle.to_string())
+                    .send(),
+            )
+            .unwrap();
+        self.wait_active(stream);
+    }
+}
+
+/// One read range with what it decoded to.
+struct Read {
+    epoch: u64,
+    range: SourceRange,
+    rows: RecordBatch,
+    dead: RecordBatch,
+}
+
+/// Event ids of a decoded batch, checking its coordinate columns against `range`.
+fn ids(read: &Read) -> Vec<String> {
+    assert_eq!(read.dead.num_rows(), 0, "no dead letters expected");
+    let rows = &read.rows;
+    assert_eq!(rows.num_rows() as u64, read.range.len());
+    let offsets = rows
+        .column_by_name("offset")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    let expected: Vec<i64> = (read.range.start..read.range.end)
+        .map(|o| o as i64)
+        .collect();
+    assert_eq!(offsets.values().to_vec(), expected);
+    let partitions = rows
+        .column_by_name("partition")
+        .unwrap()
+        .as_primitive::<Int32Type>();
+    assert!(
+        partitions
+            .values()
+            .iter()
+            .all(|&p| p as u32 == read.range.partition)
+    );
+    let ids = rows.column_by_name("event_id").unwrap().as_string::<i32>();
+    (0..ids.len()).map(|i| ids.value(i).to_string()).collect()
+}
+
+fn ipc_bytes(batch: &RecordBatch) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut out, &batch.schema()).unwrap();
+    writer.write(batch).unwrap();
+    writer.finish().unwrap();
+    drop(writer);
+    out
+}
+
+/// Plans one epoch with every planner, logs the proposal of planner `epoch % planners`
+/// (the first one that has ranges), and reads the logged ranges round-robin on the
+/// readers. Returns `None` when no planner had ranges (idle), otherwise the logged ranges
+/// and whether the epoch is final.
+fn epoch(
+    planners: &[&KinesisSource],
+    readers: &[&KinesisSource],
+    epoch: u64,
+    cursors: &Cursors,
+    reads: &mut Vec<Read>,
+) -> Option<(Vec<SourceRange>, bool)> {
+    let mut proposals = Vec::new();
+    for p in planners {
+        proposals.push(p.next_ranges(epoch, cursors).unwrap());
+    }
+    let first = epoch as usize % planners.len();
+    let (logger, ranges) = (0..planners.len())
+        .map(|i| (first + i) % planners.len())
+        .find_map(|i| match &proposals[i] {
+            Planned::Ranges(r) => Some((planners[i], r.clone())),
+            Planned::Exhausted => Some((planners[i], Vec::new())),
+            Planned::Idle => None,
+        })?;
+    let partitions: Vec<u32> = ranges.iter().map(|r| r.partition).collect();
+    assert!(
+        partitions.windows(2).all(|w| w[0] < w[1]),
+        "ranges sorted by partition: {partitions:?}"
+    );
+    let mut after = cursors.clone();
+    advance(&mut after, &ranges);
+    let last = ranges.is_empty() || logger.exhausted(&after);
+    for (i, range) in ranges.iter().enumerate() {
+        if range.is_empty() {
+            continue;
+        }
+        let (rows, dead) = readers[i % readers.len()].read(range, epoch).unwrap();
+        reads.push(Read {
+            epoch,
+            range: range.clone(),
+            rows,
+            dead,
+        });
+    }
+    Some((ranges, last))
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// 20 000 records over two shards, read as a bounded job by two "processes" whose
+/// proposals differ (different epoch sizes), then replayed by a fresh source.
+#[test]
+fn reads_every_record_once_and_replays_identically() {
+    let admin = Admin::new();
+    let stream = unique("bounded");
+    admin.create(&stream, 2);
+    let n = 20_000;
+    let events: Vec<_> = (0..n).map(|i| event(&format!("e-{i}"), i)).collect();
+    let expected = sorted((0..n).map(|i| format!("e-{i}")).collect());
+    admin.put(&stream, events);
+
+    let mut a_config = config(&stream);
+    a_config.ending = Some(Ending::Latest);
+    a_config.max_records_per_epoch = 3_000;
+    a_config.fetch_limit = 1_000;
+    let mut b_config = a_config.clone();
+    b_config.max_records_per_epoch = 5_000;
+    let a = KinesisSource::new(a_config.clone(), schema(), "clicks").unwrap();
+    let b = KinesisSource::new(b_config, schema(), "clicks").unwrap();
+
+    let mut cursors = a.initial_cursors().unwrap();
+    assert_eq!(cursors.len(), 2, "{cursors:?}");
+    // Records put after the start are beyond a bounded job's end.
+    admin.put(
+        &stream,
+        (0..500)
+            .map(|i| event(&format!("late-{i}"), n + i))
+            .collect(),
+    );
+
+    let mut reads = Vec::new();
+    let mut log: BTreeMap<u64, Vec<SourceRange>> = BTreeMap::new();
+    let started = Instant::now();
+    let mut e = 0;
+    loop {
+        assert!(e < 100, "no end after 100 epochs");
+        let Some((ranges, last)) = epoch(&[&a, &b], &[&a, &b], e, &cursors, &mut reads) else {
+            panic!("a bounded job with unread records went idle at epoch {e}");
+        };
+        let planned = ranges.iter().map(SourceRange::len).sum::<u64>();
+        assert!(planned <= 5_000, "epoch {e} planned {planned}");
+        advance(&mut cursors, &ranges);
+        log.insert(e, ranges);
+        e += 1;
+        if last {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    let got: Vec<String> = reads.iter().flat_map(ids).collect();
+    let read_count = got.len();
+    assert_eq!(
+        sorted(got),
+        expected,
+        "every record exactly once, nothing past the end"
+    );
+    eprintln!(
+        "read {read_count} records in {} epochs in {elapsed:?}",
+        log.len()
+    );
+    assert!(a.exhausted(&cursors));
+    // Another plan after the end says so.
+    assert_eq!(a.next_ranges(e, &cursors).unwrap(), Planned::Exhausted);
+
+    // A fresh source (cold cache) replays every logged range to the same bytes.
+    let replayer = KinesisSource::new(a_config, schema(), "clicks").unwrap();
+    for read in &reads {
+        let (rows, dead) = replayer.read(&read.range, read.epoch).unwrap();
+        assert_eq!(ipc_bytes(&rows), ipc_bytes(&read.rows), "{:?}", read.range);
+        assert_eq!(ipc_bytes(&dead), ipc_bytes(&read.dead));
+        let raw = replayer.read_raw(&read.range).unwrap();
+        assert_eq!(raw.len() as u64, read.range.len());
+        assert_eq!(raw.source, "clicks");
+        assert_eq!(raw.partition, read.range.partition);
+    }
+    // A range whose logged end does not match the stream is an error, not other data.
+    let mut wrong = reads[0].range.clone();
+    wrong.end -= 1;
+    let err = replayer.read(&wrong, 0).unwrap_err();
+    assert!(err.message.contains("logged"), "{}", err.message);
+}
+
+/// A shard split while the job runs: the children's records are read only after the
+/// parent is finished, every record exactly once, with cursors recovered from the last
+/// logged epoch alone (as after a restart) and a fresh source after the split.
+#[test]
+fn reads_children_after_their_parent_finishes() {
+    let admin = Admin::new();
+    let stream = unique("split");
+    admin.create(&stream, 2);
+    let first: Vec<_> = (0..3_000).map(|i| event(&format!("a-{i}"), i)).collect();
+    let mut expected: Vec<String> = (0..3_000).map(|i| format!("a-{i}")).collect();
+    admin.put(&stream, first);
+
+    let mut c = config(&stream);
+    c.max_records_per_epoch = 1_000;
+    c.fetch_limit = 300;
+    let mut source = KinesisSource::new(c.clone(), schema(), "clicks").unwrap();
+    let mut cursors = source.initial_cursors().unwrap();
+    assert!(cursors.is_empty());
+    let mut reads = Vec::new();
+    let mut log: BTreeMap<u64, Vec<SourceRange>> = BTreeMap::new();
+
+    // One epoch before the split: the parent keeps unread records.
+    let (ranges, last) = epoch(&[&source], &[&source], 0, &cursors, &mut reads).unwrap();
+    assert!(!last);
+    assert_eq!(ranges.iter().map(SourceRange::len).sum::<u64>(), 1_000);
+    advance(&mut cursors, &ranges);
+    log.insert(0, ranges);
+
+    admin.split(&stream, "shardId-000000000000");
+    let second: Vec<_> = (0..3_000)
+        .map(|i| event(&format!("b-{i}"), 10_000 + i))
+        .collect();
+    expected.extend((0..3_000).map(|i| format!("b-{i}")));
+    admin.put(&stream, second);
+    // Replace the source, as a restarted process would.
+    source = KinesisSource::new(c, schema(), "clicks").unwrap();
+
+    let mut e = 1;
+    let mut idle = 0;
+    while idle < 3 {
+        assert!(e < 200, "not done after 200 epochs");
+        // Recover the cursors from the last logged epoch only, as a restart does.
+        let mut recovered = Cursors::new();
+        advance(&mut recovered, &log[&(e - 1)]);
+        match epoch(&[&source], &[&source], e, &recovered, &mut reads) {
+            Some((ranges, last)) => {
+                assert!(!last, "an unbounded job never ends");
+                advance(&mut cursors, &ranges);
+                log.insert(e, ranges);
+                e += 1;
+                idle = 0;
+            }
+            None => {
+                let read: usize = reads.iter().map(|r| r.rows.num_rows()).sum();
+                if read >= expected.len() {
+                    idle += 1;
+                } else {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+    let got: Vec<String> = reads.iter().flat_map(ids).collect();
+    assert_eq!(sorted(got), sorted(expected), "every record exactly once");
+
+    // Lineage: the parent is finished in some epoch; each child's first records come in
+    // a later epoch; the parent's records all came before.
+    let finished_at = log
+        .iter()
+        .find_map(|(e, ranges)| {
+            ranges.iter().find_map(|r| {
+                let end = ShardPosition::parse(r.end_position.as_deref()).unwrap();
+                (r.partition == 0 && end.finished).then_some(*e)
+            })
+        })
+        .expect("shard 0 was finished");
+    let mut children = 0;
+    for child in [2, 3] {
+        let first_read = reads
+            .iter()
+            .filter(|r| r.range.partition == child)
+            .map(|r| r.epoch)
+            .min()
+            .expect("each child got records");
+        assert!(
+            first_read > finished_at,
+            "shard {child} read in epoch {first_read}, its parent finished in {finished_at}"
+        );
+        children += 1;
+    }
+    assert_eq!(children, 2);
+    assert!(
+        reads
+            .iter()
+            .filter(|r| r.range.partition == 0)
+            .all(|r| r.epoch <= finished_at)
+    );
+    // The parent's range history is contiguous: each range starts where the last ended.
+    for p in 0..4 {
+        let mut next = 0;
+        for ranges in log.values() {
+            for r in ranges.iter().filter(|r| r.partition == p) {
+                assert_eq!(r.start, next, "shard {p} ranges are contiguous");
+                next = r.end;
+            }
+        }
+    }
+    eprintln!(
+        "split: {} epochs, parent finished in epoch {finished_at}",
+        log.len()
+    );
+}
+
+/// A stream that does not exist, or an endpoint that does not answer: one clear line,
+/// quickly, and not retryable.
+#[test]
+fn missing_streams_and_endpoints_fail_clearly() {
+    let stream = unique("missing");
+    let source = KinesisSource::new(config(&stream), schema(), "clicks").unwrap();
+    let started = Instant::now();
+    let err = source.initial_cursors().unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        err.message,
+        format!("Kinesis stream `{stream}` does not exist at {}", endpoint())
+    );
+    assert!(!err.retryable);
+    let err = source.next_ranges(0, &Cursors::new()).unwrap_err();
+    assert!(err.message.contains(&stream), "{}", err.message);
+
+    let admin = Admin::new();
+    let err = admin
+        .rt
+        .block_on(put_records(&admin.client, &stream, vec![event("x", 1)]))
+        .unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+
+    // Nothing listens on port 9 of loopback.
+    let mut unreachable = config(&stream);
+    unreachable.endpoint = Some("http://127.0.0.1:9".into());
+    let source = KinesisSource::new(unreachable, schema(), "clicks").unwrap();
+    let started = Instant::now();
+    let err = source.initial_cursors().unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(
+        err.message
+            .starts_with("cannot reach Kinesis at http://127.0.0.1:9: "),
+        "{}",
+        err.message
+    );
+    assert!(!err.message.contains('\n'));
+    assert!(!err.retryable);
+}
