@@ -325,8 +325,22 @@ impl JobConfig {
         for o in overrides {
             o.apply(&mut value, file)?;
         }
-        let job: JobConfig = serde_norway::from_value(value).map_err(|e| ConfigError::Parse {
-            file: file.to_string(),
+        let job: JobConfig = if overrides.is_empty() {
+            serde_norway::from_str(text)
+        } else {
+            // Through text again, so that errors carry the key path.
+            let text = serde_norway::to_string(&value).map_err(|e| ConfigError::Parse {
+                file: file.to_string(),
+                message: e.to_string(),
+            })?;
+            serde_norway::from_str(&text)
+        }
+        .map_err(|e| ConfigError::Parse {
+            file: if overrides.is_empty() {
+                file.to_string()
+            } else {
+                format!("{file} (with overrides; line numbers are of the merged document)")
+            },
             message: e.to_string(),
         })?;
         job.validate(file)?;
@@ -435,6 +449,40 @@ mod tests {
     fn the_example_job_parses() {
         let job = JobConfig::from_yaml_str(crate::USER_ACTIVITY_YAML, "example").unwrap();
         assert_eq!(job.gold.unwrap().aggregates.len(), 3);
+    }
+
+    #[test]
+    fn every_example_job_in_config_parses() {
+        for (name, text) in [
+            (
+                "kafka-events-to-delta.yaml",
+                include_str!("../kafka-events-to-delta.yaml"),
+            ),
+            (
+                "kafka-logs-errors.yaml",
+                include_str!("../kafka-logs-errors.yaml"),
+            ),
+        ] {
+            let job = JobConfig::from_yaml_str(text, name).unwrap_or_else(|e| panic!("{e}"));
+            let kafka = job.source.kafka.expect("a kafka source");
+            assert!(!kafka.topics.is_empty(), "{name}");
+            assert!(job.gold.is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_job_needs_exactly_one_source() {
+        let text = crate::USER_ACTIVITY_YAML.replace(
+            "  format: json",
+            "  kafka: { brokers: \"b:9092\", topics: [t] }\n  format: json",
+        );
+        let err = JobConfig::from_yaml_str(&text, "two.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("two.yaml") && err.contains("exactly one"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -326,105 +326,95 @@ fn reads_every_record_once_and_replays_identically() {
     assert!(err.message.contains("logged"), "{}", err.message);
 }
 
-/// A shard split while the job runs: the children's records are read only after the
-/// parent is finished, every record exactly once, with cursors recovered from the last
-/// logged epoch alone (as after a restart) and a fresh source after the split.
+/// Reshards while the job runs (a split, then a merge of one child with its neighbour):
+/// every record is read exactly once, and no child's record is read before all its
+/// parents are finished. The cursors of each epoch are recovered from the last logged
+/// epoch alone (as a restart does), and the source is replaced after each reshard.
 #[test]
-fn reads_children_after_their_parent_finishes() {
+fn reads_children_after_their_parents_finish() {
     let admin = Admin::new();
-    let stream = unique("split");
+    let stream = unique("reshard");
     admin.create(&stream, 2);
-    let first: Vec<_> = (0..3_000).map(|i| event(&format!("a-{i}"), i)).collect();
-    let mut expected: Vec<String> = (0..3_000).map(|i| format!("a-{i}")).collect();
-    admin.put(&stream, first);
+    let mut expected = Vec::new();
+    let mut put = |prefix: &str, base: u64| {
+        let events: Vec<_> = (0..3_000)
+            .map(|i| event(&format!("{prefix}-{i}"), base + i))
+            .collect();
+        expected.extend((0..3_000).map(|i| format!("{prefix}-{i}")));
+        admin.put(&stream, events);
+    };
+    put("a", 0);
 
     let mut c = config(&stream);
     c.max_records_per_epoch = 1_000;
     c.fetch_limit = 300;
-    let mut source = KinesisSource::new(c.clone(), schema(), "clicks").unwrap();
-    let mut cursors = source.initial_cursors().unwrap();
-    assert!(cursors.is_empty());
+    let new_source = || KinesisSource::new(c.clone(), schema(), "clicks").unwrap();
+    let mut source = new_source();
+    assert!(source.initial_cursors().unwrap().is_empty());
     let mut reads = Vec::new();
     let mut log: BTreeMap<u64, Vec<SourceRange>> = BTreeMap::new();
-
-    // One epoch before the split: the parent keeps unread records.
-    let (ranges, last) = epoch(&[&source], &[&source], 0, &cursors, &mut reads).unwrap();
-    assert!(!last);
-    assert_eq!(ranges.iter().map(SourceRange::len).sum::<u64>(), 1_000);
-    advance(&mut cursors, &ranges);
-    log.insert(0, ranges);
-
-    admin.split(&stream, "shardId-000000000000");
-    let second: Vec<_> = (0..3_000)
-        .map(|i| event(&format!("b-{i}"), 10_000 + i))
-        .collect();
-    expected.extend((0..3_000).map(|i| format!("b-{i}")));
-    admin.put(&stream, second);
-    // Replace the source, as a restarted process would.
-    source = KinesisSource::new(c, schema(), "clicks").unwrap();
-
-    let mut e = 1;
-    let mut idle = 0;
-    while idle < 3 {
-        assert!(e < 200, "not done after 200 epochs");
-        // Recover the cursors from the last logged epoch only, as a restart does.
-        let mut recovered = Cursors::new();
-        advance(&mut recovered, &log[&(e - 1)]);
-        match epoch(&[&source], &[&source], e, &recovered, &mut reads) {
-            Some((ranges, last)) => {
-                assert!(!last, "an unbounded job never ends");
-                advance(&mut cursors, &ranges);
-                log.insert(e, ranges);
-                e += 1;
-                idle = 0;
+    // Runs `epochs` logged epochs, or (with `None`) until everything put was read and the
+    // source stays idle.
+    let mut run = |source: &KinesisSource, epochs: Option<u64>, total: usize| {
+        let mut idle = 0;
+        let mut ran = 0;
+        while epochs.map_or(idle < 3, |n| ran < n) {
+            let e = log.len() as u64;
+            assert!(e < 300, "not done after 300 epochs");
+            // Recover the cursors from the last logged epoch only, as a restart does.
+            let mut cursors = Cursors::new();
+            if e > 0 {
+                advance(&mut cursors, &log[&(e - 1)]);
             }
-            None => {
-                let read: usize = reads.iter().map(|r| r.rows.num_rows()).sum();
-                if read >= expected.len() {
-                    idle += 1;
-                } else {
-                    std::thread::sleep(Duration::from_millis(20));
+            match epoch(&[source], &[source], e, &cursors, &mut reads) {
+                Some((ranges, last)) => {
+                    assert!(!last, "an unbounded job never ends");
+                    log.insert(e, ranges);
+                    ran += 1;
+                    idle = 0;
+                }
+                None => {
+                    let read: usize = reads.iter().map(|r| r.rows.num_rows()).sum();
+                    assert!(epochs.is_none(), "idle with records to read ({read} read)");
+                    if read >= total {
+                        idle += 1;
+                    } else {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
                 }
             }
         }
-    }
+    };
+
+    // One epoch before the split: shard 0 keeps unread records.
+    run(&source, Some(1), 0);
+    admin.split(&stream, "shardId-000000000000");
+    put("b", 10_000);
+    source = new_source();
+    run(&source, Some(3), 0);
+    // Shard 3 (the upper half of 0) and shard 1 are adjacent: merge them into 4.
+    admin
+        .rt
+        .block_on(
+            admin
+                .client
+                .merge_shards()
+                .stream_name(&stream)
+                .shard_to_merge("shardId-000000000003")
+                .adjacent_shard_to_merge("shardId-000000000001")
+                .send(),
+        )
+        .unwrap();
+    admin.wait_active(&stream);
+    put("c", 20_000);
+    source = new_source();
+    run(&source, None, expected.len());
+
     let got: Vec<String> = reads.iter().flat_map(ids).collect();
     assert_eq!(sorted(got), sorted(expected), "every record exactly once");
 
-    // Lineage: the parent is finished in some epoch; each child's first records come in
-    // a later epoch; the parent's records all came before.
-    let finished_at = log
-        .iter()
-        .find_map(|(e, ranges)| {
-            ranges.iter().find_map(|r| {
-                let end = ShardPosition::parse(r.end_position.as_deref()).unwrap();
-                (r.partition == 0 && end.finished).then_some(*e)
-            })
-        })
-        .expect("shard 0 was finished");
-    let mut children = 0;
-    for child in [2, 3] {
-        let first_read = reads
-            .iter()
-            .filter(|r| r.range.partition == child)
-            .map(|r| r.epoch)
-            .min()
-            .expect("each child got records");
-        assert!(
-            first_read > finished_at,
-            "shard {child} read in epoch {first_read}, its parent finished in {finished_at}"
-        );
-        children += 1;
-    }
-    assert_eq!(children, 2);
-    assert!(
-        reads
-            .iter()
-            .filter(|r| r.range.partition == 0)
-            .all(|r| r.epoch <= finished_at)
-    );
-    // The parent's range history is contiguous: each range starts where the last ended.
-    for p in 0..4 {
+    // Each shard's ranges are contiguous (nothing re-read after a shard left the list).
+    for p in 0..5 {
         let mut next = 0;
         for ranges in log.values() {
             for r in ranges.iter().filter(|r| r.partition == p) {
@@ -433,9 +423,64 @@ fn reads_children_after_their_parent_finishes() {
             }
         }
     }
+    // Lineage: a shard is finished in one epoch; no record of it is read later; its
+    // children's first records come in later epochs.
+    let finished_at = |p: u32| {
+        log.iter()
+            .find_map(|(e, ranges)| {
+                ranges.iter().find_map(|r| {
+                    let end = ShardPosition::parse(r.end_position.as_deref()).unwrap();
+                    (r.partition == p && end.finished).then_some(*e)
+                })
+            })
+            .unwrap_or_else(|| panic!("shard {p} was never finished"))
+    };
+    let first_read = |p: u32| {
+        reads
+            .iter()
+            .filter(|r| r.range.partition == p)
+            .map(|r| r.epoch)
+            .min()
+            .unwrap_or_else(|| panic!("shard {p} got no records"))
+    };
+    let shards = admin
+        .rt
+        .block_on(admin.client.list_shards().stream_name(&stream).send())
+        .unwrap();
+    let mut children = 0;
+    let mut summary = Vec::new();
+    for shard in shards.shards() {
+        let p = kinesis::shard_partition(shard.shard_id()).unwrap();
+        let parents: Vec<u32> = [shard.parent_shard_id(), shard.adjacent_parent_shard_id()]
+            .into_iter()
+            .flatten()
+            .map(|id| kinesis::shard_partition(id).unwrap())
+            .collect();
+        for &parent in &parents {
+            let done = finished_at(parent);
+            assert!(
+                reads
+                    .iter()
+                    .filter(|r| r.range.partition == parent)
+                    .all(|r| r.epoch <= done)
+            );
+            assert!(
+                first_read(p) > done,
+                "shard {p} read in epoch {}, its parent {parent} finished in {done}",
+                first_read(p)
+            );
+        }
+        children += usize::from(!parents.is_empty());
+        summary.push(format!("{p}<-{parents:?} first read {}", first_read(p)));
+    }
+    assert_eq!(children, 3, "2 and 3 from the split, 4 from the merge");
     eprintln!(
-        "split: {} epochs, parent finished in epoch {finished_at}",
-        log.len()
+        "reshard: {} epochs; finished: 0@{} 1@{} 3@{}; {}",
+        log.len(),
+        finished_at(0),
+        finished_at(1),
+        finished_at(3),
+        summary.join(", ")
     );
 }
 

@@ -46,6 +46,10 @@ pub struct ProduceArgs {
     /// Only create the topic.
     #[arg(long)]
     create_only: bool,
+    /// Use the idempotent producer (`--idempotence false`: acks=all with one request in
+    /// flight, which keeps order but may duplicate on retries).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    idempotence: bool,
 }
 
 /// Produces the events and prints how many and how fast.
@@ -77,7 +81,7 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let producer = EventProducer::new(&client, &args.topic)?;
+    let producer = EventProducer::new(&client, &args.topic, args.idempotence)?;
     let started = Instant::now();
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(args.events);

@@ -90,3 +90,92 @@ fn two_processes_of_two_workers_equal_one_worker() -> Result<()> {
     check_gold_vs_silver(&clustered)?;
     Ok(())
 }
+
+fn s3_endpoint() -> Result<String> {
+    std::env::var("SLUICE_S3_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("SLUICE_S3_ENDPOINT is not set: run with scripts/test"))
+}
+
+fn s3_tool(args: &[&str]) -> Result<()> {
+    let mut cmd = Command::new(sluice_tests::python()?);
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("python")
+            .join("s3_tool.py"),
+    )
+    .args(args);
+    run_with_timeout(cmd, Duration::from_secs(300))?
+        .require_success(&format!("s3_tool.py {}", args.join(" ")))
+}
+
+/// Two instances of one job against the same checkpoint on S3: one of them stops with a
+/// clear error, and after a final run the tables hold every record exactly once.
+#[test]
+fn a_second_instance_on_the_same_s3_checkpoint_stops_cleanly() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "cluster/race")?;
+    let bucket = format!("sluice-race-{}", std::process::id());
+    s3_tool(&["mkbucket", &bucket])?;
+    let out = format!("s3://{bucket}/race");
+    let endpoint = s3_endpoint()?;
+    const RACE_EVENTS: u64 = 100_000;
+    let command = || -> Result<Command> {
+        let mut cmd = Command::new(sluice_bin()?);
+        cmd.arg("run").arg(job_file()).args(["--workers", "1"]);
+        for set in [
+            format!("output.dir={out}"),
+            format!("source.generator.events={RACE_EVENTS}"),
+            format!("source.generator.partitions={PARTITIONS}"),
+            "trigger.records-per-epoch=2000".to_string(),
+        ] {
+            cmd.arg("--set").arg(set);
+        }
+        cmd.env("AWS_ENDPOINT_URL", &endpoint);
+        Ok(cmd)
+    };
+    let logs = [dir.join("a.log"), dir.join("b.log")];
+    let mut a = spawn_logged(command()?, &logs[0])?;
+    thread::sleep(Duration::from_millis(2500));
+    let mut b = spawn_logged(command()?, &logs[1])?;
+    let mut failed = Vec::new();
+    for (child, log) in [(&mut a, &logs[0]), (&mut b, &logs[1])] {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let status = loop {
+            if let Some(s) = child.try_wait()? {
+                break s;
+            }
+            ensure!(Instant::now() < deadline, "{} hangs", log.display());
+            thread::sleep(Duration::from_millis(50));
+        };
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        ensure!(
+            !text.contains("panicked"),
+            "{} panicked:\n{}",
+            log.display(),
+            tail(&text, 30)
+        );
+        if !status.success() {
+            let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+            ensure!(
+                errors.len() == 1,
+                "{}: expected one error line:\n{}",
+                log.display(),
+                tail(&text, 30)
+            );
+            println!("{}: {}", log.display(), errors[0]);
+            failed.push(errors[0].to_string());
+        }
+    }
+    ensure!(
+        failed.iter().any(|e| e.contains("another instance")),
+        "neither instance noticed the other: {failed:?}"
+    );
+    // Finish with one instance, then check with the independent reader.
+    run_with_timeout(command()?, Duration::from_secs(600))?.require_success("final run")?;
+    s3_tool(&["download", &bucket, "race", &dir.display().to_string()])?;
+    check_accounting(&dir, RACE_EVENTS, PARTITIONS)?;
+    check_gold_vs_silver(&dir)?;
+    Ok(())
+}

@@ -83,16 +83,25 @@ impl KafkaClient {
         config.create().map_err(|e| self.setting(e))
     }
 
-    /// The settings of an idempotent producer (acks=all, ordered per partition).
-    pub fn producer_config(&self) -> ClientConfig {
+    /// The settings of a producer with acks=all that keeps order per partition: idempotent
+    /// when `idempotent`, else one request in flight per connection.
+    pub fn producer_config(&self, idempotent: bool) -> ClientConfig {
         let mut config = self.base();
+        if !idempotent {
+            config.set("max.in.flight.requests.per.connection", "1");
+        }
         config
-            .set("enable.idempotence", "true")
+            .set(
+                "enable.idempotence",
+                if idempotent { "true" } else { "false" },
+            )
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("batch.num.messages", "10000")
-            .set("queue.buffering.max.messages", "500000")
-            .set("message.timeout.ms", "60000");
+            // A small local queue makes `send` wait for a slow broker instead of letting
+            // queued records expire.
+            .set("queue.buffering.max.messages", "50000")
+            .set("message.timeout.ms", "300000");
         config
     }
 

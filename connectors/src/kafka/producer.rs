@@ -95,13 +95,13 @@ impl std::fmt::Debug for EventProducer {
 }
 
 impl EventProducer {
-    /// A producer to `topic`.
+    /// A producer to `topic`, idempotent unless `idempotent` is false.
     ///
     /// # Errors
     /// When librdkafka rejects a property.
-    pub fn new(client: &KafkaClient, topic: &str) -> Result<Self, KafkaError> {
+    pub fn new(client: &KafkaClient, topic: &str, idempotent: bool) -> Result<Self, KafkaError> {
         let producer = client
-            .producer_config()
+            .producer_config(idempotent)
             .create_with_context(DeliveryTracker::default())
             .map_err(|e| KafkaError::Setting {
                 key: "properties".into(),
