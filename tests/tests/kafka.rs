@@ -227,7 +227,7 @@ fn kafka_crash_and_restart_is_exactly_once() -> Result<()> {
         let mut child = spawn_logged(job(&topic, EVENTS, &out_text, 2, &extra)?, &job_log)?;
         let started = Instant::now();
         let after_commit = rng.chance(1, 2);
-        let delay = Duration::from_millis(rng.range(300, 1500));
+        let delay = Duration::from_millis(rng.range(1200, 3500));
         loop {
             if let Some(status) = child.try_wait()? {
                 bail!(
