@@ -233,6 +233,55 @@ pub struct OutputConfig {
     /// Table names.
     #[serde(default)]
     pub tables: TableNames,
+    /// Also publish tables to Kafka topics (at least once).
+    #[serde(default)]
+    pub kafka: Option<KafkaOutputConfig>,
+}
+
+/// Kafka topics that receive copies of output tables, one JSON object per row.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct KafkaOutputConfig {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// Topic per table role: `bronze`, `silver`, `gold`, `dead-letters`.
+    #[serde(default)]
+    pub topics: TableTopics,
+    /// Use the idempotent producer (default); `false` keeps order with one request in
+    /// flight instead.
+    #[serde(default = "yes")]
+    pub idempotence: bool,
+    /// Extra librdkafka properties (security settings); never logged.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaOutputConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaOutputConfig")
+            .field("brokers", &self.brokers)
+            .field("topics", &self.topics)
+            .field("idempotence", &self.idempotence)
+            .field(
+                "properties",
+                &format!("<{} redacted>", self.properties.len()),
+            )
+            .finish()
+    }
+}
+
+/// Topics per table role; absent roles are not published.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TableTopics {
+    /// Topic for bronze rows.
+    pub bronze: Option<String>,
+    /// Topic for silver rows.
+    pub silver: Option<String>,
+    /// Topic for gold rows.
+    pub gold: Option<String>,
+    /// Topic for dead letters.
+    pub dead_letters: Option<String>,
 }
 
 /// Names of the output tables.

@@ -18,7 +18,8 @@ pub mod overrides;
 pub use error::{ConfigError, Result};
 pub use job::{
     AggregateConfig, CheckpointConfig, ColumnConfig, FieldConfig, FieldType, GoldConfig, JobConfig,
-    OutputConfig, RuleConfig, SilverConfig, SourceConfig, TableNames, TriggerConfig, WindowConfig,
+    KafkaOutputConfig, OutputConfig, RuleConfig, SilverConfig, SourceConfig, TableNames,
+    TableTopics, TriggerConfig, WindowConfig,
 };
 pub use overrides::Override;
 

@@ -10,7 +10,9 @@ use sluice_config::{FieldType, GoldConfig, JobConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
 use sluice_connectors::delta::DeltaTableSink;
 use sluice_connectors::generator::GeneratorSource;
-use sluice_connectors::kafka::{EndingOffsets, KafkaSource};
+use sluice_connectors::kafka::{
+    EndingOffsets, KafkaClient, KafkaPublishedSink, KafkaSource, create_topic,
+};
 use sluice_engine::plan::{CompiledPlan, Plan};
 use sluice_engine::runtime::{Cluster, EpochSource, RunOptions, RunSummary, Sinks, TableSink, run};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
@@ -75,20 +77,53 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
                 .with_context(|| format!("opening table {location}"))?;
             Ok(Arc::new(sink))
         };
-    let bronze = open(&names.bronze, Arc::clone(&compiled.bronze_schema), vec![])?;
-    let silver = open(
-        &names.silver,
-        Arc::clone(compiled.silver.schema()),
-        job.silver.partition_by.clone(),
+    let publish =
+        |sink: Arc<dyn TableSink>, topic: &Option<String>| -> Result<Arc<dyn TableSink>> {
+            match (&job.output.kafka, topic) {
+                (Some(kafka), Some(topic)) => {
+                    let client = KafkaClient::with_properties(&kafka.brokers, &kafka.properties);
+                    create_topic(&client, topic, 8, std::time::Duration::from_secs(10))
+                        .with_context(|| format!("output.kafka: topic {topic}"))?;
+                    Ok(Arc::new(
+                        KafkaPublishedSink::new(sink, &client, topic, kafka.idempotence)
+                            .with_context(|| format!("output.kafka: topic {topic}"))?,
+                    ))
+                }
+                _ => Ok(sink),
+            }
+        };
+    let topics = job
+        .output
+        .kafka
+        .as_ref()
+        .map(|k| k.topics.clone())
+        .unwrap_or_default();
+    let bronze = publish(
+        open(&names.bronze, Arc::clone(&compiled.bronze_schema), vec![])?,
+        &topics.bronze,
+    )?;
+    let silver = publish(
+        open(
+            &names.silver,
+            Arc::clone(compiled.silver.schema()),
+            job.silver.partition_by.clone(),
+        )?,
+        &topics.silver,
     )?;
     let gold = match &compiled.gold_schema {
-        Some(schema) => Some(open(&names.gold, Arc::clone(schema), vec![])?),
+        Some(schema) => Some(publish(
+            open(&names.gold, Arc::clone(schema), vec![])?,
+            &topics.gold,
+        )?),
         None => None,
     };
-    let dead = open(
-        &names.dead_letters,
-        sluice_connectors::dead_letter::schema(),
-        vec![],
+    let dead = publish(
+        open(
+            &names.dead_letters,
+            sluice_connectors::dead_letter::schema(),
+            vec![],
+        )?,
+        &topics.dead_letters,
     )?;
     let checkpoint_dir = Location::new(&job.output.dir, "checkpoints")?;
     let checkpoints =

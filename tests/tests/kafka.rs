@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use sluice_tests::{
-    SplitMix64, check_accounting, check_gold_vs_silver, delta_commit_count, python,
+    SplitMix64, check_accounting, check_counts, check_gold_vs_silver, delta_commit_count, python,
     run_with_timeout, serial, sluice_bin, spawn_logged, tail, test_seed, work_dir,
 };
 
@@ -358,5 +358,59 @@ fn bad_settings_fail_with_one_clear_line() -> Result<()> {
     let mut cmd = job(&topic, 10, &local, 1, &[fast])?;
     cmd.args(["--set", "trigger.interval=soon"]);
     expect_clean_failure("bad override value", cmd, &["trigger"])?;
+    Ok(())
+}
+
+/// Messages in `topic`, read by `sluice consume-rate`.
+fn topic_count(topic: &str) -> Result<u64> {
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.args(["consume-rate", "--brokers", &brokers()?, "--topic", topic]);
+    let out = run_with_timeout(cmd, Duration::from_secs(300))?;
+    out.require_success("sluice consume-rate")?;
+    let n = out
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .with_context(|| format!("unexpected consume-rate output: {}", out.stdout))?;
+    Ok(n)
+}
+
+/// Gold rows and dead letters published to Kafka topics equal the Delta tables' rows
+/// (a crash-free run, so at-least-once delivers exactly once here).
+#[test]
+fn tables_published_to_kafka_match_the_delta_tables() -> Result<()> {
+    let _serial = serial();
+    const EVENTS: u64 = 20_000;
+    let dir = work_dir(TMP, "kafka_publish")?;
+    let topic = unique("pub");
+    create_topic(&topic)?;
+    run_with_timeout(produce(&topic, EVENTS, 5, None)?, Duration::from_secs(300))?
+        .require_success("sluice produce")?;
+    let out = dir.join("out");
+    let publish = format!(
+        "output.kafka={{brokers: \"{}\", idempotence: false, topics: {{gold: {topic}-gold, dead-letters: {topic}-dlq}}}}",
+        brokers()?
+    );
+    run_with_timeout(
+        job(&topic, EVENTS, &out.display().to_string(), 2, &[publish])?,
+        Duration::from_secs(600),
+    )?
+    .require_success("sluice run with output.kafka")?;
+    let counts = check_counts(&out)?;
+    let rows = |t: &str| counts["tables"][t].as_u64().unwrap_or(u64::MAX);
+    let (gold, dlq) = (rows("gold_user_activity"), rows("dlq"));
+    ensure!(
+        gold > 0 && dlq > 0,
+        "expected gold rows and dead letters: {counts}"
+    );
+    let (gold_msgs, dlq_msgs) = (
+        topic_count(&format!("{topic}-gold"))?,
+        topic_count(&format!("{topic}-dlq"))?,
+    );
+    ensure!(
+        (gold_msgs, dlq_msgs) == (gold, dlq),
+        "topics hold {gold_msgs} gold and {dlq_msgs} dead-letter messages; tables hold {gold} and {dlq} rows"
+    );
     Ok(())
 }

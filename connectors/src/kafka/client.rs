@@ -38,6 +38,20 @@ impl KafkaClient {
         }
     }
 
+    /// A client for `brokers` with extra librdkafka `properties`.
+    pub fn with_properties(
+        brokers: impl Into<String>,
+        properties: &std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            brokers: brokers.into(),
+            properties: properties
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
     /// A client for `brokers` with no extra properties.
     pub fn plain(brokers: impl Into<String>) -> Self {
         Self {

@@ -113,7 +113,8 @@ impl EventProducer {
         })
     }
 
-    /// Queues one record for `partition` (waiting while the local queue is full).
+    /// Queues one record for `partition` (`-1`: the partitioner picks; waiting while the
+    /// local queue is full).
     ///
     /// # Errors
     /// When the record cannot be queued.
@@ -125,9 +126,10 @@ impl EventProducer {
     ) -> Result<(), KafkaError> {
         let started = Instant::now();
         loop {
-            let mut record = BaseRecord::to(&self.topic)
-                .partition(partition)
-                .payload(payload);
+            let mut record = BaseRecord::to(&self.topic).payload(payload);
+            if partition >= 0 {
+                record = record.partition(partition);
+            }
             if let Some(k) = key {
                 record = record.key(k);
             }
