@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sluice_connectors::generator::GeneratorConfig;
 use sluice_connectors::kafka::KafkaSourceConfig;
+use sluice_connectors::kinesis::KinesisSourceConfig;
 
 use crate::error::{ConfigError, Result};
 use crate::overrides::Override;
@@ -49,6 +50,9 @@ pub struct SourceConfig {
     /// Kafka topics.
     #[serde(default)]
     pub kafka: Option<KafkaSourceConfig>,
+    /// A Kinesis stream.
+    #[serde(default)]
+    pub kinesis: Option<KinesisSourceConfig>,
     /// Record format; only `json` for now.
     #[serde(default = "json")]
     pub format: String,
@@ -414,9 +418,21 @@ impl JobConfig {
         if self.trigger.records_per_epoch == 0 {
             return Err(invalid("trigger.records-per-epoch", "a positive number"));
         }
-        let kinds = [self.source.generator.is_some(), self.source.kafka.is_some()];
+        let kinds = [
+            self.source.generator.is_some(),
+            self.source.kafka.is_some(),
+            self.source.kinesis.is_some(),
+        ];
         if kinds.iter().filter(|k| **k).count() != 1 {
-            return Err(invalid("source", "exactly one of `generator` or `kafka`"));
+            return Err(invalid(
+                "source",
+                "exactly one of `generator`, `kafka` or `kinesis`",
+            ));
+        }
+        if let Some(k) = &self.source.kinesis
+            && k.stream.trim().is_empty()
+        {
+            return Err(invalid("source.kinesis.stream", "a stream name"));
         }
         if self
             .source

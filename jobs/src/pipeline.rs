@@ -13,6 +13,7 @@ use sluice_connectors::generator::GeneratorSource;
 use sluice_connectors::kafka::{
     EndingOffsets, KafkaClient, KafkaPublishedSink, KafkaSource, create_topic,
 };
+use sluice_connectors::kinesis::{Ending, KinesisSource};
 use sluice_engine::plan::{CompiledPlan, Plan};
 use sluice_engine::runtime::{Cluster, EpochSource, RunOptions, RunSummary, Sinks, TableSink, run};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
@@ -282,6 +283,15 @@ fn open_source(
             kafka.max_records_per_epoch = u64::MAX;
         }
         let source = KafkaSource::new(kafka, fields(job), &job.job_id).context("source.kafka")?;
+        return Ok((Arc::new(source), 0));
+    }
+    if let Some(kinesis) = &job.source.kinesis {
+        let mut kinesis = kinesis.clone();
+        if batch {
+            kinesis.ending.get_or_insert(Ending::Latest);
+        }
+        let name = kinesis.stream.clone();
+        let source = KinesisSource::new(kinesis, fields(job), name).context("source.kinesis")?;
         return Ok((Arc::new(source), 0));
     }
     anyhow::bail!("the job has no source")

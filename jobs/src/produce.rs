@@ -12,16 +12,24 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use sluice_connectors::generator::GeneratorConfig;
 use sluice_connectors::kafka::{EventProducer, KafkaClient, create_topic};
+use sluice_connectors::kinesis::{self, KinesisSourceConfig};
 
 /// Flags of `sluice produce`.
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
     /// Bootstrap servers.
-    #[arg(long, env = "SLUICE_KAFKA_BROKERS")]
+    #[arg(long, env = "SLUICE_KAFKA_BROKERS", default_value = "127.0.0.1:19092")]
     brokers: String,
-    /// Topic (created with --partitions partitions if missing).
-    #[arg(long)]
-    topic: String,
+    /// Kafka topic (created with --partitions partitions if missing).
+    #[arg(long, required_unless_present = "kinesis_stream")]
+    topic: Option<String>,
+    /// Produce to this Kinesis stream instead (it must exist); generator partition `p`
+    /// uses partition key `p<p>`, so each partition keeps its order within a shard.
+    #[arg(long, conflicts_with = "topic")]
+    kinesis_stream: Option<String>,
+    /// Kinesis endpoint override (e.g. kinesalite); credentials from the AWS environment.
+    #[arg(long, env = "SLUICE_KINESIS_ENDPOINT")]
+    kinesis_endpoint: Option<String>,
     /// Events to produce, over all partitions.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -43,6 +51,9 @@ pub struct ProduceArgs {
     /// Start at this offset in every partition (resume an interrupted production).
     #[arg(long, default_value_t = 0)]
     from_offset: u64,
+    /// Stop before this offset in every partition (produce in phases).
+    #[arg(long)]
+    until_offset: Option<u64>,
     /// Only create the topic.
     #[arg(long)]
     create_only: bool,
@@ -67,21 +78,22 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         generator.malformed_fraction = f;
     }
     generator.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(stream) = &args.kinesis_stream {
+        return produce_kinesis(&args, &generator, stream);
+    }
+    let topic = args.topic.clone().context("--topic")?;
     let client = KafkaClient::plain(&args.brokers);
     create_topic(
         &client,
-        &args.topic,
+        &topic,
         i32::try_from(args.partitions)?,
         Duration::from_secs(10),
     )?;
     if args.create_only {
-        println!(
-            "topic {} ready ({} partitions)",
-            args.topic, args.partitions
-        );
+        println!("topic {topic} ready ({} partitions)", args.partitions);
         return Ok(());
     }
-    let producer = EventProducer::new(&client, &args.topic, args.idempotence)?;
+    let producer = EventProducer::new(&client, &topic, args.idempotence)?;
     let started = Instant::now();
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(args.events);
@@ -99,7 +111,9 @@ pub fn run(args: ProduceArgs) -> Result<()> {
     loop {
         let mut any = false;
         for p in 0..args.partitions {
-            let end = (offset + CHUNK).min(generator.partition_len(p));
+            let end = (offset + CHUNK)
+                .min(generator.partition_len(p))
+                .min(args.until_offset.unwrap_or(u64::MAX));
             if offset >= end {
                 continue;
             }
@@ -134,10 +148,45 @@ pub fn run(args: ProduceArgs) -> Result<()> {
     println!(
         "produced {} events to {} ({} partitions) in {:.2}s ({:.0} events/s)",
         report.delivered,
-        args.topic,
+        topic,
         args.partitions,
         took,
         report.delivered as f64 / took.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Puts the generator's events into a Kinesis stream, partition by partition in chunks.
+fn produce_kinesis(args: &ProduceArgs, generator: &GeneratorConfig, stream: &str) -> Result<()> {
+    let mut config = KinesisSourceConfig::new(stream);
+    config.endpoint = args.kinesis_endpoint.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = runtime.block_on(kinesis::connect(&config));
+    let started = Instant::now();
+    let until = args.until_offset.unwrap_or(u64::MAX);
+    let mut sent = 0u64;
+    for p in 0..args.partitions {
+        let end = generator.partition_len(p).min(until);
+        let mut offset = args.from_offset;
+        while offset < end {
+            let stop = (offset + 2000).min(end);
+            let raw = generator.read(p, offset, stop);
+            let records = (0..raw.len())
+                .map(|i| (format!("p{p}"), raw.payload(i).to_vec()))
+                .collect();
+            let report = runtime
+                .block_on(kinesis::put_records(&client, stream, records))
+                .with_context(|| format!("putting records into {stream}"))?;
+            sent += report.records;
+            offset = stop;
+        }
+    }
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "produced {sent} events to Kinesis stream {stream} in {took:.2}s ({:.0} events/s)",
+        sent as f64 / took.max(1e-9)
     );
     Ok(())
 }
