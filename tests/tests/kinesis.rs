@@ -1,0 +1,160 @@
+//! End-to-end on a real Kinesis API (kinesalite, started by `scripts/test`): the generator's
+//! events go into a 2-shard stream in two phases with a shard split between them, while
+//! `sluice run` streams them into Delta. DuckDB then finds every produced event exactly
+//! once (by event id, since Kinesis coordinates are shard record counts), and gold equal
+//! to the windows recomputed from silver up to the last committed watermark.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use sluice_tests::{
+    check_counts, delta_check, python, run_with_timeout, serial, sluice_bin, spawn_logged, tail,
+    work_dir,
+};
+
+const TMP: &str = env!("CARGO_TARGET_TMPDIR");
+const EVENTS: u64 = 40_000;
+const PARTITIONS: u32 = 4;
+
+fn endpoint() -> Result<String> {
+    std::env::var("SLUICE_KINESIS_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .context("SLUICE_KINESIS_ENDPOINT is not set: run with scripts/test, which starts kinesalite")
+}
+
+fn kinesis_tool(args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new(python()?);
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join("kinesis_tool.py"))
+        .args(args);
+    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
+    out.require_success(&format!("kinesis_tool.py {}", args.join(" ")))?;
+    Ok(out.stdout)
+}
+
+fn produce(stream: &str, from: u64, until: u64) -> Result<()> {
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.args(["produce", "--kinesis-stream", stream, "--kinesis-endpoint", &endpoint()?])
+        .args(["--events", &EVENTS.to_string(), "--partitions", &PARTITIONS.to_string()])
+        .args(["--seed", "21", "--malformed-fraction", "0"])
+        .args(["--from-offset", &from.to_string(), "--until-offset", &until.to_string()]);
+    run_with_timeout(cmd, Duration::from_secs(300))?.require_success("sluice produce --kinesis-stream")
+}
+
+fn job_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("config").join("user-activity.yaml")
+}
+
+/// The watermark (ms) of the newest committed epoch, from the checkpoint files.
+fn committed_watermark_ms(out: &Path) -> Result<i64> {
+    let job = out.join("checkpoints").join("user-activity");
+    let last = std::fs::read_dir(job.join("commits"))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u64>().ok())
+        .max()
+        .context("no committed epoch")?;
+    let entry: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        job.join("offsets").join(last.to_string()),
+    )?)?;
+    entry["watermark_ms"].as_i64().context("the last epoch has no watermark yet")
+}
+
+#[test]
+fn kinesis_with_a_shard_split_to_delta_lands_every_event_once() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "kinesis_split")?;
+    let stream = format!("events-{}", std::process::id());
+    kinesis_tool(&["create", &stream, "2"])?;
+    let half = EVENTS / u64::from(PARTITIONS) / 2;
+    produce(&stream, 0, half)?;
+
+    let out = dir.join("out");
+    let log = dir.join("job.log");
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run").arg(job_file()).args(["--workers", "2"]);
+    for set in [
+        format!("output.dir={}", out.display()),
+        "source.generator=~".to_string(),
+        format!(
+            "source.kinesis={{stream: {stream}, endpoint: \"{}\", max-records-per-epoch: 4000, access-key-id: test, secret-access-key: test}}",
+            endpoint()?
+        ),
+        "trigger.interval=300ms".to_string(),
+    ] {
+        cmd.arg("--set").arg(set);
+    }
+    let mut job = spawn_logged(cmd, &log)?;
+    thread::sleep(Duration::from_secs(3));
+    println!("{}", kinesis_tool(&["split", &stream])?);
+    produce(&stream, half, u64::MAX)?;
+    println!("{}", kinesis_tool(&["shards", &stream])?);
+
+    // A stream never ends: wait until every event is committed, then stop the job.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if let Some(status) = job.try_wait()? {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            bail!("the job exited ({status})\n{}", tail(&text, 30));
+        }
+        let counts = check_counts(&out).unwrap_or_default();
+        let bronze = counts["tables"]["bronze"].as_u64().unwrap_or(0);
+        if bronze >= EVENTS {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "only {bronze} of {EVENTS} events arrived");
+        thread::sleep(Duration::from_secs(2));
+    }
+    job.kill()?;
+    job.wait()?;
+    let outs = out.display().to_string();
+    delta_check(&[
+        "accounting",
+        &outs,
+        &EVENTS.to_string(),
+        &PARTITIONS.to_string(),
+        "--coordinates",
+        "event-id",
+    ])?;
+    let watermark = committed_watermark_ms(&out)?;
+    delta_check(&[
+        "gold-vs-silver",
+        &outs,
+        "--emitted-until-ms",
+        &watermark.to_string(),
+    ])?;
+    Ok(())
+}
+
+#[test]
+fn an_unknown_stream_fails_with_one_clear_line() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "kinesis_unknown")?;
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run").arg(job_file());
+    for set in [
+        format!("output.dir={}", dir.join("out").display()),
+        "source.generator=~".to_string(),
+        format!(
+            "source.kinesis={{stream: no-such-stream-e2e, endpoint: \"{}\", access-key-id: test, secret-access-key: test}}",
+            endpoint()?
+        ),
+    ] {
+        cmd.arg("--set").arg(set);
+    }
+    let started = Instant::now();
+    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
+    ensure!(!out.status.success(), "the job succeeded on a missing stream");
+    ensure!(!out.stderr.contains("panicked"), "panicked:\n{}", out.stderr);
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    ensure!(
+        errors.len() == 1 && errors[0].contains("no-such-stream-e2e"),
+        "expected one error line naming the stream:\n{}",
+        out.stderr
+    );
+    ensure!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    println!("{} ({:?})", errors[0], started.elapsed());
+    Ok(())
+}
