@@ -536,7 +536,10 @@ mod tests {
         let text = include_str!("../kinesis-iot-to-delta.yaml");
         let job = JobConfig::from_yaml_str(text, "kinesis-iot-to-delta.yaml")
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(job.source.kinesis.expect("a kinesis source").stream, "iot-readings");
+        assert_eq!(
+            job.source.kinesis.expect("a kinesis source").stream,
+            "iot-readings"
+        );
         assert_eq!(job.gold.expect("gold").aggregates.len(), 4);
     }
 

@@ -67,7 +67,7 @@ impl Override {
                     .map(|part| part.to_ascii_lowercase().replace('_', "-"))
                     .collect::<Vec<_>>()
                     .join(".");
-                (!key.is_empty()).then(|| Self {
+                (!key.is_empty()).then_some(Self {
                     key,
                     value,
                     origin: name,

@@ -327,15 +327,15 @@ fn bad_settings_fail_with_one_clear_line() -> Result<()> {
     let local = dir.join("out").display().to_string();
     let fast = "source.kafka.request-timeout=3s".to_string();
 
-    let mut cmd = job(&topic, 10, &local, 1, &[fast.clone()])?;
+    let mut cmd = job(&topic, 10, &local, 1, std::slice::from_ref(&fast))?;
     cmd.args(["--set", "source.kafka.brokers=127.0.0.1:1"]);
     expect_clean_failure("wrong broker address", cmd, &["127.0.0.1:1"])?;
 
-    let mut cmd = job(&topic, 10, &local, 1, &[fast.clone()])?;
+    let mut cmd = job(&topic, 10, &local, 1, std::slice::from_ref(&fast))?;
     cmd.args(["--set", "source.kafka.topics=[no-such-topic-e2e]"]);
     expect_clean_failure("unknown topic", cmd, &["no-such-topic-e2e"])?;
 
-    let mut cmd = job(&topic, 10, &local, 1, &[fast.clone()])?;
+    let mut cmd = job(&topic, 10, &local, 1, std::slice::from_ref(&fast))?;
     cmd.args(["--set", "source.kafka.properties={security.protocol: SASL_PLAINTEXT, sasl.mechanism: NOT-A-MECHANISM, sasl.username: u, sasl.password: hunter2}"]);
     let out = run_with_timeout(cmd, Duration::from_secs(120))?;
     ensure!(
@@ -343,7 +343,7 @@ fn bad_settings_fail_with_one_clear_line() -> Result<()> {
         "the password was printed:\n{}",
         out.stderr
     );
-    let mut cmd = job(&topic, 10, &local, 1, &[fast.clone()])?;
+    let mut cmd = job(&topic, 10, &local, 1, std::slice::from_ref(&fast))?;
     cmd.args(["--set", "source.kafka.properties={security.protocol: SASL_PLAINTEXT, sasl.mechanism: NOT-A-MECHANISM, sasl.username: u, sasl.password: hunter2}"]);
     expect_clean_failure(
         "bad security settings",
@@ -352,7 +352,13 @@ fn bad_settings_fail_with_one_clear_line() -> Result<()> {
     )?;
 
     let bucket = unique("no-such-bucket");
-    let cmd = job(&topic, 10, &format!("s3://{bucket}/x"), 1, &[fast.clone()])?;
+    let cmd = job(
+        &topic,
+        10,
+        &format!("s3://{bucket}/x"),
+        1,
+        std::slice::from_ref(&fast),
+    )?;
     expect_clean_failure("missing bucket", cmd, &[&bucket])?;
 
     let mut cmd = job(&topic, 10, &local, 1, &[fast])?;

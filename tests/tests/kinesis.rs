@@ -23,13 +23,19 @@ fn endpoint() -> Result<String> {
     std::env::var("SLUICE_KINESIS_ENDPOINT")
         .ok()
         .filter(|v| !v.is_empty())
-        .context("SLUICE_KINESIS_ENDPOINT is not set: run with scripts/test, which starts kinesalite")
+        .context(
+            "SLUICE_KINESIS_ENDPOINT is not set: run with scripts/test, which starts kinesalite",
+        )
 }
 
 fn kinesis_tool(args: &[&str]) -> Result<String> {
     let mut cmd = Command::new(python()?);
-    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join("kinesis_tool.py"))
-        .args(args);
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("python")
+            .join("kinesis_tool.py"),
+    )
+    .args(args);
     let out = run_with_timeout(cmd, Duration::from_secs(120))?;
     out.require_success(&format!("kinesis_tool.py {}", args.join(" ")))?;
     Ok(out.stdout)
@@ -37,15 +43,35 @@ fn kinesis_tool(args: &[&str]) -> Result<String> {
 
 fn produce(stream: &str, from: u64, until: u64) -> Result<()> {
     let mut cmd = Command::new(sluice_bin()?);
-    cmd.args(["produce", "--kinesis-stream", stream, "--kinesis-endpoint", &endpoint()?])
-        .args(["--events", &EVENTS.to_string(), "--partitions", &PARTITIONS.to_string()])
-        .args(["--seed", "21", "--malformed-fraction", "0"])
-        .args(["--from-offset", &from.to_string(), "--until-offset", &until.to_string()]);
-    run_with_timeout(cmd, Duration::from_secs(300))?.require_success("sluice produce --kinesis-stream")
+    cmd.args([
+        "produce",
+        "--kinesis-stream",
+        stream,
+        "--kinesis-endpoint",
+        &endpoint()?,
+    ])
+    .args([
+        "--events",
+        &EVENTS.to_string(),
+        "--partitions",
+        &PARTITIONS.to_string(),
+    ])
+    .args(["--seed", "21", "--malformed-fraction", "0"])
+    .args([
+        "--from-offset",
+        &from.to_string(),
+        "--until-offset",
+        &until.to_string(),
+    ]);
+    run_with_timeout(cmd, Duration::from_secs(300))?
+        .require_success("sluice produce --kinesis-stream")
 }
 
 fn job_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("config").join("user-activity.yaml")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("config")
+        .join("user-activity.yaml")
 }
 
 /// The watermark (ms) of the newest committed epoch, from the checkpoint files.
@@ -59,7 +85,9 @@ fn committed_watermark_ms(out: &Path) -> Result<i64> {
     let entry: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
         job.join("offsets").join(last.to_string()),
     )?)?;
-    entry["watermark_ms"].as_i64().context("the last epoch has no watermark yet")
+    entry["watermark_ms"]
+        .as_i64()
+        .context("the last epoch has no watermark yet")
 }
 
 #[test]
@@ -104,7 +132,10 @@ fn kinesis_with_a_shard_split_to_delta_lands_every_event_once() -> Result<()> {
         if bronze >= EVENTS {
             break;
         }
-        ensure!(Instant::now() < deadline, "only {bronze} of {EVENTS} events arrived");
+        ensure!(
+            Instant::now() < deadline,
+            "only {bronze} of {EVENTS} events arrived"
+        );
         thread::sleep(Duration::from_secs(2));
     }
     job.kill()?;
@@ -146,15 +177,30 @@ fn an_unknown_stream_fails_with_one_clear_line() -> Result<()> {
     }
     let started = Instant::now();
     let out = run_with_timeout(cmd, Duration::from_secs(120))?;
-    ensure!(!out.status.success(), "the job succeeded on a missing stream");
-    ensure!(!out.stderr.contains("panicked"), "panicked:\n{}", out.stderr);
-    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    ensure!(
+        !out.status.success(),
+        "the job succeeded on a missing stream"
+    );
+    ensure!(
+        !out.stderr.contains("panicked"),
+        "panicked:\n{}",
+        out.stderr
+    );
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
     ensure!(
         errors.len() == 1 && errors[0].contains("no-such-stream-e2e"),
         "expected one error line naming the stream:\n{}",
         out.stderr
     );
-    ensure!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    ensure!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
     println!("{} ({:?})", errors[0], started.elapsed());
     Ok(())
 }

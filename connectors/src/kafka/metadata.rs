@@ -52,7 +52,7 @@ pub(crate) fn discover(
                     None => true,
                     Some(t) => {
                         matches!(
-                            t.error().map(RDKafkaRespErr::from),
+                            t.error(),
                             Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
                         ) || t.partitions().is_empty()
                     }
@@ -65,10 +65,7 @@ pub(crate) fn discover(
                 }
                 if let Some(t) = entry {
                     if let Some(err) = t.error() {
-                        return Err(client.brokers_error(format!(
-                            "topic `{topic}`: {:?}",
-                            RDKafkaRespErr::from(err)
-                        )));
+                        return Err(client.brokers_error(format!("topic `{topic}`: {err:?}")));
                     }
                     found.extend(t.partitions().iter().map(|p| (topic.clone(), p.id())));
                 }

@@ -15,16 +15,23 @@ const MAX_RENEWALS: u32 = 5;
 const REPLAY_EMPTY_POLLS: u32 = 5;
 /// Consecutive empty answers (while behind the tip) after which planning stops for now.
 const PLAN_EMPTY_PAGES: u32 = 100;
+/// Consecutive empty answers at the end of a closed shard after which planning stops for
+/// now (Kinesis may answer empty pages with a next iterator before the last one without).
+const CLOSED_EMPTY_PAGES: u32 = 10;
 
 /// What a read is for.
 #[derive(Clone, Debug)]
 pub(crate) enum Goal {
-    /// Plan a range: up to `want` records, not past `until`, stopping when caught up.
+    /// Plan a range: up to `want` records, not past `until`, stopping when caught up (an
+    /// open shard) or at the end (a closed one).
     Plan {
         /// The budget.
         want: u64,
         /// The last sequence number a bounded job may read.
         until: Option<String>,
+        /// Whether the shard is closed: then no record can arrive, and being caught up
+        /// does not stop the read; only the end of the shard (no next iterator) does.
+        closed: bool,
     },
     /// Replay a logged range: exactly `want` records.
     Replay {
@@ -44,13 +51,18 @@ pub(crate) struct Fetched {
     pub last: Option<String>,
     /// Records read.
     pub count: u64,
+    /// The shard iterator just after the last record read (or still at the start if none
+    /// was), for the next plan to continue without `GetShardIterator`; `None` once
+    /// finished.
+    pub next: Option<String>,
     /// The shard is done: closed and read to its end, or read up to `until`, or (for a
     /// bounded job) caught up before reaching `until` (the rest was trimmed).
     pub finished: bool,
 }
 
 impl Kinesis {
-    /// Reads from `shard` at `from` for `goal`, with `fetch_limit` records per call.
+    /// Reads from `shard` at `from` for `goal`, with `fetch_limit` records per call,
+    /// starting with `iterator` if given (it must point at `from`).
     ///
     /// # Errors
     /// The call errors of [`Kinesis`]; [`KinesisError::Replay`] when a replay cannot get
@@ -61,17 +73,21 @@ impl Kinesis {
         from: &Resume,
         goal: &Goal,
         fetch_limit: u32,
+        iterator: Option<String>,
     ) -> Result<Fetched> {
         let mut out = Fetched::default();
         let (want, until, keep) = match goal {
-            Goal::Plan { want, until } => (*want, until.as_deref(), true),
+            Goal::Plan { want, until, .. } => (*want, until.as_deref(), true),
             Goal::Replay { want } => (*want, None, true),
             Goal::Scan => (u64::MAX, None, false),
         };
         if want == 0 {
             return Ok(out);
         }
-        let mut iterator = self.iterator(shard, from).await?;
+        let mut iterator = match iterator {
+            Some(it) => Some(it),
+            None => self.iterator(shard, from).await?,
+        };
         let mut renewals = 0;
         let mut empty_polls = 0;
         let mut empty_pages = 0;
@@ -124,6 +140,7 @@ impl Kinesis {
                 break;
             }
             iterator = page.next;
+            out.next.clone_from(&iterator);
             if iterator.is_none() {
                 out.finished = true;
                 break;
@@ -133,15 +150,20 @@ impl Kinesis {
             }
             let caught_up = page.behind_ms == 0 && (returned as u64) < u64::from(limit);
             match goal {
-                Goal::Plan { until, .. } => {
-                    if caught_up {
+                Goal::Plan { until, closed, .. } => {
+                    if caught_up && !closed {
                         // A bounded shard caught up before its bound: the bound's record
                         // was trimmed, nothing more belongs to the job.
                         out.finished = until.is_some();
                         break;
                     }
                     empty_pages = if returned == 0 { empty_pages + 1 } else { 0 };
-                    if empty_pages >= PLAN_EMPTY_PAGES {
+                    let patience = if *closed {
+                        CLOSED_EMPTY_PAGES
+                    } else {
+                        PLAN_EMPTY_PAGES
+                    };
+                    if empty_pages >= patience {
                         break;
                     }
                 }
@@ -169,6 +191,9 @@ impl Kinesis {
                     }
                 }
             }
+        }
+        if out.finished {
+            out.next = None;
         }
         Ok(out)
     }

@@ -62,6 +62,11 @@ impl ShardMap {
         self.shards.values()
     }
 
+    /// The shard of `partition`.
+    pub fn get(&self, partition: u32) -> Option<&ShardInfo> {
+        self.shards.get(&partition)
+    }
+
     /// Whether `partition` is listed.
     pub fn contains(&self, partition: u32) -> bool {
         self.shards.contains_key(&partition)

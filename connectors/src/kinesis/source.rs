@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -21,6 +22,8 @@ use crate::format::{RawBatch, RawBatchBuilder};
 
 /// Payload bytes the range cache may hold.
 const CACHE_BYTES: usize = 256 << 20;
+/// How long a parked shard iterator is reused (Kinesis expires them after 5 minutes).
+const ITERATOR_REUSE: Duration = Duration::from_secs(240);
 
 /// Reads a Kinesis stream in epochs of at most `max-records-per-epoch` records and decodes
 /// them as JSON.
@@ -46,6 +49,11 @@ const CACHE_BYTES: usize = 256 << 20;
 /// there (another process planned the epoch, or a restart). Planning is serialized within a
 /// process and memoized per `(epoch, cursors)`, so the workers of one process propose the
 /// same ranges and fetch once. An epoch in which no shard moved is [`Planned::Idle`].
+/// The shard iterator where a plan stopped is kept (up to 4 minutes) and reused by the next
+/// plan that starts there, so idle polls cost one `GetRecords` per shard and no
+/// `GetShardIterator` (limited to 5 per second per shard). `GetRecords` itself is limited
+/// to 5 calls per second per shard: with real Kinesis, poll an idle source no more often
+/// than every 200 ms; throttled calls back off and retry.
 ///
 /// The ranges list is sorted by partition and holds every shard being read or waiting,
 /// plus finished shards until all their children have started; see the
@@ -73,8 +81,17 @@ pub struct KinesisSource {
     kinesis: Kinesis,
     cache: RangeCache,
     planner: Mutex<Option<Memo>>,
+    iterators: Mutex<BTreeMap<u32, Parked>>,
     default: ShardPosition,
     runtime: Blocking,
+}
+
+/// A shard iterator left where the last plan stopped, so that the next plan (typically
+/// an idle poll) needs no `GetShardIterator` call (5 per second per shard at most).
+struct Parked {
+    at: Resume,
+    iterator: String,
+    since: Instant,
 }
 
 /// The last plan, for the other workers of the process.
@@ -127,6 +144,7 @@ impl KinesisSource {
             decoder,
             kinesis,
             planner: Mutex::new(None),
+            iterators: Mutex::new(BTreeMap::new()),
             default,
             runtime,
         })
@@ -177,7 +195,7 @@ impl KinesisSource {
         let limit = self.config.fetch_limit;
         let ends: Vec<Fetched> = self.runtime.block_on(try_join_all(open.iter().map(|s| {
             self.kinesis
-                .fetch(&s.id, &Resume::TrimHorizon, &Goal::Scan, limit)
+                .fetch(&s.id, &Resume::TrimHorizon, &Goal::Scan, limit, None)
         })))?;
         let ends: BTreeMap<u32, Option<String>> = open
             .iter()
@@ -236,18 +254,62 @@ impl KinesisSource {
             let want = budgets.next().unwrap_or(0);
             if want > 0 && !step.cursor.position.finished {
                 let until = step.cursor.position.until.clone();
-                work.push((step, Goal::Plan { want, until }));
+                let closed = map.get(step.partition).is_some_and(|s| s.closed);
+                work.push((
+                    step,
+                    Goal::Plan {
+                        want,
+                        until,
+                        closed,
+                    },
+                ));
             }
         }
         let limit = self.config.fetch_limit;
+        let parked: Vec<Option<String>> = {
+            let mut iterators = self.iterators.lock().unwrap_or_else(|p| p.into_inner());
+            work.iter()
+                .map(|(step, _)| {
+                    iterators
+                        .remove(&step.partition)
+                        .filter(|p| {
+                            p.at == step.cursor.position.resume
+                                && p.since.elapsed() < ITERATOR_REUSE
+                        })
+                        .map(|p| p.iterator)
+                })
+                .collect()
+        };
         let fetched: Vec<Fetched> =
             self.runtime
-                .block_on(try_join_all(work.iter().map(|(step, goal)| async move {
-                    let shard = shard_id(step.partition);
-                    self.kinesis
-                        .fetch(&shard, &step.cursor.position.resume, goal, limit)
-                        .await
-                })))?;
+                .block_on(try_join_all(work.iter().zip(parked).map(
+                    |((step, goal), iterator)| async move {
+                        let shard = shard_id(step.partition);
+                        let resume = &step.cursor.position.resume;
+                        self.kinesis
+                            .fetch(&shard, resume, goal, limit, iterator)
+                            .await
+                    },
+                )))?;
+        {
+            let mut iterators = self.iterators.lock().unwrap_or_else(|p| p.into_inner());
+            for ((step, _), f) in work.iter().zip(&fetched) {
+                if let Some(iterator) = &f.next {
+                    let at = f
+                        .last
+                        .clone()
+                        .map_or_else(|| step.cursor.position.resume.clone(), Resume::After);
+                    iterators.insert(
+                        step.partition,
+                        Parked {
+                            at,
+                            iterator: iterator.clone(),
+                            since: Instant::now(),
+                        },
+                    );
+                }
+            }
+        }
         let mut fetched: BTreeMap<u32, Fetched> =
             work.iter().map(|(s, _)| s.partition).zip(fetched).collect();
         let mut ranges = Vec::with_capacity(steps.len());
@@ -336,6 +398,7 @@ impl KinesisSource {
                         &start.resume,
                         &goal,
                         self.config.fetch_limit,
+                        None,
                     ))?
                     .records
             }
