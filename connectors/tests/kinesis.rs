@@ -17,7 +17,8 @@ use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::StreamStatus;
 use sluice_checkpoints::SourceRange;
 use sluice_connectors::kinesis::{
-    self, Ending, KinesisSource, KinesisSourceConfig, ShardPosition, put_records,
+    self, Ending, KinesisSource, KinesisSourceConfig, ShardPosition, StartingPosition, Timestamp,
+    put_records,
 };
 use sluice_engine::runtime::{Cursors, EpochSource, Planned, advance};
 
@@ -516,6 +517,77 @@ fn reads_children_after_their_parents_finish() {
         finished_at(3),
         summary.join(", ")
     );
+}
+
+/// Runs `source` from `cursors` until it is idle after reading `want` records; returns
+/// the event ids read.
+fn drain(source: &KinesisSource, cursors: &mut Cursors, want: usize) -> Vec<String> {
+    let mut reads = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut e = 0;
+    loop {
+        assert!(Instant::now() < deadline, "not done in 30 s");
+        match epoch(&[source], &[source], e, cursors, &mut reads) {
+            Some((ranges, _)) => {
+                advance(cursors, &ranges);
+                e += 1;
+            }
+            None if reads.iter().map(|r| r.rows.num_rows()).sum::<usize>() >= want => break,
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    reads.iter().flat_map(ids).collect()
+}
+
+/// `latest` is resolved once into a concrete position, and `at-timestamp` starts at the
+/// first record that arrived at or after the time.
+#[test]
+fn starting_positions_skip_older_records() {
+    let admin = Admin::new();
+    let stream = unique("starting");
+    admin.create(&stream, 1);
+    admin.put(
+        &stream,
+        (0..100).map(|i| event(&format!("old-{i}"), i)).collect(),
+    );
+    std::thread::sleep(Duration::from_millis(1_100));
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    std::thread::sleep(Duration::from_millis(100));
+
+    let mut latest = config(&stream);
+    latest.starting_position = StartingPosition::Latest;
+    let source = KinesisSource::new(latest.clone(), schema(), "clicks").unwrap();
+    let initial = source.initial_cursors().unwrap();
+    let position = initial.values().next().unwrap().position.clone();
+    assert!(
+        position
+            .as_deref()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())),
+        "latest resolves to the last sequence number: {position:?}"
+    );
+    let new: Vec<String> = (0..100).map(|i| format!("new-{i}")).collect();
+    admin.put(
+        &stream,
+        (0..100)
+            .map(|i| event(&format!("new-{i}"), 100 + i))
+            .collect(),
+    );
+    assert_exactly_once(&drain(&source, &mut initial.clone(), 100), &new);
+    // The resolved position is concrete: another source starting from it later reads the
+    // same records (a LATEST iterator would now read nothing).
+    let again = KinesisSource::new(latest, schema(), "clicks").unwrap();
+    assert_exactly_once(&drain(&again, &mut initial.clone(), 100), &new);
+
+    let mut at = config(&stream);
+    at.starting_position = StartingPosition::AtTimestamp;
+    at.starting_timestamp = Some(Timestamp::Millis(since));
+    let source = KinesisSource::new(at, schema(), "clicks").unwrap();
+    let mut cursors = source.initial_cursors().unwrap();
+    assert!(cursors.is_empty());
+    assert_exactly_once(&drain(&source, &mut cursors, 100), &new);
 }
 
 /// A stream that does not exist, or an endpoint that does not answer: one clear line,
