@@ -71,11 +71,21 @@ fn tool_from_env(var: &str, what: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The `tests/` folder of the checkout under test.
+///
+/// Read at run time (`cargo test` sets `CARGO_MANIFEST_DIR` for test processes): a build
+/// cache shared between checkouts may hold a test binary compiled in another checkout,
+/// whose compile-time path would point there.
+pub fn tests_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.join("python").is_dir())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// `tests/python/delta_checks.py`.
 pub fn delta_checks_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("python")
-        .join("delta_checks.py")
+    tests_dir().join("python").join("delta_checks.py")
 }
 
 /// Timeout of one `sluice demo` run: `SLUICE_TEST_TIMEOUT_SECS`, default 900 s.

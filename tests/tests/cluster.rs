@@ -18,7 +18,7 @@ const EVENTS: u64 = 40_000;
 const PARTITIONS: u32 = 4;
 
 fn job_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    sluice_tests::tests_dir()
         .join("..")
         .join("config")
         .join("user-activity.yaml")
@@ -100,12 +100,8 @@ fn s3_endpoint() -> Result<String> {
 
 fn s3_tool(args: &[&str]) -> Result<()> {
     let mut cmd = Command::new(sluice_tests::python()?);
-    cmd.arg(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("python")
-            .join("s3_tool.py"),
-    )
-    .args(args);
+    cmd.arg(sluice_tests::tests_dir().join("python").join("s3_tool.py"))
+        .args(args);
     run_with_timeout(cmd, Duration::from_secs(300))?
         .require_success(&format!("s3_tool.py {}", args.join(" ")))
 }

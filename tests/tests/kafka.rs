@@ -42,7 +42,7 @@ fn unique(prefix: &str) -> String {
 }
 
 fn job_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    sluice_tests::tests_dir()
         .join("..")
         .join("config")
         .join("kafka-events-to-delta.yaml")
@@ -50,12 +50,8 @@ fn job_file() -> PathBuf {
 
 fn s3_tool(args: &[&str]) -> Result<()> {
     let mut cmd = Command::new(python()?);
-    cmd.arg(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("python")
-            .join("s3_tool.py"),
-    )
-    .args(args);
+    cmd.arg(sluice_tests::tests_dir().join("python").join("s3_tool.py"))
+        .args(args);
     let out = run_with_timeout(cmd, Duration::from_secs(300))?;
     out.require_success(&format!("s3_tool.py {}", args.join(" ")))
 }

@@ -31,7 +31,7 @@ fn endpoint() -> Result<String> {
 fn kinesis_tool(args: &[&str]) -> Result<String> {
     let mut cmd = Command::new(python()?);
     cmd.arg(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
+        sluice_tests::tests_dir()
             .join("python")
             .join("kinesis_tool.py"),
     )
@@ -68,7 +68,7 @@ fn produce(stream: &str, from: u64, until: u64) -> Result<()> {
 }
 
 fn job_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    sluice_tests::tests_dir()
         .join("..")
         .join("config")
         .join("user-activity.yaml")
