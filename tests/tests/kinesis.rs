@@ -77,14 +77,20 @@ fn job_file() -> PathBuf {
 /// The watermark (ms) of the newest committed epoch, from the checkpoint files.
 fn committed_watermark_ms(out: &Path) -> Result<i64> {
     let job = out.join("checkpoints").join("user-activity");
-    let last = std::fs::read_dir(job.join("commits"))?
+    // Epoch files are named with zero-padded numbers.
+    let (_, name) = std::fs::read_dir(job.join("commits"))
+        .with_context(|| format!("listing {}", job.join("commits").display()))?
         .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u64>().ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.parse::<u64>().ok().map(|epoch| (epoch, name))
+        })
         .max()
         .context("no committed epoch")?;
-    let entry: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-        job.join("offsets").join(last.to_string()),
-    )?)?;
+    let path = job.join("offsets").join(&name);
+    let entry: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+    )?;
     entry["watermark_ms"]
         .as_i64()
         .context("the last epoch has no watermark yet")
