@@ -664,6 +664,50 @@ pub fn test_seed(default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Runs `sluice run` with a bad setting: it must exit non-zero within 60 s, with one
+/// `error:` line containing every needle, and no panic.
+///
+/// # Errors
+/// When any of that does not hold.
+pub fn expect_clean_failure(what: &str, cmd: Command, needles: &[&str]) -> Result<()> {
+    let started = Instant::now();
+    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
+    let took = started.elapsed();
+    ensure!(
+        !out.status.success(),
+        "{what}: the job succeeded\n{}",
+        out.stderr
+    );
+    ensure!(
+        !out.stderr.contains("panicked"),
+        "{what}: the job panicked\n{}",
+        out.stderr
+    );
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    ensure!(
+        errors.len() == 1,
+        "{what}: expected one error line, got:\n{}",
+        out.stderr
+    );
+    for n in needles {
+        ensure!(
+            errors[0].contains(n),
+            "{what}: the error does not mention `{n}`: {}",
+            errors[0]
+        );
+    }
+    ensure!(
+        took < Duration::from_secs(60),
+        "{what}: took {took:?} to fail"
+    );
+    println!("{what}: {} ({took:?})", errors[0]);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
