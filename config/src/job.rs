@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sluice_connectors::format::RecordFormat;
+use sluice_connectors::format::avro::AvroConfig;
 use sluice_connectors::generator::GeneratorConfig;
 use sluice_connectors::kafka::KafkaSourceConfig;
 use sluice_connectors::kinesis::KinesisSourceConfig;
@@ -53,15 +55,16 @@ pub struct SourceConfig {
     /// A Kinesis stream.
     #[serde(default)]
     pub kinesis: Option<KinesisSourceConfig>,
-    /// Record format; only `json` for now.
-    #[serde(default = "json")]
-    pub format: String,
-    /// Fields to decode.
+    /// Record format: `json` (default), `avro`, `string` or `bytes`. The last two give
+    /// one `value` column and take no `schema`.
+    #[serde(default)]
+    pub format: RecordFormat,
+    /// Avro settings (`schema-file`, `wire`), for `format: avro`.
+    #[serde(default)]
+    pub avro: Option<AvroConfig>,
+    /// Fields to decode (JSON and Avro).
+    #[serde(default)]
     pub schema: Vec<FieldConfig>,
-}
-
-fn json() -> String {
-    "json".into()
 }
 
 /// One decoded field.
@@ -340,7 +343,9 @@ impl JobConfig {
             file: file.clone(),
             source,
         })?;
-        Self::from_yaml_str(&text, &file)
+        let mut job = Self::from_yaml_str(&text, &file)?;
+        job.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(job)
     }
 
     /// Parses and validates YAML text; `file` names it in errors.
@@ -362,7 +367,19 @@ impl JobConfig {
             file: file.clone(),
             source,
         })?;
-        Self::from_yaml_with(&text, &file, overrides)
+        let mut job = Self::from_yaml_with(&text, &file, overrides)?;
+        job.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(job)
+    }
+
+    /// Makes relative paths in the job (the Avro schema file) relative to `dir`, the job
+    /// file's directory.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        if let Some(avro) = &mut self.source.avro
+            && avro.schema_file.is_relative()
+        {
+            avro.schema_file = dir.join(&avro.schema_file);
+        }
     }
 
     /// Parses YAML text, applies `overrides`, and validates.
@@ -409,11 +426,24 @@ impl JobConfig {
         if self.job_id.is_empty() || self.job_id.contains(['/', '\\']) {
             return Err(invalid("job-id", "a non-empty name without slashes"));
         }
-        if self.source.format != "json" {
+        let format = self.source.format;
+        if format.has_fields() && self.source.schema.is_empty() {
+            return Err(invalid("source.schema", "at least one field to decode"));
+        }
+        if !format.has_fields() && !self.source.schema.is_empty() {
             return Err(invalid(
-                "source.format",
-                "`json` (other formats arrive with later connectors)",
+                "source.schema",
+                "no fields: `string` and `bytes` give one `value` column",
             ));
+        }
+        if (format == RecordFormat::Avro) != self.source.avro.is_some() {
+            return Err(invalid(
+                "source.avro",
+                "an `avro: { schema-file: ... }` section with `format: avro`, and only then",
+            ));
+        }
+        if self.source.generator.is_some() && format != RecordFormat::Json {
+            return Err(invalid("source.format", "`json` for the generator"));
         }
         if self.trigger.records_per_epoch == 0 {
             return Err(invalid("trigger.records-per-epoch", "a positive number"));
@@ -574,5 +604,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("y.yaml") && err.contains("jobid"), "{err}");
+    }
+
+    #[test]
+    fn formats_are_checked_against_schema_and_avro_settings() {
+        let kafka = |format: &str, extra: &str| {
+            format!(
+                "job-id: f\nsource:\n  kafka: {{ brokers: \"b:9092\", topics: [t] }}\n  format: {format}\n{extra}output:\n  dir: out\n"
+            )
+        };
+        let schema = "  schema:\n    - { name: a, type: string }\n";
+        let ok = JobConfig::from_yaml_str(&kafka("string", ""), "s.yaml").unwrap();
+        assert_eq!(ok.source.format, RecordFormat::String);
+        let err = |text: String| {
+            JobConfig::from_yaml_str(&text, "f.yaml")
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(kafka("bytes", schema));
+        assert!(e.contains("source.schema") && e.contains("value"), "{e}");
+        let e = err(kafka("avro", schema));
+        assert!(e.contains("source.avro"), "{e}");
+        let e = err(kafka("json", ""));
+        assert!(e.contains("source.schema"), "{e}");
+        let e = err(kafka("protobuf", schema));
+        assert!(e.contains("f.yaml") && e.contains("protobuf"), "{e}");
+        let with_avro = format!("  avro: {{ schema-file: r.avsc, wire: confluent }}\n{schema}");
+        let mut job = JobConfig::from_yaml_str(&kafka("avro", &with_avro), "a.yaml").unwrap();
+        job.resolve_paths(Path::new("/jobs"));
+        let avro = job.source.avro.expect("avro settings");
+        assert_eq!(avro.schema_file, Path::new("/jobs/r.avsc"));
+        assert_eq!(
+            avro.wire,
+            sluice_connectors::format::avro::AvroWire::Confluent
+        );
     }
 }

@@ -83,6 +83,30 @@ pub struct ParseFailure {
 ///
 /// If a failure's index is out of `raw`'s bounds.
 pub fn parse_errors(raw: &RawBatch, failures: &[ParseFailure], epoch: u64) -> RecordBatch {
+    parse_errors_as(raw, failures, epoch, PayloadText::Utf8Lossy)
+}
+
+/// How a raw payload is written into the dead letters' text `payload` column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadText {
+    /// As UTF-8, invalid sequences replaced (text formats such as JSON).
+    Utf8Lossy,
+    /// As `base64:<standard base64>`, so binary payloads (Avro, bytes) survive intact.
+    Base64,
+}
+
+/// As [`parse_errors`], writing payloads as `text` says.
+///
+/// # Panics
+///
+/// If a failure's index is out of `raw`'s bounds.
+pub fn parse_errors_as(
+    raw: &RawBatch,
+    failures: &[ParseFailure],
+    epoch: u64,
+    text: PayloadText,
+) -> RecordBatch {
+    use base64::Engine as _;
     let n = failures.len();
     let mut error = StringBuilder::with_capacity(n, n * 48);
     let mut payload = StringBuilder::with_capacity(n, n * 128);
@@ -90,7 +114,15 @@ pub fn parse_errors(raw: &RawBatch, failures: &[ParseFailure], epoch: u64) -> Re
     let mut offsets = Vec::with_capacity(n);
     for f in failures {
         error.append_value(&f.message);
-        payload.append_value(String::from_utf8_lossy(raw.payload(f.index)));
+        match text {
+            PayloadText::Utf8Lossy => {
+                payload.append_value(String::from_utf8_lossy(raw.payload(f.index)));
+            }
+            PayloadText::Base64 => payload.append_value(format!(
+                "base64:{}",
+                base64::engine::general_purpose::STANDARD.encode(raw.payload(f.index))
+            )),
+        }
         event_id.append_option(f.event_id.as_deref());
         offsets.push(raw.offsets[f.index] as i64);
     }

@@ -2,7 +2,7 @@
 //!
 //! Every source hands its records to the pipeline as a [`RawBatch`]: the payload bytes of a
 //! contiguous run of one partition, with the offset of each record. A decoder (for now
-//! [`json::JsonDecoder`]) turns a raw batch into an Arrow [`RecordBatch`](arrow::record_batch::RecordBatch)
+//! [`decoder::Decoder`] for JSON, Avro, text or bytes) turns a raw batch into an Arrow [`RecordBatch`](arrow::record_batch::RecordBatch)
 //! of good rows plus a batch of dead letters, one per record that did not parse. A bad record
 //! never fails the batch: it is data, routed to the dead-letter table.
 //!
@@ -11,7 +11,13 @@
 //! (Int64). Downstream operators keep them so that any row can be traced back to its record
 //! (for dead letters, replays and debugging).
 
+pub mod avro;
+mod column;
+pub mod decoder;
 pub mod json;
+pub mod value;
+
+pub use decoder::{Decoder, RecordFormat};
 
 use std::sync::Arc;
 
@@ -56,6 +62,9 @@ pub enum FormatError {
         /// Number of payloads.
         payloads: usize,
     },
+    /// An Avro schema file that cannot be read, parsed or matched to the target fields.
+    #[error("{0}")]
+    Avro(String),
     /// Building an Arrow batch failed.
     #[error(transparent)]
     Arrow(#[from] ArrowError),

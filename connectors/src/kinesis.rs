@@ -15,13 +15,15 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use arrow::datatypes::{DataType, Field, Schema};
+//! use sluice_connectors::format::{Decoder, json::JsonDecoder};
 //! use sluice_connectors::kinesis::{KinesisSource, KinesisSourceConfig};
 //! use sluice_engine::runtime::{EpochSource, Planned, advance};
 //!
 //! let mut config = KinesisSourceConfig::new("clicks");
 //! config.endpoint = Some("http://127.0.0.1:4567".into());
 //! let fields = Arc::new(Schema::new(vec![Field::new("event_id", DataType::Utf8, false)]));
-//! let source = KinesisSource::new(config, fields, "clicks").unwrap();
+//! let decoder = Decoder::Json(JsonDecoder::try_new(fields).unwrap());
+//! let source = KinesisSource::new(config, decoder, "clicks").unwrap();
 //! let mut cursors = source.initial_cursors().unwrap();
 //! if let Planned::Ranges(ranges) = source.next_ranges(0, &cursors).unwrap() {
 //!     for range in ranges.iter().filter(|r| !r.is_empty()) {

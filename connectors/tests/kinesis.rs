@@ -16,6 +16,7 @@ use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef}
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::StreamStatus;
 use sluice_checkpoints::SourceRange;
+use sluice_connectors::format::{Decoder, json::JsonDecoder};
 use sluice_connectors::kinesis::{
     self, Ending, KinesisSource, KinesisSourceConfig, ShardPosition, StartingPosition, Timestamp,
     put_records,
@@ -47,6 +48,10 @@ fn unique(name: &str) -> String {
         .unwrap()
         .as_nanos();
     format!("sluice-{name}-{}-{nanos}", std::process::id())
+}
+
+fn json() -> Decoder {
+    Decoder::Json(JsonDecoder::try_new(schema()).unwrap())
 }
 
 fn schema() -> SchemaRef {
@@ -288,8 +293,8 @@ fn reads_every_record_once_and_replays_identically() {
     a_config.fetch_limit = 1_000;
     let mut b_config = a_config.clone();
     b_config.max_records_per_epoch = 5_000;
-    let a = KinesisSource::new(a_config.clone(), schema(), "clicks").unwrap();
-    let b = KinesisSource::new(b_config, schema(), "clicks").unwrap();
+    let a = KinesisSource::new(a_config.clone(), json(), "clicks").unwrap();
+    let b = KinesisSource::new(b_config, json(), "clicks").unwrap();
 
     let mut cursors = a.initial_cursors().unwrap();
     assert_eq!(cursors.len(), 2, "{cursors:?}");
@@ -333,7 +338,7 @@ fn reads_every_record_once_and_replays_identically() {
     assert_eq!(a.next_ranges(e, &cursors).unwrap(), Planned::Exhausted);
 
     // A fresh source (cold cache) replays every logged range to the same bytes.
-    let replayer = KinesisSource::new(a_config, schema(), "clicks").unwrap();
+    let replayer = KinesisSource::new(a_config, json(), "clicks").unwrap();
     for read in &reads {
         let (rows, dead) = replayer.read(&read.range, read.epoch).unwrap();
         assert_eq!(ipc_bytes(&rows), ipc_bytes(&read.rows), "{:?}", read.range);
@@ -372,7 +377,7 @@ fn reads_children_after_their_parents_finish() {
     let mut c = config(&stream);
     c.max_records_per_epoch = 1_000;
     c.fetch_limit = 300;
-    let new_source = || KinesisSource::new(c.clone(), schema(), "clicks").unwrap();
+    let new_source = || KinesisSource::new(c.clone(), json(), "clicks").unwrap();
     let mut source = new_source();
     assert!(source.initial_cursors().unwrap().is_empty());
     let mut reads = Vec::new();
@@ -559,7 +564,7 @@ fn starting_positions_skip_older_records() {
 
     let mut latest = config(&stream);
     latest.starting_position = StartingPosition::Latest;
-    let source = KinesisSource::new(latest.clone(), schema(), "clicks").unwrap();
+    let source = KinesisSource::new(latest.clone(), json(), "clicks").unwrap();
     let initial = source.initial_cursors().unwrap();
     let position = initial.values().next().unwrap().position.clone();
     assert!(
@@ -578,13 +583,13 @@ fn starting_positions_skip_older_records() {
     assert_exactly_once(&drain(&source, &mut initial.clone(), 100), &new);
     // The resolved position is concrete: another source starting from it later reads the
     // same records (a LATEST iterator would now read nothing).
-    let again = KinesisSource::new(latest, schema(), "clicks").unwrap();
+    let again = KinesisSource::new(latest, json(), "clicks").unwrap();
     assert_exactly_once(&drain(&again, &mut initial.clone(), 100), &new);
 
     let mut at = config(&stream);
     at.starting_position = StartingPosition::AtTimestamp;
     at.starting_timestamp = Some(Timestamp::Millis(since));
-    let source = KinesisSource::new(at, schema(), "clicks").unwrap();
+    let source = KinesisSource::new(at, json(), "clicks").unwrap();
     let mut cursors = source.initial_cursors().unwrap();
     assert!(cursors.is_empty());
     assert_exactly_once(&drain(&source, &mut cursors, 100), &new);
@@ -595,7 +600,7 @@ fn starting_positions_skip_older_records() {
 #[test]
 fn missing_streams_and_endpoints_fail_clearly() {
     let stream = unique("missing");
-    let source = KinesisSource::new(config(&stream), schema(), "clicks").unwrap();
+    let source = KinesisSource::new(config(&stream), json(), "clicks").unwrap();
     let started = Instant::now();
     let err = source.initial_cursors().unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -617,7 +622,7 @@ fn missing_streams_and_endpoints_fail_clearly() {
     // Nothing listens on port 9 of loopback.
     let mut unreachable = config(&stream);
     unreachable.endpoint = Some("http://127.0.0.1:9".into());
-    let source = KinesisSource::new(unreachable, schema(), "clicks").unwrap();
+    let source = KinesisSource::new(unreachable, json(), "clicks").unwrap();
     let started = Instant::now();
     let err = source.initial_cursors().unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(15));

@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sluice_config::{FieldType, GoldConfig, JobConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
 use sluice_connectors::delta::DeltaTableSink;
+use sluice_connectors::format::Decoder;
 use sluice_connectors::generator::GeneratorSource;
 use sluice_connectors::kafka::{
     EndingOffsets, KafkaClient, KafkaPublishedSink, KafkaSource, create_topic,
@@ -222,6 +223,12 @@ fn fields(job: &JobConfig) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// The decoder of the job's `source.format`.
+fn decoder(job: &JobConfig) -> Result<Decoder> {
+    Decoder::build(job.source.format, job.source.avro.as_ref(), fields(job))
+        .with_context(|| format!("source.format `{}`", job.source.format))
+}
+
 fn window_spec(gold: &GoldConfig) -> Result<WindowSpec> {
     let kind = match gold.window {
         WindowConfig::Tumbling { size } => WindowKind::Tumbling { size },
@@ -282,7 +289,7 @@ fn open_source(
             kafka.ending_offsets.get_or_insert(EndingOffsets::Latest);
             kafka.max_records_per_epoch = u64::MAX;
         }
-        let source = KafkaSource::new(kafka, fields(job), &job.job_id).context("source.kafka")?;
+        let source = KafkaSource::new(kafka, decoder(job)?, &job.job_id).context("source.kafka")?;
         return Ok((Arc::new(source), 0));
     }
     if let Some(kinesis) = &job.source.kinesis {
@@ -291,7 +298,7 @@ fn open_source(
             kinesis.ending.get_or_insert(Ending::Latest);
         }
         let name = kinesis.stream.clone();
-        let source = KinesisSource::new(kinesis, fields(job), name).context("source.kinesis")?;
+        let source = KinesisSource::new(kinesis, decoder(job)?, name).context("source.kinesis")?;
         return Ok((Arc::new(source), 0));
     }
     anyhow::bail!("the job has no source")

@@ -23,13 +23,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Array, Int32Builder,
-    Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondBuilder,
-};
-use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use arrow::array::{Array, ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::column::{ColumnBuilder, Kind, Slot};
 use super::{COORDINATE_COLUMNS, FormatError, RawBatch, Result, coordinate_fields};
 use crate::dead_letter::{self, EVENT_ID_COLUMN, ParseFailure};
 
@@ -39,56 +37,6 @@ use timestamp::{parse_date_days, parse_timestamp_micros};
 
 /// Above this many target fields, keys are looked up in a hash map instead of a scan.
 const SCAN_FIELDS: usize = 16;
-
-/// The JSON shape a target field accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Utf8,
-    Int64,
-    Int32,
-    Float64,
-    Boolean,
-    Timestamp,
-    Date32,
-}
-
-impl Kind {
-    fn of(data_type: &DataType) -> Option<Self> {
-        Some(match data_type {
-            DataType::Utf8 => Kind::Utf8,
-            DataType::Int64 => Kind::Int64,
-            DataType::Int32 => Kind::Int32,
-            DataType::Float64 => Kind::Float64,
-            DataType::Boolean => Kind::Boolean,
-            DataType::Timestamp(TimeUnit::Microsecond, _) => Kind::Timestamp,
-            DataType::Date32 => Kind::Date32,
-            _ => return None,
-        })
-    }
-
-    fn expected(self) -> &'static str {
-        match self {
-            Kind::Utf8 => "string",
-            Kind::Int64 | Kind::Int32 => "integer",
-            Kind::Float64 => "number",
-            Kind::Boolean => "boolean",
-            Kind::Timestamp => "RFC 3339 string or epoch milliseconds",
-            Kind::Date32 => "date string",
-        }
-    }
-}
-
-/// One parsed field value, typed for its column.
-#[derive(Clone, Debug, PartialEq)]
-enum Slot<'de> {
-    Missing,
-    Null,
-    Str(Cow<'de, str>),
-    /// Int64, Int32, Timestamp (µs) and Date32 (days) values.
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-}
 
 /// Decodes raw JSON records into Arrow batches of a target schema.
 ///
@@ -520,75 +468,12 @@ impl<'de> Visitor<'de> for FieldVisitor<'_> {
     }
 }
 
-/// A column being built.
-enum ColumnBuilder {
-    Utf8(StringBuilder),
-    Int64(Int64Builder),
-    Int32(Int32Builder),
-    Float64(Float64Builder),
-    Boolean(BooleanBuilder),
-    Timestamp(TimestampMicrosecondBuilder),
-    Date32(Date32Builder),
-}
-
-impl ColumnBuilder {
-    fn new(kind: Kind, data_type: &DataType, rows: usize, avg_bytes: usize) -> Self {
-        match kind {
-            Kind::Utf8 => Self::Utf8(StringBuilder::with_capacity(rows, rows * avg_bytes / 8)),
-            Kind::Int64 => Self::Int64(Int64Builder::with_capacity(rows)),
-            Kind::Int32 => Self::Int32(Int32Builder::with_capacity(rows)),
-            Kind::Float64 => Self::Float64(Float64Builder::with_capacity(rows)),
-            Kind::Boolean => Self::Boolean(BooleanBuilder::with_capacity(rows)),
-            Kind::Timestamp => Self::Timestamp(
-                TimestampMicrosecondBuilder::with_capacity(rows).with_data_type(data_type.clone()),
-            ),
-            Kind::Date32 => Self::Date32(Date32Builder::with_capacity(rows)),
-        }
-    }
-
-    /// Appends a slot; the field visitor only makes slots of the column's kind.
-    fn append(&mut self, slot: Slot<'_>) {
-        match (self, slot) {
-            (Self::Utf8(b), Slot::Str(s)) => b.append_value(s),
-            (Self::Int64(b), Slot::Int(v)) => b.append_value(v),
-            (Self::Int32(b), Slot::Int(v)) => b.append_value(v as i32),
-            (Self::Float64(b), Slot::Float(v)) => b.append_value(v),
-            (Self::Boolean(b), Slot::Bool(v)) => b.append_value(v),
-            (Self::Timestamp(b), Slot::Int(v)) => b.append_value(v),
-            (Self::Date32(b), Slot::Int(v)) => b.append_value(v as i32),
-            (this, _) => this.append_null(),
-        }
-    }
-
-    fn append_null(&mut self) {
-        match self {
-            Self::Utf8(b) => b.append_null(),
-            Self::Int64(b) => b.append_null(),
-            Self::Int32(b) => b.append_null(),
-            Self::Float64(b) => b.append_null(),
-            Self::Boolean(b) => b.append_null(),
-            Self::Timestamp(b) => b.append_null(),
-            Self::Date32(b) => b.append_null(),
-        }
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            Self::Utf8(b) => Arc::new(b.finish()),
-            Self::Int64(b) => Arc::new(b.finish()),
-            Self::Int32(b) => Arc::new(b.finish()),
-            Self::Float64(b) => Arc::new(b.finish()),
-            Self::Boolean(b) => Arc::new(b.finish()),
-            Self::Timestamp(b) => Arc::new(b.finish()),
-            Self::Date32(b) => Arc::new(b.finish()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{Field, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
+    use arrow::datatypes::{
+        Field, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+    };
 
     use super::*;
     use crate::format::RawBatchBuilder;

@@ -20,8 +20,8 @@ use super::error::KafkaError;
 use super::metadata::{Subscription, discover, watermarks};
 use super::reader::{PartitionReader, RangeRead, Wanted};
 use super::starting::{EndingOffsets, StartingOffsets, lookup};
+use crate::format::Decoder;
 use crate::format::OFFSET_COLUMN;
-use crate::format::json::JsonDecoder;
 
 /// Reads Kafka partitions with `assign` and the offsets the checkpoint logged.
 ///
@@ -33,7 +33,7 @@ pub struct KafkaSource {
     config: KafkaSourceConfig,
     client: KafkaClient,
     subscription: Subscription,
-    decoder: JsonDecoder,
+    decoder: Decoder,
     output: SchemaRef,
     wanted: Wanted,
     planner: Mutex<BaseConsumer>,
@@ -52,13 +52,14 @@ impl std::fmt::Debug for KafkaSource {
 }
 
 impl KafkaSource {
-    /// Connects to the brokers, checks the subscription and resolves `ending-offsets`.
+    /// Connects to the brokers, checks the subscription and resolves `ending-offsets`;
+    /// messages are decoded by `decoder`.
     ///
     /// # Errors
     /// A bad setting, unreachable brokers, or a missing topic, worded for the user.
     pub fn new(
         config: KafkaSourceConfig,
-        fields: SchemaRef,
+        decoder: Decoder,
         job_id: &str,
     ) -> Result<Self, KafkaError> {
         let subscription = match (&config.topic_pattern, config.topics.is_empty()) {
@@ -88,10 +89,6 @@ impl KafkaSource {
                 message: "a positive number".into(),
             });
         }
-        let decoder = JsonDecoder::try_new(fields).map_err(|e| KafkaError::Setting {
-            key: "schema".into(),
-            message: e.to_string(),
-        })?;
         let mut out: Vec<_> = decoder.output_schema().fields().iter().cloned().collect();
         let mut wanted = Wanted::default();
         let mut columns = config.metadata_columns.clone();

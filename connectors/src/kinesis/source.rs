@@ -17,7 +17,7 @@ use super::error::{KinesisError, Result};
 use super::position::{Resume, ShardPosition, shard_id};
 use super::reader::{Fetched, Goal};
 use super::shards::{ShardCursor, ShardMap, ShardStep, Step, plan_steps};
-use crate::format::json::JsonDecoder;
+use crate::format::Decoder;
 use crate::format::{RawBatch, RawBatchBuilder};
 
 /// Payload bytes the range cache may hold.
@@ -77,7 +77,7 @@ const ITERATOR_REUSE: Duration = Duration::from_secs(240);
 pub struct KinesisSource {
     config: KinesisSourceConfig,
     name: String,
-    decoder: JsonDecoder,
+    decoder: Decoder,
     kinesis: Kinesis,
     cache: RangeCache,
     planner: Mutex<Option<Memo>>,
@@ -102,7 +102,7 @@ struct Memo {
 }
 
 impl KinesisSource {
-    /// A source over `config`'s stream, decoding JSON records into `fields`; its ranges
+    /// A source over `config`'s stream, decoding records with `decoder`; its ranges
     /// and rows are named `source_name`.
     ///
     /// Builds the client but does not call Kinesis yet.
@@ -112,14 +112,10 @@ impl KinesisSource {
     /// [`KinesisError::Internal`] if the runtime cannot start.
     pub fn new(
         config: KinesisSourceConfig,
-        fields: SchemaRef,
+        decoder: Decoder,
         source_name: impl Into<String>,
     ) -> Result<Self> {
         config.validate()?;
-        let decoder = JsonDecoder::try_new(fields).map_err(|e| KinesisError::Setting {
-            key: "fields".into(),
-            message: e.to_string(),
-        })?;
         let default = match (config.starting_position, &config.starting_timestamp) {
             (StartingPosition::AtTimestamp, Some(t)) => {
                 ShardPosition::at(Resume::AtTimestamp(t.millis()?))

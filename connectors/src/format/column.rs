@@ -1,0 +1,125 @@
+//! Typed value slots and the Arrow column builders that decoders share.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
+    StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, TimeUnit};
+
+/// The value shape a target field accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Utf8,
+    Int64,
+    Int32,
+    Float64,
+    Boolean,
+    Timestamp,
+    Date32,
+}
+
+impl Kind {
+    pub(crate) fn of(data_type: &DataType) -> Option<Self> {
+        Some(match data_type {
+            DataType::Utf8 => Kind::Utf8,
+            DataType::Int64 => Kind::Int64,
+            DataType::Int32 => Kind::Int32,
+            DataType::Float64 => Kind::Float64,
+            DataType::Boolean => Kind::Boolean,
+            DataType::Timestamp(TimeUnit::Microsecond, _) => Kind::Timestamp,
+            DataType::Date32 => Kind::Date32,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn expected(self) -> &'static str {
+        match self {
+            Kind::Utf8 => "string",
+            Kind::Int64 | Kind::Int32 => "integer",
+            Kind::Float64 => "number",
+            Kind::Boolean => "boolean",
+            Kind::Timestamp => "RFC 3339 string or epoch milliseconds",
+            Kind::Date32 => "date string",
+        }
+    }
+}
+
+/// One parsed field value, typed for its column.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Slot<'de> {
+    Missing,
+    Null,
+    Str(Cow<'de, str>),
+    /// Int64, Int32, Timestamp (µs) and Date32 (days) values.
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// A column being built.
+pub(crate) enum ColumnBuilder {
+    Utf8(StringBuilder),
+    Int64(Int64Builder),
+    Int32(Int32Builder),
+    Float64(Float64Builder),
+    Boolean(BooleanBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Date32(Date32Builder),
+}
+
+impl ColumnBuilder {
+    pub(crate) fn new(kind: Kind, data_type: &DataType, rows: usize, avg_bytes: usize) -> Self {
+        match kind {
+            Kind::Utf8 => Self::Utf8(StringBuilder::with_capacity(rows, rows * avg_bytes / 8)),
+            Kind::Int64 => Self::Int64(Int64Builder::with_capacity(rows)),
+            Kind::Int32 => Self::Int32(Int32Builder::with_capacity(rows)),
+            Kind::Float64 => Self::Float64(Float64Builder::with_capacity(rows)),
+            Kind::Boolean => Self::Boolean(BooleanBuilder::with_capacity(rows)),
+            Kind::Timestamp => Self::Timestamp(
+                TimestampMicrosecondBuilder::with_capacity(rows).with_data_type(data_type.clone()),
+            ),
+            Kind::Date32 => Self::Date32(Date32Builder::with_capacity(rows)),
+        }
+    }
+
+    /// Appends a slot; the field visitor only makes slots of the column's kind.
+    pub(crate) fn append(&mut self, slot: Slot<'_>) {
+        match (self, slot) {
+            (Self::Utf8(b), Slot::Str(s)) => b.append_value(s),
+            (Self::Int64(b), Slot::Int(v)) => b.append_value(v),
+            (Self::Int32(b), Slot::Int(v)) => b.append_value(v as i32),
+            (Self::Float64(b), Slot::Float(v)) => b.append_value(v),
+            (Self::Boolean(b), Slot::Bool(v)) => b.append_value(v),
+            (Self::Timestamp(b), Slot::Int(v)) => b.append_value(v),
+            (Self::Date32(b), Slot::Int(v)) => b.append_value(v as i32),
+            (this, _) => this.append_null(),
+        }
+    }
+
+    pub(crate) fn append_null(&mut self) {
+        match self {
+            Self::Utf8(b) => b.append_null(),
+            Self::Int64(b) => b.append_null(),
+            Self::Int32(b) => b.append_null(),
+            Self::Float64(b) => b.append_null(),
+            Self::Boolean(b) => b.append_null(),
+            Self::Timestamp(b) => b.append_null(),
+            Self::Date32(b) => b.append_null(),
+        }
+    }
+
+    pub(crate) fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Utf8(b) => Arc::new(b.finish()),
+            Self::Int64(b) => Arc::new(b.finish()),
+            Self::Int32(b) => Arc::new(b.finish()),
+            Self::Float64(b) => Arc::new(b.finish()),
+            Self::Boolean(b) => Arc::new(b.finish()),
+            Self::Timestamp(b) => Arc::new(b.finish()),
+            Self::Date32(b) => Arc::new(b.finish()),
+        }
+    }
+}
