@@ -2,6 +2,7 @@
 
 mod consume_rate;
 mod demo;
+mod failure;
 mod pipeline;
 mod produce;
 mod report;
@@ -73,7 +74,7 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", failure::one_line(&err));
             std::process::ExitCode::FAILURE
         }
     }
