@@ -14,6 +14,7 @@
 
 pub mod dead_letter;
 pub mod delta;
+pub mod files;
 pub mod format;
 pub mod generator;
 pub mod kafka;
