@@ -1,0 +1,341 @@
+//! The file source as an engine [`EpochSource`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use sluice_checkpoints::SourceRange;
+use sluice_engine::runtime::{ConnectorFailure, Cursor, Cursors, EpochSource, Planned};
+
+use super::avro::read_avro;
+use super::columnar::{read_orc, read_parquet};
+use super::config::{FileFormat, FileSourceConfig};
+use super::convert::Decoded;
+use super::csv::read_csv;
+use super::error::{FileError, Result};
+use super::infer::{describe, infer};
+use super::json::JsonLines;
+use super::listing::{ListedFile, Listing};
+use crate::dead_letter;
+use crate::format::{COORDINATE_COLUMNS, coordinate_fields};
+
+/// The name of the source, in logs.
+pub const SOURCE_NAME: &str = "files";
+
+/// A bounded source over the files under a path, one file per range.
+///
+/// Files are listed once, when the source is built, and sorted by their path relative to
+/// the base directory; that relative path is the cursor key `(path, 0)` and the `source`
+/// coordinate of the file's rows and dead letters. A file's range is `[0, 1)`: offset 0
+/// means unread and 1 read, so the whole file is read in one epoch, by one worker.
+///
+/// Rows have the data columns, then the hive partition columns (Utf8), then `source`,
+/// `partition` (0) and `offset` (the 0-based row index in Parquet, ORC and Avro files,
+/// the 1-based line number in JSON and CSV files).
+///
+/// ```no_run
+/// use sluice_connectors::files::{FileFormat, FileSource, FileSourceConfig};
+///
+/// let config = FileSourceConfig::new("/data/sales/**/*.parquet", FileFormat::Parquet);
+/// let source = FileSource::new(config, None).unwrap();
+/// if let Some(report) = source.inference_report() {
+///     println!("{report}");
+/// }
+/// ```
+pub struct FileSource {
+    config: FileSourceConfig,
+    listing: Listing,
+    index: BTreeMap<String, usize>,
+    data: SchemaRef,
+    output: SchemaRef,
+    json: Option<JsonLines>,
+    report: Option<String>,
+}
+
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSource")
+            .field("config", &self.config)
+            .field("files", &self.listing.files.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileSource {
+    /// Lists the files, prunes them with the `partition-filter`, and settles the schema:
+    /// `fields` (the job's declared data columns) or, if `None`, the one inferred from the
+    /// first files.
+    ///
+    /// # Errors
+    /// A bad setting, a path that does not exist, a filter that does not compile, a schema
+    /// that clashes with a partition or coordinate column, or one that cannot be inferred.
+    pub fn new(config: FileSourceConfig, fields: Option<SchemaRef>) -> Result<Self> {
+        check(&config)?;
+        let mut listing = Listing::new(&config)?;
+        let listed = listing.files.len();
+        let pruned = match &config.partition_filter {
+            Some(filter) => listing.prune(filter)?,
+            None => 0,
+        };
+        if listed == 0 {
+            tracing::warn!(path = %config.path, "file source: no file to read");
+        }
+        let (data, report) = match fields {
+            Some(fields) => (fields, None),
+            None => {
+                let inferred = infer(&config, &listing.files)?;
+                let report = format!(
+                    "inferred the schema of the {} files from {}:\n{}",
+                    config.format,
+                    inferred.origin,
+                    describe(&inferred.schema)
+                );
+                tracing::info!(path = %config.path, "{report}");
+                (Arc::new(inferred.schema), Some(report))
+            }
+        };
+        for field in data.fields() {
+            let name = field.name();
+            if COORDINATE_COLUMNS.contains(&name.as_str()) {
+                return Err(FileError::setting(
+                    "schema",
+                    format!(
+                        "column {name:?} clashes with a coordinate column (source, partition, offset)"
+                    ),
+                ));
+            }
+            if listing.keys.contains(name) {
+                return Err(FileError::setting(
+                    "schema",
+                    format!(
+                        "column {name:?} is also a hive partition directory key; partition \
+                         columns are added as Utf8 after the data columns, so leave it out of \
+                         the schema (or set `hive-partitioning: false`)"
+                    ),
+                ));
+            }
+        }
+        if let Some(key) = listing
+            .keys
+            .iter()
+            .find(|k| COORDINATE_COLUMNS.contains(&k.as_str()))
+        {
+            return Err(FileError::setting(
+                "hive-partitioning",
+                format!(
+                    "partition key {key:?} clashes with a coordinate column; set `hive-partitioning: false`"
+                ),
+            ));
+        }
+        let json = match config.format {
+            FileFormat::Json => Some(
+                JsonLines::new(&data).map_err(|e| FileError::setting("schema", e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let mut fields: Vec<_> = data.fields().iter().cloned().collect();
+        fields.extend(listing.partition_schema().fields().iter().cloned());
+        fields.extend(coordinate_fields());
+        let output = Arc::new(Schema::new(fields));
+        let index = listing
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.rel.clone(), i))
+            .collect();
+        tracing::info!(
+            path = %config.path,
+            base = %listing.base.display(),
+            format = %config.format,
+            files = listing.files.len(),
+            pruned,
+            partition_columns = listing.keys.join(","),
+            "file source ready"
+        );
+        Ok(Self {
+            config,
+            listing,
+            index,
+            data,
+            output,
+            json,
+            report,
+        })
+    }
+
+    /// The inferred schema and the sample it came from, when the job declared none; for the
+    /// CLI to print.
+    pub fn inference_report(&self) -> Option<String> {
+        self.report.clone()
+    }
+
+    /// The files to read, relative to [`base`](Self::base), in read order.
+    pub fn files(&self) -> Vec<&str> {
+        self.listing.files.iter().map(|f| f.rel.as_str()).collect()
+    }
+
+    /// The directory that file paths are relative to.
+    pub fn base(&self) -> &Path {
+        &self.listing.base
+    }
+
+    /// The data columns (without partition and coordinate columns).
+    pub fn data_schema(&self) -> &SchemaRef {
+        &self.data
+    }
+
+    /// The hive partition columns' names, in column order.
+    pub fn partition_columns(&self) -> &[String] {
+        &self.listing.keys
+    }
+
+    fn unread<'a>(&'a self, cursors: &'a Cursors) -> impl Iterator<Item = &'a ListedFile> + 'a {
+        self.listing.files.iter().filter(move |f| {
+            cursors
+                .get(&(f.rel.clone(), 0))
+                .is_none_or(|c| c.offset == 0)
+        })
+    }
+
+    fn decode(&self, file: &ListedFile, epoch: u64) -> Result<Decoded> {
+        let (path, rel, data) = (&file.path, file.rel.as_str(), &self.data);
+        match self.config.format {
+            FileFormat::Parquet => read_parquet(path, rel, data, epoch),
+            FileFormat::Orc => read_orc(path, rel, data, epoch),
+            FileFormat::Avro => read_avro(path, rel, data, epoch),
+            FileFormat::Csv => read_csv(path, rel, &self.config.csv, data, epoch),
+            FileFormat::Json => self
+                .json
+                .as_ref()
+                .expect("json decoder for json files")
+                .read(path, rel, data, epoch),
+        }
+    }
+
+    /// Reads one file: its rows in the output schema, and its dead letters.
+    fn read_file(&self, file: &ListedFile, epoch: u64) -> Result<(RecordBatch, RecordBatch)> {
+        let decoded = self.decode(file, epoch)?;
+        let n = decoded.data.num_rows();
+        let mut columns: Vec<ArrayRef> = decoded.data.columns().to_vec();
+        for value in &file.partitions {
+            columns.push(Arc::new(StringArray::from(vec![value.as_deref(); n])));
+        }
+        columns.push(Arc::new(StringArray::from_iter_values(
+            std::iter::repeat_n(file.rel.as_str(), n),
+        )));
+        columns.push(Arc::new(Int32Array::from(vec![0; n])));
+        columns.push(Arc::new(Int64Array::from(decoded.offsets)));
+        let rows = RecordBatch::try_new(Arc::clone(&self.output), columns)?;
+        tracing::debug!(
+            file = %file.rel,
+            rows = n,
+            dead_letters = decoded.dead.num_rows(),
+            epoch,
+            "read file"
+        );
+        Ok((rows, decoded.dead))
+    }
+}
+
+/// Checks the settings that need no listing.
+fn check(config: &FileSourceConfig) -> Result<()> {
+    if config.max_files_per_epoch == Some(0) {
+        return Err(FileError::setting(
+            "max-files-per-epoch",
+            "a positive number",
+        ));
+    }
+    if config.infer_records == 0 {
+        return Err(FileError::setting("infer-records", "a positive number"));
+    }
+    for (key, c) in [
+        ("csv.delimiter", config.csv.delimiter),
+        ("csv.quote", config.csv.quote),
+    ] {
+        if !c.is_ascii() || c == '\n' || c == '\r' {
+            return Err(FileError::setting(
+                key,
+                format!("{c:?} is not one ASCII character other than a line break"),
+            ));
+        }
+    }
+    if config.csv.delimiter == config.csv.quote {
+        return Err(FileError::setting(
+            "csv.quote",
+            "must differ from the delimiter",
+        ));
+    }
+    if config.partition_filter.is_some() && !config.hive_partitioning {
+        return Err(FileError::setting(
+            "partition-filter",
+            "needs `hive-partitioning: true` (the filter is over partition directories)",
+        ));
+    }
+    Ok(())
+}
+
+impl EpochSource for FileSource {
+    fn name(&self) -> &str {
+        SOURCE_NAME
+    }
+
+    fn initial_cursors(&self) -> std::result::Result<Cursors, ConnectorFailure> {
+        Ok(self
+            .listing
+            .files
+            .iter()
+            .map(|f| ((f.rel.clone(), 0), Cursor::default()))
+            .collect())
+    }
+
+    fn next_ranges(
+        &self,
+        _epoch: u64,
+        cursors: &Cursors,
+    ) -> std::result::Result<Planned, ConnectorFailure> {
+        let limit = self
+            .config
+            .max_files_per_epoch
+            .map_or(usize::MAX, |m| m as usize);
+        let ranges: Vec<SourceRange> = self
+            .unread(cursors)
+            .take(limit)
+            .map(|f| SourceRange::offsets(f.rel.clone(), 0, 0, 1))
+            .collect();
+        Ok(if ranges.is_empty() {
+            Planned::Exhausted
+        } else {
+            Planned::Ranges(ranges)
+        })
+    }
+
+    fn exhausted(&self, cursors: &Cursors) -> bool {
+        self.unread(cursors).next().is_none()
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.output)
+    }
+
+    fn read(
+        &self,
+        range: &SourceRange,
+        epoch: u64,
+    ) -> std::result::Result<(RecordBatch, RecordBatch), ConnectorFailure> {
+        let file = self
+            .index
+            .get(&range.source)
+            .map(|&i| &self.listing.files[i])
+            .ok_or_else(|| FileError::UnknownFile(range.source.clone()))?;
+        if range.is_empty() {
+            return Ok((
+                RecordBatch::new_empty(Arc::clone(&self.output)),
+                RecordBatch::new_empty(dead_letter::schema()),
+            ));
+        }
+        Ok(self.read_file(file, epoch)?)
+    }
+}
