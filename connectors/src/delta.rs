@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 mod committer;
 mod error;
+pub mod maintenance;
 mod schema;
 mod sink;
 mod table_sink;

@@ -6,6 +6,7 @@ mod failure;
 mod pipeline;
 mod produce;
 mod report;
+mod table;
 
 use std::path::PathBuf;
 
@@ -51,6 +52,9 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Measure how fast a plain Kafka consumer reads a topic on this machine.
     ConsumeRate(consume_rate::ConsumeRateArgs),
+    /// Inspect and maintain a Delta table: describe, history, optimize, vacuum, restore,
+    /// checkpoint.
+    Table(table::TableArgs),
     /// Inspect a job's checkpoint directory.
     Checkpoints {
         /// The checkpoint directory (e.g. DIR/checkpoints).
@@ -106,6 +110,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Produce(args) => produce::run(args),
         Command::ConsumeRate(args) => consume_rate::run(args),
+        Command::Table(args) => table::run(args),
         Command::Checkpoints { dir, job_id } => {
             let runtime = tokio::runtime::Runtime::new()?;
             let store =

@@ -82,6 +82,12 @@ impl DeltaSink {
                 .create()
                 .with_columns(delta_schema.fields().cloned())
                 .with_partition_columns(partition_columns.clone())
+                // A log checkpoint every 10 commits, as Spark does (deltalake's default is
+                // 100), so readers of long-running streaming tables replay a short log.
+                .with_configuration_property(
+                    deltalake::TableProperty::CheckpointInterval,
+                    Some(CHECKPOINT_INTERVAL.to_string()),
+                )
                 .with_save_mode(SaveMode::Ignore)
                 .await;
             table = match created {
@@ -215,6 +221,9 @@ impl DeltaSink {
         &self.inner.partition_columns
     }
 }
+
+/// Commits between Delta log checkpoints of the tables sluice creates.
+pub const CHECKPOINT_INTERVAL: u64 = 10;
 
 /// The table URL of `location`, creating local directories (plain paths and `file://` URLs).
 fn resolve_location(location: &str) -> Result<Url> {

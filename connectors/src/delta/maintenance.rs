@@ -1,0 +1,409 @@
+//! Table maintenance: describe, history, optimize, vacuum, restore and log checkpoints,
+//! through deltalake's operations. Each opens the table at `location` (a local path or an
+//! `s3://` URL) and reports what it did in a plain struct the CLI prints.
+//!
+//! `optimize` commits with `dataChange = false` (deltalake's default for compaction and
+//! Z-order), so a streaming appender committing at the same time does not conflict with it:
+//! appends are blind and touch no file that compaction removes.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU64;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use deltalake::kernel::StructType;
+use deltalake::operations::optimize::OptimizeType;
+use deltalake::operations::vacuum::VacuumMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
+use futures::TryStreamExt;
+use serde::Serialize;
+
+use super::error::{DeltaError, Result};
+use super::sink::register_object_stores;
+
+/// What `describe` shows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TableDescription {
+    /// The table location.
+    pub location: String,
+    /// The current version.
+    pub version: i64,
+    /// Column name, Delta type and nullability, in schema order.
+    pub columns: Vec<(String, String, bool)>,
+    /// Partition columns.
+    pub partition_columns: Vec<String>,
+    /// Live data files.
+    pub files: usize,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// Rows, from the files' statistics (`None` if a file has none).
+    pub rows: Option<u64>,
+    /// Table properties (`delta.*` configuration).
+    pub properties: BTreeMap<String, String>,
+}
+
+/// One commit of the table's history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    /// Table version the commit created.
+    pub version: i64,
+    /// Commit time, Unix milliseconds.
+    pub timestamp_ms: Option<i64>,
+    /// Operation, e.g. `STREAMING UPDATE`, `OPTIMIZE`, `RESTORE`.
+    pub operation: String,
+    /// Operation parameters as JSON text, sorted by name.
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// What `optimize` did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OptimizeReport {
+    /// Version after the operation (unchanged if nothing needed compacting).
+    pub version: i64,
+    /// Files written.
+    pub files_added: u64,
+    /// Files replaced.
+    pub files_removed: u64,
+    /// Partitions that had files compacted.
+    pub partitions_optimized: u64,
+}
+
+/// What `vacuum` did (or would do, on a dry run).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VacuumReport {
+    /// Whether nothing was deleted.
+    pub dry_run: bool,
+    /// Files deleted (or to delete), relative to the table root, sorted.
+    pub files: Vec<String>,
+}
+
+/// Where `restore` goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestoreTarget {
+    /// A table version.
+    Version(i64),
+    /// The version current at an instant.
+    Timestamp(DateTime<Utc>),
+}
+
+/// What `restore` did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RestoreReport {
+    /// The new version, which holds the old version's files.
+    pub version: i64,
+    /// Files removed from the table.
+    pub files_removed: usize,
+    /// Files added back.
+    pub files_restored: usize,
+}
+
+/// Opens the table at `location`, or says there is none.
+///
+/// # Errors
+/// [`DeltaError::InvalidLocation`] for a missing local directory or a location that is not
+/// a Delta table; [`DeltaError::Storage`] when it cannot be read.
+pub async fn open_table(location: &str) -> Result<DeltaTable> {
+    register_object_stores();
+    if !location.contains("://") && !Path::new(location).exists() {
+        return Err(DeltaError::InvalidLocation {
+            location: location.to_owned(),
+            reason: "no such directory".into(),
+        });
+    }
+    let url =
+        ensure_table_uri(location).map_err(|e| DeltaError::delta(location, "resolving", e))?;
+    let mut table = DeltaTableBuilder::from_url(url)
+        .map_err(|e| DeltaError::delta(location, "opening the table", e))?
+        .build()
+        .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
+    match table.load().await {
+        Ok(()) => Ok(table),
+        Err(deltalake::DeltaTableError::NotATable(_)) => Err(DeltaError::InvalidLocation {
+            location: location.to_owned(),
+            reason: "not a Delta table (no _delta_log)".into(),
+        }),
+        Err(e) => Err(DeltaError::delta(location, "opening the table", e)),
+    }
+}
+
+fn version_of(table: &DeltaTable) -> i64 {
+    table.version().map_or(-1, |v| v as i64)
+}
+
+/// Describes the current version of the table at `location`.
+///
+/// # Errors
+/// As [`open_table`].
+pub async fn describe(location: &str) -> Result<TableDescription> {
+    let table = open_table(location).await?;
+    let state = table
+        .snapshot()
+        .map_err(|e| DeltaError::delta(location, "reading the snapshot", e))?;
+    let schema: StructType = state.schema().as_ref().clone();
+    let columns = schema
+        .fields()
+        .map(|f| (f.name().clone(), f.data_type().to_string(), f.is_nullable()))
+        .collect();
+    let mut files = 0;
+    let mut bytes = 0u64;
+    let mut rows = Some(0u64);
+    for file in state.log_data().iter() {
+        files += 1;
+        bytes += file.size().max(0) as u64;
+        rows = match (rows, file.num_records()) {
+            (Some(total), Some(n)) => Some(total + n as u64),
+            _ => None,
+        };
+    }
+    let properties = state
+        .metadata()
+        .configuration()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(TableDescription {
+        location: location.to_owned(),
+        version: version_of(&table),
+        columns,
+        partition_columns: state.metadata().partition_columns().to_vec(),
+        files,
+        bytes,
+        rows,
+        properties,
+    })
+}
+
+/// The newest `limit` commits (all if `None`), newest first.
+///
+/// # Errors
+/// As [`open_table`], or when the log cannot be read.
+pub async fn history(location: &str, limit: Option<usize>) -> Result<Vec<HistoryEntry>> {
+    let table = open_table(location).await?;
+    let latest = version_of(&table);
+    let infos: Vec<_> = table
+        .history(limit)
+        .try_collect()
+        .await
+        .map_err(|e| DeltaError::delta(location, "reading the history", e))?;
+    Ok(infos
+        .into_iter()
+        .enumerate()
+        .map(|(i, info)| HistoryEntry {
+            version: latest - i as i64,
+            timestamp_ms: info.timestamp,
+            operation: info.operation.unwrap_or_default(),
+            parameters: info
+                .operation_parameters
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (k, text)
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// Compacts small files (bin-packing), or rewrites them Z-ordered by `zorder` columns.
+///
+/// # Errors
+/// As [`open_table`]; a Z-order column that is not in the table; a failed commit.
+pub async fn optimize(
+    location: &str,
+    zorder: &[String],
+    target_size: Option<NonZeroU64>,
+) -> Result<OptimizeReport> {
+    let table = open_table(location).await?;
+    let mut builder = table.optimize();
+    if !zorder.is_empty() {
+        builder = builder.with_type(OptimizeType::ZOrder(zorder.to_vec()));
+    }
+    if let Some(size) = target_size {
+        builder = builder.with_target_size(size);
+    }
+    let (table, metrics) = builder
+        .await
+        .map_err(|e| DeltaError::delta(location, "optimizing", e))?;
+    Ok(OptimizeReport {
+        version: version_of(&table),
+        files_added: metrics.num_files_added,
+        files_removed: metrics.num_files_removed,
+        partitions_optimized: metrics.partitions_optimized,
+    })
+}
+
+/// Deletes files that no version newer than `retention` ago needs, and files no commit
+/// references at all (left by writes that crashed before their commit) once they are older
+/// than `retention`.
+///
+/// # Errors
+/// As [`open_table`]; a retention below the table's `delta.deletedFileRetentionDuration`
+/// unless `enforce_retention` is false; storage errors.
+pub async fn vacuum(
+    location: &str,
+    retention: std::time::Duration,
+    dry_run: bool,
+    enforce_retention: bool,
+) -> Result<VacuumReport> {
+    let table = open_table(location).await?;
+    let retention = chrono::Duration::from_std(retention)
+        .map_err(|e| DeltaError::internal(location, format!("retention: {e}")))?;
+    let (_, metrics) = table
+        .vacuum()
+        .with_retention_period(retention)
+        .with_enforce_retention_duration(enforce_retention)
+        .with_mode(VacuumMode::Full)
+        .with_dry_run(dry_run)
+        .await
+        .map_err(|e| DeltaError::delta(location, "vacuuming", e))?;
+    let mut files = metrics.files_deleted;
+    files.sort();
+    Ok(VacuumReport {
+        dry_run: metrics.dry_run,
+        files,
+    })
+}
+
+/// Restores the table to `target` as a new version.
+///
+/// # Errors
+/// As [`open_table`]; a version or time the log does not hold; a failed commit.
+pub async fn restore(location: &str, target: RestoreTarget) -> Result<RestoreReport> {
+    let table = open_table(location).await?;
+    let builder = table.restore();
+    let builder = match target {
+        RestoreTarget::Version(v) => builder.with_version_to_restore(v as _),
+        RestoreTarget::Timestamp(t) => builder.with_datetime_to_restore(t),
+    };
+    let (table, metrics) = builder
+        .await
+        .map_err(|e| DeltaError::delta(location, "restoring", e))?;
+    Ok(RestoreReport {
+        version: version_of(&table),
+        files_removed: metrics.num_removed_file,
+        files_restored: metrics.num_restored_file,
+    })
+}
+
+/// Writes a Delta log checkpoint for the current version; returns that version.
+///
+/// # Errors
+/// As [`open_table`]; storage errors.
+pub async fn checkpoint(location: &str) -> Result<i64> {
+    let table = open_table(location).await?;
+    deltalake::checkpoints::create_checkpoint(&table, None)
+        .await
+        .map_err(|e| DeltaError::delta(location, "writing a checkpoint", e))?;
+    Ok(version_of(&table))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::delta::DeltaSink;
+
+    async fn table_with_epochs(dir: &Path, epochs: u64) -> String {
+        let location = dir.join("t").display().to_string();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let sink = DeltaSink::open(&location, "test/t", schema.clone(), vec![])
+            .await
+            .unwrap();
+        for e in 0..epochs {
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(Int64Array::from(vec![
+                    e as i64 * 10,
+                    e as i64 * 10 + 1,
+                ]))],
+            )
+            .unwrap();
+            let files = sink.write_files(&[batch]).await.unwrap();
+            sink.commit_epoch(e, files).await.unwrap();
+        }
+        location
+    }
+
+    #[tokio::test]
+    async fn optimize_restore_vacuum_and_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = table_with_epochs(dir.path(), 4).await;
+        let before = describe(&location).await.unwrap();
+        assert_eq!((before.version, before.files, before.rows), (4, 4, Some(8)));
+
+        let optimized = optimize(&location, &[], None).await.unwrap();
+        assert_eq!((optimized.files_added, optimized.files_removed), (1, 4));
+        let after = describe(&location).await.unwrap();
+        assert_eq!((after.version, after.files, after.rows), (5, 1, Some(8)));
+
+        let restored = restore(&location, RestoreTarget::Version(2)).await.unwrap();
+        assert_eq!(restored.version, 6);
+        let at_two = describe(&location).await.unwrap();
+        assert_eq!((at_two.files, at_two.rows), (2, Some(4)));
+
+        let log = history(&location, None).await.unwrap();
+        let ops: Vec<(i64, &str)> = log
+            .iter()
+            .map(|h| (h.version, h.operation.as_str()))
+            .collect();
+        assert_eq!(ops[0], (6, "RESTORE"));
+        assert_eq!(ops[1], (5, "OPTIMIZE"));
+        assert_eq!(ops.last().map(|o| o.0), Some(0));
+
+        // Everything but the two restored files is unreferenced now.
+        let dry = vacuum(&location, std::time::Duration::ZERO, true, false)
+            .await
+            .unwrap();
+        assert!(dry.dry_run);
+        assert_eq!(dry.files.len(), 3, "{:?}", dry.files);
+        let done = vacuum(&location, std::time::Duration::ZERO, false, false)
+            .await
+            .unwrap();
+        assert_eq!(done.files, dry.files);
+        let still = describe(&location).await.unwrap();
+        assert_eq!(still.rows, Some(4));
+        // A vacuum logs VACUUM START and VACUUM END commits.
+        assert_eq!(checkpoint(&location).await.unwrap(), 8);
+        assert!(
+            dir.path()
+                .join("t/_delta_log/00000000000000000008.checkpoint.parquet")
+                .exists()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_sink_checkpoints_the_log_every_ten_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = table_with_epochs(dir.path(), 11).await;
+        let log = dir.path().join("t/_delta_log");
+        // deltalake checkpoints when (version + 1) is a multiple of the interval.
+        assert!(log.join("00000000000000000009.checkpoint.parquet").exists());
+        assert!(!log.join("00000000000000000005.checkpoint.parquet").exists());
+        let d = describe(&location).await.unwrap();
+        assert_eq!(d.properties["delta.checkpointInterval"], "10");
+        assert_eq!(d.rows, Some(22));
+    }
+
+    #[tokio::test]
+    async fn missing_tables_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = describe(&dir.path().join("nope").display().to_string())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no such directory"), "{e}");
+        let e = describe(&dir.path().display().to_string())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a Delta table"), "{e}");
+    }
+}

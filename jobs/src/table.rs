@@ -1,0 +1,273 @@
+//! `sluice table ...`: inspect and maintain a Delta table.
+
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use sluice_connectors::delta::maintenance::{self, RestoreTarget};
+
+/// `sluice table <command> <path>`.
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    #[command(subcommand)]
+    command: TableCommand,
+    /// Print the result as JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TableCommand {
+    /// Version, columns, partitioning, files, rows and properties.
+    Describe {
+        /// Table location: a directory or an `s3://` URL.
+        path: String,
+    },
+    /// The commits, newest first.
+    History {
+        /// Table location.
+        path: String,
+        /// Show at most this many commits.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Compact small files (dataChange=false: safe next to a running streaming append).
+    Optimize {
+        /// Table location.
+        path: String,
+        /// Z-order the rewritten files by these columns (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        zorder: Vec<String>,
+        /// Target file size in bytes (default: the table's, else 100 MiB).
+        #[arg(long)]
+        target_size: Option<NonZeroU64>,
+    },
+    /// Delete files no version within the retention needs, and orphaned files.
+    Vacuum {
+        /// Table location.
+        path: String,
+        /// Keep files needed by versions younger than this (default 7 days, e.g. `168h`).
+        #[arg(long, default_value = "7days", value_parser = humantime::parse_duration)]
+        retention: Duration,
+        /// List what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow a retention below the table's `delta.deletedFileRetentionDuration`.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make an earlier version current again (as a new version).
+    Restore {
+        /// Table location.
+        path: String,
+        /// The version to restore.
+        #[arg(
+            long,
+            conflicts_with = "timestamp",
+            required_unless_present = "timestamp"
+        )]
+        version: Option<i64>,
+        /// Restore the version current at this RFC 3339 time.
+        #[arg(long)]
+        timestamp: Option<String>,
+    },
+    /// Write a Delta log checkpoint for the current version.
+    Checkpoint {
+        /// Table location.
+        path: String,
+    },
+}
+
+/// Runs a `sluice table` command.
+///
+/// # Errors
+/// A missing table, a bad argument, or a failed Delta operation.
+pub fn run(args: TableArgs) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let json = args.json;
+    let print = |value: &dyn render::Show| {
+        if json {
+            println!("{}", value.json());
+        } else {
+            print!("{}", value.text());
+        }
+    };
+    match args.command {
+        TableCommand::Describe { path } => {
+            print(&runtime.block_on(maintenance::describe(&path))?);
+        }
+        TableCommand::History { path, limit } => {
+            print(&runtime.block_on(maintenance::history(&path, limit))?);
+        }
+        TableCommand::Optimize {
+            path,
+            zorder,
+            target_size,
+        } => print(&runtime.block_on(maintenance::optimize(&path, &zorder, target_size))?),
+        TableCommand::Vacuum {
+            path,
+            retention,
+            dry_run,
+            force,
+        } => print(
+            &runtime
+                .block_on(maintenance::vacuum(&path, retention, dry_run, !force))
+                .with_context(|| {
+                    if force {
+                        "vacuum".to_string()
+                    } else {
+                        "vacuum (--force allows a retention below the table's)".to_string()
+                    }
+                })?,
+        ),
+        TableCommand::Restore {
+            path,
+            version,
+            timestamp,
+        } => {
+            let target = match (version, timestamp) {
+                (Some(v), _) => RestoreTarget::Version(v),
+                (None, Some(t)) => RestoreTarget::Timestamp(
+                    chrono::DateTime::parse_from_rfc3339(&t)
+                        .with_context(|| format!("--timestamp {t}: expected RFC 3339"))?
+                        .to_utc(),
+                ),
+                (None, None) => anyhow::bail!("give --version or --timestamp"),
+            };
+            print(&runtime.block_on(maintenance::restore(&path, target))?);
+        }
+        TableCommand::Checkpoint { path } => {
+            let version = runtime.block_on(maintenance::checkpoint(&path))?;
+            if json {
+                println!("{{\"checkpoint_version\": {version}}}");
+            } else {
+                println!("wrote a checkpoint for version {version}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Text and JSON renderings of the maintenance reports.
+mod render {
+    use std::fmt::Write as _;
+
+    use sluice_connectors::delta::maintenance::{
+        HistoryEntry, OptimizeReport, RestoreReport, TableDescription, VacuumReport,
+    };
+
+    /// A report the CLI prints.
+    pub trait Show {
+        fn text(&self) -> String;
+        fn json(&self) -> String;
+    }
+
+    fn json<T: serde::Serialize>(value: &T) -> String {
+        serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    impl Show for TableDescription {
+        fn text(&self) -> String {
+            let mut s = String::new();
+            let _ = writeln!(s, "table      {}", self.location);
+            let _ = writeln!(s, "version    {}", self.version);
+            let rows = self.rows.map_or("unknown".into(), |r| r.to_string());
+            let _ = writeln!(
+                s,
+                "files      {} ({} bytes), rows {rows}",
+                self.files, self.bytes
+            );
+            let _ = writeln!(s, "partitions [{}]", self.partition_columns.join(", "));
+            let _ = writeln!(s, "columns");
+            for (name, data_type, nullable) in &self.columns {
+                let null = if *nullable { "" } else { " not null" };
+                let _ = writeln!(s, "  {name} {data_type}{null}");
+            }
+            if !self.properties.is_empty() {
+                let _ = writeln!(s, "properties");
+                for (k, v) in &self.properties {
+                    let _ = writeln!(s, "  {k} = {v}");
+                }
+            }
+            s
+        }
+        fn json(&self) -> String {
+            json(self)
+        }
+    }
+
+    impl Show for Vec<HistoryEntry> {
+        fn text(&self) -> String {
+            let mut s =
+                String::from("version  timestamp                  operation          parameters\n");
+            for h in self {
+                let when = h
+                    .timestamp_ms
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .map_or("-".into(), |t| {
+                        t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+                    });
+                let params: Vec<String> = h
+                    .parameters
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "{:<8} {:<26} {:<18} {}",
+                    h.version,
+                    when,
+                    h.operation,
+                    params.join(" ")
+                );
+            }
+            s
+        }
+        fn json(&self) -> String {
+            json(self)
+        }
+    }
+
+    impl Show for OptimizeReport {
+        fn text(&self) -> String {
+            format!(
+                "optimized: {} files replaced by {} in {} partitions; version {}\n",
+                self.files_removed, self.files_added, self.partitions_optimized, self.version
+            )
+        }
+        fn json(&self) -> String {
+            json(self)
+        }
+    }
+
+    impl Show for VacuumReport {
+        fn text(&self) -> String {
+            let verb = if self.dry_run {
+                "would delete"
+            } else {
+                "deleted"
+            };
+            let mut s = format!("{verb} {} files\n", self.files.len());
+            for f in &self.files {
+                let _ = writeln!(s, "  {f}");
+            }
+            s
+        }
+        fn json(&self) -> String {
+            json(self)
+        }
+    }
+
+    impl Show for RestoreReport {
+        fn text(&self) -> String {
+            format!(
+                "restored as version {}: {} files removed, {} restored\n",
+                self.version, self.files_removed, self.files_restored
+            )
+        }
+        fn json(&self) -> String {
+            json(self)
+        }
+    }
+}
