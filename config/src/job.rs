@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sluice_connectors::files::FileSourceConfig;
 use sluice_connectors::format::RecordFormat;
 use sluice_connectors::format::avro::AvroConfig;
 use sluice_connectors::generator::GeneratorConfig;
@@ -55,6 +56,10 @@ pub struct SourceConfig {
     /// A Kinesis stream.
     #[serde(default)]
     pub kinesis: Option<KinesisSourceConfig>,
+    /// Files (Parquet, JSON lines, CSV, Avro, ORC): a bounded source; their format is
+    /// `files.format`, and `schema` is optional (inferred when absent).
+    #[serde(default)]
+    pub files: Option<FileSourceConfig>,
     /// Record format: `json` (default), `avro`, `string` or `bytes`. The last two give
     /// one `value` column and take no `schema`.
     #[serde(default)]
@@ -372,8 +377,9 @@ impl JobConfig {
         Ok(job)
     }
 
-    /// Makes relative paths in the job (the Avro schema file) relative to `dir`, the job
-    /// file's directory.
+    /// Makes the Avro schema file's path, if relative, relative to `dir` (the job file's
+    /// directory). Data paths (`output.dir`, `files.path`) stay relative to the working
+    /// directory.
     pub fn resolve_paths(&mut self, dir: &Path) {
         if let Some(avro) = &mut self.source.avro
             && avro.schema_file.is_relative()
@@ -427,7 +433,14 @@ impl JobConfig {
             return Err(invalid("job-id", "a non-empty name without slashes"));
         }
         let format = self.source.format;
-        if format.has_fields() && self.source.schema.is_empty() {
+        if self.source.files.is_some() {
+            if format != RecordFormat::Json || self.source.avro.is_some() {
+                return Err(invalid(
+                    "source.format",
+                    "no `format` or `avro` next to `files` (set `files.format`)",
+                ));
+            }
+        } else if format.has_fields() && self.source.schema.is_empty() {
             return Err(invalid("source.schema", "at least one field to decode"));
         }
         if !format.has_fields() && !self.source.schema.is_empty() {
@@ -452,11 +465,12 @@ impl JobConfig {
             self.source.generator.is_some(),
             self.source.kafka.is_some(),
             self.source.kinesis.is_some(),
+            self.source.files.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() != 1 {
             return Err(invalid(
                 "source",
-                "exactly one of `generator`, `kafka` or `kinesis`",
+                "exactly one of `generator`, `kafka`, `kinesis` or `files`",
             ));
         }
         if let Some(k) = &self.source.kinesis

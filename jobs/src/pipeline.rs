@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sluice_config::{FieldType, GoldConfig, JobConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
 use sluice_connectors::delta::DeltaTableSink;
+use sluice_connectors::files::FileSource;
 use sluice_connectors::format::Decoder;
 use sluice_connectors::generator::GeneratorSource;
 use sluice_connectors::kafka::{
@@ -299,6 +300,14 @@ fn open_source(
         }
         let name = kinesis.stream.clone();
         let source = KinesisSource::new(kinesis, decoder(job)?, name).context("source.kinesis")?;
+        return Ok((Arc::new(source), 0));
+    }
+    if let Some(files) = &job.source.files {
+        let declared = (!job.source.schema.is_empty()).then(|| fields(job));
+        let source = FileSource::new(files.clone(), declared).context("source.files")?;
+        if let Some(report) = source.inference_report() {
+            eprintln!("{report}");
+        }
         return Ok((Arc::new(source), 0));
     }
     anyhow::bail!("the job has no source")
