@@ -18,10 +18,12 @@ fn stateless(c: &mut Criterion) {
         Rule {
             name: "user".into(),
             predicate: SqlExpr::compile("user_id IS NOT NULL", &schema).unwrap(),
+            policy: Default::default(),
         },
         Rule {
             name: "value".into(),
             predicate: SqlExpr::compile("value >= 0", &schema).unwrap(),
+            policy: Default::default(),
         },
         Rule {
             name: "type".into(),
@@ -30,6 +32,7 @@ fn stateless(c: &mut Criterion) {
                 &schema,
             )
             .unwrap(),
+            policy: Default::default(),
         },
     ];
     let projection = Projection::compile(

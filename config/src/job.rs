@@ -10,6 +10,7 @@ use sluice_connectors::format::avro::AvroConfig;
 use sluice_connectors::generator::GeneratorConfig;
 use sluice_connectors::kafka::KafkaSourceConfig;
 use sluice_connectors::kinesis::KinesisSourceConfig;
+use sluice_engine::quality::RuleAction;
 
 use crate::error::{ConfigError, Result};
 use crate::overrides::Override;
@@ -41,6 +42,19 @@ pub struct JobConfig {
     /// Timely worker threads; 0 means one per core.
     #[serde(default)]
     pub workers: usize,
+    /// Data-quality reporting.
+    #[serde(default)]
+    pub quality: QualityConfig,
+}
+
+/// Data-quality reporting settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct QualityConfig {
+    /// Append each epoch's rule counts and a profile of every bronze column (count, nulls,
+    /// distinct estimate, min, max, mean) to the `quality-report` table.
+    #[serde(default)]
+    pub report: bool,
 }
 
 /// The source and how its records decode.
@@ -145,6 +159,14 @@ pub struct RuleConfig {
     pub name: String,
     /// SQL predicate rows must satisfy (null counts as a violation).
     pub check: String,
+    /// What happens to violating rows: `quarantine` (default: to the dead letters),
+    /// `drop`, `warn` (kept, counted) or `fail` (the job stops before the epoch commits).
+    #[serde(default)]
+    pub action: RuleAction,
+    /// The largest share of an epoch's rows that may break the rule, `0.01` or `"1%"`;
+    /// above it the job stops with a message naming the rule and the figure.
+    #[serde(default, deserialize_with = "sluice_engine::quality::ratio")]
+    pub max_ratio: Option<f64>,
 }
 
 /// Silver table settings.
@@ -308,6 +330,13 @@ pub struct TableNames {
     pub gold: String,
     /// Dead letters.
     pub dead_letters: String,
+    /// Per-epoch data-quality figures (with `quality.report: true`).
+    #[serde(default = "quality_report")]
+    pub quality_report: String,
+}
+
+fn quality_report() -> String {
+    "quality_report".into()
 }
 
 impl Default for TableNames {
@@ -317,6 +346,7 @@ impl Default for TableNames {
             silver: "silver".into(),
             gold: "gold".into(),
             dead_letters: "dlq".into(),
+            quality_report: quality_report(),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod error;
 pub mod expr;
 pub mod key;
 pub mod plan;
+pub mod quality;
 pub mod runtime;
 pub mod stateless;
 pub mod watermark;

@@ -9,6 +9,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::Result;
 use crate::expr::SqlExpr;
+use crate::quality::RulePolicy;
 use crate::stateless::{Projection, Rule};
 use crate::window::{WindowSpec, WindowState};
 
@@ -19,6 +20,10 @@ pub struct Plan {
     pub job_id: String,
     /// Data-quality rules `(name, SQL predicate)`, checked in order on bronze rows.
     pub rules: Vec<(String, String)>,
+    /// Each rule's action and threshold, parallel to `rules`; empty when every rule has the
+    /// default policy (quarantine, no threshold), which keeps older plans' fingerprints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule_policies: Vec<RulePolicy>,
     /// Computed silver columns `(name, SQL)`, appended to the bronze columns.
     pub silver_columns: Vec<(String, String)>,
     /// The gold aggregation, if any.
@@ -59,10 +64,12 @@ impl CompiledPlan {
         let rules = plan
             .rules
             .iter()
-            .map(|(name, sql)| {
+            .enumerate()
+            .map(|(i, (name, sql))| {
                 Ok(Rule {
                     name: name.clone(),
                     predicate: SqlExpr::compile(sql, bronze_schema)?,
+                    policy: plan.rule_policies.get(i).copied().unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -177,4 +177,7 @@ pub struct Sinks {
     pub gold: Option<std::sync::Arc<dyn TableSink>>,
     /// Dead letters.
     pub dead_letters: std::sync::Arc<dyn TableSink>,
+    /// The data-quality gate ([`crate::quality::QualityGate`]), fed the bronze rows and
+    /// committed before every other sink, so a breach stops the epoch before it commits.
+    pub quality: Option<std::sync::Arc<dyn TableSink>>,
 }

@@ -14,6 +14,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::expr::SqlExpr;
+use crate::quality::{RuleAction, RulePolicy};
 
 /// Computed columns appended to (or replacing) the input columns.
 #[derive(Clone, Debug)]
@@ -77,18 +78,26 @@ impl Projection {
 /// A named data-quality rule: rows for which `predicate` is not true violate it.
 #[derive(Clone, Debug)]
 pub struct Rule {
-    /// The rule's name; violations carry the reason `rule:<name>`.
+    /// The rule's name; quarantined violations carry the reason `rule:<name>`.
     pub name: String,
     /// The predicate rows must satisfy.
     pub predicate: SqlExpr,
+    /// What happens to violating rows, and the rule's threshold.
+    pub policy: RulePolicy,
 }
 
-/// Splits batches into rows that pass every rule and rows that violate one, each violation
-/// tagged with the first rule it broke (in rule order).
+/// Splits batches into rows that go on to silver and rows quarantined to the dead letters.
+///
+/// A row's fate is set by the first rule in order, `warn` rules aside, that it breaks:
+/// `quarantine` and `fail` send it to the dead letters tagged `rule:<name>`, `drop` leaves
+/// it out of both outputs. Rows that break only `warn` rules go on.
 pub fn split_by_rules(rules: &[Rule], batch: &RecordBatch) -> Result<(RecordBatch, RecordBatch)> {
     let n = batch.num_rows();
     let mut reason: Vec<Option<usize>> = vec![None; n];
     for (r, rule) in rules.iter().enumerate() {
+        if rule.policy.action == RuleAction::Warn {
+            continue;
+        }
         let pass = rule.predicate.predicate(batch)?;
         for (i, slot) in reason.iter_mut().enumerate() {
             if slot.is_none() && !pass.value(i) {
@@ -99,7 +108,7 @@ pub fn split_by_rules(rules: &[Rule], batch: &RecordBatch) -> Result<(RecordBatc
     let keep = BooleanArray::from_iter(reason.iter().map(|r| Some(r.is_none())));
     let passed = filter_record_batch(batch, &keep)?;
     let bad: Vec<u32> = (0..n as u32)
-        .filter(|&i| reason[i as usize].is_some())
+        .filter(|&i| reason[i as usize].is_some_and(|r| rules[r].policy.action != RuleAction::Drop))
         .collect();
     let reasons = StringArray::from_iter_values(
         bad.iter()
@@ -230,5 +239,59 @@ impl<'scope> StatelessExt<'scope> for Stream<'scope, u64, Batches> {
             }
         });
         (left_stream, right_stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Int64Type};
+
+    use super::*;
+
+    #[test]
+    fn actions_decide_each_rows_fate() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![
+                Some(5),
+                Some(-1),
+                None,
+                Some(200),
+                Some(7),
+            ]))],
+        )
+        .unwrap();
+        let rule = |name: &str, sql: &str, action| Rule {
+            name: name.into(),
+            predicate: SqlExpr::compile(sql, &schema).unwrap(),
+            policy: RulePolicy {
+                action,
+                max_ratio: None,
+            },
+        };
+        let rules = [
+            rule("small", "n < 100", RuleAction::Warn),
+            rule("present", "n IS NOT NULL", RuleAction::Drop),
+            rule("positive", "n > 0", RuleAction::Quarantine),
+            rule("not_seven", "n <> 7", RuleAction::Fail),
+        ];
+        let (passed, quarantined) = split_by_rules(&rules, &batch).unwrap();
+        // 200 breaks only the warn rule and goes on; null is dropped; -1 and 7 quarantined.
+        let kept: Vec<i64> = passed
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(kept, vec![5, 200]);
+        let values = quarantined.column(0).as_primitive::<Int64Type>();
+        assert_eq!(values.values().to_vec(), vec![-1, 7]);
+        let reasons = quarantined
+            .column_by_name("reason")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(reasons.value(0), "rule:positive");
+        assert_eq!(reasons.value(1), "rule:not_seven");
     }
 }

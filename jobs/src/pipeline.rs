@@ -17,6 +17,7 @@ use sluice_connectors::kafka::{
 };
 use sluice_connectors::kinesis::{Ending, KinesisSource};
 use sluice_engine::plan::{CompiledPlan, Plan};
+use sluice_engine::quality::{QualityGate, RulePolicy};
 use sluice_engine::runtime::{Cluster, EpochSource, RunOptions, RunSummary, Sinks, TableSink, run};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
@@ -59,6 +60,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
             .iter()
             .map(|r| (r.name.clone(), r.check.clone()))
             .collect(),
+        rule_policies: rule_policies(job),
         silver_columns: job
             .silver
             .columns
@@ -128,6 +130,23 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         )?,
         &topics.dead_letters,
     )?;
+    let report = if job.quality.report {
+        Some(open(
+            &names.quality_report,
+            QualityGate::report_schema(),
+            vec![],
+        )?)
+    } else {
+        None
+    };
+    let quality: Option<Arc<dyn TableSink>> =
+        (report.is_some() || QualityGate::needed(&compiled.rules)).then(|| {
+            Arc::new(QualityGate::new(
+                compiled.rules.clone(),
+                Arc::clone(&compiled.bronze_schema),
+                report,
+            )) as Arc<dyn TableSink>
+        });
     let checkpoint_dir = Location::new(&job.output.dir, "checkpoints")?;
     let checkpoints =
         sluice_checkpoints::CheckpointStore::open(checkpoint_dir.as_str(), &job.job_id)
@@ -173,6 +192,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         silver: Arc::clone(&silver),
         gold: gold.clone(),
         dead_letters: Arc::clone(&dead),
+        quality,
     };
     let summary = run(compiled, source, sinks, Arc::new(DeadLetterRows), options)?;
     if let Some(bar) = bar {
@@ -222,6 +242,24 @@ fn fields(job: &JobConfig) -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// The rules' actions and thresholds; empty when all are the default, so that plans
+/// without them keep their fingerprint.
+fn rule_policies(job: &JobConfig) -> Vec<RulePolicy> {
+    let policies: Vec<RulePolicy> = job
+        .rules
+        .iter()
+        .map(|r| RulePolicy {
+            action: r.action,
+            max_ratio: r.max_ratio,
+        })
+        .collect();
+    if policies.iter().all(RulePolicy::is_default) {
+        Vec::new()
+    } else {
+        policies
+    }
 }
 
 /// The decoder of the job's `source.format`.

@@ -183,7 +183,9 @@ pub fn run(
             .initial_cursors()
             .map_err(|e| EngineError::Connector(e.to_string()))?;
     }
-    let mut sink_list: Vec<Arc<dyn TableSink>> = vec![sinks.bronze.clone(), sinks.silver.clone()];
+    // The quality gate goes first: the committer commits sinks in this order.
+    let mut sink_list: Vec<Arc<dyn TableSink>> = sinks.quality.iter().cloned().collect();
+    sink_list.extend([sinks.bronze.clone(), sinks.silver.clone()]);
     if plan.plan.window.is_some() {
         let gold = sinks.gold.clone().ok_or_else(|| {
             EngineError::InvalidPlan("the plan has a window but no gold sink".into())
@@ -216,6 +218,7 @@ pub fn run(
         logged_before,
         plan,
         source,
+        has_quality_gate: sinks.quality.is_some(),
         sink_list,
         committed,
         dead_letters,
@@ -297,6 +300,7 @@ struct Shared {
     plan: CompiledPlan,
     source: Arc<dyn EpochSource>,
     sink_list: Vec<Arc<dyn TableSink>>,
+    has_quality_gate: bool,
     committed: Vec<Option<u64>>,
     dead_letters: Arc<dyn DeadLetters>,
     options: RunOptions,
@@ -368,6 +372,9 @@ fn run_worker(
             ));
             sink_index += 1;
         };
+        if shared.has_quality_gate {
+            next_sink(events.clone(), &mut files);
+        }
         next_sink(events.clone(), &mut files);
         let rules = plan.rules.clone();
         let (passed, violations) = events.split_batches("Rules", move |_, batch| {

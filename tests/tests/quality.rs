@@ -1,0 +1,192 @@
+//! Data-quality rules end to end: each action (`warn`, `drop`, `quarantine`, `fail`), a
+//! threshold breach, and the quality report's profile checked against DuckDB over the same
+//! bronze table.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use sluice_tests::{expect_clean_failure, python, run_with_timeout, serial, sluice_bin, work_dir};
+
+const TMP: &str = env!("CARGO_TARGET_TMPDIR");
+const USER_RULE: &str = "user_id IS NOT NULL";
+const VALUE_RULE: &str = "value >= 0";
+const TYPE_RULE: &str = "event_type IN ('click', 'view', 'add_to_cart', 'purchase', 'search')";
+
+/// `sluice run config/user-activity.yaml --batch` on 40K generated events with `rules`.
+fn job(out: &std::path::Path, rules: &str, extra: &[&str]) -> Result<Command> {
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run")
+        .arg(
+            sluice_tests::tests_dir()
+                .join("..")
+                .join("config")
+                .join("user-activity.yaml"),
+        )
+        .arg("--batch")
+        .args(["--set", &format!("output.dir={}", out.display())])
+        .args(["--set", "source.generator.events=40000"])
+        .args(["--set", &format!("rules={rules}")]);
+    for e in extra {
+        cmd.args(["--set", e]);
+    }
+    Ok(cmd)
+}
+
+fn duck(sql: &str) -> Result<Vec<String>> {
+    let mut cmd = Command::new(python()?);
+    cmd.arg("-c").arg(format!(
+        "import sys; sys.path.insert(0, {:?}); from delta_checks import connect\n\
+         for r in connect().execute({sql:?}).fetchall(): print('|'.join(map(str, r)))",
+        sluice_tests::tests_dir()
+            .join("python")
+            .display()
+            .to_string()
+    ));
+    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
+    out.require_success(&format!("duckdb: {sql}"))?;
+    Ok(out.stdout.lines().map(str::to_owned).collect())
+}
+
+fn count(sql: &str) -> Result<u64> {
+    Ok(duck(sql)?.first().map_or(Ok(0), |s| s.trim().parse())?)
+}
+
+/// `warn` keeps violating rows in silver, `drop` keeps them nowhere, `quarantine` sends
+/// them to the dead letters; the report's profile and rule counts equal DuckDB's.
+#[test]
+fn warn_drop_and_quarantine_route_rows_and_the_report_matches_duckdb() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "quality_actions")?;
+    let out = dir.join("out");
+    let rules = format!(
+        "[{{name: user_present, check: \"{USER_RULE}\", action: warn}}, \
+         {{name: value_ok, check: \"{VALUE_RULE}\", action: drop}}, \
+         {{name: type_known, check: \"{TYPE_RULE}\", action: quarantine}}]"
+    );
+    let cmd = job(&out, &rules, &["quality.report=true"])?;
+    run_with_timeout(cmd, Duration::from_secs(600))?.require_success("sluice run")?;
+    let t = out.join("tables");
+    let scan = |table: &str| format!("delta_scan('{}')", t.join(table).display());
+    let bronze = count(&format!("SELECT count(*) FROM {}", scan("bronze")))?;
+    let silver = count(&format!("SELECT count(*) FROM {}", scan("silver")))?;
+    let warned_in_silver = count(&format!(
+        "SELECT count(*) FROM {} WHERE ({USER_RULE}) IS NOT TRUE",
+        scan("silver")
+    ))?;
+    let dropped = count(&format!(
+        "SELECT count(*) FROM {} WHERE ({VALUE_RULE}) IS NOT TRUE",
+        scan("bronze")
+    ))?;
+    let quarantined_expected = count(&format!(
+        "SELECT count(*) FROM {} WHERE ({VALUE_RULE}) IS TRUE AND ({TYPE_RULE}) IS NOT TRUE",
+        scan("bronze")
+    ))?;
+    let quarantined = count(&format!(
+        "SELECT count(*) FROM {} WHERE reason = 'rule:type_known'",
+        scan("dlq")
+    ))?;
+    let other_rule_rows = count(&format!(
+        "SELECT count(*) FROM {} WHERE reason IN ('rule:user_present', 'rule:value_ok')",
+        scan("dlq")
+    ))?;
+    let silver_breaking_value = count(&format!(
+        "SELECT count(*) FROM {} WHERE ({VALUE_RULE}) IS NOT TRUE",
+        scan("silver")
+    ))?;
+    ensure!(
+        warned_in_silver > 0,
+        "the generator made no null users: the warn check proves nothing"
+    );
+    ensure!(
+        dropped > 0 && quarantined > 0,
+        "no dropped ({dropped}) or quarantined ({quarantined}) rows"
+    );
+    ensure!(
+        other_rule_rows == 0,
+        "warn/drop rows reached the dead letters: {other_rule_rows}"
+    );
+    ensure!(
+        silver_breaking_value == 0,
+        "dropped rows reached silver: {silver_breaking_value}"
+    );
+    ensure!(
+        quarantined == quarantined_expected,
+        "quarantined {quarantined}, DuckDB expects {quarantined_expected}"
+    );
+    ensure!(
+        silver + dropped + quarantined == bronze,
+        "silver {silver} + dropped {dropped} + quarantined {quarantined} != bronze {bronze}"
+    );
+    let mut cmd = Command::new(python()?);
+    cmd.arg(
+        sluice_tests::tests_dir()
+            .join("python")
+            .join("quality_tool.py"),
+    )
+    .args(["check", "--dir", &t.display().to_string()])
+    .args(["--rule", &format!("user_present={USER_RULE}")])
+    .args(["--rule", &format!("value_ok={VALUE_RULE}")])
+    .args(["--rule", &format!("type_known={TYPE_RULE}")]);
+    let report = run_with_timeout(cmd, Duration::from_secs(120))?;
+    report.require_success("quality_tool.py check")?;
+    eprintln!("{}", report.stdout);
+    Ok(())
+}
+
+/// A `fail` rule stops the job at the first epoch with a violation, naming the rule and
+/// the figure, before that epoch commits anything.
+#[test]
+fn a_fail_rule_stops_the_job_before_the_epoch_commits() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "quality_fail")?;
+    let out = dir.join("out");
+    let rules = format!("[{{name: value_ok, check: \"{VALUE_RULE}\", action: fail}}]");
+    let cmd = job(&out, &rules, &[])?;
+    expect_clean_failure(
+        "a broken fail rule",
+        cmd,
+        &[
+            "data-quality rule `value_ok` (action fail) broken by",
+            "epoch 0",
+        ],
+    )?;
+    let committed = count(&format!(
+        "SELECT count(*) FROM delta_scan('{}')",
+        out.join("tables").join("silver").display()
+    ))?;
+    ensure!(
+        committed == 0,
+        "the failed epoch committed {committed} silver rows"
+    );
+    Ok(())
+}
+
+/// A `max-ratio` threshold breach exits non-zero naming the rule, the share and the limit;
+/// under the threshold the job succeeds.
+#[test]
+fn a_threshold_breach_names_the_rule_and_the_figure() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "quality_threshold")?;
+    let tight = format!(
+        "[{{name: user_present, check: \"{USER_RULE}\", action: warn, max-ratio: \"0.01%\"}}]"
+    );
+    expect_clean_failure(
+        "a threshold breach",
+        job(&dir.join("tight"), &tight, &[])?,
+        &[
+            "`user_present`",
+            "above its max-ratio 0.01%",
+            "of rows in epoch 0",
+        ],
+    )?;
+    let loose = format!(
+        "[{{name: user_present, check: \"{USER_RULE}\", action: warn, max-ratio: \"5%\"}}]"
+    );
+    run_with_timeout(
+        job(&dir.join("loose"), &loose, &[])?,
+        Duration::from_secs(600),
+    )?
+    .require_success("sluice run under the threshold")?;
+    Ok(())
+}
