@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sluice_connectors::delta::DeltaSourceConfig;
 use sluice_connectors::files::FileSourceConfig;
 use sluice_connectors::format::RecordFormat;
 use sluice_connectors::format::avro::AvroConfig;
@@ -74,6 +75,10 @@ pub struct SourceConfig {
     /// `files.format`, and `schema` is optional (inferred when absent).
     #[serde(default)]
     pub files: Option<FileSourceConfig>,
+    /// A Delta table: a snapshot (`version-as-of`, `timestamp-as-of`), then its new
+    /// versions unless bounded; takes no `schema` or `format`.
+    #[serde(default)]
+    pub delta: Option<DeltaSourceConfig>,
     /// Record format: `json` (default), `avro`, `string` or `bytes`. The last two give
     /// one `value` column and take no `schema`.
     #[serde(default)]
@@ -463,11 +468,17 @@ impl JobConfig {
             return Err(invalid("job-id", "a non-empty name without slashes"));
         }
         let format = self.source.format;
-        if self.source.files.is_some() {
+        if self.source.delta.is_some() && !self.source.schema.is_empty() {
+            return Err(invalid(
+                "source.schema",
+                "no `schema` next to `delta` (the table's schema is used)",
+            ));
+        }
+        if self.source.files.is_some() || self.source.delta.is_some() {
             if format != RecordFormat::Json || self.source.avro.is_some() {
                 return Err(invalid(
                     "source.format",
-                    "no `format` or `avro` next to `files` (set `files.format`)",
+                    "no `format` or `avro` next to `files` or `delta` (set `files.format`)",
                 ));
             }
         } else if format.has_fields() && self.source.schema.is_empty() {
@@ -496,11 +507,12 @@ impl JobConfig {
             self.source.kafka.is_some(),
             self.source.kinesis.is_some(),
             self.source.files.is_some(),
+            self.source.delta.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() != 1 {
             return Err(invalid(
                 "source",
-                "exactly one of `generator`, `kafka`, `kinesis` or `files`",
+                "exactly one of `generator`, `kafka`, `kinesis`, `files` or `delta`",
             ));
         }
         if let Some(k) = &self.source.kinesis

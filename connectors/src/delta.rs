@@ -47,11 +47,13 @@ mod error;
 pub mod maintenance;
 mod schema;
 mod sink;
+mod source;
 mod table_sink;
 mod writer;
 
 pub use error::{Cause, DeltaError, Result};
 pub use sink::{DeltaSink, register_object_stores};
+pub use source::{DeltaSource, DeltaSourceConfig};
 pub use table_sink::DeltaTableSink;
 
 /// One written, not yet committed Parquet data file: its Delta `add` action and row count.

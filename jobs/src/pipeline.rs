@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use indicatif::{ProgressBar, ProgressStyle};
 use sluice_config::{FieldType, GoldConfig, JobConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
-use sluice_connectors::delta::DeltaTableSink;
+use sluice_connectors::delta::{DeltaSource, DeltaTableSink};
 use sluice_connectors::files::FileSource;
 use sluice_connectors::format::Decoder;
 use sluice_connectors::generator::GeneratorSource;
@@ -51,7 +51,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
     } else {
         job.trigger.records_per_epoch
     };
-    let (source, source_events) = open_source(job, batch, records_per_epoch)?;
+    let (source, source_events) = open_source(job, batch, records_per_epoch, &handle)?;
     let bronze_schema = source.schema();
     let plan = Plan {
         job_id: job.job_id.clone(),
@@ -316,6 +316,7 @@ fn open_source(
     job: &JobConfig,
     batch: bool,
     records_per_epoch: u64,
+    handle: &tokio::runtime::Handle,
 ) -> Result<(Arc<dyn EpochSource>, u64)> {
     if let Some(generator) = &job.source.generator {
         let source = GeneratorSource::new(generator.clone(), fields(job), records_per_epoch)
@@ -346,6 +347,12 @@ fn open_source(
         if let Some(report) = source.inference_report() {
             eprintln!("{report}");
         }
+        return Ok((Arc::new(source), 0));
+    }
+    if let Some(delta) = &job.source.delta {
+        let mut delta = delta.clone();
+        delta.bounded |= batch;
+        let source = DeltaSource::new(delta, handle).context("source.delta")?;
         return Ok((Arc::new(source), 0));
     }
     anyhow::bail!("the job has no source")

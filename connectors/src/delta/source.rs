@@ -1,0 +1,552 @@
+//! A Delta table as a source: a snapshot (latest, `version-as-of` or `timestamp-as-of`),
+//! and, when not bounded, the files later versions add (tailing, as Spark's Delta source).
+//!
+//! Each data file is one range `(path, 0)` of an epoch, read whole (offset 0 = unread, 1 =
+//! read); its partition values ride in the range's `start_position` (JSON), so replays
+//! read exactly the logged files. Tailing keeps a pseudo range `(_delta_log, 0)` whose
+//! offset is the next table version to scan; a version's `add` actions with
+//! `dataChange = true` become new ranges, so `optimize` rewrites (`dataChange = false`) are
+//! not read twice. Removes, updates and deletes in later versions are not replayed: the
+//! tail is append-only, like Spark's default (`ignoreChanges` off would fail there).
+//!
+//! Rows carry the table's columns (partition columns typed from the table schema), then
+//! the coordinate columns: `source` = file path, `partition` = 0, `offset` = row index.
+//! A table that already has columns named `source`, `partition` or `offset` (any table
+//! sluice wrote) keeps them as `upstream_source`, `upstream_partition`, `upstream_offset`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, new_null_array};
+use arrow::compute::{cast, concat_batches};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use deltalake::DeltaTable;
+use deltalake::kernel::{DataType as DeltaType, PrimitiveType};
+use object_store::ObjectStoreExt as _;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::{Deserialize, Serialize};
+use sluice_checkpoints::SourceRange;
+use sluice_engine::runtime::{ConnectorFailure, Cursor, Cursors, EpochSource, Planned};
+use tokio::runtime::Handle;
+
+use super::maintenance::open_table;
+use crate::dead_letter;
+use crate::format::{COORDINATE_COLUMNS, coordinate_fields};
+
+/// The cursor key of the next table version to scan when tailing.
+const LOG_KEY: &str = "_delta_log";
+
+/// Settings of `source.delta`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DeltaSourceConfig {
+    /// Table location: a directory or an `s3://` URL.
+    pub path: String,
+    /// Read this version (time travel); the job is then bounded.
+    #[serde(default)]
+    pub version_as_of: Option<i64>,
+    /// Read the version current at this RFC 3339 time; the job is then bounded.
+    #[serde(default)]
+    pub timestamp_as_of: Option<String>,
+    /// At most this many files per epoch from the snapshot (default: all).
+    #[serde(default)]
+    pub max_files_per_epoch: Option<usize>,
+    /// Stop after the snapshot instead of tailing new versions (`--batch` sets it).
+    #[serde(default)]
+    pub bounded: bool,
+}
+
+impl DeltaSourceConfig {
+    /// Reads the latest version of `path` and tails it.
+    pub fn new(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            version_as_of: None,
+            timestamp_as_of: None,
+            max_files_per_epoch: None,
+            bounded: false,
+        }
+    }
+
+    fn tails(&self) -> bool {
+        !self.bounded && self.version_as_of.is_none() && self.timestamp_as_of.is_none()
+    }
+}
+
+/// Reads a Delta table; see the [module docs](self).
+pub struct DeltaSource {
+    config: DeltaSourceConfig,
+    table: DeltaTable,
+    runtime: Handle,
+    data: SchemaRef,
+    /// The table's column names, parallel to `data` (whose coordinate-named columns are
+    /// renamed `upstream_*`).
+    names: Vec<String>,
+    partition_columns: Vec<String>,
+    output: SchemaRef,
+    /// The snapshot's files (path -> partition values), read first.
+    snapshot: BTreeMap<String, BTreeMap<String, Option<String>>>,
+    version: i64,
+}
+
+impl std::fmt::Debug for DeltaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeltaSource")
+            .field("config", &self.config)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+fn user(message: impl Into<String>) -> ConnectorFailure {
+    ConnectorFailure::new(message, false)
+}
+
+/// The Arrow type of a Delta primitive type.
+fn arrow_type(column: &str, t: &DeltaType) -> Result<DataType, ConnectorFailure> {
+    let DeltaType::Primitive(p) = t else {
+        return Err(user(format!(
+            "column {column:?}: nested Delta types are not supported by the Delta source yet"
+        )));
+    };
+    Ok(match p {
+        PrimitiveType::String => DataType::Utf8,
+        PrimitiveType::Long => DataType::Int64,
+        PrimitiveType::Integer => DataType::Int32,
+        PrimitiveType::Short => DataType::Int16,
+        PrimitiveType::Byte => DataType::Int8,
+        PrimitiveType::Float => DataType::Float32,
+        PrimitiveType::Double => DataType::Float64,
+        PrimitiveType::Boolean => DataType::Boolean,
+        PrimitiveType::Binary => DataType::Binary,
+        PrimitiveType::Date => DataType::Date32,
+        PrimitiveType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        PrimitiveType::TimestampNtz => DataType::Timestamp(TimeUnit::Microsecond, None),
+        PrimitiveType::Decimal(d) => DataType::Decimal128(d.precision(), d.scale() as i8),
+        other => {
+            return Err(user(format!(
+                "column {column:?}: Delta type {other} is not supported by the Delta source yet"
+            )));
+        }
+    })
+}
+
+impl DeltaSource {
+    /// Opens the table at the configured version.
+    ///
+    /// # Errors
+    /// A missing table, a version or time the log does not hold, or unsupported column
+    /// types, as user errors naming the table.
+    pub fn new(config: DeltaSourceConfig, runtime: &Handle) -> Result<Self, ConnectorFailure> {
+        let path = config.path.clone();
+        let mut table = runtime
+            .block_on(open_table(&path))
+            .map_err(|e| user(e.to_string()))?;
+        if let Some(v) = config.version_as_of {
+            runtime
+                .block_on(table.load_version(v as _))
+                .map_err(|e| user(format!("{path}: version-as-of {v}: {e}")))?;
+        } else if let Some(t) = &config.timestamp_as_of {
+            let at = chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|e| user(format!("timestamp-as-of {t}: expected RFC 3339 ({e})")))?;
+            runtime
+                .block_on(table.load_with_datetime(at.to_utc()))
+                .map_err(|e| user(format!("{path}: timestamp-as-of {t}: {e}")))?;
+        }
+        let state = table.snapshot().map_err(|e| user(format!("{path}: {e}")))?;
+        let partition_columns = state.metadata().partition_columns().to_vec();
+        let mut fields = Vec::new();
+        let mut names = Vec::new();
+        for f in state.schema().fields() {
+            // A sluice table already has coordinate columns: keep them as upstream_*.
+            let name = if COORDINATE_COLUMNS.contains(&f.name().as_str()) {
+                format!("upstream_{}", f.name())
+            } else {
+                f.name().clone()
+            };
+            fields.push(Field::new(
+                name,
+                arrow_type(f.name(), f.data_type())?,
+                f.is_nullable(),
+            ));
+            names.push(f.name().clone());
+        }
+        let data = Arc::new(Schema::new(fields));
+        let mut out: Vec<_> = data.fields().iter().cloned().collect();
+        out.extend(coordinate_fields());
+        let snapshot = state
+            .log_data()
+            .iter()
+            .map(|f| {
+                (
+                    f.path().to_string(),
+                    f.partition_values_map().into_iter().collect(),
+                )
+            })
+            .collect();
+        let version = table.version().map_or(-1, |v| v as i64);
+        tracing::info!(table = %path, version, tails = config.tails(), "delta source ready");
+        Ok(Self {
+            config,
+            runtime: runtime.clone(),
+            data,
+            names,
+            partition_columns,
+            output: Arc::new(Schema::new(out)),
+            snapshot,
+            version,
+            table,
+        })
+    }
+
+    /// The snapshot version read first.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    fn range(path: &str, partitions: &BTreeMap<String, Option<String>>) -> SourceRange {
+        let mut r = SourceRange::offsets(path.to_string(), 0, 0, 1);
+        r.start_position = Some(serde_json::to_string(partitions).unwrap_or_default());
+        r
+    }
+
+    /// Files that `version` added with `dataChange = true`.
+    async fn added(&self, version: i64) -> Result<Vec<SourceRange>, ConnectorFailure> {
+        let bytes = self
+            .table
+            .log_store()
+            .read_commit_entry(version as _)
+            .await
+            .map_err(|e| ConnectorFailure::new(format!("reading version {version}: {e}"), true))?
+            .ok_or_else(|| ConnectorFailure::new(format!("version {version} is missing"), true))?;
+        let mut ranges = Vec::new();
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let action: serde_json::Value = serde_json::from_slice(line)
+                .map_err(|e| user(format!("version {version}: bad log line: {e}")))?;
+            let Some(add) = action.get("add") else {
+                continue;
+            };
+            if add.get("dataChange").and_then(serde_json::Value::as_bool) == Some(false) {
+                continue;
+            }
+            let path = add
+                .get("path")
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| user(format!("version {version}: an add without a path")))?;
+            let path = percent_decode(path);
+            let partitions: BTreeMap<String, Option<String>> = add
+                .get("partitionValues")
+                .cloned()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| user(format!("version {version}: partition values: {e}")))?
+                .unwrap_or_default();
+            ranges.push(Self::range(&path, &partitions));
+        }
+        Ok(ranges)
+    }
+
+    async fn read_file(&self, range: &SourceRange) -> Result<RecordBatch, ConnectorFailure> {
+        let path = &range.source;
+        let fail = |e: String| ConnectorFailure::new(format!("reading {path}: {e}"), false);
+        let store = self.table.object_store();
+        let location =
+            object_store::path::Path::from_url_path(path).map_err(|e| fail(e.to_string()))?;
+        let bytes = store
+            .get(&location)
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .bytes()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .map_err(|e| fail(e.to_string()))?
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let batches: Vec<RecordBatch> = reader
+            .collect::<Result<_, _>>()
+            .map_err(|e| fail(e.to_string()))?;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let file_schema = batches
+            .first()
+            .map(RecordBatch::schema)
+            .unwrap_or_else(|| Arc::new(Schema::empty()));
+        let file = concat_batches(&file_schema, &batches).map_err(|e| fail(e.to_string()))?;
+        let partitions: BTreeMap<String, Option<String>> = range
+            .start_position
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| fail(format!("partition values: {e}")))?
+            .unwrap_or_default();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.output.fields().len());
+        for (field, name) in self.data.fields().iter().zip(&self.names) {
+            let column = if self.partition_columns.contains(name) {
+                match partitions.get(name).cloned().flatten() {
+                    Some(v) => {
+                        let text: ArrayRef =
+                            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, rows)));
+                        cast(&text, field.data_type()).map_err(|e| fail(e.to_string()))?
+                    }
+                    None => new_null_array(field.data_type(), rows),
+                }
+            } else {
+                match file.column_by_name(name) {
+                    Some(c) if c.data_type() == field.data_type() => Arc::clone(c),
+                    Some(c) => cast(c, field.data_type()).map_err(|e| fail(e.to_string()))?,
+                    None => new_null_array(field.data_type(), rows),
+                }
+            };
+            columns.push(column);
+        }
+        columns.push(Arc::new(StringArray::from_iter_values(
+            std::iter::repeat_n(path.as_str(), rows),
+        )));
+        columns.push(Arc::new(Int32Array::from(vec![0; rows])));
+        columns.push(Arc::new(Int64Array::from_iter_values(0..rows as i64)));
+        RecordBatch::try_new(Arc::clone(&self.output), columns).map_err(|e| fail(e.to_string()))
+    }
+}
+
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&path[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl EpochSource for DeltaSource {
+    fn name(&self) -> &str {
+        "delta"
+    }
+
+    fn initial_cursors(&self) -> Result<Cursors, ConnectorFailure> {
+        let mut cursors: Cursors = self
+            .snapshot
+            .keys()
+            .map(|p| {
+                (
+                    (p.clone(), 0),
+                    Cursor {
+                        offset: 0,
+                        position: None,
+                    },
+                )
+            })
+            .collect();
+        if self.config.tails() {
+            cursors.insert(
+                (LOG_KEY.to_string(), 0),
+                Cursor {
+                    offset: (self.version + 1) as u64,
+                    position: None,
+                },
+            );
+        }
+        Ok(cursors)
+    }
+
+    fn next_ranges(&self, _epoch: u64, cursors: &Cursors) -> Result<Planned, ConnectorFailure> {
+        let limit = self.config.max_files_per_epoch.unwrap_or(usize::MAX).max(1);
+        let pending: Vec<SourceRange> = cursors
+            .iter()
+            .filter(|((path, _), c)| path != LOG_KEY && c.offset == 0)
+            .take(limit)
+            .map(|((path, _), _)| {
+                let partitions = self.snapshot.get(path).cloned().unwrap_or_default();
+                Self::range(path, &partitions)
+            })
+            .collect();
+        if !pending.is_empty() {
+            return Ok(Planned::Ranges(pending));
+        }
+        if !self.config.tails() {
+            return Ok(Planned::Exhausted);
+        }
+        let next = cursors
+            .get(&(LOG_KEY.to_string(), 0))
+            .map_or(self.version + 1, |c| c.offset as i64);
+        let store = self.table.log_store();
+        let external = |e: deltalake::DeltaTableError| {
+            ConnectorFailure::new(format!("{}: {e}", self.config.path), true)
+        };
+        if self
+            .runtime
+            .block_on(store.read_commit_entry(next as _))
+            .map_err(external)?
+            .is_none()
+        {
+            return Ok(Planned::Idle);
+        }
+        let latest = self
+            .runtime
+            .block_on(store.get_latest_version(next as _))
+            .map_err(external)? as i64;
+        let mut ranges = Vec::new();
+        for v in next..=latest {
+            ranges.extend(self.runtime.block_on(self.added(v))?);
+        }
+        ranges.push(SourceRange::offsets(
+            LOG_KEY.to_string(),
+            0,
+            next as u64,
+            (latest + 1) as u64,
+        ));
+        Ok(Planned::Ranges(ranges))
+    }
+
+    fn exhausted(&self, cursors: &Cursors) -> bool {
+        !self.config.tails()
+            && cursors
+                .iter()
+                .all(|((path, _), c)| path == LOG_KEY || c.offset >= 1)
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.output)
+    }
+
+    fn read(
+        &self,
+        range: &SourceRange,
+        _epoch: u64,
+    ) -> Result<(RecordBatch, RecordBatch), ConnectorFailure> {
+        let dead = RecordBatch::new_empty(dead_letter::schema());
+        if range.source == LOG_KEY || range.end <= range.start {
+            return Ok((RecordBatch::new_empty(Arc::clone(&self.output)), dead));
+        }
+        let rows = self.runtime.block_on(self.read_file(range))?;
+        Ok((rows, dead))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, Date32Array};
+    use arrow::datatypes::Int64Type;
+    use sluice_engine::runtime::advance;
+
+    use super::*;
+    use crate::delta::DeltaSink;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("day", DataType::Date32, false),
+        ]))
+    }
+
+    async fn append(sink: &DeltaSink, epoch: u64) {
+        let batch = RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(Int64Array::from(vec![
+                    epoch as i64 * 10,
+                    epoch as i64 * 10 + 1,
+                ])),
+                Arc::new(Date32Array::from(vec![20_000 + epoch as i32; 2])),
+            ],
+        )
+        .unwrap();
+        let files = sink.write_files(&[batch]).await.unwrap();
+        sink.commit_epoch(epoch, files).await.unwrap();
+    }
+
+    /// Reads every planned epoch until the source is exhausted or idle; returns sorted `n`.
+    fn drain(source: &DeltaSource, cursors: &mut Cursors) -> Vec<i64> {
+        let mut values = Vec::new();
+        for epoch in 0..100 {
+            let ranges = match source.next_ranges(epoch, cursors).unwrap() {
+                Planned::Ranges(r) => r,
+                Planned::Idle | Planned::Exhausted => break,
+            };
+            for r in &ranges {
+                let (rows, _) = source.read(r, epoch).unwrap();
+                values.extend(rows.column(0).as_primitive::<Int64Type>().values().iter());
+                if rows.num_rows() > 0 {
+                    let days = rows
+                        .column(1)
+                        .as_primitive::<arrow::datatypes::Date32Type>();
+                    assert_eq!(
+                        days.value(0) as i64 - 20_000,
+                        rows.column(0).as_primitive::<Int64Type>().value(0) / 10
+                    );
+                }
+            }
+            advance(cursors, &ranges);
+        }
+        values.sort_unstable();
+        values
+    }
+
+    #[test]
+    fn snapshots_time_travel_and_tailing() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("t").display().to_string();
+        let sink = runtime
+            .block_on(DeltaSink::open(
+                &location,
+                "w/t",
+                schema(),
+                vec!["day".into()],
+            ))
+            .unwrap();
+        for e in 0..3 {
+            runtime.block_on(append(&sink, e));
+        }
+        // Version 2 holds epochs 0 and 1 (version 0 created the table).
+        let mut config = DeltaSourceConfig::new(&location);
+        config.version_as_of = Some(2);
+        let old = DeltaSource::new(config, runtime.handle()).unwrap();
+        let mut cursors = old.initial_cursors().unwrap();
+        assert_eq!(drain(&old, &mut cursors), vec![0, 1, 10, 11]);
+        assert!(old.exhausted(&cursors));
+
+        let mut tail_config = DeltaSourceConfig::new(&location);
+        tail_config.max_files_per_epoch = Some(1);
+        let tail = DeltaSource::new(tail_config, runtime.handle()).unwrap();
+        let mut cursors = tail.initial_cursors().unwrap();
+        assert_eq!(drain(&tail, &mut cursors), vec![0, 1, 10, 11, 20, 21]);
+        assert!(matches!(
+            tail.next_ranges(9, &cursors).unwrap(),
+            Planned::Idle
+        ));
+        // A new append is read; an optimize (dataChange=false) is not read again.
+        runtime.block_on(append(&sink, 3));
+        runtime
+            .block_on(super::super::maintenance::optimize(&location, &[], None))
+            .unwrap();
+        assert_eq!(drain(&tail, &mut cursors), vec![30, 31]);
+        assert!(!tail.exhausted(&cursors));
+    }
+
+    #[test]
+    fn a_missing_version_is_a_clear_error() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("t").display().to_string();
+        runtime
+            .block_on(DeltaSink::open(&location, "w/t", schema(), vec![]))
+            .unwrap();
+        let mut config = DeltaSourceConfig::new(&location);
+        config.version_as_of = Some(7);
+        let e = DeltaSource::new(config, runtime.handle())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("version-as-of 7"), "{e}");
+    }
+}
