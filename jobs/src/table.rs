@@ -88,9 +88,9 @@ pub fn run(args: TableArgs) -> Result<()> {
     let json = args.json;
     let print = |value: &dyn render::Show| {
         if json {
-            println!("{}", value.json());
+            emit(&format!("{}\n", value.json()));
         } else {
-            print!("{}", value.text());
+            emit(&value.text());
         }
     };
     match args.command {
@@ -140,13 +140,24 @@ pub fn run(args: TableArgs) -> Result<()> {
         TableCommand::Checkpoint { path } => {
             let version = runtime.block_on(maintenance::checkpoint(&path))?;
             if json {
-                println!("{{\"checkpoint_version\": {version}}}");
+                emit(&format!("{{\"checkpoint_version\": {version}}}\n"));
             } else {
-                println!("wrote a checkpoint for version {version}");
+                emit(&format!("wrote a checkpoint for version {version}\n"));
             }
         }
     }
     Ok(())
+}
+
+/// Writes `text` to stdout; a closed pipe (`sluice table history | head`) is not an error.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        tracing::warn!(error = %e, "writing to stdout failed");
+    }
 }
 
 /// Text and JSON renderings of the maintenance reports.

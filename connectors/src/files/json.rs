@@ -1,7 +1,7 @@
 //! JSON-lines files: one JSON object per line, blank lines skipped, decoded in chunks of
 //! [`CHUNK_LINES`] lines. The `offset` of a row is its 1-based line number.
 //!
-//! When every field of the schema has a type the house [`JsonDecoder`] supports (Utf8,
+//! When the schema was declared and every field has a type the house [`JsonDecoder`] supports (Utf8,
 //! Int64, Int32, Float64, Boolean, Timestamp(µs), Date32), lines are decoded exactly as
 //! JSON messages from Kafka are: timestamps are RFC 3339 strings or epoch milliseconds.
 //! Other schemas (nested lists and structs, other widths) are decoded by `arrow-json`
@@ -36,11 +36,16 @@ pub(crate) enum JsonLines {
 }
 
 impl JsonLines {
-    /// The decoder for `target`.
+    /// The decoder for `target`. An inferred schema (`declared == false`) is always read
+    /// with `arrow-json`, whose inference chose it: a column it made Utf8 because it saw
+    /// both numbers and strings then keeps the numbers (as text).
     ///
     /// # Errors
     /// A field named like a coordinate column.
-    pub fn new(target: &SchemaRef) -> std::result::Result<Self, FormatError> {
+    pub fn new(target: &SchemaRef, declared: bool) -> std::result::Result<Self, FormatError> {
+        if !declared {
+            return Ok(Self::Arrow(target.clone()));
+        }
         match JsonDecoder::try_new(target.clone()) {
             Ok(decoder) => Ok(Self::House(decoder)),
             Err(FormatError::UnsupportedType { .. }) => Ok(Self::Arrow(target.clone())),

@@ -132,7 +132,8 @@ impl FileSource {
         }
         let json = match config.format {
             FileFormat::Json => Some(
-                JsonLines::new(&data).map_err(|e| FileError::setting("schema", e.to_string()))?,
+                JsonLines::new(&data, report.is_none())
+                    .map_err(|e| FileError::setting("schema", e.to_string()))?,
             ),
             _ => None,
         };

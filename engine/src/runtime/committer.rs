@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Exchange;
@@ -27,6 +28,7 @@ pub(crate) fn commit_epochs<'scope>(
     final_epoch: Rc<Cell<Option<u64>>>,
     mut on_committed: OnCommitted,
     failure: Failure,
+    abort: Arc<AtomicBool>,
 ) -> Stream<'scope, u64, Vec<()>> {
     let scope = files.scope();
     let is_committer = scope.index() == 0;
@@ -59,7 +61,9 @@ pub(crate) fn commit_epochs<'scope>(
             while next < limit {
                 let epoch = next;
                 let notes = stash.remove(&epoch).unwrap_or_default();
-                if is_committer && failure.borrow().is_none() {
+                // A worker that failed closes its inputs as it leaves, which completes the
+                // epoch here without its share: never commit once any worker aborted.
+                if is_committer && failure.borrow().is_none() && !abort.load(Ordering::SeqCst) {
                     let mut per_sink: Vec<Vec<String>> = vec![Vec::new(); sinks.len()];
                     for (index, file) in notes {
                         per_sink[index as usize].push(file);

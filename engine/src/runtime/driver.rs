@@ -482,11 +482,19 @@ fn run_worker(
             Rc::clone(&final_epoch),
             on_committed,
             Rc::clone(&failure),
+            Arc::clone(&shared.abort),
         );
         let (probe, _) = committed.probe();
         Ok((events_in, dead_in, probe))
     });
     let (mut events_in, mut dead_in, probe) = built.map_err(|e| e.to_string())?;
+    // Declared after the input handles, so it drops before them: raises the abort flag
+    // before the inputs close unless the loop finished normally; see `AbortGuard`.
+    let mut guard = AbortGuard {
+        abort: Arc::clone(&shared.abort),
+        cluster: shared.options.cluster.is_some(),
+        finished: false,
+    };
 
     let check = |failure: &Failure, control: &WindowControl| -> std::result::Result<(), String> {
         if let Some(f) = failure.borrow().clone() {
@@ -587,7 +595,10 @@ fn run_worker(
             if i % peers != index || range.is_empty() {
                 continue;
             }
-            let (rows, dead) = source.read(range, epoch).map_err(|e| e.to_string())?;
+            let (rows, dead) = source.read(range, epoch).map_err(|e| {
+                tracing::error!(epoch, source = %range.source, partition = range.partition, error = %e, "read failed");
+                e.to_string()
+            })?;
             report.records += (rows.num_rows() + dead.num_rows()) as u64;
             send(&mut events_in, rows);
             send(&mut dead_in, dead);
@@ -602,6 +613,7 @@ fn run_worker(
         }
         check(&failure, &control)?;
     }
+    guard.finished = true;
     drop(events_in);
     drop(dead_in);
     while !probe.done() {
@@ -611,6 +623,34 @@ fn run_worker(
     check(&failure, &control)?;
     report.late = control.late_records.get();
     Ok(report)
+}
+
+/// Declared after a worker's input handles (locals drop in reverse order), so it drops
+/// first.
+///
+/// When a worker leaves its loop early (a read failed, another worker aborted), its inputs
+/// close as it returns, and their frontier lets every other worker's epoch complete. The
+/// committer must not take that for a complete epoch: the guard raises the shared abort
+/// flag *before* the inputs close, and the committer checks it before every commit. Across
+/// processes a flag cannot be shared, so in a cluster the failing process exits at once,
+/// without closing its inputs; the others lose the connection and stop uncommitted.
+struct AbortGuard {
+    abort: Arc<AtomicBool>,
+    cluster: bool,
+    finished: bool,
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.abort.store(true, Ordering::SeqCst);
+        if self.cluster {
+            eprintln!("error: a worker of this process failed (see the log); stopping the cluster");
+            std::process::exit(1);
+        }
+    }
 }
 
 fn send(

@@ -1,0 +1,75 @@
+//! The Delta source's time travel, checked independently: `sluice run` reads a table at
+//! `version-as-of: K`, and DuckDB reads a copy of the table whose log stops at K.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Result;
+use sluice_tests::{expect_clean_failure, python, run_with_timeout, serial, sluice_bin, work_dir};
+
+const TMP: &str = env!("CARGO_TARGET_TMPDIR");
+
+#[test]
+fn version_as_of_reads_exactly_that_version() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "delta_source_time_travel")?;
+    let mut demo = Command::new(sluice_bin()?);
+    demo.args([
+        "demo",
+        "--events",
+        "40000",
+        "--epoch-events",
+        "5000",
+        "--dir",
+    ])
+    .arg(dir.join("demo"));
+    run_with_timeout(demo, Duration::from_secs(600))?.require_success("sluice demo")?;
+    let silver = dir.join("demo").join("tables").join("silver");
+    for version in [2, 5] {
+        let out = dir.join(format!("read-{version}"));
+        let job = dir.join(format!("job-{version}.yaml"));
+        std::fs::write(
+            &job,
+            format!(
+                "job-id: time-travel-{version}\nsource:\n  delta:\n    path: {}\n    version-as-of: {version}\noutput:\n  dir: {}\n",
+                silver.display(),
+                out.display()
+            ),
+        )?;
+        let mut run = Command::new(sluice_bin()?);
+        run.arg("run").arg(&job);
+        run_with_timeout(run, Duration::from_secs(600))?
+            .require_success("sluice run (delta source)")?;
+        let mut check = Command::new(python()?);
+        check
+            .arg(
+                sluice_tests::tests_dir()
+                    .join("python")
+                    .join("time_travel_tool.py"),
+            )
+            .args(["check", "--version", &version.to_string()])
+            .arg("--table")
+            .arg(&silver)
+            .arg("--read")
+            .arg(out.join("tables").join("bronze"));
+        let report = run_with_timeout(check, Duration::from_secs(120))?;
+        report.require_success("time_travel_tool.py check")?;
+        eprintln!("{}", report.stdout.trim());
+    }
+    let job = dir.join("job-missing.yaml");
+    std::fs::write(
+        &job,
+        format!(
+            "job-id: time-travel-missing\nsource:\n  delta:\n    path: {}\n    version-as-of: 999\noutput:\n  dir: {}\n",
+            silver.display(),
+            dir.join("read-missing").display()
+        ),
+    )?;
+    let mut run = Command::new(sluice_bin()?);
+    run.arg("run").arg(&job);
+    expect_clean_failure(
+        "a version the log does not hold",
+        run,
+        &["version-as-of 999"],
+    )
+}

@@ -1,0 +1,318 @@
+//! The file source end to end: Parquet, JSON-lines, CSV, Avro and ORC files written by
+//! writers independent of sluice (`tests/python/files_tool.py`: pyarrow, fastavro, and CSV
+//! and JSON lines by hand) under hive partition directories, read by `sluice run --batch`
+//! into Delta, and checked with DuckDB's `delta_scan`: bronze and silver hold exactly the
+//! good records (every value, the partition columns, the file and line or row of each),
+//! the dead-letter table exactly the bad ones (reason `parse_error`, file, line, payload),
+//! and a file that cannot be read fails the run with one error naming it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use serde_json::Value;
+use sluice_tests::{
+    RunOutput, delta_versions, expect_clean_failure, python, run_with_timeout, sluice_bin,
+    tests_dir, work_dir,
+};
+
+const TMP: &str = env!("CARGO_TARGET_TMPDIR");
+
+/// The schema the tool's main datasets are written with, as a job declares it.
+const DECLARED: &str = "  schema:
+    - { name: id, type: long, nullable: false }
+    - { name: name, type: string }
+    - { name: amount, type: double }
+    - { name: qty, type: int }
+    - { name: active, type: boolean }
+    - { name: ts, type: timestamp }
+    - { name: day, type: date }
+";
+
+/// The rule of the jobs over the main datasets; the tool expects its violations.
+const RULE: &str = "rules:\n  - { name: qty_non_negative, check: \"qty >= 0\" }\n";
+
+fn tool(args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new(python()?);
+    cmd.arg(tests_dir().join("python").join("files_tool.py"))
+        .args(args);
+    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
+    out.require_success(&format!("files_tool.py {}", args.join(" ")))?;
+    Ok(out.stdout)
+}
+
+fn write_case(dir: &Path, case: &str) -> Result<()> {
+    tool(&["write", "--dir", &dir.display().to_string(), "--case", case])?;
+    Ok(())
+}
+
+/// `files_tool.py check`: the tables under `dir/out` against `dir/expected`.
+fn check(dir: &Path, out: &str, expected: &str) -> Result<()> {
+    let report = tool(&[
+        "check",
+        "--dir",
+        &dir.display().to_string(),
+        "--out",
+        &dir.join(out).display().to_string(),
+        "--expected",
+        &dir.join(expected).display().to_string(),
+    ])
+    .with_context(|| format!("checking {} against {expected}", dir.join(out).display()))?;
+    println!("{}", report.trim());
+    Ok(())
+}
+
+/// How a job gets its schema.
+#[derive(Clone, Copy, PartialEq)]
+enum Schema {
+    Declared,
+    Inferred,
+}
+
+/// Writes `dir/name`: a job reading `dir/data` (given relative, the job runs in `dir`)
+/// in `format` into `dir/out`, with extra `files` settings (indented lines).
+fn write_job(
+    dir: &Path,
+    name: &str,
+    format: &str,
+    schema: Schema,
+    files_extra: &str,
+    out: &str,
+    rule: bool,
+) -> Result<PathBuf> {
+    let dialect = if format == "csv" {
+        "    csv: { header: true, delimiter: \",\", quote: \"\\\"\" }\n"
+    } else {
+        ""
+    };
+    let text = format!(
+        "job-id: files-{format}-{out}\nworkers: 2\nsource:\n  files:\n    path: data\n    \
+         format: {format}\n{dialect}{files_extra}{}{}output:\n  dir: {out}\n",
+        if schema == Schema::Declared {
+            DECLARED
+        } else {
+            ""
+        },
+        if rule { RULE } else { "" },
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// `sluice run JOB --batch` in `dir`.
+fn command(dir: &Path, job: &str) -> Result<Command> {
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.current_dir(dir).arg("run").arg(job).arg("--batch");
+    Ok(cmd)
+}
+
+fn run_batch(dir: &Path, job: &str) -> Result<RunOutput> {
+    let started = Instant::now();
+    let out = run_with_timeout(command(dir, job)?, Duration::from_secs(120))?;
+    out.require_success(&format!("sluice run {job} --batch (in {})", dir.display()))?;
+    println!("sluice run {job} --batch: {:.1?}", started.elapsed());
+    Ok(out)
+}
+
+fn expected(dir: &Path, file: &str) -> Result<Value> {
+    let text = std::fs::read_to_string(dir.join(file))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// A main dataset in `format`: written, read with the declared schema, checked.
+fn round_trip(format: &str) -> Result<()> {
+    let started = Instant::now();
+    let dir = work_dir(TMP, &format!("files_{format}"))?;
+    write_case(&dir, format)?;
+    write_job(&dir, "job.yaml", format, Schema::Declared, "", "out", true)?;
+    run_batch(&dir, "job.yaml")?;
+    check(&dir, "out", "expected.json")?;
+    println!("{format}: {:.1?}", started.elapsed());
+    Ok(())
+}
+
+#[test]
+fn parquet_files_round_trip_and_out_of_range_values_are_dead_letters() -> Result<()> {
+    round_trip("parquet")
+}
+
+#[test]
+fn orc_files_round_trip_and_out_of_range_values_are_dead_letters() -> Result<()> {
+    round_trip("orc")
+}
+
+#[test]
+fn avro_files_round_trip_and_out_of_range_values_are_dead_letters() -> Result<()> {
+    round_trip("avro")
+}
+
+#[test]
+fn csv_files_round_trip_and_bad_rows_are_dead_letters_with_their_line() -> Result<()> {
+    round_trip("csv")
+}
+
+#[test]
+fn json_lines_round_trip_and_bad_lines_are_dead_letters_with_their_line() -> Result<()> {
+    round_trip("json")
+}
+
+/// A broken case: the data and the job; returns the broken file's relative path.
+fn broken_case(name: &str, case: &str, format: &str, schema: Schema) -> Result<(PathBuf, String)> {
+    let dir = work_dir(TMP, name)?;
+    write_case(&dir, case)?;
+    write_job(&dir, "job.yaml", format, schema, "", "out", true)?;
+    let broken = expected(&dir, "expected.json")?["broken"]
+        .as_str()
+        .context("expected.json names the broken file")?
+        .to_string();
+    Ok((dir, broken))
+}
+
+#[test]
+fn an_unreadable_file_fails_the_run_with_one_error_naming_it() -> Result<()> {
+    for (case, format, schema) in [
+        ("broken-parquet", "parquet", Schema::Declared),
+        // The first file: the schema is inferred from it.
+        ("broken-first-parquet", "parquet", Schema::Inferred),
+        ("broken-orc", "orc", Schema::Declared),
+        ("not-avro", "avro", Schema::Declared),
+        ("truncated-avro", "avro", Schema::Declared),
+    ] {
+        let (dir, broken) = broken_case(&format!("files_{case}"), case, format, schema)?;
+        expect_clean_failure(case, command(&dir, "job.yaml")?, &[&broken])?;
+    }
+    Ok(())
+}
+
+/// A run that fails on an unreadable file must commit nothing of the epoch it failed in
+/// (the job is `--batch`: one epoch), so that once the file is repaired a rerun reads every
+/// file exactly once.
+#[test]
+fn a_failed_epoch_commits_nothing_and_a_rerun_after_repair_reads_every_file() -> Result<()> {
+    let (dir, broken) = broken_case(
+        "files_repair_and_rerun",
+        "broken-parquet",
+        "parquet",
+        Schema::Declared,
+    )?;
+    expect_clean_failure("broken-parquet", command(&dir, "job.yaml")?, &[&broken])?;
+    // Creating a table is version 0; an epoch commit would be version 1.
+    let committed: Vec<_> = delta_versions(&dir.join("out"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, v)| v.is_some_and(|v| v > 0))
+        .collect();
+    ensure!(
+        committed.is_empty(),
+        "the run failed on {broken}, yet it committed the epoch (latest Delta versions \
+         {committed:?}): the rows of the files the other worker read are in the tables, and \
+         the checkpoint marks {broken} as read"
+    );
+    tool(&["repair", "--dir", &dir.display().to_string()])?;
+    let rerun = run_batch(&dir, "job.yaml")?;
+    println!("rerun: {}", rerun.stdout.trim());
+    check(&dir, "out", "expected.json")
+}
+
+/// `partition-filter` prunes whole directories: their files are never opened, not even to
+/// infer the schema (the first file in path order is truncated and pruned), and the rows of
+/// the other directories carry both partition columns as text.
+#[test]
+fn partition_filter_prunes_directories_before_reading_or_inferring() -> Result<()> {
+    let dir = work_dir(TMP, "files_prune")?;
+    write_case(&dir, "prune")?;
+    write_job(
+        &dir,
+        "job.yaml",
+        "parquet",
+        Schema::Inferred,
+        "    partition-filter: \"date >= '2024-01-02' AND region = 'eu'\"\n",
+        "out",
+        true,
+    )?;
+    let out = run_batch(&dir, "job.yaml")?;
+    ensure!(
+        out.stderr
+            .contains("from the metadata of date=2024-01-02/region=eu/part-0.parquet"),
+        "the schema should be inferred from the first file the filter keeps:\n{}",
+        out.stderr
+    );
+    check(&dir, "out", "expected.json")
+}
+
+/// CSV inference samples `infer-records` records: `amount`, integers there, is Int64, so a
+/// later `1.5` is a dead letter, and zone-less timestamps are timestamps without a zone.
+/// The declared schema reads the same files with `amount` a double (the `1.5` row is
+/// good) and the timestamps as UTC.
+#[test]
+fn csv_inferred_schema_follows_the_sample_and_a_declared_one_wins() -> Result<()> {
+    let dir = work_dir(TMP, "files_csv_infer")?;
+    write_case(&dir, "csv-infer")?;
+    write_job(
+        &dir,
+        "inferred.yaml",
+        "csv",
+        Schema::Inferred,
+        "    infer-records: 50\n",
+        "out-inferred",
+        false,
+    )?;
+    let out = run_batch(&dir, "inferred.yaml")?;
+    for needle in [
+        "amount: Int64",
+        "score: Float64",
+        "day: Date32",
+        "from the first 50 records",
+    ] {
+        ensure!(
+            out.stderr.contains(needle),
+            "the inference report lacks `{needle}`:\n{}",
+            out.stderr
+        );
+    }
+    check(&dir, "out-inferred", "expected-inferred.json")?;
+
+    let declared = "  schema:
+    - { name: id, type: long, nullable: false }
+    - { name: name, type: string }
+    - { name: amount, type: double }
+    - { name: score, type: double }
+    - { name: active, type: boolean }
+    - { name: day, type: date }
+    - { name: ts, type: timestamp }
+";
+    let job = std::fs::read_to_string(dir.join("inferred.yaml"))?
+        .replace("out-inferred", "out-declared")
+        .replace(
+            "    infer-records: 50\n",
+            &format!("    infer-records: 50\n{declared}"),
+        );
+    std::fs::write(dir.join("declared.yaml"), job)?;
+    let out = run_batch(&dir, "declared.yaml")?;
+    ensure!(
+        !out.stderr.contains("inferred the schema"),
+        "a declared schema must not be inferred:\n{}",
+        out.stderr
+    );
+    check(&dir, "out-declared", "expected-declared.json")
+}
+
+/// JSON inference makes a column whose sampled values are numbers on some lines and
+/// strings on others Utf8 ("Utf8 ... for conflicting types"); reading with that schema must
+/// keep every line, the numbers as their JSON text, not reject the lines it was inferred
+/// from.
+#[test]
+fn json_inferred_text_column_keeps_the_numbers_it_was_inferred_from() -> Result<()> {
+    let dir = work_dir(TMP, "files_json_infer")?;
+    write_case(&dir, "json-infer")?;
+    write_job(&dir, "job.yaml", "json", Schema::Inferred, "", "out", false)?;
+    let out = run_batch(&dir, "job.yaml")?;
+    ensure!(
+        out.stderr.contains("code: Utf8"),
+        "`code` (numbers and strings) should be inferred as Utf8:\n{}",
+        out.stderr
+    );
+    check(&dir, "out", "expected.json")
+}
