@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sluice_connectors::delta::DeltaSourceConfig;
+use sluice_connectors::delta::{DeltaSourceConfig, MergeConfig};
 use sluice_connectors::files::FileSourceConfig;
 use sluice_connectors::format::RecordFormat;
 use sluice_connectors::format::avro::AvroConfig;
@@ -184,6 +184,10 @@ pub struct SilverConfig {
     /// Partition columns of the silver table.
     #[serde(default)]
     pub partition_by: Vec<String>,
+    /// Upsert each epoch into silver with a Delta `MERGE` on these keys instead of
+    /// appending (exactly once: the epoch's txn rides in the MERGE commit).
+    #[serde(default)]
+    pub merge: Option<MergeConfig>,
 }
 
 /// A computed column.
@@ -619,6 +623,12 @@ mod tests {
             assert!(!kafka.topics.is_empty(), "{name}");
             assert!(job.gold.is_some(), "{name}");
         }
+        let text = include_str!("../delta-merge.yaml");
+        let job =
+            JobConfig::from_yaml_str(text, "delta-merge.yaml").unwrap_or_else(|e| panic!("{e}"));
+        let merge = job.silver.merge.expect("a merge");
+        assert_eq!(merge.keys, vec!["customer_id".to_string()]);
+        assert!(job.source.files.is_some());
         let text = include_str!("../kinesis-iot-to-delta.yaml");
         let job = JobConfig::from_yaml_str(text, "kinesis-iot-to-delta.yaml")
             .unwrap_or_else(|e| panic!("{e}"));

@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 mod committer;
 mod error;
 pub mod maintenance;
+mod merge_sink;
 mod schema;
 mod sink;
 mod source;
@@ -52,6 +53,7 @@ mod table_sink;
 mod writer;
 
 pub use error::{Cause, DeltaError, Result};
+pub use merge_sink::{MergeConfig, MergeTableSink};
 pub use sink::{DeltaSink, register_object_stores};
 pub use source::{DeltaSource, DeltaSourceConfig};
 pub use table_sink::DeltaTableSink;

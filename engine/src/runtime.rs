@@ -98,6 +98,10 @@ pub trait EpochSource: Send + Sync + 'static {
     }
     /// The ranges of epoch `epoch`, given where each partition stands.
     ///
+    /// The ranges must name every partition the source knows, those not read in this
+    /// epoch as empty ranges at their cursor: a restart rebuilds the cursors from the
+    /// logged ranges of the last snapshot epoch alone.
+    ///
     /// # Errors
     /// When the source cannot be reached, or data the cursors need is gone.
     fn next_ranges(&self, epoch: u64, cursors: &Cursors) -> Result<Planned, ConnectorFailure>;

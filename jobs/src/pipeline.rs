@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use indicatif::{ProgressBar, ProgressStyle};
 use sluice_config::{FieldType, GoldConfig, JobConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
-use sluice_connectors::delta::{DeltaSource, DeltaTableSink};
+use sluice_connectors::delta::{DeltaSource, DeltaTableSink, MergeTableSink};
 use sluice_connectors::files::FileSource;
 use sluice_connectors::format::Decoder;
 use sluice_connectors::generator::GeneratorSource;
@@ -107,14 +107,28 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         open(&names.bronze, Arc::clone(&compiled.bronze_schema), vec![])?,
         &topics.bronze,
     )?;
-    let silver = publish(
-        open(
+    let silver_sink = match &job.silver.merge {
+        None => open(
             &names.silver,
             Arc::clone(compiled.silver.schema()),
             job.silver.partition_by.clone(),
         )?,
-        &topics.silver,
-    )?;
+        Some(merge) => {
+            let location = tables_dir.join(&names.silver);
+            Arc::new(
+                MergeTableSink::open(
+                    &handle,
+                    &location,
+                    &format!("{}/{}", job.job_id, names.silver),
+                    Arc::clone(compiled.silver.schema()),
+                    job.silver.partition_by.clone(),
+                    merge.clone(),
+                )
+                .with_context(|| format!("opening table {location} (silver.merge)"))?,
+            ) as Arc<dyn TableSink>
+        }
+    };
+    let silver = publish(silver_sink, &topics.silver)?;
     let gold = match &compiled.gold_schema {
         Some(schema) => Some(publish(
             open(&names.gold, Arc::clone(schema), vec![])?,

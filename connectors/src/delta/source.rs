@@ -204,6 +204,16 @@ impl DeltaSource {
         self.version
     }
 
+    /// A file's partition values: logged with its cursor, else from the snapshot.
+    fn partitions_of(&self, path: &str, cursor: &Cursor) -> BTreeMap<String, Option<String>> {
+        cursor
+            .position
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+            .or_else(|| self.snapshot.get(path).cloned())
+            .unwrap_or_default()
+    }
+
     fn range(path: &str, partitions: &BTreeMap<String, Option<String>>) -> SourceRange {
         let mut r = SourceRange::offsets(path.to_string(), 0, 0, 1);
         r.start_position = Some(serde_json::to_string(partitions).unwrap_or_default());
@@ -336,13 +346,13 @@ impl EpochSource for DeltaSource {
     fn initial_cursors(&self) -> Result<Cursors, ConnectorFailure> {
         let mut cursors: Cursors = self
             .snapshot
-            .keys()
-            .map(|p| {
+            .iter()
+            .map(|(p, partitions)| {
                 (
                     (p.clone(), 0),
                     Cursor {
                         offset: 0,
-                        position: None,
+                        position: serde_json::to_string(partitions).ok(),
                     },
                 )
             })
@@ -361,24 +371,34 @@ impl EpochSource for DeltaSource {
 
     fn next_ranges(&self, _epoch: u64, cursors: &Cursors) -> Result<Planned, ConnectorFailure> {
         let limit = self.config.max_files_per_epoch.unwrap_or(usize::MAX).max(1);
-        let pending: Vec<SourceRange> = cursors
-            .iter()
-            .filter(|((path, _), c)| path != LOG_KEY && c.offset == 0)
-            .take(limit)
-            .map(|((path, _), _)| {
-                let partitions = self.snapshot.get(path).cloned().unwrap_or_default();
-                Self::range(path, &partitions)
-            })
-            .collect();
-        if !pending.is_empty() {
-            return Ok(Planned::Ranges(pending));
+        let next = cursors
+            .get(&(LOG_KEY.to_string(), 0))
+            .map_or(self.version + 1, |c| c.offset as i64);
+        // Every known file is named, unread-now ones as empty ranges at their cursor (with
+        // their partition values), since a restart rebuilds cursors from one epoch's ranges.
+        let mut chosen = 0;
+        let mut ranges: Vec<SourceRange> = Vec::with_capacity(cursors.len() + 1);
+        for ((path, _), c) in cursors.iter().filter(|((p, _), _)| p != LOG_KEY) {
+            let partitions = self.partitions_of(path, c);
+            let mut r = Self::range(path, &partitions);
+            if c.offset == 0 && chosen < limit {
+                chosen += 1;
+            } else {
+                (r.start, r.end) = (c.offset, c.offset);
+            }
+            ranges.push(r);
+        }
+        let log_range =
+            |to: i64| SourceRange::offsets(LOG_KEY.to_string(), 0, next as u64, to as u64);
+        if chosen > 0 {
+            if self.config.tails() {
+                ranges.push(log_range(next));
+            }
+            return Ok(Planned::Ranges(ranges));
         }
         if !self.config.tails() {
             return Ok(Planned::Exhausted);
         }
-        let next = cursors
-            .get(&(LOG_KEY.to_string(), 0))
-            .map_or(self.version + 1, |c| c.offset as i64);
         let store = self.table.log_store();
         let external = |e: deltalake::DeltaTableError| {
             ConnectorFailure::new(format!("{}: {e}", self.config.path), true)
@@ -395,16 +415,14 @@ impl EpochSource for DeltaSource {
             .runtime
             .block_on(store.get_latest_version(next as _))
             .map_err(external)? as i64;
-        let mut ranges = Vec::new();
         for v in next..=latest {
-            ranges.extend(self.runtime.block_on(self.added(v))?);
+            for added in self.runtime.block_on(self.added(v))? {
+                // A path added again (rare) replaces its empty carry-over range.
+                ranges.retain(|r| r.source != added.source);
+                ranges.push(added);
+            }
         }
-        ranges.push(SourceRange::offsets(
-            LOG_KEY.to_string(),
-            0,
-            next as u64,
-            (latest + 1) as u64,
-        ));
+        ranges.push(log_range(latest + 1));
         Ok(Planned::Ranges(ranges))
     }
 

@@ -301,16 +301,30 @@ impl EpochSource for FileSource {
             .config
             .max_files_per_epoch
             .map_or(usize::MAX, |m| m as usize);
-        let ranges: Vec<SourceRange> = self
+        let chosen: std::collections::BTreeSet<&str> = self
             .unread(cursors)
             .take(limit)
-            .map(|f| SourceRange::offsets(f.rel.clone(), 0, 0, 1))
+            .map(|f| f.rel.as_str())
             .collect();
-        Ok(if ranges.is_empty() {
-            Planned::Exhausted
-        } else {
-            Planned::Ranges(ranges)
-        })
+        if chosen.is_empty() {
+            return Ok(Planned::Exhausted);
+        }
+        // Every file is named, those not read now as empty ranges at their cursor: a
+        // restart rebuilds the cursors from one epoch's logged ranges.
+        let ranges = self
+            .listing
+            .files
+            .iter()
+            .map(|f| {
+                if chosen.contains(f.rel.as_str()) {
+                    SourceRange::offsets(f.rel.clone(), 0, 0, 1)
+                } else {
+                    let at = cursors.get(&(f.rel.clone(), 0)).map_or(0, |c| c.offset);
+                    SourceRange::offsets(f.rel.clone(), 0, at, at)
+                }
+            })
+            .collect();
+        Ok(Planned::Ranges(ranges))
     }
 
     fn exhausted(&self, cursors: &Cursors) -> bool {

@@ -1,0 +1,256 @@
+//! A Delta sink that upserts each epoch with `MERGE` instead of appending, exactly once.
+//!
+//! Workers ship their share of an epoch to the committer as Arrow IPC (base64 in the file
+//! note; a merge needs all of an epoch's rows in one place). The committer keeps the last
+//! change per key (ordered by the coordinate columns `source`, `partition`, `offset`, so
+//! the newest record of a partition wins), then runs one `MERGE` whose commit carries
+//! `txn(appId, version = epoch)`: a replayed epoch finds its version and is skipped, so an
+//! epoch is merged once even across crashes. Matched rows are updated (or deleted when the
+//! change matches `delete-when`), unmatched rows inserted (unless they are deletes).
+
+use std::io::Cursor;
+
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use arrow::record_batch::RecordBatch;
+use base64::Engine as _;
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
+use serde::{Deserialize, Serialize};
+use sluice_engine::runtime::{CommitReport, ConnectorFailure, TableSink};
+use tokio::runtime::Handle;
+
+use super::maintenance::open_table;
+use super::{CommitOutcome, DeltaError, DeltaSink};
+
+/// Merge settings of a table (`silver.merge` in a job).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MergeConfig {
+    /// Columns that identify a row.
+    pub keys: Vec<String>,
+    /// SQL over the change's columns; a matching change deletes its key (e.g. `op = 'D'`).
+    #[serde(default)]
+    pub delete_when: Option<String>,
+}
+
+/// Upserts epochs into a Delta table; see the [module docs](self).
+pub struct MergeTableSink {
+    sink: DeltaSink,
+    config: MergeConfig,
+    name: String,
+    columns: Vec<String>,
+    runtime: Handle,
+}
+
+fn failure(e: impl std::fmt::Display, retryable: bool) -> ConnectorFailure {
+    ConnectorFailure::new(e.to_string(), retryable)
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl MergeTableSink {
+    /// Opens (or creates) the table at `location` for merges under `app_id`.
+    ///
+    /// # Errors
+    /// A key that is not a column, or the errors of [`DeltaSink::open`].
+    pub fn open(
+        runtime: &Handle,
+        location: &str,
+        app_id: &str,
+        schema: SchemaRef,
+        partition_columns: Vec<String>,
+        config: MergeConfig,
+    ) -> Result<Self, DeltaError> {
+        if config.keys.is_empty() {
+            return Err(DeltaError::schema(
+                location,
+                "merge needs at least one key column",
+            ));
+        }
+        for k in &config.keys {
+            if schema.field_with_name(k).is_err() {
+                return Err(DeltaError::schema(
+                    location,
+                    format!("merge key {k:?} is not a column of the table"),
+                ));
+            }
+        }
+        let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let sink =
+            runtime.block_on(DeltaSink::open(location, app_id, schema, partition_columns))?;
+        let name = std::path::Path::new(location).file_name().map_or_else(
+            || location.to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Ok(Self {
+            sink,
+            config,
+            name,
+            columns,
+            runtime: runtime.clone(),
+        })
+    }
+
+    /// The SQL that keeps the last change per key, with `__sluice_delete` for deletes.
+    fn latest_changes_sql(&self) -> String {
+        let cols: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
+        let keys: Vec<String> = self.config.keys.iter().map(|k| quote(k)).collect();
+        let order: Vec<String> = ["source", "partition", "offset"]
+            .iter()
+            .filter(|c| self.columns.iter().any(|n| n == *c))
+            .map(|c| format!("{} DESC", quote(c)))
+            .collect();
+        let order = if order.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", order.join(", "))
+        };
+        let delete = self
+            .config
+            .delete_when
+            .as_ref()
+            .map_or("FALSE".to_string(), |d| format!("COALESCE(({d}), FALSE)"));
+        format!(
+            "SELECT {cols}, __sluice_delete FROM (SELECT *, {delete} AS __sluice_delete, \
+             row_number() OVER (PARTITION BY {keys}{order}) AS __sluice_rank FROM changes) \
+             WHERE __sluice_rank = 1",
+            cols = cols.join(", "),
+            keys = keys.join(", "),
+        )
+    }
+
+    async fn merge(
+        &self,
+        epoch: u64,
+        batches: Vec<RecordBatch>,
+    ) -> Result<CommitReport, ConnectorFailure> {
+        let location = self.sink.location();
+        let ctx = SessionContext::new();
+        let changes = ctx.read_batches(batches).map_err(|e| failure(e, false))?;
+        ctx.register_table("changes", changes.into_view())
+            .map_err(|e| failure(e, false))?;
+        let latest = ctx.sql(&self.latest_changes_sql()).await.map_err(|e| {
+            failure(
+                format!("merge into {location}: delete-when or keys: {e}"),
+                false,
+            )
+        })?;
+        let table = open_table(location).await.map_err(|e| failure(e, true))?;
+        let on: Vec<String> = self
+            .config
+            .keys
+            .iter()
+            .map(|k| format!("t.{q} = s.{q}", q = quote(k)))
+            .collect();
+        let properties = CommitProperties::default().with_application_transaction(
+            Transaction::new_with_last_update(
+                self.sink.app_id(),
+                epoch as i64,
+                Some(chrono::Utc::now().timestamp_millis()),
+            ),
+        );
+        let columns = self.columns.clone();
+        let set_all = columns.clone();
+        let (_, metrics) = table
+            .merge(latest, on.join(" AND "))
+            .with_source_alias("s")
+            .with_target_alias("t")
+            .with_commit_properties(properties)
+            .when_matched_delete(|d| d.predicate("s.__sluice_delete"))
+            .and_then(|b| {
+                b.when_matched_update(|mut u| {
+                    for c in &columns {
+                        u = u.update(quote(c), format!("s.{}", quote(c)));
+                    }
+                    u.predicate("NOT s.__sluice_delete")
+                })
+            })
+            .and_then(|b| {
+                b.when_not_matched_insert(|mut i| {
+                    for c in &set_all {
+                        i = i.set(quote(c), format!("s.{}", quote(c)));
+                    }
+                    i.predicate("NOT s.__sluice_delete")
+                })
+            })
+            .map_err(|e| failure(format!("merge into {location}: {e}"), false))?
+            .await
+            .map_err(|e| failure(format!("merge into {location} (epoch {epoch}): {e}"), true))?;
+        tracing::info!(table = %self.name, epoch, inserted = metrics.num_target_rows_inserted,
+            updated = metrics.num_target_rows_updated, deleted = metrics.num_target_rows_deleted,
+            "epoch merged");
+        Ok(CommitReport {
+            skipped: false,
+            rows: (metrics.num_target_rows_inserted + metrics.num_target_rows_updated) as u64,
+            files: metrics.num_target_files_added as u64,
+        })
+    }
+}
+
+impl TableSink for MergeTableSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn committed_epoch(&self) -> Result<Option<u64>, ConnectorFailure> {
+        self.runtime
+            .block_on(self.sink.committed_epoch())
+            .map_err(|e| failure(&e, e.is_retryable()))
+    }
+
+    fn write(&self, _epoch: u64, batches: &[RecordBatch]) -> Result<Vec<String>, ConnectorFailure> {
+        let Some(first) = batches.first() else {
+            return Ok(Vec::new());
+        };
+        let mut bytes = Vec::new();
+        {
+            let mut writer = StreamWriter::try_new(&mut bytes, &first.schema())
+                .map_err(|e| failure(e, false))?;
+            for b in batches {
+                writer.write(b).map_err(|e| failure(e, false))?;
+            }
+            writer.finish().map_err(|e| failure(e, false))?;
+        }
+        Ok(vec![
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+        ])
+    }
+
+    fn commit(&self, epoch: u64, files: Vec<String>) -> Result<CommitReport, ConnectorFailure> {
+        if self.committed_epoch()?.is_some_and(|done| done >= epoch) {
+            return Ok(CommitReport {
+                skipped: true,
+                ..CommitReport::default()
+            });
+        }
+        let mut batches = Vec::new();
+        for note in files {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(note)
+                .map_err(|e| failure(e, false))?;
+            let reader =
+                StreamReader::try_new(Cursor::new(bytes), None).map_err(|e| failure(e, false))?;
+            for b in reader {
+                batches.push(b.map_err(|e| failure(e, false))?);
+            }
+        }
+        batches.retain(|b| b.num_rows() > 0);
+        if batches.is_empty() {
+            // An empty epoch still records its txn version, so a replay skips it.
+            let outcome = self
+                .runtime
+                .block_on(self.sink.commit_epoch(epoch, Vec::new()))
+                .map_err(|e| failure(&e, e.is_retryable()))?;
+            return Ok(CommitReport {
+                skipped: matches!(outcome, CommitOutcome::AlreadyCommitted),
+                ..CommitReport::default()
+            });
+        }
+        self.runtime.block_on(self.merge(epoch, batches))
+    }
+}
