@@ -11,6 +11,7 @@ use sluice_connectors::format::avro::AvroConfig;
 use sluice_connectors::generator::GeneratorConfig;
 use sluice_connectors::kafka::KafkaSourceConfig;
 use sluice_connectors::kinesis::KinesisSourceConfig;
+use sluice_engine::join::JoinKind;
 use sluice_engine::quality::RuleAction;
 
 use crate::error::{ConfigError, Result};
@@ -30,6 +31,10 @@ pub struct JobConfig {
     /// Data-quality rules, in order.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// Broadcast joins with static tables, applied in order after the rules; silver
+    /// columns may use the joined columns.
+    #[serde(default)]
+    pub joins: Vec<JoinConfig>,
     /// Silver table settings.
     #[serde(default)]
     pub silver: SilverConfig,
@@ -154,6 +159,40 @@ impl Default for TriggerConfig {
             interval: None,
         }
     }
+}
+
+/// A broadcast join with a small static table (a Delta table or files), loaded whole at
+/// start on every worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct JoinConfig {
+    /// Name, for messages.
+    pub name: String,
+    /// The table: exactly one of `delta` or `files` (with an optional `schema`).
+    pub table: JoinTableConfig,
+    /// Key columns, named the same on both sides.
+    pub on: Vec<String>,
+    /// `left` (default), `inner` or `left-anti`.
+    #[serde(default)]
+    pub kind: JoinKind,
+    /// Table columns to add (default: every non-key column).
+    #[serde(default)]
+    pub columns: Vec<String>,
+}
+
+/// Where a join's table comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct JoinTableConfig {
+    /// A Delta table (any version; read bounded).
+    #[serde(default)]
+    pub delta: Option<DeltaSourceConfig>,
+    /// Files.
+    #[serde(default)]
+    pub files: Option<FileSourceConfig>,
+    /// The files' fields (inferred when absent).
+    #[serde(default)]
+    pub schema: Vec<FieldConfig>,
 }
 
 /// A data-quality rule.
@@ -502,6 +541,20 @@ impl JobConfig {
         }
         if self.source.generator.is_some() && format != RecordFormat::Json {
             return Err(invalid("source.format", "`json` for the generator"));
+        }
+        for (i, j) in self.joins.iter().enumerate() {
+            if usize::from(j.table.delta.is_some()) + usize::from(j.table.files.is_some()) != 1 {
+                return Err(invalid(
+                    &format!("joins[{i}].table"),
+                    "exactly one of `delta` or `files`",
+                ));
+            }
+            if j.on.is_empty() {
+                return Err(invalid(
+                    &format!("joins[{i}].on"),
+                    "at least one key column",
+                ));
+            }
         }
         if self.trigger.records_per_epoch == 0 {
             return Err(invalid("trigger.records-per-epoch", "a positive number"));

@@ -18,8 +18,8 @@ pub mod overrides;
 pub use error::{ConfigError, Result};
 pub use job::{
     AggregateConfig, CheckpointConfig, ColumnConfig, FieldConfig, FieldType, GoldConfig, JobConfig,
-    KafkaOutputConfig, OutputConfig, RuleConfig, SilverConfig, SourceConfig, TableNames,
-    TableTopics, TriggerConfig, WindowConfig,
+    JoinConfig, JoinTableConfig, KafkaOutputConfig, OutputConfig, RuleConfig, SilverConfig,
+    SourceConfig, TableNames, TableTopics, TriggerConfig, WindowConfig,
 };
 pub use overrides::Override;
 

@@ -19,6 +19,7 @@ pub mod batch;
 mod epoch;
 pub mod error;
 pub mod expr;
+pub mod join;
 pub mod key;
 pub mod plan;
 pub mod quality;

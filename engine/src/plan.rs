@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::Result;
 use crate::expr::SqlExpr;
+use crate::join::{BroadcastJoin, JoinSpec};
 use crate::quality::RulePolicy;
 use crate::stateless::{Projection, Rule};
 use crate::window::{WindowSpec, WindowState};
@@ -24,6 +26,10 @@ pub struct Plan {
     /// default policy (quarantine, no threshold), which keeps older plans' fingerprints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rule_policies: Vec<RulePolicy>,
+    /// Broadcast joins with static tables, applied in order to rows that passed the rules,
+    /// before the silver columns (which may use the joined columns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joins: Vec<JoinSpec>,
     /// Computed silver columns `(name, SQL)`, appended to the bronze columns.
     pub silver_columns: Vec<(String, String)>,
     /// The gold aggregation, if any.
@@ -49,6 +55,8 @@ pub struct CompiledPlan {
     pub bronze_schema: SchemaRef,
     /// Compiled rules.
     pub rules: Vec<Rule>,
+    /// The joins, loaded with their tables.
+    pub joins: Vec<BroadcastJoin>,
     /// The silver projection.
     pub silver: Projection,
     /// Gold rows, when the plan has a window.
@@ -56,11 +64,12 @@ pub struct CompiledPlan {
 }
 
 impl CompiledPlan {
-    /// Compiles `plan` for events with `bronze_schema`.
+    /// Compiles `plan` for events with `bronze_schema`; `tables[i]` is the whole table of
+    /// `plan.joins[i]`.
     ///
     /// # Errors
-    /// When an expression or the window spec does not fit the schemas.
-    pub fn compile(plan: Plan, bronze_schema: &SchemaRef) -> Result<Self> {
+    /// When an expression, a join or the window spec does not fit the schemas.
+    pub fn compile(plan: Plan, bronze_schema: &SchemaRef, tables: &[RecordBatch]) -> Result<Self> {
         let rules = plan
             .rules
             .iter()
@@ -73,7 +82,21 @@ impl CompiledPlan {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let silver = Projection::compile(bronze_schema, true, &plan.silver_columns)?;
+        if tables.len() != plan.joins.len() {
+            return Err(crate::error::EngineError::InvalidPlan(format!(
+                "{} joins but {} tables",
+                plan.joins.len(),
+                tables.len()
+            )));
+        }
+        let mut joined = Arc::clone(bronze_schema);
+        let mut joins = Vec::with_capacity(plan.joins.len());
+        for (spec, table) in plan.joins.iter().zip(tables) {
+            let join = BroadcastJoin::new(spec.clone(), &joined, table)?;
+            joined = Arc::clone(join.schema());
+            joins.push(join);
+        }
+        let silver = Projection::compile(&joined, true, &plan.silver_columns)?;
         let gold_schema = match &plan.window {
             Some(spec) => Some(Arc::clone(
                 WindowState::new(spec.clone(), silver.schema())?.output_schema(),
@@ -84,6 +107,7 @@ impl CompiledPlan {
             plan,
             bronze_schema: Arc::clone(bronze_schema),
             rules,
+            joins,
             silver,
             gold_schema,
         })

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
-use sluice_config::{FieldType, GoldConfig, JobConfig, WindowConfig};
+use sluice_config::{FieldType, GoldConfig, JobConfig, JoinConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
 use sluice_connectors::delta::{DeltaSource, DeltaTableSink, MergeTableSink};
 use sluice_connectors::files::FileSource;
@@ -16,9 +17,12 @@ use sluice_connectors::kafka::{
     EndingOffsets, KafkaClient, KafkaPublishedSink, KafkaSource, create_topic,
 };
 use sluice_connectors::kinesis::{Ending, KinesisSource};
+use sluice_engine::join::JoinSpec;
 use sluice_engine::plan::{CompiledPlan, Plan};
 use sluice_engine::quality::{QualityGate, RulePolicy};
-use sluice_engine::runtime::{Cluster, EpochSource, RunOptions, RunSummary, Sinks, TableSink, run};
+use sluice_engine::runtime::{
+    Cluster, EpochSource, Planned, RunOptions, RunSummary, Sinks, TableSink, advance, run,
+};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 /// What a finished run reports.
@@ -67,11 +71,30 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
             .iter()
             .map(|c| (c.name.clone(), c.expr.clone()))
             .collect(),
+        joins: job
+            .joins
+            .iter()
+            .map(|j| JoinSpec {
+                name: j.name.clone(),
+                keys: j.on.clone(),
+                kind: j.kind,
+                columns: j.columns.clone(),
+            })
+            .collect(),
         window: job.gold.as_ref().map(window_spec).transpose()?,
         key_groups: sluice_engine::key::DEFAULT_KEY_GROUPS,
     };
-    let compiled =
-        CompiledPlan::compile(plan, &bronze_schema).context("compiling the job's SQL")?;
+    let tables = job
+        .joins
+        .iter()
+        .enumerate()
+        .map(|(i, j)| {
+            load_table(j, &handle)
+                .with_context(|| format!("joins[{i}] `{}`: loading its table", j.name))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let compiled = CompiledPlan::compile(plan, &bronze_schema, &tables)
+        .context("compiling the job's SQL and joins")?;
     let tables_dir = Location::new(&job.output.dir, "tables")?;
     let names = &job.output.tables;
     let open =
@@ -236,9 +259,12 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
 }
 
 fn fields(job: &JobConfig) -> SchemaRef {
-    let fields: Vec<Field> = job
-        .source
-        .schema
+    schema_of(&job.source.schema)
+}
+
+/// The Arrow schema of declared fields.
+fn schema_of(declared: &[sluice_config::FieldConfig]) -> SchemaRef {
+    let fields: Vec<Field> = declared
         .iter()
         .map(|f| {
             let data_type = match f.data_type {
@@ -256,6 +282,64 @@ fn fields(job: &JobConfig) -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// Reads a join's whole table through its bounded source, without the coordinate
+/// columns. Rows of the table that do not decode are left out and reported on stderr.
+fn load_table(join: &JoinConfig, handle: &tokio::runtime::Handle) -> Result<RecordBatch> {
+    let source: Arc<dyn EpochSource> = match (&join.table.delta, &join.table.files) {
+        (Some(delta), None) => {
+            let mut delta = delta.clone();
+            delta.bounded = true;
+            Arc::new(DeltaSource::new(delta, handle)?)
+        }
+        (None, Some(files)) => {
+            let declared = (!join.table.schema.is_empty()).then(|| schema_of(&join.table.schema));
+            Arc::new(FileSource::new(files.clone(), declared)?)
+        }
+        _ => anyhow::bail!("give exactly one of `table.delta` or `table.files`"),
+    };
+    let mut cursors = source.initial_cursors()?;
+    let mut batches = Vec::new();
+    let mut bad = 0;
+    for epoch in 0.. {
+        let ranges = match source.next_ranges(epoch, &cursors)? {
+            Planned::Ranges(r) => r,
+            Planned::Idle | Planned::Exhausted => break,
+        };
+        for r in ranges.iter().filter(|r| !r.is_empty()) {
+            let (rows, dead) = source.read(r, epoch)?;
+            bad += dead.num_rows();
+            batches.push(rows);
+        }
+        advance(&mut cursors, &ranges);
+    }
+    if bad > 0 {
+        eprintln!(
+            "join `{}`: {bad} rows of its table did not decode and are left out",
+            join.name
+        );
+    }
+    let schema = source.schema();
+    let table = arrow::compute::concat_batches(&schema, &batches)?;
+    let keep: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            !matches!(
+                f.name().as_str(),
+                "source"
+                    | "partition"
+                    | "offset"
+                    | "upstream_source"
+                    | "upstream_partition"
+                    | "upstream_offset"
+            )
+        })
+        .map(|(i, _)| i)
+        .collect();
+    Ok(table.project(&keep)?)
 }
 
 /// The rules' actions and thresholds; empty when all are the default, so that plans

@@ -381,12 +381,26 @@ fn run_worker(
             let (passed, violations) = split_by_rules(&rules, batch)?;
             Ok((passed, Some(violations)))
         });
+        let mut passed = passed;
+        let mut join_errors = Vec::new();
+        for join in plan.joins.clone() {
+            let name = format!("BroadcastJoin({})", join.name());
+            let (joined, errors) = passed.map_batches(&name, move |_, batch| join.apply(batch));
+            passed = joined;
+            join_errors.push(errors);
+        }
         let projection = plan.silver.clone();
         let (silver, silver_errors) =
             passed.map_batches("SilverColumns", move |_, batch| projection.apply(batch));
         next_sink(silver.clone(), &mut files);
         let mut dead_parts = vec![dead];
         let mut conversion_errors = Vec::new();
+        let silver_errors = if join_errors.is_empty() {
+            silver_errors
+        } else {
+            join_errors.push(silver_errors);
+            scope.concatenate(join_errors)
+        };
         for (stream, name) in [
             (violations, "RuleViolationsToDeadLetters"),
             (silver_errors, "SilverErrorsToDeadLetters"),

@@ -1,0 +1,320 @@
+//! Broadcast (stream–static) joins: every batch of a stream joined with a small table held
+//! whole on every worker, by key equality.
+//!
+//! Inner, left and left-anti joins, with SQL semantics: a null key never matches, and a
+//! key that matches several table rows gives one output row per match. Output rows keep
+//! the input order, then the table's order for several matches, so results do not depend
+//! on hash order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow::compute::{cast, take};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::row::{RowConverter, SortField};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
+/// Which rows a join keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JoinKind {
+    /// Rows with a match, once per match.
+    Inner,
+    /// Every row; table columns are null without a match.
+    #[default]
+    Left,
+    /// Rows without a match, with no table columns.
+    LeftAnti,
+}
+
+/// The logical join, part of a job's plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinSpec {
+    /// Name, for messages and the operator.
+    pub name: String,
+    /// Key columns, named the same on both sides.
+    pub keys: Vec<String>,
+    /// Inner, left or left-anti.
+    pub kind: JoinKind,
+    /// Table columns to add (empty: every non-key column).
+    pub columns: Vec<String>,
+}
+
+/// A join compiled against its input schema and loaded with its table.
+#[derive(Clone, Debug)]
+pub struct BroadcastJoin {
+    spec: JoinSpec,
+    input_keys: Vec<usize>,
+    converter: Arc<RowConverter>,
+    /// Table row indices per encoded key, in table order.
+    index: Arc<HashMap<Vec<u8>, Vec<u32>>>,
+    /// The added table columns.
+    added: Vec<ArrayRef>,
+    output: SchemaRef,
+}
+
+fn invalid(spec: &JoinSpec, message: String) -> EngineError {
+    EngineError::InvalidPlan(format!("join `{}`: {message}", spec.name))
+}
+
+impl BroadcastJoin {
+    /// Compiles `spec` for batches of `input`, holding `table`.
+    ///
+    /// # Errors
+    /// A key missing on either side or of types that cannot be compared, a requested
+    /// column missing from the table, or an added column named like an input column.
+    pub fn new(spec: JoinSpec, input: &SchemaRef, table: &RecordBatch) -> Result<Self> {
+        if spec.keys.is_empty() {
+            return Err(invalid(&spec, "needs at least one key".into()));
+        }
+        let mut input_keys = Vec::new();
+        let mut table_keys = Vec::new();
+        let mut fields = Vec::new();
+        for k in &spec.keys {
+            let i = input
+                .index_of(k)
+                .map_err(|_| invalid(&spec, format!("key {k:?} is not an input column")))?;
+            let t = table
+                .schema()
+                .index_of(k)
+                .map_err(|_| invalid(&spec, format!("key {k:?} is not a column of the table")))?;
+            let data_type = input.field(i).data_type().clone();
+            let column = cast(table.column(t), &data_type).map_err(|e| {
+                invalid(
+                    &spec,
+                    format!("key {k:?}: table type does not cast to {data_type}: {e}"),
+                )
+            })?;
+            input_keys.push(i);
+            table_keys.push(column);
+            fields.push(SortField::new(data_type));
+        }
+        let converter = RowConverter::new(fields).map_err(|e| invalid(&spec, e.to_string()))?;
+        let rows = converter
+            .convert_columns(&table_keys)
+            .map_err(|e| invalid(&spec, e.to_string()))?;
+        let mut index: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
+        for (r, row) in rows.iter().enumerate() {
+            if table_keys.iter().any(|c| c.is_null(r)) {
+                continue;
+            }
+            index
+                .entry(row.as_ref().to_vec())
+                .or_default()
+                .push(r as u32);
+        }
+        let wanted: Vec<String> = if spec.columns.is_empty() {
+            table
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .filter(|n| !spec.keys.contains(n))
+                .collect()
+        } else {
+            spec.columns.clone()
+        };
+        let mut out: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut added = Vec::new();
+        if spec.kind != JoinKind::LeftAnti {
+            for name in &wanted {
+                let t = table
+                    .schema()
+                    .index_of(name)
+                    .map_err(|_| invalid(&spec, format!("column {name:?} is not in the table")))?;
+                if input.index_of(name).is_ok() {
+                    return Err(invalid(
+                        &spec,
+                        format!(
+                            "column {name:?} is already an input column; leave it out of `columns`"
+                        ),
+                    ));
+                }
+                let field = table.schema().field(t).clone();
+                out.push(field.with_nullable(
+                    spec.kind == JoinKind::Left || table.schema().field(t).is_nullable(),
+                ));
+                added.push(Arc::clone(table.column(t)));
+            }
+        }
+        Ok(Self {
+            spec,
+            input_keys,
+            converter: Arc::new(converter),
+            index: Arc::new(index),
+            added,
+            output: Arc::new(Schema::new(out)),
+        })
+    }
+
+    /// The schema of joined batches.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.output
+    }
+
+    /// The join's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Joins one batch.
+    ///
+    /// # Errors
+    /// When the batch does not have the input schema's key columns.
+    pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let keys: Vec<ArrayRef> = self
+            .input_keys
+            .iter()
+            .map(|&i| Arc::clone(batch.column(i)))
+            .collect();
+        let rows = self
+            .converter
+            .convert_columns(&keys)
+            .map_err(|e| invalid(&self.spec, e.to_string()))?;
+        let mut left: Vec<u32> = Vec::with_capacity(batch.num_rows());
+        let mut right: Vec<Option<u32>> = Vec::with_capacity(batch.num_rows());
+        for (i, row) in rows.iter().enumerate() {
+            let matches = if keys.iter().any(|c| c.is_null(i)) {
+                None
+            } else {
+                self.index.get(row.as_ref())
+            };
+            match (self.spec.kind, matches) {
+                (JoinKind::LeftAnti, None) => left.push(i as u32),
+                (JoinKind::LeftAnti, Some(_)) | (JoinKind::Inner, None) => {}
+                (JoinKind::Left, None) => {
+                    left.push(i as u32);
+                    right.push(None);
+                }
+                (JoinKind::Inner | JoinKind::Left, Some(found)) => {
+                    for &r in found {
+                        left.push(i as u32);
+                        right.push(Some(r));
+                    }
+                }
+            }
+        }
+        let left = UInt32Array::from(left);
+        let right = UInt32Array::from(right);
+        let mut columns = Vec::with_capacity(self.output.fields().len());
+        for c in batch.columns() {
+            columns.push(take(c.as_ref(), &left, None)?);
+        }
+        for c in &self.added {
+            columns.push(take(c.as_ref(), &right, None)?);
+        }
+        Ok(RecordBatch::try_new(Arc::clone(&self.output), columns)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Int64Type};
+
+    use super::*;
+
+    fn sales() -> RecordBatch {
+        RecordBatch::try_from_iter(vec![
+            (
+                "customer_id",
+                Arc::new(Int64Array::from(vec![
+                    Some(1),
+                    Some(2),
+                    None,
+                    Some(3),
+                    Some(1),
+                ])) as ArrayRef,
+            ),
+            (
+                "amount",
+                Arc::new(Int64Array::from(vec![10, 20, 30, 40, 50])) as ArrayRef,
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn customers() -> RecordBatch {
+        // Key 3 appears twice; key 4 has no sale. Keys arrive as Int32 and are cast.
+        RecordBatch::try_from_iter(vec![
+            (
+                "customer_id",
+                Arc::new(arrow::array::Int32Array::from(vec![1, 3, 3, 4])) as ArrayRef,
+            ),
+            (
+                "tier",
+                Arc::new(StringArray::from(vec!["gold", "silver", "bronze", "gold"])) as ArrayRef,
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn run(kind: JoinKind) -> RecordBatch {
+        let spec = JoinSpec {
+            name: "c".into(),
+            keys: vec!["customer_id".into()],
+            kind,
+            columns: vec![],
+        };
+        let join = BroadcastJoin::new(spec, &sales().schema(), &customers()).unwrap();
+        join.apply(&sales()).unwrap()
+    }
+
+    fn amounts(b: &RecordBatch) -> Vec<i64> {
+        b.column(1).as_primitive::<Int64Type>().values().to_vec()
+    }
+
+    #[test]
+    fn inner_left_and_anti_follow_sql() {
+        let inner = run(JoinKind::Inner);
+        assert_eq!(amounts(&inner), vec![10, 40, 40, 50]);
+        let tiers: Vec<_> = inner.column(2).as_string::<i32>().iter().collect();
+        assert_eq!(
+            tiers,
+            vec![Some("gold"), Some("silver"), Some("bronze"), Some("gold")]
+        );
+        let left = run(JoinKind::Left);
+        assert_eq!(amounts(&left), vec![10, 20, 30, 40, 40, 50]);
+        assert_eq!(left.column(2).null_count(), 2);
+        assert!(left.schema().field(2).is_nullable());
+        let anti = run(JoinKind::LeftAnti);
+        assert_eq!(amounts(&anti), vec![20, 30]);
+        assert_eq!(anti.num_columns(), 2);
+    }
+
+    #[test]
+    fn bad_specs_are_plan_errors() {
+        let spec = |keys: &[&str], columns: &[&str]| JoinSpec {
+            name: "c".into(),
+            keys: keys.iter().map(|s| s.to_string()).collect(),
+            kind: JoinKind::Left,
+            columns: columns.iter().map(|s| s.to_string()).collect(),
+        };
+        let e =
+            BroadcastJoin::new(spec(&["nope"], &[]), &sales().schema(), &customers()).unwrap_err();
+        assert!(
+            e.to_string().contains("\"nope\" is not an input column"),
+            "{e}"
+        );
+        let e = BroadcastJoin::new(
+            spec(&["customer_id"], &["amount"]),
+            &sales().schema(),
+            &customers(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("\"amount\" is not in the table"),
+            "{e}"
+        );
+        let ok = BroadcastJoin::new(
+            spec(&["customer_id"], &["tier"]),
+            &sales().schema(),
+            &customers(),
+        )
+        .unwrap();
+        assert_eq!(ok.schema().field(2).data_type(), &DataType::Utf8);
+    }
+}
