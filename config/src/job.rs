@@ -676,6 +676,12 @@ mod tests {
             assert!(!kafka.topics.is_empty(), "{name}");
             assert!(job.gold.is_some(), "{name}");
         }
+        let text = include_str!("../data-quality.yaml");
+        let job =
+            JobConfig::from_yaml_str(text, "data-quality.yaml").unwrap_or_else(|e| panic!("{e}"));
+        assert!(job.quality.report && job.source.delta.is_some());
+        assert_eq!(job.rules[0].max_ratio, Some(0.01));
+        assert_eq!(job.rules[4].action, RuleAction::Fail);
         let text = include_str!("../delta-merge.yaml");
         let job =
             JobConfig::from_yaml_str(text, "delta-merge.yaml").unwrap_or_else(|e| panic!("{e}"));
