@@ -34,6 +34,11 @@ pub struct MergeConfig {
     /// SQL over the change's columns; a matching change deletes its key (e.g. `op = 'D'`).
     #[serde(default)]
     pub delete_when: Option<String>,
+    /// Update expressions for matched rows, per column, over the target (`t.`) and the
+    /// change (`s.`), e.g. `total_spent: "t.total_spent + s.total_spent"`; other columns
+    /// take the change's value. Inserts always take the change's values.
+    #[serde(default)]
+    pub update: std::collections::BTreeMap<String, String>,
 }
 
 /// Upserts epochs into a Delta table; see the [module docs](self).
@@ -71,6 +76,14 @@ impl MergeTableSink {
                 location,
                 "merge needs at least one key column",
             ));
+        }
+        for c in config.update.keys() {
+            if schema.field_with_name(c).is_err() {
+                return Err(DeltaError::schema(
+                    location,
+                    format!("merge update column {c:?} is not a column of the table"),
+                ));
+            }
         }
         for k in &config.keys {
             if schema.field_with_name(k).is_err() {
@@ -156,6 +169,7 @@ impl MergeTableSink {
         );
         let columns = self.columns.clone();
         let set_all = columns.clone();
+        let updates = self.config.update.clone();
         let (_, metrics) = table
             .merge(latest, on.join(" AND "))
             .with_source_alias("s")
@@ -165,7 +179,11 @@ impl MergeTableSink {
             .and_then(|b| {
                 b.when_matched_update(|mut u| {
                     for c in &columns {
-                        u = u.update(quote(c), format!("s.{}", quote(c)));
+                        let expr = updates
+                            .get(c)
+                            .cloned()
+                            .unwrap_or_else(|| format!("s.{}", quote(c)));
+                        u = u.update(quote(c), expr);
                     }
                     u.predicate("NOT s.__sluice_delete")
                 })
@@ -252,5 +270,118 @@ impl TableSink for MergeTableSink {
             });
         }
         self.runtime.block_on(self.merge(epoch, batches))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Float64Array, Int64Array};
+    use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+    use sluice_engine::runtime::{EpochSource, Planned, advance};
+
+    use super::*;
+    use crate::delta::{DeltaSource, DeltaSourceConfig};
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("customer_id", DataType::Int64, false),
+            Field::new("total_spent", DataType::Float64, false),
+            Field::new("transactions", DataType::Int64, false),
+        ]))
+    }
+
+    fn batch(ids: &[i64], spent: &[f64]) -> RecordBatch {
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(Int64Array::from(ids.to_vec())),
+                Arc::new(Float64Array::from(spent.to_vec())),
+                Arc::new(Int64Array::from(vec![1; ids.len()])),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// `(customer_id, total_spent, transactions)` of the table, sorted.
+    fn rows(runtime: &tokio::runtime::Runtime, location: &str) -> Vec<(i64, f64, i64)> {
+        let mut config = DeltaSourceConfig::new(location);
+        config.bounded = true;
+        let source = DeltaSource::new(config, runtime.handle()).unwrap();
+        let mut cursors = source.initial_cursors().unwrap();
+        let mut out = Vec::new();
+        while let Planned::Ranges(ranges) = source.next_ranges(0, &cursors).unwrap() {
+            for r in ranges.iter().filter(|r| !r.is_empty()) {
+                let (b, _) = source.read(r, 0).unwrap();
+                let ids = b.column(0).as_primitive::<Int64Type>();
+                let spent = b.column(1).as_primitive::<Float64Type>();
+                let n = b.column(2).as_primitive::<Int64Type>();
+                for i in 0..b.num_rows() {
+                    out.push((ids.value(i), spent.value(i), n.value(i)));
+                }
+            }
+            advance(&mut cursors, &ranges);
+        }
+        out.sort_by_key(|r| r.0);
+        out
+    }
+
+    #[test]
+    fn update_expressions_accumulate_and_replays_are_skipped() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("metrics").display().to_string();
+        let config = MergeConfig {
+            keys: vec!["customer_id".into()],
+            delete_when: None,
+            update: [
+                (
+                    "total_spent".to_string(),
+                    "t.total_spent + s.total_spent".to_string(),
+                ),
+                (
+                    "transactions".to_string(),
+                    "t.transactions + s.transactions".to_string(),
+                ),
+            ]
+            .into(),
+        };
+        let sink = MergeTableSink::open(
+            runtime.handle(),
+            &location,
+            "job/metrics",
+            schema(),
+            vec![],
+            config,
+        )
+        .unwrap();
+        let day1 = sink.write(0, &[batch(&[1, 2], &[10.0, 20.0])]).unwrap();
+        sink.commit(0, day1).unwrap();
+        let day2 = sink.write(1, &[batch(&[2, 3], &[5.0, 7.5])]).unwrap();
+        sink.commit(1, day2.clone()).unwrap();
+        // The same epoch again (a replay) changes nothing.
+        assert!(sink.commit(1, day2).unwrap().skipped);
+        assert_eq!(
+            rows(&runtime, &location),
+            vec![(1, 10.0, 1), (2, 25.0, 2), (3, 7.5, 1)]
+        );
+        let bad = MergeConfig {
+            keys: vec!["customer_id".into()],
+            delete_when: None,
+            update: [("nope".to_string(), "1".to_string())].into(),
+        };
+        let e = MergeTableSink::open(
+            runtime.handle(),
+            &location,
+            "job/metrics",
+            schema(),
+            vec![],
+            bad,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("\"nope\""), "{e}");
     }
 }
