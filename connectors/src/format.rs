@@ -21,7 +21,7 @@ pub use decoder::{Decoder, RecordFormat};
 
 use std::sync::Arc;
 
-use arrow::array::{Array, BinaryArray};
+use arrow::array::{Array, ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray};
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
@@ -218,6 +218,19 @@ impl RawBatchBuilder {
             payloads,
         }
     }
+}
+
+/// The coordinate columns of `offsets.len()` rows from `source`'s `partition`, in the
+/// order and types of [`coordinate_fields`].
+pub fn coordinate_columns(source: &str, partition: u32, offsets: Vec<i64>) -> [ArrayRef; 3] {
+    let n = offsets.len();
+    [
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            source, n,
+        ))),
+        Arc::new(Int32Array::from(vec![partition as i32; n])),
+        Arc::new(Int64Array::from(offsets)),
+    ]
 }
 
 /// The coordinate columns' fields, as decoders append them to the target fields.

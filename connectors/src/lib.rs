@@ -12,6 +12,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cause;
 pub mod dead_letter;
 pub mod delta;
 pub mod files;

@@ -175,18 +175,19 @@ impl QualityGate {
         ]))
     }
 
-    fn measure(&self, batches: &[RecordBatch]) -> Result<Partial, String> {
-        let mut partial = Partial {
+    /// Zero figures: one count per rule, one empty profile per profiled column.
+    fn empty(&self) -> Partial {
+        Partial {
+            rows: 0,
             violations: vec![0; self.rules.len()],
-            ..Partial::default()
-        };
-        if let Some(schema) = &self.profile {
-            partial.columns = schema
-                .fields()
-                .iter()
-                .map(|f| ColumnProfile::new(f.data_type()))
-                .collect();
+            columns: self.profile.as_ref().map_or_else(Vec::new, |schema| {
+                vec![ColumnProfile::default(); schema.fields().len()]
+            }),
         }
+    }
+
+    fn measure(&self, batches: &[RecordBatch]) -> Result<Partial, String> {
+        let mut partial = self.empty();
         for batch in batches {
             partial.rows += batch.num_rows() as u64;
             for (r, rule) in self.rules.iter().enumerate() {
@@ -259,17 +260,7 @@ impl TableSink for QualityGate {
     }
 
     fn commit(&self, epoch: u64, files: Vec<String>) -> Result<CommitReport, ConnectorFailure> {
-        let mut total = Partial {
-            violations: vec![0; self.rules.len()],
-            ..Partial::default()
-        };
-        if let Some(schema) = &self.profile {
-            total.columns = schema
-                .fields()
-                .iter()
-                .map(|f| ColumnProfile::new(f.data_type()))
-                .collect();
-        }
+        let mut total = self.empty();
         for note in &files {
             let part: Partial = serde_json::from_str(note)
                 .map_err(|e| ConnectorFailure::new(format!("quality figures: {e}"), false))?;

@@ -120,6 +120,18 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> Any:
     return con.execute(sql, params or []).fetchone()[0]
 
 
+def multiset_diff(con: duckdb.DuckDBPyConnection, want: str, got: str) -> dict:
+    """Row counts of queries `want` and `got`, and how many rows each has that the other
+    lacks, as multisets (EXCEPT ALL both ways)."""
+    count = lambda sql: con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]  # noqa: E731
+    return {
+        "rows_expected": count(want),
+        "rows": count(got),
+        "missing": count(f"{want} EXCEPT ALL {got}"),
+        "unexpected": count(f"{got} EXCEPT ALL {want}"),
+    }
+
+
 def q(name: str) -> str:
     """Quote an identifier ("partition" and "offset" are SQL keywords)."""
     return '"' + name.replace('"', '""') + '"'

@@ -17,7 +17,7 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from delta_checks import connect  # noqa: E402
+from delta_checks import connect, multiset_diff  # noqa: E402
 
 
 def data(args):
@@ -71,13 +71,9 @@ def check(args):
         want = (f"SELECT s.sale_id, s.amount, c.tier, c.region, p.category FROM sales s {join} customers c "
                 "ON c.customer_id = s.customer_id JOIN products p ON p.product_id = s.product_id")
         got = f"SELECT sale_id, amount, tier, region, category FROM delta_scan('{args.tables}/silver')"
-    n_want = con.execute(f"SELECT count(*) FROM ({want})").fetchone()[0]
-    n_got = con.execute(f"SELECT count(*) FROM ({got})").fetchone()[0]
-    missing = con.execute(f"SELECT count(*) FROM ({want} EXCEPT ALL {got})").fetchone()[0]
-    extra = con.execute(f"SELECT count(*) FROM ({got} EXCEPT ALL {want})").fetchone()[0]
-    ok = n_want > 0 and missing == 0 and extra == 0
-    print(json.dumps({"check": "join", "kind": args.kind, "rows_expected": n_want, "rows": n_got,
-                      "missing": missing, "unexpected": extra, "ok": ok}))
+    diff = multiset_diff(con, want, got)
+    ok = diff["rows_expected"] > 0 and diff["missing"] == 0 and diff["unexpected"] == 0
+    print(json.dumps({"check": "join", "kind": args.kind, **diff, "ok": ok}))
     sys.exit(0 if ok else 1)
 
 

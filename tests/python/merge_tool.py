@@ -16,7 +16,7 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from delta_checks import connect  # noqa: E402
+from delta_checks import connect, multiset_diff  # noqa: E402
 
 
 def feed(args):
@@ -64,13 +64,9 @@ def check(args):
            WHERE r = 1 AND op <> 'D'"""
     )
     con.execute(f"CREATE TABLE got AS SELECT customer_id, name, tier, email, op FROM delta_scan('{args.table}')")
-    n_want = con.execute("SELECT count(*) FROM want").fetchone()[0]
-    n_got = con.execute("SELECT count(*) FROM got").fetchone()[0]
-    missing = con.execute("SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM got)").fetchone()[0]
-    extra = con.execute("SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want)").fetchone()[0]
-    ok = n_want > 0 and missing == 0 and extra == 0
-    print(json.dumps({"check": "merge", "rows_expected": n_want, "rows": n_got, "missing": missing,
-                      "unexpected": extra, "ok": ok}))
+    diff = multiset_diff(con, "SELECT * FROM want", "SELECT * FROM got")
+    ok = diff["rows_expected"] > 0 and diff["missing"] == 0 and diff["unexpected"] == 0
+    print(json.dumps({"check": "merge", **diff, "ok": ok}))
     sys.exit(0 if ok else 1)
 
 

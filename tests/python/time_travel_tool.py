@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from delta_checks import connect  # noqa: E402
+from delta_checks import connect, multiset_diff  # noqa: E402
 
 
 def main():
@@ -43,13 +43,9 @@ def main():
     renamed = {"source": "upstream_source", "partition": "upstream_partition", "offset": "upstream_offset"}
     select = ", ".join(f'"{renamed.get(c, c)}" AS "{c}"' for c in cols)
     con.execute(f"CREATE TABLE got AS SELECT {select} FROM got0")
-    n_want = con.execute("SELECT count(*) FROM want").fetchone()[0]
-    n_got = con.execute("SELECT count(*) FROM got").fetchone()[0]
-    missing = con.execute("SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM got)").fetchone()[0]
-    extra = con.execute("SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want)").fetchone()[0]
-    ok = n_want > 0 and missing == 0 and extra == 0
-    print(json.dumps({"check": "time-travel", "version": args.version, "rows_expected": n_want,
-                      "rows_read": n_got, "missing": missing, "unexpected": extra, "ok": ok}))
+    diff = multiset_diff(con, "SELECT * FROM want", "SELECT * FROM got")
+    ok = diff["rows_expected"] > 0 and diff["missing"] == 0 and diff["unexpected"] == 0
+    print(json.dumps({"check": "time-travel", "version": args.version, **diff, "ok": ok}))
     shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if ok else 1)
 

@@ -406,6 +406,27 @@ impl CheckReport {
     }
 }
 
+/// Runs `tests/python/<script> ARGS` with [`python`], failing with its output unless it
+/// succeeds within `timeout`; returns its stdout.
+///
+/// # Errors
+/// When Python is missing, the script times out or exits non-zero.
+pub fn python_tool<S: AsRef<std::ffi::OsStr>>(
+    script: &str,
+    args: &[S],
+    timeout: Duration,
+) -> Result<String> {
+    let mut cmd = Command::new(python()?);
+    cmd.arg(tests_dir().join("python").join(script)).args(args);
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    let out = run_with_timeout(cmd, timeout)?;
+    out.require_success(&format!("{script} {}", shown.join(" ")))?;
+    Ok(out.stdout)
+}
+
 /// Runs `delta_checks.py <args>` and returns its report, passed or failed.
 ///
 /// # Errors

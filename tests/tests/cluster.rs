@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
 use sluice_tests::{
-    DEMO_TABLES, check_accounting, check_gold_vs_silver, check_same_tables, run_with_timeout,
-    serial, sluice_bin, spawn_logged, tail, work_dir,
+    DEMO_TABLES, check_accounting, check_gold_vs_silver, check_same_tables, python_tool,
+    run_with_timeout, serial, sluice_bin, spawn_logged, tail, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
@@ -99,11 +99,7 @@ fn s3_endpoint() -> Result<String> {
 }
 
 fn s3_tool(args: &[&str]) -> Result<()> {
-    let mut cmd = Command::new(sluice_tests::python()?);
-    cmd.arg(sluice_tests::tests_dir().join("python").join("s3_tool.py"))
-        .args(args);
-    run_with_timeout(cmd, Duration::from_secs(300))?
-        .require_success(&format!("s3_tool.py {}", args.join(" ")))
+    python_tool("s3_tool.py", args, Duration::from_secs(300)).map(drop)
 }
 
 /// Two instances of one job against the same checkpoint on S3: one of them stops with a

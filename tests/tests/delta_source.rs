@@ -5,7 +5,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Result;
-use sluice_tests::{expect_clean_failure, python, run_with_timeout, serial, sluice_bin, work_dir};
+use sluice_tests::{
+    expect_clean_failure, python_tool, run_with_timeout, serial, sluice_bin, work_dir,
+};
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
 
@@ -40,21 +42,22 @@ fn version_as_of_reads_exactly_that_version() -> Result<()> {
         run.arg("run").arg(&job);
         run_with_timeout(run, Duration::from_secs(600))?
             .require_success("sluice run (delta source)")?;
-        let mut check = Command::new(python()?);
-        check
-            .arg(
-                sluice_tests::tests_dir()
-                    .join("python")
-                    .join("time_travel_tool.py"),
-            )
-            .args(["check", "--version", &version.to_string()])
-            .arg("--table")
-            .arg(&silver)
-            .arg("--read")
-            .arg(out.join("tables").join("bronze"));
-        let report = run_with_timeout(check, Duration::from_secs(120))?;
-        report.require_success("time_travel_tool.py check")?;
-        eprintln!("{}", report.stdout.trim());
+        let (version, table) = (version.to_string(), silver.display().to_string());
+        let read = out.join("tables").join("bronze").display().to_string();
+        let report = python_tool(
+            "time_travel_tool.py",
+            &[
+                "check",
+                "--version",
+                &version,
+                "--table",
+                &table,
+                "--read",
+                &read,
+            ],
+            Duration::from_secs(120),
+        )?;
+        eprintln!("{}", report.trim());
     }
     let job = dir.join("job-missing.yaml");
     std::fs::write(

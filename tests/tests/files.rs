@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 use sluice_tests::{
-    RunOutput, delta_versions, expect_clean_failure, python, run_with_timeout, sluice_bin,
-    tests_dir, work_dir,
+    RunOutput, delta_versions, expect_clean_failure, python_tool, run_with_timeout, sluice_bin,
+    work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
@@ -34,12 +34,7 @@ const DECLARED: &str = "  schema:
 const RULE: &str = "rules:\n  - { name: qty_non_negative, check: \"qty >= 0\" }\n";
 
 fn tool(args: &[&str]) -> Result<String> {
-    let mut cmd = Command::new(python()?);
-    cmd.arg(tests_dir().join("python").join("files_tool.py"))
-        .args(args);
-    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
-    out.require_success(&format!("files_tool.py {}", args.join(" ")))?;
-    Ok(out.stdout)
+    python_tool("files_tool.py", args, Duration::from_secs(120))
 }
 
 fn write_case(dir: &Path, case: &str) -> Result<()> {

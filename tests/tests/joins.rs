@@ -8,21 +8,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Result;
-use sluice_tests::{expect_clean_failure, python, run_with_timeout, serial, sluice_bin, work_dir};
+use sluice_tests::{
+    expect_clean_failure, python_tool, run_with_timeout, serial, sluice_bin, work_dir,
+};
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
 
 fn tool(args: &[&str]) -> Result<String> {
-    let mut cmd = Command::new(python()?);
-    cmd.arg(
-        sluice_tests::tests_dir()
-            .join("python")
-            .join("join_tool.py"),
-    )
-    .args(args);
-    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
-    out.require_success(&format!("join_tool.py {}", args.join(" ")))?;
-    Ok(out.stdout)
+    python_tool("join_tool.py", args, Duration::from_secs(120))
 }
 
 fn job(dir: &Path, kind: &str) -> Result<std::path::PathBuf> {

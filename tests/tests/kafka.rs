@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use sluice_tests::{
     SplitMix64, check_accounting, check_counts, check_gold_vs_silver, delta_commit_count,
-    expect_clean_failure, python, run_with_timeout, serial, sluice_bin, spawn_logged, tail,
+    expect_clean_failure, python_tool, run_with_timeout, serial, sluice_bin, spawn_logged, tail,
     test_seed, work_dir,
 };
 
@@ -50,11 +50,7 @@ fn job_file() -> PathBuf {
 }
 
 fn s3_tool(args: &[&str]) -> Result<()> {
-    let mut cmd = Command::new(python()?);
-    cmd.arg(sluice_tests::tests_dir().join("python").join("s3_tool.py"))
-        .args(args);
-    let out = run_with_timeout(cmd, Duration::from_secs(300))?;
-    out.require_success(&format!("s3_tool.py {}", args.join(" ")))
+    python_tool("s3_tool.py", args, Duration::from_secs(300)).map(drop)
 }
 
 /// `sluice produce` of `events` generated events (seed `seed`) to `topic`.

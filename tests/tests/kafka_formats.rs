@@ -9,7 +9,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use sluice_tests::{expect_clean_failure, python, run_with_timeout, serial, sluice_bin, work_dir};
+use sluice_tests::{
+    expect_clean_failure, python_tool, run_with_timeout, serial, sluice_bin, work_dir,
+};
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
 const MESSAGES: u32 = 2_000;
@@ -24,16 +26,7 @@ fn brokers() -> Result<String> {
 }
 
 fn tool(args: &[&str]) -> Result<String> {
-    let mut cmd = Command::new(python()?);
-    cmd.arg(
-        sluice_tests::tests_dir()
-            .join("python")
-            .join("kafka_formats_tool.py"),
-    )
-    .args(args);
-    let out = run_with_timeout(cmd, Duration::from_secs(300))?;
-    out.require_success(&format!("kafka_formats_tool.py {}", args.join(" ")))?;
-    Ok(out.stdout)
+    python_tool("kafka_formats_tool.py", args, Duration::from_secs(300))
 }
 
 /// A job file reading `topic` in `format`, with the fields the tool's records have.

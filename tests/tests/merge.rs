@@ -10,22 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use sluice_tests::{
-    delta_commit_count, python, run_with_timeout, serial, sluice_bin, spawn_logged, work_dir,
+    delta_commit_count, python_tool, run_with_timeout, serial, sluice_bin, spawn_logged, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
 
 fn tool(args: &[&str]) -> Result<String> {
-    let mut cmd = Command::new(python()?);
-    cmd.arg(
-        sluice_tests::tests_dir()
-            .join("python")
-            .join("merge_tool.py"),
-    )
-    .args(args);
-    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
-    out.require_success(&format!("merge_tool.py {}", args.join(" ")))?;
-    Ok(out.stdout)
+    python_tool("merge_tool.py", args, Duration::from_secs(120))
 }
 
 fn job(dir: &Path, extra: &[&str]) -> Result<Command> {

@@ -6,7 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use sluice_tests::{expect_clean_failure, python, run_with_timeout, serial, sluice_bin, work_dir};
+use sluice_tests::{
+    expect_clean_failure, python, python_tool, run_with_timeout, serial, sluice_bin, work_dir,
+};
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
 const USER_RULE: &str = "user_id IS NOT NULL";
@@ -118,19 +120,18 @@ fn warn_drop_and_quarantine_route_rows_and_the_report_matches_duckdb() -> Result
         silver + dropped + quarantined == bronze,
         "silver {silver} + dropped {dropped} + quarantined {quarantined} != bronze {bronze}"
     );
-    let mut cmd = Command::new(python()?);
-    cmd.arg(
-        sluice_tests::tests_dir()
-            .join("python")
-            .join("quality_tool.py"),
-    )
-    .args(["check", "--dir", &t.display().to_string()])
-    .args(["--rule", &format!("user_present={USER_RULE}")])
-    .args(["--rule", &format!("value_ok={VALUE_RULE}")])
-    .args(["--rule", &format!("type_known={TYPE_RULE}")]);
-    let report = run_with_timeout(cmd, Duration::from_secs(120))?;
-    report.require_success("quality_tool.py check")?;
-    eprintln!("{}", report.stdout);
+    let tables = t.display().to_string();
+    let rules = [
+        format!("user_present={USER_RULE}"),
+        format!("value_ok={VALUE_RULE}"),
+        format!("type_known={TYPE_RULE}"),
+    ];
+    let mut args = vec!["check", "--dir", &tables];
+    for r in &rules {
+        args.extend(["--rule", r.as_str()]);
+    }
+    let report = python_tool("quality_tool.py", &args, Duration::from_secs(120))?;
+    eprintln!("{report}");
     Ok(())
 }
 

@@ -6,16 +6,7 @@ use deltalake::kernel::transaction::TransactionError;
 /// Result alias of the Delta sink.
 pub type Result<T, E = DeltaError> = std::result::Result<T, E>;
 
-/// Who is to blame for a [`DeltaError`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Cause {
-    /// The job's configuration or data: a bad location, a schema that does not match the table.
-    User,
-    /// A system outside the job: storage I/O, the object store, a concurrent writer.
-    External,
-    /// A bug in sluice or in deltalake, or a corrupted table.
-    Internal,
-}
+pub use crate::cause::Cause;
 
 /// An error of the Delta sink.
 #[derive(Debug, thiserror::Error)]

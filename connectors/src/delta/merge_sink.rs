@@ -23,7 +23,7 @@ use sluice_engine::runtime::{CommitReport, ConnectorFailure, TableSink};
 use tokio::runtime::Handle;
 
 use super::maintenance::open_table;
-use super::{CommitOutcome, DeltaError, DeltaSink};
+use super::{DeltaError, DeltaTableSink};
 
 /// Merge settings of a table (`silver.merge` in a job).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,9 +43,9 @@ pub struct MergeConfig {
 
 /// Upserts epochs into a Delta table; see the [module docs](self).
 pub struct MergeTableSink {
-    sink: DeltaSink,
+    /// The table as an append sink: its name, txn version and empty-epoch commits.
+    table: DeltaTableSink,
     config: MergeConfig,
-    name: String,
     columns: Vec<String>,
     runtime: Handle,
 }
@@ -94,16 +94,10 @@ impl MergeTableSink {
             }
         }
         let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let sink =
-            runtime.block_on(DeltaSink::open(location, app_id, schema, partition_columns))?;
-        let name = std::path::Path::new(location).file_name().map_or_else(
-            || location.to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let table = DeltaTableSink::open(runtime, location, app_id, schema, partition_columns)?;
         Ok(Self {
-            sink,
+            table,
             config,
-            name,
             columns,
             runtime: runtime.clone(),
         })
@@ -142,7 +136,7 @@ impl MergeTableSink {
         epoch: u64,
         batches: Vec<RecordBatch>,
     ) -> Result<CommitReport, ConnectorFailure> {
-        let location = self.sink.location();
+        let location = self.table.delta_sink().location();
         let ctx = SessionContext::new();
         let changes = ctx.read_batches(batches).map_err(|e| failure(e, false))?;
         ctx.register_table("changes", changes.into_view())
@@ -162,7 +156,7 @@ impl MergeTableSink {
             .collect();
         let properties = CommitProperties::default().with_application_transaction(
             Transaction::new_with_last_update(
-                self.sink.app_id(),
+                self.table.delta_sink().app_id(),
                 epoch as i64,
                 Some(chrono::Utc::now().timestamp_millis()),
             ),
@@ -199,7 +193,7 @@ impl MergeTableSink {
             .map_err(|e| failure(format!("merge into {location}: {e}"), false))?
             .await
             .map_err(|e| failure(format!("merge into {location} (epoch {epoch}): {e}"), true))?;
-        tracing::info!(table = %self.name, epoch, inserted = metrics.num_target_rows_inserted,
+        tracing::info!(table = %self.table.name(), epoch, inserted = metrics.num_target_rows_inserted,
             updated = metrics.num_target_rows_updated, deleted = metrics.num_target_rows_deleted,
             "epoch merged");
         Ok(CommitReport {
@@ -212,13 +206,11 @@ impl MergeTableSink {
 
 impl TableSink for MergeTableSink {
     fn name(&self) -> &str {
-        &self.name
+        self.table.name()
     }
 
     fn committed_epoch(&self) -> Result<Option<u64>, ConnectorFailure> {
-        self.runtime
-            .block_on(self.sink.committed_epoch())
-            .map_err(|e| failure(&e, e.is_retryable()))
+        self.table.committed_epoch()
     }
 
     fn write(&self, _epoch: u64, batches: &[RecordBatch]) -> Result<Vec<String>, ConnectorFailure> {
@@ -260,14 +252,7 @@ impl TableSink for MergeTableSink {
         batches.retain(|b| b.num_rows() > 0);
         if batches.is_empty() {
             // An empty epoch still records its txn version, so a replay skips it.
-            let outcome = self
-                .runtime
-                .block_on(self.sink.commit_epoch(epoch, Vec::new()))
-                .map_err(|e| failure(&e, e.is_retryable()))?;
-            return Ok(CommitReport {
-                skipped: matches!(outcome, CommitOutcome::AlreadyCommitted),
-                ..CommitReport::default()
-            });
+            return self.table.commit(epoch, Vec::new());
         }
         self.runtime.block_on(self.merge(epoch, batches))
     }

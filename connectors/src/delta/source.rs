@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, new_null_array};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::DeltaTable;
@@ -31,7 +31,7 @@ use tokio::runtime::Handle;
 
 use super::maintenance::open_table;
 use crate::dead_letter;
-use crate::format::{COORDINATE_COLUMNS, coordinate_fields};
+use crate::format::{COORDINATE_COLUMNS, coordinate_columns, coordinate_fields};
 
 /// The cursor key of the next table version to scan when tailing.
 const LOG_KEY: &str = "_delta_log";
@@ -310,11 +310,7 @@ impl DeltaSource {
             };
             columns.push(column);
         }
-        columns.push(Arc::new(StringArray::from_iter_values(
-            std::iter::repeat_n(path.as_str(), rows),
-        )));
-        columns.push(Arc::new(Int32Array::from(vec![0; rows])));
-        columns.push(Arc::new(Int64Array::from_iter_values(0..rows as i64)));
+        columns.extend(coordinate_columns(path, 0, (0..rows as i64).collect()));
         RecordBatch::try_new(Arc::clone(&self.output), columns).map_err(|e| fail(e.to_string()))
     }
 }
@@ -453,7 +449,7 @@ impl EpochSource for DeltaSource {
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{AsArray, Date32Array};
+    use arrow::array::{AsArray, Date32Array, Int64Array};
     use arrow::datatypes::Int64Type;
     use sluice_engine::runtime::advance;
 

@@ -45,6 +45,11 @@ impl DeltaTableSink {
         })
     }
 
+    /// The underlying sink.
+    pub(crate) fn delta_sink(&self) -> &DeltaSink {
+        &self.sink
+    }
+
     /// Counts the rows of the table's current version with DataFusion.
     ///
     /// # Errors

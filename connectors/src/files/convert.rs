@@ -5,8 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
-    new_null_array,
+    Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array, new_null_array,
 };
 use arrow::compute::{CastOptions, can_cast_types, cast_with_options, concat_batches, filter};
 use arrow::datatypes::{Schema, SchemaRef};
@@ -14,7 +13,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::error::{FileError, Result};
 use crate::dead_letter::{self, ParseFailure};
-use crate::format::{COORDINATE_COLUMNS, RawBatchBuilder, coordinate_fields};
+use crate::format::{COORDINATE_COLUMNS, RawBatchBuilder, coordinate_columns, coordinate_fields};
 
 /// What reading one file produced.
 #[derive(Debug)]
@@ -265,7 +264,6 @@ fn with_coordinates(
     source: &str,
     offsets: &[i64],
 ) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
-    let n = input.num_rows();
     let schema = input.schema();
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
@@ -276,10 +274,6 @@ fn with_coordinates(
         }
     }
     fields.extend(coordinate_fields());
-    columns.push(Arc::new(StringArray::from_iter_values(
-        std::iter::repeat_n(source, n),
-    )));
-    columns.push(Arc::new(Int32Array::from(vec![0; n])));
-    columns.push(Arc::new(Int64Array::from(offsets.to_vec())));
+    columns.extend(coordinate_columns(source, 0, offsets.to_vec()));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }

@@ -6,16 +6,7 @@ use std::path::{Path, PathBuf};
 /// Result alias of the file source.
 pub type Result<T, E = FileError> = std::result::Result<T, E>;
 
-/// Who is to blame for a [`FileError`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Cause {
-    /// The job's settings or its files: a bad setting, a corrupt or incompatible file.
-    User,
-    /// The file system: I/O that may succeed later.
-    External,
-    /// A bug in sluice or in a library it uses.
-    Internal,
-}
+pub use crate::cause::Cause;
 
 /// A file-source failure, worded for the user. Bad records are not errors: they become
 /// dead letters.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
+use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::SourceRange;
@@ -20,7 +20,7 @@ use super::infer::{describe, infer};
 use super::json::JsonLines;
 use super::listing::{ListedFile, Listing};
 use crate::dead_letter;
-use crate::format::{COORDINATE_COLUMNS, coordinate_fields};
+use crate::format::{COORDINATE_COLUMNS, coordinate_columns, coordinate_fields};
 
 /// The name of the source, in logs.
 pub const SOURCE_NAME: &str = "files";
@@ -224,11 +224,7 @@ impl FileSource {
         for value in &file.partitions {
             columns.push(Arc::new(StringArray::from(vec![value.as_deref(); n])));
         }
-        columns.push(Arc::new(StringArray::from_iter_values(
-            std::iter::repeat_n(file.rel.as_str(), n),
-        )));
-        columns.push(Arc::new(Int32Array::from(vec![0; n])));
-        columns.push(Arc::new(Int64Array::from(decoded.offsets)));
+        columns.extend(coordinate_columns(&file.rel, 0, decoded.offsets));
         let rows = RecordBatch::try_new(Arc::clone(&self.output), columns)?;
         tracing::debug!(
             file = %file.rel,

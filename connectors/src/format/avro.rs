@@ -29,13 +29,13 @@ use std::sync::{Arc, Once};
 
 use apache_avro::Schema as AvroSchema;
 use apache_avro::types::Value;
-use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use super::column::{ColumnBuilder, Kind, Slot};
+use super::column::{ColumnBuilder, Kind, Slot, decode_records};
 use super::{COORDINATE_COLUMNS, FormatError, RawBatch, Result, coordinate_fields};
-use crate::dead_letter::{self, EVENT_ID_COLUMN, ParseFailure, PayloadText};
+use crate::dead_letter::{self, EVENT_ID_COLUMN, PayloadText};
 
 /// Largest allocation a single datum may ask for while decoding (a corrupt length prefix
 /// must not make the decoder allocate gigabytes).
@@ -176,48 +176,26 @@ impl AvroDecoder {
     /// # Errors
     /// Only if building the Arrow batch fails.
     pub fn decode(&self, raw: &RawBatch, epoch: u64) -> Result<(RecordBatch, RecordBatch)> {
-        let n = raw.len();
-        let mut builders: Vec<ColumnBuilder> = self
+        let builders = self
             .schema
             .fields()
             .iter()
             .zip(&self.columns)
-            .map(|(f, (_, kind))| ColumnBuilder::new(*kind, f.data_type(), n, 16))
+            .map(|(f, (_, kind))| ColumnBuilder::new(*kind, f.data_type(), raw.len(), 16))
             .collect();
-        let mut slots: Vec<Slot<'static>> = vec![Slot::Null; self.columns.len()];
-        let mut offsets = Vec::with_capacity(n);
-        let mut failures = Vec::new();
-        for (i, &offset) in raw.offsets.iter().enumerate() {
-            match self.parse(raw.payload(i), &mut slots) {
-                Ok(()) => {
-                    for (builder, slot) in builders.iter_mut().zip(&mut slots) {
-                        builder.append(std::mem::replace(slot, Slot::Null));
-                    }
-                    offsets.push(offset as i64);
-                }
-                Err(message) => failures.push(ParseFailure {
-                    index: i,
-                    message,
-                    event_id: self.event_id.and_then(|j| match &slots[j] {
-                        Slot::Str(s) => Some(s.to_string()),
-                        _ => None,
-                    }),
-                }),
-            }
-        }
-        let good = offsets.len();
-        let mut columns: Vec<ArrayRef> = builders.iter_mut().map(ColumnBuilder::finish).collect();
-        columns.push(Arc::new(StringArray::from_iter_values(
-            std::iter::repeat_n(raw.source.as_str(), good),
-        )));
-        columns.push(Arc::new(Int32Array::from(vec![raw.partition as i32; good])));
-        columns.push(Arc::new(Int64Array::from(offsets)));
-        let rows = RecordBatch::try_new(self.output.clone(), columns)?;
+        let (rows, failures) = decode_records(
+            raw,
+            builders,
+            Slot::Null,
+            self.event_id,
+            &self.output,
+            |p, s| self.parse(p, s),
+        )?;
         let dead = dead_letter::parse_errors_as(raw, &failures, epoch, PayloadText::Base64);
         Ok((rows, dead))
     }
 
-    fn parse(&self, payload: &[u8], slots: &mut [Slot<'static>]) -> Result<(), String> {
+    fn parse(&self, payload: &[u8], slots: &mut [Slot<'_>]) -> Result<(), String> {
         slots.fill(Slot::Null);
         let mut datum = match self.wire {
             AvroWire::Plain => payload,

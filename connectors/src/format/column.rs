@@ -3,11 +3,57 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
     StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+
+use super::{RawBatch, coordinate_columns};
+use crate::dead_letter::ParseFailure;
+
+/// Decodes each record of `raw` with `parse`, which fills one slot per builder (`empty`
+/// before each record). Records that parse are appended to `builders`; the result is the
+/// good rows in `output` (the builders' columns, then the coordinate columns) and one
+/// failure per record that did not, with its `event_id` slot when `event_id` names one.
+///
+/// # Errors
+/// When the built columns do not fit `output`.
+pub(crate) fn decode_records<'de>(
+    raw: &'de RawBatch,
+    mut builders: Vec<ColumnBuilder>,
+    empty: Slot<'de>,
+    event_id: Option<usize>,
+    output: &SchemaRef,
+    mut parse: impl FnMut(&'de [u8], &mut [Slot<'de>]) -> Result<(), String>,
+) -> Result<(RecordBatch, Vec<ParseFailure>), ArrowError> {
+    let mut slots = vec![empty.clone(); builders.len()];
+    let mut offsets = Vec::with_capacity(raw.len());
+    let mut failures = Vec::new();
+    for (i, &offset) in raw.offsets.iter().enumerate() {
+        match parse(raw.payload(i), &mut slots) {
+            Ok(()) => {
+                for (builder, slot) in builders.iter_mut().zip(&mut slots) {
+                    builder.append(std::mem::replace(slot, empty.clone()));
+                }
+                offsets.push(offset as i64);
+            }
+            Err(message) => failures.push(ParseFailure {
+                index: i,
+                message,
+                event_id: event_id.and_then(|j| match &slots[j] {
+                    Slot::Str(s) => Some(s.to_string()),
+                    _ => None,
+                }),
+            }),
+        }
+    }
+    let mut columns: Vec<ArrayRef> = builders.iter_mut().map(ColumnBuilder::finish).collect();
+    columns.extend(coordinate_columns(&raw.source, raw.partition, offsets));
+    Ok((RecordBatch::try_new(Arc::clone(output), columns)?, failures))
+}
 
 /// The value shape a target field accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,13 +23,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::column::{ColumnBuilder, Kind, Slot};
+use super::column::{ColumnBuilder, Kind, Slot, decode_records};
 use super::{COORDINATE_COLUMNS, FormatError, RawBatch, Result, coordinate_fields};
-use crate::dead_letter::{self, EVENT_ID_COLUMN, ParseFailure};
+use crate::dead_letter::{self, EVENT_ID_COLUMN};
 
 mod timestamp;
 
@@ -164,41 +164,21 @@ impl JsonDecoder {
         }
         let n = raw.len();
         let avg_bytes = raw.payload_bytes() / n.max(1);
-        let fields = self.schema.fields();
-        let mut builders: Vec<ColumnBuilder> = fields
+        let builders = self
+            .schema
+            .fields()
             .iter()
             .zip(&self.kinds)
             .filter_map(|(f, k)| k.map(|k| ColumnBuilder::new(k, f.data_type(), n, avg_bytes)))
             .collect();
-        let mut slots = vec![Slot::Missing; fields.len()];
-        let mut offsets = Vec::with_capacity(n);
-        let mut failures = Vec::new();
-        for (i, &offset) in raw.offsets.iter().enumerate() {
-            match self.parse(raw.payloads.value(i), &mut slots) {
-                Ok(()) => {
-                    for (builder, slot) in builders.iter_mut().zip(&mut slots) {
-                        builder.append(std::mem::replace(slot, Slot::Missing));
-                    }
-                    offsets.push(offset as i64);
-                }
-                Err(message) => failures.push(ParseFailure {
-                    index: i,
-                    message,
-                    event_id: self.event_id.and_then(|j| match &slots[j] {
-                        Slot::Str(s) => Some(s.to_string()),
-                        _ => None,
-                    }),
-                }),
-            }
-        }
-        let good = offsets.len();
-        let mut columns: Vec<ArrayRef> = builders.iter_mut().map(ColumnBuilder::finish).collect();
-        columns.push(Arc::new(StringArray::from_iter_values(
-            std::iter::repeat_n(raw.source.as_str(), good),
-        )));
-        columns.push(Arc::new(Int32Array::from(vec![raw.partition as i32; good])));
-        columns.push(Arc::new(Int64Array::from(offsets)));
-        let rows = RecordBatch::try_new(self.output.clone(), columns)?;
+        let (rows, failures) = decode_records(
+            raw,
+            builders,
+            Slot::Missing,
+            self.event_id,
+            &self.output,
+            |p, s| self.parse(p, s),
+        )?;
         Ok((rows, dead_letter::parse_errors(raw, &failures, epoch)))
     }
 

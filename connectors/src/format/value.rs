@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{RawBatch, Result, coordinate_fields};
+use super::{RawBatch, Result, coordinate_columns, coordinate_fields};
 use crate::dead_letter::{self, ParseFailure, PayloadText};
 
 /// The column raw formats decode into.
@@ -76,18 +76,9 @@ impl ValueDecoder {
         failures: &[ParseFailure],
         epoch: u64,
     ) -> Result<(RecordBatch, RecordBatch)> {
-        let n = kept.len();
-        let columns: Vec<ArrayRef> = vec![
-            value,
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                raw.source.as_str(),
-                n,
-            ))),
-            Arc::new(Int32Array::from(vec![raw.partition as i32; n])),
-            Arc::new(Int64Array::from_iter_values(
-                kept.iter().map(|&i| raw.offsets[i] as i64),
-            )),
-        ];
+        let offsets = kept.iter().map(|&i| raw.offsets[i] as i64).collect();
+        let mut columns = vec![value];
+        columns.extend(coordinate_columns(&raw.source, raw.partition, offsets));
         let rows = RecordBatch::try_new(self.output.clone(), columns)?;
         let dead = dead_letter::parse_errors_as(raw, failures, epoch, PayloadText::Base64);
         Ok((rows, dead))

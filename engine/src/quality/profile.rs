@@ -69,11 +69,6 @@ fn fold_text(a: Option<String>, b: Option<String>, low: bool) -> Option<String> 
 }
 
 impl ColumnProfile {
-    /// An empty profile for a column of `data_type`.
-    pub(crate) fn new(_data_type: &DataType) -> Self {
-        Self::default()
-    }
-
     /// Adds the values of `array`.
     pub(crate) fn add(&mut self, array: &ArrayRef) {
         let nulls = array.null_count() as u64;
