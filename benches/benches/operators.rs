@@ -6,7 +6,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sluice_benches::{events, run_window, schema, sliding_spec};
 use sluice_engine::expr::SqlExpr;
-use sluice_engine::stateless::{Projection, Rule, split_by_rules};
+use sluice_engine::stateless::{Check, Projection, Rule, split_by_rules};
 
 const BATCHES: usize = 50;
 const ROWS: usize = 8192;
@@ -17,21 +17,23 @@ fn stateless(c: &mut Criterion) {
     let rules = vec![
         Rule {
             name: "user".into(),
-            predicate: SqlExpr::compile("user_id IS NOT NULL", &schema).unwrap(),
+            check: Check::Sql(SqlExpr::compile("user_id IS NOT NULL", &schema).unwrap()),
             policy: Default::default(),
         },
         Rule {
             name: "value".into(),
-            predicate: SqlExpr::compile("value >= 0", &schema).unwrap(),
+            check: Check::Sql(SqlExpr::compile("value >= 0", &schema).unwrap()),
             policy: Default::default(),
         },
         Rule {
             name: "type".into(),
-            predicate: SqlExpr::compile(
-                "event_type IN ('click', 'view', 'add_to_cart', 'purchase', 'search')",
-                &schema,
-            )
-            .unwrap(),
+            check: Check::Sql(
+                SqlExpr::compile(
+                    "event_type IN ('click', 'view', 'add_to_cart', 'purchase', 'search')",
+                    &schema,
+                )
+                .unwrap(),
+            ),
             policy: Default::default(),
         },
     ];

@@ -21,6 +21,10 @@ use crate::overrides::Override;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct JobConfig {
+    /// Parameters and their defaults, referenced as `${name}` in any string value and set
+    /// with `--param name=value` (see [`crate::params`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub params: std::collections::BTreeMap<String, serde_norway::Value>,
     /// Names the checkpoint and the Delta transaction app ids.
     pub job_id: String,
     /// Where records come from.
@@ -40,6 +44,10 @@ pub struct JobConfig {
     pub silver: SilverConfig,
     /// The gold aggregation.
     pub gold: Option<GoldConfig>,
+    /// Group-by aggregates over each epoch's silver rows, each written to its own table
+    /// (appended, or MERGEd with `merge`).
+    #[serde(default)]
+    pub aggregates: Vec<EpochAggregateConfig>,
     /// Output location and table names.
     pub output: OutputConfig,
     /// Checkpoint settings.
@@ -201,8 +209,20 @@ pub struct JoinTableConfig {
 pub struct RuleConfig {
     /// Name; violations are dead letters with reason `rule:<name>`.
     pub name: String,
-    /// SQL predicate rows must satisfy (null counts as a violation).
+    /// SQL predicate rows must satisfy (null counts as a violation); give this or
+    /// `references`.
+    #[serde(default)]
     pub check: String,
+    /// Referential integrity: the row's `on` columns must exist in a dimension table
+    /// (`table`, as in a join: `delta` or `files`); a null key passes.
+    #[serde(default)]
+    pub references: Option<ReferenceConfig>,
+    /// Uniqueness: no two rows of an epoch share these columns (rows with a null part
+    /// are not compared). Its violations are the repeats beyond each key's first row,
+    /// counted per epoch against `max-ratio` (the duplicate ratio); `warn` or `fail`
+    /// only, since which of two equal rows is the repeat is not defined.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unique: Vec<String>,
     /// What happens to violating rows: `quarantine` (default: to the dead letters),
     /// `drop`, `warn` (kept, counted) or `fail` (the job stops before the epoch commits).
     #[serde(default)]
@@ -211,6 +231,16 @@ pub struct RuleConfig {
     /// above it the job stops with a message naming the rule and the figure.
     #[serde(default, deserialize_with = "sluice_engine::quality::ratio")]
     pub max_ratio: Option<f64>,
+}
+
+/// The dimension table a referential-integrity rule looks keys up in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ReferenceConfig {
+    /// The table, as in a join.
+    pub table: JoinTableConfig,
+    /// Key columns, named the same in the rows and the table.
+    pub on: Vec<String>,
 }
 
 /// Silver table settings.
@@ -237,6 +267,29 @@ pub struct ColumnConfig {
     pub name: String,
     /// SQL expression over the bronze columns.
     pub expr: String,
+}
+
+/// A group-by over each epoch's silver rows, written to the table `name`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct EpochAggregateConfig {
+    /// Operator and table name.
+    pub name: String,
+    /// Grouping columns; a null key is a group of its own.
+    pub keys: Vec<String>,
+    /// A SQL predicate choosing the rows to aggregate.
+    #[serde(default, rename = "where")]
+    pub filter: Option<String>,
+    /// Output columns: SQL aggregates over the silver columns (`sum(revenue)`,
+    /// `count(*)`, `count(DISTINCT customer_id)`, `max(sale_time)`).
+    pub columns: Vec<ColumnConfig>,
+    /// MERGE each epoch's groups into the table on `keys` (e.g. with update expressions
+    /// `total: "t.total + s.total"` to accumulate); absent appends them.
+    #[serde(default)]
+    pub merge: Option<MergeConfig>,
+    /// Partition columns of the table.
+    #[serde(default)]
+    pub partition_by: Vec<String>,
 }
 
 /// The gold window aggregation.
@@ -370,8 +423,9 @@ pub struct TableTopics {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TableNames {
-    /// Every decoded record.
-    pub bronze: String,
+    /// Every decoded record; `bronze: ~` (null) writes no bronze table.
+    #[serde(default = "bronze")]
+    pub bronze: Option<String>,
     /// Records that pass the rules.
     pub silver: String,
     /// Window results.
@@ -383,6 +437,10 @@ pub struct TableNames {
     pub quality_report: String,
 }
 
+fn bronze() -> Option<String> {
+    Some("bronze".into())
+}
+
 fn quality_report() -> String {
     "quality_report".into()
 }
@@ -390,7 +448,7 @@ fn quality_report() -> String {
 impl Default for TableNames {
     fn default() -> Self {
         Self {
-            bronze: "bronze".into(),
+            bronze: bronze(),
             silver: "silver".into(),
             gold: "gold".into(),
             dead_letters: "dlq".into(),
@@ -479,7 +537,8 @@ impl JobConfig {
         for o in overrides {
             o.apply(&mut value, file)?;
         }
-        let job: JobConfig = if overrides.is_empty() {
+        let substituted = crate::params::substitute(&mut value, file)?;
+        let job: JobConfig = if overrides.is_empty() && !substituted {
             serde_norway::from_str(text)
         } else {
             // Through text again, so that errors carry the key path.
@@ -541,6 +600,36 @@ impl JobConfig {
         }
         if self.source.generator.is_some() && format != RecordFormat::Json {
             return Err(invalid("source.format", "`json` for the generator"));
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            let given = usize::from(!r.check.trim().is_empty())
+                + usize::from(r.references.is_some())
+                + usize::from(!r.unique.is_empty());
+            if given != 1 {
+                return Err(invalid(
+                    &format!("rules[{i}]"),
+                    "exactly one of `check` (SQL), `references` (a dimension table) or \
+                     `unique` (key columns)",
+                ));
+            }
+            if let Some(reference) = &r.references {
+                let t = &reference.table;
+                if usize::from(t.delta.is_some()) + usize::from(t.files.is_some()) != 1
+                    || reference.on.is_empty()
+                {
+                    return Err(invalid(
+                        &format!("rules[{i}].references"),
+                        "a `table` with exactly one of `delta` or `files`, and `on` keys",
+                    ));
+                }
+            }
+            if !r.unique.is_empty() && !matches!(r.action, RuleAction::Warn | RuleAction::Fail) {
+                return Err(invalid(
+                    &format!("rules[{i}].action"),
+                    "`warn` or `fail` for a `unique` rule (which of two equal rows is the \
+                     duplicate is not defined, so rows are not routed by it)",
+                ));
+            }
         }
         for (i, j) in self.joins.iter().enumerate() {
             if usize::from(j.table.delta.is_some()) + usize::from(j.table.files.is_some()) != 1 {
@@ -645,6 +734,33 @@ impl JobConfig {
                 _ => {}
             }
         }
+        let tables = &self.output.tables;
+        let mut names: Vec<&str> = vec![&tables.silver, &tables.dead_letters];
+        names.extend(tables.bronze.as_deref());
+        if self.gold.is_some() {
+            names.push(&tables.gold);
+        }
+        for (i, agg) in self.aggregates.iter().enumerate() {
+            let key = |k: &str| format!("aggregates[{i}].{k}");
+            if agg.name.is_empty() || names.contains(&agg.name.as_str()) {
+                return Err(invalid(
+                    &key("name"),
+                    "a table name not used by another output",
+                ));
+            }
+            names.push(&agg.name);
+            if agg.columns.is_empty() {
+                return Err(invalid(&key("columns"), "at least one aggregate column"));
+            }
+            if let Some(merge) = &agg.merge
+                && (merge.keys.is_empty() || merge.keys.iter().any(|k| !agg.keys.contains(k)))
+            {
+                return Err(invalid(
+                    &key("merge.keys"),
+                    "grouping keys of the aggregate (one row per group to merge)",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -696,6 +812,26 @@ mod tests {
             "iot-readings"
         );
         assert_eq!(job.gold.expect("gold").aggregates.len(), 4);
+        let text = include_str!("../batch-etl.yaml");
+        let job =
+            JobConfig::from_yaml_str(text, "batch-etl.yaml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(job.job_id, "batch-etl-2024-01-01");
+        assert_eq!(job.output.tables.bronze, None);
+        assert_eq!(job.aggregates.len(), 2);
+        let files = job.source.files.expect("files");
+        assert_eq!(files.path, "sluice-batch-data/sales");
+        assert_eq!(
+            files.partition_filter.as_deref(),
+            Some("process_date = '2024-01-01'")
+        );
+        let set = [Override::param("process-date=2024-01-02").unwrap()];
+        let job = JobConfig::from_yaml_with(text, "batch-etl.yaml", &set).unwrap();
+        assert_eq!(job.job_id, "batch-etl-2024-01-02");
+        let reused = include_str!("../batch-etl.yaml").replace("aggregates:", "aggregates:\n  - { name: enriched_sales, keys: [], columns: [{ name: n, expr: \"count(*)\" }] }");
+        let e = JobConfig::from_yaml_str(&reused, "batch-etl.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("aggregates[0].name"), "{e}");
     }
 
     #[test]

@@ -14,12 +14,14 @@
 mod error;
 mod job;
 pub mod overrides;
+pub mod params;
 
 pub use error::{ConfigError, Result};
 pub use job::{
-    AggregateConfig, CheckpointConfig, ColumnConfig, FieldConfig, FieldType, GoldConfig, JobConfig,
-    JoinConfig, JoinTableConfig, KafkaOutputConfig, OutputConfig, RuleConfig, SilverConfig,
-    SourceConfig, TableNames, TableTopics, TriggerConfig, WindowConfig,
+    AggregateConfig, CheckpointConfig, ColumnConfig, EpochAggregateConfig, FieldConfig, FieldType,
+    GoldConfig, JobConfig, JoinConfig, JoinTableConfig, KafkaOutputConfig, OutputConfig,
+    ReferenceConfig, RuleConfig, SilverConfig, SourceConfig, TableNames, TableTopics,
+    TriggerConfig, WindowConfig,
 };
 pub use overrides::Override;
 

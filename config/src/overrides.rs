@@ -55,6 +55,30 @@ impl Override {
         })
     }
 
+    /// Parses `--param name=value`: sets `params.<name>` to the value as text.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when there is no `=` or the name is empty.
+    pub fn param(text: &str) -> Result<Self> {
+        let (name, value) = text.split_once('=').ok_or_else(|| ConfigError::Invalid {
+            file: "--param".into(),
+            key: text.into(),
+            expected: "name=value".into(),
+        })?;
+        if name.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                file: "--param".into(),
+                key: text.into(),
+                expected: "a parameter name before `=`".into(),
+            });
+        }
+        Ok(Self {
+            key: format!("{}.{}", crate::params::PARAMS, name.trim()),
+            value: format!("'{}'", value.replace('\'', "''")),
+            origin: "--param".into(),
+        })
+    }
+
     /// The overrides in `vars` (e.g. `std::env::vars()`): `SLUICE__SOURCE__KAFKA__BROKERS`
     /// sets `source.kafka.brokers`; a single `_` inside a key becomes `-`.
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<Self> {

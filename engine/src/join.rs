@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::{cast, take};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
@@ -158,6 +158,32 @@ impl BroadcastJoin {
     /// The join's name.
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// Per row of `batch`: whether its key has a match in the table. A row with a null key
+    /// counts as matched, as a null foreign key does in SQL (pair the rule with a not-null
+    /// check to forbid nulls).
+    ///
+    /// # Errors
+    /// When the batch does not have the input schema's key columns.
+    pub fn matched_or_null(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        let keys: Vec<ArrayRef> = self
+            .input_keys
+            .iter()
+            .map(|&i| Arc::clone(batch.column(i)))
+            .collect();
+        let rows = self
+            .converter
+            .convert_columns(&keys)
+            .map_err(|e| invalid(&self.spec, e.to_string()))?;
+        Ok((0..batch.num_rows())
+            .map(|i| {
+                Some(
+                    keys.iter().any(|c| c.is_null(i))
+                        || self.index.contains_key(rows.row(i).as_ref()),
+                )
+            })
+            .collect())
     }
 
     /// Joins one batch.

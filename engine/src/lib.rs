@@ -15,6 +15,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod batch;
 mod epoch;
 pub mod error;

@@ -8,11 +8,12 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::aggregate::{AggregateSpec, EpochAggregate};
 use crate::error::Result;
 use crate::expr::SqlExpr;
-use crate::join::{BroadcastJoin, JoinSpec};
+use crate::join::{BroadcastJoin, JoinKind, JoinSpec};
 use crate::quality::RulePolicy;
-use crate::stateless::{Projection, Rule};
+use crate::stateless::{Check, Projection, Rule, UniqueKeys};
 use crate::window::{WindowSpec, WindowState};
 
 /// A job's logical plan.
@@ -26,6 +27,10 @@ pub struct Plan {
     /// default policy (quarantine, no threshold), which keeps older plans' fingerprints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rule_policies: Vec<RulePolicy>,
+    /// Rules that check keys instead of SQL (referential integrity, uniqueness); their
+    /// `rules` entry holds a description.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_rules: Vec<KeyRule>,
     /// Broadcast joins with static tables, applied in order to rows that passed the rules,
     /// before the silver columns (which may use the joined columns).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -34,8 +39,34 @@ pub struct Plan {
     pub silver_columns: Vec<(String, String)>,
     /// The gold aggregation, if any.
     pub window: Option<WindowSpec>,
+    /// Group-by aggregates over each epoch's silver rows, each to its own table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aggregates: Vec<AggregateSpec>,
     /// Key groups (max parallelism), fixed at the job's first start.
     pub key_groups: u32,
+}
+
+/// A rule over key columns instead of a SQL predicate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRule {
+    /// Index into [`Plan::rules`].
+    pub rule: usize,
+    /// Key columns (named the same in the rows and a referenced table).
+    pub keys: Vec<String>,
+    /// What is checked.
+    pub kind: KeyCheck,
+}
+
+/// What a [`KeyRule`] checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyCheck {
+    /// Referential integrity: the key exists in a dimension table (one of the plan's
+    /// tables, after the joins' ones, in key-rule order).
+    References,
+    /// Uniqueness within an epoch: rows repeating a key already seen break it (counted by
+    /// the quality gate; `warn` or `fail` only).
+    Unique,
 }
 
 impl Plan {
@@ -61,37 +92,67 @@ pub struct CompiledPlan {
     pub silver: Projection,
     /// Gold rows, when the plan has a window.
     pub gold_schema: Option<SchemaRef>,
+    /// The epoch aggregates, planned over the silver rows.
+    pub aggregates: Vec<EpochAggregate>,
 }
 
 impl CompiledPlan {
-    /// Compiles `plan` for events with `bronze_schema`; `tables[i]` is the whole table of
-    /// `plan.joins[i]`.
+    /// Compiles `plan` for events with `bronze_schema`; `tables` holds the whole table of
+    /// each of `plan.joins`, then of each `references` key rule, in order.
     ///
     /// # Errors
     /// When an expression, a join or the window spec does not fit the schemas.
     pub fn compile(plan: Plan, bronze_schema: &SchemaRef, tables: &[RecordBatch]) -> Result<Self> {
+        let references: Vec<&KeyRule> = plan
+            .key_rules
+            .iter()
+            .filter(|k| k.kind == KeyCheck::References)
+            .collect();
+        if tables.len() != plan.joins.len() + references.len() {
+            return Err(crate::error::EngineError::InvalidPlan(format!(
+                "{} joins and {} reference rules but {} tables",
+                plan.joins.len(),
+                references.len(),
+                tables.len()
+            )));
+        }
+        let (join_tables, rule_tables) = tables.split_at(plan.joins.len());
         let rules = plan
             .rules
             .iter()
             .enumerate()
             .map(|(i, (name, sql))| {
+                let key_rule = plan.key_rules.iter().find(|k| k.rule == i);
+                let check = match key_rule {
+                    Some(k) if k.kind == KeyCheck::References => {
+                        let r = references
+                            .iter()
+                            .position(|x| x.rule == i)
+                            .expect("a references rule");
+                        Check::References(BroadcastJoin::new(
+                            JoinSpec {
+                                name: name.clone(),
+                                keys: k.keys.clone(),
+                                kind: JoinKind::LeftAnti,
+                                columns: Vec::new(),
+                            },
+                            bronze_schema,
+                            &rule_tables[r],
+                        )?)
+                    }
+                    Some(k) => Check::Unique(UniqueKeys::new(bronze_schema, &k.keys)?),
+                    None => Check::Sql(SqlExpr::compile(sql, bronze_schema)?),
+                };
                 Ok(Rule {
                     name: name.clone(),
-                    predicate: SqlExpr::compile(sql, bronze_schema)?,
+                    check,
                     policy: plan.rule_policies.get(i).copied().unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        if tables.len() != plan.joins.len() {
-            return Err(crate::error::EngineError::InvalidPlan(format!(
-                "{} joins but {} tables",
-                plan.joins.len(),
-                tables.len()
-            )));
-        }
         let mut joined = Arc::clone(bronze_schema);
         let mut joins = Vec::with_capacity(plan.joins.len());
-        for (spec, table) in plan.joins.iter().zip(tables) {
+        for (spec, table) in plan.joins.iter().zip(join_tables) {
             let join = BroadcastJoin::new(spec.clone(), &joined, table)?;
             joined = Arc::clone(join.schema());
             joins.push(join);
@@ -103,6 +164,11 @@ impl CompiledPlan {
             )),
             None => None,
         };
+        let aggregates = plan
+            .aggregates
+            .iter()
+            .map(|spec| EpochAggregate::new(spec.clone(), silver.schema()))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             plan,
             bronze_schema: Arc::clone(bronze_schema),
@@ -110,6 +176,7 @@ impl CompiledPlan {
             joins,
             silver,
             gold_schema,
+            aggregates,
         })
     }
 }

@@ -26,7 +26,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::runtime::{CommitReport, ConnectorFailure, TableSink};
-use crate::stateless::Rule;
+use crate::stateless::{Check, Rule};
 use profile::ColumnProfile;
 
 /// What happens to rows that break a rule.
@@ -117,6 +117,10 @@ struct Partial {
     rows: u64,
     violations: Vec<u64>,
     columns: Vec<ColumnProfile>,
+    /// Per uniqueness rule: the sorted distinct key hashes this worker saw (empty for other
+    /// rules); its duplicates among them are already in `violations`.
+    #[serde(default)]
+    keys: Vec<Vec<u64>>,
 }
 
 /// The per-epoch quality check and report; see the [module docs](self).
@@ -150,9 +154,11 @@ impl QualityGate {
     /// Whether a job with these rules needs a gate even without a report: a `fail` rule or a
     /// threshold.
     pub fn needed(rules: &[Rule]) -> bool {
-        rules
-            .iter()
-            .any(|r| r.policy.action == RuleAction::Fail || r.policy.max_ratio.is_some())
+        rules.iter().any(|r| {
+            r.policy.action == RuleAction::Fail
+                || r.policy.max_ratio.is_some()
+                || matches!(r.check, Check::Unique(_))
+        })
     }
 
     /// The report table's schema: one row per rule and per profiled column and epoch.
@@ -180,6 +186,7 @@ impl QualityGate {
         Partial {
             rows: 0,
             violations: vec![0; self.rules.len()],
+            keys: vec![Vec::new(); self.rules.len()],
             columns: self.profile.as_ref().map_or_else(Vec::new, |schema| {
                 vec![ColumnProfile::default(); schema.fields().len()]
             }),
@@ -191,7 +198,11 @@ impl QualityGate {
         for batch in batches {
             partial.rows += batch.num_rows() as u64;
             for (r, rule) in self.rules.iter().enumerate() {
-                let pass = rule.predicate.predicate(batch).map_err(|e| e.to_string())?;
+                if let Check::Unique(keys) = &rule.check {
+                    partial.keys[r].extend(keys.hashes(batch).map_err(|e| e.to_string())?);
+                    continue;
+                }
+                let pass = rule.check.passes(batch).map_err(|e| e.to_string())?;
                 partial.violations[r] += (0..pass.len())
                     .filter(|&i| pass.is_null(i) || !pass.value(i))
                     .count() as u64;
@@ -203,6 +214,12 @@ impl QualityGate {
                     }
                 }
             }
+        }
+        for (violations, keys) in partial.violations.iter_mut().zip(&mut partial.keys) {
+            keys.sort_unstable();
+            let seen = keys.len();
+            keys.dedup();
+            *violations += (seen - keys.len()) as u64;
         }
         Ok(partial)
     }
@@ -271,6 +288,16 @@ impl TableSink for QualityGate {
             for (t, c) in total.columns.iter_mut().zip(part.columns) {
                 t.merge(c);
             }
+            for (t, k) in total.keys.iter_mut().zip(part.keys) {
+                t.extend(k);
+            }
+        }
+        // A key that several workers saw is a duplicate beyond its first row.
+        for (violations, keys) in total.violations.iter_mut().zip(&mut total.keys) {
+            keys.sort_unstable();
+            let seen = keys.len();
+            keys.dedup();
+            *violations += (seen - keys.len()) as u64;
         }
         for (r, rule) in self.rules.iter().enumerate() {
             let violations = total.violations[r];
@@ -407,7 +434,7 @@ mod tests {
     fn rule(name: &str, sql: &str, schema: &SchemaRef, policy: RulePolicy) -> Rule {
         Rule {
             name: name.into(),
-            predicate: SqlExpr::compile(sql, schema).unwrap(),
+            check: crate::stateless::Check::Sql(SqlExpr::compile(sql, schema).unwrap()),
             policy,
         }
     }
@@ -455,6 +482,40 @@ mod tests {
                 && e.contains("42.857%")
                 && e.contains("3 of 7")
                 && e.contains("max-ratio 30%"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn uniqueness_counts_duplicates_across_workers() {
+        let b = batch(&[Some(1), Some(2), Some(2), None, None]);
+        let schema = b.schema();
+        let unique = |max_ratio| Rule {
+            name: "unique_n".into(),
+            check: Check::Unique(
+                crate::stateless::UniqueKeys::new(&schema, &["n".into()]).unwrap(),
+            ),
+            policy: RulePolicy {
+                action: RuleAction::Warn,
+                max_ratio: Some(max_ratio),
+            },
+        };
+        assert!(QualityGate::needed(&[unique(1.0)]));
+        let gate = QualityGate::new(vec![unique(0.4)], schema.clone(), None);
+        // Worker one: 2 repeats once; nulls are never duplicates. Worker two repeats 1 and 3.
+        let one = gate.write(0, std::slice::from_ref(&b)).unwrap();
+        let two = gate
+            .write(0, &[batch(&[Some(1), Some(3), Some(3)])])
+            .unwrap();
+        // 3 duplicates (2, 1, 3) of 8 rows: 37.5%, under 40%.
+        gate.commit(0, [one.clone(), two.clone()].concat()).unwrap();
+        let strict = QualityGate::new(vec![unique(0.3)], schema.clone(), None);
+        let e = strict
+            .commit(0, [one, two].concat())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`unique_n`") && e.contains("37.5%") && e.contains("3 of 8"),
             "{e}"
         );
     }

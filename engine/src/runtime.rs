@@ -173,12 +173,14 @@ pub trait DeadLetters: Send + Sync + 'static {
 /// The sinks of a medallion plan.
 #[derive(Clone)]
 pub struct Sinks {
-    /// Every decoded record.
-    pub bronze: std::sync::Arc<dyn TableSink>,
+    /// Every decoded record (none when the job writes no bronze table).
+    pub bronze: Option<std::sync::Arc<dyn TableSink>>,
     /// Records that pass the rules, with computed columns.
     pub silver: std::sync::Arc<dyn TableSink>,
     /// Window results, when the plan has a window.
     pub gold: Option<std::sync::Arc<dyn TableSink>>,
+    /// One per plan aggregate, in plan order.
+    pub aggregates: Vec<std::sync::Arc<dyn TableSink>>,
     /// Dead letters.
     pub dead_letters: std::sync::Arc<dyn TableSink>,
     /// The data-quality gate ([`crate::quality::QualityGate`]), fed the bronze rows and

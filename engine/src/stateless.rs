@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, StringArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, BooleanArray, StringArray, UInt32Array};
 use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -14,6 +14,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::expr::SqlExpr;
+use crate::join::BroadcastJoin;
 use crate::quality::{RuleAction, RulePolicy};
 
 /// Computed columns appended to (or replacing) the input columns.
@@ -26,7 +27,8 @@ pub struct Projection {
 
 impl Projection {
     /// Compiles `columns` (name, SQL) against `input`; `keep_input` keeps every input column
-    /// first, as `SELECT *, ...` does.
+    /// first, as `SELECT *, ...` does. Each column may use the input columns and the
+    /// columns before it (`final_revenue: revenue - discount`).
     ///
     /// # Errors
     /// When an expression does not compile.
@@ -35,17 +37,19 @@ impl Projection {
         keep_input: bool,
         columns: &[(String, String)],
     ) -> Result<Self> {
-        let mut fields: Vec<Field> = if keep_input {
-            input.fields().iter().map(|f| f.as_ref().clone()).collect()
-        } else {
-            Vec::new()
-        };
+        let mut working: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
         let mut compiled = Vec::with_capacity(columns.len());
         for (name, sql) in columns {
-            let expr = SqlExpr::compile(sql, input)?;
-            fields.push(Field::new(name, expr.data_type().clone(), true));
+            let visible = Arc::new(Schema::new(working.clone()));
+            let expr = SqlExpr::compile(sql, &visible)?;
+            working.push(Field::new(name, expr.data_type().clone(), true));
             compiled.push((name.clone(), expr));
         }
+        let fields = if keep_input {
+            working
+        } else {
+            working.split_off(input.fields().len())
+        };
         Ok(Self {
             keep_input,
             columns: compiled,
@@ -63,25 +67,121 @@ impl Projection {
     /// # Errors
     /// When evaluation fails.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let mut columns: Vec<ArrayRef> = if self.keep_input {
-            batch.columns().to_vec()
-        } else {
-            Vec::new()
-        };
-        for (_, expr) in &self.columns {
-            columns.push(expr.evaluate(batch)?);
+        let inputs = batch.num_columns();
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        let mut working = batch.clone();
+        for (i, (name, expr)) in self.columns.iter().enumerate() {
+            let column = expr.evaluate(&working)?;
+            fields.push(Field::new(name, column.data_type().clone(), true));
+            columns.push(column);
+            if i + 1 < self.columns.len() {
+                working =
+                    RecordBatch::try_new(Arc::new(Schema::new(fields.clone())), columns.clone())?;
+            }
+        }
+        if !self.keep_input {
+            columns.drain(..inputs);
         }
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
 }
 
-/// A named data-quality rule: rows for which `predicate` is not true violate it.
+/// What a rule checks.
+#[derive(Clone, Debug)]
+pub enum Check {
+    /// A SQL predicate rows must satisfy (a null result breaks it).
+    Sql(SqlExpr),
+    /// Referential integrity: the row's key must exist in a dimension table (a null key
+    /// passes, as a null foreign key does in SQL).
+    References(BroadcastJoin),
+    /// Uniqueness of a key within an epoch. Which of two equal rows is the duplicate
+    /// depends on worker order, so rows are not routed by it: every row passes here, and
+    /// the quality gate counts the epoch's duplicates against the rule's threshold.
+    Unique(UniqueKeys),
+}
+
+/// The key columns of a uniqueness rule, hashed per row.
+#[derive(Clone, Debug)]
+pub struct UniqueKeys {
+    columns: Vec<usize>,
+    converter: Arc<arrow::row::RowConverter>,
+}
+
+impl UniqueKeys {
+    /// Resolves `keys` in `schema`.
+    ///
+    /// # Errors
+    /// An unknown column, or no key.
+    pub fn new(schema: &SchemaRef, keys: &[String]) -> Result<Self> {
+        if keys.is_empty() {
+            return Err(crate::error::EngineError::InvalidPlan(
+                "a uniqueness rule needs at least one key column".into(),
+            ));
+        }
+        let mut columns = Vec::new();
+        let mut fields = Vec::new();
+        for k in keys {
+            let i = schema
+                .index_of(k)
+                .map_err(|_| crate::key::unknown_column(schema, k))?;
+            columns.push(i);
+            fields.push(arrow::row::SortField::new(
+                schema.field(i).data_type().clone(),
+            ));
+        }
+        let converter = arrow::row::RowConverter::new(fields)?;
+        Ok(Self {
+            columns,
+            converter: Arc::new(converter),
+        })
+    }
+
+    /// A 64-bit hash of each row's key; rows with a null key part are left out (a null
+    /// is never a duplicate).
+    ///
+    /// # Errors
+    /// When the batch lacks the key columns.
+    pub fn hashes(&self, batch: &RecordBatch) -> Result<Vec<u64>> {
+        let keys: Vec<ArrayRef> = self
+            .columns
+            .iter()
+            .map(|&i| Arc::clone(batch.column(i)))
+            .collect();
+        let rows = self.converter.convert_columns(&keys)?;
+        Ok((0..batch.num_rows())
+            .filter(|&i| !keys.iter().any(|c| c.is_null(i)))
+            .map(|i| xxhash_rust::xxh3::xxh3_64(rows.row(i).as_ref()))
+            .collect())
+    }
+}
+
+impl Check {
+    /// Per row of `batch`: whether it passes.
+    ///
+    /// # Errors
+    /// When evaluation fails.
+    pub fn passes(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        match self {
+            Self::Sql(expr) => expr.predicate(batch),
+            Self::References(table) => table.matched_or_null(batch),
+            Self::Unique(_) => Ok(BooleanArray::from(vec![true; batch.num_rows()])),
+        }
+    }
+}
+
+/// A named data-quality rule: rows that do not pass its check violate it.
 #[derive(Clone, Debug)]
 pub struct Rule {
     /// The rule's name; quarantined violations carry the reason `rule:<name>`.
     pub name: String,
-    /// The predicate rows must satisfy.
-    pub predicate: SqlExpr,
+    /// What rows must satisfy.
+    pub check: Check,
     /// What happens to violating rows, and the rule's threshold.
     pub policy: RulePolicy,
 }
@@ -98,7 +198,7 @@ pub fn split_by_rules(rules: &[Rule], batch: &RecordBatch) -> Result<(RecordBatc
         if rule.policy.action == RuleAction::Warn {
             continue;
         }
-        let pass = rule.predicate.predicate(batch)?;
+        let pass = rule.check.passes(batch)?;
         for (i, slot) in reason.iter_mut().enumerate() {
             if slot.is_none() && !pass.value(i) {
                 *slot = Some(r);
@@ -265,7 +365,7 @@ mod tests {
         .unwrap();
         let rule = |name: &str, sql: &str, action| Rule {
             name: name.into(),
-            predicate: SqlExpr::compile(sql, &schema).unwrap(),
+            check: Check::Sql(SqlExpr::compile(sql, &schema).unwrap()),
             policy: RulePolicy {
                 action,
                 max_ratio: None,
@@ -293,5 +393,56 @@ mod tests {
             .as_string::<i32>();
         assert_eq!(reasons.value(0), "rule:positive");
         assert_eq!(reasons.value(1), "rule:not_seven");
+    }
+
+    #[test]
+    fn a_reference_rule_quarantines_keys_missing_from_its_table() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![
+                Some(1),
+                Some(4),
+                None,
+                Some(2),
+            ]))],
+        )
+        .unwrap();
+        let table = RecordBatch::try_from_iter(vec![(
+            "n",
+            Arc::new(arrow::array::Int32Array::from(vec![1, 2, 3])) as ArrayRef,
+        )])
+        .unwrap();
+        let known = BroadcastJoin::new(
+            crate::join::JoinSpec {
+                name: "known".into(),
+                keys: vec!["n".into()],
+                kind: crate::join::JoinKind::LeftAnti,
+                columns: vec![],
+            },
+            &schema,
+            &table,
+        )
+        .unwrap();
+        let rules = [Rule {
+            name: "known".into(),
+            check: Check::References(known),
+            policy: RulePolicy::default(),
+        }];
+        let (passed, quarantined) = split_by_rules(&rules, &batch).unwrap();
+        // 4 is not in the table; the null key passes, as a null foreign key does.
+        let kept: Vec<Option<i64>> = passed
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .iter()
+            .collect();
+        assert_eq!(kept, vec![Some(1), None, Some(2)]);
+        let bad = quarantined.column(0).as_primitive::<Int64Type>();
+        assert_eq!(bad.values().to_vec(), vec![4]);
+        let reasons = quarantined
+            .column_by_name("reason")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(reasons.value(0), "rule:known");
     }
 }

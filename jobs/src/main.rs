@@ -2,6 +2,7 @@
 
 mod consume_rate;
 mod demo;
+mod demo_data;
 mod failure;
 mod pipeline;
 mod produce;
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the user-activity medallion demo on the built-in event generator (no services).
     Demo(demo::DemoArgs),
+    /// Write demo input datasets (batch: the batch-etl sales, customers and products).
+    DemoData(demo_data::DemoDataArgs),
     /// Run a job described in a YAML file.
     Run {
         /// The job file.
@@ -39,6 +42,10 @@ enum Command {
         /// environment overrides too: `SLUICE__SOURCE__KAFKA__BROKERS=...`; `--set` wins.
         #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
         set: Vec<String>,
+        /// Set a job parameter, referenced as `${name}` in the job file:
+        /// `--param process-date=2024-01-02` (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        param: Vec<String>,
         /// Run as one process of a cluster: `host:port` of every process, in order
         /// (comma-separated). Every process runs the same job and flags.
         #[arg(long, env = "SLUICE_HOSTS", value_delimiter = ',')]
@@ -53,7 +60,7 @@ enum Command {
     /// Measure how fast a plain Kafka consumer reads a topic on this machine.
     ConsumeRate(consume_rate::ConsumeRateArgs),
     /// Inspect and maintain a Delta table: describe, history, optimize, vacuum, restore,
-    /// checkpoint.
+    /// checkpoint, and update or delete rows by predicate.
     Table(table::TableArgs),
     /// Inspect a job's checkpoint directory.
     Checkpoints {
@@ -87,16 +94,21 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::DemoData(args) => demo_data::run(args),
         Command::Run {
             job,
             batch,
             workers,
             set,
+            param,
             hosts,
             process,
         } => {
             let cluster = cluster(hosts, process)?;
             let mut overrides = sluice_config::Override::from_env(std::env::vars());
+            for p in &param {
+                overrides.push(sluice_config::Override::param(p)?);
+            }
             for s in &set {
                 overrides.push(sluice_config::Override::parse(s)?);
             }

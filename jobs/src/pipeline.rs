@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
-use sluice_config::{FieldType, GoldConfig, JobConfig, JoinConfig, WindowConfig};
+use sluice_config::{FieldType, GoldConfig, JobConfig, JoinTableConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
 use sluice_connectors::delta::{DeltaSource, DeltaTableSink, MergeTableSink};
 use sluice_connectors::files::FileSource;
@@ -17,8 +17,9 @@ use sluice_connectors::kafka::{
     EndingOffsets, KafkaClient, KafkaPublishedSink, KafkaSource, create_topic,
 };
 use sluice_connectors::kinesis::{Ending, KinesisSource};
+use sluice_engine::aggregate::AggregateSpec;
 use sluice_engine::join::JoinSpec;
-use sluice_engine::plan::{CompiledPlan, Plan};
+use sluice_engine::plan::{CompiledPlan, KeyCheck, KeyRule, Plan};
 use sluice_engine::quality::{QualityGate, RulePolicy};
 use sluice_engine::runtime::{
     Cluster, EpochSource, Planned, RunOptions, RunSummary, Sinks, TableSink, advance, run,
@@ -62,9 +63,36 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         rules: job
             .rules
             .iter()
-            .map(|r| (r.name.clone(), r.check.clone()))
+            .map(|r| {
+                // The plan's text of a key rule (a reference table's location is not part
+                // of the plan: pointing it elsewhere keeps the checkpoint).
+                let check = match &r.references {
+                    Some(reference) => format!("references ({})", reference.on.join(", ")),
+                    None if !r.unique.is_empty() => format!("unique ({})", r.unique.join(", ")),
+                    None => r.check.clone(),
+                };
+                (r.name.clone(), check)
+            })
             .collect(),
         rule_policies: rule_policies(job),
+        key_rules: job
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match (&r.references, r.unique.is_empty()) {
+                (Some(reference), _) => Some(KeyRule {
+                    rule: i,
+                    keys: reference.on.clone(),
+                    kind: KeyCheck::References,
+                }),
+                (None, false) => Some(KeyRule {
+                    rule: i,
+                    keys: r.unique.clone(),
+                    kind: KeyCheck::Unique,
+                }),
+                (None, true) => None,
+            })
+            .collect(),
         silver_columns: job
             .silver
             .columns
@@ -82,17 +110,40 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
             })
             .collect(),
         window: job.gold.as_ref().map(window_spec).transpose()?,
+        aggregates: job
+            .aggregates
+            .iter()
+            .map(|a| AggregateSpec {
+                name: a.name.clone(),
+                keys: a.keys.clone(),
+                filter: a.filter.clone(),
+                columns: a
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.expr.clone()))
+                    .collect(),
+            })
+            .collect(),
         key_groups: sluice_engine::key::DEFAULT_KEY_GROUPS,
     };
-    let tables = job
+    let mut tables = job
         .joins
         .iter()
         .enumerate()
         .map(|(i, j)| {
-            load_table(j, &handle)
+            load_table(&j.name, &j.table, &handle)
                 .with_context(|| format!("joins[{i}] `{}`: loading its table", j.name))
         })
         .collect::<Result<Vec<_>>>()?;
+    for (i, r) in job.rules.iter().enumerate() {
+        if let Some(reference) = &r.references {
+            tables.push(
+                load_table(&r.name, &reference.table, &handle).with_context(|| {
+                    format!("rules[{i}] `{}`: loading its reference table", r.name)
+                })?,
+            );
+        }
+    }
     let compiled = CompiledPlan::compile(plan, &bronze_schema, &tables)
         .context("compiling the job's SQL and joins")?;
     let tables_dir = Location::new(&job.output.dir, "tables")?;
@@ -126,32 +177,62 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         .as_ref()
         .map(|k| k.topics.clone())
         .unwrap_or_default();
-    let bronze = publish(
-        open(&names.bronze, Arc::clone(&compiled.bronze_schema), vec![])?,
-        &topics.bronze,
-    )?;
-    let silver_sink = match &job.silver.merge {
-        None => open(
+    let bronze = match &names.bronze {
+        Some(name) => Some(publish(
+            open(name, Arc::clone(&compiled.bronze_schema), vec![])?,
+            &topics.bronze,
+        )?),
+        None => None,
+    };
+    // An append table, or a MERGE table when `merge` is set.
+    let open_or_merge = |name: &str,
+                         schema: SchemaRef,
+                         partitions: Vec<String>,
+                         merge: &Option<sluice_connectors::delta::MergeConfig>,
+                         what: &str|
+     -> Result<Arc<dyn TableSink>> {
+        match merge {
+            None => open(name, schema, partitions),
+            Some(merge) => {
+                let location = tables_dir.join(name);
+                Ok(Arc::new(
+                    MergeTableSink::open(
+                        &handle,
+                        &location,
+                        &format!("{}/{}", job.job_id, name),
+                        schema,
+                        partitions,
+                        merge.clone(),
+                    )
+                    .with_context(|| format!("opening table {location} ({what})"))?,
+                ))
+            }
+        }
+    };
+    let silver = publish(
+        open_or_merge(
             &names.silver,
             Arc::clone(compiled.silver.schema()),
             job.silver.partition_by.clone(),
+            &job.silver.merge,
+            "silver.merge",
         )?,
-        Some(merge) => {
-            let location = tables_dir.join(&names.silver);
-            Arc::new(
-                MergeTableSink::open(
-                    &handle,
-                    &location,
-                    &format!("{}/{}", job.job_id, names.silver),
-                    Arc::clone(compiled.silver.schema()),
-                    job.silver.partition_by.clone(),
-                    merge.clone(),
-                )
-                .with_context(|| format!("opening table {location} (silver.merge)"))?,
-            ) as Arc<dyn TableSink>
-        }
-    };
-    let silver = publish(silver_sink, &topics.silver)?;
+        &topics.silver,
+    )?;
+    let aggregates = job
+        .aggregates
+        .iter()
+        .zip(&compiled.aggregates)
+        .map(|(config, planned)| {
+            open_or_merge(
+                &config.name,
+                Arc::clone(planned.output_schema()),
+                config.partition_by.clone(),
+                &config.merge,
+                &format!("aggregate {}", config.name),
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
     let gold = match &compiled.gold_schema {
         Some(schema) => Some(publish(
             open(&names.gold, Arc::clone(schema), vec![])?,
@@ -225,9 +306,10 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         idle_poll: std::time::Duration::from_millis(100),
     };
     let sinks = Sinks {
-        bronze: Arc::clone(&bronze),
+        bronze: bronze.clone(),
         silver: Arc::clone(&silver),
         gold: gold.clone(),
+        aggregates: aggregates.clone(),
         dead_letters: Arc::clone(&dead),
         quality,
     };
@@ -236,19 +318,23 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         bar.finish_and_clear();
     }
     let mut tables = Vec::new();
-    let mut count = |name: &str, sink: &Arc<dyn TableSink>| -> Result<()> {
-        let _ = sink;
+    let mut count = |name: &str| -> Result<()> {
         let location = tables_dir.join(name);
         let rows = DeltaTableSink::count_rows(&handle, &location)?;
         tables.push((name.to_string(), rows));
         Ok(())
     };
-    count(&names.bronze, &bronze)?;
-    count(&names.silver, &silver)?;
-    if let Some(g) = &gold {
-        count(&names.gold, g)?;
+    if let Some(name) = &names.bronze {
+        count(name)?;
     }
-    count(&names.dead_letters, &dead)?;
+    count(&names.silver)?;
+    if gold.is_some() {
+        count(&names.gold)?;
+    }
+    for a in &job.aggregates {
+        count(&a.name)?;
+    }
+    count(&names.dead_letters)?;
     drop(runtime);
     Ok(JobSummary {
         run: summary,
@@ -286,15 +372,19 @@ fn schema_of(declared: &[sluice_config::FieldConfig]) -> SchemaRef {
 
 /// Reads a join's whole table through its bounded source, without the coordinate
 /// columns. Rows of the table that do not decode are left out and reported on stderr.
-fn load_table(join: &JoinConfig, handle: &tokio::runtime::Handle) -> Result<RecordBatch> {
-    let source: Arc<dyn EpochSource> = match (&join.table.delta, &join.table.files) {
+fn load_table(
+    name: &str,
+    table: &JoinTableConfig,
+    handle: &tokio::runtime::Handle,
+) -> Result<RecordBatch> {
+    let source: Arc<dyn EpochSource> = match (&table.delta, &table.files) {
         (Some(delta), None) => {
             let mut delta = delta.clone();
             delta.bounded = true;
             Arc::new(DeltaSource::new(delta, handle)?)
         }
         (None, Some(files)) => {
-            let declared = (!join.table.schema.is_empty()).then(|| schema_of(&join.table.schema));
+            let declared = (!table.schema.is_empty()).then(|| schema_of(&table.schema));
             Arc::new(FileSource::new(files.clone(), declared)?)
         }
         _ => anyhow::bail!("give exactly one of `table.delta` or `table.files`"),
@@ -315,10 +405,7 @@ fn load_table(join: &JoinConfig, handle: &tokio::runtime::Handle) -> Result<Reco
         advance(&mut cursors, &ranges);
     }
     if bad > 0 {
-        eprintln!(
-            "join `{}`: {bad} rows of its table did not decode and are left out",
-            join.name
-        );
+        eprintln!("`{name}`: {bad} rows of its table did not decode and are left out");
     }
     let schema = source.schema();
     let table = arrow::compute::concat_batches(&schema, &batches)?;

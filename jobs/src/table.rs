@@ -72,6 +72,26 @@ enum TableCommand {
         #[arg(long)]
         timestamp: Option<String>,
     },
+    /// Delete the rows matching a SQL predicate, in one commit.
+    Delete {
+        /// Table location.
+        path: String,
+        /// The rows to delete, e.g. `--where "process_date = '2024-01-02'"` (`true`
+        /// deletes every row).
+        #[arg(long = "where", value_name = "PREDICATE")]
+        predicate: String,
+    },
+    /// Set columns to SQL expressions on the rows matching a predicate, in one commit.
+    Update {
+        /// Table location.
+        path: String,
+        /// The rows to change (default: every row).
+        #[arg(long = "where", value_name = "PREDICATE")]
+        predicate: Option<String>,
+        /// `column=expression` over the row, e.g. `--set "tier='gold'"` (repeatable).
+        #[arg(long = "set", value_name = "COLUMN=EXPR", required = true)]
+        set: Vec<String>,
+    },
     /// Write a Delta log checkpoint for the current version.
     Checkpoint {
         /// Table location.
@@ -137,6 +157,24 @@ pub fn run(args: TableArgs) -> Result<()> {
             };
             print(&runtime.block_on(maintenance::restore(&path, target))?);
         }
+        TableCommand::Delete { path, predicate } => {
+            print(&runtime.block_on(maintenance::delete(&path, &predicate))?);
+        }
+        TableCommand::Update {
+            path,
+            predicate,
+            set,
+        } => {
+            let set = set
+                .iter()
+                .map(|s| {
+                    s.split_once('=')
+                        .map(|(c, e)| (c.trim().to_string(), e.trim().to_string()))
+                        .with_context(|| format!("--set {s}: expected COLUMN=EXPRESSION"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            print(&runtime.block_on(maintenance::update(&path, predicate.as_deref(), &set))?);
+        }
         TableCommand::Checkpoint { path } => {
             let version = runtime.block_on(maintenance::checkpoint(&path))?;
             if json {
@@ -165,7 +203,7 @@ mod render {
     use std::fmt::Write as _;
 
     use sluice_connectors::delta::maintenance::{
-        HistoryEntry, OptimizeReport, RestoreReport, TableDescription, VacuumReport,
+        DmlReport, HistoryEntry, OptimizeReport, RestoreReport, TableDescription, VacuumReport,
     };
 
     /// A report the CLI prints.
@@ -264,6 +302,18 @@ mod render {
                 let _ = writeln!(s, "  {f}");
             }
             s
+        }
+        fn json(&self) -> String {
+            json(self)
+        }
+    }
+
+    impl Show for DmlReport {
+        fn text(&self) -> String {
+            format!(
+                "version {}: {} rows changed; {} files rewritten, {} files removed\n",
+                self.version, self.rows, self.files_added, self.files_removed
+            )
         }
         fn json(&self) -> String {
             json(self)

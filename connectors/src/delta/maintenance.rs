@@ -1,5 +1,5 @@
-//! Table maintenance: describe, history, optimize, vacuum, restore and log checkpoints,
-//! through deltalake's operations. Each opens the table at `location` (a local path or an
+//! Table maintenance: describe, history, optimize, vacuum, restore, log checkpoints, and
+//! `update` / `delete` by predicate, through deltalake's operations. Each opens the table at `location` (a local path or an
 //! `s3://` URL) and reports what it did in a plain struct the CLI prints.
 //!
 //! `optimize` commits with `dataChange = false` (deltalake's default for compaction and
@@ -95,6 +95,19 @@ pub struct RestoreReport {
     pub files_removed: usize,
     /// Files added back.
     pub files_restored: usize,
+}
+
+/// What `update` or `delete` did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DmlReport {
+    /// The new version (the old one when no row matched and nothing was committed).
+    pub version: i64,
+    /// Rows updated or deleted.
+    pub rows: usize,
+    /// Data files rewritten without the changed rows, or with them changed.
+    pub files_added: usize,
+    /// Data files the new version no longer holds.
+    pub files_removed: usize,
 }
 
 /// Opens the table at `location`, or says there is none.
@@ -289,6 +302,61 @@ pub async fn restore(location: &str, target: RestoreTarget) -> Result<RestoreRep
     })
 }
 
+/// Deletes the rows matching `predicate` (SQL over the table's columns) in one commit.
+///
+/// # Errors
+/// As [`open_table`]; a predicate that does not parse or names unknown columns; a failed
+/// commit (a concurrent writer touching the same files).
+pub async fn delete(location: &str, predicate: &str) -> Result<DmlReport> {
+    let table = open_table(location).await?;
+    let (table, metrics) = table
+        .delete()
+        .with_predicate(predicate)
+        .await
+        .map_err(|e| DeltaError::delta(location, "deleting", e))?;
+    Ok(DmlReport {
+        version: version_of(&table),
+        rows: metrics.num_deleted_rows.unwrap_or(0),
+        files_added: metrics.num_added_files,
+        files_removed: metrics.num_removed_files,
+    })
+}
+
+/// Sets columns to SQL expressions (`set`: column, expression over the row) on the rows
+/// matching `predicate` (every row when `None`), in one commit.
+///
+/// # Errors
+/// As [`delete`]; an unknown column in `set`.
+pub async fn update(
+    location: &str,
+    predicate: Option<&str>,
+    set: &[(String, String)],
+) -> Result<DmlReport> {
+    if set.is_empty() {
+        return Err(DeltaError::schema(
+            location,
+            "update needs at least one column to set",
+        ));
+    }
+    let table = open_table(location).await?;
+    let mut builder = table.update();
+    if let Some(p) = predicate {
+        builder = builder.with_predicate(p);
+    }
+    for (column, expr) in set {
+        builder = builder.with_update(column.as_str(), expr.as_str());
+    }
+    let (table, metrics) = builder
+        .await
+        .map_err(|e| DeltaError::delta(location, "updating", e))?;
+    Ok(DmlReport {
+        version: version_of(&table),
+        rows: metrics.num_updated_rows,
+        files_added: metrics.num_added_files,
+        files_removed: metrics.num_removed_files,
+    })
+}
+
 /// Writes a Delta log checkpoint for the current version; returns that version.
 ///
 /// # Errors
@@ -377,6 +445,49 @@ mod tests {
                 .join("t/_delta_log/00000000000000000008.checkpoint.parquet")
                 .exists()
         );
+    }
+
+    /// The table's `n` values, sorted, read back through the Delta source.
+    fn values(location: &str) -> Vec<i64> {
+        use arrow::array::AsArray;
+        use arrow::datatypes::Int64Type;
+        use sluice_engine::runtime::{EpochSource, Planned, advance};
+        let runtime = tokio::runtime::Handle::current();
+        let mut config = crate::delta::DeltaSourceConfig::new(location);
+        config.bounded = true;
+        let source = crate::delta::DeltaSource::new(config, &runtime).unwrap();
+        let mut cursors = source.initial_cursors().unwrap();
+        let mut out = Vec::new();
+        while let Planned::Ranges(ranges) = source.next_ranges(0, &cursors).unwrap() {
+            for r in ranges.iter().filter(|r| !r.is_empty()) {
+                let (b, _) = source.read(r, 0).unwrap();
+                out.extend(b.column(0).as_primitive::<Int64Type>().values().iter());
+            }
+            advance(&mut cursors, &ranges);
+        }
+        out.sort_unstable();
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn update_and_delete_by_predicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = table_with_epochs(dir.path(), 3).await;
+        let deleted = delete(&location, "n >= 20").await.unwrap();
+        assert_eq!((deleted.version, deleted.rows), (4, 2));
+        let updated = update(&location, Some("n < 10"), &[("n".into(), "n + 100".into())])
+            .await
+            .unwrap();
+        assert_eq!((updated.version, updated.rows), (5, 2));
+        let loc = location.clone();
+        let rows = tokio::task::spawn_blocking(move || values(&loc))
+            .await
+            .unwrap();
+        assert_eq!(rows, vec![10, 11, 100, 101]);
+        let e = delete(&location, "nope = 1").await.unwrap_err().to_string();
+        assert!(e.contains("nope"), "{e}");
+        let e = update(&location, None, &[]).await.unwrap_err().to_string();
+        assert!(e.contains("at least one column"), "{e}");
     }
 
     #[tokio::test]

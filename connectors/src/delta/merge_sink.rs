@@ -152,7 +152,8 @@ impl MergeTableSink {
             .config
             .keys
             .iter()
-            .map(|k| format!("t.{q} = s.{q}", q = quote(k)))
+            // Null-safe, so a null key (a group of its own) matches itself.
+            .map(|k| format!("(t.{q} IS NOT DISTINCT FROM s.{q})", q = quote(k)))
             .collect();
         let properties = CommitProperties::default().with_application_transaction(
             Transaction::new_with_last_update(

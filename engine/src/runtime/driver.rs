@@ -18,6 +18,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 use super::committer::commit_epochs;
 use super::writer::{Failure, fail, write_to};
 use super::{Cursors, DeadLetters, EpochSource, Planned, Sinks, TableSink, advance};
+use crate::aggregate::AggregateExt;
 use crate::batch::Batches;
 use crate::error::{EngineError, Result};
 use crate::key::owned_groups;
@@ -184,14 +185,24 @@ pub fn run(
             .map_err(|e| EngineError::Connector(e.to_string()))?;
     }
     // The quality gate goes first: the committer commits sinks in this order.
+    // The dataflow feeds them in the same order (`next_sink` in `run_worker`).
     let mut sink_list: Vec<Arc<dyn TableSink>> = sinks.quality.iter().cloned().collect();
-    sink_list.extend([sinks.bronze.clone(), sinks.silver.clone()]);
+    sink_list.extend(sinks.bronze.iter().cloned());
+    sink_list.push(sinks.silver.clone());
     if plan.plan.window.is_some() {
         let gold = sinks.gold.clone().ok_or_else(|| {
             EngineError::InvalidPlan("the plan has a window but no gold sink".into())
         })?;
         sink_list.push(gold);
     }
+    if sinks.aggregates.len() != plan.aggregates.len() {
+        return Err(EngineError::InvalidPlan(format!(
+            "{} aggregates but {} aggregate sinks",
+            plan.aggregates.len(),
+            sinks.aggregates.len()
+        )));
+    }
+    sink_list.extend(sinks.aggregates.iter().cloned());
     sink_list.push(sinks.dead_letters.clone());
     let mut committed = Vec::new();
     for sink in &sink_list {
@@ -219,6 +230,7 @@ pub fn run(
         plan,
         source,
         has_quality_gate: sinks.quality.is_some(),
+        has_bronze: sinks.bronze.is_some(),
         sink_list,
         committed,
         dead_letters,
@@ -301,6 +313,7 @@ struct Shared {
     source: Arc<dyn EpochSource>,
     sink_list: Vec<Arc<dyn TableSink>>,
     has_quality_gate: bool,
+    has_bronze: bool,
     committed: Vec<Option<u64>>,
     dead_letters: Arc<dyn DeadLetters>,
     options: RunOptions,
@@ -375,7 +388,9 @@ fn run_worker(
         if shared.has_quality_gate {
             next_sink(events.clone(), &mut files);
         }
-        next_sink(events.clone(), &mut files);
+        if shared.has_bronze {
+            next_sink(events.clone(), &mut files);
+        }
         let rules = plan.rules.clone();
         let (passed, violations) = events.split_batches("Rules", move |_, batch| {
             let (passed, violations) = split_by_rules(&rules, batch)?;
@@ -427,7 +442,7 @@ fn run_worker(
                 })),
                 control: Rc::clone(&control),
             };
-            let outputs = silver.window(spec, plan.silver.schema(), setup)?;
+            let outputs = silver.clone().window(spec, plan.silver.schema(), setup)?;
             next_sink(outputs.results, &mut files);
             let (ok, errors) = to_dead(
                 outputs.late,
@@ -437,6 +452,16 @@ fn run_worker(
             );
             dead_parts.push(ok);
             conversion_errors.push(errors);
+        }
+        for aggregate in &plan.aggregates {
+            let rows = silver.clone().aggregate_epochs(
+                aggregate,
+                shared.key_groups,
+                first_epoch,
+                rt.clone(),
+                Rc::clone(&failure),
+            )?;
+            next_sink(rows, &mut files);
         }
         let dead_all = scope.concatenate(dead_parts);
         next_sink(dead_all, &mut files);

@@ -1,0 +1,415 @@
+//! Group-by aggregates over each epoch's rows (non-windowed aggregation), for tables that a
+//! sink MERGEs into (`t.total + s.total`) or appends per epoch, as Spark's `foreachBatch`
+//! with a `groupBy` does.
+//!
+//! Rows are exchanged by a hash of the group keys, so every worker owns whole groups; when
+//! an epoch is complete, each worker runs the aggregate query over its share with DataFusion
+//! (SQL aggregate expressions such as `sum(revenue)`, `count(DISTINCT customer_id)` or
+//! `max(sale_time)`) and emits one row per group, ordered by the keys. Nothing is kept
+//! across epochs, so there is no state to snapshot: a replayed epoch recomputes the same
+//! rows from the same logged input.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::TreeNode;
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use serde::{Deserialize, Serialize};
+use timely::dataflow::Stream;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::operator::Operator;
+
+use crate::batch::Batches;
+use crate::epoch::complete_before;
+use crate::error::{EngineError, Result};
+use crate::key::{KeyColumns, key_pact};
+
+/// A named group-by over each epoch's silver rows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateSpec {
+    /// Operator name; also the output table's name.
+    pub name: String,
+    /// Grouping columns (a null key is a group of its own).
+    pub keys: Vec<String>,
+    /// Rows to aggregate: a SQL predicate over the input (all rows when absent).
+    pub filter: Option<String>,
+    /// Output columns `(name, SQL aggregate expression)`, after the keys.
+    pub columns: Vec<(String, String)>,
+}
+
+/// Quotes an identifier for DataFusion SQL.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The name the input goes by in the aggregate query.
+const INPUT: &str = "epoch_rows";
+
+/// An [`AggregateSpec`] planned against its input schema.
+#[derive(Clone, Debug)]
+pub struct EpochAggregate {
+    spec: AggregateSpec,
+    sql: String,
+    /// The input columns the query reads (the rest are not exchanged).
+    needed: Vec<usize>,
+    input_schema: SchemaRef,
+    output_schema: SchemaRef,
+}
+
+fn session() -> SessionContext {
+    // Parallelism comes from the timely workers; each runs its share single-threaded.
+    SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1))
+}
+
+impl EpochAggregate {
+    /// Plans `spec` over rows with `schema`.
+    ///
+    /// # Errors
+    /// [`EngineError::Expression`] when the query does not plan (unknown columns, a
+    /// non-aggregate expression, a bad filter), [`EngineError::InvalidPlan`] without keys
+    /// or columns.
+    pub fn new(spec: AggregateSpec, schema: &SchemaRef) -> Result<Self> {
+        if spec.columns.is_empty() {
+            return Err(EngineError::InvalidPlan(format!(
+                "aggregate `{}` has no columns",
+                spec.name
+            )));
+        }
+        for key in &spec.keys {
+            schema
+                .index_of(key)
+                .map_err(|_| crate::key::unknown_column(schema, key))?;
+        }
+        let keys: Vec<String> = spec.keys.iter().map(|k| quote(k)).collect();
+        let mut select = keys.clone();
+        select.extend(
+            spec.columns
+                .iter()
+                .map(|(name, sql)| format!("{sql} AS {}", quote(name))),
+        );
+        let mut sql = format!("SELECT {} FROM {INPUT}", select.join(", "));
+        if let Some(filter) = &spec.filter {
+            sql.push_str(&format!(" WHERE {filter}"));
+        }
+        if !keys.is_empty() {
+            sql.push_str(&format!(
+                " GROUP BY {k} ORDER BY {k} NULLS FIRST",
+                k = keys.join(", ")
+            ));
+        }
+        let wrap = |source| EngineError::Expression {
+            sql: sql.clone(),
+            source: Box::new(source),
+        };
+        let ctx = session();
+        let empty = MemTable::try_new(Arc::clone(schema), vec![vec![]]).map_err(wrap)?;
+        ctx.register_table(INPUT, Arc::new(empty)).map_err(wrap)?;
+        let state = ctx.state();
+        let plan = futures::executor::block_on(state.create_logical_plan(&sql)).map_err(wrap)?;
+        let output_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let optimized = state.optimize(&plan).map_err(wrap)?;
+        let needed = scanned_columns(&optimized, schema);
+        Ok(Self {
+            spec,
+            sql,
+            needed,
+            input_schema: Arc::clone(schema),
+            output_schema,
+        })
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &AggregateSpec {
+        &self.spec
+    }
+
+    /// The rows it emits: the keys, then the aggregate columns.
+    pub fn output_schema(&self) -> &SchemaRef {
+        &self.output_schema
+    }
+
+    /// The input columns it reads, in input order.
+    fn needed_schema(&self) -> SchemaRef {
+        Arc::new(
+            self.input_schema
+                .project(&self.needed)
+                .unwrap_or_else(|_| Schema::empty()),
+        )
+    }
+
+    /// Keeps only the columns the query reads.
+    fn narrow(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        Ok(batch.project(&self.needed)?)
+    }
+
+    /// Aggregates one worker's share of an epoch (rows with only the needed columns).
+    ///
+    /// # Errors
+    /// When DataFusion fails to evaluate (e.g. an overflowing cast).
+    pub async fn evaluate(&self, batches: Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
+        let ctx = session();
+        let table = MemTable::try_new(self.needed_schema(), vec![batches])?;
+        ctx.register_table(INPUT, Arc::new(table))?;
+        let frame = ctx.sql(&self.sql).await?;
+        let out = frame.collect().await?;
+        let out = arrow::compute::concat_batches(&self.output_schema, &out)?;
+        Ok((out.num_rows() > 0).then_some(out))
+    }
+}
+
+/// The columns of `schema` that the optimized plan's scan reads (all when it is not found).
+fn scanned_columns(plan: &LogicalPlan, schema: &SchemaRef) -> Vec<usize> {
+    let mut found: Option<Vec<usize>> = None;
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            found = Some(
+                scan.projected_schema
+                    .fields()
+                    .iter()
+                    .filter_map(|f| schema.index_of(f.name()).ok())
+                    .collect(),
+            );
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    let mut needed = found.unwrap_or_else(|| (0..schema.fields().len()).collect());
+    needed.sort_unstable();
+    needed.dedup();
+    needed
+}
+
+/// A failure an operator reports to the worker loop.
+pub type AggregateFailure = Rc<RefCell<Option<String>>>;
+
+/// Group-by aggregation of a stream of Arrow batches, epoch by epoch.
+pub trait AggregateExt<'scope> {
+    /// Aggregates each epoch of `self` per `aggregate`; DataFusion runs on `runtime`.
+    /// `final_epoch` (when known) lets the operator finish once every input is closed.
+    ///
+    /// # Errors
+    /// When the keys do not fit the input schema.
+    fn aggregate_epochs(
+        self,
+        aggregate: &EpochAggregate,
+        key_groups: u32,
+        first_epoch: u64,
+        runtime: tokio::runtime::Handle,
+        failure: AggregateFailure,
+    ) -> Result<Stream<'scope, u64, Batches>>;
+}
+
+impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
+    fn aggregate_epochs(
+        self,
+        aggregate: &EpochAggregate,
+        key_groups: u32,
+        first_epoch: u64,
+        runtime: tokio::runtime::Handle,
+        failure: AggregateFailure,
+    ) -> Result<Stream<'scope, u64, Batches>> {
+        let name = aggregate.spec.name.clone();
+        // Narrow the rows before they cross workers.
+        let narrowing = aggregate.clone();
+        let narrow_failure = Rc::clone(&failure);
+        let narrowed = self.unary::<timely::container::CapacityContainerBuilder<Batches>, _, _, _>(
+            timely::dataflow::channels::pact::Pipeline,
+            &format!("AggregateColumns({name})"),
+            move |_, _| {
+                move |input, output| {
+                    input.for_each(|cap, container| {
+                        let mut out = Batches::default();
+                        for batch in &container.batches {
+                            match narrowing.narrow(batch) {
+                                Ok(b) => out.batches.push(b),
+                                Err(e) => {
+                                    narrow_failure.borrow_mut().get_or_insert(format!(
+                                        "aggregate {}: {e}",
+                                        narrowing.spec.name
+                                    ));
+                                }
+                            }
+                        }
+                        if !out.batches.is_empty() {
+                            output.session(&cap).give_container(&mut out);
+                        }
+                    });
+                }
+            },
+        );
+        let keys = KeyColumns::resolve(&aggregate.needed_schema(), &aggregate.spec.keys)?;
+        let scope = narrowed.scope();
+        let mut builder = OperatorBuilder::new(format!("Aggregate({name})"), scope);
+        let mut input = builder.new_input(narrowed, key_pact(&keys, key_groups)?);
+        let (out, stream) = builder.new_output::<Batches>();
+        let mut out = OutputBuilder::from(out);
+        let aggregate = aggregate.clone();
+        builder.build(move |capabilities| {
+            let mut caps = capabilities;
+            for cap in caps.iter_mut() {
+                cap.downgrade(&first_epoch);
+            }
+            let mut next = first_epoch;
+            let mut stash: BTreeMap<u64, Vec<RecordBatch>> = BTreeMap::new();
+            move |frontiers| {
+                input.for_each(|cap, container| {
+                    if let Some(&t) = cap.least() {
+                        stash
+                            .entry(t)
+                            .or_default()
+                            .extend(std::mem::take(&mut container.batches));
+                    }
+                });
+                if caps.is_empty() {
+                    return;
+                }
+                let frontier = frontiers[0].frontier().first().copied();
+                let limit = complete_before(frontier, None, stash.keys().last().copied(), next);
+                let mut handle = out.activate();
+                while next < limit {
+                    let epoch = next;
+                    let batches = stash.remove(&epoch).unwrap_or_default();
+                    if !batches.is_empty() {
+                        match runtime.block_on(aggregate.evaluate(batches)) {
+                            Ok(Some(rows)) => {
+                                let cap = caps[0].delayed(&epoch);
+                                handle.session(&cap).give_container(&mut Batches::one(rows));
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::error!(aggregate = %name, epoch, error = %e, "aggregate failed");
+                                failure
+                                    .borrow_mut()
+                                    .get_or_insert(format!("aggregate {name}, epoch {epoch}: {e}"));
+                            }
+                        }
+                    }
+                    next = epoch + 1;
+                    for cap in caps.iter_mut() {
+                        cap.downgrade(&next);
+                    }
+                }
+                if frontier.is_none() && stash.is_empty() {
+                    caps.clear();
+                }
+            }
+        });
+        Ok(stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field};
+
+    fn input() -> (SchemaRef, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("tier", DataType::Utf8, true),
+            Field::new("customer", DataType::Int64, true),
+            Field::new("revenue", DataType::Float64, true),
+            Field::new("unused", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(vec![
+                    Some("b"),
+                    None,
+                    Some("a"),
+                    Some("b"),
+                    None,
+                ])),
+                Arc::new(Int64Array::from(vec![
+                    Some(1),
+                    Some(2),
+                    None,
+                    Some(1),
+                    Some(3),
+                ])),
+                Arc::new(Float64Array::from(vec![1.0, 2.0, 4.0, 8.0, 16.0])),
+                Arc::new(StringArray::from(vec!["x"; 5])),
+            ],
+        )
+        .unwrap();
+        (schema, batch)
+    }
+
+    fn spec(filter: Option<&str>) -> AggregateSpec {
+        AggregateSpec {
+            name: "by_tier".into(),
+            keys: vec!["tier".into()],
+            filter: filter.map(str::to_string),
+            columns: vec![
+                ("n".into(), "count(*)".into()),
+                ("total".into(), "sum(revenue)".into()),
+                ("customers".into(), "count(DISTINCT customer)".into()),
+            ],
+        }
+    }
+
+    #[test]
+    fn groups_with_null_keys_in_key_order_and_reads_only_needed_columns() {
+        let (schema, batch) = input();
+        let agg = EpochAggregate::new(spec(None), &schema).unwrap();
+        assert_eq!(agg.needed, vec![0, 1, 2]);
+        let names: Vec<&str> = agg
+            .output_schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(names, ["tier", "n", "total", "customers"]);
+        let narrowed = agg.narrow(&batch).unwrap();
+        let out = futures::executor::block_on(agg.evaluate(vec![narrowed]))
+            .unwrap()
+            .unwrap();
+        let tier = out
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert!(tier.is_null(0));
+        assert_eq!((tier.value(1), tier.value(2)), ("a", "b"));
+        let n = out.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(n.values(), &[2, 1, 2]);
+        let total = out
+            .column(2)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert_eq!(total.values(), &[18.0, 4.0, 9.0]);
+        let distinct = out.column(3).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(distinct.values(), &[2, 0, 1]);
+    }
+
+    #[test]
+    fn filter_applies_before_grouping() {
+        let (schema, batch) = input();
+        let agg = EpochAggregate::new(spec(Some("customer IS NOT NULL")), &schema).unwrap();
+        let out = futures::executor::block_on(agg.evaluate(vec![agg.narrow(&batch).unwrap()]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.num_rows(), 2, "group `a` has no row left");
+    }
+
+    #[test]
+    fn bad_expressions_are_user_errors() {
+        let (schema, _) = input();
+        let mut bad = spec(None);
+        bad.columns.push(("x".into(), "sum(nope)".into()));
+        let err = EpochAggregate::new(bad, &schema).unwrap_err();
+        assert!(matches!(err, EngineError::Expression { .. }), "{err}");
+        let mut unknown_key = spec(None);
+        unknown_key.keys = vec!["nope".into()];
+        let err = EpochAggregate::new(unknown_key, &schema).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+}
