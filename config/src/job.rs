@@ -371,6 +371,11 @@ pub struct OutputConfig {
     /// Also publish tables to Kafka topics (at least once).
     #[serde(default)]
     pub kafka: Option<KafkaOutputConfig>,
+    /// Let existing append tables evolve, as Delta's `mergeSchema`: columns the job adds
+    /// are added to the table (nullable), and nullable table columns the job no longer
+    /// writes read as null. Types and partitioning must still match.
+    #[serde(default)]
+    pub merge_schema: bool,
 }
 
 /// Kafka topics that receive copies of output tables, one JSON object per row.

@@ -152,8 +152,15 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         |name: &str, schema: SchemaRef, partitions: Vec<String>| -> Result<Arc<dyn TableSink>> {
             let location = tables_dir.join(name);
             let app_id = format!("{}/{}", job.job_id, name);
-            let sink = DeltaTableSink::open(&handle, &location, &app_id, schema, partitions)
-                .with_context(|| format!("opening table {location}"))?;
+            let sink = DeltaTableSink::open_evolving(
+                &handle,
+                &location,
+                &app_id,
+                schema,
+                partitions,
+                job.output.merge_schema,
+            )
+            .with_context(|| format!("opening table {location}"))?;
             Ok(Arc::new(sink))
         };
     let publish =

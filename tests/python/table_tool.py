@@ -119,6 +119,25 @@ def compare_stats(args):
     return result["ok"]
 
 
+def counts(args):
+    """Named counts over a table: each --count NAME=SQL_PREDICATE gives
+    count(*) FILTER (WHERE predicate); prints them as JSON with the total."""
+    con = connect()
+    named = [c.split("=", 1) for c in args.count]
+    select = ", ".join(
+        f"count(*) FILTER (WHERE {pred})" for _, pred in named
+    )
+    row = con.sql(
+        f"SELECT count(*){', ' + select if select else ''} FROM delta_scan({lit(args.table)})"
+    ).fetchone()
+    result = {"rows": row[0]}
+    for (name, _), value in zip(named, row[1:]):
+        result[name] = value
+    result["ok"] = True
+    print(json.dumps(result))
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -133,8 +152,16 @@ def main():
     st.add_argument("--a", required=True)
     st.add_argument("--b", required=True)
     st.add_argument("--tables", required=True)
+    n = sub.add_parser("counts")
+    n.add_argument("--table", required=True)
+    n.add_argument("--count", action="append", default=[], help="NAME=SQL predicate")
     args = ap.parse_args()
-    ok = {"copy-at-version": copy_at_version, "same": same, "compare-stats": compare_stats}[args.cmd](args)
+    ok = {
+        "copy-at-version": copy_at_version,
+        "same": same,
+        "compare-stats": compare_stats,
+        "counts": counts,
+    }[args.cmd](args)
     sys.exit(0 if ok else 1)
 
 

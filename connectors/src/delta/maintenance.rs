@@ -491,6 +491,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn merge_schema_adds_columns_and_keeps_the_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = table_with_epochs(dir.path(), 1).await;
+        let wider = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("label", DataType::Utf8, true),
+        ]));
+        let e = DeltaSink::open(&location, "test/t", wider.clone(), vec![])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"label\" is missing from the table"), "{e}");
+        let sink = DeltaSink::open_evolving(&location, "test/t", wider.clone(), vec![], true)
+            .await
+            .unwrap();
+        let batch = RecordBatch::try_new(
+            wider.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![7])),
+                Arc::new(arrow::array::StringArray::from(vec!["x"])),
+            ],
+        )
+        .unwrap();
+        let files = sink.write_files(&[batch]).await.unwrap();
+        sink.commit_epoch(1, files).await.unwrap();
+        let d = describe(&location).await.unwrap();
+        let columns: Vec<&str> = d.columns.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(columns, ["n", "label"]);
+        assert_eq!(d.rows, Some(3));
+        // The narrower job again: `label` stays in the table (null in its new files).
+        let narrow = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        DeltaSink::open_evolving(&location, "test/t", narrow, vec![], true)
+            .await
+            .unwrap();
+        // A required table column the job lacks cannot be left null.
+        let other = Arc::new(Schema::new(vec![Field::new("label", DataType::Utf8, true)]));
+        let e = DeltaSink::open_evolving(&location, "test/t", other, vec![], true)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"n\" is required"), "{e}");
+    }
+
+    #[tokio::test]
     async fn the_sink_checkpoints_the_log_every_ten_commits() {
         let dir = tempfile::tempdir().unwrap();
         let location = table_with_epochs(dir.path(), 11).await;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::TryFromArrow;
-use deltalake::kernel::{DataType, StructType};
+use deltalake::kernel::{DataType, StructField, StructType};
 
 use super::error::{DeltaError, Result};
 
@@ -54,6 +54,31 @@ pub(crate) fn check_partition_columns(
         ));
     }
     Ok(())
+}
+
+/// `expected` plus the table's columns it lacks (for `merge-schema`: they stay, null in
+/// new files); each of those must be nullable.
+pub(crate) fn with_table_only_columns(
+    table: &str,
+    expected: &StructType,
+    actual: &StructType,
+) -> Result<StructType> {
+    let mut fields: Vec<StructField> = expected.fields().cloned().collect();
+    for f in actual.fields() {
+        if expected.field(f.name()).is_none() {
+            if !f.is_nullable() {
+                return Err(DeltaError::schema(
+                    table,
+                    format!(
+                        "column {:?} is required (not null) in the table but the sink has no such column",
+                        f.name()
+                    ),
+                ));
+            }
+            fields.push(f.clone());
+        }
+    }
+    StructType::try_new(fields).map_err(|e| DeltaError::schema(table, e.to_string()))
 }
 
 /// Checks that an existing table has the sink's columns (same names, same Delta types, in any

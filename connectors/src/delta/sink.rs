@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use deltalake::kernel::{StructField, StructType};
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
 use tracing::info;
@@ -69,6 +70,24 @@ impl DeltaSink {
         schema: SchemaRef,
         partition_columns: Vec<String>,
     ) -> Result<Self> {
+        Self::open_evolving(location, app_id, schema, partition_columns, false).await
+    }
+
+    /// As [`DeltaSink::open`]; with `merge_schema`, an existing table evolves instead of
+    /// refusing a different schema, as Delta's `mergeSchema` does: columns of `schema` the
+    /// table lacks are added to it (nullable, in one metadata commit), and nullable table
+    /// columns that `schema` lacks stay, read as null in the new files. Types and
+    /// partitioning must still match.
+    ///
+    /// # Errors
+    /// As [`DeltaSink::open`]; a non-nullable table column missing from `schema`.
+    pub async fn open_evolving(
+        location: &str,
+        app_id: &str,
+        schema: SchemaRef,
+        partition_columns: Vec<String>,
+        merge_schema: bool,
+    ) -> Result<Self> {
         register_object_stores();
         schema::check_partition_columns(location, &schema, &partition_columns)?;
         let delta_schema = schema::to_delta(location, &schema)?;
@@ -104,9 +123,17 @@ impl DeltaSink {
             };
         }
 
+        if merge_schema {
+            table = evolve(location, table, &delta_schema).await?;
+        }
         let state = table
             .snapshot()
             .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
+        let delta_schema = if merge_schema {
+            schema::with_table_only_columns(location, &delta_schema, &state.schema())?
+        } else {
+            delta_schema
+        };
         schema::check_compatible(
             location,
             &delta_schema,
@@ -244,6 +271,30 @@ fn resolve_location(location: &str) -> Result<Url> {
             .map_err(|e| invalid(format!("cannot create {}: {e}", path.display())))?;
     }
     ensure_table_uri(location).map_err(|e| DeltaError::delta(location, "resolving the location", e))
+}
+
+/// Adds the columns of `wanted` that `table` lacks (nullable) in one commit.
+async fn evolve(location: &str, table: DeltaTable, wanted: &StructType) -> Result<DeltaTable> {
+    let state = table
+        .snapshot()
+        .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
+    let have = state.schema();
+    let new: Vec<StructField> = wanted
+        .fields()
+        .filter(|f| have.field(f.name()).is_none())
+        .map(|f| StructField::new(f.name().clone(), f.data_type().clone(), true))
+        .collect();
+    if new.is_empty() {
+        return Ok(table);
+    }
+    let names: Vec<String> = new.iter().map(|f| f.name().clone()).collect();
+    let table = table
+        .add_columns()
+        .with_fields(new)
+        .await
+        .map_err(|e| DeltaError::delta(location, "adding columns (merge-schema)", e))?;
+    info!(table = %location, columns = ?names, "merge-schema: added columns");
+    Ok(table)
 }
 
 /// Makes `s3://` locations known to deltalake (once per process). S3 settings come from

@@ -32,8 +32,29 @@ impl DeltaTableSink {
         schema: SchemaRef,
         partition_columns: Vec<String>,
     ) -> Result<Self> {
-        let sink =
-            runtime.block_on(DeltaSink::open(location, app_id, schema, partition_columns))?;
+        Self::open_evolving(runtime, location, app_id, schema, partition_columns, false)
+    }
+
+    /// As [`DeltaTableSink::open`]; `merge_schema` lets an existing table gain the new
+    /// columns of `schema` (see [`DeltaSink::open_evolving`]).
+    ///
+    /// # Errors
+    /// As [`DeltaSink::open_evolving`].
+    pub fn open_evolving(
+        runtime: &Handle,
+        location: &str,
+        app_id: &str,
+        schema: SchemaRef,
+        partition_columns: Vec<String>,
+        merge_schema: bool,
+    ) -> Result<Self> {
+        let sink = runtime.block_on(DeltaSink::open_evolving(
+            location,
+            app_id,
+            schema,
+            partition_columns,
+            merge_schema,
+        ))?;
         let name = std::path::Path::new(location).file_name().map_or_else(
             || location.to_string(),
             |n| n.to_string_lossy().into_owned(),

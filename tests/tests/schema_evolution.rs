@@ -1,0 +1,144 @@
+//! `output.merge-schema` and `sluice table update|delete` end to end, checked with DuckDB's
+//! `delta_scan` (`tests/python/table_tool.py counts`):
+//! - a job that adds a silver column fails cleanly on the existing table without
+//!   `merge-schema`, and with it appends rows carrying the new column while the old rows
+//!   read it as null;
+//! - `table delete --where` removes exactly the matching rows and `table update --where
+//!   --set` changes exactly the matching ones.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use serde_json::Value;
+use sluice_tests::{
+    expect_clean_failure, python_tool, run_with_timeout, serial, sluice_bin, tests_dir, work_dir,
+};
+
+const TMP: &str = env!("CARGO_TARGET_TMPDIR");
+const EVENTS: &str = "4000";
+
+/// The user-activity job on EVENTS generated events into `dir/out`, as job `job_id`,
+/// with `set` overrides.
+fn job(dir: &Path, job_id: &str, set: &[&str]) -> Result<Command> {
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.current_dir(dir).arg("run").arg(
+        tests_dir()
+            .join("..")
+            .join("config")
+            .join("user-activity.yaml"),
+    );
+    for s in [
+        format!("source.generator.events={EVENTS}"),
+        "output.dir=out".to_string(),
+        format!("job-id={job_id}"),
+    ]
+    .iter()
+    .map(String::as_str)
+    .chain(set.iter().copied())
+    {
+        cmd.args(["--set", s]);
+    }
+    Ok(cmd)
+}
+
+const WITH_DOUBLED: &str = "silver.columns=[{name: event_date, expr: \"CAST(event_time AS DATE)\"}, {name: doubled, expr: \"value * 2\"}]";
+
+fn counts(table: &Path, named: &[&str]) -> Result<Value> {
+    let mut args = vec![
+        "counts".to_string(),
+        "--table".into(),
+        table.display().to_string(),
+    ];
+    for n in named {
+        args.push("--count".into());
+        args.push((*n).to_string());
+    }
+    let out = python_tool("table_tool.py", &args, Duration::from_secs(120))?;
+    serde_json::from_str(out.trim()).context("table_tool counts: not JSON")
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or(u64::MAX)
+}
+
+fn table(args: &[&str]) -> Result<()> {
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("table").args(args);
+    run_with_timeout(cmd, Duration::from_secs(120))?.require_success(&args.join(" "))
+}
+
+#[test]
+fn merge_schema_adds_a_column_and_update_delete_change_exactly_the_matching_rows() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "schema_evolution")?;
+    let silver = dir.join("out/tables/silver");
+    run_with_timeout(job(&dir, "first", &[])?, Duration::from_secs(300))?
+        .require_success("first run")?;
+    let first = n(&counts(&silver, &[])?, "rows");
+    ensure!(first > 0, "the first run wrote no silver rows");
+
+    expect_clean_failure(
+        "a new column without merge-schema",
+        job(&dir, "second", &[WITH_DOUBLED])?,
+        &["doubled", "missing from the table"],
+    )?;
+    run_with_timeout(
+        job(&dir, "second", &[WITH_DOUBLED, "output.merge-schema=true"])?,
+        Duration::from_secs(300),
+    )?
+    .require_success("second run with merge-schema")?;
+    let c = counts(
+        &silver,
+        &[
+            "with=doubled IS NOT NULL",
+            "right=doubled = value * 2",
+            "without=doubled IS NULL",
+        ],
+    )?;
+    ensure!(
+        n(&c, "rows") == 2 * first && n(&c, "with") == first && n(&c, "right") == first,
+        "after merge-schema: {c} (first run: {first} rows)"
+    );
+    ensure!(
+        n(&c, "without") == first,
+        "old rows must read the new column as null: {c}"
+    );
+
+    let path = silver.display().to_string();
+    table(&["delete", &path, "--where", "doubled IS NULL"])?;
+    let c = counts(
+        &silver,
+        &["clicks=event_type = 'click'", "with=doubled IS NOT NULL"],
+    )?;
+    ensure!(
+        n(&c, "rows") == first && n(&c, "with") == first,
+        "delete left the wrong rows: {c}"
+    );
+    let clicks = n(&c, "clicks");
+    table(&[
+        "update",
+        &path,
+        "--where",
+        "event_type = 'click'",
+        "--set",
+        "doubled = -1",
+    ])?;
+    let c = counts(
+        &silver,
+        &[
+            "marked=doubled = -1",
+            "clicks_marked=event_type = 'click' AND doubled = -1",
+            "others_kept=event_type <> 'click' AND doubled = value * 2",
+        ],
+    )?;
+    ensure!(
+        n(&c, "rows") == first
+            && n(&c, "marked") == clicks
+            && n(&c, "clicks_marked") == clicks
+            && n(&c, "others_kept") + clicks == first,
+        "update changed the wrong rows: {c} ({clicks} clicks)"
+    );
+    Ok(())
+}
