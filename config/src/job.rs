@@ -257,6 +257,12 @@ pub struct SilverConfig {
     /// appending (exactly once: the epoch's txn rides in the MERGE commit).
     #[serde(default)]
     pub merge: Option<MergeConfig>,
+    /// Overwrite with partition replace (Delta's `replaceWhere`): SQL over the partition
+    /// columns (as text), e.g. `process_date = '${process-date}'`. The job's first epoch
+    /// removes the table's files in matching partitions in the same commit as its own
+    /// files; later epochs append.
+    #[serde(default)]
+    pub replace_where: Option<String>,
 }
 
 /// A computed column.
@@ -738,6 +744,14 @@ impl JobConfig {
                 }
                 _ => {}
             }
+        }
+        if self.silver.replace_where.is_some()
+            && (self.silver.merge.is_some() || self.silver.partition_by.is_empty())
+        {
+            return Err(invalid(
+                "silver.replace-where",
+                "an appended (not merged) table with `partition-by`",
+            ));
         }
         let tables = &self.output.tables;
         let mut names: Vec<&str> = vec![&tables.silver, &tables.dead_letters];

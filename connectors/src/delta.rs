@@ -54,7 +54,7 @@ mod writer;
 
 pub use error::{Cause, DeltaError, Result};
 pub use merge_sink::{MergeConfig, MergeTableSink};
-pub use sink::{DeltaSink, register_object_stores};
+pub use sink::{DeltaSink, SinkOptions, register_object_stores};
 pub use source::{DeltaSource, DeltaSourceConfig};
 pub use table_sink::DeltaTableSink;
 

@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
 use sluice_config::{FieldType, GoldConfig, JobConfig, JoinTableConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
-use sluice_connectors::delta::{DeltaSource, DeltaTableSink, MergeTableSink};
+use sluice_connectors::delta::{DeltaSource, DeltaTableSink, MergeTableSink, SinkOptions};
 use sluice_connectors::files::FileSource;
 use sluice_connectors::format::Decoder;
 use sluice_connectors::generator::GeneratorSource;
@@ -148,21 +148,25 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         .context("compiling the job's SQL and joins")?;
     let tables_dir = Location::new(&job.output.dir, "tables")?;
     let names = &job.output.tables;
-    let open =
-        |name: &str, schema: SchemaRef, partitions: Vec<String>| -> Result<Arc<dyn TableSink>> {
-            let location = tables_dir.join(name);
-            let app_id = format!("{}/{}", job.job_id, name);
-            let sink = DeltaTableSink::open_evolving(
-                &handle,
-                &location,
-                &app_id,
-                schema,
-                partitions,
-                job.output.merge_schema,
-            )
-            .with_context(|| format!("opening table {location}"))?;
-            Ok(Arc::new(sink))
+    let open_replacing = |name: &str,
+                          schema: SchemaRef,
+                          partitions: Vec<String>,
+                          replace_where: Option<String>|
+     -> Result<Arc<dyn TableSink>> {
+        let location = tables_dir.join(name);
+        let app_id = format!("{}/{}", job.job_id, name);
+        let options = SinkOptions {
+            merge_schema: job.output.merge_schema,
+            replace_where,
         };
+        let sink =
+            DeltaTableSink::open_with(&handle, &location, &app_id, schema, partitions, &options)
+                .with_context(|| format!("opening table {location}"))?;
+        Ok(Arc::new(sink))
+    };
+    let open = |name: &str, schema: SchemaRef, partitions: Vec<String>| {
+        open_replacing(name, schema, partitions, None)
+    };
     let publish =
         |sink: Arc<dyn TableSink>, topic: &Option<String>| -> Result<Arc<dyn TableSink>> {
             match (&job.output.kafka, topic) {
@@ -216,16 +220,22 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
             }
         }
     };
-    let silver = publish(
-        open_or_merge(
+    let silver_sink = match &job.silver.replace_where {
+        Some(predicate) => open_replacing(
+            &names.silver,
+            Arc::clone(compiled.silver.schema()),
+            job.silver.partition_by.clone(),
+            Some(predicate.clone()),
+        )?,
+        None => open_or_merge(
             &names.silver,
             Arc::clone(compiled.silver.schema()),
             job.silver.partition_by.clone(),
             &job.silver.merge,
             "silver.merge",
         )?,
-        &topics.silver,
-    )?;
+    };
+    let silver = publish(silver_sink, &topics.silver)?;
     let aggregates = job
         .aggregates
         .iter()

@@ -142,3 +142,43 @@ fn merge_schema_adds_a_column_and_update_delete_change_exactly_the_matching_rows
     );
     Ok(())
 }
+
+#[test]
+fn replace_where_replaces_the_matching_partitions_once() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "replace_where")?;
+    let silver = dir.join("out/tables/silver");
+    run_with_timeout(job(&dir, "first", &[])?, Duration::from_secs(300))?
+        .require_success("first run")?;
+    let first = counts(&silver, &["dated=event_date IS NOT NULL"])?;
+    ensure!(n(&first, "rows") > 0, "the first run wrote no silver rows");
+    // The same input under another job id, replacing every dated partition: the table
+    // holds one copy, not two.
+    run_with_timeout(
+        job(
+            &dir,
+            "second",
+            &["silver.replace-where=event_date >= '1970-01-01'"],
+        )?,
+        Duration::from_secs(300),
+    )?
+    .require_success("replacing run")?;
+    let replaced = counts(&silver, &["dated=event_date IS NOT NULL"])?;
+    ensure!(
+        n(&replaced, "rows") == n(&first, "rows") && n(&replaced, "dated") == n(&first, "dated"),
+        "replace-where left {replaced}, the first run wrote {first}"
+    );
+    // Without it, a third job id appends a second copy.
+    run_with_timeout(job(&dir, "third", &[])?, Duration::from_secs(300))?
+        .require_success("appending run")?;
+    let doubled = counts(&silver, &[])?;
+    ensure!(
+        n(&doubled, "rows") == 2 * n(&first, "rows"),
+        "an appending run should double the table: {doubled}"
+    );
+    expect_clean_failure(
+        "replace-where on a column that is not a partition column",
+        job(&dir, "fourth", &["silver.replace-where=value > 1"])?,
+        &["partition columns only"],
+    )
+}

@@ -2,10 +2,15 @@
 
 use std::collections::BTreeSet;
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Transaction};
 use deltalake::protocol::{DeltaOperation, OutputMode};
+use sluice_engine::expr::SqlExpr;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
@@ -22,6 +27,82 @@ pub(crate) struct Committer {
     partition_columns: Vec<String>,
     /// The loaded table; locked for the whole of a check-then-commit.
     table: Mutex<DeltaTable>,
+    /// Partitions epoch 0 replaces.
+    replace: Option<ReplaceWhere>,
+}
+
+/// A `replace-where` predicate over the partition columns, compiled against them as text.
+#[derive(Clone, Debug)]
+pub(crate) struct ReplaceWhere {
+    sql: String,
+    schema: SchemaRef,
+    predicate: SqlExpr,
+}
+
+impl ReplaceWhere {
+    /// Compiles `sql` over `partition_columns` (all Utf8, as Hive path values).
+    pub(crate) fn compile(table: &str, sql: &str, partition_columns: &[String]) -> Result<Self> {
+        if partition_columns.is_empty() {
+            return Err(DeltaError::schema(
+                table,
+                "replace-where needs a partitioned table (`partition-by`)",
+            ));
+        }
+        let schema: SchemaRef = Arc::new(Schema::new(
+            partition_columns
+                .iter()
+                .map(|c| Field::new(c, ArrowType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let predicate = SqlExpr::compile(sql, &schema).map_err(|e| {
+            DeltaError::schema(
+                table,
+                format!("replace-where must be SQL over the partition columns only: {e}"),
+            )
+        })?;
+        Ok(Self {
+            sql: sql.to_owned(),
+            schema,
+            predicate,
+        })
+    }
+
+    /// Remove actions for the snapshot's files whose partition values match.
+    fn removals(
+        &self,
+        table: &str,
+        snapshot: &deltalake::kernel::EagerSnapshot,
+    ) -> Result<Vec<Action>> {
+        let files: Vec<_> = snapshot.log_data().into_iter().collect();
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<_> = files.iter().map(|f| f.partition_values_map()).collect();
+        let columns: Vec<ArrayRef> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|field| {
+                Arc::new(StringArray::from_iter(
+                    values
+                        .iter()
+                        .map(|v| v.get(field.name()).cloned().flatten()),
+                )) as ArrayRef
+            })
+            .collect();
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)
+            .map_err(|e| DeltaError::internal(table, e.to_string()))?;
+        let matches = self
+            .predicate
+            .predicate(&batch)
+            .map_err(|e| DeltaError::internal(table, format!("replace-where {}: {e}", self.sql)))?;
+        Ok(files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| matches.value(*i))
+            .map(|(_, f)| Action::Remove(f.remove_action(true)))
+            .collect())
+    }
 }
 
 impl Committer {
@@ -31,12 +112,14 @@ impl Committer {
         app_id: String,
         partition_columns: Vec<String>,
         table: DeltaTable,
+        replace: Option<ReplaceWhere>,
     ) -> Self {
         Self {
             table_name,
             app_id,
             partition_columns,
             table: Mutex::new(table),
+            replace,
         }
     }
 
@@ -89,10 +172,22 @@ impl Committer {
 
         let file_count = files.len();
         let rows = files.iter().map(DataFile::rows).sum::<u64>();
-        let actions = files
-            .into_iter()
-            .map(|f| Action::Add(f.into_add()))
-            .collect::<Vec<_>>();
+        // The job's first epoch replaces the matching partitions in the same commit.
+        let mut actions = match (&self.replace, epoch) {
+            (Some(replace), 0) => {
+                let snapshot = table
+                    .snapshot()
+                    .map_err(|e| DeltaError::delta(&self.table_name, "committing", e))?;
+                replace.removals(&self.table_name, snapshot.snapshot())?
+            }
+            _ => Vec::new(),
+        };
+        let replaced = actions.len();
+        if replaced > 0 {
+            info!(table = %self.table_name, files = replaced, predicate = %self.replace.as_ref().map_or("", |r| r.sql.as_str()),
+                "replace-where: removing the matching partitions' files");
+        }
+        actions.extend(files.into_iter().map(|f| Action::Add(f.into_add())));
         let now_ms = chrono::Utc::now().timestamp_millis();
         let properties = CommitProperties::default()
             .with_application_transaction(Transaction::new_with_last_update(
@@ -100,7 +195,10 @@ impl Committer {
                 version,
                 Some(now_ms),
             ))
-            .with_metadata([("isBlindAppend".to_owned(), serde_json::Value::Bool(true))]);
+            .with_metadata([(
+                "isBlindAppend".to_owned(),
+                serde_json::Value::Bool(replaced == 0),
+            )]);
         let operation = DeltaOperation::StreamingUpdate {
             output_mode: OutputMode::Append,
             query_id: self.app_id.clone(),

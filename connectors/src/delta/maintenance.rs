@@ -503,7 +503,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("\"label\" is missing from the table"), "{e}");
-        let sink = DeltaSink::open_evolving(&location, "test/t", wider.clone(), vec![], true)
+        let merge = crate::delta::SinkOptions {
+            merge_schema: true,
+            replace_where: None,
+        };
+        let sink = DeltaSink::open_with(&location, "test/t", wider.clone(), vec![], &merge)
             .await
             .unwrap();
         let batch = RecordBatch::try_new(
@@ -522,16 +526,88 @@ mod tests {
         assert_eq!(d.rows, Some(3));
         // The narrower job again: `label` stays in the table (null in its new files).
         let narrow = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
-        DeltaSink::open_evolving(&location, "test/t", narrow, vec![], true)
+        DeltaSink::open_with(&location, "test/t", narrow, vec![], &merge)
             .await
             .unwrap();
         // A required table column the job lacks cannot be left null.
         let other = Arc::new(Schema::new(vec![Field::new("label", DataType::Utf8, true)]));
-        let e = DeltaSink::open_evolving(&location, "test/t", other, vec![], true)
+        let e = DeltaSink::open_with(&location, "test/t", other, vec![], &merge)
             .await
             .unwrap_err()
             .to_string();
         assert!(e.contains("\"n\" is required"), "{e}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn replace_where_replaces_matching_partitions_in_epoch_zero_only() {
+        use arrow::array::StringArray;
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("p").display().to_string();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("d", DataType::Utf8, true),
+        ]));
+        let rows = |n: Vec<i64>, d: Vec<&str>| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(n)),
+                    Arc::new(StringArray::from(d)),
+                ],
+            )
+            .unwrap()
+        };
+        let first = DeltaSink::open(&location, "job-1/p", schema.clone(), vec!["d".into()])
+            .await
+            .unwrap();
+        let files = first
+            .write_files(&[rows(vec![1, 2, 3], vec!["a", "a", "b"])])
+            .await
+            .unwrap();
+        first.commit_epoch(0, files).await.unwrap();
+        let options = crate::delta::SinkOptions {
+            merge_schema: false,
+            replace_where: Some("d = 'a'".into()),
+        };
+        let again = DeltaSink::open_with(
+            &location,
+            "job-2/p",
+            schema.clone(),
+            vec!["d".into()],
+            &options,
+        )
+        .await
+        .unwrap();
+        let files = again
+            .write_files(&[rows(vec![10], vec!["a"])])
+            .await
+            .unwrap();
+        again.commit_epoch(0, files).await.unwrap();
+        let loc = location.clone();
+        let now = tokio::task::spawn_blocking(move || values(&loc))
+            .await
+            .unwrap();
+        assert_eq!(now, vec![3, 10], "partition a replaced, b kept");
+        // Later epochs append, even to the replaced partition.
+        let files = again
+            .write_files(&[rows(vec![11], vec!["a"])])
+            .await
+            .unwrap();
+        again.commit_epoch(1, files).await.unwrap();
+        let loc = location.clone();
+        let now = tokio::task::spawn_blocking(move || values(&loc))
+            .await
+            .unwrap();
+        assert_eq!(now, vec![3, 10, 11]);
+        let bad = crate::delta::SinkOptions {
+            merge_schema: false,
+            replace_where: Some("n > 1".into()),
+        };
+        let e = DeltaSink::open_with(&location, "job-3/p", schema.clone(), vec!["d".into()], &bad)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("partition columns only"), "{e}");
     }
 
     #[tokio::test]

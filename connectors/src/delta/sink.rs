@@ -10,7 +10,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
 use tracing::info;
 use url::Url;
 
-use super::committer::Committer;
+use super::committer::{Committer, ReplaceWhere};
 use super::error::{DeltaError, Result};
 use super::schema;
 use super::writer::FileWriter;
@@ -70,23 +70,33 @@ impl DeltaSink {
         schema: SchemaRef,
         partition_columns: Vec<String>,
     ) -> Result<Self> {
-        Self::open_evolving(location, app_id, schema, partition_columns, false).await
+        Self::open_with(
+            location,
+            app_id,
+            schema,
+            partition_columns,
+            &SinkOptions::default(),
+        )
+        .await
     }
 
-    /// As [`DeltaSink::open`]; with `merge_schema`, an existing table evolves instead of
-    /// refusing a different schema, as Delta's `mergeSchema` does: columns of `schema` the
-    /// table lacks are added to it (nullable, in one metadata commit), and nullable table
-    /// columns that `schema` lacks stay, read as null in the new files. Types and
-    /// partitioning must still match.
+    /// As [`DeltaSink::open`], with [`SinkOptions`]:
+    /// - `merge_schema`: an existing table evolves instead of refusing a different schema,
+    ///   as Delta's `mergeSchema` does: columns of `schema` the table lacks are added to it
+    ///   (nullable, in one metadata commit), and nullable table columns that `schema` lacks
+    ///   stay, read as null in the new files. Types and partitioning must still match.
+    /// - `replace_where`: epoch 0's commit also removes the files whose partition values
+    ///   match the predicate (see [`SinkOptions::replace_where`]).
     ///
     /// # Errors
-    /// As [`DeltaSink::open`]; a non-nullable table column missing from `schema`.
-    pub async fn open_evolving(
+    /// As [`DeltaSink::open`]; a non-nullable table column missing from `schema`; a
+    /// `replace_where` that is not a predicate over the partition columns.
+    pub async fn open_with(
         location: &str,
         app_id: &str,
         schema: SchemaRef,
         partition_columns: Vec<String>,
-        merge_schema: bool,
+        options: &SinkOptions,
     ) -> Result<Self> {
         register_object_stores();
         schema::check_partition_columns(location, &schema, &partition_columns)?;
@@ -123,9 +133,14 @@ impl DeltaSink {
             };
         }
 
+        let merge_schema = options.merge_schema;
         if merge_schema {
             table = evolve(location, table, &delta_schema).await?;
         }
+        let replace = match &options.replace_where {
+            Some(sql) => Some(ReplaceWhere::compile(location, sql, &partition_columns)?),
+            None => None,
+        };
         let state = table
             .snapshot()
             .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
@@ -153,6 +168,7 @@ impl DeltaSink {
             app_id.to_owned(),
             partition_columns.clone(),
             table,
+            replace,
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -271,6 +287,18 @@ fn resolve_location(location: &str) -> Result<Url> {
             .map_err(|e| invalid(format!("cannot create {}: {e}", path.display())))?;
     }
     ensure_table_uri(location).map_err(|e| DeltaError::delta(location, "resolving the location", e))
+}
+
+/// How a sink treats an existing table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SinkOptions {
+    /// Add new columns to the table (Delta's `mergeSchema`).
+    pub merge_schema: bool,
+    /// A SQL predicate over the partition columns (their values as text, as in Hive
+    /// paths), e.g. `process_date = '2024-01-02'`: the job's first epoch replaces the
+    /// table's files in matching partitions, in the same commit as its own files (Delta's
+    /// `replaceWhere`); later epochs append.
+    pub replace_where: Option<String>,
 }
 
 /// Adds the columns of `wanted` that `table` lacks (nullable) in one commit.

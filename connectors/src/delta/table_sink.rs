@@ -6,7 +6,7 @@ use deltalake::datafusion::prelude::SessionContext;
 use sluice_engine::runtime::{CommitReport, ConnectorFailure, TableSink};
 use tokio::runtime::Handle;
 
-use super::{CommitOutcome, DataFile, DeltaError, DeltaSink, Result};
+use super::{CommitOutcome, DataFile, DeltaError, DeltaSink, Result, SinkOptions};
 
 /// A [`DeltaSink`] driven from timely worker threads through a runtime handle.
 pub struct DeltaTableSink {
@@ -32,28 +32,34 @@ impl DeltaTableSink {
         schema: SchemaRef,
         partition_columns: Vec<String>,
     ) -> Result<Self> {
-        Self::open_evolving(runtime, location, app_id, schema, partition_columns, false)
+        Self::open_with(
+            runtime,
+            location,
+            app_id,
+            schema,
+            partition_columns,
+            &SinkOptions::default(),
+        )
     }
 
-    /// As [`DeltaTableSink::open`]; `merge_schema` lets an existing table gain the new
-    /// columns of `schema` (see [`DeltaSink::open_evolving`]).
+    /// As [`DeltaTableSink::open`], with [`SinkOptions`] (see [`DeltaSink::open_with`]).
     ///
     /// # Errors
-    /// As [`DeltaSink::open_evolving`].
-    pub fn open_evolving(
+    /// As [`DeltaSink::open_with`].
+    pub fn open_with(
         runtime: &Handle,
         location: &str,
         app_id: &str,
         schema: SchemaRef,
         partition_columns: Vec<String>,
-        merge_schema: bool,
+        options: &SinkOptions,
     ) -> Result<Self> {
-        let sink = runtime.block_on(DeltaSink::open_evolving(
+        let sink = runtime.block_on(DeltaSink::open_with(
             location,
             app_id,
             schema,
             partition_columns,
-            merge_schema,
+            options,
         ))?;
         let name = std::path::Path::new(location).file_name().map_or_else(
             || location.to_string(),
