@@ -126,22 +126,20 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
             .collect(),
         key_groups: sluice_engine::key::DEFAULT_KEY_GROUPS,
     };
-    let mut tables = job
-        .joins
-        .iter()
-        .enumerate()
-        .map(|(i, j)| {
-            load_table(&j.name, &j.table, &handle)
-                .with_context(|| format!("joins[{i}] `{}`: loading its table", j.name))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut tables = Vec::new();
+    let mut startup_dead_letters = Vec::new();
+    for (i, j) in job.joins.iter().enumerate() {
+        let (table, dead) = load_table(&j.name, &j.table, &handle)
+            .with_context(|| format!("joins[{i}] `{}`: loading its table", j.name))?;
+        tables.push(table);
+        startup_dead_letters.extend(dead);
+    }
     for (i, r) in job.rules.iter().enumerate() {
         if let Some(reference) = &r.references {
-            tables.push(
-                load_table(&r.name, &reference.table, &handle).with_context(|| {
-                    format!("rules[{i}] `{}`: loading its reference table", r.name)
-                })?,
-            );
+            let (table, dead) = load_table(&r.name, &reference.table, &handle)
+                .with_context(|| format!("rules[{i}] `{}`: loading its reference table", r.name))?;
+            tables.push(table);
+            startup_dead_letters.extend(dead);
         }
     }
     let compiled = CompiledPlan::compile(plan, &bronze_schema, &tables)
@@ -321,6 +319,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         trigger_interval: if batch { None } else { job.trigger.interval },
         cluster,
         idle_poll: std::time::Duration::from_millis(100),
+        startup_dead_letters,
     };
     let sinks = Sinks {
         bronze: bronze.clone(),
@@ -387,13 +386,14 @@ fn schema_of(declared: &[sluice_config::FieldConfig]) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Reads a join's whole table through its bounded source, without the coordinate
-/// columns. Rows of the table that do not decode are left out and reported on stderr.
+/// Reads a join's (or a reference rule's) whole table through its bounded source, without
+/// the coordinate columns; returns it with the dead letters of its rows that do not
+/// decode (they go to the dead-letter table with epoch 0).
 fn load_table(
     name: &str,
     table: &JoinTableConfig,
     handle: &tokio::runtime::Handle,
-) -> Result<RecordBatch> {
+) -> Result<(RecordBatch, Vec<RecordBatch>)> {
     let source: Arc<dyn EpochSource> = match (&table.delta, &table.files) {
         (Some(delta), None) => {
             let mut delta = delta.clone();
@@ -408,6 +408,7 @@ fn load_table(
     };
     let mut cursors = source.initial_cursors()?;
     let mut batches = Vec::new();
+    let mut dead_letters = Vec::new();
     let mut bad = 0;
     for epoch in 0.. {
         let ranges = match source.next_ranges(epoch, &cursors)? {
@@ -418,11 +419,17 @@ fn load_table(
             let (rows, dead) = source.read(r, epoch)?;
             bad += dead.num_rows();
             batches.push(rows);
+            if dead.num_rows() > 0 {
+                dead_letters.push(dead);
+            }
         }
         advance(&mut cursors, &ranges);
     }
     if bad > 0 {
-        eprintln!("`{name}`: {bad} rows of its table did not decode and are left out");
+        eprintln!(
+            "`{name}`: {bad} rows of its table did not decode; they are left out of it and \
+             go to the dead-letter table (with epoch 0, when the job starts fresh)"
+        );
     }
     let schema = source.schema();
     let table = arrow::compute::concat_batches(&schema, &batches)?;
@@ -443,7 +450,7 @@ fn load_table(
         })
         .map(|(i, _)| i)
         .collect();
-    Ok(table.project(&keep)?)
+    Ok((table.project(&keep)?, dead_letters))
 }
 
 /// The rules' actions and thresholds; empty when all are the default, so that plans

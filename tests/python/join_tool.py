@@ -4,10 +4,13 @@
         Writes D/sales/*.jsonl (sale_id, customer_id, product_id, amount; some customer
         ids null or unknown, some products unknown), D/customers/customers.parquet
         (customer_id, tier, region; one customer listed twice) and D/products/*.jsonl
-        (product_id, category).
+        (product_id, category), plus D/products/zz-bad.jsonl with two rows that do not
+        decode (a text product id, a line that is not JSON).
     join_tool.py check --dir D --tables T --kind left|inner|left-anti
         Computes the same join in DuckDB from the raw files and compares it with
-        T/silver (delta_scan) as row multisets.
+        T/silver (delta_scan) as row multisets. When the job joined products, the
+        dead-letter table T/dlq must hold exactly the two bad product rows, as parse
+        errors at lines 1 and 2 of zz-bad.jsonl, in epoch 0.
 """
 
 import argparse
@@ -41,6 +44,9 @@ def data(args):
     with open(os.path.join(args.dir, "products", "products.jsonl"), "w") as f:
         for p in range(1, 21):
             f.write(json.dumps({"product_id": p, "category": rng.choice(["books", "games", "tools"])}) + "\n")
+    with open(os.path.join(args.dir, "products", "zz-bad.jsonl"), "w") as f:
+        f.write(json.dumps({"product_id": "not-a-number", "category": "books"}) + "\n")
+        f.write("{not json\n")
     sale = 0
     for part in range(3):
         with open(os.path.join(args.dir, "sales", f"part-{part}.jsonl"), "w") as f:
@@ -62,7 +68,7 @@ def check(args):
     d = args.dir
     con.execute(f"CREATE TABLE sales AS SELECT * FROM read_json('{d}/sales/*.jsonl', columns = {{sale_id: 'BIGINT', customer_id: 'BIGINT', product_id: 'BIGINT', amount: 'DOUBLE'}})")
     con.execute(f"CREATE TABLE customers AS SELECT * FROM read_parquet('{d}/customers/*.parquet')")
-    con.execute(f"CREATE TABLE products AS SELECT * FROM read_json('{d}/products/*.jsonl', columns = {{product_id: 'BIGINT', category: 'VARCHAR'}})")
+    con.execute(f"CREATE TABLE products AS SELECT * FROM read_json('{d}/products/products.jsonl', columns = {{product_id: 'BIGINT', category: 'VARCHAR'}})")
     if args.kind == "left-anti":
         want = "SELECT s.sale_id, s.amount FROM sales s WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = s.customer_id)"
         got = f"SELECT sale_id, amount FROM delta_scan('{args.tables}/silver')"
@@ -73,7 +79,15 @@ def check(args):
         got = f"SELECT sale_id, amount, tier, region, category FROM delta_scan('{args.tables}/silver')"
     diff = multiset_diff(con, want, got)
     ok = diff["rows_expected"] > 0 and diff["missing"] == 0 and diff["unexpected"] == 0
-    print(json.dumps({"check": "join", "kind": args.kind, **diff, "ok": ok}))
+    dead = None
+    if args.kind != "left-anti":
+        dead = con.sql(
+            f"SELECT reason, \"offset\", epoch FROM delta_scan('{args.tables}/dlq') "
+            "WHERE source LIKE '%zz-bad.jsonl' ORDER BY \"offset\""
+        ).fetchall()
+        ok = ok and [(r[0], r[1], r[2]) for r in dead] == [("parse_error", 1, 0), ("parse_error", 2, 0)]
+        dead = [list(r) for r in dead]
+    print(json.dumps({"check": "join", "kind": args.kind, **diff, "bad_product_dead_letters": dead, "ok": ok}))
     sys.exit(0 if ok else 1)
 
 

@@ -1,7 +1,7 @@
 //! Broadcast joins end to end: sales files joined with a customers Parquet table (left,
 //! inner, left-anti; one customer listed twice, null and unknown keys) and a products
 //! JSON table (inner), checked against the same joins computed by DuckDB from the raw
-//! files.
+//! files; the products table's rows that do not decode must be in the dead-letter table.
 
 use std::path::Path;
 use std::process::Command;

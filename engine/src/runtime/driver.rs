@@ -62,6 +62,10 @@ pub struct RunOptions {
     pub idle_poll: Duration,
     /// Run as one process of a cluster; `None` runs in this process alone.
     pub cluster: Option<Cluster>,
+    /// Dead letters found before the run, while loading static tables (a join's rows
+    /// that do not decode): they go to the dead-letter table with epoch 0, so a job records
+    /// them once, at its first start (a replay of epoch 0 writes them under the same txn).
+    pub startup_dead_letters: Vec<RecordBatch>,
 }
 
 /// This process's place in a cluster of timely processes, each running `workers` threads.
@@ -630,6 +634,11 @@ fn run_worker(
             });
         }
         advance(&mut cursors, &entry.ranges);
+        if epoch == 0 && index == 0 {
+            for letters in &shared.options.startup_dead_letters {
+                send(&mut dead_in, letters.clone());
+            }
+        }
         for (i, range) in entry.ranges.iter().enumerate() {
             if i % peers != index || range.is_empty() {
                 continue;
