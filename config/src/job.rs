@@ -1,6 +1,6 @@
 //! The job file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,9 @@ use sluice_connectors::kinesis::KinesisSourceConfig;
 use sluice_engine::join::JoinKind;
 use sluice_engine::quality::RuleAction;
 
+use crate::aggregation::{EpochAggregateConfig, GoldConfig, WindowConfig};
 use crate::error::{ConfigError, Result};
+use crate::output::{CheckpointConfig, OutputConfig};
 use crate::overrides::Override;
 
 /// A whole job: source, rules, silver columns, gold window, outputs, checkpoints.
@@ -118,7 +120,7 @@ pub struct FieldConfig {
     pub nullable: bool,
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 
@@ -273,215 +275,6 @@ pub struct ColumnConfig {
     pub name: String,
     /// SQL expression over the bronze columns.
     pub expr: String,
-}
-
-/// A group-by over each epoch's silver rows, written to the table `name`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct EpochAggregateConfig {
-    /// Operator and table name.
-    pub name: String,
-    /// Grouping columns; a null key is a group of its own.
-    pub keys: Vec<String>,
-    /// A SQL predicate choosing the rows to aggregate.
-    #[serde(default, rename = "where")]
-    pub filter: Option<String>,
-    /// Output columns: SQL aggregates over the silver columns (`sum(revenue)`,
-    /// `count(*)`, `count(DISTINCT customer_id)`, `max(sale_time)`).
-    pub columns: Vec<ColumnConfig>,
-    /// MERGE each epoch's groups into the table on `keys` (e.g. with update expressions
-    /// `total: "t.total + s.total"` to accumulate); absent appends them.
-    #[serde(default)]
-    pub merge: Option<MergeConfig>,
-    /// Partition columns of the table.
-    #[serde(default)]
-    pub partition_by: Vec<String>,
-}
-
-/// The gold window aggregation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct GoldConfig {
-    /// Operator name (names its state in checkpoints).
-    pub name: String,
-    /// The windows.
-    pub window: WindowConfig,
-    /// Event-time column.
-    pub event_time: String,
-    /// Watermark delay.
-    #[serde(with = "humantime_serde")]
-    pub watermark_delay: Duration,
-    /// Grouping keys.
-    pub keys: Vec<String>,
-    /// Aggregates.
-    pub aggregates: Vec<AggregateConfig>,
-    /// `append` or `update`.
-    #[serde(default = "append")]
-    pub output_mode: String,
-}
-
-fn append() -> String {
-    "append".into()
-}
-
-/// Window shape.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
-pub enum WindowConfig {
-    /// Tumbling windows.
-    Tumbling {
-        /// Length.
-        #[serde(with = "humantime_serde")]
-        size: Duration,
-    },
-    /// Sliding windows.
-    Sliding {
-        /// Length.
-        #[serde(with = "humantime_serde")]
-        size: Duration,
-        /// Slide.
-        #[serde(with = "humantime_serde")]
-        slide: Duration,
-    },
-    /// Session windows.
-    Session {
-        /// Inactivity gap.
-        #[serde(with = "humantime_serde")]
-        gap: Duration,
-    },
-}
-
-/// One aggregate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct AggregateConfig {
-    /// Output column.
-    pub name: String,
-    /// `count`, `sum`, `avg`, `min`, `max`, `stddev` or `approx_count_distinct`.
-    #[serde(rename = "fn")]
-    pub function: String,
-    /// Input column (absent for `count(*)`).
-    pub column: Option<String>,
-}
-
-/// Where outputs go.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct OutputConfig {
-    /// Base location, a local directory or `s3://bucket/prefix`: tables under
-    /// `<dir>/tables/`, checkpoints under `<dir>/checkpoints/`.
-    pub dir: PathBuf,
-    /// Table names.
-    #[serde(default)]
-    pub tables: TableNames,
-    /// Also publish tables to Kafka topics (at least once).
-    #[serde(default)]
-    pub kafka: Option<KafkaOutputConfig>,
-    /// Let existing append tables evolve, as Delta's `mergeSchema`: columns the job adds
-    /// are added to the table (nullable), and nullable table columns the job no longer
-    /// writes read as null. Types and partitioning must still match.
-    #[serde(default)]
-    pub merge_schema: bool,
-}
-
-/// Kafka topics that receive copies of output tables, one JSON object per row.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct KafkaOutputConfig {
-    /// Bootstrap servers.
-    pub brokers: String,
-    /// Topic per table role: `bronze`, `silver`, `gold`, `dead-letters`.
-    #[serde(default)]
-    pub topics: TableTopics,
-    /// Use the idempotent producer (default); `false` keeps order with one request in
-    /// flight instead.
-    #[serde(default = "yes")]
-    pub idempotence: bool,
-    /// Extra librdkafka properties (security settings); never logged.
-    #[serde(default)]
-    pub properties: std::collections::BTreeMap<String, String>,
-}
-
-impl std::fmt::Debug for KafkaOutputConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaOutputConfig")
-            .field("brokers", &self.brokers)
-            .field("topics", &self.topics)
-            .field("idempotence", &self.idempotence)
-            .field(
-                "properties",
-                &format!("<{} redacted>", self.properties.len()),
-            )
-            .finish()
-    }
-}
-
-/// Topics per table role; absent roles are not published.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct TableTopics {
-    /// Topic for bronze rows.
-    pub bronze: Option<String>,
-    /// Topic for silver rows.
-    pub silver: Option<String>,
-    /// Topic for gold rows.
-    pub gold: Option<String>,
-    /// Topic for dead letters.
-    pub dead_letters: Option<String>,
-}
-
-/// Names of the output tables.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct TableNames {
-    /// Every decoded record; `bronze: ~` (null) writes no bronze table.
-    #[serde(default = "bronze")]
-    pub bronze: Option<String>,
-    /// Records that pass the rules.
-    pub silver: String,
-    /// Window results.
-    pub gold: String,
-    /// Dead letters.
-    pub dead_letters: String,
-    /// Per-epoch data-quality figures (with `quality.report: true`).
-    #[serde(default = "quality_report")]
-    pub quality_report: String,
-}
-
-fn bronze() -> Option<String> {
-    Some("bronze".into())
-}
-
-fn quality_report() -> String {
-    "quality_report".into()
-}
-
-impl Default for TableNames {
-    fn default() -> Self {
-        Self {
-            bronze: bronze(),
-            silver: "silver".into(),
-            gold: "gold".into(),
-            dead_letters: "dlq".into(),
-            quality_report: quality_report(),
-        }
-    }
-}
-
-/// Checkpoint settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct CheckpointConfig {
-    /// Snapshot operator state every this many epochs.
-    pub every: u64,
-    /// Snapshots to keep.
-    pub keep: usize,
-}
-
-impl Default for CheckpointConfig {
-    fn default() -> Self {
-        Self { every: 5, keep: 3 }
-    }
 }
 
 impl JobConfig {

@@ -11,18 +11,20 @@
 //! ```
 #![warn(missing_docs)]
 
+mod aggregation;
 mod error;
 mod job;
+mod output;
 pub mod overrides;
 pub mod params;
 
+pub use aggregation::{AggregateConfig, EpochAggregateConfig, GoldConfig, WindowConfig};
 pub use error::{ConfigError, Result};
 pub use job::{
-    AggregateConfig, CheckpointConfig, ColumnConfig, EpochAggregateConfig, FieldConfig, FieldType,
-    GoldConfig, JobConfig, JoinConfig, JoinTableConfig, KafkaOutputConfig, OutputConfig,
-    ReferenceConfig, RuleConfig, SilverConfig, SourceConfig, TableNames, TableTopics,
-    TriggerConfig, WindowConfig,
+    ColumnConfig, FieldConfig, FieldType, JobConfig, JoinConfig, JoinTableConfig, ReferenceConfig,
+    RuleConfig, SilverConfig, SourceConfig, TriggerConfig,
 };
+pub use output::{CheckpointConfig, KafkaOutputConfig, OutputConfig, TableNames, TableTopics};
 pub use overrides::Override;
 
 /// The example job that `sluice demo` runs: the user-activity medallion pipeline.

@@ -31,6 +31,7 @@
 
 pub mod config;
 pub mod event;
+mod rng;
 mod source;
 
 use std::sync::{Arc, LazyLock};
@@ -39,6 +40,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 pub use self::config::{GeneratorConfig, InvalidGeneratorConfig};
 pub use self::event::{Event, EventKind, Malformed, Violation};
+pub use self::rng::SeededRng;
 pub use self::source::GeneratorSource;
 use crate::format::{RawBatch, RawBatchBuilder};
 

@@ -9,7 +9,6 @@
 //! across epochs, so there is no state to snapshot: a replayed epoch recomputes the same
 //! rows from the same logged input.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -30,6 +29,7 @@ use crate::batch::Batches;
 use crate::epoch::complete_before;
 use crate::error::{EngineError, Result};
 use crate::key::{KeyColumns, key_pact};
+use crate::runtime::writer::{Failure, fail};
 
 /// A named group-by over each epoch's silver rows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,11 +82,7 @@ impl EpochAggregate {
                 spec.name
             )));
         }
-        for key in &spec.keys {
-            schema
-                .index_of(key)
-                .map_err(|_| crate::key::unknown_column(schema, key))?;
-        }
+        KeyColumns::resolve(schema, &spec.keys)?;
         let keys: Vec<String> = spec.keys.iter().map(|k| quote(k)).collect();
         let mut select = keys.clone();
         select.extend(
@@ -185,13 +181,10 @@ fn scanned_columns(plan: &LogicalPlan, schema: &SchemaRef) -> Vec<usize> {
     needed
 }
 
-/// A failure an operator reports to the worker loop.
-pub type AggregateFailure = Rc<RefCell<Option<String>>>;
-
 /// Group-by aggregation of a stream of Arrow batches, epoch by epoch.
 pub trait AggregateExt<'scope> {
-    /// Aggregates each epoch of `self` per `aggregate`; DataFusion runs on `runtime`.
-    /// `final_epoch` (when known) lets the operator finish once every input is closed.
+    /// Aggregates each epoch of `self` per `aggregate`; DataFusion runs on `runtime`, and
+    /// failures go to `failure`, which the worker loop checks.
     ///
     /// # Errors
     /// When the keys do not fit the input schema.
@@ -201,7 +194,7 @@ pub trait AggregateExt<'scope> {
         key_groups: u32,
         first_epoch: u64,
         runtime: tokio::runtime::Handle,
-        failure: AggregateFailure,
+        failure: Failure,
     ) -> Result<Stream<'scope, u64, Batches>>;
 }
 
@@ -212,7 +205,7 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
         key_groups: u32,
         first_epoch: u64,
         runtime: tokio::runtime::Handle,
-        failure: AggregateFailure,
+        failure: Failure,
     ) -> Result<Stream<'scope, u64, Batches>> {
         let name = aggregate.spec.name.clone();
         // Narrow the rows before they cross workers.
@@ -228,12 +221,10 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
                         for batch in &container.batches {
                             match narrowing.narrow(batch) {
                                 Ok(b) => out.batches.push(b),
-                                Err(e) => {
-                                    narrow_failure.borrow_mut().get_or_insert(format!(
-                                        "aggregate {}: {e}",
-                                        narrowing.spec.name
-                                    ));
-                                }
+                                Err(e) => fail(
+                                    &narrow_failure,
+                                    format!("aggregate {}: {e}", narrowing.spec.name),
+                                ),
                             }
                         }
                         if !out.batches.is_empty() {
@@ -283,10 +274,7 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
                             }
                             Ok(None) => {}
                             Err(e) => {
-                                tracing::error!(aggregate = %name, epoch, error = %e, "aggregate failed");
-                                failure
-                                    .borrow_mut()
-                                    .get_or_insert(format!("aggregate {name}, epoch {epoch}: {e}"));
+                                fail(&failure, format!("aggregate {name}, epoch {epoch}: {e}"));
                             }
                         }
                     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::{cast, take};
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use arrow::row::{RowConverter, SortField};
+use arrow::row::{RowConverter, Rows, SortField};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
@@ -160,13 +160,8 @@ impl BroadcastJoin {
         &self.spec.name
     }
 
-    /// Per row of `batch`: whether its key has a match in the table. A row with a null key
-    /// counts as matched, as a null foreign key does in SQL (pair the rule with a not-null
-    /// check to forbid nulls).
-    ///
-    /// # Errors
-    /// When the batch does not have the input schema's key columns.
-    pub fn matched_or_null(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+    /// The key columns of `batch` and their row encoding.
+    fn key_rows(&self, batch: &RecordBatch) -> Result<(Vec<ArrayRef>, Rows)> {
         let keys: Vec<ArrayRef> = self
             .input_keys
             .iter()
@@ -176,6 +171,17 @@ impl BroadcastJoin {
             .converter
             .convert_columns(&keys)
             .map_err(|e| invalid(&self.spec, e.to_string()))?;
+        Ok((keys, rows))
+    }
+
+    /// Per row of `batch`: whether its key has a match in the table. A row with a null key
+    /// counts as matched, as a null foreign key does in SQL (pair the rule with a not-null
+    /// check to forbid nulls).
+    ///
+    /// # Errors
+    /// When the batch does not have the input schema's key columns.
+    pub fn matched_or_null(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        let (keys, rows) = self.key_rows(batch)?;
         Ok((0..batch.num_rows())
             .map(|i| {
                 Some(
@@ -191,15 +197,7 @@ impl BroadcastJoin {
     /// # Errors
     /// When the batch does not have the input schema's key columns.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let keys: Vec<ArrayRef> = self
-            .input_keys
-            .iter()
-            .map(|&i| Arc::clone(batch.column(i)))
-            .collect();
-        let rows = self
-            .converter
-            .convert_columns(&keys)
-            .map_err(|e| invalid(&self.spec, e.to_string()))?;
+        let (keys, rows) = self.key_rows(batch)?;
         let mut left: Vec<u32> = Vec::with_capacity(batch.num_rows());
         let mut right: Vec<Option<u32>> = Vec::with_capacity(batch.num_rows());
         for (i, row) in rows.iter().enumerate() {

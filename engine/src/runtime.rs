@@ -6,7 +6,7 @@
 
 mod committer;
 mod driver;
-mod writer;
+pub(crate) mod writer;
 
 pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};
 

@@ -15,6 +15,7 @@ use crate::batch::Batches;
 use crate::error::Result;
 use crate::expr::SqlExpr;
 use crate::join::BroadcastJoin;
+use crate::key::KeyColumns;
 use crate::quality::{RuleAction, RulePolicy};
 
 /// Computed columns appended to (or replacing) the input columns.
@@ -109,7 +110,7 @@ pub enum Check {
 /// The key columns of a uniqueness rule, hashed per row.
 #[derive(Clone, Debug)]
 pub struct UniqueKeys {
-    columns: Vec<usize>,
+    keys: KeyColumns,
     converter: Arc<arrow::row::RowConverter>,
 }
 
@@ -124,22 +125,9 @@ impl UniqueKeys {
                 "a uniqueness rule needs at least one key column".into(),
             ));
         }
-        let mut columns = Vec::new();
-        let mut fields = Vec::new();
-        for k in keys {
-            let i = schema
-                .index_of(k)
-                .map_err(|_| crate::key::unknown_column(schema, k))?;
-            columns.push(i);
-            fields.push(arrow::row::SortField::new(
-                schema.field(i).data_type().clone(),
-            ));
-        }
-        let converter = arrow::row::RowConverter::new(fields)?;
-        Ok(Self {
-            columns,
-            converter: Arc::new(converter),
-        })
+        let keys = KeyColumns::resolve(schema, keys)?;
+        let converter = Arc::new(keys.converter()?);
+        Ok(Self { keys, converter })
     }
 
     /// A 64-bit hash of each row's key; rows with a null key part are left out (a null
@@ -148,14 +136,10 @@ impl UniqueKeys {
     /// # Errors
     /// When the batch lacks the key columns.
     pub fn hashes(&self, batch: &RecordBatch) -> Result<Vec<u64>> {
-        let keys: Vec<ArrayRef> = self
-            .columns
-            .iter()
-            .map(|&i| Arc::clone(batch.column(i)))
-            .collect();
-        let rows = self.converter.convert_columns(&keys)?;
+        let columns = self.keys.columns(batch);
+        let rows = self.converter.convert_columns(&columns)?;
         Ok((0..batch.num_rows())
-            .filter(|&i| !keys.iter().any(|c| c.is_null(i)))
+            .filter(|&i| !columns.iter().any(|c| c.is_null(i)))
             .map(|i| xxhash_rust::xxh3::xxh3_64(rows.row(i).as_ref()))
             .collect())
     }
@@ -195,7 +179,8 @@ pub fn split_by_rules(rules: &[Rule], batch: &RecordBatch) -> Result<(RecordBatc
     let n = batch.num_rows();
     let mut reason: Vec<Option<usize>> = vec![None; n];
     for (r, rule) in rules.iter().enumerate() {
-        if rule.policy.action == RuleAction::Warn {
+        // Warn rules route nothing; uniqueness is counted by the quality gate only.
+        if rule.policy.action == RuleAction::Warn || matches!(rule.check, Check::Unique(_)) {
             continue;
         }
         let pass = rule.check.passes(batch)?;

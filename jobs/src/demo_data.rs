@@ -14,17 +14,14 @@
 //! written in parallel, in batches of [`BATCH_ROWS`] rows, so memory stays bounded.
 
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use arrow::array::{
-    ArrayRef, Date32Array, Float64Array, Int32Array, Int64Array, StringArray,
-    TimestampMicrosecondArray,
-};
+use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, TimestampMicrosecondArray};
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -35,8 +32,11 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
-use sluice_connectors::delta::DeltaTableSink;
-use sluice_engine::runtime::TableSink;
+use sluice_connectors::generator::SeededRng;
+
+mod dimensions;
+
+use dimensions::{customers_batch, write_customers, write_products};
 
 /// Rows per generated Arrow batch (and the unit of progress).
 const BATCH_ROWS: usize = 64 * 1024;
@@ -48,17 +48,10 @@ const PRODUCTS: u64 = 1000;
 const DAY_US: i64 = 86_400_000_000;
 /// Show a progress bar from this many sales rows on (when stderr is a terminal).
 const PROGRESS_ROWS: u64 = 1_000_000;
-/// The writer's app id in the customers table's txn action.
-const CUSTOMERS_APP_ID: &str = "sluice-demo-data/customers";
 
-/// Separate random streams, so sales, customers and products draw independently.
+/// Separate random streams, so sales, customers and products draw independently (the
+/// others are in [`dimensions`]).
 const SALES_STREAM: u64 = 1;
-const CUSTOMERS_STREAM: u64 = 2;
-const PRODUCTS_STREAM: u64 = 3;
-
-const TIERS: [&str; 3] = ["premium", "standard", "basic"];
-const REGIONS: [&str; 4] = ["north", "south", "east", "west"];
-const CATEGORIES: [&str; 6] = ["electronics", "clothing", "home", "sports", "books", "toys"];
 
 /// Flags of `sluice demo-data`.
 #[derive(Debug, Args)]
@@ -109,32 +102,6 @@ pub fn run(args: DemoDataArgs) -> Result<()> {
             summary.print();
             Ok(())
         }
-    }
-}
-
-/// splitmix64's finalizer: a bijective 64-bit mix.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A splitmix64 stream seeded from `(seed, stream, id)`.
-struct RowRng(u64);
-
-impl RowRng {
-    fn new(seed: u64, stream: u64, id: u64) -> Self {
-        Self(mix(mix(mix(seed) ^ stream) ^ id))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix(self.0)
-    }
-
-    /// Uniform in `[0, n)`, by multiply-shift.
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 }
 
@@ -248,17 +215,6 @@ fn sales_schema() -> SchemaRef {
     ]))
 }
 
-/// The Arrow schema of the customers table.
-fn customers_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("customer_id", DataType::Int64, false),
-        Field::new("customer_name", DataType::Utf8, true),
-        Field::new("customer_tier", DataType::Utf8, true),
-        Field::new("region", DataType::Utf8, true),
-        Field::new("signup_date", DataType::Date32, true),
-    ]))
-}
-
 /// A validity buffer, or none when every value is present.
 fn nulls(valid: Vec<bool>) -> Option<NullBuffer> {
     valid.iter().any(|v| !v).then(|| NullBuffer::from(valid))
@@ -285,7 +241,7 @@ fn sales_batch(
     let mut price_valid = Vec::with_capacity(rows);
     let mut sale_time = Vec::with_capacity(rows);
     for id in first_id..first_id + rows as u64 {
-        let mut rng = RowRng::new(seed, SALES_STREAM, id);
+        let mut rng = SeededRng::new(seed, SALES_STREAM, id);
         let customer_null = rng.below(1000) < 5; // 0.5%
         let customer = rng.below(customer_ids) + 1;
         let product = rng.below(PRODUCTS) + 1;
@@ -318,95 +274,6 @@ fn sales_batch(
         Arc::new(TimestampMicrosecondArray::new(sale_time.into(), None).with_timezone("UTC")),
     ];
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
-}
-
-/// The customers `1..=count`.
-fn customers_batch(seed: u64, count: u64, start: NaiveDate) -> Result<RecordBatch> {
-    let start_day = epoch_days(start);
-    let mut names = Vec::with_capacity(count as usize);
-    let mut tiers = Vec::with_capacity(count as usize);
-    let mut regions = Vec::with_capacity(count as usize);
-    let mut signups = Vec::with_capacity(count as usize);
-    for id in 1..=count {
-        let mut rng = RowRng::new(seed, CUSTOMERS_STREAM, id);
-        let tier = match rng.below(100) {
-            0..20 => TIERS[0],
-            20..70 => TIERS[1],
-            _ => TIERS[2],
-        };
-        let region = REGIONS[rng.below(REGIONS.len() as u64) as usize];
-        // Signed up within the three years before the first sales date.
-        let signup = start_day - 1 - rng.below(3 * 365) as i64;
-        names.push(format!("Customer {id}"));
-        tiers.push(tier);
-        regions.push(region);
-        signups.push(i32::try_from(signup).context("signup date out of range")?);
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values(1..=count as i64)),
-        Arc::new(StringArray::from(names)),
-        Arc::new(StringArray::from(tiers)),
-        Arc::new(StringArray::from(regions)),
-        Arc::new(Date32Array::from(signups)),
-    ];
-    Ok(RecordBatch::try_new(customers_schema(), columns)?)
-}
-
-/// One line of products.json.
-#[derive(serde::Serialize)]
-struct Product {
-    product_id: u64,
-    product_name: String,
-    product_category: &'static str,
-    list_price: f64,
-}
-
-/// Writes the products as JSON lines.
-fn write_products(path: &Path, seed: u64) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut out = BufWriter::new(file);
-    for id in 1..=PRODUCTS {
-        let mut rng = RowRng::new(seed, PRODUCTS_STREAM, id);
-        let category = CATEGORIES[rng.below(CATEGORIES.len() as u64) as usize];
-        let cents = 100 + rng.below(50_000 - 100 + 1);
-        let product = Product {
-            product_id: id,
-            product_name: format!("Product {id}"),
-            product_category: category,
-            list_price: cents as f64 / 100.0,
-        };
-        serde_json::to_writer(&mut out, &product)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
-/// Writes the customers as a new Delta table at `location` (an absolute local path).
-fn write_customers(location: &Path, batch: RecordBatch) -> Result<()> {
-    let location = location
-        .to_str()
-        .with_context(|| format!("{} is not valid UTF-8", location.display()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("demo-data-delta")
-        .enable_all()
-        .build()?;
-    let sink = DeltaTableSink::open(
-        runtime.handle(),
-        location,
-        CUSTOMERS_APP_ID,
-        customers_schema(),
-        Vec::new(),
-    )
-    .with_context(|| format!("opening the Delta table {location}"))?;
-    let files = sink
-        .write(1, &[batch])
-        .with_context(|| format!("writing {location}"))?;
-    sink.commit(1, files)
-        .with_context(|| format!("committing {location}"))?;
-    Ok(())
 }
 
 /// Parquet settings of the sales files.

@@ -2,6 +2,7 @@
 //! payload.
 
 use super::config::GeneratorConfig;
+use super::rng::SeededRng;
 
 /// The event types of well-formed events, with weights 30, 40, 10, 5, 15 (of 100).
 pub const EVENT_TYPES: [&str; 5] = ["click", "view", "add_to_cart", "purchase", "search"];
@@ -92,44 +93,13 @@ pub struct Event {
     noise: u64,
 }
 
-/// splitmix64's finalizer: a bijective 64-bit mix.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A splitmix64 stream seeded from `(seed, partition, offset)`.
-struct EventRng(u64);
-
-impl EventRng {
-    fn new(seed: u64, partition: u32, offset: u64) -> Self {
-        Self(mix(mix(mix(seed) ^ u64::from(partition)) ^ offset))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix(self.0)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform in `[0, n)` (0 if `n` is 0), by multiply-shift.
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-}
-
 impl Event {
     /// Draws the event at `(partition, offset)` of `config`'s stream.
     ///
     /// Every event consumes the same eight draws in the same order, so the fractions only
     /// decide categories and never shift the other attributes of an event.
     pub fn generate(config: &GeneratorConfig, partition: u32, offset: u64) -> Self {
-        let mut rng = EventRng::new(config.seed, partition, offset);
+        let mut rng = SeededRng::new(config.seed, u64::from(partition), offset);
         let category = rng.unit();
         let sub = rng.next_u64();
         let user = rng.below(u64::from(config.users)) as u32;

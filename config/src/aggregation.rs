@@ -1,0 +1,97 @@
+//! The job's aggregations: the gold window and the epoch aggregates.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sluice_connectors::delta::MergeConfig;
+
+use crate::job::ColumnConfig;
+
+/// A group-by over each epoch's silver rows, written to the table `name`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct EpochAggregateConfig {
+    /// Operator and table name.
+    pub name: String,
+    /// Grouping columns; a null key is a group of its own.
+    pub keys: Vec<String>,
+    /// A SQL predicate choosing the rows to aggregate.
+    #[serde(default, rename = "where")]
+    pub filter: Option<String>,
+    /// Output columns: SQL aggregates over the silver columns (`sum(revenue)`,
+    /// `count(*)`, `count(DISTINCT customer_id)`, `max(sale_time)`).
+    pub columns: Vec<ColumnConfig>,
+    /// MERGE each epoch's groups into the table on `keys` (e.g. with update expressions
+    /// `total: "t.total + s.total"` to accumulate); absent appends them.
+    #[serde(default)]
+    pub merge: Option<MergeConfig>,
+    /// Partition columns of the table.
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+}
+
+/// The gold window aggregation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct GoldConfig {
+    /// Operator name (names its state in checkpoints).
+    pub name: String,
+    /// The windows.
+    pub window: WindowConfig,
+    /// Event-time column.
+    pub event_time: String,
+    /// Watermark delay.
+    #[serde(with = "humantime_serde")]
+    pub watermark_delay: Duration,
+    /// Grouping keys.
+    pub keys: Vec<String>,
+    /// Aggregates.
+    pub aggregates: Vec<AggregateConfig>,
+    /// `append` or `update`.
+    #[serde(default = "append")]
+    pub output_mode: String,
+}
+
+fn append() -> String {
+    "append".into()
+}
+
+/// Window shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
+pub enum WindowConfig {
+    /// Tumbling windows.
+    Tumbling {
+        /// Length.
+        #[serde(with = "humantime_serde")]
+        size: Duration,
+    },
+    /// Sliding windows.
+    Sliding {
+        /// Length.
+        #[serde(with = "humantime_serde")]
+        size: Duration,
+        /// Slide.
+        #[serde(with = "humantime_serde")]
+        slide: Duration,
+    },
+    /// Session windows.
+    Session {
+        /// Inactivity gap.
+        #[serde(with = "humantime_serde")]
+        gap: Duration,
+    },
+}
+
+/// One aggregate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AggregateConfig {
+    /// Output column.
+    pub name: String,
+    /// `count`, `sum`, `avg`, `min`, `max`, `stddev` or `approx_count_distinct`.
+    #[serde(rename = "fn")]
+    pub function: String,
+    /// Input column (absent for `count(*)`).
+    pub column: Option<String>,
+}

@@ -1,0 +1,127 @@
+//! Where a job's outputs go: table names, Kafka copies and checkpoints.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::job::yes;
+
+/// Where outputs go.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Base location, a local directory or `s3://bucket/prefix`: tables under
+    /// `<dir>/tables/`, checkpoints under `<dir>/checkpoints/`.
+    pub dir: PathBuf,
+    /// Table names.
+    #[serde(default)]
+    pub tables: TableNames,
+    /// Also publish tables to Kafka topics (at least once).
+    #[serde(default)]
+    pub kafka: Option<KafkaOutputConfig>,
+    /// Let existing append tables evolve, as Delta's `mergeSchema`: columns the job adds
+    /// are added to the table (nullable), and nullable table columns the job no longer
+    /// writes read as null. Types and partitioning must still match.
+    #[serde(default)]
+    pub merge_schema: bool,
+}
+
+/// Kafka topics that receive copies of output tables, one JSON object per row.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct KafkaOutputConfig {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// Topic per table role: `bronze`, `silver`, `gold`, `dead-letters`.
+    #[serde(default)]
+    pub topics: TableTopics,
+    /// Use the idempotent producer (default); `false` keeps order with one request in
+    /// flight instead.
+    #[serde(default = "yes")]
+    pub idempotence: bool,
+    /// Extra librdkafka properties (security settings); never logged.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaOutputConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaOutputConfig")
+            .field("brokers", &self.brokers)
+            .field("topics", &self.topics)
+            .field("idempotence", &self.idempotence)
+            .field(
+                "properties",
+                &format!("<{} redacted>", self.properties.len()),
+            )
+            .finish()
+    }
+}
+
+/// Topics per table role; absent roles are not published.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TableTopics {
+    /// Topic for bronze rows.
+    pub bronze: Option<String>,
+    /// Topic for silver rows.
+    pub silver: Option<String>,
+    /// Topic for gold rows.
+    pub gold: Option<String>,
+    /// Topic for dead letters.
+    pub dead_letters: Option<String>,
+}
+
+/// Names of the output tables.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TableNames {
+    /// Every decoded record; `bronze: ~` (null) writes no bronze table.
+    #[serde(default = "bronze")]
+    pub bronze: Option<String>,
+    /// Records that pass the rules.
+    pub silver: String,
+    /// Window results.
+    pub gold: String,
+    /// Dead letters.
+    pub dead_letters: String,
+    /// Per-epoch data-quality figures (with `quality.report: true`).
+    #[serde(default = "quality_report")]
+    pub quality_report: String,
+}
+
+fn bronze() -> Option<String> {
+    Some("bronze".into())
+}
+
+fn quality_report() -> String {
+    "quality_report".into()
+}
+
+impl Default for TableNames {
+    fn default() -> Self {
+        Self {
+            bronze: bronze(),
+            silver: "silver".into(),
+            gold: "gold".into(),
+            dead_letters: "dlq".into(),
+            quality_report: quality_report(),
+        }
+    }
+}
+
+/// Checkpoint settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Snapshot operator state every this many epochs.
+    pub every: u64,
+    /// Snapshots to keep.
+    pub keep: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self { every: 5, keep: 3 }
+    }
+}
