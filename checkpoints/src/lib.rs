@@ -50,6 +50,7 @@
 //!         plan_fingerprint: "f00d".into(),
 //!         final_epoch: false,
 //!         run_id: None,
+//!         table_versions: vec![],
 //!     };
 //!     assert_eq!(store.put_offsets(&entry).await?, Logged::Written);
 //!     store.put_state(0, "window", "kg-0", bytes::Bytes::from_static(b"arrow ipc")).await?;

@@ -71,6 +71,10 @@ pub struct OffsetsEntry {
     /// run's id on an epoch it did not know about when it started, and stops.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The version of each keyed join's table that the epoch's rows join against, in the
+    /// plan's join order; a replay feeds the same versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub table_versions: Vec<i64>,
 }
 
 /// Outcome of [`CheckpointStore::put_offsets`].
@@ -174,6 +178,7 @@ pub(crate) mod tests {
             max_event_time_ms: None,
             plan_fingerprint: "fp".into(),
             final_epoch: false,
+            table_versions: Vec::new(),
         }
     }
 

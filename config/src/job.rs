@@ -11,7 +11,7 @@ use sluice_connectors::format::avro::AvroConfig;
 use sluice_connectors::generator::GeneratorConfig;
 use sluice_connectors::kafka::KafkaSourceConfig;
 use sluice_connectors::kinesis::KinesisSourceConfig;
-use sluice_engine::join::JoinKind;
+use sluice_engine::join::{JoinKind, JoinStrategy};
 use sluice_engine::quality::RuleAction;
 
 use crate::aggregation::{EpochAggregateConfig, GoldConfig, WindowConfig};
@@ -171,8 +171,9 @@ impl Default for TriggerConfig {
     }
 }
 
-/// A broadcast join with a small static table (a Delta table or files), loaded whole at
-/// start on every worker.
+/// A join with a table (a Delta table or files): broadcast (the whole table on every
+/// worker, loaded at start), or keyed (the table spread over the workers by key, and
+/// optionally followed as new Delta versions are committed).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct JoinConfig {
@@ -188,6 +189,27 @@ pub struct JoinConfig {
     /// Table columns to add (default: every non-key column).
     #[serde(default)]
     pub columns: Vec<String>,
+    /// `broadcast` (default: the whole table on every worker) or `keyed` (the table as a
+    /// differential arrangement spread over the workers by key; rows are exchanged by key
+    /// to meet it).
+    #[serde(default)]
+    pub strategy: JoinStrategy,
+    /// Follow the Delta table's new versions (a stream–table join; implies `keyed`): each
+    /// epoch joins the version that is newest when the epoch is planned, recorded in the
+    /// checkpoint so that a replay joins the same one.
+    #[serde(default)]
+    pub follow: bool,
+}
+
+impl JoinConfig {
+    /// The strategy in effect: `follow` implies `keyed`.
+    pub fn effective_strategy(&self) -> JoinStrategy {
+        if self.follow {
+            JoinStrategy::Keyed
+        } else {
+            self.strategy
+        }
+    }
 }
 
 /// Where a join's table comes from.
@@ -446,6 +468,12 @@ impl JobConfig {
                 return Err(invalid(
                     &format!("joins[{i}].on"),
                     "at least one key column",
+                ));
+            }
+            if j.follow && j.table.delta.is_none() {
+                return Err(invalid(
+                    &format!("joins[{i}].follow"),
+                    "a `table.delta` (only Delta tables have versions to follow)",
                 ));
             }
         }

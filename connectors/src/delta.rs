@@ -44,15 +44,18 @@ use serde::{Deserialize, Serialize};
 
 mod committer;
 mod error;
+mod feed;
 pub mod maintenance;
 mod merge_sink;
 mod schema;
 mod sink;
 mod source;
+mod table_file;
 mod table_sink;
 mod writer;
 
 pub use error::{Cause, DeltaError, Result};
+pub use feed::DeltaTableFeed;
 pub use merge_sink::{MergeConfig, MergeTableSink};
 pub use sink::{DeltaSink, SinkOptions, register_object_stores};
 pub use source::{DeltaSource, DeltaSourceConfig};

@@ -9,13 +9,18 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
-use arrow::compute::{cast, take};
-use arrow::datatypes::{Field, Schema, SchemaRef};
-use arrow::row::{RowConverter, Rows, SortField};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, Rows};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{EngineError, Result};
+use crate::error::Result;
+
+mod keyed;
+mod layout;
+
+pub use keyed::{KeyedJoin, KeyedJoinExt, TableUpdates};
+use layout::{JoinLayout, invalid, null_key, pairs};
 
 /// Which rows a join keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,8 +35,27 @@ pub enum JoinKind {
     LeftAnti,
 }
 
+/// How a join holds its table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JoinStrategy {
+    /// The whole table on every worker: for small dimension tables.
+    #[default]
+    Broadcast,
+    /// The table as a differential arrangement spread over the workers by key, and the
+    /// rows exchanged by key to meet it (a shuffle hash join): for tables too large to
+    /// copy to every worker, and for tables followed as they change.
+    Keyed,
+}
+
+impl JoinStrategy {
+    fn is_broadcast(&self) -> bool {
+        *self == Self::Broadcast
+    }
+}
+
 /// The logical join, part of a job's plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinSpec {
     /// Name, for messages and the operator.
     pub name: String,
@@ -41,23 +65,26 @@ pub struct JoinSpec {
     pub kind: JoinKind,
     /// Table columns to add (empty: every non-key column).
     pub columns: Vec<String>,
+    /// Broadcast (default) or keyed.
+    #[serde(default, skip_serializing_if = "JoinStrategy::is_broadcast")]
+    pub strategy: JoinStrategy,
+    /// Whether a keyed join follows its table's new versions (a stream–table join): each
+    /// epoch's rows join the version current when the epoch was planned, recorded in the
+    /// epoch's offsets entry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub follow: bool,
 }
 
 /// A join compiled against its input schema and loaded with its table.
 #[derive(Clone, Debug)]
 pub struct BroadcastJoin {
     spec: JoinSpec,
-    input_keys: Vec<usize>,
+    layout: JoinLayout,
     converter: Arc<RowConverter>,
     /// Table row indices per encoded key, in table order.
     index: Arc<HashMap<Vec<u8>, Vec<u32>>>,
     /// The added table columns.
     added: Vec<ArrayRef>,
-    output: SchemaRef,
-}
-
-fn invalid(spec: &JoinSpec, message: String) -> EngineError {
-    EngineError::InvalidPlan(format!("join `{}`: {message}", spec.name))
 }
 
 impl BroadcastJoin {
@@ -67,38 +94,16 @@ impl BroadcastJoin {
     /// A key missing on either side or of types that cannot be compared, a requested
     /// column missing from the table, or an added column named like an input column.
     pub fn new(spec: JoinSpec, input: &SchemaRef, table: &RecordBatch) -> Result<Self> {
-        if spec.keys.is_empty() {
-            return Err(invalid(&spec, "needs at least one key".into()));
-        }
-        let mut input_keys = Vec::new();
-        let mut table_keys = Vec::new();
-        let mut fields = Vec::new();
-        for k in &spec.keys {
-            let i = input
-                .index_of(k)
-                .map_err(|_| invalid(&spec, format!("key {k:?} is not an input column")))?;
-            let t = table
-                .schema()
-                .index_of(k)
-                .map_err(|_| invalid(&spec, format!("key {k:?} is not a column of the table")))?;
-            let data_type = input.field(i).data_type().clone();
-            let column = cast(table.column(t), &data_type).map_err(|e| {
-                invalid(
-                    &spec,
-                    format!("key {k:?}: table type does not cast to {data_type}: {e}"),
-                )
-            })?;
-            input_keys.push(i);
-            table_keys.push(column);
-            fields.push(SortField::new(data_type));
-        }
-        let converter = RowConverter::new(fields).map_err(|e| invalid(&spec, e.to_string()))?;
+        let layout = JoinLayout::new(&spec, input, &table.schema())?;
+        let table_keys = layout.table_key_columns(&spec, table)?;
+        let converter =
+            RowConverter::new(layout.key_fields()).map_err(|e| invalid(&spec, e.to_string()))?;
         let rows = converter
             .convert_columns(&table_keys)
             .map_err(|e| invalid(&spec, e.to_string()))?;
         let mut index: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
         for (r, row) in rows.iter().enumerate() {
-            if table_keys.iter().any(|c| c.is_null(r)) {
+            if null_key(&table_keys, r) {
                 continue;
             }
             index
@@ -106,53 +111,19 @@ impl BroadcastJoin {
                 .or_default()
                 .push(r as u32);
         }
-        let wanted: Vec<String> = if spec.columns.is_empty() {
-            table
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .filter(|n| !spec.keys.contains(n))
-                .collect()
-        } else {
-            spec.columns.clone()
-        };
-        let mut out: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
-        let mut added = Vec::new();
-        if spec.kind != JoinKind::LeftAnti {
-            for name in &wanted {
-                let t = table
-                    .schema()
-                    .index_of(name)
-                    .map_err(|_| invalid(&spec, format!("column {name:?} is not in the table")))?;
-                if input.index_of(name).is_ok() {
-                    return Err(invalid(
-                        &spec,
-                        format!(
-                            "column {name:?} is already an input column; leave it out of `columns`"
-                        ),
-                    ));
-                }
-                let field = table.schema().field(t).clone();
-                out.push(field.with_nullable(
-                    spec.kind == JoinKind::Left || table.schema().field(t).is_nullable(),
-                ));
-                added.push(Arc::clone(table.column(t)));
-            }
-        }
+        let added = layout.table_added_columns(&spec, table)?;
         Ok(Self {
             spec,
-            input_keys,
+            layout,
             converter: Arc::new(converter),
             index: Arc::new(index),
             added,
-            output: Arc::new(Schema::new(out)),
         })
     }
 
     /// The schema of joined batches.
     pub fn schema(&self) -> &SchemaRef {
-        &self.output
+        &self.layout.output
     }
 
     /// The join's name.
@@ -162,11 +133,7 @@ impl BroadcastJoin {
 
     /// The key columns of `batch` and their row encoding.
     fn key_rows(&self, batch: &RecordBatch) -> Result<(Vec<ArrayRef>, Rows)> {
-        let keys: Vec<ArrayRef> = self
-            .input_keys
-            .iter()
-            .map(|&i| Arc::clone(batch.column(i)))
-            .collect();
+        let keys = self.layout.input_key_columns(batch);
         let rows = self
             .converter
             .convert_columns(&keys)
@@ -183,12 +150,7 @@ impl BroadcastJoin {
     pub fn matched_or_null(&self, batch: &RecordBatch) -> Result<BooleanArray> {
         let (keys, rows) = self.key_rows(batch)?;
         Ok((0..batch.num_rows())
-            .map(|i| {
-                Some(
-                    keys.iter().any(|c| c.is_null(i))
-                        || self.index.contains_key(rows.row(i).as_ref()),
-                )
-            })
+            .map(|i| Some(null_key(&keys, i) || self.index.contains_key(rows.row(i).as_ref())))
             .collect())
     }
 
@@ -198,39 +160,14 @@ impl BroadcastJoin {
     /// When the batch does not have the input schema's key columns.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let (keys, rows) = self.key_rows(batch)?;
-        let mut left: Vec<u32> = Vec::with_capacity(batch.num_rows());
-        let mut right: Vec<Option<u32>> = Vec::with_capacity(batch.num_rows());
-        for (i, row) in rows.iter().enumerate() {
-            let matches = if keys.iter().any(|c| c.is_null(i)) {
+        let pairs = pairs(self.spec.kind, batch.num_rows(), |i| {
+            if null_key(&keys, i) {
                 None
             } else {
-                self.index.get(row.as_ref())
-            };
-            match (self.spec.kind, matches) {
-                (JoinKind::LeftAnti, None) => left.push(i as u32),
-                (JoinKind::LeftAnti, Some(_)) | (JoinKind::Inner, None) => {}
-                (JoinKind::Left, None) => {
-                    left.push(i as u32);
-                    right.push(None);
-                }
-                (JoinKind::Inner | JoinKind::Left, Some(found)) => {
-                    for &r in found {
-                        left.push(i as u32);
-                        right.push(Some(r));
-                    }
-                }
+                self.index.get(rows.row(i).as_ref()).map(Vec::as_slice)
             }
-        }
-        let left = UInt32Array::from(left);
-        let right = UInt32Array::from(right);
-        let mut columns = Vec::with_capacity(self.output.fields().len());
-        for c in batch.columns() {
-            columns.push(take(c.as_ref(), &left, None)?);
-        }
-        for c in &self.added {
-            columns.push(take(c.as_ref(), &right, None)?);
-        }
-        Ok(RecordBatch::try_new(Arc::clone(&self.output), columns)?)
+        });
+        self.layout.assemble(batch, pairs, &self.added)
     }
 }
 
@@ -282,6 +219,7 @@ mod tests {
             keys: vec!["customer_id".into()],
             kind,
             columns: vec![],
+            ..JoinSpec::default()
         };
         let join = BroadcastJoin::new(spec, &sales().schema(), &customers()).unwrap();
         join.apply(&sales()).unwrap()
@@ -316,6 +254,7 @@ mod tests {
             keys: keys.iter().map(|s| s.to_string()).collect(),
             kind: JoinKind::Left,
             columns: columns.iter().map(|s| s.to_string()).collect(),
+            ..JoinSpec::default()
         };
         let e =
             BroadcastJoin::new(spec(&["nope"], &[]), &sales().schema(), &customers()).unwrap_err();

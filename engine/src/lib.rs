@@ -26,6 +26,7 @@ pub mod plan;
 pub mod quality;
 pub mod runtime;
 pub mod stateless;
+pub mod table_feed;
 pub mod watermark;
 pub mod window;
 

@@ -11,9 +11,10 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::aggregate::{AggregateSpec, EpochAggregate};
 use crate::error::Result;
 use crate::expr::SqlExpr;
-use crate::join::{BroadcastJoin, JoinKind, JoinSpec};
+use crate::join::{BroadcastJoin, JoinKind, JoinSpec, JoinStrategy, KeyedJoin};
 use crate::quality::RulePolicy;
 use crate::stateless::{Check, Projection, Rule, UniqueKeys};
+use crate::table_feed::TableFeed;
 use crate::window::{WindowSpec, WindowState};
 
 /// A job's logical plan.
@@ -86,8 +87,8 @@ pub struct CompiledPlan {
     pub bronze_schema: SchemaRef,
     /// Compiled rules.
     pub rules: Vec<Rule>,
-    /// The joins, loaded with their tables.
-    pub joins: Vec<BroadcastJoin>,
+    /// The joins, in order.
+    pub joins: Vec<CompiledJoin>,
     /// The silver projection.
     pub silver: Projection,
     /// Gold rows, when the plan has a window.
@@ -96,27 +97,59 @@ pub struct CompiledPlan {
     pub aggregates: Vec<EpochAggregate>,
 }
 
+/// A join of a compiled plan.
+#[derive(Clone, Debug)]
+pub enum CompiledJoin {
+    /// A broadcast join, holding its whole table.
+    Broadcast(BroadcastJoin),
+    /// A keyed join, fed from its table's versions.
+    Keyed(KeyedJoin),
+}
+
+impl CompiledJoin {
+    /// The joined schema.
+    pub fn schema(&self) -> &SchemaRef {
+        match self {
+            Self::Broadcast(j) => j.schema(),
+            Self::Keyed(j) => j.schema(),
+        }
+    }
+}
+
 impl CompiledPlan {
-    /// Compiles `plan` for events with `bronze_schema`; `tables` holds the whole table of
-    /// each of `plan.joins`, then of each `references` key rule, in order.
+    /// Compiles `plan` for events with `bronze_schema`. `tables` holds the whole table of
+    /// each broadcast join of `plan.joins`, then of each `references` key rule, in order;
+    /// `feeds` holds the table of each keyed join, in order.
     ///
     /// # Errors
     /// When an expression, a join or the window spec does not fit the schemas.
-    pub fn compile(plan: Plan, bronze_schema: &SchemaRef, tables: &[RecordBatch]) -> Result<Self> {
+    pub fn compile(
+        plan: Plan,
+        bronze_schema: &SchemaRef,
+        tables: &[RecordBatch],
+        feeds: &[Arc<dyn TableFeed>],
+    ) -> Result<Self> {
         let references: Vec<&KeyRule> = plan
             .key_rules
             .iter()
             .filter(|k| k.kind == KeyCheck::References)
             .collect();
-        if tables.len() != plan.joins.len() + references.len() {
+        let keyed = plan
+            .joins
+            .iter()
+            .filter(|j| j.strategy == JoinStrategy::Keyed)
+            .count();
+        let broadcast = plan.joins.len() - keyed;
+        if tables.len() != broadcast + references.len() || feeds.len() != keyed {
             return Err(crate::error::EngineError::InvalidPlan(format!(
-                "{} joins and {} reference rules but {} tables",
-                plan.joins.len(),
+                "{broadcast} broadcast joins, {keyed} keyed joins and {} reference rules but \
+                 {} tables and {} table feeds",
                 references.len(),
-                tables.len()
+                tables.len(),
+                feeds.len()
             )));
         }
-        let (join_tables, rule_tables) = tables.split_at(plan.joins.len());
+        let (join_tables, rule_tables) = tables.split_at(broadcast);
         let rules = plan
             .rules
             .iter()
@@ -135,6 +168,7 @@ impl CompiledPlan {
                                 keys: k.keys.clone(),
                                 kind: JoinKind::LeftAnti,
                                 columns: Vec::new(),
+                                ..JoinSpec::default()
                             },
                             bronze_schema,
                             &rule_tables[r],
@@ -152,8 +186,18 @@ impl CompiledPlan {
             .collect::<Result<Vec<_>>>()?;
         let mut joined = Arc::clone(bronze_schema);
         let mut joins = Vec::with_capacity(plan.joins.len());
-        for (spec, table) in plan.joins.iter().zip(join_tables) {
-            let join = BroadcastJoin::new(spec.clone(), &joined, table)?;
+        let (mut join_tables, mut feeds) = (join_tables.iter(), feeds.iter());
+        for spec in &plan.joins {
+            let join = match spec.strategy {
+                JoinStrategy::Broadcast => {
+                    let table = join_tables.next().expect("counted above");
+                    CompiledJoin::Broadcast(BroadcastJoin::new(spec.clone(), &joined, table)?)
+                }
+                JoinStrategy::Keyed => {
+                    let feed = feeds.next().expect("counted above");
+                    CompiledJoin::Keyed(KeyedJoin::new(spec.clone(), &joined, Arc::clone(feed))?)
+                }
+            };
             joined = Arc::clone(join.schema());
             joins.push(join);
         }

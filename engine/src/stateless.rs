@@ -404,6 +404,7 @@ mod tests {
                 keys: vec!["n".into()],
                 kind: crate::join::JoinKind::LeftAnti,
                 columns: vec![],
+                ..crate::join::JoinSpec::default()
             },
             &schema,
             &table,

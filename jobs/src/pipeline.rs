@@ -7,9 +7,11 @@ use anyhow::{Context, Result};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
-use sluice_config::{FieldType, GoldConfig, JobConfig, JoinTableConfig, WindowConfig};
+use sluice_config::{FieldType, GoldConfig, JobConfig, JoinConfig, JoinTableConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
-use sluice_connectors::delta::{DeltaSource, DeltaTableSink, MergeTableSink, SinkOptions};
+use sluice_connectors::delta::{
+    DeltaSource, DeltaTableFeed, DeltaTableSink, MergeTableSink, SinkOptions,
+};
 use sluice_connectors::files::FileSource;
 use sluice_connectors::format::Decoder;
 use sluice_connectors::generator::GeneratorSource;
@@ -18,12 +20,13 @@ use sluice_connectors::kafka::{
 };
 use sluice_connectors::kinesis::{Ending, KinesisSource};
 use sluice_engine::aggregate::AggregateSpec;
-use sluice_engine::join::JoinSpec;
+use sluice_engine::join::{JoinSpec, JoinStrategy};
 use sluice_engine::plan::{CompiledPlan, KeyCheck, KeyRule, Plan};
 use sluice_engine::quality::{QualityGate, RulePolicy};
 use sluice_engine::runtime::{
     Cluster, EpochSource, Planned, RunOptions, RunSummary, Sinks, TableSink, advance, run,
 };
+use sluice_engine::table_feed::{StaticTable, TableFeed};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 /// What a finished run reports.
@@ -107,6 +110,8 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
                 keys: j.on.clone(),
                 kind: j.kind,
                 columns: j.columns.clone(),
+                strategy: j.effective_strategy(),
+                follow: j.follow,
             })
             .collect(),
         window: job.gold.as_ref().map(window_spec).transpose()?,
@@ -128,7 +133,14 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
     };
     let mut tables = Vec::new();
     let mut startup_dead_letters = Vec::new();
+    let mut feeds = Vec::new();
     for (i, j) in job.joins.iter().enumerate() {
+        if j.effective_strategy() == JoinStrategy::Keyed {
+            let feed = table_feed(j, &handle)
+                .with_context(|| format!("joins[{i}] `{}`: opening its table", j.name))?;
+            feeds.push(feed);
+            continue;
+        }
         let (table, dead) = load_table(&j.name, &j.table, &handle)
             .with_context(|| format!("joins[{i}] `{}`: loading its table", j.name))?;
         tables.push(table);
@@ -142,7 +154,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
             startup_dead_letters.extend(dead);
         }
     }
-    let compiled = CompiledPlan::compile(plan, &bronze_schema, &tables)
+    let compiled = CompiledPlan::compile(plan, &bronze_schema, &tables, &feeds)
         .context("compiling the job's SQL and joins")?;
     let tables_dir = Location::new(&job.output.dir, "tables")?;
     let names = &job.output.tables;
@@ -386,15 +398,29 @@ fn schema_of(declared: &[sluice_config::FieldConfig]) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Reads a join's (or a reference rule's) whole table through its bounded source, without
-/// the coordinate columns; returns it with the dead letters of its rows that do not
-/// decode (they go to the dead-letter table with epoch 0).
-fn load_table(
-    name: &str,
+/// The table side of a keyed join: the followed Delta table's versions, or the bounded
+/// source of a static table (read in shares by the workers).
+fn table_feed(join: &JoinConfig, handle: &tokio::runtime::Handle) -> Result<Arc<dyn TableFeed>> {
+    if join.follow {
+        let delta = join
+            .table
+            .delta
+            .clone()
+            .context("`follow` needs a `table.delta`")?;
+        return Ok(Arc::new(DeltaTableFeed::new(delta, handle)?));
+    }
+    Ok(Arc::new(StaticTable::new(
+        join.name.clone(),
+        bounded_source(&join.table, handle)?,
+    )?))
+}
+
+/// A join or reference table's bounded source.
+fn bounded_source(
     table: &JoinTableConfig,
     handle: &tokio::runtime::Handle,
-) -> Result<(RecordBatch, Vec<RecordBatch>)> {
-    let source: Arc<dyn EpochSource> = match (&table.delta, &table.files) {
+) -> Result<Arc<dyn EpochSource>> {
+    Ok(match (&table.delta, &table.files) {
         (Some(delta), None) => {
             let mut delta = delta.clone();
             delta.bounded = true;
@@ -405,7 +431,18 @@ fn load_table(
             Arc::new(FileSource::new(files.clone(), declared)?)
         }
         _ => anyhow::bail!("give exactly one of `table.delta` or `table.files`"),
-    };
+    })
+}
+
+/// Reads a join's (or a reference rule's) whole table through its bounded source, without
+/// the coordinate columns; returns it with the dead letters of its rows that do not
+/// decode (they go to the dead-letter table with epoch 0).
+fn load_table(
+    name: &str,
+    table: &JoinTableConfig,
+    handle: &tokio::runtime::Handle,
+) -> Result<(RecordBatch, Vec<RecordBatch>)> {
+    let source = bounded_source(table, handle)?;
     let mut cursors = source.initial_cursors()?;
     let mut batches = Vec::new();
     let mut dead_letters = Vec::new();

@@ -17,19 +17,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
-use arrow::compute::{cast, concat_batches};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
 use deltalake::DeltaTable;
-use deltalake::kernel::{DataType as DeltaType, PrimitiveType};
-use object_store::ObjectStoreExt as _;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 use sluice_checkpoints::SourceRange;
 use sluice_engine::runtime::{ConnectorFailure, Cursor, Cursors, EpochSource, Planned};
 use tokio::runtime::Handle;
 
 use super::maintenance::open_table;
+use super::table_file::{PartitionValues, TableColumns, percent_decode};
 use crate::dead_letter;
 use crate::format::{COORDINATE_COLUMNS, coordinate_columns, coordinate_fields};
 
@@ -78,14 +75,11 @@ pub struct DeltaSource {
     config: DeltaSourceConfig,
     table: DeltaTable,
     runtime: Handle,
-    data: SchemaRef,
-    /// The table's column names, parallel to `data` (whose coordinate-named columns are
-    /// renamed `upstream_*`).
-    names: Vec<String>,
-    partition_columns: Vec<String>,
+    /// The table's columns, coordinate-named ones renamed `upstream_*`.
+    columns: TableColumns,
     output: SchemaRef,
     /// The snapshot's files (path -> partition values), read first.
-    snapshot: BTreeMap<String, BTreeMap<String, Option<String>>>,
+    snapshot: BTreeMap<String, PartitionValues>,
     version: i64,
 }
 
@@ -100,35 +94,6 @@ impl std::fmt::Debug for DeltaSource {
 
 fn user(message: impl Into<String>) -> ConnectorFailure {
     ConnectorFailure::new(message, false)
-}
-
-/// The Arrow type of a Delta primitive type.
-fn arrow_type(column: &str, t: &DeltaType) -> Result<DataType, ConnectorFailure> {
-    let DeltaType::Primitive(p) = t else {
-        return Err(user(format!(
-            "column {column:?}: nested Delta types are not supported by the Delta source yet"
-        )));
-    };
-    Ok(match p {
-        PrimitiveType::String => DataType::Utf8,
-        PrimitiveType::Long => DataType::Int64,
-        PrimitiveType::Integer => DataType::Int32,
-        PrimitiveType::Short => DataType::Int16,
-        PrimitiveType::Byte => DataType::Int8,
-        PrimitiveType::Float => DataType::Float32,
-        PrimitiveType::Double => DataType::Float64,
-        PrimitiveType::Boolean => DataType::Boolean,
-        PrimitiveType::Binary => DataType::Binary,
-        PrimitiveType::Date => DataType::Date32,
-        PrimitiveType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        PrimitiveType::TimestampNtz => DataType::Timestamp(TimeUnit::Microsecond, None),
-        PrimitiveType::Decimal(d) => DataType::Decimal128(d.precision(), d.scale() as i8),
-        other => {
-            return Err(user(format!(
-                "column {column:?}: Delta type {other} is not supported by the Delta source yet"
-            )));
-        }
-    })
 }
 
 impl DeltaSource {
@@ -154,25 +119,16 @@ impl DeltaSource {
                 .map_err(|e| user(format!("{path}: timestamp-as-of {t}: {e}")))?;
         }
         let state = table.snapshot().map_err(|e| user(format!("{path}: {e}")))?;
-        let partition_columns = state.metadata().partition_columns().to_vec();
-        let mut fields = Vec::new();
-        let mut names = Vec::new();
-        for f in state.schema().fields() {
-            // A sluice table already has coordinate columns: keep them as upstream_*.
-            let name = if COORDINATE_COLUMNS.contains(&f.name().as_str()) {
-                format!("upstream_{}", f.name())
+        // A sluice table already has coordinate columns: keep them as upstream_*.
+        let columns = TableColumns::new(state, |name| {
+            Some(if COORDINATE_COLUMNS.contains(&name) {
+                format!("upstream_{name}")
             } else {
-                f.name().clone()
-            };
-            fields.push(Field::new(
-                name,
-                arrow_type(f.name(), f.data_type())?,
-                f.is_nullable(),
-            ));
-            names.push(f.name().clone());
-        }
-        let data = Arc::new(Schema::new(fields));
-        let mut out: Vec<_> = data.fields().iter().cloned().collect();
+                name.to_owned()
+            })
+        })
+        .map_err(|e| user(format!("{path}: {e}")))?;
+        let mut out: Vec<_> = columns.schema().fields().iter().cloned().collect();
         out.extend(coordinate_fields());
         let snapshot = state
             .log_data()
@@ -189,9 +145,7 @@ impl DeltaSource {
         Ok(Self {
             config,
             runtime: runtime.clone(),
-            data,
-            names,
-            partition_columns,
+            columns,
             output: Arc::new(Schema::new(out)),
             snapshot,
             version,
@@ -205,7 +159,7 @@ impl DeltaSource {
     }
 
     /// A file's partition values: logged with its cursor, else from the snapshot.
-    fn partitions_of(&self, path: &str, cursor: &Cursor) -> BTreeMap<String, Option<String>> {
+    fn partitions_of(&self, path: &str, cursor: &Cursor) -> PartitionValues {
         cursor
             .position
             .as_deref()
@@ -214,7 +168,7 @@ impl DeltaSource {
             .unwrap_or_default()
     }
 
-    fn range(path: &str, partitions: &BTreeMap<String, Option<String>>) -> SourceRange {
+    fn range(path: &str, partitions: &PartitionValues) -> SourceRange {
         let mut r = SourceRange::offsets(path.to_string(), 0, 0, 1);
         r.start_position = Some(serde_json::to_string(partitions).unwrap_or_default());
         r
@@ -244,7 +198,7 @@ impl DeltaSource {
                 .and_then(serde_json::Value::as_str)
                 .ok_or_else(|| user(format!("version {version}: an add without a path")))?;
             let path = percent_decode(path);
-            let partitions: BTreeMap<String, Option<String>> = add
+            let partitions: PartitionValues = add
                 .get("partitionValues")
                 .cloned()
                 .map(serde_json::from_value)
@@ -258,80 +212,24 @@ impl DeltaSource {
 
     async fn read_file(&self, range: &SourceRange) -> Result<RecordBatch, ConnectorFailure> {
         let path = &range.source;
-        let fail = |e: String| ConnectorFailure::new(format!("reading {path}: {e}"), false);
-        let store = self.table.object_store();
-        let location =
-            object_store::path::Path::from_url_path(path).map_err(|e| fail(e.to_string()))?;
-        let bytes = store
-            .get(&location)
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .bytes()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .map_err(|e| fail(e.to_string()))?
-            .with_batch_size(64 * 1024)
-            .build()
-            .map_err(|e| fail(e.to_string()))?;
-        let batches: Vec<RecordBatch> = reader
-            .collect::<Result<_, _>>()
-            .map_err(|e| fail(e.to_string()))?;
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let file_schema = batches
-            .first()
-            .map(RecordBatch::schema)
-            .unwrap_or_else(|| Arc::new(Schema::empty()));
-        let file = concat_batches(&file_schema, &batches).map_err(|e| fail(e.to_string()))?;
-        let partitions: BTreeMap<String, Option<String>> = range
+        let partitions: PartitionValues = range
             .start_position
             .as_deref()
             .map(serde_json::from_str)
             .transpose()
-            .map_err(|e| fail(format!("partition values: {e}")))?
+            .map_err(|e| user(format!("reading {path}: partition values: {e}")))?
             .unwrap_or_default();
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.output.fields().len());
-        for (field, name) in self.data.fields().iter().zip(&self.names) {
-            let column = if self.partition_columns.contains(name) {
-                match partitions.get(name).cloned().flatten() {
-                    Some(v) => {
-                        let text: ArrayRef =
-                            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, rows)));
-                        cast(&text, field.data_type()).map_err(|e| fail(e.to_string()))?
-                    }
-                    None => new_null_array(field.data_type(), rows),
-                }
-            } else {
-                match file.column_by_name(name) {
-                    Some(c) if c.data_type() == field.data_type() => Arc::clone(c),
-                    Some(c) => cast(c, field.data_type()).map_err(|e| fail(e.to_string()))?,
-                    None => new_null_array(field.data_type(), rows),
-                }
-            };
-            columns.push(column);
-        }
-        columns.extend(coordinate_columns(path, 0, (0..rows as i64).collect()));
-        RecordBatch::try_new(Arc::clone(&self.output), columns).map_err(|e| fail(e.to_string()))
+        let store = self.table.object_store();
+        let data = self.columns.read(store.as_ref(), path, &partitions).await?;
+        let mut columns = data.columns().to_vec();
+        columns.extend(coordinate_columns(
+            path,
+            0,
+            (0..data.num_rows() as i64).collect(),
+        ));
+        RecordBatch::try_new(Arc::clone(&self.output), columns)
+            .map_err(|e| user(format!("reading {path}: {e}")))
     }
-}
-
-fn percent_decode(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&path[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl EpochSource for DeltaSource {
@@ -450,7 +348,7 @@ impl EpochSource for DeltaSource {
 #[cfg(test)]
 mod tests {
     use arrow::array::{AsArray, Date32Array, Int64Array};
-    use arrow::datatypes::Int64Type;
+    use arrow::datatypes::{DataType, Field, Int64Type};
     use sluice_engine::runtime::advance;
 
     use super::*;

@@ -21,8 +21,9 @@ use super::{Cursors, DeadLetters, EpochSource, Planned, Sinks, TableSink, advanc
 use crate::aggregate::AggregateExt;
 use crate::batch::Batches;
 use crate::error::{EngineError, Result};
+use crate::join::{KeyedJoin, KeyedJoinExt, TableUpdates};
 use crate::key::owned_groups;
-use crate::plan::CompiledPlan;
+use crate::plan::{CompiledJoin, CompiledPlan};
 use crate::stateless::{StatelessExt, split_by_rules};
 use crate::window::{WindowControl, WindowExt, WindowSetup};
 
@@ -402,11 +403,23 @@ fn run_worker(
         });
         let mut passed = passed;
         let mut join_errors = Vec::new();
+        let mut table_inputs = Vec::new();
         for join in plan.joins.clone() {
-            let name = format!("BroadcastJoin({})", join.name());
-            let (joined, errors) = passed.map_batches(&name, move |_, batch| join.apply(batch));
-            passed = joined;
-            join_errors.push(errors);
+            match join {
+                CompiledJoin::Broadcast(join) => {
+                    let name = format!("BroadcastJoin({})", join.name());
+                    let (joined, errors) =
+                        passed.map_batches(&name, move |_, batch| join.apply(batch));
+                    passed = joined;
+                    join_errors.push(errors);
+                }
+                CompiledJoin::Keyed(join) => {
+                    let (table_in, table) = scope.new_input::<TableUpdates>();
+                    passed =
+                        passed.keyed_join(&join, table, shared.key_groups, Rc::clone(&failure))?;
+                    table_inputs.push((join, table_in, None));
+                }
+            }
         }
         let projection = plan.silver.clone();
         let (silver, silver_errors) =
@@ -528,9 +541,9 @@ fn run_worker(
             Arc::clone(&shared.abort),
         );
         let (probe, _) = committed.probe();
-        Ok((events_in, dead_in, probe))
+        Ok((events_in, dead_in, table_inputs, probe))
     });
-    let (mut events_in, mut dead_in, probe) = built.map_err(|e| e.to_string())?;
+    let (mut events_in, mut dead_in, mut tables, probe) = built.map_err(|e| e.to_string())?;
     // Declared after the input handles, so it drops before them: raises the abort flag
     // before the inputs close unless the loop finished normally; see `AbortGuard`.
     let mut guard = AbortGuard {
@@ -554,6 +567,9 @@ fn run_worker(
 
     events_in.advance_to(first_epoch);
     dead_in.advance_to(first_epoch);
+    for (_, table_in, _) in &mut tables {
+        table_in.advance_to(first_epoch);
+    }
     let mut cursors = shared.starts.clone();
     let mut epoch = first_epoch;
     let mut report = WorkerReport::default();
@@ -572,6 +588,7 @@ fn run_worker(
             }
         }
         let entry = loop {
+            let table_versions = table_versions(&tables)?;
             let watermark = control.watermark.borrow().clone();
             let proposal =
                 |ranges: Vec<sluice_checkpoints::SourceRange>, final_epoch| OffsetsEntry {
@@ -582,6 +599,7 @@ fn run_worker(
                     plan_fingerprint: shared.fingerprint.clone(),
                     final_epoch,
                     run_id: Some(shared.run_id.clone()),
+                    table_versions: table_versions.clone(),
                 };
             let entry = match source
                 .next_ranges(epoch, &cursors)
@@ -639,6 +657,7 @@ fn run_worker(
                 send(&mut dead_in, letters.clone());
             }
         }
+        feed_tables(&mut tables, &entry, (index, peers), &mut dead_in)?;
         for (i, range) in entry.ranges.iter().enumerate() {
             if i % peers != index || range.is_empty() {
                 continue;
@@ -656,6 +675,9 @@ fn run_worker(
         epoch += 1;
         events_in.advance_to(epoch);
         dead_in.advance_to(epoch);
+        for (_, table_in, _) in &mut tables {
+            table_in.advance_to(epoch);
+        }
         if entry.final_epoch {
             break;
         }
@@ -664,6 +686,7 @@ fn run_worker(
     guard.finished = true;
     drop(events_in);
     drop(dead_in);
+    drop(tables);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(5)));
         check(&failure, &control)?;
@@ -699,6 +722,103 @@ impl Drop for AbortGuard {
             std::process::exit(1);
         }
     }
+}
+
+/// A keyed join, its table's input, and the table version it was last fed.
+type TableInput = (
+    KeyedJoin,
+    timely::dataflow::InputHandle<u64, timely::container::CapacityContainerBuilder<TableUpdates>>,
+    Option<i64>,
+);
+
+/// The version each keyed join's table would join at if the next epoch were planned now:
+/// the newest for a followed table, else 0.
+fn table_versions(tables: &[TableInput]) -> std::result::Result<Vec<i64>, String> {
+    tables
+        .iter()
+        .map(|(join, _, _)| {
+            if join.follows() {
+                join.feed()
+                    .latest_version()
+                    .map_err(|e| format!("join {}: table {}: {e}", join.name(), join.feed().name()))
+            } else {
+                Ok(0)
+            }
+        })
+        .collect()
+}
+
+/// Feeds each keyed join's table with this worker's share of the changes up to the
+/// version `entry` logged for it, at the entry's epoch.
+fn feed_tables(
+    tables: &mut [TableInput],
+    entry: &OffsetsEntry,
+    (index, peers): (usize, usize),
+    dead_in: &mut timely::dataflow::InputHandle<
+        u64,
+        timely::container::CapacityContainerBuilder<Batches>,
+    >,
+) -> std::result::Result<(), String> {
+    let epoch = entry.epoch;
+    for (j, (join, table_in, current)) in tables.iter_mut().enumerate() {
+        let context = |e: &dyn std::fmt::Display| {
+            format!(
+                "join {}: table {}, epoch {epoch}: {e}",
+                join.name(),
+                join.feed().name()
+            )
+        };
+        let Some(&version) = entry.table_versions.get(j) else {
+            return Err(context(
+                &"the offsets entry records no table version for this join",
+            ));
+        };
+        if *current == Some(version) {
+            continue;
+        }
+        if current.is_some_and(|c| version < c) {
+            return Err(context(&format!(
+                "the logged version {version} is older than version {} already joined",
+                current.unwrap_or_default()
+            )));
+        }
+        let started = Instant::now();
+        let changes = join
+            .feed()
+            .changes(*current, version, index, peers)
+            .map_err(|e| context(&e))?;
+        let mut updates = TableUpdates::new();
+        for batch in &changes.inserted {
+            join.table_updates(batch, epoch, 1, &mut updates)
+                .map_err(|e| context(&e))?;
+        }
+        for batch in &changes.deleted {
+            join.table_updates(batch, epoch, -1, &mut updates)
+                .map_err(|e| context(&e))?;
+        }
+        tracing::info!(
+            join = join.name(),
+            table = join.feed().name(),
+            epoch,
+            from = ?*current,
+            version,
+            updates = updates.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "table side of a keyed join fed"
+        );
+        // A static table's undecodable rows were recorded at epoch 0; a first load at a
+        // later epoch is a restart, which must not record them twice.
+        if current.is_some() || epoch == 0 {
+            for dead in changes.dead_letters {
+                send(dead_in, dead);
+            }
+        }
+        if !updates.is_empty() {
+            table_in.send_batch(&mut updates);
+        }
+        *current = Some(version);
+    }
+    Ok(())
 }
 
 fn send(

@@ -1,0 +1,222 @@
+//! What broadcast and keyed joins share: how a join's keys and added columns line up with
+//! the input and the table, and how matched row pairs become output batches.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array, new_null_array};
+use arrow::compute::{cast, take};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::row::SortField;
+
+use super::{JoinKind, JoinSpec};
+use crate::error::{EngineError, Result};
+
+pub(super) fn invalid(spec: &JoinSpec, message: String) -> EngineError {
+    EngineError::InvalidPlan(format!("join `{}`: {message}", spec.name))
+}
+
+/// A join's columns, resolved against its input and table schemas.
+#[derive(Clone, Debug)]
+pub(super) struct JoinLayout {
+    /// Input key column indices.
+    pub input_keys: Vec<usize>,
+    /// Key types: the input's; table keys are cast to them.
+    pub key_types: Vec<DataType>,
+    /// Table columns added to the output, by name (none for a left-anti join).
+    pub added: Vec<String>,
+    /// The added columns' types.
+    pub added_types: Vec<DataType>,
+    /// The joined schema: the input columns, then the added ones.
+    pub output: SchemaRef,
+}
+
+impl JoinLayout {
+    /// Resolves `spec` against `input` and `table`.
+    ///
+    /// # Errors
+    /// A key missing on either side or whose table type does not cast to the input's, a
+    /// requested column missing from the table, or an added column named like an input
+    /// column.
+    pub fn new(spec: &JoinSpec, input: &SchemaRef, table: &SchemaRef) -> Result<Self> {
+        if spec.keys.is_empty() {
+            return Err(invalid(spec, "needs at least one key".into()));
+        }
+        let mut input_keys = Vec::new();
+        let mut key_types = Vec::new();
+        for k in &spec.keys {
+            let i = input
+                .index_of(k)
+                .map_err(|_| invalid(spec, format!("key {k:?} is not an input column")))?;
+            let t = table
+                .index_of(k)
+                .map_err(|_| invalid(spec, format!("key {k:?} is not a column of the table")))?;
+            let data_type = input.field(i).data_type().clone();
+            if !arrow::compute::can_cast_types(table.field(t).data_type(), &data_type) {
+                return Err(invalid(
+                    spec,
+                    format!(
+                        "key {k:?}: table type {} does not cast to {data_type}",
+                        table.field(t).data_type()
+                    ),
+                ));
+            }
+            input_keys.push(i);
+            key_types.push(data_type);
+        }
+        let wanted: Vec<String> = if spec.columns.is_empty() {
+            table
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .filter(|n| !spec.keys.contains(n))
+                .collect()
+        } else {
+            spec.columns.clone()
+        };
+        let mut out: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut added = Vec::new();
+        let mut added_types = Vec::new();
+        if spec.kind != JoinKind::LeftAnti {
+            for name in &wanted {
+                let t = table
+                    .index_of(name)
+                    .map_err(|_| invalid(spec, format!("column {name:?} is not in the table")))?;
+                if input.index_of(name).is_ok() {
+                    return Err(invalid(
+                        spec,
+                        format!(
+                            "column {name:?} is already an input column; leave it out of `columns`"
+                        ),
+                    ));
+                }
+                let field = table.field(t).clone();
+                added_types.push(field.data_type().clone());
+                out.push(
+                    field
+                        .with_nullable(spec.kind == JoinKind::Left || table.field(t).is_nullable()),
+                );
+                added.push(name.clone());
+            }
+        }
+        Ok(Self {
+            input_keys,
+            key_types,
+            added,
+            added_types,
+            output: Arc::new(Schema::new(out)),
+        })
+    }
+
+    /// The row-format fields of the keys.
+    pub fn key_fields(&self) -> Vec<SortField> {
+        self.key_types.iter().cloned().map(SortField::new).collect()
+    }
+
+    /// The input's key columns of `batch`.
+    pub fn input_key_columns(&self, batch: &RecordBatch) -> Vec<ArrayRef> {
+        self.input_keys
+            .iter()
+            .map(|&i| Arc::clone(batch.column(i)))
+            .collect()
+    }
+
+    /// The key columns of a table batch, cast to the input's key types.
+    pub fn table_key_columns(&self, spec: &JoinSpec, table: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        spec.keys
+            .iter()
+            .zip(&self.key_types)
+            .map(|(k, data_type)| {
+                let column = table.column_by_name(k).ok_or_else(|| {
+                    invalid(spec, format!("key {k:?} is not a column of the table"))
+                })?;
+                cast(column, data_type).map_err(|e| {
+                    invalid(
+                        spec,
+                        format!("key {k:?}: table type does not cast to {data_type}: {e}"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The added columns of a table batch, cast to the types the join was planned with.
+    pub fn table_added_columns(
+        &self,
+        spec: &JoinSpec,
+        table: &RecordBatch,
+    ) -> Result<Vec<ArrayRef>> {
+        self.added
+            .iter()
+            .zip(&self.added_types)
+            .map(|(name, data_type)| match table.column_by_name(name) {
+                Some(c) if c.data_type() == data_type => Ok(Arc::clone(c)),
+                Some(c) => cast(c, data_type).map_err(|e| {
+                    invalid(
+                        spec,
+                        format!("column {name:?} no longer casts to {data_type}: {e}"),
+                    )
+                }),
+                None => Err(invalid(
+                    spec,
+                    format!("column {name:?} is not in the table"),
+                )),
+            })
+            .collect()
+    }
+
+    /// Assembles the output from an input batch, the row pairs, and the table columns the
+    /// `right` indices point into (`None` indices give nulls).
+    pub fn assemble(
+        &self,
+        batch: &RecordBatch,
+        (left, right): (UInt32Array, UInt32Array),
+        table: &[ArrayRef],
+    ) -> Result<RecordBatch> {
+        let mut columns = Vec::with_capacity(self.output.fields().len());
+        for c in batch.columns() {
+            columns.push(take(c.as_ref(), &left, None)?);
+        }
+        for (c, data_type) in table.iter().zip(&self.added_types) {
+            if c.is_empty() {
+                columns.push(new_null_array(data_type, right.len()));
+            } else {
+                columns.push(take(c.as_ref(), &right, None)?);
+            }
+        }
+        Ok(RecordBatch::try_new(Arc::clone(&self.output), columns)?)
+    }
+}
+
+/// The row pairs of a join over `rows` input rows: input indices, and the matching table
+/// indices (null for a left join's row without a match). `matches(i)` gives the table rows
+/// matching input row `i`, `None` when it has none or a null key.
+pub(super) fn pairs<'a>(
+    kind: JoinKind,
+    rows: usize,
+    mut matches: impl FnMut(usize) -> Option<&'a [u32]>,
+) -> (UInt32Array, UInt32Array) {
+    let mut left: Vec<u32> = Vec::with_capacity(rows);
+    let mut right: Vec<Option<u32>> = Vec::with_capacity(rows);
+    for i in 0..rows {
+        match (kind, matches(i).filter(|m| !m.is_empty())) {
+            (JoinKind::LeftAnti, None) => left.push(i as u32),
+            (JoinKind::LeftAnti, Some(_)) | (JoinKind::Inner, None) => {}
+            (JoinKind::Left, None) => {
+                left.push(i as u32);
+                right.push(None);
+            }
+            (JoinKind::Inner | JoinKind::Left, Some(found)) => {
+                for &r in found {
+                    left.push(i as u32);
+                    right.push(Some(r));
+                }
+            }
+        }
+    }
+    (UInt32Array::from(left), UInt32Array::from(right))
+}
+
+/// Whether row `i` has a null in any key column.
+pub(super) fn null_key(keys: &[ArrayRef], i: usize) -> bool {
+    keys.iter().any(|c| c.is_null(i))
+}
