@@ -588,10 +588,14 @@ fn run_worker(
             }
         }
         let entry = loop {
-            let table_versions = table_versions(&tables)?;
             let watermark = control.watermark.borrow().clone();
-            let proposal =
-                |ranges: Vec<sluice_checkpoints::SourceRange>, final_epoch| OffsetsEntry {
+            // Table versions are read after the source's ranges are planned, so rows see
+            // every table commit made before they were: a dimension updated before the
+            // facts that need it is never joined stale.
+            let proposal = |ranges: Vec<sluice_checkpoints::SourceRange>,
+                            final_epoch|
+             -> std::result::Result<OffsetsEntry, String> {
+                Ok(OffsetsEntry {
                     epoch,
                     ranges,
                     watermark_ms: watermark.next().map(|w| w.div_euclid(1000)),
@@ -599,8 +603,9 @@ fn run_worker(
                     plan_fingerprint: shared.fingerprint.clone(),
                     final_epoch,
                     run_id: Some(shared.run_id.clone()),
-                    table_versions: table_versions.clone(),
-                };
+                    table_versions: table_versions(&tables)?,
+                })
+            };
             let entry = match source
                 .next_ranges(epoch, &cursors)
                 .map_err(|e| e.to_string())?
@@ -609,9 +614,9 @@ fn run_worker(
                     let mut after = cursors.clone();
                     advance(&mut after, &ranges);
                     let exhausted = source.exhausted(&after);
-                    proposal(ranges, exhausted)
+                    proposal(ranges, exhausted)?
                 }
-                Planned::Exhausted => proposal(Vec::new(), true),
+                Planned::Exhausted => proposal(Vec::new(), true)?,
                 Planned::Idle => {
                     // Another worker, or an earlier run, may have logged this epoch.
                     if let Some(stored) = rt

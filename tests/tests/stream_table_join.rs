@@ -1,0 +1,176 @@
+//! A stream–table join that follows its Delta table (`follow: true`): a streaming job tails
+//! a sales Delta table and joins each epoch with the customers Delta table's newest
+//! version. The test changes customers (`sluice table update`) before loading each new
+//! sales batch, kills the job with SIGKILL once, changes customers again while it is down
+//! and restarts it. DuckDB then reads the joined table: every sale must carry the tier its
+//! customer had when the sale was loaded, exactly once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use sluice_tests::{
+    expect_clean_failure, python_tool, run_with_timeout, serial, sluice_bin, spawn_logged, tail,
+    work_dir,
+};
+
+const TMP: &str = env!("CARGO_TARGET_TMPDIR");
+
+fn tool(args: &[&str]) -> Result<String> {
+    python_tool("stream_join_tool.py", args, Duration::from_secs(120))
+}
+
+/// Loads JSON lines from `input` into the Delta table `<output>/tables/bronze`, as job `id`.
+fn load(dir: &Path, id: &str, input: &str, output: &str, schema: &str) -> Result<()> {
+    let job = dir.join(format!("{id}.yaml"));
+    std::fs::write(
+        &job,
+        format!(
+            "job-id: {id}\nsource:\n  files: {{ path: {input}, format: json }}\n  schema:\n{schema}\
+             output:\n  dir: {output}\n"
+        ),
+    )?;
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.current_dir(dir).arg("run").arg(&job);
+    run_with_timeout(cmd, Duration::from_secs(300))?.require_success(&format!("load {id}"))
+}
+
+fn load_sales(dir: &Path, batch: u32) -> Result<()> {
+    let d = dir.display().to_string();
+    tool(&["sales", "--dir", &d, "--batch", &batch.to_string()])?;
+    load(
+        dir,
+        &format!("load-sales-{batch}"),
+        &format!("sales-{batch}"),
+        "sales-table",
+        "    - { name: sale_id, type: long, nullable: false }\n    \
+         - { name: customer_id, type: long }\n    - { name: amount, type: double }\n",
+    )
+}
+
+fn update_customers(dir: &Path, condition: &str, tier: &str) -> Result<()> {
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.current_dir(dir)
+        .args([
+            "table",
+            "update",
+            "customers-table/tables/bronze",
+            "--where",
+        ])
+        .arg(condition)
+        .arg("--set")
+        .arg(format!("tier='{tier}'"));
+    run_with_timeout(cmd, Duration::from_secs(120))?.require_success("sluice table update")
+}
+
+/// The streaming job, killed with SIGKILL when dropped.
+struct Streaming {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Streaming {
+    fn start(dir: &Path, job: &Path, log: &str) -> Result<Self> {
+        let mut cmd = Command::new(sluice_bin()?);
+        cmd.current_dir(dir)
+            .arg("run")
+            .arg(job)
+            .args(["--workers", "2"]);
+        let log = dir.join(log);
+        Ok(Self {
+            child: spawn_logged(cmd, &log)?,
+            log,
+        })
+    }
+
+    /// Waits until the joined table holds `rows` rows, while the job keeps running.
+    fn wait_for(&mut self, silver: &str, rows: u64) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                anyhow::bail!("the streaming job exited with {status}\n{}", tail(&log, 30));
+            }
+            let n: u64 = tool(&["count", "--table", silver])?.trim().parse()?;
+            ensure!(
+                n <= rows,
+                "the joined table has {n} rows, more than the {rows} loaded"
+            );
+            if n == rows {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the joined table has {n} of {rows} rows after 180 s"
+            );
+            thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+#[test]
+fn a_followed_table_joins_each_epoch_at_its_newest_version() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "stream_table_join")?;
+    let d = dir.display().to_string();
+    tool(&["customers", "--dir", &d])?;
+    load(
+        &dir,
+        "load-customers",
+        "customers-in",
+        "customers-table",
+        "    - { name: customer_id, type: long, nullable: false }\n    \
+         - { name: tier, type: string }\n    - { name: region, type: string }\n",
+    )?;
+    load_sales(&dir, 1)?;
+    let job = dir.join("stream.yaml");
+    std::fs::write(
+        &job,
+        "job-id: stream-join\nsource:\n  delta: { path: sales-table/tables/bronze }\n\
+         joins:\n  - name: customers\n    table: { delta: { path: customers-table/tables/bronze } }\n    \
+         on: [customer_id]\n    columns: [tier]\n    follow: true\n\
+         output:\n  dir: out\n",
+    )?;
+    let silver = dir.join("out/tables/silver").display().to_string();
+
+    let mut running = Streaming::start(&dir, &job, "stream-1.log")?;
+    running.wait_for(&silver, 200)?;
+    update_customers(&dir, "customer_id % 2 = 0", "platinum")?;
+    load_sales(&dir, 2)?;
+    running.wait_for(&silver, 400)?;
+    drop(running); // SIGKILL
+
+    // While the job is down, the table changes again and more sales arrive; the restart
+    // loads the table at the version current when it plans its next epoch.
+    update_customers(&dir, "customer_id % 3 = 0", "diamond")?;
+    load_sales(&dir, 3)?;
+    let mut running = Streaming::start(&dir, &job, "stream-2.log")?;
+    running.wait_for(&silver, 600)?;
+    drop(running);
+
+    let report = tool(&["check", "--dir", &d, "--silver", &silver, "--batches", "3"])
+        .context("the joined rows against the tiers of their time")?;
+    eprintln!("{}", report.trim());
+
+    // Only Delta tables have versions to follow.
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&job)?.replace(
+            "table: { delta: { path: customers-table/tables/bronze } }",
+            "table: { files: { path: customers-in, format: json } }",
+        ),
+    )?;
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.current_dir(&dir).arg("run").arg(&bad);
+    expect_clean_failure("follow on files", cmd, &["joins[0].follow", "table.delta"])
+}
