@@ -539,6 +539,56 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
+    async fn narrower_columns_are_written_in_the_wider_table_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = table_with_epochs(dir.path(), 1).await;
+        // The table's `n` is a long; a job producing ints appends to it.
+        let ints = Arc::new(Schema::new(vec![Field::new("n", DataType::Int32, false)]));
+        let sink = DeltaSink::open(&location, "test/ints", ints.clone(), vec![])
+            .await
+            .unwrap();
+        let batch = RecordBatch::try_new(
+            ints,
+            vec![Arc::new(arrow::array::Int32Array::from(vec![-7]))],
+        )
+        .unwrap();
+        let files = sink.write_files(&[batch]).await.unwrap();
+        sink.commit_epoch(0, files).await.unwrap();
+        let loc = location.clone();
+        let rows = tokio::task::spawn_blocking(move || values(&loc))
+            .await
+            .unwrap();
+        assert_eq!(rows, vec![-7, 0, 1]);
+        let d = describe(&location).await.unwrap();
+        assert_eq!(d.columns[0].1, "long", "{:?}", d.columns);
+        // The other way round would widen the table itself, which this build cannot commit.
+        let narrow = dir.path().join("narrow").display().to_string();
+        let ints = Arc::new(Schema::new(vec![Field::new("n", DataType::Int32, false)]));
+        DeltaSink::open(&narrow, "test/a", ints, vec![])
+            .await
+            .unwrap();
+        let longs = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let e = DeltaSink::open(&narrow, "test/b", longs, vec![])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"n\" is integer in the table but long") && e.contains("typeWidening"),
+            "{e}"
+        );
+        // Strings never widen into numbers.
+        let text = Arc::new(Schema::new(vec![Field::new("n", DataType::Utf8, false)]));
+        let e = DeltaSink::open(&location, "test/c", text, vec![])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("is long in the table but string") && !e.contains("typeWidening"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
     async fn replace_where_replaces_matching_partitions_in_epoch_zero_only() {
         use arrow::array::StringArray;
         let dir = tempfile::tempdir().unwrap();

@@ -1,10 +1,11 @@
 //! Schema checks between the sink's Arrow schema, the Delta table and incoming batches.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType as ArrowType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use deltalake::kernel::engine::arrow_conversion::TryFromArrow;
+use deltalake::kernel::engine::arrow_conversion::{TryFromArrow, TryFromKernel};
 use deltalake::kernel::{DataType, StructField, StructType};
 
 use super::error::{DeltaError, Result};
@@ -107,9 +108,16 @@ pub(crate) fn check_compatible(
         match have.get(name) {
             None => problems.push(format!("column {name:?} is missing from the table")),
             Some(found) if found != ty => problems.push(format!(
-                "column {name:?} is {} in the table but {} in the sink",
+                "column {name:?} is {} in the table but {} in the sink{}",
                 type_name(found),
-                type_name(ty)
+                type_name(ty),
+                if narrower(found, ty) {
+                    " (widening a table column's type needs Delta's typeWidening table \
+                     feature, which this build's deltalake cannot commit: cast the column \
+                     to the table's type in the job, or write a new table)"
+                } else {
+                    ""
+                }
             )),
             Some(_) => {}
         }
@@ -132,11 +140,99 @@ pub(crate) fn check_compatible(
     }
 }
 
+/// Whether values of Arrow type `from` can be stored in a column of type `to` without loss,
+/// as Delta's type widening allows: integers to wider integers, to `double`, or to a
+/// decimal with enough integer digits; `float` to `double`; `date` to `timestamp_ntz`;
+/// a decimal to one with at least as many integer and fraction digits.
+pub(crate) fn widens(from: &ArrowType, to: &ArrowType) -> bool {
+    use ArrowType as T;
+    let int_rank = |t: &ArrowType| match t {
+        T::Int8 => Some(1),
+        T::Int16 => Some(2),
+        T::Int32 => Some(3),
+        T::Int64 => Some(4),
+        _ => None,
+    };
+    // Decimal digits needed for the largest value of an integer type.
+    let int_digits = |t: &ArrowType| match t {
+        T::Int8 => Some(3),
+        T::Int16 => Some(5),
+        T::Int32 => Some(10),
+        T::Int64 => Some(20),
+        _ => None,
+    };
+    match (from, to) {
+        (a, b) if a == b => false,
+        (a, b) if int_rank(a).is_some() && int_rank(b).is_some() => int_rank(a) < int_rank(b),
+        (T::Int8 | T::Int16 | T::Int32, T::Float64) | (T::Float32, T::Float64) => true,
+        (a, T::Decimal128(p, s)) if int_digits(a).is_some() => {
+            int_digits(a).is_some_and(|d| i16::from(*p) - i16::from(*s) >= d)
+        }
+        (T::Date32, T::Timestamp(_, None)) => true,
+        (T::Decimal128(p1, s1), T::Decimal128(p2, s2)) => {
+            s2 >= s1 && i16::from(*p2) - i16::from(*s2) >= i16::from(*p1) - i16::from(*s1)
+        }
+        _ => false,
+    }
+}
+
+/// The schema the sink writes to an existing table: `sink`, with each column whose type the
+/// table widens (see [`widens`]) given the table's type, so that a job producing `int`
+/// values appends to a `long` column. Other columns are left for
+/// [`check_compatible`] to judge.
+///
+/// # Errors
+///
+/// [`DeltaError::SchemaMismatch`] if the table's schema has no Arrow equivalent.
+pub(crate) fn widened_to_table(
+    table: &str,
+    sink: &SchemaRef,
+    actual: &StructType,
+) -> Result<SchemaRef> {
+    let mut changed = false;
+    let mut fields = Vec::with_capacity(sink.fields().len());
+    for f in sink.fields() {
+        let Some(column) = actual.field(f.name()) else {
+            fields.push(f.as_ref().clone());
+            continue;
+        };
+        let have = ArrowType::try_from_kernel(column.data_type()).map_err(|e| {
+            DeltaError::schema(
+                table,
+                format!("column {:?} has no Arrow equivalent: {e}", f.name()),
+            )
+        })?;
+        if widens(f.data_type(), &have) {
+            changed = true;
+            fields.push(f.as_ref().clone().with_data_type(have));
+        } else {
+            fields.push(f.as_ref().clone());
+        }
+    }
+    Ok(if changed {
+        Arc::new(Schema::new_with_metadata(fields, sink.metadata().clone()))
+    } else {
+        Arc::clone(sink)
+    })
+}
+
 /// A Delta type as the Delta log spells it (`date`, `timestamp`, `string`, ...).
 fn type_name(ty: &DataType) -> String {
     serde_json::to_string(ty)
         .map(|s| s.trim_matches('"').to_owned())
         .unwrap_or_else(|_| format!("{ty:?}"))
+}
+
+/// Whether the table's Delta type `table` is narrower than the sink's `sink` in a way
+/// Delta's type widening would allow.
+fn narrower(table: &DataType, sink: &DataType) -> bool {
+    match (
+        ArrowType::try_from_kernel(table),
+        ArrowType::try_from_kernel(sink),
+    ) {
+        (Ok(t), Ok(s)) => widens(&t, &s),
+        _ => false,
+    }
 }
 
 /// Returns `batch` with exactly the sink's schema.
@@ -154,11 +250,10 @@ pub(crate) fn conform(table: &str, schema: &SchemaRef, batch: &RecordBatch) -> R
     }
     let got = batch.schema();
     let same_shape = got.fields().len() == schema.fields().len()
-        && got
-            .fields()
-            .iter()
-            .zip(schema.fields())
-            .all(|(g, w)| g.name() == w.name() && g.data_type() == w.data_type());
+        && got.fields().iter().zip(schema.fields()).all(|(g, w)| {
+            g.name() == w.name()
+                && (g.data_type() == w.data_type() || widens(g.data_type(), w.data_type()))
+        });
     if !same_shape {
         let describe = |s: &SchemaRef| {
             s.fields()
@@ -176,14 +271,29 @@ pub(crate) fn conform(table: &str, schema: &SchemaRef, batch: &RecordBatch) -> R
             ),
         ));
     }
-    RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, w)| {
+            if c.data_type() == w.data_type() {
+                Ok(Arc::clone(c))
+            } else {
+                arrow::compute::cast(c, w.data_type()).map_err(|e| {
+                    DeltaError::schema(
+                        table,
+                        format!("widening column {:?} to {}: {e}", w.name(), w.data_type()),
+                    )
+                })
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| DeltaError::schema(table, format!("batch does not fit the sink schema: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType as ArrowType, Field, Schema, TimeUnit};
 
@@ -212,6 +322,60 @@ mod tests {
         );
         assert!(msg.contains("partitioned by []"), "{msg}");
         assert!(check_partition_columns("t", &schema(utc.clone()), &["nope".into()]).is_err());
+    }
+
+    #[test]
+    fn widening_follows_delta_rules() {
+        use ArrowType as T;
+        let ok = [
+            (T::Int8, T::Int16),
+            (T::Int16, T::Int64),
+            (T::Int32, T::Int64),
+            (T::Int32, T::Float64),
+            (T::Float32, T::Float64),
+            (T::Int32, T::Decimal128(12, 2)),
+            (T::Decimal128(10, 2), T::Decimal128(12, 4)),
+            (T::Date32, T::Timestamp(TimeUnit::Microsecond, None)),
+        ];
+        for (from, to) in ok {
+            assert!(widens(&from, &to), "{from} -> {to}");
+        }
+        let no = [
+            (T::Int64, T::Int32),
+            (T::Int64, T::Float64),
+            (T::Float64, T::Float32),
+            (T::Int32, T::Int32),
+            (T::Int64, T::Decimal128(12, 2)),
+            (T::Decimal128(10, 2), T::Decimal128(10, 4)),
+            (T::Utf8, T::Int64),
+            (
+                T::Date32,
+                T::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            ),
+        ];
+        for (from, to) in no {
+            assert!(!widens(&from, &to), "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn conform_widens_allowed_columns_only() {
+        let want = Arc::new(Schema::new(vec![Field::new("id", ArrowType::Int64, true)]));
+        let ints = Arc::new(Schema::new(vec![Field::new("id", ArrowType::Int32, true)]));
+        let batch = RecordBatch::try_new(
+            ints,
+            vec![Arc::new(arrow::array::Int32Array::from(vec![
+                Some(1),
+                None,
+            ]))],
+        )
+        .unwrap();
+        let out = conform("t", &want, &batch).unwrap();
+        assert_eq!(out.schema(), want);
+        assert_eq!(
+            out.column(0).as_ref(),
+            &Int64Array::from(vec![Some(1), None]) as &dyn arrow::array::Array
+        );
     }
 
     #[test]

@@ -144,6 +144,10 @@ impl DeltaSink {
         let state = table
             .snapshot()
             .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
+        // Columns the table holds in a wider type (an `int` column written to a `long`
+        // one) are written in the table's type.
+        let schema = schema::widened_to_table(location, &schema, &state.schema())?;
+        let delta_schema = schema::to_delta(location, &schema)?;
         let delta_schema = if merge_schema {
             schema::with_table_only_columns(location, &delta_schema, &state.schema())?
         } else {
