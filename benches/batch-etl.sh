@@ -10,6 +10,7 @@
 #    directory:
 #    - sluice: `sluice run config/batch-etl.yaml --batch` for the date (2 workers, writes
 #      four Delta tables);
+#    - sluice-keyed: the same with both joins `strategy: keyed` (shuffle hash joins);
 #    - DuckDB: benches/batch_etl_duckdb.py, the same job in SQL (all cores, Parquet outputs);
 #    - Spark: benches/batch_etl_spark.py, the same job in PySpark `local[2]` (Parquet
 #      outputs; its JVM start-up is excluded from its time).
@@ -50,6 +51,19 @@ for run in $(seq 1 "$RUNS"); do
     echo "{\"engine\":\"sluice\",\"run\":$run,\"seconds\":$secs}" | tee -a "$RESULTS"
     rm -rf "$out"
 
+    # The same job with both joins keyed (shuffle hash joins against arrangements) instead
+    # of broadcast: the cost of not copying the tables to every worker.
+    start=$(now)
+    RUST_LOG=warn "$BIN" run config/batch-etl.yaml --batch \
+        --param "process-date=$DATE" --param "data=$DATA" --param "out=$out" \
+        --set joins.0.strategy=keyed --set joins.1.strategy=keyed 2> "$WORK/sluice-keyed-$run.log" \
+        || { tail -20 "$WORK/sluice-keyed-$run.log" >&2; exit 1; }
+    end=$(now)
+    ms=$(( (end - start) / 1000000 ))
+    secs=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
+    echo "{\"engine\":\"sluice-keyed\",\"run\":$run,\"seconds\":$secs}" | tee -a "$RESULTS"
+    rm -rf "$out"
+
     line=$("$PY" benches/batch_etl_duckdb.py --data "$DATA" --out "$WORK/duckdb-$run" --date "$DATE" | tail -1)
     echo "$line" | "$PY" -c "import json,sys; d=json.loads(sys.stdin.read()); d['run']=$run; print(json.dumps(d))" | tee -a "$RESULTS"
     rm -rf "$WORK/duckdb-$run"
@@ -64,11 +78,12 @@ done
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 med = {}
-for engine in ("sluice", "duckdb", "spark"):
+for engine in ("sluice", "sluice-keyed", "duckdb", "spark"):
     times = [r["seconds"] for r in rows if r["engine"] == engine]
     med[engine] = statistics.median(times)
-    print(f"{engine:7s} runs: " + ", ".join(f"{t:.2f}s" for t in times) + f"   median {med[engine]:.2f}s"
+    print(f"{engine:12s} runs: " + ", ".join(f"{t:.2f}s" for t in times) + f"   median {med[engine]:.2f}s"
           f"   ({int(sys.argv[2]) / med[engine]:,.0f} rows/s)")
 print(f"sluice / DuckDB = {med['sluice'] / med['duckdb']:.2f}  (target <= 1.5)")
 print(f"Spark / sluice  = {med['spark'] / med['sluice']:.2f}  (target >= 10)")
+print(f"keyed / broadcast joins = {med['sluice-keyed'] / med['sluice']:.2f}")
 PYEOF
