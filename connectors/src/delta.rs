@@ -58,7 +58,7 @@ pub use error::{Cause, DeltaError, Result};
 pub use feed::DeltaTableFeed;
 pub use merge_sink::{MergeConfig, MergeTableSink};
 pub use sink::{DeltaSink, SinkOptions, register_object_stores};
-pub use source::{DeltaSource, DeltaSourceConfig};
+pub use source::{DeltaSource, DeltaSourceConfig, OnChange};
 pub use table_sink::DeltaTableSink;
 
 /// One written, not yet committed Parquet data file: its Delta `add` action and row count.

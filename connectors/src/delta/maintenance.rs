@@ -538,6 +538,69 @@ mod tests {
         assert!(e.contains("\"n\" is required"), "{e}");
     }
 
+    /// Everything a tailing source reads until it is idle: the `n` values, sorted, or the
+    /// first error.
+    fn tail(source: &crate::delta::DeltaSource) -> Result<Vec<i64>, String> {
+        use arrow::array::AsArray;
+        use arrow::datatypes::Int64Type;
+        use sluice_engine::runtime::{EpochSource, Planned, advance};
+        let mut cursors = source.initial_cursors().map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for epoch in 0..10 {
+            let ranges = match source.next_ranges(epoch, &cursors) {
+                Ok(Planned::Ranges(r)) => r,
+                Ok(_) => break,
+                Err(e) => return Err(e.to_string()),
+            };
+            for r in ranges.iter().filter(|r| !r.is_empty()) {
+                let (b, _) = source.read(r, epoch).map_err(|e| e.to_string())?;
+                out.extend(b.column(0).as_primitive::<Int64Type>().values().iter());
+            }
+            advance(&mut cursors, &ranges);
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_tailed_version_that_removes_rows_fails_skips_or_rereads() {
+        use crate::delta::{DeltaSource, DeltaSourceConfig, OnChange};
+        let dir = tempfile::tempdir().unwrap();
+        let location = table_with_epochs(dir.path(), 2).await;
+        let loc = location.clone();
+        let sources = tokio::task::spawn_blocking(move || {
+            [OnChange::Fail, OnChange::Skip, OnChange::Reread].map(|on_change| {
+                let mut config = DeltaSourceConfig::new(&loc);
+                config.on_change = on_change;
+                DeltaSource::new(config, &tokio::runtime::Handle::current()).unwrap()
+            })
+        })
+        .await
+        .unwrap();
+        // After the sources opened version 2 ([0, 1, 10, 11]): a delete rewrites the file
+        // holding 0 and 1, then an append adds 20 and 21.
+        delete(&location, "n = 1").await.unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let sink = DeltaSink::open(&location, "test/more", schema.clone(), vec![])
+            .await
+            .unwrap();
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![20, 21]))]).unwrap();
+        let files = sink.write_files(&[batch]).await.unwrap();
+        sink.commit_epoch(0, files).await.unwrap();
+        let [fail, skip, reread] = tokio::task::spawn_blocking(move || sources.map(|s| tail(&s)))
+            .await
+            .unwrap();
+        let e = fail.unwrap_err();
+        assert!(
+            e.contains("version 3 (DELETE) removes or rewrites rows") && e.contains("on-change"),
+            "{e}"
+        );
+        assert_eq!(skip.unwrap(), vec![0, 1, 10, 11, 20, 21]);
+        // The rewritten file's remaining row, 0, comes again.
+        assert_eq!(reread.unwrap(), vec![0, 0, 1, 10, 11, 20, 21]);
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn narrower_columns_are_written_in_the_wider_table_type() {
         let dir = tempfile::tempdir().unwrap();

@@ -6,8 +6,11 @@
 //! read exactly the logged files. Tailing keeps a pseudo range `(_delta_log, 0)` whose
 //! offset is the next table version to scan; a version's `add` actions with
 //! `dataChange = true` become new ranges, so `optimize` rewrites (`dataChange = false`) are
-//! not read twice. Removes, updates and deletes in later versions are not replayed: the
-//! tail is append-only, like Spark's default (`ignoreChanges` off would fail there).
+//! not read twice. The tail is append-only, as Spark's Delta source is: a version that
+//! removes rows (`remove` with `dataChange = true`: a DELETE, UPDATE, MERGE or overwrite)
+//! stops the job with an error naming it, unless `on-change` says to `skip` such versions
+//! (Spark's `skipChangeCommits`) or to `reread` their added files (Spark's `ignoreChanges`:
+//! rows a version rewrote come again).
 //!
 //! Rows carry the table's columns (partition columns typed from the table schema), then
 //! the coordinate columns: `source` = file path, `partition` = 0, `offset` = row index.
@@ -51,6 +54,23 @@ pub struct DeltaSourceConfig {
     /// Stop after the snapshot instead of tailing new versions (`--batch` sets it).
     #[serde(default)]
     pub bounded: bool,
+    /// What tailing does with a version that removes rows: `fail` (default), `skip` it
+    /// whole, or `reread` its added files.
+    #[serde(default)]
+    pub on_change: OnChange,
+}
+
+/// What the tail does with a version that removes or rewrites rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnChange {
+    /// Stop with an error naming the version (Spark's default).
+    #[default]
+    Fail,
+    /// Skip the version: neither its removes nor its adds are read (`skipChangeCommits`).
+    Skip,
+    /// Read the files it adds; rows it rewrote come again (`ignoreChanges`).
+    Reread,
 }
 
 impl DeltaSourceConfig {
@@ -62,6 +82,7 @@ impl DeltaSourceConfig {
             timestamp_as_of: None,
             max_files_per_epoch: None,
             bounded: false,
+            on_change: OnChange::Fail,
         }
     }
 
@@ -175,6 +196,11 @@ impl DeltaSource {
     }
 
     /// Files that `version` added with `dataChange = true`.
+    /// The files `version` adds with `dataChange = true`, or none when it removes rows and
+    /// `on-change` is `skip`.
+    ///
+    /// # Errors
+    /// A version that removes rows when `on-change` is `fail`.
     async fn added(&self, version: i64) -> Result<Vec<SourceRange>, ConnectorFailure> {
         let bytes = self
             .table
@@ -184,9 +210,25 @@ impl DeltaSource {
             .map_err(|e| ConnectorFailure::new(format!("reading version {version}: {e}"), true))?
             .ok_or_else(|| ConnectorFailure::new(format!("version {version} is missing"), true))?;
         let mut ranges = Vec::new();
+        let mut removes = 0usize;
+        let mut operation = None;
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let action: serde_json::Value = serde_json::from_slice(line)
                 .map_err(|e| user(format!("version {version}: bad log line: {e}")))?;
+            if let Some(info) = action.get("commitInfo") {
+                operation = info
+                    .get("operation")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned);
+            }
+            if let Some(remove) = action.get("remove")
+                && remove
+                    .get("dataChange")
+                    .and_then(serde_json::Value::as_bool)
+                    != Some(false)
+            {
+                removes += 1;
+            }
             let Some(add) = action.get("add") else {
                 continue;
             };
@@ -206,6 +248,30 @@ impl DeltaSource {
                 .map_err(|e| user(format!("version {version}: partition values: {e}")))?
                 .unwrap_or_default();
             ranges.push(Self::range(&path, &partitions));
+        }
+        if removes > 0 {
+            let operation = operation.as_deref().unwrap_or("an unnamed operation");
+            match self.config.on_change {
+                OnChange::Fail => {
+                    return Err(user(format!(
+                        "{}: version {version} ({operation}) removes or rewrites rows \
+                         ({removes} files); the Delta source follows appends only. Set \
+                         `on-change: skip` to skip such versions, or `on-change: reread` to \
+                         read the files they add (rows they rewrote come again)",
+                        self.config.path
+                    )));
+                }
+                OnChange::Skip => {
+                    tracing::warn!(table = %self.config.path, version, operation,
+                        "skipping a version that removes rows (on-change: skip)");
+                    return Ok(Vec::new());
+                }
+                OnChange::Reread => {
+                    tracing::warn!(table = %self.config.path, version, operation,
+                        files = ranges.len(),
+                        "reading the files of a version that rewrote rows (on-change: reread)");
+                }
+            }
         }
         Ok(ranges)
     }
