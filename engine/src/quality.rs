@@ -118,9 +118,48 @@ struct Partial {
     violations: Vec<u64>,
     columns: Vec<ColumnProfile>,
     /// Per uniqueness rule: the sorted distinct key hashes this worker saw (empty for other
-    /// rules); its duplicates among them are already in `violations`.
-    #[serde(default)]
+    /// rules); its duplicates among them are already in `violations`. Written as base64 of
+    /// their little-endian bytes: an epoch of 10M rows is 110 MB of note instead of 200 MB
+    /// of JSON numbers, and decodes without parsing numbers.
+    #[serde(default, with = "hash_lists")]
     keys: Vec<Vec<u64>>,
+}
+
+/// Lists of 64-bit hashes as base64 strings of their little-endian bytes.
+mod hash_lists {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(lists: &[Vec<u64>], s: S) -> Result<S::Ok, S::Error> {
+        let encoded: Vec<String> = lists
+            .iter()
+            .map(|list| {
+                let bytes: Vec<u8> = list.iter().flat_map(|h| h.to_le_bytes()).collect();
+                STANDARD_NO_PAD.encode(bytes)
+            })
+            .collect();
+        encoded.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u64>>, D::Error> {
+        let encoded = Vec::<String>::deserialize(d)?;
+        encoded
+            .iter()
+            .map(|text| {
+                let bytes = STANDARD_NO_PAD
+                    .decode(text)
+                    .map_err(serde::de::Error::custom)?;
+                if bytes.len() % 8 != 0 {
+                    return Err(serde::de::Error::custom("a hash list of partial hashes"));
+                }
+                Ok(bytes
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect())
+            })
+            .collect()
+    }
 }
 
 /// The per-epoch quality check and report; see the [module docs](self).
