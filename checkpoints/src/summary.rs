@@ -124,6 +124,16 @@ impl fmt::Display for CheckpointSummary {
                         r.source, r.partition, r.start, r.end
                     )?;
                 }
+                if !e.table_versions.is_empty() {
+                    let versions: Vec<String> =
+                        e.table_versions.iter().map(ToString::to_string).collect();
+                    writeln!(
+                        f,
+                        "  keyed join tables at versions: {} (epoch {}, in join order)",
+                        versions.join(", "),
+                        e.epoch
+                    )?;
+                }
             }
             None => writeln!(f, "  latest watermark: none")?,
         }

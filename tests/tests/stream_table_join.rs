@@ -161,6 +161,19 @@ fn a_followed_table_joins_each_epoch_at_its_newest_version() -> Result<()> {
         .context("the joined rows against the tiers of their time")?;
     eprintln!("{}", report.trim());
 
+    // The checkpoint names the table version the last epoch joined: the second update's.
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.current_dir(&dir)
+        .args(["checkpoints", "out/checkpoints", "--job-id", "stream-join"]);
+    let out = run_with_timeout(cmd, Duration::from_secs(60))?;
+    out.require_success("sluice checkpoints")?;
+    ensure!(
+        out.stdout
+            .contains("keyed join tables at versions: 3 (epoch"),
+        "the checkpoint summary does not show customers version 3:\n{}",
+        out.stdout
+    );
+
     // Only Delta tables have versions to follow.
     let bad = dir.join("bad.yaml");
     std::fs::write(
