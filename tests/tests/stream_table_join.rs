@@ -2,8 +2,10 @@
 //! a sales Delta table and joins each epoch with the customers Delta table's newest
 //! version. The test changes customers (`sluice table update`) before loading each new
 //! sales batch, kills the job with SIGKILL once, changes customers again while it is down
-//! and restarts it. DuckDB then reads the joined table: every sale must carry the tier its
-//! customer had when the sale was loaded, exactly once.
+//! and restarts it. Then it simulates a crash after the last epoch was logged but before
+//! it committed, changes customers once more, and restarts: the replay must join the
+//! version the epoch logged. DuckDB then reads the joined table: every sale must carry the
+//! tier its customer had when the sale was loaded, exactly once.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -117,6 +119,32 @@ impl Streaming {
     }
 }
 
+/// Simulates a crash between logging epoch `epoch` and committing it: removes the Delta
+/// commit that carries the epoch's txn from every table under `out/tables`, and the
+/// epoch's commit marker. Returns how many table commits were removed.
+fn uncommit_last_epoch(out: &Path, epoch: u64) -> Result<usize> {
+    let mut removed = 0;
+    for table in std::fs::read_dir(out.join("tables"))? {
+        let log = table?.path().join("_delta_log");
+        let mut commits: Vec<PathBuf> = std::fs::read_dir(&log)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        commits.sort();
+        let Some(last) = commits.last() else { continue };
+        let text = std::fs::read_to_string(last)?;
+        if text.contains("\"txn\"") && text.contains(&format!("\"version\":{epoch}")) {
+            std::fs::remove_file(last)?;
+            removed += 1;
+        }
+    }
+    let marker = out
+        .join("checkpoints/stream-join/commits")
+        .join(format!("{epoch:020}"));
+    std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
+    Ok(removed)
+}
+
 #[test]
 fn a_followed_table_joins_each_epoch_at_its_newest_version() -> Result<()> {
     let _serial = serial();
@@ -154,6 +182,19 @@ fn a_followed_table_joins_each_epoch_at_its_newest_version() -> Result<()> {
     update_customers(&dir, "customer_id % 3 = 0", "diamond")?;
     load_sales(&dir, 3)?;
     let mut running = Streaming::start(&dir, &job, "stream-2.log")?;
+    running.wait_for(&silver, 600)?;
+    drop(running);
+
+    // A crash after epoch 2 was logged but before any table committed it, then another
+    // change to customers: the replay must join the version epoch 2 logged, not the newest.
+    let epoch = uncommit_last_epoch(&dir.join("out"), 2)?;
+    ensure!(epoch > 0, "no table had committed epoch 2");
+    ensure!(
+        tool(&["count", "--table", &silver])?.trim() == "400",
+        "epoch 2's rows are still in the joined table"
+    );
+    update_customers(&dir, "customer_id % 5 = 0", "gold")?;
+    let mut running = Streaming::start(&dir, &job, "stream-3.log")?;
     running.wait_for(&silver, 600)?;
     drop(running);
 
