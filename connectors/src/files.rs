@@ -56,6 +56,7 @@ mod source;
 
 pub use config::{CsvOptions, FileFormat, FileSourceConfig};
 pub use error::{Cause, FileError, Result};
+pub(crate) use listing::percent_decode;
 pub use source::{FileSource, SOURCE_NAME};
 
 #[cfg(test)]

@@ -51,8 +51,9 @@ pub trait TableFeed: Send + Sync + 'static {
     ) -> Result<TableChanges, ConnectorFailure>;
 }
 
-/// The coordinate columns a bounded source adds to its rows, dropped from table rows.
-const COORDINATES: [&str; 6] = [
+/// Coordinate columns, a source's own and those a sluice-written table carries from its
+/// upstream: dropped from table rows.
+pub const COORDINATES: [&str; 6] = [
     "source",
     "partition",
     "offset",

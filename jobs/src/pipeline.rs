@@ -26,7 +26,7 @@ use sluice_engine::quality::{QualityGate, RulePolicy};
 use sluice_engine::runtime::{
     Cluster, EpochSource, Planned, RunOptions, RunSummary, Sinks, TableSink, advance, run,
 };
-use sluice_engine::table_feed::{StaticTable, TableFeed};
+use sluice_engine::table_feed::{COORDINATES, StaticTable, TableFeed};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 /// What a finished run reports.
@@ -474,17 +474,7 @@ fn load_table(
         .fields()
         .iter()
         .enumerate()
-        .filter(|(_, f)| {
-            !matches!(
-                f.name().as_str(),
-                "source"
-                    | "partition"
-                    | "offset"
-                    | "upstream_source"
-                    | "upstream_partition"
-                    | "upstream_offset"
-            )
-        })
+        .filter(|(_, f)| !COORDINATES.contains(&f.name().as_str()))
         .map(|(i, _)| i)
         .collect();
     Ok((table.project(&keep)?, dead_letters))

@@ -27,20 +27,12 @@ use sluice_engine::runtime::ConnectorFailure;
 use sluice_engine::table_feed::{TableChanges, TableFeed};
 use tokio::runtime::Handle;
 
+use sluice_engine::table_feed::COORDINATES;
+
 use super::error::DeltaError;
 use super::maintenance::open_table;
 use super::source::DeltaSourceConfig;
 use super::table_file::{PartitionValues, TableColumns, TableFileError, percent_decode};
-
-/// Columns left out of the feed's rows: the coordinates of a sluice-written table.
-const COORDINATES: [&str; 6] = [
-    "source",
-    "partition",
-    "offset",
-    "upstream_source",
-    "upstream_partition",
-    "upstream_offset",
-];
 
 /// File listings kept for version ranges, so workers of one process read the log once.
 const CACHED_LISTINGS: usize = 4;

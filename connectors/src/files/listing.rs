@@ -276,8 +276,9 @@ fn hive_pairs(rel: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// Decodes `%XX` escapes, as Hive and Spark write them for special characters.
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes, as Hive and Spark write them for special characters (and as
+/// the Delta log stores paths).
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
