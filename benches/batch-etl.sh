@@ -28,6 +28,7 @@ PY="$("$ROOT/benches/python-env")"
 cargo build --release -p sluice >&2
 BIN="$CARGO_TARGET_DIR/release/sluice"
 WORK="${SLUICE_BENCH_DIR:-$(mktemp -d)}"
+mkdir -p "$WORK"
 [[ -n ${SLUICE_BENCH_DIR:-} ]] || trap 'rm -rf "$WORK"' EXIT
 DATA="$WORK/data"
 DATE=2024-01-01
