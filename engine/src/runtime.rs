@@ -6,6 +6,7 @@
 
 mod committer;
 mod driver;
+mod join_tables;
 pub(crate) mod writer;
 
 pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};

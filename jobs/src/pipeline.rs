@@ -23,10 +23,8 @@ use sluice_engine::aggregate::AggregateSpec;
 use sluice_engine::join::{JoinSpec, JoinStrategy};
 use sluice_engine::plan::{CompiledPlan, KeyCheck, KeyRule, Plan};
 use sluice_engine::quality::{QualityGate, RulePolicy};
-use sluice_engine::runtime::{
-    Cluster, EpochSource, Planned, RunOptions, RunSummary, Sinks, TableSink, advance, run,
-};
-use sluice_engine::table_feed::{COORDINATES, StaticTable, TableFeed};
+use sluice_engine::runtime::{Cluster, EpochSource, RunOptions, RunSummary, Sinks, TableSink, run};
+use sluice_engine::table_feed::{StaticTable, TableFeed};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 /// What a finished run reports.
@@ -442,42 +440,17 @@ fn load_table(
     table: &JoinTableConfig,
     handle: &tokio::runtime::Handle,
 ) -> Result<(RecordBatch, Vec<RecordBatch>)> {
-    let source = bounded_source(table, handle)?;
-    let mut cursors = source.initial_cursors()?;
-    let mut batches = Vec::new();
-    let mut dead_letters = Vec::new();
-    let mut bad = 0;
-    for epoch in 0.. {
-        let ranges = match source.next_ranges(epoch, &cursors)? {
-            Planned::Ranges(r) => r,
-            Planned::Idle | Planned::Exhausted => break,
-        };
-        for r in ranges.iter().filter(|r| !r.is_empty()) {
-            let (rows, dead) = source.read(r, epoch)?;
-            bad += dead.num_rows();
-            batches.push(rows);
-            if dead.num_rows() > 0 {
-                dead_letters.push(dead);
-            }
-        }
-        advance(&mut cursors, &ranges);
-    }
+    let whole = StaticTable::new(name, bounded_source(table, handle)?)?;
+    let changes = whole.changes(None, 0, 0, 1)?;
+    let bad: usize = changes.dead_letters.iter().map(RecordBatch::num_rows).sum();
     if bad > 0 {
         eprintln!(
             "`{name}`: {bad} rows of its table did not decode; they are left out of it and \
              go to the dead-letter table (with epoch 0, when the job starts fresh)"
         );
     }
-    let schema = source.schema();
-    let table = arrow::compute::concat_batches(&schema, &batches)?;
-    let keep: Vec<usize> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| !COORDINATES.contains(&f.name().as_str()))
-        .map(|(i, _)| i)
-        .collect();
-    Ok((table.project(&keep)?, dead_letters))
+    let table = arrow::compute::concat_batches(&whole.schema(), &changes.inserted)?;
+    Ok((table, changes.dead_letters))
 }
 
 /// The rules' actions and thresholds; empty when all are the default, so that plans

@@ -16,12 +16,13 @@ use timely::dataflow::operators::core::{Concatenate, Input, Probe};
 use timely::dataflow::operators::generic::operator::Operator;
 
 use super::committer::commit_epochs;
+use super::join_tables::{feed_tables, table_versions};
 use super::writer::{Failure, fail, write_to};
 use super::{Cursors, DeadLetters, EpochSource, Planned, Sinks, TableSink, advance};
 use crate::aggregate::AggregateExt;
 use crate::batch::Batches;
 use crate::error::{EngineError, Result};
-use crate::join::{KeyedJoin, KeyedJoinExt, TableUpdates};
+use crate::join::{KeyedJoinExt, TableUpdates};
 use crate::key::owned_groups;
 use crate::plan::{CompiledJoin, CompiledPlan};
 use crate::stateless::{StatelessExt, split_by_rules};
@@ -729,104 +730,7 @@ impl Drop for AbortGuard {
     }
 }
 
-/// A keyed join, its table's input, and the table version it was last fed.
-type TableInput = (
-    KeyedJoin,
-    timely::dataflow::InputHandle<u64, timely::container::CapacityContainerBuilder<TableUpdates>>,
-    Option<i64>,
-);
-
-/// The version each keyed join's table would join at if the next epoch were planned now:
-/// the newest for a followed table, else 0.
-fn table_versions(tables: &[TableInput]) -> std::result::Result<Vec<i64>, String> {
-    tables
-        .iter()
-        .map(|(join, _, _)| {
-            if join.follows() {
-                join.feed()
-                    .latest_version()
-                    .map_err(|e| format!("join {}: table {}: {e}", join.name(), join.feed().name()))
-            } else {
-                Ok(0)
-            }
-        })
-        .collect()
-}
-
-/// Feeds each keyed join's table with this worker's share of the changes up to the
-/// version `entry` logged for it, at the entry's epoch.
-fn feed_tables(
-    tables: &mut [TableInput],
-    entry: &OffsetsEntry,
-    (index, peers): (usize, usize),
-    dead_in: &mut timely::dataflow::InputHandle<
-        u64,
-        timely::container::CapacityContainerBuilder<Batches>,
-    >,
-) -> std::result::Result<(), String> {
-    let epoch = entry.epoch;
-    for (j, (join, table_in, current)) in tables.iter_mut().enumerate() {
-        let context = |e: &dyn std::fmt::Display| {
-            format!(
-                "join {}: table {}, epoch {epoch}: {e}",
-                join.name(),
-                join.feed().name()
-            )
-        };
-        let Some(&version) = entry.table_versions.get(j) else {
-            return Err(context(
-                &"the offsets entry records no table version for this join",
-            ));
-        };
-        if *current == Some(version) {
-            continue;
-        }
-        if current.is_some_and(|c| version < c) {
-            return Err(context(&format!(
-                "the logged version {version} is older than version {} already joined",
-                current.unwrap_or_default()
-            )));
-        }
-        let started = Instant::now();
-        let changes = join
-            .feed()
-            .changes(*current, version, index, peers)
-            .map_err(|e| context(&e))?;
-        let mut updates = TableUpdates::new();
-        for batch in &changes.inserted {
-            join.table_updates(batch, epoch, 1, &mut updates)
-                .map_err(|e| context(&e))?;
-        }
-        for batch in &changes.deleted {
-            join.table_updates(batch, epoch, -1, &mut updates)
-                .map_err(|e| context(&e))?;
-        }
-        tracing::info!(
-            join = join.name(),
-            table = join.feed().name(),
-            epoch,
-            from = ?*current,
-            version,
-            updates = updates.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "table side of a keyed join fed"
-        );
-        // A static table's undecodable rows were recorded at epoch 0; a first load at a
-        // later epoch is a restart, which must not record them twice.
-        if current.is_some() || epoch == 0 {
-            for dead in changes.dead_letters {
-                send(dead_in, dead);
-            }
-        }
-        if !updates.is_empty() {
-            table_in.send_batch(&mut updates);
-        }
-        *current = Some(version);
-    }
-    Ok(())
-}
-
-fn send(
+pub(super) fn send(
     input: &mut timely::dataflow::InputHandle<
         u64,
         timely::container::CapacityContainerBuilder<Batches>,
