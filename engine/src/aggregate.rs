@@ -2,10 +2,11 @@
 //! sink MERGEs into (`t.total + s.total`) or appends per epoch, as Spark's `foreachBatch`
 //! with a `groupBy` does.
 //!
-//! Rows are exchanged by a hash of the group keys, so every worker owns whole groups; when
-//! an epoch is complete, each worker runs the aggregate query over its share with DataFusion
-//! (SQL aggregate expressions such as `sum(revenue)`, `count(DISTINCT customer_id)` or
-//! `max(sale_time)`) and emits one row per group, ordered by the keys. Nothing is kept
+//! Rows are exchanged by a hash of the group keys, so every worker owns whole groups. Each
+//! worker runs the aggregate query over its share of an epoch with DataFusion (SQL
+//! aggregate expressions such as `sum(revenue)`, `count(DISTINCT customer_id)` or
+//! `max(sale_time)`), fed while the rows arrive, so it holds group state rather than rows;
+//! when the epoch is complete, it emits one row per group, ordered by the keys. Nothing is kept
 //! across epochs, so there is no state to snapshot: a replayed epoch recomputes the same
 //! rows from the same logged input.
 
@@ -30,6 +31,10 @@ use crate::epoch::complete_before;
 use crate::error::{EngineError, Result};
 use crate::key::{KeyColumns, key_pact};
 use crate::runtime::writer::{Failure, fail};
+
+mod running;
+
+use running::RunningAggregation;
 
 /// A named group-by over each epoch's silver rows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,20 +149,6 @@ impl EpochAggregate {
     fn narrow(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         Ok(batch.project(&self.needed)?)
     }
-
-    /// Aggregates one worker's share of an epoch (rows with only the needed columns).
-    ///
-    /// # Errors
-    /// When DataFusion fails to evaluate (e.g. an overflowing cast).
-    pub async fn evaluate(&self, batches: Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
-        let ctx = session();
-        let table = MemTable::try_new(self.needed_schema(), vec![batches])?;
-        ctx.register_table(INPUT, Arc::new(table))?;
-        let frame = ctx.sql(&self.sql).await?;
-        let out = frame.collect().await?;
-        let out = arrow::compute::concat_batches(&self.output_schema, &out)?;
-        Ok((out.num_rows() > 0).then_some(out))
-    }
 }
 
 /// The columns of `schema` that the optimized plan's scan reads (all when it is not found).
@@ -247,27 +238,31 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
                 cap.downgrade(&first_epoch);
             }
             let mut next = first_epoch;
-            let mut stash: BTreeMap<u64, Vec<RecordBatch>> = BTreeMap::new();
+            // Each epoch's query runs while its rows arrive.
+            let mut running: BTreeMap<u64, RunningAggregation> = BTreeMap::new();
             move |frontiers| {
                 input.for_each(|cap, container| {
                     if let Some(&t) = cap.least() {
-                        stash
+                        let query = running
                             .entry(t)
-                            .or_default()
-                            .extend(std::mem::take(&mut container.batches));
+                            .or_insert_with(|| RunningAggregation::start(&aggregate, &runtime));
+                        for batch in std::mem::take(&mut container.batches) {
+                            if batch.num_rows() > 0 {
+                                query.push(batch);
+                            }
+                        }
                     }
                 });
                 if caps.is_empty() {
                     return;
                 }
                 let frontier = frontiers[0].frontier().first().copied();
-                let limit = complete_before(frontier, None, stash.keys().last().copied(), next);
+                let limit = complete_before(frontier, None, running.keys().last().copied(), next);
                 let mut handle = out.activate();
                 while next < limit {
                     let epoch = next;
-                    let batches = stash.remove(&epoch).unwrap_or_default();
-                    if !batches.is_empty() {
-                        match runtime.block_on(aggregate.evaluate(batches)) {
+                    if let Some(query) = running.remove(&epoch) {
+                        match query.finish(&runtime) {
                             Ok(Some(rows)) => {
                                 let cap = caps[0].delayed(&epoch);
                                 handle.session(&cap).give_container(&mut Batches::one(rows));
@@ -283,7 +278,7 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
                         cap.downgrade(&next);
                     }
                 }
-                if frontier.is_none() && stash.is_empty() {
+                if frontier.is_none() && running.is_empty() {
                     caps.clear();
                 }
             }
@@ -343,6 +338,38 @@ mod tests {
         }
     }
 
+    /// Feeds `batches` to a running aggregation from this (non-runtime) thread.
+    fn run(agg: &EpochAggregate, batches: Vec<RecordBatch>) -> Option<RecordBatch> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let mut query = RunningAggregation::start(agg, runtime.handle());
+        for batch in batches {
+            query.push(batch);
+        }
+        query.finish(runtime.handle()).unwrap()
+    }
+
+    #[test]
+    fn a_query_error_surfaces_at_the_end_of_the_epoch() {
+        let (schema, batch) = input();
+        let mut overflow = spec(None);
+        overflow.columns = vec![("x".into(), "sum(CAST(tier AS INT))".into())];
+        let agg = EpochAggregate::new(overflow, &schema).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let mut query = RunningAggregation::start(&agg, runtime.handle());
+        // More batches than the channel holds: a failed query must not block the feeder.
+        for _ in 0..10 {
+            query.push(agg.narrow(&batch).unwrap());
+        }
+        let err = query.finish(runtime.handle()).unwrap_err();
+        assert!(err.to_string().contains("Cast"), "{err}");
+    }
+
     #[test]
     fn groups_with_null_keys_in_key_order_and_reads_only_needed_columns() {
         let (schema, batch) = input();
@@ -355,10 +382,9 @@ mod tests {
             .map(|f| f.name().as_str())
             .collect();
         assert_eq!(names, ["tier", "n", "total", "customers"]);
+        // The rows arrive in two batches, as a worker feeds them.
         let narrowed = agg.narrow(&batch).unwrap();
-        let out = futures::executor::block_on(agg.evaluate(vec![narrowed]))
-            .unwrap()
-            .unwrap();
+        let out = run(&agg, vec![narrowed.slice(0, 2), narrowed.slice(2, 3)]).unwrap();
         let tier = out
             .column(0)
             .as_any()
@@ -382,9 +408,7 @@ mod tests {
     fn filter_applies_before_grouping() {
         let (schema, batch) = input();
         let agg = EpochAggregate::new(spec(Some("customer IS NOT NULL")), &schema).unwrap();
-        let out = futures::executor::block_on(agg.evaluate(vec![agg.narrow(&batch).unwrap()]))
-            .unwrap()
-            .unwrap();
+        let out = run(&agg, vec![agg.narrow(&batch).unwrap()]).unwrap();
         assert_eq!(out.num_rows(), 2, "group `a` has no row left");
     }
 

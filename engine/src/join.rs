@@ -6,19 +6,19 @@
 //! the input order, then the table's order for several matches, so results do not depend
 //! on hash order.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
-use arrow::row::{RowConverter, Rows};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
+mod key_index;
 mod keyed;
 mod layout;
 
+use key_index::KeyIndex;
 pub use keyed::{KeyedJoin, KeyedJoinExt, TableUpdates};
 use layout::{JoinLayout, invalid, null_key, pairs};
 
@@ -80,9 +80,8 @@ pub struct JoinSpec {
 pub struct BroadcastJoin {
     spec: JoinSpec,
     layout: JoinLayout,
-    converter: Arc<RowConverter>,
-    /// Table row indices per encoded key, in table order.
-    index: Arc<HashMap<Vec<u8>, Vec<u32>>>,
+    /// Table row indices per key, in table order.
+    index: Arc<KeyIndex>,
     /// The added table columns.
     added: Vec<ArrayRef>,
 }
@@ -96,26 +95,12 @@ impl BroadcastJoin {
     pub fn new(spec: JoinSpec, input: &SchemaRef, table: &RecordBatch) -> Result<Self> {
         let layout = JoinLayout::new(&spec, input, &table.schema())?;
         let table_keys = layout.table_key_columns(&spec, table)?;
-        let converter =
-            RowConverter::new(layout.key_fields()).map_err(|e| invalid(&spec, e.to_string()))?;
-        let rows = converter
-            .convert_columns(&table_keys)
+        let index = KeyIndex::build(&layout.key_types, &table_keys)
             .map_err(|e| invalid(&spec, e.to_string()))?;
-        let mut index: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
-        for (r, row) in rows.iter().enumerate() {
-            if null_key(&table_keys, r) {
-                continue;
-            }
-            index
-                .entry(row.as_ref().to_vec())
-                .or_default()
-                .push(r as u32);
-        }
         let added = layout.table_added_columns(&spec, table)?;
         Ok(Self {
             spec,
             layout,
-            converter: Arc::new(converter),
             index: Arc::new(index),
             added,
         })
@@ -131,14 +116,11 @@ impl BroadcastJoin {
         &self.spec.name
     }
 
-    /// The key columns of `batch` and their row encoding.
-    fn key_rows(&self, batch: &RecordBatch) -> Result<(Vec<ArrayRef>, Rows)> {
-        let keys = self.layout.input_key_columns(batch);
-        let rows = self
-            .converter
-            .convert_columns(&keys)
-            .map_err(|e| invalid(&self.spec, e.to_string()))?;
-        Ok((keys, rows))
+    /// Per row of `batch`: the table rows its key matches (`None` for a null key).
+    fn probe<'a>(&'a self, keys: &[ArrayRef]) -> Result<Vec<Option<&'a [u32]>>> {
+        self.index
+            .probe(keys)
+            .map_err(|e| invalid(&self.spec, e.to_string()))
     }
 
     /// Per row of `batch`: whether its key has a match in the table. A row with a null key
@@ -148,9 +130,10 @@ impl BroadcastJoin {
     /// # Errors
     /// When the batch does not have the input schema's key columns.
     pub fn matched_or_null(&self, batch: &RecordBatch) -> Result<BooleanArray> {
-        let (keys, rows) = self.key_rows(batch)?;
+        let keys = self.layout.input_key_columns(batch);
+        let found = self.probe(&keys)?;
         Ok((0..batch.num_rows())
-            .map(|i| Some(null_key(&keys, i) || self.index.contains_key(rows.row(i).as_ref())))
+            .map(|i| Some(found[i].is_some() || null_key(&keys, i)))
             .collect())
     }
 
@@ -159,14 +142,9 @@ impl BroadcastJoin {
     /// # Errors
     /// When the batch does not have the input schema's key columns.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let (keys, rows) = self.key_rows(batch)?;
-        let pairs = pairs(self.spec.kind, batch.num_rows(), |i| {
-            if null_key(&keys, i) {
-                None
-            } else {
-                self.index.get(rows.row(i).as_ref()).map(Vec::as_slice)
-            }
-        });
+        let keys = self.layout.input_key_columns(batch);
+        let found = self.probe(&keys)?;
+        let pairs = pairs(self.spec.kind, batch.num_rows(), |i| found[i]);
         self.layout.assemble(batch, pairs, &self.added)
     }
 }

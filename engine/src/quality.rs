@@ -21,11 +21,11 @@ mod profile;
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::runtime::{CommitReport, ConnectorFailure, TableSink};
+use crate::runtime::{CommitReport, ConnectorFailure, EpochWriter, TableSink};
 use crate::stateless::{Check, Rule};
 use profile::ColumnProfile;
 
@@ -164,9 +164,84 @@ mod hash_lists {
 
 /// The per-epoch quality check and report; see the [module docs](self).
 pub struct QualityGate {
-    rules: Vec<Rule>,
-    profile: Option<SchemaRef>,
+    measure: Measure,
     report: Option<Arc<dyn TableSink>>,
+}
+
+/// What the gate measures on every worker: rule violations, uniqueness hashes, profiles.
+#[derive(Clone)]
+struct Measure {
+    rules: Arc<[Rule]>,
+    profile: Option<SchemaRef>,
+}
+
+/// One worker's measuring of an epoch, batch by batch (the gate's streaming writer).
+struct EpochMeasure {
+    measure: Measure,
+    partial: Partial,
+}
+
+impl EpochWriter for EpochMeasure {
+    fn push(&mut self, batch: &RecordBatch) -> Result<(), ConnectorFailure> {
+        self.measure
+            .add(&mut self.partial, batch)
+            .map_err(|e| ConnectorFailure::new(format!("quality rules: {e}"), false))
+    }
+
+    fn finish(self: Box<Self>) -> Result<Vec<String>, ConnectorFailure> {
+        let mut partial = self.partial;
+        partial.seal();
+        let note = serde_json::to_string(&partial)
+            .map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
+        Ok(vec![note])
+    }
+}
+
+impl Partial {
+    /// Counts the duplicates within this worker's uniqueness hashes and keeps them distinct.
+    fn seal(&mut self) {
+        for (violations, keys) in self.violations.iter_mut().zip(&mut self.keys) {
+            keys.sort_unstable();
+            let seen = keys.len();
+            keys.dedup();
+            *violations += (seen - keys.len()) as u64;
+        }
+    }
+}
+
+impl Measure {
+    /// Zero figures: one count per rule, one empty profile per profiled column.
+    fn empty(&self) -> Partial {
+        Partial {
+            rows: 0,
+            violations: vec![0; self.rules.len()],
+            keys: vec![Vec::new(); self.rules.len()],
+            columns: self.profile.as_ref().map_or_else(Vec::new, |schema| {
+                vec![ColumnProfile::default(); schema.fields().len()]
+            }),
+        }
+    }
+
+    /// Adds one batch's figures to `partial`.
+    fn add(&self, partial: &mut Partial, batch: &RecordBatch) -> Result<(), String> {
+        partial.rows += batch.num_rows() as u64;
+        for (r, rule) in self.rules.iter().enumerate() {
+            if let Check::Unique(keys) = &rule.check {
+                partial.keys[r].extend(keys.hashes(batch).map_err(|e| e.to_string())?);
+                continue;
+            }
+            let pass = rule.check.passes(batch).map_err(|e| e.to_string())?;
+            partial.violations[r] += (pass.len() - pass.true_count()) as u64;
+        }
+        if let Some(schema) = &self.profile {
+            for (field, column) in schema.fields().iter().zip(&mut partial.columns) {
+                if let Some(array) = batch.column_by_name(field.name()) {
+                    column.add(array);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl QualityGate {
@@ -184,8 +259,10 @@ impl QualityGate {
             Arc::new(Schema::new(fields))
         });
         Self {
-            rules,
-            profile,
+            measure: Measure {
+                rules: rules.into(),
+                profile,
+            },
             report,
         }
     }
@@ -220,56 +297,26 @@ impl QualityGate {
         ]))
     }
 
-    /// Zero figures: one count per rule, one empty profile per profiled column.
     fn empty(&self) -> Partial {
-        Partial {
-            rows: 0,
-            violations: vec![0; self.rules.len()],
-            keys: vec![Vec::new(); self.rules.len()],
-            columns: self.profile.as_ref().map_or_else(Vec::new, |schema| {
-                vec![ColumnProfile::default(); schema.fields().len()]
-            }),
-        }
+        self.measure.empty()
     }
 
     fn measure(&self, batches: &[RecordBatch]) -> Result<Partial, String> {
         let mut partial = self.empty();
         for batch in batches {
-            partial.rows += batch.num_rows() as u64;
-            for (r, rule) in self.rules.iter().enumerate() {
-                if let Check::Unique(keys) = &rule.check {
-                    partial.keys[r].extend(keys.hashes(batch).map_err(|e| e.to_string())?);
-                    continue;
-                }
-                let pass = rule.check.passes(batch).map_err(|e| e.to_string())?;
-                partial.violations[r] += (0..pass.len())
-                    .filter(|&i| pass.is_null(i) || !pass.value(i))
-                    .count() as u64;
-            }
-            if let Some(schema) = &self.profile {
-                for (field, column) in schema.fields().iter().zip(&mut partial.columns) {
-                    if let Some(array) = batch.column_by_name(field.name()) {
-                        column.add(array);
-                    }
-                }
-            }
+            self.measure.add(&mut partial, batch)?;
         }
-        for (violations, keys) in partial.violations.iter_mut().zip(&mut partial.keys) {
-            keys.sort_unstable();
-            let seen = keys.len();
-            keys.dedup();
-            *violations += (seen - keys.len()) as u64;
-        }
+        partial.seal();
         Ok(partial)
     }
 
     fn report_batch(&self, epoch: u64, total: &Partial) -> Result<RecordBatch, String> {
         let mut b = ReportRows::default();
-        for (r, rule) in self.rules.iter().enumerate() {
+        for (r, rule) in self.measure.rules.iter().enumerate() {
             let violations = total.violations[r];
             b.push_rule(epoch, rule, total.rows, violations);
         }
-        if let Some(schema) = &self.profile {
+        if let Some(schema) = &self.measure.profile {
             for (field, column) in schema.fields().iter().zip(&total.columns) {
                 b.push_column(epoch, field.name(), field.data_type(), total.rows, column);
             }
@@ -315,6 +362,13 @@ impl TableSink for QualityGate {
         Ok(vec![note])
     }
 
+    fn stream(&self, _epoch: u64) -> Result<Option<Box<dyn EpochWriter>>, ConnectorFailure> {
+        Ok(Some(Box::new(EpochMeasure {
+            partial: self.measure.empty(),
+            measure: self.measure.clone(),
+        })))
+    }
+
     fn commit(&self, epoch: u64, files: Vec<String>) -> Result<CommitReport, ConnectorFailure> {
         let mut total = self.empty();
         for note in &files {
@@ -332,13 +386,8 @@ impl TableSink for QualityGate {
             }
         }
         // A key that several workers saw is a duplicate beyond its first row.
-        for (violations, keys) in total.violations.iter_mut().zip(&mut total.keys) {
-            keys.sort_unstable();
-            let seen = keys.len();
-            keys.dedup();
-            *violations += (seen - keys.len()) as u64;
-        }
-        for (r, rule) in self.rules.iter().enumerate() {
+        total.seal();
+        for (r, rule) in self.measure.rules.iter().enumerate() {
             let violations = total.violations[r];
             let ratio = share(violations, total.rows);
             if rule.policy.action == RuleAction::Fail && violations > 0 {
@@ -576,7 +625,7 @@ mod tests {
             schema.clone(),
             None,
         );
-        assert!(QualityGate::needed(&gate.rules));
+        assert!(QualityGate::needed(&gate.measure.rules));
         let notes = gate.write(4, &[b]).unwrap();
         let e = gate.commit(4, notes).unwrap_err().to_string();
         assert!(

@@ -155,6 +155,31 @@ pub trait TableSink: Send + Sync + 'static {
     /// # Errors
     /// When the commit fails.
     fn commit(&self, epoch: u64, files: Vec<String>) -> Result<CommitReport, ConnectorFailure>;
+    /// Starts writing `epoch` batch by batch, for sinks that can: the epoch's rows are then
+    /// encoded as they arrive and never held together, which bounds a worker's memory on
+    /// large epochs. `None` (the default) collects the epoch's batches and passes them to
+    /// [`write`](Self::write) once the epoch is complete.
+    ///
+    /// # Errors
+    /// When the files cannot be opened.
+    fn stream(&self, _epoch: u64) -> Result<Option<Box<dyn EpochWriter>>, ConnectorFailure> {
+        Ok(None)
+    }
+}
+
+/// One epoch's data files of a [`TableSink`], written as batches arrive (see
+/// [`TableSink::stream`]). It lives on the worker thread that writes.
+pub trait EpochWriter {
+    /// Writes `batch` (its rows may be buffered until a file or row group fills).
+    ///
+    /// # Errors
+    /// When writing fails; the epoch's files are then abandoned.
+    fn push(&mut self, batch: &RecordBatch) -> Result<(), ConnectorFailure>;
+    /// Finishes the files and returns their descriptions, as [`TableSink::write`] does.
+    ///
+    /// # Errors
+    /// When writing fails.
+    fn finish(self: Box<Self>) -> Result<Vec<String>, ConnectorFailure>;
 }
 
 /// Turns rejected and late rows into dead-letter rows.

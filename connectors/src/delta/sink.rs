@@ -13,7 +13,7 @@ use url::Url;
 use super::committer::{Committer, ReplaceWhere};
 use super::error::{DeltaError, Result};
 use super::schema;
-use super::writer::FileWriter;
+use super::writer::{FileWriter, OpenFiles};
 use super::{CommitOutcome, DataFile};
 
 /// An append sink into one Delta table with exactly-once epochs.
@@ -220,6 +220,13 @@ impl DeltaSink {
     /// part of the table and a later `VACUUM` removes them.
     pub async fn write_files(&self, batches: &[RecordBatch]) -> Result<Vec<DataFile>> {
         self.inner.writer.write(batches).await
+    }
+
+    /// Opens data files to write batches into one at a time, as
+    /// [`write_files`](Self::write_files) does for a slice of them; the rows are encoded as
+    /// they come and only the open files' buffers are held.
+    pub(crate) fn open_files(&self) -> OpenFiles {
+        self.inner.writer.open()
     }
 
     /// Commits all `files` of `epoch` in one Delta transaction carrying

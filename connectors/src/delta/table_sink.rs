@@ -3,9 +3,10 @@
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
-use sluice_engine::runtime::{CommitReport, ConnectorFailure, TableSink};
+use sluice_engine::runtime::{CommitReport, ConnectorFailure, EpochWriter, TableSink};
 use tokio::runtime::Handle;
 
+use super::writer::OpenFiles;
 use super::{CommitOutcome, DataFile, DeltaError, DeltaSink, Result, SinkOptions};
 
 /// A [`DeltaSink`] driven from timely worker threads through a runtime handle.
@@ -108,6 +109,33 @@ impl DeltaTableSink {
     }
 }
 
+/// One epoch's data files, encoded batch by batch on the calling worker thread.
+struct StreamedFiles {
+    files: OpenFiles,
+    runtime: Handle,
+}
+
+impl EpochWriter for StreamedFiles {
+    fn push(&mut self, batch: &RecordBatch) -> std::result::Result<(), ConnectorFailure> {
+        self.runtime
+            .block_on(self.files.write(batch))
+            .map_err(failure)
+    }
+
+    fn finish(self: Box<Self>) -> std::result::Result<Vec<String>, ConnectorFailure> {
+        let files = self.runtime.block_on(self.files.close()).map_err(failure)?;
+        notes(&files)
+    }
+}
+
+/// Serialized file descriptions, the engine's file notes.
+fn notes(files: &[DataFile]) -> std::result::Result<Vec<String>, ConnectorFailure> {
+    files
+        .iter()
+        .map(|f| serde_json::to_string(f).map_err(|e| ConnectorFailure::new(e.to_string(), false)))
+        .collect()
+}
+
 impl TableSink for DeltaTableSink {
     fn name(&self) -> &str {
         &self.name
@@ -128,12 +156,17 @@ impl TableSink for DeltaTableSink {
             .runtime
             .block_on(self.sink.write_files(batches))
             .map_err(failure)?;
-        files
-            .iter()
-            .map(|f| {
-                serde_json::to_string(f).map_err(|e| ConnectorFailure::new(e.to_string(), false))
-            })
-            .collect()
+        notes(&files)
+    }
+
+    fn stream(
+        &self,
+        _epoch: u64,
+    ) -> std::result::Result<Option<Box<dyn EpochWriter>>, ConnectorFailure> {
+        Ok(Some(Box::new(StreamedFiles {
+            files: self.sink.open_files(),
+            runtime: self.runtime.clone(),
+        })))
     }
 
     fn commit(

@@ -57,6 +57,27 @@ impl FileWriter {
         }
     }
 
+    /// Opens files for one write: batches go in one at a time and are encoded as they come,
+    /// so only the open files' buffers are held, not the rows.
+    pub(crate) fn open(&self) -> OpenFiles {
+        let (num_indexed_cols, stats_columns) =
+            get_num_idx_cols_and_stats_columns(None, self.configuration.clone());
+        let config = WriterConfig::new(
+            self.schema.clone(),
+            self.partition_columns.clone(),
+            None,
+            Some(TARGET_FILE_SIZE),
+            None,
+            num_indexed_cols,
+            stats_columns,
+        );
+        OpenFiles {
+            table: self.table.clone(),
+            schema: self.schema.clone(),
+            writer: Some(PartitionedWriter::new(self.store.clone(), config)),
+        }
+    }
+
     /// Writes `batches` and returns one [`DataFile`] per file, sorted by path.
     ///
     /// # Errors
@@ -69,34 +90,76 @@ impl FileWriter {
     /// Not cancel safe: dropping the future abandons files being written. They are never
     /// part of the table (nothing is committed here) and are removed by a later `VACUUM`.
     pub(crate) async fn write(&self, batches: &[RecordBatch]) -> Result<Vec<DataFile>> {
-        let batches = batches
-            .iter()
-            .filter(|b| b.num_rows() > 0)
-            .map(|b| schema::conform(&self.table, &self.schema, b))
-            .collect::<Result<Vec<_>>>()?;
-        if batches.is_empty() {
-            return Ok(Vec::new());
+        let mut files = self.open();
+        for batch in batches {
+            files.write(batch).await?;
         }
-        let (num_indexed_cols, stats_columns) =
-            get_num_idx_cols_and_stats_columns(None, self.configuration.clone());
-        let config = WriterConfig::new(
-            self.schema.clone(),
-            self.partition_columns.clone(),
-            None,
-            Some(TARGET_FILE_SIZE),
-            None,
-            num_indexed_cols,
-            stats_columns,
-        );
-        let mut writer = PartitionedWriter::new(self.store.clone(), config);
-        for batch in &batches {
-            if let Err(e) = writer.write(batch).await {
-                if let Err(abort) = writer.abort().await {
-                    debug!(table = %self.table, error = %abort, "aborting a failed write failed");
-                }
-                return Err(DeltaError::delta(&self.table, "writing data files", e));
+        files.close().await
+    }
+}
+
+/// Data files being written for one epoch (see [`FileWriter::open`]).
+pub(crate) struct OpenFiles {
+    table: String,
+    schema: SchemaRef,
+    /// `None` once a write failed and the files were abandoned.
+    writer: Option<PartitionedWriter>,
+}
+
+impl OpenFiles {
+    /// Encodes `batch` into the open files (empty batches are skipped), rolling a file over
+    /// at the target size.
+    ///
+    /// # Errors
+    ///
+    /// [`DeltaError::SchemaMismatch`] if the batch does not have the sink's schema;
+    /// [`DeltaError::Storage`] if a file cannot be written. The open files are then
+    /// abandoned (never committed; a later `VACUUM` removes them) and every later call fails.
+    pub(crate) async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(self.abandoned());
+        };
+        let conformed = match schema::conform(&self.table, &self.schema, batch) {
+            Ok(b) => b,
+            Err(e) => {
+                self.abort().await;
+                return Err(e);
             }
+        };
+        if let Err(e) = writer.write(&conformed).await {
+            self.abort().await;
+            return Err(DeltaError::delta(&self.table, "writing data files", e));
         }
+        Ok(())
+    }
+
+    fn abandoned(&self) -> DeltaError {
+        DeltaError::Internal {
+            table: self.table.clone(),
+            details: "data files written after an earlier write failed".into(),
+        }
+    }
+
+    async fn abort(&mut self) {
+        if let Some(writer) = self.writer.take()
+            && let Err(abort) = writer.abort().await
+        {
+            debug!(table = %self.table, error = %abort, "aborting a failed write failed");
+        }
+    }
+
+    /// Finishes the files and returns one [`DataFile`] per file, sorted by path.
+    ///
+    /// # Errors
+    ///
+    /// [`DeltaError::Storage`] if a file cannot be written.
+    pub(crate) async fn close(mut self) -> Result<Vec<DataFile>> {
+        let Some(writer) = self.writer.take() else {
+            return Err(self.abandoned());
+        };
         let adds = writer
             .close()
             .await

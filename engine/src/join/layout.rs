@@ -173,8 +173,20 @@ impl JoinLayout {
         table: &[ArrayRef],
     ) -> Result<RecordBatch> {
         let mut columns = Vec::with_capacity(self.output.fields().len());
+        // A left join whose keys each match at most once keeps every input row in place:
+        // its columns are reused instead of copied.
+        let identity = left.len() == batch.num_rows()
+            && left
+                .values()
+                .iter()
+                .enumerate()
+                .all(|(i, &l)| l as usize == i);
         for c in batch.columns() {
-            columns.push(take(c.as_ref(), &left, None)?);
+            columns.push(if identity {
+                Arc::clone(c)
+            } else {
+                take(c.as_ref(), &left, None)?
+            });
         }
         for (c, data_type) in table.iter().zip(&self.added_types) {
             if c.is_empty() {

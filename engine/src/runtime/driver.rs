@@ -673,8 +673,16 @@ fn run_worker(
                 e.to_string()
             })?;
             report.records += (rows.num_rows() + dead.num_rows()) as u64;
-            send(&mut events_in, rows);
             send(&mut dead_in, dead);
+            // The rows go in slices, each run through the dataflow before the next: sinks
+            // that stream then hold only their open files, not the epoch.
+            let mut offset = 0;
+            while offset < rows.num_rows() {
+                let length = SLICE_ROWS.min(rows.num_rows() - offset);
+                send(&mut events_in, rows.slice(offset, length));
+                offset += length;
+                worker.step();
+            }
         }
         logged.borrow_mut().insert(epoch, entry.ranges);
         report.last_epoch = Some(epoch);
@@ -729,6 +737,9 @@ impl Drop for AbortGuard {
         }
     }
 }
+
+/// The most rows a source batch enters the dataflow with at once.
+const SLICE_ROWS: usize = 64 * 1024;
 
 pub(super) fn send(
     input: &mut timely::dataflow::InputHandle<

@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::operator::Operator;
 
-use super::TableSink;
+use super::{EpochWriter, TableSink};
 use crate::batch::Batches;
 
 /// A data file written for sink number `.0`, serialized as `.1`.
@@ -28,8 +29,55 @@ pub(crate) fn fail(failure: &Failure, message: String) {
     failure.borrow_mut().get_or_insert(message);
 }
 
-/// Writes `stream` into `sink` (number `index`) epoch by epoch. Epochs at or before
-/// `committed` are already in the table and are not written again.
+/// An epoch being written by one worker.
+enum Pending {
+    /// The sink writes batch by batch.
+    Streaming(Box<dyn EpochWriter>),
+    /// The sink writes the whole epoch at once.
+    Buffered(Vec<RecordBatch>),
+    /// Writing failed (already reported); the rest of the epoch is dropped.
+    Failed,
+}
+
+impl Pending {
+    fn open(sink: &dyn TableSink, epoch: u64, failure: &Failure) -> Self {
+        match sink.stream(epoch) {
+            Ok(Some(writer)) => Self::Streaming(writer),
+            Ok(None) => Self::Buffered(Vec::new()),
+            Err(err) => {
+                fail(failure, format!("writing {}: {err}", sink.name()));
+                Self::Failed
+            }
+        }
+    }
+
+    fn push(&mut self, sink: &dyn TableSink, batch: RecordBatch, failure: &Failure) {
+        match self {
+            Self::Streaming(writer) => {
+                if let Err(err) = writer.push(&batch) {
+                    fail(failure, format!("writing {}: {err}", sink.name()));
+                    *self = Self::Failed;
+                }
+            }
+            Self::Buffered(batches) => batches.push(batch),
+            Self::Failed => {}
+        }
+    }
+
+    fn finish(self, sink: &dyn TableSink, epoch: u64) -> Result<Vec<String>, String> {
+        let result = match self {
+            Self::Streaming(writer) => writer.finish(),
+            Self::Buffered(batches) if batches.is_empty() => Ok(Vec::new()),
+            Self::Buffered(batches) => sink.write(epoch, &batches),
+            Self::Failed => return Ok(Vec::new()),
+        };
+        result.map_err(|err| format!("writing {}: {err}", sink.name()))
+    }
+}
+
+/// Writes `stream` into `sink` (number `index`) epoch by epoch, batch by batch when the sink
+/// can stream. Epochs at or before `committed` are already in the table and are not written
+/// again.
 pub(crate) fn write_to<'scope>(
     stream: Stream<'scope, u64, Batches>,
     index: u32,
@@ -42,39 +90,44 @@ pub(crate) fn write_to<'scope>(
         Pipeline,
         &name,
         move |_, _| {
-            let mut stash: BTreeMap<u64, (Capability<u64>, Vec<RecordBatch>)> = BTreeMap::new();
+            let mut open: BTreeMap<u64, (Capability<u64>, Pending)> = BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each(|cap, container| {
-                    if let (Some(&t), Some(held)) = (cap.least(), cap.retain_least(0)) {
-                        stash
-                            .entry(t)
-                            .or_insert_with(|| (held, Vec::new()))
-                            .1
-                            .extend(std::mem::take(&mut container.batches));
+                    let Some(&epoch) = cap.least() else { return };
+                    if committed.is_some_and(|c| epoch <= c) {
+                        return;
+                    }
+                    for batch in std::mem::take(&mut container.batches) {
+                        if batch.num_rows() == 0 {
+                            continue;
+                        }
+                        let pending = match open.entry(epoch) {
+                            Entry::Occupied(entry) => &mut entry.into_mut().1,
+                            Entry::Vacant(entry) => {
+                                let Some(held) = cap.retain_least(0) else {
+                                    return;
+                                };
+                                let pending = Pending::open(sink.as_ref(), epoch, &failure);
+                                &mut entry.insert((held, pending)).1
+                            }
+                        };
+                        pending.push(sink.as_ref(), batch, &failure);
                     }
                 });
-                while let Some(entry) = stash.first_entry() {
+                while let Some(entry) = open.first_entry() {
                     let epoch = *entry.key();
                     if frontier.less_equal(&epoch) {
                         break;
                     }
-                    let (cap, batches) = entry.remove();
-                    if committed.is_some_and(|c| epoch <= c) {
-                        continue;
-                    }
-                    let batches: Vec<RecordBatch> =
-                        batches.into_iter().filter(|b| b.num_rows() > 0).collect();
-                    if batches.is_empty() {
-                        continue;
-                    }
-                    match sink.write(epoch, &batches) {
+                    let (cap, pending) = entry.remove();
+                    match pending.finish(sink.as_ref(), epoch) {
                         Ok(files) => {
                             let mut session = output.session(&cap);
                             for file in files {
                                 session.give((index, file));
                             }
                         }
-                        Err(err) => fail(&failure, format!("writing {}: {err}", sink.name())),
+                        Err(message) => fail(&failure, message),
                     }
                 }
             }
