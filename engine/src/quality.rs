@@ -301,13 +301,12 @@ impl QualityGate {
         self.measure.empty()
     }
 
-    fn measure(&self, batches: &[RecordBatch]) -> Result<Partial, String> {
-        let mut partial = self.empty();
-        for batch in batches {
-            self.measure.add(&mut partial, batch)?;
+    /// A fresh measuring of one epoch on one worker.
+    fn epoch_measure(&self) -> EpochMeasure {
+        EpochMeasure {
+            partial: self.measure.empty(),
+            measure: self.measure.clone(),
         }
-        partial.seal();
-        Ok(partial)
     }
 
     fn report_batch(&self, epoch: u64, total: &Partial) -> Result<RecordBatch, String> {
@@ -354,19 +353,15 @@ impl TableSink for QualityGate {
     }
 
     fn write(&self, _epoch: u64, batches: &[RecordBatch]) -> Result<Vec<String>, ConnectorFailure> {
-        let partial = self
-            .measure(batches)
-            .map_err(|e| ConnectorFailure::new(format!("quality rules: {e}"), false))?;
-        let note = serde_json::to_string(&partial)
-            .map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
-        Ok(vec![note])
+        let mut measure = self.epoch_measure();
+        for batch in batches {
+            measure.push(batch)?;
+        }
+        Box::new(measure).finish()
     }
 
     fn stream(&self, _epoch: u64) -> Result<Option<Box<dyn EpochWriter>>, ConnectorFailure> {
-        Ok(Some(Box::new(EpochMeasure {
-            partial: self.measure.empty(),
-            measure: self.measure.clone(),
-        })))
+        Ok(Some(Box::new(self.epoch_measure())))
     }
 
     fn commit(&self, epoch: u64, files: Vec<String>) -> Result<CommitReport, ConnectorFailure> {

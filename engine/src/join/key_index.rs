@@ -27,16 +27,7 @@ pub(super) enum KeyIndex {
 
 /// Whether a key column of this type is indexed as `i64` (every value fits).
 fn integer(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
-        DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-    )
+    data_type.is_integer() && *data_type != DataType::UInt64
 }
 
 fn as_i64(column: &ArrayRef) -> Result<ArrayRef, arrow::error::ArrowError> {

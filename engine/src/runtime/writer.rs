@@ -67,7 +67,6 @@ impl Pending {
     fn finish(self, sink: &dyn TableSink, epoch: u64) -> Result<Vec<String>, String> {
         let result = match self {
             Self::Streaming(writer) => writer.finish(),
-            Self::Buffered(batches) if batches.is_empty() => Ok(Vec::new()),
             Self::Buffered(batches) => sink.write(epoch, &batches),
             Self::Failed => return Ok(Vec::new()),
         };
