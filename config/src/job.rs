@@ -61,6 +61,22 @@ pub struct JobConfig {
     /// Data-quality reporting.
     #[serde(default)]
     pub quality: QualityConfig,
+    /// The Prometheus metrics endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus metrics endpoint (`GET /metrics`, OpenMetrics text).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address to serve on, such as `0.0.0.0:9464`; none serves no endpoint.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// How long to keep serving after the job ends, so that a last scrape sees a bounded
+    /// job's final figures (e.g. `30s`).
+    #[serde(default, with = "humantime_serde")]
+    pub linger: Option<Duration>,
 }
 
 /// Data-quality reporting settings.

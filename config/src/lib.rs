@@ -21,8 +21,8 @@ pub mod params;
 pub use aggregation::{AggregateConfig, EpochAggregateConfig, GoldConfig, WindowConfig};
 pub use error::{ConfigError, Result};
 pub use job::{
-    ColumnConfig, FieldConfig, FieldType, JobConfig, JoinConfig, JoinTableConfig, ReferenceConfig,
-    RuleConfig, SilverConfig, SourceConfig, TriggerConfig,
+    ColumnConfig, FieldConfig, FieldType, JobConfig, JoinConfig, JoinTableConfig, MetricsConfig,
+    ReferenceConfig, RuleConfig, SilverConfig, SourceConfig, TriggerConfig,
 };
 pub use output::{CheckpointConfig, KafkaOutputConfig, OutputConfig, TableNames, TableTopics};
 pub use overrides::Override;

@@ -22,6 +22,7 @@ pub mod error;
 pub mod expr;
 pub mod join;
 pub mod key;
+pub mod metrics;
 pub mod plan;
 pub mod quality;
 pub mod runtime;

@@ -25,6 +25,7 @@ use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray}
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::metrics::QualityMetrics;
 use crate::runtime::{CommitReport, ConnectorFailure, EpochWriter, TableSink};
 use crate::stateless::{Check, Rule};
 use profile::ColumnProfile;
@@ -166,6 +167,7 @@ mod hash_lists {
 pub struct QualityGate {
     measure: Measure,
     report: Option<Arc<dyn TableSink>>,
+    metrics: QualityMetrics,
 }
 
 /// What the gate measures on every worker: rule violations, uniqueness hashes, profiles.
@@ -264,7 +266,15 @@ impl QualityGate {
                 profile,
             },
             report,
+            metrics: QualityMetrics::default(),
         }
+    }
+
+    /// Reports each committed epoch's rule counts and column profiles to `metrics` too.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: QualityMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Whether a job with these rules needs a gate even without a report: a `fail` rule or a
@@ -306,6 +316,26 @@ impl QualityGate {
         EpochMeasure {
             partial: self.measure.empty(),
             measure: self.measure.clone(),
+        }
+    }
+
+    /// Reports an epoch's figures to the metrics.
+    fn observe(&self, total: &Partial) {
+        self.metrics.checked(total.rows);
+        for (rule, violations) in self.measure.rules.iter().zip(&total.violations) {
+            self.metrics
+                .rule(&rule.name, rule.policy.action.as_str(), *violations);
+        }
+        if let Some(schema) = &self.measure.profile {
+            for (field, column) in schema.fields().iter().zip(&total.columns) {
+                self.metrics.column(
+                    field.name(),
+                    column.non_null,
+                    column.nulls,
+                    column.distinct_estimate(),
+                    column.numeric_summary(field.data_type()),
+                );
+            }
         }
     }
 
@@ -382,6 +412,9 @@ impl TableSink for QualityGate {
         }
         // A key that several workers saw is a duplicate beyond its first row.
         total.seal();
+        if !files.is_empty() {
+            self.observe(&total);
+        }
         for (r, rule) in self.measure.rules.iter().enumerate() {
             let violations = total.violations[r];
             let ratio = share(violations, total.rows);

@@ -47,6 +47,8 @@ pub struct DemoArgs {
     /// Snapshot window state every N epochs.
     #[arg(long)]
     checkpoint_every: Option<u64>,
+    #[command(flatten)]
+    metrics: crate::metrics_endpoint::MetricsArgs,
 }
 
 /// Runs the demo.
@@ -84,6 +86,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         anyhow::ensure!(every > 0, "--checkpoint-every must be at least 1");
         job.checkpoint.every = every;
     }
+    args.metrics.apply(&mut job.metrics);
     let summary = crate::pipeline::run_job(&job, args.batch, None)?;
     crate::report::print(&job, &summary);
     Ok(())

@@ -4,6 +4,7 @@ mod consume_rate;
 mod demo;
 mod demo_data;
 mod failure;
+mod metrics_endpoint;
 mod pipeline;
 mod produce;
 mod report;
@@ -54,6 +55,8 @@ enum Command {
         /// gives index 2.
         #[arg(long, env = "SLUICE_PROCESS")]
         process: Option<String>,
+        #[command(flatten)]
+        metrics: metrics_endpoint::MetricsArgs,
     },
     /// Produce the generator's events to a Kafka topic (for tests and benchmarks).
     Produce(produce::ProduceArgs),
@@ -103,6 +106,7 @@ fn run(cli: Cli) -> Result<()> {
             param,
             hosts,
             process,
+            metrics,
         } => {
             let cluster = cluster(hosts, process)?;
             let mut overrides = sluice_config::Override::from_env(std::env::vars());
@@ -116,6 +120,7 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(w) = workers {
                 config.workers = w;
             }
+            metrics.apply(&mut config.metrics);
             let summary = pipeline::run_job(&config, batch, cluster)?;
             report::print(&config, &summary);
             Ok(())

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
+use prometheus_client::registry::Registry;
 use sluice_config::{FieldType, GoldConfig, JobConfig, JoinConfig, JoinTableConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
 use sluice_connectors::delta::{
@@ -21,11 +22,14 @@ use sluice_connectors::kafka::{
 use sluice_connectors::kinesis::{Ending, KinesisSource};
 use sluice_engine::aggregate::AggregateSpec;
 use sluice_engine::join::{JoinSpec, JoinStrategy};
+use sluice_engine::metrics::RunMetrics;
 use sluice_engine::plan::{CompiledPlan, KeyCheck, KeyRule, Plan};
 use sluice_engine::quality::{QualityGate, RulePolicy};
 use sluice_engine::runtime::{Cluster, EpochSource, RunOptions, RunSummary, Sinks, TableSink, run};
 use sluice_engine::table_feed::{StaticTable, TableFeed};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+
+use crate::metrics_endpoint::MetricsEndpoint;
 
 /// What a finished run reports.
 pub struct JobSummary {
@@ -57,6 +61,13 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
     } else {
         job.trigger.records_per_epoch
     };
+    let mut registry = Registry::default();
+    let metrics = RunMetrics::register(&mut registry);
+    let endpoint = job
+        .metrics
+        .listen
+        .map(|listen| MetricsEndpoint::serve(Arc::new(registry), listen))
+        .transpose()?;
     let (source, source_events) = open_source(job, batch, records_per_epoch, &handle)?;
     let bronze_schema = source.schema();
     let plan = Plan {
@@ -284,11 +295,14 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
     };
     let quality: Option<Arc<dyn TableSink>> =
         (report.is_some() || QualityGate::needed(&compiled.rules)).then(|| {
-            Arc::new(QualityGate::new(
-                compiled.rules.clone(),
-                Arc::clone(&compiled.bronze_schema),
-                report,
-            )) as Arc<dyn TableSink>
+            Arc::new(
+                QualityGate::new(
+                    compiled.rules.clone(),
+                    Arc::clone(&compiled.bronze_schema),
+                    report,
+                )
+                .with_metrics(metrics.quality().clone()),
+            ) as Arc<dyn TableSink>
         });
     let checkpoint_dir = Location::new(&job.output.dir, "checkpoints")?;
     let checkpoints =
@@ -330,6 +344,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         cluster,
         idle_poll: std::time::Duration::from_millis(100),
         startup_dead_letters,
+        metrics: metrics.clone(),
     };
     let sinks = Sinks {
         bronze: bronze.clone(),
@@ -339,7 +354,9 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         dead_letters: Arc::clone(&dead),
         quality,
     };
-    let summary = run(compiled, source, sinks, Arc::new(DeadLetterRows), options)?;
+    let summary = run(compiled, source, sinks, Arc::new(DeadLetterRows), options);
+    linger(job, endpoint.as_ref());
+    let summary = summary?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -368,6 +385,19 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         workers,
         source_events,
     })
+}
+
+/// Keeps the metrics endpoint up for the job's `metrics.linger` after the run.
+fn linger(job: &JobConfig, endpoint: Option<&MetricsEndpoint>) {
+    let (Some(endpoint), Some(linger)) = (endpoint, job.metrics.linger) else {
+        return;
+    };
+    eprintln!(
+        "serving the final metrics at http://{}/metrics for {}",
+        endpoint.addr(),
+        humantime::format_duration(linger)
+    );
+    std::thread::sleep(linger);
 }
 
 fn fields(job: &JobConfig) -> SchemaRef {

@@ -147,6 +147,14 @@ impl ColumnProfile {
             .map(|t| t / self.non_null as f64)
     }
 
+    /// Min, max and mean of a numeric column with values.
+    pub(crate) fn numeric_summary(&self, data_type: &DataType) -> Option<(f64, f64, f64)> {
+        if !numeric(data_type) {
+            return None;
+        }
+        Some((self.low?, self.high?, self.mean()?))
+    }
+
     /// The minimum as text, in the column's own type.
     pub(crate) fn min_text(&self, data_type: &DataType) -> Option<String> {
         self.render(self.low, self.low_text.as_ref(), data_type)

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Exchange;
@@ -14,6 +15,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use super::TableSink;
 use super::writer::{Failure, FileNote, fail};
 use crate::epoch::complete_before;
+use crate::metrics::RunMetrics;
 
 /// Called after every sink committed an epoch; writes the commit marker.
 pub(crate) type OnCommitted = Box<dyn FnMut(u64) -> Result<(), String>>;
@@ -21,15 +23,22 @@ pub(crate) type OnCommitted = Box<dyn FnMut(u64) -> Result<(), String>>;
 /// Commits the files in `files` epoch by epoch, in epoch order, starting at `first_epoch`.
 /// Holds a capability until each epoch is committed, so a probe downstream of the
 /// returned stream passes an epoch only once it is durable.
+/// The tables an epoch commits to, in commit order, and where commits are reported.
+pub(crate) struct CommitTargets {
+    pub(crate) sinks: Vec<Arc<dyn TableSink>>,
+    pub(crate) metrics: RunMetrics,
+}
+
 pub(crate) fn commit_epochs<'scope>(
     files: Stream<'scope, u64, Vec<FileNote>>,
-    sinks: Vec<Arc<dyn TableSink>>,
+    targets: CommitTargets,
     first_epoch: u64,
     final_epoch: Rc<Cell<Option<u64>>>,
     mut on_committed: OnCommitted,
     failure: Failure,
     abort: Arc<AtomicBool>,
 ) -> Stream<'scope, u64, Vec<()>> {
+    let CommitTargets { sinks, metrics } = targets;
     let scope = files.scope();
     let is_committer = scope.index() == 0;
     let mut builder = OperatorBuilder::new("Commit".to_owned(), scope);
@@ -70,15 +79,19 @@ pub(crate) fn commit_epochs<'scope>(
                     }
                     let mut ok = true;
                     for (sink, files) in sinks.iter().zip(per_sink) {
+                        let began = Instant::now();
                         match sink.commit(epoch, files) {
-                            Ok(report) => tracing::debug!(
-                                table = sink.name(),
-                                epoch,
-                                skipped = report.skipped,
-                                rows = report.rows,
-                                files = report.files,
-                                "epoch committed"
-                            ),
+                            Ok(report) => {
+                                metrics.table_committed(sink.name(), began.elapsed(), &report);
+                                tracing::debug!(
+                                    table = sink.name(),
+                                    epoch,
+                                    skipped = report.skipped,
+                                    rows = report.rows,
+                                    files = report.files,
+                                    "epoch committed"
+                                );
+                            }
                             Err(err) => {
                                 fail(
                                     &failure,

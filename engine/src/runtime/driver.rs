@@ -15,7 +15,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Concatenate, Input, Probe};
 use timely::dataflow::operators::generic::operator::Operator;
 
-use super::committer::commit_epochs;
+use super::committer::{CommitTargets, commit_epochs};
 use super::join_tables::{feed_tables, table_versions};
 use super::writer::{Failure, fail, write_to};
 use super::{Cursors, DeadLetters, EpochSource, Planned, Sinks, TableSink, advance};
@@ -24,6 +24,7 @@ use crate::batch::Batches;
 use crate::error::{EngineError, Result};
 use crate::join::{KeyedJoinExt, TableUpdates};
 use crate::key::owned_groups;
+use crate::metrics::RunMetrics;
 use crate::plan::{CompiledJoin, CompiledPlan};
 use crate::stateless::{StatelessExt, split_by_rules};
 use crate::window::{WindowControl, WindowExt, WindowSetup};
@@ -68,6 +69,8 @@ pub struct RunOptions {
     /// that do not decode): they go to the dead-letter table with epoch 0, so a job records
     /// them once, at its first start (a replay of epoch 0 writes them under the same txn).
     pub startup_dead_letters: Vec<RecordBatch>,
+    /// Where the run reports its figures ([`RunMetrics::default`] reports nowhere).
+    pub metrics: RunMetrics,
 }
 
 /// This process's place in a cluster of timely processes, each running `workers` threads.
@@ -374,20 +377,30 @@ fn run_worker(
     let first_epoch = shared.first_epoch;
     let logged: Rc<RefCell<std::collections::BTreeMap<u64, Vec<sluice_checkpoints::SourceRange>>>> =
         Rc::default();
+    // When each epoch started on this worker, for the epoch duration metric.
+    let started: Rc<RefCell<std::collections::BTreeMap<u64, Instant>>> = Rc::default();
 
     let built = worker.dataflow::<u64, _, _>(|scope| -> Result<_> {
         let (events_in, events) = scope.new_input::<Batches>();
         let (dead_in, dead) = scope.new_input::<Batches>();
         let mut files = Vec::new();
         let mut sink_index = 0u32;
+        let sink_count = shared.sink_list.len();
         let mut next_sink = |stream, files: &mut Vec<_>| {
             let i = sink_index as usize;
+            let sink = Arc::clone(&shared.sink_list[i]);
+            // The dead-letter table is always the last sink.
+            let tally = shared
+                .options
+                .metrics
+                .sink_tally(sink.name(), i + 1 == sink_count);
             files.push(write_to(
                 stream,
                 sink_index,
-                Arc::clone(&shared.sink_list[i]),
+                sink,
                 shared.committed[i],
                 Rc::clone(&failure),
+                tally,
             ));
             sink_index += 1;
         };
@@ -506,6 +519,8 @@ fn run_worker(
         let marker_final = Rc::clone(&final_epoch);
         let marker_logged = Rc::clone(&logged);
         let marker_source = Arc::clone(&shared.source);
+        let marker_metrics = shared.options.metrics.clone();
+        let marker_started = Rc::clone(&started);
         let on_committed = Box::new(move |epoch: u64| {
             let snapshot = !has_window
                 || epoch.is_multiple_of(snapshot_every)
@@ -530,11 +545,19 @@ fn run_worker(
                 marker_source.committed(epoch, &ranges);
             }
             logged.retain(|e, _| *e > epoch);
+            let mut started = marker_started.borrow_mut();
+            let took = started.remove(&epoch).map(|at| at.elapsed());
+            started.retain(|e, _| *e > epoch);
+            marker_metrics.epoch_committed(epoch, took);
             Ok(())
         });
+        let targets = CommitTargets {
+            sinks: shared.sink_list.clone(),
+            metrics: shared.options.metrics.clone(),
+        };
         let committed = commit_epochs(
             files,
-            shared.sink_list.clone(),
+            targets,
             first_epoch,
             Rc::clone(&final_epoch),
             on_committed,
@@ -648,6 +671,15 @@ fn run_worker(
             control.final_epoch.set(Some(epoch));
         }
         let records: u64 = entry.ranges.iter().map(|r| r.len()).sum();
+        if index == 0 {
+            started.borrow_mut().insert(epoch, Instant::now());
+            let watermark = control.watermark.borrow();
+            shared.options.metrics.epoch_started(
+                epoch,
+                watermark.next(),
+                watermark.max_event_time(),
+            );
+        }
         if index == 0
             && let Some(progress) = &shared.options.progress
         {
@@ -672,7 +704,9 @@ fn run_worker(
                 tracing::error!(epoch, source = %range.source, partition = range.partition, error = %e, "read failed");
                 e.to_string()
             })?;
-            report.records += (rows.num_rows() + dead.num_rows()) as u64;
+            let read = (rows.num_rows() + dead.num_rows()) as u64;
+            report.records += read;
+            shared.options.metrics.record_read(&range.source, read);
             send(&mut dead_in, dead);
             // The rows go in slices, each run through the dataflow before the next: sinks
             // that stream then hold only their open files, not the epoch.

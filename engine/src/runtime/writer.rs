@@ -16,6 +16,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 
 use super::{EpochWriter, TableSink};
 use crate::batch::Batches;
+use crate::metrics::SinkTally;
 
 /// A data file written for sink number `.0`, serialized as `.1`.
 pub(crate) type FileNote = (u32, String);
@@ -75,14 +76,15 @@ impl Pending {
 }
 
 /// Writes `stream` into `sink` (number `index`) epoch by epoch, batch by batch when the sink
-/// can stream. Epochs at or before `committed` are already in the table and are not written
-/// again.
+/// can stream, counting the rows in `tally`. Epochs at or before `committed` are already in
+/// the table and are not written (nor counted) again.
 pub(crate) fn write_to<'scope>(
     stream: Stream<'scope, u64, Batches>,
     index: u32,
     sink: Arc<dyn TableSink>,
     committed: Option<u64>,
     failure: Failure,
+    tally: SinkTally,
 ) -> Stream<'scope, u64, Vec<FileNote>> {
     let name = format!("Write({})", sink.name());
     stream.unary_frontier::<CapacityContainerBuilder<Vec<FileNote>>, _, _, _>(
@@ -110,6 +112,7 @@ pub(crate) fn write_to<'scope>(
                                 &mut entry.insert((held, pending)).1
                             }
                         };
+                        tally.count(&batch);
                         pending.push(sink.as_ref(), batch, &failure);
                     }
                 });

@@ -1,0 +1,410 @@
+//! Prometheus metrics end to end: a real Prometheus (scripts/services/prometheus.sh)
+//! scrapes a streaming job's `/metrics`; what it stored must equal what DuckDB reads from
+//! the job's Delta tables. The deploy rules pass `promtool`, and every metric the Grafana
+//! dashboard and the rules name is one the job exposes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+use sluice_tests::{python, run_with_timeout, serial, sluice_bin, spawn_logged, work_dir};
+
+const TMP: &str = env!("CARGO_TARGET_TMPDIR");
+const EVENTS: u64 = 60_000;
+const USER_RULE: &str = "user_id IS NOT NULL";
+const VALUE_RULE: &str = "value >= 0";
+const TYPE_RULE: &str = "event_type IN ('click', 'view', 'add_to_cart', 'purchase', 'search')";
+
+fn env(var: &str) -> Result<String> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .with_context(|| {
+            format!("{var} is not set: run the suite with scripts/test, which starts Prometheus")
+        })
+}
+
+fn deploy() -> PathBuf {
+    sluice_tests::tests_dir().join("..").join("deploy")
+}
+
+/// `curl` GET of `url` with `query` URL-encoded, as text.
+fn get(url: &str, query: &[(&str, &str)]) -> Result<String> {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--fail", "--max-time", "10", "--get", url]);
+    for (k, v) in query {
+        cmd.arg("--data-urlencode").arg(format!("{k}={v}"));
+    }
+    let out = run_with_timeout(cmd, Duration::from_secs(20))?;
+    out.require_success(&format!("GET {url}"))?;
+    Ok(out.stdout)
+}
+
+/// An instant PromQL query: `(labels, value)` per series.
+fn promql(query: &str) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
+    let base = env("SLUICE_PROMETHEUS_URL")?;
+    let body: Value =
+        serde_json::from_str(&get(&format!("{base}/api/v1/query"), &[("query", query)])?)?;
+    ensure!(body["status"] == "success", "{query}: {body}");
+    let mut series = Vec::new();
+    for s in body["data"]["result"]
+        .as_array()
+        .context("a vector result")?
+    {
+        let labels = s["metric"]
+            .as_object()
+            .context("labels")?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        let value: f64 = s["value"][1].as_str().context("a value")?.parse()?;
+        series.push((labels, value));
+    }
+    Ok(series)
+}
+
+/// The single value of `query`, or `None` when it has no series.
+fn scalar(query: &str) -> Result<Option<f64>> {
+    let series = promql(query)?;
+    ensure!(series.len() <= 1, "{query}: several series: {series:?}");
+    Ok(series.first().map(|(_, v)| *v))
+}
+
+fn duck(sql: &str) -> Result<Vec<Vec<String>>> {
+    let mut cmd = Command::new(python()?);
+    cmd.arg("-c").arg(format!(
+        "import sys; sys.path.insert(0, {:?}); from delta_checks import connect\n\
+         for r in connect().execute({sql:?}).fetchall(): print('|'.join(map(str, r)))",
+        sluice_tests::tests_dir()
+            .join("python")
+            .display()
+            .to_string()
+    ));
+    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
+    out.require_success(&format!("duckdb: {sql}"))?;
+    Ok(out
+        .stdout
+        .lines()
+        .map(|l| l.split('|').map(str::to_owned).collect())
+        .collect())
+}
+
+fn count(sql: &str) -> Result<u64> {
+    let rows = duck(sql)?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .map_or(Ok(0), |s| s.trim().parse())?)
+}
+
+/// A loopback port nobody listens on now.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Registers `127.0.0.1:port` with Prometheus (file discovery) under label `run`, and waits
+/// until Prometheus lists it as a target.
+fn register_target(run: &str, port: u16) -> Result<()> {
+    let dir = PathBuf::from(env("SLUICE_PROMETHEUS_TARGETS")?);
+    let target = format!("127.0.0.1:{port}");
+    let file = serde_json::json!([{ "targets": [target], "labels": { "run": run } }]);
+    let tmp = dir.join(format!(".{run}.tmp"));
+    std::fs::write(&tmp, file.to_string())?;
+    std::fs::rename(&tmp, dir.join(format!("{run}.json")))?;
+    let base = env("SLUICE_PROMETHEUS_URL")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let targets = get(&format!("{base}/api/v1/targets"), &[])?;
+        if targets.contains(&format!("\"run\":\"{run}\"")) {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "Prometheus did not pick up target {target} within 60 s: {targets}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Metric names that `text` (a rules file or a dashboard) uses.
+fn names_used(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("sluice_") {
+        let start = i + at;
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let before = start.checked_sub(1).map(|b| bytes[b]);
+        if !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':') {
+            names.push(text[start..end].to_owned());
+        }
+        i = end;
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The sample names an OpenMetrics exposition declares: `<name>_total` for counters,
+/// `_bucket`, `_count` and `_sum` for histograms, the name itself for gauges.
+fn exposed_names(exposition: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in exposition.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let mut parts = rest.split_whitespace();
+        let (Some(name), Some(kind)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        match kind {
+            "counter" => names.push(format!("{name}_total")),
+            "histogram" => {
+                for suffix in ["_bucket", "_count", "_sum"] {
+                    names.push(format!("{name}{suffix}"));
+                }
+            }
+            _ => names.push(name.to_owned()),
+        }
+    }
+    names
+}
+
+#[test]
+fn deploy_rules_pass_promtool() -> Result<()> {
+    let promtool = env("SLUICE_PROMTOOL")?;
+    let dir = deploy().join("prometheus");
+    for args in [
+        vec!["check", "rules", "rules.yml"],
+        vec!["test", "rules", "rules_test.yml"],
+    ] {
+        let mut cmd = Command::new(&promtool);
+        cmd.current_dir(&dir).args(&args);
+        let out = run_with_timeout(cmd, Duration::from_secs(60))?;
+        out.require_success(&format!("promtool {}", args.join(" ")))?;
+        ensure!(out.stdout.contains("SUCCESS"), "promtool: {}", out.stdout);
+    }
+    Ok(())
+}
+
+/// Runs the user-activity job as a stream of 6 epochs with three quality rules, scraped by
+/// Prometheus every second, and compares what Prometheus stored with the tables.
+#[test]
+fn prometheus_figures_equal_the_tables() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "metrics")?;
+    let out = dir.join("out");
+    let port = free_port()?;
+    let run = format!("metrics-{}-{port}", std::process::id());
+    register_target(&run, port)?;
+    let rules = format!(
+        "[{{name: user_present, check: \"{USER_RULE}\", action: warn}}, \
+         {{name: value_ok, check: \"{VALUE_RULE}\", action: drop}}, \
+         {{name: type_known, check: \"{TYPE_RULE}\", action: quarantine}}]"
+    );
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run")
+        .arg(
+            sluice_tests::tests_dir()
+                .join("..")
+                .join("config")
+                .join("user-activity.yaml"),
+        )
+        .args(["--set", &format!("output.dir={}", out.display())])
+        .args(["--set", &format!("source.generator.events={EVENTS}")])
+        .args(["--set", "trigger.records-per-epoch=10000"])
+        .args(["--set", &format!("rules={rules}")])
+        .args(["--set", "quality.report=true"])
+        .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-linger", "20s"]);
+    let log = dir.join("run.log");
+    let mut child = spawn_logged(cmd, &log)?;
+    let result = watch(port, &mut child, &log);
+    // The job lingers 20 s after its run: Prometheus scrapes its final figures every second.
+    let status = child.wait()?;
+    let exposition = result?;
+    ensure!(status.success(), "sluice run failed: {}", read(&log));
+
+    // What the job exposes covers what the dashboard and the rules query.
+    let exposed = exposed_names(&exposition);
+    for file in [
+        deploy().join("grafana").join("sluice.json"),
+        deploy().join("prometheus").join("rules.yml"),
+    ] {
+        let used = names_used(&read(&file));
+        ensure!(!used.is_empty(), "{} names no metric", file.display());
+        let missing: Vec<&String> = used.iter().filter(|n| !exposed.contains(n)).collect();
+        ensure!(
+            missing.is_empty(),
+            "{} uses metrics the job does not expose: {missing:?}",
+            file.display()
+        );
+    }
+
+    let sel = format!("run=\"{run}\"");
+    let last = |metric: &str, labels: &str| -> Result<Option<f64>> {
+        let labels = if labels.is_empty() {
+            sel.clone()
+        } else {
+            format!("{sel}, {labels}")
+        };
+        scalar(&format!("last_over_time({metric}{{{labels}}}[30m])"))
+    };
+    let tables = out.join("tables");
+    let scan = |table: &str| format!("delta_scan('{}')", tables.join(table).display());
+
+    // Reads: every generated record.
+    let read_total = last("sluice_source_records_total", "")?;
+    ensure!(
+        read_total == Some(EVENTS as f64),
+        "records read {read_total:?}, generated {EVENTS}"
+    );
+    // Committed rows per table, against DuckDB's counts.
+    for table in [
+        "bronze",
+        "silver",
+        "gold_user_activity",
+        "dlq",
+        "quality_report",
+    ] {
+        let rows = count(&format!("SELECT count(*) FROM {}", scan(table)))?;
+        let metric = last(
+            "sluice_sink_committed_rows_total",
+            &format!("table=\"{table}\""),
+        )?;
+        ensure!(
+            metric == Some(rows as f64),
+            "{table}: Prometheus has {metric:?} committed rows, DuckDB counts {rows}"
+        );
+        if table != "quality_report" {
+            let written = last(
+                "sluice_sink_written_rows_total",
+                &format!("table=\"{table}\""),
+            )?;
+            ensure!(
+                written == Some(rows as f64),
+                "{table}: {written:?} rows written, {rows} in the table"
+            );
+        }
+    }
+    // Dead letters by reason.
+    let reasons = duck(&format!(
+        "SELECT reason, count(*) FROM {} GROUP BY reason ORDER BY reason",
+        scan("dlq")
+    ))?;
+    ensure!(
+        reasons.len() >= 2,
+        "expected several dead-letter reasons: {reasons:?}"
+    );
+    let stored = promql(&format!(
+        "last_over_time(sluice_dead_letter_rows_total{{{sel}}}[30m])"
+    ))?;
+    let stored: BTreeMap<String, f64> = stored
+        .into_iter()
+        .map(|(labels, v)| (labels.get("reason").cloned().unwrap_or_default(), v))
+        .collect();
+    let expected: BTreeMap<String, f64> = reasons
+        .iter()
+        .map(|r| Ok((r[0].clone(), r[1].trim().parse::<f64>()?)))
+        .collect::<Result<_>>()?;
+    ensure!(
+        stored == expected,
+        "dead letters by reason: Prometheus {stored:?}, DuckDB {expected:?}"
+    );
+    // Quality: violations per rule and the user_id nulls, against the report and bronze.
+    let checked = last("sluice_quality_checked_rows_total", "")?;
+    let bronze = count(&format!("SELECT count(*) FROM {}", scan("bronze")))?;
+    ensure!(
+        checked == Some(bronze as f64),
+        "quality gate checked {checked:?} rows, bronze holds {bronze}"
+    );
+    for (rule, action, predicate) in [
+        ("user_present", "warn", USER_RULE),
+        ("value_ok", "drop", VALUE_RULE),
+        ("type_known", "quarantine", TYPE_RULE),
+    ] {
+        let broken = count(&format!(
+            "SELECT count(*) FROM {} WHERE ({predicate}) IS NOT TRUE",
+            scan("bronze")
+        ))?;
+        ensure!(broken > 0, "the generator made no rows breaking {rule}");
+        let metric = last(
+            "sluice_quality_rule_violations_total",
+            &format!("rule=\"{rule}\", action=\"{action}\""),
+        )?;
+        ensure!(
+            metric == Some(broken as f64),
+            "rule {rule}: Prometheus {metric:?}, DuckDB {broken}"
+        );
+    }
+    let nulls = count(&format!(
+        "SELECT count(*) FROM {} WHERE user_id IS NULL",
+        scan("bronze")
+    ))?;
+    let metric = last("sluice_quality_column_nulls_total", "column=\"user_id\"")?;
+    ensure!(
+        metric == Some(nulls as f64),
+        "user_id nulls: Prometheus {metric:?}, DuckDB {nulls}"
+    );
+    // Epochs: every started epoch committed, each timed once.
+    let epochs = count(&format!(
+        "SELECT count(DISTINCT epoch) FROM {}",
+        scan("quality_report")
+    ))?;
+    let committed_epoch =
+        last("sluice_engine_committed_epoch", "")?.context("no committed epoch")?;
+    let started_epoch = last("sluice_engine_started_epoch", "")?;
+    ensure!(
+        started_epoch == Some(committed_epoch),
+        "last epoch started {started_epoch:?}, last committed {committed_epoch}"
+    );
+    let committed = last("sluice_engine_epochs_committed_total", "")?;
+    let timed = last("sluice_engine_epoch_duration_seconds_count", "")?;
+    ensure!(
+        epochs >= 6,
+        "expected at least 6 epochs, the report has {epochs}"
+    );
+    ensure!(
+        committed == Some(committed_epoch + 1.0) && timed == committed,
+        "epochs committed {committed:?}, timed {timed:?}, last committed epoch {committed_epoch}"
+    );
+    ensure!(
+        committed_epoch + 1.0 >= epochs as f64,
+        "last committed epoch {committed_epoch}, the report has {epochs} epochs"
+    );
+    Ok(())
+}
+
+/// Waits until the job has finished and lingers, then fetches its final exposition.
+fn watch(port: u16, child: &mut std::process::Child, log: &Path) -> Result<String> {
+    let deadline = Instant::now() + sluice_tests::demo_timeout();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "sluice run exited ({status}) without lingering:\n{}",
+                sluice_tests::tail(&read(log), 40)
+            );
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "sluice run did not finish in time:\n{}",
+            sluice_tests::tail(&read(log), 40)
+        );
+        if read(log).contains("serving the final metrics") {
+            return get(&format!("http://127.0.0.1:{port}/metrics"), &[]);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
