@@ -43,6 +43,7 @@ use deltalake::kernel::Add;
 use serde::{Deserialize, Serialize};
 
 mod committer;
+mod encoding;
 mod error;
 mod feed;
 pub mod maintenance;

@@ -354,6 +354,42 @@ impl QualityGate {
     }
 }
 
+/// The union of two ascending lists of distinct hashes (each worker's sealed keys), and how
+/// many hashes were in both: a linear merge, where concatenating and sorting again would
+/// cost the committer a sort of every key of the epoch.
+fn merge_distinct(a: Vec<u64>, b: Vec<u64>) -> (Vec<u64>, u64) {
+    if a.is_empty() {
+        return (b, 0);
+    }
+    if b.is_empty() {
+        return (a, 0);
+    }
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let mut both = 0;
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                merged.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                merged.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                merged.push(a[i]);
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    merged.extend_from_slice(&a[i..]);
+    merged.extend_from_slice(&b[j..]);
+    (merged, both)
+}
+
 fn share(violations: u64, rows: u64) -> f64 {
     if rows == 0 {
         0.0
@@ -406,12 +442,18 @@ impl TableSink for QualityGate {
             for (t, c) in total.columns.iter_mut().zip(part.columns) {
                 t.merge(c);
             }
-            for (t, k) in total.keys.iter_mut().zip(part.keys) {
-                t.extend(k);
+            // A key that several workers saw is a duplicate beyond its first row.
+            for ((t, k), v) in total
+                .keys
+                .iter_mut()
+                .zip(part.keys)
+                .zip(&mut total.violations)
+            {
+                let (merged, duplicates) = merge_distinct(std::mem::take(t), k);
+                *t = merged;
+                *v += duplicates;
             }
         }
-        // A key that several workers saw is a duplicate beyond its first row.
-        total.seal();
         if !files.is_empty() {
             self.observe(&total);
         }
@@ -600,6 +642,15 @@ mod tests {
                 && e.contains("max-ratio 30%"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn merging_sealed_keys_counts_the_shared_ones() {
+        let (merged, both) = merge_distinct(vec![1, 4, 6, 9], vec![2, 4, 9, 10, 11]);
+        assert_eq!(merged, vec![1, 2, 4, 6, 9, 10, 11]);
+        assert_eq!(both, 2);
+        assert_eq!(merge_distinct(vec![], vec![3, 5]), (vec![3, 5], 0));
+        assert_eq!(merge_distinct(vec![3], vec![]), (vec![3], 0));
     }
 
     #[test]

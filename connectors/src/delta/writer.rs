@@ -2,20 +2,26 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
+use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use deltalake::datafile::writer::{DeltaWriter as PartitionedWriter, WriterConfig};
 use deltalake::logstore::ObjectStoreRef;
 use deltalake::operations::get_num_idx_cols_and_stats_columns;
+use parquet::file::properties::WriterProperties;
 use tracing::debug;
 
 use super::DataFile;
 use super::error::{DeltaError, Result};
-use super::schema;
+use super::{encoding, schema};
 
 /// Files roll over once their encoded size reaches this many bytes.
 pub(crate) const TARGET_FILE_SIZE: NonZeroU64 = NonZeroU64::new(128 * 1024 * 1024).unwrap();
+
+/// Rows handed to the Parquet encoder at once; the target file size is checked between
+/// slices. delta-rs slices at 1,024 rows, which costs a per-column pass per slice.
+const WRITE_SLICE_ROWS: usize = 16 * 1024;
 
 /// Writes batches as Parquet files under a table root; shared by all workers of a sink.
 ///
@@ -33,6 +39,8 @@ pub(crate) struct FileWriter {
     partition_columns: Vec<String>,
     /// The table's configuration, for the data-skipping statistics settings.
     configuration: HashMap<String, Option<String>>,
+    /// Column encodings, chosen from the first batch written (see [`super::encoding`]).
+    properties: Arc<OnceLock<WriterProperties>>,
 }
 
 impl FileWriter {
@@ -54,27 +62,23 @@ impl FileWriter {
             schema,
             partition_columns,
             configuration,
+            properties: Arc::default(),
         }
     }
 
     /// Opens files for one write: batches go in one at a time and are encoded as they come,
     /// so only the open files' buffers are held, not the rows.
+    /// The files are created when the first batch arrives.
     pub(crate) fn open(&self) -> OpenFiles {
-        let (num_indexed_cols, stats_columns) =
-            get_num_idx_cols_and_stats_columns(None, self.configuration.clone());
-        let config = WriterConfig::new(
-            self.schema.clone(),
-            self.partition_columns.clone(),
-            None,
-            Some(TARGET_FILE_SIZE),
-            None,
-            num_indexed_cols,
-            stats_columns,
-        );
         OpenFiles {
             table: self.table.clone(),
             schema: self.schema.clone(),
-            writer: Some(PartitionedWriter::new(self.store.clone(), config)),
+            state: Files::Unopened(Box::new(Unopened {
+                store: self.store.clone(),
+                partition_columns: self.partition_columns.clone(),
+                configuration: self.configuration.clone(),
+                properties: Arc::clone(&self.properties),
+            })),
         }
     }
 
@@ -102,8 +106,47 @@ impl FileWriter {
 pub(crate) struct OpenFiles {
     table: String,
     schema: SchemaRef,
-    /// `None` once a write failed and the files were abandoned.
-    writer: Option<PartitionedWriter>,
+    state: Files,
+}
+
+/// Where an [`OpenFiles`] stands.
+enum Files {
+    /// Nothing written yet.
+    Unopened(Box<Unopened>),
+    /// Writing.
+    Open(Box<PartitionedWriter>),
+    /// A write failed and the files were abandoned.
+    Abandoned,
+}
+
+/// What it takes to start writing files.
+struct Unopened {
+    store: ObjectStoreRef,
+    partition_columns: Vec<String>,
+    configuration: HashMap<String, Option<String>>,
+    properties: Arc<OnceLock<WriterProperties>>,
+}
+
+impl Unopened {
+    /// A partitioned writer whose column encodings suit `first` (decided once per sink).
+    fn start(self, schema: &SchemaRef, first: &RecordBatch) -> PartitionedWriter {
+        let properties = self
+            .properties
+            .get_or_init(|| encoding::writer_properties(first, &self.partition_columns))
+            .clone();
+        let (num_indexed_cols, stats_columns) =
+            get_num_idx_cols_and_stats_columns(None, self.configuration);
+        let config = WriterConfig::new(
+            schema.clone(),
+            self.partition_columns,
+            Some(properties),
+            Some(TARGET_FILE_SIZE),
+            Some(WRITE_SLICE_ROWS),
+            num_indexed_cols,
+            stats_columns,
+        );
+        PartitionedWriter::new(self.store, config)
+    }
 }
 
 impl OpenFiles {
@@ -119,15 +162,25 @@ impl OpenFiles {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let Some(writer) = self.writer.as_mut() else {
+        if matches!(self.state, Files::Abandoned) {
             return Err(self.abandoned());
-        };
+        }
         let conformed = match schema::conform(&self.table, &self.schema, batch) {
             Ok(b) => b,
             Err(e) => {
                 self.abort().await;
                 return Err(e);
             }
+        };
+        if let Files::Unopened(_) = self.state {
+            let Files::Unopened(setup) = std::mem::replace(&mut self.state, Files::Abandoned)
+            else {
+                unreachable!("matched above");
+            };
+            self.state = Files::Open(Box::new(setup.start(&self.schema, &conformed)));
+        }
+        let Files::Open(writer) = &mut self.state else {
+            return Err(self.abandoned());
         };
         if let Err(e) = writer.write(&conformed).await {
             self.abort().await;
@@ -144,7 +197,7 @@ impl OpenFiles {
     }
 
     async fn abort(&mut self) {
-        if let Some(writer) = self.writer.take()
+        if let Files::Open(writer) = std::mem::replace(&mut self.state, Files::Abandoned)
             && let Err(abort) = writer.abort().await
         {
             debug!(table = %self.table, error = %abort, "aborting a failed write failed");
@@ -157,8 +210,11 @@ impl OpenFiles {
     ///
     /// [`DeltaError::Storage`] if a file cannot be written.
     pub(crate) async fn close(mut self) -> Result<Vec<DataFile>> {
-        let Some(writer) = self.writer.take() else {
-            return Err(self.abandoned());
+        let writer = match std::mem::replace(&mut self.state, Files::Abandoned) {
+            Files::Open(writer) => writer,
+            // Nothing was written: no files.
+            Files::Unopened(_) => return Ok(Vec::new()),
+            Files::Abandoned => return Err(self.abandoned()),
         };
         let adds = writer
             .close()
