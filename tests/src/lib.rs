@@ -427,6 +427,42 @@ pub fn python_tool<S: AsRef<std::ffi::OsStr>>(
     Ok(out.stdout)
 }
 
+/// The rows of a DuckDB query, each as its columns' text, run with the Delta extension
+/// loaded (`delta_checks.connect()`), so `delta_scan('<table>')` reads our tables.
+///
+/// # Errors
+/// When Python is missing or the query fails.
+pub fn duckdb_rows(sql: &str) -> Result<Vec<Vec<String>>> {
+    let mut cmd = Command::new(python()?);
+    cmd.arg("-c").arg(format!(
+        "import sys; sys.path.insert(0, {:?}); from delta_checks import connect\n\
+         for r in connect().execute({sql:?}).fetchall(): print('|'.join(map(str, r)))",
+        tests_dir().join("python").display().to_string()
+    ));
+    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
+    out.require_success(&format!("duckdb: {sql}"))?;
+    Ok(out
+        .stdout
+        .lines()
+        .map(|l| l.split('|').map(str::to_owned).collect())
+        .collect())
+}
+
+/// The first value of a DuckDB query's first row as a count (0 without rows).
+///
+/// # Errors
+/// When the query fails or its value is not a count.
+pub fn duckdb_count(sql: &str) -> Result<u64> {
+    let rows = duckdb_rows(sql)?;
+    let Some(value) = rows.first().and_then(|r| r.first()) else {
+        return Ok(0);
+    };
+    value
+        .trim()
+        .parse()
+        .with_context(|| format!("duckdb: {sql}: `{value}` is not a count"))
+}
+
 /// Runs `delta_checks.py <args>` and returns its report, passed or failed.
 ///
 /// # Errors

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
-use sluice_tests::{python, run_with_timeout, serial, sluice_bin, spawn_logged, work_dir};
+use sluice_tests::{
+    duckdb_count, duckdb_rows, run_with_timeout, serial, sluice_bin, spawn_logged, work_dir,
+};
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
 const EVENTS: u64 = 60_000;
@@ -71,33 +73,6 @@ fn scalar(query: &str) -> Result<Option<f64>> {
     let series = promql(query)?;
     ensure!(series.len() <= 1, "{query}: several series: {series:?}");
     Ok(series.first().map(|(_, v)| *v))
-}
-
-fn duck(sql: &str) -> Result<Vec<Vec<String>>> {
-    let mut cmd = Command::new(python()?);
-    cmd.arg("-c").arg(format!(
-        "import sys; sys.path.insert(0, {:?}); from delta_checks import connect\n\
-         for r in connect().execute({sql:?}).fetchall(): print('|'.join(map(str, r)))",
-        sluice_tests::tests_dir()
-            .join("python")
-            .display()
-            .to_string()
-    ));
-    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
-    out.require_success(&format!("duckdb: {sql}"))?;
-    Ok(out
-        .stdout
-        .lines()
-        .map(|l| l.split('|').map(str::to_owned).collect())
-        .collect())
-}
-
-fn count(sql: &str) -> Result<u64> {
-    let rows = duck(sql)?;
-    Ok(rows
-        .first()
-        .and_then(|r| r.first())
-        .map_or(Ok(0), |s| s.trim().parse())?)
 }
 
 /// A loopback port nobody listens on now.
@@ -275,7 +250,7 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
         "dlq",
         "quality_report",
     ] {
-        let rows = count(&format!("SELECT count(*) FROM {}", scan(table)))?;
+        let rows = duckdb_count(&format!("SELECT count(*) FROM {}", scan(table)))?;
         let metric = last(
             "sluice_sink_committed_rows_total",
             &format!("table=\"{table}\""),
@@ -296,7 +271,7 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
         }
     }
     // Dead letters by reason.
-    let reasons = duck(&format!(
+    let reasons = duckdb_rows(&format!(
         "SELECT reason, count(*) FROM {} GROUP BY reason ORDER BY reason",
         scan("dlq")
     ))?;
@@ -321,7 +296,7 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
     );
     // Quality: violations per rule and the user_id nulls, against the report and bronze.
     let checked = last("sluice_quality_checked_rows_total", "")?;
-    let bronze = count(&format!("SELECT count(*) FROM {}", scan("bronze")))?;
+    let bronze = duckdb_count(&format!("SELECT count(*) FROM {}", scan("bronze")))?;
     ensure!(
         checked == Some(bronze as f64),
         "quality gate checked {checked:?} rows, bronze holds {bronze}"
@@ -331,7 +306,7 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
         ("value_ok", "drop", VALUE_RULE),
         ("type_known", "quarantine", TYPE_RULE),
     ] {
-        let broken = count(&format!(
+        let broken = duckdb_count(&format!(
             "SELECT count(*) FROM {} WHERE ({predicate}) IS NOT TRUE",
             scan("bronze")
         ))?;
@@ -345,7 +320,7 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
             "rule {rule}: Prometheus {metric:?}, DuckDB {broken}"
         );
     }
-    let nulls = count(&format!(
+    let nulls = duckdb_count(&format!(
         "SELECT count(*) FROM {} WHERE user_id IS NULL",
         scan("bronze")
     ))?;
@@ -355,7 +330,7 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
         "user_id nulls: Prometheus {metric:?}, DuckDB {nulls}"
     );
     // Epochs: every started epoch committed, each timed once.
-    let epochs = count(&format!(
+    let epochs = duckdb_count(&format!(
         "SELECT count(DISTINCT epoch) FROM {}",
         scan("quality_report")
     ))?;

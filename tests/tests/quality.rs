@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use sluice_tests::{
-    expect_clean_failure, python, python_tool, run_with_timeout, serial, sluice_bin, work_dir,
+    duckdb_count, expect_clean_failure, python_tool, run_with_timeout, serial, sluice_bin, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
@@ -35,25 +35,6 @@ fn job(out: &std::path::Path, rules: &str, extra: &[&str]) -> Result<Command> {
     Ok(cmd)
 }
 
-fn duck(sql: &str) -> Result<Vec<String>> {
-    let mut cmd = Command::new(python()?);
-    cmd.arg("-c").arg(format!(
-        "import sys; sys.path.insert(0, {:?}); from delta_checks import connect\n\
-         for r in connect().execute({sql:?}).fetchall(): print('|'.join(map(str, r)))",
-        sluice_tests::tests_dir()
-            .join("python")
-            .display()
-            .to_string()
-    ));
-    let out = run_with_timeout(cmd, Duration::from_secs(120))?;
-    out.require_success(&format!("duckdb: {sql}"))?;
-    Ok(out.stdout.lines().map(str::to_owned).collect())
-}
-
-fn count(sql: &str) -> Result<u64> {
-    Ok(duck(sql)?.first().map_or(Ok(0), |s| s.trim().parse())?)
-}
-
 /// `warn` keeps violating rows in silver, `drop` keeps them nowhere, `quarantine` sends
 /// them to the dead letters; the report's profile and rule counts equal DuckDB's.
 #[test]
@@ -70,29 +51,29 @@ fn warn_drop_and_quarantine_route_rows_and_the_report_matches_duckdb() -> Result
     run_with_timeout(cmd, Duration::from_secs(600))?.require_success("sluice run")?;
     let t = out.join("tables");
     let scan = |table: &str| format!("delta_scan('{}')", t.join(table).display());
-    let bronze = count(&format!("SELECT count(*) FROM {}", scan("bronze")))?;
-    let silver = count(&format!("SELECT count(*) FROM {}", scan("silver")))?;
-    let warned_in_silver = count(&format!(
+    let bronze = duckdb_count(&format!("SELECT count(*) FROM {}", scan("bronze")))?;
+    let silver = duckdb_count(&format!("SELECT count(*) FROM {}", scan("silver")))?;
+    let warned_in_silver = duckdb_count(&format!(
         "SELECT count(*) FROM {} WHERE ({USER_RULE}) IS NOT TRUE",
         scan("silver")
     ))?;
-    let dropped = count(&format!(
+    let dropped = duckdb_count(&format!(
         "SELECT count(*) FROM {} WHERE ({VALUE_RULE}) IS NOT TRUE",
         scan("bronze")
     ))?;
-    let quarantined_expected = count(&format!(
+    let quarantined_expected = duckdb_count(&format!(
         "SELECT count(*) FROM {} WHERE ({VALUE_RULE}) IS TRUE AND ({TYPE_RULE}) IS NOT TRUE",
         scan("bronze")
     ))?;
-    let quarantined = count(&format!(
+    let quarantined = duckdb_count(&format!(
         "SELECT count(*) FROM {} WHERE reason = 'rule:type_known'",
         scan("dlq")
     ))?;
-    let other_rule_rows = count(&format!(
+    let other_rule_rows = duckdb_count(&format!(
         "SELECT count(*) FROM {} WHERE reason IN ('rule:user_present', 'rule:value_ok')",
         scan("dlq")
     ))?;
-    let silver_breaking_value = count(&format!(
+    let silver_breaking_value = duckdb_count(&format!(
         "SELECT count(*) FROM {} WHERE ({VALUE_RULE}) IS NOT TRUE",
         scan("silver")
     ))?;
@@ -152,7 +133,7 @@ fn a_fail_rule_stops_the_job_before_the_epoch_commits() -> Result<()> {
             "epoch 0",
         ],
     )?;
-    let committed = count(&format!(
+    let committed = duckdb_count(&format!(
         "SELECT count(*) FROM delta_scan('{}')",
         out.join("tables").join("silver").display()
     ))?;
