@@ -10,15 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
-use sluice_tests::{
-    duckdb_count, duckdb_rows, run_with_timeout, serial, sluice_bin, spawn_logged, work_dir,
+use sluice_tests::quality_job::{
+    TYPE_RULE, USER_RULE, VALUE_RULE, three_actions, user_activity_run,
 };
+use sluice_tests::{duckdb_count, duckdb_rows, run_with_timeout, serial, spawn_logged, work_dir};
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
 const EVENTS: u64 = 60_000;
-const USER_RULE: &str = "user_id IS NOT NULL";
-const VALUE_RULE: &str = "value >= 0";
-const TYPE_RULE: &str = "event_type IN ('click', 'view', 'add_to_cart', 'purchase', 'search')";
 
 fn env(var: &str) -> Result<String> {
     std::env::var(var)
@@ -180,25 +178,14 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
     let port = free_port()?;
     let run = format!("metrics-{}-{port}", std::process::id());
     register_target(&run, port)?;
-    let rules = format!(
-        "[{{name: user_present, check: \"{USER_RULE}\", action: warn}}, \
-         {{name: value_ok, check: \"{VALUE_RULE}\", action: drop}}, \
-         {{name: type_known, check: \"{TYPE_RULE}\", action: quarantine}}]"
-    );
-    let mut cmd = Command::new(sluice_bin()?);
-    cmd.arg("run")
-        .arg(
-            sluice_tests::tests_dir()
-                .join("..")
-                .join("config")
-                .join("user-activity.yaml"),
-        )
-        .args(["--set", &format!("output.dir={}", out.display())])
-        .args(["--set", &format!("source.generator.events={EVENTS}")])
-        .args(["--set", "trigger.records-per-epoch=10000"])
-        .args(["--set", &format!("rules={rules}")])
-        .args(["--set", "quality.report=true"])
-        .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
+    let events_per_epoch = format!("trigger.records-per-epoch={}", EVENTS / 6);
+    let mut cmd = user_activity_run(
+        &out,
+        EVENTS,
+        &three_actions(),
+        &[&events_per_epoch, "quality.report=true"],
+    )?;
+    cmd.args(["--metrics-listen", &format!("127.0.0.1:{port}")])
         .args(["--metrics-linger", "20s"]);
     let log = dir.join("run.log");
     let mut child = spawn_logged(cmd, &log)?;

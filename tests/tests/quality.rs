@@ -6,32 +6,19 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
+use sluice_tests::quality_job::{
+    TYPE_RULE, USER_RULE, VALUE_RULE, three_actions, user_activity_run,
+};
 use sluice_tests::{
-    duckdb_count, expect_clean_failure, python_tool, run_with_timeout, serial, sluice_bin, work_dir,
+    duckdb_count, expect_clean_failure, python_tool, run_with_timeout, serial, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
-const USER_RULE: &str = "user_id IS NOT NULL";
-const VALUE_RULE: &str = "value >= 0";
-const TYPE_RULE: &str = "event_type IN ('click', 'view', 'add_to_cart', 'purchase', 'search')";
 
 /// `sluice run config/user-activity.yaml --batch` on 40K generated events with `rules`.
 fn job(out: &std::path::Path, rules: &str, extra: &[&str]) -> Result<Command> {
-    let mut cmd = Command::new(sluice_bin()?);
-    cmd.arg("run")
-        .arg(
-            sluice_tests::tests_dir()
-                .join("..")
-                .join("config")
-                .join("user-activity.yaml"),
-        )
-        .arg("--batch")
-        .args(["--set", &format!("output.dir={}", out.display())])
-        .args(["--set", "source.generator.events=40000"])
-        .args(["--set", &format!("rules={rules}")]);
-    for e in extra {
-        cmd.args(["--set", e]);
-    }
+    let mut cmd = user_activity_run(out, 40_000, rules, extra)?;
+    cmd.arg("--batch");
     Ok(cmd)
 }
 
@@ -42,12 +29,7 @@ fn warn_drop_and_quarantine_route_rows_and_the_report_matches_duckdb() -> Result
     let _serial = serial();
     let dir = work_dir(TMP, "quality_actions")?;
     let out = dir.join("out");
-    let rules = format!(
-        "[{{name: user_present, check: \"{USER_RULE}\", action: warn}}, \
-         {{name: value_ok, check: \"{VALUE_RULE}\", action: drop}}, \
-         {{name: type_known, check: \"{TYPE_RULE}\", action: quarantine}}]"
-    );
-    let cmd = job(&out, &rules, &["quality.report=true"])?;
+    let cmd = job(&out, &three_actions(), &["quality.report=true"])?;
     run_with_timeout(cmd, Duration::from_secs(600))?.require_success("sluice run")?;
     let t = out.join("tables");
     let scan = |table: &str| format!("delta_scan('{}')", t.join(table).display());
