@@ -7,6 +7,7 @@
 mod committer;
 mod driver;
 mod join_tables;
+mod marker;
 pub(crate) mod writer;
 
 pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};

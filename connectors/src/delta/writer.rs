@@ -172,13 +172,10 @@ impl OpenFiles {
                 return Err(e);
             }
         };
-        if let Files::Unopened(_) = self.state {
-            let Files::Unopened(setup) = std::mem::replace(&mut self.state, Files::Abandoned)
-            else {
-                unreachable!("matched above");
-            };
-            self.state = Files::Open(Box::new(setup.start(&self.schema, &conformed)));
-        }
+        self.state = match std::mem::replace(&mut self.state, Files::Abandoned) {
+            Files::Unopened(setup) => Files::Open(Box::new(setup.start(&self.schema, &conformed))),
+            open => open,
+        };
         let Files::Open(writer) = &mut self.state else {
             return Err(self.abandoned());
         };

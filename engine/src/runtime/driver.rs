@@ -8,15 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
-use sluice_checkpoints::{
-    CheckpointStore, CommitMarker, JobMetadata, Logged, OffsetsEntry, Retention,
-};
+use sluice_checkpoints::{CheckpointStore, JobMetadata, Logged, OffsetsEntry};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Concatenate, Input, Probe};
 use timely::dataflow::operators::generic::operator::Operator;
 
 use super::committer::{CommitTargets, commit_epochs};
 use super::join_tables::{feed_tables, table_versions};
+use super::marker::{InFlight, InFlightEpochs, Marker};
 use super::writer::{Failure, fail, write_to};
 use super::{Cursors, DeadLetters, EpochSource, Planned, Sinks, TableSink, advance};
 use crate::aggregate::AggregateExt;
@@ -355,7 +354,7 @@ impl Shared {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -375,10 +374,7 @@ fn run_worker(
     let snapshot_every = shared.options.snapshot_every.max(1);
     let plan = shared.plan.clone();
     let first_epoch = shared.first_epoch;
-    let logged: Rc<RefCell<std::collections::BTreeMap<u64, Vec<sluice_checkpoints::SourceRange>>>> =
-        Rc::default();
-    // When each epoch started on this worker, for the epoch duration metric.
-    let started: Rc<RefCell<std::collections::BTreeMap<u64, Instant>>> = Rc::default();
+    let in_flight: InFlightEpochs = Rc::default();
 
     let built = worker.dataflow::<u64, _, _>(|scope| -> Result<_> {
         let (events_in, events) = scope.new_input::<Batches>();
@@ -512,45 +508,18 @@ fn run_worker(
             },
         );
         let files = scope.concatenate(files);
-        let marker_store = store.clone();
-        let marker_rt = rt.clone();
-        let keep = shared.options.keep_snapshots.max(1);
-        let has_window = plan.plan.window.is_some();
-        let marker_final = Rc::clone(&final_epoch);
-        let marker_logged = Rc::clone(&logged);
-        let marker_source = Arc::clone(&shared.source);
-        let marker_metrics = shared.options.metrics.clone();
-        let marker_started = Rc::clone(&started);
-        let on_committed = Box::new(move |epoch: u64| {
-            let snapshot = !has_window
-                || epoch.is_multiple_of(snapshot_every)
-                || marker_final.get() == Some(epoch);
-            let marker = CommitMarker {
-                epoch,
-                snapshot,
-                committed_at_ms: now_ms(),
-            };
-            marker_rt
-                .block_on(marker_store.put_commit(&marker))
-                .map_err(|e| e.to_string())?;
-            if snapshot {
-                marker_rt
-                    .block_on(marker_store.apply_retention(&Retention {
-                        keep_snapshots: keep,
-                    }))
-                    .map_err(|e| e.to_string())?;
-            }
-            let mut logged = marker_logged.borrow_mut();
-            if let Some(ranges) = logged.remove(&epoch) {
-                marker_source.committed(epoch, &ranges);
-            }
-            logged.retain(|e, _| *e > epoch);
-            let mut started = marker_started.borrow_mut();
-            let took = started.remove(&epoch).map(|at| at.elapsed());
-            started.retain(|e, _| *e > epoch);
-            marker_metrics.epoch_committed(epoch, took);
-            Ok(())
-        });
+        let on_committed = Marker {
+            store: store.clone(),
+            runtime: rt.clone(),
+            keep_snapshots: shared.options.keep_snapshots.max(1),
+            has_window: plan.plan.window.is_some(),
+            snapshot_every,
+            final_epoch: Rc::clone(&final_epoch),
+            in_flight: Rc::clone(&in_flight),
+            source: Arc::clone(&shared.source),
+            metrics: shared.options.metrics.clone(),
+        }
+        .into_callback();
         let targets = CommitTargets {
             sinks: shared.sink_list.clone(),
             metrics: shared.options.metrics.clone(),
@@ -665,14 +634,14 @@ fn run_worker(
                 Logged::Existing(stored) => shared.adopt(stored)?,
             };
         };
-        last_start = Some(Instant::now());
+        let started = Instant::now();
+        last_start = Some(started);
         if entry.final_epoch {
             final_epoch.set(Some(epoch));
             control.final_epoch.set(Some(epoch));
         }
         let records: u64 = entry.ranges.iter().map(|r| r.len()).sum();
         if index == 0 {
-            started.borrow_mut().insert(epoch, Instant::now());
             let watermark = control.watermark.borrow();
             shared.options.metrics.epoch_started(
                 epoch,
@@ -718,7 +687,16 @@ fn run_worker(
                 worker.step();
             }
         }
-        logged.borrow_mut().insert(epoch, entry.ranges);
+        // Only the committing worker (0) hears of commits, so only it keeps its epochs.
+        if index == 0 {
+            in_flight.borrow_mut().insert(
+                epoch,
+                InFlight {
+                    ranges: entry.ranges,
+                    started,
+                },
+            );
+        }
         report.last_epoch = Some(epoch);
         epoch += 1;
         events_in.advance_to(epoch);
