@@ -2,11 +2,13 @@
 //! sink MERGEs into (`t.total + s.total`) or appends per epoch, as Spark's `foreachBatch`
 //! with a `groupBy` does.
 //!
-//! Rows are exchanged by a hash of the group keys, so every worker owns whole groups. Each
-//! worker runs the aggregate query over its share of an epoch with DataFusion (SQL
-//! aggregate expressions such as `sum(revenue)`, `count(DISTINCT customer_id)` or
-//! `max(sale_time)`), fed while the rows arrive, so it holds group state rather than rows;
-//! when the epoch is complete, it emits one row per group, ordered by the keys. Nothing is kept
+//! The query is DataFusion SQL (aggregate expressions such as `sum(revenue)`,
+//! `count(DISTINCT customer_id)` or `max(sale_time)`), fed while the rows arrive, so a
+//! worker holds group state rather than rows. It runs in two [phases](phase): every worker
+//! aggregates its own rows into one state per group; the states are exchanged by a hash of
+//! the group keys, so every worker owns whole groups; when the epoch is complete, the owner
+//! merges them and emits one row per group, ordered by the keys. (A query that cannot be
+//! split exchanges its rows instead and runs whole on the owner.) Nothing is kept
 //! across epochs, so there is no state to snapshot: a replayed epoch recomputes the same
 //! rows from the same logged input.
 
@@ -19,9 +21,9 @@ use arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNode;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::{SessionConfig, SessionContext};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::Stream;
+use timely::dataflow::channels::pact::{ParallelizationContract, Pipeline};
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::operator::Operator;
@@ -32,8 +34,10 @@ use crate::error::{EngineError, Result};
 use crate::key::{KeyColumns, key_pact};
 use crate::runtime::writer::{Failure, fail};
 
+mod phase;
 mod running;
 
+use phase::Phase;
 use running::RunningAggregation;
 
 /// A named group-by over each epoch's silver rows.
@@ -66,11 +70,8 @@ pub struct EpochAggregate {
     needed: Vec<usize>,
     input_schema: SchemaRef,
     output_schema: SchemaRef,
-}
-
-fn session() -> SessionContext {
-    // Parallelism comes from the timely workers; each runs its share single-threaded.
-    SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1))
+    /// The partial states' schema, when the query runs in two phases.
+    states: Option<SchemaRef>,
 }
 
 impl EpochAggregate {
@@ -109,7 +110,7 @@ impl EpochAggregate {
             sql: sql.clone(),
             source: Box::new(source),
         };
-        let ctx = session();
+        let ctx = phase::session(Phase::Partial);
         let empty = MemTable::try_new(Arc::clone(schema), vec![vec![]]).map_err(wrap)?;
         ctx.register_table(INPUT, Arc::new(empty)).map_err(wrap)?;
         let state = ctx.state();
@@ -117,12 +118,16 @@ impl EpochAggregate {
         let output_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let optimized = state.optimize(&plan).map_err(wrap)?;
         let needed = scanned_columns(&optimized, schema);
+        let physical =
+            futures::executor::block_on(state.create_physical_plan(&plan)).map_err(wrap)?;
+        let states = phase::state_schema(&physical, &spec.keys);
         Ok(Self {
             spec,
             sql,
             needed,
             input_schema: Arc::clone(schema),
             output_schema,
+            states,
         })
     }
 
@@ -199,11 +204,11 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
         failure: Failure,
     ) -> Result<Stream<'scope, u64, Batches>> {
         let name = aggregate.spec.name.clone();
-        // Narrow the rows before they cross workers.
+        // Narrow the rows before they are aggregated or cross workers.
         let narrowing = aggregate.clone();
         let narrow_failure = Rc::clone(&failure);
         let narrowed = self.unary::<timely::container::CapacityContainerBuilder<Batches>, _, _, _>(
-            timely::dataflow::channels::pact::Pipeline,
+            Pipeline,
             &format!("AggregateColumns({name})"),
             move |_, _| {
                 move |input, output| {
@@ -225,13 +230,75 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
                 }
             },
         );
-        let keys = KeyColumns::resolve(&aggregate.needed_schema(), &aggregate.spec.keys)?;
-        let scope = narrowed.scope();
-        let mut builder = OperatorBuilder::new(format!("Aggregate({name})"), scope);
-        let mut input = builder.new_input(narrowed, key_pact(&keys, key_groups)?);
+        let run = EpochQuery {
+            aggregate: aggregate.clone(),
+            first_epoch,
+            runtime,
+            failure,
+        };
+        Ok(match &aggregate.states {
+            Some(states) => {
+                let keys = KeyColumns::resolve(states, &aggregate.spec.keys)?;
+                let states = run.clone().operator(
+                    narrowed,
+                    format!("PartialAggregate({name})"),
+                    Pipeline,
+                    Phase::Partial,
+                );
+                run.operator(
+                    states,
+                    format!("Aggregate({name})"),
+                    key_pact(&keys, key_groups)?,
+                    Phase::Final,
+                )
+            }
+            None => {
+                let keys = KeyColumns::resolve(&aggregate.needed_schema(), &aggregate.spec.keys)?;
+                run.operator(
+                    narrowed,
+                    format!("Aggregate({name})"),
+                    key_pact(&keys, key_groups)?,
+                    Phase::Whole,
+                )
+            }
+        })
+    }
+}
+
+/// What every phase's operator needs.
+#[derive(Clone)]
+struct EpochQuery {
+    aggregate: EpochAggregate,
+    first_epoch: u64,
+    runtime: tokio::runtime::Handle,
+    failure: Failure,
+}
+
+impl EpochQuery {
+    /// An operator named `name` that runs `phase` of the query over each epoch of `input`
+    /// (which arrives through `pact`) and emits its output once the epoch is complete:
+    /// partial states as they come, output rows as one batch.
+    fn operator<'scope, P>(
+        self,
+        input: Stream<'scope, u64, Batches>,
+        name: String,
+        pact: P,
+        phase: Phase,
+    ) -> Stream<'scope, u64, Batches>
+    where
+        P: ParallelizationContract<u64, Batches>,
+    {
+        let Self {
+            aggregate,
+            first_epoch,
+            runtime,
+            failure,
+        } = self;
+        let scope = input.scope();
+        let mut builder = OperatorBuilder::new(name.clone(), scope);
+        let mut input = builder.new_input(input, pact);
         let (out, stream) = builder.new_output::<Batches>();
         let mut out = OutputBuilder::from(out);
-        let aggregate = aggregate.clone();
         builder.build(move |capabilities| {
             let mut caps = capabilities;
             for cap in caps.iter_mut() {
@@ -243,9 +310,9 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
             move |frontiers| {
                 input.for_each(|cap, container| {
                     if let Some(&t) = cap.least() {
-                        let query = running
-                            .entry(t)
-                            .or_insert_with(|| RunningAggregation::start(&aggregate, &runtime));
+                        let query = running.entry(t).or_insert_with(|| {
+                            RunningAggregation::start(&aggregate, phase, &runtime)
+                        });
                         for batch in std::mem::take(&mut container.batches) {
                             if batch.num_rows() > 0 {
                                 query.push(batch);
@@ -262,15 +329,23 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
                 while next < limit {
                     let epoch = next;
                     if let Some(query) = running.remove(&epoch) {
-                        match query.finish(&runtime) {
-                            Ok(Some(rows)) => {
+                        let output = query.finish(&runtime).and_then(|batches| {
+                            if phase == Phase::Partial || batches.is_empty() {
+                                return Ok(batches);
+                            }
+                            let rows =
+                                arrow::compute::concat_batches(&aggregate.output_schema, &batches)?;
+                            Ok(vec![rows])
+                        });
+                        match output {
+                            Ok(batches) if batches.is_empty() => {}
+                            Ok(batches) => {
                                 let cap = caps[0].delayed(&epoch);
-                                handle.session(&cap).give_container(&mut Batches::one(rows));
+                                handle
+                                    .session(&cap)
+                                    .give_container(&mut Batches { batches });
                             }
-                            Ok(None) => {}
-                            Err(e) => {
-                                fail(&failure, format!("aggregate {name}, epoch {epoch}: {e}"));
-                            }
+                            Err(e) => fail(&failure, format!("{name}, epoch {epoch}: {e}")),
                         }
                     }
                     next = epoch + 1;
@@ -283,7 +358,7 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
                 }
             }
         });
-        Ok(stream)
+        stream
     }
 }
 
@@ -338,17 +413,36 @@ mod tests {
         }
     }
 
-    /// Feeds `batches` to a running aggregation from this (non-runtime) thread.
-    fn run(agg: &EpochAggregate, batches: Vec<RecordBatch>) -> Option<RecordBatch> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .build()
-            .unwrap();
-        let mut query = RunningAggregation::start(agg, runtime.handle());
+            .unwrap()
+    }
+
+    /// Feeds `batches` to `phase` of a running aggregation from this (non-runtime) thread.
+    fn run_phase(
+        agg: &EpochAggregate,
+        phase: Phase,
+        batches: Vec<RecordBatch>,
+    ) -> Vec<RecordBatch> {
+        let runtime = runtime();
+        let mut query = RunningAggregation::start(agg, phase, runtime.handle());
         for batch in batches {
             query.push(batch);
         }
         query.finish(runtime.handle()).unwrap()
+    }
+
+    /// The query over `batches` in two phases, as two workers run it: each half of the
+    /// batches aggregated apart, and the states of both merged by one owner.
+    fn run(agg: &EpochAggregate, batches: Vec<RecordBatch>) -> Option<RecordBatch> {
+        let half = batches.len() / 2;
+        let mut states = run_phase(agg, Phase::Partial, batches[..half].to_vec());
+        states.extend(run_phase(agg, Phase::Partial, batches[half..].to_vec()));
+        let out = run_phase(agg, Phase::Final, states);
+        assert!(out.len() <= 1, "one batch of rows");
+        out.into_iter().next()
     }
 
     #[test]
@@ -357,11 +451,8 @@ mod tests {
         let mut overflow = spec(None);
         overflow.columns = vec![("x".into(), "sum(CAST(tier AS INT))".into())];
         let agg = EpochAggregate::new(overflow, &schema).unwrap();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap();
-        let mut query = RunningAggregation::start(&agg, runtime.handle());
+        let runtime = runtime();
+        let mut query = RunningAggregation::start(&agg, Phase::Partial, runtime.handle());
         // More batches than the channel holds: a failed query must not block the feeder.
         for _ in 0..10 {
             query.push(agg.narrow(&batch).unwrap());
@@ -402,6 +493,29 @@ mod tests {
         assert_eq!(total.values(), &[18.0, 4.0, 9.0]);
         let distinct = out.column(3).as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!(distinct.values(), &[2, 0, 1]);
+    }
+
+    #[test]
+    fn two_phases_equal_the_whole_query() {
+        let (schema, batch) = input();
+        let mut with_avg = spec(None);
+        with_avg
+            .columns
+            .push(("mean".into(), "avg(revenue)".into()));
+        with_avg
+            .columns
+            .push(("top".into(), "max(customer)".into()));
+        let agg = EpochAggregate::new(with_avg, &schema).unwrap();
+        let states = agg.states.clone().expect("a plain group-by splits");
+        assert_eq!(states.field(0).name(), "tier");
+        let narrowed = agg.narrow(&batch).unwrap();
+        // One row per batch: both halves hold rows of group `b` and of the null group.
+        let rows: Vec<RecordBatch> = (0..narrowed.num_rows())
+            .map(|i| narrowed.slice(i, 1))
+            .collect();
+        let whole = run_phase(&agg, Phase::Whole, rows.clone());
+        assert_eq!(whole.len(), 1);
+        assert_eq!(run(&agg, rows).unwrap(), whole[0]);
     }
 
     #[test]

@@ -15,6 +15,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A streaming dataflow engine: Kafka, Kinesis and files into Delta Lake, exactly once.
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about)]

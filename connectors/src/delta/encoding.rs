@@ -30,11 +30,22 @@ pub(crate) const DISTINCT_SHARE: usize = 4;
 /// Below this many non-null sampled values a column keeps Parquet's default (dictionary).
 const MIN_SAMPLE: usize = 1024;
 
+/// Rows per Parquet row group. The writer holds a row group's encoded pages in memory and
+/// hands them to the store only when the group is complete; with Parquet's default of 1M
+/// rows, a file of the 10M-row batch ETL was one row group, so every page was copied into
+/// growing buffers and all files reached the disk at the end of the epoch, while the
+/// workers waited. At 128K rows (DuckDB writes 122,880) the groups go out while the epoch
+/// runs.
+pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
+
 /// Writer properties for files of rows like `sample`: snappy, as delta-rs writes by
-/// default, and no dictionary for the columns that [`dictionary_pays`] rejects. Columns not
-/// in the files (`skip`: the partition columns) are ignored.
+/// default, row groups of [`ROW_GROUP_ROWS`], and no dictionary for the columns that
+/// [`dictionary_pays`] rejects. Columns not in the files (`skip`: the partition columns)
+/// are ignored.
 pub(crate) fn writer_properties(sample: &RecordBatch, skip: &[String]) -> WriterProperties {
-    let mut builder = WriterProperties::builder().set_compression(Compression::SNAPPY);
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
     let sample = sample.slice(0, sample.num_rows().min(SAMPLE_ROWS));
     let mut plain = Vec::new();
     for (field, column) in sample.schema().fields().iter().zip(sample.columns()) {
@@ -122,6 +133,7 @@ mod tests {
             props.compression(&ColumnPath::from("id")),
             Compression::SNAPPY
         );
+        assert_eq!(props.max_row_group_row_count(), Some(ROW_GROUP_ROWS));
     }
 
     #[test]
