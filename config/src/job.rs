@@ -290,6 +290,11 @@ pub struct SilverConfig {
     /// Computed columns appended to the bronze columns.
     #[serde(default)]
     pub columns: Vec<ColumnConfig>,
+    /// Bronze or joined columns left out of the silver table, such as the source
+    /// coordinates (`source`, `partition`, `offset`) when only dead letters need them. The
+    /// computed columns may still use them.
+    #[serde(default)]
+    pub drop: Vec<String>,
     /// Partition columns of the silver table.
     #[serde(default)]
     pub partition_by: Vec<String>,

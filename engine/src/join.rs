@@ -20,7 +20,7 @@ mod layout;
 
 use key_index::KeyIndex;
 pub use keyed::{KeyedJoin, KeyedJoinExt, TableUpdates};
-use layout::{JoinLayout, invalid, null_key, pairs};
+use layout::{JoinLayout, invalid, pairs, unique_pairs};
 
 /// Which rows a join keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,13 +116,6 @@ impl BroadcastJoin {
         &self.spec.name
     }
 
-    /// Per row of `batch`: the table rows its key matches (`None` for a null key).
-    fn probe<'a>(&'a self, keys: &[ArrayRef]) -> Result<Vec<Option<&'a [u32]>>> {
-        self.index
-            .probe(keys)
-            .map_err(|e| invalid(&self.spec, e.to_string()))
-    }
-
     /// Per row of `batch`: whether its key has a match in the table. A row with a null key
     /// counts as matched, as a null foreign key does in SQL (pair the rule with a not-null
     /// check to forbid nulls).
@@ -131,10 +124,9 @@ impl BroadcastJoin {
     /// When the batch does not have the input schema's key columns.
     pub fn matched_or_null(&self, batch: &RecordBatch) -> Result<BooleanArray> {
         let keys = self.layout.input_key_columns(batch);
-        let found = self.probe(&keys)?;
-        Ok((0..batch.num_rows())
-            .map(|i| Some(found[i].is_some() || null_key(&keys, i)))
-            .collect())
+        self.index
+            .found_or_null(&keys)
+            .map_err(|e| invalid(&self.spec, e.to_string()))
     }
 
     /// Joins one batch.
@@ -143,8 +135,17 @@ impl BroadcastJoin {
     /// When the batch does not have the input schema's key columns.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let keys = self.layout.input_key_columns(batch);
-        let found = self.probe(&keys)?;
-        let pairs = pairs(self.spec.kind, batch.num_rows(), |i| found[i]);
+        let slots = self
+            .index
+            .probe(&keys)
+            .map_err(|e| invalid(&self.spec, e.to_string()))?;
+        let pairs = if self.index.unique() {
+            unique_pairs(self.spec.kind, &slots, self.index.rows())
+        } else {
+            pairs(self.spec.kind, batch.num_rows(), |i| {
+                Some(self.index.matches(slots[i]))
+            })
+        };
         self.layout.assemble(batch, pairs, &self.added)
     }
 }
@@ -223,6 +224,121 @@ mod tests {
         let anti = run(JoinKind::LeftAnti);
         assert_eq!(amounts(&anti), vec![20, 30]);
         assert_eq!(anti.num_columns(), 2);
+    }
+
+    /// A naive nested-loop join of `(key, amount)` rows with `(key, tier)` rows, in input
+    /// order then table order: the oracle for the indexed joins.
+    fn nested_loop(
+        kind: JoinKind,
+        input: &[(Option<i64>, i64)],
+        table: &[(Option<i64>, String)],
+    ) -> Vec<(i64, Option<String>)> {
+        let mut out = Vec::new();
+        for &(key, amount) in input {
+            let found: Vec<&String> = table
+                .iter()
+                .filter(|(k, _)| key.is_some() && *k == key)
+                .map(|(_, t)| t)
+                .collect();
+            match kind {
+                JoinKind::LeftAnti if found.is_empty() => out.push((amount, None)),
+                JoinKind::Left if found.is_empty() => out.push((amount, None)),
+                JoinKind::Inner | JoinKind::Left => {
+                    out.extend(found.into_iter().map(|t| (amount, Some(t.clone()))))
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn indexed_joins_equal_a_nested_loop_for_dense_sparse_and_repeated_keys() {
+        let mut seed = 42u64;
+        let mut next = |bound: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % bound
+        };
+        // (spread of the table keys, whether keys repeat): dense unique ids, sparse unique
+        // ids (hashed), and repeated keys.
+        for (spread, repeat) in [(1i64, false), (1_000_003, false), (1, true)] {
+            let table: Vec<(Option<i64>, String)> = (0..300i64)
+                .map(|i| {
+                    let id = if repeat { i / 3 } else { i };
+                    let key = (next(20) != 0).then_some(id * spread + 7);
+                    (key, format!("t{i}"))
+                })
+                .collect();
+            let input: Vec<(Option<i64>, i64)> = (0..2000i64)
+                .map(|i| {
+                    let id = next(400) as i64 - 50;
+                    ((next(10) != 0).then_some(id * spread + 7), i)
+                })
+                .collect();
+            let table_batch = RecordBatch::try_from_iter(vec![
+                (
+                    "customer_id",
+                    Arc::new(Int64Array::from_iter(table.iter().map(|r| r.0))) as ArrayRef,
+                ),
+                (
+                    "tier",
+                    Arc::new(StringArray::from_iter_values(table.iter().map(|r| &r.1))) as ArrayRef,
+                ),
+            ])
+            .unwrap();
+            let input_batch = RecordBatch::try_from_iter(vec![
+                (
+                    "customer_id",
+                    Arc::new(Int64Array::from_iter(input.iter().map(|r| r.0))) as ArrayRef,
+                ),
+                (
+                    "amount",
+                    Arc::new(Int64Array::from_iter_values(input.iter().map(|r| r.1))) as ArrayRef,
+                ),
+            ])
+            .unwrap();
+            for kind in [JoinKind::Inner, JoinKind::Left, JoinKind::LeftAnti] {
+                let spec = JoinSpec {
+                    name: "c".into(),
+                    keys: vec!["customer_id".into()],
+                    kind,
+                    ..JoinSpec::default()
+                };
+                let join = BroadcastJoin::new(spec, &input_batch.schema(), &table_batch).unwrap();
+                let joined = join.apply(&input_batch).unwrap();
+                let tiers: Vec<Option<String>> = if kind == JoinKind::LeftAnti {
+                    vec![None; joined.num_rows()]
+                } else {
+                    joined
+                        .column(2)
+                        .as_string::<i32>()
+                        .iter()
+                        .map(|t| t.map(str::to_string))
+                        .collect()
+                };
+                let got: Vec<(i64, Option<String>)> =
+                    amounts(&joined).into_iter().zip(tiers).collect();
+                assert_eq!(
+                    got,
+                    nested_loop(kind, &input, &table),
+                    "spread {spread}, repeat {repeat}, {kind:?}"
+                );
+                // Matched or null: what the referential-integrity rule counts.
+                let found: Vec<bool> = join
+                    .matched_or_null(&input_batch)
+                    .unwrap()
+                    .values()
+                    .iter()
+                    .collect();
+                let expected: Vec<bool> = input
+                    .iter()
+                    .map(|(k, _)| k.is_none() || table.iter().any(|(t, _)| t == k))
+                    .collect();
+                assert_eq!(found, expected);
+            }
+        }
     }
 
     #[test]

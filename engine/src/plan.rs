@@ -38,6 +38,9 @@ pub struct Plan {
     pub joins: Vec<JoinSpec>,
     /// Computed silver columns `(name, SQL)`, appended to the bronze columns.
     pub silver_columns: Vec<(String, String)>,
+    /// Bronze or joined columns left out of silver (after the computed columns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub silver_drop: Vec<String>,
     /// The gold aggregation, if any.
     pub window: Option<WindowSpec>,
     /// Group-by aggregates over each epoch's silver rows, each to its own table.
@@ -201,7 +204,8 @@ impl CompiledPlan {
             joined = Arc::clone(join.schema());
             joins.push(join);
         }
-        let silver = Projection::compile(&joined, true, &plan.silver_columns)?;
+        let silver = Projection::compile(&joined, true, &plan.silver_columns)?
+            .without(&joined, &plan.silver_drop)?;
         let gold_schema = match &plan.window {
             Some(spec) => Some(Arc::clone(
                 WindowState::new(spec.clone(), silver.schema())?.output_schema(),

@@ -22,6 +22,9 @@ use crate::quality::{RuleAction, RulePolicy};
 #[derive(Clone, Debug)]
 pub struct Projection {
     keep_input: bool,
+    /// Input columns left out of the output (ascending indices), kept for the computed
+    /// columns.
+    dropped: Vec<usize>,
     columns: Vec<(String, SqlExpr)>,
     schema: SchemaRef,
 }
@@ -53,9 +56,42 @@ impl Projection {
         };
         Ok(Self {
             keep_input,
+            dropped: Vec::new(),
             columns: compiled,
             schema: Arc::new(Schema::new(fields)),
         })
+    }
+
+    /// Leaves the input columns `names` out of the output. The computed columns may still
+    /// use them: they are dropped after them, as `SELECT * EXCEPT (...)` over the result.
+    ///
+    /// # Errors
+    /// A name that is not a kept input column.
+    pub fn without(mut self, input: &SchemaRef, names: &[String]) -> Result<Self> {
+        for name in names {
+            let i = input
+                .index_of(name)
+                .ok()
+                .filter(|_| self.keep_input)
+                .ok_or_else(|| {
+                    crate::error::EngineError::InvalidPlan(format!(
+                        "cannot drop {name:?}: it is not an input column"
+                    ))
+                })?;
+            self.dropped.push(i);
+        }
+        self.dropped.sort_unstable();
+        self.dropped.dedup();
+        let fields: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.dropped.binary_search(i).is_err())
+            .map(|(_, f)| Arc::clone(f))
+            .collect();
+        self.schema = Arc::new(Schema::new(fields));
+        Ok(self)
     }
 
     /// The output schema.
@@ -88,6 +124,9 @@ impl Projection {
         }
         if !self.keep_input {
             columns.drain(..inputs);
+        }
+        for &i in self.dropped.iter().rev() {
+            columns.remove(i);
         }
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
@@ -333,6 +372,44 @@ mod tests {
     use arrow::datatypes::{DataType, Int64Type};
 
     use super::*;
+
+    #[test]
+    fn dropped_columns_feed_the_computed_ones_and_leave_the_output() {
+        let batch = RecordBatch::try_from_iter(vec![
+            ("a", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+            ("b", Arc::new(Int64Array::from(vec![10, 20])) as ArrayRef),
+            ("c", Arc::new(Int64Array::from(vec![100, 200])) as ArrayRef),
+        ])
+        .unwrap();
+        let input = batch.schema();
+        let columns = [("s".to_string(), "a + c".to_string())];
+        let projection = Projection::compile(&input, true, &columns)
+            .unwrap()
+            .without(&input, &["c".to_string(), "a".to_string()])
+            .unwrap();
+        let out = projection.apply(&batch).unwrap();
+        assert_eq!(out.schema(), *projection.schema());
+        let names: Vec<_> = out
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["b", "s"]);
+        assert_eq!(
+            out.column(0).as_primitive::<Int64Type>().values(),
+            &[10, 20]
+        );
+        assert_eq!(
+            out.column(1).as_primitive::<Int64Type>().values(),
+            &[101, 202]
+        );
+        let err = Projection::compile(&input, true, &columns)
+            .unwrap()
+            .without(&input, &["nope".to_string()])
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot drop \"nope\""), "{err}");
+    }
 
     #[test]
     fn actions_decide_each_rows_fate() {

@@ -111,6 +111,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
             .iter()
             .map(|c| (c.name.clone(), c.expr.clone()))
             .collect(),
+        silver_drop: job.silver.drop.clone(),
         joins: job
             .joins
             .iter()

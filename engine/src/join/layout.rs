@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array, new_null_array};
+use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::SortField;
 
+use super::key_index::NO_MATCH;
 use super::{JoinKind, JoinSpec};
 use crate::error::{EngineError, Result};
 
@@ -165,27 +167,20 @@ impl JoinLayout {
     }
 
     /// Assembles the output from an input batch, the row pairs, and the table columns the
-    /// `right` indices point into (`None` indices give nulls).
+    /// right indices point into (null indices give nulls).
     pub fn assemble(
         &self,
         batch: &RecordBatch,
-        (left, right): (UInt32Array, UInt32Array),
+        Pairs { left, right }: Pairs,
         table: &[ArrayRef],
     ) -> Result<RecordBatch> {
         let mut columns = Vec::with_capacity(self.output.fields().len());
         // A left join whose keys each match at most once keeps every input row in place:
         // its columns are reused instead of copied.
-        let identity = left.len() == batch.num_rows()
-            && left
-                .values()
-                .iter()
-                .enumerate()
-                .all(|(i, &l)| l as usize == i);
         for c in batch.columns() {
-            columns.push(if identity {
-                Arc::clone(c)
-            } else {
-                take(c.as_ref(), &left, None)?
+            columns.push(match &left {
+                None => Arc::clone(c),
+                Some(left) => take(c.as_ref(), left, None)?,
             });
         }
         for (c, data_type) in table.iter().zip(&self.added_types) {
@@ -199,14 +194,22 @@ impl JoinLayout {
     }
 }
 
-/// The row pairs of a join over `rows` input rows: input indices, and the matching table
-/// indices (null for a left join's row without a match). `matches(i)` gives the table rows
+/// The rows a join pairs: input rows, and for each the table row (null for a left join's
+/// row without a match).
+pub(super) struct Pairs {
+    /// Input row indices; `None` when they are every input row, once each, in order.
+    pub left: Option<UInt32Array>,
+    /// Table row indices, one per output row.
+    pub right: UInt32Array,
+}
+
+/// The row pairs of a join over `rows` input rows. `matches(i)` gives the table rows
 /// matching input row `i`, `None` when it has none or a null key.
 pub(super) fn pairs<'a>(
     kind: JoinKind,
     rows: usize,
     mut matches: impl FnMut(usize) -> Option<&'a [u32]>,
-) -> (UInt32Array, UInt32Array) {
+) -> Pairs {
     let mut left: Vec<u32> = Vec::with_capacity(rows);
     let mut right: Vec<Option<u32>> = Vec::with_capacity(rows);
     for i in 0..rows {
@@ -225,7 +228,63 @@ pub(super) fn pairs<'a>(
             }
         }
     }
-    (UInt32Array::from(left), UInt32Array::from(right))
+    let identity = left.len() == rows && left.iter().enumerate().all(|(i, &l)| l as usize == i);
+    Pairs {
+        left: (!identity).then(|| UInt32Array::from(left)),
+        right: UInt32Array::from(right),
+    }
+}
+
+/// The row pairs of a join against a table whose keys are each on one row: `slots` gives
+/// each input row's table row, or [`NO_MATCH`]. One pass, and a left join keeps the input
+/// rows in place.
+pub(super) fn unique_pairs(kind: JoinKind, slots: &[u32], table_rows: &[u32]) -> Pairs {
+    let matched = |i: usize| slots[i] != NO_MATCH;
+    let kept = |keep: &dyn Fn(usize) -> bool| -> UInt32Array {
+        (0..slots.len() as u32)
+            .filter(|&i| keep(i as usize))
+            .collect::<Vec<u32>>()
+            .into()
+    };
+    match kind {
+        JoinKind::Left => {
+            let values: Vec<u32> = slots
+                .iter()
+                .map(|&s| {
+                    if s == NO_MATCH {
+                        0
+                    } else {
+                        table_rows[s as usize]
+                    }
+                })
+                .collect();
+            let valid = BooleanBuffer::collect_bool(slots.len(), matched);
+            Pairs {
+                left: None,
+                right: UInt32Array::new(values.into(), Some(NullBuffer::new(valid))),
+            }
+        }
+        JoinKind::Inner => {
+            let left = kept(&matched);
+            let right = left
+                .values()
+                .iter()
+                .map(|&i| table_rows[slots[i as usize] as usize])
+                .collect::<Vec<u32>>()
+                .into();
+            Pairs {
+                left: (left.len() != slots.len()).then_some(left),
+                right,
+            }
+        }
+        JoinKind::LeftAnti => {
+            let left = kept(&|i| !matched(i));
+            Pairs {
+                right: UInt32Array::from(Vec::<u32>::new()),
+                left: (left.len() != slots.len()).then_some(left),
+            }
+        }
+    }
 }
 
 /// Whether row `i` has a null in any key column.
