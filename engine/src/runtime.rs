@@ -120,6 +120,20 @@ pub trait EpochSource: Send + Sync + 'static {
         range: &SourceRange,
         epoch: u64,
     ) -> Result<(RecordBatch, RecordBatch), ConnectorFailure>;
+    /// Reads one range as [`read`](Self::read) does, its rows in the batches the source
+    /// decoded them in (a file's record batches), none copied into one batch. The epoch
+    /// driver reads this way; by default, the one batch of `read`.
+    ///
+    /// # Errors
+    /// As `read`.
+    fn read_parts(
+        &self,
+        range: &SourceRange,
+        epoch: u64,
+    ) -> Result<(Vec<RecordBatch>, RecordBatch), ConnectorFailure> {
+        let (rows, dead) = self.read(range, epoch)?;
+        Ok((vec![rows], dead))
+    }
     /// Told, on the committing worker, that `epoch` with `ranges` is durable in every
     /// sink; sources may publish progress for outside tools (never needed for recovery).
     fn committed(&self, _epoch: u64, _ranges: &[SourceRange]) {}

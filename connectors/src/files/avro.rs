@@ -155,7 +155,7 @@ pub(crate) fn read_avro(
         failures,
     } = conform(path, &batch, target, Match::ByName)?;
     Ok(Decoded {
-        data,
+        data: vec![data],
         offsets: kept.iter().map(|&i| offsets[i]).collect(),
         dead: row_dead_letters(&batch, source, &offsets, &failures, epoch)?,
     })

@@ -1,5 +1,5 @@
-//! Parquet and ORC files: read in record batches of [`BATCH_ROWS`] rows, converted to the
-//! source's schema, and concatenated. The `offset` of a row is its 0-based index in the
+//! Parquet and ORC files: read in record batches of [`BATCH_ROWS`] rows, each converted to
+//! the source's schema and kept as it is (no copy into one batch per file). The `offset` of a row is its 0-based index in the
 //! file.
 
 use std::fs::File;
@@ -112,11 +112,11 @@ fn collect(
             failures,
         } = conform(path, &batch, target, Match::ByName)?;
         parts.push(Decoded {
-            data: rows,
+            data: vec![rows],
             offsets: kept.iter().map(|&i| offsets[i]).collect(),
             dead: row_dead_letters(&batch, source, &offsets, &failures, epoch)?,
         });
         first_row += n;
     }
-    Decoded::concat(target, parts)
+    Decoded::concat(parts)
 }

@@ -18,8 +18,9 @@ use crate::format::{COORDINATE_COLUMNS, RawBatchBuilder, coordinate_columns, coo
 /// What reading one file produced.
 #[derive(Debug)]
 pub(crate) struct Decoded {
-    /// Good rows, in the source's data schema (no partition or coordinate columns).
-    pub data: RecordBatch,
+    /// Good rows, in the source's data schema (no partition or coordinate columns), in the
+    /// parts the file was decoded in (never copied into one batch).
+    pub data: Vec<RecordBatch>,
     /// The `offset` coordinate of each good row.
     pub offsets: Vec<i64>,
     /// Dead letters, in [`dead_letter::schema`].
@@ -27,18 +28,19 @@ pub(crate) struct Decoded {
 }
 
 impl Decoded {
-    /// Concatenates the parts a file was read in.
-    pub fn concat(schema: &SchemaRef, parts: Vec<Decoded>) -> Result<Self> {
+    /// Joins the parts a file was read in: their rows stay in their batches (empty ones
+    /// left out), their dead letters are concatenated.
+    pub fn concat(parts: Vec<Decoded>) -> Result<Self> {
         let mut data = Vec::with_capacity(parts.len());
         let mut dead = Vec::with_capacity(parts.len());
         let mut offsets = Vec::new();
         for part in parts {
-            data.push(part.data);
+            data.extend(part.data.into_iter().filter(|b| b.num_rows() > 0));
             dead.push(part.dead);
             offsets.extend(part.offsets);
         }
         Ok(Self {
-            data: concat_batches(schema, &data)?,
+            data,
             offsets,
             dead: concat_batches(&dead_letter::schema(), &dead)?,
         })

@@ -75,7 +75,7 @@ pub(crate) fn read_csv(
     let mut record = ByteRecord::new();
     let (names, by) = if options.header {
         if !csv.read_byte_record(&mut record).map_err(csv_error)? {
-            return Decoded::concat(target, Vec::new());
+            return Decoded::concat(Vec::new());
         }
         (names(Some(&record), record.len()), Match::ByName)
     } else {
@@ -101,7 +101,7 @@ pub(crate) fn read_csv(
             let (data, offsets, failed) = chunk.convert(path, target, by)?;
             bad.extend(failed);
             parts.push(Decoded {
-                data,
+                data: vec![data],
                 offsets,
                 dead: RecordBatch::new_empty(dead_letter::schema()),
             });
@@ -110,7 +110,7 @@ pub(crate) fn read_csv(
             break;
         }
     }
-    let mut decoded = Decoded::concat(target, parts)?;
+    let mut decoded = Decoded::concat(parts)?;
     decoded.dead = dead_letters(path, source, bad, epoch)?;
     Ok(decoded)
 }

@@ -95,7 +95,7 @@ impl JsonLines {
                 break;
             }
         }
-        Decoded::concat(target, parts)
+        Decoded::concat(parts)
     }
 
     fn decode(&self, raw: &RawBatch, target: &SchemaRef, epoch: u64) -> Result<Decoded> {
@@ -113,7 +113,7 @@ impl JsonLines {
                 let data = rows.project(&(0..width).collect::<Vec<_>>())?;
                 let data = RecordBatch::try_new(target.clone(), data.columns().to_vec())?;
                 Ok(Decoded {
-                    data,
+                    data: vec![data],
                     offsets,
                     dead,
                 })
@@ -133,7 +133,7 @@ fn decode_arrow(schema: &SchemaRef, raw: &RawBatch, epoch: u64) -> Result<Decode
     }
     if let Ok(batch) = decode_exactly(schema, &joined, n) {
         return Ok(Decoded {
-            data: batch,
+            data: vec![batch],
             offsets: raw.offsets.iter().map(|&o| o as i64).collect(),
             dead: RecordBatch::new_empty(dead_letter::schema()),
         });
@@ -155,7 +155,7 @@ fn decode_arrow(schema: &SchemaRef, raw: &RawBatch, epoch: u64) -> Result<Decode
         }
     }
     Ok(Decoded {
-        data: concat_batches(schema, &good)?,
+        data: vec![concat_batches(schema, &good)?],
         offsets,
         dead: dead_letter::parse_errors(raw, &failures, epoch),
     })

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, StringArray};
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::array::{ArrayRef, StringArray, new_null_array};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::SourceRange;
 use sluice_engine::runtime::{ConnectorFailure, Cursor, Cursors, EpochSource, Planned};
@@ -216,24 +217,34 @@ impl FileSource {
         }
     }
 
-    /// Reads one file: its rows in the output schema, and its dead letters.
-    fn read_file(&self, file: &ListedFile, epoch: u64) -> Result<(RecordBatch, RecordBatch)> {
+    /// Reads one file: its rows in the output schema, in the batches they were decoded in,
+    /// and its dead letters.
+    fn read_file(&self, file: &ListedFile, epoch: u64) -> Result<(Vec<RecordBatch>, RecordBatch)> {
         let decoded = self.decode(file, epoch)?;
-        let n = decoded.data.num_rows();
-        let mut columns: Vec<ArrayRef> = decoded.data.columns().to_vec();
-        for value in &file.partitions {
-            columns.push(Arc::new(StringArray::from(vec![value.as_deref(); n])));
+        let mut parts = Vec::with_capacity(decoded.data.len());
+        let mut first = 0;
+        for data in decoded.data {
+            let n = data.num_rows();
+            let mut columns: Vec<ArrayRef> = data.columns().to_vec();
+            for value in &file.partitions {
+                columns.push(match value {
+                    Some(v) => Arc::new(StringArray::new_repeated(v, n)),
+                    None => new_null_array(&DataType::Utf8, n),
+                });
+            }
+            let offsets = decoded.offsets[first..first + n].to_vec();
+            columns.extend(coordinate_columns(&file.rel, 0, offsets));
+            parts.push(RecordBatch::try_new(Arc::clone(&self.output), columns)?);
+            first += n;
         }
-        columns.extend(coordinate_columns(&file.rel, 0, decoded.offsets));
-        let rows = RecordBatch::try_new(Arc::clone(&self.output), columns)?;
         tracing::debug!(
             file = %file.rel,
-            rows = n,
+            rows = first,
             dead_letters = decoded.dead.num_rows(),
             epoch,
             "read file"
         );
-        Ok((rows, decoded.dead))
+        Ok((parts, decoded.dead))
     }
 }
 
@@ -336,16 +347,23 @@ impl EpochSource for FileSource {
         range: &SourceRange,
         epoch: u64,
     ) -> std::result::Result<(RecordBatch, RecordBatch), ConnectorFailure> {
+        let (parts, dead) = self.read_parts(range, epoch)?;
+        let rows = concat_batches(&self.output, &parts).map_err(FileError::from)?;
+        Ok((rows, dead))
+    }
+
+    fn read_parts(
+        &self,
+        range: &SourceRange,
+        epoch: u64,
+    ) -> std::result::Result<(Vec<RecordBatch>, RecordBatch), ConnectorFailure> {
         let file = self
             .index
             .get(&range.source)
             .map(|&i| &self.listing.files[i])
             .ok_or_else(|| FileError::UnknownFile(range.source.clone()))?;
         if range.is_empty() {
-            return Ok((
-                RecordBatch::new_empty(Arc::clone(&self.output)),
-                RecordBatch::new_empty(dead_letter::schema()),
-            ));
+            return Ok((Vec::new(), RecordBatch::new_empty(dead_letter::schema())));
         }
         Ok(self.read_file(file, epoch)?)
     }

@@ -669,22 +669,25 @@ fn run_worker(
             if i % peers != index || range.is_empty() {
                 continue;
             }
-            let (rows, dead) = source.read(range, epoch).map_err(|e| {
+            let (parts, dead) = source.read_parts(range, epoch).map_err(|e| {
                 tracing::error!(epoch, source = %range.source, partition = range.partition, error = %e, "read failed");
                 e.to_string()
             })?;
-            let read = (rows.num_rows() + dead.num_rows()) as u64;
+            let rows: usize = parts.iter().map(RecordBatch::num_rows).sum();
+            let read = (rows + dead.num_rows()) as u64;
             report.records += read;
             shared.options.metrics.record_read(&range.source, read);
             send(&mut dead_in, dead);
             // The rows go in slices, each run through the dataflow before the next: sinks
             // that stream then hold only their open files, not the epoch.
-            let mut offset = 0;
-            while offset < rows.num_rows() {
-                let length = SLICE_ROWS.min(rows.num_rows() - offset);
-                send(&mut events_in, rows.slice(offset, length));
-                offset += length;
-                worker.step();
+            for rows in parts {
+                let mut offset = 0;
+                while offset < rows.num_rows() {
+                    let length = SLICE_ROWS.min(rows.num_rows() - offset);
+                    send(&mut events_in, rows.slice(offset, length));
+                    offset += length;
+                    worker.step();
+                }
             }
         }
         // Only the committing worker (0) hears of commits, so only it keeps its epochs.
