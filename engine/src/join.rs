@@ -18,7 +18,7 @@ mod key_index;
 mod keyed;
 mod layout;
 
-use key_index::KeyIndex;
+use key_index::{KeyIndex, NO_MATCH};
 pub use keyed::{KeyedJoin, KeyedJoinExt, TableUpdates};
 use layout::{JoinLayout, invalid, pairs, unique_pairs};
 
@@ -135,12 +135,18 @@ impl BroadcastJoin {
     /// When the batch does not have the input schema's key columns.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let keys = self.layout.input_key_columns(batch);
-        let slots = self
+        let mut slots = self
             .index
             .probe(&keys)
             .map_err(|e| invalid(&self.spec, e.to_string()))?;
         let pairs = if self.index.unique() {
-            unique_pairs(self.spec.kind, &slots, self.index.rows())
+            let rows = self.index.rows();
+            for s in &mut slots {
+                if *s != NO_MATCH {
+                    *s = rows[*s as usize];
+                }
+            }
+            unique_pairs(self.spec.kind, &slots)
         } else {
             pairs(self.spec.kind, batch.num_rows(), |i| {
                 Some(self.index.matches(slots[i]))

@@ -136,7 +136,10 @@ mod hash_lists {
         let encoded: Vec<String> = lists
             .iter()
             .map(|list| {
-                let bytes: Vec<u8> = list.iter().flat_map(|h| h.to_le_bytes()).collect();
+                let mut bytes = Vec::with_capacity(list.len() * 8);
+                for h in list {
+                    bytes.extend_from_slice(&h.to_le_bytes());
+                }
                 STANDARD_NO_PAD.encode(bytes)
             })
             .collect();
@@ -144,7 +147,8 @@ mod hash_lists {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u64>>, D::Error> {
-        let encoded = Vec::<String>::deserialize(d)?;
+        // Borrowed from the note (base64 has nothing to unescape): no copy of the text.
+        let encoded = Vec::<&'de str>::deserialize(d)?;
         encoded
             .iter()
             .map(|text| {

@@ -11,8 +11,10 @@
 //! Keys and table rows are Arrow row-format bytes; a key's matches come out in row-byte
 //! order, so nothing depends on hash order. A null key never matches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+use ahash::RandomState;
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::SchemaRef;
@@ -30,7 +32,8 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::progress::Antichain;
 
 use super::JoinSpec;
-use super::layout::{JoinLayout, invalid, null_key, pairs};
+use super::key_index::NO_MATCH;
+use super::layout::{JoinLayout, invalid, null_key, pairs, unique_pairs};
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::key::{KeyColumns, key_group, key_pact, owner};
@@ -159,18 +162,30 @@ impl KeyedJoin {
         trace: &mut TableTrace,
     ) -> Result<Vec<RecordBatch>> {
         let mut encoded = Vec::with_capacity(batches.len());
-        let mut wanted: BTreeMap<Vec<u8>, Vec<u32>> = BTreeMap::new();
         for batch in batches {
             let keys = self.layout.input_key_columns(batch);
             let rows = self.keys.convert_columns(&keys)?;
-            for i in 0..batch.num_rows() {
-                if !null_key(&keys, i) {
-                    wanted.entry(rows.row(i).as_ref().to_vec()).or_default();
-                }
-            }
             encoded.push((keys, rows));
         }
+        // Each distinct wanted key gets a slot; each row, its key's slot (or NO_MATCH).
+        let mut slot_of: HashMap<&[u8], u32, RandomState> = HashMap::default();
+        let mut row_slots: Vec<Vec<u32>> = Vec::with_capacity(encoded.len());
+        for (keys, rows) in &encoded {
+            let slots = (0..rows.num_rows())
+                .map(|i| {
+                    if null_key(keys, i) {
+                        return NO_MATCH;
+                    }
+                    let next = slot_of.len() as u32;
+                    *slot_of.entry(rows.row(i).data()).or_insert(next)
+                })
+                .collect();
+            row_slots.push(slots);
+        }
         // Look every wanted key up once, in key order (cursors seek forward).
+        let mut wanted: Vec<(&[u8], u32)> = slot_of.into_iter().collect();
+        wanted.sort_unstable();
+        let mut matches: Vec<Vec<u32>> = vec![Vec::new(); wanted.len()];
         let mut values: Vec<Vec<u8>> = Vec::new();
         let mut upper = Antichain::new();
         trace.read_upper(&mut upper);
@@ -179,9 +194,12 @@ impl KeyedJoin {
             .ok_or_else(|| invalid(&self.spec, "the table's arrangement is closed".into()))?;
         let (mut cursor, storage) =
             cursor_list(spans.into_iter().filter_map(|s| s.inner).collect());
-        for (key, matches) in &mut wanted {
-            cursor.seek_key(&storage, key);
-            if cursor.get_key(&storage) != Some(key) {
+        let mut key = Vec::new();
+        for &(bytes, slot) in &wanted {
+            key.clear();
+            key.extend_from_slice(bytes);
+            cursor.seek_key(&storage, &key);
+            if cursor.get_key(&storage) != Some(&key) {
                 continue;
             }
             while let Some(value) = cursor.get_val(&storage) {
@@ -194,7 +212,7 @@ impl KeyedJoin {
                 if count > 0 {
                     let index = values.len() as u32;
                     values.push(value.clone());
-                    matches.extend(std::iter::repeat_n(index, count as usize));
+                    matches[slot as usize].extend(std::iter::repeat_n(index, count as usize));
                 }
                 cursor.step_val(&storage);
             }
@@ -211,15 +229,30 @@ impl KeyedJoin {
                 .map(|t| arrow::array::new_empty_array(t))
                 .collect(),
         };
+        // With at most one table row per key, each slot is one value: pair in one pass.
+        let unique: Option<Vec<u32>> = matches
+            .iter()
+            .map(|m| match m.as_slice() {
+                [] => Some(NO_MATCH),
+                [one] => Some(*one),
+                _ => None,
+            })
+            .collect();
         let mut out = Vec::with_capacity(batches.len());
-        for (batch, (keys, rows)) in batches.iter().zip(&encoded) {
-            let pairs = pairs(self.spec.kind, batch.num_rows(), |i| {
-                if null_key(keys, i) {
-                    None
-                } else {
-                    wanted.get(rows.row(i).as_ref()).map(Vec::as_slice)
+        for (batch, mut slots) in batches.iter().zip(row_slots) {
+            let pairs = match &unique {
+                Some(value_of) => {
+                    for s in &mut slots {
+                        if *s != NO_MATCH {
+                            *s = value_of[*s as usize];
+                        }
+                    }
+                    unique_pairs(self.spec.kind, &slots)
                 }
-            });
+                None => pairs(self.spec.kind, batch.num_rows(), |i| {
+                    matches.get(slots[i] as usize).map(Vec::as_slice)
+                }),
+            };
             let joined = self.layout.assemble(batch, pairs, &table)?;
             if joined.num_rows() > 0 {
                 out.push(joined);

@@ -235,55 +235,40 @@ pub(super) fn pairs<'a>(
     }
 }
 
-/// The row pairs of a join against a table whose keys are each on one row: `slots` gives
+/// The row pairs of a join against a table whose keys are each on one row: `found` gives
 /// each input row's table row, or [`NO_MATCH`]. One pass, and a left join keeps the input
 /// rows in place.
-pub(super) fn unique_pairs(kind: JoinKind, slots: &[u32], table_rows: &[u32]) -> Pairs {
-    let matched = |i: usize| slots[i] != NO_MATCH;
-    let kept = |keep: &dyn Fn(usize) -> bool| -> UInt32Array {
-        (0..slots.len() as u32)
+pub(super) fn unique_pairs(kind: JoinKind, found: &[u32]) -> Pairs {
+    let matched = |i: usize| found[i] != NO_MATCH;
+    let kept = |keep: &dyn Fn(usize) -> bool| -> Option<UInt32Array> {
+        let rows: Vec<u32> = (0..found.len() as u32)
             .filter(|&i| keep(i as usize))
-            .collect::<Vec<u32>>()
-            .into()
+            .collect();
+        (rows.len() != found.len()).then(|| rows.into())
     };
     match kind {
         JoinKind::Left => {
-            let values: Vec<u32> = slots
+            let values: Vec<u32> = found
                 .iter()
-                .map(|&s| {
-                    if s == NO_MATCH {
-                        0
-                    } else {
-                        table_rows[s as usize]
-                    }
-                })
+                .map(|&r| if r == NO_MATCH { 0 } else { r })
                 .collect();
-            let valid = BooleanBuffer::collect_bool(slots.len(), matched);
+            let valid = BooleanBuffer::collect_bool(found.len(), matched);
             Pairs {
                 left: None,
                 right: UInt32Array::new(values.into(), Some(NullBuffer::new(valid))),
             }
         }
         JoinKind::Inner => {
-            let left = kept(&matched);
-            let right = left
-                .values()
-                .iter()
-                .map(|&i| table_rows[slots[i as usize] as usize])
-                .collect::<Vec<u32>>()
-                .into();
+            let right: Vec<u32> = found.iter().copied().filter(|&r| r != NO_MATCH).collect();
             Pairs {
-                left: (left.len() != slots.len()).then_some(left),
-                right,
+                left: kept(&matched),
+                right: right.into(),
             }
         }
-        JoinKind::LeftAnti => {
-            let left = kept(&|i| !matched(i));
-            Pairs {
-                right: UInt32Array::from(Vec::<u32>::new()),
-                left: (left.len() != slots.len()).then_some(left),
-            }
-        }
+        JoinKind::LeftAnti => Pairs {
+            left: kept(&|i| !matched(i)),
+            right: UInt32Array::from(Vec::<u32>::new()),
+        },
     }
 }
 
