@@ -17,6 +17,7 @@
 //! the optional `quality_report` table. A breach therefore stops the job with nothing of the
 //! epoch committed, and a replay decides the same way.
 
+pub(crate) mod duplicates;
 mod profile;
 
 use std::sync::Arc;
@@ -112,59 +113,14 @@ pub fn ratio<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     Ok(Some(value))
 }
 
-/// One worker's figures for an epoch, as the gate's "file note".
+/// One worker's figures for an epoch, as the gate's "file note". The duplicates of the
+/// uniqueness rules come in notes of their own, from the workers that own the keys
+/// ([`duplicates`]), with `rows` 0.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Partial {
     rows: u64,
     violations: Vec<u64>,
     columns: Vec<ColumnProfile>,
-    /// Per uniqueness rule: the sorted distinct key hashes this worker saw (empty for other
-    /// rules); its duplicates among them are already in `violations`. Written as base64 of
-    /// their little-endian bytes: an epoch of 10M rows is 110 MB of note instead of 200 MB
-    /// of JSON numbers, and decodes without parsing numbers.
-    #[serde(default, with = "hash_lists")]
-    keys: Vec<Vec<u64>>,
-}
-
-/// Lists of 64-bit hashes as base64 strings of their little-endian bytes.
-mod hash_lists {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD_NO_PAD;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(lists: &[Vec<u64>], s: S) -> Result<S::Ok, S::Error> {
-        let encoded: Vec<String> = lists
-            .iter()
-            .map(|list| {
-                let mut bytes = Vec::with_capacity(list.len() * 8);
-                for h in list {
-                    bytes.extend_from_slice(&h.to_le_bytes());
-                }
-                STANDARD_NO_PAD.encode(bytes)
-            })
-            .collect();
-        encoded.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u64>>, D::Error> {
-        // Borrowed from the note (base64 has nothing to unescape): no copy of the text.
-        let encoded = Vec::<&'de str>::deserialize(d)?;
-        encoded
-            .iter()
-            .map(|text| {
-                let bytes = STANDARD_NO_PAD
-                    .decode(text)
-                    .map_err(serde::de::Error::custom)?;
-                if bytes.len() % 8 != 0 {
-                    return Err(serde::de::Error::custom("a hash list of partial hashes"));
-                }
-                Ok(bytes
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
-                    .collect())
-            })
-            .collect()
-    }
 }
 
 /// The per-epoch quality check and report; see the [module docs](self).
@@ -195,23 +151,9 @@ impl EpochWriter for EpochMeasure {
     }
 
     fn finish(self: Box<Self>) -> Result<Vec<String>, ConnectorFailure> {
-        let mut partial = self.partial;
-        partial.seal();
-        let note = serde_json::to_string(&partial)
+        let note = serde_json::to_string(&self.partial)
             .map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
         Ok(vec![note])
-    }
-}
-
-impl Partial {
-    /// Counts the duplicates within this worker's uniqueness hashes and keeps them distinct.
-    fn seal(&mut self) {
-        for (violations, keys) in self.violations.iter_mut().zip(&mut self.keys) {
-            keys.sort_unstable();
-            let seen = keys.len();
-            keys.dedup();
-            *violations += (seen - keys.len()) as u64;
-        }
     }
 }
 
@@ -221,7 +163,6 @@ impl Measure {
         Partial {
             rows: 0,
             violations: vec![0; self.rules.len()],
-            keys: vec![Vec::new(); self.rules.len()],
             columns: self.profile.as_ref().map_or_else(Vec::new, |schema| {
                 vec![ColumnProfile::default(); schema.fields().len()]
             }),
@@ -232,8 +173,8 @@ impl Measure {
     fn add(&self, partial: &mut Partial, batch: &RecordBatch) -> Result<(), String> {
         partial.rows += batch.num_rows() as u64;
         for (r, rule) in self.rules.iter().enumerate() {
-            if let Check::Unique(keys) = &rule.check {
-                partial.keys[r].extend(keys.hashes(batch).map_err(|e| e.to_string())?);
+            if let Check::Unique(_) = &rule.check {
+                // Counted where the keys meet: see `duplicates`.
                 continue;
             }
             let pass = rule.check.passes(batch).map_err(|e| e.to_string())?;
@@ -358,42 +299,6 @@ impl QualityGate {
     }
 }
 
-/// The union of two ascending lists of distinct hashes (each worker's sealed keys), and how
-/// many hashes were in both: a linear merge, where concatenating and sorting again would
-/// cost the committer a sort of every key of the epoch.
-fn merge_distinct(a: Vec<u64>, b: Vec<u64>) -> (Vec<u64>, u64) {
-    if a.is_empty() {
-        return (b, 0);
-    }
-    if b.is_empty() {
-        return (a, 0);
-    }
-    let mut merged = Vec::with_capacity(a.len() + b.len());
-    let mut both = 0;
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => {
-                merged.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                merged.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                merged.push(a[i]);
-                both += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    merged.extend_from_slice(&a[i..]);
-    merged.extend_from_slice(&b[j..]);
-    (merged, both)
-}
-
 fn share(violations: u64, rows: u64) -> f64 {
     if rows == 0 {
         0.0
@@ -445,17 +350,6 @@ impl TableSink for QualityGate {
             }
             for (t, c) in total.columns.iter_mut().zip(part.columns) {
                 t.merge(c);
-            }
-            // A key that several workers saw is a duplicate beyond its first row.
-            for ((t, k), v) in total
-                .keys
-                .iter_mut()
-                .zip(part.keys)
-                .zip(&mut total.violations)
-            {
-                let (merged, duplicates) = merge_distinct(std::mem::take(t), k);
-                *t = merged;
-                *v += duplicates;
             }
         }
         if !files.is_empty() {
@@ -649,16 +543,7 @@ mod tests {
     }
 
     #[test]
-    fn merging_sealed_keys_counts_the_shared_ones() {
-        let (merged, both) = merge_distinct(vec![1, 4, 6, 9], vec![2, 4, 9, 10, 11]);
-        assert_eq!(merged, vec![1, 2, 4, 6, 9, 10, 11]);
-        assert_eq!(both, 2);
-        assert_eq!(merge_distinct(vec![], vec![3, 5]), (vec![3, 5], 0));
-        assert_eq!(merge_distinct(vec![3], vec![]), (vec![3], 0));
-    }
-
-    #[test]
-    fn uniqueness_counts_duplicates_across_workers() {
+    fn uniqueness_adds_the_owners_duplicate_notes_to_the_workers_rows() {
         let b = batch(&[Some(1), Some(2), Some(2), None, None]);
         let schema = b.schema();
         let unique = |max_ratio| Rule {
@@ -673,18 +558,24 @@ mod tests {
         };
         assert!(QualityGate::needed(&[unique(1.0)]));
         let gate = QualityGate::new(vec![unique(0.4)], schema.clone(), None);
-        // Worker one: 2 repeats once; nulls are never duplicates. Worker two repeats 1 and 3.
+        // The workers' notes count rows only: their duplicates come from the key owners.
         let one = gate.write(0, std::slice::from_ref(&b)).unwrap();
         let two = gate
             .write(0, &[batch(&[Some(1), Some(3), Some(3)])])
             .unwrap();
-        // 3 duplicates (2, 1, 3) of 8 rows: 37.5%, under 40%.
-        gate.commit(0, [one.clone(), two.clone()].concat()).unwrap();
+        let owner = |duplicates: u64| {
+            serde_json::to_string(&Partial {
+                rows: 0,
+                violations: vec![duplicates],
+                columns: Vec::new(),
+            })
+            .unwrap()
+        };
+        // 3 duplicates (2 + 1 from the two owners) of 8 rows: 37.5%, under 40%.
+        let notes = [one, two, vec![owner(2), owner(1)]].concat();
+        gate.commit(0, notes.clone()).unwrap();
         let strict = QualityGate::new(vec![unique(0.3)], schema.clone(), None);
-        let e = strict
-            .commit(0, [one, two].concat())
-            .unwrap_err()
-            .to_string();
+        let e = strict.commit(0, notes).unwrap_err().to_string();
         assert!(
             e.contains("`unique_n`") && e.contains("37.5%") && e.contains("3 of 8"),
             "{e}"

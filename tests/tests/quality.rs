@@ -154,3 +154,40 @@ fn a_threshold_breach_names_the_rule_and_the_figure() -> Result<()> {
     .require_success("sluice run under the threshold")?;
     Ok(())
 }
+
+/// A uniqueness rule counts every repeat of a key in the epoch, whichever workers read the
+/// copies (four generator partitions over two workers): the report's count equals DuckDB's
+/// over the bronze table.
+#[test]
+fn uniqueness_counts_repeats_across_workers_as_duckdb_does() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "quality_unique")?;
+    let out = dir.join("out");
+    let rules = "[{name: user_unique, unique: [user_id], action: warn}]";
+    let cmd = job(&out, rules, &["quality.report=true", "workers=2"])?;
+    run_with_timeout(cmd, Duration::from_secs(600))?.require_success("sluice run")?;
+    let t = out.join("tables");
+    let scan = |table: &str| format!("delta_scan('{}')", t.join(table).display());
+    let expected = duckdb_count(&format!(
+        "SELECT count(user_id) - count(DISTINCT user_id) FROM {}",
+        scan("bronze")
+    ))?;
+    let epochs = duckdb_count(&format!(
+        "SELECT count(DISTINCT epoch) FROM {}",
+        scan("quality_report")
+    ))?;
+    let counted = duckdb_count(&format!(
+        "SELECT sum(violations)::BIGINT FROM {} WHERE name = 'user_unique'",
+        scan("quality_report")
+    ))?;
+    ensure!(epochs == 1, "expected one epoch, the report has {epochs}");
+    ensure!(
+        expected > 0,
+        "no repeated user ids: the check proves nothing"
+    );
+    ensure!(
+        counted == expected,
+        "the report counts {counted} repeated user ids, DuckDB {expected}"
+    );
+    Ok(())
+}

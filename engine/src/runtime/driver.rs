@@ -25,6 +25,7 @@ use crate::join::{KeyedJoinExt, TableUpdates};
 use crate::key::owned_groups;
 use crate::metrics::RunMetrics;
 use crate::plan::{CompiledJoin, CompiledPlan};
+use crate::quality::duplicates::{self, duplicate_notes};
 use crate::stateless::{StatelessExt, split_by_rules};
 use crate::window::{WindowControl, WindowExt, WindowSetup};
 
@@ -402,6 +403,16 @@ fn run_worker(
         };
         if shared.has_quality_gate {
             next_sink(events.clone(), &mut files);
+            // The gate is sink 0; its uniqueness rules are counted where the keys meet.
+            if duplicates::any(&plan.rules) {
+                files.push(duplicate_notes(
+                    events.clone(),
+                    plan.rules.clone().into(),
+                    0,
+                    shared.committed[0],
+                    Rc::clone(&failure),
+                ));
+            }
         }
         if shared.has_bronze {
             next_sink(events.clone(), &mut files);
