@@ -2,7 +2,8 @@
 //! (`SLUICE__KEY__PATH=value`).
 //!
 //! A key path is the YAML keys joined by dots; list items are numbers
-//! (`rules.0.check`). Values are YAML scalars or flow collections (`true`, `8`, `1s`,
+//! (`rules.0.check`), and the index just past the end appends an item (`rules.3=...` on a
+//! list of three). Values are YAML scalars or flow collections (`true`, `8`, `1s`,
 //! `[a, b]`, `{ timestamp: 1700000000000 }`). Missing mappings on the path are created.
 //!
 //! ```
@@ -141,9 +142,16 @@ impl Override {
                         .parse()
                         .map_err(|_| invalid(format!("a list index at `{here}`")))?;
                     let len = items.len();
-                    let item = items
-                        .get_mut(index)
-                        .ok_or_else(|| invalid(format!("an index below {len} at `{here}`")))?;
+                    if index == len {
+                        // The next index appends an item.
+                        items.push(Value::Null);
+                    }
+                    let item = items.get_mut(index).ok_or_else(|| {
+                        invalid(format!(
+                            "an index of at most {len} at `{here}` (the list has {len} items; \
+                             index {len} appends one)"
+                        ))
+                    })?;
                     if last {
                         *item = value;
                         return Ok(());
@@ -176,6 +184,30 @@ mod tests {
         );
         assert_eq!(job.rules[0].check, "user_id <> ''");
         assert_eq!(job.workers, 3);
+    }
+
+    #[test]
+    fn the_next_list_index_appends_and_a_later_one_is_an_error() {
+        let rules = JobConfig::from_yaml_with(USER_ACTIVITY_YAML, "demo", &[])
+            .unwrap()
+            .rules
+            .len();
+        let append = [Override::parse(&format!(
+            "rules.{rules}={{name: user_unique, unique: [user_id], action: warn}}"
+        ))
+        .unwrap()];
+        let job = JobConfig::from_yaml_with(USER_ACTIVITY_YAML, "demo", &append).unwrap();
+        assert_eq!(job.rules.len(), rules + 1);
+        assert_eq!(job.rules[rules].name, "user_unique");
+        assert_eq!(job.rules[rules].unique, vec!["user_id".to_string()]);
+        let gap = [Override::parse(&format!("rules.{}.name=x", rules + 1)).unwrap()];
+        let e = JobConfig::from_yaml_with(USER_ACTIVITY_YAML, "demo", &gap)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("an index of at most {rules}")) && e.contains("appends one"),
+            "{e}"
+        );
     }
 
     #[test]
