@@ -18,9 +18,9 @@ mod key_index;
 mod keyed;
 mod layout;
 
-use key_index::{KeyIndex, NO_MATCH};
+use key_index::KeyIndex;
 pub use keyed::{KeyedJoin, KeyedJoinExt, TableUpdates};
-use layout::{JoinLayout, invalid, pairs, unique_pairs};
+use layout::{JoinLayout, invalid, slot_pairs};
 
 /// Which rows a join keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,23 +135,12 @@ impl BroadcastJoin {
     /// When the batch does not have the input schema's key columns.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let keys = self.layout.input_key_columns(batch);
-        let mut slots = self
+        let slots = self
             .index
             .probe(&keys)
             .map_err(|e| invalid(&self.spec, e.to_string()))?;
-        let pairs = if self.index.unique() {
-            let rows = self.index.rows();
-            for s in &mut slots {
-                if *s != NO_MATCH {
-                    *s = rows[*s as usize];
-                }
-            }
-            unique_pairs(self.spec.kind, &slots)
-        } else {
-            pairs(self.spec.kind, batch.num_rows(), |i| {
-                Some(self.index.matches(slots[i]))
-            })
-        };
+        let single = self.index.unique().then(|| self.index.rows());
+        let pairs = slot_pairs(self.spec.kind, slots, single, |s| self.index.matches(s));
         self.layout.assemble(batch, pairs, &self.added)
     }
 }

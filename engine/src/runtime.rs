@@ -4,7 +4,9 @@
 //! Sources and sinks are traits so that connectors slot in; the engine never does their
 //! I/O itself.
 
+mod abort;
 mod committer;
+mod dead_routes;
 mod driver;
 mod join_tables;
 mod marker;

@@ -33,7 +33,7 @@ use timely::progress::Antichain;
 
 use super::JoinSpec;
 use super::key_index::NO_MATCH;
-use super::layout::{JoinLayout, invalid, null_key, pairs, unique_pairs};
+use super::layout::{JoinLayout, invalid, null_key, slot_pairs};
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::key::{KeyColumns, key_group, key_pact, owner};
@@ -239,20 +239,10 @@ impl KeyedJoin {
             })
             .collect();
         let mut out = Vec::with_capacity(batches.len());
-        for (batch, mut slots) in batches.iter().zip(row_slots) {
-            let pairs = match &unique {
-                Some(value_of) => {
-                    for s in &mut slots {
-                        if *s != NO_MATCH {
-                            *s = value_of[*s as usize];
-                        }
-                    }
-                    unique_pairs(self.spec.kind, &slots)
-                }
-                None => pairs(self.spec.kind, batch.num_rows(), |i| {
-                    matches.get(slots[i] as usize).map(Vec::as_slice)
-                }),
-            };
+        for (batch, slots) in batches.iter().zip(row_slots) {
+            let pairs = slot_pairs(self.spec.kind, slots, unique.as_deref(), |s| {
+                &matches[s as usize]
+            });
             let joined = self.layout.assemble(batch, pairs, &table)?;
             if joined.num_rows() > 0 {
                 out.push(joined);

@@ -205,7 +205,7 @@ pub(super) struct Pairs {
 
 /// The row pairs of a join over `rows` input rows. `matches(i)` gives the table rows
 /// matching input row `i`, `None` when it has none or a null key.
-pub(super) fn pairs<'a>(
+fn pairs<'a>(
     kind: JoinKind,
     rows: usize,
     mut matches: impl FnMut(usize) -> Option<&'a [u32]>,
@@ -235,10 +235,35 @@ pub(super) fn pairs<'a>(
     }
 }
 
+/// The row pairs of a join whose input rows found the key slots `slots` ([`NO_MATCH`] for
+/// a null or missing key). With `single` (each slot's one table row, [`NO_MATCH`] for a
+/// slot without rows) the slots resolve to rows and pair in one pass; otherwise
+/// `matches(slot)` gives a slot's table rows.
+pub(super) fn slot_pairs<'a>(
+    kind: JoinKind,
+    mut slots: Vec<u32>,
+    single: Option<&[u32]>,
+    matches: impl Fn(u32) -> &'a [u32],
+) -> Pairs {
+    match single {
+        Some(row_of) => {
+            for s in &mut slots {
+                if *s != NO_MATCH {
+                    *s = row_of[*s as usize];
+                }
+            }
+            unique_pairs(kind, &slots)
+        }
+        None => pairs(kind, slots.len(), |i| {
+            (slots[i] != NO_MATCH).then(|| matches(slots[i]))
+        }),
+    }
+}
+
 /// The row pairs of a join against a table whose keys are each on one row: `found` gives
 /// each input row's table row, or [`NO_MATCH`]. One pass, and a left join keeps the input
 /// rows in place.
-pub(super) fn unique_pairs(kind: JoinKind, found: &[u32]) -> Pairs {
+fn unique_pairs(kind: JoinKind, found: &[u32]) -> Pairs {
     let matched = |i: usize| found[i] != NO_MATCH;
     let kept = |keep: &dyn Fn(usize) -> bool| -> Option<UInt32Array> {
         let rows: Vec<u32> = (0..found.len() as u32)

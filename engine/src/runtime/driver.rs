@@ -13,7 +13,9 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Concatenate, Input, Probe};
 use timely::dataflow::operators::generic::operator::Operator;
 
+use super::abort::{ABORTED, AbortGuard};
 use super::committer::{CommitTargets, commit_epochs};
+use super::dead_routes::to_dead;
 use super::join_tables::{feed_tables, table_versions};
 use super::marker::{InFlight, InFlightEpochs, Marker};
 use super::writer::{Failure, fail, write_to};
@@ -314,8 +316,6 @@ pub fn run(
     summary.duration = started.elapsed();
     Ok(summary)
 }
-
-const ABORTED: &str = "aborted because another worker failed";
 
 struct Shared {
     plan: CompiledPlan,
@@ -736,34 +736,6 @@ fn run_worker(
     Ok(report)
 }
 
-/// Declared after a worker's input handles (locals drop in reverse order), so it drops
-/// first.
-///
-/// When a worker leaves its loop early (a read failed, another worker aborted), its inputs
-/// close as it returns, and their frontier lets every other worker's epoch complete. The
-/// committer must not take that for a complete epoch: the guard raises the shared abort
-/// flag *before* the inputs close, and the committer checks it before every commit. Across
-/// processes a flag cannot be shared, so in a cluster the failing process exits at once,
-/// without closing its inputs; the others lose the connection and stop uncommitted.
-struct AbortGuard {
-    abort: Arc<AtomicBool>,
-    cluster: bool,
-    finished: bool,
-}
-
-impl Drop for AbortGuard {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        self.abort.store(true, Ordering::SeqCst);
-        if self.cluster {
-            eprintln!("error: a worker of this process failed (see the log); stopping the cluster");
-            std::process::exit(1);
-        }
-    }
-}
-
 /// The most rows a source batch enters the dataflow with at once.
 const SLICE_ROWS: usize = 64 * 1024;
 
@@ -777,26 +749,4 @@ pub(super) fn send(
     if batch.num_rows() > 0 {
         input.send_batch(&mut Batches::one(batch));
     }
-}
-
-/// Converts rejected (or late) rows into dead letters; the second stream holds batches the
-/// conversion failed on.
-fn to_dead<'scope>(
-    stream: timely::dataflow::Stream<'scope, u64, Batches>,
-    name: &str,
-    late: bool,
-    letters: &Arc<dyn DeadLetters>,
-) -> (
-    timely::dataflow::Stream<'scope, u64, Batches>,
-    timely::dataflow::Stream<'scope, u64, Batches>,
-) {
-    let letters = Arc::clone(letters);
-    stream.map_batches(name, move |epoch, batch| {
-        let converted = if late {
-            letters.late(batch, epoch)
-        } else {
-            letters.rejected(batch, epoch)
-        };
-        converted.map_err(|e| EngineError::Connector(e.to_string()))
-    })
 }
