@@ -53,6 +53,7 @@ mod sink;
 mod source;
 mod table_file;
 mod table_sink;
+mod widening;
 mod writer;
 
 pub use error::{Cause, DeltaError, Result};

@@ -4,7 +4,10 @@
 //!   `merge-schema`, and with it appends rows carrying the new column while the old rows
 //!   read it as null;
 //! - `table delete --where` removes exactly the matching rows and `table update --where
-//!   --set` changes exactly the matching ones.
+//!   --set` changes exactly the matching ones;
+//! - a job that now writes a silver column as `bigint` where the table has `int` fails
+//!   cleanly without `merge-schema`, and with it widens the table column (old rows keep
+//!   their values, read as `BIGINT` by DuckDB) and appends values past the `int` range.
 
 use std::path::Path;
 use std::process::Command;
@@ -181,4 +184,54 @@ fn replace_where_replaces_the_matching_partitions_once() -> Result<()> {
         job(&dir, "fourth", &["silver.replace-where=value > 1"])?,
         &["partition columns only"],
     )
+}
+
+const AS_INT: &str = "silver.columns=[{name: event_date, expr: \"CAST(event_time AS DATE)\"}, {name: cents, expr: \"CAST(floor(value * 100) AS INT)\"}]";
+const AS_BIGINT: &str = "silver.columns=[{name: event_date, expr: \"CAST(event_time AS DATE)\"}, {name: cents, expr: \"CAST(floor(value * 100) AS BIGINT) * 10000000000\"}, {name: second_run, expr: \"true\"}]";
+
+#[test]
+fn merge_schema_widens_an_int_column_to_bigint_and_keeps_the_old_rows() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "type_widening")?;
+    let silver = dir.join("out/tables/silver");
+    run_with_timeout(job(&dir, "first", &[AS_INT])?, Duration::from_secs(300))?
+        .require_success("first run")?;
+    let first = counts(&silver, &["ints=typeof(cents) = 'INTEGER'"])?;
+    ensure!(
+        n(&first, "rows") > 0 && n(&first, "ints") == n(&first, "rows"),
+        "the first run should write int cents: {first}"
+    );
+    let rows = n(&first, "rows");
+
+    expect_clean_failure(
+        "a wider column type without merge-schema",
+        job(&dir, "second", &[AS_BIGINT])?,
+        &["\"cents\" is integer in the table but long", "merge-schema"],
+    )?;
+    run_with_timeout(
+        job(&dir, "second", &[AS_BIGINT, "output.merge-schema=true"])?,
+        Duration::from_secs(300),
+    )?
+    .require_success("second run with merge-schema")?;
+    let c = counts(
+        &silver,
+        &[
+            "bigints=typeof(cents) = 'BIGINT'",
+            "old_kept=second_run IS NULL AND cents IS NOT DISTINCT FROM CAST(floor(value * 100) AS BIGINT)",
+            "new_wide=second_run AND cents IS NOT DISTINCT FROM CAST(floor(value * 100) AS BIGINT) * 10000000000",
+            "past_int=cents > 2147483647",
+        ],
+    )?;
+    ensure!(
+        n(&c, "rows") == 2 * rows
+            && n(&c, "bigints") == 2 * rows
+            && n(&c, "old_kept") == rows
+            && n(&c, "new_wide") == rows,
+        "after widening: {c} (first run: {rows} rows)"
+    );
+    ensure!(
+        n(&c, "past_int") > 0,
+        "the second run should write values past the int range: {c}"
+    );
+    Ok(())
 }

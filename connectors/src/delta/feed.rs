@@ -99,11 +99,20 @@ impl Listings {
     }
 }
 
-/// One line of a commit entry; only file actions matter here.
+/// One line of a commit entry: file actions, and a schema change.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct LogLine {
     add: Option<FileAction>,
     remove: Option<FileAction>,
+    meta_data: Option<MetaData>,
+}
+
+/// The field of a `metaData` action the feed reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetaData {
+    schema_string: String,
 }
 
 /// The fields of an `add` or `remove` action the feed reads.
@@ -335,6 +344,18 @@ impl DeltaTableFeed {
                     self.path
                 ))
             })?;
+            if let Some(meta) = &line.meta_data
+                && let Some(change) = self
+                    .columns
+                    .changed_type(&meta.schema_string)
+                    .map_err(|e| user(format!("{}: version {version}: {e}", self.path)))?
+            {
+                return Err(user(format!(
+                    "{}: version {version} {change}; the table feed keeps the columns it \
+                     started with: restart the job to read the table with its new schema",
+                    self.path
+                )));
+            }
             for (mut action, added) in [(line.remove, false), (line.add, true)]
                 .into_iter()
                 .filter_map(|(a, added)| Some((a?, added)))

@@ -112,9 +112,8 @@ pub(crate) fn check_compatible(
                 type_name(found),
                 type_name(ty),
                 if narrower(found, ty) {
-                    " (widening a table column's type needs Delta's typeWidening table \
-                     feature, which this build's deltalake cannot commit: cast the column \
-                     to the table's type in the job, or write a new table)"
+                    " (set output.merge-schema to widen the table column; the table is \
+                     rewritten once)"
                 } else {
                     ""
                 }
@@ -217,7 +216,7 @@ pub(crate) fn widened_to_table(
 }
 
 /// A Delta type as the Delta log spells it (`date`, `timestamp`, `string`, ...).
-fn type_name(ty: &DataType) -> String {
+pub(crate) fn type_name(ty: &DataType) -> String {
     serde_json::to_string(ty)
         .map(|s| s.trim_matches('"').to_owned())
         .unwrap_or_else(|_| format!("{ty:?}"))
@@ -225,7 +224,7 @@ fn type_name(ty: &DataType) -> String {
 
 /// Whether the table's Delta type `table` is narrower than the sink's `sink` in a way
 /// Delta's type widening would allow.
-fn narrower(table: &DataType, sink: &DataType) -> bool {
+pub(crate) fn narrower(table: &DataType, sink: &DataType) -> bool {
     match (
         ArrowType::try_from_kernel(table),
         ArrowType::try_from_kernel(sink),

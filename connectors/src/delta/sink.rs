@@ -7,12 +7,13 @@ use arrow::record_batch::RecordBatch;
 use deltalake::kernel::{StructField, StructType};
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
-use tracing::info;
+use tracing::{info, warn};
 use url::Url;
 
 use super::committer::{Committer, ReplaceWhere};
 use super::error::{DeltaError, Result};
 use super::schema;
+use super::widening;
 use super::writer::{FileWriter, OpenFiles};
 use super::{CommitOutcome, DataFile};
 
@@ -84,7 +85,10 @@ impl DeltaSink {
     /// - `merge_schema`: an existing table evolves instead of refusing a different schema,
     ///   as Delta's `mergeSchema` does: columns of `schema` the table lacks are added to it
     ///   (nullable, in one metadata commit), and nullable table columns that `schema` lacks
-    ///   stay, read as null in the new files. Types and partitioning must still match.
+    ///   stay, read as null in the new files. A table column whose type the sink widens as
+    ///   Delta allows (`int` to `long`, `float` to `double`, a wider decimal, `date` to
+    ///   `timestamp_ntz`, ...) takes the wider type: the table is rewritten once, in one
+    ///   commit (see [`super::widening`]). Other type changes and partitioning must match.
     /// - `replace_where`: epoch 0's commit also removes the files whose partition values
     ///   match the predicate (see [`SinkOptions::replace_where`]).
     ///
@@ -136,6 +140,19 @@ impl DeltaSink {
         let merge_schema = options.merge_schema;
         if merge_schema {
             table = evolve(location, table, &delta_schema).await?;
+            table = match widening::widen(location, table.clone(), &delta_schema).await {
+                Ok(table) => table,
+                // Another writer committed meanwhile (perhaps the same widening): look again.
+                Err(e) if e.is_retryable() => {
+                    warn!(table = %location, error = %e,
+                        "merge-schema: widening column types failed; reloading the table and retrying once");
+                    let table = load(&url)
+                        .await
+                        .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
+                    widening::widen(location, table, &delta_schema).await?
+                }
+                Err(e) => return Err(e),
+            };
         }
         let replace = match &options.replace_where {
             Some(sql) => Some(ReplaceWhere::compile(location, sql, &partition_columns)?),

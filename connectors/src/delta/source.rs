@@ -221,6 +221,22 @@ impl DeltaSource {
                     .and_then(serde_json::Value::as_str)
                     .map(str::to_owned);
             }
+            if let Some(schema) = action
+                .get("metaData")
+                .and_then(|m| m.get("schemaString"))
+                .and_then(serde_json::Value::as_str)
+                && let Some(change) = self
+                    .columns
+                    .changed_type(schema)
+                    .map_err(|e| user(format!("{}: version {version}: {e}", self.config.path)))?
+            {
+                return Err(user(format!(
+                    "{}: version {version} {change}; the source reads the columns of the \
+                     version it started at: restart the job to read the table with its new \
+                     schema (it resumes at this version)",
+                    self.config.path
+                )));
+            }
             if let Some(remove) = action.get("remove")
                 && remove
                     .get("dataChange")

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use deltalake::kernel::{DataType as DeltaType, PrimitiveType};
+use deltalake::kernel::engine::arrow_conversion::TryFromKernel;
+use deltalake::kernel::{DataType as DeltaType, PrimitiveType, StructType};
 use deltalake::table::state::DeltaTableState;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -134,6 +135,32 @@ impl TableColumns {
         &self.partition_columns
     }
 
+    /// What a `metaData` action whose schema is `schema_string` changes in the types of
+    /// the columns read (the first such column), or `None` if it changes none of them.
+    /// Readers stop at such a version: rows of the new type cast to the old one could lose
+    /// their values (a `long` past the `int` range would read as null).
+    ///
+    /// # Errors
+    /// A schema string that is not a Delta schema.
+    pub(crate) fn changed_type(&self, schema_string: &str) -> Result<Option<String>, String> {
+        let schema: StructType = serde_json::from_str(schema_string)
+            .map_err(|e| format!("a metaData action with an unreadable schema: {e}"))?;
+        for (field, name) in self.schema.fields().iter().zip(&self.names) {
+            let Some(now) = schema.field(name) else {
+                continue;
+            };
+            let same = arrow_type(name, now.data_type()).is_ok_and(|t| &t == field.data_type());
+            if !same {
+                return Ok(Some(format!(
+                    "changes column {name:?} from {} to {}",
+                    field.data_type(),
+                    now.data_type()
+                )));
+            }
+        }
+        Ok(None)
+    }
+
     /// Reads the data file at `path` (relative to the table root of `store`, percent-decoded
     /// as in [`percent_decode`]) whose partition values are `partitions`.
     ///
@@ -213,9 +240,9 @@ fn arrow_type(column: &str, t: &DeltaType) -> Result<DataType, TableFileError> {
         reason,
     };
     let DeltaType::Primitive(p) = t else {
-        return Err(unsupported(
-            "nested Delta types are not supported by the Delta readers yet".into(),
-        ));
+        // Structs, arrays and maps, as deltalake maps them (timestamps inside them in UTC
+        // microseconds, as below); file columns are cast to them.
+        return DataType::try_from_kernel(t).map_err(|e| unsupported(e.to_string()));
     };
     Ok(match p {
         PrimitiveType::String => DataType::Utf8,
