@@ -262,7 +262,10 @@ mod tests {
     /// Rows `(id, amount in cents, day as days since 1970, part)` as read back.
     type Row = (i64, Option<i128>, Option<i64>, Option<i64>);
 
-    fn narrow_batch(rows: &[(i32, Option<i128>, Option<i32>, Option<i32>)]) -> RecordBatch {
+    /// Rows `(id, amount in cents, day, part)` as written to the narrow table.
+    type NarrowRow = (i32, Option<i128>, Option<i32>, Option<i32>);
+
+    fn narrow_batch(rows: &[NarrowRow]) -> RecordBatch {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.0))),
             Arc::new(
