@@ -7,9 +7,9 @@
 //! table with that feature, so a table carrying it would be closed to sluice itself (and
 //! to every reader without the feature). The sink instead rewrites the table once, in
 //! one commit:
-//! - a `metaData` action with the widened schema (`date` to `timestamp_ntz` only on a
-//!   table that already has the `timestampNtz` feature: deltalake does not expose adding
-//!   it to an existing table's protocol);
+//! - a `metaData` action with the widened schema, and a `protocol` action adding the
+//!   `timestampNtz` table feature when `date` widens to `timestamp_ntz` on a table
+//!   without it;
 //! - `remove` of every data file and `add` of its rewrite, whose columns are cast to the
 //!   wider types. Both have `dataChange = false`: the rows and values are the same, so a
 //!   streaming reader of the table does not read them again (as for `optimize`).
@@ -98,17 +98,21 @@ pub(crate) async fn widen(
     }
     let described: Vec<String> = changes.iter().map(ToString::to_string).collect();
     let ntz = DataType::Primitive(PrimitiveType::TimestampNtz);
-    if changes.iter().any(|w| w.to == ntz) && !has_writer_feature(state.protocol(), "timestampNtz")
+    let protocol = if changes.iter().any(|w| w.to == ntz)
+        && !has_writer_feature(state.protocol(), "timestampNtz")
     {
-        return Err(DeltaError::schema(
-            location,
-            format!(
-                "widening {} needs the table's timestampNtz feature, which it does not \
-                 have and this build's deltalake cannot add to an existing table",
-                described.join(", ")
-            ),
-        ));
-    }
+        Some(with_feature(state.protocol(), "timestampNtz").map_err(|e| {
+            DeltaError::schema(
+                location,
+                format!(
+                    "widening {} needs the timestampNtz table feature: {e}",
+                    described.join(", ")
+                ),
+            )
+        })?)
+    } else {
+        None
+    };
     let table_schema = state.schema();
     let fields =
         table_schema
@@ -175,6 +179,9 @@ pub(crate) async fn widen(
         .with_schema(&widened)
         .map_err(|e| DeltaError::schema(location, format!("the widened schema: {e}")))?;
     actions.insert(0, Action::Metadata(metadata));
+    if let Some(protocol) = protocol {
+        actions.insert(0, Action::Protocol(protocol));
+    }
     let properties = CommitProperties::default().with_metadata([(
         "sluice.widened".to_owned(),
         serde_json::Value::String(described.join(", ")),
@@ -210,6 +217,69 @@ fn has_writer_feature(protocol: &deltalake::kernel::Protocol, feature: &str) -> 
     })
 }
 
+/// `protocol` with the reader-writer table `feature` added: table features (reader 3,
+/// writer 7), listing the features the legacy versions implied.
+fn with_feature(
+    protocol: &deltalake::kernel::Protocol,
+    feature: &str,
+) -> std::result::Result<deltalake::kernel::Protocol, String> {
+    const WRITER_LEGACY: [&[&str]; 7] = [
+        &[],
+        &[],
+        &["appendOnly", "invariants"],
+        &["appendOnly", "invariants", "checkConstraints"],
+        &[
+            "appendOnly",
+            "invariants",
+            "checkConstraints",
+            "changeDataFeed",
+            "generatedColumns",
+        ],
+        &[
+            "appendOnly",
+            "invariants",
+            "checkConstraints",
+            "changeDataFeed",
+            "generatedColumns",
+            "columnMapping",
+        ],
+        &[
+            "appendOnly",
+            "invariants",
+            "checkConstraints",
+            "changeDataFeed",
+            "generatedColumns",
+            "columnMapping",
+            "identityColumns",
+        ],
+    ];
+    let p = serde_json::to_value(protocol).map_err(|e| e.to_string())?;
+    let listed =
+        |key: &str| -> Vec<serde_json::Value> { p[key].as_array().cloned().unwrap_or_default() };
+    let version = |key: &str| p[key].as_i64().unwrap_or(0);
+    let mut readers = match version("minReaderVersion") {
+        0 | 1 => Vec::new(),
+        2 => vec!["columnMapping".into()],
+        _ => listed("readerFeatures"),
+    };
+    let mut writers = match usize::try_from(version("minWriterVersion")) {
+        Ok(v) if v < WRITER_LEGACY.len() => WRITER_LEGACY[v].iter().map(|&f| f.into()).collect(),
+        _ => listed("writerFeatures"),
+    };
+    for list in [&mut readers, &mut writers] {
+        if !list.iter().any(|f| f == feature) {
+            list.push(feature.into());
+        }
+    }
+    serde_json::from_value(serde_json::json!({
+        "minReaderVersion": 3,
+        "minWriterVersion": 7,
+        "readerFeatures": readers,
+        "writerFeatures": writers,
+    }))
+    .map_err(|e| e.to_string())
+}
+
 /// A data file that cannot be read for the rewrite.
 fn unreadable(location: &str, e: TableFileError) -> DeltaError {
     match e {
@@ -227,9 +297,12 @@ fn unreadable(location: &str, e: TableFileError) -> DeltaError {
 #[cfg(test)]
 mod tests {
     use arrow::array::{
-        Array, ArrayRef, AsArray, Date32Array, Decimal128Array, Int32Array, Int64Array, RecordBatch,
+        Array, ArrayRef, AsArray, Date32Array, Decimal128Array, Int32Array, Int64Array,
+        RecordBatch, TimestampMicrosecondArray,
     };
-    use arrow::datatypes::{DataType as A, Date32Type, Decimal128Type, Field, Int64Type, TimeUnit};
+    use arrow::datatypes::{
+        DataType as A, Decimal128Type, Field, Int64Type, TimeUnit, TimestampMicrosecondType,
+    };
     use sluice_engine::runtime::{EpochSource, Planned, advance};
 
     use super::*;
@@ -251,15 +324,13 @@ mod tests {
     }
 
     fn wide() -> SchemaRef {
-        schema(A::Int64, A::Decimal128(12, 2), A::Date32, A::Int64)
-    }
-
-    fn wide_ntz() -> SchemaRef {
         let ntz = A::Timestamp(TimeUnit::Microsecond, None);
         schema(A::Int64, A::Decimal128(12, 2), ntz, A::Int64)
     }
 
-    /// Rows `(id, amount in cents, day as days since 1970, part)` as read back.
+    const DAY_US: i64 = 86_400_000_000;
+
+    /// Rows `(id, amount in cents, day in microseconds, part)` as read back.
     type Row = (i64, Option<i128>, Option<i64>, Option<i64>);
 
     /// Rows `(id, amount in cents, day, part)` as written to the narrow table.
@@ -291,13 +362,13 @@ mod tests {
                 let (b, _) = source.read(r, 0).unwrap();
                 let id = b.column(0).as_primitive::<Int64Type>();
                 let amount = b.column(1).as_primitive::<Decimal128Type>();
-                let day = b.column(2).as_primitive::<Date32Type>();
+                let day = b.column(2).as_primitive::<TimestampMicrosecondType>();
                 let part = b.column(3).as_primitive::<Int64Type>();
                 for i in 0..b.num_rows() {
                     out.push((
                         id.value(i),
                         amount.is_valid(i).then(|| amount.value(i)),
-                        day.is_valid(i).then(|| i64::from(day.value(i))),
+                        day.is_valid(i).then(|| day.value(i)),
                         part.is_valid(i).then(|| part.value(i)),
                     ));
                 }
@@ -365,16 +436,6 @@ mod tests {
             merge_schema: true,
             replace_where: None,
         };
-        // date to timestamp_ntz needs a protocol feature the table lacks: refused, unchanged.
-        let e = DeltaSink::open_with(&location, "test/w", wide_ntz(), parts.clone(), &merge)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("day: date -> timestamp_ntz") && e.contains("timestampNtz"),
-            "{e}"
-        );
-        assert_eq!(describe(&location).await.unwrap().version, 2);
         let sink = DeltaSink::open_with(&location, "test/w", wide(), parts.clone(), &merge)
             .await
             .unwrap();
@@ -391,17 +452,30 @@ mod tests {
             [
                 ("id", "long"),
                 ("amount", "decimal(12,2)"),
-                ("day", "date"),
+                ("day", "timestamp_ntz"),
                 ("part", "long")
             ]
         );
         assert_eq!((d.version, d.rows), (3, Some(4)));
 
-        // Version 3: the schema, and every file removed and its rows added again, none of
-        // them a data change.
+        // Version 3: the protocol (timestamp_ntz needs its table feature), the schema, and
+        // every file removed and its rows added again, none of them a data change.
         let actions = commit(&dir.path().join("t"), 3);
         let count = |kind: &str| actions.iter().filter(|a| a.get(kind).is_some()).count();
-        assert_eq!((count("protocol"), count("metaData")), (0, 1));
+        assert_eq!((count("protocol"), count("metaData")), (1, 1));
+        let protocol = actions.iter().find_map(|a| a.get("protocol")).unwrap();
+        assert_eq!(protocol["minWriterVersion"], 7, "{protocol}");
+        for list in ["readerFeatures", "writerFeatures"] {
+            let features = protocol[list].to_string();
+            assert!(features.contains("timestampNtz"), "{protocol}");
+        }
+        // The legacy writer version 2's features stay required.
+        assert!(
+            protocol["writerFeatures"]
+                .to_string()
+                .contains("invariants"),
+            "{protocol}"
+        );
         // The four files of two epochs come back as one per partition value.
         assert_eq!((count("remove"), count("add")), (4, 3), "{actions:?}");
         for a in &actions {
@@ -422,7 +496,9 @@ mod tests {
                         .with_precision_and_scale(12, 2)
                         .unwrap(),
                 ),
-                Arc::new(Date32Array::from(vec![Some(40_000)])),
+                Arc::new(TimestampMicrosecondArray::from(vec![Some(
+                    DAY_US + 3_600_000_000,
+                )])),
                 Arc::new(Int64Array::from(vec![Some(3_000_000_000)])),
             ],
         )
@@ -438,13 +514,13 @@ mod tests {
             rows,
             vec![
                 (1, Some(150), Some(0), Some(1)),
-                (2, None, Some(1), Some(2)),
+                (2, None, Some(DAY_US), Some(2)),
                 (3, Some(-99_999_999), None, None),
-                (i64::from(i32::MAX), Some(1), Some(-1), Some(1)),
+                (i64::from(i32::MAX), Some(1), Some(-DAY_US), Some(1)),
                 (
                     5_000_000_000,
                     Some(1_234_567_891),
-                    Some(40_000),
+                    Some(DAY_US + 3_600_000_000),
                     Some(3_000_000_000)
                 ),
             ]
@@ -480,7 +556,7 @@ mod tests {
     #[test]
     fn only_allowed_widenings_are_found() {
         let table = to_kernel(&narrow());
-        let mut wider = to_kernel(&wide_ntz());
+        let mut wider = to_kernel(&wide());
         let found: Vec<String> = widenings(&table, &wider)
             .iter()
             .map(ToString::to_string)
