@@ -234,6 +234,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
                         schema,
                         partitions,
                         merge.clone(),
+                        job.output.merge_schema,
                     )
                     .with_context(|| format!("opening table {location} ({what})"))?,
                 ))

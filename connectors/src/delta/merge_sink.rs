@@ -23,7 +23,7 @@ use sluice_engine::runtime::{CommitReport, ConnectorFailure, TableSink};
 use tokio::runtime::Handle;
 
 use super::maintenance::open_table;
-use super::{DeltaError, DeltaTableSink};
+use super::{DeltaError, DeltaTableSink, SinkOptions};
 
 /// Merge settings of a table (`silver.merge` in a job).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,10 +59,13 @@ fn quote(name: &str) -> String {
 }
 
 impl MergeTableSink {
-    /// Opens (or creates) the table at `location` for merges under `app_id`.
+    /// Opens (or creates) the table at `location` for merges under `app_id`. With
+    /// `merge_schema`, an existing table first gains the columns `schema` adds and widens
+    /// the ones `schema` holds wider, as [`DeltaSink::open_with`] does; its other columns
+    /// are left as they are by updates and null in inserted rows.
     ///
     /// # Errors
-    /// A key that is not a column, or the errors of [`DeltaSink::open`].
+    /// A key that is not a column, or the errors of [`DeltaSink::open_with`].
     pub fn open(
         runtime: &Handle,
         location: &str,
@@ -70,6 +73,7 @@ impl MergeTableSink {
         schema: SchemaRef,
         partition_columns: Vec<String>,
         config: MergeConfig,
+        merge_schema: bool,
     ) -> Result<Self, DeltaError> {
         if config.keys.is_empty() {
             return Err(DeltaError::schema(
@@ -94,7 +98,18 @@ impl MergeTableSink {
             }
         }
         let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let table = DeltaTableSink::open(runtime, location, app_id, schema, partition_columns)?;
+        let options = SinkOptions {
+            merge_schema,
+            replace_where: None,
+        };
+        let table = DeltaTableSink::open_with(
+            runtime,
+            location,
+            app_id,
+            schema,
+            partition_columns,
+            &options,
+        )?;
         Ok(Self {
             table,
             config,
@@ -340,6 +355,7 @@ mod tests {
             schema(),
             vec![],
             config,
+            false,
         )
         .unwrap();
         let day1 = sink.write(0, &[batch(&[1, 2], &[10.0, 20.0])]).unwrap();
@@ -364,10 +380,104 @@ mod tests {
             schema(),
             vec![],
             bad,
+            false,
         )
         .err()
         .unwrap()
         .to_string();
         assert!(e.contains("\"nope\""), "{e}");
+    }
+
+    #[test]
+    fn merge_schema_adds_and_widens_columns_of_a_merge_table() {
+        use arrow::array::{Int32Array, StringArray};
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("metrics").display().to_string();
+        let config = MergeConfig {
+            keys: vec!["customer_id".into()],
+            delete_when: None,
+            update: [(
+                "total_spent".to_string(),
+                "t.total_spent + s.total_spent".to_string(),
+            )]
+            .into(),
+        };
+        let open = |schema: SchemaRef, merge_schema: bool| {
+            MergeTableSink::open(
+                runtime.handle(),
+                &location,
+                "job/metrics",
+                schema,
+                vec![],
+                config.clone(),
+                merge_schema,
+            )
+        };
+        let narrow = Arc::new(Schema::new(vec![
+            Field::new("customer_id", DataType::Int32, false),
+            Field::new("total_spent", DataType::Float64, false),
+        ]));
+        let sink = open(Arc::clone(&narrow), false).unwrap();
+        let day1 = RecordBatch::try_new(
+            narrow,
+            vec![
+                Arc::new(Int32Array::from(vec![1, 2])),
+                Arc::new(Float64Array::from(vec![10.0, 20.0])),
+            ],
+        )
+        .unwrap();
+        let files = sink.write(0, &[day1]).unwrap();
+        sink.commit(0, files).unwrap();
+
+        // Ids past the int range and a new column: refused without merge-schema.
+        let wide = Arc::new(Schema::new(vec![
+            Field::new("customer_id", DataType::Int64, false),
+            Field::new("total_spent", DataType::Float64, false),
+            Field::new("tier", DataType::Utf8, true),
+        ]));
+        let e = open(Arc::clone(&wide), false).err().unwrap().to_string();
+        assert!(e.contains("merge-schema") && e.contains("\"tier\""), "{e}");
+        let sink = open(Arc::clone(&wide), true).unwrap();
+        let day2 = RecordBatch::try_new(
+            wide,
+            vec![
+                Arc::new(Int64Array::from(vec![2, 5_000_000_000])),
+                Arc::new(Float64Array::from(vec![5.0, 1.0])),
+                Arc::new(StringArray::from(vec!["gold", "new"])),
+            ],
+        )
+        .unwrap();
+        let files = sink.write(1, &[day2]).unwrap();
+        sink.commit(1, files).unwrap();
+
+        let mut config = DeltaSourceConfig::new(&location);
+        config.bounded = true;
+        let source = DeltaSource::new(config, runtime.handle()).unwrap();
+        let mut cursors = source.initial_cursors().unwrap();
+        let mut out = Vec::new();
+        while let Planned::Ranges(ranges) = source.next_ranges(0, &cursors).unwrap() {
+            for r in ranges.iter().filter(|r| !r.is_empty()) {
+                let (b, _) = source.read(r, 0).unwrap();
+                let ids = b.column(0).as_primitive::<Int64Type>();
+                let spent = b.column(1).as_primitive::<Float64Type>();
+                let tier = b.column(2).as_string::<i32>();
+                for i in 0..b.num_rows() {
+                    let t =
+                        arrow::array::Array::is_valid(tier, i).then(|| tier.value(i).to_owned());
+                    out.push((ids.value(i), spent.value(i), t));
+                }
+            }
+            advance(&mut cursors, &ranges);
+        }
+        out.sort_by_key(|r| r.0);
+        assert_eq!(
+            out,
+            vec![
+                (1, 10.0, None),
+                (2, 25.0, Some("gold".to_owned())),
+                (5_000_000_000, 1.0, Some("new".to_owned())),
+            ]
+        );
     }
 }
