@@ -20,6 +20,7 @@
 //! concurrent commit makes the rewrite fail as a conflict, and the sink's open is retried.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arrow::datatypes::{Schema, SchemaRef};
 use deltalake::DeltaTable;
@@ -34,6 +35,9 @@ use super::error::{DeltaError, Result};
 use super::schema;
 use super::table_file::{TableColumns, TableFileError};
 use super::writer::FileWriter;
+
+/// How often a rewrite logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// One column whose type the table widens.
 #[derive(Clone, Debug, PartialEq)]
@@ -143,7 +147,16 @@ pub(crate) async fn widen(
     let mut files = writer.open();
     let mut actions = Vec::new();
     let mut rows = 0usize;
+    let total = state.log_data().num_files();
+    info!(table = %location, columns = ?described, files = total,
+        "merge-schema: widening column types; rewriting the table");
+    let mut last_report = Instant::now();
     for file in state.log_data().iter() {
+        if last_report.elapsed() >= PROGRESS_EVERY {
+            info!(table = %location, files_done = actions.len(), files = total, rows,
+                "merge-schema: widening column types");
+            last_report = Instant::now();
+        }
         let path = file.path().into_owned();
         if file.deletion_vector_descriptor().is_some() {
             return Err(DeltaError::schema(
