@@ -566,6 +566,44 @@ mod tests {
         assert_eq!(describe(&location).await.unwrap().version, 4);
     }
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn two_writers_widening_at_once_leave_one_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().join("t").display().to_string();
+        let parts = vec!["part".to_owned()];
+        let sink = DeltaSink::open(&location, "test/w", narrow(), parts.clone())
+            .await
+            .unwrap();
+        for epoch in 0..3 {
+            let rows = [(epoch, Some(1), Some(epoch), Some(epoch % 2))];
+            let files = sink.write_files(&[narrow_batch(&rows)]).await.unwrap();
+            sink.commit_epoch(epoch as u64, files).await.unwrap();
+        }
+        let merge = SinkOptions {
+            merge_schema: true,
+            replace_where: None,
+        };
+        // Two processes of a job open the sink together: one rewrite commits, the other
+        // loses the race, reloads, and finds nothing left to widen.
+        let (a, b) = tokio::join!(
+            DeltaSink::open_with(&location, "test/w", wide(), parts.clone(), &merge),
+            DeltaSink::open_with(&location, "test/w", wide(), parts.clone(), &merge),
+        );
+        a.unwrap();
+        b.unwrap();
+        let log = history(&location, None).await.unwrap();
+        let writes = log.iter().filter(|h| h.operation == "WRITE").count();
+        assert_eq!(writes, 1, "{log:?}");
+        let loc = location.clone();
+        let ids: Vec<i64> = tokio::task::spawn_blocking(move || read_all(&loc))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(ids, vec![0, 1, 2]);
+    }
+
     #[test]
     fn only_allowed_widenings_are_found() {
         let table = to_kernel(&narrow());
