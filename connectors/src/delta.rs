@@ -42,6 +42,7 @@ use std::collections::BTreeMap;
 use deltalake::kernel::Add;
 use serde::{Deserialize, Serialize};
 
+mod change_feed;
 mod committer;
 mod encoding;
 mod error;

@@ -28,6 +28,7 @@ use sluice_checkpoints::SourceRange;
 use sluice_engine::runtime::{ConnectorFailure, Cursor, Cursors, EpochSource, Planned};
 use tokio::runtime::Handle;
 
+use super::change_feed::{self, ChangeFile, ChangeKind};
 use super::maintenance::open_table;
 use super::table_file::{PartitionValues, TableColumns, percent_decode};
 use crate::dead_letter;
@@ -55,9 +56,18 @@ pub struct DeltaSourceConfig {
     #[serde(default)]
     pub bounded: bool,
     /// What tailing does with a version that removes rows: `fail` (default), `skip` it
-    /// whole, or `reread` its added files.
+    /// whole, or `reread` its added files. Not used with `read-change-feed`.
     #[serde(default)]
     pub on_change: OnChange,
+    /// Read the table's change data feed instead of its rows (see
+    /// [`change_feed`](super::change_feed)): inserts, deletes and updates of every new
+    /// version, with `_change_type`, `_commit_version` and `_commit_timestamp`. Tailing only.
+    #[serde(default)]
+    pub read_change_feed: bool,
+    /// Start at this version's changes instead of the latest snapshot (as Spark's
+    /// `startingVersion`): no snapshot is read. Tailing only.
+    #[serde(default)]
+    pub starting_version: Option<i64>,
 }
 
 /// What the tail does with a version that removes or rewrites rows.
@@ -83,6 +93,8 @@ impl DeltaSourceConfig {
             max_files_per_epoch: None,
             bounded: false,
             on_change: OnChange::Fail,
+            read_change_feed: false,
+            starting_version: None,
         }
     }
 
@@ -98,6 +110,8 @@ pub struct DeltaSource {
     runtime: Handle,
     /// The table's columns, coordinate-named ones renamed `upstream_*`.
     columns: TableColumns,
+    /// The same with the `_change_type` of change data files, for the change feed.
+    cdc_columns: TableColumns,
     output: SchemaRef,
     /// The snapshot's files (path -> partition values), read first.
     snapshot: BTreeMap<String, PartitionValues>,
@@ -125,6 +139,12 @@ impl DeltaSource {
     /// types, as user errors naming the table.
     pub fn new(config: DeltaSourceConfig, runtime: &Handle) -> Result<Self, ConnectorFailure> {
         let path = config.path.clone();
+        if (config.read_change_feed || config.starting_version.is_some()) && !config.tails() {
+            return Err(user(format!(
+                "{path}: read-change-feed and starting-version follow new versions; they \
+                 cannot be combined with bounded, --batch, version-as-of or timestamp-as-of"
+            )));
+        }
         let mut table = runtime
             .block_on(open_table(&path))
             .map_err(|e| user(e.to_string()))?;
@@ -149,24 +169,45 @@ impl DeltaSource {
             })
         })
         .map_err(|e| user(format!("{path}: {e}")))?;
+        let cdc_columns = columns.with_file_column(arrow::datatypes::Field::new(
+            change_feed::CHANGE_TYPE,
+            arrow::datatypes::DataType::Utf8,
+            true,
+        ));
         let mut out: Vec<_> = columns.schema().fields().iter().cloned().collect();
+        if config.read_change_feed {
+            out.extend(change_feed::fields());
+        }
         out.extend(coordinate_fields());
-        let snapshot = state
-            .log_data()
-            .iter()
-            .map(|f| {
-                (
-                    f.path().to_string(),
-                    f.partition_values_map().into_iter().collect(),
-                )
-            })
-            .collect();
-        let version = table.version().map_or(-1, |v| v as i64);
+        let latest = table.version().map_or(-1, |v| v as i64);
+        let (version, snapshot) = match config.starting_version {
+            Some(v) if v < 0 || v > latest + 1 => {
+                return Err(user(format!(
+                    "{path}: starting-version {v} is not between 0 and the next version, {}",
+                    latest + 1
+                )));
+            }
+            Some(v) => (v - 1, BTreeMap::new()),
+            None => (
+                latest,
+                state
+                    .log_data()
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.path().to_string(),
+                            f.partition_values_map().into_iter().collect(),
+                        )
+                    })
+                    .collect(),
+            ),
+        };
         tracing::info!(table = %path, version, tails = config.tails(), "delta source ready");
         Ok(Self {
             config,
             runtime: runtime.clone(),
             columns,
+            cdc_columns,
             output: Arc::new(Schema::new(out)),
             snapshot,
             version,
@@ -179,14 +220,38 @@ impl DeltaSource {
         self.version
     }
 
-    /// A file's partition values: logged with its cursor, else from the snapshot.
-    fn partitions_of(&self, path: &str, cursor: &Cursor) -> PartitionValues {
-        cursor
-            .position
-            .as_deref()
-            .and_then(|p| serde_json::from_str(p).ok())
-            .or_else(|| self.snapshot.get(path).cloned())
-            .unwrap_or_default()
+    /// The range of a known file at its cursor: its position (partition values, or the
+    /// change feed's [`ChangeFile`]) as logged with the cursor, else from the snapshot.
+    fn carried(&self, path: &str, part: u32, cursor: &Cursor) -> SourceRange {
+        let mut r = SourceRange::offsets(path.to_string(), part, 0, 1);
+        r.start_position = cursor.position.clone().or_else(|| {
+            serde_json::to_string(&self.snapshot.get(path).cloned().unwrap_or_default()).ok()
+        });
+        r
+    }
+
+    /// The change feed's position of a snapshot file: its rows are inserts at the
+    /// snapshot's version.
+    fn snapshot_change(&self, partitions: &PartitionValues, timestamp_ms: i64) -> ChangeFile {
+        ChangeFile {
+            partitions: partitions.clone(),
+            kind: ChangeKind::Insert,
+            version: self.version,
+            timestamp_ms,
+        }
+    }
+
+    /// The commit time of `version` in milliseconds (0 when its log entry is gone).
+    fn commit_time(&self, version: i64) -> i64 {
+        let entry = self
+            .runtime
+            .block_on(self.table.log_store().read_commit_entry(version as _));
+        match entry {
+            Ok(Some(bytes)) => {
+                change_feed::version_changes(&bytes, version).map_or(0, |c| c.timestamp_ms)
+            }
+            _ => 0,
+        }
     }
 
     fn range(path: &str, partitions: &PartitionValues) -> SourceRange {
@@ -202,6 +267,9 @@ impl DeltaSource {
     /// # Errors
     /// A version that removes rows when `on-change` is `fail`.
     async fn added(&self, version: i64) -> Result<Vec<SourceRange>, ConnectorFailure> {
+        if self.config.read_change_feed {
+            return self.changed(version).await;
+        }
         let bytes = self
             .table
             .log_store()
@@ -292,7 +360,57 @@ impl DeltaSource {
         Ok(ranges)
     }
 
+    /// The change files of `version` (see [`change_feed`]), one range each, keyed by path
+    /// and version.
+    ///
+    /// # Errors
+    /// A version that changes the type of a column read.
+    async fn changed(&self, version: i64) -> Result<Vec<SourceRange>, ConnectorFailure> {
+        let bytes = self
+            .table
+            .log_store()
+            .read_commit_entry(version as _)
+            .await
+            .map_err(|e| ConnectorFailure::new(format!("reading version {version}: {e}"), true))?
+            .ok_or_else(|| ConnectorFailure::new(format!("version {version} is missing"), true))?;
+        let path = &self.config.path;
+        let changes = change_feed::version_changes(&bytes, version)
+            .map_err(|e| user(format!("{path}: {e}")))?;
+        if let Some(schema) = &changes.schema
+            && let Some(change) = self
+                .columns
+                .changed_type(schema)
+                .map_err(|e| user(format!("{path}: version {version}: {e}")))?
+        {
+            return Err(user(format!(
+                "{path}: version {version} {change}; the source reads the columns of the \
+                 version it started at: restart the job to read the table with its new schema \
+                 (it resumes at this version)"
+            )));
+        }
+        let part = u32::try_from(version).map_err(|_| {
+            user(format!(
+                "{path}: version {version} is past the change feed's range"
+            ))
+        })?;
+        changes
+            .files
+            .into_iter()
+            .map(|(file, change)| {
+                let mut r = SourceRange::offsets(file, part, 0, 1);
+                r.start_position = Some(
+                    serde_json::to_string(&change)
+                        .map_err(|e| user(format!("{path}: version {version}: {e}")))?,
+                );
+                Ok(r)
+            })
+            .collect()
+    }
+
     async fn read_file(&self, range: &SourceRange) -> Result<RecordBatch, ConnectorFailure> {
+        if self.config.read_change_feed {
+            return self.read_change(range).await;
+        }
         let path = &range.source;
         let partitions: PartitionValues = range
             .start_position
@@ -314,21 +432,85 @@ impl DeltaSource {
     }
 }
 
+impl DeltaSource {
+    /// Reads a change feed range: the file's rows, then the change columns and the
+    /// coordinates (`partition` = the version).
+    async fn read_change(&self, range: &SourceRange) -> Result<RecordBatch, ConnectorFailure> {
+        let path = &range.source;
+        let change: ChangeFile = range
+            .start_position
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| user(format!("reading {path}: change position: {e}")))?
+            .ok_or_else(|| user(format!("reading {path}: a change range without a position")))?;
+        let store = self.table.object_store();
+        let cdc = change.kind == ChangeKind::Cdc;
+        let columns = if cdc {
+            &self.cdc_columns
+        } else {
+            &self.columns
+        };
+        let data = columns
+            .read(store.as_ref(), path, &change.partitions)
+            .await?;
+        let mut out = data.columns().to_vec();
+        let change_types = if cdc { out.pop() } else { None };
+        if let Some(types) = &change_types
+            && types.null_count() > 0
+        {
+            return Err(user(format!(
+                "reading {path}: a change data file with rows without a {}",
+                change_feed::CHANGE_TYPE
+            )));
+        }
+        out.extend(change_feed::columns(&change, data.num_rows(), change_types));
+        out.extend(coordinate_columns(
+            path,
+            range.partition,
+            (0..data.num_rows() as i64).collect(),
+        ));
+        RecordBatch::try_new(Arc::clone(&self.output), out)
+            .map_err(|e| user(format!("reading {path}: {e}")))
+    }
+}
+
 impl EpochSource for DeltaSource {
     fn name(&self) -> &str {
         "delta"
     }
 
     fn initial_cursors(&self) -> Result<Cursors, ConnectorFailure> {
+        let feed = self.config.read_change_feed;
+        let timestamp_ms = if feed && !self.snapshot.is_empty() {
+            self.commit_time(self.version)
+        } else {
+            0
+        };
+        let part = if feed {
+            u32::try_from(self.version).map_err(|_| {
+                user(format!(
+                    "{}: version {} is past the change feed's range",
+                    self.config.path, self.version
+                ))
+            })?
+        } else {
+            0
+        };
         let mut cursors: Cursors = self
             .snapshot
             .iter()
             .map(|(p, partitions)| {
+                let position = if feed {
+                    serde_json::to_string(&self.snapshot_change(partitions, timestamp_ms))
+                } else {
+                    serde_json::to_string(partitions)
+                };
                 (
-                    (p.clone(), 0),
+                    (p.clone(), part),
                     Cursor {
                         offset: 0,
-                        position: serde_json::to_string(partitions).ok(),
+                        position: position.ok(),
                     },
                 )
             })
@@ -354,9 +536,8 @@ impl EpochSource for DeltaSource {
         // their partition values), since a restart rebuilds cursors from one epoch's ranges.
         let mut chosen = 0;
         let mut ranges: Vec<SourceRange> = Vec::with_capacity(cursors.len() + 1);
-        for ((path, _), c) in cursors.iter().filter(|((p, _), _)| p != LOG_KEY) {
-            let partitions = self.partitions_of(path, c);
-            let mut r = Self::range(path, &partitions);
+        for ((path, part), c) in cursors.iter().filter(|((p, _), _)| p != LOG_KEY) {
+            let mut r = self.carried(path, *part, c);
             if c.offset == 0 && chosen < limit {
                 chosen += 1;
             } else {
@@ -394,7 +575,7 @@ impl EpochSource for DeltaSource {
         for v in next..=latest {
             for added in self.runtime.block_on(self.added(v))? {
                 // A path added again (rare) replaces its empty carry-over range.
-                ranges.retain(|r| r.source != added.source);
+                ranges.retain(|r| (&r.source, r.partition) != (&added.source, added.partition));
                 ranges.push(added);
             }
         }

@@ -125,6 +125,20 @@ impl TableColumns {
         })
     }
 
+    /// These columns and `field`, read from the files' column of the same name (null in
+    /// files without it), as the last column.
+    pub(crate) fn with_file_column(&self, field: Field) -> Self {
+        let mut fields: Vec<_> = self.schema.fields().iter().cloned().collect();
+        let mut names = self.names.clone();
+        names.push(field.name().clone());
+        fields.push(Arc::new(field));
+        Self {
+            schema: Arc::new(Schema::new(fields)),
+            names,
+            partition_columns: self.partition_columns.clone(),
+        }
+    }
+
     /// The schema of the rows [`TableColumns::read`] returns.
     pub(crate) fn schema(&self) -> &SchemaRef {
         &self.schema
