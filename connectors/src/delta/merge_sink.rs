@@ -305,8 +305,8 @@ mod tests {
         .unwrap()
     }
 
-    /// `(customer_id, total_spent, transactions)` of the table, sorted.
-    fn rows(runtime: &tokio::runtime::Runtime, location: &str) -> Vec<(i64, f64, i64)> {
+    /// The table's latest version, read through the Delta source.
+    fn batches(runtime: &tokio::runtime::Runtime, location: &str) -> Vec<RecordBatch> {
         let mut config = DeltaSourceConfig::new(location);
         config.bounded = true;
         let source = DeltaSource::new(config, runtime.handle()).unwrap();
@@ -314,15 +314,23 @@ mod tests {
         let mut out = Vec::new();
         while let Planned::Ranges(ranges) = source.next_ranges(0, &cursors).unwrap() {
             for r in ranges.iter().filter(|r| !r.is_empty()) {
-                let (b, _) = source.read(r, 0).unwrap();
-                let ids = b.column(0).as_primitive::<Int64Type>();
-                let spent = b.column(1).as_primitive::<Float64Type>();
-                let n = b.column(2).as_primitive::<Int64Type>();
-                for i in 0..b.num_rows() {
-                    out.push((ids.value(i), spent.value(i), n.value(i)));
-                }
+                out.push(source.read(r, 0).unwrap().0);
             }
             advance(&mut cursors, &ranges);
+        }
+        out
+    }
+
+    /// `(customer_id, total_spent, transactions)` of the table, sorted.
+    fn rows(runtime: &tokio::runtime::Runtime, location: &str) -> Vec<(i64, f64, i64)> {
+        let mut out = Vec::new();
+        for b in batches(runtime, location) {
+            let ids = b.column(0).as_primitive::<Int64Type>();
+            let spent = b.column(1).as_primitive::<Float64Type>();
+            let n = b.column(2).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                out.push((ids.value(i), spent.value(i), n.value(i)));
+            }
         }
         out.sort_by_key(|r| r.0);
         out
@@ -451,24 +459,15 @@ mod tests {
         let files = sink.write(1, &[day2]).unwrap();
         sink.commit(1, files).unwrap();
 
-        let mut config = DeltaSourceConfig::new(&location);
-        config.bounded = true;
-        let source = DeltaSource::new(config, runtime.handle()).unwrap();
-        let mut cursors = source.initial_cursors().unwrap();
         let mut out = Vec::new();
-        while let Planned::Ranges(ranges) = source.next_ranges(0, &cursors).unwrap() {
-            for r in ranges.iter().filter(|r| !r.is_empty()) {
-                let (b, _) = source.read(r, 0).unwrap();
-                let ids = b.column(0).as_primitive::<Int64Type>();
-                let spent = b.column(1).as_primitive::<Float64Type>();
-                let tier = b.column(2).as_string::<i32>();
-                for i in 0..b.num_rows() {
-                    let t =
-                        arrow::array::Array::is_valid(tier, i).then(|| tier.value(i).to_owned());
-                    out.push((ids.value(i), spent.value(i), t));
-                }
+        for b in batches(&runtime, &location) {
+            let ids = b.column(0).as_primitive::<Int64Type>();
+            let spent = b.column(1).as_primitive::<Float64Type>();
+            let tier = b.column(2).as_string::<i32>();
+            for i in 0..b.num_rows() {
+                let t = arrow::array::Array::is_valid(tier, i).then(|| tier.value(i).to_owned());
+                out.push((ids.value(i), spent.value(i), t));
             }
-            advance(&mut cursors, &ranges);
         }
         out.sort_by_key(|r| r.0);
         assert_eq!(

@@ -270,13 +270,7 @@ impl DeltaSource {
         if self.config.read_change_feed {
             return self.changed(version).await;
         }
-        let bytes = self
-            .table
-            .log_store()
-            .read_commit_entry(version as _)
-            .await
-            .map_err(|e| ConnectorFailure::new(format!("reading version {version}: {e}"), true))?
-            .ok_or_else(|| ConnectorFailure::new(format!("version {version} is missing"), true))?;
+        let bytes = self.commit_entry(version).await?;
         let mut ranges = Vec::new();
         let mut removes = 0usize;
         let mut operation = None;
@@ -293,17 +287,8 @@ impl DeltaSource {
                 .get("metaData")
                 .and_then(|m| m.get("schemaString"))
                 .and_then(serde_json::Value::as_str)
-                && let Some(change) = self
-                    .columns
-                    .changed_type(schema)
-                    .map_err(|e| user(format!("{}: version {version}: {e}", self.config.path)))?
             {
-                return Err(user(format!(
-                    "{}: version {version} {change}; the source reads the columns of the \
-                     version it started at: restart the job to read the table with its new \
-                     schema (it resumes at this version)",
-                    self.config.path
-                )));
+                self.check_schema(version, schema)?;
             }
             if let Some(remove) = action.get("remove")
                 && remove
@@ -365,28 +350,47 @@ impl DeltaSource {
     ///
     /// # Errors
     /// A version that changes the type of a column read.
-    async fn changed(&self, version: i64) -> Result<Vec<SourceRange>, ConnectorFailure> {
-        let bytes = self
-            .table
+    /// The log entry of commit `version`.
+    ///
+    /// # Errors
+    /// A storage failure, or a version missing from the log (retryable: it may not be
+    /// visible yet).
+    async fn commit_entry(&self, version: i64) -> Result<bytes::Bytes, ConnectorFailure> {
+        self.table
             .log_store()
             .read_commit_entry(version as _)
             .await
             .map_err(|e| ConnectorFailure::new(format!("reading version {version}: {e}"), true))?
-            .ok_or_else(|| ConnectorFailure::new(format!("version {version} is missing"), true))?;
+            .ok_or_else(|| ConnectorFailure::new(format!("version {version} is missing"), true))
+    }
+
+    /// Stops at a version whose schema (`schema_string`) changes the type of a column read.
+    ///
+    /// # Errors
+    /// Such a change, or a schema that does not parse, as user errors.
+    fn check_schema(&self, version: i64, schema_string: &str) -> Result<(), ConnectorFailure> {
         let path = &self.config.path;
-        let changes = change_feed::version_changes(&bytes, version)
-            .map_err(|e| user(format!("{path}: {e}")))?;
-        if let Some(schema) = &changes.schema
-            && let Some(change) = self
-                .columns
-                .changed_type(schema)
-                .map_err(|e| user(format!("{path}: version {version}: {e}")))?
+        match self
+            .columns
+            .changed_type(schema_string)
+            .map_err(|e| user(format!("{path}: version {version}: {e}")))?
         {
-            return Err(user(format!(
+            Some(change) => Err(user(format!(
                 "{path}: version {version} {change}; the source reads the columns of the \
                  version it started at: restart the job to read the table with its new schema \
                  (it resumes at this version)"
-            )));
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    async fn changed(&self, version: i64) -> Result<Vec<SourceRange>, ConnectorFailure> {
+        let bytes = self.commit_entry(version).await?;
+        let path = &self.config.path;
+        let changes = change_feed::version_changes(&bytes, version)
+            .map_err(|e| user(format!("{path}: {e}")))?;
+        if let Some(schema) = &changes.schema {
+            self.check_schema(version, schema)?;
         }
         let part = u32::try_from(version).map_err(|_| {
             user(format!(
