@@ -3,14 +3,21 @@
 //!   copy of the table whose log stops at K;
 //! - nested columns: a table of structs, lists and maps written by pyarrow with a
 //!   hand-written log (no delta-rs involved) is read into bronze unchanged and into silver
-//!   columns computed from its nested fields, as DuckDB reads and computes them.
+//!   columns computed from its nested fields, as DuckDB reads and computes them;
+//! - the change data feed: a streaming job reads a table's inserts (`read-change-feed`,
+//!   `starting-version: 0`) and is killed with SIGKILL; an update and a delete are
+//!   committed while it is down; restarted, it reads their update images and deletes, and
+//!   its silver table then holds every change of the rules the test applied exactly once
+//!   (DuckDB against a feed computed from those rules).
 
-use std::process::Command;
-use std::time::Duration;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, bail, ensure};
 use sluice_tests::{
-    expect_clean_failure, python_tool, run_with_timeout, serial, sluice_bin, work_dir,
+    expect_clean_failure, python_tool, run_with_timeout, serial, sluice_bin, spawn_logged, tail,
+    work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
@@ -127,6 +134,139 @@ output:
             &tables.join("bronze").display().to_string(),
             "--silver",
             &tables.join("silver").display().to_string(),
+        ],
+        Duration::from_secs(120),
+    )?;
+    eprintln!("{}", report.trim());
+    Ok(())
+}
+
+/// Rows of the change feed test's table, and its update and delete rules.
+const FEED_ROWS: &str = "3000";
+const UPDATE_MOD: &str = "7";
+const DELETE_MOD: &str = "5";
+
+/// A streaming `sluice run`, killed with SIGKILL when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Rows in the table at `table` (0 before it exists), read by DuckDB.
+fn rows_in(table: &Path) -> Result<u64> {
+    if !table.join("_delta_log").exists() {
+        return Ok(0);
+    }
+    let out = python_tool(
+        "table_tool.py",
+        &["counts", "--table", &table.display().to_string()],
+        Duration::from_secs(60),
+    )?;
+    let v: serde_json::Value = serde_json::from_str(out.trim())?;
+    v["rows"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("table_tool counts: {out}"))
+}
+
+/// Waits until `table` holds at least `rows` rows while `job` keeps running.
+fn wait_for_rows(job: &mut Running, log: &Path, table: &Path, rows: u64) -> Result<u64> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Some(status) = job.0.try_wait()? {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            bail!("the streaming job exited with {status}\n{}", tail(&log, 30));
+        }
+        let n = rows_in(table)?;
+        if n >= rows {
+            return Ok(n);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{} has {n} of {rows} rows after 180 s",
+            table.display()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn the_change_feed_reaches_silver_exactly_once_across_a_kill() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "delta_source_change_feed")?;
+    let table = dir.join("feed-table").display().to_string();
+    python_tool(
+        "change_feed_tool.py",
+        &["write", "--table", &table, "--rows", FEED_ROWS],
+        Duration::from_secs(120),
+    )?;
+    let out = dir.join("out");
+    let job = dir.join("job.yaml");
+    std::fs::write(
+        &job,
+        format!(
+            "job-id: feed\nsource:\n  delta:\n    path: {table}\n    read-change-feed: true\n    \
+             starting-version: 0\noutput:\n  dir: {}\n",
+            out.display()
+        ),
+    )?;
+    let silver = out.join("tables").join("silver");
+    let run = |log: &Path| -> Result<Running> {
+        let mut cmd = Command::new(sluice_bin()?);
+        cmd.arg("run").arg(&job);
+        Ok(Running(spawn_logged(cmd, log)?))
+    };
+    // The inserts of version 0 first, then a kill -9; an update and a delete are committed
+    // while the job is down, and the restarted job resumes from its checkpoint.
+    let rows: u64 = FEED_ROWS.parse()?;
+    let first_log = dir.join("first.log");
+    let mut first = run(&first_log)?;
+    wait_for_rows(&mut first, &first_log, &silver, rows)?;
+    drop(first);
+    let sluice_table = |args: &[&str]| -> Result<()> {
+        let mut cmd = Command::new(sluice_bin()?);
+        cmd.arg("table").args(args);
+        run_with_timeout(cmd, Duration::from_secs(120))?.require_success(&args.join(" "))
+    };
+    sluice_table(&[
+        "update",
+        &table,
+        "--where",
+        &format!("id % {UPDATE_MOD} = 0"),
+        "--set",
+        "v = v + 1",
+    ])?;
+    sluice_table(&[
+        "delete",
+        &table,
+        "--where",
+        &format!("id % {DELETE_MOD} = 1"),
+    ])?;
+
+    let (u, d): (u64, u64) = (UPDATE_MOD.parse()?, DELETE_MOD.parse()?);
+    let expected = rows + 2 * rows.div_ceil(u) + (rows + d - 2) / d;
+    let second_log = dir.join("second.log");
+    let mut second = run(&second_log)?;
+    let n = wait_for_rows(&mut second, &second_log, &silver, expected)?;
+    // A moment more: nothing further may arrive.
+    std::thread::sleep(Duration::from_secs(3));
+    ensure!(rows_in(&silver)? == n, "silver kept growing past {n} rows");
+    drop(second);
+    let report = python_tool(
+        "change_feed_tool.py",
+        &[
+            "check",
+            "--silver",
+            &silver.display().to_string(),
+            "--rows",
+            FEED_ROWS,
+            "--update-mod",
+            UPDATE_MOD,
+            "--delete-mod",
+            DELETE_MOD,
         ],
         Duration::from_secs(120),
     )?;

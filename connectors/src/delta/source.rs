@@ -491,7 +491,7 @@ impl EpochSource for DeltaSource {
         } else {
             0
         };
-        let part = if feed {
+        let part = if feed && !self.snapshot.is_empty() {
             u32::try_from(self.version).map_err(|_| {
                 user(format!(
                     "{}: version {} is past the change feed's range",
