@@ -711,6 +711,22 @@ mod tests {
             .unwrap();
         assert_eq!(drain(&tail, &mut cursors), vec![30, 31]);
         assert!(!tail.exhausted(&cursors));
+
+        // starting-version: no snapshot, the appends of that version on (epoch 2 is
+        // version 3), then the tail as before.
+        let mut from = DeltaSourceConfig::new(&location);
+        from.starting_version = Some(3);
+        let from = DeltaSource::new(from, runtime.handle()).unwrap();
+        let mut cursors = from.initial_cursors().unwrap();
+        assert_eq!(drain(&from, &mut cursors), vec![20, 21, 30, 31]);
+        for bad in [-1, 9] {
+            let mut config = DeltaSourceConfig::new(&location);
+            config.starting_version = Some(bad);
+            let e = DeltaSource::new(config, runtime.handle())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("starting-version {bad}")), "{e}");
+        }
     }
 
     #[test]
