@@ -1,5 +1,6 @@
 //! Where a job's outputs go: table names, Kafka copies and checkpoints.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -19,11 +20,16 @@ pub struct OutputConfig {
     /// Also publish tables to Kafka topics (at least once).
     #[serde(default)]
     pub kafka: Option<KafkaOutputConfig>,
-    /// Let existing append tables evolve, as Delta's `mergeSchema`: columns the job adds
-    /// are added to the table (nullable), and nullable table columns the job no longer
-    /// writes read as null. Types and partitioning must still match.
+    /// Let existing tables evolve, as Delta's `mergeSchema`: columns the job adds are
+    /// added to the table (nullable), nullable table columns the job no longer writes read
+    /// as null, and columns the job writes in a type Delta allows widening to are widened
+    /// (the table is rewritten once). Partitioning must still match.
     #[serde(default)]
     pub merge_schema: bool,
+    /// Delta table properties of the tables the job creates, e.g.
+    /// `delta.enableChangeDataFeed: "true"`; existing tables keep theirs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub table_properties: BTreeMap<String, String>,
 }
 
 /// Kafka topics that receive copies of output tables, one JSON object per row.

@@ -178,6 +178,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         let options = SinkOptions {
             merge_schema: job.output.merge_schema,
             replace_where,
+            table_properties: job.output.table_properties.clone(),
         };
         let sink =
             DeltaTableSink::open_with(&handle, &location, &app_id, schema, partitions, &options)
@@ -234,7 +235,11 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
                         schema,
                         partitions,
                         merge.clone(),
-                        job.output.merge_schema,
+                        &SinkOptions {
+                            merge_schema: job.output.merge_schema,
+                            replace_where: None,
+                            table_properties: job.output.table_properties.clone(),
+                        },
                     )
                     .with_context(|| format!("opening table {location} ({what})"))?,
                 ))

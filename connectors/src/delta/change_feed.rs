@@ -249,37 +249,31 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn the_feed_reads_inserts_updates_and_deletes_as_they_were_made() {
+        use crate::delta::maintenance::{delete, describe, update};
+        use crate::delta::{DeltaSink, DeltaSource, DeltaSourceConfig, SinkOptions};
         use arrow::array::{Int64Array, RecordBatch};
         use arrow::datatypes::Schema;
-        use deltalake::kernel::{DataType as D, PrimitiveType, StructField};
-
-        use crate::delta::maintenance::{delete, update};
-        use crate::delta::{DeltaSink, DeltaSource, DeltaSourceConfig};
 
         let dir = tempfile::tempdir().unwrap();
         let location = dir.path().join("t").display().to_string();
-        std::fs::create_dir_all(&location).unwrap();
-        crate::delta::register_object_stores();
-        let url = url::Url::from_directory_path(&location).unwrap();
-        deltalake::DeltaTable::try_from_url(url)
-            .await
-            .unwrap()
-            .create()
-            .with_columns([StructField::new(
-                "n",
-                D::Primitive(PrimitiveType::Long),
-                false,
-            )])
-            .with_configuration_property(
-                deltalake::TableProperty::EnableChangeDataFeed,
-                Some("true"),
-            )
-            .await
-            .unwrap();
+        // The sink creates the table with the change data feed on.
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
-        let sink = DeltaSink::open(&location, "test/t", schema.clone(), vec![])
+        let options = SinkOptions {
+            table_properties: [("delta.enableChangeDataFeed".into(), "true".into())].into(),
+            ..SinkOptions::default()
+        };
+        let sink = DeltaSink::open_with(&location, "test/t", schema.clone(), vec![], &options)
             .await
             .unwrap();
+        let described = describe(&location).await.unwrap();
+        assert_eq!(
+            described
+                .properties
+                .get("delta.enableChangeDataFeed")
+                .map(String::as_str),
+            Some("true"),
+            "{described:?}"
+        );
         let append = |epoch: u64, values: Vec<i64>| {
             let sink = sink.clone();
             let schema = schema.clone();

@@ -506,6 +506,7 @@ mod tests {
         let merge = crate::delta::SinkOptions {
             merge_schema: true,
             replace_where: None,
+            table_properties: Default::default(),
         };
         let sink = DeltaSink::open_with(&location, "test/t", wider.clone(), vec![], &merge)
             .await
@@ -681,6 +682,7 @@ mod tests {
         let options = crate::delta::SinkOptions {
             merge_schema: false,
             replace_where: Some("d = 'a'".into()),
+            table_properties: Default::default(),
         };
         let again = DeltaSink::open_with(
             &location,
@@ -715,6 +717,7 @@ mod tests {
         let bad = crate::delta::SinkOptions {
             merge_schema: false,
             replace_where: Some("n > 1".into()),
+            table_properties: Default::default(),
         };
         let e = DeltaSink::open_with(&location, "job-3/p", schema.clone(), vec!["d".into()], &bad)
             .await

@@ -59,8 +59,9 @@ fn quote(name: &str) -> String {
 }
 
 impl MergeTableSink {
-    /// Opens (or creates) the table at `location` for merges under `app_id`. With
-    /// `merge_schema`, an existing table first gains the columns `schema` adds and widens
+    /// Opens (or creates) the table at `location` for merges under `app_id`, with the
+    /// `options` of an append sink but `replace_where`. With `merge_schema`, an existing
+    /// table first gains the columns `schema` adds and widens
     /// the ones `schema` holds wider, as [`DeltaSink::open_with`] does; its other columns
     /// are left as they are by updates and null in inserted rows.
     ///
@@ -73,7 +74,7 @@ impl MergeTableSink {
         schema: SchemaRef,
         partition_columns: Vec<String>,
         config: MergeConfig,
-        merge_schema: bool,
+        options: &SinkOptions,
     ) -> Result<Self, DeltaError> {
         if config.keys.is_empty() {
             return Err(DeltaError::schema(
@@ -99,8 +100,8 @@ impl MergeTableSink {
         }
         let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
         let options = SinkOptions {
-            merge_schema,
             replace_where: None,
+            ..options.clone()
         };
         let table = DeltaTableSink::open_with(
             runtime,
@@ -363,7 +364,7 @@ mod tests {
             schema(),
             vec![],
             config,
-            false,
+            &SinkOptions::default(),
         )
         .unwrap();
         let day1 = sink.write(0, &[batch(&[1, 2], &[10.0, 20.0])]).unwrap();
@@ -388,7 +389,7 @@ mod tests {
             schema(),
             vec![],
             bad,
-            false,
+            &SinkOptions::default(),
         )
         .err()
         .unwrap()
@@ -419,7 +420,10 @@ mod tests {
                 schema,
                 vec![],
                 config.clone(),
-                merge_schema,
+                &SinkOptions {
+                    merge_schema,
+                    ..SinkOptions::default()
+                },
             )
         };
         let narrow = Arc::new(Schema::new(vec![

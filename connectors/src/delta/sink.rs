@@ -121,6 +121,12 @@ impl DeltaSink {
                     deltalake::TableProperty::CheckpointInterval,
                     Some(CHECKPOINT_INTERVAL.to_string()),
                 )
+                .with_configuration(
+                    options
+                        .table_properties
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Some(v.clone()))),
+                )
                 .with_save_mode(SaveMode::Ignore)
                 .await;
             table = match created {
@@ -327,6 +333,9 @@ pub struct SinkOptions {
     /// table's files in matching partitions, in the same commit as its own files (Delta's
     /// `replaceWhere`); later epochs append.
     pub replace_where: Option<String>,
+    /// Table properties (`delta.enableChangeDataFeed`, `delta.checkpointInterval`, ...)
+    /// of a table the sink creates; an existing table keeps its own.
+    pub table_properties: std::collections::BTreeMap<String, String>,
 }
 
 /// Adds the columns of `wanted` that `table` lacks (nullable) in one commit.

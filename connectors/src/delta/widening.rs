@@ -448,6 +448,7 @@ mod tests {
         let merge = SinkOptions {
             merge_schema: true,
             replace_where: None,
+            table_properties: Default::default(),
         };
         let sink = DeltaSink::open_with(&location, "test/w", wide(), parts.clone(), &merge)
             .await
@@ -582,6 +583,7 @@ mod tests {
         let merge = SinkOptions {
             merge_schema: true,
             replace_where: None,
+            table_properties: Default::default(),
         };
         // Two processes of a job open the sink together: one rewrite commits, the other
         // loses the race, reloads, and finds nothing left to widen.
