@@ -167,6 +167,13 @@ impl DeltaSink {
         let state = table
             .snapshot()
             .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
+        for (key, value) in &options.table_properties {
+            let have = state.metadata().configuration().get(key);
+            if have != Some(value) {
+                warn!(table = %location, property = %key, wanted = %value, table_has = ?have,
+                    "table-properties apply to tables the job creates; this table exists and keeps its own");
+            }
+        }
         // Columns the table holds in a wider type (an `int` column written to a `long`
         // one) are written in the table's type.
         let schema = schema::widened_to_table(location, &schema, &state.schema())?;
