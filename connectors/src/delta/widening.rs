@@ -90,22 +90,22 @@ pub(crate) fn widenings(table: &StructType, wanted: &StructType) -> Vec<Widening
 /// concurrent commit included: retrying is safe, the table is unchanged).
 pub(crate) async fn widen(
     location: &str,
-    table: DeltaTable,
+    mut table: DeltaTable,
     wanted: &StructType,
 ) -> Result<DeltaTable> {
     let state = table
         .snapshot()
         .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
-    let changes = widenings(&state.schema(), wanted);
+    let table_schema = state.schema();
+    let changes = widenings(&table_schema, wanted);
     if changes.is_empty() {
         return Ok(table);
     }
     let described: Vec<String> = changes.iter().map(ToString::to_string).collect();
     let ntz = DataType::Primitive(PrimitiveType::TimestampNtz);
-    let protocol = if changes.iter().any(|w| w.to == ntz)
-        && !has_writer_feature(state.protocol(), "timestampNtz")
-    {
-        Some(with_feature(state.protocol(), "timestampNtz").map_err(|e| {
+    // A new protocol only when the feature is missing (adding it again changes nothing).
+    let protocol = if changes.iter().any(|w| w.to == ntz) {
+        let upgraded = with_feature(state.protocol(), "timestampNtz").map_err(|e| {
             DeltaError::schema(
                 location,
                 format!(
@@ -113,11 +113,11 @@ pub(crate) async fn widen(
                     described.join(", ")
                 ),
             )
-        })?)
+        })?;
+        (&upgraded != state.protocol()).then_some(upgraded)
     } else {
         None
     };
-    let table_schema = state.schema();
     let fields =
         table_schema
             .fields()
@@ -212,7 +212,6 @@ pub(crate) async fn widen(
         .version();
     info!(table = %location, version, columns = ?described, files = rewritten, rows,
         "merge-schema: widened column types by rewriting the table");
-    let mut table = table;
     table
         .update_state()
         .await
@@ -220,18 +219,9 @@ pub(crate) async fn widen(
     Ok(table)
 }
 
-/// Whether the table protocol lists `feature` (as the log spells it) among its writer
-/// features.
-fn has_writer_feature(protocol: &deltalake::kernel::Protocol, feature: &str) -> bool {
-    serde_json::to_value(protocol).is_ok_and(|p| {
-        p["writerFeatures"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|v| v == feature))
-    })
-}
-
 /// `protocol` with the reader-writer table `feature` added: table features (reader 3,
-/// writer 7), listing the features the legacy versions implied.
+/// writer 7), listing the features the legacy versions implied. A protocol that already
+/// lists the feature comes back equal.
 fn with_feature(
     protocol: &deltalake::kernel::Protocol,
     feature: &str,
