@@ -88,15 +88,32 @@ pub(crate) fn columns(
     ]
 }
 
-/// What one commit changes: its files (decoded paths) and a schema it sets, if any.
+/// What one commit's log entry says: its file actions (decoded paths, as [`ChangeFile`]s),
+/// its operation, and a schema it sets, if any. Read by both the Delta source's row tail
+/// and its change feed.
 #[derive(Debug, Default)]
 pub(crate) struct VersionChanges {
-    /// The change files, `cdc` ones only when the commit has any.
-    pub(crate) files: Vec<(String, ChangeFile)>,
+    /// The data files it adds (`Insert`) and removes (`Delete`) with `dataChange = true`.
+    pub(crate) data: Vec<(String, ChangeFile)>,
+    /// Its `cdc` files.
+    pub(crate) cdc: Vec<(String, ChangeFile)>,
+    /// The operation its `commitInfo` names.
+    pub(crate) operation: Option<String>,
     /// The `schemaString` of a `metaData` action.
     pub(crate) schema: Option<String>,
     /// The commit time (`commitInfo.timestamp`), in milliseconds; 0 without one.
     pub(crate) timestamp_ms: i64,
+}
+
+impl VersionChanges {
+    /// The change feed of the commit: its `cdc` files when it has any, else its data files.
+    pub(crate) fn feed(self) -> Vec<(String, ChangeFile)> {
+        if self.cdc.is_empty() {
+            self.data
+        } else {
+            self.cdc
+        }
+    }
 }
 
 /// Reads the changes of the commit `version`, whose log entry is `bytes`.
@@ -108,15 +125,19 @@ pub(crate) fn version_changes(bytes: &[u8], version: i64) -> Result<VersionChang
     let mut data = Vec::new();
     let mut cdc = Vec::new();
     let mut schema = None;
+    let mut operation = None;
     for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let action: serde_json::Value = serde_json::from_slice(line)
             .map_err(|e| format!("version {version}: bad log line: {e}"))?;
-        if let Some(ts) = action
-            .get("commitInfo")
-            .and_then(|i| i.get("timestamp"))
-            .and_then(serde_json::Value::as_i64)
-        {
-            timestamp_ms = ts;
+        if let Some(info) = action.get("commitInfo") {
+            timestamp_ms = info
+                .get("timestamp")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(timestamp_ms);
+            operation = info
+                .get("operation")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
         }
         if let Some(s) = action
             .get("metaData")
@@ -156,22 +177,25 @@ pub(crate) fn version_changes(bytes: &[u8], version: i64) -> Result<VersionChang
             }
         }
     }
-    let chosen = if cdc.is_empty() { data } else { cdc };
-    Ok(VersionChanges {
-        files: chosen
+    // The commit time may come after the files: the change files are made at the end.
+    let files = |entries: Vec<(String, (ChangeKind, PartitionValues))>| {
+        entries
             .into_iter()
             .map(|(path, (kind, partitions))| {
-                (
-                    path,
-                    ChangeFile {
-                        partitions,
-                        kind,
-                        version,
-                        timestamp_ms,
-                    },
-                )
+                let file = ChangeFile {
+                    partitions,
+                    kind,
+                    version,
+                    timestamp_ms,
+                };
+                (path, file)
             })
-            .collect(),
+            .collect()
+    };
+    Ok(VersionChanges {
+        data: files(data),
+        cdc: files(cdc),
+        operation,
         schema,
         timestamp_ms,
     })
@@ -188,9 +212,9 @@ mod tests {
 {"add":{"path":"b%20c.parquet","dataChange":true,"partitionValues":{}}}
 {"cdc":{"path":"_change_data/x.parquet","dataChange":false,"partitionValues":{"d":"1"}}}
 "#;
-        let v = version_changes(log, 7).unwrap();
-        assert_eq!(v.files.len(), 1);
-        let (path, file) = &v.files[0];
+        let v = version_changes(log, 7).unwrap().feed();
+        assert_eq!(v.len(), 1);
+        let (path, file) = &v[0];
         assert_eq!(path, "_change_data/x.parquet");
         assert_eq!(
             (file.kind, file.version, file.timestamp_ms),
@@ -205,8 +229,9 @@ mod tests {
 {"remove":{"path":"small.parquet","dataChange":false}}
 "#;
         let v = version_changes(plain, 8).unwrap();
-        let got: Vec<(&str, ChangeKind)> =
-            v.files.iter().map(|(p, f)| (p.as_str(), f.kind)).collect();
+        assert!(v.schema.is_none());
+        let v = v.feed();
+        let got: Vec<(&str, ChangeKind)> = v.iter().map(|(p, f)| (p.as_str(), f.kind)).collect();
         assert_eq!(
             got,
             [
@@ -214,7 +239,6 @@ mod tests {
                 ("b c.parquet", ChangeKind::Insert)
             ]
         );
-        assert!(v.schema.is_none());
     }
 
     /// Every change a change-feed source reads until it is idle, as

@@ -28,9 +28,9 @@ use sluice_checkpoints::SourceRange;
 use sluice_engine::runtime::{ConnectorFailure, Cursor, Cursors, EpochSource, Planned};
 use tokio::runtime::Handle;
 
-use super::change_feed::{self, ChangeFile, ChangeKind};
+use super::change_feed::{self, ChangeFile, ChangeKind, VersionChanges};
 use super::maintenance::open_table;
-use super::table_file::{PartitionValues, TableColumns, percent_decode};
+use super::table_file::{PartitionValues, TableColumns};
 use crate::dead_letter;
 use crate::format::{COORDINATE_COLUMNS, coordinate_columns, coordinate_fields};
 
@@ -243,15 +243,22 @@ impl DeltaSource {
 
     /// The commit time of `version` in milliseconds (0 when its log entry is gone).
     fn commit_time(&self, version: i64) -> i64 {
-        let entry = self
-            .runtime
-            .block_on(self.table.log_store().read_commit_entry(version as _));
-        match entry {
-            Ok(Some(bytes)) => {
-                change_feed::version_changes(&bytes, version).map_or(0, |c| c.timestamp_ms)
-            }
-            _ => 0,
-        }
+        self.runtime
+            .block_on(self.version_changes(version))
+            .map_or(0, |c| c.timestamp_ms)
+    }
+
+    /// The range partition of version `version`'s change files: the version.
+    ///
+    /// # Errors
+    /// A version past `u32::MAX`.
+    fn feed_partition(&self, version: i64) -> Result<u32, ConnectorFailure> {
+        u32::try_from(version).map_err(|_| {
+            user(format!(
+                "{}: version {version} is past the change feed's range",
+                self.config.path
+            ))
+        })
     }
 
     fn range(path: &str, partitions: &PartitionValues) -> SourceRange {
@@ -260,64 +267,29 @@ impl DeltaSource {
         r
     }
 
-    /// Files that `version` added with `dataChange = true`.
     /// The files `version` adds with `dataChange = true`, or none when it removes rows and
     /// `on-change` is `skip`.
     ///
     /// # Errors
-    /// A version that removes rows when `on-change` is `fail`.
+    /// A version that removes rows when `on-change` is `fail`, or that changes the type of
+    /// a column read.
     async fn added(&self, version: i64) -> Result<Vec<SourceRange>, ConnectorFailure> {
         if self.config.read_change_feed {
             return self.changed(version).await;
         }
-        let bytes = self.commit_entry(version).await?;
-        let mut ranges = Vec::new();
-        let mut removes = 0usize;
-        let mut operation = None;
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let action: serde_json::Value = serde_json::from_slice(line)
-                .map_err(|e| user(format!("version {version}: bad log line: {e}")))?;
-            if let Some(info) = action.get("commitInfo") {
-                operation = info
-                    .get("operation")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned);
-            }
-            if let Some(schema) = action
-                .get("metaData")
-                .and_then(|m| m.get("schemaString"))
-                .and_then(serde_json::Value::as_str)
-            {
-                self.check_schema(version, schema)?;
-            }
-            if let Some(remove) = action.get("remove")
-                && remove
-                    .get("dataChange")
-                    .and_then(serde_json::Value::as_bool)
-                    != Some(false)
-            {
-                removes += 1;
-            }
-            let Some(add) = action.get("add") else {
-                continue;
-            };
-            if add.get("dataChange").and_then(serde_json::Value::as_bool) == Some(false) {
-                continue;
-            }
-            let path = add
-                .get("path")
-                .and_then(serde_json::Value::as_str)
-                .ok_or_else(|| user(format!("version {version}: an add without a path")))?;
-            let path = percent_decode(path);
-            let partitions: PartitionValues = add
-                .get("partitionValues")
-                .cloned()
-                .map(serde_json::from_value)
-                .transpose()
-                .map_err(|e| user(format!("version {version}: partition values: {e}")))?
-                .unwrap_or_default();
-            ranges.push(Self::range(&path, &partitions));
-        }
+        let changes = self.version_changes(version).await?;
+        let removes = changes
+            .data
+            .iter()
+            .filter(|(_, f)| f.kind == ChangeKind::Delete)
+            .count();
+        let ranges: Vec<SourceRange> = changes
+            .data
+            .iter()
+            .filter(|(_, f)| f.kind == ChangeKind::Insert)
+            .map(|(path, f)| Self::range(path, &f.partitions))
+            .collect();
+        let operation = changes.operation;
         if removes > 0 {
             let operation = operation.as_deref().unwrap_or("an unnamed operation");
             match self.config.on_change {
@@ -345,23 +317,26 @@ impl DeltaSource {
         Ok(ranges)
     }
 
-    /// The change files of `version` (see [`change_feed`]), one range each, keyed by path
-    /// and version.
-    ///
-    /// # Errors
-    /// A version that changes the type of a column read.
-    /// The log entry of commit `version`.
+    /// What commit `version` changes, after checking that it changes no read column's type.
     ///
     /// # Errors
     /// A storage failure, or a version missing from the log (retryable: it may not be
-    /// visible yet).
-    async fn commit_entry(&self, version: i64) -> Result<bytes::Bytes, ConnectorFailure> {
-        self.table
+    /// visible yet); a log entry that does not parse, or a type change (user errors).
+    async fn version_changes(&self, version: i64) -> Result<VersionChanges, ConnectorFailure> {
+        let bytes = self
+            .table
             .log_store()
             .read_commit_entry(version as _)
             .await
             .map_err(|e| ConnectorFailure::new(format!("reading version {version}: {e}"), true))?
-            .ok_or_else(|| ConnectorFailure::new(format!("version {version} is missing"), true))
+            .ok_or_else(|| ConnectorFailure::new(format!("version {version} is missing"), true))?;
+        let path = &self.config.path;
+        let changes = change_feed::version_changes(&bytes, version)
+            .map_err(|e| user(format!("{path}: {e}")))?;
+        if let Some(schema) = &changes.schema {
+            self.check_schema(version, schema)?;
+        }
+        Ok(changes)
     }
 
     /// Stops at a version whose schema (`schema_string`) changes the type of a column read.
@@ -384,21 +359,17 @@ impl DeltaSource {
         }
     }
 
+    /// The change files of `version` (see [`change_feed`]), one range each, keyed by path
+    /// and version.
+    ///
+    /// # Errors
+    /// As [`Self::version_changes`].
     async fn changed(&self, version: i64) -> Result<Vec<SourceRange>, ConnectorFailure> {
-        let bytes = self.commit_entry(version).await?;
         let path = &self.config.path;
-        let changes = change_feed::version_changes(&bytes, version)
-            .map_err(|e| user(format!("{path}: {e}")))?;
-        if let Some(schema) = &changes.schema {
-            self.check_schema(version, schema)?;
-        }
-        let part = u32::try_from(version).map_err(|_| {
-            user(format!(
-                "{path}: version {version} is past the change feed's range"
-            ))
-        })?;
-        changes
-            .files
+        let part = self.feed_partition(version)?;
+        self.version_changes(version)
+            .await?
+            .feed()
             .into_iter()
             .map(|(file, change)| {
                 let mut r = SourceRange::offsets(file, part, 0, 1);
@@ -411,64 +382,49 @@ impl DeltaSource {
             .collect()
     }
 
+    /// Reads a range's file: the table's columns; with the change feed, the change columns
+    /// (a `cdc` file's own `_change_type`); then the coordinates, whose `partition` is the
+    /// range's (0, or the version in the change feed).
     async fn read_file(&self, range: &SourceRange) -> Result<RecordBatch, ConnectorFailure> {
-        if self.config.read_change_feed {
-            return self.read_change(range).await;
-        }
         let path = &range.source;
-        let partitions: PartitionValues = range
-            .start_position
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| user(format!("reading {path}: partition values: {e}")))?
-            .unwrap_or_default();
-        let store = self.table.object_store();
-        let data = self.columns.read(store.as_ref(), path, &partitions).await?;
-        let mut columns = data.columns().to_vec();
-        columns.extend(coordinate_columns(
-            path,
-            0,
-            (0..data.num_rows() as i64).collect(),
-        ));
-        RecordBatch::try_new(Arc::clone(&self.output), columns)
-            .map_err(|e| user(format!("reading {path}: {e}")))
-    }
-}
-
-impl DeltaSource {
-    /// Reads a change feed range: the file's rows, then the change columns and the
-    /// coordinates (`partition` = the version).
-    async fn read_change(&self, range: &SourceRange) -> Result<RecordBatch, ConnectorFailure> {
-        let path = &range.source;
-        let change: ChangeFile = range
-            .start_position
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| user(format!("reading {path}: change position: {e}")))?
-            .ok_or_else(|| user(format!("reading {path}: a change range without a position")))?;
-        let store = self.table.object_store();
-        let cdc = change.kind == ChangeKind::Cdc;
+        let position = range.start_position.as_deref();
+        let (partitions, change) = if self.config.read_change_feed {
+            let change: ChangeFile = position
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| user(format!("reading {path}: change position: {e}")))?
+                .ok_or_else(|| {
+                    user(format!("reading {path}: a change range without a position"))
+                })?;
+            (change.partitions.clone(), Some(change))
+        } else {
+            let partitions: Option<PartitionValues> = position
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| user(format!("reading {path}: partition values: {e}")))?;
+            (partitions.unwrap_or_default(), None)
+        };
+        let cdc = change.as_ref().is_some_and(|c| c.kind == ChangeKind::Cdc);
         let columns = if cdc {
             &self.cdc_columns
         } else {
             &self.columns
         };
-        let data = columns
-            .read(store.as_ref(), path, &change.partitions)
-            .await?;
+        let store = self.table.object_store();
+        let data = columns.read(store.as_ref(), path, &partitions).await?;
         let mut out = data.columns().to_vec();
-        let change_types = if cdc { out.pop() } else { None };
-        if let Some(types) = &change_types
-            && types.null_count() > 0
-        {
-            return Err(user(format!(
-                "reading {path}: a change data file with rows without a {}",
-                change_feed::CHANGE_TYPE
-            )));
+        if let Some(change) = &change {
+            let change_types = if cdc { out.pop() } else { None };
+            if let Some(types) = &change_types
+                && types.null_count() > 0
+            {
+                return Err(user(format!(
+                    "reading {path}: a change data file with rows without a {}",
+                    change_feed::CHANGE_TYPE
+                )));
+            }
+            out.extend(change_feed::columns(change, data.num_rows(), change_types));
         }
-        out.extend(change_feed::columns(&change, data.num_rows(), change_types));
         out.extend(coordinate_columns(
             path,
             range.partition,
@@ -486,20 +442,14 @@ impl EpochSource for DeltaSource {
 
     fn initial_cursors(&self) -> Result<Cursors, ConnectorFailure> {
         let feed = self.config.read_change_feed;
-        let timestamp_ms = if feed && !self.snapshot.is_empty() {
-            self.commit_time(self.version)
+        // Snapshot files are inserts at the snapshot's version in the change feed.
+        let (part, timestamp_ms) = if feed && !self.snapshot.is_empty() {
+            (
+                self.feed_partition(self.version)?,
+                self.commit_time(self.version),
+            )
         } else {
-            0
-        };
-        let part = if feed && !self.snapshot.is_empty() {
-            u32::try_from(self.version).map_err(|_| {
-                user(format!(
-                    "{}: version {} is past the change feed's range",
-                    self.config.path, self.version
-                ))
-            })?
-        } else {
-            0
+            (0, 0)
         };
         let mut cursors: Cursors = self
             .snapshot
