@@ -353,6 +353,27 @@ mod tests {
         RecordBatch::try_new(narrow(), columns).unwrap()
     }
 
+    /// A table `t` under `dir` of the narrow schema, partitioned by `part`, with one epoch
+    /// per item of `epochs` (app id `test/w`); its location.
+    async fn narrow_table(dir: &std::path::Path, epochs: &[Vec<NarrowRow>]) -> String {
+        let location = dir.join("t").display().to_string();
+        let sink = DeltaSink::open(&location, "test/w", narrow(), vec!["part".to_owned()])
+            .await
+            .unwrap();
+        for (epoch, rows) in epochs.iter().enumerate() {
+            let files = sink.write_files(&[narrow_batch(rows)]).await.unwrap();
+            sink.commit_epoch(epoch as u64, files).await.unwrap();
+        }
+        location
+    }
+
+    fn merge_schema() -> SinkOptions {
+        SinkOptions {
+            merge_schema: true,
+            ..SinkOptions::default()
+        }
+    }
+
     /// Every row of the table's latest version, read through the Delta source, sorted.
     fn read_all(location: &str) -> Vec<Row> {
         let mut config = DeltaSourceConfig::new(location);
@@ -395,11 +416,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn merge_schema_widens_columns_by_rewriting_the_table_in_one_commit() {
         let dir = tempfile::tempdir().unwrap();
-        let location = dir.path().join("t").display().to_string();
-        let parts = vec!["part".to_owned()];
-        let sink = DeltaSink::open(&location, "test/w", narrow(), parts.clone())
-            .await
-            .unwrap();
         let epochs = [
             vec![
                 (1, Some(150), Some(0), Some(1)),
@@ -410,10 +426,8 @@ mod tests {
                 (i32::MAX, Some(1), Some(-1), Some(1)),
             ],
         ];
-        for (epoch, rows) in epochs.iter().enumerate() {
-            let files = sink.write_files(&[narrow_batch(rows)]).await.unwrap();
-            sink.commit_epoch(epoch as u64, files).await.unwrap();
-        }
+        let location = narrow_table(dir.path(), &epochs).await;
+        let parts = vec!["part".to_owned()];
         // A tailing source that opened the narrow table.
         let loc = location.clone();
         let tail = tokio::task::spawn_blocking(move || {
@@ -435,11 +449,7 @@ mod tests {
             e.contains("\"id\" is integer in the table but long") && e.contains("merge-schema"),
             "{e}"
         );
-        let merge = SinkOptions {
-            merge_schema: true,
-            replace_where: None,
-            table_properties: Default::default(),
-        };
+        let merge = merge_schema();
         let sink = DeltaSink::open_with(&location, "test/w", wide(), parts.clone(), &merge)
             .await
             .unwrap();
@@ -560,21 +570,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn two_writers_widening_at_once_leave_one_rewrite() {
         let dir = tempfile::tempdir().unwrap();
-        let location = dir.path().join("t").display().to_string();
+        let epochs: Vec<Vec<NarrowRow>> = (0..3)
+            .map(|e| vec![(e, Some(1), Some(e), Some(e % 2))])
+            .collect();
+        let location = narrow_table(dir.path(), &epochs).await;
         let parts = vec!["part".to_owned()];
-        let sink = DeltaSink::open(&location, "test/w", narrow(), parts.clone())
-            .await
-            .unwrap();
-        for epoch in 0..3 {
-            let rows = [(epoch, Some(1), Some(epoch), Some(epoch % 2))];
-            let files = sink.write_files(&[narrow_batch(&rows)]).await.unwrap();
-            sink.commit_epoch(epoch as u64, files).await.unwrap();
-        }
-        let merge = SinkOptions {
-            merge_schema: true,
-            replace_where: None,
-            table_properties: Default::default(),
-        };
+        let merge = merge_schema();
         // Two processes of a job open the sink together: one rewrite commits, the other
         // loses the race, reloads, and finds nothing left to widen.
         let (a, b) = tokio::join!(
