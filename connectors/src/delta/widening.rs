@@ -226,35 +226,15 @@ fn with_feature(
     protocol: &deltalake::kernel::Protocol,
     feature: &str,
 ) -> std::result::Result<deltalake::kernel::Protocol, String> {
-    const WRITER_LEGACY: [&[&str]; 7] = [
-        &[],
-        &[],
-        &["appendOnly", "invariants"],
-        &["appendOnly", "invariants", "checkConstraints"],
-        &[
-            "appendOnly",
-            "invariants",
-            "checkConstraints",
-            "changeDataFeed",
-            "generatedColumns",
-        ],
-        &[
-            "appendOnly",
-            "invariants",
-            "checkConstraints",
-            "changeDataFeed",
-            "generatedColumns",
-            "columnMapping",
-        ],
-        &[
-            "appendOnly",
-            "invariants",
-            "checkConstraints",
-            "changeDataFeed",
-            "generatedColumns",
-            "columnMapping",
-            "identityColumns",
-        ],
+    /// The writer features of the legacy protocol versions: each implied from its version on.
+    const WRITER_LEGACY: [(&str, i64); 7] = [
+        ("appendOnly", 2),
+        ("invariants", 2),
+        ("checkConstraints", 3),
+        ("changeDataFeed", 4),
+        ("generatedColumns", 4),
+        ("columnMapping", 5),
+        ("identityColumns", 6),
     ];
     let p = serde_json::to_value(protocol).map_err(|e| e.to_string())?;
     let listed =
@@ -265,8 +245,12 @@ fn with_feature(
         2 => vec!["columnMapping".into()],
         _ => listed("readerFeatures"),
     };
-    let mut writers = match usize::try_from(version("minWriterVersion")) {
-        Ok(v) if v < WRITER_LEGACY.len() => WRITER_LEGACY[v].iter().map(|&f| f.into()).collect(),
+    let mut writers = match version("minWriterVersion") {
+        v @ 0..=6 => WRITER_LEGACY
+            .iter()
+            .filter(|(_, since)| *since <= v)
+            .map(|&(f, _)| f.into())
+            .collect(),
         _ => listed("writerFeatures"),
     };
     for list in [&mut readers, &mut writers] {
