@@ -8,8 +8,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use hyper::service::{make_service_fn, service_fn};
-use hyper::{Body, Method, Request, Response, Server, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::rt::TokioIo;
 use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
 
@@ -101,31 +105,44 @@ fn serve_until(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let make = make_service_fn(move |_| {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tokio::pin!(stopped);
+        loop {
+            let stream = tokio::select! {
+                _ = &mut stopped => return Ok(()),
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    // A connection that failed before it was accepted (reset, out of
+                    // descriptors for a moment) costs that scrape only.
+                    Err(err) => {
+                        tracing::warn!(error = %err, "metrics endpoint: accept failed");
+                        continue;
+                    }
+                },
+            };
             let registry = Arc::clone(&registry);
-            async move {
-                Ok::<_, Infallible>(service_fn(move |request| {
-                    let response = respond(&registry, &request);
-                    async move { Ok::<_, Infallible>(response) }
-                }))
-            }
-        });
-        Server::from_tcp(listener)?
-            .serve(make)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await?;
-        Ok(())
+            let service = service_fn(move |request: Request<Incoming>| {
+                let response = respond(&registry, &request);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            tokio::spawn(async move {
+                if let Err(err) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(error = %err, "metrics endpoint: connection ended");
+                }
+            });
+        }
     })
 }
 
-fn respond(registry: &Registry, request: &Request<Body>) -> Response<Body> {
+fn respond(registry: &Registry, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, content_type: &str, body: String| {
         Response::builder()
             .status(status)
             .header(header::CONTENT_TYPE, content_type)
-            .body(Body::from(body))
+            .body(Full::new(Bytes::from(body)))
             .unwrap_or_default()
     };
     match (request.method(), request.uri().path()) {
