@@ -1,11 +1,15 @@
 //! Commit markers: `commits/<epoch>` marks an epoch done in every sink.
 //!
 //! A marker with `snapshot == true` also certifies that the state of every operator at that
-//! epoch is complete under `state/<epoch>/`, so recovery may restore from it.
+//! epoch is complete under `state/<epoch>/`, so recovery may restore from it: the parts it
+//! lists in `state` are the snapshot, and nothing else in the folder is.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::snapshot::StatePart;
 use crate::store::{COMMITS, CheckpointStore, vanished};
 
 /// Marks an epoch committed.
@@ -17,6 +21,27 @@ pub struct CommitMarker {
     pub snapshot: bool,
     /// Commit time, Unix milliseconds.
     pub committed_at_ms: i64,
+    /// The state parts of the snapshot, covering each operator's key groups exactly once;
+    /// `None` in markers written before parts were listed, whose snapshot is every part in
+    /// the epoch's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Vec<StatePart>>,
+    /// The table version each table's commit of the epoch created, by table name; tables
+    /// that already held the epoch (a replay) are absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tables: BTreeMap<String, u64>,
+}
+
+impl CommitMarker {
+    /// The parts of `operator`'s snapshot, or `None` for an unlisted (old) marker.
+    pub fn parts_of<'a>(
+        &'a self,
+        operator: &'a str,
+    ) -> Option<impl Iterator<Item = &'a StatePart>> {
+        self.state
+            .as_ref()
+            .map(move |parts| parts.iter().filter(move |p| p.operator == operator))
+    }
 }
 
 impl CheckpointStore {
@@ -141,6 +166,8 @@ pub(crate) mod tests {
             epoch,
             snapshot,
             committed_at_ms: 1_700_000_000_000 + epoch as i64,
+            state: None,
+            tables: BTreeMap::new(),
         }
     }
 

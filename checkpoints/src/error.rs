@@ -46,6 +46,17 @@ pub enum Error {
         hint: &'static str,
     },
 
+    /// The state parts of a snapshot do not cover every key group exactly once.
+    #[error("incomplete state snapshot of operator {operator:?} at epoch {epoch}: {detail}")]
+    IncompleteSnapshot {
+        /// The snapshot's epoch.
+        epoch: u64,
+        /// The operator whose parts do not tile its key groups.
+        operator: String,
+        /// The first key group missing or covered twice.
+        detail: String,
+    },
+
     /// An argument (job id, operator or part name, retention policy) is invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -70,7 +81,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Store(_) => ErrorKind::External,
-            Error::Corrupt { .. } | Error::Conflict { .. } => ErrorKind::Internal,
+            Error::Corrupt { .. } | Error::Conflict { .. } | Error::IncompleteSnapshot { .. } => {
+                ErrorKind::Internal
+            }
             Error::InvalidLocation { .. }
             | Error::Unsupported { .. }
             | Error::InvalidArgument(_) => ErrorKind::User,

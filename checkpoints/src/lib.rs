@@ -5,8 +5,8 @@
 //! ```text
 //! <root>/<job_id>/metadata.json                    job identity, written once
 //! <root>/<job_id>/offsets/<epoch>                  ranges read by the epoch, put-if-absent
-//! <root>/<job_id>/state/<epoch>/<operator>/<part>  operator state, one object per key group
-//! <root>/<job_id>/commits/<epoch>                  the epoch is done, put-if-absent
+//! <root>/<job_id>/state/<epoch>/<operator>/<part>  operator state, each part a key-group range
+//! <root>/<job_id>/commits/<epoch>                  the epoch is done (and its state parts), put-if-absent
 //! ```
 //!
 //! Epoch names are zero-padded to 20 digits so listings sort by number.
@@ -21,7 +21,9 @@
 //!   object is complete or absent; no reader sees a partial write.
 //! - **Listing.** `latest_*` and the epoch lists come from listing a folder, never from a
 //!   pointer file that could lag. Stray names are ignored with a warning.
-//! - **Snapshots.** State at `e` counts only once `commits/<e>` has `snapshot == true`;
+//! - **Snapshots.** State at `e` counts only once `commits/<e>` has `snapshot == true`, and
+//!   only the parts that marker lists, which [`check_tiling`] proves cover every key group
+//!   once (other parts, left by a crashed run with another worker count, are ignored);
 //!   recovery restores [`latest_snapshot_at_or_before`](CheckpointStore::latest_snapshot_at_or_before)
 //!   the last commit and replays the logged epochs after it.
 //! - **Retention.** [`apply_retention`](CheckpointStore::apply_retention) keeps the newest
@@ -35,7 +37,9 @@
 //! # Example
 //!
 //! ```
-//! use sluice_checkpoints::{CheckpointStore, CommitMarker, Logged, OffsetsEntry, SourceRange};
+//! use sluice_checkpoints::{
+//!     CheckpointStore, CommitMarker, Logged, OffsetsEntry, SourceRange, StatePart, check_tiling,
+//! };
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
@@ -54,7 +58,23 @@
 //!     };
 //!     assert_eq!(store.put_offsets(&entry).await?, Logged::Written);
 //!     store.put_state(0, "window", "kg-0", bytes::Bytes::from_static(b"arrow ipc")).await?;
-//!     store.put_commit(&CommitMarker { epoch: 0, snapshot: true, committed_at_ms: 0 }).await?;
+//!     let part = StatePart {
+//!         operator: "window".into(),
+//!         part: "kg-0".into(),
+//!         first_key_group: 0,
+//!         end_key_group: 128,
+//!         bytes: 9,
+//!     };
+//!     check_tiling(0, std::slice::from_ref(&part), 128)?;
+//!     store
+//!         .put_commit(&CommitMarker {
+//!             epoch: 0,
+//!             snapshot: true,
+//!             committed_at_ms: 0,
+//!             state: Some(vec![part]),
+//!             tables: [("silver".to_string(), 0)].into(),
+//!         })
+//!         .await?;
 //!     assert_eq!(store.latest_snapshot_at_or_before(0).await?.map(|m| m.epoch), Some(0));
 //!     println!("{}", store.describe().await?);
 //!     Ok::<_, sluice_checkpoints::Error>(())
@@ -66,6 +86,7 @@
 
 mod commit;
 mod error;
+mod inspect;
 mod offsets;
 mod retention;
 mod snapshot;
@@ -74,7 +95,9 @@ mod summary;
 
 pub use commit::CommitMarker;
 pub use error::{Error, ErrorKind, Result};
+pub use inspect::{EpochReport, StateSize, diff_epochs};
 pub use offsets::{Logged, OffsetsEntry, SourceRange};
 pub use retention::{Retention, RetentionReport};
+pub use snapshot::{StatePart, check_tiling};
 pub use store::{CheckpointStore, JobMetadata, object_store_for};
 pub use summary::CheckpointSummary;

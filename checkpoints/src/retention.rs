@@ -4,7 +4,12 @@
 //! commits, state) at or after the oldest kept snapshot, which is all recovery can need.
 //! Older objects are deleted: commit markers first, so an old snapshot stops being visible
 //! before its state goes, then offsets, then state. Nothing at or after the oldest kept
-//! snapshot is ever touched, so retention may run while the job writes new epochs.
+//! snapshot is ever deleted, so retention may run while the job writes new epochs.
+//!
+//! Within the kept range, state parts that no commit marker lists are deleted too: a run
+//! that crashed after writing its parts of a snapshot epoch, and a later run that committed
+//! the epoch with its own parts (another worker count), leave the first run's parts behind.
+//! Only committed epochs are looked at; the epochs in flight are left alone.
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -81,11 +86,68 @@ impl CheckpointStore {
                 .boxed();
             deleted += self.delete_all(parts).await?;
         }
+        deleted += self.delete_unlisted_parts(oldest).await?;
         tracing::info!(job = %self.job_id, oldest_kept = oldest, deleted, "retention applied");
         Ok(RetentionReport {
             deleted_objects: deleted,
             oldest_kept_epoch: Some(oldest),
         })
+    }
+
+    /// Deletes the state parts of committed epochs at or after `oldest` that their marker
+    /// does not list (all of them when the marker has no snapshot). Markers written before
+    /// parts were listed keep their whole folder.
+    async fn delete_unlisted_parts(&self, oldest: u64) -> Result<usize> {
+        let Some(&last_committed) = self.committed_epochs().await?.last() else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        for epoch in self.state_epochs().await? {
+            if epoch < oldest || epoch > last_committed {
+                continue;
+            }
+            let Some(marker) = self.commit(epoch).await? else {
+                continue;
+            };
+            let listed: std::collections::BTreeSet<(String, String)> =
+                match (&marker.state, marker.snapshot) {
+                    (_, false) => Default::default(),
+                    (Some(parts), true) => parts
+                        .iter()
+                        .map(|p| (p.operator.clone(), p.part.clone()))
+                        .collect(),
+                    (None, true) => continue,
+                };
+            let prefix = self.epoch_path(STATE, epoch);
+            let unlisted: Vec<Path> = self
+                .store
+                .list(Some(&prefix))
+                .map_ok(|m| m.location)
+                .try_filter(|location| {
+                    let mut names = location.parts().skip(prefix.parts().count());
+                    let key = match (names.next(), names.next()) {
+                        (Some(op), Some(part)) => {
+                            (op.as_ref().to_string(), part.as_ref().to_string())
+                        }
+                        _ => (String::new(), String::new()),
+                    };
+                    std::future::ready(!listed.contains(&key))
+                })
+                .try_collect()
+                .await?;
+            if !unlisted.is_empty() {
+                tracing::info!(
+                    job = %self.job_id,
+                    epoch,
+                    parts = unlisted.len(),
+                    "deleting state parts no commit marker lists (left by a crashed run)"
+                );
+                deleted += self
+                    .delete_all(stream::iter(unlisted.into_iter().map(Ok)).boxed())
+                    .await?;
+            }
+        }
+        Ok(deleted)
     }
 
     /// Deletes `paths`, counting deletions; objects already gone are not an error.
@@ -134,12 +196,21 @@ mod tests {
                     .await
                     .unwrap();
             }
-            // Epoch 12 is logged and has state, but is not committed yet.
+            // Epoch 12 is logged and has state, but is not committed yet. Epoch 9's marker
+            // lists only kg-0 (a crashed run left kg-1 behind); epoch 6's marker predates
+            // listed parts, so its whole folder is its snapshot.
             if epoch < 12 {
-                store
-                    .put_commit(&marker(epoch, epoch % 3 == 0))
-                    .await
-                    .unwrap();
+                let mut m = marker(epoch, epoch % 3 == 0);
+                if epoch == 9 {
+                    m.state = Some(vec![crate::StatePart {
+                        operator: "agg".into(),
+                        part: "kg-0".into(),
+                        first_key_group: 0,
+                        end_key_group: 2,
+                        bytes: 1,
+                    }]);
+                }
+                store.put_commit(&m).await.unwrap();
             }
         }
         assert!(matches!(
@@ -154,11 +225,11 @@ mod tests {
             .apply_retention(&Retention { keep_snapshots: 2 })
             .await
             .unwrap();
-        // commits 1..=5, offsets 1..=5, state of 3 (two parts).
+        // commits 1..=5, offsets 1..=5, state of 3 (two parts), epoch 9's unlisted part.
         assert_eq!(
             report,
             RetentionReport {
-                deleted_objects: 12,
+                deleted_objects: 13,
                 oldest_kept_epoch: Some(6)
             }
         );
@@ -172,6 +243,11 @@ mod tests {
         );
         assert_eq!(store.state_epochs().await.unwrap(), vec![6, 9, 12]);
         assert_eq!(store.state_parts(6, "agg").await.unwrap(), ["kg-0", "kg-1"]);
+        assert_eq!(store.state_parts(9, "agg").await.unwrap(), ["kg-0"]);
+        assert_eq!(
+            store.state_parts(12, "agg").await.unwrap(),
+            ["kg-0", "kg-1"]
+        );
         assert!(!dir.path().join("job-1/state/00000000000000000003").exists());
         assert_eq!(store.latest_snapshot_at_or_before(5).await.unwrap(), None);
 

@@ -1,15 +1,86 @@
 //! State snapshots: `state/<epoch>/<operator>/<part>` holds opaque bytes (Arrow IPC in the
-//! engine), one object per operator and key group.
+//! engine); each part holds a range of the operator's key groups.
 //!
-//! Parts may be overwritten: a re-run epoch rewrites identical state. A snapshot only counts
-//! once its epoch's commit marker says `snapshot == true`.
+//! A snapshot only counts once its epoch's commit marker says `snapshot == true`, and then
+//! only the parts the marker lists ([`StatePart`]): they cover every key group exactly once
+//! ([`check_tiling`]). A crashed run with another worker count can leave other parts of the
+//! same epoch behind; they are never read, and retention deletes them.
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{GetOptions, PutPayload};
+use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::{CheckpointStore, STATE, check_name};
+
+/// One written object of an operator's state snapshot: key groups
+/// `first_key_group..end_key_group` of `operator`, at `state/<epoch>/<operator>/<part>`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StatePart {
+    /// The operator's (stable) name.
+    pub operator: String,
+    /// The object's name in the operator's folder.
+    pub part: String,
+    /// The first key group the part holds.
+    pub first_key_group: u32,
+    /// One past the last key group the part holds.
+    pub end_key_group: u32,
+    /// The object's size.
+    pub bytes: u64,
+}
+
+impl StatePart {
+    /// Whether the part holds any of the key groups `groups`.
+    pub fn overlaps(&self, groups: &std::ops::Range<u32>) -> bool {
+        self.first_key_group < groups.end && groups.start < self.end_key_group
+    }
+}
+
+/// Checks that, for every operator named in `parts`, its parts cover the key groups
+/// `0..key_groups` exactly once.
+///
+/// # Errors
+///
+/// [`Error::IncompleteSnapshot`] naming the first key group that is missing or held twice.
+pub fn check_tiling(epoch: u64, parts: &[StatePart], key_groups: u32) -> Result<()> {
+    let mut by_operator: BTreeMap<&str, Vec<&StatePart>> = BTreeMap::new();
+    for part in parts {
+        by_operator.entry(&part.operator).or_default().push(part);
+    }
+    for (operator, mut parts) in by_operator {
+        parts.sort_by_key(|p| (p.first_key_group, p.end_key_group));
+        let incomplete = |detail: String| Error::IncompleteSnapshot {
+            epoch,
+            operator: operator.to_string(),
+            detail,
+        };
+        let mut next = 0u32;
+        for part in parts {
+            if part.first_key_group > next {
+                return Err(incomplete(format!(
+                    "no part holds key groups {next}..{}",
+                    part.first_key_group
+                )));
+            }
+            if part.first_key_group < next {
+                return Err(incomplete(format!(
+                    "key group {} is in two parts (the second is {})",
+                    part.first_key_group, part.part
+                )));
+            }
+            next = part.end_key_group;
+        }
+        if next != key_groups {
+            return Err(incomplete(format!(
+                "the parts end at key group {next}, the job has {key_groups}"
+            )));
+        }
+    }
+    Ok(())
+}
 
 impl CheckpointStore {
     fn state_dir(&self, epoch: u64, operator: &str) -> Result<Path> {
@@ -84,6 +155,37 @@ impl CheckpointStore {
         Ok(got.bytes().await?)
     }
 
+    /// Reads the parts that `marker_parts` lists for `operator` and that hold any of the key
+    /// groups `groups`, in key-group order, each with its description.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`](crate::Error::Store) on I/O failure, including a listed part that is
+    /// missing (the checkpoint was damaged).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: read only.
+    pub async fn get_listed_state(
+        &self,
+        epoch: u64,
+        marker_parts: &[StatePart],
+        operator: &str,
+        groups: std::ops::Range<u32>,
+    ) -> Result<Vec<(StatePart, Bytes)>> {
+        let mut wanted: Vec<&StatePart> = marker_parts
+            .iter()
+            .filter(|p| p.operator == operator && p.overlaps(&groups))
+            .collect();
+        wanted.sort_by_key(|p| p.first_key_group);
+        let mut out = Vec::with_capacity(wanted.len());
+        for part in wanted {
+            let bytes = self.get_state(epoch, operator, &part.part).await?;
+            out.push((part.clone(), bytes));
+        }
+        Ok(out)
+    }
+
     /// Epochs that have a `state/<epoch>/` folder, ascending (complete or not).
     pub(crate) async fn state_epochs(&self) -> Result<Vec<u64>> {
         self.list_epochs(STATE).await
@@ -92,9 +194,44 @@ impl CheckpointStore {
 
 #[cfg(test)]
 mod tests {
+    use super::{StatePart, check_tiling};
     use crate::Error;
     use crate::store::tests::temp_store;
     use bytes::Bytes;
+
+    fn part(operator: &str, first: u32, end: u32) -> StatePart {
+        StatePart {
+            operator: operator.into(),
+            part: format!("kg-{first}-{end}"),
+            first_key_group: first,
+            end_key_group: end,
+            bytes: 0,
+        }
+    }
+
+    #[test]
+    fn parts_must_hold_every_key_group_once() {
+        let two = [part("w", 64, 128), part("w", 0, 64)];
+        check_tiling(3, &two, 128).unwrap();
+        // Two runs' parts mixed: 2 workers' and 3 workers' ranges.
+        let mixed = [two.to_vec(), vec![part("w", 0, 43), part("w", 43, 86)]].concat();
+        let err = check_tiling(3, &mixed, 128).unwrap_err().to_string();
+        assert!(err.contains("key group 0 is in two parts"), "{err}");
+        let gap = [part("w", 0, 43), part("w", 86, 128)];
+        let err = check_tiling(3, &gap, 128).unwrap_err().to_string();
+        assert!(err.contains("no part holds key groups 43..86"), "{err}");
+        let short = [part("w", 0, 43)];
+        let err = check_tiling(3, &short, 128).unwrap_err().to_string();
+        assert!(
+            err.contains("operator \"w\" at epoch 3: the parts end at key group 43"),
+            "{err}"
+        );
+        // Each operator is checked on its own.
+        let two_ops = [part("w", 0, 128), part("j", 0, 100), part("j", 100, 128)];
+        check_tiling(3, &two_ops, 128).unwrap();
+        assert!(part("w", 10, 20).overlaps(&(19..30)));
+        assert!(!part("w", 10, 20).overlaps(&(20..30)));
+    }
 
     #[tokio::test]
     async fn state_round_trip() {

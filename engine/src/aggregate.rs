@@ -13,7 +13,6 @@
 //! rows from the same logged input.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
@@ -32,7 +31,7 @@ use crate::batch::Batches;
 use crate::epoch::complete_before;
 use crate::error::{EngineError, Result};
 use crate::key::{KeyColumns, key_pact};
-use crate::runtime::writer::{Failure, fail};
+use crate::runtime::failure::{Failure, fail};
 
 mod phase;
 mod running;
@@ -206,7 +205,7 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
         let name = aggregate.spec.name.clone();
         // Narrow the rows before they are aggregated or cross workers.
         let narrowing = aggregate.clone();
-        let narrow_failure = Rc::clone(&failure);
+        let narrow_failure = failure.clone();
         let narrowed = self.unary::<timely::container::CapacityContainerBuilder<Batches>, _, _, _>(
             Pipeline,
             &format!("AggregateColumns({name})"),

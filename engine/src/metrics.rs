@@ -481,6 +481,7 @@ mod tests {
             skipped: false,
             rows: 10,
             files: 2,
+            version: Some(3),
         };
         metrics.table_committed("silver", Duration::from_millis(20), &report);
         let replay = crate::runtime::CommitReport {

@@ -8,11 +8,14 @@ mod abort;
 mod committer;
 mod dead_routes;
 mod driver;
+pub mod failure;
 mod join_tables;
 mod marker;
+mod planner;
 pub(crate) mod writer;
 
 pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};
+pub use planner::StopRequest;
 
 use std::collections::BTreeMap;
 
@@ -86,9 +89,10 @@ pub enum Planned {
 
 /// A partitioned, replayable source.
 ///
-/// Every worker may plan an epoch; the offsets log keeps the first proposal and every
-/// worker then reads exactly the logged ranges, so planning may be nondeterministic (a
-/// broker's high watermark moves) while replay is exact.
+/// One worker plans each epoch and logs it before anything is read; every worker then
+/// reads exactly the logged ranges, so planning may be nondeterministic (a broker's high
+/// watermark moves) while replay is exact. Reading a range must therefore need nothing but
+/// the range: in a cluster, the planner runs in process 0 only.
 pub trait EpochSource: Send + Sync + 'static {
     /// Source name, recorded in dead letters.
     fn name(&self) -> &str;
@@ -150,6 +154,9 @@ pub struct CommitReport {
     pub rows: u64,
     /// Files added.
     pub files: u64,
+    /// The table version the commit created (`None` when skipped, or for sinks without
+    /// versions).
+    pub version: Option<u64>,
 }
 
 /// A transactional table sink: files are written on every worker, then committed once

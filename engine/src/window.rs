@@ -17,7 +17,9 @@ mod state;
 
 pub use accumulator::{Accumulator, Hll, Moments};
 pub use assign::window_starts;
-pub use operator::{SnapshotWriter, WindowControl, WindowExt, WindowOutputs, WindowSetup};
+pub use operator::{
+    SnapshotWriter, WindowControl, WindowExt, WindowNote, WindowOutputs, WindowSetup,
+};
 pub use state::{EpochOutput, WindowState};
 
 use std::time::Duration;

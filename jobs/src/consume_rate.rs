@@ -62,7 +62,7 @@ pub fn run(args: ConsumeRateArgs) -> Result<()> {
         }
     }
     let took = started.elapsed().as_secs_f64();
-    println!(
+    crate::output::outln!(
         "consumed {total} messages ({bytes} payload bytes) from {} partitions in {took:.3}s: \
          {:.0} messages/s",
         topic.partitions().len(),

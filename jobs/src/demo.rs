@@ -51,6 +51,9 @@ pub struct DemoArgs {
     metrics: crate::metrics_endpoint::MetricsArgs,
 }
 
+/// How long the demo lets its epochs in flight commit after a SIGTERM or SIGINT.
+const DEMO_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> Result<()> {
     let mut job =
@@ -87,7 +90,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         job.checkpoint.every = every;
     }
     args.metrics.apply(&mut job.metrics);
-    let summary = crate::pipeline::run_job(&job, args.batch, None)?;
+    let summary = crate::pipeline::run_job(&job, args.batch, None, DEMO_SHUTDOWN_TIMEOUT)?;
     crate::report::print(&job, &summary);
     Ok(())
 }

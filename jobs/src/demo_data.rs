@@ -384,21 +384,22 @@ impl BatchSummary {
     fn print(&self) {
         let rows: u64 = self.days.iter().map(|d| d.1).sum();
         let files: usize = self.days.iter().map(|d| d.2).sum();
-        println!(
+        crate::output::outln!(
             "wrote the batch-etl dataset to {} in {:.2}s",
             self.dir.display(),
             self.elapsed.as_secs_f64()
         );
-        println!("  sales: {rows} rows in {files} Parquet files");
+        crate::output::outln!("  sales: {rows} rows in {files} Parquet files");
         for (date, rows, files) in &self.days {
             let s = if *files == 1 { "" } else { "s" };
-            println!("    process_date={date}: {rows} rows, {files} file{s}");
+            crate::output::outln!("    process_date={date}: {rows} rows, {files} file{s}");
         }
-        println!(
+        crate::output::outln!(
             "  customers: {} rows (Delta table; sales customer ids 1..={})",
-            self.customers, self.customer_ids
+            self.customers,
+            self.customer_ids
         );
-        println!(
+        crate::output::outln!(
             "  products: {} rows (products/products.json)",
             self.products
         );

@@ -1,13 +1,16 @@
 //! `sluice`: the command-line entry point. Thin: parse, set up tracing, call the libraries.
 
+mod checkpoints_cmd;
 mod consume_rate;
 mod demo;
 mod demo_data;
 mod failure;
 mod metrics_endpoint;
+mod output;
 mod pipeline;
 mod produce;
 mod report;
+mod shutdown;
 mod table;
 
 use std::path::PathBuf;
@@ -58,6 +61,10 @@ enum Command {
         /// gives index 2.
         #[arg(long, env = "SLUICE_PROCESS")]
         process: Option<String>,
+        /// On SIGTERM or SIGINT, how long to let the epochs in flight commit before
+        /// aborting (a second signal aborts at once).
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        shutdown_timeout: std::time::Duration,
         #[command(flatten)]
         metrics: metrics_endpoint::MetricsArgs,
     },
@@ -68,14 +75,8 @@ enum Command {
     /// Inspect and maintain a Delta table: describe, history, optimize, vacuum, restore,
     /// checkpoint, and update or delete rows by predicate.
     Table(table::TableArgs),
-    /// Inspect a job's checkpoint directory.
-    Checkpoints {
-        /// The checkpoint directory (e.g. DIR/checkpoints).
-        dir: PathBuf,
-        /// The job id.
-        #[arg(long, default_value = "user-activity")]
-        job_id: String,
-    },
+    /// Inspect a job's checkpoint: a summary, `list` of epochs, `show E`, `diff E1 E2`.
+    Checkpoints(checkpoints_cmd::CheckpointsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -109,6 +110,7 @@ fn run(cli: Cli) -> Result<()> {
             param,
             hosts,
             process,
+            shutdown_timeout,
             metrics,
         } => {
             let cluster = cluster(hosts, process)?;
@@ -124,21 +126,14 @@ fn run(cli: Cli) -> Result<()> {
                 config.workers = w;
             }
             metrics.apply(&mut config.metrics);
-            let summary = pipeline::run_job(&config, batch, cluster)?;
+            let summary = pipeline::run_job(&config, batch, cluster, shutdown_timeout)?;
             report::print(&config, &summary);
             Ok(())
         }
         Command::Produce(args) => produce::run(args),
         Command::ConsumeRate(args) => consume_rate::run(args),
         Command::Table(args) => table::run(args),
-        Command::Checkpoints { dir, job_id } => {
-            let runtime = tokio::runtime::Runtime::new()?;
-            let store =
-                sluice_checkpoints::CheckpointStore::open(&dir.display().to_string(), &job_id)?;
-            let summary = runtime.block_on(store.describe())?;
-            println!("{summary}");
-            Ok(())
-        }
+        Command::Checkpoints(args) => checkpoints_cmd::run(args),
     }
 }
 

@@ -1,9 +1,12 @@
 //! The Prometheus endpoint: `GET /metrics` serves a run's registry as OpenMetrics text, from
-//! its own thread (`sluice-metrics`), so a busy worker never delays a scrape.
+//! its own thread (`sluice-metrics`), so a busy worker never delays a scrape. The same port
+//! answers Kubernetes' probes: `GET /healthz` (200 while the process serves) and
+//! `GET /readyz` (200 once the job has recovered and runs epochs, 503 before).
 
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -45,6 +48,21 @@ impl MetricsArgs {
     }
 }
 
+/// Whether the job is ready (recovered, running epochs), for `/readyz`. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Marks the job ready or not.
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// A running endpoint; dropping it stops the server.
 pub struct MetricsEndpoint {
     addr: SocketAddr,
@@ -57,7 +75,7 @@ impl MetricsEndpoint {
     ///
     /// # Errors
     /// When the address cannot be bound (in use, not local) or the thread cannot start.
-    pub fn serve(registry: Arc<Registry>, listen: SocketAddr) -> Result<Self> {
+    pub fn serve(registry: Arc<Registry>, listen: SocketAddr, ready: Readiness) -> Result<Self> {
         let listener = TcpListener::bind(listen)
             .with_context(|| format!("metrics endpoint: cannot listen on {listen}"))?;
         listener.set_nonblocking(true)?;
@@ -66,7 +84,7 @@ impl MetricsEndpoint {
         let thread = std::thread::Builder::new()
             .name("sluice-metrics".into())
             .spawn(move || {
-                if let Err(err) = serve_until(listener, registry, stopped) {
+                if let Err(err) = serve_until(listener, registry, ready, stopped) {
                     tracing::error!(%addr, error = %err, "metrics endpoint stopped");
                 }
             })
@@ -99,6 +117,7 @@ impl Drop for MetricsEndpoint {
 fn serve_until(
     listener: TcpListener,
     registry: Arc<Registry>,
+    ready: Readiness,
     stopped: oneshot::Receiver<()>,
 ) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -121,8 +140,9 @@ fn serve_until(
                 },
             };
             let registry = Arc::clone(&registry);
+            let ready = ready.clone();
             let service = service_fn(move |request: Request<Incoming>| {
-                let response = respond(&registry, &request);
+                let response = respond(&registry, &ready, &request);
                 async move { Ok::<_, Infallible>(response) }
             });
             tokio::spawn(async move {
@@ -137,7 +157,11 @@ fn serve_until(
     })
 }
 
-fn respond(registry: &Registry, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn respond(
+    registry: &Registry,
+    ready: &Readiness,
+    request: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, content_type: &str, body: String| {
         Response::builder()
             .status(status)
@@ -157,10 +181,19 @@ fn respond(registry: &Registry, request: &Request<Incoming>) -> Response<Full<By
                 ),
             }
         }
+        (&Method::GET, "/healthz") => reply(StatusCode::OK, "text/plain", "ok\n".into()),
+        (&Method::GET, "/readyz") if ready.get() => {
+            reply(StatusCode::OK, "text/plain", "ready\n".into())
+        }
+        (&Method::GET, "/readyz") => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready: the job is starting or recovering\n".into(),
+        ),
         (&Method::GET, "/") => reply(
             StatusCode::OK,
             "text/plain",
-            "sluice: metrics at /metrics\n".into(),
+            "sluice: metrics at /metrics, probes at /healthz and /readyz\n".into(),
         ),
         _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     }
@@ -189,8 +222,13 @@ mod tests {
         let mut registry = Registry::default();
         let metrics = sluice_engine::metrics::RunMetrics::register(&mut registry);
         metrics.record_read("gen", 5);
-        let endpoint =
-            MetricsEndpoint::serve(Arc::new(registry), "127.0.0.1:0".parse().unwrap()).unwrap();
+        let ready = Readiness::default();
+        let endpoint = MetricsEndpoint::serve(
+            Arc::new(registry),
+            "127.0.0.1:0".parse().unwrap(),
+            ready.clone(),
+        )
+        .unwrap();
         let page = get(endpoint.addr(), "/metrics");
         assert!(page.starts_with("HTTP/1.1 200"), "{page}");
         assert!(page.contains(CONTENT_TYPE), "{page}");
@@ -200,7 +238,15 @@ mod tests {
         );
         assert!(page.trim_end().ends_with("# EOF"), "{page}");
         assert!(get(endpoint.addr(), "/nope").starts_with("HTTP/1.1 404"));
-        let taken = MetricsEndpoint::serve(Arc::new(Registry::default()), endpoint.addr());
+        assert!(get(endpoint.addr(), "/healthz").starts_with("HTTP/1.1 200"));
+        assert!(get(endpoint.addr(), "/readyz").starts_with("HTTP/1.1 503"));
+        ready.set(true);
+        assert!(get(endpoint.addr(), "/readyz").starts_with("HTTP/1.1 200"));
+        let taken = MetricsEndpoint::serve(
+            Arc::new(Registry::default()),
+            endpoint.addr(),
+            Readiness::default(),
+        );
         let err = format!("{:#}", taken.err().unwrap());
         assert!(err.contains("cannot listen on"), "{err}");
     }

@@ -29,7 +29,7 @@ use sluice_engine::runtime::{Cluster, EpochSource, RunOptions, RunSummary, Sinks
 use sluice_engine::table_feed::{StaticTable, TableFeed};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
-use crate::metrics_endpoint::MetricsEndpoint;
+use crate::metrics_endpoint::{MetricsEndpoint, Readiness};
 
 /// What a finished run reports.
 pub struct JobSummary {
@@ -43,8 +43,14 @@ pub struct JobSummary {
     pub source_events: u64,
 }
 
-/// Runs `job` to the end of its input; `batch` runs it as one bounded epoch.
-pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result<JobSummary> {
+/// Runs `job` to the end of its input; `batch` runs it as one bounded epoch. A SIGTERM or
+/// SIGINT stops it gracefully, within `shutdown_timeout` (see [`crate::shutdown`]).
+pub fn run_job(
+    job: &JobConfig,
+    batch: bool,
+    cluster: Option<Cluster>,
+    shutdown_timeout: std::time::Duration,
+) -> Result<JobSummary> {
     let workers = if job.workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -56,6 +62,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         .enable_all()
         .build()?;
     let handle = runtime.handle().clone();
+    let stop = crate::shutdown::stop_on_signals(&handle, shutdown_timeout)?;
     let records_per_epoch = if batch {
         u64::MAX
     } else {
@@ -63,10 +70,11 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
     };
     let mut registry = Registry::default();
     let metrics = RunMetrics::register(&mut registry);
+    let ready = Readiness::default();
     let endpoint = job
         .metrics
         .listen
-        .map(|listen| MetricsEndpoint::serve(Arc::new(registry), listen))
+        .map(|listen| MetricsEndpoint::serve(Arc::new(registry), listen, ready.clone()))
         .transpose()?;
     let (source, source_events) = open_source(job, batch, records_per_epoch, &handle)?;
     let bronze_schema = source.schema();
@@ -311,10 +319,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
                 .with_metrics(metrics.quality().clone()),
             ) as Arc<dyn TableSink>
         });
-    let checkpoint_dir = Location::new(&job.output.dir, "checkpoints")?;
-    let checkpoints =
-        sluice_checkpoints::CheckpointStore::open(checkpoint_dir.as_str(), &job.job_id)
-            .with_context(|| format!("opening checkpoints at {}", checkpoint_dir.as_str()))?;
+    let checkpoints = open_checkpoints(job)?;
     let total = source_events;
     let bar = (std::io::stderr().is_terminal() && total > 0).then(|| {
         let bar = ProgressBar::new(total);
@@ -329,6 +334,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
     });
     let progress_bar = bar.clone();
     let progress = Arc::new(move |p: &sluice_engine::runtime::Progress| {
+        ready.set(true);
         if let Some(bar) = &progress_bar {
             bar.set_message(p.epoch.to_string());
             bar.inc(p.records);
@@ -352,6 +358,7 @@ pub fn run_job(job: &JobConfig, batch: bool, cluster: Option<Cluster>) -> Result
         idle_poll: std::time::Duration::from_millis(100),
         startup_dead_letters,
         metrics: metrics.clone(),
+        stop,
     };
     let sinks = Sinks {
         bronze: bronze.clone(),
@@ -602,6 +609,13 @@ fn open_source(
         return Ok((Arc::new(source), 0));
     }
     anyhow::bail!("the job has no source")
+}
+
+/// The checkpoint store of `job`: `<output.dir>/checkpoints/<job-id>/`.
+pub(crate) fn open_checkpoints(job: &JobConfig) -> Result<sluice_checkpoints::CheckpointStore> {
+    let dir = Location::new(&job.output.dir, "checkpoints")?;
+    sluice_checkpoints::CheckpointStore::open(dir.as_str(), &job.job_id)
+        .with_context(|| format!("opening checkpoints at {}", dir.as_str()))
 }
 
 /// A base location (local directory or object-store URL) and a folder under it.

@@ -90,7 +90,7 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         Duration::from_secs(10),
     )?;
     if args.create_only {
-        println!("topic {topic} ready ({} partitions)", args.partitions);
+        crate::output::outln!("topic {topic} ready ({} partitions)", args.partitions);
         return Ok(());
     }
     let producer = EventProducer::new(&client, &topic, args.idempotence)?;
@@ -145,7 +145,7 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         bar.finish_and_clear();
     }
     let took = started.elapsed().as_secs_f64();
-    println!(
+    crate::output::outln!(
         "produced {} events to {} ({} partitions) in {:.2}s ({:.0} events/s)",
         report.delivered,
         topic,
@@ -184,7 +184,7 @@ fn produce_kinesis(args: &ProduceArgs, generator: &GeneratorConfig, stream: &str
         }
     }
     let took = started.elapsed().as_secs_f64();
-    println!(
+    crate::output::outln!(
         "produced {sent} events to Kinesis stream {stream} in {took:.2}s ({:.0} events/s)",
         sent as f64 / took.max(1e-9)
     );

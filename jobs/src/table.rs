@@ -1,5 +1,6 @@
 //! `sluice table ...`: inspect and maintain a Delta table.
 
+use crate::output::emit;
 use std::num::NonZeroU64;
 use std::time::Duration;
 
@@ -185,17 +186,6 @@ pub fn run(args: TableArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Writes `text` to stdout; a closed pipe (`sluice table history | head`) is not an error.
-fn emit(text: &str) {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        tracing::warn!(error = %e, "writing to stdout failed");
-    }
 }
 
 /// Text and JSON renderings of the maintenance reports.

@@ -37,6 +37,7 @@ SLUICE_PYTHON=$HOME/.cache/sluice-venv/bin/python`";
 
 mod checks;
 pub mod quality_job;
+pub mod user_activity;
 
 pub use checks::*;
 

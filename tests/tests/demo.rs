@@ -280,6 +280,34 @@ fn rerun_on_finished_dir_is_a_noop() -> Result<()> {
     Ok(())
 }
 
+/// `sluice demo | head -0`: the reader of stdout is gone before the first line. The job
+/// still runs to the end and exits 0, without a panic (println! panicked with "failed
+/// printing to stdout: Broken pipe", exit 101).
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "closed_stdout")?;
+    let demo = Demo::new(4_000, PARTITIONS, 1_000, 3);
+    let mut cmd = demo.command(&dir)?;
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn()?;
+    drop(child.stdout.take());
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.success() && !stderr.contains("panicked"),
+        "`{}` with its stdout closed: {}\n{}",
+        demo.display(&dir),
+        out.status,
+        tail(&stderr, 20)
+    );
+    // The run was whole: every event is accounted for.
+    let (events, partitions) = demo.events_and_partitions()?;
+    check_accounting(&dir, events, partitions)?;
+    Ok(())
+}
+
 fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     format!("--- {} (tail) ---\n{}", log.display(), tail(&text, 40))

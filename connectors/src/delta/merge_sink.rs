@@ -181,7 +181,7 @@ impl MergeTableSink {
         let columns = self.columns.clone();
         let set_all = columns.clone();
         let updates = self.config.update.clone();
-        let (_, metrics) = table
+        let (merged, metrics) = table
             .merge(latest, on.join(" AND "))
             .with_source_alias("s")
             .with_target_alias("t")
@@ -217,6 +217,7 @@ impl MergeTableSink {
             skipped: false,
             rows: (metrics.num_target_rows_inserted + metrics.num_target_rows_updated) as u64,
             files: metrics.num_target_files_added as u64,
+            version: merged.version(),
         })
     }
 }

@@ -184,10 +184,15 @@ impl TableSink for DeltaTableSink {
             .block_on(self.sink.commit_epoch(epoch, files))
             .map_err(failure)?
         {
-            CommitOutcome::Committed { files, rows, .. } => Ok(CommitReport {
+            CommitOutcome::Committed {
+                files,
+                rows,
+                version,
+            } => Ok(CommitReport {
                 skipped: false,
                 rows,
                 files: files as u64,
+                version: Some(version),
             }),
             CommitOutcome::AlreadyCommitted => Ok(CommitReport {
                 skipped: true,

@@ -37,7 +37,7 @@ use super::layout::{JoinLayout, invalid, null_key, slot_pairs};
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::key::{KeyColumns, key_group, key_pact, owner};
-use crate::runtime::writer::{Failure, fail};
+use crate::runtime::failure::{Failure, fail};
 use crate::table_feed::TableFeed;
 
 type TableSpine = ValSpine<Vec<u8>, Vec<u8>, u64, isize>;
@@ -353,8 +353,6 @@ impl<'scope> KeyedJoinExt<'scope> for Stream<'scope, u64, Batches> {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-    use std::rc::Rc;
     use std::sync::Mutex;
 
     use arrow::array::{Array, AsArray, Int32Array, Int64Array, StringArray};
@@ -477,14 +475,12 @@ mod tests {
         let out = Arc::clone(&collected);
         timely::execute(timely::Config::process(2), move |worker| {
             let index = worker.index();
-            let failure: Failure = Rc::new(RefCell::new(None));
+            let failure = Failure::default();
             let sink = Arc::clone(&out);
             let (mut rows_in, mut table_in) = worker.dataflow::<u64, _, _>(|scope| {
                 let (rows_in, rows) = scope.new_input::<Batches>();
                 let (table_in, table) = scope.new_input::<TableUpdates>();
-                let joined = rows
-                    .keyed_join(&join, table, 16, Rc::clone(&failure))
-                    .unwrap();
+                let joined = rows.keyed_join(&join, table, 16, failure.clone()).unwrap();
                 joined.sink(Pipeline, "Collect", move |(input, _)| {
                     input.for_each(|cap, container| {
                         let epoch = *cap.least().expect("a time");
@@ -550,7 +546,7 @@ mod tests {
             }
             drop((rows_in, table_in));
             while worker.step_or_park(None) {}
-            assert!(failure.borrow().is_none(), "{:?}", failure.borrow());
+            assert!(failure.first().is_none(), "{:?}", failure.first());
         })
         .unwrap();
         let mut lines = collected.lock().unwrap().clone();

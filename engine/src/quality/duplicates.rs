@@ -12,7 +12,6 @@
 //! or merges the whole epoch's keys.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use timely::container::CapacityContainerBuilder;
@@ -23,7 +22,8 @@ use timely::dataflow::operators::generic::operator::Operator;
 
 use super::Partial;
 use crate::batch::Batches;
-use crate::runtime::writer::{Failure, FileNote, fail};
+use crate::runtime::failure::{Failure, fail};
+use crate::runtime::writer::EpochNote;
 use crate::stateless::{Check, Rule};
 
 /// A key hash, and the uniqueness rule (its index among the gate's rules) it is for.
@@ -43,9 +43,9 @@ pub(crate) fn duplicate_notes<'scope>(
     gate: u32,
     committed: Option<u64>,
     failure: Failure,
-) -> Stream<'scope, u64, Vec<FileNote>> {
+) -> Stream<'scope, u64, Vec<EpochNote>> {
     let hashing = Arc::clone(&rules);
-    let hash_failure = Rc::clone(&failure);
+    let hash_failure = failure.clone();
     let hashes = events.unary::<CapacityContainerBuilder<Vec<RuleHash>>, _, _, _>(
         Pipeline,
         "UniqueKeyHashes",
@@ -73,7 +73,7 @@ pub(crate) fn duplicate_notes<'scope>(
             }
         },
     );
-    hashes.unary_frontier::<CapacityContainerBuilder<Vec<FileNote>>, _, _, _>(
+    hashes.unary_frontier::<CapacityContainerBuilder<Vec<EpochNote>>, _, _, _>(
         Exchange::new(|&(_, h): &RuleHash| h),
         "UniqueKeyDuplicates",
         move |_, _| {
@@ -103,7 +103,9 @@ pub(crate) fn duplicate_notes<'scope>(
                         columns: Vec::new(),
                     };
                     match serde_json::to_string(&partial) {
-                        Ok(note) => output.session(&cap).give((gate, note)),
+                        Ok(note) => output
+                            .session(&cap)
+                            .give(EpochNote::Sink { sink: gate, note }),
                         Err(e) => fail(&failure, format!("uniqueness counts: {e}")),
                     }
                 }
@@ -123,7 +125,6 @@ pub(crate) fn repeats(mut hashes: Vec<u64>) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
     use std::sync::Mutex;
 
     use arrow::array::{ArrayRef, Int64Array, RecordBatch};
@@ -157,7 +158,7 @@ mod tests {
         timely::execute(timely::Config::process(2), move |worker| {
             let index = worker.index();
             let seen = Arc::clone(&seen);
-            let failure: Failure = Rc::new(RefCell::new(None));
+            let failure = Failure::default();
             let mut rows_in = worker.dataflow::<u64, _, _>(|scope| {
                 let schema = batch(&[]).schema();
                 let rule = Rule {
@@ -169,14 +170,16 @@ mod tests {
                     },
                 };
                 let (rows_in, rows) = scope.new_input::<Batches>();
-                duplicate_notes(rows, vec![rule].into(), 0, None, Rc::clone(&failure)).sink(
+                duplicate_notes(rows, vec![rule].into(), 0, None, failure.clone()).sink(
                     Pipeline,
                     "Collect",
                     move |(input, _)| {
                         input.for_each(|cap, container| {
                             let epoch = *cap.least().expect("a time");
-                            for (gate, note) in container.iter() {
-                                assert_eq!(*gate, 0);
+                            for note in container.iter() {
+                                let EpochNote::Sink { sink: 0, note } = note else {
+                                    panic!("a note for the gate, sink 0: {note:?}");
+                                };
                                 let partial: Partial = serde_json::from_str(note).unwrap();
                                 seen.lock().unwrap().push((epoch, partial));
                             }
@@ -202,7 +205,7 @@ mod tests {
             }
             drop(rows_in);
             while worker.step_or_park(None) {}
-            assert!(failure.borrow().is_none(), "{:?}", failure.borrow());
+            assert!(failure.first().is_none(), "{:?}", failure.first());
         })
         .unwrap();
         let notes = notes.lock().unwrap();

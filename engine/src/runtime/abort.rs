@@ -12,10 +12,12 @@ pub(super) const ABORTED: &str = "aborted because another worker failed";
 ///
 /// When a worker leaves its loop early (a read failed, another worker aborted), its inputs
 /// close as it returns, and their frontier lets every other worker's epoch complete. The
-/// committer must not take that for a complete epoch: the guard raises the shared abort
-/// flag *before* the inputs close, and the committer checks it before every commit. Across
-/// processes a flag cannot be shared, so in a cluster the failing process exits at once,
-/// without closing its inputs; the others lose the connection and stop uncommitted.
+/// committer must not take that for a complete epoch. The worker has sent its failure to
+/// the committer as data before (see `failure`), which works across processes; within a
+/// process the guard also raises the shared abort flag *before* the inputs close, and the
+/// committer checks it before every commit. A panicking worker sends nothing, so in a
+/// cluster its process exits at once, without closing its inputs; the others lose the
+/// connection and stop uncommitted.
 pub(super) struct AbortGuard {
     pub(super) abort: Arc<AtomicBool>,
     pub(super) cluster: bool,
@@ -28,8 +30,11 @@ impl Drop for AbortGuard {
             return;
         }
         self.abort.store(true, Ordering::SeqCst);
-        if self.cluster {
-            eprintln!("error: a worker of this process failed (see the log); stopping the cluster");
+        // A worker that returns an error has sent it to the committer as data first (see
+        // `failure`); a panicking one has not, and its unwinding must not release its
+        // capabilities to the other processes.
+        if self.cluster && std::thread::panicking() {
+            eprintln!("error: a worker of this process panicked (see above); stopping the cluster");
             std::process::exit(1);
         }
     }

@@ -1,35 +1,38 @@
 //! The worker loop: plans epochs, logs offsets, feeds the dataflow and waits for each epoch
 //! to be durable; plus recovery from the newest snapshot.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
-use sluice_checkpoints::{CheckpointStore, JobMetadata, Logged, OffsetsEntry};
+use sluice_checkpoints::{CheckpointStore, CommitMarker, JobMetadata, StatePart, check_tiling};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Concatenate, Input, Probe};
 use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::vec::Map;
 
 use super::abort::{ABORTED, AbortGuard};
 use super::committer::{CommitTargets, commit_epochs};
 use super::dead_routes::to_dead;
+use super::failure::{EpochFailure, Failure, Site, fail, failure_gate};
 use super::join_tables::{feed_tables, table_versions};
 use super::marker::{InFlight, InFlightEpochs, Marker};
-use super::writer::{Failure, fail, write_to};
-use super::{Cursors, DeadLetters, EpochSource, Planned, Sinks, TableSink, advance};
+use super::planner::{PlanNote, Planner, StopRequest, plan_feed};
+use super::writer::{EpochNote, write_to};
+use super::{Cursors, DeadLetters, EpochSource, Sinks, TableSink, advance};
 use crate::aggregate::AggregateExt;
 use crate::batch::Batches;
 use crate::error::{EngineError, Result};
 use crate::join::{KeyedJoinExt, TableUpdates};
-use crate::key::owned_groups;
 use crate::metrics::RunMetrics;
 use crate::plan::{CompiledJoin, CompiledPlan};
 use crate::quality::duplicates::{self, duplicate_notes};
 use crate::stateless::{StatelessExt, split_by_rules};
-use crate::window::{WindowControl, WindowExt, WindowSetup};
+use crate::window::{WindowControl, WindowExt, WindowNote, WindowSetup};
 
 /// Progress of a run, reported after each epoch is logged and fed.
 #[derive(Clone, Debug)]
@@ -58,7 +61,7 @@ pub struct RunOptions {
     pub snapshot_every: u64,
     /// Snapshots to keep.
     pub keep_snapshots: usize,
-    /// Called on worker 0 as epochs start.
+    /// Called on the first worker of each process as epochs start.
     pub progress: Option<ProgressFn>,
     /// Start an epoch at most this often (a processing-time trigger); `None` starts the
     /// next epoch as soon as the previous one is committed.
@@ -73,6 +76,8 @@ pub struct RunOptions {
     pub startup_dead_letters: Vec<RecordBatch>,
     /// Where the run reports its figures ([`RunMetrics::default`] reports nowhere).
     pub metrics: RunMetrics,
+    /// Stops the run gracefully when requested (see [`StopRequest`]).
+    pub stop: StopRequest,
 }
 
 /// This process's place in a cluster of timely processes, each running `workers` threads.
@@ -106,6 +111,9 @@ pub struct RunSummary {
     pub late_records: u64,
     /// Wall time.
     pub duration: Duration,
+    /// The run stopped on a [`StopRequest`] before its input ended; every epoch it
+    /// started is committed.
+    pub stopped: bool,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +121,7 @@ struct WorkerReport {
     records: u64,
     late: u64,
     last_epoch: Option<u64>,
+    stopped: bool,
 }
 
 /// Runs `plan` from `source` into `sinks` until the source is exhausted, resuming from the
@@ -178,15 +187,9 @@ pub fn run(
             })?;
         advance(&mut starts, &entry.ranges);
         if let Some(spec) = &plan.plan.window {
-            let parts = rt
-                .block_on(store.state_parts(s.epoch, &spec.name))
+            restore = rt
+                .block_on(snapshot_parts(&store, s, &spec.name, key_groups))
                 .map_err(ck)?;
-            for part in parts {
-                restore.push(
-                    rt.block_on(store.get_state(s.epoch, &spec.name, &part))
-                        .map_err(ck)?,
-                );
-            }
         }
         tracing::info!(snapshot = s.epoch, parts = restore.len(), "restoring state");
     }
@@ -248,6 +251,7 @@ pub fn run(
         options,
         key_groups,
         first_epoch,
+        marked_before: latest.as_ref().map(|l| l.epoch),
         starts,
         restore,
         fingerprint,
@@ -302,6 +306,7 @@ pub fn run(
                 summary.records_read += report.records;
                 summary.late_records += report.late;
                 summary.last_epoch = summary.last_epoch.max(report.last_epoch);
+                summary.stopped |= report.stopped;
             }
             Ok(Err(e)) => errors.push(e),
             Err(e) => errors.push(e),
@@ -328,31 +333,14 @@ struct Shared {
     options: RunOptions,
     key_groups: u32,
     first_epoch: u64,
+    /// The newest committed epoch when the run started.
+    marked_before: Option<u64>,
     starts: Cursors,
-    restore: Vec<bytes::Bytes>,
+    restore: Vec<(StatePart, bytes::Bytes)>,
     fingerprint: String,
     abort: Arc<AtomicBool>,
     run_id: String,
     logged_before: Option<u64>,
-}
-
-impl Shared {
-    /// Accepts an epoch another worker or run logged first, unless it was logged by
-    /// another live instance: an epoch beyond what was logged when this run started,
-    /// with another run's id.
-    fn adopt(&self, stored: OffsetsEntry) -> std::result::Result<OffsetsEntry, String> {
-        let new = self.logged_before.is_none_or(|l| stored.epoch > l);
-        if new && stored.run_id.as_deref() != Some(self.run_id.as_str()) {
-            return Err(format!(
-                "another instance of job `{}` is running against this checkpoint: it logged \
-                 epoch {} first (run {}); stop it or give this job its own checkpoint location",
-                self.plan.plan.job_id,
-                stored.epoch,
-                stored.run_id.as_deref().unwrap_or("unknown")
-            ));
-        }
-        Ok(stored)
-    }
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -367,9 +355,13 @@ fn run_worker(
 ) -> std::result::Result<WorkerReport, String> {
     let index = worker.index();
     let peers = worker.peers();
+    let site = Site {
+        process: index / shared.options.workers.max(1),
+        worker: index,
+    };
     let rt = shared.options.runtime.clone();
     let store = shared.options.checkpoints.clone();
-    let failure: Failure = Rc::new(RefCell::new(None));
+    let failure = Failure::new(Arc::clone(&shared.abort));
     let final_epoch = Rc::new(Cell::new(None));
     let control = Rc::new(WindowControl::default());
     let snapshot_every = shared.options.snapshot_every.max(1);
@@ -378,9 +370,12 @@ fn run_worker(
     let in_flight: InFlightEpochs = Rc::default();
 
     let built = worker.dataflow::<u64, _, _>(|scope| -> Result<_> {
+        let (plans_in, received) = plan_feed(scope);
+        // Failures outside operators (a read) reach the committer through this input.
+        let (failures_in, failures) = scope.new_input::<Vec<EpochNote>>();
         let (events_in, events) = scope.new_input::<Batches>();
         let (dead_in, dead) = scope.new_input::<Batches>();
-        let mut files = Vec::new();
+        let mut files = vec![failures];
         let mut sink_index = 0u32;
         let sink_count = shared.sink_list.len();
         let mut next_sink = |stream, files: &mut Vec<_>| {
@@ -396,8 +391,9 @@ fn run_worker(
                 sink_index,
                 sink,
                 shared.committed[i],
-                Rc::clone(&failure),
+                failure.clone(),
                 tally,
+                site,
             ));
             sink_index += 1;
         };
@@ -410,7 +406,7 @@ fn run_worker(
                     plan.rules.clone().into(),
                     0,
                     shared.committed[0],
-                    Rc::clone(&failure),
+                    failure.clone(),
                 ));
             }
         }
@@ -436,8 +432,7 @@ fn run_worker(
                 }
                 CompiledJoin::Keyed(join) => {
                     let (table_in, table) = scope.new_input::<TableUpdates>();
-                    passed =
-                        passed.keyed_join(&join, table, shared.key_groups, Rc::clone(&failure))?;
+                    passed = passed.keyed_join(&join, table, shared.key_groups, failure.clone())?;
                     table_inputs.push((join, table_in, None));
                 }
             }
@@ -463,25 +458,50 @@ fn run_worker(
             conversion_errors.push(errors);
         }
         if let Some(spec) = &plan.plan.window {
-            let owned = owned_groups(index, shared.key_groups, peers);
-            let part = format!("worker-{:05}-{:05}", owned.start, owned.end);
             let writer_store = store.clone();
             let writer_rt = rt.clone();
             let op_name = spec.name.clone();
+            // Named after the key groups and the run, so that a re-run of the epoch with
+            // another worker count never overwrites a part that a marker lists.
+            let run_tag = xxhash_rust::xxh3::xxh3_64(shared.run_id.as_bytes()) as u32;
             let setup = WindowSetup {
                 key_groups: shared.key_groups,
                 restore: shared.restore.clone(),
                 first_epoch,
                 snapshot_every,
-                snapshots: Some(Arc::new(move |epoch, bytes: Vec<u8>| {
-                    writer_rt
-                        .block_on(writer_store.put_state(epoch, &op_name, &part, bytes.into()))
-                        .map_err(|e| e.to_string())
-                })),
+                snapshots: Some(Arc::new(
+                    move |epoch, groups: Range<u32>, bytes: Vec<u8>| {
+                        let part = StatePart {
+                            operator: op_name.clone(),
+                            part: format!("kg-{:05}-{:05}-{run_tag:08x}", groups.start, groups.end),
+                            first_key_group: groups.start,
+                            end_key_group: groups.end,
+                            bytes: bytes.len() as u64,
+                        };
+                        writer_rt
+                            .block_on(writer_store.put_state(
+                                epoch,
+                                &op_name,
+                                &part.part,
+                                bytes.into(),
+                            ))
+                            .map_err(|e| e.to_string())?;
+                        Ok(part)
+                    },
+                )),
                 control: Rc::clone(&control),
             };
             let outputs = silver.clone().window(spec, plan.silver.schema(), setup)?;
             next_sink(outputs.results, &mut files);
+            let operator = format!("Window({})", spec.name);
+            files.push(outputs.notes.map(move |note| match note {
+                WindowNote::Part(part) => EpochNote::State(part),
+                WindowNote::Failed(error) => EpochNote::Failed(EpochFailure {
+                    site,
+                    operator: operator.clone(),
+                    error,
+                }),
+            }));
             let (ok, errors) = to_dead(
                 outputs.late,
                 "LateToDeadLetters",
@@ -497,13 +517,13 @@ fn run_worker(
                 shared.key_groups,
                 first_epoch,
                 rt.clone(),
-                Rc::clone(&failure),
+                failure.clone(),
             )?;
             next_sink(rows, &mut files);
         }
         let dead_all = scope.concatenate(dead_parts);
         next_sink(dead_all, &mut files);
-        let conversion_failure = Rc::clone(&failure);
+        let conversion_failure = failure.clone();
         scope.concatenate(conversion_errors).sink(
             Pipeline,
             "DeadLetterConversionErrors",
@@ -518,14 +538,24 @@ fn run_worker(
                 });
             },
         );
-        let files = scope.concatenate(files);
+        let gate_failure = failure.clone();
+        let gate_control = Rc::clone(&control);
+        let files = failure_gate(
+            scope.concatenate(files),
+            first_epoch,
+            site,
+            Box::new(move || {
+                gate_failure
+                    .first()
+                    .or_else(|| gate_control.failure.borrow().clone())
+            }),
+        );
         let on_committed = Marker {
             store: store.clone(),
             runtime: rt.clone(),
             keep_snapshots: shared.options.keep_snapshots.max(1),
-            has_window: plan.plan.window.is_some(),
-            snapshot_every,
-            final_epoch: Rc::clone(&final_epoch),
+            has_state: plan.plan.window.is_some(),
+            marked_before: shared.marked_before,
             in_flight: Rc::clone(&in_flight),
             source: Arc::clone(&shared.source),
             metrics: shared.options.metrics.clone(),
@@ -534,6 +564,7 @@ fn run_worker(
         let targets = CommitTargets {
             sinks: shared.sink_list.clone(),
             metrics: shared.options.metrics.clone(),
+            key_groups: shared.key_groups,
         };
         let committed = commit_epochs(
             files,
@@ -541,13 +572,22 @@ fn run_worker(
             first_epoch,
             Rc::clone(&final_epoch),
             on_committed,
-            Rc::clone(&failure),
+            failure.clone(),
             Arc::clone(&shared.abort),
         );
         let (probe, _) = committed.probe();
-        Ok((events_in, dead_in, table_inputs, probe))
+        Ok((
+            plans_in,
+            received,
+            failures_in,
+            events_in,
+            dead_in,
+            table_inputs,
+            probe,
+        ))
     });
-    let (mut events_in, mut dead_in, mut tables, probe) = built.map_err(|e| e.to_string())?;
+    let (mut plans_in, received, mut failures_in, mut events_in, mut dead_in, mut tables, probe) =
+        built.map_err(|e| e.to_string())?;
     // Declared after the input handles, so it drops before them: raises the abort flag
     // before the inputs close unless the loop finished normally; see `AbortGuard`.
     let mut guard = AbortGuard {
@@ -557,7 +597,7 @@ fn run_worker(
     };
 
     let check = |failure: &Failure, control: &WindowControl| -> std::result::Result<(), String> {
-        if let Some(f) = failure.borrow().clone() {
+        if let Some(f) = failure.first() {
             return Err(f);
         }
         if let Some(f) = control.failure.borrow().clone() {
@@ -569,6 +609,8 @@ fn run_worker(
         Ok(())
     };
 
+    plans_in.advance_to(first_epoch);
+    failures_in.advance_to(first_epoch);
     events_in.advance_to(first_epoch);
     dead_in.advance_to(first_epoch);
     for (_, table_in, _) in &mut tables {
@@ -579,151 +621,179 @@ fn run_worker(
     let mut report = WorkerReport::default();
     let source = &shared.source;
     let mut last_start: Option<Instant> = None;
-    loop {
-        while probe.less_than(&epoch) {
-            worker.step_or_park(Some(Duration::from_millis(5)));
-            check(&failure, &control)?;
-        }
-        if let (Some(interval), Some(last)) = (shared.options.trigger_interval, last_start) {
-            while last.elapsed() < interval {
-                let left = interval.saturating_sub(last.elapsed());
-                worker.step_or_park(Some(left.min(Duration::from_millis(20))));
+    let mut stopped = false;
+    let planner = Planner {
+        source: source.as_ref(),
+        store: &store,
+        runtime: &rt,
+        fingerprint: &shared.fingerprint,
+        job_id: &shared.plan.plan.job_id,
+        run_id: &shared.run_id,
+        logged_before: shared.logged_before,
+        idle_poll: shared.options.idle_poll,
+        stop: &shared.options.stop,
+    };
+    // Any failure of the loop (planning, reading, a stop of another worker) goes to the
+    // committer as data at the epoch being fed, before this worker's inputs close.
+    let fed: std::result::Result<(), String> = (|| {
+        loop {
+            while probe.less_than(&epoch) {
+                worker.step_or_park(Some(Duration::from_millis(5)));
                 check(&failure, &control)?;
             }
-        }
-        let entry = loop {
-            let watermark = control.watermark.borrow().clone();
-            // Table versions are read after the source's ranges are planned, so rows see
-            // every table commit made before they were: a dimension updated before the
-            // facts that need it is never joined stale.
-            let proposal = |ranges: Vec<sluice_checkpoints::SourceRange>,
-                            final_epoch|
-             -> std::result::Result<OffsetsEntry, String> {
-                Ok(OffsetsEntry {
-                    epoch,
-                    ranges,
-                    watermark_ms: watermark.next().map(|w| w.div_euclid(1000)),
-                    max_event_time_ms: watermark.max_event_time().map(|w| w.div_euclid(1000)),
-                    plan_fingerprint: shared.fingerprint.clone(),
-                    final_epoch,
-                    run_id: Some(shared.run_id.clone()),
-                    table_versions: table_versions(&tables)?,
-                })
-            };
-            let entry = match source
-                .next_ranges(epoch, &cursors)
-                .map_err(|e| e.to_string())?
-            {
-                Planned::Ranges(ranges) => {
-                    let mut after = cursors.clone();
-                    advance(&mut after, &ranges);
-                    let exhausted = source.exhausted(&after);
-                    proposal(ranges, exhausted)?
-                }
-                Planned::Exhausted => proposal(Vec::new(), true)?,
-                Planned::Idle => {
-                    // Another worker, or an earlier run, may have logged this epoch.
-                    if let Some(stored) = rt
-                        .block_on(store.offsets(epoch))
-                        .map_err(|e| e.to_string())?
-                    {
-                        break shared.adopt(stored)?;
-                    }
-                    let until = Instant::now() + shared.options.idle_poll;
-                    while Instant::now() < until {
-                        worker.step_or_park(Some(Duration::from_millis(5)));
+            let note = if index == 0 {
+                // Its own notes come back through the broadcast too; only later ones matter.
+                received.borrow_mut().retain(|&e, _| e > epoch);
+                if let (Some(interval), Some(last)) = (shared.options.trigger_interval, last_start)
+                {
+                    while last.elapsed() < interval && !shared.options.stop.requested() {
+                        let left = interval.saturating_sub(last.elapsed());
+                        worker.step_or_park(Some(left.min(Duration::from_millis(20))));
                         check(&failure, &control)?;
                     }
+                }
+                let watermark = control.watermark.borrow().clone();
+                let note = planner.plan(
+                    epoch,
+                    &cursors,
+                    &watermark,
+                    &|| table_versions(&tables),
+                    &mut |left| {
+                        worker.step_or_park(Some(left.min(Duration::from_millis(5))));
+                        check(&failure, &control)
+                    },
+                )?;
+                plans_in.send(note.clone());
+                note
+            } else {
+                loop {
+                    if let Some(note) = received.borrow_mut().remove(&epoch) {
+                        break note;
+                    }
+                    worker.step_or_park(Some(Duration::from_millis(5)));
+                    check(&failure, &control)?;
+                }
+            };
+            plans_in.advance_to(epoch + 1);
+            let entry = match note {
+                PlanNote::Run(entry) => entry,
+                PlanNote::Stop => {
+                    stopped = true;
+                    break;
+                }
+            };
+            let started = Instant::now();
+            last_start = Some(started);
+            if entry.final_epoch {
+                final_epoch.set(Some(epoch));
+                control.final_epoch.set(Some(epoch));
+            }
+            let records: u64 = entry.ranges.iter().map(|r| r.len()).sum();
+            // Each process has its own metrics and progress: its first worker reports them.
+            let reports = index.is_multiple_of(shared.options.workers.max(1));
+            if reports {
+                let watermark = control.watermark.borrow();
+                shared.options.metrics.epoch_started(
+                    epoch,
+                    watermark.next(),
+                    watermark.max_event_time(),
+                );
+            }
+            if reports && let Some(progress) = &shared.options.progress {
+                progress(&Progress {
+                    epoch,
+                    records,
+                    final_epoch: entry.final_epoch,
+                });
+            }
+            advance(&mut cursors, &entry.ranges);
+            if epoch == 0 && index == 0 {
+                for letters in &shared.options.startup_dead_letters {
+                    send(&mut dead_in, letters.clone());
+                }
+            }
+            feed_tables(&mut tables, &entry, (index, peers), &mut dead_in)?;
+            for (i, range) in entry.ranges.iter().enumerate() {
+                if i % peers != index || range.is_empty() {
                     continue;
                 }
-            };
-            break match rt
-                .block_on(store.put_offsets(&entry))
-                .map_err(|e| e.to_string())?
-            {
-                Logged::Written => entry,
-                Logged::Existing(stored) => shared.adopt(stored)?,
-            };
-        };
-        let started = Instant::now();
-        last_start = Some(started);
-        if entry.final_epoch {
-            final_epoch.set(Some(epoch));
-            control.final_epoch.set(Some(epoch));
-        }
-        let records: u64 = entry.ranges.iter().map(|r| r.len()).sum();
-        if index == 0 {
-            let watermark = control.watermark.borrow();
-            shared.options.metrics.epoch_started(
-                epoch,
-                watermark.next(),
-                watermark.max_event_time(),
-            );
-        }
-        if index == 0
-            && let Some(progress) = &shared.options.progress
-        {
-            progress(&Progress {
-                epoch,
-                records,
-                final_epoch: entry.final_epoch,
-            });
-        }
-        advance(&mut cursors, &entry.ranges);
-        if epoch == 0 && index == 0 {
-            for letters in &shared.options.startup_dead_letters {
-                send(&mut dead_in, letters.clone());
-            }
-        }
-        feed_tables(&mut tables, &entry, (index, peers), &mut dead_in)?;
-        for (i, range) in entry.ranges.iter().enumerate() {
-            if i % peers != index || range.is_empty() {
-                continue;
-            }
-            let (parts, dead) = source.read_parts(range, epoch).map_err(|e| {
-                tracing::error!(epoch, source = %range.source, partition = range.partition, error = %e, "read failed");
-                e.to_string()
-            })?;
-            let rows: usize = parts.iter().map(RecordBatch::num_rows).sum();
-            let read = (rows + dead.num_rows()) as u64;
-            report.records += read;
-            shared.options.metrics.record_read(&range.source, read);
-            send(&mut dead_in, dead);
-            // The rows go in slices, each run through the dataflow before the next: sinks
-            // that stream then hold only their open files, not the epoch.
-            for rows in parts {
-                let mut offset = 0;
-                while offset < rows.num_rows() {
-                    let length = SLICE_ROWS.min(rows.num_rows() - offset);
-                    send(&mut events_in, rows.slice(offset, length));
-                    offset += length;
-                    worker.step();
+                let (parts, dead) = match source.read_parts(range, epoch) {
+                    Ok(read) => read,
+                    Err(e) => {
+                        tracing::error!(epoch, source = %range.source, partition = range.partition, error = %e, "read failed");
+                        // Sent before this worker's inputs close: timely's progress tracking
+                        // then completes the epoch at the committer only with the note in.
+                        failures_in.send(EpochNote::Failed(EpochFailure {
+                            site,
+                            operator: format!(
+                                "Read({} partition {})",
+                                range.source, range.partition
+                            ),
+                            error: e.to_string(),
+                        }));
+                        failures_in.flush();
+                        return Err(format!(
+                            "reading {} partition {} in epoch {epoch}: {e}",
+                            range.source, range.partition
+                        ));
+                    }
+                };
+                let rows: usize = parts.iter().map(RecordBatch::num_rows).sum();
+                let read = (rows + dead.num_rows()) as u64;
+                report.records += read;
+                shared.options.metrics.record_read(&range.source, read);
+                send(&mut dead_in, dead);
+                // The rows go in slices, each run through the dataflow before the next: sinks
+                // that stream then hold only their open files, not the epoch.
+                for rows in parts {
+                    let mut offset = 0;
+                    while offset < rows.num_rows() {
+                        let length = SLICE_ROWS.min(rows.num_rows() - offset);
+                        send(&mut events_in, rows.slice(offset, length));
+                        offset += length;
+                        worker.step();
+                    }
                 }
             }
+            // Only the committing worker (0) hears of commits, so only it keeps its epochs.
+            if index == 0 {
+                in_flight.borrow_mut().insert(
+                    epoch,
+                    InFlight {
+                        ranges: entry.ranges,
+                        started,
+                    },
+                );
+            }
+            report.last_epoch = Some(epoch);
+            epoch += 1;
+            failures_in.advance_to(epoch);
+            events_in.advance_to(epoch);
+            dead_in.advance_to(epoch);
+            for (_, table_in, _) in &mut tables {
+                table_in.advance_to(epoch);
+            }
+            if entry.final_epoch {
+                break;
+            }
+            check(&failure, &control)?;
         }
-        // Only the committing worker (0) hears of commits, so only it keeps its epochs.
-        if index == 0 {
-            in_flight.borrow_mut().insert(
-                epoch,
-                InFlight {
-                    ranges: entry.ranges,
-                    started,
-                },
-            );
-        }
-        report.last_epoch = Some(epoch);
-        epoch += 1;
-        events_in.advance_to(epoch);
-        dead_in.advance_to(epoch);
-        for (_, table_in, _) in &mut tables {
-            table_in.advance_to(epoch);
-        }
-        if entry.final_epoch {
-            break;
-        }
-        check(&failure, &control)?;
+        Ok(())
+    })();
+    if let Err(error) = fed {
+        // Also when this worker only stops because another failed: its share of the
+        // epoch is missing, and the epoch must not commit without it.
+        failures_in.send(EpochNote::Failed(EpochFailure {
+            site,
+            operator: "EpochLoop".into(),
+            error: error.clone(),
+        }));
+        failures_in.flush();
+        return Err(error);
     }
     guard.finished = true;
+    drop(plans_in);
+    drop(failures_in);
     drop(events_in);
     drop(dead_in);
     drop(tables);
@@ -733,7 +803,58 @@ fn run_worker(
     }
     check(&failure, &control)?;
     report.late = control.late_records.get();
+    report.stopped = stopped;
     Ok(report)
+}
+
+/// The state parts of `operator` in the snapshot that `marker` certifies, with their bytes:
+/// exactly the parts the marker lists, which must cover every key group once. A marker
+/// written before parts were listed restores every part in the folder, as those versions
+/// did.
+async fn snapshot_parts(
+    store: &CheckpointStore,
+    marker: &CommitMarker,
+    operator: &str,
+    key_groups: u32,
+) -> sluice_checkpoints::Result<Vec<(StatePart, bytes::Bytes)>> {
+    let epoch = marker.epoch;
+    if let Some(listed) = &marker.state {
+        let mine: Vec<StatePart> = listed
+            .iter()
+            .filter(|p| p.operator == operator)
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            return Err(sluice_checkpoints::Error::IncompleteSnapshot {
+                epoch,
+                operator: operator.to_string(),
+                detail: "the commit marker lists no part of it".into(),
+            });
+        }
+        check_tiling(epoch, &mine, key_groups)?;
+        return store
+            .get_listed_state(epoch, &mine, operator, 0..key_groups)
+            .await;
+    }
+    tracing::warn!(
+        epoch,
+        operator,
+        "the snapshot's commit marker predates listed state parts: restoring every part \
+         in its folder"
+    );
+    let mut parts = Vec::new();
+    for name in store.state_parts(epoch, operator).await? {
+        let bytes = store.get_state(epoch, operator, &name).await?;
+        let part = StatePart {
+            operator: operator.to_string(),
+            part: name,
+            first_key_group: 0,
+            end_key_group: key_groups,
+            bytes: bytes.len() as u64,
+        };
+        parts.push((part, bytes));
+    }
+    Ok(parts)
 }
 
 /// The most rows a source batch enters the dataflow with at once.

@@ -1,7 +1,7 @@
 //! What happens once every sink committed an epoch, on the committing worker: the commit
 //! marker (and snapshot retention) in the checkpoint, the source told, the epoch timed.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use std::time::Instant;
 use sluice_checkpoints::{CheckpointStore, CommitMarker, Retention, SourceRange};
 
 use super::EpochSource;
-use super::committer::OnCommitted;
+use super::committer::{Committed, OnCommitted};
 use crate::metrics::RunMetrics;
 
 /// An epoch fed but not yet committed: its logged ranges and when it started.
@@ -28,11 +28,12 @@ pub(super) struct Marker {
     pub(super) runtime: tokio::runtime::Handle,
     /// Snapshots kept by retention.
     pub(super) keep_snapshots: usize,
-    /// Without window state every epoch is a snapshot; with it, every this many epochs
-    /// and the final one.
-    pub(super) has_window: bool,
-    pub(super) snapshot_every: u64,
-    pub(super) final_epoch: Rc<Cell<Option<u64>>>,
+    /// Without operator state every epoch is a snapshot; with it, the epochs whose state
+    /// parts were written.
+    pub(super) has_state: bool,
+    /// The newest epoch already marked when the run started: epochs up to it are replays,
+    /// whose stored marker (and the parts it lists) stands.
+    pub(super) marked_before: Option<u64>,
     pub(super) in_flight: InFlightEpochs,
     pub(super) source: Arc<dyn EpochSource>,
     pub(super) metrics: RunMetrics,
@@ -41,22 +42,30 @@ pub(super) struct Marker {
 impl Marker {
     /// The committer's callback.
     pub(super) fn into_callback(self) -> OnCommitted {
-        Box::new(move |epoch| self.mark(epoch))
+        Box::new(move |committed| self.mark(committed))
     }
 
-    fn mark(&self, epoch: u64) -> Result<(), String> {
-        let snapshot = !self.has_window
-            || epoch.is_multiple_of(self.snapshot_every)
-            || self.final_epoch.get() == Some(epoch);
-        let marker = CommitMarker {
+    fn mark(&self, committed: Committed) -> Result<(), String> {
+        let Committed {
             epoch,
-            snapshot,
-            committed_at_ms: super::driver::now_ms(),
-        };
-        self.runtime
-            .block_on(self.store.put_commit(&marker))
-            .map_err(|e| e.to_string())?;
-        if snapshot {
+            parts,
+            tables,
+        } = committed;
+        let snapshot = !self.has_state || !parts.is_empty();
+        let replay = self.marked_before.is_some_and(|m| epoch <= m);
+        if !replay {
+            let marker = CommitMarker {
+                epoch,
+                snapshot,
+                committed_at_ms: super::driver::now_ms(),
+                state: snapshot.then_some(parts),
+                tables,
+            };
+            self.runtime
+                .block_on(self.store.put_commit(&marker))
+                .map_err(|e| e.to_string())?;
+        }
+        if snapshot && !replay {
             self.runtime
                 .block_on(self.store.apply_retention(&Retention {
                     keep_snapshots: self.keep_snapshots,

@@ -1,10 +1,8 @@
 //! The sink writer operator: on every worker, writes an epoch's batches as data files once
 //! the epoch is complete, and forwards the file descriptions to the committer.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
@@ -14,20 +12,21 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::operator::Operator;
 
+use super::failure::{EpochFailure, Failure, Site, fail};
 use super::{EpochWriter, TableSink};
 use crate::batch::Batches;
 use crate::metrics::SinkTally;
 
-/// A data file written for sink number `.0`, serialized as `.1`.
-pub(crate) type FileNote = (u32, String);
-
-/// Shared failure slot of a worker: the first error any operator hit.
-pub(crate) type Failure = Rc<RefCell<Option<String>>>;
-
-/// Records the first failure.
-pub(crate) fn fail(failure: &Failure, message: String) {
-    tracing::error!(%message, "operator failed");
-    failure.borrow_mut().get_or_insert(message);
+/// What the committer hears about an epoch, from any worker.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum EpochNote {
+    /// For sink number `sink`: a data file it wrote, serialized by the sink, or another note
+    /// the sink commits with the epoch (the quality gate's uniqueness counts).
+    Sink { sink: u32, note: String },
+    /// A state snapshot part written for the epoch.
+    State(sluice_checkpoints::StatePart),
+    /// Something in the epoch failed: it must never commit.
+    Failed(EpochFailure),
 }
 
 /// An epoch being written by one worker.
@@ -36,8 +35,9 @@ enum Pending {
     Streaming(Box<dyn EpochWriter>),
     /// The sink writes the whole epoch at once.
     Buffered(Vec<RecordBatch>),
-    /// Writing failed (already reported); the rest of the epoch is dropped.
-    Failed,
+    /// Writing failed (already reported locally); the rest of the epoch is dropped and the
+    /// failure goes to the committer when the epoch is complete.
+    Failed(String),
 }
 
 impl Pending {
@@ -46,8 +46,9 @@ impl Pending {
             Ok(Some(writer)) => Self::Streaming(writer),
             Ok(None) => Self::Buffered(Vec::new()),
             Err(err) => {
-                fail(failure, format!("writing {}: {err}", sink.name()));
-                Self::Failed
+                let message = err.to_string();
+                fail(failure, format!("writing {}: {message}", sink.name()));
+                Self::Failed(message)
             }
         }
     }
@@ -56,22 +57,24 @@ impl Pending {
         match self {
             Self::Streaming(writer) => {
                 if let Err(err) = writer.push(&batch) {
-                    fail(failure, format!("writing {}: {err}", sink.name()));
-                    *self = Self::Failed;
+                    let message = err.to_string();
+                    fail(failure, format!("writing {}: {message}", sink.name()));
+                    *self = Self::Failed(message);
                 }
             }
             Self::Buffered(batches) => batches.push(batch),
-            Self::Failed => {}
+            Self::Failed(_) => {}
         }
     }
 
+    /// The epoch's files, or the error that lost them.
     fn finish(self, sink: &dyn TableSink, epoch: u64) -> Result<Vec<String>, String> {
         let result = match self {
             Self::Streaming(writer) => writer.finish(),
             Self::Buffered(batches) => sink.write(epoch, &batches),
-            Self::Failed => return Ok(Vec::new()),
+            Self::Failed(message) => return Err(message),
         };
-        result.map_err(|err| format!("writing {}: {err}", sink.name()))
+        result.map_err(|err| err.to_string())
     }
 }
 
@@ -85,9 +88,11 @@ pub(crate) fn write_to<'scope>(
     committed: Option<u64>,
     failure: Failure,
     tally: SinkTally,
-) -> Stream<'scope, u64, Vec<FileNote>> {
+    site: Site,
+) -> Stream<'scope, u64, Vec<EpochNote>> {
     let name = format!("Write({})", sink.name());
-    stream.unary_frontier::<CapacityContainerBuilder<Vec<FileNote>>, _, _, _>(
+    let operator = name.clone();
+    stream.unary_frontier::<CapacityContainerBuilder<Vec<EpochNote>>, _, _, _>(
         Pipeline,
         &name,
         move |_, _| {
@@ -125,11 +130,18 @@ pub(crate) fn write_to<'scope>(
                     match pending.finish(sink.as_ref(), epoch) {
                         Ok(files) => {
                             let mut session = output.session(&cap);
-                            for file in files {
-                                session.give((index, file));
+                            for note in files {
+                                session.give(EpochNote::Sink { sink: index, note });
                             }
                         }
-                        Err(message) => fail(&failure, message),
+                        Err(error) => {
+                            fail(&failure, format!("writing {}: {error}", sink.name()));
+                            output.session(&cap).give(EpochNote::Failed(EpochFailure {
+                                site,
+                                operator: operator.clone(),
+                                error,
+                            }));
+                        }
                     }
                 }
             }

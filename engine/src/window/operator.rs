@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use arrow::array::TimestampMicrosecondArray;
 use arrow::compute::{cast, max};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
+use sluice_checkpoints::StatePart;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -26,8 +28,10 @@ use crate::error::Result;
 use crate::key::{KeyColumns, key_pact, owned_groups};
 use crate::watermark::Watermark;
 
-/// Writes a snapshot part `(epoch, bytes)`; returns an error message on failure.
-pub type SnapshotWriter = Arc<dyn Fn(u64, Vec<u8>) -> std::result::Result<(), String>>;
+/// Writes the snapshot part of `(epoch, key groups, bytes)` and describes what it wrote;
+/// returns an error message on failure.
+pub type SnapshotWriter =
+    Arc<dyn Fn(u64, Range<u32>, Vec<u8>) -> std::result::Result<StatePart, String>>;
 
 /// Shared between a worker's window operator and the loop that drives the worker.
 #[derive(Debug, Default)]
@@ -46,8 +50,9 @@ pub struct WindowControl {
 pub struct WindowSetup {
     /// Key groups of the job.
     pub key_groups: u32,
-    /// Snapshot parts to restore from (empty for a fresh start).
-    pub restore: Vec<bytes::Bytes>,
+    /// The snapshot parts to restore from, each with what it holds (empty for a fresh
+    /// start); each worker reads the parts that hold its key groups.
+    pub restore: Vec<(StatePart, bytes::Bytes)>,
     /// The first epoch this run will process.
     pub first_epoch: u64,
     /// Snapshot when `epoch % every == 0` (and at the final epoch).
@@ -68,6 +73,19 @@ pub struct WindowOutputs<'scope> {
     pub results_schema: SchemaRef,
     /// Schema of `late`.
     pub late_schema: SchemaRef,
+    /// The snapshot parts this operator wrote and its failures, at their epochs: the
+    /// committer lists the parts in the epoch's commit marker, and never commits an epoch
+    /// with a failure.
+    pub notes: Stream<'scope, u64, Vec<WindowNote>>,
+}
+
+/// What a window operator tells the committer about an epoch.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum WindowNote {
+    /// A snapshot part it wrote.
+    Part(StatePart),
+    /// Processing or snapshotting the epoch failed.
+    Failed(String),
 }
 
 /// Keyed event-time windows over a stream of Arrow batches.
@@ -97,8 +115,15 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
         let scope = self.scope();
         let index = scope.index();
         let peers = scope.peers();
+        let owned = owned_groups(index, setup.key_groups, peers);
         if !setup.restore.is_empty() {
-            state.restore(&setup.restore, owned_groups(index, setup.key_groups, peers))?;
+            let mine: Vec<&bytes::Bytes> = setup
+                .restore
+                .iter()
+                .filter(|(part, _)| part.overlaps(&owned))
+                .map(|(_, bytes)| bytes)
+                .collect();
+            state.restore(&mine, owned.clone())?;
         }
         *setup.control.watermark.borrow_mut() = state.watermark().clone();
         let results_schema = Arc::clone(state.output_schema());
@@ -109,8 +134,10 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
         let mut maxima = builder.new_input(maxima, Pipeline);
         let (results_out, results) = builder.new_output::<Batches>();
         let (late_out, late) = builder.new_output::<Batches>();
+        let (parts_out, notes) = builder.new_output::<Vec<WindowNote>>();
         let mut results_out = OutputBuilder::from(results_out);
         let mut late_out = OutputBuilder::from(late_out);
+        let mut parts_out = OutputBuilder::from(parts_out);
         let name = spec.name.clone();
 
         builder.build(move |capabilities| {
@@ -150,6 +177,7 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
                     complete_before(frontier, final_epoch, stash.keys().last().copied(), next);
                 let mut results_handle = results_out.activate();
                 let mut late_handle = late_out.activate();
+                let mut parts_handle = parts_out.activate();
                 while next < limit {
                     let e = next;
                     let mut batches = stash.remove(&e).unwrap_or_default();
@@ -157,11 +185,12 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
                     let flush = final_epoch == Some(e);
                     state.begin_epoch();
                     let mut late_rows = Vec::new();
+                    let mut failures = Vec::new();
                     for batch in &batches {
                         match state.absorb(batch) {
                             Ok(Some(late)) => late_rows.push(late),
                             Ok(None) => {}
-                            Err(err) => fail(&setup.control, format!("window {name}: {err}")),
+                            Err(err) => failures.push(err.to_string()),
                         }
                     }
                     let max = epoch_max.remove(&e);
@@ -174,7 +203,7 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
                                     .give_container(&mut Batches::one(results));
                             }
                         }
-                        Err(err) => fail(&setup.control, format!("window {name}: {err}")),
+                        Err(err) => failures.push(err.to_string()),
                     }
                     if !late_rows.is_empty() {
                         let count: usize = late_rows.iter().map(RecordBatch::num_rows).sum();
@@ -191,14 +220,24 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
                         || (setup.snapshot_every > 0 && e.is_multiple_of(setup.snapshot_every)))
                         && let Some(writer) = &setup.snapshots
                     {
-                        {
-                            let written = state
-                                .snapshot(setup.key_groups)
-                                .map_err(|e| e.to_string())
-                                .and_then(|bytes| writer(e, bytes));
-                            if let Err(err) = written {
-                                fail(&setup.control, format!("snapshot of {name}: {err}"));
+                        let written = state
+                            .snapshot(setup.key_groups)
+                            .map_err(|e| e.to_string())
+                            .and_then(|bytes| writer(e, owned.clone(), bytes));
+                        match written {
+                            Ok(part) => {
+                                let cap = caps[2].delayed(&e);
+                                parts_handle.session(&cap).give(WindowNote::Part(part));
                             }
+                            Err(err) => failures.push(format!("snapshot: {err}")),
+                        }
+                    }
+                    if !failures.is_empty() {
+                        let cap = caps[2].delayed(&e);
+                        let mut session = parts_handle.session(&cap);
+                        for failure in failures {
+                            fail(&setup.control, format!("window {name}: {failure}"));
+                            session.give(WindowNote::Failed(failure));
                         }
                     }
                     *setup.control.watermark.borrow_mut() = state.watermark().clone();
@@ -221,6 +260,7 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
             late,
             results_schema,
             late_schema,
+            notes,
         })
     }
 }

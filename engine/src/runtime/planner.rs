@@ -1,0 +1,187 @@
+//! One planner per job: worker 0 plans each epoch (the source's ranges, the followed join
+//! tables' versions, the watermark), logs it in the offsets log, and sends it through the
+//! dataflow to every worker, which reads exactly the ranges it receives. The broker, the
+//! Delta log and the checkpoint store are asked once per epoch, not once per worker.
+//!
+//! The planner also decides when a run stops early: on a [`StopRequest`] it sends
+//! [`PlanNote::Stop`] instead of the next epoch, so every worker stops before the same
+//! epoch and no epoch is fed by some workers only.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sluice_checkpoints::{CheckpointStore, Logged, OffsetsEntry, SourceRange};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::InputHandle;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::core::Input;
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::vec::Broadcast;
+
+use super::{Cursors, EpochSource, Planned, advance};
+use crate::watermark::Watermark;
+
+/// Asks a run to stop gracefully: no new epoch is planned, the epochs in flight are
+/// finished and committed, and the run returns. Cheap to clone; set it from a signal
+/// handler.
+#[derive(Clone, Debug, Default)]
+pub struct StopRequest(Arc<AtomicBool>);
+
+impl StopRequest {
+    /// Requests the stop.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was requested.
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What the planner sends every worker for an epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) enum PlanNote {
+    /// Run this logged epoch.
+    Run(OffsetsEntry),
+    /// Take no more epochs: the run stops before this one.
+    Stop,
+}
+
+/// The plan notes a worker has received, by epoch.
+pub(super) type Received = Rc<RefCell<BTreeMap<u64, PlanNote>>>;
+
+/// The planner's input (only worker 0 sends into it; every worker advances it).
+pub(super) type PlanInput = InputHandle<u64, CapacityContainerBuilder<Vec<PlanNote>>>;
+
+/// Builds the plan broadcast in `scope`: what worker 0 sends, every worker receives.
+pub(super) fn plan_feed(scope: timely::dataflow::Scope<'_, u64>) -> (PlanInput, Received) {
+    let (input, stream) = scope.new_input::<Vec<PlanNote>>();
+    let received: Received = Rc::default();
+    let into = Rc::clone(&received);
+    stream
+        .broadcast()
+        .sink(Pipeline, "ReceiveEpochPlans", move |(input, _)| {
+            input.for_each(|cap, notes| {
+                if let Some(&epoch) = cap.least() {
+                    let mut into = into.borrow_mut();
+                    for note in notes.drain(..) {
+                        into.insert(epoch, note);
+                    }
+                }
+            });
+        });
+    (input, received)
+}
+
+/// What the planner needs besides the source.
+pub(super) struct Planner<'a> {
+    pub(super) source: &'a dyn EpochSource,
+    pub(super) store: &'a CheckpointStore,
+    pub(super) runtime: &'a tokio::runtime::Handle,
+    pub(super) fingerprint: &'a str,
+    pub(super) job_id: &'a str,
+    pub(super) run_id: &'a str,
+    /// The newest epoch logged when this run started.
+    pub(super) logged_before: Option<u64>,
+    pub(super) idle_poll: Duration,
+    pub(super) stop: &'a StopRequest,
+}
+
+impl Planner<'_> {
+    /// Plans and logs `epoch`, or adopts the entry an earlier run logged for it; `Stop`
+    /// when a stop was requested first. `versions` reads the followed tables' versions,
+    /// and `wait` steps the worker for up to the given time (failing if the run failed).
+    ///
+    /// # Errors
+    /// When the source or the checkpoint store fails, or another instance of the job
+    /// logged the epoch.
+    pub(super) fn plan(
+        &self,
+        epoch: u64,
+        cursors: &Cursors,
+        watermark: &Watermark,
+        versions: &dyn Fn() -> Result<Vec<i64>, String>,
+        wait: &mut dyn FnMut(Duration) -> Result<(), String>,
+    ) -> Result<PlanNote, String> {
+        loop {
+            if self.stop.requested() {
+                tracing::info!(epoch, "stop requested: no new epoch");
+                return Ok(PlanNote::Stop);
+            }
+            // Table versions are read after the source's ranges are planned, so rows see
+            // every table commit made before they were: a dimension updated before the
+            // facts that need it is never joined stale.
+            let proposal = |ranges: Vec<SourceRange>, final_epoch| -> Result<_, String> {
+                Ok(OffsetsEntry {
+                    epoch,
+                    ranges,
+                    watermark_ms: watermark.next().map(|w| w.div_euclid(1000)),
+                    max_event_time_ms: watermark.max_event_time().map(|w| w.div_euclid(1000)),
+                    plan_fingerprint: self.fingerprint.to_string(),
+                    final_epoch,
+                    run_id: Some(self.run_id.to_string()),
+                    table_versions: versions()?,
+                })
+            };
+            let entry = match self
+                .source
+                .next_ranges(epoch, cursors)
+                .map_err(|e| e.to_string())?
+            {
+                Planned::Ranges(ranges) => {
+                    let mut after = cursors.clone();
+                    advance(&mut after, &ranges);
+                    let exhausted = self.source.exhausted(&after);
+                    proposal(ranges, exhausted)?
+                }
+                Planned::Exhausted => proposal(Vec::new(), true)?,
+                Planned::Idle => {
+                    // An earlier run may have logged this epoch: re-run it as logged.
+                    if let Some(stored) = self
+                        .runtime
+                        .block_on(self.store.offsets(epoch))
+                        .map_err(|e| e.to_string())?
+                    {
+                        return self.adopt(stored).map(PlanNote::Run);
+                    }
+                    let until = Instant::now() + self.idle_poll;
+                    while Instant::now() < until && !self.stop.requested() {
+                        wait(until.saturating_duration_since(Instant::now()))?;
+                    }
+                    continue;
+                }
+            };
+            let logged = self
+                .runtime
+                .block_on(self.store.put_offsets(&entry))
+                .map_err(|e| e.to_string())?;
+            return match logged {
+                Logged::Written => Ok(PlanNote::Run(entry)),
+                Logged::Existing(stored) => self.adopt(stored).map(PlanNote::Run),
+            };
+        }
+    }
+
+    /// Accepts an epoch an earlier run logged, unless it was logged by another live
+    /// instance: an epoch beyond what was logged when this run started, with another
+    /// run's id.
+    fn adopt(&self, stored: OffsetsEntry) -> Result<OffsetsEntry, String> {
+        let new = self.logged_before.is_none_or(|l| stored.epoch > l);
+        if new && stored.run_id.as_deref() != Some(self.run_id) {
+            return Err(format!(
+                "another instance of job `{}` is running against this checkpoint: it logged \
+                 epoch {} first (run {}); stop it or give this job its own checkpoint location",
+                self.job_id,
+                stored.epoch,
+                stored.run_id.as_deref().unwrap_or("unknown")
+            ));
+        }
+        Ok(stored)
+    }
+}
