@@ -663,12 +663,12 @@ fn run_worker(
                         check(&failure, &control)
                     },
                 )?;
-                plans_in.send(note.clone());
+                plans_in.send(&note)?;
                 note
             } else {
                 loop {
                     if let Some(note) = received.borrow_mut().remove(&epoch) {
-                        break note;
+                        break note?;
                     }
                     worker.step_or_park(Some(Duration::from_millis(5)));
                     check(&failure, &control)?;

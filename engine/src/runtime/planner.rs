@@ -45,7 +45,7 @@ impl StopRequest {
 }
 
 /// What the planner sends every worker for an epoch.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(super) enum PlanNote {
     /// Run this logged epoch.
     Run(OffsetsEntry),
@@ -53,15 +53,56 @@ pub(super) enum PlanNote {
     Stop,
 }
 
+/// A [`PlanNote`] as it crosses processes: the entry as logged, in JSON. Timely's
+/// exchange encodes with bincode, which cannot decode the entry's skipped optional fields.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum PlanWire {
+    Run(String),
+    Stop,
+}
+
+impl PlanNote {
+    fn to_wire(&self) -> Result<PlanWire, String> {
+        match self {
+            PlanNote::Run(entry) => serde_json::to_string(entry)
+                .map(PlanWire::Run)
+                .map_err(|e| format!("encoding the plan of epoch {}: {e}", entry.epoch)),
+            PlanNote::Stop => Ok(PlanWire::Stop),
+        }
+    }
+
+    fn from_wire(wire: PlanWire) -> Result<Self, String> {
+        match wire {
+            PlanWire::Run(json) => serde_json::from_str(&json)
+                .map(PlanNote::Run)
+                .map_err(|e| format!("an epoch plan from worker 0 does not decode: {e}")),
+            PlanWire::Stop => Ok(PlanNote::Stop),
+        }
+    }
+}
+
 /// The plan notes a worker has received, by epoch.
-pub(super) type Received = Rc<RefCell<BTreeMap<u64, PlanNote>>>;
+pub(super) type Received = Rc<RefCell<BTreeMap<u64, Result<PlanNote, String>>>>;
 
 /// The planner's input (only worker 0 sends into it; every worker advances it).
-pub(super) type PlanInput = InputHandle<u64, CapacityContainerBuilder<Vec<PlanNote>>>;
+pub(super) struct PlanInput(InputHandle<u64, CapacityContainerBuilder<Vec<PlanWire>>>);
+
+impl PlanInput {
+    /// Sends `note` to every worker, at the input's current epoch.
+    pub(super) fn send(&mut self, note: &PlanNote) -> Result<(), String> {
+        self.0.send(note.to_wire()?);
+        Ok(())
+    }
+
+    /// Moves the input to `epoch`.
+    pub(super) fn advance_to(&mut self, epoch: u64) {
+        self.0.advance_to(epoch);
+    }
+}
 
 /// Builds the plan broadcast in `scope`: what worker 0 sends, every worker receives.
 pub(super) fn plan_feed(scope: timely::dataflow::Scope<'_, u64>) -> (PlanInput, Received) {
-    let (input, stream) = scope.new_input::<Vec<PlanNote>>();
+    let (input, stream) = scope.new_input::<Vec<PlanWire>>();
     let received: Received = Rc::default();
     let into = Rc::clone(&received);
     stream
@@ -71,12 +112,12 @@ pub(super) fn plan_feed(scope: timely::dataflow::Scope<'_, u64>) -> (PlanInput, 
                 if let Some(&epoch) = cap.least() {
                     let mut into = into.borrow_mut();
                     for note in notes.drain(..) {
-                        into.insert(epoch, note);
+                        into.insert(epoch, PlanNote::from_wire(note));
                     }
                 }
             });
         });
-    (input, received)
+    (PlanInput(input), received)
 }
 
 /// What the planner needs besides the source.
