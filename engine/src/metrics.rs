@@ -80,6 +80,12 @@ struct RuleLabels {
     action: String,
 }
 
+/// A stateful operator.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperatorLabel {
+    operator: String,
+}
+
 /// A profiled column.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ColumnLabel {
@@ -112,6 +118,8 @@ pub struct RunMetrics {
     epoch_seconds: Histogram,
     watermark: FloatGauge,
     max_event_time: FloatGauge,
+    state_bytes: Family<OperatorLabel, Gauge>,
+    state_parts: Family<OperatorLabel, Gauge>,
     quality: QualityMetrics,
 }
 
@@ -131,6 +139,8 @@ impl Default for RunMetrics {
             epoch_seconds: seconds_histogram(),
             watermark: FloatGauge::default(),
             max_event_time: FloatGauge::default(),
+            state_bytes: Family::default(),
+            state_parts: Family::default(),
             quality: QualityMetrics::default(),
         }
     }
@@ -209,6 +219,17 @@ impl RunMetrics {
             Unit::Seconds,
             m.max_event_time.clone(),
         );
+        registry.register_with_unit(
+            "sluice_state_snapshot",
+            "Size of an operator's state in the last snapshot committed",
+            Unit::Bytes,
+            m.state_bytes.clone(),
+        );
+        registry.register(
+            "sluice_state_snapshot_parts",
+            "Parts (key-group ranges) of an operator's state in the last snapshot committed",
+            m.state_parts.clone(),
+        );
         m.quality.register(registry);
         m
     }
@@ -269,6 +290,19 @@ impl RunMetrics {
         self.committed_epoch.set(saturating_i64(epoch));
         if let Some(took) = took {
             self.epoch_seconds.observe(took.as_secs_f64());
+        }
+    }
+
+    /// Notes a committed snapshot's state: `(operator, parts, bytes)` per operator.
+    pub(crate) fn state_snapshot(&self, operators: impl IntoIterator<Item = (String, u64, u64)>) {
+        for (operator, parts, bytes) in operators {
+            let label = OperatorLabel { operator };
+            self.state_parts
+                .get_or_create(&label)
+                .set(saturating_i64(parts));
+            self.state_bytes
+                .get_or_create(&label)
+                .set(saturating_i64(bytes));
         }
     }
 

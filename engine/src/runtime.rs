@@ -12,6 +12,7 @@ pub mod failure;
 mod join_tables;
 mod marker;
 mod planner;
+mod recovery;
 pub(crate) mod writer;
 
 pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};

@@ -128,6 +128,13 @@ fn run(cli: Cli) -> Result<()> {
             metrics.apply(&mut config.metrics);
             let summary = pipeline::run_job(&config, batch, cluster, shutdown_timeout)?;
             report::print(&config, &summary);
+            // A batch stopped early is not done: a scheduler (CronJob, Airflow) must not
+            // count it a success.
+            anyhow::ensure!(
+                !(batch && summary.run.stopped),
+                "stopped on request before the end of the --batch input; every epoch \
+                 started is committed, and the same command finishes the job"
+            );
             Ok(())
         }
         Command::Produce(args) => produce::run(args),

@@ -13,6 +13,7 @@ use serde_json::Value;
 use sluice_tests::quality_job::{
     TYPE_RULE, USER_RULE, VALUE_RULE, three_actions, user_activity_run,
 };
+use sluice_tests::user_activity::{checkpoint, marker, newest_snapshot};
 use sluice_tests::{duckdb_count, duckdb_rows, run_with_timeout, serial, spawn_logged, work_dir};
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
@@ -341,6 +342,30 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
     ensure!(
         committed_epoch + 1.0 >= epochs as f64,
         "last committed epoch {committed_epoch}, the report has {epochs} epochs"
+    );
+    // State size: the window's parts in the last snapshot, as the files on disk say.
+    let snapshot = newest_snapshot(&out)?.context("no snapshot committed")?;
+    let marker = marker(&out, snapshot)?.context("the snapshot's marker")?;
+    let mut on_disk = 0u64;
+    let mut parts = 0u64;
+    for part in marker["state"].as_array().into_iter().flatten() {
+        let (operator, name) = (part["operator"].as_str(), part["part"].as_str());
+        let path = checkpoint(&out)
+            .join("state")
+            .join(format!("{snapshot:020}"))
+            .join(operator.context("a part's operator")?)
+            .join(name.context("a part's name")?);
+        on_disk += std::fs::metadata(&path)
+            .with_context(|| format!("listed part {}", path.display()))?
+            .len();
+        parts += 1;
+    }
+    let bytes = last("sluice_state_snapshot_bytes", "operator=\"user_activity\"")?;
+    let count = last("sluice_state_snapshot_parts", "operator=\"user_activity\"")?;
+    ensure!(
+        parts > 0 && bytes == Some(on_disk as f64) && count == Some(parts as f64),
+        "state of the last snapshot (epoch {snapshot}): Prometheus {bytes:?} bytes in {count:?} \
+         parts, the listed files hold {on_disk} bytes in {parts}"
     );
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The worker loop: plans epochs, logs offsets, feeds the dataflow and waits for each epoch
-//! to be durable; plus recovery from the newest snapshot.
+//! to be durable (recovery is in `recovery`, planning in `planner`).
 
 use std::cell::Cell;
 use std::ops::Range;
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
-use sluice_checkpoints::{CheckpointStore, CommitMarker, JobMetadata, StatePart, check_tiling};
+use sluice_checkpoints::{CheckpointStore, JobMetadata, StatePart};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Concatenate, Input, Probe};
 use timely::dataflow::operators::generic::operator::Operator;
@@ -22,6 +22,7 @@ use super::failure::{EpochFailure, Failure, Site, fail, failure_gate};
 use super::join_tables::{feed_tables, table_versions};
 use super::marker::{InFlight, InFlightEpochs, Marker};
 use super::planner::{PlanNote, Planner, StopRequest, plan_feed};
+use super::recovery::{Recovery, Start, recover};
 use super::writer::{EpochNote, write_to};
 use super::{Cursors, DeadLetters, EpochSource, Sinks, TableSink, advance};
 use crate::aggregate::AggregateExt;
@@ -156,48 +157,23 @@ pub fn run(
         });
     }
     let key_groups = meta.key_groups;
-    let latest = rt.block_on(store.latest_commit()).map_err(ck)?;
-    if let Some(last) = &latest {
-        let entry = rt.block_on(store.offsets(last.epoch)).map_err(ck)?;
-        if entry.is_some_and(|e| e.final_epoch) {
-            tracing::info!(epoch = last.epoch, "input already fully processed");
+    let window = plan.plan.window.as_ref().map(|w| w.name.as_str());
+    let Recovery {
+        latest,
+        first_epoch,
+        starts,
+        restore,
+    } = match recover(&rt, &store, source.as_ref(), window, key_groups)? {
+        Start::Complete { next_epoch } => {
             return Ok(RunSummary {
                 already_complete: true,
-                first_epoch: last.epoch + 1,
+                first_epoch: next_epoch,
                 duration: started.elapsed(),
                 ..RunSummary::default()
             });
         }
-    }
-    let snapshot = match &latest {
-        Some(last) => rt
-            .block_on(store.latest_snapshot_at_or_before(last.epoch))
-            .map_err(ck)?,
-        None => None,
+        Start::Resume(recovery) => recovery,
     };
-    let first_epoch = snapshot.as_ref().map_or(0, |s| s.epoch + 1);
-    let mut starts = Cursors::new();
-    let mut restore = Vec::new();
-    if let Some(s) = &snapshot {
-        let entry = rt
-            .block_on(store.offsets(s.epoch))
-            .map_err(ck)?
-            .ok_or_else(|| {
-                EngineError::Checkpoint(format!("offsets of snapshot epoch {} missing", s.epoch))
-            })?;
-        advance(&mut starts, &entry.ranges);
-        if let Some(spec) = &plan.plan.window {
-            restore = rt
-                .block_on(snapshot_parts(&store, s, &spec.name, key_groups))
-                .map_err(ck)?;
-        }
-        tracing::info!(snapshot = s.epoch, parts = restore.len(), "restoring state");
-    }
-    if snapshot.is_none() {
-        starts = source
-            .initial_cursors()
-            .map_err(|e| EngineError::Connector(e.to_string()))?;
-    }
     // The quality gate goes first: the committer commits sinks in this order.
     // The dataflow feeds them in the same order (`next_sink` in `run_worker`).
     let mut sink_list: Vec<Arc<dyn TableSink>> = sinks.quality.iter().cloned().collect();
@@ -805,56 +781,6 @@ fn run_worker(
     report.late = control.late_records.get();
     report.stopped = stopped;
     Ok(report)
-}
-
-/// The state parts of `operator` in the snapshot that `marker` certifies, with their bytes:
-/// exactly the parts the marker lists, which must cover every key group once. A marker
-/// written before parts were listed restores every part in the folder, as those versions
-/// did.
-async fn snapshot_parts(
-    store: &CheckpointStore,
-    marker: &CommitMarker,
-    operator: &str,
-    key_groups: u32,
-) -> sluice_checkpoints::Result<Vec<(StatePart, bytes::Bytes)>> {
-    let epoch = marker.epoch;
-    if let Some(listed) = &marker.state {
-        let mine: Vec<StatePart> = listed
-            .iter()
-            .filter(|p| p.operator == operator)
-            .cloned()
-            .collect();
-        if mine.is_empty() {
-            return Err(sluice_checkpoints::Error::IncompleteSnapshot {
-                epoch,
-                operator: operator.to_string(),
-                detail: "the commit marker lists no part of it".into(),
-            });
-        }
-        check_tiling(epoch, &mine, key_groups)?;
-        return store
-            .get_listed_state(epoch, &mine, operator, 0..key_groups)
-            .await;
-    }
-    tracing::warn!(
-        epoch,
-        operator,
-        "the snapshot's commit marker predates listed state parts: restoring every part \
-         in its folder"
-    );
-    let mut parts = Vec::new();
-    for name in store.state_parts(epoch, operator).await? {
-        let bytes = store.get_state(epoch, operator, &name).await?;
-        let part = StatePart {
-            operator: operator.to_string(),
-            part: name,
-            first_key_group: 0,
-            end_key_group: key_groups,
-            bytes: bytes.len() as u64,
-        };
-        parts.push((part, bytes));
-    }
-    Ok(parts)
 }
 
 /// The most rows a source batch enters the dataflow with at once.

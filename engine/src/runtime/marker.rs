@@ -53,6 +53,16 @@ impl Marker {
         } = committed;
         let snapshot = !self.has_state || !parts.is_empty();
         let replay = self.marked_before.is_some_and(|m| epoch <= m);
+        let mut sizes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for part in &parts {
+            let size = sizes.entry(part.operator.clone()).or_default();
+            size.0 += 1;
+            size.1 += part.bytes;
+        }
+        if !sizes.is_empty() {
+            self.metrics
+                .state_snapshot(sizes.into_iter().map(|(op, (n, b))| (op, n, b)));
+        }
         if !replay {
             let marker = CommitMarker {
                 epoch,
