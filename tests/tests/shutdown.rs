@@ -40,6 +40,30 @@ fn wait_for_commits(out: &std::path::Path, commits: usize, child: &mut Child) ->
     Ok(())
 }
 
+/// Checks that a stopped run left every logged epoch committed and had not reached the end
+/// of its input (else the stop proved nothing); returns its last epoch.
+fn stopped_between_epochs(out: &std::path::Path) -> Result<u64> {
+    let logged = epochs(out, "offsets");
+    let committed = epochs(out, "commits");
+    ensure!(
+        logged.last() == committed.last(),
+        "after a graceful stop every logged epoch is committed: offsets up to {:?}, commits \
+         up to {:?}",
+        logged.last(),
+        committed.last()
+    );
+    let Some(&last) = committed.last() else {
+        bail!("nothing was committed before the stop");
+    };
+    let entry = epoch_object(out, "offsets", last)?;
+    ensure!(
+        entry.is_some_and(|e| e["final_epoch"] != serde_json::Value::Bool(true)),
+        "the job finished before the signal took effect (epoch {last} is the final one); \
+         raise the events so it runs longer"
+    );
+    Ok(last)
+}
+
 fn wait_exit(child: &mut Child, limit: Duration) -> Result<std::process::ExitStatus> {
     let started = Instant::now();
     loop {
@@ -80,22 +104,8 @@ fn sigterm_commits_the_epochs_in_flight_and_the_job_resumes_exactly() -> Result<
         "a SIGTERM must end the run cleanly (exit 0, 'stopped on request'): {status}\n{}",
         log_tail(&log, layout)
     );
-    let logged = epochs(&out, "offsets");
     let committed = epochs(&out, "commits");
-    ensure!(
-        logged.last() == committed.last(),
-        "after a graceful stop every logged epoch is committed: offsets up to {:?}, commits \
-         up to {:?}",
-        logged.last(),
-        committed.last()
-    );
-    let last = *committed.last().expect("commits were awaited");
-    let entry = epoch_object(&out, "offsets", last)?.expect("the epoch is logged");
-    ensure!(
-        entry["final_epoch"] != serde_json::Value::Bool(true),
-        "the job finished before the signal took effect (epoch {last} is the final one); \
-         raise the events so it runs longer"
-    );
+    let last = stopped_between_epochs(&out)?;
     // The inspection command, on the job file: every epoch committed, with its versions.
     let mut list = with_job("checkpoints", &out)?;
     list.arg("list");
@@ -130,6 +140,41 @@ fn sigterm_commits_the_epochs_in_flight_and_the_job_resumes_exactly() -> Result<
         "a second SIGTERM must abort with exit 143, got {status}\n{}",
         log_tail(&log, layout)
     );
+    run_to_end(&out, layout, &log)?;
+    compare_with_clean(&clean, &out)
+}
+
+/// A SIGTERM to one process of a cluster (a pod evicted alone) stops the whole cluster
+/// gracefully: the stop reaches the planner in process 0 through the dataflow.
+#[test]
+fn sigterm_to_one_cluster_process_stops_the_cluster_gracefully() -> Result<()> {
+    let _serial = serial();
+    let layout = Layout::new(2, 2);
+    let clean = clean_run(TMP, "shutdown/cluster-clean")?;
+    let out = work_dir(TMP, "shutdown/cluster")?;
+    let log = out.with_extension("log");
+    for process in 0..2 {
+        let _ = std::fs::remove_file(log.with_extension(format!("{process}.log")));
+    }
+    let mut children = spawn(&out, layout, &log)?;
+    wait_for_commits(&out, 3, &mut children[0])?;
+    signal(&children[1], "TERM")?;
+    for (process, child) in children.iter_mut().enumerate() {
+        let status = wait_exit(child, Duration::from_secs(40))?;
+        ensure!(
+            status.success(),
+            "process {process} after a SIGTERM to process 1: {status}\n{}",
+            log_tail(&log, layout)
+        );
+    }
+    let text = std::fs::read_to_string(log.with_extension("0.log"))?;
+    ensure!(
+        text.contains("stopped on request"),
+        "process 0 should report the stop:\n{}",
+        log_tail(&log, layout)
+    );
+    let last = stopped_between_epochs(&out)?;
+    println!("the cluster stopped after epoch {last}; resuming");
     run_to_end(&out, layout, &log)?;
     compare_with_clean(&clean, &out)
 }

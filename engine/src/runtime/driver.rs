@@ -346,7 +346,7 @@ fn run_worker(
     let in_flight: InFlightEpochs = Rc::default();
 
     let built = worker.dataflow::<u64, _, _>(|scope| -> Result<_> {
-        let (plans_in, received) = plan_feed(scope);
+        let (plans_in, received) = plan_feed(scope, shared.options.stop.clone());
         // Failures outside operators (a read) reach the committer through this input.
         let (failures_in, failures) = scope.new_input::<Vec<EpochNote>>();
         let (events_in, events) = scope.new_input::<Batches>();
@@ -643,6 +643,7 @@ fn run_worker(
                 note
             } else {
                 loop {
+                    plans_in.forward_stop(&shared.options.stop);
                     if let Some(note) = received.borrow_mut().remove(&epoch) {
                         break note?;
                     }

@@ -5,7 +5,8 @@
 //!
 //! The planner also decides when a run stops early: on a [`StopRequest`] it sends
 //! [`PlanNote::Stop`] instead of the next epoch, so every worker stops before the same
-//! epoch and no epoch is fed by some workers only.
+//! epoch and no epoch is fed by some workers only. A stop requested in another process (a
+//! SIGTERM to one pod of a cluster) reaches the planner through the dataflow too.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use sluice_checkpoints::{CheckpointStore, Logged, OffsetsEntry, SourceRange};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::InputHandle;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Exchange;
 use timely::dataflow::operators::core::Input;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::Broadcast;
@@ -84,24 +86,54 @@ impl PlanNote {
 /// The plan notes a worker has received, by epoch.
 pub(super) type Received = Rc<RefCell<BTreeMap<u64, Result<PlanNote, String>>>>;
 
-/// The planner's input (only worker 0 sends into it; every worker advances it).
-pub(super) struct PlanInput(InputHandle<u64, CapacityContainerBuilder<Vec<PlanWire>>>);
+/// The planner's inputs: the plans (only worker 0 sends them) and the stop requests
+/// (any worker may send one, to worker 0). Every worker advances both.
+pub(super) struct PlanInput {
+    plans: InputHandle<u64, CapacityContainerBuilder<Vec<PlanWire>>>,
+    stops: InputHandle<u64, CapacityContainerBuilder<Vec<u8>>>,
+    asked: bool,
+}
 
 impl PlanInput {
     /// Sends `note` to every worker, at the input's current epoch.
     pub(super) fn send(&mut self, note: &PlanNote) -> Result<(), String> {
-        self.0.send(note.to_wire()?);
+        self.plans.send(note.to_wire()?);
         Ok(())
     }
 
-    /// Moves the input to `epoch`.
+    /// Tells the planner, once, that this process was asked to stop.
+    pub(super) fn forward_stop(&mut self, stop: &StopRequest) {
+        if stop.requested() && !self.asked {
+            self.stops.send(0);
+            self.stops.flush();
+            self.asked = true;
+        }
+    }
+
+    /// Moves the inputs to `epoch`.
     pub(super) fn advance_to(&mut self, epoch: u64) {
-        self.0.advance_to(epoch);
+        self.plans.advance_to(epoch);
+        self.stops.advance_to(epoch);
     }
 }
 
-/// Builds the plan broadcast in `scope`: what worker 0 sends, every worker receives.
-pub(super) fn plan_feed(scope: timely::dataflow::Scope<'_, u64>) -> (PlanInput, Received) {
+/// Builds the plan broadcast in `scope` (what worker 0 sends, every worker receives) and
+/// the stop requests to worker 0, which set `stop` there.
+pub(super) fn plan_feed(
+    scope: timely::dataflow::Scope<'_, u64>,
+    stop: StopRequest,
+) -> (PlanInput, Received) {
+    let (stops, requests) = scope.new_input::<Vec<u8>>();
+    requests
+        .exchange(|_| 0)
+        .sink(Pipeline, "ReceiveStopRequests", move |(input, _)| {
+            input.for_each(|_, requests| {
+                if !requests.is_empty() && !stop.requested() {
+                    tracing::info!("a stop was requested in another process");
+                    stop.request();
+                }
+            });
+        });
     let (input, stream) = scope.new_input::<Vec<PlanWire>>();
     let received: Received = Rc::default();
     let into = Rc::clone(&received);
@@ -117,7 +149,12 @@ pub(super) fn plan_feed(scope: timely::dataflow::Scope<'_, u64>) -> (PlanInput, 
                 }
             });
         });
-    (PlanInput(input), received)
+    let input = PlanInput {
+        plans: input,
+        stops,
+        asked: false,
+    };
+    (input, received)
 }
 
 /// What the planner needs besides the source.
