@@ -8,6 +8,7 @@ use std::fmt::{self, Write as _};
 use crate::commit::CommitMarker;
 use crate::error::Result;
 use crate::offsets::OffsetsEntry;
+use crate::snapshot::{StateSize, state_sizes};
 use crate::store::CheckpointStore;
 
 /// What the checkpoint holds about one epoch.
@@ -21,15 +22,6 @@ pub struct EpochReport {
     pub marker: Option<CommitMarker>,
 }
 
-/// State size of one operator in a snapshot.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StateSize {
-    /// Parts listed.
-    pub parts: usize,
-    /// Their bytes.
-    pub bytes: u64,
-}
-
 impl EpochReport {
     /// Records the epoch reads, over all partitions.
     pub fn records(&self) -> u64 {
@@ -41,14 +33,8 @@ impl EpochReport {
     /// The state size per operator of the epoch's snapshot (empty without one, or for a
     /// marker written before parts were listed).
     pub fn state_sizes(&self) -> BTreeMap<String, StateSize> {
-        let mut sizes: BTreeMap<String, StateSize> = BTreeMap::new();
-        let parts = self.marker.as_ref().and_then(|m| m.state.as_ref());
-        for part in parts.into_iter().flatten() {
-            let size = sizes.entry(part.operator.clone()).or_default();
-            size.parts += 1;
-            size.bytes += part.bytes;
-        }
-        sizes
+        let parts = self.marker.as_ref().and_then(|m| m.state.as_deref());
+        state_sizes(parts.unwrap_or_default())
     }
 
     fn status(&self) -> &'static str {

@@ -95,9 +95,9 @@ mod summary;
 
 pub use commit::CommitMarker;
 pub use error::{Error, ErrorKind, Result};
-pub use inspect::{EpochReport, StateSize, diff_epochs};
+pub use inspect::{EpochReport, diff_epochs};
 pub use offsets::{Logged, OffsetsEntry, SourceRange};
 pub use retention::{Retention, RetentionReport};
-pub use snapshot::{StatePart, check_tiling};
+pub use snapshot::{StatePart, StateSize, check_tiling, state_sizes};
 pub use store::{CheckpointStore, JobMetadata, object_store_for};
 pub use summary::CheckpointSummary;

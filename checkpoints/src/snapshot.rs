@@ -39,6 +39,26 @@ impl StatePart {
     }
 }
 
+/// State size of one operator in a snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateSize {
+    /// Parts listed.
+    pub parts: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// The parts and bytes of each operator in `parts`.
+pub fn state_sizes(parts: &[StatePart]) -> BTreeMap<String, StateSize> {
+    let mut sizes: BTreeMap<String, StateSize> = BTreeMap::new();
+    for part in parts {
+        let size = sizes.entry(part.operator.clone()).or_default();
+        size.parts += 1;
+        size.bytes += part.bytes;
+    }
+    sizes
+}
+
 /// Checks that, for every operator named in `parts`, its parts cover the key groups
 /// `0..key_groups` exactly once.
 ///

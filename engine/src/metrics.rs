@@ -54,6 +54,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+use sluice_checkpoints::StateSize;
 
 /// A `table` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -293,16 +294,16 @@ impl RunMetrics {
         }
     }
 
-    /// Notes a committed snapshot's state: `(operator, parts, bytes)` per operator.
-    pub(crate) fn state_snapshot(&self, operators: impl IntoIterator<Item = (String, u64, u64)>) {
-        for (operator, parts, bytes) in operators {
+    /// Notes a committed snapshot's state size per operator.
+    pub(crate) fn state_snapshot(&self, sizes: BTreeMap<String, StateSize>) {
+        for (operator, size) in sizes {
             let label = OperatorLabel { operator };
             self.state_parts
                 .get_or_create(&label)
-                .set(saturating_i64(parts));
+                .set(i64::try_from(size.parts).unwrap_or(i64::MAX));
             self.state_bytes
                 .get_or_create(&label)
-                .set(saturating_i64(bytes));
+                .set(saturating_i64(size.bytes));
         }
     }
 

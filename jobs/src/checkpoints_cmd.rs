@@ -94,13 +94,6 @@ fn open(args: &CheckpointsArgs) -> Result<CheckpointStore> {
         return CheckpointStore::open(&args.target.display().to_string(), &args.job_id)
             .with_context(|| format!("opening the checkpoint {}", args.target.display()));
     }
-    let mut overrides = sluice_config::Override::from_env(std::env::vars());
-    for p in &args.param {
-        overrides.push(sluice_config::Override::param(p)?);
-    }
-    for s in &args.set {
-        overrides.push(sluice_config::Override::parse(s)?);
-    }
-    let job = sluice_config::JobConfig::from_file_with(&args.target, &overrides)?;
+    let job = crate::load_job(&args.target, &args.set, &args.param)?;
     crate::pipeline::open_checkpoints(&job)
 }

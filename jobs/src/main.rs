@@ -114,14 +114,7 @@ fn run(cli: Cli) -> Result<()> {
             metrics,
         } => {
             let cluster = cluster(hosts, process)?;
-            let mut overrides = sluice_config::Override::from_env(std::env::vars());
-            for p in &param {
-                overrides.push(sluice_config::Override::param(p)?);
-            }
-            for s in &set {
-                overrides.push(sluice_config::Override::parse(s)?);
-            }
-            let mut config = sluice_config::JobConfig::from_file_with(&job, &overrides)?;
+            let mut config = load_job(&job, &set, &param)?;
             if let Some(w) = workers {
                 config.workers = w;
             }
@@ -142,6 +135,22 @@ fn run(cli: Cli) -> Result<()> {
         Command::Table(args) => table::run(args),
         Command::Checkpoints(args) => checkpoints_cmd::run(args),
     }
+}
+
+/// Loads a job file with the environment's overrides, then `--param`s and `--set`s.
+fn load_job(
+    path: &std::path::Path,
+    set: &[String],
+    param: &[String],
+) -> Result<sluice_config::JobConfig> {
+    let mut overrides = sluice_config::Override::from_env(std::env::vars());
+    for p in param {
+        overrides.push(sluice_config::Override::param(p)?);
+    }
+    for s in set {
+        overrides.push(sluice_config::Override::parse(s)?);
+    }
+    Ok(sluice_config::JobConfig::from_file_with(path, &overrides)?)
 }
 
 /// The cluster settings from `--hosts` and `--process`.

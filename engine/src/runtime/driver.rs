@@ -694,43 +694,17 @@ fn run_worker(
                 if i % peers != index || range.is_empty() {
                     continue;
                 }
-                let (parts, dead) = match source.read_parts(range, epoch) {
-                    Ok(read) => read,
-                    Err(e) => {
+                let inputs = (&mut events_in, &mut dead_in);
+                let records = read_range(source.as_ref(), range, epoch, worker, inputs)
+                    .map_err(|e| {
                         tracing::error!(epoch, source = %range.source, partition = range.partition, error = %e, "read failed");
-                        // Sent before this worker's inputs close: timely's progress tracking
-                        // then completes the epoch at the committer only with the note in.
-                        failures_in.send(EpochNote::Failed(EpochFailure {
-                            site,
-                            operator: format!(
-                                "Read({} partition {})",
-                                range.source, range.partition
-                            ),
-                            error: e.to_string(),
-                        }));
-                        failures_in.flush();
-                        return Err(format!(
+                        format!(
                             "reading {} partition {} in epoch {epoch}: {e}",
                             range.source, range.partition
-                        ));
-                    }
-                };
-                let rows: usize = parts.iter().map(RecordBatch::num_rows).sum();
-                let read = (rows + dead.num_rows()) as u64;
-                report.records += read;
-                shared.options.metrics.record_read(&range.source, read);
-                send(&mut dead_in, dead);
-                // The rows go in slices, each run through the dataflow before the next: sinks
-                // that stream then hold only their open files, not the epoch.
-                for rows in parts {
-                    let mut offset = 0;
-                    while offset < rows.num_rows() {
-                        let length = SLICE_ROWS.min(rows.num_rows() - offset);
-                        send(&mut events_in, rows.slice(offset, length));
-                        offset += length;
-                        worker.step();
-                    }
-                }
+                        )
+                    })?;
+                report.records += records;
+                shared.options.metrics.record_read(&range.source, records);
             }
             // Only the committing worker (0) hears of commits, so only it keeps its epochs.
             if index == 0 {
@@ -784,16 +758,40 @@ fn run_worker(
     Ok(report)
 }
 
+/// A worker's input of batches.
+type BatchInput =
+    timely::dataflow::InputHandle<u64, timely::container::CapacityContainerBuilder<Batches>>;
+
+/// Reads `range`, sends its dead letters and then its rows into `(events, dead)`, and
+/// returns how many records it held. The rows go in slices, each run through the dataflow
+/// before the next: sinks that stream then hold only their open files, not the epoch.
+fn read_range(
+    source: &dyn EpochSource,
+    range: &sluice_checkpoints::SourceRange,
+    epoch: u64,
+    worker: &mut timely::worker::Worker,
+    (events, dead_in): (&mut BatchInput, &mut BatchInput),
+) -> std::result::Result<u64, super::ConnectorFailure> {
+    let (parts, dead) = source.read_parts(range, epoch)?;
+    let rows: usize = parts.iter().map(RecordBatch::num_rows).sum();
+    let records = (rows + dead.num_rows()) as u64;
+    send(dead_in, dead);
+    for rows in parts {
+        let mut offset = 0;
+        while offset < rows.num_rows() {
+            let length = SLICE_ROWS.min(rows.num_rows() - offset);
+            send(events, rows.slice(offset, length));
+            offset += length;
+            worker.step();
+        }
+    }
+    Ok(records)
+}
+
 /// The most rows a source batch enters the dataflow with at once.
 const SLICE_ROWS: usize = 64 * 1024;
 
-pub(super) fn send(
-    input: &mut timely::dataflow::InputHandle<
-        u64,
-        timely::container::CapacityContainerBuilder<Batches>,
-    >,
-    batch: RecordBatch,
-) {
+pub(super) fn send(input: &mut BatchInput, batch: RecordBatch) {
     if batch.num_rows() > 0 {
         input.send_batch(&mut Batches::one(batch));
     }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sluice_checkpoints::{CheckpointStore, CommitMarker, Retention, SourceRange};
+use sluice_checkpoints::{CheckpointStore, CommitMarker, Retention, SourceRange, state_sizes};
 
 use super::EpochSource;
 use super::committer::{Committed, OnCommitted};
@@ -53,16 +53,7 @@ impl Marker {
         } = committed;
         let snapshot = !self.has_state || !parts.is_empty();
         let replay = self.marked_before.is_some_and(|m| epoch <= m);
-        let mut sizes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-        for part in &parts {
-            let size = sizes.entry(part.operator.clone()).or_default();
-            size.0 += 1;
-            size.1 += part.bytes;
-        }
-        if !sizes.is_empty() {
-            self.metrics
-                .state_snapshot(sizes.into_iter().map(|(op, (n, b))| (op, n, b)));
-        }
+        self.metrics.state_snapshot(state_sizes(&parts));
         if !replay {
             let marker = CommitMarker {
                 epoch,
