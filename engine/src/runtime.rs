@@ -9,6 +9,7 @@ mod committer;
 mod dead_routes;
 mod driver;
 pub mod failure;
+mod graph;
 mod join_tables;
 mod marker;
 mod planner;

@@ -2,7 +2,6 @@
 //! to be durable (recovery is in `recovery`, planning in `planner`).
 
 use std::cell::Cell;
-use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,30 +9,21 @@ use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::{CheckpointStore, JobMetadata, StatePart};
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::core::{Concatenate, Input, Probe};
-use timely::dataflow::operators::generic::operator::Operator;
-use timely::dataflow::operators::vec::Map;
 
 use super::abort::{ABORTED, AbortGuard};
-use super::committer::{CommitTargets, commit_epochs};
-use super::dead_routes::to_dead;
-use super::failure::{EpochFailure, Failure, Site, fail, failure_gate};
+use super::failure::{EpochFailure, Failure, Site};
+use super::graph::{Graph, WorkerParts, build};
 use super::join_tables::{feed_tables, table_versions};
-use super::marker::{InFlight, InFlightEpochs, Marker};
-use super::planner::{PlanNote, Planner, StopRequest, plan_feed};
+use super::marker::{InFlight, InFlightEpochs};
+use super::planner::{PlanNote, Planner, StopRequest};
 use super::recovery::{Recovery, Start, recover};
-use super::writer::{EpochNote, write_to};
+use super::writer::EpochNote;
 use super::{Cursors, DeadLetters, EpochSource, Sinks, TableSink, advance};
-use crate::aggregate::AggregateExt;
 use crate::batch::Batches;
 use crate::error::{EngineError, Result};
-use crate::join::{KeyedJoinExt, TableUpdates};
 use crate::metrics::RunMetrics;
-use crate::plan::{CompiledJoin, CompiledPlan};
-use crate::quality::duplicates::{self, duplicate_notes};
-use crate::stateless::{StatelessExt, split_by_rules};
-use crate::window::{WindowControl, WindowExt, WindowNote, WindowSetup};
+use crate::plan::CompiledPlan;
+use crate::window::WindowControl;
 
 /// Progress of a run, reported after each epoch is logged and fed.
 #[derive(Clone, Debug)]
@@ -298,25 +288,25 @@ pub fn run(
     Ok(summary)
 }
 
-struct Shared {
-    plan: CompiledPlan,
-    source: Arc<dyn EpochSource>,
-    sink_list: Vec<Arc<dyn TableSink>>,
-    has_quality_gate: bool,
-    has_bronze: bool,
-    committed: Vec<Option<u64>>,
-    dead_letters: Arc<dyn DeadLetters>,
-    options: RunOptions,
-    key_groups: u32,
-    first_epoch: u64,
+pub(super) struct Shared {
+    pub(super) plan: CompiledPlan,
+    pub(super) source: Arc<dyn EpochSource>,
+    pub(super) sink_list: Vec<Arc<dyn TableSink>>,
+    pub(super) has_quality_gate: bool,
+    pub(super) has_bronze: bool,
+    pub(super) committed: Vec<Option<u64>>,
+    pub(super) dead_letters: Arc<dyn DeadLetters>,
+    pub(super) options: RunOptions,
+    pub(super) key_groups: u32,
+    pub(super) first_epoch: u64,
     /// The newest committed epoch when the run started.
-    marked_before: Option<u64>,
-    starts: Cursors,
-    restore: Vec<(StatePart, bytes::Bytes)>,
-    fingerprint: String,
-    abort: Arc<AtomicBool>,
-    run_id: String,
-    logged_before: Option<u64>,
+    pub(super) marked_before: Option<u64>,
+    pub(super) starts: Cursors,
+    pub(super) restore: Vec<(StatePart, bytes::Bytes)>,
+    pub(super) fingerprint: String,
+    pub(super) abort: Arc<AtomicBool>,
+    pub(super) run_id: String,
+    pub(super) logged_before: Option<u64>,
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -340,230 +330,28 @@ fn run_worker(
     let failure = Failure::new(Arc::clone(&shared.abort));
     let final_epoch = Rc::new(Cell::new(None));
     let control = Rc::new(WindowControl::default());
-    let snapshot_every = shared.options.snapshot_every.max(1);
-    let plan = shared.plan.clone();
     let first_epoch = shared.first_epoch;
     let in_flight: InFlightEpochs = Rc::default();
 
-    let built = worker.dataflow::<u64, _, _>(|scope| -> Result<_> {
-        let (plans_in, received) = plan_feed(scope, shared.options.stop.clone());
-        // Failures outside operators (a read) reach the committer through this input.
-        let (failures_in, failures) = scope.new_input::<Vec<EpochNote>>();
-        let (events_in, events) = scope.new_input::<Batches>();
-        let (dead_in, dead) = scope.new_input::<Batches>();
-        let mut files = vec![failures];
-        let mut sink_index = 0u32;
-        let sink_count = shared.sink_list.len();
-        let mut next_sink = |stream, files: &mut Vec<_>| {
-            let i = sink_index as usize;
-            let sink = Arc::clone(&shared.sink_list[i]);
-            // The dead-letter table is always the last sink.
-            let tally = shared
-                .options
-                .metrics
-                .sink_tally(sink.name(), i + 1 == sink_count);
-            files.push(write_to(
-                stream,
-                sink_index,
-                sink,
-                shared.committed[i],
-                failure.clone(),
-                tally,
-                site,
-            ));
-            sink_index += 1;
-        };
-        if shared.has_quality_gate {
-            next_sink(events.clone(), &mut files);
-            // The gate is sink 0; its uniqueness rules are counted where the keys meet.
-            if duplicates::any(&plan.rules) {
-                files.push(duplicate_notes(
-                    events.clone(),
-                    plan.rules.clone().into(),
-                    0,
-                    shared.committed[0],
-                    failure.clone(),
-                ));
-            }
-        }
-        if shared.has_bronze {
-            next_sink(events.clone(), &mut files);
-        }
-        let rules = plan.rules.clone();
-        let (passed, violations) = events.split_batches("Rules", move |_, batch| {
-            let (passed, violations) = split_by_rules(&rules, batch)?;
-            Ok((passed, Some(violations)))
-        });
-        let mut passed = passed;
-        let mut join_errors = Vec::new();
-        let mut table_inputs = Vec::new();
-        for join in plan.joins.clone() {
-            match join {
-                CompiledJoin::Broadcast(join) => {
-                    let name = format!("BroadcastJoin({})", join.name());
-                    let (joined, errors) =
-                        passed.map_batches(&name, move |_, batch| join.apply(batch));
-                    passed = joined;
-                    join_errors.push(errors);
-                }
-                CompiledJoin::Keyed(join) => {
-                    let (table_in, table) = scope.new_input::<TableUpdates>();
-                    passed = passed.keyed_join(&join, table, shared.key_groups, failure.clone())?;
-                    table_inputs.push((join, table_in, None));
-                }
-            }
-        }
-        let projection = plan.silver.clone();
-        let (silver, silver_errors) =
-            passed.map_batches("SilverColumns", move |_, batch| projection.apply(batch));
-        next_sink(silver.clone(), &mut files);
-        let mut dead_parts = vec![dead];
-        let mut conversion_errors = Vec::new();
-        let silver_errors = if join_errors.is_empty() {
-            silver_errors
-        } else {
-            join_errors.push(silver_errors);
-            scope.concatenate(join_errors)
-        };
-        for (stream, name) in [
-            (violations, "RuleViolationsToDeadLetters"),
-            (silver_errors, "SilverErrorsToDeadLetters"),
-        ] {
-            let (ok, errors) = to_dead(stream, name, false, &shared.dead_letters);
-            dead_parts.push(ok);
-            conversion_errors.push(errors);
-        }
-        if let Some(spec) = &plan.plan.window {
-            let writer_store = store.clone();
-            let writer_rt = rt.clone();
-            let op_name = spec.name.clone();
-            // Named after the key groups and the run, so that a re-run of the epoch with
-            // another worker count never overwrites a part that a marker lists.
-            let run_tag = xxhash_rust::xxh3::xxh3_64(shared.run_id.as_bytes()) as u32;
-            let setup = WindowSetup {
-                key_groups: shared.key_groups,
-                restore: shared.restore.clone(),
-                first_epoch,
-                snapshot_every,
-                snapshots: Some(Arc::new(
-                    move |epoch, groups: Range<u32>, bytes: Vec<u8>| {
-                        let part = StatePart {
-                            operator: op_name.clone(),
-                            part: format!("kg-{:05}-{:05}-{run_tag:08x}", groups.start, groups.end),
-                            first_key_group: groups.start,
-                            end_key_group: groups.end,
-                            bytes: bytes.len() as u64,
-                        };
-                        writer_rt
-                            .block_on(writer_store.put_state(
-                                epoch,
-                                &op_name,
-                                &part.part,
-                                bytes.into(),
-                            ))
-                            .map_err(|e| e.to_string())?;
-                        Ok(part)
-                    },
-                )),
-                control: Rc::clone(&control),
-            };
-            let outputs = silver.clone().window(spec, plan.silver.schema(), setup)?;
-            next_sink(outputs.results, &mut files);
-            let operator = format!("Window({})", spec.name);
-            files.push(outputs.notes.map(move |note| match note {
-                WindowNote::Part(part) => EpochNote::State(part),
-                WindowNote::Failed(error) => EpochNote::Failed(EpochFailure {
-                    site,
-                    operator: operator.clone(),
-                    error,
-                }),
-            }));
-            let (ok, errors) = to_dead(
-                outputs.late,
-                "LateToDeadLetters",
-                true,
-                &shared.dead_letters,
-            );
-            dead_parts.push(ok);
-            conversion_errors.push(errors);
-        }
-        for aggregate in &plan.aggregates {
-            let rows = silver.clone().aggregate_epochs(
-                aggregate,
-                shared.key_groups,
-                first_epoch,
-                rt.clone(),
-                failure.clone(),
-            )?;
-            next_sink(rows, &mut files);
-        }
-        let dead_all = scope.concatenate(dead_parts);
-        next_sink(dead_all, &mut files);
-        let conversion_failure = failure.clone();
-        scope.concatenate(conversion_errors).sink(
-            Pipeline,
-            "DeadLetterConversionErrors",
-            move |(input, _)| {
-                input.for_each(|_, container| {
-                    for batch in &container.batches {
-                        fail(
-                            &conversion_failure,
-                            format!("{} rows could not become dead letters", batch.num_rows()),
-                        );
-                    }
-                });
-            },
-        );
-        let gate_failure = failure.clone();
-        let gate_control = Rc::clone(&control);
-        let files = failure_gate(
-            scope.concatenate(files),
-            first_epoch,
-            site,
-            Box::new(move || {
-                gate_failure
-                    .first()
-                    .or_else(|| gate_control.failure.borrow().clone())
-            }),
-        );
-        let on_committed = Marker {
-            store: store.clone(),
-            runtime: rt.clone(),
-            keep_snapshots: shared.options.keep_snapshots.max(1),
-            has_state: plan.plan.window.is_some(),
-            marked_before: shared.marked_before,
-            in_flight: Rc::clone(&in_flight),
-            source: Arc::clone(&shared.source),
-            metrics: shared.options.metrics.clone(),
-        }
-        .into_callback();
-        let targets = CommitTargets {
-            sinks: shared.sink_list.clone(),
-            metrics: shared.options.metrics.clone(),
-            key_groups: shared.key_groups,
-        };
-        let committed = commit_epochs(
-            files,
-            targets,
-            first_epoch,
-            Rc::clone(&final_epoch),
-            on_committed,
-            failure.clone(),
-            Arc::clone(&shared.abort),
-        );
-        let (probe, _) = committed.probe();
-        Ok((
-            plans_in,
-            received,
-            failures_in,
-            events_in,
-            dead_in,
-            table_inputs,
-            probe,
-        ))
-    });
-    let (mut plans_in, received, mut failures_in, mut events_in, mut dead_in, mut tables, probe) =
-        built.map_err(|e| e.to_string())?;
+    let parts = WorkerParts {
+        site,
+        rt: rt.clone(),
+        store: store.clone(),
+        failure: failure.clone(),
+        final_epoch: Rc::clone(&final_epoch),
+        control: Rc::clone(&control),
+        in_flight: Rc::clone(&in_flight),
+    };
+    let built = worker.dataflow::<u64, _, _>(|scope| build(scope, shared, &parts));
+    let Graph {
+        mut plans_in,
+        received,
+        mut failures_in,
+        mut events_in,
+        mut dead_in,
+        mut tables,
+        probe,
+    } = built.map_err(|e| e.to_string())?;
     // Declared after the input handles, so it drops before them: raises the abort flag
     // before the inputs close unless the loop finished normally; see `AbortGuard`.
     let mut guard = AbortGuard {
@@ -759,7 +547,7 @@ fn run_worker(
 }
 
 /// A worker's input of batches.
-type BatchInput =
+pub(super) type BatchInput =
     timely::dataflow::InputHandle<u64, timely::container::CapacityContainerBuilder<Batches>>;
 
 /// Reads `range`, sends its dead letters and then its rows into `(events, dead)`, and
