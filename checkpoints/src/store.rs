@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::retry::StoreRetry;
 
 /// Identity of a job, written once at its first start.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -54,13 +55,14 @@ pub(crate) const STATE: &str = "state";
 /// Resolves a location URL to an object store and the root path inside it.
 ///
 /// `file://` URLs name a local directory, created if missing. `s3://bucket/prefix` uses
-/// `AmazonS3Builder::from_env()` (`AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, credentials).
+/// `AmazonS3Builder::from_env()` (`AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, credentials), with
+/// requests retried as `retry` says.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidLocation`] if the directory cannot be created, [`Error::Unsupported`] for
 /// other schemes, [`Error::Store`] if the store cannot be built.
-pub fn object_store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
+pub fn object_store_for(url: &Url, retry: &StoreRetry) -> Result<(Arc<dyn ObjectStore>, Path)> {
     let invalid = |reason: String| Error::InvalidLocation {
         location: url.to_string(),
         reason,
@@ -75,7 +77,7 @@ pub fn object_store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
             let fs = LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true);
             Ok((Arc::new(fs), Path::default()))
         }
-        "s3" | "s3a" => s3_store(url),
+        "s3" | "s3a" => s3_store(url, retry),
         other => Err(Error::Unsupported {
             scheme: other.to_string(),
             hint: "use a local directory, a file:// URL or s3://bucket/prefix",
@@ -83,9 +85,10 @@ pub fn object_store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
     }
 }
 
-fn s3_store(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
+fn s3_store(url: &Url, retry: &StoreRetry) -> Result<(Arc<dyn ObjectStore>, Path)> {
     let store = object_store::aws::AmazonS3Builder::from_env()
         .with_url(url.as_str())
+        .with_retry(retry.retry_config())
         .build()?;
     let root = Path::from_url_path(url.path()).map_err(object_store::Error::from)?;
     Ok((Arc::new(store), root))
@@ -136,8 +139,18 @@ impl CheckpointStore {
     ///
     /// [`Error::InvalidArgument`] for a bad job id; see [`object_store_for`] for the rest.
     pub fn open(location: &str, job_id: &str) -> Result<Self> {
+        Self::open_with(location, job_id, &StoreRetry::default())
+    }
+
+    /// As [`CheckpointStore::open`], with requests to an object store retried as `retry`
+    /// says.
+    ///
+    /// # Errors
+    ///
+    /// As [`CheckpointStore::open`].
+    pub fn open_with(location: &str, job_id: &str, retry: &StoreRetry) -> Result<Self> {
         let url = location_url(location)?;
-        let (store, root) = object_store_for(&url)?;
+        let (store, root) = object_store_for(&url, retry)?;
         let mut this = Self::with_store(store, root, job_id)?;
         this.location = location.into();
         Ok(this)

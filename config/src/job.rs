@@ -16,7 +16,7 @@ use sluice_engine::quality::RuleAction;
 
 use crate::aggregation::{EpochAggregateConfig, GoldConfig, WindowConfig};
 use crate::error::{ConfigError, Result};
-use crate::output::{CheckpointConfig, OutputConfig};
+use crate::output::{CheckpointConfig, ObjectStoreConfig, OutputConfig};
 use crate::overrides::Override;
 
 /// A whole job: source, rules, silver columns, gold window, outputs, checkpoints.
@@ -55,6 +55,9 @@ pub struct JobConfig {
     /// Checkpoint settings.
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
+    /// How object-store requests are retried.
+    #[serde(default)]
+    pub object_store: ObjectStoreConfig,
     /// Timely worker threads; 0 means one per core.
     #[serde(default)]
     pub workers: usize,
@@ -172,10 +175,19 @@ pub struct TriggerConfig {
     /// starts the next epoch as soon as the previous one is committed.
     #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
+    /// How many epochs may be in flight at once, planned and not yet committed (at least
+    /// 1): the next epoch is read and processed while the previous ones upload and commit.
+    /// Commits stay in epoch order, and the tables are the same for any value.
+    #[serde(default = "default_max_epochs_in_flight")]
+    pub max_epochs_in_flight: usize,
 }
 
 fn default_records_per_epoch() -> u64 {
     100_000
+}
+
+fn default_max_epochs_in_flight() -> usize {
+    3
 }
 
 impl Default for TriggerConfig {
@@ -183,6 +195,7 @@ impl Default for TriggerConfig {
         Self {
             records_per_epoch: default_records_per_epoch(),
             interval: None,
+            max_epochs_in_flight: default_max_epochs_in_flight(),
         }
     }
 }
@@ -500,6 +513,12 @@ impl JobConfig {
         }
         if self.trigger.records_per_epoch == 0 {
             return Err(invalid("trigger.records-per-epoch", "a positive number"));
+        }
+        if self.trigger.max_epochs_in_flight == 0 {
+            return Err(invalid(
+                "trigger.max-epochs-in-flight",
+                "at least 1 (1 commits each epoch before the next starts)",
+            ));
         }
         let kinds = [
             self.source.generator.is_some(),

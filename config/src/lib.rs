@@ -24,7 +24,9 @@ pub use job::{
     ColumnConfig, FieldConfig, FieldType, JobConfig, JoinConfig, JoinTableConfig, MetricsConfig,
     ReferenceConfig, RuleConfig, SilverConfig, SourceConfig, TriggerConfig,
 };
-pub use output::{CheckpointConfig, KafkaOutputConfig, OutputConfig, TableNames, TableTopics};
+pub use output::{
+    CheckpointConfig, KafkaOutputConfig, ObjectStoreConfig, OutputConfig, TableNames, TableTopics,
+};
 pub use overrides::Override;
 
 /// The example job that `sluice demo` runs: the user-activity medallion pipeline.

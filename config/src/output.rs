@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -129,5 +130,53 @@ pub struct CheckpointConfig {
 impl Default for CheckpointConfig {
     fn default() -> Self {
         Self { every: 5, keep: 3 }
+    }
+}
+
+/// How requests to an object store (S3: the tables and the checkpoint) are retried when they
+/// fail transiently (a refused or dropped connection, a timeout, a 5xx answer): with
+/// exponential backoff and jitter, until `max-retries` retries or `retry-timeout` have
+/// passed. The job fails only after that, and resumes exactly when restarted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ObjectStoreConfig {
+    /// Retries of one request at most.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: usize,
+    /// Time after a request's first attempt past which it is not retried any more.
+    #[serde(default = "default_retry_timeout", with = "humantime_serde")]
+    pub retry_timeout: Duration,
+    /// The first wait before a retry.
+    #[serde(default = "default_initial_backoff", with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    /// The longest wait between retries.
+    #[serde(default = "default_max_backoff", with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+fn default_max_retries() -> usize {
+    30
+}
+
+fn default_retry_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn default_initial_backoff() -> Duration {
+    Duration::from_millis(100)
+}
+
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for ObjectStoreConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: default_max_retries(),
+            retry_timeout: default_retry_timeout(),
+            initial_backoff: default_initial_backoff(),
+            max_backoff: default_max_backoff(),
+        }
     }
 }

@@ -60,7 +60,7 @@ mod writer;
 pub use error::{Cause, DeltaError, Result};
 pub use feed::DeltaTableFeed;
 pub use merge_sink::{MergeConfig, MergeTableSink};
-pub use sink::{DeltaSink, SinkOptions, register_object_stores};
+pub use sink::{DeltaSink, SinkOptions, register_object_stores, set_store_retry};
 pub use source::{DeltaSource, DeltaSourceConfig, OnChange};
 pub use table_sink::DeltaTableSink;
 
@@ -213,7 +213,7 @@ mod tests {
 
     /// Rows per `event_date`, read back through deltalake's DataFusion provider.
     async fn rows_by_date(sink: &DeltaSink) -> BTreeMap<i32, usize> {
-        let table = deltalake::open_table(sink.table_url().clone())
+        let table = deltalake::open_table_with_storage_options(sink.table_url().clone(), sink::storage_options())
             .await
             .unwrap();
         let ctx = SessionContext::new();
@@ -288,7 +288,7 @@ mod tests {
                 CommitOutcome::AlreadyCommitted
             );
         }
-        let table = deltalake::open_table(sink.table_url().clone())
+        let table = deltalake::open_table_with_storage_options(sink.table_url().clone(), sink::storage_options())
             .await
             .unwrap();
         assert_eq!(table.version(), Some(1));

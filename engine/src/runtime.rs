@@ -11,9 +11,11 @@ mod driver;
 pub mod failure;
 mod graph;
 mod join_tables;
+mod lane;
 mod marker;
 mod planner;
 mod recovery;
+mod state_put;
 pub(crate) mod writer;
 
 pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};
@@ -194,8 +196,9 @@ pub trait TableSink: Send + Sync + 'static {
 }
 
 /// One epoch's data files of a [`TableSink`], written as batches arrive (see
-/// [`TableSink::stream`]). It lives on the worker thread that writes.
-pub trait EpochWriter {
+/// [`TableSink::stream`]). Batches are pushed on the worker thread that writes; `finish`,
+/// which waits for the uploads, runs off it, on the I/O runtime's blocking pool.
+pub trait EpochWriter: Send {
     /// Writes `batch` (its rows may be buffered until a file or row group fills).
     ///
     /// # Errors

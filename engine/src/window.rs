@@ -18,7 +18,7 @@ mod state;
 pub use accumulator::{Accumulator, Hll, Moments};
 pub use assign::window_starts;
 pub use operator::{
-    SnapshotWriter, WindowControl, WindowExt, WindowNote, WindowOutputs, WindowSetup,
+    PartNamer, WindowControl, WindowExt, WindowNote, WindowOutputs, WindowSetup,
 };
 pub use state::{EpochOutput, WindowState};
 

@@ -62,6 +62,7 @@ pub fn run_job(
         .enable_all()
         .build()?;
     let handle = runtime.handle().clone();
+    sluice_connectors::delta::set_store_retry(&store_retry(job));
     let stop = crate::shutdown::stop_on_signals(&handle, shutdown_timeout)?;
     let records_per_epoch = if batch {
         u64::MAX
@@ -356,6 +357,7 @@ pub fn run_job(
         trigger_interval: if batch { None } else { job.trigger.interval },
         cluster,
         idle_poll: std::time::Duration::from_millis(100),
+        max_epochs_in_flight: job.trigger.max_epochs_in_flight,
         startup_dead_letters,
         metrics: metrics.clone(),
         stop,
@@ -614,8 +616,19 @@ fn open_source(
 /// The checkpoint store of `job`: `<output.dir>/checkpoints/<job-id>/`.
 pub(crate) fn open_checkpoints(job: &JobConfig) -> Result<sluice_checkpoints::CheckpointStore> {
     let dir = Location::new(&job.output.dir, "checkpoints")?;
-    sluice_checkpoints::CheckpointStore::open(dir.as_str(), &job.job_id)
+    sluice_checkpoints::CheckpointStore::open_with(dir.as_str(), &job.job_id, &store_retry(job))
         .with_context(|| format!("opening checkpoints at {}", dir.as_str()))
+}
+
+/// How `job`'s object-store requests are retried (its `object-store` settings).
+fn store_retry(job: &JobConfig) -> sluice_checkpoints::StoreRetry {
+    let settings = &job.object_store;
+    sluice_checkpoints::StoreRetry {
+        max_retries: settings.max_retries,
+        retry_timeout: settings.retry_timeout,
+        initial_backoff: settings.initial_backoff,
+        max_backoff: settings.max_backoff,
+    }
 }
 
 /// A base location (local directory or object-store URL) and a folder under it.

@@ -36,6 +36,7 @@ builds the binary and exports SLUICE_BIN and SLUICE_PYTHON; or set them by hand:
 SLUICE_PYTHON=$HOME/.cache/sluice-venv/bin/python`";
 
 mod checks;
+pub mod proxy;
 pub mod quality_job;
 pub mod user_activity;
 

@@ -127,6 +127,7 @@ pub async fn open_table(location: &str) -> Result<DeltaTable> {
         ensure_table_uri(location).map_err(|e| DeltaError::delta(location, "resolving", e))?;
     let mut table = DeltaTableBuilder::from_url(url)
         .map_err(|e| DeltaError::delta(location, "opening the table", e))?
+        .with_storage_options(super::sink::storage_options())
         .build()
         .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
     match table.load().await {

@@ -1,5 +1,6 @@
 //! [`DeltaSink`]: opens (or creates) a table, writes files on any worker, commits per epoch.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -8,6 +9,7 @@ use deltalake::kernel::{StructField, StructType};
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
 use tracing::{info, warn};
+use sluice_checkpoints::StoreRetry;
 use url::Url;
 
 use super::committer::{Committer, ReplaceWhere};
@@ -107,7 +109,7 @@ impl DeltaSink {
         let delta_schema = schema::to_delta(location, &schema)?;
         let url = resolve_location(location)?;
 
-        let mut table = DeltaTable::try_from_url(url.clone())
+        let mut table = DeltaTable::try_from_url_with_storage_options(url.clone(), storage_options())
             .await
             .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
         if table.version().is_none() {
@@ -377,7 +379,30 @@ pub fn register_object_stores() {
     ONCE.call_once(|| deltalake::aws::register_handlers(None));
 }
 
+/// How the Delta tables of this process retry object-store requests.
+static RETRY: std::sync::RwLock<Option<StoreRetry>> = std::sync::RwLock::new(None);
+
+/// Sets how requests to the object store of every Delta table opened from now on in this
+/// process are retried (a job sets it once, at start, from its `object-store` settings);
+/// [`StoreRetry::default`] until then.
+pub fn set_store_retry(retry: &StoreRetry) {
+    *RETRY.write().unwrap_or_else(|e| e.into_inner()) = Some(retry.clone());
+}
+
+/// The storage options every table is opened with: the retry settings.
+pub(crate) fn storage_options() -> HashMap<String, String> {
+    RETRY
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default()
+        .storage_options()
+}
+
 /// Loads an existing table.
 async fn load(url: &Url) -> deltalake::DeltaResult<DeltaTable> {
-    DeltaTableBuilder::from_url(url.clone())?.load().await
+    DeltaTableBuilder::from_url(url.clone())?
+        .with_storage_options(storage_options())
+        .load()
+        .await
 }

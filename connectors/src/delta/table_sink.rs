@@ -90,7 +90,7 @@ impl DeltaTableSink {
         runtime.block_on(async {
             let url = deltalake::ensure_table_uri(location)
                 .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), false))?;
-            let table = deltalake::open_table(url)
+            let table = deltalake::open_table_with_storage_options(url, super::sink::storage_options())
                 .await
                 .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), true))?;
             let provider = table

@@ -1,5 +1,6 @@
 //! The single committer: on worker 0, commits each sink's files of an epoch in one
-//! transaction per table, then marks the epoch committed in the checkpoint.
+//! transaction per table, then marks the epoch committed in the checkpoint. The commits run
+//! on a [`Lane`], in epoch order, while the workers go on with later epochs.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -17,6 +18,8 @@ use sluice_checkpoints::{StatePart, check_tiling};
 
 use super::abort::ABORTED;
 use super::failure::{EpochFailure, Failure, fail};
+use super::lane::Lane;
+use super::marker::MarkerWriter;
 use super::writer::EpochNote;
 use crate::epoch::complete_before;
 use crate::metrics::RunMetrics;
@@ -30,15 +33,83 @@ pub(crate) struct Committed {
     pub(crate) tables: BTreeMap<String, u64>,
 }
 
-/// Called after every sink committed an epoch; writes the commit marker.
-pub(crate) type OnCommitted = Box<dyn FnMut(Committed) -> Result<(), String>>;
+/// Called on the committing worker once an epoch is durable (its marker written).
+pub(crate) type OnCommitted = Box<dyn FnMut(Committed)>;
 
 /// The tables an epoch commits to, in commit order, and where commits are reported.
+#[derive(Clone)]
 pub(crate) struct CommitTargets {
     pub(crate) sinks: Vec<Arc<dyn TableSink>>,
     pub(crate) metrics: RunMetrics,
     /// The job's key groups, which an epoch's state parts must cover exactly once.
     pub(crate) key_groups: u32,
+    /// Writes each committed epoch's marker.
+    pub(crate) marker: MarkerWriter,
+    /// The process's abort flag: once raised, no epoch commits.
+    pub(crate) abort: Arc<AtomicBool>,
+}
+
+impl CommitTargets {
+    /// Commits `epoch`'s files in every sink, in order, then writes its marker. Blocks on
+    /// the tables and the checkpoint: it runs on the committer's lane. A failure raises
+    /// `failed`, so that no later epoch commits (the committer raises the process's abort
+    /// flag, naming the failure, when it hears of it).
+    fn commit(
+        &self,
+        epoch: u64,
+        files: Vec<Vec<String>>,
+        parts: Vec<StatePart>,
+        failed: &AtomicBool,
+    ) -> Result<Committed, String> {
+        if failed.load(Ordering::SeqCst) {
+            return Err(ABORTED.to_string());
+        }
+        let result = self.commit_inner(epoch, files, parts);
+        if result.is_err() {
+            failed.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn commit_inner(
+        &self,
+        epoch: u64,
+        files: Vec<Vec<String>>,
+        parts: Vec<StatePart>,
+    ) -> Result<Committed, String> {
+        let mut tables = BTreeMap::new();
+        for (sink, files) in self.sinks.iter().zip(files) {
+            if self.abort.load(Ordering::SeqCst) {
+                return Err(ABORTED.to_string());
+            }
+            let began = Instant::now();
+            let report = sink
+                .commit(epoch, files)
+                .map_err(|err| format!("committing {} epoch {epoch}: {err}", sink.name()))?;
+            self.metrics
+                .table_committed(sink.name(), began.elapsed(), &report);
+            if let Some(version) = report.version {
+                tables.insert(sink.name().to_string(), version);
+            }
+            tracing::debug!(
+                table = sink.name(),
+                epoch,
+                skipped = report.skipped,
+                rows = report.rows,
+                files = report.files,
+                "epoch committed"
+            );
+        }
+        let committed = Committed {
+            epoch,
+            parts,
+            tables,
+        };
+        self.marker
+            .write(&committed)
+            .map_err(|err| format!("commit marker {epoch}: {err}"))?;
+        Ok(committed)
+    }
 }
 
 /// Commits the notes in `files` epoch by epoch, in epoch order, starting at `first_epoch`.
@@ -53,16 +124,13 @@ pub(crate) fn commit_epochs<'scope>(
     final_epoch: Rc<Cell<Option<u64>>>,
     mut on_committed: OnCommitted,
     failure: Failure,
-    abort: Arc<AtomicBool>,
+    runtime: tokio::runtime::Handle,
 ) -> Stream<'scope, u64, Vec<()>> {
-    let CommitTargets {
-        sinks,
-        metrics,
-        key_groups,
-    } = targets;
     let scope = files.scope();
+    let worker = scope.worker();
     let is_committer = scope.index() == 0;
     let mut builder = OperatorBuilder::new("Commit".to_owned(), scope);
+    let activator = worker.sync_activator_for(builder.operator_info().address.to_vec());
     let mut input = builder.new_input(files, Exchange::new(|_: &EpochNote| 0));
     let (_output, stream) = builder.new_output::<Vec<()>>();
     builder.build(move |capabilities| {
@@ -70,6 +138,11 @@ pub(crate) fn commit_epochs<'scope>(
         for cap in caps.iter_mut() {
             cap.downgrade(&first_epoch);
         }
+        let mut lane = Lane::new("Commit", runtime, activator);
+        // Raised by the first commit that fails: no later one runs.
+        let poisoned = Arc::new(AtomicBool::new(false));
+        // Epochs handed to the lane and not yet durable.
+        let mut committing = 0usize;
         let mut next = first_epoch;
         let mut stash: BTreeMap<u64, Vec<EpochNote>> = BTreeMap::new();
         move |frontiers| {
@@ -79,7 +152,30 @@ pub(crate) fn commit_epochs<'scope>(
                 }
             });
             if caps.is_empty() {
+                stash.clear();
                 return;
+            }
+            for (epoch, result) in lane.finished() {
+                committing -= 1;
+                match result {
+                    Ok(committed) => on_committed(committed),
+                    Err(err) => {
+                        if err != ABORTED {
+                            fail(&failure, err);
+                        }
+                        // Nothing commits any more: let the dataflow drain (timely steps a
+                        // worker until its dataflows complete, even after a failure).
+                        caps.clear();
+                        return;
+                    }
+                }
+                if final_epoch.get() == Some(epoch) {
+                    caps.clear();
+                    return;
+                }
+                for cap in caps.iter_mut() {
+                    cap.downgrade(&(epoch + 1));
+                }
             }
             let frontier = frontiers[0].frontier().first().copied();
             let limit = complete_before(
@@ -90,84 +186,61 @@ pub(crate) fn commit_epochs<'scope>(
             );
             while next < limit {
                 let epoch = next;
+                next = epoch + 1;
                 let notes = stash.remove(&epoch).unwrap_or_default();
                 // A worker that failed closes its inputs as it leaves, which completes the
                 // epoch here without its share: never commit once any worker aborted.
-                if is_committer && failure.first().is_none() && !abort.load(Ordering::SeqCst) {
-                    let mut per_sink: Vec<Vec<String>> = vec![Vec::new(); sinks.len()];
-                    let mut parts = Vec::new();
-                    let mut failures = Vec::new();
-                    for note in notes {
-                        match note {
-                            EpochNote::Sink { sink, note } => per_sink[sink as usize].push(note),
-                            EpochNote::State(part) => parts.push(part),
-                            EpochNote::Failed(f) => failures.push(f),
-                        }
+                if !is_committer {
+                    if final_epoch.get() == Some(epoch) {
+                        caps.clear();
+                        break;
                     }
-                    parts.sort();
-                    let mut ok = true;
-                    // Name the first cause: a worker that only stopped because another failed
-                    // is not one, and the cause may sit in a later epoch.
-                    let later = stash.values().flatten().filter_map(|note| match note {
-                        EpochNote::Failed(f) => Some(f.clone()),
-                        _ => None,
-                    });
-                    let failed = !failures.is_empty();
-                    if failed && let Some(cause) = first_cause(failures.into_iter().chain(later)) {
-                        fail(&failure, format!("epoch {epoch} failed in {cause}"));
-                        ok = false;
-                    } else if let Err(err) = check_tiling(epoch, &parts, key_groups) {
-                        fail(&failure, format!("epoch {epoch}: {err}"));
-                        ok = false;
+                    for cap in caps.iter_mut() {
+                        cap.downgrade(&next);
                     }
-                    let to_commit = if ok { sinks.len() } else { 0 };
-                    let mut tables = BTreeMap::new();
-                    for (sink, files) in sinks.iter().zip(per_sink).take(to_commit) {
-                        let began = Instant::now();
-                        match sink.commit(epoch, files) {
-                            Ok(report) => {
-                                metrics.table_committed(sink.name(), began.elapsed(), &report);
-                                if let Some(version) = report.version {
-                                    tables.insert(sink.name().to_string(), version);
-                                }
-                                tracing::debug!(
-                                    table = sink.name(),
-                                    epoch,
-                                    skipped = report.skipped,
-                                    rows = report.rows,
-                                    files = report.files,
-                                    "epoch committed"
-                                );
-                            }
-                            Err(err) => {
-                                fail(
-                                    &failure,
-                                    format!("committing {} epoch {epoch}: {err}", sink.name()),
-                                );
-                                ok = false;
-                                break;
-                            }
-                        }
-                    }
-                    let committed = Committed {
-                        epoch,
-                        parts,
-                        tables,
-                    };
-                    if ok && let Err(err) = on_committed(committed) {
-                        fail(&failure, format!("commit marker {epoch}: {err}"));
-                    }
+                    continue;
                 }
-                next = epoch + 1;
-                if final_epoch.get() == Some(epoch) {
+                if failure.first().is_some() || targets.abort.load(Ordering::SeqCst) {
                     caps.clear();
-                    break;
+                    return;
                 }
-                for cap in caps.iter_mut() {
-                    cap.downgrade(&next);
+                let mut per_sink: Vec<Vec<String>> = vec![Vec::new(); targets.sinks.len()];
+                let mut parts = Vec::new();
+                let mut failures = Vec::new();
+                for note in notes {
+                    match note {
+                        EpochNote::Sink { sink, note } => per_sink[sink as usize].push(note),
+                        EpochNote::State(part) => parts.push(part),
+                        EpochNote::Failed(f) => failures.push(f),
+                    }
                 }
+                parts.sort();
+                // Name the first cause: a worker that only stopped because another failed
+                // is not one, and the cause may sit in a later epoch.
+                let later = stash.values().flatten().filter_map(|note| match note {
+                    EpochNote::Failed(f) => Some(f.clone()),
+                    _ => None,
+                });
+                let failed = !failures.is_empty();
+                if failed && let Some(cause) = first_cause(failures.into_iter().chain(later)) {
+                    fail(&failure, format!("epoch {epoch} failed in {cause}"));
+                    caps.clear();
+                    return;
+                }
+                if let Err(err) = check_tiling(epoch, &parts, targets.key_groups) {
+                    fail(&failure, format!("epoch {epoch}: {err}"));
+                    caps.clear();
+                    return;
+                }
+                let targets = targets.clone();
+                let poisoned = Arc::clone(&poisoned);
+                committing += 1;
+                lane.submit(move || (epoch, targets.commit(epoch, per_sink, parts, &poisoned)));
             }
-            if frontier.is_none() && stash.is_empty() {
+            if is_committer && committing > 0 {
+                return;
+            }
+            if frontier.is_none() && stash.is_empty() && (!is_committer || lane.is_idle()) {
                 caps.clear();
             }
         }

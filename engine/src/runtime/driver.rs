@@ -1,5 +1,6 @@
-//! The worker loop: plans epochs, logs offsets, feeds the dataflow and waits for each epoch
-//! to be durable (recovery is in `recovery`, planning in `planner`).
+//! The worker loop: plans epochs, logs offsets and feeds the dataflow, with up to
+//! `max_epochs_in_flight` epochs between planned and durable (recovery is in `recovery`,
+//! planning in `planner`).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -59,6 +60,9 @@ pub struct RunOptions {
     pub trigger_interval: Option<Duration>,
     /// How long to wait before asking an idle source again.
     pub idle_poll: Duration,
+    /// How many epochs may be planned and not yet committed at once (at least 1): epoch
+    /// `e + 1` is planned, read and processed while `e`'s files upload and its commits run.
+    pub max_epochs_in_flight: usize,
     /// Run as one process of a cluster; `None` runs in this process alone.
     pub cluster: Option<Cluster>,
     /// Dead letters found before the run, while loading static tables (a join's rows
@@ -351,6 +355,7 @@ fn run_worker(
         mut dead_in,
         mut tables,
         probe,
+        processed,
     } = built.map_err(|e| e.to_string())?;
     // Declared after the input handles, so it drops before them: raises the abort flag
     // before the inputs close unless the loop finished normally; see `AbortGuard`.
@@ -386,6 +391,7 @@ fn run_worker(
     let source = &shared.source;
     let mut last_start: Option<Instant> = None;
     let mut stopped = false;
+    let max_in_flight = shared.options.max_epochs_in_flight.max(1) as u64;
     let planner = Planner {
         source: source.as_ref(),
         store: &store,
@@ -401,11 +407,17 @@ fn run_worker(
     // committer as data at the epoch being fed, before this worker's inputs close.
     let fed: std::result::Result<(), String> = (|| {
         loop {
-            while probe.less_than(&epoch) {
-                worker.step_or_park(Some(Duration::from_millis(5)));
-                check(&failure, &control)?;
-            }
             let note = if index == 0 {
+                // At most `max_epochs_in_flight` epochs are planned and not yet committed,
+                // and `W(epoch)`, logged with the epoch, needs the window to have processed
+                // the epoch before it on every worker.
+                let oldest = (epoch + 1).saturating_sub(max_in_flight);
+                while probe.less_than(&oldest)
+                    || processed.as_ref().is_some_and(|p| p.less_than(&epoch))
+                {
+                    worker.step_or_park(Some(Duration::from_millis(5)));
+                    check(&failure, &control)?;
+                }
                 // Its own notes come back through the broadcast too; only later ones matter.
                 received.borrow_mut().retain(|&e, _| e > epoch);
                 if let (Some(interval), Some(last)) = (shared.options.trigger_interval, last_start)

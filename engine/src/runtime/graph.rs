@@ -11,16 +11,16 @@ use sluice_checkpoints::{CheckpointStore, StatePart};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Concatenate, Input, Probe};
 use timely::dataflow::operators::generic::operator::Operator;
-use timely::dataflow::operators::vec::Map;
 use timely::dataflow::{InputHandle, ProbeHandle, Scope};
 
 use super::committer::{CommitTargets, commit_epochs};
 use super::dead_routes::to_dead;
 use super::driver::{BatchInput, Shared};
-use super::failure::{EpochFailure, Failure, Site, fail, failure_gate};
+use super::failure::{Failure, Site, fail, failure_gate};
 use super::join_tables::TableInput;
-use super::marker::{InFlightEpochs, Marker};
+use super::marker::{InFlightEpochs, Marker, MarkerWriter};
 use super::planner::{PlanInput, Received, plan_feed};
+use super::state_put::put_state;
 use super::writer::{EpochNote, write_to};
 use crate::aggregate::AggregateExt;
 use crate::batch::Batches;
@@ -29,7 +29,7 @@ use crate::join::{KeyedJoinExt, TableUpdates};
 use crate::plan::CompiledJoin;
 use crate::quality::duplicates::{self, duplicate_notes};
 use crate::stateless::{StatelessExt, split_by_rules};
-use crate::window::{WindowControl, WindowExt, WindowNote, WindowSetup};
+use crate::window::{WindowControl, WindowExt, WindowSetup};
 
 /// What a worker shares between its dataflow and its loop.
 pub(super) struct WorkerParts {
@@ -55,6 +55,9 @@ pub(super) struct Graph {
     pub(super) tables: Vec<TableInput>,
     /// Passes an epoch once it is committed.
     pub(super) probe: ProbeHandle<u64>,
+    /// Passes an epoch once the window operator processed it on every worker, which fixes
+    /// the next epoch's watermark (`None` without a window).
+    pub(super) processed: Option<ProbeHandle<u64>>,
 }
 
 /// Builds the worker's dataflow in `scope`.
@@ -99,6 +102,7 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
             failure.clone(),
             tally,
             site,
+            rt.clone(),
         ));
         sink_index += 1;
     };
@@ -161,9 +165,8 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         dead_parts.push(ok);
         conversion_errors.push(errors);
     }
+    let mut processed = None;
     if let Some(spec) = &plan.plan.window {
-        let writer_store = store.clone();
-        let writer_rt = rt.clone();
         let op_name = spec.name.clone();
         // Named after the key groups and the run, so that a re-run of the epoch with
         // another worker count never overwrites a part that a marker lists.
@@ -173,34 +176,26 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
             restore: shared.restore.clone(),
             first_epoch,
             snapshot_every,
-            snapshots: Some(Arc::new(
-                move |epoch, groups: Range<u32>, bytes: Vec<u8>| {
-                    let part = StatePart {
-                        operator: op_name.clone(),
-                        part: format!("kg-{:05}-{:05}-{run_tag:08x}", groups.start, groups.end),
-                        first_key_group: groups.start,
-                        end_key_group: groups.end,
-                        bytes: bytes.len() as u64,
-                    };
-                    writer_rt
-                        .block_on(writer_store.put_state(epoch, &op_name, &part.part, bytes.into()))
-                        .map_err(|e| e.to_string())?;
-                    Ok(part)
-                },
-            )),
+            snapshots: Some(Arc::new(move |groups: Range<u32>, bytes: u64| StatePart {
+                operator: op_name.clone(),
+                part: format!("kg-{:05}-{:05}-{run_tag:08x}", groups.start, groups.end),
+                first_key_group: groups.start,
+                end_key_group: groups.end,
+                bytes,
+            })),
             control: Rc::clone(control),
         };
         let outputs = silver.clone().window(spec, plan.silver.schema(), setup)?;
+        processed = Some(outputs.results.clone().probe().0);
         next_sink(outputs.results, &mut files);
-        let operator = format!("Window({})", spec.name);
-        files.push(outputs.notes.map(move |note| match note {
-            WindowNote::Part(part) => EpochNote::State(part),
-            WindowNote::Failed(error) => EpochNote::Failed(EpochFailure {
-                site,
-                operator: operator.clone(),
-                error,
-            }),
-        }));
+        files.push(put_state(
+            outputs.notes,
+            format!("Window({})", spec.name),
+            store.clone(),
+            rt.clone(),
+            failure.clone(),
+            site,
+        ));
         let (ok, errors) = to_dead(
             outputs.late,
             "LateToDeadLetters",
@@ -250,11 +245,6 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         }),
     );
     let on_committed = Marker {
-        store: store.clone(),
-        runtime: rt.clone(),
-        keep_snapshots: shared.options.keep_snapshots.max(1),
-        has_state: plan.plan.window.is_some(),
-        marked_before: shared.marked_before,
         in_flight: Rc::clone(in_flight),
         source: Arc::clone(&shared.source),
         metrics: shared.options.metrics.clone(),
@@ -264,6 +254,14 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         sinks: shared.sink_list.clone(),
         metrics: shared.options.metrics.clone(),
         key_groups: shared.key_groups,
+        marker: MarkerWriter {
+            store: store.clone(),
+            runtime: rt.clone(),
+            keep_snapshots: shared.options.keep_snapshots.max(1),
+            has_state: plan.plan.window.is_some(),
+            marked_before: shared.marked_before,
+        },
+        abort: Arc::clone(&shared.abort),
     };
     let committed = commit_epochs(
         files,
@@ -272,7 +270,7 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         Rc::clone(final_epoch),
         on_committed,
         failure.clone(),
-        Arc::clone(&shared.abort),
+        rt.clone(),
     );
     let (probe, _) = committed.probe();
     Ok(Graph {
@@ -283,5 +281,6 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         dead_in,
         tables: table_inputs,
         probe,
+        processed,
     })
 }

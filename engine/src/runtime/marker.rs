@@ -1,5 +1,6 @@
-//! What happens once every sink committed an epoch, on the committing worker: the commit
-//! marker (and snapshot retention) in the checkpoint, the source told, the epoch timed.
+//! What happens once every sink committed an epoch: the commit marker (and snapshot
+//! retention) in the checkpoint, on the committer's lane; then, on the committing worker,
+//! the source told and the epoch timed.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -22,8 +23,10 @@ pub(super) struct InFlight {
 /// This worker's epochs in flight, by epoch.
 pub(super) type InFlightEpochs = Rc<RefCell<BTreeMap<u64, InFlight>>>;
 
-/// Writes the commit marker of each committed epoch; see the [module docs](self).
-pub(super) struct Marker {
+/// Writes the commit marker of each committed epoch, and applies snapshot retention; runs on
+/// the committer's lane, off the worker thread.
+#[derive(Clone)]
+pub(super) struct MarkerWriter {
     pub(super) store: CheckpointStore,
     pub(super) runtime: tokio::runtime::Handle,
     /// Snapshots kept by retention.
@@ -34,6 +37,47 @@ pub(super) struct Marker {
     /// The newest epoch already marked when the run started: epochs up to it are replays,
     /// whose stored marker (and the parts it lists) stands.
     pub(super) marked_before: Option<u64>,
+}
+
+impl MarkerWriter {
+    /// Writes `committed`'s marker (unless it is a replay) and applies retention.
+    ///
+    /// # Errors
+    /// When the checkpoint store fails.
+    pub(super) fn write(&self, committed: &Committed) -> Result<(), String> {
+        let Committed {
+            epoch,
+            parts,
+            tables,
+        } = committed;
+        let snapshot = !self.has_state || !parts.is_empty();
+        if self.marked_before.is_some_and(|m| *epoch <= m) {
+            return Ok(());
+        }
+        let marker = CommitMarker {
+            epoch: *epoch,
+            snapshot,
+            committed_at_ms: super::driver::now_ms(),
+            state: snapshot.then(|| parts.clone()),
+            tables: tables.clone(),
+        };
+        self.runtime
+            .block_on(self.store.put_commit(&marker))
+            .map_err(|e| e.to_string())?;
+        if snapshot {
+            self.runtime
+                .block_on(self.store.apply_retention(&Retention {
+                    keep_snapshots: self.keep_snapshots,
+                }))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// What the committing worker does once an epoch is durable: the source told, the epoch
+/// timed, the state's size reported; see the [module docs](self).
+pub(super) struct Marker {
     pub(super) in_flight: InFlightEpochs,
     pub(super) source: Arc<dyn EpochSource>,
     pub(super) metrics: RunMetrics,
@@ -42,37 +86,12 @@ pub(super) struct Marker {
 impl Marker {
     /// The committer's callback.
     pub(super) fn into_callback(self) -> OnCommitted {
-        Box::new(move |committed| self.mark(committed))
+        Box::new(move |committed| self.committed(&committed))
     }
 
-    fn mark(&self, committed: Committed) -> Result<(), String> {
-        let Committed {
-            epoch,
-            parts,
-            tables,
-        } = committed;
-        let snapshot = !self.has_state || !parts.is_empty();
-        let replay = self.marked_before.is_some_and(|m| epoch <= m);
-        self.metrics.state_snapshot(state_sizes(&parts));
-        if !replay {
-            let marker = CommitMarker {
-                epoch,
-                snapshot,
-                committed_at_ms: super::driver::now_ms(),
-                state: snapshot.then_some(parts),
-                tables,
-            };
-            self.runtime
-                .block_on(self.store.put_commit(&marker))
-                .map_err(|e| e.to_string())?;
-        }
-        if snapshot && !replay {
-            self.runtime
-                .block_on(self.store.apply_retention(&Retention {
-                    keep_snapshots: self.keep_snapshots,
-                }))
-                .map_err(|e| e.to_string())?;
-        }
+    fn committed(&self, committed: &Committed) {
+        let epoch = committed.epoch;
+        self.metrics.state_snapshot(state_sizes(&committed.parts));
         let mut in_flight = self.in_flight.borrow_mut();
         let done = in_flight.remove(&epoch);
         in_flight.retain(|e, _| *e > epoch);
@@ -81,6 +100,5 @@ impl Marker {
         }
         self.metrics
             .epoch_committed(epoch, done.map(|d| d.started.elapsed()));
-        Ok(())
     }
 }

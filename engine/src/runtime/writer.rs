@@ -1,5 +1,6 @@
-//! The sink writer operator: on every worker, writes an epoch's batches as data files once
-//! the epoch is complete, and forwards the file descriptions to the committer.
+//! The sink writer operator: on every worker, writes an epoch's batches as data files and,
+//! once the epoch is complete, finishes them on its [`Lane`] (off the worker thread) and
+//! forwards the file descriptions to the committer.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -13,6 +14,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::operator::Operator;
 
 use super::failure::{EpochFailure, Failure, Site, fail};
+use super::lane::Lane;
 use super::{EpochWriter, TableSink};
 use crate::batch::Batches;
 use crate::metrics::SinkTally;
@@ -67,7 +69,8 @@ impl Pending {
         }
     }
 
-    /// The epoch's files, or the error that lost them.
+    /// The epoch's files, or the error that lost them. Blocks on the uploads: it runs on
+    /// the writer's lane.
     fn finish(self, sink: &dyn TableSink, epoch: u64) -> Result<Vec<String>, String> {
         let result = match self {
             Self::Streaming(writer) => writer.finish(),
@@ -80,7 +83,10 @@ impl Pending {
 
 /// Writes `stream` into `sink` (number `index`) epoch by epoch, batch by batch when the sink
 /// can stream, counting the rows in `tally`. Epochs at or before `committed` are already in
-/// the table and are not written (nor counted) again.
+/// the table and are not written (nor counted) again. A complete epoch's files are finished
+/// on a lane on `runtime`, in epoch order, while the worker goes on with later epochs; the
+/// epoch's capability is held until they are.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_to<'scope>(
     stream: Stream<'scope, u64, Batches>,
     index: u32,
@@ -89,14 +95,19 @@ pub(crate) fn write_to<'scope>(
     failure: Failure,
     tally: SinkTally,
     site: Site,
+    runtime: tokio::runtime::Handle,
 ) -> Stream<'scope, u64, Vec<EpochNote>> {
     let name = format!("Write({})", sink.name());
     let operator = name.clone();
+    let worker = stream.scope().worker();
     stream.unary_frontier::<CapacityContainerBuilder<Vec<EpochNote>>, _, _, _>(
         Pipeline,
         &name,
-        move |_, _| {
+        move |_, info| {
+            let activator = worker.sync_activator_for(info.address.to_vec());
+            let mut lane = Lane::new(operator.clone(), runtime, activator);
             let mut open: BTreeMap<u64, (Capability<u64>, Pending)> = BTreeMap::new();
+            let mut finishing: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each(|cap, container| {
                     let Some(&epoch) = cap.least() else { return };
@@ -127,7 +138,15 @@ pub(crate) fn write_to<'scope>(
                         break;
                     }
                     let (cap, pending) = entry.remove();
-                    match pending.finish(sink.as_ref(), epoch) {
+                    finishing.insert(epoch, cap);
+                    let sink = Arc::clone(&sink);
+                    lane.submit(move || (epoch, pending.finish(sink.as_ref(), epoch)));
+                }
+                for (epoch, finished) in lane.finished() {
+                    let Some(cap) = finishing.remove(&epoch) else {
+                        continue;
+                    };
+                    match finished {
                         Ok(files) => {
                             let mut session = output.session(&cap);
                             for note in files {
@@ -144,6 +163,7 @@ pub(crate) fn write_to<'scope>(
                         }
                     }
                 }
+                debug_assert!(!finishing.is_empty() || lane.is_idle());
             }
         },
     )

@@ -28,10 +28,9 @@ use crate::error::Result;
 use crate::key::{KeyColumns, key_pact, owned_groups};
 use crate::watermark::Watermark;
 
-/// Writes the snapshot part of `(epoch, key groups, bytes)` and describes what it wrote;
-/// returns an error message on failure.
-pub type SnapshotWriter =
-    Arc<dyn Fn(u64, Range<u32>, Vec<u8>) -> std::result::Result<StatePart, String>>;
+/// Names the snapshot part of `(key groups, bytes)`; the part itself is written by whoever
+/// receives the [`WindowNote::Snapshot`] (off the worker thread, in the runtime).
+pub type PartNamer = Arc<dyn Fn(Range<u32>, u64) -> StatePart>;
 
 /// Shared between a worker's window operator and the loop that drives the worker.
 #[derive(Debug, Default)]
@@ -57,8 +56,8 @@ pub struct WindowSetup {
     pub first_epoch: u64,
     /// Snapshot when `epoch % every == 0` (and at the final epoch).
     pub snapshot_every: u64,
-    /// Where snapshots go.
-    pub snapshots: Option<SnapshotWriter>,
+    /// How snapshot parts are named; `None` takes no snapshots.
+    pub snapshots: Option<PartNamer>,
     /// Shared with the driver.
     pub control: Rc<WindowControl>,
 }
@@ -73,17 +72,17 @@ pub struct WindowOutputs<'scope> {
     pub results_schema: SchemaRef,
     /// Schema of `late`.
     pub late_schema: SchemaRef,
-    /// The snapshot parts this operator wrote and its failures, at their epochs: the
-    /// committer lists the parts in the epoch's commit marker, and never commits an epoch
-    /// with a failure.
+    /// The snapshot parts this operator took and its failures, at their epochs: once
+    /// written, the committer lists the parts in the epoch's commit marker, and it never
+    /// commits an epoch with a failure.
     pub notes: Stream<'scope, u64, Vec<WindowNote>>,
 }
 
 /// What a window operator tells the committer about an epoch.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum WindowNote {
-    /// A snapshot part it wrote.
-    Part(StatePart),
+    /// A snapshot part to write: what it is and its bytes.
+    Snapshot(StatePart, Vec<u8>),
     /// Processing or snapshotting the epoch failed.
     Failed(String),
 }
@@ -218,16 +217,15 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
                     }
                     if (flush
                         || (setup.snapshot_every > 0 && e.is_multiple_of(setup.snapshot_every)))
-                        && let Some(writer) = &setup.snapshots
+                        && let Some(namer) = &setup.snapshots
                     {
-                        let written = state
-                            .snapshot(setup.key_groups)
-                            .map_err(|e| e.to_string())
-                            .and_then(|bytes| writer(e, owned.clone(), bytes));
-                        match written {
-                            Ok(part) => {
+                        match state.snapshot(setup.key_groups) {
+                            Ok(bytes) => {
+                                let part = namer(owned.clone(), bytes.len() as u64);
                                 let cap = caps[2].delayed(&e);
-                                parts_handle.session(&cap).give(WindowNote::Part(part));
+                                parts_handle
+                                    .session(&cap)
+                                    .give(WindowNote::Snapshot(part, bytes));
                             }
                             Err(err) => failures.push(format!("snapshot: {err}")),
                         }
