@@ -24,10 +24,12 @@ pub struct StoreRetry {
 }
 
 impl Default for StoreRetry {
-    /// Rides out an outage of about two minutes: waits grow from 100 ms to 10 s.
+    /// Rides out an outage of about two minutes: waits grow from 100 ms to 10 s, and the
+    /// time, not the count, ends the retries (a refused connection fails at once, so
+    /// 30 retries took only 21 s here).
     fn default() -> Self {
         Self {
-            max_retries: 30,
+            max_retries: 1000,
             retry_timeout: Duration::from_secs(120),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),

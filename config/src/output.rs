@@ -140,7 +140,8 @@ impl Default for CheckpointConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ObjectStoreConfig {
-    /// Retries of one request at most.
+    /// Retries of one request at most. The default leaves the limit to `retry-timeout`:
+    /// the waits are drawn at random, so a count says little about the time.
     #[serde(default = "default_max_retries")]
     pub max_retries: usize,
     /// Time after a request's first attempt past which it is not retried any more.
@@ -155,7 +156,7 @@ pub struct ObjectStoreConfig {
 }
 
 fn default_max_retries() -> usize {
-    30
+    1000
 }
 
 fn default_retry_timeout() -> Duration {

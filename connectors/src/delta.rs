@@ -213,9 +213,12 @@ mod tests {
 
     /// Rows per `event_date`, read back through deltalake's DataFusion provider.
     async fn rows_by_date(sink: &DeltaSink) -> BTreeMap<i32, usize> {
-        let table = deltalake::open_table_with_storage_options(sink.table_url().clone(), sink::storage_options())
-            .await
-            .unwrap();
+        let table = deltalake::open_table_with_storage_options(
+            sink.table_url().clone(),
+            sink::storage_options(),
+        )
+        .await
+        .unwrap();
         let ctx = SessionContext::new();
         table.update_datafusion_session(&ctx.state()).unwrap();
         let provider = table.table_provider().await.unwrap();
@@ -288,9 +291,12 @@ mod tests {
                 CommitOutcome::AlreadyCommitted
             );
         }
-        let table = deltalake::open_table_with_storage_options(sink.table_url().clone(), sink::storage_options())
-            .await
-            .unwrap();
+        let table = deltalake::open_table_with_storage_options(
+            sink.table_url().clone(),
+            sink::storage_options(),
+        )
+        .await
+        .unwrap();
         assert_eq!(table.version(), Some(1));
         assert_eq!(rows_by_date(&sink).await.values().sum::<usize>(), 4);
     }

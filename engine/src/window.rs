@@ -17,9 +17,7 @@ mod state;
 
 pub use accumulator::{Accumulator, Hll, Moments};
 pub use assign::window_starts;
-pub use operator::{
-    PartNamer, WindowControl, WindowExt, WindowNote, WindowOutputs, WindowSetup,
-};
+pub use operator::{PartNamer, WindowControl, WindowExt, WindowNote, WindowOutputs, WindowSetup};
 pub use state::{EpochOutput, WindowState};
 
 use std::time::Duration;

@@ -16,8 +16,8 @@ use sluice_checkpoints::{CheckpointStore, SourceRange};
 use sluice_engine::metrics::RunMetrics;
 use sluice_engine::plan::{CompiledPlan, Plan};
 use sluice_engine::runtime::{
-    CommitReport, ConnectorFailure, Cursors, DeadLetters, EpochSource, Planned, RunOptions,
-    Sinks, StopRequest, TableSink, run,
+    CommitReport, ConnectorFailure, Cursors, DeadLetters, EpochSource, Planned, RunOptions, Sinks,
+    StopRequest, TableSink, run,
 };
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
@@ -28,7 +28,11 @@ const COMMIT: Duration = Duration::from_millis(150);
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("k", DataType::Utf8, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
         Field::new("v", DataType::Int64, false),
     ]))
 }
@@ -175,7 +179,11 @@ impl TableSink for SlowTable {
         };
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         let previous = self.rows.lock().unwrap().insert(epoch, batches);
-        assert!(previous.is_none(), "{} committed epoch {epoch} twice", self.name);
+        assert!(
+            previous.is_none(),
+            "{} committed epoch {epoch} twice",
+            self.name
+        );
         self.clock
             .lock()
             .unwrap()
@@ -299,7 +307,12 @@ fn overlapped(clock: &Clock) -> Vec<u64> {
     }
     last_commit_end
         .iter()
-        .filter(|&(epoch, ended)| clock.reads.get(&(epoch + 1)).is_some_and(|read| read < ended))
+        .filter(|&(epoch, ended)| {
+            clock
+                .reads
+                .get(&(epoch + 1))
+                .is_some_and(|read| read < ended)
+        })
         .map(|(epoch, _)| *epoch)
         .collect()
 }
@@ -317,7 +330,12 @@ fn assert_commits_in_order(clock: &Clock) {
         let epochs: Vec<u64> = commits.iter().map(|c| c.0).collect();
         assert_eq!(epochs, (0..EPOCHS).collect::<Vec<_>>(), "{table}'s commits");
         for pair in commits.windows(2) {
-            assert!(pair[1].1 >= pair[0].2, "{table}: epoch {} began before {} ended", pair[1].0, pair[0].0);
+            assert!(
+                pair[1].1 >= pair[0].2,
+                "{table}: epoch {} began before {} ended",
+                pair[1].0,
+                pair[0].0
+            );
         }
     }
     // Within an epoch, the tables commit one after another, never two epochs at once.

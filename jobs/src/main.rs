@@ -79,7 +79,33 @@ enum Command {
     Checkpoints(checkpoints_cmd::CheckpointsArgs),
 }
 
+/// deltalake aborts a failed multipart upload of a data file with object_store's
+/// `BufWriter::abort`, which panics ("Already shut down") when the upload had already
+/// begun completing; deltalake catches that panic (`catch_unwind`) and reports the upload's
+/// error, so nothing is lost, but the default hook would print a backtrace as if the job had
+/// crashed. Those caught panics are logged at debug level instead; every other panic is
+/// printed as before.
+fn quiet_caught_upload_aborts() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        let in_buffered_writer = info.location().is_some_and(|l| {
+            l.file().contains("object_store") && l.file().ends_with("buffered.rs")
+        });
+        if in_buffered_writer && message == Some("Already shut down") {
+            tracing::debug!("caught panic aborting a finished multipart upload (deltalake)");
+            return;
+        }
+        default(info);
+    }));
+}
+
 fn main() -> std::process::ExitCode {
+    quiet_caught_upload_aborts();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
@@ -87,6 +113,8 @@ fn main() -> std::process::ExitCode {
             }),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or a pod's log holds plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match run(cli) {

@@ -74,7 +74,10 @@ fn a_30_second_object_store_outage_is_ridden_out_and_the_tables_equal_a_clean_ru
                 tail(&std::fs::read_to_string(&log)?, 30)
             );
         }
-        ensure!(Instant::now() < deadline, "the job started no epochs in 300 s");
+        ensure!(
+            Instant::now() < deadline,
+            "the job started no epochs in 300 s"
+        );
         thread::sleep(Duration::from_millis(50));
     }
     let before = started_epochs(&log);
@@ -111,13 +114,20 @@ fn a_30_second_object_store_outage_is_ridden_out_and_the_tables_equal_a_clean_ru
         "the job failed instead of riding out the outage ({status}):\n{}",
         tail(&text, 40)
     );
-    ensure!(!text.contains("panicked"), "the job panicked:\n{}", tail(&text, 40));
+    ensure!(
+        !text.contains("panicked"),
+        "the job panicked:\n{}",
+        tail(&text, 40)
+    );
     let after = started_epochs(&log);
     ensure!(
         after > before,
         "no epoch started after the outage ({before} before, {after} in all)"
     );
-    println!("{after} epochs in all; {} connections forwarded", proxy.forwarded());
+    println!(
+        "{after} epochs in all; {} connections forwarded",
+        proxy.forwarded()
+    );
 
     let out = dir.join("downloaded");
     s3_tool(&["download", &bucket, "outage", &out.display().to_string()])?;
@@ -184,7 +194,10 @@ fn a_cluster_process_that_cannot_write_stops_the_job_naming_it_and_the_resume_is
                 );
             }
         }
-        ensure!(Instant::now() < deadline, "the cluster started no epochs in 300 s");
+        ensure!(
+            Instant::now() < deadline,
+            "the cluster started no epochs in 300 s"
+        );
         thread::sleep(Duration::from_millis(50));
     }
     proxy.go_down();
@@ -203,7 +216,10 @@ fn a_cluster_process_that_cannot_write_stops_the_job_naming_it_and_the_resume_is
         };
         statuses.push(status);
     }
-    ensure!(proxy.refused() > 0, "process 1 never tried its store while it was down");
+    ensure!(
+        proxy.refused() > 0,
+        "process 1 never tried its store while it was down"
+    );
     let text = std::fs::read_to_string(&logs[0])?;
     ensure!(
         !statuses[0].success(),
@@ -219,14 +235,19 @@ fn a_cluster_process_that_cannot_write_stops_the_job_naming_it_and_the_resume_is
     println!("process 0: {}", errors[0]);
     for log in &logs {
         let text = std::fs::read_to_string(log)?;
-        ensure!(!text.contains("panicked"), "{} panicked:\n{}", log.display(), tail(&text, 30));
+        ensure!(
+            !text.contains("panicked"),
+            "{} panicked:\n{}",
+            log.display(),
+            tail(&text, 30)
+        );
     }
 
     // Resume with both processes on the store directly.
     proxy.come_back();
     let hosts = format!("127.0.0.1:{},127.0.0.1:{}", free_port()?, free_port()?);
     let logs = [dir.join("resume-p0.log"), dir.join("resume-p1.log")];
-    let mut children = vec![
+    let mut children = [
         spawn_logged(cluster_process(&out, &hosts, 0, &endpoint)?, &logs[0])?,
         spawn_logged(cluster_process(&out, &hosts, 1, &endpoint)?, &logs[1])?,
     ];
@@ -250,7 +271,12 @@ fn a_cluster_process_that_cannot_write_stops_the_job_naming_it_and_the_resume_is
         );
     }
     let downloaded = dir.join("downloaded");
-    s3_tool(&["download", &bucket, "cluster", &downloaded.display().to_string()])?;
+    s3_tool(&[
+        "download",
+        &bucket,
+        "cluster",
+        &downloaded.display().to_string(),
+    ])?;
     let clean = clean_run(TMP, "cluster-cannot-write-clean")?;
     compare_with_clean(&clean, &downloaded)
 }

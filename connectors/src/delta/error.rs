@@ -43,6 +43,20 @@ pub enum DeltaError {
         source: Box<DeltaTableError>,
     },
 
+    /// The object store failed under another layer that reports it as its own error (the
+    /// Parquet encoder's upload of a data file). External; retryable as the store error is.
+    #[error("storage failure on Delta table {table} while {operation}: {message}")]
+    ObjectStore {
+        /// The table location.
+        table: String,
+        /// What the sink was doing.
+        operation: &'static str,
+        /// The object store's error.
+        message: String,
+        /// Whether the store error is transient.
+        retryable: bool,
+    },
+
     /// deltalake failed in a way that storage does not explain (corrupt log, unsupported
     /// table feature, encoder failure). Internal.
     #[error("Delta table {table} failed while {operation}: {source}")]
@@ -71,7 +85,18 @@ impl DeltaError {
     /// Wraps a deltalake error, choosing the variant by what caused it.
     pub(crate) fn delta(table: &str, operation: &'static str, source: DeltaTableError) -> Self {
         let table = table.to_owned();
-        match cause_of(&source) {
+        let cause = cause_of(&source);
+        if cause == Cause::Internal
+            && let Some(store) = store_error_in(&source)
+        {
+            return Self::ObjectStore {
+                table,
+                operation,
+                message: store.to_string(),
+                retryable: store_retryable(store),
+            };
+        }
+        match cause {
             Cause::User => match source {
                 DeltaTableError::InvalidTableLocation(reason)
                 | DeltaTableError::MissingFeature { url: reason, .. } => Self::InvalidLocation {
@@ -116,7 +141,7 @@ impl DeltaError {
     pub fn cause(&self) -> Cause {
         match self {
             Self::InvalidLocation { .. } | Self::SchemaMismatch { .. } => Cause::User,
-            Self::Storage { .. } => Cause::External,
+            Self::Storage { .. } | Self::ObjectStore { .. } => Cause::External,
             Self::Table { .. } | Self::Internal { .. } => Cause::Internal,
         }
     }
@@ -127,6 +152,7 @@ impl DeltaError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Storage { source, .. } => storage_retryable(source),
+            Self::ObjectStore { retryable, .. } => *retryable,
             _ => false,
         }
     }
@@ -155,26 +181,49 @@ fn cause_of(err: &DeltaTableError) -> Cause {
     }
 }
 
+/// The object-store error somewhere in `err`'s chain of sources (a Parquet upload wraps it
+/// as an external encoder error).
+fn store_error_in(err: &DeltaTableError) -> Option<&object_store::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(store) = e.downcast_ref::<object_store::Error>() {
+            return Some(store);
+        }
+        // An `io::Error` wrapping an error is transparent, and its `source` skips it.
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<object_store::Error>())
+        {
+            return Some(inner);
+        }
+        next = e.source();
+    }
+    None
+}
+
 /// Whether an external deltalake error is transient.
 fn storage_retryable(err: &DeltaTableError) -> bool {
-    use object_store::Error as O;
-    let object_store = match err {
-        DeltaTableError::ObjectStore { source } => Some(source),
-        DeltaTableError::Transaction {
+    match err {
+        DeltaTableError::ObjectStore { source }
+        | DeltaTableError::Transaction {
             source: TransactionError::ObjectStore { source },
-        } => Some(source),
-        _ => None,
-    };
+        } => store_retryable(source),
+        _ => true,
+    }
+}
+
+/// Whether an object-store error is transient.
+fn store_retryable(err: &object_store::Error) -> bool {
+    use object_store::Error as O;
     !matches!(
-        object_store,
-        Some(
-            O::NotFound { .. }
-                | O::PermissionDenied { .. }
-                | O::Unauthenticated { .. }
-                | O::NotSupported { .. }
-                | O::NotImplemented { .. }
-                | O::InvalidPath { .. }
-        )
+        err,
+        O::NotFound { .. }
+            | O::PermissionDenied { .. }
+            | O::Unauthenticated { .. }
+            | O::NotSupported { .. }
+            | O::NotImplemented { .. }
+            | O::InvalidPath { .. }
     )
 }
 
@@ -200,6 +249,31 @@ mod tests {
 
         let race = DeltaError::delta("t", "committing", DeltaTableError::VersionAlreadyExists(3));
         assert!(race.is_retryable());
+
+        // A store failure under the Parquet encoder is the store's, not the encoder's.
+        let store = object_store::Error::Generic {
+            store: "S3",
+            source: "error sending request".into(),
+        };
+        // As the Parquet writer reports it: the store error inside an `io::Error`.
+        let upload = DeltaError::delta(
+            "t",
+            "writing data files",
+            DeltaTableError::Parquet {
+                source: deltalake::parquet::errors::ParquetError::External(Box::new(
+                    std::io::Error::other(store),
+                )),
+            },
+        );
+        assert_eq!(upload.cause(), Cause::External);
+        assert!(upload.is_retryable());
+        let text = upload.to_string();
+        assert!(
+            text.starts_with("storage failure on Delta table t while writing data files")
+                && text.contains("error sending request")
+                && !text.contains("parquet"),
+            "{text}"
+        );
 
         let bug = DeltaError::delta("t", "committing", DeltaTableError::Generic("?".into()));
         assert_eq!(bug.cause(), Cause::Internal);

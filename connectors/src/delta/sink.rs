@@ -8,8 +8,8 @@ use arrow::record_batch::RecordBatch;
 use deltalake::kernel::{StructField, StructType};
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, ensure_table_uri};
-use tracing::{info, warn};
 use sluice_checkpoints::StoreRetry;
+use tracing::{info, warn};
 use url::Url;
 
 use super::committer::{Committer, ReplaceWhere};
@@ -109,9 +109,10 @@ impl DeltaSink {
         let delta_schema = schema::to_delta(location, &schema)?;
         let url = resolve_location(location)?;
 
-        let mut table = DeltaTable::try_from_url_with_storage_options(url.clone(), storage_options())
-            .await
-            .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
+        let mut table =
+            DeltaTable::try_from_url_with_storage_options(url.clone(), storage_options())
+                .await
+                .map_err(|e| DeltaError::delta(location, "opening the table", e))?;
         if table.version().is_none() {
             let created = table
                 .create()

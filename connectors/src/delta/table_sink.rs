@@ -90,9 +90,10 @@ impl DeltaTableSink {
         runtime.block_on(async {
             let url = deltalake::ensure_table_uri(location)
                 .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), false))?;
-            let table = deltalake::open_table_with_storage_options(url, super::sink::storage_options())
-                .await
-                .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), true))?;
+            let table =
+                deltalake::open_table_with_storage_options(url, super::sink::storage_options())
+                    .await
+                    .map_err(|e| ConnectorFailure::new(format!("{location}: {e}"), true))?;
             let provider = table
                 .table_provider()
                 .await
