@@ -85,6 +85,7 @@
 #![warn(missing_docs)]
 
 mod commit;
+mod cursors;
 mod error;
 mod inspect;
 mod offsets;

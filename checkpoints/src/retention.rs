@@ -15,7 +15,7 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 
 use crate::error::{Error, Result};
-use crate::store::{COMMITS, CheckpointStore, OFFSETS, STATE};
+use crate::store::{COMMITS, CURSORS, CheckpointStore, OFFSETS, STATE};
 
 /// How many checkpoints to keep.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,7 +62,7 @@ impl CheckpointStore {
             });
         };
         let mut deleted = 0;
-        for dir in [COMMITS, OFFSETS] {
+        for dir in [COMMITS, OFFSETS, CURSORS] {
             let old: Vec<Path> = self
                 .list_epochs(dir)
                 .await?

@@ -51,6 +51,8 @@ pub(crate) const OFFSETS: &str = "offsets";
 pub(crate) const COMMITS: &str = "commits";
 /// Folder of the state snapshots.
 pub(crate) const STATE: &str = "state";
+/// Folder of the cursor records of snapshot epochs.
+pub(crate) const CURSORS: &str = "cursors";
 
 /// Resolves a location URL to an object store and the root path inside it.
 ///

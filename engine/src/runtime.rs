@@ -110,9 +110,10 @@ pub trait EpochSource: Send + Sync + 'static {
     }
     /// The ranges of epoch `epoch`, given where each partition stands.
     ///
-    /// The ranges must name every partition the source knows, those not read in this
-    /// epoch as empty ranges at their cursor: a restart rebuilds the cursors from the
-    /// logged ranges of the last snapshot epoch alone.
+    /// The ranges need name only the partitions read in this epoch (and any the source
+    /// learns of, as empty ranges at their first cursor): a restart takes every cursor from
+    /// the restored snapshot's cursor record, then replays the logged epochs after it. An
+    /// entry is then O(partitions read in the epoch), not O(partitions ever known).
     ///
     /// # Errors
     /// When the source cannot be reached, or data the cursors need is gone.
@@ -143,6 +144,12 @@ pub trait EpochSource: Send + Sync + 'static {
     ) -> Result<(Vec<RecordBatch>, RecordBatch), ConnectorFailure> {
         let (rows, dead) = self.read(range, epoch)?;
         Ok((vec![rows], dead))
+    }
+    /// The `source` label of the metrics about `range`: bounded, one series per topic or
+    /// stream, never one per file. By default the range's source (a Kafka topic, a Kinesis
+    /// stream); sources whose partitions are files answer their own name.
+    fn metric_label<'a>(&'a self, range: &'a SourceRange) -> &'a str {
+        &range.source
     }
     /// Told, on the committing worker, that `epoch` with `ranges` is durable in every
     /// sink; sources may publish progress for outside tools (never needed for recovery).

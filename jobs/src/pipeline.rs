@@ -344,6 +344,7 @@ pub fn run_job(
             epoch = p.epoch,
             records = p.records,
             final_epoch = p.final_epoch,
+            plan_ms = p.plan_time.map(|t| t.as_secs_f64() * 1000.0),
             "epoch"
         );
     });

@@ -311,3 +311,150 @@ fn json_inferred_text_column_keeps_the_numbers_it_was_inferred_from() -> Result<
     );
     check(&dir, "out", "expected.json")
 }
+
+/// Sizes of the files directly in `dir` (none if it does not exist).
+fn file_sizes(dir: &Path) -> Vec<u64> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Total size of the files under `dir`.
+fn tree_size(dir: &Path) -> u64 {
+    walk_sizes(dir).iter().sum()
+}
+
+fn walk_sizes(dir: &Path) -> Vec<u64> {
+    let mut sizes = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sizes.extend(walk_sizes(&path));
+            } else if let Ok(meta) = entry.metadata() {
+                sizes.push(meta.len());
+            }
+        }
+    }
+    sizes
+}
+
+/// A directory of 20,000 one-line JSON files read 1,000 per epoch: every offsets entry
+/// names only its epoch's files (not every file listed), a `kill -9` after a snapshot and a
+/// restart read every file exactly once (DuckDB counts them in bronze), and the figures
+/// (largest entry, checkpoint size, planning time per epoch) are printed.
+#[test]
+fn twenty_thousand_small_files_log_compact_entries_and_survive_a_restart() -> Result<()> {
+    const FILES: usize = 20_000;
+    const PER_EPOCH: usize = 1_000;
+    let dir = work_dir(TMP, "files_twenty_thousand")?;
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data)?;
+    for i in 0..FILES {
+        std::fs::write(
+            data.join(format!("part-{i:05}.json")),
+            format!("{{\"id\": {i}, \"name\": \"n{i}\"}}\n"),
+        )?;
+    }
+    let job = "job-id: many-files\nworkers: 2\nsource:\n  files:\n    path: data\n    \
+               format: json\n    max-files-per-epoch: 1000\n  schema:\n    \
+               - { name: id, type: long, nullable: false }\n    \
+               - { name: name, type: string }\ntrigger:\n  interval: 500ms\n\
+               output:\n  dir: out\n";
+    std::fs::write(dir.join("job.yaml"), job)?;
+    let run = || -> Result<Command> {
+        let mut cmd = Command::new(sluice_bin()?);
+        cmd.current_dir(&dir)
+            .args(["run", "job.yaml"])
+            .env("SLUICE_LOG", "info,buoyant_kernel=off,delta_kernel=off");
+        Ok(cmd)
+    };
+    let checkpoint = dir.join("out/checkpoints/many-files");
+
+    // First run: killed once a snapshot past epoch 0 is committed.
+    let log = dir.join("first.log");
+    let mut child = sluice_tests::spawn_logged(run()?, &log)?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let snapshots = std::fs::read_dir(checkpoint.join("cursors"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name() != "00000000000000000000")
+                    .count()
+            })
+            .unwrap_or(0);
+        if snapshots > 0 {
+            break;
+        }
+        ensure!(
+            child.try_wait()?.is_none(),
+            "the run ended before its first snapshot:\n{}",
+            sluice_tests::tail(&std::fs::read_to_string(&log)?, 20)
+        );
+        ensure!(Instant::now() < deadline, "no snapshot within 600 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ensure!(
+        child.try_wait()?.is_none(),
+        "the run ended before it could be killed"
+    );
+    child.kill()?;
+    child.wait()?;
+    let killed_after = file_sizes(&checkpoint.join("offsets")).len();
+    println!("killed after {killed_after} epochs were logged");
+
+    // The restart resumes from the snapshot's cursor record.
+    let out = run_with_timeout(run()?, Duration::from_secs(600))?;
+    out.require_success("the restart")?;
+    let text = format!("{}\n{}", std::fs::read_to_string(&log)?, out.stderr);
+
+    let entries = file_sizes(&checkpoint.join("offsets"));
+    let largest = entries.iter().copied().max().unwrap_or(0);
+    let records = file_sizes(&checkpoint.join("cursors"));
+    let total = tree_size(&checkpoint);
+    let plan_ms: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.split("plan_ms=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+        .collect();
+    let mut sorted = plan_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    println!(
+        "{FILES} files, {PER_EPOCH} per epoch: largest offsets entry {largest} B over {} \
+         entries kept; cursor records {records:?} B; checkpoint {total} B in all; planning \
+         per epoch median {median:.1} ms, max {:.1} ms over {} epochs",
+        entries.len(),
+        sorted.last().copied().unwrap_or(f64::NAN),
+        plan_ms.len()
+    );
+    // Each entry names its epoch's files only: ~100 bytes a file. One naming every listed
+    // file would be 20 times larger.
+    ensure!(
+        largest < (PER_EPOCH as u64) * 200,
+        "the largest offsets entry is {largest} bytes, more than its {PER_EPOCH} files need"
+    );
+    ensure!(!plan_ms.is_empty(), "no planning time in the logs");
+
+    let bronze = dir.join("out/tables/bronze");
+    let counts = sluice_tests::duckdb_rows(&format!(
+        "SELECT count(*), count(DISTINCT source), count(DISTINCT id) FROM delta_scan('{}')",
+        bronze.display()
+    ))?;
+    ensure!(
+        counts
+            == vec![vec![
+                FILES.to_string(),
+                FILES.to_string(),
+                FILES.to_string()
+            ]],
+        "bronze should hold each of the {FILES} files' row once, got (rows, files, ids) {counts:?}"
+    );
+    Ok(())
+}

@@ -486,18 +486,16 @@ impl EpochSource for DeltaSource {
         let next = cursors
             .get(&(LOG_KEY.to_string(), 0))
             .map_or(self.version + 1, |c| c.offset as i64);
-        // Every known file is named, unread-now ones as empty ranges at their cursor (with
-        // their partition values), since a restart rebuilds cursors from one epoch's ranges.
+        // Only the files read now (and, below, those the log adds): the others' cursors,
+        // with their partition values, stand in the snapshot's cursor record, so an entry
+        // stays O(files per epoch), not O(files ever known).
         let mut chosen = 0;
-        let mut ranges: Vec<SourceRange> = Vec::with_capacity(cursors.len() + 1);
+        let mut ranges: Vec<SourceRange> = Vec::new();
         for ((path, part), c) in cursors.iter().filter(|((p, _), _)| p != LOG_KEY) {
-            let mut r = self.carried(path, *part, c);
             if c.offset == 0 && chosen < limit {
                 chosen += 1;
-            } else {
-                (r.start, r.end) = (c.offset, c.offset);
+                ranges.push(self.carried(path, *part, c));
             }
-            ranges.push(r);
         }
         let log_range =
             |to: i64| SourceRange::offsets(LOG_KEY.to_string(), 0, next as u64, to as u64);
@@ -535,6 +533,10 @@ impl EpochSource for DeltaSource {
         }
         ranges.push(log_range(latest + 1));
         Ok(Planned::Ranges(ranges))
+    }
+
+    fn metric_label<'a>(&'a self, _range: &'a SourceRange) -> &'a str {
+        self.name()
     }
 
     fn exhausted(&self, cursors: &Cursors) -> bool {

@@ -316,26 +316,21 @@ impl EpochSource for FileSource {
         if chosen.is_empty() {
             return Ok(Planned::Exhausted);
         }
-        // Every file is named, those not read now as empty ranges at their cursor: a
-        // restart rebuilds the cursors from one epoch's logged ranges.
-        let ranges = self
-            .listing
-            .files
-            .iter()
-            .map(|f| {
-                if chosen.contains(f.rel.as_str()) {
-                    SourceRange::offsets(f.rel.clone(), 0, 0, 1)
-                } else {
-                    let at = cursors.get(&(f.rel.clone(), 0)).map_or(0, |c| c.offset);
-                    SourceRange::offsets(f.rel.clone(), 0, at, at)
-                }
-            })
+        // Only the files read now: the others' cursors stand in the snapshot's cursor
+        // record, so an entry stays O(files per epoch), not O(files ever listed).
+        let ranges = chosen
+            .into_iter()
+            .map(|rel| SourceRange::offsets(rel.to_string(), 0, 0, 1))
             .collect();
         Ok(Planned::Ranges(ranges))
     }
 
     fn exhausted(&self, cursors: &Cursors) -> bool {
         self.unread(cursors).next().is_none()
+    }
+
+    fn metric_label<'a>(&'a self, _range: &'a SourceRange) -> &'a str {
+        SOURCE_NAME
     }
 
     fn schema(&self) -> SchemaRef {

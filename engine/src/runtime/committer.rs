@@ -14,13 +14,14 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 use super::TableSink;
-use sluice_checkpoints::{StatePart, check_tiling};
+use sluice_checkpoints::{SourceRange, StatePart, check_tiling};
 
 use super::abort::ABORTED;
 use super::failure::{EpochFailure, Failure, fail};
 use super::lane::Lane;
-use super::marker::MarkerWriter;
+use super::marker::{InFlightEpochs, MarkerWriter};
 use super::writer::EpochNote;
+use super::{Cursors, advance};
 use crate::epoch::complete_before;
 use crate::metrics::RunMetrics;
 
@@ -45,6 +46,11 @@ pub(crate) struct CommitTargets {
     pub(crate) key_groups: u32,
     /// Writes each committed epoch's marker.
     pub(crate) marker: MarkerWriter,
+    /// Whether the plan has operator state: then the snapshot epochs are those whose state
+    /// parts were written; without, every `snapshot_every`th epoch and the last.
+    pub(crate) has_state: bool,
+    /// Snapshot every this many epochs.
+    pub(crate) snapshot_every: u64,
     /// The process's abort flag: once raised, no epoch commits.
     pub(crate) abort: Arc<AtomicBool>,
 }
@@ -54,29 +60,25 @@ impl CommitTargets {
     /// the tables and the checkpoint: it runs on the committer's lane. A failure raises
     /// `failed`, so that no later epoch commits (the committer raises the process's abort
     /// flag, naming the failure, when it hears of it).
-    fn commit(
-        &self,
-        epoch: u64,
-        files: Vec<Vec<String>>,
-        parts: Vec<StatePart>,
-        failed: &AtomicBool,
-    ) -> Result<Committed, String> {
+    fn commit(&self, job: CommitJob, failed: &AtomicBool) -> Result<Committed, String> {
         if failed.load(Ordering::SeqCst) {
             return Err(ABORTED.to_string());
         }
-        let result = self.commit_inner(epoch, files, parts);
+        let result = self.commit_inner(job);
         if result.is_err() {
             failed.store(true, Ordering::SeqCst);
         }
         result
     }
 
-    fn commit_inner(
-        &self,
-        epoch: u64,
-        files: Vec<Vec<String>>,
-        parts: Vec<StatePart>,
-    ) -> Result<Committed, String> {
+    fn commit_inner(&self, job: CommitJob) -> Result<Committed, String> {
+        let CommitJob {
+            epoch,
+            files,
+            parts,
+            snapshot,
+            cursors,
+        } = job;
         let mut tables = BTreeMap::new();
         for (sink, files) in self.sinks.iter().zip(files) {
             if self.abort.load(Ordering::SeqCst) {
@@ -106,10 +108,22 @@ impl CommitTargets {
             tables,
         };
         self.marker
-            .write(&committed)
+            .write(&committed, snapshot, cursors.as_deref())
             .map_err(|err| format!("commit marker {epoch}: {err}"))?;
         Ok(committed)
     }
+}
+
+/// One epoch to commit, as the committer's lane receives it.
+struct CommitJob {
+    epoch: u64,
+    /// Each sink's file notes.
+    files: Vec<Vec<String>>,
+    parts: Vec<StatePart>,
+    /// Whether the epoch is a snapshot.
+    snapshot: bool,
+    /// Where every partition stands after the epoch, for a snapshot's cursor record.
+    cursors: Option<Vec<SourceRange>>,
 }
 
 /// Commits the notes in `files` epoch by epoch, in epoch order, starting at `first_epoch`.
@@ -117,6 +131,7 @@ impl CommitTargets {
 /// returned stream passes an epoch only once it is durable. An epoch whose state parts do
 /// not cover every key group exactly once (a worker's snapshot is missing) is not
 /// committed.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn commit_epochs<'scope>(
     files: Stream<'scope, u64, Vec<EpochNote>>,
     targets: CommitTargets,
@@ -125,6 +140,7 @@ pub(crate) fn commit_epochs<'scope>(
     mut on_committed: OnCommitted,
     failure: Failure,
     runtime: tokio::runtime::Handle,
+    (mut cursors, in_flight): (Cursors, InFlightEpochs),
 ) -> Stream<'scope, u64, Vec<()>> {
     let scope = files.scope();
     let worker = scope.worker();
@@ -232,10 +248,27 @@ pub(crate) fn commit_epochs<'scope>(
                     caps.clear();
                     return;
                 }
+                // The loop logs an epoch's ranges in `in_flight` before the epoch can complete.
+                if let Some(done) = in_flight.borrow().get(&epoch) {
+                    advance(&mut cursors, &done.ranges);
+                }
+                let is_final = final_epoch.get() == Some(epoch);
+                let snapshot = if targets.has_state {
+                    !parts.is_empty()
+                } else {
+                    is_final || epoch.is_multiple_of(targets.snapshot_every.max(1))
+                };
+                let job = CommitJob {
+                    epoch,
+                    files: per_sink,
+                    parts,
+                    snapshot,
+                    cursors: snapshot.then(|| cursor_record(&cursors)),
+                };
                 let targets = targets.clone();
                 let poisoned = Arc::clone(&poisoned);
                 committing += 1;
-                lane.submit(move || (epoch, targets.commit(epoch, per_sink, parts, &poisoned)));
+                lane.submit(move || (epoch, targets.commit(job, &poisoned)));
             }
             if is_committer && committing > 0 {
                 return;
@@ -246,6 +279,19 @@ pub(crate) fn commit_epochs<'scope>(
         }
     });
     stream
+}
+
+/// `cursors` as a cursor record: an empty range at each partition's cursor.
+fn cursor_record(cursors: &Cursors) -> Vec<SourceRange> {
+    cursors
+        .iter()
+        .map(|((source, partition), cursor)| {
+            let mut range =
+                SourceRange::offsets(source.clone(), *partition, cursor.offset, cursor.offset);
+            range.end_position = cursor.position.clone();
+            range
+        })
+        .collect()
 }
 
 /// The first of `failures` that is a cause, not a worker stopping because another failed

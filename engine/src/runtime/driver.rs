@@ -35,6 +35,9 @@ pub struct Progress {
     pub records: u64,
     /// Whether it is the last epoch of a bounded input.
     pub final_epoch: bool,
+    /// How long planning and logging the epoch took (on the planning worker; `None`
+    /// elsewhere), from asking the source to the offsets entry being durable.
+    pub plan_time: Option<Duration>,
 }
 
 /// A callback told about each epoch as it starts.
@@ -407,6 +410,7 @@ fn run_worker(
     // committer as data at the epoch being fed, before this worker's inputs close.
     let fed: std::result::Result<(), String> = (|| {
         loop {
+            let mut plan_time = None;
             let note = if index == 0 {
                 // At most `max_epochs_in_flight` epochs are planned and not yet committed,
                 // and `W(epoch)`, logged with the epoch, needs the window to have processed
@@ -429,6 +433,7 @@ fn run_worker(
                     }
                 }
                 let watermark = control.watermark.borrow().clone();
+                let planning = Instant::now();
                 let note = planner.plan(
                     epoch,
                     &cursors,
@@ -440,6 +445,7 @@ fn run_worker(
                     },
                 )?;
                 plans_in.send(&note)?;
+                plan_time = Some(planning.elapsed());
                 note
             } else {
                 loop {
@@ -481,6 +487,7 @@ fn run_worker(
                     epoch,
                     records,
                     final_epoch: entry.final_epoch,
+                    plan_time,
                 });
             }
             advance(&mut cursors, &entry.ranges);
@@ -504,7 +511,10 @@ fn run_worker(
                         )
                     })?;
                 report.records += records;
-                shared.options.metrics.record_read(&range.source, records);
+                shared
+                    .options
+                    .metrics
+                    .record_read(source.metric_label(range), records);
             }
             // Only the committing worker (0) hears of commits, so only it keeps its epochs.
             if index == 0 {

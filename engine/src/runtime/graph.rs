@@ -258,10 +258,11 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
             store: store.clone(),
             runtime: rt.clone(),
             keep_snapshots: shared.options.keep_snapshots.max(1),
-            has_state: plan.plan.window.is_some(),
             marked_before: shared.marked_before,
         },
         abort: Arc::clone(&shared.abort),
+        has_state: plan.plan.window.is_some(),
+        snapshot_every,
     };
     let committed = commit_epochs(
         files,
@@ -271,6 +272,7 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         on_committed,
         failure.clone(),
         rt.clone(),
+        (shared.starts.clone(), Rc::clone(in_flight)),
     );
     let (probe, _) = committed.probe();
     Ok(Graph {

@@ -31,28 +31,36 @@ pub(super) struct MarkerWriter {
     pub(super) runtime: tokio::runtime::Handle,
     /// Snapshots kept by retention.
     pub(super) keep_snapshots: usize,
-    /// Without operator state every epoch is a snapshot; with it, the epochs whose state
-    /// parts were written.
-    pub(super) has_state: bool,
     /// The newest epoch already marked when the run started: epochs up to it are replays,
     /// whose stored marker (and the parts it lists) stands.
     pub(super) marked_before: Option<u64>,
 }
 
 impl MarkerWriter {
-    /// Writes `committed`'s marker (unless it is a replay) and applies retention.
+    /// Writes `committed`'s marker (unless it is a replay) and applies retention. A
+    /// snapshot epoch's cursor record (`cursors`, where every partition stands after it)
+    /// is written first, so that a marker of a snapshot always has one.
     ///
     /// # Errors
     /// When the checkpoint store fails.
-    pub(super) fn write(&self, committed: &Committed) -> Result<(), String> {
+    pub(super) fn write(
+        &self,
+        committed: &Committed,
+        snapshot: bool,
+        cursors: Option<&[SourceRange]>,
+    ) -> Result<(), String> {
         let Committed {
             epoch,
             parts,
             tables,
         } = committed;
-        let snapshot = !self.has_state || !parts.is_empty();
         if self.marked_before.is_some_and(|m| *epoch <= m) {
             return Ok(());
+        }
+        if snapshot && let Some(cursors) = cursors {
+            self.runtime
+                .block_on(self.store.put_cursors(*epoch, cursors))
+                .map_err(|e| e.to_string())?;
         }
         let marker = CommitMarker {
             epoch: *epoch,

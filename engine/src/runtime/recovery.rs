@@ -1,6 +1,6 @@
 //! Where a run starts (DESIGN section 3): the newest snapshot at or before the last
-//! commit, its cursors, and the state parts its commit marker lists; the logged epochs
-//! after it are then replayed.
+//! commit, its cursors (from its cursor record), and the state parts its commit marker
+//! lists; the logged epochs after it are then replayed.
 
 use bytes::Bytes;
 use sluice_checkpoints::{CheckpointStore, CommitMarker, StatePart, check_tiling};
@@ -68,17 +68,24 @@ pub(super) fn recover(
             restore: Vec::new(),
         }));
     };
-    let entry = rt
-        .block_on(store.offsets(snapshot.epoch))
-        .map_err(ck)?
-        .ok_or_else(|| {
-            EngineError::Checkpoint(format!(
-                "offsets of snapshot epoch {} missing",
-                snapshot.epoch
-            ))
-        })?;
+    // The snapshot's cursor record; checkpoints written before records existed have entries
+    // that name every partition instead.
+    let ranges = match rt.block_on(store.cursors(snapshot.epoch)).map_err(ck)? {
+        Some(record) => record,
+        None => {
+            rt.block_on(store.offsets(snapshot.epoch))
+                .map_err(ck)?
+                .ok_or_else(|| {
+                    EngineError::Checkpoint(format!(
+                        "offsets of snapshot epoch {} missing",
+                        snapshot.epoch
+                    ))
+                })?
+                .ranges
+        }
+    };
     let mut starts = Cursors::new();
-    advance(&mut starts, &entry.ranges);
+    advance(&mut starts, &ranges);
     let restore = match window {
         Some(operator) => rt
             .block_on(snapshot_parts(store, &snapshot, operator, key_groups))
