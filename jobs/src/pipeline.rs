@@ -473,7 +473,9 @@ fn bounded_source(
         }
         (None, Some(files)) => {
             let declared = (!table.schema.is_empty()).then(|| schema_of(&table.schema));
-            Arc::new(FileSource::new(files.clone(), declared)?)
+            let mut files = files.clone();
+            files.bounded = true;
+            Arc::new(FileSource::new(files, declared)?)
         }
         _ => anyhow::bail!("give exactly one of `table.delta` or `table.files`"),
     })
@@ -599,7 +601,9 @@ fn open_source(
     }
     if let Some(files) = &job.source.files {
         let declared = (!job.source.schema.is_empty()).then(|| fields(job));
-        let source = FileSource::new(files.clone(), declared).context("source.files")?;
+        let mut files = files.clone();
+        files.bounded |= batch;
+        let source = FileSource::new(files, declared).context("source.files")?;
         if let Some(report) = source.inference_report() {
             eprintln!("{report}");
         }

@@ -35,7 +35,7 @@ fn job(dir: &Path, kind: &str, strategy: &str) -> Result<std::path::PathBuf> {
         "    columns: [tier, region]\n"
     };
     let text = format!(
-        "job-id: joins-{kind}-{strategy}\nsource:\n  files: {{ path: data/sales, format: json }}\n  schema:\n    \
+        "job-id: joins-{kind}-{strategy}\nsource:\n  files: {{ path: data/sales, format: json, bounded: true }}\n  schema:\n    \
          - {{ name: sale_id, type: long, nullable: false }}\n    - {{ name: customer_id, type: long }}\n    \
          - {{ name: product_id, type: long }}\n    - {{ name: amount, type: double }}\n\
          joins:\n  - name: customers\n    table: {{ files: {{ path: data/customers, format: parquet }} }}\n    \

@@ -30,7 +30,7 @@ fn load(dir: &Path, id: &str, input: &str, output: &str, schema: &str) -> Result
     std::fs::write(
         &job,
         format!(
-            "job-id: {id}\nsource:\n  files: {{ path: {input}, format: json }}\n  schema:\n{schema}\
+            "job-id: {id}\nsource:\n  files: {{ path: {input}, format: json, bounded: true }}\n  schema:\n{schema}\
              output:\n  dir: {output}\n"
         ),
     )?;

@@ -120,6 +120,12 @@ pub struct FileSourceConfig {
     /// At most this many files per epoch, in path order; all files in one epoch if unset.
     #[serde(default)]
     pub max_files_per_epoch: Option<u64>,
+    /// Read the files present at start, then end (`--batch` sets it). Otherwise the source
+    /// follows its path, as Spark's file stream source does: files that appear later are
+    /// read in later epochs, each exactly once, across restarts. Files must appear whole
+    /// (written elsewhere, then renamed in); a file is never read twice, even if it changes.
+    #[serde(default)]
+    pub bounded: bool,
     /// How many records (JSON lines, CSV rows) of the first files schema inference reads,
     /// when the job declares no schema.
     #[serde(default = "infer_records")]
@@ -140,6 +146,7 @@ impl FileSourceConfig {
             hive_partitioning: true,
             partition_filter: None,
             max_files_per_epoch: None,
+            bounded: false,
             infer_records: infer_records(),
         }
     }

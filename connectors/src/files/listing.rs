@@ -120,6 +120,31 @@ impl Listing {
         }
     }
 
+    /// The file at `rel` (relative to the base), with its values of this listing's
+    /// partition keys: how a file that appeared after the listing is read.
+    pub fn file(&self, rel: &str) -> ListedFile {
+        let pairs = if self.keys.is_empty() {
+            Vec::new()
+        } else {
+            hive_pairs(rel)
+        };
+        ListedFile {
+            rel: rel.to_string(),
+            path: self.base.join(rel),
+            partitions: self
+                .keys
+                .iter()
+                .map(|k| {
+                    pairs
+                        .iter()
+                        .rev()
+                        .find(|(key, _)| key == k)
+                        .and_then(|(_, v)| v.clone())
+                })
+                .collect(),
+        }
+    }
+
     /// The partition columns: one nullable Utf8 field per key.
     pub fn partition_schema(&self) -> SchemaRef {
         Arc::new(Schema::new(

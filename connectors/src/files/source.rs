@@ -26,12 +26,14 @@ use crate::format::{COORDINATE_COLUMNS, coordinate_columns, coordinate_fields};
 /// The name of the source, in logs.
 pub const SOURCE_NAME: &str = "files";
 
-/// A bounded source over the files under a path, one file per range.
+/// A source over the files under a path, one file per range.
 ///
-/// Files are listed once, when the source is built, and sorted by their path relative to
-/// the base directory; that relative path is the cursor key `(path, 0)` and the `source`
-/// coordinate of the file's rows and dead letters. A file's range is `[0, 1)`: offset 0
-/// means unread and 1 read, so the whole file is read in one epoch, by one worker.
+/// Files are listed when the source is built and, unless it is `bounded`, again whenever
+/// an epoch is planned (new files are read in later epochs, as Spark's file stream source
+/// does). They are read in the order of their path relative to the base directory; that
+/// relative path is the cursor key `(path, 0)` and the `source` coordinate of the file's
+/// rows and dead letters. A file's range is `[0, 1)`: offset 0 means unread and 1 read, so
+/// the whole file is read in one epoch, by one worker.
 ///
 /// Rows have the data columns, then the hive partition columns (Utf8), then `source`,
 /// `partition` (0) and `offset` (the 0-based row index in Parquet, ORC and Avro files,
@@ -195,11 +197,34 @@ impl FileSource {
     }
 
     fn unread<'a>(&'a self, cursors: &'a Cursors) -> impl Iterator<Item = &'a ListedFile> + 'a {
-        self.listing.files.iter().filter(move |f| {
-            cursors
-                .get(&(f.rel.clone(), 0))
-                .is_none_or(|c| c.offset == 0)
-        })
+        self.listing
+            .files
+            .iter()
+            .filter(move |f| is_unread(cursors, &f.rel))
+    }
+
+    /// The relative paths of the files to consider now, in read order: the listing of a
+    /// bounded source, a fresh one of a source that follows its path.
+    fn current(&self) -> Result<Vec<String>> {
+        if self.config.bounded {
+            return Ok(self.listing.files.iter().map(|f| f.rel.clone()).collect());
+        }
+        let mut listing = Listing::new(&self.config)?;
+        if let Some(filter) = &self.config.partition_filter
+            && !listing.files.is_empty()
+        {
+            listing.prune(filter)?;
+        }
+        Ok(listing.files.into_iter().map(|f| f.rel).collect())
+    }
+
+    /// The file a range names: listed at start, or appeared since (resolved from the path
+    /// alone, so that any worker of any process can read it).
+    fn file(&self, rel: &str) -> ListedFile {
+        match self.index.get(rel) {
+            Some(&i) => self.listing.files[i].clone(),
+            None => self.listing.file(rel),
+        }
     }
 
     fn decode(&self, file: &ListedFile, epoch: u64) -> Result<Decoded> {
@@ -246,6 +271,13 @@ impl FileSource {
         );
         Ok((parts, decoded.dead))
     }
+}
+
+/// Whether the file at `rel` is still to be read.
+fn is_unread(cursors: &Cursors, rel: &str) -> bool {
+    cursors
+        .get(&(rel.to_string(), 0))
+        .is_none_or(|c| c.offset == 0)
 }
 
 /// Checks the settings that need no listing.
@@ -308,13 +340,19 @@ impl EpochSource for FileSource {
             .config
             .max_files_per_epoch
             .map_or(usize::MAX, |m| m as usize);
-        let chosen: std::collections::BTreeSet<&str> = self
-            .unread(cursors)
+        let current = self.current()?;
+        let chosen: Vec<&str> = current
+            .iter()
+            .filter(|rel| is_unread(cursors, rel))
             .take(limit)
-            .map(|f| f.rel.as_str())
+            .map(String::as_str)
             .collect();
         if chosen.is_empty() {
-            return Ok(Planned::Exhausted);
+            return Ok(if self.config.bounded {
+                Planned::Exhausted
+            } else {
+                Planned::Idle
+            });
         }
         // Only the files read now: the others' cursors stand in the snapshot's cursor
         // record, so an entry stays O(files per epoch), not O(files ever listed).
@@ -326,7 +364,7 @@ impl EpochSource for FileSource {
     }
 
     fn exhausted(&self, cursors: &Cursors) -> bool {
-        self.unread(cursors).next().is_none()
+        self.config.bounded && self.unread(cursors).next().is_none()
     }
 
     fn metric_label<'a>(&'a self, _range: &'a SourceRange) -> &'a str {
@@ -352,14 +390,13 @@ impl EpochSource for FileSource {
         range: &SourceRange,
         epoch: u64,
     ) -> std::result::Result<(Vec<RecordBatch>, RecordBatch), ConnectorFailure> {
-        let file = self
-            .index
-            .get(&range.source)
-            .map(|&i| &self.listing.files[i])
-            .ok_or_else(|| FileError::UnknownFile(range.source.clone()))?;
         if range.is_empty() {
             return Ok((Vec::new(), RecordBatch::new_empty(dead_letter::schema())));
         }
-        Ok(self.read_file(file, epoch)?)
+        let file = self.file(&range.source);
+        if !self.index.contains_key(&range.source) && !file.path.is_file() {
+            return Err(FileError::UnknownFile(range.source.clone()).into());
+        }
+        Ok(self.read_file(&file, epoch)?)
     }
 }

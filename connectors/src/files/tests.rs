@@ -16,6 +16,13 @@ use sluice_engine::runtime::{Cursors, EpochSource, Planned, advance};
 use super::*;
 
 /// Reads every epoch; returns the ranges of each epoch and all rows and dead letters.
+/// Settings of a bounded source over `path` (these tests read to the end).
+pub(super) fn bounded(path: impl Into<String>, format: FileFormat) -> FileSourceConfig {
+    let mut config = FileSourceConfig::new(path, format);
+    config.bounded = true;
+    config
+}
+
 pub(super) fn read_all(source: &FileSource) -> (Vec<Vec<SourceRange>>, RecordBatch, RecordBatch) {
     let mut cursors = source.initial_cursors().unwrap();
     let mut epochs = Vec::new();
@@ -122,7 +129,7 @@ fn check_sales(rows: &RecordBatch, file: &str) {
 fn parquet_round_trips_with_an_inferred_schema() {
     let dir = tempfile::tempdir().unwrap();
     write_parquet(&dir.path().join("a.parquet"), &sales());
-    let config = FileSourceConfig::new(dir.path().to_str().unwrap(), FileFormat::Parquet);
+    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Parquet);
     let source = FileSource::new(config, None).unwrap();
     assert_eq!(
         names(&source.schema()),
@@ -153,7 +160,7 @@ fn orc_round_trips() {
         .unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
-    let config = FileSourceConfig::new(path.to_str().unwrap(), FileFormat::Orc);
+    let config = bounded(path.to_str().unwrap(), FileFormat::Orc);
     let source = FileSource::new(config, None).unwrap();
     let (_, rows, dead) = read_all(&source);
     check_sales(&rows, "a.orc");
@@ -194,7 +201,7 @@ fn a_declared_schema_casts_by_name_and_isolates_bad_values() {
         ("id", DataType::Int64, false),
         ("note", DataType::Utf8, true),
     ]);
-    let config = FileSourceConfig::new(dir.path().to_str().unwrap(), FileFormat::Parquet);
+    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Parquet);
     let source = FileSource::new(config.clone(), Some(declared)).unwrap();
     assert!(source.inference_report().is_none());
     let (_, rows, dead) = read_all(&source);
@@ -268,7 +275,7 @@ fn write_avro(path: &Path) {
 fn avro_container_files_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     write_avro(&dir.path().join("a.avro"));
-    let config = FileSourceConfig::new(dir.path().to_str().unwrap(), FileFormat::Avro);
+    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Avro);
     let source = FileSource::new(config.clone(), None).unwrap();
     let (_, rows, dead) = read_all(&source);
     assert_eq!(col(&rows, "id"), ["1", "2"]);
@@ -312,7 +319,7 @@ fn hive_partitions_become_columns_and_are_pruned() {
     write(&base.join("date=2024-01-03/_SUCCESS"), "");
     write(&base.join(".hidden/p.csv"), "n\n99\n");
     let declared = schema(&[("n", DataType::Int64, true)]);
-    let mut config = FileSourceConfig::new(base.to_str().unwrap(), FileFormat::Csv);
+    let mut config = bounded(base.to_str().unwrap(), FileFormat::Csv);
     let source = FileSource::new(config.clone(), Some(declared.clone())).unwrap();
     assert_eq!(
         names(&source.schema()),
@@ -347,7 +354,7 @@ fn hive_partitions_become_columns_and_are_pruned() {
     assert!(err.to_string().contains("date, region"), "{err}");
 
     // A recursive glob finds the same files, partitions relative to the part before `**`.
-    let mut glob = FileSourceConfig::new(format!("{}/**/*.csv", base.display()), FileFormat::Csv);
+    let mut glob = bounded(format!("{}/**/*.csv", base.display()), FileFormat::Csv);
     glob.partition_filter = Some("region = 'us'".into());
     let source = FileSource::new(glob, Some(declared.clone())).unwrap();
     assert_eq!(source.files(), ["date=2024-01-01/region=us/p.csv"]);
@@ -369,7 +376,7 @@ fn unreadable_files_are_errors_naming_the_file() {
     write_parquet(&good, &sales());
     let bytes = std::fs::read(&good).unwrap();
     std::fs::write(dir.path().join("b.parquet"), &bytes[..bytes.len() / 2]).unwrap();
-    let config = FileSourceConfig::new(dir.path().to_str().unwrap(), FileFormat::Parquet);
+    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Parquet);
     let source = FileSource::new(config, None).unwrap();
     let err = source
         .read(&SourceRange::offsets("b.parquet", 0, 0, 1), 0)
@@ -398,7 +405,7 @@ fn unreadable_files_are_errors_naming_the_file() {
     assert!(err.message.contains("zzz.parquet"), "{}", err.message);
 
     write(&dir.path().join("x.avro"), "not avro at all");
-    let config = FileSourceConfig::new(
+    let config = bounded(
         dir.path().join("x.avro").to_str().unwrap(),
         FileFormat::Avro,
     );
@@ -415,7 +422,7 @@ fn unreadable_files_are_errors_naming_the_file() {
         err.message
     );
 
-    let missing = FileSourceConfig::new(dir.path().join("nope").to_str().unwrap(), FileFormat::Csv);
+    let missing = bounded(dir.path().join("nope").to_str().unwrap(), FileFormat::Csv);
     assert!(
         FileSource::new(missing, None)
             .unwrap_err()
@@ -435,8 +442,7 @@ fn files_are_read_in_path_order_in_bounded_epochs() {
     }
     write(&dir.path().join("sub/z.txt"), "not json\n");
     let declared = schema(&[("f", DataType::Utf8, false)]);
-    let mut config =
-        FileSourceConfig::new(format!("{}/*.json", dir.path().display()), FileFormat::Json);
+    let mut config = bounded(format!("{}/*.json", dir.path().display()), FileFormat::Json);
     config.max_files_per_epoch = Some(2);
     let source = FileSource::new(config, Some(declared)).unwrap();
     assert_eq!(source.base(), dir.path());
@@ -515,7 +521,7 @@ fn settings_are_kebab_case_and_checked() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let mut config = FileSourceConfig::new(dir.path().to_str().unwrap(), FileFormat::Csv);
+    let mut config = bounded(dir.path().to_str().unwrap(), FileFormat::Csv);
     config.max_files_per_epoch = Some(0);
     assert!(
         FileSource::new(config.clone(), None)
@@ -545,7 +551,7 @@ fn settings_are_kebab_case_and_checked() {
         Planned::Exhausted
     );
     let clash = schema(&[("offset", DataType::Int64, true)]);
-    let dir_config = FileSourceConfig::new(dir.path().to_str().unwrap(), FileFormat::Json);
+    let dir_config = bounded(dir.path().to_str().unwrap(), FileFormat::Json);
     assert!(
         FileSource::new(dir_config, Some(clash))
             .unwrap_err()

@@ -3,7 +3,7 @@
 use arrow::array::AsArray;
 use arrow::datatypes::DataType;
 
-use super::tests::{col, names, read_all, schema, utc, write};
+use super::tests::{bounded, col, names, read_all, schema, utc, write};
 use super::*;
 
 #[test]
@@ -21,7 +21,7 @@ fn csv_bad_rows_become_dead_letters_with_their_line() {
         ("name", DataType::Utf8, true),
         ("price", DataType::Float64, true),
     ]);
-    let config = FileSourceConfig::new(dir.path().to_str().unwrap(), FileFormat::Csv);
+    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Csv);
     let source = FileSource::new(config.clone(), Some(declared)).unwrap();
     let (_, rows, dead) = read_all(&source);
     assert_eq!(col(&rows, "id"), ["1", "4", "5"]);
@@ -70,7 +70,7 @@ fn csv_bad_rows_become_dead_letters_with_their_line() {
 fn csv_dialect_without_header_matches_by_position() {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("a.txt"), "1;'a;b'\n2;'it''s'\n");
-    let mut config = FileSourceConfig::new(dir.path().to_str().unwrap(), FileFormat::Csv);
+    let mut config = bounded(dir.path().to_str().unwrap(), FileFormat::Csv);
     config.csv = CsvOptions {
         header: false,
         delimiter: ';',
@@ -103,7 +103,7 @@ fn json_lines_isolate_bad_lines() {
         ("name", DataType::Utf8, true),
         ("at", utc(), true),
     ]);
-    let config = FileSourceConfig::new(dir.path().to_str().unwrap(), FileFormat::Json);
+    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Json);
     let source = FileSource::new(config.clone(), Some(declared)).unwrap();
     let (_, rows, dead) = read_all(&source);
     assert_eq!(col(&rows, "id"), ["1", "4"]);
@@ -142,7 +142,7 @@ fn nested_json_uses_arrow_json_and_still_isolates_bad_lines() {
         "{\"id\": 3, \"tags\": [], \"geo\": {\"lat\": -2}}\n",
     );
     write(&dir.path().join("n.json"), text);
-    let config = FileSourceConfig::new(dir.path().to_str().unwrap(), FileFormat::Json);
+    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Json);
     let source = FileSource::new(config, None).unwrap();
     assert!(matches!(
         source.data_schema().field(1).data_type(),
