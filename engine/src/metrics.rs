@@ -87,6 +87,12 @@ struct OperatorLabel {
     operator: String,
 }
 
+/// A phase of an epoch: `plan`, `read`, `process` or `commit`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: &'static str,
+}
+
 /// A profiled column.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ColumnLabel {
@@ -117,6 +123,7 @@ pub struct RunMetrics {
     committed_epoch: Gauge,
     started_epoch: Gauge,
     epoch_seconds: Histogram,
+    phase_seconds: Family<PhaseLabel, Histogram, fn() -> Histogram>,
     watermark: FloatGauge,
     max_event_time: FloatGauge,
     state_bytes: Family<OperatorLabel, Gauge>,
@@ -138,6 +145,7 @@ impl Default for RunMetrics {
             committed_epoch: Gauge::default(),
             started_epoch: Gauge::default(),
             epoch_seconds: seconds_histogram(),
+            phase_seconds: Family::new_with_constructor(seconds_histogram),
             watermark: FloatGauge::default(),
             max_event_time: FloatGauge::default(),
             state_bytes: Family::default(),
@@ -209,6 +217,16 @@ impl RunMetrics {
             m.epoch_seconds.clone(),
         );
         registry.register_with_unit(
+            "sluice_engine_epoch_phase_duration",
+            "Time an epoch spends in each phase: `plan` (asking the sources and logging the \
+             entry, on the planning worker), `read` (reading and decoding its ranges, per \
+             worker), `process` (from the last range fed to every worker's share done: \
+             operators, data-file uploads, snapshot puts) and `commit` (every table's commit \
+             and the marker)",
+            Unit::Seconds,
+            m.phase_seconds.clone(),
+        );
+        registry.register_with_unit(
             "sluice_engine_watermark",
             "The event-time watermark at the last epoch's start, as Unix time",
             Unit::Seconds,
@@ -233,6 +251,13 @@ impl RunMetrics {
         );
         m.quality.register(registry);
         m
+    }
+
+    /// Records that an epoch spent `took` in `phase` (`plan`, `read`, `process`, `commit`).
+    pub(crate) fn epoch_phase(&self, phase: &'static str, took: Duration) {
+        self.phase_seconds
+            .get_or_create(&PhaseLabel { phase })
+            .observe(took.as_secs_f64());
     }
 
     /// The quality gate's share.

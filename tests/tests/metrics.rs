@@ -343,6 +343,28 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
         committed_epoch + 1.0 >= epochs as f64,
         "last committed epoch {committed_epoch}, the report has {epochs} epochs"
     );
+    // Epoch phases: every committed epoch was planned, processed and committed once (one
+    // process, one planner); reading is timed per worker, so at least once per epoch.
+    for phase in ["plan", "process", "commit"] {
+        let count = last(
+            "sluice_engine_epoch_phase_duration_seconds_count",
+            &format!("phase=\"{phase}\""),
+        )?;
+        ensure!(
+            count == committed,
+            "phase {phase} timed {count:?} times, {committed:?} epochs committed"
+        );
+    }
+    let reads = last(
+        "sluice_engine_epoch_phase_duration_seconds_count",
+        "phase=\"read\"",
+    )?
+    .context("no read phase timed")?;
+    let committed = committed.context("no epoch committed")?;
+    ensure!(
+        reads >= committed && reads % committed == 0.0,
+        "read phase timed {reads} times: one per worker and epoch expected ({committed} epochs)"
+    );
     // State size: the window's parts in the last snapshot, as the files on disk say.
     let snapshot = newest_snapshot(&out)?.context("no snapshot committed")?;
     let marker = marker(&out, snapshot)?.context("the snapshot's marker")?;

@@ -64,7 +64,9 @@ impl CommitTargets {
         if failed.load(Ordering::SeqCst) {
             return Err(ABORTED.to_string());
         }
+        let began = Instant::now();
         let result = self.commit_inner(job);
+        self.metrics.epoch_phase("commit", began.elapsed());
         if result.is_err() {
             failed.store(true, Ordering::SeqCst);
         }
@@ -251,6 +253,7 @@ pub(crate) fn commit_epochs<'scope>(
                 // The loop logs an epoch's ranges in `in_flight` before the epoch can complete.
                 if let Some(done) = in_flight.borrow().get(&epoch) {
                     advance(&mut cursors, &done.ranges);
+                    targets.metrics.epoch_phase("process", done.fed.elapsed());
                 }
                 let is_final = final_epoch.get() == Some(epoch);
                 let snapshot = if targets.has_state {

@@ -446,6 +446,10 @@ fn run_worker(
                 )?;
                 plans_in.send(&note)?;
                 plan_time = Some(planning.elapsed());
+                shared
+                    .options
+                    .metrics
+                    .epoch_phase("plan", planning.elapsed());
                 note
             } else {
                 loop {
@@ -497,6 +501,7 @@ fn run_worker(
                 }
             }
             feed_tables(&mut tables, &entry, (index, peers), &mut dead_in)?;
+            let reading = Instant::now();
             for (i, range) in entry.ranges.iter().enumerate() {
                 if i % peers != index || range.is_empty() {
                     continue;
@@ -516,6 +521,10 @@ fn run_worker(
                     .metrics
                     .record_read(source.metric_label(range), records);
             }
+            shared
+                .options
+                .metrics
+                .epoch_phase("read", reading.elapsed());
             // Only the committing worker (0) hears of commits, so only it keeps its epochs.
             if index == 0 {
                 in_flight.borrow_mut().insert(
@@ -523,6 +532,7 @@ fn run_worker(
                     InFlight {
                         ranges: entry.ranges,
                         started,
+                        fed: Instant::now(),
                     },
                 );
             }

@@ -14,10 +14,12 @@ use super::EpochSource;
 use super::committer::{Committed, OnCommitted};
 use crate::metrics::RunMetrics;
 
-/// An epoch fed but not yet committed: its logged ranges and when it started.
+/// An epoch fed but not yet committed: its logged ranges, when it started and when the
+/// planning worker had fed all of it.
 pub(super) struct InFlight {
     pub(super) ranges: Vec<SourceRange>,
     pub(super) started: Instant,
+    pub(super) fed: Instant,
 }
 
 /// This worker's epochs in flight, by epoch.
