@@ -51,6 +51,8 @@ pub(crate) struct CommitTargets {
     pub(crate) has_state: bool,
     /// Snapshot every this many epochs.
     pub(crate) snapshot_every: u64,
+    /// Whether the first sink is the quality gate, which commits before the others.
+    pub(crate) gate_first: bool,
     /// The process's abort flag: once raised, no epoch commits.
     pub(crate) abort: Arc<AtomicBool>,
 }
@@ -81,28 +83,51 @@ impl CommitTargets {
             snapshot,
             cursors,
         } = job;
+        if self.abort.load(Ordering::SeqCst) {
+            return Err(ABORTED.to_string());
+        }
         let mut tables = BTreeMap::new();
-        for (sink, files) in self.sinks.iter().zip(files) {
-            if self.abort.load(Ordering::SeqCst) {
-                return Err(ABORTED.to_string());
+        let mut pending: Vec<(&Arc<dyn TableSink>, Vec<String>)> =
+            self.sinks.iter().zip(files).collect();
+        // The quality gate commits first and alone: a breach stops the epoch before any
+        // table has it.
+        if self.gate_first && !pending.is_empty() {
+            let (gate, files) = pending.remove(0);
+            if let Some(version) = self.commit_table(epoch, gate, files)? {
+                tables.insert(gate.name().to_string(), version);
             }
-            let began = Instant::now();
-            let report = sink
-                .commit(epoch, files)
-                .map_err(|err| format!("committing {} epoch {epoch}: {err}", sink.name()))?;
-            self.metrics
-                .table_committed(sink.name(), began.elapsed(), &report);
-            if let Some(version) = report.version {
+        }
+        // The other tables are independent (each has its own txn): they commit at once,
+        // each on its own thread, so an epoch's commit takes its slowest table's time, not
+        // the sum.
+        let results: Vec<Result<Option<u64>, String>> = std::thread::scope(|scope| {
+            let running: Vec<_> = pending
+                .into_iter()
+                .map(|(sink, files)| {
+                    std::thread::Builder::new()
+                        .name(format!("sluice-commit-{}", sink.name()))
+                        .spawn_scoped(scope, move || self.commit_table(epoch, sink, files))
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|spawned| match spawned {
+                    Ok(handle) => handle
+                        .join()
+                        .unwrap_or_else(|_| Err(format!("a commit of epoch {epoch} panicked"))),
+                    Err(err) => Err(format!("starting a commit of epoch {epoch}: {err}")),
+                })
+                .collect()
+        });
+        for (sink, result) in self
+            .sinks
+            .iter()
+            .skip(usize::from(self.gate_first))
+            .zip(results)
+        {
+            if let Some(version) = result? {
                 tables.insert(sink.name().to_string(), version);
             }
-            tracing::debug!(
-                table = sink.name(),
-                epoch,
-                skipped = report.skipped,
-                rows = report.rows,
-                files = report.files,
-                "epoch committed"
-            );
         }
         let committed = Committed {
             epoch,
@@ -113,6 +138,32 @@ impl CommitTargets {
             .write(&committed, snapshot, cursors.as_deref())
             .map_err(|err| format!("commit marker {epoch}: {err}"))?;
         Ok(committed)
+    }
+}
+
+impl CommitTargets {
+    /// Commits `epoch`'s `files` to `sink`; the table version it created, if any.
+    fn commit_table(
+        &self,
+        epoch: u64,
+        sink: &Arc<dyn TableSink>,
+        files: Vec<String>,
+    ) -> Result<Option<u64>, String> {
+        let began = Instant::now();
+        let report = sink
+            .commit(epoch, files)
+            .map_err(|err| format!("committing {} epoch {epoch}: {err}", sink.name()))?;
+        self.metrics
+            .table_committed(sink.name(), began.elapsed(), &report);
+        tracing::debug!(
+            table = sink.name(),
+            epoch,
+            skipped = report.skipped,
+            rows = report.rows,
+            files = report.files,
+            "epoch committed"
+        );
+        Ok(report.version)
     }
 }
 

@@ -263,6 +263,7 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         abort: Arc::clone(&shared.abort),
         has_state: plan.plan.window.is_some(),
         snapshot_every,
+        gate_first: shared.has_quality_gate,
     };
     let committed = commit_epochs(
         files,
