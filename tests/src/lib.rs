@@ -522,6 +522,39 @@ pub fn expect_clean_failure(what: &str, cmd: Command, needles: &[&str]) -> Resul
     Ok(())
 }
 
+/// The S3 endpoint (moto) that `scripts/test` started, from `SLUICE_S3_ENDPOINT`.
+///
+/// # Errors
+/// When it is not set.
+pub fn s3_endpoint() -> Result<String> {
+    std::env::var("SLUICE_S3_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("SLUICE_S3_ENDPOINT is not set: run with scripts/test"))
+}
+
+/// Waits for `child` to exit, killing it after `timeout`; `what` names it in the error.
+///
+/// # Errors
+/// When it does not exit in time, or cannot be waited for.
+pub fn wait_exit(
+    child: &mut std::process::Child,
+    timeout: Duration,
+    what: &str,
+) -> Result<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            anyhow::bail!("{what} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

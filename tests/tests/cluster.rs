@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail, ensure};
 use sluice_tests::{
     DEMO_TABLES, check_accounting, check_gold_vs_silver, check_same_tables, python_tool,
-    run_with_timeout, serial, sluice_bin, spawn_logged, tail, work_dir,
+    run_with_timeout, s3_endpoint, serial, sluice_bin, spawn_logged, tail, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
@@ -99,13 +99,6 @@ fn two_processes_of_two_workers_equal_one_worker() -> Result<()> {
     check_accounting(&clustered, EVENTS, PARTITIONS)?;
     check_gold_vs_silver(&clustered)?;
     Ok(())
-}
-
-fn s3_endpoint() -> Result<String> {
-    std::env::var("SLUICE_S3_ENDPOINT")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("SLUICE_S3_ENDPOINT is not set: run with scripts/test"))
 }
 
 fn s3_tool(args: &[&str]) -> Result<()> {

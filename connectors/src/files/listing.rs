@@ -106,17 +106,7 @@ impl Listing {
             }
         }
         for (file, pairs) in self.files.iter_mut().zip(parsed) {
-            file.partitions = self
-                .keys
-                .iter()
-                .map(|k| {
-                    pairs
-                        .iter()
-                        .rev()
-                        .find(|(key, _)| key == k)
-                        .and_then(|(_, v)| v.clone())
-                })
-                .collect();
+            file.partitions = values_of(&self.keys, &pairs);
         }
     }
 
@@ -131,17 +121,7 @@ impl Listing {
         ListedFile {
             rel: rel.to_string(),
             path: self.base.join(rel),
-            partitions: self
-                .keys
-                .iter()
-                .map(|k| {
-                    pairs
-                        .iter()
-                        .rev()
-                        .find(|(key, _)| key == k)
-                        .and_then(|(_, v)| v.clone())
-                })
-                .collect(),
+            partitions: values_of(&self.keys, &pairs),
         }
     }
 
@@ -204,6 +184,20 @@ impl Listing {
         });
         Ok(before - self.files.len())
     }
+}
+
+/// The value of each of `keys` in a file's directory `pairs` (the innermost wins; null
+/// when absent).
+fn values_of(keys: &[String], pairs: &[(String, Option<String>)]) -> Vec<Option<String>> {
+    keys.iter()
+        .map(|k| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(key, _)| key == k)
+                .and_then(|(_, v)| v.clone())
+        })
+        .collect()
 }
 
 /// Whether `path` is a glob pattern.

@@ -163,7 +163,6 @@ pub(crate) fn write_to<'scope>(
                         }
                     }
                 }
-                debug_assert!(!finishing.is_empty() || lane.is_idle());
             }
         },
     )
