@@ -236,14 +236,29 @@ impl CheckpointStore {
     ) -> Result<bool> {
         let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::corrupt(path, e))?;
         let payload = PutPayload::from(bytes);
-        match self
-            .store
-            .put_opts(path, payload, PutMode::Create.into())
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
+        // object_store does not retry a conditional put whose connection was cut mid-request
+        // (it is not idempotent). Retrying here is safe: if the cut attempt did write, the
+        // retry finds the object and the caller compares it with its own.
+        let retry = StoreRetry::default();
+        let began = std::time::Instant::now();
+        let mut wait = retry.initial_backoff;
+        loop {
+            match self
+                .store
+                .put_opts(path, payload.clone(), PutMode::Create.into())
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(object_store::Error::AlreadyExists { .. }) => return Ok(false),
+                Err(e @ object_store::Error::Generic { .. })
+                    if began.elapsed() + wait < retry.retry_timeout =>
+                {
+                    tracing::info!(%path, error = %e, ?wait, "conditional put failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(retry.max_backoff);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 

@@ -214,6 +214,8 @@ pub(crate) fn commit_epochs<'scope>(
         let mut committing = 0usize;
         let mut next = first_epoch;
         let mut stash: BTreeMap<u64, Vec<EpochNote>> = BTreeMap::new();
+        // A failure was seen: the operator only waits for its lane, then lets go.
+        let mut giving_up = false;
         move |frontiers| {
             input.for_each(|cap, container| {
                 if let Some(&t) = cap.least() {
@@ -224,6 +226,18 @@ pub(crate) fn commit_epochs<'scope>(
                 stash.clear();
                 return;
             }
+            if giving_up {
+                // Nothing commits any more. The capabilities go (timely steps a worker until
+                // its dataflows complete, even after a failure) once the lane is idle: a
+                // commit in flight finishes before the process may exit, and those queued
+                // see the abort and return at once.
+                stash.clear();
+                lane.finished();
+                if lane.is_idle() {
+                    caps.clear();
+                }
+                return;
+            }
             for (epoch, result) in lane.finished() {
                 committing -= 1;
                 match result {
@@ -232,9 +246,10 @@ pub(crate) fn commit_epochs<'scope>(
                         if err != ABORTED {
                             fail(&failure, err);
                         }
-                        // Nothing commits any more: let the dataflow drain (timely steps a
-                        // worker until its dataflows complete, even after a failure).
-                        caps.clear();
+                        giving_up = true;
+                        if lane.is_idle() {
+                            caps.clear();
+                        }
                         return;
                     }
                 }
@@ -270,7 +285,10 @@ pub(crate) fn commit_epochs<'scope>(
                     continue;
                 }
                 if failure.first().is_some() || targets.abort.load(Ordering::SeqCst) {
-                    caps.clear();
+                    giving_up = true;
+                    if lane.is_idle() {
+                        caps.clear();
+                    }
                     return;
                 }
                 let mut per_sink: Vec<Vec<String>> = vec![Vec::new(); targets.sinks.len()];
@@ -293,12 +311,18 @@ pub(crate) fn commit_epochs<'scope>(
                 let failed = !failures.is_empty();
                 if failed && let Some(cause) = first_cause(failures.into_iter().chain(later)) {
                     fail(&failure, format!("epoch {epoch} failed in {cause}"));
-                    caps.clear();
+                    giving_up = true;
+                    if lane.is_idle() {
+                        caps.clear();
+                    }
                     return;
                 }
                 if let Err(err) = check_tiling(epoch, &parts, targets.key_groups) {
                     fail(&failure, format!("epoch {epoch}: {err}"));
-                    caps.clear();
+                    giving_up = true;
+                    if lane.is_idle() {
+                        caps.clear();
+                    }
                     return;
                 }
                 // The loop logs an epoch's ranges in `in_flight` before the epoch can complete.
