@@ -8,6 +8,9 @@
 //!   one commit by sluice's own Delta writer;
 //! - `D/products/products.json`: 1000 products as JSON lines.
 //!
+//! `sluice demo-data events` writes the demo's generated events as JSON-lines files
+//! ([`events`]).
+//!
 //! Every row is a pure function of the seed and its id (a splitmix64 stream per row, as the
 //! event generator draws its events), so the values depend only on `(rows, seed, days,
 //! start-date)`: neither `--rows-per-file` nor thread timing changes them. Sales files are
@@ -35,8 +38,10 @@ use parquet::schema::types::ColumnPath;
 use sluice_connectors::generator::SeededRng;
 
 mod dimensions;
+mod events;
 
 use dimensions::{customers_batch, write_customers, write_products};
+use events::{EventsArgs, write_events};
 
 /// Rows per generated Arrow batch (and the unit of progress).
 const BATCH_ROWS: usize = 64 * 1024;
@@ -66,6 +71,9 @@ enum Dataset {
     /// The batch-etl dataset: partitioned Parquet sales, a Delta customers table and a
     /// JSON-lines products file.
     Batch(BatchArgs),
+    /// The demo's generated events (as `sluice demo` reads them) in JSON-lines files, in
+    /// arrival order, malformed and late events included.
+    Events(EventsArgs),
 }
 
 /// Flags of `sluice demo-data batch`.
@@ -102,6 +110,7 @@ pub fn run(args: DemoDataArgs) -> Result<()> {
             summary.print();
             Ok(())
         }
+        Dataset::Events(args) => write_events(&args),
     }
 }
 

@@ -594,6 +594,7 @@ fn open_source(
         let mut kinesis = kinesis.clone();
         if batch {
             kinesis.ending.get_or_insert(Ending::Latest);
+            kinesis.max_records_per_epoch = u64::MAX;
         }
         let name = kinesis.stream.clone();
         let source = KinesisSource::new(kinesis, decoder(job)?, name).context("source.kinesis")?;
@@ -602,7 +603,11 @@ fn open_source(
     if let Some(files) = &job.source.files {
         let declared = (!job.source.schema.is_empty()).then(|| fields(job));
         let mut files = files.clone();
-        files.bounded |= batch;
+        if batch {
+            // One epoch, as for every source: a batch has no micro-batches to bound.
+            files.bounded = true;
+            files.max_files_per_epoch = None;
+        }
         let source = FileSource::new(files, declared).context("source.files")?;
         if let Some(report) = source.inference_report() {
             eprintln!("{report}");
@@ -611,7 +616,10 @@ fn open_source(
     }
     if let Some(delta) = &job.source.delta {
         let mut delta = delta.clone();
-        delta.bounded |= batch;
+        if batch {
+            delta.bounded = true;
+            delta.max_files_per_epoch = None;
+        }
         let source = DeltaSource::new(delta, handle).context("source.delta")?;
         return Ok((Arc::new(source), 0));
     }
