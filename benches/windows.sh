@@ -15,7 +15,8 @@
 #    - sluice-batch: the same job with `--batch` (every file in one epoch, 2 workers);
 #    - duckdb: benches/windows_duckdb.py, the rules and windows as one query (2 threads).
 #    Each time is the job's wall time, from the first read to the last write.
-# 3. Prints every run, the medians, events/s per engine and the ratios Spark/sluice
+# 3. Checks parity: every window Spark emitted is in sluice's streaming table, equal.
+# 4. Prints every run, the medians, events/s per engine and the ratios Spark/sluice
 #    (streaming, target >= 20) and sluice/DuckDB (batch, target <= 1), with the gold row
 #    counts (Spark emits no window its watermark has not closed when its input ends; DuckDB
 #    has no watermark and counts late events).
@@ -61,7 +62,7 @@ sluice_run() {
     rows=$("$PY" tests/python/delta_checks.py counts "$out" \
         | "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read())["tables"]["gold_user_activity"])')
     echo "{\"engine\":\"$engine\",\"run\":$run,\"seconds\":$secs,\"rows\":$rows}" | tee -a "$RESULTS"
-    rm -rf "$out"
+    [[ $run == "$RUNS" ]] || rm -rf "$out"
 }
 # py_run ENGINE RUN SCRIPT: runs a Python baseline and records its JSON line.
 py_run() {
@@ -70,7 +71,7 @@ py_run() {
         || { tail -20 "$WORK/$engine-$run.log" >&2; exit 1; }
     echo "$line" | "$PY" -c "import json,sys; d=json.loads(sys.stdin.read()); d['engine']='$engine'; d['run']=$run; print(json.dumps(d))" \
         | tee -a "$RESULTS"
-    rm -rf "$WORK/$engine-$run"
+    [[ $run == "$RUNS" ]] || rm -rf "$WORK/$engine-$run"
 }
 
 for run in $(seq 1 "$RUNS"); do
@@ -79,6 +80,33 @@ for run in $(seq 1 "$RUNS"); do
     sluice_run sluice-batch "$run" --batch
     py_run duckdb "$run" benches/windows_duckdb.py
 done
+
+# Same results: every window Spark emitted (those its final watermark closed) must be in
+# sluice's streaming gold table with the same count and, to 1e-9 relative, the same sum and
+# average (DESIGN section 2, parity with Spark); sluice emits more windows only because its
+# bounded input ends with a watermark of +infinity.
+"$PY" - "$WORK/sluice-stream-$RUNS" "$WORK/spark-stream-$RUNS" <<'PYEOF'
+import sys
+sys.path.insert(0, "tests/python")
+from delta_checks import connect, lit
+sluice, spark = sys.argv[1], sys.argv[2]
+con = connect()
+con.execute("SET TimeZone = 'UTC'")
+con.execute(f"""CREATE VIEW a AS SELECT epoch_ms(window_start::TIMESTAMPTZ) AS ws, user_id, event_type,
+    event_count, total_value, avg_value FROM delta_scan({lit(sluice + '/tables/gold_user_activity')})""")
+con.execute(f"""CREATE VIEW b AS SELECT epoch_ms(window_start::TIMESTAMPTZ) AS ws, user_id, event_type,
+    event_count, total_value, avg_value FROM read_parquet({lit(spark + '/gold/*.parquet')})""")
+close = lambda x, y: f"abs({x} - {y}) <= 1e-9 * greatest(abs({x}), abs({y}), 1e-300)"
+spark_rows = con.execute("SELECT count(*) FROM b").fetchone()[0]
+missing = con.execute("""SELECT count(*) FROM b LEFT JOIN a USING (ws, user_id, event_type)
+    WHERE a.event_count IS NULL""").fetchone()[0]
+differ = con.execute(f"""SELECT count(*) FROM b JOIN a USING (ws, user_id, event_type)
+    WHERE a.event_count <> b.event_count OR NOT ({close('a.total_value', 'b.total_value')})
+       OR NOT ({close('a.avg_value', 'b.avg_value')})""").fetchone()[0]
+print(f"parity with Spark: {spark_rows} Spark windows, {missing} missing from sluice, {differ} different"
+      + ("" if missing == differ == 0 else "  <-- MISMATCH"))
+PYEOF
+rm -rf "$WORK/sluice-stream-$RUNS" "$WORK/spark-stream-$RUNS" "$WORK/sluice-batch-$RUNS" "$WORK/duckdb-$RUNS"
 
 "$PY" - "$RESULTS" "$EVENTS" <<'PYEOF'
 import json, statistics, sys
