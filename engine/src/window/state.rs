@@ -245,15 +245,24 @@ impl WindowState {
                 return 0;
             }
         };
-        let mut missed = 0;
+        // Two passes over the row's windows (plain arithmetic): the late ones are counted,
+        // and the key's slots are looked up once per row, not once per window, and only
+        // when a window of the row is still open.
+        let (windows, late) = window_starts(t, size, slide)
+            .fold((0usize, 0usize), |(n, l), start| {
+                (n + 1, l + usize::from(is_late(start + size)))
+            });
+        let missed = i32::try_from(late).unwrap_or(i32::MAX);
+        if late == windows {
+            return missed;
+        }
+        let sketched = &self.sketched;
+        let slots = slots_of(&mut self.open, key);
         for start in window_starts(t, size, slide) {
             let end = start + size;
             if is_late(end) {
-                missed += 1;
                 continue;
             }
-            let sketched = &self.sketched;
-            let slots = slots_of(&mut self.open, key);
             let at = match slots.binary_search_by_key(&start, |s| s.start) {
                 Ok(at) => at,
                 Err(at) => {
