@@ -272,6 +272,7 @@ mod tests {
             first_key_group: first,
             end_key_group: end,
             bytes,
+            keys: bytes / 10,
         };
         store
             .put_commit(&CommitMarker {

@@ -64,6 +64,7 @@
 //!         first_key_group: 0,
 //!         end_key_group: 128,
 //!         bytes: 9,
+//!         keys: 2,
 //!     };
 //!     check_tiling(0, std::slice::from_ref(&part), 128)?;
 //!     store

@@ -208,6 +208,7 @@ mod tests {
                         first_key_group: 0,
                         end_key_group: 2,
                         bytes: 1,
+                        keys: 1,
                     }]);
                 }
                 store.put_commit(&m).await.unwrap();

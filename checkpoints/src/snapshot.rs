@@ -30,6 +30,10 @@ pub struct StatePart {
     pub end_key_group: u32,
     /// The object's size.
     pub bytes: u64,
+    /// State entries in the part (a window's open `(window, key)` pairs); 0 when unknown
+    /// (parts listed by older markers).
+    #[serde(default)]
+    pub keys: u64,
 }
 
 impl StatePart {
@@ -46,6 +50,8 @@ pub struct StateSize {
     pub parts: usize,
     /// Their bytes.
     pub bytes: u64,
+    /// Their state entries.
+    pub keys: u64,
 }
 
 /// The parts and bytes of each operator in `parts`.
@@ -55,6 +61,7 @@ pub fn state_sizes(parts: &[StatePart]) -> BTreeMap<String, StateSize> {
         let size = sizes.entry(part.operator.clone()).or_default();
         size.parts += 1;
         size.bytes += part.bytes;
+        size.keys += part.keys;
     }
     sizes
 }
@@ -226,6 +233,7 @@ mod tests {
             first_key_group: first,
             end_key_group: end,
             bytes: 0,
+            keys: 0,
         }
     }
 

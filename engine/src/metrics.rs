@@ -9,7 +9,10 @@
 //! | `sluice_sink_committed_rows_total` | counter | `table` | rows committed |
 //! | `sluice_sink_committed_files_total` | counter | `table` | data files committed |
 //! | `sluice_sink_replayed_epochs_total` | counter | `table` | epochs found already committed |
+//! | `sluice_sink_complete_through_seconds` | gauge | `table` | the watermark of the table's last committed epoch (Unix time): its rows are complete through it |
 //! | `sluice_sink_commit_duration_seconds` | histogram | `table` | one table commit |
+//! | `sluice_source_lag_records` | gauge | `source`, `partition` | records not yet planned, as of the last plan |
+//! | `sluice_source_lag_seconds` | gauge | `source`, `partition` | how far the last plan is behind the partition's head |
 //! | `sluice_dead_letter_rows_total` | counter | `reason` | rows written to the dead-letter table |
 //! | `sluice_engine_epochs_committed_total` | counter | | epochs committed in every sink |
 //! | `sluice_engine_committed_epoch` | gauge | | the last committed epoch |
@@ -81,6 +84,13 @@ struct RuleLabels {
     action: String,
 }
 
+/// A partition of a source.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartitionLabel {
+    source: String,
+    partition: String,
+}
+
 /// A stateful operator.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperatorLabel {
@@ -113,11 +123,14 @@ fn seconds_histogram() -> Histogram {
 #[derive(Clone, Debug)]
 pub struct RunMetrics {
     source_records: Family<SourceLabel, Counter>,
+    lag_records: Family<PartitionLabel, Gauge>,
+    lag_seconds: Family<PartitionLabel, FloatGauge>,
     written_rows: Family<TableLabel, Counter>,
     committed_rows: Family<TableLabel, Counter>,
     committed_files: Family<TableLabel, Counter>,
     replayed_epochs: Family<TableLabel, Counter>,
     commit_seconds: Seconds,
+    complete_through: Family<TableLabel, FloatGauge>,
     dead_letters: Family<ReasonLabel, Counter>,
     epochs_committed: Counter,
     committed_epoch: Gauge,
@@ -128,6 +141,7 @@ pub struct RunMetrics {
     max_event_time: FloatGauge,
     state_bytes: Family<OperatorLabel, Gauge>,
     state_parts: Family<OperatorLabel, Gauge>,
+    state_keys: Family<OperatorLabel, Gauge>,
     quality: QualityMetrics,
 }
 
@@ -135,11 +149,14 @@ impl Default for RunMetrics {
     fn default() -> Self {
         Self {
             source_records: Family::default(),
+            lag_records: Family::default(),
+            lag_seconds: Family::default(),
             written_rows: Family::default(),
             committed_rows: Family::default(),
             committed_files: Family::default(),
             replayed_epochs: Family::default(),
             commit_seconds: Family::new_with_constructor(seconds_histogram),
+            complete_through: Family::default(),
             dead_letters: Family::default(),
             epochs_committed: Counter::default(),
             committed_epoch: Gauge::default(),
@@ -150,6 +167,7 @@ impl Default for RunMetrics {
             max_event_time: FloatGauge::default(),
             state_bytes: Family::default(),
             state_parts: Family::default(),
+            state_keys: Family::default(),
             quality: QualityMetrics::default(),
         }
     }
@@ -163,6 +181,17 @@ impl RunMetrics {
             "sluice_source_records",
             "Records read from the source, dead letters included",
             m.source_records.clone(),
+        );
+        registry.register(
+            "sluice_source_lag_records",
+            "Records of a partition not yet planned into an epoch, as of the last plan",
+            m.lag_records.clone(),
+        );
+        registry.register_with_unit(
+            "sluice_source_lag",
+            "How far behind its partition's head the last plan was",
+            Unit::Seconds,
+            m.lag_seconds.clone(),
         );
         registry.register(
             "sluice_sink_written_rows",
@@ -183,6 +212,13 @@ impl RunMetrics {
             "sluice_sink_replayed_epochs",
             "Epochs a table already held when the committer reached them (replays after a restart)",
             m.replayed_epochs.clone(),
+        );
+        registry.register_with_unit(
+            "sluice_sink_complete_through",
+            "The watermark of the last epoch committed to a table, as Unix time: the table holds \
+             every row with an earlier event time that the job will accept",
+            Unit::Seconds,
+            m.complete_through.clone(),
         );
         registry.register_with_unit(
             "sluice_sink_commit_duration",
@@ -249,6 +285,11 @@ impl RunMetrics {
             "Parts (key-group ranges) of an operator's state in the last snapshot committed",
             m.state_parts.clone(),
         );
+        registry.register(
+            "sluice_state_snapshot_keys",
+            "State entries of an operator (a window's open (window, key) pairs) in the last snapshot committed",
+            m.state_keys.clone(),
+        );
         m.quality.register(registry);
         m
     }
@@ -272,6 +313,33 @@ impl RunMetrics {
                 source: source.to_owned(),
             })
             .inc_by(records);
+    }
+
+    /// Notes that `table` holds every row with an event time before `watermark_ms`.
+    pub(crate) fn table_complete_through(&self, table: &str, watermark_ms: i64) {
+        self.complete_through
+            .get_or_create(&TableLabel {
+                table: table.to_owned(),
+            })
+            .set(watermark_ms as f64 / 1000.0);
+    }
+
+    /// Notes how far each partition of `source` is behind, as its last plan saw it.
+    pub(crate) fn source_lag(&self, source: &str, lags: &[crate::runtime::PartitionLag]) {
+        for lag in lags {
+            let label = PartitionLabel {
+                source: source.to_owned(),
+                partition: lag.partition.clone(),
+            };
+            if let Some(records) = lag.records {
+                self.lag_records
+                    .get_or_create(&label)
+                    .set(saturating_i64(records));
+            }
+            if let Some(seconds) = lag.seconds {
+                self.lag_seconds.get_or_create(&label).set(seconds);
+            }
+        }
     }
 
     /// Notes the start of `epoch` and where event time stood (µs since the Unix epoch).
@@ -329,6 +397,9 @@ impl RunMetrics {
             self.state_bytes
                 .get_or_create(&label)
                 .set(saturating_i64(size.bytes));
+            self.state_keys
+                .get_or_create(&label)
+                .set(saturating_i64(size.keys));
         }
     }
 
@@ -562,5 +633,49 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
+    }
+
+    #[test]
+    fn lag_freshness_and_state_keys_are_exposed() {
+        let mut registry = Registry::default();
+        let metrics = RunMetrics::register(&mut registry);
+        let lags = [
+            crate::runtime::PartitionLag {
+                partition: "events/0".into(),
+                records: Some(120),
+                seconds: Some(1.5),
+            },
+            crate::runtime::PartitionLag {
+                partition: "shardId-000000000001".into(),
+                records: None,
+                seconds: Some(0.0),
+            },
+        ];
+        metrics.source_lag("kafka", &lags);
+        metrics.table_complete_through("gold", 1_767_225_600_500);
+        let part = sluice_checkpoints::StatePart {
+            operator: "user_activity".into(),
+            part: "kg-0".into(),
+            first_key_group: 0,
+            end_key_group: 128,
+            bytes: 4096,
+            keys: 77,
+        };
+        metrics.state_snapshot(sluice_checkpoints::state_sizes(&[part.clone(), part]));
+        let text = exposed(&registry);
+        for line in [
+            r#"sluice_source_lag_records{source="kafka",partition="events/0"} 120"#,
+            r#"sluice_source_lag_seconds{source="kafka",partition="events/0"} 1.5"#,
+            r#"sluice_source_lag_seconds{source="kafka",partition="shardId-000000000001"} 0.0"#,
+            r#"sluice_sink_complete_through_seconds{table="gold"} 1767225600.5"#,
+            r#"sluice_state_snapshot_keys{operator="user_activity"} 154"#,
+            r#"sluice_state_snapshot_bytes{operator="user_activity"} 8192"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        assert!(
+            !text.contains(r#"sluice_source_lag_records{source="kafka",partition="shardId"#),
+            "a shard without a record count got one:\n{text}"
+        );
     }
 }

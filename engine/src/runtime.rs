@@ -91,6 +91,21 @@ pub enum Planned {
     Exhausted,
 }
 
+/// How far one partition (a Kafka partition, a Kinesis shard) is behind the newest record
+/// of its source, as the last plan of this process saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartitionLag {
+    /// The partition, as a metric label (`topic/3`, `shardId-000000000001`).
+    pub partition: String,
+    /// Records not yet planned (Kafka: the high watermark minus the end of the last range
+    /// planned); `None` when the source cannot count them (Kinesis).
+    pub records: Option<u64>,
+    /// How old the newest record planned is relative to the source's head, in seconds
+    /// (Kinesis: `MillisBehindLatest`; Kafka: now minus the timestamp of the last record
+    /// read, when records are waiting, else 0); `None` when unknown.
+    pub seconds: Option<f64>,
+}
+
 /// A partitioned, replayable source.
 ///
 /// One worker plans each epoch and logs it before anything is read; every worker then
@@ -150,6 +165,12 @@ pub trait EpochSource: Send + Sync + 'static {
     /// stream); sources whose partitions are files answer their own name.
     fn metric_label<'a>(&'a self, range: &'a SourceRange) -> &'a str {
         &range.source
+    }
+    /// How far each partition is behind, as of the last [`next_ranges`](Self::next_ranges)
+    /// call in this process; empty (the default) when the source cannot tell (files and
+    /// Delta tables: their backlog is the files not yet read, which they do not count).
+    fn lag(&self) -> Vec<PartitionLag> {
+        Vec::new()
     }
     /// Told, on the committing worker, that `epoch` with `ranges` is durable in every
     /// sink; sources may publish progress for outside tools (never needed for recovery).

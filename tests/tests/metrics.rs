@@ -1,20 +1,23 @@
 //! Prometheus metrics end to end: a real Prometheus (scripts/services/prometheus.sh)
 //! scrapes a streaming job's `/metrics`; what it stored must equal what DuckDB reads from
 //! the job's Delta tables. The deploy rules pass `promtool`, and every metric the Grafana
-//! dashboard and the rules name is one the job exposes.
+//! dashboard and the rules name is one the job exposes, and every panel's query returns
+//! series for the job on the test Prometheus.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 use sluice_tests::quality_job::{
     TYPE_RULE, USER_RULE, VALUE_RULE, three_actions, user_activity_run,
 };
-use sluice_tests::user_activity::{checkpoint, marker, newest_snapshot};
-use sluice_tests::{duckdb_count, duckdb_rows, run_with_timeout, serial, spawn_logged, work_dir};
+use sluice_tests::user_activity::{checkpoint, epoch_object, marker, newest_snapshot};
+use sluice_tests::{
+    duckdb_count, duckdb_rows, python, run_with_timeout, serial, spawn_logged, work_dir,
+};
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
 const EVENTS: u64 = 60_000;
@@ -46,9 +49,18 @@ fn get(url: &str, query: &[(&str, &str)]) -> Result<String> {
 
 /// An instant PromQL query: `(labels, value)` per series.
 fn promql(query: &str) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
+    promql_at(query, None)
+}
+
+/// An instant PromQL query evaluated at `at` (Unix seconds; now if `None`).
+fn promql_at(query: &str, at: Option<f64>) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
     let base = env("SLUICE_PROMETHEUS_URL")?;
-    let body: Value =
-        serde_json::from_str(&get(&format!("{base}/api/v1/query"), &[("query", query)])?)?;
+    let at = at.map(|t| format!("{t:.3}"));
+    let mut params = vec![("query", query)];
+    if let Some(at) = &at {
+        params.push(("time", at.as_str()));
+    }
+    let body: Value = serde_json::from_str(&get(&format!("{base}/api/v1/query"), &params)?)?;
     ensure!(body["status"] == "success", "{query}: {body}");
     let mut series = Vec::new();
     for s in body["data"]["result"]
@@ -192,6 +204,9 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
     let mut child = spawn_logged(cmd, &log)?;
     let result = watch(port, &mut child, &log);
     // The job lingers 20 s after its run: Prometheus scrapes its final figures every second.
+    // A few seconds in, every series holds them: the moment the dashboard is evaluated at.
+    std::thread::sleep(Duration::from_secs(4));
+    let lingering_at = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
     let status = child.wait()?;
     let exposition = result?;
     ensure!(status.success(), "sluice run failed: {}", read(&log));
@@ -213,6 +228,30 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
     }
 
     let sel = format!("run=\"{run}\"");
+    // Every panel's query, for this run, returns series on the test Prometheus.
+    let dashboard: Value =
+        serde_json::from_str(&read(&deploy().join("grafana").join("sluice.json")))?;
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().context("panels")? {
+        let title = panel["title"].as_str().unwrap_or("?");
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"]
+                .as_str()
+                .with_context(|| format!("panel `{title}`: a target without expr"))?
+                .replace("job=~\"$job\"", &sel);
+            ensure!(
+                !expr.contains('$'),
+                "panel `{title}`: an unexpected variable in `{expr}`"
+            );
+            let series = promql_at(&expr, Some(lingering_at))?;
+            ensure!(
+                !series.is_empty(),
+                "panel `{title}`: `{expr}` returns no series for the run"
+            );
+            queries += 1;
+        }
+    }
+    ensure!(queries >= 17, "only {queries} panel queries found");
     let last = |metric: &str, labels: &str| -> Result<Option<f64>> {
         let labels = if labels.is_empty() {
             sel.clone()
@@ -382,6 +421,55 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
             .len();
         parts += 1;
     }
+    let keys = last("sluice_state_snapshot_keys", "operator=\"user_activity\"")?;
+    let entries = ipc_rows(&marker, &out, snapshot)?;
+    ensure!(
+        keys == Some(entries as f64),
+        "state entries of the last snapshot: Prometheus {keys:?}, its parts hold {entries} rows"
+    );
+    let most_keys = scalar(&format!(
+        "max(max_over_time(sluice_state_snapshot_keys{{{sel}}}[30m]))"
+    ))?;
+    ensure!(
+        most_keys.is_some_and(|k| k > 0.0),
+        "no snapshot ever reported open window entries: {most_keys:?}"
+    );
+    // Lag: the generator's partitions had a backlog while the job ran, none at its end.
+    let lag_now = scalar(&format!(
+        "max(last_over_time(sluice_source_lag_records{{{sel}}}[30m]))"
+    ))?;
+    let lag_most = scalar(&format!(
+        "max(max_over_time(sluice_source_lag_records{{{sel}}}[30m]))"
+    ))?;
+    ensure!(
+        lag_now == Some(0.0) && lag_most.is_some_and(|l| l > 0.0),
+        "source lag in records: {lag_now:?} at the end, at most {lag_most:?} (0 and > 0 expected)"
+    );
+    // Freshness: gold is complete through the watermark its last epoch was logged with,
+    // which trails the newest event time by at least the 10-minute delay.
+    let complete = last(
+        "sluice_sink_complete_through_seconds",
+        "table=\"gold_user_activity\"",
+    )?
+    .context("no complete-through time for gold")?;
+    let logged = epoch_object(&out, "offsets", committed_epoch as u64)?
+        .context("the last committed epoch's offsets entry")?;
+    let watermark_ms = logged["watermark_ms"]
+        .as_i64()
+        .context("the last epoch's logged watermark")?;
+    ensure!(
+        (complete - watermark_ms as f64 / 1000.0).abs() < 1e-6,
+        "gold complete through {complete}, the last epoch was logged with watermark {watermark_ms} ms"
+    );
+    let newest = duckdb_count(&format!(
+        "SELECT epoch_ms(max(event_time)) FROM {}",
+        scan("silver")
+    ))?;
+    ensure!(
+        complete <= newest as f64 / 1000.0 - 600.0,
+        "gold complete through {complete}, but the newest event is at {} s (10-minute delay)",
+        newest as f64 / 1000.0
+    );
     let bytes = last("sluice_state_snapshot_bytes", "operator=\"user_activity\"")?;
     let count = last("sluice_state_snapshot_parts", "operator=\"user_activity\"")?;
     ensure!(
@@ -416,4 +504,28 @@ fn watch(port: u16, child: &mut std::process::Child, log: &Path) -> Result<Strin
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Rows in the Arrow IPC stream parts `marker` lists for `snapshot`, read by pyarrow.
+fn ipc_rows(marker: &Value, out: &Path, snapshot: u64) -> Result<u64> {
+    let mut paths = Vec::new();
+    for part in marker["state"].as_array().into_iter().flatten() {
+        paths.push(
+            checkpoint(out)
+                .join("state")
+                .join(format!("{snapshot:020}"))
+                .join(part["operator"].as_str().context("a part's operator")?)
+                .join(part["part"].as_str().context("a part's name")?),
+        );
+    }
+    let mut cmd = Command::new(python()?);
+    cmd.arg("-c")
+        .arg(
+            "import sys, pyarrow.ipc as ipc\n\
+             print(sum(ipc.open_stream(open(p, 'rb')).read_all().num_rows for p in sys.argv[1:]))",
+        )
+        .args(&paths);
+    let run = run_with_timeout(cmd, Duration::from_secs(60))?;
+    run.require_success("counting snapshot rows with pyarrow")?;
+    Ok(run.stdout.trim().parse()?)
 }

@@ -3,7 +3,7 @@
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::SourceRange;
-use sluice_engine::runtime::{ConnectorFailure, Cursors, EpochSource, Planned};
+use sluice_engine::runtime::{ConnectorFailure, Cursors, EpochSource, PartitionLag, Planned};
 
 use super::{GeneratorConfig, SOURCE_NAME};
 use crate::format::json::JsonDecoder;
@@ -14,6 +14,8 @@ pub struct GeneratorSource {
     config: GeneratorConfig,
     decoder: JsonDecoder,
     per_partition: u64,
+    /// Each partition's backlog as the last plan left it.
+    lag: std::sync::Mutex<Vec<PartitionLag>>,
 }
 
 impl GeneratorSource {
@@ -39,6 +41,7 @@ impl GeneratorSource {
             config,
             decoder,
             per_partition,
+            lag: std::sync::Mutex::default(),
         })
     }
 }
@@ -57,21 +60,37 @@ impl EpochSource for GeneratorSource {
     }
 
     fn next_ranges(&self, _epoch: u64, cursors: &Cursors) -> Result<Planned, ConnectorFailure> {
+        let ranges: Vec<SourceRange> = (0..self.config.partitions)
+            .map(|p| {
+                let start = self.start(cursors, p);
+                let end = start
+                    .saturating_add(self.per_partition)
+                    .min(self.config.partition_len(p))
+                    .max(start);
+                SourceRange::offsets(SOURCE_NAME, p, start, end)
+            })
+            .collect();
+        // The records after each range are the backlog; a partition with none is caught up
+        // (0 s behind); how far behind in time one with a backlog is, a generator cannot say.
+        *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = ranges
+            .iter()
+            .map(|r| {
+                let behind = self.config.partition_len(r.partition).saturating_sub(r.end);
+                PartitionLag {
+                    partition: format!("{SOURCE_NAME}/{}", r.partition),
+                    records: Some(behind),
+                    seconds: (behind == 0).then_some(0.0),
+                }
+            })
+            .collect();
         if self.exhausted(cursors) {
             return Ok(Planned::Exhausted);
         }
-        Ok(Planned::Ranges(
-            (0..self.config.partitions)
-                .map(|p| {
-                    let start = self.start(cursors, p);
-                    let end = start
-                        .saturating_add(self.per_partition)
-                        .min(self.config.partition_len(p))
-                        .max(start);
-                    SourceRange::offsets(SOURCE_NAME, p, start, end)
-                })
-                .collect(),
-        ))
+        Ok(Planned::Ranges(ranges))
+    }
+
+    fn lag(&self) -> Vec<PartitionLag> {
+        self.lag.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn exhausted(&self, cursors: &Cursors) -> bool {

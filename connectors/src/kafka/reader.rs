@@ -15,6 +15,8 @@ pub(crate) struct RangeRead {
     pub keys: Vec<Option<String>>,
     pub timestamps: Vec<Option<i64>>,
     pub headers: Vec<Option<String>>,
+    /// The timestamp (ms) of the range's last record, for the lag in seconds.
+    pub last_timestamp: Option<i64>,
 }
 
 /// Which metadata to keep.
@@ -80,6 +82,7 @@ impl PartitionReader {
         let mut keys = Vec::new();
         let mut timestamps = Vec::new();
         let mut headers = Vec::new();
+        let mut last_timestamp = None;
         let mut next = start;
         let mut progress = Instant::now();
         while next < end {
@@ -99,6 +102,7 @@ impl PartitionReader {
                         break;
                     }
                     raw.push(offset, m.payload().unwrap_or_default());
+                    last_timestamp = m.timestamp().to_millis().or(last_timestamp);
                     if wanted.keys {
                         keys.push(m.key().map(|k| String::from_utf8_lossy(k).into_owned()));
                     }
@@ -156,6 +160,7 @@ impl PartitionReader {
             keys,
             timestamps,
             headers,
+            last_timestamp,
         })
     }
 }

@@ -12,7 +12,9 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use regex::Regex;
 use sluice_checkpoints::SourceRange;
-use sluice_engine::runtime::{ConnectorFailure, Cursor, Cursors, EpochSource, Planned};
+use sluice_engine::runtime::{
+    ConnectorFailure, Cursor, Cursors, EpochSource, PartitionLag, Planned,
+};
 
 use super::client::KafkaClient;
 use super::config::{KafkaSourceConfig, MetadataColumn};
@@ -41,6 +43,10 @@ pub struct KafkaSource {
     ending: Option<BTreeMap<(String, i32), u64>>,
     group_id: String,
     lost: AtomicU64,
+    /// The timestamp (ms) of the last record read per partition in this process.
+    read_times: Mutex<BTreeMap<(String, i32), i64>>,
+    /// Each partition's lag as the last plan saw it.
+    lag: Mutex<Vec<PartitionLag>>,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -163,6 +169,8 @@ impl KafkaSource {
             ending,
             group_id,
             lost: AtomicU64::new(0),
+            read_times: Mutex::default(),
+            lag: Mutex::default(),
         })
     }
 
@@ -292,6 +300,8 @@ impl EpochSource for KafkaSource {
             .div_ceil(partitions.len().max(1) as u64)
             .max(1);
         let mut ranges = Vec::with_capacity(partitions.len());
+        let mut lag = Vec::with_capacity(partitions.len());
+        let now_ms = chrono::Utc::now().timestamp_millis();
         for (t, p) in partitions {
             let (low, high) =
                 watermarks(&consumer, &self.client, &t, p, self.timeout()).map_err(failure)?;
@@ -319,8 +329,25 @@ impl EpochSource for KafkaSource {
             if let Some(limit) = self.ending.as_ref().and_then(|e| e.get(&(t.clone(), p))) {
                 end = end.min(*limit).max(start);
             }
+            let behind = high.saturating_sub(end);
+            let last_read = self
+                .read_times
+                .lock()
+                .expect("read times lock")
+                .get(&(t.clone(), p))
+                .copied();
+            lag.push(PartitionLag {
+                partition: format!("{t}/{p}"),
+                records: Some(behind),
+                seconds: match (behind, last_read) {
+                    (0, _) => Some(0.0),
+                    (_, Some(ms)) => Some(now_ms.saturating_sub(ms).max(0) as f64 / 1000.0),
+                    (_, None) => None,
+                },
+            });
             ranges.push(SourceRange::offsets(t, p as u32, start, end));
         }
+        *self.lag.lock().expect("lag lock") = lag;
         if ranges.iter().all(SourceRange::is_empty)
             && ranges.iter().all(|r| {
                 cursors
@@ -375,12 +402,22 @@ impl EpochSource for KafkaSource {
             .expect("readers lock")
             .insert(key, reader);
         let read = read.map_err(failure)?;
+        if let Some(ms) = read.last_timestamp {
+            self.read_times
+                .lock()
+                .expect("read times lock")
+                .insert((range.source.clone(), range.partition as i32), ms);
+        }
         self.decode(read, epoch).map_err(|e| {
             ConnectorFailure::new(
                 format!("decoding {}[{}]: {e}", range.source, range.partition),
                 false,
             )
         })
+    }
+
+    fn lag(&self) -> Vec<PartitionLag> {
+        self.lag.lock().expect("lag lock").clone()
     }
 
     fn committed(&self, epoch: u64, ranges: &[SourceRange]) {

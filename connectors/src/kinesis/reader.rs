@@ -58,6 +58,8 @@ pub(crate) struct Fetched {
     /// The shard is done: closed and read to its end, or read up to `until`, or (for a
     /// bounded job) caught up before reaching `until` (the rest was trimmed).
     pub finished: bool,
+    /// `MillisBehindLatest` of the last `GetRecords` call, if any was made.
+    pub behind_ms: Option<i64>,
 }
 
 impl Kinesis {
@@ -114,6 +116,7 @@ impl Kinesis {
                 continue;
             };
             let returned = page.records.len();
+            out.behind_ms = Some(page.behind_ms);
             let mut bound = false;
             for record in page.records {
                 if until

@@ -8,7 +8,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use futures::future::try_join_all;
 use sluice_checkpoints::SourceRange;
-use sluice_engine::runtime::{ConnectorFailure, Cursor, Cursors, EpochSource, Planned};
+use sluice_engine::runtime::{
+    ConnectorFailure, Cursor, Cursors, EpochSource, PartitionLag, Planned,
+};
 
 use super::cache::RangeCache;
 use super::client::{Blocking, Kinesis, connect};
@@ -82,6 +84,8 @@ pub struct KinesisSource {
     cache: RangeCache,
     planner: Mutex<Option<Memo>>,
     iterators: Mutex<BTreeMap<u32, Parked>>,
+    /// Each shard's `MillisBehindLatest` as the last plan saw it.
+    lag: Mutex<Vec<PartitionLag>>,
     default: ShardPosition,
     runtime: Blocking,
 }
@@ -141,6 +145,7 @@ impl KinesisSource {
             kinesis,
             planner: Mutex::new(None),
             iterators: Mutex::new(BTreeMap::new()),
+            lag: Mutex::default(),
             default,
             runtime,
         })
@@ -306,6 +311,17 @@ impl KinesisSource {
                 }
             }
         }
+        *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = work
+            .iter()
+            .zip(&fetched)
+            .filter_map(|((step, _), f)| {
+                Some(PartitionLag {
+                    partition: shard_id(step.partition),
+                    records: None,
+                    seconds: Some(f.behind_ms? as f64 / 1000.0),
+                })
+            })
+            .collect();
         let mut fetched: BTreeMap<u32, Fetched> =
             work.iter().map(|(s, _)| s.partition).zip(fetched).collect();
         let mut ranges = Vec::with_capacity(steps.len());
@@ -461,6 +477,10 @@ impl EpochSource for KinesisSource {
             });
         }
         Ok(planned)
+    }
+
+    fn lag(&self) -> Vec<PartitionLag> {
+        self.lag.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn exhausted(&self, cursors: &Cursors) -> bool {

@@ -405,6 +405,7 @@ fn run_worker(
         logged_before: shared.logged_before,
         idle_poll: shared.options.idle_poll,
         stop: &shared.options.stop,
+        metrics: &shared.options.metrics,
     };
     // Any failure of the loop (planning, reading, a stop of another worker) goes to the
     // committer as data at the epoch being fed, before this worker's inputs close.
@@ -531,6 +532,7 @@ fn run_worker(
                     epoch,
                     InFlight {
                         ranges: entry.ranges,
+                        watermark_ms: entry.watermark_ms,
                         started,
                         fed: Instant::now(),
                     },

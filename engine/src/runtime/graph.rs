@@ -176,13 +176,16 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
             restore: shared.restore.clone(),
             first_epoch,
             snapshot_every,
-            snapshots: Some(Arc::new(move |groups: Range<u32>, bytes: u64| StatePart {
-                operator: op_name.clone(),
-                part: format!("kg-{:05}-{:05}-{run_tag:08x}", groups.start, groups.end),
-                first_key_group: groups.start,
-                end_key_group: groups.end,
-                bytes,
-            })),
+            snapshots: Some(Arc::new(
+                move |groups: Range<u32>, bytes: u64, keys: u64| StatePart {
+                    operator: op_name.clone(),
+                    part: format!("kg-{:05}-{:05}-{run_tag:08x}", groups.start, groups.end),
+                    first_key_group: groups.start,
+                    end_key_group: groups.end,
+                    bytes,
+                    keys,
+                },
+            )),
             control: Rc::clone(control),
         };
         let outputs = silver.clone().window(spec, plan.silver.schema(), setup)?;

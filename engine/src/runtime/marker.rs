@@ -18,6 +18,8 @@ use crate::metrics::RunMetrics;
 /// planning worker had fed all of it.
 pub(super) struct InFlight {
     pub(super) ranges: Vec<SourceRange>,
+    /// `W(e)`, logged with the epoch (ms; `None` is -infinity).
+    pub(super) watermark_ms: Option<i64>,
     pub(super) started: Instant,
     pub(super) fed: Instant,
 }
@@ -107,6 +109,13 @@ impl Marker {
         in_flight.retain(|e, _| *e > epoch);
         if let Some(done) = &done {
             self.source.committed(epoch, &done.ranges);
+            // Every table that took the epoch is complete through its watermark: no row
+            // older than `W(e)` reaches it later (later ones go to the dead-letter table).
+            if let Some(watermark_ms) = done.watermark_ms {
+                for table in committed.tables.keys() {
+                    self.metrics.table_complete_through(table, watermark_ms);
+                }
+            }
         }
         self.metrics
             .epoch_committed(epoch, done.map(|d| d.started.elapsed()));

@@ -26,6 +26,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
 use super::{Cursors, EpochSource, Planned, advance};
+use crate::metrics::RunMetrics;
 use crate::watermark::Watermark;
 
 /// Asks a run to stop gracefully: no new epoch is planned, the epochs in flight are
@@ -169,6 +170,7 @@ pub(super) struct Planner<'a> {
     pub(super) logged_before: Option<u64>,
     pub(super) idle_poll: Duration,
     pub(super) stop: &'a StopRequest,
+    pub(super) metrics: &'a RunMetrics,
 }
 
 impl Planner<'_> {
@@ -207,11 +209,13 @@ impl Planner<'_> {
                     table_versions: versions()?,
                 })
             };
-            let entry = match self
+            let planned = self
                 .source
                 .next_ranges(epoch, cursors)
-                .map_err(|e| e.to_string())?
-            {
+                .map_err(|e| e.to_string())?;
+            self.metrics
+                .source_lag(self.source.name(), &self.source.lag());
+            let entry = match planned {
                 Planned::Ranges(ranges) => {
                     let mut after = cursors.clone();
                     advance(&mut after, &ranges);

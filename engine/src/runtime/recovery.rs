@@ -149,6 +149,7 @@ async fn snapshot_parts(
             first_key_group: 0,
             end_key_group: key_groups,
             bytes: bytes.len() as u64,
+            keys: 0,
         };
         parts.push((part, bytes));
     }

@@ -30,7 +30,7 @@ use crate::watermark::Watermark;
 
 /// Names the snapshot part of `(key groups, bytes)`; the part itself is written by whoever
 /// receives the [`WindowNote::Snapshot`] (off the worker thread, in the runtime).
-pub type PartNamer = Arc<dyn Fn(Range<u32>, u64) -> StatePart>;
+pub type PartNamer = Arc<dyn Fn(Range<u32>, u64, u64) -> StatePart>;
 
 /// Shared between a worker's window operator and the loop that drives the worker.
 #[derive(Debug, Default)]
@@ -221,7 +221,11 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
                     {
                         match state.snapshot(setup.key_groups) {
                             Ok(bytes) => {
-                                let part = namer(owned.clone(), bytes.len() as u64);
+                                let part = namer(
+                                    owned.clone(),
+                                    bytes.len() as u64,
+                                    state.open_entries() as u64,
+                                );
                                 let cap = caps[2].delayed(&e);
                                 parts_handle
                                     .session(&cap)
