@@ -255,6 +255,7 @@ mod tests {
             final_epoch: false,
             run_id: None,
             table_versions: vec![],
+            planned_at_ms: None,
         }
     }
 

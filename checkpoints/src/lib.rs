@@ -55,6 +55,7 @@
 //!         final_epoch: false,
 //!         run_id: None,
 //!         table_versions: vec![],
+//!         planned_at_ms: None,
 //!     };
 //!     assert_eq!(store.put_offsets(&entry).await?, Logged::Written);
 //!     store.put_state(0, "window", "kg-0", bytes::Bytes::from_static(b"arrow ipc")).await?;

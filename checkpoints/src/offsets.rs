@@ -75,6 +75,10 @@ pub struct OffsetsEntry {
     /// plan's join order; a replay feeds the same versions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub table_versions: Vec<i64>,
+    /// When the epoch was planned (ms since the Unix epoch): the processing time its rows
+    /// are judged by (`watermark.max-future`), logged so that a replay judges them alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_at_ms: Option<i64>,
 }
 
 /// Outcome of [`CheckpointStore::put_offsets`].
@@ -179,6 +183,7 @@ pub(crate) mod tests {
             plan_fingerprint: "fp".into(),
             final_epoch: false,
             table_versions: Vec::new(),
+            planned_at_ms: None,
         }
     }
 

@@ -67,6 +67,20 @@ pub struct JobConfig {
     /// The Prometheus metrics endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// How event time is judged against processing time.
+    #[serde(default)]
+    pub watermark: WatermarkConfig,
+}
+
+/// Event time against processing time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct WatermarkConfig {
+    /// Rows whose event time is further than this ahead of the time their epoch was planned
+    /// go to the dead-letter table (reason `future`) instead of moving the watermark. Needs
+    /// a gold window whose event-time column the source decodes. Unset: no bound.
+    #[serde(default, with = "humantime_serde")]
+    pub max_future: Option<Duration>,
 }
 
 /// The Prometheus metrics endpoint (`GET /metrics`, OpenMetrics text).
@@ -614,6 +628,17 @@ impl JobConfig {
                 "an appended (not merged) table with `partition-by`",
             ));
         }
+        if let Some(max_future) = self.watermark.max_future {
+            if self.gold.is_none() {
+                return Err(invalid(
+                    "watermark.max-future",
+                    "a gold window (whose event-time column the bound applies to)",
+                ));
+            }
+            if max_future.is_zero() {
+                return Err(invalid("watermark.max-future", "a duration above 0"));
+            }
+        }
         let tables = &self.output.tables;
         let mut names: Vec<&str> = vec![&tables.silver, &tables.dead_letters];
         names.extend(tables.bronze.as_deref());
@@ -779,5 +804,20 @@ mod tests {
             avro.wire,
             sluice_connectors::format::avro::AvroWire::Confluent
         );
+    }
+
+    #[test]
+    fn max_future_needs_a_window_and_a_positive_bound() {
+        let base = crate::USER_ACTIVITY_YAML;
+        let job = JobConfig::from_yaml_str(&format!("{base}\nwatermark:\n  max-future: 1h\n"), "j")
+            .unwrap();
+        assert_eq!(job.watermark.max_future, Some(Duration::from_secs(3600)));
+        let err = JobConfig::from_yaml_str(&format!("{base}\nwatermark:\n  max-future: 0s\n"), "j")
+            .unwrap_err();
+        assert!(err.to_string().contains("watermark.max-future"), "{err}");
+        let no_gold = base.split("gold:").next().unwrap().to_string()
+            + "output:\n  dir: out\nwatermark:\n  max-future: 1h\n";
+        let err = JobConfig::from_yaml_str(&no_gold, "j").unwrap_err();
+        assert!(err.to_string().contains("a gold window"), "{err}");
     }
 }

@@ -9,6 +9,7 @@ mod committer;
 mod dead_routes;
 mod driver;
 pub mod failure;
+mod future;
 mod graph;
 mod join_tables;
 mod lane;
@@ -19,6 +20,7 @@ mod state_put;
 pub(crate) mod writer;
 
 pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};
+pub use future::REASON_FUTURE;
 pub use planner::StopRequest;
 
 use std::collections::BTreeMap;

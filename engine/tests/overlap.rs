@@ -276,6 +276,7 @@ fn run_with(max_epochs_in_flight: usize) -> Outcome {
         startup_dead_letters: Vec::new(),
         metrics: RunMetrics::default(),
         stop: StopRequest::default(),
+        max_future: None,
     };
     let sinks = Sinks {
         bronze: None,

@@ -362,6 +362,7 @@ pub fn run_job(
         startup_dead_letters,
         metrics: metrics.clone(),
         stop,
+        max_future: job.watermark.max_future,
     };
     let sinks = Sinks {
         bronze: bronze.clone(),

@@ -13,6 +13,7 @@ use sluice_checkpoints::{CheckpointStore, JobMetadata, StatePart};
 
 use super::abort::{ABORTED, AbortGuard};
 use super::failure::{EpochFailure, Failure, Site};
+use super::future::FutureBound;
 use super::graph::{Graph, WorkerParts, build};
 use super::join_tables::{feed_tables, table_versions};
 use super::marker::{InFlight, InFlightEpochs};
@@ -76,6 +77,9 @@ pub struct RunOptions {
     pub metrics: RunMetrics,
     /// Stops the run gracefully when requested (see [`StopRequest`]).
     pub stop: StopRequest,
+    /// `watermark.max-future`: rows whose event time is further ahead of their epoch's
+    /// planning time are dead letters (reason `future`); `None` bounds nothing.
+    pub max_future: Option<Duration>,
 }
 
 /// This process's place in a cluster of timely processes, each running `workers` threads.
@@ -154,6 +158,11 @@ pub fn run(
         });
     }
     let key_groups = meta.key_groups;
+    let future = FutureBound::resolve(
+        options.max_future,
+        plan.plan.window.as_ref().map(|w| w.time_column.as_str()),
+        &source.schema(),
+    )?;
     let window = plan.plan.window.as_ref().map(|w| w.name.as_str());
     let Recovery {
         latest,
@@ -229,6 +238,7 @@ pub fn run(
         restore,
         fingerprint,
         abort: Arc::clone(&abort),
+        future,
     });
     let threads = shared.options.workers.max(1);
     let config = match &shared.options.cluster {
@@ -314,6 +324,7 @@ pub(super) struct Shared {
     pub(super) abort: Arc<AtomicBool>,
     pub(super) run_id: String,
     pub(super) logged_before: Option<u64>,
+    pub(super) future: Option<FutureBound>,
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -503,12 +514,17 @@ fn run_worker(
             }
             feed_tables(&mut tables, &entry, (index, peers), &mut dead_in)?;
             let reading = Instant::now();
+            let future = shared
+                .future
+                .as_ref()
+                .and_then(|f| Some((f, f.bound_us(entry.planned_at_ms)?)));
             for (i, range) in entry.ranges.iter().enumerate() {
                 if i % peers != index || range.is_empty() {
                     continue;
                 }
                 let inputs = (&mut events_in, &mut dead_in);
-                let records = read_range(source.as_ref(), range, epoch, worker, inputs)
+                let judge = future.map(|(f, bound)| (f, bound, shared.dead_letters.as_ref()));
+                let records = read_range(source.as_ref(), range, epoch, worker, inputs, judge)
                     .map_err(|e| {
                         tracing::error!(epoch, source = %range.source, partition = range.partition, error = %e, "read failed");
                         format!(
@@ -593,12 +609,23 @@ fn read_range(
     epoch: u64,
     worker: &mut timely::worker::Worker,
     (events, dead_in): (&mut BatchInput, &mut BatchInput),
+    future: Option<(&FutureBound, i64, &dyn DeadLetters)>,
 ) -> std::result::Result<u64, super::ConnectorFailure> {
     let (parts, dead) = source.read_parts(range, epoch)?;
     let rows: usize = parts.iter().map(RecordBatch::num_rows).sum();
     let records = (rows + dead.num_rows()) as u64;
     send(dead_in, dead);
     for rows in parts {
+        let rows = match future {
+            Some((bound, bound_us, dead_letters)) => {
+                let (kept, beyond) = bound.split(rows, bound_us, dead_letters, epoch)?;
+                if let Some(beyond) = beyond {
+                    send(dead_in, beyond);
+                }
+                kept
+            }
+            None => rows,
+        };
         let mut offset = 0;
         while offset < rows.num_rows() {
             let length = SLICE_ROWS.min(rows.num_rows() - offset);

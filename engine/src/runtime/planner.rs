@@ -207,6 +207,7 @@ impl Planner<'_> {
                     final_epoch,
                     run_id: Some(self.run_id.to_string()),
                     table_versions: versions()?,
+                    planned_at_ms: Some(super::driver::now_ms()),
                 })
             };
             let planned = self
