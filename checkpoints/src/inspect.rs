@@ -256,6 +256,7 @@ mod tests {
             run_id: None,
             table_versions: vec![],
             planned_at_ms: None,
+            idle_max_event_time_ms: None,
         }
     }
 

@@ -56,6 +56,7 @@
 //!         run_id: None,
 //!         table_versions: vec![],
 //!         planned_at_ms: None,
+//!         idle_max_event_time_ms: None,
 //!     };
 //!     assert_eq!(store.put_offsets(&entry).await?, Logged::Written);
 //!     store.put_state(0, "window", "kg-0", bytes::Bytes::from_static(b"arrow ipc")).await?;

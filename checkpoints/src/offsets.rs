@@ -79,6 +79,12 @@ pub struct OffsetsEntry {
     /// are judged by (`watermark.max-future`), logged so that a replay judges them alike.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_at_ms: Option<i64>,
+    /// For an epoch planned because the source stayed idle (`watermark.idle-timeout`): the
+    /// event time (ms) the epoch counts as having seen, the newest one so far plus the
+    /// wall-clock time since the previous epoch was planned. It moves the watermark as a
+    /// record with that time would; `None` for every other epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_max_event_time_ms: Option<i64>,
 }
 
 /// Outcome of [`CheckpointStore::put_offsets`].
@@ -184,6 +190,7 @@ pub(crate) mod tests {
             final_epoch: false,
             table_versions: Vec::new(),
             planned_at_ms: None,
+            idle_max_event_time_ms: None,
         }
     }
 

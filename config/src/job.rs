@@ -81,6 +81,11 @@ pub struct WatermarkConfig {
     /// a gold window whose event-time column the source decodes. Unset: no bound.
     #[serde(default, with = "humantime_serde")]
     pub max_future: Option<Duration>,
+    /// Once the source has had nothing new for this long (every partition caught up), an
+    /// empty epoch moves event time on by the wall-clock time that passed, so the last
+    /// windows close without new records. Needs a gold window. Unset: wait for records.
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
 }
 
 /// The Prometheus metrics endpoint (`GET /metrics`, OpenMetrics text).
@@ -639,6 +644,17 @@ impl JobConfig {
                 return Err(invalid("watermark.max-future", "a duration above 0"));
             }
         }
+        if let Some(idle) = self.watermark.idle_timeout {
+            if self.gold.is_none() {
+                return Err(invalid(
+                    "watermark.idle-timeout",
+                    "a gold window (whose watermark it moves)",
+                ));
+            }
+            if idle.is_zero() {
+                return Err(invalid("watermark.idle-timeout", "a duration above 0"));
+            }
+        }
         let tables = &self.output.tables;
         let mut names: Vec<&str> = vec![&tables.silver, &tables.dead_letters];
         names.extend(tables.bronze.as_deref());
@@ -819,5 +835,13 @@ mod tests {
             + "output:\n  dir: out\nwatermark:\n  max-future: 1h\n";
         let err = JobConfig::from_yaml_str(&no_gold, "j").unwrap_err();
         assert!(err.to_string().contains("a gold window"), "{err}");
+        let job =
+            JobConfig::from_yaml_str(&format!("{base}\nwatermark:\n  idle-timeout: 30s\n"), "j")
+                .unwrap();
+        assert_eq!(job.watermark.idle_timeout, Some(Duration::from_secs(30)));
+        let no_gold = base.split("gold:").next().unwrap().to_string()
+            + "output:\n  dir: out\nwatermark:\n  idle-timeout: 30s\n";
+        let err = JobConfig::from_yaml_str(&no_gold, "j").unwrap_err();
+        assert!(err.to_string().contains("watermark.idle-timeout"), "{err}");
     }
 }

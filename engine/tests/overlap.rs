@@ -277,6 +277,7 @@ fn run_with(max_epochs_in_flight: usize) -> Outcome {
         metrics: RunMetrics::default(),
         stop: StopRequest::default(),
         max_future: None,
+        idle_timeout: None,
     };
     let sinks = Sinks {
         bronze: None,

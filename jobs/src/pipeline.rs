@@ -363,6 +363,11 @@ pub fn run_job(
         metrics: metrics.clone(),
         stop,
         max_future: job.watermark.max_future,
+        idle_timeout: if batch {
+            None
+        } else {
+            job.watermark.idle_timeout
+        },
     };
     let sinks = Sinks {
         bronze: bronze.clone(),

@@ -660,3 +660,110 @@ fn the_demo_events_as_files_give_the_demo_s_gold() -> Result<()> {
     );
     Ok(())
 }
+
+/// `watermark.idle-timeout`: a job following its directory reads one file of events, then
+/// the directory stays quiet. With `idle-timeout: 1s`, empty epochs move event time on by
+/// the wall-clock time that passes, so the 10-second window closes and reaches gold while
+/// the job still runs, with every event counted once. The control run, the same job
+/// without the setting, still has an empty gold table after waiting as long: its window
+/// waits for records that never come. DuckDB reads gold.
+#[test]
+fn an_idle_source_closes_its_last_window_after_the_idle_timeout() -> Result<()> {
+    let dir = work_dir(TMP, "files_idle")?;
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data)?;
+    // 20 events in [00:00:00, 00:00:04) of one day: one 10-second window per user.
+    let text: String = (0..20)
+        .map(|i| {
+            format!(
+                "{{\"id\": {i}, \"user\": \"u{}\", \"ts\": \"2026-01-01T00:00:0{}.{:03}Z\"}}\n",
+                i % 2,
+                i / 5,
+                (i % 5) * 100
+            )
+        })
+        .collect();
+    std::fs::write(data.join("events.json"), text)?;
+    let gold_rows = |out: &str| -> Result<Vec<Vec<String>>> {
+        let table = dir.join(out).join("tables").join("gold");
+        if !table.join("_delta_log").is_dir() {
+            return Ok(Vec::new());
+        }
+        sluice_tests::duckdb_rows(&format!(
+            "SELECT user, events FROM delta_scan('{}') ORDER BY user",
+            table.display()
+        ))
+    };
+    let start = |out: &str, extra: &str| -> Result<(std::process::Child, PathBuf)> {
+        let job = format!(
+            "job-id: idle-{out}\nworkers: 2\nsource:\n  files:\n    path: data\n    \
+             format: json\n  schema:\n    - {{ name: id, type: long, nullable: false }}\n    \
+             - {{ name: user, type: string }}\n    \
+             - {{ name: ts, type: timestamp, nullable: false }}\ntrigger:\n  interval: 200ms\n\
+             gold:\n  name: per_user\n  window: {{ kind: tumbling, size: 10s }}\n  \
+             event-time: ts\n  watermark-delay: 5s\n  keys: [user]\n  aggregates:\n    \
+             - {{ name: events, fn: count }}\n{extra}output:\n  dir: {out}\n  tables:\n    \
+             bronze: ~\n    silver: silver\n    gold: gold\n    dead-letters: dlq\n"
+        );
+        std::fs::write(dir.join(format!("{out}.yaml")), job)?;
+        let log = dir.join(format!("{out}.log"));
+        let mut cmd = Command::new(sluice_bin()?);
+        cmd.current_dir(&dir)
+            .args(["run", &format!("{out}.yaml")])
+            .env("SLUICE_LOG", "info,buoyant_kernel=off,delta_kernel=off");
+        Ok((sluice_tests::spawn_logged(cmd, &log)?, log))
+    };
+
+    let (mut idle, idle_log) = start("idle", "watermark:\n  idle-timeout: 1s\n")?;
+    wait_for_files(&mut idle, &idle_log, 1)?;
+    let began = Instant::now();
+    let rows = loop {
+        let rows = gold_rows("idle")?;
+        if !rows.is_empty() {
+            break rows;
+        }
+        ensure!(
+            idle.try_wait()?.is_none(),
+            "the job ended while idle:\n{}",
+            sluice_tests::tail(&std::fs::read_to_string(&idle_log)?, 20)
+        );
+        ensure!(
+            began.elapsed() < Duration::from_secs(120),
+            "the window did not close within 120 s of idleness:\n{}",
+            sluice_tests::tail(&std::fs::read_to_string(&idle_log)?, 20)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let waited = began.elapsed();
+    stop(idle, &idle_log)?;
+    let expected = vec![
+        vec!["u0".to_owned(), "10".to_owned()],
+        vec!["u1".to_owned(), "10".to_owned()],
+    ];
+    ensure!(
+        rows == expected && gold_rows("idle")? == expected,
+        "gold after the idle timeout: {rows:?}, expected {expected:?}"
+    );
+    ensure!(
+        std::fs::read_to_string(&idle_log)?
+            .contains("source idle: an empty epoch moves event time on"),
+        "no idle epoch was logged"
+    );
+
+    // The control: as long without the setting, and the window is still open.
+    let (mut control, control_log) = start("control", "")?;
+    wait_for_files(&mut control, &control_log, 1)?;
+    std::thread::sleep(waited + Duration::from_secs(2));
+    ensure!(
+        control.try_wait()?.is_none(),
+        "the control job ended:\n{}",
+        sluice_tests::tail(&std::fs::read_to_string(&control_log)?, 20)
+    );
+    let open = gold_rows("control")?;
+    stop(control, &control_log)?;
+    ensure!(
+        open.is_empty(),
+        "without idle-timeout the window closed anyway: {open:?}"
+    );
+    Ok(())
+}

@@ -80,6 +80,10 @@ pub struct RunOptions {
     /// `watermark.max-future`: rows whose event time is further ahead of their epoch's
     /// planning time are dead letters (reason `future`); `None` bounds nothing.
     pub max_future: Option<Duration>,
+    /// `watermark.idle-timeout`: once the source has had nothing new for this long, an
+    /// empty epoch moves event time on by the wall-clock time that passed, so the last
+    /// windows close; `None` waits for records.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// This process's place in a cluster of timely processes, each running `workers` threads.
@@ -417,6 +421,8 @@ fn run_worker(
         idle_poll: shared.options.idle_poll,
         stop: &shared.options.stop,
         metrics: &shared.options.metrics,
+        idle_timeout: shared.options.idle_timeout,
+        last_planned_ms: std::cell::Cell::new(None),
     };
     // Any failure of the loop (planning, reading, a stop of another worker) goes to the
     // committer as data at the epoch being fed, before this worker's inputs close.
@@ -486,6 +492,12 @@ fn run_worker(
             if entry.final_epoch {
                 final_epoch.set(Some(epoch));
                 control.final_epoch.set(Some(epoch));
+            }
+            if let Some(ms) = entry.idle_max_event_time_ms {
+                control
+                    .idle_max
+                    .borrow_mut()
+                    .insert(epoch, ms.saturating_mul(1000));
             }
             let records: u64 = entry.ranges.iter().map(|r| r.len()).sum();
             // Each process has its own metrics and progress: its first worker reports them.

@@ -171,6 +171,11 @@ pub(super) struct Planner<'a> {
     pub(super) idle_poll: Duration,
     pub(super) stop: &'a StopRequest,
     pub(super) metrics: &'a RunMetrics,
+    /// `watermark.idle-timeout`: after this long without records, plan an empty epoch
+    /// that moves event time on by the wall-clock time that passed.
+    pub(super) idle_timeout: Option<Duration>,
+    /// When the last epoch this planner ran was planned (ms since the Unix epoch).
+    pub(super) last_planned_ms: std::cell::Cell<Option<i64>>,
 }
 
 impl Planner<'_> {
@@ -189,7 +194,7 @@ impl Planner<'_> {
         versions: &dyn Fn() -> Result<Vec<i64>, String>,
         wait: &mut dyn FnMut(Duration) -> Result<(), String>,
     ) -> Result<PlanNote, String> {
-        loop {
+        let entry = loop {
             if self.stop.requested() {
                 tracing::info!(epoch, "stop requested: no new epoch");
                 return Ok(PlanNote::Stop);
@@ -199,6 +204,7 @@ impl Planner<'_> {
             // facts that need it is never joined stale.
             let proposal = |ranges: Vec<SourceRange>, final_epoch| -> Result<_, String> {
                 Ok(OffsetsEntry {
+                    idle_max_event_time_ms: None,
                     epoch,
                     ranges,
                     watermark_ms: watermark.next().map(|w| w.div_euclid(1000)),
@@ -231,7 +237,19 @@ impl Planner<'_> {
                         .block_on(self.store.offsets(epoch))
                         .map_err(|e| e.to_string())?
                     {
-                        return self.adopt(stored).map(PlanNote::Run);
+                        let stored = self.adopt(stored)?;
+                        self.last_planned_ms.set(stored.planned_at_ms);
+                        return Ok(PlanNote::Run(stored));
+                    }
+                    if let Some(advance_to) = self.idle_advance(watermark) {
+                        tracing::info!(
+                            epoch,
+                            advance_to_ms = advance_to,
+                            "source idle: an empty epoch moves event time on"
+                        );
+                        let mut entry = proposal(Vec::new(), false)?;
+                        entry.idle_max_event_time_ms = Some(advance_to);
+                        break entry;
                     }
                     let until = Instant::now() + self.idle_poll;
                     while Instant::now() < until && !self.stop.requested() {
@@ -240,15 +258,37 @@ impl Planner<'_> {
                     continue;
                 }
             };
-            let logged = self
-                .runtime
-                .block_on(self.store.put_offsets(&entry))
-                .map_err(|e| e.to_string())?;
-            return match logged {
-                Logged::Written => Ok(PlanNote::Run(entry)),
-                Logged::Existing(stored) => self.adopt(stored).map(PlanNote::Run),
-            };
-        }
+            break entry;
+        };
+        let logged = self
+            .runtime
+            .block_on(self.store.put_offsets(&entry))
+            .map_err(|e| e.to_string())?;
+        let entry = match logged {
+            Logged::Written => entry,
+            Logged::Existing(stored) => self.adopt(stored)?,
+        };
+        self.last_planned_ms.set(entry.planned_at_ms);
+        Ok(PlanNote::Run(entry))
+    }
+
+    /// With `idle-timeout`, once the source has had nothing new for that long since the
+    /// last epoch was planned (or this run started): the event time (ms) an empty epoch
+    /// should count as seen, the newest so far plus the wall-clock time since then. `None`
+    /// before any event time is known, without the setting, or before the timeout.
+    fn idle_advance(&self, watermark: &Watermark) -> Option<i64> {
+        let timeout = i64::try_from(self.idle_timeout?.as_millis()).unwrap_or(i64::MAX);
+        let newest_ms = watermark.max_event_time()?.div_euclid(1000);
+        let now = super::driver::now_ms();
+        let since = match self.last_planned_ms.get() {
+            Some(since) => since,
+            None => {
+                self.last_planned_ms.set(Some(now));
+                now
+            }
+        };
+        let quiet = now.saturating_sub(since);
+        (quiet >= timeout).then(|| newest_ms.saturating_add(quiet))
     }
 
     /// Accepts an epoch an earlier run logged, unless it was logged by another live

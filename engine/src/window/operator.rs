@@ -43,6 +43,8 @@ pub struct WindowControl {
     pub late_records: Cell<u64>,
     /// A failure the driver must surface (snapshot writes).
     pub failure: RefCell<Option<String>>,
+    /// Event times (µs) that idle epochs count as seen, by epoch, as logged with them.
+    pub idle_max: RefCell<BTreeMap<u64, i64>>,
 }
 
 /// How a window operator starts and checkpoints.
@@ -192,7 +194,11 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
                             Err(err) => failures.push(err.to_string()),
                         }
                     }
-                    let max = epoch_max.remove(&e);
+                    let idle = setup.control.idle_max.borrow_mut().remove(&e);
+                    let max = match (epoch_max.remove(&e), idle) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
                     match state.finish_epoch(max, flush) {
                         Ok(out) => {
                             if let Some(results) = out.results {
