@@ -25,7 +25,8 @@ pub use job::{
     ReferenceConfig, RuleConfig, SilverConfig, SourceConfig, TriggerConfig,
 };
 pub use output::{
-    CheckpointConfig, KafkaOutputConfig, ObjectStoreConfig, OutputConfig, TableNames, TableTopics,
+    AutoCompactConfig, CheckpointConfig, KafkaOutputConfig, ObjectStoreConfig, OutputConfig,
+    TableNames, TableTopics,
 };
 pub use overrides::Override;
 

@@ -31,6 +31,31 @@ pub struct OutputConfig {
     /// `delta.enableChangeDataFeed: "true"`; existing tables keep theirs.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub table_properties: BTreeMap<String, String>,
+    /// Compact the appended tables' small files in the background as they accumulate
+    /// (`auto-compact: {}` for the defaults); tables written by MERGE do not compact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_compact: Option<AutoCompactConfig>,
+}
+
+/// `output.auto-compact`: when appended tables compact their small files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AutoCompactConfig {
+    /// Compact a table once this many files were committed to it since its last
+    /// compaction (default 16).
+    #[serde(default = "default_min_files")]
+    pub min_files: usize,
+    /// The file size compaction aims for, in MiB (default 128).
+    #[serde(default = "default_target_size_mib")]
+    pub target_size_mib: u64,
+}
+
+fn default_min_files() -> usize {
+    16
+}
+
+fn default_target_size_mib() -> u64 {
+    128
 }
 
 /// Kafka topics that receive copies of output tables, one JSON object per row.

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 mod change_feed;
 mod committer;
+mod compaction;
 mod encoding;
 mod error;
 mod feed;
@@ -57,6 +58,7 @@ mod table_sink;
 mod widening;
 mod writer;
 
+pub use compaction::{AutoCompact, CompactionState};
 pub use error::{Cause, DeltaError, Result};
 pub use feed::DeltaTableFeed;
 pub use merge_sink::{MergeConfig, MergeTableSink};

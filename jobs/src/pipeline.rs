@@ -11,7 +11,8 @@ use prometheus_client::registry::Registry;
 use sluice_config::{FieldType, GoldConfig, JobConfig, JoinConfig, JoinTableConfig, WindowConfig};
 use sluice_connectors::dead_letter::DeadLetterRows;
 use sluice_connectors::delta::{
-    DeltaSource, DeltaTableFeed, DeltaTableSink, MergeTableSink, SinkOptions,
+    AutoCompact, CompactionState, DeltaSource, DeltaTableFeed, DeltaTableSink, MergeTableSink,
+    SinkOptions,
 };
 use sluice_connectors::files::FileSource;
 use sluice_connectors::format::Decoder;
@@ -177,6 +178,19 @@ pub fn run_job(
         .context("compiling the job's SQL and joins")?;
     let tables_dir = Location::new(&job.output.dir, "tables")?;
     let names = &job.output.tables;
+    let auto_compact = job
+        .output
+        .auto_compact
+        .as_ref()
+        .map(|c| -> Result<AutoCompact> {
+            Ok(AutoCompact {
+                min_files: c.min_files.max(2),
+                target_size: std::num::NonZeroU64::new(c.target_size_mib.saturating_mul(1 << 20))
+                    .context("output.auto-compact.target-size-mib must be above 0")?,
+            })
+        })
+        .transpose()?;
+    let compactions: std::cell::RefCell<Vec<CompactionState>> = std::cell::RefCell::default();
     let open_replacing = |name: &str,
                           schema: SchemaRef,
                           partitions: Vec<String>,
@@ -188,10 +202,12 @@ pub fn run_job(
             merge_schema: job.output.merge_schema,
             replace_where,
             table_properties: job.output.table_properties.clone(),
+            auto_compact: auto_compact.clone(),
         };
         let sink =
             DeltaTableSink::open_with(&handle, &location, &app_id, schema, partitions, &options)
                 .with_context(|| format!("opening table {location}"))?;
+        compactions.borrow_mut().extend(sink.compaction());
         Ok(Arc::new(sink))
     };
     let open = |name: &str, schema: SchemaRef, partitions: Vec<String>| {
@@ -248,6 +264,7 @@ pub fn run_job(
                             merge_schema: job.output.merge_schema,
                             replace_where: None,
                             table_properties: job.output.table_properties.clone(),
+                            auto_compact: None,
                         },
                     )
                     .with_context(|| format!("opening table {location} ({what})"))?,
@@ -378,6 +395,13 @@ pub fn run_job(
         quality,
     };
     let summary = run(compiled, source, sinks, Arc::new(DeadLetterRows), options);
+    // A compaction still running finishes before the job ends (it commits nothing the
+    // tables need, but a stop mid-way would leave its files to vacuum).
+    for compaction in compactions.borrow().iter() {
+        if !compaction.wait_idle(std::time::Duration::from_secs(120)) {
+            tracing::warn!("an auto-compaction still runs after 120 s; stopping without it");
+        }
+    }
     linger(job, endpoint.as_ref());
     let summary = summary?;
     if let Some(bar) = bar {

@@ -508,6 +508,7 @@ mod tests {
             merge_schema: true,
             replace_where: None,
             table_properties: Default::default(),
+            auto_compact: None,
         };
         let sink = DeltaSink::open_with(&location, "test/t", wider.clone(), vec![], &merge)
             .await
@@ -684,6 +685,7 @@ mod tests {
             merge_schema: false,
             replace_where: Some("d = 'a'".into()),
             table_properties: Default::default(),
+            auto_compact: None,
         };
         let again = DeltaSink::open_with(
             &location,
@@ -719,6 +721,7 @@ mod tests {
             merge_schema: false,
             replace_where: Some("n > 1".into()),
             table_properties: Default::default(),
+            auto_compact: None,
         };
         let e = DeltaSink::open_with(&location, "job-3/p", schema.clone(), vec!["d".into()], &bad)
             .await

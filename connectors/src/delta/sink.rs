@@ -346,6 +346,9 @@ pub struct SinkOptions {
     /// Table properties (`delta.enableChangeDataFeed`, `delta.checkpointInterval`, ...)
     /// of a table the sink creates; an existing table keeps its own.
     pub table_properties: std::collections::BTreeMap<String, String>,
+    /// Compact small files in the background as they accumulate (append sinks only; see
+    /// [`AutoCompact`](super::AutoCompact)).
+    pub auto_compact: Option<super::AutoCompact>,
 }
 
 /// Adds the columns of `wanted` that `table` lacks (nullable) in one commit.

@@ -6,6 +6,7 @@ use deltalake::datafusion::prelude::SessionContext;
 use sluice_engine::runtime::{CommitReport, ConnectorFailure, EpochWriter, TableSink};
 use tokio::runtime::Handle;
 
+use super::compaction::{CompactionState, Compactor};
 use super::writer::OpenFiles;
 use super::{CommitOutcome, DataFile, DeltaError, DeltaSink, Result, SinkOptions};
 
@@ -14,6 +15,7 @@ pub struct DeltaTableSink {
     sink: DeltaSink,
     name: String,
     runtime: Handle,
+    compactor: Option<Compactor>,
 }
 
 fn failure(e: DeltaError) -> ConnectorFailure {
@@ -66,11 +68,21 @@ impl DeltaTableSink {
             || location.to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
+        let compactor = options
+            .auto_compact
+            .clone()
+            .map(|policy| Compactor::new(location, policy, runtime.clone()));
         Ok(Self {
             sink,
             name,
             runtime: runtime.clone(),
+            compactor,
         })
+    }
+
+    /// The state of the table's auto-compaction, when it has one.
+    pub fn compaction(&self) -> Option<CompactionState> {
+        self.compactor.as_ref().map(|c| c.state().clone())
     }
 
     /// The underlying sink.
@@ -189,12 +201,17 @@ impl TableSink for DeltaTableSink {
                 files,
                 rows,
                 version,
-            } => Ok(CommitReport {
-                skipped: false,
-                rows,
-                files: files as u64,
-                version: Some(version),
-            }),
+            } => {
+                if let Some(compactor) = &self.compactor {
+                    compactor.committed(files);
+                }
+                Ok(CommitReport {
+                    skipped: false,
+                    rows,
+                    files: files as u64,
+                    version: Some(version),
+                })
+            }
             CommitOutcome::AlreadyCommitted => Ok(CommitReport {
                 skipped: true,
                 ..CommitReport::default()
