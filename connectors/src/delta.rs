@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 mod change_feed;
 mod committer;
 mod compaction;
+mod diff;
 mod encoding;
 mod error;
 mod feed;
@@ -59,6 +60,7 @@ mod widening;
 mod writer;
 
 pub use compaction::{AutoCompact, CompactionState};
+pub use diff::{DiffSamples, TableDiff, diff};
 pub use error::{Cause, DeltaError, Result};
 pub use feed::DeltaTableFeed;
 pub use merge_sink::{MergeConfig, MergeTableSink};

@@ -98,6 +98,20 @@ enum TableCommand {
         /// Table location.
         path: String,
     },
+    /// The rows only in A and only in B (as multisets), or with `--key` the keys only in
+    /// one and the keys whose rows differ; exits 1 when the tables differ.
+    Diff {
+        /// Table A's location.
+        a: String,
+        /// Table B's location.
+        b: String,
+        /// Key columns (comma-separated): compare rows by key.
+        #[arg(long, value_delimiter = ',')]
+        key: Vec<String>,
+        /// Rows to show of each kind.
+        #[arg(long, default_value_t = 10)]
+        sample: usize,
+    },
 }
 
 /// Runs a `sluice table` command.
@@ -175,6 +189,22 @@ pub fn run(args: TableArgs) -> Result<()> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             print(&runtime.block_on(maintenance::update(&path, predicate.as_deref(), &set))?);
+        }
+        TableCommand::Diff { a, b, key, sample } => {
+            let diff = runtime.block_on(sluice_connectors::delta::diff(&a, &b, &key, sample))?;
+            print(&diff);
+            if !diff.is_empty() {
+                anyhow::bail!(
+                    "the tables differ: {} rows only in A, {} only in B{}",
+                    diff.only_in_a,
+                    diff.only_in_b,
+                    if diff.keys.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} keys changed", diff.changed)
+                    }
+                );
+            }
         }
         TableCommand::Checkpoint { path } => {
             let version = runtime.block_on(maintenance::checkpoint(&path))?;
@@ -304,6 +334,57 @@ mod render {
                 "version {}: {} rows changed; {} files rewritten, {} files removed\n",
                 self.version, self.rows, self.files_added, self.files_removed
             )
+        }
+        fn json(&self) -> String {
+            json(self)
+        }
+    }
+
+    impl Show for sluice_connectors::delta::TableDiff {
+        fn text(&self) -> String {
+            let mut s = String::new();
+            let _ = writeln!(s, "A  {} (version {})", self.a.0, self.a.1);
+            let _ = writeln!(s, "B  {} (version {})", self.b.0, self.b.1);
+            let _ = writeln!(s, "compared columns: {}", self.columns.join(", "));
+            for (side, cols) in [("A", &self.only_columns.0), ("B", &self.only_columns.1)] {
+                if !cols.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "columns only in {side} (not compared): {}",
+                        cols.join(", ")
+                    );
+                }
+            }
+            let unit = if self.keys.is_empty() {
+                String::from("rows")
+            } else {
+                let _ = writeln!(s, "key: {}", self.keys.join(", "));
+                String::from("rows of keys")
+            };
+            let mut section = |title: String, rows: &[serde_json::Value]| {
+                let _ = writeln!(s, "{title}");
+                for row in rows {
+                    let _ = writeln!(s, "  {row}");
+                }
+            };
+            section(
+                format!("{unit} only in A: {}", self.only_in_a),
+                &self.samples.only_in_a,
+            );
+            section(
+                format!("{unit} only in B: {}", self.only_in_b),
+                &self.samples.only_in_b,
+            );
+            if !self.keys.is_empty() {
+                section(
+                    format!("keys whose rows differ: {}", self.changed),
+                    &self.samples.changed,
+                );
+            }
+            if self.is_empty() {
+                let _ = writeln!(s, "the tables hold the same rows");
+            }
+            s
         }
         fn json(&self) -> String {
             json(self)

@@ -504,3 +504,93 @@ fn table_commands_on_a_missing_table_fail_with_one_clean_error() -> Result<()> {
     }
     Ok(())
 }
+
+/// `sluice table diff`: two demo runs with the same seed hold the same rows (exit 0); after
+/// `sluice table delete` removes some of one's gold rows and `update` changes others, the
+/// diff counts exactly those (DuckDB counts them independently, before the edits) and
+/// exits 1, as multisets and by key.
+#[test]
+fn table_diff_counts_the_rows_only_on_one_side() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "table-diff")?;
+    let demo = Demo::new(40_000, 2, 10_000, 5);
+    demo.run(&dir.join("a"))?;
+    demo.run(&dir.join("b"))?;
+    let gold = |d: &str| dir.join(d).join("tables").join("gold_user_activity");
+    let same = table_json(&[
+        "diff".as_ref(),
+        gold("a").as_os_str(),
+        gold("b").as_os_str(),
+    ])?;
+    ensure!(
+        same["only_in_a"] == 0 && same["only_in_b"] == 0,
+        "two runs of the same demo differ: {same}"
+    );
+
+    // Independent counts of what the edits touch.
+    let deleted = sluice_tests::duckdb_count(&format!(
+        "SELECT count(*) FROM delta_scan('{}') WHERE event_type = 'purchase'",
+        gold("b").display()
+    ))?;
+    let updated = sluice_tests::duckdb_count(&format!(
+        "SELECT count(*) FROM delta_scan('{}') WHERE event_type = 'search' AND user_id < 'user_0100'",
+        gold("b").display()
+    ))?;
+    ensure!(
+        deleted > 0 && updated > 0,
+        "nothing to edit: {deleted}, {updated}"
+    );
+    let gold_b = gold("b").display().to_string();
+    run_with_timeout(
+        sluice_table(&["delete", &gold_b, "--where", "event_type = 'purchase'"])?,
+        Duration::from_secs(120),
+    )?
+    .require_success("table delete")?;
+    run_with_timeout(
+        sluice_table(&[
+            "update",
+            &gold_b,
+            "--where",
+            "event_type = 'search' AND user_id < 'user_0100'",
+            "--set",
+            "event_count=event_count + 1",
+        ])?,
+        Duration::from_secs(120),
+    )?
+    .require_success("table update")?;
+
+    let gold_a = gold("a").display().to_string();
+    let mut cmd = sluice_table(&["diff", &gold_a, &gold_b, "--json", "--sample", "3"])?;
+    cmd.env("RUST_LOG", "warn");
+    let out = run_with_timeout(cmd, Duration::from_secs(300))?;
+    ensure!(
+        out.status.code() == Some(1) && out.stderr.contains("the tables differ"),
+        "diff of edited tables: exit {:?}, stderr {}",
+        out.status.code(),
+        out.stderr
+    );
+    let rows: Value = serde_json::from_str(out.stdout.trim())?;
+    ensure!(
+        rows["only_in_a"] == deleted + updated && rows["only_in_b"] == updated,
+        "as multisets: {rows}, expected {} only in A and {updated} only in B",
+        deleted + updated
+    );
+    let key = "window_start,window_end,user_id,event_type";
+    let mut cmd = sluice_table(&["diff", &gold_a, &gold_b, "--key", key, "--json"])?;
+    cmd.env("RUST_LOG", "warn");
+    let out = run_with_timeout(cmd, Duration::from_secs(300))?;
+    let keyed: Value = serde_json::from_str(out.stdout.trim())?;
+    ensure!(
+        out.status.code() == Some(1)
+            && keyed["only_in_a"] == deleted
+            && keyed["only_in_b"] == 0
+            && keyed["changed"] == updated,
+        "by key: {keyed}, expected {deleted} only in A, none only in B, {updated} changed"
+    );
+    let sample = &keyed["samples"]["changed"][0];
+    ensure!(
+        sample["b.event_count"].as_i64() == sample["a.event_count"].as_i64().map(|n| n + 1),
+        "a changed row's sample shows both sides: {sample}"
+    );
+    Ok(())
+}
