@@ -151,7 +151,7 @@ impl CheckpointStore {
     }
 
     /// Deletes `paths`, counting deletions; objects already gone are not an error.
-    async fn delete_all(
+    pub(crate) async fn delete_all(
         &self,
         paths: BoxStream<'static, object_store::Result<Path>>,
     ) -> Result<usize> {

@@ -9,6 +9,7 @@ mod metrics_endpoint;
 mod output;
 mod pipeline;
 mod produce;
+mod replay;
 mod report;
 mod shutdown;
 mod table;
@@ -77,6 +78,33 @@ enum Command {
     Table(table::TableArgs),
     /// Inspect a job's checkpoint: a summary, `list` of epochs, `show E`, `diff E1 E2`.
     Checkpoints(checkpoints_cmd::CheckpointsArgs),
+    /// Reprocess a job's epochs from `--from-epoch` on, after a bug fix: `--dry-run`
+    /// prints the epochs, ranges and table versions involved; `--in-place` restores the
+    /// tables and the checkpoint to before those epochs and runs the job again.
+    Replay {
+        /// The job file.
+        job: PathBuf,
+        /// The first epoch to reprocess (the replay restarts at the epoch after the newest
+        /// snapshot before it).
+        #[arg(long)]
+        from_epoch: u64,
+        /// Print what would be replayed; change nothing.
+        #[arg(
+            long,
+            conflicts_with = "in_place",
+            required_unless_present = "in_place"
+        )]
+        dry_run: bool,
+        /// Restore the tables and the checkpoint, then run the job.
+        #[arg(long)]
+        in_place: bool,
+        /// Override a setting, as for `sluice run` (repeatable).
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
+        /// Set a job parameter, as for `sluice run` (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        param: Vec<String>,
+    },
 }
 
 /// deltalake aborts a failed multipart upload of a data file with object_store's
@@ -162,6 +190,23 @@ fn run(cli: Cli) -> Result<()> {
         Command::ConsumeRate(args) => consume_rate::run(args),
         Command::Table(args) => table::run(args),
         Command::Checkpoints(args) => checkpoints_cmd::run(args),
+        Command::Replay {
+            job,
+            from_epoch,
+            dry_run: _,
+            in_place,
+            set,
+            param,
+        } => {
+            let config = load_job(&job, &set, &param)?;
+            replay::prepare(&config, from_epoch, in_place)?.print();
+            if in_place {
+                let summary =
+                    pipeline::run_job(&config, false, None, std::time::Duration::from_secs(30))?;
+                report::print(&config, &summary);
+            }
+            Ok(())
+        }
     }
 }
 

@@ -64,6 +64,15 @@ pub fn run_job(
         .build()?;
     let handle = runtime.handle().clone();
     sluice_connectors::delta::set_store_retry(&store_retry(job));
+    if let Some(replay) = handle.block_on(open_checkpoints(job)?.replay_intent())? {
+        anyhow::bail!(
+            "a replay of job `{}` from epoch {} is under way; finish it first with \
+             `sluice replay <job> --from-epoch {} --in-place`",
+            job.job_id,
+            replay.restart,
+            replay.restart
+        );
+    }
     let stop = crate::shutdown::stop_on_signals(&handle, shutdown_timeout)?;
     let records_per_epoch = if batch {
         u64::MAX
@@ -674,9 +683,14 @@ fn store_retry(job: &JobConfig) -> sluice_checkpoints::StoreRetry {
     }
 }
 
+/// Where `job`'s tables live: `<output.dir>/tables`.
+pub(crate) fn tables_location(job: &JobConfig) -> Result<Location> {
+    Location::new(&job.output.dir, "tables")
+}
+
 /// A base location (local directory or object-store URL) and a folder under it.
 #[derive(Clone, Debug)]
-struct Location(String);
+pub(crate) struct Location(String);
 
 impl Location {
     /// `<base>/<sub>`; a local directory is created and made absolute.
@@ -694,7 +708,7 @@ impl Location {
         &self.0
     }
 
-    fn join(&self, name: &str) -> String {
+    pub(crate) fn join(&self, name: &str) -> String {
         format!("{}/{name}", self.0.trim_end_matches('/'))
     }
 }

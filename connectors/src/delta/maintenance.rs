@@ -303,6 +303,39 @@ pub async fn restore(location: &str, target: RestoreTarget) -> Result<RestoreRep
     })
 }
 
+/// Restores the table to `version` for an in-place replay, and in the same commit sets
+/// the txn version of `app_id` to `last_epoch` (the last epoch the restored version holds;
+/// negative for none), so that the job commits its epochs after it again. A plain
+/// RESTORE would leave the txn at the newest epoch, and the replay would skip every epoch.
+///
+/// # Errors
+/// As [`restore`].
+pub async fn rewind_table(
+    location: &str,
+    app_id: &str,
+    version: i64,
+    last_epoch: i64,
+) -> Result<RestoreReport> {
+    let table = open_table(location).await?;
+    let properties = deltalake::kernel::transaction::CommitProperties::default()
+        .with_application_transaction(deltalake::kernel::Transaction::new_with_last_update(
+            app_id,
+            last_epoch,
+            Some(Utc::now().timestamp_millis()),
+        ));
+    let (table, metrics) = table
+        .restore()
+        .with_version_to_restore(version as _)
+        .with_commit_properties(properties)
+        .await
+        .map_err(|e| DeltaError::delta(location, "restoring", e))?;
+    Ok(RestoreReport {
+        version: version_of(&table),
+        files_removed: metrics.num_removed_file,
+        files_restored: metrics.num_restored_file,
+    })
+}
+
 /// Deletes the rows matching `predicate` (SQL over the table's columns) in one commit.
 ///
 /// # Errors

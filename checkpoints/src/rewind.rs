@@ -1,0 +1,174 @@
+//! Rewinding a checkpoint for an in-place replay (`sluice replay --in-place`).
+//!
+//! A replay from epoch `E` must restart from operator state at the end of some epoch
+//! before `E`: the newest snapshot `S < E`, so it restarts at `R = S + 1` (or at 0 without
+//! one). [`CheckpointStore::rewind_plan`] finds `R` and what it needs; [`rewind`] then
+//! deletes the commit markers, cursor records and state of every epoch from `R` on, newest
+//! first, so that recovery finds snapshot `S` as the newest commit. The offsets entries
+//! are kept: the replay reads exactly the ranges the first run read.
+//!
+//! [`rewind`]: CheckpointStore::rewind
+
+use futures::TryStreamExt;
+use futures::stream::{self, StreamExt};
+use object_store::path::Path;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::commit::CommitMarker;
+use crate::error::{Error, Result};
+use crate::store::{COMMITS, CURSORS, CheckpointStore, STATE};
+
+/// Where a replay from a requested epoch restarts, and what it needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RewindPlan {
+    /// The epoch asked for.
+    pub requested: u64,
+    /// The epoch the replay restarts at: one after the newest snapshot before
+    /// `requested`, or 0.
+    pub restart: u64,
+    /// That snapshot's marker, if any.
+    pub snapshot: Option<CommitMarker>,
+    /// The newest committed epoch (the replay reprocesses `restart..=last`).
+    pub last_committed: u64,
+    /// The commit markers of `restart..=last_committed` that exist, in epoch order: they
+    /// name each table's version per epoch.
+    pub markers: Vec<CommitMarker>,
+}
+
+/// An in-place replay under way, written before the checkpoint is rewound so that an
+/// interrupted replay can be finished: where it restarts, and the version each table is
+/// restored to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayIntent {
+    /// The epoch the replay restarts at.
+    pub restart: u64,
+    /// Each table (by name) and the version it is restored to: the one before the table's
+    /// first commit at or after `restart`.
+    pub tables: BTreeMap<String, i64>,
+}
+
+const REPLAY: &str = "replay.json";
+
+impl CheckpointStore {
+    /// Records `intent`, unless one is already recorded; the recorded one.
+    ///
+    /// # Errors
+    /// [`Error::Store`] on I/O failure.
+    pub async fn put_replay_intent(&self, intent: &ReplayIntent) -> Result<ReplayIntent> {
+        let path = self.job_path(REPLAY);
+        if self.put_json_if_absent(&path, intent).await? {
+            return Ok(intent.clone());
+        }
+        Ok(self
+            .get_json(&path)
+            .await?
+            .unwrap_or_else(|| intent.clone()))
+    }
+
+    /// The replay under way, if any.
+    ///
+    /// # Errors
+    /// [`Error::Store`] on I/O failure; [`Error::Corrupt`] for an unreadable record.
+    pub async fn replay_intent(&self) -> Result<Option<ReplayIntent>> {
+        self.get_json(&self.job_path(REPLAY)).await
+    }
+
+    /// Forgets the replay under way, once it is done.
+    ///
+    /// # Errors
+    /// [`Error::Store`] on I/O failure.
+    pub async fn clear_replay_intent(&self) -> Result<()> {
+        let path = self.job_path(REPLAY);
+        self.delete_all(stream::iter([Ok(path)]).boxed()).await?;
+        Ok(())
+    }
+
+    /// Plans a replay from `epoch`; see the [module docs](self).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when nothing is committed, `epoch` is beyond the last
+    /// committed epoch, or an epoch to reprocess lacks its offsets entry (removed by
+    /// retention: its ranges are unknown); [`Error::Store`] on I/O failure.
+    pub async fn rewind_plan(&self, epoch: u64) -> Result<RewindPlan> {
+        let committed = self.committed_epochs().await?;
+        let Some(&last) = committed.last() else {
+            return Err(Error::InvalidArgument(
+                "nothing is committed: there is nothing to replay".into(),
+            ));
+        };
+        if epoch > last {
+            return Err(Error::InvalidArgument(format!(
+                "epoch {epoch} is not committed (the last committed epoch is {last})"
+            )));
+        }
+        let snapshot = match epoch.checked_sub(1) {
+            Some(before) => self.latest_snapshot_at_or_before(before).await?,
+            None => None,
+        };
+        let restart = snapshot.as_ref().map_or(0, |s| s.epoch + 1);
+        let logged = self.offsets_epochs().await?;
+        if let Some(missing) = (restart..=last).find(|e| logged.binary_search(e).is_err()) {
+            return Err(Error::InvalidArgument(format!(
+                "epoch {missing} must be reprocessed (the replay restarts at {restart}, after the \
+                 newest snapshot before {epoch}), but its offsets entry is gone (retention): \
+                 replay from a later epoch"
+            )));
+        }
+        let mut markers = Vec::new();
+        for e in committed.into_iter().filter(|&e| e >= restart) {
+            if let Some(marker) = self.commit(e).await? {
+                markers.push(marker);
+            }
+        }
+        Ok(RewindPlan {
+            requested: epoch,
+            restart,
+            snapshot,
+            last_committed: last,
+            markers,
+        })
+    }
+
+    /// Deletes the commit markers, cursor records and state of every epoch at or after
+    /// `restart`, newest first; returns how many objects went. Offsets entries stay.
+    ///
+    /// # Errors
+    /// [`Error::Store`] on I/O failure.
+    ///
+    /// # Cancel safety
+    /// Safe to cancel and to call again: markers go newest first, so a partial rewind
+    /// leaves a consistent (shorter) committed history, and the next call finishes it.
+    pub async fn rewind(&self, restart: u64) -> Result<usize> {
+        let mut deleted = 0;
+        for dir in [COMMITS, CURSORS] {
+            let mut epochs: Vec<u64> = self
+                .list_epochs(dir)
+                .await?
+                .into_iter()
+                .filter(|&e| e >= restart)
+                .collect();
+            epochs.reverse();
+            let paths: Vec<Path> = epochs.iter().map(|&e| self.epoch_path(dir, e)).collect();
+            deleted += self
+                .delete_all(stream::iter(paths.into_iter().map(Ok)).boxed())
+                .await?;
+        }
+        for epoch in self.state_epochs().await? {
+            if epoch < restart {
+                continue;
+            }
+            let prefix = self.epoch_path(STATE, epoch);
+            let parts = self
+                .store
+                .list(Some(&prefix))
+                .map_ok(|m| m.location)
+                .boxed();
+            deleted += self.delete_all(parts).await?;
+        }
+        tracing::info!(job = %self.job_id, restart, deleted, "checkpoint rewound");
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,159 @@
+//! `sluice replay JOB --from-epoch E (--dry-run | --in-place)`: reprocess a job's epochs
+//! from `E` on, after a bug fix.
+//!
+//! Operator state restarts from the newest snapshot before `E`, so the replay restarts at
+//! `R`, the epoch after it (at most `E`). `--dry-run` prints `R`, the epochs to reprocess
+//! with their logged ranges, and the version each table is restored to: the one before its
+//! first commit at or after `R`. `--in-place` then:
+//! 1. records that intent in the checkpoint (`replay.json`), so that an interrupted replay
+//!    is finished by running the same command again (and `sluice run` refuses to start);
+//! 2. rewinds the checkpoint: the commit markers, cursor records and state from `R` on go,
+//!    the offsets entries stay, so epoch `R..` read exactly the ranges they read before;
+//! 3. restores each table to its version before `R`, setting the job's Delta `txn` to
+//!    `R - 1` in the same commit, so the epochs commit again;
+//! 4. forgets the intent and runs the job, which reprocesses `R..` and goes on.
+//!
+//! The plan must be the same (the checkpoint's fingerprint): a changed plan is refused as
+//! `sluice run` refuses it. Topics a job publishes to (`output.kafka`) are not rewound.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result, bail};
+use sluice_checkpoints::ReplayIntent;
+use sluice_config::JobConfig;
+use sluice_connectors::delta::maintenance;
+
+use crate::output::emit;
+use crate::pipeline;
+
+/// What a replay does, or did.
+pub struct Replay {
+    text: String,
+}
+
+/// Plans (and with `in_place`, prepares) a replay of `job` from `epoch`; prints the plan.
+///
+/// # Errors
+/// A checkpoint or table that cannot be read or written; an epoch that cannot be
+/// replayed (not committed, or its inputs' offsets gone).
+pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let store = pipeline::open_checkpoints(job)?;
+    let tables_dir = pipeline::tables_location(job)?;
+    let pending = runtime.block_on(store.replay_intent())?;
+    let mut text = String::new();
+    let intent = match pending {
+        Some(intent) => {
+            let _ = writeln!(
+                text,
+                "finishing the replay under way (restart at epoch {})",
+                intent.restart
+            );
+            intent
+        }
+        None => {
+            let plan = runtime
+                .block_on(store.rewind_plan(epoch))
+                .with_context(|| format!("planning a replay from epoch {epoch}"))?;
+            let _ =
+                writeln!(
+                    text,
+                    "replay of job `{}` from epoch {epoch}: restarts at epoch {} ({}), reprocesses \
+                 epochs {}..={}",
+                    job.job_id,
+                    plan.restart,
+                    plan.snapshot.as_ref().map_or(
+                        "no snapshot before it".to_string(),
+                        |s| format!("after the snapshot of epoch {}", s.epoch)
+                    ),
+                    plan.restart,
+                    plan.last_committed
+                );
+            let mut tables = BTreeMap::new();
+            for marker in &plan.markers {
+                for (table, version) in &marker.tables {
+                    tables
+                        .entry(table.clone())
+                        .or_insert_with(|| *version as i64 - 1);
+                }
+            }
+            let _ = writeln!(
+                text,
+                "tables (restored to the version before epoch {}'s commit):",
+                plan.restart
+            );
+            for (table, version) in &tables {
+                let _ = writeln!(text, "  {table}: version {version}");
+            }
+            let _ = writeln!(text, "epochs and their logged ranges:");
+            for e in plan.restart..=plan.last_committed {
+                let entry = runtime
+                    .block_on(store.offsets(e))?
+                    .with_context(|| format!("the offsets entry of epoch {e}"))?;
+                let records: u64 = entry.ranges.iter().map(|r| r.len()).sum();
+                let _ = write!(
+                    text,
+                    "  {e}: {records} records in {} ranges",
+                    entry.ranges.len()
+                );
+                for r in entry.ranges.iter().filter(|r| !r.is_empty()).take(4) {
+                    let _ = write!(
+                        text,
+                        "; {}[{}] {}..{}",
+                        r.source, r.partition, r.start, r.end
+                    );
+                }
+                let _ = writeln!(text);
+            }
+            let intent = ReplayIntent {
+                restart: plan.restart,
+                tables,
+            };
+            if !in_place {
+                let _ = writeln!(text, "dry run: nothing changed");
+                return Ok(Replay { text });
+            }
+            runtime.block_on(store.put_replay_intent(&intent))?
+        }
+    };
+    if !in_place {
+        bail!(
+            "a replay from epoch {} is under way: finish it with --in-place",
+            intent.restart
+        );
+    }
+    // The checkpoint first: a job started before the tables are restored then replays
+    // from the restart epoch, and its commits are skipped (the tables still hold those
+    // epochs) rather than lost; the intent makes it refuse to start until this finishes.
+    let deleted = runtime.block_on(store.rewind(intent.restart))?;
+    let _ = writeln!(
+        text,
+        "checkpoint rewound to epoch {} ({deleted} objects removed)",
+        intent.restart
+    );
+    let last_epoch = intent.restart as i64 - 1;
+    for (table, version) in &intent.tables {
+        let location = tables_dir.join(table);
+        let app_id = format!("{}/{}", job.job_id, table);
+        let restored = runtime
+            .block_on(maintenance::rewind_table(
+                &location, &app_id, *version, last_epoch,
+            ))
+            .with_context(|| format!("restoring {location} to version {version}"))?;
+        let _ = writeln!(
+            text,
+            "  {table}: restored to version {version} as version {}",
+            restored.version
+        );
+    }
+    runtime.block_on(store.clear_replay_intent())?;
+    Ok(Replay { text })
+}
+
+impl Replay {
+    /// Prints what the replay did.
+    pub fn print(&self) {
+        emit(&self.text);
+    }
+}
