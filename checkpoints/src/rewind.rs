@@ -48,6 +48,10 @@ pub struct ReplayIntent {
     /// Each table (by name) and the version it is restored to: the one before the table's
     /// first commit at or after `restart`.
     pub tables: BTreeMap<String, i64>,
+    /// Restoring this savepoint (whose epoch is `restart - 1`) instead of rewinding: the
+    /// later offsets go too, and the epochs are planned anew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint: Option<String>,
 }
 
 const REPLAY: &str = "replay.json";

@@ -11,6 +11,7 @@ mod pipeline;
 mod produce;
 mod replay;
 mod report;
+mod savepoint_cmd;
 mod shutdown;
 mod table;
 
@@ -66,6 +67,11 @@ enum Command {
         /// aborting (a second signal aborts at once).
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         shutdown_timeout: std::time::Duration,
+        /// Restart from this savepoint: the tables go back to the versions its epoch
+        /// committed, the checkpoint to its state, and the epochs after it are planned anew
+        /// (any worker or process count).
+        #[arg(long, value_name = "NAME")]
+        from_savepoint: Option<String>,
         #[command(flatten)]
         metrics: metrics_endpoint::MetricsArgs,
     },
@@ -78,6 +84,9 @@ enum Command {
     Table(table::TableArgs),
     /// Inspect a job's checkpoint: a summary, `list` of epochs, `show E`, `diff E1 E2`.
     Checkpoints(checkpoints_cmd::CheckpointsArgs),
+    /// Savepoints: `create`, `list`, `delete` copies of a job's newest snapshot, kept
+    /// outside retention (`sluice run --from-savepoint NAME` restarts from one).
+    Savepoint(savepoint_cmd::SavepointArgs),
     /// Reprocess a job's epochs from `--from-epoch` on, after a bug fix: `--dry-run`
     /// prints the epochs, ranges and table versions involved; `--in-place` restores the
     /// tables and the checkpoint to before those epochs and runs the job again.
@@ -167,10 +176,19 @@ fn run(cli: Cli) -> Result<()> {
             hosts,
             process,
             shutdown_timeout,
+            from_savepoint,
             metrics,
         } => {
             let cluster = cluster(hosts, process)?;
             let mut config = load_job(&job, &set, &param)?;
+            if let Some(name) = &from_savepoint {
+                anyhow::ensure!(
+                    cluster.is_none(),
+                    "--from-savepoint runs one process: for a cluster, restore the savepoint \
+                     with `sluice savepoint restore JOB NAME`, then start every process"
+                );
+                replay::from_savepoint(&config, name)?.print();
+            }
             if let Some(w) = workers {
                 config.workers = w;
             }
@@ -190,6 +208,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::ConsumeRate(args) => consume_rate::run(args),
         Command::Table(args) => table::run(args),
         Command::Checkpoints(args) => checkpoints_cmd::run(args),
+        Command::Savepoint(args) => savepoint_cmd::run(args),
         Command::Replay {
             job,
             from_epoch,
@@ -211,7 +230,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// Loads a job file with the environment's overrides, then `--param`s and `--set`s.
-fn load_job(
+pub(crate) fn load_job(
     path: &std::path::Path,
     set: &[String],
     param: &[String],

@@ -40,7 +40,6 @@ pub struct Replay {
 pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
     let runtime = tokio::runtime::Runtime::new()?;
     let store = pipeline::open_checkpoints(job)?;
-    let tables_dir = pipeline::tables_location(job)?;
     let pending = runtime.block_on(store.replay_intent())?;
     let mut text = String::new();
     let intent = match pending {
@@ -109,6 +108,7 @@ pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
             let intent = ReplayIntent {
                 restart: plan.restart,
                 tables,
+                savepoint: None,
             };
             if !in_place {
                 let _ = writeln!(text, "dry run: nothing changed");
@@ -123,6 +123,75 @@ pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
             intent.restart
         );
     }
+    finish(job, &runtime, &store, &intent, &mut text)?;
+    Ok(Replay { text })
+}
+
+/// Restores savepoint `name` into `job`'s checkpoint and tables (`sluice run
+/// --from-savepoint`): the tables go back to the versions its epoch committed, the
+/// checkpoint to its state and cursors, and every later epoch is forgotten, offsets
+/// included, so the job plans them anew (with any worker or process count).
+///
+/// # Errors
+/// No such savepoint; a checkpoint or table that cannot be read or written.
+pub fn from_savepoint(job: &JobConfig, name: &str) -> Result<Replay> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let store = pipeline::open_checkpoints(job)?;
+    let mut text = String::new();
+    let intent = match runtime.block_on(store.replay_intent())? {
+        Some(intent) if intent.savepoint.as_deref() == Some(name) => intent,
+        Some(intent) => bail!(
+            "a replay from epoch {} is under way: finish it with `sluice replay --in-place` first",
+            intent.restart
+        ),
+        None => {
+            let savepoint = runtime
+                .block_on(store.savepoint(name))?
+                .with_context(|| format!("no savepoint {name:?} (see `sluice savepoint list`)"))?;
+            let intent = ReplayIntent {
+                restart: savepoint.epoch() + 1,
+                tables: savepoint
+                    .marker
+                    .tables
+                    .iter()
+                    .map(|(t, v)| (t.clone(), *v as i64))
+                    .collect(),
+                savepoint: Some(name.to_owned()),
+            };
+            runtime.block_on(store.put_replay_intent(&intent))?
+        }
+    };
+    let _ = writeln!(
+        text,
+        "restoring savepoint {name:?} (epoch {})",
+        intent.restart - 1
+    );
+    finish(job, &runtime, &store, &intent, &mut text)?;
+    Ok(Replay { text })
+}
+
+/// Carries out `intent`: the checkpoint, then the tables, then forgets it.
+fn finish(
+    job: &JobConfig,
+    runtime: &tokio::runtime::Runtime,
+    store: &sluice_checkpoints::CheckpointStore,
+    intent: &ReplayIntent,
+    text: &mut String,
+) -> Result<()> {
+    let tables_dir = pipeline::tables_location(job)?;
+    if let Some(name) = &intent.savepoint {
+        let savepoint = runtime
+            .block_on(store.savepoint(name))?
+            .with_context(|| format!("savepoint {name:?} is gone"))?;
+        runtime.block_on(store.restore_savepoint(&savepoint))?;
+        let _ = writeln!(
+            text,
+            "checkpoint restored to the savepoint's epoch {}",
+            savepoint.epoch()
+        );
+        return restore_tables(job, runtime, &tables_dir, intent, text)
+            .and_then(|()| Ok(runtime.block_on(store.clear_replay_intent())?));
+    }
     // The checkpoint first: a job started before the tables are restored then replays
     // from the restart epoch, and its commits are skipped (the tables still hold those
     // epochs) rather than lost; the intent makes it refuse to start until this finishes.
@@ -132,6 +201,20 @@ pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
         "checkpoint rewound to epoch {} ({deleted} objects removed)",
         intent.restart
     );
+    restore_tables(job, runtime, &tables_dir, intent, text)?;
+    runtime.block_on(store.clear_replay_intent())?;
+    Ok(())
+}
+
+/// Restores every table of `intent` to its version, with the job's txn at the epoch
+/// before the restart.
+fn restore_tables(
+    job: &JobConfig,
+    runtime: &tokio::runtime::Runtime,
+    tables_dir: &pipeline::Location,
+    intent: &ReplayIntent,
+    text: &mut String,
+) -> Result<()> {
     let last_epoch = intent.restart as i64 - 1;
     for (table, version) in &intent.tables {
         let location = tables_dir.join(table);
@@ -147,8 +230,7 @@ pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
             restored.version
         );
     }
-    runtime.block_on(store.clear_replay_intent())?;
-    Ok(Replay { text })
+    Ok(())
 }
 
 impl Replay {

@@ -5,15 +5,19 @@
 //! epoch 11 (before the damage), rewinds the checkpoint and reruns the job: every table
 //! must then equal a copy taken before the damage (DuckDB reads both), each record must
 //! land once, and `sluice run` must refuse to start while a replay is under way.
+//!
+//! Savepoints: a savepoint taken after a `kill -9`, kept while retention removes that
+//! epoch from the live checkpoint, then `sluice run --from-savepoint` with another worker
+//! count after the tables were damaged, must end with every table equal to a clean run.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use sluice_tests::{
     DEMO_TABLES, check_accounting, check_same_tables, copy_tree, delta_versions, run_with_timeout,
-    serial, sluice_bin, tests_dir, work_dir,
+    serial, sluice_bin, spawn_logged, tests_dir, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
@@ -106,5 +110,99 @@ fn an_in_place_replay_restores_and_recomputes_the_tables() -> Result<()> {
         .count();
     ensure!(log == 1, "gold has {log} RESTORE commits, expected 1");
     ensure!(!intent.exists(), "the replay left its intent behind");
+    Ok(())
+}
+
+#[test]
+fn a_savepoint_outlives_retention_and_restarts_the_job_with_another_worker_count() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "savepoint")?;
+    let (out, clean) = (dir.join("out"), dir.join("clean"));
+    run_with_timeout(sluice(&clean, &["run"])?, Duration::from_secs(600))?
+        .require_success("clean run")?;
+
+    // A paced run, killed once the snapshot of epoch 5 is committed.
+    let paced = |cmd: &mut Command| {
+        cmd.args([
+            "--set",
+            "trigger.interval=300ms",
+            "--set",
+            "checkpoint.keep=1",
+        ]);
+    };
+    let mut cmd = sluice(&out, &["run"])?;
+    paced(&mut cmd);
+    let mut child = spawn_logged(cmd, &dir.join("first.log"))?;
+    let marker = out.join("checkpoints/user-activity/commits/00000000000000000005");
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while !marker.exists() {
+        ensure!(child.try_wait()?.is_none(), "the job ended before epoch 5");
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "epoch 5 not committed in 300 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill()?;
+    ensure!(
+        !child.wait()?.success(),
+        "the job was not running when killed"
+    );
+
+    let created = run_with_timeout(
+        sluice(&out, &["savepoint", "create", "--name", "sp"])?,
+        Duration::from_secs(120),
+    )?;
+    created.require_success("savepoint create")?;
+    let epoch: u64 = created
+        .stdout
+        .split("epoch ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .with_context(|| format!("no epoch in {}", created.stdout))?;
+    ensure!(epoch >= 5, "savepoint of epoch {epoch}");
+
+    // The job runs to its end; retention (keep 1) drops the savepoint's epoch from the
+    // live checkpoint, not from the savepoint.
+    let mut cmd = sluice(&out, &["run"])?;
+    paced(&mut cmd);
+    run_with_timeout(cmd, Duration::from_secs(600))?.require_success("run to the end")?;
+    let live_state = out.join(format!("checkpoints/user-activity/state/{epoch:020}"));
+    ensure!(
+        !live_state.exists(),
+        "retention kept {}",
+        live_state.display()
+    );
+    let listed = run_with_timeout(
+        sluice(&out, &["savepoint", "list"])?,
+        Duration::from_secs(60),
+    )?;
+    listed.require_success("savepoint list")?;
+    ensure!(
+        listed.stdout.contains("sp "),
+        "not listed:\n{}",
+        listed.stdout
+    );
+
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.args(["table", "delete"])
+        .arg(out.join("tables/gold_user_activity"))
+        .args(["--where", "event_type = 'view'"]);
+    run_with_timeout(cmd, Duration::from_secs(120))?.require_success("table delete")?;
+
+    let mut cmd = sluice(&out, &["run", "--from-savepoint", "sp", "--workers", "3"])?;
+    paced(&mut cmd);
+    let restored = run_with_timeout(cmd, Duration::from_secs(600))?;
+    restored.require_success("run --from-savepoint")?;
+    ensure!(
+        restored
+            .stdout
+            .contains(&format!("restoring savepoint \"sp\" (epoch {epoch})")),
+        "{}",
+        restored.stdout
+    );
+    check_same_tables(&clean, &out, &DEMO_TABLES, Some(1e-9))?;
+    check_accounting(&out, EVENTS, 4)?;
     Ok(())
 }

@@ -317,6 +317,14 @@ pub async fn rewind_table(
     last_epoch: i64,
 ) -> Result<RestoreReport> {
     let table = open_table(location).await?;
+    if version_of(&table) <= version {
+        // Nothing committed since: the table already is that version, its txn with it.
+        return Ok(RestoreReport {
+            version: version_of(&table),
+            files_removed: 0,
+            files_restored: 0,
+        });
+    }
     let properties = deltalake::kernel::transaction::CommitProperties::default()
         .with_application_transaction(deltalake::kernel::Transaction::new_with_last_update(
             app_id,
