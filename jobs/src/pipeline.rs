@@ -257,6 +257,14 @@ fn store_retry(job: &JobConfig) -> sluice_checkpoints::StoreRetry {
     }
 }
 
+/// The fingerprint of `job`'s plan, as its checkpoint records it.
+///
+/// # Errors
+/// A window setting the engine does not accept.
+pub(crate) fn plan_fingerprint(job: &JobConfig) -> Result<String> {
+    Ok(plan::plan_of(job)?.fingerprint())
+}
+
 /// Where `job`'s tables live: `<output.dir>/tables`.
 pub(crate) fn tables_location(job: &JobConfig) -> Result<Location> {
     Location::new(&job.output.dir, "tables")

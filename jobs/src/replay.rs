@@ -40,6 +40,7 @@ pub struct Replay {
 pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
     let runtime = tokio::runtime::Runtime::new()?;
     let store = pipeline::open_checkpoints(job)?;
+    same_plan(job, &runtime, &store)?;
     let pending = runtime.block_on(store.replay_intent())?;
     let mut text = String::new();
     let intent = match pending {
@@ -137,6 +138,7 @@ pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
 pub fn from_savepoint(job: &JobConfig, name: &str) -> Result<Replay> {
     let runtime = tokio::runtime::Runtime::new()?;
     let store = pipeline::open_checkpoints(job)?;
+    same_plan(job, &runtime, &store)?;
     let mut text = String::new();
     let intent = match runtime.block_on(store.replay_intent())? {
         Some(intent) if intent.savepoint.as_deref() == Some(name) => intent,
@@ -168,6 +170,29 @@ pub fn from_savepoint(job: &JobConfig, name: &str) -> Result<Replay> {
     );
     finish(job, &runtime, &store, &intent, &mut text)?;
     Ok(Replay { text })
+}
+
+/// Refuses, before anything changes, a job whose plan is not the one its checkpoint
+/// recorded: the job would not run afterwards (replaying with a changed plan is not
+/// supported yet).
+fn same_plan(
+    job: &JobConfig,
+    runtime: &tokio::runtime::Runtime,
+    store: &sluice_checkpoints::CheckpointStore,
+) -> Result<()> {
+    let meta = runtime
+        .block_on(store.metadata())?
+        .with_context(|| format!("job `{}` has no checkpoint to replay", job.job_id))?;
+    let current = pipeline::plan_fingerprint(job)?;
+    if meta.plan_fingerprint != current {
+        bail!(
+            "the job file's plan (fingerprint {current}) is not the one its checkpoint \
+             recorded ({}): replaying or restoring with a changed plan is not supported; use \
+             the job file the checkpoint was written with",
+            meta.plan_fingerprint
+        );
+    }
+    Ok(())
 }
 
 /// Carries out `intent`: the checkpoint, then the tables, then forgets it.

@@ -81,6 +81,23 @@ fn an_in_place_replay_restores_and_recomputes_the_tables() -> Result<()> {
         "the dry run changed a table"
     );
 
+    // An edited plan is refused before anything changes.
+    let mut edited = sluice(&out, &["replay", "--from-epoch", "12", "--in-place"])?;
+    edited.args(["--set", "gold.watermark-delay=11m"]);
+    let refused = run_with_timeout(edited, Duration::from_secs(120))?;
+    ensure!(
+        !refused.status.success()
+            && refused
+                .stderr
+                .contains("not the one its checkpoint recorded"),
+        "a replay with an edited plan was not refused:\n{}",
+        refused.stderr
+    );
+    ensure!(
+        delta_versions(&out)? == before,
+        "the refused replay changed a table"
+    );
+
     // A replay under way blocks `sluice run` until it is finished.
     let intent = out.join("checkpoints/user-activity/replay.json");
     std::fs::write(&intent, r#"{"restart": 11, "tables": {}}"#)?;
