@@ -78,13 +78,7 @@ impl CheckpointStore {
             if epoch >= oldest {
                 break;
             }
-            let prefix = self.epoch_path(STATE, epoch);
-            let parts = self
-                .store
-                .list(Some(&prefix))
-                .map_ok(|m| m.location)
-                .boxed();
-            deleted += self.delete_all(parts).await?;
+            deleted += self.delete_state(epoch).await?;
         }
         deleted += self.delete_unlisted_parts(oldest).await?;
         tracing::info!(job = %self.job_id, oldest_kept = oldest, deleted, "retention applied");
@@ -148,6 +142,17 @@ impl CheckpointStore {
             }
         }
         Ok(deleted)
+    }
+
+    /// Deletes every state part of `epoch`, counting deletions.
+    pub(crate) async fn delete_state(&self, epoch: u64) -> Result<usize> {
+        let prefix = self.epoch_path(STATE, epoch);
+        let parts = self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|m| m.location)
+            .boxed();
+        self.delete_all(parts).await
     }
 
     /// Deletes `paths`, counting deletions; objects already gone are not an error.

@@ -9,7 +9,6 @@
 //!
 //! [`rewind`]: CheckpointStore::rewind
 
-use futures::TryStreamExt;
 use futures::stream::{self, StreamExt};
 use object_store::path::Path;
 
@@ -19,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::commit::CommitMarker;
 use crate::error::{Error, Result};
-use crate::store::{COMMITS, CURSORS, CheckpointStore, STATE};
+use crate::store::{COMMITS, CURSORS, CheckpointStore};
 
 /// Where a replay from a requested epoch restarts, and what it needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -136,6 +135,21 @@ impl CheckpointStore {
         })
     }
 
+    /// Deletes the objects of `dir` (`commits`, `cursors`, `offsets`) of every epoch at or
+    /// after `from`, newest first; how many went.
+    pub(crate) async fn delete_epochs_from(&self, dir: &str, from: u64) -> Result<usize> {
+        let mut epochs: Vec<u64> = self
+            .list_epochs(dir)
+            .await?
+            .into_iter()
+            .filter(|&e| e >= from)
+            .collect();
+        epochs.reverse();
+        let paths: Vec<Path> = epochs.iter().map(|&e| self.epoch_path(dir, e)).collect();
+        self.delete_all(stream::iter(paths.into_iter().map(Ok)).boxed())
+            .await
+    }
+
     /// Deletes the commit markers, cursor records and state of every epoch at or after
     /// `restart`, newest first; returns how many objects went. Offsets entries stay.
     ///
@@ -148,29 +162,12 @@ impl CheckpointStore {
     pub async fn rewind(&self, restart: u64) -> Result<usize> {
         let mut deleted = 0;
         for dir in [COMMITS, CURSORS] {
-            let mut epochs: Vec<u64> = self
-                .list_epochs(dir)
-                .await?
-                .into_iter()
-                .filter(|&e| e >= restart)
-                .collect();
-            epochs.reverse();
-            let paths: Vec<Path> = epochs.iter().map(|&e| self.epoch_path(dir, e)).collect();
-            deleted += self
-                .delete_all(stream::iter(paths.into_iter().map(Ok)).boxed())
-                .await?;
+            deleted += self.delete_epochs_from(dir, restart).await?;
         }
         for epoch in self.state_epochs().await? {
-            if epoch < restart {
-                continue;
+            if epoch >= restart {
+                deleted += self.delete_state(epoch).await?;
             }
-            let prefix = self.epoch_path(STATE, epoch);
-            let parts = self
-                .store
-                .list(Some(&prefix))
-                .map_ok(|m| m.location)
-                .boxed();
-            deleted += self.delete_all(parts).await?;
         }
         tracing::info!(job = %self.job_id, restart, deleted, "checkpoint rewound");
         Ok(deleted)

@@ -217,17 +217,7 @@ impl CheckpointStore {
             .await?;
         self.put_commit(&savepoint.marker).await?;
         let deleted = self.rewind(epoch + 1).await?;
-        let mut later: Vec<u64> = self
-            .list_epochs(OFFSETS)
-            .await?
-            .into_iter()
-            .filter(|&e| e > epoch)
-            .collect();
-        later.reverse();
-        let paths: Vec<Path> = later.iter().map(|&e| self.epoch_path(OFFSETS, e)).collect();
-        let offsets = self
-            .delete_all(stream::iter(paths.into_iter().map(Ok)).boxed())
-            .await?;
+        let offsets = self.delete_epochs_from(OFFSETS, epoch + 1).await?;
         tracing::info!(job = %self.job_id, name = %savepoint.name, epoch, deleted = deleted + offsets,
             "savepoint restored into the checkpoint");
         Ok(())

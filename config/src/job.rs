@@ -439,6 +439,33 @@ impl JobConfig {
         Ok(job)
     }
 
+    /// `watermark.*`: both bounds need a gold window and must be above 0.
+    fn validate_watermark(&self, invalid: &dyn Fn(&str, &str) -> ConfigError) -> Result<()> {
+        if let Some(max_future) = self.watermark.max_future {
+            if self.gold.is_none() {
+                return Err(invalid(
+                    "watermark.max-future",
+                    "a gold window (whose event-time column the bound applies to)",
+                ));
+            }
+            if max_future.is_zero() {
+                return Err(invalid("watermark.max-future", "a duration above 0"));
+            }
+        }
+        if let Some(idle) = self.watermark.idle_timeout {
+            if self.gold.is_none() {
+                return Err(invalid(
+                    "watermark.idle-timeout",
+                    "a gold window (whose watermark it moves)",
+                ));
+            }
+            if idle.is_zero() {
+                return Err(invalid("watermark.idle-timeout", "a duration above 0"));
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self, file: &str) -> Result<()> {
         let invalid = |key: &str, expected: &str| ConfigError::Invalid {
             file: file.to_string(),
@@ -633,28 +660,7 @@ impl JobConfig {
                 "an appended (not merged) table with `partition-by`",
             ));
         }
-        if let Some(max_future) = self.watermark.max_future {
-            if self.gold.is_none() {
-                return Err(invalid(
-                    "watermark.max-future",
-                    "a gold window (whose event-time column the bound applies to)",
-                ));
-            }
-            if max_future.is_zero() {
-                return Err(invalid("watermark.max-future", "a duration above 0"));
-            }
-        }
-        if let Some(idle) = self.watermark.idle_timeout {
-            if self.gold.is_none() {
-                return Err(invalid(
-                    "watermark.idle-timeout",
-                    "a gold window (whose watermark it moves)",
-                ));
-            }
-            if idle.is_zero() {
-                return Err(invalid("watermark.idle-timeout", "a duration above 0"));
-            }
-        }
+        self.validate_watermark(&invalid)?;
         let tables = &self.output.tables;
         let mut names: Vec<&str> = vec![&tables.silver, &tables.dead_letters];
         names.extend(tables.bronze.as_deref());

@@ -18,59 +18,54 @@ pub struct SavepointArgs {
     command: SavepointCommand,
 }
 
+/// The job file and its overrides, as `sluice run` takes them.
+#[derive(Debug, Args)]
+struct JobFile {
+    /// The job file.
+    job: PathBuf,
+    /// Override a setting, as for `sluice run` (repeatable).
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    set: Vec<String>,
+    /// Set a job parameter, as for `sluice run` (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    param: Vec<String>,
+}
+
+impl JobFile {
+    fn load(&self) -> Result<sluice_config::JobConfig> {
+        crate::load_job(&self.job, &self.set, &self.param)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum SavepointCommand {
     /// Copy the job's newest committed snapshot as a savepoint.
     Create {
-        /// The job file.
-        job: PathBuf,
+        #[command(flatten)]
+        job: JobFile,
         /// Its name (default `sp-<epoch>-<unix seconds>`).
         #[arg(long)]
         name: Option<String>,
-        /// Override a setting, as for `sluice run` (repeatable).
-        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
-        set: Vec<String>,
-        /// Set a job parameter, as for `sluice run` (repeatable).
-        #[arg(long = "param", value_name = "NAME=VALUE")]
-        param: Vec<String>,
     },
     /// The job's savepoints.
     List {
-        /// The job file.
-        job: PathBuf,
-        /// Override a setting, as for `sluice run` (repeatable).
-        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
-        set: Vec<String>,
-        /// Set a job parameter, as for `sluice run` (repeatable).
-        #[arg(long = "param", value_name = "NAME=VALUE")]
-        param: Vec<String>,
+        #[command(flatten)]
+        job: JobFile,
     },
     /// Restore a savepoint into the job's checkpoint and tables without running the job
     /// (then start it, a cluster included, with `sluice run`).
     Restore {
-        /// The job file.
-        job: PathBuf,
+        #[command(flatten)]
+        job: JobFile,
         /// The savepoint.
         name: String,
-        /// Override a setting, as for `sluice run` (repeatable).
-        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
-        set: Vec<String>,
-        /// Set a job parameter, as for `sluice run` (repeatable).
-        #[arg(long = "param", value_name = "NAME=VALUE")]
-        param: Vec<String>,
     },
     /// Delete a savepoint.
     Delete {
-        /// The job file.
-        job: PathBuf,
+        #[command(flatten)]
+        job: JobFile,
         /// The savepoint.
         name: String,
-        /// Override a setting, as for `sluice run` (repeatable).
-        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
-        set: Vec<String>,
-        /// Set a job parameter, as for `sluice run` (repeatable).
-        #[arg(long = "param", value_name = "NAME=VALUE")]
-        param: Vec<String>,
     },
 }
 
@@ -82,13 +77,8 @@ pub fn run(args: SavepointArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let now = chrono::Utc::now();
     match args.command {
-        SavepointCommand::Create {
-            job,
-            name,
-            set,
-            param,
-        } => {
-            let config = crate::load_job(&job, &set, &param)?;
+        SavepointCommand::Create { job, name } => {
+            let config = job.load()?;
             let store = pipeline::open_checkpoints(&config)?;
             let name = match name {
                 Some(name) => name,
@@ -109,8 +99,8 @@ pub fn run(args: SavepointArgs) -> Result<()> {
                 sp.marker.tables.len()
             ));
         }
-        SavepointCommand::List { job, set, param } => {
-            let config = crate::load_job(&job, &set, &param)?;
+        SavepointCommand::List { job } => {
+            let config = job.load()?;
             let store = pipeline::open_checkpoints(&config)?;
             let mut text = String::from(
                 "name                      epoch  created (UTC)         state bytes\n",
@@ -128,22 +118,12 @@ pub fn run(args: SavepointArgs) -> Result<()> {
             }
             emit(&text);
         }
-        SavepointCommand::Restore {
-            job,
-            name,
-            set,
-            param,
-        } => {
-            let config = crate::load_job(&job, &set, &param)?;
+        SavepointCommand::Restore { job, name } => {
+            let config = job.load()?;
             crate::replay::from_savepoint(&config, &name)?.print();
         }
-        SavepointCommand::Delete {
-            job,
-            name,
-            set,
-            param,
-        } => {
-            let config = crate::load_job(&job, &set, &param)?;
+        SavepointCommand::Delete { job, name } => {
+            let config = job.load()?;
             let store = pipeline::open_checkpoints(&config)?;
             let deleted = runtime.block_on(store.delete_savepoint(&name))?;
             emit(&format!("deleted savepoint {name} ({deleted} objects)\n"));

@@ -115,133 +115,47 @@ pub async fn diff(a: &str, b: &str, keys: &[String], sample: usize) -> Result<Ta
             ));
         }
     }
-    let list = |prefix: &str, cols: &[String]| -> String {
-        cols.iter()
-            .map(|c| format!("{prefix}{}", quote(c)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let same = |l: &str, r: &str, cols: &[String]| -> String {
-        cols.iter()
-            .map(|c| format!("({l}.{q} IS NOT DISTINCT FROM {r}.{q})", q = quote(c)))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    };
-    let run = |sql: String| {
-        let ctx = &ctx;
-        async move {
-            let df = ctx.sql(&sql).await.map_err(|e| fail("planning", e))?;
-            df.collect().await.map_err(|e| fail("running", e))
-        }
-    };
-    let count = |batches: &[RecordBatch]| -> u64 {
-        batches
-            .first()
-            .and_then(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<arrow::array::Int64Array>()
-                    .map(|a| a.value(0))
-            })
-            .map_or(0, |n| u64::try_from(n).unwrap_or(0))
-    };
+    let query = Query { ctx, location: a };
     let order = list("", &columns);
     let mut samples = DiffSamples::default();
-    let (only_in_a, only_in_b, changed) = if keys.is_empty() {
-        // Multiset difference: per distinct row, how many more copies one side has.
-        let all = list("", &columns);
-        let surplus = |l: &str, r: &str| {
-            format!(
-                "WITH cl AS (SELECT {all}, count(*) AS n FROM {l} GROUP BY {all}), \
-                 cr AS (SELECT {all}, count(*) AS n FROM {r} GROUP BY {all}) \
-                 SELECT {cols}, cl.n - coalesce(cr.n, 0) AS surplus FROM cl LEFT JOIN cr ON {on} \
-                 WHERE cl.n > coalesce(cr.n, 0)",
-                cols = list("cl.", &columns),
-                on = same("cl", "cr", &columns),
-            )
-        };
-        let mut totals = [0u64; 2];
-        for (i, (l, r)) in [("a", "b"), ("b", "a")].into_iter().enumerate() {
-            let q = surplus(l, r);
-            totals[i] = count(
-                &run(format!(
-                    "SELECT CAST(coalesce(sum(surplus), 0) AS BIGINT) FROM ({q})"
-                ))
-                .await?,
-            );
-            let rows = run(format!(
-                "SELECT * FROM ({q}) ORDER BY {order} LIMIT {sample}"
-            ))
-            .await?;
-            let out = if i == 0 {
-                &mut samples.only_in_a
-            } else {
-                &mut samples.only_in_b
-            };
-            *out = to_json(&rows)?;
-        }
-        (totals[0], totals[1], 0)
+    // Each side's surplus: as multisets, per distinct row how many more copies it has; by
+    // key, the rows of keys the other side lacks.
+    let (total, side) = if keys.is_empty() {
+        (
+            "sum(surplus)",
+            surplus_query as fn(&str, &str, &[String]) -> String,
+        )
     } else {
-        let key_list = list("", keys);
+        (
+            "count(*)",
+            missing_query as fn(&str, &str, &[String]) -> String,
+        )
+    };
+    let cols: &[String] = if keys.is_empty() { &columns } else { keys };
+    let only_in_a;
+    let only_in_b;
+    (only_in_a, samples.only_in_a) = query
+        .side(&side("a", "b", cols), total, &order, sample)
+        .await?;
+    (only_in_b, samples.only_in_b) = query
+        .side(&side("b", "a", cols), total, &order, sample)
+        .await?;
+    let mut changed = 0;
+    if !keys.is_empty() {
         let rest: Vec<String> = columns
             .iter()
             .filter(|c| !keys.contains(c))
             .cloned()
             .collect();
-        let missing = |l: &str, r: &str| {
-            format!(
-                "SELECT {l}.* FROM {l} LEFT JOIN (SELECT DISTINCT {key_list}, true AS present FROM {r}) k \
-                 ON {on} WHERE k.present IS NULL",
-                on = same(l, "k", keys),
+        (changed, samples.changed) = query
+            .side(
+                &changed_query(keys, &rest),
+                "count(*)",
+                &list("", keys),
+                sample,
             )
-        };
-        let mut totals = [0u64; 2];
-        for (i, (l, r)) in [("a", "b"), ("b", "a")].into_iter().enumerate() {
-            let q = missing(l, r);
-            totals[i] = count(&run(format!("SELECT count(*) FROM ({q})")).await?);
-            let rows = run(format!(
-                "SELECT * FROM ({q}) ORDER BY {order} LIMIT {sample}"
-            ))
             .await?;
-            let out = if i == 0 {
-                &mut samples.only_in_a
-            } else {
-                &mut samples.only_in_b
-            };
-            *out = to_json(&rows)?;
-        }
-        let differs = if rest.is_empty() {
-            "false".to_owned()
-        } else {
-            rest.iter()
-                .map(|c| format!("(a.{q} IS DISTINCT FROM b.{q})", q = quote(c)))
-                .collect::<Vec<_>>()
-                .join(" OR ")
-        };
-        let both: Vec<String> = keys
-            .iter()
-            .map(|k| format!("a.{q} AS {q}", q = quote(k)))
-            .chain(rest.iter().flat_map(|c| {
-                [
-                    format!("a.{q} AS {}", quote(&format!("a.{c}")), q = quote(c)),
-                    format!("b.{q} AS {}", quote(&format!("b.{c}")), q = quote(c)),
-                ]
-            }))
-            .collect();
-        let q = format!(
-            "SELECT {} FROM a JOIN b ON {} WHERE {differs}",
-            both.join(", "),
-            same("a", "b", keys)
-        );
-        let changed = count(&run(format!("SELECT count(*) FROM ({q})")).await?);
-        samples.changed = to_json(
-            &run(format!(
-                "SELECT * FROM ({q}) ORDER BY {key_list} LIMIT {sample}"
-            ))
-            .await?,
-        )?;
-        (totals[0], totals[1], changed)
-    };
+    }
     Ok(TableDiff {
         a: (a.to_owned(), version(&ta)),
         b: (b.to_owned(), version(&tb)),
@@ -253,6 +167,123 @@ pub async fn diff(a: &str, b: &str, keys: &[String], sample: usize) -> Result<Ta
         changed,
         samples,
     })
+}
+
+/// `cols` quoted and prefixed, comma-separated.
+fn list(prefix: &str, cols: &[String]) -> String {
+    cols.iter()
+        .map(|c| format!("{prefix}{}", quote(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `l` and `r` agree on `cols` (nulls equal).
+fn same(l: &str, r: &str, cols: &[String]) -> String {
+    cols.iter()
+        .map(|c| format!("({l}.{q} IS NOT DISTINCT FROM {r}.{q})", q = quote(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// Per distinct row of `l` (over `cols`), how many more copies it has than `r`.
+fn surplus_query(l: &str, r: &str, cols: &[String]) -> String {
+    let all = list("", cols);
+    format!(
+        "WITH cl AS (SELECT {all}, count(*) AS n FROM {l} GROUP BY {all}), \
+         cr AS (SELECT {all}, count(*) AS n FROM {r} GROUP BY {all}) \
+         SELECT {picked}, cl.n - coalesce(cr.n, 0) AS surplus FROM cl LEFT JOIN cr ON {on} \
+         WHERE cl.n > coalesce(cr.n, 0)",
+        picked = list("cl.", cols),
+        on = same("cl", "cr", cols),
+    )
+}
+
+/// The rows of `l` whose `keys` `r` does not have.
+fn missing_query(l: &str, r: &str, keys: &[String]) -> String {
+    format!(
+        "SELECT {l}.* FROM {l} LEFT JOIN (SELECT DISTINCT {}, true AS present FROM {r}) k \
+         ON {} WHERE k.present IS NULL",
+        list("", keys),
+        same(l, "k", keys),
+    )
+}
+
+/// Keys in both tables whose `rest` columns differ, with both sides' values.
+fn changed_query(keys: &[String], rest: &[String]) -> String {
+    let differs = if rest.is_empty() {
+        "false".to_owned()
+    } else {
+        rest.iter()
+            .map(|c| format!("(a.{q} IS DISTINCT FROM b.{q})", q = quote(c)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    let both: Vec<String> = keys
+        .iter()
+        .map(|k| format!("a.{q} AS {q}", q = quote(k)))
+        .chain(rest.iter().flat_map(|c| {
+            [
+                format!("a.{q} AS {}", quote(&format!("a.{c}")), q = quote(c)),
+                format!("b.{q} AS {}", quote(&format!("b.{c}")), q = quote(c)),
+            ]
+        }))
+        .collect();
+    format!(
+        "SELECT {} FROM a JOIN b ON {} WHERE {differs}",
+        both.join(", "),
+        same("a", "b", keys)
+    )
+}
+
+/// Both tables registered as `a` and `b`.
+struct Query<'a> {
+    ctx: SessionContext,
+    /// For errors.
+    location: &'a str,
+}
+
+impl Query<'_> {
+    async fn run(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let fail = |what: &str, e: deltalake::datafusion::error::DataFusionError| {
+            DeltaError::delta(
+                self.location,
+                "comparing tables",
+                DeltaTableError::Generic(format!("{what}: {e}")),
+            )
+        };
+        let df = self.ctx.sql(sql).await.map_err(|e| fail("planning", e))?;
+        df.collect().await.map_err(|e| fail("running", e))
+    }
+
+    /// `total` (an aggregate) over the rows of `q`, and `sample` of them in `order`.
+    async fn side(
+        &self,
+        q: &str,
+        total: &str,
+        order: &str,
+        sample: usize,
+    ) -> Result<(u64, Vec<serde_json::Value>)> {
+        let counted = self
+            .run(&format!(
+                "SELECT CAST(coalesce({total}, 0) AS BIGINT) FROM ({q})"
+            ))
+            .await?;
+        let n = counted
+            .first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .map(|a| a.value(0))
+            })
+            .map_or(0, |n| u64::try_from(n).unwrap_or(0));
+        let rows = self
+            .run(&format!(
+                "SELECT * FROM ({q}) ORDER BY {order} LIMIT {sample}"
+            ))
+            .await?;
+        Ok((n, to_json(&rows)?))
+    }
 }
 
 /// Rows as JSON objects.

@@ -287,12 +287,24 @@ pub async fn vacuum(
 /// # Errors
 /// As [`open_table`]; a version or time the log does not hold; a failed commit.
 pub async fn restore(location: &str, target: RestoreTarget) -> Result<RestoreReport> {
-    let table = open_table(location).await?;
+    restore_with(open_table(location).await?, location, target, None).await
+}
+
+/// [`restore`] of an open `table`, with `properties` (a txn) in its commit.
+async fn restore_with(
+    table: DeltaTable,
+    location: &str,
+    target: RestoreTarget,
+    properties: Option<deltalake::kernel::transaction::CommitProperties>,
+) -> Result<RestoreReport> {
     let builder = table.restore();
-    let builder = match target {
+    let mut builder = match target {
         RestoreTarget::Version(v) => builder.with_version_to_restore(v as _),
         RestoreTarget::Timestamp(t) => builder.with_datetime_to_restore(t),
     };
+    if let Some(properties) = properties {
+        builder = builder.with_commit_properties(properties);
+    }
     let (table, metrics) = builder
         .await
         .map_err(|e| DeltaError::delta(location, "restoring", e))?;
@@ -331,17 +343,13 @@ pub async fn rewind_table(
             last_epoch,
             Some(Utc::now().timestamp_millis()),
         ));
-    let (table, metrics) = table
-        .restore()
-        .with_version_to_restore(version as _)
-        .with_commit_properties(properties)
-        .await
-        .map_err(|e| DeltaError::delta(location, "restoring", e))?;
-    Ok(RestoreReport {
-        version: version_of(&table),
-        files_removed: metrics.num_removed_file,
-        files_restored: metrics.num_restored_file,
-    })
+    restore_with(
+        table,
+        location,
+        RestoreTarget::Version(version),
+        Some(properties),
+    )
+    .await
 }
 
 /// Deletes the rows matching `predicate` (SQL over the table's columns) in one commit.

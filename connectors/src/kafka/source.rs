@@ -302,6 +302,7 @@ impl EpochSource for KafkaSource {
         let mut ranges = Vec::with_capacity(partitions.len());
         let mut lag = Vec::with_capacity(partitions.len());
         let now_ms = chrono::Utc::now().timestamp_millis();
+        let read_times = self.read_times.lock().expect("read times lock").clone();
         for (t, p) in partitions {
             let (low, high) =
                 watermarks(&consumer, &self.client, &t, p, self.timeout()).map_err(failure)?;
@@ -330,12 +331,7 @@ impl EpochSource for KafkaSource {
                 end = end.min(*limit).max(start);
             }
             let behind = high.saturating_sub(end);
-            let last_read = self
-                .read_times
-                .lock()
-                .expect("read times lock")
-                .get(&(t.clone(), p))
-                .copied();
+            let last_read = read_times.get(&(t.clone(), p)).copied();
             lag.push(PartitionLag {
                 partition: format!("{t}/{p}"),
                 records: Some(behind),
