@@ -141,7 +141,14 @@ fn uncommit_last_epoch(out: &Path, epoch: u64) -> Result<usize> {
     let marker = out
         .join("checkpoints/stream-join/commits")
         .join(format!("{epoch:020}"));
-    std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
+    // The kill may have come after the tables committed the epoch but before its marker
+    // was written: then there is no marker to remove, which is the same state.
+    match std::fs::remove_file(&marker) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", marker.display()))?
+        }
+        _ => {}
+    }
     Ok(removed)
 }
 
