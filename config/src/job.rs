@@ -70,6 +70,10 @@ pub struct JobConfig {
     /// How event time is judged against processing time.
     #[serde(default)]
     pub watermark: WatermarkConfig,
+    /// The plan and tables of a SQL job (see [`crate::sql`]); `None` for a YAML job, whose
+    /// plan is its medallion template.
+    #[serde(skip)]
+    pub queries: Option<crate::sql::SqlQueries>,
 }
 
 /// Event time against processing time.

@@ -14,9 +14,11 @@
 mod aggregation;
 mod error;
 mod job;
+pub mod medallion;
 mod output;
 pub mod overrides;
 pub mod params;
+pub mod sql;
 
 pub use aggregation::{AggregateConfig, EpochAggregateConfig, GoldConfig, WindowConfig};
 pub use error::{ConfigError, Result};
@@ -29,6 +31,7 @@ pub use output::{
     TableNames, TableTopics,
 };
 pub use overrides::Override;
+pub use sql::{SqlJob, SqlQueries};
 
 /// The example job that `sluice demo` runs: the user-activity medallion pipeline.
 pub const USER_ACTIVITY_YAML: &str = include_str!("../user-activity.yaml");

@@ -1,59 +1,162 @@
-//! The plan a job compiles to: a medallion pipeline of bronze, silver, gold and dead
-//! letters, with SQL rules and projections and an optional window aggregation.
+//! The plan a job compiles to (DESIGN section 2a): one named source, a DAG of named
+//! operators and named sinks.
+//!
+//! A plan's streams are named: the source's decoded rows go by [`Plan::source`], and each
+//! operator's output goes by the operator's name. Operators read one named stream each and
+//! are listed in an order where every input is defined before it is read. What operators
+//! reject (rule violations, rows an expression fails on, late rows) goes to the stream
+//! [`DEAD_LETTERS`], with the dead letters of decoding. Sinks are looked up by name when
+//! the job runs, never by position, and commit in the plan's order.
+//!
+//! The YAML job files' medallion template (bronze, silver, gold, dead letters) is one way
+//! to write a plan; [`PlanBuilder`] is the Rust API, and the SQL front end is another.
+//!
+//! ```
+//! use std::time::Duration;
+//! use sluice_engine::plan::{PlanBuilder, SinkRole};
+//! use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+//!
+//! let plan = PlanBuilder::new("clicks", "events")
+//!     .filter("valid", "events", "user_id IS NOT NULL")
+//!     .project("enriched", "valid", true, &[("cents", "value * 100")])
+//!     .window(
+//!         "per_user",
+//!         "enriched",
+//!         WindowSpec {
+//!             name: "per_user".into(),
+//!             kind: WindowKind::Tumbling { size: Duration::from_secs(60) },
+//!             time_column: "event_time".into(),
+//!             keys: vec!["user_id".into()],
+//!             aggregates: vec![Aggregate {
+//!                 name: "clicks".into(),
+//!                 function: AggregateFn::Count,
+//!                 column: None,
+//!             }],
+//!             delay: Duration::from_secs(600),
+//!             mode: OutputMode::Append,
+//!         },
+//!     )
+//!     .sink("silver", "enriched")
+//!     .sink("gold", "per_user")
+//!     .dead_letters("dlq")
+//!     .build()
+//!     .expect("a valid plan");
+//! assert_eq!(plan.sinks.len(), 3);
+//! assert_eq!(plan.sinks[2].role, SinkRole::DeadLetters);
+//! ```
 
-use std::sync::Arc;
+mod builder;
+mod compiled;
 
-use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
+pub use builder::PlanBuilder;
+pub use compiled::{CompiledJoin, CompiledOperator, CompiledPlan, StaticInputs};
+
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::aggregate::{AggregateSpec, EpochAggregate};
-use crate::error::Result;
-use crate::expr::SqlExpr;
-use crate::join::{BroadcastJoin, JoinKind, JoinSpec, JoinStrategy, KeyedJoin};
+use crate::aggregate::AggregateSpec;
+use crate::error::{EngineError, Result};
+use crate::join::JoinSpec;
 use crate::quality::RulePolicy;
-use crate::stateless::{Check, Projection, Rule, UniqueKeys};
-use crate::table_feed::TableFeed;
-use crate::window::{WindowSpec, WindowState};
+use crate::window::WindowSpec;
+
+/// The stream of every dead letter: decoding errors, rule violations, rows an operator
+/// failed on and late rows.
+pub const DEAD_LETTERS: &str = "dead_letters";
 
 /// A job's logical plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Plan {
     /// Job id: names the checkpoint directory and the Delta `txn` app ids.
     pub job_id: String,
-    /// Data-quality rules `(name, SQL predicate)`, checked in order on bronze rows.
+    /// The name of the source's stream of decoded rows (with their coordinates).
+    pub source: String,
+    /// The operators, each after the operators whose output it reads.
+    pub operators: Vec<Operator>,
+    /// The sinks, in commit order: the quality gate first, the dead-letter table last.
+    pub sinks: Vec<SinkNode>,
+    /// Key groups (max parallelism), fixed at the job's first start.
+    pub key_groups: u32,
+}
+
+/// A named operator reading one named stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    /// Its name: names its output stream, its timely operator and its state.
+    pub name: String,
+    /// The stream it reads.
+    pub input: String,
+    /// What it does.
+    pub kind: OperatorKind,
+}
+
+/// What an operator does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorKind {
+    /// Data-quality rules: rows that pass go on, quarantined rows become dead letters.
+    Rules(RuleSet),
+    /// A join with a table (broadcast or keyed, static or followed).
+    Join(JoinSpec),
+    /// Computed columns `(name, SQL)`, after the input columns when `keep_input`, then
+    /// `drop` left out.
+    Project {
+        /// The computed columns, each able to use the ones before it.
+        columns: Vec<(String, String)>,
+        /// Whether the input columns come first (`SELECT *, ...`).
+        keep_input: bool,
+        /// Input columns left out of the output.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        drop: Vec<String>,
+    },
+    /// Rows for which a SQL predicate is true (`WHERE`); rows it fails to evaluate on
+    /// become dead letters.
+    Filter {
+        /// The predicate.
+        predicate: String,
+    },
+    /// Keyed event-time windows with a watermark; late rows become dead letters.
+    Window(WindowSpec),
+    /// A group-by over each epoch's rows.
+    Aggregate(AggregateSpec),
+}
+
+impl OperatorKind {
+    /// A short name of the kind, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Rules(_) => "rules",
+            Self::Join(_) => "join",
+            Self::Project { .. } => "project",
+            Self::Filter { .. } => "filter",
+            Self::Window(_) => "window",
+            Self::Aggregate(_) => "aggregate",
+        }
+    }
+}
+
+/// The data-quality rules of a [`OperatorKind::Rules`] operator.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleSet {
+    /// Rules `(name, SQL predicate)`, checked in order.
     pub rules: Vec<(String, String)>,
-    /// Each rule's action and threshold, parallel to `rules`; empty when every rule has the
-    /// default policy (quarantine, no threshold), which keeps older plans' fingerprints.
+    /// Each rule's action and threshold, parallel to `rules`; empty when every rule has
+    /// the default policy (quarantine, no threshold).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rule_policies: Vec<RulePolicy>,
+    pub policies: Vec<RulePolicy>,
     /// Rules that check keys instead of SQL (referential integrity, uniqueness); their
     /// `rules` entry holds a description.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_rules: Vec<KeyRule>,
-    /// Broadcast joins with static tables, applied in order to rows that passed the rules,
-    /// before the silver columns (which may use the joined columns).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub joins: Vec<JoinSpec>,
-    /// Computed silver columns `(name, SQL)`, appended to the bronze columns.
-    pub silver_columns: Vec<(String, String)>,
-    /// Bronze or joined columns left out of silver (after the computed columns).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub silver_drop: Vec<String>,
-    /// The gold aggregation, if any.
-    pub window: Option<WindowSpec>,
-    /// Group-by aggregates over each epoch's silver rows, each to its own table.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub aggregates: Vec<AggregateSpec>,
-    /// Key groups (max parallelism), fixed at the job's first start.
-    pub key_groups: u32,
 }
 
 /// A rule over key columns instead of a SQL predicate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRule {
-    /// Index into [`Plan::rules`].
+    /// Index into [`RuleSet::rules`].
     pub rule: usize,
     /// Key columns (named the same in the rows and a referenced table).
     pub keys: Vec<String>,
@@ -65,166 +168,249 @@ pub struct KeyRule {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyCheck {
-    /// Referential integrity: the key exists in a dimension table (one of the plan's
-    /// tables, after the joins' ones, in key-rule order).
+    /// Referential integrity: the key exists in a dimension table, the static table named
+    /// after the rule (see [`StaticInputs`]).
     References,
     /// Uniqueness within an epoch: rows repeating a key already seen break it (counted by
     /// the quality gate; `warn` or `fail` only).
     Unique,
 }
 
+/// A named sink reading one named stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkNode {
+    /// Its name, by which the job supplies its table.
+    pub name: String,
+    /// The stream it writes.
+    pub input: String,
+    /// What it is.
+    pub role: SinkRole,
+}
+
+/// What a sink is to the commit protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SinkRole {
+    /// An output table.
+    Table,
+    /// The data-quality gate over the rows a [`OperatorKind::Rules`] operator checks:
+    /// committed before every other sink, so that a breached threshold stops the epoch
+    /// before anything commits.
+    QualityGate {
+        /// Index of the rules operator it measures, in [`Plan::operators`].
+        rules: usize,
+    },
+    /// The dead-letter table (reads [`DEAD_LETTERS`]).
+    DeadLetters,
+}
+
 impl Plan {
-    /// A stable fingerprint of the plan, recorded in the offsets log.
+    /// A stable fingerprint of what shapes the plan's results and state (the job id, the
+    /// source's name, the operators and the key groups), recorded in the offsets log. The
+    /// sinks are left out: adding a table, or a quality report, keeps the checkpoint.
     pub fn fingerprint(&self) -> String {
-        let text = serde_json::to_string(self).expect("plan serializes");
+        let shape = (&self.job_id, &self.source, &self.operators, self.key_groups);
+        let text = serde_json::to_string(&shape).expect("plan serializes");
         format!("{:016x}", xxh3_64(text.as_bytes()))
     }
-}
 
-/// A plan compiled against the decoded event schema.
-#[derive(Clone, Debug)]
-pub struct CompiledPlan {
-    /// The logical plan.
-    pub plan: Plan,
-    /// Bronze rows: decoded events with source coordinates.
-    pub bronze_schema: SchemaRef,
-    /// Compiled rules.
-    pub rules: Vec<Rule>,
-    /// The joins, in order.
-    pub joins: Vec<CompiledJoin>,
-    /// The silver projection.
-    pub silver: Projection,
-    /// Gold rows, when the plan has a window.
-    pub gold_schema: Option<SchemaRef>,
-    /// The epoch aggregates, planned over the silver rows.
-    pub aggregates: Vec<EpochAggregate>,
-}
+    /// The operator named `name`.
+    pub fn operator(&self, name: &str) -> Option<&Operator> {
+        self.operators.iter().find(|o| o.name == name)
+    }
 
-/// A join of a compiled plan.
-#[derive(Clone, Debug)]
-pub enum CompiledJoin {
-    /// A broadcast join, holding its whole table.
-    Broadcast(BroadcastJoin),
-    /// A keyed join, fed from its table's versions.
-    Keyed(KeyedJoin),
-}
+    /// The event-time window, if the plan has one.
+    pub fn window(&self) -> Option<&WindowSpec> {
+        self.operators.iter().find_map(|o| match &o.kind {
+            OperatorKind::Window(spec) => Some(spec),
+            _ => None,
+        })
+    }
 
-impl CompiledJoin {
-    /// The joined schema.
-    pub fn schema(&self) -> &SchemaRef {
-        match self {
-            Self::Broadcast(j) => j.schema(),
-            Self::Keyed(j) => j.schema(),
+    /// The joins, in plan order.
+    pub fn joins(&self) -> impl Iterator<Item = &JoinSpec> {
+        self.operators.iter().filter_map(|o| match &o.kind {
+            OperatorKind::Join(spec) => Some(spec),
+            _ => None,
+        })
+    }
+
+    /// The rule sets, in plan order, with their operator's name.
+    pub fn rule_sets(&self) -> impl Iterator<Item = (&str, &RuleSet)> {
+        self.operators.iter().filter_map(|o| match &o.kind {
+            OperatorKind::Rules(rules) => Some((o.name.as_str(), rules)),
+            _ => None,
+        })
+    }
+
+    /// Checks that names are unique, every stream is defined before it is read, the
+    /// quality gate comes first and the dead-letter table once, and what the runtime does
+    /// not run yet is absent.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidPlan`], naming the operator or sink at fault.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |m: String| Err(EngineError::InvalidPlan(m));
+        let mut streams = BTreeSet::from([self.source.as_str(), DEAD_LETTERS]);
+        if self.source == DEAD_LETTERS {
+            return invalid(format!("the source may not be named `{DEAD_LETTERS}`"));
         }
+        for op in &self.operators {
+            if !streams.contains(op.input.as_str()) || op.input == DEAD_LETTERS {
+                return invalid(format!(
+                    "operator `{}` reads `{}`, which is neither the source nor an operator \
+                     before it",
+                    op.name, op.input
+                ));
+            }
+            if !streams.insert(op.name.as_str()) {
+                return invalid(format!(
+                    "two streams are named `{}` (operator names must differ from each other \
+                     and from the source)",
+                    op.name
+                ));
+            }
+        }
+        let windows: Vec<&str> = self
+            .operators
+            .iter()
+            .filter(|o| matches!(o.kind, OperatorKind::Window(_)))
+            .map(|o| o.name.as_str())
+            .collect();
+        if windows.len() > 1 {
+            return invalid(format!(
+                "event-time windows {windows:?}: a job runs at most one window operator for \
+                 now; run the others as separate jobs"
+            ));
+        }
+        let mut sinks = BTreeSet::new();
+        let mut dead = 0;
+        for (i, sink) in self.sinks.iter().enumerate() {
+            if !sinks.insert(sink.name.as_str()) {
+                return invalid(format!("two sinks are named `{}`", sink.name));
+            }
+            if !streams.contains(sink.input.as_str()) {
+                return invalid(format!(
+                    "sink `{}` writes `{}`, which is neither the source nor an operator",
+                    sink.name, sink.input
+                ));
+            }
+            match sink.role {
+                SinkRole::QualityGate { rules } => {
+                    let is_rules = self
+                        .operators
+                        .get(rules)
+                        .is_some_and(|o| matches!(o.kind, OperatorKind::Rules(_)));
+                    if i != 0 || !is_rules {
+                        return invalid(format!(
+                            "the quality gate `{}` must be the first sink and measure a rules \
+                             operator",
+                            sink.name
+                        ));
+                    }
+                }
+                SinkRole::DeadLetters => {
+                    dead += 1;
+                    if sink.input != DEAD_LETTERS {
+                        return invalid(format!(
+                            "the dead-letter sink `{}` must write `{DEAD_LETTERS}`",
+                            sink.name
+                        ));
+                    }
+                }
+                SinkRole::Table => {}
+            }
+        }
+        if dead != 1 {
+            return invalid(format!(
+                "a plan has exactly one dead-letter sink, not {dead}: bad rows are never \
+                 dropped silently"
+            ));
+        }
+        Ok(())
     }
 }
 
-impl CompiledPlan {
-    /// Compiles `plan` for events with `bronze_schema`. `tables` holds the whole table of
-    /// each broadcast join of `plan.joins`, then of each `references` key rule, in order;
-    /// `feeds` holds the table of each keyed join, in order.
-    ///
-    /// # Errors
-    /// When an expression, a join or the window spec does not fit the schemas.
-    pub fn compile(
-        plan: Plan,
-        bronze_schema: &SchemaRef,
-        tables: &[RecordBatch],
-        feeds: &[Arc<dyn TableFeed>],
-    ) -> Result<Self> {
-        let references: Vec<&KeyRule> = plan
-            .key_rules
-            .iter()
-            .filter(|k| k.kind == KeyCheck::References)
-            .collect();
-        let keyed = plan
-            .joins
-            .iter()
-            .filter(|j| j.strategy == JoinStrategy::Keyed)
-            .count();
-        let broadcast = plan.joins.len() - keyed;
-        if tables.len() != broadcast + references.len() || feeds.len() != keyed {
-            return Err(crate::error::EngineError::InvalidPlan(format!(
-                "{broadcast} broadcast joins, {keyed} keyed joins and {} reference rules but \
-                 {} tables and {} table feeds",
-                references.len(),
-                tables.len(),
-                feeds.len()
-            )));
-        }
-        let (join_tables, rule_tables) = tables.split_at(broadcast);
-        let rules = plan
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, (name, sql))| {
-                let key_rule = plan.key_rules.iter().find(|k| k.rule == i);
-                let check = match key_rule {
-                    Some(k) if k.kind == KeyCheck::References => {
-                        let r = references
-                            .iter()
-                            .position(|x| x.rule == i)
-                            .expect("a references rule");
-                        Check::References(BroadcastJoin::new(
-                            JoinSpec {
-                                name: name.clone(),
-                                keys: k.keys.clone(),
-                                kind: JoinKind::LeftAnti,
-                                columns: Vec::new(),
-                                ..JoinSpec::default()
-                            },
-                            bronze_schema,
-                            &rule_tables[r],
-                        )?)
-                    }
-                    Some(k) => Check::Unique(UniqueKeys::new(bronze_schema, &k.keys)?),
-                    None => Check::Sql(SqlExpr::compile(sql, bronze_schema)?),
-                };
-                Ok(Rule {
-                    name: name.clone(),
-                    check,
-                    policy: plan.rule_policies.get(i).copied().unwrap_or_default(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut joined = Arc::clone(bronze_schema);
-        let mut joins = Vec::with_capacity(plan.joins.len());
-        let (mut join_tables, mut feeds) = (join_tables.iter(), feeds.iter());
-        for spec in &plan.joins {
-            let join = match spec.strategy {
-                JoinStrategy::Broadcast => {
-                    let table = join_tables.next().expect("counted above");
-                    CompiledJoin::Broadcast(BroadcastJoin::new(spec.clone(), &joined, table)?)
-                }
-                JoinStrategy::Keyed => {
-                    let feed = feeds.next().expect("counted above");
-                    CompiledJoin::Keyed(KeyedJoin::new(spec.clone(), &joined, Arc::clone(feed))?)
-                }
-            };
-            joined = Arc::clone(join.schema());
-            joins.push(join);
-        }
-        let silver = Projection::compile(&joined, true, &plan.silver_columns)?
-            .without(&joined, &plan.silver_drop)?;
-        let gold_schema = match &plan.window {
-            Some(spec) => Some(Arc::clone(
-                WindowState::new(spec.clone(), silver.schema())?.output_schema(),
-            )),
-            None => None,
-        };
-        let aggregates = plan
-            .aggregates
-            .iter()
-            .map(|spec| EpochAggregate::new(spec.clone(), silver.schema()))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            plan,
-            bronze_schema: Arc::clone(bronze_schema),
-            rules,
-            joins,
-            silver,
-            gold_schema,
-            aggregates,
-        })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> PlanBuilder {
+        PlanBuilder::new("job", "events")
+            .filter("valid", "events", "value > 0")
+            .sink("silver", "valid")
+            .dead_letters("dlq")
+    }
+
+    #[test]
+    fn a_valid_plan_passes_and_its_fingerprint_is_stable() {
+        let a = plan().build().expect("valid");
+        let b = plan().build().expect("valid");
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        let c = plan()
+            .filter("more", "valid", "value > 1")
+            .build()
+            .expect("valid");
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        let d = plan().sink("bronze", "events").build().expect("valid");
+        assert_eq!(a.fingerprint(), d.fingerprint(), "sinks are not part of it");
+    }
+
+    #[test]
+    fn an_unknown_input_is_named() {
+        let err = plan()
+            .filter("x", "nowhere", "true")
+            .build()
+            .expect_err("unknown input");
+        assert!(
+            err.to_string().contains("operator `x` reads `nowhere`"),
+            "{err}"
+        );
+        let err = plan().sink("t", "nowhere").build().expect_err("unknown");
+        assert!(
+            err.to_string().contains("sink `t` writes `nowhere`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_are_refused() {
+        let err = plan()
+            .filter("valid", "events", "true")
+            .build()
+            .expect_err("duplicate");
+        assert!(
+            err.to_string().contains("two streams are named `valid`"),
+            "{err}"
+        );
+        let err = plan()
+            .sink("silver", "events")
+            .build()
+            .expect_err("duplicate");
+        assert!(
+            err.to_string().contains("two sinks are named `silver`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_plan_needs_exactly_one_dead_letter_sink() {
+        let err = PlanBuilder::new("job", "events")
+            .sink("bronze", "events")
+            .build()
+            .expect_err("no dead letters");
+        assert!(
+            err.to_string().contains("exactly one dead-letter sink"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_operator_cannot_read_the_dead_letters() {
+        let err = plan()
+            .filter("x", DEAD_LETTERS, "true")
+            .build()
+            .expect_err("reads dead letters");
+        assert!(err.to_string().contains("operator `x` reads"), "{err}");
     }
 }

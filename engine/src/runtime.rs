@@ -254,21 +254,3 @@ pub trait DeadLetters: Send + Sync + 'static {
     /// When the rows cannot be converted.
     fn late(&self, batch: &RecordBatch, epoch: u64) -> Result<RecordBatch, ConnectorFailure>;
 }
-
-/// The sinks of a medallion plan.
-#[derive(Clone)]
-pub struct Sinks {
-    /// Every decoded record (none when the job writes no bronze table).
-    pub bronze: Option<std::sync::Arc<dyn TableSink>>,
-    /// Records that pass the rules, with computed columns.
-    pub silver: std::sync::Arc<dyn TableSink>,
-    /// Window results, when the plan has a window.
-    pub gold: Option<std::sync::Arc<dyn TableSink>>,
-    /// One per plan aggregate, in plan order.
-    pub aggregates: Vec<std::sync::Arc<dyn TableSink>>,
-    /// Dead letters.
-    pub dead_letters: std::sync::Arc<dyn TableSink>,
-    /// The data-quality gate ([`crate::quality::QualityGate`]), fed the bronze rows and
-    /// committed before every other sink, so a breach stops the epoch before it commits.
-    pub quality: Option<std::sync::Arc<dyn TableSink>>,
-}

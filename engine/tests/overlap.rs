@@ -14,9 +14,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::{CheckpointStore, SourceRange};
 use sluice_engine::metrics::RunMetrics;
-use sluice_engine::plan::{CompiledPlan, Plan};
+use sluice_engine::plan::{CompiledPlan, PlanBuilder, StaticInputs};
 use sluice_engine::runtime::{
-    CommitReport, ConnectorFailure, Cursors, DeadLetters, EpochSource, Planned, RunOptions, Sinks,
+    CommitReport, ConnectorFailure, Cursors, DeadLetters, EpochSource, Planned, RunOptions,
     StopRequest, TableSink, run,
 };
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
@@ -217,40 +217,38 @@ struct Outcome {
 }
 
 fn run_with(max_epochs_in_flight: usize) -> Outcome {
-    let plan = Plan {
-        job_id: "overlap".into(),
-        rules: Vec::new(),
-        rule_policies: Vec::new(),
-        key_rules: Vec::new(),
-        joins: Vec::new(),
-        silver_columns: Vec::new(),
-        silver_drop: Vec::new(),
-        window: Some(WindowSpec {
-            name: "per_key".into(),
-            kind: WindowKind::Tumbling {
-                size: Duration::from_secs(3600),
+    let window = WindowSpec {
+        name: "per_key".into(),
+        kind: WindowKind::Tumbling {
+            size: Duration::from_secs(3600),
+        },
+        time_column: "ts".into(),
+        keys: vec!["k".into()],
+        aggregates: vec![
+            Aggregate {
+                name: "n".into(),
+                function: AggregateFn::Count,
+                column: None,
             },
-            time_column: "ts".into(),
-            keys: vec!["k".into()],
-            aggregates: vec![
-                Aggregate {
-                    name: "n".into(),
-                    function: AggregateFn::Count,
-                    column: None,
-                },
-                Aggregate {
-                    name: "total".into(),
-                    function: AggregateFn::Sum,
-                    column: Some("v".into()),
-                },
-            ],
-            delay: Duration::from_secs(600),
-            mode: OutputMode::Append,
-        }),
-        aggregates: Vec::new(),
-        key_groups: 16,
+            Aggregate {
+                name: "total".into(),
+                function: AggregateFn::Sum,
+                column: Some("v".into()),
+            },
+        ],
+        delay: Duration::from_secs(600),
+        mode: OutputMode::Append,
     };
-    let compiled = CompiledPlan::compile(plan, &schema(), &[], &[]).expect("plan compiles");
+    let plan = PlanBuilder::new("overlap", "rows")
+        .key_groups(16)
+        .window("per_key", "rows", window)
+        .sink("silver", "rows")
+        .sink("gold", "per_key")
+        .dead_letters("dead_letters")
+        .build()
+        .expect("a valid plan");
+    let compiled =
+        CompiledPlan::compile(plan, &schema(), &StaticInputs::default()).expect("plan compiles");
     let dir = tempfile::tempdir().expect("temp dir");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -279,14 +277,11 @@ fn run_with(max_epochs_in_flight: usize) -> Outcome {
         max_future: None,
         idle_timeout: None,
     };
-    let sinks = Sinks {
-        bronze: None,
-        silver: silver.clone(),
-        gold: Some(gold.clone()),
-        aggregates: Vec::new(),
-        dead_letters: dead.clone(),
-        quality: None,
-    };
+    let sinks: BTreeMap<String, Arc<dyn TableSink>> = BTreeMap::from([
+        ("silver".to_owned(), silver.clone() as Arc<dyn TableSink>),
+        ("gold".to_owned(), gold.clone()),
+        ("dead_letters".to_owned(), dead.clone()),
+    ]);
     let source = Arc::new(Rows {
         clock: Arc::clone(&clock),
     });

@@ -229,7 +229,8 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Loads a job file with the environment's overrides, then `--param`s and `--set`s.
+/// Loads a job file (YAML, or SQL when it ends in `.sql`) with the environment's
+/// overrides, then `--param`s and `--set`s.
 pub(crate) fn load_job(
     path: &std::path::Path,
     set: &[String],
@@ -241,6 +242,9 @@ pub(crate) fn load_job(
     }
     for s in set {
         overrides.push(sluice_config::Override::parse(s)?);
+    }
+    if path.extension().is_some_and(|e| e == "sql") {
+        return Ok(sluice_config::SqlJob::from_file_with(path, &overrides)?);
     }
     Ok(sluice_config::JobConfig::from_file_with(path, &overrides)?)
 }

@@ -19,9 +19,9 @@ use sluice_engine::runtime::{Cluster, EpochSource, RunOptions, RunSummary, run};
 
 use crate::metrics_endpoint::{MetricsEndpoint, Readiness};
 
-mod plan;
 mod progress;
 mod sinks;
+mod static_inputs;
 
 /// What a finished run reports.
 pub struct JobSummary {
@@ -80,13 +80,12 @@ pub fn run_job(
         .transpose()?;
     let (source, source_events) = open_source(job, batch, records_per_epoch, &handle)?;
     let bronze_schema = source.schema();
-    let plan = plan::plan_of(job)?;
-    let plan::StaticTables {
-        tables,
+    let plan = job.plan()?;
+    let static_inputs::StaticTables {
+        inputs,
         dead_letters: startup_dead_letters,
-        feeds,
-    } = plan::static_tables(job, &handle)?;
-    let compiled = CompiledPlan::compile(plan, &bronze_schema, &tables, &feeds)
+    } = static_inputs::static_tables(job, &handle)?;
+    let compiled = CompiledPlan::compile(plan, &bronze_schema, &inputs)
         .context("compiling the job's SQL and joins")?;
     let opened = sinks::open(job, &compiled, &handle, &metrics)?;
     let checkpoints = open_checkpoints(job)?;
@@ -262,7 +261,7 @@ fn store_retry(job: &JobConfig) -> sluice_checkpoints::StoreRetry {
 /// # Errors
 /// A window setting the engine does not accept.
 pub(crate) fn plan_fingerprint(job: &JobConfig) -> Result<String> {
-    Ok(plan::plan_of(job)?.fingerprint())
+    Ok(job.plan()?.fingerprint())
 }
 
 /// Where `job`'s tables live: `<output.dir>/tables`.

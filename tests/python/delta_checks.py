@@ -15,7 +15,7 @@ Every subcommand prints one JSON object to stdout. Exit codes:
 Subcommands:
   gold-vs-silver DIR
   accounting DIR N P
-  same-tables DIR_A DIR_B [--tables t1,t2,...] [--float-rel R]
+  same-tables DIR_A DIR_B [--tables t1,t2,...] [--float-rel R] [--ignore-columns c1,...]
   counts DIR
   doctor
 
@@ -542,9 +542,15 @@ def check_accounting(args) -> dict:
     return result
 
 
-def compare_table(con, a_dir: str, b_dir: str, table: str, rel: float | None) -> dict:
+def compare_table(con, a_dir: str, b_dir: str, table: str, rel: float | None,
+                  ignore: tuple[str, ...] = ()) -> dict:
     cols_a = load(con, a_dir, table, "ta")
     cols_b = load(con, b_dir, table, "tb")
+    for alias, cols in (("ta", cols_a), ("tb", cols_b)):
+        for c in ignore:
+            if any(name == c for name, _ in cols):
+                con.execute(f"ALTER TABLE {q(alias)} DROP COLUMN {q(c)}")
+        cols[:] = [(n, t) for n, t in cols if n not in ignore]
     out: dict[str, Any] = {
         "rows_a": scalar(con, "SELECT count(*) FROM ta"),
         "rows_b": scalar(con, "SELECT count(*) FROM tb"),
@@ -635,7 +641,8 @@ def check_same_tables(args) -> dict:
         "tables": {},
     }
     for t in tables:
-        result["tables"][t] = compare_table(con, args.dir_a, args.dir_b, t, args.float_rel)
+        ignore = tuple(c for c in (args.ignore_columns or "").split(",") if c)
+        result["tables"][t] = compare_table(con, args.dir_a, args.dir_b, t, args.float_rel, ignore)
     result["failures"] = [t for t, r in result["tables"].items() if not r["ok"]]
     result["ok"] = not result["failures"]
     return result
@@ -720,6 +727,8 @@ def main(argv: list[str]) -> int:
     s.add_argument("--tables", default=None, help="comma-separated (default: all four)")
     s.add_argument("--float-rel", type=float, default=None,
                    help="compare float columns with this relative tolerance, by key")
+    s.add_argument("--ignore-columns", default=None,
+                   help="comma-separated columns left out of the comparison (where present)")
     s.set_defaults(func=check_same_tables)
 
     c = sub.add_parser("counts", help="row counts and latest Delta version per table")

@@ -203,12 +203,31 @@ pub fn same_tables_report(
     tables: &[&str],
     float_rel: Option<f64>,
 ) -> Result<CheckReport> {
+    same_tables_without(a, b, tables, float_rel, &[])
+}
+
+/// `delta_checks.py same-tables ... --ignore-columns ...`: as [`same_tables_report`],
+/// with the columns `ignore` left out of every table compared.
+///
+/// # Errors
+/// As [`delta_report`].
+pub fn same_tables_without(
+    a: &Path,
+    b: &Path,
+    tables: &[&str],
+    float_rel: Option<f64>,
+    ignore: &[&str],
+) -> Result<CheckReport> {
     let mut args: Vec<OsString> = vec!["same-tables".into(), a.into(), b.into()];
     args.push("--tables".into());
     args.push(tables.join(",").into());
     if let Some(rel) = float_rel {
         args.push("--float-rel".into());
         args.push(rel.to_string().into());
+    }
+    if !ignore.is_empty() {
+        args.push("--ignore-columns".into());
+        args.push(ignore.join(",").into());
     }
     delta_report(&args)
 }

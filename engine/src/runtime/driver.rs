@@ -3,6 +3,7 @@
 //! planning in `planner`).
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +21,7 @@ use super::marker::{InFlight, InFlightEpochs};
 use super::planner::{PlanNote, Planner, StopRequest};
 use super::recovery::{Recovery, Start, recover};
 use super::writer::EpochNote;
-use super::{Cursors, DeadLetters, EpochSource, Sinks, TableSink, advance};
+use super::{Cursors, DeadLetters, EpochSource, TableSink, advance};
 use crate::batch::Batches;
 use crate::error::{EngineError, Result};
 use crate::metrics::RunMetrics;
@@ -86,6 +87,35 @@ pub struct RunOptions {
     pub idle_timeout: Option<Duration>,
 }
 
+impl RunOptions {
+    /// Settings for `workers` threads checkpointing to `checkpoints`, with I/O on
+    /// `runtime`: snapshots every 5 epochs (3 kept), epochs back to back with up to 3 in
+    /// flight, no progress reporting, metrics reported nowhere.
+    pub fn new(
+        workers: usize,
+        checkpoints: CheckpointStore,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Self {
+            workers,
+            checkpoints,
+            runtime,
+            snapshot_every: 5,
+            keep_snapshots: 3,
+            progress: None,
+            trigger_interval: None,
+            idle_poll: Duration::from_millis(100),
+            max_epochs_in_flight: 3,
+            cluster: None,
+            startup_dead_letters: Vec::new(),
+            metrics: RunMetrics::default(),
+            stop: StopRequest::default(),
+            max_future: None,
+            idle_timeout: None,
+        }
+    }
+}
+
 /// This process's place in a cluster of timely processes, each running `workers` threads.
 ///
 /// Every process runs the same job against the same checkpoint and table locations
@@ -130,7 +160,33 @@ struct WorkerReport {
     stopped: bool,
 }
 
-/// Runs `plan` from `source` into `sinks` until the source is exhausted, resuming from the
+/// The sinks of `plan`, in its order, from the job's tables by sink name.
+///
+/// # Errors
+/// A sink of the plan without a table, or a table no sink of the plan writes.
+fn sinks_in_plan_order(
+    plan: &CompiledPlan,
+    mut sinks: BTreeMap<String, Arc<dyn TableSink>>,
+) -> Result<Vec<Arc<dyn TableSink>>> {
+    let list = plan
+        .plan
+        .sinks
+        .iter()
+        .map(|node| {
+            sinks.remove(&node.name).ok_or_else(|| {
+                EngineError::InvalidPlan(format!("sink `{}` of the plan has no table", node.name))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(extra) = sinks.keys().next() {
+        return Err(EngineError::InvalidPlan(format!(
+            "table `{extra}` was given, but no sink of the plan is named so"
+        )));
+    }
+    Ok(list)
+}
+
+/// Runs `plan` from `source` into `sinks` (by sink name) until the source is exhausted, resuming from the
 /// checkpoint.
 ///
 /// # Errors
@@ -139,7 +195,7 @@ struct WorkerReport {
 pub fn run(
     plan: CompiledPlan,
     source: Arc<dyn EpochSource>,
-    sinks: Sinks,
+    sinks: BTreeMap<String, Arc<dyn TableSink>>,
     dead_letters: Arc<dyn DeadLetters>,
     options: RunOptions,
 ) -> Result<RunSummary> {
@@ -164,10 +220,10 @@ pub fn run(
     let key_groups = meta.key_groups;
     let future = FutureBound::resolve(
         options.max_future,
-        plan.plan.window.as_ref().map(|w| w.time_column.as_str()),
+        plan.plan.window().map(|w| w.time_column.as_str()),
         &source.schema(),
     )?;
-    let window = plan.plan.window.as_ref().map(|w| w.name.as_str());
+    let window = plan.plan.window().map(|w| w.name.as_str());
     let Recovery {
         latest,
         first_epoch,
@@ -184,26 +240,9 @@ pub fn run(
         }
         Start::Resume(recovery) => recovery,
     };
-    // The quality gate goes first: the committer commits sinks in this order.
-    // The dataflow feeds them in the same order (`next_sink` in `run_worker`).
-    let mut sink_list: Vec<Arc<dyn TableSink>> = sinks.quality.iter().cloned().collect();
-    sink_list.extend(sinks.bronze.iter().cloned());
-    sink_list.push(sinks.silver.clone());
-    if plan.plan.window.is_some() {
-        let gold = sinks.gold.clone().ok_or_else(|| {
-            EngineError::InvalidPlan("the plan has a window but no gold sink".into())
-        })?;
-        sink_list.push(gold);
-    }
-    if sinks.aggregates.len() != plan.aggregates.len() {
-        return Err(EngineError::InvalidPlan(format!(
-            "{} aggregates but {} aggregate sinks",
-            plan.aggregates.len(),
-            sinks.aggregates.len()
-        )));
-    }
-    sink_list.extend(sinks.aggregates.iter().cloned());
-    sink_list.push(sinks.dead_letters.clone());
+    // The committer commits the sinks in the plan's order (the quality gate first); the
+    // dataflow feeds them in the same order.
+    let sink_list = sinks_in_plan_order(&plan, sinks)?;
     let mut committed = Vec::new();
     for sink in &sink_list {
         committed.push(
@@ -229,8 +268,6 @@ pub fn run(
         logged_before,
         plan,
         source,
-        has_quality_gate: sinks.quality.is_some(),
-        has_bronze: sinks.bronze.is_some(),
         sink_list,
         committed,
         dead_letters,
@@ -313,8 +350,6 @@ pub(super) struct Shared {
     pub(super) plan: CompiledPlan,
     pub(super) source: Arc<dyn EpochSource>,
     pub(super) sink_list: Vec<Arc<dyn TableSink>>,
-    pub(super) has_quality_gate: bool,
-    pub(super) has_bronze: bool,
     pub(super) committed: Vec<Option<u64>>,
     pub(super) dead_letters: Arc<dyn DeadLetters>,
     pub(super) options: RunOptions,

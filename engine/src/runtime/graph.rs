@@ -3,6 +3,7 @@
 //! committer; plus the inputs the worker loop drives.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -26,10 +27,10 @@ use crate::aggregate::AggregateExt;
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::join::{KeyedJoinExt, TableUpdates};
-use crate::plan::CompiledJoin;
+use crate::plan::{CompiledJoin, CompiledOperator, DEAD_LETTERS, OperatorKind, SinkRole};
 use crate::quality::duplicates::{self, duplicate_notes};
 use crate::stateless::{StatelessExt, split_by_rules};
-use crate::window::{WindowControl, WindowExt, WindowSetup};
+use crate::window::{WindowControl, WindowExt, WindowSetup, WindowSpec};
 
 /// What a worker shares between its dataflow and its loop.
 pub(super) struct WorkerParts {
@@ -60,6 +61,31 @@ pub(super) struct Graph {
     pub(super) processed: Option<ProbeHandle<u64>>,
 }
 
+/// How the plan's window starts, restores and names its snapshot parts.
+fn window_setup(spec: &WindowSpec, shared: &Shared, parts: &WorkerParts) -> WindowSetup {
+    let op_name = spec.name.clone();
+    // Named after the key groups and the run, so that a re-run of the epoch with another
+    // worker count never overwrites a part that a marker lists.
+    let run_tag = xxhash_rust::xxh3::xxh3_64(shared.run_id.as_bytes()) as u32;
+    WindowSetup {
+        key_groups: shared.key_groups,
+        restore: shared.restore.clone(),
+        first_epoch: shared.first_epoch,
+        snapshot_every: shared.options.snapshot_every.max(1),
+        snapshots: Some(Arc::new(
+            move |groups: Range<u32>, bytes: u64, keys: u64| StatePart {
+                operator: op_name.clone(),
+                part: format!("kg-{:05}-{:05}-{run_tag:08x}", groups.start, groups.end),
+                first_key_group: groups.start,
+                end_key_group: groups.end,
+                bytes,
+                keys,
+            },
+        )),
+        control: Rc::clone(&parts.control),
+    }
+}
+
 /// Builds the worker's dataflow in `scope`.
 ///
 /// # Errors
@@ -84,19 +110,119 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
     let (events_in, events) = scope.new_input::<Batches>();
     let (dead_in, dead) = scope.new_input::<Batches>();
     let mut files = vec![failures];
-    let mut sink_index = 0u32;
-    let sink_count = shared.sink_list.len();
-    let mut next_sink = |stream, files: &mut Vec<_>| {
-        let i = sink_index as usize;
+    let (mut dead_parts, mut conversion_errors) = (vec![dead], Vec::new());
+    let mut to_dead_letters = |stream, name: String, late: bool| {
+        let (ok, errors) = to_dead(stream, &name, late, &shared.dead_letters);
+        dead_parts.push(ok);
+        conversion_errors.push(errors);
+    };
+    // Every named stream of the plan: the source's rows, then each operator's output.
+    let mut streams = BTreeMap::from([(plan.plan.source.clone(), events)]);
+    let mut table_inputs = Vec::new();
+    let mut processed = None;
+    for (op, compiled) in plan.plan.operators.iter().zip(&plan.operators) {
+        let input = streams[&op.input].clone();
+        let name = &op.name;
+        let output = match (compiled, &op.kind) {
+            (CompiledOperator::Rules(rules), _) => {
+                let rules = rules.clone();
+                let (passed, violations) =
+                    input.split_batches(&format!("Rules({name})"), move |_, batch| {
+                        let (passed, violations) = split_by_rules(&rules, batch)?;
+                        Ok((passed, Some(violations)))
+                    });
+                to_dead_letters(
+                    violations,
+                    format!("RuleViolationsToDeadLetters({name})"),
+                    false,
+                );
+                passed
+            }
+            (CompiledOperator::Join(CompiledJoin::Broadcast(join)), _) => {
+                let join = join.clone();
+                let (joined, errors) = input
+                    .map_batches(&format!("BroadcastJoin({name})"), move |_, batch| {
+                        join.apply(batch)
+                    });
+                to_dead_letters(errors, format!("JoinErrorsToDeadLetters({name})"), false);
+                joined
+            }
+            (CompiledOperator::Join(CompiledJoin::Keyed(join)), _) => {
+                let (table_in, table) = scope.new_input::<TableUpdates>();
+                let joined = input.keyed_join(join, table, shared.key_groups, failure.clone())?;
+                table_inputs.push((join.clone(), table_in, None));
+                joined
+            }
+            (CompiledOperator::Project(projection), _) => {
+                let projection = projection.clone();
+                let (projected, errors) = input
+                    .map_batches(&format!("Project({name})"), move |_, batch| {
+                        projection.apply(batch)
+                    });
+                to_dead_letters(errors, format!("ProjectErrorsToDeadLetters({name})"), false);
+                projected
+            }
+            (CompiledOperator::Filter(predicate), _) => {
+                let predicate = predicate.clone();
+                let (kept, errors) =
+                    input.map_batches(&format!("Filter({name})"), move |_, batch| {
+                        let keep = predicate.predicate(batch)?;
+                        Ok(arrow::compute::filter_record_batch(batch, &keep)?)
+                    });
+                to_dead_letters(errors, format!("FilterErrorsToDeadLetters({name})"), false);
+                kept
+            }
+            (CompiledOperator::Window(schema), OperatorKind::Window(spec)) => {
+                let outputs = input.window(spec, schema, window_setup(spec, shared, parts))?;
+                processed = Some(outputs.results.clone().probe().0);
+                files.push(put_state(
+                    outputs.notes,
+                    format!("Window({})", spec.name),
+                    store.clone(),
+                    rt.clone(),
+                    failure.clone(),
+                    site,
+                ));
+                to_dead_letters(outputs.late, format!("LateToDeadLetters({name})"), true);
+                outputs.results
+            }
+            (CompiledOperator::Aggregate(aggregate), _) => input.aggregate_epochs(
+                aggregate,
+                shared.key_groups,
+                first_epoch,
+                rt.clone(),
+                failure.clone(),
+            )?,
+            (CompiledOperator::Window(_), _) => {
+                unreachable!("a compiled window is the plan's window")
+            }
+        };
+        streams.insert(name.clone(), output);
+    }
+    streams.insert(DEAD_LETTERS.to_owned(), scope.concatenate(dead_parts));
+    for (i, node) in plan.plan.sinks.iter().enumerate() {
+        let stream = streams[&node.input].clone();
         let sink = Arc::clone(&shared.sink_list[i]);
-        // The dead-letter table is always the last sink.
-        let tally = shared
-            .options
-            .metrics
-            .sink_tally(sink.name(), i + 1 == sink_count);
+        let dead_letters = node.role == SinkRole::DeadLetters;
+        let tally = shared.options.metrics.sink_tally(sink.name(), dead_letters);
+        if let SinkRole::QualityGate { rules } = node.role {
+            // The gate's uniqueness rules are counted where the keys meet.
+            let rules = plan
+                .rules(rules)
+                .expect("validated: the gate measures rules");
+            if duplicates::any(rules) {
+                files.push(duplicate_notes(
+                    stream.clone(),
+                    rules.to_vec().into(),
+                    i as u32,
+                    shared.committed[i],
+                    failure.clone(),
+                ));
+            }
+        }
         files.push(write_to(
             stream,
-            sink_index,
+            i as u32,
             sink,
             shared.committed[i],
             failure.clone(),
@@ -104,122 +230,7 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
             site,
             rt.clone(),
         ));
-        sink_index += 1;
-    };
-    if shared.has_quality_gate {
-        next_sink(events.clone(), &mut files);
-        // The gate is sink 0; its uniqueness rules are counted where the keys meet.
-        if duplicates::any(&plan.rules) {
-            files.push(duplicate_notes(
-                events.clone(),
-                plan.rules.clone().into(),
-                0,
-                shared.committed[0],
-                failure.clone(),
-            ));
-        }
     }
-    if shared.has_bronze {
-        next_sink(events.clone(), &mut files);
-    }
-    let rules = plan.rules.clone();
-    let (passed, violations) = events.split_batches("Rules", move |_, batch| {
-        let (passed, violations) = split_by_rules(&rules, batch)?;
-        Ok((passed, Some(violations)))
-    });
-    let mut passed = passed;
-    let mut join_errors = Vec::new();
-    let mut table_inputs = Vec::new();
-    for join in plan.joins.clone() {
-        match join {
-            CompiledJoin::Broadcast(join) => {
-                let name = format!("BroadcastJoin({})", join.name());
-                let (joined, errors) = passed.map_batches(&name, move |_, batch| join.apply(batch));
-                passed = joined;
-                join_errors.push(errors);
-            }
-            CompiledJoin::Keyed(join) => {
-                let (table_in, table) = scope.new_input::<TableUpdates>();
-                passed = passed.keyed_join(&join, table, shared.key_groups, failure.clone())?;
-                table_inputs.push((join, table_in, None));
-            }
-        }
-    }
-    let projection = plan.silver.clone();
-    let (silver, silver_errors) =
-        passed.map_batches("SilverColumns", move |_, batch| projection.apply(batch));
-    next_sink(silver.clone(), &mut files);
-    let mut dead_parts = vec![dead];
-    let mut conversion_errors = Vec::new();
-    let silver_errors = if join_errors.is_empty() {
-        silver_errors
-    } else {
-        join_errors.push(silver_errors);
-        scope.concatenate(join_errors)
-    };
-    for (stream, name) in [
-        (violations, "RuleViolationsToDeadLetters"),
-        (silver_errors, "SilverErrorsToDeadLetters"),
-    ] {
-        let (ok, errors) = to_dead(stream, name, false, &shared.dead_letters);
-        dead_parts.push(ok);
-        conversion_errors.push(errors);
-    }
-    let mut processed = None;
-    if let Some(spec) = &plan.plan.window {
-        let op_name = spec.name.clone();
-        // Named after the key groups and the run, so that a re-run of the epoch with
-        // another worker count never overwrites a part that a marker lists.
-        let run_tag = xxhash_rust::xxh3::xxh3_64(shared.run_id.as_bytes()) as u32;
-        let setup = WindowSetup {
-            key_groups: shared.key_groups,
-            restore: shared.restore.clone(),
-            first_epoch,
-            snapshot_every,
-            snapshots: Some(Arc::new(
-                move |groups: Range<u32>, bytes: u64, keys: u64| StatePart {
-                    operator: op_name.clone(),
-                    part: format!("kg-{:05}-{:05}-{run_tag:08x}", groups.start, groups.end),
-                    first_key_group: groups.start,
-                    end_key_group: groups.end,
-                    bytes,
-                    keys,
-                },
-            )),
-            control: Rc::clone(control),
-        };
-        let outputs = silver.clone().window(spec, plan.silver.schema(), setup)?;
-        processed = Some(outputs.results.clone().probe().0);
-        next_sink(outputs.results, &mut files);
-        files.push(put_state(
-            outputs.notes,
-            format!("Window({})", spec.name),
-            store.clone(),
-            rt.clone(),
-            failure.clone(),
-            site,
-        ));
-        let (ok, errors) = to_dead(
-            outputs.late,
-            "LateToDeadLetters",
-            true,
-            &shared.dead_letters,
-        );
-        dead_parts.push(ok);
-        conversion_errors.push(errors);
-    }
-    for aggregate in &plan.aggregates {
-        let rows = silver.clone().aggregate_epochs(
-            aggregate,
-            shared.key_groups,
-            first_epoch,
-            rt.clone(),
-            failure.clone(),
-        )?;
-        next_sink(rows, &mut files);
-    }
-    let dead_all = scope.concatenate(dead_parts);
-    next_sink(dead_all, &mut files);
     let conversion_failure = failure.clone();
     scope.concatenate(conversion_errors).sink(
         Pipeline,
@@ -264,9 +275,13 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
             marked_before: shared.marked_before,
         },
         abort: Arc::clone(&shared.abort),
-        has_state: plan.plan.window.is_some(),
+        has_state: plan.plan.window().is_some(),
         snapshot_every,
-        gate_first: shared.has_quality_gate,
+        gate_first: plan
+            .plan
+            .sinks
+            .first()
+            .is_some_and(|s| matches!(s.role, SinkRole::QualityGate { .. })),
     };
     let committed = commit_epochs(
         files,

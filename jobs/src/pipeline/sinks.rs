@@ -1,6 +1,7 @@
 //! Opening a job's output tables: Delta appends or MERGEs, optionally published to Kafka,
 //! the quality gate, and their auto-compaction.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -12,19 +13,16 @@ use sluice_connectors::delta::{
 use sluice_connectors::kafka::{KafkaClient, KafkaPublishedSink, create_topic};
 use sluice_engine::metrics::RunMetrics;
 use sluice_engine::plan::CompiledPlan;
+use sluice_engine::plan::SinkRole;
 use sluice_engine::quality::QualityGate;
-use sluice_engine::runtime::{Sinks, TableSink};
+use sluice_engine::runtime::TableSink;
 
 use super::Location;
 
 /// A job's opened sinks.
 pub(super) struct OpenedSinks {
-    bronze: Option<Arc<dyn TableSink>>,
-    silver: Arc<dyn TableSink>,
-    gold: Option<Arc<dyn TableSink>>,
-    aggregates: Vec<Arc<dyn TableSink>>,
-    dead: Arc<dyn TableSink>,
-    quality: Option<Arc<dyn TableSink>>,
+    /// Every sink of the plan, by name.
+    sinks: BTreeMap<String, Arc<dyn TableSink>>,
     /// The auto-compactions of the appended tables (empty without `output.auto-compact`).
     pub(super) compactions: Vec<CompactionState>,
     tables_dir: Location,
@@ -94,19 +92,59 @@ pub(super) fn open(
                 _ => Ok(sink),
             }
         };
+    if let Some(queries) = &job.queries {
+        // A SQL job: every table its queries write is a Delta append.
+        let mut sinks: BTreeMap<String, Arc<dyn TableSink>> = BTreeMap::new();
+        let mut names = Vec::new();
+        for node in &compiled.plan.sinks {
+            let table = match node.role {
+                SinkRole::DeadLetters => {
+                    open(&node.name, sluice_connectors::dead_letter::schema(), vec![])?
+                }
+                SinkRole::Table => {
+                    let partitions = queries
+                        .sinks
+                        .iter()
+                        .find(|s| s.name == node.name)
+                        .map(|s| s.partition_by.clone())
+                        .unwrap_or_default();
+                    let schema = compiled
+                        .sink_schema(&node.name)
+                        .cloned()
+                        .with_context(|| format!("the plan has no sink `{}`", node.name))?;
+                    open(&node.name, schema, partitions)?
+                }
+                SinkRole::QualityGate { .. } => {
+                    anyhow::bail!("a SQL job has no quality gate (`{}`)", node.name)
+                }
+            };
+            sinks.insert(node.name.clone(), table);
+            names.push(node.name.clone());
+        }
+        return Ok(OpenedSinks {
+            sinks,
+            compactions: compactions.into_inner(),
+            tables_dir,
+            names,
+        });
+    }
     let topics = job
         .output
         .kafka
         .as_ref()
         .map(|k| k.topics.clone())
         .unwrap_or_default();
-    let bronze = match &names.bronze {
-        Some(name) => Some(publish(
-            open(name, Arc::clone(&compiled.bronze_schema), vec![])?,
-            &topics.bronze,
-        )?),
-        None => None,
+    let schema = |name: &str| -> Result<SchemaRef> {
+        compiled
+            .sink_schema(name)
+            .cloned()
+            .with_context(|| format!("the plan has no sink `{name}`"))
     };
+    let mut sinks: BTreeMap<String, Arc<dyn TableSink>> = BTreeMap::new();
+    if let Some(name) = &names.bronze {
+        let bronze = publish(open(name, schema(name)?, vec![])?, &topics.bronze)?;
+        sinks.insert(name.clone(), bronze);
+    }
     // An append table, or a MERGE table when `merge` is set.
     let open_or_merge = |name: &str,
                          schema: SchemaRef,
@@ -141,82 +179,74 @@ pub(super) fn open(
     let silver_sink = match &job.silver.replace_where {
         Some(predicate) => open_replacing(
             &names.silver,
-            Arc::clone(compiled.silver.schema()),
+            schema(&names.silver)?,
             job.silver.partition_by.clone(),
             Some(predicate.clone()),
         )?,
         None => open_or_merge(
             &names.silver,
-            Arc::clone(compiled.silver.schema()),
+            schema(&names.silver)?,
             job.silver.partition_by.clone(),
             &job.silver.merge,
             "silver.merge",
         )?,
     };
-    let silver = publish(silver_sink, &topics.silver)?;
-    let aggregates = job
-        .aggregates
-        .iter()
-        .zip(&compiled.aggregates)
-        .map(|(config, planned)| {
-            open_or_merge(
-                &config.name,
-                Arc::clone(planned.output_schema()),
-                config.partition_by.clone(),
-                &config.merge,
-                &format!("aggregate {}", config.name),
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let gold = match &compiled.gold_schema {
-        Some(schema) => Some(publish(
-            open(&names.gold, Arc::clone(schema), vec![])?,
-            &topics.gold,
-        )?),
-        None => None,
-    };
-    let dead = publish(
-        open(
-            &names.dead_letters,
-            sluice_connectors::dead_letter::schema(),
-            vec![],
-        )?,
-        &topics.dead_letters,
-    )?;
-    let report = if job.quality.report {
-        Some(open(
-            &names.quality_report,
-            QualityGate::report_schema(),
-            vec![],
-        )?)
-    } else {
-        None
-    };
-    let quality: Option<Arc<dyn TableSink>> =
-        (report.is_some() || QualityGate::needed(&compiled.rules)).then(|| {
-            Arc::new(
-                QualityGate::new(
-                    compiled.rules.clone(),
-                    Arc::clone(&compiled.bronze_schema),
-                    report,
-                )
-                .with_metrics(metrics.quality().clone()),
-            ) as Arc<dyn TableSink>
-        });
-    let mut names: Vec<String> = names.bronze.iter().cloned().collect();
-    names.push(job.output.tables.silver.clone());
-    if gold.is_some() {
-        names.push(job.output.tables.gold.clone());
+    sinks.insert(names.silver.clone(), publish(silver_sink, &topics.silver)?);
+    for config in &job.aggregates {
+        let sink = open_or_merge(
+            &config.name,
+            schema(&config.name)?,
+            config.partition_by.clone(),
+            &config.merge,
+            &format!("aggregate {}", config.name),
+        )?;
+        sinks.insert(config.name.clone(), sink);
     }
-    names.extend(job.aggregates.iter().map(|a| a.name.clone()));
-    names.push(job.output.tables.dead_letters.clone());
+    if job.gold.is_some() {
+        let gold = publish(
+            open(&names.gold, schema(&names.gold)?, vec![])?,
+            &topics.gold,
+        )?;
+        sinks.insert(names.gold.clone(), gold);
+    }
+    let dead = open(
+        &names.dead_letters,
+        sluice_connectors::dead_letter::schema(),
+        vec![],
+    )?;
+    sinks.insert(
+        names.dead_letters.clone(),
+        publish(dead, &topics.dead_letters)?,
+    );
+    let gate = compiled.plan.sinks.iter().find_map(|s| match s.role {
+        SinkRole::QualityGate { rules } => Some((s, rules)),
+        _ => None,
+    });
+    if let Some((node, rules)) = gate {
+        let report = if job.quality.report {
+            Some(open(
+                &names.quality_report,
+                QualityGate::report_schema(),
+                vec![],
+            )?)
+        } else {
+            None
+        };
+        let rules = compiled.rules(rules).context("the gate's rules")?;
+        let gate = QualityGate::new(rules.to_vec(), schema(&node.name)?, report)
+            .with_metrics(metrics.quality().clone());
+        sinks.insert(node.name.clone(), Arc::new(gate));
+    }
+    // The tables to count after the run, in the plan's order (the gate's report aside).
+    let names = compiled
+        .plan
+        .sinks
+        .iter()
+        .filter(|s| !matches!(s.role, SinkRole::QualityGate { .. }))
+        .map(|s| s.name.clone())
+        .collect();
     Ok(OpenedSinks {
-        bronze,
-        silver,
-        gold,
-        aggregates,
-        dead,
-        quality,
+        sinks,
         compactions: compactions.into_inner(),
         tables_dir,
         names,
@@ -224,16 +254,9 @@ pub(super) fn open(
 }
 
 impl OpenedSinks {
-    /// The sinks, as the engine takes them.
-    pub(super) fn sinks(&self) -> Sinks {
-        Sinks {
-            bronze: self.bronze.clone(),
-            silver: Arc::clone(&self.silver),
-            gold: self.gold.clone(),
-            aggregates: self.aggregates.clone(),
-            dead_letters: Arc::clone(&self.dead),
-            quality: self.quality.clone(),
-        }
+    /// The sinks by name, as the engine takes them.
+    pub(super) fn sinks(&self) -> BTreeMap<String, Arc<dyn TableSink>> {
+        self.sinks.clone()
     }
 
     /// Rows per output table (bronze, silver, gold, aggregates, dead letters), counted

@@ -1,0 +1,272 @@
+//! The YAML job files' medallion template as a [`Plan`]: the source's rows (bronze), the
+//! data-quality rules, the joins and computed columns (silver), the event-time window
+//! (gold), the epoch aggregates and the dead letters.
+//!
+//! ```text
+//! source ─ rules ─ <join>… ─ silver ─┬─ <gold window>
+//!    │       │                       └─ <aggregate>…
+//!  bronze  violations ─> dead letters
+//! ```
+//!
+//! Sinks are named after the output tables; the quality gate, when the job needs one, is
+//! the sink [`QUALITY_GATE`].
+
+use sluice_engine::aggregate::AggregateSpec;
+use sluice_engine::join::JoinSpec;
+use sluice_engine::plan::{KeyCheck, KeyRule, Plan, PlanBuilder, RuleSet};
+use sluice_engine::quality::{RuleAction, RulePolicy};
+use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+
+use crate::aggregation::{GoldConfig, WindowConfig};
+use crate::error::{ConfigError, Result};
+use crate::job::JobConfig;
+
+/// The source's stream in a medallion plan.
+pub const SOURCE: &str = "source";
+/// The rules operator of a medallion plan.
+pub const RULES: &str = "rules";
+/// The silver projection of a medallion plan.
+pub const SILVER: &str = "silver";
+/// The quality gate's sink in a medallion plan.
+pub const QUALITY_GATE: &str = "quality_gate";
+
+impl JobConfig {
+    /// The job's plan: its SQL queries', or its medallion template's.
+    ///
+    /// # Errors
+    /// When the operators' names collide (a join or aggregate named `rules` or `silver`,
+    /// or like the gold window), or the window is not one the engine runs.
+    pub fn plan(&self) -> Result<Plan> {
+        if let Some(queries) = &self.queries {
+            return Ok(queries.plan.clone());
+        }
+        let invalid = |key: &str, expected: String| ConfigError::Invalid {
+            file: self.job_id.clone(),
+            key: key.to_owned(),
+            expected,
+        };
+        let mut plan = PlanBuilder::new(&self.job_id, SOURCE).rules(RULES, SOURCE, self.rule_set());
+        let mut last = RULES.to_owned();
+        for j in &self.joins {
+            let spec = JoinSpec {
+                name: j.name.clone(),
+                keys: j.on.clone(),
+                kind: j.kind,
+                columns: j.columns.clone(),
+                strategy: j.effective_strategy(),
+                follow: j.follow,
+            };
+            plan = plan.join(&j.name, &last, spec);
+            last.clone_from(&j.name);
+        }
+        plan = plan.operator(
+            SILVER,
+            &last,
+            sluice_engine::plan::OperatorKind::Project {
+                columns: self
+                    .silver
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.expr.clone()))
+                    .collect(),
+                keep_input: true,
+                drop: self.silver.drop.clone(),
+            },
+        );
+        let tables = &self.output.tables;
+        if self.needs_quality_gate() {
+            plan = plan.quality_gate(QUALITY_GATE, RULES);
+        }
+        if let Some(bronze) = &tables.bronze {
+            plan = plan.sink(bronze, SOURCE);
+        }
+        plan = plan.sink(&tables.silver, SILVER);
+        if let Some(gold) = &self.gold {
+            plan = plan
+                .window(
+                    &gold.name,
+                    SILVER,
+                    window_spec(gold).map_err(|e| invalid("gold", e))?,
+                )
+                .sink(&tables.gold, &gold.name);
+        }
+        for a in &self.aggregates {
+            let spec = AggregateSpec {
+                name: a.name.clone(),
+                keys: a.keys.clone(),
+                filter: a.filter.clone(),
+                columns: a
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.expr.clone()))
+                    .collect(),
+            };
+            plan = plan.aggregate(&a.name, SILVER, spec).sink(&a.name, &a.name);
+        }
+        plan.dead_letters(&tables.dead_letters)
+            .build()
+            .map_err(|e| invalid("job", e.to_string()))
+    }
+
+    /// Whether the job needs the quality gate: a report, a `fail` rule, a threshold or a
+    /// uniqueness rule.
+    pub fn needs_quality_gate(&self) -> bool {
+        self.quality.report
+            || self.rules.iter().any(|r| {
+                r.action == RuleAction::Fail || r.max_ratio.is_some() || !r.unique.is_empty()
+            })
+    }
+
+    fn rule_set(&self) -> RuleSet {
+        let rules = self
+            .rules
+            .iter()
+            .map(|r| {
+                // The plan's text of a key rule (a reference table's location is not part
+                // of the plan: pointing it elsewhere keeps the checkpoint).
+                let check = match &r.references {
+                    Some(reference) => format!("references ({})", reference.on.join(", ")),
+                    None if !r.unique.is_empty() => format!("unique ({})", r.unique.join(", ")),
+                    None => r.check.clone(),
+                };
+                (r.name.clone(), check)
+            })
+            .collect();
+        let key_rules = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match (&r.references, r.unique.is_empty()) {
+                (Some(reference), _) => Some(KeyRule {
+                    rule: i,
+                    keys: reference.on.clone(),
+                    kind: KeyCheck::References,
+                }),
+                (None, false) => Some(KeyRule {
+                    rule: i,
+                    keys: r.unique.clone(),
+                    kind: KeyCheck::Unique,
+                }),
+                (None, true) => None,
+            })
+            .collect();
+        let policies: Vec<RulePolicy> = self
+            .rules
+            .iter()
+            .map(|r| RulePolicy {
+                action: r.action,
+                max_ratio: r.max_ratio,
+            })
+            .collect();
+        RuleSet {
+            rules,
+            // Empty when all are the default, which keeps the plan's text short.
+            policies: if policies.iter().all(RulePolicy::is_default) {
+                Vec::new()
+            } else {
+                policies
+            },
+            key_rules,
+        }
+    }
+}
+
+fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
+    let kind = match gold.window {
+        WindowConfig::Tumbling { size } => WindowKind::Tumbling { size },
+        WindowConfig::Sliding { size, slide } => WindowKind::Sliding { size, slide },
+        WindowConfig::Session { gap } => WindowKind::Session { gap },
+    };
+    let aggregates = gold
+        .aggregates
+        .iter()
+        .map(|a| {
+            let function = match a.function.as_str() {
+                "count" => AggregateFn::Count,
+                "sum" => AggregateFn::Sum,
+                "avg" => AggregateFn::Avg,
+                "min" => AggregateFn::Min,
+                "max" => AggregateFn::Max,
+                "stddev" => AggregateFn::Stddev,
+                "approx_count_distinct" => AggregateFn::ApproxCountDistinct,
+                other => return Err(format!("unknown aggregate function `{other}`")),
+            };
+            Ok(Aggregate {
+                name: a.name.clone(),
+                function,
+                column: a.column.clone(),
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    Ok(WindowSpec {
+        name: gold.name.clone(),
+        kind,
+        time_column: gold.event_time.clone(),
+        keys: gold.keys.clone(),
+        aggregates,
+        delay: gold.watermark_delay,
+        mode: if gold.output_mode == "update" {
+            OutputMode::Update
+        } else {
+            OutputMode::Append
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_engine::plan::{OperatorKind, SinkRole};
+
+    use crate::JobConfig;
+
+    fn plan_of(yaml: &str, file: &str) -> sluice_engine::plan::Plan {
+        JobConfig::from_yaml_str(yaml, file)
+            .expect("parses")
+            .plan()
+            .expect("plans")
+    }
+
+    #[test]
+    fn every_example_job_compiles_to_a_plan() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .expect("config dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 7, "{files:?}");
+        for path in files {
+            let file = path.display().to_string();
+            let job = JobConfig::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+            let plan = job.plan().unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(
+                plan.sinks.last().map(|s| s.role),
+                Some(SinkRole::DeadLetters),
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_demo_job_is_rules_silver_and_a_window() {
+        let plan = plan_of(crate::USER_ACTIVITY_YAML, "user-activity.yaml");
+        let kinds: Vec<(&str, &str, &str)> = plan
+            .operators
+            .iter()
+            .map(|o| (o.name.as_str(), o.input.as_str(), o.kind.kind_name()))
+            .collect();
+        assert_eq!(kinds[0], ("rules", "source", "rules"));
+        assert_eq!(kinds[1], ("silver", "rules", "project"));
+        assert!(matches!(plan.operators[2].kind, OperatorKind::Window(_)));
+        assert_eq!(plan.operators[2].input, "silver");
+        let sinks: Vec<(&str, &str)> = plan
+            .sinks
+            .iter()
+            .map(|s| (s.name.as_str(), s.input.as_str()))
+            .collect();
+        assert_eq!(sinks[0], ("bronze", "source"));
+        assert_eq!(sinks[1], ("silver", "silver"));
+        assert_eq!(sinks[3].1, "dead_letters");
+    }
+}

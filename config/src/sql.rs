@@ -1,0 +1,175 @@
+//! SQL jobs: a file of statements compiled into the job's settings and its [`Plan`].
+//!
+//! ```sql
+//! SET 'output.dir' = 'sluice-sql';                -- any job-file key, as `--set` takes it
+//! SET 'params.min_value' = '0';                   -- a parameter, `${min_value}` below
+//! CREATE TABLE events (
+//!   event_id STRING NOT NULL, user_id STRING, event_type STRING,
+//!   event_time TIMESTAMP NOT NULL, value DOUBLE,
+//!   CONSTRAINT value_non_negative CHECK (value >= ${min_value}),
+//!   WATERMARK FOR event_time AS event_time - INTERVAL '10' MINUTE
+//! ) WITH ('connector' = 'generator', 'events' = '100000');
+//! INSERT INTO silver SELECT *, CAST(event_time AS DATE) AS event_date FROM events;
+//! INSERT INTO gold SELECT window_start, window_end, user_id, count(*) AS n
+//! FROM events GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), user_id;
+//! ```
+//!
+//! - `SET 'key' = 'value'` sets a job-file key (`trigger.records-per-epoch`,
+//!   `checkpoint.every`, `job-id`, ...); `--set` and the environment override it, and
+//!   `--param` the `params.*` ones.
+//! - One `CREATE TABLE` with a `connector` other than `delta` declares the source:
+//!   `generator`, `kafka`, `kinesis`, `files` or `delta-source`. Its other options are the
+//!   connector's job-file keys (values parse as YAML: `'topics' = '[a, b]'`), except
+//!   `format`. The columns are the decoded schema; `CONSTRAINT name CHECK (...)` are the
+//!   data-quality rules (violations go to the dead-letter table as `rule:<name>`);
+//!   `WATERMARK FOR col AS col - INTERVAL ...` sets the event time and its delay.
+//! - `INSERT INTO t SELECT ...` writes the Delta table `t` under `output.dir/tables/`.
+//!   `CREATE TABLE t WITH ('connector' = 'delta', 'partition-by' = 'c')` may declare it.
+//!   Queries read the source, filter (`WHERE`), compute columns, and aggregate in
+//!   event-time windows: `GROUP BY TUMBLE(ts, size)`, `HOP(ts, slide, size)`,
+//!   `SESSION(ts, gap)`, or Spark's `window(ts, '5 minutes'[, '1 minute'])` and
+//!   `session_window(ts, '5 minutes')`, selecting `window_start`, `window_end`, the keys
+//!   and `count`, `sum`, `avg`, `min`, `max`, `stddev` or `approx_count_distinct`.
+//! - What cannot run incrementally, or does not run yet, is refused naming the construct.
+
+mod ddl;
+mod query;
+mod text;
+
+use std::path::Path;
+
+use serde_norway::{Mapping, Value};
+use sluice_engine::plan::{Plan, PlanBuilder};
+
+use crate::error::{ConfigError, Result};
+use crate::job::JobConfig;
+use crate::overrides::Override;
+
+pub use ddl::{SinkTable, SourceTable};
+
+/// Reading a job written in SQL into its settings, with its queries.
+#[derive(Clone, Copy, Debug)]
+pub struct SqlJob;
+
+/// What a SQL job's queries compile to, carried by its [`JobConfig::queries`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SqlQueries {
+    /// The plan of its queries.
+    pub plan: Plan,
+    /// The tables its queries write, with their options, in plan order.
+    pub sinks: Vec<SinkTable>,
+}
+
+/// The key of the statements in the settings document while parameters are substituted.
+const STATEMENTS: &str = "sql-statements";
+
+impl SqlJob {
+    /// Reads a `.sql` job file, then applies `overrides` (`--set`, `--param`, the
+    /// environment).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the statement and what was expected.
+    pub fn from_file_with(path: &Path, overrides: &[Override]) -> Result<JobConfig> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let stem = path.file_stem().map_or_else(
+            || "sql-job".to_owned(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        Self::from_sql_with(&text, &file, &stem, overrides)
+    }
+
+    /// Parses SQL text; `file` names it in errors, `job_id` is the job's id unless a
+    /// `SET 'job-id'` says otherwise.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the statement and what was expected.
+    pub fn from_sql_with(
+        text: &str,
+        file: &str,
+        job_id: &str,
+        overrides: &[Override],
+    ) -> Result<JobConfig> {
+        let invalid = |key: String, expected: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            key,
+            expected,
+        };
+        let statements = text::split(text).map_err(|e| invalid("SQL".into(), e))?;
+        let mut doc = Mapping::new();
+        doc.insert("job-id".into(), job_id.into());
+        let mut sets = Vec::new();
+        let mut rest = Vec::new();
+        for statement in statements {
+            match text::set_statement(&statement) {
+                Some(Ok((key, value))) => sets.push(Override {
+                    key,
+                    value,
+                    origin: format!("SET in {file}"),
+                }),
+                Some(Err(e)) => return Err(invalid(statement, e)),
+                None => rest.push(Value::String(statement)),
+            }
+        }
+        doc.insert(STATEMENTS.into(), Value::Sequence(rest));
+        let mut doc = Value::Mapping(doc);
+        for o in sets.iter().chain(overrides) {
+            o.apply(&mut doc, file)?;
+        }
+        crate::params::substitute(&mut doc, file)?;
+        let Value::Mapping(map) = &mut doc else {
+            unreachable!("built as a mapping")
+        };
+        let statements: Vec<String> = match map.remove(STATEMENTS) {
+            Some(Value::Sequence(items)) => items
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        map.remove(crate::params::PARAMS);
+        let parsed = ddl::parse_all(&statements).map_err(|(s, e)| invalid(s, e))?;
+        let source = parsed.source.ok_or_else(|| {
+            invalid(
+                "CREATE TABLE".into(),
+                "a source table: `CREATE TABLE name (...) WITH ('connector' = \
+                     'generator' | 'kafka' | 'kinesis' | 'files' | 'delta-source', ...)`"
+                    .into(),
+            )
+        })?;
+        source.settings(map);
+        let yaml = serde_norway::to_string(&doc).map_err(|e| ConfigError::Parse {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut config = JobConfig::from_yaml_with(&yaml, &format!("{file} (its settings)"), &[])?;
+        let dead_letters = config.output.tables.dead_letters.clone();
+        let mut plan = PlanBuilder::new(&config.job_id, &source.name);
+        let input = source.checked_stream();
+        if let Some(rules) = source.rule_set() {
+            plan = plan.rules(&input, &source.name, rules);
+        }
+        let mut sinks = Vec::new();
+        for insert in &parsed.inserts {
+            let (next, sink) = query::lower(plan, insert, &source, &input, &parsed.sinks)
+                .map_err(|e| invalid(insert.text.clone(), e))?;
+            plan = next;
+            sinks.push(sink);
+        }
+        if sinks.is_empty() {
+            return Err(invalid(
+                "INSERT INTO".into(),
+                "at least one `INSERT INTO table SELECT ... FROM source` query".into(),
+            ));
+        }
+        let plan = plan
+            .dead_letters(&dead_letters)
+            .build()
+            .map_err(|e| invalid("the job's queries".into(), e.to_string()))?;
+        config.queries = Some(SqlQueries { plan, sinks });
+        Ok(config)
+    }
+}

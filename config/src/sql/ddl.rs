@@ -1,0 +1,542 @@
+//! `CREATE TABLE` statements: the source (its connector, schema, rules and watermark) and
+//! the options of the tables queries write.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use datafusion::sql::sqlparser::ast::{ColumnOption, CreateTable, Statement, TableConstraint};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use serde_norway::{Mapping, Value};
+use sluice_engine::plan::RuleSet;
+
+use super::query::{Insert, interval};
+use super::text::unquote;
+
+/// The source table of a SQL job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceTable {
+    /// Its name, which queries read `FROM`.
+    pub name: String,
+    /// The job-file key of its connector (`generator`, `kafka`, ...).
+    pub connector: String,
+    /// The connector's options, as YAML values.
+    pub options: BTreeMap<String, Value>,
+    /// The record format, when given.
+    pub format: Option<String>,
+    /// The declared columns `(name, job-file type, nullable)`.
+    pub columns: Vec<(String, String, bool)>,
+    /// `CHECK` constraints `(name, SQL)`, in order.
+    pub checks: Vec<(String, String)>,
+    /// `WATERMARK FOR column AS column - INTERVAL ...`: the event-time column and delay.
+    pub watermark: Option<(String, Duration)>,
+}
+
+/// A table a SQL job writes, with its options.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SinkTable {
+    /// The table's name (under `output.dir/tables/`).
+    pub name: String,
+    /// Partition columns (`'partition-by' = 'a, b'`).
+    pub partition_by: Vec<String>,
+}
+
+/// A SQL job's statements, sorted out.
+pub(super) struct Parsed {
+    pub(super) source: Option<SourceTable>,
+    pub(super) sinks: BTreeMap<String, SinkTable>,
+    pub(super) inserts: Vec<Insert>,
+}
+
+type Failure = (String, String);
+
+/// Sorts the statements into the source, the sink declarations and the queries.
+pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
+    let mut inserts = Vec::new();
+    let mut creates = Vec::new();
+    for s in statements {
+        let head: String = s.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let head = head.to_ascii_uppercase();
+        if head.starts_with("INSERT") {
+            inserts.push(Insert::parse(s).map_err(|e| (s.clone(), e))?);
+        } else if head == "CREATE TABLE" {
+            creates.push(s);
+        } else {
+            return Err((
+                s.clone(),
+                "`SET`, `CREATE TABLE` or `INSERT INTO ... SELECT` (a query that writes \
+                 nowhere does nothing in a streaming job)"
+                    .into(),
+            ));
+        }
+    }
+    let targets: Vec<&str> = inserts.iter().map(|i| i.target.as_str()).collect();
+    let mut source = None;
+    let mut sinks = BTreeMap::new();
+    for s in creates {
+        let table = CreateStatement::parse(s).map_err(|e| (s.clone(), e))?;
+        if targets.contains(&table.name.as_str()) {
+            let sink = table.sink().map_err(|e| (s.clone(), e))?;
+            sinks.insert(sink.name.clone(), sink);
+        } else if source.is_some() {
+            return Err((
+                s.clone(),
+                "one source table: a job reads one source for now (run another job for a \
+                 second source, or write this table with an INSERT)"
+                    .into(),
+            ));
+        } else {
+            source = Some(table.source().map_err(|e| (s.clone(), e))?);
+        }
+    }
+    Ok(Parsed {
+        source,
+        sinks,
+        inserts,
+    })
+}
+
+/// A `CREATE TABLE` taken apart.
+struct CreateStatement {
+    name: String,
+    options: BTreeMap<String, String>,
+    columns: Vec<(String, String, bool)>,
+    checks: Vec<(String, String)>,
+    watermark: Option<(String, Duration)>,
+}
+
+impl CreateStatement {
+    fn parse(statement: &str) -> Result<Self, String> {
+        let (body, options) = split_with(statement)?;
+        let (body, watermark) = split_watermark(&body)?;
+        let statements = Parser::parse_sql(&GenericDialect {}, &body)
+            .map_err(|e| format!("a CREATE TABLE statement: {e}"))?;
+        let [
+            Statement::CreateTable(CreateTable {
+                name,
+                columns,
+                constraints,
+                ..
+            }),
+        ] = statements.as_slice()
+        else {
+            return Err("one CREATE TABLE statement".into());
+        };
+        let columns = columns
+            .iter()
+            .map(|c| {
+                let nullable = !c
+                    .options
+                    .iter()
+                    .any(|o| matches!(o.option, ColumnOption::NotNull));
+                Ok((
+                    c.name.value.clone(),
+                    field_type(&c.data_type.to_string())?,
+                    nullable,
+                ))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let mut checks = Vec::new();
+        for (i, constraint) in constraints.iter().enumerate() {
+            let TableConstraint::Check(check) = constraint else {
+                return Err(format!(
+                    "`{constraint}`: a source table takes CHECK constraints (its data-quality \
+                     rules) only"
+                ));
+            };
+            let name = check
+                .name
+                .as_ref()
+                .map_or_else(|| format!("check_{}", i + 1), |n| n.value.clone());
+            checks.push((name, check.expr.to_string()));
+        }
+        let watermark = watermark.map(|w| watermark_of(&w, &columns)).transpose()?;
+        Ok(Self {
+            name: name.to_string(),
+            options,
+            columns,
+            checks,
+            watermark,
+        })
+    }
+
+    fn sink(self) -> Result<SinkTable, String> {
+        if !self.checks.is_empty() || self.watermark.is_some() {
+            return Err("a table written by INSERT takes no CHECK or WATERMARK".into());
+        }
+        let mut sink = SinkTable {
+            name: self.name,
+            partition_by: Vec::new(),
+        };
+        for (key, value) in self.options {
+            match key.as_str() {
+                "connector" if value == "delta" => {}
+                "connector" => {
+                    return Err(format!(
+                        "connector `{value}`: queries write Delta tables (`'connector' = \
+                         'delta'`)"
+                    ));
+                }
+                "partition-by" => {
+                    sink.partition_by = value
+                        .split(',')
+                        .map(|c| c.trim().to_owned())
+                        .filter(|c| !c.is_empty())
+                        .collect();
+                }
+                other => {
+                    return Err(format!(
+                        "option `{other}`: a Delta table takes `partition-by`"
+                    ));
+                }
+            }
+        }
+        Ok(sink)
+    }
+
+    fn source(mut self) -> Result<SourceTable, String> {
+        let connector = self.options.remove("connector").ok_or_else(|| {
+            "a `'connector'` option: generator, kafka, kinesis, files or delta-source".to_owned()
+        })?;
+        let connector = match connector.as_str() {
+            "generator" | "kafka" | "kinesis" | "files" => connector,
+            "delta-source" | "delta" => "delta".to_owned(),
+            other => {
+                return Err(format!(
+                    "connector `{other}`: generator, kafka, kinesis, files or delta-source"
+                ));
+            }
+        };
+        let format = self.options.remove("format");
+        let options = self
+            .options
+            .into_iter()
+            .map(|(k, v)| {
+                let value = serde_norway::from_str(&v).unwrap_or(Value::String(v));
+                (k, value)
+            })
+            .collect();
+        Ok(SourceTable {
+            name: self.name,
+            connector,
+            options,
+            format,
+            columns: self.columns,
+            checks: self.checks,
+            watermark: self.watermark,
+        })
+    }
+}
+
+impl SourceTable {
+    /// Writes the source's settings into the job's settings document `doc`, and the
+    /// defaults of what the statements did not set.
+    pub(super) fn settings(&self, doc: &mut Mapping) {
+        let mut source = Mapping::new();
+        let options: Mapping = self
+            .options
+            .iter()
+            .map(|(k, v)| (Value::String(k.clone()), v.clone()))
+            .collect();
+        source.insert(self.connector.as_str().into(), Value::Mapping(options));
+        if let Some(format) = &self.format {
+            source.insert("format".into(), format.as_str().into());
+        }
+        if !self.columns.is_empty() {
+            let fields = self
+                .columns
+                .iter()
+                .map(|(name, ty, nullable)| {
+                    let mut f = Mapping::new();
+                    f.insert("name".into(), name.as_str().into());
+                    f.insert("type".into(), ty.as_str().into());
+                    f.insert("nullable".into(), (*nullable).into());
+                    Value::Mapping(f)
+                })
+                .collect();
+            source.insert("schema".into(), Value::Sequence(fields));
+        }
+        merge(doc, "source", Value::Mapping(source));
+        let job_id = doc
+            .get("job-id")
+            .and_then(Value::as_str)
+            .unwrap_or("sql-job")
+            .to_owned();
+        let output = entry(doc, "output");
+        if !output.contains_key("dir") {
+            output.insert("dir".into(), format!("sluice-{job_id}").into());
+        }
+        let tables = entry(output, "tables");
+        for (key, default) in [
+            ("silver", Value::from("")),
+            ("gold", Value::from("")),
+            ("dead-letters", Value::from("dead_letters")),
+            ("bronze", Value::Null),
+        ] {
+            if !tables.contains_key(key) {
+                tables.insert(key.into(), default);
+            }
+        }
+    }
+
+    /// The stream the queries read: the rows that pass the `CHECK` rules, or the source's.
+    pub(super) fn checked_stream(&self) -> String {
+        if self.checks.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}/checked", self.name)
+        }
+    }
+
+    /// The `CHECK` constraints as data-quality rules.
+    pub(super) fn rule_set(&self) -> Option<RuleSet> {
+        (!self.checks.is_empty()).then(|| RuleSet {
+            rules: self.checks.clone(),
+            ..RuleSet::default()
+        })
+    }
+}
+
+/// `doc[key]` as a mapping, created when absent.
+fn entry<'a>(doc: &'a mut Mapping, key: &str) -> &'a mut Mapping {
+    if !matches!(doc.get(key), Some(Value::Mapping(_))) {
+        doc.insert(key.into(), Value::Mapping(Mapping::new()));
+    }
+    match doc.get_mut(key) {
+        Some(Value::Mapping(m)) => m,
+        _ => unreachable!("inserted above"),
+    }
+}
+
+/// Merges `value` into `doc[key]`, keeping what `doc` already has (a `SET` wins).
+fn merge(doc: &mut Mapping, key: &str, value: Value) {
+    match (doc.get_mut(key), value) {
+        (Some(Value::Mapping(existing)), Value::Mapping(new)) => {
+            for (k, v) in new {
+                match existing.get_mut(&k) {
+                    Some(Value::Mapping(_)) => {
+                        let k = k.as_str().unwrap_or_default().to_owned();
+                        merge(existing, &k, v);
+                    }
+                    Some(_) => {}
+                    None => {
+                        existing.insert(k, v);
+                    }
+                }
+            }
+        }
+        (Some(_), _) => {}
+        (None, value) => {
+            doc.insert(key.into(), value);
+        }
+    }
+}
+
+/// The job-file type of a SQL column type.
+fn field_type(sql: &str) -> Result<String, String> {
+    let upper = sql.to_ascii_uppercase();
+    let base = upper.split(['(', ' ']).next().unwrap_or_default();
+    Ok(match base {
+        "STRING" | "VARCHAR" | "TEXT" | "CHAR" | "CHARACTER" => "string",
+        "BIGINT" | "LONG" | "INT8" => "long",
+        "INT" | "INTEGER" | "INT4" => "int",
+        "DOUBLE" | "FLOAT" | "REAL" | "FLOAT8" => "double",
+        "BOOLEAN" | "BOOL" => "boolean",
+        "TIMESTAMP" | "TIMESTAMPTZ" => "timestamp",
+        "DATE" => "date",
+        _ => {
+            return Err(format!(
+                "column type `{sql}`: STRING, BIGINT, INT, DOUBLE, BOOLEAN, TIMESTAMP or DATE"
+            ));
+        }
+    }
+    .to_owned())
+}
+
+/// Splits off the `WITH (...)` after the column list: `(statement, options)`.
+fn split_with(statement: &str) -> Result<(String, BTreeMap<String, String>), String> {
+    let mut depth = 0usize;
+    let mut in_quote = false;
+    let bytes: Vec<char> = statement.chars().collect();
+    let mut with_at = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if in_quote {
+            in_quote = c != '\'';
+        } else if c == '\'' {
+            in_quote = true;
+        } else if c == '(' {
+            depth += 1;
+        } else if c == ')' {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 && bytes[i..].len() >= 4 {
+            let word: String = bytes[i..i + 4].iter().collect();
+            let before = i == 0 || !bytes[i - 1].is_alphanumeric();
+            let after = bytes
+                .get(i + 4)
+                .is_none_or(|c| !c.is_alphanumeric() && *c != '_');
+            if before && after && word.eq_ignore_ascii_case("with") {
+                with_at = Some(i);
+                break;
+            }
+        }
+        i += 1;
+    }
+    let Some(at) = with_at else {
+        return Ok((statement.to_owned(), BTreeMap::new()));
+    };
+    let body: String = bytes[..at].iter().collect();
+    let rest: String = bytes[at + 4..].iter().collect();
+    let inner = rest
+        .trim()
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or("WITH ('key' = 'value', ...)")?;
+    let mut options = BTreeMap::new();
+    for pair in split_top_level(inner) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("`{pair}`: 'key' = 'value'"))?;
+        options.insert(unquote(key.trim()), unquote(value.trim()));
+    }
+    Ok((body, options))
+}
+
+/// `text` split at commas outside quotes and parentheses, trimmed, empty parts dropped.
+fn split_top_level(text: &str) -> Vec<String> {
+    let (mut parts, mut current) = (Vec::new(), String::new());
+    let (mut depth, mut in_quote) = (0usize, false);
+    for c in text.chars() {
+        match c {
+            '\'' => in_quote = !in_quote,
+            '(' if !in_quote => depth += 1,
+            ')' if !in_quote => depth = depth.saturating_sub(1),
+            ',' if !in_quote && depth == 0 => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Takes the `WATERMARK FOR ...` entry out of the column list.
+fn split_watermark(statement: &str) -> Result<(String, Option<String>), String> {
+    let Some(open) = statement.find('(') else {
+        return Ok((statement.to_owned(), None));
+    };
+    let close = statement
+        .rfind(')')
+        .ok_or("a closing `)` of the column list")?;
+    let entries = split_top_level(&statement[open + 1..close]);
+    let (watermarks, rest): (Vec<String>, Vec<String>) = entries
+        .into_iter()
+        .partition(|e| e.to_ascii_uppercase().starts_with("WATERMARK "));
+    if watermarks.len() > 1 {
+        return Err("one WATERMARK clause".into());
+    }
+    let body = format!(
+        "{}({}){}",
+        &statement[..open],
+        rest.join(", "),
+        &statement[close + 1..]
+    );
+    Ok((body, watermarks.into_iter().next()))
+}
+
+/// `WATERMARK FOR col AS col [- INTERVAL ...]`: the column and its delay.
+fn watermark_of(
+    clause: &str,
+    columns: &[(String, String, bool)],
+) -> Result<(String, Duration), String> {
+    let expected = "WATERMARK FOR ts AS ts - INTERVAL '10' MINUTE";
+    let words: Vec<&str> = clause.split_whitespace().collect();
+    if words.len() < 4
+        || !words[1].eq_ignore_ascii_case("for")
+        || !words[3].eq_ignore_ascii_case("as")
+    {
+        return Err(format!("`{clause}`: {expected}"));
+    }
+    let column = words[2].trim_matches('"').to_owned();
+    match columns.iter().find(|c| c.0 == column) {
+        Some((_, ty, _)) if ty == "timestamp" => {}
+        Some(_) => {
+            return Err(format!(
+                "`{clause}`: the column `{column}` is not a TIMESTAMP"
+            ));
+        }
+        None if columns.is_empty() => {}
+        None => return Err(format!("`{clause}`: no column `{column}`")),
+    }
+    let rest = words[4..].join(" ");
+    let rest = rest.trim();
+    let delay = if rest.trim_matches('"') == column {
+        Duration::ZERO
+    } else {
+        let interval_sql = rest
+            .strip_prefix(words[2])
+            .map(str::trim)
+            .and_then(|r| r.strip_prefix('-'))
+            .ok_or_else(|| format!("`{clause}`: {expected}"))?;
+        interval(interval_sql.trim())?
+    };
+    Ok((column, delay))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_table_with_rules_and_a_watermark() {
+        let t = CreateStatement::parse(
+            "CREATE TABLE events (id STRING NOT NULL, ts TIMESTAMP, v DOUBLE, \
+             CONSTRAINT positive CHECK (v > 0), \
+             WATERMARK FOR ts AS ts - INTERVAL '10' MINUTE) \
+             WITH ('connector' = 'kafka', 'topics' = '[a, b]', 'format' = 'json')",
+        )
+        .unwrap()
+        .source()
+        .unwrap();
+        assert_eq!(t.name, "events");
+        assert_eq!(t.connector, "kafka");
+        assert_eq!(t.format.as_deref(), Some("json"));
+        assert_eq!(
+            t.options["topics"],
+            Value::Sequence(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(t.columns[0], ("id".into(), "string".into(), false));
+        assert_eq!(t.checks, vec![("positive".into(), "v > 0".into())]);
+        assert_eq!(t.watermark, Some(("ts".into(), Duration::from_secs(600))));
+    }
+
+    #[test]
+    fn bad_declarations_say_what_is_expected() {
+        let err = |sql: &str| match CreateStatement::parse(sql).and_then(CreateStatement::source) {
+            Ok(_) => panic!("accepted {sql}"),
+            Err(e) => e,
+        };
+        assert!(
+            err("CREATE TABLE t (a BLOB) WITH ('connector' = 'kafka')").contains("column type")
+        );
+        assert!(
+            err("CREATE TABLE t (a INT) WITH ('connector' = 'jdbc')").contains("connector `jdbc`")
+        );
+        assert!(
+            err("CREATE TABLE t (a INT, WATERMARK FOR a AS a) WITH ('connector' = 'kafka')")
+                .contains("not a TIMESTAMP")
+        );
+        assert!(
+            err("CREATE TABLE t (a INT, UNIQUE (a)) WITH ('connector' = 'kafka')")
+                .contains("CHECK constraints")
+        );
+    }
+}

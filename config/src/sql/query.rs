@@ -1,0 +1,571 @@
+//! `INSERT INTO table SELECT ...`, lowered to the plan's operators: a filter for `WHERE`,
+//! a projection for the select list, and for `GROUP BY` an event-time window.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Query, SelectItem, SetExpr,
+    Statement, TableFactor, TableObject,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use sluice_engine::plan::{OperatorKind, PlanBuilder};
+use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+
+use super::ddl::{SinkTable, SourceTable};
+
+/// An `INSERT INTO ... SELECT` statement.
+#[derive(Clone, Debug)]
+pub(crate) struct Insert {
+    /// The table written.
+    pub(super) target: String,
+    /// The statement, for messages.
+    pub(super) text: String,
+    query: Box<Query>,
+}
+
+impl Insert {
+    pub(super) fn parse(statement: &str) -> Result<Self, String> {
+        let parsed = Parser::parse_sql(&GenericDialect {}, statement).map_err(|e| e.to_string())?;
+        let [Statement::Insert(insert)] = parsed.as_slice() else {
+            return Err("one INSERT INTO ... SELECT statement".into());
+        };
+        let TableObject::TableName(name) = &insert.table else {
+            return Err("INSERT INTO a table name".into());
+        };
+        if !insert.columns.is_empty() {
+            return Err(
+                "INSERT INTO t SELECT ... without a column list (the query's names are the \
+                 table's columns)"
+                    .into(),
+            );
+        }
+        let query = insert
+            .source
+            .clone()
+            .ok_or("INSERT INTO t SELECT ... (VALUES are not a stream)")?;
+        Ok(Self {
+            target: name.to_string(),
+            text: statement.to_owned(),
+            query,
+        })
+    }
+}
+
+/// Refuses a construct: what it is, why, and what to write instead.
+fn unsupported(construct: &str, why: &str) -> String {
+    format!("{construct}: {why}")
+}
+
+/// Adds the operators of `insert` to `plan`, reading `input` (the source's checked rows);
+/// returns the plan and the sink.
+pub(super) fn lower(
+    mut plan: PlanBuilder,
+    insert: &Insert,
+    source: &SourceTable,
+    input: &str,
+    declared: &BTreeMap<String, SinkTable>,
+) -> Result<(PlanBuilder, SinkTable), String> {
+    let target = &insert.target;
+    let query = &insert.query;
+    if query.with.is_some() {
+        return Err(unsupported("WITH", "not yet; write the query inline"));
+    }
+    if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
+        return Err(unsupported(
+            "ORDER BY / LIMIT",
+            "a stream has no end to sort or cut at; sort when you read the table",
+        ));
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Err(unsupported(
+            "UNION, INTERSECT, EXCEPT and VALUES",
+            "not yet; write one INSERT per query into the same table",
+        ));
+    };
+    if select.distinct.is_some() {
+        return Err(unsupported(
+            "SELECT DISTINCT",
+            "its state would grow without bound; deduplicate within the watermark (planned)",
+        ));
+    }
+    if select.having.is_some() || select.qualify.is_some() {
+        return Err(unsupported(
+            "HAVING / QUALIFY",
+            "not yet; filter when you read the table",
+        ));
+    }
+    let [from] = select.from.as_slice() else {
+        return Err(unsupported("FROM", "exactly one table, the source"));
+    };
+    if !from.joins.is_empty() {
+        return Err(unsupported(
+            "JOIN",
+            "joins in SQL jobs are not supported yet (stream–table joins are in YAML jobs' \
+             `joins`)",
+        ));
+    }
+    let TableFactor::Table { name, .. } = &from.relation else {
+        return Err(unsupported(
+            "a subquery or table function in FROM",
+            "not yet",
+        ));
+    };
+    if name.to_string() != source.name {
+        return Err(format!(
+            "FROM `{name}`: the job's source table is `{}`",
+            source.name
+        ));
+    }
+    let mut stream = input.to_owned();
+    if let Some(predicate) = &select.selection {
+        let name = format!("{target}/where");
+        plan = plan.filter(&name, &stream, &predicate.to_string());
+        stream = name;
+    }
+    let group_by = match &select.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
+        other => return Err(unsupported(&other.to_string(), "GROUP BY expressions only")),
+    };
+    let aggregated = !group_by.is_empty()
+        || select
+            .projection
+            .iter()
+            .any(|item| select_expr(item).is_some_and(|e| aggregate_call(e).is_some()));
+    let stream = if aggregated {
+        let (next, stream) =
+            lower_window(plan, target, &stream, source, &group_by, &select.projection)?;
+        plan = next;
+        stream
+    } else {
+        let (next, stream) = lower_select(plan, target, &stream, &select.projection)?;
+        plan = next;
+        stream
+    };
+    let sink = declared.get(target).cloned().unwrap_or_else(|| SinkTable {
+        name: target.clone(),
+        ..SinkTable::default()
+    });
+    Ok((plan.sink(target, &stream), sink))
+}
+
+fn select_expr(item: &SelectItem) -> Option<&Expr> {
+    match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+        _ => None,
+    }
+}
+
+/// A quoted identifier for the engine's SQL.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The select list of a query without aggregates, as a projection.
+fn lower_select(
+    plan: PlanBuilder,
+    target: &str,
+    stream: &str,
+    items: &[SelectItem],
+) -> Result<(PlanBuilder, String), String> {
+    let mut keep_input = false;
+    let mut columns = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) if i == 0 => {
+                keep_input = true
+            }
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                return Err(unsupported("`*` after other columns", "put `*` first"));
+            }
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => {
+                columns.push((id.value.clone(), quoted(&id.value)));
+            }
+            SelectItem::UnnamedExpr(e) => return Err(name_it(e)),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                columns.push((alias.value.clone(), expr.to_string()));
+            }
+            other => return Err(unsupported(&other.to_string(), "not a select item we run")),
+        }
+    }
+    if keep_input && columns.is_empty() {
+        return Ok((plan, stream.to_owned()));
+    }
+    let name = format!("{target}/select");
+    let plan = plan.operator(
+        &name,
+        stream,
+        OperatorKind::Project {
+            columns,
+            keep_input,
+            drop: Vec::new(),
+        },
+    );
+    Ok((plan, name))
+}
+
+fn name_it(e: &Expr) -> String {
+    format!("`{e}`: give it a column name, `{e} AS name`")
+}
+
+/// An aggregate call: `(function, argument)`, the argument `None` for `count(*)`.
+fn aggregate_call(e: &Expr) -> Option<(String, Option<Expr>)> {
+    let Expr::Function(f) = e else {
+        return None;
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if !matches!(
+        name.as_str(),
+        "count"
+            | "sum"
+            | "avg"
+            | "mean"
+            | "min"
+            | "max"
+            | "stddev"
+            | "stddev_samp"
+            | "approx_count_distinct"
+            | "approx_distinct"
+            | "median"
+            | "variance"
+            | "var_samp"
+            | "stddev_pop"
+            | "var_pop"
+            | "array_agg"
+            | "string_agg"
+            | "first_value"
+            | "last_value"
+            | "count_distinct"
+    ) {
+        return None;
+    }
+    let args = function_args(&f.args);
+    let arg = match args.as_slice() {
+        [] | [FunctionArgExpr::Wildcard] => None,
+        [FunctionArgExpr::Expr(Expr::Value(v))] if v.to_string() == "1" && name == "count" => None,
+        [FunctionArgExpr::Expr(e)] => Some(e.clone()),
+        _ => Some(Expr::Identifier(
+            datafusion::sql::sqlparser::ast::Ident::new("<several arguments>"),
+        )),
+    };
+    Some((name, arg))
+}
+
+fn function_args(args: &FunctionArguments) -> Vec<FunctionArgExpr> {
+    match args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(e) => e.clone(),
+                FunctionArg::Named { arg, .. } | FunctionArg::ExprNamed { arg, .. } => arg.clone(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What the select list of a windowed query names.
+enum Output {
+    Start,
+    End,
+    Key(String),
+    Aggregate(usize),
+}
+
+/// A windowed aggregate: arguments computed first when they are expressions, the window,
+/// then the select list's order and names.
+fn lower_window(
+    mut plan: PlanBuilder,
+    target: &str,
+    stream: &str,
+    source: &SourceTable,
+    group_by: &[Expr],
+    items: &[SelectItem],
+) -> Result<(PlanBuilder, String), String> {
+    let mut window = None;
+    let mut keys = Vec::new();
+    for e in group_by {
+        if let Some(kind) = window_call(e)? {
+            if window.replace(kind).is_some() {
+                return Err(unsupported(
+                    "two windows in GROUP BY",
+                    "group by one window",
+                ));
+            }
+        } else if let Expr::Identifier(id) = e {
+            keys.push(id.value.clone());
+        } else {
+            return Err(unsupported(
+                &format!("GROUP BY {e}"),
+                "group by columns (compute the key in the select list of another job, or \
+                 in a CHECKed source column)",
+            ));
+        }
+    }
+    let Some((kind, time_column)) = window else {
+        return Err(unsupported(
+            "an aggregate without an event-time window",
+            "in append mode its groups never close, so it can never emit (as Spark refuses \
+             it); group by TUMBLE(ts, INTERVAL ...), HOP(ts, slide, size), SESSION(ts, gap) \
+             or window(ts, '5 minutes')",
+        ));
+    };
+    let Some((watermarked, delay)) = &source.watermark else {
+        return Err(unsupported(
+            "a window over a source without a watermark",
+            &format!(
+                "declare `WATERMARK FOR {time_column} AS {time_column} - INTERVAL '10' MINUTE` \
+                 in CREATE TABLE {}",
+                source.name
+            ),
+        ));
+    };
+    if &time_column != watermarked {
+        return Err(format!(
+            "the window is over `{time_column}`, but the watermark is for `{watermarked}`"
+        ));
+    }
+    let mut aggregates = Vec::new();
+    let mut arguments = Vec::new();
+    let mut outputs = Vec::new();
+    for item in items {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            other => {
+                return Err(unsupported(
+                    &other.to_string(),
+                    "a windowed query selects window_start, window_end, its keys and aggregates",
+                ));
+            }
+        };
+        let (output, default_name) = match expr {
+            Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_start") => {
+                (Output::Start, "window_start".to_owned())
+            }
+            Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_end") => {
+                (Output::End, "window_end".to_owned())
+            }
+            Expr::CompoundIdentifier(ids)
+                if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
+            {
+                match ids[1].value.to_ascii_lowercase().as_str() {
+                    "start" => (Output::Start, "window_start".to_owned()),
+                    "end" => (Output::End, "window_end".to_owned()),
+                    _ => return Err(format!("`{expr}`: window.start or window.end")),
+                }
+            }
+            Expr::Identifier(id) if keys.contains(&id.value) => {
+                (Output::Key(id.value.clone()), id.value.clone())
+            }
+            Expr::Identifier(id) => {
+                return Err(format!(
+                    "`{id}` is neither a GROUP BY key nor an aggregate (keys: {keys:?})"
+                ));
+            }
+            e => {
+                let Some((function, argument)) = aggregate_call(e) else {
+                    return Err(format!(
+                        "`{e}`: a windowed query selects window_start, window_end, its keys and \
+                         aggregates"
+                    ));
+                };
+                let alias = alias.clone().ok_or_else(|| name_it(e))?;
+                let function = aggregate_fn(&function, e)?;
+                let column = match argument {
+                    None if function == AggregateFn::Count => None,
+                    None => return Err(format!("`{e}` needs a column")),
+                    Some(Expr::Identifier(id)) => Some(id.value.clone()),
+                    Some(other) => {
+                        let name = format!("__{target}_arg{}", arguments.len());
+                        arguments.push((name.clone(), other.to_string()));
+                        Some(name)
+                    }
+                };
+                aggregates.push(Aggregate {
+                    name: alias.clone(),
+                    function,
+                    column,
+                });
+                (Output::Aggregate(aggregates.len() - 1), alias)
+            }
+        };
+        outputs.push((output, alias.unwrap_or(default_name)));
+    }
+    let mut stream = stream.to_owned();
+    if !arguments.is_empty() {
+        let name = format!("{target}/arguments");
+        plan = plan.operator(
+            &name,
+            &stream,
+            OperatorKind::Project {
+                columns: arguments,
+                keep_input: true,
+                drop: Vec::new(),
+            },
+        );
+        stream = name;
+    }
+    let spec = WindowSpec {
+        name: target.to_owned(),
+        kind,
+        time_column,
+        keys: keys.clone(),
+        aggregates: aggregates.clone(),
+        delay: *delay,
+        mode: OutputMode::Append,
+    };
+    let window_name = format!("{target}/window");
+    plan = plan.window(&window_name, &stream, spec);
+    // The window's rows are window_start, window_end, the keys, the aggregates: the select
+    // list gets its own order and names with a projection when they differ.
+    let natural: Vec<String> = ["window_start", "window_end"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(keys.iter().cloned())
+        .chain(aggregates.iter().map(|a| a.name.clone()))
+        .collect();
+    let columns: Vec<(String, String)> = outputs
+        .iter()
+        .map(|(output, name)| {
+            let from = match output {
+                Output::Start => "window_start".to_owned(),
+                Output::End => "window_end".to_owned(),
+                Output::Key(k) => k.clone(),
+                Output::Aggregate(i) => aggregates[*i].name.clone(),
+            };
+            (name.clone(), quoted(&from))
+        })
+        .collect();
+    let names: Vec<&String> = columns.iter().map(|(n, _)| n).collect();
+    if names
+        .iter()
+        .map(|n| n.as_str())
+        .eq(natural.iter().map(String::as_str))
+    {
+        return Ok((plan, window_name));
+    }
+    let name = format!("{target}/select");
+    plan = plan.operator(
+        &name,
+        &window_name,
+        OperatorKind::Project {
+            columns,
+            keep_input: false,
+            drop: Vec::new(),
+        },
+    );
+    Ok((plan, name))
+}
+
+fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, String> {
+    Ok(match function {
+        "count" => AggregateFn::Count,
+        "sum" => AggregateFn::Sum,
+        "avg" | "mean" => AggregateFn::Avg,
+        "min" => AggregateFn::Min,
+        "max" => AggregateFn::Max,
+        "stddev" | "stddev_samp" => AggregateFn::Stddev,
+        "approx_count_distinct" | "approx_distinct" => AggregateFn::ApproxCountDistinct,
+        _ => {
+            return Err(unsupported(
+                &format!("`{e}`"),
+                "not an aggregate that merges incrementally here; count, sum, avg, min, max, \
+                 stddev and approx_count_distinct are",
+            ));
+        }
+    })
+}
+
+/// A window function of GROUP BY: its kind and time column; `None` for anything else.
+fn window_call(e: &Expr) -> Result<Option<(WindowKind, String)>, String> {
+    let Expr::Function(f) = e else {
+        return Ok(None);
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if !matches!(
+        name.as_str(),
+        "tumble" | "hop" | "session" | "window" | "session_window"
+    ) {
+        return Ok(None);
+    }
+    let args: Vec<String> = function_args(&f.args)
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    let usage = match name.as_str() {
+        "tumble" => "TUMBLE(ts, INTERVAL '5' MINUTE)",
+        "hop" => "HOP(ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE), slide then size",
+        "session" => "SESSION(ts, INTERVAL '30' MINUTE)",
+        "window" => "window(ts, '5 minutes'[, '1 minute'])",
+        _ => "session_window(ts, '30 minutes')",
+    };
+    let wrong = || format!("`{e}`: {usage}");
+    let Some((column, rest)) = args.split_first() else {
+        return Err(wrong());
+    };
+    let durations = rest
+        .iter()
+        .map(|a| interval(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| format!("{}: {m}", wrong()))?;
+    let kind = match (name.as_str(), durations.as_slice()) {
+        ("tumble" | "window", [size]) => WindowKind::Tumbling { size: *size },
+        ("hop", [slide, size]) | ("window", [size, slide]) => WindowKind::Sliding {
+            size: *size,
+            slide: *slide,
+        },
+        ("session" | "session_window", [gap]) => WindowKind::Session { gap: *gap },
+        _ => return Err(wrong()),
+    };
+    Ok(Some((kind, column.trim_matches('"').to_owned())))
+}
+
+/// A duration in SQL: `INTERVAL '10' MINUTE`, `INTERVAL '10 minutes'` or `'10 minutes'`.
+pub(super) fn interval(sql: &str) -> Result<Duration, String> {
+    let text = sql.trim();
+    let body = match text.get(..8) {
+        Some(head) if head.eq_ignore_ascii_case("interval") => text[8..].trim(),
+        _ => text,
+    };
+    let expected = || format!("`{sql}`: an interval like INTERVAL '10' MINUTE");
+    let rest = body.strip_prefix('\'').ok_or_else(expected)?;
+    let (value, unit) = rest.split_once('\'').ok_or_else(expected)?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let text = if unit.is_empty() {
+        value.trim().to_owned()
+    } else {
+        format!("{} {}", value.trim(), unit.trim_end_matches('s'))
+    };
+    let duration = humantime::parse_duration(&text).map_err(|e| format!("{}: {e}", expected()))?;
+    if duration.is_zero() {
+        return Err(format!("`{sql}`: a duration above 0"));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(
+            interval("INTERVAL '10' MINUTE"),
+            Ok(Duration::from_secs(600))
+        );
+        assert_eq!(
+            interval("interval '2 hours'"),
+            Ok(Duration::from_secs(7200))
+        );
+        assert_eq!(interval("'5 minutes'"), Ok(Duration::from_secs(300)));
+        assert_eq!(
+            interval("INTERVAL '1' DAY"),
+            Ok(Duration::from_secs(86_400))
+        );
+        assert!(interval("10").is_err());
+        assert!(interval("INTERVAL '0' SECOND").is_err());
+    }
+}

@@ -1,0 +1,228 @@
+//! A [`Plan`] compiled against its source's schema: every operator's expressions, joins and
+//! output schema, checked before the job starts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use super::{KeyCheck, OperatorKind, Plan, RuleSet};
+use crate::aggregate::EpochAggregate;
+use crate::error::{EngineError, Result};
+use crate::expr::SqlExpr;
+use crate::join::{BroadcastJoin, JoinKind, JoinSpec, JoinStrategy, KeyedJoin};
+use crate::stateless::{Check, Projection, Rule, UniqueKeys};
+use crate::table_feed::TableFeed;
+use crate::window::WindowState;
+
+/// The tables a plan's joins and reference rules read, by name.
+#[derive(Clone, Default)]
+pub struct StaticInputs {
+    /// Whole tables: a broadcast join's by the join's name, a `references` rule's by the
+    /// rule's name.
+    pub tables: BTreeMap<String, RecordBatch>,
+    /// The table side of each keyed join, by the join's name.
+    pub feeds: BTreeMap<String, Arc<dyn TableFeed>>,
+}
+
+/// A join of a compiled plan.
+#[derive(Clone, Debug)]
+pub enum CompiledJoin {
+    /// A broadcast join, holding its whole table.
+    Broadcast(BroadcastJoin),
+    /// A keyed join, fed from its table's versions.
+    Keyed(KeyedJoin),
+}
+
+impl CompiledJoin {
+    /// The joined schema.
+    pub fn schema(&self) -> &SchemaRef {
+        match self {
+            Self::Broadcast(j) => j.schema(),
+            Self::Keyed(j) => j.schema(),
+        }
+    }
+}
+
+/// An operator of a compiled plan, parallel to [`Plan::operators`].
+#[derive(Clone, Debug)]
+pub enum CompiledOperator {
+    /// Compiled rules, in order.
+    Rules(Vec<Rule>),
+    /// A join with its table.
+    Join(CompiledJoin),
+    /// A projection.
+    Project(Projection),
+    /// A filter's predicate.
+    Filter(SqlExpr),
+    /// A window over rows of this schema (the spec is the plan's).
+    Window(SchemaRef),
+    /// An epoch aggregate.
+    Aggregate(EpochAggregate),
+}
+
+/// A plan compiled against the decoded source schema.
+#[derive(Clone, Debug)]
+pub struct CompiledPlan {
+    /// The logical plan.
+    pub plan: Plan,
+    /// The source's rows: decoded records with their coordinates.
+    pub source_schema: SchemaRef,
+    /// The operators, parallel to `plan.operators`.
+    pub operators: Vec<CompiledOperator>,
+    /// Every stream's schema, by name.
+    schemas: BTreeMap<String, SchemaRef>,
+}
+
+impl CompiledPlan {
+    /// Compiles `plan` for source rows with `source_schema`, with the tables its joins and
+    /// reference rules read.
+    ///
+    /// # Errors
+    /// When the plan is invalid, an expression, a join or a window does not fit its input,
+    /// or a table the plan reads is missing (named).
+    pub fn compile(plan: Plan, source_schema: &SchemaRef, inputs: &StaticInputs) -> Result<Self> {
+        plan.validate()?;
+        let mut schemas = BTreeMap::from([(plan.source.clone(), Arc::clone(source_schema))]);
+        let mut operators = Vec::with_capacity(plan.operators.len());
+        for op in &plan.operators {
+            let input = Arc::clone(&schemas[&op.input]);
+            let in_operator = |e: EngineError| match e {
+                EngineError::InvalidPlan(m) => {
+                    EngineError::InvalidPlan(format!("operator `{}`: {m}", op.name))
+                }
+                other => other,
+            };
+            let (compiled, schema) =
+                compile_operator(&op.kind, &input, inputs).map_err(in_operator)?;
+            schemas.insert(op.name.clone(), schema);
+            operators.push(compiled);
+        }
+        Ok(Self {
+            plan,
+            source_schema: Arc::clone(source_schema),
+            operators,
+            schemas,
+        })
+    }
+
+    /// The schema of the stream `name` (the source or an operator's output).
+    pub fn schema(&self, stream: &str) -> Option<&SchemaRef> {
+        self.schemas.get(stream)
+    }
+
+    /// The schema of the rows the sink `name` writes (`None` for the dead-letter sink,
+    /// whose rows the job's dead-letter conversion shapes, and for an unknown sink).
+    pub fn sink_schema(&self, name: &str) -> Option<&SchemaRef> {
+        let sink = self.plan.sinks.iter().find(|s| s.name == name)?;
+        self.schemas.get(&sink.input)
+    }
+
+    /// The compiled rules of the operator at `index`, if it is a rules operator.
+    pub fn rules(&self, index: usize) -> Option<&[Rule]> {
+        match self.operators.get(index)? {
+            CompiledOperator::Rules(rules) => Some(rules),
+            _ => None,
+        }
+    }
+}
+
+fn compile_operator(
+    kind: &OperatorKind,
+    input: &SchemaRef,
+    inputs: &StaticInputs,
+) -> Result<(CompiledOperator, SchemaRef)> {
+    Ok(match kind {
+        OperatorKind::Rules(set) => {
+            let rules = compile_rules(set, input, inputs)?;
+            (CompiledOperator::Rules(rules), Arc::clone(input))
+        }
+        OperatorKind::Join(spec) => {
+            let join = compile_join(spec, input, inputs)?;
+            let schema = Arc::clone(join.schema());
+            (CompiledOperator::Join(join), schema)
+        }
+        OperatorKind::Project {
+            columns,
+            keep_input,
+            drop,
+        } => {
+            let projection =
+                Projection::compile(input, *keep_input, columns)?.without(input, drop)?;
+            let schema = Arc::clone(projection.schema());
+            (CompiledOperator::Project(projection), schema)
+        }
+        OperatorKind::Filter { predicate } => (
+            CompiledOperator::Filter(SqlExpr::compile(predicate, input)?),
+            Arc::clone(input),
+        ),
+        OperatorKind::Window(spec) => {
+            let schema = Arc::clone(WindowState::new(spec.clone(), input)?.output_schema());
+            (CompiledOperator::Window(Arc::clone(input)), schema)
+        }
+        OperatorKind::Aggregate(spec) => {
+            let aggregate = EpochAggregate::new(spec.clone(), input)?;
+            let schema = Arc::clone(aggregate.output_schema());
+            (CompiledOperator::Aggregate(aggregate), schema)
+        }
+    })
+}
+
+fn missing(what: &str, name: &str) -> EngineError {
+    EngineError::InvalidPlan(format!("{what} `{name}` has no table to read"))
+}
+
+fn compile_join(spec: &JoinSpec, input: &SchemaRef, inputs: &StaticInputs) -> Result<CompiledJoin> {
+    Ok(match spec.strategy {
+        JoinStrategy::Broadcast => {
+            let table = inputs
+                .tables
+                .get(&spec.name)
+                .ok_or_else(|| missing("join", &spec.name))?;
+            CompiledJoin::Broadcast(BroadcastJoin::new(spec.clone(), input, table)?)
+        }
+        JoinStrategy::Keyed => {
+            let feed = inputs
+                .feeds
+                .get(&spec.name)
+                .ok_or_else(|| missing("keyed join", &spec.name))?;
+            CompiledJoin::Keyed(KeyedJoin::new(spec.clone(), input, Arc::clone(feed))?)
+        }
+    })
+}
+
+fn compile_rules(set: &RuleSet, input: &SchemaRef, inputs: &StaticInputs) -> Result<Vec<Rule>> {
+    set.rules
+        .iter()
+        .enumerate()
+        .map(|(i, (name, sql))| {
+            let check = match set.key_rules.iter().find(|k| k.rule == i) {
+                Some(k) if k.kind == KeyCheck::References => {
+                    let table = inputs
+                        .tables
+                        .get(name)
+                        .ok_or_else(|| missing("reference rule", name))?;
+                    Check::References(BroadcastJoin::new(
+                        JoinSpec {
+                            name: name.clone(),
+                            keys: k.keys.clone(),
+                            kind: JoinKind::LeftAnti,
+                            columns: Vec::new(),
+                            ..JoinSpec::default()
+                        },
+                        input,
+                        table,
+                    )?)
+                }
+                Some(k) => Check::Unique(UniqueKeys::new(input, &k.keys)?),
+                None => Check::Sql(SqlExpr::compile(sql, input)?),
+            };
+            Ok(Rule {
+                name: name.clone(),
+                check,
+                policy: set.policies.get(i).copied().unwrap_or_default(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,139 @@
+//! End-to-end tests of SQL jobs (`sluice run job.sql`): the demo pipeline written in SQL
+//! (`config/user-activity.sql`) must write exactly the tables of the YAML demo job, read
+//! back by DuckDB; what cannot run incrementally is refused, naming the construct.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Result, ensure};
+use sluice_tests::{
+    Demo, check_counts, demo_timeout, dlq_kinds, json_u64, run_with_timeout, same_tables_without,
+    serial, sluice_bin, work_dir,
+};
+
+const TMP: &str = env!("CARGO_TARGET_TMPDIR");
+
+fn config_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
+}
+
+fn sluice_run(job: &Path, sets: &[String]) -> Result<Command> {
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run").arg(job);
+    for s in sets {
+        cmd.arg("--set").arg(s);
+    }
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "warn");
+    }
+    Ok(cmd)
+}
+
+#[test]
+fn the_sql_demo_job_writes_the_yaml_demo_s_tables() -> Result<()> {
+    let _serial = serial();
+    let yaml = work_dir(TMP, "sql_demo_yaml")?;
+    let sql = work_dir(TMP, "sql_demo_sql")?;
+    let demo = Demo::new(40_000, 4, 4_000, 42);
+    demo.run(&yaml)?;
+    let sets = [
+        format!("output.dir={}", sql.display()),
+        "source.generator.events=40000".to_owned(),
+        "trigger.records-per-epoch=4000".to_owned(),
+    ];
+    let out = run_with_timeout(
+        sluice_run(&config_dir().join("user-activity.sql"), &sets)?,
+        demo_timeout(),
+    )?;
+    out.require_success("sluice run config/user-activity.sql")?;
+
+    let counts = check_counts(&sql)?;
+    println!("SQL job's counts: {counts}");
+    let dlq = dlq_kinds(&counts);
+    ensure!(
+        dlq.parse_error > 0 && dlq.rule > 0 && dlq.late > 0,
+        "the SQL job must route parse errors, rule violations and late rows: {counts}"
+    );
+    ensure!(
+        json_u64(&counts, "/tables/gold_user_activity") > 0,
+        "gold is empty: {counts}"
+    );
+    // Late rows' payload is the window's input row: with the silver columns in the YAML
+    // job, the source's columns in the others; every other column must match.
+    let same = same_tables_without(
+        &yaml,
+        &sql,
+        &["silver", "gold_user_activity", "dlq"],
+        Some(1e-9),
+        &["payload"],
+    )?
+    .require_ok()?;
+    println!("same tables: {same}");
+    Ok(())
+}
+
+/// Runs `sql` as a job file and returns its failure's output, requiring that it failed.
+fn refused(name: &str, sql: &str) -> Result<String> {
+    let dir = work_dir(TMP, name)?;
+    let job = dir.join("job.sql");
+    std::fs::write(&job, sql)?;
+    let sets = [format!("output.dir={}", dir.join("out").display())];
+    let out = run_with_timeout(sluice_run(&job, &sets)?, demo_timeout())?;
+    ensure!(
+        !out.status.success(),
+        "`{sql}` was accepted:\n{}",
+        out.stderr
+    );
+    ensure!(
+        !dir.join("out").join("checkpoints").exists(),
+        "a refused job must not start: {}",
+        out.stderr
+    );
+    Ok(out.stderr)
+}
+
+const SOURCE: &str = "CREATE TABLE events (user_id STRING, event_time TIMESTAMP NOT NULL, \
+                      value DOUBLE, WATERMARK FOR event_time AS event_time - INTERVAL '1' \
+                      MINUTE) WITH ('connector' = 'generator', 'events' = '1000', \
+                      'format' = 'json');";
+
+#[test]
+fn what_cannot_run_incrementally_is_refused_naming_it() -> Result<()> {
+    let _serial = serial();
+    let cases = [
+        (
+            "sql_refuse_unwindowed",
+            "INSERT INTO t SELECT user_id, count(*) AS n FROM events GROUP BY user_id;",
+            "an aggregate without an event-time window",
+        ),
+        (
+            "sql_refuse_join",
+            "INSERT INTO t SELECT a.user_id FROM events a JOIN events b ON a.user_id = b.user_id;",
+            "JOIN",
+        ),
+        (
+            "sql_refuse_order",
+            "INSERT INTO t SELECT user_id FROM events ORDER BY user_id;",
+            "ORDER BY",
+        ),
+        (
+            "sql_refuse_median",
+            "INSERT INTO t SELECT window_start, median(value) AS m FROM events \
+             GROUP BY TUMBLE(event_time, INTERVAL '1' MINUTE);",
+            "median(value)",
+        ),
+        (
+            "sql_refuse_unnamed",
+            "INSERT INTO t SELECT value * 2 FROM events;",
+            "give it a column name",
+        ),
+    ];
+    for (name, query, expected) in cases {
+        let stderr = refused(name, &format!("{SOURCE}\n{query}"))?;
+        ensure!(
+            stderr.contains(expected) && stderr.contains("job.sql"),
+            "`{query}`: expected an error naming `{expected}` and the file, got:\n{stderr}"
+        );
+    }
+    Ok(())
+}
