@@ -125,6 +125,9 @@ pub struct SourceConfig {
     /// Kafka topics.
     #[serde(default)]
     pub kafka: Option<KafkaSourceConfig>,
+    /// The Nexmark benchmark's generator (one kind of row; no `schema` or `format`).
+    #[serde(default)]
+    pub nexmark: Option<sluice_connectors::nexmark::NexmarkConfig>,
     /// A Kinesis stream.
     #[serde(default)]
     pub kinesis: Option<KinesisSourceConfig>,
@@ -576,12 +579,18 @@ impl JobConfig {
             self.source.kinesis.is_some(),
             self.source.files.is_some(),
             self.source.delta.is_some(),
+            self.source.nexmark.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() != 1 {
             return Err(invalid(
                 "source",
-                "exactly one of `generator`, `kafka`, `kinesis`, `files` or `delta`",
+                "exactly one of `generator`, `kafka`, `kinesis`, `files`, `delta` or `nexmark`",
             ));
+        }
+        if let Some(n) = &self.source.nexmark
+            && let Err(e) = n.validate()
+        {
+            return Err(invalid("source.nexmark", &e));
         }
         if let Some(k) = &self.source.kinesis
             && k.stream.trim().is_empty()

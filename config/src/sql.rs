@@ -136,7 +136,7 @@ impl SqlJob {
             invalid(
                 "CREATE TABLE".into(),
                 "a source table: `CREATE TABLE name (...) WITH ('connector' = \
-                     'generator' | 'kafka' | 'kinesis' | 'files' | 'delta-source', ...)`"
+                     'generator' | 'kafka' | 'kinesis' | 'files' | 'delta-source' | 'nexmark', ...)`"
                     .into(),
             )
         })?;

@@ -12,6 +12,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod blackhole;
 pub mod cause;
 pub mod dead_letter;
 pub mod delta;
@@ -20,3 +21,4 @@ pub mod format;
 pub mod generator;
 pub mod kafka;
 pub mod kinesis;
+pub mod nexmark;

@@ -13,6 +13,7 @@ use sluice_connectors::format::Decoder;
 use sluice_connectors::generator::GeneratorSource;
 use sluice_connectors::kafka::{EndingOffsets, KafkaSource};
 use sluice_connectors::kinesis::{Ending, KinesisSource};
+use sluice_connectors::nexmark::NexmarkSource;
 use sluice_engine::metrics::RunMetrics;
 use sluice_engine::plan::CompiledPlan;
 use sluice_engine::runtime::{Cluster, EpochSource, RunOptions, RunSummary, run};
@@ -192,6 +193,22 @@ fn open_source(
         let source = GeneratorSource::new(generator.clone(), fields(job), records_per_epoch)
             .context("source.generator")?;
         return Ok((Arc::new(source), generator.events));
+    }
+    if let Some(nexmark) = &job.source.nexmark {
+        let source =
+            NexmarkSource::new(nexmark.clone(), records_per_epoch).context("source.nexmark")?;
+        let generated = sluice_connectors::nexmark::fields(nexmark.kind);
+        let declared = &job.source.schema;
+        let names = |fields: &mut dyn Iterator<Item = String>| fields.collect::<Vec<_>>();
+        let expected = names(&mut generated.iter().map(|f| f.name().clone()));
+        if !declared.is_empty() && names(&mut declared.iter().map(|f| f.name.clone())) != expected {
+            anyhow::bail!(
+                "source.nexmark: the {:?} rows have the columns {expected:?}; declare those, \
+                 in that order, or none",
+                nexmark.kind
+            );
+        }
+        return Ok((Arc::new(source), nexmark.events));
     }
     if let Some(kafka) = &job.source.kafka {
         let mut kafka = kafka.clone();

@@ -39,6 +39,8 @@ pub struct SinkTable {
     pub name: String,
     /// Partition columns (`'partition-by' = 'a, b'`).
     pub partition_by: Vec<String>,
+    /// `'connector' = 'blackhole'`: the rows are counted and dropped (for benchmarks).
+    pub blackhole: bool,
 }
 
 /// A SQL job's statements, sorted out.
@@ -166,15 +168,16 @@ impl CreateStatement {
         }
         let mut sink = SinkTable {
             name: self.name,
-            partition_by: Vec::new(),
+            ..SinkTable::default()
         };
         for (key, value) in self.options {
             match key.as_str() {
                 "connector" if value == "delta" => {}
+                "connector" if value == "blackhole" => sink.blackhole = true,
                 "connector" => {
                     return Err(format!(
                         "connector `{value}`: queries write Delta tables (`'connector' = \
-                         'delta'`)"
+                         'delta'`), or drop their rows (`'blackhole'`)"
                     ));
                 }
                 "partition-by" => {
@@ -196,14 +199,15 @@ impl CreateStatement {
 
     fn source(mut self) -> Result<SourceTable, String> {
         let connector = self.options.remove("connector").ok_or_else(|| {
-            "a `'connector'` option: generator, kafka, kinesis, files or delta-source".to_owned()
+            "a `'connector'` option: generator, kafka, kinesis, files, delta-source or nexmark"
+                .to_owned()
         })?;
         let connector = match connector.as_str() {
-            "generator" | "kafka" | "kinesis" | "files" => connector,
+            "generator" | "kafka" | "kinesis" | "files" | "nexmark" => connector,
             "delta-source" | "delta" => "delta".to_owned(),
             other => {
                 return Err(format!(
-                    "connector `{other}`: generator, kafka, kinesis, files or delta-source"
+                    "connector `{other}`: generator, kafka, kinesis, files, delta-source or nexmark"
                 ));
             }
         };

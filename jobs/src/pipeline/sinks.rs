@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use arrow::datatypes::SchemaRef;
 use sluice_config::JobConfig;
+use sluice_connectors::blackhole::BlackholeSink;
 use sluice_connectors::delta::{
     AutoCompact, CompactionState, DeltaTableSink, MergeTableSink, SinkOptions,
 };
@@ -102,12 +103,15 @@ pub(super) fn open(
                     open(&node.name, sluice_connectors::dead_letter::schema(), vec![])?
                 }
                 SinkRole::Table => {
-                    let partitions = queries
-                        .sinks
-                        .iter()
-                        .find(|s| s.name == node.name)
-                        .map(|s| s.partition_by.clone())
-                        .unwrap_or_default();
+                    let declared = queries.sinks.iter().find(|s| s.name == node.name);
+                    if declared.is_some_and(|s| s.blackhole) {
+                        sinks.insert(
+                            node.name.clone(),
+                            Arc::new(BlackholeSink::new(node.name.clone())),
+                        );
+                        continue;
+                    }
+                    let partitions = declared.map(|s| s.partition_by.clone()).unwrap_or_default();
                     let schema = compiled
                         .sink_schema(&node.name)
                         .cloned()

@@ -1,0 +1,87 @@
+"""Nexmark queries checked with DuckDB against the pass-through query's rows.
+
+    nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5
+        Reads the bids q0 wrote (delta_scan) and evaluates q1 (price * 0.908), q2
+        (auction % 123 = 0) and the count half of q5 (bids per auction in 10 s windows
+        sliding every 2 s, every window closed at the end) over them with DuckDB's own
+        SQL; compares each with the table sluice wrote, as multisets (q1's prices to
+        1e-9 relative). Prints a JSON report; exits 1 on any difference.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from delta_checks import connect, lit  # noqa: E402
+
+
+def compare(con, name, expected_sql, table, columns, float_col=None):
+    con.execute(f"CREATE OR REPLACE TEMP TABLE exp AS {expected_sql}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE got AS SELECT {columns} FROM delta_scan({lit(table)})")
+    if float_col:
+        keys = [c.strip() for c in columns.split(",") if c.strip() != float_col]
+        on = " AND ".join(f"e.{k} = g.{k}" for k in keys)
+        bad = con.execute(
+            f"SELECT count(*) FROM exp e FULL OUTER JOIN got g ON {on} "
+            f"WHERE e.{keys[0]} IS NULL OR g.{keys[0]} IS NULL "
+            f"OR abs(e.{float_col} - g.{float_col}) > 1e-9 * greatest(abs(e.{float_col}), 1)"
+        ).fetchone()[0]
+        only_exp = only_got = bad
+    else:
+        only_exp = con.execute("SELECT count(*) FROM (SELECT * FROM exp EXCEPT ALL SELECT * FROM got)").fetchone()[0]
+        only_got = con.execute("SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM exp)").fetchone()[0]
+    rows_exp = con.execute("SELECT count(*) FROM exp").fetchone()[0]
+    rows_got = con.execute("SELECT count(*) FROM got").fetchone()[0]
+    return {
+        "query": name,
+        "expected_rows": rows_exp,
+        "rows": rows_got,
+        "differences": [only_exp, only_got],
+        "ok": rows_exp == rows_got and only_exp == 0 and only_got == 0 and rows_exp > 0,
+    }
+
+
+def check(args):
+    con = connect()
+    con.execute(f"CREATE TEMP TABLE bids AS SELECT * FROM delta_scan({lit(args.q0)})")
+    reports = [
+        compare(con, "q1",
+                "SELECT auction, bidder, 0.908 * price AS price, date_time, extra FROM bids",
+                args.q1, "auction, bidder, price, date_time, extra", float_col="price"),
+        compare(con, "q2", "SELECT auction, price FROM bids WHERE auction % 123 = 0",
+                args.q2, "auction, price"),
+        compare(con, "q5-count",
+                """
+                SELECT auction, count(*) AS num, starttime, starttime + INTERVAL 10 SECOND AS endtime
+                FROM (
+                  SELECT auction,
+                         time_bucket(INTERVAL 2 SECOND, date_time) - k * INTERVAL 2 SECOND AS starttime
+                  FROM bids, range(0, 5) r(k)
+                )
+                GROUP BY auction, starttime
+                """,
+                args.q5_count, "auction, num, starttime, endtime"),
+    ]
+    bids = con.execute("SELECT count(*) FROM bids").fetchone()[0]
+    out = {"bids": bids, "queries": reports, "ok": bids > 0 and all(r["ok"] for r in reports)}
+    print(json.dumps(out, default=str))
+    return 0 if out["ok"] else 1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("check")
+    c.add_argument("--q0", required=True)
+    c.add_argument("--q1", required=True)
+    c.add_argument("--q2", required=True)
+    c.add_argument("--q5-count", required=True)
+    c.set_defaults(func=check)
+    args = ap.parse_args()
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+//! Nexmark queries (`benches/nexmark/*.sql`) end to end: each writes Delta tables from the
+//! built-in Nexmark generator over several epochs, and DuckDB evaluates the same queries
+//! over the bids q0 wrote (`tests/python/nexmark_tool.py`): the tables must be equal.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Result;
+use sluice_tests::{demo_timeout, python_tool, run_with_timeout, serial, sluice_bin, work_dir};
+
+const TMP: &str = env!("CARGO_TARGET_TMPDIR");
+const EVENTS: u64 = 200_000;
+
+fn query(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../benches/nexmark")
+        .join(format!("{name}.sql"))
+}
+
+fn run_query(name: &str, dir: &Path) -> Result<PathBuf> {
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run")
+        .arg(query(name))
+        .args(["--param", "sink=delta"])
+        .arg("--set")
+        .arg(format!("output.dir={}", dir.display()))
+        .arg("--set")
+        .arg(format!("source.nexmark.events={EVENTS}"))
+        // 2,000 events/s of event time: 100 s, so that windows close while the stream
+        // runs, epoch after epoch, and not only at its end.
+        .args(["--set", "source.nexmark.rate=2000"])
+        .args(["--set", "trigger.records-per-epoch=30000"]);
+    run_with_timeout(cmd, demo_timeout())?.require_success(&format!("nexmark {name}"))?;
+    Ok(dir.join("tables").join(name))
+}
+
+#[test]
+fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "nexmark")?;
+    let tables: Vec<PathBuf> = ["q0", "q1", "q2", "q5_count"]
+        .iter()
+        .map(|q| run_query(q, &dir.join(q)))
+        .collect::<Result<_>>()?;
+    let report = python_tool(
+        "nexmark_tool.py",
+        &[
+            "check".into(),
+            "--q0".into(),
+            tables[0].clone().into_os_string(),
+            "--q1".into(),
+            tables[1].clone().into_os_string(),
+            "--q2".into(),
+            tables[2].clone().into_os_string(),
+            "--q5-count".into(),
+            tables[3].clone().into_os_string(),
+        ],
+        Duration::from_secs(300),
+    )?;
+    println!("{report}");
+    Ok(())
+}
