@@ -95,8 +95,16 @@ enum Command {
         job: PathBuf,
         /// The first epoch to reprocess (the replay restarts at the epoch after the newest
         /// snapshot before it).
-        #[arg(long)]
-        from_epoch: u64,
+        #[arg(long, required_unless_present_any = ["from_version", "from_time"], conflicts_with_all = ["from_version", "from_time"])]
+        from_epoch: Option<u64>,
+        /// Reprocess from the epoch that committed this version of an output table:
+        /// `TABLE@VERSION` (e.g. `gold_user_activity@42`).
+        #[arg(long, value_name = "TABLE@VERSION", conflicts_with = "from_time")]
+        from_version: Option<String>,
+        /// Reprocess the epochs committed at or after this time (RFC 3339, e.g.
+        /// `2026-12-05T14:00:00Z`), as after a bad deploy then.
+        #[arg(long, value_name = "TIME")]
+        from_time: Option<String>,
         /// Print what would be replayed; change nothing.
         #[arg(
             long,
@@ -212,13 +220,20 @@ fn run(cli: Cli) -> Result<()> {
         Command::Replay {
             job,
             from_epoch,
+            from_version,
+            from_time,
             dry_run: _,
             in_place,
             set,
             param,
         } => {
             let config = load_job(&job, &set, &param)?;
-            replay::prepare(&config, from_epoch, in_place)?.print();
+            let from = replay_start(from_epoch, from_version, from_time)?;
+            let epoch = from.epoch(&config)?;
+            if from != replay::ReplayStart::Epoch(epoch) {
+                println!("{from} is epoch {epoch}");
+            }
+            replay::prepare(&config, epoch, in_place)?.print();
             if in_place {
                 let summary =
                     pipeline::run_job(&config, false, None, std::time::Duration::from_secs(30))?;
@@ -247,6 +262,34 @@ pub(crate) fn load_job(
         return Ok(sluice_config::SqlJob::from_file_with(path, &overrides)?);
     }
     Ok(sluice_config::JobConfig::from_file_with(path, &overrides)?)
+}
+
+/// Where `sluice replay` starts, from its flags (clap lets exactly one through).
+fn replay_start(
+    epoch: Option<u64>,
+    version: Option<String>,
+    time: Option<String>,
+) -> Result<replay::ReplayStart> {
+    if let Some(spec) = version {
+        let (table, version) = spec
+            .rsplit_once('@')
+            .and_then(|(t, v)| Some((t.to_owned(), v.parse::<u64>().ok()?)))
+            .ok_or_else(|| {
+                anyhow::anyhow!("--from-version `{spec}`: TABLE@VERSION, e.g. silver@12")
+            })?;
+        return Ok(replay::ReplayStart::Version { table, version });
+    }
+    if let Some(time) = time {
+        let at = chrono::DateTime::parse_from_rfc3339(&time).map_err(|e| {
+            anyhow::anyhow!(
+                "--from-time `{time}`: an RFC 3339 time, e.g. 2026-12-05T14:00:00Z ({e})"
+            )
+        })?;
+        return Ok(replay::ReplayStart::CommittedSince(at.timestamp_millis()));
+    }
+    epoch
+        .map(replay::ReplayStart::Epoch)
+        .ok_or_else(|| anyhow::anyhow!("give --from-epoch, --from-version or --from-time"))
 }
 
 /// The cluster settings from `--hosts` and `--process`.

@@ -1,5 +1,7 @@
 //! `sluice replay JOB --from-epoch E (--dry-run | --in-place)`: reprocess a job's epochs
-//! from `E` on, after a bug fix.
+//! from `E` on, after a bug fix. `--from-version TABLE@V` starts at the epoch that
+//! committed version `V` of an output table, `--from-time T` at the first epoch committed
+//! at or after `T` (see [`ReplayStart`]).
 //!
 //! Operator state restarts from the newest snapshot before `E`, so the replay restarts at
 //! `R`, the epoch after it (at most `E`). `--dry-run` prints `R`, the epochs to reprocess
@@ -126,6 +128,103 @@ pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
     }
     finish(job, &runtime, &store, &intent, &mut text)?;
     Ok(Replay { text })
+}
+
+/// Where a replay starts: an epoch, the epoch that committed a table's version, or the
+/// first epoch committed at or after a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplayStart {
+    /// `--from-epoch E`.
+    Epoch(u64),
+    /// `--from-version TABLE@V`: the first epoch whose commit made version `V` or later of
+    /// the table.
+    Version {
+        /// The output table's name.
+        table: String,
+        /// Its Delta version.
+        version: u64,
+    },
+    /// `--from-time T`: the first epoch committed at or after `T` (ms since the Unix
+    /// epoch), after a bad deploy at `T`.
+    CommittedSince(i64),
+}
+
+impl std::fmt::Display for ReplayStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Epoch(e) => write!(f, "epoch {e}"),
+            Self::Version { table, version } => {
+                write!(f, "the commit of version {version} of `{table}`")
+            }
+            Self::CommittedSince(ms) => {
+                let at = chrono::DateTime::from_timestamp_millis(*ms)
+                    .map_or_else(|| format!("{ms} ms"), |t| t.to_rfc3339());
+                write!(f, "the first commit at or after {at}")
+            }
+        }
+    }
+}
+
+impl ReplayStart {
+    /// The epoch this start names, from the checkpoint's commit markers (the retained
+    /// ones: a version or time older than them is an error naming the oldest).
+    ///
+    /// # Errors
+    /// No committed epoch matches, or the checkpoint cannot be read.
+    pub fn epoch(&self, job: &JobConfig) -> Result<u64> {
+        let table_version = match self {
+            Self::Epoch(e) => return Ok(*e),
+            Self::Version { table, version } => Some((table.as_str(), *version)),
+            Self::CommittedSince(_) => None,
+        };
+        let runtime = tokio::runtime::Runtime::new()?;
+        let store = pipeline::open_checkpoints(job)?;
+        let latest = runtime
+            .block_on(store.latest_commit())?
+            .context("the checkpoint has no committed epoch to replay")?;
+        // Newest first, while the markers match: the earliest match is the start.
+        let mut found = None;
+        let mut oldest = latest.epoch;
+        for e in (0..=latest.epoch).rev() {
+            let Some(marker) = runtime.block_on(store.commit(e))? else {
+                if found == Some(oldest) {
+                    bail!(
+                        "the replay would start before epoch {oldest}, the oldest whose commit \
+                         the checkpoint still holds; give --from-epoch {oldest} to replay what \
+                         is retained"
+                    );
+                }
+                break;
+            };
+            oldest = e;
+            let matches = match (self, table_version) {
+                (_, Some((table, version))) => match marker.tables.get(table) {
+                    Some(&v) if v >= version => Some(true),
+                    Some(_) => Some(false),
+                    // The epoch wrote nothing to the table: it does not decide.
+                    None => None,
+                },
+                (Self::CommittedSince(t), None) => Some(marker.committed_at_ms >= *t),
+                _ => unreachable!("an epoch start returned above"),
+            };
+            match matches {
+                Some(true) => found = Some(e),
+                Some(false) => break,
+                None => {}
+            }
+        }
+        found.with_context(|| match self {
+            Self::Version { table, version } => format!(
+                "no retained epoch (epochs {oldest}..={}) committed version {version} or later of \
+                 table `{table}`",
+                latest.epoch
+            ),
+            _ => format!(
+                "no retained epoch (epochs {oldest}..={}) was committed at or after that time",
+                latest.epoch
+            ),
+        })
+    }
 }
 
 /// Restores savepoint `name` into `job`'s checkpoint and tables (`sluice run

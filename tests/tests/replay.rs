@@ -223,3 +223,120 @@ fn a_savepoint_outlives_retention_and_restarts_the_job_with_another_worker_count
     check_accounting(&out, EVENTS, 4)?;
     Ok(())
 }
+
+/// The epoch whose commit made `version` of the Delta table at `table`, read from the
+/// table's own log (the job's `txn` action), not from the checkpoint.
+fn txn_epoch_of_version(table: &Path, version: u64) -> Result<u64> {
+    let log = table.join("_delta_log").join(format!("{version:020}.json"));
+    let text =
+        std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+    for line in text.lines() {
+        let action: serde_json::Value = serde_json::from_str(line)?;
+        if let Some(v) = action
+            .pointer("/txn/version")
+            .and_then(serde_json::Value::as_u64)
+        {
+            return Ok(v);
+        }
+    }
+    anyhow::bail!("{} has no txn action", log.display())
+}
+
+#[test]
+fn a_replay_from_a_table_version_or_a_time_starts_where_it_should() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "replay_from")?;
+    let out = dir.join("out");
+    let before_run = chrono::Utc::now() - chrono::Duration::seconds(5);
+    run_with_timeout(sluice(&out, &["run"])?, Duration::from_secs(600))?.require_success("run")?;
+    let after_run = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let gold = out.join("tables").join("gold_user_activity");
+    let expected = txn_epoch_of_version(&gold, 13)?;
+    let dry = run_with_timeout(
+        sluice(
+            &out,
+            &[
+                "replay",
+                "--from-version",
+                "gold_user_activity@13",
+                "--dry-run",
+            ],
+        )?,
+        Duration::from_secs(120),
+    )?;
+    dry.require_success("replay --from-version --dry-run")?;
+    ensure!(
+        dry.stdout.contains(&format!("is epoch {expected}\n")),
+        "gold's version 13 was committed by epoch {expected} (its txn), but:\n{}",
+        dry.stdout
+    );
+    // Before the run: every epoch qualifies, but the checkpoint keeps the commits of the
+    // last ones only, so the start cannot be found and the command says so.
+    let since_start = run_with_timeout(
+        sluice(
+            &out,
+            &[
+                "replay",
+                "--from-time",
+                &before_run.to_rfc3339(),
+                "--dry-run",
+            ],
+        )?,
+        Duration::from_secs(120),
+    )?;
+    ensure!(
+        !since_start.status.success() && since_start.stderr.contains("oldest whose commit"),
+        "a time before the retained commits must be refused:\n{}{}",
+        since_start.stdout,
+        since_start.stderr
+    );
+    // At epoch 15's commit time: the first retained epoch committed at or after it.
+    let commits = out
+        .join("checkpoints")
+        .join("user-activity")
+        .join("commits");
+    let committed_at = |e: u64| -> Result<i64> {
+        let text = std::fs::read_to_string(commits.join(format!("{e:020}")))?;
+        let marker: serde_json::Value = serde_json::from_str(&text)?;
+        marker["committed_at_ms"]
+            .as_i64()
+            .context("committed_at_ms")
+    };
+    let at = committed_at(15)?;
+    let mut expected = 15;
+    while expected > 10 && committed_at(expected - 1)? >= at {
+        expected -= 1;
+    }
+    let time = chrono::DateTime::from_timestamp_millis(at)
+        .context("a time")?
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let since = run_with_timeout(
+        sluice(&out, &["replay", "--from-time", &time, "--dry-run"])?,
+        Duration::from_secs(120),
+    )?;
+    since.require_success("replay --from-time --dry-run")?;
+    ensure!(
+        since.stdout.contains(&format!("is epoch {expected}\n")),
+        "epoch {expected} is the first committed at or after {time}:\n{}",
+        since.stdout
+    );
+    let future = run_with_timeout(
+        sluice(
+            &out,
+            &[
+                "replay",
+                "--from-time",
+                &after_run.to_rfc3339(),
+                "--dry-run",
+            ],
+        )?,
+        Duration::from_secs(120),
+    )?;
+    ensure!(
+        !future.status.success() && future.stderr.contains("at or after that time"),
+        "no epoch was committed after the run, yet:\n{}{}",
+        future.stdout,
+        future.stderr
+    );
+    Ok(())
+}
