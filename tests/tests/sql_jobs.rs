@@ -4,11 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use sluice_tests::{
-    Demo, check_counts, demo_timeout, dlq_kinds, json_u64, run_with_timeout, same_tables_without,
-    serial, sluice_bin, work_dir,
+    Demo, check_counts, delta_commit_count, demo_timeout, dlq_kinds, json_u64, run_with_timeout,
+    same_tables_without, serial, sluice_bin, spawn_logged, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
@@ -135,5 +136,65 @@ fn what_cannot_run_incrementally_is_refused_naming_it() -> Result<()> {
             "`{query}`: expected an error naming `{expected}` and the file, got:\n{stderr}"
         );
     }
+    Ok(())
+}
+
+/// A SQL job killed (`kill -9`) right after commits, three times, then run to the end
+/// with the same command, must leave exactly the tables of an uninterrupted run.
+#[test]
+fn a_killed_sql_job_resumes_to_the_tables_of_a_clean_run() -> Result<()> {
+    let _serial = serial();
+    let clean = work_dir(TMP, "sql_crash_clean")?;
+    let crashed = work_dir(TMP, "sql_crash_crashed")?;
+    let sets = |dir: &Path| {
+        vec![
+            format!("output.dir={}", dir.display()),
+            "source.generator.events=60000".to_owned(),
+            "trigger.records-per-epoch=3000".to_owned(),
+            "checkpoint.every=2".to_owned(),
+            "workers=2".to_owned(),
+        ]
+    };
+    let job = config_dir().join("user-activity.sql");
+    run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
+        .require_success("the clean run")?;
+    let log = crashed.with_extension("log");
+    let mut kills = 0;
+    for attempt in 0..3u64 {
+        let before = delta_commit_count(&crashed);
+        let mut child = spawn_logged(sluice_run(&job, &sets(&crashed))?, &log)?;
+        let deadline = Instant::now() + demo_timeout();
+        loop {
+            if child.try_wait()?.is_some() {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "attempt {attempt}: no progress");
+            if delta_commit_count(&crashed) > before + attempt as usize {
+                std::thread::sleep(Duration::from_millis(attempt * 7));
+                if child.try_wait()?.is_none() {
+                    child.kill()?; // SIGKILL
+                    child.wait()?;
+                    kills += 1;
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    ensure!(
+        kills >= 2,
+        "only {kills} kills landed before the job finished"
+    );
+    run_with_timeout(sluice_run(&job, &sets(&crashed))?, demo_timeout())?
+        .require_success("the resumed run")?;
+    let same = same_tables_without(
+        &clean,
+        &crashed,
+        &["silver", "gold_user_activity", "dlq"],
+        None,
+        &[],
+    )?
+    .require_ok()?;
+    println!("after {kills} kills: {same}");
     Ok(())
 }
