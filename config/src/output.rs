@@ -142,13 +142,13 @@ impl Default for TableNames {
     }
 }
 
-/// Checkpoint settings.
+/// Checkpoint settings; a missing key takes its default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct CheckpointConfig {
-    /// Snapshot operator state every this many epochs.
+    /// Snapshot operator state every this many epochs. Default 5.
     pub every: u64,
-    /// Snapshots to keep.
+    /// Snapshots to keep. Default 3.
     pub keep: usize,
 }
 

@@ -243,9 +243,8 @@ impl Plan {
         })
     }
 
-    /// Checks that names are unique, every stream is defined before it is read, the
-    /// quality gate comes first and the dead-letter table once, and what the runtime does
-    /// not run yet is absent.
+    /// Checks that names are unique (windows' state names too), every stream is defined
+    /// before it is read, the quality gate comes first and the dead-letter table once.
     ///
     /// # Errors
     /// [`EngineError::InvalidPlan`], naming the operator or sink at fault.
@@ -271,17 +270,16 @@ impl Plan {
                 ));
             }
         }
-        let windows: Vec<&str> = self
-            .operators
-            .iter()
-            .filter(|o| matches!(o.kind, OperatorKind::Window(_)))
-            .map(|o| o.name.as_str())
-            .collect();
-        if windows.len() > 1 {
-            return invalid(format!(
-                "event-time windows {windows:?}: a job runs at most one window operator for \
-                 now; run the others as separate jobs"
-            ));
+        let mut window_names = BTreeSet::new();
+        for op in &self.operators {
+            if let OperatorKind::Window(spec) = &op.kind
+                && !window_names.insert(spec.name.as_str())
+            {
+                return invalid(format!(
+                    "two windows keep their state under the name `{}`",
+                    spec.name
+                ));
+            }
         }
         let mut sinks = BTreeSet::new();
         let mut dead = 0;

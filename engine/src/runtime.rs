@@ -6,6 +6,7 @@
 
 mod abort;
 mod committer;
+mod controls;
 mod dead_routes;
 mod driver;
 pub mod failure;

@@ -1,4 +1,9 @@
-"""Nexmark queries checked with DuckDB against the pass-through query's rows.
+"""Nexmark queries, and a job's two windows, checked with DuckDB.
+
+    nexmark_tool.py windows --silver S --sliding T --sessions U
+        Rows never late: T must be 5-minute windows sliding every minute per (user_id,
+        event_type) with count and sum of value, and U 10-minute-gap sessions per
+        user_id with their count, both computed from S by DuckDB's plain SQL.
 
     nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5
         Reads the bids q0 wrote (delta_scan) and evaluates q1 (price * 0.908), q2
@@ -21,16 +26,20 @@ def compare(con, name, expected_sql, table, columns, float_col=None):
     con.execute(f"CREATE OR REPLACE TEMP TABLE exp AS {expected_sql}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE got AS SELECT {columns} FROM delta_scan({lit(table)})")
     if float_col:
+        for t in ("exp", "got"):
+            con.execute(f"ALTER TABLE {t} ADD COLUMN __present BOOLEAN DEFAULT true")
+    if float_col:
         keys = [c.strip() for c in columns.split(",") if c.strip() != float_col]
-        on = " AND ".join(f"e.{k} = g.{k}" for k in keys)
+        on = " AND ".join(f"e.{k} IS NOT DISTINCT FROM g.{k}" for k in keys)
         bad = con.execute(
             f"SELECT count(*) FROM exp e FULL OUTER JOIN got g ON {on} "
-            f"WHERE e.{keys[0]} IS NULL OR g.{keys[0]} IS NULL "
+            "WHERE e.__present IS NULL OR g.__present IS NULL "
             f"OR abs(e.{float_col} - g.{float_col}) > 1e-9 * greatest(abs(e.{float_col}), 1)"
         ).fetchone()[0]
         only_exp = only_got = bad
     else:
-        only_exp = con.execute("SELECT count(*) FROM (SELECT * FROM exp EXCEPT ALL SELECT * FROM got)").fetchone()[0]
+        only_exp = con.execute(
+            "SELECT count(*) FROM (SELECT * FROM exp EXCEPT ALL SELECT * FROM got)").fetchone()[0]
         only_got = con.execute("SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM exp)").fetchone()[0]
     rows_exp = con.execute("SELECT count(*) FROM exp").fetchone()[0]
     rows_got = con.execute("SELECT count(*) FROM got").fetchone()[0]
@@ -70,9 +79,54 @@ def check(args):
     return 0 if out["ok"] else 1
 
 
+def windows(args):
+    """Two windows over rows that are never late: plain GROUP BYs over silver."""
+    con = connect()
+    con.execute(f"CREATE TEMP TABLE bids AS SELECT * FROM delta_scan({lit(args.silver)})")
+    reports = [
+        compare(con, "sliding",
+                """
+                SELECT starttime AS window_start, starttime + INTERVAL 5 MINUTE AS window_end,
+                       user_id, event_type, count(*) AS n, sum(value) AS total
+                FROM (SELECT *, time_bucket(INTERVAL 1 MINUTE, event_time) - k * INTERVAL 1 MINUTE
+                                AS starttime
+                      FROM bids, range(0, 5) r(k))
+                GROUP BY ALL
+                """,
+                args.sliding, "window_start, window_end, user_id, event_type, n, total",
+                float_col="total"),
+        compare(con, "sessions",
+                """
+                WITH ordered AS (
+                  SELECT user_id, event_time,
+                         CASE WHEN event_time - lag(event_time) OVER w < INTERVAL 10 MINUTE
+                              THEN 0 ELSE 1 END AS starts
+                  FROM bids WINDOW w AS (PARTITION BY user_id ORDER BY event_time)
+                ), numbered AS (
+                  SELECT *, sum(starts) OVER (PARTITION BY user_id ORDER BY event_time
+                                              ROWS UNBOUNDED PRECEDING) AS session
+                  FROM ordered
+                )
+                SELECT user_id, min(event_time) AS session_start,
+                       max(event_time) + INTERVAL 10 MINUTE AS session_end, count(*) AS n
+                FROM numbered GROUP BY user_id, session
+                """,
+                args.sessions, "user_id, session_start, session_end, n"),
+    ]
+    rows = con.execute("SELECT count(*) FROM bids").fetchone()[0]
+    out = {"silver_rows": rows, "queries": reports, "ok": rows > 0 and all(r["ok"] for r in reports)}
+    print(json.dumps(out, default=str))
+    return 0 if out["ok"] else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("windows")
+    w.add_argument("--silver", required=True)
+    w.add_argument("--sliding", required=True)
+    w.add_argument("--sessions", required=True)
+    w.set_defaults(func=windows)
     c = sub.add_parser("check")
     c.add_argument("--q0", required=True)
     c.add_argument("--q1", required=True)

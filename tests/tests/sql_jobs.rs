@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use sluice_tests::{
-    Demo, check_counts, delta_commit_count, demo_timeout, dlq_kinds, json_u64, run_with_timeout,
-    same_tables_without, serial, sluice_bin, spawn_logged, work_dir,
+    Demo, check_counts, delta_commit_count, demo_timeout, dlq_kinds, json_u64, python_tool,
+    run_with_timeout, same_tables_without, serial, sluice_bin, spawn_logged, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
@@ -196,5 +196,91 @@ fn a_killed_sql_job_resumes_to_the_tables_of_a_clean_run() -> Result<()> {
     )?
     .require_ok()?;
     println!("after {kills} kills: {same}");
+    Ok(())
+}
+
+/// Two windowed queries in one job, over the same source: 5-minute windows sliding every
+/// minute per user and type, and 10-minute sessions per user. The generator's events are
+/// never late here (no late fraction, a minute of skew under a 10-minute delay), so each
+/// window table must equal DuckDB's plain GROUP BY over every row the job read; the job is also
+/// killed twice and resumed, restoring both windows' state, to the same tables.
+#[test]
+fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_two_windows")?;
+    let job = dir.join("two_windows.sql");
+    std::fs::write(
+        &job,
+        "SET 'output.tables.dead-letters' = 'dlq';\n\
+         CREATE TABLE events (event_id STRING NOT NULL, user_id STRING, event_type STRING, \
+           event_time TIMESTAMP NOT NULL, value DOUBLE, \
+           WATERMARK FOR event_time AS event_time - INTERVAL '10' MINUTE) \
+         WITH ('connector' = 'generator', 'format' = 'json', 'late-fraction' = '0');\n\
+         INSERT INTO all_rows SELECT * FROM events;\n\
+         INSERT INTO sliding SELECT window_start, window_end, user_id, event_type, \
+           count(*) AS n, sum(value) AS total FROM events \
+           GROUP BY HOP(event_time, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE), user_id, event_type;\n\
+         INSERT INTO sessions SELECT user_id, window_start AS session_start, \
+           window_end AS session_end, count(*) AS n FROM events \
+           GROUP BY SESSION(event_time, INTERVAL '10' MINUTE), user_id;\n",
+    )?;
+    let sets = |out: &Path| {
+        vec![
+            format!("output.dir={}", out.display()),
+            "source.generator.events=40000".to_owned(),
+            "trigger.records-per-epoch=2000".to_owned(),
+            "checkpoint.every=2".to_owned(),
+            "workers=2".to_owned(),
+        ]
+    };
+    let (clean, crashed) = (dir.join("clean"), dir.join("crashed"));
+    run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
+        .require_success("the two-window job")?;
+    let report = python_tool(
+        "nexmark_tool.py",
+        &[
+            "windows".into(),
+            "--silver".into(),
+            clean.join("tables/all_rows").into_os_string(),
+            "--sliding".into(),
+            clean.join("tables/sliding").into_os_string(),
+            "--sessions".into(),
+            clean.join("tables/sessions").into_os_string(),
+        ],
+        Duration::from_secs(300),
+    )?;
+    println!("windows against DuckDB: {report}");
+
+    let log = crashed.with_extension("log");
+    let mut kills = 0;
+    for attempt in 0..2usize {
+        let before = delta_commit_count(&crashed);
+        let mut child = spawn_logged(sluice_run(&job, &sets(&crashed))?, &log)?;
+        let deadline = Instant::now() + demo_timeout();
+        while child.try_wait()?.is_none() {
+            ensure!(Instant::now() < deadline, "attempt {attempt}: no progress");
+            if delta_commit_count(&crashed) > before + 3 * attempt + 2 {
+                child.kill()?; // SIGKILL
+                child.wait()?;
+                kills += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    ensure!(
+        kills == 2,
+        "only {kills} kills landed before the job finished"
+    );
+    run_with_timeout(sluice_run(&job, &sets(&crashed))?, demo_timeout())?
+        .require_success("the resumed run")?;
+    same_tables_without(
+        &clean,
+        &crashed,
+        &["all_rows", "sliding", "sessions", "dlq"],
+        None,
+        &[],
+    )?
+    .require_ok()?;
     Ok(())
 }

@@ -13,6 +13,7 @@ use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::{CheckpointStore, JobMetadata, StatePart};
 
 use super::abort::{ABORTED, AbortGuard};
+use super::controls::WindowControls;
 use super::failure::{EpochFailure, Failure, Site};
 use super::future::FutureBound;
 use super::graph::{Graph, WorkerParts, build};
@@ -26,7 +27,7 @@ use crate::batch::Batches;
 use crate::error::{EngineError, Result};
 use crate::metrics::RunMetrics;
 use crate::plan::CompiledPlan;
-use crate::window::WindowControl;
+use crate::plan::OperatorKind;
 
 /// Progress of a run, reported after each epoch is logged and fed.
 #[derive(Clone, Debug)]
@@ -160,6 +161,18 @@ struct WorkerReport {
     stopped: bool,
 }
 
+/// The plan's window operators' specs, in plan order.
+pub(super) fn plan_windows(plan: &CompiledPlan) -> Vec<&crate::window::WindowSpec> {
+    plan.plan
+        .operators
+        .iter()
+        .filter_map(|o| match &o.kind {
+            OperatorKind::Window(spec) => Some(spec),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The sinks of `plan`, in its order, from the job's tables by sink name.
 ///
 /// # Errors
@@ -223,13 +236,16 @@ pub fn run(
         plan.plan.window().map(|w| w.time_column.as_str()),
         &source.schema(),
     )?;
-    let window = plan.plan.window().map(|w| w.name.as_str());
+    let windows: Vec<&str> = plan_windows(&plan)
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
     let Recovery {
         latest,
         first_epoch,
         starts,
         restore,
-    } = match recover(&rt, &store, source.as_ref(), window, key_groups)? {
+    } = match recover(&rt, &store, source.as_ref(), &windows, key_groups)? {
         Start::Complete { next_epoch } => {
             return Ok(RunSummary {
                 already_complete: true,
@@ -386,7 +402,8 @@ fn run_worker(
     let store = shared.options.checkpoints.clone();
     let failure = Failure::new(Arc::clone(&shared.abort));
     let final_epoch = Rc::new(Cell::new(None));
-    let control = Rc::new(WindowControl::default());
+    let windows = plan_windows(&shared.plan);
+    let controls = WindowControls::new(windows.len());
     let first_epoch = shared.first_epoch;
     let in_flight: InFlightEpochs = Rc::default();
 
@@ -396,7 +413,7 @@ fn run_worker(
         store: store.clone(),
         failure: failure.clone(),
         final_epoch: Rc::clone(&final_epoch),
-        control: Rc::clone(&control),
+        controls: controls.clone(),
         in_flight: Rc::clone(&in_flight),
     };
     let built = worker.dataflow::<u64, _, _>(|scope| build(scope, shared, &parts));
@@ -418,11 +435,11 @@ fn run_worker(
         finished: false,
     };
 
-    let check = |failure: &Failure, control: &WindowControl| -> std::result::Result<(), String> {
+    let check = |failure: &Failure, controls: &WindowControls| -> std::result::Result<(), String> {
         if let Some(f) = failure.first() {
             return Err(f);
         }
-        if let Some(f) = control.failure.borrow().clone() {
+        if let Some(f) = controls.failure() {
             return Err(f);
         }
         if shared.abort.load(Ordering::SeqCst) {
@@ -469,11 +486,9 @@ fn run_worker(
                 // and `W(epoch)`, logged with the epoch, needs the window to have processed
                 // the epoch before it on every worker.
                 let oldest = (epoch + 1).saturating_sub(max_in_flight);
-                while probe.less_than(&oldest)
-                    || processed.as_ref().is_some_and(|p| p.less_than(&epoch))
-                {
+                while probe.less_than(&oldest) || processed.iter().any(|p| p.less_than(&epoch)) {
                     worker.step_or_park(Some(Duration::from_millis(5)));
-                    check(&failure, &control)?;
+                    check(&failure, &controls)?;
                 }
                 // Its own notes come back through the broadcast too; only later ones matter.
                 received.borrow_mut().retain(|&e, _| e > epoch);
@@ -482,10 +497,10 @@ fn run_worker(
                     while last.elapsed() < interval && !shared.options.stop.requested() {
                         let left = interval.saturating_sub(last.elapsed());
                         worker.step_or_park(Some(left.min(Duration::from_millis(20))));
-                        check(&failure, &control)?;
+                        check(&failure, &controls)?;
                     }
                 }
-                let watermark = control.watermark.borrow().clone();
+                let watermark = controls.watermark();
                 let planning = Instant::now();
                 let note = planner.plan(
                     epoch,
@@ -494,7 +509,7 @@ fn run_worker(
                     &|| table_versions(&tables),
                     &mut |left| {
                         worker.step_or_park(Some(left.min(Duration::from_millis(5))));
-                        check(&failure, &control)
+                        check(&failure, &controls)
                     },
                 )?;
                 plans_in.send(&note)?;
@@ -511,7 +526,7 @@ fn run_worker(
                         break note?;
                     }
                     worker.step_or_park(Some(Duration::from_millis(5)));
-                    check(&failure, &control)?;
+                    check(&failure, &controls)?;
                 }
             };
             plans_in.advance_to(epoch + 1);
@@ -526,19 +541,16 @@ fn run_worker(
             last_start = Some(started);
             if entry.final_epoch {
                 final_epoch.set(Some(epoch));
-                control.final_epoch.set(Some(epoch));
+                controls.set_final(epoch);
             }
             if let Some(ms) = entry.idle_max_event_time_ms {
-                control
-                    .idle_max
-                    .borrow_mut()
-                    .insert(epoch, ms.saturating_mul(1000));
+                controls.idle(epoch, ms.saturating_mul(1000));
             }
             let records: u64 = entry.ranges.iter().map(|r| r.len()).sum();
             // Each process has its own metrics and progress: its first worker reports them.
             let reports = index.is_multiple_of(shared.options.workers.max(1));
             if reports {
-                let watermark = control.watermark.borrow();
+                let watermark = controls.watermark();
                 shared.options.metrics.epoch_started(
                     epoch,
                     watermark.next(),
@@ -612,7 +624,7 @@ fn run_worker(
             if entry.final_epoch {
                 break;
             }
-            check(&failure, &control)?;
+            check(&failure, &controls)?;
         }
         Ok(())
     })();
@@ -635,10 +647,10 @@ fn run_worker(
     drop(tables);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(5)));
-        check(&failure, &control)?;
+        check(&failure, &controls)?;
     }
-    check(&failure, &control)?;
-    report.late = control.late_records.get();
+    check(&failure, &controls)?;
+    report.late = controls.late_records();
     report.stopped = stopped;
     Ok(report)
 }

@@ -15,6 +15,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::{InputHandle, ProbeHandle, Scope};
 
 use super::committer::{CommitTargets, commit_epochs};
+use super::controls::WindowControls;
 use super::dead_routes::to_dead;
 use super::driver::{BatchInput, Shared};
 use super::failure::{Failure, Site, fail, failure_gate};
@@ -40,7 +41,7 @@ pub(super) struct WorkerParts {
     pub(super) failure: Failure,
     /// The last epoch of a bounded input, once planned.
     pub(super) final_epoch: Rc<Cell<Option<u64>>>,
-    pub(super) control: Rc<WindowControl>,
+    pub(super) controls: WindowControls,
     pub(super) in_flight: InFlightEpochs,
 }
 
@@ -56,13 +57,13 @@ pub(super) struct Graph {
     pub(super) tables: Vec<TableInput>,
     /// Passes an epoch once it is committed.
     pub(super) probe: ProbeHandle<u64>,
-    /// Passes an epoch once the window operator processed it on every worker, which fixes
-    /// the next epoch's watermark (`None` without a window).
-    pub(super) processed: Option<ProbeHandle<u64>>,
+    /// Each pass an epoch once a window operator processed it on every worker, which
+    /// fixes the next epoch's watermark (one per window).
+    pub(super) processed: Vec<ProbeHandle<u64>>,
 }
 
 /// How the plan's window starts, restores and names its snapshot parts.
-fn window_setup(spec: &WindowSpec, shared: &Shared, parts: &WorkerParts) -> WindowSetup {
+fn window_setup(spec: &WindowSpec, shared: &Shared, control: Rc<WindowControl>) -> WindowSetup {
     let op_name = spec.name.clone();
     // Named after the key groups and the run, so that a re-run of the epoch with another
     // worker count never overwrites a part that a marker lists.
@@ -82,7 +83,7 @@ fn window_setup(spec: &WindowSpec, shared: &Shared, parts: &WorkerParts) -> Wind
                 keys,
             },
         )),
-        control: Rc::clone(&parts.control),
+        control,
     }
 }
 
@@ -97,7 +98,7 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         store,
         failure,
         final_epoch,
-        control,
+        controls,
         in_flight,
     } = parts;
     let (site, rt, store) = (*site, rt.clone(), store.clone());
@@ -119,7 +120,8 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
     // Every named stream of the plan: the source's rows, then each operator's output.
     let mut streams = BTreeMap::from([(plan.plan.source.clone(), events)]);
     let mut table_inputs = Vec::new();
-    let mut processed = None;
+    let mut processed = Vec::new();
+    let mut next_window = 0;
     for (op, compiled) in plan.plan.operators.iter().zip(&plan.operators) {
         let input = streams[&op.input].clone();
         let name = &op.name;
@@ -173,8 +175,11 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
                 kept
             }
             (CompiledOperator::Window(schema), OperatorKind::Window(spec)) => {
-                let outputs = input.window(spec, schema, window_setup(spec, shared, parts))?;
-                processed = Some(outputs.results.clone().probe().0);
+                let control = Rc::clone(&controls.0[next_window]);
+                next_window += 1;
+                let setup = window_setup(spec, shared, control);
+                let outputs = input.window(spec, schema, setup)?;
+                processed.push(outputs.results.clone().probe().0);
                 files.push(put_state(
                     outputs.notes,
                     format!("Window({})", spec.name),
@@ -247,16 +252,12 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         },
     );
     let gate_failure = failure.clone();
-    let gate_control = Rc::clone(control);
+    let gate_controls = controls.clone();
     let files = failure_gate(
         scope.concatenate(files),
         first_epoch,
         site,
-        Box::new(move || {
-            gate_failure
-                .first()
-                .or_else(|| gate_control.failure.borrow().clone())
-        }),
+        Box::new(move || gate_failure.first().or_else(|| gate_controls.failure())),
     );
     let on_committed = Marker {
         in_flight: Rc::clone(in_flight),

@@ -24,11 +24,11 @@ pub(super) struct Recovery {
     pub(super) first_epoch: u64,
     /// Where each partition stands after the snapshot (or the source's initial cursors).
     pub(super) starts: Cursors,
-    /// The window operator's snapshot parts, with what each holds.
+    /// The window operators' snapshot parts, with what each holds.
     pub(super) restore: Vec<(StatePart, Bytes)>,
 }
 
-/// Finds where a run of the job in `store` starts; `window` names the operator whose
+/// Finds where a run of the job in `store` starts; `windows` name the operators whose
 /// state is restored.
 ///
 /// # Errors
@@ -37,7 +37,7 @@ pub(super) fn recover(
     rt: &tokio::runtime::Handle,
     store: &CheckpointStore,
     source: &dyn EpochSource,
-    window: Option<&str>,
+    windows: &[&str],
     key_groups: u32,
 ) -> Result<Start> {
     let ck = |e: sluice_checkpoints::Error| EngineError::Checkpoint(e.to_string());
@@ -86,12 +86,13 @@ pub(super) fn recover(
     };
     let mut starts = Cursors::new();
     advance(&mut starts, &ranges);
-    let restore = match window {
-        Some(operator) => rt
-            .block_on(snapshot_parts(store, &snapshot, operator, key_groups))
-            .map_err(ck)?,
-        None => Vec::new(),
-    };
+    let mut restore = Vec::new();
+    for operator in windows {
+        restore.extend(
+            rt.block_on(snapshot_parts(store, &snapshot, operator, key_groups))
+                .map_err(ck)?,
+        );
+    }
     tracing::info!(
         snapshot = snapshot.epoch,
         parts = restore.len(),

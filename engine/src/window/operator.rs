@@ -121,7 +121,7 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
             let mine: Vec<&bytes::Bytes> = setup
                 .restore
                 .iter()
-                .filter(|(part, _)| part.overlaps(&owned))
+                .filter(|(part, _)| part.operator == spec.name && part.overlaps(&owned))
                 .map(|(_, bytes)| bytes)
                 .collect();
             state.restore(&mine, owned.clone())?;
