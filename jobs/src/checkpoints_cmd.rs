@@ -89,7 +89,7 @@ fn open(args: &CheckpointsArgs) -> Result<CheckpointStore> {
         && args
             .target
             .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml");
+            .is_some_and(|e| e == "yaml" || e == "yml" || e == "sql");
     if !is_job_file {
         return CheckpointStore::open(&args.target.display().to_string(), &args.job_id)
             .with_context(|| format!("opening the checkpoint {}", args.target.display()));
