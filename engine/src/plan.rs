@@ -404,6 +404,32 @@ mod tests {
     }
 
     #[test]
+    fn two_windows_cannot_share_a_state_name() {
+        let spec = crate::window::WindowSpec {
+            name: "counts".into(),
+            kind: crate::window::WindowKind::Tumbling {
+                size: std::time::Duration::from_secs(60),
+            },
+            time_column: "ts".into(),
+            keys: vec![],
+            aggregates: vec![],
+            delay: std::time::Duration::ZERO,
+            mode: crate::window::OutputMode::Append,
+        };
+        let two = |second: &str| {
+            let mut other = spec.clone();
+            other.name = second.into();
+            plan()
+                .window("a", "events", spec.clone())
+                .window("b", "events", other)
+                .build()
+        };
+        assert!(two("other").is_ok(), "two windows with their own state");
+        let err = two("counts").expect_err("shared state name");
+        assert!(err.to_string().contains("under the name `counts`"), "{err}");
+    }
+
+    #[test]
     fn an_operator_cannot_read_the_dead_letters() {
         let err = plan()
             .filter("x", DEAD_LETTERS, "true")
