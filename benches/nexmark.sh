@@ -54,7 +54,7 @@ sed -e "s/^CREATE TABLE q0 .*/CREATE TABLE bids WITH ('connector' = 'delta');/" 
 "$BIN" run "$WORK/export.sql" --set "output.dir=$WORK/export" --set "source.nexmark.events=$N" \
     --set "trigger.records-per-epoch=$(( N / 10 ))" --set workers=2 >&2
 mkdir -p "$WORK/bids"
-find "$WORK/export/tables/bids" -name '*.parquet' -exec cp {} "$WORK/bids/" \;
+find "$WORK/export/tables/bids" -path '*/_delta_log' -prune -o -name '*.parquet' -exec cp {} "$WORK/bids/" \;
 echo "   $(ls "$WORK/bids" | wc -l) files, $(du -sh "$WORK/bids" | cut -f1)" >&2
 printf '\n%-10s %14s %14s %10s\n' query "sluice s" "spark s" "spark/sluice"
 for q in "${QUERIES[@]}"; do

@@ -211,7 +211,13 @@ impl CreateStatement {
                 ));
             }
         };
-        let format = self.options.remove("format");
+        // A file source's format is the files' (`files.format`); the others' is the
+        // records' (`source.format`).
+        let format = if connector == "files" {
+            None
+        } else {
+            self.options.remove("format")
+        };
         let options = self
             .options
             .into_iter()
@@ -520,6 +526,19 @@ mod tests {
         assert_eq!(t.columns[0], ("id".into(), "string".into(), false));
         assert_eq!(t.checks, vec![("positive".into(), "v > 0".into())]);
         assert_eq!(t.watermark, Some(("ts".into(), Duration::from_secs(600))));
+    }
+
+    #[test]
+    fn a_file_source_keeps_its_format_among_its_options() {
+        let t = CreateStatement::parse(
+            "CREATE TABLE bid (auction BIGINT) WITH ('connector' = 'files', 'path' = 'd', \
+             'format' = 'parquet')",
+        )
+        .unwrap()
+        .source()
+        .unwrap();
+        assert_eq!(t.format, None);
+        assert_eq!(t.options["format"], Value::from("parquet"));
     }
 
     #[test]
