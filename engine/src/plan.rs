@@ -219,12 +219,17 @@ impl Plan {
         self.operators.iter().find(|o| o.name == name)
     }
 
-    /// The event-time window, if the plan has one.
-    pub fn window(&self) -> Option<&WindowSpec> {
-        self.operators.iter().find_map(|o| match &o.kind {
+    /// The event-time windows, in plan order.
+    pub fn windows(&self) -> impl Iterator<Item = &WindowSpec> {
+        self.operators.iter().filter_map(|o| match &o.kind {
             OperatorKind::Window(spec) => Some(spec),
             _ => None,
         })
+    }
+
+    /// The first event-time window, if the plan has one.
+    pub fn window(&self) -> Option<&WindowSpec> {
+        self.windows().next()
     }
 
     /// The joins, in plan order.

@@ -13,11 +13,10 @@ use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::{CheckpointStore, SourceRange};
-use sluice_engine::metrics::RunMetrics;
 use sluice_engine::plan::{CompiledPlan, PlanBuilder, StaticInputs};
 use sluice_engine::runtime::{
     CommitReport, ConnectorFailure, Cursors, DeadLetters, EpochSource, Planned, RunOptions,
-    StopRequest, TableSink, run,
+    TableSink, run,
 };
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
@@ -259,23 +258,14 @@ fn run_with(max_epochs_in_flight: usize) -> Outcome {
     let silver = SlowTable::new("silver", &clock);
     let gold = SlowTable::new("gold", &clock);
     let dead = SlowTable::new("dead_letters", &clock);
+    let checkpoints =
+        CheckpointStore::open(dir.path().to_str().unwrap(), "overlap").expect("checkpoint store");
     let options = RunOptions {
-        workers: 2,
-        checkpoints: CheckpointStore::open(dir.path().to_str().unwrap(), "overlap")
-            .expect("checkpoint store"),
-        runtime: runtime.handle().clone(),
         snapshot_every: 2,
         keep_snapshots: 2,
-        progress: None,
-        trigger_interval: None,
         idle_poll: Duration::from_millis(10),
         max_epochs_in_flight,
-        cluster: None,
-        startup_dead_letters: Vec::new(),
-        metrics: RunMetrics::default(),
-        stop: StopRequest::default(),
-        max_future: None,
-        idle_timeout: None,
+        ..RunOptions::new(2, checkpoints, runtime.handle().clone())
     };
     let sinks: BTreeMap<String, Arc<dyn TableSink>> = BTreeMap::from([
         ("silver".to_owned(), silver.clone() as Arc<dyn TableSink>),

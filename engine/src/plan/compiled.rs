@@ -14,7 +14,7 @@ use crate::expr::SqlExpr;
 use crate::join::{BroadcastJoin, JoinKind, JoinSpec, JoinStrategy, KeyedJoin};
 use crate::stateless::{Check, Projection, Rule, UniqueKeys};
 use crate::table_feed::TableFeed;
-use crate::window::WindowState;
+use crate::window::{WindowSpec, WindowState};
 
 /// The tables a plan's joins and reference rules read, by name.
 #[derive(Clone, Default)]
@@ -56,8 +56,13 @@ pub enum CompiledOperator {
     Project(Projection),
     /// A filter's predicate.
     Filter(SqlExpr),
-    /// A window over rows of this schema (the spec is the plan's).
-    Window(SchemaRef),
+    /// A window aggregation over rows of the schema `input`.
+    Window {
+        /// The window.
+        spec: WindowSpec,
+        /// Its input rows' schema.
+        input: SchemaRef,
+    },
     /// An epoch aggregate.
     Aggregate(EpochAggregate),
 }
@@ -159,7 +164,11 @@ fn compile_operator(
         ),
         OperatorKind::Window(spec) => {
             let schema = Arc::clone(WindowState::new(spec.clone(), input)?.output_schema());
-            (CompiledOperator::Window(Arc::clone(input)), schema)
+            let compiled = CompiledOperator::Window {
+                spec: spec.clone(),
+                input: Arc::clone(input),
+            };
+            (compiled, schema)
         }
         OperatorKind::Aggregate(spec) => {
             let aggregate = EpochAggregate::new(spec.clone(), input)?;

@@ -27,7 +27,6 @@ use crate::batch::Batches;
 use crate::error::{EngineError, Result};
 use crate::metrics::RunMetrics;
 use crate::plan::CompiledPlan;
-use crate::plan::OperatorKind;
 
 /// Progress of a run, reported after each epoch is logged and fed.
 #[derive(Clone, Debug)]
@@ -161,18 +160,6 @@ struct WorkerReport {
     stopped: bool,
 }
 
-/// The plan's window operators' specs, in plan order.
-pub(super) fn plan_windows(plan: &CompiledPlan) -> Vec<&crate::window::WindowSpec> {
-    plan.plan
-        .operators
-        .iter()
-        .filter_map(|o| match &o.kind {
-            OperatorKind::Window(spec) => Some(spec),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The sinks of `plan`, in its order, from the job's tables by sink name.
 ///
 /// # Errors
@@ -236,10 +223,7 @@ pub fn run(
         plan.plan.window().map(|w| w.time_column.as_str()),
         &source.schema(),
     )?;
-    let windows: Vec<&str> = plan_windows(&plan)
-        .iter()
-        .map(|w| w.name.as_str())
-        .collect();
+    let windows: Vec<&str> = plan.plan.windows().map(|w| w.name.as_str()).collect();
     let Recovery {
         latest,
         first_epoch,
@@ -402,8 +386,7 @@ fn run_worker(
     let store = shared.options.checkpoints.clone();
     let failure = Failure::new(Arc::clone(&shared.abort));
     let final_epoch = Rc::new(Cell::new(None));
-    let windows = plan_windows(&shared.plan);
-    let controls = WindowControls::new(windows.len());
+    let controls = WindowControls::new(shared.plan.plan.windows().count());
     let first_epoch = shared.first_epoch;
     let in_flight: InFlightEpochs = Rc::default();
 

@@ -8,6 +8,7 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::{CheckpointStore, StatePart};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Concatenate, Input, Probe};
@@ -28,7 +29,7 @@ use crate::aggregate::AggregateExt;
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::join::{KeyedJoinExt, TableUpdates};
-use crate::plan::{CompiledJoin, CompiledOperator, DEAD_LETTERS, OperatorKind, SinkRole};
+use crate::plan::{CompiledJoin, CompiledOperator, DEAD_LETTERS, SinkRole};
 use crate::quality::duplicates::{self, duplicate_notes};
 use crate::stateless::{StatelessExt, split_by_rules};
 use crate::window::{WindowControl, WindowExt, WindowSetup, WindowSpec};
@@ -60,6 +61,33 @@ pub(super) struct Graph {
     /// Each pass an epoch once a window operator processed it on every worker, which
     /// fixes the next epoch's watermark (one per window).
     pub(super) processed: Vec<ProbeHandle<u64>>,
+}
+
+/// A function of one batch, as a stateless operator applies it.
+type BatchFn = Box<dyn FnMut(&RecordBatch) -> Result<RecordBatch>>;
+
+/// A stateless operator's label and its function of one batch; rows it fails on become
+/// dead letters. Only for broadcast joins, projections and filters.
+fn batch_map(compiled: &CompiledOperator) -> (&'static str, BatchFn) {
+    match compiled {
+        CompiledOperator::Join(CompiledJoin::Broadcast(join)) => {
+            let join = join.clone();
+            ("BroadcastJoin", Box::new(move |batch| join.apply(batch)))
+        }
+        CompiledOperator::Project(projection) => {
+            let projection = projection.clone();
+            ("Project", Box::new(move |batch| projection.apply(batch)))
+        }
+        CompiledOperator::Filter(predicate) => {
+            let predicate = predicate.clone();
+            let filter = move |batch: &RecordBatch| {
+                let keep = predicate.predicate(batch)?;
+                Ok(arrow::compute::filter_record_batch(batch, &keep)?)
+            };
+            ("Filter", Box::new(filter))
+        }
+        _ => unreachable!("called for stateless operators only"),
+    }
 }
 
 /// How the plan's window starts, restores and names its snapshot parts.
@@ -125,8 +153,8 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
     for (op, compiled) in plan.plan.operators.iter().zip(&plan.operators) {
         let input = streams[&op.input].clone();
         let name = &op.name;
-        let output = match (compiled, &op.kind) {
-            (CompiledOperator::Rules(rules), _) => {
+        let output = match compiled {
+            CompiledOperator::Rules(rules) => {
                 let rules = rules.clone();
                 let (passed, violations) =
                     input.split_batches(&format!("Rules({name})"), move |_, batch| {
@@ -140,41 +168,25 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
                 );
                 passed
             }
-            (CompiledOperator::Join(CompiledJoin::Broadcast(join)), _) => {
-                let join = join.clone();
-                let (joined, errors) = input
-                    .map_batches(&format!("BroadcastJoin({name})"), move |_, batch| {
-                        join.apply(batch)
-                    });
-                to_dead_letters(errors, format!("JoinErrorsToDeadLetters({name})"), false);
-                joined
-            }
-            (CompiledOperator::Join(CompiledJoin::Keyed(join)), _) => {
+            CompiledOperator::Join(CompiledJoin::Keyed(join)) => {
                 let (table_in, table) = scope.new_input::<TableUpdates>();
                 let joined = input.keyed_join(join, table, shared.key_groups, failure.clone())?;
                 table_inputs.push((join.clone(), table_in, None));
                 joined
             }
-            (CompiledOperator::Project(projection), _) => {
-                let projection = projection.clone();
-                let (projected, errors) = input
-                    .map_batches(&format!("Project({name})"), move |_, batch| {
-                        projection.apply(batch)
-                    });
-                to_dead_letters(errors, format!("ProjectErrorsToDeadLetters({name})"), false);
-                projected
+            CompiledOperator::Join(CompiledJoin::Broadcast(_))
+            | CompiledOperator::Project(_)
+            | CompiledOperator::Filter(_) => {
+                let (kind, mut f) = batch_map(compiled);
+                let (output, errors) =
+                    input.map_batches(&format!("{kind}({name})"), move |_, batch| f(batch));
+                to_dead_letters(errors, format!("{kind}ErrorsToDeadLetters({name})"), false);
+                output
             }
-            (CompiledOperator::Filter(predicate), _) => {
-                let predicate = predicate.clone();
-                let (kept, errors) =
-                    input.map_batches(&format!("Filter({name})"), move |_, batch| {
-                        let keep = predicate.predicate(batch)?;
-                        Ok(arrow::compute::filter_record_batch(batch, &keep)?)
-                    });
-                to_dead_letters(errors, format!("FilterErrorsToDeadLetters({name})"), false);
-                kept
-            }
-            (CompiledOperator::Window(schema), OperatorKind::Window(spec)) => {
+            CompiledOperator::Window {
+                spec,
+                input: schema,
+            } => {
                 let control = Rc::clone(&controls.0[next_window]);
                 next_window += 1;
                 let setup = window_setup(spec, shared, control);
@@ -191,16 +203,13 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
                 to_dead_letters(outputs.late, format!("LateToDeadLetters({name})"), true);
                 outputs.results
             }
-            (CompiledOperator::Aggregate(aggregate), _) => input.aggregate_epochs(
+            CompiledOperator::Aggregate(aggregate) => input.aggregate_epochs(
                 aggregate,
                 shared.key_groups,
                 first_epoch,
                 rt.clone(),
                 failure.clone(),
             )?,
-            (CompiledOperator::Window(_), _) => {
-                unreachable!("a compiled window is the plan's window")
-            }
         };
         streams.insert(name.clone(), output);
     }
