@@ -33,6 +33,7 @@ pub mod config;
 pub mod event;
 mod rng;
 mod source;
+pub(crate) mod spread;
 
 use std::sync::{Arc, LazyLock};
 

@@ -110,9 +110,7 @@ impl NexmarkConfig {
 
     /// Events in partition `p`.
     pub fn partition_len(&self, partition: u32) -> u64 {
-        let partitions = u64::from(self.partitions.max(1));
-        let p = u64::from(partition);
-        self.events / partitions + u64::from(p < self.events % partitions)
+        crate::generator::spread::partition_len(self.events, self.partitions, partition)
     }
 
     /// Checks the settings.

@@ -114,11 +114,7 @@ impl GeneratorConfig {
     ///
     /// If `partitions` is 0.
     pub fn partition_len(&self, partition: u32) -> u64 {
-        if partition >= self.partitions {
-            return 0;
-        }
-        let n = u64::from(self.partitions);
-        self.events / n + u64::from(u64::from(partition) < self.events % n)
+        super::spread::partition_len(self.events, self.partitions, partition)
     }
 
     /// The global ordinal of an event: `offset * partitions + partition`. Ordinals

@@ -5,6 +5,7 @@ use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::SourceRange;
 use sluice_engine::runtime::{ConnectorFailure, Cursors, EpochSource, PartitionLag, Planned};
 
+use super::spread::Spread;
 use super::{GeneratorConfig, SOURCE_NAME};
 use crate::format::json::JsonDecoder;
 
@@ -13,7 +14,7 @@ use crate::format::json::JsonDecoder;
 pub struct GeneratorSource {
     config: GeneratorConfig,
     decoder: JsonDecoder,
-    per_partition: u64,
+    spread: Spread,
     /// Each partition's backlog as the last plan left it.
     lag: std::sync::Mutex<Vec<PartitionLag>>,
 }
@@ -34,23 +35,18 @@ impl GeneratorSource {
             .map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
         let decoder = JsonDecoder::try_new(fields)
             .map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
-        let per_partition = records_per_epoch
-            .div_ceil(u64::from(config.partitions))
-            .max(1);
+        let spread = Spread::new(
+            SOURCE_NAME,
+            config.partitions,
+            config.events,
+            records_per_epoch,
+        );
         Ok(Self {
             config,
             decoder,
-            per_partition,
+            spread,
             lag: std::sync::Mutex::default(),
         })
-    }
-}
-
-impl GeneratorSource {
-    fn start(&self, cursors: &Cursors, partition: u32) -> u64 {
-        cursors
-            .get(&(SOURCE_NAME.to_string(), partition))
-            .map_or(0, |c| c.offset)
     }
 }
 
@@ -60,16 +56,7 @@ impl EpochSource for GeneratorSource {
     }
 
     fn next_ranges(&self, _epoch: u64, cursors: &Cursors) -> Result<Planned, ConnectorFailure> {
-        let ranges: Vec<SourceRange> = (0..self.config.partitions)
-            .map(|p| {
-                let start = self.start(cursors, p);
-                let end = start
-                    .saturating_add(self.per_partition)
-                    .min(self.config.partition_len(p))
-                    .max(start);
-                SourceRange::offsets(SOURCE_NAME, p, start, end)
-            })
-            .collect();
+        let ranges = self.spread.ranges(cursors);
         // The records after each range are the backlog; a partition with none is caught up
         // (0 s behind); how far behind in time one with a backlog is, a generator cannot say.
         *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = ranges
@@ -94,7 +81,7 @@ impl EpochSource for GeneratorSource {
     }
 
     fn exhausted(&self, cursors: &Cursors) -> bool {
-        (0..self.config.partitions).all(|p| self.start(cursors, p) >= self.config.partition_len(p))
+        self.spread.exhausted(cursors)
     }
 
     fn schema(&self) -> SchemaRef {

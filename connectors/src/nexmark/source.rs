@@ -7,11 +7,12 @@ use sluice_checkpoints::SourceRange;
 use sluice_engine::runtime::{ConnectorFailure, Cursors, EpochSource, Planned};
 
 use super::{NexmarkConfig, SOURCE_NAME, schema};
+use crate::generator::spread::Spread;
 
 /// Reads Nexmark rows of the configured kind.
 pub struct NexmarkSource {
     config: NexmarkConfig,
-    per_partition: u64,
+    spread: Spread,
     schema: SchemaRef,
 }
 
@@ -25,13 +26,16 @@ impl NexmarkSource {
         config
             .validate()
             .map_err(|e| ConnectorFailure::new(e, false))?;
-        let per_partition = events_per_epoch
-            .div_ceil(u64::from(config.partitions))
-            .max(1);
+        let spread = Spread::new(
+            SOURCE_NAME,
+            config.partitions,
+            config.events,
+            events_per_epoch,
+        );
         let schema = schema(config.kind);
         Ok(Self {
             config,
-            per_partition,
+            spread,
             schema,
         })
     }
@@ -39,12 +43,6 @@ impl NexmarkSource {
     /// Events the source covers (all kinds).
     pub fn events(&self) -> u64 {
         self.config.events
-    }
-
-    fn start(&self, cursors: &Cursors, partition: u32) -> u64 {
-        cursors
-            .get(&(SOURCE_NAME.to_string(), partition))
-            .map_or(0, |c| c.offset)
     }
 }
 
@@ -57,22 +55,11 @@ impl EpochSource for NexmarkSource {
         if self.exhausted(cursors) {
             return Ok(Planned::Exhausted);
         }
-        Ok(Planned::Ranges(
-            (0..self.config.partitions)
-                .map(|p| {
-                    let start = self.start(cursors, p);
-                    let end = start
-                        .saturating_add(self.per_partition)
-                        .min(self.config.partition_len(p))
-                        .max(start);
-                    SourceRange::offsets(SOURCE_NAME, p, start, end)
-                })
-                .collect(),
-        ))
+        Ok(Planned::Ranges(self.spread.ranges(cursors)))
     }
 
     fn exhausted(&self, cursors: &Cursors) -> bool {
-        (0..self.config.partitions).all(|p| self.start(cursors, p) >= self.config.partition_len(p))
+        self.spread.exhausted(cursors)
     }
 
     fn schema(&self) -> SchemaRef {
@@ -93,21 +80,18 @@ impl EpochSource for NexmarkSource {
     fn read_parts(
         &self,
         range: &SourceRange,
-        epoch: u64,
+        _epoch: u64,
     ) -> Result<(Vec<RecordBatch>, RecordBatch), ConnectorFailure> {
         // Batches of at most 8192 events, so that operators work on cache-sized batches.
         const CHUNK: u64 = 8192;
-        let mut parts = Vec::new();
-        let mut start = range.start;
-        while start < range.end {
-            let end = (start + CHUNK).min(range.end);
-            parts.push(
+        let parts = (range.start..range.end)
+            .step_by(CHUNK as usize)
+            .map(|start| {
+                let end = (start + CHUNK).min(range.end);
                 self.config
-                    .rows(self.config.kind, range.partition, start, end),
-            );
-            start = end;
-        }
-        let _ = epoch;
+                    .rows(self.config.kind, range.partition, start, end)
+            })
+            .collect();
         Ok((parts, RecordBatch::new_empty(crate::dead_letter::schema())))
     }
 }
