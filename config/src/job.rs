@@ -359,20 +359,25 @@ pub struct ColumnConfig {
     pub expr: String,
 }
 
+/// A job file's name, for messages, and its text.
+///
+/// # Errors
+/// [`ConfigError::Read`] naming the file.
+pub(crate) fn read_job_file(path: &Path) -> Result<(String, String)> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((file, text)),
+        Err(source) => Err(ConfigError::Read { file, source }),
+    }
+}
+
 impl JobConfig {
     /// Reads and validates a job file.
     ///
     /// # Errors
     /// [`ConfigError`] naming the file, the key and what was expected.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
-        let mut job = Self::from_yaml_str(&text, &file)?;
-        job.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-        Ok(job)
+        Self::from_file_with(path, &[])
     }
 
     /// Parses and validates YAML text; `file` names it in errors.
@@ -389,11 +394,7 @@ impl JobConfig {
     /// # Errors
     /// [`ConfigError`] naming the file (or the override), the key and what was expected.
     pub fn from_file_with(path: &Path, overrides: &[Override]) -> Result<Self> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let (file, text) = read_job_file(path)?;
         let mut job = Self::from_yaml_with(&text, &file, overrides)?;
         job.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(job)
@@ -444,6 +445,60 @@ impl JobConfig {
         })?;
         job.validate(file)?;
         Ok(job)
+    }
+
+    /// `source.*`: exactly one connector, and its settings.
+    fn validate_connector(&self, invalid: &dyn Fn(&str, &str) -> ConfigError) -> Result<()> {
+        let kinds = [
+            self.source.generator.is_some(),
+            self.source.kafka.is_some(),
+            self.source.kinesis.is_some(),
+            self.source.files.is_some(),
+            self.source.delta.is_some(),
+            self.source.nexmark.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err(invalid(
+                "source",
+                "exactly one of `generator`, `kafka`, `kinesis`, `files`, `delta` or `nexmark`",
+            ));
+        }
+        if let Some(n) = &self.source.nexmark
+            && let Err(e) = n.validate()
+        {
+            return Err(invalid("source.nexmark", &e));
+        }
+        if let Some(k) = &self.source.kinesis
+            && k.stream.trim().is_empty()
+        {
+            return Err(invalid("source.kinesis.stream", "a stream name"));
+        }
+        if self
+            .source
+            .generator
+            .as_ref()
+            .is_some_and(|g| g.partitions == 0)
+        {
+            return Err(invalid("source.generator.partitions", "at least 1"));
+        }
+        if let Some(k) = &self.source.kafka {
+            if k.brokers.trim().is_empty() {
+                return Err(invalid("source.kafka.brokers", "`host:port[,host:port]`"));
+            }
+            if k.topics.is_empty() == k.topic_pattern.is_none() {
+                return Err(invalid(
+                    "source.kafka.topics",
+                    "a list of topics, or `topic-pattern` instead (one of the two)",
+                ));
+            }
+            if k.max_records_per_epoch == 0 {
+                return Err(invalid(
+                    "source.kafka.max-records-per-epoch",
+                    "a positive number",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `watermark.*`: both bounds need a gold window and must be above 0.
@@ -573,55 +628,7 @@ impl JobConfig {
                 "at least 1 (1 commits each epoch before the next starts)",
             ));
         }
-        let kinds = [
-            self.source.generator.is_some(),
-            self.source.kafka.is_some(),
-            self.source.kinesis.is_some(),
-            self.source.files.is_some(),
-            self.source.delta.is_some(),
-            self.source.nexmark.is_some(),
-        ];
-        if kinds.iter().filter(|k| **k).count() != 1 {
-            return Err(invalid(
-                "source",
-                "exactly one of `generator`, `kafka`, `kinesis`, `files`, `delta` or `nexmark`",
-            ));
-        }
-        if let Some(n) = &self.source.nexmark
-            && let Err(e) = n.validate()
-        {
-            return Err(invalid("source.nexmark", &e));
-        }
-        if let Some(k) = &self.source.kinesis
-            && k.stream.trim().is_empty()
-        {
-            return Err(invalid("source.kinesis.stream", "a stream name"));
-        }
-        if self
-            .source
-            .generator
-            .as_ref()
-            .is_some_and(|g| g.partitions == 0)
-        {
-            return Err(invalid("source.generator.partitions", "at least 1"));
-        }
-        if let Some(k) = &self.source.kafka {
-            if k.brokers.trim().is_empty() {
-                return Err(invalid("source.kafka.brokers", "`host:port[,host:port]`"));
-            }
-            if k.topics.is_empty() == k.topic_pattern.is_none() {
-                return Err(invalid(
-                    "source.kafka.topics",
-                    "a list of topics, or `topic-pattern` instead (one of the two)",
-                ));
-            }
-            if k.max_records_per_epoch == 0 {
-                return Err(invalid(
-                    "source.kafka.max-records-per-epoch",
-                    "a positive number",
-                ));
-            }
-        }
+        self.validate_connector(&invalid)?;
         if self.checkpoint.every == 0 {
             return Err(invalid("checkpoint.every", "a positive number of epochs"));
         }

@@ -70,11 +70,7 @@ impl SqlJob {
     /// # Errors
     /// [`ConfigError`] naming the file, the statement and what was expected.
     pub fn from_file_with(path: &Path, overrides: &[Override]) -> Result<JobConfig> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let (file, text) = crate::job::read_job_file(path)?;
         let stem = path.file_stem().map_or_else(
             || "sql-job".to_owned(),
             |s| s.to_string_lossy().into_owned(),

@@ -166,17 +166,25 @@ impl std::fmt::Display for ReplayStart {
 }
 
 impl ReplayStart {
+    /// Whether epoch `marker` is at or after this start; `None` when it cannot tell (an
+    /// epoch that wrote nothing to the table).
+    fn matches(&self, marker: &sluice_checkpoints::CommitMarker) -> Option<bool> {
+        match self {
+            Self::Epoch(e) => Some(marker.epoch >= *e),
+            Self::Version { table, version } => marker.tables.get(table).map(|v| v >= version),
+            Self::CommittedSince(t) => Some(marker.committed_at_ms >= *t),
+        }
+    }
+
     /// The epoch this start names, from the checkpoint's commit markers (the retained
     /// ones: a version or time older than them is an error naming the oldest).
     ///
     /// # Errors
     /// No committed epoch matches, or the checkpoint cannot be read.
     pub fn epoch(&self, job: &JobConfig) -> Result<u64> {
-        let table_version = match self {
-            Self::Epoch(e) => return Ok(*e),
-            Self::Version { table, version } => Some((table.as_str(), *version)),
-            Self::CommittedSince(_) => None,
-        };
+        if let Self::Epoch(e) = self {
+            return Ok(*e);
+        }
         let runtime = tokio::runtime::Runtime::new()?;
         let store = pipeline::open_checkpoints(job)?;
         let latest = runtime
@@ -197,17 +205,7 @@ impl ReplayStart {
                 break;
             };
             oldest = e;
-            let matches = match (self, table_version) {
-                (_, Some((table, version))) => match marker.tables.get(table) {
-                    Some(&v) if v >= version => Some(true),
-                    Some(_) => Some(false),
-                    // The epoch wrote nothing to the table: it does not decide.
-                    None => None,
-                },
-                (Self::CommittedSince(t), None) => Some(marker.committed_at_ms >= *t),
-                _ => unreachable!("an epoch start returned above"),
-            };
-            match matches {
+            match self.matches(&marker) {
                 Some(true) => found = Some(e),
                 Some(false) => break,
                 None => {}

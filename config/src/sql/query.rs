@@ -274,6 +274,22 @@ enum Output {
     Aggregate(usize),
 }
 
+/// The window and keys of a GROUP BY, checked against the source's watermark.
+struct Grouping {
+    kind: WindowKind,
+    time_column: String,
+    keys: Vec<String>,
+    delay: Duration,
+}
+
+/// A windowed query's select list: each output with its name, the aggregates, and the
+/// aggregate arguments that are expressions, computed before the window as named columns.
+struct Selected {
+    outputs: Vec<(Output, String)>,
+    aggregates: Vec<Aggregate>,
+    arguments: Vec<(String, String)>,
+}
+
 /// A windowed aggregate: arguments computed first when they are expressions, the window,
 /// then the select list's order and names.
 fn lower_window(
@@ -284,6 +300,61 @@ fn lower_window(
     group_by: &[Expr],
     items: &[SelectItem],
 ) -> Result<(PlanBuilder, String), String> {
+    let Grouping {
+        kind,
+        time_column,
+        keys,
+        delay,
+    } = grouping(group_by, source)?;
+    let Selected {
+        outputs,
+        aggregates,
+        arguments,
+    } = selected(target, items, &keys)?;
+    let mut stream = stream.to_owned();
+    if !arguments.is_empty() {
+        let name = format!("{target}/arguments");
+        plan = plan.operator(
+            &name,
+            &stream,
+            OperatorKind::Project {
+                columns: arguments,
+                keep_input: true,
+                drop: Vec::new(),
+            },
+        );
+        stream = name;
+    }
+    let spec = WindowSpec {
+        name: target.to_owned(),
+        kind,
+        time_column,
+        keys,
+        aggregates,
+        delay,
+        mode: OutputMode::Append,
+    };
+    let window_name = format!("{target}/window");
+    let columns = reordering(&outputs, &spec);
+    plan = plan.window(&window_name, &stream, spec);
+    let Some(columns) = columns else {
+        return Ok((plan, window_name));
+    };
+    let name = format!("{target}/select");
+    plan = plan.operator(
+        &name,
+        &window_name,
+        OperatorKind::Project {
+            columns,
+            keep_input: false,
+            drop: Vec::new(),
+        },
+    );
+    Ok((plan, name))
+}
+
+/// The window and the key columns of `group_by`.
+fn grouping(group_by: &[Expr], source: &SourceTable) -> Result<Grouping, String> {
     let mut window = None;
     let mut keys = Vec::new();
     for e in group_by {
@@ -327,6 +398,16 @@ fn lower_window(
             "the window is over `{time_column}`, but the watermark is for `{watermarked}`"
         ));
     }
+    Ok(Grouping {
+        kind,
+        time_column,
+        keys,
+        delay: *delay,
+    })
+}
+
+/// What the select list of a windowed query names, in its order.
+fn selected(target: &str, items: &[SelectItem], keys: &[String]) -> Result<Selected, String> {
     let mut aggregates = Vec::new();
     let mut arguments = Vec::new();
     let mut outputs = Vec::new();
@@ -394,70 +475,38 @@ fn lower_window(
         };
         outputs.push((output, alias.unwrap_or(default_name)));
     }
-    let mut stream = stream.to_owned();
-    if !arguments.is_empty() {
-        let name = format!("{target}/arguments");
-        plan = plan.operator(
-            &name,
-            &stream,
-            OperatorKind::Project {
-                columns: arguments,
-                keep_input: true,
-                drop: Vec::new(),
-            },
-        );
-        stream = name;
-    }
-    let spec = WindowSpec {
-        name: target.to_owned(),
-        kind,
-        time_column,
-        keys: keys.clone(),
-        aggregates: aggregates.clone(),
-        delay: *delay,
-        mode: OutputMode::Append,
-    };
-    let window_name = format!("{target}/window");
-    plan = plan.window(&window_name, &stream, spec);
-    // The window's rows are window_start, window_end, the keys, the aggregates: the select
-    // list gets its own order and names with a projection when they differ.
-    let natural: Vec<String> = ["window_start", "window_end"]
+    Ok(Selected {
+        outputs,
+        aggregates,
+        arguments,
+    })
+}
+
+/// The projection that gives the window's rows (window_start, window_end, the keys, the
+/// aggregates) the select list's order and names; `None` when they already have them.
+fn reordering(outputs: &[(Output, String)], spec: &WindowSpec) -> Option<Vec<(String, String)>> {
+    let natural = ["window_start", "window_end"]
         .into_iter()
         .map(str::to_owned)
-        .chain(keys.iter().cloned())
-        .chain(aggregates.iter().map(|a| a.name.clone()))
-        .collect();
-    let columns: Vec<(String, String)> = outputs
-        .iter()
-        .map(|(output, name)| {
-            let from = match output {
-                Output::Start => "window_start".to_owned(),
-                Output::End => "window_end".to_owned(),
-                Output::Key(k) => k.clone(),
-                Output::Aggregate(i) => aggregates[*i].name.clone(),
-            };
-            (name.clone(), quoted(&from))
-        })
-        .collect();
-    let names: Vec<&String> = columns.iter().map(|(n, _)| n).collect();
-    if names
-        .iter()
-        .map(|n| n.as_str())
-        .eq(natural.iter().map(String::as_str))
-    {
-        return Ok((plan, window_name));
+        .chain(spec.keys.iter().cloned())
+        .chain(spec.aggregates.iter().map(|a| a.name.clone()));
+    if outputs.iter().map(|(_, name)| name.clone()).eq(natural) {
+        return None;
     }
-    let name = format!("{target}/select");
-    plan = plan.operator(
-        &name,
-        &window_name,
-        OperatorKind::Project {
-            columns,
-            keep_input: false,
-            drop: Vec::new(),
-        },
-    );
-    Ok((plan, name))
+    Some(
+        outputs
+            .iter()
+            .map(|(output, name)| {
+                let from = match output {
+                    Output::Start => "window_start",
+                    Output::End => "window_end",
+                    Output::Key(k) => k.as_str(),
+                    Output::Aggregate(i) => spec.aggregates[*i].name.as_str(),
+                };
+                (name.clone(), quoted(from))
+            })
+            .collect(),
+    )
 }
 
 fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, String> {
