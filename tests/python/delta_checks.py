@@ -551,6 +551,12 @@ def compare_table(con, a_dir: str, b_dir: str, table: str, rel: float | None,
             if any(name == c for name, _ in cols):
                 con.execute(f"ALTER TABLE {q(alias)} DROP COLUMN {q(c)}")
         cols[:] = [(n, t) for n, t in cols if n not in ignore]
+    return compare_loaded(con, cols_a, cols_b, rel)
+
+
+def compare_loaded(con, cols_a: list, cols_b: list, rel: float | None) -> dict:
+    """Compares the temp tables ta and tb (columns cols_a and cols_b) as multisets; with
+    `rel`, float columns to that relative tolerance, matched by the other columns."""
     out: dict[str, Any] = {
         "rows_a": scalar(con, "SELECT count(*) FROM ta"),
         "rows_b": scalar(con, "SELECT count(*) FROM tb"),

@@ -73,6 +73,39 @@ fn the_sql_demo_job_writes_the_yaml_demo_s_tables() -> Result<()> {
     Ok(())
 }
 
+/// Starts `command` (a job writing under `dir`) `attempts` times; each time, once more
+/// than `commits(attempt)` Delta commits appeared since it started and `delay(attempt)`
+/// passed, kills it (`kill -9`) if it still runs. Returns how many kills landed.
+fn kill_after_commits(
+    command: impl Fn() -> Result<Command>,
+    dir: &Path,
+    attempts: usize,
+    commits: impl Fn(usize) -> usize,
+    delay: impl Fn(usize) -> Duration,
+) -> Result<usize> {
+    let log = dir.with_extension("log");
+    let mut kills = 0;
+    for attempt in 0..attempts {
+        let before = delta_commit_count(dir);
+        let mut child = spawn_logged(command()?, &log)?;
+        let deadline = Instant::now() + demo_timeout();
+        while child.try_wait()?.is_none() {
+            ensure!(Instant::now() < deadline, "attempt {attempt}: no progress");
+            if delta_commit_count(dir) > before + commits(attempt) {
+                std::thread::sleep(delay(attempt));
+                if child.try_wait()?.is_none() {
+                    child.kill()?; // SIGKILL
+                    child.wait()?;
+                    kills += 1;
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    Ok(kills)
+}
+
 /// Runs `sql` as a job file and returns its failure's output, requiring that it failed.
 fn refused(name: &str, sql: &str) -> Result<String> {
     let dir = work_dir(TMP, name)?;
@@ -158,29 +191,13 @@ fn a_killed_sql_job_resumes_to_the_tables_of_a_clean_run() -> Result<()> {
     let job = config_dir().join("user-activity.sql");
     run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
         .require_success("the clean run")?;
-    let log = crashed.with_extension("log");
-    let mut kills = 0;
-    for attempt in 0..3u64 {
-        let before = delta_commit_count(&crashed);
-        let mut child = spawn_logged(sluice_run(&job, &sets(&crashed))?, &log)?;
-        let deadline = Instant::now() + demo_timeout();
-        loop {
-            if child.try_wait()?.is_some() {
-                break;
-            }
-            ensure!(Instant::now() < deadline, "attempt {attempt}: no progress");
-            if delta_commit_count(&crashed) > before + attempt as usize {
-                std::thread::sleep(Duration::from_millis(attempt * 7));
-                if child.try_wait()?.is_none() {
-                    child.kill()?; // SIGKILL
-                    child.wait()?;
-                    kills += 1;
-                }
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
+    let kills = kill_after_commits(
+        || sluice_run(&job, &sets(&crashed)),
+        &crashed,
+        3,
+        |attempt| attempt,
+        |attempt| Duration::from_millis(attempt as u64 * 7),
+    )?;
     ensure!(
         kills >= 2,
         "only {kills} kills landed before the job finished"
@@ -251,23 +268,13 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
     )?;
     println!("windows against DuckDB: {report}");
 
-    let log = crashed.with_extension("log");
-    let mut kills = 0;
-    for attempt in 0..2usize {
-        let before = delta_commit_count(&crashed);
-        let mut child = spawn_logged(sluice_run(&job, &sets(&crashed))?, &log)?;
-        let deadline = Instant::now() + demo_timeout();
-        while child.try_wait()?.is_none() {
-            ensure!(Instant::now() < deadline, "attempt {attempt}: no progress");
-            if delta_commit_count(&crashed) > before + 3 * attempt + 2 {
-                child.kill()?; // SIGKILL
-                child.wait()?;
-                kills += 1;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
+    let kills = kill_after_commits(
+        || sluice_run(&job, &sets(&crashed)),
+        &crashed,
+        2,
+        |attempt| 3 * attempt + 2,
+        |_| Duration::ZERO,
+    )?;
     ensure!(
         kills == 2,
         "only {kills} kills landed before the job finished"
