@@ -93,6 +93,7 @@ pub fn sliding_spec() -> WindowSpec {
         ],
         delay: Duration::from_secs(600),
         mode: OutputMode::Append,
+        allowed_lateness: Duration::ZERO,
     }
 }
 

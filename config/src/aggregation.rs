@@ -47,9 +47,14 @@ pub struct GoldConfig {
     pub keys: Vec<String>,
     /// Aggregates.
     pub aggregates: Vec<AggregateConfig>,
-    /// `append` or `update`.
+    /// `append` or `update`. In update mode the table is merged each epoch by
+    /// `window_start`, `window_end` and the keys, so it holds each window's current row.
     #[serde(default = "append")]
     pub output_mode: String,
+    /// Update mode only: how long past the watermark a window stays open, so that late
+    /// rows correct its row in the table; later rows are dead letters (`late`).
+    #[serde(default, with = "humantime_serde")]
+    pub allowed_lateness: Duration,
 }
 
 fn append() -> String {

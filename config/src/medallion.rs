@@ -210,6 +210,7 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
         } else {
             OutputMode::Append
         },
+        allowed_lateness: gold.allowed_lateness,
     })
 }
 

@@ -34,6 +34,7 @@
 //!             }],
 //!             delay: Duration::from_secs(600),
 //!             mode: OutputMode::Append,
+//!             allowed_lateness: Duration::ZERO,
 //!         },
 //!     )
 //!     .sink("silver", "enriched")
@@ -420,6 +421,7 @@ mod tests {
             aggregates: vec![],
             delay: std::time::Duration::ZERO,
             mode: crate::window::OutputMode::Append,
+            allowed_lateness: std::time::Duration::ZERO,
         };
         let two = |second: &str| {
             let mut other = spec.clone();

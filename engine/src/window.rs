@@ -7,6 +7,10 @@
 //! - At the end of epoch `e`, `append` emits the windows with `end <= W(e)` once and evicts
 //!   them; `update` emits every window changed in `e` and evicts by the same rule.
 //! - The final epoch of a bounded input flushes every window (a watermark of +infinity).
+//! - With an allowed lateness `L` (update mode only), both thresholds move back by `L`:
+//!   a contribution is late only when `end(w) <= W(e-1) - L`, and windows are evicted
+//!   once `end(w) <= W(e) - L`; until then a late row updates its window, which is
+//!   emitted again. Late records carry `W(e-1) - L` as the watermark they missed.
 
 mod accumulator;
 mod assign;
@@ -105,6 +109,40 @@ pub struct WindowSpec {
     pub delay: Duration,
     /// Output mode.
     pub mode: OutputMode,
+    /// How long past the watermark a window stays open to late rows (`update` mode only):
+    /// a row is late for window `w` only when `end(w) <= W(e-1) - allowed_lateness`, and
+    /// windows are evicted once `end(w) <= W(e) - allowed_lateness`. Zero is Spark's rule.
+    #[serde(default, skip_serializing_if = "Duration::is_zero")]
+    pub allowed_lateness: Duration,
+}
+
+impl WindowSpec {
+    /// Checks what the spec's fields cannot say alone.
+    ///
+    /// # Errors
+    /// An allowed lateness outside `update` mode (append emits a window once, so a later
+    /// row could never correct it), or in `update` mode over sessions (a session's start
+    /// and end move as it merges, so its row cannot be corrected in place).
+    pub fn validate(&self) -> crate::error::Result<()> {
+        if self.allowed_lateness.is_zero() {
+            return Ok(());
+        }
+        let why = match (self.mode, self.kind) {
+            (OutputMode::Append, _) => {
+                "needs `update` mode: append emits each window once, so a late row could \
+                 never correct it"
+            }
+            (OutputMode::Update, WindowKind::Session { .. }) => {
+                "is not supported for session windows: a session's start and end move as it \
+                 merges, so its row cannot be corrected in place"
+            }
+            (OutputMode::Update, _) => return Ok(()),
+        };
+        Err(crate::error::EngineError::InvalidPlan(format!(
+            "window `{}`: an allowed lateness {why}",
+            self.name
+        )))
+    }
 }
 
 /// Microseconds of a duration, saturating.

@@ -127,6 +127,7 @@ fn spec(kind: WindowKind, mode: OutputMode) -> WindowSpec {
         ],
         delay: Duration::from_secs(60),
         mode,
+        allowed_lateness: Duration::ZERO,
     }
 }
 
@@ -282,6 +283,7 @@ fn run_engine(spec: &WindowSpec, epochs: &[Vec<Rec>], workers: usize) -> (Vec<Ou
 /// The naive reference: replays the epochs with plain collections.
 fn reference(spec: &WindowSpec, epochs: &[Vec<Rec>]) -> (Vec<Out>, Vec<Late>) {
     let delay = spec.delay.as_micros() as i64;
+    let lateness = spec.allowed_lateness.as_micros() as i64;
     let mut w_cur: Option<i64> = None;
     let mut gmax: Option<i64> = None;
     // (start, end, key) -> records contributed; `touched` marks windows changed this epoch.
@@ -296,6 +298,8 @@ fn reference(spec: &WindowSpec, epochs: &[Vec<Rec>]) -> (Vec<Out>, Vec<Late>) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        // A window stays open `lateness` past the watermark.
+        let w_prev = w_prev.map(|w| w - lateness);
         let is_late = |end: i64| w_prev.is_some_and(|w| end <= w);
         let mut touched: BTreeSet<(String, i64)> = BTreeSet::new();
         match spec.kind {
@@ -371,7 +375,11 @@ fn reference(spec: &WindowSpec, epochs: &[Vec<Rec>]) -> (Vec<Out>, Vec<Late>) {
                 }
             }
         }
-        let bound = if e == last { Some(i64::MAX) } else { w_cur };
+        let bound = if e == last {
+            Some(i64::MAX)
+        } else {
+            w_cur.map(|w| w - lateness)
+        };
         let done = |end: i64| bound.is_some_and(|w| end <= w);
         let keys: Vec<_> = open.keys().cloned().collect();
         for key in keys {
@@ -423,7 +431,11 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 fn check(kind: WindowKind, mode: OutputMode, seed: u64) {
-    let spec = spec(kind, mode);
+    check_spec(spec(kind, mode), seed);
+}
+
+fn check_spec(spec: WindowSpec, seed: u64) {
+    let (kind, mode) = (spec.kind, spec.mode);
     let epochs = stream(seed, 24, 60);
     let (want, want_late) = reference(&spec, &epochs);
     assert!(!want.is_empty(), "the reference emitted nothing");
@@ -520,4 +532,54 @@ fn session_update_matches_reference() {
         OutputMode::Update,
         6,
     );
+}
+
+/// With an allowed lateness, update mode keeps windows open past the watermark: rows late
+/// by Spark's rule correct their windows, and only rows later than that are late.
+fn check_lateness(kind: WindowKind, seed: u64) {
+    let mut lenient = spec(kind, OutputMode::Update);
+    lenient.allowed_lateness = Duration::from_secs(180);
+    let epochs = stream(seed, 24, 60);
+    let (_, strict_late) = reference(&spec(kind, OutputMode::Update), &epochs);
+    let (_, lenient_late) = reference(&lenient, &epochs);
+    assert!(
+        !lenient_late.is_empty() && lenient_late.len() < strict_late.len(),
+        "the stream must hold rows that the lateness accepts ({} of {} late rows) and rows \
+         later than it",
+        strict_late.len() - lenient_late.len(),
+        strict_late.len()
+    );
+    check_spec(lenient, seed);
+}
+
+#[test]
+fn tumbling_update_with_allowed_lateness_matches_reference() {
+    check_lateness(
+        WindowKind::Tumbling {
+            size: Duration::from_secs(60),
+        },
+        7,
+    );
+}
+
+#[test]
+fn sliding_update_with_allowed_lateness_matches_reference() {
+    check_lateness(sliding(), 8);
+}
+
+#[test]
+fn an_allowed_lateness_is_refused_in_append_mode_and_for_sessions() {
+    let mut append = spec(sliding(), OutputMode::Append);
+    append.allowed_lateness = Duration::from_secs(60);
+    let err = append.validate().unwrap_err().to_string();
+    assert!(err.contains("needs `update` mode"), "{err}");
+    let mut sessions = spec(
+        WindowKind::Session {
+            gap: Duration::from_secs(15),
+        },
+        OutputMode::Update,
+    );
+    sessions.allowed_lateness = Duration::from_secs(60);
+    let err = sessions.validate().unwrap_err().to_string();
+    assert!(err.contains("session windows"), "{err}");
 }

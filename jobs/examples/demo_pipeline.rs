@@ -57,6 +57,7 @@ fn main() -> Result<()> {
         ],
         delay: Duration::from_secs(600),
         mode: OutputMode::Append,
+        allowed_lateness: Duration::ZERO,
     };
     let plan = PlanBuilder::new(JOB_ID, "events")
         .rules("rules", "events", rules)

@@ -291,3 +291,120 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
     .require_ok()?;
     Ok(())
 }
+
+/// Correctable windows: a tumbling window in update mode with an allowed lateness, over
+/// one file per epoch. Rows late by Spark's rule but within the lateness must correct
+/// their window's row in the Delta table in place (one MERGE per epoch); rows later than
+/// that are dead letters. An oracle replays the files with its own watermark; the job is
+/// then killed three times and resumed, and must reach the same table.
+#[test]
+fn late_rows_within_the_allowed_lateness_correct_the_table_exactly_once() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_corrections")?;
+    python_tool(
+        "lateness_tool.py",
+        &["write", "--dir", &dir.display().to_string(), "--seed", "11"],
+        Duration::from_secs(120),
+    )?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'corrections';\n\
+             CREATE TABLE events (id BIGINT NOT NULL, sensor STRING NOT NULL, \
+               ts TIMESTAMP NOT NULL, v BIGINT NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) \
+             WITH ('connector' = 'files', 'path' = '{}', 'format' = 'json', \
+               'max-files-per-epoch' = '1', 'bounded' = 'true');\n\
+             CREATE TABLE per_minute WITH ('output-mode' = 'update', \
+               'allowed-lateness' = '2 minutes');\n\
+             INSERT INTO per_minute SELECT window_start, window_end, sensor, count(*) AS n, \
+               sum(v) AS total, min(v) AS lo, max(v) AS hi FROM events \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n",
+            dir.join("in").display()
+        ),
+    )?;
+    let sets = |out: &Path| {
+        vec![
+            format!("output.dir={}", out.display()),
+            "checkpoint.every=3".to_owned(),
+            "workers=2".to_owned(),
+        ]
+    };
+    let check = |out: &Path| -> Result<String> {
+        python_tool(
+            "lateness_tool.py",
+            &[
+                "check".to_owned(),
+                "--dir".to_owned(),
+                dir.display().to_string(),
+                "--out".to_owned(),
+                out.display().to_string(),
+                "--table".to_owned(),
+                "per_minute".to_owned(),
+                "--size".to_owned(),
+                "60".to_owned(),
+                "--delay".to_owned(),
+                "30".to_owned(),
+                "--lateness".to_owned(),
+                "120".to_owned(),
+            ],
+            Duration::from_secs(300),
+        )
+    };
+    let (clean, crashed) = (dir.join("clean"), dir.join("crashed"));
+    run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
+        .require_success("the update-mode job")?;
+    println!("clean run against the oracle: {}", check(&clean)?);
+
+    let kills = kill_after_commits(
+        || sluice_run(&job, &sets(&crashed)),
+        &crashed,
+        3,
+        |attempt| 6 * attempt + 4,
+        |_| Duration::ZERO,
+    )?;
+    ensure!(
+        kills == 3,
+        "only {kills} kills landed before the job finished"
+    );
+    run_with_timeout(sluice_run(&job, &sets(&crashed))?, demo_timeout())?
+        .require_success("the resumed run")?;
+    println!(
+        "killed and resumed run against the oracle: {}",
+        check(&crashed)?
+    );
+    Ok(())
+}
+
+/// A YAML job's gold window in update mode is merged by window and keys each epoch: at the
+/// end of a bounded run (every window flushed) its table must equal the append run's, with
+/// no window twice, although it was written as a series of corrections.
+#[test]
+fn a_yaml_gold_window_in_update_mode_ends_equal_to_append_mode() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "yaml_update_mode")?;
+    let job = config_dir().join("user-activity.yaml");
+    let run = |out: &Path, mode: &str| -> Result<()> {
+        let sets = [
+            format!("output.dir={}", out.display()),
+            "source.generator.events=30000".to_owned(),
+            "trigger.records-per-epoch=3000".to_owned(),
+            format!("gold.output-mode={mode}"),
+        ];
+        run_with_timeout(sluice_run(&job, &sets)?, demo_timeout())?
+            .require_success(&format!("the demo job in {mode} mode"))
+    };
+    let (append, update) = (dir.join("append"), dir.join("update"));
+    run(&append, "append")?;
+    run(&update, "update")?;
+    let merges = sluice_tests::duckdb_count(&format!(
+        "SELECT count(*) FROM read_json_auto('{}/tables/gold_user_activity/_delta_log/*.json') \
+         WHERE commitInfo.operation = 'MERGE'",
+        update.display()
+    ))?;
+    ensure!(merges > 0, "the update-mode gold table has no MERGE commit");
+    println!("{merges} MERGE commits into gold");
+    same_tables_without(&append, &update, &["gold_user_activity"], None, &[])?.require_ok()?;
+    Ok(())
+}

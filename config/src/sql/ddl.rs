@@ -9,6 +9,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use serde_norway::{Mapping, Value};
 use sluice_engine::plan::RuleSet;
+use sluice_engine::window::OutputMode;
 
 use super::query::{Insert, interval};
 use super::text::unquote;
@@ -41,6 +42,15 @@ pub struct SinkTable {
     pub partition_by: Vec<String>,
     /// `'connector' = 'blackhole'`: the rows are counted and dropped (for benchmarks).
     pub blackhole: bool,
+    /// `'output-mode'`: `append` (final windows, appended once) or `update` (each epoch's
+    /// changed windows, merged into the table by their key).
+    pub mode: OutputMode,
+    /// `'allowed-lateness'` (update mode): how long past the watermark a window's row
+    /// may still be corrected by late rows.
+    pub allowed_lateness: Duration,
+    /// The columns an update-mode table is merged on: the window's start and end and the
+    /// GROUP BY keys, as the query names them (set when the query is lowered).
+    pub merge_keys: Vec<String>,
 }
 
 /// A SQL job's statements, sorted out.
@@ -180,6 +190,22 @@ impl CreateStatement {
                          'delta'`), or drop their rows (`'blackhole'`)"
                     ));
                 }
+                "output-mode" => {
+                    sink.mode = match value.to_ascii_lowercase().as_str() {
+                        "append" => OutputMode::Append,
+                        "update" => OutputMode::Update,
+                        _ => {
+                            return Err(format!(
+                                "'output-mode' = '{value}': `append` (final windows, appended \
+                                 once) or `update` (changed windows, merged by key each epoch)"
+                            ));
+                        }
+                    };
+                }
+                "allowed-lateness" => {
+                    sink.allowed_lateness = interval(&format!("'{value}'"))
+                        .map_err(|e| format!("'allowed-lateness': {e}"))?;
+                }
                 "partition-by" => {
                     sink.partition_by = value
                         .split(',')
@@ -189,7 +215,8 @@ impl CreateStatement {
                 }
                 other => {
                     return Err(format!(
-                        "option `{other}`: a Delta table takes `partition-by`"
+                        "option `{other}`: a Delta table takes `partition-by`, `output-mode` and \
+                         `allowed-lateness`"
                     ));
                 }
             }

@@ -133,20 +133,33 @@ pub(super) fn lower(
             .projection
             .iter()
             .any(|item| select_expr(item).is_some_and(|e| aggregate_call(e).is_some()));
+    let mut sink = declared.get(target).cloned().unwrap_or_else(|| SinkTable {
+        name: target.clone(),
+        ..SinkTable::default()
+    });
     let stream = if aggregated {
-        let (next, stream) =
-            lower_window(plan, target, &stream, source, &group_by, &select.projection)?;
+        let (next, stream) = lower_window(
+            plan,
+            &mut sink,
+            &stream,
+            source,
+            &group_by,
+            &select.projection,
+        )?;
         plan = next;
         stream
     } else {
+        if sink.mode == OutputMode::Update || !sink.allowed_lateness.is_zero() {
+            return Err(unsupported(
+                "'output-mode' = 'update' or 'allowed-lateness' on a query without GROUP BY",
+                "its rows are appended as they come; update mode merges a windowed \
+                 aggregate's changed windows",
+            ));
+        }
         let (next, stream) = lower_select(plan, target, &stream, &select.projection)?;
         plan = next;
         stream
     };
-    let sink = declared.get(target).cloned().unwrap_or_else(|| SinkTable {
-        name: target.clone(),
-        ..SinkTable::default()
-    });
     Ok((plan.sink(target, &stream), sink))
 }
 
@@ -294,7 +307,7 @@ struct Selected {
 /// then the select list's order and names.
 fn lower_window(
     mut plan: PlanBuilder,
-    target: &str,
+    sink: &mut SinkTable,
     stream: &str,
     source: &SourceTable,
     group_by: &[Expr],
@@ -310,7 +323,8 @@ fn lower_window(
         outputs,
         aggregates,
         arguments,
-    } = selected(target, items, &keys)?;
+    } = selected(&sink.name, items, &keys)?;
+    let target = sink.name.as_str();
     let mut stream = stream.to_owned();
     if !arguments.is_empty() {
         let name = format!("{target}/arguments");
@@ -332,8 +346,18 @@ fn lower_window(
         keys,
         aggregates,
         delay,
-        mode: OutputMode::Append,
+        mode: sink.mode,
+        allowed_lateness: sink.allowed_lateness,
     };
+    spec.validate().map_err(|e| {
+        format!(
+            "{e} (set 'output-mode' = 'update' in CREATE TABLE {target} WITH (...), or drop \
+             'allowed-lateness')"
+        )
+    })?;
+    if spec.mode == OutputMode::Update {
+        sink.merge_keys = merge_keys(&outputs, &spec)?;
+    }
     let window_name = format!("{target}/window");
     let columns = reordering(&outputs, &spec);
     plan = plan.window(&window_name, &stream, spec);
@@ -351,6 +375,51 @@ fn lower_window(
         },
     );
     Ok((plan, name))
+}
+
+/// The columns an update-mode table is merged on, as the select list names them: the
+/// window's start (and end, when selected) and every key.
+fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<String>, String> {
+    if matches!(spec.kind, WindowKind::Session { .. }) {
+        return Err(unsupported(
+            "'output-mode' = 'update' over SESSION windows",
+            "a session's start and end move as it merges, so its row cannot be updated in \
+             place by key; use append mode",
+        ));
+    }
+    let mut keys = Vec::new();
+    let mut start = false;
+    for (output, name) in outputs {
+        match output {
+            Output::Start => {
+                start = true;
+                keys.push(name.clone());
+            }
+            Output::End | Output::Key(_) => keys.push(name.clone()),
+            Output::Aggregate(_) => {}
+        }
+    }
+    let missing: Vec<&String> = spec
+        .keys
+        .iter()
+        .filter(|k| {
+            !outputs
+                .iter()
+                .any(|(o, _)| matches!(o, Output::Key(key) if key == *k))
+        })
+        .collect();
+    if !start || !missing.is_empty() {
+        return Err(format!(
+            "'output-mode' = 'update' merges each window's row by the window and its keys: \
+             select window_start and every GROUP BY key{}",
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!(" (missing: {missing:?})")
+            }
+        ));
+    }
+    Ok(keys)
 }
 
 /// The window and the key columns of `group_by`.
@@ -616,5 +685,72 @@ mod tests {
         );
         assert!(interval("10").is_err());
         assert!(interval("INTERVAL '0' SECOND").is_err());
+    }
+
+    const SOURCE: &str = "CREATE TABLE events (user_id STRING, ts TIMESTAMP NOT NULL, \
+                          v DOUBLE, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) \
+                          WITH ('connector' = 'generator', 'format' = 'json');";
+
+    fn job(sink: &str, query: &str) -> Result<crate::JobConfig, String> {
+        let text = format!("{SOURCE}\n{sink}\n{query}");
+        crate::sql::SqlJob::from_sql_with(&text, "t.sql", "t", &[]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_update_mode_table_is_merged_by_window_start_end_and_keys_as_selected() {
+        let config = job(
+            "CREATE TABLE per_user WITH ('output-mode' = 'update', \
+             'allowed-lateness' = '5 minutes');",
+            "INSERT INTO per_user SELECT user_id AS who, window_start AS ws, count(*) AS n \
+             FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+        )
+        .unwrap();
+        let queries = config.queries.unwrap();
+        let sink = &queries.sinks[0];
+        assert_eq!(sink.mode, OutputMode::Update);
+        assert_eq!(sink.merge_keys, vec!["who".to_owned(), "ws".to_owned()]);
+        let spec = queries.plan.window().unwrap();
+        assert_eq!(spec.mode, OutputMode::Update);
+        assert_eq!(spec.allowed_lateness, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn update_mode_and_lateness_are_refused_where_they_cannot_hold() {
+        let query = "INSERT INTO t SELECT window_start, user_id, count(*) AS n FROM events \
+                     GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;";
+        let cases = [
+            (
+                "CREATE TABLE t WITH ('allowed-lateness' = '5 minutes');",
+                query.to_owned(),
+                "needs `update` mode",
+            ),
+            (
+                "CREATE TABLE t WITH ('output-mode' = 'update');",
+                query.replace(
+                    "TUMBLE(ts, INTERVAL '1' MINUTE)",
+                    "SESSION(ts, INTERVAL '1' MINUTE)",
+                ),
+                "SESSION windows",
+            ),
+            (
+                "CREATE TABLE t WITH ('output-mode' = 'update');",
+                query.replace("SELECT window_start,", "SELECT window_end,"),
+                "select window_start and every GROUP BY key",
+            ),
+            (
+                "CREATE TABLE t WITH ('output-mode' = 'update');",
+                "INSERT INTO t SELECT user_id FROM events;".to_owned(),
+                "without GROUP BY",
+            ),
+            (
+                "CREATE TABLE t WITH ('output-mode' = 'complete');",
+                query.to_owned(),
+                "'output-mode' = 'complete'",
+            ),
+        ];
+        for (sink, query, expected) in cases {
+            let err = job(sink, &query).unwrap_err();
+            assert!(err.contains(expected), "{sink} {query}: {err}");
+        }
     }
 }

@@ -58,6 +58,7 @@ impl WindowState {
     /// # Errors
     /// When a column is missing or an aggregate is malformed.
     pub fn new(spec: WindowSpec, schema: &SchemaRef) -> Result<Self> {
+        spec.validate()?;
         let keys = KeyColumns::resolve(schema, &spec.keys)?;
         let time_index = schema
             .index_of(&spec.time_column)
@@ -142,6 +143,12 @@ impl WindowState {
         self.open.values().map(Vec::len).sum()
     }
 
+    /// The allowed lateness in microseconds: windows stay open that long past the
+    /// watermark.
+    fn lateness(&self) -> i64 {
+        micros(self.spec.allowed_lateness)
+    }
+
     /// Starts an epoch: `W(e)` becomes the watermark in effect.
     pub fn begin_epoch(&mut self) {
         self.watermark.advance();
@@ -188,7 +195,10 @@ impl WindowState {
                 _ => None,
             });
         }
-        let late_bound = self.watermark.late_threshold();
+        let late_bound = self
+            .watermark
+            .late_threshold()
+            .map(|w| w.saturating_sub(self.lateness()));
         let mut late_rows = Vec::new();
         let mut late_missed = Vec::new();
         for i in 0..batch.num_rows() {
@@ -294,7 +304,8 @@ impl WindowState {
         let bound = if flush {
             Some(i64::MAX)
         } else {
-            self.watermark.current()
+            let lateness = self.lateness();
+            self.watermark.current().map(|w| w.saturating_sub(lateness))
         };
         let is_final = |end: i64| bound.is_some_and(|w| end <= w);
         let mode = self.spec.mode;

@@ -9,7 +9,7 @@ use arrow::datatypes::SchemaRef;
 use sluice_config::JobConfig;
 use sluice_connectors::blackhole::BlackholeSink;
 use sluice_connectors::delta::{
-    AutoCompact, CompactionState, DeltaTableSink, MergeTableSink, SinkOptions,
+    AutoCompact, CompactionState, DeltaTableSink, MergeConfig, MergeTableSink, SinkOptions,
 };
 use sluice_connectors::kafka::{KafkaClient, KafkaPublishedSink, create_topic};
 use sluice_engine::metrics::RunMetrics;
@@ -17,6 +17,7 @@ use sluice_engine::plan::CompiledPlan;
 use sluice_engine::plan::SinkRole;
 use sluice_engine::quality::QualityGate;
 use sluice_engine::runtime::TableSink;
+use sluice_engine::window::OutputMode;
 
 use super::Location;
 
@@ -93,8 +94,40 @@ pub(super) fn open(
                 _ => Ok(sink),
             }
         };
+    // An append table, or a MERGE table when `merge` is set.
+    let open_or_merge = |name: &str,
+                         schema: SchemaRef,
+                         partitions: Vec<String>,
+                         merge: &Option<MergeConfig>,
+                         what: &str|
+     -> Result<Arc<dyn TableSink>> {
+        match merge {
+            None => open(name, schema, partitions),
+            Some(merge) => {
+                let location = tables_dir.join(name);
+                Ok(Arc::new(
+                    MergeTableSink::open(
+                        handle,
+                        &location,
+                        &format!("{}/{}", job.job_id, name),
+                        schema,
+                        partitions,
+                        merge.clone(),
+                        &SinkOptions {
+                            merge_schema: job.output.merge_schema,
+                            replace_where: None,
+                            table_properties: job.output.table_properties.clone(),
+                            auto_compact: None,
+                        },
+                    )
+                    .with_context(|| format!("opening table {location} ({what})"))?,
+                ))
+            }
+        }
+    };
     if let Some(queries) = &job.queries {
-        // A SQL job: every table its queries write is a Delta append.
+        // A SQL job: every table its queries write is a Delta append, or a MERGE table in
+        // update mode.
         let mut sinks: BTreeMap<String, Arc<dyn TableSink>> = BTreeMap::new();
         let mut names = Vec::new();
         for node in &compiled.plan.sinks {
@@ -116,7 +149,22 @@ pub(super) fn open(
                         .sink_schema(&node.name)
                         .cloned()
                         .with_context(|| format!("the plan has no sink `{}`", node.name))?;
-                    open(&node.name, schema, partitions)?
+                    // Update mode: each epoch's changed windows are merged by their key.
+                    let merge =
+                        declared
+                            .filter(|s| s.mode == OutputMode::Update)
+                            .map(|s| MergeConfig {
+                                keys: s.merge_keys.clone(),
+                                delete_when: None,
+                                update: BTreeMap::new(),
+                            });
+                    open_or_merge(
+                        &node.name,
+                        schema,
+                        partitions,
+                        &merge,
+                        "'output-mode' = 'update'",
+                    )?
                 }
                 SinkRole::QualityGate { .. } => {
                     anyhow::bail!("a SQL job has no quality gate (`{}`)", node.name)
@@ -149,37 +197,6 @@ pub(super) fn open(
         let bronze = publish(open(name, schema(name)?, vec![])?, &topics.bronze)?;
         sinks.insert(name.clone(), bronze);
     }
-    // An append table, or a MERGE table when `merge` is set.
-    let open_or_merge = |name: &str,
-                         schema: SchemaRef,
-                         partitions: Vec<String>,
-                         merge: &Option<sluice_connectors::delta::MergeConfig>,
-                         what: &str|
-     -> Result<Arc<dyn TableSink>> {
-        match merge {
-            None => open(name, schema, partitions),
-            Some(merge) => {
-                let location = tables_dir.join(name);
-                Ok(Arc::new(
-                    MergeTableSink::open(
-                        handle,
-                        &location,
-                        &format!("{}/{}", job.job_id, name),
-                        schema,
-                        partitions,
-                        merge.clone(),
-                        &SinkOptions {
-                            merge_schema: job.output.merge_schema,
-                            replace_where: None,
-                            table_properties: job.output.table_properties.clone(),
-                            auto_compact: None,
-                        },
-                    )
-                    .with_context(|| format!("opening table {location} ({what})"))?,
-                ))
-            }
-        }
-    };
     let silver_sink = match &job.silver.replace_where {
         Some(predicate) => open_replacing(
             &names.silver,
@@ -206,9 +223,25 @@ pub(super) fn open(
         )?;
         sinks.insert(config.name.clone(), sink);
     }
-    if job.gold.is_some() {
+    if let Some(config) = &job.gold {
+        // Update mode: each epoch's changed windows are merged by window and keys.
+        let merge = (config.output_mode == "update").then(|| MergeConfig {
+            keys: ["window_start", "window_end"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(config.keys.iter().cloned())
+                .collect(),
+            delete_when: None,
+            update: BTreeMap::new(),
+        });
         let gold = publish(
-            open(&names.gold, schema(&names.gold)?, vec![])?,
+            open_or_merge(
+                &names.gold,
+                schema(&names.gold)?,
+                vec![],
+                &merge,
+                "gold.output-mode: update",
+            )?,
             &topics.gold,
         )?;
         sinks.insert(names.gold.clone(), gold);

@@ -1,0 +1,200 @@
+"""Correctable windows (update mode with an allowed lateness), checked against an oracle
+that replays the input epoch by epoch on its own.
+
+    lateness_tool.py write --dir D --seed S
+        Writes D/in/part-NNNNN.jsonl, one file per epoch (the job reads one file per
+        epoch): rows {id, sensor, ts, v}, event time moving ~20 s per epoch with some skew,
+        10% of rows 1 to 2.5 minutes behind (within the allowed lateness of the test, but
+        late by Spark's rule) and 4% 5 to 10 minutes behind (later than that).
+
+    lateness_tool.py check --dir D --out OUT --table T [--dlq DLQ] --size S --delay D
+                            --lateness L
+        The oracle. Epoch e is file e. It computes the watermark itself from the files,
+        as DESIGN section 2 defines it: W(0) = -inf, W(e) = max(W(e-1), max event time of
+        the epochs before e - delay). A row of epoch e is late when its tumbling window
+        (size S seconds) ends at or before W(e-1) - L; the others count in their window.
+        Then, read with DuckDB's delta_scan:
+          - OUT/tables/T must hold exactly one row per (window_start, window_end, sensor),
+            with count(*), sum(v), min(v) and max(v) over the rows that count: the
+            table was corrected in place by MERGE;
+          - OUT/tables/DLQ (dead_letters) must hold the late rows, by id and epoch, with reason `late`;
+          - the rows that Spark would have called late but the lateness accepted must be
+            more than 0, and the table's Delta log (read as JSON) must show MERGEs that
+            updated rows, so the test exercised corrections.
+        Prints one JSON line; exit status 1 when something differs.
+"""
+
+import argparse
+import datetime as dt
+import glob
+import json
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from delta_checks import connect, lit, multiset_diff, table_path  # noqa: E402
+
+SEC = 1_000_000
+BASE_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
+EPOCHS = 30
+PER_EPOCH = 40
+
+
+def ts_text(us: int) -> str:
+    t = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=us)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def write(args) -> dict:
+    rng = random.Random(args.seed)
+    os.makedirs(os.path.join(args.dir, "in"), exist_ok=True)
+    next_id = 0
+    for e in range(EPOCHS):
+        lines = []
+        for _ in range(PER_EPOCH):
+            t = BASE_US + e * 20 * SEC + rng.randrange(20 * SEC) - rng.randrange(10 * SEC)
+            roll = rng.random()
+            if roll < 0.10:
+                t -= rng.randrange(60 * SEC, 150 * SEC)
+            elif roll < 0.14:
+                t -= rng.randrange(300 * SEC, 600 * SEC)
+            row = {"id": next_id, "sensor": f"s{rng.randrange(4)}", "ts": ts_text(t),
+                   "v": rng.randrange(1000)}
+            next_id += 1
+            lines.append(json.dumps(row))
+        with open(os.path.join(args.dir, "in", f"part-{e:05d}.jsonl"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    return {"files": EPOCHS, "rows": next_id}
+
+
+def read_epochs(d: str) -> list[list[dict]]:
+    epochs = []
+    for path in sorted(glob.glob(os.path.join(d, "in", "part-*.jsonl"))):
+        rows = []
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    row = json.loads(line)
+                    t = dt.datetime.strptime(row["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
+                    t = t.replace(tzinfo=dt.timezone.utc)
+                    row["t"] = round((t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
+                                     / dt.timedelta(microseconds=1))
+                    rows.append(row)
+        epochs.append(rows)
+    return epochs
+
+
+def oracle(epochs, size: int, delay: int, lateness: int):
+    """(windows {(start, end, key): [v...]}, late [(id, epoch)], corrected count)."""
+    windows: dict = {}
+    late = []
+    corrected = 0
+    w_prev = None  # W(e-1) while epoch e runs
+    w_cur = None
+    seen_max = None  # max event time of the epochs before e
+    for e, rows in enumerate(epochs):
+        w_prev = w_cur
+        candidate = None if seen_max is None else seen_max - delay
+        if w_cur is None:
+            w_cur = candidate
+        elif candidate is not None:
+            w_cur = max(w_cur, candidate)
+        for row in rows:
+            start = (row["t"] // size) * size
+            end = start + size
+            if w_prev is not None and end <= w_prev - lateness:
+                late.append((row["id"], e))
+                continue
+            if w_prev is not None and end <= w_prev:
+                corrected += 1
+            windows.setdefault((start, end, row["sensor"]), []).append(row["v"])
+        epoch_max = max(r["t"] for r in rows)
+        seen_max = epoch_max if seen_max is None else max(seen_max, epoch_max)
+    return windows, late, corrected
+
+
+def updated_rows(d: str) -> int:
+    """numTargetRowsUpdated summed over the table's MERGE commits, from its Delta log."""
+    total = 0
+    for path in sorted(glob.glob(os.path.join(d, "_delta_log", "*.json"))):
+        with open(path) as f:
+            for line in f:
+                action = json.loads(line)
+                info = action.get("commitInfo")
+                if info and info.get("operation") == "MERGE":
+                    metrics = info.get("operationMetrics") or {}
+                    # delta-rs writes snake_case metrics, Spark camelCase.
+                    total += int(metrics.get("num_target_rows_updated",
+                                             metrics.get("numTargetRowsUpdated", 0)))
+    return total
+
+
+def check(args) -> dict:
+    size, delay, lateness = args.size * SEC, args.delay * SEC, args.lateness * SEC
+    windows, late, corrected = oracle(read_epochs(args.dir), size, delay, lateness)
+    con = connect()
+    con.execute("CREATE TABLE want (window_start BIGINT, window_end BIGINT, sensor VARCHAR, "
+                "n BIGINT, total DOUBLE, lo DOUBLE, hi DOUBLE)")
+    con.executemany("INSERT INTO want VALUES (?, ?, ?, ?, ?, ?, ?)", [
+        (s, e, k, len(vs), float(sum(vs)), float(min(vs)), float(max(vs)))
+        for (s, e, k), vs in sorted(windows.items())
+    ])
+    table = table_path(args.out, args.table)
+    con.execute(f"""CREATE TABLE got AS SELECT epoch_us(window_start) AS window_start,
+        epoch_us(window_end) AS window_end, sensor, n, total, lo, hi
+        FROM delta_scan({lit(table)})""")
+    diff = multiset_diff(con, "SELECT * FROM want", "SELECT * FROM got")
+    duplicates = con.execute("SELECT count(*) FROM (SELECT window_start, sensor FROM got "
+                             "GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
+    con.execute("CREATE TABLE want_late (id BIGINT, epoch BIGINT)")
+    if late:
+        con.executemany("INSERT INTO want_late VALUES (?, ?)", late)
+    late_diff = multiset_diff(
+        con, "SELECT * FROM want_late",
+        f"""SELECT CAST(json_extract(payload, '$.id') AS BIGINT), epoch
+            FROM delta_scan({lit(table_path(args.out, args.dlq))}) WHERE reason = 'late'""")
+    updated = updated_rows(table)
+    result = {
+        "windows": len(windows), "late": len(late), "corrected": corrected,
+        "merge_updated_rows": updated, "duplicate_keys": duplicates,
+        "table": diff, "late_rows": late_diff,
+    }
+    problems = []
+    if diff["missing"] or diff["unexpected"]:
+        problems.append("the table differs from the oracle")
+    if duplicates:
+        problems.append("a window and sensor appear twice")
+    if late_diff["missing"] or late_diff["unexpected"]:
+        problems.append("the late rows differ from the oracle")
+    if corrected == 0 or not late:
+        problems.append("the input must hold rows the lateness accepts and rows beyond it")
+    if updated == 0:
+        problems.append("no MERGE updated a row: nothing was corrected in place")
+    result["ok"] = not problems
+    result["problems"] = problems
+    return result
+
+
+def main(argv) -> int:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("write")
+    w.add_argument("--dir", required=True)
+    w.add_argument("--seed", type=int, default=7)
+    c = sub.add_parser("check")
+    c.add_argument("--dir", required=True)
+    c.add_argument("--out", required=True)
+    c.add_argument("--table", required=True)
+    c.add_argument("--dlq", default="dead_letters")
+    c.add_argument("--size", type=int, required=True)
+    c.add_argument("--delay", type=int, required=True)
+    c.add_argument("--lateness", type=int, required=True)
+    args = parser.parse_args(argv)
+    result = write(args) if args.cmd == "write" else check(args)
+    print(json.dumps(result, default=str))
+    return 0 if result.get("ok", True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
