@@ -19,6 +19,7 @@ pub mod aggregate;
 pub mod batch;
 mod epoch;
 pub mod error;
+mod event_time;
 pub mod expr;
 pub mod join;
 pub mod key;

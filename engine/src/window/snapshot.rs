@@ -1,23 +1,20 @@
 //! Window state snapshots as Arrow IPC: one row per open (window, key), tagged with its key
 //! group, and the watermark in the schema metadata.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float64Array, Int64Array, UInt32Array,
 };
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, UInt32Type};
-use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 
 use super::accumulator::{Accumulator, Hll, Moments};
 use super::state::{Slot, WindowState};
 use crate::error::{EngineError, Result};
+use crate::event_time::{decode_snapshots, encode_snapshot};
 use crate::key::key_group;
-use crate::watermark::Watermark;
 
 const MOMENT_FIELDS: [&str; 5] = ["sum", "min", "max", "mean", "m2"];
 
@@ -86,19 +83,13 @@ impl WindowState {
                 |(_, s)| s.acc.sketches[a].as_ref().map(|h| h.registers().to_vec()),
             ))));
         }
-        let watermark = self.watermark();
-        let mut metadata = HashMap::new();
-        metadata.insert("operator".to_string(), self.spec.name.clone());
-        metadata.insert("key_groups".to_string(), key_groups.to_string());
-        metadata.insert("watermark".to_string(), json(watermark)?);
-        let schema = Arc::new(Schema::new(fields).with_metadata(metadata));
-        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
-        let mut out = Vec::new();
-        let mut writer = StreamWriter::try_new(&mut out, &schema)?;
-        writer.write(&batch)?;
-        writer.finish()?;
-        drop(writer);
-        Ok(out)
+        encode_snapshot(
+            &self.spec.name,
+            key_groups,
+            self.watermark(),
+            fields,
+            columns,
+        )
     }
 
     /// Restores the entries of the key groups in `owned` from snapshot `parts` written by
@@ -107,27 +98,9 @@ impl WindowState {
     /// # Errors
     /// [`EngineError::Snapshot`] when a part does not match this operator.
     pub fn restore(&mut self, parts: &[impl AsRef<[u8]>], owned: Range<u32>) -> Result<()> {
-        let mut watermark = None;
-        for part in parts {
-            let reader = StreamReader::try_new(part.as_ref(), None)?;
-            let schema = reader.schema();
-            let meta = schema.metadata();
-            if meta.get("operator") != Some(&self.spec.name) {
-                return Err(EngineError::Snapshot(format!(
-                    "part belongs to operator {:?}, expected {}",
-                    meta.get("operator"),
-                    self.spec.name
-                )));
-            }
-            let restored: Watermark = serde_json::from_str(
-                meta.get("watermark")
-                    .ok_or_else(|| EngineError::Snapshot("missing watermark".into()))?,
-            )
-            .map_err(|e| EngineError::Snapshot(e.to_string()))?;
-            watermark = Some(restored);
-            for batch in reader {
-                self.restore_batch(&batch?, &owned)?;
-            }
+        let (watermark, batches) = decode_snapshots(&self.spec.name, parts)?;
+        for batch in &batches {
+            self.restore_batch(batch, &owned)?;
         }
         if let Some(w) = watermark {
             self.watermark = w;
@@ -198,8 +171,4 @@ impl WindowState {
         }
         Ok(())
     }
-}
-
-fn json(w: &Watermark) -> Result<String> {
-    serde_json::to_string(w).map_err(|e| EngineError::Snapshot(e.to_string()))
 }

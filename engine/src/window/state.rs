@@ -434,3 +434,41 @@ fn as_strings(column: &ArrayRef) -> Result<StringArray> {
         .expect("cast to utf8")
         .clone())
 }
+
+impl crate::event_time::EventTimeState for WindowState {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn begin_epoch(&mut self) {
+        WindowState::begin_epoch(self);
+    }
+
+    fn canonical_order(&self, batches: &mut [RecordBatch]) {
+        WindowState::canonical_order(self, batches);
+    }
+
+    fn absorb(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
+        WindowState::absorb(self, batch)
+    }
+
+    fn finish_epoch(&mut self, epoch_max: Option<i64>, flush: bool) -> Result<Option<RecordBatch>> {
+        Ok(WindowState::finish_epoch(self, epoch_max, flush)?.results)
+    }
+
+    fn snapshot(&self, key_groups: u32) -> Result<Vec<u8>> {
+        WindowState::snapshot(self, key_groups)
+    }
+
+    fn restore(&mut self, parts: &[&bytes::Bytes], owned: std::ops::Range<u32>) -> Result<()> {
+        WindowState::restore(self, parts, owned)
+    }
+
+    fn open_entries(&self) -> usize {
+        WindowState::open_entries(self)
+    }
+
+    fn watermark(&self) -> &Watermark {
+        WindowState::watermark(self)
+    }
+}

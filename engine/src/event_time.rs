@@ -1,0 +1,375 @@
+//! What the event-time operators (windows and deduplication) share: a keyed timely
+//! operator that gathers each epoch's rows by key group, processes epochs in order once
+//! timely says they are complete, routes late rows, snapshots its state, and derives its
+//! watermark from the max event time of its input, all-reduced across workers by
+//! broadcast, so that every worker uses the same `W(e)` (DESIGN section 2).
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, TimestampMicrosecondArray};
+use arrow::compute::{cast, max};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use arrow::record_batch::RecordBatch;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::Stream;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::progress::frontier::MutableAntichain;
+
+use crate::batch::Batches;
+use crate::epoch::complete_before;
+use crate::error::{EngineError, Result};
+use crate::key::{KeyColumns, key_pact, owned_groups};
+use crate::watermark::Watermark;
+use crate::window::{WindowControl, WindowNote, WindowSetup};
+
+/// The keyed state of an event-time operator, epoch by epoch.
+pub(crate) trait EventTimeState {
+    /// The operator's state name (its snapshot parts carry it).
+    fn name(&self) -> &str;
+    /// Starts an epoch: `W(e)` becomes the watermark in effect.
+    fn begin_epoch(&mut self);
+    /// Puts one epoch's batches in an order that depends only on their contents.
+    fn canonical_order(&self, batches: &mut [RecordBatch]);
+    /// Takes one batch of the epoch's rows; returns its late rows (with the late columns).
+    ///
+    /// # Errors
+    /// When a column cannot be read as its expected type.
+    fn absorb(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>>;
+    /// Ends the epoch, given its global max event time: returns the rows to emit.
+    /// `flush` ends a bounded input.
+    ///
+    /// # Errors
+    /// When building the output fails.
+    fn finish_epoch(&mut self, epoch_max: Option<i64>, flush: bool) -> Result<Option<RecordBatch>>;
+    /// The whole state as Arrow IPC bytes, tagged with key groups.
+    ///
+    /// # Errors
+    /// When encoding fails.
+    fn snapshot(&self, key_groups: u32) -> Result<Vec<u8>>;
+    /// Restores the key groups `owned` from snapshot parts written by any number of
+    /// workers.
+    ///
+    /// # Errors
+    /// [`EngineError::Snapshot`] when a part does not match the operator.
+    fn restore(&mut self, parts: &[&bytes::Bytes], owned: Range<u32>) -> Result<()>;
+    /// Keys (or windows of keys) held.
+    fn open_entries(&self) -> usize;
+    /// The watermark bookkeeping.
+    fn watermark(&self) -> &Watermark;
+}
+
+/// The streams of an event-time operator.
+pub(crate) struct EventTimeOutputs<'scope> {
+    /// Emitted rows.
+    pub(crate) results: Stream<'scope, u64, Batches>,
+    /// Late rows, with `windows_missed` and `late_watermark` columns.
+    pub(crate) late: Stream<'scope, u64, Batches>,
+    /// Snapshot parts and failures, at their epochs.
+    pub(crate) notes: Stream<'scope, u64, Vec<WindowNote>>,
+}
+
+/// Runs `state` over `stream` (batches with `schema`), exchanged by `keys` into key
+/// groups; `label` names the timely operator.
+///
+/// # Errors
+/// When the time column is not in `schema`, or a snapshot part cannot be restored.
+pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
+    stream: Stream<'scope, u64, Batches>,
+    mut state: S,
+    keys: &KeyColumns,
+    time_column: &str,
+    schema: &SchemaRef,
+    setup: WindowSetup,
+    label: String,
+) -> Result<EventTimeOutputs<'scope>> {
+    let maxima = observe_max(stream.clone(), time_column, schema)?;
+    let scope = stream.scope();
+    let owned = owned_groups(scope.index(), setup.key_groups, scope.peers());
+    let operator = state.name().to_owned();
+    if !setup.restore.is_empty() {
+        let mine: Vec<&bytes::Bytes> = setup
+            .restore
+            .iter()
+            .filter(|(part, _)| part.operator == operator && part.overlaps(&owned))
+            .map(|(_, bytes)| bytes)
+            .collect();
+        state.restore(&mine, owned.clone())?;
+    }
+    *setup.control.watermark.borrow_mut() = state.watermark().clone();
+
+    let mut builder = OperatorBuilder::new(label.clone(), scope);
+    let mut data = builder.new_input(stream, key_pact(keys, setup.key_groups)?);
+    let mut maxima = builder.new_input(maxima, Pipeline);
+    let (results_out, results) = builder.new_output::<Batches>();
+    let (late_out, late) = builder.new_output::<Batches>();
+    let (parts_out, notes) = builder.new_output::<Vec<WindowNote>>();
+    let mut results_out = OutputBuilder::from(results_out);
+    let mut late_out = OutputBuilder::from(late_out);
+    let mut parts_out = OutputBuilder::from(parts_out);
+
+    builder.build(move |capabilities| {
+        let mut caps = capabilities;
+        for cap in caps.iter_mut() {
+            cap.downgrade(&setup.first_epoch);
+        }
+        let mut next = setup.first_epoch;
+        let mut stash: BTreeMap<u64, Vec<RecordBatch>> = BTreeMap::new();
+        let mut epoch_max: BTreeMap<u64, i64> = BTreeMap::new();
+        move |frontiers: &[MutableAntichain<u64>]| {
+            data.for_each(|cap, container| {
+                if let Some(&t) = cap.least() {
+                    stash
+                        .entry(t)
+                        .or_default()
+                        .extend(std::mem::take(&mut container.batches));
+                }
+            });
+            maxima.for_each(|cap, container| {
+                if let Some(&t) = cap.least() {
+                    for &(_, m) in container.iter() {
+                        let e = epoch_max.entry(t).or_insert(m);
+                        *e = (*e).max(m);
+                    }
+                }
+            });
+            if caps.is_empty() {
+                return;
+            }
+            let final_epoch = setup.control.final_epoch.get();
+            let frontier = frontiers
+                .iter()
+                .filter_map(|f| f.frontier().first().copied())
+                .min();
+            let limit = complete_before(frontier, final_epoch, stash.keys().last().copied(), next);
+            let mut results_handle = results_out.activate();
+            let mut late_handle = late_out.activate();
+            let mut parts_handle = parts_out.activate();
+            while next < limit {
+                let e = next;
+                let mut batches = stash.remove(&e).unwrap_or_default();
+                state.canonical_order(&mut batches);
+                let flush = final_epoch == Some(e);
+                state.begin_epoch();
+                let mut late_rows = Vec::new();
+                let mut failures = Vec::new();
+                for batch in &batches {
+                    match state.absorb(batch) {
+                        Ok(Some(late)) => late_rows.push(late),
+                        Ok(None) => {}
+                        Err(err) => failures.push(err.to_string()),
+                    }
+                }
+                let idle = setup.control.idle_max.borrow_mut().remove(&e);
+                let max = match (epoch_max.remove(&e), idle) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                match state.finish_epoch(max, flush) {
+                    Ok(Some(results)) => {
+                        let cap = caps[0].delayed(&e);
+                        results_handle
+                            .session(&cap)
+                            .give_container(&mut Batches::one(results));
+                    }
+                    Ok(None) => {}
+                    Err(err) => failures.push(err.to_string()),
+                }
+                if !late_rows.is_empty() {
+                    let count: usize = late_rows.iter().map(RecordBatch::num_rows).sum();
+                    let control = &setup.control;
+                    control
+                        .late_records
+                        .set(control.late_records.get() + count as u64);
+                    let cap = caps[1].delayed(&e);
+                    late_handle
+                        .session(&cap)
+                        .give_container(&mut Batches { batches: late_rows });
+                }
+                if (flush || (setup.snapshot_every > 0 && e.is_multiple_of(setup.snapshot_every)))
+                    && let Some(namer) = &setup.snapshots
+                {
+                    match state.snapshot(setup.key_groups) {
+                        Ok(bytes) => {
+                            let part = namer(
+                                owned.clone(),
+                                bytes.len() as u64,
+                                state.open_entries() as u64,
+                            );
+                            let cap = caps[2].delayed(&e);
+                            parts_handle
+                                .session(&cap)
+                                .give(WindowNote::Snapshot(part, bytes));
+                        }
+                        Err(err) => failures.push(format!("snapshot: {err}")),
+                    }
+                }
+                if !failures.is_empty() {
+                    let cap = caps[2].delayed(&e);
+                    let mut session = parts_handle.session(&cap);
+                    for failure in failures {
+                        fail(&setup.control, format!("{label}: {failure}"));
+                        session.give(WindowNote::Failed(failure));
+                    }
+                }
+                *setup.control.watermark.borrow_mut() = state.watermark().clone();
+                next = e + 1;
+                for cap in caps.iter_mut() {
+                    cap.downgrade(&next);
+                }
+                if flush {
+                    caps.clear();
+                    break;
+                }
+            }
+            if frontiers.iter().all(|f| f.frontier().is_empty()) && stash.is_empty() {
+                caps.clear();
+            }
+        }
+    });
+    Ok(EventTimeOutputs {
+        results,
+        late,
+        notes,
+    })
+}
+
+fn fail(control: &WindowControl, message: String) {
+    tracing::error!(%message, "event-time operator failed");
+    control.failure.borrow_mut().get_or_insert(message);
+}
+
+/// Each worker's max event time per epoch, sent to every worker (an all-reduce by
+/// broadcast): every event-time operator then derives the same watermark.
+fn observe_max<'scope>(
+    stream: Stream<'scope, u64, Batches>,
+    time_column: &str,
+    schema: &SchemaRef,
+) -> Result<Stream<'scope, u64, Vec<(u64, i64)>>> {
+    let index = schema
+        .index_of(time_column)
+        .map_err(|_| crate::key::unknown_column(schema, time_column))?;
+    let peers = stream.scope().peers() as u64;
+    let local = stream.unary::<CapacityContainerBuilder<Vec<(u64, i64)>>, _, _, _>(
+        Pipeline,
+        "ObserveMaxEventTime",
+        move |_, _| {
+            move |input, output| {
+                input.for_each(|cap, container| {
+                    let mut best: Option<i64> = None;
+                    for batch in &container.batches {
+                        let Ok(times) = as_micros(batch.column(index)) else {
+                            continue;
+                        };
+                        if let Some(m) = max(&times) {
+                            best = Some(best.map_or(m, |b| b.max(m)));
+                        }
+                    }
+                    if let Some(m) = best {
+                        let mut session = output.session(&cap);
+                        for peer in 0..peers {
+                            session.give((peer, m));
+                        }
+                    }
+                });
+            }
+        },
+    );
+    Ok(
+        local.unary::<CapacityContainerBuilder<Vec<(u64, i64)>>, _, _, _>(
+            Exchange::new(|x: &(u64, i64)| x.0),
+            "AllReduceMaxEventTime",
+            |_, _| {
+                move |input, output| {
+                    input.for_each(|cap, container| {
+                        output.session(&cap).give_container(container);
+                    })
+                }
+            },
+        ),
+    )
+}
+
+/// A timestamp column as microseconds since the Unix epoch (no time zone).
+///
+/// # Errors
+/// When the column is not a timestamp.
+pub(crate) fn as_micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> {
+    let times = cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+    Ok(times
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .expect("cast to timestamp(us)")
+        .clone())
+}
+
+/// Encodes a snapshot: `fields` and `columns` (one row per entry, the first two columns
+/// being `key_group` and `key`), with the operator's name, the key groups and the
+/// watermark in the schema metadata.
+///
+/// # Errors
+/// When encoding fails.
+pub(crate) fn encode_snapshot(
+    operator: &str,
+    key_groups: u32,
+    watermark: &Watermark,
+    fields: Vec<Field>,
+    columns: Vec<ArrayRef>,
+) -> Result<Vec<u8>> {
+    let mut metadata = HashMap::new();
+    metadata.insert("operator".to_string(), operator.to_owned());
+    metadata.insert("key_groups".to_string(), key_groups.to_string());
+    metadata.insert(
+        "watermark".to_string(),
+        serde_json::to_string(watermark).map_err(|e| EngineError::Snapshot(e.to_string()))?,
+    );
+    let schema = Arc::new(Schema::new(fields).with_metadata(metadata));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+    let mut out = Vec::new();
+    let mut writer = StreamWriter::try_new(&mut out, &schema)?;
+    writer.write(&batch)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(out)
+}
+
+/// Decodes snapshot parts of `operator`: the watermark of the last part (every part
+/// holds the same) and every part's batches.
+///
+/// # Errors
+/// [`EngineError::Snapshot`] when a part belongs to another operator or lacks its
+/// watermark.
+pub(crate) fn decode_snapshots(
+    operator: &str,
+    parts: &[impl AsRef<[u8]>],
+) -> Result<(Option<Watermark>, Vec<RecordBatch>)> {
+    let mut watermark = None;
+    let mut batches = Vec::new();
+    for part in parts {
+        let reader = StreamReader::try_new(part.as_ref(), None)?;
+        let schema = reader.schema();
+        let meta = schema.metadata();
+        if meta.get("operator").map(String::as_str) != Some(operator) {
+            return Err(EngineError::Snapshot(format!(
+                "part belongs to operator {:?}, expected {operator}",
+                meta.get("operator"),
+            )));
+        }
+        let restored: Watermark = serde_json::from_str(
+            meta.get("watermark")
+                .ok_or_else(|| EngineError::Snapshot("missing watermark".into()))?,
+        )
+        .map_err(|e| EngineError::Snapshot(e.to_string()))?;
+        watermark = Some(restored);
+        for batch in reader {
+            batches.push(batch?);
+        }
+    }
+    Ok((watermark, batches))
+}
