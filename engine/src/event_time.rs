@@ -373,3 +373,53 @@ pub(crate) fn decode_snapshots(
     }
     Ok((watermark, batches))
 }
+
+/// The schema of late rows: the input's columns, then `windows_missed` (Int32) and
+/// `late_watermark` (the threshold they were tested against).
+pub(crate) fn late_schema(input: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("windows_missed", DataType::Int32, false));
+    fields.push(Field::new(
+        "late_watermark",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        true,
+    ));
+    Arc::new(Schema::new(fields))
+}
+
+/// The rows `rows` of `batch`, each with how many windows it missed, tested against
+/// `bound`, in `schema` (from [`late_schema`]); `None` when there are none.
+///
+/// # Errors
+/// When the rows cannot be taken.
+pub(crate) fn late_rows(
+    batch: &RecordBatch,
+    rows: Vec<u32>,
+    missed: Vec<i32>,
+    bound: Option<i64>,
+    schema: &SchemaRef,
+) -> Result<Option<RecordBatch>> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let late = arrow::compute::take_record_batch(batch, &arrow::array::UInt32Array::from(rows))?;
+    let watermark =
+        TimestampMicrosecondArray::from(vec![bound; late.num_rows()]).with_timezone("UTC");
+    let mut columns = late.columns().to_vec();
+    columns.push(Arc::new(arrow::array::Int32Array::from(missed)));
+    columns.push(Arc::new(watermark));
+    Ok(Some(RecordBatch::try_new(Arc::clone(schema), columns)?))
+}
+
+/// Puts one epoch's batches in an order that depends only on their contents (their row
+/// counts and event times), not on the order in which other workers' batches arrived.
+pub(crate) fn canonical_order(batches: &mut [RecordBatch], time_index: usize) {
+    batches.sort_by_cached_key(|batch| {
+        let times = batch.column(time_index).to_data();
+        let mut hash = xxhash_rust::xxh3::Xxh3::new();
+        for buffer in times.buffers() {
+            hash.update(buffer.as_slice());
+        }
+        (batch.num_rows(), hash.digest(), times.offset())
+    });
+}

@@ -58,6 +58,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::aggregate::AggregateSpec;
+use crate::dedup::DedupSpec;
 use crate::error::{EngineError, Result};
 use crate::join::JoinSpec;
 use crate::quality::RulePolicy;
@@ -121,6 +122,8 @@ pub enum OperatorKind {
     },
     /// Keyed event-time windows with a watermark; late rows become dead letters.
     Window(WindowSpec),
+    /// Deduplication by key within the watermark; late rows become dead letters.
+    Dedup(DedupSpec),
     /// A group-by over each epoch's rows.
     Aggregate(AggregateSpec),
 }
@@ -134,6 +137,7 @@ impl OperatorKind {
             Self::Project { .. } => "project",
             Self::Filter { .. } => "filter",
             Self::Window(_) => "window",
+            Self::Dedup(_) => "dedup",
             Self::Aggregate(_) => "aggregate",
         }
     }
@@ -228,6 +232,17 @@ impl Plan {
         })
     }
 
+    /// The event-time operators (windows and deduplications), in plan order: each keeps
+    /// state by key group under its state name and derives its own watermark from its
+    /// event-time column. Returns `(state name, time column)`.
+    pub fn event_time_operators(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.operators.iter().filter_map(|o| match &o.kind {
+            OperatorKind::Window(spec) => Some((spec.name.as_str(), spec.time_column.as_str())),
+            OperatorKind::Dedup(spec) => Some((spec.name.as_str(), spec.time_column.as_str())),
+            _ => None,
+        })
+    }
+
     /// The first event-time window, if the plan has one.
     pub fn window(&self) -> Option<&WindowSpec> {
         self.windows().next()
@@ -276,14 +291,11 @@ impl Plan {
                 ));
             }
         }
-        let mut window_names = BTreeSet::new();
-        for op in &self.operators {
-            if let OperatorKind::Window(spec) = &op.kind
-                && !window_names.insert(spec.name.as_str())
-            {
+        let mut state_names = BTreeSet::new();
+        for (state, _) in self.event_time_operators() {
+            if !state_names.insert(state) {
                 return invalid(format!(
-                    "two windows keep their state under the name `{}`",
-                    spec.name
+                    "two event-time operators keep their state under the name `{state}`"
                 ));
             }
         }

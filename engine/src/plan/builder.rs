@@ -2,6 +2,7 @@
 
 use super::{DEAD_LETTERS, Operator, OperatorKind, Plan, RuleSet, SinkNode, SinkRole};
 use crate::aggregate::AggregateSpec;
+use crate::dedup::DedupSpec;
 use crate::error::Result;
 use crate::join::JoinSpec;
 use crate::key::DEFAULT_KEY_GROUPS;
@@ -98,6 +99,11 @@ impl PlanBuilder {
     /// Adds an event-time window aggregation.
     pub fn window(self, name: &str, input: &str, spec: WindowSpec) -> Self {
         self.operator(name, input, OperatorKind::Window(spec))
+    }
+
+    /// Adds a deduplication within the watermark.
+    pub fn dedup(self, name: &str, input: &str, spec: DedupSpec) -> Self {
+        self.operator(name, input, OperatorKind::Dedup(spec))
     }
 
     /// Adds a group-by over each epoch's rows.

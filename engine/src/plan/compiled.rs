@@ -9,6 +9,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::{KeyCheck, OperatorKind, Plan, RuleSet};
 use crate::aggregate::EpochAggregate;
+use crate::dedup::{DedupSpec, DedupState};
 use crate::error::{EngineError, Result};
 use crate::expr::SqlExpr;
 use crate::join::{BroadcastJoin, JoinKind, JoinSpec, JoinStrategy, KeyedJoin};
@@ -61,6 +62,13 @@ pub enum CompiledOperator {
         /// The window.
         spec: WindowSpec,
         /// Its input rows' schema.
+        input: SchemaRef,
+    },
+    /// A deduplication over rows of the schema `input`.
+    Dedup {
+        /// The deduplication.
+        spec: DedupSpec,
+        /// Its input rows' schema (also its output's).
         input: SchemaRef,
     },
     /// An epoch aggregate.
@@ -169,6 +177,14 @@ fn compile_operator(
                 input: Arc::clone(input),
             };
             (compiled, schema)
+        }
+        OperatorKind::Dedup(spec) => {
+            DedupState::new(spec.clone(), input)?;
+            let compiled = CompiledOperator::Dedup {
+                spec: spec.clone(),
+                input: Arc::clone(input),
+            };
+            (compiled, Arc::clone(input))
         }
         OperatorKind::Aggregate(spec) => {
             let aggregate = EpochAggregate::new(spec.clone(), input)?;

@@ -1,6 +1,7 @@
-//! The window operators' controls of a worker, seen by its loop as one: the job's
-//! watermark is the minimum of the windows' (DESIGN section 2), and whatever the loop
-//! tells the windows (the final epoch, idle epochs' event time) it tells each.
+//! The event-time operators' (windows' and deduplications') controls of a worker, seen
+//! by its loop as one: the job's watermark is the minimum of theirs (DESIGN section 2),
+//! and whatever the loop tells them (the final epoch, idle epochs' event time) it tells
+//! each.
 
 use std::rc::Rc;
 

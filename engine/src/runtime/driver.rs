@@ -220,10 +220,17 @@ pub fn run(
     let key_groups = meta.key_groups;
     let future = FutureBound::resolve(
         options.max_future,
-        plan.plan.window().map(|w| w.time_column.as_str()),
+        plan.plan
+            .event_time_operators()
+            .next()
+            .map(|(_, time)| time),
         &source.schema(),
     )?;
-    let windows: Vec<&str> = plan.plan.windows().map(|w| w.name.as_str()).collect();
+    let windows: Vec<&str> = plan
+        .plan
+        .event_time_operators()
+        .map(|(name, _)| name)
+        .collect();
     let Recovery {
         latest,
         first_epoch,
@@ -386,7 +393,7 @@ fn run_worker(
     let store = shared.options.checkpoints.clone();
     let failure = Failure::new(Arc::clone(&shared.abort));
     let final_epoch = Rc::new(Cell::new(None));
-    let controls = WindowControls::new(shared.plan.plan.windows().count());
+    let controls = WindowControls::new(shared.plan.plan.event_time_operators().count());
     let first_epoch = shared.first_epoch;
     let in_flight: InFlightEpochs = Rc::default();
 

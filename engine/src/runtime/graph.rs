@@ -27,12 +27,13 @@ use super::state_put::put_state;
 use super::writer::{EpochNote, write_to};
 use crate::aggregate::AggregateExt;
 use crate::batch::Batches;
+use crate::dedup::DedupExt;
 use crate::error::Result;
 use crate::join::{KeyedJoinExt, TableUpdates};
 use crate::plan::{CompiledJoin, CompiledOperator, DEAD_LETTERS, SinkRole};
 use crate::quality::duplicates::{self, duplicate_notes};
 use crate::stateless::{StatelessExt, split_by_rules};
-use crate::window::{WindowControl, WindowExt, WindowSetup, WindowSpec};
+use crate::window::{WindowControl, WindowExt, WindowSetup};
 
 /// What a worker shares between its dataflow and its loop.
 pub(super) struct WorkerParts {
@@ -90,9 +91,10 @@ fn batch_map(compiled: &CompiledOperator) -> (&'static str, BatchFn) {
     }
 }
 
-/// How the plan's window starts, restores and names its snapshot parts.
-fn window_setup(spec: &WindowSpec, shared: &Shared, control: Rc<WindowControl>) -> WindowSetup {
-    let op_name = spec.name.clone();
+/// How an event-time operator (state name `state`) starts, restores and names its
+/// snapshot parts.
+fn event_time_setup(state: &str, shared: &Shared, control: Rc<WindowControl>) -> WindowSetup {
+    let op_name = state.to_owned();
     // Named after the key groups and the run, so that a re-run of the epoch with another
     // worker count never overwrites a part that a marker lists.
     let run_tag = xxhash_rust::xxh3::xxh3_64(shared.run_id.as_bytes()) as u32;
@@ -189,12 +191,32 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
             } => {
                 let control = Rc::clone(&controls.0[next_window]);
                 next_window += 1;
-                let setup = window_setup(spec, shared, control);
+                let setup = event_time_setup(&spec.name, shared, control);
                 let outputs = input.window(spec, schema, setup)?;
                 processed.push(outputs.results.clone().probe().0);
                 files.push(put_state(
                     outputs.notes,
                     format!("Window({})", spec.name),
+                    store.clone(),
+                    rt.clone(),
+                    failure.clone(),
+                    site,
+                ));
+                to_dead_letters(outputs.late, format!("LateToDeadLetters({name})"), true);
+                outputs.results
+            }
+            CompiledOperator::Dedup {
+                spec,
+                input: schema,
+            } => {
+                let control = Rc::clone(&controls.0[next_window]);
+                next_window += 1;
+                let setup = event_time_setup(&spec.name, shared, control);
+                let outputs = input.dedup(spec, schema, setup)?;
+                processed.push(outputs.results.clone().probe().0);
+                files.push(put_state(
+                    outputs.notes,
+                    format!("Dedup({})", spec.name),
                     store.clone(),
                     rt.clone(),
                     failure.clone(),
@@ -285,7 +307,7 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
             marked_before: shared.marked_before,
         },
         abort: Arc::clone(&shared.abort),
-        has_state: plan.plan.window().is_some(),
+        has_state: plan.plan.event_time_operators().next().is_some(),
         snapshot_every,
         gate_first: plan
             .plan

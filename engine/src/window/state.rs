@@ -3,10 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, Float64Array, Int32Array, StringArray, TimestampMicrosecondArray, UInt32Array,
-};
-use arrow::compute::{cast, take_record_batch};
+use arrow::array::{Array, ArrayRef, Float64Array, StringArray};
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use arrow::row::RowConverter;
@@ -16,6 +14,7 @@ use super::accumulator::Accumulator;
 use super::assign::window_starts;
 use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
 use crate::error::{EngineError, Result};
+use crate::event_time::{as_micros, canonical_order, late_schema};
 use crate::key::{KeyColumns, unknown_column};
 use crate::watermark::Watermark;
 
@@ -99,10 +98,6 @@ impl WindowState {
             };
             fields.push(Field::new(&agg.name, data_type, nullable));
         }
-        let mut late_fields: Vec<Field> =
-            schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        late_fields.push(Field::new("windows_missed", DataType::Int32, false));
-        late_fields.push(Field::new("late_watermark", utc(), true));
         let sketched = spec
             .aggregates
             .iter()
@@ -117,7 +112,7 @@ impl WindowState {
             time_index,
             agg_inputs,
             output_schema: Arc::new(Schema::new(fields)),
-            late_schema: Arc::new(Schema::new(late_fields)),
+            late_schema: late_schema(schema),
             spec,
         })
     }
@@ -158,14 +153,7 @@ impl WindowState {
     /// the order in which other workers' batches happened to arrive. Floating-point sums
     /// then come out bit-identical across runs, crashes and replays.
     pub fn canonical_order(&self, batches: &mut [RecordBatch]) {
-        batches.sort_by_cached_key(|batch| {
-            let times = batch.column(self.time_index).to_data();
-            let mut hash = xxhash_rust::xxh3::Xxh3::new();
-            for buffer in times.buffers() {
-                hash.update(buffer.as_slice());
-            }
-            (batch.num_rows(), hash.digest(), times.offset())
-        });
+        canonical_order(batches, self.time_index);
     }
 
     /// Adds the rows of `batch` (one epoch's data) and returns the late ones.
@@ -173,14 +161,7 @@ impl WindowState {
     /// # Errors
     /// When a column cannot be read as its expected type.
     pub fn absorb(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
-        let times = cast(
-            batch.column(self.time_index),
-            &DataType::Timestamp(TimeUnit::Microsecond, None),
-        )?;
-        let times = times
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .expect("cast to timestamp(us)");
+        let times = as_micros(batch.column(self.time_index))?;
         let rows = self.keys.rows(&self.converter, batch)?;
         let mut values: Vec<Option<Float64Array>> = Vec::with_capacity(self.agg_inputs.len());
         let mut distinct: Vec<Option<StringArray>> = Vec::with_capacity(self.agg_inputs.len());
@@ -215,19 +196,7 @@ impl WindowState {
                 late_missed.push(missed);
             }
         }
-        if late_rows.is_empty() {
-            return Ok(None);
-        }
-        let late = take_record_batch(batch, &UInt32Array::from(late_rows))?;
-        let watermark =
-            TimestampMicrosecondArray::from(vec![late_bound; late.num_rows()]).with_timezone("UTC");
-        let mut columns = late.columns().to_vec();
-        columns.push(Arc::new(Int32Array::from(late_missed)));
-        columns.push(Arc::new(watermark));
-        Ok(Some(RecordBatch::try_new(
-            Arc::clone(&self.late_schema),
-            columns,
-        )?))
+        crate::event_time::late_rows(batch, late_rows, late_missed, late_bound, &self.late_schema)
     }
 
     /// Adds row `i` with event time `t` under `key`; returns how many windows it missed.

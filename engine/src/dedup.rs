@@ -1,0 +1,90 @@
+//! Deduplication within the watermark, Spark's `dropDuplicatesWithinWatermark`: the first
+//! row of each key passes, later rows of the key are dropped while the key is remembered,
+//! and a key is forgotten once the watermark passes its first row's event time plus the
+//! watermark delay, so state stays bounded.
+//!
+//! Epoch by epoch, with `W(e)` as for windows (DESIGN section 2):
+//! - a row of epoch `e` with event time `t <= W(e-1)` (or none) is late: it goes to the
+//!   late output (the dead-letter table, reason `late`), as Spark would drop it;
+//! - otherwise, if its key is remembered, it is a duplicate and is dropped (counted);
+//! - otherwise, of the epoch's rows of a new key, the one with the lowest event time
+//!   passes (ties broken by the whole row's encoding, so the choice never depends on
+//!   arrival order), and the key is remembered until `t + delay <= W(e)`, checked at the
+//!   end of each epoch.
+//!
+//! Rows pass at the end of their epoch, ordered by event time, then key.
+
+mod state;
+
+pub use state::DedupState;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::Stream;
+
+use crate::batch::Batches;
+use crate::error::Result;
+use crate::event_time::event_time_operator;
+use crate::key::KeyColumns;
+use crate::window::{WindowOutputs, WindowSetup};
+
+/// Deduplication of a stream by key columns within the watermark.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedupSpec {
+    /// The name of its state in checkpoints.
+    pub name: String,
+    /// The columns that identify a row.
+    pub keys: Vec<String>,
+    /// The event-time column (a timestamp).
+    pub time_column: String,
+    /// The watermark delay; a key is remembered until the watermark passes its first
+    /// row's event time plus this.
+    pub delay: Duration,
+}
+
+/// Deduplication of a stream of Arrow batches.
+pub trait DedupExt<'scope> {
+    /// Deduplicates `self` (batches with `schema`) per `spec`. The results have the input's
+    /// schema; late rows carry `windows_missed` (0) and `late_watermark`.
+    ///
+    /// # Errors
+    /// When the spec does not fit the schema.
+    fn dedup(
+        self,
+        spec: &DedupSpec,
+        schema: &SchemaRef,
+        setup: WindowSetup,
+    ) -> Result<WindowOutputs<'scope>>;
+}
+
+impl<'scope> DedupExt<'scope> for Stream<'scope, u64, Batches> {
+    fn dedup(
+        self,
+        spec: &DedupSpec,
+        schema: &SchemaRef,
+        setup: WindowSetup,
+    ) -> Result<WindowOutputs<'scope>> {
+        let state = DedupState::new(spec.clone(), schema)?;
+        let late_schema = Arc::clone(state.late_schema());
+        let keys = KeyColumns::resolve(schema, &spec.keys)?;
+        let outputs = event_time_operator(
+            self,
+            state,
+            &keys,
+            &spec.time_column,
+            schema,
+            setup,
+            format!("Dedup({})", spec.name),
+        )?;
+        Ok(WindowOutputs {
+            results: outputs.results,
+            late: outputs.late,
+            results_schema: Arc::clone(schema),
+            late_schema,
+            notes: outputs.notes,
+        })
+    }
+}
