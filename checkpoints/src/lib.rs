@@ -109,5 +109,5 @@ pub use retry::StoreRetry;
 pub use rewind::{ReplayIntent, RewindPlan};
 pub use savepoint::Savepoint;
 pub use snapshot::{StatePart, StateSize, check_tiling, state_sizes};
-pub use store::{CheckpointStore, JobMetadata, object_store_for};
+pub use store::{CheckpointStore, JobMetadata, check_name, object_store_for};
 pub use summary::CheckpointSummary;

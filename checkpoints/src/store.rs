@@ -112,8 +112,12 @@ fn location_url(location: &str) -> Result<Url> {
     Url::from_directory_path(&abs).map_err(|()| invalid("not an absolute path".into()))
 }
 
-/// Checks that `name` is a safe single path segment: `[A-Za-z0-9._=-]+`, not starting with `.`.
-pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
+/// Checks that `name` is a safe single path segment: `[A-Za-z0-9._=-]+`, not starting with `.`
+/// (job ids, operator state names, savepoint names).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming `what` otherwise.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && name

@@ -33,6 +33,7 @@
 //! - What cannot run incrementally, or does not run yet, is refused naming the construct.
 
 mod ddl;
+mod dedup;
 mod query;
 mod text;
 

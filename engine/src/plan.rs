@@ -293,6 +293,11 @@ impl Plan {
         }
         let mut state_names = BTreeSet::new();
         for (state, _) in self.event_time_operators() {
+            if let Err(e) = sluice_checkpoints::check_name("state name", state) {
+                return invalid(format!(
+                    "an event-time operator's {e} (it names checkpoint files)"
+                ));
+            }
             if !state_names.insert(state) {
                 return invalid(format!(
                     "two event-time operators keep their state under the name `{state}`"

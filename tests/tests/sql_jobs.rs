@@ -302,7 +302,7 @@ fn late_rows_within_the_allowed_lateness_correct_the_table_exactly_once() -> Res
     let _serial = serial();
     let dir = work_dir(TMP, "sql_corrections")?;
     python_tool(
-        "lateness_tool.py",
+        "event_time_tool.py",
         &["write", "--dir", &dir.display().to_string(), "--seed", "11"],
         Duration::from_secs(120),
     )?;
@@ -333,7 +333,7 @@ fn late_rows_within_the_allowed_lateness_correct_the_table_exactly_once() -> Res
     };
     let check = |out: &Path| -> Result<String> {
         python_tool(
-            "lateness_tool.py",
+            "event_time_tool.py",
             &[
                 "check".to_owned(),
                 "--dir".to_owned(),
@@ -406,5 +406,90 @@ fn a_yaml_gold_window_in_update_mode_ends_equal_to_append_mode() -> Result<()> {
     ensure!(merges > 0, "the update-mode gold table has no MERGE commit");
     println!("{merges} MERGE commits into gold");
     same_tables_without(&append, &update, &["gold_user_activity"], None, &[])?.require_ok()?;
+    Ok(())
+}
+
+/// Deduplication within the watermark, written as Flink writes it (`ROW_NUMBER() OVER
+/// (PARTITION BY id ORDER BY ts) = 1`), over one file per epoch of events resent in the
+/// same and later epochs. An oracle replays the files with its own watermark; the job is
+/// then killed three times and resumed, which restores the remembered ids from the
+/// checkpoint, and must reach the same tables.
+#[test]
+fn a_row_number_deduplication_matches_its_oracle_and_survives_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_dedup")?;
+    python_tool(
+        "event_time_tool.py",
+        &[
+            "write-dups",
+            "--dir",
+            &dir.display().to_string(),
+            "--seed",
+            "5",
+        ],
+        Duration::from_secs(120),
+    )?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'dedup';\n\
+             CREATE TABLE events (id BIGINT NOT NULL, sensor STRING NOT NULL, \
+               ts TIMESTAMP NOT NULL, v BIGINT NOT NULL, attempt BIGINT NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) \
+             WITH ('connector' = 'files', 'path' = '{}', 'format' = 'json', \
+               'max-files-per-epoch' = '1', 'bounded' = 'true');\n\
+             INSERT INTO unique_events SELECT id, sensor, ts, v, attempt FROM ( \
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY ts) AS rn \
+               FROM events) WHERE rn = 1;\n",
+            dir.join("in").display()
+        ),
+    )?;
+    let sets = |out: &Path| {
+        vec![
+            format!("output.dir={}", out.display()),
+            "checkpoint.every=2".to_owned(),
+            "workers=2".to_owned(),
+        ]
+    };
+    let check = |out: &Path| -> Result<String> {
+        python_tool(
+            "event_time_tool.py",
+            &[
+                "check-dedup".to_owned(),
+                "--dir".to_owned(),
+                dir.display().to_string(),
+                "--out".to_owned(),
+                out.display().to_string(),
+                "--table".to_owned(),
+                "unique_events".to_owned(),
+                "--delay".to_owned(),
+                "30".to_owned(),
+            ],
+            Duration::from_secs(300),
+        )
+    };
+    let (clean, crashed) = (dir.join("clean"), dir.join("crashed"));
+    run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
+        .require_success("the deduplication job")?;
+    println!("clean run against the oracle: {}", check(&clean)?);
+
+    let kills = kill_after_commits(
+        || sluice_run(&job, &sets(&crashed)),
+        &crashed,
+        3,
+        |attempt| 6 * attempt + 5,
+        |_| Duration::ZERO,
+    )?;
+    ensure!(
+        kills == 3,
+        "only {kills} kills landed before the job finished"
+    );
+    run_with_timeout(sluice_run(&job, &sets(&crashed))?, demo_timeout())?
+        .require_success("the resumed run")?;
+    println!(
+        "killed and resumed run against the oracle: {}",
+        check(&crashed)?
+    );
     Ok(())
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Query, SelectItem, SetExpr,
-    Statement, TableFactor, TableObject,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, ObjectName, Query, Select,
+    SelectItem, SetExpr, Statement, TableFactor, TableObject,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -14,6 +14,7 @@ use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 use super::ddl::{SinkTable, SourceTable};
+use super::dedup;
 
 /// An `INSERT INTO ... SELECT` statement.
 #[derive(Clone, Debug)]
@@ -54,7 +55,7 @@ impl Insert {
 }
 
 /// Refuses a construct: what it is, why, and what to write instead.
-fn unsupported(construct: &str, why: &str) -> String {
+pub(super) fn unsupported(construct: &str, why: &str) -> String {
     format!("{construct}: {why}")
 }
 
@@ -68,34 +69,7 @@ pub(super) fn lower(
     declared: &BTreeMap<String, SinkTable>,
 ) -> Result<(PlanBuilder, SinkTable), String> {
     let target = &insert.target;
-    let query = &insert.query;
-    if query.with.is_some() {
-        return Err(unsupported("WITH", "not yet; write the query inline"));
-    }
-    if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
-        return Err(unsupported(
-            "ORDER BY / LIMIT",
-            "a stream has no end to sort or cut at; sort when you read the table",
-        ));
-    }
-    let SetExpr::Select(select) = query.body.as_ref() else {
-        return Err(unsupported(
-            "UNION, INTERSECT, EXCEPT and VALUES",
-            "not yet; write one INSERT per query into the same table",
-        ));
-    };
-    if select.distinct.is_some() {
-        return Err(unsupported(
-            "SELECT DISTINCT",
-            "its state would grow without bound; deduplicate within the watermark (planned)",
-        ));
-    }
-    if select.having.is_some() || select.qualify.is_some() {
-        return Err(unsupported(
-            "HAVING / QUALIFY",
-            "not yet; filter when you read the table",
-        ));
-    }
+    let select = plain_select(&insert.query)?;
     let [from] = select.from.as_slice() else {
         return Err(unsupported("FROM", "exactly one table, the source"));
     };
@@ -106,20 +80,26 @@ pub(super) fn lower(
              `joins`)",
         ));
     }
-    let TableFactor::Table { name, .. } = &from.relation else {
-        return Err(unsupported(
-            "a subquery or table function in FROM",
-            "not yet",
-        ));
+    let (mut stream, selection) = match &from.relation {
+        TableFactor::Table { name, .. } => {
+            source_table(name, source)?;
+            (input.to_owned(), select.selection.clone())
+        }
+        TableFactor::Derived { subquery, .. } => {
+            let lowered = dedup::lower(plan, target, subquery, source, input)?;
+            let rest = lowered.keep_first(select.selection.as_ref())?;
+            lowered.not_selected(&select.projection)?;
+            plan = lowered.plan;
+            (lowered.stream, rest)
+        }
+        _ => {
+            return Err(unsupported(
+                "a table function in FROM",
+                "not yet; group by TUMBLE(ts, ...), HOP or SESSION instead",
+            ));
+        }
     };
-    if name.to_string() != source.name {
-        return Err(format!(
-            "FROM `{name}`: the job's source table is `{}`",
-            source.name
-        ));
-    }
-    let mut stream = input.to_owned();
-    if let Some(predicate) = &select.selection {
+    if let Some(predicate) = &selection {
         let name = format!("{target}/where");
         plan = plan.filter(&name, &stream, &predicate.to_string());
         stream = name;
@@ -156,7 +136,8 @@ pub(super) fn lower(
                  aggregate's changed windows",
             ));
         }
-        let (next, stream) = lower_select(plan, target, &stream, &select.projection)?;
+        let name = format!("{target}/select");
+        let (next, stream) = lower_select(plan, &name, &stream, &select.projection)?;
         plan = next;
         stream
     };
@@ -171,14 +152,60 @@ fn select_expr(item: &SelectItem) -> Option<&Expr> {
 }
 
 /// A quoted identifier for the engine's SQL.
-fn quoted(name: &str) -> String {
+pub(super) fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The select list of a query without aggregates, as a projection.
-fn lower_select(
+/// One level of a query that runs incrementally: a plain `SELECT` without `WITH`,
+/// `ORDER BY`, `LIMIT`, set operations, `DISTINCT`, `HAVING` or `QUALIFY`.
+pub(super) fn plain_select(query: &Query) -> Result<&Select, String> {
+    if query.with.is_some() {
+        return Err(unsupported("WITH", "not yet; write the query inline"));
+    }
+    if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
+        return Err(unsupported(
+            "ORDER BY / LIMIT",
+            "a stream has no end to sort or cut at; sort when you read the table",
+        ));
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Err(unsupported(
+            "UNION, INTERSECT, EXCEPT and VALUES",
+            "not yet; write one INSERT per query into the same table",
+        ));
+    };
+    if select.distinct.is_some() {
+        return Err(unsupported(
+            "SELECT DISTINCT",
+            "its state would grow without bound; deduplicate within the watermark with \
+             ROW_NUMBER() OVER (PARTITION BY key ORDER BY ts) = 1 in a subquery",
+        ));
+    }
+    if select.having.is_some() || select.qualify.is_some() {
+        return Err(unsupported(
+            "HAVING / QUALIFY",
+            "not yet; filter when you read the table",
+        ));
+    }
+    Ok(select)
+}
+
+/// Checks that `name` is the job's source table.
+pub(super) fn source_table(name: &ObjectName, source: &SourceTable) -> Result<(), String> {
+    if name.to_string() != source.name {
+        return Err(format!(
+            "FROM `{name}`: the job's source table is `{}`",
+            source.name
+        ));
+    }
+    Ok(())
+}
+
+/// The select list of a query without aggregates, as the projection `name` (none when
+/// the list is `*`).
+pub(super) fn lower_select(
     plan: PlanBuilder,
-    target: &str,
+    name: &str,
     stream: &str,
     items: &[SelectItem],
 ) -> Result<(PlanBuilder, String), String> {
@@ -205,9 +232,8 @@ fn lower_select(
     if keep_input && columns.is_empty() {
         return Ok((plan, stream.to_owned()));
     }
-    let name = format!("{target}/select");
     let plan = plan.operator(
-        &name,
+        name,
         stream,
         OperatorKind::Project {
             columns,
@@ -215,10 +241,10 @@ fn lower_select(
             drop: Vec::new(),
         },
     );
-    Ok((plan, name))
+    Ok((plan, name.to_owned()))
 }
 
-fn name_it(e: &Expr) -> String {
+pub(super) fn name_it(e: &Expr) -> String {
     format!("`{e}`: give it a column name, `{e} AS name`")
 }
 
@@ -265,7 +291,7 @@ fn aggregate_call(e: &Expr) -> Option<(String, Option<Expr>)> {
     Some((name, arg))
 }
 
-fn function_args(args: &FunctionArguments) -> Vec<FunctionArgExpr> {
+pub(super) fn function_args(args: &FunctionArguments) -> Vec<FunctionArgExpr> {
     match args {
         FunctionArguments::List(list) => list
             .args
@@ -751,6 +777,85 @@ mod tests {
         for (sink, query, expected) in cases {
             let err = job(sink, &query).unwrap_err();
             assert!(err.contains(expected), "{sink} {query}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_row_number_subquery_kept_at_one_is_a_deduplication() {
+        let config = job(
+            "",
+            "INSERT INTO firsts SELECT user_id, ts FROM (SELECT *, ROW_NUMBER() OVER \
+             (PARTITION BY user_id ORDER BY ts) AS rn FROM events WHERE v > 0) \
+             WHERE rn = 1 AND v < 100;",
+        )
+        .unwrap();
+        let plan = config.queries.unwrap().plan;
+        let kinds: Vec<(&str, &str)> = plan
+            .operators
+            .iter()
+            .map(|o| (o.name.as_str(), o.kind.kind_name()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("firsts/dedup-where", "filter"),
+                ("firsts/dedup", "dedup"),
+                ("firsts/where", "filter"),
+                ("firsts/select", "project"),
+            ]
+        );
+        let OperatorKind::Dedup(spec) = &plan.operators[1].kind else {
+            panic!("not a dedup");
+        };
+        assert_eq!(spec.keys, ["user_id"]);
+        assert_eq!(spec.time_column, "ts");
+        assert_eq!(spec.delay, Duration::from_secs(60));
+        let OperatorKind::Filter { predicate } = &plan.operators[2].kind else {
+            panic!("not a filter");
+        };
+        assert_eq!(predicate, "v < 100");
+    }
+
+    #[test]
+    fn row_numbers_that_are_not_a_deduplication_are_refused() {
+        let sub = |over: &str, outer: &str| {
+            format!(
+                "INSERT INTO t SELECT user_id FROM (SELECT *, ROW_NUMBER() OVER ({over}) AS rn \
+                 FROM events) {outer};"
+            )
+        };
+        let cases = [
+            (
+                sub("PARTITION BY user_id ORDER BY ts DESC", "WHERE rn = 1"),
+                "DESC",
+            ),
+            (sub("PARTITION BY user_id ORDER BY ts", ""), "WHERE rn = 1"),
+            (
+                sub("PARTITION BY user_id ORDER BY ts", "WHERE rn = 2"),
+                "WHERE rn = 1",
+            ),
+            (
+                sub("PARTITION BY user_id ORDER BY v", "WHERE rn = 1"),
+                "order by the event-time column",
+            ),
+            (
+                sub("ORDER BY ts", "WHERE rn = 1"),
+                "PARTITION BY key columns",
+            ),
+            (
+                "INSERT INTO t SELECT rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY \
+                 user_id ORDER BY ts) AS rn FROM events) WHERE rn = 1;"
+                    .to_owned(),
+                "is not a column",
+            ),
+            (
+                "INSERT INTO t SELECT user_id FROM (SELECT user_id FROM events);".to_owned(),
+                "only deduplication runs as one",
+            ),
+        ];
+        for (query, expected) in cases {
+            let err = job("", &query).unwrap_err();
+            assert!(err.contains(expected), "{query}: {err}");
         }
     }
 }

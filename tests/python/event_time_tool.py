@@ -1,13 +1,14 @@
-"""Correctable windows (update mode with an allowed lateness), checked against an oracle
-that replays the input epoch by epoch on its own.
+"""Event-time operators of SQL jobs checked against oracles that replay the input epoch
+by epoch on their own: correctable windows (update mode with an allowed lateness) and
+deduplication within the watermark.
 
-    lateness_tool.py write --dir D --seed S
+    event_time_tool.py write --dir D --seed S
         Writes D/in/part-NNNNN.jsonl, one file per epoch (the job reads one file per
         epoch): rows {id, sensor, ts, v}, event time moving ~20 s per epoch with some skew,
         10% of rows 1 to 2.5 minutes behind (within the allowed lateness of the test, but
         late by Spark's rule) and 4% 5 to 10 minutes behind (later than that).
 
-    lateness_tool.py check --dir D --out OUT --table T [--dlq DLQ] --size S --delay D
+    event_time_tool.py check --dir D --out OUT --table T [--dlq DLQ] --size S --delay D
                             --lateness L
         The oracle. Epoch e is file e. It computes the watermark itself from the files,
         as DESIGN section 2 defines it: W(0) = -inf, W(e) = max(W(e-1), max event time of
@@ -22,6 +23,21 @@ that replays the input epoch by epoch on its own.
             more than 0, and the table's Delta log (read as JSON) must show MERGEs that
             updated rows, so the test exercised corrections.
         Prints one JSON line; exit status 1 when something differs.
+
+    event_time_tool.py write-dups --dir D --seed S
+        Writes D/in/part-NNNNN.jsonl, one file per epoch: events {id, sensor, ts, v,
+        attempt}. 30% of events are sent again (attempt 1, 2: the same id, sensor, time and
+        value) in the same or one of the next three epochs, and 5% once more 6 to 9 epochs
+        later with a fresh time (attempt 3); 4% of rows are 5 to 10 minutes behind.
+
+    event_time_tool.py check-dedup --dir D --out OUT --table T [--dlq DLQ] --delay D
+        The oracle of a deduplication by id within the watermark (delay D seconds), with
+        the watermark computed from the files as above: a row with t <= W(e-1) is late;
+        otherwise, unless its id is remembered, the epoch's first row of the id (lowest
+        time, then lowest attempt) passes and the id is remembered until t + D <= W(e).
+        OUT/tables/T must hold exactly the rows that pass (id, sensor, ts, v, attempt) and
+        the dead-letter table the late rows (id, attempt, epoch); ids that pass twice
+        (forgotten, then sent again) and duplicates dropped must both be more than 0.
 """
 
 import argparse
@@ -85,21 +101,31 @@ def read_epochs(d: str) -> list[list[dict]]:
     return epochs
 
 
-def oracle(epochs, size: int, delay: int, lateness: int):
-    """(windows {(start, end, key): [v...]}, late [(id, epoch)], corrected count)."""
-    windows: dict = {}
-    late = []
-    corrected = 0
-    w_prev = None  # W(e-1) while epoch e runs
+def watermarks(epochs, delay: int):
+    """(W(e-1), W(e)) for each epoch e, from DESIGN's formula: W(0) = -inf (None),
+    W(e) = max(W(e-1), max event time of the epochs before e - delay)."""
+    out = []
     w_cur = None
     seen_max = None  # max event time of the epochs before e
-    for e, rows in enumerate(epochs):
+    for rows in epochs:
         w_prev = w_cur
         candidate = None if seen_max is None else seen_max - delay
         if w_cur is None:
             w_cur = candidate
         elif candidate is not None:
             w_cur = max(w_cur, candidate)
+        out.append((w_prev, w_cur))
+        epoch_max = max(r["t"] for r in rows)
+        seen_max = epoch_max if seen_max is None else max(seen_max, epoch_max)
+    return out
+
+
+def oracle(epochs, size: int, delay: int, lateness: int):
+    """(windows {(start, end, key): [v...]}, late [(id, epoch)], corrected count)."""
+    windows: dict = {}
+    late = []
+    corrected = 0
+    for e, (rows, (w_prev, _)) in enumerate(zip(epochs, watermarks(epochs, delay))):
         for row in rows:
             start = (row["t"] // size) * size
             end = start + size
@@ -109,8 +135,6 @@ def oracle(epochs, size: int, delay: int, lateness: int):
             if w_prev is not None and end <= w_prev:
                 corrected += 1
             windows.setdefault((start, end, row["sensor"]), []).append(row["v"])
-        epoch_max = max(r["t"] for r in rows)
-        seen_max = epoch_max if seen_max is None else max(seen_max, epoch_max)
     return windows, late, corrected
 
 
@@ -176,6 +200,98 @@ def check(args) -> dict:
     return result
 
 
+def write_dups(args) -> dict:
+    rng = random.Random(args.seed)
+    os.makedirs(os.path.join(args.dir, "in"), exist_ok=True)
+    epochs = [[] for _ in range(EPOCHS)]
+    for e in range(EPOCHS):
+        for i in range(PER_EPOCH):
+            t = BASE_US + e * 20 * SEC + rng.randrange(20 * SEC) - rng.randrange(10 * SEC)
+            if rng.random() < 0.04:
+                t -= rng.randrange(300 * SEC, 600 * SEC)
+            event = {"id": e * PER_EPOCH + i, "sensor": f"s{rng.randrange(4)}",
+                     "ts": ts_text(t), "v": rng.randrange(1000), "attempt": 0}
+            epochs[e].append(event)
+            if rng.random() < 0.30:
+                for attempt in (1, 2)[: rng.randrange(1, 3)]:
+                    later = min(EPOCHS - 1, e + rng.randrange(4))
+                    epochs[later].append(dict(event, attempt=attempt))
+            if rng.random() < 0.05:
+                later = e + rng.randrange(6, 10)
+                if later < EPOCHS:
+                    fresh = BASE_US + later * 20 * SEC + rng.randrange(20 * SEC)
+                    epochs[later].append(dict(event, attempt=3, ts=ts_text(fresh)))
+    for e, rows in enumerate(epochs):
+        rng.shuffle(rows)
+        with open(os.path.join(args.dir, "in", f"part-{e:05d}.jsonl"), "w") as f:
+            f.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    return {"files": EPOCHS, "rows": sum(len(r) for r in epochs)}
+
+
+def dedup_oracle(epochs, delay: int):
+    """(passed rows, late [(id, attempt, epoch)], duplicates dropped, ids passed twice)."""
+    passed, late = [], []
+    remembered: dict = {}  # id -> forget at
+    dropped = 0
+    for e, (rows, (w_prev, w_cur)) in enumerate(zip(epochs, watermarks(epochs, delay))):
+        first: dict = {}
+        for row in rows:
+            if w_prev is not None and row["t"] <= w_prev:
+                late.append((row["id"], row["attempt"], e))
+                continue
+            if row["id"] in remembered:
+                dropped += 1
+                continue
+            held = first.get(row["id"])
+            if held is not None:
+                dropped += 1
+            if held is None or (row["t"], row["attempt"]) < (held["t"], held["attempt"]):
+                first[row["id"]] = row
+        for i, row in first.items():
+            passed.append(row)
+            remembered[i] = row["t"] + delay
+        if w_cur is not None:
+            remembered = {i: f for i, f in remembered.items() if f > w_cur}
+    counts: dict = {}
+    for row in passed:
+        counts[row["id"]] = counts.get(row["id"], 0) + 1
+    twice = sum(1 for n in counts.values() if n > 1)
+    return passed, late, dropped, twice
+
+
+def check_dedup(args) -> dict:
+    passed, late, dropped, twice = dedup_oracle(read_epochs(args.dir), args.delay * SEC)
+    con = connect()
+    con.execute("CREATE TABLE want (id BIGINT, sensor VARCHAR, t BIGINT, v BIGINT, "
+                "attempt BIGINT)")
+    con.executemany("INSERT INTO want VALUES (?, ?, ?, ?, ?)", [
+        (r["id"], r["sensor"], r["t"], r["v"], r["attempt"]) for r in passed
+    ])
+    table = table_path(args.out, args.table)
+    diff = multiset_diff(
+        con, "SELECT * FROM want",
+        f"SELECT id, sensor, epoch_us(ts), v, attempt FROM delta_scan({lit(table)})")
+    con.execute("CREATE TABLE want_late (id BIGINT, attempt BIGINT, epoch BIGINT)")
+    if late:
+        con.executemany("INSERT INTO want_late VALUES (?, ?, ?)", late)
+    late_diff = multiset_diff(
+        con, "SELECT * FROM want_late",
+        f"""SELECT CAST(json_extract(payload, '$.id') AS BIGINT),
+                   CAST(json_extract(payload, '$.attempt') AS BIGINT), epoch
+            FROM delta_scan({lit(table_path(args.out, args.dlq))}) WHERE reason = 'late'""")
+    problems = []
+    if diff["missing"] or diff["unexpected"]:
+        problems.append("the table differs from the oracle")
+    if late_diff["missing"] or late_diff["unexpected"]:
+        problems.append("the late rows differ from the oracle")
+    if not (late and dropped and twice):
+        problems.append("the input must hold late rows, duplicates, and ids sent again "
+                        "after they were forgotten")
+    return {"passed": len(passed), "late": len(late), "duplicates_dropped": dropped,
+            "ids_passed_twice": twice, "table": diff, "late_rows": late_diff,
+            "ok": not problems, "problems": problems}
+
+
 def main(argv) -> int:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -190,8 +306,19 @@ def main(argv) -> int:
     c.add_argument("--size", type=int, required=True)
     c.add_argument("--delay", type=int, required=True)
     c.add_argument("--lateness", type=int, required=True)
+    wd = sub.add_parser("write-dups")
+    wd.add_argument("--dir", required=True)
+    wd.add_argument("--seed", type=int, default=7)
+    cd = sub.add_parser("check-dedup")
+    cd.add_argument("--dir", required=True)
+    cd.add_argument("--out", required=True)
+    cd.add_argument("--table", required=True)
+    cd.add_argument("--dlq", default="dead_letters")
+    cd.add_argument("--delay", type=int, required=True)
     args = parser.parse_args(argv)
-    result = write(args) if args.cmd == "write" else check(args)
+    commands = {"write": write, "check": check, "write-dups": write_dups,
+                "check-dedup": check_dedup}
+    result = commands[args.cmd](args)
     print(json.dumps(result, default=str))
     return 0 if result.get("ok", True) else 1
 

@@ -1,0 +1,254 @@
+//! Deduplication as Flink writes it: a subquery numbering each key's rows by event time,
+//! of which the outer query keeps the first,
+//!
+//! ```sql
+//! SELECT ... FROM (
+//!   SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY ts) AS rn FROM events
+//! ) WHERE rn = 1
+//! ```
+//!
+//! lowered to a deduplication within the watermark (Spark's
+//! `dropDuplicatesWithinWatermark`): a key's first row passes, and the key is remembered
+//! until the watermark passes its event time plus the watermark delay. The row number is
+//! not a column of the result (it is always 1).
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Query, SelectItem, TableFactor, Value, WindowType,
+};
+use sluice_engine::dedup::DedupSpec;
+use sluice_engine::plan::PlanBuilder;
+
+use super::ddl::SourceTable;
+use super::query::{function_args, lower_select, plain_select, source_table, unsupported};
+
+/// A lowered deduplication subquery.
+pub(super) struct Lowered {
+    pub(super) plan: PlanBuilder,
+    /// The stream of first rows.
+    pub(super) stream: String,
+    /// The name the subquery gives the row number.
+    row_number: String,
+}
+
+/// Lowers the subquery of `FROM (...)` in the query writing `target`, over the source's
+/// checked rows `input`.
+pub(super) fn lower(
+    mut plan: PlanBuilder,
+    target: &str,
+    subquery: &Query,
+    source: &SourceTable,
+    input: &str,
+) -> Result<Lowered, String> {
+    let not_dedup = || {
+        unsupported(
+            "a subquery in FROM",
+            "only deduplication runs as one: SELECT *, ROW_NUMBER() OVER (PARTITION BY key \
+             ORDER BY ts) AS rn FROM source, kept WHERE rn = 1 outside",
+        )
+    };
+    let select = plain_select(subquery)?;
+    let [from] = select.from.as_slice() else {
+        return Err(not_dedup());
+    };
+    let TableFactor::Table { name, .. } = &from.relation else {
+        return Err(not_dedup());
+    };
+    if !from.joins.is_empty() {
+        return Err(not_dedup());
+    }
+    source_table(name, source)?;
+    if !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty())
+    {
+        return Err(not_dedup());
+    }
+    let mut numbering = None;
+    let mut items = Vec::new();
+    for item in &select.projection {
+        match item {
+            SelectItem::ExprWithAlias { expr, alias } if row_number_call(expr) => {
+                if numbering.replace((expr, alias.value.clone())).is_some() {
+                    return Err(unsupported("two ROW_NUMBER() columns", "number rows once"));
+                }
+            }
+            SelectItem::UnnamedExpr(expr) if row_number_call(expr) => {
+                return Err(format!("`{expr}`: name it, `{expr} AS rn`"));
+            }
+            other => items.push(other.clone()),
+        }
+    }
+    let Some((call, row_number)) = numbering else {
+        return Err(not_dedup());
+    };
+    let (keys, time_column) = numbered_by(call, source)?;
+    let delay = source.watermark.as_ref().map(|(_, d)| *d).ok_or_else(|| {
+        unsupported(
+            "ROW_NUMBER() over a source without a watermark",
+            &format!(
+                "its keys would be remembered forever; declare `WATERMARK FOR {time_column} \
+                 AS {time_column} - INTERVAL '10' MINUTE` in CREATE TABLE {}",
+                source.name
+            ),
+        )
+    })?;
+    let mut stream = input.to_owned();
+    if let Some(predicate) = &select.selection {
+        let name = format!("{target}/dedup-where");
+        plan = plan.filter(&name, &stream, &predicate.to_string());
+        stream = name;
+    }
+    let (next, projected) = lower_select(plan, &format!("{target}/dedup-select"), &stream, &items)?;
+    let name = format!("{target}/dedup");
+    let spec = DedupSpec {
+        // A state name is a path segment in checkpoints.
+        name: format!("{target}.dedup"),
+        keys,
+        time_column,
+        delay,
+    };
+    Ok(Lowered {
+        plan: next.dedup(&name, &projected, spec),
+        stream: name,
+        row_number,
+    })
+}
+
+impl Lowered {
+    /// The outer `WHERE` without its `rn = 1` (which it must hold, alone or as a
+    /// conjunct); `None` when nothing else is left.
+    pub(super) fn keep_first(&self, selection: Option<&Expr>) -> Result<Option<Expr>, String> {
+        let missing = || {
+            format!(
+                "a ROW_NUMBER() subquery deduplicates only when the outer query keeps its \
+                 first row: WHERE {} = 1",
+                self.row_number
+            )
+        };
+        let selection = selection.ok_or_else(missing)?;
+        let (found, rest) = self.without_first(selection);
+        if !found {
+            return Err(missing());
+        }
+        Ok(rest)
+    }
+
+    /// Splits `e` into whether a conjunct keeps the first row, and the other conjuncts.
+    fn without_first(&self, e: &Expr) -> (bool, Option<Expr>) {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => {
+                let (l_found, l_rest) = self.without_first(left);
+                let (r_found, r_rest) = self.without_first(right);
+                let rest = match (l_rest, r_rest) {
+                    (Some(l), Some(r)) => Some(Expr::BinaryOp {
+                        left: Box::new(l),
+                        op: BinaryOperator::And,
+                        right: Box::new(r),
+                    }),
+                    (l, r) => l.or(r),
+                };
+                (l_found || r_found, rest)
+            }
+            Expr::Nested(inner) => self.without_first(inner),
+            e if self.is_first(e) => (true, None),
+            e => (false, Some(e.clone())),
+        }
+    }
+
+    /// `rn = 1`, `1 = rn` or `rn <= 1`.
+    fn is_first(&self, e: &Expr) -> bool {
+        let Expr::BinaryOp { left, op, right } = e else {
+            return false;
+        };
+        let is_rn = |e: &Expr| matches!(e, Expr::Identifier(id) if id.value == self.row_number);
+        let is_one =
+            |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Number("1".into(), false));
+        match op {
+            BinaryOperator::Eq => (is_rn(left) && is_one(right)) || (is_one(left) && is_rn(right)),
+            BinaryOperator::LtEq => is_rn(left) && is_one(right),
+            _ => false,
+        }
+    }
+
+    /// Refuses an outer select list that names the row number.
+    pub(super) fn not_selected(&self, items: &[SelectItem]) -> Result<(), String> {
+        let named = items.iter().any(|item| match item {
+            SelectItem::UnnamedExpr(Expr::Identifier(id))
+            | SelectItem::ExprWithAlias {
+                expr: Expr::Identifier(id),
+                ..
+            } => id.value == self.row_number,
+            _ => false,
+        });
+        if named {
+            return Err(format!(
+                "`{}`: the row number of a deduplication is always 1 and is not a column; \
+                 leave it out of the select list",
+                self.row_number
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `e` is `ROW_NUMBER() OVER (...)`.
+fn row_number_call(e: &Expr) -> bool {
+    matches!(e, Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("row_number"))
+}
+
+/// The keys and time column of `ROW_NUMBER() OVER (PARTITION BY keys ORDER BY ts)`, the
+/// time column being the source's watermarked one, ascending.
+fn numbered_by(call: &Expr, source: &SourceTable) -> Result<(Vec<String>, String), String> {
+    let Expr::Function(f) = call else {
+        unreachable!("checked by row_number_call");
+    };
+    let usage = || {
+        format!(
+            "`{call}`: ROW_NUMBER() OVER (PARTITION BY key columns ORDER BY the event-time \
+             column)"
+        )
+    };
+    if !function_args(&f.args).is_empty() {
+        return Err(usage());
+    }
+    let Some(WindowType::WindowSpec(window)) = &f.over else {
+        return Err(usage());
+    };
+    if window.window_frame.is_some() || window.window_name.is_some() {
+        return Err(usage());
+    }
+    let keys = window
+        .partition_by
+        .iter()
+        .map(|e| match e {
+            Expr::Identifier(id) => Ok(id.value.clone()),
+            _ => Err(usage()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Err(usage());
+    }
+    let [order] = window.order_by.as_slice() else {
+        return Err(usage());
+    };
+    let Expr::Identifier(time) = &order.expr else {
+        return Err(usage());
+    };
+    if order.options.asc == Some(false) {
+        return Err(unsupported(
+            &format!("ORDER BY {} DESC in ROW_NUMBER()", time.value),
+            "keeping each key's last row would retract rows already written; ORDER BY the \
+             event time ascending keeps the first",
+        ));
+    }
+    match &source.watermark {
+        Some((watermarked, _)) if watermarked != &time.value => Err(format!(
+            "ROW_NUMBER() is ordered by `{}`, but the watermark is for `{watermarked}`: \
+             order by the event-time column",
+            time.value
+        )),
+        _ => Ok((keys, time.value.clone())),
+    }
+}
