@@ -27,7 +27,7 @@ use timely::dataflow::Stream;
 
 use crate::batch::Batches;
 use crate::error::Result;
-use crate::event_time::event_time_operator;
+use crate::event_time::{EventTimeInput, event_time_operator};
 use crate::key::KeyColumns;
 use crate::window::{WindowOutputs, WindowSetup};
 
@@ -70,15 +70,14 @@ impl<'scope> DedupExt<'scope> for Stream<'scope, u64, Batches> {
         let state = DedupState::new(spec.clone(), schema)?;
         let late_schema = Arc::clone(state.late_schema());
         let keys = KeyColumns::resolve(schema, &spec.keys)?;
-        let outputs = event_time_operator(
-            self,
-            state,
-            &keys,
-            &spec.time_column,
-            schema,
-            setup,
-            format!("Dedup({})", spec.name),
-        )?;
+        let input = EventTimeInput {
+            stream: self,
+            keys,
+            time_column: spec.time_column.clone(),
+            schema: Arc::clone(schema),
+        };
+        let outputs =
+            event_time_operator(vec![input], state, setup, format!("Dedup({})", spec.name))?;
         Ok(WindowOutputs {
             results: outputs.results,
             late: outputs.late,

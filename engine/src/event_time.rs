@@ -17,6 +17,7 @@ use arrow::record_batch::RecordBatch;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::core::Concatenate;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::operator::Operator;
@@ -35,19 +36,25 @@ pub(crate) trait EventTimeState {
     fn name(&self) -> &str;
     /// Starts an epoch: `W(e)` becomes the watermark in effect.
     fn begin_epoch(&mut self);
-    /// Puts one epoch's batches in an order that depends only on their contents.
-    fn canonical_order(&self, batches: &mut [RecordBatch]);
-    /// Takes one batch of the epoch's rows; returns its late rows (with the late columns).
+    /// Puts one epoch's batches of input `input` in an order that depends only on their
+    /// contents.
+    fn canonical_order(&self, input: usize, batches: &mut [RecordBatch]);
+    /// Takes one batch of the epoch's rows of input `input`; returns its late rows (with
+    /// the late columns).
     ///
     /// # Errors
     /// When a column cannot be read as its expected type.
-    fn absorb(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>>;
-    /// Ends the epoch, given its global max event time: returns the rows to emit.
-    /// `flush` ends a bounded input.
+    fn absorb(&mut self, input: usize, batch: &RecordBatch) -> Result<Option<RecordBatch>>;
+    /// Ends the epoch, given each input's global max event time in it: returns the rows
+    /// to emit. `flush` ends a bounded input.
     ///
     /// # Errors
     /// When building the output fails.
-    fn finish_epoch(&mut self, epoch_max: Option<i64>, flush: bool) -> Result<Option<RecordBatch>>;
+    fn finish_epoch(
+        &mut self,
+        epoch_max: &[Option<i64>],
+        flush: bool,
+    ) -> Result<Option<RecordBatch>>;
     /// The whole state as Arrow IPC bytes, tagged with key groups.
     ///
     /// # Errors
@@ -75,22 +82,41 @@ pub(crate) struct EventTimeOutputs<'scope> {
     pub(crate) notes: Stream<'scope, u64, Vec<WindowNote>>,
 }
 
-/// Runs `state` over `stream` (batches with `schema`), exchanged by `keys` into key
-/// groups; `label` names the timely operator.
+/// One keyed input of an event-time operator.
+pub(crate) struct EventTimeInput<'scope> {
+    /// Its batches.
+    pub(crate) stream: Stream<'scope, u64, Batches>,
+    /// The key columns its rows are exchanged by (into key groups).
+    pub(crate) keys: KeyColumns,
+    /// Its event-time column.
+    pub(crate) time_column: String,
+    /// Its batches' schema.
+    pub(crate) schema: SchemaRef,
+}
+
+/// Runs `state` over `inputs`, each exchanged by its keys into key groups; `label` names
+/// the timely operator.
 ///
 /// # Errors
-/// When the time column is not in `schema`, or a snapshot part cannot be restored.
+/// When a time column is not in its input's schema, or a snapshot part cannot be
+/// restored.
 pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
-    stream: Stream<'scope, u64, Batches>,
+    inputs: Vec<EventTimeInput<'scope>>,
     mut state: S,
-    keys: &KeyColumns,
-    time_column: &str,
-    schema: &SchemaRef,
     setup: WindowSetup,
     label: String,
 ) -> Result<EventTimeOutputs<'scope>> {
-    let maxima = observe_max(stream.clone(), time_column, schema)?;
-    let scope = stream.scope();
+    let scope = inputs[0].stream.scope();
+    let mut maxima = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        maxima.push(observe_max(
+            input.stream.clone(),
+            i,
+            &input.time_column,
+            &input.schema,
+        )?);
+    }
+    let maxima = scope.concatenate(maxima);
     let owned = owned_groups(scope.index(), setup.key_groups, scope.peers());
     let operator = state.name().to_owned();
     if !setup.restore.is_empty() {
@@ -105,7 +131,11 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
     *setup.control.watermark.borrow_mut() = state.watermark().clone();
 
     let mut builder = OperatorBuilder::new(label.clone(), scope);
-    let mut data = builder.new_input(stream, key_pact(keys, setup.key_groups)?);
+    let n_inputs = inputs.len();
+    let mut data = Vec::with_capacity(n_inputs);
+    for input in inputs {
+        data.push(builder.new_input(input.stream, key_pact(&input.keys, setup.key_groups)?));
+    }
     let mut maxima = builder.new_input(maxima, Pipeline);
     let (results_out, results) = builder.new_output::<Batches>();
     let (late_out, late) = builder.new_output::<Batches>();
@@ -120,22 +150,25 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
             cap.downgrade(&setup.first_epoch);
         }
         let mut next = setup.first_epoch;
-        let mut stash: BTreeMap<u64, Vec<RecordBatch>> = BTreeMap::new();
-        let mut epoch_max: BTreeMap<u64, i64> = BTreeMap::new();
+        // Each epoch's batches, per input.
+        let mut stash: BTreeMap<u64, Vec<Vec<RecordBatch>>> = BTreeMap::new();
+        // Each epoch's max event time, per input.
+        let mut epoch_max: BTreeMap<u64, Vec<Option<i64>>> = BTreeMap::new();
         move |frontiers: &[MutableAntichain<u64>]| {
-            data.for_each(|cap, container| {
-                if let Some(&t) = cap.least() {
-                    stash
-                        .entry(t)
-                        .or_default()
-                        .extend(std::mem::take(&mut container.batches));
-                }
-            });
+            for (i, data) in data.iter_mut().enumerate() {
+                data.for_each(|cap, container| {
+                    if let Some(&t) = cap.least() {
+                        stash.entry(t).or_insert_with(|| vec![Vec::new(); n_inputs])[i]
+                            .extend(std::mem::take(&mut container.batches));
+                    }
+                });
+            }
             maxima.for_each(|cap, container| {
                 if let Some(&t) = cap.least() {
-                    for &(_, m) in container.iter() {
-                        let e = epoch_max.entry(t).or_insert(m);
-                        *e = (*e).max(m);
+                    let maxima = epoch_max.entry(t).or_insert_with(|| vec![None; n_inputs]);
+                    for &(_, input, m) in container.iter() {
+                        let e = &mut maxima[input];
+                        *e = Some(e.map_or(m, |e| e.max(m)));
                     }
                 }
             });
@@ -153,25 +186,34 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
             let mut parts_handle = parts_out.activate();
             while next < limit {
                 let e = next;
-                let mut batches = stash.remove(&e).unwrap_or_default();
-                state.canonical_order(&mut batches);
+                let mut inputs = stash
+                    .remove(&e)
+                    .unwrap_or_else(|| vec![Vec::new(); n_inputs]);
                 let flush = final_epoch == Some(e);
                 state.begin_epoch();
                 let mut late_rows = Vec::new();
                 let mut failures = Vec::new();
-                for batch in &batches {
-                    match state.absorb(batch) {
-                        Ok(Some(late)) => late_rows.push(late),
-                        Ok(None) => {}
-                        Err(err) => failures.push(err.to_string()),
+                for (input, batches) in inputs.iter_mut().enumerate() {
+                    state.canonical_order(input, batches);
+                    for batch in batches.iter() {
+                        match state.absorb(input, batch) {
+                            Ok(Some(late)) => late_rows.push(late),
+                            Ok(None) => {}
+                            Err(err) => failures.push(err.to_string()),
+                        }
                     }
                 }
                 let idle = setup.control.idle_max.borrow_mut().remove(&e);
-                let max = match (epoch_max.remove(&e), idle) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-                match state.finish_epoch(max, flush) {
+                let max: Vec<Option<i64>> = epoch_max
+                    .remove(&e)
+                    .unwrap_or_else(|| vec![None; n_inputs])
+                    .into_iter()
+                    .map(|m| match (m, idle) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    })
+                    .collect();
+                match state.finish_epoch(&max, flush) {
                     Ok(Some(results)) => {
                         let cap = caps[0].delayed(&e);
                         results_handle
@@ -245,18 +287,20 @@ fn fail(control: &WindowControl, message: String) {
     control.failure.borrow_mut().get_or_insert(message);
 }
 
-/// Each worker's max event time per epoch, sent to every worker (an all-reduce by
-/// broadcast): every event-time operator then derives the same watermark.
+/// Each worker's max event time per epoch of input `which`, sent to every worker (an
+/// all-reduce by broadcast) as `(worker, input, max)`: every event-time operator then
+/// derives the same watermark.
 fn observe_max<'scope>(
     stream: Stream<'scope, u64, Batches>,
+    which: usize,
     time_column: &str,
     schema: &SchemaRef,
-) -> Result<Stream<'scope, u64, Vec<(u64, i64)>>> {
+) -> Result<Stream<'scope, u64, Vec<(u64, usize, i64)>>> {
     let index = schema
         .index_of(time_column)
         .map_err(|_| crate::key::unknown_column(schema, time_column))?;
     let peers = stream.scope().peers() as u64;
-    let local = stream.unary::<CapacityContainerBuilder<Vec<(u64, i64)>>, _, _, _>(
+    let local = stream.unary::<CapacityContainerBuilder<Vec<(u64, usize, i64)>>, _, _, _>(
         Pipeline,
         "ObserveMaxEventTime",
         move |_, _| {
@@ -274,7 +318,7 @@ fn observe_max<'scope>(
                     if let Some(m) = best {
                         let mut session = output.session(&cap);
                         for peer in 0..peers {
-                            session.give((peer, m));
+                            session.give((peer, which, m));
                         }
                     }
                 });
@@ -282,8 +326,8 @@ fn observe_max<'scope>(
         },
     );
     Ok(
-        local.unary::<CapacityContainerBuilder<Vec<(u64, i64)>>, _, _, _>(
-            Exchange::new(|x: &(u64, i64)| x.0),
+        local.unary::<CapacityContainerBuilder<Vec<(u64, usize, i64)>>, _, _, _>(
+            Exchange::new(|x: &(u64, usize, i64)| x.0),
             "AllReduceMaxEventTime",
             |_, _| {
                 move |input, output| {

@@ -129,11 +129,11 @@ impl EventTimeState for DedupState {
         self.watermark.advance();
     }
 
-    fn canonical_order(&self, batches: &mut [RecordBatch]) {
+    fn canonical_order(&self, _input: usize, batches: &mut [RecordBatch]) {
         canonical_order(batches, self.time_index);
     }
 
-    fn absorb(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
+    fn absorb(&mut self, _input: usize, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
         let times = as_micros(batch.column(self.time_index))?;
         let rows = self.keys.rows(&self.converter, batch)?;
         let bound = self.watermark.late_threshold();
@@ -173,9 +173,10 @@ impl EventTimeState for DedupState {
 
     fn finish_epoch(
         &mut self,
-        epoch_max: Option<i64>,
+        epoch_max: &[Option<i64>],
         _flush: bool,
     ) -> Result<Option<RecordBatch>> {
+        let epoch_max = epoch_max[0];
         let delay = self.watermark.delay();
         let mut passed: Vec<(Box<[u8]>, Candidate)> = self.candidates.drain().collect();
         passed.sort_by(|a, b| (a.1.time, &a.0).cmp(&(b.1.time, &b.0)));

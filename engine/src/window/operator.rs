@@ -15,7 +15,7 @@ use super::WindowSpec;
 use super::state::WindowState;
 use crate::batch::Batches;
 use crate::error::Result;
-use crate::event_time::event_time_operator;
+use crate::event_time::{EventTimeInput, event_time_operator};
 use crate::key::KeyColumns;
 use crate::watermark::Watermark;
 
@@ -106,15 +106,14 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
         let keys = KeyColumns::resolve(schema, &spec.keys)?;
         let results_schema = Arc::clone(state.output_schema());
         let late_schema = Arc::clone(state.late_schema());
-        let outputs = event_time_operator(
-            self,
-            state,
-            &keys,
-            &spec.time_column,
-            schema,
-            setup,
-            format!("Window({})", spec.name),
-        )?;
+        let input = EventTimeInput {
+            stream: self,
+            keys,
+            time_column: spec.time_column.clone(),
+            schema: Arc::clone(schema),
+        };
+        let outputs =
+            event_time_operator(vec![input], state, setup, format!("Window({})", spec.name))?;
         Ok(WindowOutputs {
             results: outputs.results,
             late: outputs.late,

@@ -413,16 +413,20 @@ impl crate::event_time::EventTimeState for WindowState {
         WindowState::begin_epoch(self);
     }
 
-    fn canonical_order(&self, batches: &mut [RecordBatch]) {
+    fn canonical_order(&self, _input: usize, batches: &mut [RecordBatch]) {
         WindowState::canonical_order(self, batches);
     }
 
-    fn absorb(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
+    fn absorb(&mut self, _input: usize, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
         WindowState::absorb(self, batch)
     }
 
-    fn finish_epoch(&mut self, epoch_max: Option<i64>, flush: bool) -> Result<Option<RecordBatch>> {
-        Ok(WindowState::finish_epoch(self, epoch_max, flush)?.results)
+    fn finish_epoch(
+        &mut self,
+        epoch_max: &[Option<i64>],
+        flush: bool,
+    ) -> Result<Option<RecordBatch>> {
+        Ok(WindowState::finish_epoch(self, epoch_max[0], flush)?.results)
     }
 
     fn snapshot(&self, key_groups: u32) -> Result<Vec<u8>> {
