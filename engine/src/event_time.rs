@@ -287,6 +287,9 @@ fn fail(control: &WindowControl, message: String) {
     control.failure.borrow_mut().get_or_insert(message);
 }
 
+/// A worker's max event time in an epoch, for one worker: `(to worker, input, max)`.
+type Maximum = (u64, usize, i64);
+
 /// Each worker's max event time per epoch of input `which`, sent to every worker (an
 /// all-reduce by broadcast) as `(worker, input, max)`: every event-time operator then
 /// derives the same watermark.
@@ -295,12 +298,12 @@ fn observe_max<'scope>(
     which: usize,
     time_column: &str,
     schema: &SchemaRef,
-) -> Result<Stream<'scope, u64, Vec<(u64, usize, i64)>>> {
+) -> Result<Stream<'scope, u64, Vec<Maximum>>> {
     let index = schema
         .index_of(time_column)
         .map_err(|_| crate::key::unknown_column(schema, time_column))?;
     let peers = stream.scope().peers() as u64;
-    let local = stream.unary::<CapacityContainerBuilder<Vec<(u64, usize, i64)>>, _, _, _>(
+    let local = stream.unary::<CapacityContainerBuilder<Vec<Maximum>>, _, _, _>(
         Pipeline,
         "ObserveMaxEventTime",
         move |_, _| {
@@ -326,8 +329,8 @@ fn observe_max<'scope>(
         },
     );
     Ok(
-        local.unary::<CapacityContainerBuilder<Vec<(u64, usize, i64)>>, _, _, _>(
-            Exchange::new(|x: &(u64, usize, i64)| x.0),
+        local.unary::<CapacityContainerBuilder<Vec<Maximum>>, _, _, _>(
+            Exchange::new(|x: &Maximum| x.0),
             "AllReduceMaxEventTime",
             |_, _| {
                 move |input, output| {
