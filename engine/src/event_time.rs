@@ -362,10 +362,10 @@ pub(crate) fn as_micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> 
 ///
 /// # Errors
 /// When encoding fails.
-pub(crate) fn encode_snapshot(
+pub(crate) fn encode_snapshot<W: serde::Serialize>(
     operator: &str,
     key_groups: u32,
-    watermark: &Watermark,
+    watermark: &W,
     fields: Vec<Field>,
     columns: Vec<ArrayRef>,
 ) -> Result<Vec<u8>> {
@@ -392,10 +392,10 @@ pub(crate) fn encode_snapshot(
 /// # Errors
 /// [`EngineError::Snapshot`] when a part belongs to another operator or lacks its
 /// watermark.
-pub(crate) fn decode_snapshots(
+pub(crate) fn decode_snapshots<W: serde::de::DeserializeOwned>(
     operator: &str,
     parts: &[impl AsRef<[u8]>],
-) -> Result<(Option<Watermark>, Vec<RecordBatch>)> {
+) -> Result<(Option<W>, Vec<RecordBatch>)> {
     let mut watermark = None;
     let mut batches = Vec::new();
     for part in parts {
@@ -408,7 +408,7 @@ pub(crate) fn decode_snapshots(
                 meta.get("operator"),
             )));
         }
-        let restored: Watermark = serde_json::from_str(
+        let restored: W = serde_json::from_str(
             meta.get("watermark")
                 .ok_or_else(|| EngineError::Snapshot("missing watermark".into()))?,
         )

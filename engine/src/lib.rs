@@ -29,6 +29,7 @@ pub mod plan;
 pub mod quality;
 pub mod runtime;
 pub mod stateless;
+pub mod stream_join;
 pub mod table_feed;
 pub mod watermark;
 pub mod window;

@@ -1,0 +1,141 @@
+//! Stream–stream interval joins with event-time bounds, following Structured Streaming's
+//! semantics: rows of either side are kept in state, keyed by the join keys, for as long
+//! as a row of the other side could still match them, and outer rows are emitted once
+//! the watermark shows that nothing can match them any more.
+//!
+//! A left row `l` and a right row `r` match when their keys are equal (null keys never
+//! match) and `l.t + min_offset <= r.t <= l.t + max_offset`, that is
+//! `r.t BETWEEN l.t - INTERVAL .. AND l.t + INTERVAL ..` in SQL.
+//!
+//! Epoch by epoch, with `W(e)` the minimum of the two sides' watermarks (each side's as
+//! DESIGN section 2 defines it, from its own event-time column and delay):
+//! - a row with event time `t <= W(e-1)` (or none) is late: it goes to the late output
+//!   (the dead-letter table, reason `late`), as Spark drops it;
+//! - every other row is joined with the other side's rows in state and this epoch's, and
+//!   each matching pair is emitted once, at the end of the epoch;
+//! - then rows that no future row can match are evicted: a left row once
+//!   `l.t + max_offset <= W(e)` (a future right row has `r.t > W(e)`), a right row once
+//!   `r.t - min_offset <= W(e)`. In a left (right) outer join, an evicted left (right)
+//!   row that never matched is emitted with nulls for the other side;
+//! - the final epoch of a bounded input evicts every row.
+//!
+//! A batch run therefore gives the join of all rows that were not late, and a streaming
+//! run over the same input the same rows whenever no row was late.
+
+mod state;
+
+pub use state::StreamJoinState;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::Stream;
+
+use crate::batch::Batches;
+use crate::error::Result;
+use crate::event_time::{EventTimeInput, event_time_operator};
+use crate::key::KeyColumns;
+use crate::window::{WindowOutputs, WindowSetup};
+
+/// Which rows without a match are emitted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StreamJoinKind {
+    /// Matching pairs only.
+    #[default]
+    Inner,
+    /// Also left rows that never matched, with nulls for the right side.
+    LeftOuter,
+    /// Also right rows that never matched, with nulls for the left side.
+    RightOuter,
+}
+
+/// An interval join of the operator's input (the left side) with another stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StreamJoinSpec {
+    /// The name of its state in checkpoints.
+    pub name: String,
+    /// The stream of the right side.
+    pub right: String,
+    /// Inner, left outer or right outer.
+    pub kind: StreamJoinKind,
+    /// Key columns of the left side.
+    pub left_keys: Vec<String>,
+    /// Key columns of the right side, in the same order and of the same types.
+    pub right_keys: Vec<String>,
+    /// The left side's event-time column.
+    pub left_time: String,
+    /// The right side's event-time column.
+    pub right_time: String,
+    /// Microseconds: a pair matches when `right.t >= left.t + min_offset_us`.
+    pub min_offset_us: i64,
+    /// Microseconds: a pair matches when `right.t <= left.t + max_offset_us`.
+    pub max_offset_us: i64,
+    /// The left side's watermark delay.
+    pub left_delay: Duration,
+    /// The right side's watermark delay.
+    pub right_delay: Duration,
+    /// Prepended to the left columns' names in the output (e.g. `a.`).
+    pub left_prefix: String,
+    /// Prepended to the right columns' names in the output (e.g. `b.`).
+    pub right_prefix: String,
+}
+
+/// Stream–stream interval joins of Arrow batch streams.
+pub trait StreamJoinExt<'scope> {
+    /// Joins `self` (the left side, batches with `left`) with `right` (batches with
+    /// `right_schema`) per `spec`. Late rows of either side carry `windows_missed` (0)
+    /// and `late_watermark`.
+    ///
+    /// # Errors
+    /// When the spec does not fit the schemas.
+    fn stream_join(
+        self,
+        right: Stream<'scope, u64, Batches>,
+        spec: &StreamJoinSpec,
+        left: &SchemaRef,
+        right_schema: &SchemaRef,
+        setup: WindowSetup,
+    ) -> Result<WindowOutputs<'scope>>;
+}
+
+impl<'scope> StreamJoinExt<'scope> for Stream<'scope, u64, Batches> {
+    fn stream_join(
+        self,
+        right: Stream<'scope, u64, Batches>,
+        spec: &StreamJoinSpec,
+        left: &SchemaRef,
+        right_schema: &SchemaRef,
+        setup: WindowSetup,
+    ) -> Result<WindowOutputs<'scope>> {
+        let state = StreamJoinState::new(spec.clone(), left, right_schema)?;
+        let results_schema = Arc::clone(state.output_schema());
+        let late_schema = Arc::clone(state.late_schema(0));
+        let inputs = vec![
+            EventTimeInput {
+                stream: self,
+                keys: KeyColumns::resolve(left, &spec.left_keys)?,
+                time_column: spec.left_time.clone(),
+                schema: Arc::clone(left),
+            },
+            EventTimeInput {
+                stream: right,
+                keys: KeyColumns::resolve(right_schema, &spec.right_keys)?,
+                time_column: spec.right_time.clone(),
+                schema: Arc::clone(right_schema),
+            },
+        ];
+        let outputs =
+            event_time_operator(inputs, state, setup, format!("StreamJoin({})", spec.name))?;
+        Ok(WindowOutputs {
+            results: outputs.results,
+            late: outputs.late,
+            results_schema,
+            late_schema,
+            notes: outputs.notes,
+        })
+    }
+}

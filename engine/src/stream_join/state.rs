@@ -1,0 +1,593 @@
+//! The keyed state of a stream–stream join and its per-epoch logic (see the [module
+//! docs](super)).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, UInt8Array, UInt32Array, new_empty_array,
+    new_null_array,
+};
+use arrow::compute::{concat_batches, interleave};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type};
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+use super::{StreamJoinKind, StreamJoinSpec};
+use crate::error::{EngineError, Result};
+use crate::event_time::{
+    EventTimeState, as_micros, canonical_order, decode_snapshots, encode_snapshot, late_rows,
+    late_schema,
+};
+use crate::key::{KeyColumns, key_group, unknown_column};
+use crate::watermark::Watermark;
+use crate::window::micros;
+
+const LEFT: usize = 0;
+const RIGHT: usize = 1;
+/// The keys of each side's rows whose key has a null.
+const NULL_KEYS: [&[u8]; 2] = [b"\xff\xffnull-left", b"\xff\xffnull-right"];
+
+/// A row in state: its event time, where it is, and whether it has matched.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    time: i64,
+    batch: usize,
+    row: usize,
+    matched: bool,
+}
+
+/// Where a row is: (batch, row).
+type At = (usize, usize);
+
+/// One side of the join: its rows in state by key, and the batches holding them.
+struct Side {
+    schema: SchemaRef,
+    keys: KeyColumns,
+    converter: RowConverter,
+    /// Encodes whole rows, for snapshots.
+    whole: RowConverter,
+    time_index: usize,
+    late_schema: SchemaRef,
+    /// Batches holding rows in state; `None` once none of their rows is.
+    batches: Vec<Option<RecordBatch>>,
+    /// Rows in state per batch.
+    live: Vec<usize>,
+    held: HashMap<Box<[u8]>, Vec<Held>, Xxh3DefaultBuilder>,
+    /// This epoch's rows that were not late, in arrival order.
+    fresh: Vec<(Box<[u8]>, Held)>,
+    watermark: Watermark,
+}
+
+impl Side {
+    fn new(schema: &SchemaRef, keys: &[String], time: &str, delay: i64) -> Result<Self> {
+        let keys = KeyColumns::resolve(schema, keys)?;
+        let time_index = schema
+            .index_of(time)
+            .map_err(|_| unknown_column(schema, time))?;
+        if !matches!(
+            schema.field(time_index).data_type(),
+            DataType::Timestamp(_, _)
+        ) {
+            return Err(EngineError::InvalidPlan(format!(
+                "event-time column `{time}` must be a timestamp, it is {}",
+                schema.field(time_index).data_type()
+            )));
+        }
+        let whole = RowConverter::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )?;
+        Ok(Self {
+            schema: Arc::clone(schema),
+            converter: keys.converter()?,
+            keys,
+            whole,
+            time_index,
+            late_schema: late_schema(schema),
+            batches: Vec::new(),
+            live: Vec::new(),
+            held: HashMap::default(),
+            fresh: Vec::new(),
+            watermark: Watermark::new(delay),
+        })
+    }
+
+    /// Keeps `batch`, returning its index.
+    fn keep(&mut self, batch: RecordBatch) -> usize {
+        self.batches.push(Some(batch));
+        self.live.push(0);
+        self.batches.len() - 1
+    }
+
+    /// Adds the rows of `batch` at `rows` (times `times`) to state, each with `matched`.
+    fn hold(&mut self, batch: RecordBatch, matched: &[bool]) -> Result<()> {
+        let times = as_micros(batch.column(self.time_index))?;
+        let keys = self.keys.rows(&self.converter, &batch)?;
+        let at = self.keep(batch);
+        for (row, &matched) in matched.iter().enumerate() {
+            let held = Held {
+                time: times.value(row),
+                batch: at,
+                row,
+                matched,
+            };
+            self.held
+                .entry(keys.row(row).as_ref().into())
+                .or_default()
+                .push(held);
+            self.live[at] += 1;
+        }
+        Ok(())
+    }
+
+    /// Moves the epoch's fresh rows into state.
+    fn settle(&mut self) {
+        for (key, held) in std::mem::take(&mut self.fresh) {
+            self.live[held.batch] += 1;
+            self.held.entry(key).or_default().push(held);
+        }
+    }
+
+    /// Removes the rows `gone` says are gone; returns those that never matched.
+    fn evict(&mut self, gone: impl Fn(i64) -> bool) -> Vec<At> {
+        let mut unmatched = Vec::new();
+        let mut freed = Vec::new();
+        self.held.retain(|_, rows| {
+            rows.retain(|h| {
+                if !gone(h.time) {
+                    return true;
+                }
+                if !h.matched {
+                    unmatched.push((h.batch, h.row));
+                }
+                freed.push(h.batch);
+                false
+            });
+            !rows.is_empty()
+        });
+        for b in freed {
+            self.live[b] -= 1;
+        }
+        unmatched.sort_unstable();
+        unmatched
+    }
+
+    /// Drops the batches none of whose rows is in state any more.
+    fn release(&mut self) {
+        for (b, live) in self.live.iter().enumerate() {
+            if *live == 0 && !self.fresh.iter().any(|(_, h)| h.batch == b) {
+                self.batches[b] = None;
+            }
+        }
+    }
+
+    /// The rows at `at`, in this side's schema.
+    fn take(&self, at: &[At]) -> Result<Vec<ArrayRef>> {
+        let mut columns = Vec::with_capacity(self.schema.fields().len());
+        for (c, field) in self.schema.fields().iter().enumerate() {
+            let empty = new_empty_array(field.data_type());
+            let arrays: Vec<&dyn Array> = self
+                .batches
+                .iter()
+                .map(|b| b.as_ref().map_or(empty.as_ref(), |b| b.column(c).as_ref()))
+                .collect();
+            columns.push(interleave(&arrays, at)?);
+        }
+        Ok(columns)
+    }
+
+    /// Null columns for `n` rows, in this side's schema.
+    fn nulls(&self, n: usize) -> Vec<ArrayRef> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), n))
+            .collect()
+    }
+
+    fn rows_held(&self) -> usize {
+        self.held.values().map(Vec::len).sum()
+    }
+}
+
+/// The watermarks of both sides, as snapshots keep them.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Watermarks {
+    left: Watermark,
+    right: Watermark,
+}
+
+/// The state of one stream–stream join instance.
+pub struct StreamJoinState {
+    spec: StreamJoinSpec,
+    sides: [Side; 2],
+    output_schema: SchemaRef,
+}
+
+impl StreamJoinState {
+    /// Empty state for `spec` over left rows with `left` and right rows with `right`.
+    ///
+    /// # Errors
+    /// A missing column, keys whose counts or types differ between the sides, a time
+    /// column that is not a timestamp, or bounds in the wrong order.
+    pub fn new(spec: StreamJoinSpec, left: &SchemaRef, right: &SchemaRef) -> Result<Self> {
+        let invalid = |m: String| EngineError::InvalidPlan(format!("join `{}`: {m}", spec.name));
+        if spec.left_keys.is_empty() || spec.left_keys.len() != spec.right_keys.len() {
+            return Err(invalid(format!(
+                "the sides need as many keys, at least one: {:?} and {:?}",
+                spec.left_keys, spec.right_keys
+            )));
+        }
+        for (l, r) in spec.left_keys.iter().zip(&spec.right_keys) {
+            let lt = left
+                .field_with_name(l)
+                .map_err(|_| unknown_column(left, l))?;
+            let rt = right
+                .field_with_name(r)
+                .map_err(|_| unknown_column(right, r))?;
+            if lt.data_type() != rt.data_type() {
+                return Err(invalid(format!(
+                    "keys `{l}` ({}) and `{r}` ({}) must have one type; CAST one of them",
+                    lt.data_type(),
+                    rt.data_type()
+                )));
+            }
+        }
+        if spec.min_offset_us > spec.max_offset_us {
+            return Err(invalid(
+                "the time bounds are in the wrong order (the lower one is above the upper)".into(),
+            ));
+        }
+        let sides = [
+            Side::new(
+                left,
+                &spec.left_keys,
+                &spec.left_time,
+                micros(spec.left_delay),
+            )?,
+            Side::new(
+                right,
+                &spec.right_keys,
+                &spec.right_time,
+                micros(spec.right_delay),
+            )?,
+        ];
+        let prefixed = |schema: &SchemaRef, prefix: &str, nullable: bool| {
+            schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    Field::new(
+                        format!("{prefix}{}", f.name()),
+                        f.data_type().clone(),
+                        f.is_nullable() || nullable,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut fields = prefixed(
+            left,
+            &spec.left_prefix,
+            spec.kind == StreamJoinKind::RightOuter,
+        );
+        fields.extend(prefixed(
+            right,
+            &spec.right_prefix,
+            spec.kind == StreamJoinKind::LeftOuter,
+        ));
+        let output_schema = Arc::new(Schema::new(fields));
+        let mut names = std::collections::BTreeSet::new();
+        if let Some(f) = output_schema
+            .fields()
+            .iter()
+            .find(|f| !names.insert(f.name().as_str()))
+        {
+            return Err(invalid(format!(
+                "two output columns are named `{}`; give the sides other prefixes",
+                f.name()
+            )));
+        }
+        Ok(Self {
+            spec,
+            sides,
+            output_schema,
+        })
+    }
+
+    /// The schema of joined rows: the left columns, then the right, each with its prefix.
+    pub fn output_schema(&self) -> &SchemaRef {
+        &self.output_schema
+    }
+
+    /// The schema of input `side`'s late rows.
+    pub fn late_schema(&self, side: usize) -> &SchemaRef {
+        &self.sides[side].late_schema
+    }
+
+    /// `W(e-1)` of the join: the lower of the sides'; `None` (-infinity) when either has
+    /// none.
+    fn late_threshold(&self) -> Option<i64> {
+        lowest(
+            self.sides[LEFT].watermark.late_threshold(),
+            self.sides[RIGHT].watermark.late_threshold(),
+        )
+    }
+
+    /// The matching pairs of the epoch: fresh left rows with the right rows in state and
+    /// the fresh right rows, then fresh right rows with the left rows in state.
+    fn pairs(&mut self) -> Vec<(At, At)> {
+        let (min, max) = (self.spec.min_offset_us, self.spec.max_offset_us);
+        let matches =
+            move |l: i64, r: i64| r >= l.saturating_add(min) && r <= l.saturating_add(max);
+        let [left, right] = &mut self.sides;
+        let mut fresh_right: HashMap<Box<[u8]>, Vec<usize>, Xxh3DefaultBuilder> =
+            HashMap::default();
+        for (i, (key, _)) in right.fresh.iter().enumerate() {
+            fresh_right.entry(key.clone()).or_default().push(i);
+        }
+        let mut pairs = Vec::new();
+        for (key, l) in &mut left.fresh {
+            if let Some(rows) = right.held.get_mut(key) {
+                for r in rows.iter_mut().filter(|r| matches(l.time, r.time)) {
+                    pairs.push(((l.batch, l.row), (r.batch, r.row)));
+                    l.matched = true;
+                    r.matched = true;
+                }
+            }
+            for &i in fresh_right.get(key).map_or(&[][..], Vec::as_slice) {
+                let r = &mut right.fresh[i].1;
+                if matches(l.time, r.time) {
+                    pairs.push(((l.batch, l.row), (r.batch, r.row)));
+                    l.matched = true;
+                    r.matched = true;
+                }
+            }
+        }
+        for (key, r) in &mut right.fresh {
+            if let Some(rows) = left.held.get_mut(key) {
+                for l in rows.iter_mut().filter(|l| matches(l.time, r.time)) {
+                    pairs.push(((l.batch, l.row), (r.batch, r.row)));
+                    l.matched = true;
+                    r.matched = true;
+                }
+            }
+        }
+        pairs
+    }
+
+    /// The output rows: the pairs, then unmatched left rows with nulls, then unmatched
+    /// right rows with nulls.
+    fn output(
+        &self,
+        pairs: &[(At, At)],
+        left_only: &[At],
+        right_only: &[At],
+    ) -> Result<Option<RecordBatch>> {
+        let [left, right] = &self.sides;
+        let mut parts = Vec::new();
+        if !pairs.is_empty() {
+            let l: Vec<At> = pairs.iter().map(|p| p.0).collect();
+            let r: Vec<At> = pairs.iter().map(|p| p.1).collect();
+            let mut columns = left.take(&l)?;
+            columns.extend(right.take(&r)?);
+            parts.push(RecordBatch::try_new(
+                Arc::clone(&self.output_schema),
+                columns,
+            )?);
+        }
+        if !left_only.is_empty() {
+            let mut columns = left.take(left_only)?;
+            columns.extend(right.nulls(left_only.len()));
+            parts.push(RecordBatch::try_new(
+                Arc::clone(&self.output_schema),
+                columns,
+            )?);
+        }
+        if !right_only.is_empty() {
+            let mut columns = left.nulls(right_only.len());
+            columns.extend(right.take(right_only)?);
+            parts.push(RecordBatch::try_new(
+                Arc::clone(&self.output_schema),
+                columns,
+            )?);
+        }
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(concat_batches(&self.output_schema, &parts)?))
+    }
+}
+
+/// The lower of two watermarks, `None` being -infinity.
+fn lowest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        _ => None,
+    }
+}
+
+impl EventTimeState for StreamJoinState {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn begin_epoch(&mut self) {
+        for side in &mut self.sides {
+            side.watermark.advance();
+        }
+    }
+
+    fn canonical_order(&self, input: usize, batches: &mut [RecordBatch]) {
+        canonical_order(batches, self.sides[input].time_index);
+    }
+
+    fn absorb(&mut self, input: usize, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
+        let bound = self.late_threshold();
+        let side = &mut self.sides[input];
+        let times = as_micros(batch.column(side.time_index))?;
+        let keys = side.keys.rows(&side.converter, batch)?;
+        let key_columns = side.keys.columns(batch);
+        let at = side.keep(batch.clone());
+        let mut late = Vec::new();
+        for i in 0..batch.num_rows() {
+            if times.is_null(i) || bound.is_some_and(|w| times.value(i) <= w) {
+                late.push(i as u32);
+                continue;
+            }
+            // A null key never matches: such rows are held under a key of their side's
+            // own (row encodings of keys never start with 0xff), so that an outer join
+            // still emits them.
+            let key: Box<[u8]> = if key_columns.iter().any(|c| c.is_null(i)) {
+                Box::from(NULL_KEYS[input])
+            } else {
+                keys.row(i).as_ref().into()
+            };
+            side.fresh.push((
+                key,
+                Held {
+                    time: times.value(i),
+                    batch: at,
+                    row: i,
+                    matched: false,
+                },
+            ));
+        }
+        let missed = vec![0; late.len()];
+        late_rows(batch, late, missed, bound, &side.late_schema)
+    }
+
+    fn finish_epoch(
+        &mut self,
+        epoch_max: &[Option<i64>],
+        flush: bool,
+    ) -> Result<Option<RecordBatch>> {
+        let pairs = self.pairs();
+        for side in &mut self.sides {
+            side.settle();
+        }
+        let bound = if flush {
+            Some(i64::MAX)
+        } else {
+            lowest(
+                self.sides[LEFT].watermark.current(),
+                self.sides[RIGHT].watermark.current(),
+            )
+        };
+        let (min, max) = (self.spec.min_offset_us, self.spec.max_offset_us);
+        let (left_gone, right_gone) = match bound {
+            None => (Vec::new(), Vec::new()),
+            Some(w) => (
+                self.sides[LEFT].evict(|t| t.saturating_add(max) <= w || w == i64::MAX),
+                self.sides[RIGHT].evict(|t| t.saturating_sub(min) <= w || w == i64::MAX),
+            ),
+        };
+        let left_only: &[At] = if self.spec.kind == StreamJoinKind::LeftOuter {
+            &left_gone
+        } else {
+            &[]
+        };
+        let right_only: &[At] = if self.spec.kind == StreamJoinKind::RightOuter {
+            &right_gone
+        } else {
+            &[]
+        };
+        let output = self.output(&pairs, left_only, right_only)?;
+        for (side, max) in self.sides.iter_mut().zip(epoch_max) {
+            side.release();
+            side.watermark.observe(*max);
+        }
+        Ok(output)
+    }
+
+    fn snapshot(&self, key_groups: u32) -> Result<Vec<u8>> {
+        let mut entries: Vec<(u32, u8, bool, Vec<u8>)> = Vec::new();
+        for (s, side) in self.sides.iter().enumerate() {
+            for (key, rows) in &side.held {
+                let group = key_group(key, key_groups);
+                for h in rows {
+                    let batch = side.batches[h.batch]
+                        .as_ref()
+                        .expect("a held row's batch is kept");
+                    let row = batch.slice(h.row, 1);
+                    let encoded = side.whole.convert_columns(row.columns())?;
+                    entries.push((group, s as u8, h.matched, encoded.row(0).as_ref().to_vec()));
+                }
+            }
+        }
+        entries.sort();
+        let fields = vec![
+            Field::new("key_group", DataType::UInt32, false),
+            Field::new("side", DataType::UInt8, false),
+            Field::new("matched", DataType::Boolean, false),
+            Field::new("row", DataType::Binary, false),
+        ];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from_iter_values(entries.iter().map(|e| e.0))),
+            Arc::new(UInt8Array::from_iter_values(entries.iter().map(|e| e.1))),
+            Arc::new(BooleanArray::from_iter(entries.iter().map(|e| Some(e.2)))),
+            Arc::new(BinaryArray::from_iter_values(entries.iter().map(|e| &e.3))),
+        ];
+        let watermarks = Watermarks {
+            left: self.sides[LEFT].watermark.clone(),
+            right: self.sides[RIGHT].watermark.clone(),
+        };
+        encode_snapshot(&self.spec.name, key_groups, &watermarks, fields, columns)
+    }
+
+    fn restore(&mut self, parts: &[&bytes::Bytes], owned: Range<u32>) -> Result<()> {
+        let (watermarks, batches) = decode_snapshots::<Watermarks>(&self.spec.name, parts)?;
+        for batch in &batches {
+            let col = |name: &str| -> Result<&ArrayRef> {
+                batch
+                    .column_by_name(name)
+                    .ok_or_else(|| EngineError::Snapshot(format!("missing column {name}")))
+            };
+            let groups = col("key_group")?.as_primitive::<UInt32Type>();
+            let sides = col("side")?.as_primitive::<UInt8Type>();
+            let matched = col("matched")?.as_boolean();
+            let rows = col("row")?.as_binary::<i32>();
+            for s in [LEFT, RIGHT] {
+                let side = &mut self.sides[s];
+                let parser = side.whole.parser();
+                let mut picked = Vec::new();
+                let mut flags = Vec::new();
+                for i in 0..batch.num_rows() {
+                    if usize::from(sides.value(i)) == s && owned.contains(&groups.value(i)) {
+                        picked.push(parser.parse(rows.value(i)));
+                        flags.push(matched.value(i));
+                    }
+                }
+                if picked.is_empty() {
+                    continue;
+                }
+                let columns = side.whole.convert_rows(picked)?;
+                let restored = RecordBatch::try_new(Arc::clone(&side.schema), columns)?;
+                side.hold(restored, &flags)?;
+            }
+        }
+        if let Some(w) = watermarks {
+            self.sides[LEFT].watermark = w.left;
+            self.sides[RIGHT].watermark = w.right;
+        }
+        Ok(())
+    }
+
+    fn open_entries(&self) -> usize {
+        self.sides.iter().map(Side::rows_held).sum()
+    }
+
+    fn watermark(&self) -> &Watermark {
+        let [left, right] = &self.sides;
+        if left.watermark.next() <= right.watermark.next() {
+            &left.watermark
+        } else {
+            &right.watermark
+        }
+    }
+}
