@@ -448,7 +448,10 @@ impl JobConfig {
     }
 
     /// `source.*`: exactly one connector, and its settings.
-    fn validate_connector(&self, invalid: &dyn Fn(&str, &str) -> ConfigError) -> Result<()> {
+    pub(crate) fn validate_connector(
+        &self,
+        invalid: &dyn Fn(&str, &str) -> ConfigError,
+    ) -> Result<()> {
         let kinds = [
             self.source.generator.is_some(),
             self.source.kafka.is_some(),

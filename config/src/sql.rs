@@ -34,6 +34,7 @@
 
 mod ddl;
 mod dedup;
+mod join;
 mod query;
 mod text;
 
@@ -43,7 +44,7 @@ use serde_norway::{Mapping, Value};
 use sluice_engine::plan::{Plan, PlanBuilder};
 
 use crate::error::{ConfigError, Result};
-use crate::job::JobConfig;
+use crate::job::{JobConfig, SourceConfig};
 use crate::overrides::Override;
 
 pub use ddl::{SinkTable, SourceTable};
@@ -59,6 +60,9 @@ pub struct SqlQueries {
     pub plan: Plan,
     /// The tables its queries write, with their options, in plan order.
     pub sinks: Vec<SinkTable>,
+    /// The sources after the job's main one (`source`), by the name of their stream in the
+    /// plan: a job joining two streams reads two sources.
+    pub other_sources: Vec<(String, SourceConfig)>,
 }
 
 /// The key of the statements in the settings document while parameters are substituted.
@@ -129,14 +133,14 @@ impl SqlJob {
         };
         map.remove(crate::params::PARAMS);
         let parsed = ddl::parse_all(&statements).map_err(|(s, e)| invalid(s, e))?;
-        let source = parsed.source.ok_or_else(|| {
-            invalid(
+        let Some(source) = parsed.sources.first() else {
+            return Err(invalid(
                 "CREATE TABLE".into(),
                 "a source table: `CREATE TABLE name (...) WITH ('connector' = \
                      'generator' | 'kafka' | 'kinesis' | 'files' | 'delta-source' | 'nexmark', ...)`"
                     .into(),
-            )
-        })?;
+            ));
+        };
         source.settings(map);
         let yaml = serde_norway::to_string(&doc).map_err(|e| ConfigError::Parse {
             file: file.to_owned(),
@@ -145,13 +149,21 @@ impl SqlJob {
         let mut config = JobConfig::from_yaml_with(&yaml, &format!("{file} (its settings)"), &[])?;
         let dead_letters = config.output.tables.dead_letters.clone();
         let mut plan = PlanBuilder::new(&config.job_id, &source.name);
-        let input = source.checked_stream();
-        if let Some(rules) = source.rule_set() {
-            plan = plan.rules(&input, &source.name, rules);
+        let mut other_sources = Vec::new();
+        for other in &parsed.sources[1..] {
+            plan = plan.source(&other.name);
+            let settings = other.source_mapping();
+            let other_config = other_source(&config, settings, file, &other.name)?;
+            other_sources.push((other.name.clone(), other_config));
+        }
+        for table in &parsed.sources {
+            if let Some(rules) = table.rule_set() {
+                plan = plan.rules(&table.checked_stream(), &table.name, rules);
+            }
         }
         let mut sinks = Vec::new();
         for insert in &parsed.inserts {
-            let (next, sink) = query::lower(plan, insert, &source, &input, &parsed.sinks)
+            let (next, sink) = query::lower(plan, insert, &parsed.sources, &parsed.sinks)
                 .map_err(|e| invalid(insert.text.clone(), e))?;
             plan = next;
             sinks.push(sink);
@@ -166,7 +178,36 @@ impl SqlJob {
             .dead_letters(&dead_letters)
             .build()
             .map_err(|e| invalid("the job's queries".into(), e.to_string()))?;
-        config.queries = Some(SqlQueries { plan, sinks });
+        config.queries = Some(SqlQueries {
+            plan,
+            sinks,
+            other_sources,
+        });
         Ok(config)
     }
+}
+
+/// The settings of the source table `name` (not the job's main one), checked as the
+/// main source's are.
+fn other_source(
+    config: &JobConfig,
+    settings: Mapping,
+    file: &str,
+    name: &str,
+) -> Result<SourceConfig> {
+    let what = format!("CREATE TABLE {name}");
+    let source: SourceConfig =
+        serde_norway::from_value(Value::Mapping(settings)).map_err(|e| ConfigError::Invalid {
+            file: file.to_owned(),
+            key: what.clone(),
+            expected: e.to_string(),
+        })?;
+    let mut check = config.clone();
+    check.source = source.clone();
+    check.validate_connector(&|key, expected| ConfigError::Invalid {
+        file: file.to_owned(),
+        key: format!("{what}: {key}"),
+        expected: expected.to_owned(),
+    })?;
+    Ok(source)
 }

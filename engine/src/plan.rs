@@ -62,6 +62,7 @@ use crate::dedup::DedupSpec;
 use crate::error::{EngineError, Result};
 use crate::join::JoinSpec;
 use crate::quality::RulePolicy;
+use crate::stream_join::StreamJoinSpec;
 use crate::window::WindowSpec;
 
 /// The stream of every dead letter: decoding errors, rule violations, rows an operator
@@ -76,6 +77,10 @@ pub struct Plan {
     pub job_id: String,
     /// The name of the source's stream of decoded rows (with their coordinates).
     pub source: String,
+    /// The streams of further sources (a stream–stream join reads two), each source's
+    /// rows routed to its stream by name; empty for a job of one source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_sources: Vec<String>,
     /// The operators, each after the operators whose output it reads.
     pub operators: Vec<Operator>,
     /// The sinks, in commit order: the quality gate first, the dead-letter table last.
@@ -124,6 +129,9 @@ pub enum OperatorKind {
     Window(WindowSpec),
     /// Deduplication by key within the watermark; late rows become dead letters.
     Dedup(DedupSpec),
+    /// An interval join of the input (the left side) with another stream (the right);
+    /// late rows of either side become dead letters.
+    StreamJoin(StreamJoinSpec),
     /// A group-by over each epoch's rows.
     Aggregate(AggregateSpec),
 }
@@ -138,6 +146,7 @@ impl OperatorKind {
             Self::Filter { .. } => "filter",
             Self::Window(_) => "window",
             Self::Dedup(_) => "dedup",
+            Self::StreamJoin(_) => "stream-join",
             Self::Aggregate(_) => "aggregate",
         }
     }
@@ -232,13 +241,20 @@ impl Plan {
         })
     }
 
-    /// The event-time operators (windows and deduplications), in plan order: each keeps
-    /// state by key group under its state name and derives its own watermark from its
-    /// event-time column. Returns `(state name, time column)`.
+    /// The sources' streams: the first source's, then the others'.
+    pub fn sources(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.source.as_str()).chain(self.other_sources.iter().map(String::as_str))
+    }
+
+    /// The event-time operators (windows, deduplications and stream joins), in plan
+    /// order: each keeps state by key group under its state name and derives its own
+    /// watermark from its event-time columns. Returns `(state name, time column)`, the
+    /// left side's for a join.
     pub fn event_time_operators(&self) -> impl Iterator<Item = (&str, &str)> {
         self.operators.iter().filter_map(|o| match &o.kind {
             OperatorKind::Window(spec) => Some((spec.name.as_str(), spec.time_column.as_str())),
             OperatorKind::Dedup(spec) => Some((spec.name.as_str(), spec.time_column.as_str())),
+            OperatorKind::StreamJoin(spec) => Some((spec.name.as_str(), spec.left_time.as_str())),
             _ => None,
         })
     }
@@ -271,16 +287,27 @@ impl Plan {
     /// [`EngineError::InvalidPlan`], naming the operator or sink at fault.
     pub fn validate(&self) -> Result<()> {
         let invalid = |m: String| Err(EngineError::InvalidPlan(m));
-        let mut streams = BTreeSet::from([self.source.as_str(), DEAD_LETTERS]);
-        if self.source == DEAD_LETTERS {
-            return invalid(format!("the source may not be named `{DEAD_LETTERS}`"));
+        let mut streams = BTreeSet::from([DEAD_LETTERS]);
+        for source in self.sources() {
+            if source == DEAD_LETTERS || !streams.insert(source) {
+                return invalid(format!(
+                    "a source may not be named `{source}` (twice, or as the dead letters)"
+                ));
+            }
         }
         for op in &self.operators {
-            if !streams.contains(op.input.as_str()) || op.input == DEAD_LETTERS {
+            let mut inputs = vec![op.input.as_str()];
+            if let OperatorKind::StreamJoin(join) = &op.kind {
+                inputs.push(join.right.as_str());
+            }
+            if let Some(input) = inputs
+                .into_iter()
+                .find(|i| !streams.contains(i) || *i == DEAD_LETTERS)
+            {
                 return invalid(format!(
-                    "operator `{}` reads `{}`, which is neither the source nor an operator \
+                    "operator `{}` reads `{input}`, which is neither a source nor an operator \
                      before it",
-                    op.name, op.input
+                    op.name
                 ));
             }
             if !streams.insert(op.name.as_str()) {

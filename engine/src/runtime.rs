@@ -17,12 +17,14 @@ mod lane;
 mod marker;
 mod planner;
 mod recovery;
+mod sources;
 mod state_put;
 pub(crate) mod writer;
 
 pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};
 pub use future::REASON_FUTURE;
 pub use planner::StopRequest;
+pub use sources::NamedSources;
 
 use std::collections::BTreeMap;
 

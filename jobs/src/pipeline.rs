@@ -1,5 +1,6 @@
 //! Compiling a job file into an engine plan with its source and sinks, and running it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -16,7 +17,7 @@ use sluice_connectors::kinesis::{Ending, KinesisSource};
 use sluice_connectors::nexmark::NexmarkSource;
 use sluice_engine::metrics::RunMetrics;
 use sluice_engine::plan::CompiledPlan;
-use sluice_engine::runtime::{Cluster, EpochSource, RunOptions, RunSummary, run};
+use sluice_engine::runtime::{Cluster, EpochSource, NamedSources, RunOptions, RunSummary, run};
 
 use crate::metrics_endpoint::{MetricsEndpoint, Readiness};
 
@@ -79,14 +80,14 @@ pub fn run_job(
         .listen
         .map(|listen| MetricsEndpoint::serve(Arc::new(registry), listen, ready.clone()))
         .transpose()?;
-    let (source, source_events) = open_source(job, batch, records_per_epoch, &handle)?;
-    let bronze_schema = source.schema();
     let plan = job.plan()?;
+    let (source, schemas, source_events) =
+        open_sources(job, &plan, batch, records_per_epoch, &handle)?;
     let static_inputs::StaticTables {
         inputs,
         dead_letters: startup_dead_letters,
     } = static_inputs::static_tables(job, &handle)?;
-    let compiled = CompiledPlan::compile(plan, &bronze_schema, &inputs)
+    let compiled = CompiledPlan::compile_sources(plan, &schemas, &inputs)
         .context("compiling the job's SQL and joins")?;
     let opened = sinks::open(job, &compiled, &handle, &metrics)?;
     let checkpoints = open_checkpoints(job)?;
@@ -179,6 +180,39 @@ pub(super) fn schema_of(declared: &[sluice_config::FieldConfig]) -> SchemaRef {
 fn decoder(job: &JobConfig) -> Result<Decoder> {
     Decoder::build(job.source.format, job.source.avro.as_ref(), fields(job))
         .with_context(|| format!("source.format `{}`", job.source.format))
+}
+
+/// The job's sources read as one, each stream's schema, and the events they hold.
+type OpenedSources = (Arc<dyn EpochSource>, BTreeMap<String, SchemaRef>, u64);
+
+/// Opens every source of `job` (its `source`, and a SQL job's other source tables) as the
+/// named streams of `plan`, read as one source; returns it with each stream's schema and
+/// the number of events the sources hold when known (0 for an unbounded stream).
+fn open_sources(
+    job: &JobConfig,
+    plan: &sluice_engine::plan::Plan,
+    batch: bool,
+    records_per_epoch: u64,
+    handle: &tokio::runtime::Handle,
+) -> Result<OpenedSources> {
+    let (main, mut events) = open_source(job, batch, records_per_epoch, handle)?;
+    if plan.other_sources.is_empty() {
+        let schemas = BTreeMap::from([(plan.source.clone(), main.schema())]);
+        return Ok((main, schemas, events));
+    }
+    let mut sources = vec![(plan.source.clone(), main)];
+    let others = job.queries.as_ref().map(|q| q.other_sources.as_slice());
+    for (name, config) in others.unwrap_or_default() {
+        let mut other = job.clone();
+        other.source = config.clone();
+        let (source, held) = open_source(&other, batch, records_per_epoch, handle)
+            .with_context(|| format!("source table `{name}`"))?;
+        events += held;
+        sources.push((name.clone(), source));
+    }
+    let sources = NamedSources::new(sources)?;
+    let schemas = sources.schemas();
+    Ok((Arc::new(sources), schemas, events))
 }
 
 /// Opens the job's source; returns it with the number of events it holds when known

@@ -38,6 +38,22 @@ deduplication within the watermark.
         OUT/tables/T must hold exactly the rows that pass (id, sensor, ts, v, attempt) and
         the dead-letter table the late rows (id, attempt, epoch); ids that pass twice
         (forgotten, then sent again) and duplicates dropped must both be more than 0.
+
+    event_time_tool.py write-join --dir D --seed S
+        Writes D/orders/part-NNNNN.jsonl and D/payments/part-NNNNN.jsonl, one file of each
+        per epoch: orders {id, customer, ts, amount}, and payments {pid, order_id, ts,
+        paid} for about 70% of the orders, 1 minute before to 4 minutes after their order
+        (some outside the join's bounds), in the file of their time; 3% of the rows of
+        either side arrive 5 to 10 minutes late.
+
+    event_time_tool.py check-join --dir D --out OUT --table T [--dlq DLQ]
+        The oracle of `orders o LEFT JOIN payments p ON p.order_id = o.id AND p.ts BETWEEN
+        o.ts - 1 minute AND o.ts + 3 minutes`, with watermark delays of 30 s (orders) and
+        60 s (payments): each side's watermark from its own files as above, the join's the
+        lower of the two; a row with t <= W(e-1) is late. OUT/tables/T must hold exactly
+        the left outer join of the rows that were not late (order_id, customer, amount,
+        pid, paid), and the dead-letter table the late rows (order id or payment id,
+        epoch); matched orders, unmatched orders and late rows must all be more than 0.
 """
 
 import argparse
@@ -85,20 +101,7 @@ def write(args) -> dict:
 
 
 def read_epochs(d: str) -> list[list[dict]]:
-    epochs = []
-    for path in sorted(glob.glob(os.path.join(d, "in", "part-*.jsonl"))):
-        rows = []
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    row = json.loads(line)
-                    t = dt.datetime.strptime(row["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
-                    t = t.replace(tzinfo=dt.timezone.utc)
-                    row["t"] = round((t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
-                                     / dt.timedelta(microseconds=1))
-                    rows.append(row)
-        epochs.append(rows)
-    return epochs
+    return read_dir(os.path.join(d, "in"))
 
 
 def watermarks(epochs, delay: int):
@@ -115,8 +118,9 @@ def watermarks(epochs, delay: int):
         elif candidate is not None:
             w_cur = max(w_cur, candidate)
         out.append((w_prev, w_cur))
-        epoch_max = max(r["t"] for r in rows)
-        seen_max = epoch_max if seen_max is None else max(seen_max, epoch_max)
+        if rows:
+            epoch_max = max(r["t"] for r in rows)
+            seen_max = epoch_max if seen_max is None else max(seen_max, epoch_max)
     return out
 
 
@@ -292,6 +296,113 @@ def check_dedup(args) -> dict:
             "ok": not problems, "problems": problems}
 
 
+def write_join(args) -> dict:
+    rng = random.Random(args.seed)
+    orders = [[] for _ in range(EPOCHS)]
+    payments = [[] for _ in range(EPOCHS)]
+    pid = 0
+    for e in range(EPOCHS):
+        for i in range(PER_EPOCH):
+            t = BASE_US + e * 20 * SEC + rng.randrange(20 * SEC) - rng.randrange(10 * SEC)
+            order = {"id": e * PER_EPOCH + i, "customer": f"c{rng.randrange(9)}",
+                     "ts": ts_text(t), "amount": rng.randrange(1, 500)}
+            at = e if rng.random() > 0.03 else min(EPOCHS - 1, e + rng.randrange(15, 30))
+            orders[at].append(order)
+            if rng.random() < 0.7:
+                pt = t + rng.randrange(-60 * SEC, 240 * SEC)
+                pe = max(0, min(EPOCHS - 1, (pt - BASE_US) // (20 * SEC)))
+                if rng.random() < 0.03:
+                    pe = min(EPOCHS - 1, pe + rng.randrange(15, 30))
+                payments[pe].append({"pid": pid, "order_id": order["id"], "ts": ts_text(pt),
+                                     "paid": rng.randrange(1, 500)})
+                pid += 1
+    for side, epochs in (("orders", orders), ("payments", payments)):
+        os.makedirs(os.path.join(args.dir, side), exist_ok=True)
+        for e, rows in enumerate(epochs):
+            rng.shuffle(rows)
+            with open(os.path.join(args.dir, side, f"part-{e:05d}.jsonl"), "w") as f:
+                f.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    return {"orders": sum(map(len, orders)), "payments": pid}
+
+
+def read_dir(d: str) -> list[list[dict]]:
+    epochs = []
+    for path in sorted(glob.glob(os.path.join(d, "part-*.jsonl"))):
+        rows = []
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    row = json.loads(line)
+                    t = dt.datetime.strptime(row["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
+                    t = t.replace(tzinfo=dt.timezone.utc)
+                    row["t"] = round((t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
+                                     / dt.timedelta(microseconds=1))
+                    rows.append(row)
+        epochs.append(rows)
+    return epochs
+
+
+def check_join(args) -> dict:
+    orders = read_dir(os.path.join(args.dir, "orders"))
+    payments = read_dir(os.path.join(args.dir, "payments"))
+    marks_o = watermarks(orders, 30 * SEC)
+    marks_p = watermarks(payments, 60 * SEC)
+    kept_o, kept_p, late = [], [], []
+    for e in range(len(orders)):
+        wo, wp = marks_o[e][0], marks_p[e][0]
+        bound = None if wo is None or wp is None else min(wo, wp)
+        for row in orders[e]:
+            if bound is not None and row["t"] <= bound:
+                late.append((row["id"], e))
+            else:
+                kept_o.append(row)
+        for row in payments[e]:
+            if bound is not None and row["t"] <= bound:
+                late.append((row["pid"], e))
+            else:
+                kept_p.append(row)
+    by_order: dict = {}
+    for p in kept_p:
+        by_order.setdefault(p["order_id"], []).append(p)
+    want, matched, unmatched = [], 0, 0
+    for o in kept_o:
+        hits = [p for p in by_order.get(o["id"], [])
+                if o["t"] - 60 * SEC <= p["t"] <= o["t"] + 180 * SEC]
+        for p in hits:
+            want.append((o["id"], o["customer"], o["amount"], p["pid"], p["paid"]))
+        if hits:
+            matched += 1
+        else:
+            unmatched += 1
+            want.append((o["id"], o["customer"], o["amount"], None, None))
+    con = connect()
+    con.execute("CREATE TABLE want (order_id BIGINT, customer VARCHAR, amount BIGINT, "
+                "pid BIGINT, paid BIGINT)")
+    con.executemany("INSERT INTO want VALUES (?, ?, ?, ?, ?)", want)
+    table = table_path(args.out, args.table)
+    diff = multiset_diff(
+        con, "SELECT * FROM want",
+        f"SELECT order_id, customer, amount, pid, paid FROM delta_scan({lit(table)})")
+    con.execute("CREATE TABLE want_late (id BIGINT, epoch BIGINT)")
+    if late:
+        con.executemany("INSERT INTO want_late VALUES (?, ?)", late)
+    late_diff = multiset_diff(
+        con, "SELECT * FROM want_late",
+        f"""SELECT CAST(coalesce(json_extract(payload, '$.id'), json_extract(payload, '$.pid'))
+                       AS BIGINT), epoch
+            FROM delta_scan({lit(table_path(args.out, args.dlq))}) WHERE reason = 'late'""")
+    problems = []
+    if diff["missing"] or diff["unexpected"]:
+        problems.append("the table differs from the oracle")
+    if late_diff["missing"] or late_diff["unexpected"]:
+        problems.append("the late rows differ from the oracle")
+    if not (matched and unmatched and late):
+        problems.append("the input must hold matched and unmatched orders and late rows")
+    return {"rows": len(want), "matched_orders": matched, "unmatched_orders": unmatched,
+            "late": len(late), "table": diff, "late_rows": late_diff,
+            "ok": not problems, "problems": problems}
+
+
 def main(argv) -> int:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -315,8 +426,16 @@ def main(argv) -> int:
     cd.add_argument("--table", required=True)
     cd.add_argument("--dlq", default="dead_letters")
     cd.add_argument("--delay", type=int, required=True)
+    wj = sub.add_parser("write-join")
+    wj.add_argument("--dir", required=True)
+    wj.add_argument("--seed", type=int, default=7)
+    cj = sub.add_parser("check-join")
+    cj.add_argument("--dir", required=True)
+    cj.add_argument("--out", required=True)
+    cj.add_argument("--table", required=True)
+    cj.add_argument("--dlq", default="dead_letters")
     args = parser.parse_args(argv)
-    commands = {"write": write, "check": check, "write-dups": write_dups,
+    commands = {"write-join": write_join, "check-join": check_join, "write": write, "check": check, "write-dups": write_dups,
                 "check-dedup": check_dedup}
     result = commands[args.cmd](args)
     print(json.dumps(result, default=str))

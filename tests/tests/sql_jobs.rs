@@ -493,3 +493,98 @@ fn a_row_number_deduplication_matches_its_oracle_and_survives_kills() -> Result<
     );
     Ok(())
 }
+
+/// A stream–stream interval join in SQL over two file sources, one file of each per
+/// epoch: orders LEFT JOIN payments within [-1 min, +3 min]. An oracle computes each
+/// side's watermark from its files, drops the late rows and joins the rest in plain
+/// Python; the table must equal that join, null rows of unmatched orders included, and
+/// the dead letters the late rows. The job is then killed three times and resumed
+/// (restoring both sides' state) and must reach the same tables.
+#[test]
+fn a_stream_stream_left_join_matches_its_oracle_and_survives_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_stream_join")?;
+    python_tool(
+        "event_time_tool.py",
+        &[
+            "write-join",
+            "--dir",
+            &dir.display().to_string(),
+            "--seed",
+            "3",
+        ],
+        Duration::from_secs(120),
+    )?;
+    let job = dir.join("job.sql");
+    let files = |side: &str| {
+        format!(
+            "WITH ('connector' = 'files', 'path' = '{}', 'format' = 'json', \
+             'max-files-per-epoch' = '1', 'bounded' = 'true')",
+            dir.join(side).display()
+        )
+    };
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'orders-payments';\n\
+             CREATE TABLE orders (id BIGINT NOT NULL, customer STRING NOT NULL, \
+               ts TIMESTAMP NOT NULL, amount BIGINT NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) {};\n\
+             CREATE TABLE payments (pid BIGINT NOT NULL, order_id BIGINT NOT NULL, \
+               ts TIMESTAMP NOT NULL, paid BIGINT NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '60' SECOND) {};\n\
+             INSERT INTO order_payments \
+             SELECT o.id AS order_id, customer, amount, pid, paid \
+             FROM orders AS o LEFT JOIN payments AS p \
+               ON p.order_id = o.id \
+              AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE;\n",
+            files("orders"),
+            files("payments")
+        ),
+    )?;
+    let sets = |out: &Path| {
+        vec![
+            format!("output.dir={}", out.display()),
+            "checkpoint.every=2".to_owned(),
+            "workers=2".to_owned(),
+        ]
+    };
+    let check = |out: &Path| -> Result<String> {
+        python_tool(
+            "event_time_tool.py",
+            &[
+                "check-join".to_owned(),
+                "--dir".to_owned(),
+                dir.display().to_string(),
+                "--out".to_owned(),
+                out.display().to_string(),
+                "--table".to_owned(),
+                "order_payments".to_owned(),
+            ],
+            Duration::from_secs(300),
+        )
+    };
+    let (clean, crashed) = (dir.join("clean"), dir.join("crashed"));
+    run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
+        .require_success("the join job")?;
+    println!("clean run against the oracle: {}", check(&clean)?);
+
+    let kills = kill_after_commits(
+        || sluice_run(&job, &sets(&crashed)),
+        &crashed,
+        3,
+        |attempt| 6 * attempt + 5,
+        |_| Duration::ZERO,
+    )?;
+    ensure!(
+        kills == 3,
+        "only {kills} kills landed before the job finished"
+    );
+    run_with_timeout(sluice_run(&job, &sets(&crashed))?, demo_timeout())?
+        .require_success("the resumed run")?;
+    println!(
+        "killed and resumed run against the oracle: {}",
+        check(&crashed)?
+    );
+    Ok(())
+}

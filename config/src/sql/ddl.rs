@@ -55,14 +55,15 @@ pub struct SinkTable {
 
 /// A SQL job's statements, sorted out.
 pub(super) struct Parsed {
-    pub(super) source: Option<SourceTable>,
+    /// The source tables, in declaration order: the first is the job's main source.
+    pub(super) sources: Vec<SourceTable>,
     pub(super) sinks: BTreeMap<String, SinkTable>,
     pub(super) inserts: Vec<Insert>,
 }
 
 type Failure = (String, String);
 
-/// Sorts the statements into the source, the sink declarations and the queries.
+/// Sorts the statements into the sources, the sink declarations and the queries.
 pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
     let mut inserts = Vec::new();
     let mut creates = Vec::new();
@@ -83,26 +84,24 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
         }
     }
     let targets: Vec<&str> = inserts.iter().map(|i| i.target.as_str()).collect();
-    let mut source = None;
+    let mut sources: Vec<SourceTable> = Vec::new();
     let mut sinks = BTreeMap::new();
     for s in creates {
         let table = CreateStatement::parse(s).map_err(|e| (s.clone(), e))?;
         if targets.contains(&table.name.as_str()) {
             let sink = table.sink().map_err(|e| (s.clone(), e))?;
             sinks.insert(sink.name.clone(), sink);
-        } else if source.is_some() {
+        } else if sources.iter().any(|t| t.name == table.name) {
             return Err((
                 s.clone(),
-                "one source table: a job reads one source for now (run another job for a \
-                 second source, or write this table with an INSERT)"
-                    .into(),
+                format!("table `{}` is declared twice", table.name),
             ));
         } else {
-            source = Some(table.source().map_err(|e| (s.clone(), e))?);
+            sources.push(table.source().map_err(|e| (s.clone(), e))?);
         }
     }
     Ok(Parsed {
-        source,
+        sources,
         sinks,
         inserts,
     })
@@ -269,6 +268,17 @@ impl SourceTable {
     /// Writes the source's settings into the job's settings document `doc`, and the
     /// defaults of what the statements did not set.
     pub(super) fn settings(&self, doc: &mut Mapping) {
+        merge(doc, "source", Value::Mapping(self.source_mapping()));
+        let job_id = doc
+            .get("job-id")
+            .and_then(Value::as_str)
+            .unwrap_or("sql-job")
+            .to_owned();
+        defaults(doc, &job_id);
+    }
+
+    /// The source's settings, as a job file's `source` holds them.
+    pub(super) fn source_mapping(&self) -> Mapping {
         let mut source = Mapping::new();
         let options: Mapping = self
             .options
@@ -293,29 +303,30 @@ impl SourceTable {
                 .collect();
             source.insert("schema".into(), Value::Sequence(fields));
         }
-        merge(doc, "source", Value::Mapping(source));
-        let job_id = doc
-            .get("job-id")
-            .and_then(Value::as_str)
-            .unwrap_or("sql-job")
-            .to_owned();
-        let output = entry(doc, "output");
-        if !output.contains_key("dir") {
-            output.insert("dir".into(), format!("sluice-{job_id}").into());
-        }
-        let tables = entry(output, "tables");
-        for (key, default) in [
-            ("silver", Value::from("")),
-            ("gold", Value::from("")),
-            ("dead-letters", Value::from("dead_letters")),
-            ("bronze", Value::Null),
-        ] {
-            if !tables.contains_key(key) {
-                tables.insert(key.into(), default);
-            }
+        source
+    }
+}
+
+/// Writes into the job's settings `doc` the defaults of what the statements did not set.
+fn defaults(doc: &mut Mapping, job_id: &str) {
+    let output = entry(doc, "output");
+    if !output.contains_key("dir") {
+        output.insert("dir".into(), format!("sluice-{job_id}").into());
+    }
+    let tables = entry(output, "tables");
+    for (key, default) in [
+        ("silver", Value::from("")),
+        ("gold", Value::from("")),
+        ("dead-letters", Value::from("dead_letters")),
+        ("bronze", Value::Null),
+    ] {
+        if !tables.contains_key(key) {
+            tables.insert(key.into(), default);
         }
     }
+}
 
+impl SourceTable {
     /// The stream the queries read: the rows that pass the `CHECK` rules, or the source's.
     pub(super) fn checked_stream(&self) -> String {
         if self.checks.is_empty() {

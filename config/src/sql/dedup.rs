@@ -22,23 +22,24 @@ use super::ddl::SourceTable;
 use super::query::{function_args, lower_select, plain_select, source_table, unsupported};
 
 /// A lowered deduplication subquery.
-pub(super) struct Lowered {
+pub(super) struct Lowered<'a> {
     pub(super) plan: PlanBuilder,
     /// The stream of first rows.
     pub(super) stream: String,
+    /// The source table the subquery reads.
+    pub(super) source: &'a SourceTable,
     /// The name the subquery gives the row number.
     row_number: String,
 }
 
-/// Lowers the subquery of `FROM (...)` in the query writing `target`, over the source's
-/// checked rows `input`.
-pub(super) fn lower(
+/// Lowers the subquery of `FROM (...)` in the query writing `target`, over the checked
+/// rows of one of `sources`.
+pub(super) fn lower<'a>(
     mut plan: PlanBuilder,
     target: &str,
     subquery: &Query,
-    source: &SourceTable,
-    input: &str,
-) -> Result<Lowered, String> {
+    sources: &'a [SourceTable],
+) -> Result<Lowered<'a>, String> {
     let not_dedup = || {
         unsupported(
             "a subquery in FROM",
@@ -56,7 +57,7 @@ pub(super) fn lower(
     if !from.joins.is_empty() {
         return Err(not_dedup());
     }
-    source_table(name, source)?;
+    let source = source_table(name, sources)?;
     if !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty())
     {
         return Err(not_dedup());
@@ -90,7 +91,7 @@ pub(super) fn lower(
             ),
         )
     })?;
-    let mut stream = input.to_owned();
+    let mut stream = source.checked_stream();
     if let Some(predicate) = &select.selection {
         let name = format!("{target}/dedup-where");
         plan = plan.filter(&name, &stream, &predicate.to_string());
@@ -108,11 +109,12 @@ pub(super) fn lower(
     Ok(Lowered {
         plan: next.dedup(&name, &projected, spec),
         stream: name,
+        source,
         row_number,
     })
 }
 
-impl Lowered {
+impl Lowered<'_> {
     /// The outer `WHERE` without its `rn = 1` (which it must hold, alone or as a
     /// conjunct); `None` when nothing else is left.
     pub(super) fn keep_first(&self, selection: Option<&Expr>) -> Result<Option<Expr>, String> {

@@ -14,7 +14,7 @@ use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 use super::ddl::{SinkTable, SourceTable};
-use super::dedup;
+use super::{dedup, join};
 
 /// An `INSERT INTO ... SELECT` statement.
 #[derive(Clone, Debug)]
@@ -59,43 +59,51 @@ pub(super) fn unsupported(construct: &str, why: &str) -> String {
     format!("{construct}: {why}")
 }
 
-/// Adds the operators of `insert` to `plan`, reading `input` (the source's checked rows);
+/// Adds the operators of `insert` to `plan`, reading the checked rows of `sources`;
 /// returns the plan and the sink.
 pub(super) fn lower(
     mut plan: PlanBuilder,
     insert: &Insert,
-    source: &SourceTable,
-    input: &str,
+    sources: &[SourceTable],
     declared: &BTreeMap<String, SinkTable>,
 ) -> Result<(PlanBuilder, SinkTable), String> {
     let target = &insert.target;
-    let select = plain_select(&insert.query)?;
+    let mut select = plain_select(&insert.query)?.clone();
     let [from] = select.from.as_slice() else {
-        return Err(unsupported("FROM", "exactly one table, the source"));
-    };
-    if !from.joins.is_empty() {
         return Err(unsupported(
-            "JOIN",
-            "joins in SQL jobs are not supported yet (stream–table joins are in YAML jobs' \
-             `joins`)",
+            "FROM",
+            "one source table, one ROW_NUMBER() subquery, or two source tables joined",
         ));
-    }
-    let (mut stream, selection) = match &from.relation {
-        TableFactor::Table { name, .. } => {
-            source_table(name, source)?;
-            (input.to_owned(), select.selection.clone())
+    };
+    let from = from.clone();
+    let (mut stream, selection, source, joined) = match (&from.relation, from.joins.is_empty()) {
+        (TableFactor::Table { name, .. }, true) => {
+            let source = source_table(name, sources)?;
+            (
+                source.checked_stream(),
+                select.selection.clone(),
+                source,
+                false,
+            )
         }
-        TableFactor::Derived { subquery, .. } => {
-            let lowered = dedup::lower(plan, target, subquery, source, input)?;
+        (TableFactor::Table { .. }, false) => {
+            let lowered = join::lower(plan, target, &from, sources)?;
+            lowered.qualify(&mut select)?;
+            plan = lowered.plan;
+            let left = source_table(&first_table(&from), sources)?;
+            (lowered.stream, select.selection.clone(), left, true)
+        }
+        (TableFactor::Derived { subquery, .. }, true) => {
+            let lowered = dedup::lower(plan, target, subquery, sources)?;
             let rest = lowered.keep_first(select.selection.as_ref())?;
             lowered.not_selected(&select.projection)?;
             plan = lowered.plan;
-            (lowered.stream, rest)
+            (lowered.stream, rest, lowered.source, false)
         }
         _ => {
             return Err(unsupported(
-                "a table function in FROM",
-                "not yet; group by TUMBLE(ts, ...), HOP or SESSION instead",
+                "a table function or a subquery joined in FROM",
+                "not yet; group by TUMBLE(ts, ...), HOP or SESSION, and join source tables",
             ));
         }
     };
@@ -117,6 +125,12 @@ pub(super) fn lower(
         name: target.clone(),
         ..SinkTable::default()
     });
+    if aggregated && joined {
+        return Err(unsupported(
+            "an aggregate over a stream–stream join",
+            "not yet; write the joined rows to a table, and aggregate them in another job",
+        ));
+    }
     let stream = if aggregated {
         let (next, stream) = lower_window(
             plan,
@@ -190,15 +204,24 @@ pub(super) fn plain_select(query: &Query) -> Result<&Select, String> {
     Ok(select)
 }
 
-/// Checks that `name` is the job's source table.
-pub(super) fn source_table(name: &ObjectName, source: &SourceTable) -> Result<(), String> {
-    if name.to_string() != source.name {
-        return Err(format!(
-            "FROM `{name}`: the job's source table is `{}`",
-            source.name
-        ));
+/// The name of the table `from` starts with.
+fn first_table(from: &datafusion::sql::sqlparser::ast::TableWithJoins) -> ObjectName {
+    match &from.relation {
+        TableFactor::Table { name, .. } => name.clone(),
+        _ => ObjectName(Vec::new()),
     }
-    Ok(())
+}
+
+/// The source table `name`.
+pub(super) fn source_table<'a>(
+    name: &ObjectName,
+    sources: &'a [SourceTable],
+) -> Result<&'a SourceTable, String> {
+    let name = name.to_string();
+    sources.iter().find(|s| s.name == name).ok_or_else(|| {
+        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        format!("FROM `{name}`: the job's source tables are {names:?}")
+    })
 }
 
 /// The select list of a query without aggregates, as the projection `name` (none when
@@ -855,6 +878,102 @@ mod tests {
         ];
         for (query, expected) in cases {
             let err = job("", &query).unwrap_err();
+            assert!(err.contains(expected), "{query}: {err}");
+        }
+    }
+
+    const TWO_SOURCES: &str = "CREATE TABLE a (id BIGINT, k STRING, ts TIMESTAMP NOT NULL, \
+         WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) WITH ('connector' = 'generator', \
+         'format' = 'json');\n\
+         CREATE TABLE b (id BIGINT, v DOUBLE, bts TIMESTAMP NOT NULL, \
+         WATERMARK FOR bts AS bts - INTERVAL '1' MINUTE) WITH ('connector' = 'generator', \
+         'format' = 'json', 'seed' = '7');";
+
+    fn joined(query: &str) -> Result<crate::JobConfig, String> {
+        let text = format!("{TWO_SOURCES}\n{query}");
+        crate::sql::SqlJob::from_sql_with(&text, "t.sql", "t", &[]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_join_of_two_sources_lowers_to_an_interval_join() {
+        let config = joined(
+            "INSERT INTO t SELECT x.id, k, v FROM a AS x RIGHT JOIN b AS y ON y.id = x.id \
+             AND y.bts >= x.ts - INTERVAL '5' MINUTE AND x.ts + INTERVAL '10' SECOND > y.bts \
+             WHERE v > 0;",
+        )
+        .unwrap();
+        let queries = config.queries.unwrap();
+        assert_eq!(queries.plan.other_sources, ["b"]);
+        assert_eq!(queries.other_sources[0].0, "b");
+        let OperatorKind::StreamJoin(spec) = &queries.plan.operators[0].kind else {
+            panic!("not a join: {:?}", queries.plan.operators);
+        };
+        assert_eq!(
+            spec.kind,
+            sluice_engine::stream_join::StreamJoinKind::RightOuter
+        );
+        assert_eq!(
+            (spec.left_keys.as_slice(), spec.right_keys.as_slice()),
+            (&["id".to_owned()][..], &["id".to_owned()][..])
+        );
+        assert_eq!(
+            (spec.left_time.as_str(), spec.right_time.as_str()),
+            ("ts", "bts")
+        );
+        assert_eq!(spec.min_offset_us, -300_000_000);
+        assert_eq!(spec.max_offset_us, 10_000_000 - 1);
+        assert_eq!(spec.left_delay, Duration::from_secs(30));
+        assert_eq!(spec.right_delay, Duration::from_secs(60));
+        let OperatorKind::Filter { predicate } = &queries.plan.operators[1].kind else {
+            panic!("not a filter");
+        };
+        assert_eq!(predicate, "\"y.v\" > 0");
+        let OperatorKind::Project { columns, .. } = &queries.plan.operators[2].kind else {
+            panic!("not a projection");
+        };
+        let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["id", "k", "v"]);
+        assert_eq!(columns[1].1, "\"x.k\"");
+    }
+
+    #[test]
+    fn joins_that_cannot_evict_their_state_are_refused() {
+        let on =
+            |cond: &str| format!("INSERT INTO t SELECT x.id FROM a AS x JOIN b AS y ON {cond};");
+        let cases = [
+            (on("y.id = x.id"), "both time bounds"),
+            (on("y.id = x.id AND y.bts >= x.ts"), "both time bounds"),
+            (
+                on("y.bts BETWEEN x.ts - INTERVAL '1' MINUTE AND x.ts"),
+                "without keys",
+            ),
+            (
+                on("y.id = x.id AND y.v BETWEEN x.ts AND x.ts"),
+                "the watermark of `b` is on `bts`",
+            ),
+            (
+                on("y.id = x.id AND y.v > 3 AND y.bts BETWEEN x.ts AND x.ts"),
+                "put other conditions in WHERE",
+            ),
+            (
+                "INSERT INTO t SELECT x.id FROM a AS x FULL JOIN b AS y ON y.id = x.id;".to_owned(),
+                "INNER, LEFT or RIGHT",
+            ),
+            (
+                "INSERT INTO t SELECT id FROM a AS x JOIN b AS y ON y.id = x.id AND y.bts \
+                 BETWEEN x.ts AND x.ts;"
+                    .to_owned(),
+                "a column of both sides",
+            ),
+            (
+                "INSERT INTO t SELECT * FROM a AS x JOIN b AS y ON y.id = x.id AND y.bts \
+                 BETWEEN x.ts AND x.ts;"
+                    .to_owned(),
+                "`*` over a join",
+            ),
+        ];
+        for (query, expected) in cases {
+            let err = joined(&query).unwrap_err();
             assert!(err.contains(expected), "{query}: {err}");
         }
     }

@@ -6,6 +6,7 @@ use crate::dedup::DedupSpec;
 use crate::error::Result;
 use crate::join::JoinSpec;
 use crate::key::DEFAULT_KEY_GROUPS;
+use crate::stream_join::StreamJoinSpec;
 use crate::window::WindowSpec;
 
 /// Builds a [`Plan`] operator by operator; [`build`](Self::build) validates it.
@@ -24,11 +25,19 @@ impl PlanBuilder {
             plan: Plan {
                 job_id: job_id.into(),
                 source: source.into(),
+                other_sources: Vec::new(),
                 operators: Vec::new(),
                 sinks: Vec::new(),
                 key_groups: DEFAULT_KEY_GROUPS,
             },
         }
+    }
+
+    /// Adds a further source, whose rows go by `source` (a job reading several sources,
+    /// for stream–stream joins).
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.plan.other_sources.push(source.into());
+        self
     }
 
     /// Sets the key groups (max parallelism) of a new job.
@@ -104,6 +113,11 @@ impl PlanBuilder {
     /// Adds a deduplication within the watermark.
     pub fn dedup(self, name: &str, input: &str, spec: DedupSpec) -> Self {
         self.operator(name, input, OperatorKind::Dedup(spec))
+    }
+
+    /// Adds an interval join of `input` (the left side) with the stream `spec.right`.
+    pub fn stream_join(self, name: &str, input: &str, spec: StreamJoinSpec) -> Self {
+        self.operator(name, input, OperatorKind::StreamJoin(spec))
     }
 
     /// Adds a group-by over each epoch's rows.

@@ -14,6 +14,7 @@ use crate::error::{EngineError, Result};
 use crate::expr::SqlExpr;
 use crate::join::{BroadcastJoin, JoinKind, JoinSpec, JoinStrategy, KeyedJoin};
 use crate::stateless::{Check, Projection, Rule, UniqueKeys};
+use crate::stream_join::{StreamJoinSpec, StreamJoinState};
 use crate::table_feed::TableFeed;
 use crate::window::{WindowSpec, WindowState};
 
@@ -71,6 +72,15 @@ pub enum CompiledOperator {
         /// Its input rows' schema (also its output's).
         input: SchemaRef,
     },
+    /// A stream–stream join of the input (left) with another stream (right).
+    StreamJoin {
+        /// The join.
+        spec: StreamJoinSpec,
+        /// The left rows' schema.
+        left: SchemaRef,
+        /// The right rows' schema.
+        right: SchemaRef,
+    },
     /// An epoch aggregate.
     Aggregate(EpochAggregate),
 }
@@ -96,8 +106,29 @@ impl CompiledPlan {
     /// When the plan is invalid, an expression, a join or a window does not fit its input,
     /// or a table the plan reads is missing (named).
     pub fn compile(plan: Plan, source_schema: &SchemaRef, inputs: &StaticInputs) -> Result<Self> {
+        let sources = BTreeMap::from([(plan.source.clone(), Arc::clone(source_schema))]);
+        Self::compile_sources(plan, &sources, inputs)
+    }
+
+    /// Compiles `plan` for the rows of each of its sources, with `sources` their schemas by
+    /// stream name.
+    ///
+    /// # Errors
+    /// As [`compile`](Self::compile), and when a source's schema is missing.
+    pub fn compile_sources(
+        plan: Plan,
+        sources: &BTreeMap<String, SchemaRef>,
+        inputs: &StaticInputs,
+    ) -> Result<Self> {
         plan.validate()?;
-        let mut schemas = BTreeMap::from([(plan.source.clone(), Arc::clone(source_schema))]);
+        let mut schemas = BTreeMap::new();
+        for source in plan.sources() {
+            let schema = sources.get(source).ok_or_else(|| {
+                EngineError::InvalidPlan(format!("no schema for the source `{source}`"))
+            })?;
+            schemas.insert(source.to_owned(), Arc::clone(schema));
+        }
+        let source_schema = Arc::clone(&schemas[&plan.source]);
         let mut operators = Vec::with_capacity(plan.operators.len());
         for op in &plan.operators {
             let input = Arc::clone(&schemas[&op.input]);
@@ -108,13 +139,13 @@ impl CompiledPlan {
                 other => other,
             };
             let (compiled, schema) =
-                compile_operator(&op.kind, &input, inputs).map_err(in_operator)?;
+                compile_operator(&op.kind, &input, &schemas, inputs).map_err(in_operator)?;
             schemas.insert(op.name.clone(), schema);
             operators.push(compiled);
         }
         Ok(Self {
             plan,
-            source_schema: Arc::clone(source_schema),
+            source_schema,
             operators,
             schemas,
         })
@@ -141,9 +172,12 @@ impl CompiledPlan {
     }
 }
 
+/// Compiles one operator over `input`; `streams` are the schemas of the streams before
+/// it (a join's right side).
 fn compile_operator(
     kind: &OperatorKind,
     input: &SchemaRef,
+    streams: &BTreeMap<String, SchemaRef>,
     inputs: &StaticInputs,
 ) -> Result<(CompiledOperator, SchemaRef)> {
     Ok(match kind {
@@ -185,6 +219,17 @@ fn compile_operator(
                 input: Arc::clone(input),
             };
             (compiled, Arc::clone(input))
+        }
+        OperatorKind::StreamJoin(spec) => {
+            let right = Arc::clone(&streams[&spec.right]);
+            let state = StreamJoinState::new(spec.clone(), input, &right)?;
+            let schema = Arc::clone(state.output_schema());
+            let compiled = CompiledOperator::StreamJoin {
+                spec: spec.clone(),
+                left: Arc::clone(input),
+                right,
+            };
+            (compiled, schema)
         }
         OperatorKind::Aggregate(spec) => {
             let aggregate = EpochAggregate::new(spec.clone(), input)?;

@@ -13,7 +13,7 @@ use sluice_checkpoints::{CheckpointStore, StatePart};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Concatenate, Input, Probe};
 use timely::dataflow::operators::generic::operator::Operator;
-use timely::dataflow::{InputHandle, ProbeHandle, Scope};
+use timely::dataflow::{InputHandle, ProbeHandle, Scope, Stream};
 
 use super::committer::{CommitTargets, commit_epochs};
 use super::controls::WindowControls;
@@ -23,6 +23,7 @@ use super::failure::{Failure, Site, fail, failure_gate};
 use super::join_tables::TableInput;
 use super::marker::{InFlightEpochs, Marker, MarkerWriter};
 use super::planner::{PlanInput, Received, plan_feed};
+use super::sources::routed;
 use super::state_put::put_state;
 use super::writer::{EpochNote, write_to};
 use crate::aggregate::AggregateExt;
@@ -33,7 +34,8 @@ use crate::join::{KeyedJoinExt, TableUpdates};
 use crate::plan::{CompiledJoin, CompiledOperator, DEAD_LETTERS, SinkRole};
 use crate::quality::duplicates::{self, duplicate_notes};
 use crate::stateless::{StatelessExt, split_by_rules};
-use crate::window::{WindowControl, WindowExt, WindowSetup};
+use crate::stream_join::StreamJoinExt;
+use crate::window::{WindowControl, WindowExt, WindowOutputs, WindowSetup};
 
 /// What a worker shares between its dataflow and its loop.
 pub(super) struct WorkerParts {
@@ -117,6 +119,49 @@ fn event_time_setup(state: &str, shared: &Shared, control: Rc<WindowControl>) ->
     }
 }
 
+/// The streams of an event-time operator (a window, a deduplication or a stream join)
+/// reading `input` (and, for a join, its right side among `streams`), with the label of
+/// its state.
+fn event_time<'scope>(
+    compiled: &CompiledOperator,
+    input: Stream<'scope, u64, Batches>,
+    streams: &BTreeMap<String, Stream<'scope, u64, Batches>>,
+    shared: &Shared,
+    control: Rc<WindowControl>,
+) -> Result<(WindowOutputs<'scope>, String)> {
+    Ok(match compiled {
+        CompiledOperator::Window {
+            spec,
+            input: schema,
+        } => {
+            let setup = event_time_setup(&spec.name, shared, control);
+            (
+                input.window(spec, schema, setup)?,
+                format!("Window({})", spec.name),
+            )
+        }
+        CompiledOperator::Dedup {
+            spec,
+            input: schema,
+        } => {
+            let setup = event_time_setup(&spec.name, shared, control);
+            (
+                input.dedup(spec, schema, setup)?,
+                format!("Dedup({})", spec.name),
+            )
+        }
+        CompiledOperator::StreamJoin { spec, left, right } => {
+            let setup = event_time_setup(&spec.name, shared, control);
+            let other = streams[&spec.right].clone();
+            (
+                input.stream_join(other, spec, left, right, setup)?,
+                format!("StreamJoin({})", spec.name),
+            )
+        }
+        _ => unreachable!("called for event-time operators only"),
+    })
+}
+
 /// Builds the worker's dataflow in `scope`.
 ///
 /// # Errors
@@ -147,8 +192,22 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         dead_parts.push(ok);
         conversion_errors.push(errors);
     };
-    // Every named stream of the plan: the source's rows, then each operator's output.
-    let mut streams = BTreeMap::from([(plan.plan.source.clone(), events)]);
+    // Every named stream of the plan: the sources' rows, then each operator's output.
+    let mut streams = BTreeMap::new();
+    if plan.plan.other_sources.is_empty() {
+        streams.insert(plan.plan.source.clone(), events);
+    } else {
+        for source in plan.plan.sources() {
+            let stream = source.to_owned();
+            let (rows, errors) = events
+                .clone()
+                .map_batches(&format!("Route({source})"), move |_, batch| {
+                    routed(batch, &stream)
+                });
+            to_dead_letters(errors, format!("RouteErrorsToDeadLetters({source})"), false);
+            streams.insert(source.to_owned(), rows);
+        }
+    }
     let mut table_inputs = Vec::new();
     let mut processed = Vec::new();
     let mut next_window = 0;
@@ -185,38 +244,16 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
                 to_dead_letters(errors, format!("{kind}ErrorsToDeadLetters({name})"), false);
                 output
             }
-            CompiledOperator::Window {
-                spec,
-                input: schema,
-            } => {
+            CompiledOperator::Window { .. }
+            | CompiledOperator::Dedup { .. }
+            | CompiledOperator::StreamJoin { .. } => {
                 let control = Rc::clone(&controls.0[next_window]);
                 next_window += 1;
-                let setup = event_time_setup(&spec.name, shared, control);
-                let outputs = input.window(spec, schema, setup)?;
+                let (outputs, label) = event_time(compiled, input, &streams, shared, control)?;
                 processed.push(outputs.results.clone().probe().0);
                 files.push(put_state(
                     outputs.notes,
-                    format!("Window({})", spec.name),
-                    store.clone(),
-                    rt.clone(),
-                    failure.clone(),
-                    site,
-                ));
-                to_dead_letters(outputs.late, format!("LateToDeadLetters({name})"), true);
-                outputs.results
-            }
-            CompiledOperator::Dedup {
-                spec,
-                input: schema,
-            } => {
-                let control = Rc::clone(&controls.0[next_window]);
-                next_window += 1;
-                let setup = event_time_setup(&spec.name, shared, control);
-                let outputs = input.dedup(spec, schema, setup)?;
-                processed.push(outputs.results.clone().probe().0);
-                files.push(put_state(
-                    outputs.notes,
-                    format!("Dedup({})", spec.name),
+                    label,
                     store.clone(),
                     rt.clone(),
                     failure.clone(),

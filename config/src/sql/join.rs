@@ -1,0 +1,409 @@
+//! Stream–stream interval joins in SQL, lowered to the plan's stream join:
+//!
+//! ```sql
+//! SELECT o.id, p.amount FROM orders AS o
+//! [LEFT | RIGHT] JOIN payments AS p
+//!   ON p.order_id = o.id
+//!  AND p.ts BETWEEN o.ts - INTERVAL '5' MINUTE AND o.ts + INTERVAL '10' MINUTE
+//! ```
+//!
+//! The `ON` clause holds equalities between a column of each side (the keys) and bounds
+//! on the two sides' event-time columns, both bounded (so that state can be evicted),
+//! with `BETWEEN` or `>=`, `>`, `<=`, `<`. Both sides are source tables with a watermark
+//! on the event-time column the bounds use. The joined rows' columns are named
+//! `alias.column`; the rest of the query names them `alias.column`, or `column` where only
+//! one side has it.
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, TableFactor,
+    TableWithJoins, visit_expressions_mut,
+};
+use sluice_engine::plan::PlanBuilder;
+use sluice_engine::stream_join::{StreamJoinKind, StreamJoinSpec};
+
+use super::ddl::SourceTable;
+use super::query::{interval, source_table, unsupported};
+
+/// One side of a join: the name its columns go by, and its source table.
+struct Side<'a> {
+    alias: String,
+    table: &'a SourceTable,
+}
+
+/// A lowered join.
+pub(super) struct Lowered<'a> {
+    pub(super) plan: PlanBuilder,
+    /// The stream of joined rows.
+    pub(super) stream: String,
+    sides: [Side<'a>; 2],
+}
+
+/// Lowers `from`, a source table joined with another, in the query writing `target`.
+pub(super) fn lower<'a>(
+    plan: PlanBuilder,
+    target: &str,
+    from: &TableWithJoins,
+    sources: &'a [SourceTable],
+) -> Result<Lowered<'a>, String> {
+    let [join] = from.joins.as_slice() else {
+        return Err(unsupported("several JOINs", "join two streams per query"));
+    };
+    let left = side(&from.relation, sources)?;
+    let right = side(&join.relation, sources)?;
+    if left.alias == right.alias {
+        return Err(format!(
+            "both sides of the join go by `{}`; give one an alias (`{} AS b`)",
+            left.alias, right.table.name
+        ));
+    }
+    let (kind, constraint) = match &join.join_operator {
+        JoinOperator::Join(c) | JoinOperator::Inner(c) => (StreamJoinKind::Inner, c),
+        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (StreamJoinKind::LeftOuter, c),
+        JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (StreamJoinKind::RightOuter, c),
+        other => {
+            return Err(unsupported(
+                format!("{other:?}")
+                    .split('(')
+                    .next()
+                    .unwrap_or("this join"),
+                "stream–stream joins are INNER, LEFT or RIGHT [OUTER] JOIN ... ON",
+            ));
+        }
+    };
+    let JoinConstraint::On(on) = constraint else {
+        return Err(unsupported(
+            "a join without ON",
+            "write ON a.key = b.key AND b.ts BETWEEN a.ts - INTERVAL ... AND a.ts + INTERVAL ...",
+        ));
+    };
+    let sides = [left, right];
+    let mut condition = Condition::default();
+    for conjunct in conjuncts(on) {
+        condition.add(conjunct, &sides)?;
+    }
+    let (Some(min), Some(max)) = (condition.min, condition.max) else {
+        return Err(unsupported(
+            "a join without both time bounds",
+            "a stream–stream join keeps each side's rows until no row of the other can match \
+             them, which needs a lower and an upper bound: AND b.ts BETWEEN a.ts - INTERVAL \
+             '5' MINUTE AND a.ts + INTERVAL '5' MINUTE",
+        ));
+    };
+    if condition.keys.is_empty() {
+        return Err(unsupported(
+            "a join without keys",
+            "join on at least one equality between the sides' columns (ON a.id = b.id AND ...)",
+        ));
+    }
+    if min > max {
+        return Err("the join's time bounds leave no room: the lower is above the upper".into());
+    }
+    let [l, r] = &sides;
+    let delay = |s: &Side| {
+        s.table
+            .watermark
+            .as_ref()
+            .map(|(_, d)| *d)
+            .unwrap_or_default()
+    };
+    let name = format!("{target}/join");
+    let spec = StreamJoinSpec {
+        // A state name is a path segment in checkpoints.
+        name: format!("{target}.join"),
+        right: r.table.checked_stream(),
+        kind,
+        left_keys: condition.keys.iter().map(|k| k.0.clone()).collect(),
+        right_keys: condition.keys.iter().map(|k| k.1.clone()).collect(),
+        left_time: watermarked(l)?.to_owned(),
+        right_time: watermarked(r)?.to_owned(),
+        min_offset_us: min,
+        max_offset_us: max,
+        left_delay: delay(l),
+        right_delay: delay(r),
+        left_prefix: format!("{}.", l.alias),
+        right_prefix: format!("{}.", r.alias),
+    };
+    Ok(Lowered {
+        plan: plan.stream_join(&name, &l.table.checked_stream(), spec),
+        stream: name,
+        sides,
+    })
+}
+
+/// The side `factor` names: a source table, with its alias.
+fn side<'a>(factor: &TableFactor, sources: &'a [SourceTable]) -> Result<Side<'a>, String> {
+    let TableFactor::Table { name, alias, .. } = factor else {
+        return Err(unsupported(
+            "a subquery in a join",
+            "join source tables (declared with CREATE TABLE ... WITH ('connector' = ...))",
+        ));
+    };
+    let table = source_table(name, sources)?;
+    Ok(Side {
+        alias: alias
+            .as_ref()
+            .map_or_else(|| table.name.clone(), |a| a.name.value.clone()),
+        table,
+    })
+}
+
+/// The event-time column of a side, which needs a watermark.
+fn watermarked<'a>(side: &Side<'a>) -> Result<&'a str, String> {
+    side.table
+        .watermark
+        .as_ref()
+        .map(|(column, _)| column.as_str())
+        .ok_or_else(|| {
+            unsupported(
+                &format!("a join of `{}`, which has no watermark", side.table.name),
+                &format!(
+                    "a stream–stream join evicts state by the watermark: declare WATERMARK FOR \
+                     ts AS ts - INTERVAL '1' MINUTE in CREATE TABLE {}",
+                    side.table.name
+                ),
+            )
+        })
+}
+
+/// The conjuncts of `e`.
+fn conjuncts(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut all = conjuncts(left);
+            all.extend(conjuncts(right));
+            all
+        }
+        Expr::Nested(inner) => conjuncts(inner),
+        other => vec![other],
+    }
+}
+
+/// The keys and time bounds of an `ON` clause: `right.t - left.t` lies in `[min, max]`
+/// (microseconds).
+#[derive(Default)]
+struct Condition {
+    keys: Vec<(String, String)>,
+    min: Option<i64>,
+    max: Option<i64>,
+}
+
+/// A column of one side plus a constant (microseconds): `b.ts - INTERVAL '5' MINUTE`.
+struct Term {
+    side: usize,
+    column: String,
+    offset: i64,
+}
+
+impl Condition {
+    fn add(&mut self, e: &Expr, sides: &[Side; 2]) -> Result<(), String> {
+        let what = || {
+            unsupported(
+                &format!("ON ... {e}"),
+                "the ON clause of a stream–stream join holds equalities of the sides' columns \
+                 and bounds on their event times; put other conditions in WHERE",
+            )
+        };
+        match e {
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } => {
+                let terms = |a: &Expr, b: &Expr| Ok((term(a, sides)?, term(b, sides)?));
+                let (t, lo) = terms(expr, low).map_err(|_: String| what())?;
+                self.bound(t, &BinaryOperator::GtEq, lo, sides)?;
+                let (t, hi) = terms(expr, high).map_err(|_: String| what())?;
+                self.bound(t, &BinaryOperator::LtEq, hi, sides)
+            }
+            Expr::BinaryOp { left, op, right } => match op {
+                BinaryOperator::Eq => {
+                    let (a, b) = (term(left, sides)?, term(right, sides)?);
+                    if a.side == b.side || a.offset != 0 || b.offset != 0 {
+                        return Err(what());
+                    }
+                    let (l, r) = if a.side == 0 { (a, b) } else { (b, a) };
+                    self.keys.push((l.column, r.column));
+                    Ok(())
+                }
+                BinaryOperator::Gt
+                | BinaryOperator::GtEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq => match (term(left, sides), term(right, sides)) {
+                    (Ok(a), Ok(b)) => self.bound(a, op, b, sides),
+                    _ => Err(what()),
+                },
+                _ => Err(what()),
+            },
+            _ => Err(what()),
+        }
+    }
+
+    /// Adds the bound `a op b` between the sides' event times.
+    fn bound(
+        &mut self,
+        a: Term,
+        op: &BinaryOperator,
+        b: Term,
+        sides: &[Side; 2],
+    ) -> Result<(), String> {
+        for t in [&a, &b] {
+            let time = watermarked(&sides[t.side])?;
+            if t.column != time {
+                return Err(format!(
+                    "the join bounds `{}.{}`, but the watermark of `{}` is on `{time}`: bound \
+                     the event-time columns",
+                    sides[t.side].alias, t.column, sides[t.side].table.name
+                ));
+            }
+        }
+        if a.side == b.side {
+            return Err(format!(
+                "a bound compares `{}` with itself; compare the two sides' event times",
+                sides[a.side].alias
+            ));
+        }
+        // a.t + a.offset OP b.t + b.offset, as right.t - left.t OP' k.
+        let (op, k) = if a.side == 1 {
+            (op.clone(), b.offset - a.offset)
+        } else {
+            let flipped = match op {
+                BinaryOperator::Gt => BinaryOperator::Lt,
+                BinaryOperator::GtEq => BinaryOperator::LtEq,
+                BinaryOperator::Lt => BinaryOperator::Gt,
+                _ => BinaryOperator::GtEq,
+            };
+            (flipped, a.offset - b.offset)
+        };
+        match op {
+            BinaryOperator::GtEq => self.min = Some(self.min.map_or(k, |m| m.max(k))),
+            BinaryOperator::Gt => self.min = Some(self.min.map_or(k + 1, |m| m.max(k + 1))),
+            BinaryOperator::LtEq => self.max = Some(self.max.map_or(k, |m| m.min(k))),
+            _ => self.max = Some(self.max.map_or(k - 1, |m| m.min(k - 1))),
+        }
+        Ok(())
+    }
+}
+
+/// `e` as a column of one side plus a constant interval.
+fn term(e: &Expr, sides: &[Side; 2]) -> Result<Term, String> {
+    match e {
+        Expr::Nested(inner) => term(inner, sides),
+        Expr::BinaryOp { left, op, right }
+            if matches!(op, BinaryOperator::Plus | BinaryOperator::Minus) =>
+        {
+            let mut t = term(left, sides)?;
+            let d = interval(&right.to_string())?;
+            let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+            t.offset += if *op == BinaryOperator::Plus {
+                micros
+            } else {
+                -micros
+            };
+            Ok(t)
+        }
+        Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+            let side = sides
+                .iter()
+                .position(|s| s.alias == ids[0].value)
+                .ok_or_else(|| format!("`{e}`: no side of the join goes by `{}`", ids[0]))?;
+            Ok(Term {
+                side,
+                column: ids[1].value.clone(),
+                offset: 0,
+            })
+        }
+        Expr::Identifier(id) => {
+            let side = owner(&id.value, sides)?
+                .ok_or_else(|| format!("`{id}` is a column of neither side of the join"))?;
+            Ok(Term {
+                side,
+                column: id.value.clone(),
+                offset: 0,
+            })
+        }
+        other => Err(format!(
+            "`{other}`: a column of one side (`a.col`), or its event time plus or minus an \
+             INTERVAL"
+        )),
+    }
+}
+
+/// Which side has the column `name`: `None` for neither; an error for both.
+fn owner(name: &str, sides: &[Side; 2]) -> Result<Option<usize>, String> {
+    let has: Vec<usize> = (0..2)
+        .filter(|&s| sides[s].table.columns.iter().any(|(c, _, _)| c == name))
+        .collect();
+    match has.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        _ => Err(format!(
+            "`{name}` is a column of both sides; say which, `{}.{name}` or `{}.{name}`",
+            sides[0].alias, sides[1].alias
+        )),
+    }
+}
+
+impl Lowered<'_> {
+    /// Rewrites the rest of the query to the joined rows' columns: `a.col` and an
+    /// unambiguous `col` become the column `"a.col"`; a select item that is a column keeps
+    /// the column's own name.
+    pub(super) fn qualify(&self, select: &mut Select) -> Result<(), String> {
+        for item in &mut select.projection {
+            let name = match item {
+                SelectItem::UnnamedExpr(Expr::CompoundIdentifier(ids)) if ids.len() == 2 => {
+                    Some(ids[1].clone())
+                }
+                SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(id.clone()),
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                    return Err(unsupported(
+                        "`*` over a join",
+                        "name the columns: both sides may have columns of the same names",
+                    ));
+                }
+                _ => None,
+            };
+            if let (Some(alias), SelectItem::UnnamedExpr(expr)) = (name, &*item) {
+                *item = SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias,
+                };
+            }
+        }
+        let mut failure = None;
+        let _ = visit_expressions_mut(select, |e| {
+            if let Err(message) = self.rewrite(e) {
+                failure.get_or_insert(message);
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn rewrite(&self, e: &mut Expr) -> Result<(), String> {
+        let column = match e {
+            Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+                if !self.sides.iter().any(|s| s.alias == ids[0].value) {
+                    return Err(format!(
+                        "`{}.{}`: no side of the join goes by `{}`",
+                        ids[0], ids[1], ids[0]
+                    ));
+                }
+                format!("{}.{}", ids[0].value, ids[1].value)
+            }
+            Expr::Identifier(id) if id.quote_style.is_none() => {
+                match owner(&id.value, &self.sides)? {
+                    Some(side) => format!("{}.{}", self.sides[side].alias, id.value),
+                    None => return Ok(()),
+                }
+            }
+            _ => return Ok(()),
+        };
+        *e = Expr::Identifier(Ident::with_quote('"', column));
+        Ok(())
+    }
+}
