@@ -224,7 +224,11 @@ impl Plan {
     /// sinks are left out: adding a table, or a quality report, keeps the checkpoint.
     pub fn fingerprint(&self) -> String {
         let shape = (&self.job_id, &self.source, &self.operators, self.key_groups);
-        let text = serde_json::to_string(&shape).expect("plan serializes");
+        let mut text = serde_json::to_string(&shape).expect("plan serializes");
+        // Only when there are any, so that one-source plans keep their fingerprints.
+        if !self.other_sources.is_empty() {
+            text.push_str(&serde_json::to_string(&self.other_sources).expect("names serialize"));
+        }
         format!("{:016x}", xxh3_64(text.as_bytes()))
     }
 
