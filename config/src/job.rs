@@ -662,6 +662,10 @@ impl JobConfig {
                     "min",
                     "max",
                     "stddev",
+                    "stddev_pop",
+                    "variance",
+                    "var_samp",
+                    "var_pop",
                     "approx_count_distinct",
                 ];
                 if !known.contains(&agg.function.as_str()) {

@@ -188,6 +188,9 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
                 "min" => AggregateFn::Min,
                 "max" => AggregateFn::Max,
                 "stddev" => AggregateFn::Stddev,
+                "stddev_pop" => AggregateFn::StddevPop,
+                "variance" | "var_samp" => AggregateFn::Variance,
+                "var_pop" => AggregateFn::VariancePop,
                 "approx_count_distinct" => AggregateFn::ApproxCountDistinct,
                 other => return Err(format!("unknown aggregate function `{other}`")),
             };

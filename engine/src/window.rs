@@ -77,6 +77,12 @@ pub enum AggregateFn {
     Max,
     /// Sample standard deviation (Spark's `stddev`).
     Stddev,
+    /// Population standard deviation (`stddev_pop`).
+    StddevPop,
+    /// Sample variance (`variance`, `var_samp`).
+    Variance,
+    /// Population variance (`var_pop`).
+    VariancePop,
     /// HyperLogLog estimate of distinct non-null values (5% relative error).
     ApproxCountDistinct,
 }

@@ -12,6 +12,7 @@ mod produce;
 mod replay;
 mod report;
 mod savepoint_cmd;
+mod shadow;
 mod shutdown;
 mod table;
 
@@ -108,13 +109,17 @@ enum Command {
         /// Print what would be replayed; change nothing.
         #[arg(
             long,
-            conflicts_with = "in_place",
-            required_unless_present = "in_place"
+            conflicts_with_all = ["in_place", "into"],
+            required_unless_present_any = ["in_place", "into"]
         )]
         dry_run: bool,
         /// Restore the tables and the checkpoint, then run the job.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "into")]
         in_place: bool,
+        /// Replay into shadow tables under this (new or empty) directory, leaving
+        /// production alone; compare them with `sluice table diff`.
+        #[arg(long, value_name = "DIR")]
+        into: Option<PathBuf>,
         /// Override a setting, as for `sluice run` (repeatable).
         #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
         set: Vec<String>,
@@ -224,6 +229,7 @@ fn run(cli: Cli) -> Result<()> {
             from_time,
             dry_run: _,
             in_place,
+            into,
             set,
             param,
         } => {
@@ -233,6 +239,10 @@ fn run(cli: Cli) -> Result<()> {
             if from != replay::ReplayStart::Epoch(epoch) {
                 println!("{from} is epoch {epoch}");
             }
+            let (config, in_place) = match into {
+                Some(dir) => (shadow::prepare(&config, &dir)?, true),
+                None => (config, in_place),
+            };
             replay::prepare(&config, epoch, in_place)?.print();
             if in_place {
                 let summary =

@@ -11,6 +11,11 @@
         sliding every 2 s, every window closed at the end) over them with DuckDB's own
         SQL; compares each with the table sluice wrote, as multisets (q1's prices to
         1e-9 relative). Prints a JSON report; exits 1 on any difference.
+
+    nexmark_tool.py q3 --persons P --auctions A --q3 T
+        Evaluates q3 with DuckDB over the people and auctions an export job wrote: the
+        join with the 10-second seller bound benches/nexmark/q3.sql runs, and Flink's q3
+        without it; T must equal both (the generator's sellers are recent people).
 """
 
 import argparse
@@ -58,6 +63,32 @@ def check(args):
     ]
     bids = con.execute("SELECT count(*) FROM bids").fetchone()[0]
     out = {"bids": bids, "queries": reports, "ok": bids > 0 and all(r["ok"] for r in reports)}
+    print(json.dumps(out, default=str))
+    return 0 if out["ok"] else 1
+
+
+def q3(args):
+    """q3 against DuckDB over the persons and auctions the export job wrote: the bounded
+    join this q3 runs, and Flink's unbounded q3, which it must equal on this data."""
+    con = connect()
+    con.execute(f"CREATE TEMP TABLE person AS SELECT * FROM delta_scan({lit(args.persons)})")
+    con.execute(f"CREATE TEMP TABLE auction AS SELECT * FROM delta_scan({lit(args.auctions)})")
+    where = "A.category = 10 AND (P.state = 'OR' OR P.state = 'ID' OR P.state = 'CA')"
+    reports = [
+        compare(con, "q3 (seller at most 10 s before)",
+                "SELECT P.name, P.city, P.state, A.id FROM auction A JOIN person P "
+                "ON A.seller = P.id AND A.date_time BETWEEN P.date_time "
+                f"AND P.date_time + INTERVAL 10 SECOND WHERE {where}",
+                args.q3, "name, city, state, id"),
+        compare(con, "q3 as Flink writes it",
+                f"SELECT P.name, P.city, P.state, A.id FROM auction A JOIN person P "
+                f"ON A.seller = P.id WHERE {where}",
+                args.q3, "name, city, state, id"),
+    ]
+    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+              for t in ("person", "auction")}
+    out = {**counts, "queries": reports,
+           "ok": all(counts.values()) and all(r["ok"] for r in reports)}
     print(json.dumps(out, default=str))
     return 0 if out["ok"] else 1
 
@@ -116,6 +147,11 @@ def main():
     c.add_argument("--q2", required=True)
     c.add_argument("--q5-count", required=True)
     c.set_defaults(func=check)
+    j = sub.add_parser("q3")
+    j.add_argument("--persons", required=True)
+    j.add_argument("--auctions", required=True)
+    j.add_argument("--q3", required=True)
+    j.set_defaults(func=q3)
     args = ap.parse_args()
     sys.exit(args.func(args))
 

@@ -4,7 +4,9 @@
 //! restarts after the snapshot of epoch 10, restores every table to its version before
 //! epoch 11 (before the damage), rewinds the checkpoint and reruns the job: every table
 //! must then equal a copy taken before the damage (DuckDB reads both), each record must
-//! land once, and `sluice run` must refuse to start while a replay is under way.
+//! land once, and `sluice run` must refuse to start while a replay is under way. Before
+//! that, `--into DIR` replays into shadow tables: they must equal the clean copy while the
+//! damaged production tables stay as they are, and `sluice table diff` must tell them apart.
 //!
 //! Savepoints: a savepoint taken after a `kill -9`, kept while retention removes that
 //! epoch from the live checkpoint, then `sluice run --from-savepoint` with another worker
@@ -108,6 +110,64 @@ fn an_in_place_replay_restores_and_recomputes_the_tables() -> Result<()> {
         refused.stderr
     );
     std::fs::remove_file(&intent)?;
+
+    // A replay into shadow tables recomputes them from the same epochs and leaves the
+    // damaged production tables as they are; `table diff` tells them apart.
+    let shadow = dir.join("shadow");
+    let into = run_with_timeout(
+        sluice(
+            &out,
+            &[
+                "replay",
+                "--from-epoch",
+                "12",
+                "--into",
+                &shadow.display().to_string(),
+            ],
+        )?,
+        Duration::from_secs(600),
+    )?;
+    into.require_success("replay --into")?;
+    ensure!(
+        delta_versions(&out)? == before,
+        "the shadow replay changed a production table"
+    );
+    check_same_tables(&clean, &shadow, &DEMO_TABLES, Some(1e-9))?;
+    let diff = |a: &Path, b: &Path| -> Result<sluice_tests::RunOutput> {
+        let mut cmd = Command::new(sluice_bin()?);
+        cmd.args(["table", "diff"])
+            .arg(a.join("tables/silver"))
+            .arg(b.join("tables/silver"))
+            .args(["--key", "event_id"]);
+        run_with_timeout(cmd, Duration::from_secs(120))
+    };
+    let damaged = diff(&out, &shadow)?;
+    ensure!(
+        !damaged.status.success()
+            && format!("{}{}", damaged.stdout, damaged.stderr).contains("only in A"),
+        "table diff did not tell the damaged silver from the shadow's:\n{}{}",
+        damaged.stdout,
+        damaged.stderr
+    );
+    diff(&clean, &shadow)?.require_success("table diff of the clean and shadow silver")?;
+    let refused = run_with_timeout(
+        sluice(
+            &out,
+            &[
+                "replay",
+                "--from-epoch",
+                "12",
+                "--into",
+                &shadow.display().to_string(),
+            ],
+        )?,
+        Duration::from_secs(120),
+    )?;
+    ensure!(
+        !refused.status.success() && refused.stderr.contains("is not empty"),
+        "a shadow replay into a used directory was not refused:\n{}",
+        refused.stderr
+    );
 
     let replay = run_with_timeout(
         sluice(&out, &["replay", "--from-epoch", "12", "--in-place"])?,

@@ -635,12 +635,15 @@ fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, String> {
         "min" => AggregateFn::Min,
         "max" => AggregateFn::Max,
         "stddev" | "stddev_samp" => AggregateFn::Stddev,
+        "stddev_pop" => AggregateFn::StddevPop,
+        "variance" | "var_samp" => AggregateFn::Variance,
+        "var_pop" => AggregateFn::VariancePop,
         "approx_count_distinct" | "approx_distinct" => AggregateFn::ApproxCountDistinct,
         _ => {
             return Err(unsupported(
                 &format!("`{e}`"),
                 "not an aggregate that merges incrementally here; count, sum, avg, min, max, \
-                 stddev and approx_count_distinct are",
+                 stddev, stddev_pop, variance, var_samp, var_pop and approx_count_distinct are",
             ));
         }
     })

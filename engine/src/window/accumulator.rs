@@ -67,7 +67,17 @@ impl Moments {
 
     /// Sample standard deviation, `None` below two values (as Spark's `stddev`).
     pub fn stddev(&self) -> Option<f64> {
-        (self.count >= 2).then(|| (self.m2 / (self.count - 1) as f64).max(0.0).sqrt())
+        self.variance().map(f64::sqrt)
+    }
+
+    /// Sample variance, `None` below two values (as Spark's `variance` and `var_samp`).
+    pub fn variance(&self) -> Option<f64> {
+        (self.count >= 2).then(|| (self.m2 / (self.count - 1) as f64).max(0.0))
+    }
+
+    /// Population variance, `None` without values (as Spark's `var_pop`).
+    pub fn variance_pop(&self) -> Option<f64> {
+        (self.count >= 1).then(|| (self.m2 / self.count as f64).max(0.0))
     }
 }
 
@@ -194,6 +204,24 @@ mod tests {
         assert!((a.stddev().unwrap() - all.stddev().unwrap()).abs() < 1e-12);
         assert_eq!(a.min, all.min);
         assert_eq!(a.max, all.max);
+    }
+
+    #[test]
+    fn variances_match_the_two_pass_formulas() {
+        let values = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
+        let mut m = Moments::default();
+        values.iter().for_each(|&v| m.add(v));
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let squares: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+        let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-12;
+        assert!(close(m.variance_pop(), squares / n)); // 4, the textbook example
+        assert!(close(m.variance(), squares / (n - 1.0)));
+        assert!(close(m.stddev(), (squares / (n - 1.0)).sqrt()));
+        let mut one = Moments::default();
+        one.add(3.0);
+        assert_eq!((one.variance(), one.variance_pop()), (None, Some(0.0)));
+        assert_eq!(Moments::default().variance_pop(), None);
     }
 
     #[test]

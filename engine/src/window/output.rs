@@ -38,6 +38,15 @@ pub(crate) fn build(state: &WindowState, emitted: &[(Box<[u8]>, Slot)]) -> Resul
             AggregateFn::Min => doubles(moments, |m| m.min),
             AggregateFn::Max => doubles(moments, |m| m.max),
             AggregateFn::Stddev => Arc::new(Float64Array::from_iter(moments.map(|m| m.stddev()))),
+            AggregateFn::StddevPop => Arc::new(Float64Array::from_iter(
+                moments.map(|m| m.variance_pop().map(f64::sqrt)),
+            )),
+            AggregateFn::Variance => {
+                Arc::new(Float64Array::from_iter(moments.map(|m| m.variance())))
+            }
+            AggregateFn::VariancePop => {
+                Arc::new(Float64Array::from_iter(moments.map(|m| m.variance_pop())))
+            }
         };
         columns.push(column);
     }
