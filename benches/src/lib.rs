@@ -94,6 +94,7 @@ pub fn sliding_spec() -> WindowSpec {
         delay: Duration::from_secs(600),
         mode: OutputMode::Append,
         allowed_lateness: Duration::ZERO,
+        watermark_from: None,
     }
 }
 

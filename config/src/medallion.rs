@@ -214,6 +214,7 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
             OutputMode::Append
         },
         allowed_lateness: gold.allowed_lateness,
+        watermark_from: None,
     })
 }
 

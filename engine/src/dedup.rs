@@ -43,6 +43,10 @@ pub struct DedupSpec {
     /// The watermark delay; a key is remembered until the watermark passes its first
     /// row's event time plus this.
     pub delay: Duration,
+    /// The stream whose event times set the watermark (a SQL query's source rows, before
+    /// its `WHERE`); the input itself when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark_from: Option<String>,
 }
 
 /// Deduplication of a stream of Arrow batches.
@@ -57,15 +61,34 @@ pub trait DedupExt<'scope> {
         spec: &DedupSpec,
         schema: &SchemaRef,
         setup: WindowSetup,
-    ) -> Result<WindowOutputs<'scope>>;
-}
+    ) -> Result<WindowOutputs<'scope>>
+    where
+        Self: Sized,
+    {
+        self.dedup_observing(spec, schema, setup, None)
+    }
 
-impl<'scope> DedupExt<'scope> for Stream<'scope, u64, Batches> {
-    fn dedup(
+    /// As [`dedup`](Self::dedup), with the watermark set by the event times of `watermark`
+    /// (a stream with its schema, holding `spec.time_column`) instead of the input's.
+    ///
+    /// # Errors
+    /// When the spec does not fit the schemas.
+    fn dedup_observing(
         self,
         spec: &DedupSpec,
         schema: &SchemaRef,
         setup: WindowSetup,
+        watermark: Option<(Stream<'scope, u64, Batches>, SchemaRef)>,
+    ) -> Result<WindowOutputs<'scope>>;
+}
+
+impl<'scope> DedupExt<'scope> for Stream<'scope, u64, Batches> {
+    fn dedup_observing(
+        self,
+        spec: &DedupSpec,
+        schema: &SchemaRef,
+        setup: WindowSetup,
+        watermark: Option<(Stream<'scope, u64, Batches>, SchemaRef)>,
     ) -> Result<WindowOutputs<'scope>> {
         let state = DedupState::new(spec.clone(), schema)?;
         let late_schema = Arc::clone(state.late_schema());
@@ -75,6 +98,7 @@ impl<'scope> DedupExt<'scope> for Stream<'scope, u64, Batches> {
             keys,
             time_column: spec.time_column.clone(),
             schema: Arc::clone(schema),
+            watermark,
         };
         let outputs =
             event_time_operator(vec![input], state, setup, format!("Dedup({})", spec.name))?;

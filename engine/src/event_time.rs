@@ -92,7 +92,14 @@ pub(crate) struct EventTimeInput<'scope> {
     pub(crate) time_column: String,
     /// Its batches' schema.
     pub(crate) schema: SchemaRef,
+    /// The stream whose event times set its watermark, with that stream's schema, when
+    /// not the input itself (a query's source rows before its `WHERE`, where Spark and
+    /// Flink observe them).
+    pub(crate) watermark: Option<Watermarked<'scope>>,
 }
+
+/// A stream that sets a watermark, with its schema.
+pub(crate) type Watermarked<'scope> = (Stream<'scope, u64, Batches>, SchemaRef);
 
 /// Runs `state` over `inputs`, each exchanged by its keys into key groups; `label` names
 /// the timely operator.
@@ -109,12 +116,11 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
     let scope = inputs[0].stream.scope();
     let mut maxima = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
-        maxima.push(observe_max(
-            input.stream.clone(),
-            i,
-            &input.time_column,
-            &input.schema,
-        )?);
+        let (observed, schema) = input
+            .watermark
+            .clone()
+            .unwrap_or_else(|| (input.stream.clone(), Arc::clone(&input.schema)));
+        maxima.push(observe_max(observed, i, &input.time_column, &schema)?);
     }
     let maxima = scope.concatenate(maxima);
     let owned = owned_groups(scope.index(), setup.key_groups, scope.peers());

@@ -35,6 +35,7 @@
 //!             delay: Duration::from_secs(600),
 //!             mode: OutputMode::Append,
 //!             allowed_lateness: Duration::ZERO,
+//!             watermark_from: None,
 //!         },
 //!     )
 //!     .sink("silver", "enriched")
@@ -301,8 +302,17 @@ impl Plan {
         }
         for op in &self.operators {
             let mut inputs = vec![op.input.as_str()];
-            if let OperatorKind::StreamJoin(join) = &op.kind {
-                inputs.push(join.right.as_str());
+            match &op.kind {
+                OperatorKind::StreamJoin(join) => inputs.push(join.right.as_str()),
+                OperatorKind::Window(WindowSpec {
+                    watermark_from: Some(from),
+                    ..
+                })
+                | OperatorKind::Dedup(DedupSpec {
+                    watermark_from: Some(from),
+                    ..
+                }) => inputs.push(from.as_str()),
+                _ => {}
             }
             if let Some(input) = inputs
                 .into_iter()
@@ -470,6 +480,7 @@ mod tests {
             delay: std::time::Duration::ZERO,
             mode: crate::window::OutputMode::Append,
             allowed_lateness: std::time::Duration::ZERO,
+            watermark_from: None,
         };
         let two = |second: &str| {
             let mut other = spec.clone();

@@ -120,12 +120,14 @@ impl<'scope> StreamJoinExt<'scope> for Stream<'scope, u64, Batches> {
                 keys: KeyColumns::resolve(left, &spec.left_keys)?,
                 time_column: spec.left_time.clone(),
                 schema: Arc::clone(left),
+                watermark: None,
             },
             EventTimeInput {
                 stream: right,
                 keys: KeyColumns::resolve(right_schema, &spec.right_keys)?,
                 time_column: spec.right_time.clone(),
                 schema: Arc::clone(right_schema),
+                watermark: None,
             },
         ];
         let outputs =

@@ -120,6 +120,10 @@ pub struct WindowSpec {
     /// windows are evicted once `end(w) <= W(e) - allowed_lateness`. Zero is Spark's rule.
     #[serde(default, skip_serializing_if = "Duration::is_zero")]
     pub allowed_lateness: Duration,
+    /// The stream whose event times set the watermark (a SQL query's source rows, before
+    /// its `WHERE`, as Spark and Flink observe them); the input itself when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark_from: Option<String>,
 }
 
 impl WindowSpec {

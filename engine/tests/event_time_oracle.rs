@@ -132,6 +132,7 @@ fn spec(kind: WindowKind, mode: OutputMode) -> WindowSpec {
         delay: Duration::from_secs(60),
         mode,
         allowed_lateness: Duration::ZERO,
+        watermark_from: None,
     }
 }
 
@@ -277,8 +278,13 @@ fn run_engine(spec: &WindowSpec, epochs: &[Vec<Rec>], workers: usize) -> (Vec<Ou
     let (results, lates) = run_dataflow(epochs, workers, move |stream, setup| {
         stream.window(&spec, &schema(), setup).unwrap()
     });
+    (window_rows(&results), late_of(&lates))
+}
+
+/// The window rows of a run, sorted by epoch, window and key.
+fn window_rows(results: &[(u64, RecordBatch)]) -> Vec<Out> {
     let mut out = Vec::new();
-    for (epoch, b) in &results {
+    for (epoch, b) in results {
         let col = |i: usize| b.column(i);
         let starts = col(0).as_primitive::<TimestampMicrosecondType>();
         let ends = col(1).as_primitive::<TimestampMicrosecondType>();
@@ -310,11 +316,25 @@ fn run_engine(spec: &WindowSpec, epochs: &[Vec<Rec>], workers: usize) -> (Vec<Ou
         }
     }
     out.sort_by(|a, b| (a.0, a.1, a.2, &a.3).cmp(&(b.0, b.1, b.2, &b.3)));
-    (out, late_of(&lates))
+    out
 }
 
 /// The naive reference: replays the epochs with plain collections.
 fn reference(spec: &WindowSpec, epochs: &[Vec<Rec>]) -> (Vec<Out>, Vec<Late>) {
+    reference_of(spec, epochs, |_| true)
+}
+
+/// The reference over the records `keep` keeps, the watermark following every record.
+fn reference_of(
+    spec: &WindowSpec,
+    all: &[Vec<Rec>],
+    keep: impl Fn(&Rec) -> bool,
+) -> (Vec<Out>, Vec<Late>) {
+    let kept: Vec<Vec<Rec>> = all
+        .iter()
+        .map(|e| e.iter().filter(|r| keep(r)).cloned().collect())
+        .collect();
+    let epochs = &kept;
     let delay = spec.delay.as_micros() as i64;
     let lateness = spec.allowed_lateness.as_micros() as i64;
     let mut w_cur: Option<i64> = None;
@@ -428,7 +448,7 @@ fn reference(spec: &WindowSpec, epochs: &[Vec<Rec>]) -> (Vec<Out>, Vec<Late>) {
                 open.remove(&key);
             }
         }
-        for r in records {
+        for r in &all[e] {
             gmax = Some(gmax.map_or(r.t, |g| g.max(r.t)));
         }
     }
@@ -626,6 +646,7 @@ fn dedup_spec() -> DedupSpec {
         keys: vec!["key".into(), "user".into()],
         time_column: "ts".into(),
         delay: Duration::from_secs(60),
+        watermark_from: None,
     }
 }
 
@@ -923,4 +944,57 @@ fn a_left_outer_interval_join_matches_the_plain_join_of_rows_on_time() {
 #[test]
 fn a_right_outer_interval_join_matches_the_plain_join_of_rows_on_time() {
     check_join(StreamJoinKind::RightOuter, 12);
+}
+
+/// A window over some of the rows (a query's WHERE) whose watermark follows all of them,
+/// as Spark and Flink observe event time at the source: rows the filter drops still move
+/// the watermark, so windows close and rows are late as if they had been seen.
+#[test]
+fn a_window_s_watermark_can_follow_the_rows_before_its_filter() {
+    let spec = spec(sliding(), OutputMode::Append);
+    let epochs = stream(13, 24, 60);
+    let keep = |r: &Rec| r.key == "k0";
+    let (want, want_late) = reference_of(&spec, &epochs, keep);
+    let (filtered_only, _) = reference(
+        &spec,
+        &epochs
+            .iter()
+            .map(|e| e.iter().filter(|r| keep(r)).cloned().collect())
+            .collect::<Vec<_>>(),
+    );
+    assert_ne!(
+        want, filtered_only,
+        "the filter must change what the watermark closes"
+    );
+    for workers in [1, 3] {
+        let spec = spec.clone();
+        let (results, lates) = run_dataflow(&epochs, workers, move |stream, setup| {
+            let (k0, _) = stream.clone().map_batches("OnlyK0", |_, b: &RecordBatch| {
+                let keys = b.column(0).as_string::<i32>();
+                let keep: arrow::array::BooleanArray =
+                    keys.iter().map(|k| Some(k == Some("k0"))).collect();
+                Ok(arrow::compute::filter_record_batch(b, &keep)?)
+            });
+            k0.window_observing(&spec, &schema(), setup, Some((stream, schema())))
+                .unwrap()
+        });
+        let got = window_rows(&results);
+        assert_eq!(
+            late_of(&lates),
+            want_late,
+            "workers={workers}: late rows differ"
+        );
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "workers={workers}: row counts differ"
+        );
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(
+                (g.0, g.1, g.2, &g.3, g.4),
+                (w.0, w.1, w.2, &w.3, w.4),
+                "workers={workers}"
+            );
+        }
+    }
 }

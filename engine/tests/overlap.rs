@@ -238,6 +238,7 @@ fn run_with(max_epochs_in_flight: usize) -> Outcome {
         delay: Duration::from_secs(600),
         mode: OutputMode::Append,
         allowed_lateness: Duration::ZERO,
+        watermark_from: None,
     };
     let plan = PlanBuilder::new("overlap", "rows")
         .key_groups(16)

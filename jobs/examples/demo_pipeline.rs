@@ -58,6 +58,7 @@ fn main() -> Result<()> {
         delay: Duration::from_secs(600),
         mode: OutputMode::Append,
         allowed_lateness: Duration::ZERO,
+        watermark_from: None,
     };
     let plan = PlanBuilder::new(JOB_ID, "events")
         .rules("rules", "events", rules)

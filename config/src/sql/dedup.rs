@@ -105,6 +105,8 @@ pub(super) fn lower<'a>(
         keys,
         time_column,
         delay,
+        // The watermark follows the source's rows, before the subquery's WHERE.
+        watermark_from: (projected != source.checked_stream()).then(|| source.checked_stream()),
     };
     Ok(Lowered {
         plan: next.dedup(&name, &projected, spec),

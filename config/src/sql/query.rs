@@ -397,6 +397,8 @@ fn lower_window(
         delay,
         mode: sink.mode,
         allowed_lateness: sink.allowed_lateness,
+        // The watermark follows the source's rows, before the query's WHERE.
+        watermark_from: (stream != source.checked_stream()).then(|| source.checked_stream()),
     };
     spec.validate().map_err(|e| {
         format!(
@@ -979,5 +981,23 @@ mod tests {
             let err = joined(&query).unwrap_err();
             assert!(err.contains(expected), "{query}: {err}");
         }
+    }
+
+    #[test]
+    fn a_filtered_window_s_watermark_follows_the_source_rows() {
+        let config = job(
+            "",
+            "INSERT INTO t SELECT window_start, count(*) AS n FROM events WHERE v > 0 \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);\n\
+             INSERT INTO u SELECT window_start, count(*) AS n FROM events \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);",
+        )
+        .unwrap();
+        let plan = config.queries.unwrap().plan;
+        let from: Vec<Option<&str>> = plan
+            .windows()
+            .map(|w| w.watermark_from.as_deref())
+            .collect();
+        assert_eq!(from, [Some("events"), None]);
     }
 }

@@ -205,6 +205,7 @@ fn compile_operator(
             Arc::clone(input),
         ),
         OperatorKind::Window(spec) => {
+            observable(streams, spec.watermark_from.as_deref(), &spec.time_column)?;
             let schema = Arc::clone(WindowState::new(spec.clone(), input)?.output_schema());
             let compiled = CompiledOperator::Window {
                 spec: spec.clone(),
@@ -213,6 +214,7 @@ fn compile_operator(
             (compiled, schema)
         }
         OperatorKind::Dedup(spec) => {
+            observable(streams, spec.watermark_from.as_deref(), &spec.time_column)?;
             DedupState::new(spec.clone(), input)?;
             let compiled = CompiledOperator::Dedup {
                 spec: spec.clone(),
@@ -237,6 +239,23 @@ fn compile_operator(
             (CompiledOperator::Aggregate(aggregate), schema)
         }
     })
+}
+
+/// Checks that the stream `from`, when given, has the timestamp column `time` that sets
+/// an operator's watermark.
+fn observable(streams: &BTreeMap<String, SchemaRef>, from: Option<&str>, time: &str) -> Result<()> {
+    let Some(from) = from else {
+        return Ok(());
+    };
+    let schema = streams
+        .get(from)
+        .ok_or_else(|| missing("watermark stream", from))?;
+    match schema.field_with_name(time).map(|f| f.data_type()) {
+        Ok(arrow::datatypes::DataType::Timestamp(_, _)) => Ok(()),
+        _ => Err(EngineError::InvalidPlan(format!(
+            "the watermark follows `{from}`, which has no timestamp column `{time}`"
+        ))),
+    }
 }
 
 fn missing(what: &str, name: &str) -> EngineError {

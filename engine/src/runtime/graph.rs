@@ -135,8 +135,9 @@ fn event_time<'scope>(
             input: schema,
         } => {
             let setup = event_time_setup(&spec.name, shared, control);
+            let watermark = observed(spec.watermark_from.as_deref(), streams, shared);
             (
-                input.window(spec, schema, setup)?,
+                input.window_observing(spec, schema, setup, watermark)?,
                 format!("Window({})", spec.name),
             )
         }
@@ -145,8 +146,9 @@ fn event_time<'scope>(
             input: schema,
         } => {
             let setup = event_time_setup(&spec.name, shared, control);
+            let watermark = observed(spec.watermark_from.as_deref(), streams, shared);
             (
-                input.dedup(spec, schema, setup)?,
+                input.dedup_observing(spec, schema, setup, watermark)?,
                 format!("Dedup({})", spec.name),
             )
         }
@@ -160,6 +162,18 @@ fn event_time<'scope>(
         }
         _ => unreachable!("called for event-time operators only"),
     })
+}
+
+/// The stream named `from`, with its schema: what sets an operator's watermark when it
+/// is not the operator's input.
+fn observed<'scope>(
+    from: Option<&str>,
+    streams: &BTreeMap<String, Stream<'scope, u64, Batches>>,
+    shared: &Shared,
+) -> Option<(Stream<'scope, u64, Batches>, arrow::datatypes::SchemaRef)> {
+    let from = from?;
+    let schema = shared.plan.schema(from)?;
+    Some((streams.get(from)?.clone(), Arc::clone(schema)))
 }
 
 /// Builds the worker's dataflow in `scope`.

@@ -92,15 +92,35 @@ pub trait WindowExt<'scope> {
         spec: &WindowSpec,
         schema: &SchemaRef,
         setup: WindowSetup,
-    ) -> Result<WindowOutputs<'scope>>;
-}
+    ) -> Result<WindowOutputs<'scope>>
+    where
+        Self: Sized,
+    {
+        self.window_observing(spec, schema, setup, None)
+    }
 
-impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
-    fn window(
+    /// As [`window`](Self::window), with the watermark set by the event times of
+    /// `watermark` (a stream with its schema, holding `spec.time_column`) instead of the
+    /// input's.
+    ///
+    /// # Errors
+    /// When the spec does not fit the schemas.
+    fn window_observing(
         self,
         spec: &WindowSpec,
         schema: &SchemaRef,
         setup: WindowSetup,
+        watermark: Option<(Stream<'scope, u64, Batches>, SchemaRef)>,
+    ) -> Result<WindowOutputs<'scope>>;
+}
+
+impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
+    fn window_observing(
+        self,
+        spec: &WindowSpec,
+        schema: &SchemaRef,
+        setup: WindowSetup,
+        watermark: Option<(Stream<'scope, u64, Batches>, SchemaRef)>,
     ) -> Result<WindowOutputs<'scope>> {
         let state = WindowState::new(spec.clone(), schema)?;
         let keys = KeyColumns::resolve(schema, &spec.keys)?;
@@ -111,6 +131,7 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
             keys,
             time_column: spec.time_column.clone(),
             schema: Arc::clone(schema),
+            watermark,
         };
         let outputs =
             event_time_operator(vec![input], state, setup, format!("Window({})", spec.name))?;
