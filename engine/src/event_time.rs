@@ -427,6 +427,37 @@ pub(crate) fn decode_snapshots<W: serde::de::DeserializeOwned>(
     Ok((watermark, batches))
 }
 
+/// The index of the event-time column `time` of `schema`, which must be a timestamp.
+///
+/// # Errors
+/// When it is missing or not a timestamp.
+pub(crate) fn time_index(schema: &SchemaRef, time: &str) -> Result<usize> {
+    let index = schema
+        .index_of(time)
+        .map_err(|_| crate::key::unknown_column(schema, time))?;
+    let data_type = schema.field(index).data_type();
+    if !matches!(data_type, DataType::Timestamp(_, _)) {
+        return Err(EngineError::InvalidPlan(format!(
+            "event-time column `{time}` must be a timestamp, it is {data_type}"
+        )));
+    }
+    Ok(index)
+}
+
+/// A row converter of all the columns of `schema`: whole rows, in their sort order.
+///
+/// # Errors
+/// A column type rows cannot encode.
+pub(crate) fn whole_rows(schema: &SchemaRef) -> Result<arrow::row::RowConverter> {
+    Ok(arrow::row::RowConverter::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| arrow::row::SortField::new(f.data_type().clone()))
+            .collect(),
+    )?)
+}
+
 /// The schema of late rows: the input's columns, then `windows_missed` (Int32) and
 /// `late_watermark` (the threshold they were tested against).
 pub(crate) fn late_schema(input: &SchemaRef) -> SchemaRef {

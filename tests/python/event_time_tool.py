@@ -162,46 +162,59 @@ def check(args) -> dict:
     size, delay, lateness = args.size * SEC, args.delay * SEC, args.lateness * SEC
     windows, late, corrected = oracle(read_epochs(args.dir), size, delay, lateness)
     con = connect()
-    con.execute("CREATE TABLE want (window_start BIGINT, window_end BIGINT, sensor VARCHAR, "
-                "n BIGINT, total DOUBLE, lo DOUBLE, hi DOUBLE)")
-    con.executemany("INSERT INTO want VALUES (?, ?, ?, ?, ?, ?, ?)", [
-        (s, e, k, len(vs), float(sum(vs)), float(min(vs)), float(max(vs)))
-        for (s, e, k), vs in sorted(windows.items())
-    ])
     table = table_path(args.out, args.table)
-    con.execute(f"""CREATE TABLE got AS SELECT epoch_us(window_start) AS window_start,
-        epoch_us(window_end) AS window_end, sensor, n, total, lo, hi
-        FROM delta_scan({lit(table)})""")
-    diff = multiset_diff(con, "SELECT * FROM want", "SELECT * FROM got")
-    duplicates = con.execute("SELECT count(*) FROM (SELECT window_start, sensor FROM got "
-                             "GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
-    con.execute("CREATE TABLE want_late (id BIGINT, epoch BIGINT)")
-    if late:
-        con.executemany("INSERT INTO want_late VALUES (?, ?)", late)
-    late_diff = multiset_diff(
-        con, "SELECT * FROM want_late",
-        f"""SELECT CAST(json_extract(payload, '$.id') AS BIGINT), epoch
-            FROM delta_scan({lit(table_path(args.out, args.dlq))}) WHERE reason = 'late'""")
+    got = (f"SELECT epoch_us(window_start) AS window_start, epoch_us(window_end) AS window_end, "
+           f"sensor, n, total, lo, hi FROM delta_scan({lit(table)})")
+    diff = diff_with(
+        con, "want", "window_start BIGINT, window_end BIGINT, sensor VARCHAR, n BIGINT, "
+        "total DOUBLE, lo DOUBLE, hi DOUBLE",
+        [(s, e, k, len(vs), float(sum(vs)), float(min(vs)), float(max(vs)))
+         for (s, e, k), vs in sorted(windows.items())], got)
+    duplicates = con.execute(f"SELECT window_start, sensor FROM ({got}) GROUP BY ALL "
+                             "HAVING count(*) > 1").fetchall()
+    late_diff = diff_with(con, "want_late", "id BIGINT, epoch BIGINT", late,
+                          late_sql(args, "json_extract(payload, '$.id')"))
     updated = updated_rows(table)
-    result = {
-        "windows": len(windows), "late": len(late), "corrected": corrected,
-        "merge_updated_rows": updated, "duplicate_keys": duplicates,
-        "table": diff, "late_rows": late_diff,
-    }
+    problems = verdict(diff, late_diff, bool(corrected and late),
+                       "rows the lateness accepts and rows beyond it")
+    if duplicates:
+        problems.append("a window and sensor appear twice")
+    if updated == 0:
+        problems.append("no MERGE updated a row: nothing was corrected in place")
+    return {"windows": len(windows), "late": len(late), "corrected": corrected,
+            "merge_updated_rows": updated, "duplicate_keys": len(duplicates),
+            "table": diff, "late_rows": late_diff, "ok": not problems, "problems": problems}
+
+
+def diff_with(con, name: str, schema: str, rows: list, got_sql: str) -> dict:
+    """Loads `rows` as the table `name` (`schema`) and compares it with `got_sql` as
+    multisets."""
+    con.execute(f"CREATE TABLE {name} ({schema})")
+    if rows:
+        marks = ", ".join("?" for _ in schema.split(","))
+        con.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+    return multiset_diff(con, f"SELECT * FROM {name}", got_sql)
+
+
+def late_sql(args, id_expr: str, *more: str) -> str:
+    """The late dead letters of OUT's dead-letter table: `id_expr` over the payload, then
+    `more` columns, then the epoch."""
+    cols = ", ".join((f"CAST({id_expr} AS BIGINT)",) + more + ("epoch",))
+    return (f"SELECT {cols} FROM delta_scan({lit(table_path(args.out, args.dlq))}) "
+            "WHERE reason = 'late'")
+
+
+def verdict(diff: dict, late_diff: dict, exercised: bool, what: str) -> list:
+    """The problems a check found: the table or the late rows differing from the oracle,
+    or an input that did not exercise `what`."""
     problems = []
     if diff["missing"] or diff["unexpected"]:
         problems.append("the table differs from the oracle")
-    if duplicates:
-        problems.append("a window and sensor appear twice")
     if late_diff["missing"] or late_diff["unexpected"]:
         problems.append("the late rows differ from the oracle")
-    if corrected == 0 or not late:
-        problems.append("the input must hold rows the lateness accepts and rows beyond it")
-    if updated == 0:
-        problems.append("no MERGE updated a row: nothing was corrected in place")
-    result["ok"] = not problems
-    result["problems"] = problems
-    return result
+    if not exercised:
+        problems.append(f"the input must hold {what}")
+    return problems
 
 
 def write_dups(args) -> dict:
@@ -266,31 +279,17 @@ def dedup_oracle(epochs, delay: int):
 def check_dedup(args) -> dict:
     passed, late, dropped, twice = dedup_oracle(read_epochs(args.dir), args.delay * SEC)
     con = connect()
-    con.execute("CREATE TABLE want (id BIGINT, sensor VARCHAR, t BIGINT, v BIGINT, "
-                "attempt BIGINT)")
-    con.executemany("INSERT INTO want VALUES (?, ?, ?, ?, ?)", [
-        (r["id"], r["sensor"], r["t"], r["v"], r["attempt"]) for r in passed
-    ])
     table = table_path(args.out, args.table)
-    diff = multiset_diff(
-        con, "SELECT * FROM want",
+    diff = diff_with(
+        con, "want", "id BIGINT, sensor VARCHAR, t BIGINT, v BIGINT, attempt BIGINT",
+        [(r["id"], r["sensor"], r["t"], r["v"], r["attempt"]) for r in passed],
         f"SELECT id, sensor, epoch_us(ts), v, attempt FROM delta_scan({lit(table)})")
-    con.execute("CREATE TABLE want_late (id BIGINT, attempt BIGINT, epoch BIGINT)")
-    if late:
-        con.executemany("INSERT INTO want_late VALUES (?, ?, ?)", late)
-    late_diff = multiset_diff(
-        con, "SELECT * FROM want_late",
-        f"""SELECT CAST(json_extract(payload, '$.id') AS BIGINT),
-                   CAST(json_extract(payload, '$.attempt') AS BIGINT), epoch
-            FROM delta_scan({lit(table_path(args.out, args.dlq))}) WHERE reason = 'late'""")
-    problems = []
-    if diff["missing"] or diff["unexpected"]:
-        problems.append("the table differs from the oracle")
-    if late_diff["missing"] or late_diff["unexpected"]:
-        problems.append("the late rows differ from the oracle")
-    if not (late and dropped and twice):
-        problems.append("the input must hold late rows, duplicates, and ids sent again "
-                        "after they were forgotten")
+    late_diff = diff_with(
+        con, "want_late", "id BIGINT, attempt BIGINT, epoch BIGINT", late,
+        late_sql(args, "json_extract(payload, '$.id')",
+                 "CAST(json_extract(payload, '$.attempt') AS BIGINT)"))
+    problems = verdict(diff, late_diff, bool(late and dropped and twice),
+                       "late rows, duplicates, and ids sent again after they were forgotten")
     return {"passed": len(passed), "late": len(late), "duplicates_dropped": dropped,
             "ids_passed_twice": twice, "table": diff, "late_rows": late_diff,
             "ok": not problems, "problems": problems}
@@ -376,28 +375,15 @@ def check_join(args) -> dict:
             unmatched += 1
             want.append((o["id"], o["customer"], o["amount"], None, None))
     con = connect()
-    con.execute("CREATE TABLE want (order_id BIGINT, customer VARCHAR, amount BIGINT, "
-                "pid BIGINT, paid BIGINT)")
-    con.executemany("INSERT INTO want VALUES (?, ?, ?, ?, ?)", want)
     table = table_path(args.out, args.table)
-    diff = multiset_diff(
-        con, "SELECT * FROM want",
-        f"SELECT order_id, customer, amount, pid, paid FROM delta_scan({lit(table)})")
-    con.execute("CREATE TABLE want_late (id BIGINT, epoch BIGINT)")
-    if late:
-        con.executemany("INSERT INTO want_late VALUES (?, ?)", late)
-    late_diff = multiset_diff(
-        con, "SELECT * FROM want_late",
-        f"""SELECT CAST(coalesce(json_extract(payload, '$.id'), json_extract(payload, '$.pid'))
-                       AS BIGINT), epoch
-            FROM delta_scan({lit(table_path(args.out, args.dlq))}) WHERE reason = 'late'""")
-    problems = []
-    if diff["missing"] or diff["unexpected"]:
-        problems.append("the table differs from the oracle")
-    if late_diff["missing"] or late_diff["unexpected"]:
-        problems.append("the late rows differ from the oracle")
-    if not (matched and unmatched and late):
-        problems.append("the input must hold matched and unmatched orders and late rows")
+    diff = diff_with(
+        con, "want", "order_id BIGINT, customer VARCHAR, amount BIGINT, pid BIGINT, paid BIGINT",
+        want, f"SELECT order_id, customer, amount, pid, paid FROM delta_scan({lit(table)})")
+    late_diff = diff_with(
+        con, "want_late", "id BIGINT, epoch BIGINT", late,
+        late_sql(args, "coalesce(json_extract(payload, '$.id'), json_extract(payload, '$.pid'))"))
+    problems = verdict(diff, late_diff, bool(matched and unmatched and late),
+                       "matched and unmatched orders and late rows")
     return {"rows": len(want), "matched_orders": matched, "unmatched_orders": unmatched,
             "late": len(late), "table": diff, "late_rows": late_diff,
             "ok": not problems, "problems": problems}

@@ -292,6 +292,79 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
     Ok(())
 }
 
+/// The options of a bounded JSON file source reading one file of `dir` per epoch.
+fn one_file_per_epoch(dir: &Path) -> String {
+    format!(
+        "WITH ('connector' = 'files', 'path' = '{}', 'format' = 'json', \
+         'max-files-per-epoch' = '1', 'bounded' = 'true')",
+        dir.display()
+    )
+}
+
+/// Writes the input of an event-time oracle test: `event_time_tool.py WRITE --dir DIR`.
+fn write_input(dir: &Path, write: &str, seed: u64) -> Result<()> {
+    let dir = dir.display().to_string();
+    let seed = seed.to_string();
+    python_tool(
+        "event_time_tool.py",
+        &[write, "--dir", &dir, "--seed", &seed],
+        Duration::from_secs(120),
+    )?;
+    Ok(())
+}
+
+/// Runs the SQL job `job` (2 workers, a snapshot every `every` epochs) into `DIR/clean`,
+/// then into `DIR/crashed`, killed (`kill -9`) three times after commits and resumed;
+/// the oracle `event_time_tool.py CHECK --dir DIR --out OUT ARGS...` must pass on both.
+fn against_oracle_through_kills(
+    dir: &Path,
+    job: &Path,
+    every: u32,
+    check: &str,
+    args: &[&str],
+) -> Result<()> {
+    let sets = |out: &Path| {
+        vec![
+            format!("output.dir={}", out.display()),
+            format!("checkpoint.every={every}"),
+            "workers=2".to_owned(),
+        ]
+    };
+    let oracle = |out: &Path| -> Result<String> {
+        let mut all = vec![
+            check.to_owned(),
+            "--dir".to_owned(),
+            dir.display().to_string(),
+            "--out".to_owned(),
+            out.display().to_string(),
+        ];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        python_tool("event_time_tool.py", &all, Duration::from_secs(300))
+    };
+    let (clean, crashed) = (dir.join("clean"), dir.join("crashed"));
+    run_with_timeout(sluice_run(job, &sets(&clean))?, demo_timeout())?
+        .require_success("the clean run")?;
+    println!("clean run against the oracle: {}", oracle(&clean)?);
+    let kills = kill_after_commits(
+        || sluice_run(job, &sets(&crashed)),
+        &crashed,
+        3,
+        |attempt| 6 * attempt + 5,
+        |_| Duration::ZERO,
+    )?;
+    ensure!(
+        kills == 3,
+        "only {kills} kills landed before the job finished"
+    );
+    run_with_timeout(sluice_run(job, &sets(&crashed))?, demo_timeout())?
+        .require_success("the resumed run")?;
+    println!(
+        "killed and resumed run against the oracle: {}",
+        oracle(&crashed)?
+    );
+    Ok(())
+}
+
 /// Correctable windows: a tumbling window in update mode with an allowed lateness, over
 /// one file per epoch. Rows late by Spark's rule but within the lateness must correct
 /// their window's row in the Delta table in place (one MERGE per epoch); rows later than
@@ -301,11 +374,7 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
 fn late_rows_within_the_allowed_lateness_correct_the_table_exactly_once() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "sql_corrections")?;
-    python_tool(
-        "event_time_tool.py",
-        &["write", "--dir", &dir.display().to_string(), "--seed", "11"],
-        Duration::from_secs(120),
-    )?;
+    write_input(&dir, "write", 11)?;
     let job = dir.join("job.sql");
     std::fs::write(
         &job,
@@ -314,67 +383,31 @@ fn late_rows_within_the_allowed_lateness_correct_the_table_exactly_once() -> Res
              CREATE TABLE events (id BIGINT NOT NULL, sensor STRING NOT NULL, \
                ts TIMESTAMP NOT NULL, v BIGINT NOT NULL, \
                WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) \
-             WITH ('connector' = 'files', 'path' = '{}', 'format' = 'json', \
-               'max-files-per-epoch' = '1', 'bounded' = 'true');\n\
+             {};\n\
              CREATE TABLE per_minute WITH ('output-mode' = 'update', \
                'allowed-lateness' = '2 minutes');\n\
              INSERT INTO per_minute SELECT window_start, window_end, sensor, count(*) AS n, \
                sum(v) AS total, min(v) AS lo, max(v) AS hi FROM events \
              GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n",
-            dir.join("in").display()
+            one_file_per_epoch(&dir.join("in"))
         ),
     )?;
-    let sets = |out: &Path| {
-        vec![
-            format!("output.dir={}", out.display()),
-            "checkpoint.every=3".to_owned(),
-            "workers=2".to_owned(),
-        ]
-    };
-    let check = |out: &Path| -> Result<String> {
-        python_tool(
-            "event_time_tool.py",
-            &[
-                "check".to_owned(),
-                "--dir".to_owned(),
-                dir.display().to_string(),
-                "--out".to_owned(),
-                out.display().to_string(),
-                "--table".to_owned(),
-                "per_minute".to_owned(),
-                "--size".to_owned(),
-                "60".to_owned(),
-                "--delay".to_owned(),
-                "30".to_owned(),
-                "--lateness".to_owned(),
-                "120".to_owned(),
-            ],
-            Duration::from_secs(300),
-        )
-    };
-    let (clean, crashed) = (dir.join("clean"), dir.join("crashed"));
-    run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
-        .require_success("the update-mode job")?;
-    println!("clean run against the oracle: {}", check(&clean)?);
-
-    let kills = kill_after_commits(
-        || sluice_run(&job, &sets(&crashed)),
-        &crashed,
+    against_oracle_through_kills(
+        &dir,
+        &job,
         3,
-        |attempt| 6 * attempt + 4,
-        |_| Duration::ZERO,
-    )?;
-    ensure!(
-        kills == 3,
-        "only {kills} kills landed before the job finished"
-    );
-    run_with_timeout(sluice_run(&job, &sets(&crashed))?, demo_timeout())?
-        .require_success("the resumed run")?;
-    println!(
-        "killed and resumed run against the oracle: {}",
-        check(&crashed)?
-    );
-    Ok(())
+        "check",
+        &[
+            "--table",
+            "per_minute",
+            "--size",
+            "60",
+            "--delay",
+            "30",
+            "--lateness",
+            "120",
+        ],
+    )
 }
 
 /// A YAML job's gold window in update mode is merged by window and keys each epoch: at the
@@ -418,17 +451,7 @@ fn a_yaml_gold_window_in_update_mode_ends_equal_to_append_mode() -> Result<()> {
 fn a_row_number_deduplication_matches_its_oracle_and_survives_kills() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "sql_dedup")?;
-    python_tool(
-        "event_time_tool.py",
-        &[
-            "write-dups",
-            "--dir",
-            &dir.display().to_string(),
-            "--seed",
-            "5",
-        ],
-        Duration::from_secs(120),
-    )?;
+    write_input(&dir, "write-dups", 5)?;
     let job = dir.join("job.sql");
     std::fs::write(
         &job,
@@ -437,61 +460,20 @@ fn a_row_number_deduplication_matches_its_oracle_and_survives_kills() -> Result<
              CREATE TABLE events (id BIGINT NOT NULL, sensor STRING NOT NULL, \
                ts TIMESTAMP NOT NULL, v BIGINT NOT NULL, attempt BIGINT NOT NULL, \
                WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) \
-             WITH ('connector' = 'files', 'path' = '{}', 'format' = 'json', \
-               'max-files-per-epoch' = '1', 'bounded' = 'true');\n\
+             {};\n\
              INSERT INTO unique_events SELECT id, sensor, ts, v, attempt FROM ( \
                SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY ts) AS rn \
                FROM events) WHERE rn = 1;\n",
-            dir.join("in").display()
+            one_file_per_epoch(&dir.join("in"))
         ),
     )?;
-    let sets = |out: &Path| {
-        vec![
-            format!("output.dir={}", out.display()),
-            "checkpoint.every=2".to_owned(),
-            "workers=2".to_owned(),
-        ]
-    };
-    let check = |out: &Path| -> Result<String> {
-        python_tool(
-            "event_time_tool.py",
-            &[
-                "check-dedup".to_owned(),
-                "--dir".to_owned(),
-                dir.display().to_string(),
-                "--out".to_owned(),
-                out.display().to_string(),
-                "--table".to_owned(),
-                "unique_events".to_owned(),
-                "--delay".to_owned(),
-                "30".to_owned(),
-            ],
-            Duration::from_secs(300),
-        )
-    };
-    let (clean, crashed) = (dir.join("clean"), dir.join("crashed"));
-    run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
-        .require_success("the deduplication job")?;
-    println!("clean run against the oracle: {}", check(&clean)?);
-
-    let kills = kill_after_commits(
-        || sluice_run(&job, &sets(&crashed)),
-        &crashed,
-        3,
-        |attempt| 6 * attempt + 5,
-        |_| Duration::ZERO,
-    )?;
-    ensure!(
-        kills == 3,
-        "only {kills} kills landed before the job finished"
-    );
-    run_with_timeout(sluice_run(&job, &sets(&crashed))?, demo_timeout())?
-        .require_success("the resumed run")?;
-    println!(
-        "killed and resumed run against the oracle: {}",
-        check(&crashed)?
-    );
-    Ok(())
+    against_oracle_through_kills(
+        &dir,
+        &job,
+        2,
+        "check-dedup",
+        &["--table", "unique_events", "--delay", "30"],
+    )
 }
 
 /// A stream–stream interval join in SQL over two file sources, one file of each per
@@ -504,25 +486,8 @@ fn a_row_number_deduplication_matches_its_oracle_and_survives_kills() -> Result<
 fn a_stream_stream_left_join_matches_its_oracle_and_survives_kills() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "sql_stream_join")?;
-    python_tool(
-        "event_time_tool.py",
-        &[
-            "write-join",
-            "--dir",
-            &dir.display().to_string(),
-            "--seed",
-            "3",
-        ],
-        Duration::from_secs(120),
-    )?;
+    write_input(&dir, "write-join", 3)?;
     let job = dir.join("job.sql");
-    let files = |side: &str| {
-        format!(
-            "WITH ('connector' = 'files', 'path' = '{}', 'format' = 'json', \
-             'max-files-per-epoch' = '1', 'bounded' = 'true')",
-            dir.join(side).display()
-        )
-    };
     std::fs::write(
         &job,
         format!(
@@ -538,53 +503,9 @@ fn a_stream_stream_left_join_matches_its_oracle_and_survives_kills() -> Result<(
              FROM orders AS o LEFT JOIN payments AS p \
                ON p.order_id = o.id \
               AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE;\n",
-            files("orders"),
-            files("payments")
+            one_file_per_epoch(&dir.join("orders")),
+            one_file_per_epoch(&dir.join("payments"))
         ),
     )?;
-    let sets = |out: &Path| {
-        vec![
-            format!("output.dir={}", out.display()),
-            "checkpoint.every=2".to_owned(),
-            "workers=2".to_owned(),
-        ]
-    };
-    let check = |out: &Path| -> Result<String> {
-        python_tool(
-            "event_time_tool.py",
-            &[
-                "check-join".to_owned(),
-                "--dir".to_owned(),
-                dir.display().to_string(),
-                "--out".to_owned(),
-                out.display().to_string(),
-                "--table".to_owned(),
-                "order_payments".to_owned(),
-            ],
-            Duration::from_secs(300),
-        )
-    };
-    let (clean, crashed) = (dir.join("clean"), dir.join("crashed"));
-    run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
-        .require_success("the join job")?;
-    println!("clean run against the oracle: {}", check(&clean)?);
-
-    let kills = kill_after_commits(
-        || sluice_run(&job, &sets(&crashed)),
-        &crashed,
-        3,
-        |attempt| 6 * attempt + 5,
-        |_| Duration::ZERO,
-    )?;
-    ensure!(
-        kills == 3,
-        "only {kills} kills landed before the job finished"
-    );
-    run_with_timeout(sluice_run(&job, &sets(&crashed))?, demo_timeout())?
-        .require_success("the resumed run")?;
-    println!(
-        "killed and resumed run against the oracle: {}",
-        check(&crashed)?
-    );
-    Ok(())
+    against_oracle_through_kills(&dir, &job, 2, "check-join", &["--table", "order_payments"])
 }

@@ -10,16 +10,16 @@ use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Int64Array, UInt32Arra
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{DataType, Field, Int64Type, SchemaRef, UInt32Type};
 use arrow::record_batch::RecordBatch;
-use arrow::row::{RowConverter, SortField};
+use arrow::row::RowConverter;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::DedupSpec;
 use crate::error::{EngineError, Result};
 use crate::event_time::{
     EventTimeState, as_micros, canonical_order, decode_snapshots, encode_snapshot, late_rows,
-    late_schema,
+    late_schema, time_index, whole_rows,
 };
-use crate::key::{KeyColumns, key_group, unknown_column};
+use crate::key::{KeyColumns, key_group};
 use crate::watermark::Watermark;
 use crate::window::micros;
 
@@ -57,27 +57,8 @@ impl DedupState {
     /// When a key or the time column is missing, or the time column is not a timestamp.
     pub fn new(spec: DedupSpec, schema: &SchemaRef) -> Result<Self> {
         let keys = KeyColumns::resolve(schema, &spec.keys)?;
-        let time_index = schema
-            .index_of(&spec.time_column)
-            .map_err(|_| unknown_column(schema, &spec.time_column))?;
-        if !matches!(
-            schema.field(time_index).data_type(),
-            DataType::Timestamp(_, _)
-        ) {
-            return Err(EngineError::InvalidPlan(format!(
-                "deduplication `{}`: event-time column `{}` must be a timestamp, it is {}",
-                spec.name,
-                spec.time_column,
-                schema.field(time_index).data_type()
-            )));
-        }
-        let whole_rows = RowConverter::new(
-            schema
-                .fields()
-                .iter()
-                .map(|f| SortField::new(f.data_type().clone()))
-                .collect(),
-        )?;
+        let time_index = time_index(schema, &spec.time_column)?;
+        let whole_rows = whole_rows(schema)?;
         Ok(Self {
             converter: keys.converter()?,
             keys,

@@ -12,14 +12,14 @@ use arrow::array::{
 use arrow::compute::{concat_batches, interleave};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
-use arrow::row::{RowConverter, SortField};
+use arrow::row::RowConverter;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{StreamJoinKind, StreamJoinSpec};
 use crate::error::{EngineError, Result};
 use crate::event_time::{
     EventTimeState, as_micros, canonical_order, decode_snapshots, encode_snapshot, late_rows,
-    late_schema,
+    late_schema, time_index, whole_rows,
 };
 use crate::key::{KeyColumns, key_group, unknown_column};
 use crate::watermark::Watermark;
@@ -64,25 +64,8 @@ struct Side {
 impl Side {
     fn new(schema: &SchemaRef, keys: &[String], time: &str, delay: i64) -> Result<Self> {
         let keys = KeyColumns::resolve(schema, keys)?;
-        let time_index = schema
-            .index_of(time)
-            .map_err(|_| unknown_column(schema, time))?;
-        if !matches!(
-            schema.field(time_index).data_type(),
-            DataType::Timestamp(_, _)
-        ) {
-            return Err(EngineError::InvalidPlan(format!(
-                "event-time column `{time}` must be a timestamp, it is {}",
-                schema.field(time_index).data_type()
-            )));
-        }
-        let whole = RowConverter::new(
-            schema
-                .fields()
-                .iter()
-                .map(|f| SortField::new(f.data_type().clone()))
-                .collect(),
-        )?;
+        let time_index = time_index(schema, time)?;
+        let whole = whole_rows(schema)?;
         Ok(Self {
             schema: Arc::clone(schema),
             converter: keys.converter()?,

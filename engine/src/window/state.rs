@@ -14,7 +14,7 @@ use super::accumulator::Accumulator;
 use super::assign::window_starts;
 use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
 use crate::error::{EngineError, Result};
-use crate::event_time::{as_micros, canonical_order, late_schema};
+use crate::event_time::{as_micros, canonical_order, late_schema, time_index};
 use crate::key::{KeyColumns, unknown_column};
 use crate::watermark::Watermark;
 
@@ -59,19 +59,7 @@ impl WindowState {
     pub fn new(spec: WindowSpec, schema: &SchemaRef) -> Result<Self> {
         spec.validate()?;
         let keys = KeyColumns::resolve(schema, &spec.keys)?;
-        let time_index = schema
-            .index_of(&spec.time_column)
-            .map_err(|_| unknown_column(schema, &spec.time_column))?;
-        if !matches!(
-            schema.field(time_index).data_type(),
-            DataType::Timestamp(_, _)
-        ) {
-            return Err(EngineError::InvalidPlan(format!(
-                "event-time column `{}` must be a timestamp, it is {}",
-                spec.time_column,
-                schema.field(time_index).data_type()
-            )));
-        }
+        let time_index = time_index(schema, &spec.time_column)?;
         let mut agg_inputs = Vec::new();
         let mut fields = vec![
             Field::new("window_start", utc(), false),
