@@ -37,6 +37,7 @@ mod dedup;
 mod join;
 mod query;
 mod text;
+mod top_n;
 
 use std::path::Path;
 

@@ -31,6 +31,7 @@ pub mod runtime;
 pub mod stateless;
 pub mod stream_join;
 pub mod table_feed;
+pub mod top_n;
 pub mod watermark;
 pub mod window;
 

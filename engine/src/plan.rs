@@ -64,6 +64,7 @@ use crate::error::{EngineError, Result};
 use crate::join::JoinSpec;
 use crate::quality::RulePolicy;
 use crate::stream_join::StreamJoinSpec;
+use crate::top_n::TopNSpec;
 use crate::window::WindowSpec;
 
 /// The stream of every dead letter: decoding errors, rule violations, rows an operator
@@ -135,6 +136,8 @@ pub enum OperatorKind {
     StreamJoin(StreamJoinSpec),
     /// A group-by over each epoch's rows.
     Aggregate(AggregateSpec),
+    /// The first rows of each group of each epoch (a window's rows: window Top-N).
+    TopN(TopNSpec),
 }
 
 impl OperatorKind {
@@ -149,6 +152,7 @@ impl OperatorKind {
             Self::Dedup(_) => "dedup",
             Self::StreamJoin(_) => "stream-join",
             Self::Aggregate(_) => "aggregate",
+            Self::TopN(_) => "top-n",
         }
     }
 }

@@ -5,11 +5,11 @@
         event_type) with count and sum of value, and U 10-minute-gap sessions per
         user_id with their count, both computed from S by DuckDB's plain SQL.
 
-    nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5
+    nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6
         Reads the bids q0 wrote (delta_scan) and evaluates q1 (price * 0.908), q2
-        (auction % 123 = 0) and the count half of q5 (bids per auction in 10 s windows
-        sliding every 2 s, every window closed at the end) over them with DuckDB's own
-        SQL; compares each with the table sluice wrote, as multisets (q1's prices to
+        (auction % 123 = 0), the count half of q5 (bids per auction in 10 s windows
+        sliding every 2 s, every window closed at the end) and q5 as Flink writes it (those
+        counts joined with their maximum per window) over them with DuckDB's own SQL; compares each with the table sluice wrote, as multisets (q1's prices to
         1e-9 relative). Prints a JSON report; exits 1 on any difference.
 
     nexmark_tool.py q3 --persons P --auctions A --q3 T
@@ -39,6 +39,18 @@ def compare(con, name, expected_sql, table, columns, float_col=None):
     return out
 
 
+# Bids per auction in 10-second windows sliding every 2 seconds (q5's counts).
+HOP_COUNTS = """
+    SELECT auction, count(*) AS num, starttime, starttime + INTERVAL 10 SECOND AS endtime
+    FROM (
+      SELECT auction,
+             time_bucket(INTERVAL 2 SECOND, date_time) - k * INTERVAL 2 SECOND AS starttime
+      FROM bids, range(0, 5) r(k)
+    )
+    GROUP BY auction, starttime
+"""
+
+
 def check(args):
     con = connect()
     con.execute(f"CREATE TEMP TABLE bids AS SELECT * FROM delta_scan({lit(args.q0)})")
@@ -50,16 +62,20 @@ def check(args):
         compare(con, "q2", "SELECT auction, price FROM bids WHERE auction % 123 = 0",
                 args.q2, "auction, price"),
         compare(con, "q5-count",
-                """
-                SELECT auction, count(*) AS num, starttime, starttime + INTERVAL 10 SECOND AS endtime
-                FROM (
-                  SELECT auction,
-                         time_bucket(INTERVAL 2 SECOND, date_time) - k * INTERVAL 2 SECOND AS starttime
-                  FROM bids, range(0, 5) r(k)
-                )
-                GROUP BY auction, starttime
-                """,
+                HOP_COUNTS,
                 args.q5_count, "auction, num, starttime, endtime"),
+        compare(con, "q5",
+                f"""
+                WITH counts AS ({HOP_COUNTS})
+                SELECT AuctionBids.auction, AuctionBids.num
+                FROM counts AS AuctionBids
+                JOIN (SELECT max(num) AS maxn, starttime, endtime FROM counts
+                      GROUP BY starttime, endtime) AS MaxBids
+                  ON AuctionBids.starttime = MaxBids.starttime
+                 AND AuctionBids.endtime = MaxBids.endtime
+                 AND AuctionBids.num >= MaxBids.maxn
+                """,
+                args.q5, "auction, num"),
     ]
     bids = con.execute("SELECT count(*) FROM bids").fetchone()[0]
     out = {"bids": bids, "queries": reports, "ok": bids > 0 and all(r["ok"] for r in reports)}
@@ -146,6 +162,7 @@ def main():
     c.add_argument("--q1", required=True)
     c.add_argument("--q2", required=True)
     c.add_argument("--q5-count", required=True)
+    c.add_argument("--q5", required=True)
     c.set_defaults(func=check)
     j = sub.add_parser("q3")
     j.add_argument("--persons", required=True)

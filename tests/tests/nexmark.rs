@@ -39,7 +39,7 @@ fn run_query(name: &str, dir: &Path) -> Result<PathBuf> {
 fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "nexmark")?;
-    let tables: Vec<PathBuf> = ["q0", "q1", "q2", "q5_count"]
+    let tables: Vec<PathBuf> = ["q0", "q1", "q2", "q5_count", "q5"]
         .iter()
         .map(|q| run_query(q, &dir.join(q)))
         .collect::<Result<_>>()?;
@@ -55,6 +55,8 @@ fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
             tables[2].clone().into_os_string(),
             "--q5-count".into(),
             tables[3].clone().into_os_string(),
+            "--q5".into(),
+            tables[4].clone().into_os_string(),
         ],
         Duration::from_secs(300),
     )?;

@@ -166,7 +166,7 @@ fn watermarked<'a>(side: &Side<'a>) -> Result<&'a str, String> {
 }
 
 /// The conjuncts of `e`.
-fn conjuncts(e: &Expr) -> Vec<&Expr> {
+pub(super) fn conjuncts(e: &Expr) -> Vec<&Expr> {
     match e {
         Expr::BinaryOp {
             left,

@@ -14,7 +14,7 @@ use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 use super::ddl::{SinkTable, SourceTable};
-use super::{dedup, join};
+use super::{dedup, join, top_n};
 
 /// An `INSERT INTO ... SELECT` statement.
 #[derive(Clone, Debug)]
@@ -76,7 +76,8 @@ pub(super) fn lower(
         ));
     };
     let from = from.clone();
-    let (mut stream, selection, source, joined) = match (&from.relation, from.joins.is_empty()) {
+    // `fixed`: the rows are a join's or a Top-N's, which no aggregate follows.
+    let (mut stream, selection, source, fixed) = match (&from.relation, from.joins.is_empty()) {
         (TableFactor::Table { name, .. }, true) => {
             let source = source_table(name, sources)?;
             (
@@ -92,6 +93,14 @@ pub(super) fn lower(
             plan = lowered.plan;
             let left = source_table(&first_table(&from), sources)?;
             (lowered.stream, select.selection.clone(), left, true)
+        }
+        (TableFactor::Derived { subquery, .. }, true) if top_n::is_top_n(subquery) => {
+            let lowered = top_n::lower(plan, target, subquery, sources)?;
+            let source = lowered.source;
+            let (next, stream, rest) =
+                lowered.keep(target, select.selection.as_ref(), &select.projection)?;
+            plan = next;
+            (stream, rest, source, true)
         }
         (TableFactor::Derived { subquery, .. }, true) => {
             let lowered = dedup::lower(plan, target, subquery, sources)?;
@@ -125,10 +134,10 @@ pub(super) fn lower(
         name: target.clone(),
         ..SinkTable::default()
     });
-    if aggregated && joined {
+    if aggregated && fixed {
         return Err(unsupported(
-            "an aggregate over a stream–stream join",
-            "not yet; write the joined rows to a table, and aggregate them in another job",
+            "an aggregate over a stream–stream join or a window Top-N",
+            "not yet; write its rows to a table, and aggregate them in another job",
         ));
     }
     let stream = if aggregated {
@@ -354,7 +363,7 @@ struct Selected {
 
 /// A windowed aggregate: arguments computed first when they are expressions, the window,
 /// then the select list's order and names.
-fn lower_window(
+pub(super) fn lower_window(
     mut plan: PlanBuilder,
     sink: &mut SinkTable,
     stream: &str,
@@ -999,5 +1008,49 @@ mod tests {
             .map(|w| w.watermark_from.as_deref())
             .collect();
         assert_eq!(from, [Some("events"), None]);
+    }
+
+    #[test]
+    fn a_ranked_window_subquery_kept_at_its_first_ranks_is_a_window_top_n() {
+        let windows = "SELECT user_id, count(*) AS n, window_start AS ws, window_end AS we \
+                       FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id";
+        let config = job(
+            "",
+            &format!(
+                "INSERT INTO t SELECT user_id, n FROM (SELECT *, RANK() OVER (PARTITION BY \
+                 ws, we ORDER BY n DESC) AS rk FROM ({windows})) WHERE rk <= 3 AND n > 1;"
+            ),
+        )
+        .unwrap();
+        let plan = config.queries.unwrap().plan;
+        let kinds: Vec<&str> = plan.operators.iter().map(|o| o.kind.kind_name()).collect();
+        assert_eq!(kinds, ["window", "project", "top-n", "filter", "project"]);
+        let OperatorKind::TopN(spec) = &plan.operators[2].kind else {
+            panic!("not a top-n");
+        };
+        assert_eq!(
+            (spec.partition_by.as_slice(), spec.order_by.as_str()),
+            (&["ws".to_owned(), "we".to_owned()][..], "n")
+        );
+        assert!(spec.descending && spec.ties);
+        assert_eq!(spec.limit, 3);
+        let refused = |query: String, expected: &str| {
+            let err = job("", &query).unwrap_err();
+            assert!(err.contains(expected), "{query}: {err}");
+        };
+        refused(
+            format!(
+                "INSERT INTO t SELECT user_id FROM (SELECT *, RANK() OVER (PARTITION BY user_id \
+                 ORDER BY n DESC) AS rk FROM ({windows})) WHERE rk = 1;"
+            ),
+            "partition by the window's start and end",
+        );
+        refused(
+            format!(
+                "INSERT INTO t SELECT user_id FROM (SELECT *, RANK() OVER (PARTITION BY ws, we \
+                 ORDER BY n DESC) AS rk FROM ({windows}));"
+            ),
+            "keeps the first ranks",
+        );
     }
 }

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::join::JoinSpec;
 use crate::key::DEFAULT_KEY_GROUPS;
 use crate::stream_join::StreamJoinSpec;
+use crate::top_n::TopNSpec;
 use crate::window::WindowSpec;
 
 /// Builds a [`Plan`] operator by operator; [`build`](Self::build) validates it.
@@ -118,6 +119,11 @@ impl PlanBuilder {
     /// Adds an interval join of `input` (the left side) with the stream `spec.right`.
     pub fn stream_join(self, name: &str, input: &str, spec: StreamJoinSpec) -> Self {
         self.operator(name, input, OperatorKind::StreamJoin(spec))
+    }
+
+    /// Adds a Top-N per group and epoch.
+    pub fn top_n(self, name: &str, input: &str, spec: TopNSpec) -> Self {
+        self.operator(name, input, OperatorKind::TopN(spec))
     }
 
     /// Adds a group-by over each epoch's rows.

@@ -16,6 +16,7 @@ use crate::join::{BroadcastJoin, JoinKind, JoinSpec, JoinStrategy, KeyedJoin};
 use crate::stateless::{Check, Projection, Rule, UniqueKeys};
 use crate::stream_join::{StreamJoinSpec, StreamJoinState};
 use crate::table_feed::TableFeed;
+use crate::top_n::TopNSpec;
 use crate::window::{WindowSpec, WindowState};
 
 /// The tables a plan's joins and reference rules read, by name.
@@ -83,6 +84,13 @@ pub enum CompiledOperator {
     },
     /// An epoch aggregate.
     Aggregate(EpochAggregate),
+    /// A Top-N per group and epoch, over rows of the schema `input`.
+    TopN {
+        /// The ranking.
+        spec: TopNSpec,
+        /// Its input rows' schema (also its output's).
+        input: SchemaRef,
+    },
 }
 
 /// A plan compiled against the decoded source schema.
@@ -232,6 +240,14 @@ fn compile_operator(
                 right,
             };
             (compiled, schema)
+        }
+        OperatorKind::TopN(spec) => {
+            spec.validate(input)?;
+            let compiled = CompiledOperator::TopN {
+                spec: spec.clone(),
+                input: Arc::clone(input),
+            };
+            (compiled, Arc::clone(input))
         }
         OperatorKind::Aggregate(spec) => {
             let aggregate = EpochAggregate::new(spec.clone(), input)?;

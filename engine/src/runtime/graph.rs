@@ -35,6 +35,7 @@ use crate::plan::{CompiledJoin, CompiledOperator, DEAD_LETTERS, SinkRole};
 use crate::quality::duplicates::{self, duplicate_notes};
 use crate::stateless::{StatelessExt, split_by_rules};
 use crate::stream_join::StreamJoinExt;
+use crate::top_n::TopNExt;
 use crate::window::{WindowControl, WindowExt, WindowOutputs, WindowSetup};
 
 /// What a worker shares between its dataflow and its loop.
@@ -276,6 +277,16 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
                 to_dead_letters(outputs.late, format!("LateToDeadLetters({name})"), true);
                 outputs.results
             }
+            CompiledOperator::TopN {
+                spec,
+                input: schema,
+            } => input.top_n_per_epoch(
+                spec,
+                schema,
+                shared.key_groups,
+                first_epoch,
+                failure.clone(),
+            )?,
             CompiledOperator::Aggregate(aggregate) => input.aggregate_epochs(
                 aggregate,
                 shared.key_groups,
