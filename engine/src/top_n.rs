@@ -94,13 +94,16 @@ impl TopNSpec {
                 nulls_first: false,
             }),
         });
-        // The rest of the row breaks ties (ROW_NUMBER), in column order.
-        for (i, c) in rows.columns().iter().enumerate() {
-            if i != order && !groups.contains(&i) {
-                keys.push(SortColumn {
-                    values: Arc::clone(c),
-                    options: None,
-                });
+        // Under ROW_NUMBER the rest of the row breaks ties, in column order; under RANK
+        // rows that tie are all kept, whatever their order.
+        if !self.ties {
+            for (i, c) in rows.columns().iter().enumerate() {
+                if i != order && !groups.contains(&i) {
+                    keys.push(SortColumn {
+                        values: Arc::clone(c),
+                        options: None,
+                    });
+                }
             }
         }
         let sorted = lexsort_to_indices(&keys, None)?;

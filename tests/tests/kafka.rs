@@ -372,3 +372,132 @@ fn tables_published_to_kafka_match_the_delta_tables() -> Result<()> {
     );
     Ok(())
 }
+
+/// The lag gauges of every partition of a scrape: `(partition, records, seconds)`.
+type LagScrape = std::collections::BTreeMap<String, (f64, f64)>;
+
+/// Parses the `sluice_source_lag_records` and `sluice_source_lag_seconds` series of a
+/// Prometheus exposition, by partition label.
+fn lag_of(exposition: &str) -> LagScrape {
+    let mut lags = LagScrape::new();
+    for line in exposition.lines() {
+        let (which, rest) = if let Some(rest) = line.strip_prefix("sluice_source_lag_records{") {
+            (0, rest)
+        } else if let Some(rest) = line.strip_prefix("sluice_source_lag_seconds{") {
+            (1, rest)
+        } else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let Some(partition) = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("partition=\""))
+            .map(|p| p.trim_end_matches('"').to_owned())
+        else {
+            continue;
+        };
+        let value: f64 = value.trim().parse().unwrap_or(f64::NAN);
+        let entry = lags.entry(partition).or_insert((f64::NAN, f64::NAN));
+        if which == 0 {
+            entry.0 = value;
+        } else {
+            entry.1 = value;
+        }
+    }
+    lags
+}
+
+/// A GET of `http://addr/metrics` with curl, `None` while nothing answers.
+fn scrape(port: u16) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "2"])
+        .arg(format!("http://127.0.0.1:{port}/metrics"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The lag metrics against the broker: 40,000 events are produced to 8 partitions
+/// (5,000 each) before the job starts, and the job reads 1,000 records per epoch. While
+/// it runs, every partition's lag in records must stay within what the broker holds for
+/// it, the total must shrink and never grow (nothing more is produced) and be above 0
+/// with records waiting (the lag in seconds then too); once everything is read, every
+/// partition's lag must be 0 records and 0 seconds.
+#[test]
+fn kafka_lag_metrics_count_down_to_zero_as_the_backlog_is_read() -> Result<()> {
+    let _serial = serial();
+    const EVENTS: u64 = 40_000;
+    let dir = work_dir(TMP, "kafka_lag")?;
+    let topic = unique("lag");
+    create_topic(&topic)?;
+    run_with_timeout(produce(&topic, EVENTS, 9, None)?, Duration::from_secs(300))?
+        .require_success("sluice produce")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let extra = [
+        "source.kafka.max-records-per-epoch=1000".to_owned(),
+        "trigger.interval=100ms".to_owned(),
+        format!("metrics.listen=127.0.0.1:{port}"),
+        "metrics.linger=4s".to_owned(),
+    ];
+    let log = dir.join("job.log");
+    let out = dir.join("out").display().to_string();
+    let mut run = spawn_logged(job(&topic, EVENTS, &out, 1, &extra)?, &log)?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut scrapes: Vec<LagScrape> = Vec::new();
+    while run.try_wait()?.is_none() {
+        ensure!(
+            Instant::now() < deadline,
+            "the job did not finish\n{}",
+            log_tail(&log)
+        );
+        if let Some(text) = scrape(port) {
+            let lags = lag_of(&text);
+            if !lags.is_empty() {
+                scrapes.push(lags);
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    wait(&mut run, "sluice run", &log, Duration::from_secs(10))?;
+    let per_partition = (EVENTS / u64::from(PARTITIONS)) as f64;
+    let totals: Vec<f64> = scrapes
+        .iter()
+        .map(|s| s.values().map(|v| v.0).sum())
+        .collect();
+    println!(
+        "{} scrapes; total lag in records: {totals:?}",
+        scrapes.len()
+    );
+    let last = scrapes.last().context("no scrape showed the lag metrics")?;
+    ensure!(
+        last.len() == PARTITIONS as usize && last.values().all(|&(r, s)| r == 0.0 && s == 0.0),
+        "once everything is read, every partition's lag must be 0: {last:?}"
+    );
+    for s in &scrapes {
+        ensure!(
+            s.values().all(|&(r, _)| (0.0..=per_partition).contains(&r)),
+            "a partition's lag outside 0..={per_partition}, what the broker holds: {s:?}"
+        );
+    }
+    ensure!(
+        totals.windows(2).all(|w| w[1] <= w[0]),
+        "the lag grew although nothing more was produced: {totals:?}"
+    );
+    ensure!(
+        scrapes
+            .iter()
+            .any(|s| s.values().any(|&(r, sec)| r > 0.0 && sec > 0.0)),
+        "no scrape saw records waiting with a lag in seconds above 0"
+    );
+    ensure!(
+        totals.iter().any(|&t| t > 0.0 && t < EVENTS as f64),
+        "no scrape saw the job part way through the backlog: {totals:?}"
+    );
+    Ok(())
+}
