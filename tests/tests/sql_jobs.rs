@@ -143,7 +143,7 @@ fn what_cannot_run_incrementally_is_refused_naming_it() -> Result<()> {
         (
             "sql_refuse_join",
             "INSERT INTO t SELECT a.user_id FROM events a JOIN events b ON a.user_id = b.user_id;",
-            "JOIN",
+            "a join without both time bounds",
         ),
         (
             "sql_refuse_order",

@@ -68,7 +68,13 @@ pub(super) fn lower(
     declared: &BTreeMap<String, SinkTable>,
 ) -> Result<(PlanBuilder, SinkTable), String> {
     let target = &insert.target;
-    let mut select = plain_select(&insert.query)?.clone();
+    // HAVING filters a windowed aggregate's rows, after the window.
+    let mut query = insert.query.clone();
+    let having = match query.body.as_mut() {
+        SetExpr::Select(select) => select.having.take(),
+        _ => None,
+    };
+    let mut select = plain_select(&query)?.clone();
     let [from] = select.from.as_slice() else {
         return Err(unsupported(
             "FROM",
@@ -150,8 +156,29 @@ pub(super) fn lower(
             &select.projection,
         )?;
         plan = next;
-        stream
+        match having {
+            Some(having) => {
+                if sink.mode == OutputMode::Update {
+                    return Err(unsupported(
+                        "HAVING in update mode",
+                        "a window whose row stops passing it would stay in the table; filter \
+                         when you read the table, or use append mode",
+                    ));
+                }
+                let predicate = having_over_outputs(having, &select.projection)?;
+                let name = format!("{target}/having");
+                plan = plan.filter(&name, &stream, &predicate.to_string());
+                name
+            }
+            None => stream,
+        }
     } else {
+        if having.is_some() {
+            return Err(unsupported(
+                "HAVING without GROUP BY",
+                "HAVING filters a windowed aggregate's rows; filter rows with WHERE",
+            ));
+        }
         if sink.mode == OutputMode::Update || !sink.allowed_lateness.is_zero() {
             return Err(unsupported(
                 "'output-mode' = 'update' or 'allowed-lateness' on a query without GROUP BY",
@@ -171,6 +198,43 @@ fn select_expr(item: &SelectItem) -> Option<&Expr> {
     match item {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
         _ => None,
+    }
+}
+
+/// A `HAVING` predicate over a windowed aggregate's output columns: each aggregate call in
+/// it becomes the name the select list gives the same call.
+fn having_over_outputs(mut having: Expr, items: &[SelectItem]) -> Result<Expr, String> {
+    let named: BTreeMap<String, String> = items
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { expr, alias } if aggregate_call(expr).is_some() => {
+                Some((expr.to_string(), alias.value.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut missing = None;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut having, |e| {
+        if aggregate_call(e).is_some() {
+            match named.get(&e.to_string()) {
+                Some(alias) => {
+                    *e = Expr::Identifier(datafusion::sql::sqlparser::ast::Ident::with_quote(
+                        '"', alias,
+                    ));
+                }
+                None => {
+                    missing.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    match missing {
+        Some(call) => Err(format!(
+            "HAVING {call}: select it too (`{call} AS name`), HAVING filters the window's rows \
+             by their columns"
+        )),
+        None => Ok(having),
     }
 }
 
@@ -206,8 +270,8 @@ pub(super) fn plain_select(query: &Query) -> Result<&Select, String> {
     }
     if select.having.is_some() || select.qualify.is_some() {
         return Err(unsupported(
-            "HAVING / QUALIFY",
-            "not yet; filter when you read the table",
+            "HAVING in a subquery, or QUALIFY",
+            "not yet: HAVING filters the rows of the query's own windowed aggregate",
         ));
     }
     Ok(select)
@@ -1052,5 +1116,44 @@ mod tests {
             ),
             "keeps the first ranks",
         );
+    }
+
+    #[test]
+    fn having_filters_a_windowed_aggregate_s_rows_by_their_columns() {
+        let config = job(
+            "",
+            "INSERT INTO t SELECT window_start, user_id, count(*) AS n, avg(v) AS mean \
+             FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id \
+             HAVING count(*) > 5 AND mean < 2;",
+        )
+        .unwrap();
+        let plan = config.queries.unwrap().plan;
+        let last = plan.operators.last().unwrap();
+        assert_eq!(last.name, "t/having");
+        let OperatorKind::Filter { predicate } = &last.kind else {
+            panic!("not a filter");
+        };
+        assert_eq!(predicate, "\"n\" > 5 AND mean < 2");
+        for (query, expected) in [
+            (
+                "INSERT INTO t SELECT window_start, count(*) AS n FROM events \
+                 GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE) HAVING max(v) > 1;",
+                "select it too",
+            ),
+            (
+                "INSERT INTO t SELECT user_id FROM events HAVING v > 1;",
+                "HAVING without GROUP BY",
+            ),
+        ] {
+            let err = job("", query).unwrap_err();
+            assert!(err.contains(expected), "{query}: {err}");
+        }
+        let err = job(
+            "CREATE TABLE t WITH ('output-mode' = 'update');",
+            "INSERT INTO t SELECT window_start, count(*) AS n FROM events \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE) HAVING count(*) > 1;",
+        )
+        .unwrap_err();
+        assert!(err.contains("HAVING in update mode"), "{err}");
     }
 }
