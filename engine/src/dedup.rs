@@ -90,24 +90,14 @@ impl<'scope> DedupExt<'scope> for Stream<'scope, u64, Batches> {
         setup: WindowSetup,
         watermark: Option<(Stream<'scope, u64, Batches>, SchemaRef)>,
     ) -> Result<WindowOutputs<'scope>> {
-        let state = DedupState::new(spec.clone(), schema)?;
-        let late_schema = Arc::clone(state.late_schema());
-        let keys = KeyColumns::resolve(schema, &spec.keys)?;
         let input = EventTimeInput {
             stream: self,
-            keys,
+            keys: KeyColumns::resolve(schema, &spec.keys)?,
             time_column: spec.time_column.clone(),
             schema: Arc::clone(schema),
             watermark,
         };
-        let outputs =
-            event_time_operator(vec![input], state, setup, format!("Dedup({})", spec.name))?;
-        Ok(WindowOutputs {
-            results: outputs.results,
-            late: outputs.late,
-            results_schema: Arc::clone(schema),
-            late_schema,
-            notes: outputs.notes,
-        })
+        let state = DedupState::new(spec.clone(), schema)?;
+        event_time_operator(vec![input], state, setup, format!("Dedup({})", spec.name))
     }
 }

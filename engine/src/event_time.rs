@@ -28,7 +28,7 @@ use crate::epoch::complete_before;
 use crate::error::{EngineError, Result};
 use crate::key::{KeyColumns, key_pact, owned_groups};
 use crate::watermark::Watermark;
-use crate::window::{WindowControl, WindowNote, WindowSetup};
+use crate::window::{WindowControl, WindowNote, WindowOutputs, WindowSetup};
 
 /// The keyed state of an event-time operator, epoch by epoch.
 pub(crate) trait EventTimeState {
@@ -70,16 +70,10 @@ pub(crate) trait EventTimeState {
     fn open_entries(&self) -> usize;
     /// The watermark bookkeeping.
     fn watermark(&self) -> &Watermark;
-}
-
-/// The streams of an event-time operator.
-pub(crate) struct EventTimeOutputs<'scope> {
-    /// Emitted rows.
-    pub(crate) results: Stream<'scope, u64, Batches>,
-    /// Late rows, with `windows_missed` and `late_watermark` columns.
-    pub(crate) late: Stream<'scope, u64, Batches>,
-    /// Snapshot parts and failures, at their epochs.
-    pub(crate) notes: Stream<'scope, u64, Vec<WindowNote>>,
+    /// The schema of the rows it emits.
+    fn results_schema(&self) -> SchemaRef;
+    /// The schema of its late rows (the first input's, for several).
+    fn late_rows_schema(&self) -> SchemaRef;
 }
 
 /// One keyed input of an event-time operator.
@@ -112,7 +106,9 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
     mut state: S,
     setup: WindowSetup,
     label: String,
-) -> Result<EventTimeOutputs<'scope>> {
+) -> Result<WindowOutputs<'scope>> {
+    let results_schema = state.results_schema();
+    let late_schema = state.late_rows_schema();
     let scope = inputs[0].stream.scope();
     let mut maxima = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
@@ -281,9 +277,11 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
             }
         }
     });
-    Ok(EventTimeOutputs {
+    Ok(WindowOutputs {
         results,
         late,
+        results_schema,
+        late_schema,
         notes,
     })
 }

@@ -112,8 +112,6 @@ impl<'scope> StreamJoinExt<'scope> for Stream<'scope, u64, Batches> {
         setup: WindowSetup,
     ) -> Result<WindowOutputs<'scope>> {
         let state = StreamJoinState::new(spec.clone(), left, right_schema)?;
-        let results_schema = Arc::clone(state.output_schema());
-        let late_schema = Arc::clone(state.late_schema(0));
         let inputs = vec![
             EventTimeInput {
                 stream: self,
@@ -130,14 +128,6 @@ impl<'scope> StreamJoinExt<'scope> for Stream<'scope, u64, Batches> {
                 watermark: None,
             },
         ];
-        let outputs =
-            event_time_operator(inputs, state, setup, format!("StreamJoin({})", spec.name))?;
-        Ok(WindowOutputs {
-            results: outputs.results,
-            late: outputs.late,
-            results_schema,
-            late_schema,
-            notes: outputs.notes,
-        })
+        event_time_operator(inputs, state, setup, format!("StreamJoin({})", spec.name))
     }
 }

@@ -40,6 +40,8 @@ pub struct DedupState {
     /// Encodes whole rows, to break ties between rows of a key with one event time.
     whole_rows: RowConverter,
     time_index: usize,
+    /// The input's schema, also the passing rows'.
+    schema: SchemaRef,
     late_schema: SchemaRef,
     /// Remembered keys: first event time plus the delay.
     seen: HashMap<Box<[u8]>, i64, Xxh3DefaultBuilder>,
@@ -64,6 +66,7 @@ impl DedupState {
             keys,
             whole_rows,
             time_index,
+            schema: Arc::clone(schema),
             late_schema: late_schema(schema),
             seen: HashMap::default(),
             watermark: Watermark::new(micros(spec.delay)),
@@ -237,5 +240,13 @@ impl EventTimeState for DedupState {
 
     fn watermark(&self) -> &Watermark {
         &self.watermark
+    }
+
+    fn results_schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn late_rows_schema(&self) -> SchemaRef {
+        Arc::clone(&self.late_schema)
     }
 }

@@ -1,13 +1,12 @@
 //! The keyed state of a stream–stream join and its per-epoch logic (see the [module
 //! docs](super)).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, UInt8Array, UInt32Array, new_empty_array,
-    new_null_array,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, UInt8Array, UInt32Array, new_null_array,
 };
 use arrow::compute::{concat_batches, interleave};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type};
@@ -39,7 +38,13 @@ struct Held {
     matched: bool,
 }
 
-/// Where a row is: (batch, row).
+/// A batch some of whose rows are in state, and how many.
+struct Kept {
+    batch: RecordBatch,
+    live: usize,
+}
+
+/// Where a row is: (batch id, row).
 type At = (usize, usize);
 
 /// One side of the join: its rows in state by key, and the batches holding them.
@@ -51,10 +56,11 @@ struct Side {
     whole: RowConverter,
     time_index: usize,
     late_schema: SchemaRef,
-    /// Batches holding rows in state; `None` once none of their rows is.
-    batches: Vec<Option<RecordBatch>>,
-    /// Rows in state per batch.
-    live: Vec<usize>,
+    /// The batches holding rows in state (or this epoch's), by id, with how many of their
+    /// rows are in state; a batch goes once none is.
+    batches: BTreeMap<usize, Kept>,
+    /// The id of the next batch kept.
+    next_batch: usize,
     held: HashMap<Box<[u8]>, Vec<Held>, Xxh3DefaultBuilder>,
     /// This epoch's rows that were not late, in arrival order.
     fresh: Vec<(Box<[u8]>, Held)>,
@@ -73,8 +79,8 @@ impl Side {
             whole,
             time_index,
             late_schema: late_schema(schema),
-            batches: Vec::new(),
-            live: Vec::new(),
+            batches: BTreeMap::new(),
+            next_batch: 0,
             held: HashMap::default(),
             fresh: Vec::new(),
             watermark: Watermark::new(delay),
@@ -83,9 +89,10 @@ impl Side {
 
     /// Keeps `batch`, returning its index.
     fn keep(&mut self, batch: RecordBatch) -> usize {
-        self.batches.push(Some(batch));
-        self.live.push(0);
-        self.batches.len() - 1
+        let id = self.next_batch;
+        self.next_batch += 1;
+        self.batches.insert(id, Kept { batch, live: 0 });
+        id
     }
 
     /// Adds the rows of `batch` at `rows` (times `times`) to state, each with `matched`.
@@ -104,7 +111,7 @@ impl Side {
                 .entry(keys.row(row).as_ref().into())
                 .or_default()
                 .push(held);
-            self.live[at] += 1;
+            self.kept(at).live += 1;
         }
         Ok(())
     }
@@ -112,7 +119,7 @@ impl Side {
     /// Moves the epoch's fresh rows into state.
     fn settle(&mut self) {
         for (key, held) in std::mem::take(&mut self.fresh) {
-            self.live[held.batch] += 1;
+            self.kept(held.batch).live += 1;
             self.held.entry(key).or_default().push(held);
         }
     }
@@ -135,7 +142,7 @@ impl Side {
             !rows.is_empty()
         });
         for b in freed {
-            self.live[b] -= 1;
+            self.kept(b).live -= 1;
         }
         unmatched.sort_unstable();
         unmatched
@@ -143,24 +150,32 @@ impl Side {
 
     /// Drops the batches none of whose rows is in state any more.
     fn release(&mut self) {
-        for (b, live) in self.live.iter().enumerate() {
-            if *live == 0 && !self.fresh.iter().any(|(_, h)| h.batch == b) {
-                self.batches[b] = None;
-            }
-        }
+        self.batches.retain(|_, kept| kept.live > 0);
+    }
+
+    /// The kept batch `id`.
+    fn kept(&mut self, id: usize) -> &mut Kept {
+        self.batches
+            .get_mut(&id)
+            .expect("a held row's batch is kept")
     }
 
     /// The rows at `at`, in this side's schema.
     fn take(&self, at: &[At]) -> Result<Vec<ArrayRef>> {
+        // Batch ids as positions among the kept batches, in id order.
+        let ids: Vec<usize> = self.batches.keys().copied().collect();
+        let at: Vec<At> = at
+            .iter()
+            .map(|&(id, row)| (ids.binary_search(&id).expect("a kept batch"), row))
+            .collect();
         let mut columns = Vec::with_capacity(self.schema.fields().len());
-        for (c, field) in self.schema.fields().iter().enumerate() {
-            let empty = new_empty_array(field.data_type());
+        for c in 0..self.schema.fields().len() {
             let arrays: Vec<&dyn Array> = self
                 .batches
-                .iter()
-                .map(|b| b.as_ref().map_or(empty.as_ref(), |b| b.column(c).as_ref()))
+                .values()
+                .map(|k| k.batch.column(c).as_ref())
                 .collect();
-            columns.push(interleave(&arrays, at)?);
+            columns.push(interleave(&arrays, &at)?);
         }
         Ok(columns)
     }
@@ -494,10 +509,7 @@ impl EventTimeState for StreamJoinState {
             for (key, rows) in &side.held {
                 let group = key_group(key, key_groups);
                 for h in rows {
-                    let batch = side.batches[h.batch]
-                        .as_ref()
-                        .expect("a held row's batch is kept");
-                    let row = batch.slice(h.row, 1);
+                    let row = side.batches[&h.batch].batch.slice(h.row, 1);
                     let encoded = side.whole.convert_columns(row.columns())?;
                     entries.push((group, s as u8, h.matched, encoded.row(0).as_ref().to_vec()));
                 }
@@ -572,5 +584,13 @@ impl EventTimeState for StreamJoinState {
         } else {
             &right.watermark
         }
+    }
+
+    fn results_schema(&self) -> SchemaRef {
+        Arc::clone(&self.output_schema)
+    }
+
+    fn late_rows_schema(&self) -> SchemaRef {
+        Arc::clone(&self.sides[LEFT].late_schema)
     }
 }

@@ -122,25 +122,14 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
         setup: WindowSetup,
         watermark: Option<(Stream<'scope, u64, Batches>, SchemaRef)>,
     ) -> Result<WindowOutputs<'scope>> {
-        let state = WindowState::new(spec.clone(), schema)?;
-        let keys = KeyColumns::resolve(schema, &spec.keys)?;
-        let results_schema = Arc::clone(state.output_schema());
-        let late_schema = Arc::clone(state.late_schema());
         let input = EventTimeInput {
             stream: self,
-            keys,
+            keys: KeyColumns::resolve(schema, &spec.keys)?,
             time_column: spec.time_column.clone(),
             schema: Arc::clone(schema),
             watermark,
         };
-        let outputs =
-            event_time_operator(vec![input], state, setup, format!("Window({})", spec.name))?;
-        Ok(WindowOutputs {
-            results: outputs.results,
-            late: outputs.late,
-            results_schema,
-            late_schema,
-            notes: outputs.notes,
-        })
+        let state = WindowState::new(spec.clone(), schema)?;
+        event_time_operator(vec![input], state, setup, format!("Window({})", spec.name))
     }
 }

@@ -432,4 +432,12 @@ impl crate::event_time::EventTimeState for WindowState {
     fn watermark(&self) -> &Watermark {
         WindowState::watermark(self)
     }
+
+    fn results_schema(&self) -> SchemaRef {
+        Arc::clone(&self.output_schema)
+    }
+
+    fn late_rows_schema(&self) -> SchemaRef {
+        Arc::clone(&self.late_schema)
+    }
 }
