@@ -38,6 +38,7 @@ mod join;
 mod query;
 mod text;
 mod top_n;
+mod window;
 
 use std::path::Path;
 

@@ -11,8 +11,9 @@ use serde_norway::{Mapping, Value};
 use sluice_engine::plan::RuleSet;
 use sluice_engine::window::OutputMode;
 
-use super::query::{Insert, interval};
+use super::query::Insert;
 use super::text::unquote;
+use super::window::interval;
 
 /// The source table of a SQL job.
 #[derive(Clone, Debug, PartialEq)]

@@ -22,7 +22,8 @@ use sluice_engine::plan::PlanBuilder;
 use sluice_engine::stream_join::{StreamJoinKind, StreamJoinSpec};
 
 use super::ddl::SourceTable;
-use super::query::{interval, source_table, unsupported};
+use super::query::{source_table, unsupported};
+use super::window::interval;
 
 /// One side of a join: the name its columns go by, and its source table.
 struct Side<'a> {

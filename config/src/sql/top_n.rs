@@ -23,7 +23,8 @@ use sluice_engine::top_n::TopNSpec;
 
 use super::ddl::{SinkTable, SourceTable};
 use super::join::conjuncts;
-use super::query::{function_args, lower_window, plain_select, source_table, unsupported};
+use super::query::{function_args, plain_select, source_table, unsupported};
+use super::window::lower_window;
 
 /// A lowered window Top-N.
 pub(super) struct Lowered<'a> {

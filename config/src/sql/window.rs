@@ -1,0 +1,507 @@
+//! The windowed aggregate of a query: `GROUP BY` an event-time window and keys, lowered
+//! to the arguments' projection, the window and the select list's order and names; the
+//! output modes of its table, and `HAVING` over its rows.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use datafusion::sql::sqlparser::ast::{Expr, FunctionArgExpr, SelectItem};
+use sluice_engine::plan::{OperatorKind, PlanBuilder};
+use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+
+use super::ddl::{SinkTable, SourceTable};
+use super::query::{function_args, name_it, quoted, unsupported};
+
+/// An aggregate call: `(function, argument)`, the argument `None` for `count(*)`.
+pub(super) fn aggregate_call(e: &Expr) -> Option<(String, Option<Expr>)> {
+    let Expr::Function(f) = e else {
+        return None;
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if !matches!(
+        name.as_str(),
+        "count"
+            | "sum"
+            | "avg"
+            | "mean"
+            | "min"
+            | "max"
+            | "stddev"
+            | "stddev_samp"
+            | "approx_count_distinct"
+            | "approx_distinct"
+            | "median"
+            | "variance"
+            | "var_samp"
+            | "stddev_pop"
+            | "var_pop"
+            | "array_agg"
+            | "string_agg"
+            | "first_value"
+            | "last_value"
+            | "count_distinct"
+    ) {
+        return None;
+    }
+    let args = function_args(&f.args);
+    let arg = match args.as_slice() {
+        [] | [FunctionArgExpr::Wildcard] => None,
+        [FunctionArgExpr::Expr(Expr::Value(v))] if v.to_string() == "1" && name == "count" => None,
+        [FunctionArgExpr::Expr(e)] => Some(e.clone()),
+        _ => Some(Expr::Identifier(
+            datafusion::sql::sqlparser::ast::Ident::new("<several arguments>"),
+        )),
+    };
+    Some((name, arg))
+}
+
+/// A `HAVING` predicate over a windowed aggregate's output columns: each aggregate call in
+/// it becomes the name the select list gives the same call.
+pub(super) fn having_over_outputs(mut having: Expr, items: &[SelectItem]) -> Result<Expr, String> {
+    let named: BTreeMap<String, String> = items
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { expr, alias } if aggregate_call(expr).is_some() => {
+                Some((expr.to_string(), alias.value.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut missing = None;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut having, |e| {
+        if aggregate_call(e).is_some() {
+            match named.get(&e.to_string()) {
+                Some(alias) => {
+                    *e = Expr::Identifier(datafusion::sql::sqlparser::ast::Ident::with_quote(
+                        '"', alias,
+                    ));
+                }
+                None => {
+                    missing.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    match missing {
+        Some(call) => Err(format!(
+            "HAVING {call}: select it too (`{call} AS name`), HAVING filters the window's rows \
+             by their columns"
+        )),
+        None => Ok(having),
+    }
+}
+
+/// What the select list of a windowed query names.
+enum Output {
+    Start,
+    End,
+    Key(String),
+    Aggregate(usize),
+}
+
+/// The window and keys of a GROUP BY, checked against the source's watermark.
+struct Grouping {
+    kind: WindowKind,
+    time_column: String,
+    keys: Vec<String>,
+    delay: Duration,
+}
+
+/// A windowed query's select list: each output with its name, the aggregates, and the
+/// aggregate arguments that are expressions, computed before the window as named columns.
+struct Selected {
+    outputs: Vec<(Output, String)>,
+    aggregates: Vec<Aggregate>,
+    arguments: Vec<(String, String)>,
+}
+
+/// A windowed aggregate: arguments computed first when they are expressions, the window,
+/// then the select list's order and names.
+pub(super) fn lower_window(
+    mut plan: PlanBuilder,
+    sink: &mut SinkTable,
+    stream: &str,
+    source: &SourceTable,
+    group_by: &[Expr],
+    items: &[SelectItem],
+) -> Result<(PlanBuilder, String), String> {
+    let Grouping {
+        kind,
+        time_column,
+        keys,
+        delay,
+    } = grouping(group_by, source)?;
+    let Selected {
+        outputs,
+        aggregates,
+        arguments,
+    } = selected(&sink.name, items, &keys)?;
+    let target = sink.name.as_str();
+    let mut stream = stream.to_owned();
+    if !arguments.is_empty() {
+        let name = format!("{target}/arguments");
+        plan = plan.operator(
+            &name,
+            &stream,
+            OperatorKind::Project {
+                columns: arguments,
+                keep_input: true,
+                drop: Vec::new(),
+            },
+        );
+        stream = name;
+    }
+    let spec = WindowSpec {
+        name: target.to_owned(),
+        kind,
+        time_column,
+        keys,
+        aggregates,
+        delay,
+        mode: sink.mode,
+        allowed_lateness: sink.allowed_lateness,
+        // The watermark follows the source's rows, before the query's WHERE.
+        watermark_from: (stream != source.checked_stream()).then(|| source.checked_stream()),
+    };
+    spec.validate().map_err(|e| {
+        format!(
+            "{e} (set 'output-mode' = 'update' in CREATE TABLE {target} WITH (...), or drop \
+             'allowed-lateness')"
+        )
+    })?;
+    if spec.mode == OutputMode::Update {
+        sink.merge_keys = merge_keys(&outputs, &spec)?;
+    }
+    let window_name = format!("{target}/window");
+    let columns = reordering(&outputs, &spec);
+    plan = plan.window(&window_name, &stream, spec);
+    let Some(columns) = columns else {
+        return Ok((plan, window_name));
+    };
+    let name = format!("{target}/select");
+    plan = plan.operator(
+        &name,
+        &window_name,
+        OperatorKind::Project {
+            columns,
+            keep_input: false,
+            drop: Vec::new(),
+        },
+    );
+    Ok((plan, name))
+}
+
+/// The columns an update-mode table is merged on, as the select list names them: the
+/// window's start (and end, when selected) and every key.
+fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<String>, String> {
+    if matches!(spec.kind, WindowKind::Session { .. }) {
+        return Err(unsupported(
+            "'output-mode' = 'update' over SESSION windows",
+            "a session's start and end move as it merges, so its row cannot be updated in \
+             place by key; use append mode",
+        ));
+    }
+    let mut keys = Vec::new();
+    let mut start = false;
+    for (output, name) in outputs {
+        match output {
+            Output::Start => {
+                start = true;
+                keys.push(name.clone());
+            }
+            Output::End | Output::Key(_) => keys.push(name.clone()),
+            Output::Aggregate(_) => {}
+        }
+    }
+    let missing: Vec<&String> = spec
+        .keys
+        .iter()
+        .filter(|k| {
+            !outputs
+                .iter()
+                .any(|(o, _)| matches!(o, Output::Key(key) if key == *k))
+        })
+        .collect();
+    if !start || !missing.is_empty() {
+        return Err(format!(
+            "'output-mode' = 'update' merges each window's row by the window and its keys: \
+             select window_start and every GROUP BY key{}",
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!(" (missing: {missing:?})")
+            }
+        ));
+    }
+    Ok(keys)
+}
+
+/// The window and the key columns of `group_by`.
+fn grouping(group_by: &[Expr], source: &SourceTable) -> Result<Grouping, String> {
+    let mut window = None;
+    let mut keys = Vec::new();
+    for e in group_by {
+        if let Some(kind) = window_call(e)? {
+            if window.replace(kind).is_some() {
+                return Err(unsupported(
+                    "two windows in GROUP BY",
+                    "group by one window",
+                ));
+            }
+        } else if let Expr::Identifier(id) = e {
+            keys.push(id.value.clone());
+        } else {
+            return Err(unsupported(
+                &format!("GROUP BY {e}"),
+                "group by columns (compute the key in the select list of another job, or \
+                 in a CHECKed source column)",
+            ));
+        }
+    }
+    let Some((kind, time_column)) = window else {
+        return Err(unsupported(
+            "an aggregate without an event-time window",
+            "in append mode its groups never close, so it can never emit (as Spark refuses \
+             it); group by TUMBLE(ts, INTERVAL ...), HOP(ts, slide, size), SESSION(ts, gap) \
+             or window(ts, '5 minutes')",
+        ));
+    };
+    let Some((watermarked, delay)) = &source.watermark else {
+        return Err(unsupported(
+            "a window over a source without a watermark",
+            &format!(
+                "declare `WATERMARK FOR {time_column} AS {time_column} - INTERVAL '10' MINUTE` \
+                 in CREATE TABLE {}",
+                source.name
+            ),
+        ));
+    };
+    if &time_column != watermarked {
+        return Err(format!(
+            "the window is over `{time_column}`, but the watermark is for `{watermarked}`"
+        ));
+    }
+    Ok(Grouping {
+        kind,
+        time_column,
+        keys,
+        delay: *delay,
+    })
+}
+
+/// What the select list of a windowed query names, in its order.
+fn selected(target: &str, items: &[SelectItem], keys: &[String]) -> Result<Selected, String> {
+    let mut aggregates = Vec::new();
+    let mut arguments = Vec::new();
+    let mut outputs = Vec::new();
+    for item in items {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            other => {
+                return Err(unsupported(
+                    &other.to_string(),
+                    "a windowed query selects window_start, window_end, its keys and aggregates",
+                ));
+            }
+        };
+        let (output, default_name) = match expr {
+            Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_start") => {
+                (Output::Start, "window_start".to_owned())
+            }
+            Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_end") => {
+                (Output::End, "window_end".to_owned())
+            }
+            Expr::CompoundIdentifier(ids)
+                if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
+            {
+                match ids[1].value.to_ascii_lowercase().as_str() {
+                    "start" => (Output::Start, "window_start".to_owned()),
+                    "end" => (Output::End, "window_end".to_owned()),
+                    _ => return Err(format!("`{expr}`: window.start or window.end")),
+                }
+            }
+            Expr::Identifier(id) if keys.contains(&id.value) => {
+                (Output::Key(id.value.clone()), id.value.clone())
+            }
+            Expr::Identifier(id) => {
+                return Err(format!(
+                    "`{id}` is neither a GROUP BY key nor an aggregate (keys: {keys:?})"
+                ));
+            }
+            e => {
+                let Some((function, argument)) = aggregate_call(e) else {
+                    return Err(format!(
+                        "`{e}`: a windowed query selects window_start, window_end, its keys and \
+                         aggregates"
+                    ));
+                };
+                let alias = alias.clone().ok_or_else(|| name_it(e))?;
+                let function = aggregate_fn(&function, e)?;
+                let column = match argument {
+                    None if function == AggregateFn::Count => None,
+                    None => return Err(format!("`{e}` needs a column")),
+                    Some(Expr::Identifier(id)) => Some(id.value.clone()),
+                    Some(other) => {
+                        let name = format!("__{target}_arg{}", arguments.len());
+                        arguments.push((name.clone(), other.to_string()));
+                        Some(name)
+                    }
+                };
+                aggregates.push(Aggregate {
+                    name: alias.clone(),
+                    function,
+                    column,
+                });
+                (Output::Aggregate(aggregates.len() - 1), alias)
+            }
+        };
+        outputs.push((output, alias.unwrap_or(default_name)));
+    }
+    Ok(Selected {
+        outputs,
+        aggregates,
+        arguments,
+    })
+}
+
+/// The projection that gives the window's rows (window_start, window_end, the keys, the
+/// aggregates) the select list's order and names; `None` when they already have them.
+fn reordering(outputs: &[(Output, String)], spec: &WindowSpec) -> Option<Vec<(String, String)>> {
+    let natural = ["window_start", "window_end"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(spec.keys.iter().cloned())
+        .chain(spec.aggregates.iter().map(|a| a.name.clone()));
+    if outputs.iter().map(|(_, name)| name.clone()).eq(natural) {
+        return None;
+    }
+    Some(
+        outputs
+            .iter()
+            .map(|(output, name)| {
+                let from = match output {
+                    Output::Start => "window_start",
+                    Output::End => "window_end",
+                    Output::Key(k) => k.as_str(),
+                    Output::Aggregate(i) => spec.aggregates[*i].name.as_str(),
+                };
+                (name.clone(), quoted(from))
+            })
+            .collect(),
+    )
+}
+
+fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, String> {
+    Ok(match function {
+        "count" => AggregateFn::Count,
+        "sum" => AggregateFn::Sum,
+        "avg" | "mean" => AggregateFn::Avg,
+        "min" => AggregateFn::Min,
+        "max" => AggregateFn::Max,
+        "stddev" | "stddev_samp" => AggregateFn::Stddev,
+        "stddev_pop" => AggregateFn::StddevPop,
+        "variance" | "var_samp" => AggregateFn::Variance,
+        "var_pop" => AggregateFn::VariancePop,
+        "approx_count_distinct" | "approx_distinct" => AggregateFn::ApproxCountDistinct,
+        _ => {
+            return Err(unsupported(
+                &format!("`{e}`"),
+                "not an aggregate that merges incrementally here; count, sum, avg, min, max, \
+                 stddev, stddev_pop, variance, var_samp, var_pop and approx_count_distinct are",
+            ));
+        }
+    })
+}
+
+/// A window function of GROUP BY: its kind and time column; `None` for anything else.
+fn window_call(e: &Expr) -> Result<Option<(WindowKind, String)>, String> {
+    let Expr::Function(f) = e else {
+        return Ok(None);
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if !matches!(
+        name.as_str(),
+        "tumble" | "hop" | "session" | "window" | "session_window"
+    ) {
+        return Ok(None);
+    }
+    let args: Vec<String> = function_args(&f.args)
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    let usage = match name.as_str() {
+        "tumble" => "TUMBLE(ts, INTERVAL '5' MINUTE)",
+        "hop" => "HOP(ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE), slide then size",
+        "session" => "SESSION(ts, INTERVAL '30' MINUTE)",
+        "window" => "window(ts, '5 minutes'[, '1 minute'])",
+        _ => "session_window(ts, '30 minutes')",
+    };
+    let wrong = || format!("`{e}`: {usage}");
+    let Some((column, rest)) = args.split_first() else {
+        return Err(wrong());
+    };
+    let durations = rest
+        .iter()
+        .map(|a| interval(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| format!("{}: {m}", wrong()))?;
+    let kind = match (name.as_str(), durations.as_slice()) {
+        ("tumble" | "window", [size]) => WindowKind::Tumbling { size: *size },
+        ("hop", [slide, size]) | ("window", [size, slide]) => WindowKind::Sliding {
+            size: *size,
+            slide: *slide,
+        },
+        ("session" | "session_window", [gap]) => WindowKind::Session { gap: *gap },
+        _ => return Err(wrong()),
+    };
+    Ok(Some((kind, column.trim_matches('"').to_owned())))
+}
+
+/// A duration in SQL: `INTERVAL '10' MINUTE`, `INTERVAL '10 minutes'` or `'10 minutes'`.
+pub(super) fn interval(sql: &str) -> Result<Duration, String> {
+    let text = sql.trim();
+    let body = match text.get(..8) {
+        Some(head) if head.eq_ignore_ascii_case("interval") => text[8..].trim(),
+        _ => text,
+    };
+    let expected = || format!("`{sql}`: an interval like INTERVAL '10' MINUTE");
+    let rest = body.strip_prefix('\'').ok_or_else(expected)?;
+    let (value, unit) = rest.split_once('\'').ok_or_else(expected)?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let text = if unit.is_empty() {
+        value.trim().to_owned()
+    } else {
+        format!("{} {}", value.trim(), unit.trim_end_matches('s'))
+    };
+    let duration = humantime::parse_duration(&text).map_err(|e| format!("{}: {e}", expected()))?;
+    if duration.is_zero() {
+        return Err(format!("`{sql}`: a duration above 0"));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(
+            interval("INTERVAL '10' MINUTE"),
+            Ok(Duration::from_secs(600))
+        );
+        assert_eq!(
+            interval("interval '2 hours'"),
+            Ok(Duration::from_secs(7200))
+        );
+        assert_eq!(interval("'5 minutes'"), Ok(Duration::from_secs(300)));
+        assert_eq!(
+            interval("INTERVAL '1' DAY"),
+            Ok(Duration::from_secs(86_400))
+        );
+        assert!(interval("10").is_err());
+        assert!(interval("INTERVAL '0' SECOND").is_err());
+    }
+}
