@@ -177,6 +177,185 @@ fn observed<'scope>(
     Some((streams.get(from)?.clone(), Arc::clone(schema)))
 }
 
+/// What the plan's operators and sinks feed as they are wired: the committer's notes,
+/// the dead letters and their conversion errors, the event-time operators' probes, and
+/// the table inputs of keyed joins.
+struct Wiring<'scope> {
+    files: Vec<Stream<'scope, u64, Vec<EpochNote>>>,
+    dead_parts: Vec<Stream<'scope, u64, Batches>>,
+    conversion_errors: Vec<Stream<'scope, u64, Batches>>,
+    processed: Vec<ProbeHandle<u64>>,
+    tables: Vec<TableInput>,
+    /// The control of the next event-time operator, in plan order.
+    next_control: usize,
+}
+
+impl<'scope> Wiring<'scope> {
+    /// Routes `stream`'s rows (rejected, failed or `late`) to the dead-letter table.
+    fn route_dead(
+        &mut self,
+        stream: Stream<'scope, u64, Batches>,
+        name: String,
+        late: bool,
+        shared: &Shared,
+    ) {
+        let (ok, errors) = to_dead(stream, &name, late, &shared.dead_letters);
+        self.dead_parts.push(ok);
+        self.conversion_errors.push(errors);
+    }
+
+    /// Each source's stream: `events` itself for one source, else its rows routed by the
+    /// stream name they carry.
+    fn sources(
+        &mut self,
+        events: Stream<'scope, u64, Batches>,
+        shared: &Shared,
+    ) -> BTreeMap<String, Stream<'scope, u64, Batches>> {
+        let plan = &shared.plan.plan;
+        if plan.other_sources.is_empty() {
+            return BTreeMap::from([(plan.source.clone(), events)]);
+        }
+        let mut streams = BTreeMap::new();
+        for source in plan.sources() {
+            let stream = source.to_owned();
+            let (rows, errors) = events
+                .clone()
+                .map_batches(&format!("Route({source})"), move |_, batch| {
+                    routed(batch, &stream)
+                });
+            self.route_dead(
+                errors,
+                format!("RouteErrorsToDeadLetters({source})"),
+                false,
+                shared,
+            );
+            streams.insert(source.to_owned(), rows);
+        }
+        streams
+    }
+
+    /// The output stream of the plan operator `op` (`compiled`), reading `streams`.
+    fn operator(
+        &mut self,
+        scope: Scope<'scope, u64>,
+        op: &crate::plan::Operator,
+        compiled: &CompiledOperator,
+        streams: &BTreeMap<String, Stream<'scope, u64, Batches>>,
+        shared: &Shared,
+        parts: &WorkerParts,
+    ) -> Result<Stream<'scope, u64, Batches>> {
+        let (name, input) = (&op.name, streams[&op.input].clone());
+        let failure = &parts.failure;
+        Ok(match compiled {
+            CompiledOperator::Rules(rules) => {
+                let rules = rules.clone();
+                let (passed, violations) =
+                    input.split_batches(&format!("Rules({name})"), move |_, batch| {
+                        let (passed, violations) = split_by_rules(&rules, batch)?;
+                        Ok((passed, Some(violations)))
+                    });
+                let label = format!("RuleViolationsToDeadLetters({name})");
+                self.route_dead(violations, label, false, shared);
+                passed
+            }
+            CompiledOperator::Join(CompiledJoin::Keyed(join)) => {
+                let (table_in, table) = scope.new_input::<TableUpdates>();
+                let joined = input.keyed_join(join, table, shared.key_groups, failure.clone())?;
+                self.tables.push((join.clone(), table_in, None));
+                joined
+            }
+            CompiledOperator::Join(CompiledJoin::Broadcast(_))
+            | CompiledOperator::Project(_)
+            | CompiledOperator::Filter(_) => {
+                let (kind, mut f) = batch_map(compiled);
+                let (output, errors) =
+                    input.map_batches(&format!("{kind}({name})"), move |_, batch| f(batch));
+                let label = format!("{kind}ErrorsToDeadLetters({name})");
+                self.route_dead(errors, label, false, shared);
+                output
+            }
+            CompiledOperator::Window { .. }
+            | CompiledOperator::Dedup { .. }
+            | CompiledOperator::StreamJoin { .. } => {
+                let control = Rc::clone(&parts.controls.0[self.next_control]);
+                self.next_control += 1;
+                let (outputs, label) = event_time(compiled, input, streams, shared, control)?;
+                self.processed.push(outputs.results.clone().probe().0);
+                self.files.push(put_state(
+                    outputs.notes,
+                    label,
+                    parts.store.clone(),
+                    parts.rt.clone(),
+                    failure.clone(),
+                    parts.site,
+                ));
+                let label = format!("LateToDeadLetters({name})");
+                self.route_dead(outputs.late, label, true, shared);
+                outputs.results
+            }
+            CompiledOperator::TopN {
+                spec,
+                input: schema,
+            } => input.top_n_per_epoch(
+                spec,
+                schema,
+                shared.key_groups,
+                shared.first_epoch,
+                failure.clone(),
+            )?,
+            CompiledOperator::Aggregate(aggregate) => input.aggregate_epochs(
+                aggregate,
+                shared.key_groups,
+                shared.first_epoch,
+                parts.rt.clone(),
+                failure.clone(),
+            )?,
+        })
+    }
+
+    /// Writes each sink's stream (the quality gate also counting its uniqueness rules),
+    /// the written files going to the committer.
+    fn sinks(
+        &mut self,
+        streams: &BTreeMap<String, Stream<'scope, u64, Batches>>,
+        shared: &Shared,
+        parts: &WorkerParts,
+    ) {
+        let plan = &shared.plan;
+        for (i, node) in plan.plan.sinks.iter().enumerate() {
+            let stream = streams[&node.input].clone();
+            let sink = Arc::clone(&shared.sink_list[i]);
+            let dead_letters = node.role == SinkRole::DeadLetters;
+            let tally = shared.options.metrics.sink_tally(sink.name(), dead_letters);
+            if let SinkRole::QualityGate { rules } = node.role {
+                // The gate's uniqueness rules are counted where the keys meet.
+                let rules = plan
+                    .rules(rules)
+                    .expect("validated: the gate measures rules");
+                if duplicates::any(rules) {
+                    self.files.push(duplicate_notes(
+                        stream.clone(),
+                        rules.to_vec().into(),
+                        i as u32,
+                        shared.committed[i],
+                        parts.failure.clone(),
+                    ));
+                }
+            }
+            self.files.push(write_to(
+                stream,
+                i as u32,
+                sink,
+                shared.committed[i],
+                parts.failure.clone(),
+                tally,
+                parts.site,
+                parts.rt.clone(),
+            ));
+        }
+    }
+}
+
 /// Builds the worker's dataflow in `scope`.
 ///
 /// # Errors
@@ -191,144 +370,37 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         controls,
         in_flight,
     } = parts;
-    let (site, rt, store) = (*site, rt.clone(), store.clone());
     let plan = shared.plan.clone();
     let first_epoch = shared.first_epoch;
-    let snapshot_every = shared.options.snapshot_every.max(1);
     let (plans_in, received) = plan_feed(scope, shared.options.stop.clone());
     // Failures outside operators (a read) reach the committer through this input.
     let (failures_in, failures) = scope.new_input::<Vec<EpochNote>>();
     let (events_in, events) = scope.new_input::<Batches>();
     let (dead_in, dead) = scope.new_input::<Batches>();
-    let mut files = vec![failures];
-    let (mut dead_parts, mut conversion_errors) = (vec![dead], Vec::new());
-    let mut to_dead_letters = |stream, name: String, late: bool| {
-        let (ok, errors) = to_dead(stream, &name, late, &shared.dead_letters);
-        dead_parts.push(ok);
-        conversion_errors.push(errors);
+    let mut wiring = Wiring {
+        files: vec![failures],
+        dead_parts: vec![dead],
+        conversion_errors: Vec::new(),
+        processed: Vec::new(),
+        tables: Vec::new(),
+        next_control: 0,
     };
     // Every named stream of the plan: the sources' rows, then each operator's output.
-    let mut streams = BTreeMap::new();
-    if plan.plan.other_sources.is_empty() {
-        streams.insert(plan.plan.source.clone(), events);
-    } else {
-        for source in plan.plan.sources() {
-            let stream = source.to_owned();
-            let (rows, errors) = events
-                .clone()
-                .map_batches(&format!("Route({source})"), move |_, batch| {
-                    routed(batch, &stream)
-                });
-            to_dead_letters(errors, format!("RouteErrorsToDeadLetters({source})"), false);
-            streams.insert(source.to_owned(), rows);
-        }
-    }
-    let mut table_inputs = Vec::new();
-    let mut processed = Vec::new();
-    let mut next_window = 0;
+    let mut streams = wiring.sources(events, shared);
     for (op, compiled) in plan.plan.operators.iter().zip(&plan.operators) {
-        let input = streams[&op.input].clone();
-        let name = &op.name;
-        let output = match compiled {
-            CompiledOperator::Rules(rules) => {
-                let rules = rules.clone();
-                let (passed, violations) =
-                    input.split_batches(&format!("Rules({name})"), move |_, batch| {
-                        let (passed, violations) = split_by_rules(&rules, batch)?;
-                        Ok((passed, Some(violations)))
-                    });
-                to_dead_letters(
-                    violations,
-                    format!("RuleViolationsToDeadLetters({name})"),
-                    false,
-                );
-                passed
-            }
-            CompiledOperator::Join(CompiledJoin::Keyed(join)) => {
-                let (table_in, table) = scope.new_input::<TableUpdates>();
-                let joined = input.keyed_join(join, table, shared.key_groups, failure.clone())?;
-                table_inputs.push((join.clone(), table_in, None));
-                joined
-            }
-            CompiledOperator::Join(CompiledJoin::Broadcast(_))
-            | CompiledOperator::Project(_)
-            | CompiledOperator::Filter(_) => {
-                let (kind, mut f) = batch_map(compiled);
-                let (output, errors) =
-                    input.map_batches(&format!("{kind}({name})"), move |_, batch| f(batch));
-                to_dead_letters(errors, format!("{kind}ErrorsToDeadLetters({name})"), false);
-                output
-            }
-            CompiledOperator::Window { .. }
-            | CompiledOperator::Dedup { .. }
-            | CompiledOperator::StreamJoin { .. } => {
-                let control = Rc::clone(&controls.0[next_window]);
-                next_window += 1;
-                let (outputs, label) = event_time(compiled, input, &streams, shared, control)?;
-                processed.push(outputs.results.clone().probe().0);
-                files.push(put_state(
-                    outputs.notes,
-                    label,
-                    store.clone(),
-                    rt.clone(),
-                    failure.clone(),
-                    site,
-                ));
-                to_dead_letters(outputs.late, format!("LateToDeadLetters({name})"), true);
-                outputs.results
-            }
-            CompiledOperator::TopN {
-                spec,
-                input: schema,
-            } => input.top_n_per_epoch(
-                spec,
-                schema,
-                shared.key_groups,
-                first_epoch,
-                failure.clone(),
-            )?,
-            CompiledOperator::Aggregate(aggregate) => input.aggregate_epochs(
-                aggregate,
-                shared.key_groups,
-                first_epoch,
-                rt.clone(),
-                failure.clone(),
-            )?,
-        };
-        streams.insert(name.clone(), output);
+        let output = wiring.operator(scope, op, compiled, &streams, shared, parts)?;
+        streams.insert(op.name.clone(), output);
     }
+    let dead_parts = std::mem::take(&mut wiring.dead_parts);
     streams.insert(DEAD_LETTERS.to_owned(), scope.concatenate(dead_parts));
-    for (i, node) in plan.plan.sinks.iter().enumerate() {
-        let stream = streams[&node.input].clone();
-        let sink = Arc::clone(&shared.sink_list[i]);
-        let dead_letters = node.role == SinkRole::DeadLetters;
-        let tally = shared.options.metrics.sink_tally(sink.name(), dead_letters);
-        if let SinkRole::QualityGate { rules } = node.role {
-            // The gate's uniqueness rules are counted where the keys meet.
-            let rules = plan
-                .rules(rules)
-                .expect("validated: the gate measures rules");
-            if duplicates::any(rules) {
-                files.push(duplicate_notes(
-                    stream.clone(),
-                    rules.to_vec().into(),
-                    i as u32,
-                    shared.committed[i],
-                    failure.clone(),
-                ));
-            }
-        }
-        files.push(write_to(
-            stream,
-            i as u32,
-            sink,
-            shared.committed[i],
-            failure.clone(),
-            tally,
-            site,
-            rt.clone(),
-        ));
-    }
+    wiring.sinks(&streams, shared, parts);
+    let Wiring {
+        files,
+        conversion_errors,
+        processed,
+        tables,
+        ..
+    } = wiring;
     let conversion_failure = failure.clone();
     scope.concatenate(conversion_errors).sink(
         Pipeline,
@@ -349,7 +421,7 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
     let files = failure_gate(
         scope.concatenate(files),
         first_epoch,
-        site,
+        *site,
         Box::new(move || gate_failure.first().or_else(|| gate_controls.failure())),
     );
     let on_committed = Marker {
@@ -370,7 +442,7 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         },
         abort: Arc::clone(&shared.abort),
         has_state: plan.plan.event_time_operators().next().is_some(),
-        snapshot_every,
+        snapshot_every: shared.options.snapshot_every.max(1),
         gate_first: plan
             .plan
             .sinks
@@ -394,7 +466,7 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         failures_in,
         events_in,
         dead_in,
-        tables: table_inputs,
+        tables,
         probe,
         processed,
     })
