@@ -114,19 +114,12 @@ fn an_in_place_replay_restores_and_recomputes_the_tables() -> Result<()> {
     // A replay into shadow tables recomputes them from the same epochs and leaves the
     // damaged production tables as they are; `table diff` tells them apart.
     let shadow = dir.join("shadow");
-    let into = run_with_timeout(
-        sluice(
-            &out,
-            &[
-                "replay",
-                "--from-epoch",
-                "12",
-                "--into",
-                &shadow.display().to_string(),
-            ],
-        )?,
-        Duration::from_secs(600),
-    )?;
+    let into_shadow = || -> Result<sluice_tests::RunOutput> {
+        let into = shadow.display().to_string();
+        let args = ["replay", "--from-epoch", "12", "--into", &into];
+        run_with_timeout(sluice(&out, &args)?, Duration::from_secs(600))
+    };
+    let into = into_shadow()?;
     into.require_success("replay --into")?;
     ensure!(
         delta_versions(&out)? == before,
@@ -150,19 +143,7 @@ fn an_in_place_replay_restores_and_recomputes_the_tables() -> Result<()> {
         damaged.stderr
     );
     diff(&clean, &shadow)?.require_success("table diff of the clean and shadow silver")?;
-    let refused = run_with_timeout(
-        sluice(
-            &out,
-            &[
-                "replay",
-                "--from-epoch",
-                "12",
-                "--into",
-                &shadow.display().to_string(),
-            ],
-        )?,
-        Duration::from_secs(120),
-    )?;
+    let refused = into_shadow()?;
     ensure!(
         !refused.status.success() && refused.stderr.contains("is not empty"),
         "a shadow replay into a used directory was not refused:\n{}",
