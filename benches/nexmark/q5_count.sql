@@ -1,6 +1,6 @@
 -- The first half of Nexmark q5 (hot items): bids per auction in 10-second windows
--- sliding every 2 seconds. q5 itself then keeps each window's top auctions, a second
--- aggregation and a join that SQL jobs do not run yet; this is not q5.
+-- sliding every 2 seconds, for scale beside q5.sql, which then keeps each window's top
+-- auctions.
 SET 'params.sink' = 'blackhole';
 SET 'job-id' = 'nexmark-q5-count';
 SET 'trigger.records-per-epoch' = '1000000';

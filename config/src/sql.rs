@@ -36,6 +36,7 @@ mod ddl;
 mod dedup;
 mod join;
 mod query;
+mod subquery;
 mod text;
 mod top_n;
 mod window;

@@ -81,6 +81,16 @@ impl KeyColumns {
     /// # Errors
     /// When the row conversion fails.
     pub fn rows(&self, converter: &RowConverter, batch: &RecordBatch) -> Result<Rows> {
+        if self.indices.is_empty() {
+            // No key (a window over all rows): one empty key per row, which converting
+            // no columns cannot count.
+            let parser = converter.parser();
+            let mut rows = converter.empty_rows(batch.num_rows(), 0);
+            for _ in 0..batch.num_rows() {
+                rows.push(parser.parse(&[]));
+            }
+            return Ok(rows);
+        }
         Ok(converter.convert_columns(&self.columns(batch))?)
     }
 }
@@ -207,5 +217,30 @@ mod tests {
             }
             assert_eq!(next, 128);
         }
+    }
+
+    #[test]
+    fn no_key_columns_give_every_row_the_same_empty_key() {
+        use arrow::array::Int64Array;
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema: SchemaRef =
+            Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+        )
+        .unwrap();
+        let keys = KeyColumns::resolve(&schema, &[]).unwrap();
+        let converter = keys.converter().unwrap();
+        let rows = keys.rows(&converter, &batch).unwrap();
+        assert_eq!(rows.num_rows(), 3);
+        assert!((0..3).all(|i| rows.row(i).as_ref() == rows.row(0).as_ref()));
+        // The empty key decodes to no columns.
+        let parser = converter.parser();
+        let bytes: Vec<Vec<u8>> = (0..3).map(|i| rows.row(i).as_ref().to_vec()).collect();
+        let decoded = converter
+            .convert_rows(bytes.iter().map(|b| parser.parse(b)))
+            .unwrap();
+        assert!(decoded.is_empty());
     }
 }

@@ -5,17 +5,21 @@
         event_type) with count and sum of value, and U 10-minute-gap sessions per
         user_id with their count, both computed from S by DuckDB's plain SQL.
 
-    nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6
+    nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6 --q7 T7
         Reads the bids q0 wrote (delta_scan) and evaluates q1 (price * 0.908), q2
         (auction % 123 = 0), the count half of q5 (bids per auction in 10 s windows
-        sliding every 2 s, every window closed at the end) and q5 as Flink writes it (those
-        counts joined with their maximum per window) over them with DuckDB's own SQL; compares each with the table sluice wrote, as multisets (q1's prices to
+        sliding every 2 s, every window closed at the end), q5 as Flink writes it (those
+        counts joined with their maximum per window) and q7 (the bids at the highest price
+        of a 10 s tumbling window, within the 10 s before its end) over them with DuckDB's
+        own SQL; compares each with the table sluice wrote, as multisets (q1's prices to
         1e-9 relative). Prints a JSON report; exits 1 on any difference.
 
-    nexmark_tool.py q3 --persons P --auctions A --q3 T
-        Evaluates q3 with DuckDB over the people and auctions an export job wrote: the
-        join with the 10-second seller bound benches/nexmark/q3.sql runs, and Flink's q3
-        without it; T must equal both (the generator's sellers are recent people).
+    nexmark_tool.py joins --persons P --auctions A --q3 T3 --q8 T8
+        Evaluates q3 and q8 with DuckDB over the people and auctions an export job wrote:
+        q3 as the join with the 10-second seller bound benches/nexmark/q3.sql runs, and as
+        Flink's q3 without it (T3 must equal both: the generator's sellers are recent
+        people); q8 as the people who registered and opened an auction in the same
+        10-second tumbling window.
 """
 
 import argparse
@@ -76,6 +80,18 @@ def check(args):
                  AND AuctionBids.num >= MaxBids.maxn
                 """,
                 args.q5, "auction, num"),
+        compare(con, "q7",
+                """
+                SELECT B.auction, B.price, B.bidder, B.date_time, B.extra
+                FROM bids AS B
+                JOIN (SELECT max(price) AS maxprice,
+                             time_bucket(INTERVAL 10 SECOND, date_time) + INTERVAL 10 SECOND
+                               AS date_time
+                      FROM bids GROUP BY 2) AS B1
+                  ON B.price = B1.maxprice
+                WHERE B.date_time BETWEEN B1.date_time - INTERVAL 10 SECOND AND B1.date_time
+                """,
+                args.q7, "auction, price, bidder, date_time, extra"),
     ]
     bids = con.execute("SELECT count(*) FROM bids").fetchone()[0]
     out = {"bids": bids, "queries": reports, "ok": bids > 0 and all(r["ok"] for r in reports)}
@@ -83,9 +99,10 @@ def check(args):
     return 0 if out["ok"] else 1
 
 
-def q3(args):
-    """q3 against DuckDB over the persons and auctions the export job wrote: the bounded
-    join this q3 runs, and Flink's unbounded q3, which it must equal on this data."""
+def joins(args):
+    """q3 and q8 against DuckDB over the persons and auctions the export job wrote: for q3
+    the bounded join it runs, and Flink's unbounded q3, which it must equal on this data;
+    for q8 the window join of people and sellers."""
     con = connect()
     con.execute(f"CREATE TEMP TABLE person AS SELECT * FROM delta_scan({lit(args.persons)})")
     con.execute(f"CREATE TEMP TABLE auction AS SELECT * FROM delta_scan({lit(args.auctions)})")
@@ -100,6 +117,18 @@ def q3(args):
                 f"SELECT P.name, P.city, P.state, A.id FROM auction A JOIN person P "
                 f"ON A.seller = P.id WHERE {where}",
                 args.q3, "name, city, state, id"),
+        compare(con, "q8",
+                """
+                SELECT P.id, P.name, P.starttime
+                FROM (SELECT DISTINCT id, name,
+                             time_bucket(INTERVAL 10 SECOND, date_time) AS starttime
+                      FROM person) AS P
+                JOIN (SELECT DISTINCT seller,
+                             time_bucket(INTERVAL 10 SECOND, date_time) AS starttime
+                      FROM auction) AS A
+                  ON P.id = A.seller AND P.starttime = A.starttime
+                """,
+                args.q8, "id, name, starttime"),
     ]
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
               for t in ("person", "auction")}
@@ -163,12 +192,14 @@ def main():
     c.add_argument("--q2", required=True)
     c.add_argument("--q5-count", required=True)
     c.add_argument("--q5", required=True)
+    c.add_argument("--q7", required=True)
     c.set_defaults(func=check)
-    j = sub.add_parser("q3")
+    j = sub.add_parser("joins")
     j.add_argument("--persons", required=True)
     j.add_argument("--auctions", required=True)
     j.add_argument("--q3", required=True)
-    j.set_defaults(func=q3)
+    j.add_argument("--q8", required=True)
+    j.set_defaults(func=joins)
     args = ap.parse_args()
     sys.exit(args.func(args))
 

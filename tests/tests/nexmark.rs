@@ -39,7 +39,7 @@ fn run_query(name: &str, dir: &Path) -> Result<PathBuf> {
 fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "nexmark")?;
-    let tables: Vec<PathBuf> = ["q0", "q1", "q2", "q5_count", "q5"]
+    let tables: Vec<PathBuf> = ["q0", "q1", "q2", "q5_count", "q5", "q7"]
         .iter()
         .map(|q| run_query(q, &dir.join(q)))
         .collect::<Result<_>>()?;
@@ -57,6 +57,8 @@ fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
             tables[3].clone().into_os_string(),
             "--q5".into(),
             tables[4].clone().into_os_string(),
+            "--q7".into(),
+            tables[5].clone().into_os_string(),
         ],
         Duration::from_secs(300),
     )?;
@@ -64,12 +66,12 @@ fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
     Ok(())
 }
 
-/// q3, a stream–stream join of two Nexmark sources (auctions and people from the same
-/// generated stream), against DuckDB's evaluation over the same auctions and people,
-/// exported by a job reading both sources: with q3's 10-second seller bound, and as Flink
-/// writes q3, without it.
+/// q3 and q8, stream–stream joins of two Nexmark sources (auctions and people from the
+/// same generated stream), against DuckDB's evaluation over the same auctions and people,
+/// exported by a job reading both sources: q3 with its 10-second seller bound and as Flink
+/// writes it, without; q8, the window join of two windowed subqueries.
 #[test]
-fn nexmark_q3_joins_auctions_with_their_sellers_as_duckdb_does() -> Result<()> {
+fn nexmark_q3_and_q8_join_auctions_with_people_as_duckdb_does() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "nexmark_q3")?;
     let params = |cmd: &mut Command| {
@@ -84,6 +86,12 @@ fn nexmark_q3_joins_auctions_with_their_sellers_as_duckdb_does() -> Result<()> {
     cmd.arg("--set")
         .arg(format!("output.dir={}", dir.join("q3").display()));
     run_with_timeout(cmd, demo_timeout())?.require_success("nexmark q3")?;
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run").arg(query("q8"));
+    params(&mut cmd);
+    cmd.arg("--set")
+        .arg(format!("output.dir={}", dir.join("q8").display()));
+    run_with_timeout(cmd, demo_timeout())?.require_success("nexmark q8")?;
 
     // The same people and auctions, written out by a job of the same two sources.
     let q3 = std::fs::read_to_string(query("q3"))?;
@@ -104,13 +112,15 @@ fn nexmark_q3_joins_auctions_with_their_sellers_as_duckdb_does() -> Result<()> {
     let report = python_tool(
         "nexmark_tool.py",
         &[
-            "q3".into(),
+            "joins".into(),
             "--persons".into(),
             tables("export", "people"),
             "--auctions".into(),
             tables("export", "auctions"),
             "--q3".into(),
             tables("q3", "q3"),
+            "--q8".into(),
+            tables("q8", "q8"),
         ],
         Duration::from_secs(300),
     )?;

@@ -19,6 +19,7 @@ use sluice_engine::dedup::DedupSpec;
 use sluice_engine::plan::PlanBuilder;
 
 use super::ddl::SourceTable;
+use super::join::{all_of, conjuncts};
 use super::query::{function_args, lower_select, plain_select, source_table, unsupported};
 
 /// A lowered deduplication subquery.
@@ -128,37 +129,13 @@ impl Lowered<'_> {
             )
         };
         let selection = selection.ok_or_else(missing)?;
-        let (found, rest) = self.without_first(selection);
-        if !found {
+        let (first, rest): (Vec<&Expr>, Vec<&Expr>) = conjuncts(selection)
+            .into_iter()
+            .partition(|e| self.is_first(e));
+        if first.is_empty() {
             return Err(missing());
         }
-        Ok(rest)
-    }
-
-    /// Splits `e` into whether a conjunct keeps the first row, and the other conjuncts.
-    fn without_first(&self, e: &Expr) -> (bool, Option<Expr>) {
-        match e {
-            Expr::BinaryOp {
-                left,
-                op: BinaryOperator::And,
-                right,
-            } => {
-                let (l_found, l_rest) = self.without_first(left);
-                let (r_found, r_rest) = self.without_first(right);
-                let rest = match (l_rest, r_rest) {
-                    (Some(l), Some(r)) => Some(Expr::BinaryOp {
-                        left: Box::new(l),
-                        op: BinaryOperator::And,
-                        right: Box::new(r),
-                    }),
-                    (l, r) => l.or(r),
-                };
-                (l_found || r_found, rest)
-            }
-            Expr::Nested(inner) => self.without_first(inner),
-            e if self.is_first(e) => (true, None),
-            e => (false, Some(e.clone())),
-        }
+        Ok(all_of(rest.into_iter().cloned().collect()))
     }
 
     /// `rn = 1`, `1 = rn` or `rn <= 1`.

@@ -9,26 +9,43 @@
 //!
 //! The `ON` clause holds equalities between a column of each side (the keys) and bounds
 //! on the two sides' event-time columns, both bounded (so that state can be evicted),
-//! with `BETWEEN` or `>=`, `>`, `<=`, `<`. Both sides are source tables with a watermark
-//! on the event-time column the bounds use. The joined rows' columns are named
-//! `alias.column`; the rest of the query names them `alias.column`, or `column` where only
-//! one side has it.
+//! with `BETWEEN` or `>=`, `>`, `<=`, `<`, or an equality of the event times (a window
+//! join). An inner join may also bound the event times in `WHERE`, as Nexmark q7 does.
+//! Each side is a source table with a watermark on the event-time column the bounds use,
+//! or a windowed subquery ([`super::subquery`]) whose event times are its window's start
+//! and end. The joined rows' columns are named `alias.column`; the rest of the query
+//! names them `alias.column`, or `column` where only one side has it.
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, TableFactor,
     TableWithJoins, visit_expressions_mut,
 };
+use std::time::Duration;
+
 use sluice_engine::plan::PlanBuilder;
 use sluice_engine::stream_join::{StreamJoinKind, StreamJoinSpec};
 
 use super::ddl::SourceTable;
 use super::query::{source_table, unsupported};
+use super::subquery;
 use super::window::interval;
 
-/// One side of a join: the name its columns go by, and its source table.
+/// One side of a join.
 struct Side<'a> {
+    /// The name its columns go by.
     alias: String,
+    /// The source table its rows come from (through the windows of a subquery).
     table: &'a SourceTable,
+    /// The stream of its rows.
+    stream: String,
+    /// Its columns.
+    columns: Vec<String>,
+    /// The columns that may bound the join, event times with a watermark of `delay`: a
+    /// source table's watermarked column; a windowed subquery's window start and end.
+    times: Vec<String>,
+    delay: Duration,
+    /// Whether it is a windowed subquery.
+    windowed: bool,
 }
 
 /// A lowered join.
@@ -36,21 +53,25 @@ pub(super) struct Lowered<'a> {
     pub(super) plan: PlanBuilder,
     /// The stream of joined rows.
     pub(super) stream: String,
+    /// The source table of the left side.
+    pub(super) source: &'a SourceTable,
     sides: [Side<'a>; 2],
 }
 
-/// Lowers `from`, a source table joined with another, in the query writing `target`.
+/// Lowers `from`, two sides joined, in the query writing `target`; an inner join takes
+/// the time bounds of `selection` (its `WHERE`) out of it.
 pub(super) fn lower<'a>(
     plan: PlanBuilder,
     target: &str,
     from: &TableWithJoins,
+    selection: &mut Option<Expr>,
     sources: &'a [SourceTable],
 ) -> Result<Lowered<'a>, String> {
     let [join] = from.joins.as_slice() else {
         return Err(unsupported("several JOINs", "join two streams per query"));
     };
-    let left = side(&from.relation, sources)?;
-    let right = side(&join.relation, sources)?;
+    let (plan, left) = side(plan, target, &from.relation, sources)?;
+    let (plan, right) = side(plan, target, &join.relation, sources)?;
     if left.alias == right.alias {
         return Err(format!(
             "both sides of the join go by `{}`; give one an alias (`{} AS b`)",
@@ -82,6 +103,9 @@ pub(super) fn lower<'a>(
     for conjunct in conjuncts(on) {
         condition.add(conjunct, &sides)?;
     }
+    if kind == StreamJoinKind::Inner {
+        *selection = condition.take_bounds(selection.take(), &sides)?;
+    }
     let (Some(min), Some(max)) = (condition.min, condition.max) else {
         return Err(unsupported(
             "a join without both time bounds",
@@ -100,69 +124,144 @@ pub(super) fn lower<'a>(
         return Err("the join's time bounds leave no room: the lower is above the upper".into());
     }
     let [l, r] = &sides;
-    let delay = |s: &Side| {
-        s.table
-            .watermark
-            .as_ref()
-            .map(|(_, d)| *d)
-            .unwrap_or_default()
+    let [Some(left_time), Some(right_time)] = condition.time else {
+        unreachable!("both bounds name both sides' event times");
     };
     let name = format!("{target}/join");
     let spec = StreamJoinSpec {
         // A state name is a path segment in checkpoints.
         name: format!("{target}.join"),
-        right: r.table.checked_stream(),
+        right: r.stream.clone(),
         kind,
         left_keys: condition.keys.iter().map(|k| k.0.clone()).collect(),
         right_keys: condition.keys.iter().map(|k| k.1.clone()).collect(),
-        left_time: watermarked(l)?.to_owned(),
-        right_time: watermarked(r)?.to_owned(),
+        left_time,
+        right_time,
         min_offset_us: min,
         max_offset_us: max,
-        left_delay: delay(l),
-        right_delay: delay(r),
+        left_delay: l.delay,
+        right_delay: r.delay,
         left_prefix: format!("{}.", l.alias),
         right_prefix: format!("{}.", r.alias),
     };
     Ok(Lowered {
-        plan: plan.stream_join(&name, &l.table.checked_stream(), spec),
+        plan: plan.stream_join(&name, &l.stream, spec),
         stream: name,
+        source: l.table,
         sides,
     })
 }
 
-/// The side `factor` names: a source table, with its alias.
-fn side<'a>(factor: &TableFactor, sources: &'a [SourceTable]) -> Result<Side<'a>, String> {
-    let TableFactor::Table { name, alias, .. } = factor else {
-        return Err(unsupported(
-            "a subquery in a join",
-            "join source tables (declared with CREATE TABLE ... WITH ('connector' = ...))",
-        ));
-    };
-    let table = source_table(name, sources)?;
-    Ok(Side {
-        alias: alias
-            .as_ref()
-            .map_or_else(|| table.name.clone(), |a| a.name.value.clone()),
-        table,
-    })
+/// The side `factor` names: a source table or a windowed subquery, with its alias.
+fn side<'a>(
+    plan: PlanBuilder,
+    target: &str,
+    factor: &TableFactor,
+    sources: &'a [SourceTable],
+) -> Result<(PlanBuilder, Side<'a>), String> {
+    match factor {
+        TableFactor::Table { name, alias, .. } => {
+            let table = source_table(name, sources)?;
+            let side = Side {
+                alias: alias
+                    .as_ref()
+                    .map_or_else(|| table.name.clone(), |a| a.name.value.clone()),
+                table,
+                stream: table.checked_stream(),
+                columns: table.columns.iter().map(|(c, _, _)| c.clone()).collect(),
+                times: table.watermark.iter().map(|(c, _)| c.clone()).collect(),
+                delay: table
+                    .watermark
+                    .as_ref()
+                    .map(|(_, d)| *d)
+                    .unwrap_or_default(),
+                windowed: false,
+            };
+            Ok((plan, side))
+        }
+        TableFactor::Derived {
+            subquery,
+            alias: Some(alias),
+            ..
+        } => {
+            let alias = alias.name.value.clone();
+            let shape = || {
+                unsupported(
+                    &format!("the subquery `{alias}` of a join"),
+                    "a joined subquery is a windowed aggregate of one source table: SELECT \
+                     key, window_start, window_end, count(*) AS n FROM t GROUP BY \
+                     TUMBLE(ts, INTERVAL ...), key",
+                )
+            };
+            // Its windows keep their state under `<target>.<alias>`, a path segment.
+            let windows = subquery::lower(
+                plan,
+                &format!("{target}.{alias}"),
+                &format!("{target}/{alias}-where"),
+                subquery,
+                sources,
+                &shape,
+            )?;
+            let side = Side {
+                times: windows.event_times(),
+                alias,
+                table: windows.source,
+                stream: windows.stream,
+                columns: windows.columns,
+                delay: Duration::ZERO,
+                windowed: true,
+            };
+            Ok((windows.plan, side))
+        }
+        TableFactor::Derived { .. } => Err(
+            "a subquery in a join needs a name to qualify its columns: (SELECT ...) AS w".into(),
+        ),
+        _ => Err(unsupported(
+            "a table function in a join",
+            "join source tables, or windowed subqueries (SELECT ... GROUP BY TUMBLE(...))",
+        )),
+    }
 }
 
-/// The event-time column of a side, which needs a watermark.
-fn watermarked<'a>(side: &Side<'a>) -> Result<&'a str, String> {
-    side.table
-        .watermark
-        .as_ref()
-        .map(|(column, _)| column.as_str())
-        .ok_or_else(|| {
-            unsupported(
-                &format!("a join of `{}`, which has no watermark", side.table.name),
-                &format!(
-                    "a stream–stream join evicts state by the watermark: declare WATERMARK FOR \
-                     ts AS ts - INTERVAL '1' MINUTE in CREATE TABLE {}",
-                    side.table.name
-                ),
-            )
+/// Refuses `column` of `side` as an event time for the join's bounds.
+fn not_an_event_time(side: &Side, column: &str) -> String {
+    if side.windowed {
+        return format!(
+            "the join bounds `{}.{column}`, but the event times of the windowed subquery `{}` \
+             are its window's start and end ({:?}): bound those",
+            side.alias, side.alias, side.times
+        );
+    }
+    match side.times.first() {
+        Some(time) => format!(
+            "the join bounds `{}.{column}`, but the watermark of `{}` is on `{time}`: bound \
+             the event-time columns",
+            side.alias, side.table.name
+        ),
+        None => unsupported(
+            &format!("a join of `{}`, which has no watermark", side.table.name),
+            &format!(
+                "a stream–stream join evicts state by the watermark: declare WATERMARK FOR \
+                 ts AS ts - INTERVAL '1' MINUTE in CREATE TABLE {}",
+                side.table.name
+            ),
+        ),
+    }
+}
+
+/// The conjunction of `exprs`, each of several in parentheses (its own `OR`s bind within
+/// it); `None` when there are none.
+pub(super) fn all_of(mut exprs: Vec<Expr>) -> Option<Expr> {
+    if exprs.len() <= 1 {
+        return exprs.pop();
+    }
+    exprs
+        .into_iter()
+        .map(|e| Expr::Nested(Box::new(e)))
+        .reduce(|a, b| Expr::BinaryOp {
+            left: Box::new(a),
+            op: BinaryOperator::And,
+            right: Box::new(b),
         })
 }
 
@@ -190,9 +289,12 @@ struct Condition {
     keys: Vec<(String, String)>,
     min: Option<i64>,
     max: Option<i64>,
+    /// The event-time column of each side that the bounds use.
+    time: [Option<String>; 2],
 }
 
 /// A column of one side plus a constant (microseconds): `b.ts - INTERVAL '5' MINUTE`.
+#[derive(Clone)]
 struct Term {
     side: usize,
     column: String,
@@ -228,6 +330,11 @@ impl Condition {
                         return Err(what());
                     }
                     let (l, r) = if a.side == 0 { (a, b) } else { (b, a) };
+                    // Equal event times (a window join) bound the join too.
+                    if self.may_bound(&l, sides) && self.may_bound(&r, sides) {
+                        self.bound(l.clone(), &BinaryOperator::GtEq, r.clone(), sides)?;
+                        self.bound(l.clone(), &BinaryOperator::LtEq, r.clone(), sides)?;
+                    }
                     self.keys.push((l.column, r.column));
                     Ok(())
                 }
@@ -253,13 +360,19 @@ impl Condition {
         sides: &[Side; 2],
     ) -> Result<(), String> {
         for t in [&a, &b] {
-            let time = watermarked(&sides[t.side])?;
-            if t.column != time {
-                return Err(format!(
-                    "the join bounds `{}.{}`, but the watermark of `{}` is on `{time}`: bound \
-                     the event-time columns",
-                    sides[t.side].alias, t.column, sides[t.side].table.name
-                ));
+            let side = &sides[t.side];
+            if !side.times.contains(&t.column) {
+                return Err(not_an_event_time(side, &t.column));
+            }
+            match &self.time[t.side] {
+                Some(time) if *time != t.column => {
+                    return Err(format!(
+                        "the join bounds both `{}.{time}` and `{}.{}`; bound one event time \
+                         of each side",
+                        side.alias, side.alias, t.column
+                    ));
+                }
+                _ => {}
             }
         }
         if a.side == b.side {
@@ -267,6 +380,9 @@ impl Condition {
                 "a bound compares `{}` with itself; compare the two sides' event times",
                 sides[a.side].alias
             ));
+        }
+        for t in [&a, &b] {
+            self.time[t.side] = Some(t.column.clone());
         }
         // a.t + a.offset OP b.t + b.offset, as right.t - left.t OP' k.
         let (op, k) = if a.side == 1 {
@@ -287,6 +403,63 @@ impl Condition {
             _ => self.max = Some(self.max.map_or(k - 1, |m| m.min(k - 1))),
         }
         Ok(())
+    }
+}
+
+impl Condition {
+    /// Whether `t` may be the event time of its side's bounds.
+    fn may_bound(&self, t: &Term, sides: &[Side; 2]) -> bool {
+        sides[t.side].times.contains(&t.column)
+            && self.time[t.side].as_ref().is_none_or(|c| *c == t.column)
+    }
+
+    /// Adds the conjuncts of `selection` that bound the two sides' event times (an inner
+    /// join's `WHERE`, where Flink's Nexmark q7 bounds them); returns the rest.
+    fn take_bounds(
+        &mut self,
+        selection: Option<Expr>,
+        sides: &[Side; 2],
+    ) -> Result<Option<Expr>, String> {
+        let Some(selection) = selection else {
+            return Ok(None);
+        };
+        let mut rest = Vec::new();
+        for conjunct in conjuncts(&selection) {
+            if self.is_bound(conjunct, sides) {
+                self.add(conjunct, sides)?;
+            } else {
+                rest.push(conjunct.clone());
+            }
+        }
+        Ok(all_of(rest))
+    }
+
+    /// Whether `e` compares an event time of each side (`BETWEEN`, `<`, `<=`, `>`, `>=`).
+    fn is_bound(&self, e: &Expr, sides: &[Side; 2]) -> bool {
+        let times = |a: &Expr, b: &Expr| match (term(a, sides), term(b, sides)) {
+            (Ok(a), Ok(b)) => {
+                a.side != b.side && self.may_bound(&a, sides) && self.may_bound(&b, sides)
+            }
+            _ => false,
+        };
+        match e {
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } => times(expr, low) && times(expr, high),
+            Expr::BinaryOp { left, op, right } => {
+                matches!(
+                    op,
+                    BinaryOperator::Gt
+                        | BinaryOperator::GtEq
+                        | BinaryOperator::Lt
+                        | BinaryOperator::LtEq
+                ) && times(left, right)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -337,7 +510,7 @@ fn term(e: &Expr, sides: &[Side; 2]) -> Result<Term, String> {
 /// Which side has the column `name`: `None` for neither; an error for both.
 fn owner(name: &str, sides: &[Side; 2]) -> Result<Option<usize>, String> {
     let has: Vec<usize> = (0..2)
-        .filter(|&s| sides[s].table.columns.iter().any(|(c, _, _)| c == name))
+        .filter(|&s| sides[s].columns.iter().any(|c| c == name))
         .collect();
     match has.as_slice() {
         [] => Ok(None),
@@ -375,13 +548,16 @@ impl Lowered<'_> {
                 };
             }
         }
+        // The select list and WHERE, not FROM: a joined subquery names its own columns.
         let mut failure = None;
-        let _ = visit_expressions_mut(select, |e| {
+        let mut rewrite = |e: &mut Expr| {
             if let Err(message) = self.rewrite(e) {
                 failure.get_or_insert(message);
             }
             std::ops::ControlFlow::<()>::Continue(())
-        });
+        };
+        let _ = visit_expressions_mut(&mut select.projection, &mut rewrite);
+        let _ = visit_expressions_mut(&mut select.selection, &mut rewrite);
         failure.map_or(Ok(()), Err)
     }
 

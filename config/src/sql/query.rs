@@ -94,12 +94,16 @@ pub(super) fn lower(
                 false,
             )
         }
-        (TableFactor::Table { .. }, false) => {
-            let lowered = join::lower(plan, target, &from, sources)?;
+        (_, false) => {
+            let lowered = join::lower(plan, target, &from, &mut select.selection, sources)?;
             lowered.qualify(&mut select)?;
             plan = lowered.plan;
-            let left = source_table(&first_table(&from), sources)?;
-            (lowered.stream, select.selection.clone(), left, true)
+            (
+                lowered.stream,
+                select.selection.clone(),
+                lowered.source,
+                true,
+            )
         }
         (TableFactor::Derived { subquery, .. }, true) if top_n::is_top_n(subquery) => {
             let lowered = top_n::lower(plan, target, subquery, sources)?;
@@ -239,14 +243,6 @@ pub(super) fn plain_select(query: &Query) -> Result<&Select, String> {
         ));
     }
     Ok(select)
-}
-
-/// The name of the table `from` starts with.
-fn first_table(from: &datafusion::sql::sqlparser::ast::TableWithJoins) -> ObjectName {
-    match &from.relation {
-        TableFactor::Table { name, .. } => name.clone(),
-        _ => ObjectName(Vec::new()),
-    }
 }
 
 /// The source table `name`.
@@ -570,6 +566,144 @@ mod tests {
             let err = joined(&query).unwrap_err();
             assert!(err.contains(expected), "{query}: {err}");
         }
+    }
+
+    /// Per minute, `b`'s highest `v` (q7's shape) and, by `id`, its rows (q8's).
+    const MAX_PER_MINUTE: &str = "(SELECT max(v) AS hi, window_end AS we FROM b \
+                                  GROUP BY TUMBLE(bts, INTERVAL '1' MINUTE)) AS w";
+    const IDS_PER_MINUTE: &str = "(SELECT id, window_start AS ws, window_end AS we FROM b \
+                                  GROUP BY TUMBLE(bts, INTERVAL '1' MINUTE), id) AS w";
+
+    #[test]
+    fn a_join_with_a_windowed_subquery_bounded_in_where_joins_its_window_rows() {
+        let config = joined(&format!(
+            "INSERT INTO t SELECT x.id, hi FROM a AS x JOIN {MAX_PER_MINUTE} ON x.id = w.hi \
+             WHERE x.ts BETWEEN w.we - INTERVAL '1' MINUTE AND w.we \
+             AND (k = 'p' OR k = 'q') AND x.id > 0;"
+        ))
+        .unwrap();
+        let plan = config.queries.unwrap().plan;
+        let kinds: Vec<&str> = plan.operators.iter().map(|o| o.kind.kind_name()).collect();
+        assert_eq!(
+            kinds,
+            ["window", "project", "stream-join", "filter", "project"]
+        );
+        let OperatorKind::StreamJoin(spec) = &plan.operators[2].kind else {
+            panic!("not a join");
+        };
+        assert_eq!(plan.operators[2].input, "a");
+        assert_eq!(spec.right, plan.operators[1].name);
+        assert_eq!(
+            (spec.left_time.as_str(), spec.right_time.as_str()),
+            ("ts", "we")
+        );
+        assert_eq!(spec.right_delay, Duration::ZERO);
+        assert_eq!((spec.min_offset_us, spec.max_offset_us), (0, 60_000_000));
+        let OperatorKind::Filter { predicate } = &plan.operators[3].kind else {
+            panic!("not a filter");
+        };
+        // The bound left WHERE; the OR keeps its parentheses.
+        assert_eq!(
+            predicate,
+            "(\"x.k\" = 'p' OR \"x.k\" = 'q') AND (\"x.id\" > 0)"
+        );
+    }
+
+    #[test]
+    fn two_windowed_subqueries_joined_on_their_windows_are_a_window_join() {
+        let config = joined(&format!(
+            "INSERT INTO t SELECT v.id, v.ws FROM (SELECT id, window_start AS ws, \
+             window_end AS we FROM a GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), id) AS v \
+             JOIN {IDS_PER_MINUTE} ON v.id = w.id AND v.ws = w.ws AND v.we = w.we;"
+        ))
+        .unwrap();
+        let plan = config.queries.unwrap().plan;
+        let join = plan
+            .operators
+            .iter()
+            .find_map(|o| match &o.kind {
+                OperatorKind::StreamJoin(spec) => Some(spec),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            (join.left_time.as_str(), join.right_time.as_str()),
+            ("ws", "ws")
+        );
+        assert_eq!((join.min_offset_us, join.max_offset_us), (0, 0));
+        assert_eq!(
+            (join.left_delay, join.right_delay),
+            (Duration::ZERO, Duration::ZERO)
+        );
+        assert_eq!(join.left_keys, ["id", "ws", "we"]);
+        // Each subquery's windows keep their own state.
+        let states: Vec<&str> = plan.windows().map(|w| w.name.as_str()).collect();
+        assert_eq!(states, ["t.v", "t.w"]);
+    }
+
+    #[test]
+    fn joined_subqueries_that_are_not_windows_or_bound_no_event_time_are_refused() {
+        let cases = [
+            (
+                format!(
+                    "INSERT INTO t SELECT x.id FROM a AS x JOIN {IDS_PER_MINUTE} \
+                         ON x.id = w.id AND w.id BETWEEN x.ts AND x.ts;"
+                ),
+                "are its window's start and end",
+            ),
+            (
+                "INSERT INTO t SELECT x.id FROM a AS x JOIN (SELECT id, window_start AS ws \
+                 FROM b GROUP BY TUMBLE(bts, INTERVAL '1' MINUTE), id) ON x.id = id;"
+                    .to_owned(),
+                "needs a name",
+            ),
+            (
+                "INSERT INTO t SELECT x.id FROM a AS x JOIN (SELECT id, window_start AS ws \
+                 FROM b GROUP BY SESSION(bts, INTERVAL '1' MINUTE), id) AS w ON x.id = w.id \
+                 AND w.ws BETWEEN x.ts AND x.ts;"
+                    .to_owned(),
+                "are its window's start and end ([])",
+            ),
+            (
+                format!(
+                    "INSERT INTO t SELECT x.id FROM a AS x JOIN {IDS_PER_MINUTE} \
+                         ON x.id = w.id AND w.ws BETWEEN x.ts AND x.ts \
+                         AND w.we <= x.ts + INTERVAL '1' MINUTE;"
+                ),
+                "bound one event time of each side",
+            ),
+            (
+                "INSERT INTO t SELECT x.id FROM a AS x JOIN (SELECT id FROM b) AS w \
+                 ON x.id = w.id;"
+                    .to_owned(),
+                "a windowed aggregate",
+            ),
+        ];
+        for (query, expected) in cases {
+            let err = joined(&query).unwrap_err();
+            assert!(err.contains(expected), "{query}: {err}");
+        }
+    }
+
+    #[test]
+    fn conditions_kept_beside_a_deduplication_keep_their_parentheses() {
+        let config = job(
+            "",
+            "INSERT INTO t SELECT user_id FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY \
+             user_id ORDER BY ts) AS rn FROM events) WHERE rn = 1 AND (v > 1 OR v < 0) \
+             AND user_id = 'x';",
+        )
+        .unwrap();
+        let plan = config.queries.unwrap().plan;
+        let predicate = plan
+            .operators
+            .iter()
+            .find_map(|o| match &o.kind {
+                OperatorKind::Filter { predicate } => Some(predicate.as_str()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(predicate, "(v > 1 OR v < 0) AND (user_id = 'x')");
     }
 
     #[test]

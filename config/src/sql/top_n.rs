@@ -21,10 +21,10 @@ use datafusion::sql::sqlparser::ast::{
 use sluice_engine::plan::PlanBuilder;
 use sluice_engine::top_n::TopNSpec;
 
-use super::ddl::{SinkTable, SourceTable};
-use super::join::conjuncts;
-use super::query::{function_args, plain_select, source_table, unsupported};
-use super::window::lower_window;
+use super::ddl::SourceTable;
+use super::join::{all_of, conjuncts};
+use super::query::{function_args, plain_select, unsupported};
+use super::subquery;
 
 /// A lowered window Top-N.
 pub(super) struct Lowered<'a> {
@@ -91,26 +91,20 @@ pub(super) fn lower<'a>(
     let ties = rank_call(call) == Some(true);
     let (partition_by, order_by, descending) = ranked_by(call).ok_or_else(shape)?;
 
-    // The windowed aggregate the rows come from.
-    let windows = plain_select(inner)?;
-    let [table] = windows.from.as_slice() else {
-        return Err(shape());
-    };
-    let TableFactor::Table { name, .. } = &table.relation else {
-        return Err(shape());
-    };
-    if !table.joins.is_empty() {
-        return Err(shape());
-    }
-    let source = source_table(name, sources)?;
-    let group_by = match &windows.group_by {
-        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
-        _ => return Err(shape()),
-    };
-    let bounds = window_bounds(&windows.projection);
-    let mut by: Vec<&str> = partition_by.iter().map(String::as_str).collect();
+    // The windowed aggregate the rows come from; its state keeps the name
+    // `<target>.windows`.
+    let windows = subquery::lower(
+        plan,
+        &format!("{target}.windows"),
+        &format!("{target}/windows-where"),
+        inner,
+        sources,
+        &shape,
+    )?;
+    let bounds: Vec<&String> = windows.start.iter().chain(&windows.end).collect();
+    let mut by: Vec<&String> = partition_by.iter().collect();
     by.sort_unstable();
-    let mut want: Vec<&str> = bounds.iter().map(String::as_str).collect();
+    let mut want = bounds.clone();
     want.sort_unstable();
     if bounds.len() != 2 || by != want {
         return Err(unsupported(
@@ -119,26 +113,7 @@ pub(super) fn lower<'a>(
              end as the windowed subquery names them (both selected)",
         ));
     }
-    let mut plan = plan;
-    let mut stream = source.checked_stream();
-    if let Some(predicate) = &windows.selection {
-        let name = format!("{target}/windows-where");
-        plan = plan.filter(&name, &stream, &predicate.to_string());
-        stream = name;
-    }
-    // The windows keep their state under `<target>.windows`, a path segment.
-    let mut windows_table = SinkTable {
-        name: format!("{target}.windows"),
-        ..SinkTable::default()
-    };
-    let (plan, ranked) = lower_window(
-        plan,
-        &mut windows_table,
-        &stream,
-        source,
-        &group_by,
-        &windows.projection,
-    )?;
+    let (plan, ranked, source) = (windows.plan, windows.stream, windows.source);
     let spec = TopNSpec {
         name: target.to_owned(),
         partition_by,
@@ -196,11 +171,7 @@ impl Lowered<'_> {
             }
         }
         let limit = limit.ok_or_else(missing)?;
-        let rest = rest.into_iter().reduce(|a, b| Expr::BinaryOp {
-            left: Box::new(a),
-            op: BinaryOperator::And,
-            right: Box::new(b),
-        });
+        let rest = all_of(rest);
         let name = format!("{target}/top-n");
         let spec = TopNSpec { limit, ..self.spec };
         Ok((self.plan.top_n(&name, &self.ranked, spec), name, rest))
@@ -284,35 +255,4 @@ fn ranked_by(call: &Expr) -> Option<(Vec<String>, String, bool)> {
         column.value.clone(),
         order.options.asc == Some(false),
     ))
-}
-
-/// The names the select list of a windowed aggregate gives the window's start and end.
-fn window_bounds(items: &[SelectItem]) -> Vec<String> {
-    let mut names = Vec::new();
-    for item in items {
-        let (expr, alias) = match item {
-            SelectItem::UnnamedExpr(e) => (e, None),
-            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
-            _ => continue,
-        };
-        let bound = match expr {
-            Expr::Identifier(id) => ["window_start", "window_end"]
-                .into_iter()
-                .find(|b| id.value.eq_ignore_ascii_case(b)),
-            Expr::CompoundIdentifier(ids)
-                if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
-            {
-                match ids[1].value.to_ascii_lowercase().as_str() {
-                    "start" => Some("window_start"),
-                    "end" => Some("window_end"),
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        if let Some(bound) = bound {
-            names.push(alias.unwrap_or_else(|| bound.to_owned()));
-        }
-    }
-    names
 }

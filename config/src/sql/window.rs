@@ -416,7 +416,7 @@ fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, String> {
 }
 
 /// A window function of GROUP BY: its kind and time column; `None` for anything else.
-fn window_call(e: &Expr) -> Result<Option<(WindowKind, String)>, String> {
+pub(super) fn window_call(e: &Expr) -> Result<Option<(WindowKind, String)>, String> {
     let Expr::Function(f) = e else {
         return Ok(None);
     };

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, TimestampMicrosecondArray};
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 
 use super::state::{Slot, WindowState};
@@ -35,6 +36,16 @@ pub(crate) fn build(state: &WindowState, emitted: &[(Box<[u8]>, Slot)]) -> Resul
             }
             AggregateFn::Sum => doubles(moments, |m| m.sum),
             AggregateFn::Avg => doubles(moments, |m| m.sum / m.count as f64),
+            AggregateFn::Min | AggregateFn::Max
+                if state.output_schema().field(columns.len()).data_type() == &DataType::Int64 =>
+            {
+                let max = agg.function == AggregateFn::Max;
+                Arc::new(Int64Array::from_iter(moments.map(|m| {
+                    // Exact for integers up to 2^53 in magnitude: the state keeps doubles.
+                    #[allow(clippy::cast_possible_truncation)]
+                    (m.count > 0).then_some(if max { m.max } else { m.min } as i64)
+                })))
+            }
             AggregateFn::Min => doubles(moments, |m| m.min),
             AggregateFn::Max => doubles(moments, |m| m.max),
             AggregateFn::Stddev => Arc::new(Float64Array::from_iter(moments.map(|m| m.stddev()))),

@@ -80,8 +80,11 @@ impl WindowState {
                 (Some(c), _) => Some(schema.index_of(c).map_err(|_| unknown_column(schema, c))?),
             };
             agg_inputs.push(input);
+            let integer = input.is_some_and(|i| schema.field(i).data_type().is_integer());
             let (data_type, nullable) = match agg.function {
                 AggregateFn::Count | AggregateFn::ApproxCountDistinct => (DataType::Int64, false),
+                // The minimum or maximum of integers is one of them (exact to 2^53).
+                AggregateFn::Min | AggregateFn::Max if integer => (DataType::Int64, true),
                 _ => (DataType::Float64, true),
             };
             fields.push(Field::new(&agg.name, data_type, nullable));

@@ -1,0 +1,154 @@
+//! A windowed aggregate in a subquery, whose rows an outer query reads: a window Top-N
+//! ranks them, a join joins them (Nexmark q7 and q8).
+//!
+//! ```sql
+//! (SELECT seller, window_start AS starttime, window_end AS endtime
+//!  FROM auction GROUP BY TUMBLE(date_time, INTERVAL '10' SECOND), seller) AS A
+//! ```
+//!
+//! It reads one source table, filtered by its `WHERE`, and runs in append mode: each
+//! window's rows come out once, in the epoch whose watermark closes it. So its rows'
+//! window start and end are event times of their own, with a watermark: no row is older
+//! than the latest window of an epoch before it (for sessions, which close in any order
+//! of start, only the end is).
+
+use datafusion::sql::sqlparser::ast::{Expr, GroupByExpr, Query, SelectItem, TableFactor};
+use sluice_engine::plan::PlanBuilder;
+use sluice_engine::window::WindowKind;
+
+use super::ddl::{SinkTable, SourceTable};
+use super::query::{plain_select, source_table};
+use super::window::{lower_window, window_call};
+
+/// A lowered windowed subquery.
+pub(super) struct Windows<'a> {
+    pub(super) plan: PlanBuilder,
+    /// The stream of its rows.
+    pub(super) stream: String,
+    /// The source table the windows read.
+    pub(super) source: &'a SourceTable,
+    /// Its columns, as its select list names them.
+    pub(super) columns: Vec<String>,
+    /// The names of the window's start and end, where selected.
+    pub(super) start: Option<String>,
+    pub(super) end: Option<String>,
+    /// Whether its windows are sessions.
+    pub(super) sessions: bool,
+}
+
+impl Windows<'_> {
+    /// The columns that are event times of its rows, with a watermark of delay zero: the
+    /// window's end, and its start unless the windows are sessions.
+    pub(super) fn event_times(&self) -> Vec<String> {
+        let start = self.start.clone().filter(|_| !self.sessions);
+        start.into_iter().chain(self.end.clone()).collect()
+    }
+}
+
+/// Lowers `query`, a windowed aggregate of one source table, keeping the windows' state
+/// under `state` (a path segment) and naming its `WHERE` filter `filter`; `shape` tells
+/// what the subquery should have been.
+pub(super) fn lower<'a>(
+    plan: PlanBuilder,
+    state: &str,
+    filter: &str,
+    query: &Query,
+    sources: &'a [SourceTable],
+    shape: &dyn Fn() -> String,
+) -> Result<Windows<'a>, String> {
+    let windows = plain_select(query)?;
+    let [table] = windows.from.as_slice() else {
+        return Err(shape());
+    };
+    let TableFactor::Table { name, .. } = &table.relation else {
+        return Err(shape());
+    };
+    if !table.joins.is_empty() {
+        return Err(shape());
+    }
+    let source = source_table(name, sources)?;
+    let group_by = match &windows.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
+        _ => return Err(shape()),
+    };
+    if group_by.is_empty() {
+        return Err(shape());
+    }
+    let mut sessions = false;
+    for e in &group_by {
+        if let Some((kind, _)) = window_call(e)? {
+            sessions = matches!(kind, WindowKind::Session { .. });
+        }
+    }
+    let mut plan = plan;
+    let mut stream = source.checked_stream();
+    if let Some(predicate) = &windows.selection {
+        plan = plan.filter(filter, &stream, &predicate.to_string());
+        stream = filter.to_owned();
+    }
+    let mut table = SinkTable {
+        name: state.to_owned(),
+        ..SinkTable::default()
+    };
+    let (plan, stream) = lower_window(
+        plan,
+        &mut table,
+        &stream,
+        source,
+        &group_by,
+        &windows.projection,
+    )?;
+    let mut lowered = Windows {
+        plan,
+        stream,
+        source,
+        columns: Vec::new(),
+        start: None,
+        end: None,
+        sessions,
+    };
+    for item in &windows.projection {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            _ => continue,
+        };
+        let (bound, own) = window_bound(expr);
+        let name = alias.or(own).unwrap_or_else(|| expr.to_string());
+        match bound {
+            Some(Bound::Start) => lowered.start = Some(name.clone()),
+            Some(Bound::End) => lowered.end = Some(name.clone()),
+            None => {}
+        }
+        lowered.columns.push(name);
+    }
+    Ok(lowered)
+}
+
+enum Bound {
+    Start,
+    End,
+}
+
+/// Whether `e` is the window's start or end, and the name it goes by unaliased.
+fn window_bound(e: &Expr) -> (Option<Bound>, Option<String>) {
+    match e {
+        Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_start") => {
+            (Some(Bound::Start), Some("window_start".into()))
+        }
+        Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_end") => {
+            (Some(Bound::End), Some("window_end".into()))
+        }
+        Expr::CompoundIdentifier(ids)
+            if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
+        {
+            match ids[1].value.to_ascii_lowercase().as_str() {
+                "start" => (Some(Bound::Start), Some("window_start".into())),
+                "end" => (Some(Bound::End), Some("window_end".into())),
+                _ => (None, None),
+            }
+        }
+        Expr::Identifier(id) => (None, Some(id.value.clone())),
+        _ => (None, None),
+    }
+}
