@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """Spark Structured Streaming baseline of benches/nexmark/*.sql, over bids in Parquet files.
 
-    nexmark_spark.py --data D --query q0|q1|q2|q5_count [--master local[2]]
+    nexmark_spark.py --data D --query q0|q1|q2|q5_count|q5|q7 [--master local[2]]
                      [--files-per-trigger 2]
 
 Reads the Parquet files under D (the bids `benches/nexmark.sh` exports) as a stream,
 `--files-per-trigger` files per micro-batch, Trigger.AvailableNow, and runs the query as
 Flink's Nexmark SQL writes it (q1: price * 0.908; q2: auction % 123 = 0; q5_count: bids
-per auction in 10-second windows sliding by 2 seconds, a 4-second watermark, append mode)
-into the `noop` sink, Spark's blackhole.
+per auction in 10-second windows sliding by 2 seconds, a 4-second watermark, append mode;
+q5: those counts joined with their maximum per window, as Flink writes q5; q7: the bids
+joined with the highest price of their 10-second tumbling window, bounded by its end) into
+the `noop` sink, Spark's blackhole. q5 and q7 chain stateful operators (an aggregation
+into an aggregation and a join, an aggregation into a join), which Spark runs in append
+mode since 3.4. Spark does not close the last windows when the input ends, where sluice
+does (a bounded stream ends every window), so Spark emits a few rows fewer.
 
 Prints one JSON line: {"engine": "spark", "query": ..., "seconds": ..., "rows_in": ...,
 "startup_seconds": ...}; `seconds` runs from the query's start to its end, without the JVM
@@ -63,6 +68,24 @@ def main() -> int:
                .agg(F.count(F.lit(1)).alias("num"))
                .select("auction", "num", F.col("window.start").alias("starttime"),
                        F.col("window.end").alias("endtime")))
+    elif args.query == "q5":
+        counts = (bid.withWatermark("date_time", "4 seconds")
+                  .groupBy(F.window("date_time", "10 seconds", "2 seconds"), "auction")
+                  .agg(F.count(F.lit(1)).alias("num")))
+        maxes = counts.groupBy("window").agg(F.max("num").alias("maxn"))
+        out = (counts.alias("C")
+               .join(maxes.alias("M"), F.expr("C.window = M.window AND C.num >= M.maxn"))
+               .select("C.auction", "C.num"))
+    elif args.query == "q7":
+        bids = bid.withWatermark("date_time", "4 seconds")
+        maxes = (bids.groupBy(F.window("date_time", "10 seconds"))
+                 .agg(F.max("price").alias("maxprice"))
+                 .select(F.col("window.end").alias("window_end"), "maxprice"))
+        out = (bids.alias("B")
+               .join(maxes.alias("B1"),
+                     F.expr("B.price = B1.maxprice AND B.date_time BETWEEN "
+                            "B1.window_end - INTERVAL 10 SECONDS AND B1.window_end"))
+               .select("B.auction", "B.price", "B.bidder", "B.date_time", "B.extra"))
     else:
         raise SystemExit(f"unknown query {args.query}")
     query = (out.writeStream.format("noop").outputMode("append")

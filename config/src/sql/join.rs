@@ -18,11 +18,12 @@
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, TableFactor,
-    TableWithJoins, visit_expressions_mut,
+    TableWithJoins, visit_expressions, visit_expressions_mut,
 };
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use sluice_engine::plan::PlanBuilder;
+use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::stream_join::{StreamJoinKind, StreamJoinSpec};
 
 use super::ddl::SourceTable;
@@ -58,13 +59,14 @@ pub(super) struct Lowered<'a> {
     sides: [Side<'a>; 2],
 }
 
-/// Lowers `from`, two sides joined, in the query writing `target`; an inner join takes
-/// the time bounds of `selection` (its `WHERE`) out of it.
+/// Lowers `from`, two sides joined, in the query writing `target`, which selects `items`;
+/// an inner join takes the time bounds of `selection` (its `WHERE`) out of it.
 pub(super) fn lower<'a>(
     plan: PlanBuilder,
     target: &str,
     from: &TableWithJoins,
     selection: &mut Option<Expr>,
+    items: &[SelectItem],
     sources: &'a [SourceTable],
 ) -> Result<Lowered<'a>, String> {
     let [join] = from.joins.as_slice() else {
@@ -123,10 +125,38 @@ pub(super) fn lower<'a>(
     if min > max {
         return Err("the join's time bounds leave no room: the lower is above the upper".into());
     }
-    let [l, r] = &sides;
-    let [Some(left_time), Some(right_time)] = condition.time else {
+    let [Some(left_time), Some(right_time)] = condition.time.clone() else {
         unreachable!("both bounds name both sides' event times");
     };
+    // A source table's columns the query never reads are not kept in the join's state.
+    let mut plan = plan;
+    let mut sides = sides;
+    let used = condition.used(items, selection.as_ref(), &sides);
+    for (side, used) in sides.iter_mut().zip(used) {
+        let Some(used) = used else { continue };
+        let unused: Vec<String> = side
+            .columns
+            .iter()
+            .filter(|c| !used.contains(*c))
+            .cloned()
+            .collect();
+        if side.windowed || unused.is_empty() {
+            continue;
+        }
+        let name = format!("{target}/{}-columns", side.alias);
+        plan = plan.operator(
+            &name,
+            &side.stream,
+            OperatorKind::Project {
+                columns: Vec::new(),
+                keep_input: true,
+                drop: unused,
+            },
+        );
+        side.stream = name;
+        side.columns.retain(|c| used.contains(c));
+    }
+    let [l, r] = &sides;
     let name = format!("{target}/join");
     let spec = StreamJoinSpec {
         // A state name is a path segment in checkpoints.
@@ -407,6 +437,54 @@ impl Condition {
 }
 
 impl Condition {
+    /// The columns of each side that the join and the query read: its keys, its event
+    /// time, and the columns `items` and `selection` name; `None` for a side whose every
+    /// column is read (`*`).
+    fn used(
+        &self,
+        items: &[SelectItem],
+        selection: Option<&Expr>,
+        sides: &[Side; 2],
+    ) -> [Option<BTreeSet<String>>; 2] {
+        let mut used: [BTreeSet<String>; 2] = Default::default();
+        for (l, r) in &self.keys {
+            used[0].insert(l.clone());
+            used[1].insert(r.clone());
+        }
+        for (side, time) in self.time.iter().enumerate() {
+            used[side].extend(time.clone());
+        }
+        let mut note = |e: &Expr| {
+            match e {
+                Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+                    if let Some(side) = sides.iter().position(|s| s.alias == ids[0].value) {
+                        used[side].insert(ids[1].value.clone());
+                    }
+                }
+                Expr::Identifier(id) => {
+                    if let Ok(Some(side)) = owner(&id.value, sides) {
+                        used[side].insert(id.value.clone());
+                    }
+                }
+                _ => {}
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        };
+        for item in items {
+            let _ = visit_expressions(item, &mut note);
+        }
+        if let Some(selection) = selection {
+            let _ = visit_expressions(selection, &mut note);
+        }
+        let everything = items.iter().any(|item| {
+            matches!(
+                item,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        });
+        used.map(|u| (!everything).then_some(u))
+    }
+
     /// Whether `t` may be the event time of its side's bounds.
     fn may_bound(&self, t: &Term, sides: &[Side; 2]) -> bool {
         sides[t.side].times.contains(&t.column)

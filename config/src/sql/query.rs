@@ -95,7 +95,14 @@ pub(super) fn lower(
             )
         }
         (_, false) => {
-            let lowered = join::lower(plan, target, &from, &mut select.selection, sources)?;
+            let lowered = join::lower(
+                plan,
+                target,
+                &from,
+                &mut select.selection,
+                &select.projection,
+                sources,
+            )?;
             lowered.qualify(&mut select)?;
             plan = lowered.plan;
             (
@@ -607,6 +614,40 @@ mod tests {
             predicate,
             "(\"x.k\" = 'p' OR \"x.k\" = 'q') AND (\"x.id\" > 0)"
         );
+    }
+
+    #[test]
+    fn a_join_keeps_in_state_only_the_columns_the_query_reads() {
+        let config = joined(
+            "INSERT INTO t SELECT x.id FROM a AS x JOIN b AS y ON y.id = x.id \
+             AND y.bts BETWEEN x.ts AND x.ts + INTERVAL '1' MINUTE;",
+        )
+        .unwrap();
+        let plan = config.queries.unwrap().plan;
+        let dropped: Vec<(&str, &str, &[String])> = plan
+            .operators
+            .iter()
+            .filter_map(|o| match &o.kind {
+                OperatorKind::Project {
+                    drop,
+                    keep_input: true,
+                    ..
+                } => Some((o.name.as_str(), o.input.as_str(), drop.as_slice())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            dropped,
+            [
+                ("t/x-columns", "a", &["k".to_owned()][..]),
+                ("t/y-columns", "b", &["v".to_owned()][..]),
+            ]
+        );
+        let OperatorKind::StreamJoin(spec) = &plan.operators[2].kind else {
+            panic!("not a join: {:?}", plan.operators);
+        };
+        assert_eq!(plan.operators[2].input, "t/x-columns");
+        assert_eq!(spec.right, "t/y-columns");
     }
 
     #[test]
