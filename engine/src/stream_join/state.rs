@@ -11,7 +11,7 @@ use arrow::array::{
 use arrow::compute::{concat_batches, interleave};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
-use arrow::row::RowConverter;
+use arrow::row::{RowConverter, Rows};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{StreamJoinKind, StreamJoinSpec};
@@ -504,18 +504,34 @@ impl EventTimeState for StreamJoinState {
     }
 
     fn snapshot(&self, key_groups: u32) -> Result<Vec<u8>> {
-        let mut entries: Vec<(u32, u8, bool, Vec<u8>)> = Vec::new();
+        // Each kept batch is encoded once, whole; an entry names its row there:
+        // (key group, side, matched, encoded batch, row).
+        let mut encoded: Vec<Rows> = Vec::new();
+        let mut entries: Vec<(u32, u8, bool, usize, usize)> = Vec::new();
         for (s, side) in self.sides.iter().enumerate() {
+            let mut encodings: HashMap<usize, usize> = HashMap::new();
             for (key, rows) in &side.held {
                 let group = key_group(key, key_groups);
                 for h in rows {
-                    let row = side.batches[&h.batch].batch.slice(h.row, 1);
-                    let encoded = side.whole.convert_columns(row.columns())?;
-                    entries.push((group, s as u8, h.matched, encoded.row(0).as_ref().to_vec()));
+                    let at = match encodings.get(&h.batch) {
+                        Some(at) => *at,
+                        None => {
+                            let batch = &side.batches[&h.batch].batch;
+                            encoded.push(side.whole.convert_columns(batch.columns())?);
+                            encodings.insert(h.batch, encoded.len() - 1);
+                            encoded.len() - 1
+                        }
+                    };
+                    entries.push((group, s as u8, h.matched, at, h.row));
                 }
             }
         }
-        entries.sort();
+        // Ordered by content, whatever the batches' ids.
+        entries.sort_unstable_by(|a, b| {
+            (a.0, a.1, a.2)
+                .cmp(&(b.0, b.1, b.2))
+                .then_with(|| encoded[a.3].row(a.4).cmp(&encoded[b.3].row(b.4)))
+        });
         let fields = vec![
             Field::new("key_group", DataType::UInt32, false),
             Field::new("side", DataType::UInt8, false),
@@ -526,7 +542,9 @@ impl EventTimeState for StreamJoinState {
             Arc::new(UInt32Array::from_iter_values(entries.iter().map(|e| e.0))),
             Arc::new(UInt8Array::from_iter_values(entries.iter().map(|e| e.1))),
             Arc::new(BooleanArray::from_iter(entries.iter().map(|e| Some(e.2)))),
-            Arc::new(BinaryArray::from_iter_values(entries.iter().map(|e| &e.3))),
+            Arc::new(BinaryArray::from_iter_values(
+                entries.iter().map(|e| encoded[e.3].row(e.4)),
+            )),
         ];
         let watermarks = Watermarks {
             left: self.sides[LEFT].watermark.clone(),
