@@ -382,7 +382,8 @@ pub(crate) fn encode_snapshot<W: serde::Serialize>(
     );
     let schema = Arc::new(Schema::new(fields).with_metadata(metadata));
     let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
-    let mut out = Vec::new();
+    // Sized up front: a large state would otherwise be copied as the buffer doubles.
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() + 4096);
     let mut writer = StreamWriter::try_new(&mut out, &schema)?;
     writer.write(&batch)?;
     writer.finish()?;

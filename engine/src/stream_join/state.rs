@@ -505,9 +505,9 @@ impl EventTimeState for StreamJoinState {
 
     fn snapshot(&self, key_groups: u32) -> Result<Vec<u8>> {
         // Each kept batch is encoded once, whole; an entry names its row there:
-        // (key group, side, matched, encoded batch, row).
+        // (key group, side, matched, event time, encoded batch, row).
         let mut encoded: Vec<Rows> = Vec::new();
-        let mut entries: Vec<(u32, u8, bool, usize, usize)> = Vec::new();
+        let mut entries: Vec<(u32, u8, bool, i64, usize, usize)> = Vec::new();
         for (s, side) in self.sides.iter().enumerate() {
             let mut encodings: HashMap<usize, usize> = HashMap::new();
             for (key, rows) in &side.held {
@@ -522,15 +522,16 @@ impl EventTimeState for StreamJoinState {
                             encoded.len() - 1
                         }
                     };
-                    entries.push((group, s as u8, h.matched, at, h.row));
+                    entries.push((group, s as u8, h.matched, h.time, at, h.row));
                 }
             }
         }
-        // Ordered by content, whatever the batches' ids.
+        // Ordered by content, whatever the batches' ids: the event time first, which
+        // leaves few rows to compare whole.
         entries.sort_unstable_by(|a, b| {
-            (a.0, a.1, a.2)
-                .cmp(&(b.0, b.1, b.2))
-                .then_with(|| encoded[a.3].row(a.4).cmp(&encoded[b.3].row(b.4)))
+            (a.0, a.1, a.2, a.3)
+                .cmp(&(b.0, b.1, b.2, b.3))
+                .then_with(|| encoded[a.4].row(a.5).cmp(&encoded[b.4].row(b.5)))
         });
         let fields = vec![
             Field::new("key_group", DataType::UInt32, false),
@@ -543,7 +544,7 @@ impl EventTimeState for StreamJoinState {
             Arc::new(UInt8Array::from_iter_values(entries.iter().map(|e| e.1))),
             Arc::new(BooleanArray::from_iter(entries.iter().map(|e| Some(e.2)))),
             Arc::new(BinaryArray::from_iter_values(
-                entries.iter().map(|e| encoded[e.3].row(e.4)),
+                entries.iter().map(|e| encoded[e.4].row(e.5)),
             )),
         ];
         let watermarks = Watermarks {
