@@ -1,0 +1,521 @@
+//! The SQL lowering of queries: windows, output modes, deduplication, joins, Top-N.
+
+use std::time::Duration;
+
+use sluice_engine::plan::OperatorKind;
+
+use super::*;
+
+const SOURCE: &str = "CREATE TABLE events (user_id STRING, ts TIMESTAMP NOT NULL, \
+                      v DOUBLE, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) \
+                      WITH ('connector' = 'generator', 'format' = 'json');";
+
+fn job(sink: &str, query: &str) -> Result<crate::JobConfig, String> {
+    let text = format!("{SOURCE}\n{sink}\n{query}");
+    crate::sql::SqlJob::from_sql_with(&text, "t.sql", "t", &[]).map_err(|e| e.to_string())
+}
+
+#[test]
+fn an_update_mode_table_is_merged_by_window_start_end_and_keys_as_selected() {
+    let config = job(
+        "CREATE TABLE per_user WITH ('output-mode' = 'update', \
+         'allowed-lateness' = '5 minutes');",
+        "INSERT INTO per_user SELECT user_id AS who, window_start AS ws, count(*) AS n \
+         FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    let queries = config.queries.unwrap();
+    let sink = &queries.sinks[0];
+    assert_eq!(sink.mode, OutputMode::Update);
+    assert_eq!(sink.merge_keys, vec!["who".to_owned(), "ws".to_owned()]);
+    let spec = queries.plan.window().unwrap();
+    assert_eq!(spec.mode, OutputMode::Update);
+    assert_eq!(spec.allowed_lateness, Duration::from_secs(300));
+}
+
+#[test]
+fn update_mode_and_lateness_are_refused_where_they_cannot_hold() {
+    let query = "INSERT INTO t SELECT window_start, user_id, count(*) AS n FROM events \
+                 GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;";
+    let cases = [
+        (
+            "CREATE TABLE t WITH ('allowed-lateness' = '5 minutes');",
+            query.to_owned(),
+            "needs `update` mode",
+        ),
+        (
+            "CREATE TABLE t WITH ('output-mode' = 'update');",
+            query.replace(
+                "TUMBLE(ts, INTERVAL '1' MINUTE)",
+                "SESSION(ts, INTERVAL '1' MINUTE)",
+            ),
+            "SESSION windows",
+        ),
+        (
+            "CREATE TABLE t WITH ('output-mode' = 'update');",
+            query.replace("SELECT window_start,", "SELECT window_end,"),
+            "select window_start and every GROUP BY key",
+        ),
+        (
+            "CREATE TABLE t WITH ('output-mode' = 'update');",
+            "INSERT INTO t SELECT user_id FROM events;".to_owned(),
+            "without GROUP BY",
+        ),
+        (
+            "CREATE TABLE t WITH ('output-mode' = 'complete');",
+            query.to_owned(),
+            "'output-mode' = 'complete'",
+        ),
+    ];
+    for (sink, query, expected) in cases {
+        let err = job(sink, &query).unwrap_err();
+        assert!(err.contains(expected), "{sink} {query}: {err}");
+    }
+}
+
+#[test]
+fn a_row_number_subquery_kept_at_one_is_a_deduplication() {
+    let config = job(
+        "",
+        "INSERT INTO firsts SELECT user_id, ts FROM (SELECT *, ROW_NUMBER() OVER \
+         (PARTITION BY user_id ORDER BY ts) AS rn FROM events WHERE v > 0) \
+         WHERE rn = 1 AND v < 100;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let kinds: Vec<(&str, &str)> = plan
+        .operators
+        .iter()
+        .map(|o| (o.name.as_str(), o.kind.kind_name()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("firsts/dedup-where", "filter"),
+            ("firsts/dedup", "dedup"),
+            ("firsts/where", "filter"),
+            ("firsts/select", "project"),
+        ]
+    );
+    let OperatorKind::Dedup(spec) = &plan.operators[1].kind else {
+        panic!("not a dedup");
+    };
+    assert_eq!(spec.keys, ["user_id"]);
+    assert_eq!(spec.time_column, "ts");
+    assert_eq!(spec.delay, Duration::from_secs(60));
+    let OperatorKind::Filter { predicate } = &plan.operators[2].kind else {
+        panic!("not a filter");
+    };
+    assert_eq!(predicate, "v < 100");
+}
+
+#[test]
+fn row_numbers_that_are_not_a_deduplication_are_refused() {
+    let sub = |over: &str, outer: &str| {
+        format!(
+            "INSERT INTO t SELECT user_id FROM (SELECT *, ROW_NUMBER() OVER ({over}) AS rn \
+             FROM events) {outer};"
+        )
+    };
+    let cases = [
+        (
+            sub("PARTITION BY user_id ORDER BY ts DESC", "WHERE rn = 1"),
+            "DESC",
+        ),
+        (sub("PARTITION BY user_id ORDER BY ts", ""), "WHERE rn = 1"),
+        (
+            sub("PARTITION BY user_id ORDER BY ts", "WHERE rn = 2"),
+            "WHERE rn = 1",
+        ),
+        (
+            sub("PARTITION BY user_id ORDER BY v", "WHERE rn = 1"),
+            "order by the event-time column",
+        ),
+        (
+            sub("ORDER BY ts", "WHERE rn = 1"),
+            "PARTITION BY key columns",
+        ),
+        (
+            "INSERT INTO t SELECT rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY \
+             user_id ORDER BY ts) AS rn FROM events) WHERE rn = 1;"
+                .to_owned(),
+            "is not a column",
+        ),
+        (
+            "INSERT INTO t SELECT user_id FROM (SELECT user_id FROM events);".to_owned(),
+            "only deduplication runs as one",
+        ),
+    ];
+    for (query, expected) in cases {
+        let err = job("", &query).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
+
+const TWO_SOURCES: &str = "CREATE TABLE a (id BIGINT, k STRING, ts TIMESTAMP NOT NULL, \
+     WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) WITH ('connector' = 'generator', \
+     'format' = 'json');\n\
+     CREATE TABLE b (id BIGINT, v DOUBLE, bts TIMESTAMP NOT NULL, \
+     WATERMARK FOR bts AS bts - INTERVAL '1' MINUTE) WITH ('connector' = 'generator', \
+     'format' = 'json', 'seed' = '7');";
+
+fn joined(query: &str) -> Result<crate::JobConfig, String> {
+    let text = format!("{TWO_SOURCES}\n{query}");
+    crate::sql::SqlJob::from_sql_with(&text, "t.sql", "t", &[]).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_join_of_two_sources_lowers_to_an_interval_join() {
+    let config = joined(
+        "INSERT INTO t SELECT x.id, k, v FROM a AS x RIGHT JOIN b AS y ON y.id = x.id \
+         AND y.bts >= x.ts - INTERVAL '5' MINUTE AND x.ts + INTERVAL '10' SECOND > y.bts \
+         WHERE v > 0;",
+    )
+    .unwrap();
+    let queries = config.queries.unwrap();
+    assert_eq!(queries.plan.other_sources, ["b"]);
+    assert_eq!(queries.other_sources[0].0, "b");
+    let OperatorKind::StreamJoin(spec) = &queries.plan.operators[0].kind else {
+        panic!("not a join: {:?}", queries.plan.operators);
+    };
+    assert_eq!(
+        spec.kind,
+        sluice_engine::stream_join::StreamJoinKind::RightOuter
+    );
+    assert_eq!(
+        (spec.left_keys.as_slice(), spec.right_keys.as_slice()),
+        (&["id".to_owned()][..], &["id".to_owned()][..])
+    );
+    assert_eq!(
+        (spec.left_time.as_str(), spec.right_time.as_str()),
+        ("ts", "bts")
+    );
+    assert_eq!(spec.min_offset_us, -300_000_000);
+    assert_eq!(spec.max_offset_us, 10_000_000 - 1);
+    assert_eq!(spec.left_delay, Duration::from_secs(30));
+    assert_eq!(spec.right_delay, Duration::from_secs(60));
+    let OperatorKind::Filter { predicate } = &queries.plan.operators[1].kind else {
+        panic!("not a filter");
+    };
+    assert_eq!(predicate, "\"y.v\" > 0");
+    let OperatorKind::Project { columns, .. } = &queries.plan.operators[2].kind else {
+        panic!("not a projection");
+    };
+    let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["id", "k", "v"]);
+    assert_eq!(columns[1].1, "\"x.k\"");
+}
+
+#[test]
+fn joins_that_cannot_evict_their_state_are_refused() {
+    let on = |cond: &str| format!("INSERT INTO t SELECT x.id FROM a AS x JOIN b AS y ON {cond};");
+    let cases = [
+        (on("y.id = x.id"), "both time bounds"),
+        (on("y.id = x.id AND y.bts >= x.ts"), "both time bounds"),
+        (
+            on("y.bts BETWEEN x.ts - INTERVAL '1' MINUTE AND x.ts"),
+            "without keys",
+        ),
+        (
+            on("y.id = x.id AND y.v BETWEEN x.ts AND x.ts"),
+            "the watermark of `b` is on `bts`",
+        ),
+        (
+            on("y.id = x.id AND y.v > 3 AND y.bts BETWEEN x.ts AND x.ts"),
+            "put other conditions in WHERE",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x FULL JOIN b AS y ON y.id = x.id;".to_owned(),
+            "INNER, LEFT or RIGHT",
+        ),
+        (
+            "INSERT INTO t SELECT id FROM a AS x JOIN b AS y ON y.id = x.id AND y.bts \
+             BETWEEN x.ts AND x.ts;"
+                .to_owned(),
+            "a column of both sides",
+        ),
+        (
+            "INSERT INTO t SELECT * FROM a AS x JOIN b AS y ON y.id = x.id AND y.bts \
+             BETWEEN x.ts AND x.ts;"
+                .to_owned(),
+            "`*` over a join",
+        ),
+    ];
+    for (query, expected) in cases {
+        let err = joined(&query).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
+
+/// Per minute, `b`'s highest `v` (q7's shape) and, by `id`, its rows (q8's).
+const MAX_PER_MINUTE: &str = "(SELECT max(v) AS hi, window_end AS we FROM b \
+                              GROUP BY TUMBLE(bts, INTERVAL '1' MINUTE)) AS w";
+const IDS_PER_MINUTE: &str = "(SELECT id, window_start AS ws, window_end AS we FROM b \
+                              GROUP BY TUMBLE(bts, INTERVAL '1' MINUTE), id) AS w";
+
+#[test]
+fn a_join_with_a_windowed_subquery_bounded_in_where_joins_its_window_rows() {
+    let config = joined(&format!(
+        "INSERT INTO t SELECT x.id, hi FROM a AS x JOIN {MAX_PER_MINUTE} ON x.id = w.hi \
+         WHERE x.ts BETWEEN w.we - INTERVAL '1' MINUTE AND w.we \
+         AND (k = 'p' OR k = 'q') AND x.id > 0;"
+    ))
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let kinds: Vec<&str> = plan.operators.iter().map(|o| o.kind.kind_name()).collect();
+    assert_eq!(
+        kinds,
+        ["window", "project", "stream-join", "filter", "project"]
+    );
+    let OperatorKind::StreamJoin(spec) = &plan.operators[2].kind else {
+        panic!("not a join");
+    };
+    assert_eq!(plan.operators[2].input, "a");
+    assert_eq!(spec.right, plan.operators[1].name);
+    assert_eq!(
+        (spec.left_time.as_str(), spec.right_time.as_str()),
+        ("ts", "we")
+    );
+    assert_eq!(spec.right_delay, Duration::ZERO);
+    assert_eq!((spec.min_offset_us, spec.max_offset_us), (0, 60_000_000));
+    let OperatorKind::Filter { predicate } = &plan.operators[3].kind else {
+        panic!("not a filter");
+    };
+    // The bound left WHERE; the OR keeps its parentheses.
+    assert_eq!(
+        predicate,
+        "(\"x.k\" = 'p' OR \"x.k\" = 'q') AND (\"x.id\" > 0)"
+    );
+}
+
+#[test]
+fn a_join_keeps_in_state_only_the_columns_the_query_reads() {
+    let config = joined(
+        "INSERT INTO t SELECT x.id FROM a AS x JOIN b AS y ON y.id = x.id \
+         AND y.bts BETWEEN x.ts AND x.ts + INTERVAL '1' MINUTE;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let dropped: Vec<(&str, &str, &[String])> = plan
+        .operators
+        .iter()
+        .filter_map(|o| match &o.kind {
+            OperatorKind::Project {
+                drop,
+                keep_input: true,
+                ..
+            } => Some((o.name.as_str(), o.input.as_str(), drop.as_slice())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        dropped,
+        [
+            ("t/x-columns", "a", &["k".to_owned()][..]),
+            ("t/y-columns", "b", &["v".to_owned()][..]),
+        ]
+    );
+    let OperatorKind::StreamJoin(spec) = &plan.operators[2].kind else {
+        panic!("not a join: {:?}", plan.operators);
+    };
+    assert_eq!(plan.operators[2].input, "t/x-columns");
+    assert_eq!(spec.right, "t/y-columns");
+}
+
+#[test]
+fn two_windowed_subqueries_joined_on_their_windows_are_a_window_join() {
+    let config = joined(&format!(
+        "INSERT INTO t SELECT v.id, v.ws FROM (SELECT id, window_start AS ws, \
+         window_end AS we FROM a GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), id) AS v \
+         JOIN {IDS_PER_MINUTE} ON v.id = w.id AND v.ws = w.ws AND v.we = w.we;"
+    ))
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let join = plan
+        .operators
+        .iter()
+        .find_map(|o| match &o.kind {
+            OperatorKind::StreamJoin(spec) => Some(spec),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        (join.left_time.as_str(), join.right_time.as_str()),
+        ("ws", "ws")
+    );
+    assert_eq!((join.min_offset_us, join.max_offset_us), (0, 0));
+    assert_eq!(
+        (join.left_delay, join.right_delay),
+        (Duration::ZERO, Duration::ZERO)
+    );
+    assert_eq!(join.left_keys, ["id", "ws", "we"]);
+    // Each subquery's windows keep their own state.
+    let states: Vec<&str> = plan.windows().map(|w| w.name.as_str()).collect();
+    assert_eq!(states, ["t.v", "t.w"]);
+}
+
+#[test]
+fn joined_subqueries_that_are_not_windows_or_bound_no_event_time_are_refused() {
+    let cases = [
+        (
+            format!(
+                "INSERT INTO t SELECT x.id FROM a AS x JOIN {IDS_PER_MINUTE} \
+                     ON x.id = w.id AND w.id BETWEEN x.ts AND x.ts;"
+            ),
+            "are its window's start and end",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x JOIN (SELECT id, window_start AS ws \
+             FROM b GROUP BY TUMBLE(bts, INTERVAL '1' MINUTE), id) ON x.id = id;"
+                .to_owned(),
+            "needs a name",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x JOIN (SELECT id, window_start AS ws \
+             FROM b GROUP BY SESSION(bts, INTERVAL '1' MINUTE), id) AS w ON x.id = w.id \
+             AND w.ws BETWEEN x.ts AND x.ts;"
+                .to_owned(),
+            "are its window's start and end ([])",
+        ),
+        (
+            format!(
+                "INSERT INTO t SELECT x.id FROM a AS x JOIN {IDS_PER_MINUTE} \
+                     ON x.id = w.id AND w.ws BETWEEN x.ts AND x.ts \
+                     AND w.we <= x.ts + INTERVAL '1' MINUTE;"
+            ),
+            "bound one event time of each side",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x JOIN (SELECT id FROM b) AS w \
+             ON x.id = w.id;"
+                .to_owned(),
+            "a windowed aggregate",
+        ),
+    ];
+    for (query, expected) in cases {
+        let err = joined(&query).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
+
+#[test]
+fn conditions_kept_beside_a_deduplication_keep_their_parentheses() {
+    let config = job(
+        "",
+        "INSERT INTO t SELECT user_id FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY \
+         user_id ORDER BY ts) AS rn FROM events) WHERE rn = 1 AND (v > 1 OR v < 0) \
+         AND user_id = 'x';",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let predicate = plan
+        .operators
+        .iter()
+        .find_map(|o| match &o.kind {
+            OperatorKind::Filter { predicate } => Some(predicate.as_str()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(predicate, "(v > 1 OR v < 0) AND (user_id = 'x')");
+}
+
+#[test]
+fn a_filtered_window_s_watermark_follows_the_source_rows() {
+    let config = job(
+        "",
+        "INSERT INTO t SELECT window_start, count(*) AS n FROM events WHERE v > 0 \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);\n\
+         INSERT INTO u SELECT window_start, count(*) AS n FROM events \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let from: Vec<Option<&str>> = plan
+        .windows()
+        .map(|w| w.watermark_from.as_deref())
+        .collect();
+    assert_eq!(from, [Some("events"), None]);
+}
+
+#[test]
+fn a_ranked_window_subquery_kept_at_its_first_ranks_is_a_window_top_n() {
+    let windows = "SELECT user_id, count(*) AS n, window_start AS ws, window_end AS we \
+                   FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id";
+    let config = job(
+        "",
+        &format!(
+            "INSERT INTO t SELECT user_id, n FROM (SELECT *, RANK() OVER (PARTITION BY \
+             ws, we ORDER BY n DESC) AS rk FROM ({windows})) WHERE rk <= 3 AND n > 1;"
+        ),
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let kinds: Vec<&str> = plan.operators.iter().map(|o| o.kind.kind_name()).collect();
+    assert_eq!(kinds, ["window", "project", "top-n", "filter", "project"]);
+    let OperatorKind::TopN(spec) = &plan.operators[2].kind else {
+        panic!("not a top-n");
+    };
+    assert_eq!(
+        (spec.partition_by.as_slice(), spec.order_by.as_str()),
+        (&["ws".to_owned(), "we".to_owned()][..], "n")
+    );
+    assert!(spec.descending && spec.ties);
+    assert_eq!(spec.limit, 3);
+    let refused = |query: String, expected: &str| {
+        let err = job("", &query).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    };
+    refused(
+        format!(
+            "INSERT INTO t SELECT user_id FROM (SELECT *, RANK() OVER (PARTITION BY user_id \
+             ORDER BY n DESC) AS rk FROM ({windows})) WHERE rk = 1;"
+        ),
+        "partition by the window's start and end",
+    );
+    refused(
+        format!(
+            "INSERT INTO t SELECT user_id FROM (SELECT *, RANK() OVER (PARTITION BY ws, we \
+             ORDER BY n DESC) AS rk FROM ({windows}));"
+        ),
+        "keeps the first ranks",
+    );
+}
+
+#[test]
+fn having_filters_a_windowed_aggregate_s_rows_by_their_columns() {
+    let config = job(
+        "",
+        "INSERT INTO t SELECT window_start, user_id, count(*) AS n, avg(v) AS mean \
+         FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id \
+         HAVING count(*) > 5 AND mean < 2;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let last = plan.operators.last().unwrap();
+    assert_eq!(last.name, "t/having");
+    let OperatorKind::Filter { predicate } = &last.kind else {
+        panic!("not a filter");
+    };
+    assert_eq!(predicate, "\"n\" > 5 AND mean < 2");
+    for (query, expected) in [
+        (
+            "INSERT INTO t SELECT window_start, count(*) AS n FROM events \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE) HAVING max(v) > 1;",
+            "select it too",
+        ),
+        (
+            "INSERT INTO t SELECT user_id FROM events HAVING v > 1;",
+            "HAVING without GROUP BY",
+        ),
+    ] {
+        let err = job("", query).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+    let err = job(
+        "CREATE TABLE t WITH ('output-mode' = 'update');",
+        "INSERT INTO t SELECT window_start, count(*) AS n FROM events \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE) HAVING count(*) > 1;",
+    )
+    .unwrap_err();
+    assert!(err.contains("HAVING in update mode"), "{err}");
+}
