@@ -108,18 +108,6 @@ pub fn unknown_column(schema: &SchemaRef, name: &str) -> EngineError {
     }
 }
 
-/// Orders encoded keys as their bytes do, comparing a 16-byte prefix as one integer
-/// first: faster than `memcmp` for the short keys that most sorts compare.
-pub fn cmp_keys(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    fn prefix(key: &[u8]) -> u128 {
-        let mut bytes = [0u8; 16];
-        let n = key.len().min(16);
-        bytes[..n].copy_from_slice(&key[..n]);
-        u128::from_be_bytes(bytes)
-    }
-    prefix(a).cmp(&prefix(b)).then_with(|| a.cmp(b))
-}
-
 /// The key group of an encoded key.
 pub fn key_group(row: &[u8], key_groups: u32) -> u32 {
     (xxh3_64(row) % u64::from(key_groups)) as u32
@@ -228,26 +216,6 @@ mod tests {
                 next = range.end;
             }
             assert_eq!(next, 128);
-        }
-    }
-
-    #[test]
-    fn keys_compare_as_their_bytes() {
-        let keys: [&[u8]; 9] = [
-            b"",
-            b"\0",
-            b"a",
-            b"ab",
-            b"ab\0",
-            b"abcdefghijklmnop",
-            b"abcdefghijklmnop\0",
-            b"abcdefghijklmnoq",
-            b"b",
-        ];
-        for a in keys {
-            for b in keys {
-                assert_eq!(cmp_keys(a, b), a.cmp(b), "{a:?} {b:?}");
-            }
         }
     }
 

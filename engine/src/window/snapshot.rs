@@ -14,7 +14,7 @@ use super::accumulator::{Accumulator, Hll, Moments};
 use super::state::{Slot, WindowState};
 use crate::error::{EngineError, Result};
 use crate::event_time::{decode_snapshots, encode_snapshot};
-use crate::key::{cmp_keys, key_group};
+use crate::key::key_group;
 
 const MOMENT_FIELDS: [&str; 5] = ["sum", "min", "max", "mean", "m2"];
 
@@ -29,7 +29,7 @@ impl WindowState {
             .iter()
             .flat_map(|(k, slots)| slots.iter().map(move |s| (k, s)))
             .collect();
-        entries.sort_unstable_by(|a, b| cmp_keys(a.0, b.0).then(a.1.start.cmp(&b.1.start)));
+        entries.sort_by(|a, b| (a.0, a.1.start).cmp(&(b.0, b.1.start)));
         let mut fields = vec![
             Field::new("key_group", DataType::UInt32, false),
             Field::new("key", DataType::Binary, false),

@@ -15,7 +15,7 @@ use super::assign::window_starts;
 use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
 use crate::error::{EngineError, Result};
 use crate::event_time::{as_micros, canonical_order, late_schema, time_index};
-use crate::key::{KeyColumns, cmp_keys, unknown_column};
+use crate::key::{KeyColumns, unknown_column};
 use crate::watermark::Watermark;
 
 /// One open window (or session) of one key.
@@ -296,12 +296,7 @@ impl WindowState {
             }
         }
         self.open = kept;
-        // By window, then key bytes; each (window, key) is emitted once.
-        emitted.sort_unstable_by(|a, b| {
-            (a.1.start, a.1.end)
-                .cmp(&(b.1.start, b.1.end))
-                .then_with(|| cmp_keys(&a.0, &b.0))
-        });
+        emitted.sort_by(|a, b| (a.1.start, a.1.end, &a.0).cmp(&(b.1.start, b.1.end, &b.0)));
         let results = if emitted.is_empty() {
             None
         } else {
