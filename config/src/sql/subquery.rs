@@ -18,7 +18,7 @@ use sluice_engine::window::WindowKind;
 
 use super::ddl::{SinkTable, SourceTable};
 use super::query::{plain_select, source_table};
-use super::window::{lower_window, window_call};
+use super::window::{Output, lower_window, window_bound, window_call};
 
 /// A lowered windowed subquery.
 pub(super) struct Windows<'a> {
@@ -113,42 +113,19 @@ pub(super) fn lower<'a>(
             SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
             _ => continue,
         };
-        let (bound, own) = window_bound(expr);
+        let bound = window_bound(expr);
+        let own = match (&bound, expr) {
+            (Some((_, name)), _) => Some((*name).to_owned()),
+            (None, Expr::Identifier(id)) => Some(id.value.clone()),
+            _ => None,
+        };
         let name = alias.or(own).unwrap_or_else(|| expr.to_string());
         match bound {
-            Some(Bound::Start) => lowered.start = Some(name.clone()),
-            Some(Bound::End) => lowered.end = Some(name.clone()),
-            None => {}
+            Some((Output::Start, _)) => lowered.start = Some(name.clone()),
+            Some((Output::End, _)) => lowered.end = Some(name.clone()),
+            _ => {}
         }
         lowered.columns.push(name);
     }
     Ok(lowered)
-}
-
-enum Bound {
-    Start,
-    End,
-}
-
-/// Whether `e` is the window's start or end, and the name it goes by unaliased.
-fn window_bound(e: &Expr) -> (Option<Bound>, Option<String>) {
-    match e {
-        Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_start") => {
-            (Some(Bound::Start), Some("window_start".into()))
-        }
-        Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_end") => {
-            (Some(Bound::End), Some("window_end".into()))
-        }
-        Expr::CompoundIdentifier(ids)
-            if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
-        {
-            match ids[1].value.to_ascii_lowercase().as_str() {
-                "start" => (Some(Bound::Start), Some("window_start".into())),
-                "end" => (Some(Bound::End), Some("window_end".into())),
-                _ => (None, None),
-            }
-        }
-        Expr::Identifier(id) => (None, Some(id.value.clone())),
-        _ => (None, None),
-    }
 }

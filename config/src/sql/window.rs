@@ -92,8 +92,35 @@ pub(super) fn having_over_outputs(mut having: Expr, items: &[SelectItem]) -> Res
     }
 }
 
+/// Whether `e` names the window's start or end (`window_start`, `window.start`, ...),
+/// with the name it goes by unaliased.
+pub(super) fn window_bound(e: &Expr) -> Option<(Output, &'static str)> {
+    let end = match e {
+        Expr::Identifier(id) => match id.value.to_ascii_lowercase().as_str() {
+            "window_start" => false,
+            "window_end" => true,
+            _ => return None,
+        },
+        Expr::CompoundIdentifier(ids)
+            if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
+        {
+            match ids[1].value.to_ascii_lowercase().as_str() {
+                "start" => false,
+                "end" => true,
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    Some(if end {
+        (Output::End, "window_end")
+    } else {
+        (Output::Start, "window_start")
+    })
+}
+
 /// What the select list of a windowed query names.
-enum Output {
+pub(super) enum Output {
     Start,
     End,
     Key(String),
@@ -307,20 +334,11 @@ fn selected(target: &str, items: &[SelectItem], keys: &[String]) -> Result<Selec
             }
         };
         let (output, default_name) = match expr {
-            Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_start") => {
-                (Output::Start, "window_start".to_owned())
-            }
-            Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_end") => {
-                (Output::End, "window_end".to_owned())
-            }
+            e if let Some((bound, name)) = window_bound(e) => (bound, name.to_owned()),
             Expr::CompoundIdentifier(ids)
                 if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
             {
-                match ids[1].value.to_ascii_lowercase().as_str() {
-                    "start" => (Output::Start, "window_start".to_owned()),
-                    "end" => (Output::End, "window_end".to_owned()),
-                    _ => return Err(format!("`{expr}`: window.start or window.end")),
-                }
+                return Err(format!("`{expr}`: window.start or window.end"));
             }
             Expr::Identifier(id) if keys.contains(&id.value) => {
                 (Output::Key(id.value.clone()), id.value.clone())

@@ -1,0 +1,281 @@
+//! The `ON` clause of a stream–stream join (and an inner join's time bounds in `WHERE`):
+//! its keys, and its bounds on the two sides' event times.
+
+use std::collections::BTreeSet;
+
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, SelectItem, visit_expressions};
+
+use super::{Side, all_of, conjuncts, not_an_event_time, owner};
+use crate::sql::query::unsupported;
+use crate::sql::window::interval;
+
+/// The keys and time bounds of an `ON` clause: `right.t - left.t` lies in `[min, max]`
+/// (microseconds).
+#[derive(Default)]
+pub(super) struct Condition {
+    pub(super) keys: Vec<(String, String)>,
+    pub(super) min: Option<i64>,
+    pub(super) max: Option<i64>,
+    /// The event-time column of each side that the bounds use.
+    pub(super) time: [Option<String>; 2],
+}
+
+/// A column of one side plus a constant (microseconds): `b.ts - INTERVAL '5' MINUTE`.
+#[derive(Clone)]
+struct Term {
+    side: usize,
+    column: String,
+    offset: i64,
+}
+
+impl Condition {
+    pub(super) fn add(&mut self, e: &Expr, sides: &[Side; 2]) -> Result<(), String> {
+        let what = || {
+            unsupported(
+                &format!("ON ... {e}"),
+                "the ON clause of a stream–stream join holds equalities of the sides' columns \
+                 and bounds on their event times; put other conditions in WHERE",
+            )
+        };
+        match e {
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } => {
+                let terms = |a: &Expr, b: &Expr| Ok((term(a, sides)?, term(b, sides)?));
+                let (t, lo) = terms(expr, low).map_err(|_: String| what())?;
+                self.bound(t, &BinaryOperator::GtEq, lo, sides)?;
+                let (t, hi) = terms(expr, high).map_err(|_: String| what())?;
+                self.bound(t, &BinaryOperator::LtEq, hi, sides)
+            }
+            Expr::BinaryOp { left, op, right } => match op {
+                BinaryOperator::Eq => {
+                    let (a, b) = (term(left, sides)?, term(right, sides)?);
+                    if a.side == b.side || a.offset != 0 || b.offset != 0 {
+                        return Err(what());
+                    }
+                    let (l, r) = if a.side == 0 { (a, b) } else { (b, a) };
+                    // Equal event times (a window join) bound the join too.
+                    if self.may_bound(&l, sides) && self.may_bound(&r, sides) {
+                        self.bound(l.clone(), &BinaryOperator::GtEq, r.clone(), sides)?;
+                        self.bound(l.clone(), &BinaryOperator::LtEq, r.clone(), sides)?;
+                    }
+                    self.keys.push((l.column, r.column));
+                    Ok(())
+                }
+                BinaryOperator::Gt
+                | BinaryOperator::GtEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq => match (term(left, sides), term(right, sides)) {
+                    (Ok(a), Ok(b)) => self.bound(a, op, b, sides),
+                    _ => Err(what()),
+                },
+                _ => Err(what()),
+            },
+            _ => Err(what()),
+        }
+    }
+
+    /// Adds the bound `a op b` between the sides' event times.
+    fn bound(
+        &mut self,
+        a: Term,
+        op: &BinaryOperator,
+        b: Term,
+        sides: &[Side; 2],
+    ) -> Result<(), String> {
+        for t in [&a, &b] {
+            let side = &sides[t.side];
+            if !side.times.contains(&t.column) {
+                return Err(not_an_event_time(side, &t.column));
+            }
+            match &self.time[t.side] {
+                Some(time) if *time != t.column => {
+                    return Err(format!(
+                        "the join bounds both `{}.{time}` and `{}.{}`; bound one event time \
+                         of each side",
+                        side.alias, side.alias, t.column
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if a.side == b.side {
+            return Err(format!(
+                "a bound compares `{}` with itself; compare the two sides' event times",
+                sides[a.side].alias
+            ));
+        }
+        for t in [&a, &b] {
+            self.time[t.side] = Some(t.column.clone());
+        }
+        // a.t + a.offset OP b.t + b.offset, as right.t - left.t OP' k.
+        let (op, k) = if a.side == 1 {
+            (op.clone(), b.offset - a.offset)
+        } else {
+            let flipped = match op {
+                BinaryOperator::Gt => BinaryOperator::Lt,
+                BinaryOperator::GtEq => BinaryOperator::LtEq,
+                BinaryOperator::Lt => BinaryOperator::Gt,
+                _ => BinaryOperator::GtEq,
+            };
+            (flipped, a.offset - b.offset)
+        };
+        match op {
+            BinaryOperator::GtEq => self.min = Some(self.min.map_or(k, |m| m.max(k))),
+            BinaryOperator::Gt => self.min = Some(self.min.map_or(k + 1, |m| m.max(k + 1))),
+            BinaryOperator::LtEq => self.max = Some(self.max.map_or(k, |m| m.min(k))),
+            _ => self.max = Some(self.max.map_or(k - 1, |m| m.min(k - 1))),
+        }
+        Ok(())
+    }
+
+    /// The columns of each side that the join and the query read: its keys, its event
+    /// time, and the columns `items` and `selection` name; `None` for a side whose every
+    /// column is read (`*`).
+    pub(super) fn used(
+        &self,
+        items: &[SelectItem],
+        selection: Option<&Expr>,
+        sides: &[Side; 2],
+    ) -> [Option<BTreeSet<String>>; 2] {
+        let mut used: [BTreeSet<String>; 2] = Default::default();
+        for (l, r) in &self.keys {
+            used[0].insert(l.clone());
+            used[1].insert(r.clone());
+        }
+        for (side, time) in self.time.iter().enumerate() {
+            used[side].extend(time.clone());
+        }
+        let mut note = |e: &Expr| {
+            match e {
+                Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+                    if let Some(side) = sides.iter().position(|s| s.alias == ids[0].value) {
+                        used[side].insert(ids[1].value.clone());
+                    }
+                }
+                Expr::Identifier(id) => {
+                    if let Ok(Some(side)) = owner(&id.value, sides) {
+                        used[side].insert(id.value.clone());
+                    }
+                }
+                _ => {}
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        };
+        for item in items {
+            let _ = visit_expressions(item, &mut note);
+        }
+        if let Some(selection) = selection {
+            let _ = visit_expressions(selection, &mut note);
+        }
+        let everything = items.iter().any(|item| {
+            matches!(
+                item,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        });
+        used.map(|u| (!everything).then_some(u))
+    }
+
+    /// Whether `t` may be the event time of its side's bounds.
+    fn may_bound(&self, t: &Term, sides: &[Side; 2]) -> bool {
+        sides[t.side].times.contains(&t.column)
+            && self.time[t.side].as_ref().is_none_or(|c| *c == t.column)
+    }
+
+    /// Adds the conjuncts of `selection` that bound the two sides' event times (an inner
+    /// join's `WHERE`, where Flink's Nexmark q7 bounds them); returns the rest.
+    pub(super) fn take_bounds(
+        &mut self,
+        selection: Option<Expr>,
+        sides: &[Side; 2],
+    ) -> Result<Option<Expr>, String> {
+        let Some(selection) = selection else {
+            return Ok(None);
+        };
+        let mut rest = Vec::new();
+        for conjunct in conjuncts(&selection) {
+            if self.is_bound(conjunct, sides) {
+                self.add(conjunct, sides)?;
+            } else {
+                rest.push(conjunct.clone());
+            }
+        }
+        Ok(all_of(rest))
+    }
+
+    /// Whether `e` compares an event time of each side (`BETWEEN`, `<`, `<=`, `>`, `>=`).
+    fn is_bound(&self, e: &Expr, sides: &[Side; 2]) -> bool {
+        let times = |a: &Expr, b: &Expr| match (term(a, sides), term(b, sides)) {
+            (Ok(a), Ok(b)) => {
+                a.side != b.side && self.may_bound(&a, sides) && self.may_bound(&b, sides)
+            }
+            _ => false,
+        };
+        match e {
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } => times(expr, low) && times(expr, high),
+            Expr::BinaryOp { left, op, right } => {
+                matches!(
+                    op,
+                    BinaryOperator::Gt
+                        | BinaryOperator::GtEq
+                        | BinaryOperator::Lt
+                        | BinaryOperator::LtEq
+                ) && times(left, right)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `e` as a column of one side plus a constant interval.
+fn term(e: &Expr, sides: &[Side; 2]) -> Result<Term, String> {
+    match e {
+        Expr::Nested(inner) => term(inner, sides),
+        Expr::BinaryOp { left, op, right }
+            if matches!(op, BinaryOperator::Plus | BinaryOperator::Minus) =>
+        {
+            let mut t = term(left, sides)?;
+            let d = interval(&right.to_string())?;
+            let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+            t.offset += if *op == BinaryOperator::Plus {
+                micros
+            } else {
+                -micros
+            };
+            Ok(t)
+        }
+        Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+            let side = sides
+                .iter()
+                .position(|s| s.alias == ids[0].value)
+                .ok_or_else(|| format!("`{e}`: no side of the join goes by `{}`", ids[0]))?;
+            Ok(Term {
+                side,
+                column: ids[1].value.clone(),
+                offset: 0,
+            })
+        }
+        Expr::Identifier(id) => {
+            let side = owner(&id.value, sides)?
+                .ok_or_else(|| format!("`{id}` is a column of neither side of the join"))?;
+            Ok(Term {
+                side,
+                column: id.value.clone(),
+                offset: 0,
+            })
+        }
+        other => Err(format!(
+            "`{other}`: a column of one side (`a.col`), or its event time plus or minus an \
+             INTERVAL"
+        )),
+    }
+}
