@@ -51,6 +51,10 @@ pub struct ReplayIntent {
     /// later offsets go too, and the epochs are planned anew.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint: Option<String>,
+    /// The replay rebuilds operator state (`--reset-state`): it restarts at `restart`
+    /// with empty state, for a plan whose state does not fit the checkpoint's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset_state: bool,
 }
 
 const REPLAY: &str = "replay.json";
@@ -135,6 +139,43 @@ impl CheckpointStore {
         })
     }
 
+    /// The earliest epoch a replay that rebuilds state (`--reset-state`) can restart at,
+    /// with empty state: 0 while the offsets log still holds every epoch from the first,
+    /// else the epoch after the oldest retained snapshot (retention removed the offsets
+    /// before it, so the rows of earlier epochs cannot be read again as epochs).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when nothing is committed or neither start is retained;
+    /// [`Error::Store`] on I/O failure.
+    pub async fn state_rebuild_start(&self) -> Result<u64> {
+        let committed = self.committed_epochs().await?;
+        let Some(&last) = committed.last() else {
+            return Err(Error::InvalidArgument(
+                "nothing is committed: there is nothing to replay".into(),
+            ));
+        };
+        let logged = self.offsets_epochs().await?;
+        if logged.first() == Some(&0) {
+            return Ok(0);
+        }
+        for &epoch in &committed {
+            let Some(marker) = self.commit(epoch).await? else {
+                continue;
+            };
+            if marker.snapshot {
+                if epoch == last {
+                    break;
+                }
+                return Ok(epoch + 1);
+            }
+        }
+        Err(Error::InvalidArgument(format!(
+            "the offsets log no longer starts at epoch 0 (it holds {}..), and no retained \
+             snapshot before the last committed epoch {last} says where the input resumes",
+            logged.first().map_or("nothing".to_string(), u64::to_string)
+        )))
+    }
+
     /// Deletes the objects of `dir` (`commits`, `cursors`, `offsets`) of every epoch at or
     /// after `from`, newest first; how many went.
     pub(crate) async fn delete_epochs_from(&self, dir: &str, from: u64) -> Result<usize> {
@@ -171,5 +212,34 @@ impl CheckpointStore {
         }
         tracing::info!(job = %self.job_id, restart, deleted, "checkpoint rewound");
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commit::tests::marker;
+    use crate::offsets::tests::entry;
+    use crate::retention::Retention;
+    use crate::store::tests::temp_store;
+
+    #[tokio::test]
+    async fn state_is_rebuilt_from_the_first_epoch_while_it_is_logged() {
+        let (_dir, store) = temp_store();
+        assert!(store.state_rebuild_start().await.is_err());
+        for epoch in 0..=7 {
+            store.put_offsets(&entry(epoch, epoch * 10)).await.unwrap();
+            store
+                .put_commit(&marker(epoch, epoch % 3 == 2))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.state_rebuild_start().await.unwrap(), 0);
+        // Snapshots at 2 and 5; keeping one removes epochs 0..=4, offsets included: the
+        // rebuild starts after the oldest snapshot left, whose cursors say where.
+        store
+            .apply_retention(&Retention { keep_snapshots: 1 })
+            .await
+            .unwrap();
+        assert_eq!(store.state_rebuild_start().await.unwrap(), 6);
     }
 }

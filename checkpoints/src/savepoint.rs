@@ -35,6 +35,9 @@ pub struct Savepoint {
     pub created_at_ms: i64,
     /// The plan fingerprint of the job that took it.
     pub plan_fingerprint: String,
+    /// That plan's state layout, when its checkpoint recorded one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_layout: Option<crate::StateLayout>,
     /// The job's key groups.
     pub key_groups: u32,
     /// The snapshot epoch's commit marker (its table versions and state parts).
@@ -98,6 +101,13 @@ impl CheckpointStore {
             .metadata()
             .await?
             .ok_or_else(|| Error::InvalidArgument("the job has no metadata".into()))?;
+        if !meta.restores_state_of(marker.epoch) {
+            return Err(Error::InvalidArgument(format!(
+                "the newest snapshot (epoch {}) holds the state of the plan before a replay \
+                 that reset it: take the savepoint after the next snapshot",
+                marker.epoch
+            )));
+        }
         let offsets = self.offsets(marker.epoch).await?.ok_or_else(|| {
             Error::InvalidArgument(format!("epoch {} has no offsets entry", marker.epoch))
         })?;
@@ -119,6 +129,7 @@ impl CheckpointStore {
             name: name.to_owned(),
             created_at_ms: now_ms,
             plan_fingerprint: meta.plan_fingerprint,
+            state_layout: meta.state_layout,
             key_groups: meta.key_groups,
             cursors: self.cursors(marker.epoch).await?,
             marker,

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::layout::StateLayout;
 use crate::retry::StoreRetry;
 
 /// Identity of a job, written once at its first start.
@@ -34,6 +35,23 @@ pub struct JobMetadata {
     pub key_groups: u32,
     /// Creation time, Unix milliseconds.
     pub created_at_ms: i64,
+    /// What shapes each stateful operator's state under the plan (see [`StateLayout`]);
+    /// absent in checkpoints written before layouts were recorded, until their next run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_layout: Option<StateLayout>,
+    /// The epoch a replay with `--reset-state` restarted at with empty state: snapshots of
+    /// earlier epochs hold another plan's state and are never restored (their cursors
+    /// still say where the input resumes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reset_at: Option<u64>,
+}
+
+impl JobMetadata {
+    /// Whether the state of snapshot epoch `epoch` may be restored (it was not written
+    /// before a reset of the state).
+    pub fn restores_state_of(&self, epoch: u64) -> bool {
+        self.state_reset_at.is_none_or(|reset| epoch >= reset)
+    }
 }
 
 /// Handle on one job's checkpoints. Cheap to clone; `Send + Sync`.
@@ -209,6 +227,33 @@ impl CheckpointStore {
         self.get_json(&path).await?.ok_or_else(|| vanished(&path))
     }
 
+    /// Replaces the job metadata: after a replay that changed the plan (its fingerprint
+    /// and state layout), or to record the layout of a checkpoint written without one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] if `meta.job_id` differs from this store's job,
+    /// [`Error::Store`] on I/O failure.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the write is atomic, so the old or the new file is there.
+    pub async fn replace_metadata(&self, meta: &JobMetadata) -> Result<()> {
+        if meta.job_id != *self.job_id {
+            return Err(Error::InvalidArgument(format!(
+                "metadata for job {:?} given to the store of job {:?}",
+                meta.job_id, self.job_id
+            )));
+        }
+        let path = self.job_path("metadata.json");
+        let bytes = serde_json::to_vec_pretty(meta).map_err(|e| Error::corrupt(&path, e))?;
+        self.store
+            .put_opts(&path, PutPayload::from(bytes), Default::default())
+            .await?;
+        tracing::info!(job = %self.job_id, fingerprint = %meta.plan_fingerprint, "job metadata replaced");
+        Ok(())
+    }
+
     /// Reads the job metadata, if the job has started before.
     ///
     /// # Errors
@@ -330,6 +375,8 @@ pub(crate) mod tests {
             plan_fingerprint: fingerprint.into(),
             key_groups: 128,
             created_at_ms: 1_700_000_000_000,
+            state_layout: None,
+            state_reset_at: None,
         }
     }
 
@@ -341,6 +388,17 @@ pub(crate) mod tests {
         // A second start with another plan gets the stored metadata back.
         assert_eq!(store.init_metadata(&meta("b")).await.unwrap(), meta("a"));
         assert_eq!(store.metadata().await.unwrap(), Some(meta("a")));
+        // A replay with a changed plan replaces it, layout included.
+        let replaced = JobMetadata {
+            state_layout: Some(StateLayout::default().with("w", "keys", "k Int64")),
+            state_reset_at: Some(3),
+            ..meta("c")
+        };
+        store.replace_metadata(&replaced).await.unwrap();
+        assert_eq!(store.metadata().await.unwrap(), Some(replaced.clone()));
+        assert!(!replaced.restores_state_of(2));
+        assert!(replaced.restores_state_of(3));
+        assert!(meta("a").restores_state_of(0));
         let mut other = meta("a");
         other.job_id = "job-2".into();
         assert!(matches!(

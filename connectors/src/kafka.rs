@@ -21,5 +21,5 @@ pub use config::{KafkaSourceConfig, MetadataColumn};
 pub use error::KafkaError;
 pub use producer::{EventProducer, ProduceReport, create_topic};
 pub use publisher::KafkaPublishedSink;
-pub use source::KafkaSource;
+pub use source::{KafkaSource, OffsetsAtTime};
 pub use starting::{EndingOffsets, StartingOffsets};

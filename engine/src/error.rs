@@ -40,7 +40,7 @@ pub enum EngineError {
     Worker(String),
     /// The checkpoint was written by a different plan.
     #[error(
-        "the checkpoint was written by another plan (fingerprint {stored}, this plan {current}); use a fresh checkpoint location or the original job definition"
+        "the checkpoint was written by another plan (fingerprint {stored}, this plan {current}): run the job file it was written with, use a fresh checkpoint location, or switch to this plan with `sluice replay <job> --from-epoch E --in-place`, which checks that its state fits"
     )]
     PlanChanged {
         /// Fingerprint in the checkpoint.

@@ -49,6 +49,7 @@
 
 mod builder;
 mod compiled;
+mod state_layout;
 
 pub use builder::PlanBuilder;
 pub use compiled::{CompiledJoin, CompiledOperator, CompiledPlan, StaticInputs};

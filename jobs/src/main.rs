@@ -8,6 +8,7 @@ mod failure;
 mod metrics_endpoint;
 mod output;
 mod pipeline;
+mod plan_change;
 mod produce;
 mod replay;
 mod report;
@@ -90,7 +91,9 @@ enum Command {
     Savepoint(savepoint_cmd::SavepointArgs),
     /// Reprocess a job's epochs from `--from-epoch` on, after a bug fix: `--dry-run`
     /// prints the epochs, ranges and table versions involved; `--in-place` restores the
-    /// tables and the checkpoint to before those epochs and runs the job again.
+    /// tables and the checkpoint to before those epochs and runs the job again. The job
+    /// file may be edited (a bug fix): its state must fit the checkpoint's, or
+    /// `--reset-state` rebuilds it from the earliest input the checkpoint logs.
     Replay {
         /// The job file.
         job: PathBuf,
@@ -102,8 +105,9 @@ enum Command {
         /// `TABLE@VERSION` (e.g. `gold_user_activity@42`).
         #[arg(long, value_name = "TABLE@VERSION", conflicts_with = "from_time")]
         from_version: Option<String>,
-        /// Reprocess the epochs committed at or after this time (RFC 3339, e.g.
-        /// `2026-12-05T14:00:00Z`), as after a bad deploy then.
+        /// Reprocess from the first epoch that read a Kafka record stamped at or after this
+        /// time (RFC 3339, e.g. `2026-12-05T14:00:00Z`); for a job without Kafka, from the
+        /// first epoch committed at or after it.
         #[arg(long, value_name = "TIME")]
         from_time: Option<String>,
         /// Print what would be replayed; change nothing.
@@ -116,10 +120,16 @@ enum Command {
         /// Restore the tables and the checkpoint, then run the job.
         #[arg(long, conflicts_with = "into")]
         in_place: bool,
-        /// Replay into shadow tables under this (new or empty) directory, leaving
-        /// production alone; compare them with `sluice table diff`.
+        /// Replay into shadow tables under this new or empty directory (or object-store
+        /// prefix, `s3://bucket/prefix`), leaving production alone; compare them with
+        /// `sluice table diff`.
         #[arg(long, value_name = "DIR")]
         into: Option<PathBuf>,
+        /// Rebuild operator state from the earliest input the checkpoint logs, for an
+        /// edited plan whose state does not fit the checkpoint's (a renamed operator, a
+        /// changed key or window): the replay restarts there with empty state.
+        #[arg(long)]
+        reset_state: bool,
         /// Override a setting, as for `sluice run` (repeatable).
         #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
         set: Vec<String>,
@@ -230,20 +240,21 @@ fn run(cli: Cli) -> Result<()> {
             dry_run: _,
             in_place,
             into,
+            reset_state,
             set,
             param,
         } => {
             let config = load_job(&job, &set, &param)?;
             let from = replay_start(from_epoch, from_version, from_time)?;
-            let epoch = from.epoch(&config)?;
-            if from != replay::ReplayStart::Epoch(epoch) {
-                println!("{from} is epoch {epoch}");
+            let (epoch, found) = from.epoch(&config)?;
+            if let Some(line) = found {
+                output::emit(&format!("{line}\n"));
             }
             let (config, in_place) = match into {
                 Some(dir) => (shadow::prepare(&config, &dir)?, true),
                 None => (config, in_place),
             };
-            replay::prepare(&config, epoch, in_place)?.print();
+            replay::prepare(&config, epoch, in_place, reset_state)?.print();
             if in_place {
                 let summary =
                     pipeline::run_job(&config, false, None, std::time::Duration::from_secs(30))?;
@@ -295,7 +306,7 @@ fn replay_start(
                 "--from-time `{time}`: an RFC 3339 time, e.g. 2026-12-05T14:00:00Z ({e})"
             )
         })?;
-        return Ok(replay::ReplayStart::CommittedSince(at.timestamp_millis()));
+        return Ok(replay::ReplayStart::Time(at.timestamp_millis()));
     }
     epoch
         .map(replay::ReplayStart::Epoch)

@@ -297,7 +297,7 @@ pub(crate) fn open_checkpoints(job: &JobConfig) -> Result<sluice_checkpoints::Ch
 }
 
 /// How `job`'s object-store requests are retried (its `object-store` settings).
-fn store_retry(job: &JobConfig) -> sluice_checkpoints::StoreRetry {
+pub(crate) fn store_retry(job: &JobConfig) -> sluice_checkpoints::StoreRetry {
     let settings = &job.object_store;
     sluice_checkpoints::StoreRetry {
         max_retries: settings.max_retries,
@@ -305,6 +305,49 @@ fn store_retry(job: &JobConfig) -> sluice_checkpoints::StoreRetry {
         initial_backoff: settings.initial_backoff,
         max_backoff: settings.max_backoff,
     }
+}
+
+/// `job`'s plan compiled against its sources' schemas and the tables its joins read,
+/// without running it (a replay checks an edited plan's state layout with it).
+///
+/// # Errors
+/// A source or table that cannot be opened, or a plan that does not compile.
+pub(crate) fn compile(job: &JobConfig, handle: &tokio::runtime::Handle) -> Result<CompiledPlan> {
+    let plan = job.plan()?;
+    let (_, schemas, _) = open_sources(job, &plan, false, job.trigger.records_per_epoch, handle)?;
+    let inputs = static_inputs::static_tables(job, handle)?.inputs;
+    CompiledPlan::compile_sources(plan, &schemas, &inputs)
+        .context("compiling the job's SQL and joins")
+}
+
+/// For each Kafka partition `job` reads (its source and a SQL job's other source tables),
+/// `(topic, partition, offset)`: the first offset whose record's timestamp is at or after
+/// `ms`, `None` where no record is that recent. `None` for a job that reads no Kafka topic.
+///
+/// # Errors
+/// A Kafka source that cannot be opened or whose brokers do not answer.
+pub(crate) fn kafka_offsets_at(
+    job: &JobConfig,
+    ms: i64,
+) -> Result<Option<sluice_connectors::kafka::OffsetsAtTime>> {
+    let mut configs = vec![job.source.clone()];
+    if let Some(queries) = &job.queries {
+        configs.extend(queries.other_sources.iter().map(|(_, c)| c.clone()));
+    }
+    let mut found: Option<Vec<_>> = None;
+    for config in configs {
+        let Some(kafka) = &config.kafka else { continue };
+        let mut one = job.clone();
+        one.source = config.clone();
+        let source =
+            KafkaSource::new(kafka.clone(), decoder(&one)?, &job.job_id).context("source.kafka")?;
+        let offsets = source
+            .offsets_at(ms)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("the offsets of topic(s) {:?} at {ms} ms", kafka.topics))?;
+        found.get_or_insert_with(Vec::new).extend(offsets);
+    }
+    Ok(found)
 }
 
 /// The fingerprint of `job`'s plan, as its checkpoint records it.

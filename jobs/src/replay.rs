@@ -1,7 +1,7 @@
 //! `sluice replay JOB --from-epoch E (--dry-run | --in-place)`: reprocess a job's epochs
 //! from `E` on, after a bug fix. `--from-version TABLE@V` starts at the epoch that
-//! committed version `V` of an output table, `--from-time T` at the first epoch committed
-//! at or after `T` (see [`ReplayStart`]).
+//! committed version `V` of an output table, `--from-time T` at the first epoch that read a
+//! Kafka record stamped at or after `T` (see [`ReplayStart`]).
 //!
 //! Operator state restarts from the newest snapshot before `E`, so the replay restarts at
 //! `R`, the epoch after it (at most `E`). `--dry-run` prints `R`, the epochs to reprocess
@@ -13,10 +13,13 @@
 //!    the offsets entries stay, so epoch `R..` read exactly the ranges they read before;
 //! 3. restores each table to its version before `R`, setting the job's Delta `txn` to
 //!    `R - 1` in the same commit, so the epochs commit again;
-//! 4. forgets the intent and runs the job, which reprocesses `R..` and goes on.
+//! 4. records the job file's plan in the checkpoint, forgets the intent and runs the job,
+//!    which reprocesses `R..` and goes on.
 //!
-//! The plan must be the same (the checkpoint's fingerprint): a changed plan is refused as
-//! `sluice run` refuses it. Topics a job publishes to (`output.kafka`) are not rewound.
+//! The job file may be an edited plan (a bug fix): it is accepted when its state fits the
+//! checkpoint's, and otherwise refused naming what differs, unless `--reset-state`
+//! restarts it with empty state from the earliest epoch the checkpoint logs (see
+//! [`crate::plan_change`]). Topics a job publishes to (`output.kafka`) are not rewound.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -28,6 +31,11 @@ use sluice_connectors::delta::maintenance;
 
 use crate::output::emit;
 use crate::pipeline;
+use crate::plan_change;
+
+mod start;
+
+pub use start::ReplayStart;
 
 /// What a replay does, or did.
 pub struct Replay {
@@ -39,12 +47,14 @@ pub struct Replay {
 /// # Errors
 /// A checkpoint or table that cannot be read or written; an epoch that cannot be
 /// replayed (not committed, or its inputs' offsets gone).
-pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
+pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool, reset_state: bool) -> Result<Replay> {
     let runtime = tokio::runtime::Runtime::new()?;
     let store = pipeline::open_checkpoints(job)?;
-    same_plan(job, &runtime, &store)?;
+    let meta = plan_change::metadata(job, &runtime, &store)?;
+    let change = plan_change::check(job, &runtime, &meta, &(&meta).into(), reset_state)?;
     let pending = runtime.block_on(store.replay_intent())?;
     let mut text = String::new();
+    change.describe(&mut text);
     let intent = match pending {
         Some(intent) => {
             let _ = writeln!(
@@ -55,23 +65,44 @@ pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
             intent
         }
         None => {
-            let plan = runtime
-                .block_on(store.rewind_plan(epoch))
-                .with_context(|| format!("planning a replay from epoch {epoch}"))?;
-            let _ =
-                writeln!(
+            let from = if change.resets_state() {
+                let start = runtime.block_on(store.state_rebuild_start())?;
+                let _ = writeln!(
                     text,
-                    "replay of job `{}` from epoch {epoch}: restarts at epoch {} ({}), reprocesses \
-                 epochs {}..={}",
-                    job.job_id,
-                    plan.restart,
-                    plan.snapshot.as_ref().map_or(
-                        "no snapshot before it".to_string(),
-                        |s| format!("after the snapshot of epoch {}", s.epoch)
-                    ),
-                    plan.restart,
-                    plan.last_committed
+                    "--reset-state: the state is rebuilt from epoch {start}, the earliest input \
+                     the checkpoint logs, so the replay restarts there{}",
+                    if start > 0 {
+                        " (retention removed the offsets of earlier epochs: their rows are not \
+                         read again, and windows open at that epoch lack them)"
+                    } else {
+                        ""
+                    }
                 );
+                start
+            } else {
+                epoch
+            };
+            let plan = runtime
+                .block_on(store.rewind_plan(from))
+                .with_context(|| format!("planning a replay from epoch {from}"))?;
+            let _ = writeln!(
+                text,
+                "replay of job `{}` from epoch {from}: restarts at epoch {} ({}), reprocesses \
+                 epochs {}..={}",
+                job.job_id,
+                plan.restart,
+                plan.snapshot
+                    .as_ref()
+                    .map_or("no snapshot before it".to_string(), |s| {
+                        if change.resets_state() {
+                            format!("from the cursors of epoch {}, with empty state", s.epoch)
+                        } else {
+                            format!("after the snapshot of epoch {}", s.epoch)
+                        }
+                    }),
+                plan.restart,
+                plan.last_committed
+            );
             let mut tables = BTreeMap::new();
             for marker in &plan.markers {
                 for (table, version) in &marker.tables {
@@ -112,6 +143,7 @@ pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
                 restart: plan.restart,
                 tables,
                 savepoint: None,
+                reset_state: change.resets_state(),
             };
             if !in_place {
                 let _ = writeln!(text, "dry run: nothing changed");
@@ -127,116 +159,34 @@ pub fn prepare(job: &JobConfig, epoch: u64, in_place: bool) -> Result<Replay> {
         );
     }
     finish(job, &runtime, &store, &intent, &mut text)?;
+    change.record(&runtime, &store, &meta, &intent)?;
+    runtime.block_on(store.clear_replay_intent())?;
     Ok(Replay { text })
-}
-
-/// Where a replay starts: an epoch, the epoch that committed a table's version, or the
-/// first epoch committed at or after a time.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReplayStart {
-    /// `--from-epoch E`.
-    Epoch(u64),
-    /// `--from-version TABLE@V`: the first epoch whose commit made version `V` or later of
-    /// the table.
-    Version {
-        /// The output table's name.
-        table: String,
-        /// Its Delta version.
-        version: u64,
-    },
-    /// `--from-time T`: the first epoch committed at or after `T` (ms since the Unix
-    /// epoch), after a bad deploy at `T`.
-    CommittedSince(i64),
-}
-
-impl std::fmt::Display for ReplayStart {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Epoch(e) => write!(f, "epoch {e}"),
-            Self::Version { table, version } => {
-                write!(f, "the commit of version {version} of `{table}`")
-            }
-            Self::CommittedSince(ms) => {
-                let at = chrono::DateTime::from_timestamp_millis(*ms)
-                    .map_or_else(|| format!("{ms} ms"), |t| t.to_rfc3339());
-                write!(f, "the first commit at or after {at}")
-            }
-        }
-    }
-}
-
-impl ReplayStart {
-    /// Whether epoch `marker` is at or after this start; `None` when it cannot tell (an
-    /// epoch that wrote nothing to the table).
-    fn matches(&self, marker: &sluice_checkpoints::CommitMarker) -> Option<bool> {
-        match self {
-            Self::Epoch(e) => Some(marker.epoch >= *e),
-            Self::Version { table, version } => marker.tables.get(table).map(|v| v >= version),
-            Self::CommittedSince(t) => Some(marker.committed_at_ms >= *t),
-        }
-    }
-
-    /// The epoch this start names, from the checkpoint's commit markers (the retained
-    /// ones: a version or time older than them is an error naming the oldest).
-    ///
-    /// # Errors
-    /// No committed epoch matches, or the checkpoint cannot be read.
-    pub fn epoch(&self, job: &JobConfig) -> Result<u64> {
-        if let Self::Epoch(e) = self {
-            return Ok(*e);
-        }
-        let runtime = tokio::runtime::Runtime::new()?;
-        let store = pipeline::open_checkpoints(job)?;
-        let latest = runtime
-            .block_on(store.latest_commit())?
-            .context("the checkpoint has no committed epoch to replay")?;
-        // Newest first, while the markers match: the earliest match is the start.
-        let mut found = None;
-        let mut oldest = latest.epoch;
-        for e in (0..=latest.epoch).rev() {
-            let Some(marker) = runtime.block_on(store.commit(e))? else {
-                if found == Some(oldest) {
-                    bail!(
-                        "the replay would start before epoch {oldest}, the oldest whose commit \
-                         the checkpoint still holds; give --from-epoch {oldest} to replay what \
-                         is retained"
-                    );
-                }
-                break;
-            };
-            oldest = e;
-            match self.matches(&marker) {
-                Some(true) => found = Some(e),
-                Some(false) => break,
-                None => {}
-            }
-        }
-        found.with_context(|| match self {
-            Self::Version { table, version } => format!(
-                "no retained epoch (epochs {oldest}..={}) committed version {version} or later of \
-                 table `{table}`",
-                latest.epoch
-            ),
-            _ => format!(
-                "no retained epoch (epochs {oldest}..={}) was committed at or after that time",
-                latest.epoch
-            ),
-        })
-    }
 }
 
 /// Restores savepoint `name` into `job`'s checkpoint and tables (`sluice run
 /// --from-savepoint`): the tables go back to the versions its epoch committed, the
 /// checkpoint to its state and cursors, and every later epoch is forgotten, offsets
-/// included, so the job plans them anew (with any worker or process count).
+/// included, so the job plans them anew (with any worker or process count). The job file
+/// may be an edited plan whose state fits the savepoint's.
 ///
 /// # Errors
-/// No such savepoint; a checkpoint or table that cannot be read or written.
+/// No such savepoint; a plan whose state does not fit it; a checkpoint or table that
+/// cannot be read or written.
 pub fn from_savepoint(job: &JobConfig, name: &str) -> Result<Replay> {
     let runtime = tokio::runtime::Runtime::new()?;
     let store = pipeline::open_checkpoints(job)?;
-    same_plan(job, &runtime, &store)?;
+    let meta = plan_change::metadata(job, &runtime, &store)?;
+    let savepoint = runtime
+        .block_on(store.savepoint(name))?
+        .with_context(|| format!("no savepoint {name:?} (see `sluice savepoint list`)"))?;
+    let stored = plan_change::StoredPlan {
+        fingerprint: &savepoint.plan_fingerprint,
+        layout: savepoint.state_layout.as_ref(),
+    };
+    let change = plan_change::check(job, &runtime, &meta, &stored, false)?;
     let mut text = String::new();
+    change.describe(&mut text);
     let intent = match runtime.block_on(store.replay_intent())? {
         Some(intent) if intent.savepoint.as_deref() == Some(name) => intent,
         Some(intent) => bail!(
@@ -244,9 +194,6 @@ pub fn from_savepoint(job: &JobConfig, name: &str) -> Result<Replay> {
             intent.restart
         ),
         None => {
-            let savepoint = runtime
-                .block_on(store.savepoint(name))?
-                .with_context(|| format!("no savepoint {name:?} (see `sluice savepoint list`)"))?;
             let intent = ReplayIntent {
                 restart: savepoint.epoch() + 1,
                 tables: savepoint
@@ -256,6 +203,7 @@ pub fn from_savepoint(job: &JobConfig, name: &str) -> Result<Replay> {
                     .map(|(t, v)| (t.clone(), *v as i64))
                     .collect(),
                 savepoint: Some(name.to_owned()),
+                reset_state: false,
             };
             runtime.block_on(store.put_replay_intent(&intent))?
         }
@@ -266,33 +214,13 @@ pub fn from_savepoint(job: &JobConfig, name: &str) -> Result<Replay> {
         intent.restart - 1
     );
     finish(job, &runtime, &store, &intent, &mut text)?;
+    change.record(&runtime, &store, &meta, &intent)?;
+    runtime.block_on(store.clear_replay_intent())?;
     Ok(Replay { text })
 }
 
-/// Refuses, before anything changes, a job whose plan is not the one its checkpoint
-/// recorded: the job would not run afterwards (replaying with a changed plan is not
-/// supported yet).
-fn same_plan(
-    job: &JobConfig,
-    runtime: &tokio::runtime::Runtime,
-    store: &sluice_checkpoints::CheckpointStore,
-) -> Result<()> {
-    let meta = runtime
-        .block_on(store.metadata())?
-        .with_context(|| format!("job `{}` has no checkpoint to replay", job.job_id))?;
-    let current = pipeline::plan_fingerprint(job)?;
-    if meta.plan_fingerprint != current {
-        bail!(
-            "the job file's plan (fingerprint {current}) is not the one its checkpoint \
-             recorded ({}): replaying or restoring with a changed plan is not supported; use \
-             the job file the checkpoint was written with",
-            meta.plan_fingerprint
-        );
-    }
-    Ok(())
-}
-
-/// Carries out `intent`: the checkpoint, then the tables, then forgets it.
+/// Carries out `intent`: the checkpoint, then the tables. The caller then records the
+/// plan and forgets the intent.
 fn finish(
     job: &JobConfig,
     runtime: &tokio::runtime::Runtime,
@@ -311,8 +239,7 @@ fn finish(
             "checkpoint restored to the savepoint's epoch {}",
             savepoint.epoch()
         );
-        return restore_tables(job, runtime, &tables_dir, intent, text)
-            .and_then(|()| Ok(runtime.block_on(store.clear_replay_intent())?));
+        return restore_tables(job, runtime, &tables_dir, intent, text);
     }
     // The checkpoint first: a job started before the tables are restored then replays
     // from the restart epoch, and its commits are skipped (the tables still hold those
@@ -323,9 +250,7 @@ fn finish(
         "checkpoint rewound to epoch {} ({deleted} objects removed)",
         intent.restart
     );
-    restore_tables(job, runtime, &tables_dir, intent, text)?;
-    runtime.block_on(store.clear_replay_intent())?;
-    Ok(())
+    restore_tables(job, runtime, &tables_dir, intent, text)
 }
 
 /// Restores every table of `intent` to its version, with the job's txn at the epoch

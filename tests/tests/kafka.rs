@@ -88,10 +88,21 @@ fn ending_offsets(topic: &str, events: u64) -> String {
 
 /// `sluice run config/kafka-events-to-delta.yaml` on `topic`, bounded at `events`.
 fn job(topic: &str, events: u64, out: &str, workers: u32, extra: &[String]) -> Result<Command> {
+    let mut cmd = on_topic(&["run"], topic, events, out, extra)?;
+    cmd.args(["--workers", &workers.to_string()]);
+    Ok(cmd)
+}
+
+/// `sluice ARGS config/kafka-events-to-delta.yaml` on `topic`, bounded at `events`.
+fn on_topic(
+    args: &[&str],
+    topic: &str,
+    events: u64,
+    out: &str,
+    extra: &[String],
+) -> Result<Command> {
     let mut cmd = Command::new(sluice_bin()?);
-    cmd.arg("run")
-        .arg(job_file())
-        .args(["--workers", &workers.to_string()]);
+    cmd.args(args).arg(job_file());
     let mut set = vec![
         format!("source.kafka.brokers={}", brokers()?),
         format!("source.kafka.topics=[{topic}]"),
@@ -135,6 +146,101 @@ fn wait(child: &mut Child, what: &str, log: &Path, timeout: Duration) -> Result<
 fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     format!("--- {} (tail) ---\n{}", log.display(), tail(&text, 40))
+}
+
+/// `sluice replay --from-time T` goes by Kafka record timestamps. 40,000 events are
+/// produced in two phases, offsets 0..2500 of every partition, then (after T) 2500..5000,
+/// and the job reads them 1,000 records per partition per epoch. The replay must start at
+/// the first epoch whose logged ranges reach offset 2500 (read from the checkpoint's
+/// offsets log, not from the replay), at epoch 0 for a time before every record, and be
+/// refused for a time after every record.
+#[test]
+fn a_replay_from_a_time_starts_at_the_first_epoch_reading_records_stamped_then() -> Result<()> {
+    let _serial = serial();
+    const EVENTS: u64 = 40_000;
+    const SPLIT: u64 = 2_500;
+    let dir = work_dir(TMP, "kafka_replay_time")?;
+    let topic = unique("replay-time");
+    create_topic(&topic)?;
+    let before = chrono::Utc::now() - chrono::Duration::seconds(2);
+    let mut first = produce(&topic, EVENTS, 7, None)?;
+    first.args(["--until-offset", &SPLIT.to_string()]);
+    run_with_timeout(first, Duration::from_secs(120))?.require_success("first phase")?;
+    thread::sleep(Duration::from_millis(1500));
+    let at = chrono::Utc::now();
+    thread::sleep(Duration::from_millis(1500));
+    let mut second = produce(&topic, EVENTS, 7, None)?;
+    second.args(["--from-offset", &SPLIT.to_string()]);
+    run_with_timeout(second, Duration::from_secs(120))?.require_success("second phase")?;
+
+    let out = dir.join("out").display().to_string();
+    let per_epoch = vec![format!(
+        "source.kafka.max-records-per-epoch={}",
+        1_000 * PARTITIONS
+    )];
+    let log = dir.join("job.log");
+    let mut run = spawn_logged(job(&topic, EVENTS, &out, 1, &per_epoch)?, &log)?;
+    wait(&mut run, "sluice run", &log, Duration::from_secs(600))?;
+
+    // The oracle: the first epoch whose logged ranges reach offset SPLIT.
+    let offsets = dir.join("out/checkpoints/kafka-user-events/offsets");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&offsets)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    files.sort();
+    let mut expected = None;
+    for file in &files {
+        let entry: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file)?)?;
+        let reaches = entry["ranges"]
+            .as_array()
+            .context("ranges")?
+            .iter()
+            .any(|r| r["end"].as_u64().is_some_and(|end| end > SPLIT));
+        if reaches {
+            expected = entry["epoch"].as_u64();
+            break;
+        }
+    }
+    let expected = expected.context("no epoch read the second phase")?;
+    ensure!(
+        expected > 0,
+        "the first epoch already read the second phase"
+    );
+
+    let replay = |time: &chrono::DateTime<chrono::Utc>| -> Result<sluice_tests::RunOutput> {
+        let time = time.to_rfc3339();
+        let args = ["replay", "--from-time", time.as_str(), "--dry-run"];
+        run_with_timeout(
+            on_topic(&args, &topic, EVENTS, &out, &per_epoch)?,
+            Duration::from_secs(120),
+        )
+    };
+    let found = replay(&at)?;
+    found.require_success("replay --from-time --dry-run")?;
+    ensure!(
+        found.stdout.contains(&format!(
+            "is epoch {expected}: the first that read a Kafka record"
+        )),
+        "the second phase begins in epoch {expected}:\n{}",
+        found.stdout
+    );
+    let from_start = replay(&before)?;
+    from_start.require_success("replay --from-time before every record")?;
+    ensure!(
+        from_start
+            .stdout
+            .contains("is epoch 0: the first that read"),
+        "{}",
+        from_start.stdout
+    );
+    let later = replay(&(chrono::Utc::now() + chrono::Duration::seconds(60)))?;
+    ensure!(
+        !later.status.success() && later.stderr.contains("stamped at or after"),
+        "a time after every record must be refused:\n{}{}",
+        later.stdout,
+        later.stderr
+    );
+    Ok(())
 }
 
 /// 1M events (malformed, rule-breaking and late ones included) over 8 partitions, produced

@@ -8,6 +8,10 @@
 //! that, `--into DIR` replays into shadow tables: they must equal the clean copy while the
 //! damaged production tables stay as they are, and `sluice table diff` must tell them apart.
 //!
+//! Edited job files: an edit whose state fits replays from the snapshot; one whose state
+//! does not is refused, and with `--reset-state` rebuilt from epoch 0 to equal a fresh run
+//! of the edited file.
+//!
 //! Savepoints: a savepoint taken after a `kill -9`, kept while retention removes that
 //! epoch from the live checkpoint, then `sluice run --from-savepoint` with another worker
 //! count after the tables were damaged, must end with every table equal to a clean run.
@@ -18,17 +22,22 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use sluice_tests::{
-    DEMO_TABLES, check_accounting, check_same_tables, copy_tree, delta_versions, run_with_timeout,
-    serial, sluice_bin, spawn_logged, tests_dir, work_dir,
+    DEMO_TABLES, check_accounting, check_same_tables, copy_tree, delta_versions, python_tool,
+    run_with_timeout, s3_endpoint, serial, sluice_bin, spawn_logged, tests_dir, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
 const EVENTS: u64 = 200_000;
 
 fn sluice(out: &Path, args: &[&str]) -> Result<Command> {
+    sluice_job(&tests_dir().join("../config/user-activity.yaml"), out, args)
+}
+
+/// `sluice ARGS JOB` for the job file `job`, with the test's output and epochs.
+fn sluice_job(job: &Path, out: &Path, args: &[&str]) -> Result<Command> {
     let mut cmd = Command::new(sluice_bin()?);
     cmd.args(args)
-        .arg(tests_dir().join("../config/user-activity.yaml"))
+        .arg(job)
         .arg("--set")
         .arg(format!("output.dir={}", out.display()))
         .args(["--set", &format!("source.generator.events={EVENTS}")])
@@ -83,16 +92,18 @@ fn an_in_place_replay_restores_and_recomputes_the_tables() -> Result<()> {
         "the dry run changed a table"
     );
 
-    // An edited plan is refused before anything changes.
+    // An edited plan whose state does not fit is refused before anything changes, naming
+    // what differs.
     let mut edited = sluice(&out, &["replay", "--from-epoch", "12", "--in-place"])?;
-    edited.args(["--set", "gold.watermark-delay=11m"]);
+    edited.args(["--set", "gold.window.size=10m"]);
     let refused = run_with_timeout(edited, Duration::from_secs(120))?;
     ensure!(
         !refused.status.success()
+            && refused.stderr.contains("its state does not fit")
             && refused
                 .stderr
-                .contains("not the one its checkpoint recorded"),
-        "a replay with an edited plan was not refused:\n{}",
+                .contains("window was `sliding 300s every 60s`, is `sliding 600s every 60s`"),
+        "a replay with an edited window was not refused:\n{}",
         refused.stderr
     );
     ensure!(
@@ -265,6 +276,221 @@ fn a_savepoint_outlives_retention_and_restarts_the_job_with_another_worker_count
     Ok(())
 }
 
+/// Replays with edited job files. The checkpoint keeps every epoch (`checkpoint.keep`
+/// 100), so a rebuild of the state can start from epoch 0.
+///
+/// 1. An edit whose state fits (silver's `CAST` written in lower case: a new plan
+///    fingerprint, the same rows) replays from epoch 12, into a shadow directory and then
+///    in place, resuming the window from the snapshot of epoch 10: the tables must equal
+///    the first run's, and the checkpoint must then hold the edited plan (`sluice run`
+///    refuses the original file and accepts the edited one).
+/// 2. An edit whose state does not fit (gold's window of 10 minutes, not 5) is refused,
+///    naming the window; with `--reset-state` the replay restarts at epoch 0 with empty
+///    state, and every table must equal a fresh run of the edited file in another
+///    directory.
+#[test]
+fn an_edited_plan_replays_when_its_state_fits_and_rebuilds_state_when_asked() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "replay_edited")?;
+    let (out, clean) = (dir.join("out"), dir.join("clean"));
+    let original = tests_dir().join("../config/user-activity.yaml");
+    let text = std::fs::read_to_string(&original)?;
+    let edit = |from: &str, to: &str, name: &str| -> Result<std::path::PathBuf> {
+        ensure!(text.contains(from), "the job file lacks `{from}`");
+        let path = dir.join(name);
+        std::fs::write(&path, text.replace(from, to))?;
+        Ok(path)
+    };
+    let fits = edit(
+        "CAST(event_time AS DATE)",
+        "cast(event_time as date)",
+        "fits.yaml",
+    )?;
+    let wider = edit("size: 5m, slide: 1m", "size: 10m, slide: 1m", "wider.yaml")?;
+    let keep_all = |mut cmd: Command| {
+        cmd.args(["--set", "checkpoint.keep=100"]);
+        cmd
+    };
+    let run =
+        |job: &Path, out: &Path, args: &[&str], what: &str| -> Result<sluice_tests::RunOutput> {
+            let result = run_with_timeout(
+                keep_all(sluice_job(job, out, args)?),
+                Duration::from_secs(600),
+            )?;
+            result.require_success(what)?;
+            Ok(result)
+        };
+    run(&original, &out, &["run"], "run")?;
+    copy_tree(&out, &clean)?;
+    let fingerprint = |dir: &Path| -> Result<String> {
+        let path = dir.join("checkpoints/user-activity/metadata.json");
+        let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+        meta["plan_fingerprint"]
+            .as_str()
+            .map(str::to_owned)
+            .context("plan_fingerprint")
+    };
+    let first = fingerprint(&out)?;
+
+    // 1. An edit whose state fits: into a shadow directory, then in place.
+    let shadow = dir.join("shadow");
+    let into = shadow.display().to_string();
+    let replayed = run(
+        &fits,
+        &out,
+        &["replay", "--from-epoch", "12", "--into", &into],
+        "replay --into with an edited plan",
+    )?;
+    ensure!(
+        replayed.stdout.contains("its state fits the checkpoint's")
+            && replayed.stdout.contains("after the snapshot of epoch 10"),
+        "{}",
+        replayed.stdout
+    );
+    check_same_tables(&clean, &shadow, &DEMO_TABLES, Some(1e-9))?;
+    ensure!(
+        fingerprint(&out)? == first,
+        "the shadow replay changed production's checkpoint"
+    );
+    ensure!(
+        fingerprint(&shadow)? != first,
+        "the shadow checkpoint kept the old plan"
+    );
+    run(
+        &fits,
+        &out,
+        &["replay", "--from-epoch", "12", "--in-place"],
+        "replay --in-place with an edited plan",
+    )?;
+    check_same_tables(&clean, &out, &DEMO_TABLES, Some(1e-9))?;
+    check_accounting(&out, EVENTS, 4)?;
+    let old_plan = run_with_timeout(
+        keep_all(sluice_job(&original, &out, &["run"])?),
+        Duration::from_secs(120),
+    )?;
+    ensure!(
+        !old_plan.status.success() && old_plan.stderr.contains("written by another plan"),
+        "the original job file still runs on the edited checkpoint:\n{}",
+        old_plan.stderr
+    );
+    run(&fits, &out, &["run"], "run of the edited job file")?;
+
+    // 2. An edit whose state does not fit: refused, then rebuilt with --reset-state.
+    let before = delta_versions(&out)?;
+    let refused = run_with_timeout(
+        keep_all(sluice_job(
+            &wider,
+            &out,
+            &["replay", "--from-epoch", "12", "--in-place"],
+        )?),
+        Duration::from_secs(120),
+    )?;
+    ensure!(
+        !refused.status.success()
+            && refused
+                .stderr
+                .contains("window was `sliding 300s every 60s`, is `sliding 600s every 60s`")
+            && refused.stderr.contains("--reset-state"),
+        "a replay with a wider window was not refused:\n{}",
+        refused.stderr
+    );
+    ensure!(
+        delta_versions(&out)? == before,
+        "the refused replay changed a table"
+    );
+    let dry = run(
+        &wider,
+        &out,
+        &["replay", "--from-epoch", "12", "--reset-state", "--dry-run"],
+        "replay --reset-state --dry-run",
+    )?;
+    ensure!(
+        dry.stdout.contains("the state is rebuilt from epoch 0")
+            && dry.stdout.contains("restarts at epoch 0"),
+        "{}",
+        dry.stdout
+    );
+    ensure!(
+        delta_versions(&out)? == before,
+        "the dry run changed a table"
+    );
+    let rebuilt = run(
+        &wider,
+        &out,
+        &[
+            "replay",
+            "--from-epoch",
+            "12",
+            "--reset-state",
+            "--in-place",
+        ],
+        "replay --reset-state --in-place",
+    )?;
+    ensure!(
+        rebuilt.stdout.contains("checkpoint rewound to epoch 0"),
+        "{}",
+        rebuilt.stdout
+    );
+    let fresh = dir.join("fresh");
+    run(&wider, &fresh, &["run"], "a fresh run of the wider window")?;
+    check_same_tables(&fresh, &out, &DEMO_TABLES, Some(1e-9))?;
+    check_accounting(&out, EVENTS, 4)?;
+    Ok(())
+}
+
+/// `--into` for a job on S3 (moto): its checkpoint and tables are copied through the
+/// object-store API into a local shadow directory and replayed there. Production's tables
+/// keep their versions, and the shadow tables equal production's (both read by DuckDB).
+#[test]
+fn a_shadow_replay_copies_a_job_on_s3_into_a_local_directory() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "replay_s3")?;
+    let bucket = format!("sluice-replay-{}", std::process::id());
+    python_tool(
+        "s3_tool.py",
+        &["mkbucket", &bucket],
+        Duration::from_secs(300),
+    )?;
+    let prod = format!("s3://{bucket}/prod");
+    let on_s3 = |args: &[&str]| -> Result<Command> {
+        let mut cmd = sluice(Path::new(&prod), args)?;
+        cmd.env("AWS_ENDPOINT_URL", s3_endpoint()?);
+        Ok(cmd)
+    };
+    let download = |name: &str| -> Result<std::path::PathBuf> {
+        let to = dir.join(name);
+        let args = [
+            "download",
+            bucket.as_str(),
+            "prod",
+            &to.display().to_string(),
+        ];
+        python_tool("s3_tool.py", &args, Duration::from_secs(300))?;
+        Ok(to)
+    };
+    run_with_timeout(on_s3(&["run"])?, Duration::from_secs(600))?.require_success("run on S3")?;
+    let before = download("before")?;
+    let shadow = dir.join("shadow").display().to_string();
+    let into = run_with_timeout(
+        on_s3(&["replay", "--from-epoch", "12", "--into", &shadow])?,
+        Duration::from_secs(600),
+    )?;
+    into.require_success("replay --into from S3")?;
+    ensure!(
+        into.stderr.contains("objects (") && into.stdout.contains("after the snapshot of epoch 10"),
+        "{}{}",
+        into.stdout,
+        into.stderr
+    );
+    let after = download("after")?;
+    ensure!(
+        delta_versions(&after)? == delta_versions(&before)?,
+        "the shadow replay changed a production table on S3"
+    );
+    check_same_tables(&before, Path::new(&shadow), &DEMO_TABLES, Some(1e-9))?;
+    Ok(())
+}
+
 /// The epoch whose commit made `version` of the Delta table at `table`, read from the
 /// table's own log (the job's `txn` action), not from the checkpoint.
 fn txn_epoch_of_version(table: &Path, version: u64) -> Result<u64> {
@@ -357,7 +583,9 @@ fn a_replay_from_a_table_version_or_a_time_starts_where_it_should() -> Result<()
     )?;
     since.require_success("replay --from-time --dry-run")?;
     ensure!(
-        since.stdout.contains(&format!("is epoch {expected}\n")),
+        since.stdout.contains(&format!(
+            "is epoch {expected}: the job reads no Kafka topic, so the first epoch committed"
+        )),
         "epoch {expected} is the first committed at or after {time}:\n{}",
         since.stdout
     );
@@ -374,7 +602,7 @@ fn a_replay_from_a_table_version_or_a_time_starts_where_it_should() -> Result<()
         Duration::from_secs(120),
     )?;
     ensure!(
-        !future.status.success() && future.stderr.contains("at or after that time"),
+        !future.status.success() && future.stderr.contains("was committed at or after"),
         "no epoch was committed after the run, yet:\n{}{}",
         future.stdout,
         future.stderr

@@ -201,19 +201,96 @@ impl KafkaSource {
                 Some(o) if o >= 0 => (o as u64).clamp(low, high),
                 _ => low,
             },
-            StartingOffsets::Timestamp(ts) => {
-                let mut tpl = TopicPartitionList::new();
-                tpl.add_partition_offset(topic, p, Offset::Offset(*ts))
-                    .map_err(|e| self.client.brokers_error(e))?;
-                let found = consumer
-                    .offsets_for_times(tpl, self.timeout())
-                    .map_err(|e| self.client.brokers_error(format!("offsets for times: {e}")))?;
-                match found.find_partition(topic, p).map(|e| e.offset()) {
-                    Some(Offset::Offset(o)) if o >= 0 => o as u64,
-                    _ => high,
-                }
-            }
+            StartingOffsets::Timestamp(ts) => self
+                .offset_for_time(consumer, topic, p, *ts)?
+                .unwrap_or(high),
         })
+    }
+
+    /// The first offset of `topic`'s partition `p` whose record's timestamp is at or after
+    /// `ms` (Kafka's ListOffsets by time); `None` when no record is that recent.
+    fn offset_for_time(
+        &self,
+        consumer: &BaseConsumer,
+        topic: &str,
+        p: i32,
+        ms: i64,
+    ) -> Result<Option<u64>, KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, p, Offset::Offset(ms))
+            .map_err(|e| self.client.brokers_error(e))?;
+        let found = consumer
+            .offsets_for_times(tpl, self.timeout())
+            .map_err(|e| self.client.brokers_error(format!("offsets for times: {e}")))?;
+        Ok(match found.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) if o >= 0 => Some(o as u64),
+            _ => None,
+        })
+    }
+
+    /// For each partition the source reads, `(topic, partition, offset)`: the first offset
+    /// whose record's timestamp is at or after `ms`, `None` where no record is that recent
+    /// (`sluice replay --from-time`).
+    ///
+    /// # Errors
+    /// The brokers cannot be reached or do not answer.
+    pub fn offsets_at(&self, ms: i64) -> Result<OffsetsAtTime, ConnectorFailure> {
+        let consumer = self.planner.lock().expect("planner lock");
+        let mut found = Vec::new();
+        for (t, p) in self.partitions(&consumer).map_err(failure)? {
+            let offset = match self
+                .offset_for_time(&consumer, &t, p, ms)
+                .map_err(failure)?
+            {
+                Some(o)
+                    if self
+                        .stamped_since(&consumer, &t, p, o, ms)
+                        .map_err(failure)? =>
+                {
+                    Some(o)
+                }
+                _ => None,
+            };
+            found.push((t, p as u32, offset));
+        }
+        Ok(found)
+    }
+
+    /// Whether offset `o` of the partition holds a record stamped at or after `ms`, as a
+    /// broker's ListOffsets answer claims: a broker that finds no such record must answer
+    /// "none", but tansu 0.6.0 answers offset 0. A record without a timestamp is taken at
+    /// the broker's word.
+    fn stamped_since(
+        &self,
+        consumer: &BaseConsumer,
+        topic: &str,
+        p: i32,
+        o: u64,
+        ms: i64,
+    ) -> Result<bool, KafkaError> {
+        let (_, high) = watermarks(consumer, &self.client, topic, p, self.timeout())?;
+        if o >= high {
+            return Ok(false);
+        }
+        let mut reader = PartitionReader::new(self.client.consumer(&self.group_id)?, topic, p);
+        let wanted = Wanted {
+            timestamps: true,
+            ..Wanted::default()
+        };
+        let read = reader.read(topic, p as u32, o, o + 1, wanted, self.timeout())?;
+        let stamp = read.timestamps.first().copied().flatten();
+        if stamp.is_some_and(|stamp| stamp < ms) {
+            tracing::warn!(
+                topic,
+                partition = p,
+                offset = o,
+                ?stamp,
+                ms,
+                "the broker named an offset stamped before the time asked for; taking it as none"
+            );
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     fn decode(&self, read: RangeRead, epoch: u64) -> Result<(RecordBatch, RecordBatch), String> {
@@ -262,6 +339,11 @@ impl KafkaSource {
         Ok((rows, dead))
     }
 }
+
+/// `(topic, partition, offset)` for each partition a source reads: the first offset whose
+/// record is stamped at or after a time, `None` where none is (see
+/// [`KafkaSource::offsets_at`]).
+pub type OffsetsAtTime = Vec<(String, u32, Option<u64>)>;
 
 fn failure(e: KafkaError) -> ConnectorFailure {
     e.into()

@@ -209,13 +209,21 @@ pub fn run(
         plan_fingerprint: fingerprint.clone(),
         key_groups: plan.plan.key_groups,
         created_at_ms: now_ms(),
+        state_layout: Some(plan.state_layout()),
+        state_reset_at: None,
     };
-    let meta = rt.block_on(store.init_metadata(&wanted)).map_err(ck)?;
+    let mut meta = rt.block_on(store.init_metadata(&wanted)).map_err(ck)?;
     if meta.plan_fingerprint != fingerprint {
         return Err(EngineError::PlanChanged {
             stored: meta.plan_fingerprint,
             current: fingerprint,
         });
+    }
+    if meta.state_layout.is_none() {
+        // Written before layouts were recorded: the plan is the same, so its layout is the
+        // state's, and a later replay with an edited plan can be checked against it.
+        meta.state_layout = wanted.state_layout.clone();
+        rt.block_on(store.replace_metadata(&meta)).map_err(ck)?;
     }
     let key_groups = meta.key_groups;
     let future = FutureBound::resolve(
@@ -236,7 +244,7 @@ pub fn run(
         first_epoch,
         starts,
         restore,
-    } = match recover(&rt, &store, source.as_ref(), &windows, key_groups)? {
+    } = match recover(&rt, &store, source.as_ref(), &windows, &meta)? {
         Start::Complete { next_epoch } => {
             return Ok(RunSummary {
                 already_complete: true,

@@ -3,7 +3,7 @@
 //! lists; the logged epochs after it are then replayed.
 
 use bytes::Bytes;
-use sluice_checkpoints::{CheckpointStore, CommitMarker, StatePart, check_tiling};
+use sluice_checkpoints::{CheckpointStore, CommitMarker, JobMetadata, StatePart, check_tiling};
 
 use super::{Cursors, EpochSource, advance};
 use crate::error::{EngineError, Result};
@@ -29,7 +29,8 @@ pub(super) struct Recovery {
 }
 
 /// Finds where a run of the job in `store` starts; `windows` name the operators whose
-/// state is restored.
+/// state is restored. A snapshot older than `meta`'s state reset (a replay that rebuilt
+/// the state of a changed plan) gives its cursors and no state.
 ///
 /// # Errors
 /// When the checkpoint cannot be read, or a snapshot's parts do not cover every key group.
@@ -38,8 +39,9 @@ pub(super) fn recover(
     store: &CheckpointStore,
     source: &dyn EpochSource,
     windows: &[&str],
-    key_groups: u32,
+    meta: &JobMetadata,
 ) -> Result<Start> {
+    let key_groups = meta.key_groups;
     let ck = |e: sluice_checkpoints::Error| EngineError::Checkpoint(e.to_string());
     let latest = rt.block_on(store.latest_commit()).map_err(ck)?;
     if let Some(last) = &latest {
@@ -87,6 +89,19 @@ pub(super) fn recover(
     let mut starts = Cursors::new();
     advance(&mut starts, &ranges);
     let mut restore = Vec::new();
+    if !meta.restores_state_of(snapshot.epoch) {
+        tracing::info!(
+            snapshot = snapshot.epoch,
+            reset_at = meta.state_reset_at,
+            "the state was reset after this snapshot: starting from empty state"
+        );
+        return Ok(Start::Resume(Recovery {
+            latest,
+            first_epoch: snapshot.epoch + 1,
+            starts,
+            restore,
+        }));
+    }
     for operator in windows {
         restore.extend(
             rt.block_on(snapshot_parts(store, &snapshot, operator, key_groups))
