@@ -349,6 +349,25 @@ pub struct SilverConfig {
     /// files; later epochs append.
     #[serde(default)]
     pub replace_where: Option<String>,
+    /// Deduplication within the watermark before the silver columns, Spark's
+    /// `dropDuplicatesWithinWatermark`: the first row of each key passes, later rows of
+    /// the key are dropped while the key is remembered, and late rows are dead letters.
+    #[serde(default)]
+    pub dedup: Option<DedupConfig>,
+}
+
+/// `silver.dedup`: deduplication within the watermark.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DedupConfig {
+    /// The columns that identify a row (of the rows after the rules and joins).
+    pub keys: Vec<String>,
+    /// Event-time column.
+    pub event_time: String,
+    /// Watermark delay: a key is remembered until the watermark passes its first row's
+    /// event time plus this, and a row at or behind the watermark is late.
+    #[serde(with = "humantime_serde")]
+    pub watermark_delay: std::time::Duration,
 }
 
 /// A computed column.

@@ -3,15 +3,19 @@
 //! (gold), the epoch aggregates and the dead letters.
 //!
 //! ```text
-//! source ─ rules ─ <join>… ─ silver ─┬─ <gold window>
-//!    │       │                       └─ <aggregate>…
+//! source ─ rules ─ <join>… ─ [dedup] ─ silver ─┬─ <gold window>
+//!    │       │                                 └─ <aggregate>…
 //!  bronze  violations ─> dead letters
 //! ```
+//!
+//! `silver.dedup` puts a deduplication within the watermark before the silver columns;
+//! its late rows are dead letters.
 //!
 //! Sinks are named after the output tables; the quality gate, when the job needs one, is
 //! the sink [`QUALITY_GATE`].
 
 use sluice_engine::aggregate::AggregateSpec;
+use sluice_engine::dedup::DedupSpec;
 use sluice_engine::join::JoinSpec;
 use sluice_engine::plan::{KeyCheck, KeyRule, Plan, PlanBuilder, RuleSet};
 use sluice_engine::quality::{RuleAction, RulePolicy};
@@ -27,6 +31,8 @@ pub const SOURCE: &str = "source";
 pub const RULES: &str = "rules";
 /// The silver projection of a medallion plan.
 pub const SILVER: &str = "silver";
+/// The deduplication before silver (`silver.dedup`), also its state's name.
+pub const DEDUP: &str = "dedup";
 /// The quality gate's sink in a medallion plan.
 pub const QUALITY_GATE: &str = "quality_gate";
 
@@ -58,6 +64,23 @@ impl JobConfig {
             };
             plan = plan.join(&j.name, &last, spec);
             last.clone_from(&j.name);
+        }
+        if let Some(dedup) = &self.silver.dedup {
+            if dedup.keys.is_empty() {
+                return Err(invalid(
+                    "silver.dedup.keys",
+                    "at least one key column".into(),
+                ));
+            }
+            let spec = DedupSpec {
+                name: DEDUP.into(),
+                keys: dedup.keys.clone(),
+                time_column: dedup.event_time.clone(),
+                delay: dedup.watermark_delay,
+                watermark_from: None,
+            };
+            plan = plan.dedup(DEDUP, &last, spec);
+            last = DEDUP.to_owned();
         }
         plan = plan.operator(
             SILVER,
@@ -273,5 +296,32 @@ mod tests {
         assert_eq!(sinks[0], ("bronze", "source"));
         assert_eq!(sinks[1], ("silver", "silver"));
         assert_eq!(sinks[3].1, "dead_letters");
+    }
+
+    #[test]
+    fn a_silver_dedup_comes_between_the_rules_and_the_silver_columns() {
+        let yaml = crate::USER_ACTIVITY_YAML.replace(
+            "silver:\n",
+            "silver:\n  dedup: { keys: [event_id], event-time: event_time, watermark-delay: 10m }\n",
+        );
+        let plan = plan_of(&yaml, "user-activity.yaml");
+        let kinds: Vec<(&str, &str, &str)> = plan
+            .operators
+            .iter()
+            .map(|o| (o.name.as_str(), o.input.as_str(), o.kind.kind_name()))
+            .collect();
+        assert_eq!(kinds[1], ("dedup", "rules", "dedup"));
+        assert_eq!(kinds[2], ("silver", "dedup", "project"));
+        let OperatorKind::Dedup(spec) = &plan.operators[1].kind else {
+            panic!("not a dedup");
+        };
+        assert_eq!(spec.keys, ["event_id"]);
+        assert_eq!(spec.delay, std::time::Duration::from_secs(600));
+        let no_keys = yaml.replace("keys: [event_id]", "keys: []");
+        let err = JobConfig::from_yaml_str(&no_keys, "user-activity.yaml")
+            .expect("parses")
+            .plan()
+            .expect_err("no keys");
+        assert!(err.to_string().contains("silver.dedup.keys"), "{err}");
     }
 }

@@ -113,13 +113,18 @@ pub struct TableNames {
     pub bronze: Option<String>,
     /// Records that pass the rules.
     pub silver: String,
-    /// Window results.
+    /// Window results (with a `gold` window; named `gold` unless given).
+    #[serde(default = "gold")]
     pub gold: String,
     /// Dead letters.
     pub dead_letters: String,
     /// Per-epoch data-quality figures (with `quality.report: true`).
     #[serde(default = "quality_report")]
     pub quality_report: String,
+}
+
+fn gold() -> String {
+    "gold".into()
 }
 
 fn bronze() -> Option<String> {

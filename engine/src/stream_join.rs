@@ -50,6 +50,20 @@ pub enum StreamJoinKind {
     LeftOuter,
     /// Also right rows that never matched, with nulls for the left side.
     RightOuter,
+    /// Also the rows of either side that never matched, with nulls for the other.
+    FullOuter,
+}
+
+impl StreamJoinKind {
+    /// Whether left rows that never matched are emitted (with nulls for the right side).
+    pub fn keeps_unmatched_left(self) -> bool {
+        matches!(self, Self::LeftOuter | Self::FullOuter)
+    }
+
+    /// Whether right rows that never matched are emitted (with nulls for the left side).
+    pub fn keeps_unmatched_right(self) -> bool {
+        matches!(self, Self::RightOuter | Self::FullOuter)
+    }
 }
 
 /// An interval join of the operator's input (the left side) with another stream.

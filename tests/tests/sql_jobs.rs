@@ -476,6 +476,43 @@ fn a_row_number_deduplication_matches_its_oracle_and_survives_kills() -> Result<
     )
 }
 
+/// The same deduplication from a YAML job file (`silver.dedup`), over the same kind of
+/// input and against the same oracle, clean and through three kills.
+#[test]
+fn a_yaml_silver_deduplication_matches_its_oracle_and_survives_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "yaml_dedup")?;
+    write_input(&dir, "write-dups", 6)?;
+    let job = dir.join("job.yaml");
+    std::fs::write(
+        &job,
+        format!(
+            "job-id: dedup-yaml\n\
+             source:\n\
+             \x20 files: {{ path: \"{}\", format: json, max-files-per-epoch: 1, bounded: true }}\n\
+             \x20 schema:\n\
+             \x20   - {{ name: id, type: long, nullable: false }}\n\
+             \x20   - {{ name: sensor, type: string, nullable: false }}\n\
+             \x20   - {{ name: ts, type: timestamp, nullable: false }}\n\
+             \x20   - {{ name: v, type: long, nullable: false }}\n\
+             \x20   - {{ name: attempt, type: long, nullable: false }}\n\
+             silver:\n\
+             \x20 dedup: {{ keys: [id], event-time: ts, watermark-delay: 30s }}\n\
+             output:\n\
+             \x20 dir: unused\n\
+             \x20 tables: {{ silver: unique_events, dead-letters: dead_letters }}\n",
+            dir.join("in").display()
+        ),
+    )?;
+    against_oracle_through_kills(
+        &dir,
+        &job,
+        2,
+        "check-dedup",
+        &["--table", "unique_events", "--delay", "30"],
+    )
+}
+
 /// A stream–stream interval join in SQL over two file sources, one file of each per
 /// epoch: orders LEFT JOIN payments within [-1 min, +3 min]. An oracle computes each
 /// side's watermark from its files, drops the late rows and joins the rest in plain

@@ -86,13 +86,14 @@ pub(super) fn lower<'a>(
         JoinOperator::Join(c) | JoinOperator::Inner(c) => (StreamJoinKind::Inner, c),
         JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (StreamJoinKind::LeftOuter, c),
         JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (StreamJoinKind::RightOuter, c),
+        JoinOperator::FullOuter(c) => (StreamJoinKind::FullOuter, c),
         other => {
             return Err(unsupported(
                 format!("{other:?}")
                     .split('(')
                     .next()
                     .unwrap_or("this join"),
-                "stream–stream joins are INNER, LEFT or RIGHT [OUTER] JOIN ... ON",
+                "stream–stream joins are INNER, LEFT, RIGHT or FULL [OUTER] JOIN ... ON",
             ));
         }
     };

@@ -14,7 +14,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::{StreamJoinKind, StreamJoinSpec};
+use super::StreamJoinSpec;
 use crate::error::{EngineError, Result};
 use crate::event_time::{
     EventTimeState, as_micros, canonical_order, decode_snapshots, encode_snapshot, late_rows,
@@ -269,15 +269,11 @@ impl StreamJoinState {
                 })
                 .collect::<Vec<_>>()
         };
-        let mut fields = prefixed(
-            left,
-            &spec.left_prefix,
-            spec.kind == StreamJoinKind::RightOuter,
-        );
+        let mut fields = prefixed(left, &spec.left_prefix, spec.kind.keeps_unmatched_right());
         fields.extend(prefixed(
             right,
             &spec.right_prefix,
-            spec.kind == StreamJoinKind::LeftOuter,
+            spec.kind.keeps_unmatched_left(),
         ));
         let output_schema = Arc::new(Schema::new(fields));
         let mut names = std::collections::BTreeSet::new();
@@ -485,12 +481,12 @@ impl EventTimeState for StreamJoinState {
                 self.sides[RIGHT].evict(|t| t.saturating_sub(min) <= w || w == i64::MAX),
             ),
         };
-        let left_only: &[At] = if self.spec.kind == StreamJoinKind::LeftOuter {
+        let left_only: &[At] = if self.spec.kind.keeps_unmatched_left() {
             &left_gone
         } else {
             &[]
         };
-        let right_only: &[At] = if self.spec.kind == StreamJoinKind::RightOuter {
+        let right_only: &[At] = if self.spec.kind.keeps_unmatched_right() {
             &right_gone
         } else {
             &[]

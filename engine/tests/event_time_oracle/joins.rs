@@ -124,14 +124,20 @@ fn join_reference(spec: &StreamJoinSpec, epochs: &[Vec<Rec>]) -> (Vec<Joined>, V
             }
         }
     }
-    if spec.kind == StreamJoinKind::LeftOuter {
+    if matches!(
+        spec.kind,
+        StreamJoinKind::LeftOuter | StreamJoinKind::FullOuter
+    ) {
         for l in &kept[0] {
             if !kept[1].iter().any(|r| matches(l, r)) {
                 joined.push((row(l), None));
             }
         }
     }
-    if spec.kind == StreamJoinKind::RightOuter {
+    if matches!(
+        spec.kind,
+        StreamJoinKind::RightOuter | StreamJoinKind::FullOuter
+    ) {
         for r in &kept[1] {
             if !kept[0].iter().any(|l| matches(l, r)) {
                 joined.push((None, row(r)));
@@ -159,6 +165,12 @@ fn check_join(kind: StreamJoinKind, seed: u64) {
         assert!(
             outer > 0,
             "an outer join's stream must hold rows that match nothing"
+        );
+    }
+    if kind == StreamJoinKind::FullOuter {
+        assert!(
+            want.iter().any(|(l, _)| l.is_none()) && want.iter().any(|(_, r)| r.is_none()),
+            "a full join's stream must hold unmatched rows of both sides"
         );
     }
     for workers in [1, 3] {
@@ -189,4 +201,9 @@ fn a_left_outer_interval_join_matches_the_plain_join_of_rows_on_time() {
 #[test]
 fn a_right_outer_interval_join_matches_the_plain_join_of_rows_on_time() {
     check_join(StreamJoinKind::RightOuter, 12);
+}
+
+#[test]
+fn a_full_outer_interval_join_matches_the_plain_join_of_rows_on_time() {
+    check_join(StreamJoinKind::FullOuter, 13);
 }

@@ -165,6 +165,24 @@ fn joined(query: &str) -> Result<crate::JobConfig, String> {
 }
 
 #[test]
+fn a_full_join_keeps_the_unmatched_rows_of_both_sides() {
+    let config = joined(
+        "INSERT INTO t SELECT x.id, y.id AS bid, k, v FROM a AS x FULL OUTER JOIN b AS y \
+         ON y.id = x.id AND y.bts BETWEEN x.ts - INTERVAL '1' MINUTE AND x.ts;",
+    )
+    .unwrap();
+    let queries = config.queries.unwrap();
+    let OperatorKind::StreamJoin(spec) = &queries.plan.operators[0].kind else {
+        panic!("not a join: {:?}", queries.plan.operators);
+    };
+    assert_eq!(
+        spec.kind,
+        sluice_engine::stream_join::StreamJoinKind::FullOuter
+    );
+    assert_eq!((spec.min_offset_us, spec.max_offset_us), (-60_000_000, 0));
+}
+
+#[test]
 fn a_join_of_two_sources_lowers_to_an_interval_join() {
     let config = joined(
         "INSERT INTO t SELECT x.id, k, v FROM a AS x RIGHT JOIN b AS y ON y.id = x.id \
@@ -226,7 +244,11 @@ fn joins_that_cannot_evict_their_state_are_refused() {
         ),
         (
             "INSERT INTO t SELECT x.id FROM a AS x FULL JOIN b AS y ON y.id = x.id;".to_owned(),
-            "INNER, LEFT or RIGHT",
+            "both time bounds",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x CROSS JOIN b AS y;".to_owned(),
+            "INNER, LEFT, RIGHT or FULL",
         ),
         (
             "INSERT INTO t SELECT id FROM a AS x JOIN b AS y ON y.id = x.id AND y.bts \
