@@ -208,7 +208,8 @@ impl KafkaSource {
     }
 
     /// The first offset of `topic`'s partition `p` whose record's timestamp is at or after
-    /// `ms` (Kafka's ListOffsets by time); `None` when no record is that recent.
+    /// `ms` (Kafka's ListOffsets by time, checked against the record: see
+    /// [`stamped_since`](Self::stamped_since)); `None` when no record is that recent.
     fn offset_for_time(
         &self,
         consumer: &BaseConsumer,
@@ -222,10 +223,13 @@ impl KafkaSource {
         let found = consumer
             .offsets_for_times(tpl, self.timeout())
             .map_err(|e| self.client.brokers_error(format!("offsets for times: {e}")))?;
-        Ok(match found.find_partition(topic, p).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) if o >= 0 => Some(o as u64),
-            _ => None,
-        })
+        match found.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) if o >= 0 => {
+                let o = o as u64;
+                Ok(self.stamped_since(consumer, topic, p, o, ms)?.then_some(o))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// For each partition the source reads, `(topic, partition, offset)`: the first offset
@@ -238,26 +242,17 @@ impl KafkaSource {
         let consumer = self.planner.lock().expect("planner lock");
         let mut found = Vec::new();
         for (t, p) in self.partitions(&consumer).map_err(failure)? {
-            let offset = match self
+            let offset = self
                 .offset_for_time(&consumer, &t, p, ms)
-                .map_err(failure)?
-            {
-                Some(o)
-                    if self
-                        .stamped_since(&consumer, &t, p, o, ms)
-                        .map_err(failure)? =>
-                {
-                    Some(o)
-                }
-                _ => None,
-            };
+                .map_err(failure)?;
             found.push((t, p as u32, offset));
         }
         Ok(found)
     }
 
     /// Whether offset `o` of the partition holds a record stamped at or after `ms`, as a
-    /// broker's ListOffsets answer claims: a broker that finds no such record must answer
+    /// broker's ListOffsets answer claims (for `starting-offsets: {timestamp}` and `sluice
+    /// replay --from-time` alike): a broker that finds no such record must answer
     /// "none", but tansu 0.6.0 answers offset 0. A record without a timestamp is taken at
     /// the broker's word.
     fn stamped_since(
