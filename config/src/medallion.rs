@@ -238,6 +238,7 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
         },
         allowed_lateness: gold.allowed_lateness,
         watermark_from: None,
+        changelog: false,
     })
 }
 

@@ -35,6 +35,7 @@
 mod ddl;
 mod dedup;
 mod join;
+mod nested;
 mod query;
 mod subquery;
 mod text;

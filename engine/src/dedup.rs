@@ -93,7 +93,7 @@ impl<'scope> DedupExt<'scope> for Stream<'scope, u64, Batches> {
         let input = EventTimeInput {
             stream: self,
             keys: KeyColumns::resolve(schema, &spec.keys)?,
-            time_column: spec.time_column.clone(),
+            time_column: Some(spec.time_column.clone()),
             schema: Arc::clone(schema),
             watermark,
         };

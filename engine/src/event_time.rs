@@ -82,8 +82,9 @@ pub(crate) struct EventTimeInput<'scope> {
     pub(crate) stream: Stream<'scope, u64, Batches>,
     /// The key columns its rows are exchanged by (into key groups).
     pub(crate) keys: KeyColumns,
-    /// Its event-time column.
-    pub(crate) time_column: String,
+    /// Its event-time column; none for an operator that needs no watermark (an
+    /// aggregate without a window).
+    pub(crate) time_column: Option<String>,
     /// Its batches' schema.
     pub(crate) schema: SchemaRef,
     /// The stream whose event times set its watermark, with that stream's schema, when
@@ -112,11 +113,14 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
     let scope = inputs[0].stream.scope();
     let mut maxima = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
+        let Some(time_column) = &input.time_column else {
+            continue;
+        };
         let (observed, schema) = input
             .watermark
             .clone()
             .unwrap_or_else(|| (input.stream.clone(), Arc::clone(&input.schema)));
-        maxima.push(observe_max(observed, i, &input.time_column, &schema)?);
+        maxima.push(observe_max(observed, i, time_column, &schema)?);
     }
     let maxima = scope.concatenate(maxima);
     let owned = owned_groups(scope.index(), setup.key_groups, scope.peers());

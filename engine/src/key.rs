@@ -60,6 +60,11 @@ impl KeyColumns {
         &self.names
     }
 
+    /// The key columns' positions in the schema, in order.
+    pub fn indices(&self) -> &[usize] {
+        &self.indices
+    }
+
     /// A converter between key columns and their row encoding.
     ///
     /// # Errors

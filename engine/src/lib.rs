@@ -17,6 +17,7 @@
 
 pub mod aggregate;
 pub mod batch;
+pub mod changelog;
 pub mod dedup;
 mod epoch;
 pub mod error;

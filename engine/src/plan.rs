@@ -36,6 +36,7 @@
 //!             mode: OutputMode::Append,
 //!             allowed_lateness: Duration::ZERO,
 //!             watermark_from: None,
+//!             changelog: false,
 //!         },
 //!     )
 //!     .sink("silver", "enriched")
@@ -66,7 +67,7 @@ use crate::join::JoinSpec;
 use crate::quality::RulePolicy;
 use crate::stream_join::StreamJoinSpec;
 use crate::top_n::TopNSpec;
-use crate::window::WindowSpec;
+use crate::window::{WindowKind, WindowSpec};
 
 /// The stream of every dead letter: decoding errors, rule violations, rows an operator
 /// failed on and late rows.
@@ -259,12 +260,19 @@ impl Plan {
     /// The event-time operators (windows, deduplications and stream joins), in plan
     /// order: each keeps state by key group under its state name and derives its own
     /// watermark from its event-time columns. Returns `(state name, time column)`, the
-    /// left side's for a join.
-    pub fn event_time_operators(&self) -> impl Iterator<Item = (&str, &str)> {
+    /// left side's for a join, none for an aggregate without a window.
+    pub fn event_time_operators(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
         self.operators.iter().filter_map(|o| match &o.kind {
-            OperatorKind::Window(spec) => Some((spec.name.as_str(), spec.time_column.as_str())),
-            OperatorKind::Dedup(spec) => Some((spec.name.as_str(), spec.time_column.as_str())),
-            OperatorKind::StreamJoin(spec) => Some((spec.name.as_str(), spec.left_time.as_str())),
+            OperatorKind::Window(spec) => Some((
+                spec.name.as_str(),
+                (spec.kind != WindowKind::Global).then_some(spec.time_column.as_str()),
+            )),
+            OperatorKind::Dedup(spec) => {
+                Some((spec.name.as_str(), Some(spec.time_column.as_str())))
+            }
+            OperatorKind::StreamJoin(spec) => {
+                Some((spec.name.as_str(), Some(spec.left_time.as_str())))
+            }
             _ => None,
         })
     }
@@ -486,6 +494,7 @@ mod tests {
             mode: crate::window::OutputMode::Append,
             allowed_lateness: std::time::Duration::ZERO,
             watermark_from: None,
+            changelog: false,
         };
         let two = |second: &str| {
             let mut other = spec.clone();

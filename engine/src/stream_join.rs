@@ -5,7 +5,11 @@
 //!
 //! A left row `l` and a right row `r` match when their keys are equal (null keys never
 //! match) and `l.t + min_offset <= r.t <= l.t + max_offset`, that is
-//! `r.t BETWEEN l.t - INTERVAL .. AND l.t + INTERVAL ..` in SQL.
+//! `r.t BETWEEN l.t - INTERVAL .. AND l.t + INTERVAL ..` in SQL. The upper bound may be
+//! another timestamp column `u` of the left row instead of its event time (`left_until`):
+//! `l.t + min_offset <= r.t <= l.u + max_offset`, as Nexmark q4 bounds a bid by its
+//! auction's start and expiry (`b.t BETWEEN a.t AND a.expires`); a null `u` matches
+//! nothing, and below, `l.u` stands for `l.t` in joins without it.
 //!
 //! Epoch by epoch, with `W(e)` the minimum of the two sides' watermarks (each side's as
 //! DESIGN section 2 defines it, from its own event-time column and delay):
@@ -14,7 +18,7 @@
 //! - every other row is joined with the other side's rows in state and this epoch's, and
 //!   each matching pair is emitted once, at the end of the epoch;
 //! - then rows that no future row can match are evicted: a left row once
-//!   `l.t + max_offset <= W(e)` (a future right row has `r.t > W(e)`), a right row once
+//!   `l.u + max_offset <= W(e)` (a future right row has `r.t > W(e)`), a right row once
 //!   `r.t - min_offset <= W(e)`. In a left (right) outer join, an evicted left (right)
 //!   row that never matched is emitted with nulls for the other side;
 //! - the final epoch of a bounded input evicts every row.
@@ -96,6 +100,11 @@ pub struct StreamJoinSpec {
     pub left_prefix: String,
     /// Prepended to the right columns' names in the output (e.g. `b.`).
     pub right_prefix: String,
+    /// A timestamp column of the left side that takes the place of `left_time` in the
+    /// upper bound: a pair matches when `right.t <= left.until + max_offset_us`, and a
+    /// left row is kept until the watermark passes that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_until: Option<String>,
 }
 
 /// Stream–stream interval joins of Arrow batch streams.
@@ -130,14 +139,14 @@ impl<'scope> StreamJoinExt<'scope> for Stream<'scope, u64, Batches> {
             EventTimeInput {
                 stream: self,
                 keys: KeyColumns::resolve(left, &spec.left_keys)?,
-                time_column: spec.left_time.clone(),
+                time_column: Some(spec.left_time.clone()),
                 schema: Arc::clone(left),
                 watermark: None,
             },
             EventTimeInput {
                 stream: right,
                 keys: KeyColumns::resolve(right_schema, &spec.right_keys)?,
-                time_column: spec.right_time.clone(),
+                time_column: Some(spec.right_time.clone()),
                 schema: Arc::clone(right_schema),
                 watermark: None,
             },

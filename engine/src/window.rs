@@ -48,6 +48,10 @@ pub enum WindowKind {
         /// Inactivity gap.
         gap: Duration,
     },
+    /// No window: one group per key for the life of the job (Beam's global window), a
+    /// SQL `GROUP BY` without a window. Its groups never close, so it runs in `update`
+    /// mode only, and needs no event time; a bounded input's final epoch flushes it.
+    Global,
 }
 
 /// When window results are emitted.
@@ -105,7 +109,8 @@ pub struct WindowSpec {
     pub name: String,
     /// The window shape.
     pub kind: WindowKind,
-    /// The event-time column (a timestamp).
+    /// The event-time column (a timestamp); empty for a [`WindowKind::Global`] window,
+    /// which reads none.
     pub time_column: String,
     /// Grouping key columns.
     pub keys: Vec<String>,
@@ -124,6 +129,11 @@ pub struct WindowSpec {
     /// its `WHERE`, as Spark and Flink observe them); the input itself when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark_from: Option<String>,
+    /// Whether each epoch's rows form a [changelog](crate::changelog) (a global window
+    /// only): a changed group's previous row comes first as a retraction, then its new
+    /// row, so that an aggregate reading them can take the old value back out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changelog: bool,
 }
 
 impl WindowSpec {
@@ -134,6 +144,27 @@ impl WindowSpec {
     /// row could never correct it), or in `update` mode over sessions (a session's start
     /// and end move as it merges, so its row cannot be corrected in place).
     pub fn validate(&self) -> crate::error::Result<()> {
+        let invalid = |why: &str| {
+            Err(crate::error::EngineError::InvalidPlan(format!(
+                "window `{}`: {why}",
+                self.name
+            )))
+        };
+        if self.kind == WindowKind::Global {
+            if self.mode != OutputMode::Update {
+                return invalid(
+                    "an aggregate without a window needs `update` mode: its groups never \
+                     close, so append mode could never emit them",
+                );
+            }
+            if !self.allowed_lateness.is_zero() {
+                return invalid("an aggregate without a window has no lateness to allow");
+            }
+        } else if self.changelog {
+            return invalid(
+                "a changelog of retractions is only built for aggregates without a window",
+            );
+        }
         if self.allowed_lateness.is_zero() {
             return Ok(());
         }
@@ -148,10 +179,7 @@ impl WindowSpec {
             }
             (OutputMode::Update, _) => return Ok(()),
         };
-        Err(crate::error::EngineError::InvalidPlan(format!(
-            "window `{}`: an allowed lateness {why}",
-            self.name
-        )))
+        invalid(&format!("an allowed lateness {why}"))
     }
 }
 

@@ -239,6 +239,7 @@ fn run_with(max_epochs_in_flight: usize) -> Outcome {
         mode: OutputMode::Append,
         allowed_lateness: Duration::ZERO,
         watermark_from: None,
+        changelog: false,
     };
     let plan = PlanBuilder::new("overlap", "rows")
         .key_groups(16)

@@ -59,6 +59,7 @@ fn main() -> Result<()> {
         mode: OutputMode::Append,
         allowed_lateness: Duration::ZERO,
         watermark_from: None,
+        changelog: false,
     };
     let plan = PlanBuilder::new(JOB_ID, "events")
         .rules("rules", "events", rules)

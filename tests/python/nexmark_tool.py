@@ -20,6 +20,12 @@
         Flink's q3 without it (T3 must equal both: the generator's sellers are recent
         people); q8 as the people who registered and opened an auction in the same
         10-second tumbling window.
+
+    nexmark_tool.py q4 --auctions A --bids B --q4 T4
+        Evaluates Flink's q4 with DuckDB over the auctions and bids an export job wrote:
+        per category, the average of each auction's highest bid placed between its start
+        and its expiry. T4 (merged by category epoch after epoch) must equal it, averages
+        to 1e-9 relative.
 """
 
 import argparse
@@ -178,6 +184,33 @@ def windows(args):
     return 0 if out["ok"] else 1
 
 
+def q4(args):
+    """q4 against DuckDB over the auctions and bids the export job wrote."""
+    con = connect()
+    con.execute(f"CREATE TEMP TABLE auction AS SELECT * FROM delta_scan({lit(args.auctions)})")
+    con.execute(f"CREATE TEMP TABLE bid AS SELECT * FROM delta_scan({lit(args.bids)})")
+    reports = [
+        compare(con, "q4",
+                """
+                SELECT Q.category AS id, CAST(avg(Q.final) AS DOUBLE) AS final
+                FROM (
+                  SELECT max(B.price) AS final, A.category
+                  FROM auction A, bid B
+                  WHERE A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.expires
+                  GROUP BY A.id, A.category
+                ) Q
+                GROUP BY Q.category
+                """,
+                args.q4, "id, final", float_col="final"),
+    ]
+    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+              for t in ("auction", "bid")}
+    out = {**counts, "queries": reports,
+           "ok": all(counts.values()) and all(r["ok"] for r in reports)}
+    print(json.dumps(out, default=str))
+    return 0 if out["ok"] else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -200,6 +233,11 @@ def main():
     j.add_argument("--q3", required=True)
     j.add_argument("--q8", required=True)
     j.set_defaults(func=joins)
+    f = sub.add_parser("q4")
+    f.add_argument("--auctions", required=True)
+    f.add_argument("--bids", required=True)
+    f.add_argument("--q4", required=True)
+    f.set_defaults(func=q4)
     args = ap.parse_args()
     sys.exit(args.func(args))
 

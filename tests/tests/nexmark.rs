@@ -128,3 +128,68 @@ fn nexmark_q3_and_q8_join_auctions_with_people_as_duckdb_does() -> Result<()> {
     println!("{report}");
     Ok(())
 }
+
+/// q4, an aggregate (the average per category) over an aggregate without a window (each
+/// auction's highest bid between its start and expiry) over a join whose upper bound is a
+/// column (the auction's expiry): its table, merged by category epoch after epoch, against
+/// DuckDB's evaluation of Flink's q4 over the auctions and bids of the same generated
+/// stream, exported by a job reading both sources.
+#[test]
+fn nexmark_q4_averages_each_categorys_closing_prices_as_duckdb_does() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "nexmark_q4")?;
+    let params = |cmd: &mut Command| {
+        cmd.args(["--param", "sink=delta"])
+            .args(["--param", &format!("events={EVENTS}")])
+            .args(["--param", "rate=2000"])
+            .args(["--set", "trigger.records-per-epoch=30000"]);
+    };
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run").arg(query("q4"));
+    params(&mut cmd);
+    cmd.arg("--set")
+        .arg(format!("output.dir={}", dir.join("q4").display()));
+    let run = run_with_timeout(cmd, demo_timeout())?;
+    run.require_success("nexmark q4")?;
+    // Many epochs, so that auctions' highest bids change from epoch to epoch and the
+    // average takes old ones back out.
+    let epochs: u64 = run
+        .stdout
+        .split(" epochs (")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(epochs >= 10, "q4 ran {epochs} epochs: {}", run.stdout);
+
+    let q4 = std::fs::read_to_string(query("q4"))?;
+    let export = q4[..q4.find("CREATE TABLE q4").expect("q4 declares its table")]
+        .replace("'nexmark-q4'", "'nexmark-q4-export'")
+        + "INSERT INTO auctions SELECT id, category, date_time, expires FROM auction;\n\
+           INSERT INTO bids SELECT auction, price, date_time FROM bid;\n";
+    let export_file = dir.join("export.sql");
+    std::fs::write(&export_file, export)?;
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run").arg(&export_file);
+    params(&mut cmd);
+    cmd.arg("--set")
+        .arg(format!("output.dir={}", dir.join("export").display()));
+    run_with_timeout(cmd, demo_timeout())?.require_success("the export of auctions and bids")?;
+
+    let tables = |d: &str, t: &str| dir.join(d).join("tables").join(t).into_os_string();
+    let report = python_tool(
+        "nexmark_tool.py",
+        &[
+            "q4".into(),
+            "--auctions".into(),
+            tables("export", "auctions"),
+            "--bids".into(),
+            tables("export", "bids"),
+            "--q4".into(),
+            tables("q4", "q4"),
+        ],
+        Duration::from_secs(300),
+    )?;
+    println!("{report}");
+    Ok(())
+}

@@ -69,6 +69,7 @@ pub(super) fn lower<'a>(
     from: &TableWithJoins,
     selection: &mut Option<Expr>,
     items: &[SelectItem],
+    group_by: &[Expr],
     sources: &'a [SourceTable],
 ) -> Result<Lowered<'a>, String> {
     let [join] = from.joins.as_slice() else {
@@ -111,7 +112,17 @@ pub(super) fn lower<'a>(
     if kind == StreamJoinKind::Inner {
         *selection = condition.take_bounds(selection.take(), &sides)?;
     }
-    let (Some(min), Some(max)) = (condition.min, condition.max) else {
+    let max = match (condition.max, condition.until_max) {
+        (Some(_), Some(_)) => {
+            return Err(unsupported(
+                "two upper bounds on the right side's event time",
+                "bound it above once, by the left's event time plus an INTERVAL or by another \
+                 timestamp column of the left side (b.ts BETWEEN a.ts AND a.expires)",
+            ));
+        }
+        (max, until) => max.or(until),
+    };
+    let (Some(min), Some(max)) = (condition.min, max) else {
         return Err(unsupported(
             "a join without both time bounds",
             "a stream–stream join keeps each side's rows until no row of the other can match \
@@ -134,7 +145,7 @@ pub(super) fn lower<'a>(
     // A source table's columns the query never reads are not kept in the join's state.
     let mut plan = plan;
     let mut sides = sides;
-    let used = condition.used(items, selection.as_ref(), &sides);
+    let used = condition.used(items, selection.as_ref(), group_by, &sides);
     for (side, used) in sides.iter_mut().zip(used) {
         let Some(used) = used else { continue };
         let unused: Vec<String> = side
@@ -176,6 +187,7 @@ pub(super) fn lower<'a>(
         right_delay: r.delay,
         left_prefix: format!("{}.", l.alias),
         right_prefix: format!("{}.", r.alias),
+        left_until: condition.until.clone(),
     };
     Ok(Lowered {
         plan: plan.stream_join(&name, &l.stream, spec),
@@ -366,6 +378,7 @@ impl Lowered<'_> {
         };
         let _ = visit_expressions_mut(&mut select.projection, &mut rewrite);
         let _ = visit_expressions_mut(&mut select.selection, &mut rewrite);
+        let _ = visit_expressions_mut(&mut select.group_by, &mut rewrite);
         failure.map_or(Ok(()), Err)
     }
 

@@ -15,7 +15,7 @@ use sluice_engine::window::OutputMode;
 
 use super::ddl::{SinkTable, SourceTable};
 use super::window::{aggregate_call, having_over_outputs, lower_window};
-use super::{dedup, join, top_n};
+use super::{dedup, join, nested, top_n};
 
 /// An `INSERT INTO ... SELECT` statement.
 #[derive(Clone, Debug)]
@@ -63,14 +63,46 @@ pub(super) fn unsupported(construct: &str, why: &str) -> String {
 /// Adds the operators of `insert` to `plan`, reading the checked rows of `sources`;
 /// returns the plan and the sink.
 pub(super) fn lower(
-    mut plan: PlanBuilder,
+    plan: PlanBuilder,
     insert: &Insert,
     sources: &[SourceTable],
     declared: &BTreeMap<String, SinkTable>,
 ) -> Result<(PlanBuilder, SinkTable), String> {
     let target = &insert.target;
+    let mut sink = declared.get(target).cloned().unwrap_or_else(|| SinkTable {
+        name: target.clone(),
+        ..SinkTable::default()
+    });
+    let lowered = lower_query(plan, &insert.query, sources, &mut sink, false)?;
+    Ok((lowered.plan.sink(target, &lowered.stream), sink))
+}
+
+/// A lowered query.
+pub(super) struct LoweredQuery<'a> {
+    pub(super) plan: PlanBuilder,
+    /// The stream of its rows.
+    pub(super) stream: String,
+    /// The source table its rows come from (the left side's, for a join).
+    pub(super) source: &'a SourceTable,
+    /// For an aggregate without a window: its GROUP BY keys, as its select list names
+    /// them.
+    pub(super) group_keys: Vec<String>,
+}
+
+/// Lowers `query`, whose rows go to `sink` (its name names the operators and their
+/// state); with `changelog`, an aggregate without a window emits a changelog, for an
+/// outer aggregate to read.
+pub(super) fn lower_query<'a>(
+    mut plan: PlanBuilder,
+    query: &Query,
+    sources: &'a [SourceTable],
+    sink: &mut SinkTable,
+    changelog: bool,
+) -> Result<LoweredQuery<'a>, String> {
+    let target = sink.name.clone();
+    let target = &target;
     // HAVING filters a windowed aggregate's rows, after the window.
-    let mut query = insert.query.clone();
+    let mut query = query.clone();
     let having = match query.body.as_mut() {
         SetExpr::Select(select) => select.having.take(),
         _ => None,
@@ -83,7 +115,8 @@ pub(super) fn lower(
         ));
     };
     let from = from.clone();
-    // `fixed`: the rows are a join's or a Top-N's, which no aggregate follows.
+    // `fixed`: the rows are a Top-N's, which no aggregate follows.
+    let mut input = Input::Rows;
     let (mut stream, selection, source, fixed) = match (&from.relation, from.joins.is_empty()) {
         (TableFactor::Table { name, .. }, true) => {
             let source = source_table(name, sources)?;
@@ -95,22 +128,44 @@ pub(super) fn lower(
             )
         }
         (_, false) => {
+            let group_by = group_by_exprs(&select)?;
             let lowered = join::lower(
                 plan,
                 target,
                 &from,
                 &mut select.selection,
                 &select.projection,
+                &group_by,
                 sources,
             )?;
             lowered.qualify(&mut select)?;
             plan = lowered.plan;
+            input = Input::Join;
             (
                 lowered.stream,
                 select.selection.clone(),
                 lowered.source,
-                true,
+                false,
             )
+        }
+        (
+            TableFactor::Derived {
+                subquery, alias, ..
+            },
+            true,
+        ) if nested::is_aggregate(subquery) => {
+            let inner = nested::lower(plan, target, subquery, alias.as_ref(), sources)?;
+            nested::unqualify(&mut select, alias.as_ref());
+            plan = inner.plan;
+            if select.selection.is_some() {
+                return Err(unsupported(
+                    "WHERE over an aggregate's rows",
+                    "an aggregate without a window updates its rows; filter its input in the \
+                     subquery's WHERE instead",
+                ));
+            }
+            input = Input::Changelog(inner.group_keys);
+            (inner.stream, None, inner.source, false)
         }
         (TableFactor::Derived { subquery, .. }, true) if top_n::is_top_n(subquery) => {
             let lowered = top_n::lower(plan, target, subquery, sources)?;
@@ -139,35 +194,32 @@ pub(super) fn lower(
         plan = plan.filter(&name, &stream, &predicate.to_string());
         stream = name;
     }
-    let group_by = match &select.group_by {
-        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
-        other => return Err(unsupported(&other.to_string(), "GROUP BY expressions only")),
-    };
+    let group_by = group_by_exprs(&select)?;
     let aggregated = !group_by.is_empty()
         || select
             .projection
             .iter()
             .any(|item| select_expr(item).is_some_and(|e| aggregate_call(e).is_some()));
-    let mut sink = declared.get(target).cloned().unwrap_or_else(|| SinkTable {
-        name: target.clone(),
-        ..SinkTable::default()
-    });
     if aggregated && fixed {
         return Err(unsupported(
-            "an aggregate over a stream–stream join or a window Top-N",
+            "an aggregate over a window Top-N",
             "not yet; write its rows to a table, and aggregate them in another job",
         ));
     }
+    let mut group_keys = Vec::new();
     let stream = if aggregated {
-        let (next, stream) = lower_window(
+        let window = lower_window(
             plan,
-            &mut sink,
+            sink,
             &stream,
             source,
             &group_by,
             &select.projection,
+            &input,
+            changelog,
         )?;
-        plan = next;
+        plan = window.plan;
+        group_keys = window.group_keys;
         match having {
             Some(having) => {
                 if sink.mode == OutputMode::Update {
@@ -179,10 +231,10 @@ pub(super) fn lower(
                 }
                 let predicate = having_over_outputs(having, &select.projection)?;
                 let name = format!("{target}/having");
-                plan = plan.filter(&name, &stream, &predicate.to_string());
+                plan = plan.filter(&name, &window.stream, &predicate.to_string());
                 name
             }
-            None => stream,
+            None => window.stream,
         }
     } else {
         if having.is_some() {
@@ -191,11 +243,18 @@ pub(super) fn lower(
                 "HAVING filters a windowed aggregate's rows; filter rows with WHERE",
             ));
         }
+        if matches!(input, Input::Changelog(_)) {
+            return Err(unsupported(
+                "selecting an aggregate's rows without aggregating them",
+                "an aggregate without a window updates its rows: INSERT it into its own table \
+                 in update mode, which keeps each group's current row",
+            ));
+        }
         if sink.mode == OutputMode::Update || !sink.allowed_lateness.is_zero() {
             return Err(unsupported(
                 "'output-mode' = 'update' or 'allowed-lateness' on a query without GROUP BY",
-                "its rows are appended as they come; update mode merges a windowed \
-                 aggregate's changed windows",
+                "its rows are appended as they come; update mode merges an aggregate's \
+                 changed groups",
             ));
         }
         let name = format!("{target}/select");
@@ -203,7 +262,31 @@ pub(super) fn lower(
         plan = next;
         stream
     };
-    Ok((plan.sink(target, &stream), sink))
+    Ok(LoweredQuery {
+        plan,
+        stream,
+        source,
+        group_keys,
+    })
+}
+
+/// What an aggregate reads.
+pub(super) enum Input {
+    /// A source table's rows, or a deduplication's.
+    Rows,
+    /// A stream–stream join's rows, which have no watermark of their own.
+    Join,
+    /// The changelog of an aggregate without a window, whose GROUP BY keys the select
+    /// list names so.
+    Changelog(Vec<String>),
+}
+
+/// The `GROUP BY` expressions of `select`.
+fn group_by_exprs(select: &Select) -> Result<Vec<Expr>, String> {
+    match &select.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => Ok(exprs.clone()),
+        other => Err(unsupported(&other.to_string(), "GROUP BY expressions only")),
+    }
 }
 
 fn select_expr(item: &SelectItem) -> Option<&Expr> {

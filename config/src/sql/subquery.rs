@@ -17,7 +17,7 @@ use sluice_engine::plan::PlanBuilder;
 use sluice_engine::window::WindowKind;
 
 use super::ddl::{SinkTable, SourceTable};
-use super::query::{plain_select, source_table};
+use super::query::{Input, plain_select, source_table};
 use super::window::{Output, lower_window, window_bound, window_call};
 
 /// A lowered windowed subquery.
@@ -90,17 +90,19 @@ pub(super) fn lower<'a>(
         name: state.to_owned(),
         ..SinkTable::default()
     };
-    let (plan, stream) = lower_window(
+    let aggregated = lower_window(
         plan,
         &mut table,
         &stream,
         source,
         &group_by,
         &windows.projection,
+        &Input::Rows,
+        false,
     )?;
     let mut lowered = Windows {
-        plan,
-        stream,
+        plan: aggregated.plan,
+        stream: aggregated.stream,
         source,
         columns: Vec::new(),
         start: None,

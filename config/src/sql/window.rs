@@ -10,7 +10,8 @@ use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 use super::ddl::{SinkTable, SourceTable};
-use super::query::{function_args, name_it, quoted, unsupported};
+use super::query::{Input, function_args, name_it, quoted, unsupported};
+use sluice_engine::changelog::CHANGE_COLUMN;
 
 /// An aggregate call: `(function, argument)`, the argument `None` for `count(*)`.
 pub(super) fn aggregate_call(e: &Expr) -> Option<(String, Option<Expr>)> {
@@ -143,8 +144,20 @@ struct Selected {
     arguments: Vec<(String, String)>,
 }
 
-/// A windowed aggregate: arguments computed first when they are expressions, the window,
-/// then the select list's order and names.
+/// A lowered aggregate.
+pub(super) struct Aggregated {
+    pub(super) plan: PlanBuilder,
+    /// The stream of its rows.
+    pub(super) stream: String,
+    /// Its GROUP BY keys, as the select list names them.
+    pub(super) group_keys: Vec<String>,
+}
+
+/// An aggregate, windowed or not: arguments computed first when they are expressions, the
+/// window (a global one without a window in GROUP BY), then the select list's order and
+/// names; with `changelog`, its rows are a changelog (an aggregate without a window whose
+/// rows an outer aggregate reads).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn lower_window(
     mut plan: PlanBuilder,
     sink: &mut SinkTable,
@@ -152,18 +165,52 @@ pub(super) fn lower_window(
     source: &SourceTable,
     group_by: &[Expr],
     items: &[SelectItem],
-) -> Result<(PlanBuilder, String), String> {
+    input: &Input,
+    changelog: bool,
+) -> Result<Aggregated, String> {
+    let global = changelog || sink.mode == OutputMode::Update;
     let Grouping {
         kind,
         time_column,
         keys,
         delay,
-    } = grouping(group_by, source)?;
+    } = grouping(group_by, source, input, global)?;
     let Selected {
         outputs,
         aggregates,
         arguments,
-    } = selected(&sink.name, items, &keys)?;
+    } = selected(&sink.name, items, &keys, kind == WindowKind::Global)?;
+    if let Input::Changelog(inner) = input {
+        if let Some(a) = aggregates.iter().find(|a| {
+            matches!(
+                a.function,
+                AggregateFn::Min | AggregateFn::Max | AggregateFn::ApproxCountDistinct
+            )
+        }) {
+            return Err(unsupported(
+                &format!("`{}`, a {:?} over an aggregate's rows", a.name, a.function),
+                "the inner aggregate updates its rows, and a minimum, maximum or distinct \
+                 count cannot take an old row's value back out; count, sum, avg, stddev and \
+                 variance can",
+            ));
+        }
+        let unknown: Vec<&String> = keys.iter().filter(|k| !inner.contains(k)).collect();
+        if !unknown.is_empty() {
+            return Err(unsupported(
+                &format!("GROUP BY {unknown:?} over an aggregate's rows"),
+                &format!(
+                    "an outer aggregate groups by keys of the inner one ({inner:?}), so that \
+                     each inner group's updated row replaces its old one in the same outer \
+                     group"
+                ),
+            ));
+        }
+    }
+    let group_keys = outputs
+        .iter()
+        .filter(|(o, _)| matches!(o, Output::Key(_)))
+        .map(|(_, name)| name.clone())
+        .collect();
     let target = sink.name.as_str();
     let mut stream = stream.to_owned();
     if !arguments.is_empty() {
@@ -186,10 +233,16 @@ pub(super) fn lower_window(
         keys,
         aggregates,
         delay,
-        mode: sink.mode,
+        mode: if changelog {
+            OutputMode::Update
+        } else {
+            sink.mode
+        },
         allowed_lateness: sink.allowed_lateness,
         // The watermark follows the source's rows, before the query's WHERE.
-        watermark_from: (stream != source.checked_stream()).then(|| source.checked_stream()),
+        watermark_from: (kind != WindowKind::Global && stream != source.checked_stream())
+            .then(|| source.checked_stream()),
+        changelog,
     };
     spec.validate().map_err(|e| {
         format!(
@@ -197,14 +250,18 @@ pub(super) fn lower_window(
              'allowed-lateness')"
         )
     })?;
-    if spec.mode == OutputMode::Update {
+    if spec.mode == OutputMode::Update && !changelog {
         sink.merge_keys = merge_keys(&outputs, &spec)?;
     }
     let window_name = format!("{target}/window");
     let columns = reordering(&outputs, &spec);
     plan = plan.window(&window_name, &stream, spec);
     let Some(columns) = columns else {
-        return Ok((plan, window_name));
+        return Ok(Aggregated {
+            plan,
+            stream: window_name,
+            group_keys,
+        });
     };
     let name = format!("{target}/select");
     plan = plan.operator(
@@ -216,7 +273,11 @@ pub(super) fn lower_window(
             drop: Vec::new(),
         },
     );
-    Ok((plan, name))
+    Ok(Aggregated {
+        plan,
+        stream: name,
+        group_keys,
+    })
 }
 
 /// The columns an update-mode table is merged on, as the select list names them: the
@@ -230,7 +291,8 @@ fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<Str
         ));
     }
     let mut keys = Vec::new();
-    let mut start = false;
+    // A global window has no start to select: its keys identify its rows.
+    let mut start = spec.kind == WindowKind::Global;
     for (output, name) in outputs {
         match output {
             Output::Start => {
@@ -253,7 +315,7 @@ fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<Str
     if !start || !missing.is_empty() {
         return Err(format!(
             "'output-mode' = 'update' merges each window's row by the window and its keys: \
-             select window_start and every GROUP BY key{}",
+             select window_start (for a window) and every GROUP BY key{}",
             if missing.is_empty() {
                 String::new()
             } else {
@@ -264,8 +326,14 @@ fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<Str
     Ok(keys)
 }
 
-/// The window and the key columns of `group_by`.
-fn grouping(group_by: &[Expr], source: &SourceTable) -> Result<Grouping, String> {
+/// The window and the key columns of `group_by` over `input`; a global window when it
+/// has no window and `global` (update mode, or a changelog for an outer aggregate).
+fn grouping(
+    group_by: &[Expr],
+    source: &SourceTable,
+    input: &Input,
+    global: bool,
+) -> Result<Grouping, String> {
     let mut window = None;
     let mut keys = Vec::new();
     for e in group_by {
@@ -287,13 +355,39 @@ fn grouping(group_by: &[Expr], source: &SourceTable) -> Result<Grouping, String>
         }
     }
     let Some((kind, time_column)) = window else {
+        if global {
+            return Ok(Grouping {
+                kind: WindowKind::Global,
+                time_column: String::new(),
+                keys,
+                delay: Duration::ZERO,
+            });
+        }
         return Err(unsupported(
-            "an aggregate without an event-time window",
-            "in append mode its groups never close, so it can never emit (as Spark refuses \
-             it); group by TUMBLE(ts, INTERVAL ...), HOP(ts, slide, size), SESSION(ts, gap) \
-             or window(ts, '5 minutes')",
+            "an aggregate without an event-time window in append mode",
+            "its groups never close, so it could never emit (as Spark refuses it); group \
+             by TUMBLE(ts, INTERVAL ...), HOP(ts, slide, size), SESSION(ts, gap) or \
+             window(ts, '5 minutes'), or set 'output-mode' = 'update' in CREATE TABLE ... \
+             WITH (...), which keeps each group's current row in the table",
         ));
     };
+    match input {
+        Input::Rows => {}
+        Input::Join => {
+            return Err(unsupported(
+                "an event-time window over a stream–stream join's rows",
+                "not yet; aggregate the join without a window in update mode, or window each \
+                 side in a subquery and join the windows",
+            ));
+        }
+        Input::Changelog(_) => {
+            return Err(unsupported(
+                "an event-time window over an aggregate without a window",
+                "the inner aggregate's rows are updates with no event time; group the outer \
+                 query by keys only",
+            ));
+        }
+    }
     let Some((watermarked, delay)) = &source.watermark else {
         return Err(unsupported(
             "a window over a source without a watermark",
@@ -318,7 +412,12 @@ fn grouping(group_by: &[Expr], source: &SourceTable) -> Result<Grouping, String>
 }
 
 /// What the select list of a windowed query names, in its order.
-fn selected(target: &str, items: &[SelectItem], keys: &[String]) -> Result<Selected, String> {
+fn selected(
+    target: &str,
+    items: &[SelectItem],
+    keys: &[String],
+    global: bool,
+) -> Result<Selected, String> {
     let mut aggregates = Vec::new();
     let mut arguments = Vec::new();
     let mut outputs = Vec::new();
@@ -334,6 +433,11 @@ fn selected(target: &str, items: &[SelectItem], keys: &[String]) -> Result<Selec
             }
         };
         let (output, default_name) = match expr {
+            e if global && window_bound(e).is_some() => {
+                return Err(format!(
+                    "`{e}`: the aggregate has no window in GROUP BY, so no window to select"
+                ));
+            }
             e if let Some((bound, name)) = window_bound(e) => (bound, name.to_owned()),
             Expr::CompoundIdentifier(ids)
                 if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
@@ -386,29 +490,37 @@ fn selected(target: &str, items: &[SelectItem], keys: &[String]) -> Result<Selec
 
 /// The projection that gives the window's rows (window_start, window_end, the keys, the
 /// aggregates) the select list's order and names; `None` when they already have them.
+/// A changelog's change column goes last, whatever the select list.
 fn reordering(outputs: &[(Output, String)], spec: &WindowSpec) -> Option<Vec<(String, String)>> {
-    let natural = ["window_start", "window_end"]
-        .into_iter()
-        .map(str::to_owned)
+    let bounds: &[&str] = if spec.kind == WindowKind::Global {
+        &[]
+    } else {
+        &["window_start", "window_end"]
+    };
+    let natural = bounds
+        .iter()
+        .map(|b| (*b).to_owned())
         .chain(spec.keys.iter().cloned())
         .chain(spec.aggregates.iter().map(|a| a.name.clone()));
     if outputs.iter().map(|(_, name)| name.clone()).eq(natural) {
         return None;
     }
-    Some(
-        outputs
-            .iter()
-            .map(|(output, name)| {
-                let from = match output {
-                    Output::Start => "window_start",
-                    Output::End => "window_end",
-                    Output::Key(k) => k.as_str(),
-                    Output::Aggregate(i) => spec.aggregates[*i].name.as_str(),
-                };
-                (name.clone(), quoted(from))
-            })
-            .collect(),
-    )
+    let mut columns: Vec<(String, String)> = outputs
+        .iter()
+        .map(|(output, name)| {
+            let from = match output {
+                Output::Start => "window_start",
+                Output::End => "window_end",
+                Output::Key(k) => k.as_str(),
+                Output::Aggregate(i) => spec.aggregates[*i].name.as_str(),
+            };
+            (name.clone(), quoted(from))
+        })
+        .collect();
+    if spec.changelog {
+        columns.push((CHANGE_COLUMN.to_owned(), quoted(CHANGE_COLUMN)));
+    }
+    Some(columns)
 }
 
 fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, String> {

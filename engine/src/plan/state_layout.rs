@@ -51,10 +51,16 @@ impl CompiledPlan {
                     .with(
                         &spec.name,
                         "bounds",
-                        format!(
-                            "{} µs to {} µs (right time - left time)",
-                            spec.min_offset_us, spec.max_offset_us
-                        ),
+                        match &spec.left_until {
+                            None => format!(
+                                "{} µs to {} µs (right time - left time)",
+                                spec.min_offset_us, spec.max_offset_us
+                            ),
+                            Some(until) => format!(
+                                "right time from left time + {} µs to left `{until}` + {} µs",
+                                spec.min_offset_us, spec.max_offset_us
+                            ),
+                        },
                     )
                     .with(&spec.name, "left time", &spec.left_time)
                     .with(&spec.name, "right time", &spec.right_time)
@@ -109,6 +115,7 @@ fn shape(kind: &WindowKind) -> String {
             format!("sliding {} every {}", text(*size), text(*slide))
         }
         WindowKind::Session { gap } => format!("session, gap {}", text(*gap)),
+        WindowKind::Global => "none (one group per key)".to_owned(),
     }
 }
 
@@ -191,6 +198,7 @@ mod tests {
             mode: OutputMode::Append,
             allowed_lateness: Duration::ZERO,
             watermark_from: None,
+            changelog: false,
         }
     }
 

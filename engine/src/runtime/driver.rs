@@ -228,10 +228,7 @@ pub fn run(
     let key_groups = meta.key_groups;
     let future = FutureBound::resolve(
         options.max_future,
-        plan.plan
-            .event_time_operators()
-            .next()
-            .map(|(_, time)| time),
+        plan.plan.event_time_operators().find_map(|(_, time)| time),
         &source.schema(),
     )?;
     let windows: Vec<&str> = plan

@@ -29,10 +29,12 @@ const RIGHT: usize = 1;
 /// The keys of each side's rows whose key has a null.
 const NULL_KEYS: [&[u8]; 2] = [b"\xff\xffnull-left", b"\xff\xffnull-right"];
 
-/// A row in state: its event time, where it is, and whether it has matched.
+/// A row in state: its event time, the time its upper bound starts from (its event time,
+/// or a left row's `until` column), where it is, and whether it has matched.
 #[derive(Clone, Copy, Debug)]
 struct Held {
     time: i64,
+    until: i64,
     batch: usize,
     row: usize,
     matched: bool,
@@ -55,6 +57,8 @@ struct Side {
     /// Encodes whole rows, for snapshots.
     whole: RowConverter,
     time_index: usize,
+    /// The left side's `until` column, where the join has one.
+    until_index: Option<usize>,
     late_schema: SchemaRef,
     /// The batches holding rows in state (or this epoch's), by id, with how many of their
     /// rows are in state; a batch goes once none is.
@@ -68,9 +72,17 @@ struct Side {
 }
 
 impl Side {
-    fn new(schema: &SchemaRef, keys: &[String], time: &str, delay: i64) -> Result<Self> {
+    fn new(
+        schema: &SchemaRef,
+        keys: &[String],
+        time: &str,
+        until: Option<&str>,
+        delay: i64,
+    ) -> Result<Self> {
         let keys = KeyColumns::resolve(schema, keys)?;
-        let time_index = time_index(schema, time)?;
+        let event_time_index = time_index;
+        let time_index = event_time_index(schema, time)?;
+        let until_index = until.map(|u| event_time_index(schema, u)).transpose()?;
         let whole = whole_rows(schema)?;
         Ok(Self {
             schema: Arc::clone(schema),
@@ -78,6 +90,7 @@ impl Side {
             keys,
             whole,
             time_index,
+            until_index,
             late_schema: late_schema(schema),
             batches: BTreeMap::new(),
             next_batch: 0,
@@ -95,14 +108,36 @@ impl Side {
         id
     }
 
+    /// The times each row's upper bound starts from: its `until` column, a null being
+    /// `i64::MIN` (it matches nothing), or else its event time.
+    fn untils(&self, batch: &RecordBatch) -> Result<Option<Vec<i64>>> {
+        let Some(index) = self.until_index else {
+            return Ok(None);
+        };
+        let until = as_micros(batch.column(index))?;
+        Ok(Some(
+            (0..until.len())
+                .map(|i| {
+                    if until.is_null(i) {
+                        i64::MIN
+                    } else {
+                        until.value(i)
+                    }
+                })
+                .collect(),
+        ))
+    }
+
     /// Adds the rows of `batch` at `rows` (times `times`) to state, each with `matched`.
     fn hold(&mut self, batch: RecordBatch, matched: &[bool]) -> Result<()> {
         let times = as_micros(batch.column(self.time_index))?;
+        let untils = self.untils(&batch)?;
         let keys = self.keys.rows(&self.converter, &batch)?;
         let at = self.keep(batch);
         for (row, &matched) in matched.iter().enumerate() {
             let held = Held {
                 time: times.value(row),
+                until: untils.as_ref().map_or(times.value(row), |u| u[row]),
                 batch: at,
                 row,
                 matched,
@@ -125,12 +160,12 @@ impl Side {
     }
 
     /// Removes the rows `gone` says are gone; returns those that never matched.
-    fn evict(&mut self, gone: impl Fn(i64) -> bool) -> Vec<At> {
+    fn evict(&mut self, gone: impl Fn(&Held) -> bool) -> Vec<At> {
         let mut unmatched = Vec::new();
         let mut freed = Vec::new();
         self.held.retain(|_, rows| {
             rows.retain(|h| {
-                if !gone(h.time) {
+                if !gone(h) {
                     return true;
                 }
                 if !h.matched {
@@ -247,12 +282,14 @@ impl StreamJoinState {
                 left,
                 &spec.left_keys,
                 &spec.left_time,
+                spec.left_until.as_deref(),
                 micros(spec.left_delay),
             )?,
             Side::new(
                 right,
                 &spec.right_keys,
                 &spec.right_time,
+                None,
                 micros(spec.right_delay),
             )?,
         ];
@@ -317,8 +354,9 @@ impl StreamJoinState {
     /// the fresh right rows, then fresh right rows with the left rows in state.
     fn pairs(&mut self) -> Vec<(At, At)> {
         let (min, max) = (self.spec.min_offset_us, self.spec.max_offset_us);
-        let matches =
-            move |l: i64, r: i64| r >= l.saturating_add(min) && r <= l.saturating_add(max);
+        let matches = move |l: &Held, r: &Held| {
+            r.time >= l.time.saturating_add(min) && r.time <= l.until.saturating_add(max)
+        };
         let [left, right] = &mut self.sides;
         let mut fresh_right: HashMap<Box<[u8]>, Vec<usize>, Xxh3DefaultBuilder> =
             HashMap::default();
@@ -328,7 +366,8 @@ impl StreamJoinState {
         let mut pairs = Vec::new();
         for (key, l) in &mut left.fresh {
             if let Some(rows) = right.held.get_mut(key) {
-                for r in rows.iter_mut().filter(|r| matches(l.time, r.time)) {
+                let held = *l;
+                for r in rows.iter_mut().filter(|r| matches(&held, r)) {
                     pairs.push(((l.batch, l.row), (r.batch, r.row)));
                     l.matched = true;
                     r.matched = true;
@@ -336,7 +375,7 @@ impl StreamJoinState {
             }
             for &i in fresh_right.get(key).map_or(&[][..], Vec::as_slice) {
                 let r = &mut right.fresh[i].1;
-                if matches(l.time, r.time) {
+                if matches(l, r) {
                     pairs.push(((l.batch, l.row), (r.batch, r.row)));
                     l.matched = true;
                     r.matched = true;
@@ -345,7 +384,8 @@ impl StreamJoinState {
         }
         for (key, r) in &mut right.fresh {
             if let Some(rows) = left.held.get_mut(key) {
-                for l in rows.iter_mut().filter(|l| matches(l.time, r.time)) {
+                let held = *r;
+                for l in rows.iter_mut().filter(|l| matches(l, &held)) {
                     pairs.push(((l.batch, l.row), (r.batch, r.row)));
                     l.matched = true;
                     r.matched = true;
@@ -425,6 +465,7 @@ impl EventTimeState for StreamJoinState {
         let bound = self.late_threshold();
         let side = &mut self.sides[input];
         let times = as_micros(batch.column(side.time_index))?;
+        let untils = side.untils(batch)?;
         let keys = side.keys.rows(&side.converter, batch)?;
         let key_columns = side.keys.columns(batch);
         let at = side.keep(batch.clone());
@@ -446,6 +487,7 @@ impl EventTimeState for StreamJoinState {
                 key,
                 Held {
                     time: times.value(i),
+                    until: untils.as_ref().map_or(times.value(i), |u| u[i]),
                     batch: at,
                     row: i,
                     matched: false,
@@ -477,8 +519,8 @@ impl EventTimeState for StreamJoinState {
         let (left_gone, right_gone) = match bound {
             None => (Vec::new(), Vec::new()),
             Some(w) => (
-                self.sides[LEFT].evict(|t| t.saturating_add(max) <= w || w == i64::MAX),
-                self.sides[RIGHT].evict(|t| t.saturating_sub(min) <= w || w == i64::MAX),
+                self.sides[LEFT].evict(|h| h.until.saturating_add(max) <= w || w == i64::MAX),
+                self.sides[RIGHT].evict(|h| h.time.saturating_sub(min) <= w || w == i64::MAX),
             ),
         };
         let left_only: &[At] = if self.spec.kind.keeps_unmatched_left() {

@@ -46,6 +46,23 @@ impl Moments {
         self.m2 += delta * (v - self.mean);
     }
 
+    /// Takes one value back out (a retraction): count, sum, mean and the squared
+    /// deviations are exact inverses of [`add`](Self::add); `min` and `max` cannot be, so
+    /// an aggregate over retractions offers neither.
+    #[inline]
+    pub fn remove(&mut self, v: f64) {
+        if self.count <= 1 {
+            *self = Self::default();
+            return;
+        }
+        let n = self.count as f64;
+        let before = (n * self.mean - v) / (n - 1.0);
+        self.m2 -= (v - before) * (v - self.mean);
+        self.mean = before;
+        self.count -= 1;
+        self.sum -= v;
+    }
+
     /// Folds `other` into `self`.
     pub fn merge(&mut self, other: &Moments) {
         if other.count == 0 {
@@ -222,6 +239,21 @@ mod tests {
         one.add(3.0);
         assert_eq!((one.variance(), one.variance_pop()), (None, Some(0.0)));
         assert_eq!(Moments::default().variance_pop(), None);
+    }
+
+    #[test]
+    fn removing_values_undoes_adding_them() {
+        let values = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
+        let mut kept = Moments::default();
+        values[..5].iter().for_each(|&v| kept.add(v));
+        let mut m = Moments::default();
+        values.iter().for_each(|&v| m.add(v));
+        values[5..].iter().for_each(|&v| m.remove(v));
+        assert_eq!((m.count, m.sum), (kept.count, kept.sum));
+        assert!((m.mean - kept.mean).abs() < 1e-12);
+        assert!((m.variance().unwrap() - kept.variance().unwrap()).abs() < 1e-12);
+        values[..5].iter().for_each(|&v| m.remove(v));
+        assert_eq!((m.count, m.sum, m.m2), (0, 0.0, 0.0));
     }
 
     #[test]

@@ -11,8 +11,8 @@ use arrow::datatypes::SchemaRef;
 use sluice_checkpoints::StatePart;
 use timely::dataflow::Stream;
 
-use super::WindowSpec;
 use super::state::WindowState;
+use super::{WindowKind, WindowSpec};
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::event_time::{EventTimeInput, event_time_operator};
@@ -125,7 +125,7 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
         let input = EventTimeInput {
             stream: self,
             keys: KeyColumns::resolve(schema, &spec.keys)?,
-            time_column: spec.time_column.clone(),
+            time_column: (spec.kind != WindowKind::Global).then(|| spec.time_column.clone()),
             schema: Arc::clone(schema),
             watermark,
         };

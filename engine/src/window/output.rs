@@ -2,25 +2,35 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, TimestampMicrosecondArray};
+use arrow::array::{ArrayRef, Float64Array, Int8Array, Int64Array, TimestampMicrosecondArray};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 
 use super::state::{Slot, WindowState};
-use super::{AggregateFn, Moments};
+use super::{AggregateFn, Moments, WindowKind};
 use crate::error::Result;
 
-/// One result row per emitted `(key, slot)`, in the given order.
-pub(crate) fn build(state: &WindowState, emitted: &[(Box<[u8]>, Slot)]) -> Result<RecordBatch> {
-    let starts = TimestampMicrosecondArray::from_iter_values(emitted.iter().map(|(_, s)| s.start))
-        .with_timezone("UTC");
-    let ends = TimestampMicrosecondArray::from_iter_values(emitted.iter().map(|(_, s)| s.end))
-        .with_timezone("UTC");
+/// One result row per emitted `(key, slot)`, in the given order; with `changes`, a
+/// changelog's rows, each with its change.
+pub(crate) fn build(
+    state: &WindowState,
+    emitted: &[(Box<[u8]>, Slot)],
+    changes: Option<&[i8]>,
+) -> Result<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    if state.spec.kind != WindowKind::Global {
+        let starts =
+            TimestampMicrosecondArray::from_iter_values(emitted.iter().map(|(_, s)| s.start))
+                .with_timezone("UTC");
+        let ends = TimestampMicrosecondArray::from_iter_values(emitted.iter().map(|(_, s)| s.end))
+            .with_timezone("UTC");
+        columns.push(Arc::new(starts));
+        columns.push(Arc::new(ends));
+    }
     let parser = state.converter.parser();
     let keys = state
         .converter
         .convert_rows(emitted.iter().map(|(k, _)| parser.parse(k)))?;
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(starts), Arc::new(ends)];
     columns.extend(keys);
     for (a, agg) in state.spec.aggregates.iter().enumerate() {
         let moments = emitted.iter().map(|(_, s)| &s.acc.moments[a]);
@@ -60,6 +70,9 @@ pub(crate) fn build(state: &WindowState, emitted: &[(Box<[u8]>, Slot)]) -> Resul
             }
         };
         columns.push(column);
+    }
+    if let Some(changes) = changes {
+        columns.push(Arc::new(Int8Array::from(changes.to_vec())));
     }
     Ok(RecordBatch::try_new(
         Arc::clone(state.output_schema()),

@@ -13,6 +13,7 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use super::accumulator::Accumulator;
 use super::assign::window_starts;
 use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
+use crate::changelog::{CHANGE_COLUMN, change_field, weights};
 use crate::error::{EngineError, Result};
 use crate::event_time::{as_micros, canonical_order, late_schema, time_index};
 use crate::key::{KeyColumns, unknown_column};
@@ -26,6 +27,9 @@ pub(crate) struct Slot {
     pub(crate) acc: Accumulator,
     pub(crate) changed: bool,
 }
+
+/// Emitted slots with their encoded keys.
+type Emitted = Vec<(Box<[u8]>, Slot)>;
 
 /// Open slots per encoded key.
 pub(crate) type OpenWindows = HashMap<Box<[u8]>, Vec<Slot>, Xxh3DefaultBuilder>;
@@ -45,7 +49,13 @@ pub struct WindowState {
     pub(crate) sketched: Vec<bool>,
     pub(crate) open: OpenWindows,
     pub(crate) watermark: Watermark,
-    time_index: usize,
+    /// The event-time column; none for a global window.
+    time_index: Option<usize>,
+    /// The input's change column, when it is a changelog.
+    change_index: Option<usize>,
+    /// In a changelog, the groups changed this epoch as they were before it (those that
+    /// had rows), whose old rows are retracted when the epoch ends.
+    before: HashMap<Box<[u8]>, Accumulator, Xxh3DefaultBuilder>,
     agg_inputs: Vec<Option<usize>>,
     output_schema: SchemaRef,
     late_schema: SchemaRef,
@@ -59,12 +69,29 @@ impl WindowState {
     pub fn new(spec: WindowSpec, schema: &SchemaRef) -> Result<Self> {
         spec.validate()?;
         let keys = KeyColumns::resolve(schema, &spec.keys)?;
-        let time_index = time_index(schema, &spec.time_column)?;
+        let global = spec.kind == WindowKind::Global;
+        let time_index = if global {
+            None
+        } else {
+            Some(time_index(schema, &spec.time_column)?)
+        };
+        let change_index = schema.index_of(CHANGE_COLUMN).ok();
+        if change_index.is_some() && !global {
+            return Err(EngineError::InvalidPlan(format!(
+                "window `{}` reads a changelog (`{CHANGE_COLUMN}`), whose retractions only an \
+                 aggregate without a window takes back out",
+                spec.name
+            )));
+        }
         let mut agg_inputs = Vec::new();
-        let mut fields = vec![
-            Field::new("window_start", utc(), false),
-            Field::new("window_end", utc(), false),
-        ];
+        let mut fields = if global {
+            Vec::new()
+        } else {
+            vec![
+                Field::new("window_start", utc(), false),
+                Field::new("window_end", utc(), false),
+            ]
+        };
         for key in keys.names() {
             fields.push(schema.field_with_name(key)?.clone());
         }
@@ -79,6 +106,19 @@ impl WindowState {
                 }
                 (Some(c), _) => Some(schema.index_of(c).map_err(|_| unknown_column(schema, c))?),
             };
+            if change_index.is_some()
+                && matches!(
+                    agg.function,
+                    AggregateFn::Min | AggregateFn::Max | AggregateFn::ApproxCountDistinct
+                )
+            {
+                return Err(EngineError::InvalidPlan(format!(
+                    "aggregate `{}`: {:?} over a changelog (an aggregate's updated rows) \
+                     cannot take a retracted value back out; count, sum, avg, stddev and \
+                     variance can",
+                    agg.name, agg.function
+                )));
+            }
             agg_inputs.push(input);
             let integer = input.is_some_and(|i| schema.field(i).data_type().is_integer());
             let (data_type, nullable) = match agg.function {
@@ -88,6 +128,9 @@ impl WindowState {
                 _ => (DataType::Float64, true),
             };
             fields.push(Field::new(&agg.name, data_type, nullable));
+        }
+        if spec.changelog {
+            fields.push(change_field());
         }
         let sketched = spec
             .aggregates
@@ -101,6 +144,8 @@ impl WindowState {
             open: HashMap::default(),
             watermark: Watermark::new(micros(spec.delay)),
             time_index,
+            change_index,
+            before: HashMap::default(),
             agg_inputs,
             output_schema: Arc::new(Schema::new(fields)),
             late_schema: late_schema(schema),
@@ -144,7 +189,12 @@ impl WindowState {
     /// the order in which other workers' batches happened to arrive. Floating-point sums
     /// then come out bit-identical across runs, crashes and replays.
     pub fn canonical_order(&self, batches: &mut [RecordBatch]) {
-        canonical_order(batches, self.time_index);
+        // A global window has no event time; its keys order its batches as well.
+        let column = self
+            .time_index
+            .or_else(|| self.keys.indices().first().copied())
+            .unwrap_or(0);
+        canonical_order(batches, column);
     }
 
     /// Adds the rows of `batch` (one epoch's data) and returns the late ones.
@@ -152,7 +202,6 @@ impl WindowState {
     /// # Errors
     /// When a column cannot be read as its expected type.
     pub fn absorb(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
-        let times = as_micros(batch.column(self.time_index))?;
         let rows = self.keys.rows(&self.converter, batch)?;
         let mut values: Vec<Option<Float64Array>> = Vec::with_capacity(self.agg_inputs.len());
         let mut distinct: Vec<Option<StringArray>> = Vec::with_capacity(self.agg_inputs.len());
@@ -167,6 +216,18 @@ impl WindowState {
                 _ => None,
             });
         }
+        let Some(time_index) = self.time_index else {
+            let weights = match self.change_index {
+                Some(c) => Some(weights(batch, c)?),
+                None => None,
+            };
+            for i in 0..batch.num_rows() {
+                let weight = weights.as_ref().map_or(1, |w| w[i]);
+                self.add_to_group(rows.row(i).as_ref(), weight, i, &values, &distinct);
+            }
+            return Ok(None);
+        };
+        let times = as_micros(batch.column(time_index))?;
         let late_bound = self
             .watermark
             .late_threshold()
@@ -190,6 +251,37 @@ impl WindowState {
         crate::event_time::late_rows(batch, late_rows, late_missed, late_bound, &self.late_schema)
     }
 
+    /// Adds row `i` (or, with `weight` -1, takes it back out) to the group `key` of a
+    /// global window.
+    fn add_to_group(
+        &mut self,
+        key: &[u8],
+        weight: i8,
+        i: usize,
+        values: &[Option<Float64Array>],
+        distinct: &[Option<StringArray>],
+    ) {
+        let slots = slots_of(&mut self.open, key);
+        if slots.is_empty() {
+            slots.push(Slot {
+                start: i64::MIN,
+                end: i64::MAX,
+                acc: Accumulator::new(&self.sketched),
+                changed: false,
+            });
+        }
+        let slot = &mut slots[0];
+        if self.spec.changelog && !slot.changed && slot.acc.rows != 0 {
+            self.before.insert(key.into(), slot.acc.clone());
+        }
+        slot.changed = true;
+        if weight > 0 {
+            accumulate(&mut slot.acc, i, values, distinct);
+        } else {
+            retract(&mut slot.acc, i, values);
+        }
+    }
+
     /// Adds row `i` with event time `t` under `key`; returns how many windows it missed.
     fn add_row(
         &mut self,
@@ -204,6 +296,7 @@ impl WindowState {
         let (size, slide) = match self.spec.kind {
             WindowKind::Tumbling { size } => (micros(size), micros(size)),
             WindowKind::Sliding { size, slide } => (micros(size), micros(slide)),
+            WindowKind::Global => unreachable!("a global window takes rows by add_to_group"),
             WindowKind::Session { gap } => {
                 let end = t.saturating_add(micros(gap));
                 if is_late(end) {
@@ -270,11 +363,17 @@ impl WindowState {
         let is_final = |end: i64| bound.is_some_and(|w| end <= w);
         let mode = self.spec.mode;
         let mut emitted: Vec<(Box<[u8]>, Slot)> = Vec::new();
+        // Groups of a global window all of whose rows were retracted.
+        let mut emptied: Vec<Box<[u8]>> = Vec::new();
         let open = std::mem::take(&mut self.open);
         let mut kept = HashMap::with_capacity_and_hasher(open.len(), Xxh3DefaultBuilder);
         for (key, slots) in open {
             let mut rest = Vec::with_capacity(slots.len());
             for mut slot in slots {
+                if slot.acc.rows == 0 && self.spec.kind == WindowKind::Global {
+                    emptied.push(key.clone());
+                    continue;
+                }
                 let done = is_final(slot.end);
                 let emit = match mode {
                     OutputMode::Append => done,
@@ -297,13 +396,54 @@ impl WindowState {
         }
         self.open = kept;
         emitted.sort_by(|a, b| (a.1.start, a.1.end, &a.0).cmp(&(b.1.start, b.1.end, &b.0)));
+        let changes = if self.spec.changelog {
+            let (rows, changes) = self.changelog(emitted, emptied);
+            emitted = rows;
+            Some(changes)
+        } else {
+            None
+        };
         let results = if emitted.is_empty() {
             None
         } else {
-            Some(super::output::build(self, &emitted)?)
+            Some(super::output::build(self, &emitted, changes.as_deref())?)
         };
         self.watermark.observe(epoch_max);
         Ok(EpochOutput { results })
+    }
+}
+
+impl WindowState {
+    /// The epoch's changelog of a global window: each changed group's old row (when it
+    /// had one) as a retraction, then its new row, in key order; a group emptied by
+    /// retractions only has its old row retracted. Returns the rows and their changes.
+    fn changelog(&mut self, emitted: Emitted, emptied: Vec<Box<[u8]>>) -> (Emitted, Vec<i8>) {
+        let mut before = std::mem::take(&mut self.before);
+        let mut rows: Vec<(Box<[u8]>, Option<Slot>)> = emitted
+            .into_iter()
+            .map(|(key, slot)| (key, Some(slot)))
+            .chain(emptied.into_iter().map(|key| (key, None)))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = Vec::with_capacity(rows.len() * 2);
+        let mut changes = Vec::with_capacity(rows.len() * 2);
+        for (key, slot) in rows {
+            if let Some(acc) = before.remove(&key) {
+                let old = Slot {
+                    start: i64::MIN,
+                    end: i64::MAX,
+                    acc,
+                    changed: false,
+                };
+                out.push((key.clone(), old));
+                changes.push(-1);
+            }
+            if let Some(slot) = slot {
+                out.push((key, slot));
+                changes.push(1);
+            }
+        }
+        (out, changes)
     }
 }
 
@@ -339,6 +479,19 @@ fn accumulate(
                 sketch.add(column.value(i).as_bytes());
             }
             acc.moments[a].count += 1;
+        }
+    }
+}
+
+/// Takes row `i` back out of `acc` (a retraction; never of a sketched aggregate).
+#[inline]
+fn retract(acc: &mut Accumulator, i: usize, values: &[Option<Float64Array>]) {
+    acc.rows -= 1;
+    for (a, column) in values.iter().enumerate() {
+        if let Some(column) = column
+            && column.is_valid(i)
+        {
+            acc.moments[a].remove(column.value(i));
         }
     }
 }

@@ -21,6 +21,7 @@ fn join_spec(kind: StreamJoinKind) -> StreamJoinSpec {
         right_delay: Duration::from_secs(40),
         left_prefix: "l.".into(),
         right_prefix: "r.".into(),
+        left_until: None,
     }
 }
 

@@ -27,6 +27,7 @@ fn spec(kind: WindowKind, mode: OutputMode) -> WindowSpec {
         mode,
         allowed_lateness: Duration::ZERO,
         watermark_from: None,
+        changelog: false,
     }
 }
 
@@ -159,6 +160,7 @@ fn reference_of(
                     }
                 }
             }
+            WindowKind::Global => unreachable!("this oracle checks windows in event time"),
             WindowKind::Session { gap } => {
                 let gap = gap.as_micros() as i64;
                 // Sessions are recomputed from the open records of each key by sort and sweep.

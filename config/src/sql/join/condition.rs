@@ -18,6 +18,10 @@ pub(super) struct Condition {
     pub(super) max: Option<i64>,
     /// The event-time column of each side that the bounds use.
     pub(super) time: [Option<String>; 2],
+    /// A timestamp column of the left side, other than its event time, that bounds the
+    /// right side's event time from above: `right.t - left.until <= until_max`.
+    pub(super) until: Option<String>,
+    pub(super) until_max: Option<i64>,
 }
 
 /// A column of one side plus a constant (microseconds): `b.ts - INTERVAL '5' MINUTE`.
@@ -86,6 +90,9 @@ impl Condition {
         b: Term,
         sides: &[Side; 2],
     ) -> Result<(), String> {
+        if self.until_bound(&a, op, &b, sides)? {
+            return Ok(());
+        }
         for t in [&a, &b] {
             let side = &sides[t.side];
             if !side.times.contains(&t.column) {
@@ -132,16 +139,93 @@ impl Condition {
         Ok(())
     }
 
+    /// Adds `a op b` when it bounds the right side's event time from above by a timestamp
+    /// column of the left side that is not its event time (Nexmark q4's `b.date_time
+    /// BETWEEN a.date_time AND a.expires`); returns whether it did.
+    fn until_bound(
+        &mut self,
+        a: &Term,
+        op: &BinaryOperator,
+        b: &Term,
+        sides: &[Side; 2],
+    ) -> Result<bool, String> {
+        // As `right op left`.
+        let (right, op, left) = match (a.side, b.side) {
+            (1, 0) => (a, op.clone(), b),
+            (0, 1) => {
+                let flipped = match op {
+                    BinaryOperator::Gt => BinaryOperator::Lt,
+                    BinaryOperator::GtEq => BinaryOperator::LtEq,
+                    BinaryOperator::Lt => BinaryOperator::Gt,
+                    BinaryOperator::LtEq => BinaryOperator::GtEq,
+                    other => other.clone(),
+                };
+                (b, flipped, a)
+            }
+            _ => return Ok(false),
+        };
+        let [left_side, right_side] = sides;
+        if left_side.windowed
+            || left_side.times.contains(&left.column)
+            || !left_side.columns.contains(&left.column)
+            || !right_side.times.contains(&right.column)
+        {
+            return Ok(false);
+        }
+        // right.t + r.offset op left.u + l.offset, as right.t - left.u op k.
+        let k = left.offset - right.offset;
+        let k = match op {
+            BinaryOperator::LtEq => k,
+            BinaryOperator::Lt => k - 1,
+            _ => {
+                return Err(unsupported(
+                    &format!(
+                        "a lower bound on `{}.{}` by `{}.{}`",
+                        right_side.alias, right.column, left_side.alias, left.column
+                    ),
+                    &format!(
+                        "only the upper bound may use a column of `{}` other than its event \
+                         time `{}`: b.ts BETWEEN a.ts AND a.expires",
+                        left_side.alias,
+                        left_side.times.first().map_or("", String::as_str)
+                    ),
+                ));
+            }
+        };
+        if let Some(time) = &self.time[1]
+            && *time != right.column
+        {
+            return Err(format!(
+                "the join bounds both `{}.{time}` and `{}.{}`; bound one event time of each side",
+                right_side.alias, right_side.alias, right.column
+            ));
+        }
+        if let Some(until) = &self.until
+            && *until != left.column
+        {
+            return Err(format!(
+                "the join bounds `{}.{}` above by both `{}.{until}` and `{}.{}`; bound it once",
+                right_side.alias, right.column, left_side.alias, left_side.alias, left.column
+            ));
+        }
+        self.time[1] = Some(right.column.clone());
+        self.until = Some(left.column.clone());
+        self.until_max = Some(self.until_max.map_or(k, |m| m.min(k)));
+        Ok(true)
+    }
+
     /// The columns of each side that the join and the query read: its keys, its event
-    /// time, and the columns `items` and `selection` name; `None` for a side whose every
-    /// column is read (`*`).
+    /// time, and the columns `items`, `selection` and `group_by` name; `None` for a side
+    /// whose every column is read (`*`).
     pub(super) fn used(
         &self,
         items: &[SelectItem],
         selection: Option<&Expr>,
+        group_by: &[Expr],
         sides: &[Side; 2],
     ) -> [Option<BTreeSet<String>>; 2] {
         let mut used: [BTreeSet<String>; 2] = Default::default();
+        used[0].extend(self.until.clone());
         for (l, r) in &self.keys {
             used[0].insert(l.clone());
             used[1].insert(r.clone());
@@ -170,6 +254,9 @@ impl Condition {
         }
         if let Some(selection) = selection {
             let _ = visit_expressions(selection, &mut note);
+        }
+        for e in group_by {
+            let _ = visit_expressions(e, &mut note);
         }
         let everything = items.iter().any(|item| {
             matches!(

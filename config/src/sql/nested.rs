@@ -1,0 +1,88 @@
+//! An aggregate over an aggregate without a window, Nexmark q4's shape:
+//!
+//! ```sql
+//! SELECT Q.category AS id, avg(Q.final) AS final
+//! FROM (SELECT max(B.price) AS final, A.category
+//!       FROM auction AS A JOIN bid AS B ON ...
+//!       GROUP BY A.id, A.category) AS Q
+//! GROUP BY Q.category
+//! ```
+//!
+//! The inner aggregate has no window, so its groups never close: each epoch it emits a
+//! [changelog](sluice_engine::changelog), every changed group's old row retracted and its
+//! new row added, and the outer aggregate takes the old value out and puts the new one
+//! in. The outer query groups by keys of the inner one (so an inner group's rows always
+//! land in the same outer group), without `WHERE`, and runs in update mode.
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, GroupByExpr, Ident, Query, Select, TableAlias, visit_expressions_mut,
+};
+use sluice_engine::plan::PlanBuilder;
+
+use super::ddl::{SinkTable, SourceTable};
+use super::query::{LoweredQuery, lower_query, unsupported};
+use super::window::{aggregate_call, window_call};
+
+/// Whether `query` is an aggregate without an event-time window in its GROUP BY.
+pub(super) fn is_aggregate(query: &Query) -> bool {
+    let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let group_by = match &select.group_by {
+        GroupByExpr::Expressions(exprs, _) => exprs.as_slice(),
+        GroupByExpr::All(_) => return false,
+    };
+    let windowed = group_by
+        .iter()
+        .any(|e| matches!(window_call(e), Ok(Some(_))));
+    let aggregates = select.projection.iter().any(|item| match item {
+        datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(e)
+        | datafusion::sql::sqlparser::ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+            aggregate_call(e).is_some()
+        }
+        _ => false,
+    });
+    !windowed && (!group_by.is_empty() || aggregates)
+}
+
+/// Lowers the inner aggregate `query` of the query writing `target`, its rows going by
+/// `alias`; its operators and state go by `<target>.<alias>`.
+pub(super) fn lower<'a>(
+    plan: PlanBuilder,
+    target: &str,
+    query: &Query,
+    alias: Option<&TableAlias>,
+    sources: &'a [SourceTable],
+) -> Result<LoweredQuery<'a>, String> {
+    let Some(alias) = alias else {
+        return Err(unsupported(
+            "an aggregate subquery without a name",
+            "name it, (SELECT ...) AS q, and its columns q.col",
+        ));
+    };
+    let mut inner = SinkTable {
+        name: format!("{target}.{}", alias.name.value),
+        ..SinkTable::default()
+    };
+    lower_query(plan, query, sources, &mut inner, true)
+}
+
+/// Rewrites `alias.col` to `col` in the outer query's select list, `WHERE` and
+/// `GROUP BY`: the inner aggregate's rows are the only ones it reads.
+pub(super) fn unqualify(select: &mut Select, alias: Option<&TableAlias>) {
+    let Some(alias) = alias.map(|a| a.name.value.clone()) else {
+        return;
+    };
+    let mut rewrite = |e: &mut Expr| {
+        if let Expr::CompoundIdentifier(ids) = e
+            && ids.len() == 2
+            && ids[0].value == alias
+        {
+            *e = Expr::Identifier(Ident::new(ids[1].value.clone()));
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    };
+    let _ = visit_expressions_mut(&mut select.projection, &mut rewrite);
+    let _ = visit_expressions_mut(&mut select.selection, &mut rewrite);
+    let _ = visit_expressions_mut(&mut select.group_by, &mut rewrite);
+}
