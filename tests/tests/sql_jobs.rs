@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use sluice_tests::{
-    Demo, check_counts, delta_commit_count, demo_timeout, dlq_kinds, json_u64, python_tool,
-    run_with_timeout, same_tables_without, serial, sluice_bin, spawn_logged, work_dir,
+    Demo, check_counts, delta_commit_count, demo_timeout, dlq_kinds, json_u64, kill_after_commits,
+    python_tool, run_with_timeout, same_tables_without, serial, sluice_bin, spawn_logged, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
@@ -71,39 +71,6 @@ fn the_sql_demo_job_writes_the_yaml_demo_s_tables() -> Result<()> {
     .require_ok()?;
     println!("same tables: {same}");
     Ok(())
-}
-
-/// Starts `command` (a job writing under `dir`) `attempts` times; each time, once more
-/// than `commits(attempt)` Delta commits appeared since it started and `delay(attempt)`
-/// passed, kills it (`kill -9`) if it still runs. Returns how many kills landed.
-fn kill_after_commits(
-    command: impl Fn() -> Result<Command>,
-    dir: &Path,
-    attempts: usize,
-    commits: impl Fn(usize) -> usize,
-    delay: impl Fn(usize) -> Duration,
-) -> Result<usize> {
-    let log = dir.with_extension("log");
-    let mut kills = 0;
-    for attempt in 0..attempts {
-        let before = delta_commit_count(dir);
-        let mut child = spawn_logged(command()?, &log)?;
-        let deadline = Instant::now() + demo_timeout();
-        while child.try_wait()?.is_none() {
-            ensure!(Instant::now() < deadline, "attempt {attempt}: no progress");
-            if delta_commit_count(dir) > before + commits(attempt) {
-                std::thread::sleep(delay(attempt));
-                if child.try_wait()?.is_none() {
-                    child.kill()?; // SIGKILL
-                    child.wait()?;
-                    kills += 1;
-                }
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-    Ok(kills)
 }
 
 /// Runs `sql` as a job file and returns its failure's output, requiring that it failed.
