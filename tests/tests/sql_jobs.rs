@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use sluice_tests::{
-    Demo, check_counts, delta_commit_count, demo_timeout, dlq_kinds, json_u64, kill_after_commits,
-    python_tool, run_with_timeout, same_tables_without, serial, sluice_bin, spawn_logged, work_dir,
+    Demo, check_counts, demo_timeout, dlq_kinds, json_u64, kill_after_commits, python_tool,
+    run_with_timeout, same_tables_without, serial, sluice_bin, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
