@@ -555,6 +555,39 @@ pub fn wait_exit(
     }
 }
 
+/// Starts `command` (a job writing under `dir`) `attempts` times; each time, once more
+/// than `commits(attempt)` Delta commits appeared since it started and `delay(attempt)`
+/// passed, kills it (`kill -9`) if it still runs. Returns how many kills landed.
+pub fn kill_after_commits(
+    command: impl Fn() -> Result<Command>,
+    dir: &Path,
+    attempts: usize,
+    commits: impl Fn(usize) -> usize,
+    delay: impl Fn(usize) -> Duration,
+) -> Result<usize> {
+    let log = dir.with_extension("log");
+    let mut kills = 0;
+    for attempt in 0..attempts {
+        let before = delta_commit_count(dir);
+        let mut child = spawn_logged(command()?, &log)?;
+        let deadline = Instant::now() + demo_timeout();
+        while child.try_wait()?.is_none() {
+            ensure!(Instant::now() < deadline, "attempt {attempt}: no progress");
+            if delta_commit_count(dir) > before + commits(attempt) {
+                std::thread::sleep(delay(attempt));
+                if child.try_wait()?.is_none() {
+                    child.kill()?; // SIGKILL
+                    child.wait()?;
+                    kills += 1;
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    Ok(kills)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,37 +632,4 @@ mod tests {
         let err = tool_from_env("SLUICE_TESTS_SURELY_UNSET_VAR", "x").unwrap_err();
         assert!(err.to_string().contains("scripts/test"), "{err}");
     }
-}
-
-/// Starts `command` (a job writing under `dir`) `attempts` times; each time, once more
-/// than `commits(attempt)` Delta commits appeared since it started and `delay(attempt)`
-/// passed, kills it (`kill -9`) if it still runs. Returns how many kills landed.
-pub fn kill_after_commits(
-    command: impl Fn() -> Result<Command>,
-    dir: &Path,
-    attempts: usize,
-    commits: impl Fn(usize) -> usize,
-    delay: impl Fn(usize) -> Duration,
-) -> Result<usize> {
-    let log = dir.with_extension("log");
-    let mut kills = 0;
-    for attempt in 0..attempts {
-        let before = delta_commit_count(dir);
-        let mut child = spawn_logged(command()?, &log)?;
-        let deadline = Instant::now() + demo_timeout();
-        while child.try_wait()?.is_none() {
-            ensure!(Instant::now() < deadline, "attempt {attempt}: no progress");
-            if delta_commit_count(dir) > before + commits(attempt) {
-                std::thread::sleep(delay(attempt));
-                if child.try_wait()?.is_none() {
-                    child.kill()?; // SIGKILL
-                    child.wait()?;
-                    kills += 1;
-                }
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-    Ok(kills)
 }
