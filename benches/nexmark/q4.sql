@@ -1,7 +1,7 @@
 -- Nexmark q4, average price for a category: the average, per category, of the closing
 -- (highest) bid of each auction, counting the bids placed between the auction's start and
--- its expiry. As Flink writes it, but with JOIN ... ON for the comma join, and named
--- output columns. The join keeps each auction until the watermark passes its expiry; the
+-- its expiry. As Flink writes it, with the output columns named (`id`, `final`, as
+-- Flink's q4 table names them) and `date_time` for Flink's `dateTime`. The join keeps each auction until the watermark passes its expiry; the
 -- inner aggregate has no window, so each epoch it updates the auctions whose highest bid
 -- changed, retracting their old one from the outer average; the table holds the current
 -- average per category, merged by category each epoch.
@@ -27,11 +27,11 @@ CREATE TABLE bid (
         'rate' = '${rate}');
 CREATE TABLE q4 WITH ('connector' = '${sink}', 'output-mode' = 'update');
 INSERT INTO q4
-SELECT Q.category AS id, avg(Q.final) AS final
+SELECT Q.category AS id, AVG(Q.final) AS final
 FROM (
-  SELECT max(B.price) AS final, A.category
-  FROM auction AS A JOIN bid AS B
-    ON A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.expires
+  SELECT MAX(B.price) AS final, A.category
+  FROM auction A, bid B
+  WHERE A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.expires
   GROUP BY A.id, A.category
-) AS Q
+) Q
 GROUP BY Q.category;

@@ -13,5 +13,5 @@ CREATE TABLE bid (
 CREATE TABLE q5_count WITH ('connector' = '${sink}');
 INSERT INTO q5_count
 SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
-FROM bid
-GROUP BY HOP(date_time, INTERVAL '2' SECOND, INTERVAL '10' SECOND), auction;
+FROM TABLE(HOP(TABLE bid, DESCRIPTOR(date_time), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+GROUP BY auction, window_start, window_end;

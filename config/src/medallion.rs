@@ -94,6 +94,7 @@ impl JobConfig {
                     .collect(),
                 keep_input: true,
                 drop: self.silver.drop.clone(),
+                keep_coordinates: false,
             },
         );
         let tables = &self.output.tables;

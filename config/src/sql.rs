@@ -40,6 +40,8 @@ mod query;
 mod subquery;
 mod text;
 mod top_n;
+mod tvf;
+mod views;
 mod window;
 
 use std::path::Path;
@@ -167,8 +169,9 @@ impl SqlJob {
         }
         let mut sinks = Vec::new();
         for insert in &parsed.inserts {
-            let (next, sink) = query::lower(plan, insert, &parsed.sources, &parsed.sinks)
-                .map_err(|e| invalid(insert.text.clone(), e))?;
+            let (next, sink) =
+                query::lower(plan, insert, &parsed.sources, &parsed.sinks, &parsed.views)
+                    .map_err(|e| invalid(insert.text.clone(), e))?;
             plan = next;
             sinks.push(sink);
         }

@@ -122,6 +122,11 @@ pub enum OperatorKind {
         /// Input columns left out of the output.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         drop: Vec<String>,
+        /// Whether the input's coordinate columns (`source`, `partition`, `offset`, ...)
+        /// follow the computed ones when `keep_input` is false: a subquery's rows that
+        /// a later operator may route to the dead-letter table keep where they came from.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        keep_coordinates: bool,
     },
     /// Rows for which a SQL predicate is true (`WHERE`); rows it fails to evaluate on
     /// become dead letters.

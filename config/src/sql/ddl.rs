@@ -60,6 +60,8 @@ pub(super) struct Parsed {
     pub(super) sources: Vec<SourceTable>,
     pub(super) sinks: BTreeMap<String, SinkTable>,
     pub(super) inserts: Vec<Insert>,
+    /// The views, by name.
+    pub(super) views: super::views::Views,
 }
 
 type Failure = (String, String);
@@ -68,18 +70,27 @@ type Failure = (String, String);
 pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
     let mut inserts = Vec::new();
     let mut creates = Vec::new();
+    let mut views = super::views::Views::new();
     for s in statements {
-        let head: String = s.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let head: String = s.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
         let head = head.to_ascii_uppercase();
         if head.starts_with("INSERT") {
             inserts.push(Insert::parse(s).map_err(|e| (s.clone(), e))?);
-        } else if head == "CREATE TABLE" {
+        } else if head.starts_with("CREATE TABLE ") {
             creates.push(s);
+        } else if head.starts_with("CREATE VIEW ")
+            || head.starts_with("CREATE TEMPORARY VIEW")
+            || head.starts_with("CREATE MATERIALIZED VIEW")
+        {
+            let (name, query) = super::views::parse(s).map_err(|e| (s.clone(), e))?;
+            if views.insert(name.clone(), query).is_some() {
+                return Err((s.clone(), format!("view `{name}` is declared twice")));
+            }
         } else {
             return Err((
                 s.clone(),
-                "`SET`, `CREATE TABLE` or `INSERT INTO ... SELECT` (a query that writes \
-                 nowhere does nothing in a streaming job)"
+                "`SET`, `CREATE TABLE`, `CREATE VIEW` or `INSERT INTO ... SELECT` (a query \
+                 that writes nowhere does nothing in a streaming job)"
                     .into(),
             ));
         }
@@ -89,6 +100,12 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
     let mut sinks = BTreeMap::new();
     for s in creates {
         let table = CreateStatement::parse(s).map_err(|e| (s.clone(), e))?;
+        if views.contains_key(&table.name) {
+            return Err((
+                s.clone(),
+                format!("`{}` is both a table and a view", table.name),
+            ));
+        }
         if targets.contains(&table.name.as_str()) {
             let sink = table.sink().map_err(|e| (s.clone(), e))?;
             sinks.insert(sink.name.clone(), sink);
@@ -105,6 +122,7 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
         sources,
         sinks,
         inserts,
+        views,
     })
 }
 

@@ -98,7 +98,13 @@ pub(super) fn lower<'a>(
         plan = plan.filter(&name, &stream, &predicate.to_string());
         stream = name;
     }
-    let (next, projected) = lower_select(plan, &format!("{target}/dedup-select"), &stream, &items)?;
+    let (next, projected) = lower_select(
+        plan,
+        &format!("{target}/dedup-select"),
+        &stream,
+        &items,
+        true,
+    )?;
     let name = format!("{target}/dedup");
     let spec = DedupSpec {
         // A state name is a path segment in checkpoints.

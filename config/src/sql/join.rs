@@ -61,34 +61,45 @@ pub(super) struct Lowered<'a> {
     sides: [Side<'a>; 2],
 }
 
-/// Lowers `from`, two sides joined, in the query writing `target`, which selects `items`;
-/// an inner join takes the time bounds of `selection` (its `WHERE`) out of it.
+/// Lowers `from`, two sides joined (`a JOIN b ON ...`, or `a, b` with the join's
+/// conditions in `WHERE`), in the query writing `target`, which selects `items`; an inner
+/// join takes the time bounds of `selection` (its `WHERE`) out of it, a comma join its
+/// keys too.
 pub(super) fn lower<'a>(
     plan: PlanBuilder,
     target: &str,
-    from: &TableWithJoins,
+    from: &[TableWithJoins],
     selection: &mut Option<Expr>,
     items: &[SelectItem],
     group_by: &[Expr],
     sources: &'a [SourceTable],
 ) -> Result<Lowered<'a>, String> {
-    let [join] = from.joins.as_slice() else {
-        return Err(unsupported("several JOINs", "join two streams per query"));
+    let (left, right, operator) = match from {
+        [one] => match one.joins.as_slice() {
+            [join] => (&one.relation, &join.relation, Some(&join.join_operator)),
+            _ => return Err(unsupported("several JOINs", "join two streams per query")),
+        },
+        [a, b] if a.joins.is_empty() && b.joins.is_empty() => (&a.relation, &b.relation, None),
+        _ => return Err(unsupported("several JOINs", "join two streams per query")),
     };
-    let (plan, left) = side(plan, target, &from.relation, sources)?;
-    let (plan, right) = side(plan, target, &join.relation, sources)?;
+    let (plan, left) = side(plan, target, left, sources)?;
+    let (plan, right) = side(plan, target, right, sources)?;
     if left.alias == right.alias {
         return Err(format!(
             "both sides of the join go by `{}`; give one an alias (`{} AS b`)",
             left.alias, right.table.name
         ));
     }
-    let (kind, constraint) = match &join.join_operator {
-        JoinOperator::Join(c) | JoinOperator::Inner(c) => (StreamJoinKind::Inner, c),
-        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (StreamJoinKind::LeftOuter, c),
-        JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (StreamJoinKind::RightOuter, c),
-        JoinOperator::FullOuter(c) => (StreamJoinKind::FullOuter, c),
-        other => {
+    let (kind, constraint) = match operator {
+        // `FROM a, b WHERE ...`: an inner join whose conditions are in WHERE.
+        None => (StreamJoinKind::Inner, &JoinConstraint::None),
+        Some(JoinOperator::Join(c) | JoinOperator::Inner(c)) => (StreamJoinKind::Inner, c),
+        Some(JoinOperator::Left(c) | JoinOperator::LeftOuter(c)) => (StreamJoinKind::LeftOuter, c),
+        Some(JoinOperator::Right(c) | JoinOperator::RightOuter(c)) => {
+            (StreamJoinKind::RightOuter, c)
+        }
+        Some(JoinOperator::FullOuter(c)) => (StreamJoinKind::FullOuter, c),
+        Some(other) => {
             return Err(unsupported(
                 format!("{other:?}")
                     .split('(')
@@ -98,16 +109,24 @@ pub(super) fn lower<'a>(
             ));
         }
     };
-    let JoinConstraint::On(on) = constraint else {
-        return Err(unsupported(
-            "a join without ON",
-            "write ON a.key = b.key AND b.ts BETWEEN a.ts - INTERVAL ... AND a.ts + INTERVAL ...",
-        ));
-    };
     let sides = [left, right];
     let mut condition = Condition::default();
-    for conjunct in conjuncts(on) {
-        condition.add(conjunct, &sides)?;
+    match (constraint, operator) {
+        (JoinConstraint::On(on), _) => {
+            for conjunct in conjuncts(on) {
+                condition.add(conjunct, &sides)?;
+            }
+        }
+        (JoinConstraint::None, None) => {
+            *selection = condition.take_keys(selection.take(), &sides)?;
+        }
+        _ => {
+            return Err(unsupported(
+                "a join without ON",
+                "write ON a.key = b.key AND b.ts BETWEEN a.ts - INTERVAL ... AND a.ts + \
+                 INTERVAL ...",
+            ));
+        }
     }
     if kind == StreamJoinKind::Inner {
         *selection = condition.take_bounds(selection.take(), &sides)?;
@@ -165,6 +184,7 @@ pub(super) fn lower<'a>(
                 columns: Vec::new(),
                 keep_input: true,
                 drop: unused,
+                keep_coordinates: false,
             },
         );
         side.stream = name;

@@ -45,6 +45,31 @@ pub(super) fn is_aggregate(query: &Query) -> bool {
     !windowed && (!group_by.is_empty() || aggregates)
 }
 
+/// Whether `query` is a plain filter and projection: no GROUP BY, aggregate or window
+/// function (`OVER`), over one table.
+pub(super) fn is_plain(query: &Query) -> bool {
+    let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let grouped = match &select.group_by {
+        GroupByExpr::Expressions(exprs, _) => !exprs.is_empty(),
+        GroupByExpr::All(_) => true,
+    };
+    let mut computed = false;
+    for item in &select.projection {
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(item, |e: &Expr| {
+            if let Expr::Function(f) = e
+                && (f.over.is_some() || aggregate_call(e).is_some())
+            {
+                computed = true;
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+    let one_table = matches!(select.from.as_slice(), [t] if t.joins.is_empty());
+    !grouped && !computed && one_table
+}
+
 /// Lowers the inner aggregate `query` of the query writing `target`, its rows going by
 /// `alias`; its operators and state go by `<target>.<alias>`.
 pub(super) fn lower<'a>(
@@ -64,7 +89,7 @@ pub(super) fn lower<'a>(
         name: format!("{target}.{}", alias.name.value),
         ..SinkTable::default()
     };
-    lower_query(plan, query, sources, &mut inner, true)
+    lower_query(plan, query, sources, &mut inner, true, true)
 }
 
 /// Rewrites `alias.col` to `col` in the outer query's select list, `WHERE` and

@@ -14,8 +14,9 @@ use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::window::OutputMode;
 
 use super::ddl::{SinkTable, SourceTable};
+use super::views::{self, Views};
 use super::window::{aggregate_call, having_over_outputs, lower_window};
-use super::{dedup, join, nested, top_n};
+use super::{dedup, join, nested, top_n, tvf};
 
 /// An `INSERT INTO ... SELECT` statement.
 #[derive(Clone, Debug)]
@@ -29,7 +30,8 @@ pub(crate) struct Insert {
 
 impl Insert {
     pub(super) fn parse(statement: &str) -> Result<Self, String> {
-        let parsed = Parser::parse_sql(&GenericDialect {}, statement).map_err(|e| e.to_string())?;
+        let parsed = Parser::parse_sql(&GenericDialect {}, &tvf::unwrap_table_arguments(statement))
+            .map_err(|e| e.to_string())?;
         let [Statement::Insert(insert)] = parsed.as_slice() else {
             return Err("one INSERT INTO ... SELECT statement".into());
         };
@@ -67,13 +69,17 @@ pub(super) fn lower(
     insert: &Insert,
     sources: &[SourceTable],
     declared: &BTreeMap<String, SinkTable>,
+    views: &Views,
 ) -> Result<(PlanBuilder, SinkTable), String> {
     let target = &insert.target;
     let mut sink = declared.get(target).cloned().unwrap_or_else(|| SinkTable {
         name: target.clone(),
         ..SinkTable::default()
     });
-    let lowered = lower_query(plan, &insert.query, sources, &mut sink, false)?;
+    let mut query = insert.query.clone();
+    tvf::rewrite(&mut query)?;
+    let query = views::expand(&query, views)?;
+    let lowered = lower_query(plan, &query, sources, &mut sink, false, false)?;
     Ok((lowered.plan.sink(target, &lowered.stream), sink))
 }
 
@@ -91,13 +97,14 @@ pub(super) struct LoweredQuery<'a> {
 
 /// Lowers `query`, whose rows go to `sink` (its name names the operators and their
 /// state); with `changelog`, an aggregate without a window emits a changelog, for an
-/// outer aggregate to read.
+/// outer aggregate to read; a `subquery`'s rows keep their coordinates.
 pub(super) fn lower_query<'a>(
     mut plan: PlanBuilder,
     query: &Query,
     sources: &'a [SourceTable],
     sink: &mut SinkTable,
     changelog: bool,
+    subquery: bool,
 ) -> Result<LoweredQuery<'a>, String> {
     let target = sink.name.clone();
     let target = &target;
@@ -108,16 +115,19 @@ pub(super) fn lower_query<'a>(
         _ => None,
     };
     let mut select = plain_select(&query)?.clone();
-    let [from] = select.from.as_slice() else {
+    // `FROM a, b WHERE ...` joins a and b as `a JOIN b` with the conditions in WHERE.
+    let tables = select.from.clone();
+    let comma = matches!(tables.as_slice(), [a, b] if a.joins.is_empty() && b.joins.is_empty());
+    let (Some(from), true) = (tables.first().cloned(), tables.len() == 1 || comma) else {
         return Err(unsupported(
             "FROM",
             "one source table, one ROW_NUMBER() subquery, or two source tables joined",
         ));
     };
-    let from = from.clone();
     // `fixed`: the rows are a Top-N's, which no aggregate follows.
     let mut input = Input::Rows;
-    let (mut stream, selection, source, fixed) = match (&from.relation, from.joins.is_empty()) {
+    let single = from.joins.is_empty() && !comma;
+    let (mut stream, selection, source, fixed) = match (&from.relation, single) {
         (TableFactor::Table { name, .. }, true) => {
             let source = source_table(name, sources)?;
             (
@@ -132,7 +142,7 @@ pub(super) fn lower_query<'a>(
             let lowered = join::lower(
                 plan,
                 target,
-                &from,
+                &tables,
                 &mut select.selection,
                 &select.projection,
                 &group_by,
@@ -166,6 +176,24 @@ pub(super) fn lower_query<'a>(
             }
             input = Input::Changelog(inner.group_keys);
             (inner.stream, None, inner.source, false)
+        }
+        (
+            TableFactor::Derived {
+                subquery, alias, ..
+            },
+            true,
+        ) if nested::is_plain(subquery) => {
+            // A filter and projection of rows (a view of a source, say): its rows, with
+            // the outer query's names for them.
+            let name = alias.as_ref().map_or("subquery", |a| a.name.value.as_str());
+            let mut inner = SinkTable {
+                name: format!("{target}.{name}"),
+                ..SinkTable::default()
+            };
+            let rows = lower_query(plan, subquery, sources, &mut inner, false, true)?;
+            nested::unqualify(&mut select, alias.as_ref());
+            plan = rows.plan;
+            (rows.stream, select.selection.clone(), rows.source, false)
         }
         (TableFactor::Derived { subquery, .. }, true) if top_n::is_top_n(subquery) => {
             let lowered = top_n::lower(plan, target, subquery, sources)?;
@@ -258,7 +286,7 @@ pub(super) fn lower_query<'a>(
             ));
         }
         let name = format!("{target}/select");
-        let (next, stream) = lower_select(plan, &name, &stream, &select.projection)?;
+        let (next, stream) = lower_select(plan, &name, &stream, &select.projection, subquery)?;
         plan = next;
         stream
     };
@@ -348,12 +376,14 @@ pub(super) fn source_table<'a>(
 }
 
 /// The select list of a query without aggregates, as the projection `name` (none when
-/// the list is `*`).
+/// the list is `*`); a subquery's (`coordinates`) keeps its rows' coordinate columns, for
+/// the dead letters of the operators after it.
 pub(super) fn lower_select(
     plan: PlanBuilder,
     name: &str,
     stream: &str,
     items: &[SelectItem],
+    coordinates: bool,
 ) -> Result<(PlanBuilder, String), String> {
     let mut keep_input = false;
     let mut columns = Vec::new();
@@ -385,6 +415,7 @@ pub(super) fn lower_select(
             columns,
             keep_input,
             drop: Vec::new(),
+            keep_coordinates: coordinates,
         },
     );
     Ok((plan, name.to_owned()))

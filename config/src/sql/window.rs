@@ -222,6 +222,7 @@ pub(super) fn lower_window(
                 columns: arguments,
                 keep_input: true,
                 drop: Vec::new(),
+                keep_coordinates: false,
             },
         );
         stream = name;
@@ -271,6 +272,7 @@ pub(super) fn lower_window(
             columns,
             keep_input: false,
             drop: Vec::new(),
+            keep_coordinates: false,
         },
     );
     Ok(Aggregated {

@@ -96,6 +96,7 @@ impl PlanBuilder {
                     .collect(),
                 keep_input,
                 drop: Vec::new(),
+                keep_coordinates: false,
             },
         )
     }

@@ -202,9 +202,18 @@ fn compile_operator(
             columns,
             keep_input,
             drop,
+            keep_coordinates,
         } => {
+            let mut columns = columns.clone();
+            if *keep_coordinates && !*keep_input {
+                for c in crate::table_feed::COORDINATES {
+                    if input.index_of(c).is_ok() && !columns.iter().any(|(n, _)| n == c) {
+                        columns.push((c.to_owned(), format!("\"{c}\"")));
+                    }
+                }
+            }
             let projection =
-                Projection::compile(input, *keep_input, columns)?.without(input, drop)?;
+                Projection::compile(input, *keep_input, &columns)?.without(input, drop)?;
             let schema = Arc::clone(projection.schema());
             (CompiledOperator::Project(projection), schema)
         }

@@ -294,11 +294,47 @@ impl Condition {
         Ok(all_of(rest))
     }
 
-    /// Whether `e` compares an event time of each side (`BETWEEN`, `<`, `<=`, `>`, `>=`).
+    /// Adds the conjuncts of `selection` that are equalities of a column of each side
+    /// (the keys of a comma join, `FROM a, b WHERE a.id = b.id`); returns the rest.
+    pub(super) fn take_keys(
+        &mut self,
+        selection: Option<Expr>,
+        sides: &[Side; 2],
+    ) -> Result<Option<Expr>, String> {
+        let Some(selection) = selection else {
+            return Ok(None);
+        };
+        let mut rest = Vec::new();
+        for conjunct in conjuncts(&selection) {
+            let key = match conjunct {
+                Expr::BinaryOp {
+                    left,
+                    op: BinaryOperator::Eq,
+                    right,
+                } => matches!(
+                    (term(left, sides), term(right, sides)),
+                    (Ok(a), Ok(b)) if a.side != b.side && a.offset == 0 && b.offset == 0
+                ),
+                _ => false,
+            };
+            if key {
+                self.add(conjunct, sides)?;
+            } else {
+                rest.push(conjunct.clone());
+            }
+        }
+        Ok(all_of(rest))
+    }
+
+    /// Whether `e` compares an event time of each side (`BETWEEN`, `<`, `<=`, `>`, `>=`),
+    /// or bounds the right side's event time above by another timestamp column of the left.
     fn is_bound(&self, e: &Expr, sides: &[Side; 2]) -> bool {
         let times = |a: &Expr, b: &Expr| match (term(a, sides), term(b, sides)) {
             (Ok(a), Ok(b)) => {
-                a.side != b.side && self.may_bound(&a, sides) && self.may_bound(&b, sides)
+                a.side != b.side
+                    && ((self.may_bound(&a, sides) && self.may_bound(&b, sides))
+                        || is_until(&a, &b, sides)
+                        || is_until(&b, &a, sides))
             }
             _ => false,
         };
@@ -321,6 +357,18 @@ impl Condition {
             _ => false,
         }
     }
+}
+
+/// Whether `left` is a column of the left side other than its event time and `right` the
+/// right side's event time: a bound that [`Condition::until_bound`] may take.
+fn is_until(left: &Term, right: &Term, sides: &[Side; 2]) -> bool {
+    let [left_side, right_side] = sides;
+    left.side == 0
+        && right.side == 1
+        && !left_side.windowed
+        && !left_side.times.contains(&left.column)
+        && left_side.columns.contains(&left.column)
+        && right_side.times.contains(&right.column)
 }
 
 /// `e` as a column of one side plus a constant interval.

@@ -142,7 +142,9 @@ fn row_numbers_that_are_not_a_deduplication_are_refused() {
             "is not a column",
         ),
         (
-            "INSERT INTO t SELECT user_id FROM (SELECT user_id FROM events);".to_owned(),
+            "INSERT INTO t SELECT user_id FROM (SELECT user_id, LAG(v) OVER (PARTITION BY \
+             user_id ORDER BY ts) AS p FROM events);"
+                .to_owned(),
             "only deduplication runs as one",
         ),
     ];
@@ -619,6 +621,31 @@ fn an_aggregate_over_an_aggregate_of_a_join_bounded_by_a_column_is_nexmark_q4() 
 }
 
 #[test]
+fn a_comma_join_takes_its_keys_and_bounds_from_where() {
+    let text = format!(
+        "{AUCTIONS_AND_BIDS}\nINSERT INTO q4 SELECT Q.category AS id, AVG(Q.final) AS final \
+         FROM (SELECT MAX(B.price) AS final, A.category FROM auction A, bid B \
+         WHERE A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.expires \
+         AND B.price > 0 GROUP BY A.id, A.category) Q GROUP BY Q.category;"
+    );
+    let config = crate::sql::SqlJob::from_sql_with(&text, "t.sql", "t", &[]).unwrap();
+    let plan = config.queries.unwrap().plan;
+    let OperatorKind::StreamJoin(join) = &plan.operators[0].kind else {
+        panic!("not a join: {:?}", plan.operators);
+    };
+    assert_eq!(
+        (join.left_keys.as_slice(), join.right_keys.as_slice()),
+        (&["id".to_owned()][..], &["auction".to_owned()][..])
+    );
+    assert_eq!(join.left_until.as_deref(), Some("expires"));
+    assert_eq!((join.min_offset_us, join.max_offset_us), (0, 0));
+    let OperatorKind::Filter { predicate } = &plan.operators[1].kind else {
+        panic!("not a filter: {:?}", plan.operators);
+    };
+    assert_eq!(predicate, "\"B.price\" > 0");
+}
+
+#[test]
 fn aggregates_over_aggregates_that_cannot_retract_are_refused() {
     let cases = [
         (
@@ -697,4 +724,176 @@ fn an_update_mode_aggregate_without_a_window_is_merged_by_its_keys() {
     assert_eq!(spec.kind, sluice_engine::window::WindowKind::Global);
     assert!(!spec.changelog);
     assert_eq!(spec.watermark_from, None);
+}
+
+#[test]
+fn a_view_is_read_as_the_subquery_it_names() {
+    let config = job(
+        "CREATE VIEW positive AS SELECT user_id, ts, v * 2 AS v2 FROM events WHERE v > 0;",
+        "INSERT INTO t SELECT window_start, user_id, sum(p.v2) AS total FROM positive AS p \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let kinds: Vec<(&str, &str)> = plan
+        .operators
+        .iter()
+        .map(|o| (o.name.as_str(), o.kind.kind_name()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("t.p/where", "filter"),
+            ("t.p/select", "project"),
+            ("t/window", "window"),
+            ("t/select", "project"),
+        ]
+    );
+    let spec = plan.window().unwrap();
+    assert_eq!(spec.aggregates[0].column.as_deref(), Some("v2"));
+    // The watermark follows the source's rows, before the view's WHERE.
+    assert_eq!(spec.watermark_from.as_deref(), Some(plan.source.as_str()));
+}
+
+#[test]
+fn q4_reads_its_closing_prices_from_a_view() {
+    let text = format!(
+        "{AUCTIONS_AND_BIDS}\n\
+         CREATE TEMPORARY VIEW closing AS SELECT MAX(B.price) AS final, A.category \
+         FROM auction A, bid B WHERE A.id = B.auction \
+         AND B.date_time BETWEEN A.date_time AND A.expires GROUP BY A.id, A.category;\n\
+         INSERT INTO q4 SELECT category AS id, AVG(final) AS final FROM closing \
+         GROUP BY category;"
+    );
+    let config = crate::sql::SqlJob::from_sql_with(&text, "t.sql", "t", &[]).unwrap();
+    let plan = config.queries.unwrap().plan;
+    let names: Vec<&str> = plan.operators.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "q4.closing/join",
+            "q4.closing/window",
+            "q4.closing/select",
+            "q4/window",
+            "q4/select"
+        ]
+    );
+}
+
+#[test]
+fn a_plain_subquery_needs_no_name() {
+    let config = job(
+        "",
+        "INSERT INTO t SELECT user_id FROM (SELECT user_id, v FROM events WHERE v > 1) \
+         WHERE v < 5;",
+    )
+    .unwrap();
+    let names: Vec<String> = config
+        .queries
+        .unwrap()
+        .plan
+        .operators
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "t.subquery/where",
+            "t.subquery/select",
+            "t/where",
+            "t/select"
+        ]
+    );
+}
+
+#[test]
+fn views_in_a_cycle_or_shadowing_a_table_are_refused() {
+    let err = job(
+        "CREATE VIEW a AS SELECT * FROM b;\nCREATE VIEW b AS SELECT * FROM a;",
+        "INSERT INTO t SELECT * FROM a;",
+    )
+    .unwrap_err();
+    assert!(err.contains("cycle"), "{err}");
+    let err = job(
+        "CREATE VIEW events AS SELECT * FROM events;",
+        "INSERT INTO t SELECT * FROM events;",
+    )
+    .unwrap_err();
+    assert!(err.contains("both a table and a view"), "{err}");
+    let err = job(
+        "CREATE MATERIALIZED VIEW m AS SELECT * FROM events;",
+        "INSERT INTO t SELECT * FROM m;",
+    )
+    .unwrap_err();
+    assert!(err.contains("MATERIALIZED"), "{err}");
+}
+
+#[test]
+fn window_tvfs_are_the_windowed_aggregates_of_group_by() {
+    let tvf = job(
+        "",
+        "INSERT INTO t SELECT window_start, window_end, user_id, count(*) AS n \
+         FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
+         INTERVAL '5' MINUTE)) GROUP BY user_id, window_start, window_end;",
+    )
+    .unwrap();
+    let group_by = job(
+        "",
+        "INSERT INTO t SELECT window_start, window_end, user_id, count(*) AS n \
+         FROM events GROUP BY HOP(ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE), user_id;",
+    )
+    .unwrap();
+    assert_eq!(tvf.queries.unwrap().plan, group_by.queries.unwrap().plan);
+    let spec = job(
+        "",
+        "INSERT INTO t SELECT window_start, count(*) AS n FROM TABLE(\
+         tumble(table events, descriptor(ts), INTERVAL '1' MINUTE)) \
+         GROUP BY window_start, window_end;",
+    )
+    .unwrap()
+    .queries
+    .unwrap()
+    .plan
+    .window()
+    .cloned()
+    .unwrap();
+    assert_eq!(
+        spec.kind,
+        sluice_engine::window::WindowKind::Tumbling {
+            size: Duration::from_secs(60)
+        }
+    );
+    let cases = [
+        (
+            "SELECT user_id, count(*) AS n FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
+             INTERVAL '1' MINUTE)) GROUP BY user_id",
+            "not grouped by its window",
+        ),
+        (
+            "SELECT window_start, count(*) AS n FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), \
+             INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
+            "a window TVF is",
+        ),
+        (
+            "SELECT window_start, count(*) AS n FROM TABLE(CUMULATE(TABLE events, \
+             DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '1' HOUR)) \
+             GROUP BY window_start, window_end",
+            "CUMULATE",
+        ),
+    ];
+    for (query, expected) in cases {
+        let err = job("", &format!("INSERT INTO t {query};")).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
+
+#[test]
+fn the_table_keyword_of_a_window_tvf_is_unwrapped_outside_quotes_only() {
+    assert_eq!(
+        crate::sql::tvf::unwrap_table_arguments(
+            "SELECT 'TUMBLE(TABLE x' FROM TABLE(TUMBLE( TABLE bid, DESCRIPTOR(t), i))"
+        ),
+        "SELECT 'TUMBLE(TABLE x' FROM TABLE(TUMBLE(bid, DESCRIPTOR(t), i))"
+    );
 }

@@ -1,0 +1,203 @@
+//! Flink's windowing table-valued functions, the form Flink's Nexmark SQL now writes:
+//!
+//! ```sql
+//! SELECT window_start, window_end, auction, count(*) AS num
+//! FROM TABLE(HOP(TABLE bid, DESCRIPTOR(date_time), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+//! GROUP BY window_start, window_end, auction
+//! ```
+//!
+//! is the windowed aggregate `FROM bid GROUP BY HOP(date_time, INTERVAL '2' SECOND,
+//! INTERVAL '10' SECOND), auction`: each query level reading `TABLE(TUMBLE | HOP |
+//! SESSION (TABLE t, DESCRIPTOR(ts), ...))` is rewritten so before it is lowered. The
+//! windows' rows are aggregated per window (`GROUP BY window_start, window_end, ...`);
+//! a window TVF whose rows are not (window assignment alone) is refused.
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArgExpr, GroupByExpr, Query, Select, SetExpr, TableFactor,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use super::query::{function_args, unsupported};
+use super::window::window_bound;
+
+/// The window functions a TVF may name.
+const WINDOWS: [&str; 4] = ["tumble", "hop", "session", "cumulate"];
+
+/// `statement` without the `TABLE` keyword before a window TVF's table argument
+/// (`TUMBLE(TABLE bid, ...)` becomes `TUMBLE(bid, ...)`), which the SQL parser does not
+/// take as an expression; quotes and comments are left alone.
+pub(super) fn unwrap_table_arguments(statement: &str) -> String {
+    let mut out = String::with_capacity(statement.len());
+    let chars: Vec<char> = statement.chars().collect();
+    let mut i = 0;
+    let mut last_word = String::new();
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' || c == '"' {
+            // Copy the quoted text whole.
+            out.push(c);
+            i += 1;
+            while i < chars.len() {
+                out.push(chars[i]);
+                if chars[i] == c {
+                    break;
+                }
+                i += 1;
+            }
+            i += 1;
+            last_word.clear();
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            out.push_str(&word);
+            last_word = word;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+        if c == '(' && WINDOWS.contains(&last_word.to_ascii_lowercase().as_str()) {
+            // Skip `TABLE` (and the spaces around it) right after the parenthesis.
+            let mut j = i;
+            while j < chars.len() && chars[j].is_whitespace() {
+                j += 1;
+            }
+            let word: String = chars[j..]
+                .iter()
+                .take_while(|c| c.is_alphanumeric() || **c == '_')
+                .collect();
+            let after = chars.get(j + word.len());
+            if word.eq_ignore_ascii_case("table") && after.is_some_and(|c| c.is_whitespace()) {
+                i = j + word.len();
+                while i < chars.len() && chars[i].is_whitespace() {
+                    i += 1;
+                }
+            }
+        }
+        if !c.is_whitespace() {
+            last_word.clear();
+        }
+    }
+    out
+}
+
+/// Rewrites every query level of `query` that reads a window TVF (see the [module
+/// docs](self)).
+///
+/// # Errors
+/// A TVF of the wrong shape, or whose rows are not aggregated per window.
+pub(super) fn rewrite(query: &mut Query) -> Result<(), String> {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(());
+    };
+    rewrite_select(select)?;
+    for from in &mut select.from {
+        for factor in std::iter::once(&mut from.relation)
+            .chain(from.joins.iter_mut().map(|j| &mut j.relation))
+        {
+            if let TableFactor::Derived { subquery, .. } = factor {
+                rewrite(subquery)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rewrite_select(select: &mut Select) -> Result<(), String> {
+    let [from] = select.from.as_mut_slice() else {
+        return Ok(());
+    };
+    let TableFactor::TableFunction {
+        expr: Expr::Function(f),
+        alias,
+    } = &from.relation
+    else {
+        return Ok(());
+    };
+    let function = f.name.to_string().to_ascii_lowercase();
+    if !WINDOWS.contains(&function.as_str()) {
+        return Ok(());
+    }
+    let shape = || {
+        unsupported(
+            &format!("TABLE({})", f),
+            "a window TVF is TUMBLE(TABLE t, DESCRIPTOR(ts), size), HOP(TABLE t, \
+             DESCRIPTOR(ts), slide, size) or SESSION(TABLE t, DESCRIPTOR(ts), gap)",
+        )
+    };
+    if function == "cumulate" {
+        return Err(unsupported(
+            "the CUMULATE window TVF",
+            "not yet; use TUMBLE, HOP or SESSION",
+        ));
+    }
+    let args = function_args(&f.args);
+    let (table, time, sizes) = match args.as_slice() {
+        [
+            FunctionArgExpr::Expr(table),
+            FunctionArgExpr::Expr(Expr::Function(d)),
+            sizes @ ..,
+        ] if d.name.to_string().eq_ignore_ascii_case("descriptor") => {
+            let time = match function_args(&d.args).as_slice() {
+                [FunctionArgExpr::Expr(Expr::Identifier(id))] => id.value.clone(),
+                _ => return Err(shape()),
+            };
+            let sizes: Vec<String> = sizes
+                .iter()
+                .map(|a| match a {
+                    FunctionArgExpr::Expr(e) => Ok(e.to_string()),
+                    _ => Err(shape()),
+                })
+                .collect::<Result<_, _>>()?;
+            (table.to_string(), time, sizes)
+        }
+        _ => return Err(shape()),
+    };
+    let expected = if function == "hop" { 2 } else { 1 };
+    if sizes.len() != expected {
+        return Err(shape());
+    }
+    let window = format!(
+        "{}({time}, {})",
+        function.to_ascii_uppercase(),
+        sizes.join(", ")
+    );
+    // The relation the TVF reads, with the TVF's alias.
+    let alias = alias
+        .as_ref()
+        .map_or_else(String::new, |a| format!(" AS {}", a.name));
+    let parsed = Parser::new(&GenericDialect {})
+        .try_with_sql(&format!("SELECT * FROM {table}{alias} GROUP BY {window}"))
+        .and_then(|mut p| p.parse_query())
+        .map_err(|e| format!("{}: {e}", shape()))?;
+    let SetExpr::Select(rewritten) = *parsed.body else {
+        return Err(shape());
+    };
+    let GroupByExpr::Expressions(mut group_by, _) = rewritten.group_by else {
+        return Err(shape());
+    };
+    let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else {
+        return Err(shape());
+    };
+    let (bounds, rest): (Vec<&Expr>, Vec<&Expr>) =
+        keys.iter().partition(|e| window_bound(e).is_some());
+    if bounds.len() != 2 {
+        return Err(unsupported(
+            &format!(
+                "a {} window TVF not grouped by its window",
+                function.to_uppercase()
+            ),
+            "aggregate its rows per window: GROUP BY window_start, window_end, ... (window \
+             assignment alone, without an aggregate, does not run yet)",
+        ));
+    }
+    group_by.extend(rest.into_iter().cloned());
+    select.group_by = GroupByExpr::Expressions(group_by, modifiers.clone());
+    select.from = rewritten.from;
+    Ok(())
+}
