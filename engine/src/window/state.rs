@@ -365,14 +365,13 @@ impl WindowState {
         let mut emitted: Vec<(Box<[u8]>, Slot)> = Vec::new();
         // Groups of a global window all of whose rows were retracted.
         let mut emptied: Vec<Box<[u8]>> = Vec::new();
-        let open = std::mem::take(&mut self.open);
-        let mut kept = HashMap::with_capacity_and_hasher(open.len(), Xxh3DefaultBuilder);
-        for (key, slots) in open {
-            let mut rest = Vec::with_capacity(slots.len());
-            for mut slot in slots {
-                if slot.acc.rows == 0 && self.spec.kind == WindowKind::Global {
+        let global = self.spec.kind == WindowKind::Global;
+        // In place: a table of every open window is neither rebuilt nor rehashed per epoch.
+        self.open.retain(|key, slots| {
+            slots.retain_mut(|slot| {
+                if global && slot.acc.rows == 0 {
                     emptied.push(key.clone());
-                    continue;
+                    return false;
                 }
                 let done = is_final(slot.end);
                 let emit = match mode {
@@ -380,21 +379,26 @@ impl WindowState {
                     OutputMode::Update => slot.changed,
                 };
                 slot.changed = false;
-                match (emit, done) {
-                    (true, true) => emitted.push((key.clone(), slot)),
-                    (true, false) => {
-                        emitted.push((key.clone(), slot.clone()));
-                        rest.push(slot);
-                    }
-                    (false, true) => {}
-                    (false, false) => rest.push(slot),
+                if emit {
+                    let out = if done {
+                        std::mem::replace(
+                            slot,
+                            Slot {
+                                start: slot.start,
+                                end: slot.end,
+                                acc: Accumulator::default(),
+                                changed: false,
+                            },
+                        )
+                    } else {
+                        slot.clone()
+                    };
+                    emitted.push((key.clone(), out));
                 }
-            }
-            if !rest.is_empty() {
-                kept.insert(key, rest);
-            }
-        }
-        self.open = kept;
+                !done
+            });
+            !slots.is_empty()
+        });
         emitted.sort_by(|a, b| (a.1.start, a.1.end, &a.0).cmp(&(b.1.start, b.1.end, &b.0)));
         let changes = if self.spec.changelog {
             let (rows, changes) = self.changelog(emitted, emptied);
