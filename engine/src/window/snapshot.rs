@@ -29,7 +29,9 @@ impl WindowState {
             .iter()
             .flat_map(|(k, slots)| slots.iter().map(move |s| (k, s)))
             .collect();
-        entries.sort_by(|a, b| (a.0, a.1.start).cmp(&(b.0, b.1.start)));
+        entries.sort_unstable_by(|a, b| {
+            super::state::key_order(a.0, b.0).then_with(|| a.1.start.cmp(&b.1.start))
+        });
         let mut fields = vec![
             Field::new("key_group", DataType::UInt32, false),
             Field::new("key", DataType::Binary, false),

@@ -399,7 +399,11 @@ impl WindowState {
             });
             !slots.is_empty()
         });
-        emitted.sort_by(|a, b| (a.1.start, a.1.end, &a.0).cmp(&(b.1.start, b.1.end, &b.0)));
+        emitted.sort_unstable_by(|a, b| {
+            (a.1.start, a.1.end)
+                .cmp(&(b.1.start, b.1.end))
+                .then_with(|| key_order(&a.0, &b.0))
+        });
         let changes = if self.spec.changelog {
             let (rows, changes) = self.changelog(emitted, emptied);
             emitted = rows;
@@ -428,7 +432,7 @@ impl WindowState {
             .map(|(key, slot)| (key, Some(slot)))
             .chain(emptied.into_iter().map(|key| (key, None)))
             .collect();
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.sort_unstable_by(|a, b| key_order(&a.0, &b.0));
         let mut out = Vec::with_capacity(rows.len() * 2);
         let mut changes = Vec::with_capacity(rows.len() * 2);
         for (key, slot) in rows {
@@ -449,6 +453,20 @@ impl WindowState {
         }
         (out, changes)
     }
+}
+
+/// The byte order of two encoded keys (their sort order), comparing their first 8 bytes
+/// as one integer before calling `memcmp` on ties: sorting an epoch's windows by key
+/// spent a fifth of q5's time in `memcmp` calls on short keys.
+#[inline]
+pub(crate) fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let prefix = |k: &[u8]| {
+        let mut bytes = [0u8; 8];
+        let n = k.len().min(8);
+        bytes[..n].copy_from_slice(&k[..n]);
+        u64::from_be_bytes(bytes)
+    };
+    prefix(a).cmp(&prefix(b)).then_with(|| a.cmp(b))
 }
 
 /// The open slots of `key`, created empty on first use.
@@ -599,5 +617,23 @@ impl crate::event_time::EventTimeState for WindowState {
 
     fn late_rows_schema(&self) -> SchemaRef {
         Arc::clone(&self.late_schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_order;
+
+    #[test]
+    fn key_order_is_the_byte_order() {
+        let keys: Vec<&[u8]> = vec![
+            b"", b"\0", b"a", b"a\0", b"a\0\x01", b"aa\xff", b"ab", b"abcdefgh", b"abcdefgh\0",
+            b"abcdefgi", b"abcdefghz", b"\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+        ];
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(key_order(a, b), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
     }
 }
