@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use sluice_tests::{
-    Demo, check_counts, demo_timeout, dlq_kinds, json_u64, kill_after_commits, python_tool,
-    run_with_timeout, same_tables_without, serial, sluice_bin, work_dir,
+    Demo, check_counts, demo_timeout, dlq_kinds, duckdb_rows, json_u64, kill_after_commits,
+    python_tool, run_with_timeout, same_tables_without, serial, sluice_bin, work_dir,
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
@@ -546,4 +546,84 @@ fn a_stream_stream_left_join_matches_its_oracle_and_survives_kills() -> Result<(
         ),
     )?;
     against_oracle_through_kills(&dir, &job, 2, "check-join", &["--table", "order_payments"])
+}
+
+/// An aggregate without a window, in update mode: one group per (user, event type) for
+/// the life of the job, each epoch's changed groups MERGEd into the table by their keys.
+/// The table must hold DuckDB's GROUP BY over the silver rows the same job wrote (the
+/// rows that passed the rules), after a clean run and after three `kill -9` and a resume.
+#[test]
+fn an_update_mode_aggregate_without_a_window_holds_the_current_groups() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_global_aggregate")?;
+    let text = std::fs::read_to_string(config_dir().join("user-activity.sql"))?;
+    let gold = text
+        .find("INSERT INTO gold_user_activity")
+        .expect("the demo writes gold");
+    let job = dir.join("totals.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "{}CREATE TABLE totals WITH ('output-mode' = 'update');\n\
+             INSERT INTO totals SELECT user_id, event_type, count(*) AS n, \
+             sum(value) AS total FROM events GROUP BY user_id, event_type;\n",
+            &text[..gold]
+        ),
+    )?;
+    let sets = |out: &Path| {
+        vec![
+            format!("output.dir={}", out.display()),
+            "source.generator.events=80000".to_owned(),
+            "trigger.records-per-epoch=4000".to_owned(),
+            "checkpoint.every=2".to_owned(),
+        ]
+    };
+    let check = |out: &Path| -> Result<()> {
+        let table = |t: &str| out.join("tables").join(t).display().to_string();
+        let rows = duckdb_rows(&format!(
+            "WITH want AS (SELECT user_id, event_type, count(*) AS n, sum(value) AS total \
+               FROM delta_scan('{silver}') GROUP BY user_id, event_type), \
+             got AS (SELECT user_id, event_type, n, total FROM delta_scan('{totals}')) \
+             SELECT (SELECT count(*) FROM want), (SELECT count(*) FROM got), \
+               count(*) FILTER (WHERE w.n IS DISTINCT FROM g.n \
+                 OR NOT abs(w.total - g.total) <= 1e-9 * greatest(abs(w.total), 1)) \
+             FROM want w FULL OUTER JOIN got g \
+               ON w.user_id IS NOT DISTINCT FROM g.user_id \
+              AND w.event_type IS NOT DISTINCT FROM g.event_type",
+            silver = table("silver"),
+            totals = table("totals"),
+        ))?;
+        let [want, got, different] = rows[0].as_slice() else {
+            anyhow::bail!("unexpected result {rows:?}");
+        };
+        println!(
+            "{}: {want} groups wanted, {got} in the table, {different} different",
+            out.display()
+        );
+        ensure!(
+            want == got && different == "0" && want != "0",
+            "totals differ from DuckDB's GROUP BY over silver: {want} groups wanted, {got} \
+             in the table, {different} different"
+        );
+        Ok(())
+    };
+    let clean = dir.join("clean");
+    run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
+        .require_success("the clean run")?;
+    check(&clean)?;
+    let crashed = dir.join("crashed");
+    let kills = kill_after_commits(
+        || sluice_run(&job, &sets(&crashed)),
+        &crashed,
+        3,
+        |attempt| 6 * attempt + 5,
+        |_| Duration::ZERO,
+    )?;
+    ensure!(
+        kills == 3,
+        "only {kills} kills landed before the job finished"
+    );
+    run_with_timeout(sluice_run(&job, &sets(&crashed))?, demo_timeout())?
+        .require_success("the resumed run")?;
+    check(&crashed)
 }

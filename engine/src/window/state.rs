@@ -627,8 +627,18 @@ mod tests {
     #[test]
     fn key_order_is_the_byte_order() {
         let keys: Vec<&[u8]> = vec![
-            b"", b"\0", b"a", b"a\0", b"a\0\x01", b"aa\xff", b"ab", b"abcdefgh", b"abcdefgh\0",
-            b"abcdefgi", b"abcdefghz", b"\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"",
+            b"\0",
+            b"a",
+            b"a\0",
+            b"a\0\x01",
+            b"aa\xff",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"abcdefgi",
+            b"abcdefghz",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\xff",
         ];
         for a in &keys {
             for b in &keys {
