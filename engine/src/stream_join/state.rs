@@ -651,3 +651,124 @@ impl EventTimeState for StreamJoinState {
         Arc::clone(&self.sides[LEFT].late_schema)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use arrow::array::{Int64Array, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+    use arrow::record_batch::RecordBatch;
+
+    use super::{LEFT, RIGHT, StreamJoinState};
+    use crate::event_time::EventTimeState;
+    use crate::stream_join::{StreamJoinKind, StreamJoinSpec};
+
+    fn ts() -> DataType {
+        DataType::Timestamp(TimeUnit::Microsecond, None)
+    }
+
+    fn batch(schema: &SchemaRef, columns: Vec<Vec<Option<i64>>>) -> RecordBatch {
+        let arrays = schema
+            .fields()
+            .iter()
+            .zip(columns)
+            .map(|(f, c)| -> arrow::array::ArrayRef {
+                if f.data_type() == &DataType::Int64 {
+                    Arc::new(Int64Array::from(c))
+                } else {
+                    Arc::new(TimestampMicrosecondArray::from(c))
+                }
+            })
+            .collect();
+        RecordBatch::try_new(Arc::clone(schema), arrays).unwrap()
+    }
+
+    /// An auction (`id`, start `t`, expiry `u`) and bids (`auction`, `t`): a bid matches
+    /// its auction from the start to the expiry, and the auction stays in state until the
+    /// watermark passes its expiry, not its start.
+    #[test]
+    fn a_join_bounded_above_by_a_left_column_keeps_the_left_row_until_it() {
+        let auctions: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("t", ts(), false),
+            Field::new("u", ts(), true),
+        ]));
+        let bids: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("auction", DataType::Int64, false),
+            Field::new("t", ts(), false),
+        ]));
+        let spec = StreamJoinSpec {
+            name: "q4".into(),
+            right: "bids".into(),
+            kind: StreamJoinKind::LeftOuter,
+            left_keys: vec!["id".into()],
+            right_keys: vec!["auction".into()],
+            left_time: "t".into(),
+            right_time: "t".into(),
+            min_offset_us: 0,
+            max_offset_us: 0,
+            left_delay: Duration::ZERO,
+            right_delay: Duration::ZERO,
+            left_prefix: "a.".into(),
+            right_prefix: "b.".into(),
+            left_until: Some("u".into()),
+        };
+        let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
+        // Epoch 0: auction 1 runs from 10 to 100; auction 2 has no expiry (null).
+        state.begin_epoch();
+        let a = batch(
+            &auctions,
+            vec![
+                vec![Some(1), Some(2)],
+                vec![Some(10), Some(10)],
+                vec![Some(100), None],
+            ],
+        );
+        assert!(state.absorb(LEFT, &a).unwrap().is_none());
+        // Bids at 5 (before the start), 50 and 100 (within), 101 (after); one for auction 2.
+        let b = batch(
+            &bids,
+            vec![
+                vec![Some(1), Some(1), Some(1), Some(1), Some(2)],
+                vec![Some(5), Some(50), Some(100), Some(101), Some(50)],
+            ],
+        );
+        assert!(state.absorb(RIGHT, &b).unwrap().is_none());
+        let out = state
+            .finish_epoch(&[Some(10), Some(101)], false)
+            .unwrap()
+            .unwrap();
+        let bid_times = out
+            .column_by_name("b.t")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap()
+            .values()
+            .to_vec();
+        assert_eq!(bid_times, [50, 100], "the bids within auction 1's run");
+        // Epoch 1, under the watermark of epoch 0 (10, the lower side's): a bid at 80
+        // still matches auction 1; auction 2, whose null expiry matches nothing, leaves
+        // unmatched (with nulls) once the watermark reaches its start.
+        state.begin_epoch();
+        let within = batch(&bids, vec![vec![Some(1)], vec![Some(80)]]);
+        assert!(state.absorb(RIGHT, &within).unwrap().is_none());
+        let out = state.finish_epoch(&[Some(60), Some(60)], false).unwrap();
+        assert_eq!(
+            out.map(|b| b.num_rows()),
+            Some(2),
+            "the bid at 80, and auction 2"
+        );
+        assert_eq!(state.sides[LEFT].rows_held(), 1);
+        // Epoch 2, under 60: past auction 1's start, not its expiry: it stays.
+        state.begin_epoch();
+        state.finish_epoch(&[Some(150), Some(150)], false).unwrap();
+        assert_eq!(state.sides[LEFT].rows_held(), 1, "held until its expiry");
+        // Epoch 3, under 150: past its expiry, it leaves.
+        state.begin_epoch();
+        state.finish_epoch(&[None, None], false).unwrap();
+        assert_eq!(state.sides[LEFT].rows_held(), 0);
+    }
+}
