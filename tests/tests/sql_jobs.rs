@@ -342,10 +342,24 @@ fn against_oracle_through_kills(
         all.extend(args.iter().map(|a| (*a).to_owned()));
         python_tool("event_time_tool.py", &all, Duration::from_secs(300))
     };
+    clean_and_through_kills(dir, job, sets, |out| {
+        println!("{} against the oracle: {}", out.display(), oracle(out)?);
+        Ok(())
+    })
+}
+
+/// Runs `job` into `dir/clean` and `check`s it; then into `dir/crashed`, killed
+/// (`kill -9`) three times while it commits and resumed, and `check`s that.
+fn clean_and_through_kills(
+    dir: &Path,
+    job: &Path,
+    sets: impl Fn(&Path) -> Vec<String>,
+    check: impl Fn(&Path) -> Result<()>,
+) -> Result<()> {
     let (clean, crashed) = (dir.join("clean"), dir.join("crashed"));
     run_with_timeout(sluice_run(job, &sets(&clean))?, demo_timeout())?
         .require_success("the clean run")?;
-    println!("clean run against the oracle: {}", oracle(&clean)?);
+    check(&clean)?;
     let kills = kill_after_commits(
         || sluice_run(job, &sets(&crashed)),
         &crashed,
@@ -359,11 +373,7 @@ fn against_oracle_through_kills(
     );
     run_with_timeout(sluice_run(job, &sets(&crashed))?, demo_timeout())?
         .require_success("the resumed run")?;
-    println!(
-        "killed and resumed run against the oracle: {}",
-        oracle(&crashed)?
-    );
-    Ok(())
+    check(&crashed)
 }
 
 /// Correctable windows: a tumbling window in update mode with an allowed lateness, over
@@ -607,23 +617,5 @@ fn an_update_mode_aggregate_without_a_window_holds_the_current_groups() -> Resul
         );
         Ok(())
     };
-    let clean = dir.join("clean");
-    run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
-        .require_success("the clean run")?;
-    check(&clean)?;
-    let crashed = dir.join("crashed");
-    let kills = kill_after_commits(
-        || sluice_run(&job, &sets(&crashed)),
-        &crashed,
-        3,
-        |attempt| 6 * attempt + 5,
-        |_| Duration::ZERO,
-    )?;
-    ensure!(
-        kills == 3,
-        "only {kills} kills landed before the job finished"
-    );
-    run_with_timeout(sluice_run(&job, &sets(&crashed))?, demo_timeout())?
-        .require_success("the resumed run")?;
-    check(&crashed)
+    clean_and_through_kills(&dir, &job, sets, check)
 }

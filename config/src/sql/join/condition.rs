@@ -280,18 +280,7 @@ impl Condition {
         selection: Option<Expr>,
         sides: &[Side; 2],
     ) -> Result<Option<Expr>, String> {
-        let Some(selection) = selection else {
-            return Ok(None);
-        };
-        let mut rest = Vec::new();
-        for conjunct in conjuncts(&selection) {
-            if self.is_bound(conjunct, sides) {
-                self.add(conjunct, sides)?;
-            } else {
-                rest.push(conjunct.clone());
-            }
-        }
-        Ok(all_of(rest))
+        self.take(selection, sides, Self::is_bound)
     }
 
     /// Adds the conjuncts of `selection` that are equalities of a column of each side
@@ -301,23 +290,32 @@ impl Condition {
         selection: Option<Expr>,
         sides: &[Side; 2],
     ) -> Result<Option<Expr>, String> {
+        self.take(selection, sides, |_, e, sides| match e {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Eq,
+                right,
+            } => matches!(
+                (term(left, sides), term(right, sides)),
+                (Ok(a), Ok(b)) if a.side != b.side && a.offset == 0 && b.offset == 0
+            ),
+            _ => false,
+        })
+    }
+
+    /// Adds the conjuncts of `selection` that `wanted` picks; returns the rest.
+    fn take(
+        &mut self,
+        selection: Option<Expr>,
+        sides: &[Side; 2],
+        wanted: impl Fn(&Self, &Expr, &[Side; 2]) -> bool,
+    ) -> Result<Option<Expr>, String> {
         let Some(selection) = selection else {
             return Ok(None);
         };
         let mut rest = Vec::new();
         for conjunct in conjuncts(&selection) {
-            let key = match conjunct {
-                Expr::BinaryOp {
-                    left,
-                    op: BinaryOperator::Eq,
-                    right,
-                } => matches!(
-                    (term(left, sides), term(right, sides)),
-                    (Ok(a), Ok(b)) if a.side != b.side && a.offset == 0 && b.offset == 0
-                ),
-                _ => false,
-            };
-            if key {
+            if wanted(self, conjunct, sides) {
                 self.add(conjunct, sides)?;
             } else {
                 rest.push(conjunct.clone());
