@@ -38,6 +38,15 @@ fn run_query(name: &str, dir: &Path) -> Result<PathBuf> {
     Ok(dir.join("tables").join(name))
 }
 
+/// The settings of a job reading two Nexmark sources into Delta: 1M events of each, at
+/// 2,000 events/s of event time, 30,000 records per epoch.
+fn two_sources(cmd: &mut Command) {
+    cmd.args(["--param", "sink=delta"])
+        .args(["--param", &format!("events={EVENTS}")])
+        .args(["--param", "rate=2000"])
+        .args(["--set", "trigger.records-per-epoch=30000"]);
+}
+
 #[test]
 fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
     let _serial = serial();
@@ -77,21 +86,15 @@ fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
 fn nexmark_q3_and_q8_join_auctions_with_people_as_duckdb_does() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "nexmark_q3")?;
-    let params = |cmd: &mut Command| {
-        cmd.args(["--param", "sink=delta"])
-            .args(["--param", &format!("events={EVENTS}")])
-            .args(["--param", "rate=2000"])
-            .args(["--set", "trigger.records-per-epoch=30000"]);
-    };
     let mut cmd = Command::new(sluice_bin()?);
     cmd.arg("run").arg(query("q3"));
-    params(&mut cmd);
+    two_sources(&mut cmd);
     cmd.arg("--set")
         .arg(format!("output.dir={}", dir.join("q3").display()));
     run_with_timeout(cmd, demo_timeout())?.require_success("nexmark q3")?;
     let mut cmd = Command::new(sluice_bin()?);
     cmd.arg("run").arg(query("q8"));
-    params(&mut cmd);
+    two_sources(&mut cmd);
     cmd.arg("--set")
         .arg(format!("output.dir={}", dir.join("q8").display()));
     run_with_timeout(cmd, demo_timeout())?.require_success("nexmark q8")?;
@@ -106,7 +109,7 @@ fn nexmark_q3_and_q8_join_auctions_with_people_as_duckdb_does() -> Result<()> {
     std::fs::write(&export_file, export)?;
     let mut cmd = Command::new(sluice_bin()?);
     cmd.arg("run").arg(&export_file);
-    params(&mut cmd);
+    two_sources(&mut cmd);
     cmd.arg("--set")
         .arg(format!("output.dir={}", dir.join("export").display()));
     run_with_timeout(cmd, demo_timeout())?.require_success("the export of people and auctions")?;
@@ -140,16 +143,10 @@ fn nexmark_q3_and_q8_join_auctions_with_people_as_duckdb_does() -> Result<()> {
 fn nexmark_q4_averages_each_categorys_closing_prices_as_duckdb_does() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "nexmark_q4")?;
-    let params = |cmd: &mut Command| {
-        cmd.args(["--param", "sink=delta"])
-            .args(["--param", &format!("events={EVENTS}")])
-            .args(["--param", "rate=2000"])
-            .args(["--set", "trigger.records-per-epoch=30000"]);
-    };
     let q4_run = |out: &Path| -> Result<Command> {
         let mut cmd = Command::new(sluice_bin()?);
         cmd.arg("run").arg(query("q4"));
-        params(&mut cmd);
+        two_sources(&mut cmd);
         cmd.arg("--set")
             .arg(format!("output.dir={}", out.display()))
             .args(["--set", "checkpoint.every=2"]);
@@ -191,7 +188,7 @@ fn nexmark_q4_averages_each_categorys_closing_prices_as_duckdb_does() -> Result<
     std::fs::write(&export_file, export)?;
     let mut cmd = Command::new(sluice_bin()?);
     cmd.arg("run").arg(&export_file);
-    params(&mut cmd);
+    two_sources(&mut cmd);
     cmd.arg("--set")
         .arg(format!("output.dir={}", dir.join("export").display()));
     run_with_timeout(cmd, demo_timeout())?.require_success("the export of auctions and bids")?;

@@ -115,108 +115,15 @@ pub(super) fn lower_query<'a>(
         _ => None,
     };
     let mut select = plain_select(&query)?.clone();
-    // `FROM a, b WHERE ...` joins a and b as `a JOIN b` with the conditions in WHERE.
-    let tables = select.from.clone();
-    let comma = matches!(tables.as_slice(), [a, b] if a.joins.is_empty() && b.joins.is_empty());
-    let (Some(from), true) = (tables.first().cloned(), tables.len() == 1 || comma) else {
-        return Err(unsupported(
-            "FROM",
-            "one source table, one ROW_NUMBER() subquery, or two source tables joined",
-        ));
-    };
-    // `fixed`: the rows are a Top-N's, which no aggregate follows.
-    let mut input = Input::Rows;
-    let single = from.joins.is_empty() && !comma;
-    let (mut stream, selection, source, fixed) = match (&from.relation, single) {
-        (TableFactor::Table { name, .. }, true) => {
-            let source = source_table(name, sources)?;
-            (
-                source.checked_stream(),
-                select.selection.clone(),
-                source,
-                false,
-            )
-        }
-        (_, false) => {
-            let group_by = group_by_exprs(&select)?;
-            let lowered = join::lower(
-                plan,
-                target,
-                &tables,
-                &mut select.selection,
-                &select.projection,
-                &group_by,
-                sources,
-            )?;
-            lowered.qualify(&mut select)?;
-            plan = lowered.plan;
-            input = Input::Join;
-            (
-                lowered.stream,
-                select.selection.clone(),
-                lowered.source,
-                false,
-            )
-        }
-        (
-            TableFactor::Derived {
-                subquery, alias, ..
-            },
-            true,
-        ) if nested::is_aggregate(subquery) => {
-            let inner = nested::lower(plan, target, subquery, alias.as_ref(), sources)?;
-            nested::unqualify(&mut select, alias.as_ref());
-            plan = inner.plan;
-            if select.selection.is_some() {
-                return Err(unsupported(
-                    "WHERE over an aggregate's rows",
-                    "an aggregate without a window updates its rows; filter its input in the \
-                     subquery's WHERE instead",
-                ));
-            }
-            input = Input::Changelog(inner.group_keys);
-            (inner.stream, None, inner.source, false)
-        }
-        (
-            TableFactor::Derived {
-                subquery, alias, ..
-            },
-            true,
-        ) if nested::is_plain(subquery) => {
-            // A filter and projection of rows (a view of a source, say): its rows, with
-            // the outer query's names for them.
-            let name = alias.as_ref().map_or("subquery", |a| a.name.value.as_str());
-            let mut inner = SinkTable {
-                name: format!("{target}.{name}"),
-                ..SinkTable::default()
-            };
-            let rows = lower_query(plan, subquery, sources, &mut inner, false, true)?;
-            nested::unqualify(&mut select, alias.as_ref());
-            plan = rows.plan;
-            (rows.stream, select.selection.clone(), rows.source, false)
-        }
-        (TableFactor::Derived { subquery, .. }, true) if top_n::is_top_n(subquery) => {
-            let lowered = top_n::lower(plan, target, subquery, sources)?;
-            let source = lowered.source;
-            let (next, stream, rest) =
-                lowered.keep(target, select.selection.as_ref(), &select.projection)?;
-            plan = next;
-            (stream, rest, source, true)
-        }
-        (TableFactor::Derived { subquery, .. }, true) => {
-            let lowered = dedup::lower(plan, target, subquery, sources)?;
-            let rest = lowered.keep_first(select.selection.as_ref())?;
-            lowered.not_selected(&select.projection)?;
-            plan = lowered.plan;
-            (lowered.stream, rest, lowered.source, false)
-        }
-        _ => {
-            return Err(unsupported(
-                "a table function or a subquery joined in FROM",
-                "not yet; group by TUMBLE(ts, ...), HOP or SESSION, and join source tables",
-            ));
-        }
-    };
+    let Rows {
+        plan: next,
+        mut stream,
+        selection,
+        source,
+        fixed,
+        input,
+    } = lower_from(plan, target, &mut select, sources)?;
+    plan = next;
     if let Some(predicate) = &selection {
         let name = format!("{target}/where");
         plan = plan.filter(&name, &stream, &predicate.to_string());
@@ -295,6 +202,138 @@ pub(super) fn lower_query<'a>(
         stream,
         source,
         group_keys,
+    })
+}
+
+/// The rows a query's `FROM` gives, before its `WHERE`.
+struct Rows<'a> {
+    plan: PlanBuilder,
+    stream: String,
+    /// What is left of the query's `WHERE` to filter them.
+    selection: Option<Expr>,
+    /// The source table they come from (the left side's, for a join).
+    source: &'a SourceTable,
+    /// The rows are a Top-N's, which no aggregate follows.
+    fixed: bool,
+    input: Input,
+}
+
+/// Lowers the `FROM` of `select` in the query writing `target`: a source table, a join
+/// (whose names `select` is rewritten to), or a subquery.
+fn lower_from<'a>(
+    mut plan: PlanBuilder,
+    target: &str,
+    select: &mut Select,
+    sources: &'a [SourceTable],
+) -> Result<Rows<'a>, String> {
+    // `FROM a, b WHERE ...` joins a and b as `a JOIN b` with the conditions in WHERE.
+    let tables = select.from.clone();
+    let comma = matches!(tables.as_slice(), [a, b] if a.joins.is_empty() && b.joins.is_empty());
+    let (Some(from), true) = (tables.first().cloned(), tables.len() == 1 || comma) else {
+        return Err(unsupported(
+            "FROM",
+            "one source table, one ROW_NUMBER() subquery, or two source tables joined",
+        ));
+    };
+    let mut input = Input::Rows;
+    let single = from.joins.is_empty() && !comma;
+    let (stream, selection, source, fixed) = match (&from.relation, single) {
+        (TableFactor::Table { name, .. }, true) => {
+            let source = source_table(name, sources)?;
+            (
+                source.checked_stream(),
+                select.selection.clone(),
+                source,
+                false,
+            )
+        }
+        (_, false) => {
+            let group_by = group_by_exprs(select)?;
+            let lowered = join::lower(
+                plan,
+                target,
+                &tables,
+                &mut select.selection,
+                &select.projection,
+                &group_by,
+                sources,
+            )?;
+            lowered.qualify(select)?;
+            plan = lowered.plan;
+            input = Input::Join;
+            (
+                lowered.stream,
+                select.selection.clone(),
+                lowered.source,
+                false,
+            )
+        }
+        (
+            TableFactor::Derived {
+                subquery, alias, ..
+            },
+            true,
+        ) if nested::is_aggregate(subquery) => {
+            let inner = nested::lower(plan, target, subquery, alias.as_ref(), sources)?;
+            nested::unqualify(select, alias.as_ref());
+            plan = inner.plan;
+            if select.selection.is_some() {
+                return Err(unsupported(
+                    "WHERE over an aggregate's rows",
+                    "an aggregate without a window updates its rows; filter its input in the \
+                     subquery's WHERE instead",
+                ));
+            }
+            input = Input::Changelog(inner.group_keys);
+            (inner.stream, None, inner.source, false)
+        }
+        (
+            TableFactor::Derived {
+                subquery, alias, ..
+            },
+            true,
+        ) if nested::is_plain(subquery) => {
+            // A filter and projection of rows (a view of a source, say): its rows, with
+            // the outer query's names for them.
+            let name = alias.as_ref().map_or("subquery", |a| a.name.value.as_str());
+            let mut inner = SinkTable {
+                name: format!("{target}.{name}"),
+                ..SinkTable::default()
+            };
+            let rows = lower_query(plan, subquery, sources, &mut inner, false, true)?;
+            nested::unqualify(select, alias.as_ref());
+            plan = rows.plan;
+            (rows.stream, select.selection.clone(), rows.source, false)
+        }
+        (TableFactor::Derived { subquery, .. }, true) if top_n::is_top_n(subquery) => {
+            let lowered = top_n::lower(plan, target, subquery, sources)?;
+            let source = lowered.source;
+            let (next, stream, rest) =
+                lowered.keep(target, select.selection.as_ref(), &select.projection)?;
+            plan = next;
+            (stream, rest, source, true)
+        }
+        (TableFactor::Derived { subquery, .. }, true) => {
+            let lowered = dedup::lower(plan, target, subquery, sources)?;
+            let rest = lowered.keep_first(select.selection.as_ref())?;
+            lowered.not_selected(&select.projection)?;
+            plan = lowered.plan;
+            (lowered.stream, rest, lowered.source, false)
+        }
+        _ => {
+            return Err(unsupported(
+                "a table function or a subquery joined in FROM",
+                "not yet; group by TUMBLE(ts, ...), HOP or SESSION, and join source tables",
+            ));
+        }
+    };
+    Ok(Rows {
+        plan,
+        stream,
+        selection,
+        source,
+        fixed,
+        input,
     })
 }
 

@@ -164,14 +164,10 @@ impl Condition {
             }
             _ => return Ok(false),
         };
-        let [left_side, right_side] = sides;
-        if left_side.windowed
-            || left_side.times.contains(&left.column)
-            || !left_side.columns.contains(&left.column)
-            || !right_side.times.contains(&right.column)
-        {
+        if !is_until(left, right, sides) {
             return Ok(false);
         }
+        let [left_side, right_side] = sides;
         // right.t + r.offset op left.u + l.offset, as right.t - left.u op k.
         let k = left.offset - right.offset;
         let k = match op {

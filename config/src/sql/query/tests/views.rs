@@ -1,0 +1,176 @@
+//! Views, plain subqueries and window TVFs.
+
+use super::nested::AUCTIONS_AND_BIDS;
+use super::*;
+
+#[test]
+fn a_view_is_read_as_the_subquery_it_names() {
+    let config = job(
+        "CREATE VIEW positive AS SELECT user_id, ts, v * 2 AS v2 FROM events WHERE v > 0;",
+        "INSERT INTO t SELECT window_start, user_id, sum(p.v2) AS total FROM positive AS p \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let kinds: Vec<(&str, &str)> = plan
+        .operators
+        .iter()
+        .map(|o| (o.name.as_str(), o.kind.kind_name()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("t.p/where", "filter"),
+            ("t.p/select", "project"),
+            ("t/window", "window"),
+            ("t/select", "project"),
+        ]
+    );
+    let spec = plan.window().unwrap();
+    assert_eq!(spec.aggregates[0].column.as_deref(), Some("v2"));
+    // The watermark follows the source's rows, before the view's WHERE.
+    assert_eq!(spec.watermark_from.as_deref(), Some(plan.source.as_str()));
+}
+
+#[test]
+fn q4_reads_its_closing_prices_from_a_view() {
+    let text = format!(
+        "{AUCTIONS_AND_BIDS}\n\
+         CREATE TEMPORARY VIEW closing AS SELECT MAX(B.price) AS final, A.category \
+         FROM auction A, bid B WHERE A.id = B.auction \
+         AND B.date_time BETWEEN A.date_time AND A.expires GROUP BY A.id, A.category;\n\
+         INSERT INTO q4 SELECT category AS id, AVG(final) AS final FROM closing \
+         GROUP BY category;"
+    );
+    let config = crate::sql::SqlJob::from_sql_with(&text, "t.sql", "t", &[]).unwrap();
+    let plan = config.queries.unwrap().plan;
+    let names: Vec<&str> = plan.operators.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "q4.closing/join",
+            "q4.closing/window",
+            "q4.closing/select",
+            "q4/window",
+            "q4/select"
+        ]
+    );
+}
+
+#[test]
+fn a_plain_subquery_needs_no_name() {
+    let config = job(
+        "",
+        "INSERT INTO t SELECT user_id FROM (SELECT user_id, v FROM events WHERE v > 1) \
+         WHERE v < 5;",
+    )
+    .unwrap();
+    let names: Vec<String> = config
+        .queries
+        .unwrap()
+        .plan
+        .operators
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "t.subquery/where",
+            "t.subquery/select",
+            "t/where",
+            "t/select"
+        ]
+    );
+}
+
+#[test]
+fn views_in_a_cycle_or_shadowing_a_table_are_refused() {
+    let err = job(
+        "CREATE VIEW a AS SELECT * FROM b;\nCREATE VIEW b AS SELECT * FROM a;",
+        "INSERT INTO t SELECT * FROM a;",
+    )
+    .unwrap_err();
+    assert!(err.contains("cycle"), "{err}");
+    let err = job(
+        "CREATE VIEW events AS SELECT * FROM events;",
+        "INSERT INTO t SELECT * FROM events;",
+    )
+    .unwrap_err();
+    assert!(err.contains("both a table and a view"), "{err}");
+    let err = job(
+        "CREATE MATERIALIZED VIEW m AS SELECT * FROM events;",
+        "INSERT INTO t SELECT * FROM m;",
+    )
+    .unwrap_err();
+    assert!(err.contains("MATERIALIZED"), "{err}");
+}
+
+#[test]
+fn window_tvfs_are_the_windowed_aggregates_of_group_by() {
+    let tvf = job(
+        "",
+        "INSERT INTO t SELECT window_start, window_end, user_id, count(*) AS n \
+         FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
+         INTERVAL '5' MINUTE)) GROUP BY user_id, window_start, window_end;",
+    )
+    .unwrap();
+    let group_by = job(
+        "",
+        "INSERT INTO t SELECT window_start, window_end, user_id, count(*) AS n \
+         FROM events GROUP BY HOP(ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE), user_id;",
+    )
+    .unwrap();
+    assert_eq!(tvf.queries.unwrap().plan, group_by.queries.unwrap().plan);
+    let spec = job(
+        "",
+        "INSERT INTO t SELECT window_start, count(*) AS n FROM TABLE(\
+         tumble(table events, descriptor(ts), INTERVAL '1' MINUTE)) \
+         GROUP BY window_start, window_end;",
+    )
+    .unwrap()
+    .queries
+    .unwrap()
+    .plan
+    .window()
+    .cloned()
+    .unwrap();
+    assert_eq!(
+        spec.kind,
+        sluice_engine::window::WindowKind::Tumbling {
+            size: Duration::from_secs(60)
+        }
+    );
+    let cases = [
+        (
+            "SELECT user_id, count(*) AS n FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
+             INTERVAL '1' MINUTE)) GROUP BY user_id",
+            "not grouped by its window",
+        ),
+        (
+            "SELECT window_start, count(*) AS n FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), \
+             INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
+            "a window TVF is",
+        ),
+        (
+            "SELECT window_start, count(*) AS n FROM TABLE(CUMULATE(TABLE events, \
+             DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '1' HOUR)) \
+             GROUP BY window_start, window_end",
+            "CUMULATE",
+        ),
+    ];
+    for (query, expected) in cases {
+        let err = job("", &format!("INSERT INTO t {query};")).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
+
+#[test]
+fn the_table_keyword_of_a_window_tvf_is_unwrapped_outside_quotes_only() {
+    assert_eq!(
+        crate::sql::tvf::unwrap_table_arguments(
+            "SELECT 'TUMBLE(TABLE x' FROM TABLE(TUMBLE( TABLE bid, DESCRIPTOR(t), i))"
+        ),
+        "SELECT 'TUMBLE(TABLE x' FROM TABLE(TUMBLE(bid, DESCRIPTOR(t), i))"
+    );
+}

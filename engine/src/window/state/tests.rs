@@ -1,0 +1,181 @@
+//! A global window's changelog, and the order of encoded keys.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, Int8Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Float64Type, Int8Type, Int64Type, Schema};
+use arrow::record_batch::RecordBatch;
+
+use super::{WindowState, key_order};
+use crate::changelog::CHANGE_COLUMN;
+use crate::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+
+fn global(name: &str, keys: &[&str], aggregates: Vec<Aggregate>, changelog: bool) -> WindowSpec {
+    WindowSpec {
+        name: name.into(),
+        kind: WindowKind::Global,
+        time_column: String::new(),
+        keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        aggregates,
+        delay: std::time::Duration::ZERO,
+        mode: OutputMode::Update,
+        allowed_lateness: std::time::Duration::ZERO,
+        watermark_from: None,
+        changelog,
+    }
+}
+
+fn agg(name: &str, function: AggregateFn, column: Option<&str>) -> Aggregate {
+    Aggregate {
+        name: name.into(),
+        function,
+        column: column.map(str::to_owned),
+    }
+}
+
+/// One epoch of `state` over `batch`: its output.
+fn epoch(state: &mut WindowState, batch: &RecordBatch) -> RecordBatch {
+    state.begin_epoch();
+    assert!(
+        state.absorb(batch).unwrap().is_none(),
+        "a global window has no late rows"
+    );
+    state.finish_epoch(None, false).unwrap().results.unwrap()
+}
+
+#[test]
+fn a_global_window_retracts_a_changed_group_s_old_row_and_an_outer_one_takes_it_out() {
+    // Inner: each auction's highest bid and bid count, as a changelog.
+    let bids = Arc::new(Schema::new(vec![
+        Field::new("auction", DataType::Utf8, false),
+        Field::new("price", DataType::Int64, false),
+    ]));
+    let inner_spec = global(
+        "inner",
+        &["auction"],
+        vec![
+            agg("hi", AggregateFn::Max, Some("price")),
+            agg("n", AggregateFn::Count, None),
+        ],
+        true,
+    );
+    let mut inner = WindowState::new(inner_spec, &bids).unwrap();
+    let batch = |rows: &[(&str, i64)]| {
+        RecordBatch::try_new(
+            Arc::clone(&bids),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            ],
+        )
+        .unwrap()
+    };
+    let rows = |out: &RecordBatch| -> Vec<(String, i64, i64, i8)> {
+        (0..out.num_rows())
+            .map(|i| {
+                (
+                    out.column(0).as_string::<i32>().value(i).to_owned(),
+                    out.column(1).as_primitive::<Int64Type>().value(i),
+                    out.column(2).as_primitive::<Int64Type>().value(i),
+                    out.column(3).as_primitive::<Int8Type>().value(i),
+                )
+            })
+            .collect()
+    };
+    let first = epoch(&mut inner, &batch(&[("b", 1), ("a", 5), ("a", 7)]));
+    assert_eq!(
+        first.schema().field(3).name(),
+        CHANGE_COLUMN,
+        "{:?}",
+        first.schema()
+    );
+    assert_eq!(rows(&first), [("a".into(), 7, 2, 1), ("b".into(), 1, 1, 1)]);
+    // Only `a` changes: its old row is retracted before its new one.
+    let second = epoch(&mut inner, &batch(&[("a", 9)]));
+    assert_eq!(
+        rows(&second),
+        [("a".into(), 7, 2, -1), ("a".into(), 9, 3, 1)]
+    );
+
+    // Outer: the average of the highest bids over the changelog.
+    let changes = Arc::new(Schema::new(vec![
+        Field::new("hi", DataType::Int64, true),
+        Field::new(CHANGE_COLUMN, DataType::Int8, false),
+    ]));
+    let outer_spec = global(
+        "outer",
+        &[],
+        vec![agg("avg_hi", AggregateFn::Avg, Some("hi"))],
+        false,
+    );
+    let mut outer = WindowState::new(outer_spec, &changes).unwrap();
+    let feed = |out: &RecordBatch| {
+        RecordBatch::try_new(
+            Arc::clone(&changes),
+            vec![Arc::clone(out.column(1)), Arc::clone(out.column(3))],
+        )
+        .unwrap()
+    };
+    let avg = |out: &RecordBatch| out.column(0).as_primitive::<Float64Type>().value(0);
+    assert_eq!(avg(&epoch(&mut outer, &feed(&first))), 4.0);
+    assert_eq!(avg(&epoch(&mut outer, &feed(&second))), 5.0);
+
+    // A group all of whose rows are retracted is gone, and says so in a changelog.
+    let gone = RecordBatch::try_new(
+        Arc::clone(&changes),
+        vec![
+            Arc::new(Int64Array::from(vec![7, 1])),
+            Arc::new(Int8Array::from(vec![-1, -1])),
+        ],
+    )
+    .unwrap();
+    let spec = global(
+        "outer2",
+        &[],
+        vec![agg("total", AggregateFn::Sum, Some("hi"))],
+        true,
+    );
+    let mut emptied = WindowState::new(spec, &changes).unwrap();
+    epoch(&mut emptied, &feed(&first));
+    let out = epoch(&mut emptied, &gone);
+    assert_eq!(out.num_rows(), 1);
+    assert_eq!(out.column(1).as_primitive::<Int8Type>().value(0), -1);
+    assert_eq!(emptied.open_entries(), 0);
+
+    // Min, max and distinct counts cannot take a value back out.
+    let spec = global(
+        "bad",
+        &[],
+        vec![agg("lo", AggregateFn::Min, Some("hi"))],
+        false,
+    );
+    let err = WindowState::new(spec, &changes).err().unwrap().to_string();
+    assert!(
+        err.contains("cannot take a retracted value back out"),
+        "{err}"
+    );
+    assert!(out.column(0).is_valid(0));
+}
+
+#[test]
+fn key_order_is_the_byte_order() {
+    let keys: Vec<&[u8]> = vec![
+        b"",
+        b"\0",
+        b"a",
+        b"a\0",
+        b"a\0\x01",
+        b"aa\xff",
+        b"ab",
+        b"abcdefgh",
+        b"abcdefgh\0",
+        b"abcdefgi",
+        b"abcdefghz",
+        b"\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+    ];
+    for a in &keys {
+        for b in &keys {
+            assert_eq!(key_order(a, b), a.cmp(b), "{a:?} {b:?}");
+        }
+    }
+}
