@@ -11,11 +11,15 @@
 //!   a contribution is late only when `end(w) <= W(e-1) - L`, and windows are evicted
 //!   once `end(w) <= W(e) - L`; until then a late row updates its window, which is
 //!   emitted again. Late records carry `W(e-1) - L` as the watermark they missed.
+//!
+//! Tumbling and sliding windows keep their state in panes (`pane.rs`): a row updates the
+//! one pane holding its time, and a window is the merge of its panes when emitted.
 
 mod accumulator;
 mod assign;
 mod operator;
 mod output;
+mod pane;
 mod snapshot;
 mod state;
 

@@ -30,7 +30,8 @@ impl WindowState {
             .flat_map(|(k, slots)| slots.iter().map(move |s| (k, s)))
             .collect();
         entries.sort_unstable_by(|a, b| {
-            super::state::key_order(a.0, b.0).then_with(|| a.1.start.cmp(&b.1.start))
+            super::state::key_order(a.0, b.0)
+                .then_with(|| (a.1.start, a.1.end).cmp(&(b.1.start, b.1.end)))
         });
         let mut fields = vec![
             Field::new("key_group", DataType::UInt32, false),
@@ -108,7 +109,7 @@ impl WindowState {
             self.watermark = w;
         }
         for slots in self.open.values_mut() {
-            slots.sort_by_key(|s| s.start);
+            slots.sort_by_key(|s| (s.start, s.end));
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::accumulator::Accumulator;
 use super::assign::window_starts;
+use super::pane::{Closing, Panes};
 use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
 use crate::changelog::{CHANGE_COLUMN, change_field, weights};
 use crate::error::{EngineError, Result};
@@ -19,7 +20,8 @@ use crate::event_time::{as_micros, canonical_order, late_schema, time_index};
 use crate::key::{KeyColumns, unknown_column};
 use crate::watermark::Watermark;
 
-/// One open window (or session) of one key.
+/// One key's open aggregate over `[start, end)`: a session, a global group, or, for
+/// tumbling and sliding windows, a pane (see [`Panes`]).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Slot {
     pub(crate) start: i64,
@@ -29,7 +31,7 @@ pub(crate) struct Slot {
 }
 
 /// Emitted slots with their encoded keys.
-type Emitted = Vec<(Box<[u8]>, Slot)>;
+pub(crate) type Emitted = Vec<(Box<[u8]>, Slot)>;
 
 /// Open slots per encoded key.
 pub(crate) type OpenWindows = HashMap<Box<[u8]>, Vec<Slot>, Xxh3DefaultBuilder>;
@@ -48,6 +50,8 @@ pub struct WindowState {
     pub(crate) converter: RowConverter,
     pub(crate) sketched: Vec<bool>,
     pub(crate) open: OpenWindows,
+    /// The panes of tumbling and sliding windows; none for sessions and global windows.
+    panes: Option<Panes>,
     pub(crate) watermark: Watermark,
     /// The event-time column; none for a global window.
     time_index: Option<usize>,
@@ -142,6 +146,7 @@ impl WindowState {
             keys,
             sketched,
             open: HashMap::default(),
+            panes: Panes::of(spec.kind),
             watermark: Watermark::new(micros(spec.delay)),
             time_index,
             change_index,
@@ -169,7 +174,8 @@ impl WindowState {
         &self.watermark
     }
 
-    /// Open (window, key) entries.
+    /// Open entries: (pane, key) for tumbling and sliding windows, (session, key) and
+    /// groups otherwise.
     pub fn open_entries(&self) -> usize {
         self.open.values().map(Vec::len).sum()
     }
@@ -293,25 +299,23 @@ impl WindowState {
         distinct: &[Option<StringArray>],
     ) -> i32 {
         let is_late = |end: i64| late_bound.is_some_and(|w| end <= w);
-        let (size, slide) = match self.spec.kind {
-            WindowKind::Tumbling { size } => (micros(size), micros(size)),
-            WindowKind::Sliding { size, slide } => (micros(size), micros(slide)),
-            WindowKind::Global => unreachable!("a global window takes rows by add_to_group"),
-            WindowKind::Session { gap } => {
-                let end = t.saturating_add(micros(gap));
-                if is_late(end) {
-                    return 1;
-                }
-                let mut acc = Accumulator::new(&self.sketched);
-                accumulate(&mut acc, i, values, distinct);
-                merge_session(slots_of(&mut self.open, key), t, end, acc);
-                return 0;
+        let Some(panes) = self.panes else {
+            let WindowKind::Session { gap } = self.spec.kind else {
+                unreachable!("a global window takes rows by add_to_group")
+            };
+            let end = t.saturating_add(micros(gap));
+            if is_late(end) {
+                return 1;
             }
+            let mut acc = Accumulator::new(&self.sketched);
+            accumulate(&mut acc, i, values, distinct);
+            merge_session(slots_of(&mut self.open, key), t, end, acc);
+            return 0;
         };
-        // Two passes over the row's windows (plain arithmetic): the late ones are counted,
-        // and the key's slots are looked up once per row, not once per window, and only
-        // when a window of the row is still open.
-        let (windows, late) = window_starts(t, size, slide)
+        // The row's windows are counted by plain arithmetic (the late ones are what it
+        // missed); the row goes to its one pane when a window of it is still open.
+        let size = panes.size();
+        let (windows, late) = window_starts(t, size, panes.slide())
             .fold((0usize, 0usize), |(n, l), start| {
                 (n + 1, l + usize::from(is_late(start + size)))
             });
@@ -319,32 +323,28 @@ impl WindowState {
         if late == windows {
             return missed;
         }
-        let sketched = &self.sketched;
+        let (start, end) = panes.pane(t);
         let slots = slots_of(&mut self.open, key);
-        for start in window_starts(t, size, slide) {
-            let end = start + size;
-            if is_late(end) {
-                continue;
+        // Slots are sorted by (start, end): a checkpoint written before panes may hold a
+        // whole window starting where a pane does.
+        let at = match slots.binary_search_by(|s| (s.start, s.end).cmp(&(start, end))) {
+            Ok(at) => at,
+            Err(at) => {
+                slots.insert(
+                    at,
+                    Slot {
+                        start,
+                        end,
+                        acc: Accumulator::new(&self.sketched),
+                        changed: false,
+                    },
+                );
+                at
             }
-            let at = match slots.binary_search_by_key(&start, |s| s.start) {
-                Ok(at) => at,
-                Err(at) => {
-                    slots.insert(
-                        at,
-                        Slot {
-                            start,
-                            end,
-                            acc: Accumulator::new(sketched),
-                            changed: false,
-                        },
-                    );
-                    at
-                }
-            };
-            let slot = &mut slots[at];
-            slot.changed = true;
-            accumulate(&mut slot.acc, i, values, distinct);
-        }
+        };
+        let slot = &mut slots[at];
+        slot.changed = true;
+        accumulate(&mut slot.acc, i, values, distinct);
         missed
     }
 
@@ -360,11 +360,49 @@ impl WindowState {
             let lateness = self.lateness();
             self.watermark.current().map(|w| w.saturating_sub(lateness))
         };
+        let mode = self.spec.mode;
+        let mut emptied: Vec<Box<[u8]>> = Vec::new();
+        let mut emitted = match self.panes {
+            Some(panes) => {
+                let since = self
+                    .watermark
+                    .late_threshold()
+                    .map(|w| w.saturating_sub(self.lateness()));
+                let closing = Closing { since, bound, mode };
+                panes.finish(&mut self.open, &self.sketched, closing)
+            }
+            None => self.finish_slots(bound, &mut emptied),
+        };
+        emitted.sort_unstable_by(|a, b| {
+            (a.1.start, a.1.end)
+                .cmp(&(b.1.start, b.1.end))
+                .then_with(|| key_order(&a.0, &b.0))
+        });
+        let changes = if self.spec.changelog {
+            let (rows, changes) = self.changelog(emitted, emptied);
+            emitted = rows;
+            Some(changes)
+        } else {
+            None
+        };
+        let results = if emitted.is_empty() {
+            None
+        } else {
+            Some(super::output::build(self, &emitted, changes.as_deref())?)
+        };
+        self.watermark.observe(epoch_max);
+        Ok(EpochOutput { results })
+    }
+}
+
+impl WindowState {
+    /// Ends an epoch of sessions or of a global window's groups: emits per the output
+    /// mode and evicts the final ones. A global group all of whose rows were retracted is
+    /// dropped and listed in `emptied`.
+    fn finish_slots(&mut self, bound: Option<i64>, emptied: &mut Vec<Box<[u8]>>) -> Emitted {
         let is_final = |end: i64| bound.is_some_and(|w| end <= w);
         let mode = self.spec.mode;
-        let mut emitted: Vec<(Box<[u8]>, Slot)> = Vec::new();
-        // Groups of a global window all of whose rows were retracted.
-        let mut emptied: Vec<Box<[u8]>> = Vec::new();
+        let mut emitted: Emitted = Vec::new();
         let global = self.spec.kind == WindowKind::Global;
         // In place: a table of every open window is neither rebuilt nor rehashed per epoch.
         self.open.retain(|key, slots| {
@@ -399,29 +437,9 @@ impl WindowState {
             });
             !slots.is_empty()
         });
-        emitted.sort_unstable_by(|a, b| {
-            (a.1.start, a.1.end)
-                .cmp(&(b.1.start, b.1.end))
-                .then_with(|| key_order(&a.0, &b.0))
-        });
-        let changes = if self.spec.changelog {
-            let (rows, changes) = self.changelog(emitted, emptied);
-            emitted = rows;
-            Some(changes)
-        } else {
-            None
-        };
-        let results = if emitted.is_empty() {
-            None
-        } else {
-            Some(super::output::build(self, &emitted, changes.as_deref())?)
-        };
-        self.watermark.observe(epoch_max);
-        Ok(EpochOutput { results })
+        emitted
     }
-}
 
-impl WindowState {
     /// The epoch's changelog of a global window: each changed group's old row (when it
     /// had one) as a retraction, then its new row, in key order; a group emptied by
     /// retractions only has its old row retracted. Returns the rows and their changes.

@@ -338,6 +338,25 @@ fn sliding_update_matches_reference() {
     check(sliding(), OutputMode::Update, 4);
 }
 
+/// A size that is no multiple of the slide: panes of gcd(50, 20) = 10 seconds, five per
+/// window, each in two or three windows.
+fn uneven_sliding() -> WindowKind {
+    WindowKind::Sliding {
+        size: Duration::from_secs(50),
+        slide: Duration::from_secs(20),
+    }
+}
+
+#[test]
+fn uneven_sliding_append_matches_reference() {
+    check(uneven_sliding(), OutputMode::Append, 9);
+}
+
+#[test]
+fn uneven_sliding_update_matches_reference() {
+    check(uneven_sliding(), OutputMode::Update, 10);
+}
+
 #[test]
 fn session_append_matches_reference() {
     check(
@@ -391,6 +410,11 @@ fn tumbling_update_with_allowed_lateness_matches_reference() {
 #[test]
 fn sliding_update_with_allowed_lateness_matches_reference() {
     check_lateness(sliding(), 8);
+}
+
+#[test]
+fn uneven_sliding_update_with_allowed_lateness_matches_reference() {
+    check_lateness(uneven_sliding(), 11);
 }
 
 #[test]

@@ -179,3 +179,156 @@ fn key_order_is_the_byte_order() {
         }
     }
 }
+
+/// A sliding window's state as checkpoints written before panes held it: one slot per
+/// open window, rebuilt from the panes of `state` by merging them.
+fn as_whole_windows(state: &WindowState) -> super::OpenWindows {
+    let panes = state.panes.expect("a sliding window");
+    let bound = state.watermark.current();
+    let mut open = super::OpenWindows::default();
+    for (key, slots) in &state.open {
+        let mut windows: std::collections::BTreeMap<i64, super::Slot> = Default::default();
+        for slot in slots {
+            for start in panes.windows(slot.start, slot.end) {
+                let end = start + panes.size();
+                if bound.is_some_and(|w| end <= w) {
+                    continue;
+                }
+                windows
+                    .entry(start)
+                    .or_insert_with(|| super::Slot {
+                        start,
+                        end,
+                        acc: super::Accumulator::new(&state.sketched),
+                        changed: false,
+                    })
+                    .acc
+                    .merge(&slot.acc);
+            }
+        }
+        open.insert(key.clone(), windows.into_values().collect());
+    }
+    open
+}
+
+#[test]
+fn a_checkpoint_of_whole_windows_restores_and_goes_on_with_panes() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let second = 1_000_000;
+    let batch = |rows: &[(&str, i64, i64)]| {
+        RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(arrow::array::TimestampMicrosecondArray::from_iter_values(
+                    rows.iter().map(|r| r.1 * second),
+                )),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
+            ],
+        )
+        .unwrap()
+    };
+    let spec = WindowSpec {
+        name: "w".into(),
+        kind: WindowKind::Sliding {
+            size: std::time::Duration::from_secs(50),
+            slide: std::time::Duration::from_secs(20),
+        },
+        time_column: "ts".into(),
+        keys: vec!["key".into()],
+        aggregates: vec![
+            agg("n", AggregateFn::Count, None),
+            agg("total", AggregateFn::Sum, Some("v")),
+        ],
+        delay: std::time::Duration::from_secs(30),
+        mode: OutputMode::Append,
+        allowed_lateness: std::time::Duration::ZERO,
+        watermark_from: None,
+        changelog: false,
+    };
+    let epochs = [
+        batch(&[("a", 5, 1), ("a", 17, 2), ("b", 33, 4), ("a", 41, 8)]),
+        // `a` at 44 opens the pane [40, 50) beside the restored window [40, 90).
+        batch(&[
+            ("a", 64, 16),
+            ("b", 38, 32),
+            ("a", 12, 64),
+            ("b", 90, 128),
+            ("a", 44, 4096),
+        ]),
+        batch(&[("a", 95, 256), ("b", 71, 512), ("a", 130, 1024)]),
+        batch(&[("b", 150, 2048)]),
+    ];
+    // The rows of an epoch's output: (start s, end s, key, n, total).
+    let run = |state: &mut WindowState, epoch: &RecordBatch, last: bool| {
+        state.begin_epoch();
+        let _late = state.absorb(epoch).unwrap();
+        let max = (0..epoch.num_rows())
+            .map(|i| {
+                epoch
+                    .column(1)
+                    .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                    .value(i)
+            })
+            .max();
+        let out = state.finish_epoch(max, last).unwrap().results;
+        let mut rows = Vec::new();
+        if let Some(out) = out {
+            let ts = |c: usize, i: usize| {
+                out.column(c)
+                    .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                    .value(i)
+                    / second
+            };
+            for i in 0..out.num_rows() {
+                rows.push((
+                    ts(0, i),
+                    ts(1, i),
+                    out.column(2).as_string::<i32>().value(i).to_owned(),
+                    out.column(3).as_primitive::<Int64Type>().value(i),
+                    out.column(4).as_primitive::<Float64Type>().value(i),
+                ));
+            }
+        }
+        rows
+    };
+    let mut straight = WindowState::new(spec.clone(), &schema).unwrap();
+    let mut restored = WindowState::new(spec.clone(), &schema).unwrap();
+    let mut want = Vec::new();
+    for (e, epoch) in epochs.iter().enumerate() {
+        want.extend(run(&mut straight, epoch, e == epochs.len() - 1));
+    }
+    let mut got = run(&mut restored, &epochs[0], false);
+    // What an older release would have checkpointed: whole windows, written and read back.
+    restored.open = as_whole_windows(&restored);
+    assert!(
+        restored
+            .open
+            .values()
+            .flatten()
+            .any(|s| s.end - s.start == 50 * second),
+        "the old form holds whole windows"
+    );
+    let bytes = restored.snapshot(4).unwrap();
+    let mut restored = WindowState::new(spec, &schema).unwrap();
+    restored
+        .restore(&[bytes::Bytes::from(bytes)], 0..4)
+        .unwrap();
+    for (e, epoch) in epochs.iter().enumerate().skip(1) {
+        got.extend(run(&mut restored, epoch, e == epochs.len() - 1));
+    }
+    assert!(want.len() > 6, "{want:?}");
+    assert_eq!(got, want);
+    // Window [0, 50) of `a` holds 5, 17, 41, the late-arriving 12 and 44; [40, 90) holds
+    // 41, 44 and 64.
+    assert!(want.contains(&(0, 50, "a".into(), 5, 4171.0)), "{want:?}");
+    assert!(want.contains(&(40, 90, "a".into(), 3, 4120.0)), "{want:?}");
+}

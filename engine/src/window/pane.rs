@@ -1,0 +1,211 @@
+//! Panes: the slices that overlapping windows share.
+//!
+//! Windows of `size` starting every `slide` are cut into panes of `g = gcd(size, slide)`
+//! aligned to the Unix epoch. Every time in a pane belongs to the same windows, so a row
+//! updates its one pane instead of each of its `⌈size / slide⌉` windows, and a window's
+//! aggregate is the merge of its `size / g` panes, taken when the window is emitted
+//! (Li et al., "No pane, no gain", 2005; Flink's window slices). A tumbling window is its
+//! own single pane. Every aggregate the window offers merges (moments with Chan's formula,
+//! sketches register by register), so the result is the same as adding each row to each
+//! window, up to the order of floating-point additions.
+//!
+//! A slot may cover any interval `[a, b)` of whole panes. It belongs to the windows that
+//! contain it: the starts `s`, multiples of `slide`, with `s <= a` and `s + size >= b`.
+//! A pane belongs to every window over it; a slot spanning one whole window (as
+//! checkpoints written before panes hold them) belongs to that window alone, so such a
+//! checkpoint restores and goes on with panes.
+//!
+//! ```text
+//! size 10, slide 5, g = 5:   panes [0,5) [5,10) [10,15)
+//! window [0,10)  = [0,5) + [5,10)
+//! window [5,15)  =         [5,10) + [10,15)
+//! ```
+
+use super::state::{Emitted, OpenWindows, Slot};
+use super::{Accumulator, OutputMode, WindowKind, micros};
+
+/// The pane geometry of tumbling or sliding windows, in microseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Panes {
+    size: i64,
+    slide: i64,
+    length: i64,
+}
+
+/// What an epoch's end emits and evicts, as thresholds on window ends.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Closing {
+    /// Windows ending at or before it were final before this epoch: never emitted again.
+    pub(crate) since: Option<i64>,
+    /// Windows ending at or before it are final now.
+    pub(crate) bound: Option<i64>,
+    /// The output mode.
+    pub(crate) mode: OutputMode,
+}
+
+impl Panes {
+    /// The panes of `kind`; `None` for sessions and global windows, which have none.
+    pub(crate) fn of(kind: WindowKind) -> Option<Self> {
+        let (size, slide) = match kind {
+            WindowKind::Tumbling { size } => (micros(size), micros(size)),
+            WindowKind::Sliding { size, slide } => (micros(size), micros(slide)),
+            WindowKind::Session { .. } | WindowKind::Global => return None,
+        };
+        Some(Self {
+            size,
+            slide,
+            length: gcd(size, slide),
+        })
+    }
+
+    /// The window length.
+    pub(crate) fn size(&self) -> i64 {
+        self.size
+    }
+
+    /// The distance between window starts.
+    pub(crate) fn slide(&self) -> i64 {
+        self.slide
+    }
+
+    /// The pane `[start, end)` holding time `t`.
+    #[inline]
+    pub(crate) fn pane(&self, t: i64) -> (i64, i64) {
+        let start = t.div_euclid(self.length) * self.length;
+        (start, start.saturating_add(self.length))
+    }
+
+    /// The starts of the windows containing `[a, b)`, newest first.
+    #[inline]
+    pub(crate) fn windows(&self, a: i64, b: i64) -> impl Iterator<Item = i64> + use<> {
+        let (size, slide) = (self.size, self.slide);
+        let last = a.div_euclid(slide) * slide;
+        (0..)
+            .map(move |k| last - k * slide)
+            .take_while(move |s| s.saturating_add(size) >= b)
+    }
+
+    /// The end of the last window containing a slot that starts at `a`: once it is final,
+    /// so is every window of the slot, and the slot is evicted.
+    #[inline]
+    fn last_end(&self, a: i64) -> i64 {
+        (a.div_euclid(self.slide) * self.slide).saturating_add(self.size)
+    }
+
+    /// Ends an epoch over `open`: emits the windows `closing` calls for, each the merge of
+    /// its key's slots, and evicts the slots all of whose windows are final.
+    ///
+    /// - `append` emits each window once, when it becomes final: its end is past
+    ///   `closing.since` and at or before `closing.bound`.
+    /// - `update` emits every window, not final before this epoch, over a slot that
+    ///   changed in it.
+    pub(crate) fn finish(
+        &self,
+        open: &mut OpenWindows,
+        sketched: &[bool],
+        closing: Closing,
+    ) -> Emitted {
+        let Closing { since, bound, mode } = closing;
+        let was_final = |end: i64| since.is_some_and(|w| end <= w);
+        let is_final = |end: i64| bound.is_some_and(|w| end <= w);
+        let update = mode == OutputMode::Update;
+        let mut emitted = Vec::new();
+        // One key's windows to emit, by start (reused across keys).
+        let mut windows: Vec<(i64, Accumulator)> = Vec::new();
+        open.retain(|key, slots| {
+            windows.clear();
+            for slot in slots.iter().filter(|s| !update || s.changed) {
+                for start in self.windows(slot.start, slot.end) {
+                    let end = start + self.size;
+                    if was_final(end) || !(update || is_final(end)) {
+                        continue;
+                    }
+                    if let Err(at) = windows.binary_search_by_key(&start, |w| w.0) {
+                        windows.insert(at, (start, Accumulator::new(sketched)));
+                    }
+                }
+            }
+            if !windows.is_empty() {
+                // Slots are sorted by (start, end): each window merges its panes in time
+                // order, whatever order they were created or restored in.
+                for slot in slots.iter() {
+                    for start in self.windows(slot.start, slot.end) {
+                        if let Ok(at) = windows.binary_search_by_key(&start, |w| w.0) {
+                            windows[at].1.merge(&slot.acc);
+                        }
+                    }
+                }
+                emitted.extend(windows.drain(..).map(|(start, acc)| {
+                    let slot = Slot {
+                        start,
+                        end: start + self.size,
+                        acc,
+                        changed: false,
+                    };
+                    (key.clone(), slot)
+                }));
+            }
+            slots.retain_mut(|slot| {
+                slot.changed = false;
+                !is_final(self.last_end(slot.start))
+            });
+            !slots.is_empty()
+        });
+        emitted
+    }
+}
+
+/// The greatest common divisor of two positive lengths.
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a.max(1) } else { gcd(b, a % b) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn sliding(size: u64, slide: u64) -> Panes {
+        Panes::of(WindowKind::Sliding {
+            size: Duration::from_micros(size),
+            slide: Duration::from_micros(slide),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_pane_belongs_to_the_windows_of_its_times() {
+        for (size, slide) in [(10, 5), (10, 2), (50, 20), (60, 60), (90, 30)] {
+            let panes = sliding(size, slide);
+            for t in -130..130 {
+                let (a, b) = panes.pane(t);
+                assert!(a <= t && t < b);
+                let want: Vec<i64> =
+                    super::super::window_starts(t, size as i64, slide as i64).collect();
+                let got: Vec<i64> = panes.windows(a, b).collect();
+                assert_eq!(got, want, "size {size} slide {slide} t {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_window_slot_belongs_to_that_window_alone() {
+        let panes = sliding(90, 30);
+        assert_eq!(panes.windows(60, 150).collect::<Vec<_>>(), vec![60]);
+        assert_eq!(panes.windows(-90, 0).collect::<Vec<_>>(), vec![-90]);
+        assert_eq!(panes.last_end(60), 150);
+    }
+
+    #[test]
+    fn panes_are_the_common_divisor_of_size_and_slide() {
+        assert_eq!(sliding(50, 20).pane(45), (40, 50));
+        assert_eq!(sliding(10, 2).pane(-1), (-2, 0));
+        let tumbling = Panes::of(WindowKind::Tumbling {
+            size: Duration::from_micros(60),
+        })
+        .unwrap();
+        assert_eq!(tumbling.pane(61), (60, 120));
+        assert_eq!(tumbling.windows(60, 120).collect::<Vec<_>>(), vec![60]);
+    }
+}
