@@ -17,6 +17,7 @@
 
 mod accumulator;
 mod assign;
+mod input;
 mod operator;
 mod output;
 mod pane;

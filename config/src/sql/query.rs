@@ -79,8 +79,29 @@ pub(super) fn lower(
     let mut query = insert.query.clone();
     tvf::rewrite(&mut query)?;
     let query = views::expand(&query, views)?;
+    refuse_subquery_expressions(&query)?;
     let lowered = lower_query(plan, &query, sources, &mut sink, false, false)?;
     Ok((lowered.plan.sink(target, &lowered.stream), sink))
+}
+
+/// Refuses a subquery inside an expression (`IN (SELECT ...)`, `EXISTS`, a scalar
+/// subquery): over a stream each is a join whose state this engine does not build from
+/// an expression.
+fn refuse_subquery_expressions(query: &Query) -> Result<(), String> {
+    let found = datafusion::sql::sqlparser::ast::visit_expressions(query, |e| match e {
+        Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => {
+            std::ops::ControlFlow::Break(e.to_string())
+        }
+        _ => std::ops::ControlFlow::Continue(()),
+    });
+    match found {
+        std::ops::ControlFlow::Break(e) => Err(unsupported(
+            &format!("a subquery in an expression (`{e}`)"),
+            "not yet; join the tables instead (FROM a JOIN b ON ..., or a stream-table \
+             join for a lookup), or filter a subquery in FROM",
+        )),
+        std::ops::ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 /// A lowered query.

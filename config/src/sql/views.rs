@@ -11,11 +11,21 @@
 //! place (a filter and projection of a source, a deduplication, a window Top-N, an
 //! aggregate without a window, a windowed aggregate joined), and a view read by two
 //! queries runs twice, each copy with the state of its own query.
+//!
+//! A query's `WITH name AS (SELECT ...)` names a query for that query alone, and is
+//! expanded the same way:
+//!
+//! ```sql
+//! INSERT INTO per_auction
+//! WITH expensive AS (SELECT auction, price, date_time FROM bid WHERE price > 1000)
+//! SELECT auction, count(*) AS n FROM expensive
+//! GROUP BY TUMBLE(date_time, INTERVAL '10' SECOND), auction;
+//! ```
 
 use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::ast::{
-    Ident, Query, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins,
+    Ident, Query, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, With,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -67,6 +77,10 @@ fn expand_in(query: &mut Query, views: &Views, depth: usize) -> Result<(), Strin
             "views read views more than {DEPTH} deep: do some read each other in a cycle?"
         ));
     }
+    if let Some(with) = query.with.take() {
+        let scoped = with_queries(with, views)?;
+        return expand_in(query, &scoped, depth);
+    }
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Ok(());
     };
@@ -74,6 +88,31 @@ fn expand_in(query: &mut Query, views: &Views, depth: usize) -> Result<(), Strin
         expand_tables(from, views, depth)?;
     }
     Ok(())
+}
+
+/// `views` and the queries a `WITH` names, which hide views of the same names.
+fn with_queries(with: With, views: &Views) -> Result<Views, String> {
+    if with.recursive {
+        return Err(
+            "WITH RECURSIVE: a query that reads its own rows has no incremental form here; \
+             name each step with WITH name AS (...) instead"
+                .into(),
+        );
+    }
+    let mut scoped = views.clone();
+    for cte in with.cte_tables {
+        let name = cte.alias.name.value.clone();
+        if !cte.alias.columns.is_empty() {
+            return Err(format!(
+                "WITH {name} (columns) AS (...): name the columns in its query \
+                 (`expr AS name`)"
+            ));
+        }
+        let mut query = cte.query;
+        super::tvf::rewrite(&mut query)?;
+        scoped.insert(name, query);
+    }
+    Ok(scoped)
 }
 
 fn expand_tables(from: &mut TableWithJoins, views: &Views, depth: usize) -> Result<(), String> {

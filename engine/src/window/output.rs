@@ -47,14 +47,19 @@ pub(crate) fn build(
             AggregateFn::Sum => doubles(moments, |m| m.sum),
             AggregateFn::Avg => doubles(moments, |m| m.sum / m.count as f64),
             AggregateFn::Min | AggregateFn::Max
-                if state.output_schema().field(columns.len()).data_type() == &DataType::Int64 =>
+                if state.output_schema().field(columns.len()).data_type() != &DataType::Float64 =>
             {
                 let max = agg.function == AggregateFn::Max;
-                Arc::new(Int64Array::from_iter(moments.map(|m| {
+                let values: ArrayRef = Arc::new(Int64Array::from_iter(moments.map(|m| {
                     // Exact for integers up to 2^53 in magnitude: the state keeps doubles.
                     #[allow(clippy::cast_possible_truncation)]
                     (m.count > 0).then_some(if max { m.max } else { m.min } as i64)
-                })))
+                })));
+                // Integers, or a timestamp's or date's value (`input.rs`).
+                match state.output_schema().field(columns.len()).data_type() {
+                    DataType::Int64 => values,
+                    data_type => super::input::times_back(values, data_type)?,
+                }
             }
             AggregateFn::Min => doubles(moments, |m| m.min),
             AggregateFn::Max => doubles(moments, |m| m.max),

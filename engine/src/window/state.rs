@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Float64Array, StringArray};
-use arrow::compute::cast;
+use arrow::array::{Array, Float64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use arrow::row::RowConverter;
@@ -12,6 +11,7 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::accumulator::Accumulator;
 use super::assign::window_starts;
+use super::input::Reading;
 use super::pane::{Closing, Panes};
 use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
 use crate::changelog::{CHANGE_COLUMN, change_field, weights};
@@ -61,6 +61,8 @@ pub struct WindowState {
     /// had rows), whose old rows are retracted when the epoch ends.
     before: HashMap<Box<[u8]>, Accumulator, Xxh3DefaultBuilder>,
     agg_inputs: Vec<Option<usize>>,
+    /// How each aggregate reads its input.
+    readings: Vec<Reading>,
     output_schema: SchemaRef,
     late_schema: SchemaRef,
 }
@@ -99,17 +101,14 @@ impl WindowState {
         for key in keys.names() {
             fields.push(schema.field_with_name(key)?.clone());
         }
+        let mut readings = Vec::new();
         for agg in &spec.aggregates {
-            let input = match (&agg.column, agg.function) {
-                (None, AggregateFn::Count) => None,
-                (None, f) => {
-                    return Err(EngineError::InvalidPlan(format!(
-                        "aggregate `{}`: {f:?} needs a column",
-                        agg.name
-                    )));
-                }
-                (Some(c), _) => Some(schema.index_of(c).map_err(|_| unknown_column(schema, c))?),
+            let input = match &agg.column {
+                None => None,
+                Some(c) => Some(schema.index_of(c).map_err(|_| unknown_column(schema, c))?),
             };
+            let input_type = input.map(|i| schema.field(i).data_type());
+            let reading = Reading::of(agg, input_type)?;
             if change_index.is_some()
                 && matches!(
                     agg.function,
@@ -124,23 +123,14 @@ impl WindowState {
                 )));
             }
             agg_inputs.push(input);
-            let integer = input.is_some_and(|i| schema.field(i).data_type().is_integer());
-            let (data_type, nullable) = match agg.function {
-                AggregateFn::Count | AggregateFn::ApproxCountDistinct => (DataType::Int64, false),
-                // The minimum or maximum of integers is one of them (exact to 2^53).
-                AggregateFn::Min | AggregateFn::Max if integer => (DataType::Int64, true),
-                _ => (DataType::Float64, true),
-            };
-            fields.push(Field::new(&agg.name, data_type, nullable));
+            readings.push(reading);
+            let out = reading.output(agg.function, input_type);
+            fields.push(out.with_name(&agg.name));
         }
         if spec.changelog {
             fields.push(change_field());
         }
-        let sketched = spec
-            .aggregates
-            .iter()
-            .map(|a| a.function == AggregateFn::ApproxCountDistinct)
-            .collect();
+        let sketched = readings.iter().map(|r| *r == Reading::Distinct).collect();
         Ok(Self {
             converter: keys.converter()?,
             keys,
@@ -152,6 +142,7 @@ impl WindowState {
             change_index,
             before: HashMap::default(),
             agg_inputs,
+            readings,
             output_schema: Arc::new(Schema::new(fields)),
             late_schema: late_schema(schema),
             spec,
@@ -211,15 +202,15 @@ impl WindowState {
         let rows = self.keys.rows(&self.converter, batch)?;
         let mut values: Vec<Option<Float64Array>> = Vec::with_capacity(self.agg_inputs.len());
         let mut distinct: Vec<Option<StringArray>> = Vec::with_capacity(self.agg_inputs.len());
-        for (input, &sketched) in self.agg_inputs.iter().zip(&self.sketched) {
+        for (input, reading) in self.agg_inputs.iter().zip(&self.readings) {
             let column = input.map(|i| batch.column(i));
             distinct.push(match column {
-                Some(c) if sketched => Some(as_strings(c)?),
-                _ => None,
+                Some(c) => reading.texts(c)?,
+                None => None,
             });
             values.push(match column {
-                Some(c) if !sketched => Some(as_doubles(c)?),
-                _ => None,
+                Some(c) => reading.doubles(c)?,
+                None => None,
             });
         }
         let Some(time_index) = self.time_index else {
@@ -568,24 +559,6 @@ pub(crate) fn merge_session(slots: &mut Vec<Slot>, start: i64, end: i64, acc: Ac
 
 fn utc() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-}
-
-fn as_doubles(column: &ArrayRef) -> Result<Float64Array> {
-    let cast = cast(column, &DataType::Float64)?;
-    Ok(cast
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .expect("cast to f64")
-        .clone())
-}
-
-fn as_strings(column: &ArrayRef) -> Result<StringArray> {
-    let cast = cast(column, &DataType::Utf8)?;
-    Ok(cast
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .expect("cast to utf8")
-        .clone())
 }
 
 impl crate::event_time::EventTimeState for WindowState {

@@ -174,3 +174,66 @@ fn the_table_keyword_of_a_window_tvf_is_unwrapped_outside_quotes_only() {
         "SELECT 'TUMBLE(TABLE x' FROM TABLE(TUMBLE(bid, DESCRIPTOR(t), i))"
     );
 }
+
+#[test]
+fn a_with_query_is_read_as_the_view_it_would_be() {
+    let by_view = job(
+        "CREATE VIEW positive AS SELECT user_id, ts, v * 2 AS v2 FROM events WHERE v > 0;",
+        "INSERT INTO t SELECT window_start, user_id, sum(p.v2) AS total FROM positive AS p \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    let by_with = job(
+        "",
+        "INSERT INTO t WITH positive AS (SELECT user_id, ts, v * 2 AS v2 FROM events \
+         WHERE v > 0) SELECT window_start, user_id, sum(p.v2) AS total FROM positive AS p \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    assert_eq!(by_with.queries.unwrap().plan, by_view.queries.unwrap().plan);
+    // A later WITH query reads an earlier one, and a WITH query hides a view of its name.
+    let chained = job(
+        "CREATE VIEW positive AS SELECT user_id, ts, v FROM events WHERE v < 0;",
+        "INSERT INTO t WITH positive AS (SELECT user_id, ts, v FROM events WHERE v > 0), \
+         doubled AS (SELECT user_id, ts, v * 2 AS v2 FROM positive) \
+         SELECT window_start, user_id, sum(d.v2) AS total FROM doubled AS d \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    let plan = chained.queries.unwrap().plan;
+    let filter = plan
+        .operators
+        .iter()
+        .find_map(|o| match &o.kind {
+            sluice_engine::plan::OperatorKind::Filter { predicate } => Some(predicate.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(filter, "v > 0");
+}
+
+#[test]
+fn subqueries_in_expressions_and_recursive_with_are_refused_by_name() {
+    let err = job(
+        "",
+        "INSERT INTO t SELECT user_id FROM events WHERE user_id IN (SELECT user_id FROM \
+         events WHERE v > 1);",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("a subquery in an expression") && err.contains("join the tables"),
+        "{err}"
+    );
+    let err = job(
+        "",
+        "INSERT INTO t WITH RECURSIVE r AS (SELECT user_id FROM events) SELECT user_id FROM r;",
+    )
+    .unwrap_err();
+    assert!(err.contains("WITH RECURSIVE"), "{err}");
+    let err = job(
+        "",
+        "INSERT INTO t WITH r (u) AS (SELECT user_id FROM events) SELECT u FROM r;",
+    )
+    .unwrap_err();
+    assert!(err.contains("name the columns in its query"), "{err}");
+}
