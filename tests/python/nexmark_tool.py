@@ -5,14 +5,17 @@
         event_type) with count and sum of value, and U 10-minute-gap sessions per
         user_id with their count, both computed from S by DuckDB's plain SQL.
 
-    nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6 --q7 T7
+    nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6 --q7 T7 --aggregates TA
         Reads the bids q0 wrote (delta_scan) and evaluates q1 (price * 0.908), q2
         (auction % 123 = 0), the count half of q5 (bids per auction in 10 s windows
         sliding every 2 s, every window closed at the end), q5 as Flink writes it (those
         counts joined with their maximum per window) and q7 (the bids at the highest price
         of a 10 s tumbling window, within the 10 s before its end) over them with DuckDB's
         own SQL; compares each with the table sluice wrote, as multisets (q1's prices to
-        1e-9 relative). Prints a JSON report; exits 1 on any difference.
+        1e-9 relative). TA (tests/queries/aggregates.sql) must hold, per auction and
+        10-second window sliding every 4 seconds, the bids' count, count(extra), first and
+        last date_time, highest price and sum of prices. Prints a JSON report; exits 1 on
+        any difference.
 
     nexmark_tool.py joins --persons P --auctions A --q3 T3 --q8 T8
         Evaluates q3 and q8 with DuckDB over the people and auctions an export job wrote:
@@ -98,6 +101,21 @@ def check(args):
                 WHERE B.date_time BETWEEN B1.date_time - INTERVAL 10 SECOND AND B1.date_time
                 """,
                 args.q7, "auction, price, bidder, date_time, extra"),
+        compare(con, "aggregates",
+                """
+                SELECT auction, count(*) AS num, count(extra) AS extras, min(date_time) AS first_bid,
+                       max(date_time) AS last_bid, max(price) AS top,
+                       CAST(sum(price) AS DOUBLE) AS total,
+                       starttime, starttime + INTERVAL 10 SECOND AS endtime
+                FROM (SELECT *, time_bucket(INTERVAL 4 SECOND, date_time) - k * INTERVAL 4 SECOND
+                                AS starttime
+                      FROM bids, range(0, 3) r(k))
+                WHERE starttime + INTERVAL 10 SECOND > date_time
+                GROUP BY auction, starttime
+                """,
+                args.aggregates,
+                "auction, num, extras, first_bid, last_bid, top, total, starttime, endtime",
+                float_col="total"),
     ]
     bids = con.execute("SELECT count(*) FROM bids").fetchone()[0]
     out = {"bids": bids, "queries": reports, "ok": bids > 0 and all(r["ok"] for r in reports)}
@@ -226,6 +244,7 @@ def main():
     c.add_argument("--q5-count", required=True)
     c.add_argument("--q5", required=True)
     c.add_argument("--q7", required=True)
+    c.add_argument("--aggregates", required=True)
     c.set_defaults(func=check)
     j = sub.add_parser("joins")
     j.add_argument("--persons", required=True)

@@ -22,9 +22,14 @@ fn query(name: &str) -> PathBuf {
 }
 
 fn run_query(name: &str, dir: &Path) -> Result<PathBuf> {
+    run_query_file(&query(name), name, dir)
+}
+
+/// Runs the job `file`, whose table is `table`, into `dir`; returns the table's path.
+fn run_query_file(file: &Path, table: &str, dir: &Path) -> Result<PathBuf> {
     let mut cmd = Command::new(sluice_bin()?);
     cmd.arg("run")
-        .arg(query(name))
+        .arg(file)
         .args(["--param", "sink=delta"])
         .arg("--set")
         .arg(format!("output.dir={}", dir.display()))
@@ -34,8 +39,8 @@ fn run_query(name: &str, dir: &Path) -> Result<PathBuf> {
         // runs, epoch after epoch, and not only at its end.
         .args(["--set", "source.nexmark.rate=2000"])
         .args(["--set", "trigger.records-per-epoch=30000"]);
-    run_with_timeout(cmd, demo_timeout())?.require_success(&format!("nexmark {name}"))?;
-    Ok(dir.join("tables").join(name))
+    run_with_timeout(cmd, demo_timeout())?.require_success(&format!("nexmark {table}"))?;
+    Ok(dir.join("tables").join(table))
 }
 
 /// The settings of a job reading two Nexmark sources into Delta: 1M events of each, at
@@ -55,6 +60,11 @@ fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
         .iter()
         .map(|q| run_query(q, &dir.join(q)))
         .collect::<Result<_>>()?;
+    let aggregates = run_query_file(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/aggregates.sql"),
+        "aggregates",
+        &dir.join("aggregates"),
+    )?;
     let report = python_tool(
         "nexmark_tool.py",
         &[
@@ -71,6 +81,8 @@ fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
             tables[4].clone().into_os_string(),
             "--q7".into(),
             tables[5].clone().into_os_string(),
+            "--aggregates".into(),
+            aggregates.into_os_string(),
         ],
         Duration::from_secs(300),
     )?;
