@@ -96,6 +96,7 @@ pub fn sliding_spec() -> WindowSpec {
         allowed_lateness: Duration::ZERO,
         watermark_from: None,
         changelog: false,
+        deletes: false,
     }
 }
 

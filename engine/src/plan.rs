@@ -500,6 +500,7 @@ mod tests {
             allowed_lateness: std::time::Duration::ZERO,
             watermark_from: None,
             changelog: false,
+            deletes: false,
         };
         let two = |second: &str| {
             let mut other = spec.clone();

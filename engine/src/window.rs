@@ -139,6 +139,13 @@ pub struct WindowSpec {
     /// row, so that an aggregate reading them can take the old value back out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub changelog: bool,
+    /// Whether each epoch's rows also name the sessions to delete (sessions in `update`
+    /// mode only): a row may extend a session back in time or join two, and the sessions
+    /// merged into one that starts earlier come out as rows with `_change = -1` (their
+    /// keys and start, no aggregates) beside the merged session's row (`+1`), so that a
+    /// table merged by keys and session start deletes them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deletes: bool,
 }
 
 impl WindowSpec {
@@ -168,6 +175,14 @@ impl WindowSpec {
         } else if self.changelog {
             return invalid(
                 "a changelog of retractions is only built for aggregates without a window",
+            );
+        }
+        if self.deletes
+            && !(self.mode == OutputMode::Update && matches!(self.kind, WindowKind::Session { .. }))
+        {
+            return invalid(
+                "deleted rows are only emitted by session windows in `update` mode, the \
+                 windows whose rows move",
             );
         }
         if self.allowed_lateness.is_zero() {

@@ -240,6 +240,7 @@ fn run_with(max_epochs_in_flight: usize) -> Outcome {
         allowed_lateness: Duration::ZERO,
         watermark_from: None,
         changelog: false,
+        deletes: false,
     };
     let plan = PlanBuilder::new("overlap", "rows")
         .key_groups(16)

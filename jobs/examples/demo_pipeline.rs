@@ -60,6 +60,7 @@ fn main() -> Result<()> {
         allowed_lateness: Duration::ZERO,
         watermark_from: None,
         changelog: false,
+        deletes: false,
     };
     let plan = PlanBuilder::new(JOB_ID, "events")
         .rules("rules", "events", rules)

@@ -1,9 +1,12 @@
 """Nexmark queries, and a job's two windows, checked with DuckDB.
 
-    nexmark_tool.py windows --silver S --sliding T --sessions U
+    nexmark_tool.py windows --silver S --sliding T --sessions U [--live-sessions L]
         Rows never late: T must be 5-minute windows sliding every minute per (user_id,
         event_type) with count and sum of value, and U 10-minute-gap sessions per
-        user_id with their count, both computed from S by DuckDB's plain SQL.
+        user_id with their count, both computed from S by DuckDB's plain SQL. With
+        --live-sessions L, L must hold the 1-minute-gap sessions, in update mode,
+        merged epoch by epoch, and its log must show MERGEs that deleted rows (sessions
+        that moved their start).
 
     nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6 --q7 T7 --aggregates TA
         Reads the bids q0 wrote (delta_scan) and evaluates q1 (price * 0.908), q2
@@ -162,6 +165,47 @@ def joins(args):
     return 0 if out["ok"] else 1
 
 
+def sessions(gap):
+    """Sessions of `gap` (a DuckDB interval) per user_id with their count, by sort and sweep."""
+    return SESSIONS.replace("INTERVAL 10 MINUTE", gap)
+
+
+# 10-minute-gap sessions per user_id with their count, by sort and sweep.
+SESSIONS = """
+                WITH ordered AS (
+                  SELECT user_id, event_time,
+                         CASE WHEN event_time - lag(event_time) OVER w < INTERVAL 10 MINUTE
+                              THEN 0 ELSE 1 END AS starts
+                  FROM bids WINDOW w AS (PARTITION BY user_id ORDER BY event_time)
+                ), numbered AS (
+                  SELECT *, sum(starts) OVER (PARTITION BY user_id ORDER BY event_time
+                                              ROWS UNBOUNDED PRECEDING) AS session
+                  FROM ordered
+                )
+                SELECT user_id, min(event_time) AS session_start,
+                       max(event_time) + INTERVAL 10 MINUTE AS session_end, count(*) AS n
+                FROM numbered GROUP BY user_id, session
+                """
+
+
+def rows_deleted(table):
+    """The rows the table's MERGE commits deleted, from their commitInfo metrics."""
+    log = os.path.join(table, "_delta_log")
+    deleted = 0
+    for name in sorted(os.listdir(log)):
+        if not name.endswith(".json"):
+            continue
+        with open(os.path.join(log, name)) as f:
+            for line in f:
+                info = json.loads(line).get("commitInfo")
+                if info and info.get("operation") == "MERGE":
+                    metrics = info.get("operationMetrics", {})
+                    # delta-rs names its metrics in snake case, Spark in camel case.
+                    deleted += int(metrics.get("num_target_rows_deleted",
+                                               metrics.get("numTargetRowsDeleted", 0)))
+    return deleted
+
+
 def windows(args):
     """Two windows over rows that are never late: plain GROUP BYs over silver."""
     con = connect()
@@ -178,24 +222,15 @@ def windows(args):
                 """,
                 args.sliding, "window_start, window_end, user_id, event_type, n, total",
                 float_col="total"),
-        compare(con, "sessions",
-                """
-                WITH ordered AS (
-                  SELECT user_id, event_time,
-                         CASE WHEN event_time - lag(event_time) OVER w < INTERVAL 10 MINUTE
-                              THEN 0 ELSE 1 END AS starts
-                  FROM bids WINDOW w AS (PARTITION BY user_id ORDER BY event_time)
-                ), numbered AS (
-                  SELECT *, sum(starts) OVER (PARTITION BY user_id ORDER BY event_time
-                                              ROWS UNBOUNDED PRECEDING) AS session
-                  FROM ordered
-                )
-                SELECT user_id, min(event_time) AS session_start,
-                       max(event_time) + INTERVAL 10 MINUTE AS session_end, count(*) AS n
-                FROM numbered GROUP BY user_id, session
-                """,
+        compare(con, "sessions", SESSIONS,
                 args.sessions, "user_id, session_start, session_end, n"),
     ]
+    if args.live_sessions:
+        live = compare(con, "live_sessions", sessions("INTERVAL 1 MINUTE"), args.live_sessions,
+                       "user_id, session_start, session_end, n")
+        live["rows_deleted_by_merges"] = rows_deleted(args.live_sessions)
+        live["ok"] = live["ok"] and live["rows_deleted_by_merges"] > 0
+        reports.append(live)
     rows = con.execute("SELECT count(*) FROM bids").fetchone()[0]
     out = {"silver_rows": rows, "queries": reports, "ok": rows > 0 and all(r["ok"] for r in reports)}
     print(json.dumps(out, default=str))
@@ -236,6 +271,7 @@ def main():
     w.add_argument("--silver", required=True)
     w.add_argument("--sliding", required=True)
     w.add_argument("--sessions", required=True)
+    w.add_argument("--live-sessions")
     w.set_defaults(func=windows)
     c = sub.add_parser("check")
     c.add_argument("--q0", required=True)

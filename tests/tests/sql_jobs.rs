@@ -217,8 +217,10 @@ fn a_killed_sql_job_resumes_to_the_tables_of_a_clean_run() -> Result<()> {
     Ok(())
 }
 
-/// Two windowed queries in one job, over the same source: 5-minute windows sliding every
-/// minute per user and type, and 10-minute sessions per user. The generator's events are
+/// Windowed queries in one job, over the same source: 5-minute windows sliding every
+/// minute per user and type, 10-minute sessions per user, and 1-minute sessions per user
+/// in update mode, merged each epoch (a session that grows back in time or joins another
+/// deletes its old row, by its old start). The generator's events are
 /// never late here (no late fraction, a minute of skew under a 10-minute delay), so each
 /// window table must equal DuckDB's plain GROUP BY over every row the job read; the job is also
 /// killed twice and resumed, restoring both windows' state, to the same tables.
@@ -240,7 +242,11 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
            GROUP BY HOP(event_time, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE), user_id, event_type;\n\
          INSERT INTO sessions SELECT user_id, window_start AS session_start, \
            window_end AS session_end, count(*) AS n FROM events \
-           GROUP BY SESSION(event_time, INTERVAL '10' MINUTE), user_id;\n",
+           GROUP BY SESSION(event_time, INTERVAL '10' MINUTE), user_id;\n\
+         CREATE TABLE live_sessions WITH ('output-mode' = 'update');\n\
+         INSERT INTO live_sessions SELECT user_id, window_start AS session_start, \
+           window_end AS session_end, count(*) AS n FROM events \
+           GROUP BY SESSION(event_time, INTERVAL '1' MINUTE), user_id;\n",
     )?;
     let sets = |out: &Path| {
         vec![
@@ -264,6 +270,8 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             clean.join("tables/sliding").into_os_string(),
             "--sessions".into(),
             clean.join("tables/sessions").into_os_string(),
+            "--live-sessions".into(),
+            clean.join("tables/live_sessions").into_os_string(),
         ],
         Duration::from_secs(300),
     )?;
@@ -285,7 +293,7 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
     same_tables_without(
         &clean,
         &crashed,
-        &["all_rows", "sliding", "sessions", "dlq"],
+        &["all_rows", "sliding", "sessions", "live_sessions", "dlq"],
         None,
         &[],
     )?
@@ -423,7 +431,8 @@ fn late_rows_within_the_allowed_lateness_correct_the_table_exactly_once() -> Res
 
 /// A YAML job's gold window in update mode is merged by window and keys each epoch: at the
 /// end of a bounded run (every window flushed) its table must equal the append run's, with
-/// no window twice, although it was written as a series of corrections.
+/// no window twice, although it was written as a series of corrections. The same for
+/// sessions, whose merges delete the rows of sessions that moved their start.
 #[test]
 fn a_yaml_gold_window_in_update_mode_ends_equal_to_append_mode() -> Result<()> {
     let _serial = serial();
@@ -449,6 +458,42 @@ fn a_yaml_gold_window_in_update_mode_ends_equal_to_append_mode() -> Result<()> {
     ))?;
     ensure!(merges > 0, "the update-mode gold table has no MERGE commit");
     println!("{merges} MERGE commits into gold");
+    same_tables_without(&append, &update, &["gold_user_activity"], None, &[])?.require_ok()?;
+
+    // Sessions: merged by start and keys; a session that grows back in time or joins
+    // another deletes its old row.
+    let sessions = dir.join("sessions.yaml");
+    std::fs::write(
+        &sessions,
+        std::fs::read_to_string(&job)?.replace(
+            "window: { kind: sliding, size: 5m, slide: 1m }",
+            "window: { kind: session, gap: 1m }",
+        ),
+    )?;
+    let run = |out: &Path, mode: &str| -> Result<()> {
+        let sets = [
+            format!("output.dir={}", out.display()),
+            "source.generator.events=30000".to_owned(),
+            "trigger.records-per-epoch=3000".to_owned(),
+            format!("gold.output-mode={mode}"),
+        ];
+        run_with_timeout(sluice_run(&sessions, &sets)?, demo_timeout())?
+            .require_success(&format!("the demo job's sessions in {mode} mode"))
+    };
+    let (append, update) = (dir.join("sessions_append"), dir.join("sessions_update"));
+    run(&append, "append")?;
+    run(&update, "update")?;
+    let deleted = sluice_tests::duckdb_count(&format!(
+        "SELECT coalesce(sum(CAST(commitInfo.operationMetrics.num_target_rows_deleted AS BIGINT)), 0) \
+         FROM read_json_auto('{}/tables/gold_user_activity/_delta_log/*.json') \
+         WHERE commitInfo.operation = 'MERGE'",
+        update.display()
+    ))?;
+    ensure!(
+        deleted > 0,
+        "no MERGE deleted a session that moved its start"
+    );
+    println!("{deleted} session rows deleted by MERGEs");
     same_tables_without(&append, &update, &["gold_user_activity"], None, &[])?.require_ok()?;
     Ok(())
 }

@@ -227,14 +227,6 @@ impl JobConfig {
             if !matches!(gold.output_mode.as_str(), "append" | "update") {
                 return Err(invalid("gold.output-mode", "`append` or `update`"));
             }
-            let session = matches!(gold.window, WindowConfig::Session { .. });
-            if gold.output_mode == "update" && session {
-                return Err(invalid(
-                    "gold.output-mode",
-                    "`append` for session windows: a session's start and end move as it \
-                     merges, so its row cannot be merged in place by key",
-                ));
-            }
             if !gold.allowed_lateness.is_zero() && gold.output_mode != "update" {
                 return Err(invalid(
                     "gold.allowed-lateness",

@@ -50,8 +50,12 @@ pub struct SinkTable {
     /// may still be corrected by late rows.
     pub allowed_lateness: Duration,
     /// The columns an update-mode table is merged on: the window's start and end and the
-    /// GROUP BY keys, as the query names them (set when the query is lowered).
+    /// GROUP BY keys, as the query names them (set when the query is lowered); a session's
+    /// start and keys only, since its end moves.
     pub merge_keys: Vec<String>,
+    /// Whether the query's rows carry deletes (`_change = -1`): sessions in update mode,
+    /// whose merged-away rows the table deletes (set when the query is lowered).
+    pub deletes: bool,
 }
 
 /// A SQL job's statements, sorted out.

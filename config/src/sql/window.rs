@@ -227,6 +227,10 @@ pub(super) fn lower_window(
         );
         stream = name;
     }
+    // Sessions in update mode: a row may move a session's start, and the table's row of
+    // the old start must go.
+    let deletes =
+        !changelog && sink.mode == OutputMode::Update && matches!(kind, WindowKind::Session { .. });
     let spec = WindowSpec {
         name: target.to_owned(),
         kind,
@@ -244,6 +248,7 @@ pub(super) fn lower_window(
         watermark_from: (kind != WindowKind::Global && stream != source.checked_stream())
             .then(|| source.checked_stream()),
         changelog,
+        deletes,
     };
     spec.validate().map_err(|e| {
         format!(
@@ -253,6 +258,7 @@ pub(super) fn lower_window(
     })?;
     if spec.mode == OutputMode::Update && !changelog {
         sink.merge_keys = merge_keys(&outputs, &spec)?;
+        sink.deletes = deletes;
     }
     let window_name = format!("{target}/window");
     let columns = reordering(&outputs, &spec);
@@ -283,15 +289,10 @@ pub(super) fn lower_window(
 }
 
 /// The columns an update-mode table is merged on, as the select list names them: the
-/// window's start (and end, when selected) and every key.
+/// window's start (and end, when selected, except for a session, whose end moves) and
+/// every key.
 fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<String>, String> {
-    if matches!(spec.kind, WindowKind::Session { .. }) {
-        return Err(unsupported(
-            "'output-mode' = 'update' over SESSION windows",
-            "a session's start and end move as it merges, so its row cannot be updated in \
-             place by key; use append mode",
-        ));
-    }
+    let session = matches!(spec.kind, WindowKind::Session { .. });
     let mut keys = Vec::new();
     // A global window has no start to select: its keys identify its rows.
     let mut start = spec.kind == WindowKind::Global;
@@ -301,6 +302,7 @@ fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<Str
                 start = true;
                 keys.push(name.clone());
             }
+            Output::End if session => {}
             Output::End | Output::Key(_) => keys.push(name.clone()),
             Output::Aggregate(_) => {}
         }
@@ -519,7 +521,7 @@ fn reordering(outputs: &[(Output, String)], spec: &WindowSpec) -> Option<Vec<(St
             (name.clone(), quoted(from))
         })
         .collect();
-    if spec.changelog {
+    if spec.changelog || spec.deletes {
         columns.push((CHANGE_COLUMN.to_owned(), quoted(CHANGE_COLUMN)));
     }
     Some(columns)

@@ -199,6 +199,7 @@ mod tests {
             allowed_lateness: Duration::ZERO,
             watermark_from: None,
             changelog: false,
+            deletes: false,
         }
     }
 

@@ -60,6 +60,9 @@ pub struct WindowState {
     /// In a changelog, the groups changed this epoch as they were before it (those that
     /// had rows), whose old rows are retracted when the epoch ends.
     before: HashMap<Box<[u8]>, Accumulator, Xxh3DefaultBuilder>,
+    /// With [`WindowSpec::deletes`], the sessions merged this epoch into another, by key:
+    /// `(start, end)`.
+    vanished: Vec<(Box<[u8]>, i64, i64)>,
     agg_inputs: Vec<Option<usize>>,
     /// How each aggregate reads its input.
     readings: Vec<Reading>,
@@ -127,7 +130,7 @@ impl WindowState {
             let out = reading.output(agg.function, input_type);
             fields.push(out.with_name(&agg.name));
         }
-        if spec.changelog {
+        if spec.changelog || spec.deletes {
             fields.push(change_field());
         }
         let sketched = readings.iter().map(|r| *r == Reading::Distinct).collect();
@@ -141,6 +144,7 @@ impl WindowState {
             time_index,
             change_index,
             before: HashMap::default(),
+            vanished: Vec::new(),
             agg_inputs,
             readings,
             output_schema: Arc::new(Schema::new(fields)),
@@ -300,7 +304,11 @@ impl WindowState {
             }
             let mut acc = Accumulator::new(&self.sketched);
             accumulate(&mut acc, i, values, distinct);
-            merge_session(slots_of(&mut self.open, key), t, end, acc);
+            let merged = merge_session(slots_of(&mut self.open, key), t, end, acc);
+            if self.spec.deletes {
+                self.vanished
+                    .extend(merged.into_iter().map(|(s, e)| (Box::from(key), s, e)));
+            }
             return 0;
         };
         // The row's windows are counted by plain arithmetic (the late ones are what it
@@ -373,6 +381,10 @@ impl WindowState {
             let (rows, changes) = self.changelog(emitted, emptied);
             emitted = rows;
             Some(changes)
+        } else if self.spec.deletes {
+            let (rows, changes) = self.with_deletes(emitted);
+            emitted = rows;
+            Some(changes)
         } else {
             None
         };
@@ -387,6 +399,40 @@ impl WindowState {
 }
 
 impl WindowState {
+    /// The epoch's changed sessions (`+1`) and, in the same order by session and key, the
+    /// sessions merged this epoch into one that starts elsewhere (`-1`, no aggregates).
+    /// A session that was created and merged within the epoch comes out too: deleting a
+    /// row the table never had deletes nothing.
+    fn with_deletes(&mut self, emitted: Emitted) -> (Emitted, Vec<i8>) {
+        let mut vanished = std::mem::take(&mut self.vanished);
+        // A start merged away and taken again (by the merged session itself) stays.
+        let kept: std::collections::BTreeSet<(&[u8], i64)> =
+            emitted.iter().map(|(k, s)| (k.as_ref(), s.start)).collect();
+        vanished.retain(|(k, s, _)| !kept.contains(&(k.as_ref(), *s)));
+        let mut rows: Vec<(Box<[u8]>, Slot, i8)> = emitted
+            .into_iter()
+            .map(|(k, s)| (k, s, 1))
+            .chain(vanished.into_iter().map(|(k, start, end)| {
+                let slot = Slot {
+                    start,
+                    end,
+                    acc: Accumulator::new(&self.sketched),
+                    changed: false,
+                };
+                (k, slot, -1)
+            }))
+            .collect();
+        rows.sort_unstable_by(|a, b| {
+            (a.1.start, a.1.end)
+                .cmp(&(b.1.start, b.1.end))
+                .then_with(|| key_order(&a.0, &b.0))
+                .then_with(|| a.2.cmp(&b.2))
+        });
+        rows.dedup_by(|a, b| a.0 == b.0 && a.1.start == b.1.start && a.2 == b.2);
+        let changes = rows.iter().map(|r| r.2).collect();
+        (rows.into_iter().map(|(k, s, _)| (k, s)).collect(), changes)
+    }
+
     /// Ends an epoch of sessions or of a global window's groups: emits per the output
     /// mode and evicts the final ones. A global group all of whose rows were retracted is
     /// dropped and listed in `emptied`.
@@ -528,8 +574,15 @@ fn retract(acc: &mut Accumulator, i: usize, values: &[Option<Float64Array>]) {
 }
 
 /// Merges the session `[start, end)` holding `acc` into a key's sessions (sorted by start):
-/// every session it overlaps joins it, and the result spans all of them.
-pub(crate) fn merge_session(slots: &mut Vec<Slot>, start: i64, end: i64, acc: Accumulator) {
+/// every session it overlaps joins it, and the result spans all of them. Returns the
+/// `(start, end)` of the sessions that joined it and no longer start where it does.
+pub(crate) fn merge_session(
+    slots: &mut Vec<Slot>,
+    start: i64,
+    end: i64,
+    acc: Accumulator,
+) -> Vec<(i64, i64)> {
+    let mut joined = Vec::new();
     let mut merged = Slot {
         start,
         end,
@@ -546,6 +599,7 @@ pub(crate) fn merge_session(slots: &mut Vec<Slot>, start: i64, end: i64, acc: Ac
                 merged.start = merged.start.min(s.start);
                 merged.end = merged.end.max(s.end);
                 merged.acc.merge(&s.acc);
+                joined.push((s.start, s.end));
             }
             !overlaps
         });
@@ -553,8 +607,10 @@ pub(crate) fn merge_session(slots: &mut Vec<Slot>, start: i64, end: i64, acc: Ac
             break;
         }
     }
+    joined.retain(|(s, _)| *s != merged.start);
     let at = slots.partition_point(|s| s.start < merged.start);
     slots.insert(at, merged);
+    joined
 }
 
 fn utc() -> DataType {

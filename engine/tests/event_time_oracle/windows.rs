@@ -28,6 +28,7 @@ fn spec(kind: WindowKind, mode: OutputMode) -> WindowSpec {
         allowed_lateness: Duration::ZERO,
         watermark_from: None,
         changelog: false,
+        deletes: false,
     }
 }
 

@@ -12,6 +12,7 @@ use sluice_connectors::delta::{
     AutoCompact, CompactionState, DeltaTableSink, MergeConfig, MergeTableSink, SinkOptions,
 };
 use sluice_connectors::kafka::{KafkaClient, KafkaPublishedSink, create_topic};
+use sluice_engine::changelog::CHANGE_COLUMN;
 use sluice_engine::metrics::RunMetrics;
 use sluice_engine::plan::CompiledPlan;
 use sluice_engine::plan::SinkRole;
@@ -149,15 +150,23 @@ pub(super) fn open(
                         .sink_schema(&node.name)
                         .cloned()
                         .with_context(|| format!("the plan has no sink `{}`", node.name))?;
-                    // Update mode: each epoch's changed windows are merged by their key.
+                    // Update mode: each epoch's changed windows are merged by their key;
+                    // sessions merged away are deleted, by their `_change` (not a column
+                    // of the table).
+                    let deletes = declared.is_some_and(|s| s.deletes);
                     let merge =
                         declared
                             .filter(|s| s.mode == OutputMode::Update)
                             .map(|s| MergeConfig {
                                 keys: s.merge_keys.clone(),
-                                delete_when: None,
+                                delete_when: deletes.then(|| format!("\"{CHANGE_COLUMN}\" < 0")),
                                 update: BTreeMap::new(),
                             });
+                    let schema = if deletes {
+                        without_change(&schema)
+                    } else {
+                        schema
+                    };
                     open_or_merge(
                         &node.name,
                         schema,
@@ -224,20 +233,34 @@ pub(super) fn open(
         sinks.insert(config.name.clone(), sink);
     }
     if let Some(config) = &job.gold {
-        // Update mode: each epoch's changed windows are merged by window and keys.
-        let merge = (config.output_mode == "update").then(|| MergeConfig {
-            keys: ["window_start", "window_end"]
-                .into_iter()
-                .map(str::to_owned)
+        // Update mode: each epoch's changed windows are merged by window and keys; a
+        // session by its start (its end moves), and the sessions merged into an earlier
+        // one are deleted.
+        let update = config.output_mode == "update";
+        let session = matches!(config.window, sluice_config::WindowConfig::Session { .. });
+        let bounds: &[&str] = if session {
+            &["window_start"]
+        } else {
+            &["window_start", "window_end"]
+        };
+        let merge = update.then(|| MergeConfig {
+            keys: bounds
+                .iter()
+                .map(|b| (*b).to_owned())
                 .chain(config.keys.iter().cloned())
                 .collect(),
-            delete_when: None,
+            delete_when: session.then(|| format!("\"{CHANGE_COLUMN}\" < 0")),
             update: BTreeMap::new(),
         });
+        let gold_schema = schema(&names.gold)?;
         let gold = publish(
             open_or_merge(
                 &names.gold,
-                schema(&names.gold)?,
+                if update && session {
+                    without_change(&gold_schema)
+                } else {
+                    gold_schema
+                },
                 vec![],
                 &merge,
                 "gold.output-mode: update",
@@ -310,4 +333,16 @@ impl OpenedSinks {
             })
             .collect()
     }
+}
+
+/// `schema` without the change column that marks deletes.
+fn without_change(schema: &SchemaRef) -> SchemaRef {
+    Arc::new(arrow::datatypes::Schema::new(
+        schema
+            .fields()
+            .iter()
+            .filter(|f| f.name() != CHANGE_COLUMN)
+            .cloned()
+            .collect::<Vec<_>>(),
+    ))
 }

@@ -47,12 +47,12 @@ fn update_mode_and_lateness_are_refused_where_they_cannot_hold() {
             "needs `update` mode",
         ),
         (
-            "CREATE TABLE t WITH ('output-mode' = 'update');",
+            "CREATE TABLE t WITH ('output-mode' = 'update', 'allowed-lateness' = '5 minutes');",
             query.replace(
                 "TUMBLE(ts, INTERVAL '1' MINUTE)",
                 "SESSION(ts, INTERVAL '1' MINUTE)",
             ),
-            "SESSION windows",
+            "not supported for session windows",
         ),
         (
             "CREATE TABLE t WITH ('output-mode' = 'update');",
@@ -74,6 +74,39 @@ fn update_mode_and_lateness_are_refused_where_they_cannot_hold() {
         let err = job(sink, &query).unwrap_err();
         assert!(err.contains(expected), "{sink} {query}: {err}");
     }
+}
+
+#[test]
+fn sessions_in_update_mode_are_merged_by_start_and_keys_and_carry_deletes() {
+    let config = job(
+        "CREATE TABLE t WITH ('output-mode' = 'update');",
+        "INSERT INTO t SELECT user_id AS who, window_start AS ws, window_end AS we, \
+         count(*) AS n FROM events GROUP BY SESSION(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    let queries = config.queries.unwrap();
+    let sink = &queries.sinks[0];
+    // The end moves as the session grows: not a merge key.
+    assert_eq!(sink.merge_keys, ["who", "ws"]);
+    assert!(sink.deletes);
+    let spec = queries.plan.window().unwrap();
+    assert!(spec.deletes);
+    let OperatorKind::Project { columns, .. } = &queries.plan.operators[1].kind else {
+        panic!("{:?}", queries.plan.operators[1]);
+    };
+    assert_eq!(
+        columns.last().map(|c| c.0.as_str()),
+        Some(sluice_engine::changelog::CHANGE_COLUMN)
+    );
+    // Appended sessions are final: nothing to delete.
+    let append = job(
+        "",
+        "INSERT INTO t SELECT user_id, window_start, count(*) AS n FROM events \
+         GROUP BY SESSION(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    let queries = append.queries.unwrap();
+    assert!(!queries.sinks[0].deletes && !queries.plan.window().unwrap().deletes);
 }
 
 #[test]

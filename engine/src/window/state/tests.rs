@@ -22,6 +22,7 @@ fn global(name: &str, keys: &[&str], aggregates: Vec<Aggregate>, changelog: bool
         allowed_lateness: std::time::Duration::ZERO,
         watermark_from: None,
         changelog,
+        deletes: false,
     }
 }
 
@@ -253,6 +254,7 @@ fn a_checkpoint_of_whole_windows_restores_and_goes_on_with_panes() {
         allowed_lateness: std::time::Duration::ZERO,
         watermark_from: None,
         changelog: false,
+        deletes: false,
     };
     let epochs = [
         batch(&[("a", 5, 1), ("a", 17, 2), ("b", 33, 4), ("a", 41, 8)]),
@@ -331,4 +333,95 @@ fn a_checkpoint_of_whole_windows_restores_and_goes_on_with_panes() {
     // 41, 44 and 64.
     assert!(want.contains(&(0, 50, "a".into(), 5, 4171.0)), "{want:?}");
     assert!(want.contains(&(40, 90, "a".into(), 3, 4120.0)), "{want:?}");
+}
+
+#[test]
+fn sessions_in_update_mode_name_the_sessions_merged_into_an_earlier_one() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None),
+            false,
+        ),
+    ]));
+    let batch = |rows: &[(&str, i64)]| {
+        RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(arrow::array::TimestampSecondArray::from_iter_values(
+                    rows.iter().map(|r| r.1),
+                )),
+            ],
+        )
+        .unwrap()
+    };
+    let spec = WindowSpec {
+        name: "sessions".into(),
+        kind: WindowKind::Session {
+            gap: std::time::Duration::from_secs(30),
+        },
+        time_column: "ts".into(),
+        keys: vec!["key".into()],
+        aggregates: vec![agg("n", AggregateFn::Count, None)],
+        delay: std::time::Duration::from_secs(3600),
+        mode: OutputMode::Update,
+        allowed_lateness: std::time::Duration::ZERO,
+        watermark_from: None,
+        changelog: false,
+        deletes: true,
+    };
+    let mut state = WindowState::new(spec.clone(), &schema).unwrap();
+    // (start s, end s, key, n, change)
+    let mut epoch = |rows: &[(&str, i64)]| {
+        state.begin_epoch();
+        assert!(state.absorb(&batch(rows)).unwrap().is_none());
+        let out = state.finish_epoch(Some(0), false).unwrap().results.unwrap();
+        let ts = |c: usize, i: usize| {
+            out.column(c)
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                .value(i)
+                / 1_000_000
+        };
+        (0..out.num_rows())
+            .map(|i| {
+                (
+                    ts(0, i),
+                    ts(1, i),
+                    out.column(2).as_string::<i32>().value(i).to_owned(),
+                    out.column(3).as_primitive::<Int64Type>().value(i),
+                    out.column(4).as_primitive::<Int8Type>().value(i),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        epoch(&[("a", 0), ("a", 100), ("b", 7)]),
+        [
+            (0, 30, "a".into(), 1, 1),
+            (7, 37, "b".into(), 1, 1),
+            (100, 130, "a".into(), 1, 1)
+        ]
+    );
+    // 25 extends [0, 30) forward: same start, no delete. 90 extends [100, 130) back:
+    // the row of the session starting at 100 must go. For `b`, 50 opens a session, 40
+    // extends it back (start 50 merged away), and 20 joins it to [7, 37) (start 40 merged
+    // away), all in the same epoch: neither reached the table, and their deletes delete
+    // nothing.
+    assert_eq!(
+        epoch(&[("a", 25), ("a", 90), ("b", 50), ("b", 40), ("b", 20)]),
+        [
+            (0, 55, "a".into(), 2, 1),
+            (7, 80, "b".into(), 4, 1),
+            (40, 80, "b".into(), 0, -1),
+            (50, 80, "b".into(), 0, -1),
+            (90, 130, "a".into(), 2, 1),
+            (100, 130, "a".into(), 0, -1)
+        ]
+    );
+    // Only sessions in update mode emit deletes.
+    let mut append = spec;
+    append.mode = OutputMode::Append;
+    assert!(WindowState::new(append, &schema).is_err());
 }
