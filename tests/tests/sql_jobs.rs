@@ -438,19 +438,19 @@ fn a_yaml_gold_window_in_update_mode_ends_equal_to_append_mode() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "yaml_update_mode")?;
     let job = config_dir().join("user-activity.yaml");
-    let run = |out: &Path, mode: &str| -> Result<()> {
+    let run = |job: &Path, out: &Path, mode: &str| -> Result<()> {
         let sets = [
             format!("output.dir={}", out.display()),
             "source.generator.events=30000".to_owned(),
             "trigger.records-per-epoch=3000".to_owned(),
             format!("gold.output-mode={mode}"),
         ];
-        run_with_timeout(sluice_run(&job, &sets)?, demo_timeout())?
-            .require_success(&format!("the demo job in {mode} mode"))
+        run_with_timeout(sluice_run(job, &sets)?, demo_timeout())?
+            .require_success(&format!("{} in {mode} mode", job.display()))
     };
     let (append, update) = (dir.join("append"), dir.join("update"));
-    run(&append, "append")?;
-    run(&update, "update")?;
+    run(&job, &append, "append")?;
+    run(&job, &update, "update")?;
     let merges = sluice_tests::duckdb_count(&format!(
         "SELECT count(*) FROM read_json_auto('{}/tables/gold_user_activity/_delta_log/*.json') \
          WHERE commitInfo.operation = 'MERGE'",
@@ -470,19 +470,9 @@ fn a_yaml_gold_window_in_update_mode_ends_equal_to_append_mode() -> Result<()> {
             "window: { kind: session, gap: 1m }",
         ),
     )?;
-    let run = |out: &Path, mode: &str| -> Result<()> {
-        let sets = [
-            format!("output.dir={}", out.display()),
-            "source.generator.events=30000".to_owned(),
-            "trigger.records-per-epoch=3000".to_owned(),
-            format!("gold.output-mode={mode}"),
-        ];
-        run_with_timeout(sluice_run(&sessions, &sets)?, demo_timeout())?
-            .require_success(&format!("the demo job's sessions in {mode} mode"))
-    };
     let (append, update) = (dir.join("sessions_append"), dir.join("sessions_update"));
-    run(&append, "append")?;
-    run(&update, "update")?;
+    run(&sessions, &append, "append")?;
+    run(&sessions, &update, "update")?;
     let deleted = sluice_tests::duckdb_count(&format!(
         "SELECT coalesce(sum(CAST(commitInfo.operationMetrics.num_target_rows_deleted AS BIGINT)), 0) \
          FROM read_json_auto('{}/tables/gold_user_activity/_delta_log/*.json') \
