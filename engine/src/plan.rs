@@ -37,6 +37,7 @@
 //!             allowed_lateness: Duration::ZERO,
 //!             watermark_from: None,
 //!             changelog: false,
+//!             deletes: false,
 //!         },
 //!     )
 //!     .sink("silver", "enriched")

@@ -93,7 +93,8 @@ impl Panes {
     }
 
     /// Ends an epoch over `open`: emits the windows `closing` calls for, each the merge of
-    /// its key's slots, and evicts the slots all of whose windows are final.
+    /// its key's slots, and evicts the slots all of whose windows are final. Returns them
+    /// and the earliest end of the slots left (`i64::MAX` when none are).
     ///
     /// - `append` emits each window once, when it becomes final: its end is past
     ///   `closing.since` and at or before `closing.bound`.
@@ -104,12 +105,13 @@ impl Panes {
         open: &mut OpenWindows,
         sketched: &[bool],
         closing: Closing,
-    ) -> Emitted {
+    ) -> (Emitted, i64) {
         let Closing { since, bound, mode } = closing;
         let was_final = |end: i64| since.is_some_and(|w| end <= w);
         let is_final = |end: i64| bound.is_some_and(|w| end <= w);
         let update = mode == OutputMode::Update;
         let mut emitted = Vec::new();
+        let mut earliest = i64::MAX;
         // One key's windows to emit, by start (reused across keys).
         let mut windows: Vec<(i64, Accumulator)> = Vec::new();
         open.retain(|key, slots| {
@@ -147,11 +149,15 @@ impl Panes {
             }
             slots.retain_mut(|slot| {
                 slot.changed = false;
-                !is_final(self.last_end(slot.start))
+                let keep = !is_final(self.last_end(slot.start));
+                if keep {
+                    earliest = earliest.min(slot.end);
+                }
+                keep
             });
             !slots.is_empty()
         });
-        emitted
+        (emitted, earliest)
     }
 }
 

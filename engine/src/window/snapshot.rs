@@ -111,6 +111,8 @@ impl WindowState {
         for slots in self.open.values_mut() {
             slots.sort_by_key(|s| (s.start, s.end));
         }
+        // Unknown until the next epoch visits the restored panes.
+        self.earliest_end = i64::MIN;
         Ok(())
     }
 

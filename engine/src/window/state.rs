@@ -33,8 +33,9 @@ pub(crate) struct Slot {
 /// Emitted slots with their encoded keys.
 pub(crate) type Emitted = Vec<(Box<[u8]>, Slot)>;
 
-/// Open slots per encoded key.
-pub(crate) type OpenWindows = HashMap<Box<[u8]>, Vec<Slot>, Xxh3DefaultBuilder>;
+/// Open slots per encoded key (hashbrown's map, whose `entry_ref` finds or inserts a key
+/// with one hash and one lookup: a row's key is looked up once).
+pub(crate) type OpenWindows = hashbrown::HashMap<Box<[u8]>, Vec<Slot>, Xxh3DefaultBuilder>;
 
 /// What an epoch produced.
 #[derive(Debug, Default)]
@@ -52,6 +53,11 @@ pub struct WindowState {
     pub(crate) open: OpenWindows,
     /// The panes of tumbling and sliding windows; none for sessions and global windows.
     panes: Option<Panes>,
+    /// A bound on the earliest end of the open panes: every window over them ends at or
+    /// after it, so while the watermark is behind it an append-mode epoch has nothing to
+    /// emit or evict, and ends without visiting every open pane. `i64::MIN` after a
+    /// restore, until the next epoch's visit.
+    pub(crate) earliest_end: i64,
     pub(crate) watermark: Watermark,
     /// The event-time column; none for a global window.
     time_index: Option<usize>,
@@ -138,8 +144,9 @@ impl WindowState {
             converter: keys.converter()?,
             keys,
             sketched,
-            open: HashMap::default(),
+            open: OpenWindows::default(),
             panes: Panes::of(spec.kind),
+            earliest_end: i64::MAX,
             watermark: Watermark::new(micros(spec.delay)),
             time_index,
             change_index,
@@ -323,6 +330,7 @@ impl WindowState {
             return missed;
         }
         let (start, end) = panes.pane(t);
+        self.earliest_end = self.earliest_end.min(end);
         let slots = slots_of(&mut self.open, key);
         // Slots are sorted by (start, end): a checkpoint written before panes may hold a
         // whole window starting where a pane does.
@@ -362,13 +370,21 @@ impl WindowState {
         let mode = self.spec.mode;
         let mut emptied: Vec<Box<[u8]>> = Vec::new();
         let mut emitted = match self.panes {
+            // Append mode, no window final yet: nothing to emit or evict.
+            Some(_)
+                if mode == OutputMode::Append && bound.is_none_or(|b| b < self.earliest_end) =>
+            {
+                Vec::new()
+            }
             Some(panes) => {
                 let since = self
                     .watermark
                     .late_threshold()
                     .map(|w| w.saturating_sub(self.lateness()));
                 let closing = Closing { since, bound, mode };
-                panes.finish(&mut self.open, &self.sketched, closing)
+                let (emitted, earliest) = panes.finish(&mut self.open, &self.sketched, closing);
+                self.earliest_end = earliest;
+                emitted
             }
             None => self.finish_slots(bound, &mut emptied),
         };
@@ -525,11 +541,14 @@ pub(crate) fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 }
 
 /// The open slots of `key`, created empty on first use.
+#[inline]
 fn slots_of<'a>(open: &'a mut OpenWindows, key: &[u8]) -> &'a mut Vec<Slot> {
-    if !open.contains_key(key) {
-        open.insert(key.into(), Vec::new());
+    match open.entry_ref(key) {
+        hashbrown::hash_map::EntryRef::Occupied(slots) => slots.into_mut(),
+        hashbrown::hash_map::EntryRef::Vacant(vacant) => {
+            vacant.insert_with_key(key.into(), Vec::new())
+        }
     }
-    open.get_mut(key).expect("just inserted")
 }
 
 /// Adds row `i` to `acc`.
