@@ -48,6 +48,16 @@ pub enum WindowKind {
         /// Distance between window starts.
         slide: Duration,
     },
+    /// Windows that grow by `step` from the start of each period of `size` (Flink's
+    /// `CUMULATE`): `[s, s + step)`, `[s, s + 2 step)`, ..., `[s, s + size)` for every
+    /// `s` a multiple of `size`, so a row is in every window of its period that ends after
+    /// it (a day's running total, every hour). `size` is a multiple of `step`.
+    Cumulating {
+        /// The period: the longest window.
+        size: Duration,
+        /// How much each window grows.
+        step: Duration,
+    },
     /// Per-key sessions that close after `gap` without events.
     Session {
         /// Inactivity gap.
@@ -176,6 +186,14 @@ impl WindowSpec {
             return invalid(
                 "a changelog of retractions is only built for aggregates without a window",
             );
+        }
+        if let WindowKind::Cumulating { size, step } = self.kind
+            && (step.is_zero() || size < step || micros(size) % micros(step) != 0)
+        {
+            return invalid(&format!(
+                "cumulating windows of {size:?} by {step:?}: the size must be a multiple of \
+                 the step"
+            ));
         }
         if self.deletes
             && !(self.mode == OutputMode::Update && matches!(self.kind, WindowKind::Session { .. }))

@@ -9,6 +9,7 @@
         that moved their start).
 
     nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6 --q7 T7 --aggregates TA
+                          --cumulate TC
         Reads the bids q0 wrote (delta_scan) and evaluates q1 (price * 0.908), q2
         (auction % 123 = 0), the count half of q5 (bids per auction in 10 s windows
         sliding every 2 s, every window closed at the end), q5 as Flink writes it (those
@@ -17,8 +18,10 @@
         own SQL; compares each with the table sluice wrote, as multisets (q1's prices to
         1e-9 relative). TA (tests/queries/aggregates.sql) must hold, per auction and
         10-second window sliding every 4 seconds, the bids' count, count(extra), first and
-        last date_time, highest price and sum of prices. Prints a JSON report; exits 1 on
-        any difference.
+        last date_time, highest price and sum of prices; TC (tests/queries/cumulate.sql),
+        per auction and CUMULATE window (growing by 2 s to 10 s from each 10-second
+        period's start), the bids' count and highest price. Prints a JSON report; exits 1
+        on any difference.
 
     nexmark_tool.py joins --persons P --auctions A --q3 T3 --q8 T8
         Evaluates q3 and q8 with DuckDB over the people and auctions an export job wrote:
@@ -119,6 +122,17 @@ def check(args):
                 args.aggregates,
                 "auction, num, extras, first_bid, last_bid, top, total, starttime, endtime",
                 float_col="total"),
+        compare(con, "cumulate",
+                """
+                SELECT auction, count(*) AS num, max(price) AS top, starttime, endtime
+                FROM (SELECT *, time_bucket(INTERVAL 10 SECOND, date_time) AS starttime,
+                             time_bucket(INTERVAL 10 SECOND, date_time) + k * INTERVAL 2 SECOND
+                               AS endtime
+                      FROM bids, range(1, 6) r(k))
+                WHERE endtime > date_time
+                GROUP BY auction, starttime, endtime
+                """,
+                args.cumulate, "auction, num, top, starttime, endtime"),
     ]
     bids = con.execute("SELECT count(*) FROM bids").fetchone()[0]
     out = {"bids": bids, "queries": reports, "ok": bids > 0 and all(r["ok"] for r in reports)}
@@ -281,6 +295,7 @@ def main():
     c.add_argument("--q5", required=True)
     c.add_argument("--q7", required=True)
     c.add_argument("--aggregates", required=True)
+    c.add_argument("--cumulate", required=True)
     c.set_defaults(func=check)
     j = sub.add_parser("joins")
     j.add_argument("--persons", required=True)

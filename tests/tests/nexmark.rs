@@ -60,11 +60,15 @@ fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
         .iter()
         .map(|q| run_query(q, &dir.join(q)))
         .collect::<Result<_>>()?;
-    let aggregates = run_query_file(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/aggregates.sql"),
-        "aggregates",
-        &dir.join("aggregates"),
-    )?;
+    let test_query = |name: &str| {
+        run_query_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("queries/{name}.sql")),
+            name,
+            &dir.join(name),
+        )
+    };
+    let aggregates = test_query("aggregates")?;
+    let cumulate = test_query("cumulate")?;
     let report = python_tool(
         "nexmark_tool.py",
         &[
@@ -83,6 +87,8 @@ fn nexmark_queries_match_duckdb_over_the_same_bids() -> Result<()> {
             tables[5].clone().into_os_string(),
             "--aggregates".into(),
             aggregates.into_os_string(),
+            "--cumulate".into(),
+            cumulate.into_os_string(),
         ],
         Duration::from_secs(300),
     )?;

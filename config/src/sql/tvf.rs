@@ -8,7 +8,9 @@
 //!
 //! is the windowed aggregate `FROM bid GROUP BY HOP(date_time, INTERVAL '2' SECOND,
 //! INTERVAL '10' SECOND), auction`: each query level reading `TABLE(TUMBLE | HOP |
-//! SESSION (TABLE t, DESCRIPTOR(ts), ...))` is rewritten so before it is lowered. The
+//! CUMULATE | SESSION (TABLE t, DESCRIPTOR(ts), ...))` is rewritten so before it is
+//! lowered (`CUMULATE(TABLE t, DESCRIPTOR(ts), step, size)` as `GROUP BY CUMULATE(ts,
+//! step, size)`, which only this rewriting writes). The
 //! windows' rows are aggregated per window (`GROUP BY window_start, window_end, ...`);
 //! a window TVF whose rows are not (window assignment alone) is refused.
 
@@ -127,15 +129,10 @@ fn rewrite_select(select: &mut Select) -> Result<(), String> {
         unsupported(
             &format!("TABLE({})", f),
             "a window TVF is TUMBLE(TABLE t, DESCRIPTOR(ts), size), HOP(TABLE t, \
-             DESCRIPTOR(ts), slide, size) or SESSION(TABLE t, DESCRIPTOR(ts), gap)",
+             DESCRIPTOR(ts), slide, size), CUMULATE(TABLE t, DESCRIPTOR(ts), step, size) or \
+             SESSION(TABLE t, DESCRIPTOR(ts), gap)",
         )
     };
-    if function == "cumulate" {
-        return Err(unsupported(
-            "the CUMULATE window TVF",
-            "not yet; use TUMBLE, HOP or SESSION",
-        ));
-    }
     let args = function_args(&f.args);
     let (table, time, sizes) = match args.as_slice() {
         [
@@ -158,7 +155,11 @@ fn rewrite_select(select: &mut Select) -> Result<(), String> {
         }
         _ => return Err(shape()),
     };
-    let expected = if function == "hop" { 2 } else { 1 };
+    let expected = if matches!(function.as_str(), "hop" | "cumulate") {
+        2
+    } else {
+        1
+    };
     if sizes.len() != expected {
         return Err(shape());
     }

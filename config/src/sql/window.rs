@@ -557,7 +557,7 @@ pub(super) fn window_call(e: &Expr) -> Result<Option<(WindowKind, String)>, Stri
     let name = f.name.to_string().to_ascii_lowercase();
     if !matches!(
         name.as_str(),
-        "tumble" | "hop" | "session" | "window" | "session_window"
+        "tumble" | "hop" | "cumulate" | "session" | "window" | "session_window"
     ) {
         return Ok(None);
     }
@@ -568,6 +568,7 @@ pub(super) fn window_call(e: &Expr) -> Result<Option<(WindowKind, String)>, Stri
     let usage = match name.as_str() {
         "tumble" => "TUMBLE(ts, INTERVAL '5' MINUTE)",
         "hop" => "HOP(ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE), slide then size",
+        "cumulate" => "CUMULATE(ts, INTERVAL '1' HOUR, INTERVAL '1' DAY), step then size",
         "session" => "SESSION(ts, INTERVAL '30' MINUTE)",
         "window" => "window(ts, '5 minutes'[, '1 minute'])",
         _ => "session_window(ts, '30 minutes')",
@@ -586,6 +587,16 @@ pub(super) fn window_call(e: &Expr) -> Result<Option<(WindowKind, String)>, Stri
         ("hop", [slide, size]) | ("window", [size, slide]) => WindowKind::Sliding {
             size: *size,
             slide: *slide,
+        },
+        ("cumulate", [step, size]) if size.as_nanos() % step.as_nanos() != 0 => {
+            return Err(format!(
+                "{}: the size ({size:?}) must be a multiple of the step ({step:?})",
+                wrong()
+            ));
+        }
+        ("cumulate", [step, size]) => WindowKind::Cumulating {
+            size: *size,
+            step: *step,
         },
         ("session" | "session_window", [gap]) => WindowKind::Session { gap: *gap },
         _ => return Err(wrong()),

@@ -114,6 +114,9 @@ fn shape(kind: &WindowKind) -> String {
         WindowKind::Sliding { size, slide } => {
             format!("sliding {} every {}", text(*size), text(*slide))
         }
+        WindowKind::Cumulating { size, step } => {
+            format!("cumulating to {} by {}", text(*size), text(*step))
+        }
         WindowKind::Session { gap } => format!("session, gap {}", text(*gap)),
         WindowKind::Global => "none (one group per key)".to_owned(),
     }

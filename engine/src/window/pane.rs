@@ -24,11 +24,17 @@
 use super::state::{Emitted, OpenWindows, Slot};
 use super::{Accumulator, OutputMode, WindowKind, micros};
 
-/// The pane geometry of tumbling or sliding windows, in microseconds.
+/// The pane geometry of tumbling, sliding or cumulating windows, in microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Panes {
+    /// The longest window.
     size: i64,
+    /// The distance between window starts (sliding), or the step windows grow by
+    /// (cumulating).
     slide: i64,
+    /// Whether the windows cumulate: all start at a multiple of `size` and end every
+    /// `slide` after it.
+    cumulating: bool,
     length: i64,
 }
 
@@ -46,26 +52,18 @@ pub(crate) struct Closing {
 impl Panes {
     /// The panes of `kind`; `None` for sessions and global windows, which have none.
     pub(crate) fn of(kind: WindowKind) -> Option<Self> {
-        let (size, slide) = match kind {
-            WindowKind::Tumbling { size } => (micros(size), micros(size)),
-            WindowKind::Sliding { size, slide } => (micros(size), micros(slide)),
+        let (size, slide, cumulating) = match kind {
+            WindowKind::Tumbling { size } => (micros(size), micros(size), false),
+            WindowKind::Sliding { size, slide } => (micros(size), micros(slide), false),
+            WindowKind::Cumulating { size, step } => (micros(size), micros(step), true),
             WindowKind::Session { .. } | WindowKind::Global => return None,
         };
         Some(Self {
             size,
             slide,
+            cumulating,
             length: gcd(size, slide),
         })
-    }
-
-    /// The window length.
-    pub(crate) fn size(&self) -> i64 {
-        self.size
-    }
-
-    /// The distance between window starts.
-    pub(crate) fn slide(&self) -> i64 {
-        self.slide
     }
 
     /// The pane `[start, end)` holding time `t`.
@@ -75,21 +73,39 @@ impl Panes {
         (start, start.saturating_add(self.length))
     }
 
-    /// The starts of the windows containing `[a, b)`, newest first.
+    /// The windows `(start, end)` containing `[a, b)`, newest start (then latest end)
+    /// first.
     #[inline]
-    pub(crate) fn windows(&self, a: i64, b: i64) -> impl Iterator<Item = i64> + use<> {
-        let (size, slide) = (self.size, self.slide);
-        let last = a.div_euclid(slide) * slide;
+    pub(crate) fn windows(&self, a: i64, b: i64) -> impl Iterator<Item = (i64, i64)> + use<> {
+        let (size, slide, cumulating) = (self.size, self.slide, self.cumulating);
+        // Sliding: starts every `slide` back from `a`, each `size` long. Cumulating: one
+        // start, the period's, and ends every `slide` back from the period's end.
+        let last = if cumulating {
+            a.div_euclid(size) * size
+        } else {
+            a.div_euclid(slide) * slide
+        };
         (0..)
-            .map(move |k| last - k * slide)
-            .take_while(move |s| s.saturating_add(size) >= b)
+            .map(move |k| {
+                if cumulating {
+                    (last, last + size - k * slide)
+                } else {
+                    (last - k * slide, last - k * slide + size)
+                }
+            })
+            .take_while(move |&(_, end)| end >= b)
     }
 
     /// The end of the last window containing a slot that starts at `a`: once it is final,
     /// so is every window of the slot, and the slot is evicted.
     #[inline]
-    fn last_end(&self, a: i64) -> i64 {
-        (a.div_euclid(self.slide) * self.slide).saturating_add(self.size)
+    pub(crate) fn last_end(&self, a: i64) -> i64 {
+        let period = if self.cumulating {
+            self.size
+        } else {
+            self.slide
+        };
+        (a.div_euclid(period) * period).saturating_add(self.size)
     }
 
     /// Ends an epoch over `open`: emits the windows `closing` calls for, each the merge of
@@ -112,18 +128,18 @@ impl Panes {
         let update = mode == OutputMode::Update;
         let mut emitted = Vec::new();
         let mut earliest = i64::MAX;
-        // One key's windows to emit, by start (reused across keys).
-        let mut windows: Vec<(i64, Accumulator)> = Vec::new();
+        // One key's windows to emit, by (start, end) (reused across keys).
+        let mut windows: Vec<((i64, i64), Accumulator)> = Vec::new();
         open.retain(|key, slots| {
             windows.clear();
             for slot in slots.iter().filter(|s| !update || s.changed) {
-                for start in self.windows(slot.start, slot.end) {
-                    let end = start + self.size;
+                for window in self.windows(slot.start, slot.end) {
+                    let end = window.1;
                     if was_final(end) || !(update || is_final(end)) {
                         continue;
                     }
-                    if let Err(at) = windows.binary_search_by_key(&start, |w| w.0) {
-                        windows.insert(at, (start, Accumulator::new(sketched)));
+                    if let Err(at) = windows.binary_search_by_key(&window, |w| w.0) {
+                        windows.insert(at, (window, Accumulator::new(sketched)));
                     }
                 }
             }
@@ -131,16 +147,16 @@ impl Panes {
                 // Slots are sorted by (start, end): each window merges its panes in time
                 // order, whatever order they were created or restored in.
                 for slot in slots.iter() {
-                    for start in self.windows(slot.start, slot.end) {
-                        if let Ok(at) = windows.binary_search_by_key(&start, |w| w.0) {
+                    for window in self.windows(slot.start, slot.end) {
+                        if let Ok(at) = windows.binary_search_by_key(&window, |w| w.0) {
                             windows[at].1.merge(&slot.acc);
                         }
                     }
                 }
-                emitted.extend(windows.drain(..).map(|(start, acc)| {
+                emitted.extend(windows.drain(..).map(|((start, end), acc)| {
                     let slot = Slot {
                         start,
-                        end: start + self.size,
+                        end,
                         acc,
                         changed: false,
                     };
@@ -187,9 +203,11 @@ mod tests {
             for t in -130..130 {
                 let (a, b) = panes.pane(t);
                 assert!(a <= t && t < b);
-                let want: Vec<i64> =
-                    super::super::window_starts(t, size as i64, slide as i64).collect();
-                let got: Vec<i64> = panes.windows(a, b).collect();
+                let want: Vec<(i64, i64)> =
+                    super::super::window_starts(t, size as i64, slide as i64)
+                        .map(|s| (s, s + size as i64))
+                        .collect();
+                let got: Vec<(i64, i64)> = panes.windows(a, b).collect();
                 assert_eq!(got, want, "size {size} slide {slide} t {t}");
             }
         }
@@ -198,8 +216,8 @@ mod tests {
     #[test]
     fn a_whole_window_slot_belongs_to_that_window_alone() {
         let panes = sliding(90, 30);
-        assert_eq!(panes.windows(60, 150).collect::<Vec<_>>(), vec![60]);
-        assert_eq!(panes.windows(-90, 0).collect::<Vec<_>>(), vec![-90]);
+        assert_eq!(panes.windows(60, 150).collect::<Vec<_>>(), vec![(60, 150)]);
+        assert_eq!(panes.windows(-90, 0).collect::<Vec<_>>(), vec![(-90, 0)]);
         assert_eq!(panes.last_end(60), 150);
     }
 
@@ -212,6 +230,30 @@ mod tests {
         })
         .unwrap();
         assert_eq!(tumbling.pane(61), (60, 120));
-        assert_eq!(tumbling.windows(60, 120).collect::<Vec<_>>(), vec![60]);
+        assert_eq!(
+            tumbling.windows(60, 120).collect::<Vec<_>>(),
+            vec![(60, 120)]
+        );
+    }
+
+    #[test]
+    fn cumulating_windows_share_their_period_s_start_and_grow_by_the_step() {
+        let panes = Panes::of(WindowKind::Cumulating {
+            size: Duration::from_micros(60),
+            step: Duration::from_micros(20),
+        })
+        .unwrap();
+        assert_eq!(panes.pane(125), (120, 140));
+        // 125 is in [120, 180) and [120, 140) and [120, 160).
+        assert_eq!(
+            panes.windows(120, 140).collect::<Vec<_>>(),
+            vec![(120, 180), (120, 160), (120, 140)]
+        );
+        assert_eq!(
+            panes.windows(160, 180).collect::<Vec<_>>(),
+            vec![(120, 180)]
+        );
+        assert_eq!(panes.windows(-20, 0).collect::<Vec<_>>(), vec![(-60, 0)]);
+        assert_eq!(panes.last_end(125), 180);
     }
 }

@@ -10,7 +10,6 @@ use arrow::row::RowConverter;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::accumulator::Accumulator;
-use super::assign::window_starts;
 use super::input::Reading;
 use super::pane::{Closing, Panes};
 use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
@@ -318,18 +317,18 @@ impl WindowState {
             }
             return 0;
         };
-        // The row's windows are counted by plain arithmetic (the late ones are what it
-        // missed); the row goes to its one pane when a window of it is still open.
-        let size = panes.size();
-        let (windows, late) = window_starts(t, size, panes.slide())
-            .fold((0usize, 0usize), |(n, l), start| {
-                (n + 1, l + usize::from(is_late(start + size)))
+        // The row's windows are its pane's, counted by plain arithmetic (the late ones are
+        // what it missed); the row goes to its pane when a window of it is still open.
+        let (start, end) = panes.pane(t);
+        let (windows, late) = panes
+            .windows(start, end)
+            .fold((0usize, 0usize), |(n, l), (_, window_end)| {
+                (n + 1, l + usize::from(is_late(window_end)))
             });
         let missed = i32::try_from(late).unwrap_or(i32::MAX);
         if late == windows {
             return missed;
         }
-        let (start, end) = panes.pane(t);
         self.earliest_end = self.earliest_end.min(end);
         let slots = slots_of(&mut self.open, key);
         // Slots are sorted by (start, end): a checkpoint written before panes may hold a

@@ -127,7 +127,7 @@ fn reference_of(
         // A window stays open `lateness` past the watermark.
         let w_prev = w_prev.map(|w| w - lateness);
         let is_late = |end: i64| w_prev.is_some_and(|w| end <= w);
-        let mut touched: BTreeSet<(String, i64)> = BTreeSet::new();
+        let mut touched: BTreeSet<(String, i64, i64)> = BTreeSet::new();
         match spec.kind {
             WindowKind::Tumbling { .. } | WindowKind::Sliding { .. } => {
                 let (size, slide) = match spec.kind {
@@ -151,10 +151,35 @@ fn reference_of(
                                 open.entry((s, s + size, r.key.clone()))
                                     .or_default()
                                     .push(r.clone());
-                                touched.insert((r.key.clone(), s));
+                                touched.insert((r.key.clone(), s, s + size));
                             }
                         }
                         s += slide;
+                    }
+                    if missed > 0 {
+                        late.push((e as u64, r.key.clone(), r.t, missed, w_prev.unwrap()));
+                    }
+                }
+            }
+            WindowKind::Cumulating { size, step } => {
+                let (size, step) = (size.as_micros() as i64, step.as_micros() as i64);
+                for r in records {
+                    let mut missed = 0;
+                    // Every window of the record's period that ends after it.
+                    let s = r.t.div_euclid(size) * size;
+                    let mut end = s + step;
+                    while end <= s + size {
+                        if end > r.t {
+                            if is_late(end) {
+                                missed += 1;
+                            } else {
+                                open.entry((s, end, r.key.clone()))
+                                    .or_default()
+                                    .push(r.clone());
+                                touched.insert((r.key.clone(), s, end));
+                            }
+                        }
+                        end += step;
                     }
                     if missed > 0 {
                         late.push((e as u64, r.key.clone(), r.t, missed, w_prev.unwrap()));
@@ -194,7 +219,7 @@ fn reference_of(
                             .iter()
                             .any(|m| fresh.contains(&(k.clone(), m.t, m.v.to_bits())))
                         {
-                            touched.insert((k.clone(), start));
+                            touched.insert((k.clone(), start, end));
                         }
                         open.insert((start, end, k.clone()), members);
                         i = j;
@@ -213,7 +238,7 @@ fn reference_of(
             let (s, end, k) = key.clone();
             let emit = match spec.mode {
                 OutputMode::Append => done(end),
-                OutputMode::Update => touched.contains(&(k.clone(), s)),
+                OutputMode::Update => touched.contains(&(k.clone(), s, end)),
             };
             if emit {
                 out.push(row(e as u64, s, end, &k, &open[&key]));
@@ -356,6 +381,30 @@ fn uneven_sliding_append_matches_reference() {
 #[test]
 fn uneven_sliding_update_matches_reference() {
     check(uneven_sliding(), OutputMode::Update, 10);
+}
+
+/// Windows that grow by 20 seconds to a minute from each minute's start: a row is in
+/// each of its minute's windows that end after it.
+fn cumulating() -> WindowKind {
+    WindowKind::Cumulating {
+        size: Duration::from_secs(60),
+        step: Duration::from_secs(20),
+    }
+}
+
+#[test]
+fn cumulating_append_matches_reference() {
+    check(cumulating(), OutputMode::Append, 12);
+}
+
+#[test]
+fn cumulating_update_matches_reference() {
+    check(cumulating(), OutputMode::Update, 13);
+}
+
+#[test]
+fn cumulating_update_with_allowed_lateness_matches_reference() {
+    check_lateness(cumulating(), 14);
 }
 
 #[test]

@@ -190,8 +190,7 @@ fn as_whole_windows(state: &WindowState) -> super::OpenWindows {
     for (key, slots) in &state.open {
         let mut windows: std::collections::BTreeMap<i64, super::Slot> = Default::default();
         for slot in slots {
-            for start in panes.windows(slot.start, slot.end) {
-                let end = start + panes.size();
+            for (start, end) in panes.windows(slot.start, slot.end) {
                 if bound.is_some_and(|w| end <= w) {
                     continue;
                 }

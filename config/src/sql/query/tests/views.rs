@@ -141,6 +141,27 @@ fn window_tvfs_are_the_windowed_aggregates_of_group_by() {
             size: Duration::from_secs(60)
         }
     );
+    // CUMULATE: step, then size, as Flink writes it.
+    let spec = job(
+        "",
+        "INSERT INTO t SELECT window_start, window_end, count(*) AS n FROM TABLE(\
+         CUMULATE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '1' HOUR)) \
+         GROUP BY window_start, window_end;",
+    )
+    .unwrap()
+    .queries
+    .unwrap()
+    .plan
+    .window()
+    .cloned()
+    .unwrap();
+    assert_eq!(
+        spec.kind,
+        sluice_engine::window::WindowKind::Cumulating {
+            size: Duration::from_secs(3600),
+            step: Duration::from_secs(60)
+        }
+    );
     let cases = [
         (
             "SELECT user_id, count(*) AS n FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
@@ -154,9 +175,9 @@ fn window_tvfs_are_the_windowed_aggregates_of_group_by() {
         ),
         (
             "SELECT window_start, count(*) AS n FROM TABLE(CUMULATE(TABLE events, \
-             DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '1' HOUR)) \
+             DESCRIPTOR(ts), INTERVAL '7' MINUTE, INTERVAL '1' HOUR)) \
              GROUP BY window_start, window_end",
-            "CUMULATE",
+            "must be a multiple of the step",
         ),
     ];
     for (query, expected) in cases {
