@@ -80,6 +80,16 @@ pub enum WindowConfig {
         #[serde(with = "humantime_serde")]
         slide: Duration,
     },
+    /// Cumulating windows (Flink's `CUMULATE`): from each period of `size`, windows
+    /// growing by `step`.
+    Cumulating {
+        /// The period: the longest window.
+        #[serde(with = "humantime_serde")]
+        size: Duration,
+        /// How much each window grows; `size` is a multiple of it.
+        #[serde(with = "humantime_serde")]
+        step: Duration,
+    },
     /// Session windows.
     Session {
         /// Inactivity gap.

@@ -199,6 +199,7 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
     let kind = match gold.window {
         WindowConfig::Tumbling { size } => WindowKind::Tumbling { size },
         WindowConfig::Sliding { size, slide } => WindowKind::Sliding { size, slide },
+        WindowConfig::Cumulating { size, step } => WindowKind::Cumulating { size, step },
         WindowConfig::Session { gap } => WindowKind::Session { gap },
     };
     let aggregates = gold
@@ -300,6 +301,30 @@ mod tests {
         assert_eq!(sinks[0], ("bronze", "source"));
         assert_eq!(sinks[1], ("silver", "silver"));
         assert_eq!(sinks[3].1, "dead_letters");
+    }
+
+    #[test]
+    fn a_gold_window_may_cumulate_and_its_step_must_divide_its_size() {
+        let yaml = crate::USER_ACTIVITY_YAML.replace(
+            "window: { kind: sliding, size: 5m, slide: 1m }",
+            "window: { kind: cumulating, size: 1h, step: 5m }",
+        );
+        let plan = plan_of(&yaml, "cumulating.yaml");
+        let OperatorKind::Window(spec) = &plan.operators[2].kind else {
+            panic!("{:?}", plan.operators[2]);
+        };
+        assert_eq!(
+            spec.kind,
+            sluice_engine::window::WindowKind::Cumulating {
+                size: std::time::Duration::from_secs(3600),
+                step: std::time::Duration::from_secs(300),
+            }
+        );
+        let bad = yaml.replace("step: 5m", "step: 7m");
+        let err = JobConfig::from_yaml_str(&bad, "bad.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gold.window.step"), "{err}");
     }
 
     #[test]

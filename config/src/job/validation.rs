@@ -265,6 +265,14 @@ impl JobConfig {
                         "a positive slide no longer than size",
                     ));
                 }
+                WindowConfig::Cumulating { size, step }
+                    if step.is_zero() || size < step || size.as_nanos() % step.as_nanos() != 0 =>
+                {
+                    return Err(invalid(
+                        "gold.window.step",
+                        "a positive step that divides size",
+                    ));
+                }
                 WindowConfig::Tumbling { size } if size.is_zero() => {
                     return Err(invalid("gold.window.size", "a positive duration"));
                 }

@@ -293,6 +293,14 @@ pub(super) fn lower_window(
 /// every key.
 fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<String>, String> {
     let session = matches!(spec.kind, WindowKind::Session { .. });
+    let cumulating = matches!(spec.kind, WindowKind::Cumulating { .. });
+    if cumulating && !outputs.iter().any(|(o, _)| matches!(o, Output::End)) {
+        return Err(
+            "'output-mode' = 'update' over CUMULATE windows: select window_end too; the \
+             windows of a period share their start, and their end tells them apart"
+                .into(),
+        );
+    }
     let mut keys = Vec::new();
     // A global window has no start to select: its keys identify its rows.
     let mut start = spec.kind == WindowKind::Global;

@@ -162,6 +162,14 @@ fn window_tvfs_are_the_windowed_aggregates_of_group_by() {
             step: Duration::from_secs(60)
         }
     );
+    let update = job(
+        "CREATE TABLE t WITH ('output-mode' = 'update');",
+        "INSERT INTO t SELECT window_start, count(*) AS n FROM TABLE(CUMULATE(TABLE events, \
+         DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '1' HOUR)) \
+         GROUP BY window_start, window_end;",
+    )
+    .unwrap_err();
+    assert!(update.contains("select window_end too"), "{update}");
     let cases = [
         (
             "SELECT user_id, count(*) AS n FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
