@@ -122,41 +122,34 @@ fn window_tvfs_are_the_windowed_aggregates_of_group_by() {
     )
     .unwrap();
     assert_eq!(tvf.queries.unwrap().plan, group_by.queries.unwrap().plan);
-    let spec = job(
-        "",
-        "INSERT INTO t SELECT window_start, count(*) AS n FROM TABLE(\
-         tumble(table events, descriptor(ts), INTERVAL '1' MINUTE)) \
-         GROUP BY window_start, window_end;",
-    )
-    .unwrap()
-    .queries
-    .unwrap()
-    .plan
-    .window()
-    .cloned()
-    .unwrap();
+    // The window a query's TVF lowers to.
+    let kind = |query: &str| {
+        job("", query)
+            .unwrap()
+            .queries
+            .unwrap()
+            .plan
+            .window()
+            .unwrap()
+            .kind
+    };
     assert_eq!(
-        spec.kind,
+        kind(
+            "INSERT INTO t SELECT window_start, count(*) AS n FROM TABLE(\
+             tumble(table events, descriptor(ts), INTERVAL '1' MINUTE)) \
+             GROUP BY window_start, window_end;"
+        ),
         sluice_engine::window::WindowKind::Tumbling {
             size: Duration::from_secs(60)
         }
     );
     // CUMULATE: step, then size, as Flink writes it.
-    let spec = job(
-        "",
-        "INSERT INTO t SELECT window_start, window_end, count(*) AS n FROM TABLE(\
-         CUMULATE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '1' HOUR)) \
-         GROUP BY window_start, window_end;",
-    )
-    .unwrap()
-    .queries
-    .unwrap()
-    .plan
-    .window()
-    .cloned()
-    .unwrap();
     assert_eq!(
-        spec.kind,
+        kind(
+            "INSERT INTO t SELECT window_start, window_end, count(*) AS n FROM TABLE(\
+             CUMULATE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '1' HOUR)) \
+             GROUP BY window_start, window_end;"
+        ),
         sluice_engine::window::WindowKind::Cumulating {
             size: Duration::from_secs(3600),
             step: Duration::from_secs(60)
