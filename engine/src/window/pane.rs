@@ -122,47 +122,13 @@ impl Panes {
         sketched: &[bool],
         closing: Closing,
     ) -> (Emitted, i64) {
-        let Closing { since, bound, mode } = closing;
-        let was_final = |end: i64| since.is_some_and(|w| end <= w);
-        let is_final = |end: i64| bound.is_some_and(|w| end <= w);
-        let update = mode == OutputMode::Update;
+        let is_final = |end: i64| closing.bound.is_some_and(|w| end <= w);
         let mut emitted = Vec::new();
         let mut earliest = i64::MAX;
         // One key's windows to emit, by (start, end) (reused across keys).
-        let mut windows: Vec<((i64, i64), Accumulator)> = Vec::new();
+        let mut windows = Vec::new();
         open.retain(|key, slots| {
-            windows.clear();
-            for slot in slots.iter().filter(|s| !update || s.changed) {
-                for window in self.windows(slot.start, slot.end) {
-                    let end = window.1;
-                    if was_final(end) || !(update || is_final(end)) {
-                        continue;
-                    }
-                    if let Err(at) = windows.binary_search_by_key(&window, |w| w.0) {
-                        windows.insert(at, (window, Accumulator::new(sketched)));
-                    }
-                }
-            }
-            if !windows.is_empty() {
-                // Slots are sorted by (start, end): each window merges its panes in time
-                // order, whatever order they were created or restored in.
-                for slot in slots.iter() {
-                    for window in self.windows(slot.start, slot.end) {
-                        if let Ok(at) = windows.binary_search_by_key(&window, |w| w.0) {
-                            windows[at].1.merge(&slot.acc);
-                        }
-                    }
-                }
-                emitted.extend(windows.drain(..).map(|((start, end), acc)| {
-                    let slot = Slot {
-                        start,
-                        end,
-                        acc,
-                        changed: false,
-                    };
-                    (key.clone(), slot)
-                }));
-            }
+            self.emit(key, slots, sketched, closing, &mut windows, &mut emitted);
             slots.retain_mut(|slot| {
                 slot.changed = false;
                 let keep = !is_final(self.last_end(slot.start));
@@ -174,6 +140,81 @@ impl Panes {
             !slots.is_empty()
         });
         (emitted, earliest)
+    }
+
+    /// Ends an update-mode epoch in which no window became final (the watermark is behind
+    /// every open slot's end): emits the windows over the slots of `touched` (the keys
+    /// whose slots changed, in any order, repeats allowed) and visits no other key.
+    pub(crate) fn finish_touched(
+        &self,
+        open: &mut OpenWindows,
+        touched: &mut Vec<Box<[u8]>>,
+        sketched: &[bool],
+        closing: Closing,
+    ) -> Emitted {
+        let mut emitted = Vec::new();
+        let mut windows = Vec::new();
+        for key in touched.drain(..) {
+            let Some(slots) = open.get_mut(&key) else {
+                continue;
+            };
+            // A key listed twice has no changed slot left the second time.
+            self.emit(&key, slots, sketched, closing, &mut windows, &mut emitted);
+            for slot in slots.iter_mut() {
+                slot.changed = false;
+            }
+        }
+        emitted
+    }
+
+    /// Adds to `emitted` the windows of one key's `slots` that `closing` calls for, each
+    /// the merge of the slots it contains; `windows` is scratch space.
+    fn emit(
+        &self,
+        key: &[u8],
+        slots: &[Slot],
+        sketched: &[bool],
+        closing: Closing,
+        windows: &mut Vec<((i64, i64), Accumulator)>,
+        emitted: &mut Emitted,
+    ) {
+        let Closing { since, bound, mode } = closing;
+        let was_final = |end: i64| since.is_some_and(|w| end <= w);
+        let is_final = |end: i64| bound.is_some_and(|w| end <= w);
+        let update = mode == OutputMode::Update;
+        windows.clear();
+        for slot in slots.iter().filter(|s| !update || s.changed) {
+            for window in self.windows(slot.start, slot.end) {
+                let end = window.1;
+                if was_final(end) || !(update || is_final(end)) {
+                    continue;
+                }
+                if let Err(at) = windows.binary_search_by_key(&window, |w| w.0) {
+                    windows.insert(at, (window, Accumulator::new(sketched)));
+                }
+            }
+        }
+        if windows.is_empty() {
+            return;
+        }
+        // Slots are sorted by (start, end): each window merges its panes in time order,
+        // whatever order they were created or restored in.
+        for slot in slots {
+            for window in self.windows(slot.start, slot.end) {
+                if let Ok(at) = windows.binary_search_by_key(&window, |w| w.0) {
+                    windows[at].1.merge(&slot.acc);
+                }
+            }
+        }
+        emitted.extend(windows.drain(..).map(|((start, end), acc)| {
+            let slot = Slot {
+                start,
+                end,
+                acc,
+                changed: false,
+            };
+            (Box::from(key), slot)
+        }));
     }
 }
 

@@ -57,6 +57,9 @@ pub struct WindowState {
     /// emit or evict, and ends without visiting every open pane. `i64::MIN` after a
     /// restore, until the next epoch's visit.
     pub(crate) earliest_end: i64,
+    /// In update mode, the keys whose panes changed this epoch (a key once per pane it
+    /// changed): while no window closes, an epoch's end visits these keys only.
+    touched: Vec<Box<[u8]>>,
     pub(crate) watermark: Watermark,
     /// The event-time column; none for a global window.
     time_index: Option<usize>,
@@ -146,6 +149,7 @@ impl WindowState {
             open: OpenWindows::default(),
             panes: Panes::of(spec.kind),
             earliest_end: i64::MAX,
+            touched: Vec::new(),
             watermark: Watermark::new(micros(spec.delay)),
             time_index,
             change_index,
@@ -349,6 +353,9 @@ impl WindowState {
             }
         };
         let slot = &mut slots[at];
+        if !slot.changed && self.spec.mode == OutputMode::Update {
+            self.touched.push(key.into());
+        }
         slot.changed = true;
         accumulate(&mut slot.acc, i, values, distinct);
         missed
@@ -369,21 +376,31 @@ impl WindowState {
         let mode = self.spec.mode;
         let mut emptied: Vec<Box<[u8]>> = Vec::new();
         let mut emitted = match self.panes {
-            // Append mode, no window final yet: nothing to emit or evict.
-            Some(_)
-                if mode == OutputMode::Append && bound.is_none_or(|b| b < self.earliest_end) =>
-            {
-                Vec::new()
-            }
             Some(panes) => {
                 let since = self
                     .watermark
                     .late_threshold()
                     .map(|w| w.saturating_sub(self.lateness()));
                 let closing = Closing { since, bound, mode };
-                let (emitted, earliest) = panes.finish(&mut self.open, &self.sketched, closing);
-                self.earliest_end = earliest;
-                emitted
+                // No window is final yet: nothing to evict, and only changed panes (in
+                // update mode) to emit, so the open panes are not all visited.
+                let closes_nothing = bound.is_none_or(|b| b < self.earliest_end);
+                match mode {
+                    OutputMode::Append if closes_nothing => Vec::new(),
+                    OutputMode::Update if closes_nothing => panes.finish_touched(
+                        &mut self.open,
+                        &mut self.touched,
+                        &self.sketched,
+                        closing,
+                    ),
+                    _ => {
+                        self.touched.clear();
+                        let (emitted, earliest) =
+                            panes.finish(&mut self.open, &self.sketched, closing);
+                        self.earliest_end = earliest;
+                        emitted
+                    }
+                }
             }
             None => self.finish_slots(bound, &mut emptied),
         };
