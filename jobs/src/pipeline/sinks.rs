@@ -159,7 +159,7 @@ pub(super) fn open(
                             .filter(|s| s.mode == OutputMode::Update)
                             .map(|s| MergeConfig {
                                 keys: s.merge_keys.clone(),
-                                delete_when: deletes.then(|| format!("\"{CHANGE_COLUMN}\" < 0")),
+                                delete_when: deletes.then(deleted_rows),
                                 update: BTreeMap::new(),
                             });
                     let schema = if deletes {
@@ -249,7 +249,7 @@ pub(super) fn open(
                 .map(|b| (*b).to_owned())
                 .chain(config.keys.iter().cloned())
                 .collect(),
-            delete_when: session.then(|| format!("\"{CHANGE_COLUMN}\" < 0")),
+            delete_when: session.then(deleted_rows),
             update: BTreeMap::new(),
         });
         let gold_schema = schema(&names.gold)?;
@@ -333,6 +333,11 @@ impl OpenedSinks {
             })
             .collect()
     }
+}
+
+/// The MERGE predicate of the rows that delete (sessions merged away, `_change = -1`).
+fn deleted_rows() -> String {
+    format!("\"{CHANGE_COLUMN}\" < 0")
 }
 
 /// `schema` without the change column that marks deletes.

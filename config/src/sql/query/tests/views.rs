@@ -222,16 +222,7 @@ fn a_with_query_is_read_as_the_view_it_would_be() {
          GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
     )
     .unwrap();
-    let plan = chained.queries.unwrap().plan;
-    let filter = plan
-        .operators
-        .iter()
-        .find_map(|o| match &o.kind {
-            sluice_engine::plan::OperatorKind::Filter { predicate } => Some(predicate.clone()),
-            _ => None,
-        })
-        .unwrap();
-    assert_eq!(filter, "v > 0");
+    assert_eq!(first_filter(&chained.queries.unwrap().plan), "v > 0");
 }
 
 #[test]
