@@ -168,10 +168,24 @@ impl SqlJob {
             }
         }
         let mut sinks = Vec::new();
+        // The queries writing each table, tables in the order of their first query.
+        let mut tables: Vec<(&str, Vec<&query::Insert>)> = Vec::new();
         for insert in &parsed.inserts {
-            let (next, sink) =
-                query::lower(plan, insert, &parsed.sources, &parsed.sinks, &parsed.views)
-                    .map_err(|e| invalid(insert.text.clone(), e))?;
+            match tables.iter_mut().find(|(t, _)| *t == insert.target) {
+                Some((_, inserts)) => inserts.push(insert),
+                None => tables.push((&insert.target, vec![insert])),
+            }
+        }
+        for (target, inserts) in &tables {
+            let (next, sink) = query::lower(
+                plan,
+                target,
+                inserts,
+                &parsed.sources,
+                &parsed.sinks,
+                &parsed.views,
+            )
+            .map_err(|(statement, e)| invalid(statement, e))?;
             plan = next;
             sinks.push(sink);
         }

@@ -33,6 +33,7 @@ pub mod stateless;
 pub mod stream_join;
 pub mod table_feed;
 pub mod top_n;
+pub mod union;
 pub mod watermark;
 pub mod window;
 

@@ -146,6 +146,11 @@ pub enum OperatorKind {
     Aggregate(AggregateSpec),
     /// The first rows of each group of each epoch (a window's rows: window Top-N).
     TopN(TopNSpec),
+    /// Every row of the input and of `others` (`UNION ALL`), matched by position.
+    Union {
+        /// The streams read besides the input, in order.
+        others: Vec<String>,
+    },
 }
 
 impl OperatorKind {
@@ -161,6 +166,7 @@ impl OperatorKind {
             Self::StreamJoin(_) => "stream-join",
             Self::Aggregate(_) => "aggregate",
             Self::TopN(_) => "top-n",
+            Self::Union { .. } => "union",
         }
     }
 }
@@ -323,6 +329,7 @@ impl Plan {
             let mut inputs = vec![op.input.as_str()];
             match &op.kind {
                 OperatorKind::StreamJoin(join) => inputs.push(join.right.as_str()),
+                OperatorKind::Union { others } => inputs.extend(others.iter().map(String::as_str)),
                 OperatorKind::Window(WindowSpec {
                     watermark_from: Some(from),
                     ..
@@ -445,6 +452,15 @@ mod tests {
             .expect_err("unknown input");
         assert!(
             err.to_string().contains("operator `x` reads `nowhere`"),
+            "{err}"
+        );
+        let err = plan()
+            .union("u", &["valid", "later"])
+            .filter("later", "events", "true")
+            .build()
+            .expect_err("a union read before its input");
+        assert!(
+            err.to_string().contains("operator `u` reads `later`"),
             "{err}"
         );
         let err = plan().sink("t", "nowhere").build().expect_err("unknown");

@@ -19,7 +19,7 @@ mod table;
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[global_allocator]
@@ -216,7 +216,8 @@ fn run(cli: Cli) -> Result<()> {
                 config.workers = w;
             }
             metrics.apply(&mut config.metrics);
-            let summary = pipeline::run_job(&config, batch, cluster, shutdown_timeout)?;
+            let summary = pipeline::run_job(&config, batch, cluster, shutdown_timeout)
+                .with_context(|| job.display().to_string())?;
             report::print(&config, &summary);
             // A batch stopped early is not done: a scheduler (CronJob, Airflow) must not
             // count it a success.

@@ -57,15 +57,6 @@ pub fn run_job(
         .build()?;
     let handle = runtime.handle().clone();
     sluice_connectors::delta::set_store_retry(&store_retry(job));
-    if let Some(replay) = handle.block_on(open_checkpoints(job)?.replay_intent())? {
-        anyhow::bail!(
-            "a replay of job `{}` from epoch {} is under way; finish it first with \
-             `sluice replay <job> --from-epoch {} --in-place`",
-            job.job_id,
-            replay.restart,
-            replay.restart
-        );
-    }
     let stop = crate::shutdown::stop_on_signals(&handle, shutdown_timeout)?;
     let records_per_epoch = if batch {
         u64::MAX
@@ -89,6 +80,16 @@ pub fn run_job(
     } = static_inputs::static_tables(job, &handle)?;
     let compiled = CompiledPlan::compile_sources(plan, &schemas, &inputs)
         .context("compiling the job's SQL and joins")?;
+    // Checked once the plan compiles: a job refused at start leaves no checkpoints.
+    if let Some(replay) = handle.block_on(open_checkpoints(job)?.replay_intent())? {
+        anyhow::bail!(
+            "a replay of job `{}` from epoch {} is under way; finish it first with \
+             `sluice replay <job> --from-epoch {} --in-place`",
+            job.job_id,
+            replay.restart,
+            replay.restart
+        );
+    }
     let opened = sinks::open(job, &compiled, &handle, &metrics)?;
     let checkpoints = open_checkpoints(job)?;
     let (progress, bar) = progress::reporter(source_events, ready);

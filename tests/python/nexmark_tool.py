@@ -1,12 +1,15 @@
 """Nexmark queries, and a job's two windows, checked with DuckDB.
 
     nexmark_tool.py windows --silver S --sliding T --sessions U [--live-sessions L]
+                            [--by-kind K]
         Rows never late: T must be 5-minute windows sliding every minute per (user_id,
         event_type) with count and sum of value, and U 10-minute-gap sessions per
         user_id with their count, both computed from S by DuckDB's plain SQL. With
         --live-sessions L, L must hold the 1-minute-gap sessions, in update mode,
         merged epoch by epoch, and its log must show MERGEs that deleted rows (sessions
-        that moved their start).
+        that moved their start). With --by-kind K, K must hold the UNION ALL of two
+        windowed queries: 5-minute tumbling counts per user of clicks ('click') and of
+        every other event type ('other').
 
     nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6 --q7 T7 --aggregates TA
                           --cumulate TC
@@ -23,12 +26,15 @@
         period's start), the bids' count and highest price. Prints a JSON report; exits 1
         on any difference.
 
-    nexmark_tool.py joins --persons P --auctions A --q3 T3 --q8 T8
+    nexmark_tool.py joins --persons P --auctions A --q3 T3 --q8 T8 --arrivals TU
+                          --arrivals-10s TW
         Evaluates q3 and q8 with DuckDB over the people and auctions an export job wrote:
         q3 as the join with the 10-second seller bound benches/nexmark/q3.sql runs, and as
         Flink's q3 without it (T3 must equal both: the generator's sellers are recent
         people); q8 as the people who registered and opened an auction in the same
-        10-second tumbling window.
+        10-second tumbling window. The export job's unions: TU (UNION ALL of the people
+        and the sellers of category-10 auctions) and TW (two windowed queries, people
+        and auctions per 10-second window, writing one table).
 
     nexmark_tool.py q4 --auctions A --bids B --q4 T4
         Evaluates Flink's q4 with DuckDB over the auctions and bids an export job wrote:
@@ -170,6 +176,20 @@ def joins(args):
                   ON P.id = A.seller AND P.starttime = A.starttime
                 """,
                 args.q8, "id, name, starttime"),
+        compare(con, "union all of people and category-10 sellers",
+                "SELECT id, date_time, 'person' AS kind FROM person UNION ALL "
+                "SELECT seller, date_time, 'auction' FROM auction WHERE category = 10",
+                args.arrivals, "id, date_time, kind"),
+        compare(con, "two windowed queries into one table",
+                """
+                SELECT time_bucket(INTERVAL 10 SECOND, date_time) AS window_start,
+                       time_bucket(INTERVAL 10 SECOND, date_time) + INTERVAL 10 SECOND
+                         AS window_end, kind, count(*) AS n
+                FROM (SELECT date_time, 'person' AS kind FROM person UNION ALL
+                      SELECT date_time, 'auction' FROM auction)
+                GROUP BY ALL
+                """,
+                args.arrivals_10s, "window_start, window_end, kind, n"),
     ]
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
               for t in ("person", "auction")}
@@ -245,6 +265,20 @@ def windows(args):
         live["rows_deleted_by_merges"] = rows_deleted(args.live_sessions)
         live["ok"] = live["ok"] and live["rows_deleted_by_merges"] > 0
         reports.append(live)
+    if args.by_kind:
+        reports.append(compare(con, "by_kind (UNION ALL of two windowed queries)",
+                               """
+                               SELECT time_bucket(INTERVAL 5 MINUTE, event_time) AS window_start,
+                                      time_bucket(INTERVAL 5 MINUTE, event_time)
+                                        + INTERVAL 5 MINUTE AS window_end,
+                                      user_id,
+                                      CASE WHEN event_type = 'click' THEN 'click' ELSE 'other'
+                                      END AS kind,
+                                      count(*) AS n
+                               FROM bids WHERE event_type IS NOT NULL
+                               GROUP BY ALL
+                               """,
+                               args.by_kind, "window_start, window_end, user_id, kind, n"))
     rows = con.execute("SELECT count(*) FROM bids").fetchone()[0]
     out = {"silver_rows": rows, "queries": reports, "ok": rows > 0 and all(r["ok"] for r in reports)}
     print(json.dumps(out, default=str))
@@ -286,6 +320,7 @@ def main():
     w.add_argument("--sliding", required=True)
     w.add_argument("--sessions", required=True)
     w.add_argument("--live-sessions")
+    w.add_argument("--by-kind")
     w.set_defaults(func=windows)
     c = sub.add_parser("check")
     c.add_argument("--q0", required=True)
@@ -302,6 +337,8 @@ def main():
     j.add_argument("--auctions", required=True)
     j.add_argument("--q3", required=True)
     j.add_argument("--q8", required=True)
+    j.add_argument("--arrivals", required=True)
+    j.add_argument("--arrivals-10s", required=True)
     j.set_defaults(func=joins)
     f = sub.add_parser("q4")
     f.add_argument("--auctions", required=True)

@@ -122,7 +122,17 @@ fn nexmark_q3_and_q8_join_auctions_with_people_as_duckdb_does() -> Result<()> {
     let export = q3[..q3.find("CREATE TABLE q3").expect("q3 declares its table")]
         .replace("'nexmark-q3'", "'nexmark-q3-export'")
         + "INSERT INTO people SELECT id, name, city, state, date_time FROM person;\n\
-           INSERT INTO auctions SELECT id, seller, category, date_time FROM auction;\n";
+           INSERT INTO auctions SELECT id, seller, category, date_time FROM auction;\n"
+        // Unions: of two sources' rows, and of two windowed queries writing one table.
+        + "INSERT INTO arrivals SELECT id, date_time, 'person' AS kind FROM person \
+             UNION ALL SELECT seller AS id, date_time, 'auction' AS kind FROM auction \
+             WHERE category = 10;\n\
+           INSERT INTO arrivals_10s SELECT window_start, window_end, 'person' AS kind, \
+             count(*) AS n FROM TABLE(TUMBLE(TABLE person, DESCRIPTOR(date_time), \
+             INTERVAL '10' SECOND)) GROUP BY window_start, window_end;\n\
+           INSERT INTO arrivals_10s SELECT window_start, window_end, 'auction' AS kind, \
+             count(*) AS n FROM TABLE(TUMBLE(TABLE auction, DESCRIPTOR(date_time), \
+             INTERVAL '10' SECOND)) GROUP BY window_start, window_end;\n";
     let export_file = dir.join("export.sql");
     std::fs::write(&export_file, export)?;
     let mut cmd = Command::new(sluice_bin()?);
@@ -145,6 +155,10 @@ fn nexmark_q3_and_q8_join_auctions_with_people_as_duckdb_does() -> Result<()> {
             tables("q3", "q3"),
             "--q8".into(),
             tables("q8", "q8"),
+            "--arrivals".into(),
+            tables("export", "arrivals"),
+            "--arrivals-10s".into(),
+            tables("export", "arrivals_10s"),
         ],
         Duration::from_secs(300),
     )?;

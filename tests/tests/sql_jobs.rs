@@ -158,6 +158,17 @@ fn what_cannot_run_incrementally_is_refused_naming_it() -> Result<()> {
             "median(value)",
         ),
         (
+            "sql_refuse_union",
+            "INSERT INTO t SELECT user_id FROM events UNION SELECT user_id FROM events;",
+            "UNION: it drops duplicate rows across all time",
+        ),
+        (
+            "sql_refuse_union_columns",
+            "INSERT INTO t SELECT user_id, value FROM events \
+             UNION ALL SELECT user_id FROM events;",
+            "the union's inputs differ",
+        ),
+        (
             "sql_refuse_unnamed",
             "INSERT INTO t SELECT value * 2 FROM events;",
             "give it a column name",
@@ -220,7 +231,8 @@ fn a_killed_sql_job_resumes_to_the_tables_of_a_clean_run() -> Result<()> {
 /// Windowed queries in one job, over the same source: 5-minute windows sliding every
 /// minute per user and type, 10-minute sessions per user, and 1-minute sessions per user
 /// in update mode, merged each epoch (a session that grows back in time or joins another
-/// deletes its old row, by its old start). The generator's events are
+/// deletes its old row, by its old start), and a `UNION ALL` of two 5-minute windowed
+/// queries (clicks, other events) into one table. The generator's events are
 /// never late here (no late fraction, a minute of skew under a 10-minute delay), so each
 /// window table must equal DuckDB's plain GROUP BY over every row the job read; the job is also
 /// killed twice and resumed, restoring both windows' state, to the same tables.
@@ -246,7 +258,13 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
          CREATE TABLE live_sessions WITH ('output-mode' = 'update');\n\
          INSERT INTO live_sessions SELECT user_id, window_start AS session_start, \
            window_end AS session_end, count(*) AS n FROM events \
-           GROUP BY SESSION(event_time, INTERVAL '1' MINUTE), user_id;\n",
+           GROUP BY SESSION(event_time, INTERVAL '1' MINUTE), user_id;\n\
+         INSERT INTO by_kind SELECT window_start, window_end, user_id, 'click' AS kind, \
+           count(*) AS n FROM events WHERE event_type = 'click' \
+           GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), user_id \
+         UNION ALL SELECT window_start, window_end, user_id, 'other' AS kind, \
+           count(*) AS n FROM events WHERE event_type <> 'click' \
+           GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), user_id;\n",
     )?;
     let sets = |out: &Path| {
         vec![
@@ -272,6 +290,8 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             clean.join("tables/sessions").into_os_string(),
             "--live-sessions".into(),
             clean.join("tables/live_sessions").into_os_string(),
+            "--by-kind".into(),
+            clean.join("tables/by_kind").into_os_string(),
         ],
         Duration::from_secs(300),
     )?;
@@ -293,7 +313,14 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
     same_tables_without(
         &clean,
         &crashed,
-        &["all_rows", "sliding", "sessions", "live_sessions", "dlq"],
+        &[
+            "all_rows",
+            "sliding",
+            "sessions",
+            "live_sessions",
+            "by_kind",
+            "dlq",
+        ],
         None,
         &[],
     )?

@@ -126,6 +126,8 @@ pub(super) enum Output {
     End,
     Key(String),
     Aggregate(usize),
+    /// An expression of no column (`'web' AS origin`), the same on every row.
+    Constant(String),
 }
 
 /// The window and keys of a GROUP BY, checked against the source's watermark.
@@ -312,7 +314,7 @@ fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<Str
             }
             Output::End if session => {}
             Output::End | Output::Key(_) => keys.push(name.clone()),
-            Output::Aggregate(_) => {}
+            Output::Aggregate(_) | Output::Constant(_) => {}
         }
     }
     let missing: Vec<&String> = spec
@@ -440,7 +442,8 @@ fn selected(
             other => {
                 return Err(unsupported(
                     &other.to_string(),
-                    "a windowed query selects window_start, window_end, its keys and aggregates",
+                    "a windowed query selects window_start, window_end, its keys, aggregates and \
+                     constants",
                 ));
             }
         };
@@ -464,11 +467,15 @@ fn selected(
                     "`{id}` is neither a GROUP BY key nor an aggregate (keys: {keys:?})"
                 ));
             }
+            e if is_constant(e) => {
+                let alias = alias.clone().ok_or_else(|| name_it(e))?;
+                (Output::Constant(e.to_string()), alias)
+            }
             e => {
                 let Some((function, argument)) = aggregate_call(e) else {
                     return Err(format!(
-                        "`{e}`: a windowed query selects window_start, window_end, its keys and \
-                         aggregates"
+                        "`{e}`: a windowed query selects window_start, window_end, its keys, \
+                         aggregates and constants"
                     ));
                 };
                 let alias = alias.clone().ok_or_else(|| name_it(e))?;
@@ -500,6 +507,18 @@ fn selected(
     })
 }
 
+/// Whether `e` reads no column and calls no function (a literal, a cast of one): its
+/// value is the same on every row of a window's output.
+fn is_constant(e: &Expr) -> bool {
+    let found = datafusion::sql::sqlparser::ast::visit_expressions(e, |e| match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Function(_) => {
+            std::ops::ControlFlow::Break(())
+        }
+        _ => std::ops::ControlFlow::Continue(()),
+    });
+    found.is_continue()
+}
+
 /// The projection that gives the window's rows (window_start, window_end, the keys, the
 /// aggregates) the select list's order and names; `None` when they already have them.
 /// A changelog's change column goes last, whatever the select list.
@@ -525,6 +544,7 @@ fn reordering(outputs: &[(Output, String)], spec: &WindowSpec) -> Option<Vec<(St
                 Output::End => "window_end",
                 Output::Key(k) => k.as_str(),
                 Output::Aggregate(i) => spec.aggregates[*i].name.as_str(),
+                Output::Constant(sql) => return (name.clone(), sql.clone()),
             };
             (name.clone(), quoted(from))
         })

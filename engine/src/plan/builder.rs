@@ -67,6 +67,14 @@ impl PlanBuilder {
         self.operator(name, input, OperatorKind::Rules(rules))
     }
 
+    /// Adds a union `name` of `inputs` (at least one): every row of each, matched by
+    /// position, with the first input's column names.
+    pub fn union(self, name: &str, inputs: &[&str]) -> Self {
+        let (first, others) = inputs.split_first().map_or(("", &[][..]), |(f, o)| (*f, o));
+        let others = others.iter().map(|s| (*s).to_owned()).collect();
+        self.operator(name, first, OperatorKind::Union { others })
+    }
+
     /// Adds a filter on a SQL predicate.
     pub fn filter(self, name: &str, input: &str, predicate: &str) -> Self {
         self.operator(

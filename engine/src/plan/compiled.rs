@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
-use super::{KeyCheck, OperatorKind, Plan, RuleSet};
+use super::{KeyCheck, Operator, OperatorKind, Plan, RuleSet};
 use crate::aggregate::EpochAggregate;
 use crate::dedup::{DedupSpec, DedupState};
 use crate::error::{EngineError, Result};
@@ -17,6 +17,7 @@ use crate::stateless::{Check, Projection, Rule, UniqueKeys};
 use crate::stream_join::{StreamJoinSpec, StreamJoinState};
 use crate::table_feed::TableFeed;
 use crate::top_n::TopNSpec;
+use crate::union::Union;
 use crate::window::{WindowSpec, WindowState};
 
 /// The tables a plan's joins and reference rules read, by name.
@@ -84,6 +85,8 @@ pub enum CompiledOperator {
     },
     /// An epoch aggregate.
     Aggregate(EpochAggregate),
+    /// A union of streams.
+    Union(Union),
     /// A Top-N per group and epoch, over rows of the schema `input`.
     TopN {
         /// The ranking.
@@ -147,7 +150,7 @@ impl CompiledPlan {
                 other => other,
             };
             let (compiled, schema) =
-                compile_operator(&op.kind, &input, &schemas, inputs).map_err(in_operator)?;
+                compile_operator(op, &input, &schemas, inputs).map_err(in_operator)?;
             schemas.insert(op.name.clone(), schema);
             operators.push(compiled);
         }
@@ -183,12 +186,12 @@ impl CompiledPlan {
 /// Compiles one operator over `input`; `streams` are the schemas of the streams before
 /// it (a join's right side).
 fn compile_operator(
-    kind: &OperatorKind,
+    op: &Operator,
     input: &SchemaRef,
     streams: &BTreeMap<String, SchemaRef>,
     inputs: &StaticInputs,
 ) -> Result<(CompiledOperator, SchemaRef)> {
-    Ok(match kind {
+    Ok(match &op.kind {
         OperatorKind::Rules(set) => {
             let rules = compile_rules(set, input, inputs)?;
             (CompiledOperator::Rules(rules), Arc::clone(input))
@@ -249,6 +252,15 @@ fn compile_operator(
                 right,
             };
             (compiled, schema)
+        }
+        OperatorKind::Union { others } => {
+            let mut all = vec![(op.input.as_str(), input)];
+            for other in others {
+                all.push((other.as_str(), &streams[other]));
+            }
+            let union = Union::new(&all)?;
+            let schema = Arc::clone(union.schema());
+            (CompiledOperator::Union(union), schema)
         }
         OperatorKind::TopN(spec) => {
             spec.validate(input)?;

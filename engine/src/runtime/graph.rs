@@ -293,6 +293,22 @@ impl<'scope> Wiring<'scope> {
                 self.route_dead(outputs.late, label, true, shared);
                 outputs.results
             }
+            CompiledOperator::Union(union) => {
+                let crate::plan::OperatorKind::Union { others } = &op.kind else {
+                    unreachable!("compiled from a union")
+                };
+                let mut all = vec![input];
+                all.extend(others.iter().map(|o| streams[o].clone()));
+                let union = union.clone();
+                let (output, errors) = scope
+                    .concatenate(all)
+                    .map_batches(&format!("Union({name})"), move |_, batch| {
+                        union.apply(batch)
+                    });
+                let label = format!("UnionErrorsToDeadLetters({name})");
+                self.route_dead(errors, label, false, shared);
+                output
+            }
             CompiledOperator::TopN {
                 spec,
                 input: schema,

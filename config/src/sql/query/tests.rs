@@ -7,6 +7,7 @@ use sluice_engine::plan::OperatorKind;
 use super::*;
 
 mod nested;
+mod union;
 mod views;
 
 const SOURCE: &str = "CREATE TABLE events (user_id STRING, ts TIMESTAMP NOT NULL, \

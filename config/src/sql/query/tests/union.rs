@@ -1,0 +1,133 @@
+//! `UNION ALL`, and several queries writing one table.
+
+use sluice_engine::plan::OperatorKind;
+
+use super::job;
+
+#[test]
+fn one_query_keeps_its_operator_names_and_reads_no_union() {
+    let config = job("", "INSERT INTO t SELECT user_id FROM events WHERE v > 1;").unwrap();
+    let plan = config.queries.unwrap().plan;
+    let names: Vec<&str> = plan.operators.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["t/where", "t/select"]);
+    assert_eq!(plan.sinks[0].input, "t/select");
+}
+
+#[test]
+fn union_all_and_a_second_insert_are_parts_of_one_union_the_table_writes() {
+    let config = job(
+        "",
+        "INSERT INTO t SELECT user_id, v FROM events WHERE v > 1 \
+         UNION ALL (SELECT user_id, v * 2 AS v FROM events) \
+         UNION ALL SELECT user_id, v FROM events WHERE v < 0;\n\
+         INSERT INTO other SELECT user_id FROM events;\n\
+         INSERT INTO t SELECT user_id, count(*) AS v FROM events \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    let queries = config.queries.unwrap();
+    let plan = &queries.plan;
+    let union = plan
+        .operators
+        .iter()
+        .find(|o| o.name == "t/union")
+        .expect("a union");
+    let OperatorKind::Union { others } = &union.kind else {
+        panic!("{union:?}")
+    };
+    assert_eq!(union.input, "t.part1/select");
+    assert_eq!(
+        others,
+        &["t.part2/select", "t.part3/select", "t.part4/select"]
+    );
+    let window = plan.window().expect("the fourth part's window");
+    assert_eq!(window.name, "t.part4");
+    let table = plan.sinks.iter().find(|s| s.name == "t").unwrap();
+    assert_eq!(table.input, "t/union");
+    // One sink per table, in the order of its first query.
+    let sinks: Vec<&str> = queries.sinks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(sinks, ["t", "other"]);
+}
+
+#[test]
+fn a_windowed_query_selects_constants_after_its_window() {
+    let config = job(
+        "",
+        "INSERT INTO t SELECT window_start, 'web' AS origin, user_id, count(*) AS n, \
+         CAST(1 AS BIGINT) AS one FROM events \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let select = plan.operators.last().unwrap();
+    let OperatorKind::Project { columns, .. } = &select.kind else {
+        panic!("{select:?}")
+    };
+    let names: Vec<(&str, &str)> = columns
+        .iter()
+        .map(|(n, sql)| (n.as_str(), sql.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("window_start", "\"window_start\""),
+            ("origin", "'web'"),
+            ("user_id", "\"user_id\""),
+            ("n", "\"n\""),
+            ("one", "CAST(1 AS BIGINT)"),
+        ]
+    );
+    let e = job(
+        "",
+        "INSERT INTO t SELECT window_start, 'web', count(*) AS n FROM events \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);",
+    )
+    .unwrap_err();
+    assert!(e.contains("give it a column name"), "{e}");
+    let e = job(
+        "",
+        "INSERT INTO t SELECT window_start, upper(user_id) AS u, count(*) AS n FROM events \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);",
+    )
+    .unwrap_err();
+    assert!(e.contains("its keys, aggregates and constants"), "{e}");
+}
+
+#[test]
+fn unions_that_cannot_run_are_refused_naming_them() {
+    let cases = [
+        (
+            "",
+            "INSERT INTO t SELECT user_id FROM events UNION SELECT user_id FROM events;",
+            "UNION: it drops duplicate rows across all time",
+        ),
+        (
+            "",
+            "INSERT INTO t SELECT user_id FROM events UNION DISTINCT SELECT user_id FROM events;",
+            "UNION DISTINCT: it drops duplicate rows",
+        ),
+        (
+            "",
+            "INSERT INTO t SELECT user_id FROM events INTERSECT SELECT user_id FROM events;",
+            "INTERSECT, EXCEPT",
+        ),
+        (
+            "CREATE TABLE t WITH ('output-mode' = 'update');",
+            "INSERT INTO t SELECT window_start, user_id, count(*) AS n FROM events \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;\n\
+             INSERT INTO t SELECT window_start, user_id, count(*) AS n FROM events \
+             GROUP BY TUMBLE(ts, INTERVAL '5' MINUTE), user_id;",
+            "writing the update-mode table `t`",
+        ),
+        (
+            "",
+            "INSERT INTO t SELECT user_id FROM events \
+             UNION ALL SELECT user_id FROM events ORDER BY user_id;",
+            "ORDER BY",
+        ),
+    ];
+    for (sink, query, expected) in cases {
+        let e = job(sink, query).unwrap_err();
+        assert!(e.contains(expected), "`{query}`: {e}");
+    }
+}
