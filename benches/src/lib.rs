@@ -95,6 +95,7 @@ pub fn sliding_spec() -> WindowSpec {
         mode: OutputMode::Append,
         allowed_lateness: Duration::ZERO,
         watermark_from: None,
+        watermark_also: Vec::new(),
         changelog: false,
         deletes: false,
     }

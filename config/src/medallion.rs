@@ -240,6 +240,7 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
         },
         allowed_lateness: gold.allowed_lateness,
         watermark_from: None,
+        watermark_also: Vec::new(),
         changelog: false,
         // Sessions in update mode: the rows of sessions merged into an earlier one go.
         deletes: gold.output_mode == "update" && matches!(kind, WindowKind::Session { .. }),

@@ -41,6 +41,7 @@ mod subquery;
 mod text;
 mod top_n;
 mod tvf;
+mod union;
 mod views;
 mod window;
 

@@ -96,6 +96,7 @@ impl<'scope> DedupExt<'scope> for Stream<'scope, u64, Batches> {
             time_column: Some(spec.time_column.clone()),
             schema: Arc::clone(schema),
             watermark,
+            also: Vec::new(),
         };
         let state = DedupState::new(spec.clone(), schema)?;
         event_time_operator(vec![input], state, setup, format!("Dedup({})", spec.name))

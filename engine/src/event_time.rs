@@ -45,8 +45,9 @@ pub(crate) trait EventTimeState {
     /// # Errors
     /// When a column cannot be read as its expected type.
     fn absorb(&mut self, input: usize, batch: &RecordBatch) -> Result<Option<RecordBatch>>;
-    /// Ends the epoch, given each input's global max event time in it: returns the rows
-    /// to emit. `flush` ends a bounded input.
+    /// Ends the epoch, given each clock's global max event time in it (each input's,
+    /// then each further stream's): returns the rows to emit. `flush` ends a bounded
+    /// input.
     ///
     /// # Errors
     /// When building the output fails.
@@ -91,6 +92,9 @@ pub(crate) struct EventTimeInput<'scope> {
     /// not the input itself (a query's source rows before its `WHERE`, where Spark and
     /// Flink observe them).
     pub(crate) watermark: Option<Watermarked<'scope>>,
+    /// Further streams whose event times hold the watermark back (a union's other
+    /// sources), each with its time column: clocks after every input's own.
+    pub(crate) also: Vec<(Watermarked<'scope>, String)>,
 }
 
 /// A stream that sets a watermark, with its schema.
@@ -121,6 +125,12 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
             .clone()
             .unwrap_or_else(|| (input.stream.clone(), Arc::clone(&input.schema)));
         maxima.push(observe_max(observed, i, time_column, &schema)?);
+    }
+    // One clock per input, then one per further stream.
+    let mut n_clocks = inputs.len();
+    for ((stream, schema), time_column) in inputs.iter().flat_map(|i| &i.also) {
+        maxima.push(observe_max(stream.clone(), n_clocks, time_column, schema)?);
+        n_clocks += 1;
     }
     let maxima = scope.concatenate(maxima);
     let owned = owned_groups(scope.index(), setup.key_groups, scope.peers());
@@ -171,7 +181,7 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
             }
             maxima.for_each(|cap, container| {
                 if let Some(&t) = cap.least() {
-                    let maxima = epoch_max.entry(t).or_insert_with(|| vec![None; n_inputs]);
+                    let maxima = epoch_max.entry(t).or_insert_with(|| vec![None; n_clocks]);
                     for &(_, input, m) in container.iter() {
                         let e = &mut maxima[input];
                         *e = Some(e.map_or(m, |e| e.max(m)));
@@ -212,7 +222,7 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
                 let idle = setup.control.idle_max.borrow_mut().remove(&e);
                 let max: Vec<Option<i64>> = epoch_max
                     .remove(&e)
-                    .unwrap_or_else(|| vec![None; n_inputs])
+                    .unwrap_or_else(|| vec![None; n_clocks])
                     .into_iter()
                     .map(|m| match (m, idle) {
                         (Some(a), Some(b)) => Some(a.max(b)),

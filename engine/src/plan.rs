@@ -36,6 +36,7 @@
 //!             mode: OutputMode::Append,
 //!             allowed_lateness: Duration::ZERO,
 //!             watermark_from: None,
+//!             watermark_also: Vec::new(),
 //!             changelog: false,
 //!             deletes: false,
 //!         },
@@ -340,6 +341,9 @@ impl Plan {
                 }) => inputs.push(from.as_str()),
                 _ => {}
             }
+            if let OperatorKind::Window(spec) = &op.kind {
+                inputs.extend(spec.watermark_also.iter().map(|w| w.stream.as_str()));
+            }
             if let Some(input) = inputs
                 .into_iter()
                 .find(|i| !streams.contains(i) || *i == DEAD_LETTERS)
@@ -516,6 +520,7 @@ mod tests {
             mode: crate::window::OutputMode::Append,
             allowed_lateness: std::time::Duration::ZERO,
             watermark_from: None,
+            watermark_also: Vec::new(),
             changelog: false,
             deletes: false,
         };

@@ -142,6 +142,7 @@ impl<'scope> StreamJoinExt<'scope> for Stream<'scope, u64, Batches> {
                 time_column: Some(spec.left_time.clone()),
                 schema: Arc::clone(left),
                 watermark: None,
+                also: Vec::new(),
             },
             EventTimeInput {
                 stream: right,
@@ -149,6 +150,7 @@ impl<'scope> StreamJoinExt<'scope> for Stream<'scope, u64, Batches> {
                 time_column: Some(spec.right_time.clone()),
                 schema: Arc::clone(right_schema),
                 watermark: None,
+                also: Vec::new(),
             },
         ];
         event_time_operator(inputs, state, setup, format!("StreamJoin({})", spec.name))

@@ -26,7 +26,9 @@ mod state;
 
 pub use accumulator::{Accumulator, Hll, Moments};
 pub use assign::window_starts;
-pub use operator::{PartNamer, WindowControl, WindowExt, WindowNote, WindowOutputs, WindowSetup};
+pub use operator::{
+    Observed, PartNamer, WindowControl, WindowExt, WindowNote, WindowOutputs, WindowSetup,
+};
 pub use state::{EpochOutput, WindowState};
 
 use std::time::Duration;
@@ -144,6 +146,11 @@ pub struct WindowSpec {
     /// its `WHERE`, as Spark and Flink observe them); the input itself when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark_from: Option<String>,
+    /// Further streams whose event times hold the watermark back (a union's other
+    /// sources): the watermark is the least, over the observed streams that have had
+    /// rows, of each one's max event time less its delay (Spark's default policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watermark_also: Vec<crate::watermark::WatermarkInput>,
     /// Whether each epoch's rows form a [changelog](crate::changelog) (a global window
     /// only): a changed group's previous row comes first as a retraction, then its new
     /// row, so that an aggregate reading them can take the old value back out.

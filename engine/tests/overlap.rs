@@ -239,6 +239,7 @@ fn run_with(max_epochs_in_flight: usize) -> Outcome {
         mode: OutputMode::Append,
         allowed_lateness: Duration::ZERO,
         watermark_from: None,
+        watermark_also: Vec::new(),
         changelog: false,
         deletes: false,
     };

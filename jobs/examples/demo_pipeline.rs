@@ -59,6 +59,7 @@ fn main() -> Result<()> {
         mode: OutputMode::Append,
         allowed_lateness: Duration::ZERO,
         watermark_from: None,
+        watermark_also: Vec::new(),
         changelog: false,
         deletes: false,
     };

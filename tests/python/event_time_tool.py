@@ -54,6 +54,23 @@ deduplication within the watermark.
         the left outer join of the rows that were not late (order_id, customer, amount,
         pid, paid), and the dead-letter table the late rows (order id or payment id,
         epoch); matched orders, unmatched orders and late rows must all be more than 0.
+
+    event_time_tool.py write-union --dir D --seed S
+        Writes D/web/part-NNNNN.jsonl {id, sensor, ts, v} and D/app/part-NNNNN.jsonl {id,
+        sensor, created, v}, one file of each per epoch, event time moving ~20 s per epoch
+        in both, the app's 30 minutes behind the web's; 4% of the rows of either are 5 to
+        10 minutes behind their source, and 5% of the app's have v = -1 (filtered out by
+        the query's WHERE, but moving the app's watermark).
+
+    event_time_tool.py check-union --dir D --out OUT --table T [--dlq DLQ]
+        The oracle of 1-minute tumbling counts and sums of v per sensor over `web UNION
+        ALL app WHERE v >= 0`, with watermark delays of 60 s (web) and 120 s (app): each
+        source's watermark from its own files as above, the union's the least of those
+        of the sources that have had rows (Spark's default policy), never moving back; a
+        row is late when its window ends at or before W(e-1). OUT/tables/T must hold the
+        windows of the rows that were not late, and the dead-letter table the late rows
+        (id, epoch); late rows, and app rows that a watermark of the web's alone would
+        have made late, must both be more than 0.
 """
 
 import argparse
@@ -324,7 +341,7 @@ def write_join(args) -> dict:
     return {"orders": sum(map(len, orders)), "payments": pid}
 
 
-def read_dir(d: str) -> list[list[dict]]:
+def read_dir(d: str, column: str = "ts") -> list[list[dict]]:
     epochs = []
     for path in sorted(glob.glob(os.path.join(d, "part-*.jsonl"))):
         rows = []
@@ -332,7 +349,7 @@ def read_dir(d: str) -> list[list[dict]]:
             for line in f:
                 if line.strip():
                     row = json.loads(line)
-                    t = dt.datetime.strptime(row["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
+                    t = dt.datetime.strptime(row[column], "%Y-%m-%dT%H:%M:%S.%fZ")
                     t = t.replace(tzinfo=dt.timezone.utc)
                     row["t"] = round((t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
                                      / dt.timedelta(microseconds=1))
@@ -389,6 +406,76 @@ def check_join(args) -> dict:
             "ok": not problems, "problems": problems}
 
 
+def write_union(args) -> dict:
+    rng = random.Random(args.seed)
+    sides = {"web": ("ts", 0, 0), "app": ("created", 1_000_000, 30 * 60 * SEC)}
+    counts = {}
+    for side, (column, first_id, behind) in sides.items():
+        os.makedirs(os.path.join(args.dir, side), exist_ok=True)
+        n = 0
+        for e in range(EPOCHS):
+            rows = []
+            for _ in range(PER_EPOCH):
+                t = BASE_US - behind + e * 20 * SEC + rng.randrange(20 * SEC) \
+                    - rng.randrange(10 * SEC)
+                if rng.random() < 0.04:
+                    t -= rng.randrange(300 * SEC, 600 * SEC)
+                v = -1 if side == "app" and rng.random() < 0.05 else rng.randrange(1000)
+                rows.append({"id": first_id + n, "sensor": f"s{rng.randrange(4)}",
+                             column: ts_text(t), "v": v})
+                n += 1
+            with open(os.path.join(args.dir, side, f"part-{e:05d}.jsonl"), "w") as f:
+                f.write("\n".join(json.dumps(r) for r in rows) + "\n")
+        counts[side] = n
+    return counts
+
+
+def check_union(args) -> dict:
+    sides = {}
+    for side, column, delay in (("web", "ts", 60 * SEC), ("app", "created", 120 * SEC)):
+        epochs = []
+        for rows in read_dir(os.path.join(args.dir, side), column):
+            epochs.append(rows)
+        sides[side] = (epochs, watermarks(epochs, delay))
+    size = 60 * SEC
+    windows: dict = {}
+    late = []
+    saved = 0  # app rows that the web's watermark alone would have made late
+    w_union = None
+    for e in range(EPOCHS):
+        # W(e-1) of the union: the least of the sources' that have had rows, never back.
+        marks = [m[e][0] for _, m in sides.values() if m[e][0] is not None]
+        if marks:
+            w_union = min(marks) if w_union is None else max(w_union, min(marks))
+        web_alone = sides["web"][1][e][0]
+        for side, (epochs, _) in sides.items():
+            for row in epochs[e]:
+                if row["v"] < 0:
+                    continue
+                start = (row["t"] // size) * size
+                end = start + size
+                if w_union is not None and end <= w_union:
+                    late.append((row["id"], e))
+                    continue
+                if side == "app" and web_alone is not None and end <= web_alone:
+                    saved += 1
+                windows.setdefault((start, end, row["sensor"]), []).append(row["v"])
+    con = connect()
+    table = table_path(args.out, args.table)
+    got = (f"SELECT epoch_us(window_start), epoch_us(window_end), sensor, n, total "
+           f"FROM delta_scan({lit(table)})")
+    diff = diff_with(
+        con, "want", "window_start BIGINT, window_end BIGINT, sensor VARCHAR, n BIGINT, "
+        "total BIGINT",
+        [(s, e, k, len(vs), sum(vs)) for (s, e, k), vs in sorted(windows.items())], got)
+    late_diff = diff_with(con, "want_late", "id BIGINT, epoch BIGINT", late,
+                          late_sql(args, "json_extract(payload, '$.id')"))
+    problems = verdict(diff, late_diff, bool(late and saved),
+                       "late rows, and app rows the web's watermark alone would drop")
+    return {"windows": len(windows), "late": len(late), "app_rows_kept_by_min": saved,
+            "table": diff, "late_rows": late_diff, "ok": not problems, "problems": problems}
+
+
 def main(argv) -> int:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -420,9 +507,18 @@ def main(argv) -> int:
     cj.add_argument("--out", required=True)
     cj.add_argument("--table", required=True)
     cj.add_argument("--dlq", default="dead_letters")
+    wu = sub.add_parser("write-union")
+    wu.add_argument("--dir", required=True)
+    wu.add_argument("--seed", type=int, default=7)
+    cu = sub.add_parser("check-union")
+    cu.add_argument("--dir", required=True)
+    cu.add_argument("--out", required=True)
+    cu.add_argument("--table", required=True)
+    cu.add_argument("--dlq", default="dead_letters")
     args = parser.parse_args(argv)
     commands = {"write-join": write_join, "check-join": check_join, "write": write, "check": check, "write-dups": write_dups,
-                "check-dedup": check_dedup}
+                "check-dedup": check_dedup, "write-union": write_union,
+                "check-union": check_union}
     result = commands[args.cmd](args)
     print(json.dumps(result, default=str))
     return 0 if result.get("ok", True) else 1

@@ -620,6 +620,39 @@ fn a_stream_stream_left_join_matches_its_oracle_and_survives_kills() -> Result<(
     against_oracle_through_kills(&dir, &job, 2, "check-join", &["--table", "order_payments"])
 }
 
+/// A window over a `UNION ALL` of two file sources whose event times are 30 minutes
+/// apart: its watermark is the least of the two sources' (Spark's policy), each observed
+/// before the app query's `WHERE`, so the lagging source's rows are not late for the
+/// other's progress. An oracle replays the files with its own watermarks; the job is
+/// killed three times and resumed (the two clocks come back from snapshots).
+#[test]
+fn a_window_over_a_union_of_two_sources_keeps_the_least_watermark() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_union_window")?;
+    write_input(&dir, "write-union", 5)?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'web-and-app';\n\
+             CREATE TABLE web (id BIGINT NOT NULL, sensor STRING NOT NULL, \
+               ts TIMESTAMP NOT NULL, v BIGINT NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '60' SECOND) {};\n\
+             CREATE TABLE app (id BIGINT NOT NULL, sensor STRING NOT NULL, \
+               created TIMESTAMP NOT NULL, v BIGINT NOT NULL, \
+               WATERMARK FOR created AS created - INTERVAL '2' MINUTE) {};\n\
+             INSERT INTO per_minute \
+             SELECT window_start, window_end, sensor, count(*) AS n, sum(v) AS total \
+             FROM (SELECT id, sensor, ts, v FROM web \
+                   UNION ALL SELECT id, sensor, created AS ts, v FROM app WHERE v >= 0) AS u \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n",
+            one_file_per_epoch(&dir.join("web")),
+            one_file_per_epoch(&dir.join("app"))
+        ),
+    )?;
+    against_oracle_through_kills(&dir, &job, 2, "check-union", &["--table", "per_minute"])
+}
+
 /// An aggregate without a window, in update mode: one group per (user, event type) for
 /// the life of the job, each epoch's changed groups MERGEd into the table by their keys.
 /// The table must hold DuckDB's GROUP BY over the silver rows the same job wrote (the

@@ -16,7 +16,7 @@ use sluice_engine::window::OutputMode;
 use super::ddl::{SinkTable, SourceTable};
 use super::views::{self, Views};
 use super::window::{aggregate_call, having_over_outputs, lower_window};
-use super::{dedup, join, nested, top_n, tvf};
+use super::{dedup, join, nested, top_n, tvf, union};
 
 /// An `INSERT INTO ... SELECT` statement.
 #[derive(Clone, Debug)]
@@ -141,7 +141,7 @@ fn lower_branch<'a>(
 
 /// The `SELECT`s of `query`'s `UNION ALL`s, in order, each with the query's `WITH`
 /// (and anything else around the union, which the lowering of each refuses).
-fn union_branches(query: &Query) -> Result<Vec<Query>, String> {
+pub(super) fn union_branches(query: &Query) -> Result<Vec<Query>, String> {
     fn collect(body: &SetExpr, out: &mut Vec<SetExpr>) -> Result<(), String> {
         match body {
             SetExpr::SetOperation {
@@ -415,6 +415,23 @@ fn lower_from<'a>(
                 subquery, alias, ..
             },
             true,
+        ) if union::is_union(subquery) => {
+            let lowered = union::lower(plan, target, subquery, alias.as_ref(), sources)?;
+            nested::unqualify(select, alias.as_ref());
+            plan = lowered.plan;
+            input = Input::Union(lowered.branches);
+            (
+                lowered.stream,
+                select.selection.clone(),
+                lowered.source,
+                false,
+            )
+        }
+        (
+            TableFactor::Derived {
+                subquery, alias, ..
+            },
+            true,
         ) if nested::is_plain(subquery) => {
             // A filter and projection of rows (a view of a source, say): its rows, with
             // the outer query's names for them.
@@ -469,6 +486,8 @@ pub(super) enum Input {
     /// The changelog of an aggregate without a window, whose GROUP BY keys the select
     /// list names so.
     Changelog(Vec<String>),
+    /// The rows of a `UNION ALL` of source tables' rows, each query's as lowered.
+    Union(Vec<union::Branch>),
 }
 
 /// The `GROUP BY` expressions of `select`.
@@ -505,9 +524,10 @@ pub(super) fn plain_select(query: &Query) -> Result<&Select, String> {
     }
     let SetExpr::Select(select) = query.body.as_ref() else {
         return Err(unsupported(
-            "INTERSECT, EXCEPT, VALUES, or UNION ALL in a subquery",
-            "not yet; UNION ALL runs at the top of an INSERT's query, and several INSERTs \
-             may write one table",
+            "INTERSECT, EXCEPT, VALUES, or UNION ALL here",
+            "not yet; UNION ALL runs at the top of an INSERT's query (several INSERTs may \
+             also write one table) and in FROM over filters and projections of source \
+             tables",
         ));
     };
     if select.distinct.is_some() {

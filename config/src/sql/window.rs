@@ -233,6 +233,12 @@ pub(super) fn lower_window(
     // the old start must go.
     let deletes =
         !changelog && sink.mode == OutputMode::Update && matches!(kind, WindowKind::Session { .. });
+    let watermark_also = match input {
+        Input::Union(branches) if kind != WindowKind::Global => {
+            super::union::clocks(branches, &time_column)?
+        }
+        _ => Vec::new(),
+    };
     let spec = WindowSpec {
         name: target.to_owned(),
         kind,
@@ -246,9 +252,11 @@ pub(super) fn lower_window(
             sink.mode
         },
         allowed_lateness: sink.allowed_lateness,
-        // The watermark follows the source's rows, before the query's WHERE.
+        // The watermark follows the source's rows, before the query's WHERE; over a
+        // union, every source's (the least of their clocks).
         watermark_from: (kind != WindowKind::Global && stream != source.checked_stream())
             .then(|| source.checked_stream()),
+        watermark_also,
         changelog,
         deletes,
     };
@@ -386,7 +394,7 @@ fn grouping(
         ));
     };
     match input {
-        Input::Rows => {}
+        Input::Rows | Input::Union(_) => {}
         Input::Join => {
             return Err(unsupported(
                 "an event-time window over a stream–stream join's rows",

@@ -226,6 +226,9 @@ fn compile_operator(
         ),
         OperatorKind::Window(spec) => {
             observable(streams, spec.watermark_from.as_deref(), &spec.time_column)?;
+            for also in &spec.watermark_also {
+                observable(streams, Some(&also.stream), &also.time_column)?;
+            }
             let schema = Arc::clone(WindowState::new(spec.clone(), input)?.output_schema());
             let compiled = CompiledOperator::Window {
                 spec: spec.clone(),

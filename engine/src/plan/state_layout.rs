@@ -201,6 +201,7 @@ mod tests {
             mode: OutputMode::Append,
             allowed_lateness: Duration::ZERO,
             watermark_from: None,
+            watermark_also: Vec::new(),
             changelog: false,
             deletes: false,
         }

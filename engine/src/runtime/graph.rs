@@ -36,7 +36,7 @@ use crate::quality::duplicates::{self, duplicate_notes};
 use crate::stateless::{StatelessExt, split_by_rules};
 use crate::stream_join::StreamJoinExt;
 use crate::top_n::TopNExt;
-use crate::window::{WindowControl, WindowExt, WindowOutputs, WindowSetup};
+use crate::window::{Observed, WindowControl, WindowExt, WindowOutputs, WindowSetup};
 
 /// What a worker shares between its dataflow and its loop.
 pub(super) struct WorkerParts {
@@ -136,9 +136,16 @@ fn event_time<'scope>(
             input: schema,
         } => {
             let setup = event_time_setup(&spec.name, shared, control);
-            let watermark = observed(spec.watermark_from.as_deref(), streams, shared);
+            let watermarks = Observed {
+                instead: observed(spec.watermark_from.as_deref(), streams, shared),
+                also: spec
+                    .watermark_also
+                    .iter()
+                    .filter_map(|w| observed(Some(&w.stream), streams, shared))
+                    .collect(),
+            };
             (
-                input.window_observing(spec, schema, setup, watermark)?,
+                input.window_observing(spec, schema, setup, watermarks)?,
                 format!("Window({})", spec.name),
             )
         }

@@ -96,22 +96,32 @@ pub trait WindowExt<'scope> {
     where
         Self: Sized,
     {
-        self.window_observing(spec, schema, setup, None)
+        self.window_observing(spec, schema, setup, Observed::default())
     }
 
-    /// As [`window`](Self::window), with the watermark set by the event times of
-    /// `watermark` (a stream with its schema, holding `spec.time_column`) instead of the
-    /// input's.
+    /// As [`window`](Self::window), with the watermark set by the event times of the
+    /// `observed` streams.
     ///
     /// # Errors
-    /// When the spec does not fit the schemas.
+    /// When the spec does not fit the schemas, or `observed` does not hold a stream for
+    /// each of the spec's `watermark_also`.
     fn window_observing(
         self,
         spec: &WindowSpec,
         schema: &SchemaRef,
         setup: WindowSetup,
-        watermark: Option<(Stream<'scope, u64, Batches>, SchemaRef)>,
+        observed: Observed<'scope>,
     ) -> Result<WindowOutputs<'scope>>;
+}
+
+/// The streams whose event times set a window's watermark, when not its input alone.
+#[derive(Clone, Default)]
+pub struct Observed<'scope> {
+    /// The stream observed instead of the input (holding the spec's time column, a
+    /// query's source rows before its `WHERE`), with its schema.
+    pub instead: Option<(Stream<'scope, u64, Batches>, SchemaRef)>,
+    /// A stream for each of the spec's `watermark_also`, in order, with its schema.
+    pub also: Vec<(Stream<'scope, u64, Batches>, SchemaRef)>,
 }
 
 impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
@@ -120,14 +130,29 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
         spec: &WindowSpec,
         schema: &SchemaRef,
         setup: WindowSetup,
-        watermark: Option<(Stream<'scope, u64, Batches>, SchemaRef)>,
+        observed: Observed<'scope>,
     ) -> Result<WindowOutputs<'scope>> {
+        if observed.also.len() != spec.watermark_also.len() {
+            return Err(crate::error::EngineError::InvalidPlan(format!(
+                "window `{}`: {} streams hold its watermark back, {} were given",
+                spec.name,
+                spec.watermark_also.len(),
+                observed.also.len()
+            )));
+        }
+        let also = observed
+            .also
+            .into_iter()
+            .zip(&spec.watermark_also)
+            .map(|(stream, w)| (stream, w.time_column.clone()))
+            .collect();
         let input = EventTimeInput {
             stream: self,
             keys: KeyColumns::resolve(schema, &spec.keys)?,
             time_column: (spec.kind != WindowKind::Global).then(|| spec.time_column.clone()),
             schema: Arc::clone(schema),
-            watermark,
+            watermark: observed.instead,
+            also,
         };
         let state = WindowState::new(spec.clone(), schema)?;
         event_time_operator(vec![input], state, setup, format!("Window({})", spec.name))

@@ -106,7 +106,8 @@ impl WindowState {
             self.restore_batch(batch, &owned)?;
         }
         if let Some(w) = watermark {
-            self.watermark = w;
+            let others = super::state::other_delays(&self.spec);
+            self.watermark = crate::watermark::Watermark::restored_with_others(w, &others);
         }
         for slots in self.open.values_mut() {
             slots.sort_by_key(|s| (s.start, s.end));

@@ -150,7 +150,7 @@ impl WindowState {
             panes: Panes::of(spec.kind),
             earliest_end: i64::MAX,
             touched: Vec::new(),
-            watermark: Watermark::new(micros(spec.delay)),
+            watermark: Watermark::with_others(micros(spec.delay), &other_delays(&spec)),
             time_index,
             change_index,
             before: HashMap::default(),
@@ -430,6 +430,14 @@ impl WindowState {
     }
 }
 
+/// The delays of the further streams that hold a window's watermark back, in order.
+pub(crate) fn other_delays(spec: &WindowSpec) -> Vec<i64> {
+    spec.watermark_also
+        .iter()
+        .map(|w| micros(w.delay))
+        .collect()
+}
+
 /// The byte order of two encoded keys (their sort order), comparing their first 8 bytes
 /// as one integer before calling `memcmp` on ties: sorting an epoch's windows by key
 /// spent a fifth of q5's time in `memcmp` calls on short keys.
@@ -562,6 +570,9 @@ impl crate::event_time::EventTimeState for WindowState {
         epoch_max: &[Option<i64>],
         flush: bool,
     ) -> Result<Option<RecordBatch>> {
+        // The operator's input is clock 0; the streams of `watermark_also` follow.
+        self.watermark
+            .observe_others(epoch_max.get(1..).unwrap_or_default());
         Ok(WindowState::finish_epoch(self, epoch_max[0], flush)?.results)
     }
 

@@ -27,6 +27,7 @@ fn spec(kind: WindowKind, mode: OutputMode) -> WindowSpec {
         mode,
         allowed_lateness: Duration::ZERO,
         watermark_from: None,
+        watermark_also: Vec::new(),
         changelog: false,
         deletes: false,
     }
@@ -513,8 +514,16 @@ fn a_window_s_watermark_can_follow_the_rows_before_its_filter() {
                     keys.iter().map(|k| Some(k == Some("k0"))).collect();
                 Ok(arrow::compute::filter_record_batch(b, &keep)?)
             });
-            k0.window_observing(&spec, &schema(), setup, Some((stream, schema())))
-                .unwrap()
+            k0.window_observing(
+                &spec,
+                &schema(),
+                setup,
+                Observed {
+                    instead: Some((stream, schema())),
+                    also: Vec::new(),
+                },
+            )
+            .unwrap()
         });
         let got = window_rows(&results);
         assert_eq!(

@@ -21,6 +21,7 @@ fn global(name: &str, keys: &[&str], aggregates: Vec<Aggregate>, changelog: bool
         mode: OutputMode::Update,
         allowed_lateness: std::time::Duration::ZERO,
         watermark_from: None,
+        watermark_also: Vec::new(),
         changelog,
         deletes: false,
     }
@@ -252,6 +253,7 @@ fn a_checkpoint_of_whole_windows_restores_and_goes_on_with_panes() {
         mode: OutputMode::Append,
         allowed_lateness: std::time::Duration::ZERO,
         watermark_from: None,
+        watermark_also: Vec::new(),
         changelog: false,
         deletes: false,
     };
@@ -368,6 +370,7 @@ fn sessions_in_update_mode_name_the_sessions_merged_into_an_earlier_one() {
         mode: OutputMode::Update,
         allowed_lateness: std::time::Duration::ZERO,
         watermark_from: None,
+        watermark_also: Vec::new(),
         changelog: false,
         deletes: true,
     };

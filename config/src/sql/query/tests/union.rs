@@ -131,3 +131,84 @@ fn unions_that_cannot_run_are_refused_naming_them() {
         assert!(e.contains(expected), "`{query}`: {e}");
     }
 }
+
+const TWO_SOURCES: &str = "CREATE TABLE web (user_id STRING, ts TIMESTAMP NOT NULL, v DOUBLE, \
+                           WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) \
+                           WITH ('connector' = 'generator', 'format' = 'json');\n\
+                           CREATE TABLE app (user_id STRING, created TIMESTAMP NOT NULL, \
+                           v DOUBLE, WATERMARK FOR created AS created - INTERVAL '3' MINUTE) \
+                           WITH ('connector' = 'generator', 'format' = 'json');";
+
+fn two_sources(query: &str) -> Result<crate::JobConfig, String> {
+    let text = format!("{TWO_SOURCES}\n{query}");
+    crate::sql::SqlJob::from_sql_with(&text, "t.sql", "t", &[]).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_window_over_a_union_keeps_a_watermark_clock_per_source() {
+    let config = two_sources(
+        "INSERT INTO t SELECT window_start, user_id, count(*) AS n \
+         FROM (SELECT user_id, ts FROM web \
+               UNION ALL SELECT user_id, created AS ts FROM app WHERE v > 0) AS u \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let union = plan
+        .operators
+        .iter()
+        .find(|o| matches!(o.kind, OperatorKind::Union { .. }))
+        .expect("a union");
+    assert_eq!(union.name, "t.u/union");
+    // The same union as a view.
+    let view = two_sources(
+        "CREATE VIEW u AS SELECT user_id, ts FROM web \
+         UNION ALL SELECT user_id, created AS ts FROM app WHERE v > 0;\n\
+         INSERT INTO t SELECT window_start, user_id, count(*) AS n \
+         FROM u GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    assert_eq!(view.queries.unwrap().plan.operators, plan.operators);
+    let window = plan.window().expect("a window");
+    assert_eq!(window.time_column, "ts");
+    assert_eq!(window.delay, std::time::Duration::from_secs(60));
+    assert_eq!(window.watermark_from.as_deref(), Some("web"));
+    assert_eq!(
+        window.watermark_also,
+        [sluice_engine::watermark::WatermarkInput {
+            stream: "app".into(),
+            time_column: "created".into(),
+            delay: std::time::Duration::from_secs(180),
+        }]
+    );
+}
+
+#[test]
+fn a_window_over_a_union_needs_each_source_s_watermark_column_in_place() {
+    let cases = [
+        (
+            "FROM (SELECT user_id, ts AS t2 FROM web \
+             UNION ALL SELECT user_id, created FROM app) AS u GROUP BY TUMBLE(t2, \
+             INTERVAL '1' MINUTE)",
+            "the window is over `t2`, but the watermark is for `ts`",
+        ),
+        (
+            "FROM (SELECT user_id, ts FROM web \
+             UNION ALL SELECT user_id, created + INTERVAL '1' SECOND AS ts FROM app) AS u \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE)",
+            "query 2 of the UNION ALL puts a computed column there",
+        ),
+        (
+            "FROM (SELECT user_id, ts FROM web \
+             UNION ALL SELECT user_id, window_start AS ts FROM app \
+             GROUP BY TUMBLE(created, INTERVAL '1' MINUTE), user_id) AS u \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE)",
+            "not a filter and projection of one source table",
+        ),
+    ];
+    for (from, expected) in cases {
+        let query = format!("INSERT INTO t SELECT window_start, count(*) AS n {from};");
+        let e = two_sources(&query).unwrap_err();
+        assert!(e.contains(expected), "`{query}`: {e}");
+    }
+}
