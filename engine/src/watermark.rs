@@ -4,10 +4,12 @@
 //! epochs before `e`, all-reduced across workers, and `W(0) = -infinity`. Records of epoch
 //! `e` are tested for lateness against `W(e-1)`; windows are final when `end <= W(e)`.
 //!
-//! An operator reading several sources' rows (a union) has one such clock per source `i`,
-//! and `W(e) = max(W(e-1), min_i (G_i(e) - delay_i))` over the sources that have had rows:
-//! Spark's default `MultipleWatermarkPolicy` (the minimum), which ignores an input until
-//! its first row.
+//! An operator reading several sources' rows (a union, or a window over a join) has one
+//! such clock per source `i`, and `W(e) = max(W(e-1), min_i (G_i(e) - delay_i))`, which
+//! stays at -infinity until every source has had a row: the minimum, as Spark's default
+//! policy and Flink take it, and as a stream–stream join takes its two sides'. A source
+//! that never sends a row holds it back, as in Flink without idleness; Spark would ignore
+//! such a source, at the risk of dropping its first rows as late.
 
 use serde::{Deserialize, Serialize};
 
@@ -103,10 +105,11 @@ impl Watermark {
 
     /// What `W(e)` will be when the next epoch starts.
     pub fn next(&self) -> Option<i64> {
+        // `None` until every clock has a max: an input without rows yet holds it back.
         let candidate = std::iter::once((self.max_event_time, self.delay))
             .chain(self.others.iter().map(|c| (c.max_event_time, c.delay)))
-            .filter_map(|(max, delay)| max.map(|m| m.saturating_sub(delay)))
-            .min();
+            .map(|(max, delay)| max.map(|m| m.saturating_sub(delay)))
+            .try_fold(i64::MAX, |least, w| w.map(|w| least.min(w)));
         match (self.current, candidate) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -181,8 +184,8 @@ mod tests {
         let mut w = Watermark::with_others(10, &[30]);
         w.observe(Some(100));
         w.advance();
-        // The other input has had no row: it does not hold the watermark back yet.
-        assert_eq!(w.current(), Some(90));
+        // The other input has had no row: it holds the watermark at -infinity.
+        assert_eq!(w.current(), None);
         w.observe(Some(200));
         w.observe_others(&[Some(150)]);
         w.advance();

@@ -147,8 +147,8 @@ pub struct WindowSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark_from: Option<String>,
     /// Further streams whose event times hold the watermark back (a union's other
-    /// sources): the watermark is the least, over the observed streams that have had
-    /// rows, of each one's max event time less its delay (Spark's default policy).
+    /// sources): the watermark is the least of each observed stream's max event time
+    /// less its delay, -infinity until each has had a row ([`crate::watermark`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub watermark_also: Vec<crate::watermark::WatermarkInput>,
     /// Whether each epoch's rows form a [changelog](crate::changelog) (a global window

@@ -65,9 +65,9 @@ deduplication within the watermark.
     event_time_tool.py check-union --dir D --out OUT --table T [--dlq DLQ]
         The oracle of 1-minute tumbling counts and sums of v per sensor over `web UNION
         ALL app WHERE v >= 0`, with watermark delays of 60 s (web) and 120 s (app): each
-        source's watermark from its own files as above, the union's the least of those
-        of the sources that have had rows (Spark's default policy), never moving back; a
-        row is late when its window ends at or before W(e-1). OUT/tables/T must hold the
+        source's watermark from its own files as above, the union's the least of them
+        (-inf until both have had rows), never moving back; a row is late when its
+        window ends at or before W(e-1). OUT/tables/T must hold the
         windows of the rows that were not late, and the dead-letter table the late rows
         (id, epoch); late rows, and app rows that a watermark of the web's alone would
         have made late, must both be more than 0.
@@ -443,9 +443,10 @@ def check_union(args) -> dict:
     saved = 0  # app rows that the web's watermark alone would have made late
     w_union = None
     for e in range(EPOCHS):
-        # W(e-1) of the union: the least of the sources' that have had rows, never back.
-        marks = [m[e][0] for _, m in sides.values() if m[e][0] is not None]
-        if marks:
+        # W(e-1) of the union: the least of the sources', -inf until each has had rows,
+        # never back.
+        marks = [m[e][0] for _, m in sides.values()]
+        if None not in marks:
             w_union = min(marks) if w_union is None else max(w_union, min(marks))
         web_alone = sides["web"][1][e][0]
         for side, (epochs, _) in sides.items():

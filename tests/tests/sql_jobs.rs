@@ -621,7 +621,7 @@ fn a_stream_stream_left_join_matches_its_oracle_and_survives_kills() -> Result<(
 }
 
 /// A window over a `UNION ALL` of two file sources whose event times are 30 minutes
-/// apart: its watermark is the least of the two sources' (Spark's policy), each observed
+/// apart: its watermark is the least of the two sources', each observed
 /// before the app query's `WHERE`, so the lagging source's rows are not late for the
 /// other's progress. An oracle replays the files with its own watermarks; the job is
 /// killed three times and resumed (the two clocks come back from snapshots).

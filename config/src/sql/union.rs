@@ -10,9 +10,10 @@
 //! Each query of the union runs as a subquery of its own (`target.u.part1`, ...), keeping
 //! its rows' coordinates for the dead letters after it; a union operator passes every row
 //! of each. A window over the union has one watermark clock per source, each observed on
-//! the source's rows before its query's `WHERE` with the source's delay, and its watermark
-//! is the least of them (Spark's default policy), so a source that lags behind never
-//! sees its rows dropped as late for another source's progress. For that, the union's
+//! the source's rows before its query's `WHERE` with the source's delay, and its
+//! watermark is the least of them (-infinity until each has had a row), so a source that
+//! lags behind never sees its rows dropped as late for another source's progress. For
+//! that, the union's
 //! time column is each query's source watermark column, unchanged (the first query names
 //! it as its source does; the others may rename it).
 
