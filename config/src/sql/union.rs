@@ -13,9 +13,8 @@
 //! the source's rows before its query's `WHERE` with the source's delay, and its
 //! watermark is the least of them (-infinity until each has had a row), so a source that
 //! lags behind never sees its rows dropped as late for another source's progress. For
-//! that, the union's
-//! time column is each query's source watermark column, unchanged (the first query names
-//! it as its source does; the others may rename it).
+//! that, the union's time column is each query's source watermark column, unchanged (the
+//! first query names it as its source does; the others may rename it).
 
 use datafusion::sql::sqlparser::ast::{Expr, Query, SelectItem, SetExpr, SetOperator, TableAlias};
 use sluice_engine::plan::PlanBuilder;
