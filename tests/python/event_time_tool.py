@@ -55,6 +55,14 @@ deduplication within the watermark.
         pid, paid), and the dead-letter table the late rows (order id or payment id,
         epoch); matched orders, unmatched orders and late rows must all be more than 0.
 
+    event_time_tool.py check-join-windows --dir D --out OUT --table T --table2 T2 [--dlq DLQ]
+        Windows over the inner join of check-join's orders and payments (the same bounds,
+        delays and late rows): T must hold, per 1-minute window of the order's time and
+        customer, the pairs' count and sum of paid; T2, per 1-minute window of the
+        payment's time, their count and sum of amount. The dead-letter table must hold
+        each late row twice (the job's two joins) and nothing else: no joined pair is
+        late for a window over it.
+
     event_time_tool.py write-union --dir D --seed S
         Writes D/web/part-NNNNN.jsonl {id, sensor, ts, v} and D/app/part-NNNNN.jsonl {id,
         sensor, created, v}, one file of each per epoch, event time moving ~20 s per epoch
@@ -358,7 +366,9 @@ def read_dir(d: str, column: str = "ts") -> list[list[dict]]:
     return epochs
 
 
-def check_join(args) -> dict:
+def joined_rows(args):
+    """The orders and payments that were not late for the join, and the late ones (each
+    row with its epoch)."""
     orders = read_dir(os.path.join(args.dir, "orders"))
     payments = read_dir(os.path.join(args.dir, "payments"))
     marks_o = watermarks(orders, 30 * SEC)
@@ -369,21 +379,33 @@ def check_join(args) -> dict:
         bound = None if wo is None or wp is None else min(wo, wp)
         for row in orders[e]:
             if bound is not None and row["t"] <= bound:
-                late.append((row["id"], e))
+                late.append((row, e))
             else:
                 kept_o.append(row)
         for row in payments[e]:
             if bound is not None and row["t"] <= bound:
-                late.append((row["pid"], e))
+                late.append((row, e))
             else:
                 kept_p.append(row)
+    return kept_o, kept_p, late
+
+
+def matches(kept_o, kept_p):
+    """Each order with the payments it joins (p.ts within 1 minute before to 3 minutes
+    after the order)."""
     by_order: dict = {}
     for p in kept_p:
         by_order.setdefault(p["order_id"], []).append(p)
-    want, matched, unmatched = [], 0, 0
     for o in kept_o:
-        hits = [p for p in by_order.get(o["id"], [])
-                if o["t"] - 60 * SEC <= p["t"] <= o["t"] + 180 * SEC]
+        yield o, [p for p in by_order.get(o["id"], [])
+                  if o["t"] - 60 * SEC <= p["t"] <= o["t"] + 180 * SEC]
+
+
+def check_join(args) -> dict:
+    kept_o, kept_p, late = joined_rows(args)
+    late = [(r["id"] if "id" in r else r["pid"], e) for r, e in late]
+    want, matched, unmatched = [], 0, 0
+    for o, hits in matches(kept_o, kept_p):
         for p in hits:
             want.append((o["id"], o["customer"], o["amount"], p["pid"], p["paid"]))
         if hits:
@@ -403,6 +425,44 @@ def check_join(args) -> dict:
                        "matched and unmatched orders and late rows")
     return {"rows": len(want), "matched_orders": matched, "unmatched_orders": unmatched,
             "late": len(late), "table": diff, "late_rows": late_diff,
+            "ok": not problems, "problems": problems}
+
+
+def check_join_windows(args) -> dict:
+    """Windows over the inner join's pairs: T (1-minute windows of the order's time per
+    customer: count, sum of paid) and T2 (of the payment's time: count, sum of amount)."""
+    kept_o, kept_p, late = joined_rows(args)
+    # A join keeps (and sends to the dead letters) only the columns its query reads, and
+    # neither query reads a payment's pid: a late payment goes by its order_id here.
+    late = [(r["id"] if "id" in r else r["order_id"] + 10**9, e) for r, e in late]
+    minute = 60 * SEC
+    by_order_time: dict = {}
+    by_payment_time: dict = {}
+    for o, hits in matches(kept_o, kept_p):
+        for p in hits:
+            start = o["t"] // minute * minute
+            by_order_time.setdefault((start, start + minute, o["customer"]), []).append(p["paid"])
+            start = p["t"] // minute * minute
+            by_payment_time.setdefault((start, start + minute), []).append(o["amount"])
+    con = connect()
+    got = lambda t, cols: (f"SELECT epoch_us(window_start), epoch_us(window_end), {cols} "
+                           f"FROM delta_scan({lit(table_path(args.out, t))})")
+    diff = diff_with(con, "want", "s BIGINT, e BIGINT, customer VARCHAR, n BIGINT, paid BIGINT",
+                     [(s, e, c, len(v), sum(v)) for (s, e, c), v in sorted(by_order_time.items())],
+                     got(args.table, "customer, n, paid"))
+    diff2 = diff_with(con, "want2", "s BIGINT, e BIGINT, n BIGINT, amount BIGINT",
+                      [(s, e, len(v), sum(v)) for (s, e), v in sorted(by_payment_time.items())],
+                      got(args.table2, "n, amount"))
+    # Each of the two joins routes the same late rows; the windows none.
+    late_diff = diff_with(
+        con, "want_late", "id BIGINT, epoch BIGINT", late + late,
+        late_sql(args, "coalesce(json_extract(payload, '$.id'), "
+                       "CAST(json_extract(payload, '$.order_id') AS BIGINT) + 1000000000)"))
+    problems = verdict(diff, late_diff, bool(late and by_order_time), "pairs and late rows")
+    if diff2["missing"] or diff2["unexpected"]:
+        problems.append("the windows of the payments' time differ from the oracle")
+    return {"windows": len(by_order_time), "windows_by_payment_time": len(by_payment_time),
+            "late": len(late), "table": diff, "table2": diff2, "late_rows": late_diff,
             "ok": not problems, "problems": problems}
 
 
@@ -508,6 +568,12 @@ def main(argv) -> int:
     cj.add_argument("--out", required=True)
     cj.add_argument("--table", required=True)
     cj.add_argument("--dlq", default="dead_letters")
+    cw = sub.add_parser("check-join-windows")
+    cw.add_argument("--dir", required=True)
+    cw.add_argument("--out", required=True)
+    cw.add_argument("--table", required=True)
+    cw.add_argument("--table2", required=True)
+    cw.add_argument("--dlq", default="dead_letters")
     wu = sub.add_parser("write-union")
     wu.add_argument("--dir", required=True)
     wu.add_argument("--seed", type=int, default=7)
@@ -519,7 +585,7 @@ def main(argv) -> int:
     args = parser.parse_args(argv)
     commands = {"write-join": write_join, "check-join": check_join, "write": write, "check": check, "write-dups": write_dups,
                 "check-dedup": check_dedup, "write-union": write_union,
-                "check-union": check_union}
+                "check-union": check_union, "check-join-windows": check_join_windows}
     result = commands[args.cmd](args)
     print(json.dumps(result, default=str))
     return 0 if result.get("ok", True) else 1

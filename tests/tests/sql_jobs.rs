@@ -620,6 +620,48 @@ fn a_stream_stream_left_join_matches_its_oracle_and_survives_kills() -> Result<(
     against_oracle_through_kills(&dir, &job, 2, "check-join", &["--table", "order_payments"])
 }
 
+/// Windows over an inner stream–stream join's pairs, one over the order's time (per
+/// customer) and one over the payment's: each window's watermark is the join's (the
+/// least of the two sides') less the join's bound on that side, so no pair the join emits
+/// is ever late for it. The oracle joins the rows that were not late for the join and
+/// windows the pairs; the dead letters must be the join's late rows only. Killed three
+/// times and resumed.
+#[test]
+fn windows_over_an_inner_join_s_pairs_match_their_oracle_and_survive_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_join_windows")?;
+    write_input(&dir, "write-join", 4)?;
+    let job = dir.join("job.sql");
+    let join = "FROM orders AS o JOIN payments AS p ON p.order_id = o.id \
+                AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE";
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'orders-payments-windows';\n\
+             CREATE TABLE orders (id BIGINT NOT NULL, customer STRING NOT NULL, \
+               ts TIMESTAMP NOT NULL, amount BIGINT NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) {};\n\
+             CREATE TABLE payments (pid BIGINT NOT NULL, order_id BIGINT NOT NULL, \
+               ts TIMESTAMP NOT NULL, paid BIGINT NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '60' SECOND) {};\n\
+             INSERT INTO per_customer SELECT window_start, window_end, o.customer, \
+               count(*) AS n, sum(paid) AS paid {join} \
+             GROUP BY TUMBLE(o.ts, INTERVAL '1' MINUTE), o.customer;\n\
+             INSERT INTO by_payment_time SELECT window_start, window_end, count(*) AS n, \
+               sum(amount) AS amount {join} GROUP BY TUMBLE(p.ts, INTERVAL '1' MINUTE);\n",
+            one_file_per_epoch(&dir.join("orders")),
+            one_file_per_epoch(&dir.join("payments"))
+        ),
+    )?;
+    against_oracle_through_kills(
+        &dir,
+        &job,
+        2,
+        "check-join-windows",
+        &["--table", "per_customer", "--table2", "by_payment_time"],
+    )
+}
+
 /// A window over a `UNION ALL` of two file sources whose event times are 30 minutes
 /// apart: its watermark is the least of the two sources', each observed
 /// before the app query's `WHERE`, so the lagging source's rows are not late for the

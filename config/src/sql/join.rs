@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::stream_join::{StreamJoinKind, StreamJoinSpec};
+use sluice_engine::watermark::WatermarkInput;
 
 use super::ddl::SourceTable;
-use super::query::{source_table, unsupported};
+use super::query::{quoted, source_table, unsupported};
 use super::subquery;
 
 mod condition;
@@ -59,6 +60,92 @@ pub(super) struct Lowered<'a> {
     /// The source table of the left side.
     pub(super) source: &'a SourceTable,
     sides: [Side<'a>; 2],
+    /// The join as lowered, for a window over its rows.
+    spec: StreamJoinSpec,
+}
+
+/// What a window over a join's rows needs of the join: its kind and bounds, and each
+/// side's alias, stream, event-time column and delay.
+#[derive(Clone, Debug)]
+pub(super) struct JoinClocks {
+    spec: StreamJoinSpec,
+    /// `(alias, stream, event time, delay)` of the left and right sides; `None` for a
+    /// windowed subquery.
+    sides: [Option<(String, String, String, Duration)>; 2],
+}
+
+impl JoinClocks {
+    /// The watermark of a window over `time_column` of the joined rows (`alias.ts` of
+    /// either side): the stream and delay of its clock over that side (a projection
+    /// `name` of the side's rows naming their event time as the joined rows do), and
+    /// the other side's clock.
+    ///
+    /// A pair comes out of the join in the epoch of its later row, which was not late:
+    /// its time is above the join's `W(e-1)`. With `r.t <= l.t + max` (and `r.t >= l.t +
+    /// min`), the left row's time is then above `W(e-1) - max` (the right row's above
+    /// `W(e-1) + min`). So a window over the left time takes the join's watermark less
+    /// `max(0, max)` (over the right time, less `max(0, -min)`): each side's clock with
+    /// that much more delay, and no joined row is ever late for the window.
+    ///
+    /// # Errors
+    /// An outer join (its unmatched rows come out once the watermark has passed them), a
+    /// join bounded by a column (`left_until`), a windowed subquery's side, or a column
+    /// that is neither side's event time.
+    pub(super) fn window_clock(
+        &self,
+        plan: PlanBuilder,
+        name: &str,
+        time_column: &str,
+    ) -> Result<(PlanBuilder, String, Duration, WatermarkInput), String> {
+        let not_yet = |what: &str, why: &str| Err(unsupported(what, why));
+        if self.spec.kind != StreamJoinKind::Inner {
+            return not_yet(
+                "an event-time window over an outer join's rows",
+                "not yet: its unmatched rows come out once the watermark has passed them, \
+                 too late for a window; use an inner join, or aggregate without a window in \
+                 update mode",
+            );
+        }
+        if self.spec.left_until.is_some() {
+            return not_yet(
+                "an event-time window over a join bounded by a column",
+                "not yet; bound the join by the left's event time plus an INTERVAL",
+            );
+        }
+        let [Some(left), Some(right)] = &self.sides else {
+            return not_yet(
+                "an event-time window over a join of windowed subqueries",
+                "window the join's source tables, or join the windows",
+            );
+        };
+        let us = |v: i64| Duration::from_micros(u64::try_from(v.max(0)).unwrap_or(0));
+        let (own, other, slack) = if time_column == format!("{}.{}", left.0, left.2) {
+            (left, right, us(self.spec.max_offset_us))
+        } else if time_column == format!("{}.{}", right.0, right.2) {
+            (right, left, us(-self.spec.min_offset_us))
+        } else {
+            return Err(format!(
+                "a window over a join's rows is over one side's event time, `{}.{}` or                  `{}.{}`, not `{time_column}`",
+                left.0, left.2, right.0, right.2
+            ));
+        };
+        let plan = plan.operator(
+            name,
+            &own.1,
+            OperatorKind::Project {
+                columns: vec![(time_column.to_owned(), quoted(&own.2))],
+                keep_input: false,
+                drop: Vec::new(),
+                keep_coordinates: false,
+            },
+        );
+        let other = WatermarkInput {
+            stream: other.1.clone(),
+            time_column: other.2.clone(),
+            delay: other.3 + slack,
+        };
+        Ok((plan, name.to_owned(), own.3 + slack, other))
+    }
 }
 
 /// Lowers `from`, two sides joined (`a JOIN b ON ...`, or `a, b` with the join's
@@ -210,10 +297,11 @@ pub(super) fn lower<'a>(
         left_until: condition.until.clone(),
     };
     Ok(Lowered {
-        plan: plan.stream_join(&name, &l.stream, spec),
+        plan: plan.stream_join(&name, &l.stream, spec.clone()),
         stream: name,
         source: l.table,
         sides,
+        spec,
     })
 }
 
@@ -363,6 +451,20 @@ fn owner(name: &str, sides: &[Side; 2]) -> Result<Option<usize>, String> {
 }
 
 impl Lowered<'_> {
+    /// What a window over the joined rows needs of the join.
+    pub(super) fn clocks(&self) -> JoinClocks {
+        let side = |s: &Side, time: &str| {
+            (!s.windowed).then(|| (s.alias.clone(), s.stream.clone(), time.to_owned(), s.delay))
+        };
+        JoinClocks {
+            sides: [
+                side(&self.sides[0], &self.spec.left_time),
+                side(&self.sides[1], &self.spec.right_time),
+            ],
+            spec: self.spec.clone(),
+        }
+    }
+
     /// Rewrites the rest of the query to the joined rows' columns: `a.col` and an
     /// unambiguous `col` become the column `"a.col"`; a select item that is a column keeps
     /// the column's own name.

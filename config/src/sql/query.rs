@@ -382,8 +382,8 @@ fn lower_from<'a>(
                 sources,
             )?;
             lowered.qualify(select)?;
+            input = Input::Join(Box::new(lowered.clocks()));
             plan = lowered.plan;
-            input = Input::Join;
             (
                 lowered.stream,
                 select.selection.clone(),
@@ -481,8 +481,9 @@ fn lower_from<'a>(
 pub(super) enum Input {
     /// A source table's rows, or a deduplication's.
     Rows,
-    /// A stream–stream join's rows, which have no watermark of their own.
-    Join,
+    /// A stream–stream join's rows, which have no watermark of their own: a window over
+    /// them keeps clocks over the join's sides.
+    Join(Box<join::JoinClocks>),
     /// The changelog of an aggregate without a window, whose GROUP BY keys the select
     /// list names so.
     Changelog(Vec<String>),

@@ -233,11 +233,23 @@ pub(super) fn lower_window(
     // the old start must go.
     let deletes =
         !changelog && sink.mode == OutputMode::Update && matches!(kind, WindowKind::Session { .. });
+    // The watermark follows the source's rows, before the query's WHERE; over a union,
+    // every source's; over a join, each side's with the join's slack (the least of
+    // their clocks).
+    let mut watermark_from = (kind != WindowKind::Global && stream != source.checked_stream())
+        .then(|| source.checked_stream());
+    let mut delay = delay;
     let watermark_also = match input {
-        Input::Union(branches) if kind != WindowKind::Global => {
-            super::union::clocks(branches, &time_column)?
+        _ if kind == WindowKind::Global => Vec::new(),
+        Input::Union(branches) => super::union::clocks(branches, &time_column)?,
+        Input::Join(clocks) => {
+            let (next, from, own, other) =
+                clocks.window_clock(plan, &format!("{target}/clock"), &time_column)?;
+            plan = next;
+            (watermark_from, delay) = (Some(from), own);
+            vec![other]
         }
-        _ => Vec::new(),
+        Input::Rows | Input::Changelog(_) => Vec::new(),
     };
     let spec = WindowSpec {
         name: target.to_owned(),
@@ -252,10 +264,7 @@ pub(super) fn lower_window(
             sink.mode
         },
         allowed_lateness: sink.allowed_lateness,
-        // The watermark follows the source's rows, before the query's WHERE; over a
-        // union, every source's (the least of their clocks).
-        watermark_from: (kind != WindowKind::Global && stream != source.checked_stream())
-            .then(|| source.checked_stream()),
+        watermark_from,
         watermark_also,
         changelog,
         deletes,
@@ -395,12 +404,14 @@ fn grouping(
     };
     match input {
         Input::Rows | Input::Union(_) => {}
-        Input::Join => {
-            return Err(unsupported(
-                "an event-time window over a stream–stream join's rows",
-                "not yet; aggregate the join without a window in update mode, or window each \
-                 side in a subquery and join the windows",
-            ));
+        Input::Join(_) => {
+            // The join's sides set its watermark ([`super::join::JoinClocks`]).
+            return Ok(Grouping {
+                kind,
+                time_column,
+                keys,
+                delay: Duration::ZERO,
+            });
         }
         Input::Changelog(_) => {
             return Err(unsupported(

@@ -155,18 +155,62 @@ fn aggregates_over_aggregates_that_cannot_retract_are_refused() {
     )
     .unwrap_err();
     assert!(err.contains("in append mode"), "{err}");
-    // A window over a join's rows has no watermark to close it by.
+    // A window over an outer join's rows: its unmatched rows come out too late for it.
     let err = joined(
         "CREATE TABLE t WITH ('output-mode' = 'update');\n\
-         INSERT INTO t SELECT window_start, count(*) AS n FROM a AS x JOIN b AS y \
+         INSERT INTO t SELECT window_start, count(*) AS n FROM a AS x LEFT JOIN b AS y \
          ON y.id = x.id AND y.bts BETWEEN x.ts AND x.ts + INTERVAL '1' MINUTE \
          GROUP BY TUMBLE(x.ts, INTERVAL '1' MINUTE);",
     )
     .unwrap_err();
     assert!(
-        err.contains("an event-time window over a stream–stream join's rows"),
+        err.contains("an event-time window over an outer join's rows"),
         "{err}"
     );
+}
+
+#[test]
+fn a_window_over_an_inner_join_keeps_each_side_s_clock_with_the_join_s_slack() {
+    let window = |time: &str| {
+        let config = joined(&format!(
+            "INSERT INTO t SELECT window_start, count(*) AS n FROM a AS x JOIN b AS y \
+             ON y.id = x.id AND y.bts BETWEEN x.ts - INTERVAL '20' SECOND \
+             AND x.ts + INTERVAL '1' MINUTE \
+             GROUP BY TUMBLE({time}, INTERVAL '1' MINUTE);"
+        ))
+        .unwrap();
+        let plan = config.queries.unwrap().plan;
+        let clock = plan.operators.iter().find(|o| o.name == "t/clock").unwrap();
+        let OperatorKind::Project { columns, .. } = &clock.kind else {
+            panic!("{clock:?}")
+        };
+        let spec = plan.window().unwrap().clone();
+        (clock.input.clone(), columns.clone(), spec)
+    };
+    // Over the left time: each side's delay (30 s and 60 s) plus the upper bound.
+    let (input, columns, spec) = window("x.ts");
+    assert_eq!(input, "t/x-columns");
+    assert_eq!(columns, [("x.ts".to_owned(), "\"ts\"".to_owned())]);
+    assert_eq!(spec.watermark_from.as_deref(), Some("t/clock"));
+    assert_eq!(spec.delay, Duration::from_secs(90));
+    assert_eq!(spec.watermark_also[0].stream, "t/y-columns");
+    assert_eq!(spec.watermark_also[0].time_column, "bts");
+    assert_eq!(spec.watermark_also[0].delay, Duration::from_secs(120));
+    // Over the right time: plus the lower bound's 20 seconds.
+    let (input, columns, spec) = window("y.bts");
+    assert_eq!(input, "t/y-columns");
+    assert_eq!(columns, [("y.bts".to_owned(), "\"bts\"".to_owned())]);
+    assert_eq!(spec.delay, Duration::from_secs(80));
+    assert_eq!(spec.watermark_also[0].time_column, "ts");
+    assert_eq!(spec.watermark_also[0].delay, Duration::from_secs(50));
+    // Over a column that is no side's event time.
+    let err = joined(
+        "INSERT INTO t SELECT window_start, count(*) AS n FROM a AS x JOIN b AS y \
+         ON y.id = x.id AND y.bts BETWEEN x.ts AND x.ts + INTERVAL '1' MINUTE \
+         GROUP BY TUMBLE(x.id, INTERVAL '1' MINUTE);",
+    )
+    .unwrap_err();
+    assert!(err.contains("over one side's event time"), "{err}");
 }
 
 #[test]
