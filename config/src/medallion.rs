@@ -78,6 +78,7 @@ impl JobConfig {
                 time_column: dedup.event_time.clone(),
                 delay: dedup.watermark_delay,
                 watermark_from: None,
+                watermark_also: Vec::new(),
             };
             plan = plan.dedup(DEDUP, &last, spec);
             last = DEDUP.to_owned();

@@ -29,7 +29,7 @@ use crate::batch::Batches;
 use crate::error::Result;
 use crate::event_time::{EventTimeInput, event_time_operator};
 use crate::key::KeyColumns;
-use crate::window::{WindowOutputs, WindowSetup};
+use crate::window::{Observed, WindowOutputs, WindowSetup};
 
 /// Deduplication of a stream by key columns within the watermark.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +47,10 @@ pub struct DedupSpec {
     /// its `WHERE`); the input itself when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark_from: Option<String>,
+    /// Further streams whose event times hold the watermark back (a union's other
+    /// sources), as a window's ([`crate::window::WindowSpec::watermark_also`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watermark_also: Vec<crate::watermark::WatermarkInput>,
 }
 
 /// Deduplication of a stream of Arrow batches.
@@ -65,20 +69,21 @@ pub trait DedupExt<'scope> {
     where
         Self: Sized,
     {
-        self.dedup_observing(spec, schema, setup, None)
+        self.dedup_observing(spec, schema, setup, Observed::default())
     }
 
-    /// As [`dedup`](Self::dedup), with the watermark set by the event times of `watermark`
-    /// (a stream with its schema, holding `spec.time_column`) instead of the input's.
+    /// As [`dedup`](Self::dedup), with the watermark set by the event times of the
+    /// `observed` streams.
     ///
     /// # Errors
-    /// When the spec does not fit the schemas.
+    /// When the spec does not fit the schemas, or `observed` does not hold a stream for
+    /// each of the spec's `watermark_also`.
     fn dedup_observing(
         self,
         spec: &DedupSpec,
         schema: &SchemaRef,
         setup: WindowSetup,
-        watermark: Option<(Stream<'scope, u64, Batches>, SchemaRef)>,
+        observed: Observed<'scope>,
     ) -> Result<WindowOutputs<'scope>>;
 }
 
@@ -88,16 +93,17 @@ impl<'scope> DedupExt<'scope> for Stream<'scope, u64, Batches> {
         spec: &DedupSpec,
         schema: &SchemaRef,
         setup: WindowSetup,
-        watermark: Option<(Stream<'scope, u64, Batches>, SchemaRef)>,
+        observed: Observed<'scope>,
     ) -> Result<WindowOutputs<'scope>> {
         let input = EventTimeInput {
             stream: self,
             keys: KeyColumns::resolve(schema, &spec.keys)?,
             time_column: Some(spec.time_column.clone()),
             schema: Arc::clone(schema),
-            watermark,
+            watermark: None,
             also: Vec::new(),
-        };
+        }
+        .observing(&spec.name, observed, &spec.watermark_also)?;
         let state = DedupState::new(spec.clone(), schema)?;
         event_time_operator(vec![input], state, setup, format!("Dedup({})", spec.name))
     }

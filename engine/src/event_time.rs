@@ -100,6 +100,36 @@ pub(crate) struct EventTimeInput<'scope> {
 /// A stream that sets a watermark, with its schema.
 pub(crate) type Watermarked<'scope> = (Stream<'scope, u64, Batches>, SchemaRef);
 
+impl<'scope> EventTimeInput<'scope> {
+    /// The input with its watermark set by the `observed` streams: one instead of the
+    /// input, and one for each of `also` (the spec's, named for `operator`).
+    ///
+    /// # Errors
+    /// When `observed` does not hold a stream for each of `also`.
+    pub(crate) fn observing(
+        mut self,
+        operator: &str,
+        observed: crate::window::Observed<'scope>,
+        also: &[crate::watermark::WatermarkInput],
+    ) -> Result<Self> {
+        if observed.also.len() != also.len() {
+            return Err(EngineError::InvalidPlan(format!(
+                "`{operator}`: {} streams hold its watermark back, {} were given",
+                also.len(),
+                observed.also.len()
+            )));
+        }
+        self.watermark = observed.instead;
+        self.also = observed
+            .also
+            .into_iter()
+            .zip(also)
+            .map(|(stream, w)| (stream, w.time_column.clone()))
+            .collect();
+        Ok(self)
+    }
+}
+
 /// Runs `state` over `inputs`, each exchanged by its keys into key groups; `label` names
 /// the timely operator.
 ///

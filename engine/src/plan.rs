@@ -341,8 +341,14 @@ impl Plan {
                 }) => inputs.push(from.as_str()),
                 _ => {}
             }
-            if let OperatorKind::Window(spec) = &op.kind {
-                inputs.extend(spec.watermark_also.iter().map(|w| w.stream.as_str()));
+            match &op.kind {
+                OperatorKind::Window(spec) => {
+                    inputs.extend(spec.watermark_also.iter().map(|w| w.stream.as_str()));
+                }
+                OperatorKind::Dedup(spec) => {
+                    inputs.extend(spec.watermark_also.iter().map(|w| w.stream.as_str()));
+                }
+                _ => {}
             }
             if let Some(input) = inputs
                 .into_iter()

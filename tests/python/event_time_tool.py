@@ -39,6 +39,12 @@ deduplication within the watermark.
         the dead-letter table the late rows (id, attempt, epoch); ids that pass twice
         (forgotten, then sent again) and duplicates dropped must both be more than 0.
 
+    event_time_tool.py write-dups-union --dir D --seed S
+    event_time_tool.py check-dedup --union ...
+        write-dups, each file's rows then split in two sources, D/b (attempts 1 and 3)
+        and D/a (the others); check-dedup --union reads them as one union, whose
+        watermark is the least of the two sources' (-inf until both have had rows).
+
     event_time_tool.py write-join --dir D --seed S
         Writes D/orders/part-NNNNN.jsonl and D/payments/part-NNNNN.jsonl, one file of each
         per epoch: orders {id, customer, ts, amount}, and payments {pid, order_id, ts,
@@ -270,12 +276,14 @@ def write_dups(args) -> dict:
     return {"files": EPOCHS, "rows": sum(len(r) for r in epochs)}
 
 
-def dedup_oracle(epochs, delay: int):
-    """(passed rows, late [(id, attempt, epoch)], duplicates dropped, ids passed twice)."""
+def dedup_oracle(epochs, delay: int, marks=None):
+    """(passed rows, late [(id, attempt, epoch)], duplicates dropped, ids passed twice);
+    `marks`, each epoch's (W(e-1), W(e)), default to the epochs' own."""
     passed, late = [], []
     remembered: dict = {}  # id -> forget at
     dropped = 0
-    for e, (rows, (w_prev, w_cur)) in enumerate(zip(epochs, watermarks(epochs, delay))):
+    marks = marks or watermarks(epochs, delay)
+    for e, (rows, (w_prev, w_cur)) in enumerate(zip(epochs, marks)):
         first: dict = {}
         for row in rows:
             if w_prev is not None and row["t"] <= w_prev:
@@ -301,8 +309,43 @@ def dedup_oracle(epochs, delay: int):
     return passed, late, dropped, twice
 
 
+def write_dups_union(args) -> dict:
+    """write-dups, then each file's rows split in two sources: D/b the attempts 1 and 3
+    (resent and sent again later), D/a the others."""
+    out = write_dups(args)
+    for side in ("a", "b"):
+        os.makedirs(os.path.join(args.dir, side), exist_ok=True)
+    for path in sorted(glob.glob(os.path.join(args.dir, "in", "part-*.jsonl"))):
+        rows = [json.loads(line) for line in open(path) if line.strip()]
+        for side, keep in (("a", lambda r: r["attempt"] not in (1, 3)),
+                           ("b", lambda r: r["attempt"] in (1, 3))):
+            with open(os.path.join(args.dir, side, os.path.basename(path)), "w") as f:
+                f.write("".join(json.dumps(r) + "\n" for r in rows if keep(r)))
+    return out
+
+
+def union_marks(per_source):
+    """Each epoch's (W(e-1), W(e)) of a union: the least of its sources' W(e), -inf until
+    each has one, never moving back."""
+    out, w = [], None
+    for e in range(len(per_source[0])):
+        prev = w
+        current = [marks[e][1] for marks in per_source]
+        if None not in current:
+            w = min(current) if w is None else max(w, min(current))
+        out.append((prev, w))
+    return out
+
+
 def check_dedup(args) -> dict:
-    passed, late, dropped, twice = dedup_oracle(read_epochs(args.dir), args.delay * SEC)
+    if args.union:
+        a = read_dir(os.path.join(args.dir, "a"))
+        b = read_dir(os.path.join(args.dir, "b"))
+        marks = union_marks([watermarks(a, args.delay * SEC), watermarks(b, args.delay * SEC)])
+        epochs = [ra + rb for ra, rb in zip(a, b)]
+    else:
+        epochs, marks = read_epochs(args.dir), None
+    passed, late, dropped, twice = dedup_oracle(epochs, args.delay * SEC, marks)
     con = connect()
     table = table_path(args.out, args.table)
     diff = diff_with(
@@ -560,6 +603,11 @@ def main(argv) -> int:
     cd.add_argument("--table", required=True)
     cd.add_argument("--dlq", default="dead_letters")
     cd.add_argument("--delay", type=int, required=True)
+    cd.add_argument("--union", action="store_true",
+                    help="the input is D/a and D/b (write-dups-union), read as one union")
+    wdu = sub.add_parser("write-dups-union")
+    wdu.add_argument("--dir", required=True)
+    wdu.add_argument("--seed", type=int, default=7)
     wj = sub.add_parser("write-join")
     wj.add_argument("--dir", required=True)
     wj.add_argument("--seed", type=int, default=7)
@@ -584,7 +632,7 @@ def main(argv) -> int:
     cu.add_argument("--dlq", default="dead_letters")
     args = parser.parse_args(argv)
     commands = {"write-join": write_join, "check-join": check_join, "write": write, "check": check, "write-dups": write_dups,
-                "check-dedup": check_dedup, "write-union": write_union,
+                "check-dedup": check_dedup, "write-dups-union": write_dups_union, "write-union": write_union,
                 "check-union": check_union, "check-join-windows": check_join_windows}
     result = commands[args.cmd](args)
     print(json.dumps(result, default=str))

@@ -549,6 +549,43 @@ fn a_row_number_deduplication_matches_its_oracle_and_survives_kills() -> Result<
     )
 }
 
+/// The same deduplication over a `UNION ALL` of two sources, which split the events:
+/// resent copies arrive through the second. The watermark is the least of the two
+/// sources' (the oracle computes each from its own files).
+#[test]
+fn a_deduplication_over_a_union_matches_its_oracle_and_survives_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_dedup_union")?;
+    write_input(&dir, "write-dups-union", 6)?;
+    let job = dir.join("job.sql");
+    let table = |name: &str| {
+        format!(
+            "CREATE TABLE {name} (id BIGINT NOT NULL, sensor STRING NOT NULL, \
+               ts TIMESTAMP NOT NULL, v BIGINT NOT NULL, attempt BIGINT NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) {};\n",
+            one_file_per_epoch(&dir.join(name))
+        )
+    };
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'dedup-union';\n{}{}\
+             INSERT INTO unique_events SELECT id, sensor, ts, v, attempt FROM ( \
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY ts) AS rn \
+               FROM (SELECT * FROM a UNION ALL SELECT * FROM b) AS u) WHERE rn = 1;\n",
+            table("a"),
+            table("b")
+        ),
+    )?;
+    against_oracle_through_kills(
+        &dir,
+        &job,
+        2,
+        "check-dedup",
+        &["--table", "unique_events", "--delay", "30", "--union"],
+    )
+}
+
 /// The same deduplication from a YAML job file (`silver.dedup`), over the same kind of
 /// input and against the same oracle, clean and through three kills.
 #[test]

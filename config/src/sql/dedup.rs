@@ -21,6 +21,7 @@ use sluice_engine::plan::PlanBuilder;
 use super::ddl::SourceTable;
 use super::join::{all_of, conjuncts};
 use super::query::{function_args, lower_select, plain_select, source_table, unsupported};
+use super::{nested, union};
 
 /// A lowered deduplication subquery.
 pub(super) struct Lowered<'a> {
@@ -48,17 +49,31 @@ pub(super) fn lower<'a>(
              ORDER BY ts) AS rn FROM source, kept WHERE rn = 1 outside",
         )
     };
-    let select = plain_select(subquery)?;
+    let mut select = plain_select(subquery)?.clone();
     let [from] = select.from.as_slice() else {
-        return Err(not_dedup());
-    };
-    let TableFactor::Table { name, .. } = &from.relation else {
         return Err(not_dedup());
     };
     if !from.joins.is_empty() {
         return Err(not_dedup());
     }
-    let source = source_table(name, sources)?;
+    // Its rows: a source table's, or a union's of source tables (one watermark clock per
+    // source, as for a window over it).
+    let (source, mut stream, branches) = match &from.relation {
+        TableFactor::Table { name, .. } => {
+            let source = source_table(name, sources)?;
+            (source, source.checked_stream(), None)
+        }
+        TableFactor::Derived {
+            subquery, alias, ..
+        } if union::is_union(subquery) => {
+            let alias = alias.clone();
+            let lowered = union::lower(plan, target, subquery, alias.as_ref(), sources)?;
+            nested::unqualify(&mut select, alias.as_ref());
+            plan = lowered.plan;
+            (lowered.source, lowered.stream, Some(lowered.branches))
+        }
+        _ => return Err(not_dedup()),
+    };
     if !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty())
     {
         return Err(not_dedup());
@@ -92,7 +107,10 @@ pub(super) fn lower<'a>(
             ),
         )
     })?;
-    let mut stream = source.checked_stream();
+    let watermark_also = match &branches {
+        Some(branches) => union::clocks(branches, &time_column)?,
+        None => Vec::new(),
+    };
     if let Some(predicate) = &select.selection {
         let name = format!("{target}/dedup-where");
         plan = plan.filter(&name, &stream, &predicate.to_string());
@@ -114,6 +132,7 @@ pub(super) fn lower<'a>(
         delay,
         // The watermark follows the source's rows, before the subquery's WHERE.
         watermark_from: (projected != source.checked_stream()).then(|| source.checked_stream()),
+        watermark_also,
     };
     Ok(Lowered {
         plan: next.dedup(&name, &projected, spec),

@@ -39,10 +39,13 @@ pub(super) struct Lowered<'a> {
 }
 
 /// Whether `subquery` ranks the rows of a subquery of its own (a window Top-N), rather than
-/// a source table's rows (a deduplication).
+/// a source table's rows or a union of them (a deduplication).
 pub(super) fn is_top_n(subquery: &Query) -> bool {
     plain_select(subquery).is_ok_and(|select| {
-        matches!(select.from.as_slice(), [f] if matches!(f.relation, TableFactor::Derived { .. }))
+        matches!(select.from.as_slice(), [f] if matches!(
+            &f.relation,
+            TableFactor::Derived { subquery, .. } if !super::union::is_union(subquery)
+        ))
     })
 }
 

@@ -69,7 +69,7 @@ impl DedupState {
             schema: Arc::clone(schema),
             late_schema: late_schema(schema),
             seen: HashMap::default(),
-            watermark: Watermark::new(micros(spec.delay)),
+            watermark: Watermark::with_others(micros(spec.delay), &other_delays(&spec)),
             batches: Vec::new(),
             candidates: HashMap::default(),
             duplicates: 0,
@@ -160,6 +160,9 @@ impl EventTimeState for DedupState {
         epoch_max: &[Option<i64>],
         _flush: bool,
     ) -> Result<Option<RecordBatch>> {
+        // The input is clock 0; the streams of `watermark_also` follow.
+        self.watermark
+            .observe_others(epoch_max.get(1..).unwrap_or_default());
         let epoch_max = epoch_max[0];
         let delay = self.watermark.delay();
         let mut passed: Vec<(Box<[u8]>, Candidate)> = self.candidates.drain().collect();
@@ -229,7 +232,7 @@ impl EventTimeState for DedupState {
             }
         }
         if let Some(w) = watermark {
-            self.watermark = w;
+            self.watermark = Watermark::restored_with_others(w, &other_delays(&self.spec));
         }
         Ok(())
     }
@@ -249,4 +252,12 @@ impl EventTimeState for DedupState {
     fn late_rows_schema(&self) -> SchemaRef {
         Arc::clone(&self.late_schema)
     }
+}
+
+/// The delays of the further streams that hold a deduplication's watermark back.
+fn other_delays(spec: &DedupSpec) -> Vec<i64> {
+    spec.watermark_also
+        .iter()
+        .map(|w| micros(w.delay))
+        .collect()
 }

@@ -238,6 +238,9 @@ fn compile_operator(
         }
         OperatorKind::Dedup(spec) => {
             observable(streams, spec.watermark_from.as_deref(), &spec.time_column)?;
+            for also in &spec.watermark_also {
+                observable(streams, Some(&also.stream), &also.time_column)?;
+            }
             DedupState::new(spec.clone(), input)?;
             let compiled = CompiledOperator::Dedup {
                 spec: spec.clone(),

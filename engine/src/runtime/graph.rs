@@ -136,14 +136,8 @@ fn event_time<'scope>(
             input: schema,
         } => {
             let setup = event_time_setup(&spec.name, shared, control);
-            let watermarks = Observed {
-                instead: observed(spec.watermark_from.as_deref(), streams, shared),
-                also: spec
-                    .watermark_also
-                    .iter()
-                    .filter_map(|w| observed(Some(&w.stream), streams, shared))
-                    .collect(),
-            };
+            let watermarks =
+                watermarks(&spec.watermark_from, &spec.watermark_also, streams, shared);
             (
                 input.window_observing(spec, schema, setup, watermarks)?,
                 format!("Window({})", spec.name),
@@ -154,9 +148,10 @@ fn event_time<'scope>(
             input: schema,
         } => {
             let setup = event_time_setup(&spec.name, shared, control);
-            let watermark = observed(spec.watermark_from.as_deref(), streams, shared);
+            let watermarks =
+                watermarks(&spec.watermark_from, &spec.watermark_also, streams, shared);
             (
-                input.dedup_observing(spec, schema, setup, watermark)?,
+                input.dedup_observing(spec, schema, setup, watermarks)?,
                 format!("Dedup({})", spec.name),
             )
         }
@@ -170,6 +165,23 @@ fn event_time<'scope>(
         }
         _ => unreachable!("called for event-time operators only"),
     })
+}
+
+/// The streams that set an event-time operator's watermark: `from` instead of its input,
+/// and each of `also`.
+fn watermarks<'scope>(
+    from: &Option<String>,
+    also: &[crate::watermark::WatermarkInput],
+    streams: &BTreeMap<String, Stream<'scope, u64, Batches>>,
+    shared: &Shared,
+) -> Observed<'scope> {
+    Observed {
+        instead: observed(from.as_deref(), streams, shared),
+        also: also
+            .iter()
+            .filter_map(|w| observed(Some(&w.stream), streams, shared))
+            .collect(),
+    }
 }
 
 /// The stream named `from`, with its schema: what sets an operator's watermark when it

@@ -132,28 +132,15 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
         setup: WindowSetup,
         observed: Observed<'scope>,
     ) -> Result<WindowOutputs<'scope>> {
-        if observed.also.len() != spec.watermark_also.len() {
-            return Err(crate::error::EngineError::InvalidPlan(format!(
-                "window `{}`: {} streams hold its watermark back, {} were given",
-                spec.name,
-                spec.watermark_also.len(),
-                observed.also.len()
-            )));
-        }
-        let also = observed
-            .also
-            .into_iter()
-            .zip(&spec.watermark_also)
-            .map(|(stream, w)| (stream, w.time_column.clone()))
-            .collect();
         let input = EventTimeInput {
             stream: self,
             keys: KeyColumns::resolve(schema, &spec.keys)?,
             time_column: (spec.kind != WindowKind::Global).then(|| spec.time_column.clone()),
             schema: Arc::clone(schema),
-            watermark: observed.instead,
-            also,
-        };
+            watermark: None,
+            also: Vec::new(),
+        }
+        .observing(&spec.name, observed, &spec.watermark_also)?;
         let state = WindowState::new(spec.clone(), schema)?;
         event_time_operator(vec![input], state, setup, format!("Window({})", spec.name))
     }

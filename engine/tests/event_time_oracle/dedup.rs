@@ -12,6 +12,7 @@ fn dedup_spec() -> DedupSpec {
         time_column: "ts".into(),
         delay: Duration::from_secs(60),
         watermark_from: None,
+        watermark_also: Vec::new(),
     }
 }
 

@@ -212,3 +212,36 @@ fn a_window_over_a_union_needs_each_source_s_watermark_column_in_place() {
         assert!(e.contains(expected), "`{query}`: {e}");
     }
 }
+
+#[test]
+fn a_deduplication_over_a_union_keeps_a_watermark_clock_per_source() {
+    let config = two_sources(
+        "INSERT INTO t SELECT user_id, ts FROM ( \
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts) AS rn \
+           FROM (SELECT user_id, ts FROM web \
+                 UNION ALL SELECT user_id, created AS ts FROM app) AS u \
+           WHERE u.user_id IS NOT NULL) WHERE rn = 1;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let spec = plan
+        .operators
+        .iter()
+        .find_map(|o| match &o.kind {
+            OperatorKind::Dedup(spec) => Some(spec),
+            _ => None,
+        })
+        .expect("a deduplication");
+    assert_eq!(spec.time_column, "ts");
+    assert_eq!(spec.watermark_from.as_deref(), Some("web"));
+    assert_eq!(spec.watermark_also.len(), 1);
+    assert_eq!(spec.watermark_also[0].stream, "app");
+    assert_eq!(spec.watermark_also[0].time_column, "created");
+    // The subquery's WHERE names the union's columns without its alias.
+    assert!(
+        plan.operators
+            .iter()
+            .any(|o| matches!(&o.kind, OperatorKind::Filter { predicate } if predicate == "user_id IS NOT NULL")),
+        "{plan:?}"
+    );
+}
