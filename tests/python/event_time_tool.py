@@ -62,10 +62,11 @@ deduplication within the watermark.
         epoch); matched orders, unmatched orders and late rows must all be more than 0.
 
     event_time_tool.py check-join-windows --dir D --out OUT --table T --table2 T2 [--dlq DLQ]
-        Windows over the inner join of check-join's orders and payments (the same bounds,
+        Windows over the join of check-join's orders and payments (the same bounds,
         delays and late rows): T must hold, per 1-minute window of the order's time and
-        customer, the pairs' count and sum of paid; T2, per 1-minute window of the
-        payment's time, their count and sum of amount. The dead-letter table must hold
+        customer, the inner join's pairs' count and sum of paid; T2, per 1-minute window
+        of the payment's time, the RIGHT join's rows' count and sum of amount (a payment
+        no order matches counts, with a null amount). The dead-letter table must hold
         each late row twice (the job's two joins) and nothing else: no joined pair is
         late for a window over it.
 
@@ -475,6 +476,8 @@ def check_join_windows(args) -> dict:
     """Windows over the inner join's pairs: T (1-minute windows of the order's time per
     customer: count, sum of paid) and T2 (of the payment's time: count, sum of amount)."""
     kept_o, kept_p, late = joined_rows(args)
+    # T2 reads a RIGHT join: a payment no order matches counts too, with a null amount.
+    matched_payments = set()
     # A join keeps (and sends to the dead letters) only the columns its query reads, and
     # neither query reads a payment's pid: a late payment goes by its order_id here.
     late = [(r["id"] if "id" in r else r["order_id"] + 10**9, e) for r, e in late]
@@ -487,6 +490,11 @@ def check_join_windows(args) -> dict:
             by_order_time.setdefault((start, start + minute, o["customer"]), []).append(p["paid"])
             start = p["t"] // minute * minute
             by_payment_time.setdefault((start, start + minute), []).append(o["amount"])
+            matched_payments.add(p["pid"])
+    unmatched = [p for p in kept_p if p["pid"] not in matched_payments]
+    for p in unmatched:
+        start = p["t"] // minute * minute
+        by_payment_time.setdefault((start, start + minute), []).append(None)
     con = connect()
     got = lambda t, cols: (f"SELECT epoch_us(window_start), epoch_us(window_end), {cols} "
                            f"FROM delta_scan({lit(table_path(args.out, t))})")
@@ -494,17 +502,21 @@ def check_join_windows(args) -> dict:
                      [(s, e, c, len(v), sum(v)) for (s, e, c), v in sorted(by_order_time.items())],
                      got(args.table, "customer, n, paid"))
     diff2 = diff_with(con, "want2", "s BIGINT, e BIGINT, n BIGINT, amount BIGINT",
-                      [(s, e, len(v), sum(v)) for (s, e), v in sorted(by_payment_time.items())],
+                      [(s, e, len(v), sum(x for x in v if x is not None)
+                        if any(x is not None for x in v) else None)
+                       for (s, e), v in sorted(by_payment_time.items())],
                       got(args.table2, "n, amount"))
     # Each of the two joins routes the same late rows; the windows none.
     late_diff = diff_with(
         con, "want_late", "id BIGINT, epoch BIGINT", late + late,
         late_sql(args, "coalesce(json_extract(payload, '$.id'), "
                        "CAST(json_extract(payload, '$.order_id') AS BIGINT) + 1000000000)"))
-    problems = verdict(diff, late_diff, bool(late and by_order_time), "pairs and late rows")
+    problems = verdict(diff, late_diff, bool(late and by_order_time and unmatched),
+                       "pairs, unmatched payments and late rows")
     if diff2["missing"] or diff2["unexpected"]:
         problems.append("the windows of the payments' time differ from the oracle")
     return {"windows": len(by_order_time), "windows_by_payment_time": len(by_payment_time),
+            "unmatched_payments": len(unmatched),
             "late": len(late), "table": diff, "table2": diff2, "late_rows": late_diff,
             "ok": not problems, "problems": problems}
 

@@ -83,14 +83,17 @@ impl JoinClocks {
     /// A pair comes out of the join in the epoch of its later row, which was not late:
     /// its time is above the join's `W(e-1)`. With `r.t <= l.t + max` (and `r.t >= l.t +
     /// min`), the left row's time is then above `W(e-1) - max` (the right row's above
-    /// `W(e-1) + min`). So a window over the left time takes the join's watermark less
-    /// `max(0, max)` (over the right time, less `max(0, -min)`): each side's clock with
-    /// that much more delay, and no joined row is ever late for the window.
+    /// `W(e-1) + min`). An outer join's unmatched left row comes out in the first epoch
+    /// whose `W(e)` reaches `l.t + max`, so its time too is above `W(e-1) - max` (a right
+    /// row's above `W(e-1) + min`). So a window over the left time takes the join's
+    /// watermark less `max(0, max)` (over the right time, less `max(0, -min)`): each
+    /// side's clock with that much more delay, and no joined row is ever late for the
+    /// window.
     ///
     /// # Errors
-    /// An outer join (its unmatched rows come out once the watermark has passed them), a
-    /// join bounded by a column (`left_until`), a windowed subquery's side, or a column
-    /// that is neither side's event time.
+    /// A window over the time of the side whose unmatched rows an outer join pads with
+    /// nulls, a join bounded by a column (`left_until`), a windowed subquery's side, or a
+    /// column that is neither side's event time.
     pub(super) fn window_clock(
         &self,
         plan: PlanBuilder,
@@ -98,14 +101,6 @@ impl JoinClocks {
         time_column: &str,
     ) -> Result<(PlanBuilder, String, Duration, WatermarkInput), String> {
         let not_yet = |what: &str, why: &str| Err(unsupported(what, why));
-        if self.spec.kind != StreamJoinKind::Inner {
-            return not_yet(
-                "an event-time window over an outer join's rows",
-                "not yet: its unmatched rows come out once the watermark has passed them, \
-                 too late for a window; use an inner join, or aggregate without a window in \
-                 update mode",
-            );
-        }
         if self.spec.left_until.is_some() {
             return not_yet(
                 "an event-time window over a join bounded by a column",
@@ -119,16 +114,27 @@ impl JoinClocks {
             );
         };
         let us = |v: i64| Duration::from_micros(u64::try_from(v.max(0)).unwrap_or(0));
-        let (own, other, slack) = if time_column == format!("{}.{}", left.0, left.2) {
-            (left, right, us(self.spec.max_offset_us))
+        let (own, other, slack, nulls) = if time_column == format!("{}.{}", left.0, left.2) {
+            let nulls = self.spec.kind.keeps_unmatched_right();
+            (left, right, us(self.spec.max_offset_us), nulls)
         } else if time_column == format!("{}.{}", right.0, right.2) {
-            (right, left, us(-self.spec.min_offset_us))
+            let nulls = self.spec.kind.keeps_unmatched_left();
+            (right, left, us(-self.spec.min_offset_us), nulls)
         } else {
             return Err(format!(
-                "a window over a join's rows is over one side's event time, `{}.{}` or                  `{}.{}`, not `{time_column}`",
+                "a window over a join's rows is over one side's event time, `{}.{}` or \
+                 `{}.{}`, not `{time_column}`",
                 left.0, left.2, right.0, right.2
             ));
         };
+        if nulls {
+            return not_yet(
+                &format!("an event-time window over `{time_column}` of an outer join"),
+                "the join's unmatched rows of the other side have no time there; window \
+                 over the time of the side the join keeps (a LEFT join's left, a RIGHT \
+                 join's right), or use an inner join",
+            );
+        }
         let plan = plan.operator(
             name,
             &own.1,
