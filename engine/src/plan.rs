@@ -52,6 +52,7 @@
 
 mod builder;
 mod compiled;
+mod explain;
 mod state_layout;
 
 pub use builder::PlanBuilder;

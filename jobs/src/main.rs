@@ -4,6 +4,7 @@ mod checkpoints_cmd;
 mod consume_rate;
 mod demo;
 mod demo_data;
+mod explain;
 mod failure;
 mod metrics_endpoint;
 mod output;
@@ -39,7 +40,7 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Write demo input datasets (batch: the batch-etl sales, customers and products).
     DemoData(demo_data::DemoDataArgs),
-    /// Run a job described in a YAML file.
+    /// Run a job described in a YAML or SQL file.
     Run {
         /// The job file.
         job: PathBuf,
@@ -76,6 +77,19 @@ enum Command {
         from_savepoint: Option<String>,
         #[command(flatten)]
         metrics: metrics_endpoint::MetricsArgs,
+    },
+    /// Print the plan a job file (YAML or SQL) compiles to, without running it: its
+    /// sources, each operator (what it reads and does, the state it keeps, what sets its
+    /// watermark) and its sinks in commit order. Reads no source, table or checkpoint.
+    Explain {
+        /// The job file.
+        job: PathBuf,
+        /// Override a setting, as for `run` (repeatable).
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
+        /// Set a job parameter, as for `run` (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        param: Vec<String>,
     },
     /// Produce the generator's events to a Kafka topic (for tests and benchmarks).
     Produce(produce::ProduceArgs),
@@ -226,6 +240,11 @@ fn run(cli: Cli) -> Result<()> {
                 "stopped on request before the end of the --batch input; every epoch \
                  started is committed, and the same command finishes the job"
             );
+            Ok(())
+        }
+        Command::Explain { job, set, param } => {
+            let config = load_job(&job, &set, &param)?;
+            output::emit(&explain::explain(&config).with_context(|| job.display().to_string())?);
             Ok(())
         }
         Command::Produce(args) => produce::run(args),

@@ -184,6 +184,64 @@ fn what_cannot_run_incrementally_is_refused_naming_it() -> Result<()> {
     Ok(())
 }
 
+/// `sluice explain` prints what a job runs without running it: a job whose Kafka broker
+/// does not answer and whose files do not exist is explained, in a moment, and nothing
+/// is written.
+#[test]
+fn explain_prints_the_plan_without_opening_anything() -> Result<()> {
+    let dir = work_dir(TMP, "sql_explain")?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'output.dir' = '{}';\n\
+             CREATE TABLE web (user_id STRING, ts TIMESTAMP NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) WITH ('connector' = 'kafka', \
+               'brokers' = '127.0.0.1:1', 'topics' = '[web]', 'format' = 'json');\n\
+             CREATE TABLE app (user_id STRING, created TIMESTAMP NOT NULL, \
+               WATERMARK FOR created AS created - INTERVAL '3' MINUTE) WITH ( \
+               'connector' = 'files', 'path' = '{}', 'format' = 'json');\n\
+             CREATE TABLE per_minute WITH ('output-mode' = 'update');\n\
+             INSERT INTO per_minute SELECT window_start, window_end, count(*) AS n \
+             FROM (SELECT user_id, ts FROM web UNION ALL \
+                   SELECT user_id, created AS ts FROM app) AS u \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);\n",
+            dir.join("out").display(),
+            dir.join("no-such-dir").display()
+        ),
+    )?;
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("explain").arg(&job);
+    let out = run_with_timeout(cmd, Duration::from_secs(60))?;
+    out.require_success("sluice explain")?;
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    for expected in [
+        "source web",
+        "source app",
+        "operator per_minute.u.part2/select: project <- app: select user_id, created AS ts \
+         (and the rows' coordinates)",
+        "operator per_minute.u/union: union <- per_minute.u.part1/select, \
+         per_minute.u.part2/select: union all, by position",
+        "operator per_minute/window: window <- per_minute.u/union: tumbling 60s by []: \
+         count(*) AS n; update; watermark ts - 60s of web, and created - 180s of app (the \
+         least); state `per_minute`",
+        "sink per_minute <- per_minute/window (table)",
+        "table per_minute: merged by [\"window_start\", \"window_end\"] each epoch",
+    ] {
+        ensure!(
+            lines.contains(&expected),
+            "`{expected}` is not a line of:\n{}",
+            out.stdout
+        );
+    }
+    ensure!(
+        !dir.join("out").exists(),
+        "explain wrote {}",
+        dir.join("out").display()
+    );
+    Ok(())
+}
+
 /// A SQL job killed (`kill -9`) right after commits, three times, then run to the end
 /// with the same command, must leave exactly the tables of an uninterrupted run.
 #[test]

@@ -1,0 +1,35 @@
+//! `sluice explain JOB`: the plan a job file compiles to, printed without running it.
+
+use std::fmt::Write;
+
+use anyhow::Result;
+use sluice_config::JobConfig;
+use sluice_engine::window::OutputMode;
+
+/// The plan of `job` as text ([`sluice_engine::plan::Plan::explain`]), then for a SQL
+/// job how each table is written.
+///
+/// # Errors
+/// When the job's plan cannot be built.
+pub(crate) fn explain(job: &JobConfig) -> Result<String> {
+    let mut out = job.plan()?.explain();
+    for table in job.queries.iter().flat_map(|q| &q.sinks) {
+        let how = match table.mode {
+            OutputMode::Append => "appended".to_owned(),
+            OutputMode::Update if table.deletes => format!(
+                "merged by {:?} each epoch, deleting merged sessions",
+                table.merge_keys
+            ),
+            OutputMode::Update => format!("merged by {:?} each epoch", table.merge_keys),
+        };
+        let to = if table.blackhole {
+            " (blackhole: counted, dropped)".to_owned()
+        } else if table.partition_by.is_empty() {
+            String::new()
+        } else {
+            format!(", partitioned by {:?}", table.partition_by)
+        };
+        let _ = writeln!(out, "table {}: {how}{to}", table.name);
+    }
+    Ok(out)
+}
