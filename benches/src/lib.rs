@@ -11,8 +11,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use sluice_engine::Batches;
 use sluice_engine::window::{
-    Aggregate, AggregateFn, OutputMode, WindowControl, WindowExt, WindowKind, WindowSetup,
-    WindowSpec,
+    AggregateFn, WindowControl, WindowExt, WindowKind, WindowSetup, WindowSpec,
 };
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Input, Probe};
@@ -73,32 +72,16 @@ pub fn events(batches: usize, rows: usize) -> Vec<RecordBatch> {
 
 /// The demo's gold aggregation: 5-minute windows every minute per (user, event type).
 pub fn sliding_spec() -> WindowSpec {
-    let agg = |name: &str, function, column: Option<&str>| Aggregate {
-        name: name.into(),
-        function,
-        column: column.map(Into::into),
+    let sliding = WindowKind::Sliding {
+        size: Duration::from_secs(300),
+        slide: Duration::from_secs(60),
     };
-    WindowSpec {
-        name: "gold".into(),
-        kind: WindowKind::Sliding {
-            size: Duration::from_secs(300),
-            slide: Duration::from_secs(60),
-        },
-        time_column: "event_time".into(),
-        keys: vec!["user_id".into(), "event_type".into()],
-        aggregates: vec![
-            agg("event_count", AggregateFn::Count, None),
-            agg("total_value", AggregateFn::Sum, Some("value")),
-            agg("avg_value", AggregateFn::Avg, Some("value")),
-        ],
-        delay: Duration::from_secs(600),
-        mode: OutputMode::Append,
-        allowed_lateness: Duration::ZERO,
-        watermark_from: None,
-        watermark_also: Vec::new(),
-        changelog: false,
-        deletes: false,
-    }
+    WindowSpec::new("gold", sliding, "event_time")
+        .with_keys(["user_id", "event_type"])
+        .with_aggregate("event_count", AggregateFn::Count, None)
+        .with_aggregate("total_value", AggregateFn::Sum, Some("value"))
+        .with_aggregate("avg_value", AggregateFn::Avg, Some("value"))
+        .with_delay(Duration::from_secs(600))
 }
 
 /// Pushes `epochs` (each a list of batches) through `spec`'s window operator on one timely

@@ -72,14 +72,12 @@ impl JobConfig {
                     "at least one key column".into(),
                 ));
             }
-            let spec = DedupSpec {
-                name: DEDUP.into(),
-                keys: dedup.keys.clone(),
-                time_column: dedup.event_time.clone(),
-                delay: dedup.watermark_delay,
-                watermark_from: None,
-                watermark_also: Vec::new(),
-            };
+            let spec = DedupSpec::new(
+                DEDUP,
+                dedup.keys.clone(),
+                dedup.event_time.clone(),
+                dedup.watermark_delay,
+            );
             plan = plan.dedup(DEDUP, &last, spec);
             last = DEDUP.to_owned();
         }
@@ -227,25 +225,20 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
             })
         })
         .collect::<std::result::Result<Vec<_>, String>>()?;
-    Ok(WindowSpec {
-        name: gold.name.clone(),
-        kind,
-        time_column: gold.event_time.clone(),
-        keys: gold.keys.clone(),
-        aggregates,
-        delay: gold.watermark_delay,
-        mode: if gold.output_mode == "update" {
+    let update = gold.output_mode == "update";
+    let mut spec = WindowSpec::new(gold.name.clone(), kind, gold.event_time.clone())
+        .with_keys(gold.keys.clone())
+        .with_delay(gold.watermark_delay)
+        .with_mode(if update {
             OutputMode::Update
         } else {
             OutputMode::Append
-        },
-        allowed_lateness: gold.allowed_lateness,
-        watermark_from: None,
-        watermark_also: Vec::new(),
-        changelog: false,
-        // Sessions in update mode: the rows of sessions merged into an earlier one go.
-        deletes: gold.output_mode == "update" && matches!(kind, WindowKind::Session { .. }),
-    })
+        })
+        .with_allowed_lateness(gold.allowed_lateness);
+    spec.aggregates = aggregates;
+    // Sessions in update mode: the rows of sessions merged into an earlier one go.
+    spec.deletes = update && matches!(kind, WindowKind::Session { .. });
+    Ok(spec)
 }
 
 #[cfg(test)]

@@ -32,7 +32,10 @@ use crate::key::KeyColumns;
 use crate::window::{Observed, WindowOutputs, WindowSetup};
 
 /// Deduplication of a stream by key columns within the watermark.
+///
+/// Build one with [`DedupSpec::new`] (a later field takes its default there).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DedupSpec {
     /// The name of its state in checkpoints.
     pub name: String,
@@ -51,6 +54,26 @@ pub struct DedupSpec {
     /// sources), as a window's ([`crate::window::WindowSpec::watermark_also`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub watermark_also: Vec<crate::watermark::WatermarkInput>,
+}
+
+impl DedupSpec {
+    /// A deduplication named `name` (its state's name) by the columns `keys` within the
+    /// watermark of `time_column` less `delay`, observed on its own input.
+    pub fn new<K: Into<String>>(
+        name: impl Into<String>,
+        keys: impl IntoIterator<Item = K>,
+        time_column: impl Into<String>,
+        delay: Duration,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            keys: keys.into_iter().map(Into::into).collect(),
+            time_column: time_column.into(),
+            delay,
+            watermark_from: None,
+            watermark_also: Vec::new(),
+        }
+    }
 }
 
 /// Deduplication of a stream of Arrow batches.

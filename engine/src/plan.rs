@@ -14,32 +14,19 @@
 //! ```
 //! use std::time::Duration;
 //! use sluice_engine::plan::{PlanBuilder, SinkRole};
-//! use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+//! use sluice_engine::window::{AggregateFn, WindowKind, WindowSpec};
 //!
+//! let per_minute = WindowKind::Tumbling { size: Duration::from_secs(60) };
 //! let plan = PlanBuilder::new("clicks", "events")
 //!     .filter("valid", "events", "user_id IS NOT NULL")
 //!     .project("enriched", "valid", true, &[("cents", "value * 100")])
 //!     .window(
 //!         "per_user",
 //!         "enriched",
-//!         WindowSpec {
-//!             name: "per_user".into(),
-//!             kind: WindowKind::Tumbling { size: Duration::from_secs(60) },
-//!             time_column: "event_time".into(),
-//!             keys: vec!["user_id".into()],
-//!             aggregates: vec![Aggregate {
-//!                 name: "clicks".into(),
-//!                 function: AggregateFn::Count,
-//!                 column: None,
-//!             }],
-//!             delay: Duration::from_secs(600),
-//!             mode: OutputMode::Append,
-//!             allowed_lateness: Duration::ZERO,
-//!             watermark_from: None,
-//!             watermark_also: Vec::new(),
-//!             changelog: false,
-//!             deletes: false,
-//!         },
+//!         WindowSpec::new("per_user", per_minute, "event_time")
+//!             .with_keys(["user_id"])
+//!             .with_aggregate("clicks", AggregateFn::Count, None)
+//!             .with_delay(Duration::from_secs(600)),
 //!     )
 //!     .sink("silver", "enriched")
 //!     .sink("gold", "per_user")

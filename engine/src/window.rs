@@ -120,7 +120,12 @@ pub struct Aggregate {
 }
 
 /// A keyed event-time window aggregation.
+///
+/// Build one with [`WindowSpec::new`] and the `with_` methods (or set the public fields
+/// of the value it returns): a field added in a later version then takes its default
+/// instead of breaking the build, which is why the struct is `#[non_exhaustive]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct WindowSpec {
     /// Operator name, also the name of its state in checkpoints.
     pub name: String,
@@ -166,6 +171,72 @@ pub struct WindowSpec {
 }
 
 impl WindowSpec {
+    /// A window named `name` (also its state's name) of `kind` over the timestamp
+    /// column `time_column` (empty for [`WindowKind::Global`]): no keys or aggregates
+    /// yet, no watermark delay, append mode, no allowed lateness, its watermark from its
+    /// own input.
+    pub fn new(name: impl Into<String>, kind: WindowKind, time_column: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            time_column: time_column.into(),
+            keys: Vec::new(),
+            aggregates: Vec::new(),
+            delay: Duration::ZERO,
+            mode: OutputMode::Append,
+            allowed_lateness: Duration::ZERO,
+            watermark_from: None,
+            watermark_also: Vec::new(),
+            changelog: false,
+            deletes: false,
+        }
+    }
+
+    /// With the grouping key columns `keys`.
+    #[must_use]
+    pub fn with_keys<K: Into<String>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
+        self.keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// With one more aggregate, the output column `name`: `function` of `column` (`None`
+    /// only for `count(*)`).
+    #[must_use]
+    pub fn with_aggregate(
+        mut self,
+        name: impl Into<String>,
+        function: AggregateFn,
+        column: Option<&str>,
+    ) -> Self {
+        self.aggregates.push(Aggregate {
+            name: name.into(),
+            function,
+            column: column.map(str::to_owned),
+        });
+        self
+    }
+
+    /// With the watermark delay `delay`.
+    #[must_use]
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// In output mode `mode`.
+    #[must_use]
+    pub fn with_mode(mut self, mode: OutputMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// With the allowed lateness `lateness` (`update` mode).
+    #[must_use]
+    pub fn with_allowed_lateness(mut self, lateness: Duration) -> Self {
+        self.allowed_lateness = lateness;
+        self
+    }
+
     /// Checks what the spec's fields cannot say alone.
     ///
     /// # Errors

@@ -18,7 +18,7 @@ use sluice_engine::runtime::{
     CommitReport, ConnectorFailure, Cursors, DeadLetters, EpochSource, Planned, RunOptions,
     TableSink, run,
 };
-use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+use sluice_engine::window::{AggregateFn, WindowKind, WindowSpec};
 
 const EPOCHS: u64 = 8;
 const ROWS: u64 = 2_000;
@@ -216,33 +216,14 @@ struct Outcome {
 }
 
 fn run_with(max_epochs_in_flight: usize) -> Outcome {
-    let window = WindowSpec {
-        name: "per_key".into(),
-        kind: WindowKind::Tumbling {
-            size: Duration::from_secs(3600),
-        },
-        time_column: "ts".into(),
-        keys: vec!["k".into()],
-        aggregates: vec![
-            Aggregate {
-                name: "n".into(),
-                function: AggregateFn::Count,
-                column: None,
-            },
-            Aggregate {
-                name: "total".into(),
-                function: AggregateFn::Sum,
-                column: Some("v".into()),
-            },
-        ],
-        delay: Duration::from_secs(600),
-        mode: OutputMode::Append,
-        allowed_lateness: Duration::ZERO,
-        watermark_from: None,
-        watermark_also: Vec::new(),
-        changelog: false,
-        deletes: false,
+    let hourly = WindowKind::Tumbling {
+        size: Duration::from_secs(3600),
     };
+    let window = WindowSpec::new("per_key", hourly, "ts")
+        .with_keys(["k"])
+        .with_aggregate("n", AggregateFn::Count, None)
+        .with_aggregate("total", AggregateFn::Sum, Some("v"))
+        .with_delay(Duration::from_secs(600));
     let plan = PlanBuilder::new("overlap", "rows")
         .key_groups(16)
         .window("per_key", "rows", window)

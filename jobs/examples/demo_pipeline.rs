@@ -21,7 +21,7 @@ use sluice_connectors::delta::DeltaTableSink;
 use sluice_connectors::generator::{GeneratorConfig, GeneratorSource, event_schema};
 use sluice_engine::plan::{CompiledPlan, PlanBuilder, RuleSet, SinkRole, StaticInputs};
 use sluice_engine::runtime::{EpochSource, RunOptions, TableSink, run};
-use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+use sluice_engine::window::{AggregateFn, WindowKind, WindowSpec};
 
 const JOB_ID: &str = "user-activity-rust";
 
@@ -42,27 +42,16 @@ fn main() -> Result<()> {
         ],
         ..RuleSet::default()
     };
-    let window = WindowSpec {
-        name: "user_activity".into(),
-        kind: WindowKind::Sliding {
-            size: Duration::from_secs(300),
-            slide: Duration::from_secs(60),
-        },
-        time_column: "event_time".into(),
-        keys: vec!["user_id".into(), "event_type".into()],
-        aggregates: vec![
-            aggregate("event_count", AggregateFn::Count, None),
-            aggregate("total_value", AggregateFn::Sum, Some("value")),
-            aggregate("avg_value", AggregateFn::Avg, Some("value")),
-        ],
-        delay: Duration::from_secs(600),
-        mode: OutputMode::Append,
-        allowed_lateness: Duration::ZERO,
-        watermark_from: None,
-        watermark_also: Vec::new(),
-        changelog: false,
-        deletes: false,
+    let sliding = WindowKind::Sliding {
+        size: Duration::from_secs(300),
+        slide: Duration::from_secs(60),
     };
+    let window = WindowSpec::new("user_activity", sliding, "event_time")
+        .with_keys(["user_id", "event_type"])
+        .with_aggregate("event_count", AggregateFn::Count, None)
+        .with_aggregate("total_value", AggregateFn::Sum, Some("value"))
+        .with_aggregate("avg_value", AggregateFn::Avg, Some("value"))
+        .with_delay(Duration::from_secs(600));
     let plan = PlanBuilder::new(JOB_ID, "events")
         .rules("rules", "events", rules)
         .project(
@@ -119,12 +108,4 @@ fn main() -> Result<()> {
         summary.records_read, summary.duration, summary.last_epoch
     );
     Ok(())
-}
-
-fn aggregate(name: &str, function: AggregateFn, column: Option<&str>) -> Aggregate {
-    Aggregate {
-        name: name.into(),
-        function,
-        column: column.map(str::to_owned),
-    }
 }

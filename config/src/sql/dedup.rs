@@ -124,16 +124,11 @@ pub(super) fn lower<'a>(
         true,
     )?;
     let name = format!("{target}/dedup");
-    let spec = DedupSpec {
-        // A state name is a path segment in checkpoints.
-        name: format!("{target}.dedup"),
-        keys,
-        time_column,
-        delay,
-        // The watermark follows the source's rows, before the subquery's WHERE.
-        watermark_from: (projected != source.checked_stream()).then(|| source.checked_stream()),
-        watermark_also,
-    };
+    // A state name is a path segment in checkpoints.
+    let mut spec = DedupSpec::new(format!("{target}.dedup"), keys, time_column, delay);
+    // The watermark follows the source's rows, before the subquery's WHERE.
+    spec.watermark_from = (projected != source.checked_stream()).then(|| source.checked_stream());
+    spec.watermark_also = watermark_also;
     Ok(Lowered {
         plan: next.dedup(&name, &projected, spec),
         stream: name,

@@ -251,24 +251,20 @@ pub(super) fn lower_window(
         }
         Input::Rows | Input::Changelog(_) => Vec::new(),
     };
-    let spec = WindowSpec {
-        name: target.to_owned(),
-        kind,
-        time_column,
-        keys,
-        aggregates,
-        delay,
-        mode: if changelog {
+    let mut spec = WindowSpec::new(target, kind, time_column)
+        .with_keys(keys)
+        .with_delay(delay)
+        .with_mode(if changelog {
             OutputMode::Update
         } else {
             sink.mode
-        },
-        allowed_lateness: sink.allowed_lateness,
-        watermark_from,
-        watermark_also,
-        changelog,
-        deletes,
-    };
+        })
+        .with_allowed_lateness(sink.allowed_lateness);
+    spec.aggregates = aggregates;
+    spec.watermark_from = watermark_from;
+    spec.watermark_also = watermark_also;
+    spec.changelog = changelog;
+    spec.deletes = deletes;
     spec.validate().map_err(|e| {
         format!(
             "{e} (set 'output-mode' = 'update' in CREATE TABLE {target} WITH (...), or drop \

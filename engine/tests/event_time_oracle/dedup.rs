@@ -6,14 +6,7 @@ use super::*;
 type Passed = (u64, String, String, i64, u64);
 
 fn dedup_spec() -> DedupSpec {
-    DedupSpec {
-        name: "unique".into(),
-        keys: vec!["key".into(), "user".into()],
-        time_column: "ts".into(),
-        delay: Duration::from_secs(60),
-        watermark_from: None,
-        watermark_also: Vec::new(),
-    }
+    DedupSpec::new("unique", ["key", "user"], "ts", Duration::from_secs(60))
 }
 
 /// The stream with exact repeats: some rows come again in the same or a later epoch with

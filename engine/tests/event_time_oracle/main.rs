@@ -18,8 +18,8 @@ use sluice_engine::dedup::{DedupExt, DedupSpec};
 use sluice_engine::stateless::StatelessExt;
 use sluice_engine::stream_join::{StreamJoinExt, StreamJoinKind, StreamJoinSpec};
 use sluice_engine::window::{
-    Aggregate, AggregateFn, Observed, OutputMode, WindowControl, WindowExt, WindowKind,
-    WindowSetup, WindowSpec,
+    AggregateFn, Observed, OutputMode, WindowControl, WindowExt, WindowKind, WindowSetup,
+    WindowSpec,
 };
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Input, Probe};

@@ -4,33 +4,17 @@
 use super::*;
 
 fn spec(kind: WindowKind, mode: OutputMode) -> WindowSpec {
-    let agg = |name: &str, function, column: Option<&str>| Aggregate {
-        name: name.into(),
-        function,
-        column: column.map(Into::into),
-    };
-    WindowSpec {
-        name: "w".into(),
-        kind,
-        time_column: "ts".into(),
-        keys: vec!["key".into()],
-        aggregates: vec![
-            agg("n", AggregateFn::Count, None),
-            agg("sum", AggregateFn::Sum, Some("v")),
-            agg("avg", AggregateFn::Avg, Some("v")),
-            agg("min", AggregateFn::Min, Some("v")),
-            agg("max", AggregateFn::Max, Some("v")),
-            agg("sd", AggregateFn::Stddev, Some("v")),
-            agg("users", AggregateFn::ApproxCountDistinct, Some("user")),
-        ],
-        delay: Duration::from_secs(60),
-        mode,
-        allowed_lateness: Duration::ZERO,
-        watermark_from: None,
-        watermark_also: Vec::new(),
-        changelog: false,
-        deletes: false,
-    }
+    WindowSpec::new("w", kind, "ts")
+        .with_keys(["key"])
+        .with_aggregate("n", AggregateFn::Count, None)
+        .with_aggregate("sum", AggregateFn::Sum, Some("v"))
+        .with_aggregate("avg", AggregateFn::Avg, Some("v"))
+        .with_aggregate("min", AggregateFn::Min, Some("v"))
+        .with_aggregate("max", AggregateFn::Max, Some("v"))
+        .with_aggregate("sd", AggregateFn::Stddev, Some("v"))
+        .with_aggregate("users", AggregateFn::ApproxCountDistinct, Some("user"))
+        .with_delay(Duration::from_secs(60))
+        .with_mode(mode)
 }
 
 /// One emitted result row: (epoch, start, end, key, count, sum, avg, min, max, stddev, users).
