@@ -34,6 +34,7 @@
 
 mod ddl;
 mod dedup;
+mod insert;
 mod join;
 mod nested;
 mod query;
@@ -170,7 +171,7 @@ impl SqlJob {
         }
         let mut sinks = Vec::new();
         // The queries writing each table, tables in the order of their first query.
-        let mut tables: Vec<(&str, Vec<&query::Insert>)> = Vec::new();
+        let mut tables: Vec<(&str, Vec<&insert::Insert>)> = Vec::new();
         for insert in &parsed.inserts {
             match tables.iter_mut().find(|(t, _)| *t == insert.target) {
                 Some((_, inserts)) => inserts.push(insert),
@@ -178,7 +179,7 @@ impl SqlJob {
             }
         }
         for (target, inserts) in &tables {
-            let (next, sink) = query::lower(
+            let (next, sink) = insert::lower(
                 plan,
                 target,
                 inserts,

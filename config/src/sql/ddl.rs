@@ -11,7 +11,7 @@ use serde_norway::{Mapping, Value};
 use sluice_engine::plan::RuleSet;
 use sluice_engine::window::OutputMode;
 
-use super::query::Insert;
+use super::insert::Insert;
 use super::text::unquote;
 use super::window::interval;
 

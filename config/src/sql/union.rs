@@ -16,13 +16,15 @@
 //! that, the union's time column is each query's source watermark column, unchanged (the
 //! first query names it as its source does; the others may rename it).
 
-use datafusion::sql::sqlparser::ast::{Expr, Query, SelectItem, SetExpr, SetOperator, TableAlias};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias,
+};
 use sluice_engine::plan::PlanBuilder;
 use sluice_engine::watermark::WatermarkInput;
 
 use super::ddl::{SinkTable, SourceTable};
 use super::nested;
-use super::query::{lower_query, plain_select, union_branches, unsupported};
+use super::query::{lower_query, plain_select, unsupported};
 
 /// Whether `query` is a `UNION` (of any quantifier: the lowering refuses all but `ALL`).
 pub(super) fn is_union(query: &Query) -> bool {
@@ -33,6 +35,53 @@ pub(super) fn is_union(query: &Query) -> bool {
             ..
         }
     )
+}
+
+/// The `SELECT`s of `query`'s `UNION ALL`s, in order, each with the query's `WITH`
+/// (and anything else around the union, which the lowering of each refuses).
+pub(super) fn union_branches(query: &Query) -> Result<Vec<Query>, String> {
+    fn collect(body: &SetExpr, out: &mut Vec<SetExpr>) -> Result<(), String> {
+        match body {
+            SetExpr::SetOperation {
+                op: SetOperator::Union,
+                set_quantifier,
+                left,
+                right,
+            } => {
+                if !matches!(set_quantifier, SetQuantifier::All) {
+                    return Err(unsupported(
+                        format!("UNION {set_quantifier}").trim_end(),
+                        "it drops duplicate rows across all time, which needs state without \
+                         bound; write UNION ALL, and deduplicate within the watermark with \
+                         ROW_NUMBER() OVER (PARTITION BY key ORDER BY ts) = 1 in a subquery",
+                    ));
+                }
+                collect(left, out)?;
+                collect(right, out)
+            }
+            SetExpr::Query(inner)
+                if inner.with.is_none()
+                    && inner.order_by.is_none()
+                    && inner.limit_clause.is_none()
+                    && inner.fetch.is_none() =>
+            {
+                collect(&inner.body, out)
+            }
+            other => {
+                out.push(other.clone());
+                Ok(())
+            }
+        }
+    }
+    let mut bodies = Vec::new();
+    collect(&query.body, &mut bodies)?;
+    Ok(bodies
+        .into_iter()
+        .map(|body| Query {
+            body: Box::new(body),
+            ..query.clone()
+        })
+        .collect())
 }
 
 /// One query of a union, as a window over the union needs it: its source, and for each

@@ -1,0 +1,153 @@
+//! `INSERT INTO table SELECT ...` statements, and the queries writing each table: one
+//! query keeps its operator names; several (`UNION ALL`, or several `INSERT`s into one
+//! table) are lowered each on its own and joined by a union operator.
+
+use std::collections::BTreeMap;
+
+use datafusion::sql::sqlparser::ast::{Expr, Query, Statement, TableObject};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use sluice_engine::plan::PlanBuilder;
+use sluice_engine::window::OutputMode;
+
+use super::ddl::{SinkTable, SourceTable};
+use super::query::{LoweredQuery, lower_query, unsupported};
+use super::tvf;
+use super::union::union_branches;
+use super::views::{self, Views};
+
+/// An `INSERT INTO ... SELECT` statement.
+#[derive(Clone, Debug)]
+pub(crate) struct Insert {
+    /// The table written.
+    pub(super) target: String,
+    /// The statement, for messages.
+    pub(super) text: String,
+    query: Box<Query>,
+}
+
+impl Insert {
+    pub(super) fn parse(statement: &str) -> Result<Self, String> {
+        let parsed = Parser::parse_sql(&GenericDialect {}, &tvf::unwrap_table_arguments(statement))
+            .map_err(|e| e.to_string())?;
+        let [Statement::Insert(insert)] = parsed.as_slice() else {
+            return Err("one INSERT INTO ... SELECT statement".into());
+        };
+        let TableObject::TableName(name) = &insert.table else {
+            return Err("INSERT INTO a table name".into());
+        };
+        if !insert.columns.is_empty() {
+            return Err(
+                "INSERT INTO t SELECT ... without a column list (the query's names are the \
+                 table's columns)"
+                    .into(),
+            );
+        }
+        let query = insert
+            .source
+            .clone()
+            .ok_or("INSERT INTO t SELECT ... (VALUES are not a stream)")?;
+        Ok(Self {
+            target: name.to_string(),
+            text: statement.to_owned(),
+            query,
+        })
+    }
+}
+
+/// Adds the operators of the queries writing the table `target` (`inserts`, in order,
+/// each a `SELECT` or a `UNION ALL` of them) to `plan`, reading the checked rows of
+/// `sources`; returns the plan and the sink, or the statement at fault and why.
+///
+/// One query keeps the operator names it always had (they name its state). Several are
+/// lowered as `target.part1`, `target.part2`, ... in order, and a union `target/union`
+/// of their rows is what the table gets.
+pub(super) fn lower(
+    mut plan: PlanBuilder,
+    target: &str,
+    inserts: &[&Insert],
+    sources: &[SourceTable],
+    declared: &BTreeMap<String, SinkTable>,
+    views: &Views,
+) -> Result<(PlanBuilder, SinkTable), (String, String)> {
+    let mut sink = declared.get(target).cloned().unwrap_or_else(|| SinkTable {
+        name: target.to_owned(),
+        ..SinkTable::default()
+    });
+    let mut queries = Vec::new();
+    for insert in inserts {
+        let at = |e: String| (insert.text.clone(), e);
+        for branch in union_branches(&insert.query).map_err(at)? {
+            queries.push((*insert, branch));
+        }
+    }
+    if let [(insert, query)] = queries.as_slice() {
+        let lowered = lower_branch(plan, query, sources, &mut sink, views)
+            .map_err(|e| (insert.text.clone(), e))?;
+        return Ok((lowered.plan.sink(target, &lowered.stream), sink));
+    }
+    let first = queries
+        .first()
+        .map(|(i, _)| i.text.clone())
+        .unwrap_or_default();
+    if sink.mode == OutputMode::Update || !sink.allowed_lateness.is_zero() {
+        return Err((
+            first,
+            unsupported(
+                &format!("several queries (or UNION ALL) writing the update-mode table `{target}`"),
+                "each query would merge its groups over the other's rows; aggregate the \
+                 union's rows in one query (GROUP BY over a view of the UNION ALL is not yet \
+                 run), or write one table per query",
+            ),
+        ));
+    }
+    let mut streams = Vec::new();
+    for (i, (insert, query)) in queries.iter().enumerate() {
+        let mut part = SinkTable {
+            name: format!("{target}.part{}", i + 1),
+            ..sink.clone()
+        };
+        let lowered = lower_branch(plan, query, sources, &mut part, views)
+            .map_err(|e| (insert.text.clone(), e))?;
+        plan = lowered.plan;
+        streams.push(lowered.stream);
+    }
+    let name = format!("{target}/union");
+    let inputs: Vec<&str> = streams.iter().map(String::as_str).collect();
+    Ok((plan.union(&name, &inputs).sink(target, &name), sink))
+}
+
+/// Lowers one `SELECT` whose rows go to `sink`.
+fn lower_branch<'a>(
+    plan: PlanBuilder,
+    query: &Query,
+    sources: &'a [SourceTable],
+    sink: &mut SinkTable,
+    views: &Views,
+) -> Result<LoweredQuery<'a>, String> {
+    let mut query = query.clone();
+    tvf::rewrite(&mut query)?;
+    let query = views::expand(&query, views)?;
+    refuse_subquery_expressions(&query)?;
+    lower_query(plan, &query, sources, sink, false, false)
+}
+
+/// Refuses a subquery inside an expression (`IN (SELECT ...)`, `EXISTS`, a scalar
+/// subquery): over a stream each is a join whose state this engine does not build from
+/// an expression.
+fn refuse_subquery_expressions(query: &Query) -> Result<(), String> {
+    let found = datafusion::sql::sqlparser::ast::visit_expressions(query, |e| match e {
+        Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => {
+            std::ops::ControlFlow::Break(e.to_string())
+        }
+        _ => std::ops::ControlFlow::Continue(()),
+    });
+    match found {
+        std::ops::ControlFlow::Break(e) => Err(unsupported(
+            &format!("a subquery in an expression (`{e}`)"),
+            "not yet; join the tables instead (FROM a JOIN b ON ..., or a stream-table \
+             join for a lookup), or filter a subquery in FROM",
+        )),
+        std::ops::ControlFlow::Continue(()) => Ok(()),
+    }
+}
