@@ -14,7 +14,8 @@
 use serde::{Deserialize, Serialize};
 
 /// A further stream whose event times hold an operator's watermark back: a union's other
-/// source, observed before its query's `WHERE`.
+/// source (observed before its query's `WHERE`), or the other side of a join under a
+/// window.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatermarkInput {
     /// The stream observed.
