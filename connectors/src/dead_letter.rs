@@ -243,6 +243,38 @@ fn column_as(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef,
     }
 }
 
+/// The coordinate column `name` of `batch`, cast to `to`: its own, or for a stream–stream
+/// join's rows, which carry each side's coordinates as `alias.name`, on each row the
+/// first side's that is set (the left's, or the right's for a row only the right has).
+fn coordinate(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef, ArrowError> {
+    if batch.column_by_name(name).is_some() {
+        return column_as(batch, name, to);
+    }
+    let suffix = format!(".{name}");
+    let mut found: Option<ArrayRef> = None;
+    let schema = batch.schema();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !field.name().ends_with(&suffix) {
+            continue;
+        }
+        let column = if column.data_type() == to {
+            Arc::clone(column)
+        } else {
+            cast(column, to)?
+        };
+        found = Some(match found {
+            None => column,
+            Some(first) => {
+                let set = arrow::compute::is_not_null(&first)?;
+                arrow::compute::kernels::zip::zip(&set, &first, &column)?
+            }
+        });
+    }
+    found.ok_or_else(|| {
+        ArrowError::SchemaError(format!("dead letters: the batch has no {name:?} column"))
+    })
+}
+
 fn build(
     batch: &RecordBatch,
     reasons: ArrayRef,
@@ -258,9 +290,9 @@ fn build(
     let columns: Vec<ArrayRef> = vec![
         reasons,
         Arc::new(StringArray::new_null(n)),
-        column_as(batch, SOURCE_COLUMN, &DataType::Utf8)?,
-        column_as(batch, PARTITION_COLUMN, &DataType::Int32)?,
-        column_as(batch, OFFSET_COLUMN, &DataType::Int64)?,
+        coordinate(batch, SOURCE_COLUMN, &DataType::Utf8)?,
+        coordinate(batch, PARTITION_COLUMN, &DataType::Int32)?,
+        coordinate(batch, OFFSET_COLUMN, &DataType::Int64)?,
         Arc::new(row_payloads(batch)?),
         event_id,
         watermark,
@@ -365,6 +397,56 @@ mod tests {
             7
         );
         assert_eq!(out.column_by_name("error").unwrap().null_count(), 2);
+    }
+
+    #[test]
+    fn a_join_s_rows_go_by_the_first_side_s_coordinates_that_are_set() {
+        // A right outer join's rows: the second has no left row.
+        let fields = vec![
+            Field::new("o.id", DataType::Int64, true),
+            Field::new("o.source", DataType::Utf8, true),
+            Field::new("o.partition", DataType::Int32, true),
+            Field::new("o.offset", DataType::Int64, true),
+            Field::new("p.source", DataType::Utf8, false),
+            Field::new("p.partition", DataType::Int32, false),
+            Field::new("p.offset", DataType::Int64, false),
+        ];
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            vec![
+                Arc::new(Int64Array::from(vec![Some(7), None])),
+                Arc::new(StringArray::from(vec![Some("orders"), None])),
+                Arc::new(Int32Array::from(vec![Some(1), None])),
+                Arc::new(Int64Array::from(vec![Some(10), None])),
+                Arc::new(StringArray::from(vec!["payments", "payments"])),
+                Arc::new(Int32Array::from(vec![2, 3])),
+                Arc::new(Int64Array::from(vec![20, 30])),
+            ],
+        )
+        .unwrap();
+        let reasons = StringArray::from(vec!["expression", "expression"]);
+        let dead = from_rows(&batch, &UInt32Array::from(vec![0, 1]), &reasons, 4).unwrap();
+        let source = dead
+            .column_by_name(SOURCE_COLUMN)
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(source.value(0), "orders");
+        assert_eq!(source.value(1), "payments");
+        let offset = dead
+            .column_by_name(OFFSET_COLUMN)
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!((offset.value(0), offset.value(1)), (10, 30));
+        // A batch with no coordinates at all is still refused, naming the column.
+        let bare = batch.project(&[0]).unwrap();
+        let e = from_rows(
+            &bare,
+            &UInt32Array::from(vec![0]),
+            &StringArray::from(vec!["x"]),
+            4,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no \"source\" column"), "{e}");
     }
 
     #[test]

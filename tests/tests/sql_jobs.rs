@@ -759,6 +759,59 @@ fn windows_over_a_join_s_rows_match_their_oracle_and_survive_kills() -> Result<(
     )
 }
 
+/// Bad input after a stream–stream join goes to the dead letters: a query whose cast
+/// fails on every joined row must not stop the job. Its rows reach the dead-letter
+/// table with the left row's coordinates, as many as the same join gives a query that
+/// succeeds.
+#[test]
+fn rows_an_expression_fails_on_after_a_join_become_dead_letters() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_join_bad_rows")?;
+    write_input(&dir, "write-join", 8)?;
+    let job = dir.join("job.sql");
+    let join = "FROM orders AS o JOIN payments AS p ON p.order_id = o.id \
+                AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE";
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'join-bad-rows';\n\
+             CREATE TABLE orders (id BIGINT NOT NULL, customer STRING NOT NULL, \
+               ts TIMESTAMP NOT NULL, amount BIGINT NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) {};\n\
+             CREATE TABLE payments (pid BIGINT NOT NULL, order_id BIGINT NOT NULL, \
+               ts TIMESTAMP NOT NULL, paid BIGINT NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '60' SECOND) {};\n\
+             INSERT INTO pairs SELECT o.id AS id, pid {join};\n\
+             INSERT INTO bad SELECT o.id AS id, CAST(customer AS INT) AS c {join};\n",
+            one_file_per_epoch(&dir.join("orders")),
+            one_file_per_epoch(&dir.join("payments"))
+        ),
+    )?;
+    let out = dir.join("out");
+    run_with_timeout(
+        sluice_run(&job, &[format!("output.dir={}", out.display())])?,
+        demo_timeout(),
+    )?
+    .require_success("the job whose cast fails after a join")?;
+    let table = |t: &str| format!("delta_scan('{}')", out.join("tables").join(t).display());
+    let rows = duckdb_rows(&format!(
+        "SELECT (SELECT count(*) FROM {pairs}), (SELECT count(*) FROM {bad}), \
+         (SELECT count(*) FROM {dlq} WHERE reason LIKE 'error:%'), \
+         (SELECT count(*) FROM {dlq} WHERE reason LIKE 'error:%' \
+            AND source LIKE 'part-%' AND \"offset\" >= 0)",
+        pairs = table("pairs"),
+        bad = table("bad"),
+        dlq = table("dead_letters")
+    ))?;
+    let counts: Vec<u64> = rows[0].iter().map(|v| v.parse().unwrap_or(0)).collect();
+    ensure!(
+        counts[0] > 0 && counts[1] == 0 && counts[2] == counts[0] && counts[3] == counts[0],
+        "pairs, rows of the failing query, its dead letters, those with the left row's \
+         coordinates: {counts:?}"
+    );
+    Ok(())
+}
+
 /// A window over a `UNION ALL` of two file sources whose event times are 30 minutes
 /// apart: its watermark is the least of the two sources', each observed
 /// before the app query's `WHERE`, so the lagging source's rows are not late for the
