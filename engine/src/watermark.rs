@@ -26,6 +26,14 @@ pub struct WatermarkInput {
     pub delay: std::time::Duration,
 }
 
+/// The delays (microseconds) of further streams' clocks, in order.
+pub(crate) fn delays(inputs: &[WatermarkInput]) -> Vec<i64> {
+    inputs
+        .iter()
+        .map(|w| i64::try_from(w.delay.as_micros()).unwrap_or(i64::MAX))
+        .collect()
+}
+
 /// Watermark bookkeeping of one operator instance. Times are microseconds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Watermark {

@@ -395,6 +395,21 @@ fn one_file_per_epoch(dir: &Path) -> String {
     )
 }
 
+/// The source tables of `event_time_tool.py write-join`'s orders and payments under
+/// `dir`, one file of each per epoch (watermark delays 30 s and 60 s).
+fn orders_and_payments(dir: &Path) -> String {
+    format!(
+        "CREATE TABLE orders (id BIGINT NOT NULL, customer STRING NOT NULL, \
+           ts TIMESTAMP NOT NULL, amount BIGINT NOT NULL, \
+           WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) {};\n\
+         CREATE TABLE payments (pid BIGINT NOT NULL, order_id BIGINT NOT NULL, \
+           ts TIMESTAMP NOT NULL, paid BIGINT NOT NULL, \
+           WATERMARK FOR ts AS ts - INTERVAL '60' SECOND) {};\n",
+        one_file_per_epoch(&dir.join("orders")),
+        one_file_per_epoch(&dir.join("payments"))
+    )
+}
+
 /// Writes the input of an event-time oracle test: `event_time_tool.py WRITE --dir DIR`.
 fn write_input(dir: &Path, write: &str, seed: u64) -> Result<()> {
     let dir = dir.display().to_string();
@@ -697,19 +712,12 @@ fn a_stream_stream_left_join_matches_its_oracle_and_survives_kills() -> Result<(
         &job,
         format!(
             "SET 'job-id' = 'orders-payments';\n\
-             CREATE TABLE orders (id BIGINT NOT NULL, customer STRING NOT NULL, \
-               ts TIMESTAMP NOT NULL, amount BIGINT NOT NULL, \
-               WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) {};\n\
-             CREATE TABLE payments (pid BIGINT NOT NULL, order_id BIGINT NOT NULL, \
-               ts TIMESTAMP NOT NULL, paid BIGINT NOT NULL, \
-               WATERMARK FOR ts AS ts - INTERVAL '60' SECOND) {};\n\
-             INSERT INTO order_payments \
+             {}INSERT INTO order_payments \
              SELECT o.id AS order_id, customer, amount, pid, paid \
              FROM orders AS o LEFT JOIN payments AS p \
                ON p.order_id = o.id \
               AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE;\n",
-            one_file_per_epoch(&dir.join("orders")),
-            one_file_per_epoch(&dir.join("payments"))
+            orders_and_payments(&dir)
         ),
     )?;
     against_oracle_through_kills(&dir, &job, 2, "check-join", &["--table", "order_payments"])
@@ -734,19 +742,12 @@ fn windows_over_a_join_s_rows_match_their_oracle_and_survive_kills() -> Result<(
         &job,
         format!(
             "SET 'job-id' = 'orders-payments-windows';\n\
-             CREATE TABLE orders (id BIGINT NOT NULL, customer STRING NOT NULL, \
-               ts TIMESTAMP NOT NULL, amount BIGINT NOT NULL, \
-               WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) {};\n\
-             CREATE TABLE payments (pid BIGINT NOT NULL, order_id BIGINT NOT NULL, \
-               ts TIMESTAMP NOT NULL, paid BIGINT NOT NULL, \
-               WATERMARK FOR ts AS ts - INTERVAL '60' SECOND) {};\n\
-             INSERT INTO per_customer SELECT window_start, window_end, o.customer, \
+             {}INSERT INTO per_customer SELECT window_start, window_end, o.customer, \
                count(*) AS n, sum(paid) AS paid {join} \
              GROUP BY TUMBLE(o.ts, INTERVAL '1' MINUTE), o.customer;\n\
              INSERT INTO by_payment_time SELECT window_start, window_end, count(*) AS n, \
                sum(amount) AS amount {} GROUP BY TUMBLE(p.ts, INTERVAL '1' MINUTE);\n",
-            one_file_per_epoch(&dir.join("orders")),
-            one_file_per_epoch(&dir.join("payments")),
+            orders_and_payments(&dir),
             join.replace(" JOIN ", " RIGHT JOIN ")
         ),
     )?;
@@ -775,16 +776,9 @@ fn rows_an_expression_fails_on_after_a_join_become_dead_letters() -> Result<()> 
         &job,
         format!(
             "SET 'job-id' = 'join-bad-rows';\n\
-             CREATE TABLE orders (id BIGINT NOT NULL, customer STRING NOT NULL, \
-               ts TIMESTAMP NOT NULL, amount BIGINT NOT NULL, \
-               WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) {};\n\
-             CREATE TABLE payments (pid BIGINT NOT NULL, order_id BIGINT NOT NULL, \
-               ts TIMESTAMP NOT NULL, paid BIGINT NOT NULL, \
-               WATERMARK FOR ts AS ts - INTERVAL '60' SECOND) {};\n\
-             INSERT INTO pairs SELECT o.id AS id, pid {join};\n\
+             {}INSERT INTO pairs SELECT o.id AS id, pid {join};\n\
              INSERT INTO bad SELECT o.id AS id, CAST(customer AS INT) AS c {join};\n",
-            one_file_per_epoch(&dir.join("orders")),
-            one_file_per_epoch(&dir.join("payments"))
+            orders_and_payments(&dir)
         ),
     )?;
     let out = dir.join("out");

@@ -20,7 +20,7 @@ use crate::event_time::{
     late_schema, time_index, whole_rows,
 };
 use crate::key::{KeyColumns, key_group};
-use crate::watermark::Watermark;
+use crate::watermark::{Watermark, delays};
 use crate::window::micros;
 
 /// The epoch's first row of a new key: its event time and where it is.
@@ -69,7 +69,7 @@ impl DedupState {
             schema: Arc::clone(schema),
             late_schema: late_schema(schema),
             seen: HashMap::default(),
-            watermark: Watermark::with_others(micros(spec.delay), &other_delays(&spec)),
+            watermark: Watermark::with_others(micros(spec.delay), &delays(&spec.watermark_also)),
             batches: Vec::new(),
             candidates: HashMap::default(),
             duplicates: 0,
@@ -232,7 +232,7 @@ impl EventTimeState for DedupState {
             }
         }
         if let Some(w) = watermark {
-            self.watermark = Watermark::restored_with_others(w, &other_delays(&self.spec));
+            self.watermark = Watermark::restored_with_others(w, &delays(&self.spec.watermark_also));
         }
         Ok(())
     }
@@ -252,12 +252,4 @@ impl EventTimeState for DedupState {
     fn late_rows_schema(&self) -> SchemaRef {
         Arc::clone(&self.late_schema)
     }
-}
-
-/// The delays of the further streams that hold a deduplication's watermark back.
-fn other_delays(spec: &DedupSpec) -> Vec<i64> {
-    spec.watermark_also
-        .iter()
-        .map(|w| micros(w.delay))
-        .collect()
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::{Operator, OperatorKind, Plan, SinkRole};
+use super::{Operator, OperatorKind, Plan, SinkRole, state_layout};
 use crate::dedup::DedupSpec;
 use crate::stream_join::StreamJoinSpec;
 use crate::watermark::WatermarkInput;
@@ -123,26 +123,16 @@ fn operator(op: &Operator) -> String {
 
 fn window(spec: &WindowSpec) -> String {
     let shape = match spec.kind {
-        WindowKind::Tumbling { size } => format!("tumbling {}", text(size)),
-        WindowKind::Sliding { size, slide } => {
-            format!("sliding {} every {}", text(size), text(slide))
-        }
-        WindowKind::Cumulating { size, step } => {
-            format!("cumulating to {} by {}", text(size), text(step))
-        }
-        WindowKind::Session { gap } => format!("sessions, gap {}", text(gap)),
         WindowKind::Global => "no window (one group per key)".to_owned(),
+        kind => state_layout::shape(&kind),
     };
     let aggregates: Vec<String> = spec
         .aggregates
         .iter()
         .map(|a| {
-            let function = serde_json::to_value(a.function)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| format!("{:?}", a.function));
             format!(
-                "{function}({}) AS {}",
+                "{}({}) AS {}",
+                state_layout::function_name(a.function),
                 a.column.as_deref().unwrap_or("*"),
                 a.name
             )

@@ -107,7 +107,8 @@ fn window(layout: StateLayout, spec: &WindowSpec, input: &SchemaRef) -> StateLay
         )
 }
 
-fn shape(kind: &WindowKind) -> String {
+/// A window kind in words (`sliding 300s every 60s`).
+pub(super) fn shape(kind: &WindowKind) -> String {
     let text = |d: std::time::Duration| format!("{d:?}");
     match kind {
         WindowKind::Tumbling { size } => format!("tumbling {}", text(*size)),
@@ -122,11 +123,16 @@ fn shape(kind: &WindowKind) -> String {
     }
 }
 
-fn aggregate(a: &Aggregate, input: &Schema) -> String {
-    let function = serde_json::to_value(a.function)
+/// An aggregate function's name as job files write it (`count`, `approx_count_distinct`).
+pub(super) fn function_name(function: crate::window::AggregateFn) -> String {
+    serde_json::to_value(function)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("{:?}", a.function));
+        .unwrap_or_else(|| format!("{function:?}"))
+}
+
+fn aggregate(a: &Aggregate, input: &Schema) -> String {
+    let function = function_name(a.function);
     let argument = a.column.as_ref().map_or_else(
         || "*".to_string(),
         |c| typed(std::slice::from_ref(c), input),

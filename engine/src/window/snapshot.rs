@@ -106,7 +106,7 @@ impl WindowState {
             self.restore_batch(batch, &owned)?;
         }
         if let Some(w) = watermark {
-            let others = super::state::other_delays(&self.spec);
+            let others = crate::watermark::delays(&self.spec.watermark_also);
             self.watermark = crate::watermark::Watermark::restored_with_others(w, &others);
         }
         for slots in self.open.values_mut() {

@@ -17,7 +17,7 @@ use crate::changelog::{CHANGE_COLUMN, change_field, weights};
 use crate::error::{EngineError, Result};
 use crate::event_time::{as_micros, canonical_order, late_schema, time_index};
 use crate::key::{KeyColumns, unknown_column};
-use crate::watermark::Watermark;
+use crate::watermark::{Watermark, delays};
 
 /// One key's open aggregate over `[start, end)`: a session, a global group, or, for
 /// tumbling and sliding windows, a pane (see [`Panes`]).
@@ -150,7 +150,7 @@ impl WindowState {
             panes: Panes::of(spec.kind),
             earliest_end: i64::MAX,
             touched: Vec::new(),
-            watermark: Watermark::with_others(micros(spec.delay), &other_delays(&spec)),
+            watermark: Watermark::with_others(micros(spec.delay), &delays(&spec.watermark_also)),
             time_index,
             change_index,
             before: HashMap::default(),
@@ -428,14 +428,6 @@ impl WindowState {
         self.watermark.observe(epoch_max);
         Ok(EpochOutput { results })
     }
-}
-
-/// The delays of the further streams that hold a window's watermark back, in order.
-pub(crate) fn other_delays(spec: &WindowSpec) -> Vec<i64> {
-    spec.watermark_also
-        .iter()
-        .map(|w| micros(w.delay))
-        .collect()
 }
 
 /// The byte order of two encoded keys (their sort order), comparing their first 8 bytes
