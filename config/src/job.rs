@@ -72,10 +72,28 @@ pub struct JobConfig {
     /// How event time is judged against processing time.
     #[serde(default)]
     pub watermark: WatermarkConfig,
+    /// Which columns of the sources are decoded: all of them (the default), or only those
+    /// the job reads.
+    #[serde(default)]
+    pub source_columns: SourceColumns,
     /// The plan and tables of a SQL job (see [`crate::sql`]); `None` for a YAML job, whose
     /// plan is its medallion template.
     #[serde(skip)]
     pub queries: Option<crate::sql::SqlQueries>,
+}
+
+/// Which columns of the sources a job decodes (`source-columns`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceColumns {
+    /// Every declared column: a row that becomes a dead letter after decoding (late, failed
+    /// by an expression, quarantined by a rule) carries the whole record in its payload.
+    #[default]
+    All,
+    /// Only the columns some sink, expression, key, event time or aggregate of the job
+    /// reads (projection pushdown; Parquet files read no other column chunk). Such a dead
+    /// letter's payload then holds those columns; its coordinates locate the whole record.
+    Used,
 }
 
 /// Event time against processing time.

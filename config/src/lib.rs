@@ -24,7 +24,7 @@ pub use aggregation::{AggregateConfig, EpochAggregateConfig, GoldConfig, WindowC
 pub use error::{ConfigError, Result};
 pub use job::{
     ColumnConfig, FieldConfig, FieldType, JobConfig, JoinConfig, JoinTableConfig, MetricsConfig,
-    ReferenceConfig, RuleConfig, SilverConfig, SourceConfig, TriggerConfig,
+    ReferenceConfig, RuleConfig, SilverConfig, SourceColumns, SourceConfig, TriggerConfig,
 };
 pub use output::{
     AutoCompactConfig, CheckpointConfig, KafkaOutputConfig, ObjectStoreConfig, OutputConfig,

@@ -1,5 +1,6 @@
 //! SQL expressions, compiled once per plan into DataFusion physical expressions.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray};
@@ -42,6 +43,14 @@ impl SqlExpr {
             physical,
             data_type,
         })
+    }
+
+    /// The input columns the expression reads, by name.
+    pub fn columns(&self) -> BTreeSet<String> {
+        datafusion::physical_expr::utils::collect_columns(&self.physical)
+            .into_iter()
+            .map(|c| c.name().to_owned())
+            .collect()
     }
 
     /// The SQL text.

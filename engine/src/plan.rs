@@ -40,6 +40,7 @@
 mod builder;
 mod compiled;
 mod explain;
+mod reads;
 mod state_layout;
 
 pub use builder::PlanBuilder;

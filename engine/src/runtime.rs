@@ -16,6 +16,7 @@ mod join_tables;
 mod lane;
 mod marker;
 mod planner;
+mod projected;
 mod recovery;
 mod sources;
 mod state_put;
@@ -24,9 +25,11 @@ pub(crate) mod writer;
 pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};
 pub use future::REASON_FUTURE;
 pub use planner::StopRequest;
+pub use projected::{ProjectedSource, read_only};
 pub use sources::NamedSources;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -180,6 +183,13 @@ pub trait EpochSource: Send + Sync + 'static {
     /// Told, on the committing worker, that `epoch` with `ranges` is durable in every
     /// sink; sources may publish progress for outside tools (never needed for recovery).
     fn committed(&self, _epoch: u64, _ranges: &[SourceRange]) {}
+    /// A copy of this source that decodes only `columns` of its rows (named in its
+    /// schema's order, the coordinate columns among them), for a plan that reads no
+    /// others: projection pushdown. `None` (the default) when the source cannot skip
+    /// columns as it decodes; [`read_only`] then projects its rows after decoding.
+    fn with_columns(&self, _columns: &[String]) -> Option<Arc<dyn EpochSource>> {
+        None
+    }
 }
 
 /// What a table commit did.

@@ -1,5 +1,6 @@
 //! Stateless operators over Arrow batches: SQL filters, projections and data-quality rules.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, StringArray, UInt32Array};
@@ -97,6 +98,12 @@ impl Projection {
     /// The output schema.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
+    }
+
+    /// The columns the computed columns read: input columns, and computed columns that
+    /// later ones read.
+    pub fn columns_read(&self) -> BTreeSet<String> {
+        self.columns.iter().flat_map(|(_, e)| e.columns()).collect()
     }
 
     /// Applies the projection to one batch.

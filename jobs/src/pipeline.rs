@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use prometheus_client::registry::Registry;
-use sluice_config::{FieldType, JobConfig};
+use sluice_config::{FieldType, JobConfig, SourceColumns};
 use sluice_connectors::dead_letter::DeadLetterRows;
 use sluice_connectors::delta::DeltaSource;
 use sluice_connectors::files::FileSource;
@@ -22,6 +22,7 @@ use sluice_engine::runtime::{Cluster, EpochSource, NamedSources, RunOptions, Run
 use crate::metrics_endpoint::{MetricsEndpoint, Readiness};
 
 mod progress;
+mod pushdown;
 mod sinks;
 mod static_inputs;
 
@@ -72,14 +73,18 @@ pub fn run_job(
         .map(|listen| MetricsEndpoint::serve(Arc::new(registry), listen, ready.clone()))
         .transpose()?;
     let plan = job.plan()?;
-    let (source, schemas, source_events) =
-        open_sources(job, &plan, batch, records_per_epoch, &handle)?;
+    let (sources, source_events) = open_sources(job, &plan, batch, records_per_epoch, &handle)?;
     let static_inputs::StaticTables {
         inputs,
         dead_letters: startup_dead_letters,
     } = static_inputs::static_tables(job, &handle)?;
-    let compiled = CompiledPlan::compile_sources(plan, &schemas, &inputs)
+    let compiled = CompiledPlan::compile_sources(plan, &schemas(&sources), &inputs)
         .context("compiling the job's SQL and joins")?;
+    let (compiled, sources) = match job.source_columns {
+        SourceColumns::All => (compiled, sources),
+        SourceColumns::Used => pushdown::read_only_what_is_read(compiled, sources, &inputs)?,
+    };
+    let source = as_one(sources)?;
     // Checked once the plan compiles: a job refused at start leaves no checkpoints.
     if let Some(replay) = handle.block_on(open_checkpoints(job)?.replay_intent())? {
         anyhow::bail!(
@@ -183,24 +188,20 @@ fn decoder(job: &JobConfig) -> Result<Decoder> {
         .with_context(|| format!("source.format `{}`", job.source.format))
 }
 
-/// The job's sources read as one, each stream's schema, and the events they hold.
-type OpenedSources = (Arc<dyn EpochSource>, BTreeMap<String, SchemaRef>, u64);
+/// Each source of a job by its stream's name.
+pub(crate) type Sources = Vec<(String, Arc<dyn EpochSource>)>;
 
-/// Opens every source of `job` (its `source`, and a SQL job's other source tables) as the
-/// named streams of `plan`, read as one source; returns it with each stream's schema and
-/// the number of events the sources hold when known (0 for an unbounded stream).
+/// Opens every source of `job` (its `source`, and a SQL job's other source tables), each
+/// named as the plan's stream of its rows; returns them with the number of events they
+/// hold when known (0 for an unbounded stream).
 fn open_sources(
     job: &JobConfig,
     plan: &sluice_engine::plan::Plan,
     batch: bool,
     records_per_epoch: u64,
     handle: &tokio::runtime::Handle,
-) -> Result<OpenedSources> {
+) -> Result<(Sources, u64)> {
     let (main, mut events) = open_source(job, batch, records_per_epoch, handle)?;
-    if plan.other_sources.is_empty() {
-        let schemas = BTreeMap::from([(plan.source.clone(), main.schema())]);
-        return Ok((main, schemas, events));
-    }
     let mut sources = vec![(plan.source.clone(), main)];
     let others = job.queries.as_ref().map(|q| q.other_sources.as_slice());
     for (name, config) in others.unwrap_or_default() {
@@ -211,9 +212,23 @@ fn open_sources(
         events += held;
         sources.push((name.clone(), source));
     }
-    let sources = NamedSources::new(sources)?;
-    let schemas = sources.schemas();
-    Ok((Arc::new(sources), schemas, events))
+    Ok((sources, events))
+}
+
+/// Each source's schema, by stream name.
+fn schemas(sources: &Sources) -> BTreeMap<String, SchemaRef> {
+    sources
+        .iter()
+        .map(|(name, source)| (name.clone(), source.schema()))
+        .collect()
+}
+
+/// The sources read as one: each source's rows routed to its stream.
+fn as_one(mut sources: Sources) -> Result<Arc<dyn EpochSource>> {
+    if sources.len() == 1 {
+        return Ok(sources.remove(0).1);
+    }
+    Ok(Arc::new(NamedSources::new(sources)?))
 }
 
 /// Opens the job's source; returns it with the number of events it holds when known
@@ -315,9 +330,9 @@ pub(crate) fn store_retry(job: &JobConfig) -> sluice_checkpoints::StoreRetry {
 /// A source or table that cannot be opened, or a plan that does not compile.
 pub(crate) fn compile(job: &JobConfig, handle: &tokio::runtime::Handle) -> Result<CompiledPlan> {
     let plan = job.plan()?;
-    let (_, schemas, _) = open_sources(job, &plan, false, job.trigger.records_per_epoch, handle)?;
+    let (sources, _) = open_sources(job, &plan, false, job.trigger.records_per_epoch, handle)?;
     let inputs = static_inputs::static_tables(job, handle)?.inputs;
-    CompiledPlan::compile_sources(plan, &schemas, &inputs)
+    CompiledPlan::compile_sources(plan, &schemas(&sources), &inputs)
         .context("compiling the job's SQL and joins")
 }
 

@@ -322,6 +322,34 @@ impl EpochSource for FileSource {
         SOURCE_NAME
     }
 
+    /// Parquet and ORC files decode only the data columns named (Parquet reads no other
+    /// column chunk); the hive partition columns stay, for the caller to project.
+    fn with_columns(&self, columns: &[String]) -> Option<Arc<dyn EpochSource>> {
+        if !matches!(self.config.format, FileFormat::Parquet | FileFormat::Orc) {
+            return None;
+        }
+        let kept: Vec<_> = self
+            .data
+            .fields()
+            .iter()
+            .filter(|f| columns.contains(f.name()))
+            .cloned()
+            .collect();
+        let data = Arc::new(Schema::new(kept));
+        let mut fields: Vec<_> = data.fields().iter().cloned().collect();
+        fields.extend(self.listing.partition_schema().fields().iter().cloned());
+        fields.extend(coordinate_fields());
+        Some(Arc::new(Self {
+            config: self.config.clone(),
+            listing: self.listing.clone(),
+            index: self.index.clone(),
+            data,
+            output: Arc::new(Schema::new(fields)),
+            json: None,
+            report: self.report.clone(),
+        }))
+    }
+
     fn initial_cursors(&self) -> std::result::Result<Cursors, ConnectorFailure> {
         Ok(self
             .listing

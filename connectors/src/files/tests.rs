@@ -23,7 +23,9 @@ pub(super) fn bounded(path: impl Into<String>, format: FileFormat) -> FileSource
     config
 }
 
-pub(super) fn read_all(source: &FileSource) -> (Vec<Vec<SourceRange>>, RecordBatch, RecordBatch) {
+pub(super) fn read_all(
+    source: &dyn EpochSource,
+) -> (Vec<Vec<SourceRange>>, RecordBatch, RecordBatch) {
     let mut cursors = source.initial_cursors().unwrap();
     let mut epochs = Vec::new();
     let mut rows = Vec::new();
@@ -147,6 +149,45 @@ fn parquet_round_trips_with_an_inferred_schema() {
     );
     check_sales(&rows, "a.parquet");
     assert_eq!(dead.num_rows(), 0);
+}
+
+#[test]
+fn parquet_files_decode_only_the_columns_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write_parquet(&dir.path().join("a.parquet"), &sales());
+    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Parquet);
+    // `name` holds text that a BIGINT cannot take: decoded, each row would be a dead letter.
+    let declared = schema(&[
+        ("id", DataType::Int64, false),
+        ("name", DataType::Int64, true),
+        ("price", DataType::Float64, false),
+        ("ts", utc(), false),
+    ]);
+    let source = FileSource::new(config, Some(declared)).unwrap();
+    let (_, _, dead) = read_all(&source);
+    assert_eq!(dead.num_rows(), 2, "the two names that are not numbers");
+    let wanted = ["price", "ts", "source", "partition", "offset"].map(String::from);
+    let narrowed = source.with_columns(&wanted).expect("Parquet files narrow");
+    assert_eq!(names(&narrowed.schema()), wanted);
+    let (_, rows, dead) = read_all(narrowed.as_ref());
+    assert_eq!(dead.num_rows(), 0, "`name` is never decoded");
+    assert_eq!(col(&rows, "price"), ["1.5", "-2.25", "10000000000.0"]);
+    assert_eq!(col(&rows, "offset"), ["0", "1", "2"]);
+    assert_eq!(col(&rows, "source"), ["a.parquet"; 3]);
+}
+
+#[test]
+fn text_files_are_projected_after_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("a.json"), "{\"id\": 1, \"name\": \"x\"}\n");
+    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Json);
+    let source: Arc<dyn EpochSource> = Arc::new(FileSource::new(config, None).unwrap());
+    let wanted = ["id", "source", "partition", "offset"].map(String::from);
+    assert!(source.with_columns(&wanted).is_none());
+    let projected = sluice_engine::runtime::read_only(source, &wanted).unwrap();
+    let (_, rows, _) = read_all(projected.as_ref());
+    assert_eq!(names(&rows.schema()), wanted);
+    assert_eq!(col(&rows, "id"), ["1"]);
 }
 
 #[test]

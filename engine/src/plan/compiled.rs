@@ -1,7 +1,7 @@
 //! A [`Plan`] compiled against its source's schema: every operator's expressions, joins and
 //! output schema, checked before the job starts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -106,7 +106,7 @@ pub struct CompiledPlan {
     /// The operators, parallel to `plan.operators`.
     pub operators: Vec<CompiledOperator>,
     /// Every stream's schema, by name.
-    schemas: BTreeMap<String, SchemaRef>,
+    pub(super) schemas: BTreeMap<String, SchemaRef>,
 }
 
 impl CompiledPlan {
@@ -131,6 +131,46 @@ impl CompiledPlan {
         sources: &BTreeMap<String, SchemaRef>,
         inputs: &StaticInputs,
     ) -> Result<Self> {
+        Self::compile_pruned(plan, sources, inputs, &BTreeSet::new())
+    }
+
+    /// The plan compiled again for sources that decode only the columns
+    /// [`source_reads`](Self::source_reads) names, `sources` their narrowed schemas by
+    /// stream name (those not named keep theirs).
+    ///
+    /// # Errors
+    /// As [`compile_sources`](Self::compile_sources): when a narrowed source lacks a
+    /// column the plan reads.
+    pub fn narrowed(
+        self,
+        sources: &BTreeMap<String, SchemaRef>,
+        inputs: &StaticInputs,
+    ) -> Result<Self> {
+        let mut schemas = BTreeMap::new();
+        let mut pruned = BTreeSet::new();
+        for source in self.plan.sources() {
+            let whole = &self.schemas[source];
+            let schema = sources.get(source).unwrap_or(whole);
+            pruned.extend(
+                whole
+                    .fields()
+                    .iter()
+                    .filter(|f| schema.field_with_name(f.name()).is_err())
+                    .map(|f| f.name().clone()),
+            );
+            schemas.insert(source.to_owned(), Arc::clone(schema));
+        }
+        Self::compile_pruned(self.plan, &schemas, inputs, &pruned)
+    }
+
+    /// Compiles `plan`, where the source columns `pruned` are not decoded: a projection
+    /// that drops one of them has nothing to drop.
+    fn compile_pruned(
+        plan: Plan,
+        sources: &BTreeMap<String, SchemaRef>,
+        inputs: &StaticInputs,
+        pruned: &BTreeSet<String>,
+    ) -> Result<Self> {
         plan.validate()?;
         let mut schemas = BTreeMap::new();
         for source in plan.sources() {
@@ -150,7 +190,7 @@ impl CompiledPlan {
                 other => other,
             };
             let (compiled, schema) =
-                compile_operator(op, &input, &schemas, inputs).map_err(in_operator)?;
+                compile_operator(op, &input, &schemas, inputs, pruned).map_err(in_operator)?;
             schemas.insert(op.name.clone(), schema);
             operators.push(compiled);
         }
@@ -190,6 +230,7 @@ fn compile_operator(
     input: &SchemaRef,
     streams: &BTreeMap<String, SchemaRef>,
     inputs: &StaticInputs,
+    pruned: &BTreeSet<String>,
 ) -> Result<(CompiledOperator, SchemaRef)> {
     Ok(match &op.kind {
         OperatorKind::Rules(set) => {
@@ -215,8 +256,13 @@ fn compile_operator(
                     }
                 }
             }
+            let drop: Vec<String> = drop
+                .iter()
+                .filter(|d| input.index_of(d).is_ok() || !pruned.contains(*d))
+                .cloned()
+                .collect();
             let projection =
-                Projection::compile(input, *keep_input, &columns)?.without(input, drop)?;
+                Projection::compile(input, *keep_input, &columns)?.without(input, &drop)?;
             let schema = Arc::clone(projection.schema());
             (CompiledOperator::Project(projection), schema)
         }

@@ -1,0 +1,361 @@
+//! The columns of each source a compiled plan reads: projection pushdown.
+//!
+//! A source column that no sink, expression, key, event time or aggregate of the plan
+//! reads need not be decoded, nor carried through the exchanges between workers. The
+//! columns a stream's readers need are found from the sinks back to the sources, each
+//! operator in reverse plan order:
+//!
+//! | operator | what it needs of its input |
+//! |---|---|
+//! | sink | every column |
+//! | filter, rules, deduplication, Top-N | what its readers need, and the columns its predicates, rules, keys, event time or order read |
+//! | projection | the columns its expressions read; with `*`, also the input columns its readers need |
+//! | window | its keys, event time and aggregated columns |
+//! | union, joins, epoch aggregates | every column (not narrowed) |
+//!
+//! A window's or deduplication's watermark clocks read their streams' event times. The
+//! coordinate columns and `event_id` always count as read: a row that becomes a dead
+//! letter (late, failed by an expression, quarantined by a rule) keeps them, so that the
+//! whole record can be found in its source. Its payload then holds the columns the plan
+//! reads.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arrow::datatypes::SchemaRef;
+
+use super::{CompiledOperator, CompiledPlan, OperatorKind};
+use crate::table_feed::COORDINATES;
+
+/// The column of a row's id that dead letters copy.
+const EVENT_ID: &str = "event_id";
+
+impl CompiledPlan {
+    /// For each source whose rows the plan reads only in part, the columns it reads, in
+    /// the source schema's order (its coordinate columns and `event_id` included).
+    /// Sources read whole are left out.
+    pub fn source_reads(&self) -> BTreeMap<String, Vec<String>> {
+        let mut needs = Needs::default();
+        for sink in &self.plan.sinks {
+            if let Some(schema) = self.schemas.get(&sink.input) {
+                needs.all(&sink.input, schema);
+            }
+        }
+        for (op, compiled) in self.plan.operators.iter().zip(&self.operators).rev() {
+            let output = needs.take(&op.name);
+            let input = &self.schemas[&op.input];
+            self.operator_needs(op, compiled, input, output, &mut needs);
+        }
+        // `watermark.max-future` bounds the main source's event time as rows are read.
+        for (_, time) in self.plan.event_time_operators() {
+            if let Some(time) = time {
+                needs.add(&self.plan.source, [time]);
+            }
+        }
+        let mut reads = BTreeMap::new();
+        for source in self.plan.sources() {
+            let schema = &self.schemas[source];
+            let needed = needs.take(source);
+            let columns: Vec<String> = schema
+                .fields()
+                .iter()
+                .map(|f| f.name())
+                .filter(|n| {
+                    needed.contains(n.as_str())
+                        || COORDINATES.contains(&n.as_str())
+                        || n.as_str() == EVENT_ID
+                })
+                .cloned()
+                .collect();
+            if columns.len() < schema.fields().len() {
+                reads.insert(source.to_owned(), columns);
+            }
+        }
+        reads
+    }
+
+    /// Adds what `op` needs of its input streams, given that its readers need `output` of
+    /// its output.
+    fn operator_needs(
+        &self,
+        op: &super::Operator,
+        compiled: &CompiledOperator,
+        input: &SchemaRef,
+        output: BTreeSet<String>,
+        needs: &mut Needs,
+    ) {
+        let stream = op.input.as_str();
+        match (&op.kind, compiled) {
+            (OperatorKind::Filter { .. }, CompiledOperator::Filter(predicate)) => {
+                needs.add(stream, output);
+                needs.add(stream, predicate.columns());
+            }
+            (OperatorKind::Rules(set), CompiledOperator::Rules(rules)) => {
+                needs.add(stream, output);
+                for rule in rules {
+                    if let crate::stateless::Check::Sql(e) = &rule.check {
+                        needs.add(stream, e.columns());
+                    }
+                }
+                for key_rule in &set.key_rules {
+                    needs.add(stream, key_rule.keys.iter().cloned());
+                }
+            }
+            (
+                OperatorKind::Project {
+                    keep_input,
+                    keep_coordinates,
+                    ..
+                },
+                CompiledOperator::Project(projection),
+            ) => {
+                // Names of computed columns read by later ones are not input columns: kept
+                // only where the input has the name.
+                let read = projection.columns_read();
+                let names = column_names(input);
+                needs.add(stream, read.into_iter().filter(|c| names.contains(c)));
+                if *keep_input {
+                    needs.add(stream, output.into_iter().filter(|c| names.contains(c)));
+                } else if *keep_coordinates {
+                    needs.add(stream, COORDINATES.iter().map(|c| (*c).to_owned()));
+                }
+            }
+            (OperatorKind::Window(spec), _) => {
+                needs.add(stream, spec.keys.iter().cloned());
+                needs.add(
+                    stream,
+                    spec.aggregates.iter().filter_map(|a| a.column.clone()),
+                );
+                if !spec.time_column.is_empty() {
+                    needs.add(
+                        spec.watermark_from.as_deref().unwrap_or(stream),
+                        [&spec.time_column],
+                    );
+                    needs.add(stream, [&spec.time_column]);
+                }
+                for also in &spec.watermark_also {
+                    needs.add(&also.stream, [&also.time_column]);
+                }
+            }
+            (OperatorKind::Dedup(spec), _) => {
+                needs.add(stream, output);
+                needs.add(stream, spec.keys.iter().cloned());
+                needs.add(stream, [&spec.time_column]);
+                needs.add(
+                    spec.watermark_from.as_deref().unwrap_or(stream),
+                    [&spec.time_column],
+                );
+                for also in &spec.watermark_also {
+                    needs.add(&also.stream, [&also.time_column]);
+                }
+            }
+            (OperatorKind::TopN(spec), _) => {
+                needs.add(stream, output);
+                needs.add(stream, spec.partition_by.iter().cloned());
+                needs.add(stream, [&spec.order_by]);
+            }
+            (OperatorKind::StreamJoin(spec), _) => {
+                needs.all(stream, input);
+                needs.all(&spec.right, &self.schemas[&spec.right]);
+            }
+            (OperatorKind::Union { others }, _) => {
+                needs.all(stream, input);
+                for other in others {
+                    needs.all(other, &self.schemas[other]);
+                }
+            }
+            // Joins with tables and epoch aggregates read their input whole.
+            _ => needs.all(stream, input),
+        }
+    }
+}
+
+fn column_names(schema: &SchemaRef) -> BTreeSet<String> {
+    schema.fields().iter().map(|f| f.name().clone()).collect()
+}
+
+/// The columns each stream's readers need, by stream name.
+#[derive(Default)]
+struct Needs(BTreeMap<String, BTreeSet<String>>);
+
+impl Needs {
+    fn add<S: Into<String>>(&mut self, stream: &str, columns: impl IntoIterator<Item = S>) {
+        self.0
+            .entry(stream.to_owned())
+            .or_default()
+            .extend(columns.into_iter().map(Into::into));
+    }
+
+    fn all(&mut self, stream: &str, schema: &SchemaRef) {
+        self.add(stream, column_names(schema));
+    }
+
+    /// What the readers of `stream` need, all of them being known: every reader of a
+    /// stream comes after it in the plan.
+    fn take(&mut self, stream: &str) -> BTreeSet<String> {
+        self.0.remove(stream).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+    use crate::dedup::DedupSpec;
+    use crate::plan::{Plan, PlanBuilder, StaticInputs};
+    use crate::window::{AggregateFn, WindowKind, WindowSpec};
+
+    fn schema() -> SchemaRef {
+        let text = |n: &str| Field::new(n, DataType::Utf8, true);
+        Arc::new(Schema::new(vec![
+            text("user_id"),
+            Field::new("value", DataType::Int64, true),
+            text("url"),
+            text("country"),
+            Field::new(
+                "event_time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            text("source"),
+            Field::new("partition", DataType::Int32, true),
+            Field::new("offset", DataType::Int64, true),
+        ]))
+    }
+
+    fn per_user() -> WindowSpec {
+        let minute = WindowKind::Tumbling {
+            size: Duration::from_secs(60),
+        };
+        WindowSpec::new("per_user", minute, "event_time")
+            .with_keys(["user_id"])
+            .with_aggregate("total", AggregateFn::Sum, Some("value"))
+    }
+
+    fn compiled(plan: PlanBuilder) -> CompiledPlan {
+        let plan: Plan = plan.dead_letters("dlq").build().expect("a valid plan");
+        CompiledPlan::compile(plan, &schema(), &StaticInputs::default()).expect("compiles")
+    }
+
+    fn reads(plan: PlanBuilder) -> Option<Vec<String>> {
+        compiled(plan).source_reads().remove("events")
+    }
+
+    fn names(columns: &[&str]) -> Option<Vec<String>> {
+        Some(columns.iter().map(|c| (*c).to_owned()).collect())
+    }
+
+    #[test]
+    fn a_window_reads_its_keys_time_aggregates_and_the_filter_s_columns() {
+        let plan = PlanBuilder::new("clicks", "events")
+            .filter("valid", "events", "country = 'FR'")
+            .window("per_user", "valid", per_user())
+            .sink("gold", "per_user");
+        assert_eq!(
+            reads(plan),
+            names(&[
+                "user_id",
+                "value",
+                "country",
+                "event_time",
+                "source",
+                "partition",
+                "offset"
+            ])
+        );
+    }
+
+    #[test]
+    fn a_source_a_sink_writes_is_read_whole() {
+        let plan = PlanBuilder::new("clicks", "events")
+            .window("per_user", "events", per_user())
+            .sink("bronze", "events")
+            .sink("gold", "per_user");
+        assert_eq!(reads(plan), None);
+        let star = PlanBuilder::new("clicks", "events")
+            .project("wide", "events", true, &[("cents", "value * 100")])
+            .sink("silver", "wide");
+        assert_eq!(reads(star), None);
+    }
+
+    #[test]
+    fn a_projection_reads_what_its_expressions_read() {
+        let plan = PlanBuilder::new("clicks", "events")
+            .project(
+                "lengths",
+                "events",
+                false,
+                &[("n", "length(url)"), ("twice", "n * 2")],
+            )
+            .sink("silver", "lengths");
+        assert_eq!(
+            reads(plan),
+            names(&["url", "source", "partition", "offset"])
+        );
+    }
+
+    #[test]
+    fn a_deduplication_passes_on_what_its_readers_read() {
+        let dedup = DedupSpec::new("once", ["user_id"], "event_time", Duration::from_secs(60));
+        let plan = PlanBuilder::new("clicks", "events")
+            .dedup("once", "events", dedup)
+            .project("urls", "once", false, &[("u", "upper(url)")])
+            .sink("silver", "urls");
+        assert_eq!(
+            reads(plan),
+            names(&[
+                "user_id",
+                "url",
+                "event_time",
+                "source",
+                "partition",
+                "offset"
+            ])
+        );
+    }
+
+    #[test]
+    fn the_narrowed_plan_compiles_and_writes_the_same_columns() {
+        let mut plan = PlanBuilder::new("clicks", "events")
+            .filter("valid", "events", "country = 'FR'")
+            .window("per_user", "valid", per_user())
+            .sink("gold", "per_user");
+        // A projection dropping a column that is then never decoded.
+        plan = plan
+            .operator(
+                "no_url",
+                "events",
+                OperatorKind::Project {
+                    columns: Vec::new(),
+                    keep_input: true,
+                    drop: vec!["url".into()],
+                    keep_coordinates: false,
+                },
+            )
+            .project("values", "no_url", false, &[("v", "value + 1")])
+            .sink("silver", "values");
+        let whole = compiled(plan);
+        let columns = whole.source_reads().remove("events").expect("narrowed");
+        assert!(!columns.contains(&"url".to_owned()));
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let indices: Vec<usize> = names
+            .iter()
+            .map(|c| schema().index_of(c).expect("a source column"))
+            .collect();
+        let narrow = Arc::new(schema().project(&indices).expect("projects"));
+        let before = [
+            Arc::clone(whole.sink_schema("gold").expect("gold")),
+            Arc::clone(whole.sink_schema("silver").expect("silver")),
+        ];
+        let sources = BTreeMap::from([("events".to_owned(), narrow)]);
+        let narrowed = whole
+            .narrowed(&sources, &StaticInputs::default())
+            .expect("the narrowed plan compiles");
+        assert_eq!(narrowed.sink_schema("gold"), Some(&before[0]));
+        assert_eq!(narrowed.sink_schema("silver"), Some(&before[1]));
+        assert_eq!(narrowed.source_reads(), BTreeMap::new());
+    }
+}
