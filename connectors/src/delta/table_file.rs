@@ -15,6 +15,7 @@ use deltalake::kernel::engine::arrow_conversion::TryFromKernel;
 use deltalake::kernel::{DataType as DeltaType, PrimitiveType, StructType};
 use deltalake::table::state::DeltaTableState;
 use object_store::{ObjectStore, ObjectStoreExt as _};
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sluice_engine::runtime::ConnectorFailure;
 
@@ -139,6 +140,24 @@ impl TableColumns {
         }
     }
 
+    /// Only the columns whose output names `keep` names: the files' other columns are then
+    /// never decoded, and a change of their type stops no reader.
+    pub(crate) fn retain(&self, keep: &[String]) -> Self {
+        let (fields, names): (Vec<_>, Vec<_>) = self
+            .schema
+            .fields()
+            .iter()
+            .zip(&self.names)
+            .filter(|(f, _)| keep.contains(f.name()))
+            .map(|(f, n)| (Arc::clone(f), n.clone()))
+            .unzip();
+        Self {
+            schema: Arc::new(Schema::new(fields)),
+            names,
+            partition_columns: self.partition_columns.clone(),
+        }
+    }
+
     /// The schema of the rows [`TableColumns::read`] returns.
     pub(crate) fn schema(&self) -> &SchemaRef {
         &self.schema
@@ -209,8 +228,24 @@ impl TableColumns {
             .bytes()
             .await
             .map_err(storage)?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .map_err(|e| invalid(e.to_string()))?
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| invalid(e.to_string()))?;
+        // Only the file's columns read (all of them when none is: the rows still count).
+        let roots: Vec<usize> = builder
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| self.names.contains(f.name()))
+            .map(|(i, _)| i)
+            .collect();
+        let builder = if roots.is_empty() {
+            builder
+        } else {
+            let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+            builder.with_projection(mask)
+        };
+        let reader = builder
             .with_batch_size(64 * 1024)
             .build()
             .map_err(|e| invalid(e.to_string()))?;
