@@ -38,6 +38,7 @@ SLUICE_PYTHON=$HOME/.cache/sluice-venv/bin/python`";
 mod checks;
 pub mod proxy;
 pub mod quality_job;
+pub mod sql_job;
 pub mod user_activity;
 
 pub use checks::*;
