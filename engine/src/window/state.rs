@@ -404,11 +404,7 @@ impl WindowState {
             }
             None => self.finish_slots(bound, &mut emptied),
         };
-        emitted.sort_unstable_by(|a, b| {
-            (a.1.start, a.1.end)
-                .cmp(&(b.1.start, b.1.end))
-                .then_with(|| key_order(&a.0, &b.0))
-        });
+        sort_emitted(&mut emitted);
         let changes = if self.spec.changelog {
             let (rows, changes) = self.changelog(emitted, emptied);
             emitted = rows;
@@ -430,18 +426,54 @@ impl WindowState {
     }
 }
 
+/// Sorts `emitted` by window, then key ([`key_order`]). Small entries (window, the key's
+/// first 8 bytes, index) are sorted, then each slot is moved once into its place: sorting
+/// the ~100-byte slots themselves moved them O(n log n) times, 14% of q5's samples in
+/// `memmove`.
+fn sort_emitted(emitted: &mut Emitted) {
+    let mut order: Vec<(i64, i64, u64, usize)> = emitted
+        .iter()
+        .enumerate()
+        .map(|(i, (key, slot))| (slot.start, slot.end, key_prefix(key), i))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        (a.0, a.1, a.2)
+            .cmp(&(b.0, b.1, b.2))
+            .then_with(|| emitted[a.3].0.cmp(&emitted[b.3].0))
+    });
+    // `from[j]`: the index of the slot that goes to `j`; each cycle of the permutation is
+    // applied with one swap per slot.
+    let mut from: Vec<usize> = order.into_iter().map(|o| o.3).collect();
+    for i in 0..from.len() {
+        let mut j = i;
+        loop {
+            let k = from[j];
+            from[j] = j;
+            if k == i || k == j {
+                break;
+            }
+            emitted.swap(j, k);
+            j = k;
+        }
+    }
+}
+
+/// The first 8 bytes of an encoded key as one integer, zero-padded: their order is the
+/// bytes' order.
+#[inline]
+fn key_prefix(k: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = k.len().min(8);
+    bytes[..n].copy_from_slice(&k[..n]);
+    u64::from_be_bytes(bytes)
+}
+
 /// The byte order of two encoded keys (their sort order), comparing their first 8 bytes
 /// as one integer before calling `memcmp` on ties: sorting an epoch's windows by key
 /// spent a fifth of q5's time in `memcmp` calls on short keys.
 #[inline]
 pub(crate) fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    let prefix = |k: &[u8]| {
-        let mut bytes = [0u8; 8];
-        let n = k.len().min(8);
-        bytes[..n].copy_from_slice(&k[..n]);
-        u64::from_be_bytes(bytes)
-    };
-    prefix(a).cmp(&prefix(b)).then_with(|| a.cmp(b))
+    key_prefix(a).cmp(&key_prefix(b)).then_with(|| a.cmp(b))
 }
 
 /// The open slots of `key`, created empty on first use.

@@ -182,6 +182,58 @@ fn key_order_is_the_byte_order() {
     }
 }
 
+#[test]
+fn emitted_windows_sort_by_window_then_key_as_a_plain_sort_does() {
+    // Keys sharing long prefixes, windows repeating: ties on the 8-byte prefix go to the
+    // whole key; each cycle of the permutation is applied.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        (state >> 33) % n
+    };
+    for len in [0usize, 1, 2, 3, 17, 500] {
+        let mut emitted: super::Emitted = (0..len)
+            .map(|i| {
+                let mut key = b"prefix!!".to_vec();
+                key.extend(std::iter::repeat_n(b'k', next(3) as usize));
+                key.push(next(4) as u8);
+                let start = next(5) as i64 * 10;
+                let slot = super::Slot {
+                    start,
+                    end: start + 10 + next(2) as i64,
+                    acc: crate::window::accumulator::Accumulator::new(&[]),
+                    changed: false,
+                };
+                // The row count tells the slots apart after the sort.
+                let mut slot = slot;
+                slot.acc.rows = i as i64;
+                (key.into_boxed_slice(), slot)
+            })
+            .collect();
+        let mut want: Vec<(i64, i64, Vec<u8>, i64)> = emitted
+            .iter()
+            .map(|(k, s)| (s.start, s.end, k.to_vec(), s.acc.rows))
+            .collect();
+        want.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+        super::sort_emitted(&mut emitted);
+        let got: Vec<(i64, i64, Vec<u8>, i64)> = emitted
+            .iter()
+            .map(|(k, s)| (s.start, s.end, k.to_vec(), s.acc.rows))
+            .collect();
+        // Equal windows and keys may come in either order: compare without the tag, then
+        // check that every slot is still there.
+        let strip = |v: &[(i64, i64, Vec<u8>, i64)]| -> Vec<(i64, i64, Vec<u8>)> {
+            v.iter().map(|(a, b, k, _)| (*a, *b, k.clone())).collect()
+        };
+        assert_eq!(strip(&got), strip(&want), "{len} slots");
+        let mut tags: Vec<i64> = got.iter().map(|g| g.3).collect();
+        tags.sort_unstable();
+        assert_eq!(tags, (0..len as i64).collect::<Vec<_>>());
+    }
+}
+
 /// A sliding window's state as checkpoints written before panes held it: one slot per
 /// open window, rebuilt from the panes of `state` by merging them.
 fn as_whole_windows(state: &WindowState) -> super::OpenWindows {
