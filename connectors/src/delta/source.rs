@@ -649,8 +649,16 @@ mod tests {
         values
     }
 
-    #[test]
-    fn snapshots_time_travel_and_tailing() {
+    /// A table partitioned by `day` with the rows of `epochs` appended, one version each
+    /// (version 0 creates it); the runtime, directory and sink stay for more appends.
+    fn table(
+        epochs: u64,
+    ) -> (
+        tokio::runtime::Runtime,
+        tempfile::TempDir,
+        String,
+        DeltaSink,
+    ) {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let location = dir.path().join("t").display().to_string();
@@ -662,9 +670,15 @@ mod tests {
                 vec!["day".into()],
             ))
             .unwrap();
-        for e in 0..3 {
+        for e in 0..epochs {
             runtime.block_on(append(&sink, e));
         }
+        (runtime, dir, location, sink)
+    }
+
+    #[test]
+    fn snapshots_time_travel_and_tailing() {
+        let (runtime, _dir, location, sink) = table(3);
         // Version 2 holds epochs 0 and 1 (version 0 created the table).
         let mut config = DeltaSourceConfig::new(&location);
         config.version_as_of = Some(2);
@@ -709,20 +723,7 @@ mod tests {
 
     #[test]
     fn a_narrowed_source_reads_only_the_columns_named() {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let location = dir.path().join("t").display().to_string();
-        let sink = runtime
-            .block_on(DeltaSink::open(
-                &location,
-                "w/t",
-                schema(),
-                vec!["day".into()],
-            ))
-            .unwrap();
-        for e in 0..2 {
-            runtime.block_on(append(&sink, e));
-        }
+        let (runtime, _dir, location, _sink) = table(2);
         let mut config = DeltaSourceConfig::new(&location);
         config.bounded = true;
         let source = DeltaSource::new(config, runtime.handle()).unwrap();

@@ -140,10 +140,7 @@ impl FileSource {
             ),
             _ => None,
         };
-        let mut fields: Vec<_> = data.fields().iter().cloned().collect();
-        fields.extend(listing.partition_schema().fields().iter().cloned());
-        fields.extend(coordinate_fields());
-        let output = Arc::new(Schema::new(fields));
+        let output = output_schema(&data, &listing);
         let index = listing
             .files
             .iter()
@@ -273,6 +270,14 @@ impl FileSource {
     }
 }
 
+/// The rows' schema: the data columns, the hive partition columns, the coordinates.
+fn output_schema(data: &SchemaRef, listing: &Listing) -> SchemaRef {
+    let mut fields: Vec<_> = data.fields().iter().cloned().collect();
+    fields.extend(listing.partition_schema().fields().iter().cloned());
+    fields.extend(coordinate_fields());
+    Arc::new(Schema::new(fields))
+}
+
 /// Whether the file at `rel` is still to be read.
 fn is_unread(cursors: &Cursors, rel: &str) -> bool {
     cursors
@@ -336,15 +341,12 @@ impl EpochSource for FileSource {
             .cloned()
             .collect();
         let data = Arc::new(Schema::new(kept));
-        let mut fields: Vec<_> = data.fields().iter().cloned().collect();
-        fields.extend(self.listing.partition_schema().fields().iter().cloned());
-        fields.extend(coordinate_fields());
         Some(Arc::new(Self {
             config: self.config.clone(),
             listing: self.listing.clone(),
             index: self.index.clone(),
+            output: output_schema(&data, &self.listing),
             data,
-            output: Arc::new(Schema::new(fields)),
             json: None,
             report: self.report.clone(),
         }))
