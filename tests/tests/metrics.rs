@@ -192,11 +192,14 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
     let run = format!("metrics-{}-{port}", std::process::id());
     register_target(&run, port)?;
     let events_per_epoch = format!("trigger.records-per-epoch={}", EVENTS / 6);
+    // An epoch a second: the backlog (source lag > 0) lasts about 5 s, several of
+    // Prometheus's 1 s scrapes, however fast the machine runs the epochs (on a fresh
+    // machine a run of ~1 s once fell between two scrapes).
     let mut cmd = user_activity_run(
         &out,
         EVENTS,
         &three_actions(),
-        &[&events_per_epoch, "quality.report=true"],
+        &[&events_per_epoch, "trigger.interval=1s", "quality.report=true"],
     )?;
     cmd.args(["--metrics-listen", &format!("127.0.0.1:{port}")])
         .args(["--metrics-linger", "20s"]);
