@@ -199,7 +199,11 @@ fn prometheus_figures_equal_the_tables() -> Result<()> {
         &out,
         EVENTS,
         &three_actions(),
-        &[&events_per_epoch, "trigger.interval=1s", "quality.report=true"],
+        &[
+            &events_per_epoch,
+            "trigger.interval=1s",
+            "quality.report=true",
+        ],
     )?;
     cmd.args(["--metrics-listen", &format!("127.0.0.1:{port}")])
         .args(["--metrics-linger", "20s"]);

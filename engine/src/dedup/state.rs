@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Int64Array, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{DataType, Field, Int64Type, SchemaRef, UInt32Type};
 use arrow::record_batch::RecordBatch;
@@ -16,8 +16,8 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use super::DedupSpec;
 use crate::error::{EngineError, Result};
 use crate::event_time::{
-    EventTimeState, as_micros, canonical_order, decode_snapshots, encode_snapshot, late_rows,
-    late_schema, time_index, whole_rows,
+    EventTimeState, as_micros, binary_column, canonical_order, decode_snapshots, encode_snapshot,
+    late_rows, late_schema, time_index, whole_rows,
 };
 use crate::key::{KeyColumns, key_group};
 use crate::watermark::{Watermark, delays};
@@ -198,9 +198,7 @@ impl EventTimeState for DedupState {
             Arc::new(UInt32Array::from_iter_values(
                 entries.iter().map(|(k, _)| key_group(k, key_groups)),
             )),
-            Arc::new(BinaryArray::from_iter_values(
-                entries.iter().map(|(k, _)| k),
-            )),
+            Arc::new(binary_column(entries.iter().map(|(k, _)| &k[..]))),
             Arc::new(Int64Array::from_iter_values(
                 entries.iter().map(|(_, t)| **t),
             )),

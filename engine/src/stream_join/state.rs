@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, UInt8Array, UInt32Array, new_null_array,
+    Array, ArrayRef, AsArray, BooleanArray, UInt8Array, UInt32Array, new_null_array,
 };
 use arrow::compute::{concat_batches, interleave};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type};
@@ -17,8 +17,8 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use super::StreamJoinSpec;
 use crate::error::{EngineError, Result};
 use crate::event_time::{
-    EventTimeState, as_micros, canonical_order, decode_snapshots, encode_snapshot, late_rows,
-    late_schema, time_index, whole_rows,
+    EventTimeState, as_micros, binary_column, canonical_order, decode_snapshots, encode_snapshot,
+    late_rows, late_schema, time_index, whole_rows,
 };
 use crate::key::{KeyColumns, key_group, unknown_column};
 use crate::watermark::Watermark;
@@ -68,6 +68,10 @@ struct Side {
     held: HashMap<Box<[u8]>, Vec<Held>, Xxh3DefaultBuilder>,
     /// This epoch's rows that were not late, in arrival order.
     fresh: Vec<(Box<[u8]>, Held)>,
+    /// The least event time and the least `until` of the rows in state (`i64::MAX` when
+    /// none): while the watermark is behind them no row can go, and an epoch does not
+    /// visit the whole state to find none.
+    least: (i64, i64),
     watermark: Watermark,
 }
 
@@ -96,6 +100,7 @@ impl Side {
             next_batch: 0,
             held: HashMap::default(),
             fresh: Vec::new(),
+            least: (i64::MAX, i64::MAX),
             watermark: Watermark::new(delay),
         })
     }
@@ -142,6 +147,7 @@ impl Side {
                 row,
                 matched,
             };
+            self.note(&held);
             self.held
                 .entry(keys.row(row).as_ref().into())
                 .or_default()
@@ -154,18 +160,34 @@ impl Side {
     /// Moves the epoch's fresh rows into state.
     fn settle(&mut self) {
         for (key, held) in std::mem::take(&mut self.fresh) {
+            self.note(&held);
             self.kept(held.batch).live += 1;
             self.held.entry(key).or_default().push(held);
         }
     }
 
-    /// Removes the rows `gone` says are gone; returns those that never matched.
-    fn evict(&mut self, gone: impl Fn(&Held) -> bool) -> Vec<At> {
+    /// Lowers the least times of the state to those of `held`, a row going into it.
+    fn note(&mut self, held: &Held) {
+        self.least = (self.least.0.min(held.time), self.least.1.min(held.until));
+    }
+
+    /// Removes the rows `gone` says are gone, unless `none_gone` says, from the least
+    /// times of the state, that none can be; returns those that never matched.
+    fn evict(
+        &mut self,
+        none_gone: impl Fn((i64, i64)) -> bool,
+        gone: impl Fn(&Held) -> bool,
+    ) -> Vec<At> {
+        if none_gone(self.least) {
+            return Vec::new();
+        }
         let mut unmatched = Vec::new();
         let mut freed = Vec::new();
+        let mut least = (i64::MAX, i64::MAX);
         self.held.retain(|_, rows| {
             rows.retain(|h| {
                 if !gone(h) {
+                    least = (least.0.min(h.time), least.1.min(h.until));
                     return true;
                 }
                 if !h.matched {
@@ -176,6 +198,7 @@ impl Side {
             });
             !rows.is_empty()
         });
+        self.least = least;
         for b in freed {
             self.kept(b).live -= 1;
         }
@@ -518,9 +541,18 @@ impl EventTimeState for StreamJoinState {
         let (min, max) = (self.spec.min_offset_us, self.spec.max_offset_us);
         let (left_gone, right_gone) = match bound {
             None => (Vec::new(), Vec::new()),
+            // A left row goes once the watermark passes its `until` plus the upper bound,
+            // a right row once it passes its event time less the lower bound: no row goes
+            // while the watermark is behind the least of those.
             Some(w) => (
-                self.sides[LEFT].evict(|h| h.until.saturating_add(max) <= w || w == i64::MAX),
-                self.sides[RIGHT].evict(|h| h.time.saturating_sub(min) <= w || w == i64::MAX),
+                self.sides[LEFT].evict(
+                    |(_, until)| w != i64::MAX && until.saturating_add(max) > w,
+                    |h| h.until.saturating_add(max) <= w || w == i64::MAX,
+                ),
+                self.sides[RIGHT].evict(
+                    |(time, _)| w != i64::MAX && time.saturating_sub(min) > w,
+                    |h| h.time.saturating_sub(min) <= w || w == i64::MAX,
+                ),
             ),
         };
         let left_only: &[At] = if self.spec.kind.keeps_unmatched_left() {
@@ -581,8 +613,8 @@ impl EventTimeState for StreamJoinState {
             Arc::new(UInt32Array::from_iter_values(entries.iter().map(|e| e.0))),
             Arc::new(UInt8Array::from_iter_values(entries.iter().map(|e| e.1))),
             Arc::new(BooleanArray::from_iter(entries.iter().map(|e| Some(e.2)))),
-            Arc::new(BinaryArray::from_iter_values(
-                entries.iter().map(|e| encoded[e.4].row(e.5)),
+            Arc::new(binary_column(
+                entries.iter().map(|e| encoded[e.4].row(e.5).data()),
             )),
         ];
         let watermarks = Watermarks {
@@ -769,6 +801,75 @@ mod tests {
         // Epoch 3, under 150: past its expiry, it leaves.
         state.begin_epoch();
         state.finish_epoch(&[None, None], false).unwrap();
+        assert_eq!(state.sides[LEFT].rows_held(), 0);
+    }
+
+    /// A right outer join of bids with auctions within 10 of their start: a bid leaves
+    /// state, unmatched with nulls, once the watermark passes its time plus 10, and not
+    /// before; a later one stays.
+    #[test]
+    fn a_right_row_leaves_once_the_watermark_passes_its_bound() {
+        let auctions: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("t", ts(), false),
+        ]));
+        let bids: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("auction", DataType::Int64, false),
+            Field::new("t", ts(), false),
+        ]));
+        let spec = StreamJoinSpec {
+            name: "bids".into(),
+            right: "bids".into(),
+            kind: StreamJoinKind::RightOuter,
+            left_keys: vec!["id".into()],
+            right_keys: vec!["auction".into()],
+            left_time: "t".into(),
+            right_time: "t".into(),
+            min_offset_us: -10,
+            max_offset_us: 10,
+            left_delay: Duration::ZERO,
+            right_delay: Duration::ZERO,
+            left_prefix: "a.".into(),
+            right_prefix: "b.".into(),
+            left_until: None,
+        };
+        let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
+        // Epoch 0: auction 9 at 0; bids on auction 1 at 20 and 200 (none matches).
+        state.begin_epoch();
+        let a = batch(&auctions, vec![vec![Some(9)], vec![Some(0)]]);
+        assert!(state.absorb(LEFT, &a).unwrap().is_none());
+        let b = batch(
+            &bids,
+            vec![vec![Some(1), Some(1)], vec![Some(20), Some(200)]],
+        );
+        assert!(state.absorb(RIGHT, &b).unwrap().is_none());
+        assert!(
+            state
+                .finish_epoch(&[Some(0), Some(200)], false)
+                .unwrap()
+                .is_none()
+        );
+        // Epoch 1, under 0: the bid at 20 could still meet an auction up to 30.
+        state.begin_epoch();
+        let out = state.finish_epoch(&[Some(100), Some(200)], false).unwrap();
+        assert!(out.is_none());
+        assert_eq!(state.sides[RIGHT].rows_held(), 2);
+        assert_eq!(state.sides[LEFT].rows_held(), 1);
+        // Epoch 2, under 100: the bid at 20 leaves with nulls, the one at 200 stays; the
+        // auction at 0 leaves too (no bid after 10 can match it).
+        state.begin_epoch();
+        let out = state.finish_epoch(&[None, None], false).unwrap().unwrap();
+        assert_eq!(out.num_rows(), 1);
+        assert!(out.column_by_name("a.id").unwrap().is_null(0));
+        let bid_time = out
+            .column_by_name("b.t")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap()
+            .value(0);
+        assert_eq!(bid_time, 20);
+        assert_eq!(state.sides[RIGHT].rows_held(), 1, "the bid at 200 stays");
         assert_eq!(state.sides[LEFT].rows_held(), 0);
     }
 }

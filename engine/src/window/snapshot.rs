@@ -13,7 +13,7 @@ use arrow::record_batch::RecordBatch;
 use super::accumulator::{Accumulator, Hll, Moments};
 use super::state::{Slot, WindowState};
 use crate::error::{EngineError, Result};
-use crate::event_time::{decode_snapshots, encode_snapshot};
+use crate::event_time::{binary_column, decode_snapshots, encode_snapshot};
 use crate::key::key_group;
 
 const MOMENT_FIELDS: [&str; 5] = ["sum", "min", "max", "mean", "m2"];
@@ -45,9 +45,7 @@ impl WindowState {
             Arc::new(UInt32Array::from_iter_values(
                 entries.iter().map(|(k, _)| key_group(k, key_groups)),
             )),
-            Arc::new(BinaryArray::from_iter_values(
-                entries.iter().map(|(k, _)| k),
-            )),
+            Arc::new(binary_column(entries.iter().map(|(k, _)| &k[..]))),
             Arc::new(Int64Array::from_iter_values(
                 entries.iter().map(|(_, s)| s.start),
             )),
