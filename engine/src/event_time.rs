@@ -417,22 +417,65 @@ pub(crate) fn encode_snapshot<W: serde::Serialize>(
     fields: Vec<Field>,
     columns: Vec<ArrayRef>,
 ) -> Result<Vec<u8>> {
-    let mut metadata = HashMap::new();
-    metadata.insert("operator".to_string(), operator.to_owned());
-    metadata.insert("key_groups".to_string(), key_groups.to_string());
-    metadata.insert(
-        "watermark".to_string(),
-        serde_json::to_string(watermark).map_err(|e| EngineError::Snapshot(e.to_string()))?,
-    );
-    let schema = Arc::new(Schema::new(fields).with_metadata(metadata));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
-    // Sized up front: a large state would otherwise be copied as the buffer doubles.
-    let mut out = Vec::with_capacity(batch.get_array_memory_size() + 4096);
-    let mut writer = StreamWriter::try_new(&mut out, &schema)?;
-    writer.write(&batch)?;
-    writer.finish()?;
-    drop(writer);
-    Ok(out)
+    let size: usize = columns.iter().map(|c| c.get_array_memory_size()).sum();
+    let mut writer = SnapshotWriter::new(operator, key_groups, watermark, fields, size)?;
+    writer.write(columns)?;
+    writer.finish()
+}
+
+/// Writes a snapshot's entries batch by batch into one Arrow IPC stream, so that a large
+/// state is encoded through one small batch at a time rather than whole columns of it
+/// (each a copy of the state in fresh memory).
+pub(crate) struct SnapshotWriter {
+    schema: SchemaRef,
+    writer: StreamWriter<Vec<u8>>,
+}
+
+impl SnapshotWriter {
+    /// A stream of `fields`, with the operator's name, the key groups and the watermark in
+    /// the schema metadata, its buffer sized for `size` bytes of columns.
+    ///
+    /// # Errors
+    /// When the watermark or the schema cannot be encoded.
+    pub(crate) fn new<W: serde::Serialize>(
+        operator: &str,
+        key_groups: u32,
+        watermark: &W,
+        fields: Vec<Field>,
+        size: usize,
+    ) -> Result<Self> {
+        let mut metadata = HashMap::new();
+        metadata.insert("operator".to_string(), operator.to_owned());
+        metadata.insert("key_groups".to_string(), key_groups.to_string());
+        metadata.insert(
+            "watermark".to_string(),
+            serde_json::to_string(watermark).map_err(|e| EngineError::Snapshot(e.to_string()))?,
+        );
+        let schema = Arc::new(Schema::new(fields).with_metadata(metadata));
+        // Sized up front: a large state would otherwise be copied as the buffer doubles.
+        let out = Vec::with_capacity(size + 4096);
+        let writer = StreamWriter::try_new(out, &schema)?;
+        Ok(Self { schema, writer })
+    }
+
+    /// Appends one batch of entries.
+    ///
+    /// # Errors
+    /// When the columns do not match the fields, or encoding fails.
+    pub(crate) fn write(&mut self, columns: Vec<ArrayRef>) -> Result<()> {
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
+        self.writer.write(&batch)?;
+        Ok(())
+    }
+
+    /// The encoded stream.
+    ///
+    /// # Errors
+    /// When ending the stream fails.
+    pub(crate) fn finish(mut self) -> Result<Vec<u8>> {
+        self.writer.finish()?;
+        Ok(self.writer.into_inner()?)
+    }
 }
 
 /// A binary column of `values`, its buffers sized once from their total length: built by

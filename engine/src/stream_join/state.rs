@@ -17,7 +17,7 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use super::StreamJoinSpec;
 use crate::error::{EngineError, Result};
 use crate::event_time::{
-    EventTimeState, as_micros, binary_column, canonical_order, decode_snapshots, encode_snapshot,
+    EventTimeState, SnapshotWriter, as_micros, binary_column, canonical_order, decode_snapshots,
     late_rows, late_schema, time_index, whole_rows,
 };
 use crate::key::{KeyColumns, key_group, unknown_column};
@@ -45,6 +45,9 @@ struct Kept {
     batch: RecordBatch,
     live: usize,
 }
+
+/// Entries per batch of a snapshot.
+const SNAPSHOT_BATCH_ROWS: usize = 1 << 16;
 
 /// Where a row is: (batch id, row).
 type At = (usize, usize);
@@ -609,19 +612,28 @@ impl EventTimeState for StreamJoinState {
             Field::new("matched", DataType::Boolean, false),
             Field::new("row", DataType::Binary, false),
         ];
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(UInt32Array::from_iter_values(entries.iter().map(|e| e.0))),
-            Arc::new(UInt8Array::from_iter_values(entries.iter().map(|e| e.1))),
-            Arc::new(BooleanArray::from_iter(entries.iter().map(|e| Some(e.2)))),
-            Arc::new(binary_column(
-                entries.iter().map(|e| encoded[e.4].row(e.5).data()),
-            )),
-        ];
         let watermarks = Watermarks {
             left: self.sides[LEFT].watermark.clone(),
             right: self.sides[RIGHT].watermark.clone(),
         };
-        encode_snapshot(&self.spec.name, key_groups, &watermarks, fields, columns)
+        let row = |e: &(u32, u8, bool, i64, usize, usize)| encoded[e.4].row(e.5).data();
+        let size = entries.iter().map(|e| row(e).len() + 16).sum();
+        let mut writer =
+            SnapshotWriter::new(&self.spec.name, key_groups, &watermarks, fields, size)?;
+        // A batch of entries at a time: a held row is copied once, into the stream. An
+        // empty state is one empty batch, as it always was.
+        let empty: [(u32, u8, bool, i64, usize, usize); 0] = [];
+        let chunks = entries.chunks(SNAPSHOT_BATCH_ROWS);
+        let chunks = chunks.chain((entries.is_empty()).then_some(&empty[..]));
+        for chunk in chunks {
+            writer.write(vec![
+                Arc::new(UInt32Array::from_iter_values(chunk.iter().map(|e| e.0))),
+                Arc::new(UInt8Array::from_iter_values(chunk.iter().map(|e| e.1))),
+                Arc::new(BooleanArray::from_iter(chunk.iter().map(|e| Some(e.2)))),
+                Arc::new(binary_column(chunk.iter().map(row))),
+            ])?;
+        }
+        writer.finish()
     }
 
     fn restore(&mut self, parts: &[&bytes::Bytes], owned: Range<u32>) -> Result<()> {
@@ -802,6 +814,60 @@ mod tests {
         state.begin_epoch();
         state.finish_epoch(&[None, None], false).unwrap();
         assert_eq!(state.sides[LEFT].rows_held(), 0);
+    }
+
+    /// A state larger than one snapshot batch restores to the same rows: its snapshot,
+    /// taken again after the restore, has the same bytes.
+    #[test]
+    fn a_snapshot_of_several_batches_restores_the_same_state() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("t", ts(), false),
+        ]));
+        let spec = StreamJoinSpec {
+            name: "big".into(),
+            right: "r".into(),
+            kind: StreamJoinKind::LeftOuter,
+            left_keys: vec!["k".into()],
+            right_keys: vec!["k".into()],
+            left_time: "t".into(),
+            right_time: "t".into(),
+            min_offset_us: -5,
+            max_offset_us: 5,
+            left_delay: Duration::ZERO,
+            right_delay: Duration::ZERO,
+            left_prefix: "l.".into(),
+            right_prefix: "r.".into(),
+            left_until: None,
+        };
+        let rows = super::SNAPSHOT_BATCH_ROWS as i64 * 2 + 123;
+        let mut state = StreamJoinState::new(spec.clone(), &schema, &schema).unwrap();
+        state.begin_epoch();
+        let left = batch(
+            &schema,
+            vec![
+                (0..rows).map(|i| Some(i % 5000)).collect(),
+                (0..rows).map(|i| Some(i % 97)).collect(),
+            ],
+        );
+        let right = batch(
+            &schema,
+            vec![vec![Some(7), Some(8)], vec![Some(3), Some(50)]],
+        );
+        state.absorb(LEFT, &left).unwrap();
+        state.absorb(RIGHT, &right).unwrap();
+        let matched = state.finish_epoch(&[None, None], false).unwrap().unwrap();
+        assert!(matched.num_rows() > 0);
+        let bytes = state.snapshot(128).unwrap();
+        let reader =
+            arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(&bytes), None).unwrap();
+        assert!(reader.count() > 2, "several batches");
+        let mut restored = StreamJoinState::new(spec, &schema, &schema).unwrap();
+        restored
+            .restore(&[&bytes::Bytes::from(bytes.clone())], 0..128)
+            .unwrap();
+        assert_eq!(restored.open_entries(), rows as usize + 2);
+        assert_eq!(restored.snapshot(128).unwrap(), bytes);
     }
 
     /// A right outer join of bids with auctions within 10 of their start: a bid leaves
