@@ -423,6 +423,18 @@ pub(crate) fn encode_snapshot<W: serde::Serialize>(
     writer.finish()
 }
 
+/// Entries per batch of a snapshot written by [`SnapshotWriter`].
+pub(crate) const SNAPSHOT_BATCH_ROWS: usize = 1 << 16;
+
+/// `entries` in batches of [`SNAPSHOT_BATCH_ROWS`]; none is one empty batch (a snapshot
+/// of an empty state holds one, as it always did).
+pub(crate) fn snapshot_batches<T>(entries: &[T]) -> impl Iterator<Item = &[T]> {
+    let empty: &[T] = &[];
+    entries
+        .chunks(SNAPSHOT_BATCH_ROWS)
+        .chain(entries.is_empty().then_some(empty))
+}
+
 /// Writes a snapshot's entries batch by batch into one Arrow IPC stream, so that a large
 /// state is encoded through one small batch at a time rather than whole columns of it
 /// (each a copy of the state in fresh memory).

@@ -18,7 +18,7 @@ use super::StreamJoinSpec;
 use crate::error::{EngineError, Result};
 use crate::event_time::{
     EventTimeState, SnapshotWriter, as_micros, binary_column, canonical_order, decode_snapshots,
-    late_rows, late_schema, time_index, whole_rows,
+    late_rows, late_schema, snapshot_batches, time_index, whole_rows,
 };
 use crate::key::{KeyColumns, key_group, unknown_column};
 use crate::watermark::Watermark;
@@ -45,9 +45,6 @@ struct Kept {
     batch: RecordBatch,
     live: usize,
 }
-
-/// Entries per batch of a snapshot.
-const SNAPSHOT_BATCH_ROWS: usize = 1 << 16;
 
 /// Where a row is: (batch id, row).
 type At = (usize, usize);
@@ -620,12 +617,8 @@ impl EventTimeState for StreamJoinState {
         let size = entries.iter().map(|e| row(e).len() + 16).sum();
         let mut writer =
             SnapshotWriter::new(&self.spec.name, key_groups, &watermarks, fields, size)?;
-        // A batch of entries at a time: a held row is copied once, into the stream. An
-        // empty state is one empty batch, as it always was.
-        let empty: [(u32, u8, bool, i64, usize, usize); 0] = [];
-        let chunks = entries.chunks(SNAPSHOT_BATCH_ROWS);
-        let chunks = chunks.chain((entries.is_empty()).then_some(&empty[..]));
-        for chunk in chunks {
+        // A batch of entries at a time: a held row is copied once, into the stream.
+        for chunk in snapshot_batches(&entries) {
             writer.write(vec![
                 Arc::new(UInt32Array::from_iter_values(chunk.iter().map(|e| e.0))),
                 Arc::new(UInt8Array::from_iter_values(chunk.iter().map(|e| e.1))),
@@ -840,7 +833,7 @@ mod tests {
             right_prefix: "r.".into(),
             left_until: None,
         };
-        let rows = super::SNAPSHOT_BATCH_ROWS as i64 * 2 + 123;
+        let rows = crate::event_time::SNAPSHOT_BATCH_ROWS as i64 * 2 + 123;
         let mut state = StreamJoinState::new(spec.clone(), &schema, &schema).unwrap();
         state.begin_epoch();
         let left = batch(

@@ -13,7 +13,7 @@ use arrow::record_batch::RecordBatch;
 use super::accumulator::{Accumulator, Hll, Moments};
 use super::state::{Slot, WindowState};
 use crate::error::{EngineError, Result};
-use crate::event_time::{binary_column, decode_snapshots, encode_snapshot};
+use crate::event_time::{SnapshotWriter, binary_column, decode_snapshots, snapshot_batches};
 use crate::key::key_group;
 
 const MOMENT_FIELDS: [&str; 5] = ["sum", "min", "max", "mean", "m2"];
@@ -24,15 +24,30 @@ impl WindowState {
     /// # Errors
     /// When encoding fails.
     pub fn snapshot(&self, key_groups: u32) -> Result<Vec<u8>> {
-        let mut entries: Vec<(&Box<[u8]>, &Slot)> = self
+        let mut entries: Vec<(&[u8], &Slot)> = self
             .open
             .iter()
-            .flat_map(|(k, slots)| slots.iter().map(move |s| (k, s)))
+            .flat_map(|(k, slots)| slots.iter().map(move |s| (&k[..], s)))
             .collect();
         entries.sort_unstable_by(|a, b| {
             super::state::key_order(a.0, b.0)
                 .then_with(|| (a.1.start, a.1.end).cmp(&(b.1.start, b.1.end)))
         });
+        let fields = self.snapshot_fields();
+        let keys: usize = entries.iter().map(|(k, _)| k.len()).sum();
+        let size = keys + entries.len() * 8 * fields.len();
+        let mut writer =
+            SnapshotWriter::new(&self.spec.name, key_groups, self.watermark(), fields, size)?;
+        // A batch of entries at a time: the state is copied once, into the stream.
+        for chunk in snapshot_batches(&entries) {
+            writer.write(self.snapshot_columns(chunk, key_groups))?;
+        }
+        writer.finish()
+    }
+
+    /// The fields of a snapshot: an entry's key, window, rows and whether it changed, then
+    /// each aggregate's moments and sketch.
+    fn snapshot_fields(&self) -> Vec<Field> {
         let mut fields = vec![
             Field::new("key_group", DataType::UInt32, false),
             Field::new("key", DataType::Binary, false),
@@ -41,11 +56,23 @@ impl WindowState {
             Field::new("rows", DataType::Int64, false),
             Field::new("changed", DataType::Boolean, false),
         ];
+        for a in 0..self.sketched.len() {
+            fields.push(Field::new(format!("a{a}_count"), DataType::Int64, false));
+            for name in MOMENT_FIELDS {
+                fields.push(Field::new(format!("a{a}_{name}"), DataType::Float64, false));
+            }
+            fields.push(Field::new(format!("a{a}_hll"), DataType::Binary, true));
+        }
+        fields
+    }
+
+    /// The columns of `entries`, in the order of [`snapshot_fields`](Self::snapshot_fields).
+    fn snapshot_columns(&self, entries: &[(&[u8], &Slot)], key_groups: u32) -> Vec<ArrayRef> {
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(UInt32Array::from_iter_values(
                 entries.iter().map(|(k, _)| key_group(k, key_groups)),
             )),
-            Arc::new(binary_column(entries.iter().map(|(k, _)| &k[..]))),
+            Arc::new(binary_column(entries.iter().map(|(k, _)| *k))),
             Arc::new(Int64Array::from_iter_values(
                 entries.iter().map(|(_, s)| s.start),
             )),
@@ -60,37 +87,25 @@ impl WindowState {
             )),
         ];
         for a in 0..self.sketched.len() {
-            let m = |f: fn(&Moments) -> f64| -> ArrayRef {
-                Arc::new(Float64Array::from_iter_values(
-                    entries.iter().map(|(_, s)| f(&s.acc.moments[a])),
-                ))
-            };
-            fields.push(Field::new(format!("a{a}_count"), DataType::Int64, false));
             columns.push(Arc::new(Int64Array::from_iter_values(
                 entries.iter().map(|(_, s)| s.acc.moments[a].count),
             )));
-            for (name, f) in MOMENT_FIELDS.iter().zip([
+            for f in [
                 (|m: &Moments| m.sum) as fn(&Moments) -> f64,
                 |m| m.min,
                 |m| m.max,
                 |m| m.mean,
                 |m| m.m2,
-            ]) {
-                fields.push(Field::new(format!("a{a}_{name}"), DataType::Float64, false));
-                columns.push(m(f));
+            ] {
+                columns.push(Arc::new(Float64Array::from_iter_values(
+                    entries.iter().map(|(_, s)| f(&s.acc.moments[a])),
+                )));
             }
-            fields.push(Field::new(format!("a{a}_hll"), DataType::Binary, true));
             columns.push(Arc::new(BinaryArray::from_iter(entries.iter().map(
                 |(_, s)| s.acc.sketches[a].as_ref().map(|h| h.registers().to_vec()),
             ))));
         }
-        encode_snapshot(
-            &self.spec.name,
-            key_groups,
-            self.watermark(),
-            fields,
-            columns,
-        )
+        columns
     }
 
     /// Restores the entries of the key groups in `owned` from snapshot `parts` written by

@@ -479,3 +479,73 @@ fn sessions_in_update_mode_name_the_sessions_merged_into_an_earlier_one() {
     append.mode = OutputMode::Append;
     assert!(WindowState::new(append, &schema).is_err());
 }
+
+/// A state larger than one snapshot batch (and with a sketch) restores to the same
+/// entries: its snapshot, taken again after the restore, has the same bytes.
+#[test]
+fn a_snapshot_of_several_batches_restores_the_same_state() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let spec = WindowSpec {
+        name: "w".into(),
+        kind: WindowKind::Tumbling {
+            size: std::time::Duration::from_secs(10),
+        },
+        time_column: "ts".into(),
+        keys: vec!["key".into()],
+        aggregates: vec![
+            agg("n", AggregateFn::Count, None),
+            agg("total", AggregateFn::Sum, Some("v")),
+            agg("d", AggregateFn::ApproxCountDistinct, Some("v")),
+        ],
+        delay: std::time::Duration::from_secs(60),
+        mode: OutputMode::Append,
+        allowed_lateness: std::time::Duration::ZERO,
+        watermark_from: None,
+        watermark_also: Vec::new(),
+        changelog: false,
+        deletes: false,
+    };
+    let rows = crate::event_time::SNAPSHOT_BATCH_ROWS * 2 + 77;
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                (0..rows).map(|i| format!("k{}", i / 2)),
+            )),
+            Arc::new(arrow::array::TimestampMicrosecondArray::from_iter_values(
+                (0..rows as i64).map(|i| (i % 25) * 1_000_000),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                (0..rows as i64).map(|i| i % 7),
+            )),
+        ],
+    )
+    .unwrap();
+    let mut state = WindowState::new(spec.clone(), &schema).unwrap();
+    state.begin_epoch();
+    state.absorb(&batch).unwrap();
+    assert!(
+        state
+            .finish_epoch(Some(0), false)
+            .unwrap()
+            .results
+            .is_none()
+    );
+    let bytes = state.snapshot(16).unwrap();
+    let reader =
+        arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(&bytes), None).unwrap();
+    assert!(reader.count() > 1, "several batches");
+    let mut restored = WindowState::new(spec, &schema).unwrap();
+    restored
+        .restore(&[bytes::Bytes::from(bytes.clone())], 0..16)
+        .unwrap();
+    assert_eq!(restored.snapshot(16).unwrap(), bytes);
+}
