@@ -507,6 +507,21 @@ where
     builder.finish()
 }
 
+/// A nullable binary column of `values`, sized once as [`binary_column`] is.
+pub(crate) fn nullable_binary_column<'a, I>(values: I) -> BinaryArray
+where
+    I: Iterator<Item = Option<&'a [u8]>> + Clone,
+{
+    let (rows, bytes) = values.clone().fold((0, 0), |(rows, bytes), v| {
+        (rows + 1, bytes + v.map_or(0, <[u8]>::len))
+    });
+    let mut builder = BinaryBuilder::with_capacity(rows, bytes);
+    for v in values {
+        builder.append_option(v);
+    }
+    builder.finish()
+}
+
 /// Decodes snapshot parts of `operator`: the watermark of the last part (every part
 /// holds the same) and every part's batches.
 ///

@@ -4,16 +4,16 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float64Array, Int64Array, UInt32Array,
-};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, UInt32Array};
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 
 use super::accumulator::{Accumulator, Hll, Moments};
 use super::state::{Slot, WindowState};
 use crate::error::{EngineError, Result};
-use crate::event_time::{SnapshotWriter, binary_column, decode_snapshots, snapshot_batches};
+use crate::event_time::{
+    SnapshotWriter, binary_column, decode_snapshots, nullable_binary_column, snapshot_batches,
+};
 use crate::key::key_group;
 
 const MOMENT_FIELDS: [&str; 5] = ["sum", "min", "max", "mean", "m2"];
@@ -101,9 +101,11 @@ impl WindowState {
                     entries.iter().map(|(_, s)| f(&s.acc.moments[a])),
                 )));
             }
-            columns.push(Arc::new(BinaryArray::from_iter(entries.iter().map(
-                |(_, s)| s.acc.sketches[a].as_ref().map(|h| h.registers().to_vec()),
-            ))));
+            columns.push(Arc::new(nullable_binary_column(
+                entries
+                    .iter()
+                    .map(|(_, s)| s.acc.sketches[a].as_ref().map(Hll::registers)),
+            )));
         }
         columns
     }
