@@ -497,14 +497,8 @@ pub(crate) fn binary_column<'a, I>(values: I) -> BinaryArray
 where
     I: Iterator<Item = &'a [u8]> + Clone,
 {
-    let (rows, bytes) = values
-        .clone()
-        .fold((0, 0), |(rows, bytes), v| (rows + 1, bytes + v.len()));
-    let mut builder = BinaryBuilder::with_capacity(rows, bytes);
-    for v in values {
-        builder.append_value(v);
-    }
-    builder.finish()
+    // No value is null, so the builder makes no null buffer.
+    nullable_binary_column(values.map(Some))
 }
 
 /// A nullable binary column of `values`, sized once as [`binary_column`] is.

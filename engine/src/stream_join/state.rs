@@ -171,16 +171,15 @@ impl Side {
         self.least = (self.least.0.min(held.time), self.least.1.min(held.until));
     }
 
-    /// Removes the rows `gone` says are gone, unless `none_gone` says, from the least
-    /// times of the state, that none can be; returns those that never matched.
-    fn evict(
-        &mut self,
-        none_gone: impl Fn((i64, i64)) -> bool,
-        gone: impl Fn(&Held) -> bool,
-    ) -> Vec<At> {
-        if none_gone(self.least) {
+    /// Removes the rows whose `due` time (of their event time and `until`) the watermark
+    /// `w` has reached, or every row when `w` is `i64::MAX` (the input ended); returns
+    /// those that never matched. `due` grows with both times, so no row is due while the
+    /// state's least times are not, and then the rows are not visited.
+    fn evict(&mut self, w: i64, due: impl Fn(i64, i64) -> i64) -> Vec<At> {
+        if w != i64::MAX && due(self.least.0, self.least.1) > w {
             return Vec::new();
         }
+        let gone = |h: &Held| w == i64::MAX || due(h.time, h.until) <= w;
         let mut unmatched = Vec::new();
         let mut freed = Vec::new();
         let mut least = (i64::MAX, i64::MAX);
@@ -545,14 +544,8 @@ impl EventTimeState for StreamJoinState {
             // a right row once it passes its event time less the lower bound: no row goes
             // while the watermark is behind the least of those.
             Some(w) => (
-                self.sides[LEFT].evict(
-                    |(_, until)| w != i64::MAX && until.saturating_add(max) > w,
-                    |h| h.until.saturating_add(max) <= w || w == i64::MAX,
-                ),
-                self.sides[RIGHT].evict(
-                    |(time, _)| w != i64::MAX && time.saturating_sub(min) > w,
-                    |h| h.time.saturating_sub(min) <= w || w == i64::MAX,
-                ),
+                self.sides[LEFT].evict(w, |_, until| until.saturating_add(max)),
+                self.sides[RIGHT].evict(w, |time, _| time.saturating_sub(min)),
             ),
         };
         let left_only: &[At] = if self.spec.kind.keeps_unmatched_left() {
@@ -690,245 +683,4 @@ impl EventTimeState for StreamJoinState {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use arrow::array::{Int64Array, TimestampMicrosecondArray};
-    use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-    use arrow::record_batch::RecordBatch;
-
-    use super::{LEFT, RIGHT, StreamJoinState};
-    use crate::event_time::EventTimeState;
-    use crate::stream_join::{StreamJoinKind, StreamJoinSpec};
-
-    fn ts() -> DataType {
-        DataType::Timestamp(TimeUnit::Microsecond, None)
-    }
-
-    fn batch(schema: &SchemaRef, columns: Vec<Vec<Option<i64>>>) -> RecordBatch {
-        let arrays = schema
-            .fields()
-            .iter()
-            .zip(columns)
-            .map(|(f, c)| -> arrow::array::ArrayRef {
-                if f.data_type() == &DataType::Int64 {
-                    Arc::new(Int64Array::from(c))
-                } else {
-                    Arc::new(TimestampMicrosecondArray::from(c))
-                }
-            })
-            .collect();
-        RecordBatch::try_new(Arc::clone(schema), arrays).unwrap()
-    }
-
-    /// An auction (`id`, start `t`, expiry `u`) and bids (`auction`, `t`): a bid matches
-    /// its auction from the start to the expiry, and the auction stays in state until the
-    /// watermark passes its expiry, not its start.
-    #[test]
-    fn a_join_bounded_above_by_a_left_column_keeps_the_left_row_until_it() {
-        let auctions: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("t", ts(), false),
-            Field::new("u", ts(), true),
-        ]));
-        let bids: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new("auction", DataType::Int64, false),
-            Field::new("t", ts(), false),
-        ]));
-        let spec = StreamJoinSpec {
-            name: "q4".into(),
-            right: "bids".into(),
-            kind: StreamJoinKind::LeftOuter,
-            left_keys: vec!["id".into()],
-            right_keys: vec!["auction".into()],
-            left_time: "t".into(),
-            right_time: "t".into(),
-            min_offset_us: 0,
-            max_offset_us: 0,
-            left_delay: Duration::ZERO,
-            right_delay: Duration::ZERO,
-            left_prefix: "a.".into(),
-            right_prefix: "b.".into(),
-            left_until: Some("u".into()),
-        };
-        let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
-        // Epoch 0: auction 1 runs from 10 to 100; auction 2 has no expiry (null).
-        state.begin_epoch();
-        let a = batch(
-            &auctions,
-            vec![
-                vec![Some(1), Some(2)],
-                vec![Some(10), Some(10)],
-                vec![Some(100), None],
-            ],
-        );
-        assert!(state.absorb(LEFT, &a).unwrap().is_none());
-        // Bids at 5 (before the start), 50 and 100 (within), 101 (after); one for auction 2.
-        let b = batch(
-            &bids,
-            vec![
-                vec![Some(1), Some(1), Some(1), Some(1), Some(2)],
-                vec![Some(5), Some(50), Some(100), Some(101), Some(50)],
-            ],
-        );
-        assert!(state.absorb(RIGHT, &b).unwrap().is_none());
-        let out = state
-            .finish_epoch(&[Some(10), Some(101)], false)
-            .unwrap()
-            .unwrap();
-        let bid_times = out
-            .column_by_name("b.t")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .unwrap()
-            .values()
-            .to_vec();
-        assert_eq!(bid_times, [50, 100], "the bids within auction 1's run");
-        // Epoch 1, under the watermark of epoch 0 (10, the lower side's): a bid at 80
-        // still matches auction 1; auction 2, whose null expiry matches nothing, leaves
-        // unmatched (with nulls) once the watermark reaches its start.
-        state.begin_epoch();
-        let within = batch(&bids, vec![vec![Some(1)], vec![Some(80)]]);
-        assert!(state.absorb(RIGHT, &within).unwrap().is_none());
-        let out = state.finish_epoch(&[Some(60), Some(60)], false).unwrap();
-        assert_eq!(
-            out.map(|b| b.num_rows()),
-            Some(2),
-            "the bid at 80, and auction 2"
-        );
-        assert_eq!(state.sides[LEFT].rows_held(), 1);
-        // Epoch 2, under 60: past auction 1's start, not its expiry: it stays.
-        state.begin_epoch();
-        state.finish_epoch(&[Some(150), Some(150)], false).unwrap();
-        assert_eq!(state.sides[LEFT].rows_held(), 1, "held until its expiry");
-        // Epoch 3, under 150: past its expiry, it leaves.
-        state.begin_epoch();
-        state.finish_epoch(&[None, None], false).unwrap();
-        assert_eq!(state.sides[LEFT].rows_held(), 0);
-    }
-
-    /// A state larger than one snapshot batch restores to the same rows: its snapshot,
-    /// taken again after the restore, has the same bytes.
-    #[test]
-    fn a_snapshot_of_several_batches_restores_the_same_state() {
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new("k", DataType::Int64, false),
-            Field::new("t", ts(), false),
-        ]));
-        let spec = StreamJoinSpec {
-            name: "big".into(),
-            right: "r".into(),
-            kind: StreamJoinKind::LeftOuter,
-            left_keys: vec!["k".into()],
-            right_keys: vec!["k".into()],
-            left_time: "t".into(),
-            right_time: "t".into(),
-            min_offset_us: -5,
-            max_offset_us: 5,
-            left_delay: Duration::ZERO,
-            right_delay: Duration::ZERO,
-            left_prefix: "l.".into(),
-            right_prefix: "r.".into(),
-            left_until: None,
-        };
-        let rows = crate::event_time::SNAPSHOT_BATCH_ROWS as i64 * 2 + 123;
-        let mut state = StreamJoinState::new(spec.clone(), &schema, &schema).unwrap();
-        state.begin_epoch();
-        let left = batch(
-            &schema,
-            vec![
-                (0..rows).map(|i| Some(i % 5000)).collect(),
-                (0..rows).map(|i| Some(i % 97)).collect(),
-            ],
-        );
-        let right = batch(
-            &schema,
-            vec![vec![Some(7), Some(8)], vec![Some(3), Some(50)]],
-        );
-        state.absorb(LEFT, &left).unwrap();
-        state.absorb(RIGHT, &right).unwrap();
-        let matched = state.finish_epoch(&[None, None], false).unwrap().unwrap();
-        assert!(matched.num_rows() > 0);
-        let bytes = state.snapshot(128).unwrap();
-        let reader =
-            arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(&bytes), None).unwrap();
-        assert!(reader.count() > 2, "several batches");
-        let mut restored = StreamJoinState::new(spec, &schema, &schema).unwrap();
-        restored
-            .restore(&[&bytes::Bytes::from(bytes.clone())], 0..128)
-            .unwrap();
-        assert_eq!(restored.open_entries(), rows as usize + 2);
-        assert_eq!(restored.snapshot(128).unwrap(), bytes);
-    }
-
-    /// A right outer join of bids with auctions within 10 of their start: a bid leaves
-    /// state, unmatched with nulls, once the watermark passes its time plus 10, and not
-    /// before; a later one stays.
-    #[test]
-    fn a_right_row_leaves_once_the_watermark_passes_its_bound() {
-        let auctions: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("t", ts(), false),
-        ]));
-        let bids: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new("auction", DataType::Int64, false),
-            Field::new("t", ts(), false),
-        ]));
-        let spec = StreamJoinSpec {
-            name: "bids".into(),
-            right: "bids".into(),
-            kind: StreamJoinKind::RightOuter,
-            left_keys: vec!["id".into()],
-            right_keys: vec!["auction".into()],
-            left_time: "t".into(),
-            right_time: "t".into(),
-            min_offset_us: -10,
-            max_offset_us: 10,
-            left_delay: Duration::ZERO,
-            right_delay: Duration::ZERO,
-            left_prefix: "a.".into(),
-            right_prefix: "b.".into(),
-            left_until: None,
-        };
-        let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
-        // Epoch 0: auction 9 at 0; bids on auction 1 at 20 and 200 (none matches).
-        state.begin_epoch();
-        let a = batch(&auctions, vec![vec![Some(9)], vec![Some(0)]]);
-        assert!(state.absorb(LEFT, &a).unwrap().is_none());
-        let b = batch(
-            &bids,
-            vec![vec![Some(1), Some(1)], vec![Some(20), Some(200)]],
-        );
-        assert!(state.absorb(RIGHT, &b).unwrap().is_none());
-        assert!(
-            state
-                .finish_epoch(&[Some(0), Some(200)], false)
-                .unwrap()
-                .is_none()
-        );
-        // Epoch 1, under 0: the bid at 20 could still meet an auction up to 30.
-        state.begin_epoch();
-        let out = state.finish_epoch(&[Some(100), Some(200)], false).unwrap();
-        assert!(out.is_none());
-        assert_eq!(state.sides[RIGHT].rows_held(), 2);
-        assert_eq!(state.sides[LEFT].rows_held(), 1);
-        // Epoch 2, under 100: the bid at 20 leaves with nulls, the one at 200 stays; the
-        // auction at 0 leaves too (no bid after 10 can match it).
-        state.begin_epoch();
-        let out = state.finish_epoch(&[None, None], false).unwrap().unwrap();
-        assert_eq!(out.num_rows(), 1);
-        assert!(out.column_by_name("a.id").unwrap().is_null(0));
-        let bid_time = out
-            .column_by_name("b.t")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .unwrap()
-            .value(0);
-        assert_eq!(bid_time, 20);
-        assert_eq!(state.sides[RIGHT].rows_held(), 1, "the bid at 200 stays");
-        assert_eq!(state.sides[LEFT].rows_held(), 0);
-    }
-}
+mod tests;

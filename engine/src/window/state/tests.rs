@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Int8Array, Int64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Float64Type, Int8Type, Int64Type, Schema};
+use arrow::datatypes::{DataType, Field, Float64Type, Int8Type, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::{WindowState, key_order};
@@ -264,9 +264,9 @@ fn as_whole_windows(state: &WindowState) -> super::OpenWindows {
     open
 }
 
-#[test]
-fn a_checkpoint_of_whole_windows_restores_and_goes_on_with_panes() {
-    let schema = Arc::new(Schema::new(vec![
+/// Rows of a string `key`, a microsecond timestamp `ts` and an integer `v`.
+fn key_ts_v() -> SchemaRef {
+    Arc::new(Schema::new(vec![
         Field::new("key", DataType::Utf8, false),
         Field::new(
             "ts",
@@ -274,7 +274,12 @@ fn a_checkpoint_of_whole_windows_restores_and_goes_on_with_panes() {
             false,
         ),
         Field::new("v", DataType::Int64, false),
-    ]));
+    ]))
+}
+
+#[test]
+fn a_checkpoint_of_whole_windows_restores_and_goes_on_with_panes() {
+    let schema = key_ts_v();
     let second = 1_000_000;
     let batch = |rows: &[(&str, i64, i64)]| {
         RecordBatch::try_new(
@@ -484,15 +489,7 @@ fn sessions_in_update_mode_name_the_sessions_merged_into_an_earlier_one() {
 /// entries: its snapshot, taken again after the restore, has the same bytes.
 #[test]
 fn a_snapshot_of_several_batches_restores_the_same_state() {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("key", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
-            false,
-        ),
-        Field::new("v", DataType::Int64, false),
-    ]));
+    let schema = key_ts_v();
     let spec = WindowSpec {
         name: "w".into(),
         kind: WindowKind::Tumbling {
