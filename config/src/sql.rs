@@ -28,8 +28,10 @@
 //!   Queries read the source, filter (`WHERE`), compute columns, and aggregate in
 //!   event-time windows: `GROUP BY TUMBLE(ts, size)`, `HOP(ts, slide, size)`,
 //!   `SESSION(ts, gap)`, or Spark's `window(ts, '5 minutes'[, '1 minute'])` and
-//!   `session_window(ts, '5 minutes')`, selecting `window_start`, `window_end`, the keys
-//!   and `count`, `sum`, `avg`, `min`, `max`, `stddev` or `approx_count_distinct`.
+//!   `session_window(ts, '5 minutes')`, and key columns or expressions, selecting
+//!   `window_start`, `window_end`, the keys, `count`, `sum`, `avg`, `min`, `max`,
+//!   `stddev` or `approx_count_distinct` (with `FILTER (WHERE ...)` if need be), and
+//!   expressions of those.
 //! - What cannot run incrementally, or does not run yet, is refused naming the construct.
 
 mod ddl;

@@ -9,7 +9,10 @@
         merged epoch by epoch, and its log must show MERGEs that deleted rows (sessions
         that moved their start). With --by-kind K, K must hold the UNION ALL of two
         windowed queries: 5-minute tumbling counts per user of clicks ('click') and of
-        every other event type ('other').
+        every other event type ('other'). With --expressions E, E must hold per 5-minute
+        tumbling window and upper(user_id) the count of values over 50 (FILTER), the sum
+        of click values (FILTER), the least value, sum / count and count * 2 + 1; with
+        --narrow N, N must hold the rows with value over 10, without their value.
 
     nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6 --q7 T7 --aggregates TA
                           --cumulate TC
@@ -279,6 +282,29 @@ def windows(args):
                                GROUP BY ALL
                                """,
                                args.by_kind, "window_start, window_end, user_id, kind, n"))
+    if args.expressions:
+        reports.append(compare(con, "expressions (FILTER, GROUP BY upper(), sum / count)",
+                               """
+                               SELECT time_bucket(INTERVAL 5 MINUTE, event_time) AS window_start,
+                                      time_bucket(INTERVAL 5 MINUTE, event_time)
+                                        + INTERVAL 5 MINUTE AS window_end,
+                                      upper(user_id) AS who,
+                                      count(*) FILTER (WHERE value > 50) AS big,
+                                      sum(value) FILTER (WHERE event_type = 'click') AS clicks,
+                                      min(value) AS low,
+                                      sum(value) / count(*) AS mean,
+                                      count(*) AS n,
+                                      count(*) * 2 + 1 AS odd
+                               FROM bids
+                               GROUP BY ALL
+                               """,
+                               args.expressions,
+                               "window_start, window_end, who, big, clicks, low, mean, n, odd",
+                               float_col="mean"))
+    if args.narrow:
+        reports.append(compare(con, "narrow (* EXCEPT (value), WHERE events.value > 10)",
+                               "SELECT * EXCLUDE (value) FROM bids WHERE value > 10",
+                               args.narrow, "*"))
     rows = con.execute("SELECT count(*) FROM bids").fetchone()[0]
     out = {"silver_rows": rows, "queries": reports, "ok": rows > 0 and all(r["ok"] for r in reports)}
     print(json.dumps(out, default=str))
@@ -321,6 +347,8 @@ def main():
     w.add_argument("--sessions", required=True)
     w.add_argument("--live-sessions")
     w.add_argument("--by-kind")
+    w.add_argument("--expressions")
+    w.add_argument("--narrow")
     w.set_defaults(func=windows)
     c = sub.add_parser("check")
     c.add_argument("--q0", required=True)

@@ -307,7 +307,14 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
            GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), user_id \
          UNION ALL SELECT window_start, window_end, user_id, 'other' AS kind, \
            count(*) AS n FROM events WHERE event_type <> 'click' \
-           GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), user_id;\n",
+           GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), user_id;\n\
+         INSERT INTO expressions SELECT window_start, window_end, upper(e.user_id) AS who, \
+           count(*) FILTER (WHERE e.value > 50) AS big, \
+           sum(e.value) FILTER (WHERE e.event_type = 'click') AS clicks, \
+           min(DISTINCT e.value) AS low, sum(e.value) / count(*) AS mean, \
+           count(*) AS n, count(*) * 2 + 1 AS odd \
+           FROM events AS e GROUP BY TUMBLE(e.event_time, INTERVAL '5' MINUTE), upper(e.user_id);\n\
+         INSERT INTO narrow SELECT * EXCEPT (value) FROM events WHERE events.value > 10;\n",
     )?;
     let sets = |out: &Path| {
         vec![
@@ -335,6 +342,10 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             clean.join("tables/live_sessions").into_os_string(),
             "--by-kind".into(),
             clean.join("tables/by_kind").into_os_string(),
+            "--expressions".into(),
+            clean.join("tables/expressions").into_os_string(),
+            "--narrow".into(),
+            clean.join("tables/narrow").into_os_string(),
         ],
         Duration::from_secs(300),
     )?;
@@ -362,6 +373,8 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             "sessions",
             "live_sessions",
             "by_kind",
+            "expressions",
+            "narrow",
             "dlq",
         ],
         None,

@@ -50,6 +50,7 @@ pub(super) fn lower<'a>(
         )
     };
     let mut select = plain_select(subquery)?.clone();
+    nested::unqualify_table(&mut select);
     let [from] = select.from.as_slice() else {
         return Err(not_dedup());
     };

@@ -15,7 +15,7 @@
 //! land in the same outer group), without `WHERE`, and runs in update mode.
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, GroupByExpr, Ident, Query, Select, TableAlias, visit_expressions_mut,
+    Expr, GroupByExpr, Query, Select, TableAlias, TableFactor, visit_expressions_mut,
 };
 use sluice_engine::plan::PlanBuilder;
 
@@ -95,19 +95,49 @@ pub(super) fn lower<'a>(
 /// Rewrites `alias.col` to `col` in the outer query's select list, `WHERE` and
 /// `GROUP BY`: the inner aggregate's rows are the only ones it reads.
 pub(super) fn unqualify(select: &mut Select, alias: Option<&TableAlias>) {
-    let Some(alias) = alias.map(|a| a.name.value.clone()) else {
+    if let Some(alias) = alias {
+        unqualify_by(select, &alias.name.value);
+    }
+}
+
+/// Rewrites `t.col` to `col` in a query of one table `t` (its alias, or its name when it
+/// has none), as in `SELECT e.user_id FROM events e WHERE e.value > 1`: the table's rows
+/// are the only ones it reads, and a column keeps its own name (`user_id`).
+pub(super) fn unqualify_table(select: &mut Select) {
+    let [from] = select.from.as_slice() else {
         return;
     };
+    let TableFactor::Table { name, alias, .. } = &from.relation else {
+        return;
+    };
+    if !from.joins.is_empty() {
+        return;
+    }
+    let qualifier = match alias {
+        Some(alias) => alias.name.value.clone(),
+        None => match name.0.last().and_then(|part| part.as_ident()) {
+            Some(id) => id.value.clone(),
+            None => return,
+        },
+    };
+    unqualify_by(select, &qualifier);
+}
+
+/// Rewrites `qualifier.col` to `col` in the select list, `WHERE`, `GROUP BY` and
+/// `HAVING` of `select`.
+fn unqualify_by(select: &mut Select, qualifier: &str) {
+    let alias = qualifier;
     let mut rewrite = |e: &mut Expr| {
         if let Expr::CompoundIdentifier(ids) = e
             && ids.len() == 2
             && ids[0].value == alias
         {
-            *e = Expr::Identifier(Ident::new(ids[1].value.clone()));
+            *e = Expr::Identifier(ids[1].clone());
         }
         std::ops::ControlFlow::<()>::Continue(())
     };
     let _ = visit_expressions_mut(&mut select.projection, &mut rewrite);
     let _ = visit_expressions_mut(&mut select.selection, &mut rewrite);
     let _ = visit_expressions_mut(&mut select.group_by, &mut rewrite);
+    let _ = visit_expressions_mut(&mut select.having, &mut rewrite);
 }

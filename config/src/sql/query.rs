@@ -4,8 +4,8 @@
 //! window Top-N, a join or a union.
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, ObjectName, Query, Select,
-    SelectItem, SetExpr, TableFactor,
+    ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    ObjectName, Query, Select, SelectItem, SetExpr, TableFactor,
 };
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::window::OutputMode;
@@ -46,11 +46,15 @@ pub(super) fn lower_query<'a>(
     let target = &target;
     // HAVING filters a windowed aggregate's rows, after the window.
     let mut query = query.clone();
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        nested::unqualify_table(select);
+    }
     let having = match query.body.as_mut() {
         SetExpr::Select(select) => select.having.take(),
         _ => None,
     };
     let mut select = plain_select(&query)?.clone();
+    refuse_row_windows(&select)?;
     let Rows {
         plan: next,
         mut stream,
@@ -384,10 +388,12 @@ pub(super) fn lower_select(
 ) -> Result<(PlanBuilder, String), String> {
     let mut keep_input = false;
     let mut columns = Vec::new();
+    let mut drop = Vec::new();
     for (i, item) in items.iter().enumerate() {
         match item {
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) if i == 0 => {
-                keep_input = true
+                keep_input = true;
+                drop = wildcard_drops(item)?;
             }
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
                 return Err(unsupported("`*` after other columns", "put `*` first"));
@@ -402,7 +408,7 @@ pub(super) fn lower_select(
             other => return Err(unsupported(&other.to_string(), "not a select item we run")),
         }
     }
-    if keep_input && columns.is_empty() {
+    if keep_input && columns.is_empty() && drop.is_empty() {
         return Ok((plan, stream.to_owned()));
     }
     let plan = plan.operator(
@@ -411,11 +417,75 @@ pub(super) fn lower_select(
         OperatorKind::Project {
             columns,
             keep_input,
-            drop: Vec::new(),
+            drop,
             keep_coordinates: coordinates,
         },
     );
     Ok((plan, name.to_owned()))
+}
+
+/// The columns a `*` leaves out: `* EXCEPT (a, b)` or `* EXCLUDE (a, b)`. Its other
+/// options (`ILIKE`, `REPLACE`, `RENAME`, an alias) are refused, never ignored.
+pub(super) fn wildcard_drops(item: &SelectItem) -> Result<Vec<String>, String> {
+    let options = match item {
+        SelectItem::Wildcard(options) | SelectItem::QualifiedWildcard(_, options) => options,
+        _ => return Ok(Vec::new()),
+    };
+    if options.opt_ilike.is_some()
+        || options.opt_replace.is_some()
+        || options.opt_rename.is_some()
+        || options.opt_alias.is_some()
+    {
+        return Err(unsupported(
+            &format!("`{item}`"),
+            "of the options of `*`, EXCEPT (columns) and EXCLUDE (columns) run; name the \
+             columns instead",
+        ));
+    }
+    let mut drops: Vec<String> = Vec::new();
+    if let Some(except) = &options.opt_except {
+        drops.push(except.first_element.value.clone());
+        drops.extend(except.additional_elements.iter().map(|i| i.value.clone()));
+    }
+    match &options.opt_exclude {
+        Some(ExcludeSelectItem::Single(name)) => drops.push(object_column(name)),
+        Some(ExcludeSelectItem::Multiple(names)) => drops.extend(names.iter().map(object_column)),
+        None => {}
+    }
+    Ok(drops)
+}
+
+/// The column an `EXCLUDE` names: its last part (`t.col` is `col`).
+fn object_column(name: &ObjectName) -> String {
+    name.0
+        .last()
+        .and_then(|part| part.as_ident())
+        .map_or_else(|| name.to_string(), |id| id.value.clone())
+}
+
+/// Refuses a window function over rows (`sum(x) OVER (...)`) in a select list: only the
+/// deduplication and Top-N subqueries run one.
+fn refuse_row_windows(select: &Select) -> Result<(), String> {
+    let mut found = None;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(&select.projection, |e| {
+        if let Expr::Function(f) = e
+            && f.over.is_some()
+        {
+            found = Some(e.to_string());
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    match found {
+        Some(call) => Err(unsupported(
+            &format!("`{call}`, a window function over rows"),
+            "its value would change as later rows arrive; in a stream, OVER runs as \
+             ROW_NUMBER() OVER (PARTITION BY key ORDER BY ts) = 1 (deduplication) and as \
+             RANK() ... <= N over a windowed aggregate (Top-N), each in a subquery; aggregate \
+             in an event-time window with GROUP BY instead",
+        )),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn name_it(e: &Expr) -> String {

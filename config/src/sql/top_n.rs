@@ -23,7 +23,7 @@ use sluice_engine::top_n::TopNSpec;
 
 use super::ddl::SourceTable;
 use super::join::{all_of, conjuncts};
-use super::query::{function_args, plain_select, unsupported};
+use super::query::{function_args, plain_select, unsupported, wildcard_drops};
 use super::subquery;
 
 /// A lowered window Top-N.
@@ -79,7 +79,7 @@ pub(super) fn lower<'a>(
     let mut ranking = None;
     for item in &select.projection {
         match item {
-            SelectItem::Wildcard(_) => {}
+            SelectItem::Wildcard(_) if wildcard_drops(item).is_ok_and(|d| d.is_empty()) => {}
             SelectItem::ExprWithAlias { expr, alias } if rank_call(expr).is_some() => {
                 if ranking.replace((expr, alias.value.clone())).is_some() {
                     return Err(shape());

@@ -24,7 +24,7 @@ use sluice_engine::watermark::WatermarkInput;
 
 use super::ddl::{SinkTable, SourceTable};
 use super::nested;
-use super::query::{lower_query, plain_select, unsupported};
+use super::query::{lower_query, plain_select, unsupported, wildcard_drops};
 
 /// Whether `query` is a `UNION` (of any quantifier: the lowering refuses all but `ALL`).
 pub(super) fn is_union(query: &Query) -> bool {
@@ -161,7 +161,8 @@ fn branch(query: &Query, source: &SourceTable) -> Result<Branch, String> {
             SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
                 // `*`: the source's columns, each passed as it is.
-                for (column, _, _) in &source.columns {
+                let drops = wildcard_drops(item)?;
+                for (column, _, _) in source.columns.iter().filter(|c| !drops.contains(&c.0)) {
                     names.push(column.clone());
                     passes.push(Some(column.clone()));
                 }

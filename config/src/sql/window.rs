@@ -5,56 +5,18 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use datafusion::sql::sqlparser::ast::{Expr, FunctionArgExpr, SelectItem};
+use datafusion::sql::sqlparser::ast::{Expr, SelectItem};
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
-use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+use sluice_engine::window::{AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 use super::ddl::{SinkTable, SourceTable};
-use super::query::{Input, function_args, name_it, quoted, unsupported};
+use super::query::{Input, function_args, quoted, unsupported};
 use sluice_engine::changelog::CHANGE_COLUMN;
 
-/// An aggregate call: `(function, argument)`, the argument `None` for `count(*)`.
-pub(super) fn aggregate_call(e: &Expr) -> Option<(String, Option<Expr>)> {
-    let Expr::Function(f) = e else {
-        return None;
-    };
-    let name = f.name.to_string().to_ascii_lowercase();
-    if !matches!(
-        name.as_str(),
-        "count"
-            | "sum"
-            | "avg"
-            | "mean"
-            | "min"
-            | "max"
-            | "stddev"
-            | "stddev_samp"
-            | "approx_count_distinct"
-            | "approx_distinct"
-            | "median"
-            | "variance"
-            | "var_samp"
-            | "stddev_pop"
-            | "var_pop"
-            | "array_agg"
-            | "string_agg"
-            | "first_value"
-            | "last_value"
-            | "count_distinct"
-    ) {
-        return None;
-    }
-    let args = function_args(&f.args);
-    let arg = match args.as_slice() {
-        [] | [FunctionArgExpr::Wildcard] => None,
-        [FunctionArgExpr::Expr(Expr::Value(v))] if v.to_string() == "1" && name == "count" => None,
-        [FunctionArgExpr::Expr(e)] => Some(e.clone()),
-        _ => Some(Expr::Identifier(
-            datafusion::sql::sqlparser::ast::Ident::new("<several arguments>"),
-        )),
-    };
-    Some((name, arg))
-}
+mod select_list;
+
+use select_list::{ComputedKey, Selected, selected};
+pub(super) use select_list::{Output, aggregate_call};
 
 /// A `HAVING` predicate over a windowed aggregate's output columns: each aggregate call in
 /// it becomes the name the select list gives the same call.
@@ -120,30 +82,14 @@ pub(super) fn window_bound(e: &Expr) -> Option<(Output, &'static str)> {
     })
 }
 
-/// What the select list of a windowed query names.
-pub(super) enum Output {
-    Start,
-    End,
-    Key(String),
-    Aggregate(usize),
-    /// An expression of no column (`'web' AS origin`), the same on every row.
-    Constant(String),
-}
-
 /// The window and keys of a GROUP BY, checked against the source's watermark.
 struct Grouping {
     kind: WindowKind,
     time_column: String,
     keys: Vec<String>,
+    /// The keys that are expressions, computed before the window.
+    computed: Vec<ComputedKey>,
     delay: Duration,
-}
-
-/// A windowed query's select list: each output with its name, the aggregates, and the
-/// aggregate arguments that are expressions, computed before the window as named columns.
-struct Selected {
-    outputs: Vec<(Output, String)>,
-    aggregates: Vec<Aggregate>,
-    arguments: Vec<(String, String)>,
 }
 
 /// A lowered aggregate.
@@ -175,13 +121,20 @@ pub(super) fn lower_window(
         kind,
         time_column,
         keys,
+        computed,
         delay,
-    } = grouping(group_by, source, input, global)?;
+    } = grouping(&sink.name, group_by, source, input, global)?;
     let Selected {
         outputs,
         aggregates,
         arguments,
-    } = selected(&sink.name, items, &keys, kind == WindowKind::Global)?;
+    } = selected(
+        &sink.name,
+        items,
+        &keys,
+        &computed,
+        kind == WindowKind::Global,
+    )?;
     if let Input::Changelog(inner) = input {
         if let Some(a) = aggregates.iter().find(|a| {
             matches!(
@@ -215,6 +168,12 @@ pub(super) fn lower_window(
         .collect();
     let target = sink.name.as_str();
     let mut stream = stream.to_owned();
+    // The keys that are expressions, then the aggregates' arguments (which may use them).
+    let arguments: Vec<(String, String)> = computed
+        .into_iter()
+        .map(|k| (k.column, k.sql))
+        .chain(arguments)
+        .collect();
     if !arguments.is_empty() {
         let name = format!("{target}/arguments");
         plan = plan.operator(
@@ -276,19 +235,45 @@ pub(super) fn lower_window(
         sink.deletes = deletes;
     }
     let window_name = format!("{target}/window");
+    // Expressions over the window's columns are computed under names of their own first:
+    // the select list's names may repeat the window's (`count(*) AS n, sum(v) / n`).
+    let mut outputs = outputs;
+    let mut expressions = Vec::new();
+    for (i, (output, _)) in outputs.iter_mut().enumerate() {
+        if let Output::Computed(sql) = output {
+            let column = format!("__{target}_out{i}");
+            expressions.push((column.clone(), std::mem::take(sql)));
+            *sql = quoted(&column);
+        }
+    }
     let columns = reordering(&outputs, &spec);
     plan = plan.window(&window_name, &stream, spec);
+    let mut rows = window_name;
+    if !expressions.is_empty() {
+        let name = format!("{target}/expressions");
+        plan = plan.operator(
+            &name,
+            &rows,
+            OperatorKind::Project {
+                columns: expressions,
+                keep_input: true,
+                drop: Vec::new(),
+                keep_coordinates: false,
+            },
+        );
+        rows = name;
+    }
     let Some(columns) = columns else {
         return Ok(Aggregated {
             plan,
-            stream: window_name,
+            stream: rows,
             group_keys,
         });
     };
     let name = format!("{target}/select");
     plan = plan.operator(
         &name,
-        &window_name,
+        &rows,
         OperatorKind::Project {
             columns,
             keep_input: false,
@@ -327,7 +312,7 @@ fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<Str
             }
             Output::End if session => {}
             Output::End | Output::Key(_) => keys.push(name.clone()),
-            Output::Aggregate(_) | Output::Constant(_) => {}
+            Output::Aggregate(_) | Output::Constant(_) | Output::Computed(_) => {}
         }
     }
     let missing: Vec<&String> = spec
@@ -356,6 +341,7 @@ fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<Str
 /// The window and the key columns of `group_by` over `input`; a global window when it
 /// has no window and `global` (update mode, or a changelog for an outer aggregate).
 fn grouping(
+    target: &str,
     group_by: &[Expr],
     source: &SourceTable,
     input: &Input,
@@ -363,6 +349,7 @@ fn grouping(
 ) -> Result<Grouping, String> {
     let mut window = None;
     let mut keys = Vec::new();
+    let mut computed = Vec::new();
     for e in group_by {
         if let Some(kind) = window_call(e)? {
             if window.replace(kind).is_some() {
@@ -373,12 +360,19 @@ fn grouping(
             }
         } else if let Expr::Identifier(id) = e {
             keys.push(id.value.clone());
-        } else {
+        } else if matches!(input, Input::Changelog(_)) {
             return Err(unsupported(
-                &format!("GROUP BY {e}"),
-                "group by columns (compute the key in the select list of another job, or \
-                 in a CHECKed source column)",
+                &format!("GROUP BY {e} over an aggregate's rows"),
+                "an outer aggregate groups by keys of the inner one, as they are",
             ));
+        } else {
+            // An expression: computed into a column of its own before the window.
+            let column = format!("__{target}_key{}", computed.len());
+            keys.push(column.clone());
+            computed.push(ComputedKey {
+                column,
+                sql: e.to_string(),
+            });
         }
     }
     let Some((kind, time_column)) = window else {
@@ -387,6 +381,7 @@ fn grouping(
                 kind: WindowKind::Global,
                 time_column: String::new(),
                 keys,
+                computed,
                 delay: Duration::ZERO,
             });
         }
@@ -406,6 +401,7 @@ fn grouping(
                 kind,
                 time_column,
                 keys,
+                computed,
                 delay: Duration::ZERO,
             });
         }
@@ -436,102 +432,9 @@ fn grouping(
         kind,
         time_column,
         keys,
+        computed,
         delay: *delay,
     })
-}
-
-/// What the select list of a windowed query names, in its order.
-fn selected(
-    target: &str,
-    items: &[SelectItem],
-    keys: &[String],
-    global: bool,
-) -> Result<Selected, String> {
-    let mut aggregates = Vec::new();
-    let mut arguments = Vec::new();
-    let mut outputs = Vec::new();
-    for item in items {
-        let (expr, alias) = match item {
-            SelectItem::UnnamedExpr(e) => (e, None),
-            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
-            other => {
-                return Err(unsupported(
-                    &other.to_string(),
-                    "a windowed query selects window_start, window_end, its keys, aggregates and \
-                     constants",
-                ));
-            }
-        };
-        let (output, default_name) = match expr {
-            e if global && window_bound(e).is_some() => {
-                return Err(format!(
-                    "`{e}`: the aggregate has no window in GROUP BY, so no window to select"
-                ));
-            }
-            e if let Some((bound, name)) = window_bound(e) => (bound, name.to_owned()),
-            Expr::CompoundIdentifier(ids)
-                if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
-            {
-                return Err(format!("`{expr}`: window.start or window.end"));
-            }
-            Expr::Identifier(id) if keys.contains(&id.value) => {
-                (Output::Key(id.value.clone()), id.value.clone())
-            }
-            Expr::Identifier(id) => {
-                return Err(format!(
-                    "`{id}` is neither a GROUP BY key nor an aggregate (keys: {keys:?})"
-                ));
-            }
-            e if is_constant(e) => {
-                let alias = alias.clone().ok_or_else(|| name_it(e))?;
-                (Output::Constant(e.to_string()), alias)
-            }
-            e => {
-                let Some((function, argument)) = aggregate_call(e) else {
-                    return Err(format!(
-                        "`{e}`: a windowed query selects window_start, window_end, its keys, \
-                         aggregates and constants"
-                    ));
-                };
-                let alias = alias.clone().ok_or_else(|| name_it(e))?;
-                let function = aggregate_fn(&function, e)?;
-                let column = match argument {
-                    None if function == AggregateFn::Count => None,
-                    None => return Err(format!("`{e}` needs a column")),
-                    Some(Expr::Identifier(id)) => Some(id.value.clone()),
-                    Some(other) => {
-                        let name = format!("__{target}_arg{}", arguments.len());
-                        arguments.push((name.clone(), other.to_string()));
-                        Some(name)
-                    }
-                };
-                aggregates.push(Aggregate {
-                    name: alias.clone(),
-                    function,
-                    column,
-                });
-                (Output::Aggregate(aggregates.len() - 1), alias)
-            }
-        };
-        outputs.push((output, alias.unwrap_or(default_name)));
-    }
-    Ok(Selected {
-        outputs,
-        aggregates,
-        arguments,
-    })
-}
-
-/// Whether `e` reads no column and calls no function (a literal, a cast of one): its
-/// value is the same on every row of a window's output.
-fn is_constant(e: &Expr) -> bool {
-    let found = datafusion::sql::sqlparser::ast::visit_expressions(e, |e| match e {
-        Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Function(_) => {
-            std::ops::ControlFlow::Break(())
-        }
-        _ => std::ops::ControlFlow::Continue(()),
-    });
-    found.is_continue()
 }
 
 /// The projection that gives the window's rows (window_start, window_end, the keys, the
@@ -559,7 +462,9 @@ fn reordering(outputs: &[(Output, String)], spec: &WindowSpec) -> Option<Vec<(St
                 Output::End => "window_end",
                 Output::Key(k) => k.as_str(),
                 Output::Aggregate(i) => spec.aggregates[*i].name.as_str(),
-                Output::Constant(sql) => return (name.clone(), sql.clone()),
+                Output::Constant(sql) | Output::Computed(sql) => {
+                    return (name.clone(), sql.clone());
+                }
             };
             (name.clone(), quoted(from))
         })
@@ -568,28 +473,6 @@ fn reordering(outputs: &[(Output, String)], spec: &WindowSpec) -> Option<Vec<(St
         columns.push((CHANGE_COLUMN.to_owned(), quoted(CHANGE_COLUMN)));
     }
     Some(columns)
-}
-
-fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, String> {
-    Ok(match function {
-        "count" => AggregateFn::Count,
-        "sum" => AggregateFn::Sum,
-        "avg" | "mean" => AggregateFn::Avg,
-        "min" => AggregateFn::Min,
-        "max" => AggregateFn::Max,
-        "stddev" | "stddev_samp" => AggregateFn::Stddev,
-        "stddev_pop" => AggregateFn::StddevPop,
-        "variance" | "var_samp" => AggregateFn::Variance,
-        "var_pop" => AggregateFn::VariancePop,
-        "approx_count_distinct" | "approx_distinct" => AggregateFn::ApproxCountDistinct,
-        _ => {
-            return Err(unsupported(
-                &format!("`{e}`"),
-                "not an aggregate that merges incrementally here; count, sum, avg, min, max, \
-                 stddev, stddev_pop, variance, var_samp, var_pop and approx_count_distinct are",
-            ));
-        }
-    })
 }
 
 /// A window function of GROUP BY: its kind and time column; `None` for anything else.

@@ -7,6 +7,7 @@ use sluice_engine::plan::OperatorKind;
 use super::*;
 
 mod nested;
+mod select_lists;
 mod union;
 mod views;
 

@@ -1,0 +1,181 @@
+//! Select lists as SQL writes them: qualified columns, `* EXCEPT`, aggregates with
+//! FILTER, GROUP BY expressions and expressions over aggregates; and the modifiers that
+//! are refused rather than ignored.
+
+use sluice_engine::plan::{OperatorKind, Plan};
+use sluice_engine::window::AggregateFn;
+
+use super::job;
+
+fn plan_of(query: &str) -> Plan {
+    job("", query).unwrap().queries.unwrap().plan
+}
+
+/// The operator `name`'s kind.
+fn kind<'a>(plan: &'a Plan, name: &str) -> &'a OperatorKind {
+    &plan
+        .operators
+        .iter()
+        .find(|o| o.name == name)
+        .unwrap_or_else(|| panic!("no operator {name}: {:?}", plan.operators))
+        .kind
+}
+
+/// The computed columns of the projection `name`.
+fn columns<'a>(plan: &'a Plan, name: &str) -> Vec<(&'a str, &'a str)> {
+    let OperatorKind::Project { columns, .. } = kind(plan, name) else {
+        panic!("{name} is not a projection");
+    };
+    columns
+        .iter()
+        .map(|(n, sql)| (n.as_str(), sql.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_table_s_qualified_columns_read_its_columns_and_keep_their_names() {
+    for query in [
+        "INSERT INTO t SELECT e.user_id, e.v * 2 AS w FROM events e WHERE e.v > 1;",
+        "INSERT INTO t SELECT events.user_id, events.v * 2 AS w FROM events WHERE events.v > 1;",
+    ] {
+        let plan = plan_of(query);
+        assert_eq!(super::first_filter(&plan), "v > 1", "{query}");
+        assert_eq!(
+            columns(&plan, "t/select"),
+            [("user_id", "\"user_id\""), ("w", "v * 2")],
+            "{query}"
+        );
+    }
+    // In a window's GROUP BY and select list too.
+    let plan = plan_of(
+        "INSERT INTO t SELECT window_start, e.user_id, count(*) AS n FROM events AS e \
+         GROUP BY TUMBLE(e.ts, INTERVAL '1' MINUTE), e.user_id;",
+    );
+    let spec = plan.window().unwrap();
+    assert_eq!(spec.keys, ["user_id"]);
+    assert_eq!(spec.time_column, "ts");
+}
+
+#[test]
+fn star_except_leaves_the_columns_out_and_other_star_options_are_refused() {
+    for query in [
+        "INSERT INTO t SELECT * EXCEPT (v) FROM events;",
+        "INSERT INTO t SELECT * EXCLUDE (v) FROM events;",
+    ] {
+        let plan = plan_of(query);
+        let OperatorKind::Project {
+            columns,
+            keep_input,
+            drop,
+            ..
+        } = kind(&plan, "t/select")
+        else {
+            panic!("{query}: {:?}", plan.operators);
+        };
+        assert!(columns.is_empty() && *keep_input, "{query}");
+        assert_eq!(drop, &["v"], "{query}");
+    }
+    let err = job(
+        "",
+        "INSERT INTO t SELECT * REPLACE (v * 2 AS v) FROM events;",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("EXCEPT (columns) and EXCLUDE (columns) run"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_aggregate_s_filter_makes_its_argument_null_where_the_filter_fails() {
+    let plan = plan_of(
+        "INSERT INTO t SELECT window_start, count(*) FILTER (WHERE v > 1) AS big, \
+         sum(v) FILTER (WHERE user_id = 'a') AS a_total, min(DISTINCT v) AS low \
+         FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);",
+    );
+    assert_eq!(
+        columns(&plan, "t/arguments"),
+        [
+            ("__t_arg0", "CASE WHEN v > 1 THEN 1 END"),
+            ("__t_arg1", "CASE WHEN user_id = 'a' THEN v END"),
+        ]
+    );
+    let aggregates: Vec<(&str, AggregateFn, Option<&str>)> = plan
+        .window()
+        .unwrap()
+        .aggregates
+        .iter()
+        .map(|a| (a.name.as_str(), a.function, a.column.as_deref()))
+        .collect();
+    assert_eq!(
+        aggregates,
+        [
+            ("big", AggregateFn::Count, Some("__t_arg0")),
+            ("a_total", AggregateFn::Sum, Some("__t_arg1")),
+            ("low", AggregateFn::Min, Some("v")),
+        ]
+    );
+}
+
+#[test]
+fn expressions_over_keys_and_aggregates_are_computed_after_the_window() {
+    let plan = plan_of(
+        "INSERT INTO t SELECT window_start, upper(user_id) AS who, count(*) AS n, \
+         sum(v) / count(*) AS mean, concat(upper(user_id), '-', window_end) AS label \
+         FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), upper(user_id);",
+    );
+    // The GROUP BY expression is a column before the window, and the window's key.
+    assert_eq!(
+        columns(&plan, "t/arguments"),
+        [("__t_key0", "upper(user_id)")]
+    );
+    let spec = plan.window().unwrap();
+    assert_eq!(spec.keys, ["__t_key0"]);
+    // count(*) is counted once; the sum is an aggregate of its own, named apart.
+    let names: Vec<&str> = spec.aggregates.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["n", "__t_agg1"]);
+    assert_eq!(
+        columns(&plan, "t/expressions"),
+        [
+            ("__t_out3", "\"__t_agg1\" / \"n\""),
+            ("__t_out4", "concat(\"__t_key0\", '-', \"window_end\")"),
+        ]
+    );
+    assert_eq!(
+        columns(&plan, "t/select"),
+        [
+            ("window_start", "\"window_start\""),
+            ("who", "\"__t_key0\""),
+            ("n", "\"n\""),
+            ("mean", "\"__t_out3\""),
+            ("label", "\"__t_out4\""),
+        ]
+    );
+}
+
+#[test]
+fn aggregate_modifiers_that_would_change_the_result_are_refused_not_ignored() {
+    let window = "FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;";
+    let cases = [
+        ("count(DISTINCT user_id) AS n", "a DISTINCT aggregate"),
+        ("sum(DISTINCT v) AS n", "approx_count_distinct(column)"),
+        ("count(user_id, v) AS n", "take one argument"),
+        (
+            "string_agg(user_id, ',' ORDER BY v) AS n",
+            "not an aggregate that merges",
+        ),
+        ("sum(v) + v AS n", "`v` in `sum(v) + v`"),
+    ];
+    for (item, expected) in cases {
+        let query = format!("INSERT INTO t SELECT window_start, {item} {window}");
+        let err = job("", &query).unwrap_err();
+        assert!(err.contains(expected), "{item}: {err}");
+    }
+    let err = job(
+        "",
+        "INSERT INTO t SELECT user_id, sum(v) OVER (PARTITION BY user_id ORDER BY ts) AS s \
+         FROM events;",
+    )
+    .unwrap_err();
+    assert!(err.contains("a window function over rows"), "{err}");
+}

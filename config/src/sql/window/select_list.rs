@@ -1,0 +1,362 @@
+//! The select list of a windowed query: what each item is (the window's bounds, a key,
+//! an aggregate, a constant, or an expression over those), the aggregates it needs and
+//! the aggregates' arguments computed before the window.
+//!
+//! ```sql
+//! SELECT window_start, upper(user_id) AS who,            -- a GROUP BY expression
+//!        count(*) FILTER (WHERE value > 10) AS big,      -- an aggregate of some rows
+//!        sum(value) / count(*) AS mean                   -- an expression over aggregates
+//! FROM events GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), upper(user_id)
+//! ```
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    DuplicateTreatment, Expr, FunctionArgExpr, FunctionArguments, Ident, SelectItem,
+    visit_expressions, visit_expressions_mut,
+};
+use sluice_engine::window::{Aggregate, AggregateFn};
+
+use super::window_bound;
+use crate::sql::query::{function_args, name_it, unsupported};
+
+/// An aggregate call: `(function, argument)`, the argument `None` for `count(*)`.
+pub(in crate::sql) fn aggregate_call(e: &Expr) -> Option<(String, Option<Expr>)> {
+    let Expr::Function(f) = e else {
+        return None;
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if !matches!(
+        name.as_str(),
+        "count"
+            | "sum"
+            | "avg"
+            | "mean"
+            | "min"
+            | "max"
+            | "stddev"
+            | "stddev_samp"
+            | "approx_count_distinct"
+            | "approx_distinct"
+            | "median"
+            | "variance"
+            | "var_samp"
+            | "stddev_pop"
+            | "var_pop"
+            | "array_agg"
+            | "string_agg"
+            | "first_value"
+            | "last_value"
+            | "count_distinct"
+    ) {
+        return None;
+    }
+    let args = function_args(&f.args);
+    let arg = match args.as_slice() {
+        [] | [FunctionArgExpr::Wildcard] => None,
+        [FunctionArgExpr::Expr(Expr::Value(v))] if v.to_string() == "1" && name == "count" => None,
+        [FunctionArgExpr::Expr(e)] => Some(e.clone()),
+        _ => Some(Expr::Identifier(
+            datafusion::sql::sqlparser::ast::Ident::new("<several arguments>"),
+        )),
+    };
+    Some((name, arg))
+}
+
+/// What the select list of a windowed query names.
+pub(in crate::sql) enum Output {
+    Start,
+    End,
+    Key(String),
+    Aggregate(usize),
+    /// An expression of no column (`'web' AS origin`), the same on every row.
+    Constant(String),
+    /// An expression over the window's bounds, keys and aggregates (`sum(v) / count(*)`),
+    /// as SQL over the window's columns.
+    Computed(String),
+}
+
+/// A key of GROUP BY that is an expression (`upper(user_id)`): the column it is computed
+/// into before the window, and its SQL.
+pub(super) struct ComputedKey {
+    pub(super) column: String,
+    pub(super) sql: String,
+}
+
+/// A windowed query's select list: each output with its name, the aggregates, and the
+/// aggregate arguments that are expressions, computed before the window as named columns.
+pub(super) struct Selected {
+    pub(super) outputs: Vec<(Output, String)>,
+    pub(super) aggregates: Vec<Aggregate>,
+    pub(super) arguments: Vec<(String, String)>,
+}
+
+/// The aggregates a select list needs, as it names them and as it does not (those inside
+/// an expression), with the columns computed for their arguments.
+struct Needed<'a> {
+    target: &'a str,
+    aggregates: Vec<Aggregate>,
+    /// Each aggregate's call, as SQL (an expression's aggregate reuses a selected one).
+    calls: Vec<String>,
+    arguments: Vec<(String, String)>,
+}
+
+impl Needed<'_> {
+    /// Adds the aggregate `e` (an [`aggregate_call`]) named `name`, or, without a name,
+    /// finds the same call already added or adds it under a hidden name; its index.
+    fn add(&mut self, e: &Expr, name: Option<String>) -> Result<usize, String> {
+        let call = e.to_string();
+        if name.is_none()
+            && let Some(i) = self.calls.iter().position(|c| *c == call)
+        {
+            return Ok(i);
+        }
+        let Some((function, argument)) = aggregate_call(e) else {
+            return Err(format!("`{e}` is not an aggregate"));
+        };
+        let function = aggregate_fn(&function, e)?;
+        let filter = call_filter(e, function)?;
+        if argument.is_none() && function != AggregateFn::Count {
+            return Err(format!("`{e}` needs a column"));
+        }
+        let column = match (argument, filter) {
+            (None, None) => None,
+            (Some(Expr::Identifier(id)), None) => Some(id.value.clone()),
+            (argument, filter) => {
+                // `count(*)` counts a constant; FILTER (WHERE c) makes the argument null
+                // where c does not hold, which every aggregate here skips.
+                let argument = argument.map_or_else(|| "1".to_owned(), |a| a.to_string());
+                let sql = match filter {
+                    Some(filter) => format!("CASE WHEN {filter} THEN {argument} END"),
+                    None => argument,
+                };
+                let column = format!("__{}_arg{}", self.target, self.arguments.len());
+                self.arguments.push((column.clone(), sql));
+                Some(column)
+            }
+        };
+        let name =
+            name.unwrap_or_else(|| format!("__{}_agg{}", self.target, self.aggregates.len()));
+        self.aggregates.push(Aggregate {
+            name,
+            function,
+            column,
+        });
+        self.calls.push(call);
+        Ok(self.aggregates.len() - 1)
+    }
+}
+
+/// What the select list of a windowed query names, in its order: `keys` are GROUP BY's
+/// columns, `computed` its expressions.
+pub(super) fn selected(
+    target: &str,
+    items: &[SelectItem],
+    keys: &[String],
+    computed: &[ComputedKey],
+    global: bool,
+) -> Result<Selected, String> {
+    let mut needed = Needed {
+        target,
+        aggregates: Vec::new(),
+        calls: Vec::new(),
+        arguments: Vec::new(),
+    };
+    let mut outputs = Vec::new();
+    for item in items {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            other => {
+                return Err(unsupported(
+                    &other.to_string(),
+                    "a windowed query selects window_start, window_end, its keys, aggregates, \
+                     constants and expressions of those",
+                ));
+            }
+        };
+        let (output, default_name) = match expr {
+            e if global && window_bound(e).is_some() => {
+                return Err(format!(
+                    "`{e}`: the aggregate has no window in GROUP BY, so no window to select"
+                ));
+            }
+            e if let Some((bound, name)) = window_bound(e) => (bound, name.to_owned()),
+            Expr::CompoundIdentifier(ids)
+                if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
+            {
+                return Err(format!("`{expr}`: window.start or window.end"));
+            }
+            Expr::Identifier(id) if keys.contains(&id.value) => {
+                (Output::Key(id.value.clone()), id.value.clone())
+            }
+            Expr::Identifier(id) => {
+                return Err(format!(
+                    "`{id}` is neither a GROUP BY key nor an aggregate (keys: {keys:?})"
+                ));
+            }
+            e if let Some(key) = computed.iter().find(|k| k.sql == e.to_string()) => {
+                let alias = alias.clone().ok_or_else(|| name_it(e))?;
+                (Output::Key(key.column.clone()), alias)
+            }
+            e if is_constant(e) => {
+                let alias = alias.clone().ok_or_else(|| name_it(e))?;
+                (Output::Constant(e.to_string()), alias)
+            }
+            e if aggregate_call(e).is_some() => {
+                let alias = alias.clone().ok_or_else(|| name_it(e))?;
+                (
+                    Output::Aggregate(needed.add(e, Some(alias.clone()))?),
+                    alias,
+                )
+            }
+            e => {
+                let alias = alias.clone().ok_or_else(|| name_it(e))?;
+                let sql = over_outputs(e, keys, computed, &mut needed)?;
+                (Output::Computed(sql), alias)
+            }
+        };
+        outputs.push((output, alias.unwrap_or(default_name)));
+    }
+    Ok(Selected {
+        outputs,
+        aggregates: needed.aggregates,
+        arguments: needed.arguments,
+    })
+}
+
+/// `e`, an expression of a windowed query's select list, as SQL over the window's
+/// columns: its aggregate calls and GROUP BY expressions become their columns, and every
+/// other column it names must be a key or the window's start or end.
+fn over_outputs(
+    e: &Expr,
+    keys: &[String],
+    computed: &[ComputedKey],
+    needed: &mut Needed<'_>,
+) -> Result<String, String> {
+    let whole = e.to_string();
+    let mut e = e.clone();
+    let mut hidden = Vec::new();
+    let mut failure = None;
+    // Innermost first: a call's arguments are still the query's columns when it is seen.
+    let _ = visit_expressions_mut(&mut e, |x| {
+        let column = if let Some(key) = computed.iter().find(|k| k.sql == x.to_string()) {
+            key.column.clone()
+        } else if aggregate_call(x).is_some() {
+            match needed.add(x, None) {
+                Ok(i) => needed.aggregates[i].name.clone(),
+                Err(e) => {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+        } else {
+            return ControlFlow::Continue(());
+        };
+        hidden.push(column.clone());
+        *x = Expr::Identifier(Ident::with_quote('"', column));
+        ControlFlow::Continue(())
+    });
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    let _ = visit_expressions_mut(&mut e, |x| {
+        let column = match &*x {
+            Expr::Identifier(id) if id.quote_style == Some('"') && hidden.contains(&id.value) => {
+                return ControlFlow::Continue(());
+            }
+            x if let Some((_, name)) = window_bound(x) => name.to_owned(),
+            Expr::Identifier(id) if keys.contains(&id.value) => id.value.clone(),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                failure = Some(format!(
+                    "`{x}` in `{whole}`: a windowed query's expressions read the window's \
+                     start and end, its GROUP BY keys and aggregates; `{x}` is none of them"
+                ));
+                return ControlFlow::Break(());
+            }
+            _ => return ControlFlow::Continue(()),
+        };
+        *x = Expr::Identifier(Ident::with_quote('"', column));
+        ControlFlow::Continue(())
+    });
+    match failure {
+        Some(failure) => Err(failure),
+        None => Ok(e.to_string()),
+    }
+}
+
+/// Whether `e` reads no column and calls no function (a literal, a cast of one): its
+/// value is the same on every row of a window's output.
+fn is_constant(e: &Expr) -> bool {
+    let found = visit_expressions(e, |e| match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Function(_) => {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    found.is_continue()
+}
+
+fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, String> {
+    Ok(match function {
+        "count" => AggregateFn::Count,
+        "sum" => AggregateFn::Sum,
+        "avg" | "mean" => AggregateFn::Avg,
+        "min" => AggregateFn::Min,
+        "max" => AggregateFn::Max,
+        "stddev" | "stddev_samp" => AggregateFn::Stddev,
+        "stddev_pop" => AggregateFn::StddevPop,
+        "variance" | "var_samp" => AggregateFn::Variance,
+        "var_pop" => AggregateFn::VariancePop,
+        "approx_count_distinct" | "approx_distinct" => AggregateFn::ApproxCountDistinct,
+        _ => {
+            return Err(unsupported(
+                &format!("`{e}`"),
+                "not an aggregate that merges incrementally here; count, sum, avg, min, max, \
+                 stddev, stddev_pop, variance, var_samp, var_pop and approx_count_distinct are",
+            ));
+        }
+    })
+}
+
+/// The `FILTER (WHERE ...)` of an aggregate call, once its other modifiers are checked:
+/// `DISTINCT` runs where it changes nothing (min, max, a distinct count), and clauses
+/// inside the parentheses, several arguments, `IGNORE NULLS` and `WITHIN GROUP` are
+/// refused rather than ignored.
+fn call_filter(e: &Expr, function: AggregateFn) -> Result<Option<Expr>, String> {
+    let Expr::Function(f) = e else {
+        return Ok(None);
+    };
+    if let FunctionArguments::List(list) = &f.args {
+        if list.duplicate_treatment == Some(DuplicateTreatment::Distinct)
+            && !matches!(
+                function,
+                AggregateFn::Min | AggregateFn::Max | AggregateFn::ApproxCountDistinct
+            )
+        {
+            return Err(unsupported(
+                &format!("`{e}`, a DISTINCT aggregate"),
+                "it would keep every distinct value of every window (Spark refuses it on \
+                 streams too); approx_count_distinct(column) counts distinct values with a \
+                 small sketch per window",
+            ));
+        }
+        if !list.clauses.is_empty() {
+            return Err(unsupported(
+                &format!("`{e}`"),
+                "ORDER BY, LIMIT and other clauses inside an aggregate's parentheses: not \
+                 yet",
+            ));
+        }
+        if list.args.len() > 1 {
+            return Err(format!("`{e}`: these aggregates take one argument"));
+        }
+    }
+    if f.null_treatment.is_some() || !f.within_group.is_empty() {
+        return Err(unsupported(
+            &format!("`{e}`"),
+            "IGNORE/RESPECT NULLS and WITHIN GROUP: not for these aggregates",
+        ));
+    }
+    Ok(f.filter.as_deref().cloned())
+}
