@@ -36,6 +36,13 @@ impl Insert {
         let TableObject::TableName(name) = &insert.table else {
             return Err("INSERT INTO a table name".into());
         };
+        if let Some(clause) = insert_extras(insert) {
+            return Err(unsupported(
+                clause,
+                "a streaming INSERT appends the query's rows to its table (or, in update \
+                 mode, merges each window's row by its keys); write INSERT INTO t SELECT ...",
+            ));
+        }
         if !insert.columns.is_empty() {
             return Err(
                 "INSERT INTO t SELECT ... without a column list (the query's names are the \
@@ -53,6 +60,44 @@ impl Insert {
             query,
         })
     }
+}
+
+/// The first clause of `insert` that a streaming INSERT does not run, which would
+/// otherwise be ignored: `INSERT OVERWRITE` would append, `ON CONFLICT` would not merge.
+fn insert_extras(insert: &datafusion::sql::sqlparser::ast::Insert) -> Option<&'static str> {
+    [
+        (insert.overwrite, "INSERT OVERWRITE"),
+        (
+            insert.or.is_some() || insert.replace_into,
+            "INSERT OR ... / REPLACE INTO",
+        ),
+        (insert.ignore, "INSERT IGNORE"),
+        (
+            insert.table_alias.is_some(),
+            "an alias of the table written",
+        ),
+        (insert.partitioned.is_some(), "PARTITION (...)"),
+        (!insert.after_columns.is_empty(), "columns after PARTITION"),
+        (!insert.assignments.is_empty(), "INSERT ... SET"),
+        (insert.on.is_some(), "ON CONFLICT / ON DUPLICATE KEY UPDATE"),
+        (
+            insert.returning.is_some() || insert.output.is_some(),
+            "RETURNING / OUTPUT",
+        ),
+        (insert.priority.is_some(), "an INSERT priority"),
+        (insert.insert_alias.is_some(), "an INSERT row alias"),
+        (
+            insert.settings.is_some() || insert.format_clause.is_some(),
+            "SETTINGS / FORMAT",
+        ),
+        (
+            insert.multi_table_insert_type.is_some() || !insert.multi_table_into_clauses.is_empty(),
+            "a multi-table INSERT",
+        ),
+        (!insert.optimizer_hints.is_empty(), "optimizer hints"),
+    ]
+    .into_iter()
+    .find_map(|(present, clause)| present.then_some(clause))
 }
 
 /// Adds the operators of the queries writing the table `target` (`inserts`, in order,

@@ -334,6 +334,17 @@ pub(super) fn plain_select(query: &Query) -> Result<&Select, String> {
     if query.with.is_some() {
         return Err(unsupported("WITH", "not yet; write the query inline"));
     }
+    if !query.locks.is_empty()
+        || query.for_clause.is_some()
+        || query.settings.is_some()
+        || query.format_clause.is_some()
+        || !query.pipe_operators.is_empty()
+    {
+        return Err(unsupported(
+            "FOR UPDATE / FOR XML / SETTINGS / FORMAT / a pipe operator",
+            "not clauses of a streaming query",
+        ));
+    }
     if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
         return Err(unsupported(
             "ORDER BY / LIMIT",
@@ -361,7 +372,109 @@ pub(super) fn plain_select(query: &Query) -> Result<&Select, String> {
             "not yet: HAVING filters the rows of the query's own windowed aggregate",
         ));
     }
+    if let Some(clause) = select_extras(select) {
+        return Err(unsupported(
+            clause,
+            "not a clause sluice runs; it is refused, not ignored",
+        ));
+    }
+    for table in &select.from {
+        for factor in
+            std::iter::once(&table.relation).chain(table.joins.iter().map(|j| &j.relation))
+        {
+            if let Some(clause) = table_extras(factor) {
+                return Err(unsupported(
+                    &format!("{clause} in FROM {factor}"),
+                    "not yet; name the table (with an alias if need be), and its columns in \
+                     the select list",
+                ));
+            }
+        }
+    }
     Ok(select)
+}
+
+/// The first clause of `select` that sluice does not run, which would otherwise be
+/// ignored (`LATERAL VIEW` would drop its rows' expansion, `TOP` its limit).
+fn select_extras(select: &Select) -> Option<&'static str> {
+    [
+        (select.top.is_some(), "SELECT TOP"),
+        (select.into.is_some(), "SELECT INTO"),
+        (select.exclude.is_some(), "SELECT ... EXCLUDE"),
+        (!select.lateral_views.is_empty(), "LATERAL VIEW"),
+        (select.prewhere.is_some(), "PREWHERE"),
+        (!select.connect_by.is_empty(), "CONNECT BY"),
+        (
+            !select.cluster_by.is_empty()
+                || !select.distribute_by.is_empty()
+                || !select.sort_by.is_empty(),
+            "CLUSTER BY / DISTRIBUTE BY / SORT BY",
+        ),
+        (
+            !select.named_window.is_empty(),
+            "a WINDOW clause (write OVER (...) inline)",
+        ),
+        (
+            select.value_table_mode.is_some(),
+            "SELECT AS STRUCT / VALUE",
+        ),
+        (!select.optimizer_hints.is_empty(), "optimizer hints"),
+        (select.select_modifiers.is_some(), "SELECT modifiers"),
+    ]
+    .into_iter()
+    .find_map(|(present, clause)| present.then_some(clause))
+}
+
+/// The first option of a table in FROM that sluice does not run: a sample, a version, a
+/// list of column aliases and the like would otherwise be ignored.
+fn table_extras(factor: &TableFactor) -> Option<&'static str> {
+    match factor {
+        TableFactor::Table {
+            alias,
+            args,
+            with_hints,
+            version,
+            with_ordinality,
+            partitions,
+            json_path,
+            sample,
+            index_hints,
+            ..
+        } => [
+            (
+                alias.as_ref().is_some_and(|a| !a.columns.is_empty()),
+                "column aliases",
+            ),
+            (args.is_some(), "table arguments"),
+            (
+                !with_hints.is_empty() || !index_hints.is_empty(),
+                "table hints",
+            ),
+            (version.is_some(), "a table version"),
+            (*with_ordinality, "WITH ORDINALITY"),
+            (!partitions.is_empty(), "PARTITION (...)"),
+            (json_path.is_some(), "a JSON path"),
+            (sample.is_some(), "TABLESAMPLE"),
+        ]
+        .into_iter()
+        .find_map(|(present, clause)| present.then_some(clause)),
+        TableFactor::Derived {
+            lateral,
+            sample,
+            alias,
+            ..
+        } => [
+            (*lateral, "LATERAL"),
+            (sample.is_some(), "TABLESAMPLE"),
+            (
+                alias.as_ref().is_some_and(|a| !a.columns.is_empty()),
+                "column aliases",
+            ),
+        ]
+        .into_iter()
+        .find_map(|(present, clause)| present.then_some(clause)),
+        _ => None,
+    }
 }
 
 /// The source table `name`.

@@ -179,3 +179,46 @@ fn aggregate_modifiers_that_would_change_the_result_are_refused_not_ignored() {
     .unwrap_err();
     assert!(err.contains("a window function over rows"), "{err}");
 }
+
+#[test]
+fn clauses_sluice_does_not_run_are_refused_not_ignored() {
+    let cases = [
+        (
+            "INSERT OVERWRITE t SELECT user_id FROM events;",
+            "INSERT OVERWRITE",
+        ),
+        (
+            "INSERT INTO t SELECT user_id FROM events ON CONFLICT DO NOTHING;",
+            "ON CONFLICT",
+        ),
+        (
+            "INSERT INTO t SELECT user_id FROM events RETURNING user_id;",
+            "RETURNING",
+        ),
+        (
+            "INSERT INTO t SELECT a FROM events AS e(a, b, c);",
+            "column aliases in FROM events AS e (a, b, c)",
+        ),
+        (
+            "INSERT INTO t SELECT user_id FROM events TABLESAMPLE BERNOULLI (10);",
+            "TABLESAMPLE",
+        ),
+        (
+            "INSERT INTO t SELECT user_id FROM events LATERAL VIEW explode(x) t AS y;",
+            "LATERAL VIEW",
+        ),
+        (
+            "INSERT INTO t SELECT user_id FROM events WINDOW w AS (PARTITION BY user_id);",
+            "a WINDOW clause",
+        ),
+        (
+            "INSERT INTO t SELECT user_id FROM (SELECT user_id FROM events TABLESAMPLE \
+             BERNOULLI (10)) AS s;",
+            "TABLESAMPLE",
+        ),
+    ];
+    for (query, expected) in cases {
+        let err = job("", query).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
