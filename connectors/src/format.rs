@@ -17,7 +17,7 @@ pub mod decoder;
 pub mod json;
 pub mod value;
 
-pub use decoder::{Decoder, RecordFormat};
+pub use decoder::{Decoder, RecordFormat, SourceDecoder};
 
 use std::sync::Arc;
 

@@ -190,6 +190,13 @@ pub trait EpochSource: Send + Sync + 'static {
     fn with_columns(&self, _columns: &[String]) -> Option<Arc<dyn EpochSource>> {
         None
     }
+    /// Decodes only `columns` of its rows from now on: the in-place form of
+    /// [`with_columns`](Self::with_columns), for a source that holds connections and is
+    /// not copied (Kafka, Kinesis). Called once, before the first read; `false` (the
+    /// default) when the source cannot skip columns as it decodes.
+    fn decode_only(&self, _columns: &[String]) -> bool {
+        false
+    }
 }
 
 /// What a table commit did.

@@ -609,3 +609,109 @@ fn kafka_lag_metrics_count_down_to_zero_as_the_backlog_is_read() -> Result<()> {
     );
     Ok(())
 }
+
+/// `sluice run JOB.sql` over `topic`, bounded at `events`, with `source-columns`
+/// `columns`; its log.
+fn run_sql_on_topic(
+    job: &Path,
+    topic: &str,
+    events: u64,
+    out: &Path,
+    columns: &str,
+) -> Result<String> {
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run").arg(job).env("SLUICE_LOG", "info");
+    for set in [
+        format!("source.kafka.brokers={}", brokers()?),
+        format!("source.kafka.topics=[{topic}]"),
+        ending_offsets(topic, events),
+        format!("output.dir={}", out.display()),
+        format!("source-columns={columns}"),
+    ] {
+        cmd.arg("--set").arg(set);
+    }
+    let run = run_with_timeout(cmd, Duration::from_secs(300))?;
+    let log = format!("{}{}", run.stdout, run.stderr);
+    run.require_success(&format!("the SQL job with source-columns={columns}"))?;
+    Ok(log)
+}
+
+/// With `source-columns = used`, Kafka's JSON messages are decoded into the columns the
+/// job reads only. `event_type` is declared BIGINT, which no produced value is: decoded,
+/// it makes each message a dead letter. The job never reads it, and with `used` its rows
+/// must equal those of a job that declares only the columns it reads (a message missing
+/// an unread NOT NULL `event_time` is a row too, as the README says).
+#[test]
+fn kafka_json_decodes_only_the_columns_a_job_reads() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "kafka_used_columns")?;
+    let topic = unique("used-columns");
+    let events = 4_000;
+    run_with_timeout(produce(&topic, events, 11, None)?, Duration::from_secs(120))?
+        .require_success("sluice produce")?;
+    let job = |name: &str, columns: &str| -> Result<PathBuf> {
+        let path = dir.join(format!("{name}.sql"));
+        std::fs::write(
+            &path,
+            format!(
+                "SET 'job-id' = 'used-columns';\n\
+                 CREATE TABLE events ({columns}) WITH ('connector' = 'kafka', \
+                   'starting-offsets' = 'earliest', 'format' = 'json');\n\
+                 INSERT INTO picked SELECT event_id, user_id, value FROM events;\n"
+            ),
+        )?;
+        Ok(path)
+    };
+    let wrong = job(
+        "wrong",
+        "event_id STRING NOT NULL, user_id STRING, event_type BIGINT, \
+         event_time TIMESTAMP NOT NULL, value DOUBLE, \
+         WATERMARK FOR event_time AS event_time - INTERVAL '10' MINUTE",
+    )?;
+    let read = job(
+        "read",
+        "event_id STRING NOT NULL, user_id STRING, value DOUBLE",
+    )?;
+    let (used, all, oracle) = (dir.join("used"), dir.join("all"), dir.join("oracle"));
+    let log = run_sql_on_topic(&wrong, &topic, events, &used, "used")?;
+    ensure!(
+        log.contains("reading 6 of the 8 columns of `events`"),
+        "no narrowing in the log:\n{}",
+        tail(&log, 20)
+    );
+    run_sql_on_topic(&wrong, &topic, events, &all, "all")?;
+    run_sql_on_topic(&read, &topic, events, &oracle, "all")?;
+    let table = |out: &Path, table: &str| {
+        format!("delta_scan('{}')", out.join("tables").join(table).display())
+    };
+    let count = |out: &Path, name: &str| {
+        sluice_tests::duckdb_count(&format!("SELECT count(*) FROM {}", table(out, name)))
+    };
+    let rows = [
+        count(&used, "picked")?,
+        count(&all, "picked")?,
+        count(&oracle, "picked")?,
+    ];
+    let dead = [
+        count(&used, "dead_letters")?,
+        count(&all, "dead_letters")?,
+        count(&oracle, "dead_letters")?,
+    ];
+    println!("picked rows (used, all, oracle): {rows:?}; dead letters: {dead:?}");
+    ensure!(
+        rows[2] > events / 2 && rows[1] < rows[2] / 10,
+        "decoding event_type as BIGINT should refuse most messages: {rows:?}"
+    );
+    let differ = sluice_tests::duckdb_count(&format!(
+        "SELECT count(*) FROM ((SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b}) \
+         UNION ALL (SELECT * FROM {b} EXCEPT ALL SELECT * FROM {a}))",
+        a = table(&used, "picked"),
+        b = table(&oracle, "picked"),
+    ))?;
+    ensure!(
+        rows[0] == rows[2] && dead[0] == dead[2] && differ == 0,
+        "with `used`, the rows should be the oracle's: {rows:?}, dead letters {dead:?}, \
+         {differ} rows differ"
+    );
+    Ok(())
+}

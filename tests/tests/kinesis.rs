@@ -181,3 +181,78 @@ fn an_unknown_stream_fails_with_one_clear_line() -> Result<()> {
     );
     Ok(())
 }
+
+/// With `source-columns = used`, Kinesis records are decoded into the columns the job
+/// reads only: `event_type` is declared BIGINT, which no produced value is, so decoding
+/// it would make every record a dead letter; the job never reads it, and every record
+/// must land in its table, none among the dead letters.
+#[test]
+fn kinesis_json_decodes_only_the_columns_a_job_reads() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "kinesis_used_columns")?;
+    let stream = format!("used-{}", std::process::id());
+    kinesis_tool(&["create", &stream, "1"])?;
+    produce(&stream, 0, u64::MAX)?;
+    let job = dir.join("picked.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'kinesis-used-columns';\n\
+             SET 'source-columns' = 'used';\n\
+             SET 'trigger.interval' = '300ms';\n\
+             CREATE TABLE events (event_id STRING NOT NULL, user_id STRING, \
+               event_type BIGINT, event_time TIMESTAMP NOT NULL, value DOUBLE) \
+             WITH ('connector' = 'kinesis', 'stream' = '{stream}', 'endpoint' = '{}', \
+               'access-key-id' = 'test', 'secret-access-key' = 'test', \
+               'max-records-per-epoch' = '10000', 'format' = 'json');\n\
+             INSERT INTO picked SELECT event_id, user_id, value FROM events;\n",
+            endpoint()?
+        ),
+    )?;
+    let out = dir.join("out");
+    let log = dir.join("job.log");
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run")
+        .arg(&job)
+        .arg("--set")
+        .arg(format!("output.dir={}", out.display()))
+        .env("SLUICE_LOG", "info");
+    let mut running = spawn_logged(cmd, &log)?;
+    let table = |name: &str| {
+        format!(
+            "SELECT count(*) FROM delta_scan('{}')",
+            out.join("tables").join(name).display()
+        )
+    };
+    // A stream never ends: wait until every record is in a table, then stop the job.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let (picked, dead) = loop {
+        if let Some(status) = running.try_wait()? {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            bail!("the job exited ({status})\n{}", tail(&text, 30));
+        }
+        let picked = sluice_tests::duckdb_count(&table("picked")).unwrap_or(0);
+        let dead = sluice_tests::duckdb_count(&table("dead_letters")).unwrap_or(0);
+        if picked + dead >= EVENTS {
+            break (picked, dead);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "only {picked} rows and {dead} dead letters of {EVENTS} records arrived"
+        );
+        thread::sleep(Duration::from_secs(2));
+    };
+    running.kill()?;
+    running.wait()?;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    ensure!(
+        text.contains("reading 6 of the 8 columns of `events`"),
+        "no narrowing in the log:\n{}",
+        tail(&text, 20)
+    );
+    ensure!(
+        picked == EVENTS && dead == 0,
+        "every record should be a row: {picked} rows, {dead} dead letters of {EVENTS}"
+    );
+    Ok(())
+}

@@ -328,9 +328,13 @@ impl EpochSource for FileSource {
     }
 
     /// Parquet and ORC files decode only the data columns named (Parquet reads no other
-    /// column chunk); the hive partition columns stay, for the caller to project.
+    /// column chunk), JSON lines only those fields (the others are skipped as each line is
+    /// parsed); the hive partition columns stay, for the caller to project.
     fn with_columns(&self, columns: &[String]) -> Option<Arc<dyn EpochSource>> {
-        if !matches!(self.config.format, FileFormat::Parquet | FileFormat::Orc) {
+        if !matches!(
+            self.config.format,
+            FileFormat::Parquet | FileFormat::Orc | FileFormat::Json
+        ) {
             return None;
         }
         let kept: Vec<_> = self
@@ -341,13 +345,17 @@ impl EpochSource for FileSource {
             .cloned()
             .collect();
         let data = Arc::new(Schema::new(kept));
+        let json = match self.config.format {
+            FileFormat::Json => Some(JsonLines::new(&data, self.report.is_none()).ok()?),
+            _ => None,
+        };
         Some(Arc::new(Self {
             config: self.config.clone(),
             listing: self.listing.clone(),
             index: self.index.clone(),
             output: output_schema(&data, &self.listing),
             data,
-            json: None,
+            json,
             report: self.report.clone(),
         }))
     }

@@ -177,10 +177,41 @@ fn parquet_files_decode_only_the_columns_read() {
 }
 
 #[test]
-fn text_files_are_projected_after_decoding() {
+fn json_lines_decode_only_the_fields_read() {
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("a.json"), "{\"id\": 1, \"name\": \"x\"}\n");
+    write(
+        &dir.path().join("a.json"),
+        "{\"id\": 1, \"name\": \"x\"}\n{\"id\": 2, \"name\": 5}\n{\"id\": \"three\"}\nnot json\n",
+    );
     let config = bounded(dir.path().to_str().unwrap(), FileFormat::Json);
+    // `name` holds text that a BIGINT cannot take in the first line.
+    let declared = schema(&[
+        ("id", DataType::Int64, false),
+        ("name", DataType::Int64, true),
+    ]);
+    let source = FileSource::new(config, Some(declared)).unwrap();
+    let (_, rows, dead) = read_all(&source);
+    assert_eq!(col(&rows, "id"), ["2"]);
+    assert_eq!(
+        dead.num_rows(),
+        3,
+        "the text name, the text id, the broken line"
+    );
+    let wanted = ["id", "source", "partition", "offset"].map(String::from);
+    let narrowed = source.with_columns(&wanted).expect("JSON lines narrow");
+    assert_eq!(names(&narrowed.schema()), wanted);
+    let (_, rows, dead) = read_all(narrowed.as_ref());
+    // `name` is skipped, never decoded; a bad `id` and a line that is not JSON still go.
+    assert_eq!(col(&rows, "id"), ["1", "2"]);
+    assert_eq!(col(&rows, "offset"), ["1", "2"]);
+    assert_eq!(dead.num_rows(), 2);
+}
+
+#[test]
+fn csv_files_are_projected_after_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("a.csv"), "id,name\n1,x\n");
+    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Csv);
     let source: Arc<dyn EpochSource> = Arc::new(FileSource::new(config, None).unwrap());
     let wanted = ["id", "source", "partition", "offset"].map(String::from);
     assert!(source.with_columns(&wanted).is_none());

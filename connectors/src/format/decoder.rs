@@ -1,5 +1,7 @@
 //! The record formats a source can decode, chosen by a job's `source.format`.
 
+use std::sync::OnceLock;
+
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
@@ -96,6 +98,50 @@ impl Decoder {
             Self::Avro(d) => d.decode(raw, epoch),
             Self::Value(d) => d.decode(raw, epoch),
         }
+    }
+}
+
+impl Decoder {
+    /// This decoder for only the fields `columns` names, the others skipped as records
+    /// are parsed; `None` for a format that decodes every field anyway (Avro datums are
+    /// read field by field in the writer's order; `string` and `bytes` have one column).
+    pub fn narrowed(&self, columns: &[String]) -> Option<Self> {
+        match self {
+            Self::Json(d) => Some(Self::Json(d.narrowed(columns))),
+            Self::Avro(_) | Self::Value(_) => None,
+        }
+    }
+}
+
+/// A streaming source's decoder, which a job that reads only some columns narrows once,
+/// before the first read (a source holding connections is narrowed in place rather
+/// than copied).
+#[derive(Debug)]
+pub struct SourceDecoder {
+    full: Decoder,
+    narrowed: OnceLock<Decoder>,
+}
+
+impl SourceDecoder {
+    /// `full`, not narrowed yet.
+    pub fn new(full: Decoder) -> Self {
+        Self {
+            full,
+            narrowed: OnceLock::new(),
+        }
+    }
+
+    /// The decoder in use.
+    pub fn get(&self) -> &Decoder {
+        self.narrowed.get().unwrap_or(&self.full)
+    }
+
+    /// Decodes only `columns` from now on; whether it could (once, and for a format that
+    /// can skip fields).
+    pub fn narrow(&self, columns: &[String]) -> bool {
+        self.full
+            .narrowed(columns)
+            .is_some_and(|d| self.narrowed.set(d).is_ok())
     }
 }
 

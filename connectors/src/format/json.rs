@@ -116,6 +116,23 @@ impl JsonDecoder {
         Ok(decoder)
     }
 
+    /// A decoder into only the fields of this one's that `columns` names: a record's other
+    /// fields are skipped as it is parsed (still checked as JSON), so a value in one of
+    /// them that its field's type could not take no longer makes the record a dead letter.
+    pub fn narrowed(&self, columns: &[String]) -> Self {
+        let kept: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| columns.contains(f.name()))
+            .cloned()
+            .collect();
+        Self::new(Arc::new(Schema::new_with_metadata(
+            kept,
+            self.schema.metadata().clone(),
+        )))
+    }
+
     /// The target schema.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
@@ -623,6 +640,71 @@ mod tests {
         let event_id = dead.column_by_name("event_id").unwrap().as_string::<i32>();
         assert_eq!(event_id.value(0), "a");
         assert!(event_id.is_null(1));
+    }
+
+    #[test]
+    fn a_narrowed_decoder_skips_the_fields_it_does_not_read() {
+        let d = decoder(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, false),
+            Field::new("t", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        ]);
+        let payloads = [
+            r#"{"n":1,"s":"a","t":"2026-01-01T00:00:00Z"}"#,
+            r#"{"n":2,"s":7,"t":"not a time"}"#,
+            r#"{"n":3}"#,
+            r#"{"n":"four","s":"d"}"#,
+            r#"{"n":5,"s":[1,{"x":[]}]"#,
+        ];
+        let (good, dead) = d.decode(&raw(&payloads), 0).unwrap();
+        assert_eq!((good.num_rows(), dead.num_rows()), (1, 4));
+
+        let narrow = d.narrowed(&["n".to_owned()]);
+        let names: Vec<&str> = narrow
+            .output_schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(names, ["n", "source", "partition", "offset"]);
+        let (good, dead) = narrow.decode(&raw(&payloads), 0).unwrap();
+        let n = good.column(0).as_primitive::<Int64Type>();
+        // `s` and `t` are skipped whatever they hold; a bad `n` and broken JSON still go.
+        assert_eq!(n.values().to_vec(), [1, 2, 3]);
+        assert_eq!(
+            errors(&dead),
+            [
+                r#"field "n": expected integer, got string"#,
+                "invalid JSON: EOF while parsing an object at line 1 column 23"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_source_decoder_is_narrowed_once() {
+        let full = crate::format::Decoder::Json(decoder(vec![
+            Field::new("n", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let d = crate::format::SourceDecoder::new(full);
+        assert_eq!(d.get().output_schema().fields().len(), 5);
+        assert!(d.narrow(&["s".to_owned()]));
+        assert!(
+            !d.narrow(&["n".to_owned()]),
+            "a second narrowing is refused"
+        );
+        let first = d.get().output_schema().field(0).name().clone();
+        assert_eq!(
+            (first.as_str(), d.get().output_schema().fields().len()),
+            ("s", 4)
+        );
+        let text = crate::format::SourceDecoder::new(crate::format::Decoder::Value(
+            crate::format::value::ValueDecoder::new(true),
+        ));
+        assert!(
+            !text.narrow(&["value".to_owned()]),
+            "`string` has one column"
+        );
     }
 
     #[test]

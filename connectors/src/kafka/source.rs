@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, AsArray, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -22,8 +22,8 @@ use super::error::KafkaError;
 use super::metadata::{Subscription, discover, watermarks};
 use super::reader::{PartitionReader, RangeRead, Wanted};
 use super::starting::{EndingOffsets, StartingOffsets, lookup};
-use crate::format::Decoder;
 use crate::format::OFFSET_COLUMN;
+use crate::format::{Decoder, SourceDecoder};
 
 /// Reads Kafka partitions with `assign` and the offsets the checkpoint logged.
 ///
@@ -35,8 +35,9 @@ pub struct KafkaSource {
     config: KafkaSourceConfig,
     client: KafkaClient,
     subscription: Subscription,
-    decoder: Decoder,
-    output: SchemaRef,
+    decoder: SourceDecoder,
+    /// The metadata columns, after the decoded ones.
+    metadata: Vec<FieldRef>,
     wanted: Wanted,
     planner: Mutex<BaseConsumer>,
     readers: Mutex<BTreeMap<(String, i32), PartitionReader>>,
@@ -95,7 +96,7 @@ impl KafkaSource {
                 message: "a positive number".into(),
             });
         }
-        let mut out: Vec<_> = decoder.output_schema().fields().iter().cloned().collect();
+        let mut metadata = Vec::new();
         let mut wanted = Wanted::default();
         let mut columns = config.metadata_columns.clone();
         columns.sort();
@@ -115,7 +116,7 @@ impl KafkaSource {
                     DataType::Utf8
                 }
             };
-            out.push(Arc::new(Field::new(c.column(), data_type, true)));
+            metadata.push(Arc::new(Field::new(c.column(), data_type, true)));
         }
         let client = KafkaClient::new(&config);
         let group_id = config
@@ -158,11 +159,11 @@ impl KafkaSource {
             "kafka source ready"
         );
         Ok(Self {
-            output: Arc::new(Schema::new(out)),
             config,
             client,
             subscription,
-            decoder,
+            decoder: SourceDecoder::new(decoder),
+            metadata,
             wanted,
             planner: Mutex::new(planner),
             readers: Mutex::new(BTreeMap::new()),
@@ -288,9 +289,25 @@ impl KafkaSource {
         Ok(true)
     }
 
+    /// The schema of its rows: the decoded columns, then the metadata ones.
+    fn output(&self) -> SchemaRef {
+        let decoded = self.decoder.get().output_schema();
+        if self.metadata.is_empty() {
+            return Arc::clone(decoded);
+        }
+        let fields: Vec<FieldRef> = decoded
+            .fields()
+            .iter()
+            .chain(&self.metadata)
+            .cloned()
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
     fn decode(&self, read: RangeRead, epoch: u64) -> Result<(RecordBatch, RecordBatch), String> {
         let (rows, dead) = self
             .decoder
+            .get()
             .decode(&read.raw, epoch)
             .map_err(|e| e.to_string())?;
         if !(self.wanted.keys || self.wanted.timestamps || self.wanted.headers) {
@@ -329,8 +346,7 @@ impl KafkaSource {
             };
             columns.push(array);
         }
-        let rows =
-            RecordBatch::try_new(Arc::clone(&self.output), columns).map_err(|e| e.to_string())?;
+        let rows = RecordBatch::try_new(self.output(), columns).map_err(|e| e.to_string())?;
         Ok((rows, dead))
     }
 }
@@ -444,7 +460,11 @@ impl EpochSource for KafkaSource {
     }
 
     fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.output)
+        self.output()
+    }
+
+    fn decode_only(&self, columns: &[String]) -> bool {
+        self.decoder.narrow(columns)
     }
 
     fn read(

@@ -19,7 +19,7 @@ use super::error::{KinesisError, Result};
 use super::position::{Resume, ShardPosition, shard_id};
 use super::reader::{Fetched, Goal};
 use super::shards::{ShardCursor, ShardMap, ShardStep, Step, plan_steps};
-use crate::format::Decoder;
+use crate::format::{Decoder, SourceDecoder};
 use crate::format::{RawBatch, RawBatchBuilder};
 
 /// Payload bytes the range cache may hold.
@@ -79,7 +79,7 @@ const ITERATOR_REUSE: Duration = Duration::from_secs(240);
 pub struct KinesisSource {
     config: KinesisSourceConfig,
     name: String,
-    decoder: Decoder,
+    decoder: SourceDecoder,
     kinesis: Kinesis,
     cache: RangeCache,
     planner: Mutex<Option<Memo>>,
@@ -141,7 +141,7 @@ impl KinesisSource {
             ),
             config,
             name,
-            decoder,
+            decoder: SourceDecoder::new(decoder),
             kinesis,
             planner: Mutex::new(None),
             iterators: Mutex::new(BTreeMap::new()),
@@ -490,7 +490,11 @@ impl EpochSource for KinesisSource {
     }
 
     fn schema(&self) -> SchemaRef {
-        self.decoder.output_schema().clone()
+        self.decoder.get().output_schema().clone()
+    }
+
+    fn decode_only(&self, columns: &[String]) -> bool {
+        self.decoder.narrow(columns)
     }
 
     fn read(
@@ -500,6 +504,7 @@ impl EpochSource for KinesisSource {
     ) -> Result<(RecordBatch, RecordBatch), ConnectorFailure> {
         let raw = self.read_raw(range)?;
         self.decoder
+            .get()
             .decode(&raw, epoch)
             .map_err(|e| KinesisError::Internal(format!("decoding: {e}")).into())
     }

@@ -27,7 +27,13 @@ pub fn read_only(
     source: Arc<dyn EpochSource>,
     columns: &[String],
 ) -> Result<Arc<dyn EpochSource>, ConnectorFailure> {
-    let source = source.with_columns(columns).unwrap_or(source);
+    let source = match source.with_columns(columns) {
+        Some(narrowed) => narrowed,
+        None => {
+            source.decode_only(columns);
+            source
+        }
+    };
     let schema = source.schema();
     let names = schema.fields().iter().map(|f| f.name());
     if names.eq(columns.iter()) {
