@@ -1,4 +1,4 @@
-//! A global window's changelog, and the order of encoded keys.
+//! A global window's changelog, the lookup and the order of encoded keys.
 
 use std::sync::Arc;
 
@@ -6,7 +6,7 @@ use arrow::array::{Array, AsArray, Int8Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Float64Type, Int8Type, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use super::{WindowState, key_order};
+use super::{OpenWindows, WindowState, key_order, slots_of};
 use crate::changelog::CHANGE_COLUMN;
 use crate::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
@@ -157,6 +157,31 @@ fn a_global_window_retracts_a_changed_group_s_old_row_and_an_outer_one_takes_it_
         "{err}"
     );
     assert!(out.column(0).is_valid(0));
+}
+
+#[test]
+fn keys_are_found_and_told_apart_whatever_their_length() {
+    let mut open = OpenWindows::default();
+    let keys: [&[u8]; 5] = [b"", b"a", b"ab", b"ac", &[7u8; 40]];
+    for (i, key) in keys.iter().enumerate() {
+        slots_of(&mut open, key).push(super::Slot {
+            start: i as i64,
+            end: 0,
+            acc: super::Accumulator::new(&[]),
+            changed: false,
+        });
+    }
+    assert_eq!(open.len(), keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        // Found by the stored key's own hash and equality, as a snapshot's reader does.
+        assert_eq!(open[&key.to_vec().into_boxed_slice()][0].start, i as i64);
+        assert_eq!(
+            slots_of(&mut open, key).len(),
+            1,
+            "{key:?} found, not added again"
+        );
+    }
+    assert_eq!(open.len(), keys.len());
 }
 
 #[test]
