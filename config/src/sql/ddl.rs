@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use datafusion::sql::sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
 use datafusion::sql::sqlparser::ast::{ColumnOption, CreateTable, Statement, TableConstraint};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -146,23 +147,59 @@ impl CreateStatement {
         let statements = Parser::parse_sql(&GenericDialect {}, &body)
             .map_err(|e| format!("a CREATE TABLE statement: {e}"))?;
         let [
-            Statement::CreateTable(CreateTable {
-                name,
-                columns,
-                constraints,
-                ..
-            }),
+            Statement::CreateTable(
+                create @ CreateTable {
+                    name,
+                    columns,
+                    constraints,
+                    if_not_exists,
+                    ..
+                },
+            ),
         ] = statements.as_slice()
         else {
             return Err("one CREATE TABLE statement".into());
         };
+        // Any clause but the columns and constraints (PARTITIONED BY, AS SELECT, LIKE,
+        // a comment, ...) would be ignored: the statement must print as those alone do.
+        let plain = CreateTableBuilder::new(name.clone())
+            .columns(columns.clone())
+            .constraints(constraints.clone())
+            .if_not_exists(*if_not_exists)
+            .build();
+        if plain.to_string() != create.to_string() {
+            return Err(format!(
+                "`{create}`: CREATE TABLE takes columns, CHECK constraints, a WATERMARK and \
+                 WITH (...) options; its other clauses are not run (a table's partitions are \
+                 `'partition-by'` in WITH, and a query's rows go to it with INSERT INTO)"
+            ));
+        }
+        let mut checks = Vec::new();
         let columns = columns
             .iter()
             .map(|c| {
-                let nullable = !c
-                    .options
-                    .iter()
-                    .any(|o| matches!(o.option, ColumnOption::NotNull));
+                let mut nullable = true;
+                for option in &c.options {
+                    match &option.option {
+                        ColumnOption::NotNull => nullable = false,
+                        ColumnOption::Null | ColumnOption::Comment(_) => {}
+                        // A column's CHECK is a rule as a table's is, named after it.
+                        ColumnOption::Check(check) => checks.push((
+                            check.name.as_ref().map_or_else(
+                                || format!("{}_check", c.name.value),
+                                |n| n.value.clone(),
+                            ),
+                            check.expr.to_string(),
+                        )),
+                        other => {
+                            return Err(format!(
+                                "`{} {other}`: a column takes NOT NULL, NULL, CHECK (...) and \
+                                 COMMENT; a default, key or generated value is not applied",
+                                c.name
+                            ));
+                        }
+                    }
+                }
                 Ok((
                     c.name.value.clone(),
                     field_type(&c.data_type.to_string())?,
@@ -170,7 +207,6 @@ impl CreateStatement {
                 ))
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let mut checks = Vec::new();
         for (i, constraint) in constraints.iter().enumerate() {
             let TableConstraint::Check(check) = constraint else {
                 return Err(format!(
@@ -197,6 +233,13 @@ impl CreateStatement {
     fn sink(self) -> Result<SinkTable, String> {
         if !self.checks.is_empty() || self.watermark.is_some() {
             return Err("a table written by INSERT takes no CHECK or WATERMARK".into());
+        }
+        if !self.columns.is_empty() {
+            return Err(format!(
+                "a table written by INSERT declares no columns: its columns are its query's, \
+                 named with AS (`CREATE TABLE {} WITH ('connector' = 'delta')`)",
+                self.name
+            ));
         }
         let mut sink = SinkTable {
             name: self.name,
@@ -587,6 +630,54 @@ mod tests {
         assert_eq!(t.columns[0], ("id".into(), "string".into(), false));
         assert_eq!(t.checks, vec![("positive".into(), "v > 0".into())]);
         assert_eq!(t.watermark, Some(("ts".into(), Duration::from_secs(600))));
+    }
+
+    #[test]
+    fn a_column_check_is_a_rule_named_after_its_column() {
+        let t = CreateStatement::parse(
+            "CREATE TABLE events (id STRING NOT NULL, v DOUBLE CHECK (v > 0), \
+             CONSTRAINT small CHECK (v < 10)) WITH ('connector' = 'generator')",
+        )
+        .unwrap()
+        .source()
+        .unwrap();
+        assert_eq!(
+            t.checks,
+            vec![
+                ("v_check".into(), "v > 0".into()),
+                ("small".into(), "v < 10".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn clauses_a_create_table_does_not_run_are_refused_not_ignored() {
+        let source = |columns: &str, rest: &str| {
+            CreateStatement::parse(&format!(
+                "CREATE TABLE events ({columns}){rest} WITH ('connector' = 'generator')"
+            ))
+            .and_then(CreateStatement::source)
+            .map(|_| ())
+        };
+        let cases = [
+            source("id STRING, v DOUBLE DEFAULT 0", ""),
+            source("id STRING PRIMARY KEY", ""),
+            source("id STRING, n BIGINT GENERATED ALWAYS AS (1) STORED", ""),
+            source("id STRING", " PARTITIONED BY (id)"),
+        ];
+        for case in cases {
+            let err = case.unwrap_err();
+            assert!(
+                err.contains("a column takes NOT NULL") || err.contains("its other clauses"),
+                "{err}"
+            );
+        }
+        let err = CreateStatement::parse("CREATE TABLE t (a INT) WITH ('connector' = 'delta')")
+            .unwrap()
+            .sink()
+            .unwrap_err();
+        assert!(err.contains("declares no columns"), "{err}");
+        assert!(CreateStatement::parse("CREATE TABLE t AS SELECT 1 AS one").is_err());
     }
 
     #[test]
