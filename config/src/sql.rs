@@ -34,6 +34,7 @@
 //!   expressions of those.
 //! - What cannot run incrementally, or does not run yet, is refused naming the construct.
 
+mod clauses;
 mod ddl;
 mod dedup;
 mod insert;

@@ -10,6 +10,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use sluice_engine::plan::PlanBuilder;
 use sluice_engine::window::OutputMode;
 
+use super::clauses::insert_extras;
 use super::ddl::{SinkTable, SourceTable};
 use super::query::{LoweredQuery, lower_query, unsupported};
 use super::tvf;
@@ -60,44 +61,6 @@ impl Insert {
             query,
         })
     }
-}
-
-/// The first clause of `insert` that a streaming INSERT does not run, which would
-/// otherwise be ignored: `INSERT OVERWRITE` would append, `ON CONFLICT` would not merge.
-fn insert_extras(insert: &datafusion::sql::sqlparser::ast::Insert) -> Option<&'static str> {
-    [
-        (insert.overwrite, "INSERT OVERWRITE"),
-        (
-            insert.or.is_some() || insert.replace_into,
-            "INSERT OR ... / REPLACE INTO",
-        ),
-        (insert.ignore, "INSERT IGNORE"),
-        (
-            insert.table_alias.is_some(),
-            "an alias of the table written",
-        ),
-        (insert.partitioned.is_some(), "PARTITION (...)"),
-        (!insert.after_columns.is_empty(), "columns after PARTITION"),
-        (!insert.assignments.is_empty(), "INSERT ... SET"),
-        (insert.on.is_some(), "ON CONFLICT / ON DUPLICATE KEY UPDATE"),
-        (
-            insert.returning.is_some() || insert.output.is_some(),
-            "RETURNING / OUTPUT",
-        ),
-        (insert.priority.is_some(), "an INSERT priority"),
-        (insert.insert_alias.is_some(), "an INSERT row alias"),
-        (
-            insert.settings.is_some() || insert.format_clause.is_some(),
-            "SETTINGS / FORMAT",
-        ),
-        (
-            insert.multi_table_insert_type.is_some() || !insert.multi_table_into_clauses.is_empty(),
-            "a multi-table INSERT",
-        ),
-        (!insert.optimizer_hints.is_empty(), "optimizer hints"),
-    ]
-    .into_iter()
-    .find_map(|(present, clause)| present.then_some(clause))
 }
 
 /// Adds the operators of the queries writing the table `target` (`inserts`, in order,

@@ -10,6 +10,7 @@ use datafusion::sql::sqlparser::ast::{
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::window::OutputMode;
 
+use super::clauses::{refuse_row_windows, select_extras, table_extras};
 use super::ddl::{SinkTable, SourceTable};
 use super::window::{aggregate_call, having_over_outputs, lower_window};
 use super::{dedup, join, nested, top_n, union};
@@ -394,89 +395,6 @@ pub(super) fn plain_select(query: &Query) -> Result<&Select, String> {
     Ok(select)
 }
 
-/// The first clause of `select` that sluice does not run, which would otherwise be
-/// ignored (`LATERAL VIEW` would drop its rows' expansion, `TOP` its limit).
-fn select_extras(select: &Select) -> Option<&'static str> {
-    [
-        (select.top.is_some(), "SELECT TOP"),
-        (select.into.is_some(), "SELECT INTO"),
-        (select.exclude.is_some(), "SELECT ... EXCLUDE"),
-        (!select.lateral_views.is_empty(), "LATERAL VIEW"),
-        (select.prewhere.is_some(), "PREWHERE"),
-        (!select.connect_by.is_empty(), "CONNECT BY"),
-        (
-            !select.cluster_by.is_empty()
-                || !select.distribute_by.is_empty()
-                || !select.sort_by.is_empty(),
-            "CLUSTER BY / DISTRIBUTE BY / SORT BY",
-        ),
-        (
-            !select.named_window.is_empty(),
-            "a WINDOW clause (write OVER (...) inline)",
-        ),
-        (
-            select.value_table_mode.is_some(),
-            "SELECT AS STRUCT / VALUE",
-        ),
-        (!select.optimizer_hints.is_empty(), "optimizer hints"),
-        (select.select_modifiers.is_some(), "SELECT modifiers"),
-    ]
-    .into_iter()
-    .find_map(|(present, clause)| present.then_some(clause))
-}
-
-/// The first option of a table in FROM that sluice does not run: a sample, a version, a
-/// list of column aliases and the like would otherwise be ignored.
-fn table_extras(factor: &TableFactor) -> Option<&'static str> {
-    match factor {
-        TableFactor::Table {
-            alias,
-            args,
-            with_hints,
-            version,
-            with_ordinality,
-            partitions,
-            json_path,
-            sample,
-            index_hints,
-            ..
-        } => [
-            (
-                alias.as_ref().is_some_and(|a| !a.columns.is_empty()),
-                "column aliases",
-            ),
-            (args.is_some(), "table arguments"),
-            (
-                !with_hints.is_empty() || !index_hints.is_empty(),
-                "table hints",
-            ),
-            (version.is_some(), "a table version"),
-            (*with_ordinality, "WITH ORDINALITY"),
-            (!partitions.is_empty(), "PARTITION (...)"),
-            (json_path.is_some(), "a JSON path"),
-            (sample.is_some(), "TABLESAMPLE"),
-        ]
-        .into_iter()
-        .find_map(|(present, clause)| present.then_some(clause)),
-        TableFactor::Derived {
-            lateral,
-            sample,
-            alias,
-            ..
-        } => [
-            (*lateral, "LATERAL"),
-            (sample.is_some(), "TABLESAMPLE"),
-            (
-                alias.as_ref().is_some_and(|a| !a.columns.is_empty()),
-                "column aliases",
-            ),
-        ]
-        .into_iter()
-        .find_map(|(present, clause)| present.then_some(clause)),
-        _ => None,
-    }
-}
-
 /// The source table `name`.
 pub(super) fn source_table<'a>(
     name: &ObjectName,
@@ -574,31 +492,6 @@ fn object_column(name: &ObjectName) -> String {
         .last()
         .and_then(|part| part.as_ident())
         .map_or_else(|| name.to_string(), |id| id.value.clone())
-}
-
-/// Refuses a window function over rows (`sum(x) OVER (...)`) in a select list: only the
-/// deduplication and Top-N subqueries run one.
-fn refuse_row_windows(select: &Select) -> Result<(), String> {
-    let mut found = None;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions(&select.projection, |e| {
-        if let Expr::Function(f) = e
-            && f.over.is_some()
-        {
-            found = Some(e.to_string());
-            return std::ops::ControlFlow::Break(());
-        }
-        std::ops::ControlFlow::Continue(())
-    });
-    match found {
-        Some(call) => Err(unsupported(
-            &format!("`{call}`, a window function over rows"),
-            "its value would change as later rows arrive; in a stream, OVER runs as \
-             ROW_NUMBER() OVER (PARTITION BY key ORDER BY ts) = 1 (deduplication) and as \
-             RANK() ... <= N over a windowed aggregate (Top-N), each in a subquery; aggregate \
-             in an event-time window with GROUP BY instead",
-        )),
-        None => Ok(()),
-    }
 }
 
 pub(super) fn name_it(e: &Expr) -> String {

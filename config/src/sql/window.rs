@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use datafusion::sql::sqlparser::ast::{Expr, SelectItem};
-use sluice_engine::plan::{OperatorKind, PlanBuilder};
+use sluice_engine::plan::PlanBuilder;
 use sluice_engine::window::{AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 use super::ddl::{SinkTable, SourceTable};
@@ -176,16 +176,7 @@ pub(super) fn lower_window(
         .collect();
     if !arguments.is_empty() {
         let name = format!("{target}/arguments");
-        plan = plan.operator(
-            &name,
-            &stream,
-            OperatorKind::Project {
-                columns: arguments,
-                keep_input: true,
-                drop: Vec::new(),
-                keep_coordinates: false,
-            },
-        );
+        plan = plan.project(&name, &stream, true, &as_strs(&arguments));
         stream = name;
     }
     // Sessions in update mode: a row may move a session's start, and the table's row of
@@ -251,16 +242,7 @@ pub(super) fn lower_window(
     let mut rows = window_name;
     if !expressions.is_empty() {
         let name = format!("{target}/expressions");
-        plan = plan.operator(
-            &name,
-            &rows,
-            OperatorKind::Project {
-                columns: expressions,
-                keep_input: true,
-                drop: Vec::new(),
-                keep_coordinates: false,
-            },
-        );
+        plan = plan.project(&name, &rows, true, &as_strs(&expressions));
         rows = name;
     }
     let Some(columns) = columns else {
@@ -271,21 +253,20 @@ pub(super) fn lower_window(
         });
     };
     let name = format!("{target}/select");
-    plan = plan.operator(
-        &name,
-        &rows,
-        OperatorKind::Project {
-            columns,
-            keep_input: false,
-            drop: Vec::new(),
-            keep_coordinates: false,
-        },
-    );
+    plan = plan.project(&name, &rows, false, &as_strs(&columns));
     Ok(Aggregated {
         plan,
         stream: name,
         group_keys,
     })
+}
+
+/// `(name, SQL)` pairs borrowed, as [`PlanBuilder::project`] takes them.
+fn as_strs(columns: &[(String, String)]) -> Vec<(&str, &str)> {
+    columns
+        .iter()
+        .map(|(name, sql)| (name.as_str(), sql.as_str()))
+        .collect()
 }
 
 /// The columns an update-mode table is merged on, as the select list names them: the
