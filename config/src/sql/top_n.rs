@@ -92,6 +92,19 @@ pub(super) fn lower<'a>(
         return Err(shape());
     };
     let ties = rank_call(call) == Some(true);
+    if let Expr::Function(f) = call
+        && let Some(WindowType::WindowSpec(window)) = &f.over
+        && window
+            .order_by
+            .iter()
+            .any(|o| o.options.nulls_first == Some(true))
+    {
+        return Err(unsupported(
+            &format!("NULLS FIRST in `{call}`"),
+            "a Top-N ranks null values last, whichever the order; filter them out, or \
+             rank a COALESCE of the column",
+        ));
+    }
     let (partition_by, order_by, descending) = ranked_by(call).ok_or_else(shape)?;
 
     // The windowed aggregate the rows come from; its state keeps the name

@@ -544,6 +544,13 @@ fn a_ranked_window_subquery_kept_at_its_first_ranks_is_a_window_top_n() {
         ),
         "keeps the first ranks",
     );
+    refused(
+        format!(
+            "INSERT INTO t SELECT user_id FROM (SELECT *, RANK() OVER (PARTITION BY ws, we \
+             ORDER BY n DESC NULLS FIRST) AS rk FROM ({windows})) WHERE rk <= 3;"
+        ),
+        "ranks null values last",
+    );
 }
 
 #[test]
