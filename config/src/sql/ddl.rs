@@ -79,7 +79,7 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
     for s in statements {
         let head: String = s.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
         let head = head.to_ascii_uppercase();
-        if head.starts_with("INSERT") {
+        if head.starts_with("INSERT") || head.starts_with("WITH") {
             inserts.push(Insert::parse(s).map_err(|e| (s.clone(), e))?);
         } else if head.starts_with("CREATE TABLE ") {
             creates.push(s);

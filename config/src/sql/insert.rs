@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::sql::sqlparser::ast::{Expr, Query, Statement, TableObject};
+use datafusion::sql::sqlparser::ast::{Expr, Query, SetExpr, Statement, TableObject};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use sluice_engine::plan::PlanBuilder;
@@ -31,8 +31,21 @@ impl Insert {
     pub(super) fn parse(statement: &str) -> Result<Self, String> {
         let parsed = Parser::parse_sql(&GenericDialect {}, &tvf::unwrap_table_arguments(statement))
             .map_err(|e| e.to_string())?;
-        let [Statement::Insert(insert)] = parsed.as_slice() else {
-            return Err("one INSERT INTO ... SELECT statement".into());
+        // `WITH c AS (...) INSERT INTO t SELECT ... FROM c`, as Spark SQL writes it: the
+        // common table expressions are the SELECT's.
+        let (insert, with) = match parsed.as_slice() {
+            [Statement::Insert(insert)] => (insert, None),
+            [Statement::Query(outer)] => match (outer.body.as_ref(), &outer.with) {
+                (SetExpr::Insert(Statement::Insert(insert)), Some(with))
+                    if outer.order_by.is_none()
+                        && outer.limit_clause.is_none()
+                        && outer.fetch.is_none() =>
+                {
+                    (insert, Some(with.clone()))
+                }
+                _ => return Err("one INSERT INTO ... SELECT statement".into()),
+            },
+            _ => return Err("one INSERT INTO ... SELECT statement".into()),
         };
         let TableObject::TableName(name) = &insert.table else {
             return Err("INSERT INTO a table name".into());
@@ -51,10 +64,19 @@ impl Insert {
                     .into(),
             );
         }
-        let query = insert
+        let mut query = insert
             .source
             .clone()
             .ok_or("INSERT INTO t SELECT ... (VALUES are not a stream)")?;
+        if let Some(with) = with {
+            if query.with.is_some() {
+                return Err(unsupported(
+                    "WITH both before INSERT and before its SELECT",
+                    "write the common table expressions in one WITH",
+                ));
+            }
+            query.with = Some(with);
+        }
         Ok(Self {
             target: name.to_string(),
             text: statement.to_owned(),

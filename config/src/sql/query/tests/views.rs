@@ -212,7 +212,27 @@ fn a_with_query_is_read_as_the_view_it_would_be() {
          GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
     )
     .unwrap();
-    assert_eq!(by_with.queries.unwrap().plan, by_view.queries.unwrap().plan);
+    // `WITH ... INSERT INTO`, as Spark SQL writes it, is the same query.
+    let with_first = job(
+        "",
+        "WITH positive AS (SELECT user_id, ts, v * 2 AS v2 FROM events WHERE v > 0) \
+         INSERT INTO t SELECT window_start, user_id, sum(p.v2) AS total FROM positive AS p \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+    )
+    .unwrap();
+    let by_view = by_view.queries.unwrap().plan;
+    assert_eq!(with_first.queries.unwrap().plan, by_view);
+    assert_eq!(by_with.queries.unwrap().plan, by_view);
+    let err = job(
+        "",
+        "WITH a AS (SELECT user_id FROM events) INSERT INTO t WITH b AS (SELECT user_id \
+         FROM events) SELECT * FROM b;",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("write the common table expressions in one WITH"),
+        "{err}"
+    );
     // A later WITH query reads an earlier one, and a WITH query hides a view of its name.
     let chained = job(
         "CREATE VIEW positive AS SELECT user_id, ts, v FROM events WHERE v < 0;",
