@@ -314,7 +314,10 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
            min(DISTINCT e.value) AS low, sum(e.value) / count(*) AS mean, \
            count(*) AS n, count(*) * 2 + 1 AS odd \
            FROM events AS e GROUP BY TUMBLE(e.event_time, INTERVAL '5' MINUTE), upper(e.user_id);\n\
-         INSERT INTO narrow SELECT * EXCEPT (value) FROM events WHERE events.value > 10;\n",
+         INSERT INTO narrow SELECT * EXCEPT (value) FROM events WHERE events.value > 10;\n\
+         INSERT INTO busy SELECT window_start, window_end, user_id FROM events \
+           GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), user_id \
+           HAVING count(*) > 3 AND max(value) > 50;\n",
     )?;
     let sets = |out: &Path| {
         vec![
@@ -346,6 +349,8 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             clean.join("tables/expressions").into_os_string(),
             "--narrow".into(),
             clean.join("tables/narrow").into_os_string(),
+            "--busy".into(),
+            clean.join("tables/busy").into_os_string(),
         ],
         Duration::from_secs(300),
     )?;
@@ -375,6 +380,7 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             "by_kind",
             "expressions",
             "narrow",
+            "busy",
             "dlq",
         ],
         None,

@@ -4,7 +4,7 @@
 //! window Top-N, a join or a union.
 
 use datafusion::sql::sqlparser::ast::{
-    ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
     ObjectName, Query, Select, SelectItem, SetExpr, TableFactor,
 };
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
@@ -12,7 +12,7 @@ use sluice_engine::window::OutputMode;
 
 use super::clauses::{refuse_row_windows, select_extras, table_extras};
 use super::ddl::{SinkTable, SourceTable};
-use super::window::{aggregate_call, having_over_outputs, lower_window};
+use super::window::{aggregate_call, having_calls, having_over_outputs, lower_window};
 use super::{dedup, join, nested, top_n, union};
 
 /// Refuses a construct: what it is, why, and what to write instead.
@@ -84,15 +84,22 @@ pub(super) fn lower_query<'a>(
     }
     let mut group_keys = Vec::new();
     let stream = if aggregated {
+        // The aggregates HAVING reads and the select list does not name are computed under
+        // hidden names, filtered on, then dropped.
+        let mut items = select.projection.clone();
+        let mut hidden = Vec::new();
+        if let Some(having) = &having {
+            for (i, call) in having_calls(having, &items).into_iter().enumerate() {
+                let alias = format!("__{target}_having{i}");
+                items.push(SelectItem::ExprWithAlias {
+                    expr: call,
+                    alias: Ident::new(&alias),
+                });
+                hidden.push(alias);
+            }
+        }
         let window = lower_window(
-            plan,
-            sink,
-            &stream,
-            source,
-            &group_by,
-            &select.projection,
-            &input,
-            changelog,
+            plan, sink, &stream, source, &group_by, &items, &input, changelog,
         )?;
         plan = window.plan;
         group_keys = window.group_keys;
@@ -105,10 +112,25 @@ pub(super) fn lower_query<'a>(
                          when you read the table, or use append mode",
                     ));
                 }
-                let predicate = having_over_outputs(having, &select.projection)?;
+                let predicate = having_over_outputs(having, &items)?;
                 let name = format!("{target}/having");
                 plan = plan.filter(&name, &window.stream, &predicate.to_string());
-                name
+                if hidden.is_empty() {
+                    name
+                } else {
+                    let kept = format!("{target}/having-select");
+                    plan = plan.operator(
+                        &kept,
+                        &name,
+                        OperatorKind::Project {
+                            columns: Vec::new(),
+                            keep_input: true,
+                            drop: hidden,
+                            keep_coordinates: false,
+                        },
+                    );
+                    kept
+                }
             }
             None => window.stream,
         }

@@ -18,6 +18,31 @@ mod select_list;
 use select_list::{ComputedKey, Selected, selected};
 pub(super) use select_list::{Output, aggregate_call};
 
+/// The aggregate calls of a `HAVING` predicate that the select list does not name, once
+/// each, in order: the query computes them under hidden names, for `HAVING` alone.
+pub(super) fn having_calls(having: &Expr, items: &[SelectItem]) -> Vec<Expr> {
+    let named: Vec<String> = items
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { expr, .. } if aggregate_call(expr).is_some() => {
+                Some(expr.to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    let mut calls: Vec<Expr> = Vec::new();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(having, |e| {
+        if aggregate_call(e).is_some()
+            && !named.contains(&e.to_string())
+            && !calls.iter().any(|c| c.to_string() == e.to_string())
+        {
+            calls.push(e.clone());
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    calls
+}
+
 /// A `HAVING` predicate over a windowed aggregate's output columns: each aggregate call in
 /// it becomes the name the select list gives the same call.
 pub(super) fn having_over_outputs(mut having: Expr, items: &[SelectItem]) -> Result<Expr, String> {
