@@ -315,8 +315,9 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
            count(*) AS n, count(*) * 2 + 1 AS odd \
            FROM events AS e GROUP BY TUMBLE(e.event_time, INTERVAL '5' MINUTE), upper(e.user_id);\n\
          INSERT INTO narrow SELECT * EXCEPT (value) FROM events WHERE events.value > 10;\n\
-         INSERT INTO busy SELECT window_start, window_end, user_id FROM events \
-           GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), user_id \
+         INSERT INTO busy SELECT window_start, window_end, window_time, user_id \
+           FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '5' MINUTE)) \
+           GROUP BY window_start, window_end, window_time, user_id \
            HAVING count(*) > 3 AND max(value) > 50;\n",
     )?;
     let sets = |out: &Path| {

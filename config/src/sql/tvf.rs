@@ -21,7 +21,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::query::{function_args, unsupported};
-use super::window::window_bound;
+use super::window::{is_window_time, window_bound};
 
 /// The window functions a TVF may name.
 const WINDOWS: [&str; 4] = ["tumble", "hop", "session", "cumulate"];
@@ -185,8 +185,11 @@ fn rewrite_select(select: &mut Select) -> Result<(), String> {
     let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else {
         return Err(shape());
     };
-    let (bounds, rest): (Vec<&Expr>, Vec<&Expr>) =
-        keys.iter().partition(|e| window_bound(e).is_some());
+    // `window_time` follows from the window's end: grouping by it adds nothing.
+    let (bounds, rest): (Vec<&Expr>, Vec<&Expr>) = keys
+        .iter()
+        .filter(|e| !is_window_time(e))
+        .partition(|e| window_bound(e).is_some());
     if bounds.len() != 2 {
         return Err(unsupported(
             &format!(

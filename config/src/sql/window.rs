@@ -80,6 +80,12 @@ pub(super) fn having_over_outputs(mut having: Expr, items: &[SelectItem]) -> Res
     }
 }
 
+/// Whether `e` is Flink's `window_time`, a window's time attribute: its end less one
+/// millisecond.
+pub(super) fn is_window_time(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_time"))
+}
+
 /// Whether `e` names the window's start or end (`window_start`, `window.start`, ...),
 /// with the name it goes by unaliased.
 pub(super) fn window_bound(e: &Expr) -> Option<(Output, &'static str)> {

@@ -12,12 +12,12 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    DuplicateTreatment, Expr, FunctionArgExpr, FunctionArguments, Ident, SelectItem,
-    visit_expressions, visit_expressions_mut,
+    BinaryOperator, DateTimeField, DuplicateTreatment, Expr, FunctionArgExpr, FunctionArguments,
+    Ident, Interval, SelectItem, Value, visit_expressions, visit_expressions_mut,
 };
 use sluice_engine::window::{Aggregate, AggregateFn};
 
-use super::window_bound;
+use super::{is_window_time, window_bound};
 use crate::sql::query::{function_args, name_it, unsupported};
 
 /// An aggregate call: `(function, argument)`, the argument `None` for `count(*)`.
@@ -182,6 +182,17 @@ pub(super) fn selected(
                 ));
             }
             e if let Some((bound, name)) = window_bound(e) => (bound, name.to_owned()),
+            e if is_window_time(e) => {
+                if global {
+                    return Err(format!(
+                        "`{e}`: the aggregate has no window in GROUP BY, so no window to select"
+                    ));
+                }
+                (
+                    Output::Computed(window_time().to_string()),
+                    "window_time".to_owned(),
+                )
+            }
             Expr::CompoundIdentifier(ids)
                 if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
             {
@@ -261,6 +272,10 @@ fn over_outputs(
         return Err(failure);
     }
     let _ = visit_expressions_mut(&mut e, |x| {
+        if is_window_time(x) {
+            *x = window_time();
+            return ControlFlow::Continue(());
+        }
         let column = match &*x {
             Expr::Identifier(id) if id.quote_style == Some('"') && hidden.contains(&id.value) => {
                 return ControlFlow::Continue(());
@@ -283,6 +298,21 @@ fn over_outputs(
         Some(failure) => Err(failure),
         None => Ok(e.to_string()),
     }
+}
+
+/// `window_time` over the window's columns: its end less one millisecond.
+fn window_time() -> Expr {
+    Expr::Nested(Box::new(Expr::BinaryOp {
+        left: Box::new(Expr::Identifier(Ident::with_quote('"', "window_end"))),
+        op: BinaryOperator::Minus,
+        right: Box::new(Expr::Interval(Interval {
+            value: Box::new(Expr::value(Value::SingleQuotedString("1".into()))),
+            leading_field: Some(DateTimeField::Millisecond),
+            leading_precision: None,
+            last_field: None,
+            fractional_seconds_precision: None,
+        })),
+    }))
 }
 
 /// Whether `e` reads no column and calls no function (a literal, a cast of one): its

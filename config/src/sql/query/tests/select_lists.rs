@@ -222,3 +222,24 @@ fn clauses_sluice_does_not_run_are_refused_not_ignored() {
         assert!(err.contains(expected), "{query}: {err}");
     }
 }
+
+#[test]
+fn window_time_is_the_window_s_end_less_a_millisecond() {
+    let plan = plan_of(
+        "INSERT INTO t SELECT window_start, window_time, count(*) AS n \
+         FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \
+         GROUP BY window_start, window_end, window_time;",
+    );
+    // Grouping by it adds no key: it follows from the window's end.
+    assert!(plan.window().unwrap().keys.is_empty());
+    assert_eq!(
+        columns(&plan, "t/expressions"),
+        [("__t_out1", "(\"window_end\" - INTERVAL '1' MILLISECOND)")]
+    );
+    let err = job(
+        "CREATE TABLE t WITH ('output-mode' = 'update');",
+        "INSERT INTO t SELECT user_id, window_time, count(*) AS n FROM events GROUP BY user_id;",
+    )
+    .unwrap_err();
+    assert!(err.contains("no window to select"), "{err}");
+}
