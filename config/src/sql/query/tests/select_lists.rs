@@ -236,6 +236,12 @@ fn window_time_is_the_window_s_end_less_a_millisecond() {
         columns(&plan, "t/expressions"),
         [("__t_out1", "(\"window_end\" - INTERVAL '1' MILLISECOND)")]
     );
+    // And so in GROUP BY TUMBLE(...).
+    let grouped = plan_of(
+        "INSERT INTO t SELECT window_start, window_time, count(*) AS n FROM events \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), window_time;",
+    );
+    assert_eq!(grouped, plan);
     let err = job(
         "CREATE TABLE t WITH ('output-mode' = 'update');",
         "INSERT INTO t SELECT user_id, window_time, count(*) AS n FROM events GROUP BY user_id;",
