@@ -246,6 +246,11 @@ def rows_deleted(table):
     return deleted
 
 
+# A 5-minute tumbling window's bounds, as DuckDB computes them.
+TUMBLE_5 = ("time_bucket(INTERVAL 5 MINUTE, event_time) AS window_start, "
+            "time_bucket(INTERVAL 5 MINUTE, event_time) + INTERVAL 5 MINUTE AS window_end,")
+
+
 def windows(args):
     """Two windows over rows that are never late: plain GROUP BYs over silver."""
     con = connect()
@@ -273,10 +278,8 @@ def windows(args):
         reports.append(live)
     if args.by_kind:
         reports.append(compare(con, "by_kind (UNION ALL of two windowed queries)",
-                               """
-                               SELECT time_bucket(INTERVAL 5 MINUTE, event_time) AS window_start,
-                                      time_bucket(INTERVAL 5 MINUTE, event_time)
-                                        + INTERVAL 5 MINUTE AS window_end,
+                               f"""
+                               SELECT {TUMBLE_5}
                                       user_id,
                                       CASE WHEN event_type = 'click' THEN 'click' ELSE 'other'
                                       END AS kind,
@@ -287,10 +290,8 @@ def windows(args):
                                args.by_kind, "window_start, window_end, user_id, kind, n"))
     if args.expressions:
         reports.append(compare(con, "expressions (FILTER, GROUP BY upper(), sum / count)",
-                               """
-                               SELECT time_bucket(INTERVAL 5 MINUTE, event_time) AS window_start,
-                                      time_bucket(INTERVAL 5 MINUTE, event_time)
-                                        + INTERVAL 5 MINUTE AS window_end,
+                               f"""
+                               SELECT {TUMBLE_5}
                                       upper(user_id) AS who,
                                       count(*) FILTER (WHERE value > 50) AS big,
                                       sum(value) FILTER (WHERE event_type = 'click') AS clicks,
@@ -310,10 +311,8 @@ def windows(args):
                                args.narrow, "*"))
     if args.busy:
         reports.append(compare(con, "busy (HAVING over aggregates not selected)",
-                               """
-                               SELECT time_bucket(INTERVAL 5 MINUTE, event_time) AS window_start,
-                                      time_bucket(INTERVAL 5 MINUTE, event_time)
-                                        + INTERVAL 5 MINUTE AS window_end,
+                               f"""
+                               SELECT {TUMBLE_5}
                                       time_bucket(INTERVAL 5 MINUTE, event_time)
                                         + INTERVAL 5 MINUTE - INTERVAL 1 MILLISECOND
                                         AS window_time,

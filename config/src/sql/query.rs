@@ -112,7 +112,7 @@ pub(super) fn lower_query<'a>(
                          when you read the table, or use append mode",
                     ));
                 }
-                let predicate = having_over_outputs(having, &items)?;
+                let predicate = having_over_outputs(having, &items);
                 let name = format!("{target}/having");
                 plan = plan.filter(&name, &window.stream, &predicate.to_string());
                 if hidden.is_empty() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use datafusion::sql::sqlparser::ast::{Expr, SelectItem};
 use sluice_engine::plan::PlanBuilder;
-use sluice_engine::window::{AggregateFn, OutputMode, WindowKind, WindowSpec};
+use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
 use super::ddl::{SinkTable, SourceTable};
 use super::query::{Input, function_args, quoted, unsupported};
@@ -18,22 +18,27 @@ mod select_list;
 use select_list::{ComputedKey, Selected, selected};
 pub(super) use select_list::{Output, aggregate_call};
 
-/// The aggregate calls of a `HAVING` predicate that the select list does not name, once
-/// each, in order: the query computes them under hidden names, for `HAVING` alone.
-pub(super) fn having_calls(having: &Expr, items: &[SelectItem]) -> Vec<Expr> {
-    let named: Vec<String> = items
+/// The aggregate calls of the select list, by their SQL, with the names it gives them.
+fn named_aggregates(items: &[SelectItem]) -> BTreeMap<String, String> {
+    items
         .iter()
         .filter_map(|item| match item {
-            SelectItem::ExprWithAlias { expr, .. } if aggregate_call(expr).is_some() => {
-                Some(expr.to_string())
+            SelectItem::ExprWithAlias { expr, alias } if aggregate_call(expr).is_some() => {
+                Some((expr.to_string(), alias.value.clone()))
             }
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The aggregate calls of a `HAVING` predicate that the select list does not name, once
+/// each, in order: the query computes them under hidden names, for `HAVING` alone.
+pub(super) fn having_calls(having: &Expr, items: &[SelectItem]) -> Vec<Expr> {
+    let named = named_aggregates(items);
     let mut calls: Vec<Expr> = Vec::new();
     let _ = datafusion::sql::sqlparser::ast::visit_expressions(having, |e| {
         if aggregate_call(e).is_some()
-            && !named.contains(&e.to_string())
+            && !named.contains_key(&e.to_string())
             && !calls.iter().any(|c| c.to_string() == e.to_string())
         {
             calls.push(e.clone());
@@ -44,40 +49,21 @@ pub(super) fn having_calls(having: &Expr, items: &[SelectItem]) -> Vec<Expr> {
 }
 
 /// A `HAVING` predicate over a windowed aggregate's output columns: each aggregate call in
-/// it becomes the name the select list gives the same call.
-pub(super) fn having_over_outputs(mut having: Expr, items: &[SelectItem]) -> Result<Expr, String> {
-    let named: BTreeMap<String, String> = items
-        .iter()
-        .filter_map(|item| match item {
-            SelectItem::ExprWithAlias { expr, alias } if aggregate_call(expr).is_some() => {
-                Some((expr.to_string(), alias.value.clone()))
-            }
-            _ => None,
-        })
-        .collect();
-    let mut missing = None;
+/// it becomes the name the select list gives the same call ([`having_calls`] are named
+/// there first, so every call has one).
+pub(super) fn having_over_outputs(mut having: Expr, items: &[SelectItem]) -> Expr {
+    let named = named_aggregates(items);
     let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut having, |e| {
-        if aggregate_call(e).is_some() {
-            match named.get(&e.to_string()) {
-                Some(alias) => {
-                    *e = Expr::Identifier(datafusion::sql::sqlparser::ast::Ident::with_quote(
-                        '"', alias,
-                    ));
-                }
-                None => {
-                    missing.get_or_insert_with(|| e.to_string());
-                }
-            }
+        if aggregate_call(e).is_some()
+            && let Some(alias) = named.get(&e.to_string())
+        {
+            *e = Expr::Identifier(datafusion::sql::sqlparser::ast::Ident::with_quote(
+                '"', alias,
+            ));
         }
         std::ops::ControlFlow::<()>::Continue(())
     });
-    match missing {
-        Some(call) => Err(format!(
-            "HAVING {call}: select it too (`{call} AS name`), HAVING filters the window's rows \
-             by their columns"
-        )),
-        None => Ok(having),
-    }
+    having
 }
 
 /// Whether `e` is Flink's `window_time`, a window's time attribute: its end less one
@@ -167,30 +153,7 @@ pub(super) fn lower_window(
         kind == WindowKind::Global,
     )?;
     if let Input::Changelog(inner) = input {
-        if let Some(a) = aggregates.iter().find(|a| {
-            matches!(
-                a.function,
-                AggregateFn::Min | AggregateFn::Max | AggregateFn::ApproxCountDistinct
-            )
-        }) {
-            return Err(unsupported(
-                &format!("`{}`, a {:?} over an aggregate's rows", a.name, a.function),
-                "the inner aggregate updates its rows, and a minimum, maximum or distinct \
-                 count cannot take an old row's value back out; count, sum, avg, stddev and \
-                 variance can",
-            ));
-        }
-        let unknown: Vec<&String> = keys.iter().filter(|k| !inner.contains(k)).collect();
-        if !unknown.is_empty() {
-            return Err(unsupported(
-                &format!("GROUP BY {unknown:?} over an aggregate's rows"),
-                &format!(
-                    "an outer aggregate groups by keys of the inner one ({inner:?}), so that \
-                     each inner group's updated row replaces its old one in the same outer \
-                     group"
-                ),
-            ));
-        }
+        retractable(&aggregates, &keys, inner)?;
     }
     let group_keys = outputs
         .iter()
@@ -256,10 +219,24 @@ pub(super) fn lower_window(
         sink.merge_keys = merge_keys(&outputs, &spec)?;
         sink.deletes = deletes;
     }
-    let window_name = format!("{target}/window");
-    // Expressions over the window's columns are computed under names of their own first:
-    // the select list's names may repeat the window's (`count(*) AS n, sum(v) / n`).
-    let mut outputs = outputs;
+    let (plan, stream) = emitted(plan, target, &stream, spec, outputs);
+    Ok(Aggregated {
+        plan,
+        stream,
+        group_keys,
+    })
+}
+
+/// The window `spec` over `stream`, then its rows in the select list's order and names:
+/// expressions over the window's columns are computed under names of their own first
+/// (the select list's names may repeat the window's: `count(*) AS n, sum(v) / n`).
+fn emitted(
+    mut plan: PlanBuilder,
+    target: &str,
+    stream: &str,
+    spec: WindowSpec,
+    mut outputs: Vec<(Output, String)>,
+) -> (PlanBuilder, String) {
     let mut expressions = Vec::new();
     for (i, (output, _)) in outputs.iter_mut().enumerate() {
         if let Output::Computed(sql) = output {
@@ -269,27 +246,49 @@ pub(super) fn lower_window(
         }
     }
     let columns = reordering(&outputs, &spec);
-    plan = plan.window(&window_name, &stream, spec);
-    let mut rows = window_name;
+    let mut rows = format!("{target}/window");
+    plan = plan.window(&rows, stream, spec);
     if !expressions.is_empty() {
         let name = format!("{target}/expressions");
         plan = plan.project(&name, &rows, true, &as_strs(&expressions));
         rows = name;
     }
     let Some(columns) = columns else {
-        return Ok(Aggregated {
-            plan,
-            stream: rows,
-            group_keys,
-        });
+        return (plan, rows);
     };
     let name = format!("{target}/select");
     plan = plan.project(&name, &rows, false, &as_strs(&columns));
-    Ok(Aggregated {
-        plan,
-        stream: name,
-        group_keys,
-    })
+    (plan, name)
+}
+
+/// Checks an aggregate over an aggregate's changelog (`inner`, its GROUP BY keys): each
+/// aggregate must take an old row's value back out, and the keys must be the inner ones.
+fn retractable(aggregates: &[Aggregate], keys: &[String], inner: &[String]) -> Result<(), String> {
+    if let Some(a) = aggregates.iter().find(|a| {
+        matches!(
+            a.function,
+            AggregateFn::Min | AggregateFn::Max | AggregateFn::ApproxCountDistinct
+        )
+    }) {
+        return Err(unsupported(
+            &format!("`{}`, a {:?} over an aggregate's rows", a.name, a.function),
+            "the inner aggregate updates its rows, and a minimum, maximum or distinct \
+             count cannot take an old row's value back out; count, sum, avg, stddev and \
+             variance can",
+        ));
+    }
+    let unknown: Vec<&String> = keys.iter().filter(|k| !inner.contains(k)).collect();
+    if !unknown.is_empty() {
+        return Err(unsupported(
+            &format!("GROUP BY {unknown:?} over an aggregate's rows"),
+            &format!(
+                "an outer aggregate groups by keys of the inner one ({inner:?}), so that \
+                 each inner group's updated row replaces its old one in the same outer \
+                 group"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `(name, SQL)` pairs borrowed, as [`PlanBuilder::project`] takes them.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, AsArray, StringArray, TimestampMicrosecondArray};
@@ -38,6 +38,10 @@ pub struct KafkaSource {
     decoder: SourceDecoder,
     /// The metadata columns, after the decoded ones.
     metadata: Vec<FieldRef>,
+    /// The schema of its rows, the decoded columns' then the metadata's; set again when
+    /// the decoder is narrowed.
+    output: OnceLock<SchemaRef>,
+    full_output: SchemaRef,
     wanted: Wanted,
     planner: Mutex<BaseConsumer>,
     readers: Mutex<BTreeMap<(String, i32), PartitionReader>>,
@@ -162,6 +166,8 @@ impl KafkaSource {
             config,
             client,
             subscription,
+            full_output: with_metadata(decoder.output_schema(), &metadata),
+            output: OnceLock::new(),
             decoder: SourceDecoder::new(decoder),
             metadata,
             wanted,
@@ -291,17 +297,7 @@ impl KafkaSource {
 
     /// The schema of its rows: the decoded columns, then the metadata ones.
     fn output(&self) -> SchemaRef {
-        let decoded = self.decoder.get().output_schema();
-        if self.metadata.is_empty() {
-            return Arc::clone(decoded);
-        }
-        let fields: Vec<FieldRef> = decoded
-            .fields()
-            .iter()
-            .chain(&self.metadata)
-            .cloned()
-            .collect();
-        Arc::new(Schema::new(fields))
+        Arc::clone(self.output.get().unwrap_or(&self.full_output))
     }
 
     fn decode(&self, read: RangeRead, epoch: u64) -> Result<(RecordBatch, RecordBatch), String> {
@@ -349,6 +345,15 @@ impl KafkaSource {
         let rows = RecordBatch::try_new(self.output(), columns).map_err(|e| e.to_string())?;
         Ok((rows, dead))
     }
+}
+
+/// The decoded columns of `decoded`, then `metadata`.
+fn with_metadata(decoded: &SchemaRef, metadata: &[FieldRef]) -> SchemaRef {
+    if metadata.is_empty() {
+        return Arc::clone(decoded);
+    }
+    let fields: Vec<FieldRef> = decoded.fields().iter().chain(metadata).cloned().collect();
+    Arc::new(Schema::new(fields))
 }
 
 /// `(topic, partition, offset)` for each partition a source reads: the first offset whose
@@ -465,6 +470,13 @@ impl EpochSource for KafkaSource {
 
     fn decode_only(&self, columns: &[String]) -> bool {
         self.decoder.narrow(columns)
+            && self
+                .output
+                .set(with_metadata(
+                    self.decoder.get().output_schema(),
+                    &self.metadata,
+                ))
+                .is_ok()
     }
 
     fn read(
