@@ -16,6 +16,10 @@
         --busy B, B must hold the 5-minute windows (with Flink's window_time, the end
         less 1 ms) and users with over 3 events and a value over 50 (HAVING on
         aggregates the query does not select).
+        --leaders L, L must hold the two highest DENSE_RANKs of users by events per
+        5-minute window and event type, of users with over 1 event, with the rank.
+        --runners-up R, R must hold ranks 2 to 4 (ROW_NUMBER) of users per 1-minute
+        window and event type by events, then highest value (nulls first), then user_id.
 
     nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6 --q7 T7 --aggregates TA
                           --cumulate TC
@@ -322,6 +326,38 @@ def windows(args):
                                HAVING count(*) > 3 AND max(value) > 50
                                """,
                                args.busy, "window_start, window_end, window_time, user_id"))
+    if args.leaders:
+        reports.append(compare(con, "leaders (DENSE_RANK per window and event type, WHERE "
+                               "before the ranking, the rank selected)",
+                               f"""
+                               SELECT * FROM (
+                                 SELECT window_start, window_end, event_type, user_id,
+                                        n AS events,
+                                        DENSE_RANK() OVER (PARTITION BY window_start,
+                                          window_end, event_type ORDER BY n DESC) AS rk
+                                 FROM (SELECT {TUMBLE_5} event_type, user_id, count(*) AS n
+                                       FROM bids GROUP BY ALL)
+                                 WHERE n > 1)
+                               WHERE rk <= 2
+                               """,
+                               args.leaders,
+                               "window_start, window_end, event_type, user_id, events, rk"))
+    if args.runners_up:
+        reports.append(compare(con, "runners_up (ROW_NUMBER by three columns, ranks 2 to 4)",
+                               """
+                               SELECT ws, event_type, user_id, n, best, rn FROM (
+                                 SELECT *, ROW_NUMBER() OVER (PARTITION BY ws, we, event_type
+                                   ORDER BY n DESC, best DESC NULLS FIRST, user_id NULLS LAST)
+                                   AS rn
+                                 FROM (SELECT time_bucket(INTERVAL 1 MINUTE, event_time) AS ws,
+                                              time_bucket(INTERVAL 1 MINUTE, event_time)
+                                                + INTERVAL 1 MINUTE AS we,
+                                              event_type, user_id, count(*) AS n,
+                                              max(value) AS best
+                                       FROM bids GROUP BY ALL))
+                               WHERE rn BETWEEN 2 AND 4
+                               """,
+                               args.runners_up, "ws, event_type, user_id, n, best, rn"))
     rows = con.execute("SELECT count(*) FROM bids").fetchone()[0]
     out = {"silver_rows": rows, "queries": reports, "ok": rows > 0 and all(r["ok"] for r in reports)}
     print(json.dumps(out, default=str))
@@ -367,6 +403,8 @@ def main():
     w.add_argument("--expressions")
     w.add_argument("--narrow")
     w.add_argument("--busy")
+    w.add_argument("--leaders")
+    w.add_argument("--runners-up")
     w.set_defaults(func=windows)
     c = sub.add_parser("check")
     c.add_argument("--q0", required=True)

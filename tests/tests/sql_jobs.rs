@@ -318,7 +318,20 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
          INSERT INTO busy SELECT window_start, window_end, window_time, user_id \
            FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '5' MINUTE)) \
            GROUP BY window_start, window_end, window_time, user_id \
-           HAVING count(*) > 3 AND max(value) > 50;\n",
+           HAVING count(*) > 3 AND max(value) > 50;\n\
+         INSERT INTO leaders SELECT * FROM (SELECT window_start, window_end, event_type, \
+           user_id, n AS events, DENSE_RANK() OVER (PARTITION BY window_start, window_end, \
+           event_type ORDER BY n DESC) AS rk \
+           FROM (SELECT window_start, window_end, event_type, user_id, count(*) AS n \
+             FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '5' MINUTE)) \
+             GROUP BY window_start, window_end, event_type, user_id) \
+           WHERE n > 1) WHERE rk <= 2;\n\
+         INSERT INTO runners_up SELECT ws, event_type, user_id, n, best, rn FROM (SELECT *, \
+           ROW_NUMBER() OVER (PARTITION BY ws, we, event_type ORDER BY n DESC, \
+           best DESC NULLS FIRST, user_id) AS rn FROM (SELECT window_start AS ws, \
+           window_end AS we, event_type, user_id, count(*) AS n, max(value) AS best \
+           FROM events GROUP BY TUMBLE(event_time, INTERVAL '1' MINUTE), event_type, user_id)) \
+           WHERE rn BETWEEN 2 AND 4;\n",
     )?;
     let sets = |out: &Path| {
         vec![
@@ -352,6 +365,10 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             clean.join("tables/narrow").into_os_string(),
             "--busy".into(),
             clean.join("tables/busy").into_os_string(),
+            "--leaders".into(),
+            clean.join("tables/leaders").into_os_string(),
+            "--runners-up".into(),
+            clean.join("tables/runners_up").into_os_string(),
         ],
         Duration::from_secs(300),
     )?;
@@ -382,6 +399,8 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             "expressions",
             "narrow",
             "busy",
+            "leaders",
+            "runners_up",
             "dlq",
         ],
         None,

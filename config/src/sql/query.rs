@@ -288,8 +288,7 @@ fn lower_from<'a>(
         (TableFactor::Derived { subquery, .. }, true) if top_n::is_top_n(subquery) => {
             let lowered = top_n::lower(plan, target, subquery, sources)?;
             let source = lowered.source;
-            let (next, stream, rest) =
-                lowered.keep(target, select.selection.as_ref(), &select.projection)?;
+            let (next, stream, rest) = lowered.keep(target, select.selection.as_ref())?;
             plan = next;
             (stream, rest, source, true)
         }

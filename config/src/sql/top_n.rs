@@ -12,18 +12,24 @@
 //! ```
 //!
 //! lowered to the windowed aggregate (append mode: a window's rows all come out in the
-//! epoch that closes it) and a Top-N per window and epoch. `RANK()` keeps every row that
-//! ties; `ROW_NUMBER()` one row per rank. The rank is not a column of the result.
+//! epoch that closes it), the ranking subquery's `WHERE` if any, and a Top-N per window
+//! (and per the other `PARTITION BY` columns) and epoch. `ROW_NUMBER()` keeps one row per
+//! rank, `RANK()` every row that ties (the next rank skipping as many), `DENSE_RANK()`
+//! every row that ties (the next rank following). The rank is a column named as the
+//! ranking subquery names it, which the outer query may select (`SELECT *` does). The
+//! ranking subquery's select list is `*` or columns and expressions of the windowed rows,
+//! computed after the ranking.
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, GroupByExpr, Query, SelectItem, TableFactor, Value, WindowType,
+    BinaryOperator, Expr, GroupByExpr, OrderByExpr, Query, SelectItem, TableFactor, Value,
+    WindowType, visit_expressions,
 };
-use sluice_engine::plan::PlanBuilder;
-use sluice_engine::top_n::TopNSpec;
+use sluice_engine::plan::{OperatorKind, PlanBuilder};
+use sluice_engine::top_n::{Ranking, SortKey, TopNSpec};
 
 use super::ddl::SourceTable;
 use super::join::{all_of, conjuncts};
-use super::query::{function_args, plain_select, unsupported, wildcard_drops};
+use super::query::{function_args, name_it, plain_select, quoted, unsupported, wildcard_drops};
 use super::subquery;
 
 /// A lowered window Top-N.
@@ -36,6 +42,8 @@ pub(super) struct Lowered<'a> {
     /// The name the subquery gives the rank.
     rank: String,
     spec: TopNSpec,
+    /// The ranking subquery's select list, computed after the ranking; none for `*`.
+    columns: Option<OperatorKind>,
 }
 
 /// Whether `subquery` ranks the rows of a subquery of its own (a window Top-N), rather than
@@ -59,8 +67,9 @@ pub(super) fn lower<'a>(
     let shape = || {
         unsupported(
             "a ranking subquery",
-            "a window Top-N is SELECT *, RANK() OVER (PARTITION BY window_start, window_end \
-             ORDER BY col DESC) AS rk FROM (a windowed aggregate), kept WHERE rk <= N outside",
+            "a window Top-N is SELECT *, ROW_NUMBER() (or RANK() or DENSE_RANK()) OVER \
+             (PARTITION BY window_start, window_end[, col...] ORDER BY col [DESC][, ...]) AS \
+             rk FROM (a windowed aggregate) [WHERE ...], kept WHERE rk <= N outside",
         )
     };
     let select = plain_select(subquery)?;
@@ -73,39 +82,47 @@ pub(super) fn lower<'a>(
     else {
         return Err(shape());
     };
-    if !from.joins.is_empty() || select.selection.is_some() || !no_group_by(&select.group_by) {
+    if !from.joins.is_empty() || !no_group_by(&select.group_by) {
         return Err(shape());
     }
-    let mut ranking = None;
-    for item in &select.projection {
-        match item {
-            SelectItem::Wildcard(_) if wildcard_drops(item).is_ok_and(|d| d.is_empty()) => {}
-            SelectItem::ExprWithAlias { expr, alias } if rank_call(expr).is_some() => {
-                if ranking.replace((expr, alias.value.clone())).is_some() {
-                    return Err(shape());
-                }
-            }
-            _ => return Err(shape()),
-        }
-    }
-    let Some((call, rank)) = ranking else {
+    let (ranking, rank, columns) = select_list(&select.projection, &shape)?;
+    let Expr::Function(f) = ranking.0 else {
         return Err(shape());
     };
-    let ties = rank_call(call) == Some(true);
-    if let Expr::Function(f) = call
-        && let Some(WindowType::WindowSpec(window)) = &f.over
-        && window
-            .order_by
-            .iter()
-            .any(|o| o.options.nulls_first == Some(true))
-    {
+    if f.null_treatment.is_some() || !function_args(&f.args).is_empty() {
+        return Err(shape());
+    }
+    let Some(WindowType::WindowSpec(window)) = &f.over else {
         return Err(unsupported(
-            &format!("NULLS FIRST in `{call}`"),
-            "a Top-N ranks null values last, whichever the order; filter them out, or \
-             rank a COALESCE of the column",
+            &format!("`{}`", ranking.0),
+            "a named window: write its PARTITION BY and ORDER BY in OVER (...)",
+        ));
+    };
+    if window.window_frame.is_some() || window.window_name.is_some() {
+        return Err(unsupported(
+            &format!("the frame of `{}`", ranking.0),
+            "a ranking has no frame; leave it out",
         ));
     }
-    let (partition_by, order_by, descending) = ranked_by(call).ok_or_else(shape)?;
+    let partition_by = window
+        .partition_by
+        .iter()
+        .map(|e| match e {
+            Expr::Identifier(id) => Ok(id.value.clone()),
+            other => Err(unsupported(
+                &format!("PARTITION BY {other}"),
+                "partition by columns of the windowed subquery; compute an expression there",
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let order_by = window
+        .order_by
+        .iter()
+        .map(sort_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    if order_by.is_empty() {
+        return Err(shape());
+    }
 
     // The windowed aggregate the rows come from; its state keeps the name
     // `<target>.windows`.
@@ -118,25 +135,27 @@ pub(super) fn lower<'a>(
         &shape,
     )?;
     let bounds: Vec<&String> = windows.start.iter().chain(&windows.end).collect();
-    let mut by: Vec<&String> = partition_by.iter().collect();
-    by.sort_unstable();
-    let mut want = bounds.clone();
-    want.sort_unstable();
-    if bounds.len() != 2 || by != want {
+    if bounds.len() != 2 || bounds.iter().any(|b| !partition_by.contains(b)) {
         return Err(unsupported(
             &format!("PARTITION BY {}", partition_by.join(", ")),
             "a window Top-N ranks the rows of each window: partition by the window's start and \
-             end as the windowed subquery names them (both selected)",
+             end as the windowed subquery names them (both selected), and other columns if \
+             need be",
         ));
     }
-    let (plan, ranked, source) = (windows.plan, windows.stream, windows.source);
+    let (mut plan, mut ranked, source) = (windows.plan, windows.stream, windows.source);
+    if let Some(predicate) = &select.selection {
+        let name = format!("{target}/ranked-where");
+        plan = plan.filter(&name, &ranked, &predicate.to_string());
+        ranked = name;
+    }
     let spec = TopNSpec {
         name: target.to_owned(),
         partition_by,
         order_by,
-        descending,
         limit: 0,
-        ties,
+        ranking: ranking.1,
+        rank_column: Some(rank.clone()),
     };
     Ok(Lowered {
         plan,
@@ -144,131 +163,228 @@ pub(super) fn lower<'a>(
         source,
         rank,
         spec,
+        columns,
+    })
+}
+
+/// The ranking call with its kind, the rank's name, and the projection computing the rest
+/// of `items` after the ranking (none for `*`).
+#[allow(clippy::type_complexity)]
+fn select_list<'e>(
+    items: &'e [SelectItem],
+    shape: &dyn Fn() -> String,
+) -> Result<((&'e Expr, Ranking), String, Option<OperatorKind>), String> {
+    let mut ranking = None;
+    let mut columns = Vec::new();
+    let mut star = None;
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            SelectItem::Wildcard(_) if i == 0 => star = Some(wildcard_drops(item)?),
+            SelectItem::ExprWithAlias { expr, alias } if rank_call(expr).is_some() => {
+                let kind = rank_call(expr).unwrap_or(Ranking::Rank);
+                if ranking
+                    .replace(((expr, kind), alias.value.clone()))
+                    .is_some()
+                {
+                    return Err(unsupported("two ranking columns", "rank rows once"));
+                }
+                columns.push((alias.value.clone(), quoted(&alias.value)));
+            }
+            SelectItem::UnnamedExpr(e) if rank_call(e).is_some() => {
+                return Err(name_it(e));
+            }
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => {
+                columns.push((id.value.clone(), quoted(&id.value)));
+            }
+            SelectItem::ExprWithAlias { expr, alias } => {
+                if over_rows(expr) {
+                    return Err(shape());
+                }
+                columns.push((alias.value.clone(), expr.to_string()));
+            }
+            SelectItem::UnnamedExpr(e) => return Err(name_it(e)),
+            _ => return Err(shape()),
+        }
+    }
+    let Some((call, rank)) = ranking else {
+        return Err(shape());
+    };
+    let projection = match star {
+        // `*, rk` (with EXCEPT, if any): the windowed rows with the rank after them, as
+        // the Top-N writes them.
+        Some(drop) if columns.len() == 1 => (!drop.is_empty()).then_some(OperatorKind::Project {
+            columns: Vec::new(),
+            keep_input: true,
+            drop,
+            keep_coordinates: false,
+        }),
+        Some(_) => {
+            return Err(unsupported(
+                "`*` with other columns in a ranking subquery",
+                "select `*, RANK() OVER (...) AS rk`, or name each column",
+            ));
+        }
+        None => Some(OperatorKind::Project {
+            columns,
+            keep_input: false,
+            drop: Vec::new(),
+            keep_coordinates: false,
+        }),
+    };
+    Ok((call, rank, projection))
+}
+
+/// Whether `e` holds a window function over rows (`... OVER (...)`).
+fn over_rows(e: &Expr) -> bool {
+    visit_expressions(e, |e| match e {
+        Expr::Function(f) if f.over.is_some() => std::ops::ControlFlow::Break(()),
+        _ => std::ops::ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// A column of `ORDER BY` in a ranking's `OVER`, with its direction.
+fn sort_key(order: &OrderByExpr) -> Result<SortKey, String> {
+    let Expr::Identifier(column) = &order.expr else {
+        return Err(unsupported(
+            &format!("ORDER BY {order}"),
+            "rank by columns of the windowed subquery; compute an expression there",
+        ));
+    };
+    if order.with_fill.is_some() {
+        return Err(unsupported(
+            &format!("ORDER BY {order}"),
+            "WITH FILL is not run",
+        ));
+    }
+    Ok(SortKey {
+        column: column.value.clone(),
+        descending: order.options.asc == Some(false),
+        nulls_first: order.options.nulls_first == Some(true),
     })
 }
 
 impl Lowered<'_> {
-    /// Adds the Top-N, with the limit the outer `WHERE` sets (`rk <= N`, `rk < N` or
-    /// `rk = 1`, alone or as a conjunct); returns its stream and the rest of the `WHERE`.
+    /// Adds the Top-N, with the limit the outer `WHERE` sets (`rk <= N`, `rk < N`,
+    /// `rk = N` or `rk BETWEEN M AND N`, alone or as a conjunct), then the ranking
+    /// subquery's select list; returns its stream and the rest of the `WHERE`.
     pub(super) fn keep(
         self,
         target: &str,
         selection: Option<&Expr>,
-        items: &[SelectItem],
     ) -> Result<(PlanBuilder, String, Option<Expr>), String> {
         let missing = || {
             format!(
-                "a window Top-N keeps the first ranks: WHERE {} <= N (or {} = 1)",
+                "a window Top-N keeps the first ranks: WHERE {} <= N (or {} = 1), alone or \
+                 with AND",
                 self.rank, self.rank
             )
         };
-        let named = items.iter().any(|item| match item {
-            SelectItem::UnnamedExpr(Expr::Identifier(id))
-            | SelectItem::ExprWithAlias {
-                expr: Expr::Identifier(id),
-                ..
-            } => id.value == self.rank,
-            _ => false,
-        });
-        if named {
-            return Err(format!(
-                "`{}`: the rank of a window Top-N is not a column; leave it out of the select \
-                 list",
-                self.rank
-            ));
-        }
         let selection = selection.ok_or_else(missing)?;
-        let mut limit = None;
+        let mut limit: Option<u64> = None;
         let mut rest: Vec<Expr> = Vec::new();
         for conjunct in conjuncts(selection) {
             match self.limit_of(conjunct) {
-                Some(n) if limit.is_none() => limit = Some(n),
-                _ => rest.push(conjunct.clone()),
+                Some((n, implied)) => {
+                    limit = Some(limit.map_or(n, |l| l.min(n)));
+                    if !implied {
+                        rest.push(conjunct.clone());
+                    }
+                }
+                None => rest.push(conjunct.clone()),
             }
         }
         let limit = limit.ok_or_else(missing)?;
-        let rest = all_of(rest);
+        if limit == 0 {
+            return Err(format!(
+                "`{selection}`: a window Top-N keeps the first ranks, from 1: this keeps none"
+            ));
+        }
         let name = format!("{target}/top-n");
         let spec = TopNSpec { limit, ..self.spec };
-        Ok((self.plan.top_n(&name, &self.ranked, spec), name, rest))
+        let mut plan = self.plan.top_n(&name, &self.ranked, spec);
+        let mut stream = name;
+        if let Some(columns) = self.columns {
+            let name = format!("{target}/ranked-select");
+            plan = plan.operator(&name, &stream, columns);
+            stream = name;
+        }
+        Ok((plan, stream, all_of(rest)))
     }
 
-    /// `N` of `rk <= N`, `rk < N + 1` or `rk = 1`.
-    fn limit_of(&self, e: &Expr) -> Option<u64> {
-        let Expr::BinaryOp { left, op, right } = e else {
-            return None;
-        };
-        let Expr::Identifier(id) = left.as_ref() else {
-            return None;
-        };
-        let Expr::Value(v) = right.as_ref() else {
-            return None;
-        };
-        let Value::Number(n, _) = &v.value else {
-            return None;
-        };
-        let n: u64 = n.parse().ok()?;
-        if id.value != self.rank {
-            return None;
-        }
-        match op {
-            BinaryOperator::LtEq if n > 0 => Some(n),
-            BinaryOperator::Lt if n > 1 => Some(n - 1),
-            BinaryOperator::Eq if n == 1 => Some(1),
+    /// The highest rank that `e` keeps, and whether keeping the ranks up to it is all
+    /// that `e` does: `rk <= N`, `rk < N`, `rk = 1` (all it does), `rk = N`,
+    /// `rk BETWEEN M AND N` (also a filter after the Top-N), either way round.
+    fn limit_of(&self, e: &Expr) -> Option<(u64, bool)> {
+        let is_rank = |e: &Expr| matches!(e, Expr::Identifier(id) if id.value == self.rank);
+        match e {
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } if is_rank(expr) => {
+                let (low, high) = (number(low)?, number(high)?);
+                Some((high, low <= 1))
+            }
+            Expr::BinaryOp { left, op, right } => {
+                let (n, op) = if is_rank(left) {
+                    (number(right)?, op.clone())
+                } else if is_rank(right) {
+                    (number(left)?, flipped(op)?)
+                } else {
+                    return None;
+                };
+                match op {
+                    BinaryOperator::LtEq => Some((n, true)),
+                    BinaryOperator::Lt => Some((n.saturating_sub(1), true)),
+                    BinaryOperator::Eq => Some((n, n == 1)),
+                    _ => None,
+                }
+            }
+            Expr::Nested(inner) => self.limit_of(inner),
             _ => None,
         }
     }
+}
+
+/// `a op b` as `b op' a`.
+fn flipped(op: &BinaryOperator) -> Option<BinaryOperator> {
+    Some(match op {
+        BinaryOperator::Lt => BinaryOperator::Gt,
+        BinaryOperator::LtEq => BinaryOperator::GtEq,
+        BinaryOperator::Gt => BinaryOperator::Lt,
+        BinaryOperator::GtEq => BinaryOperator::LtEq,
+        BinaryOperator::Eq => BinaryOperator::Eq,
+        _ => return None,
+    })
+}
+
+/// The whole number `e` is, if it is one.
+fn number(e: &Expr) -> Option<u64> {
+    let Expr::Value(v) = e else {
+        return None;
+    };
+    let Value::Number(n, _) = &v.value else {
+        return None;
+    };
+    n.parse().ok()
 }
 
 fn no_group_by(group_by: &GroupByExpr) -> bool {
     matches!(group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
 }
 
-/// `Some(true)` for `RANK()`, `Some(false)` for `ROW_NUMBER()`, with `OVER`.
-fn rank_call(e: &Expr) -> Option<bool> {
+/// The ranking of `ROW_NUMBER()`, `RANK()` or `DENSE_RANK()` with `OVER`.
+fn rank_call(e: &Expr) -> Option<Ranking> {
     let Expr::Function(f) = e else {
         return None;
     };
     f.over.as_ref()?;
     match f.name.to_string().to_ascii_lowercase().as_str() {
-        "rank" => Some(true),
-        "row_number" => Some(false),
+        "rank" => Some(Ranking::Rank),
+        "dense_rank" => Some(Ranking::DenseRank),
+        "row_number" => Some(Ranking::RowNumber),
         _ => None,
     }
-}
-
-/// The partition columns, the ordering column and whether it is descending, of
-/// `RANK() OVER (PARTITION BY ... ORDER BY col [DESC])`.
-fn ranked_by(call: &Expr) -> Option<(Vec<String>, String, bool)> {
-    let Expr::Function(f) = call else {
-        return None;
-    };
-    if !function_args(&f.args).is_empty() {
-        return None;
-    }
-    let Some(WindowType::WindowSpec(window)) = &f.over else {
-        return None;
-    };
-    if window.window_frame.is_some() {
-        return None;
-    }
-    let partition_by = window
-        .partition_by
-        .iter()
-        .map(|e| match e {
-            Expr::Identifier(id) => Some(id.value.clone()),
-            _ => None,
-        })
-        .collect::<Option<Vec<_>>>()?;
-    let [order] = window.order_by.as_slice() else {
-        return None;
-    };
-    let Expr::Identifier(column) = &order.expr else {
-        return None;
-    };
-    Some((
-        partition_by,
-        column.value.clone(),
-        order.options.asc == Some(false),
-    ))
 }

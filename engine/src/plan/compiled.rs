@@ -71,7 +71,7 @@ pub enum CompiledOperator {
     Dedup {
         /// The deduplication.
         spec: DedupSpec,
-        /// Its input rows' schema (also its output's).
+        /// Its input rows' schema.
         input: SchemaRef,
     },
     /// A stream–stream join of the input (left) with another stream (right).
@@ -91,7 +91,7 @@ pub enum CompiledOperator {
     TopN {
         /// The ranking.
         spec: TopNSpec,
-        /// Its input rows' schema (also its output's).
+        /// Its input rows' schema.
         input: SchemaRef,
     },
 }
@@ -320,7 +320,7 @@ fn compile_operator(
                 spec: spec.clone(),
                 input: Arc::clone(input),
             };
-            (compiled, Arc::clone(input))
+            (compiled, spec.output_schema(input))
         }
         OperatorKind::Aggregate(spec) => {
             let aggregate = EpochAggregate::new(spec.clone(), input)?;

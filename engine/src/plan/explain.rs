@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{Operator, OperatorKind, Plan, SinkRole, state_layout};
 use crate::dedup::DedupSpec;
 use crate::stream_join::StreamJoinSpec;
+use crate::top_n::Ranking;
 use crate::watermark::WatermarkInput;
 use crate::window::{OutputMode, WindowKind, WindowSpec};
 
@@ -100,14 +101,23 @@ fn operator(op: &Operator) -> String {
                 columns.join(", ")
             )
         }
-        OperatorKind::TopN(spec) => format!(
-            "top {} per {:?} by {}{}{} (each epoch's rows)",
-            spec.limit,
-            spec.partition_by,
-            spec.order_by,
-            if spec.descending { " desc" } else { "" },
-            if spec.ties { ", ties kept" } else { "" }
-        ),
+        OperatorKind::TopN(spec) => {
+            let order: Vec<String> = spec.order_by.iter().map(ToString::to_string).collect();
+            format!(
+                "top {} per {:?} by {}{}{} (each epoch's rows)",
+                spec.limit,
+                spec.partition_by,
+                order.join(", "),
+                match spec.ranking {
+                    Ranking::RowNumber => "",
+                    Ranking::Rank => ", ties kept",
+                    Ranking::DenseRank => ", ties kept, dense ranks",
+                },
+                spec.rank_column
+                    .as_ref()
+                    .map_or_else(String::new, |r| format!(", rank as `{r}`"))
+            )
+        }
         OperatorKind::Union { others } => {
             inputs.extend(others.iter().cloned());
             "union all, by position".to_owned()

@@ -151,7 +151,11 @@ impl CompiledPlan {
             (OperatorKind::TopN(spec), _) => {
                 needs.add(stream, output);
                 needs.add(stream, spec.partition_by.iter().cloned());
-                needs.add(stream, [&spec.order_by]);
+                needs.add(stream, spec.order_by.iter().map(|k| k.column.clone()));
+                if spec.ranking == crate::top_n::Ranking::RowNumber {
+                    // The rest of the row breaks ties.
+                    needs.all(stream, input);
+                }
             }
             (OperatorKind::StreamJoin(spec), _) => {
                 needs.all(stream, input);

@@ -8,6 +8,7 @@ use super::*;
 
 mod nested;
 mod select_lists;
+mod top_n;
 mod union;
 mod views;
 
@@ -500,57 +501,6 @@ fn a_filtered_window_s_watermark_follows_the_source_rows() {
         .map(|w| w.watermark_from.as_deref())
         .collect();
     assert_eq!(from, [Some("events"), None]);
-}
-
-#[test]
-fn a_ranked_window_subquery_kept_at_its_first_ranks_is_a_window_top_n() {
-    let windows = "SELECT user_id, count(*) AS n, window_start AS ws, window_end AS we \
-                   FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id";
-    let config = job(
-        "",
-        &format!(
-            "INSERT INTO t SELECT user_id, n FROM (SELECT *, RANK() OVER (PARTITION BY \
-             ws, we ORDER BY n DESC) AS rk FROM ({windows})) WHERE rk <= 3 AND n > 1;"
-        ),
-    )
-    .unwrap();
-    let plan = config.queries.unwrap().plan;
-    let kinds: Vec<&str> = plan.operators.iter().map(|o| o.kind.kind_name()).collect();
-    assert_eq!(kinds, ["window", "project", "top-n", "filter", "project"]);
-    let OperatorKind::TopN(spec) = &plan.operators[2].kind else {
-        panic!("not a top-n");
-    };
-    assert_eq!(
-        (spec.partition_by.as_slice(), spec.order_by.as_str()),
-        (&["ws".to_owned(), "we".to_owned()][..], "n")
-    );
-    assert!(spec.descending && spec.ties);
-    assert_eq!(spec.limit, 3);
-    let refused = |query: String, expected: &str| {
-        let err = job("", &query).unwrap_err();
-        assert!(err.contains(expected), "{query}: {err}");
-    };
-    refused(
-        format!(
-            "INSERT INTO t SELECT user_id FROM (SELECT *, RANK() OVER (PARTITION BY user_id \
-             ORDER BY n DESC) AS rk FROM ({windows})) WHERE rk = 1;"
-        ),
-        "partition by the window's start and end",
-    );
-    refused(
-        format!(
-            "INSERT INTO t SELECT user_id FROM (SELECT *, RANK() OVER (PARTITION BY ws, we \
-             ORDER BY n DESC) AS rk FROM ({windows}));"
-        ),
-        "keeps the first ranks",
-    );
-    refused(
-        format!(
-            "INSERT INTO t SELECT user_id FROM (SELECT *, RANK() OVER (PARTITION BY ws, we \
-             ORDER BY n DESC NULLS FIRST) AS rk FROM ({windows})) WHERE rk <= 3;"
-        ),
-        "ranks null values last",
-    );
 }
 
 #[test]
