@@ -10,13 +10,14 @@
 //! lowered to a deduplication within the watermark (Spark's
 //! `dropDuplicatesWithinWatermark`): a key's first row passes, and the key is remembered
 //! until the watermark passes its event time plus the watermark delay. The row number is
-//! not a column of the result (it is always 1).
+//! a `BIGINT` column of the first rows, always 1, computed only where the outer query
+//! reads it (`SELECT *`, or naming it).
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Query, SelectItem, TableFactor, Value, WindowType,
+    BinaryOperator, Expr, Query, SelectItem, TableFactor, Value, WindowType, visit_expressions,
 };
 use sluice_engine::dedup::DedupSpec;
-use sluice_engine::plan::PlanBuilder;
+use sluice_engine::plan::{OperatorKind, PlanBuilder};
 
 use super::ddl::SourceTable;
 use super::join::{all_of, conjuncts};
@@ -32,6 +33,8 @@ pub(super) struct Lowered<'a> {
     pub(super) source: &'a SourceTable,
     /// The name the subquery gives the row number.
     row_number: String,
+    /// Whether the row number is the last column of the subquery's select list.
+    numbered_last: bool,
 }
 
 /// Lowers the subquery of `FROM (...)` in the query writing `target`, over the checked
@@ -81,6 +84,9 @@ pub(super) fn lower<'a>(
     }
     let mut numbering = None;
     let mut items = Vec::new();
+    let numbered_last = select.projection.last().is_some_and(
+        |item| matches!(item, SelectItem::ExprWithAlias { expr, .. } if row_number_call(expr)),
+    );
     for item in &select.projection {
         match item {
             SelectItem::ExprWithAlias { expr, alias } if row_number_call(expr) => {
@@ -135,6 +141,7 @@ pub(super) fn lower<'a>(
         stream: name,
         source,
         row_number,
+        numbered_last,
     })
 }
 
@@ -174,24 +181,52 @@ impl Lowered<'_> {
         }
     }
 
-    /// Refuses an outer select list that names the row number.
-    pub(super) fn not_selected(&self, items: &[SelectItem]) -> Result<(), String> {
-        let named = items.iter().any(|item| match item {
-            SelectItem::UnnamedExpr(Expr::Identifier(id))
-            | SelectItem::ExprWithAlias {
-                expr: Expr::Identifier(id),
-                ..
-            } => id.value == self.row_number,
-            _ => false,
+    /// The first rows, with the row number as a column (always 1) where the outer query
+    /// reads it: its select list holds `*` or names it, or the rest of its `WHERE` does.
+    pub(super) fn numbered(
+        self,
+        target: &str,
+        items: &[SelectItem],
+        rest: Option<&Expr>,
+    ) -> Result<(PlanBuilder, String), String> {
+        let star = items.iter().any(|item| {
+            matches!(
+                item,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
         });
-        if named {
-            return Err(format!(
-                "`{}`: the row number of a deduplication is always 1 and is not a column; \
-                 leave it out of the select list",
-                self.row_number
+        let names = |e: &Expr| matches!(e, Expr::Identifier(id) if id.value == self.row_number);
+        let mut read = star;
+        let _ = visit_expressions(&items.to_vec(), |e| {
+            read |= names(e);
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        let _ = visit_expressions(&rest.cloned(), |e| {
+            read |= names(e);
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        if !read {
+            return Ok((self.plan, self.stream));
+        }
+        if star && !self.numbered_last {
+            return Err(unsupported(
+                &format!("`{}` before other columns, read by `*`", self.row_number),
+                "put the ROW_NUMBER() column last in the subquery's select list, or name the \
+                 columns",
             ));
         }
-        Ok(())
+        let name = format!("{target}/row-number");
+        let plan = self.plan.operator(
+            &name,
+            &self.stream,
+            OperatorKind::Project {
+                columns: vec![(self.row_number.clone(), "CAST(1 AS BIGINT)".to_owned())],
+                keep_input: true,
+                drop: Vec::new(),
+                keep_coordinates: false,
+            },
+        );
+        Ok((plan, name))
     }
 }
 

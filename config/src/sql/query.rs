@@ -295,9 +295,10 @@ fn lower_from<'a>(
         (TableFactor::Derived { subquery, .. }, true) => {
             let lowered = dedup::lower(plan, target, subquery, sources)?;
             let rest = lowered.keep_first(select.selection.as_ref())?;
-            lowered.not_selected(&select.projection)?;
-            plan = lowered.plan;
-            (lowered.stream, rest, lowered.source, false)
+            let source = lowered.source;
+            let (next, stream) = lowered.numbered(target, &select.projection, rest.as_ref())?;
+            plan = next;
+            (stream, rest, source, false)
         }
         _ => {
             return Err(unsupported(

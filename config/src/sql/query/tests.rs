@@ -186,12 +186,6 @@ fn row_numbers_that_are_not_a_deduplication_are_refused() {
             "PARTITION BY key columns",
         ),
         (
-            "INSERT INTO t SELECT rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY \
-             user_id ORDER BY ts) AS rn FROM events) WHERE rn = 1;"
-                .to_owned(),
-            "is not a column",
-        ),
-        (
             "INSERT INTO t SELECT user_id FROM (SELECT user_id, LAG(v) OVER (PARTITION BY \
              user_id ORDER BY ts) AS p FROM events);"
                 .to_owned(),
@@ -562,4 +556,49 @@ fn having_filters_a_windowed_aggregate_s_rows_by_their_columns() {
     )
     .unwrap_err();
     assert!(err.contains("HAVING in update mode"), "{err}");
+}
+
+#[test]
+fn a_deduplication_s_row_number_is_a_column_where_the_outer_query_reads_it() {
+    let dedup = |outer: &str, inner: &str, rest: &str| {
+        format!(
+            "INSERT INTO t SELECT {outer} FROM (SELECT {inner} FROM events) WHERE rn = 1{rest};"
+        )
+    };
+    let numbered = "ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts) AS rn";
+    let numbering = |query: String| -> Option<(String, String)> {
+        let plan = job("", &query)
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+            .queries
+            .unwrap()
+            .plan;
+        plan.operators.iter().find_map(|o| match &o.kind {
+            OperatorKind::Project { columns, .. } if o.name == "t/row-number" => {
+                Some(columns[0].clone())
+            }
+            _ => None,
+        })
+    };
+    let one = Some(("rn".to_owned(), "CAST(1 AS BIGINT)".to_owned()));
+    assert_eq!(numbering(dedup("*", &format!("*, {numbered}"), "")), one);
+    assert_eq!(
+        numbering(dedup("user_id, rn", &format!("*, {numbered}"), "")),
+        one
+    );
+    assert_eq!(
+        numbering(dedup(
+            "user_id",
+            &format!("user_id, ts, {numbered}"),
+            " AND rn < 5"
+        )),
+        one,
+        "the rest of WHERE reads it"
+    );
+    assert_eq!(
+        numbering(dedup("user_id, ts", &format!("*, {numbered}"), "")),
+        None,
+        "not computed where nothing reads it"
+    );
+    let err = job("", &dedup("*", &format!("{numbered}, user_id, ts"), "")).unwrap_err();
+    assert!(err.contains("put the ROW_NUMBER() column last"), "{err}");
 }
