@@ -20,6 +20,9 @@
         5-minute window and event type, of users with over 1 event, with the rank.
         --runners-up R, R must hold ranks 2 to 4 (ROW_NUMBER) of users per 1-minute
         window and event type by events, then highest value (nulls first), then user_id.
+        --legacy G, G must hold the 5-minute windows' start and Flink's rowtime (the end
+        less 1 ms) per event type with their counts, written with Flink's TUMBLE_START and
+        TUMBLE_ROWTIME and a GROUP BY position.
 
     nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6 --q7 T7 --aggregates TA
                           --cumulate TC
@@ -358,6 +361,16 @@ def windows(args):
                                WHERE rn BETWEEN 2 AND 4
                                """,
                                args.runners_up, "ws, event_type, user_id, n, best, rn"))
+    if args.legacy:
+        reports.append(compare(con, "legacy (TUMBLE_START, TUMBLE_ROWTIME, GROUP BY 3)",
+                               """
+                               SELECT time_bucket(INTERVAL 5 MINUTE, event_time) AS ws,
+                                      time_bucket(INTERVAL 5 MINUTE, event_time)
+                                        + INTERVAL 5 MINUTE - INTERVAL 1 MILLISECOND AS wt,
+                                      event_type, count(*) AS n
+                               FROM bids GROUP BY ALL
+                               """,
+                               args.legacy, "ws, wt, event_type, n"))
     rows = con.execute("SELECT count(*) FROM bids").fetchone()[0]
     out = {"silver_rows": rows, "queries": reports, "ok": rows > 0 and all(r["ok"] for r in reports)}
     print(json.dumps(out, default=str))
@@ -405,6 +418,7 @@ def main():
     w.add_argument("--busy")
     w.add_argument("--leaders")
     w.add_argument("--runners-up")
+    w.add_argument("--legacy")
     w.set_defaults(func=windows)
     c = sub.add_parser("check")
     c.add_argument("--q0", required=True)

@@ -331,7 +331,10 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
            best DESC NULLS FIRST, user_id) AS rn FROM (SELECT window_start AS ws, \
            window_end AS we, event_type, user_id, count(*) AS n, max(value) AS best \
            FROM events GROUP BY TUMBLE(event_time, INTERVAL '1' MINUTE), event_type, user_id)) \
-           WHERE rn BETWEEN 2 AND 4;\n",
+           WHERE rn BETWEEN 2 AND 4;\n\
+         INSERT INTO legacy SELECT TUMBLE_START(event_time, INTERVAL '5' MINUTE) AS ws, \
+           TUMBLE_ROWTIME(event_time, INTERVAL '5' MINUTE) AS wt, event_type, count(*) AS n \
+           FROM events GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), 3, event_type;\n",
     )?;
     let sets = |out: &Path| {
         vec![
@@ -369,6 +372,8 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             clean.join("tables/leaders").into_os_string(),
             "--runners-up".into(),
             clean.join("tables/runners_up").into_os_string(),
+            "--legacy".into(),
+            clean.join("tables/legacy").into_os_string(),
         ],
         Duration::from_secs(300),
     )?;
@@ -401,6 +406,7 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             "busy",
             "leaders",
             "runners_up",
+            "legacy",
             "dlq",
         ],
         None,

@@ -156,6 +156,7 @@ fn lower_branch<'a>(
     views: &Views,
 ) -> Result<LoweredQuery<'a>, String> {
     let mut query = query.clone();
+    super::group_by::rewrite(&mut query)?;
     tvf::rewrite(&mut query)?;
     let query = views::expand(&query, views)?;
     refuse_subquery_expressions(&query)?;

@@ -56,6 +56,7 @@ pub(super) fn parse(statement: &str) -> Result<(String, Box<Query>), String> {
         );
     }
     let mut query = view.query.clone();
+    super::group_by::rewrite(&mut query)?;
     super::tvf::rewrite(&mut query)?;
     Ok((view.name.to_string(), query))
 }
@@ -109,6 +110,7 @@ fn with_queries(with: With, views: &Views) -> Result<Views, String> {
             ));
         }
         let mut query = cte.query;
+        super::group_by::rewrite(&mut query)?;
         super::tvf::rewrite(&mut query)?;
         scoped.insert(name, query);
     }

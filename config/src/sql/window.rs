@@ -560,6 +560,20 @@ pub(super) fn interval(sql: &str) -> Result<Duration, String> {
     } else {
         format!("{} {}", value.trim(), unit.trim_end_matches('s'))
     };
+    // A month or a year is no fixed length of time: humantime would take 30.44 and
+    // 365.25 days, cutting windows that match no calendar (Spark refuses them too).
+    let calendar = text.split(|c: char| !c.is_ascii_alphabetic()).any(|unit| {
+        unit == "M"
+            || matches!(
+                unit.to_ascii_lowercase().as_str(),
+                "month" | "months" | "mon" | "mons" | "year" | "years" | "y" | "yr" | "yrs"
+            )
+    });
+    if calendar {
+        return Err(format!(
+            "`{sql}`: months and years have no fixed length; write days (INTERVAL '30' DAY)"
+        ));
+    }
     let duration = humantime::parse_duration(&text).map_err(|e| format!("{}: {e}", expected()))?;
     if duration.is_zero() {
         return Err(format!("`{sql}`: a duration above 0"));
@@ -587,6 +601,18 @@ mod tests {
             Ok(Duration::from_secs(86_400))
         );
         assert!(interval("10").is_err());
+        for calendar in [
+            "INTERVAL '1' MONTH",
+            "INTERVAL '2' YEAR",
+            "'1 month'",
+            "INTERVAL '3 months'",
+            "'1y'",
+            "'1M'",
+        ] {
+            let err = interval(calendar).unwrap_err();
+            assert!(err.contains("no fixed length"), "{calendar}: {err}");
+        }
+        assert_eq!(interval("'1m'"), Ok(Duration::from_secs(60)));
         assert!(interval("INTERVAL '0' SECOND").is_err());
     }
 }
