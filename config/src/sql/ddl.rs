@@ -450,6 +450,12 @@ fn merge(doc: &mut Mapping, key: &str, value: Value) {
 fn field_type(sql: &str) -> Result<String, String> {
     let upper = sql.to_ascii_uppercase();
     let base = upper.split(['(', ' ']).next().unwrap_or_default();
+    if upper.split_whitespace().any(|w| w == "UNSIGNED") {
+        return Err(format!(
+            "column type `{sql}`: unsigned integers are not read; declare BIGINT (or DOUBLE \
+             for values above 2^63)"
+        ));
+    }
     Ok(match base {
         "STRING" | "VARCHAR" | "TEXT" | "CHAR" | "CHARACTER" => "string",
         "BIGINT" | "LONG" | "INT8" => "long",
@@ -701,6 +707,10 @@ mod tests {
         };
         assert!(
             err("CREATE TABLE t (a BLOB) WITH ('connector' = 'kafka')").contains("column type")
+        );
+        assert!(
+            err("CREATE TABLE t (a BIGINT UNSIGNED) WITH ('connector' = 'kafka')")
+                .contains("unsigned integers are not read")
         );
         assert!(
             err("CREATE TABLE t (a INT) WITH ('connector' = 'jdbc')").contains("connector `jdbc`")

@@ -48,6 +48,18 @@ pub(super) fn union_branches(query: &Query) -> Result<Vec<Query>, String> {
                 left,
                 right,
             } => {
+                if matches!(
+                    set_quantifier,
+                    SetQuantifier::AllByName
+                        | SetQuantifier::ByName
+                        | SetQuantifier::DistinctByName
+                ) {
+                    return Err(unsupported(
+                        &format!("UNION {set_quantifier}"),
+                        "columns match by position, as in UNION ALL: select them in the same \
+                         order in each query",
+                    ));
+                }
                 if !matches!(set_quantifier, SetQuantifier::All) {
                     return Err(unsupported(
                         format!("UNION {set_quantifier}").trim_end(),

@@ -103,6 +103,11 @@ fn unions_that_cannot_run_are_refused_naming_them() {
         ),
         (
             "",
+            "INSERT INTO t SELECT user_id FROM events UNION ALL BY NAME SELECT user_id FROM events;",
+            "UNION ALL BY NAME: columns match by position",
+        ),
+        (
+            "",
             "INSERT INTO t SELECT user_id FROM events UNION DISTINCT SELECT user_id FROM events;",
             "UNION DISTINCT: it drops duplicate rows",
         ),
