@@ -1,4 +1,11 @@
 //! SQL expressions, compiled once per plan into DataFusion physical expressions.
+//!
+//! An expression is coerced and simplified as DataFusion's optimizer would (constants
+//! folded, `arrow_cast(x, 'Int32')` made a cast), then planned. One that reads the clock
+//! (`now()`, `current_timestamp`, `current_date()`, `current_time()`) is simplified again
+//! at each evaluation with the time of that evaluation: processing time, read once per
+//! batch (Spark reads it once per micro-batch, Flink once per row), so a replay gives new
+//! values.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -6,11 +13,18 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, BooleanArray};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::common::DFSchema;
+use datafusion::common::tree_node::TreeNode;
+use datafusion::common::{DFSchema, DFSchemaRef};
+use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{EngineError, Result};
+
+/// The functions that read the clock, which a simplification with a time replaces.
+const CLOCK: [&str; 3] = ["now", "current_date", "current_time"];
 
 /// A SQL expression compiled against one input schema, evaluated vectorized per batch.
 #[derive(Clone, Debug)]
@@ -18,6 +32,15 @@ pub struct SqlExpr {
     sql: String,
     physical: Arc<dyn PhysicalExpr>,
     data_type: DataType,
+    /// For an expression that reads the clock: what is planned again at each evaluation.
+    clock: Option<Arc<Clocked>>,
+}
+
+/// An expression that reads the clock, coerced, with its schema and session.
+struct Clocked {
+    expr: Expr,
+    schema: DFSchemaRef,
+    ctx: SessionContext,
 }
 
 impl SqlExpr {
@@ -32,16 +55,34 @@ impl SqlExpr {
             source: Box::new(source),
         };
         let ctx = SessionContext::new();
-        let df_schema = DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?;
+        let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
         let logical = ctx.parse_sql_expr(sql, &df_schema).map_err(wrap)?;
+        let simplifier = ExprSimplifier::new(
+            SimplifyContext::builder()
+                .with_schema(Arc::clone(&df_schema))
+                .build(),
+        );
+        let coerced = simplifier.coerce(logical, &df_schema).map_err(wrap)?;
+        let simplified = simplifier.simplify(coerced.clone()).map_err(wrap)?;
+        let reads_clock = simplified
+            .exists(|e| Ok(matches!(e, Expr::ScalarFunction(f) if CLOCK.contains(&f.name()))))
+            .map_err(wrap)?;
         let physical = ctx
-            .create_physical_expr(logical, &df_schema)
+            .create_physical_expr(simplified, &df_schema)
             .map_err(wrap)?;
         let data_type = physical.data_type(schema).map_err(wrap)?;
+        let clock = reads_clock.then(|| {
+            Arc::new(Clocked {
+                expr: coerced,
+                schema: df_schema,
+                ctx,
+            })
+        });
         Ok(Self {
             sql: sql.to_string(),
             physical,
             data_type,
+            clock,
         })
     }
 
@@ -68,10 +109,14 @@ impl SqlExpr {
     /// # Errors
     /// When evaluation fails, e.g. a cast of a bad value.
     pub fn evaluate(&self, batch: &RecordBatch) -> Result<ArrayRef> {
-        Ok(self
-            .physical
-            .evaluate(batch)?
-            .into_array(batch.num_rows())?)
+        let physical = match &self.clock {
+            None => Arc::clone(&self.physical),
+            Some(clocked) => clocked.at_now().map_err(|source| EngineError::Expression {
+                sql: self.sql.clone(),
+                source: Box::new(source),
+            })?,
+        };
+        Ok(physical.evaluate(batch)?.into_array(batch.num_rows())?)
     }
 
     /// Evaluates a boolean predicate; a null result counts as false.
@@ -94,6 +139,26 @@ impl SqlExpr {
         } else {
             arrow::compute::prep_null_mask_filter(values)
         })
+    }
+}
+
+impl std::fmt::Debug for Clocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clocked").field("expr", &self.expr).finish()
+    }
+}
+
+impl Clocked {
+    /// The expression planned with the clock read now.
+    fn at_now(&self) -> datafusion::error::Result<Arc<dyn PhysicalExpr>> {
+        let simplifier = ExprSimplifier::new(
+            SimplifyContext::builder()
+                .with_schema(Arc::clone(&self.schema))
+                .with_current_time()
+                .build(),
+        );
+        let expr = simplifier.simplify(self.expr.clone())?;
+        self.ctx.create_physical_expr(expr, &self.schema)
     }
 }
 
@@ -124,6 +189,59 @@ mod tests {
         let e = SqlExpr::compile("value >= 0", &b.schema()).unwrap();
         let p = e.predicate(&b).unwrap();
         assert_eq!(p, BooleanArray::from(vec![true, false, false]));
+    }
+
+    #[test]
+    fn casts_written_as_functions_evaluate() {
+        let b = batch();
+        let e = SqlExpr::compile("arrow_cast(value, 'Int32')", &b.schema()).unwrap();
+        assert_eq!(e.data_type(), &DataType::Int32);
+        let values = e.evaluate(&b).unwrap();
+        assert_eq!(
+            values.as_any().downcast_ref::<arrow::array::Int32Array>(),
+            Some(&arrow::array::Int32Array::from(vec![
+                Some(1),
+                Some(-2),
+                None
+            ]))
+        );
+    }
+
+    #[test]
+    fn the_clock_is_read_at_each_evaluation() {
+        use arrow::array::{Date32Array, TimestampNanosecondArray};
+        let b = batch();
+        let now = SqlExpr::compile("now()", &b.schema()).unwrap();
+        let read = |e: &SqlExpr| {
+            let values = e.evaluate(&b).unwrap();
+            let values = values
+                .as_any()
+                .downcast_ref::<TimestampNanosecondArray>()
+                .expect("a timestamp")
+                .clone();
+            assert_eq!(values.len(), 3);
+            assert!(
+                values.iter().all(|v| v == Some(values.value(0))),
+                "one time per batch"
+            );
+            values.value(0)
+        };
+        let clock = || {
+            let since = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            i64::try_from(since.as_nanos()).unwrap()
+        };
+        let before = clock();
+        let first = read(&now);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let second = read(&now);
+        let after = clock();
+        assert!(before <= first && first < second && second <= after);
+        let today = SqlExpr::compile("current_date()", &b.schema()).unwrap();
+        let days = today.evaluate(&b).unwrap();
+        let days = days.as_any().downcast_ref::<Date32Array>().unwrap();
+        assert_eq!(i64::from(days.value(0)), clock() / 86_400_000_000_000);
     }
 
     #[test]

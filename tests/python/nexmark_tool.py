@@ -23,6 +23,8 @@
         --legacy G, G must hold the 5-minute windows' start and Flink's rowtime (the end
         less 1 ms) per event type with their counts, written with Flink's TUMBLE_START and
         TUMBLE_ROWTIME and a GROUP BY position.
+        --stamped S, S must hold every row's arrow_cast(value, 'Int32') (trunc) and a
+        now() within --ran-between START_US,END_US with current_date() its date.
 
     nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6 --q7 T7 --aggregates TA
                           --cumulate TC
@@ -371,6 +373,23 @@ def windows(args):
                                FROM bids GROUP BY ALL
                                """,
                                args.legacy, "ws, wt, event_type, n"))
+    if args.stamped:
+        # now() and current_date() are the clock when each batch is evaluated: within the
+        # run, and the run's dates; arrow_cast(value, 'Int32') truncates as Arrow casts.
+        start_us, end_us = (int(t) for t in args.ran_between.split(","))
+        stamped = compare(con, "stamped (arrow_cast)",
+                          "SELECT event_id, CAST(trunc(value) AS INTEGER) AS whole FROM bids",
+                          args.stamped, "event_id, whole")
+        seen = con.execute(f"""
+            SELECT count(*), count(seen), min(epoch_us(seen)), max(epoch_us(seen)),
+                   count(*) FILTER (WHERE day <> CAST(seen AS DATE))
+            FROM delta_scan({lit(args.stamped)})""").fetchone()
+        stamped["seen"] = {"rows": seen[0], "non_null": seen[1], "first_us": seen[2],
+                           "last_us": seen[3], "run_us": [start_us, end_us],
+                           "day_not_seen_date": seen[4]}
+        stamped["ok"] = (stamped["ok"] and seen[0] == seen[1] > 0
+                         and start_us <= seen[2] <= seen[3] <= end_us and seen[4] == 0)
+        reports.append(stamped)
     rows = con.execute("SELECT count(*) FROM bids").fetchone()[0]
     out = {"silver_rows": rows, "queries": reports, "ok": rows > 0 and all(r["ok"] for r in reports)}
     print(json.dumps(out, default=str))
@@ -419,6 +438,8 @@ def main():
     w.add_argument("--leaders")
     w.add_argument("--runners-up")
     w.add_argument("--legacy")
+    w.add_argument("--stamped")
+    w.add_argument("--ran-between", help="START_US,END_US: the run's wall clock")
     w.set_defaults(func=windows)
     c = sub.add_parser("check")
     c.add_argument("--q0", required=True)

@@ -334,7 +334,9 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
            WHERE rn BETWEEN 2 AND 4;\n\
          INSERT INTO legacy SELECT TUMBLE_START(event_time, INTERVAL '5' MINUTE) AS ws, \
            TUMBLE_ROWTIME(event_time, INTERVAL '5' MINUTE) AS wt, event_type, count(*) AS n \
-           FROM events GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), 3, event_type;\n",
+           FROM events GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), 3, event_type;\n\
+         INSERT INTO stamped SELECT event_id, now() AS seen, current_date() AS day, \
+           arrow_cast(value, 'Int32') AS whole FROM events;\n",
     )?;
     let sets = |out: &Path| {
         vec![
@@ -346,8 +348,10 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
         ]
     };
     let (clean, crashed) = (dir.join("clean"), dir.join("crashed"));
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
     run_with_timeout(sluice_run(&job, &sets(&clean))?, demo_timeout())?
         .require_success("the two-window job")?;
+    let ended = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
     let report = python_tool(
         "nexmark_tool.py",
         &[
@@ -374,6 +378,10 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             clean.join("tables/runners_up").into_os_string(),
             "--legacy".into(),
             clean.join("tables/legacy").into_os_string(),
+            "--stamped".into(),
+            clean.join("tables/stamped").into_os_string(),
+            "--ran-between".into(),
+            format!("{},{}", started.as_micros(), ended.as_micros()).into(),
         ],
         Duration::from_secs(300),
     )?;

@@ -16,12 +16,42 @@ use super::error::{DeltaError, Result};
 ///
 /// [`DeltaError::SchemaMismatch`] if a column has an Arrow type that Delta cannot store.
 pub(crate) fn to_delta(table: &str, schema: &SchemaRef) -> Result<StructType> {
+    // Delta writes a typeless column as `void`, which other readers refuse.
+    if let Some(field) = schema
+        .fields()
+        .iter()
+        .find(|f| holds_null_type(f.data_type()))
+    {
+        return Err(DeltaError::schema(
+            table,
+            format!(
+                "column {:?} has no type (a bare NULL): give it one, CAST(NULL AS BIGINT) \
+                 or the type it should have",
+                field.name()
+            ),
+        ));
+    }
     StructType::try_from_arrow(schema.as_ref()).map_err(|e| {
         DeltaError::schema(
             table,
             format!("the Arrow schema has no Delta equivalent: {e}"),
         )
     })
+}
+
+/// Whether `t` is the Arrow null type, or a struct, list or map holding it.
+fn holds_null_type(t: &ArrowType) -> bool {
+    match t {
+        ArrowType::Null => true,
+        ArrowType::Struct(fields) => fields.iter().any(|f| holds_null_type(f.data_type())),
+        ArrowType::List(f)
+        | ArrowType::LargeList(f)
+        | ArrowType::FixedSizeList(f, _)
+        | ArrowType::ListView(f)
+        | ArrowType::LargeListView(f)
+        | ArrowType::Map(f, _) => holds_null_type(f.data_type()),
+        _ => false,
+    }
 }
 
 /// Checks that the partition columns exist, are distinct, and leave at least one data column.
@@ -304,6 +334,18 @@ mod tests {
             Field::new("ts", ts, true),
             Field::new("event_date", ArrowType::Date32, true),
         ]))
+    }
+
+    #[test]
+    fn a_column_without_a_type_is_refused_naming_it() {
+        let err = to_delta("t", &schema(ArrowType::Null)).unwrap_err();
+        assert!(
+            err.to_string().contains("column \"ts\" has no type"),
+            "{err}"
+        );
+        let nested = ArrowType::List(Arc::new(Field::new("item", ArrowType::Null, true)));
+        assert!(to_delta("t", &schema(nested)).is_err());
+        assert!(to_delta("t", &schema(ArrowType::Int64)).is_ok());
     }
 
     #[test]
