@@ -42,14 +42,15 @@
         on any difference.
 
     nexmark_tool.py joins --persons P --auctions A --q3 T3 --q8 T8 --arrivals TU
-                          --arrivals-10s TW
+                          --arrivals-10s TW [--q3-on TO]
         Evaluates q3 and q8 with DuckDB over the people and auctions an export job wrote:
         q3 as the join with the 10-second seller bound benches/nexmark/q3.sql runs, and as
         Flink's q3 without it (T3 must equal both: the generator's sellers are recent
         people); q8 as the people who registered and opened an auction in the same
         10-second tumbling window. The export job's unions: TU (UNION ALL of the people
         and the sellers of category-10 auctions) and TW (two windowed queries, people
-        and auctions per 10-second window, writing one table).
+        and auctions per 10-second window, writing one table). TO must equal the bounded
+        q3 too: it is q3 with its keys computed (CAST ... AS STRING) and its filters in ON.
 
     nexmark_tool.py q4 --auctions A --bids B --q4 T4
         Evaluates Flink's q4 with DuckDB over the auctions and bids an export job wrote:
@@ -206,6 +207,12 @@ def joins(args):
                 """,
                 args.arrivals_10s, "window_start, window_end, kind, n"),
     ]
+    if args.q3_on:
+        reports.append(compare(con, "q3 with computed keys and its filters in ON",
+                               "SELECT P.name, P.city, P.state, A.id FROM auction A JOIN "
+                               "person P ON A.seller = P.id AND A.date_time BETWEEN "
+                               f"P.date_time AND P.date_time + INTERVAL 10 SECOND WHERE {where}",
+                               args.q3_on, "name, city, state, id"))
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
               for t in ("person", "auction")}
     out = {**counts, "queries": reports,
@@ -458,6 +465,7 @@ def main():
     j.add_argument("--q8", required=True)
     j.add_argument("--arrivals", required=True)
     j.add_argument("--arrivals-10s", required=True)
+    j.add_argument("--q3-on")
     j.set_defaults(func=joins)
     f = sub.add_parser("q4")
     f.add_argument("--auctions", required=True)

@@ -183,7 +183,13 @@ fn nexmark_q3_and_q8_join_auctions_with_people_as_duckdb_does() -> Result<()> {
              INTERVAL '10' SECOND)) GROUP BY window_start, window_end;\n\
            INSERT INTO arrivals_10s SELECT window_start, window_end, 'auction' AS kind, \
              count(*) AS n FROM TABLE(TUMBLE(TABLE auction, DESCRIPTOR(date_time), \
-             INTERVAL '10' SECOND)) GROUP BY window_start, window_end;\n";
+             INTERVAL '10' SECOND)) GROUP BY window_start, window_end;\n"
+        // q3 with its keys computed (as text) and its filters in ON.
+        + "INSERT INTO q3_on SELECT P.name, P.city, P.state, A.id \
+             FROM auction AS A INNER JOIN person AS P \
+             ON CAST(A.seller AS STRING) = CAST(P.id AS STRING) \
+             AND A.date_time BETWEEN P.date_time AND P.date_time + INTERVAL '10' SECOND \
+             AND A.category = 10 AND (P.state = 'OR' OR P.state = 'ID' OR P.state = 'CA');\n";
     let export_file = dir.join("export.sql");
     std::fs::write(&export_file, export)?;
     let mut cmd = Command::new(sluice_bin()?);
@@ -210,6 +216,8 @@ fn nexmark_q3_and_q8_join_auctions_with_people_as_duckdb_does() -> Result<()> {
             tables("export", "arrivals"),
             "--arrivals-10s".into(),
             tables("export", "arrivals_10s"),
+            "--q3-on".into(),
+            tables("export", "q3_on"),
         ],
         Duration::from_secs(300),
     )?;

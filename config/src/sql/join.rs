@@ -33,7 +33,7 @@ mod clocks;
 mod condition;
 
 pub(super) use clocks::JoinClocks;
-use condition::Condition;
+use condition::{Condition, Conjunct, classify, column_of};
 
 /// One side of a join.
 struct Side<'a> {
@@ -113,12 +113,58 @@ pub(super) fn lower<'a>(
             ));
         }
     };
-    let sides = [left, right];
+    let mut sides = [left, right];
     let mut condition = Condition::default();
+    let mut plan = plan;
     match (constraint, operator) {
         (JoinConstraint::On(on), _) => {
+            let mut computed: [Vec<(String, String)>; 2] = Default::default();
+            let mut filters = Vec::new();
             for conjunct in conjuncts(on) {
-                condition.add(conjunct, &sides)?;
+                match classify(conjunct, &sides)? {
+                    Conjunct::Condition => condition.add(conjunct, &sides)?,
+                    Conjunct::KeyExpressions(l, r) => {
+                        let i = condition.keys.len();
+                        let left_key = key_column(&l, &sides, i, &mut computed[0]);
+                        let right_key = key_column(&r, &sides, i, &mut computed[1]);
+                        condition.keys.push((left_key, right_key));
+                    }
+                    Conjunct::Other if kind == StreamJoinKind::Inner => {
+                        filters.push(conjunct.clone());
+                    }
+                    Conjunct::Other => {
+                        return Err(unsupported(
+                            &format!("ON ... {conjunct}"),
+                            "an outer join's ON holds key equalities and bounds on the sides' \
+                             event times: a condition on other columns decides which rows \
+                             match, which is not run yet (a filter in WHERE would also drop \
+                             the unmatched rows it keeps)",
+                        ));
+                    }
+                }
+            }
+            // An inner join's other conditions filter the joined rows, as WHERE would.
+            if !filters.is_empty() {
+                filters.extend(selection.take());
+                *selection = all_of(filters);
+            }
+            for (side, columns) in sides.iter_mut().zip(computed) {
+                if columns.is_empty() {
+                    continue;
+                }
+                let name = format!("{target}/{}-keys", side.alias);
+                side.columns.extend(columns.iter().map(|(c, _)| c.clone()));
+                plan = plan.operator(
+                    &name,
+                    &side.stream,
+                    OperatorKind::Project {
+                        columns,
+                        keep_input: true,
+                        drop: Vec::new(),
+                        keep_coordinates: false,
+                    },
+                );
+                side.stream = name;
             }
         }
         (JoinConstraint::None, None) => {
@@ -166,8 +212,6 @@ pub(super) fn lower<'a>(
         unreachable!("both bounds name both sides' event times");
     };
     // A source table's columns the query never reads are not kept in the join's state.
-    let mut plan = plan;
-    let mut sides = sides;
     let used = condition.used(items, selection.as_ref(), group_by, &sides);
     for (side, used) in sides.iter_mut().zip(used) {
         let Some(used) = used else { continue };
@@ -291,6 +335,30 @@ fn side<'a>(
             "join source tables, or windowed subqueries (SELECT ... GROUP BY TUMBLE(...))",
         )),
     }
+}
+
+/// The column of its side that is the key `e`: `e` itself when it is a column, else a
+/// column `__key<i>` computed before the join from `e` over the side's own columns (added
+/// to `computed`).
+fn key_column(
+    e: &Expr,
+    sides: &[Side; 2],
+    i: usize,
+    computed: &mut Vec<(String, String)>,
+) -> String {
+    if let Ok(Some((_, column))) = column_of(e, sides) {
+        return column;
+    }
+    let mut own = e.clone();
+    let _ = visit_expressions_mut(&mut own, |e| {
+        if let Ok(Some((_, column))) = column_of(e, sides) {
+            *e = Expr::Identifier(Ident::with_quote('"', column));
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    let name = format!("__key{i}");
+    computed.push((name.clone(), own.to_string()));
+    name
 }
 
 /// Refuses `column` of `side` as an event time for the join's bounds.

@@ -353,6 +353,91 @@ impl Condition {
     }
 }
 
+/// What a conjunct of `ON` is to the join.
+pub(super) enum Conjunct {
+    /// A key or a bound: [`Condition::add`] takes it, or says what is wrong with it.
+    Condition,
+    /// An equality of an expression of each side's columns, not both plain columns: a key
+    /// computed before the join, `(left's, right's)`.
+    KeyExpressions(Box<Expr>, Box<Expr>),
+    /// A condition on the columns that reads no event time: for an inner join, a filter
+    /// of the joined rows.
+    Other,
+}
+
+/// What `e`, a conjunct of `ON`, is to the join.
+///
+/// # Errors
+/// A column of neither side, or of both without a qualifier.
+pub(super) fn classify(e: &Expr, sides: &[Side; 2]) -> Result<Conjunct, String> {
+    if let Expr::BinaryOp {
+        left,
+        op: BinaryOperator::Eq,
+        right,
+    } = e
+    {
+        if term(left, sides).is_ok() && term(right, sides).is_ok() {
+            return Ok(Conjunct::Condition);
+        }
+        let (l, r) = (read_sides(left, sides)?, read_sides(right, sides)?);
+        match (l.as_slice(), r.as_slice()) {
+            ([0], [1]) => return Ok(Conjunct::KeyExpressions(left.clone(), right.clone())),
+            ([1], [0]) => return Ok(Conjunct::KeyExpressions(right.clone(), left.clone())),
+            _ => {}
+        }
+    }
+    let mut times = false;
+    let mut failure = None;
+    let _ = visit_expressions(e, |e| {
+        match column_of(e, sides) {
+            Ok(Some((side, column))) => times |= sides[side].times.contains(&column),
+            Ok(None) => {}
+            Err(message) => failure = Some(message),
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    if let Some(message) = failure {
+        return Err(message);
+    }
+    Ok(if times {
+        Conjunct::Condition
+    } else {
+        Conjunct::Other
+    })
+}
+
+/// The sides whose columns `e` reads, in order.
+pub(super) fn read_sides(e: &Expr, sides: &[Side; 2]) -> Result<Vec<usize>, String> {
+    let mut read = BTreeSet::new();
+    let mut failure = None;
+    let _ = visit_expressions(e, |e| {
+        match column_of(e, sides) {
+            Ok(Some((side, _))) => {
+                read.insert(side);
+            }
+            Ok(None) => {}
+            Err(message) => failure = Some(message),
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    failure.map_or_else(|| Ok(read.into_iter().collect()), Err)
+}
+
+/// The side and column that `e` names, if it is a column: `a.col`, or `col` of one side.
+pub(super) fn column_of(e: &Expr, sides: &[Side; 2]) -> Result<Option<(usize, String)>, String> {
+    match e {
+        Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+            let side = sides
+                .iter()
+                .position(|s| s.alias == ids[0].value)
+                .ok_or_else(|| format!("`{e}`: no side of the join goes by `{}`", ids[0]))?;
+            Ok(Some((side, ids[1].value.clone())))
+        }
+        Expr::Identifier(id) => Ok(owner(&id.value, sides)?.map(|side| (side, id.value.clone()))),
+        _ => Ok(None),
+    }
+}
+
 /// Whether `left` is a column of the left side other than its event time and `right` the
 /// right side's event time: a bound that [`Condition::until_bound`] may take.
 fn is_until(left: &Term, right: &Term, sides: &[Side; 2]) -> bool {

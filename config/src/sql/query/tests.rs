@@ -285,8 +285,14 @@ fn joins_that_cannot_evict_their_state_are_refused() {
             "the watermark of `b` is on `bts`",
         ),
         (
-            on("y.id = x.id AND y.v > 3 AND y.bts BETWEEN x.ts AND x.ts"),
-            "put other conditions in WHERE",
+            "INSERT INTO t SELECT x.id FROM a AS x LEFT JOIN b AS y ON y.id = x.id AND y.v > 3 \
+             AND y.bts BETWEEN x.ts AND x.ts;"
+                .to_owned(),
+            "an outer join's ON holds key equalities",
+        ),
+        (
+            on("y.id + x.id = 5 AND y.bts BETWEEN x.ts AND x.ts"),
+            "without keys",
         ),
         (
             "INSERT INTO t SELECT x.id FROM a AS x FULL JOIN b AS y ON y.id = x.id;".to_owned(),
@@ -313,6 +319,59 @@ fn joins_that_cannot_evict_their_state_are_refused() {
         let err = joined(&query).unwrap_err();
         assert!(err.contains(expected), "{query}: {err}");
     }
+}
+
+#[test]
+fn key_expressions_are_computed_before_the_join_and_an_inner_join_s_filters_follow_it() {
+    let config = joined(
+        "INSERT INTO t SELECT x.id, v FROM a AS x JOIN b AS y \
+         ON CAST(y.id AS STRING) = upper(x.k) AND x.id = y.id + 1 \
+         AND y.bts BETWEEN x.ts AND x.ts + INTERVAL '1' MINUTE AND y.v > 3 AND x.k <> 'z' \
+         WHERE v < 10;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let op = |name: &str| {
+        &plan
+            .operators
+            .iter()
+            .find(|o| o.name == name)
+            .unwrap_or_else(|| panic!("no {name}: {:?}", plan.operators))
+            .kind
+    };
+    let OperatorKind::Project { columns, .. } = op("t/x-keys") else {
+        panic!("not a projection");
+    };
+    assert_eq!(
+        columns,
+        &[
+            ("__key0".to_owned(), "upper(\"k\")".to_owned()),
+            ("__key1".to_owned(), "\"id\"".to_owned())
+        ][..1],
+        "x.id is a column: only upper(x.k) is computed"
+    );
+    let OperatorKind::Project { columns, .. } = op("t/y-keys") else {
+        panic!("not a projection");
+    };
+    assert_eq!(
+        columns,
+        &[
+            ("__key0".to_owned(), "CAST(\"id\" AS STRING)".to_owned()),
+            ("__key1".to_owned(), "\"id\" + 1".to_owned())
+        ]
+    );
+    let OperatorKind::StreamJoin(spec) = op("t/join") else {
+        panic!("not a join");
+    };
+    assert_eq!(spec.left_keys, ["__key0", "id"]);
+    assert_eq!(spec.right_keys, ["__key0", "__key1"]);
+    let OperatorKind::Filter { predicate } = op("t/where") else {
+        panic!("not a filter");
+    };
+    assert_eq!(
+        predicate,
+        "(\"y.v\" > 3) AND (\"x.k\" <> 'z') AND (\"y.v\" < 10)"
+    );
 }
 
 /// Per minute, `b`'s highest `v` (q7's shape) and, by `id`, its rows (q8's).
