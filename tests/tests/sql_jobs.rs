@@ -295,9 +295,9 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
          INSERT INTO sliding SELECT window_start, window_end, user_id, event_type, \
            count(*) AS n, sum(value) AS total FROM events \
            GROUP BY HOP(event_time, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE), user_id, event_type;\n\
-         INSERT INTO sessions SELECT user_id, window_start AS session_start, \
-           window_end AS session_end, count(*) AS n FROM events \
-           GROUP BY SESSION(event_time, INTERVAL '10' MINUTE), user_id;\n\
+         INSERT INTO sessions SELECT user_id, session_window.start AS session_start, \
+           session_window.end AS session_end, count(*) AS n FROM events \
+           GROUP BY session_window(event_time, INTERVAL 10 MINUTES), user_id;\n\
          CREATE TABLE live_sessions WITH ('output-mode' = 'update');\n\
          INSERT INTO live_sessions SELECT user_id, window_start AS session_start, \
            window_end AS session_end, count(*) AS n FROM events \

@@ -104,6 +104,23 @@ pub(super) fn lower<'a>(
         return Err(not_dedup());
     };
     let (keys, time_column) = numbered_by(call, source)?;
+    // OVER (...) reads the source's columns: a select item giving a key or the event time's
+    // name another value would have the deduplication read that value instead.
+    for item in &items {
+        if let SelectItem::ExprWithAlias { expr, alias } = item
+            && (keys.contains(&alias.value) || alias.value == time_column)
+            && !matches!(expr, Expr::Identifier(id) if id.value == alias.value)
+        {
+            return Err(unsupported(
+                &format!("`{item}` beside `{call}`"),
+                &format!(
+                    "the ROW_NUMBER() reads the source's `{}`, which the select list gives \
+                     another value; name the computed column differently",
+                    alias.value
+                ),
+            ));
+        }
+    }
     let delay = source.watermark.as_ref().map(|(_, d)| *d).ok_or_else(|| {
         unsupported(
             "ROW_NUMBER() over a source without a watermark",

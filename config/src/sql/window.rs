@@ -72,7 +72,8 @@ pub(super) fn is_window_time(e: &Expr) -> bool {
     matches!(e, Expr::Identifier(id) if id.value.eq_ignore_ascii_case("window_time"))
 }
 
-/// Whether `e` names the window's start or end (`window_start`, `window.start`, ...),
+/// Whether `e` names the window's start or end (`window_start`, `window.start`,
+/// `session_window.start`, ...),
 /// with the name it goes by unaliased.
 pub(super) fn window_bound(e: &Expr) -> Option<(Output, &'static str)> {
     let end = match e {
@@ -82,7 +83,9 @@ pub(super) fn window_bound(e: &Expr) -> Option<(Output, &'static str)> {
             _ => return None,
         },
         Expr::CompoundIdentifier(ids)
-            if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
+            if ids.len() == 2
+                && (ids[0].value.eq_ignore_ascii_case("window")
+                    || ids[0].value.eq_ignore_ascii_case("session_window")) =>
         {
             match ids[1].value.to_ascii_lowercase().as_str() {
                 "start" => false,
@@ -552,8 +555,15 @@ pub(super) fn interval(sql: &str) -> Result<Duration, String> {
         _ => text,
     };
     let expected = || format!("`{sql}`: an interval like INTERVAL '10' MINUTE");
-    let rest = body.strip_prefix('\'').ok_or_else(expected)?;
-    let (value, unit) = rest.split_once('\'').ok_or_else(expected)?;
+    // Spark SQL's `INTERVAL 10 MINUTES` is `INTERVAL '10' MINUTES`.
+    let (value, unit) = match body.strip_prefix('\'') {
+        Some(rest) => rest.split_once('\'').ok_or_else(expected)?,
+        None if body.starts_with(|c: char| c.is_ascii_digit()) => body
+            .split_once(char::is_whitespace)
+            .filter(|(_, unit)| unit.chars().all(|c| c.is_ascii_alphabetic() || c == ' '))
+            .ok_or_else(expected)?,
+        None => return Err(expected()),
+    };
     let unit = unit.trim().to_ascii_lowercase();
     let text = if unit.is_empty() {
         value.trim().to_owned()
@@ -613,6 +623,10 @@ mod tests {
             assert!(err.contains("no fixed length"), "{calendar}: {err}");
         }
         assert_eq!(interval("'1m'"), Ok(Duration::from_secs(60)));
+        assert_eq!(interval("INTERVAL 90 SECONDS"), Ok(Duration::from_secs(90)));
+        assert_eq!(interval("INTERVAL 2 HOUR"), Ok(Duration::from_secs(7200)));
+        assert!(interval("INTERVAL 2").is_err());
+        assert!(interval("INTERVAL 2 + 3 MINUTE").is_err());
         assert!(interval("INTERVAL '0' SECOND").is_err());
     }
 }

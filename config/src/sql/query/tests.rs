@@ -191,6 +191,20 @@ fn row_numbers_that_are_not_a_deduplication_are_refused() {
                 .to_owned(),
             "only deduplication runs as one",
         ),
+        (
+            "INSERT INTO t SELECT user_id FROM (SELECT user_id, ts + INTERVAL '1' HOUR AS ts, \
+             ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts) AS rn FROM events) \
+             WHERE rn = 1;"
+                .to_owned(),
+            "reads the source's `ts`, which the select list gives another value",
+        ),
+        (
+            "INSERT INTO t SELECT user_id FROM (SELECT upper(user_id) AS user_id, ts, \
+             ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts) AS rn FROM events) \
+             WHERE rn = 1;"
+                .to_owned(),
+            "reads the source's `user_id`",
+        ),
     ];
     for (query, expected) in cases {
         let err = job("", &query).unwrap_err();
