@@ -82,7 +82,15 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
         if head.starts_with("INSERT") || head.starts_with("WITH") {
             inserts.push(Insert::parse(s).map_err(|e| (s.clone(), e))?);
         } else if head.starts_with("CREATE TABLE ") {
-            creates.push(s);
+            creates.push(s.clone());
+        } else if head.starts_with("CREATE TEMPORARY TABLE") {
+            // Flink's temporary table: a job's tables all live as long as the job.
+            let at = s.to_ascii_uppercase().find("TEMPORARY").unwrap_or_default();
+            creates.push(format!(
+                "{}{}",
+                &s[..at],
+                s[at + "TEMPORARY".len()..].trim_start()
+            ));
         } else if head.starts_with("CREATE VIEW ")
             || head.starts_with("CREATE TEMPORARY VIEW")
             || head.starts_with("CREATE MATERIALIZED VIEW")
@@ -104,7 +112,7 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
     let mut sources: Vec<SourceTable> = Vec::new();
     let mut sinks = BTreeMap::new();
     for s in creates {
-        let table = CreateStatement::parse(s).map_err(|e| (s.clone(), e))?;
+        let table = CreateStatement::parse(&s).map_err(|e| (s.clone(), e))?;
         if views.contains_key(&table.name) {
             return Err((
                 s.clone(),
@@ -113,7 +121,10 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
         }
         if targets.contains(&table.name.as_str()) {
             let sink = table.sink().map_err(|e| (s.clone(), e))?;
-            sinks.insert(sink.name.clone(), sink);
+            let name = sink.name.clone();
+            if sinks.insert(name.clone(), sink).is_some() {
+                return Err((s.clone(), format!("table `{name}` is declared twice")));
+            }
         } else if sources.iter().any(|t| t.name == table.name) {
             return Err((
                 s.clone(),
@@ -207,6 +218,11 @@ impl CreateStatement {
                 ))
             })
             .collect::<Result<Vec<_>, String>>()?;
+        for (i, (column, _, _)) in columns.iter().enumerate() {
+            if columns[..i].iter().any(|(c, _, _)| c == column) {
+                return Err(format!("column `{column}` is declared twice"));
+            }
+        }
         for (i, constraint) in constraints.iter().enumerate() {
             let TableConstraint::Check(check) = constraint else {
                 return Err(format!(
@@ -518,7 +534,10 @@ fn split_with(statement: &str) -> Result<(String, BTreeMap<String, String>), Str
         let (key, value) = pair
             .split_once('=')
             .ok_or_else(|| format!("`{pair}`: 'key' = 'value'"))?;
-        options.insert(unquote(key.trim()), unquote(value.trim()));
+        let key = unquote(key.trim());
+        if options.insert(key.clone(), unquote(value.trim())).is_some() {
+            return Err(format!("WITH (...): the option '{key}' is given twice"));
+        }
     }
     Ok((body, options))
 }
@@ -707,6 +726,14 @@ mod tests {
         };
         assert!(
             err("CREATE TABLE t (a BLOB) WITH ('connector' = 'kafka')").contains("column type")
+        );
+        assert!(
+            err("CREATE TABLE t (a BIGINT, a STRING) WITH ('connector' = 'kafka')")
+                .contains("column `a` is declared twice")
+        );
+        assert!(
+            err("CREATE TABLE t (a BIGINT) WITH ('connector' = 'kafka', 'connector' = 'files')")
+                .contains("the option 'connector' is given twice")
         );
         assert!(
             err("CREATE TABLE t (a BIGINT UNSIGNED) WITH ('connector' = 'kafka')")

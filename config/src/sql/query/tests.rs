@@ -675,3 +675,23 @@ fn a_deduplication_s_row_number_is_a_column_where_the_outer_query_reads_it() {
     let err = job("", &dedup("*", &format!("{numbered}, user_id, ts"), "")).unwrap_err();
     assert!(err.contains("put the ROW_NUMBER() column last"), "{err}");
 }
+
+#[test]
+fn temporary_tables_are_tables_and_a_table_is_declared_once() {
+    let text = "CREATE TEMPORARY TABLE events (user_id STRING, ts TIMESTAMP NOT NULL, \
+                WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) \
+                WITH ('connector' = 'generator', 'format' = 'json');\n\
+                create temporary table t WITH ('connector' = 'blackhole');\n\
+                INSERT INTO t SELECT user_id FROM events;";
+    let config = crate::sql::SqlJob::from_sql_with(text, "t.sql", "t", &[]).unwrap();
+    let queries = config.queries.unwrap();
+    assert_eq!(queries.plan.source, "events");
+    assert!(queries.sinks[0].blackhole, "the sink's options were read");
+    let err = job(
+        "CREATE TABLE t WITH ('connector' = 'blackhole');\n\
+         CREATE TABLE t WITH ('connector' = 'delta');",
+        "INSERT INTO t SELECT user_id FROM events;",
+    )
+    .unwrap_err();
+    assert!(err.contains("table `t` is declared twice"), "{err}");
+}
