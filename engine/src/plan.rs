@@ -318,7 +318,11 @@ impl Plan {
         for op in &self.operators {
             let mut inputs = vec![op.input.as_str()];
             match &op.kind {
-                OperatorKind::StreamJoin(join) => inputs.push(join.right.as_str()),
+                OperatorKind::StreamJoin(join) => {
+                    inputs.push(join.right.as_str());
+                    inputs.extend(join.left_watermark_from.as_deref());
+                    inputs.extend(join.right_watermark_from.as_deref());
+                }
                 OperatorKind::Union { others } => inputs.extend(others.iter().map(String::as_str)),
                 OperatorKind::Window(WindowSpec {
                     watermark_from: Some(from),

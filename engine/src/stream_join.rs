@@ -105,13 +105,22 @@ pub struct StreamJoinSpec {
     /// left row is kept until the watermark passes that.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_until: Option<String>,
+    /// The stream whose rows set the left side's watermark, when not the left input: its
+    /// source's rows before a filter of `ON` (as Spark and Flink observe event time at
+    /// the source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_watermark_from: Option<String>,
+    /// The same for the right side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub right_watermark_from: Option<String>,
 }
 
 /// Stream–stream interval joins of Arrow batch streams.
 pub trait StreamJoinExt<'scope> {
     /// Joins `self` (the left side, batches with `left`) with `right` (batches with
-    /// `right_schema`) per `spec`. Late rows of either side carry `windows_missed` (0)
-    /// and `late_watermark`.
+    /// `right_schema`) per `spec`; `watermarks` holds, for each side, the stream that sets
+    /// its watermark when not its input. Late rows of either side carry `windows_missed`
+    /// (0) and `late_watermark`.
     ///
     /// # Errors
     /// When the spec does not fit the schemas.
@@ -122,6 +131,7 @@ pub trait StreamJoinExt<'scope> {
         left: &SchemaRef,
         right_schema: &SchemaRef,
         setup: WindowSetup,
+        watermarks: [Option<(Stream<'scope, u64, Batches>, SchemaRef)>; 2],
     ) -> Result<WindowOutputs<'scope>>;
 }
 
@@ -133,15 +143,17 @@ impl<'scope> StreamJoinExt<'scope> for Stream<'scope, u64, Batches> {
         left: &SchemaRef,
         right_schema: &SchemaRef,
         setup: WindowSetup,
+        watermarks: [Option<(Stream<'scope, u64, Batches>, SchemaRef)>; 2],
     ) -> Result<WindowOutputs<'scope>> {
         let state = StreamJoinState::new(spec.clone(), left, right_schema)?;
+        let [left_watermark, right_watermark] = watermarks;
         let inputs = vec![
             EventTimeInput {
                 stream: self,
                 keys: KeyColumns::resolve(left, &spec.left_keys)?,
                 time_column: Some(spec.left_time.clone()),
                 schema: Arc::clone(left),
-                watermark: None,
+                watermark: left_watermark,
                 also: Vec::new(),
             },
             EventTimeInput {
@@ -149,7 +161,7 @@ impl<'scope> StreamJoinExt<'scope> for Stream<'scope, u64, Batches> {
                 keys: KeyColumns::resolve(right_schema, &spec.right_keys)?,
                 time_column: Some(spec.right_time.clone()),
                 schema: Arc::clone(right_schema),
-                watermark: None,
+                watermark: right_watermark,
                 also: Vec::new(),
             },
         ];

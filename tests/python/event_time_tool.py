@@ -60,6 +60,8 @@ deduplication within the watermark.
         the left outer join of the rows that were not late (order_id, customer, amount,
         pid, paid), and the dead-letter table the late rows (order id or payment id,
         epoch); matched orders, unmatched orders and late rows must all be more than 0.
+        With --paid-over N the join's ON also holds `p.paid > N`: the payments that fail
+        it match nothing and are not late rows, though they move the watermark.
 
     event_time_tool.py check-join-windows --dir D --out OUT --table T --table2 T2 [--dlq DLQ]
         Windows over the join of check-join's orders and payments (the same bounds,
@@ -452,6 +454,10 @@ def joined_rows(args):
             else:
                 kept_o.append(row)
         for row in payments[e]:
+            # A filter of the payments in ON drops them before the join, after they moved
+            # its watermark (each side's is its source's).
+            if getattr(args, "paid_over", None) is not None and not row["paid"] > args.paid_over:
+                continue
             if bound is not None and row["t"] <= bound:
                 late.append((row, e))
             else:
@@ -655,6 +661,8 @@ def main(argv) -> int:
     cj.add_argument("--out", required=True)
     cj.add_argument("--table", required=True)
     cj.add_argument("--dlq", default="dead_letters")
+    cj.add_argument("--paid-over", type=int,
+                    help="the join's ON also holds p.paid > N (payments filtered before it)")
     cw = sub.add_parser("check-join-windows")
     cw.add_argument("--dir", required=True)
     cw.add_argument("--out", required=True)

@@ -273,6 +273,117 @@ fn a_stream_stream_left_join_matches_its_oracle_and_survives_kills() -> Result<(
     against_oracle_through_kills(&dir, &job, 2, "check-join", &["--table", "order_payments"])
 }
 
+/// The same LEFT join with a condition on the payments in `ON` (`p.paid > 250`): the
+/// payments that fail it match no order, so more orders come out with nulls, and they
+/// are filtered before the join, whose watermark still follows every payment (the oracle
+/// computes it from all of them). Killed three times and resumed.
+#[test]
+fn a_left_join_filtering_its_right_side_in_on_matches_its_oracle_and_survives_kills() -> Result<()>
+{
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_stream_join_on")?;
+    write_input(&dir, "write-join", 3)?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'orders-big-payments';\n\
+             {}INSERT INTO order_payments \
+             SELECT o.id AS order_id, customer, amount, pid, paid \
+             FROM orders AS o LEFT JOIN payments AS p \
+               ON p.order_id = o.id AND p.paid > 250 \
+              AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE;\n",
+            orders_and_payments(&dir)
+        ),
+    )?;
+    against_oracle_through_kills(
+        &dir,
+        &job,
+        2,
+        "check-join",
+        &["--table", "order_payments", "--paid-over", "250"],
+    )
+}
+
+/// The watermark of a side filtered in `ON` is its source's, not its filtered rows': in
+/// epoch 0 a payment that fails `p.paid > 100` moves the payments' watermark to 00:09,
+/// which epoch 1 uses (order 1 leaves the join unmatched) and epoch 2 holds rows to; in
+/// epoch 2 the only payment that passes (00:01) is late by it, a dead letter, as Spark
+/// (which observes event time at the source) has it. Had the watermark followed the
+/// filtered rows (none before epoch 2), the payment would have joined order 1.
+#[test]
+fn a_side_filtered_in_on_keeps_its_source_s_watermark() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_join_on_watermark")?;
+    let write = |side: &str, epoch: u32, rows: &[&str]| -> Result<()> {
+        let side = dir.join(side);
+        std::fs::create_dir_all(&side)?;
+        std::fs::write(side.join(format!("{epoch}.json")), rows.join("\n") + "\n")?;
+        Ok(())
+    };
+    let at = |hms: &str| format!("2026-01-01T{hms}Z");
+    let order = |id: u32, t: &str| {
+        format!(
+            r#"{{"id":{id},"customer":"c{id}","ts":"{}","amount":{id}}}"#,
+            at(t)
+        )
+    };
+    let payment = |pid: u32, order: u32, t: &str, paid: u32| {
+        format!(
+            r#"{{"pid":{pid},"order_id":{order},"ts":"{}","paid":{paid}}}"#,
+            at(t)
+        )
+    };
+    write("orders", 0, &[&order(1, "00:00:00"), &order(2, "00:10:00")])?;
+    write("orders", 1, &[&order(3, "00:10:05")])?;
+    write("orders", 2, &[&order(4, "00:10:10")])?;
+    write(
+        "payments",
+        0,
+        &[
+            &payment(10, 1, "00:00:30", 10),
+            &payment(11, 99, "00:10:00", 5),
+        ],
+    )?;
+    write("payments", 1, &[&payment(13, 98, "00:10:05", 1)])?;
+    write("payments", 2, &[&payment(12, 1, "00:01:00", 500)])?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'on-watermark';\n\
+             {}INSERT INTO order_payments SELECT o.id AS order_id, pid, paid \
+             FROM orders AS o LEFT JOIN payments AS p ON p.order_id = o.id AND p.paid > 100 \
+             AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE;\n",
+            orders_and_payments(&dir)
+        ),
+    )?;
+    let out = dir.join("out");
+    run_with_timeout(
+        sluice_run(&job, &[format!("output.dir={}", out.display())])?,
+        demo_timeout(),
+    )?
+    .require_success("the join")?;
+    let table = |name: &str| format!("delta_scan('{}')", out.join("tables").join(name).display());
+    let rows = duckdb_rows(&format!(
+        "SELECT order_id, coalesce(CAST(pid AS VARCHAR), '-') FROM {} ORDER BY order_id",
+        table("order_payments")
+    ))?;
+    ensure!(
+        rows == [["1", "-"], ["2", "-"], ["3", "-"], ["4", "-"]],
+        "every order unmatched, payment 12 being late: {rows:?}"
+    );
+    let late = duckdb_rows(&format!(
+        "SELECT reason, json_extract(payload, '$.pid') FROM {}",
+        table("dead_letters")
+    ))?;
+    ensure!(
+        late == [["late", "12"]],
+        "payment 12 late, and nothing else a dead letter: {late:?}"
+    );
+    Ok(())
+}
+
 /// Windows over a stream–stream join's rows: over the order's time per customer (an
 /// inner join), and over the payment's time (a RIGHT join, whose unmatched payments come
 /// out once the watermark passes them). Each window's watermark is the join's (the least

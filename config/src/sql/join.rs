@@ -51,6 +51,9 @@ struct Side<'a> {
     delay: Duration,
     /// Whether it is a windowed subquery.
     windowed: bool,
+    /// The stream that sets its watermark when a filter of `ON` precedes the join: its
+    /// rows before that filter.
+    watermark_from: Option<String>,
 }
 
 /// A lowered join.
@@ -120,6 +123,7 @@ pub(super) fn lower<'a>(
         (JoinConstraint::On(on), _) => {
             let mut computed: [Vec<(String, String)>; 2] = Default::default();
             let mut filters = Vec::new();
+            let mut side_filters: [Vec<Expr>; 2] = Default::default();
             for conjunct in conjuncts(on) {
                 match classify(conjunct, &sides)? {
                     Conjunct::Condition => condition.add(conjunct, &sides)?,
@@ -132,13 +136,20 @@ pub(super) fn lower<'a>(
                     Conjunct::Other if kind == StreamJoinKind::Inner => {
                         filters.push(conjunct.clone());
                     }
+                    // A condition on the side an outer join does not keep whole decides
+                    // which of its rows may match: they are filtered before the join.
+                    Conjunct::Other if let Some(side) = filtered_side(conjunct, &sides, kind)? => {
+                        side_filters[side].push(own_columns(conjunct, &sides));
+                    }
                     Conjunct::Other => {
                         return Err(unsupported(
                             &format!("ON ... {conjunct}"),
-                            "an outer join's ON holds key equalities and bounds on the sides' \
-                             event times: a condition on other columns decides which rows \
-                             match, which is not run yet (a filter in WHERE would also drop \
-                             the unmatched rows it keeps)",
+                            "an outer join's ON holds key equalities, bounds on the sides' \
+                             event times, and filters of the side it does not keep whole (the \
+                             right of a LEFT JOIN); a condition on the kept side's columns, or \
+                             on both sides', decides which rows match inside the join, which \
+                             is not run yet (a filter in WHERE would also drop the unmatched \
+                             rows it keeps)",
                         ));
                     }
                 }
@@ -147,6 +158,16 @@ pub(super) fn lower<'a>(
             if !filters.is_empty() {
                 filters.extend(selection.take());
                 *selection = all_of(filters);
+            }
+            for (side, conditions) in sides.iter_mut().zip(side_filters) {
+                let Some(predicate) = all_of(conditions) else {
+                    continue;
+                };
+                let name = format!("{target}/{}-on", side.alias);
+                plan = plan.filter(&name, &side.stream, &predicate.to_string());
+                // Its watermark follows its rows before the filter, as at its source.
+                side.watermark_from = Some(side.stream.clone());
+                side.stream = name;
             }
             for (side, columns) in sides.iter_mut().zip(computed) {
                 if columns.is_empty() {
@@ -256,6 +277,8 @@ pub(super) fn lower<'a>(
         left_prefix: format!("{}.", l.alias),
         right_prefix: format!("{}.", r.alias),
         left_until: condition.until.clone(),
+        left_watermark_from: l.watermark_from.clone(),
+        right_watermark_from: r.watermark_from.clone(),
     };
     Ok(Lowered {
         plan: plan.stream_join(&name, &l.stream, spec.clone()),
@@ -290,6 +313,7 @@ fn side<'a>(
                     .map(|(_, d)| *d)
                     .unwrap_or_default(),
                 windowed: false,
+                watermark_from: None,
             };
             Ok((plan, side))
         }
@@ -324,6 +348,7 @@ fn side<'a>(
                 columns: windows.columns,
                 delay: Duration::ZERO,
                 windowed: true,
+                watermark_from: None,
             };
             Ok((windows.plan, side))
         }
@@ -335,6 +360,35 @@ fn side<'a>(
             "join source tables, or windowed subqueries (SELECT ... GROUP BY TUMBLE(...))",
         )),
     }
+}
+
+/// The side an outer join of `kind` filters by `condition` before joining, when it reads
+/// the columns of that side alone and that side is a source table's rows: the right side
+/// of a LEFT join, the left of a RIGHT join.
+fn filtered_side(
+    condition: &Expr,
+    sides: &[Side; 2],
+    kind: StreamJoinKind,
+) -> Result<Option<usize>, String> {
+    let side = match kind {
+        StreamJoinKind::LeftOuter => 1,
+        StreamJoinKind::RightOuter => 0,
+        _ => return Ok(None),
+    };
+    let read = condition::read_sides(condition, sides)?;
+    Ok((read == [side] && !sides[side].windowed).then_some(side))
+}
+
+/// `e` over its side's own column names (`p.paid > 10` as `"paid" > 10`).
+fn own_columns(e: &Expr, sides: &[Side; 2]) -> Expr {
+    let mut own = e.clone();
+    let _ = visit_expressions_mut(&mut own, |e| {
+        if let Ok(Some((_, column))) = column_of(e, sides) {
+            *e = Expr::Identifier(Ident::with_quote('"', column));
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    own
 }
 
 /// The column of its side that is the key `e`: `e` itself when it is a column, else a
@@ -349,15 +403,8 @@ fn key_column(
     if let Ok(Some((_, column))) = column_of(e, sides) {
         return column;
     }
-    let mut own = e.clone();
-    let _ = visit_expressions_mut(&mut own, |e| {
-        if let Ok(Some((_, column))) = column_of(e, sides) {
-            *e = Expr::Identifier(Ident::with_quote('"', column));
-        }
-        std::ops::ControlFlow::<()>::Continue(())
-    });
     let name = format!("__key{i}");
-    computed.push((name.clone(), own.to_string()));
+    computed.push((name.clone(), own_columns(e, sides).to_string()));
     name
 }
 
@@ -439,7 +486,8 @@ impl Lowered<'_> {
     /// What a window over the joined rows needs of the join.
     pub(super) fn clocks(&self) -> JoinClocks {
         let side = |s: &Side, time: &str| {
-            (!s.windowed).then(|| (s.alias.clone(), s.stream.clone(), time.to_owned(), s.delay))
+            let clock = s.watermark_from.clone().unwrap_or_else(|| s.stream.clone());
+            (!s.windowed).then(|| (s.alias.clone(), clock, time.to_owned(), s.delay))
         };
         JoinClocks {
             sides: [

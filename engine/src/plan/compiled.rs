@@ -295,6 +295,16 @@ fn compile_operator(
             (compiled, Arc::clone(input))
         }
         OperatorKind::StreamJoin(spec) => {
+            observable(
+                streams,
+                spec.left_watermark_from.as_deref(),
+                &spec.left_time,
+            )?;
+            observable(
+                streams,
+                spec.right_watermark_from.as_deref(),
+                &spec.right_time,
+            )?;
             let right = Arc::clone(&streams[&spec.right]);
             let state = StreamJoinState::new(spec.clone(), input, &right)?;
             let schema = Arc::clone(state.output_schema());

@@ -204,10 +204,16 @@ fn stream_join(spec: &StreamJoinSpec) -> String {
             format!("+ {d}")
         }
     };
+    let of = |from: &Option<String>| {
+        from.as_ref()
+            .map_or_else(String::new, |f| format!(" of {f}"))
+    };
     format!(
         "{kind} interval join with `{right}` on {left_keys:?} = {right_keys:?}, \
          {r}{right_time} between {l}{left_time} {min} and {l}{until} {max}; watermarks \
-         {l}{left_time} - {ld}, {r}{right_time} - {rd}; state `{name}`",
+         {l}{left_time} - {ld}{lf}, {r}{right_time} - {rd}{rf}; state `{name}`",
+        lf = of(&spec.left_watermark_from),
+        rf = of(&spec.right_watermark_from),
         kind = format!("{:?}", spec.kind).to_lowercase(),
         right = spec.right,
         left_keys = spec.left_keys,

@@ -160,6 +160,12 @@ impl CompiledPlan {
             (OperatorKind::StreamJoin(spec), _) => {
                 needs.all(stream, input);
                 needs.all(&spec.right, &self.schemas[&spec.right]);
+                if let Some(from) = &spec.left_watermark_from {
+                    needs.add(from, [&spec.left_time]);
+                }
+                if let Some(from) = &spec.right_watermark_from {
+                    needs.add(from, [&spec.right_time]);
+                }
             }
             (OperatorKind::Union { others }, _) => {
                 needs.all(stream, input);

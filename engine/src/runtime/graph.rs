@@ -158,8 +158,12 @@ fn event_time<'scope>(
         CompiledOperator::StreamJoin { spec, left, right } => {
             let setup = event_time_setup(&spec.name, shared, control);
             let other = streams[&spec.right].clone();
+            let watermarks = [
+                observed(spec.left_watermark_from.as_deref(), streams, shared),
+                observed(spec.right_watermark_from.as_deref(), streams, shared),
+            ];
             (
-                input.stream_join(other, spec, left, right, setup)?,
+                input.stream_join(other, spec, left, right, setup, watermarks)?,
                 format!("StreamJoin({})", spec.name),
             )
         }

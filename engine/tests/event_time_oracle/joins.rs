@@ -22,6 +22,8 @@ fn join_spec(kind: StreamJoinKind) -> StreamJoinSpec {
         left_prefix: "l.".into(),
         right_prefix: "r.".into(),
         left_until: None,
+        left_watermark_from: None,
+        right_watermark_from: None,
     }
 }
 
@@ -49,7 +51,7 @@ fn run_join(
         };
         let (left, _) = stream.clone().map_batches("Left", side(true));
         let (right, _) = stream.map_batches("Right", side(false));
-        left.stream_join(right, &spec, &schema(), &schema(), setup)
+        left.stream_join(right, &spec, &schema(), &schema(), setup, [None, None])
             .unwrap()
     });
     let mut joined = Vec::new();

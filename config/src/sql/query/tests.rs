@@ -299,8 +299,8 @@ fn joins_that_cannot_evict_their_state_are_refused() {
             "the watermark of `b` is on `bts`",
         ),
         (
-            "INSERT INTO t SELECT x.id FROM a AS x LEFT JOIN b AS y ON y.id = x.id AND y.v > 3 \
-             AND y.bts BETWEEN x.ts AND x.ts;"
+            "INSERT INTO t SELECT x.id FROM a AS x LEFT JOIN b AS y ON y.id = x.id \
+             AND x.k <> 'z' AND y.bts BETWEEN x.ts AND x.ts;"
                 .to_owned(),
             "an outer join's ON holds key equalities",
         ),
@@ -386,6 +386,58 @@ fn key_expressions_are_computed_before_the_join_and_an_inner_join_s_filters_foll
         predicate,
         "(\"y.v\" > 3) AND (\"x.k\" <> 'z') AND (\"y.v\" < 10)"
     );
+}
+
+#[test]
+fn an_outer_join_filters_the_side_it_does_not_keep_whole_before_joining() {
+    let plan = |join: &str, condition: &str| {
+        joined(&format!(
+            "INSERT INTO t SELECT x.id, v FROM a AS x {join} b AS y ON y.id = x.id \
+             AND y.bts BETWEEN x.ts AND x.ts + INTERVAL '1' MINUTE AND {condition};"
+        ))
+        .map(|c| c.queries.unwrap().plan)
+    };
+    let left = plan("LEFT JOIN", "y.v > 3").unwrap();
+    let filter = left.operators.iter().find(|o| o.name == "t/y-on").unwrap();
+    assert_eq!(filter.input, "b");
+    assert_eq!(
+        filter.kind,
+        OperatorKind::Filter {
+            predicate: "\"v\" > 3".into()
+        }
+    );
+    let join = |plan: &sluice_engine::plan::Plan| {
+        plan.operators
+            .iter()
+            .find_map(|o| match &o.kind {
+                OperatorKind::StreamJoin(spec) => Some(spec.clone()),
+                _ => None,
+            })
+            .expect("a join")
+    };
+    let spec = join(&left);
+    assert_eq!(
+        (
+            spec.left_watermark_from.as_deref(),
+            spec.right_watermark_from.as_deref()
+        ),
+        (None, Some("b")),
+        "the right side's watermark follows its rows before the filter"
+    );
+    let right = plan("RIGHT JOIN", "upper(x.k) <> 'Z'").unwrap();
+    assert_eq!(join(&right).left_watermark_from.as_deref(), Some("a"));
+    for (join, condition) in [
+        ("LEFT JOIN", "x.k <> 'z'"),
+        ("LEFT JOIN", "y.v > x.id"),
+        ("RIGHT JOIN", "y.v > 3"),
+        ("FULL JOIN", "y.v > 3"),
+    ] {
+        let err = plan(join, condition).unwrap_err();
+        assert!(
+            err.contains("decides which rows match"),
+            "{join} {condition}: {err}"
+        );
+    }
 }
 
 /// Per minute, `b`'s highest `v` (q7's shape) and, by `id`, its rows (q8's).

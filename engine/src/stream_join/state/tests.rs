@@ -60,6 +60,8 @@ fn a_join_bounded_above_by_a_left_column_keeps_the_left_row_until_it() {
         left_prefix: "a.".into(),
         right_prefix: "b.".into(),
         left_until: Some("u".into()),
+        left_watermark_from: None,
+        right_watermark_from: None,
     };
     let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
     // Epoch 0: auction 1 runs from 10 to 100; auction 2 has no expiry (null).
@@ -141,6 +143,8 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
         left_prefix: "l.".into(),
         right_prefix: "r.".into(),
         left_until: None,
+        left_watermark_from: None,
+        right_watermark_from: None,
     };
     let rows = crate::event_time::SNAPSHOT_BATCH_ROWS as i64 * 2 + 123;
     let mut state = StreamJoinState::new(spec.clone(), &schema, &schema).unwrap();
@@ -200,6 +204,8 @@ fn a_right_row_leaves_once_the_watermark_passes_its_bound() {
         left_prefix: "a.".into(),
         right_prefix: "b.".into(),
         left_until: None,
+        left_watermark_from: None,
+        right_watermark_from: None,
     };
     let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
     // Epoch 0: auction 9 at 0; bids on auction 1 at 20 and 200 (none matches).
