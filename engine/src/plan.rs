@@ -522,6 +522,7 @@ mod tests {
             watermark_also: Vec::new(),
             changelog: false,
             deletes: false,
+            offset: std::time::Duration::ZERO,
         };
         let two = |second: &str| {
             let mut other = spec.clone();

@@ -168,6 +168,12 @@ pub struct WindowSpec {
     /// table merged by keys and session start deletes them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deletes: bool,
+    /// How far past the Unix epoch tumbling and sliding windows start (Spark's
+    /// `startTime`, Flink's `offset`): windows `[offset + k slide, offset + k slide +
+    /// size)`, hourly windows from a quarter past, daily ones from a time zone's midnight.
+    /// Less than the slide (the size, for tumbling windows).
+    #[serde(default, skip_serializing_if = "Duration::is_zero")]
+    pub offset: Duration,
 }
 
 impl WindowSpec {
@@ -189,7 +195,15 @@ impl WindowSpec {
             watermark_also: Vec::new(),
             changelog: false,
             deletes: false,
+            offset: Duration::ZERO,
         }
+    }
+
+    /// With windows starting `offset` past the Unix epoch (tumbling and sliding windows).
+    #[must_use]
+    pub fn with_offset(mut self, offset: Duration) -> Self {
+        self.offset = offset;
+        self
     }
 
     /// With the grouping key columns `keys`.
@@ -242,7 +256,8 @@ impl WindowSpec {
     /// # Errors
     /// An allowed lateness outside `update` mode (append emits a window once, so a later
     /// row could never correct it), or in `update` mode over sessions (a session's start
-    /// and end move as it merges, so its row cannot be corrected in place).
+    /// and end move as it merges, so its row cannot be corrected in place); an offset of
+    /// windows other than tumbling and sliding ones, or not below their period.
     pub fn validate(&self) -> crate::error::Result<()> {
         let invalid = |why: &str| {
             Err(crate::error::EngineError::InvalidPlan(format!(
@@ -264,6 +279,19 @@ impl WindowSpec {
             return invalid(
                 "a changelog of retractions is only built for aggregates without a window",
             );
+        }
+        if !self.offset.is_zero() {
+            let period = match self.kind {
+                WindowKind::Tumbling { size } => size,
+                WindowKind::Sliding { slide, .. } => slide,
+                _ => return invalid("only tumbling and sliding windows start at an offset"),
+            };
+            if self.offset >= period {
+                return invalid(&format!(
+                    "an offset of {:?} is not less than the windows' period, {period:?}",
+                    self.offset
+                ));
+            }
         }
         if let WindowKind::Cumulating { size, step } = self.kind
             && (step.is_zero() || size < step || micros(size) % micros(step) != 0)

@@ -23,6 +23,9 @@
         --legacy G, G must hold the 5-minute windows' start and Flink's rowtime (the end
         less 1 ms) per event type with their counts, written with Flink's TUMBLE_START and
         TUMBLE_ROWTIME and a GROUP BY position.
+        --shifted W, W must hold 5-minute windows starting 2 minutes past (Spark's start
+        time) per event type, and --shifted-hops H 3-minute windows every minute starting
+        40 s past (a HOP offset of -20 s), with their counts (DuckDB's time_bucket offset).
         --stamped S, S must hold every row's arrow_cast(value, 'Int32') (trunc) and a
         now() within --ran-between START_US,END_US with current_date() its date.
 
@@ -380,6 +383,31 @@ def windows(args):
                                FROM bids GROUP BY ALL
                                """,
                                args.legacy, "ws, wt, event_type, n"))
+    if args.shifted:
+        reports.append(compare(con, "shifted (Spark's window() with a start time of 2 minutes)",
+                               """
+                               SELECT time_bucket(INTERVAL 5 MINUTE, event_time,
+                                                  INTERVAL 2 MINUTE) AS ws,
+                                      time_bucket(INTERVAL 5 MINUTE, event_time,
+                                                  INTERVAL 2 MINUTE) + INTERVAL 5 MINUTE AS we,
+                                      event_type, count(*) AS n
+                               FROM bids GROUP BY ALL
+                               """,
+                               args.shifted, "ws, we, event_type, n"))
+    if args.shifted_hops:
+        # 3-minute windows every minute starting 40 s past each minute (an offset of -20 s):
+        # each row is in the three whose start is at most 2 minutes before its slot's.
+        reports.append(compare(con, "shifted_hops (HOP with an offset of -20 seconds)",
+                               """
+                               SELECT s AS window_start, s + INTERVAL 3 MINUTE AS window_end,
+                                      count(*) AS n
+                               FROM (SELECT time_bucket(INTERVAL 1 MINUTE, event_time,
+                                                        INTERVAL 40 SECOND)
+                                              - k * INTERVAL 1 MINUTE AS s
+                                     FROM bids, range(0, 3) r(k))
+                               GROUP BY ALL
+                               """,
+                               args.shifted_hops, "window_start, window_end, n"))
     if args.stamped:
         # now() and current_date() are the clock when each batch is evaluated: within the
         # run, and the run's dates; arrow_cast(value, 'Int32') truncates as Arrow casts.
@@ -445,6 +473,8 @@ def main():
     w.add_argument("--leaders")
     w.add_argument("--runners-up")
     w.add_argument("--legacy")
+    w.add_argument("--shifted")
+    w.add_argument("--shifted-hops")
     w.add_argument("--stamped")
     w.add_argument("--ran-between", help="START_US,END_US: the run's wall clock")
     w.set_defaults(func=windows)

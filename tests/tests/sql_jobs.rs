@@ -336,7 +336,14 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
            TUMBLE_ROWTIME(event_time, INTERVAL '5' MINUTE) AS wt, event_type, count(*) AS n \
            FROM events GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), 3, event_type;\n\
          INSERT INTO stamped SELECT event_id, now() AS seen, current_date() AS day, \
-           arrow_cast(value, 'Int32') AS whole FROM events;\n",
+           arrow_cast(value, 'Int32') AS whole FROM events;\n\
+         INSERT INTO shifted SELECT window.start AS ws, window.end AS we, event_type, \
+           count(*) AS n FROM events \
+           GROUP BY window(event_time, '5 minutes', '5 minutes', '2 minutes'), event_type;\n\
+         INSERT INTO shifted_hops SELECT window_start, window_end, count(*) AS n \
+           FROM TABLE(HOP(TABLE events, DESCRIPTOR(event_time), INTERVAL '1' MINUTE, \
+             INTERVAL '3' MINUTE, INTERVAL '-20' SECOND)) \
+           GROUP BY window_start, window_end;\n",
     )?;
     let sets = |out: &Path| {
         vec![
@@ -378,6 +385,10 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             clean.join("tables/runners_up").into_os_string(),
             "--legacy".into(),
             clean.join("tables/legacy").into_os_string(),
+            "--shifted".into(),
+            clean.join("tables/shifted").into_os_string(),
+            "--shifted-hops".into(),
+            clean.join("tables/shifted_hops").into_os_string(),
             "--stamped".into(),
             clean.join("tables/stamped").into_os_string(),
             "--ran-between".into(),
@@ -415,6 +426,8 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             "leaders",
             "runners_up",
             "legacy",
+            "shifted",
+            "shifted_hops",
             "dlq",
         ],
         None,

@@ -128,9 +128,9 @@ fn rewrite_select(select: &mut Select) -> Result<(), String> {
     let shape = || {
         unsupported(
             &format!("TABLE({})", f),
-            "a window TVF is TUMBLE(TABLE t, DESCRIPTOR(ts), size), HOP(TABLE t, \
-             DESCRIPTOR(ts), slide, size), CUMULATE(TABLE t, DESCRIPTOR(ts), step, size) or \
-             SESSION(TABLE t, DESCRIPTOR(ts), gap)",
+            "a window TVF is TUMBLE(TABLE t, DESCRIPTOR(ts), size[, offset]), HOP(TABLE t, \
+             DESCRIPTOR(ts), slide, size[, offset]), CUMULATE(TABLE t, DESCRIPTOR(ts), step, \
+             size) or SESSION(TABLE t, DESCRIPTOR(ts), gap)",
         )
     };
     let args = function_args(&f.args);
@@ -160,7 +160,9 @@ fn rewrite_select(select: &mut Select) -> Result<(), String> {
     } else {
         1
     };
-    if sizes.len() != expected {
+    // TUMBLE and HOP take an offset last, as Flink's do.
+    let offset = usize::from(matches!(function.as_str(), "tumble" | "hop"));
+    if sizes.len() < expected || sizes.len() > expected + offset {
         return Err(shape());
     }
     let window = format!(

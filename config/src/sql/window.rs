@@ -110,6 +110,8 @@ struct Grouping {
     /// The keys that are expressions, computed before the window.
     computed: Vec<ComputedKey>,
     delay: Duration,
+    /// How far past the Unix epoch the windows start.
+    offset: Duration,
 }
 
 /// A lowered aggregate.
@@ -143,6 +145,7 @@ pub(super) fn lower_window(
         keys,
         computed,
         delay,
+        offset,
     } = grouping(&sink.name, group_by, source, input, global)?;
     let Selected {
         outputs,
@@ -206,7 +209,8 @@ pub(super) fn lower_window(
         } else {
             sink.mode
         })
-        .with_allowed_lateness(sink.allowed_lateness);
+        .with_allowed_lateness(sink.allowed_lateness)
+        .with_offset(offset);
     spec.aggregates = aggregates;
     spec.watermark_from = watermark_from;
     spec.watermark_also = watermark_also;
@@ -365,8 +369,8 @@ fn grouping(
     let mut keys = Vec::new();
     let mut computed = Vec::new();
     for e in group_by {
-        if let Some(kind) = window_call(e)? {
-            if window.replace(kind).is_some() {
+        if let Some(call) = window_call(e)? {
+            if window.replace(call).is_some() {
                 return Err(unsupported(
                     "two windows in GROUP BY",
                     "group by one window",
@@ -392,7 +396,7 @@ fn grouping(
             });
         }
     }
-    let Some((kind, time_column)) = window else {
+    let Some((kind, time_column, offset)) = window else {
         if global {
             return Ok(Grouping {
                 kind: WindowKind::Global,
@@ -400,6 +404,7 @@ fn grouping(
                 keys,
                 computed,
                 delay: Duration::ZERO,
+                offset: Duration::ZERO,
             });
         }
         return Err(unsupported(
@@ -420,6 +425,7 @@ fn grouping(
                 keys,
                 computed,
                 delay: Duration::ZERO,
+                offset,
             });
         }
         Input::Changelog(_) => {
@@ -451,6 +457,7 @@ fn grouping(
         keys,
         computed,
         delay: *delay,
+        offset,
     })
 }
 
@@ -492,8 +499,11 @@ fn reordering(outputs: &[(Output, String)], spec: &WindowSpec) -> Option<Vec<(St
     Some(columns)
 }
 
-/// A window function of GROUP BY: its kind and time column; `None` for anything else.
-pub(super) fn window_call(e: &Expr) -> Result<Option<(WindowKind, String)>, String> {
+/// A window function of GROUP BY (`TUMBLE(ts, size[, offset])`, `HOP(ts, slide, size[,
+/// offset])`, Spark's `window(ts, size[, slide[, startTime]])`, ...): its kind, time
+/// column and offset (how far past the Unix epoch its windows start, taken modulo their
+/// period, so Spark's negative `startTime` works too); `None` for anything else.
+pub(super) fn window_call(e: &Expr) -> Result<Option<(WindowKind, String, Duration)>, String> {
     let Expr::Function(f) = e else {
         return Ok(None);
     };
@@ -509,16 +519,22 @@ pub(super) fn window_call(e: &Expr) -> Result<Option<(WindowKind, String)>, Stri
         .map(|a| a.to_string())
         .collect();
     let usage = match name.as_str() {
-        "tumble" => "TUMBLE(ts, INTERVAL '5' MINUTE)",
-        "hop" => "HOP(ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE), slide then size",
+        "tumble" => "TUMBLE(ts, INTERVAL '5' MINUTE[, offset])",
+        "hop" => "HOP(ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE[, offset]), slide then size",
         "cumulate" => "CUMULATE(ts, INTERVAL '1' HOUR, INTERVAL '1' DAY), step then size",
         "session" => "SESSION(ts, INTERVAL '30' MINUTE)",
-        "window" => "window(ts, '5 minutes'[, '1 minute'])",
+        "window" => "window(ts, '5 minutes'[, '1 minute'[, '15 seconds']])",
         _ => "session_window(ts, '30 minutes')",
     };
     let wrong = || format!("`{e}`: {usage}");
     let Some((column, rest)) = args.split_first() else {
         return Err(wrong());
+    };
+    // The offset, last: Flink's TUMBLE and HOP, Spark's window() with its start time.
+    let (rest, offset) = match (name.as_str(), rest) {
+        ("tumble", [size, offset]) => (vec![size.clone()], Some(offset)),
+        ("hop" | "window", [a, b, offset]) => (vec![a.clone(), b.clone()], Some(offset)),
+        _ => (rest.to_vec(), None),
     };
     let durations = rest
         .iter()
@@ -544,7 +560,39 @@ pub(super) fn window_call(e: &Expr) -> Result<Option<(WindowKind, String)>, Stri
         ("session" | "session_window", [gap]) => WindowKind::Session { gap: *gap },
         _ => return Err(wrong()),
     };
-    Ok(Some((kind, column.trim_matches('"').to_owned())))
+    let offset = match (offset, kind) {
+        (None, _) => Duration::ZERO,
+        (Some(text), WindowKind::Tumbling { size: period })
+        | (Some(text), WindowKind::Sliding { slide: period, .. }) => {
+            let (negative, offset) =
+                signed_interval(text).map_err(|m| format!("{}: {m}", wrong()))?;
+            let (offset, period) = (offset.as_nanos(), period.as_nanos());
+            let offset = if negative {
+                (period - offset % period) % period
+            } else {
+                offset % period
+            };
+            Duration::from_nanos(u64::try_from(offset).unwrap_or(u64::MAX))
+        }
+        (Some(_), _) => return Err(wrong()),
+    };
+    Ok(Some((kind, column.trim_matches('"').to_owned(), offset)))
+}
+
+/// A duration in SQL that may be negative (`INTERVAL '-8' HOUR`, `'-8 hours'`), or zero:
+/// whether it is negative, and its length.
+fn signed_interval(sql: &str) -> Result<(bool, Duration), String> {
+    let negative = sql.contains("'-") || sql.trim_start().starts_with('-');
+    let unsigned = sql.replacen("'-", "'", 1);
+    let unsigned = unsigned.trim_start().trim_start_matches('-');
+    let zero = unsigned
+        .chars()
+        .filter(char::is_ascii_digit)
+        .all(|c| c == '0');
+    if zero {
+        return Ok((false, Duration::ZERO));
+    }
+    Ok((negative, interval(unsigned)?))
 }
 
 /// A duration in SQL: `INTERVAL '10' MINUTE`, `INTERVAL '10 minutes'` or `'10 minutes'`.

@@ -134,7 +134,7 @@ fn operator(op: &Operator) -> String {
 fn window(spec: &WindowSpec) -> String {
     let shape = match spec.kind {
         WindowKind::Global => "no window (one group per key)".to_owned(),
-        kind => state_layout::shape(&kind),
+        _ => state_layout::windows_of(spec),
     };
     let aggregates: Vec<String> = spec
         .aggregates
@@ -291,6 +291,7 @@ mod tests {
                     }],
                     changelog: false,
                     deletes: false,
+                    offset: std::time::Duration::ZERO,
                 },
             )
             .sink("per_user", "per_user/window")

@@ -95,7 +95,7 @@ fn window(layout: StateLayout, spec: &WindowSpec, input: &SchemaRef) -> StateLay
         .collect();
     layout
         .with(name, "kind", "window")
-        .with(name, "window", shape(&spec.kind))
+        .with(name, "window", windows_of(spec))
         .with(name, "time", &spec.time_column)
         .with(name, "keys", typed(&spec.keys, input))
         .with(name, "aggregates", aggregates.join(", "))
@@ -105,6 +105,17 @@ fn window(layout: StateLayout, spec: &WindowSpec, input: &SchemaRef) -> StateLay
             "allowed lateness",
             format!("{:?}", spec.allowed_lateness),
         )
+}
+
+/// A window spec's windows in words: its [`shape`], and its offset when it has one
+/// (`tumbling 3600s from 900s`).
+pub(super) fn windows_of(spec: &WindowSpec) -> String {
+    let shape = shape(&spec.kind);
+    if spec.offset.is_zero() {
+        shape
+    } else {
+        format!("{shape} from {:?}", spec.offset)
+    }
 }
 
 /// A window kind in words (`sliding 300s every 60s`).
@@ -210,6 +221,7 @@ mod tests {
             watermark_also: Vec::new(),
             changelog: false,
             deletes: false,
+            offset: std::time::Duration::ZERO,
         }
     }
 

@@ -36,6 +36,8 @@ pub(crate) struct Panes {
     /// `slide` after it.
     cumulating: bool,
     length: i64,
+    /// How far past the Unix epoch the windows (and their panes) start.
+    offset: i64,
 }
 
 /// What an epoch's end emits and evicts, as thresholds on window ends.
@@ -63,13 +65,26 @@ impl Panes {
             slide,
             cumulating,
             length: gcd(size, slide),
+            offset: 0,
         })
+    }
+
+    /// The same panes, with windows starting `offset` microseconds past the Unix epoch
+    /// (less than their period).
+    pub(crate) fn with_offset(self, offset: i64) -> Self {
+        Self { offset, ..self }
+    }
+
+    /// The multiple of `period`, plus the offset, at or before `t`.
+    #[inline]
+    fn floor(&self, t: i64, period: i64) -> i64 {
+        (t - self.offset).div_euclid(period) * period + self.offset
     }
 
     /// The pane `[start, end)` holding time `t`.
     #[inline]
     pub(crate) fn pane(&self, t: i64) -> (i64, i64) {
-        let start = t.div_euclid(self.length) * self.length;
+        let start = self.floor(t, self.length);
         (start, start.saturating_add(self.length))
     }
 
@@ -81,9 +96,9 @@ impl Panes {
         // Sliding: starts every `slide` back from `a`, each `size` long. Cumulating: one
         // start, the period's, and ends every `slide` back from the period's end.
         let last = if cumulating {
-            a.div_euclid(size) * size
+            self.floor(a, size)
         } else {
-            a.div_euclid(slide) * slide
+            self.floor(a, slide)
         };
         (0..)
             .map(move |k| {
@@ -105,7 +120,7 @@ impl Panes {
         } else {
             self.slide
         };
-        (a.div_euclid(period) * period).saturating_add(self.size)
+        self.floor(a, period).saturating_add(self.size)
     }
 
     /// Ends an epoch over `open`: emits the windows `closing` calls for, each the merge of
@@ -255,6 +270,30 @@ mod tests {
             slide: Duration::from_micros(slide),
         })
         .unwrap()
+    }
+
+    #[test]
+    fn an_offset_shifts_every_window_and_pane_by_it() {
+        for (size, slide, offset) in [(10, 5, 3), (10, 10, 7), (90, 30, 29), (60, 20, 1)] {
+            let panes = sliding(size, slide).with_offset(offset);
+            for t in -200..200 {
+                let (a, b) = panes.pane(t);
+                assert!(
+                    a <= t && t < b && (a - offset) % panes.length == 0,
+                    "pane of {t}"
+                );
+                let got: Vec<(i64, i64)> = panes.windows(a, b).collect();
+                // Brute force: every window [offset + k slide, + size) holding t.
+                let want: Vec<(i64, i64)> = (-100..100)
+                    .rev()
+                    .map(|k| offset + k * slide as i64)
+                    .filter(|s| *s <= t && t < s + size as i64)
+                    .map(|s| (s, s + size as i64))
+                    .collect();
+                assert_eq!(got, want, "size {size} slide {slide} offset {offset} t {t}");
+                assert_eq!(panes.last_end(a), want[0].1, "t {t}");
+            }
+        }
     }
 
     #[test]

@@ -147,7 +147,7 @@ impl WindowState {
             keys,
             sketched,
             open: OpenWindows::default(),
-            panes: Panes::of(spec.kind),
+            panes: Panes::of(spec.kind).map(|p| p.with_offset(micros(spec.offset))),
             earliest_end: i64::MAX,
             touched: Vec::new(),
             watermark: Watermark::with_others(micros(spec.delay), &delays(&spec.watermark_also)),

@@ -24,6 +24,7 @@ fn global(name: &str, keys: &[&str], aggregates: Vec<Aggregate>, changelog: bool
         watermark_also: Vec::new(),
         changelog,
         deletes: false,
+        offset: std::time::Duration::ZERO,
     }
 }
 
@@ -338,6 +339,7 @@ fn a_checkpoint_of_whole_windows_restores_and_goes_on_with_panes() {
         watermark_also: Vec::new(),
         changelog: false,
         deletes: false,
+        offset: std::time::Duration::ZERO,
     };
     let epochs = [
         batch(&[("a", 5, 1), ("a", 17, 2), ("b", 33, 4), ("a", 41, 8)]),
@@ -455,6 +457,7 @@ fn sessions_in_update_mode_name_the_sessions_merged_into_an_earlier_one() {
         watermark_also: Vec::new(),
         changelog: false,
         deletes: true,
+        offset: std::time::Duration::ZERO,
     };
     let mut state = WindowState::new(spec.clone(), &schema).unwrap();
     // (start s, end s, key, n, change)
@@ -534,6 +537,7 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
         watermark_also: Vec::new(),
         changelog: false,
         deletes: false,
+        offset: std::time::Duration::ZERO,
     };
     let rows = crate::event_time::SNAPSHOT_BATCH_ROWS * 2 + 77;
     let batch = RecordBatch::try_new(

@@ -249,3 +249,73 @@ fn window_time_is_the_window_s_end_less_a_millisecond() {
     .unwrap_err();
     assert!(err.contains("no window to select"), "{err}");
 }
+
+/// Windows that start past the epoch: Flink's TUMBLE and HOP offset, Spark's startTime
+/// (negative too, taken modulo the period).
+#[test]
+fn an_offset_starts_tumbling_and_sliding_windows_past_the_epoch() {
+    let offset = |group_by: &str, from: &str| -> Result<std::time::Duration, String> {
+        let plan = super::job(
+            "",
+            &format!(
+                "INSERT INTO t SELECT window_start, count(*) AS n FROM {from} GROUP BY {group_by};"
+            ),
+        )?
+        .queries
+        .unwrap()
+        .plan;
+        Ok(plan.windows().next().expect("a window").offset)
+    };
+    let minutes = |m: u64| std::time::Duration::from_secs(60 * m);
+    assert_eq!(
+        offset(
+            "TUMBLE(ts, INTERVAL '1' HOUR, INTERVAL '15' MINUTE)",
+            "events"
+        ),
+        Ok(minutes(15))
+    );
+    assert_eq!(
+        offset(
+            "TUMBLE(ts, INTERVAL '1' HOUR, INTERVAL '75' MINUTE)",
+            "events"
+        ),
+        Ok(minutes(15)),
+        "modulo the period"
+    );
+    assert_eq!(
+        offset("window(ts, '1 day', '1 day', '-8 hours')", "events"),
+        Ok(minutes(16 * 60)),
+        "Spark's negative start time"
+    );
+    assert_eq!(
+        offset(
+            "HOP(ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE, INTERVAL '0' SECOND)",
+            "events"
+        ),
+        Ok(minutes(0))
+    );
+    assert_eq!(
+        offset(
+            "window_start, window_end",
+            "TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '2' MINUTE, INTERVAL '6' MINUTE, \
+             INTERVAL '-30' SECOND))"
+        ),
+        Ok(std::time::Duration::from_secs(90))
+    );
+    for (group_by, from, expected) in [
+        (
+            "SESSION(ts, INTERVAL '1' MINUTE, INTERVAL '1' SECOND)",
+            "events",
+            "SESSION(ts",
+        ),
+        (
+            "window_start, window_end",
+            "TABLE(CUMULATE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' \
+             MINUTE, INTERVAL '1' SECOND))",
+            "a window TVF is",
+        ),
+    ] {
+        let err = offset(group_by, from).unwrap_err();
+        assert!(err.contains(expected), "{group_by} {from}: {err}");
+    }
+}
