@@ -70,6 +70,14 @@ pub enum WindowConfig {
         /// Length.
         #[serde(with = "humantime_serde")]
         size: Duration,
+        /// How far past the Unix epoch the windows start (less than `size`): `1h` windows
+        /// with `offset: 15m` run from a quarter past each hour.
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Duration::is_zero"
+        )]
+        offset: Duration,
     },
     /// Sliding windows.
     Sliding {
@@ -79,6 +87,13 @@ pub enum WindowConfig {
         /// Slide.
         #[serde(with = "humantime_serde")]
         slide: Duration,
+        /// How far past the Unix epoch the windows start (less than `slide`).
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Duration::is_zero"
+        )]
+        offset: Duration,
     },
     /// Cumulating windows (Flink's `CUMULATE`): from each period of `size`, windows
     /// growing by `step`.

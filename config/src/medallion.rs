@@ -14,6 +14,8 @@
 //! Sinks are named after the output tables; the quality gate, when the job needs one, is
 //! the sink [`QUALITY_GATE`].
 
+use std::time::Duration;
+
 use sluice_engine::aggregate::AggregateSpec;
 use sluice_engine::dedup::DedupSpec;
 use sluice_engine::join::JoinSpec;
@@ -195,11 +197,17 @@ impl JobConfig {
 }
 
 fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
-    let kind = match gold.window {
-        WindowConfig::Tumbling { size } => WindowKind::Tumbling { size },
-        WindowConfig::Sliding { size, slide } => WindowKind::Sliding { size, slide },
-        WindowConfig::Cumulating { size, step } => WindowKind::Cumulating { size, step },
-        WindowConfig::Session { gap } => WindowKind::Session { gap },
+    let (kind, offset) = match gold.window {
+        WindowConfig::Tumbling { size, offset } => (WindowKind::Tumbling { size }, offset),
+        WindowConfig::Sliding {
+            size,
+            slide,
+            offset,
+        } => (WindowKind::Sliding { size, slide }, offset),
+        WindowConfig::Cumulating { size, step } => {
+            (WindowKind::Cumulating { size, step }, Duration::ZERO)
+        }
+        WindowConfig::Session { gap } => (WindowKind::Session { gap }, Duration::ZERO),
     };
     let aggregates = gold
         .aggregates
@@ -234,7 +242,8 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
         } else {
             OutputMode::Append
         })
-        .with_allowed_lateness(gold.allowed_lateness);
+        .with_allowed_lateness(gold.allowed_lateness)
+        .with_offset(offset);
     spec.aggregates = aggregates;
     // Sessions in update mode: the rows of sessions merged into an earlier one go.
     spec.deletes = update && matches!(kind, WindowKind::Session { .. });
@@ -320,6 +329,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("gold.window.step"), "{err}");
+    }
+
+    #[test]
+    fn a_gold_window_may_start_at_an_offset_below_its_period() {
+        let yaml = crate::USER_ACTIVITY_YAML.replace(
+            "window: { kind: sliding, size: 5m, slide: 1m }",
+            "window: { kind: sliding, size: 5m, slide: 1m, offset: 20s }",
+        );
+        let plan = plan_of(&yaml, "offset.yaml");
+        let OperatorKind::Window(spec) = &plan.operators[2].kind else {
+            panic!("{:?}", plan.operators[2]);
+        };
+        assert_eq!(spec.offset, std::time::Duration::from_secs(20));
+        let bad = yaml.replace("offset: 20s", "offset: 1m");
+        let err = JobConfig::from_yaml_str(&bad, "bad.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gold.window.offset"), "{err}");
+        let plain = plan_of(crate::USER_ACTIVITY_YAML, "user-activity.yaml");
+        let OperatorKind::Window(spec) = &plain.operators[2].kind else {
+            panic!("{:?}", plain.operators[2]);
+        };
+        assert!(spec.offset.is_zero());
     }
 
     #[test]

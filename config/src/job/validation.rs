@@ -259,7 +259,7 @@ impl JobConfig {
                 }
             }
             match gold.window {
-                WindowConfig::Sliding { size, slide } if slide.is_zero() || size < slide => {
+                WindowConfig::Sliding { size, slide, .. } if slide.is_zero() || size < slide => {
                     return Err(invalid(
                         "gold.window.slide",
                         "a positive slide no longer than size",
@@ -273,8 +273,23 @@ impl JobConfig {
                         "a positive step that divides size",
                     ));
                 }
-                WindowConfig::Tumbling { size } if size.is_zero() => {
+                WindowConfig::Tumbling { size, .. } if size.is_zero() => {
                     return Err(invalid("gold.window.size", "a positive duration"));
+                }
+                WindowConfig::Tumbling {
+                    size: period,
+                    offset,
+                }
+                | WindowConfig::Sliding {
+                    slide: period,
+                    offset,
+                    ..
+                } if offset >= period => {
+                    return Err(invalid(
+                        "gold.window.offset",
+                        "an offset less than the windows' period (the slide, or the size of \
+                         tumbling windows)",
+                    ));
                 }
                 WindowConfig::Session { gap } if gap.is_zero() => {
                     return Err(invalid("gold.window.gap", "a positive duration"));
