@@ -40,6 +40,7 @@ mod dedup;
 mod group_by;
 mod insert;
 mod join;
+mod levels;
 mod nested;
 mod query;
 mod subquery;

@@ -13,8 +13,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr, TableFactor, Value,
-    visit_expressions_mut,
+    Expr, GroupByExpr, Ident, Query, Select, SelectItem, Value, visit_expressions_mut,
 };
 
 use super::query::{function_args, unsupported};
@@ -25,31 +24,7 @@ use super::query::{function_args, unsupported};
 /// A grouping set, a position outside the select list, or a group window function that
 /// does not match the query's window.
 pub(super) fn rewrite(query: &mut Query) -> Result<(), String> {
-    rewrite_body(query.body.as_mut())
-}
-
-fn rewrite_body(body: &mut SetExpr) -> Result<(), String> {
-    match body {
-        SetExpr::Select(select) => {
-            rewrite_select(select)?;
-            for from in &mut select.from {
-                for factor in std::iter::once(&mut from.relation)
-                    .chain(from.joins.iter_mut().map(|j| &mut j.relation))
-                {
-                    if let TableFactor::Derived { subquery, .. } = factor {
-                        rewrite(subquery)?;
-                    }
-                }
-            }
-            Ok(())
-        }
-        SetExpr::SetOperation { left, right, .. } => {
-            rewrite_body(left)?;
-            rewrite_body(right)
-        }
-        SetExpr::Query(query) => rewrite(query),
-        _ => Ok(()),
-    }
+    super::levels::each_select(query, &mut rewrite_select)
 }
 
 fn rewrite_select(select: &mut Select) -> Result<(), String> {

@@ -33,6 +33,7 @@ mod clocks;
 mod condition;
 
 pub(super) use clocks::JoinClocks;
+pub(super) use condition::flipped;
 use condition::{Condition, Conjunct, classify, column_of};
 
 /// One side of a join.

@@ -28,7 +28,7 @@ use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::top_n::{Ranking, SortKey, TopNSpec};
 
 use super::ddl::SourceTable;
-use super::join::{all_of, conjuncts};
+use super::join::{all_of, conjuncts, flipped};
 use super::query::{function_args, name_it, plain_select, quoted, unsupported, wildcard_drops};
 use super::subquery;
 
@@ -331,7 +331,7 @@ impl Lowered<'_> {
                 let (n, op) = if is_rank(left) {
                     (number(right)?, op.clone())
                 } else if is_rank(right) {
-                    (number(left)?, flipped(op)?)
+                    (number(left)?, flipped(op))
                 } else {
                     return None;
                 };
@@ -346,18 +346,6 @@ impl Lowered<'_> {
             _ => None,
         }
     }
-}
-
-/// `a op b` as `b op' a`.
-fn flipped(op: &BinaryOperator) -> Option<BinaryOperator> {
-    Some(match op {
-        BinaryOperator::Lt => BinaryOperator::Gt,
-        BinaryOperator::LtEq => BinaryOperator::GtEq,
-        BinaryOperator::Gt => BinaryOperator::Lt,
-        BinaryOperator::GtEq => BinaryOperator::LtEq,
-        BinaryOperator::Eq => BinaryOperator::Eq,
-        _ => return None,
-    })
 }
 
 /// The whole number `e` is, if it is one.

@@ -94,20 +94,7 @@ pub(super) fn unwrap_table_arguments(statement: &str) -> String {
 /// # Errors
 /// A TVF of the wrong shape, or whose rows are not aggregated per window.
 pub(super) fn rewrite(query: &mut Query) -> Result<(), String> {
-    let SetExpr::Select(select) = query.body.as_mut() else {
-        return Ok(());
-    };
-    rewrite_select(select)?;
-    for from in &mut select.from {
-        for factor in std::iter::once(&mut from.relation)
-            .chain(from.joins.iter_mut().map(|j| &mut j.relation))
-        {
-            if let TableFactor::Derived { subquery, .. } = factor {
-                rewrite(subquery)?;
-            }
-        }
-    }
-    Ok(())
+    super::levels::each_select(query, &mut rewrite_select)
 }
 
 fn rewrite_select(select: &mut Select) -> Result<(), String> {

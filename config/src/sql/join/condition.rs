@@ -122,13 +122,7 @@ impl Condition {
         let (op, k) = if a.side == 1 {
             (op.clone(), b.offset - a.offset)
         } else {
-            let flipped = match op {
-                BinaryOperator::Gt => BinaryOperator::Lt,
-                BinaryOperator::GtEq => BinaryOperator::LtEq,
-                BinaryOperator::Lt => BinaryOperator::Gt,
-                _ => BinaryOperator::GtEq,
-            };
-            (flipped, a.offset - b.offset)
+            (flipped(op), a.offset - b.offset)
         };
         match op {
             BinaryOperator::GtEq => self.min = Some(self.min.map_or(k, |m| m.max(k))),
@@ -152,16 +146,7 @@ impl Condition {
         // As `right op left`.
         let (right, op, left) = match (a.side, b.side) {
             (1, 0) => (a, op.clone(), b),
-            (0, 1) => {
-                let flipped = match op {
-                    BinaryOperator::Gt => BinaryOperator::Lt,
-                    BinaryOperator::GtEq => BinaryOperator::LtEq,
-                    BinaryOperator::Lt => BinaryOperator::Gt,
-                    BinaryOperator::LtEq => BinaryOperator::GtEq,
-                    other => other.clone(),
-                };
-                (b, flipped, a)
-            }
+            (0, 1) => (b, flipped(op), a),
             _ => return Ok(false),
         };
         if !is_until(left, right, sides) {
@@ -350,6 +335,17 @@ impl Condition {
             }
             _ => false,
         }
+    }
+}
+
+/// `a op b` as `b op' a`: a comparison the other way round (`=` stays `=`).
+pub(in crate::sql) fn flipped(op: &BinaryOperator) -> BinaryOperator {
+    match op {
+        BinaryOperator::Gt => BinaryOperator::Lt,
+        BinaryOperator::GtEq => BinaryOperator::LtEq,
+        BinaryOperator::Lt => BinaryOperator::Gt,
+        BinaryOperator::LtEq => BinaryOperator::GtEq,
+        other => other.clone(),
     }
 }
 
