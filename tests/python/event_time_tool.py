@@ -38,6 +38,8 @@ deduplication within the watermark.
         OUT/tables/T must hold exactly the rows that pass (id, sensor, ts, v, attempt) and
         the dead-letter table the late rows (id, attempt, epoch); ids that pass twice
         (forgotten, then sent again) and duplicates dropped must both be more than 0.
+        With --row-number RN the table must also hold RN, a BIGINT that is 1 on every row
+        (the outer query selected `*`).
 
     event_time_tool.py write-dups-union --dir D --seed S
     event_time_tool.py check-dedup --union ...
@@ -374,9 +376,21 @@ def check_dedup(args) -> dict:
                  "CAST(json_extract(payload, '$.attempt') AS BIGINT)"))
     problems = verdict(diff, late_diff, bool(late and dropped and twice),
                        "late rows, duplicates, and ids sent again after they were forgotten")
-    return {"passed": len(passed), "late": len(late), "duplicates_dropped": dropped,
-            "ids_passed_twice": twice, "table": diff, "late_rows": late_diff,
-            "ok": not problems, "problems": problems}
+    out = {"passed": len(passed), "late": len(late), "duplicates_dropped": dropped,
+           "ids_passed_twice": twice, "table": diff, "late_rows": late_diff}
+    if args.row_number:
+        # The outer query's SELECT * keeps the row number, as SQL gives it: 1, a BIGINT.
+        rn = args.row_number
+        types = {r[0]: r[1] for r in con.execute(
+            f"DESCRIBE SELECT * FROM delta_scan({lit(table)})").fetchall()}
+        others = con.execute(f"SELECT count(*) FILTER (WHERE {rn} IS DISTINCT FROM 1) "
+                             f"FROM delta_scan({lit(table)})").fetchone()[0] \
+            if rn in types else None
+        out["row_number"] = {"type": types.get(rn), "not_1": others}
+        if types.get(rn) != "BIGINT" or others != 0:
+            problems.append(f"the row number `{rn}` is not a BIGINT column of 1s: {out['row_number']}")
+    out.update(ok=not problems, problems=problems)
+    return out
 
 
 def write_join(args) -> dict:
@@ -650,6 +664,8 @@ def main(argv) -> int:
     cd.add_argument("--delay", type=int, required=True)
     cd.add_argument("--union", action="store_true",
                     help="the input is D/a and D/b (write-dups-union), read as one union")
+    cd.add_argument("--row-number",
+                    help="the table keeps this row number column (SELECT *): all 1, BIGINT")
     wdu = sub.add_parser("write-dups-union")
     wdu.add_argument("--dir", required=True)
     wdu.add_argument("--seed", type=int, default=7)

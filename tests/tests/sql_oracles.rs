@@ -174,7 +174,8 @@ fn a_row_number_deduplication_matches_its_oracle_and_survives_kills() -> Result<
 
 /// The same deduplication over a `UNION ALL` of two sources, which split the events:
 /// resent copies arrive through the second. The watermark is the least of the two
-/// sources' (the oracle computes each from its own files).
+/// sources' (the oracle computes each from its own files). The outer query selects `*`,
+/// which keeps the row number: a BIGINT 1 on every row.
 #[test]
 fn a_deduplication_over_a_union_matches_its_oracle_and_survives_kills() -> Result<()> {
     let _serial = serial();
@@ -193,7 +194,7 @@ fn a_deduplication_over_a_union_matches_its_oracle_and_survives_kills() -> Resul
         &job,
         format!(
             "SET 'job-id' = 'dedup-union';\n{}{}\
-             INSERT INTO unique_events SELECT id, sensor, ts, v, attempt FROM ( \
+             INSERT INTO unique_events SELECT * FROM ( \
                SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY ts) AS rn \
                FROM (SELECT * FROM a UNION ALL SELECT * FROM b) AS u) WHERE rn = 1;\n",
             table("a"),
@@ -205,7 +206,15 @@ fn a_deduplication_over_a_union_matches_its_oracle_and_survives_kills() -> Resul
         &job,
         2,
         "check-dedup",
-        &["--table", "unique_events", "--delay", "30", "--union"],
+        &[
+            "--table",
+            "unique_events",
+            "--delay",
+            "30",
+            "--union",
+            "--row-number",
+            "rn",
+        ],
     )
 }
 
