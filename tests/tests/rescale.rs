@@ -102,6 +102,15 @@ fn a_crashed_runs_parts_are_not_restored_after_a_rescale() -> Result<()> {
             continue;
         }
         let parts = state_parts(&out, e);
+        if parts.len() == 3 && parts.is_disjoint(&parts_a) {
+            // Run B's retention, right after its commit, deletes the parts its marker does
+            // not list, run A's among them, when the kill comes a little late: the folder
+            // then no longer holds what this scenario restores from.
+            println!(
+                "attempt {attempt}: run B's retention removed run A's parts before the kill; again"
+            );
+            continue;
+        }
         ensure!(
             parts.len() == 5 && parts.is_superset(&parts_a),
             "epoch {e} should hold run A's 2 parts and run B's 3, found {parts:?}"
