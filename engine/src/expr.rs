@@ -109,14 +109,17 @@ impl SqlExpr {
     /// # Errors
     /// When evaluation fails, e.g. a cast of a bad value.
     pub fn evaluate(&self, batch: &RecordBatch) -> Result<ArrayRef> {
-        let physical = match &self.clock {
-            None => Arc::clone(&self.physical),
-            Some(clocked) => clocked.at_now().map_err(|source| EngineError::Expression {
-                sql: self.sql.clone(),
-                source: Box::new(source),
-            })?,
+        let values = match &self.clock {
+            None => self.physical.evaluate(batch)?,
+            Some(clocked) => clocked
+                .at_now()
+                .map_err(|source| EngineError::Expression {
+                    sql: self.sql.clone(),
+                    source: Box::new(source),
+                })?
+                .evaluate(batch)?,
         };
-        Ok(physical.evaluate(batch)?.into_array(batch.num_rows())?)
+        Ok(values.into_array(batch.num_rows())?)
     }
 
     /// Evaluates a boolean predicate; a null result counts as false.

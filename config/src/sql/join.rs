@@ -122,72 +122,15 @@ pub(super) fn lower<'a>(
     let mut plan = plan;
     match (constraint, operator) {
         (JoinConstraint::On(on), _) => {
-            let mut computed: [Vec<(String, String)>; 2] = Default::default();
-            let mut filters = Vec::new();
-            let mut side_filters: [Vec<Expr>; 2] = Default::default();
-            for conjunct in conjuncts(on) {
-                match classify(conjunct, &sides)? {
-                    Conjunct::Condition => condition.add(conjunct, &sides)?,
-                    Conjunct::KeyExpressions(l, r) => {
-                        let i = condition.keys.len();
-                        let left_key = key_column(&l, &sides, i, &mut computed[0]);
-                        let right_key = key_column(&r, &sides, i, &mut computed[1]);
-                        condition.keys.push((left_key, right_key));
-                    }
-                    Conjunct::Other if kind == StreamJoinKind::Inner => {
-                        filters.push(conjunct.clone());
-                    }
-                    // A condition on the side an outer join does not keep whole decides
-                    // which of its rows may match: they are filtered before the join.
-                    Conjunct::Other if let Some(side) = filtered_side(conjunct, &sides, kind)? => {
-                        side_filters[side].push(own_columns(conjunct, &sides));
-                    }
-                    Conjunct::Other => {
-                        return Err(unsupported(
-                            &format!("ON ... {conjunct}"),
-                            "an outer join's ON holds key equalities, bounds on the sides' \
-                             event times, and filters of the side it does not keep whole (the \
-                             right of a LEFT JOIN); a condition on the kept side's columns, or \
-                             on both sides', decides which rows match inside the join, which \
-                             is not run yet (a filter in WHERE would also drop the unmatched \
-                             rows it keeps)",
-                        ));
-                    }
-                }
-            }
-            // An inner join's other conditions filter the joined rows, as WHERE would.
-            if !filters.is_empty() {
-                filters.extend(selection.take());
-                *selection = all_of(filters);
-            }
-            for (side, conditions) in sides.iter_mut().zip(side_filters) {
-                let Some(predicate) = all_of(conditions) else {
-                    continue;
-                };
-                let name = format!("{target}/{}-on", side.alias);
-                plan = plan.filter(&name, &side.stream, &predicate.to_string());
-                // Its watermark follows its rows before the filter, as at its source.
-                side.watermark_from = Some(side.stream.clone());
-                side.stream = name;
-            }
-            for (side, columns) in sides.iter_mut().zip(computed) {
-                if columns.is_empty() {
-                    continue;
-                }
-                let name = format!("{target}/{}-keys", side.alias);
-                side.columns.extend(columns.iter().map(|(c, _)| c.clone()));
-                plan = plan.operator(
-                    &name,
-                    &side.stream,
-                    OperatorKind::Project {
-                        columns,
-                        keep_input: true,
-                        drop: Vec::new(),
-                        keep_coordinates: false,
-                    },
-                );
-                side.stream = name;
-            }
+            plan = on_clause(
+                plan,
+                target,
+                on,
+                kind,
+                &mut sides,
+                &mut condition,
+                selection,
+            )?;
         }
         (JoinConstraint::None, None) => {
             *selection = condition.take_keys(selection.take(), &sides)?;
@@ -235,31 +178,7 @@ pub(super) fn lower<'a>(
     };
     // A source table's columns the query never reads are not kept in the join's state.
     let used = condition.used(items, selection.as_ref(), group_by, &sides);
-    for (side, used) in sides.iter_mut().zip(used) {
-        let Some(used) = used else { continue };
-        let unused: Vec<String> = side
-            .columns
-            .iter()
-            .filter(|c| !used.contains(*c))
-            .cloned()
-            .collect();
-        if side.windowed || unused.is_empty() {
-            continue;
-        }
-        let name = format!("{target}/{}-columns", side.alias);
-        plan = plan.operator(
-            &name,
-            &side.stream,
-            OperatorKind::Project {
-                columns: Vec::new(),
-                keep_input: true,
-                drop: unused,
-                keep_coordinates: false,
-            },
-        );
-        side.stream = name;
-        side.columns.retain(|c| used.contains(c));
-    }
+    plan = drop_unused(plan, target, &mut sides, used);
     let [l, r] = &sides;
     let name = format!("{target}/join");
     let spec = StreamJoinSpec {
@@ -361,6 +280,122 @@ fn side<'a>(
             "join source tables, or windowed subqueries (SELECT ... GROUP BY TUMBLE(...))",
         )),
     }
+}
+
+/// Takes the conjuncts of a join's `ON` clause into `condition` (keys and time bounds):
+/// key expressions are computed before the join, an inner join's other conditions join
+/// `selection`, an outer join's on the side it does not keep whole filter that side first.
+fn on_clause(
+    mut plan: PlanBuilder,
+    target: &str,
+    on: &Expr,
+    kind: StreamJoinKind,
+    sides: &mut [Side<'_>; 2],
+    condition: &mut Condition,
+    selection: &mut Option<Expr>,
+) -> Result<PlanBuilder, String> {
+    let mut computed: [Vec<(String, String)>; 2] = Default::default();
+    let mut filters = Vec::new();
+    let mut side_filters: [Vec<Expr>; 2] = Default::default();
+    for conjunct in conjuncts(on) {
+        match classify(conjunct, sides)? {
+            Conjunct::Condition => condition.add(conjunct, sides)?,
+            Conjunct::KeyExpressions(l, r) => {
+                let i = condition.keys.len();
+                let left_key = key_column(&l, sides, i, &mut computed[0]);
+                let right_key = key_column(&r, sides, i, &mut computed[1]);
+                condition.keys.push((left_key, right_key));
+            }
+            Conjunct::Other if kind == StreamJoinKind::Inner => {
+                filters.push(conjunct.clone());
+            }
+            // A condition on the side an outer join does not keep whole decides
+            // which of its rows may match: they are filtered before the join.
+            Conjunct::Other if let Some(side) = filtered_side(conjunct, sides, kind)? => {
+                side_filters[side].push(own_columns(conjunct, sides));
+            }
+            Conjunct::Other => {
+                return Err(unsupported(
+                    &format!("ON ... {conjunct}"),
+                    "an outer join's ON holds key equalities, bounds on the sides' \
+                     event times, and filters of the side it does not keep whole (the \
+                     right of a LEFT JOIN); a condition on the kept side's columns, or \
+                     on both sides', decides which rows match inside the join, which \
+                     is not run yet (a filter in WHERE would also drop the unmatched \
+                     rows it keeps)",
+                ));
+            }
+        }
+    }
+    // An inner join's other conditions filter the joined rows, as WHERE would.
+    if !filters.is_empty() {
+        filters.extend(selection.take());
+        *selection = all_of(filters);
+    }
+    for (side, conditions) in sides.iter_mut().zip(side_filters) {
+        let Some(predicate) = all_of(conditions) else {
+            continue;
+        };
+        let name = format!("{target}/{}-on", side.alias);
+        plan = plan.filter(&name, &side.stream, &predicate.to_string());
+        // Its watermark follows its rows before the filter, as at its source.
+        side.watermark_from = Some(side.stream.clone());
+        side.stream = name;
+    }
+    for (side, columns) in sides.iter_mut().zip(computed) {
+        if columns.is_empty() {
+            continue;
+        }
+        let name = format!("{target}/{}-keys", side.alias);
+        side.columns.extend(columns.iter().map(|(c, _)| c.clone()));
+        plan = plan.operator(
+            &name,
+            &side.stream,
+            OperatorKind::Project {
+                columns,
+                keep_input: true,
+                drop: Vec::new(),
+                keep_coordinates: false,
+            },
+        );
+        side.stream = name;
+    }
+    Ok(plan)
+}
+
+/// Leaves out of each source table side the columns that `used` does not hold.
+fn drop_unused(
+    mut plan: PlanBuilder,
+    target: &str,
+    sides: &mut [Side<'_>; 2],
+    used: [Option<std::collections::BTreeSet<String>>; 2],
+) -> PlanBuilder {
+    for (side, used) in sides.iter_mut().zip(used) {
+        let Some(used) = used else { continue };
+        let unused: Vec<String> = side
+            .columns
+            .iter()
+            .filter(|c| !used.contains(*c))
+            .cloned()
+            .collect();
+        if side.windowed || unused.is_empty() {
+            continue;
+        }
+        let name = format!("{target}/{}-columns", side.alias);
+        plan = plan.operator(
+            &name,
+            &side.stream,
+            OperatorKind::Project {
+                columns: Vec::new(),
+                keep_input: true,
+                drop: unused,
+                keep_coordinates: false,
+            },
+        );
+        side.stream = name;
+        side.columns.retain(|c| used.contains(c));
+    }
+    plan
 }
 
 /// The side an outer join of `kind` filters by `condition` before joining, when it reads
