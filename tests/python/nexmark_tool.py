@@ -25,7 +25,8 @@
         TUMBLE_ROWTIME and a GROUP BY position.
         --shifted W, W must hold 5-minute windows starting 2 minutes past (Spark's start
         time) per event type, and --shifted-hops H 3-minute windows every minute starting
-        40 s past (a HOP offset of -20 s), with their counts (DuckDB's time_bucket offset).
+        40 s past (a HOP offset of -20 s), with their counts (DuckDB's time_bucket offset);
+        --spark-windows S the same as W, with the window as Spark's struct `window`.
         --stamped S, S must hold every row's arrow_cast(value, 'Int32') (trunc) and a
         now() within --ran-between START_US,END_US with current_date() its date.
 
@@ -92,6 +93,16 @@ HOP_COUNTS = """
       FROM bids, range(0, 5) r(k)
     )
     GROUP BY auction, starttime
+"""
+
+
+# 5-minute windows starting 2 minutes past (Spark's start time), per event type.
+SHIFTED = """
+    SELECT time_bucket(INTERVAL 5 MINUTE, event_time, INTERVAL 2 MINUTE) AS ws,
+           time_bucket(INTERVAL 5 MINUTE, event_time, INTERVAL 2 MINUTE)
+             + INTERVAL 5 MINUTE AS we,
+           event_type, count(*) AS n
+    FROM bids GROUP BY ALL
 """
 
 
@@ -385,15 +396,13 @@ def windows(args):
                                args.legacy, "ws, wt, event_type, n"))
     if args.shifted:
         reports.append(compare(con, "shifted (Spark's window() with a start time of 2 minutes)",
-                               """
-                               SELECT time_bucket(INTERVAL 5 MINUTE, event_time,
-                                                  INTERVAL 2 MINUTE) AS ws,
-                                      time_bucket(INTERVAL 5 MINUTE, event_time,
-                                                  INTERVAL 2 MINUTE) + INTERVAL 5 MINUTE AS we,
-                                      event_type, count(*) AS n
-                               FROM bids GROUP BY ALL
-                               """,
-                               args.shifted, "ws, we, event_type, n"))
+                               SHIFTED, args.shifted, "ws, we, event_type, n"))
+    if args.spark_windows:
+        # Spark's `SELECT window`: a struct of the window's start and end.
+        reports.append(compare(con, "spark_windows (Spark's window struct column)",
+                               SHIFTED, args.spark_windows,
+                               '"window"[\'start\'] AS ws, "window"[\'end\'] AS we, '
+                               "event_type, n"))
     if args.shifted_hops:
         # 3-minute windows every minute starting 40 s past each minute (an offset of -20 s):
         # each row is in the three whose start is at most 2 minutes before its slot's.
@@ -475,6 +484,7 @@ def main():
     w.add_argument("--legacy")
     w.add_argument("--shifted")
     w.add_argument("--shifted-hops")
+    w.add_argument("--spark-windows")
     w.add_argument("--stamped")
     w.add_argument("--ran-between", help="START_US,END_US: the run's wall clock")
     w.set_defaults(func=windows)

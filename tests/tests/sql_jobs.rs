@@ -340,6 +340,8 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
          INSERT INTO shifted SELECT window.start AS ws, window.end AS we, event_type, \
            count(*) AS n FROM events \
            GROUP BY window(event_time, '5 minutes', '5 minutes', '2 minutes'), event_type;\n\
+         INSERT INTO spark_windows SELECT window, event_type, count(*) AS n FROM events \
+           GROUP BY window(event_time, '5 minutes', '5 minutes', '2 minutes'), event_type;\n\
          INSERT INTO shifted_hops SELECT window_start, window_end, count(*) AS n \
            FROM TABLE(HOP(TABLE events, DESCRIPTOR(event_time), INTERVAL '1' MINUTE, \
              INTERVAL '3' MINUTE, INTERVAL '-20' SECOND)) \
@@ -387,6 +389,8 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             clean.join("tables/legacy").into_os_string(),
             "--shifted".into(),
             clean.join("tables/shifted").into_os_string(),
+            "--spark-windows".into(),
+            clean.join("tables/spark_windows").into_os_string(),
             "--shifted-hops".into(),
             clean.join("tables/shifted_hops").into_os_string(),
             "--stamped".into(),
@@ -427,6 +431,7 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
             "runners_up",
             "legacy",
             "shifted",
+            "spark_windows",
             "shifted_hops",
             "dlq",
         ],

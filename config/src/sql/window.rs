@@ -345,7 +345,9 @@ fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<Str
     if !start || !missing.is_empty() {
         return Err(format!(
             "'output-mode' = 'update' merges each window's row by the window and its keys: \
-             select window_start (for a window) and every GROUP BY key{}",
+             select window_start (for a window; Spark's `window` struct is not a column \
+             a table merges on, so add `window.start AS window_start`) and every GROUP BY \
+             key{}",
             if missing.is_empty() {
                 String::new()
             } else {

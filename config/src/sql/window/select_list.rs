@@ -201,6 +201,17 @@ pub(super) fn selected(
             Expr::Identifier(id) if keys.contains(&id.value) => {
                 (Output::Key(id.value.clone()), id.value.clone())
             }
+            Expr::Identifier(id) if is_window_struct(id) => {
+                if global {
+                    return Err(format!(
+                        "`{id}`: the aggregate has no window in GROUP BY, so no window to select"
+                    ));
+                }
+                (
+                    Output::Computed(window_struct().to_owned()),
+                    id.value.to_ascii_lowercase(),
+                )
+            }
             Expr::Identifier(id) => {
                 return Err(format!(
                     "`{id}` is neither a GROUP BY key nor an aggregate (keys: {keys:?})"
@@ -301,6 +312,19 @@ fn over_outputs(
 }
 
 /// `window_time` over the window's columns: its end less one millisecond.
+/// Whether `id` is Spark's `window` or `session_window` column: the window as a struct of
+/// its `start` and `end`.
+fn is_window_struct(id: &Ident) -> bool {
+    id.quote_style.is_none()
+        && (id.value.eq_ignore_ascii_case("window")
+            || id.value.eq_ignore_ascii_case("session_window"))
+}
+
+/// Spark's `window` column, over the window's columns: `struct<start, end>`.
+fn window_struct() -> &'static str {
+    "named_struct('start', \"window_start\", 'end', \"window_end\")"
+}
+
 fn window_time() -> Expr {
     Expr::Nested(Box::new(Expr::BinaryOp {
         left: Box::new(Expr::Identifier(Ident::with_quote('"', "window_end"))),

@@ -319,3 +319,41 @@ fn an_offset_starts_tumbling_and_sliding_windows_past_the_epoch() {
         assert!(err.contains(expected), "{group_by} {from}: {err}");
     }
 }
+
+#[test]
+fn spark_s_window_and_session_window_columns_are_structs_of_start_and_end() {
+    for (group, column) in [
+        ("window(ts, '1 minute')", "window"),
+        ("session_window(ts, '1 minute')", "session_window"),
+    ] {
+        let plan = plan_of(&format!(
+            "INSERT INTO t SELECT {column}, user_id, count(*) AS n FROM events \
+             GROUP BY {group}, user_id;"
+        ));
+        assert_eq!(
+            columns(&plan, "t/expressions"),
+            [(
+                "__t_out0",
+                "named_struct('start', \"window_start\", 'end', \"window_end\")"
+            )],
+            "{group}"
+        );
+        assert_eq!(
+            columns(&plan, "t/select"),
+            [
+                (column, "\"__t_out0\""),
+                ("user_id", "\"user_id\""),
+                ("n", "\"n\"")
+            ],
+            "{group}"
+        );
+    }
+    // Without a window there is none to select; a column named `window` stays a column.
+    let err = job(
+        "CREATE TABLE t WITH ('output-mode' = 'update');",
+        "INSERT INTO t SELECT window, count(*) AS n FROM events GROUP BY user_id;",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no window to select"), "{err}");
+}
