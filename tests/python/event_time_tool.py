@@ -63,7 +63,9 @@ deduplication within the watermark.
         pid, paid), and the dead-letter table the late rows (order id or payment id,
         epoch); matched orders, unmatched orders and late rows must all be more than 0.
         With --paid-over N the join's ON also holds `p.paid > N`: the payments that fail
-        it match nothing and are not late rows, though they move the watermark.
+        it match nothing and are not late rows, though they move the watermark. With
+        --amount-over N the query's WHERE also holds `o.amount > N`: the orders that fail
+        it are left out, and, filtered before the join, are not late rows either.
 
     event_time_tool.py check-join-windows --dir D --out OUT --table T --table2 T2 [--dlq DLQ]
         Windows over the join of check-join's orders and payments (the same bounds,
@@ -463,6 +465,9 @@ def joined_rows(args):
         wo, wp = marks_o[e][0], marks_p[e][0]
         bound = None if wo is None or wp is None else min(wo, wp)
         for row in orders[e]:
+            # WHERE on the orders alone filters them before the join too.
+            if getattr(args, "amount_over", None) is not None and not row["amount"] > args.amount_over:
+                continue
             if bound is not None and row["t"] <= bound:
                 late.append((row, e))
             else:
@@ -679,6 +684,8 @@ def main(argv) -> int:
     cj.add_argument("--dlq", default="dead_letters")
     cj.add_argument("--paid-over", type=int,
                     help="the join's ON also holds p.paid > N (payments filtered before it)")
+    cj.add_argument("--amount-over", type=int,
+                    help="the query's WHERE holds o.amount > N (orders filtered before the join)")
     cw = sub.add_parser("check-join-windows")
     cw.add_argument("--dir", required=True)
     cw.add_argument("--out", required=True)

@@ -314,6 +314,46 @@ fn a_left_join_filtering_its_right_side_in_on_matches_its_oracle_and_survives_ki
     )
 }
 
+/// The same LEFT join with a condition on the orders in `WHERE` (`o.amount > 200`) as
+/// well: `WHERE` drops the orders that fail it whether they match or not, so they are
+/// filtered before the join (kept out of its state), and those that come late are not
+/// late rows of the join; the orders' watermark still follows every order (the oracle
+/// computes it from all of them). Killed three times and resumed.
+#[test]
+fn a_left_join_s_where_on_its_kept_side_filters_before_the_join_and_survives_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_stream_join_where")?;
+    write_input(&dir, "write-join", 3)?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'big-orders-big-payments';\n\
+             {}INSERT INTO order_payments \
+             SELECT o.id AS order_id, customer, amount, pid, paid \
+             FROM orders AS o LEFT JOIN payments AS p \
+               ON p.order_id = o.id AND p.paid > 250 \
+              AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE \
+             WHERE o.amount > 200;\n",
+            orders_and_payments(&dir)
+        ),
+    )?;
+    against_oracle_through_kills(
+        &dir,
+        &job,
+        2,
+        "check-join",
+        &[
+            "--table",
+            "order_payments",
+            "--paid-over",
+            "250",
+            "--amount-over",
+            "200",
+        ],
+    )
+}
+
 /// The watermark of a side filtered in `ON` is its source's, not its filtered rows': in
 /// epoch 0 a payment that fails `p.paid > 100` moves the payments' watermark to 00:09,
 /// which epoch 1 uses (order 1 leaves the join unmatched) and epoch 2 holds rows to; in

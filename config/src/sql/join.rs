@@ -15,6 +15,14 @@
 //! or a windowed subquery ([`super::subquery`]) whose event times are its window's start
 //! and end. The joined rows' columns are named `alias.column`; the rest of the query
 //! names them `alias.column`, or `column` where only one side has it.
+//!
+//! A condition on one side's columns filters that side before the join, where SQL gives
+//! the same rows: in `ON`, either side of an inner join and the side an outer join does
+//! not keep whole; in `WHERE`, either side of an inner join and the kept side of a LEFT
+//! or RIGHT join. The join's state then holds only rows that can pass, and a filtered
+//! side's watermark still follows all its rows, as at its source; so a late row that
+//! fails its filter is dropped by the filter, not sent to the dead letters as late.
+//! Conditions on both sides filter the joined rows.
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, TableFactor,
@@ -120,17 +128,10 @@ pub(super) fn lower<'a>(
     let mut sides = [left, right];
     let mut condition = Condition::default();
     let mut plan = plan;
+    let mut before = BeforeJoin::default();
     match (constraint, operator) {
         (JoinConstraint::On(on), _) => {
-            plan = on_clause(
-                plan,
-                target,
-                on,
-                kind,
-                &mut sides,
-                &mut condition,
-                selection,
-            )?;
+            before = on_clause(on, kind, &sides, &mut condition, selection)?;
         }
         (JoinConstraint::None, None) => {
             *selection = condition.take_keys(selection.take(), &sides)?;
@@ -146,6 +147,8 @@ pub(super) fn lower<'a>(
     if kind == StreamJoinKind::Inner {
         *selection = condition.take_bounds(selection.take(), &sides)?;
     }
+    *selection = push_down(selection.take(), kind, &sides, &mut before.pushed)?;
+    plan = before.lower(plan, target, &mut sides);
     let max = match (condition.max, condition.until_max) {
         (Some(_), Some(_)) => {
             return Err(unsupported(
@@ -282,37 +285,86 @@ fn side<'a>(
     }
 }
 
-/// Takes the conjuncts of a join's `ON` clause into `condition` (keys and time bounds):
-/// key expressions are computed before the join, an inner join's other conditions join
-/// `selection`, an outer join's on the side it does not keep whole filter that side first.
+/// What runs on each side before the join, in this order: filters of its own columns
+/// (from `ON`, then those pushed down from `WHERE`), then its computed keys.
+#[derive(Default)]
+struct BeforeJoin {
+    /// Conditions of `ON` on one side's columns.
+    on: [Vec<Expr>; 2],
+    /// Conditions of `WHERE` on one side's columns.
+    pushed: [Vec<Expr>; 2],
+    /// Key expressions `(column, SQL)`.
+    keys: [Vec<(String, String)>; 2],
+}
+
+impl BeforeJoin {
+    /// Each side's filter (`<target>/<alias>-on`, or `-where` with conditions of `WHERE`
+    /// only) and key projection (`-keys`); a filtered side's watermark still follows all
+    /// its rows, as at its source.
+    fn lower(self, mut plan: PlanBuilder, target: &str, sides: &mut [Side<'_>; 2]) -> PlanBuilder {
+        let BeforeJoin { on, pushed, keys } = self;
+        for ((side, on), pushed) in sides.iter_mut().zip(on).zip(pushed) {
+            let clause = if on.is_empty() { "where" } else { "on" };
+            let Some(predicate) = all_of(on.into_iter().chain(pushed).collect()) else {
+                continue;
+            };
+            let name = format!("{target}/{}-{clause}", side.alias);
+            plan = plan.filter(&name, &side.stream, &predicate.to_string());
+            side.watermark_from = Some(side.stream.clone());
+            side.stream = name;
+        }
+        for (side, columns) in sides.iter_mut().zip(keys) {
+            if columns.is_empty() {
+                continue;
+            }
+            let name = format!("{target}/{}-keys", side.alias);
+            side.columns.extend(columns.iter().map(|(c, _)| c.clone()));
+            plan = plan.operator(
+                &name,
+                &side.stream,
+                OperatorKind::Project {
+                    columns,
+                    keep_input: true,
+                    drop: Vec::new(),
+                    keep_coordinates: false,
+                },
+            );
+            side.stream = name;
+        }
+        plan
+    }
+}
+
+/// Takes the conjuncts of a join's `ON` clause into `condition` (keys and time bounds),
+/// and returns what runs before the join: key expressions, and the conditions on one
+/// side's columns, which filter that side first (either side of an inner join, the side
+/// an outer join does not keep whole); an inner join's conditions on both sides join
+/// `selection`.
 fn on_clause(
-    mut plan: PlanBuilder,
-    target: &str,
     on: &Expr,
     kind: StreamJoinKind,
-    sides: &mut [Side<'_>; 2],
+    sides: &[Side<'_>; 2],
     condition: &mut Condition,
     selection: &mut Option<Expr>,
-) -> Result<PlanBuilder, String> {
-    let mut computed: [Vec<(String, String)>; 2] = Default::default();
+) -> Result<BeforeJoin, String> {
+    let mut before = BeforeJoin::default();
     let mut filters = Vec::new();
-    let mut side_filters: [Vec<Expr>; 2] = Default::default();
     for conjunct in conjuncts(on) {
         match classify(conjunct, sides)? {
             Conjunct::Condition => condition.add(conjunct, sides)?,
             Conjunct::KeyExpressions(l, r) => {
                 let i = condition.keys.len();
-                let left_key = key_column(&l, sides, i, &mut computed[0]);
-                let right_key = key_column(&r, sides, i, &mut computed[1]);
+                let left_key = key_column(&l, sides, i, &mut before.keys[0]);
+                let right_key = key_column(&r, sides, i, &mut before.keys[1]);
                 condition.keys.push((left_key, right_key));
+            }
+            // A condition on one side's columns decides which of its rows may match
+            // (for an outer join, on the side it does not keep whole).
+            Conjunct::Other if let Some(side) = filtered_side(conjunct, sides, on_side(kind))? => {
+                before.on[side].push(own_columns(conjunct, sides));
             }
             Conjunct::Other if kind == StreamJoinKind::Inner => {
                 filters.push(conjunct.clone());
-            }
-            // A condition on the side an outer join does not keep whole decides
-            // which of its rows may match: they are filtered before the join.
-            Conjunct::Other if let Some(side) = filtered_side(conjunct, sides, kind)? => {
-                side_filters[side].push(own_columns(conjunct, sides));
             }
             Conjunct::Other => {
                 return Err(unsupported(
@@ -327,40 +379,54 @@ fn on_clause(
             }
         }
     }
-    // An inner join's other conditions filter the joined rows, as WHERE would.
+    // An inner join's conditions on both sides filter the joined rows, as WHERE would.
     if !filters.is_empty() {
         filters.extend(selection.take());
         *selection = all_of(filters);
     }
-    for (side, conditions) in sides.iter_mut().zip(side_filters) {
-        let Some(predicate) = all_of(conditions) else {
-            continue;
-        };
-        let name = format!("{target}/{}-on", side.alias);
-        plan = plan.filter(&name, &side.stream, &predicate.to_string());
-        // Its watermark follows its rows before the filter, as at its source.
-        side.watermark_from = Some(side.stream.clone());
-        side.stream = name;
+    Ok(before)
+}
+
+/// The sides a condition of `ON` on one side's columns may filter before a join of
+/// `kind`: either side of an inner join; the right of a LEFT join, the left of a RIGHT
+/// join (the side whose rows only matter where they match).
+fn on_side(kind: StreamJoinKind) -> &'static [usize] {
+    match kind {
+        StreamJoinKind::Inner => &[0, 1],
+        StreamJoinKind::LeftOuter => &[1],
+        StreamJoinKind::RightOuter => &[0],
+        StreamJoinKind::FullOuter => &[],
     }
-    for (side, columns) in sides.iter_mut().zip(computed) {
-        if columns.is_empty() {
-            continue;
+}
+
+/// Takes out of `selection` (a join's `WHERE`, after its keys and bounds) the conjuncts
+/// on one side's columns that may run before the join, into `pushed`: either side of an
+/// inner join; the kept side of a LEFT or RIGHT join, whose rows `WHERE` drops whether
+/// they match or not. Filtering first keeps the join's state to the rows that can pass.
+/// Returns the rest.
+fn push_down(
+    selection: Option<Expr>,
+    kind: StreamJoinKind,
+    sides: &[Side<'_>; 2],
+    pushed: &mut [Vec<Expr>; 2],
+) -> Result<Option<Expr>, String> {
+    let Some(selection) = selection else {
+        return Ok(None);
+    };
+    let allowed: &[usize] = match kind {
+        StreamJoinKind::Inner => &[0, 1],
+        StreamJoinKind::LeftOuter => &[0],
+        StreamJoinKind::RightOuter => &[1],
+        StreamJoinKind::FullOuter => &[],
+    };
+    let mut rest = Vec::new();
+    for conjunct in conjuncts(&selection) {
+        match filtered_side(conjunct, sides, allowed)? {
+            Some(side) => pushed[side].push(own_columns(conjunct, sides)),
+            None => rest.push(conjunct.clone()),
         }
-        let name = format!("{target}/{}-keys", side.alias);
-        side.columns.extend(columns.iter().map(|(c, _)| c.clone()));
-        plan = plan.operator(
-            &name,
-            &side.stream,
-            OperatorKind::Project {
-                columns,
-                keep_input: true,
-                drop: Vec::new(),
-                keep_coordinates: false,
-            },
-        );
-        side.stream = name;
     }
-    Ok(plan)
+    Ok(all_of(rest))
 }
 
 /// Leaves out of each source table side the columns that `used` does not hold.
@@ -398,21 +464,18 @@ fn drop_unused(
     plan
 }
 
-/// The side an outer join of `kind` filters by `condition` before joining, when it reads
-/// the columns of that side alone and that side is a source table's rows: the right side
-/// of a LEFT join, the left of a RIGHT join.
+/// The side of `allowed` whose columns alone `condition` reads, when that side is a
+/// source table's rows (a windowed subquery's rows are not filtered before the join).
 fn filtered_side(
     condition: &Expr,
     sides: &[Side; 2],
-    kind: StreamJoinKind,
+    allowed: &[usize],
 ) -> Result<Option<usize>, String> {
-    let side = match kind {
-        StreamJoinKind::LeftOuter => 1,
-        StreamJoinKind::RightOuter => 0,
-        _ => return Ok(None),
-    };
     let read = condition::read_sides(condition, sides)?;
-    Ok((read == [side] && !sides[side].windowed).then_some(side))
+    Ok(match read.as_slice() {
+        [side] if allowed.contains(side) && !sides[*side].windowed => Some(*side),
+        _ => None,
+    })
 }
 
 /// `e` over its side's own column names (`p.paid > 10` as `"paid" > 10`).

@@ -253,9 +253,20 @@ fn a_join_of_two_sources_lowers_to_an_interval_join() {
     let queries = config.queries.unwrap();
     assert_eq!(queries.plan.other_sources, ["b"]);
     assert_eq!(queries.other_sources[0].0, "b");
-    let OperatorKind::StreamJoin(spec) = &queries.plan.operators[0].kind else {
+    // WHERE on the kept side's columns filters it before the join; its watermark still
+    // follows all its rows.
+    let OperatorKind::Filter { predicate } = &queries.plan.operators[0].kind else {
+        panic!("not a filter: {:?}", queries.plan.operators);
+    };
+    assert_eq!(
+        (queries.plan.operators[0].name.as_str(), predicate.as_str()),
+        ("t/y-where", "\"v\" > 0")
+    );
+    let OperatorKind::StreamJoin(spec) = &queries.plan.operators[1].kind else {
         panic!("not a join: {:?}", queries.plan.operators);
     };
+    assert_eq!(spec.right, "t/y-where");
+    assert_eq!(spec.right_watermark_from.as_deref(), Some("b"));
     assert_eq!(
         spec.kind,
         sluice_engine::stream_join::StreamJoinKind::RightOuter
@@ -272,10 +283,6 @@ fn a_join_of_two_sources_lowers_to_an_interval_join() {
     assert_eq!(spec.max_offset_us, 10_000_000 - 1);
     assert_eq!(spec.left_delay, Duration::from_secs(30));
     assert_eq!(spec.right_delay, Duration::from_secs(60));
-    let OperatorKind::Filter { predicate } = &queries.plan.operators[1].kind else {
-        panic!("not a filter");
-    };
-    assert_eq!(predicate, "\"y.v\" > 0");
     let OperatorKind::Project { columns, .. } = &queries.plan.operators[2].kind else {
         panic!("not a projection");
     };
@@ -336,7 +343,7 @@ fn joins_that_cannot_evict_their_state_are_refused() {
 }
 
 #[test]
-fn key_expressions_are_computed_before_the_join_and_an_inner_join_s_filters_follow_it() {
+fn key_expressions_are_computed_before_the_join_and_an_inner_join_s_filters_precede_it() {
     let config = joined(
         "INSERT INTO t SELECT x.id, v FROM a AS x JOIN b AS y \
          ON CAST(y.id AS STRING) = upper(x.k) AND x.id = y.id + 1 \
@@ -379,13 +386,45 @@ fn key_expressions_are_computed_before_the_join_and_an_inner_join_s_filters_foll
     };
     assert_eq!(spec.left_keys, ["__key0", "id"]);
     assert_eq!(spec.right_keys, ["__key0", "__key1"]);
-    let OperatorKind::Filter { predicate } = op("t/where") else {
-        panic!("not a filter");
+    // The conditions on one side, in ON and in WHERE, filter that side first; its keys
+    // are computed after the filter.
+    let filter = |name: &str| match op(name) {
+        OperatorKind::Filter { predicate } => predicate.clone(),
+        other => panic!("{name} is not a filter: {other:?}"),
     };
+    assert_eq!(filter("t/x-on"), "\"k\" <> 'z'");
+    assert_eq!(filter("t/y-on"), "(\"v\" > 3) AND (\"v\" < 10)");
+    let input = |name: &str| {
+        plan.operators
+            .iter()
+            .find(|o| o.name == name)
+            .unwrap()
+            .input
+            .as_str()
+    };
+    assert_eq!((input("t/x-keys"), input("t/y-keys")), ("t/x-on", "t/y-on"));
     assert_eq!(
-        predicate,
-        "(\"y.v\" > 3) AND (\"x.k\" <> 'z') AND (\"y.v\" < 10)"
+        (
+            spec.left_watermark_from.as_deref(),
+            spec.right_watermark_from.as_deref()
+        ),
+        (Some("a"), Some("b"))
     );
+    assert!(
+        !plan.operators.iter().any(|o| o.name == "t/where"),
+        "nothing is left to filter after the join"
+    );
+    // A condition on both sides' columns still filters the joined rows.
+    let both = joined(
+        "INSERT INTO t SELECT x.id, v FROM a AS x JOIN b AS y ON x.id = y.id \
+         AND y.bts BETWEEN x.ts AND x.ts + INTERVAL '1' MINUTE WHERE y.v > x.id;",
+    )
+    .unwrap()
+    .queries
+    .unwrap()
+    .plan;
+    let kinds: Vec<&str> = both.operators.iter().map(|o| o.kind.kind_name()).collect();
+    assert_eq!(kinds, ["project", "stream-join", "filter", "project"]);
 }
 
 #[test]
@@ -456,14 +495,23 @@ fn a_join_with_a_windowed_subquery_bounded_in_where_joins_its_window_rows() {
     .unwrap();
     let plan = config.queries.unwrap().plan;
     let kinds: Vec<&str> = plan.operators.iter().map(|o| o.kind.kind_name()).collect();
+    // The conditions on `x` alone filter it before the join.
     assert_eq!(
         kinds,
-        ["window", "project", "stream-join", "filter", "project"]
+        [
+            "window",
+            "project",
+            "filter",
+            "project",
+            "stream-join",
+            "project"
+        ]
     );
-    let OperatorKind::StreamJoin(spec) = &plan.operators[2].kind else {
+    let OperatorKind::StreamJoin(spec) = &plan.operators[4].kind else {
         panic!("not a join");
     };
     assert_eq!(plan.operators[2].input, "a");
+    assert_eq!(spec.left_watermark_from.as_deref(), Some("a"));
     assert_eq!(spec.right, plan.operators[1].name);
     assert_eq!(
         (spec.left_time.as_str(), spec.right_time.as_str()),
@@ -471,14 +519,11 @@ fn a_join_with_a_windowed_subquery_bounded_in_where_joins_its_window_rows() {
     );
     assert_eq!(spec.right_delay, Duration::ZERO);
     assert_eq!((spec.min_offset_us, spec.max_offset_us), (0, 60_000_000));
-    let OperatorKind::Filter { predicate } = &plan.operators[3].kind else {
+    let OperatorKind::Filter { predicate } = &plan.operators[2].kind else {
         panic!("not a filter");
     };
     // The bound left WHERE; the OR keeps its parentheses.
-    assert_eq!(
-        predicate,
-        "(\"x.k\" = 'p' OR \"x.k\" = 'q') AND (\"x.id\" > 0)"
-    );
+    assert_eq!(predicate, "(\"k\" = 'p' OR \"k\" = 'q') AND (\"id\" > 0)");
 }
 
 #[test]

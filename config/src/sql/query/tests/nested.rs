@@ -89,7 +89,7 @@ fn a_comma_join_takes_its_keys_and_bounds_from_where() {
     );
     let config = crate::sql::SqlJob::from_sql_with(&text, "t.sql", "t", &[]).unwrap();
     let plan = config.queries.unwrap().plan;
-    let OperatorKind::StreamJoin(join) = &plan.operators[0].kind else {
+    let OperatorKind::StreamJoin(join) = &plan.operators[1].kind else {
         panic!("not a join: {:?}", plan.operators);
     };
     assert_eq!(
@@ -98,10 +98,12 @@ fn a_comma_join_takes_its_keys_and_bounds_from_where() {
     );
     assert_eq!(join.left_until.as_deref(), Some("expires"));
     assert_eq!((join.min_offset_us, join.max_offset_us), (0, 0));
-    let OperatorKind::Filter { predicate } = &plan.operators[1].kind else {
+    // WHERE's condition on the bids alone filters them before the join.
+    let OperatorKind::Filter { predicate } = &plan.operators[0].kind else {
         panic!("not a filter: {:?}", plan.operators);
     };
-    assert_eq!(predicate, "\"B.price\" > 0");
+    assert_eq!(predicate, "\"price\" > 0");
+    assert_eq!(join.right, plan.operators[0].name);
 }
 
 #[test]
