@@ -27,13 +27,18 @@ pub struct Projection {
     /// columns.
     dropped: Vec<usize>,
     columns: Vec<(String, SqlExpr)>,
+    /// Whether each computed column is visible to the ones after it: not when it has the
+    /// name of an input column or of an earlier computed column, which that name keeps
+    /// meaning (as in SQL, where `SELECT v * 2 AS v, v + 1 AS w` reads the input's `v`).
+    lateral: Vec<bool>,
     schema: SchemaRef,
 }
 
 impl Projection {
     /// Compiles `columns` (name, SQL) against `input`; `keep_input` keeps every input column
     /// first, as `SELECT *, ...` does. Each column may use the input columns and the
-    /// columns before it (`final_revenue: revenue - discount`).
+    /// columns before it of other names (`final_revenue: revenue - discount`); a name
+    /// always means the input's column of that name, or else the first computed one.
     ///
     /// # Errors
     /// When an expression does not compile.
@@ -42,23 +47,34 @@ impl Projection {
         keep_input: bool,
         columns: &[(String, String)],
     ) -> Result<Self> {
-        let mut working: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut visible: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut computed = Vec::with_capacity(columns.len());
         let mut compiled = Vec::with_capacity(columns.len());
+        let mut lateral = Vec::with_capacity(columns.len());
         for (name, sql) in columns {
-            let visible = Arc::new(Schema::new(working.clone()));
-            let expr = SqlExpr::compile(sql, &visible)?;
-            working.push(Field::new(name, expr.data_type().clone(), true));
+            let expr = SqlExpr::compile(sql, &Arc::new(Schema::new(visible.clone())))?;
+            let field = Field::new(name, expr.data_type().clone(), true);
+            let new_name = !visible.iter().any(|f| f.name() == name);
+            if new_name {
+                visible.push(field.clone());
+            }
+            lateral.push(new_name);
+            computed.push(field);
             compiled.push((name.clone(), expr));
         }
         let fields = if keep_input {
-            working
+            let mut fields: Vec<Field> =
+                input.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.extend(computed);
+            fields
         } else {
-            working.split_off(input.fields().len())
+            computed
         };
         Ok(Self {
             keep_input,
             dropped: Vec::new(),
             columns: compiled,
+            lateral,
             schema: Arc::new(Schema::new(fields)),
         })
     }
@@ -111,27 +127,36 @@ impl Projection {
     /// # Errors
     /// When evaluation fails.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let inputs = batch.num_columns();
         let mut fields: Vec<Field> = batch
             .schema()
             .fields()
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        let mut visible: Vec<ArrayRef> = batch.columns().to_vec();
+        let mut computed: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         let mut working = batch.clone();
         for (i, (name, expr)) in self.columns.iter().enumerate() {
             let column = expr.evaluate(&working)?;
-            fields.push(Field::new(name, column.data_type().clone(), true));
-            columns.push(column);
-            if i + 1 < self.columns.len() {
-                working =
-                    RecordBatch::try_new(Arc::new(Schema::new(fields.clone())), columns.clone())?;
+            if self.lateral[i] {
+                fields.push(Field::new(name, column.data_type().clone(), true));
+                visible.push(Arc::clone(&column));
+                if i + 1 < self.columns.len() {
+                    working = RecordBatch::try_new(
+                        Arc::new(Schema::new(fields.clone())),
+                        visible.clone(),
+                    )?;
+                }
             }
+            computed.push(column);
         }
-        if !self.keep_input {
-            columns.drain(..inputs);
-        }
+        let mut columns = if self.keep_input {
+            let mut columns = batch.columns().to_vec();
+            columns.extend(computed);
+            columns
+        } else {
+            computed
+        };
         for &i in self.dropped.iter().rev() {
             columns.remove(i);
         }
@@ -379,6 +404,38 @@ mod tests {
     use arrow::datatypes::{DataType, Int64Type};
 
     use super::*;
+
+    #[test]
+    fn a_name_means_the_input_s_column_even_after_a_computed_column_of_that_name() {
+        let batch = RecordBatch::try_from_iter(vec![
+            ("v", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+            ("k", Arc::new(Int64Array::from(vec![5, 6])) as ArrayRef),
+        ])
+        .unwrap();
+        let input = batch.schema();
+        // SELECT v, v * 10 AS v10, v * 2 AS v, v + 1 AS w, v10 + 1 AS lateral: `v` is the
+        // input's throughout; `v10`, a new name, is visible to the columns after it.
+        let columns: Vec<(String, String)> = [
+            ("v", "\"v\""),
+            ("v10", "v * 10"),
+            ("v", "v * 2"),
+            ("w", "v + 1"),
+            ("lateral", "v10 + 1"),
+        ]
+        .iter()
+        .map(|(n, e)| ((*n).to_owned(), (*e).to_owned()))
+        .collect();
+        let projection = Projection::compile(&input, false, &columns).unwrap();
+        let out = projection.apply(&batch).unwrap();
+        assert_eq!(out.schema(), *projection.schema());
+        let values: Vec<&[i64]> = (0..out.num_columns())
+            .map(|i| out.column(i).as_primitive::<Int64Type>().values().as_ref())
+            .collect();
+        assert_eq!(
+            values,
+            [&[1, 2][..], &[10, 20], &[2, 4], &[2, 3], &[11, 21]]
+        );
+    }
 
     #[test]
     fn dropped_columns_feed_the_computed_ones_and_leave_the_output() {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType as ArrowType, Schema, SchemaRef};
+use arrow::datatypes::{DataType as ArrowType, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::{TryFromArrow, TryFromKernel};
 use deltalake::kernel::{DataType, StructField, StructType};
@@ -37,6 +37,34 @@ pub(crate) fn to_delta(table: &str, schema: &SchemaRef) -> Result<StructType> {
             format!("the Arrow schema has no Delta equivalent: {e}"),
         )
     })
+}
+
+/// `schema` with its timestamps in microseconds, the unit Delta stores: an expression's
+/// seconds (`from_unixtime`), milliseconds or nanoseconds (`now()`) are written so, and
+/// [`conform`] casts their batches.
+pub(crate) fn in_delta_units(schema: &SchemaRef) -> SchemaRef {
+    let micros = |t: &ArrowType| match t {
+        ArrowType::Timestamp(unit, tz) if *unit != TimeUnit::Microsecond => {
+            Some(ArrowType::Timestamp(TimeUnit::Microsecond, tz.clone()))
+        }
+        _ => None,
+    };
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| micros(f.data_type()).is_some())
+    {
+        return Arc::clone(schema);
+    }
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| match micros(f.data_type()) {
+            Some(t) => f.as_ref().clone().with_data_type(t),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// Whether `t` is the Arrow null type, or a struct, list or map holding it.
@@ -264,6 +292,11 @@ pub(crate) fn narrower(table: &DataType, sink: &DataType) -> bool {
     }
 }
 
+/// Whether `to` is the timestamp `from` in microseconds (see [`in_delta_units`]).
+fn in_micros(from: &ArrowType, to: &ArrowType) -> bool {
+    matches!((from, to), (ArrowType::Timestamp(_, a), ArrowType::Timestamp(TimeUnit::Microsecond, b)) if a == b)
+}
+
 /// Returns `batch` with exactly the sink's schema.
 ///
 /// A batch whose columns have the sink's names and types but whose schema differs only in
@@ -281,7 +314,9 @@ pub(crate) fn conform(table: &str, schema: &SchemaRef, batch: &RecordBatch) -> R
     let same_shape = got.fields().len() == schema.fields().len()
         && got.fields().iter().zip(schema.fields()).all(|(g, w)| {
             g.name() == w.name()
-                && (g.data_type() == w.data_type() || widens(g.data_type(), w.data_type()))
+                && (g.data_type() == w.data_type()
+                    || widens(g.data_type(), w.data_type())
+                    || in_micros(g.data_type(), w.data_type()))
         });
     if !same_shape {
         let describe = |s: &SchemaRef| {
@@ -327,6 +362,38 @@ mod tests {
     use arrow::datatypes::{DataType as ArrowType, Field, Schema, TimeUnit};
 
     use super::*;
+
+    #[test]
+    fn timestamps_of_other_units_are_written_in_microseconds() {
+        use arrow::array::{ArrayRef, TimestampMicrosecondArray, TimestampSecondArray};
+        let utc: Option<std::sync::Arc<str>> = Some("UTC".into());
+        let seconds = Arc::new(Schema::new(vec![Field::new(
+            "t",
+            ArrowType::Timestamp(TimeUnit::Second, utc.clone()),
+            true,
+        )]));
+        let want = in_delta_units(&seconds);
+        assert_eq!(
+            want.field(0).data_type(),
+            &ArrowType::Timestamp(TimeUnit::Microsecond, utc.clone())
+        );
+        assert!(to_delta("t", &want).is_ok());
+        let batch = RecordBatch::try_new(
+            seconds,
+            vec![
+                Arc::new(TimestampSecondArray::from(vec![1_700_000_000]).with_timezone("UTC"))
+                    as ArrayRef,
+            ],
+        )
+        .unwrap();
+        let out = conform("t", &want, &batch).unwrap();
+        let micros = out
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        assert_eq!(micros.value(0), 1_700_000_000_000_000);
+    }
 
     fn schema(ts: ArrowType) -> SchemaRef {
         Arc::new(Schema::new(vec![

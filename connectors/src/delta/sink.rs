@@ -105,6 +105,7 @@ impl DeltaSink {
         options: &SinkOptions,
     ) -> Result<Self> {
         register_object_stores();
+        let schema = schema::in_delta_units(&schema);
         schema::check_partition_columns(location, &schema, &partition_columns)?;
         let delta_schema = schema::to_delta(location, &schema)?;
         let url = resolve_location(location)?;
