@@ -6,6 +6,10 @@
 //! at each evaluation with the time of that evaluation: processing time, read once per
 //! batch (Spark reads it once per micro-batch, Flink once per row), so a replay gives new
 //! values.
+//!
+//! Spark's functions that DataFusion lacks or means otherwise (`date_format` with Java
+//! patterns, `if`, `hour`, `datediff`, `regexp_extract`, ...) mean what they mean in
+//! Spark: see the table in the `spark` module.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -22,6 +26,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{EngineError, Result};
+
+mod spark;
 
 /// The functions that read the clock, which a simplification with a time replaces.
 const CLOCK: [&str; 3] = ["now", "current_date", "current_time"];
@@ -56,7 +62,11 @@ impl SqlExpr {
         };
         let ctx = SessionContext::new();
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
-        let logical = ctx.parse_sql_expr(sql, &df_schema).map_err(wrap)?;
+        let spark = spark::rewrite(sql)
+            .map_err(|message| wrap(datafusion::error::DataFusionError::Plan(message)))?;
+        let logical = ctx
+            .parse_sql_expr(spark.as_deref().unwrap_or(sql), &df_schema)
+            .map_err(wrap)?;
         let simplifier = ExprSimplifier::new(
             SimplifyContext::builder()
                 .with_schema(Arc::clone(&df_schema))

@@ -27,7 +27,8 @@
         time) per event type, and --shifted-hops H 3-minute windows every minute starting
         40 s past (a HOP offset of -20 s), with their counts (DuckDB's time_bucket offset);
         --spark-windows S the same as W, with the window as Spark's struct `window`.
-        --stamped S, S must hold every row's arrow_cast(value, 'Int32') (trunc) and a
+        --stamped S, S must hold every row's value, Spark's date_format(event_time,
+        'yyyy-MM-dd HH:mm') and hour(event_time), arrow_cast(value, 'Int32') (trunc) and a
         now() within --ran-between START_US,END_US with current_date() its date.
 
     nexmark_tool.py check --q0 T0 --q1 T1 --q2 T2 --q5-count T5 --q5 T6 --q7 T7 --aggregates TA
@@ -421,9 +422,11 @@ def windows(args):
         # now() and current_date() are the clock when each batch is evaluated: within the
         # run, and the run's dates; arrow_cast(value, 'Int32') truncates as Arrow casts.
         start_us, end_us = (int(t) for t in args.ran_between.split(","))
-        stamped = compare(con, "stamped (arrow_cast)",
-                          "SELECT event_id, CAST(trunc(value) AS INTEGER) AS whole FROM bids",
-                          args.stamped, "event_id, whole")
+        stamped = compare(con, "stamped (arrow_cast, Spark's date_format and hour)",
+                          "SELECT event_id, value, CAST(trunc(value) AS INTEGER) AS whole, "
+                          "strftime(event_time, '%Y-%m-%d %H:%M') AS minute_text, "
+                          "CAST(hour(event_time) AS INTEGER) AS hr FROM bids",
+                          args.stamped, "event_id, value, whole, minute_text, hr")
         seen = con.execute(f"""
             SELECT count(*), count(seen), min(epoch_us(seen)), max(epoch_us(seen)),
                    count(*) FILTER (WHERE day <> CAST(seen AS DATE))

@@ -335,8 +335,10 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
          INSERT INTO legacy SELECT TUMBLE_START(event_time, INTERVAL '5' MINUTE) AS ws, \
            TUMBLE_ROWTIME(event_time, INTERVAL '5' MINUTE) AS wt, event_type, count(*) AS n \
            FROM events GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), 3, event_type;\n\
-         INSERT INTO stamped SELECT event_id, now() AS seen, current_date() AS day, \
-           arrow_cast(value, 'Int32') AS whole FROM events;\n\
+         INSERT INTO stamped SELECT event_id, value, now() AS seen, current_date() AS day, \
+           arrow_cast(value, 'Int32') AS whole, \
+           date_format(event_time, 'yyyy-MM-dd HH:mm') AS minute_text, hour(event_time) AS hr \
+           FROM events;\n\
          INSERT INTO shifted SELECT window.start AS ws, window.end AS we, event_type, \
            count(*) AS n FROM events \
            GROUP BY window(event_time, '5 minutes', '5 minutes', '2 minutes'), event_type;\n\

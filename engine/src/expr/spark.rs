@@ -1,0 +1,530 @@
+//! Spark SQL's functions, written as DataFusion runs them, so that an expression copied
+//! from a Spark job means what it meant there:
+//!
+//! | Spark | runs as |
+//! |---|---|
+//! | `date_format(ts, 'yyyy-MM-dd HH:mm')` | `to_char(ts, '%Y-%m-%d %H:%M')` |
+//! | `to_date(s, 'dd/MM/yyyy')`, `to_timestamp(s, fmt)`, `unix_timestamp(s, fmt)` | the same, the format as chrono's |
+//! | `if(c, a, b)` | `CASE WHEN c THEN a ELSE b END` |
+//! | `year(ts)`, `quarter`, `month`, `day`, `dayofmonth`, `dayofyear`, `hour`, `minute`, `second`, `weekofyear` | `CAST(date_part('year', ts) AS INT)`, ... |
+//! | `dayofweek(ts)` (1 is Sunday) | `CAST(date_part('dow', ts) AS INT) + 1` |
+//! | `unix_timestamp()`, `unix_timestamp(ts)` | `CAST(to_unixtime(...) AS BIGINT)`, of `now()` without an argument |
+//! | `datediff(end, start)` | days from `start`'s date to `end`'s |
+//! | `date_add(d, n)`, `date_sub(d, n)` | the date `n` days after (before) `d`'s |
+//! | `regexp_extract(s, 'p', i)` | group `i` of the first match (0: the whole match), `''` when none |
+//!
+//! A format is read as Java's (Spark's) unless it holds a `%`, which makes it chrono's
+//! (DataFusion's own): `date_format(ts, '%Y')` still works. A Java pattern letter with no
+//! chrono equivalent is refused, naming it. Other Spark functions DataFusion lacks
+//! (`get_json_object`, `size`, ...) are refused when the expression is compiled, as
+//! unknown functions.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// `sql` with Spark's functions written as DataFusion's; `None` when it calls none (or
+/// does not parse, which the compiler then reports).
+///
+/// # Errors
+/// A Spark format that has no chrono equivalent, or a call with the wrong arguments.
+pub(super) fn rewrite(sql: &str) -> Result<Option<String>, String> {
+    let Ok(mut expr) = Parser::new(&GenericDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+    else {
+        return Ok(None);
+    };
+    let mut changed = false;
+    let mut failure = None;
+    let _ = visit_expressions_mut(&mut expr, |e| {
+        match spark_call(e) {
+            Ok(Some(rewritten)) => {
+                *e = rewritten;
+                changed = true;
+            }
+            Ok(None) => {}
+            Err(message) => {
+                failure.get_or_insert(message);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if let Some(message) = failure {
+        return Err(message);
+    }
+    Ok(changed.then(|| expr.to_string()))
+}
+
+/// The DataFusion form of `e` when it is a call of one of Spark's functions.
+fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
+    let Expr::Function(f) = e else {
+        return Ok(None);
+    };
+    let [name] = f.name.0.as_slice() else {
+        return Ok(None);
+    };
+    let Some(name) = name.as_ident().map(|i| i.value.to_ascii_lowercase()) else {
+        return Ok(None);
+    };
+    let FunctionArguments::List(list) = &f.args else {
+        return Ok(None);
+    };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() || f.over.is_some() {
+        return Ok(None);
+    }
+    let args: Option<Vec<String>> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.to_string()),
+            _ => None,
+        })
+        .collect();
+    let Some(args) = args else {
+        return Ok(None);
+    };
+    let wrong = |expected: &str| format!("`{e}`: Spark's {name} takes {expected}");
+    let sql = match (name.as_str(), args.as_slice()) {
+        ("date_format", [ts, format]) => match java_format(format, false)? {
+            Some(chrono) => format!("to_char({ts}, {chrono})"),
+            None => return Ok(None),
+        },
+        ("date_format", _) => return Err(wrong("a timestamp and a format")),
+        ("to_date" | "to_timestamp", [value, formats @ ..]) if !formats.is_empty() => {
+            let mut translated = false;
+            let mut out = vec![value.clone()];
+            for format in formats {
+                match java_format(format, true)? {
+                    Some(chrono) => {
+                        translated = true;
+                        out.push(chrono);
+                    }
+                    None => out.push(format.clone()),
+                }
+            }
+            if !translated {
+                return Ok(None);
+            }
+            format!("{name}({})", out.join(", "))
+        }
+        ("if", [condition, then, otherwise]) => {
+            format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END")
+        }
+        ("if", _) => return Err(wrong("a condition and two values")),
+        (
+            "year" | "quarter" | "month" | "day" | "dayofmonth" | "dayofyear" | "hour" | "minute"
+            | "second" | "weekofyear",
+            [value],
+        ) => {
+            let part = match name.as_str() {
+                "dayofmonth" => "day",
+                "dayofyear" => "doy",
+                "weekofyear" => "week",
+                other => other,
+            };
+            format!("CAST(date_part('{part}', {value}) AS INT)")
+        }
+        ("dayofweek", [value]) => format!("(CAST(date_part('dow', {value}) AS INT) + 1)"),
+        (
+            "year" | "quarter" | "month" | "day" | "dayofmonth" | "dayofyear" | "hour" | "minute"
+            | "second" | "weekofyear" | "dayofweek",
+            _,
+        ) => return Err(wrong("one date or timestamp")),
+        ("unix_timestamp", []) => "CAST(to_unixtime(now()) AS BIGINT)".to_owned(),
+        ("unix_timestamp", [value]) => format!("CAST(to_unixtime({value}) AS BIGINT)"),
+        ("unix_timestamp", [value, format]) => {
+            let format = java_format(format, true)?.unwrap_or_else(|| format.clone());
+            format!("CAST(to_unixtime({value}, {format}) AS BIGINT)")
+        }
+        ("unix_timestamp", _) => return Err(wrong("at most a value and a format")),
+        ("datediff", [end, start]) => {
+            format!("(CAST(CAST({end} AS DATE) AS INT) - CAST(CAST({start} AS DATE) AS INT))")
+        }
+        ("datediff", _) => return Err(wrong("an end and a start date")),
+        ("date_add" | "date_sub", [date, days]) => {
+            let op = if name == "date_add" { '+' } else { '-' };
+            format!("CAST(CAST(CAST({date} AS DATE) AS INT) {op} ({days}) AS DATE)")
+        }
+        ("date_add" | "date_sub", _) => return Err(wrong("a date and a number of days")),
+        ("regexp_extract", [value, pattern, rest @ ..]) if rest.len() <= 1 => {
+            let Some(pattern) = string_literal(pattern) else {
+                return Err(wrong("a pattern that is a string literal"));
+            };
+            let group = match rest {
+                [] => 1,
+                [group] => group
+                    .parse::<usize>()
+                    .map_err(|_| wrong("a group number that is a literal"))?,
+                _ => unreachable!("at most one"),
+            };
+            // The whole pattern in a group of its own: Spark's group i is its i + 1.
+            let wrapped = quote(&format!("({pattern})"));
+            format!(
+                "CASE WHEN {value} IS NULL THEN NULL \
+                 ELSE coalesce(regexp_match({value}, {wrapped})[{}], '') END",
+                group + 1
+            )
+        }
+        ("regexp_extract", _) => return Err(wrong("a string, a pattern and a group number")),
+        _ => return Ok(None),
+    };
+    Parser::new(&GenericDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_expr())
+        .map(Some)
+        .map_err(|err| format!("`{e}` as `{sql}`: {err}"))
+}
+
+/// The text of a SQL string literal.
+fn string_literal(sql: &str) -> Option<String> {
+    let parsed = Parser::new(&GenericDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .ok()?;
+    match parsed {
+        Expr::Value(v) => match v.value {
+            Value::SingleQuotedString(s) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A SQL string literal of `text`.
+fn quote(text: &str) -> String {
+    ast::Value::SingleQuotedString(text.to_owned()).to_string()
+}
+
+/// A format argument, a string literal in Java's pattern language (no `%`), as a chrono
+/// format literal; `None` when it is not a literal or is chrono's already. `parsing`
+/// writes numbers padded, which chrono's parser reads with or without their zeros.
+fn java_format(sql: &str, parsing: bool) -> Result<Option<String>, String> {
+    let Some(pattern) = string_literal(sql) else {
+        return Ok(None);
+    };
+    if pattern.contains('%') {
+        return Ok(None);
+    }
+    chrono_pattern(&pattern, parsing).map(|p| Some(quote(&p)))
+}
+
+/// Java's (Spark's) date-time pattern `java` in chrono's `strftime` language.
+///
+/// # Errors
+/// A pattern letter, or a run of one, that chrono has no equivalent of.
+pub(super) fn chrono_pattern(java: &str, parsing: bool) -> Result<String, String> {
+    let chars: Vec<char> = java.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // Quoted text; '' is a quote.
+            if chars.get(i + 1) == Some(&'\'') {
+                out.push('\'');
+                i += 2;
+                continue;
+            }
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == '\'' {
+                    if chars.get(i + 1) == Some(&'\'') {
+                        out.push('\'');
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                push_literal(&mut out, chars[i]);
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            push_literal(&mut out, c);
+            i += 1;
+            continue;
+        }
+        let mut n = 1;
+        while chars.get(i + n) == Some(&c) {
+            n += 1;
+        }
+        let unpadded = |padded: &'static str, bare: &'static str| {
+            if n == 1 && !parsing { bare } else { padded }
+        };
+        let chrono = match (c, n) {
+            ('y', 2) => "%y",
+            ('y', _) => "%Y",
+            ('M' | 'L', 1 | 2) => unpadded("%m", "%-m"),
+            ('M' | 'L', 3) => "%b",
+            ('M' | 'L', _) => "%B",
+            ('d', 1 | 2) => unpadded("%d", "%-d"),
+            ('D', 1..=3) => unpadded("%j", "%-j"),
+            ('H', 1 | 2) => unpadded("%H", "%-H"),
+            ('h', 1 | 2) => unpadded("%I", "%-I"),
+            ('m', 1 | 2) => unpadded("%M", "%-M"),
+            ('s', 1 | 2) => unpadded("%S", "%-S"),
+            ('S', 3) => "%3f",
+            ('S', 6) => "%6f",
+            ('S', 9) => "%9f",
+            ('a', 1) => "%p",
+            ('E', 1..=3) => "%a",
+            ('E', _) => "%A",
+            ('X' | 'x', 1 | 2) | ('Z', 1..=3) => "%z",
+            ('X' | 'x', 3) | ('Z', 5) => "%:z",
+            ('z', 1..=3) => "%Z",
+            _ => {
+                let run: String = std::iter::repeat_n(c, n).collect();
+                return Err(format!(
+                    "the date-time pattern `{java}`: `{run}` has no equivalent here; use \
+                     y, M, d, D, H, h, m, s, SSS (or 6 or 9 S), a, E, X, Z or z, or write \
+                     the format as chrono's (`%Y-%m-%d`)"
+                ));
+            }
+        };
+        out.push_str(chrono);
+        i += n;
+    }
+    Ok(out)
+}
+
+/// Appends a literal character of a pattern, `%` escaped.
+fn push_literal(out: &mut String, c: char) {
+    if c == '%' {
+        out.push_str("%%");
+    } else {
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_patterns_become_chrono_s() {
+        let cases = [
+            ("yyyy-MM-dd", "%Y-%m-%d"),
+            ("yyyy-MM-dd HH:mm:ss.SSS", "%Y-%m-%d %H:%M:%S.%3f"),
+            ("d/M/yy h:mm a", "%-d/%-m/%y %-I:%M %p"),
+            ("EEE, d MMM yyyy", "%a, %-d %b %Y"),
+            ("EEEE MMMM", "%A %B"),
+            ("yyyy-MM-dd'T'HH:mm:ssXXX", "%Y-%m-%dT%H:%M:%S%:z"),
+            ("'at' HH 'o''clock' 100%", "at %H o'clock 100%%"),
+            ("DDD", "%j"),
+        ];
+        for (java, chrono) in cases {
+            assert_eq!(chrono_pattern(java, false).unwrap(), chrono, "{java}");
+        }
+        assert_eq!(chrono_pattern("d/M/yyyy", true).unwrap(), "%d/%m/%Y");
+        for bad in ["yyyy-ww", "G yyyy", "QQ", "SS", "k"] {
+            let err = chrono_pattern(bad, false).unwrap_err();
+            assert!(err.contains("has no equivalent"), "{bad}: {err}");
+        }
+    }
+
+    /// Each expression over three rows, against the values PySpark 4.3.0 gave for the
+    /// same rows (`spark.sql.session.timeZone` UTC), read as text.
+    #[test]
+    fn spark_s_functions_give_spark_s_values() {
+        use std::sync::Arc;
+
+        use arrow::array::{
+            Array, ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+        };
+        use arrow::compute::cast;
+        use arrow::datatypes::DataType;
+
+        use crate::expr::SqlExpr;
+
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "ts",
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![
+                        1_709_247_909_123_456,
+                        1_703_980_800_000_000,
+                        1_751_636_700_500_000,
+                    ])
+                    .with_timezone("UTC"),
+                ) as ArrayRef,
+            ),
+            (
+                "s",
+                Arc::new(StringArray::from(vec![
+                    Some("order c42 paid"),
+                    Some("no digits"),
+                    None,
+                ])),
+            ),
+            (
+                "d",
+                Arc::new(StringArray::from(vec![
+                    "29/02/2024",
+                    "1/1/2023",
+                    "04/07/2025",
+                ])),
+            ),
+            ("n", Arc::new(Int32Array::from(vec![3, -2, 10]))),
+        ])
+        .unwrap();
+        let spark: [(&str, [Option<&str>; 3]); 28] = [
+            (
+                "date_format(ts, 'yyyy-MM-dd')",
+                [Some("2024-02-29"), Some("2023-12-31"), Some("2025-07-04")],
+            ),
+            (
+                "date_format(ts, 'yyyy-MM-dd HH:mm:ss.SSS')",
+                [
+                    Some("2024-02-29 23:05:09.123"),
+                    Some("2023-12-31 00:00:00.000"),
+                    Some("2025-07-04 13:45:00.500"),
+                ],
+            ),
+            (
+                "date_format(ts, 'd/M/yy h:mm a')",
+                [
+                    Some("29/2/24 11:05 PM"),
+                    Some("31/12/23 12:00 AM"),
+                    Some("4/7/25 1:45 PM"),
+                ],
+            ),
+            (
+                "date_format(ts, 'EEE, d MMM yyyy')",
+                [
+                    Some("Thu, 29 Feb 2024"),
+                    Some("Sun, 31 Dec 2023"),
+                    Some("Fri, 4 Jul 2025"),
+                ],
+            ),
+            (
+                "date_format(ts, 'EEEE MMMM DDD')",
+                [
+                    Some("Thursday February 060"),
+                    Some("Sunday December 365"),
+                    Some("Friday July 185"),
+                ],
+            ),
+            (
+                "date_format(ts, 'yyyy-MM-dd''T''HH:mm:ss')",
+                [
+                    Some("2024-02-29T23:05:09"),
+                    Some("2023-12-31T00:00:00"),
+                    Some("2025-07-04T13:45:00"),
+                ],
+            ),
+            ("year(ts)", [Some("2024"), Some("2023"), Some("2025")]),
+            ("quarter(ts)", [Some("1"), Some("4"), Some("3")]),
+            ("month(ts)", [Some("2"), Some("12"), Some("7")]),
+            ("day(ts)", [Some("29"), Some("31"), Some("4")]),
+            ("dayofmonth(ts)", [Some("29"), Some("31"), Some("4")]),
+            ("dayofyear(ts)", [Some("60"), Some("365"), Some("185")]),
+            ("hour(ts)", [Some("23"), Some("0"), Some("13")]),
+            ("minute(ts)", [Some("5"), Some("0"), Some("45")]),
+            ("second(ts)", [Some("9"), Some("0"), Some("0")]),
+            ("weekofyear(ts)", [Some("9"), Some("52"), Some("27")]),
+            ("dayofweek(ts)", [Some("5"), Some("1"), Some("6")]),
+            (
+                "unix_timestamp(ts)",
+                [Some("1709247909"), Some("1703980800"), Some("1751636700")],
+            ),
+            (
+                "datediff(ts, CAST('2024-01-01' AS DATE))",
+                [Some("59"), Some("-1"), Some("550")],
+            ),
+            (
+                "date_add(ts, n)",
+                [Some("2024-03-03"), Some("2023-12-29"), Some("2025-07-14")],
+            ),
+            (
+                "date_sub(ts, n)",
+                [Some("2024-02-26"), Some("2024-01-02"), Some("2025-06-24")],
+            ),
+            (
+                "regexp_extract(s, 'c(\\d+)', 1)",
+                [Some("42"), Some(""), None],
+            ),
+            (
+                "regexp_extract(s, 'c(\\d+)', 0)",
+                [Some("c42"), Some(""), None],
+            ),
+            (
+                "regexp_extract(s, '([a-z]+) ([a-z]+)', 2)",
+                [Some("c"), Some("digits"), None],
+            ),
+            (
+                "if(n > 0, 'pos', 'neg')",
+                [Some("pos"), Some("neg"), Some("pos")],
+            ),
+            (
+                "to_date(d, 'd/M/yyyy')",
+                [Some("2024-02-29"), Some("2023-01-01"), Some("2025-07-04")],
+            ),
+            (
+                "date_format(to_timestamp(d, 'd/M/yyyy'), 'yyyy-MM-dd HH:mm:ss')",
+                [
+                    Some("2024-02-29 00:00:00"),
+                    Some("2023-01-01 00:00:00"),
+                    Some("2025-07-04 00:00:00"),
+                ],
+            ),
+            (
+                "unix_timestamp(d, 'd/M/yyyy')",
+                [Some("1709164800"), Some("1672531200"), Some("1751587200")],
+            ),
+        ];
+        for (sql, want) in spark {
+            let expr =
+                SqlExpr::compile(sql, &batch.schema()).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let values = expr
+                .evaluate(&batch)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let text = cast(&values, &DataType::Utf8).unwrap();
+            let text = text.as_any().downcast_ref::<StringArray>().unwrap();
+            let got: Vec<Option<&str>> = (0..text.len())
+                .map(|i| text.is_valid(i).then(|| text.value(i)))
+                .collect();
+            assert_eq!(got, want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn spark_calls_are_written_as_datafusion_s() {
+        let rewritten = |sql: &str| rewrite(sql).unwrap();
+        assert_eq!(
+            rewritten("date_format(ts, 'yyyy-MM-dd')").as_deref(),
+            Some("to_char(ts, '%Y-%m-%d')")
+        );
+        assert_eq!(rewritten("DATE_FORMAT(ts, '%Y')"), None, "chrono's already");
+        assert_eq!(
+            rewritten("upper(if(v > 1, 'a', 'b'))").as_deref(),
+            Some("upper(CASE WHEN v > 1 THEN 'a' ELSE 'b' END)")
+        );
+        assert_eq!(
+            rewritten("hour(ts) + dayofweek(ts)").as_deref(),
+            Some("CAST(date_part('hour', ts) AS INT) + (CAST(date_part('dow', ts) AS INT) + 1)")
+        );
+        assert_eq!(
+            rewritten("to_date(s, 'dd/MM/yyyy')").as_deref(),
+            Some("to_date(s, '%d/%m/%Y')")
+        );
+        assert_eq!(rewritten("to_date(s)"), None);
+        assert_eq!(rewritten("length(s) + 1"), None);
+        assert!(
+            rewrite("if(a, b)")
+                .unwrap_err()
+                .contains("takes a condition")
+        );
+        assert!(
+            rewrite("date_format(ts, 'QQ')")
+                .unwrap_err()
+                .contains("`QQ` has no equivalent")
+        );
+    }
+}
