@@ -347,9 +347,7 @@ fn observe_max<'scope>(
     time_column: &str,
     schema: &SchemaRef,
 ) -> Result<Stream<'scope, u64, Vec<Maximum>>> {
-    let index = schema
-        .index_of(time_column)
-        .map_err(|_| crate::key::unknown_column(schema, time_column))?;
+    let index = crate::key::column_index(schema, time_column)?;
     let peers = stream.scope().peers() as u64;
     let local = stream.unary::<CapacityContainerBuilder<Vec<Maximum>>, _, _, _>(
         Pipeline,
@@ -556,9 +554,7 @@ pub(crate) fn decode_snapshots<W: serde::de::DeserializeOwned>(
 /// # Errors
 /// When it is missing or not a timestamp.
 pub(crate) fn time_index(schema: &SchemaRef, time: &str) -> Result<usize> {
-    let index = schema
-        .index_of(time)
-        .map_err(|_| crate::key::unknown_column(schema, time))?;
+    let index = crate::key::column_index(schema, time)?;
     let data_type = schema.field(index).data_type();
     if !matches!(data_type, DataType::Timestamp(_, _)) {
         return Err(EngineError::InvalidPlan(format!(

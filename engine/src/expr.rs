@@ -9,7 +9,8 @@
 //!
 //! Spark's functions that DataFusion lacks or means otherwise (`date_format` with Java
 //! patterns, `if`, `hour`, `datediff`, `regexp_extract`, ...) mean what they mean in
-//! Spark: see the table in the `spark` module.
+//! Spark, and column names resolve whatever their case, as in Spark (an unquoted `userId`
+//! reads the column `userId`): see the `spark` module.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -62,7 +63,8 @@ impl SqlExpr {
         };
         let ctx = SessionContext::new();
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
-        let spark = spark::rewrite(sql)
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let spark = spark::rewrite(sql, &names)
             .map_err(|message| wrap(datafusion::error::DataFusionError::Plan(message)))?;
         let logical = ctx
             .parse_sql_expr(spark.as_deref().unwrap_or(sql), &df_schema)

@@ -42,9 +42,7 @@ impl KeyColumns {
         let mut indices = Vec::with_capacity(names.len());
         let mut fields = Vec::with_capacity(names.len());
         for name in names {
-            let index = schema
-                .index_of(name)
-                .map_err(|_| unknown_column(schema, name))?;
+            let index = column_index(schema, name)?;
             fields.push(SortField::new(schema.field(index).data_type().clone()));
             indices.push(index);
         }
@@ -97,6 +95,27 @@ impl KeyColumns {
             return Ok(rows);
         }
         Ok(converter.convert_columns(&self.columns(batch))?)
+    }
+}
+
+/// The position of the column `name` in `schema`: the column of that name, or else the
+/// one column of that name in another case (names resolve whatever their case, as in
+/// Spark; see [`crate::expr`]).
+///
+/// # Errors
+/// [`EngineError::UnknownColumn`] when there is neither.
+pub fn column_index(schema: &SchemaRef, name: &str) -> Result<usize> {
+    if let Ok(i) = schema.index_of(name) {
+        return Ok(i);
+    }
+    let mut same = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.name().eq_ignore_ascii_case(name));
+    match (same.next(), same.next()) {
+        (Some((i, _)), None) => Ok(i),
+        _ => Err(unknown_column(schema, name)),
     }
 }
 
@@ -207,6 +226,30 @@ pub fn key_pact(keys: &KeyColumns, key_groups: u32) -> Result<KeyPact> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_column_is_found_by_its_name_or_its_one_match_in_another_case() {
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema = Arc::new(Schema::new(
+            ["userId", "v", "V", "amount"]
+                .map(|n| Field::new(n, DataType::Int64, true))
+                .to_vec(),
+        ));
+        assert_eq!(column_index(&schema, "userId").unwrap(), 0);
+        assert_eq!(column_index(&schema, "USERID").unwrap(), 0);
+        assert_eq!(column_index(&schema, "V").unwrap(), 2, "its own name first");
+        assert_eq!(column_index(&schema, "Amount").unwrap(), 3);
+        assert!(matches!(
+            column_index(&schema, "nope"),
+            Err(EngineError::UnknownColumn { .. })
+        ));
+        // Two matches in other cases are neither.
+        let two = Arc::new(Schema::new(vec![
+            Field::new("ab", DataType::Int64, true),
+            Field::new("AB", DataType::Int64, true),
+        ]));
+        assert!(column_index(&two, "Ab").is_err());
+    }
 
     #[test]
     fn owned_ranges_cover_all_groups_once() {

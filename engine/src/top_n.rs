@@ -28,7 +28,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use crate::batch::Batches;
 use crate::epoch::complete_before;
 use crate::error::{EngineError, Result};
-use crate::key::{KeyColumns, key_pact, unknown_column};
+use crate::key::{KeyColumns, column_index, key_pact};
 use crate::runtime::failure::{Failure, fail};
 
 /// The first rows of each group of an epoch.
@@ -126,7 +126,7 @@ impl TopNSpec {
             .iter()
             .chain(self.order_by.iter().map(|k| &k.column))
         {
-            schema.index_of(c).map_err(|_| unknown_column(schema, c))?;
+            column_index(schema, c)?;
         }
         if self.order_by.is_empty() {
             return invalid("ranks by no column".to_owned());
@@ -163,11 +163,7 @@ impl TopNSpec {
     /// When the columns cannot be sorted.
     pub fn apply(&self, rows: &RecordBatch) -> Result<RecordBatch> {
         let schema = rows.schema();
-        let column = |name: &str| -> Result<usize> {
-            schema
-                .index_of(name)
-                .map_err(|_| unknown_column(&schema, name))
-        };
+        let column = |name: &str| -> Result<usize> { column_index(&schema, name) };
         let groups: Vec<usize> = self
             .partition_by
             .iter()

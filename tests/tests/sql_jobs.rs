@@ -443,3 +443,76 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
     .require_ok()?;
     Ok(())
 }
+
+/// SQL as a Spark user writes it runs as in Spark: camelCase fields read by their names in
+/// any case (`upper(customerName)`, `hour(PLACEDAT)`), Spark's `date_format` with a Java
+/// pattern, the window as Spark's `window` struct, and an INSERT's column list naming the
+/// query's columns. The expected rows are written out by hand from the input.
+#[test]
+fn spark_style_sql_reads_camel_case_fields_and_names_columns_by_the_insert_list() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_spark_style")?;
+    let input = dir.join("orders");
+    std::fs::create_dir_all(&input)?;
+    std::fs::write(
+        input.join("0.json"),
+        [
+            r#"{"orderId":1,"customerName":"ann","placedAt":"2026-03-01T09:15:00Z","amountUsd":5.0}"#,
+            r#"{"orderId":2,"customerName":"bob","placedAt":"2026-03-01T09:45:00Z","amountUsd":20.0}"#,
+            r#"{"orderId":3,"customerName":"cy","placedAt":"2026-03-01T10:05:00Z","amountUsd":30.0}"#,
+            r#"{"orderId":4,"customerName":"di","placedAt":"2026-03-01T12:00:00Z","amountUsd":1.0}"#,
+        ]
+        .join("\n")
+            + "\n",
+    )?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'spark-style';\n\
+             CREATE TABLE orders (orderId BIGINT NOT NULL, customerName STRING, \
+               placedAt TIMESTAMP NOT NULL, amountUsd DOUBLE, \
+               WATERMARK FOR placedAt AS placedAt - INTERVAL '1' MINUTE) \
+             WITH ('connector' = 'files', 'path' = '{}', 'format' = 'json', 'bounded' = 'true');\n\
+             INSERT INTO big (id, who, day, hr) SELECT orderId, upper(customerName), \
+               date_format(placedAt, 'dd/MM/yyyy'), hour(PLACEDAT) FROM orders \
+               WHERE amountusd > 10;\n\
+             INSERT INTO hourly SELECT window, count(*) AS n, sum(AmountUsd) AS total \
+               FROM orders GROUP BY window(placedAt, '1 hour');\n",
+            input.display()
+        ),
+    )?;
+    let out = dir.join("out");
+    run_with_timeout(
+        sluice_run(&job, &[format!("output.dir={}", out.display())])?,
+        demo_timeout(),
+    )?
+    .require_success("the Spark-style job")?;
+    let table = |name: &str| format!("delta_scan('{}')", out.join("tables").join(name).display());
+    let big = sluice_tests::duckdb_rows(&format!(
+        "SELECT id, who, day, hr FROM {} ORDER BY id",
+        table("big")
+    ))?;
+    ensure!(
+        big == [
+            ["2", "BOB", "01/03/2026", "9"],
+            ["3", "CY", "01/03/2026", "10"]
+        ],
+        "orders over 10, named by the column list: {big:?}"
+    );
+    let hourly = sluice_tests::duckdb_rows(&format!(
+        "SELECT strftime(\"window\".\"start\", '%H:%M'), strftime(\"window\".\"end\", '%H:%M'), \
+         n, total FROM {} ORDER BY 1",
+        table("hourly")
+    ))?;
+    ensure!(
+        hourly
+            == [
+                ["09:00", "10:00", "2", "25.0"],
+                ["10:00", "11:00", "1", "30.0"],
+                ["12:00", "13:00", "1", "1.0"]
+            ],
+        "hourly windows as Spark's window struct: {hourly:?}"
+    );
+    Ok(())
+}

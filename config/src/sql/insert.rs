@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::sql::sqlparser::ast::{Expr, Query, SetExpr, Statement, TableObject};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Ident, Query, SelectItem, SetExpr, Statement, TableObject,
+};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use sluice_engine::plan::PlanBuilder;
@@ -57,17 +59,27 @@ impl Insert {
                  mode, merges each window's row by its keys); write INSERT INTO t SELECT ...",
             ));
         }
-        if !insert.columns.is_empty() {
-            return Err(
-                "INSERT INTO t SELECT ... without a column list (the query's names are the \
-                 table's columns)"
-                    .into(),
-            );
-        }
         let mut query = insert
             .source
             .clone()
             .ok_or("INSERT INTO t SELECT ... (VALUES are not a stream)")?;
+        if !insert.columns.is_empty() {
+            let columns: Vec<Ident> = insert
+                .columns
+                .iter()
+                .map(|c| {
+                    let [part] = c.0.as_slice() else {
+                        return Err(format!(
+                            "INSERT INTO t (columns): `{c}` is not a column name"
+                        ));
+                    };
+                    part.as_ident().cloned().ok_or_else(|| {
+                        format!("INSERT INTO t (columns): `{c}` is not a column name")
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            rename_outputs(query.body.as_mut(), &columns)?;
+        }
         if let Some(with) = with {
             if query.with.is_some() {
                 return Err(unsupported(
@@ -82,6 +94,59 @@ impl Insert {
             text: statement.to_owned(),
             query,
         })
+    }
+}
+
+/// `INSERT INTO t (a, b) SELECT x, y`: names the select list's items, in order, by the
+/// column list (`x AS a, y AS b`), in each branch of a `UNION ALL`.
+fn rename_outputs(body: &mut SetExpr, columns: &[Ident]) -> Result<(), String> {
+    match body {
+        SetExpr::Select(select) => {
+            if select.projection.iter().any(|i| {
+                matches!(
+                    i,
+                    SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                )
+            }) {
+                return Err(unsupported(
+                    "INSERT INTO t (columns) SELECT *",
+                    "the column list names the select list's items in order; name them \
+                     (SELECT a, b), or leave the list out and the query's names are the \
+                     table's",
+                ));
+            }
+            if select.projection.len() != columns.len() {
+                return Err(format!(
+                    "INSERT INTO t ({}) names {} columns, and the query selects {}",
+                    columns
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    columns.len(),
+                    select.projection.len()
+                ));
+            }
+            for (item, column) in select.projection.iter_mut().zip(columns) {
+                let expr = match item {
+                    SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                        e.clone()
+                    }
+                    other => return Err(format!("`{other}`: not a select item we run")),
+                };
+                *item = SelectItem::ExprWithAlias {
+                    expr,
+                    alias: column.clone(),
+                };
+            }
+            Ok(())
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            rename_outputs(left, columns)?;
+            rename_outputs(right, columns)
+        }
+        SetExpr::Query(query) => rename_outputs(query.body.as_mut(), columns),
+        _ => Err("INSERT INTO t (columns) SELECT ...".into()),
     }
 }
 

@@ -13,6 +13,11 @@
 //! | `date_add(d, n)`, `date_sub(d, n)` | the date `n` days after (before) `d`'s |
 //! | `regexp_extract(s, 'p', i)` | group `i` of the first match (0: the whole match), `''` when none |
 //!
+//! Column names resolve as in Spark, whatever their case: an unquoted `userId` (or
+//! `USERID`) reads the column `userId`, which DataFusion alone would look for as `userid`.
+//! A name of one column as written, or of exactly one column in another case, is that
+//! column; a name DataFusion resolves (the column of its lowercase) is left to it.
+//!
 //! A format is read as Java's (Spark's) unless it holds a `%`, which makes it chrono's
 //! (DataFusion's own): `date_format(ts, '%Y')` still works. A Java pattern letter with no
 //! chrono equivalent is refused, naming it. Other Spark functions DataFusion lacks
@@ -27,12 +32,13 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-/// `sql` with Spark's functions written as DataFusion's; `None` when it calls none (or
-/// does not parse, which the compiler then reports).
+/// `sql` with Spark's functions written as DataFusion's and its column names resolved
+/// among `columns`; `None` when nothing changed (or it does not parse, which the compiler
+/// then reports).
 ///
 /// # Errors
 /// A Spark format that has no chrono equivalent, or a call with the wrong arguments.
-pub(super) fn rewrite(sql: &str) -> Result<Option<String>, String> {
+pub(super) fn rewrite(sql: &str, columns: &[&str]) -> Result<Option<String>, String> {
     let Ok(mut expr) = Parser::new(&GenericDialect {})
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_expr())
@@ -42,6 +48,13 @@ pub(super) fn rewrite(sql: &str) -> Result<Option<String>, String> {
     let mut changed = false;
     let mut failure = None;
     let _ = visit_expressions_mut(&mut expr, |e| {
+        if let Expr::Identifier(id) = e
+            && let Some(column) = column_named(id, columns)
+        {
+            *e = Expr::Identifier(ast::Ident::with_quote('"', column));
+            changed = true;
+            return ControlFlow::Continue(());
+        }
         match spark_call(e) {
             Ok(Some(rewritten)) => {
                 *e = rewritten;
@@ -58,6 +71,26 @@ pub(super) fn rewrite(sql: &str) -> Result<Option<String>, String> {
         return Err(message);
     }
     Ok(changed.then(|| expr.to_string()))
+}
+
+/// The column an unquoted name means when DataFusion would not find it: the column of
+/// that name as written, or the one column of that name in another case.
+fn column_named<'a>(id: &ast::Ident, columns: &[&'a str]) -> Option<&'a str> {
+    if id.quote_style.is_some() {
+        return None;
+    }
+    let lower = id.value.to_lowercase();
+    if columns.contains(&lower.as_str()) {
+        return None;
+    }
+    if let Some(exact) = columns.iter().find(|c| **c == id.value) {
+        return Some(exact);
+    }
+    let mut same = columns.iter().filter(|c| c.to_lowercase() == lower);
+    match (same.next(), same.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
 }
 
 /// The DataFusion form of `e` when it is a call of one of Spark's functions.
@@ -495,8 +528,23 @@ mod tests {
     }
 
     #[test]
+    fn names_resolve_whatever_their_case_as_in_spark() {
+        let columns = ["userId", "value", "A", "a2", "A2"];
+        let rewritten = |sql: &str| rewrite(sql, &columns).unwrap();
+        assert_eq!(
+            rewritten("upper(userId) || USERID || userid").as_deref(),
+            Some("upper(\"userId\") || \"userId\" || \"userId\"")
+        );
+        // What DataFusion finds alone is left to it; quoted names are as written.
+        assert_eq!(rewritten("value + VALUE + \"userId\""), None);
+        assert_eq!(rewritten("a + 1").as_deref(), Some("\"A\" + 1"));
+        assert_eq!(rewritten("A2 + a2"), None, "a2 is a column; A2 too");
+        assert_eq!(rewritten("nope + 1"), None);
+    }
+
+    #[test]
     fn spark_calls_are_written_as_datafusion_s() {
-        let rewritten = |sql: &str| rewrite(sql).unwrap();
+        let rewritten = |sql: &str| rewrite(sql, &["ts", "v", "s"]).unwrap();
         assert_eq!(
             rewritten("date_format(ts, 'yyyy-MM-dd')").as_deref(),
             Some("to_char(ts, '%Y-%m-%d')")
@@ -517,12 +565,12 @@ mod tests {
         assert_eq!(rewritten("to_date(s)"), None);
         assert_eq!(rewritten("length(s) + 1"), None);
         assert!(
-            rewrite("if(a, b)")
+            rewrite("if(a, b)", &[])
                 .unwrap_err()
                 .contains("takes a condition")
         );
         assert!(
-            rewrite("date_format(ts, 'QQ')")
+            rewrite("date_format(ts, 'QQ')", &[])
                 .unwrap_err()
                 .contains("`QQ` has no equivalent")
         );

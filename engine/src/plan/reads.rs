@@ -60,7 +60,7 @@ impl CompiledPlan {
                 .iter()
                 .map(|f| f.name())
                 .filter(|n| {
-                    needed.contains(n.as_str())
+                    needed.contains(&n.to_lowercase())
                         || COORDINATES.contains(&n.as_str())
                         || n.as_str() == EVENT_ID
                 })
@@ -112,7 +112,11 @@ impl CompiledPlan {
                 // only where the input has the name.
                 let read = projection.columns_read();
                 let names = column_names(input);
-                needs.add(stream, read.into_iter().filter(|c| names.contains(c)));
+                needs.add(
+                    stream,
+                    read.into_iter()
+                        .filter(|c| names.contains(&c.to_lowercase())),
+                );
                 if *keep_input {
                     needs.add(stream, output.into_iter().filter(|c| names.contains(c)));
                 } else if *keep_coordinates {
@@ -179,11 +183,17 @@ impl CompiledPlan {
     }
 }
 
+/// The names of `schema`'s columns, in lowercase as [`Needs`] holds them.
 fn column_names(schema: &SchemaRef) -> BTreeSet<String> {
-    schema.fields().iter().map(|f| f.name().clone()).collect()
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().to_lowercase())
+        .collect()
 }
 
-/// The columns each stream's readers need, by stream name.
+/// The columns each stream's readers need, by stream name, in lowercase: a plan may name a
+/// column in another case than its schema (names resolve whatever their case).
 #[derive(Default)]
 struct Needs(BTreeMap<String, BTreeSet<String>>);
 
@@ -192,7 +202,7 @@ impl Needs {
         self.0
             .entry(stream.to_owned())
             .or_default()
-            .extend(columns.into_iter().map(Into::into));
+            .extend(columns.into_iter().map(|c| c.into().to_lowercase()));
     }
 
     fn all(&mut self, stream: &str, schema: &SchemaRef) {

@@ -49,7 +49,7 @@ impl FutureBound {
                 "watermark.max-future needs a window (its event-time column)".into(),
             ));
         };
-        let column = schema.index_of(time_column).map_err(|_| {
+        let column = crate::key::column_index(schema, time_column).map_err(|_| {
             EngineError::InvalidPlan(format!(
                 "watermark.max-future applies to the event-time column `{time_column}` as rows \
                  are read, but the source's rows have no such column (a silver column cannot \

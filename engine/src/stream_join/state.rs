@@ -20,7 +20,7 @@ use crate::event_time::{
     EventTimeState, SnapshotWriter, as_micros, binary_column, canonical_order, decode_snapshots,
     late_rows, late_schema, snapshot_batches, time_index, whole_rows,
 };
-use crate::key::{KeyColumns, key_group, unknown_column};
+use crate::key::{KeyColumns, column_index, key_group};
 use crate::watermark::Watermark;
 use crate::window::micros;
 
@@ -280,12 +280,8 @@ impl StreamJoinState {
             )));
         }
         for (l, r) in spec.left_keys.iter().zip(&spec.right_keys) {
-            let lt = left
-                .field_with_name(l)
-                .map_err(|_| unknown_column(left, l))?;
-            let rt = right
-                .field_with_name(r)
-                .map_err(|_| unknown_column(right, r))?;
+            let lt = left.field(column_index(left, l)?);
+            let rt = right.field(column_index(right, r)?);
             if lt.data_type() != rt.data_type() {
                 return Err(invalid(format!(
                     "keys `{l}` ({}) and `{r}` ({}) must have one type; CAST one of them",

@@ -16,7 +16,7 @@ use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
 use crate::changelog::{CHANGE_COLUMN, change_field, weights};
 use crate::error::{EngineError, Result};
 use crate::event_time::{as_micros, canonical_order, late_schema, time_index};
-use crate::key::{KeyColumns, unknown_column};
+use crate::key::{KeyColumns, column_index};
 use crate::watermark::{Watermark, delays};
 
 /// One key's open aggregate over `[start, end)`: a session, a global group, or, for
@@ -116,7 +116,7 @@ impl WindowState {
         for agg in &spec.aggregates {
             let input = match &agg.column {
                 None => None,
-                Some(c) => Some(schema.index_of(c).map_err(|_| unknown_column(schema, c))?),
+                Some(c) => Some(column_index(schema, c)?),
             };
             let input_type = input.map(|i| schema.field(i).data_type());
             let reading = Reading::of(agg, input_type)?;

@@ -357,3 +357,40 @@ fn spark_s_window_and_session_window_columns_are_structs_of_start_and_end() {
     .to_string();
     assert!(err.contains("no window to select"), "{err}");
 }
+
+#[test]
+fn an_insert_s_column_list_names_the_select_list_s_items_in_order() {
+    let plan =
+        plan_of("INSERT INTO t (who, doubled) SELECT user_id, v * 2 AS w FROM events WHERE v > 1;");
+    assert_eq!(
+        columns(&plan, "t/select"),
+        [("who", "user_id"), ("doubled", "v * 2")]
+    );
+    // In a windowed query, and in each branch of a UNION ALL.
+    let plan = plan_of(
+        "INSERT INTO t (ws, who, n) SELECT window_start, user_id, count(*) AS c FROM events \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id \
+         UNION ALL SELECT window_start, user_id, count(*) FROM events \
+         GROUP BY TUMBLE(ts, INTERVAL '5' MINUTE), user_id;",
+    );
+    for part in ["t.part1", "t.part2"] {
+        let names: Vec<&str> = columns(&plan, &format!("{part}/select"))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["ws", "who", "n"], "{part}");
+    }
+    for (query, expected) in [
+        (
+            "INSERT INTO t (a) SELECT * FROM events;",
+            "INSERT INTO t (columns) SELECT *",
+        ),
+        (
+            "INSERT INTO t (a, b) SELECT user_id FROM events;",
+            "names 2 columns, and the query selects 1",
+        ),
+    ] {
+        let err = job("", query).unwrap_err().to_string();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
