@@ -715,3 +715,55 @@ fn kafka_json_decodes_only_the_columns_a_job_reads() -> Result<()> {
     );
     Ok(())
 }
+
+/// A source table declared as Flink declares it (`'topic'`,
+/// `'properties.bootstrap.servers'`, `'scan.startup.mode'`, `'scan.bounded.mode'`,
+/// `'value.format'`, a `TIMESTAMP(3)` column), with no sluice option nor `--set`, reads the
+/// topic from its start to its end when the job starts: every produced message is a row,
+/// or a dead letter (the generator's malformed messages).
+#[test]
+fn a_flink_style_kafka_table_reads_the_topic_as_flink_would() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "kafka_flink_ddl")?;
+    let topic = unique("flink-ddl");
+    let events = 3_000;
+    run_with_timeout(produce(&topic, events, 5, None)?, Duration::from_secs(120))?
+        .require_success("sluice produce")?;
+    let job = dir.join("flink.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'flink-ddl';\n\
+             CREATE TABLE events (event_id STRING NOT NULL, user_id STRING, \
+               event_time TIMESTAMP(3) NOT NULL, `value` DOUBLE) WITH ( \
+               'connector' = 'kafka', 'topic' = '{topic}', \
+               'properties.bootstrap.servers' = '{}', 'properties.group.id' = 'flink-ddl', \
+               'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset', \
+               'value.format' = 'json');\n\
+             INSERT INTO picked SELECT event_id, user_id, event_time FROM events;\n",
+            brokers()?
+        ),
+    )?;
+    let out = dir.join("out");
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.arg("run")
+        .arg(&job)
+        .arg("--set")
+        .arg(format!("output.dir={}", out.display()));
+    run_with_timeout(cmd, Duration::from_secs(300))?.require_success("the Flink-style job")?;
+    let table = |name: &str| format!("delta_scan('{}')", out.join("tables").join(name).display());
+    let rows = sluice_tests::duckdb_count(&format!(
+        "SELECT count(DISTINCT event_id) FROM {}",
+        table("picked")
+    ))?;
+    let dead = sluice_tests::duckdb_count(&format!(
+        "SELECT count(*) FROM {} WHERE reason = 'parse_error'",
+        table("dead_letters")
+    ))?;
+    ensure!(
+        rows + dead == events && rows > events * 99 / 100,
+        "every produced message a row or a dead letter: {rows} rows and {dead} dead letters \
+         of {events}"
+    );
+    Ok(())
+}

@@ -13,6 +13,8 @@ use sluice_engine::plan::RuleSet;
 use sluice_engine::window::OutputMode;
 
 use super::insert::Insert;
+
+mod aliases;
 use super::text::unquote;
 use super::window::interval;
 
@@ -312,6 +314,8 @@ impl CreateStatement {
         })?;
         let connector = match connector.as_str() {
             "generator" | "kafka" | "kinesis" | "files" | "nexmark" => connector,
+            // Flink's name of its file source.
+            "filesystem" => "files".to_owned(),
             "delta-source" | "delta" => "delta".to_owned(),
             other => {
                 return Err(format!(
@@ -319,6 +323,7 @@ impl CreateStatement {
                 ));
             }
         };
+        self.options = aliases::translate(&connector, std::mem::take(&mut self.options))?;
         // A file source's format is the files' (`files.format`); the others' is the
         // records' (`source.format`).
         let format = if connector == "files" {
@@ -475,14 +480,18 @@ fn field_type(sql: &str) -> Result<String, String> {
     Ok(match base {
         "STRING" | "VARCHAR" | "TEXT" | "CHAR" | "CHARACTER" => "string",
         "BIGINT" | "LONG" | "INT8" => "long",
-        "INT" | "INTEGER" | "INT4" => "int",
+        // Flink's and Spark's narrower integers are read as INT: the same values, in a
+        // wider column.
+        "INT" | "INTEGER" | "INT4" | "SMALLINT" | "INT2" | "TINYINT" | "BYTE" | "SHORT" => "int",
         "DOUBLE" | "FLOAT" | "REAL" | "FLOAT8" => "double",
         "BOOLEAN" | "BOOL" => "boolean",
-        "TIMESTAMP" | "TIMESTAMPTZ" => "timestamp",
+        "TIMESTAMP" | "TIMESTAMPTZ" | "TIMESTAMP_LTZ" => "timestamp",
         "DATE" => "date",
         _ => {
             return Err(format!(
-                "column type `{sql}`: STRING, BIGINT, INT, DOUBLE, BOOLEAN, TIMESTAMP or DATE"
+                "column type `{sql}`: STRING, BIGINT, INT (SMALLINT and TINYINT are read as \
+                 INT), DOUBLE, BOOLEAN, TIMESTAMP or DATE; a DECIMAL is not read yet: declare \
+                 it DOUBLE, or STRING to keep its digits"
             ));
         }
     }
@@ -716,6 +725,26 @@ mod tests {
         .unwrap();
         assert_eq!(t.format, None);
         assert_eq!(t.options["format"], Value::from("parquet"));
+    }
+
+    #[test]
+    fn flink_s_declarations_read_as_sluice_s() {
+        let t = CreateStatement::parse(
+            "CREATE TABLE t (a SMALLINT, b TINYINT, ts TIMESTAMP_LTZ(3), c VARCHAR(20)) \
+             WITH ('connector' = 'filesystem', 'path' = 'd', 'format' = 'json')",
+        )
+        .unwrap()
+        .source()
+        .unwrap();
+        assert_eq!(t.connector, "files");
+        let types: Vec<&str> = t.columns.iter().map(|(_, ty, _)| ty.as_str()).collect();
+        assert_eq!(types, ["int", "int", "timestamp", "string"]);
+        let Err(err) = CreateStatement::parse(
+            "CREATE TABLE t (a DECIMAL(10, 2)) WITH ('connector' = 'kafka')",
+        ) else {
+            panic!("a DECIMAL was accepted");
+        };
+        assert!(err.contains("DECIMAL is not read yet"), "{err}");
     }
 
     #[test]
