@@ -39,7 +39,7 @@ fn timestamp_type() -> DataType {
 /// | column | type | null | holds |
 /// |---|---|---|---|
 /// | `reason` | Utf8 | no | `parse_error`, `rule:<name>` or `late` |
-/// | `error` | Utf8 | yes | detail, e.g. `field "value": expected number, got string` |
+/// | `error` | Utf8 | yes | detail, e.g. `field "value": expected number, got string "abc"` |
 /// | `source` | Utf8 | no | source name |
 /// | `partition` | Int32 | no | source partition |
 /// | `offset` | Int64 | no | offset in the partition |
@@ -71,7 +71,7 @@ pub fn schema() -> SchemaRef {
 pub struct ParseFailure {
     /// Its index in the raw batch.
     pub index: usize,
-    /// What was wrong, e.g. `field "value": expected number, got string`.
+    /// What was wrong, e.g. `field "value": expected number, got string "abc"`.
     pub message: String,
     /// The `event_id`, if the decoder read it before failing.
     pub event_id: Option<String>,

@@ -328,7 +328,7 @@ mod tests {
                         assert!(error.starts_with("invalid JSON: expected value"), "{error}")
                     }
                     Malformed::WrongType => {
-                        assert_eq!(error, r#"field "value": expected number, got string"#);
+                        assert_eq!(error, r#"field "value": expected number, got string "abc""#);
                         assert_eq!(dead_ids.as_string::<i32>().value(row), e.event_id());
                     }
                     Malformed::MissingEventTime => {

@@ -384,8 +384,22 @@ impl<'de> FieldVisitor<'_> {
                 Some(us) => Ok(Slot::Int(us)),
                 None => self.fail(format!("{v} ms is out of range for a timestamp")),
             },
+            Kind::Utf8 => Ok(Slot::Str(Cow::Owned(v.to_string()))),
             _ => self.mismatch("number"),
         }
+    }
+
+    /// A JSON object or array read into a string column: its JSON text (keys sorted), as
+    /// Flink's and Spark's JSON readers give a nested value in a STRING column.
+    fn nested<E: de::Error>(
+        self,
+        value: Result<serde_json::Value, E>,
+        got: &str,
+    ) -> Result<Slot<'de>, E> {
+        if self.kind != Kind::Utf8 {
+            return self.mismatch(got);
+        }
+        Ok(Slot::Str(Cow::Owned(value?.to_string())))
     }
 
     fn string<E: de::Error>(
@@ -395,6 +409,17 @@ impl<'de> FieldVisitor<'_> {
     ) -> Result<Slot<'de>, E> {
         match self.kind {
             Kind::Utf8 => Ok(Slot::Str(owned())),
+            // A number or a boolean in quotes, as Flink's JSON reader takes it.
+            Kind::Int64 | Kind::Int32 => match s.trim().parse::<i64>() {
+                Ok(v) => self.integer(v),
+                Err(_) => self.mismatch(&format!("string {:?}", excerpt(s))),
+            },
+            Kind::Float64 => match s.trim().parse::<f64>() {
+                Ok(v) => Ok(Slot::Float(v)),
+                Err(_) => self.mismatch(&format!("string {:?}", excerpt(s))),
+            },
+            Kind::Boolean if s.trim().eq_ignore_ascii_case("true") => Ok(Slot::Bool(true)),
+            Kind::Boolean if s.trim().eq_ignore_ascii_case("false") => Ok(Slot::Bool(false)),
             Kind::Timestamp => match parse_timestamp_micros(s) {
                 Some(us) => Ok(Slot::Int(us)),
                 None => self.fail(format!("invalid timestamp {:?}", excerpt(s))),
@@ -403,7 +428,7 @@ impl<'de> FieldVisitor<'_> {
                 Some(days) => Ok(Slot::Int(i64::from(days))),
                 None => self.fail(format!("invalid date {:?}", excerpt(s))),
             },
-            _ => self.mismatch("string"),
+            _ => self.mismatch(&format!("string {:?}", excerpt(s))),
         }
     }
 }
@@ -422,6 +447,7 @@ impl<'de> Visitor<'de> for FieldVisitor<'_> {
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Slot<'de>, E> {
         match self.kind {
             Kind::Boolean => Ok(Slot::Bool(v)),
+            Kind::Utf8 => Ok(Slot::Str(Cow::Borrowed(if v { "true" } else { "false" }))),
             _ => self.mismatch("boolean"),
         }
     }
@@ -444,6 +470,9 @@ impl<'de> Visitor<'de> for FieldVisitor<'_> {
             Kind::Int64 | Kind::Int32 | Kind::Timestamp => {
                 self.fail(format!("expected integer, got {v}"))
             }
+            Kind::Utf8 => Ok(Slot::Str(Cow::Owned(
+                serde_json::Value::from(v).to_string(),
+            ))),
             _ => self.mismatch("number"),
         }
     }
@@ -456,12 +485,26 @@ impl<'de> Visitor<'de> for FieldVisitor<'_> {
         self.string(v, || Cow::Owned(v.to_owned()))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Slot<'de>, A::Error> {
-        self.mismatch("array")
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Slot<'de>, A::Error> {
+        let value = if self.kind == Kind::Utf8 {
+            <serde_json::Value as serde::Deserialize>::deserialize(
+                de::value::SeqAccessDeserializer::new(seq),
+            )
+        } else {
+            Ok(serde_json::Value::Null)
+        };
+        self.nested(value, "array")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Slot<'de>, A::Error> {
-        self.mismatch("object")
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Slot<'de>, A::Error> {
+        let value = if self.kind == Kind::Utf8 {
+            <serde_json::Value as serde::Deserialize>::deserialize(
+                de::value::MapAccessDeserializer::new(map),
+            )
+        } else {
+            Ok(serde_json::Value::Null)
+        };
+        self.nested(value, "object")
     }
 }
 
@@ -550,6 +593,52 @@ mod tests {
         );
     }
 
+    /// As Flink's JSON reader: a nested value, a number or a boolean in a string column is
+    /// its JSON text; a quoted number or boolean in a column of that type is its value.
+    #[test]
+    fn values_of_other_json_types_read_as_flink_reads_them() {
+        let d = decoder(vec![
+            Field::new("s", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+            Field::new("x", DataType::Float64, true),
+            Field::new("b", DataType::Boolean, true),
+        ]);
+        let payloads = [
+            r#"{"s":{"k":[1,"two",null],"a":true},"n":" 42 ","x":"2.5","b":"TRUE"}"#,
+            r#"{"s":[1,2],"n":7,"x":1,"b":"false"}"#,
+            r#"{"s":12.5,"n":"-3"}"#,
+            r#"{"s":false}"#,
+            r#"{"s":7}"#,
+            r#"{"n":"4.5"}"#,
+            r#"{"b":"yes"}"#,
+        ];
+        let (good, dead) = d.decode(&raw(&payloads), 0).unwrap();
+        let s = good.column(0).as_string::<i32>();
+        let texts: Vec<&str> = (0..5).map(|i| s.value(i)).collect();
+        assert_eq!(
+            texts,
+            [
+                r#"{"a":true,"k":[1,"two",null]}"#,
+                "[1,2]",
+                "12.5",
+                "false",
+                "7"
+            ]
+        );
+        let n = good.column(1).as_primitive::<Int64Type>();
+        assert_eq!((n.value(0), n.value(1), n.value(2)), (42, 7, -3));
+        assert_eq!(good.column(2).as_primitive::<Float64Type>().value(0), 2.5);
+        let b = good.column(3).as_boolean();
+        assert!(b.value(0) && !b.value(1));
+        assert_eq!(
+            errors(&dead),
+            [
+                r#"field "n": expected integer, got string "4.5""#,
+                r#"field "b": expected boolean, got string "yes""#
+            ]
+        );
+    }
+
     #[test]
     fn bad_records_become_dead_letters() {
         let d = decoder(vec![
@@ -562,7 +651,7 @@ mod tests {
         let cases = [
             (
                 r#"{"event_id":"a","value":"abc"}"#,
-                r#"field "value": expected number, got string"#,
+                r#"field "value": expected number, got string "abc""#,
             ),
             (r#"{"value":1}"#, r#"field "event_id": missing"#),
             (r#"{"event_id":null}"#, r#"field "event_id": null"#),
@@ -674,7 +763,7 @@ mod tests {
         assert_eq!(
             errors(&dead),
             [
-                r#"field "n": expected integer, got string"#,
+                r#"field "n": expected integer, got string "four""#,
                 "invalid JSON: EOF while parsing an object at line 1 column 23"
             ]
         );

@@ -1,5 +1,5 @@
-//! RFC 3339 timestamps and `YYYY-MM-DD` dates, parsed without allocation for the JSON
-//! decoder's hot path.
+//! Timestamps (RFC 3339, and Flink's and Spark's JSON forms) and `YYYY-MM-DD` dates,
+//! parsed without allocation for the JSON decoder's hot path.
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
 /// `days_from_civil`).
@@ -50,12 +50,17 @@ pub(super) fn parse_date_days(s: &str) -> Option<i32> {
     i32::try_from(date_prefix(b)?).ok()
 }
 
-/// Parses an RFC 3339 timestamp (`2026-01-01T00:00:01.230Z`, `...+02:00`; `t`, `z` and a
-/// space separator accepted; fractions beyond microseconds truncated) into µs since the
-/// Unix epoch.
+/// Parses a timestamp into µs since the Unix epoch: RFC 3339 (`2026-01-01T00:00:01.230Z`,
+/// `...+02:00`; `t`, `z` and a space separator accepted; fractions beyond microseconds
+/// truncated), and the forms Flink's and Spark's JSON readers take: no zone (UTC, as
+/// Flink's default `yyyy-MM-dd HH:mm:ss.SSS` is read in a UTC session), an offset as
+/// `+0200` or `+02`, and a date alone (its midnight, UTC).
 pub(super) fn parse_timestamp_micros(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() == 10 {
+        return Some(date_prefix(b)? * 86_400_000_000);
+    }
+    if b.len() < 19 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
         return None;
     }
     let days = date_prefix(b)?;
@@ -65,7 +70,7 @@ pub(super) fn parse_timestamp_micros(s: &str) -> Option<i64> {
     }
     let mut pos = 19;
     let mut micros = 0i64;
-    if b[pos] == b'.' {
+    if b.get(pos) == Some(&b'.') {
         pos += 1;
         let start = pos;
         while pos < b.len() && b[pos].is_ascii_digit() {
@@ -82,18 +87,26 @@ pub(super) fn parse_timestamp_micros(s: &str) -> Option<i64> {
             micros *= 10;
         }
     }
-    let offset_seconds = match b.get(pos..)? {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
-            let (h, m) = (digits(b, pos + 1..pos + 3)?, digits(b, pos + 4..pos + 6)?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            let offset = i64::from(h * 3600 + m * 60);
-            if *sign == b'-' { -offset } else { offset }
-        }
+    let (sign, h, m) = match b.get(pos..)? {
+        [] | [b'Z' | b'z'] => (b'+', 0, 0),
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => (
+            *sign,
+            digits(b, pos + 1..pos + 3)?,
+            digits(b, pos + 4..pos + 6)?,
+        ),
+        [sign @ (b'+' | b'-'), _, _, _, _] => (
+            *sign,
+            digits(b, pos + 1..pos + 3)?,
+            digits(b, pos + 3..pos + 5)?,
+        ),
+        [sign @ (b'+' | b'-'), _, _] => (*sign, digits(b, pos + 1..pos + 3)?, 0),
         _ => return None,
     };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    let offset = i64::from(h * 3600 + m * 60);
+    let offset_seconds = if sign == b'-' { -offset } else { offset };
     let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_seconds;
     Some(seconds * 1_000_000 + micros)
 }
@@ -133,16 +146,33 @@ mod tests {
             assert_eq!(parse_timestamp_micros(&s), Some(expected), "{s}");
         }
         for bad in [
-            "2026-01-01",
-            "2026-01-01T00:00:00",
             "2026-01-01T24:00:00Z",
             "2026-01-01T00:00:00.Z",
-            "2026-01-01T00:00:00+0100",
+            "2026-01-01T00:00:00+01:0",
+            "2026-01-01T00:00:00+1",
             "2026-01-01T00:00:00Zx",
             "2025-02-29T00:00:00Z",
+            "2025-02-29",
+            "2026-01-01T00:00",
             "２026-01-01T00:00:00Z",
         ] {
             assert_eq!(parse_timestamp_micros(bad), None, "{bad}");
+        }
+        // Flink's and Spark's forms: no zone is UTC; +HHMM and +HH offsets; a date alone.
+        let utc = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_micros()
+        };
+        for (text, rfc3339) in [
+            ("2026-01-01 00:00:03", "2026-01-01T00:00:03Z"),
+            ("2026-01-01 00:00:03.123", "2026-01-01T00:00:03.123Z"),
+            ("2026-01-01T00:00:03", "2026-01-01T00:00:03Z"),
+            ("2026-01-01T00:00:03.5+0100", "2026-01-01T00:00:03.5+01:00"),
+            ("2026-01-01T00:00:03-05", "2026-01-01T00:00:03-05:00"),
+            ("2026-01-01", "2026-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(parse_timestamp_micros(text), Some(utc(rfc3339)), "{text}");
         }
         assert_eq!(
             parse_timestamp_micros("2024-02-29 12:00:00.1234567z"),
