@@ -10,7 +10,8 @@
 //! Spark's functions that DataFusion lacks or means otherwise (`date_format` with Java
 //! patterns, `if`, `hour`, `datediff`, `regexp_extract`, ...) mean what they mean in
 //! Spark, and column names resolve whatever their case, as in Spark (an unquoted `userId`
-//! reads the column `userId`): see the `spark` module.
+//! reads the column `userId`): see the `spark` module. Spark's `get_json_object` and
+//! Flink's `JSON_VALUE` read values out of JSON text (see the `json` module).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::{EngineError, Result};
 
+mod json;
 mod spark;
 
 /// The functions that read the clock, which a simplification with a time replaces.
@@ -62,6 +64,8 @@ impl SqlExpr {
             source: Box::new(source),
         };
         let ctx = SessionContext::new();
+        ctx.register_udf(json::get_json_object());
+        ctx.register_udf(json::json_value());
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let spark = spark::rewrite(sql, &names)

@@ -446,8 +446,10 @@ fn two_windowed_queries_in_one_job_match_duckdb_and_survive_kills() -> Result<()
 
 /// SQL as a Spark user writes it runs as in Spark: camelCase fields read by their names in
 /// any case (`upper(customerName)`, `hour(PLACEDAT)`), Spark's `date_format` with a Java
-/// pattern, the window as Spark's `window` struct, and an INSERT's column list naming the
-/// query's columns. The expected rows are written out by hand from the input.
+/// pattern, `get_json_object` (and Flink's `JSON_VALUE`) over a nested object read as its
+/// JSON text, the window as Spark's `window` struct, and an INSERT's column list naming
+/// the query's columns; JSON as Flink writes it (a timestamp without a zone, quoted
+/// numbers) is read. The expected rows are written out by hand from the input.
 #[test]
 fn spark_style_sql_reads_camel_case_fields_and_names_columns_by_the_insert_list() -> Result<()> {
     let _serial = serial();
@@ -458,8 +460,8 @@ fn spark_style_sql_reads_camel_case_fields_and_names_columns_by_the_insert_list(
         input.join("0.json"),
         [
             r#"{"orderId":1,"customerName":"ann","placedAt":"2026-03-01T09:15:00Z","amountUsd":5.0}"#,
-            r#"{"orderId":2,"customerName":"bob","placedAt":"2026-03-01T09:45:00Z","amountUsd":20.0}"#,
-            r#"{"orderId":3,"customerName":"cy","placedAt":"2026-03-01T10:05:00Z","amountUsd":30.0}"#,
+            r#"{"orderId":2,"customerName":"bob","placedAt":"2026-03-01 09:45:00","amountUsd":20.0,"shipTo":{"city":"Oslo","lines":["a","b"]}}"#,
+            r#"{"orderId":"3","customerName":"cy","placedAt":"2026-03-01T10:05:00Z","amountUsd":"30","shipTo":{"city":"Rome"}}"#,
             r#"{"orderId":4,"customerName":"di","placedAt":"2026-03-01T12:00:00Z","amountUsd":1.0}"#,
         ]
         .join("\n")
@@ -471,12 +473,13 @@ fn spark_style_sql_reads_camel_case_fields_and_names_columns_by_the_insert_list(
         format!(
             "SET 'job-id' = 'spark-style';\n\
              CREATE TABLE orders (orderId BIGINT NOT NULL, customerName STRING, \
-               placedAt TIMESTAMP NOT NULL, amountUsd DOUBLE, \
+               placedAt TIMESTAMP NOT NULL, amountUsd DOUBLE, shipTo STRING, \
                WATERMARK FOR placedAt AS placedAt - INTERVAL '1' MINUTE) \
              WITH ('connector' = 'files', 'path' = '{}', 'format' = 'json', 'bounded' = 'true');\n\
-             INSERT INTO big (id, who, day, hr) SELECT orderId, upper(customerName), \
-               date_format(placedAt, 'dd/MM/yyyy'), hour(PLACEDAT) FROM orders \
-               WHERE amountusd > 10;\n\
+             INSERT INTO big (id, who, day, hr, city, line) SELECT orderId, \
+               upper(customerName), date_format(placedAt, 'dd/MM/yyyy'), hour(PLACEDAT), \
+               get_json_object(shipTo, '$.city'), JSON_VALUE(shipTo, '$.lines[1]') \
+               FROM orders WHERE amountusd > 10;\n\
              INSERT INTO hourly SELECT window, count(*) AS n, sum(AmountUsd) AS total \
                FROM orders GROUP BY window(placedAt, '1 hour');\n",
             input.display()
@@ -490,13 +493,13 @@ fn spark_style_sql_reads_camel_case_fields_and_names_columns_by_the_insert_list(
     .require_success("the Spark-style job")?;
     let table = |name: &str| format!("delta_scan('{}')", out.join("tables").join(name).display());
     let big = sluice_tests::duckdb_rows(&format!(
-        "SELECT id, who, day, hr FROM {} ORDER BY id",
+        "SELECT id, who, day, hr, city, coalesce(line, '-') FROM {} ORDER BY id",
         table("big")
     ))?;
     ensure!(
         big == [
-            ["2", "BOB", "01/03/2026", "9"],
-            ["3", "CY", "01/03/2026", "10"]
+            ["2", "BOB", "01/03/2026", "9", "Oslo", "b"],
+            ["3", "CY", "01/03/2026", "10", "Rome", "-"]
         ],
         "orders over 10, named by the column list: {big:?}"
     );

@@ -21,8 +21,8 @@
 //! A format is read as Java's (Spark's) unless it holds a `%`, which makes it chrono's
 //! (DataFusion's own): `date_format(ts, '%Y')` still works. A Java pattern letter with no
 //! chrono equivalent is refused, naming it. Other Spark functions DataFusion lacks
-//! (`get_json_object`, `size`, ...) are refused when the expression is compiled, as
-//! unknown functions.
+//! (`size`, `from_json`, ...) are refused when the expression is compiled, as unknown
+//! functions; `get_json_object` is the `json` module's.
 
 use std::ops::ControlFlow;
 
