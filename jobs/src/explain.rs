@@ -33,3 +33,18 @@ pub(crate) fn explain(job: &JobConfig) -> Result<String> {
     }
     Ok(out)
 }
+
+/// Compiles `job`'s plan against its sources' schemas and the tables its joins read, as
+/// `run` does at start, without running it (`sluice explain --check`).
+///
+/// # Errors
+/// A source or table that cannot be opened, or a plan that does not compile.
+pub(crate) fn check(job: &JobConfig) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("sluice-check")
+        .enable_all()
+        .build()?;
+    crate::pipeline::compile(job, runtime.handle())?;
+    Ok(())
+}

@@ -90,6 +90,12 @@ enum Command {
         /// Set a job parameter, as for `run` (repeatable).
         #[arg(long = "param", value_name = "NAME=VALUE")]
         param: Vec<String>,
+        /// Also compile the plan against its sources' schemas, as `run` does at start:
+        /// every expression, key, window and join is checked (an unknown column or
+        /// function, a type that does not fit). Opens the sources and the tables joins
+        /// read; writes nothing.
+        #[arg(long)]
+        check: bool,
     },
     /// Produce the generator's events to a Kafka topic (for tests and benchmarks).
     Produce(produce::ProduceArgs),
@@ -242,9 +248,21 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Explain { job, set, param } => {
+        Command::Explain {
+            job,
+            set,
+            param,
+            check,
+        } => {
             let config = load_job(&job, &set, &param)?;
             output::emit(&explain::explain(&config).with_context(|| job.display().to_string())?);
+            if check {
+                explain::check(&config).with_context(|| job.display().to_string())?;
+                output::emit(
+                    "check: every expression, key, window and join compiles against the \
+                     sources' schemas\n",
+                );
+            }
             Ok(())
         }
         Command::Produce(args) => produce::run(args),

@@ -227,6 +227,62 @@ fn explain_prints_the_plan_without_opening_anything() -> Result<()> {
     Ok(())
 }
 
+/// `sluice explain --check` compiles the plan against the sources' schemas, as `run` does
+/// at start: an unknown column or function is reported, naming it, and nothing is
+/// written; a job that compiles is said to.
+#[test]
+fn explain_check_compiles_every_expression_against_the_sources() -> Result<()> {
+    let dir = work_dir(TMP, "sql_explain_check")?;
+    let job = |name: &str, select: &str| -> Result<std::path::PathBuf> {
+        let path = dir.join(format!("{name}.sql"));
+        std::fs::write(
+            &path,
+            format!(
+                "SET 'output.dir' = '{}';\n\
+                 CREATE TABLE events (event_id STRING NOT NULL, user_id STRING, \
+                   event_time TIMESTAMP NOT NULL, value DOUBLE, \
+                   WATERMARK FOR event_time AS event_time - INTERVAL '1' MINUTE) \
+                 WITH ('connector' = 'generator', 'events' = '100');\n\
+                 INSERT INTO t SELECT {select} FROM events;\n",
+                dir.join("out").display()
+            ),
+        )?;
+        Ok(path)
+    };
+    let explain = |path: &Path| -> Result<sluice_tests::RunOutput> {
+        let mut cmd = Command::new(sluice_bin()?);
+        cmd.arg("explain").arg("--check").arg(path);
+        run_with_timeout(cmd, Duration::from_secs(60))
+    };
+    let good = explain(&job(
+        "good",
+        "event_id, upper(user_id) AS who, hour(event_time) AS h",
+    )?)?;
+    good.require_success("sluice explain --check of a job that compiles")?;
+    ensure!(
+        good.stdout.contains("check: every expression"),
+        "no check line in:\n{}",
+        good.stdout
+    );
+    for (name, select, named) in [
+        ("column", "event_id, upper(usr_id) AS who", "usr_id"),
+        ("function", "event_id, no_such_fn(value) AS x", "no_such_fn"),
+    ] {
+        let bad = explain(&job(name, select)?)?;
+        ensure!(
+            !bad.status.success() && bad.stderr.contains(named),
+            "explain --check should fail naming `{named}`:\n{}{}",
+            bad.stdout,
+            bad.stderr
+        );
+    }
+    ensure!(
+        !dir.join("out").exists(),
+        "explain --check wrote its output"
+    );
+    Ok(())
+}
+
 /// A SQL job killed (`kill -9`) right after commits, three times, then run to the end
 /// with the same command, must leave exactly the tables of an uninterrupted run.
 #[test]
