@@ -41,6 +41,7 @@ mod group_by;
 mod insert;
 mod join;
 mod levels;
+mod names;
 mod nested;
 mod query;
 mod subquery;

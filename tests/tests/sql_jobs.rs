@@ -537,7 +537,7 @@ fn spark_style_sql_reads_camel_case_fields_and_names_columns_by_the_insert_list(
                get_json_object(shipTo, '$.city'), JSON_VALUE(shipTo, '$.lines[1]') \
                FROM orders WHERE amountusd > 10;\n\
              INSERT INTO hourly SELECT window, count(*) AS n, sum(AmountUsd) AS total \
-               FROM orders GROUP BY window(placedAt, '1 hour');\n",
+               FROM orders GROUP BY window(PlacedAt, '1 hour');\n",
             input.display()
         ),
     )?;

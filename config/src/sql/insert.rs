@@ -223,7 +223,8 @@ fn lower_branch<'a>(
     let mut query = query.clone();
     super::group_by::rewrite(&mut query)?;
     tvf::rewrite(&mut query)?;
-    let query = views::expand(&query, views)?;
+    let mut query = views::expand(&query, views)?;
+    super::names::resolve(&mut query, sources);
     refuse_subquery_expressions(&query)?;
     lower_query(plan, &query, sources, sink, false, false)
 }
