@@ -289,29 +289,7 @@ fn a_stream_stream_left_join_matches_its_oracle_and_survives_kills() -> Result<(
 #[test]
 fn a_left_join_filtering_its_right_side_in_on_matches_its_oracle_and_survives_kills() -> Result<()>
 {
-    let _serial = serial();
-    let dir = work_dir(TMP, "sql_stream_join_on")?;
-    write_input(&dir, "write-join", 3)?;
-    let job = dir.join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "SET 'job-id' = 'orders-big-payments';\n\
-             {}INSERT INTO order_payments \
-             SELECT o.id AS order_id, customer, amount, pid, paid \
-             FROM orders AS o LEFT JOIN payments AS p \
-               ON p.order_id = o.id AND p.paid > 250 \
-              AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE;\n",
-            orders_and_payments(&dir)
-        ),
-    )?;
-    against_oracle_through_kills(
-        &dir,
-        &job,
-        2,
-        "check-join",
-        &["--table", "order_payments", "--paid-over", "250"],
-    )
+    big_payments_left_join("sql_stream_join_on", "orders-big-payments", None)
 }
 
 /// The same LEFT join with a condition on the orders in `WHERE` (`o.amount > 200`) as
@@ -321,37 +299,40 @@ fn a_left_join_filtering_its_right_side_in_on_matches_its_oracle_and_survives_ki
 /// computes it from all of them). Killed three times and resumed.
 #[test]
 fn a_left_join_s_where_on_its_kept_side_filters_before_the_join_and_survives_kills() -> Result<()> {
+    big_payments_left_join(
+        "sql_stream_join_where",
+        "big-orders-big-payments",
+        Some(200),
+    )
+}
+
+/// `orders LEFT JOIN payments ... ON ... AND p.paid > 250`, with `WHERE o.amount > N` when
+/// `amount_over` is given, against the join oracle through kills.
+fn big_payments_left_join(name: &str, job_id: &str, amount_over: Option<u32>) -> Result<()> {
     let _serial = serial();
-    let dir = work_dir(TMP, "sql_stream_join_where")?;
+    let dir = work_dir(TMP, name)?;
     write_input(&dir, "write-join", 3)?;
     let job = dir.join("job.sql");
+    let filter = amount_over.map_or_else(String::new, |n| format!(" WHERE o.amount > {n}"));
     std::fs::write(
         &job,
         format!(
-            "SET 'job-id' = 'big-orders-big-payments';\n\
+            "SET 'job-id' = '{job_id}';\n\
              {}INSERT INTO order_payments \
              SELECT o.id AS order_id, customer, amount, pid, paid \
              FROM orders AS o LEFT JOIN payments AS p \
                ON p.order_id = o.id AND p.paid > 250 \
-              AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE \
-             WHERE o.amount > 200;\n",
+              AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE\
+             {filter};\n",
             orders_and_payments(&dir)
         ),
     )?;
-    against_oracle_through_kills(
-        &dir,
-        &job,
-        2,
-        "check-join",
-        &[
-            "--table",
-            "order_payments",
-            "--paid-over",
-            "250",
-            "--amount-over",
-            "200",
-        ],
-    )
+    let mut args = vec!["--table", "order_payments", "--paid-over", "250"];
+    let amount = amount_over.map(|n| n.to_string());
+    if let Some(n) = &amount {
+        args.extend(["--amount-over", n.as_str()]);
+    }
+    against_oracle_through_kills(&dir, &job, 2, "check-join", &args)
 }
 
 /// The watermark of a side filtered in `ON` is its source's, not its filtered rows': in
