@@ -18,7 +18,6 @@
 //! `null` or a missing key gives a null, or a parse error if the field is not nullable.
 //! Unknown keys are ignored; when a key repeats, the last one wins.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -31,9 +30,10 @@ use super::column::{ColumnBuilder, Kind, Slot, decode_records};
 use super::{COORDINATE_COLUMNS, FormatError, RawBatch, Result, coordinate_fields};
 use crate::dead_letter::{self, EVENT_ID_COLUMN};
 
+mod field;
 mod timestamp;
 
-use timestamp::{parse_date_days, parse_timestamp_micros};
+use field::FieldVisitor;
 
 /// Above this many target fields, keys are looked up in a hash map instead of a scan.
 const SCAN_FIELDS: usize = 16;
@@ -243,14 +243,6 @@ fn reject<T, E: de::Error>(error: &mut Option<String>, message: String) -> Resul
     Err(E::custom("rejected"))
 }
 
-/// Shortens a string for an error message.
-fn excerpt(s: &str) -> &str {
-    match s.char_indices().nth(40) {
-        Some((end, _)) => &s[..end],
-        None => s,
-    }
-}
-
 /// Parses a whole record: a JSON object into the decoder's slots.
 struct RecordSeed<'a, 'de> {
     decoder: &'a JsonDecoder,
@@ -346,165 +338,6 @@ impl Visitor<'_> for KeySeed<'_> {
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
         Ok(self.decoder.lookup(key, self.hint))
-    }
-}
-
-/// Parses one field value into a slot of its column's kind.
-struct FieldVisitor<'a> {
-    kind: Kind,
-    name: &'a str,
-    error: &'a mut Option<String>,
-}
-
-impl<'de> DeserializeSeed<'de> for FieldVisitor<'_> {
-    type Value = Slot<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Slot<'de>, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> FieldVisitor<'_> {
-    fn fail<E: de::Error>(self, detail: String) -> Result<Slot<'de>, E> {
-        reject(self.error, format!("field {:?}: {detail}", self.name))
-    }
-
-    fn mismatch<E: de::Error>(self, got: &str) -> Result<Slot<'de>, E> {
-        let expected = self.kind.expected();
-        self.fail(format!("expected {expected}, got {got}"))
-    }
-
-    fn integer<E: de::Error>(self, v: i64) -> Result<Slot<'de>, E> {
-        match self.kind {
-            Kind::Int64 => Ok(Slot::Int(v)),
-            Kind::Int32 if i32::try_from(v).is_ok() => Ok(Slot::Int(v)),
-            Kind::Int32 => self.fail(format!("{v} is out of range for a 32-bit integer")),
-            Kind::Float64 => Ok(Slot::Float(v as f64)),
-            Kind::Timestamp => match v.checked_mul(1000) {
-                Some(us) => Ok(Slot::Int(us)),
-                None => self.fail(format!("{v} ms is out of range for a timestamp")),
-            },
-            Kind::Utf8 => Ok(Slot::Str(Cow::Owned(v.to_string()))),
-            _ => self.mismatch("number"),
-        }
-    }
-
-    /// A JSON object or array read into a string column: its JSON text (keys sorted), as
-    /// Flink's and Spark's JSON readers give a nested value in a STRING column.
-    fn nested<E: de::Error>(
-        self,
-        value: Result<serde_json::Value, E>,
-        got: &str,
-    ) -> Result<Slot<'de>, E> {
-        if self.kind != Kind::Utf8 {
-            return self.mismatch(got);
-        }
-        Ok(Slot::Str(Cow::Owned(value?.to_string())))
-    }
-
-    fn string<E: de::Error>(
-        self,
-        s: &str,
-        owned: impl FnOnce() -> Cow<'de, str>,
-    ) -> Result<Slot<'de>, E> {
-        match self.kind {
-            Kind::Utf8 => Ok(Slot::Str(owned())),
-            // A number or a boolean in quotes, as Flink's JSON reader takes it.
-            Kind::Int64 | Kind::Int32 => match s.trim().parse::<i64>() {
-                Ok(v) => self.integer(v),
-                Err(_) => self.mismatch(&format!("string {:?}", excerpt(s))),
-            },
-            Kind::Float64 => match s.trim().parse::<f64>() {
-                Ok(v) => Ok(Slot::Float(v)),
-                Err(_) => self.mismatch(&format!("string {:?}", excerpt(s))),
-            },
-            Kind::Boolean if s.trim().eq_ignore_ascii_case("true") => Ok(Slot::Bool(true)),
-            Kind::Boolean if s.trim().eq_ignore_ascii_case("false") => Ok(Slot::Bool(false)),
-            Kind::Timestamp => match parse_timestamp_micros(s) {
-                Some(us) => Ok(Slot::Int(us)),
-                None => self.fail(format!("invalid timestamp {:?}", excerpt(s))),
-            },
-            Kind::Date32 => match parse_date_days(s) {
-                Some(days) => Ok(Slot::Int(i64::from(days))),
-                None => self.fail(format!("invalid date {:?}", excerpt(s))),
-            },
-            _ => self.mismatch(&format!("string {:?}", excerpt(s))),
-        }
-    }
-}
-
-impl<'de> Visitor<'de> for FieldVisitor<'_> {
-    type Value = Slot<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.kind.expected())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Slot<'de>, E> {
-        Ok(Slot::Null)
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Slot<'de>, E> {
-        match self.kind {
-            Kind::Boolean => Ok(Slot::Bool(v)),
-            Kind::Utf8 => Ok(Slot::Str(Cow::Borrowed(if v { "true" } else { "false" }))),
-            _ => self.mismatch("boolean"),
-        }
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Slot<'de>, E> {
-        self.integer(v)
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Slot<'de>, E> {
-        match i64::try_from(v) {
-            Ok(v) => self.integer(v),
-            Err(_) if self.kind == Kind::Float64 => Ok(Slot::Float(v as f64)),
-            Err(_) => self.fail(format!("{v} is out of range")),
-        }
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Slot<'de>, E> {
-        match self.kind {
-            Kind::Float64 => Ok(Slot::Float(v)),
-            Kind::Int64 | Kind::Int32 | Kind::Timestamp => {
-                self.fail(format!("expected integer, got {v}"))
-            }
-            Kind::Utf8 => Ok(Slot::Str(Cow::Owned(
-                serde_json::Value::from(v).to_string(),
-            ))),
-            _ => self.mismatch("number"),
-        }
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Slot<'de>, E> {
-        self.string(v, || Cow::Borrowed(v))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Slot<'de>, E> {
-        self.string(v, || Cow::Owned(v.to_owned()))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Slot<'de>, A::Error> {
-        let value = if self.kind == Kind::Utf8 {
-            <serde_json::Value as serde::Deserialize>::deserialize(
-                de::value::SeqAccessDeserializer::new(seq),
-            )
-        } else {
-            Ok(serde_json::Value::Null)
-        };
-        self.nested(value, "array")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Slot<'de>, A::Error> {
-        let value = if self.kind == Kind::Utf8 {
-            <serde_json::Value as serde::Deserialize>::deserialize(
-                de::value::MapAccessDeserializer::new(map),
-            )
-        } else {
-            Ok(serde_json::Value::Null)
-        };
-        self.nested(value, "object")
     }
 }
 
