@@ -33,167 +33,28 @@ pub(super) fn translate(
     connector: &str,
     options: BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
-    let mut properties = BTreeMap::new();
-    let mut rest = options;
-    let set = |out: &mut BTreeMap<String, String>, key: &str, value: String| {
-        if out.insert(key.to_owned(), value).is_some() {
-            return Err(format!(
-                "the option '{key}' is given twice, under two names"
-            ));
-        }
-        Ok(())
+    let mut t = Translation {
+        rest: options,
+        out: BTreeMap::new(),
     };
     match connector {
         "kafka" => {
-            if let Some(topic) = rest.remove("topic") {
-                set(&mut out, "topics", json_list(topic.split(';')))?;
-            }
-            if let Some(topics) = rest.remove("subscribe") {
-                set(&mut out, "topics", json_list(topics.split(',')))?;
-            }
-            if let Some(pattern) = rest.remove("subscribePattern") {
-                set(&mut out, "topic-pattern", json_text(&pattern))?;
-            }
-            for prefix in ["properties.", "kafka."] {
-                if let Some(brokers) = rest.remove(&format!("{prefix}bootstrap.servers")) {
-                    set(&mut out, "brokers", json_text(&brokers))?;
-                }
-                if let Some(group) = rest.remove(&format!("{prefix}group.id")) {
-                    set(&mut out, "group-id", json_text(&group))?;
-                }
-            }
-            if let Some(format) = rest.remove("value.format") {
-                set(&mut out, "format", format)?;
-            }
-            if let Some(mode) = rest.remove("scan.startup.mode") {
-                let starting = match mode.as_str() {
-                    "earliest-offset" => "earliest".to_owned(),
-                    "latest-offset" => "latest".to_owned(),
-                    "timestamp" => {
-                        let ms = rest.remove("scan.startup.timestamp-millis").ok_or(
-                            "'scan.startup.mode' = 'timestamp' needs \
-                             'scan.startup.timestamp-millis'",
-                        )?;
-                        format!("{{\"timestamp\": {}}}", millis(&ms)?)
-                    }
-                    "specific-offsets" => {
-                        let offsets = rest.remove("scan.startup.specific-offsets").ok_or(
-                            "'scan.startup.mode' = 'specific-offsets' needs \
-                             'scan.startup.specific-offsets'",
-                        )?;
-                        flink_offsets(&out, &offsets)?
-                    }
-                    "group-offsets" => {
-                        return Err("'scan.startup.mode' = 'group-offsets': a running job \
-                                    resumes from its checkpoint, never from a consumer \
-                                    group's offsets; a new job starts at 'earliest-offset', \
-                                    'latest-offset', a 'timestamp' or 'specific-offsets'"
-                            .into());
-                    }
-                    other => {
-                        return Err(format!(
-                            "'scan.startup.mode' = '{other}': earliest-offset, \
-                             latest-offset, timestamp or specific-offsets"
-                        ));
-                    }
-                };
-                set(&mut out, "starting-offsets", starting)?;
-            }
-            if let Some(mode) = rest.remove("scan.bounded.mode") {
-                let ending = match mode.as_str() {
-                    "latest-offset" => "latest".to_owned(),
-                    "specific-offsets" => {
-                        let offsets = rest.remove("scan.bounded.specific-offsets").ok_or(
-                            "'scan.bounded.mode' = 'specific-offsets' needs \
-                             'scan.bounded.specific-offsets'",
-                        )?;
-                        flink_offsets(&out, &offsets)?
-                    }
-                    "unbounded" => String::new(),
-                    other => {
-                        return Err(format!(
-                            "'scan.bounded.mode' = '{other}': unbounded, latest-offset or \
-                             specific-offsets"
-                        ));
-                    }
-                };
-                if !ending.is_empty() {
-                    set(&mut out, "ending-offsets", ending)?;
-                }
-            }
-            if let Some(starting) = rest.remove("startingOffsets") {
-                set(&mut out, "starting-offsets", spark_offsets(&starting))?;
-            }
-            if let Some(ms) = rest.remove("startingTimestamp") {
-                let at = format!("{{\"timestamp\": {}}}", millis(&ms)?);
-                set(&mut out, "starting-offsets", at)?;
-            }
-            if let Some(ending) = rest.remove("endingOffsets") {
-                set(&mut out, "ending-offsets", spark_offsets(&ending))?;
-            }
-            if let Some(fail) = rest.remove("failOnDataLoss") {
-                set(&mut out, "fail-on-data-loss", fail)?;
-            }
-            if let Some(max) = rest.remove("maxOffsetsPerTrigger") {
-                set(&mut out, "max-records-per-epoch", max)?;
-            }
-            for key in ["json.ignore-parse-errors", "json.fail-on-missing-field"] {
-                if rest.remove(key).is_some() {
-                    return Err(format!(
-                        "'{key}': a record that does not decode, or lacks a NOT NULL field, \
-                         goes to the dead-letter table with its reason and offset, never \
-                         dropped and never failing the job; leave the option out"
-                    ));
-                }
-            }
-            let prefixed: Vec<String> = rest
-                .keys()
-                .filter(|k| k.starts_with("properties.") || k.starts_with("kafka."))
-                .cloned()
-                .collect();
-            for key in prefixed {
-                let value = rest.remove(&key).unwrap_or_default();
-                let name = key
-                    .trim_start_matches("properties.")
-                    .trim_start_matches("kafka.");
-                properties.insert(name.to_owned(), value);
-            }
+            t.kafka_names()?;
+            t.flink_startup()?;
+            t.flink_bounded()?;
+            t.spark_offsets()?;
+            t.refuse_json_options()?;
         }
-        "kinesis" => {
-            for (flink, ours) in [
-                ("aws.region", "region"),
-                ("aws.endpoint", "endpoint"),
-                ("aws.credentials.basic.accesskeyid", "access-key-id"),
-                ("aws.credentials.basic.secretkey", "secret-access-key"),
-                ("scan.stream.initpos-timestamp", "starting-timestamp"),
-            ] {
-                if let Some(value) = rest.remove(flink) {
-                    set(&mut out, ours, json_text(&value))?;
-                }
-            }
-            if let Some(position) = rest.remove("scan.stream.initpos") {
-                let ours = match position.to_ascii_uppercase().as_str() {
-                    "LATEST" => "latest",
-                    "TRIM_HORIZON" => "trim-horizon",
-                    "AT_TIMESTAMP" => "at-timestamp",
-                    other => {
-                        return Err(format!(
-                            "'scan.stream.initpos' = '{other}': LATEST, TRIM_HORIZON or \
-                             AT_TIMESTAMP"
-                        ));
-                    }
-                };
-                set(&mut out, "starting-position", ours.to_owned())?;
-            }
-        }
-        "files" => {
-            if let Some(max) = rest.remove("maxFilesPerTrigger") {
-                set(&mut out, "max-files-per-epoch", max)?;
-            }
-        }
+        "kinesis" => t.kinesis()?,
+        "files" => t.rename("maxFilesPerTrigger", "max-files-per-epoch", str::to_owned)?,
         _ => {}
     }
+    let properties = if connector == "kafka" {
+        t.kafka_properties()
+    } else {
+        BTreeMap::new()
+    };
+    let Translation { rest, mut out } = t;
     for (key, value) in rest {
         set(&mut out, &key, value)?;
     }
@@ -212,6 +73,189 @@ pub(super) fn translate(
         out.insert("properties".into(), format!("{{{}}}", entries.join(", ")));
     }
     Ok(out)
+}
+
+/// Sets `key`, refusing it given twice (under two of its names).
+fn set(out: &mut BTreeMap<String, String>, key: &str, value: String) -> Result<(), String> {
+    if out.insert(key.to_owned(), value).is_some() {
+        return Err(format!(
+            "the option '{key}' is given twice, under two names"
+        ));
+    }
+    Ok(())
+}
+
+/// The options not yet read (`rest`) and sluice's options read so far (`out`).
+struct Translation {
+    rest: BTreeMap<String, String>,
+    out: BTreeMap<String, String>,
+}
+
+impl Translation {
+    /// Reads the option `from` as sluice's `to`, its value written by `value`.
+    fn rename(&mut self, from: &str, to: &str, value: fn(&str) -> String) -> Result<(), String> {
+        match self.rest.remove(from) {
+            Some(v) => set(&mut self.out, to, value(&v)),
+            None => Ok(()),
+        }
+    }
+
+    /// Topics, brokers, group and format, under Flink's and Spark's names.
+    fn kafka_names(&mut self) -> Result<(), String> {
+        if let Some(topic) = self.rest.remove("topic") {
+            set(&mut self.out, "topics", json_list(topic.split(';')))?;
+        }
+        if let Some(topics) = self.rest.remove("subscribe") {
+            set(&mut self.out, "topics", json_list(topics.split(',')))?;
+        }
+        self.rename("subscribePattern", "topic-pattern", json_text)?;
+        for prefix in ["properties.", "kafka."] {
+            self.rename(&format!("{prefix}bootstrap.servers"), "brokers", json_text)?;
+            self.rename(&format!("{prefix}group.id"), "group-id", json_text)?;
+        }
+        self.rename("value.format", "format", str::to_owned)?;
+        self.rename("failOnDataLoss", "fail-on-data-loss", str::to_owned)?;
+        self.rename(
+            "maxOffsetsPerTrigger",
+            "max-records-per-epoch",
+            str::to_owned,
+        )
+    }
+
+    /// Flink's `scan.startup.mode`, as `starting-offsets`.
+    fn flink_startup(&mut self) -> Result<(), String> {
+        let Some(mode) = self.rest.remove("scan.startup.mode") else {
+            return Ok(());
+        };
+        let starting = match mode.as_str() {
+            "earliest-offset" => "earliest".to_owned(),
+            "latest-offset" => "latest".to_owned(),
+            "timestamp" => {
+                let ms = self.rest.remove("scan.startup.timestamp-millis").ok_or(
+                    "'scan.startup.mode' = 'timestamp' needs 'scan.startup.timestamp-millis'",
+                )?;
+                format!("{{\"timestamp\": {}}}", millis(&ms)?)
+            }
+            "specific-offsets" => self.specific_offsets("scan.startup")?,
+            "group-offsets" => {
+                return Err(
+                    "'scan.startup.mode' = 'group-offsets': a running job resumes \
+                            from its checkpoint, never from a consumer group's offsets; a \
+                            new job starts at 'earliest-offset', 'latest-offset', a \
+                            'timestamp' or 'specific-offsets'"
+                        .into(),
+                );
+            }
+            other => {
+                return Err(format!(
+                    "'scan.startup.mode' = '{other}': earliest-offset, latest-offset, \
+                     timestamp or specific-offsets"
+                ));
+            }
+        };
+        set(&mut self.out, "starting-offsets", starting)
+    }
+
+    /// Flink's `scan.bounded.mode`, as `ending-offsets`.
+    fn flink_bounded(&mut self) -> Result<(), String> {
+        let Some(mode) = self.rest.remove("scan.bounded.mode") else {
+            return Ok(());
+        };
+        let ending = match mode.as_str() {
+            "unbounded" => return Ok(()),
+            "latest-offset" => "latest".to_owned(),
+            "specific-offsets" => self.specific_offsets("scan.bounded")?,
+            other => {
+                return Err(format!(
+                    "'scan.bounded.mode' = '{other}': unbounded, latest-offset or \
+                     specific-offsets"
+                ));
+            }
+        };
+        set(&mut self.out, "ending-offsets", ending)
+    }
+
+    /// The offsets of `'<scan>.mode' = 'specific-offsets'`, from `<scan>.specific-offsets`.
+    fn specific_offsets(&mut self, scan: &str) -> Result<String, String> {
+        let offsets = self
+            .rest
+            .remove(&format!("{scan}.specific-offsets"))
+            .ok_or_else(|| {
+                format!("'{scan}.mode' = 'specific-offsets' needs '{scan}.specific-offsets'")
+            })?;
+        flink_offsets(&self.out, &offsets)
+    }
+
+    /// Spark's `startingOffsets`, `startingTimestamp` and `endingOffsets`.
+    fn spark_offsets(&mut self) -> Result<(), String> {
+        self.rename("startingOffsets", "starting-offsets", spark_offsets)?;
+        if let Some(ms) = self.rest.remove("startingTimestamp") {
+            let at = format!("{{\"timestamp\": {}}}", millis(&ms)?);
+            set(&mut self.out, "starting-offsets", at)?;
+        }
+        self.rename("endingOffsets", "ending-offsets", spark_offsets)
+    }
+
+    /// Refuses Flink's JSON options that would drop or fail on bad records.
+    fn refuse_json_options(&mut self) -> Result<(), String> {
+        for key in ["json.ignore-parse-errors", "json.fail-on-missing-field"] {
+            if self.rest.remove(key).is_some() {
+                return Err(format!(
+                    "'{key}': a record that does not decode, or lacks a NOT NULL field, \
+                     goes to the dead-letter table with its reason and offset, never \
+                     dropped and never failing the job; leave the option out"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Flink's Kinesis options.
+    fn kinesis(&mut self) -> Result<(), String> {
+        for (flink, ours) in [
+            ("aws.region", "region"),
+            ("aws.endpoint", "endpoint"),
+            ("aws.credentials.basic.accesskeyid", "access-key-id"),
+            ("aws.credentials.basic.secretkey", "secret-access-key"),
+            ("scan.stream.initpos-timestamp", "starting-timestamp"),
+        ] {
+            self.rename(flink, ours, json_text)?;
+        }
+        let Some(position) = self.rest.remove("scan.stream.initpos") else {
+            return Ok(());
+        };
+        let ours = match position.to_ascii_uppercase().as_str() {
+            "LATEST" => "latest",
+            "TRIM_HORIZON" => "trim-horizon",
+            "AT_TIMESTAMP" => "at-timestamp",
+            other => {
+                return Err(format!(
+                    "'scan.stream.initpos' = '{other}': LATEST, TRIM_HORIZON or AT_TIMESTAMP"
+                ));
+            }
+        };
+        set(&mut self.out, "starting-position", ours.to_owned())
+    }
+
+    /// The `properties.<p>` and `kafka.<p>` options left: librdkafka's properties, by `p`.
+    fn kafka_properties(&mut self) -> BTreeMap<String, String> {
+        let prefixed: Vec<String> = self
+            .rest
+            .keys()
+            .filter(|k| k.starts_with("properties.") || k.starts_with("kafka."))
+            .cloned()
+            .collect();
+        prefixed
+            .into_iter()
+            .map(|key| {
+                let value = self.rest.remove(&key).unwrap_or_default();
+                let name = key
+                    .trim_start_matches("properties.")
+                    .trim_start_matches("kafka.");
+                (name.to_owned(), value)
+            })
+            .collect()
+    }
 }
 
 /// A JSON string, which the option's YAML reading takes as text (never a number or a
