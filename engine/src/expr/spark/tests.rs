@@ -1,0 +1,244 @@
+//! The Spark functions' rewrites and patterns, and their values against PySpark's.
+
+use super::*;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+
+use crate::expr::SqlExpr;
+
+#[test]
+fn java_patterns_become_chrono_s() {
+    let cases = [
+        ("yyyy-MM-dd", "%Y-%m-%d"),
+        ("yyyy-MM-dd HH:mm:ss.SSS", "%Y-%m-%d %H:%M:%S.%3f"),
+        ("d/M/yy h:mm a", "%-d/%-m/%y %-I:%M %p"),
+        ("EEE, d MMM yyyy", "%a, %-d %b %Y"),
+        ("EEEE MMMM", "%A %B"),
+        ("yyyy-MM-dd'T'HH:mm:ssXXX", "%Y-%m-%dT%H:%M:%S%:z"),
+        ("'at' HH 'o''clock' 100%", "at %H o'clock 100%%"),
+        ("DDD", "%j"),
+    ];
+    for (java, chrono) in cases {
+        assert_eq!(chrono_pattern(java, false).unwrap(), chrono, "{java}");
+    }
+    assert_eq!(chrono_pattern("d/M/yyyy", true).unwrap(), "%d/%m/%Y");
+    for bad in ["yyyy-ww", "G yyyy", "QQ", "SS", "k"] {
+        let err = chrono_pattern(bad, false).unwrap_err();
+        assert!(err.contains("has no equivalent"), "{bad}: {err}");
+    }
+}
+
+/// What PySpark 4.3.0 gave for each expression over [`three_rows`]
+/// (`spark.sql.session.timeZone` UTC), read as text.
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 28] = [
+    (
+        "date_format(ts, 'yyyy-MM-dd')",
+        [Some("2024-02-29"), Some("2023-12-31"), Some("2025-07-04")],
+    ),
+    (
+        "date_format(ts, 'yyyy-MM-dd HH:mm:ss.SSS')",
+        [
+            Some("2024-02-29 23:05:09.123"),
+            Some("2023-12-31 00:00:00.000"),
+            Some("2025-07-04 13:45:00.500"),
+        ],
+    ),
+    (
+        "date_format(ts, 'd/M/yy h:mm a')",
+        [
+            Some("29/2/24 11:05 PM"),
+            Some("31/12/23 12:00 AM"),
+            Some("4/7/25 1:45 PM"),
+        ],
+    ),
+    (
+        "date_format(ts, 'EEE, d MMM yyyy')",
+        [
+            Some("Thu, 29 Feb 2024"),
+            Some("Sun, 31 Dec 2023"),
+            Some("Fri, 4 Jul 2025"),
+        ],
+    ),
+    (
+        "date_format(ts, 'EEEE MMMM DDD')",
+        [
+            Some("Thursday February 060"),
+            Some("Sunday December 365"),
+            Some("Friday July 185"),
+        ],
+    ),
+    (
+        "date_format(ts, 'yyyy-MM-dd''T''HH:mm:ss')",
+        [
+            Some("2024-02-29T23:05:09"),
+            Some("2023-12-31T00:00:00"),
+            Some("2025-07-04T13:45:00"),
+        ],
+    ),
+    ("year(ts)", [Some("2024"), Some("2023"), Some("2025")]),
+    ("quarter(ts)", [Some("1"), Some("4"), Some("3")]),
+    ("month(ts)", [Some("2"), Some("12"), Some("7")]),
+    ("day(ts)", [Some("29"), Some("31"), Some("4")]),
+    ("dayofmonth(ts)", [Some("29"), Some("31"), Some("4")]),
+    ("dayofyear(ts)", [Some("60"), Some("365"), Some("185")]),
+    ("hour(ts)", [Some("23"), Some("0"), Some("13")]),
+    ("minute(ts)", [Some("5"), Some("0"), Some("45")]),
+    ("second(ts)", [Some("9"), Some("0"), Some("0")]),
+    ("weekofyear(ts)", [Some("9"), Some("52"), Some("27")]),
+    ("dayofweek(ts)", [Some("5"), Some("1"), Some("6")]),
+    (
+        "unix_timestamp(ts)",
+        [Some("1709247909"), Some("1703980800"), Some("1751636700")],
+    ),
+    (
+        "datediff(ts, CAST('2024-01-01' AS DATE))",
+        [Some("59"), Some("-1"), Some("550")],
+    ),
+    (
+        "date_add(ts, n)",
+        [Some("2024-03-03"), Some("2023-12-29"), Some("2025-07-14")],
+    ),
+    (
+        "date_sub(ts, n)",
+        [Some("2024-02-26"), Some("2024-01-02"), Some("2025-06-24")],
+    ),
+    (
+        "regexp_extract(s, 'c(\\d+)', 1)",
+        [Some("42"), Some(""), None],
+    ),
+    (
+        "regexp_extract(s, 'c(\\d+)', 0)",
+        [Some("c42"), Some(""), None],
+    ),
+    (
+        "regexp_extract(s, '([a-z]+) ([a-z]+)', 2)",
+        [Some("c"), Some("digits"), None],
+    ),
+    (
+        "if(n > 0, 'pos', 'neg')",
+        [Some("pos"), Some("neg"), Some("pos")],
+    ),
+    (
+        "to_date(d, 'd/M/yyyy')",
+        [Some("2024-02-29"), Some("2023-01-01"), Some("2025-07-04")],
+    ),
+    (
+        "date_format(to_timestamp(d, 'd/M/yyyy'), 'yyyy-MM-dd HH:mm:ss')",
+        [
+            Some("2024-02-29 00:00:00"),
+            Some("2023-01-01 00:00:00"),
+            Some("2025-07-04 00:00:00"),
+        ],
+    ),
+    (
+        "unix_timestamp(d, 'd/M/yyyy')",
+        [Some("1709164800"), Some("1672531200"), Some("1751587200")],
+    ),
+];
+
+/// The rows PySpark read: a timestamp `ts`, texts `s` and `d`, an integer `n`.
+fn three_rows() -> RecordBatch {
+    RecordBatch::try_from_iter(vec![
+        (
+            "ts",
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![
+                    1_709_247_909_123_456,
+                    1_703_980_800_000_000,
+                    1_751_636_700_500_000,
+                ])
+                .with_timezone("UTC"),
+            ) as ArrayRef,
+        ),
+        (
+            "s",
+            Arc::new(StringArray::from(vec![
+                Some("order c42 paid"),
+                Some("no digits"),
+                None,
+            ])),
+        ),
+        (
+            "d",
+            Arc::new(StringArray::from(vec![
+                "29/02/2024",
+                "1/1/2023",
+                "04/07/2025",
+            ])),
+        ),
+        ("n", Arc::new(Int32Array::from(vec![3, -2, 10]))),
+    ])
+    .unwrap()
+}
+
+/// Each expression over [`three_rows`] gives Spark's values.
+#[test]
+fn spark_s_functions_give_spark_s_values() {
+    let batch = three_rows();
+    for (sql, want) in SPARK_VALUES {
+        let expr = SqlExpr::compile(sql, &batch.schema()).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let values = expr
+            .evaluate(&batch)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let text = cast(&values, &DataType::Utf8).unwrap();
+        let text = text.as_any().downcast_ref::<StringArray>().unwrap();
+        let got: Vec<Option<&str>> = (0..text.len())
+            .map(|i| text.is_valid(i).then(|| text.value(i)))
+            .collect();
+        assert_eq!(got, want, "{sql}");
+    }
+}
+
+#[test]
+fn names_resolve_whatever_their_case_as_in_spark() {
+    let columns = ["userId", "value", "A", "a2", "A2"];
+    let rewritten = |sql: &str| rewrite(sql, &columns).unwrap();
+    assert_eq!(
+        rewritten("upper(userId) || USERID || userid").as_deref(),
+        Some("upper(\"userId\") || \"userId\" || \"userId\"")
+    );
+    // What DataFusion finds alone is left to it; quoted names are as written.
+    assert_eq!(rewritten("value + VALUE + \"userId\""), None);
+    assert_eq!(rewritten("a + 1").as_deref(), Some("\"A\" + 1"));
+    assert_eq!(rewritten("A2 + a2"), None, "a2 is a column; A2 too");
+    assert_eq!(rewritten("nope + 1"), None);
+}
+
+#[test]
+fn spark_calls_are_written_as_datafusion_s() {
+    let rewritten = |sql: &str| rewrite(sql, &["ts", "v", "s"]).unwrap();
+    assert_eq!(
+        rewritten("date_format(ts, 'yyyy-MM-dd')").as_deref(),
+        Some("to_char(ts, '%Y-%m-%d')")
+    );
+    assert_eq!(rewritten("DATE_FORMAT(ts, '%Y')"), None, "chrono's already");
+    assert_eq!(
+        rewritten("upper(if(v > 1, 'a', 'b'))").as_deref(),
+        Some("upper(CASE WHEN v > 1 THEN 'a' ELSE 'b' END)")
+    );
+    assert_eq!(
+        rewritten("hour(ts) + dayofweek(ts)").as_deref(),
+        Some("CAST(date_part('hour', ts) AS INT) + (CAST(date_part('dow', ts) AS INT) + 1)")
+    );
+    assert_eq!(
+        rewritten("to_date(s, 'dd/MM/yyyy')").as_deref(),
+        Some("to_date(s, '%d/%m/%Y')")
+    );
+    assert_eq!(rewritten("to_date(s)"), None);
+    assert_eq!(rewritten("length(s) + 1"), None);
+    assert!(
+        rewrite("if(a, b)", &[])
+            .unwrap_err()
+            .contains("takes a condition")
+    );
+    assert!(
+        rewrite("date_format(ts, 'QQ')", &[])
+            .unwrap_err()
+            .contains("`QQ` has no equivalent")
+    );
+}
