@@ -30,6 +30,23 @@ pub fn sluice_run(job: &Path, sets: &[String]) -> Result<Command> {
     Ok(cmd)
 }
 
+/// DuckDB's scan of the Delta table `name` a job wrote under the output directory `out`.
+pub fn table_scan(out: &Path, name: &str) -> String {
+    format!("delta_scan('{}')", out.join("tables").join(name).display())
+}
+
+/// Runs the SQL job `job` to its end with `output.dir` = `out`; `what` names it if it fails.
+///
+/// # Errors
+/// When it does not finish in time, or fails.
+pub fn run_sql_job(job: &Path, out: &Path, what: &str) -> Result<()> {
+    run_with_timeout(
+        sluice_run(job, &[format!("output.dir={}", out.display())])?,
+        demo_timeout(),
+    )?
+    .require_success(what)
+}
+
 /// The options of a bounded JSON file source reading one file of `dir` per epoch.
 pub fn one_file_per_epoch(dir: &Path) -> String {
     format!(

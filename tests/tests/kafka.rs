@@ -681,9 +681,7 @@ fn kafka_json_decodes_only_the_columns_a_job_reads() -> Result<()> {
     );
     run_sql_on_topic(&wrong, &topic, events, &all, "all")?;
     run_sql_on_topic(&read, &topic, events, &oracle, "all")?;
-    let table = |out: &Path, table: &str| {
-        format!("delta_scan('{}')", out.join("tables").join(table).display())
-    };
+    let table = sluice_tests::sql_job::table_scan;
     let count = |out: &Path, name: &str| {
         sluice_tests::duckdb_count(&format!("SELECT count(*) FROM {}", table(out, name)))
     };
@@ -751,7 +749,7 @@ fn a_flink_style_kafka_table_reads_the_topic_as_flink_would() -> Result<()> {
         .arg("--set")
         .arg(format!("output.dir={}", out.display()));
     run_with_timeout(cmd, Duration::from_secs(300))?.require_success("the Flink-style job")?;
-    let table = |name: &str| format!("delta_scan('{}')", out.join("tables").join(name).display());
+    let table = |name: &str| sluice_tests::sql_job::table_scan(&out, name);
     let rows = sluice_tests::duckdb_count(&format!(
         "SELECT count(DISTINCT event_id) FROM {}",
         table("picked")

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use sluice_tests::sql_job::{config_dir, sluice_run};
+use sluice_tests::sql_job::{config_dir, run_sql_job, sluice_run, table_scan};
 use sluice_tests::{
     Demo, check_counts, demo_timeout, dlq_kinds, json_u64, kill_after_commits, python_tool,
     run_with_timeout, same_tables_without, serial, sluice_bin, work_dir,
@@ -542,12 +542,8 @@ fn spark_style_sql_reads_camel_case_fields_and_names_columns_by_the_insert_list(
         ),
     )?;
     let out = dir.join("out");
-    run_with_timeout(
-        sluice_run(&job, &[format!("output.dir={}", out.display())])?,
-        demo_timeout(),
-    )?
-    .require_success("the Spark-style job")?;
-    let table = |name: &str| format!("delta_scan('{}')", out.join("tables").join(name).display());
+    run_sql_job(&job, &out, "the Spark-style job")?;
+    let table = |name: &str| table_scan(&out, name);
     let big = sluice_tests::duckdb_rows(&format!(
         "SELECT id, who, day, hr, city, coalesce(line, '-') FROM {} ORDER BY id",
         table("big")

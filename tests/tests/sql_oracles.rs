@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use sluice_tests::sql_job::{
     against_oracle_through_kills, clean_and_through_kills, config_dir, one_file_per_epoch,
-    orders_and_payments, sluice_run, write_input,
+    orders_and_payments, run_sql_job, sluice_run, table_scan, write_input,
 };
 use sluice_tests::{
     demo_timeout, duckdb_rows, python_tool, run_with_timeout, same_tables_without, serial, work_dir,
@@ -389,12 +389,8 @@ fn a_side_filtered_in_on_keeps_its_source_s_watermark() -> Result<()> {
         ),
     )?;
     let out = dir.join("out");
-    run_with_timeout(
-        sluice_run(&job, &[format!("output.dir={}", out.display())])?,
-        demo_timeout(),
-    )?
-    .require_success("the join")?;
-    let table = |name: &str| format!("delta_scan('{}')", out.join("tables").join(name).display());
+    run_sql_job(&job, &out, "the join")?;
+    let table = |name: &str| table_scan(&out, name);
     let rows = duckdb_rows(&format!(
         "SELECT order_id, coalesce(CAST(pid AS VARCHAR), '-') FROM {} ORDER BY order_id",
         table("order_payments")
@@ -473,12 +469,8 @@ fn rows_an_expression_fails_on_after_a_join_become_dead_letters() -> Result<()> 
         ),
     )?;
     let out = dir.join("out");
-    run_with_timeout(
-        sluice_run(&job, &[format!("output.dir={}", out.display())])?,
-        demo_timeout(),
-    )?
-    .require_success("the job whose cast fails after a join")?;
-    let table = |t: &str| format!("delta_scan('{}')", out.join("tables").join(t).display());
+    run_sql_job(&job, &out, "the job whose cast fails after a join")?;
+    let table = |t: &str| table_scan(&out, t);
     let rows = duckdb_rows(&format!(
         "SELECT (SELECT count(*) FROM {pairs}), (SELECT count(*) FROM {bad}), \
          (SELECT count(*) FROM {dlq} WHERE reason LIKE 'error:%'), \
