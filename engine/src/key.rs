@@ -105,17 +105,25 @@ impl KeyColumns {
 /// # Errors
 /// [`EngineError::UnknownColumn`] when there is neither.
 pub fn column_index(schema: &SchemaRef, name: &str) -> Result<usize> {
-    if let Ok(i) = schema.index_of(name) {
-        return Ok(i);
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    name_index(&names, name).ok_or_else(|| unknown_column(schema, name))
+}
+
+/// The position among `columns` of the column `name` means: the one of that name, or
+/// else the one column of that name in another case. The one rule by which names resolve
+/// whatever their case, here, in expressions and in the SQL front end.
+pub fn name_index(columns: &[&str], name: &str) -> Option<usize> {
+    if let Some(i) = columns.iter().position(|c| *c == name) {
+        return Some(i);
     }
-    let mut same = schema
-        .fields()
+    let lower = name.to_lowercase();
+    let mut same = columns
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.name().eq_ignore_ascii_case(name));
+        .filter(|(_, c)| c.to_lowercase() == lower);
     match (same.next(), same.next()) {
-        (Some((i, _)), None) => Ok(i),
-        _ => Err(unknown_column(schema, name)),
+        (Some((i, _)), None) => Some(i),
+        _ => None,
     }
 }
 

@@ -11,28 +11,25 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, SelectItem, visit_expressions_mut};
 
+use sluice_engine::key::name_index;
+
 use super::ddl::SourceTable;
 
 /// Rewrites `query`'s column names to the declared spelling of `sources`' columns.
 pub(super) fn resolve(query: &mut Query, sources: &[SourceTable]) {
-    let declared: BTreeSet<&str> = sources
+    let declared: Vec<&str> = sources
         .iter()
         .flat_map(|s| s.columns.iter().map(|(name, _, _)| name.as_str()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
     let given = aliases(query);
     let spelled = |id: &Ident| -> Option<String> {
-        if id.quote_style.is_some() || declared.contains(id.value.as_str()) {
+        if id.quote_style.is_some() || given.contains(&id.value.to_lowercase()) {
             return None;
         }
-        let lower = id.value.to_lowercase();
-        if given.contains(&lower) {
-            return None;
-        }
-        let mut same = declared.iter().filter(|c| c.to_lowercase() == lower);
-        match (same.next(), same.next()) {
-            (Some(one), None) => Some((*one).to_owned()),
-            _ => None,
-        }
+        let i = name_index(&declared, &id.value)?;
+        (declared[i] != id.value).then(|| declared[i].to_owned())
     };
     // A select item that is a column keeps the name it is written with, as in Spark
     // (`SELECT USER_ID` gives a column `USER_ID`).

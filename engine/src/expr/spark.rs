@@ -79,18 +79,10 @@ fn column_named<'a>(id: &ast::Ident, columns: &[&'a str]) -> Option<&'a str> {
     if id.quote_style.is_some() {
         return None;
     }
-    let lower = id.value.to_lowercase();
-    if columns.contains(&lower.as_str()) {
+    if columns.contains(&id.value.to_lowercase().as_str()) {
         return None;
     }
-    if let Some(exact) = columns.iter().find(|c| **c == id.value) {
-        return Some(exact);
-    }
-    let mut same = columns.iter().filter(|c| c.to_lowercase() == lower);
-    match (same.next(), same.next()) {
-        (Some(one), None) => Some(one),
-        _ => None,
-    }
+    crate::key::name_index(columns, &id.value).map(|i| columns[i])
 }
 
 /// The DataFusion form of `e` when it is a call of one of Spark's functions.
