@@ -31,6 +31,9 @@ pub struct Projection {
     /// name of an input column or of an earlier computed column, which that name keeps
     /// meaning (as in SQL, where `SELECT v * 2 AS v, v + 1 AS w` reads the input's `v`).
     lateral: Vec<bool>,
+    /// Whether each computed column reads one computed before it: only then is it
+    /// evaluated over a batch holding those (built per batch), else over the input.
+    reads_computed: Vec<bool>,
     schema: SchemaRef,
 }
 
@@ -51,9 +54,16 @@ impl Projection {
         let mut computed = Vec::with_capacity(columns.len());
         let mut compiled = Vec::with_capacity(columns.len());
         let mut lateral = Vec::with_capacity(columns.len());
+        let mut reads_computed = Vec::with_capacity(columns.len());
         for (name, sql) in columns {
             let expr = SqlExpr::compile(sql, &Arc::new(Schema::new(visible.clone())))?;
             let field = Field::new(name, expr.data_type().clone(), true);
+            let earlier = &visible[input.fields().len()..];
+            reads_computed.push(
+                expr.columns()
+                    .iter()
+                    .any(|c| earlier.iter().any(|f| f.name() == c)),
+            );
             let new_name = !visible.iter().any(|f| f.name() == name);
             if new_name {
                 visible.push(field.clone());
@@ -75,6 +85,7 @@ impl Projection {
             dropped: Vec::new(),
             columns: compiled,
             lateral,
+            reads_computed,
             schema: Arc::new(Schema::new(fields)),
         })
     }
@@ -135,18 +146,21 @@ impl Projection {
             .collect();
         let mut visible: Vec<ArrayRef> = batch.columns().to_vec();
         let mut computed: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        // The input's columns come first in every schema a column was compiled against,
+        // so one that reads none computed before it evaluates over the input itself.
         let mut working = batch.clone();
+        let mut stale = false;
         for (i, (name, expr)) in self.columns.iter().enumerate() {
+            if self.reads_computed[i] && stale {
+                working =
+                    RecordBatch::try_new(Arc::new(Schema::new(fields.clone())), visible.clone())?;
+                stale = false;
+            }
             let column = expr.evaluate(&working)?;
             if self.lateral[i] {
                 fields.push(Field::new(name, column.data_type().clone(), true));
                 visible.push(Arc::clone(&column));
-                if i + 1 < self.columns.len() {
-                    working = RecordBatch::try_new(
-                        Arc::new(Schema::new(fields.clone())),
-                        visible.clone(),
-                    )?;
-                }
+                stale = true;
             }
             computed.push(column);
         }
