@@ -11,7 +11,8 @@
 //! patterns, `if`, `hour`, `datediff`, `regexp_extract`, ...) mean what they mean in
 //! Spark, and column names resolve whatever their case, as in Spark (an unquoted `userId`
 //! reads the column `userId`): see the `spark` module. Spark's `get_json_object` and
-//! Flink's `JSON_VALUE` read values out of JSON text (see the `json` module).
+//! Flink's `JSON_VALUE` read values out of JSON text (see the `json` module). A `/` of two
+//! integers divides as doubles, as in Spark and DuckDB (see the `division` module).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::{EngineError, Result};
 
+mod division;
 mod json;
 mod spark;
 
@@ -73,6 +75,7 @@ impl SqlExpr {
         let logical = ctx
             .parse_sql_expr(spark.as_deref().unwrap_or(sql), &df_schema)
             .map_err(wrap)?;
+        let logical = division::as_spark(logical, &df_schema).map_err(wrap)?;
         let simplifier = ExprSimplifier::new(
             SimplifyContext::builder()
                 .with_schema(Arc::clone(&df_schema))

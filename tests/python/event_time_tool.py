@@ -205,8 +205,8 @@ def check(args) -> dict:
            f"sensor, n, total, lo, hi FROM delta_scan({lit(table)})")
     diff = diff_with(
         con, "want", "window_start BIGINT, window_end BIGINT, sensor VARCHAR, n BIGINT, "
-        "total DOUBLE, lo BIGINT, hi BIGINT",
-        [(s, e, k, len(vs), float(sum(vs)), min(vs), max(vs))
+        "total BIGINT, lo BIGINT, hi BIGINT",
+        [(s, e, k, len(vs), sum(vs), min(vs), max(vs))
          for (s, e, k), vs in sorted(windows.items())], got)
     duplicates = con.execute(f"SELECT window_start, sensor FROM ({got}) GROUP BY ALL "
                              "HAVING count(*) > 1").fetchall()

@@ -148,7 +148,7 @@ def check(args):
                 """
                 SELECT auction, count(*) AS num, count(extra) AS extras, min(date_time) AS first_bid,
                        max(date_time) AS last_bid, max(price) AS top,
-                       CAST(sum(price) AS DOUBLE) AS total,
+                       CAST(sum(price) AS BIGINT) AS total,
                        starttime, starttime + INTERVAL 10 SECOND AS endtime
                 FROM (SELECT *, time_bucket(INTERVAL 4 SECOND, date_time) - k * INTERVAL 4 SECOND
                                 AS starttime
@@ -157,8 +157,7 @@ def check(args):
                 GROUP BY auction, starttime
                 """,
                 args.aggregates,
-                "auction, num, extras, first_bid, last_bid, top, total, starttime, endtime",
-                float_col="total"),
+                "auction, num, extras, first_bid, last_bid, top, total, starttime, endtime"),
         compare(con, "cumulate",
                 """
                 SELECT auction, count(*) AS num, max(price) AS top, starttime, endtime

@@ -8,6 +8,8 @@ use arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::{TryFromArrow, TryFromKernel};
 use deltalake::kernel::{DataType, StructField, StructType};
 
+use tracing::warn;
+
 use super::error::{DeltaError, Result};
 
 /// The Delta schema of an Arrow schema.
@@ -262,6 +264,12 @@ pub(crate) fn widened_to_table(
         if widens(f.data_type(), &have) {
             changed = true;
             fields.push(f.as_ref().clone().with_data_type(have));
+        } else if into_doubles(f.data_type(), &have) {
+            warn!(table, column = %f.name(),
+                "the table's column is double and the sink's bigint (an earlier build summed \
+                 integers as doubles): its values are written as doubles, exact to 2^53");
+            changed = true;
+            fields.push(f.as_ref().clone().with_data_type(have));
         } else {
             fields.push(f.as_ref().clone());
         }
@@ -271,6 +279,13 @@ pub(crate) fn widened_to_table(
     } else {
         Arc::clone(sink)
     })
+}
+
+/// Whether `from` is a `long` written into an existing table's `double` column. That is no
+/// type widening (a double holds integers exactly only to 2^53), but tables written before
+/// sums, minima and maxima of integers became BIGINT hold them as doubles, and go on so.
+fn into_doubles(from: &ArrowType, to: &ArrowType) -> bool {
+    matches!((from, to), (ArrowType::Int64, ArrowType::Float64))
 }
 
 /// A Delta type as the Delta log spells it (`date`, `timestamp`, `string`, ...).
@@ -316,6 +331,7 @@ pub(crate) fn conform(table: &str, schema: &SchemaRef, batch: &RecordBatch) -> R
             g.name() == w.name()
                 && (g.data_type() == w.data_type()
                     || widens(g.data_type(), w.data_type())
+                    || into_doubles(g.data_type(), w.data_type())
                     || in_micros(g.data_type(), w.data_type()))
         });
     if !same_shape {
@@ -464,6 +480,42 @@ mod tests {
         for (from, to) in no {
             assert!(!widens(&from, &to), "{from} -> {to}");
         }
+    }
+
+    #[test]
+    fn a_bigint_goes_into_a_double_column_of_an_existing_table() {
+        let double = Arc::new(Schema::new(vec![Field::new(
+            "total",
+            ArrowType::Float64,
+            true,
+        )]));
+        let long = Arc::new(Schema::new(vec![Field::new(
+            "total",
+            ArrowType::Int64,
+            true,
+        )]));
+        let table = to_delta("t", &double).unwrap();
+        let written = widened_to_table("t", &long, &table).unwrap();
+        assert_eq!(written, double);
+        let batch =
+            RecordBatch::try_new(long, vec![Arc::new(Int64Array::from(vec![Some(7), None]))])
+                .unwrap();
+        let out = conform("t", &written, &batch).unwrap();
+        assert_eq!(
+            out.column(0).as_ref(),
+            &arrow::array::Float64Array::from(vec![Some(7.0), None]) as &dyn arrow::array::Array
+        );
+        // Not the other way: a double does not go into a long column.
+        let table = to_delta("t", &long_schema()).unwrap();
+        assert_eq!(widened_to_table("t", &double, &table).unwrap(), double);
+    }
+
+    fn long_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new(
+            "total",
+            ArrowType::Int64,
+            true,
+        )]))
     }
 
     #[test]

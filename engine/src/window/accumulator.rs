@@ -5,20 +5,33 @@ use xxhash_rust::xxh3::xxh3_64;
 
 /// Running moments of one aggregated column: enough for count, sum, avg, min, max and
 /// sample standard deviation (Welford, merged with Chan's formula).
+///
+/// A column of integers (or of timestamps and dates, read as their integer values) is
+/// summed and compared exactly, in `int_sum`, `int_min` and `int_max`: a double holds
+/// integers exactly only to 2^53, and IDs and money in cents pass that. A column of other
+/// numbers uses `sum`, `min` and `max`. The mean and squared deviations are kept only for
+/// the aggregates that read them (standard deviation and variance): they cost a division
+/// per value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Moments {
     /// Non-null values seen.
     pub count: i64,
-    /// Their sum.
+    /// Their sum (doubles).
     pub sum: f64,
-    /// Their minimum (`+inf` when none).
+    /// Their minimum (`+inf` when none; doubles).
     pub min: f64,
-    /// Their maximum (`-inf` when none).
+    /// Their maximum (`-inf` when none; doubles).
     pub max: f64,
-    /// Their running mean.
+    /// Their running mean (when the spread is kept).
     pub mean: f64,
-    /// Sum of squared deviations from the mean.
+    /// Sum of squared deviations from the mean (when the spread is kept).
     pub m2: f64,
+    /// The exact sum of integers: wider than any sum of `i64` values a window holds.
+    pub int_sum: i128,
+    /// The minimum of integers (`i64::MAX` when none).
+    pub int_min: i64,
+    /// The maximum of integers (`i64::MIN` when none).
+    pub int_max: i64,
 }
 
 impl Default for Moments {
@@ -30,6 +43,9 @@ impl Default for Moments {
             max: f64::NEG_INFINITY,
             mean: 0.0,
             m2: 0.0,
+            int_sum: 0,
+            int_min: i64::MAX,
+            int_max: i64::MIN,
         }
     }
 }
@@ -42,6 +58,38 @@ impl Moments {
         self.sum += v;
         self.min = self.min.min(v);
         self.max = self.max.max(v);
+        self.spread_add(v);
+    }
+
+    /// Adds one value, without the mean and squared deviations.
+    #[inline]
+    pub fn add_plain(&mut self, v: f64) {
+        self.count += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+    }
+
+    /// Adds one integer, exactly.
+    #[inline]
+    pub fn add_int(&mut self, v: i64) {
+        self.count += 1;
+        self.int_sum += i128::from(v);
+        self.int_min = self.int_min.min(v);
+        self.int_max = self.int_max.max(v);
+    }
+
+    /// Adds one integer, exactly, and to the mean and squared deviations.
+    #[inline]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn add_int_spread(&mut self, v: i64) {
+        self.add_int(v);
+        self.spread_add(v as f64);
+    }
+
+    /// Welford's step for a value `count` already includes.
+    #[inline]
+    fn spread_add(&mut self, v: f64) {
         let delta = v - self.mean;
         self.mean += delta / self.count as f64;
         self.m2 += delta * (v - self.mean);
@@ -52,16 +100,35 @@ impl Moments {
     /// an aggregate over retractions offers neither.
     #[inline]
     pub fn remove(&mut self, v: f64) {
+        if self.spread_remove(v) {
+            self.sum -= v;
+        }
+    }
+
+    /// Takes one integer back out: the inverse of [`add_int_spread`](Self::add_int_spread)
+    /// (and of [`add_int`](Self::add_int), whose mean it leaves meaningless, unread).
+    #[inline]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn remove_int(&mut self, v: i64) {
+        if self.spread_remove(v as f64) {
+            self.int_sum -= i128::from(v);
+        }
+    }
+
+    /// Takes `v` out of the count, mean and squared deviations; `false` when that emptied
+    /// the moments (they are reset, and the sums need nothing more).
+    #[inline]
+    fn spread_remove(&mut self, v: f64) -> bool {
         if self.count <= 1 {
             *self = Self::default();
-            return;
+            return false;
         }
         let n = self.count as f64;
         let before = (n * self.mean - v) / (n - 1.0);
         self.m2 -= (v - before) * (v - self.mean);
         self.mean = before;
         self.count -= 1;
-        self.sum -= v;
+        true
     }
 
     /// Folds `other` into `self`.
@@ -81,6 +148,9 @@ impl Moments {
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
+        self.int_sum += other.int_sum;
+        self.int_min = self.int_min.min(other.int_min);
+        self.int_max = self.int_max.max(other.int_max);
     }
 
     /// Sample standard deviation, `None` below two values (as Spark's `stddev`).

@@ -1,28 +1,32 @@
 //! What an aggregate reads from its column, and the type of what it returns.
 //!
-//! The state keeps doubles (moments) and sketches, so each aggregate's column is read as
-//! one of them. The types are checked when the operator is built: an aggregate over a
-//! column it cannot read is refused then, naming the column and its type, instead of
-//! counting nothing or summing nulls at run time.
+//! The state keeps moments (exact integers, or doubles) and sketches, so each aggregate's
+//! column is read as one of them. The types are checked when the operator is built: an
+//! aggregate over a column it cannot read is refused then, naming the column and its
+//! type, instead of counting nothing or summing nulls at run time.
 //!
 //! | aggregate | reads | returns |
 //! |---|---|---|
 //! | `count(*)` | rows | `Int64` |
 //! | `count(c)` | whether `c` is null, any type | `Int64` |
 //! | `approx_count_distinct(c)` | `c` as text, any type | `Int64` |
-//! | `sum`, `avg`, `stddev`, `variance` | numbers | `Float64` |
-//! | `min`, `max` of integers | numbers | `Int64` (exact to 2^53) |
-//! | `min`, `max` of other numbers | numbers | `Float64` |
-//! | `min`, `max` of timestamps (s, ms, µs) and dates | their integer value | the column's type |
+//! | `sum`, `min`, `max` of integers | exact integers | `Int64` (as Spark and Flink) |
+//! | `avg`, `stddev`, `variance` of integers | exact integers | `Float64` |
+//! | `sum`, `avg`, `min`, `max`, `stddev`, `variance` of other numbers | doubles | `Float64` |
+//! | `min`, `max` of timestamps and dates | their integer value | the column's type |
+//!
+//! A sum of integers is kept in 128 bits, so no window's sum overflows while it is built;
+//! one that does not fit a BIGINT when the window is emitted comes out NULL, with a
+//! warning (Spark's ANSI mode fails the query; Flink's wraps around).
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Float64Array, StringArray};
+use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
 use arrow::buffer::ScalarBuffer;
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, TimeUnit};
+use arrow::datatypes::{DataType, Field};
 
-use super::{Aggregate, AggregateFn};
+use super::{Aggregate, AggregateFn, Moments};
 use crate::error::{EngineError, Result};
 
 /// How an aggregate reads its column.
@@ -32,9 +36,11 @@ pub(crate) enum Reading {
     Rows,
     /// `count(c)`: whether each value is null.
     Presence,
-    /// A number, as a double.
+    /// A number that is not an integer, as a double.
     Number,
-    /// A timestamp or date, as its integer value in a double.
+    /// An integer, exactly.
+    Integer,
+    /// A timestamp or date, as its integer value.
     Time,
     /// A value as text, for a sketch.
     Distinct,
@@ -68,11 +74,10 @@ impl Reading {
             AggregateFn::ApproxCountDistinct => Self::Distinct,
             AggregateFn::Min | AggregateFn::Max if is_time(data_type) => Self::Time,
             AggregateFn::Min | AggregateFn::Max if !data_type.is_numeric() => {
-                return Err(refuse(
-                    "numbers, timestamps (to the microsecond) and dates; of text, not yet",
-                ));
+                return Err(refuse("numbers, timestamps and dates; of text, not yet"));
             }
             _ if !data_type.is_numeric() => return Err(refuse("numbers")),
+            _ if is_exact_integer(data_type) => Self::Integer,
             _ => Self::Number,
         })
     }
@@ -82,31 +87,46 @@ impl Reading {
         let (data_type, nullable) = match (self, function) {
             (Self::Rows | Self::Presence | Self::Distinct, _) => (DataType::Int64, false),
             (Self::Time, _) => (input.cloned().unwrap_or(DataType::Int64), true),
-            // The minimum or maximum of integers is one of them (exact to 2^53).
-            (Self::Number, AggregateFn::Min | AggregateFn::Max)
-                if input.is_some_and(DataType::is_integer) =>
-            {
+            // The sum, minimum or maximum of integers is an integer, as in Spark and Flink.
+            (Self::Integer, AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max) => {
                 (DataType::Int64, true)
             }
-            (Self::Number, _) => (DataType::Float64, true),
+            (Self::Integer | Self::Number, _) => (DataType::Float64, true),
         };
         Field::new("", data_type, nullable)
     }
 
-    /// The column's values as the moments read them; `None` for rows and sketches.
+    /// The column's values as `function`'s moments take them; `None` for rows and
+    /// sketches.
     ///
     /// # Errors
     /// When the column cannot be cast (it was checked when the operator was built).
-    pub(crate) fn doubles(self, column: &ArrayRef) -> Result<Option<Float64Array>> {
+    pub(crate) fn values(self, function: AggregateFn, column: &ArrayRef) -> Result<Option<Values>> {
+        let spread = matches!(
+            function,
+            AggregateFn::Stddev
+                | AggregateFn::StddevPop
+                | AggregateFn::Variance
+                | AggregateFn::VariancePop
+        );
         Ok(match self {
             Self::Rows | Self::Distinct => None,
             // Zeros where the column has a value: the moments count them.
-            Self::Presence => Some(Float64Array::new(
-                ScalarBuffer::from(vec![0.0; column.len()]),
-                column.logical_nulls(),
-            )),
-            Self::Number => Some(as_doubles(column)?),
-            Self::Time => Some(as_doubles(&cast(column, &DataType::Int64)?)?),
+            Self::Presence => Some(Values::Doubles {
+                column: Float64Array::new(
+                    ScalarBuffer::from(vec![0.0; column.len()]),
+                    column.logical_nulls(),
+                ),
+                spread: false,
+            }),
+            Self::Number => Some(Values::Doubles {
+                column: as_doubles(column)?,
+                spread,
+            }),
+            Self::Integer | Self::Time => Some(Values::Integers {
+                column: as_integers(column)?,
+                spread,
+            }),
         })
     }
 
@@ -126,6 +146,64 @@ impl Reading {
                 .clone(),
         ))
     }
+
+    /// Whether the moments keep this reading's values in their exact integer fields.
+    pub(crate) fn is_exact(self) -> bool {
+        matches!(self, Self::Integer | Self::Time)
+    }
+}
+
+/// One batch's column of an aggregate, as its moments take it; `spread` when the aggregate
+/// reads the mean and squared deviations.
+pub(crate) enum Values {
+    /// Doubles, into `sum`, `min` and `max`.
+    Doubles { column: Float64Array, spread: bool },
+    /// Integers, into the exact fields.
+    Integers { column: Int64Array, spread: bool },
+}
+
+impl Values {
+    /// Adds row `i`'s value, when it has one, to `m`.
+    #[inline]
+    pub(crate) fn add_to(&self, i: usize, m: &mut Moments) {
+        match self {
+            Self::Doubles { column, spread } => {
+                if column.is_valid(i) {
+                    if *spread {
+                        m.add(column.value(i));
+                    } else {
+                        m.add_plain(column.value(i));
+                    }
+                }
+            }
+            Self::Integers { column, spread } => {
+                if column.is_valid(i) {
+                    if *spread {
+                        m.add_int_spread(column.value(i));
+                    } else {
+                        m.add_int(column.value(i));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes row `i`'s value, when it has one, back out of `m`.
+    #[inline]
+    pub(crate) fn remove_from(&self, i: usize, m: &mut Moments) {
+        match self {
+            Self::Doubles { column, .. } => {
+                if column.is_valid(i) {
+                    m.remove(column.value(i));
+                }
+            }
+            Self::Integers { column, .. } => {
+                if column.is_valid(i) {
+                    m.remove_int(column.value(i));
+                }
+            }
+        }
+    }
 }
 
 /// A minimum or maximum of a column read as [`Reading::Time`], back in the column's type.
@@ -140,17 +218,30 @@ pub(crate) fn times_back(values: ArrayRef, data_type: &DataType) -> Result<Array
     Ok(Arc::new(cast(&values, data_type)?))
 }
 
-/// Timestamps whose integer values a double holds exactly (to 2^53: nanoseconds do not),
-/// and dates.
+/// Timestamps of any unit and dates: their values are integers.
 fn is_time(data_type: &DataType) -> bool {
     matches!(
         data_type,
-        DataType::Timestamp(
-            TimeUnit::Second | TimeUnit::Millisecond | TimeUnit::Microsecond,
-            _
-        ) | DataType::Date32
-            | DataType::Date64
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64
     )
+}
+
+/// Integer types whose every value an `i64` holds (not `UInt64`, read as doubles).
+fn is_exact_integer(data_type: &DataType) -> bool {
+    data_type.is_integer() && *data_type != DataType::UInt64
+}
+
+fn as_integers(column: &ArrayRef) -> Result<Int64Array> {
+    let column = match column.data_type() {
+        DataType::Date32 => cast(column, &DataType::Int32)?,
+        _ => Arc::clone(column),
+    };
+    let cast = cast(&column, &DataType::Int64)?;
+    Ok(cast
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("cast to i64")
+        .clone())
 }
 
 fn as_doubles(column: &ArrayRef) -> Result<Float64Array> {
@@ -164,6 +255,8 @@ fn as_doubles(column: &ArrayRef) -> Result<Float64Array> {
 
 #[cfg(test)]
 mod tests {
+    use arrow::datatypes::TimeUnit;
+
     use super::*;
 
     fn agg(function: AggregateFn) -> Aggregate {
@@ -195,11 +288,28 @@ mod tests {
             Reading::of(&agg(AggregateFn::Min), Some(&DataType::Date32)).unwrap(),
             Reading::Time
         );
+        assert_eq!(
+            Reading::of(&agg(AggregateFn::Max), Some(&nanos)).unwrap(),
+            Reading::Time
+        );
+        for (function, data_type, reading) in [
+            (AggregateFn::Sum, DataType::Int64, Reading::Integer),
+            (AggregateFn::Avg, DataType::Int16, Reading::Integer),
+            (AggregateFn::Max, DataType::UInt32, Reading::Integer),
+            (AggregateFn::Sum, DataType::UInt64, Reading::Number),
+            (AggregateFn::Sum, DataType::Float32, Reading::Number),
+        ] {
+            assert_eq!(
+                Reading::of(&agg(function), Some(&data_type)).unwrap(),
+                reading,
+                "{function:?} of {data_type}"
+            );
+        }
         for (function, data_type) in [
             (AggregateFn::Sum, &text),
             (AggregateFn::Avg, &micros),
             (AggregateFn::Min, &text),
-            (AggregateFn::Max, &nanos),
+            (AggregateFn::Max, &DataType::Binary),
             (AggregateFn::Stddev, &DataType::Boolean),
         ] {
             let err = Reading::of(&agg(function), Some(data_type))
@@ -213,7 +323,12 @@ mod tests {
     #[test]
     fn a_count_of_a_column_counts_its_values_whatever_their_type() {
         let column: ArrayRef = Arc::new(StringArray::from(vec![Some("x"), None, Some("7")]));
-        let read = Reading::Presence.doubles(&column).unwrap().unwrap();
+        let Some(Values::Doubles { column: read, .. }) = Reading::Presence
+            .values(AggregateFn::Count, &column)
+            .unwrap()
+        else {
+            panic!("a count reads doubles")
+        };
         assert_eq!(read.len(), 3);
         assert_eq!(read.null_count(), 1);
     }
@@ -223,6 +338,7 @@ mod tests {
         for data_type in [
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             DataType::Timestamp(TimeUnit::Millisecond, None),
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
             DataType::Date32,
             DataType::Date64,
         ] {
@@ -235,12 +351,13 @@ mod tests {
             )
             .unwrap();
             let column = cast(&column, &data_type).unwrap();
-            let read = Reading::Time.doubles(&column).unwrap().unwrap();
-            assert_eq!(read.value(0), 19_000.0);
-            let ints: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![
-                Some(read.value(0) as i64),
-                None,
-            ]));
+            let Some(Values::Integers { column: read, .. }) =
+                Reading::Time.values(AggregateFn::Max, &column).unwrap()
+            else {
+                panic!("a time reads integers")
+            };
+            assert_eq!(read.value(0), 19_000);
+            let ints: ArrayRef = Arc::new(read);
             let back = times_back(ints, &data_type).unwrap();
             assert_eq!(back.data_type(), &data_type);
             assert_eq!(&back, &column, "{data_type}");

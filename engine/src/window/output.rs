@@ -6,6 +6,8 @@ use arrow::array::{ArrayRef, Float64Array, Int8Array, Int64Array, TimestampMicro
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 
+use tracing::warn;
+
 use super::state::{Slot, WindowState};
 use super::{AggregateFn, Moments, WindowKind};
 use crate::error::Result;
@@ -32,8 +34,15 @@ pub(crate) fn build(
         .converter
         .convert_rows(emitted.iter().map(|(k, _)| parser.parse(k)))?;
     columns.extend(keys);
-    for (a, agg) in state.spec.aggregates.iter().enumerate() {
+    for (a, (agg, reading)) in state
+        .spec
+        .aggregates
+        .iter()
+        .zip(state.readings())
+        .enumerate()
+    {
         let moments = emitted.iter().map(|(_, s)| &s.acc.moments[a]);
+        let exact = reading.is_exact();
         let column: ArrayRef = match agg.function {
             AggregateFn::Count if agg.column.is_none() => Arc::new(Int64Array::from_iter_values(
                 emitted.iter().map(|(_, s)| s.acc.rows),
@@ -44,17 +53,17 @@ pub(crate) fn build(
                     |(_, s)| s.acc.sketches[a].as_ref().map_or(0, |h| h.estimate()),
                 )))
             }
+            AggregateFn::Sum if exact => integer_sums(&agg.name, moments),
             AggregateFn::Sum => doubles(moments, |m| m.sum),
+            #[allow(clippy::cast_precision_loss)]
+            AggregateFn::Avg if exact => doubles(moments, |m| m.int_sum as f64 / m.count as f64),
             AggregateFn::Avg => doubles(moments, |m| m.sum / m.count as f64),
-            AggregateFn::Min | AggregateFn::Max
-                if state.output_schema().field(columns.len()).data_type() != &DataType::Float64 =>
-            {
+            AggregateFn::Min | AggregateFn::Max if exact => {
                 let max = agg.function == AggregateFn::Max;
-                let values: ArrayRef = Arc::new(Int64Array::from_iter(moments.map(|m| {
-                    // Exact for integers up to 2^53 in magnitude: the state keeps doubles.
-                    #[allow(clippy::cast_possible_truncation)]
-                    (m.count > 0).then_some(if max { m.max } else { m.min } as i64)
-                })));
+                let values: ArrayRef =
+                    Arc::new(Int64Array::from_iter(moments.map(|m| {
+                        (m.count > 0).then_some(if max { m.int_max } else { m.int_min })
+                    })));
                 // Integers, or a timestamp's or date's value (`input.rs`).
                 match state.output_schema().field(columns.len()).data_type() {
                     DataType::Int64 => values,
@@ -83,6 +92,26 @@ pub(crate) fn build(
         Arc::clone(state.output_schema()),
         columns,
     )?)
+}
+
+/// The exact sum of integers per window as a BIGINT: null when no value contributed, and
+/// when the sum does not fit one (with a warning naming the aggregate).
+fn integer_sums<'a>(name: &str, moments: impl Iterator<Item = &'a Moments>) -> ArrayRef {
+    let mut overflowed = 0usize;
+    let sums = Int64Array::from_iter(moments.map(|m| {
+        let sum = (m.count > 0).then(|| i64::try_from(m.int_sum).ok())?;
+        overflowed += usize::from(sum.is_none());
+        sum
+    }));
+    if overflowed > 0 {
+        warn!(
+            aggregate = name,
+            windows = overflowed,
+            "a sum of integers does not fit a BIGINT; written as NULL (cast the column to \
+             DOUBLE to sum it approximately)"
+        );
+    }
+    Arc::new(sums)
 }
 
 /// A double per window, null when no value contributed.

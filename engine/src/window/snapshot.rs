@@ -4,8 +4,11 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, UInt32Array};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, UInt32Type};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float64Array, Int64Array,
+    PrimitiveArray, UInt32Array,
+};
+use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 
 use super::accumulator::{Accumulator, Hll, Moments};
@@ -62,6 +65,15 @@ impl WindowState {
                 fields.push(Field::new(format!("a{a}_{name}"), DataType::Float64, false));
             }
             fields.push(Field::new(format!("a{a}_hll"), DataType::Binary, true));
+            if self.readings()[a].is_exact() {
+                fields.push(Field::new(
+                    format!("a{a}_int_sum"),
+                    DataType::Decimal128(38, 0),
+                    false,
+                ));
+                fields.push(Field::new(format!("a{a}_int_min"), DataType::Int64, false));
+                fields.push(Field::new(format!("a{a}_int_max"), DataType::Int64, false));
+            }
         }
         fields
     }
@@ -106,6 +118,22 @@ impl WindowState {
                     .iter()
                     .map(|(_, s)| s.acc.sketches[a].as_ref().map(Hll::registers)),
             )));
+            if self.readings()[a].is_exact() {
+                columns.push(Arc::new(
+                    Decimal128Array::from_iter_values(
+                        entries.iter().map(|(_, s)| s.acc.moments[a].int_sum),
+                    )
+                    .with_precision_and_scale(38, 0)
+                    .expect("38 digits hold every i128 sum a window reaches"),
+                ));
+                for f in [(|m: &Moments| m.int_min) as fn(&Moments) -> i64, |m| {
+                    m.int_max
+                }] {
+                    columns.push(Arc::new(Int64Array::from_iter_values(
+                        entries.iter().map(|(_, s)| f(&s.acc.moments[a])),
+                    )));
+                }
+            }
         }
         columns
     }
@@ -148,6 +176,7 @@ impl WindowState {
         let mut counts = Vec::with_capacity(n);
         let mut moments = Vec::with_capacity(n);
         let mut sketches = Vec::with_capacity(n);
+        let mut exact = Vec::with_capacity(n);
         for a in 0..n {
             counts.push(col(&format!("a{a}_count"))?.as_primitive::<Int64Type>());
             let mut fs = Vec::new();
@@ -156,6 +185,7 @@ impl WindowState {
             }
             moments.push(fs);
             sketches.push(col(&format!("a{a}_hll"))?.as_binary::<i32>());
+            exact.push(ExactColumns::of(batch, a));
         }
         for i in 0..batch.num_rows() {
             if !owned.contains(&groups.value(i)) {
@@ -165,14 +195,17 @@ impl WindowState {
             acc.rows = rows.value(i);
             for a in 0..n {
                 let f = &moments[a];
-                acc.moments[a] = Moments {
+                let mut m = Moments {
                     count: counts[a].value(i),
                     sum: f[0].value(i),
                     min: f[1].value(i),
                     max: f[2].value(i),
                     mean: f[3].value(i),
                     m2: f[4].value(i),
+                    ..Moments::default()
                 };
+                exact[a].restore(i, &mut m);
+                acc.moments[a] = m;
                 if sketches[a].is_valid(i) {
                     acc.sketches[a] = Some(
                         Hll::from_registers(sketches[a].value(i))
@@ -191,5 +224,50 @@ impl WindowState {
                 });
         }
         Ok(())
+    }
+}
+
+/// An aggregate's exact integer columns in a snapshot, when it has them: a snapshot of a
+/// build that kept integers in doubles has none, and its doubles are read back instead.
+struct ExactColumns<'a>(
+    Option<(
+        &'a PrimitiveArray<Decimal128Type>,
+        &'a PrimitiveArray<Int64Type>,
+        &'a PrimitiveArray<Int64Type>,
+    )>,
+);
+
+impl<'a> ExactColumns<'a> {
+    fn of(batch: &'a RecordBatch, a: usize) -> Self {
+        let column = |name: &str| batch.column_by_name(&format!("a{a}_{name}"));
+        Self(
+            match (column("int_sum"), column("int_min"), column("int_max")) {
+                (Some(sum), Some(min), Some(max)) => sum
+                    .as_primitive_opt::<Decimal128Type>()
+                    .zip(min.as_primitive_opt::<Int64Type>())
+                    .zip(max.as_primitive_opt::<Int64Type>())
+                    .map(|((s, lo), hi)| (s, lo, hi)),
+                _ => None,
+            },
+        )
+    }
+
+    /// Sets `m`'s exact fields from entry `i`, or from its doubles.
+    #[allow(clippy::cast_possible_truncation)]
+    fn restore(&self, i: usize, m: &mut Moments) {
+        match self.0 {
+            Some((sum, min, max)) => {
+                m.int_sum = sum.value(i);
+                m.int_min = min.value(i);
+                m.int_max = max.value(i);
+            }
+            None if m.count > 0 => {
+                // Saturating casts: the doubles held integers.
+                m.int_sum = m.sum as i128;
+                m.int_min = m.min as i64;
+                m.int_max = m.max as i64;
+            }
+            None => {}
+        }
     }
 }

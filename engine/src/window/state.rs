@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, Float64Array, StringArray};
+use arrow::array::{Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use arrow::row::RowConverter;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::accumulator::Accumulator;
-use super::input::Reading;
+use super::input::{Reading, Values};
 use super::pane::{Closing, Panes};
 use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
 use crate::changelog::{CHANGE_COLUMN, change_field, weights};
@@ -163,6 +163,11 @@ impl WindowState {
         })
     }
 
+    /// How each aggregate reads its column, in plan order.
+    pub(crate) fn readings(&self) -> &[Reading] {
+        &self.readings
+    }
+
     /// The schema of emitted results.
     pub fn output_schema(&self) -> &SchemaRef {
         &self.output_schema
@@ -214,16 +219,21 @@ impl WindowState {
     /// When a column cannot be read as its expected type.
     pub fn absorb(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
         let rows = self.keys.rows(&self.converter, batch)?;
-        let mut values: Vec<Option<Float64Array>> = Vec::with_capacity(self.agg_inputs.len());
+        let mut values: Vec<Option<Values>> = Vec::with_capacity(self.agg_inputs.len());
         let mut distinct: Vec<Option<StringArray>> = Vec::with_capacity(self.agg_inputs.len());
-        for (input, reading) in self.agg_inputs.iter().zip(&self.readings) {
+        for ((input, reading), agg) in self
+            .agg_inputs
+            .iter()
+            .zip(&self.readings)
+            .zip(&self.spec.aggregates)
+        {
             let column = input.map(|i| batch.column(i));
             distinct.push(match column {
                 Some(c) => reading.texts(c)?,
                 None => None,
             });
             values.push(match column {
-                Some(c) => reading.doubles(c)?,
+                Some(c) => reading.values(agg.function, c)?,
                 None => None,
             });
         }
@@ -269,7 +279,7 @@ impl WindowState {
         key: &[u8],
         weight: i8,
         i: usize,
-        values: &[Option<Float64Array>],
+        values: &[Option<Values>],
         distinct: &[Option<StringArray>],
     ) {
         let slots = slots_of(&mut self.open, key);
@@ -300,7 +310,7 @@ impl WindowState {
         t: i64,
         late_bound: Option<i64>,
         i: usize,
-        values: &[Option<Float64Array>],
+        values: &[Option<Values>],
         distinct: &[Option<StringArray>],
     ) -> i32 {
         let is_late = |end: i64| late_bound.is_some_and(|w| end <= w);
@@ -512,15 +522,13 @@ fn slots_of<'a>(open: &'a mut OpenWindows, key: &[u8]) -> &'a mut Vec<Slot> {
 fn accumulate(
     acc: &mut Accumulator,
     i: usize,
-    values: &[Option<Float64Array>],
+    values: &[Option<Values>],
     distinct: &[Option<StringArray>],
 ) {
     acc.rows += 1;
     for (a, column) in values.iter().enumerate() {
-        if let Some(column) = column
-            && column.is_valid(i)
-        {
-            acc.moments[a].add(column.value(i));
+        if let Some(column) = column {
+            column.add_to(i, &mut acc.moments[a]);
         }
     }
     for (a, column) in distinct.iter().enumerate() {
@@ -537,13 +545,11 @@ fn accumulate(
 
 /// Takes row `i` back out of `acc` (a retraction; never of a sketched aggregate).
 #[inline]
-fn retract(acc: &mut Accumulator, i: usize, values: &[Option<Float64Array>]) {
+fn retract(acc: &mut Accumulator, i: usize, values: &[Option<Values>]) {
     acc.rows -= 1;
     for (a, column) in values.iter().enumerate() {
-        if let Some(column) = column
-            && column.is_valid(i)
-        {
-            acc.moments[a].remove(column.value(i));
+        if let Some(column) = column {
+            column.remove_from(i, &mut acc.moments[a]);
         }
     }
 }

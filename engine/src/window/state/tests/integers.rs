@@ -1,0 +1,197 @@
+//! Aggregates of integers are exact past 2^53, where doubles are not.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, Int8Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use arrow::record_batch::RecordBatch;
+
+use super::{agg, epoch, global};
+use crate::changelog::CHANGE_COLUMN;
+use crate::window::{AggregateFn, WindowState};
+
+/// 2^61: IDs and nanosecond times are this large; a double's step there is 512.
+const BIG: i64 = 1 << 61;
+
+fn spec_over(name: &str) -> crate::window::WindowSpec {
+    global(
+        name,
+        &["k"],
+        vec![
+            agg("total", AggregateFn::Sum, Some("v")),
+            agg("lo", AggregateFn::Min, Some("v")),
+            agg("hi", AggregateFn::Max, Some("v")),
+            agg("mean", AggregateFn::Avg, Some("v")),
+        ],
+        false,
+    )
+}
+
+fn batch(schema: &Arc<Schema>, keys: &[&str], values: &[i64]) -> RecordBatch {
+    RecordBatch::try_new(
+        Arc::clone(schema),
+        vec![
+            Arc::new(StringArray::from(keys.to_vec())),
+            Arc::new(Int64Array::from(values.to_vec())),
+        ],
+    )
+    .unwrap()
+}
+
+/// Row `k`'s `(total, lo, hi)`, `None` where null.
+fn row(out: &RecordBatch, k: &str) -> (Option<i64>, Option<i64>, Option<i64>) {
+    let keys = out.column(0).as_string::<i32>();
+    let i = (0..out.num_rows())
+        .find(|&i| keys.value(i) == k)
+        .unwrap_or_else(|| panic!("no row for {k}"));
+    let int = |c: usize| {
+        let column = out.column(c).as_primitive::<Int64Type>();
+        column.is_valid(i).then(|| column.value(i))
+    };
+    (int(1), int(2), int(3))
+}
+
+#[test]
+fn sums_minima_and_maxima_of_large_integers_are_exact_and_bigint() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let mut state = WindowState::new(spec_over("w"), &schema).unwrap();
+    for (name, data_type) in [
+        ("total", DataType::Int64),
+        ("lo", DataType::Int64),
+        ("hi", DataType::Int64),
+        ("mean", DataType::Float64),
+    ] {
+        assert_eq!(
+            state
+                .output_schema()
+                .field_with_name(name)
+                .unwrap()
+                .data_type(),
+            &data_type,
+            "{name}"
+        );
+    }
+    // In doubles, BIG + 1 and BIG + 3 are both BIG: the sum, min and max would be off.
+    let out = epoch(
+        &mut state,
+        &batch(
+            &schema,
+            &["a", "a", "a", "b", "b"],
+            &[BIG + 1, BIG + 3, -5, i64::MAX, i64::MAX],
+        ),
+    );
+    assert_eq!(row(&out, "a"), (Some(2 * BIG - 1), Some(-5), Some(BIG + 3)));
+    // `b`'s sum does not fit a BIGINT: null, where its min and max do.
+    assert_eq!(row(&out, "b"), (None, Some(i64::MAX), Some(i64::MAX)));
+    let mean = out.column(4).as_primitive::<Float64Type>();
+    assert_eq!(mean.value(0), (2 * BIG - 1) as f64 / 3.0);
+
+    // The exact fields go through a snapshot; and `b`, back in range, sums again.
+    let bytes = state.snapshot(4).unwrap();
+    let mut restored = WindowState::new(spec_over("w"), &schema).unwrap();
+    restored
+        .restore(&[bytes::Bytes::from(bytes.clone())], 0..4)
+        .unwrap();
+    assert_eq!(restored.snapshot(4).unwrap(), bytes);
+    let more = batch(&schema, &["a", "b"], &[2, i64::MIN]);
+    let (want, got) = (epoch(&mut state, &more), epoch(&mut restored, &more));
+    assert_eq!(got, want);
+    assert_eq!(row(&got, "a"), (Some(2 * BIG + 1), Some(-5), Some(BIG + 3)));
+    assert_eq!(
+        row(&got, "b"),
+        (Some(i64::MAX - 1), Some(i64::MIN), Some(i64::MAX))
+    );
+}
+
+#[test]
+fn a_retracted_integer_leaves_the_exact_sum() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Int64, false),
+        Field::new(CHANGE_COLUMN, DataType::Int8, false),
+    ]));
+    let spec = global(
+        "w",
+        &["k"],
+        vec![agg("total", AggregateFn::Sum, Some("v"))],
+        false,
+    );
+    let mut state = WindowState::new(spec, &schema).unwrap();
+    let changes = |values: &[i64], weights: &[i8]| {
+        RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(vec!["a"; values.len()])),
+                Arc::new(Int64Array::from(values.to_vec())),
+                Arc::new(Int8Array::from(weights.to_vec())),
+            ],
+        )
+        .unwrap()
+    };
+    let sum = |out: &RecordBatch| out.column(1).as_primitive::<Int64Type>().value(0);
+    let out = epoch(&mut state, &changes(&[BIG + 1, BIG + 3, 7], &[1, 1, 1]));
+    assert_eq!(sum(&out), 2 * BIG + 11);
+    // Taking `BIG + 1` out leaves `BIG + 10`; in doubles, `BIG + 3 + 7` was `BIG`.
+    let out = epoch(&mut state, &changes(&[BIG + 1], &[-1]));
+    assert_eq!(sum(&out), BIG + 10);
+}
+
+#[test]
+fn a_snapshot_of_an_earlier_build_restores_its_integers_from_the_doubles() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let mut state = WindowState::new(spec_over("w"), &schema).unwrap();
+    epoch(&mut state, &batch(&schema, &["a", "a", "b"], &[5, 7, -3]));
+    let bytes = state.snapshot(4).unwrap();
+    // An earlier build's snapshot: integers in the doubles `sum`, `min` and `max`, and no
+    // exact columns.
+    let reader =
+        arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(&bytes), None).unwrap();
+    let full = reader.schema();
+    let kept: Vec<usize> = (0..full.fields().len())
+        .filter(|&i| !full.field(i).name().contains("_int_"))
+        .collect();
+    assert_eq!(full.fields().len() - kept.len(), 12, "4 aggregates, 3 each");
+    let older = Arc::new(full.project(&kept).unwrap());
+    let in_doubles = |b: &RecordBatch| {
+        let columns = older
+            .fields()
+            .iter()
+            .map(|f| {
+                let exact = ["sum", "min", "max"]
+                    .iter()
+                    .find_map(|m| f.name().strip_suffix(&format!("_{m}")).map(|a| (a, m)));
+                match exact {
+                    Some((a, m)) => arrow::compute::cast(
+                        b.column_by_name(&format!("{a}_int_{m}")).unwrap(),
+                        &DataType::Float64,
+                    )
+                    .unwrap(),
+                    None => Arc::clone(b.column_by_name(f.name()).unwrap()),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(Arc::clone(&older), columns).unwrap()
+    };
+    let mut old_bytes = Vec::new();
+    let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut old_bytes, &older).unwrap();
+    for b in reader {
+        writer.write(&in_doubles(&b.unwrap())).unwrap();
+    }
+    writer.finish().unwrap();
+    drop(writer);
+    let mut restored = WindowState::new(spec_over("w"), &schema).unwrap();
+    restored
+        .restore(&[bytes::Bytes::from(old_bytes)], 0..4)
+        .unwrap();
+    let more = batch(&schema, &["a", "b"], &[1, 10]);
+    let (want, got) = (epoch(&mut state, &more), epoch(&mut restored, &more));
+    assert_eq!(got, want);
+    assert_eq!(row(&got, "a"), (Some(13), Some(1), Some(7)));
+    assert_eq!(row(&got, "b"), (Some(7), Some(-3), Some(10)));
+}
