@@ -12,7 +12,8 @@
 //! Spark, and column names resolve whatever their case, as in Spark (an unquoted `userId`
 //! reads the column `userId`): see the `spark` module. Spark's `get_json_object` and
 //! Flink's `JSON_VALUE` read values out of JSON text (see the `json` module). A `/` of two
-//! integers divides as doubles, as in Spark and DuckDB (see the `division` module).
+//! integers divides as doubles, as in Spark and DuckDB (see the `division` module), and
+//! timestamps become text, and `concat` joins texts, as in Spark (the `text` module).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use crate::error::{EngineError, Result};
 mod division;
 mod json;
 mod spark;
+mod text;
 
 /// The functions that read the clock, which a simplification with a time replaces.
 const CLOCK: [&str; 3] = ["now", "current_date", "current_time"];
@@ -76,6 +78,7 @@ impl SqlExpr {
             .parse_sql_expr(spark.as_deref().unwrap_or(sql), &df_schema)
             .map_err(wrap)?;
         let logical = division::as_spark(logical, &df_schema).map_err(wrap)?;
+        let logical = text::as_spark(logical, &df_schema).map_err(wrap)?;
         let simplifier = ExprSimplifier::new(
             SimplifyContext::builder()
                 .with_schema(Arc::clone(&df_schema))
