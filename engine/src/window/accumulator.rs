@@ -7,57 +7,114 @@ use xxhash_rust::xxh3::xxh3_64;
 /// sample standard deviation (Welford, merged with Chan's formula).
 ///
 /// A column of integers (or of timestamps and dates, read as their integer values) is
-/// summed and compared exactly, in `int_sum`, `int_min` and `int_max`: a double holds
-/// integers exactly only to 2^53, and IDs and money in cents pass that. A column of other
-/// numbers uses `sum`, `min` and `max`. The mean and squared deviations are kept only for
-/// the aggregates that read them (standard deviation and variance): they cost a division
-/// per value.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// summed and compared exactly: a double holds integers exactly only to 2^53, and IDs and
+/// money in cents pass that. Its sum is kept in 128 bits. A column of other numbers is
+/// summed and compared in doubles. One aggregate reads one of the two, so the same three
+/// words hold either the doubles' sum, minimum and maximum, or the integers' (the sum's
+/// low half; `sum_high` is its high half): a slot stays 56 bytes, where separate fields
+/// made it 80, and q5's windows 20% slower. The reader, which knows the aggregate's
+/// reading, takes the matching accessors ([`sum`](Self::sum) or
+/// [`int_sum`](Self::int_sum), ...).
+///
+/// The mean and squared deviations are kept only for the aggregates that read them
+/// (standard deviation and variance): they cost a division per value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Moments {
     /// Non-null values seen.
     pub count: i64,
-    /// Their sum (doubles).
-    pub sum: f64,
-    /// Their minimum (`+inf` when none; doubles).
-    pub min: f64,
-    /// Their maximum (`-inf` when none; doubles).
-    pub max: f64,
-    /// Their running mean (when the spread is kept).
-    pub mean: f64,
-    /// Sum of squared deviations from the mean (when the spread is kept).
-    pub m2: f64,
-    /// The exact sum of integers: wider than any sum of `i64` values a window holds.
-    pub int_sum: i128,
-    /// The minimum of integers (`i64::MAX` when none).
-    pub int_min: i64,
-    /// The maximum of integers (`i64::MIN` when none).
-    pub int_max: i64,
+    /// The doubles' sum, or the integers' low 64 bits.
+    sum: u64,
+    /// The integers' sum's high 64 bits.
+    sum_high: i64,
+    /// The doubles' minimum (`+inf` when none), or the integers'.
+    min: u64,
+    /// The doubles' maximum (`-inf` when none), or the integers'.
+    max: u64,
+    /// The running mean's bits (when the spread is kept).
+    mean: u64,
+    /// The bits of the sum of squared deviations from the mean (when the spread is kept).
+    m2: u64,
 }
 
 impl Default for Moments {
     fn default() -> Self {
-        Self {
-            count: 0,
-            sum: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            mean: 0.0,
-            m2: 0.0,
-            int_sum: 0,
-            int_min: i64::MAX,
-            int_max: i64::MIN,
-        }
+        Self::with_doubles(0, 0.0, f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0)
     }
 }
 
 impl Moments {
+    /// Moments of doubles with these values (a restored snapshot's).
+    pub fn with_doubles(count: i64, sum: f64, min: f64, max: f64, mean: f64, m2: f64) -> Self {
+        Self {
+            count,
+            sum: sum.to_bits(),
+            sum_high: 0,
+            min: min.to_bits(),
+            max: max.to_bits(),
+            mean: mean.to_bits(),
+            m2: m2.to_bits(),
+        }
+    }
+
+    /// Sets the integers' sum, minimum and maximum (a restored snapshot's).
+    pub fn set_ints(&mut self, sum: i128, min: i64, max: i64) {
+        self.set_int_sum(sum);
+        self.min = min as u64;
+        self.max = max as u64;
+    }
+
+    /// The doubles' sum.
+    pub fn sum(&self) -> f64 {
+        f64::from_bits(self.sum)
+    }
+
+    /// The doubles' minimum (`+inf` when none).
+    pub fn min(&self) -> f64 {
+        f64::from_bits(self.min)
+    }
+
+    /// The doubles' maximum (`-inf` when none).
+    pub fn max(&self) -> f64 {
+        f64::from_bits(self.max)
+    }
+
+    /// The running mean.
+    pub fn mean(&self) -> f64 {
+        f64::from_bits(self.mean)
+    }
+
+    /// The sum of squared deviations from the mean.
+    pub fn m2(&self) -> f64 {
+        f64::from_bits(self.m2)
+    }
+
+    /// The integers' exact sum.
+    #[inline]
+    pub fn int_sum(&self) -> i128 {
+        (i128::from(self.sum_high) << 64) | i128::from(self.sum)
+    }
+
+    /// The integers' minimum (meaningless without values).
+    pub fn int_min(&self) -> i64 {
+        self.min as i64
+    }
+
+    /// The integers' maximum (meaningless without values).
+    pub fn int_max(&self) -> i64 {
+        self.max as i64
+    }
+
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)]
+    fn set_int_sum(&mut self, sum: i128) {
+        self.sum = sum as u64;
+        self.sum_high = (sum >> 64) as i64;
+    }
+
     /// Adds one value.
     #[inline]
     pub fn add(&mut self, v: f64) {
-        self.count += 1;
-        self.sum += v;
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
+        self.add_plain(v);
         self.spread_add(v);
     }
 
@@ -65,18 +122,19 @@ impl Moments {
     #[inline]
     pub fn add_plain(&mut self, v: f64) {
         self.count += 1;
-        self.sum += v;
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
+        self.sum = (self.sum() + v).to_bits();
+        self.min = self.min().min(v).to_bits();
+        self.max = self.max().max(v).to_bits();
     }
 
     /// Adds one integer, exactly.
     #[inline]
     pub fn add_int(&mut self, v: i64) {
+        let first = self.count == 0;
         self.count += 1;
-        self.int_sum += i128::from(v);
-        self.int_min = self.int_min.min(v);
-        self.int_max = self.int_max.max(v);
+        self.set_int_sum(self.int_sum() + i128::from(v));
+        self.min = if first { v } else { self.int_min().min(v) } as u64;
+        self.max = if first { v } else { self.int_max().max(v) } as u64;
     }
 
     /// Adds one integer, exactly, and to the mean and squared deviations.
@@ -90,9 +148,10 @@ impl Moments {
     /// Welford's step for a value `count` already includes.
     #[inline]
     fn spread_add(&mut self, v: f64) {
-        let delta = v - self.mean;
-        self.mean += delta / self.count as f64;
-        self.m2 += delta * (v - self.mean);
+        let delta = v - self.mean();
+        let mean = self.mean() + delta / self.count as f64;
+        self.m2 = (self.m2() + delta * (v - mean)).to_bits();
+        self.mean = mean.to_bits();
     }
 
     /// Takes one value back out (a retraction): count, sum, mean and the squared
@@ -101,7 +160,7 @@ impl Moments {
     #[inline]
     pub fn remove(&mut self, v: f64) {
         if self.spread_remove(v) {
-            self.sum -= v;
+            self.sum = (self.sum() - v).to_bits();
         }
     }
 
@@ -111,7 +170,7 @@ impl Moments {
     #[allow(clippy::cast_precision_loss)]
     pub fn remove_int(&mut self, v: i64) {
         if self.spread_remove(v as f64) {
-            self.int_sum -= i128::from(v);
+            self.set_int_sum(self.int_sum() - i128::from(v));
         }
     }
 
@@ -124,15 +183,15 @@ impl Moments {
             return false;
         }
         let n = self.count as f64;
-        let before = (n * self.mean - v) / (n - 1.0);
-        self.m2 -= (v - before) * (v - self.mean);
-        self.mean = before;
+        let before = (n * self.mean() - v) / (n - 1.0);
+        self.m2 = (self.m2() - (v - before) * (v - self.mean())).to_bits();
+        self.mean = before.to_bits();
         self.count -= 1;
         true
     }
 
-    /// Folds `other` into `self`.
-    pub fn merge(&mut self, other: &Moments) {
+    /// Folds `other` into `self`; `exact` when both hold integers.
+    pub fn merge(&mut self, other: &Moments, exact: bool) {
         if other.count == 0 {
             return;
         }
@@ -141,16 +200,39 @@ impl Moments {
             return;
         }
         let n = (self.count + other.count) as f64;
-        let delta = other.mean - self.mean;
-        self.m2 += other.m2 + delta * delta * (self.count as f64) * (other.count as f64) / n;
-        self.mean += delta * other.count as f64 / n;
+        let delta = other.mean() - self.mean();
+        self.m2 = (self.m2()
+            + other.m2()
+            + delta * delta * (self.count as f64) * (other.count as f64) / n)
+            .to_bits();
+        self.mean = (self.mean() + delta * other.count as f64 / n).to_bits();
         self.count += other.count;
-        self.sum += other.sum;
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-        self.int_sum += other.int_sum;
-        self.int_min = self.int_min.min(other.int_min);
-        self.int_max = self.int_max.max(other.int_max);
+        if exact {
+            self.set_int_sum(self.int_sum() + other.int_sum());
+            self.min = self.int_min().min(other.int_min()) as u64;
+            self.max = self.int_max().max(other.int_max()) as u64;
+        } else {
+            self.sum = (self.sum() + other.sum()).to_bits();
+            self.min = self.min().min(other.min()).to_bits();
+            self.max = self.max().max(other.max()).to_bits();
+        }
+    }
+
+    /// The sum, minimum and maximum as doubles, whichever the moments hold (`exact` for
+    /// integers): what a snapshot keeps beside the exact values.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn as_doubles(&self, exact: bool) -> (f64, f64, f64) {
+        if !exact {
+            (self.sum(), self.min(), self.max())
+        } else if self.count == 0 {
+            (0.0, f64::INFINITY, f64::NEG_INFINITY)
+        } else {
+            (
+                self.int_sum() as f64,
+                self.int_min() as f64,
+                self.int_max() as f64,
+            )
+        }
     }
 
     /// Sample standard deviation, `None` below two values (as Spark's `stddev`).
@@ -160,12 +242,12 @@ impl Moments {
 
     /// Sample variance, `None` below two values (as Spark's `variance` and `var_samp`).
     pub fn variance(&self) -> Option<f64> {
-        (self.count >= 2).then(|| (self.m2 / (self.count - 1) as f64).max(0.0))
+        (self.count >= 2).then(|| (self.m2() / (self.count - 1) as f64).max(0.0))
     }
 
     /// Population variance, `None` without values (as Spark's `var_pop`).
     pub fn variance_pop(&self) -> Option<f64> {
-        (self.count >= 1).then(|| (self.m2 / self.count as f64).max(0.0))
+        (self.count >= 1).then(|| (self.m2() / self.count as f64).max(0.0))
     }
 }
 
@@ -238,6 +320,17 @@ impl Hll {
     }
 }
 
+/// What an accumulator keeps for one aggregate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// Moments of doubles (and a count).
+    Doubles,
+    /// Moments of integers, exact.
+    Integers,
+    /// A HyperLogLog sketch (and a count).
+    Sketch,
+}
+
 /// The state of one window and key: its row count and one entry per aggregate.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Accumulator {
@@ -252,20 +345,23 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
-    /// An empty accumulator for aggregates of which `sketched[i]` need a sketch.
-    pub fn new(sketched: &[bool]) -> Self {
+    /// An empty accumulator for aggregates that keep `kept`.
+    pub fn new(kept: &[Kept]) -> Self {
         Self {
             rows: 0,
-            moments: smallvec::smallvec![Moments::default(); sketched.len()],
-            sketches: sketched.iter().map(|&s| s.then(Hll::default)).collect(),
+            moments: smallvec::smallvec![Moments::default(); kept.len()],
+            sketches: kept
+                .iter()
+                .map(|&k| (k == Kept::Sketch).then(Hll::default))
+                .collect(),
         }
     }
 
-    /// Folds `other` into `self` (session merges).
-    pub fn merge(&mut self, other: &Accumulator) {
+    /// Folds `other` into `self` (panes into windows, session merges); both keep `kept`.
+    pub fn merge(&mut self, other: &Accumulator, kept: &[Kept]) {
         self.rows += other.rows;
-        for (a, b) in self.moments.iter_mut().zip(&other.moments) {
-            a.merge(b);
+        for ((a, b), k) in self.moments.iter_mut().zip(&other.moments).zip(kept) {
+            a.merge(b, *k == Kept::Integers);
         }
         for (a, b) in self.sketches.iter_mut().zip(&other.sketches) {
             if let (Some(a), Some(b)) = (a, b) {
@@ -289,11 +385,45 @@ mod tests {
         let (mut a, mut b) = (Moments::default(), Moments::default());
         values[..40].iter().for_each(|&v| a.add(v));
         values[40..].iter().for_each(|&v| b.add(v));
-        a.merge(&b);
+        a.merge(&b, false);
         assert_eq!(a.count, all.count);
         assert!((a.stddev().unwrap() - all.stddev().unwrap()).abs() < 1e-12);
-        assert_eq!(a.min, all.min);
-        assert_eq!(a.max, all.max);
+        assert_eq!(a.min(), all.min());
+        assert_eq!(a.max(), all.max());
+    }
+
+    #[test]
+    fn integers_merge_exactly_in_words_the_doubles_share() {
+        let big = 1_i64 << 61;
+        let (mut a, mut b, mut all) = (Moments::default(), Moments::default(), Moments::default());
+        for v in [big + 1, -7, big + 3] {
+            a.add_int(v);
+            all.add_int(v);
+        }
+        for v in [i64::MAX, 5] {
+            b.add_int(v);
+            all.add_int(v);
+        }
+        let mut merged = a;
+        merged.merge(&b, true);
+        assert_eq!(merged, all);
+        assert_eq!(
+            merged.int_sum(),
+            2 * i128::from(big) + 2 + i128::from(i64::MAX)
+        );
+        assert_eq!((merged.int_min(), merged.int_max()), (-7, i64::MAX));
+        // Into empty moments, and from them.
+        let mut empty = Moments::default();
+        empty.merge(&merged, true);
+        merged.merge(&Moments::default(), true);
+        assert_eq!(empty, merged);
+        // A negative sum's high half.
+        let mut negative = Moments::default();
+        negative.add_int(i64::MIN);
+        negative.add_int(i64::MIN);
+        assert_eq!(negative.int_sum(), 2 * i128::from(i64::MIN));
+        // The three words are shared: a slot keeps 56 bytes per aggregate.
+        assert_eq!(std::mem::size_of::<Moments>(), 56);
     }
 
     #[test]
@@ -322,11 +452,11 @@ mod tests {
         let mut m = Moments::default();
         values.iter().for_each(|&v| m.add(v));
         values[5..].iter().for_each(|&v| m.remove(v));
-        assert_eq!((m.count, m.sum), (kept.count, kept.sum));
-        assert!((m.mean - kept.mean).abs() < 1e-12);
+        assert_eq!((m.count, m.sum()), (kept.count, kept.sum()));
+        assert!((m.mean() - kept.mean()).abs() < 1e-12);
         assert!((m.variance().unwrap() - kept.variance().unwrap()).abs() < 1e-12);
         values[..5].iter().for_each(|&v| m.remove(v));
-        assert_eq!((m.count, m.sum, m.m2), (0, 0.0, 0.0));
+        assert_eq!((m.count, m.sum(), m.m2()), (0, 0.0, 0.0));
     }
 
     #[test]

@@ -26,6 +26,7 @@ use arrow::buffer::ScalarBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field};
 
+use super::accumulator::Kept;
 use super::{Aggregate, AggregateFn, Moments};
 use crate::error::{EngineError, Result};
 
@@ -147,9 +148,18 @@ impl Reading {
         ))
     }
 
-    /// Whether the moments keep this reading's values in their exact integer fields.
+    /// Whether the moments keep this reading's values as exact integers.
     pub(crate) fn is_exact(self) -> bool {
         matches!(self, Self::Integer | Self::Time)
+    }
+
+    /// What an accumulator keeps for this reading.
+    pub(crate) fn kept(self) -> Kept {
+        match self {
+            Self::Distinct => Kept::Sketch,
+            _ if self.is_exact() => Kept::Integers,
+            _ => Kept::Doubles,
+        }
     }
 }
 

@@ -54,15 +54,15 @@ pub(crate) fn build(
                 )))
             }
             AggregateFn::Sum if exact => integer_sums(&agg.name, moments),
-            AggregateFn::Sum => doubles(moments, |m| m.sum),
+            AggregateFn::Sum => doubles(moments, Moments::sum),
             #[allow(clippy::cast_precision_loss)]
-            AggregateFn::Avg if exact => doubles(moments, |m| m.int_sum as f64 / m.count as f64),
-            AggregateFn::Avg => doubles(moments, |m| m.sum / m.count as f64),
+            AggregateFn::Avg if exact => doubles(moments, |m| m.int_sum() as f64 / m.count as f64),
+            AggregateFn::Avg => doubles(moments, |m| m.sum() / m.count as f64),
             AggregateFn::Min | AggregateFn::Max if exact => {
                 let max = agg.function == AggregateFn::Max;
                 let values: ArrayRef =
                     Arc::new(Int64Array::from_iter(moments.map(|m| {
-                        (m.count > 0).then_some(if max { m.int_max } else { m.int_min })
+                        (m.count > 0).then(|| if max { m.int_max() } else { m.int_min() })
                     })));
                 // Integers, or a timestamp's or date's value (`input.rs`).
                 match state.output_schema().field(columns.len()).data_type() {
@@ -70,8 +70,8 @@ pub(crate) fn build(
                     data_type => super::input::times_back(values, data_type)?,
                 }
             }
-            AggregateFn::Min => doubles(moments, |m| m.min),
-            AggregateFn::Max => doubles(moments, |m| m.max),
+            AggregateFn::Min => doubles(moments, Moments::min),
+            AggregateFn::Max => doubles(moments, Moments::max),
             AggregateFn::Stddev => Arc::new(Float64Array::from_iter(moments.map(|m| m.stddev()))),
             AggregateFn::StddevPop => Arc::new(Float64Array::from_iter(
                 moments.map(|m| m.variance_pop().map(f64::sqrt)),
@@ -99,7 +99,7 @@ pub(crate) fn build(
 fn integer_sums<'a>(name: &str, moments: impl Iterator<Item = &'a Moments>) -> ArrayRef {
     let mut overflowed = 0usize;
     let sums = Int64Array::from_iter(moments.map(|m| {
-        let sum = (m.count > 0).then(|| i64::try_from(m.int_sum).ok())?;
+        let sum = (m.count > 0).then(|| i64::try_from(m.int_sum()).ok())?;
         overflowed += usize::from(sum.is_none());
         sum
     }));

@@ -22,7 +22,7 @@
 //! ```
 
 use super::state::{Emitted, OpenWindows, Slot};
-use super::{Accumulator, OutputMode, WindowKind, micros};
+use super::{Accumulator, Kept, OutputMode, WindowKind, micros};
 
 /// The pane geometry of tumbling, sliding or cumulating windows, in microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,7 +134,7 @@ impl Panes {
     pub(crate) fn finish(
         &self,
         open: &mut OpenWindows,
-        sketched: &[bool],
+        kept: &[Kept],
         closing: Closing,
     ) -> (Emitted, i64) {
         let is_final = |end: i64| closing.bound.is_some_and(|w| end <= w);
@@ -148,7 +148,7 @@ impl Panes {
         // One key's windows to emit, by (start, end) (reused across keys).
         let mut windows = Vec::new();
         open.retain(|key, slots| {
-            self.emit(key, slots, sketched, closing, &mut windows, &mut emitted);
+            self.emit(key, slots, kept, closing, &mut windows, &mut emitted);
             slots.retain_mut(|slot| {
                 slot.changed = false;
                 let keep = !is_final(self.last_end(slot.start));
@@ -184,7 +184,7 @@ impl Panes {
         &self,
         open: &mut OpenWindows,
         touched: &mut Vec<Box<[u8]>>,
-        sketched: &[bool],
+        kept: &[Kept],
         closing: Closing,
     ) -> Emitted {
         let mut emitted = Vec::new();
@@ -194,7 +194,7 @@ impl Panes {
                 continue;
             };
             // A key listed twice has no changed slot left the second time.
-            self.emit(&key, slots, sketched, closing, &mut windows, &mut emitted);
+            self.emit(&key, slots, kept, closing, &mut windows, &mut emitted);
             for slot in slots.iter_mut() {
                 slot.changed = false;
             }
@@ -208,7 +208,7 @@ impl Panes {
         &self,
         key: &[u8],
         slots: &[Slot],
-        sketched: &[bool],
+        kept: &[Kept],
         closing: Closing,
         windows: &mut Vec<((i64, i64), Accumulator)>,
         emitted: &mut Emitted,
@@ -225,7 +225,7 @@ impl Panes {
                     continue;
                 }
                 if let Err(at) = windows.binary_search_by_key(&window, |w| w.0) {
-                    windows.insert(at, (window, Accumulator::new(sketched)));
+                    windows.insert(at, (window, Accumulator::new(kept)));
                 }
             }
         }
@@ -237,7 +237,7 @@ impl Panes {
         for slot in slots {
             for window in self.windows(slot.start, slot.end) {
                 if let Ok(at) = windows.binary_search_by_key(&window, |w| w.0) {
-                    windows[at].1.merge(&slot.acc);
+                    windows[at].1.merge(&slot.acc, kept);
                 }
             }
         }

@@ -59,7 +59,7 @@ impl WindowState {
             Field::new("rows", DataType::Int64, false),
             Field::new("changed", DataType::Boolean, false),
         ];
-        for a in 0..self.sketched.len() {
+        for a in 0..self.kept.len() {
             fields.push(Field::new(format!("a{a}_count"), DataType::Int64, false));
             for name in MOMENT_FIELDS {
                 fields.push(Field::new(format!("a{a}_{name}"), DataType::Float64, false));
@@ -98,19 +98,21 @@ impl WindowState {
                 entries.iter().map(|(_, s)| Some(s.changed)),
             )),
         ];
-        for a in 0..self.sketched.len() {
+        for a in 0..self.kept.len() {
             columns.push(Arc::new(Int64Array::from_iter_values(
                 entries.iter().map(|(_, s)| s.acc.moments[a].count),
             )));
+            // An exact aggregate's values in doubles too: what an earlier build kept.
+            let exact = self.readings()[a].is_exact();
             for f in [
-                (|m: &Moments| m.sum) as fn(&Moments) -> f64,
-                |m| m.min,
-                |m| m.max,
-                |m| m.mean,
-                |m| m.m2,
+                (|m: &Moments, exact| m.as_doubles(exact).0) as fn(&Moments, bool) -> f64,
+                |m, exact| m.as_doubles(exact).1,
+                |m, exact| m.as_doubles(exact).2,
+                |m, _| m.mean(),
+                |m, _| m.m2(),
             ] {
                 columns.push(Arc::new(Float64Array::from_iter_values(
-                    entries.iter().map(|(_, s)| f(&s.acc.moments[a])),
+                    entries.iter().map(|(_, s)| f(&s.acc.moments[a], exact)),
                 )));
             }
             columns.push(Arc::new(nullable_binary_column(
@@ -118,16 +120,16 @@ impl WindowState {
                     .iter()
                     .map(|(_, s)| s.acc.sketches[a].as_ref().map(Hll::registers)),
             )));
-            if self.readings()[a].is_exact() {
+            if exact {
                 columns.push(Arc::new(
                     Decimal128Array::from_iter_values(
-                        entries.iter().map(|(_, s)| s.acc.moments[a].int_sum),
+                        entries.iter().map(|(_, s)| s.acc.moments[a].int_sum()),
                     )
                     .with_precision_and_scale(38, 0)
                     .expect("38 digits hold every i128 sum a window reaches"),
                 ));
-                for f in [(|m: &Moments| m.int_min) as fn(&Moments) -> i64, |m| {
-                    m.int_max
+                for f in [(|m: &Moments| m.int_min()) as fn(&Moments) -> i64, |m| {
+                    m.int_max()
                 }] {
                     columns.push(Arc::new(Int64Array::from_iter_values(
                         entries.iter().map(|(_, s)| f(&s.acc.moments[a])),
@@ -172,7 +174,7 @@ impl WindowState {
         let ends = col("end")?.as_primitive::<Int64Type>();
         let rows = col("rows")?.as_primitive::<Int64Type>();
         let changed = col("changed")?.as_boolean();
-        let n = self.sketched.len();
+        let n = self.kept.len();
         let mut counts = Vec::with_capacity(n);
         let mut moments = Vec::with_capacity(n);
         let mut sketches = Vec::with_capacity(n);
@@ -191,20 +193,21 @@ impl WindowState {
             if !owned.contains(&groups.value(i)) {
                 continue;
             }
-            let mut acc = Accumulator::new(&self.sketched);
+            let mut acc = Accumulator::new(&self.kept);
             acc.rows = rows.value(i);
             for a in 0..n {
                 let f = &moments[a];
-                let mut m = Moments {
-                    count: counts[a].value(i),
-                    sum: f[0].value(i),
-                    min: f[1].value(i),
-                    max: f[2].value(i),
-                    mean: f[3].value(i),
-                    m2: f[4].value(i),
-                    ..Moments::default()
-                };
-                exact[a].restore(i, &mut m);
+                let mut m = Moments::with_doubles(
+                    counts[a].value(i),
+                    f[0].value(i),
+                    f[1].value(i),
+                    f[2].value(i),
+                    f[3].value(i),
+                    f[4].value(i),
+                );
+                if self.readings()[a].is_exact() {
+                    exact[a].restore(i, &mut m);
+                }
                 acc.moments[a] = m;
                 if sketches[a].is_valid(i) {
                     acc.sketches[a] = Some(
@@ -252,21 +255,14 @@ impl<'a> ExactColumns<'a> {
         )
     }
 
-    /// Sets `m`'s exact fields from entry `i`, or from its doubles.
+    /// Sets the integers of `m`, an exact aggregate's moments read from entry `i`'s
+    /// doubles, from its exact columns, or from those doubles.
     #[allow(clippy::cast_possible_truncation)]
     fn restore(&self, i: usize, m: &mut Moments) {
         match self.0 {
-            Some((sum, min, max)) => {
-                m.int_sum = sum.value(i);
-                m.int_min = min.value(i);
-                m.int_max = max.value(i);
-            }
-            None if m.count > 0 => {
-                // Saturating casts: the doubles held integers.
-                m.int_sum = m.sum as i128;
-                m.int_min = m.min as i64;
-                m.int_max = m.max as i64;
-            }
+            Some((sum, min, max)) => m.set_ints(sum.value(i), min.value(i), max.value(i)),
+            // Saturating casts: the doubles held integers.
+            None if m.count > 0 => m.set_ints(m.sum() as i128, m.min() as i64, m.max() as i64),
             None => {}
         }
     }

@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::row::RowConverter;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::accumulator::Accumulator;
+use super::accumulator::{Accumulator, Kept};
 use super::input::{Reading, Values};
 use super::pane::{Closing, Panes};
 use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
@@ -48,7 +48,7 @@ pub struct WindowState {
     pub(crate) spec: WindowSpec,
     pub(crate) keys: KeyColumns,
     pub(crate) converter: RowConverter,
-    pub(crate) sketched: Vec<bool>,
+    pub(crate) kept: Vec<Kept>,
     pub(crate) open: OpenWindows,
     /// The panes of tumbling and sliding windows; none for sessions and global windows.
     panes: Option<Panes>,
@@ -141,11 +141,11 @@ impl WindowState {
         if spec.changelog || spec.deletes {
             fields.push(change_field());
         }
-        let sketched = readings.iter().map(|r| *r == Reading::Distinct).collect();
+        let kept = readings.iter().map(|r| r.kept()).collect();
         Ok(Self {
             converter: keys.converter()?,
             keys,
-            sketched,
+            kept,
             open: OpenWindows::default(),
             panes: Panes::of(spec.kind).map(|p| p.with_offset(micros(spec.offset))),
             earliest_end: i64::MAX,
@@ -287,7 +287,7 @@ impl WindowState {
             slots.push(Slot {
                 start: i64::MIN,
                 end: i64::MAX,
-                acc: Accumulator::new(&self.sketched),
+                acc: Accumulator::new(&self.kept),
                 changed: false,
             });
         }
@@ -322,9 +322,9 @@ impl WindowState {
             if is_late(end) {
                 return 1;
             }
-            let mut acc = Accumulator::new(&self.sketched);
+            let mut acc = Accumulator::new(&self.kept);
             accumulate(&mut acc, i, values, distinct);
-            let merged = merge_session(slots_of(&mut self.open, key), t, end, acc);
+            let merged = merge_session(slots_of(&mut self.open, key), t, end, acc, &self.kept);
             if self.spec.deletes {
                 self.vanished
                     .extend(merged.into_iter().map(|(s, e)| (Box::from(key), s, e)));
@@ -355,7 +355,7 @@ impl WindowState {
                     Slot {
                         start,
                         end,
-                        acc: Accumulator::new(&self.sketched),
+                        acc: Accumulator::new(&self.kept),
                         changed: false,
                     },
                 );
@@ -397,16 +397,12 @@ impl WindowState {
                 let closes_nothing = bound.is_none_or(|b| b < self.earliest_end);
                 match mode {
                     OutputMode::Append if closes_nothing => Vec::new(),
-                    OutputMode::Update if closes_nothing => panes.finish_touched(
-                        &mut self.open,
-                        &mut self.touched,
-                        &self.sketched,
-                        closing,
-                    ),
+                    OutputMode::Update if closes_nothing => {
+                        panes.finish_touched(&mut self.open, &mut self.touched, &self.kept, closing)
+                    }
                     _ => {
                         self.touched.clear();
-                        let (emitted, earliest) =
-                            panes.finish(&mut self.open, &self.sketched, closing);
+                        let (emitted, earliest) = panes.finish(&mut self.open, &self.kept, closing);
                         self.earliest_end = earliest;
                         emitted
                     }
@@ -562,6 +558,7 @@ pub(crate) fn merge_session(
     start: i64,
     end: i64,
     acc: Accumulator,
+    kept: &[Kept],
 ) -> Vec<(i64, i64)> {
     let mut joined = Vec::new();
     let mut merged = Slot {
@@ -579,7 +576,7 @@ pub(crate) fn merge_session(
             if overlaps {
                 merged.start = merged.start.min(s.start);
                 merged.end = merged.end.max(s.end);
-                merged.acc.merge(&s.acc);
+                merged.acc.merge(&s.acc, kept);
                 joined.push((s.start, s.end));
             }
             !overlaps

@@ -22,7 +22,7 @@ impl WindowState {
                 let slot = Slot {
                     start,
                     end,
-                    acc: Accumulator::new(&self.sketched),
+                    acc: Accumulator::new(&self.kept),
                     changed: false,
                 };
                 (k, slot, -1)

@@ -278,11 +278,11 @@ fn as_whole_windows(state: &WindowState) -> super::OpenWindows {
                     .or_insert_with(|| super::Slot {
                         start,
                         end,
-                        acc: super::Accumulator::new(&state.sketched),
+                        acc: super::Accumulator::new(&state.kept),
                         changed: false,
                     })
                     .acc
-                    .merge(&slot.acc);
+                    .merge(&slot.acc, &state.kept);
             }
         }
         open.insert(key.clone(), windows.into_values().collect());
