@@ -571,3 +571,88 @@ fn spark_style_sql_reads_camel_case_fields_and_names_columns_by_the_insert_list(
     );
     Ok(())
 }
+
+/// Sums, minima and maxima of large integers are exact BIGINTs (a sum past BIGINT is NULL),
+/// integers divide as doubles, and timestamps become text as in Spark, against DuckDB's
+/// own evaluation of the same JSON.
+#[test]
+fn large_integers_aggregate_exactly_and_integers_divide_as_in_spark() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_integers")?;
+    let input = dir.join("events");
+    std::fs::create_dir_all(&input)?;
+    let big: i64 = 1 << 61;
+    let rows = [
+        (big + 1, "a", "2026-03-01T09:15:00.5Z", 7),
+        (big + 3, "a", "2026-03-01T09:20:00Z", 2),
+        (-5, "a", "2026-03-01T09:25:00.25Z", 4),
+        (2 * big + 1, "b", "2026-03-01T09:30:00Z", 1),
+        (2 * big + 1, "b", "2026-03-01T09:35:00Z", 2),
+    ];
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|(id, k, ts, n)| format!(r#"{{"id":{id},"k":"{k}","ts":"{ts}","n":{n}}}"#))
+        .collect();
+    let file = input.join("0.json");
+    std::fs::write(&file, lines.join("\n") + "\n")?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'integers';\n\
+             CREATE TABLE ev (id BIGINT NOT NULL, k STRING NOT NULL, ts TIMESTAMP NOT NULL, \
+               n INT NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) \
+             WITH ('connector' = 'files', 'path' = '{}', 'format' = 'json', 'bounded' = 'true');\n\
+             INSERT INTO per_key SELECT k, sum(id) AS total, min(id) AS lo, max(id) AS hi, \
+               sum(n) / count(*) AS mean_n FROM ev GROUP BY TUMBLE(ts, INTERVAL '1' HOUR), k;\n\
+             INSERT INTO texts SELECT id, n / 2 AS half, CAST(ts AS STRING) AS at, \
+               concat(k, '@', ts) AS tag FROM ev;\n",
+            input.display()
+        ),
+    )?;
+    let out = dir.join("out");
+    run_sql_job(&job, &out, "the integers job")?;
+    let json = format!(
+        "read_json('{}', columns = {{id: 'BIGINT', k: 'VARCHAR', ts: 'TIMESTAMP', n: 'INTEGER'}})",
+        file.display()
+    );
+    // DuckDB sums BIGINTs into a HUGEINT: a sum outside BIGINT's range is NULL in ours.
+    let per_key = |from: &str, total: &str| {
+        sluice_tests::duckdb_rows(&format!(
+            "SELECT k, {total}, lo, hi, mean_n, typeof(total), typeof(hi) FROM ({from}) ORDER BY k"
+        ))
+    };
+    let want = per_key(
+        &format!(
+            "SELECT k, CASE WHEN sum(id) BETWEEN -9223372036854775808 AND 9223372036854775807 \
+             THEN CAST(sum(id) AS BIGINT) END AS total, min(id) AS lo, max(id) AS hi, \
+             sum(n) / count(*) AS mean_n FROM {json} GROUP BY k"
+        ),
+        "coalesce(CAST(total AS VARCHAR), 'null')",
+    )?;
+    let got = per_key(
+        &format!("SELECT * FROM {}", table_scan(&out, "per_key")),
+        "coalesce(CAST(total AS VARCHAR), 'null')",
+    )?;
+    ensure!(got == want, "per key: ours {got:?}, DuckDB's {want:?}");
+    ensure!(
+        got[0][3] == (big + 3).to_string() && got[1][1] == "null" && got[0][4].starts_with("4.33"),
+        "exact max past 2^53, an overflowing sum NULL, a mean of integers: {got:?}"
+    );
+    let texts = sluice_tests::duckdb_rows(&format!(
+        "SELECT half, \"at\", tag FROM {} ORDER BY id",
+        table_scan(&out, "texts")
+    ))?;
+    ensure!(
+        texts
+            == [
+                ["2.0", "2026-03-01 09:25:00.25", "a@2026-03-01 09:25:00.25"],
+                ["3.5", "2026-03-01 09:15:00.5", "a@2026-03-01 09:15:00.5"],
+                ["1.0", "2026-03-01 09:20:00", "a@2026-03-01 09:20:00"],
+                ["0.5", "2026-03-01 09:30:00", "b@2026-03-01 09:30:00"],
+                ["1.0", "2026-03-01 09:35:00", "b@2026-03-01 09:35:00"],
+            ],
+        "n / 2 and Spark's timestamp text: {texts:?}"
+    );
+    Ok(())
+}
