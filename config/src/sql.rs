@@ -171,8 +171,16 @@ impl SqlJob {
             other_sources.push((other.name.clone(), other_config));
         }
         for table in &parsed.sources {
+            if !table.computed.is_empty() {
+                let columns: Vec<(&str, &str)> = table
+                    .computed
+                    .iter()
+                    .map(|(name, sql)| (name.as_str(), sql.as_str()))
+                    .collect();
+                plan = plan.project(&table.computed_stream(), &table.name, true, &columns);
+            }
             if let Some(rules) = table.rule_set() {
-                plan = plan.rules(&table.checked_stream(), &table.name, rules);
+                plan = plan.rules(&table.checked_stream(), &table.computed_stream(), rules);
             }
         }
         let mut sinks = Vec::new();

@@ -656,3 +656,65 @@ fn large_integers_aggregate_exactly_and_integers_divide_as_in_spark() -> Result<
     );
     Ok(())
 }
+
+/// A Flink table whose event time is a computed column of epoch milliseconds: windows by it
+/// equal DuckDB's over the same JSON, and a `CHECK` reads the computed column too.
+#[test]
+fn a_computed_event_time_column_windows_as_flink_declares_it() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_computed")?;
+    let input = dir.join("clicks");
+    std::fs::create_dir_all(&input)?;
+    // 2026-03-01T09:00:00Z, then a row every 7.5 s, one of them before 2026.
+    let start: i64 = 1_772_355_600_000;
+    let lines: Vec<String> = (0..40_i64)
+        .map(|i| {
+            let ms = if i == 13 { 1_000 } else { start + i * 7_500 };
+            format!(r#"{{"who":"u{}","ts_ms":{ms}}}"#, i % 3)
+        })
+        .collect();
+    let file = input.join("0.json");
+    std::fs::write(&file, lines.join("\n") + "\n")?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'computed';\n\
+             CREATE TABLE clicks (who STRING NOT NULL, ts_ms BIGINT NOT NULL, \
+               ts AS TO_TIMESTAMP_LTZ(ts_ms, 3), secs AS ts_ms / 1000, \
+               CONSTRAINT recent CHECK (ts >= TIMESTAMP '2026-01-01 00:00:00'), \
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) \
+             WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', \
+               'bounded' = 'true');\n\
+             INSERT INTO per_minute SELECT window_start, who, count(*) AS n, \
+               max(secs) AS last_secs FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), \
+               INTERVAL '1' MINUTE)) GROUP BY window_start, window_end, who;\n",
+            input.display()
+        ),
+    )?;
+    let out = dir.join("out");
+    run_sql_job(&job, &out, "the computed-column job")?;
+    let got = sluice_tests::duckdb_rows(&format!(
+        "SELECT strftime(window_start, '%H:%M'), who, n, last_secs FROM {} ORDER BY 1, 2",
+        table_scan(&out, "per_minute")
+    ))?;
+    let want = sluice_tests::duckdb_rows(&format!(
+        "SELECT strftime(time_bucket(INTERVAL 1 MINUTE, make_timestamp(ts_ms * 1000)), '%H:%M'), \
+         who, count(*), max(ts_ms / 1000) FROM read_json('{}', columns = {{who: 'VARCHAR', \
+         ts_ms: 'BIGINT'}}) WHERE ts_ms >= {start} GROUP BY ALL ORDER BY 1, 2",
+        file.display()
+    ))?;
+    ensure!(
+        got == want && got.len() == 15,
+        "windows by the computed time: ours {got:?}, DuckDB's {want:?}"
+    );
+    let rejected = sluice_tests::duckdb_rows(&format!(
+        "SELECT reason, count(*) FROM {} GROUP BY ALL",
+        table_scan(&out, "dead_letters")
+    ))?;
+    ensure!(
+        rejected == [["rule:recent", "1"]],
+        "the row before 2026 fails the CHECK on the computed column: {rejected:?}"
+    );
+    Ok(())
+}

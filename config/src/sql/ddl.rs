@@ -15,6 +15,7 @@ use sluice_engine::window::OutputMode;
 use super::insert::Insert;
 
 mod aliases;
+mod computed;
 use super::text::unquote;
 use super::window::interval;
 
@@ -35,6 +36,8 @@ pub struct SourceTable {
     pub checks: Vec<(String, String)>,
     /// `WATERMARK FOR column AS column - INTERVAL ...`: the event-time column and delay.
     pub watermark: Option<(String, Duration)>,
+    /// Computed columns `(name, SQL)`, as Flink declares them (`ts AS ...`), in order.
+    pub computed: Vec<(String, String)>,
 }
 
 /// A table a SQL job writes, with its options.
@@ -151,12 +154,14 @@ struct CreateStatement {
     columns: Vec<(String, String, bool)>,
     checks: Vec<(String, String)>,
     watermark: Option<(String, Duration)>,
+    computed: Vec<(String, String)>,
 }
 
 impl CreateStatement {
     fn parse(statement: &str) -> Result<Self, String> {
         let (body, options) = split_with(statement)?;
         let (body, watermark) = split_watermark(&body)?;
+        let (body, computed) = computed::split(&body)?;
         let statements = Parser::parse_sql(&GenericDialect {}, &body)
             .map_err(|e| format!("a CREATE TABLE statement: {e}"))?;
         let [
@@ -221,7 +226,9 @@ impl CreateStatement {
             })
             .collect::<Result<Vec<_>, String>>()?;
         for (i, (column, _, _)) in columns.iter().enumerate() {
-            if columns[..i].iter().any(|(c, _, _)| c == column) {
+            if columns[..i].iter().any(|(c, _, _)| c == column)
+                || computed.iter().any(|(c, _)| c == column)
+            {
                 return Err(format!("column `{column}` is declared twice"));
             }
         }
@@ -238,19 +245,24 @@ impl CreateStatement {
                 .map_or_else(|| format!("check_{}", i + 1), |n| n.value.clone());
             checks.push((name, check.expr.to_string()));
         }
-        let watermark = watermark.map(|w| watermark_of(&w, &columns)).transpose()?;
+        let watermark = watermark
+            .map(|w| watermark_of(&w, &columns, &computed))
+            .transpose()?;
         Ok(Self {
             name: name.to_string(),
             options,
             columns,
             checks,
             watermark,
+            computed,
         })
     }
 
     fn sink(self) -> Result<SinkTable, String> {
-        if !self.checks.is_empty() || self.watermark.is_some() {
-            return Err("a table written by INSERT takes no CHECK or WATERMARK".into());
+        if !self.checks.is_empty() || self.watermark.is_some() || !self.computed.is_empty() {
+            return Err(
+                "a table written by INSERT takes no CHECK, WATERMARK or computed column".into(),
+            );
         }
         if !self.columns.is_empty() {
             return Err(format!(
@@ -347,6 +359,7 @@ impl CreateStatement {
             columns: self.columns,
             checks: self.checks,
             watermark: self.watermark,
+            computed: self.computed,
         })
     }
 }
@@ -417,10 +430,28 @@ impl SourceTable {
     /// The stream the queries read: the rows that pass the `CHECK` rules, or the source's.
     pub(super) fn checked_stream(&self) -> String {
         if self.checks.is_empty() {
-            self.name.clone()
+            self.computed_stream()
         } else {
             format!("{}/checked", self.name)
         }
+    }
+
+    /// The stream of the source's rows with its computed columns: what its `CHECK`
+    /// rules read (the source's own stream when it has none).
+    pub(super) fn computed_stream(&self) -> String {
+        if self.computed.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}/computed", self.name)
+        }
+    }
+
+    /// The names of the table's columns: the declared ones, then the computed ones.
+    pub(super) fn column_names(&self) -> impl Iterator<Item = &str> {
+        self.columns
+            .iter()
+            .map(|(name, _, _)| name.as_str())
+            .chain(self.computed.iter().map(|(name, _)| name.as_str()))
     }
 
     /// The `CHECK` constraints as data-quality rules.
@@ -604,6 +635,7 @@ fn split_watermark(statement: &str) -> Result<(String, Option<String>), String> 
 fn watermark_of(
     clause: &str,
     columns: &[(String, String, bool)],
+    computed: &[(String, String)],
 ) -> Result<(String, Duration), String> {
     let expected = "WATERMARK FOR ts AS ts - INTERVAL '10' MINUTE";
     let words: Vec<&str> = clause.split_whitespace().collect();
@@ -621,7 +653,8 @@ fn watermark_of(
                 "`{clause}`: the column `{column}` is not a TIMESTAMP"
             ));
         }
-        None if columns.is_empty() => {}
+        // A computed column's type is its expression's, checked when the plan compiles.
+        None if columns.is_empty() || computed.iter().any(|c| c.0 == column) => {}
         None => return Err(format!("`{clause}`: no column `{column}`")),
     }
     let rest = words[4..].join(" ");

@@ -228,7 +228,7 @@ fn side<'a>(
                     .map_or_else(|| table.name.clone(), |a| a.name.value.clone()),
                 table,
                 stream: table.checked_stream(),
-                columns: table.columns.iter().map(|(c, _, _)| c.clone()).collect(),
+                columns: table.column_names().map(str::to_owned).collect(),
                 times: table.watermark.iter().map(|(c, _)| c.clone()).collect(),
                 delay: table
                     .watermark

@@ -19,7 +19,7 @@ use super::ddl::SourceTable;
 pub(super) fn resolve(query: &mut Query, sources: &[SourceTable]) {
     let declared: Vec<&str> = sources
         .iter()
-        .flat_map(|s| s.columns.iter().map(|(name, _, _)| name.as_str()))
+        .flat_map(SourceTable::column_names)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -106,6 +106,7 @@ mod tests {
                 .to_vec(),
             checks: vec![],
             watermark: None,
+            computed: vec![],
         };
         let sql = "SELECT USER_ID, USERID, e.Event_Time, count(*) AS N, \"Event_Time\", aa \
                    FROM events e GROUP BY TUMBLE(EVENT_TIME, INTERVAL '1' MINUTE), USER_ID \

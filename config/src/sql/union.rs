@@ -174,9 +174,12 @@ fn branch(query: &Query, source: &SourceTable) -> Result<Branch, String> {
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
                 // `*`: the source's columns, each passed as it is.
                 let drops = wildcard_drops(item)?;
-                for (column, _, _) in source.columns.iter().filter(|c| !drops.contains(&c.0)) {
-                    names.push(column.clone());
-                    passes.push(Some(column.clone()));
+                for column in source
+                    .column_names()
+                    .filter(|c| !drops.iter().any(|d| d == c))
+                {
+                    names.push(column.to_owned());
+                    passes.push(Some(column.to_owned()));
                 }
                 continue;
             }

@@ -12,6 +12,8 @@
 //! | `datediff(end, start)` | days from `start`'s date to `end`'s |
 //! | `date_add(d, n)`, `date_sub(d, n)` | the date `n` days after (before) `d`'s |
 //! | `regexp_extract(s, 'p', i)` | group `i` of the first match (0: the whole match), `''` when none |
+//! | `from_unixtime(ms / 1000)` | of the whole seconds (a double is cut off, as Spark casts it) |
+//! | Flink's `TO_TIMESTAMP_LTZ(epoch, 3)` (precision 0, 3, 6 or 9) | the UTC timestamp of the epoch's seconds, milliseconds, ... |
 //!
 //! Column names resolve as in Spark, whatever their case: an unquoted `userId` (or
 //! `USERID`) reads the column `userId`, which DataFusion alone would look for as `userid`.
@@ -25,6 +27,9 @@
 //! functions; `get_json_object` is the `json` module's.
 
 use std::ops::ControlFlow;
+
+/// The type of a timestamp column, as `arrow_cast` names it.
+const UTC_MICROS: &str = "Timestamp(Microsecond, Some(\"UTC\"))";
 
 use datafusion::sql::sqlparser::ast::{
     self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, visit_expressions_mut,
@@ -196,6 +201,24 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
             )
         }
         ("regexp_extract", _) => return Err(wrong("a string, a pattern and a group number")),
+        // Flink's epoch to timestamp (precision 3, milliseconds, by default), in UTC.
+        ("to_timestamp_ltz", [value, rest @ ..]) if rest.len() <= 1 => {
+            let unit = match rest.first().map(String::as_str) {
+                None | Some("3") => "millis",
+                Some("0") => "seconds",
+                Some("6") => "micros",
+                Some("9") => "nanos",
+                Some(_) => return Err(wrong("an epoch number and a precision of 0, 3, 6 or 9")),
+            };
+            format!("arrow_cast(to_timestamp_{unit}({value}), '{UTC_MICROS}')")
+        }
+        ("to_timestamp_ltz", _) => return Err(wrong("an epoch number and a precision")),
+        // Seconds as Spark takes them: a fraction (`ms / 1000`, a double) is cut off.
+        ("from_unixtime", [value, rest @ ..]) if rest.len() <= 1 && !value.starts_with("CAST(") => {
+            let mut out = vec![format!("CAST({value} AS BIGINT)")];
+            out.extend(rest.iter().cloned());
+            format!("from_unixtime({})", out.join(", "))
+        }
         _ => return Ok(None),
     };
     Parser::new(&GenericDialect {})

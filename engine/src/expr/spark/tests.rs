@@ -242,3 +242,67 @@ fn spark_calls_are_written_as_datafusion_s() {
             .contains("`QQ` has no equivalent")
     );
 }
+
+/// Flink's `TO_TIMESTAMP_LTZ` of epoch numbers, and Spark's `from_unixtime` of a fraction.
+#[test]
+fn epochs_become_utc_timestamps() {
+    let batch = RecordBatch::try_from_iter(vec![(
+        "ms",
+        Arc::new(arrow::array::Int64Array::from(vec![
+            Some(1_709_247_909_123),
+            Some(0),
+            None,
+        ])) as ArrayRef,
+    )])
+    .unwrap();
+    let utc = DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()));
+    for (sql, want) in [
+        (
+            "CAST(TO_TIMESTAMP_LTZ(ms, 3) AS STRING)",
+            [
+                Some("2024-02-29 23:05:09.123"),
+                Some("1970-01-01 00:00:00"),
+                None,
+            ],
+        ),
+        (
+            "CAST(to_timestamp_ltz(ms * 1000, 6) AS STRING)",
+            [
+                Some("2024-02-29 23:05:09.123"),
+                Some("1970-01-01 00:00:00"),
+                None,
+            ],
+        ),
+        (
+            "CAST(TO_TIMESTAMP_LTZ(CAST(ms / 1000 AS BIGINT), 0) AS STRING)",
+            [
+                Some("2024-02-29 23:05:09"),
+                Some("1970-01-01 00:00:00"),
+                None,
+            ],
+        ),
+        (
+            "CAST(from_unixtime(ms / 1000) AS STRING)",
+            [
+                Some("2024-02-29 23:05:09"),
+                Some("1970-01-01 00:00:00"),
+                None,
+            ],
+        ),
+    ] {
+        let expr = SqlExpr::compile(sql, &batch.schema()).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let values = expr.evaluate(&batch).unwrap();
+        let text = cast(&values, &DataType::Utf8).unwrap();
+        let text = text.as_any().downcast_ref::<StringArray>().unwrap();
+        let got: Vec<Option<&str>> = (0..text.len())
+            .map(|i| text.is_valid(i).then(|| text.value(i)))
+            .collect();
+        assert_eq!(got, want, "{sql}");
+    }
+    let ts = SqlExpr::compile("TO_TIMESTAMP_LTZ(ms, 3)", &batch.schema()).unwrap();
+    assert_eq!(ts.data_type(), &utc);
+    let err = SqlExpr::compile("TO_TIMESTAMP_LTZ(ms, 4)", &batch.schema())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("precision of 0, 3, 6 or 9"), "{err}");
+}
