@@ -12,7 +12,7 @@
 //! | `datediff(end, start)` | days from `start`'s date to `end`'s |
 //! | `date_add(d, n)`, `date_sub(d, n)` | the date `n` days after (before) `d`'s |
 //! | `regexp_extract(s, 'p', i)` | group `i` of the first match (0: the whole match), `''` when none |
-//! | `from_unixtime(ms / 1000)` | of the whole seconds (a double is cut off, as Spark casts it) |
+//! | `from_unixtime(secs[, 'yyyy-MM-dd'])` | `to_char` of the whole seconds (a double is cut off, as Spark casts it): text, as Spark's and Flink's, not DataFusion's timestamp |
 //! | Flink's `TO_TIMESTAMP_LTZ(epoch, 3)` (precision 0, 3, 6 or 9) | the UTC timestamp of the epoch's seconds, milliseconds, ... |
 //!
 //! Column names resolve as in Spark, whatever their case: an unquoted `userId` (or
@@ -213,12 +213,16 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
             format!("arrow_cast(to_timestamp_{unit}({value}), '{UTC_MICROS}')")
         }
         ("to_timestamp_ltz", _) => return Err(wrong("an epoch number and a precision")),
-        // Seconds as Spark takes them: a fraction (`ms / 1000`, a double) is cut off.
-        ("from_unixtime", [value, rest @ ..]) if rest.len() <= 1 && !value.starts_with("CAST(") => {
-            let mut out = vec![format!("CAST({value} AS BIGINT)")];
-            out.extend(rest.iter().cloned());
-            format!("from_unixtime({})", out.join(", "))
+        // Text, as Spark's and Flink's: a fraction of a second (`ms / 1000`, a double) is
+        // cut off, as Spark casts it.
+        ("from_unixtime", [value, format @ ..]) if format.len() <= 1 => {
+            let chrono = match format.first() {
+                None => "'%Y-%m-%d %H:%M:%S'".to_owned(),
+                Some(format) => java_format(format, false)?.unwrap_or_else(|| format.clone()),
+            };
+            format!("to_char(to_timestamp_seconds(CAST({value} AS BIGINT)), {chrono})")
         }
+        ("from_unixtime", _) => return Err(wrong("epoch seconds and a format")),
         _ => return Ok(None),
     };
     Parser::new(&GenericDialect {})

@@ -243,7 +243,8 @@ fn spark_calls_are_written_as_datafusion_s() {
     );
 }
 
-/// Flink's `TO_TIMESTAMP_LTZ` of epoch numbers, and Spark's `from_unixtime` of a fraction.
+/// Flink's `TO_TIMESTAMP_LTZ` of epoch numbers, and Spark's `from_unixtime` of a fraction
+/// (its values are PySpark 4.3.0's).
 #[test]
 fn epochs_become_utc_timestamps() {
     let batch = RecordBatch::try_from_iter(vec![(
@@ -282,7 +283,7 @@ fn epochs_become_utc_timestamps() {
             ],
         ),
         (
-            "CAST(from_unixtime(ms / 1000) AS STRING)",
+            "from_unixtime(ms / 1000)",
             [
                 Some("2024-02-29 23:05:09"),
                 Some("1970-01-01 00:00:00"),
@@ -301,6 +302,13 @@ fn epochs_become_utc_timestamps() {
     }
     let ts = SqlExpr::compile("TO_TIMESTAMP_LTZ(ms, 3)", &batch.schema()).unwrap();
     assert_eq!(ts.data_type(), &utc);
+    // Text, as Spark's and Flink's.
+    let text = SqlExpr::compile("from_unixtime(ms)", &batch.schema()).unwrap();
+    assert!(
+        matches!(text.data_type(), DataType::Utf8 | DataType::Utf8View),
+        "{}",
+        text.data_type()
+    );
     let err = SqlExpr::compile("TO_TIMESTAMP_LTZ(ms, 4)", &batch.schema())
         .unwrap_err()
         .to_string();
