@@ -187,6 +187,24 @@ impl Clocked {
     }
 }
 
+/// The values of `sql` over `batch`, as text (`None` for a null): what the tests of the
+/// rewrites compare with Spark's.
+#[cfg(test)]
+pub(crate) fn texts_of(sql: &str, batch: &RecordBatch) -> Vec<Option<String>> {
+    let expr = SqlExpr::compile(sql, &batch.schema()).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let values = expr
+        .evaluate(batch)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let text = arrow::compute::cast(&values, &DataType::Utf8).unwrap();
+    let text = text
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap();
+    (0..text.len())
+        .map(|i| text.is_valid(i).then(|| text.value(i).to_owned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

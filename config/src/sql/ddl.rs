@@ -16,6 +16,7 @@ use super::insert::Insert;
 
 mod aliases;
 mod computed;
+mod watermark;
 use super::text::unquote;
 use super::window::interval;
 
@@ -160,7 +161,7 @@ struct CreateStatement {
 impl CreateStatement {
     fn parse(statement: &str) -> Result<Self, String> {
         let (body, options) = split_with(statement)?;
-        let (body, watermark) = split_watermark(&body)?;
+        let (body, watermark) = watermark::split(&body)?;
         let (body, computed) = computed::split(&body)?;
         let statements = Parser::parse_sql(&GenericDialect {}, &body)
             .map_err(|e| format!("a CREATE TABLE statement: {e}"))?;
@@ -246,7 +247,7 @@ impl CreateStatement {
             checks.push((name, check.expr.to_string()));
         }
         let watermark = watermark
-            .map(|w| watermark_of(&w, &columns, &computed))
+            .map(|w| watermark::of(&w, &columns, &computed))
             .transpose()?;
         Ok(Self {
             name: name.to_string(),
@@ -605,71 +606,6 @@ fn split_top_level(text: &str) -> Vec<String> {
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty())
         .collect()
-}
-
-/// Takes the `WATERMARK FOR ...` entry out of the column list.
-fn split_watermark(statement: &str) -> Result<(String, Option<String>), String> {
-    let Some(open) = statement.find('(') else {
-        return Ok((statement.to_owned(), None));
-    };
-    let close = statement
-        .rfind(')')
-        .ok_or("a closing `)` of the column list")?;
-    let entries = split_top_level(&statement[open + 1..close]);
-    let (watermarks, rest): (Vec<String>, Vec<String>) = entries
-        .into_iter()
-        .partition(|e| e.to_ascii_uppercase().starts_with("WATERMARK "));
-    if watermarks.len() > 1 {
-        return Err("one WATERMARK clause".into());
-    }
-    let body = format!(
-        "{}({}){}",
-        &statement[..open],
-        rest.join(", "),
-        &statement[close + 1..]
-    );
-    Ok((body, watermarks.into_iter().next()))
-}
-
-/// `WATERMARK FOR col AS col [- INTERVAL ...]`: the column and its delay.
-fn watermark_of(
-    clause: &str,
-    columns: &[(String, String, bool)],
-    computed: &[(String, String)],
-) -> Result<(String, Duration), String> {
-    let expected = "WATERMARK FOR ts AS ts - INTERVAL '10' MINUTE";
-    let words: Vec<&str> = clause.split_whitespace().collect();
-    if words.len() < 4
-        || !words[1].eq_ignore_ascii_case("for")
-        || !words[3].eq_ignore_ascii_case("as")
-    {
-        return Err(format!("`{clause}`: {expected}"));
-    }
-    let column = words[2].trim_matches('"').to_owned();
-    match columns.iter().find(|c| c.0 == column) {
-        Some((_, ty, _)) if ty == "timestamp" => {}
-        Some(_) => {
-            return Err(format!(
-                "`{clause}`: the column `{column}` is not a TIMESTAMP"
-            ));
-        }
-        // A computed column's type is its expression's, checked when the plan compiles.
-        None if columns.is_empty() || computed.iter().any(|c| c.0 == column) => {}
-        None => return Err(format!("`{clause}`: no column `{column}`")),
-    }
-    let rest = words[4..].join(" ");
-    let rest = rest.trim();
-    let delay = if rest.trim_matches('"') == column {
-        Duration::ZERO
-    } else {
-        let interval_sql = rest
-            .strip_prefix(words[2])
-            .map(str::trim)
-            .and_then(|r| r.strip_prefix('-'))
-            .ok_or_else(|| format!("`{clause}`: {expected}"))?;
-        interval(interval_sql.trim())?
-    };
-    Ok((column, delay))
 }
 
 #[cfg(test)]

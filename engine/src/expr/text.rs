@@ -181,11 +181,11 @@ fn spark_text(chrono: &str) -> &str {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use arrow::array::{RecordBatch, StringArray, TimestampMicrosecondArray};
     use arrow::datatypes::{Field, Schema};
 
     use super::*;
-    use crate::expr::SqlExpr;
+    use crate::expr::texts_of;
 
     /// The values are PySpark 4.3.0's for the same rows (a UTC session).
     #[test]
@@ -246,14 +246,11 @@ mod tests {
                 [Some("a-7"), Some("8"), Some("c-9")],
             ),
         ] {
-            let expr = SqlExpr::compile(sql, &schema).unwrap();
-            let got = expr.evaluate(&batch).unwrap();
-            let got = cast(&got, &DataType::Utf8).unwrap();
-            let got = got.as_string::<i32>();
-            let got: Vec<Option<&str>> = (0..got.len())
-                .map(|i| got.is_valid(i).then(|| got.value(i)))
-                .collect();
-            assert_eq!(got, want, "{sql}");
+            assert_eq!(
+                texts_of(sql, &batch),
+                want.map(|w| w.map(str::to_owned)),
+                "{sql}"
+            );
         }
         assert_eq!(
             spark_text("2026-01-01 00:00:03.120"),

@@ -3,13 +3,10 @@
 use super::*;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use arrow::compute::cast;
+use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::DataType;
 
-use crate::expr::SqlExpr;
+use crate::expr::{SqlExpr, texts_of};
 
 #[test]
 fn java_patterns_become_chrono_s() {
@@ -181,16 +178,11 @@ fn three_rows() -> RecordBatch {
 fn spark_s_functions_give_spark_s_values() {
     let batch = three_rows();
     for (sql, want) in SPARK_VALUES {
-        let expr = SqlExpr::compile(sql, &batch.schema()).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let values = expr
-            .evaluate(&batch)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let text = cast(&values, &DataType::Utf8).unwrap();
-        let text = text.as_any().downcast_ref::<StringArray>().unwrap();
-        let got: Vec<Option<&str>> = (0..text.len())
-            .map(|i| text.is_valid(i).then(|| text.value(i)))
-            .collect();
-        assert_eq!(got, want, "{sql}");
+        assert_eq!(
+            texts_of(sql, &batch),
+            want.map(|w| w.map(str::to_owned)),
+            "{sql}"
+        );
     }
 }
 
@@ -291,14 +283,11 @@ fn epochs_become_utc_timestamps() {
             ],
         ),
     ] {
-        let expr = SqlExpr::compile(sql, &batch.schema()).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let values = expr.evaluate(&batch).unwrap();
-        let text = cast(&values, &DataType::Utf8).unwrap();
-        let text = text.as_any().downcast_ref::<StringArray>().unwrap();
-        let got: Vec<Option<&str>> = (0..text.len())
-            .map(|i| text.is_valid(i).then(|| text.value(i)))
-            .collect();
-        assert_eq!(got, want, "{sql}");
+        assert_eq!(
+            texts_of(sql, &batch),
+            want.map(|w| w.map(str::to_owned)),
+            "{sql}"
+        );
     }
     let ts = SqlExpr::compile("TO_TIMESTAMP_LTZ(ms, 3)", &batch.schema()).unwrap();
     assert_eq!(ts.data_type(), &utc);
