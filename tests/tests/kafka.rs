@@ -725,6 +725,9 @@ fn a_flink_style_kafka_table_reads_the_topic_as_flink_would() -> Result<()> {
     let dir = work_dir(TMP, "kafka_flink_ddl")?;
     let topic = unique("flink-ddl");
     let events = 3_000;
+    let produced_from = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
     run_with_timeout(produce(&topic, events, 5, None)?, Duration::from_secs(120))?
         .require_success("sluice produce")?;
     let job = dir.join("flink.sql");
@@ -733,12 +736,15 @@ fn a_flink_style_kafka_table_reads_the_topic_as_flink_would() -> Result<()> {
         format!(
             "SET 'job-id' = 'flink-ddl';\n\
              CREATE TABLE events (event_id STRING NOT NULL, user_id STRING, \
-               event_time TIMESTAMP(3) NOT NULL, `value` DOUBLE) WITH ( \
+               event_time TIMESTAMP(3) NOT NULL, `value` DOUBLE, \
+               ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp', \
+               `partition` INT METADATA VIRTUAL, topic STRING METADATA VIRTUAL) WITH ( \
                'connector' = 'kafka', 'topic' = '{topic}', \
                'properties.bootstrap.servers' = '{}', 'properties.group.id' = 'flink-ddl', \
                'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset', \
                'value.format' = 'json');\n\
-             INSERT INTO picked SELECT event_id, user_id, event_time FROM events;\n",
+             INSERT INTO picked SELECT event_id, user_id, event_time, ts, \
+               `partition` AS part, topic FROM events;\n",
             brokers()?
         ),
     )?;
@@ -762,6 +768,30 @@ fn a_flink_style_kafka_table_reads_the_topic_as_flink_would() -> Result<()> {
         rows + dead == events && rows > events * 99 / 100,
         "every produced message a row or a dead letter: {rows} rows and {dead} dead letters \
          of {events}"
+    );
+    // The metadata columns: each record's timestamp (the producer's, while it ran), its
+    // partition and its topic.
+    let produced_to = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
+    let metadata = sluice_tests::duckdb_rows(&format!(
+        "SELECT count(*) FILTER (WHERE ts IS NULL OR epoch_ms(ts) < {produced_from} \
+           OR epoch_ms(ts) > {produced_to}), count(DISTINCT part), min(part), max(part), \
+           count(DISTINCT topic), min(topic) FROM {}",
+        table("picked")
+    ))?;
+    ensure!(
+        metadata
+            == [[
+                "0".to_owned(),
+                PARTITIONS.to_string(),
+                "0".to_owned(),
+                (PARTITIONS - 1).to_string(),
+                "1".to_owned(),
+                topic.clone()
+            ]],
+        "Kafka timestamps between {produced_from} and {produced_to} ms, each of the \
+         {PARTITIONS} partitions, the topic: {metadata:?}"
     );
     Ok(())
 }

@@ -16,6 +16,7 @@ use super::insert::Insert;
 
 mod aliases;
 mod computed;
+mod metadata;
 mod watermark;
 use super::text::unquote;
 use super::window::interval;
@@ -37,8 +38,11 @@ pub struct SourceTable {
     pub checks: Vec<(String, String)>,
     /// `WATERMARK FOR column AS column - INTERVAL ...`: the event-time column and delay.
     pub watermark: Option<(String, Duration)>,
-    /// Computed columns `(name, SQL)`, as Flink declares them (`ts AS ...`), in order.
+    /// Computed columns `(name, SQL)`, as Flink declares them (`ts AS ...`), in order;
+    /// first those of metadata columns named otherwise than the source's column.
     pub computed: Vec<(String, String)>,
+    /// Metadata columns named as the Kafka source's own (`partition`, `offset`).
+    pub metadata: Vec<String>,
 }
 
 /// A table a SQL job writes, with its options.
@@ -156,6 +160,7 @@ struct CreateStatement {
     checks: Vec<(String, String)>,
     watermark: Option<(String, Duration)>,
     computed: Vec<(String, String)>,
+    metadata: Vec<metadata::Metadata>,
 }
 
 impl CreateStatement {
@@ -163,6 +168,7 @@ impl CreateStatement {
         let (body, options) = split_with(statement)?;
         let (body, watermark) = watermark::split(&body)?;
         let (body, computed) = computed::split(&body)?;
+        let (body, metadata) = metadata::split(&body)?;
         let statements = Parser::parse_sql(&GenericDialect {}, &body)
             .map_err(|e| format!("a CREATE TABLE statement: {e}"))?;
         let [
@@ -229,10 +235,15 @@ impl CreateStatement {
         for (i, (column, _, _)) in columns.iter().enumerate() {
             if columns[..i].iter().any(|(c, _, _)| c == column)
                 || computed.iter().any(|(c, _)| c == column)
+                || metadata.iter().any(|m| &m.name == column)
             {
                 return Err(format!("column `{column}` is declared twice"));
             }
         }
+        let computed = metadata::computed(&metadata)
+            .into_iter()
+            .chain(computed)
+            .collect::<Vec<_>>();
         for (i, constraint) in constraints.iter().enumerate() {
             let TableConstraint::Check(check) = constraint else {
                 return Err(format!(
@@ -256,11 +267,16 @@ impl CreateStatement {
             checks,
             watermark,
             computed,
+            metadata,
         })
     }
 
     fn sink(self) -> Result<SinkTable, String> {
-        if !self.checks.is_empty() || self.watermark.is_some() || !self.computed.is_empty() {
+        if !self.checks.is_empty()
+            || self.watermark.is_some()
+            || !self.computed.is_empty()
+            || !self.metadata.is_empty()
+        {
             return Err(
                 "a table written by INSERT takes no CHECK, WATERMARK or computed column".into(),
             );
@@ -344,7 +360,7 @@ impl CreateStatement {
         } else {
             self.options.remove("format")
         };
-        let options = self
+        let mut options: BTreeMap<String, Value> = self
             .options
             .into_iter()
             .map(|(k, v)| {
@@ -352,6 +368,7 @@ impl CreateStatement {
                 (k, value)
             })
             .collect();
+        metadata::read(&connector, &self.metadata, &mut options)?;
         Ok(SourceTable {
             name: self.name,
             connector,
@@ -361,6 +378,7 @@ impl CreateStatement {
             checks: self.checks,
             watermark: self.watermark,
             computed: self.computed,
+            metadata: metadata::as_they_are(&self.metadata),
         })
     }
 }
@@ -453,6 +471,7 @@ impl SourceTable {
             .iter()
             .map(|(name, _, _)| name.as_str())
             .chain(self.computed.iter().map(|(name, _)| name.as_str()))
+            .chain(self.metadata.iter().map(String::as_str))
     }
 
     /// The `CHECK` constraints as data-quality rules.

@@ -1,0 +1,213 @@
+//! Flink's metadata columns of a Kafka table: `ts TIMESTAMP_LTZ(3) METADATA FROM
+//! 'timestamp'`, `` `partition` INT METADATA VIRTUAL ``. Each reads what the Kafka source
+//! gives beside the record's fields:
+//!
+//! | key | column | type |
+//! |---|---|---|
+//! | `timestamp` | the record's timestamp (`metadata-columns: [timestamp]`) | TIMESTAMP (UTC) |
+//! | `key` | the record's key as text (`metadata-columns: [key]`) | STRING |
+//! | `headers` | the headers as a JSON object's text (`metadata-columns: [headers]`) | STRING |
+//! | `topic` | the topic (the `source` coordinate) | STRING |
+//! | `partition` | the partition (the `partition` coordinate) | INT |
+//! | `offset` | the offset (the `offset` coordinate) | BIGINT |
+//!
+//! A metadata column named otherwise than the source's column is a computed column of it
+//! (`ts AS kafka_timestamp`). Its type is the source's; `VIRTUAL` changes nothing, as a
+//! query only reads. The other keys of Flink (`leader-epoch`, `timestamp-type`) are
+//! refused, as are metadata columns of other connectors.
+
+/// A metadata column: its name, and the metadata it reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Metadata {
+    pub(super) name: String,
+    pub(super) key: String,
+}
+
+impl Metadata {
+    /// The Kafka source's `metadata-columns` entry that gives it, if any.
+    pub(super) fn wanted(&self) -> Option<&'static str> {
+        match self.key.as_str() {
+            "timestamp" => Some("timestamp"),
+            "key" => Some("key"),
+            "headers" => Some("headers"),
+            _ => None,
+        }
+    }
+
+    /// The source's column that holds it.
+    pub(super) fn column(&self) -> &'static str {
+        match self.key.as_str() {
+            "timestamp" => "kafka_timestamp",
+            "key" => "kafka_key",
+            "headers" => "kafka_headers",
+            "topic" => "source",
+            "partition" => "partition",
+            _ => "offset",
+        }
+    }
+}
+
+/// The computed columns `(name, SQL)` of the metadata columns named otherwise than the
+/// source's column that holds them.
+pub(super) fn computed(metadata: &[Metadata]) -> Vec<(String, String)> {
+    metadata
+        .iter()
+        .filter(|m| m.name != m.column())
+        .map(|m| (m.name.clone(), format!("\"{}\"", m.column())))
+        .collect()
+}
+
+/// The names of the metadata columns named as the source's column that holds them.
+pub(super) fn as_they_are(metadata: &[Metadata]) -> Vec<String> {
+    metadata
+        .iter()
+        .filter(|m| m.name == m.column())
+        .map(|m| m.name.clone())
+        .collect()
+}
+
+/// Asks the `connector`'s source for the metadata `metadata` reads: a Kafka source's
+/// `metadata-columns`.
+///
+/// # Errors
+/// Metadata columns of another connector, or with `metadata-columns` also set.
+pub(super) fn read(
+    connector: &str,
+    metadata: &[Metadata],
+    options: &mut std::collections::BTreeMap<String, serde_norway::Value>,
+) -> Result<(), String> {
+    if metadata.is_empty() {
+        return Ok(());
+    }
+    if connector != "kafka" {
+        return Err(format!(
+            "a metadata column (`{} ... METADATA`) reads a Kafka record's metadata; a \
+             `{connector}` table has none (its rows' `source`, `partition` and `offset` \
+             columns name where they came from)",
+            metadata[0].name
+        ));
+    }
+    if options.contains_key("metadata-columns") {
+        return Err(
+            "metadata columns are declared either as METADATA columns or with the \
+             'metadata-columns' option, not both"
+                .into(),
+        );
+    }
+    let mut wanted: Vec<&str> = metadata.iter().filter_map(Metadata::wanted).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if !wanted.is_empty() {
+        options.insert(
+            "metadata-columns".into(),
+            serde_norway::Value::Sequence(wanted.into_iter().map(Into::into).collect()),
+        );
+    }
+    Ok(())
+}
+
+/// Takes the metadata columns out of `statement`'s column list, in order.
+///
+/// # Errors
+/// A metadata key the Kafka source does not give, or a malformed entry.
+pub(super) fn split(statement: &str) -> Result<(String, Vec<Metadata>), String> {
+    let Some(open) = statement.find('(') else {
+        return Ok((statement.to_owned(), Vec::new()));
+    };
+    let close = statement
+        .rfind(')')
+        .ok_or("a closing `)` of the column list")?;
+    let mut metadata = Vec::new();
+    let mut rest = Vec::new();
+    for entry in super::split_top_level(&statement[open + 1..close]) {
+        match metadata_column(&entry)? {
+            Some(column) => metadata.push(column),
+            None => rest.push(entry),
+        }
+    }
+    if metadata.is_empty() {
+        return Ok((statement.to_owned(), metadata));
+    }
+    let body = format!(
+        "{}({}){}",
+        &statement[..open],
+        rest.join(", "),
+        &statement[close + 1..]
+    );
+    Ok((body, metadata))
+}
+
+/// `name TYPE METADATA [FROM 'key'] [VIRTUAL]`; `None` for any other entry.
+fn metadata_column(entry: &str) -> Result<Option<Metadata>, String> {
+    let words: Vec<&str> = entry.split_whitespace().collect();
+    let Some(at) = words
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("metadata"))
+        .filter(|&at| at >= 1)
+    else {
+        return Ok(None);
+    };
+    let name = words[0].trim_matches(|c| c == '"' || c == '`').to_owned();
+    let mut after = &words[at + 1..];
+    if after
+        .last()
+        .is_some_and(|w| w.eq_ignore_ascii_case("virtual"))
+    {
+        after = &after[..after.len() - 1];
+    }
+    let key = match after {
+        [] => name.clone(),
+        [from, key] if from.eq_ignore_ascii_case("from") => key.trim_matches('\'').to_owned(),
+        _ => {
+            return Err(format!(
+                "`{entry}`: a metadata column is `name TYPE METADATA [FROM 'key'] [VIRTUAL]`"
+            ));
+        }
+    };
+    let known = [
+        "timestamp",
+        "key",
+        "headers",
+        "topic",
+        "partition",
+        "offset",
+    ];
+    if !known.contains(&key.as_str()) {
+        return Err(format!(
+            "`{entry}`: the Kafka source gives the metadata {}; not `{key}`",
+            known.join(", ")
+        ));
+    }
+    Ok(Some(Metadata { name, key }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_columns_name_what_the_kafka_source_gives() {
+        let (body, metadata) = split(
+            "CREATE TABLE t (id BIGINT, ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp', \
+             `partition` INT METADATA VIRTUAL, k STRING METADATA FROM 'key' VIRTUAL)",
+        )
+        .unwrap();
+        assert_eq!(body, "CREATE TABLE t (id BIGINT)");
+        let read: Vec<(&str, &str, Option<&str>)> = metadata
+            .iter()
+            .map(|m| (m.name.as_str(), m.column(), m.wanted()))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("ts", "kafka_timestamp", Some("timestamp")),
+                ("partition", "partition", None),
+                ("k", "kafka_key", Some("key")),
+            ]
+        );
+        let err = split("CREATE TABLE t (e INT METADATA FROM 'leader-epoch')").unwrap_err();
+        assert!(err.contains("not `leader-epoch`"), "{err}");
+        let err = split("CREATE TABLE t (e INT METADATA 'x')").unwrap_err();
+        assert!(err.contains("METADATA [FROM 'key']"), "{err}");
+    }
+}
