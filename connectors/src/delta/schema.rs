@@ -171,12 +171,7 @@ pub(crate) fn check_compatible(
                 "column {name:?} is {} in the table but {} in the sink{}",
                 type_name(found),
                 type_name(ty),
-                if narrower(found, ty) {
-                    " (set output.merge-schema to widen the table column; the table is \
-                     rewritten once)"
-                } else {
-                    ""
-                }
+                hint(found, ty)
             )),
             Some(_) => {}
         }
@@ -196,6 +191,25 @@ pub(crate) fn check_compatible(
         Ok(())
     } else {
         Err(DeltaError::schema(table, problems.join("; ")))
+    }
+}
+
+/// What to do about a column of type `table` in the table and `sink` in the sink.
+fn hint(table: &DataType, sink: &DataType) -> &'static str {
+    let name = |t: &DataType| type_name(t);
+    match (name(table).as_str(), name(sink).as_str()) {
+        _ if narrower(table, sink) => {
+            " (set output.merge-schema to widen the table column; the table is rewritten once)"
+        }
+        ("long" | "integer", "double") => {
+            " (a `/` of two integers gives a DOUBLE, as in Spark and DuckDB, where earlier \
+             builds truncated it: write CAST(a / b AS BIGINT) to keep the column's type)"
+        }
+        ("timestamp" | "timestamp_ntz", "string") => {
+            " (from_unixtime gives text, as in Spark and Flink, where earlier builds gave a \
+             timestamp: write to_timestamp(from_unixtime(x)) to keep the column's type)"
+        }
+        _ => "",
     }
 }
 
@@ -480,6 +494,23 @@ mod tests {
         for (from, to) in no {
             assert!(!widens(&from, &to), "{from} -> {to}");
         }
+    }
+
+    #[test]
+    fn a_mismatch_says_how_to_keep_the_table_s_type() {
+        let table = |t: ArrowType| {
+            to_delta("t", &Arc::new(Schema::new(vec![Field::new("c", t, true)]))).unwrap()
+        };
+        let err = |have: ArrowType, want: ArrowType| {
+            check_compatible("t", &table(want), &[], &table(have), &[])
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(ArrowType::Int64, ArrowType::Float64).contains("CAST(a / b AS BIGINT)"));
+        let ts = ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        assert!(err(ts, ArrowType::Utf8).contains("to_timestamp(from_unixtime(x))"));
+        assert!(err(ArrowType::Int32, ArrowType::Int64).contains("merge-schema"));
+        assert!(!err(ArrowType::Utf8, ArrowType::Int64).contains('('));
     }
 
     #[test]
