@@ -14,6 +14,7 @@
 //! | `regexp_extract(s, 'p', i)` | group `i` of the first match (0: the whole match), `''` when none |
 //! | `from_unixtime(secs[, 'yyyy-MM-dd'])` | `to_char` of the whole seconds (a double is cut off, as Spark casts it): text, as Spark's and Flink's, not DataFusion's timestamp |
 //! | Flink's `TO_TIMESTAMP_LTZ(epoch, 3)` (precision 0, 3, 6 or 9) | the UTC timestamp of the epoch's seconds, milliseconds, ... |
+//! | Flink's `PROCTIME()` | `now()`: the processing time, read once per batch |
 //!
 //! Column names resolve as in Spark, whatever their case: an unquoted `userId` (or
 //! `USERID`) reads the column `userId`, which DataFusion alone would look for as `userid`.
@@ -213,6 +214,8 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
             format!("arrow_cast(to_timestamp_{unit}({value}), '{UTC_MICROS}')")
         }
         ("to_timestamp_ltz", _) => return Err(wrong("an epoch number and a precision")),
+        // Flink's processing time: the time of the batch's evaluation, as `now()`.
+        ("proctime", []) => "now()".to_owned(),
         // Text, as Spark's and Flink's: a fraction of a second (`ms / 1000`, a double) is
         // cut off, as Spark casts it.
         ("from_unixtime", [value, format @ ..]) if format.len() <= 1 => {

@@ -4,6 +4,7 @@ use super::*;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::compute::cast;
 use arrow::datatypes::DataType;
 
 use crate::expr::{SqlExpr, texts_of};
@@ -291,6 +292,21 @@ fn epochs_become_utc_timestamps() {
     }
     let ts = SqlExpr::compile("TO_TIMESTAMP_LTZ(ms, 3)", &batch.schema()).unwrap();
     assert_eq!(ts.data_type(), &utc);
+    // Flink's processing time is the clock's, now.
+    let before = std::time::SystemTime::now();
+    let now = SqlExpr::compile("CAST(PROCTIME() AS BIGINT)", &batch.schema()).unwrap();
+    let now = now.evaluate(&batch).unwrap();
+    let now = cast(&now, &DataType::Int64).unwrap();
+    let now = now
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    let since = before.duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert!(
+        i128::from(now) >= since.as_nanos() as i128 - 1_000_000_000,
+        "{now} vs {since:?}"
+    );
     // Text, as Spark's and Flink's.
     let text = SqlExpr::compile("from_unixtime(ms)", &batch.schema()).unwrap();
     assert!(
