@@ -24,7 +24,7 @@ mod pane;
 mod snapshot;
 mod state;
 
-pub use accumulator::{Accumulator, Hll, Kept, Moments};
+pub use accumulator::{Accumulator, Extra, Hll, Kept, Moments, TextRange};
 pub use assign::window_starts;
 pub use operator::{
     Observed, PartNamer, WindowControl, WindowExt, WindowNote, WindowOutputs, WindowSetup,

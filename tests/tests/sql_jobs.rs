@@ -573,8 +573,8 @@ fn spark_style_sql_reads_camel_case_fields_and_names_columns_by_the_insert_list(
 }
 
 /// Sums, minima and maxima of large integers are exact BIGINTs (a sum past BIGINT is NULL),
-/// integers divide as doubles, and timestamps become text as in Spark, against DuckDB's
-/// own evaluation of the same JSON.
+/// integers divide as doubles, timestamps become text as in Spark, and `min` and `max` take
+/// text, against DuckDB's own evaluation of the same JSON.
 #[test]
 fn large_integers_aggregate_exactly_and_integers_divide_as_in_spark() -> Result<()> {
     let _serial = serial();
@@ -606,7 +606,9 @@ fn large_integers_aggregate_exactly_and_integers_divide_as_in_spark() -> Result<
              INSERT INTO per_key SELECT k, sum(id) AS total, min(id) AS lo, max(id) AS hi, \
                sum(n) / count(*) AS mean_n FROM ev GROUP BY TUMBLE(ts, INTERVAL '1' HOUR), k;\n\
              INSERT INTO texts SELECT id, n / 2 AS half, CAST(ts AS STRING) AS at, \
-               concat(k, '@', ts) AS tag FROM ev;\n",
+               concat(k, '@', ts) AS tag FROM ev;\n\
+             INSERT INTO names SELECT min(concat(k, n)) AS least, max(concat(k, n)) AS greatest \
+               FROM ev GROUP BY TUMBLE(ts, INTERVAL '1' HOUR);\n",
             input.display()
         ),
     )?;
@@ -653,6 +655,18 @@ fn large_integers_aggregate_exactly_and_integers_divide_as_in_spark() -> Result<
                 ["1.0", "2026-03-01 09:35:00", "b@2026-03-01 09:35:00"],
             ],
         "n / 2 and Spark's timestamp text: {texts:?}"
+    );
+    // The least and greatest text of a window, as DuckDB's min and max of the same.
+    let names = sluice_tests::duckdb_rows(&format!(
+        "SELECT least, greatest FROM {}",
+        table_scan(&out, "names")
+    ))?;
+    let want = sluice_tests::duckdb_rows(&format!(
+        "SELECT min(concat(k, n)), max(concat(k, n)) FROM {json}"
+    ))?;
+    ensure!(
+        names == want && names == [["a2", "b2"]],
+        "min and max of text: ours {names:?}, DuckDB's {want:?}"
     );
     Ok(())
 }

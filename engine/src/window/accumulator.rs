@@ -329,6 +329,86 @@ pub enum Kept {
     Integers,
     /// A HyperLogLog sketch (and a count).
     Sketch,
+    /// The least and the greatest text (and a count).
+    Range,
+}
+
+/// What an aggregate keeps beside its moments.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Extra {
+    /// A sketch of the distinct values (`approx_count_distinct`).
+    Sketch(Hll),
+    /// The least and the greatest text (`min` and `max` of text), boxed: a slot of the
+    /// other aggregates stays small.
+    Range(Box<TextRange>),
+}
+
+/// The least and the greatest of some texts, in byte order (as Spark and DuckDB compare
+/// strings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextRange {
+    /// The least.
+    pub least: String,
+    /// The greatest.
+    pub greatest: String,
+}
+
+impl Extra {
+    /// A range of the one text `v`.
+    pub fn range_of(v: &str) -> Self {
+        Self::Range(Box::new(TextRange {
+            least: v.to_owned(),
+            greatest: v.to_owned(),
+        }))
+    }
+
+    /// Adds the text `v`.
+    #[inline]
+    pub fn add(&mut self, v: &str) {
+        match self {
+            Self::Sketch(h) => h.add(v.as_bytes()),
+            Self::Range(r) => r.add(v),
+        }
+    }
+
+    /// Folds `other` (of the same kind) into `self`.
+    pub fn merge(&mut self, other: &Extra) {
+        match (self, other) {
+            (Self::Sketch(a), Self::Sketch(b)) => a.merge(b),
+            (Self::Range(a), Self::Range(b)) => {
+                a.add(&b.least);
+                a.add(&b.greatest);
+            }
+            _ => {}
+        }
+    }
+
+    /// The sketch, if this is one.
+    pub fn sketch(&self) -> Option<&Hll> {
+        match self {
+            Self::Sketch(h) => Some(h),
+            Self::Range(_) => None,
+        }
+    }
+
+    /// The range, if this is one.
+    pub fn range(&self) -> Option<&TextRange> {
+        match self {
+            Self::Range(r) => Some(r),
+            Self::Sketch(_) => None,
+        }
+    }
+}
+
+impl TextRange {
+    fn add(&mut self, v: &str) {
+        if v < self.least.as_str() {
+            v.clone_into(&mut self.least);
+        }
+        if v > self.greatest.as_str() {
+            v.clone_into(&mut self.greatest);
+        }
+    }
 }
 
 /// The state of one window and key: its row count and one entry per aggregate.
@@ -340,8 +420,9 @@ pub struct Accumulator {
     /// window then allocates nothing of its own (two allocations per slot were a tenth of
     /// q5's samples).
     pub moments: SmallVec<[Moments; 1]>,
-    /// Sketches per aggregate; `None` for aggregates that need none.
-    pub sketches: SmallVec<[Option<Hll>; 1]>,
+    /// What each aggregate keeps beside its moments: a sketch, a text range (`None` until
+    /// its first value), or nothing.
+    pub extras: SmallVec<[Option<Extra>; 1]>,
 }
 
 impl Accumulator {
@@ -350,9 +431,9 @@ impl Accumulator {
         Self {
             rows: 0,
             moments: smallvec::smallvec![Moments::default(); kept.len()],
-            sketches: kept
+            extras: kept
                 .iter()
-                .map(|&k| (k == Kept::Sketch).then(Hll::default))
+                .map(|&k| (k == Kept::Sketch).then(|| Extra::Sketch(Hll::default())))
                 .collect(),
         }
     }
@@ -363,9 +444,11 @@ impl Accumulator {
         for ((a, b), k) in self.moments.iter_mut().zip(&other.moments).zip(kept) {
             a.merge(b, *k == Kept::Integers);
         }
-        for (a, b) in self.sketches.iter_mut().zip(&other.sketches) {
-            if let (Some(a), Some(b)) = (a, b) {
-                a.merge(b);
+        for (a, b) in self.extras.iter_mut().zip(&other.extras) {
+            match (a.as_mut(), b) {
+                (Some(a), Some(b)) => a.merge(b),
+                (None, Some(b)) => *a = Some(b.clone()),
+                (_, None) => {}
             }
         }
     }

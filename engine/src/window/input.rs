@@ -14,6 +14,7 @@
 //! | `avg`, `stddev`, `variance` of integers | exact integers | `Float64` |
 //! | `sum`, `avg`, `min`, `max`, `stddev`, `variance` of other numbers | doubles | `Float64` |
 //! | `min`, `max` of timestamps and dates | their integer value | the column's type |
+//! | `min`, `max` of text | the text (byte order) | `Utf8` |
 //!
 //! A sum of integers is kept in 128 bits, so no window's sum overflows while it is built;
 //! one that does not fit a BIGINT when the window is emitted comes out NULL, with a
@@ -45,6 +46,8 @@ pub(crate) enum Reading {
     Time,
     /// A value as text, for a sketch.
     Distinct,
+    /// Text, for its least and greatest.
+    Text,
 }
 
 impl Reading {
@@ -74,8 +77,9 @@ impl Reading {
             AggregateFn::Count => Self::Presence,
             AggregateFn::ApproxCountDistinct => Self::Distinct,
             AggregateFn::Min | AggregateFn::Max if is_time(data_type) => Self::Time,
+            AggregateFn::Min | AggregateFn::Max if is_text(data_type) => Self::Text,
             AggregateFn::Min | AggregateFn::Max if !data_type.is_numeric() => {
-                return Err(refuse("numbers, timestamps and dates; of text, not yet"));
+                return Err(refuse("numbers, text, timestamps and dates"));
             }
             _ if !data_type.is_numeric() => return Err(refuse("numbers")),
             _ if is_exact_integer(data_type) => Self::Integer,
@@ -87,6 +91,7 @@ impl Reading {
     pub(crate) fn output(self, function: AggregateFn, input: Option<&DataType>) -> Field {
         let (data_type, nullable) = match (self, function) {
             (Self::Rows | Self::Presence | Self::Distinct, _) => (DataType::Int64, false),
+            (Self::Text, _) => (DataType::Utf8, true),
             (Self::Time, _) => (input.cloned().unwrap_or(DataType::Int64), true),
             // The sum, minimum or maximum of integers is an integer, as in Spark and Flink.
             (Self::Integer, AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max) => {
@@ -111,7 +116,7 @@ impl Reading {
                 | AggregateFn::VariancePop
         );
         Ok(match self {
-            Self::Rows | Self::Distinct => None,
+            Self::Rows | Self::Distinct | Self::Text => None,
             // Zeros where the column has a value: the moments count them.
             Self::Presence => Some(Values::Doubles {
                 column: Float64Array::new(
@@ -131,12 +136,13 @@ impl Reading {
         })
     }
 
-    /// The column's values as text, for a sketch; `None` for every other reading.
+    /// The column's values as text, for a sketch or a range; `None` for every other
+    /// reading.
     ///
     /// # Errors
     /// When the column cannot be cast to text.
     pub(crate) fn texts(self, column: &ArrayRef) -> Result<Option<StringArray>> {
-        if self != Self::Distinct {
+        if !matches!(self, Self::Distinct | Self::Text) {
             return Ok(None);
         }
         let cast = cast(column, &DataType::Utf8)?;
@@ -157,6 +163,7 @@ impl Reading {
     pub(crate) fn kept(self) -> Kept {
         match self {
             Self::Distinct => Kept::Sketch,
+            Self::Text => Kept::Range,
             _ if self.is_exact() => Kept::Integers,
             _ => Kept::Doubles,
         }
@@ -236,6 +243,13 @@ fn is_time(data_type: &DataType) -> bool {
     )
 }
 
+fn is_text(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
 /// Integer types whose every value an `i64` holds (not `UInt64`, read as doubles).
 fn is_exact_integer(data_type: &DataType) -> bool {
     data_type.is_integer() && *data_type != DataType::UInt64
@@ -308,6 +322,8 @@ mod tests {
             (AggregateFn::Max, DataType::UInt32, Reading::Integer),
             (AggregateFn::Sum, DataType::UInt64, Reading::Number),
             (AggregateFn::Sum, DataType::Float32, Reading::Number),
+            (AggregateFn::Min, DataType::Utf8, Reading::Text),
+            (AggregateFn::Max, DataType::Utf8View, Reading::Text),
         ] {
             assert_eq!(
                 Reading::of(&agg(function), Some(&data_type)).unwrap(),
@@ -318,7 +334,7 @@ mod tests {
         for (function, data_type) in [
             (AggregateFn::Sum, &text),
             (AggregateFn::Avg, &micros),
-            (AggregateFn::Min, &text),
+            (AggregateFn::Min, &DataType::Boolean),
             (AggregateFn::Max, &DataType::Binary),
             (AggregateFn::Stddev, &DataType::Boolean),
         ] {

@@ -2,14 +2,17 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int8Array, Int64Array, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, Float64Array, Int8Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 
 use tracing::warn;
 
+use super::input::Reading;
 use super::state::{Slot, WindowState};
-use super::{AggregateFn, Moments, WindowKind};
+use super::{AggregateFn, Extra, Hll, Moments, WindowKind};
 use crate::error::Result;
 
 /// One result row per emitted `(key, slot)`, in the given order; with `changes`, a
@@ -48,16 +51,26 @@ pub(crate) fn build(
                 emitted.iter().map(|(_, s)| s.acc.rows),
             )),
             AggregateFn::Count => Arc::new(Int64Array::from_iter_values(moments.map(|m| m.count))),
-            AggregateFn::ApproxCountDistinct => {
-                Arc::new(Int64Array::from_iter_values(emitted.iter().map(
-                    |(_, s)| s.acc.sketches[a].as_ref().map_or(0, |h| h.estimate()),
-                )))
-            }
+            AggregateFn::ApproxCountDistinct => Arc::new(Int64Array::from_iter_values(
+                emitted.iter().map(|(_, s)| {
+                    s.acc.extras[a]
+                        .as_ref()
+                        .and_then(Extra::sketch)
+                        .map_or(0, Hll::estimate)
+                }),
+            )),
             AggregateFn::Sum if exact => integer_sums(&agg.name, moments),
             AggregateFn::Sum => doubles(moments, Moments::sum),
             #[allow(clippy::cast_precision_loss)]
             AggregateFn::Avg if exact => doubles(moments, |m| m.int_sum() as f64 / m.count as f64),
             AggregateFn::Avg => doubles(moments, |m| m.sum() / m.count as f64),
+            AggregateFn::Min | AggregateFn::Max if *reading == Reading::Text => {
+                let max = agg.function == AggregateFn::Max;
+                Arc::new(StringArray::from_iter(emitted.iter().map(|(_, s)| {
+                    let range = s.acc.extras[a].as_ref().and_then(Extra::range)?;
+                    Some(if max { &range.greatest } else { &range.least })
+                })))
+            }
             AggregateFn::Min | AggregateFn::Max if exact => {
                 let max = agg.function == AggregateFn::Max;
                 let values: ArrayRef =

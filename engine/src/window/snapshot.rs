@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float64Array, Int64Array,
-    PrimitiveArray, UInt32Array,
+    PrimitiveArray, StringArray, UInt32Array,
 };
 use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 
-use super::accumulator::{Accumulator, Hll, Moments};
+use super::accumulator::{Accumulator, Extra, Hll, Kept, Moments, TextRange};
 use super::state::{Slot, WindowState};
 use crate::error::{EngineError, Result};
 use crate::event_time::{
@@ -65,6 +65,10 @@ impl WindowState {
                 fields.push(Field::new(format!("a{a}_{name}"), DataType::Float64, false));
             }
             fields.push(Field::new(format!("a{a}_hll"), DataType::Binary, true));
+            if self.kept[a] == Kept::Range {
+                fields.push(Field::new(format!("a{a}_least"), DataType::Utf8, true));
+                fields.push(Field::new(format!("a{a}_greatest"), DataType::Utf8, true));
+            }
             if self.readings()[a].is_exact() {
                 fields.push(Field::new(
                     format!("a{a}_int_sum"),
@@ -118,8 +122,21 @@ impl WindowState {
             columns.push(Arc::new(nullable_binary_column(
                 entries
                     .iter()
-                    .map(|(_, s)| s.acc.sketches[a].as_ref().map(Hll::registers)),
+                    .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::sketch))
+                    .map(|h| h.map(Hll::registers)),
             )));
+            if self.kept[a] == Kept::Range {
+                let ranges: Vec<Option<&TextRange>> = entries
+                    .iter()
+                    .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::range))
+                    .collect();
+                columns.push(Arc::new(StringArray::from_iter(
+                    ranges.iter().map(|r| r.map(|r| r.least.as_str())),
+                )));
+                columns.push(Arc::new(StringArray::from_iter(
+                    ranges.iter().map(|r| r.map(|r| r.greatest.as_str())),
+                )));
+            }
             if exact {
                 columns.push(Arc::new(
                     Decimal128Array::from_iter_values(
@@ -179,6 +196,7 @@ impl WindowState {
         let mut moments = Vec::with_capacity(n);
         let mut sketches = Vec::with_capacity(n);
         let mut exact = Vec::with_capacity(n);
+        let mut ranges = Vec::with_capacity(n);
         for a in 0..n {
             counts.push(col(&format!("a{a}_count"))?.as_primitive::<Int64Type>());
             let mut fs = Vec::new();
@@ -188,6 +206,14 @@ impl WindowState {
             moments.push(fs);
             sketches.push(col(&format!("a{a}_hll"))?.as_binary::<i32>());
             exact.push(ExactColumns::of(batch, a));
+            ranges.push(if self.kept[a] == Kept::Range {
+                Some((
+                    col(&format!("a{a}_least"))?.as_string::<i32>(),
+                    col(&format!("a{a}_greatest"))?.as_string::<i32>(),
+                ))
+            } else {
+                None
+            });
         }
         for i in 0..batch.num_rows() {
             if !owned.contains(&groups.value(i)) {
@@ -210,10 +236,19 @@ impl WindowState {
                 }
                 acc.moments[a] = m;
                 if sketches[a].is_valid(i) {
-                    acc.sketches[a] = Some(
+                    acc.extras[a] = Some(Extra::Sketch(
                         Hll::from_registers(sketches[a].value(i))
                             .ok_or_else(|| EngineError::Snapshot("bad sketch length".into()))?,
-                    );
+                    ));
+                }
+                if let Some((least, greatest)) = ranges[a]
+                    && least.is_valid(i)
+                    && greatest.is_valid(i)
+                {
+                    acc.extras[a] = Some(Extra::Range(Box::new(TextRange {
+                        least: least.value(i).to_owned(),
+                        greatest: greatest.value(i).to_owned(),
+                    })));
                 }
             }
             self.open

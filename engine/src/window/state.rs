@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::row::RowConverter;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::accumulator::{Accumulator, Kept};
+use super::accumulator::{Accumulator, Extra, Kept};
 use super::input::{Reading, Values};
 use super::pane::{Closing, Panes};
 use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
@@ -519,7 +519,7 @@ fn accumulate(
     acc: &mut Accumulator,
     i: usize,
     values: &[Option<Values>],
-    distinct: &[Option<StringArray>],
+    texts: &[Option<StringArray>],
 ) {
     acc.rows += 1;
     for (a, column) in values.iter().enumerate() {
@@ -527,12 +527,14 @@ fn accumulate(
             column.add_to(i, &mut acc.moments[a]);
         }
     }
-    for (a, column) in distinct.iter().enumerate() {
+    for (a, column) in texts.iter().enumerate() {
         if let Some(column) = column
             && column.is_valid(i)
         {
-            if let Some(sketch) = acc.sketches[a].as_mut() {
-                sketch.add(column.value(i).as_bytes());
+            let v = column.value(i);
+            match acc.extras[a].as_mut() {
+                Some(extra) => extra.add(v),
+                None => acc.extras[a] = Some(Extra::range_of(v)),
             }
             acc.moments[a].count += 1;
         }

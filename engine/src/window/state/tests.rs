@@ -591,4 +591,4 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
     assert_eq!(got, want);
 }
 
-mod integers;
+mod aggregates;
