@@ -15,6 +15,7 @@
 //! | `from_unixtime(secs[, 'yyyy-MM-dd'])` | `to_char` of the whole seconds (a double is cut off, as Spark casts it): text, as Spark's and Flink's, not DataFusion's timestamp |
 //! | Flink's `TO_TIMESTAMP_LTZ(epoch, 3)` (precision 0, 3, 6 or 9) | the UTC timestamp of the epoch's seconds, milliseconds, ... |
 //! | Flink's `PROCTIME()` | `now()`: the processing time, read once per batch |
+//! | `substring(s, 0, 3)`, `substring(s, -3)`, `substring(s, 2, -1)` | `substr` from the first character, 3 from the end, of nothing (DataFusion's, as Postgres's, counts 0 and negative positions before the first character, and refuses a negative length) |
 //!
 //! Column names resolve as in Spark, whatever their case: an unquoted `userId` (or
 //! `USERID`) reads the column `userId`, which DataFusion alone would look for as `userid`.
@@ -93,6 +94,19 @@ fn column_named<'a>(id: &ast::Ident, columns: &[&'a str]) -> Option<&'a str> {
 
 /// The DataFusion form of `e` when it is a call of one of Spark's functions.
 fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
+    // `SUBSTRING(s, p, n)` (and `FROM p FOR n`) is an expression of its own.
+    if let Expr::Substring {
+        expr,
+        substring_from: Some(position),
+        substring_for,
+        ..
+    } = e
+    {
+        let length = substring_for.as_ref().map(ToString::to_string);
+        return spark_substring(&expr.to_string(), &position.to_string(), length.as_ref())
+            .map(|sql| parsed(e, &sql))
+            .transpose();
+    }
     let Expr::Function(f) = e else {
         return Ok(None);
     };
@@ -214,6 +228,12 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
             format!("arrow_cast(to_timestamp_{unit}({value}), '{UTC_MICROS}')")
         }
         ("to_timestamp_ltz", _) => return Err(wrong("an epoch number and a precision")),
+        ("substring" | "substr", [text, position, rest @ ..]) if rest.len() <= 1 => {
+            match spark_substring(text, position, rest.first()) {
+                Some(sql) => sql,
+                None => return Ok(None),
+            }
+        }
         // Flink's processing time: the time of the batch's evaluation, as `now()`.
         ("proctime", []) => "now()".to_owned(),
         // Text, as Spark's and Flink's: a fraction of a second (`ms / 1000`, a double) is
@@ -228,11 +248,44 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
         ("from_unixtime", _) => return Err(wrong("epoch seconds and a format")),
         _ => return Ok(None),
     };
+    parsed(e, &sql).map(Some)
+}
+
+/// `sql`, the rewriting of `e`, parsed.
+fn parsed(e: &Expr, sql: &str) -> Result<Expr, String> {
     Parser::new(&GenericDialect {})
-        .try_with_sql(&sql)
+        .try_with_sql(sql)
         .and_then(|mut p| p.parse_expr())
-        .map(Some)
         .map_err(|err| format!("`{e}` as `{sql}`: {err}"))
+}
+
+/// Spark's `substring(text, position[, length])` as DataFusion's `substr`; `None` when
+/// they agree (a positive position, no negative length). Spark counts a position of 0 as
+/// 1 and a negative one from the end, and takes nothing for a negative length;
+/// DataFusion, as Postgres, counts 0 and negative positions before the first character,
+/// and refuses a negative length.
+fn spark_substring(text: &str, position: &str, length: Option<&String>) -> Option<String> {
+    let start = match position.parse::<i64>() {
+        Ok(p) if p > 0 => position.to_owned(),
+        Ok(0) => "1".to_owned(),
+        Ok(_) => format!("(char_length({text}) + {position} + 1)"),
+        Err(_) => format!(
+            "CASE WHEN {position} > 0 THEN {position} WHEN {position} = 0 THEN 1 \
+             ELSE char_length({text}) + {position} + 1 END"
+        ),
+    };
+    let new_length = length.map(|l| match l.parse::<i64>() {
+        Ok(n) if n >= 0 => l.clone(),
+        Ok(_) => "0".to_owned(),
+        Err(_) => format!("greatest({l}, 0)"),
+    });
+    if start == position && new_length.as_ref() == length {
+        return None;
+    }
+    Some(match new_length {
+        Some(length) => format!("substr({text}, {start}, {length})"),
+        None => format!("substr({text}, {start})"),
+    })
 }
 
 /// The text of a SQL string literal.

@@ -236,6 +236,40 @@ fn spark_calls_are_written_as_datafusion_s() {
     );
 }
 
+/// Spark's `substring` of positions 0 and below and of negative lengths, against PySpark
+/// 4.3.0's values.
+#[test]
+fn substrings_count_positions_as_spark_does() {
+    let batch = RecordBatch::try_from_iter(vec![
+        (
+            "s",
+            Arc::new(StringArray::from(vec![Some("hello"), Some("hé llo"), None])) as ArrayRef,
+        ),
+        ("p", Arc::new(Int32Array::from(vec![2, -2, 1])) as ArrayRef),
+    ])
+    .unwrap();
+    let spark: [(&str, [Option<&str>; 3]); 11] = [
+        ("substring(s, 0, 3)", [Some("hel"), Some("hé "), None]),
+        ("substring(s, 2, 3)", [Some("ell"), Some("é l"), None]),
+        ("substring(s, -3)", [Some("llo"), Some("llo"), None]),
+        ("substring(s, -3, 2)", [Some("ll"), Some("ll"), None]),
+        ("substring(s, -10, 3)", [Some(""), Some(""), None]),
+        ("substring(s, -10, 7)", [Some("he"), Some("hé "), None]),
+        ("substr(s, 0)", [Some("hello"), Some("hé llo"), None]),
+        ("substring(s, p, 2)", [Some("el"), Some("lo"), None]),
+        ("substring(s, p)", [Some("ello"), Some("lo"), None]),
+        ("substring(s, 1, 0)", [Some(""), Some(""), None]),
+        ("substring(s, 2, -1)", [Some(""), Some(""), None]),
+    ];
+    for (sql, want) in spark {
+        assert_eq!(
+            texts_of(sql, &batch),
+            want.map(|w| w.map(str::to_owned)),
+            "{sql}"
+        );
+    }
+}
+
 /// Flink's `TO_TIMESTAMP_LTZ` of epoch numbers, and Spark's `from_unixtime` of a fraction
 /// (its values are PySpark 4.3.0's).
 #[test]
