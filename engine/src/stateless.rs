@@ -1,5 +1,9 @@
 //! Stateless operators over Arrow batches: SQL filters, projections and data-quality rules.
 
+mod isolate;
+
+pub(crate) use isolate::isolating;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -608,7 +608,8 @@ fn large_integers_aggregate_exactly_and_integers_divide_as_in_spark() -> Result<
              INSERT INTO texts SELECT id, n / 2 AS half, CAST(ts AS STRING) AS at, \
                concat(k, '@', ts) AS tag FROM ev;\n\
              INSERT INTO names SELECT min(concat(k, n)) AS least, max(concat(k, n)) AS greatest \
-               FROM ev GROUP BY TUMBLE(ts, INTERVAL '1' HOUR);\n",
+               FROM ev GROUP BY TUMBLE(ts, INTERVAL '1' HOUR);\n\
+             INSERT INTO ratios SELECT n, 100 / (n - 2) AS r FROM ev;\n",
             input.display()
         ),
     )?;
@@ -667,6 +668,22 @@ fn large_integers_aggregate_exactly_and_integers_divide_as_in_spark() -> Result<
     ensure!(
         names == want && names == [["a2", "b2"]],
         "min and max of text: ours {names:?}, DuckDB's {want:?}"
+    );
+    // An integer divided by zero fails its own row only: the two rows of n = 2 are dead
+    // letters, each with the reason, and the other rows of their batch go on.
+    let ratios = sluice_tests::duckdb_rows(&format!(
+        "SELECT n, r FROM {} ORDER BY n",
+        table_scan(&out, "ratios")
+    ))?;
+    let dead = sluice_tests::duckdb_rows(&format!(
+        "SELECT CAST(json_extract(payload, '$.n') AS INT), reason LIKE '%division by zero%' \
+         FROM {} ORDER BY 1",
+        table_scan(&out, "dead_letters")
+    ))?;
+    ensure!(
+        ratios == [["1", "-100.0"], ["4", "50.0"], ["7", "20.0"]]
+            && dead == [["2", "True"], ["2", "True"]],
+        "rows dividing by zero alone in the dead letters: {ratios:?}, {dead:?}"
     );
     Ok(())
 }

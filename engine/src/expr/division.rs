@@ -5,12 +5,64 @@
 //! DOUBLE before it is planned; a division with any other operand is DataFusion's.
 //! Integer division is still written `CAST(a / b AS BIGINT)` or, exactly, as
 //! `(a - a % b) / b` cast back.
+//!
+//! An integer divided by zero fails its row, as Spark's ANSI mode (its default) fails the
+//! query, and as DataFusion's integer division did: the row goes to the dead letters
+//! with the reason. A double divided by zero is infinite, as in DataFusion and DuckDB.
 
+use arrow::array::Float64Array;
 use arrow::datatypes::DataType;
 use datafusion::common::DFSchema;
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::error::DataFusionError;
 use datafusion::error::Result;
-use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Operator, cast};
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility, cast,
+};
+
+/// An integer divisor as a double; a zero fails the evaluation.
+fn divisor() -> ScalarUDF {
+    ScalarUDF::from(Divisor {
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Divisor {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Divisor {
+    fn name(&self) -> &str {
+        "integer_divisor"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let doubles = arrow::compute::cast(&arrays[0], &DataType::Float64)?;
+        let zeros = doubles
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("cast to Float64")
+            .iter()
+            .any(|v| v == Some(0.0));
+        if zeros {
+            return Err(DataFusionError::Execution(
+                "division by zero (an integer divided by 0)".into(),
+            ));
+        }
+        Ok(ColumnarValue::Array(doubles))
+    }
+}
 
 /// `expr` with each `/` of two integers dividing them as doubles.
 ///
@@ -28,7 +80,7 @@ pub(super) fn as_spark(expr: Expr, schema: &DFSchema) -> Result<Expr> {
                 Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
                     Box::new(cast(*left, DataType::Float64)),
                     Operator::Divide,
-                    Box::new(cast(*right, DataType::Float64)),
+                    Box::new(divisor().call(vec![*right])),
                 ))))
             }
             other => Ok(Transformed::no(other)),
@@ -69,6 +121,14 @@ mod tests {
             ("(a / b) / 2", [Some(1.75), Some(-1.75), None]),
             ("x / b", [Some(0.5), Some(1.5), Some(2.5)]),
             ("CAST(a / b AS BIGINT) + 0.0", [Some(3.0), Some(-3.0), None]),
+            (
+                "x / (b - 2)",
+                [
+                    Some(f64::INFINITY),
+                    Some(f64::INFINITY),
+                    Some(f64::INFINITY),
+                ],
+            ),
         ] {
             let expr = SqlExpr::compile(sql, &schema).unwrap();
             assert_eq!(expr.data_type(), &DataType::Float64, "{sql}");
@@ -79,6 +139,10 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "{sql}");
         }
+        // An integer divided by zero fails (its row is a dead letter), as in Spark.
+        let by_zero = SqlExpr::compile("a / (b - 2)", &schema).unwrap();
+        let err = by_zero.evaluate(&batch).unwrap_err().to_string();
+        assert!(err.contains("division by zero"), "{err}");
         // A remainder stays an integer.
         let rest = SqlExpr::compile("a % b", &schema).unwrap();
         assert_eq!(rest.data_type(), &DataType::Int64);

@@ -291,8 +291,11 @@ impl<'scope> Wiring<'scope> {
             | CompiledOperator::Project(_)
             | CompiledOperator::Filter(_) => {
                 let (kind, mut f) = batch_map(compiled);
-                let (output, errors) =
-                    input.map_batches(&format!("{kind}({name})"), move |_, batch| f(batch));
+                // A failing row goes to the dead letters alone, not with its batch.
+                let (output, errors) = input
+                    .split_batches(&format!("{kind}({name})"), move |_, batch| {
+                        crate::stateless::isolating(&mut f, batch)
+                    });
                 let label = format!("{kind}ErrorsToDeadLetters({name})");
                 self.route_dead(errors, label, false, shared);
                 output
