@@ -13,7 +13,8 @@
 //! reads the column `userId`): see the `spark` module. Spark's `get_json_object` and
 //! Flink's `JSON_VALUE` read values out of JSON text (see the `json` module). A `/` of two
 //! integers divides as doubles, as in Spark and DuckDB (see the `division` module), and
-//! timestamps become text, and `concat` joins texts, as in Spark (the `text` module).
+//! timestamps become text, and `concat` joins texts, as in Spark (the `text` module), and
+//! `round` of a double rounds half up on its decimal form, as Spark's (`rounding`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use crate::error::{EngineError, Result};
 
 mod division;
 mod json;
+mod rounding;
 mod spark;
 mod text;
 
@@ -79,6 +81,7 @@ impl SqlExpr {
             .map_err(wrap)?;
         let logical = division::as_spark(logical, &df_schema).map_err(wrap)?;
         let logical = text::as_spark(logical, &df_schema).map_err(wrap)?;
+        let logical = rounding::as_spark(logical, &df_schema).map_err(wrap)?;
         let simplifier = ExprSimplifier::new(
             SimplifyContext::builder()
                 .with_schema(Arc::clone(&df_schema))
