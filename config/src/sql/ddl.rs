@@ -602,6 +602,42 @@ fn split_with(statement: &str) -> Result<(String, BTreeMap<String, String>), Str
     Ok((body, options))
 }
 
+/// Takes the entries `pick` recognizes (the `WATERMARK`, computed and metadata columns)
+/// out of `statement`'s column list, in order: the statement without them, and what
+/// `pick` made of each.
+///
+/// # Errors
+/// An unclosed column list, or what `pick` refuses.
+fn take_entries<T>(
+    statement: &str,
+    mut pick: impl FnMut(&str) -> Result<Option<T>, String>,
+) -> Result<(String, Vec<T>), String> {
+    let Some(open) = statement.find('(') else {
+        return Ok((statement.to_owned(), Vec::new()));
+    };
+    let close = statement
+        .rfind(')')
+        .ok_or("a closing `)` of the column list")?;
+    let mut taken = Vec::new();
+    let mut rest = Vec::new();
+    for entry in split_top_level(&statement[open + 1..close]) {
+        match pick(&entry)? {
+            Some(t) => taken.push(t),
+            None => rest.push(entry),
+        }
+    }
+    if taken.is_empty() {
+        return Ok((statement.to_owned(), taken));
+    }
+    let body = format!(
+        "{}({}){}",
+        &statement[..open],
+        rest.join(", "),
+        &statement[close + 1..]
+    );
+    Ok((body, taken))
+}
+
 /// `text` split at commas outside quotes and parentheses, trimmed, empty parts dropped.
 fn split_top_level(text: &str) -> Vec<String> {
     let (mut parts, mut current) = (Vec::new(), String::new());

@@ -11,34 +11,12 @@
 /// # Errors
 /// An entry `name AS` without an expression.
 pub(super) fn split(statement: &str) -> Result<(String, Vec<(String, String)>), String> {
-    let Some(open) = statement.find('(') else {
-        return Ok((statement.to_owned(), Vec::new()));
-    };
-    let close = statement
-        .rfind(')')
-        .ok_or("a closing `)` of the column list")?;
-    let mut computed = Vec::new();
-    let mut rest = Vec::new();
-    for entry in super::split_top_level(&statement[open + 1..close]) {
-        match computed_column(&entry)? {
-            Some(column) => computed.push(column),
-            None => rest.push(entry),
-        }
-    }
-    if computed.is_empty() {
-        return Ok((statement.to_owned(), computed));
-    }
+    let (body, computed) = super::take_entries(statement, computed_column)?;
     for (i, (name, _)) in computed.iter().enumerate() {
         if computed[..i].iter().any(|(n, _)| n == name) {
             return Err(format!("computed column `{name}` is declared twice"));
         }
     }
-    let body = format!(
-        "{}({}){}",
-        &statement[..open],
-        rest.join(", "),
-        &statement[close + 1..]
-    );
     Ok((body, computed))
 }
 

@@ -16,34 +16,35 @@
 //! query only reads. The other keys of Flink (`leader-epoch`, `timestamp-type`) are
 //! refused, as are metadata columns of other connectors.
 
-/// A metadata column: its name, and the metadata it reads.
+/// Each metadata key: the Kafka source's column that holds it, and the
+/// `metadata-columns` entry that asks the source for it (none for the coordinates).
+const KEYS: [(&str, &str, Option<&str>); 6] = [
+    ("timestamp", "kafka_timestamp", Some("timestamp")),
+    ("key", "kafka_key", Some("key")),
+    ("headers", "kafka_headers", Some("headers")),
+    ("topic", "source", None),
+    ("partition", "partition", None),
+    ("offset", "offset", None),
+];
+
+/// A metadata column: its name, the source's column that holds it, and the
+/// `metadata-columns` entry that asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Metadata {
     pub(super) name: String,
-    pub(super) key: String,
+    column: &'static str,
+    wanted: Option<&'static str>,
 }
 
 impl Metadata {
     /// The Kafka source's `metadata-columns` entry that gives it, if any.
     pub(super) fn wanted(&self) -> Option<&'static str> {
-        match self.key.as_str() {
-            "timestamp" => Some("timestamp"),
-            "key" => Some("key"),
-            "headers" => Some("headers"),
-            _ => None,
-        }
+        self.wanted
     }
 
     /// The source's column that holds it.
     pub(super) fn column(&self) -> &'static str {
-        match self.key.as_str() {
-            "timestamp" => "kafka_timestamp",
-            "key" => "kafka_key",
-            "headers" => "kafka_headers",
-            "topic" => "source",
-            "partition" => "partition",
-            _ => "offset",
-        }
+        self.column
     }
 }
 
@@ -111,30 +112,7 @@ pub(super) fn read(
 /// # Errors
 /// A metadata key the Kafka source does not give, or a malformed entry.
 pub(super) fn split(statement: &str) -> Result<(String, Vec<Metadata>), String> {
-    let Some(open) = statement.find('(') else {
-        return Ok((statement.to_owned(), Vec::new()));
-    };
-    let close = statement
-        .rfind(')')
-        .ok_or("a closing `)` of the column list")?;
-    let mut metadata = Vec::new();
-    let mut rest = Vec::new();
-    for entry in super::split_top_level(&statement[open + 1..close]) {
-        match metadata_column(&entry)? {
-            Some(column) => metadata.push(column),
-            None => rest.push(entry),
-        }
-    }
-    if metadata.is_empty() {
-        return Ok((statement.to_owned(), metadata));
-    }
-    let body = format!(
-        "{}({}){}",
-        &statement[..open],
-        rest.join(", "),
-        &statement[close + 1..]
-    );
-    Ok((body, metadata))
+    super::take_entries(statement, metadata_column)
 }
 
 /// `name TYPE METADATA [FROM 'key'] [VIRTUAL]`; `None` for any other entry.
@@ -164,21 +142,18 @@ fn metadata_column(entry: &str) -> Result<Option<Metadata>, String> {
             ));
         }
     };
-    let known = [
-        "timestamp",
-        "key",
-        "headers",
-        "topic",
-        "partition",
-        "offset",
-    ];
-    if !known.contains(&key.as_str()) {
+    let Some(&(_, column, wanted)) = KEYS.iter().find(|(k, _, _)| *k == key) else {
+        let known: Vec<&str> = KEYS.iter().map(|(k, _, _)| *k).collect();
         return Err(format!(
             "`{entry}`: the Kafka source gives the metadata {}; not `{key}`",
             known.join(", ")
         ));
-    }
-    Ok(Some(Metadata { name, key }))
+    };
+    Ok(Some(Metadata {
+        name,
+        column,
+        wanted,
+    }))
 }
 
 #[cfg(test)]

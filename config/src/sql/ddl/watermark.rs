@@ -7,25 +7,14 @@ use super::super::window::interval;
 
 /// Takes the `WATERMARK FOR ...` entry out of the column list.
 pub(super) fn split(statement: &str) -> Result<(String, Option<String>), String> {
-    let Some(open) = statement.find('(') else {
-        return Ok((statement.to_owned(), None));
-    };
-    let close = statement
-        .rfind(')')
-        .ok_or("a closing `)` of the column list")?;
-    let entries = super::split_top_level(&statement[open + 1..close]);
-    let (watermarks, rest): (Vec<String>, Vec<String>) = entries
-        .into_iter()
-        .partition(|e| e.to_ascii_uppercase().starts_with("WATERMARK "));
+    let (body, watermarks) = super::take_entries(statement, |e| {
+        Ok(e.to_ascii_uppercase()
+            .starts_with("WATERMARK ")
+            .then(|| e.to_owned()))
+    })?;
     if watermarks.len() > 1 {
         return Err("one WATERMARK clause".into());
     }
-    let body = format!(
-        "{}({}){}",
-        &statement[..open],
-        rest.join(", "),
-        &statement[close + 1..]
-    );
     Ok((body, watermarks.into_iter().next()))
 }
 
