@@ -134,7 +134,26 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
         return Ok(None);
     };
     let wrong = |expected: &str| format!("`{e}`: Spark's {name} takes {expected}");
-    let sql = match (name.as_str(), args.as_slice()) {
+    let groups: [Group; 3] = [date_call, epoch_call, text_call];
+    for group in groups {
+        if let Some(sql) = group(&name, &args, &wrong)? {
+            return parsed(e, &sql).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// A group of functions' rewriting: the call's name and arguments (as SQL), and what
+/// to say when they do not fit.
+type Group = fn(&str, &[String], &dyn Fn(&str) -> String) -> Rewritten;
+
+/// A rewriting's SQL, `None` when the call is none of a group's (or needs none); an
+/// error names what the call takes.
+type Rewritten = Result<Option<String>, String>;
+
+/// Spark's date and time functions.
+fn date_call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) -> Rewritten {
+    Ok(Some(match (name, args) {
         ("date_format", [ts, format]) => match java_format(format, false)? {
             Some(chrono) => format!("to_char({ts}, {chrono})"),
             None => return Ok(None),
@@ -157,16 +176,12 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
             }
             format!("{name}({})", out.join(", "))
         }
-        ("if", [condition, then, otherwise]) => {
-            format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END")
-        }
-        ("if", _) => return Err(wrong("a condition and two values")),
         (
             "year" | "quarter" | "month" | "day" | "dayofmonth" | "dayofyear" | "hour" | "minute"
             | "second" | "weekofyear",
             [value],
         ) => {
-            let part = match name.as_str() {
+            let part = match name {
                 "dayofmonth" => "day",
                 "dayofyear" => "doy",
                 "weekofyear" => "week",
@@ -180,13 +195,6 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
             | "second" | "weekofyear" | "dayofweek",
             _,
         ) => return Err(wrong("one date or timestamp")),
-        ("unix_timestamp", []) => "CAST(to_unixtime(now()) AS BIGINT)".to_owned(),
-        ("unix_timestamp", [value]) => format!("CAST(to_unixtime({value}) AS BIGINT)"),
-        ("unix_timestamp", [value, format]) => {
-            let format = java_format(format, true)?.unwrap_or_else(|| format.clone());
-            format!("CAST(to_unixtime({value}, {format}) AS BIGINT)")
-        }
-        ("unix_timestamp", _) => return Err(wrong("at most a value and a format")),
         ("datediff", [end, start]) => {
             format!("(CAST(CAST({end} AS DATE) AS INT) - CAST(CAST({start} AS DATE) AS INT))")
         }
@@ -196,6 +204,56 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
             format!("CAST(CAST(CAST({date} AS DATE) AS INT) {op} ({days}) AS DATE)")
         }
         ("date_add" | "date_sub", _) => return Err(wrong("a date and a number of days")),
+        _ => return Ok(None),
+    }))
+}
+
+/// Conversions between epochs and timestamps: Spark's `unix_timestamp` and
+/// `from_unixtime`, Flink's `TO_TIMESTAMP_LTZ` and `PROCTIME()`.
+fn epoch_call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) -> Rewritten {
+    Ok(Some(match (name, args) {
+        ("unix_timestamp", []) => "CAST(to_unixtime(now()) AS BIGINT)".to_owned(),
+        ("unix_timestamp", [value]) => format!("CAST(to_unixtime({value}) AS BIGINT)"),
+        ("unix_timestamp", [value, format]) => {
+            let format = java_format(format, true)?.unwrap_or_else(|| format.clone());
+            format!("CAST(to_unixtime({value}, {format}) AS BIGINT)")
+        }
+        ("unix_timestamp", _) => return Err(wrong("at most a value and a format")),
+        // Flink's epoch to timestamp (precision 3, milliseconds, by default), in UTC.
+        ("to_timestamp_ltz", [value, rest @ ..]) if rest.len() <= 1 => {
+            let unit = match rest.first().map(String::as_str) {
+                None | Some("3") => "millis",
+                Some("0") => "seconds",
+                Some("6") => "micros",
+                Some("9") => "nanos",
+                Some(_) => return Err(wrong("an epoch number and a precision of 0, 3, 6 or 9")),
+            };
+            format!("arrow_cast(to_timestamp_{unit}({value}), '{UTC_MICROS}')")
+        }
+        ("to_timestamp_ltz", _) => return Err(wrong("an epoch number and a precision")),
+        // Flink's processing time: the time of the batch's evaluation, as `now()`.
+        ("proctime", []) => "now()".to_owned(),
+        // Text, as Spark's and Flink's: a fraction of a second (`ms / 1000`, a double) is
+        // cut off, as Spark casts it.
+        ("from_unixtime", [value, format @ ..]) if format.len() <= 1 => {
+            let chrono = match format.first() {
+                None => "'%Y-%m-%d %H:%M:%S'".to_owned(),
+                Some(format) => java_format(format, false)?.unwrap_or_else(|| format.clone()),
+            };
+            format!("to_char(to_timestamp_seconds(CAST({value} AS BIGINT)), {chrono})")
+        }
+        ("from_unixtime", _) => return Err(wrong("epoch seconds and a format")),
+        _ => return Ok(None),
+    }))
+}
+
+/// `if`, `regexp_extract` and `substring`.
+fn text_call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) -> Rewritten {
+    Ok(Some(match (name, args) {
+        ("if", [condition, then, otherwise]) => {
+            format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END")
+        }
+        ("if", _) => return Err(wrong("a condition and two values")),
         ("regexp_extract", [value, pattern, rest @ ..]) if rest.len() <= 1 => {
             let Some(pattern) = string_literal(pattern) else {
                 return Err(wrong("a pattern that is a string literal"));
@@ -216,39 +274,14 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
             )
         }
         ("regexp_extract", _) => return Err(wrong("a string, a pattern and a group number")),
-        // Flink's epoch to timestamp (precision 3, milliseconds, by default), in UTC.
-        ("to_timestamp_ltz", [value, rest @ ..]) if rest.len() <= 1 => {
-            let unit = match rest.first().map(String::as_str) {
-                None | Some("3") => "millis",
-                Some("0") => "seconds",
-                Some("6") => "micros",
-                Some("9") => "nanos",
-                Some(_) => return Err(wrong("an epoch number and a precision of 0, 3, 6 or 9")),
-            };
-            format!("arrow_cast(to_timestamp_{unit}({value}), '{UTC_MICROS}')")
-        }
-        ("to_timestamp_ltz", _) => return Err(wrong("an epoch number and a precision")),
         ("substring" | "substr", [text, position, rest @ ..]) if rest.len() <= 1 => {
             match spark_substring(text, position, rest.first()) {
                 Some(sql) => sql,
                 None => return Ok(None),
             }
         }
-        // Flink's processing time: the time of the batch's evaluation, as `now()`.
-        ("proctime", []) => "now()".to_owned(),
-        // Text, as Spark's and Flink's: a fraction of a second (`ms / 1000`, a double) is
-        // cut off, as Spark casts it.
-        ("from_unixtime", [value, format @ ..]) if format.len() <= 1 => {
-            let chrono = match format.first() {
-                None => "'%Y-%m-%d %H:%M:%S'".to_owned(),
-                Some(format) => java_format(format, false)?.unwrap_or_else(|| format.clone()),
-            };
-            format!("to_char(to_timestamp_seconds(CAST({value} AS BIGINT)), {chrono})")
-        }
-        ("from_unixtime", _) => return Err(wrong("epoch seconds and a format")),
         _ => return Ok(None),
-    };
-    parsed(e, &sql).map(Some)
+    }))
 }
 
 /// `sql`, the rewriting of `e`, parsed.
