@@ -10,58 +10,39 @@
 //! query, and as DataFusion's integer division did: the row goes to the dead letters
 //! with the reason. A double divided by zero is infinite, as in DataFusion and DuckDB.
 
-use arrow::array::Float64Array;
-use arrow::datatypes::DataType;
+use std::sync::Arc;
+
+use arrow::array::AsArray;
+use arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::DFSchema;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::error::DataFusionError;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, Volatility, cast,
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, Operator, ScalarUDF, Volatility, cast,
+    create_udf,
 };
 
-/// An integer divisor as a double; a zero fails the evaluation.
+/// An integer divisor, cast to a double, passed on; a zero fails the evaluation.
 fn divisor() -> ScalarUDF {
-    ScalarUDF::from(Divisor {
-        signature: Signature::any(1, Volatility::Immutable),
-    })
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Divisor {
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for Divisor {
-    fn name(&self) -> &str {
-        "integer_divisor"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float64)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let doubles = arrow::compute::cast(&arrays[0], &DataType::Float64)?;
-        let zeros = doubles
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .expect("cast to Float64")
-            .iter()
-            .any(|v| v == Some(0.0));
-        if zeros {
-            return Err(DataFusionError::Execution(
-                "division by zero (an integer divided by 0)".into(),
-            ));
-        }
-        Ok(ColumnarValue::Array(doubles))
-    }
+    create_udf(
+        "integer_divisor",
+        vec![DataType::Float64],
+        DataType::Float64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            if arrays[0]
+                .as_primitive::<Float64Type>()
+                .iter()
+                .any(|v| v == Some(0.0))
+            {
+                return Err(DataFusionError::Execution(
+                    "division by zero (an integer divided by 0)".into(),
+                ));
+            }
+            Ok(ColumnarValue::Array(Arc::clone(&arrays[0])))
+        }),
+    )
 }
 
 /// `expr` with each `/` of two integers dividing them as doubles.
@@ -80,7 +61,7 @@ pub(super) fn as_spark(expr: Expr, schema: &DFSchema) -> Result<Expr> {
                 Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
                     Box::new(cast(*left, DataType::Float64)),
                     Operator::Divide,
-                    Box::new(divisor().call(vec![*right])),
+                    Box::new(divisor().call(vec![cast(*right, DataType::Float64)])),
                 ))))
             }
             other => Ok(Transformed::no(other)),

@@ -5,15 +5,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Float64Array, Int64Array};
-use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::array::{ArrayRef, AsArray, Float64Array};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility, lit,
+    ColumnarValue, Expr, ExprSchemable, ScalarUDF, Volatility, cast, create_udf, lit,
 };
 
 /// `expr` with each `round` of a double rounding as Spark's.
@@ -30,14 +28,13 @@ pub(super) fn as_spark(expr: Expr, schema: &DFSchema) -> Result<Expr> {
                         .get_type(schema)
                         .is_ok_and(|t| matches!(t, DataType::Float64 | DataType::Float32)) =>
             {
-                let mut args = args;
-                if args.len() == 1 {
-                    args.push(lit(0_i64));
-                }
-                Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(
-                    Arc::new(ScalarUDF::from(SparkRound::default())),
-                    args,
-                )))
+                let mut args = args.into_iter();
+                let value = args.next().expect("one or two arguments");
+                let scale = args.next().unwrap_or_else(|| lit(0_i64));
+                Transformed::yes(spark_round().call(vec![
+                    cast(value, DataType::Float64),
+                    cast(scale, DataType::Int64),
+                ]))
             }
             other => Transformed::no(other),
         })
@@ -45,52 +42,25 @@ pub(super) fn as_spark(expr: Expr, schema: &DFSchema) -> Result<Expr> {
     .map(|t| t.data)
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct SparkRound {
-    signature: Signature,
-}
-
-impl Default for SparkRound {
-    fn default() -> Self {
-        Self {
-            signature: Signature::any(2, Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for SparkRound {
-    fn name(&self) -> &str {
-        "spark_round"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float64)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let values = cast(&arrays[0], &DataType::Float64)?;
-        let values = values
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .expect("cast to Float64");
-        let scales = cast(&arrays[1], &DataType::Int64)?;
-        let scales = scales
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .expect("cast to Int64");
-        let rounded: Float64Array = (0..values.len())
-            .map(|i| {
-                (values.is_valid(i) && scales.is_valid(i))
-                    .then(|| half_up(values.value(i), scales.value(i)))
-            })
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(rounded) as ArrayRef))
-    }
+/// Spark's `round` of a double to a number of decimals.
+fn spark_round() -> ScalarUDF {
+    create_udf(
+        "spark_round",
+        vec![DataType::Float64, DataType::Int64],
+        DataType::Float64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let values = arrays[0].as_primitive::<Float64Type>();
+            let scales = arrays[1].as_primitive::<Int64Type>();
+            let rounded: Float64Array = values
+                .iter()
+                .zip(scales.iter())
+                .map(|(v, d)| Some(half_up(v?, d?)))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(rounded) as ArrayRef))
+        }),
+    )
 }
 
 /// `x` rounded half up (away from zero) to `scale` decimals, on its shortest decimal form.

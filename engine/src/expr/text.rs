@@ -13,16 +13,15 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, StringBuilder};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::array::{ArrayRef, AsArray, StringBuilder};
+use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use arrow::temporal_conversions::timestamp_us_to_datetime;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
-    BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, TryCast, Volatility,
+    BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, Operator, TryCast, Volatility, cast,
+    create_udf,
 };
 
 /// `expr` with timestamps made text, `concat` and `||` as Spark's; see the module docs.
@@ -99,10 +98,28 @@ fn as_text(e: Expr, type_of: impl Fn(&Expr) -> Option<DataType>) -> Expr {
 }
 
 fn timestamp_text(e: Expr) -> Expr {
-    Expr::ScalarFunction(ScalarFunction::new_udf(
-        Arc::new(ScalarUDF::from(TimestampText::default())),
-        vec![e],
-    ))
+    create_udf(
+        "spark_timestamp_text",
+        vec![DataType::Timestamp(TimeUnit::Microsecond, None)],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let micros = arrays[0].as_primitive::<TimestampMicrosecondType>();
+            let mut out = StringBuilder::with_capacity(micros.len(), micros.len() * 26);
+            for t in micros.iter() {
+                match t.and_then(timestamp_us_to_datetime) {
+                    Some(t) => out.append_value(spark_text(&t.to_string())),
+                    None => out.append_null(),
+                }
+            }
+            Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        }),
+    )
+    .call(vec![cast(
+        e,
+        DataType::Timestamp(TimeUnit::Microsecond, None),
+    )])
 }
 
 fn is_text(t: &DataType) -> bool {
@@ -111,61 +128,6 @@ fn is_text(t: &DataType) -> bool {
 
 fn is_timestamp(t: &DataType) -> bool {
     matches!(t, DataType::Timestamp(_, _))
-}
-
-/// A timestamp's text as Spark's (see the module docs).
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct TimestampText {
-    signature: Signature,
-}
-
-impl Default for TimestampText {
-    fn default() -> Self {
-        Self {
-            signature: Signature::any(1, Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for TimestampText {
-    fn name(&self) -> &str {
-        "spark_timestamp_text"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let micros = cast(
-            &cast(
-                &arrays[0],
-                &DataType::Timestamp(TimeUnit::Microsecond, None),
-            )?,
-            &DataType::Int64,
-        )?;
-        let micros = micros
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .expect("cast to Int64");
-        let mut out = StringBuilder::with_capacity(micros.len(), micros.len() * 26);
-        for i in 0..micros.len() {
-            match micros
-                .is_valid(i)
-                .then(|| timestamp_us_to_datetime(micros.value(i)))
-                .flatten()
-            {
-                Some(t) => out.append_value(spark_text(&t.to_string())),
-                None => out.append_null(),
-            }
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
-    }
 }
 
 /// Chrono's `2026-01-01 00:00:03.500` as Spark's `2026-01-01 00:00:03.5`.
