@@ -208,28 +208,18 @@ fn the_least_and_greatest_text_merge_across_panes_and_go_through_a_snapshot() {
         ),
         Field::new("s", DataType::Utf8, true),
     ]));
-    let spec = crate::window::WindowSpec {
-        name: "w".into(),
-        kind: crate::window::WindowKind::Sliding {
+    let spec = crate::window::WindowSpec::new(
+        "w",
+        crate::window::WindowKind::Sliding {
             size: std::time::Duration::from_secs(20),
             slide: std::time::Duration::from_secs(10),
         },
-        time_column: "ts".into(),
-        keys: vec!["k".into()],
-        aggregates: vec![
-            agg("lo", AggregateFn::Min, Some("s")),
-            agg("hi", AggregateFn::Max, Some("s")),
-            agg("n", AggregateFn::Count, Some("s")),
-        ],
-        delay: std::time::Duration::ZERO,
-        mode: crate::window::OutputMode::Append,
-        allowed_lateness: std::time::Duration::ZERO,
-        watermark_from: None,
-        watermark_also: Vec::new(),
-        changelog: false,
-        deletes: false,
-        offset: std::time::Duration::ZERO,
-    };
+        "ts",
+    )
+    .with_keys(["k"])
+    .with_aggregate("lo", AggregateFn::Min, Some("s"))
+    .with_aggregate("hi", AggregateFn::Max, Some("s"))
+    .with_aggregate("n", AggregateFn::Count, Some("s"));
     let rows = |rows: &[(i64, Option<&str>)]| {
         RecordBatch::try_new(
             Arc::clone(&schema),
