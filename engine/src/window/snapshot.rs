@@ -69,7 +69,7 @@ impl WindowState {
                 fields.push(Field::new(format!("a{a}_least"), DataType::Utf8, true));
                 fields.push(Field::new(format!("a{a}_greatest"), DataType::Utf8, true));
             }
-            if self.readings()[a].is_exact() {
+            if self.kept[a] == Kept::Integers {
                 fields.push(Field::new(
                     format!("a{a}_int_sum"),
                     DataType::Decimal128(38, 0),
@@ -107,7 +107,7 @@ impl WindowState {
                 entries.iter().map(|(_, s)| s.acc.moments[a].count),
             )));
             // An exact aggregate's values in doubles too: what an earlier build kept.
-            let exact = self.readings()[a].is_exact();
+            let exact = self.kept[a] == Kept::Integers;
             for f in [
                 (|m: &Moments, exact| m.as_doubles(exact).0) as fn(&Moments, bool) -> f64,
                 |m, exact| m.as_doubles(exact).1,
@@ -231,7 +231,7 @@ impl WindowState {
                     f[3].value(i),
                     f[4].value(i),
                 );
-                if self.readings()[a].is_exact() {
+                if self.kept[a] == Kept::Integers {
                     exact[a].restore(i, &mut m);
                 }
                 acc.moments[a] = m;
