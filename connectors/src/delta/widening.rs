@@ -397,6 +397,72 @@ mod tests {
             .collect()
     }
 
+    /// Checks that `version` of the table in `dir` is one rewrite: the protocol
+    /// (timestamp_ntz needs its table feature), the schema, and every file removed and its
+    /// rows added again, none of them a data change.
+    fn assert_one_rewrite(dir: &std::path::Path, version: u64) {
+        let actions = commit(dir, version);
+        let count = |kind: &str| actions.iter().filter(|a| a.get(kind).is_some()).count();
+        assert_eq!((count("protocol"), count("metaData")), (1, 1));
+        let protocol = actions.iter().find_map(|a| a.get("protocol")).unwrap();
+        assert_eq!(protocol["minWriterVersion"], 7, "{protocol}");
+        for list in ["readerFeatures", "writerFeatures"] {
+            let features = protocol[list].to_string();
+            assert!(features.contains("timestampNtz"), "{protocol}");
+        }
+        // The legacy writer version 2's features stay required.
+        assert!(
+            protocol["writerFeatures"]
+                .to_string()
+                .contains("invariants"),
+            "{protocol}"
+        );
+        // The four files of two epochs come back as one per partition value.
+        assert_eq!((count("remove"), count("add")), (4, 3), "{actions:?}");
+        for a in &actions {
+            if let Some(file) = a.get("add").or_else(|| a.get("remove")) {
+                assert_eq!(file["dataChange"], false, "{file}");
+            }
+        }
+    }
+
+    /// A row of the wider types, past the old ranges.
+    fn wide_row() -> RecordBatch {
+        RecordBatch::try_new(
+            wide(),
+            vec![
+                Arc::new(Int64Array::from(vec![5_000_000_000])),
+                Arc::new(
+                    Decimal128Array::from(vec![Some(1_234_567_891_i128)])
+                        .with_precision_and_scale(12, 2)
+                        .unwrap(),
+                ),
+                Arc::new(TimestampMicrosecondArray::from(vec![Some(
+                    DAY_US + 3_600_000_000,
+                )])),
+                Arc::new(Int64Array::from(vec![Some(3_000_000_000)])),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// What a source that tails a table says when it stops (or `idle`, `no error`).
+    async fn error_of(tail: DeltaSource) -> String {
+        tokio::task::spawn_blocking(move || {
+            let mut cursors = tail.initial_cursors().unwrap();
+            for epoch in 0..10 {
+                match tail.next_ranges(epoch, &cursors) {
+                    Ok(Planned::Ranges(r)) => advance(&mut cursors, &r),
+                    Ok(_) => return "idle".to_owned(),
+                    Err(e) => return e.to_string(),
+                }
+            }
+            "no error".to_owned()
+        })
+        .await
+        .unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn merge_schema_widens_columns_by_rewriting_the_table_in_one_commit() {
         let dir = tempfile::tempdir().unwrap();
@@ -456,51 +522,11 @@ mod tests {
         );
         assert_eq!((d.version, d.rows), (3, Some(4)));
 
-        // Version 3: the protocol (timestamp_ntz needs its table feature), the schema, and
-        // every file removed and its rows added again, none of them a data change.
-        let actions = commit(&dir.path().join("t"), 3);
-        let count = |kind: &str| actions.iter().filter(|a| a.get(kind).is_some()).count();
-        assert_eq!((count("protocol"), count("metaData")), (1, 1));
-        let protocol = actions.iter().find_map(|a| a.get("protocol")).unwrap();
-        assert_eq!(protocol["minWriterVersion"], 7, "{protocol}");
-        for list in ["readerFeatures", "writerFeatures"] {
-            let features = protocol[list].to_string();
-            assert!(features.contains("timestampNtz"), "{protocol}");
-        }
-        // The legacy writer version 2's features stay required.
-        assert!(
-            protocol["writerFeatures"]
-                .to_string()
-                .contains("invariants"),
-            "{protocol}"
-        );
-        // The four files of two epochs come back as one per partition value.
-        assert_eq!((count("remove"), count("add")), (4, 3), "{actions:?}");
-        for a in &actions {
-            if let Some(file) = a.get("add").or_else(|| a.get("remove")) {
-                assert_eq!(file["dataChange"], false, "{file}");
-            }
-        }
+        assert_one_rewrite(&dir.path().join("t"), 3);
         let log = history(&location, Some(1)).await.unwrap();
         assert_eq!(log[0].operation, "WRITE");
 
-        // New rows of the wider types, past the old ranges.
-        let big = RecordBatch::try_new(
-            wide(),
-            vec![
-                Arc::new(Int64Array::from(vec![5_000_000_000])),
-                Arc::new(
-                    Decimal128Array::from(vec![Some(1_234_567_891_i128)])
-                        .with_precision_and_scale(12, 2)
-                        .unwrap(),
-                ),
-                Arc::new(TimestampMicrosecondArray::from(vec![Some(
-                    DAY_US + 3_600_000_000,
-                )])),
-                Arc::new(Int64Array::from(vec![Some(3_000_000_000)])),
-            ],
-        )
-        .unwrap();
+        let big = wide_row();
         let files = sink.write_files(&[big]).await.unwrap();
         sink.commit_epoch(2, files).await.unwrap();
 
@@ -525,19 +551,7 @@ mod tests {
         );
 
         // The source that started before the widening stops at it, saying why.
-        let e = tokio::task::spawn_blocking(move || {
-            let mut cursors = tail.initial_cursors().unwrap();
-            for epoch in 0..10 {
-                match tail.next_ranges(epoch, &cursors) {
-                    Ok(Planned::Ranges(r)) => advance(&mut cursors, &r),
-                    Ok(_) => return "idle".to_owned(),
-                    Err(e) => return e.to_string(),
-                }
-            }
-            "no error".to_owned()
-        })
-        .await
-        .unwrap();
+        let e = error_of(tail).await;
         assert!(
             e.contains("version 3 changes column \"id\" from Int32 to long")
                 && e.contains("restart"),
