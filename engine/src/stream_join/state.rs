@@ -12,6 +12,7 @@ use arrow::compute::{concat_batches, interleave};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows};
+use smallvec::SmallVec;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::StreamJoinSpec;
@@ -35,9 +36,15 @@ const NULL_KEYS: [&[u8]; 2] = [b"\xff\xffnull-left", b"\xff\xffnull-right"];
 struct Held {
     time: i64,
     until: i64,
-    batch: usize,
-    row: usize,
+    batch: u32,
+    row: u32,
     matched: bool,
+}
+
+impl Held {
+    fn at(&self) -> At {
+        (self.batch, self.row)
+    }
 }
 
 /// A batch some of whose rows are in state, and how many.
@@ -47,7 +54,7 @@ struct Kept {
 }
 
 /// Where a row is: (batch id, row).
-type At = (usize, usize);
+type At = (u32, u32);
 
 /// One side of the join: its rows in state by key, and the batches holding them.
 struct Side {
@@ -62,10 +69,11 @@ struct Side {
     late_schema: SchemaRef,
     /// The batches holding rows in state (or this epoch's), by id, with how many of their
     /// rows are in state; a batch goes once none is.
-    batches: BTreeMap<usize, Kept>,
+    batches: BTreeMap<u32, Kept>,
     /// The id of the next batch kept.
-    next_batch: usize,
-    held: HashMap<Box<[u8]>, Vec<Held>, Xxh3DefaultBuilder>,
+    next_batch: u32,
+    /// Most keys hold one row (bids by price, say): that one is kept inline.
+    held: HashMap<Box<[u8]>, SmallVec<[Held; 1]>, Xxh3DefaultBuilder>,
     /// This epoch's rows that were not late, in arrival order.
     fresh: Vec<(Box<[u8]>, Held)>,
     /// The least event time and the least `until` of the rows in state (`i64::MAX` when
@@ -106,7 +114,7 @@ impl Side {
     }
 
     /// Keeps `batch`, returning its index.
-    fn keep(&mut self, batch: RecordBatch) -> usize {
+    fn keep(&mut self, batch: RecordBatch) -> u32 {
         let id = self.next_batch;
         self.next_batch += 1;
         self.batches.insert(id, Kept { batch, live: 0 });
@@ -144,7 +152,7 @@ impl Side {
                 time: times.value(row),
                 until: untils.as_ref().map_or(times.value(row), |u| u[row]),
                 batch: at,
-                row,
+                row: row as u32,
                 matched,
             };
             self.note(&held);
@@ -190,7 +198,7 @@ impl Side {
                     return true;
                 }
                 if !h.matched {
-                    unmatched.push((h.batch, h.row));
+                    unmatched.push(h.at());
                 }
                 freed.push(h.batch);
                 false
@@ -211,7 +219,7 @@ impl Side {
     }
 
     /// The kept batch `id`.
-    fn kept(&mut self, id: usize) -> &mut Kept {
+    fn kept(&mut self, id: u32) -> &mut Kept {
         self.batches
             .get_mut(&id)
             .expect("a held row's batch is kept")
@@ -220,10 +228,13 @@ impl Side {
     /// The rows at `at`, in this side's schema.
     fn take(&self, at: &[At]) -> Result<Vec<ArrayRef>> {
         // Batch ids as positions among the kept batches, in id order.
-        let ids: Vec<usize> = self.batches.keys().copied().collect();
-        let at: Vec<At> = at
+        let ids: Vec<u32> = self.batches.keys().copied().collect();
+        let at: Vec<(usize, usize)> = at
             .iter()
-            .map(|&(id, row)| (ids.binary_search(&id).expect("a kept batch"), row))
+            .map(|&(id, row)| {
+                let position = ids.binary_search(&id).expect("a kept batch");
+                (position, row as usize)
+            })
             .collect();
         let mut columns = Vec::with_capacity(self.schema.fields().len());
         for c in 0..self.schema.fields().len() {
@@ -247,7 +258,7 @@ impl Side {
     }
 
     fn rows_held(&self) -> usize {
-        self.held.values().map(Vec::len).sum()
+        self.held.values().map(|rows| rows.len()).sum()
     }
 }
 
@@ -386,7 +397,7 @@ impl StreamJoinState {
             if let Some(rows) = right.held.get_mut(key) {
                 let held = *l;
                 for r in rows.iter_mut().filter(|r| matches(&held, r)) {
-                    pairs.push(((l.batch, l.row), (r.batch, r.row)));
+                    pairs.push((l.at(), r.at()));
                     l.matched = true;
                     r.matched = true;
                 }
@@ -394,7 +405,7 @@ impl StreamJoinState {
             for &i in fresh_right.get(key).map_or(&[][..], Vec::as_slice) {
                 let r = &mut right.fresh[i].1;
                 if matches(l, r) {
-                    pairs.push(((l.batch, l.row), (r.batch, r.row)));
+                    pairs.push((l.at(), r.at()));
                     l.matched = true;
                     r.matched = true;
                 }
@@ -404,7 +415,7 @@ impl StreamJoinState {
             if let Some(rows) = left.held.get_mut(key) {
                 let held = *r;
                 for l in rows.iter_mut().filter(|l| matches(l, &held)) {
-                    pairs.push(((l.batch, l.row), (r.batch, r.row)));
+                    pairs.push((l.at(), r.at()));
                     l.matched = true;
                     r.matched = true;
                 }
@@ -507,7 +518,7 @@ impl EventTimeState for StreamJoinState {
                     time: times.value(i),
                     until: untils.as_ref().map_or(times.value(i), |u| u[i]),
                     batch: at,
-                    row: i,
+                    row: i as u32,
                     matched: false,
                 },
             ));
@@ -568,7 +579,7 @@ impl EventTimeState for StreamJoinState {
         let mut encoded: Vec<Rows> = Vec::new();
         let mut entries: Vec<(u32, u8, bool, i64, usize, usize)> = Vec::new();
         for (s, side) in self.sides.iter().enumerate() {
-            let mut encodings: HashMap<usize, usize> = HashMap::new();
+            let mut encodings: HashMap<u32, usize> = HashMap::new();
             for (key, rows) in &side.held {
                 let group = key_group(key, key_groups);
                 for h in rows {
@@ -581,7 +592,7 @@ impl EventTimeState for StreamJoinState {
                             encoded.len() - 1
                         }
                     };
-                    entries.push((group, s as u8, h.matched, h.time, at, h.row));
+                    entries.push((group, s as u8, h.matched, h.time, at, h.row as usize));
                 }
             }
         }
