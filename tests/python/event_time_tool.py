@@ -65,7 +65,10 @@ deduplication within the watermark.
         With --paid-over N the join's ON also holds `p.paid > N`: the payments that fail
         it match nothing and are not late rows, though they move the watermark. With
         --amount-over N the query's WHERE also holds `o.amount > N`: the orders that fail
-        it are left out, and, filtered before the join, are not late rows either.
+        it are left out, and, filtered before the join, are not late rows either. With
+        --on-amount-over N the join's ON holds `o.amount > N`: the orders that fail it
+        match nothing but still come out once, with nulls for the payment (or are late
+        rows, as any order).
 
     event_time_tool.py check-join-windows --dir D --out OUT --table T --table2 T2 [--dlq DLQ]
         Windows over the join of check-join's orders and payments (the same bounds,
@@ -499,7 +502,11 @@ def check_join(args) -> dict:
     kept_o, kept_p, late = joined_rows(args)
     late = [(r["id"] if "id" in r else r["pid"], e) for r, e in late]
     want, matched, unmatched = [], 0, 0
+    gate = getattr(args, "on_amount_over", None)
     for o, hits in matches(kept_o, kept_p):
+        # An order failing a condition of ON on the orders matches no payment.
+        if gate is not None and not o["amount"] > gate:
+            hits = []
         for p in hits:
             want.append((o["id"], o["customer"], o["amount"], p["pid"], p["paid"]))
         if hits:
@@ -686,6 +693,8 @@ def main(argv) -> int:
                     help="the join's ON also holds p.paid > N (payments filtered before it)")
     cj.add_argument("--amount-over", type=int,
                     help="the query's WHERE holds o.amount > N (orders filtered before the join)")
+    cj.add_argument("--on-amount-over", type=int,
+                    help="the join's ON holds o.amount > N (failing orders come out unmatched)")
     cw = sub.add_parser("check-join-windows")
     cw.add_argument("--dir", required=True)
     cw.add_argument("--out", required=True)

@@ -22,7 +22,12 @@
 //! or RIGHT join. The join's state then holds only rows that can pass, and a filtered
 //! side's watermark still follows all its rows, as at its source; so a late row that
 //! fails its filter is dropped by the filter, not sent to the dead letters as late.
-//! Conditions on both sides filter the joined rows.
+//! In `ON`, a condition on the columns of a side an outer join keeps whole (the left of
+//! a LEFT JOIN, either side of a FULL JOIN) cannot drop its rows: it nulls their keys
+//! instead (`CASE WHEN cond THEN key END`, computed before the join), so a row that fails
+//! it matches nothing and comes out once with nulls, when the watermark passes it, as
+//! Spark emits its unmatched rows. Conditions on both sides filter the joined rows of an
+//! inner join; an outer join refuses them.
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, TableFactor,
@@ -349,6 +354,7 @@ fn on_clause(
 ) -> Result<BeforeJoin, String> {
     let mut before = BeforeJoin::default();
     let mut filters = Vec::new();
+    let mut gates: [Vec<Expr>; 2] = Default::default();
     for conjunct in conjuncts(on) {
         match classify(conjunct, sides)? {
             Conjunct::Condition => condition.add(conjunct, sides)?,
@@ -366,17 +372,26 @@ fn on_clause(
             Conjunct::Other if kind == StreamJoinKind::Inner => {
                 filters.push(conjunct.clone());
             }
+            // A condition on the columns of a side the join keeps whole decides which of
+            // its rows may match; those that fail it still come out, unmatched.
+            Conjunct::Other if let Some(side) = filtered_side(conjunct, sides, kept(kind))? => {
+                gates[side].push(own_columns(conjunct, sides));
+            }
             Conjunct::Other => {
                 return Err(unsupported(
                     &format!("ON ... {conjunct}"),
                     "an outer join's ON holds key equalities, bounds on the sides' \
-                     event times, and filters of the side it does not keep whole (the \
-                     right of a LEFT JOIN); a condition on the kept side's columns, or \
-                     on both sides', decides which rows match inside the join, which \
-                     is not run yet (a filter in WHERE would also drop the unmatched \
-                     rows it keeps)",
+                     event times, and conditions on one side's columns; a condition on \
+                     both sides' columns decides which pairs match inside the join, \
+                     which is not run yet (a filter in WHERE would also drop the \
+                     unmatched rows it keeps)",
                 ));
             }
+        }
+    }
+    for (side, gate) in gates.into_iter().enumerate() {
+        if let Some(gate) = all_of(gate) {
+            gate_keys(&gate, side, condition, &mut before.keys[side]);
         }
     }
     // An inner join's conditions on both sides filter the joined rows, as WHERE would.
@@ -396,6 +411,45 @@ fn on_side(kind: StreamJoinKind) -> &'static [usize] {
         StreamJoinKind::LeftOuter => &[1],
         StreamJoinKind::RightOuter => &[0],
         StreamJoinKind::FullOuter => &[],
+    }
+}
+
+/// The sides an outer join of `kind` keeps whole: a condition of `ON` on one of their
+/// columns gates its keys ([`gate_keys`]).
+fn kept(kind: StreamJoinKind) -> &'static [usize] {
+    match kind {
+        StreamJoinKind::Inner => &[],
+        StreamJoinKind::LeftOuter => &[0],
+        StreamJoinKind::RightOuter => &[1],
+        StreamJoinKind::FullOuter => &[0, 1],
+    }
+}
+
+/// Makes each join key of `side` null where `gate` (a condition of `ON` on that side's own
+/// columns) does not hold: `CASE WHEN gate THEN key END`, computed before the join as
+/// `__key<i>`. A row with a null key matches nothing and is held apart, so an outer join
+/// emits it once, with nulls for the other side, when the watermark passes it: SQL's
+/// outer join of a row that fails its `ON`.
+fn gate_keys(
+    gate: &Expr,
+    side: usize,
+    condition: &mut Condition,
+    computed: &mut Vec<(String, String)>,
+) {
+    for (i, key) in condition.keys.iter_mut().enumerate() {
+        let column = if side == 0 { &mut key.0 } else { &mut key.1 };
+        let value = match computed.iter_mut().find(|(name, _)| name == column) {
+            Some((_, sql)) => std::mem::take(sql),
+            None => Ident::with_quote('"', column.as_str()).to_string(),
+        };
+        let gated = format!("CASE WHEN {gate} THEN {value} END");
+        match computed.iter_mut().find(|(name, _)| name == column) {
+            Some((_, sql)) => *sql = gated,
+            None => {
+                *column = format!("__key{i}");
+                computed.push((column.clone(), gated));
+            }
+        }
     }
 }
 
