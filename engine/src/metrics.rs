@@ -456,10 +456,21 @@ impl SinkTally {
         for (reason, n) in counts {
             reasons
                 .get_or_create(&ReasonLabel {
-                    reason: reason.to_owned(),
+                    reason: reason_label(reason).to_owned(),
                 })
                 .inc_by(n);
         }
+    }
+}
+
+/// The label a dead letter's `reason` is counted under: the reason itself (`late`,
+/// `parse_error`, `rule:<name>`), but only `error` for a row an expression failed on,
+/// whose reason (`error:<message>`) holds the message, often with the row's values: a
+/// label per message would make a series per bad value, without bound.
+fn reason_label(reason: &str) -> &str {
+    match reason.split_once(':') {
+        Some(("error", _)) => "error",
+        _ => reason,
     }
 }
 
@@ -591,17 +602,22 @@ mod tests {
             Some("rule:positive"),
             Some("late"),
             None,
+            Some("error:Cast error: Cannot cast string 'abc' to value of Int64 type"),
+            Some("error:Cast error: Cannot cast string 'abd' to value of Int64 type"),
         ]);
         tally.count(&RecordBatch::try_new(schema, vec![Arc::new(reasons)]).unwrap());
         let text = exposed(&registry);
         for line in [
-            r#"sluice_sink_written_rows_total{table="dlq"} 4"#,
+            r#"sluice_sink_written_rows_total{table="dlq"} 6"#,
             r#"sluice_dead_letter_rows_total{reason="late"} 2"#,
             r#"sluice_dead_letter_rows_total{reason="rule:positive"} 1"#,
             r#"sluice_dead_letter_rows_total{reason="unknown"} 1"#,
+            // One series for every expression error, whatever its message.
+            r#"sluice_dead_letter_rows_total{reason="error"} 2"#,
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
+        assert!(!text.contains("abc"), "a value became a label:\n{text}");
     }
 
     #[test]
