@@ -16,7 +16,9 @@
 //! - a row with event time `t <= W(e-1)` (or none) is late: it goes to the late output
 //!   (the dead-letter table, reason `late`), as Spark drops it;
 //! - every other row is joined with the other side's rows in state and this epoch's, and
-//!   each matching pair is emitted once, at the end of the epoch;
+//!   each matching pair is emitted once, at the end of the epoch (with a `condition`, only
+//!   the pairs that meet it match: the condition is evaluated over the candidate pairs'
+//!   joined rows, and only the pairs that pass mark their rows matched);
 //! - then rows that no future row can match are evicted: a left row once
 //!   `l.u + max_offset <= W(e)` (a future right row has `r.t > W(e)`), a right row once
 //!   `r.t - min_offset <= W(e)`. In a left (right) outer join, an evicted left (right)
@@ -113,6 +115,12 @@ pub struct StreamJoinSpec {
     /// The same for the right side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub right_watermark_from: Option<String>,
+    /// A condition on the joined row's columns (with their prefixes) that a pair must
+    /// also meet to match, as an outer join's `ON` over both sides' columns: a pair that
+    /// fails it is not emitted, and does not count as a match of either row, which an
+    /// outer join then emits unmatched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
 }
 
 /// Stream–stream interval joins of Arrow batch streams.

@@ -68,7 +68,9 @@ deduplication within the watermark.
         it are left out, and, filtered before the join, are not late rows either. With
         --on-amount-over N the join's ON holds `o.amount > N`: the orders that fail it
         match nothing but still come out once, with nulls for the payment (or are late
-        rows, as any order).
+        rows, as any order). With --paid-under-amount the join's ON holds
+        `p.paid < o.amount`, a condition on both sides: only the pairs that meet it match,
+        and an order none of whose payments meets it comes out once with nulls.
 
     event_time_tool.py check-join-windows --dir D --out OUT --table T --table2 T2 [--dlq DLQ]
         Windows over the join of check-join's orders and payments (the same bounds,
@@ -507,6 +509,9 @@ def check_join(args) -> dict:
         # An order failing a condition of ON on the orders matches no payment.
         if gate is not None and not o["amount"] > gate:
             hits = []
+        # A condition of ON on both sides decides which pairs match.
+        if getattr(args, "paid_under_amount", False):
+            hits = [p for p in hits if p["paid"] < o["amount"]]
         for p in hits:
             want.append((o["id"], o["customer"], o["amount"], p["pid"], p["paid"]))
         if hits:
@@ -695,6 +700,8 @@ def main(argv) -> int:
                     help="the query's WHERE holds o.amount > N (orders filtered before the join)")
     cj.add_argument("--on-amount-over", type=int,
                     help="the join's ON holds o.amount > N (failing orders come out unmatched)")
+    cj.add_argument("--paid-under-amount", action="store_true",
+                    help="the join's ON holds p.paid < o.amount (a condition on both sides)")
     cw = sub.add_parser("check-join-windows")
     cw.add_argument("--dir", required=True)
     cw.add_argument("--out", required=True)

@@ -362,6 +362,32 @@ fn a_left_join_s_on_condition_on_its_kept_side_keeps_the_failing_rows_unmatched(
     against_oracle_through_kills(&dir, &job, 2, "check-join", &args)
 }
 
+/// The LEFT join with a condition on both sides in `ON` (`p.paid < o.amount`): the join
+/// evaluates it over its candidate pairs, so a payment that fails it does not match its
+/// order, and an order none of whose payments passes comes out once with nulls (a
+/// `WHERE` would drop it). Killed three times and resumed.
+#[test]
+fn a_left_join_s_on_condition_on_both_sides_decides_which_pairs_match() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_stream_join_on_pair")?;
+    write_input(&dir, "write-join", 3)?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'orders-paid-under';\n\
+             {}INSERT INTO order_payments \
+             SELECT o.id AS order_id, customer, amount, pid, paid \
+             FROM orders AS o LEFT JOIN payments AS p \
+               ON p.order_id = o.id AND p.paid < o.amount \
+              AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE;\n",
+            orders_and_payments(&dir)
+        ),
+    )?;
+    let args = ["--table", "order_payments", "--paid-under-amount"];
+    against_oracle_through_kills(&dir, &job, 2, "check-join", &args)
+}
+
 /// The watermark of a side filtered in `ON` is its source's, not its filtered rows': in
 /// epoch 0 a payment that fails `p.paid > 100` moves the payments' watermark to 00:09,
 /// which epoch 1 uses (order 1 leaves the join unmatched) and epoch 2 holds rows to; in

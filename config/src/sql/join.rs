@@ -27,7 +27,8 @@
 //! instead (`CASE WHEN cond THEN key END`, computed before the join), so a row that fails
 //! it matches nothing and comes out once with nulls, when the watermark passes it, as
 //! Spark emits its unmatched rows. Conditions on both sides filter the joined rows of an
-//! inner join; an outer join refuses them.
+//! inner join; in an outer join's `ON` they are the join's own `condition`, evaluated
+//! over its candidate pairs, so that only the pairs that meet it count as matches.
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, TableFactor,
@@ -153,6 +154,7 @@ pub(super) fn lower<'a>(
         *selection = condition.take_bounds(selection.take(), &sides)?;
     }
     *selection = push_down(selection.take(), kind, &sides, &mut before.pushed)?;
+    let pair = all_of(std::mem::take(&mut before.pair));
     plan = before.lower(plan, target, &mut sides);
     let max = match (condition.max, condition.until_max) {
         (Some(_), Some(_)) => {
@@ -185,7 +187,14 @@ pub(super) fn lower<'a>(
         unreachable!("both bounds name both sides' event times");
     };
     // A source table's columns the query never reads are not kept in the join's state.
-    let used = condition.used(items, selection.as_ref(), group_by, &sides);
+    let reads = all_of(selection.iter().chain(&pair).cloned().collect());
+    let used = condition.used(items, reads.as_ref(), group_by, &sides);
+    let pair = pair
+        .map(|mut pair| {
+            joined_columns(&mut pair, &sides)?;
+            Ok::<_, String>(pair.to_string())
+        })
+        .transpose()?;
     plan = drop_unused(plan, target, &mut sides, used);
     let [l, r] = &sides;
     let name = format!("{target}/join");
@@ -207,6 +216,7 @@ pub(super) fn lower<'a>(
         left_until: condition.until.clone(),
         left_watermark_from: l.watermark_from.clone(),
         right_watermark_from: r.watermark_from.clone(),
+        condition: pair,
     };
     Ok(Lowered {
         plan: plan.stream_join(&name, &l.stream, spec.clone()),
@@ -300,6 +310,9 @@ struct BeforeJoin {
     pushed: [Vec<Expr>; 2],
     /// Key expressions `(column, SQL)`.
     keys: [Vec<(String, String)>; 2],
+    /// Conditions of an outer join's `ON` on both sides' columns, which the join
+    /// evaluates over its candidate pairs.
+    pair: Vec<Expr>,
 }
 
 impl BeforeJoin {
@@ -307,7 +320,9 @@ impl BeforeJoin {
     /// only) and key projection (`-keys`); a filtered side's watermark still follows all
     /// its rows, as at its source.
     fn lower(self, mut plan: PlanBuilder, target: &str, sides: &mut [Side<'_>; 2]) -> PlanBuilder {
-        let BeforeJoin { on, pushed, keys } = self;
+        let BeforeJoin {
+            on, pushed, keys, ..
+        } = self;
         for ((side, on), pushed) in sides.iter_mut().zip(on).zip(pushed) {
             let clause = if on.is_empty() { "where" } else { "on" };
             let Some(predicate) = all_of(on.into_iter().chain(pushed).collect()) else {
@@ -377,16 +392,9 @@ fn on_clause(
             Conjunct::Other if let Some(side) = filtered_side(conjunct, sides, kept(kind))? => {
                 gates[side].push(own_columns(conjunct, sides));
             }
-            Conjunct::Other => {
-                return Err(unsupported(
-                    &format!("ON ... {conjunct}"),
-                    "an outer join's ON holds key equalities, bounds on the sides' \
-                     event times, and conditions on one side's columns; a condition on \
-                     both sides' columns decides which pairs match inside the join, \
-                     which is not run yet (a filter in WHERE would also drop the \
-                     unmatched rows it keeps)",
-                ));
-            }
+            // A condition on both sides' columns decides inside an outer join which
+            // pairs match (a filter after it would also drop the unmatched rows it keeps).
+            Conjunct::Other => before.pair.push(conjunct.clone()),
         }
     }
     for (side, gate) in gates.into_iter().enumerate() {
@@ -691,25 +699,41 @@ impl Lowered<'_> {
     }
 
     fn rewrite(&self, e: &mut Expr) -> Result<(), String> {
-        let column = match e {
-            Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
-                if !self.sides.iter().any(|s| s.alias == ids[0].value) {
-                    return Err(format!(
-                        "`{}.{}`: no side of the join goes by `{}`",
-                        ids[0], ids[1], ids[0]
-                    ));
-                }
-                format!("{}.{}", ids[0].value, ids[1].value)
-            }
-            Expr::Identifier(id) if id.quote_style.is_none() => {
-                match owner(&id.value, &self.sides)? {
-                    Some(side) => format!("{}.{}", self.sides[side].alias, id.value),
-                    None => return Ok(()),
-                }
-            }
-            _ => return Ok(()),
-        };
-        *e = Expr::Identifier(Ident::with_quote('"', column));
-        Ok(())
+        joined_column(e, &self.sides)
     }
+}
+
+/// Rewrites `e` to the joined rows' columns, as [`Lowered::qualify`] does.
+fn joined_columns(e: &mut Expr, sides: &[Side; 2]) -> Result<(), String> {
+    let mut failure = None;
+    let _ = visit_expressions_mut(e, |e| {
+        if let Err(message) = joined_column(e, sides) {
+            failure.get_or_insert(message);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    failure.map_or(Ok(()), Err)
+}
+
+/// `e`, when it is a column of one side (`a.col`, or a `col` only one side has), as the
+/// joined rows' column `"a.col"`.
+fn joined_column(e: &mut Expr, sides: &[Side; 2]) -> Result<(), String> {
+    let column = match e {
+        Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+            if !sides.iter().any(|s| s.alias == ids[0].value) {
+                return Err(format!(
+                    "`{}.{}`: no side of the join goes by `{}`",
+                    ids[0], ids[1], ids[0]
+                ));
+            }
+            format!("{}.{}", ids[0].value, ids[1].value)
+        }
+        Expr::Identifier(id) if id.quote_style.is_none() => match owner(&id.value, sides)? {
+            Some(side) => format!("{}.{}", sides[side].alias, id.value),
+            None => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    *e = Expr::Identifier(Ident::with_quote('"', column));
+    Ok(())
 }

@@ -21,6 +21,7 @@ use crate::event_time::{
     EventTimeState, SnapshotWriter, as_micros, binary_column, canonical_order, decode_snapshots,
     late_rows, late_schema, snapshot_batches, time_index, whole_rows,
 };
+use crate::expr::SqlExpr;
 use crate::key::{KeyColumns, column_index, key_group};
 use crate::watermark::Watermark;
 use crate::window::micros;
@@ -274,6 +275,8 @@ pub struct StreamJoinState {
     spec: StreamJoinSpec,
     sides: [Side; 2],
     output_schema: SchemaRef,
+    /// The spec's `condition`, compiled against the output schema.
+    condition: Option<SqlExpr>,
 }
 
 impl StreamJoinState {
@@ -353,10 +356,16 @@ impl StreamJoinState {
                 f.name()
             )));
         }
+        let condition = spec
+            .condition
+            .as_deref()
+            .map(|sql| SqlExpr::compile(sql, &output_schema))
+            .transpose()?;
         Ok(Self {
             spec,
             sides,
             output_schema,
+            condition,
         })
     }
 
@@ -379,12 +388,53 @@ impl StreamJoinState {
         )
     }
 
-    /// The matching pairs of the epoch: fresh left rows with the right rows in state and
-    /// the fresh right rows, then fresh right rows with the left rows in state.
-    fn pairs(&mut self) -> Vec<(At, At)> {
+    /// The matching pairs of the epoch. Without a condition, the candidates (keys equal,
+    /// times within the bounds) all match; with one, the candidates' joined rows are
+    /// built and the condition evaluated over them, then the candidates are visited again,
+    /// in the same order, to keep (and mark matched) those that passed.
+    fn pairs(&mut self) -> Result<Vec<(At, At)>> {
+        let Some(condition) = self.condition.clone() else {
+            let mut pairs = Vec::new();
+            self.visit_candidates(|l, r| {
+                pairs.push((l, r));
+                true
+            });
+            return Ok(pairs);
+        };
+        let mut candidates = Vec::new();
+        self.visit_candidates(|l, r| {
+            candidates.push((l, r));
+            false
+        });
+        let Some(joined) = self.output(&candidates, &[], &[])? else {
+            return Ok(Vec::new());
+        };
+        let passed = condition.predicate(&joined)?;
+        let mut verdicts = passed.values().iter();
+        let mut pairs = Vec::new();
+        self.visit_candidates(|l, r| {
+            let pass = verdicts.next().expect("one verdict per candidate");
+            if pass {
+                pairs.push((l, r));
+            }
+            pass
+        });
+        Ok(pairs)
+    }
+
+    /// Visits the epoch's candidate pairs in a fixed order, fresh left rows with the right
+    /// rows in state and the fresh right rows, then fresh right rows with the left rows in
+    /// state; both rows of a pair `matches` accepts are marked matched.
+    fn visit_candidates(&mut self, mut accept: impl FnMut(At, At) -> bool) {
         let (min, max) = (self.spec.min_offset_us, self.spec.max_offset_us);
-        let matches = move |l: &Held, r: &Held| {
+        let within = move |l: &Held, r: &Held| {
             r.time >= l.time.saturating_add(min) && r.time <= l.until.saturating_add(max)
+        };
+        let mut pair = |l: &mut Held, r: &mut Held| {
+            if within(l, r) && accept(l.at(), r.at()) {
+                l.matched = true;
+                r.matched = true;
+            }
         };
         let [left, right] = &mut self.sides;
         let mut fresh_right: HashMap<Box<[u8]>, Vec<usize>, Xxh3DefaultBuilder> =
@@ -392,36 +442,23 @@ impl StreamJoinState {
         for (i, (key, _)) in right.fresh.iter().enumerate() {
             fresh_right.entry(key.clone()).or_default().push(i);
         }
-        let mut pairs = Vec::new();
         for (key, l) in &mut left.fresh {
             if let Some(rows) = right.held.get_mut(key) {
-                let held = *l;
-                for r in rows.iter_mut().filter(|r| matches(&held, r)) {
-                    pairs.push((l.at(), r.at()));
-                    l.matched = true;
-                    r.matched = true;
+                for r in rows.iter_mut() {
+                    pair(l, r);
                 }
             }
             for &i in fresh_right.get(key).map_or(&[][..], Vec::as_slice) {
-                let r = &mut right.fresh[i].1;
-                if matches(l, r) {
-                    pairs.push((l.at(), r.at()));
-                    l.matched = true;
-                    r.matched = true;
-                }
+                pair(l, &mut right.fresh[i].1);
             }
         }
         for (key, r) in &mut right.fresh {
             if let Some(rows) = left.held.get_mut(key) {
-                let held = *r;
-                for l in rows.iter_mut().filter(|l| matches(l, &held)) {
-                    pairs.push((l.at(), r.at()));
-                    l.matched = true;
-                    r.matched = true;
+                for l in rows.iter_mut() {
+                    pair(l, r);
                 }
             }
         }
-        pairs
     }
 
     /// The output rows: the pairs, then unmatched left rows with nulls, then unmatched
@@ -532,7 +569,7 @@ impl EventTimeState for StreamJoinState {
         epoch_max: &[Option<i64>],
         flush: bool,
     ) -> Result<Option<RecordBatch>> {
-        let pairs = self.pairs();
+        let pairs = self.pairs()?;
         for side in &mut self.sides {
             side.settle();
         }

@@ -24,6 +24,7 @@ fn join_spec(kind: StreamJoinKind) -> StreamJoinSpec {
         left_until: None,
         left_watermark_from: None,
         right_watermark_from: None,
+        condition: None,
     }
 }
 

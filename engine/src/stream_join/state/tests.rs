@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Int64Array, TimestampMicrosecondArray};
+use arrow::array::{Array, Int64Array, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
@@ -62,6 +62,7 @@ fn a_join_bounded_above_by_a_left_column_keeps_the_left_row_until_it() {
         left_until: Some("u".into()),
         left_watermark_from: None,
         right_watermark_from: None,
+        condition: None,
     };
     let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
     // Epoch 0: auction 1 runs from 10 to 100; auction 2 has no expiry (null).
@@ -145,6 +146,7 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
         left_until: None,
         left_watermark_from: None,
         right_watermark_from: None,
+        condition: None,
     };
     let rows = crate::event_time::SNAPSHOT_BATCH_ROWS as i64 * 2 + 123;
     let mut state = StreamJoinState::new(spec.clone(), &schema, &schema).unwrap();
@@ -206,6 +208,7 @@ fn a_right_row_leaves_once_the_watermark_passes_its_bound() {
         left_until: None,
         left_watermark_from: None,
         right_watermark_from: None,
+        condition: None,
     };
     let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
     // Epoch 0: auction 9 at 0; bids on auction 1 at 20 and 200 (none matches).
@@ -245,4 +248,90 @@ fn a_right_row_leaves_once_the_watermark_passes_its_bound() {
     assert_eq!(bid_time, 20);
     assert_eq!(state.sides[RIGHT].rows_held(), 1, "the bid at 200 stays");
     assert_eq!(state.sides[LEFT].rows_held(), 0);
+}
+
+/// A FULL join with a condition on both sides (`b.price > a.reserve`): only the pairs
+/// that meet it are emitted and mark their rows matched; every row without such a pair
+/// comes out once with nulls, here when the input ends.
+#[test]
+fn a_condition_on_both_sides_decides_which_pairs_match() {
+    let auctions: SchemaRef = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("reserve", DataType::Int64, false),
+        Field::new("t", ts(), false),
+    ]));
+    let bids: SchemaRef = Arc::new(Schema::new(vec![
+        Field::new("auction", DataType::Int64, false),
+        Field::new("price", DataType::Int64, false),
+        Field::new("t", ts(), false),
+    ]));
+    let spec = StreamJoinSpec {
+        name: "reserve".into(),
+        right: "bids".into(),
+        kind: StreamJoinKind::FullOuter,
+        left_keys: vec!["id".into()],
+        right_keys: vec!["auction".into()],
+        left_time: "t".into(),
+        right_time: "t".into(),
+        min_offset_us: 0,
+        max_offset_us: 100,
+        left_delay: Duration::ZERO,
+        right_delay: Duration::ZERO,
+        left_prefix: "a.".into(),
+        right_prefix: "b.".into(),
+        left_until: None,
+        left_watermark_from: None,
+        right_watermark_from: None,
+        condition: Some("\"b.price\" > \"a.reserve\"".into()),
+    };
+    let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
+    state.begin_epoch();
+    // Auction 1 (reserve 10) gets bids of 5 and 20; auction 2 (reserve 100) one of 50.
+    let a = batch(
+        &auctions,
+        vec![
+            vec![Some(1), Some(2)],
+            vec![Some(10), Some(100)],
+            vec![Some(0), Some(0)],
+        ],
+    );
+    assert!(state.absorb(LEFT, &a).unwrap().is_none());
+    let b = batch(
+        &bids,
+        vec![
+            vec![Some(1), Some(1), Some(2)],
+            vec![Some(5), Some(20), Some(50)],
+            vec![Some(1), Some(2), Some(3)],
+        ],
+    );
+    assert!(state.absorb(RIGHT, &b).unwrap().is_none());
+    let pairs = state
+        .finish_epoch(&[Some(0), Some(3)], false)
+        .unwrap()
+        .unwrap();
+    let rows = |out: &RecordBatch| -> Vec<(Option<i64>, Option<i64>)> {
+        let column = |name: &str| {
+            out.column_by_name(name)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .clone()
+        };
+        let (ids, prices) = (column("a.id"), column("b.price"));
+        (0..out.num_rows())
+            .map(|i| {
+                let at = |c: &Int64Array| (!c.is_null(i)).then(|| c.value(i));
+                (at(&ids), at(&prices))
+            })
+            .collect()
+    };
+    assert_eq!(rows(&pairs), [(Some(1), Some(20))]);
+    // The end of the input evicts the rest: auction 2 and the bids of 5 and 50 never
+    // matched; auction 1 did.
+    state.begin_epoch();
+    let rest = state.finish_epoch(&[None, None], true).unwrap().unwrap();
+    let mut rest = rows(&rest);
+    rest.sort();
+    assert_eq!(rest, [(None, Some(5)), (None, Some(50)), (Some(2), None)]);
 }
