@@ -8,11 +8,12 @@ use std::sync::Arc;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, UInt8Array, UInt32Array, new_null_array,
 };
-use arrow::compute::{concat_batches, interleave};
+use arrow::compute::{concat_batches, filter_record_batch, interleave};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows};
 use smallvec::SmallVec;
+use tracing::warn;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::StreamJoinSpec;
@@ -23,6 +24,7 @@ use crate::event_time::{
 };
 use crate::expr::SqlExpr;
 use crate::key::{KeyColumns, column_index, key_group};
+use crate::stateless::isolating;
 use crate::watermark::Watermark;
 use crate::window::micros;
 
@@ -409,8 +411,8 @@ impl StreamJoinState {
         let Some(joined) = self.output(&candidates, &[], &[])? else {
             return Ok(Vec::new());
         };
-        let passed = condition.predicate(&joined)?;
-        let mut verdicts = passed.values().iter();
+        let verdicts = self.verdicts(&condition, joined)?;
+        let mut verdicts = verdicts.into_iter();
         let mut pairs = Vec::new();
         self.visit_candidates(|l, r| {
             let pass = verdicts.next().expect("one verdict per candidate");
@@ -420,6 +422,49 @@ impl StreamJoinState {
             pass
         });
         Ok(pairs)
+    }
+
+    /// Whether each candidate pair (a row of `joined`) meets `condition`. A pair the
+    /// condition fails to evaluate on (an integer divided by zero, say) does not meet it:
+    /// such pairs are told apart from the others as a projection's failing rows are
+    /// ([`isolating`]), and counted in a warning, so that one bad pair neither stops the
+    /// job nor decides the others.
+    fn verdicts(&self, condition: &SqlExpr, joined: RecordBatch) -> Result<Vec<bool>> {
+        let n = joined.num_rows();
+        let mut fields = joined.schema().fields().to_vec();
+        fields.push(Arc::new(Field::new(CANDIDATE, DataType::UInt32, false)));
+        let mut columns = joined.columns().to_vec();
+        columns.push(Arc::new(UInt32Array::from_iter_values(0..n as u32)));
+        let numbered = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        let mut verdict = |part: &RecordBatch| -> Result<RecordBatch> {
+            let passed = condition.predicate(part)?;
+            Ok(filter_record_batch(part, &passed)?)
+        };
+        let (passed, failed) = match isolating(&mut verdict, &numbered) {
+            Ok((passed, rejected)) => (passed, rejected.map(|r| failures(&r))),
+            // A single pair that fails: it does not meet the condition.
+            Err(err) => (
+                RecordBatch::new_empty(numbered.schema()),
+                Some(format!("1 pair: {err}")),
+            ),
+        };
+        let mut verdicts = vec![false; n];
+        let index = passed
+            .column_by_name(CANDIDATE)
+            .expect("the candidates are numbered")
+            .as_primitive::<UInt32Type>();
+        for i in index.values() {
+            verdicts[*i as usize] = true;
+        }
+        if let Some(failed) = failed {
+            warn!(
+                join = self.spec.name,
+                condition = condition.sql(),
+                error = failed,
+                "the join's condition failed on some pairs; they do not match"
+            );
+        }
+        Ok(verdicts)
     }
 
     /// Visits the epoch's candidate pairs in a fixed order, fresh left rows with the right
@@ -502,6 +547,18 @@ impl StreamJoinState {
         }
         Ok(Some(concat_batches(&self.output_schema, &parts)?))
     }
+}
+
+/// The column that numbers a join's candidate pairs while its condition is evaluated.
+const CANDIDATE: &str = "__candidate";
+
+/// How many pairs of `rejected` (with a `reason` column) failed, and the first error.
+fn failures(rejected: &RecordBatch) -> String {
+    let first = rejected
+        .column_by_name("reason")
+        .and_then(|r| r.as_string_opt::<i32>().map(|r| r.value(0).to_owned()))
+        .unwrap_or_default();
+    format!("{} pairs, the first: {first}", rejected.num_rows())
 }
 
 /// The lower of two watermarks, `None` being -infinity.

@@ -250,11 +250,38 @@ fn a_right_row_leaves_once_the_watermark_passes_its_bound() {
     assert_eq!(state.sides[LEFT].rows_held(), 0);
 }
 
-/// A FULL join with a condition on both sides (`b.price > a.reserve`): only the pairs
-/// that meet it are emitted and mark their rows matched; every row without such a pair
-/// comes out once with nulls, here when the input ends.
-#[test]
-fn a_condition_on_both_sides_decides_which_pairs_match() {
+/// Rows of a FULL join's output: `(a.id, b.price)`.
+fn ids_and_prices(out: &RecordBatch) -> Vec<(Option<i64>, Option<i64>)> {
+    let column = |name: &str| {
+        out.column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .clone()
+    };
+    let (ids, prices) = (column("a.id"), column("b.price"));
+    let mut rows: Vec<_> = (0..out.num_rows())
+        .map(|i| {
+            let at = |c: &Int64Array| (!c.is_null(i)).then(|| c.value(i));
+            (at(&ids), at(&prices))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// A FULL join of auctions (`id`, `reserve`) with bids (`auction`, `price`) under
+/// `condition`: auction 1 (reserve 10) gets bids of 5 and 20, auction 2 (reserve
+/// `reserve`) one of 50. Returns the first epoch's pairs, then the rows the end of the
+/// input evicts.
+fn reserve_join(
+    condition: &str,
+    reserve: i64,
+) -> (
+    Vec<(Option<i64>, Option<i64>)>,
+    Vec<(Option<i64>, Option<i64>)>,
+) {
     let auctions: SchemaRef = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("reserve", DataType::Int64, false),
@@ -282,16 +309,15 @@ fn a_condition_on_both_sides_decides_which_pairs_match() {
         left_until: None,
         left_watermark_from: None,
         right_watermark_from: None,
-        condition: Some("\"b.price\" > \"a.reserve\"".into()),
+        condition: Some(condition.into()),
     };
     let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
     state.begin_epoch();
-    // Auction 1 (reserve 10) gets bids of 5 and 20; auction 2 (reserve 100) one of 50.
     let a = batch(
         &auctions,
         vec![
             vec![Some(1), Some(2)],
-            vec![Some(10), Some(100)],
+            vec![Some(10), Some(reserve)],
             vec![Some(0), Some(0)],
         ],
     );
@@ -305,33 +331,31 @@ fn a_condition_on_both_sides_decides_which_pairs_match() {
         ],
     );
     assert!(state.absorb(RIGHT, &b).unwrap().is_none());
-    let pairs = state
-        .finish_epoch(&[Some(0), Some(3)], false)
-        .unwrap()
-        .unwrap();
-    let rows = |out: &RecordBatch| -> Vec<(Option<i64>, Option<i64>)> {
-        let column = |name: &str| {
-            out.column_by_name(name)
-                .unwrap()
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap()
-                .clone()
-        };
-        let (ids, prices) = (column("a.id"), column("b.price"));
-        (0..out.num_rows())
-            .map(|i| {
-                let at = |c: &Int64Array| (!c.is_null(i)).then(|| c.value(i));
-                (at(&ids), at(&prices))
-            })
-            .collect()
-    };
-    assert_eq!(rows(&pairs), [(Some(1), Some(20))]);
-    // The end of the input evicts the rest: auction 2 and the bids of 5 and 50 never
-    // matched; auction 1 did.
+    let pairs = state.finish_epoch(&[Some(0), Some(3)], false).unwrap();
     state.begin_epoch();
-    let rest = state.finish_epoch(&[None, None], true).unwrap().unwrap();
-    let mut rest = rows(&rest);
-    rest.sort();
+    let rest = state.finish_epoch(&[None, None], true).unwrap();
+    (
+        pairs.as_ref().map(ids_and_prices).unwrap_or_default(),
+        rest.as_ref().map(ids_and_prices).unwrap_or_default(),
+    )
+}
+
+/// A FULL join with a condition on both sides (`b.price > a.reserve`): only the pairs
+/// that meet it are emitted and mark their rows matched; every row without such a pair
+/// comes out once with nulls, here when the input ends.
+#[test]
+fn a_condition_on_both_sides_decides_which_pairs_match() {
+    let (pairs, rest) = reserve_join("\"b.price\" > \"a.reserve\"", 100);
+    assert_eq!(pairs, [(Some(1), Some(20))]);
+    // Auction 2 and the bids of 5 and 50 never matched; auction 1 did.
+    assert_eq!(rest, [(None, Some(5)), (None, Some(50)), (Some(2), None)]);
+}
+
+/// A pair the condition fails to evaluate on (auction 2's reserve of 0 divides) does not
+/// match, and neither stops the join nor decides the other pairs.
+#[test]
+fn a_pair_the_condition_fails_on_does_not_match() {
+    let (pairs, rest) = reserve_join("\"b.price\" / \"a.reserve\" > 1", 0);
+    assert_eq!(pairs, [(Some(1), Some(20))]);
     assert_eq!(rest, [(None, Some(5)), (None, Some(50)), (Some(2), None)]);
 }
