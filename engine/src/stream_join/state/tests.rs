@@ -250,8 +250,11 @@ fn a_right_row_leaves_once_the_watermark_passes_its_bound() {
     assert_eq!(state.sides[LEFT].rows_held(), 0);
 }
 
-/// Rows of a FULL join's output: `(a.id, b.price)`.
-fn ids_and_prices(out: &RecordBatch) -> Vec<(Option<i64>, Option<i64>)> {
+/// A row of a FULL join's output: `(a.id, b.price)`.
+type IdPrice = (Option<i64>, Option<i64>);
+
+/// The rows of a FULL join's output, sorted.
+fn ids_and_prices(out: &RecordBatch) -> Vec<IdPrice> {
     let column = |name: &str| {
         out.column_by_name(name)
             .unwrap()
@@ -275,13 +278,7 @@ fn ids_and_prices(out: &RecordBatch) -> Vec<(Option<i64>, Option<i64>)> {
 /// `condition`: auction 1 (reserve 10) gets bids of 5 and 20, auction 2 (reserve
 /// `reserve`) one of 50. Returns the first epoch's pairs, then the rows the end of the
 /// input evicts.
-fn reserve_join(
-    condition: &str,
-    reserve: i64,
-) -> (
-    Vec<(Option<i64>, Option<i64>)>,
-    Vec<(Option<i64>, Option<i64>)>,
-) {
+fn reserve_join(condition: &str, reserve: i64) -> (Vec<IdPrice>, Vec<IdPrice>) {
     let auctions: SchemaRef = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("reserve", DataType::Int64, false),
