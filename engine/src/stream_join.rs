@@ -58,6 +58,9 @@ pub enum StreamJoinKind {
     RightOuter,
     /// Also the rows of either side that never matched, with nulls for the other.
     FullOuter,
+    /// Each left row once, with its own columns only, in the epoch of its first match
+    /// (Spark's `LEFT SEMI` join).
+    LeftSemi,
 }
 
 impl StreamJoinKind {

@@ -70,7 +70,9 @@ deduplication within the watermark.
         match nothing but still come out once, with nulls for the payment (or are late
         rows, as any order). With --paid-under-amount the join's ON holds
         `p.paid < o.amount`, a condition on both sides: only the pairs that meet it match,
-        and an order none of whose payments meets it comes out once with nulls.
+        and an order none of whose payments meets it comes out once with nulls. With
+        --semi the query is a LEFT SEMI JOIN: T holds each order that matches at least
+        one payment once (order_id, customer, amount), and no other.
 
     event_time_tool.py check-join-windows --dir D --out OUT --table T --table2 T2 [--dlq DLQ]
         Windows over the join of check-join's orders and payments (the same bounds,
@@ -489,23 +491,33 @@ def joined_rows(args):
     return kept_o, kept_p, late
 
 
-def matches(kept_o, kept_p):
+def matches(kept_o, kept_p, mod=None):
     """Each order with the payments it joins (p.ts within 1 minute before to 3 minutes
-    after the order)."""
+    after the order); with `mod`, on `p.order_id % mod = o.id % mod`."""
+    key = (lambda k: k) if mod is None else (lambda k: k % mod)
     by_order: dict = {}
     for p in kept_p:
-        by_order.setdefault(p["order_id"], []).append(p)
+        by_order.setdefault(key(p["order_id"]), []).append(p)
     for o in kept_o:
-        yield o, [p for p in by_order.get(o["id"], [])
+        yield o, [p for p in by_order.get(key(o["id"]), [])
                   if o["t"] - 60 * SEC <= p["t"] <= o["t"] + 180 * SEC]
 
 
 def check_join(args) -> dict:
     kept_o, kept_p, late = joined_rows(args)
-    late = [(r["id"] if "id" in r else r["pid"], e) for r, e in late]
+    semi = getattr(args, "semi", False)
+    # A semi join keeps only the payments' columns it reads after its filter (its key and
+    # ts): its late payments are told apart by their time (random microseconds), as
+    # -(t mod 10^12).
+    late = [(r["id"] if "id" in r else -(r["t"] % 10**12) if semi else r["pid"], e)
+            for r, e in late]
+    payment_id = ("-(epoch_us(CAST(json_extract_string(payload, '$.ts') AS TIMESTAMPTZ)) "
+                  "% 1000000000000)" if semi else "json_extract(payload, '$.pid')")
     want, matched, unmatched = [], 0, 0
     gate = getattr(args, "on_amount_over", None)
-    for o, hits in matches(kept_o, kept_p):
+    multiple = 0
+    for o, hits in matches(kept_o, kept_p, getattr(args, "key_mod", None)):
+        multiple += len(hits) > 1
         # An order failing a condition of ON on the orders matches no payment.
         if gate is not None and not o["amount"] > gate:
             hits = []
@@ -521,15 +533,27 @@ def check_join(args) -> dict:
             want.append((o["id"], o["customer"], o["amount"], None, None))
     con = connect()
     table = table_path(args.out, args.table)
-    diff = diff_with(
-        con, "want", "order_id BIGINT, customer VARCHAR, amount BIGINT, pid BIGINT, paid BIGINT",
-        want, f"SELECT order_id, customer, amount, pid, paid FROM delta_scan({lit(table)})")
+    if semi:
+        # Each order with a match, once, with its own columns; none without.
+        want = sorted({(i, c, a) for i, c, a, p, _ in want if p is not None})
+        diff = diff_with(
+            con, "want", "order_id BIGINT, customer VARCHAR, amount BIGINT", want,
+            f"SELECT order_id, customer, amount FROM delta_scan({lit(table)})")
+    else:
+        diff = diff_with(
+            con, "want",
+            "order_id BIGINT, customer VARCHAR, amount BIGINT, pid BIGINT, paid BIGINT",
+            want, f"SELECT order_id, customer, amount, pid, paid FROM delta_scan({lit(table)})")
     late_diff = diff_with(
         con, "want_late", "id BIGINT, epoch BIGINT", late,
-        late_sql(args, "coalesce(json_extract(payload, '$.id'), json_extract(payload, '$.pid'))"))
+        late_sql(args, f"coalesce(json_extract(payload, '$.id'), {payment_id})"))
     problems = verdict(diff, late_diff, bool(matched and unmatched and late),
                        "matched and unmatched orders and late rows")
+    if semi and not multiple:
+        # A semi join's promise is each row once, however many rows it matches.
+        problems.append("the input must hold orders with several matching payments")
     return {"rows": len(want), "matched_orders": matched, "unmatched_orders": unmatched,
+            "orders_with_several_matches": multiple,
             "late": len(late), "table": diff, "late_rows": late_diff,
             "ok": not problems, "problems": problems}
 
@@ -700,6 +724,10 @@ def main(argv) -> int:
                     help="the query's WHERE holds o.amount > N (orders filtered before the join)")
     cj.add_argument("--on-amount-over", type=int,
                     help="the join's ON holds o.amount > N (failing orders come out unmatched)")
+    cj.add_argument("--key-mod", type=int,
+                    help="the join's key is p.order_id % N = o.id % N (many pairs per order)")
+    cj.add_argument("--semi", action="store_true",
+                    help="the query is a LEFT SEMI JOIN (each matching order once)")
     cj.add_argument("--paid-under-amount", action="store_true",
                     help="the join's ON holds p.paid < o.amount (a condition on both sides)")
     cw = sub.add_parser("check-join-windows")

@@ -121,13 +121,15 @@ pub(super) fn lower<'a>(
             (StreamJoinKind::RightOuter, c)
         }
         Some(JoinOperator::FullOuter(c)) => (StreamJoinKind::FullOuter, c),
+        Some(JoinOperator::LeftSemi(c)) => (StreamJoinKind::LeftSemi, c),
         Some(other) => {
             return Err(unsupported(
                 format!("{other:?}")
                     .split('(')
                     .next()
                     .unwrap_or("this join"),
-                "stream–stream joins are INNER, LEFT, RIGHT or FULL [OUTER] JOIN ... ON",
+                "stream–stream joins are INNER, LEFT, RIGHT or FULL [OUTER] JOIN ... ON, or \
+                 LEFT SEMI JOIN ... ON",
             ));
         }
     };
@@ -415,7 +417,7 @@ fn on_clause(
 /// join (the side whose rows only matter where they match).
 fn on_side(kind: StreamJoinKind) -> &'static [usize] {
     match kind {
-        StreamJoinKind::Inner => &[0, 1],
+        StreamJoinKind::Inner | StreamJoinKind::LeftSemi => &[0, 1],
         StreamJoinKind::LeftOuter => &[1],
         StreamJoinKind::RightOuter => &[0],
         StreamJoinKind::FullOuter => &[],
@@ -426,7 +428,7 @@ fn on_side(kind: StreamJoinKind) -> &'static [usize] {
 /// columns gates its keys ([`gate_keys`]).
 fn kept(kind: StreamJoinKind) -> &'static [usize] {
     match kind {
-        StreamJoinKind::Inner => &[],
+        StreamJoinKind::Inner | StreamJoinKind::LeftSemi => &[],
         StreamJoinKind::LeftOuter => &[0],
         StreamJoinKind::RightOuter => &[1],
         StreamJoinKind::FullOuter => &[0, 1],
@@ -477,7 +479,7 @@ fn push_down(
     };
     let allowed: &[usize] = match kind {
         StreamJoinKind::Inner => &[0, 1],
-        StreamJoinKind::LeftOuter => &[0],
+        StreamJoinKind::LeftOuter | StreamJoinKind::LeftSemi => &[0],
         StreamJoinKind::RightOuter => &[1],
         StreamJoinKind::FullOuter => &[],
     };
@@ -699,7 +701,20 @@ impl Lowered<'_> {
     }
 
     fn rewrite(&self, e: &mut Expr) -> Result<(), String> {
-        joined_column(e, &self.sides)
+        joined_column(e, &self.sides)?;
+        let right = format!("{}.", self.sides[1].alias);
+        match e {
+            Expr::Identifier(id)
+                if self.spec.kind == StreamJoinKind::LeftSemi && id.value.starts_with(&right) =>
+            {
+                Err(format!(
+                    "`{}`: a LEFT SEMI JOIN's rows are its left side's, `{}`; the right \
+                     side's columns are read only in ON",
+                    id.value, self.sides[0].alias
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use smallvec::SmallVec;
 use tracing::warn;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::StreamJoinSpec;
+use super::{StreamJoinKind, StreamJoinSpec};
 use crate::error::{EngineError, Result};
 use crate::event_time::{
     EventTimeState, SnapshotWriter, as_micros, binary_column, canonical_order, decode_snapshots,
@@ -58,6 +58,13 @@ struct Kept {
 
 /// Where a row is: (batch id, row).
 type At = (u32, u32);
+
+/// An epoch's matches: the pairs, and the left rows that matched for the first time.
+#[derive(Default)]
+struct Matches {
+    pairs: Vec<(At, At)>,
+    first: Vec<At>,
+}
 
 /// One side of the join: its rows in state by key, and the batches holding them.
 struct Side {
@@ -276,8 +283,11 @@ struct Watermarks {
 pub struct StreamJoinState {
     spec: StreamJoinSpec,
     sides: [Side; 2],
+    /// The schema of a pair's joined row: the left columns, then the right.
+    pair_schema: SchemaRef,
+    /// The schema of the emitted rows: a pair's, or the left columns of a semi join.
     output_schema: SchemaRef,
-    /// The spec's `condition`, compiled against the output schema.
+    /// The spec's `condition`, compiled against the pair schema.
     condition: Option<SqlExpr>,
 }
 
@@ -346,9 +356,14 @@ impl StreamJoinState {
             &spec.right_prefix,
             spec.kind.keeps_unmatched_left(),
         ));
-        let output_schema = Arc::new(Schema::new(fields));
+        let pair_schema = Arc::new(Schema::new(fields));
+        let output_schema = if spec.kind == StreamJoinKind::LeftSemi {
+            Arc::new(pair_schema.project(&(0..left.fields().len()).collect::<Vec<_>>())?)
+        } else {
+            Arc::clone(&pair_schema)
+        };
         let mut names = std::collections::BTreeSet::new();
-        if let Some(f) = output_schema
+        if let Some(f) = pair_schema
             .fields()
             .iter()
             .find(|f| !names.insert(f.name().as_str()))
@@ -361,17 +376,19 @@ impl StreamJoinState {
         let condition = spec
             .condition
             .as_deref()
-            .map(|sql| SqlExpr::compile(sql, &output_schema))
+            .map(|sql| SqlExpr::compile(sql, &pair_schema))
             .transpose()?;
         Ok(Self {
             spec,
             sides,
+            pair_schema,
             output_schema,
             condition,
         })
     }
 
-    /// The schema of joined rows: the left columns, then the right, each with its prefix.
+    /// The schema of joined rows: the left columns, then the right, each with its prefix
+    /// (only the left columns for a semi join).
     pub fn output_schema(&self) -> &SchemaRef {
         &self.output_schema
     }
@@ -393,15 +410,16 @@ impl StreamJoinState {
     /// The matching pairs of the epoch. Without a condition, the candidates (keys equal,
     /// times within the bounds) all match; with one, the candidates' joined rows are
     /// built and the condition evaluated over them, then the candidates are visited again,
-    /// in the same order, to keep (and mark matched) those that passed.
-    fn pairs(&mut self) -> Result<Vec<(At, At)>> {
+    /// in the same order, to keep (and mark matched) those that passed. Also returns the
+    /// left rows that matched for the first time, in the order they did.
+    fn pairs(&mut self) -> Result<Matches> {
         let Some(condition) = self.condition.clone() else {
             let mut pairs = Vec::new();
-            self.visit_candidates(|l, r| {
+            let first = self.visit_candidates(|l, r| {
                 pairs.push((l, r));
                 true
             });
-            return Ok(pairs);
+            return Ok(Matches { pairs, first });
         };
         let mut candidates = Vec::new();
         self.visit_candidates(|l, r| {
@@ -409,19 +427,19 @@ impl StreamJoinState {
             false
         });
         let Some(joined) = self.output(&candidates, &[], &[])? else {
-            return Ok(Vec::new());
+            return Ok(Matches::default());
         };
         let verdicts = self.verdicts(&condition, joined)?;
         let mut verdicts = verdicts.into_iter();
         let mut pairs = Vec::new();
-        self.visit_candidates(|l, r| {
+        let first = self.visit_candidates(|l, r| {
             let pass = verdicts.next().expect("one verdict per candidate");
             if pass {
                 pairs.push((l, r));
             }
             pass
         });
-        Ok(pairs)
+        Ok(Matches { pairs, first })
     }
 
     /// Whether each candidate pair (a row of `joined`) meets `condition`. A pair the
@@ -469,14 +487,19 @@ impl StreamJoinState {
 
     /// Visits the epoch's candidate pairs in a fixed order, fresh left rows with the right
     /// rows in state and the fresh right rows, then fresh right rows with the left rows in
-    /// state; both rows of a pair `matches` accepts are marked matched.
-    fn visit_candidates(&mut self, mut accept: impl FnMut(At, At) -> bool) {
+    /// state; both rows of a pair `accept` accepts are marked matched. Returns the left
+    /// rows marked for the first time, in that order.
+    fn visit_candidates(&mut self, mut accept: impl FnMut(At, At) -> bool) -> Vec<At> {
         let (min, max) = (self.spec.min_offset_us, self.spec.max_offset_us);
         let within = move |l: &Held, r: &Held| {
             r.time >= l.time.saturating_add(min) && r.time <= l.until.saturating_add(max)
         };
+        let mut first = Vec::new();
         let mut pair = |l: &mut Held, r: &mut Held| {
             if within(l, r) && accept(l.at(), r.at()) {
+                if !l.matched {
+                    first.push(l.at());
+                }
                 l.matched = true;
                 r.matched = true;
             }
@@ -504,6 +527,19 @@ impl StreamJoinState {
                 }
             }
         }
+        first
+    }
+
+    /// A semi join's output: the left rows at `first`, with their own columns.
+    fn left_rows(&self, first: &[At]) -> Result<Option<RecordBatch>> {
+        if first.is_empty() {
+            return Ok(None);
+        }
+        let columns = self.sides[LEFT].take(first)?;
+        Ok(Some(RecordBatch::try_new(
+            Arc::clone(&self.output_schema),
+            columns,
+        )?))
     }
 
     /// The output rows: the pairs, then unmatched left rows with nulls, then unmatched
@@ -522,7 +558,7 @@ impl StreamJoinState {
             let mut columns = left.take(&l)?;
             columns.extend(right.take(&r)?);
             parts.push(RecordBatch::try_new(
-                Arc::clone(&self.output_schema),
+                Arc::clone(&self.pair_schema),
                 columns,
             )?);
         }
@@ -530,7 +566,7 @@ impl StreamJoinState {
             let mut columns = left.take(left_only)?;
             columns.extend(right.nulls(left_only.len()));
             parts.push(RecordBatch::try_new(
-                Arc::clone(&self.output_schema),
+                Arc::clone(&self.pair_schema),
                 columns,
             )?);
         }
@@ -538,14 +574,14 @@ impl StreamJoinState {
             let mut columns = left.nulls(right_only.len());
             columns.extend(right.take(right_only)?);
             parts.push(RecordBatch::try_new(
-                Arc::clone(&self.output_schema),
+                Arc::clone(&self.pair_schema),
                 columns,
             )?);
         }
         if parts.is_empty() {
             return Ok(None);
         }
-        Ok(Some(concat_batches(&self.output_schema, &parts)?))
+        Ok(Some(concat_batches(&self.pair_schema, &parts)?))
     }
 }
 
@@ -626,7 +662,7 @@ impl EventTimeState for StreamJoinState {
         epoch_max: &[Option<i64>],
         flush: bool,
     ) -> Result<Option<RecordBatch>> {
-        let pairs = self.pairs()?;
+        let Matches { pairs, first } = self.pairs()?;
         for side in &mut self.sides {
             side.settle();
         }
@@ -659,7 +695,11 @@ impl EventTimeState for StreamJoinState {
         } else {
             &[]
         };
-        let output = self.output(&pairs, left_only, right_only)?;
+        let output = if self.spec.kind == StreamJoinKind::LeftSemi {
+            self.left_rows(&first)?
+        } else {
+            self.output(&pairs, left_only, right_only)?
+        };
         for (side, max) in self.sides.iter_mut().zip(epoch_max) {
             side.release();
             side.watermark.observe(*max);

@@ -879,3 +879,50 @@ fn temporary_tables_are_tables_and_a_table_is_declared_once() {
     .unwrap_err();
     assert!(err.contains("table `t` is declared twice"), "{err}");
 }
+
+/// A LEFT SEMI JOIN emits its left rows: a condition in `ON` on either side's columns
+/// filters that side first, and the rest of the query may not read the right side.
+#[test]
+fn a_left_semi_join_keeps_its_left_rows_and_refuses_the_right_columns() {
+    let on = "ON y.id = x.id AND y.bts BETWEEN x.ts AND x.ts + INTERVAL '1' MINUTE";
+    let plan = joined(&format!(
+        "INSERT INTO t SELECT x.id FROM a AS x LEFT SEMI JOIN b AS y {on} AND y.v > 3 \
+         AND x.k = 'a';"
+    ))
+    .unwrap()
+    .queries
+    .unwrap()
+    .plan;
+    let spec = plan
+        .operators
+        .iter()
+        .find_map(|o| match &o.kind {
+            OperatorKind::StreamJoin(spec) => Some(spec.clone()),
+            _ => None,
+        })
+        .expect("a join");
+    assert_eq!(
+        spec.kind,
+        sluice_engine::stream_join::StreamJoinKind::LeftSemi
+    );
+    assert_eq!(spec.condition, None);
+    for (filter, predicate) in [("t/x-on", "\"k\" = 'a'"), ("t/y-on", "\"v\" > 3")] {
+        assert_eq!(
+            plan.operator(filter).map(|o| &o.kind),
+            Some(&OperatorKind::Filter {
+                predicate: predicate.into()
+            }),
+            "{filter}"
+        );
+    }
+    for select in ["x.id, y.v", "x.id, v"] {
+        let err = joined(&format!(
+            "INSERT INTO t SELECT {select} FROM a AS x LEFT SEMI JOIN b AS y {on};"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("LEFT SEMI JOIN's rows are its left side's"),
+            "{select}: {err}"
+        );
+    }
+}
