@@ -210,8 +210,12 @@ fn stream_join(spec: &StreamJoinSpec) -> String {
     };
     format!(
         "{kind} interval join with `{right}` on {left_keys:?} = {right_keys:?}, \
-         {r}{right_time} between {l}{left_time} {min} and {l}{until} {max}; watermarks \
-         {l}{left_time} - {ld}{lf}, {r}{right_time} - {rd}{rf}; state `{name}`",
+         {r}{right_time} between {l}{left_time} {min} and {l}{until} {max}{condition}; \
+         watermarks {l}{left_time} - {ld}{lf}, {r}{right_time} - {rd}{rf}; state `{name}`",
+        condition = spec
+            .condition
+            .as_ref()
+            .map_or_else(String::new, |c| format!(", pairs where {c}")),
         lf = of(&spec.left_watermark_from),
         rf = of(&spec.right_watermark_from),
         kind = format!("{:?}", spec.kind).to_lowercase(),
