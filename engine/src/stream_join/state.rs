@@ -1,18 +1,15 @@
 //! The keyed state of a stream–stream join and its per-epoch logic (see the [module
 //! docs](super)).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, UInt8Array, UInt32Array, new_null_array,
-};
-use arrow::compute::{concat_batches, filter_record_batch, interleave};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt8Array, UInt32Array};
+use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
-use arrow::row::{RowConverter, Rows};
-use smallvec::SmallVec;
+use arrow::row::Rows;
 use tracing::warn;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
@@ -20,256 +17,23 @@ use super::{StreamJoinKind, StreamJoinSpec};
 use crate::error::{EngineError, Result};
 use crate::event_time::{
     EventTimeState, SnapshotWriter, as_micros, binary_column, canonical_order, decode_snapshots,
-    late_rows, late_schema, snapshot_batches, time_index, whole_rows,
+    late_rows, snapshot_batches,
 };
 use crate::expr::SqlExpr;
-use crate::key::{KeyColumns, column_index, key_group};
+use crate::key::{column_index, key_group};
 use crate::stateless::isolating;
 use crate::watermark::Watermark;
 use crate::window::micros;
 
+use super::side::{At, Held, NULL_KEYS, Side};
+
 const LEFT: usize = 0;
 const RIGHT: usize = 1;
-/// The keys of each side's rows whose key has a null.
-const NULL_KEYS: [&[u8]; 2] = [b"\xff\xffnull-left", b"\xff\xffnull-right"];
-
-/// A row in state: its event time, the time its upper bound starts from (its event time,
-/// or a left row's `until` column), where it is, and whether it has matched.
-#[derive(Clone, Copy, Debug)]
-struct Held {
-    time: i64,
-    until: i64,
-    batch: u32,
-    row: u32,
-    matched: bool,
-}
-
-impl Held {
-    fn at(&self) -> At {
-        (self.batch, self.row)
-    }
-}
-
-/// A batch some of whose rows are in state, and how many.
-struct Kept {
-    batch: RecordBatch,
-    live: usize,
-}
-
-/// Where a row is: (batch id, row).
-type At = (u32, u32);
-
 /// An epoch's matches: the pairs, and the left rows that matched for the first time.
 #[derive(Default)]
 struct Matches {
     pairs: Vec<(At, At)>,
     first: Vec<At>,
-}
-
-/// One side of the join: its rows in state by key, and the batches holding them.
-struct Side {
-    schema: SchemaRef,
-    keys: KeyColumns,
-    converter: RowConverter,
-    /// Encodes whole rows, for snapshots.
-    whole: RowConverter,
-    time_index: usize,
-    /// The left side's `until` column, where the join has one.
-    until_index: Option<usize>,
-    late_schema: SchemaRef,
-    /// The batches holding rows in state (or this epoch's), by id, with how many of their
-    /// rows are in state; a batch goes once none is.
-    batches: BTreeMap<u32, Kept>,
-    /// The id of the next batch kept.
-    next_batch: u32,
-    /// Most keys hold one row (bids by price, say): that one is kept inline.
-    held: HashMap<Box<[u8]>, SmallVec<[Held; 1]>, Xxh3DefaultBuilder>,
-    /// This epoch's rows that were not late, in arrival order.
-    fresh: Vec<(Box<[u8]>, Held)>,
-    /// The least event time and the least `until` of the rows in state (`i64::MAX` when
-    /// none): while the watermark is behind them no row can go, and an epoch does not
-    /// visit the whole state to find none.
-    least: (i64, i64),
-    watermark: Watermark,
-}
-
-impl Side {
-    fn new(
-        schema: &SchemaRef,
-        keys: &[String],
-        time: &str,
-        until: Option<&str>,
-        delay: i64,
-    ) -> Result<Self> {
-        let keys = KeyColumns::resolve(schema, keys)?;
-        let event_time_index = time_index;
-        let time_index = event_time_index(schema, time)?;
-        let until_index = until.map(|u| event_time_index(schema, u)).transpose()?;
-        let whole = whole_rows(schema)?;
-        Ok(Self {
-            schema: Arc::clone(schema),
-            converter: keys.converter()?,
-            keys,
-            whole,
-            time_index,
-            until_index,
-            late_schema: late_schema(schema),
-            batches: BTreeMap::new(),
-            next_batch: 0,
-            held: HashMap::default(),
-            fresh: Vec::new(),
-            least: (i64::MAX, i64::MAX),
-            watermark: Watermark::new(delay),
-        })
-    }
-
-    /// Keeps `batch`, returning its index.
-    fn keep(&mut self, batch: RecordBatch) -> u32 {
-        let id = self.next_batch;
-        self.next_batch += 1;
-        self.batches.insert(id, Kept { batch, live: 0 });
-        id
-    }
-
-    /// The times each row's upper bound starts from: its `until` column, a null being
-    /// `i64::MIN` (it matches nothing), or else its event time.
-    fn untils(&self, batch: &RecordBatch) -> Result<Option<Vec<i64>>> {
-        let Some(index) = self.until_index else {
-            return Ok(None);
-        };
-        let until = as_micros(batch.column(index))?;
-        Ok(Some(
-            (0..until.len())
-                .map(|i| {
-                    if until.is_null(i) {
-                        i64::MIN
-                    } else {
-                        until.value(i)
-                    }
-                })
-                .collect(),
-        ))
-    }
-
-    /// Adds the rows of `batch` at `rows` (times `times`) to state, each with `matched`.
-    fn hold(&mut self, batch: RecordBatch, matched: &[bool]) -> Result<()> {
-        let times = as_micros(batch.column(self.time_index))?;
-        let untils = self.untils(&batch)?;
-        let keys = self.keys.rows(&self.converter, &batch)?;
-        let at = self.keep(batch);
-        for (row, &matched) in matched.iter().enumerate() {
-            let held = Held {
-                time: times.value(row),
-                until: untils.as_ref().map_or(times.value(row), |u| u[row]),
-                batch: at,
-                row: row as u32,
-                matched,
-            };
-            self.note(&held);
-            self.held
-                .entry(keys.row(row).as_ref().into())
-                .or_default()
-                .push(held);
-            self.kept(at).live += 1;
-        }
-        Ok(())
-    }
-
-    /// Moves the epoch's fresh rows into state.
-    fn settle(&mut self) {
-        for (key, held) in std::mem::take(&mut self.fresh) {
-            self.note(&held);
-            self.kept(held.batch).live += 1;
-            self.held.entry(key).or_default().push(held);
-        }
-    }
-
-    /// Lowers the least times of the state to those of `held`, a row going into it.
-    fn note(&mut self, held: &Held) {
-        self.least = (self.least.0.min(held.time), self.least.1.min(held.until));
-    }
-
-    /// Removes the rows whose `due` time (of their event time and `until`) the watermark
-    /// `w` has reached, or every row when `w` is `i64::MAX` (the input ended); returns
-    /// those that never matched. `due` grows with both times, so no row is due while the
-    /// state's least times are not, and then the rows are not visited.
-    fn evict(&mut self, w: i64, due: impl Fn(i64, i64) -> i64) -> Vec<At> {
-        if w != i64::MAX && due(self.least.0, self.least.1) > w {
-            return Vec::new();
-        }
-        let gone = |h: &Held| w == i64::MAX || due(h.time, h.until) <= w;
-        let mut unmatched = Vec::new();
-        let mut freed = Vec::new();
-        let mut least = (i64::MAX, i64::MAX);
-        self.held.retain(|_, rows| {
-            rows.retain(|h| {
-                if !gone(h) {
-                    least = (least.0.min(h.time), least.1.min(h.until));
-                    return true;
-                }
-                if !h.matched {
-                    unmatched.push(h.at());
-                }
-                freed.push(h.batch);
-                false
-            });
-            !rows.is_empty()
-        });
-        self.least = least;
-        for b in freed {
-            self.kept(b).live -= 1;
-        }
-        unmatched.sort_unstable();
-        unmatched
-    }
-
-    /// Drops the batches none of whose rows is in state any more.
-    fn release(&mut self) {
-        self.batches.retain(|_, kept| kept.live > 0);
-    }
-
-    /// The kept batch `id`.
-    fn kept(&mut self, id: u32) -> &mut Kept {
-        self.batches
-            .get_mut(&id)
-            .expect("a held row's batch is kept")
-    }
-
-    /// The rows at `at`, in this side's schema.
-    fn take(&self, at: &[At]) -> Result<Vec<ArrayRef>> {
-        // Batch ids as positions among the kept batches, in id order.
-        let ids: Vec<u32> = self.batches.keys().copied().collect();
-        let at: Vec<(usize, usize)> = at
-            .iter()
-            .map(|&(id, row)| {
-                let position = ids.binary_search(&id).expect("a kept batch");
-                (position, row as usize)
-            })
-            .collect();
-        let mut columns = Vec::with_capacity(self.schema.fields().len());
-        for c in 0..self.schema.fields().len() {
-            let arrays: Vec<&dyn Array> = self
-                .batches
-                .values()
-                .map(|k| k.batch.column(c).as_ref())
-                .collect();
-            columns.push(interleave(&arrays, &at)?);
-        }
-        Ok(columns)
-    }
-
-    /// Null columns for `n` rows, in this side's schema.
-    fn nulls(&self, n: usize) -> Vec<ArrayRef> {
-        self.schema
-            .fields()
-            .iter()
-            .map(|f| new_null_array(f.data_type(), n))
-            .collect()
-    }
-
-    fn rows_held(&self) -> usize {
-        self.held.values().map(|rows| rows.len()).sum()
-    }
 }
 
 /// The watermarks of both sides, as snapshots keep them.
