@@ -31,6 +31,31 @@ fn batch(schema: &SchemaRef, columns: Vec<Vec<Option<i64>>>) -> RecordBatch {
     RecordBatch::try_new(Arc::clone(schema), arrays).unwrap()
 }
 
+/// An auction–bid join spec (`a.id = b.auction`, both timed by `t`, no watermark
+/// delay, prefixes `a.` and `b.`) of `kind`, matching `b.t` from `a.t + min` to
+/// `a.t + max` (µs).
+fn auction_bids(name: &str, kind: StreamJoinKind, (min, max): (i64, i64)) -> StreamJoinSpec {
+    StreamJoinSpec {
+        name: name.into(),
+        right: "bids".into(),
+        kind,
+        left_keys: vec!["id".into()],
+        right_keys: vec!["auction".into()],
+        left_time: "t".into(),
+        right_time: "t".into(),
+        min_offset_us: min,
+        max_offset_us: max,
+        left_delay: Duration::ZERO,
+        right_delay: Duration::ZERO,
+        left_prefix: "a.".into(),
+        right_prefix: "b.".into(),
+        left_until: None,
+        left_watermark_from: None,
+        right_watermark_from: None,
+        condition: None,
+    }
+}
+
 /// An auction (`id`, start `t`, expiry `u`) and bids (`auction`, `t`): a bid matches
 /// its auction from the start to the expiry, and the auction stays in state until the
 /// watermark passes its expiry, not its start.
@@ -46,23 +71,8 @@ fn a_join_bounded_above_by_a_left_column_keeps_the_left_row_until_it() {
         Field::new("t", ts(), false),
     ]));
     let spec = StreamJoinSpec {
-        name: "q4".into(),
-        right: "bids".into(),
-        kind: StreamJoinKind::LeftOuter,
-        left_keys: vec!["id".into()],
-        right_keys: vec!["auction".into()],
-        left_time: "t".into(),
-        right_time: "t".into(),
-        min_offset_us: 0,
-        max_offset_us: 0,
-        left_delay: Duration::ZERO,
-        right_delay: Duration::ZERO,
-        left_prefix: "a.".into(),
-        right_prefix: "b.".into(),
         left_until: Some("u".into()),
-        left_watermark_from: None,
-        right_watermark_from: None,
-        condition: None,
+        ..auction_bids("q4", StreamJoinKind::LeftOuter, (0, 0))
     };
     let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
     // Epoch 0: auction 1 runs from 10 to 100; auction 2 has no expiry (null).
@@ -191,25 +201,7 @@ fn a_right_row_leaves_once_the_watermark_passes_its_bound() {
         Field::new("auction", DataType::Int64, false),
         Field::new("t", ts(), false),
     ]));
-    let spec = StreamJoinSpec {
-        name: "bids".into(),
-        right: "bids".into(),
-        kind: StreamJoinKind::RightOuter,
-        left_keys: vec!["id".into()],
-        right_keys: vec!["auction".into()],
-        left_time: "t".into(),
-        right_time: "t".into(),
-        min_offset_us: -10,
-        max_offset_us: 10,
-        left_delay: Duration::ZERO,
-        right_delay: Duration::ZERO,
-        left_prefix: "a.".into(),
-        right_prefix: "b.".into(),
-        left_until: None,
-        left_watermark_from: None,
-        right_watermark_from: None,
-        condition: None,
-    };
+    let spec = auction_bids("bids", StreamJoinKind::RightOuter, (-10, 10));
     let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
     // Epoch 0: auction 9 at 0; bids on auction 1 at 20 and 200 (none matches).
     state.begin_epoch();
@@ -290,23 +282,8 @@ fn reserve_join(condition: &str, reserve: i64) -> (Vec<IdPrice>, Vec<IdPrice>) {
         Field::new("t", ts(), false),
     ]));
     let spec = StreamJoinSpec {
-        name: "reserve".into(),
-        right: "bids".into(),
-        kind: StreamJoinKind::FullOuter,
-        left_keys: vec!["id".into()],
-        right_keys: vec!["auction".into()],
-        left_time: "t".into(),
-        right_time: "t".into(),
-        min_offset_us: 0,
-        max_offset_us: 100,
-        left_delay: Duration::ZERO,
-        right_delay: Duration::ZERO,
-        left_prefix: "a.".into(),
-        right_prefix: "b.".into(),
-        left_until: None,
-        left_watermark_from: None,
-        right_watermark_from: None,
         condition: Some(condition.into()),
+        ..auction_bids("reserve", StreamJoinKind::FullOuter, (0, 100))
     };
     let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
     state.begin_epoch();
