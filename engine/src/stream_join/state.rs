@@ -29,7 +29,8 @@ use super::side::{At, Held, NULL_KEYS, Side};
 
 const LEFT: usize = 0;
 const RIGHT: usize = 1;
-/// An epoch's matches: the pairs, and the left rows that matched for the first time.
+/// An epoch's matches: the pairs, and (for a semi join) the left rows that matched for
+/// the first time.
 #[derive(Default)]
 struct Matches {
     pairs: Vec<(At, At)>,
@@ -174,8 +175,8 @@ impl StreamJoinState {
     /// The matching pairs of the epoch. Without a condition, the candidates (keys equal,
     /// times within the bounds) all match; with one, the candidates' joined rows are
     /// built and the condition evaluated over them, then the candidates are visited again,
-    /// in the same order, to keep (and mark matched) those that passed. Also returns the
-    /// left rows that matched for the first time, in the order they did.
+    /// in the same order, to keep (and mark matched) those that passed. For a semi join,
+    /// also returns the left rows that matched for the first time, in the order they did.
     fn pairs(&mut self) -> Result<Matches> {
         let Some(condition) = self.condition.clone() else {
             let mut pairs = Vec::new();
@@ -251,17 +252,19 @@ impl StreamJoinState {
 
     /// Visits the epoch's candidate pairs in a fixed order, fresh left rows with the right
     /// rows in state and the fresh right rows, then fresh right rows with the left rows in
-    /// state; both rows of a pair `accept` accepts are marked matched. Returns the left
-    /// rows marked for the first time, in that order.
+    /// state; both rows of a pair `accept` accepts are marked matched. Returns, for a semi
+    /// join, the left rows marked for the first time, in that order.
     fn visit_candidates(&mut self, mut accept: impl FnMut(At, At) -> bool) -> Vec<At> {
         let (min, max) = (self.spec.min_offset_us, self.spec.max_offset_us);
         let within = move |l: &Held, r: &Held| {
             r.time >= l.time.saturating_add(min) && r.time <= l.until.saturating_add(max)
         };
+        // Only a semi join emits its left rows at their first match.
+        let semi = self.spec.kind == StreamJoinKind::LeftSemi;
         let mut first = Vec::new();
         let mut pair = |l: &mut Held, r: &mut Held| {
             if within(l, r) && accept(l.at(), r.at()) {
-                if !l.matched {
+                if semi && !l.matched {
                     first.push(l.at());
                 }
                 l.matched = true;

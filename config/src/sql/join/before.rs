@@ -162,16 +162,15 @@ fn gate_keys(
 ) {
     for (i, key) in condition.keys.iter_mut().enumerate() {
         let column = if side == 0 { &mut key.0 } else { &mut key.1 };
-        let value = match computed.iter_mut().find(|(name, _)| name == column) {
-            Some((_, sql)) => std::mem::take(sql),
-            None => Ident::with_quote('"', column.as_str()).to_string(),
-        };
-        let gated = format!("CASE WHEN {gate} THEN {value} END");
         match computed.iter_mut().find(|(name, _)| name == column) {
-            Some((_, sql)) => *sql = gated,
+            Some((_, sql)) => *sql = format!("CASE WHEN {gate} THEN {sql} END"),
             None => {
+                let value = Ident::with_quote('"', column.as_str());
+                computed.push((
+                    format!("__key{i}"),
+                    format!("CASE WHEN {gate} THEN {value} END"),
+                ));
                 *column = format!("__key{i}");
-                computed.push((column.clone(), gated));
             }
         }
     }
