@@ -154,19 +154,23 @@ pub trait EpochSource: Send + Sync + 'static {
         range: &SourceRange,
         epoch: u64,
     ) -> Result<(RecordBatch, RecordBatch), ConnectorFailure>;
-    /// Reads one range as [`read`](Self::read) does, its rows in the batches the source
-    /// decoded them in (a file's record batches), none copied into one batch. The epoch
-    /// driver reads this way; by default, the one batch of `read`.
+    /// Reads one range as [`read`](Self::read) does, handing `each` its rows and its dead
+    /// letters piece by piece, as the source decodes them (a file's record batches, a
+    /// generator's chunks), so that a large range is never held whole in memory. The epoch
+    /// driver reads this way; by default, `read`'s dead letters and then its rows. Whatever
+    /// `each` fails with ends the read.
     ///
     /// # Errors
-    /// As `read`.
-    fn read_parts(
+    /// As `read`, and `each`'s.
+    fn read_each(
         &self,
         range: &SourceRange,
         epoch: u64,
-    ) -> Result<(Vec<RecordBatch>, RecordBatch), ConnectorFailure> {
+        each: &mut dyn FnMut(RangePart) -> Result<(), ConnectorFailure>,
+    ) -> Result<(), ConnectorFailure> {
         let (rows, dead) = self.read(range, epoch)?;
-        Ok((vec![rows], dead))
+        each(RangePart::DeadLetters(dead))?;
+        each(RangePart::Rows(rows))
     }
     /// The `source` label of the metrics about `range`: bounded, one series per topic or
     /// stream, never one per file. By default the range's source (a Kafka topic, a Kinesis
@@ -197,6 +201,15 @@ pub trait EpochSource: Send + Sync + 'static {
     fn decode_only(&self, _columns: &[String]) -> bool {
         false
     }
+}
+
+/// One piece of a range, as [`EpochSource::read_each`] hands it over.
+#[derive(Clone, Debug)]
+pub enum RangePart {
+    /// Good rows, in the source's [`schema`](EpochSource::schema).
+    Rows(RecordBatch),
+    /// Dead letters, in the dead-letter schema.
+    DeadLetters(RecordBatch),
 }
 
 /// What a table commit did.

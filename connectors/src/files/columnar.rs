@@ -1,6 +1,7 @@
 //! Parquet and ORC files: read in record batches of [`BATCH_ROWS`] rows, each converted to
-//! the source's schema and kept as it is (no copy into one batch per file). The `offset` of a row is its 0-based index in the
-//! file.
+//! the source's schema and handed on as soon as it is decoded (never copied into one batch
+//! per file, nor held until the file ends). The `offset` of a row is its 0-based index in
+//! the file.
 
 use std::fs::File;
 use std::path::Path;
@@ -45,16 +46,17 @@ pub(crate) fn orc_schema(path: &Path) -> Result<Schema> {
 }
 
 /// Reads the Parquet file at `path` (rows named `source`) into `target`, only the columns
-/// `target` names.
+/// `target` names, handing `each` every batch as it is decoded.
 ///
 /// # Errors
-/// When the file cannot be read, or its columns cannot be converted to `target`.
-pub(crate) fn read_parquet(
+/// When the file cannot be read, or its columns cannot be converted to `target`; or what
+/// `each` fails with.
+pub(crate) fn read_parquet<E: From<FileError>>(
     path: &Path,
-    source: &str,
-    target: &SchemaRef,
+    (source, target): (&str, &SchemaRef),
     epoch: u64,
-) -> Result<Decoded> {
+    each: &mut dyn FnMut(Decoded) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?)
         .map_err(|e| FileError::corrupt(path, e))?;
     let roots: Vec<usize> = builder
@@ -71,36 +73,35 @@ pub(crate) fn read_parquet(
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| FileError::corrupt(path, e))?;
-    collect(path, source, target, epoch, reader)
+    each_batch(path, (source, target), epoch, reader, each)
 }
 
 /// Reads the ORC file at `path` into `target`, as [`read_parquet`].
 ///
 /// # Errors
-/// When the file cannot be read, or its columns cannot be converted to `target`.
-pub(crate) fn read_orc(
+/// As [`read_parquet`].
+pub(crate) fn read_orc<E: From<FileError>>(
     path: &Path,
-    source: &str,
-    target: &SchemaRef,
+    (source, target): (&str, &SchemaRef),
     epoch: u64,
-) -> Result<Decoded> {
+    each: &mut dyn FnMut(Decoded) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     let reader = orc_rust::ArrowReaderBuilder::try_new(open(path)?)
         .map_err(|e| FileError::corrupt(path, e))?
         .with_timestamp_precision(orc_rust::TimestampPrecision::Microsecond)
         .with_batch_size(BATCH_ROWS)
         .build();
-    collect(path, source, target, epoch, reader)
+    each_batch(path, (source, target), epoch, reader, each)
 }
 
-/// Converts each batch of `batches` and concatenates the results.
-fn collect(
+/// Converts each batch of `batches` and hands it to `each`.
+fn each_batch<E: From<FileError>>(
     path: &Path,
-    source: &str,
-    target: &SchemaRef,
+    (source, target): (&str, &SchemaRef),
     epoch: u64,
     batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>>,
-) -> Result<Decoded> {
-    let mut parts = Vec::new();
+    each: &mut dyn FnMut(Decoded) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     let mut first_row = 0i64;
     for batch in batches {
         let batch = batch.map_err(|e| FileError::corrupt(path, e))?;
@@ -111,12 +112,13 @@ fn collect(
             kept,
             failures,
         } = conform(path, &batch, target, Match::ByName)?;
-        parts.push(Decoded {
+        let dead = row_dead_letters(&batch, source, &offsets, &failures, epoch)?;
+        first_row += n;
+        each(Decoded {
             data: vec![rows],
             offsets: kept.iter().map(|&i| offsets[i]).collect(),
-            dead: row_dead_letters(&batch, source, &offsets, &failures, epoch)?,
-        });
-        first_row += n;
+            dead,
+        })?;
     }
-    Decoded::concat(parts)
+    Ok(())
 }

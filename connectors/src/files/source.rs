@@ -9,7 +9,7 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::SourceRange;
-use sluice_engine::runtime::{ConnectorFailure, Cursor, Cursors, EpochSource, Planned};
+use sluice_engine::runtime::{ConnectorFailure, Cursor, Cursors, EpochSource, Planned, RangePart};
 
 use super::avro::read_avro;
 use super::columnar::{read_orc, read_parquet};
@@ -224,49 +224,65 @@ impl FileSource {
         }
     }
 
-    fn decode(&self, file: &ListedFile, epoch: u64) -> Result<Decoded> {
+    /// Decodes `file`, handing `each` its parts: a columnar file's as each record batch is
+    /// decoded, a row-oriented file's as one part.
+    fn decode(
+        &self,
+        file: &ListedFile,
+        epoch: u64,
+        each: &mut dyn FnMut(Decoded) -> std::result::Result<(), ConnectorFailure>,
+    ) -> std::result::Result<(), ConnectorFailure> {
         let (path, rel, data) = (&file.path, file.rel.as_str(), &self.data);
         match self.config.format {
-            FileFormat::Parquet => read_parquet(path, rel, data, epoch),
-            FileFormat::Orc => read_orc(path, rel, data, epoch),
-            FileFormat::Avro => read_avro(path, rel, data, epoch),
-            FileFormat::Csv => read_csv(path, rel, &self.config.csv, data, epoch),
-            FileFormat::Json => self
-                .json
-                .as_ref()
-                .expect("json decoder for json files")
-                .read(path, rel, data, epoch),
+            FileFormat::Parquet => read_parquet(path, (rel, data), epoch, each),
+            FileFormat::Orc => read_orc(path, (rel, data), epoch, each),
+            FileFormat::Avro => each(read_avro(path, rel, data, epoch)?),
+            FileFormat::Csv => each(read_csv(path, rel, &self.config.csv, data, epoch)?),
+            FileFormat::Json => each(
+                self.json
+                    .as_ref()
+                    .expect("json decoder for json files")
+                    .read(path, rel, data, epoch)?,
+            ),
         }
     }
 
-    /// Reads one file: its rows in the output schema, in the batches they were decoded in,
-    /// and its dead letters.
-    fn read_file(&self, file: &ListedFile, epoch: u64) -> Result<(Vec<RecordBatch>, RecordBatch)> {
-        let decoded = self.decode(file, epoch)?;
-        let mut parts = Vec::with_capacity(decoded.data.len());
-        let mut first = 0;
-        for data in decoded.data {
-            let n = data.num_rows();
-            let mut columns: Vec<ArrayRef> = data.columns().to_vec();
-            for value in &file.partitions {
-                columns.push(match value {
-                    Some(v) => Arc::new(StringArray::new_repeated(v, n)),
-                    None => new_null_array(&DataType::Utf8, n),
-                });
+    /// Reads one file, handing `each` its rows in the output schema, in the batches they
+    /// were decoded in, and its dead letters, part by part.
+    fn read_file(
+        &self,
+        file: &ListedFile,
+        epoch: u64,
+        each: &mut dyn FnMut(RangePart) -> std::result::Result<(), ConnectorFailure>,
+    ) -> std::result::Result<(), ConnectorFailure> {
+        let (mut rows, mut dead_letters) = (0, 0);
+        self.decode(file, epoch, &mut |decoded| {
+            dead_letters += decoded.dead.num_rows();
+            if decoded.dead.num_rows() > 0 {
+                each(RangePart::DeadLetters(decoded.dead))?;
             }
-            let offsets = decoded.offsets[first..first + n].to_vec();
-            columns.extend(coordinate_columns(&file.rel, 0, offsets));
-            parts.push(RecordBatch::try_new(Arc::clone(&self.output), columns)?);
-            first += n;
-        }
-        tracing::debug!(
-            file = %file.rel,
-            rows = first,
-            dead_letters = decoded.dead.num_rows(),
-            epoch,
-            "read file"
-        );
-        Ok((parts, decoded.dead))
+            let mut first = 0;
+            for data in decoded.data {
+                let n = data.num_rows();
+                let mut columns: Vec<ArrayRef> = data.columns().to_vec();
+                for value in &file.partitions {
+                    columns.push(match value {
+                        Some(v) => Arc::new(StringArray::new_repeated(v, n)),
+                        None => new_null_array(&DataType::Utf8, n),
+                    });
+                }
+                let offsets = decoded.offsets[first..first + n].to_vec();
+                columns.extend(coordinate_columns(&file.rel, 0, offsets));
+                let batch = RecordBatch::try_new(Arc::clone(&self.output), columns)
+                    .map_err(FileError::from)?;
+                each(RangePart::Rows(batch))?;
+                first += n;
+            }
+            rows += first;
+            Ok(())
+        })?;
+        tracing::debug!(file = %file.rel, rows, dead_letters, epoch, "read file");
+        Ok(())
     }
 }
 
@@ -418,23 +434,32 @@ impl EpochSource for FileSource {
         range: &SourceRange,
         epoch: u64,
     ) -> std::result::Result<(RecordBatch, RecordBatch), ConnectorFailure> {
-        let (parts, dead) = self.read_parts(range, epoch)?;
-        let rows = concat_batches(&self.output, &parts).map_err(FileError::from)?;
+        let (mut rows, mut dead) = (Vec::new(), Vec::new());
+        self.read_each(range, epoch, &mut |part| {
+            match part {
+                RangePart::Rows(batch) => rows.push(batch),
+                RangePart::DeadLetters(batch) => dead.push(batch),
+            }
+            Ok(())
+        })?;
+        let rows = concat_batches(&self.output, &rows).map_err(FileError::from)?;
+        let dead = concat_batches(&dead_letter::schema(), &dead).map_err(FileError::from)?;
         Ok((rows, dead))
     }
 
-    fn read_parts(
+    fn read_each(
         &self,
         range: &SourceRange,
         epoch: u64,
-    ) -> std::result::Result<(Vec<RecordBatch>, RecordBatch), ConnectorFailure> {
+        each: &mut dyn FnMut(RangePart) -> std::result::Result<(), ConnectorFailure>,
+    ) -> std::result::Result<(), ConnectorFailure> {
         if range.is_empty() {
-            return Ok((Vec::new(), RecordBatch::new_empty(dead_letter::schema())));
+            return Ok(());
         }
         let file = self.file(&range.source);
         if !self.index.contains_key(&range.source) && !file.path.is_file() {
             return Err(FileError::UnknownFile(range.source.clone()).into());
         }
-        Ok(self.read_file(&file, epoch)?)
+        self.read_file(&file, epoch, each)
     }
 }

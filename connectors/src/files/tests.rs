@@ -11,7 +11,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use sluice_checkpoints::SourceRange;
-use sluice_engine::runtime::{Cursors, EpochSource, Planned, advance};
+use sluice_engine::runtime::{ConnectorFailure, Cursors, EpochSource, Planned, RangePart, advance};
 
 use super::*;
 
@@ -630,4 +630,82 @@ fn settings_are_kebab_case_and_checked() {
             .to_string()
             .contains("coordinate")
     );
+}
+
+#[test]
+fn a_parquet_file_is_handed_over_batch_by_batch_as_it_is_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three record batches of the reader; the text "bad" in the third is a dead letter.
+    let n = 2 * columnar::BATCH_ROWS + 10;
+    let bad = 2 * columnar::BATCH_ROWS + 3;
+    let ids: Vec<String> = (0..n)
+        .map(|i| {
+            if i == bad {
+                "bad".into()
+            } else {
+                i.to_string()
+            }
+        })
+        .collect();
+    let batch = RecordBatch::try_new(
+        schema(&[("id", DataType::Utf8, false)]),
+        vec![Arc::new(StringArray::from(ids))],
+    )
+    .unwrap();
+    write_parquet(&dir.path().join("a.parquet"), &batch);
+    let declared = schema(&[("id", DataType::Int64, false)]);
+    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Parquet);
+    let source = FileSource::new(config, Some(declared)).unwrap();
+    let range = SourceRange::offsets("a.parquet", 0, 0, 1);
+
+    let mut parts = Vec::new();
+    source
+        .read_each(&range, 0, &mut |part| {
+            parts.push(part);
+            Ok(())
+        })
+        .unwrap();
+    let shapes: Vec<(&str, usize, String)> = parts
+        .iter()
+        .map(|part| match part {
+            RangePart::Rows(b) => ("rows", b.num_rows(), col(b, "offset")[0].clone()),
+            RangePart::DeadLetters(b) => ("dead", b.num_rows(), col(b, "offset")[0].clone()),
+        })
+        .collect();
+    let third = 2 * columnar::BATCH_ROWS;
+    assert_eq!(
+        shapes,
+        [
+            ("rows", columnar::BATCH_ROWS, "0".to_string()),
+            (
+                "rows",
+                columnar::BATCH_ROWS,
+                columnar::BATCH_ROWS.to_string()
+            ),
+            ("dead", 1, bad.to_string()),
+            ("rows", 9, third.to_string()),
+        ]
+    );
+    let RangePart::Rows(last) = &parts[3] else {
+        panic!("the last part holds rows")
+    };
+    let expected: Vec<String> = (third..n)
+        .filter(|&i| i != bad)
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(col(last, "id"), expected);
+    assert_eq!(col(last, "offset"), expected);
+
+    // What the receiver fails with ends the read: no further batch is decoded.
+    let mut calls = 0;
+    let err = source
+        .read_each(&range, 0, &mut |_| {
+            calls += 1;
+            Err(ConnectorFailure::new("the dataflow stopped", false))
+        })
+        .unwrap_err();
+    assert_eq!((calls, err.message.as_str()), (1, "the dataflow stopped"));
+    // `read` still returns the whole file at once.
+    let (rows, dead) = source.read(&range, 0).unwrap();
+    assert_eq!((rows.num_rows(), dead.num_rows()), (n - 1, 1));
 }

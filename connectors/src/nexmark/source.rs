@@ -4,7 +4,7 @@
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::SourceRange;
-use sluice_engine::runtime::{ConnectorFailure, Cursors, EpochSource, Planned};
+use sluice_engine::runtime::{ConnectorFailure, Cursors, EpochSource, Planned, RangePart};
 
 use super::{NexmarkConfig, SOURCE_NAME, schema};
 use crate::generator::spread::Spread;
@@ -77,21 +77,24 @@ impl EpochSource for NexmarkSource {
         Ok((rows, RecordBatch::new_empty(crate::dead_letter::schema())))
     }
 
-    fn read_parts(
+    fn read_each(
         &self,
         range: &SourceRange,
         _epoch: u64,
-    ) -> Result<(Vec<RecordBatch>, RecordBatch), ConnectorFailure> {
-        // Batches of at most 8192 events, so that operators work on cache-sized batches.
+        each: &mut dyn FnMut(RangePart) -> Result<(), ConnectorFailure>,
+    ) -> Result<(), ConnectorFailure> {
+        // Chunks of at most 8192 events, each handed over as it is generated, so that
+        // operators work on cache-sized batches and a range is never held whole.
         const CHUNK: u64 = 8192;
-        let parts = (range.start..range.end)
-            .step_by(CHUNK as usize)
-            .map(|start| {
-                let end = (start + CHUNK).min(range.end);
-                self.config
-                    .rows(self.config.kind, range.partition, start, end)
-            })
-            .collect();
-        Ok((parts, RecordBatch::new_empty(crate::dead_letter::schema())))
+        for start in (range.start..range.end).step_by(CHUNK as usize) {
+            let end = (start + CHUNK).min(range.end);
+            each(RangePart::Rows(self.config.rows(
+                self.config.kind,
+                range.partition,
+                start,
+                end,
+            )))?;
+        }
+        Ok(())
     }
 }

@@ -22,7 +22,7 @@ use super::marker::{InFlight, InFlightEpochs};
 use super::planner::{PlanNote, Planner, StopRequest};
 use super::recovery::{Recovery, Start, recover};
 use super::writer::EpochNote;
-use super::{Cursors, DeadLetters, EpochSource, TableSink, advance};
+use super::{Cursors, DeadLetters, EpochSource, RangePart, TableSink, advance};
 use crate::batch::Batches;
 use crate::error::{EngineError, Result};
 use crate::metrics::RunMetrics;
@@ -654,9 +654,10 @@ fn run_worker(
 pub(super) type BatchInput =
     timely::dataflow::InputHandle<u64, timely::container::CapacityContainerBuilder<Batches>>;
 
-/// Reads `range`, sends its dead letters and then its rows into `(events, dead)`, and
-/// returns how many records it held. The rows go in slices, each run through the dataflow
-/// before the next: sinks that stream then hold only their open files, not the epoch.
+/// Reads `range` into `(events, dead)` as the source decodes it, and returns how many
+/// records it held. The rows go in slices, each run through the dataflow before the next:
+/// sinks that stream then hold only their open files, and the worker only the part of the
+/// range being decoded, never the epoch or the whole range.
 fn read_range(
     source: &dyn EpochSource,
     range: &sluice_checkpoints::SourceRange,
@@ -665,11 +666,17 @@ fn read_range(
     (events, dead_in): (&mut BatchInput, &mut BatchInput),
     future: Option<(&FutureBound, i64, &dyn DeadLetters)>,
 ) -> std::result::Result<u64, super::ConnectorFailure> {
-    let (parts, dead) = source.read_parts(range, epoch)?;
-    let rows: usize = parts.iter().map(RecordBatch::num_rows).sum();
-    let records = (rows + dead.num_rows()) as u64;
-    send(dead_in, dead);
-    for rows in parts {
+    let mut records = 0u64;
+    source.read_each(range, epoch, &mut |part| {
+        let rows = match part {
+            RangePart::DeadLetters(dead) => {
+                records += dead.num_rows() as u64;
+                send(dead_in, dead);
+                return Ok(());
+            }
+            RangePart::Rows(rows) => rows,
+        };
+        records += rows.num_rows() as u64;
         let rows = match future {
             Some((bound, bound_us, dead_letters)) => {
                 let (kept, beyond) = bound.split(rows, bound_us, dead_letters, epoch)?;
@@ -687,7 +694,8 @@ fn read_range(
             offset += length;
             worker.step();
         }
-    }
+        Ok(())
+    })?;
     Ok(records)
 }
 

@@ -15,7 +15,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::SourceRange;
 
-use super::{ConnectorFailure, Cursors, EpochSource, PartitionLag, Planned};
+use super::{ConnectorFailure, Cursors, EpochSource, PartitionLag, Planned, RangePart};
 
 /// `source` reading only `columns` of its rows (named in its schema's order, the
 /// coordinate columns among them): the source's own narrowed copy where it has one, its
@@ -114,17 +114,16 @@ impl EpochSource for ProjectedSource {
         Ok((self.project(&rows)?, dead))
     }
 
-    fn read_parts(
+    fn read_each(
         &self,
         range: &SourceRange,
         epoch: u64,
-    ) -> Result<(Vec<RecordBatch>, RecordBatch), ConnectorFailure> {
-        let (parts, dead) = self.inner.read_parts(range, epoch)?;
-        let parts = parts
-            .iter()
-            .map(|p| self.project(p))
-            .collect::<Result<_, _>>()?;
-        Ok((parts, dead))
+        each: &mut dyn FnMut(RangePart) -> Result<(), ConnectorFailure>,
+    ) -> Result<(), ConnectorFailure> {
+        self.inner.read_each(range, epoch, &mut |part| match part {
+            RangePart::Rows(rows) => each(RangePart::Rows(self.project(&rows)?)),
+            dead => each(dead),
+        })
     }
 
     fn metric_label<'a>(&'a self, range: &'a SourceRange) -> &'a str {

@@ -12,7 +12,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::SourceRange;
 
-use super::{ConnectorFailure, Cursors, EpochSource, PartitionLag, Planned};
+use super::{ConnectorFailure, Cursors, EpochSource, PartitionLag, Planned, RangePart};
 use crate::error::{EngineError, Result};
 
 /// The schema metadata key naming a batch's stream.
@@ -191,19 +191,18 @@ impl EpochSource for NamedSources {
         Ok((tag(rows, stream)?, dead))
     }
 
-    fn read_parts(
+    fn read_each(
         &self,
         range: &SourceRange,
         epoch: u64,
-    ) -> Result<(Vec<RecordBatch>, RecordBatch), ConnectorFailure> {
+        each: &mut dyn FnMut(RangePart) -> Result<(), ConnectorFailure>,
+    ) -> Result<(), ConnectorFailure> {
         let (index, inner) = self.split(range)?;
         let (stream, source) = &self.sources[index];
-        let (parts, dead) = source.read_parts(&inner, epoch)?;
-        let parts = parts
-            .into_iter()
-            .map(|b| tag(b, stream))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((parts, dead))
+        source.read_each(&inner, epoch, &mut |part| match part {
+            RangePart::Rows(rows) => each(RangePart::Rows(tag(rows, stream)?)),
+            dead => each(dead),
+        })
     }
 
     fn metric_label<'a>(&'a self, range: &'a SourceRange) -> &'a str {
