@@ -20,6 +20,7 @@ mod projected;
 mod recovery;
 mod sources;
 mod state_put;
+mod worker;
 pub(crate) mod writer;
 
 pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};

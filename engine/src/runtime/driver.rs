@@ -1,10 +1,8 @@
-//! The worker loop: plans epochs, logs offsets and feeds the dataflow, with up to
+//! A run: recovers, starts the workers and gathers what they did, with up to
 //! `max_epochs_in_flight` epochs between planned and durable (recovery is in `recovery`,
-//! planning in `planner`).
+//! planning in `planner`, each worker's epoch loop in `worker`).
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -12,18 +10,11 @@ use std::time::{Duration, Instant};
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::{CheckpointStore, JobMetadata, StatePart};
 
-use super::abort::{ABORTED, AbortGuard};
-use super::controls::WindowControls;
-use super::failure::{EpochFailure, Failure, Site};
+use super::abort::ABORTED;
 use super::future::FutureBound;
-use super::graph::{Graph, WorkerParts, build};
-use super::join_tables::{feed_tables, table_versions};
-use super::marker::{InFlight, InFlightEpochs};
-use super::planner::{PlanNote, Planner, StopRequest};
+use super::planner::StopRequest;
 use super::recovery::{Recovery, Start, recover};
-use super::writer::EpochNote;
-use super::{Cursors, DeadLetters, EpochSource, RangePart, TableSink, advance};
-use crate::batch::Batches;
+use super::{Cursors, DeadLetters, EpochSource, TableSink};
 use crate::error::{EngineError, Result};
 use crate::metrics::RunMetrics;
 use crate::plan::CompiledPlan;
@@ -150,14 +141,6 @@ pub struct RunSummary {
     /// The run stopped on a [`StopRequest`] before its input ended; every epoch it
     /// started is committed.
     pub stopped: bool,
-}
-
-#[derive(Debug, Default)]
-struct WorkerReport {
-    records: u64,
-    late: u64,
-    last_epoch: Option<u64>,
-    stopped: bool,
 }
 
 /// The sinks of `plan`, in its order, from the job's tables by sink name.
@@ -323,7 +306,7 @@ pub fn run(
         }
     };
     let guards = timely::execute(config, move |worker| {
-        let result = run_worker(worker, &shared);
+        let result = super::worker::run_worker(worker, &shared);
         if result.is_err() {
             shared.abort.store(true, Ordering::SeqCst);
         }
@@ -382,328 +365,4 @@ pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn run_worker(
-    worker: &mut timely::worker::Worker,
-    shared: &Shared,
-) -> std::result::Result<WorkerReport, String> {
-    let index = worker.index();
-    let peers = worker.peers();
-    let site = Site {
-        process: index / shared.options.workers.max(1),
-        worker: index,
-    };
-    let rt = shared.options.runtime.clone();
-    let store = shared.options.checkpoints.clone();
-    let failure = Failure::new(Arc::clone(&shared.abort));
-    let final_epoch = Rc::new(Cell::new(None));
-    let controls = WindowControls::new(shared.plan.plan.event_time_operators().count());
-    let first_epoch = shared.first_epoch;
-    let in_flight: InFlightEpochs = Rc::default();
-
-    let parts = WorkerParts {
-        site,
-        rt: rt.clone(),
-        store: store.clone(),
-        failure: failure.clone(),
-        final_epoch: Rc::clone(&final_epoch),
-        controls: controls.clone(),
-        in_flight: Rc::clone(&in_flight),
-    };
-    let built = worker.dataflow::<u64, _, _>(|scope| build(scope, shared, &parts));
-    let Graph {
-        mut plans_in,
-        received,
-        mut failures_in,
-        mut events_in,
-        mut dead_in,
-        mut tables,
-        probe,
-        processed,
-    } = built.map_err(|e| e.to_string())?;
-    // Declared after the input handles, so it drops before them: raises the abort flag
-    // before the inputs close unless the loop finished normally; see `AbortGuard`.
-    let mut guard = AbortGuard {
-        abort: Arc::clone(&shared.abort),
-        cluster: shared.options.cluster.is_some(),
-        finished: false,
-    };
-
-    let check = |failure: &Failure, controls: &WindowControls| -> std::result::Result<(), String> {
-        if let Some(f) = failure.first() {
-            return Err(f);
-        }
-        if let Some(f) = controls.failure() {
-            return Err(f);
-        }
-        if shared.abort.load(Ordering::SeqCst) {
-            return Err(ABORTED.to_string());
-        }
-        Ok(())
-    };
-
-    plans_in.advance_to(first_epoch);
-    failures_in.advance_to(first_epoch);
-    events_in.advance_to(first_epoch);
-    dead_in.advance_to(first_epoch);
-    for (_, table_in, _) in &mut tables {
-        table_in.advance_to(first_epoch);
-    }
-    let mut cursors = shared.starts.clone();
-    let mut epoch = first_epoch;
-    let mut report = WorkerReport::default();
-    let source = &shared.source;
-    let mut last_start: Option<Instant> = None;
-    let mut stopped = false;
-    let max_in_flight = shared.options.max_epochs_in_flight.max(1) as u64;
-    let planner = Planner {
-        source: source.as_ref(),
-        store: &store,
-        runtime: &rt,
-        fingerprint: &shared.fingerprint,
-        job_id: &shared.plan.plan.job_id,
-        run_id: &shared.run_id,
-        logged_before: shared.logged_before,
-        idle_poll: shared.options.idle_poll,
-        stop: &shared.options.stop,
-        metrics: &shared.options.metrics,
-        idle_timeout: shared.options.idle_timeout,
-        last_planned_ms: std::cell::Cell::new(None),
-    };
-    // Any failure of the loop (planning, reading, a stop of another worker) goes to the
-    // committer as data at the epoch being fed, before this worker's inputs close.
-    let fed: std::result::Result<(), String> = (|| {
-        loop {
-            let mut plan_time = None;
-            let note = if index == 0 {
-                // At most `max_epochs_in_flight` epochs are planned and not yet committed,
-                // and `W(epoch)`, logged with the epoch, needs the window to have processed
-                // the epoch before it on every worker.
-                let oldest = (epoch + 1).saturating_sub(max_in_flight);
-                while probe.less_than(&oldest) || processed.iter().any(|p| p.less_than(&epoch)) {
-                    worker.step_or_park(Some(Duration::from_millis(5)));
-                    check(&failure, &controls)?;
-                }
-                // Its own notes come back through the broadcast too; only later ones matter.
-                received.borrow_mut().retain(|&e, _| e > epoch);
-                if let (Some(interval), Some(last)) = (shared.options.trigger_interval, last_start)
-                {
-                    while last.elapsed() < interval && !shared.options.stop.requested() {
-                        let left = interval.saturating_sub(last.elapsed());
-                        worker.step_or_park(Some(left.min(Duration::from_millis(20))));
-                        check(&failure, &controls)?;
-                    }
-                }
-                let watermark = controls.watermark();
-                let planning = Instant::now();
-                let note = planner.plan(
-                    epoch,
-                    &cursors,
-                    &watermark,
-                    &|| table_versions(&tables),
-                    &mut |left| {
-                        worker.step_or_park(Some(left.min(Duration::from_millis(5))));
-                        check(&failure, &controls)
-                    },
-                )?;
-                plans_in.send(&note)?;
-                plan_time = Some(planning.elapsed());
-                shared
-                    .options
-                    .metrics
-                    .epoch_phase("plan", planning.elapsed());
-                note
-            } else {
-                loop {
-                    plans_in.forward_stop(&shared.options.stop);
-                    if let Some(note) = received.borrow_mut().remove(&epoch) {
-                        break note?;
-                    }
-                    worker.step_or_park(Some(Duration::from_millis(5)));
-                    check(&failure, &controls)?;
-                }
-            };
-            plans_in.advance_to(epoch + 1);
-            let entry = match note {
-                PlanNote::Run(entry) => entry,
-                PlanNote::Stop => {
-                    stopped = true;
-                    break;
-                }
-            };
-            let started = Instant::now();
-            last_start = Some(started);
-            if entry.final_epoch {
-                final_epoch.set(Some(epoch));
-                controls.set_final(epoch);
-            }
-            if let Some(ms) = entry.idle_max_event_time_ms {
-                controls.idle(epoch, ms.saturating_mul(1000));
-            }
-            let records: u64 = entry.ranges.iter().map(|r| r.len()).sum();
-            // Each process has its own metrics and progress: its first worker reports them.
-            let reports = index.is_multiple_of(shared.options.workers.max(1));
-            if reports {
-                let watermark = controls.watermark();
-                shared.options.metrics.epoch_started(
-                    epoch,
-                    watermark.next(),
-                    watermark.max_event_time(),
-                );
-            }
-            if reports && let Some(progress) = &shared.options.progress {
-                progress(&Progress {
-                    epoch,
-                    records,
-                    final_epoch: entry.final_epoch,
-                    plan_time,
-                });
-            }
-            advance(&mut cursors, &entry.ranges);
-            if epoch == 0 && index == 0 {
-                for letters in &shared.options.startup_dead_letters {
-                    send(&mut dead_in, letters.clone());
-                }
-            }
-            feed_tables(&mut tables, &entry, (index, peers), &mut dead_in)?;
-            let reading = Instant::now();
-            let future = shared
-                .future
-                .as_ref()
-                .and_then(|f| Some((f, f.bound_us(entry.planned_at_ms)?)));
-            for (i, range) in entry.ranges.iter().enumerate() {
-                if i % peers != index || range.is_empty() {
-                    continue;
-                }
-                let inputs = (&mut events_in, &mut dead_in);
-                let judge = future.map(|(f, bound)| (f, bound, shared.dead_letters.as_ref()));
-                let records = read_range(source.as_ref(), range, epoch, worker, inputs, judge)
-                    .map_err(|e| {
-                        tracing::error!(epoch, source = %range.source, partition = range.partition, error = %e, "read failed");
-                        format!(
-                            "reading {} partition {} in epoch {epoch}: {e}",
-                            range.source, range.partition
-                        )
-                    })?;
-                report.records += records;
-                shared
-                    .options
-                    .metrics
-                    .record_read(source.metric_label(range), records);
-            }
-            shared
-                .options
-                .metrics
-                .epoch_phase("read", reading.elapsed());
-            // Only the committing worker (0) hears of commits, so only it keeps its epochs.
-            if index == 0 {
-                in_flight.borrow_mut().insert(
-                    epoch,
-                    InFlight {
-                        ranges: entry.ranges,
-                        watermark_ms: entry.watermark_ms,
-                        started,
-                        fed: Instant::now(),
-                    },
-                );
-            }
-            report.last_epoch = Some(epoch);
-            epoch += 1;
-            failures_in.advance_to(epoch);
-            events_in.advance_to(epoch);
-            dead_in.advance_to(epoch);
-            for (_, table_in, _) in &mut tables {
-                table_in.advance_to(epoch);
-            }
-            if entry.final_epoch {
-                break;
-            }
-            check(&failure, &controls)?;
-        }
-        Ok(())
-    })();
-    if let Err(error) = fed {
-        // Also when this worker only stops because another failed: its share of the
-        // epoch is missing, and the epoch must not commit without it.
-        failures_in.send(EpochNote::Failed(EpochFailure {
-            site,
-            operator: "EpochLoop".into(),
-            error: error.clone(),
-        }));
-        failures_in.flush();
-        return Err(error);
-    }
-    guard.finished = true;
-    drop(plans_in);
-    drop(failures_in);
-    drop(events_in);
-    drop(dead_in);
-    drop(tables);
-    while !probe.done() {
-        worker.step_or_park(Some(Duration::from_millis(5)));
-        check(&failure, &controls)?;
-    }
-    check(&failure, &controls)?;
-    report.late = controls.late_records();
-    report.stopped = stopped;
-    Ok(report)
-}
-
-/// A worker's input of batches.
-pub(super) type BatchInput =
-    timely::dataflow::InputHandle<u64, timely::container::CapacityContainerBuilder<Batches>>;
-
-/// Reads `range` into `(events, dead)` as the source decodes it, and returns how many
-/// records it held. The rows go in slices, each run through the dataflow before the next:
-/// sinks that stream then hold only their open files, and the worker only the part of the
-/// range being decoded, never the epoch or the whole range.
-fn read_range(
-    source: &dyn EpochSource,
-    range: &sluice_checkpoints::SourceRange,
-    epoch: u64,
-    worker: &mut timely::worker::Worker,
-    (events, dead_in): (&mut BatchInput, &mut BatchInput),
-    future: Option<(&FutureBound, i64, &dyn DeadLetters)>,
-) -> std::result::Result<u64, super::ConnectorFailure> {
-    let mut records = 0u64;
-    source.read_each(range, epoch, &mut |part| {
-        let rows = match part {
-            RangePart::DeadLetters(dead) => {
-                records += dead.num_rows() as u64;
-                send(dead_in, dead);
-                return Ok(());
-            }
-            RangePart::Rows(rows) => rows,
-        };
-        records += rows.num_rows() as u64;
-        let rows = match future {
-            Some((bound, bound_us, dead_letters)) => {
-                let (kept, beyond) = bound.split(rows, bound_us, dead_letters, epoch)?;
-                if let Some(beyond) = beyond {
-                    send(dead_in, beyond);
-                }
-                kept
-            }
-            None => rows,
-        };
-        let mut offset = 0;
-        while offset < rows.num_rows() {
-            let length = SLICE_ROWS.min(rows.num_rows() - offset);
-            send(events, rows.slice(offset, length));
-            offset += length;
-            worker.step();
-        }
-        Ok(())
-    })?;
-    Ok(records)
-}
-
-/// The most rows a source batch enters the dataflow with at once.
-const SLICE_ROWS: usize = 64 * 1024;
-
-pub(super) fn send(input: &mut BatchInput, batch: RecordBatch) {
-    if batch.num_rows() > 0 {
-        input.send_batch(&mut Batches::one(batch));
-    }
 }

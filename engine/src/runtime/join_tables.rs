@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use sluice_checkpoints::OffsetsEntry;
 
-use super::driver::send;
+use super::worker::send;
 use crate::batch::Batches;
 use crate::join::{KeyedJoin, TableUpdates};
 
