@@ -22,10 +22,13 @@ use sluice_engine::window::OutputMode;
 
 use super::Location;
 
+/// Sinks by name.
+type Sinks = BTreeMap<String, Arc<dyn TableSink>>;
+
 /// A job's opened sinks.
 pub(super) struct OpenedSinks {
     /// Every sink of the plan, by name.
-    sinks: BTreeMap<String, Arc<dyn TableSink>>,
+    sinks: Sinks,
     /// The auto-compactions of the appended tables (empty without `output.auto-compact`).
     pub(super) compactions: Vec<CompactionState>,
     tables_dir: Location,
@@ -43,240 +46,136 @@ pub(super) fn open(
     handle: &tokio::runtime::Handle,
     metrics: &RunMetrics,
 ) -> Result<OpenedSinks> {
-    let tables_dir = Location::new(&job.output.dir, "tables")?;
-    let names = &job.output.tables;
-    let auto_compact = job
-        .output
-        .auto_compact
-        .as_ref()
-        .map(|c| -> Result<AutoCompact> {
-            Ok(AutoCompact {
-                min_files: c.min_files.max(2),
-                target_size: std::num::NonZeroU64::new(c.target_size_mib.saturating_mul(1 << 20))
-                    .context("output.auto-compact.target-size-mib must be above 0")?,
-            })
-        })
-        .transpose()?;
-    let compactions: std::cell::RefCell<Vec<CompactionState>> = std::cell::RefCell::default();
-    let open_replacing = |name: &str,
-                          schema: SchemaRef,
-                          partitions: Vec<String>,
-                          replace_where: Option<String>|
-     -> Result<Arc<dyn TableSink>> {
-        let location = tables_dir.join(name);
-        let app_id = format!("{}/{}", job.job_id, name);
-        let options = SinkOptions {
-            merge_schema: job.output.merge_schema,
-            replace_where,
-            table_properties: job.output.table_properties.clone(),
-            auto_compact: auto_compact.clone(),
-        };
-        let sink =
-            DeltaTableSink::open_with(handle, &location, &app_id, schema, partitions, &options)
-                .with_context(|| format!("opening table {location}"))?;
-        compactions.borrow_mut().extend(sink.compaction());
-        Ok(Arc::new(sink))
+    let mut tables = Tables::new(job, handle)?;
+    let (sinks, names) = match &job.queries {
+        Some(queries) => sql_sinks(&mut tables, queries, compiled)?,
+        None => medallion_sinks(&mut tables, compiled, metrics)?,
     };
-    let open = |name: &str, schema: SchemaRef, partitions: Vec<String>| {
-        open_replacing(name, schema, partitions, None)
-    };
-    let publish =
-        |sink: Arc<dyn TableSink>, topic: &Option<String>| -> Result<Arc<dyn TableSink>> {
-            match (&job.output.kafka, topic) {
-                (Some(kafka), Some(topic)) => {
-                    let client = KafkaClient::with_properties(&kafka.brokers, &kafka.properties);
-                    create_topic(&client, topic, 8, std::time::Duration::from_secs(10))
-                        .with_context(|| format!("output.kafka: topic {topic}"))?;
-                    Ok(Arc::new(
-                        KafkaPublishedSink::new(sink, &client, topic, kafka.idempotence)
-                            .with_context(|| format!("output.kafka: topic {topic}"))?,
-                    ))
+    Ok(OpenedSinks {
+        sinks,
+        compactions: tables.compactions,
+        tables_dir: tables.dir,
+        names,
+    })
+}
+
+/// The sinks of a SQL job, and the tables to count after the run: every table its queries
+/// write is a Delta append, or a MERGE table in update mode, or a blackhole (not counted).
+fn sql_sinks(
+    tables: &mut Tables<'_>,
+    queries: &sluice_config::SqlQueries,
+    compiled: &CompiledPlan,
+) -> Result<(Sinks, Vec<String>)> {
+    let mut sinks = Sinks::new();
+    let mut names = Vec::new();
+    for node in &compiled.plan.sinks {
+        let table = match node.role {
+            SinkRole::DeadLetters => {
+                tables.append(&node.name, sluice_connectors::dead_letter::schema(), vec![])?
+            }
+            SinkRole::Table => {
+                let declared = queries.sinks.iter().find(|s| s.name == node.name);
+                if declared.is_some_and(|s| s.blackhole) {
+                    sinks.insert(
+                        node.name.clone(),
+                        Arc::new(BlackholeSink::new(node.name.clone())),
+                    );
+                    continue;
                 }
-                _ => Ok(sink),
+                let partitions = declared.map(|s| s.partition_by.clone()).unwrap_or_default();
+                let schema = sink_schema(compiled, &node.name)?;
+                // Update mode: each epoch's changed windows are merged by their key;
+                // sessions merged away are deleted, by their `_change` (not a column of
+                // the table).
+                let deletes = declared.is_some_and(|s| s.deletes);
+                let merge =
+                    declared
+                        .filter(|s| s.mode == OutputMode::Update)
+                        .map(|s| MergeConfig {
+                            keys: s.merge_keys.clone(),
+                            delete_when: deletes.then(deleted_rows),
+                            update: BTreeMap::new(),
+                        });
+                let schema = if deletes {
+                    without_change(&schema)
+                } else {
+                    schema
+                };
+                tables.append_or_merge(
+                    &node.name,
+                    (schema, partitions),
+                    &merge,
+                    "'output-mode' = 'update'",
+                )?
+            }
+            SinkRole::QualityGate { .. } => {
+                anyhow::bail!("a SQL job has no quality gate (`{}`)", node.name)
             }
         };
-    // An append table, or a MERGE table when `merge` is set.
-    let open_or_merge = |name: &str,
-                         schema: SchemaRef,
-                         partitions: Vec<String>,
-                         merge: &Option<MergeConfig>,
-                         what: &str|
-     -> Result<Arc<dyn TableSink>> {
-        match merge {
-            None => open(name, schema, partitions),
-            Some(merge) => {
-                let location = tables_dir.join(name);
-                Ok(Arc::new(
-                    MergeTableSink::open(
-                        handle,
-                        &location,
-                        &format!("{}/{}", job.job_id, name),
-                        schema,
-                        partitions,
-                        merge.clone(),
-                        &SinkOptions {
-                            merge_schema: job.output.merge_schema,
-                            replace_where: None,
-                            table_properties: job.output.table_properties.clone(),
-                            auto_compact: None,
-                        },
-                    )
-                    .with_context(|| format!("opening table {location} ({what})"))?,
-                ))
-            }
-        }
-    };
-    if let Some(queries) = &job.queries {
-        // A SQL job: every table its queries write is a Delta append, or a MERGE table in
-        // update mode.
-        let mut sinks: BTreeMap<String, Arc<dyn TableSink>> = BTreeMap::new();
-        let mut names = Vec::new();
-        for node in &compiled.plan.sinks {
-            let table = match node.role {
-                SinkRole::DeadLetters => {
-                    open(&node.name, sluice_connectors::dead_letter::schema(), vec![])?
-                }
-                SinkRole::Table => {
-                    let declared = queries.sinks.iter().find(|s| s.name == node.name);
-                    if declared.is_some_and(|s| s.blackhole) {
-                        sinks.insert(
-                            node.name.clone(),
-                            Arc::new(BlackholeSink::new(node.name.clone())),
-                        );
-                        continue;
-                    }
-                    let partitions = declared.map(|s| s.partition_by.clone()).unwrap_or_default();
-                    let schema = compiled
-                        .sink_schema(&node.name)
-                        .cloned()
-                        .with_context(|| format!("the plan has no sink `{}`", node.name))?;
-                    // Update mode: each epoch's changed windows are merged by their key;
-                    // sessions merged away are deleted, by their `_change` (not a column
-                    // of the table).
-                    let deletes = declared.is_some_and(|s| s.deletes);
-                    let merge =
-                        declared
-                            .filter(|s| s.mode == OutputMode::Update)
-                            .map(|s| MergeConfig {
-                                keys: s.merge_keys.clone(),
-                                delete_when: deletes.then(deleted_rows),
-                                update: BTreeMap::new(),
-                            });
-                    let schema = if deletes {
-                        without_change(&schema)
-                    } else {
-                        schema
-                    };
-                    open_or_merge(
-                        &node.name,
-                        schema,
-                        partitions,
-                        &merge,
-                        "'output-mode' = 'update'",
-                    )?
-                }
-                SinkRole::QualityGate { .. } => {
-                    anyhow::bail!("a SQL job has no quality gate (`{}`)", node.name)
-                }
-            };
-            sinks.insert(node.name.clone(), table);
-            names.push(node.name.clone());
-        }
-        return Ok(OpenedSinks {
-            sinks,
-            compactions: compactions.into_inner(),
-            tables_dir,
-            names,
-        });
+        sinks.insert(node.name.clone(), table);
+        names.push(node.name.clone());
     }
+    Ok((sinks, names))
+}
+
+/// The sinks of a medallion (YAML) job, and the tables to count after the run: bronze,
+/// silver, the aggregates, gold, the dead letters (each published to Kafka when its topic
+/// is set) and the quality gate.
+fn medallion_sinks(
+    tables: &mut Tables<'_>,
+    compiled: &CompiledPlan,
+    metrics: &RunMetrics,
+) -> Result<(Sinks, Vec<String>)> {
+    let job = tables.job;
+    let names = &job.output.tables;
     let topics = job
         .output
         .kafka
         .as_ref()
         .map(|k| k.topics.clone())
         .unwrap_or_default();
-    let schema = |name: &str| -> Result<SchemaRef> {
-        compiled
-            .sink_schema(name)
-            .cloned()
-            .with_context(|| format!("the plan has no sink `{name}`"))
-    };
-    let mut sinks: BTreeMap<String, Arc<dyn TableSink>> = BTreeMap::new();
+    let schema = |name: &str| sink_schema(compiled, name);
+    let mut sinks = Sinks::new();
     if let Some(name) = &names.bronze {
-        let bronze = publish(open(name, schema(name)?, vec![])?, &topics.bronze)?;
-        sinks.insert(name.clone(), bronze);
+        let bronze = tables.append(name, schema(name)?, vec![])?;
+        sinks.insert(name.clone(), tables.publish(bronze, &topics.bronze)?);
     }
+    let silver = (schema(&names.silver)?, job.silver.partition_by.clone());
     let silver_sink = match &job.silver.replace_where {
-        Some(predicate) => open_replacing(
-            &names.silver,
-            schema(&names.silver)?,
-            job.silver.partition_by.clone(),
-            Some(predicate.clone()),
-        )?,
-        None => open_or_merge(
-            &names.silver,
-            schema(&names.silver)?,
-            job.silver.partition_by.clone(),
-            &job.silver.merge,
-            "silver.merge",
-        )?,
+        Some(predicate) => tables.replacing(&names.silver, silver, Some(predicate.clone()))?,
+        None => tables.append_or_merge(&names.silver, silver, &job.silver.merge, "silver.merge")?,
     };
-    sinks.insert(names.silver.clone(), publish(silver_sink, &topics.silver)?);
+    sinks.insert(
+        names.silver.clone(),
+        tables.publish(silver_sink, &topics.silver)?,
+    );
     for config in &job.aggregates {
-        let sink = open_or_merge(
+        let sink = tables.append_or_merge(
             &config.name,
-            schema(&config.name)?,
-            config.partition_by.clone(),
+            (schema(&config.name)?, config.partition_by.clone()),
             &config.merge,
             &format!("aggregate {}", config.name),
         )?;
         sinks.insert(config.name.clone(), sink);
     }
     if let Some(config) = &job.gold {
-        // Update mode: each epoch's changed windows are merged by window and keys; a
-        // session by its start (its end moves), and the sessions merged into an earlier
-        // one are deleted.
-        let update = config.output_mode == "update";
-        let session = matches!(config.window, sluice_config::WindowConfig::Session { .. });
-        let bounds: &[&str] = if session {
-            &["window_start"]
-        } else {
-            &["window_start", "window_end"]
-        };
-        let merge = update.then(|| MergeConfig {
-            keys: bounds
-                .iter()
-                .map(|b| (*b).to_owned())
-                .chain(config.keys.iter().cloned())
-                .collect(),
-            delete_when: session.then(deleted_rows),
-            update: BTreeMap::new(),
-        });
-        let gold_schema = schema(&names.gold)?;
-        let gold = publish(
-            open_or_merge(
-                &names.gold,
-                if update && session {
-                    without_change(&gold_schema)
-                } else {
-                    gold_schema
-                },
-                vec![],
-                &merge,
-                "gold.output-mode: update",
-            )?,
-            &topics.gold,
+        let (gold_schema, merge) = gold_merge(config, schema(&names.gold)?);
+        let gold = tables.append_or_merge(
+            &names.gold,
+            (gold_schema, vec![]),
+            &merge,
+            "gold.output-mode: update",
         )?;
-        sinks.insert(names.gold.clone(), gold);
+        sinks.insert(names.gold.clone(), tables.publish(gold, &topics.gold)?);
     }
-    let dead = open(
+    let dead = tables.append(
         &names.dead_letters,
         sluice_connectors::dead_letter::schema(),
         vec![],
     )?;
     sinks.insert(
         names.dead_letters.clone(),
-        publish(dead, &topics.dead_letters)?,
+        tables.publish(dead, &topics.dead_letters)?,
     );
     let gate = compiled.plan.sinks.iter().find_map(|s| match s.role {
         SinkRole::QualityGate { rules } => Some((s, rules)),
@@ -284,11 +183,7 @@ pub(super) fn open(
     });
     if let Some((node, rules)) = gate {
         let report = if job.quality.report {
-            Some(open(
-                &names.quality_report,
-                QualityGate::report_schema(),
-                vec![],
-            )?)
+            Some(tables.append(&names.quality_report, QualityGate::report_schema(), vec![])?)
         } else {
             None
         };
@@ -305,17 +200,177 @@ pub(super) fn open(
         .filter(|s| !matches!(s.role, SinkRole::QualityGate { .. }))
         .map(|s| s.name.clone())
         .collect();
-    Ok(OpenedSinks {
-        sinks,
-        compactions: compactions.into_inner(),
-        tables_dir,
-        names,
-    })
+    Ok((sinks, names))
+}
+
+/// The gold table's schema and, in update mode, how each epoch's changed windows are
+/// merged: by window and keys; a session by its start (its end moves), the sessions merged
+/// into an earlier one deleted (by the change column, then not a column of the table).
+fn gold_merge(
+    config: &sluice_config::GoldConfig,
+    schema: SchemaRef,
+) -> (SchemaRef, Option<MergeConfig>) {
+    if config.output_mode != "update" {
+        return (schema, None);
+    }
+    let session = matches!(config.window, sluice_config::WindowConfig::Session { .. });
+    let bounds: &[&str] = if session {
+        &["window_start"]
+    } else {
+        &["window_start", "window_end"]
+    };
+    let merge = MergeConfig {
+        keys: bounds
+            .iter()
+            .map(|b| (*b).to_owned())
+            .chain(config.keys.iter().cloned())
+            .collect(),
+        delete_when: session.then(deleted_rows),
+        update: BTreeMap::new(),
+    };
+    let schema = if session {
+        without_change(&schema)
+    } else {
+        schema
+    };
+    (schema, Some(merge))
+}
+
+/// The schema of the plan's sink `name`.
+fn sink_schema(compiled: &CompiledPlan, name: &str) -> Result<SchemaRef> {
+    compiled
+        .sink_schema(name)
+        .cloned()
+        .with_context(|| format!("the plan has no sink `{name}`"))
+}
+
+/// Opens a job's Delta tables under its tables directory, collecting their
+/// auto-compactions.
+struct Tables<'a> {
+    job: &'a JobConfig,
+    handle: &'a tokio::runtime::Handle,
+    dir: Location,
+    auto_compact: Option<AutoCompact>,
+    compactions: Vec<CompactionState>,
+}
+
+impl<'a> Tables<'a> {
+    fn new(job: &'a JobConfig, handle: &'a tokio::runtime::Handle) -> Result<Self> {
+        let auto_compact = job
+            .output
+            .auto_compact
+            .as_ref()
+            .map(|c| -> Result<AutoCompact> {
+                Ok(AutoCompact {
+                    min_files: c.min_files.max(2),
+                    target_size: std::num::NonZeroU64::new(
+                        c.target_size_mib.saturating_mul(1 << 20),
+                    )
+                    .context("output.auto-compact.target-size-mib must be above 0")?,
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            job,
+            handle,
+            dir: Location::new(&job.output.dir, "tables")?,
+            auto_compact,
+            compactions: Vec::new(),
+        })
+    }
+
+    /// The options every table of the job is opened with.
+    fn options(&self, replace_where: Option<String>, auto_compact: bool) -> SinkOptions {
+        SinkOptions {
+            merge_schema: self.job.output.merge_schema,
+            replace_where,
+            table_properties: self.job.output.table_properties.clone(),
+            auto_compact: self.auto_compact.clone().filter(|_| auto_compact),
+        }
+    }
+
+    /// An append table.
+    fn append(
+        &mut self,
+        name: &str,
+        schema: SchemaRef,
+        partitions: Vec<String>,
+    ) -> Result<Arc<dyn TableSink>> {
+        self.replacing(name, (schema, partitions), None)
+    }
+
+    /// An append table whose epochs replace the rows `replace_where` selects, if set.
+    fn replacing(
+        &mut self,
+        name: &str,
+        (schema, partitions): (SchemaRef, Vec<String>),
+        replace_where: Option<String>,
+    ) -> Result<Arc<dyn TableSink>> {
+        let location = self.dir.join(name);
+        let app_id = format!("{}/{}", self.job.job_id, name);
+        let options = self.options(replace_where, true);
+        let sink = DeltaTableSink::open_with(
+            self.handle,
+            &location,
+            &app_id,
+            schema,
+            partitions,
+            &options,
+        )
+        .with_context(|| format!("opening table {location}"))?;
+        self.compactions.extend(sink.compaction());
+        Ok(Arc::new(sink))
+    }
+
+    /// An append table, or a MERGE table when `merge` is set (`what` names the setting
+    /// that asked for it, in errors).
+    fn append_or_merge(
+        &mut self,
+        name: &str,
+        (schema, partitions): (SchemaRef, Vec<String>),
+        merge: &Option<MergeConfig>,
+        what: &str,
+    ) -> Result<Arc<dyn TableSink>> {
+        let Some(merge) = merge else {
+            return self.append(name, schema, partitions);
+        };
+        let location = self.dir.join(name);
+        let sink = MergeTableSink::open(
+            self.handle,
+            &location,
+            &format!("{}/{}", self.job.job_id, name),
+            schema,
+            partitions,
+            merge.clone(),
+            &self.options(None, false),
+        )
+        .with_context(|| format!("opening table {location} ({what})"))?;
+        Ok(Arc::new(sink))
+    }
+
+    /// `sink`, also published to Kafka `topic` when the job has `output.kafka` and the
+    /// topic is set.
+    fn publish(
+        &self,
+        sink: Arc<dyn TableSink>,
+        topic: &Option<String>,
+    ) -> Result<Arc<dyn TableSink>> {
+        let (Some(kafka), Some(topic)) = (&self.job.output.kafka, topic) else {
+            return Ok(sink);
+        };
+        let client = KafkaClient::with_properties(&kafka.brokers, &kafka.properties);
+        create_topic(&client, topic, 8, std::time::Duration::from_secs(10))
+            .with_context(|| format!("output.kafka: topic {topic}"))?;
+        Ok(Arc::new(
+            KafkaPublishedSink::new(sink, &client, topic, kafka.idempotence)
+                .with_context(|| format!("output.kafka: topic {topic}"))?,
+        ))
+    }
 }
 
 impl OpenedSinks {
     /// The sinks by name, as the engine takes them.
-    pub(super) fn sinks(&self) -> BTreeMap<String, Arc<dyn TableSink>> {
+    pub(super) fn sinks(&self) -> Sinks {
         self.sinks.clone()
     }
 
