@@ -291,57 +291,24 @@ pub(crate) fn commit_epochs<'scope>(
                     }
                     return;
                 }
-                let mut per_sink: Vec<Vec<String>> = vec![Vec::new(); targets.sinks.len()];
-                let mut parts = Vec::new();
-                let mut failures = Vec::new();
-                for note in notes {
-                    match note {
-                        EpochNote::Sink { sink, note } => per_sink[sink as usize].push(note),
-                        EpochNote::State(part) => parts.push(part),
-                        EpochNote::Failed(f) => failures.push(f),
-                    }
-                }
-                parts.sort();
                 // Name the first cause: a worker that only stopped because another failed
                 // is not one, and the cause may sit in a later epoch.
                 let later = stash.values().flatten().filter_map(|note| match note {
                     EpochNote::Failed(f) => Some(f.clone()),
                     _ => None,
                 });
-                let failed = !failures.is_empty();
-                if failed && let Some(cause) = first_cause(failures.into_iter().chain(later)) {
-                    fail(&failure, format!("epoch {epoch} failed in {cause}"));
-                    giving_up = true;
-                    if lane.is_idle() {
-                        caps.clear();
-                    }
-                    return;
-                }
-                if let Err(err) = check_tiling(epoch, &parts, targets.key_groups) {
-                    fail(&failure, format!("epoch {epoch}: {err}"));
-                    giving_up = true;
-                    if lane.is_idle() {
-                        caps.clear();
-                    }
-                    return;
-                }
-                // The loop logs an epoch's ranges in `in_flight` before the epoch can complete.
-                if let Some(done) = in_flight.borrow().get(&epoch) {
-                    advance(&mut cursors, &done.ranges);
-                    targets.metrics.epoch_phase("process", done.fed.elapsed());
-                }
                 let is_final = final_epoch.get() == Some(epoch);
-                let snapshot = if targets.has_state {
-                    !parts.is_empty()
-                } else {
-                    is_final || epoch.is_multiple_of(targets.snapshot_every.max(1))
-                };
-                let job = CommitJob {
-                    epoch,
-                    files: per_sink,
-                    parts,
-                    snapshot,
-                    cursors: snapshot.then(|| cursor_record(&cursors)),
+                let ready = (&mut cursors, &in_flight);
+                let job = match commit_job(epoch, is_final, notes, later, &targets, ready) {
+                    Ok(job) => job,
+                    Err(error) => {
+                        fail(&failure, error);
+                        giving_up = true;
+                        if lane.is_idle() {
+                            caps.clear();
+                        }
+                        return;
+                    }
                 };
                 let targets = targets.clone();
                 let poisoned = Arc::clone(&poisoned);
@@ -357,6 +324,53 @@ pub(crate) fn commit_epochs<'scope>(
         }
     });
     stream
+}
+
+/// What `epoch` commits, from the notes every worker sent for it, and the cursors after
+/// it (advanced past the ranges `in_flight` logged for it); or why it must not commit: a
+/// failure in it (the first cause, which may sit in a `later` epoch's notes), or state
+/// parts that do not cover every key group exactly once.
+fn commit_job(
+    epoch: u64,
+    is_final: bool,
+    notes: Vec<EpochNote>,
+    later: impl Iterator<Item = EpochFailure>,
+    targets: &CommitTargets,
+    (cursors, in_flight): (&mut Cursors, &InFlightEpochs),
+) -> Result<CommitJob, String> {
+    let mut files: Vec<Vec<String>> = vec![Vec::new(); targets.sinks.len()];
+    let mut parts = Vec::new();
+    let mut failures = Vec::new();
+    for note in notes {
+        match note {
+            EpochNote::Sink { sink, note } => files[sink as usize].push(note),
+            EpochNote::State(part) => parts.push(part),
+            EpochNote::Failed(f) => failures.push(f),
+        }
+    }
+    parts.sort();
+    let failed = !failures.is_empty();
+    if failed && let Some(cause) = first_cause(failures.into_iter().chain(later)) {
+        return Err(format!("epoch {epoch} failed in {cause}"));
+    }
+    check_tiling(epoch, &parts, targets.key_groups).map_err(|e| format!("epoch {epoch}: {e}"))?;
+    // The loop logs an epoch's ranges in `in_flight` before the epoch can complete.
+    if let Some(done) = in_flight.borrow().get(&epoch) {
+        advance(cursors, &done.ranges);
+        targets.metrics.epoch_phase("process", done.fed.elapsed());
+    }
+    let snapshot = if targets.has_state {
+        !parts.is_empty()
+    } else {
+        is_final || epoch.is_multiple_of(targets.snapshot_every.max(1))
+    };
+    Ok(CommitJob {
+        epoch,
+        files,
+        parts,
+        snapshot,
+        cursors: snapshot.then(|| cursor_record(cursors)),
+    })
 }
 
 /// `cursors` as a cursor record: an empty range at each partition's cursor.
