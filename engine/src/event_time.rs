@@ -145,23 +145,7 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
     let results_schema = state.results_schema();
     let late_schema = state.late_rows_schema();
     let scope = inputs[0].stream.scope();
-    let mut maxima = Vec::with_capacity(inputs.len());
-    for (i, input) in inputs.iter().enumerate() {
-        let Some(time_column) = &input.time_column else {
-            continue;
-        };
-        let (observed, schema) = input
-            .watermark
-            .clone()
-            .unwrap_or_else(|| (input.stream.clone(), Arc::clone(&input.schema)));
-        maxima.push(observe_max(observed, i, time_column, &schema)?);
-    }
-    // One clock per input, then one per further stream.
-    let mut n_clocks = inputs.len();
-    for ((stream, schema), time_column) in inputs.iter().flat_map(|i| &i.also) {
-        maxima.push(observe_max(stream.clone(), n_clocks, time_column, schema)?);
-        n_clocks += 1;
-    }
+    let (maxima, n_clocks) = clocks(&inputs)?;
     let maxima = scope.concatenate(maxima);
     let owned = owned_groups(scope.index(), setup.key_groups, scope.peers());
     let operator = state.name().to_owned();
@@ -236,38 +220,21 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
                     .remove(&e)
                     .unwrap_or_else(|| vec![Vec::new(); n_inputs]);
                 let flush = final_epoch == Some(e);
-                state.begin_epoch();
-                let mut late_rows = Vec::new();
-                let mut failures = Vec::new();
-                for (input, batches) in inputs.iter_mut().enumerate() {
-                    state.canonical_order(input, batches);
-                    for batch in batches.iter() {
-                        match state.absorb(input, batch) {
-                            Ok(Some(late)) => late_rows.push(late),
-                            Ok(None) => {}
-                            Err(err) => failures.push(err.to_string()),
-                        }
-                    }
-                }
                 let idle = setup.control.idle_max.borrow_mut().remove(&e);
-                let max: Vec<Option<i64>> = epoch_max
-                    .remove(&e)
-                    .unwrap_or_else(|| vec![None; n_clocks])
-                    .into_iter()
-                    .map(|m| match (m, idle) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        (a, b) => a.or(b),
-                    })
-                    .collect();
-                match state.finish_epoch(&max, flush) {
-                    Ok(Some(results)) => {
-                        let cap = caps[0].delayed(&e);
-                        results_handle
-                            .session(&cap)
-                            .give_container(&mut Batches::one(results));
-                    }
-                    Ok(None) => {}
-                    Err(err) => failures.push(err.to_string()),
+                let max = with_idle(
+                    epoch_max.remove(&e).unwrap_or_else(|| vec![None; n_clocks]),
+                    idle,
+                );
+                let EpochRun {
+                    results,
+                    late_rows,
+                    mut failures,
+                } = run_epoch(&mut state, &mut inputs, &max, flush);
+                if let Some(results) = results {
+                    let cap = caps[0].delayed(&e);
+                    results_handle
+                        .session(&cap)
+                        .give_container(&mut Batches::one(results));
                 }
                 if !late_rows.is_empty() {
                     let count: usize = late_rows.iter().map(RecordBatch::num_rows).sum();
@@ -330,6 +297,86 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
     })
 }
 
+/// The clocks of an event-time operator's watermark: one per input with a time column
+/// (observing its watermark stream, or its own rows), then one per further stream that
+/// holds the watermark back. Returns each clock's maxima and how many clocks there are
+/// (the inputs count whether they have a time column or not).
+///
+/// # Errors
+/// When a time column is not in its stream's schema.
+fn clocks<'scope>(inputs: &[EventTimeInput<'scope>]) -> Result<(Vec<Clock<'scope>>, usize)> {
+    let mut maxima = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        let Some(time_column) = &input.time_column else {
+            continue;
+        };
+        let (observed, schema) = input
+            .watermark
+            .clone()
+            .unwrap_or_else(|| (input.stream.clone(), Arc::clone(&input.schema)));
+        maxima.push(observe_max(observed, i, time_column, &schema)?);
+    }
+    let mut n_clocks = inputs.len();
+    for ((stream, schema), time_column) in inputs.iter().flat_map(|i| &i.also) {
+        maxima.push(observe_max(stream.clone(), n_clocks, time_column, schema)?);
+        n_clocks += 1;
+    }
+    Ok((maxima, n_clocks))
+}
+
+/// Each clock's max event time in an epoch, with an idle epoch's event time (the
+/// wall-clock time that passed, `watermark.idle-timeout`) counted in.
+fn with_idle(max: Vec<Option<i64>>, idle: Option<i64>) -> Vec<Option<i64>> {
+    max.into_iter()
+        .map(|m| match (m, idle) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        })
+        .collect()
+}
+
+/// What one epoch of an event-time state produced.
+struct EpochRun {
+    /// Its results (closed windows, joined rows), if any.
+    results: Option<RecordBatch>,
+    /// Its rows later than the watermark.
+    late_rows: Vec<RecordBatch>,
+    /// What failed; the epoch must not commit.
+    failures: Vec<String>,
+}
+
+/// Runs an epoch's batches (`inputs`, per input) through `state` in their canonical order,
+/// then finishes the epoch at the clocks' maxima `max` (`flush` on the final epoch).
+fn run_epoch<S: EventTimeState>(
+    state: &mut S,
+    inputs: &mut [Vec<RecordBatch>],
+    max: &[Option<i64>],
+    flush: bool,
+) -> EpochRun {
+    state.begin_epoch();
+    let mut late_rows = Vec::new();
+    let mut failures = Vec::new();
+    for (input, batches) in inputs.iter_mut().enumerate() {
+        state.canonical_order(input, batches);
+        for batch in batches.iter() {
+            match state.absorb(input, batch) {
+                Ok(Some(late)) => late_rows.push(late),
+                Ok(None) => {}
+                Err(err) => failures.push(err.to_string()),
+            }
+        }
+    }
+    let results = state.finish_epoch(max, flush).unwrap_or_else(|err| {
+        failures.push(err.to_string());
+        None
+    });
+    EpochRun {
+        results,
+        late_rows,
+        failures,
+    }
+}
+
 fn fail(control: &WindowControl, message: String) {
     tracing::error!(%message, "event-time operator failed");
     control.failure.borrow_mut().get_or_insert(message);
@@ -337,6 +384,9 @@ fn fail(control: &WindowControl, message: String) {
 
 /// A worker's max event time in an epoch, for one worker: `(to worker, input, max)`.
 type Maximum = (u64, usize, i64);
+
+/// The maxima of one clock, every worker's, sent to every worker.
+type Clock<'scope> = Stream<'scope, u64, Vec<Maximum>>;
 
 /// Each worker's max event time per epoch of input `which`, sent to every worker (an
 /// all-reduce by broadcast) as `(worker, input, max)`: every event-time operator then
