@@ -14,6 +14,7 @@ use super::abort::ABORTED;
 use super::future::FutureBound;
 use super::planner::StopRequest;
 use super::recovery::{Recovery, Start, recover};
+use super::worker::WorkerReport;
 use super::{Cursors, DeadLetters, EpochSource, TableSink};
 use crate::error::{EngineError, Result};
 use crate::metrics::RunMetrics;
@@ -187,27 +188,7 @@ pub fn run(
     let rt = options.runtime.clone();
     let ck = |e: sluice_checkpoints::Error| EngineError::Checkpoint(e.to_string());
     let fingerprint = plan.plan.fingerprint();
-    let wanted = JobMetadata {
-        job_id: plan.plan.job_id.clone(),
-        plan_fingerprint: fingerprint.clone(),
-        key_groups: plan.plan.key_groups,
-        created_at_ms: now_ms(),
-        state_layout: Some(plan.state_layout()),
-        state_reset_at: None,
-    };
-    let mut meta = rt.block_on(store.init_metadata(&wanted)).map_err(ck)?;
-    if meta.plan_fingerprint != fingerprint {
-        return Err(EngineError::PlanChanged {
-            stored: meta.plan_fingerprint,
-            current: fingerprint,
-        });
-    }
-    if meta.state_layout.is_none() {
-        // Written before layouts were recorded: the plan is the same, so its layout is the
-        // state's, and a later replay with an edited plan can be checked against it.
-        meta.state_layout = wanted.state_layout.clone();
-        rt.block_on(store.replace_metadata(&meta)).map_err(ck)?;
-    }
+    let meta = job_metadata(&plan, &fingerprint, &store, &rt)?;
     let key_groups = meta.key_groups;
     let future = FutureBound::resolve(
         options.max_future,
@@ -276,35 +257,10 @@ pub fn run(
         abort: Arc::clone(&abort),
         future,
     });
-    let threads = shared.options.workers.max(1);
-    let config = match &shared.options.cluster {
-        None => timely::Config::process(threads),
-        Some(cluster) => {
-            if cluster.process >= cluster.addresses.len() {
-                return Err(EngineError::InvalidPlan(format!(
-                    "process {} is not among the {} cluster addresses",
-                    cluster.process,
-                    cluster.addresses.len()
-                )));
-            }
-            tracing::info!(
-                process = cluster.process,
-                processes = cluster.addresses.len(),
-                threads,
-                "joining the cluster"
-            );
-            timely::Config {
-                communication: timely::CommunicationConfig::Cluster {
-                    threads,
-                    process: cluster.process,
-                    addresses: cluster.addresses.clone(),
-                    report: false,
-                    zerocopy: false,
-                },
-                worker: timely::WorkerConfig::default(),
-            }
-        }
-    };
+    let config = timely_config(
+        shared.options.workers.max(1),
+        shared.options.cluster.as_ref(),
+    )?;
     let guards = timely::execute(config, move |worker| {
         let result = super::worker::run_worker(worker, &shared);
         if result.is_err() {
@@ -318,8 +274,95 @@ pub fn run(
         replayed_epochs: replayed,
         ..RunSummary::default()
     };
+    gather(guards.join(), &mut summary)?;
+    if abort.load(Ordering::SeqCst) {
+        return Err(EngineError::Worker("a worker aborted".into()));
+    }
+    summary.duration = started.elapsed();
+    Ok(summary)
+}
+
+/// The job's metadata in the checkpoint: written if there is none, checked against the
+/// plan's `fingerprint` otherwise, and given the plan's state layout if it was written
+/// before layouts were recorded.
+///
+/// # Errors
+/// The checkpoint cannot be read or written, or it belongs to another plan.
+fn job_metadata(
+    plan: &CompiledPlan,
+    fingerprint: &str,
+    store: &CheckpointStore,
+    rt: &tokio::runtime::Handle,
+) -> Result<JobMetadata> {
+    let ck = |e: sluice_checkpoints::Error| EngineError::Checkpoint(e.to_string());
+    let wanted = JobMetadata {
+        job_id: plan.plan.job_id.clone(),
+        plan_fingerprint: fingerprint.to_owned(),
+        key_groups: plan.plan.key_groups,
+        created_at_ms: now_ms(),
+        state_layout: Some(plan.state_layout()),
+        state_reset_at: None,
+    };
+    let mut meta = rt.block_on(store.init_metadata(&wanted)).map_err(ck)?;
+    if meta.plan_fingerprint != fingerprint {
+        return Err(EngineError::PlanChanged {
+            stored: meta.plan_fingerprint,
+            current: fingerprint.to_owned(),
+        });
+    }
+    if meta.state_layout.is_none() {
+        // Written before layouts were recorded: the plan is the same, so its layout is the
+        // state's, and a later replay with an edited plan can be checked against it.
+        meta.state_layout = wanted.state_layout.clone();
+        rt.block_on(store.replace_metadata(&meta)).map_err(ck)?;
+    }
+    Ok(meta)
+}
+
+/// Timely's configuration: `threads` workers in this process, and in `cluster`'s other
+/// processes when it is set.
+///
+/// # Errors
+/// This process is not among the cluster's addresses.
+fn timely_config(threads: usize, cluster: Option<&Cluster>) -> Result<timely::Config> {
+    let Some(cluster) = cluster else {
+        return Ok(timely::Config::process(threads));
+    };
+    if cluster.process >= cluster.addresses.len() {
+        return Err(EngineError::InvalidPlan(format!(
+            "process {} is not among the {} cluster addresses",
+            cluster.process,
+            cluster.addresses.len()
+        )));
+    }
+    tracing::info!(
+        process = cluster.process,
+        processes = cluster.addresses.len(),
+        threads,
+        "joining the cluster"
+    );
+    Ok(timely::Config {
+        communication: timely::CommunicationConfig::Cluster {
+            threads,
+            process: cluster.process,
+            addresses: cluster.addresses.clone(),
+            report: false,
+            zerocopy: false,
+        },
+        worker: timely::WorkerConfig::default(),
+    })
+}
+
+/// Adds every worker's report to `summary`.
+///
+/// # Errors
+/// The first worker's failure that is a cause, not a stop because another failed.
+fn gather<E: Into<String>>(
+    results: impl IntoIterator<Item = std::result::Result<std::result::Result<WorkerReport, String>, E>>,
+    summary: &mut RunSummary,
+) -> Result<()> {
     let mut errors = Vec::new();
-    for result in guards.join() {
+    for result in results {
         match result {
             Ok(Ok(report)) => {
                 summary.records_read += report.records;
@@ -328,17 +371,13 @@ pub fn run(
                 summary.stopped |= report.stopped;
             }
             Ok(Err(e)) => errors.push(e),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(e.into()),
         }
     }
-    if let Some(first) = errors.into_iter().find(|e| e != ABORTED) {
-        return Err(EngineError::Worker(first));
+    match errors.into_iter().find(|e| e != ABORTED) {
+        Some(first) => Err(EngineError::Worker(first)),
+        None => Ok(()),
     }
-    if abort.load(Ordering::SeqCst) {
-        return Err(EngineError::Worker("a worker aborted".into()));
-    }
-    summary.duration = started.elapsed();
-    Ok(summary)
 }
 
 pub(super) struct Shared {
