@@ -203,6 +203,22 @@ impl Side {
         unmatched
     }
 
+    /// Removes the rows at `rows` (each with its key) from state, those still in it.
+    pub(super) fn forget(&mut self, rows: &[(Box<[u8]>, At)]) {
+        for (key, at) in rows {
+            let Some(held) = self.held.get_mut(key) else {
+                continue;
+            };
+            let before = held.len();
+            held.retain(|h| h.at() != *at);
+            let removed = before - held.len();
+            if held.is_empty() {
+                self.held.remove(key);
+            }
+            self.kept(at.0).live -= removed;
+        }
+    }
+
     /// Drops the batches none of whose rows is in state any more.
     pub(super) fn release(&mut self) {
         self.batches.retain(|_, kept| kept.live > 0);

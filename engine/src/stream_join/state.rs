@@ -30,11 +30,11 @@ use super::side::{At, Held, NULL_KEYS, Side};
 const LEFT: usize = 0;
 const RIGHT: usize = 1;
 /// An epoch's matches: the pairs, and (for a semi join) the left rows that matched for
-/// the first time.
+/// the first time, with their keys.
 #[derive(Default)]
 struct Matches {
     pairs: Vec<(At, At)>,
-    first: Vec<At>,
+    first: Vec<(Box<[u8]>, At)>,
 }
 
 /// The watermarks of both sides, as snapshots keep them.
@@ -253,8 +253,8 @@ impl StreamJoinState {
     /// Visits the epoch's candidate pairs in a fixed order, fresh left rows with the right
     /// rows in state and the fresh right rows, then fresh right rows with the left rows in
     /// state; both rows of a pair `accept` accepts are marked matched. Returns, for a semi
-    /// join, the left rows marked for the first time, in that order.
-    fn visit_candidates(&mut self, mut accept: impl FnMut(At, At) -> bool) -> Vec<At> {
+    /// join, the left rows marked for the first time, in that order, with their keys.
+    fn visit_candidates(&mut self, mut accept: impl FnMut(At, At) -> bool) -> Vec<(Box<[u8]>, At)> {
         let (min, max) = (self.spec.min_offset_us, self.spec.max_offset_us);
         let within = move |l: &Held, r: &Held| {
             r.time >= l.time.saturating_add(min) && r.time <= l.until.saturating_add(max)
@@ -262,10 +262,10 @@ impl StreamJoinState {
         // Only a semi join emits its left rows at their first match.
         let semi = self.spec.kind == StreamJoinKind::LeftSemi;
         let mut first = Vec::new();
-        let mut pair = |l: &mut Held, r: &mut Held| {
+        let mut pair = |key: &[u8], l: &mut Held, r: &mut Held| {
             if within(l, r) && accept(l.at(), r.at()) {
                 if semi && !l.matched {
-                    first.push(l.at());
+                    first.push((key.into(), l.at()));
                 }
                 l.matched = true;
                 r.matched = true;
@@ -280,17 +280,17 @@ impl StreamJoinState {
         for (key, l) in &mut left.fresh {
             if let Some(rows) = right.held.get_mut(key) {
                 for r in rows.iter_mut() {
-                    pair(l, r);
+                    pair(key, l, r);
                 }
             }
             for &i in fresh_right.get(key).map_or(&[][..], Vec::as_slice) {
-                pair(l, &mut right.fresh[i].1);
+                pair(key, l, &mut right.fresh[i].1);
             }
         }
         for (key, r) in &mut right.fresh {
             if let Some(rows) = left.held.get_mut(key) {
                 for l in rows.iter_mut() {
-                    pair(l, r);
+                    pair(key, l, r);
                 }
             }
         }
@@ -298,11 +298,12 @@ impl StreamJoinState {
     }
 
     /// A semi join's output: the left rows at `first`, with their own columns.
-    fn left_rows(&self, first: &[At]) -> Result<Option<RecordBatch>> {
+    fn left_rows(&self, first: &[(Box<[u8]>, At)]) -> Result<Option<RecordBatch>> {
         if first.is_empty() {
             return Ok(None);
         }
-        let columns = self.sides[LEFT].take(first)?;
+        let at: Vec<At> = first.iter().map(|(_, at)| *at).collect();
+        let columns = self.sides[LEFT].take(&at)?;
         Ok(Some(RecordBatch::try_new(
             Arc::clone(&self.output_schema),
             columns,
@@ -463,7 +464,11 @@ impl EventTimeState for StreamJoinState {
             &[]
         };
         let output = if self.spec.kind == StreamJoinKind::LeftSemi {
-            self.left_rows(&first)?
+            let output = self.left_rows(&first)?;
+            // A semi join emits a left row once: once it has, no later row needs it, and
+            // it leaves the state (as in Spark) rather than wait for the watermark.
+            self.sides[LEFT].forget(&first);
+            output
         } else {
             self.output(&pairs, left_only, right_only)?
         };

@@ -333,3 +333,64 @@ fn a_pair_the_condition_fails_on_does_not_match() {
     assert_eq!(pairs, [(Some(1), Some(20))]);
     assert_eq!(rest, [(None, Some(5)), (None, Some(50)), (Some(2), None)]);
 }
+
+/// A semi join emits an auction once, at its first bid, and then no longer holds it: a
+/// later bid finds nothing and emits nothing, and an auction without bids stays until
+/// the watermark passes it.
+#[test]
+fn a_semi_join_forgets_a_left_row_once_it_is_emitted() {
+    let auctions: SchemaRef = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("t", ts(), false),
+    ]));
+    let bids: SchemaRef = Arc::new(Schema::new(vec![
+        Field::new("auction", DataType::Int64, false),
+        Field::new("t", ts(), false),
+    ]));
+    let spec = auction_bids("semi", StreamJoinKind::LeftSemi, (0, 1_000));
+    let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
+    let ids = |out: Option<RecordBatch>| -> Vec<i64> {
+        out.map(|b| {
+            let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            ids.values().to_vec()
+        })
+        .unwrap_or_default()
+    };
+    // Epoch 0: auctions 1 and 2; two bids on auction 1, one on auction 2 (a fresh pair).
+    state.begin_epoch();
+    let a = batch(
+        &auctions,
+        vec![vec![Some(1), Some(2), Some(3)], vec![Some(10); 3]],
+    );
+    assert!(state.absorb(LEFT, &a).unwrap().is_none());
+    let b = batch(
+        &bids,
+        vec![
+            vec![Some(1), Some(1), Some(2)],
+            vec![Some(20), Some(30), Some(20)],
+        ],
+    );
+    assert!(state.absorb(RIGHT, &b).unwrap().is_none());
+    let out = state.finish_epoch(&[Some(10), Some(30)], false).unwrap();
+    assert_eq!(ids(out), [1, 2], "each matched auction once");
+    assert_eq!(state.sides[LEFT].rows_held(), 1, "only auction 3 is held");
+    // Epoch 1: a later bid on auction 1 (held bids stay) and one on auction 3, held.
+    state.begin_epoch();
+    let b = batch(
+        &bids,
+        vec![vec![Some(1), Some(3)], vec![Some(40), Some(40)]],
+    );
+    assert!(state.absorb(RIGHT, &b).unwrap().is_none());
+    let out = state.finish_epoch(&[Some(10), Some(40)], false).unwrap();
+    assert_eq!(ids(out), [3], "auction 1 is not emitted again");
+    assert_eq!(state.sides[LEFT].rows_held(), 0);
+    // Its snapshot restores the same (empty) left side.
+    let bytes = state.snapshot(4).unwrap();
+    let spec = auction_bids("semi", StreamJoinKind::LeftSemi, (0, 1_000));
+    let mut restored = StreamJoinState::new(spec, &auctions, &bids).unwrap();
+    restored
+        .restore(&[&bytes::Bytes::from(bytes)], 0..4)
+        .unwrap();
+    assert_eq!(restored.sides[LEFT].rows_held(), 0);
+    assert_eq!(restored.sides[RIGHT].rows_held(), 5);
+}
