@@ -56,6 +56,19 @@ fn auction_bids(name: &str, kind: StreamJoinKind, (min, max): (i64, i64)) -> Str
     }
 }
 
+/// The schemas of auctions (`id`, `t`) and bids (`auction`, `t`).
+fn auctions_and_bids() -> (SchemaRef, SchemaRef) {
+    let auctions = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("t", ts(), false),
+    ]));
+    let bids = Arc::new(Schema::new(vec![
+        Field::new("auction", DataType::Int64, false),
+        Field::new("t", ts(), false),
+    ]));
+    (auctions, bids)
+}
+
 /// An auction (`id`, start `t`, expiry `u`) and bids (`auction`, `t`): a bid matches
 /// its auction from the start to the expiry, and the auction stays in state until the
 /// watermark passes its expiry, not its start.
@@ -193,14 +206,7 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
 /// before; a later one stays.
 #[test]
 fn a_right_row_leaves_once_the_watermark_passes_its_bound() {
-    let auctions: SchemaRef = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("t", ts(), false),
-    ]));
-    let bids: SchemaRef = Arc::new(Schema::new(vec![
-        Field::new("auction", DataType::Int64, false),
-        Field::new("t", ts(), false),
-    ]));
+    let (auctions, bids) = auctions_and_bids();
     let spec = auction_bids("bids", StreamJoinKind::RightOuter, (-10, 10));
     let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
     // Epoch 0: auction 9 at 0; bids on auction 1 at 20 and 200 (none matches).
@@ -335,18 +341,11 @@ fn a_pair_the_condition_fails_on_does_not_match() {
 }
 
 /// A semi join emits an auction once, at its first bid, and then no longer holds it: a
-/// later bid finds nothing and emits nothing, and an auction without bids stays until
-/// the watermark passes it.
+/// later bid finds nothing and emits nothing, while an auction without bids stays held
+/// until one comes.
 #[test]
 fn a_semi_join_forgets_a_left_row_once_it_is_emitted() {
-    let auctions: SchemaRef = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("t", ts(), false),
-    ]));
-    let bids: SchemaRef = Arc::new(Schema::new(vec![
-        Field::new("auction", DataType::Int64, false),
-        Field::new("t", ts(), false),
-    ]));
+    let (auctions, bids) = auctions_and_bids();
     let spec = auction_bids("semi", StreamJoinKind::LeftSemi, (0, 1_000));
     let mut state = StreamJoinState::new(spec, &auctions, &bids).unwrap();
     let ids = |out: Option<RecordBatch>| -> Vec<i64> {
