@@ -148,16 +148,7 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
     let (maxima, n_clocks) = clocks(&inputs)?;
     let maxima = scope.concatenate(maxima);
     let owned = owned_groups(scope.index(), setup.key_groups, scope.peers());
-    let operator = state.name().to_owned();
-    if !setup.restore.is_empty() {
-        let mine: Vec<&bytes::Bytes> = setup
-            .restore
-            .iter()
-            .filter(|(part, _)| part.operator == operator && part.overlaps(&owned))
-            .map(|(_, bytes)| bytes)
-            .collect();
-        state.restore(&mine, owned.clone())?;
-    }
+    restore(&mut state, &setup, &owned)?;
     *setup.control.watermark.borrow_mut() = state.watermark().clone();
 
     let mut builder = OperatorBuilder::new(label.clone(), scope);
@@ -247,23 +238,13 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
                         .session(&cap)
                         .give_container(&mut Batches { batches: late_rows });
                 }
-                if (flush || (setup.snapshot_every > 0 && e.is_multiple_of(setup.snapshot_every)))
-                    && let Some(namer) = &setup.snapshots
-                {
-                    match state.snapshot(setup.key_groups) {
-                        Ok(bytes) => {
-                            let part = namer(
-                                owned.clone(),
-                                bytes.len() as u64,
-                                state.open_entries() as u64,
-                            );
-                            let cap = caps[2].delayed(&e);
-                            parts_handle
-                                .session(&cap)
-                                .give(WindowNote::Snapshot(part, bytes));
-                        }
-                        Err(err) => failures.push(format!("snapshot: {err}")),
+                match snapshot(&state, &setup, e, flush, &owned) {
+                    Some(Ok(note)) => {
+                        let cap = caps[2].delayed(&e);
+                        parts_handle.session(&cap).give(note);
                     }
+                    Some(Err(err)) => failures.push(format!("snapshot: {err}")),
+                    None => {}
                 }
                 if !failures.is_empty() {
                     let cap = caps[2].delayed(&e);
@@ -295,6 +276,50 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
         late_schema,
         notes,
     })
+}
+
+/// Restores this worker's key groups `owned` of `state` from the snapshot parts of
+/// `setup` that are its operator's and overlap them.
+///
+/// # Errors
+/// When a part cannot be restored.
+fn restore<S: EventTimeState>(
+    state: &mut S,
+    setup: &WindowSetup,
+    owned: &std::ops::Range<u32>,
+) -> Result<()> {
+    if setup.restore.is_empty() {
+        return Ok(());
+    }
+    let mine: Vec<&bytes::Bytes> = setup
+        .restore
+        .iter()
+        .filter(|(part, _)| part.operator == state.name() && part.overlaps(owned))
+        .map(|(_, bytes)| bytes)
+        .collect();
+    state.restore(&mine, owned.clone())
+}
+
+/// The snapshot of `state` (this worker's key groups `owned`) that epoch `e` takes: on
+/// the final epoch (`flush`) and every `snapshot_every`th; `None` when it takes none or
+/// the job takes no snapshots.
+fn snapshot<S: EventTimeState>(
+    state: &S,
+    setup: &WindowSetup,
+    e: u64,
+    flush: bool,
+    owned: &std::ops::Range<u32>,
+) -> Option<Result<WindowNote>> {
+    let due = flush || (setup.snapshot_every > 0 && e.is_multiple_of(setup.snapshot_every));
+    let namer = setup.snapshots.as_ref().filter(|_| due)?;
+    Some(state.snapshot(setup.key_groups).map(|bytes| {
+        let part = namer(
+            owned.clone(),
+            bytes.len() as u64,
+            state.open_entries() as u64,
+        );
+        WindowNote::Snapshot(part, bytes)
+    }))
 }
 
 /// The clocks of an event-time operator's watermark: one per input with a time column

@@ -357,8 +357,8 @@ fn timely_config(threads: usize, cluster: Option<&Cluster>) -> Result<timely::Co
 ///
 /// # Errors
 /// The first worker's failure that is a cause, not a stop because another failed.
-fn gather<E: Into<String>>(
-    results: impl IntoIterator<Item = std::result::Result<std::result::Result<WorkerReport, String>, E>>,
+fn gather(
+    results: Vec<std::result::Result<std::result::Result<WorkerReport, String>, String>>,
     summary: &mut RunSummary,
 ) -> Result<()> {
     let mut errors = Vec::new();
@@ -371,7 +371,7 @@ fn gather<E: Into<String>>(
                 summary.stopped |= report.stopped;
             }
             Ok(Err(e)) => errors.push(e),
-            Err(e) => errors.push(e.into()),
+            Err(e) => errors.push(e),
         }
     }
     match errors.into_iter().find(|e| e != ABORTED) {
