@@ -529,7 +529,26 @@ impl SnapshotWriter {
         fields: Vec<Field>,
         size: usize,
     ) -> Result<Self> {
-        let mut metadata = HashMap::new();
+        Self::with_metadata(operator, key_groups, watermark, fields, size, Vec::new())
+    }
+
+    /// As [`new`](Self::new), with the operator's own `metadata` entries in the schema
+    /// metadata too.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub(crate) fn with_metadata<W: serde::Serialize>(
+        operator: &str,
+        key_groups: u32,
+        watermark: &W,
+        fields: Vec<Field>,
+        size: usize,
+        metadata: Vec<(&str, String)>,
+    ) -> Result<Self> {
+        let mut metadata: HashMap<String, String> = metadata
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
         metadata.insert("operator".to_string(), operator.to_owned());
         metadata.insert("key_groups".to_string(), key_groups.to_string());
         metadata.insert(

@@ -119,6 +119,14 @@ impl SqlExpr {
             .collect()
     }
 
+    /// Whether the expression is one input column or a constant, which no row can fail.
+    pub fn cannot_fail(&self) -> bool {
+        use datafusion::physical_expr::expressions::{Column, Literal};
+        let e = &self.physical;
+        self.clock.is_none()
+            && (e.downcast_ref::<Column>().is_some() || e.downcast_ref::<Literal>().is_some())
+    }
+
     /// The SQL text.
     pub fn sql(&self) -> &str {
         &self.sql

@@ -131,6 +131,12 @@ impl Projection {
         &self.schema
     }
 
+    /// Whether a row may fail one of its expressions (and become a dead letter): not when
+    /// each is an input column or a constant.
+    pub fn can_reject(&self) -> bool {
+        self.columns.iter().any(|(_, e)| !e.cannot_fail())
+    }
+
     /// The columns the computed columns read: input columns, and computed columns that
     /// later ones read.
     pub fn columns_read(&self) -> BTreeSet<String> {

@@ -33,6 +33,7 @@ mod state;
 
 pub use state::StreamJoinState;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,9 +130,11 @@ pub struct StreamJoinSpec {
 
 /// Stream–stream interval joins of Arrow batch streams.
 pub trait StreamJoinExt<'scope> {
-    /// Joins `self` (the left side, batches with `left`) with `right` (batches with
-    /// `right_schema`) per `spec`; `watermarks` holds, for each side, the stream that sets
-    /// its watermark when not its input. Late rows of either side carry `windows_missed`
+    /// Joins `self` (the left side) with `right` per `spec`, `schemas` being the sides'
+    /// schemas; `watermarks` holds, for each side, the stream that sets its watermark when
+    /// not its input. With `read`, the columns of its output read after it (in lowercase),
+    /// its state holds only those and those it reads itself
+    /// ([`StreamJoinState::narrowed`]). Late rows of either side carry `windows_missed`
     /// (0) and `late_watermark`.
     ///
     /// # Errors
@@ -140,8 +143,8 @@ pub trait StreamJoinExt<'scope> {
         self,
         right: Stream<'scope, u64, Batches>,
         spec: &StreamJoinSpec,
-        left: &SchemaRef,
-        right_schema: &SchemaRef,
+        schemas: [&SchemaRef; 2],
+        read: Option<&BTreeSet<String>>,
         setup: WindowSetup,
         watermarks: [Option<(Stream<'scope, u64, Batches>, SchemaRef)>; 2],
     ) -> Result<WindowOutputs<'scope>>;
@@ -152,12 +155,15 @@ impl<'scope> StreamJoinExt<'scope> for Stream<'scope, u64, Batches> {
         self,
         right: Stream<'scope, u64, Batches>,
         spec: &StreamJoinSpec,
-        left: &SchemaRef,
-        right_schema: &SchemaRef,
+        [left, right_schema]: [&SchemaRef; 2],
+        read: Option<&BTreeSet<String>>,
         setup: WindowSetup,
         watermarks: [Option<(Stream<'scope, u64, Batches>, SchemaRef)>; 2],
     ) -> Result<WindowOutputs<'scope>> {
-        let state = StreamJoinState::new(spec.clone(), left, right_schema)?;
+        let state = match read {
+            Some(read) => StreamJoinState::narrowed(spec.clone(), left, right_schema, read)?,
+            None => StreamJoinState::new(spec.clone(), left, right_schema)?,
+        };
         let [left_watermark, right_watermark] = watermarks;
         let inputs = vec![
             EventTimeInput {

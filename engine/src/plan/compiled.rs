@@ -82,6 +82,10 @@ pub enum CompiledOperator {
         left: SchemaRef,
         /// The right rows' schema.
         right: SchemaRef,
+        /// The columns of its output that the plan reads after it (in lowercase), where
+        /// not all: its state holds only those and the columns it reads itself
+        /// ([`StreamJoinState::narrowed`]).
+        read: Option<BTreeSet<String>>,
     },
     /// An epoch aggregate.
     Aggregate(EpochAggregate),
@@ -165,11 +169,32 @@ impl CompiledPlan {
 
     /// Compiles `plan`, where the source columns `pruned` are not decoded: a projection
     /// that drops one of them has nothing to drop.
+    ///
+    /// Compiled once with every stream join holding whole rows, it is compiled again with
+    /// each holding only what is read of it, when something is not
+    /// ([`stream_join_reads`](Self::stream_join_reads)).
     fn compile_pruned(
         plan: Plan,
         sources: &BTreeMap<String, SchemaRef>,
         inputs: &StaticInputs,
         pruned: &BTreeSet<String>,
+    ) -> Result<Self> {
+        let whole = Self::compile_reading(plan, sources, inputs, pruned, &BTreeMap::new())?;
+        let reads = whole.stream_join_reads();
+        if reads.is_empty() {
+            return Ok(whole);
+        }
+        Self::compile_reading(whole.plan, sources, inputs, pruned, &reads)
+    }
+
+    /// Compiles `plan` as [`compile_pruned`](Self::compile_pruned) does, the stream joins
+    /// named in `reads` holding only the columns of their output it names.
+    fn compile_reading(
+        plan: Plan,
+        sources: &BTreeMap<String, SchemaRef>,
+        inputs: &StaticInputs,
+        pruned: &BTreeSet<String>,
+        reads: &BTreeMap<String, BTreeSet<String>>,
     ) -> Result<Self> {
         plan.validate()?;
         let mut schemas = BTreeMap::new();
@@ -190,7 +215,8 @@ impl CompiledPlan {
                 other => other,
             };
             let (compiled, schema) =
-                compile_operator(op, &input, &schemas, inputs, pruned).map_err(in_operator)?;
+                compile_operator(op, &input, &schemas, inputs, pruned, reads.get(&op.name))
+                    .map_err(in_operator)?;
             schemas.insert(op.name.clone(), schema);
             operators.push(compiled);
         }
@@ -231,6 +257,7 @@ fn compile_operator(
     streams: &BTreeMap<String, SchemaRef>,
     inputs: &StaticInputs,
     pruned: &BTreeSet<String>,
+    read: Option<&BTreeSet<String>>,
 ) -> Result<(CompiledOperator, SchemaRef)> {
     Ok(match &op.kind {
         OperatorKind::Rules(set) => {
@@ -306,12 +333,16 @@ fn compile_operator(
                 &spec.right_time,
             )?;
             let right = Arc::clone(&streams[&spec.right]);
-            let state = StreamJoinState::new(spec.clone(), input, &right)?;
+            let state = match read {
+                Some(read) => StreamJoinState::narrowed(spec.clone(), input, &right, read)?,
+                None => StreamJoinState::new(spec.clone(), input, &right)?,
+            };
             let schema = Arc::clone(state.output_schema());
             let compiled = CompiledOperator::StreamJoin {
                 spec: spec.clone(),
                 left: Arc::clone(input),
                 right,
+                read: read.cloned(),
             };
             (compiled, schema)
         }

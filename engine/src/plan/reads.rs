@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use arrow::datatypes::SchemaRef;
 
 use super::{CompiledOperator, CompiledPlan, OperatorKind};
+use crate::stream_join::StreamJoinState;
 use crate::table_feed::COORDINATES;
 
 /// The column of a row's id that dead letters copy.
@@ -69,6 +70,53 @@ impl CompiledPlan {
             if columns.len() < schema.fields().len() {
                 reads.insert(source.to_owned(), columns);
             }
+        }
+        reads
+    }
+
+    /// For each stream join some of whose output columns nothing after it reads, the
+    /// columns that are read, in lowercase, by operator name: its state need not hold the
+    /// others ([`StreamJoinState::narrowed`](crate::stream_join::StreamJoinState::narrowed)).
+    ///
+    /// A join's rows that an operator after it may reject (a failing expression, a
+    /// rule, a late row) become dead letters located by their sides' coordinates: those
+    /// are then read too. Only projections of bare columns and constants, and sinks,
+    /// reject nothing.
+    pub(crate) fn stream_join_reads(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut needs = Needs::default();
+        for sink in &self.plan.sinks {
+            if let Some(schema) = self.schemas.get(&sink.input) {
+                needs.all(&sink.input, schema);
+            }
+        }
+        // The streams some of whose rows an operator after them may reject.
+        let mut rejected = BTreeSet::new();
+        let mut reads = BTreeMap::new();
+        for (op, compiled) in self.plan.operators.iter().zip(&self.operators).rev() {
+            let mut output = needs.take(&op.name);
+            let input = &self.schemas[&op.input];
+            let rejected_after = rejected.contains(&op.name);
+            let rejects = match compiled {
+                CompiledOperator::Project(projection) => projection.can_reject(),
+                _ => true,
+            };
+            if rejects || rejected_after {
+                rejected.insert(op.input.clone());
+                rejected.extend(other_row_inputs(&op.kind).map(str::to_owned));
+            }
+            if let CompiledOperator::StreamJoin { spec, .. } = compiled {
+                if rejected_after {
+                    for prefix in [&spec.left_prefix, &spec.right_prefix] {
+                        output.extend(COORDINATES.iter().map(|c| format!("{prefix}{c}")));
+                    }
+                    output = output.into_iter().map(|c| c.to_lowercase()).collect();
+                }
+                let all = column_names(&self.schemas[&op.name]);
+                if !all.is_subset(&output) {
+                    reads.insert(op.name.clone(), output.clone());
+                }
+            }
+            self.operator_needs(op, compiled, input, output, &mut needs);
         }
         reads
     }
@@ -161,9 +209,22 @@ impl CompiledPlan {
                     needs.all(stream, input);
                 }
             }
-            (OperatorKind::StreamJoin(spec), _) => {
-                needs.all(stream, input);
-                needs.all(&spec.right, &self.schemas[&spec.right]);
+            (OperatorKind::StreamJoin(spec), CompiledOperator::StreamJoin { left, right, .. }) => {
+                // What its state holds of each side, given what is read of its output, and
+                // the coordinates that locate a late row.
+                let held = StreamJoinState::new(spec.clone(), left, right)
+                    .map(|state| state.held_columns(&output));
+                match held {
+                    Ok([l, r]) => {
+                        let coordinates = COORDINATES.iter().map(|c| (*c).to_owned());
+                        needs.add(stream, l.into_iter().chain(coordinates.clone()));
+                        needs.add(&spec.right, r.into_iter().chain(coordinates));
+                    }
+                    Err(_) => {
+                        needs.all(stream, input);
+                        needs.all(&spec.right, &self.schemas[&spec.right]);
+                    }
+                }
                 if let Some(from) = &spec.left_watermark_from {
                     needs.add(from, [&spec.left_time]);
                 }
@@ -181,6 +242,17 @@ impl CompiledPlan {
             _ => needs.all(stream, input),
         }
     }
+}
+
+/// The streams besides its input whose rows an operator takes in: a stream join's right
+/// side, a union's other inputs.
+fn other_row_inputs(kind: &OperatorKind) -> impl Iterator<Item = &str> {
+    let others: &[String] = match kind {
+        OperatorKind::StreamJoin(spec) => std::slice::from_ref(&spec.right),
+        OperatorKind::Union { others } => others,
+        _ => &[],
+    };
+    others.iter().map(String::as_str)
 }
 
 /// The names of `schema`'s columns, in lowercase as [`Needs`] holds them.
@@ -335,6 +407,98 @@ mod tests {
                 "offset"
             ])
         );
+    }
+
+    /// A join of the events with themselves (`clicks`) by user within a minute, of whose
+    /// output only the left URL is read: its state holds the keys, the times and that URL,
+    /// and the source is read for nothing else.
+    #[test]
+    fn a_stream_join_holds_only_what_it_and_its_readers_read() {
+        let spec = crate::stream_join::StreamJoinSpec {
+            name: "pairs".into(),
+            right: "clicks".into(),
+            kind: crate::stream_join::StreamJoinKind::Inner,
+            left_keys: vec!["user_id".into()],
+            right_keys: vec!["user_id".into()],
+            left_time: "event_time".into(),
+            right_time: "event_time".into(),
+            min_offset_us: 0,
+            max_offset_us: 60_000_000,
+            left_delay: Duration::ZERO,
+            right_delay: Duration::ZERO,
+            left_prefix: "l.".into(),
+            right_prefix: "r.".into(),
+            left_until: None,
+            left_watermark_from: None,
+            right_watermark_from: None,
+            condition: None,
+        };
+        let plan = PlanBuilder::new("clicks", "events")
+            .project("clicks", "events", true, &[])
+            .stream_join("pairs", "events", spec.clone())
+            .project("urls", "pairs", false, &[("url", "\"l.url\"")])
+            .sink("silver", "urls");
+        let joined = compiled(plan);
+        assert_eq!(
+            joined.stream_join_reads().get("pairs"),
+            Some(&BTreeSet::from(["l.url".to_owned()]))
+        );
+        let held: Vec<&str> = joined.schemas["pairs"]
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(
+            held,
+            [
+                "l.user_id",
+                "l.url",
+                "l.event_time",
+                "r.user_id",
+                "r.event_time"
+            ]
+        );
+        assert_eq!(
+            joined.source_reads().remove("events"),
+            names(&[
+                "user_id",
+                "url",
+                "event_time",
+                "source",
+                "partition",
+                "offset"
+            ])
+        );
+        // A projection after the join that may fail on a row: the row would be a dead
+        // letter located by its sides' coordinates, which the join then holds; so it does
+        // when a filter comes between.
+        let failing = |between: bool| {
+            let mut plan = PlanBuilder::new("clicks", "events")
+                .project("clicks", "events", true, &[])
+                .stream_join("pairs", "events", spec.clone());
+            let mut input = "pairs";
+            if between {
+                plan = plan.filter("valid", "pairs", "\"l.value\" > 0");
+                input = "valid";
+            }
+            let plan = plan
+                .project(
+                    "ratios",
+                    input,
+                    false,
+                    &[("ratio", "\"l.value\" / \"r.value\"")],
+                )
+                .sink("silver", "ratios");
+            compiled(plan).stream_join_reads().remove("pairs")
+        };
+        let mut located = BTreeSet::from(["l.value".to_owned(), "r.value".to_owned()]);
+        for p in ["l.", "r."] {
+            located.extend(["source", "partition", "offset"].map(|c| format!("{p}{c}")));
+        }
+        for between in [false, true] {
+            let read = failing(between).expect("narrowed");
+            assert!(read.is_superset(&located), "{between}: {read:?}");
+        }
     }
 
     #[test]

@@ -39,7 +39,9 @@ impl CompiledPlan {
                     .with(&spec.name, "kind", "deduplication")
                     .with(&spec.name, "keys", typed(&spec.keys, input))
                     .with(&spec.name, "time", &spec.time_column),
-                CompiledOperator::StreamJoin { spec, left, right } => layout
+                CompiledOperator::StreamJoin {
+                    spec, left, right, ..
+                } => layout
                     .with(&spec.name, "kind", "stream join")
                     .with(
                         &spec.name,

@@ -156,7 +156,12 @@ fn event_time<'scope>(
                 format!("Dedup({})", spec.name),
             )
         }
-        CompiledOperator::StreamJoin { spec, left, right } => {
+        CompiledOperator::StreamJoin {
+            spec,
+            left,
+            right,
+            read,
+        } => {
             let setup = event_time_setup(&spec.name, shared, control);
             let other = streams[&spec.right].clone();
             let watermarks = [
@@ -164,7 +169,7 @@ fn event_time<'scope>(
                 observed(spec.right_watermark_from.as_deref(), streams, shared),
             ];
             (
-                input.stream_join(other, spec, left, right, setup, watermarks)?,
+                input.stream_join(other, spec, [left, right], read.as_ref(), setup, watermarks)?,
                 format!("StreamJoin({})", spec.name),
             )
         }

@@ -12,9 +12,9 @@ use arrow::row::RowConverter;
 use smallvec::SmallVec;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::event_time::{as_micros, late_schema, time_index, whole_rows};
-use crate::key::KeyColumns;
+use crate::key::{KeyColumns, column_index};
 use crate::watermark::Watermark;
 
 /// The keys of each side's rows whose key has a null.
@@ -48,6 +48,12 @@ pub(super) type At = (u32, u32);
 
 /// One side of the join: its rows in state by key, and the batches holding them.
 pub(super) struct Side {
+    /// The side's input rows' schema.
+    pub(super) input: SchemaRef,
+    /// The columns of the input it holds, where not all: those the join reads and those
+    /// of its output that are read after it.
+    projection: Option<Vec<usize>>,
+    /// The schema of the rows it holds.
     pub(super) schema: SchemaRef,
     pub(super) keys: KeyColumns,
     pub(super) converter: RowConverter,
@@ -74,26 +80,48 @@ pub(super) struct Side {
 }
 
 impl Side {
+    /// A side over input rows with `schema` holding the columns `held` of them (every one
+    /// when `None`), which must include its keys, time and `until` columns.
     pub(super) fn new(
-        schema: &SchemaRef,
+        input: &SchemaRef,
+        held: Option<&[String]>,
         keys: &[String],
         time: &str,
         until: Option<&str>,
         delay: i64,
     ) -> Result<Self> {
+        let projection = held
+            .map(|held| {
+                let mut at = held
+                    .iter()
+                    .map(|c| column_index(input, c))
+                    .collect::<Result<Vec<_>>>()?;
+                at.sort_unstable();
+                at.dedup();
+                Ok::<_, EngineError>(at)
+            })
+            .transpose()?
+            .filter(|at| at.len() < input.fields().len());
+        let schema = match &projection {
+            Some(at) => Arc::new(input.project(at)?),
+            None => Arc::clone(input),
+        };
+        let schema = &schema;
         let keys = KeyColumns::resolve(schema, keys)?;
         let event_time_index = time_index;
         let time_index = event_time_index(schema, time)?;
         let until_index = until.map(|u| event_time_index(schema, u)).transpose()?;
         let whole = whole_rows(schema)?;
         Ok(Self {
+            input: Arc::clone(input),
+            projection,
             schema: Arc::clone(schema),
             converter: keys.converter()?,
             keys,
             whole,
             time_index,
             until_index,
-            late_schema: late_schema(schema),
+            late_schema: late_schema(input),
             batches: BTreeMap::new(),
             next_batch: 0,
             held: HashMap::default(),
@@ -101,6 +129,23 @@ impl Side {
             least: (i64::MAX, i64::MAX),
             watermark: Watermark::new(delay),
         })
+    }
+
+    /// The columns of `batch`, an input batch, that the side holds.
+    pub(super) fn narrow(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        Ok(match &self.projection {
+            Some(at) => batch.project(at)?,
+            None => batch.clone(),
+        })
+    }
+
+    /// The names of the columns the side holds.
+    pub(super) fn held_names(&self) -> Vec<String> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
     }
 
     /// Keeps `batch`, returning its index.

@@ -1,7 +1,7 @@
 //! The keyed state of a stream–stream join and its per-epoch logic (see the [module
 //! docs](super)).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt8Array, UInt32Arr
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
-use arrow::row::Rows;
+use arrow::row::{RowConverter, Rows};
 use tracing::warn;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
@@ -17,7 +17,7 @@ use super::{StreamJoinKind, StreamJoinSpec};
 use crate::error::{EngineError, Result};
 use crate::event_time::{
     EventTimeState, SnapshotWriter, as_micros, binary_column, canonical_order, decode_snapshots,
-    late_rows, snapshot_batches,
+    late_rows, snapshot_batches, whole_rows,
 };
 use crate::expr::SqlExpr;
 use crate::key::{column_index, key_group};
@@ -63,6 +63,77 @@ impl StreamJoinState {
     /// A missing column, keys whose counts or types differ between the sides, a time
     /// column that is not a timestamp, or bounds in the wrong order.
     pub fn new(spec: StreamJoinSpec, left: &SchemaRef, right: &SchemaRef) -> Result<Self> {
+        Self::holding(spec, left, right, [None, None])
+    }
+
+    /// Empty state for `spec` that holds, of each side's rows, only the columns the join
+    /// reads (its keys, event time, `until` and the columns of its condition) and those of
+    /// its output that `read` names (in lowercase, as the plan's readers of the join's
+    /// output need them): the others would only be copied into every snapshot and kept in
+    /// memory for as long as the row. The join's output then has only those columns.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn narrowed(
+        spec: StreamJoinSpec,
+        left: &SchemaRef,
+        right: &SchemaRef,
+        read: &BTreeSet<String>,
+    ) -> Result<Self> {
+        let [l, r] = Self::new(spec.clone(), left, right)?.held_columns(read);
+        Self::holding(spec, left, right, [Some(&l), Some(&r)])
+    }
+
+    /// Of each side, the columns (in its input's order) that the join reads and those of
+    /// its output that `read` names (in lowercase); see [`narrowed`](Self::narrowed).
+    pub fn held_columns(&self, read: &BTreeSet<String>) -> [Vec<String>; 2] {
+        let lower = |n: &str| n.to_lowercase();
+        let mut wanted: [BTreeSet<String>; 2] = Default::default();
+        wanted[LEFT].extend(self.spec.left_keys.iter().map(|k| lower(k)));
+        wanted[LEFT].insert(lower(&self.spec.left_time));
+        wanted[LEFT].extend(self.spec.left_until.iter().map(|u| lower(u)));
+        wanted[RIGHT].extend(self.spec.right_keys.iter().map(|k| lower(k)));
+        wanted[RIGHT].insert(lower(&self.spec.right_time));
+        let condition: BTreeSet<String> = self
+            .condition
+            .iter()
+            .flat_map(SqlExpr::columns)
+            .map(|c| lower(&c))
+            .collect();
+        // The pair's columns are the left side's, then the right's, each with its prefix;
+        // the output's are the pair's (or its left ones, in a semi join).
+        let left_width = self.sides[LEFT].schema.fields().len();
+        for (i, field) in self.pair_schema.fields().iter().enumerate() {
+            let name = lower(field.name());
+            let output = i < self.output_schema.fields().len() && read.contains(&name);
+            if !output && !condition.contains(&name) {
+                continue;
+            }
+            let (side, at) = if i < left_width {
+                (LEFT, i)
+            } else {
+                (RIGHT, i - left_width)
+            };
+            wanted[side].insert(lower(self.sides[side].schema.field(at).name()));
+        }
+        [LEFT, RIGHT].map(|s| {
+            self.sides[s]
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .filter(|n| wanted[s].contains(&lower(n)))
+                .collect()
+        })
+    }
+
+    /// Empty state for `spec` holding the columns `held` of each side (all when `None`).
+    fn holding(
+        spec: StreamJoinSpec,
+        left: &SchemaRef,
+        right: &SchemaRef,
+        held: [Option<&[String]>; 2],
+    ) -> Result<Self> {
         let invalid = |m: String| EngineError::InvalidPlan(format!("join `{}`: {m}", spec.name));
         if spec.left_keys.is_empty() || spec.left_keys.len() != spec.right_keys.len() {
             return Err(invalid(format!(
@@ -86,9 +157,11 @@ impl StreamJoinState {
                 "the time bounds are in the wrong order (the lower one is above the upper)".into(),
             ));
         }
+        let [held_left, held_right] = held;
         let sides = [
             Side::new(
                 left,
+                held_left,
                 &spec.left_keys,
                 &spec.left_time,
                 spec.left_until.as_deref(),
@@ -96,6 +169,7 @@ impl StreamJoinState {
             )?,
             Side::new(
                 right,
+                held_right,
                 &spec.right_keys,
                 &spec.right_time,
                 None,
@@ -115,6 +189,7 @@ impl StreamJoinState {
                 })
                 .collect::<Vec<_>>()
         };
+        let [left, right] = [&sides[LEFT].schema, &sides[RIGHT].schema];
         let mut fields = prefixed(left, &spec.left_prefix, spec.kind.keeps_unmatched_right());
         fields.extend(prefixed(
             right,
@@ -353,6 +428,59 @@ impl StreamJoinState {
     }
 }
 
+/// The snapshot metadata entry naming the columns each side's rows hold, as JSON.
+const HELD_COLUMNS: &str = "held_columns";
+
+/// How to read a snapshot's rows whose side held other columns than it now does: their
+/// schema and converter, and where the side's columns are among theirs.
+struct Reshape {
+    schema: SchemaRef,
+    whole: RowConverter,
+    projection: Vec<usize>,
+}
+
+impl Reshape {
+    /// For `side`'s rows in a snapshot of the join `join` that held the columns `stored`.
+    ///
+    /// # Errors
+    /// When a stored column is not one of the side's input, or the side now holds a
+    /// column the snapshot's rows lack.
+    fn new(join: &str, side: &Side, stored: &[String]) -> Result<Self> {
+        let unfit = |m: String| EngineError::Snapshot(format!("join `{join}`: {m}"));
+        let at = stored
+            .iter()
+            .map(|c| {
+                column_index(&side.input, c).map_err(|_| {
+                    unfit(format!(
+                        "its snapshot holds a column `{c}` its input no longer has"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let schema = Arc::new(side.input.project(&at)?);
+        let projection = side
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                schema.index_of(f.name()).map_err(|_| {
+                    unfit(format!(
+                        "the job now reads its column `{}`, which its snapshot's rows do not \
+                         hold: run the job file the checkpoint was written with, or rebuild \
+                         the state (`sluice replay --reset-state`)",
+                        f.name()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            whole: whole_rows(&schema)?,
+            schema,
+            projection,
+        })
+    }
+}
+
 /// The column that numbers a join's candidate pairs while its condition is evaluated.
 const CANDIDATE: &str = "__candidate";
 
@@ -391,11 +519,13 @@ impl EventTimeState for StreamJoinState {
     fn absorb(&mut self, input: usize, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
         let bound = self.late_threshold();
         let side = &mut self.sides[input];
-        let times = as_micros(batch.column(side.time_index))?;
-        let untils = side.untils(batch)?;
-        let keys = side.keys.rows(&side.converter, batch)?;
-        let key_columns = side.keys.columns(batch);
-        let at = side.keep(batch.clone());
+        // Late rows go out whole; the others are held with the columns the side holds.
+        let held = side.narrow(batch)?;
+        let times = as_micros(held.column(side.time_index))?;
+        let untils = side.untils(&held)?;
+        let keys = side.keys.rows(&side.converter, &held)?;
+        let key_columns = side.keys.columns(&held);
+        let at = side.keep(held.clone());
         let mut late = Vec::new();
         for i in 0..batch.num_rows() {
             if times.is_null(i) || bound.is_some_and(|w| times.value(i) <= w) {
@@ -521,8 +651,17 @@ impl EventTimeState for StreamJoinState {
         };
         let row = |e: &(u32, u8, bool, i64, usize, usize)| encoded[e.4].row(e.5).data();
         let size = entries.iter().map(|e| row(e).len() + 16).sum();
-        let mut writer =
-            SnapshotWriter::new(&self.spec.name, key_groups, &watermarks, fields, size)?;
+        let held = [LEFT, RIGHT].map(|s| self.sides[s].held_names());
+        let held =
+            serde_json::to_string(&held).map_err(|e| EngineError::Snapshot(e.to_string()))?;
+        let mut writer = SnapshotWriter::with_metadata(
+            &self.spec.name,
+            key_groups,
+            &watermarks,
+            fields,
+            size,
+            vec![(HELD_COLUMNS, held)],
+        )?;
         // A batch of entries at a time: a held row is copied once, into the stream.
         for chunk in snapshot_batches(&entries) {
             writer.write(vec![
@@ -547,9 +686,32 @@ impl EventTimeState for StreamJoinState {
             let sides = col("side")?.as_primitive::<UInt8Type>();
             let matched = col("matched")?.as_boolean();
             let rows = col("row")?.as_binary::<i32>();
+            // The columns each side's rows hold in the snapshot: recorded with it, or else
+            // (a snapshot written before joins held fewer) every input column.
+            let stored: Option<[Vec<String>; 2]> = batch
+                .schema()
+                .metadata()
+                .get(HELD_COLUMNS)
+                .map(|h| serde_json::from_str(h))
+                .transpose()
+                .map_err(|e| EngineError::Snapshot(format!("{HELD_COLUMNS}: {e}")))?;
             for s in [LEFT, RIGHT] {
+                let name = &self.spec.name;
                 let side = &mut self.sides[s];
-                let parser = side.whole.parser();
+                let stored = match &stored {
+                    Some(held) => held[s].clone(),
+                    None => side
+                        .input
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().clone())
+                        .collect(),
+                };
+                let reshaped = (stored != side.held_names())
+                    .then(|| Reshape::new(name, side, &stored))
+                    .transpose()?;
+                let whole = reshaped.as_ref().map_or(&side.whole, |r| &r.whole);
+                let parser = whole.parser();
                 let mut picked = Vec::new();
                 let mut flags = Vec::new();
                 for i in 0..batch.num_rows() {
@@ -561,8 +723,12 @@ impl EventTimeState for StreamJoinState {
                 if picked.is_empty() {
                     continue;
                 }
-                let columns = side.whole.convert_rows(picked)?;
-                let restored = RecordBatch::try_new(Arc::clone(&side.schema), columns)?;
+                let columns = whole.convert_rows(picked)?;
+                let restored = match &reshaped {
+                    None => RecordBatch::try_new(Arc::clone(&side.schema), columns)?,
+                    Some(r) => RecordBatch::try_new(Arc::clone(&r.schema), columns)?
+                        .project(&r.projection)?,
+                };
                 side.hold(restored, &flags)?;
             }
         }

@@ -52,8 +52,15 @@ fn run_join(
         };
         let (left, _) = stream.clone().map_batches("Left", side(true));
         let (right, _) = stream.map_batches("Right", side(false));
-        left.stream_join(right, &spec, &schema(), &schema(), setup, [None, None])
-            .unwrap()
+        left.stream_join(
+            right,
+            &spec,
+            [&schema(), &schema()],
+            None,
+            setup,
+            [None, None],
+        )
+        .unwrap()
     });
     let mut joined = Vec::new();
     for (_, b) in &results {

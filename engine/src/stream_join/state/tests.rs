@@ -393,3 +393,5 @@ fn a_semi_join_forgets_a_left_row_once_it_is_emitted() {
     assert_eq!(restored.sides[LEFT].rows_held(), 0);
     assert_eq!(restored.sides[RIGHT].rows_held(), 5);
 }
+
+mod narrowed;
