@@ -28,6 +28,7 @@
 //! A batch run therefore gives the join of all rows that were not late, and a streaming
 //! run over the same input the same rows whenever no row was late.
 
+mod chains;
 mod side;
 mod state;
 

@@ -1,7 +1,8 @@
 //! One side of a stream–stream join's state: its rows in state by key, the batches that
 //! hold them, its watermark, and eviction (see the [module docs](super)).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, new_null_array};
@@ -9,9 +10,8 @@ use arrow::compute::interleave;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::row::RowConverter;
-use smallvec::SmallVec;
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
+use super::chains::{Chains, key_hash};
 use crate::error::{EngineError, Result};
 use crate::event_time::{as_micros, late_schema, time_index, whole_rows};
 use crate::key::{KeyColumns, column_index};
@@ -46,6 +46,14 @@ pub(super) struct Kept {
 /// Where a row is: (batch id, row).
 pub(super) type At = (u32, u32);
 
+/// A row of this epoch that was not late: its key's hash, where its key is among the
+/// epoch's keys, and the row.
+pub(super) struct Fresh {
+    pub(super) hash: u64,
+    key: Range<usize>,
+    pub(super) held: Held,
+}
+
 /// One side of the join: its rows in state by key, and the batches holding them.
 pub(super) struct Side {
     /// The side's input rows' schema.
@@ -68,10 +76,12 @@ pub(super) struct Side {
     pub(super) batches: BTreeMap<u32, Kept>,
     /// The id of the next batch kept.
     next_batch: u32,
-    /// Most keys hold one row (bids by price, say): that one is kept inline.
-    pub(super) held: HashMap<Box<[u8]>, SmallVec<[Held; 1]>, Xxh3DefaultBuilder>,
-    /// This epoch's rows that were not late, in arrival order.
-    pub(super) fresh: Vec<(Box<[u8]>, Held)>,
+    /// The rows in state, by key.
+    pub(super) held: Chains,
+    /// This epoch's rows that were not late, in arrival order, and their keys, one after
+    /// the other.
+    pub(super) fresh: Vec<Fresh>,
+    pub(super) fresh_keys: Vec<u8>,
     /// The least event time and the least `until` of the rows in state (`i64::MAX` when
     /// none): while the watermark is behind them no row can go, and an epoch does not
     /// visit the whole state to find none.
@@ -124,8 +134,9 @@ impl Side {
             late_schema: late_schema(input),
             batches: BTreeMap::new(),
             next_batch: 0,
-            held: HashMap::default(),
+            held: Chains::default(),
             fresh: Vec::new(),
+            fresh_keys: Vec::new(),
             least: (i64::MAX, i64::MAX),
             watermark: Watermark::new(delay),
         })
@@ -190,23 +201,47 @@ impl Side {
                 row: row as u32,
                 matched,
             };
-            self.note(&held);
-            self.held
-                .entry(keys.row(row).as_ref().into())
-                .or_default()
-                .push(held);
-            self.kept(at).live += 1;
+            let key = keys.row(row);
+            self.insert(key_hash(key.as_ref()), key.as_ref(), held);
         }
         Ok(())
     }
 
+    /// Adds a row of this epoch that was not late, under `key`.
+    pub(super) fn push_fresh(&mut self, key: &[u8], held: Held) {
+        let start = self.fresh_keys.len();
+        self.fresh_keys.extend_from_slice(key);
+        self.fresh.push(Fresh {
+            hash: key_hash(key),
+            key: start..self.fresh_keys.len(),
+            held,
+        });
+    }
+
+    /// The key of the fresh row `fresh`.
+    pub(super) fn fresh_key<'a>(keys: &'a [u8], fresh: &Fresh) -> &'a [u8] {
+        &keys[fresh.key.clone()]
+    }
+
     /// Moves the epoch's fresh rows into state.
     pub(super) fn settle(&mut self) {
-        for (key, held) in std::mem::take(&mut self.fresh) {
-            self.note(&held);
-            self.kept(held.batch).live += 1;
-            self.held.entry(key).or_default().push(held);
+        let fresh = std::mem::take(&mut self.fresh);
+        let keys = std::mem::take(&mut self.fresh_keys);
+        for f in &fresh {
+            self.insert(f.hash, &keys[f.key.clone()], f.held);
         }
+        // The buffers are kept for the next epoch's rows.
+        self.fresh = fresh;
+        self.fresh.clear();
+        self.fresh_keys = keys;
+        self.fresh_keys.clear();
+    }
+
+    /// Puts `held` into state, last of the rows of `key` (whose hash is `hash`).
+    fn insert(&mut self, hash: u64, key: &[u8], held: Held) {
+        self.note(&held);
+        self.kept(held.batch).live += 1;
+        self.held.push(hash, key, held);
     }
 
     /// Lowers the least times of the state to those of `held`, a row going into it.
@@ -222,28 +257,42 @@ impl Side {
         if w != i64::MAX && due(self.least.0, self.least.1) > w {
             return Vec::new();
         }
-        let gone = |h: &Held| w == i64::MAX || due(h.time, h.until) <= w;
         let mut unmatched = Vec::new();
-        let mut freed = Vec::new();
-        let mut least = (i64::MAX, i64::MAX);
-        self.held.retain(|_, rows| {
-            rows.retain(|h| {
-                if !gone(h) {
-                    least = (least.0.min(h.time), least.1.min(h.until));
-                    return true;
-                }
+        if w == i64::MAX {
+            self.held.clear(|h| {
                 if !h.matched {
                     unmatched.push(h.at());
                 }
-                freed.push(h.batch);
-                false
             });
-            !rows.is_empty()
-        });
-        self.least = least;
-        for b in freed {
-            self.kept(b).live -= 1;
+            for kept in self.batches.values_mut() {
+                kept.live = 0;
+            }
+            self.least = (i64::MAX, i64::MAX);
+            unmatched.sort_unstable();
+            return unmatched;
         }
+        let gone = |h: &Held| due(h.time, h.until) <= w;
+        let mut least = (i64::MAX, i64::MAX);
+        // Rows of one batch mostly follow one another: their count is taken per run.
+        let mut freed: Vec<(u32, usize)> = Vec::new();
+        self.held.retain(|h| {
+            if !gone(h) {
+                least = (least.0.min(h.time), least.1.min(h.until));
+                return true;
+            }
+            if !h.matched {
+                unmatched.push(h.at());
+            }
+            match freed.last_mut() {
+                Some((batch, n)) if *batch == h.batch => *n += 1,
+                _ => freed.push((h.batch, 1)),
+            }
+            false
+        });
+        for (batch, n) in freed {
+            self.kept(batch).live -= n;
+        }
+        self.least = least;
         unmatched.sort_unstable();
         unmatched
     }
@@ -251,16 +300,9 @@ impl Side {
     /// Removes the rows at `rows` (each with its key) from state, those still in it.
     pub(super) fn forget(&mut self, rows: &[(Box<[u8]>, At)]) {
         for (key, at) in rows {
-            let Some(held) = self.held.get_mut(key) else {
-                continue;
-            };
-            let before = held.len();
-            held.retain(|h| h.at() != *at);
-            let removed = before - held.len();
-            if held.is_empty() {
-                self.held.remove(key);
+            if self.held.remove(key, *at) {
+                self.kept(at.0).live -= 1;
             }
-            self.kept(at.0).live -= removed;
         }
     }
 
@@ -309,6 +351,6 @@ impl Side {
     }
 
     pub(super) fn rows_held(&self) -> usize {
-        self.held.values().map(|rows| rows.len()).sum()
+        self.held.len()
     }
 }

@@ -347,27 +347,24 @@ impl StreamJoinState {
             }
         };
         let [left, right] = &mut self.sides;
-        let mut fresh_right: HashMap<Box<[u8]>, Vec<usize>, Xxh3DefaultBuilder> =
-            HashMap::default();
-        for (i, (key, _)) in right.fresh.iter().enumerate() {
-            fresh_right.entry(key.clone()).or_default().push(i);
+        let mut fresh_right: HashMap<&[u8], Vec<usize>, Xxh3DefaultBuilder> = HashMap::default();
+        for (i, f) in right.fresh.iter().enumerate() {
+            let key = Side::fresh_key(&right.fresh_keys, f);
+            fresh_right.entry(key).or_default().push(i);
         }
-        for (key, l) in &mut left.fresh {
-            if let Some(rows) = right.held.get_mut(key) {
-                for r in rows.iter_mut() {
-                    pair(key, l, r);
-                }
-            }
+        for l in &mut left.fresh {
+            let key = Side::fresh_key(&left.fresh_keys, l);
+            right
+                .held
+                .each_mut(l.hash, key, |r| pair(key, &mut l.held, r));
             for &i in fresh_right.get(key).map_or(&[][..], Vec::as_slice) {
-                pair(key, l, &mut right.fresh[i].1);
+                pair(key, &mut l.held, &mut right.fresh[i].held);
             }
         }
-        for (key, r) in &mut right.fresh {
-            if let Some(rows) = left.held.get_mut(key) {
-                for l in rows.iter_mut() {
-                    pair(key, l, r);
-                }
-            }
+        for r in &mut right.fresh {
+            let key = Side::fresh_key(&right.fresh_keys, r);
+            left.held
+                .each_mut(r.hash, key, |l| pair(key, l, &mut r.held));
         }
         first
     }
@@ -535,21 +532,20 @@ impl EventTimeState for StreamJoinState {
             // A null key never matches: such rows are held under a key of their side's
             // own (row encodings of keys never start with 0xff), so that an outer join
             // still emits them.
-            let key: Box<[u8]> = if key_columns.iter().any(|c| c.is_null(i)) {
-                Box::from(NULL_KEYS[input])
+            let row = keys.row(i);
+            let key = if key_columns.iter().any(|c| c.is_null(i)) {
+                NULL_KEYS[input]
             } else {
-                keys.row(i).as_ref().into()
+                row.as_ref()
             };
-            side.fresh.push((
-                key,
-                Held {
-                    time: times.value(i),
-                    until: untils.as_ref().map_or(times.value(i), |u| u[i]),
-                    batch: at,
-                    row: i as u32,
-                    matched: false,
-                },
-            ));
+            let held = Held {
+                time: times.value(i),
+                until: untils.as_ref().map_or(times.value(i), |u| u[i]),
+                batch: at,
+                row: i as u32,
+                matched: false,
+            };
+            side.push_fresh(key, held);
         }
         let missed = vec![0; late.len()];
         late_rows(batch, late, missed, bound, &side.late_schema)
@@ -616,21 +612,17 @@ impl EventTimeState for StreamJoinState {
         let mut entries: Vec<(u32, u8, bool, i64, usize, usize)> = Vec::new();
         for (s, side) in self.sides.iter().enumerate() {
             let mut encodings: HashMap<u32, usize> = HashMap::new();
-            for (key, rows) in &side.held {
+            for (id, kept) in &side.batches {
+                encoded.push(side.whole.convert_columns(kept.batch.columns())?);
+                encodings.insert(*id, encoded.len() - 1);
+            }
+            side.held.each_key(|key, rows| {
                 let group = key_group(key, key_groups);
                 for h in rows {
-                    let at = match encodings.get(&h.batch) {
-                        Some(at) => *at,
-                        None => {
-                            let batch = &side.batches[&h.batch].batch;
-                            encoded.push(side.whole.convert_columns(batch.columns())?);
-                            encodings.insert(h.batch, encoded.len() - 1);
-                            encoded.len() - 1
-                        }
-                    };
+                    let at = encodings[&h.batch];
                     entries.push((group, s as u8, h.matched, h.time, at, h.row as usize));
                 }
-            }
+            });
         }
         // Ordered by content, whatever the batches' ids: the event time first, which
         // leaves few rows to compare whole.
