@@ -35,16 +35,21 @@ pub(crate) fn explain(job: &JobConfig) -> Result<String> {
 }
 
 /// Compiles `job`'s plan against its sources' schemas and the tables its joins read, as
-/// `run` does at start, without running it (`sluice explain --check`).
+/// `run` does at start, without running it (`sluice explain --check`); returns, for each
+/// stream join, the columns its state holds.
 ///
 /// # Errors
 /// A source or table that cannot be opened, or a plan that does not compile.
-pub(crate) fn check(job: &JobConfig) -> Result<()> {
+pub(crate) fn check(job: &JobConfig) -> Result<String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("sluice-check")
         .enable_all()
         .build()?;
-    crate::pipeline::compile(job, runtime.handle())?;
-    Ok(())
+    let compiled = crate::pipeline::compile(job, runtime.handle())?;
+    let mut out = String::new();
+    for line in compiled.stream_join_holdings()? {
+        let _ = writeln!(out, "{line}");
+    }
+    Ok(out)
 }

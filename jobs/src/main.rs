@@ -257,7 +257,9 @@ fn run(cli: Cli) -> Result<()> {
             let config = load_job(&job, &set, &param)?;
             output::emit(&explain::explain(&config).with_context(|| job.display().to_string())?);
             if check {
-                explain::check(&config).with_context(|| job.display().to_string())?;
+                let holdings =
+                    explain::check(&config).with_context(|| job.display().to_string())?;
+                output::emit(&holdings);
                 output::emit(
                     "check: every expression, key, window and join compiles against the \
                      sources' schemas\n",

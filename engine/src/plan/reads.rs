@@ -121,6 +121,40 @@ impl CompiledPlan {
         reads
     }
 
+    /// For each stream join, a line saying which columns of each side its state holds
+    /// (`sluice explain --check`).
+    ///
+    /// # Errors
+    /// When a join does not fit its inputs' schemas (it then does not compile either).
+    pub fn stream_join_holdings(&self) -> crate::error::Result<Vec<String>> {
+        let mut lines = Vec::new();
+        for (op, compiled) in self.plan.operators.iter().zip(&self.operators) {
+            let CompiledOperator::StreamJoin {
+                spec,
+                left,
+                right,
+                read,
+            } = compiled
+            else {
+                continue;
+            };
+            let state = match read {
+                Some(read) => StreamJoinState::narrowed(spec.clone(), left, right, read)?,
+                None => StreamJoinState::new(spec.clone(), left, right)?,
+            };
+            let [l, r] = state.held();
+            lines.push(format!(
+                "state `{}` holds, of `{}`: {}; of `{}`: {}",
+                spec.name,
+                op.input,
+                l.join(", "),
+                spec.right,
+                r.join(", ")
+            ));
+        }
+        Ok(lines)
+    }
+
     /// Adds what `op` needs of its input streams, given that its readers need `output` of
     /// its output.
     fn operator_needs(
@@ -456,6 +490,13 @@ mod tests {
                 "l.event_time",
                 "r.user_id",
                 "r.event_time"
+            ]
+        );
+        assert_eq!(
+            joined.stream_join_holdings().expect("compiles"),
+            [
+                "state `pairs` holds, of `events`: user_id, url, event_time; of `clicks`: \
+              user_id, event_time"
             ]
         );
         assert_eq!(

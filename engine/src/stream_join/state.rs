@@ -84,6 +84,11 @@ impl StreamJoinState {
         Self::holding(spec, left, right, [Some(&l), Some(&r)])
     }
 
+    /// The columns each side's rows hold, left then right.
+    pub fn held(&self) -> [Vec<String>; 2] {
+        [LEFT, RIGHT].map(|s| self.sides[s].held_names())
+    }
+
     /// Of each side, the columns (in its input's order) that the join reads and those of
     /// its output that `read` names (in lowercase); see [`narrowed`](Self::narrowed).
     pub fn held_columns(&self, read: &BTreeSet<String>) -> [Vec<String>; 2] {
