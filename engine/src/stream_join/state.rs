@@ -5,22 +5,21 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt8Array, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
-use arrow::row::{RowConverter, Rows};
+use arrow::row::RowConverter;
 use tracing::warn;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{StreamJoinKind, StreamJoinSpec};
 use crate::error::{EngineError, Result};
 use crate::event_time::{
-    EventTimeState, SnapshotWriter, as_micros, binary_column, canonical_order, decode_snapshots,
-    late_rows, snapshot_batches, whole_rows,
+    EventTimeState, as_micros, canonical_order, decode_snapshots, late_rows, whole_rows,
 };
 use crate::expr::SqlExpr;
-use crate::key::{column_index, key_group};
+use crate::key::column_index;
 use crate::stateless::isolating;
 use crate::watermark::Watermark;
 use crate::window::micros;
@@ -611,64 +610,7 @@ impl EventTimeState for StreamJoinState {
     }
 
     fn snapshot(&self, key_groups: u32) -> Result<Vec<u8>> {
-        // Each kept batch is encoded once, whole; an entry names its row there:
-        // (key group, side, matched, event time, encoded batch, row).
-        let mut encoded: Vec<Rows> = Vec::new();
-        let mut entries: Vec<(u32, u8, bool, i64, usize, usize)> = Vec::new();
-        for (s, side) in self.sides.iter().enumerate() {
-            let mut encodings: HashMap<u32, usize> = HashMap::new();
-            for (id, kept) in &side.batches {
-                encoded.push(side.whole.convert_columns(kept.batch.columns())?);
-                encodings.insert(*id, encoded.len() - 1);
-            }
-            side.held.each_key(|key, rows| {
-                let group = key_group(key, key_groups);
-                for h in rows {
-                    let at = encodings[&h.batch];
-                    entries.push((group, s as u8, h.matched, h.time, at, h.row as usize));
-                }
-            });
-        }
-        // Ordered by content, whatever the batches' ids: the event time first, which
-        // leaves few rows to compare whole.
-        entries.sort_unstable_by(|a, b| {
-            (a.0, a.1, a.2, a.3)
-                .cmp(&(b.0, b.1, b.2, b.3))
-                .then_with(|| encoded[a.4].row(a.5).cmp(&encoded[b.4].row(b.5)))
-        });
-        let fields = vec![
-            Field::new("key_group", DataType::UInt32, false),
-            Field::new("side", DataType::UInt8, false),
-            Field::new("matched", DataType::Boolean, false),
-            Field::new("row", DataType::Binary, false),
-        ];
-        let watermarks = Watermarks {
-            left: self.sides[LEFT].watermark.clone(),
-            right: self.sides[RIGHT].watermark.clone(),
-        };
-        let row = |e: &(u32, u8, bool, i64, usize, usize)| encoded[e.4].row(e.5).data();
-        let size = entries.iter().map(|e| row(e).len() + 16).sum();
-        let held = [LEFT, RIGHT].map(|s| self.sides[s].held_names());
-        let held =
-            serde_json::to_string(&held).map_err(|e| EngineError::Snapshot(e.to_string()))?;
-        let mut writer = SnapshotWriter::with_metadata(
-            &self.spec.name,
-            key_groups,
-            &watermarks,
-            fields,
-            size,
-            vec![(HELD_COLUMNS, held)],
-        )?;
-        // A batch of entries at a time: a held row is copied once, into the stream.
-        for chunk in snapshot_batches(&entries) {
-            writer.write(vec![
-                Arc::new(UInt32Array::from_iter_values(chunk.iter().map(|e| e.0))),
-                Arc::new(UInt8Array::from_iter_values(chunk.iter().map(|e| e.1))),
-                Arc::new(BooleanArray::from_iter(chunk.iter().map(|e| Some(e.2)))),
-                Arc::new(binary_column(chunk.iter().map(row))),
-            ])?;
-        }
-        writer.finish()
+        snapshot::write(self, key_groups)
     }
 
     fn restore(&mut self, parts: &[&bytes::Bytes], owned: Range<u32>) -> Result<()> {
@@ -757,6 +699,8 @@ impl EventTimeState for StreamJoinState {
         Arc::clone(&self.sides[LEFT].late_schema)
     }
 }
+
+mod snapshot;
 
 #[cfg(test)]
 mod tests;
