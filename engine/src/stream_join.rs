@@ -79,7 +79,7 @@ impl StreamJoinKind {
 }
 
 /// An interval join of the operator's input (the left side) with another stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct StreamJoinSpec {
     /// The name of its state in checkpoints.

@@ -451,21 +451,14 @@ mod tests {
         let spec = crate::stream_join::StreamJoinSpec {
             name: "pairs".into(),
             right: "clicks".into(),
-            kind: crate::stream_join::StreamJoinKind::Inner,
             left_keys: vec!["user_id".into()],
             right_keys: vec!["user_id".into()],
             left_time: "event_time".into(),
             right_time: "event_time".into(),
-            min_offset_us: 0,
             max_offset_us: 60_000_000,
-            left_delay: Duration::ZERO,
-            right_delay: Duration::ZERO,
             left_prefix: "l.".into(),
             right_prefix: "r.".into(),
-            left_until: None,
-            left_watermark_from: None,
-            right_watermark_from: None,
-            condition: None,
+            ..Default::default()
         };
         let plan = PlanBuilder::new("clicks", "events")
             .project("clicks", "events", true, &[])

@@ -90,8 +90,8 @@ pub(super) struct Side {
 }
 
 impl Side {
-    /// A side over input rows with `schema` holding the columns `held` of them (every one
-    /// when `None`), which must include its keys, time and `until` columns.
+    /// A side over input rows of the schema `input`, holding the columns `held` of them
+    /// (every one when `None`), which must include its keys, time and `until` columns.
     pub(super) fn new(
         input: &SchemaRef,
         held: Option<&[String]>,
