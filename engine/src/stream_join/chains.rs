@@ -4,6 +4,7 @@
 //! a key up compares the bytes stored with it, with no pointer to follow.
 
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 use hashbrown::hash_table::Entry;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -27,10 +28,11 @@ struct Link {
     next: u32,
 }
 
-/// A key in state, and the first and last of its rows.
+/// A key in state, and the first and last of its rows. Keys of up to 16 bytes (a number,
+/// a short text) are stored in the chain itself, with no allocation of their own.
 struct Chain {
     hash: u64,
-    key: Box<[u8]>,
+    key: SmallVec<[u8; 16]>,
     first: u32,
     last: u32,
 }
@@ -110,7 +112,7 @@ impl Chains {
             Entry::Vacant(vacant) => {
                 vacant.insert(Chain {
                     hash,
-                    key: key.into(),
+                    key: SmallVec::from_slice(key),
                     first: at,
                     last: at,
                 });
