@@ -4,8 +4,8 @@
 //! a key up compares the bytes stored with it, with no pointer to follow.
 
 use hashbrown::HashTable;
-use smallvec::SmallVec;
 use hashbrown::hash_table::Entry;
+use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::side::{At, Held};
