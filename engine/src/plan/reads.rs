@@ -35,17 +35,7 @@ impl CompiledPlan {
     /// the source schema's order (its coordinate columns and `event_id` included).
     /// Sources read whole are left out.
     pub fn source_reads(&self) -> BTreeMap<String, Vec<String>> {
-        let mut needs = Needs::default();
-        for sink in &self.plan.sinks {
-            if let Some(schema) = self.schemas.get(&sink.input) {
-                needs.all(&sink.input, schema);
-            }
-        }
-        for (op, compiled) in self.plan.operators.iter().zip(&self.operators).rev() {
-            let output = needs.take(&op.name);
-            let input = &self.schemas[&op.input];
-            self.operator_needs(op, compiled, input, output, &mut needs);
-        }
+        let (mut needs, _) = self.read_backwards();
         // `watermark.max-future` bounds the main source's event time as rows are read.
         for (_, time) in self.plan.event_time_operators() {
             if let Some(time) = time {
@@ -77,12 +67,19 @@ impl CompiledPlan {
     /// For each stream join some of whose output columns nothing after it reads, the
     /// columns that are read, in lowercase, by operator name: its state need not hold the
     /// others ([`StreamJoinState::narrowed`](crate::stream_join::StreamJoinState::narrowed)).
+    pub(crate) fn stream_join_reads(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.read_backwards().1
+    }
+
+    /// What the sinks and operators read, walking the plan back from its sinks: what each
+    /// source is read for, and what is read of each stream join's output (by operator
+    /// name, for those some of whose columns nothing reads).
     ///
     /// A join's rows that an operator after it may reject (a failing expression, a
     /// rule, a late row) become dead letters located by their sides' coordinates: those
     /// are then read too. Only projections of bare columns and constants, and sinks,
     /// reject nothing.
-    pub(crate) fn stream_join_reads(&self) -> BTreeMap<String, BTreeSet<String>> {
+    fn read_backwards(&self) -> (Needs, BTreeMap<String, BTreeSet<String>>) {
         let mut needs = Needs::default();
         for sink in &self.plan.sinks {
             if let Some(schema) = self.schemas.get(&sink.input) {
@@ -91,7 +88,7 @@ impl CompiledPlan {
         }
         // The streams some of whose rows an operator after them may reject.
         let mut rejected = BTreeSet::new();
-        let mut reads = BTreeMap::new();
+        let mut joins = BTreeMap::new();
         for (op, compiled) in self.plan.operators.iter().zip(&self.operators).rev() {
             let mut output = needs.take(&op.name);
             let input = &self.schemas[&op.input];
@@ -107,18 +104,21 @@ impl CompiledPlan {
             if let CompiledOperator::StreamJoin { spec, .. } = compiled {
                 if rejected_after {
                     for prefix in [&spec.left_prefix, &spec.right_prefix] {
-                        output.extend(COORDINATES.iter().map(|c| format!("{prefix}{c}")));
+                        output.extend(
+                            COORDINATES
+                                .iter()
+                                .map(|c| format!("{prefix}{c}").to_lowercase()),
+                        );
                     }
-                    output = output.into_iter().map(|c| c.to_lowercase()).collect();
                 }
                 let all = column_names(&self.schemas[&op.name]);
                 if !all.is_subset(&output) {
-                    reads.insert(op.name.clone(), output.clone());
+                    joins.insert(op.name.clone(), output.clone());
                 }
             }
             self.operator_needs(op, compiled, input, output, &mut needs);
         }
-        reads
+        (needs, joins)
     }
 
     /// For each stream join, a line saying which columns of each side its state holds

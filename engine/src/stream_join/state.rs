@@ -429,6 +429,38 @@ impl StreamJoinState {
     }
 }
 
+impl StreamJoinState {
+    /// How to read each side's rows of a snapshot that `recorded` the columns they hold
+    /// (`None`: one written before joins held fewer, whose rows hold every input column);
+    /// `None` for a side that holds those columns now.
+    ///
+    /// # Errors
+    /// When the record does not parse, or a side's rows do not fit ([`Reshape::new`]).
+    fn reshapes(&self, recorded: Option<&str>) -> Result<[Option<Reshape>; 2]> {
+        let stored: Option<[Vec<String>; 2]> = recorded
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| EngineError::Snapshot(format!("{HELD_COLUMNS}: {e}")))?;
+        let mut shapes = [None, None];
+        for (s, shape) in shapes.iter_mut().enumerate() {
+            let side = &self.sides[s];
+            let stored = match &stored {
+                Some(held) => held[s].clone(),
+                None => side
+                    .input
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect(),
+            };
+            if stored != side.held_names() {
+                *shape = Some(Reshape::new(&self.spec.name, side, &stored)?);
+            }
+        }
+        Ok(shapes)
+    }
+}
+
 /// The snapshot metadata entry naming the columns each side's rows hold, as JSON.
 const HELD_COLUMNS: &str = "held_columns";
 
@@ -615,6 +647,9 @@ impl EventTimeState for StreamJoinState {
 
     fn restore(&mut self, parts: &[&bytes::Bytes], owned: Range<u32>) -> Result<()> {
         let (watermarks, batches) = decode_snapshots::<Watermarks>(&self.spec.name, parts)?;
+        // How to read each side's rows, by the columns a batch records (one entry for a
+        // whole snapshot, written by one version).
+        let mut shapes: Vec<(Option<String>, [Option<Reshape>; 2])> = Vec::new();
         for batch in &batches {
             let col = |name: &str| -> Result<&ArrayRef> {
                 batch
@@ -625,30 +660,18 @@ impl EventTimeState for StreamJoinState {
             let sides = col("side")?.as_primitive::<UInt8Type>();
             let matched = col("matched")?.as_boolean();
             let rows = col("row")?.as_binary::<i32>();
-            // The columns each side's rows hold in the snapshot: recorded with it, or else
-            // (a snapshot written before joins held fewer) every input column.
-            let stored: Option<[Vec<String>; 2]> = batch
-                .schema()
-                .metadata()
-                .get(HELD_COLUMNS)
-                .map(|h| serde_json::from_str(h))
-                .transpose()
-                .map_err(|e| EngineError::Snapshot(format!("{HELD_COLUMNS}: {e}")))?;
+            let recorded = batch.schema().metadata().get(HELD_COLUMNS).cloned();
+            let shape = match shapes.iter().position(|(r, _)| *r == recorded) {
+                Some(at) => at,
+                None => {
+                    let shape = self.reshapes(recorded.as_deref())?;
+                    shapes.push((recorded, shape));
+                    shapes.len() - 1
+                }
+            };
             for s in [LEFT, RIGHT] {
-                let name = &self.spec.name;
                 let side = &mut self.sides[s];
-                let stored = match &stored {
-                    Some(held) => held[s].clone(),
-                    None => side
-                        .input
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().clone())
-                        .collect(),
-                };
-                let reshaped = (stored != side.held_names())
-                    .then(|| Reshape::new(name, side, &stored))
-                    .transpose()?;
+                let reshaped = &shapes[shape].1[s];
                 let whole = reshaped.as_ref().map_or(&side.whole, |r| &r.whole);
                 let parser = whole.parser();
                 let mut picked = Vec::new();
@@ -663,7 +686,7 @@ impl EventTimeState for StreamJoinState {
                     continue;
                 }
                 let columns = whole.convert_rows(picked)?;
-                let restored = match &reshaped {
+                let restored = match reshaped {
                     None => RecordBatch::try_new(Arc::clone(&side.schema), columns)?,
                     Some(r) => RecordBatch::try_new(Arc::clone(&r.schema), columns)?
                         .project(&r.projection)?,
