@@ -358,3 +358,136 @@ fn gold_counts(lines: &[String]) -> Vec<i64> {
         })
         .collect()
 }
+
+/// Two partitions of `EPOCHS * ROWS` rows each, `ROWS` of each per epoch: worker 0 reads
+/// partition 0, worker 1 partition 1. Worker 0's read of epoch 0 holds on until worker 1
+/// has begun reading epoch 1, or `patience` has passed.
+struct Pair {
+    patience: Duration,
+    /// The (epoch, partition) reads begun.
+    begun: Mutex<Vec<(u64, u32)>>,
+    /// Whether worker 1 began epoch 1 before worker 0 finished reading epoch 0.
+    overtaken: Mutex<Option<bool>>,
+}
+
+impl Pair {
+    fn began(&self, epoch: u64, partition: u32) -> bool {
+        self.begun.lock().unwrap().contains(&(epoch, partition))
+    }
+}
+
+impl EpochSource for Pair {
+    fn name(&self) -> &str {
+        "pair"
+    }
+
+    fn next_ranges(&self, _epoch: u64, cursors: &Cursors) -> Result<Planned, ConnectorFailure> {
+        let at = cursors.get(&("pair".into(), 0)).map_or(0, |c| c.offset);
+        if at >= EPOCHS * ROWS {
+            return Ok(Planned::Exhausted);
+        }
+        Ok(Planned::Ranges(
+            (0..2)
+                .map(|p| SourceRange::offsets("pair", p, at, at + ROWS))
+                .collect(),
+        ))
+    }
+
+    fn exhausted(&self, cursors: &Cursors) -> bool {
+        cursors
+            .get(&("pair".into(), 0))
+            .is_some_and(|c| c.offset >= EPOCHS * ROWS)
+    }
+
+    fn schema(&self) -> SchemaRef {
+        schema()
+    }
+
+    fn read(
+        &self,
+        range: &SourceRange,
+        epoch: u64,
+    ) -> Result<(RecordBatch, RecordBatch), ConnectorFailure> {
+        self.begun.lock().unwrap().push((epoch, range.partition));
+        if (epoch, range.partition) == (0, 0) {
+            let since = Instant::now();
+            while !self.began(1, 1) && since.elapsed() < self.patience {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            *self.overtaken.lock().unwrap() = Some(self.began(1, 1));
+        }
+        let partition = i64::from(range.partition);
+        let offsets = range.start as i64..range.end as i64;
+        let rows = RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    offsets.clone().map(|_| format!("p{partition}")),
+                )),
+                Arc::new(TimestampMicrosecondArray::from_iter_values(
+                    offsets.clone().map(|i| i * 1_000_000),
+                )),
+                Arc::new(Int64Array::from_iter_values(offsets)),
+            ],
+        )
+        .map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
+        Ok((rows, RecordBatch::new_empty(schema())))
+    }
+}
+
+/// A run of the pair into one table, without event-time operators: whether worker 1
+/// overtook worker 0, and the table's rows.
+fn run_pair(max_epochs_in_flight: usize, patience: Duration) -> (bool, Vec<String>) {
+    let plan = PlanBuilder::new("ahead", "pair")
+        .key_groups(16)
+        .sink("copy", "pair")
+        .dead_letters("dead_letters")
+        .build()
+        .expect("a valid plan");
+    let compiled =
+        CompiledPlan::compile(plan, &schema(), &StaticInputs::default()).expect("plan compiles");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let clock: Shared = Arc::default();
+    let copy = SlowTable::new("copy", &clock);
+    let dead = SlowTable::new("dead_letters", &clock);
+    let checkpoints =
+        CheckpointStore::open(dir.path().to_str().unwrap(), "ahead").expect("checkpoint store");
+    let options = RunOptions {
+        idle_poll: Duration::from_millis(10),
+        max_epochs_in_flight,
+        ..RunOptions::new(2, checkpoints, runtime.handle().clone())
+    };
+    let sinks: BTreeMap<String, Arc<dyn TableSink>> = BTreeMap::from([
+        ("copy".to_owned(), copy.clone() as Arc<dyn TableSink>),
+        ("dead_letters".to_owned(), dead as Arc<dyn TableSink>),
+    ]);
+    let source = Arc::new(Pair {
+        patience,
+        begun: Mutex::default(),
+        overtaken: Mutex::default(),
+    });
+    let summary = run(compiled, source.clone(), sinks, Arc::new(AsIs), options).expect("the run");
+    assert_eq!(summary.last_epoch, Some(EPOCHS - 1));
+    let overtaken = source.overtaken.lock().unwrap().expect("epoch 0 was read");
+    (overtaken, copy.lines())
+}
+
+#[test]
+fn other_workers_read_the_next_epoch_while_worker_0_still_reads_this_one() {
+    // Worker 0 plans epoch 1 before reading its share of epoch 0, so worker 1 can go on.
+    let (overtaken, ahead) = run_pair(3, Duration::from_secs(10));
+    assert!(
+        overtaken,
+        "worker 1 did not begin epoch 1 within 10 s while worker 0 read epoch 0"
+    );
+    // With one epoch in flight, epoch 1 waits for epoch 0's commit: no planning ahead.
+    let (overtaken, serial) = run_pair(1, Duration::from_secs(1));
+    assert!(!overtaken, "epoch 1 was planned before epoch 0 committed");
+    assert_eq!(ahead.len(), (2 * EPOCHS * ROWS) as usize);
+    assert_eq!(ahead, serial, "planning ahead changed the table");
+}

@@ -111,6 +111,11 @@ impl PlanInput {
         }
     }
 
+    /// Pushes what was sent on to the workers now, not when the input next advances.
+    pub(super) fn flush(&mut self) {
+        self.plans.flush();
+    }
+
     /// Moves the inputs to `epoch`.
     pub(super) fn advance_to(&mut self, epoch: u64) {
         self.plans.advance_to(epoch);
@@ -194,71 +199,105 @@ impl Planner<'_> {
         versions: &dyn Fn() -> Result<Vec<i64>, String>,
         wait: &mut dyn FnMut(Duration) -> Result<(), String>,
     ) -> Result<PlanNote, String> {
-        let entry = loop {
-            if self.stop.requested() {
-                tracing::info!(epoch, "stop requested: no new epoch");
-                return Ok(PlanNote::Stop);
+        loop {
+            if let Some(note) = self.plan_once(epoch, cursors, watermark, versions, false)? {
+                return Ok(note);
             }
-            // Table versions are read after the source's ranges are planned, so rows see
-            // every table commit made before they were: a dimension updated before the
-            // facts that need it is never joined stale.
-            let proposal = |ranges: Vec<SourceRange>, final_epoch| -> Result<_, String> {
-                Ok(OffsetsEntry {
-                    idle_max_event_time_ms: None,
+            let until = Instant::now() + self.idle_poll;
+            while Instant::now() < until && !self.stop.requested() {
+                wait(until.saturating_duration_since(Instant::now()))?;
+            }
+        }
+    }
+
+    /// Plans and logs `epoch` ahead of time, while the epoch before it is still being
+    /// read, if that needs no wait: `None` while the source has nothing new, and when a
+    /// stop was requested (the epoch is then planned, or stopped, the usual way).
+    ///
+    /// # Errors
+    /// As [`Planner::plan`].
+    pub(super) fn plan_ahead(
+        &self,
+        epoch: u64,
+        cursors: &Cursors,
+        watermark: &Watermark,
+        versions: &dyn Fn() -> Result<Vec<i64>, String>,
+    ) -> Result<Option<PlanNote>, String> {
+        if self.stop.requested() {
+            return Ok(None);
+        }
+        self.plan_once(epoch, cursors, watermark, versions, true)
+    }
+
+    /// One attempt at planning `epoch`: `None` when the source is idle (and, unless
+    /// `ahead`, no earlier run logged the epoch and no idle epoch is due).
+    fn plan_once(
+        &self,
+        epoch: u64,
+        cursors: &Cursors,
+        watermark: &Watermark,
+        versions: &dyn Fn() -> Result<Vec<i64>, String>,
+        ahead: bool,
+    ) -> Result<Option<PlanNote>, String> {
+        if self.stop.requested() {
+            tracing::info!(epoch, "stop requested: no new epoch");
+            return Ok(Some(PlanNote::Stop));
+        }
+        // Table versions are read after the source's ranges are planned, so rows see
+        // every table commit made before they were: a dimension updated before the facts
+        // that need it is never joined stale.
+        let proposal = |ranges: Vec<SourceRange>, final_epoch| -> Result<_, String> {
+            Ok(OffsetsEntry {
+                idle_max_event_time_ms: None,
+                epoch,
+                ranges,
+                watermark_ms: watermark.next().map(|w| w.div_euclid(1000)),
+                max_event_time_ms: watermark.max_event_time().map(|w| w.div_euclid(1000)),
+                plan_fingerprint: self.fingerprint.to_string(),
+                final_epoch,
+                run_id: Some(self.run_id.to_string()),
+                table_versions: versions()?,
+                planned_at_ms: Some(super::driver::now_ms()),
+            })
+        };
+        let planned = self
+            .source
+            .next_ranges(epoch, cursors)
+            .map_err(|e| e.to_string())?;
+        self.metrics
+            .source_lag(self.source.name(), &self.source.lag());
+        let entry = match planned {
+            Planned::Ranges(ranges) => {
+                let mut after = cursors.clone();
+                advance(&mut after, &ranges);
+                let exhausted = self.source.exhausted(&after);
+                proposal(ranges, exhausted)?
+            }
+            Planned::Exhausted => proposal(Vec::new(), true)?,
+            Planned::Idle if ahead => return Ok(None),
+            Planned::Idle => {
+                // An earlier run may have logged this epoch: re-run it as logged.
+                if let Some(stored) = self
+                    .runtime
+                    .block_on(self.store.offsets(epoch))
+                    .map_err(|e| e.to_string())?
+                {
+                    let stored = self.adopt(stored)?;
+                    self.last_planned_ms.set(stored.planned_at_ms);
+                    return Ok(Some(PlanNote::Run(stored)));
+                }
+                let Some(advance_to) = self.idle_advance(watermark) else {
+                    return Ok(None);
+                };
+                tracing::info!(
                     epoch,
-                    ranges,
-                    watermark_ms: watermark.next().map(|w| w.div_euclid(1000)),
-                    max_event_time_ms: watermark.max_event_time().map(|w| w.div_euclid(1000)),
-                    plan_fingerprint: self.fingerprint.to_string(),
-                    final_epoch,
-                    run_id: Some(self.run_id.to_string()),
-                    table_versions: versions()?,
-                    planned_at_ms: Some(super::driver::now_ms()),
-                })
-            };
-            let planned = self
-                .source
-                .next_ranges(epoch, cursors)
-                .map_err(|e| e.to_string())?;
-            self.metrics
-                .source_lag(self.source.name(), &self.source.lag());
-            let entry = match planned {
-                Planned::Ranges(ranges) => {
-                    let mut after = cursors.clone();
-                    advance(&mut after, &ranges);
-                    let exhausted = self.source.exhausted(&after);
-                    proposal(ranges, exhausted)?
-                }
-                Planned::Exhausted => proposal(Vec::new(), true)?,
-                Planned::Idle => {
-                    // An earlier run may have logged this epoch: re-run it as logged.
-                    if let Some(stored) = self
-                        .runtime
-                        .block_on(self.store.offsets(epoch))
-                        .map_err(|e| e.to_string())?
-                    {
-                        let stored = self.adopt(stored)?;
-                        self.last_planned_ms.set(stored.planned_at_ms);
-                        return Ok(PlanNote::Run(stored));
-                    }
-                    if let Some(advance_to) = self.idle_advance(watermark) {
-                        tracing::info!(
-                            epoch,
-                            advance_to_ms = advance_to,
-                            "source idle: an empty epoch moves event time on"
-                        );
-                        let mut entry = proposal(Vec::new(), false)?;
-                        entry.idle_max_event_time_ms = Some(advance_to);
-                        break entry;
-                    }
-                    let until = Instant::now() + self.idle_poll;
-                    while Instant::now() < until && !self.stop.requested() {
-                        wait(until.saturating_duration_since(Instant::now()))?;
-                    }
-                    continue;
-                }
-            };
-            break entry;
+                    advance_to_ms = advance_to,
+                    "source idle: an empty epoch moves event time on"
+                );
+                let mut entry = proposal(Vec::new(), false)?;
+                entry.idle_max_event_time_ms = Some(advance_to);
+                entry
+            }
         };
         let logged = self
             .runtime
@@ -269,7 +308,7 @@ impl Planner<'_> {
             Logged::Existing(stored) => self.adopt(stored)?,
         };
         self.last_planned_ms.set(entry.planned_at_ms);
-        Ok(PlanNote::Run(entry))
+        Ok(Some(PlanNote::Run(entry)))
     }
 
     /// With `idle-timeout`, once the source has had nothing new for that long since the

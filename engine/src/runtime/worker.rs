@@ -127,6 +127,9 @@ struct EpochLoop<'a> {
     cursors: Cursors,
     /// The next epoch to feed.
     epoch: u64,
+    /// Worker 0: the next epoch's note, planned (and sent) ahead while this one was read,
+    /// and how long planning it took.
+    ahead: Option<(PlanNote, Duration)>,
     last_start: Option<Instant>,
     report: WorkerReport,
 }
@@ -195,6 +198,7 @@ impl<'a> EpochLoop<'a> {
             in_flight,
             cursors: shared.starts.clone(),
             epoch: shared.first_epoch,
+            ahead: None,
             last_start: None,
             report: WorkerReport::default(),
         })
@@ -213,7 +217,10 @@ impl<'a> EpochLoop<'a> {
     ) -> std::result::Result<(), String> {
         loop {
             let (note, plan_time) = if self.index == 0 {
-                let (note, plan_time) = self.plan(worker, planner)?;
+                let (note, plan_time) = match self.ahead.take() {
+                    Some(planned) => planned,
+                    None => self.plan(worker, planner)?,
+                };
                 self.shared.options.metrics.epoch_phase("plan", plan_time);
                 (note, Some(plan_time))
             } else {
@@ -228,6 +235,9 @@ impl<'a> EpochLoop<'a> {
                 }
             };
             let started = self.start(&entry, plan_time);
+            if self.index == 0 && !entry.final_epoch {
+                self.ahead = self.plan_ahead(worker, planner)?;
+            }
             self.read(worker, &entry)?;
             let final_epoch = entry.final_epoch;
             self.close(entry, started);
@@ -281,6 +291,46 @@ impl<'a> EpochLoop<'a> {
         )?;
         self.inputs.plans_in.send(&note)?;
         Ok((note, planning.elapsed()))
+    }
+
+    /// Worker 0, before it reads its share of the epoch just started: plans and sends the
+    /// next epoch now if nothing needs waiting for, so that the other workers can read
+    /// their share of it as soon as they are done with this one, not only once worker 0
+    /// is. Not when an event-time operator's `W(epoch + 1)` needs this epoch processed
+    /// first, when the epochs in flight are at their limit, under a processing-time
+    /// trigger, or while the source has nothing new: the next epoch is then planned after
+    /// this one is read, as always.
+    fn plan_ahead(
+        &mut self,
+        worker: &mut timely::worker::Worker,
+        planner: &Planner<'_>,
+    ) -> std::result::Result<Option<(PlanNote, Duration)>, String> {
+        let next = self.epoch + 1;
+        let options = &self.shared.options;
+        let max_in_flight = options.max_epochs_in_flight.max(1) as u64;
+        let oldest = (next + 1).saturating_sub(max_in_flight);
+        if !self.processed.is_empty()
+            || options.trigger_interval.is_some()
+            || self.probe.less_than(&oldest)
+        {
+            return Ok(None);
+        }
+        // Its own notes come back through the broadcast too; only later ones matter.
+        self.received.borrow_mut().retain(|&e, _| e > self.epoch);
+        let planning = Instant::now();
+        let tables = &self.inputs.tables;
+        let watermark = self.controls.watermark();
+        let note =
+            planner.plan_ahead(next, &self.cursors, &watermark, &|| table_versions(tables))?;
+        let Some(note) = note else {
+            return Ok(None);
+        };
+        self.inputs.plans_in.send(&note)?;
+        self.inputs.plans_in.flush();
+        let planned = planning.elapsed();
+        // One step sends the note on to the other workers before this one starts reading.
+        worker.step();
+        Ok(Some((note, planned)))
     }
 
     /// The other workers: waits for worker 0's note of the next epoch.
