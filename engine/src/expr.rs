@@ -33,6 +33,7 @@ use datafusion::prelude::SessionContext;
 use crate::error::{EngineError, Result};
 
 mod division;
+mod infallible;
 mod json;
 mod rounding;
 mod spark;
@@ -49,6 +50,8 @@ pub struct SqlExpr {
     data_type: DataType,
     /// For an expression that reads the clock: what is planned again at each evaluation.
     clock: Option<Arc<Clocked>>,
+    /// Whether no row can make it fail (see the `infallible` module).
+    infallible: bool,
 }
 
 /// An expression that reads the clock, coerced, with its schema and session.
@@ -96,6 +99,7 @@ impl SqlExpr {
             .create_physical_expr(simplified, &df_schema)
             .map_err(wrap)?;
         let data_type = physical.data_type(schema).map_err(wrap)?;
+        let infallible = !reads_clock && infallible::infallible(&physical, schema);
         let clock = reads_clock.then(|| {
             Arc::new(Clocked {
                 expr: coerced,
@@ -108,6 +112,7 @@ impl SqlExpr {
             physical,
             data_type,
             clock,
+            infallible,
         })
     }
 
@@ -119,12 +124,10 @@ impl SqlExpr {
             .collect()
     }
 
-    /// Whether the expression is one input column or a constant, which no row can fail.
+    /// Whether no row can make the expression fail: columns, constants, comparisons,
+    /// logic, float arithmetic and casts that cannot fail (see the `infallible` module).
     pub fn cannot_fail(&self) -> bool {
-        use datafusion::physical_expr::expressions::{Column, Literal};
-        let e = &self.physical;
-        self.clock.is_none()
-            && (e.downcast_ref::<Column>().is_some() || e.downcast_ref::<Literal>().is_some())
+        self.infallible
     }
 
     /// The SQL text.

@@ -132,7 +132,7 @@ impl Projection {
     }
 
     /// Whether a row may fail one of its expressions (and become a dead letter): not when
-    /// each is an input column or a constant.
+    /// none can fail ([`SqlExpr::cannot_fail`]).
     pub fn can_reject(&self) -> bool {
         self.columns.iter().any(|(_, e)| !e.cannot_fail())
     }

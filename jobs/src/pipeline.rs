@@ -80,10 +80,8 @@ pub fn run_job(
     } = static_inputs::static_tables(job, &handle)?;
     let compiled = CompiledPlan::compile_sources(plan, &schemas(&sources), &inputs)
         .context("compiling the job's SQL and joins")?;
-    let (compiled, sources) = match job.source_columns {
-        SourceColumns::All => (compiled, sources),
-        SourceColumns::Used => pushdown::read_only_what_is_read(compiled, sources, &inputs)?,
-    };
+    let whole = job.source_columns == SourceColumns::All;
+    let (compiled, sources) = pushdown::read_only_what_is_read(compiled, sources, &inputs, whole)?;
     let source = as_one(sources)?;
     // Checked once the plan compiles: a job refused at start leaves no checkpoints.
     if let Some(replay) = handle.block_on(open_checkpoints(job)?.replay_intent())? {

@@ -54,6 +54,9 @@ pub struct FileSource {
     index: BTreeMap<String, usize>,
     data: SchemaRef,
     output: SchemaRef,
+    /// Whether rows carry their coordinates: not when the job reads none of them (nothing
+    /// can reject a row after it is read).
+    located: bool,
     json: Option<JsonLines>,
     report: Option<String>,
 }
@@ -140,7 +143,7 @@ impl FileSource {
             ),
             _ => None,
         };
-        let output = output_schema(&data, &listing);
+        let output = output_schema(&data, &listing, true);
         let index = listing
             .files
             .iter()
@@ -162,6 +165,7 @@ impl FileSource {
             index,
             data,
             output,
+            located: true,
             json,
             report,
         })
@@ -271,8 +275,10 @@ impl FileSource {
                         None => new_null_array(&DataType::Utf8, n),
                     });
                 }
-                let offsets = decoded.offsets[first..first + n].to_vec();
-                columns.extend(coordinate_columns(&file.rel, 0, offsets));
+                if self.located {
+                    let offsets = decoded.offsets[first..first + n].to_vec();
+                    columns.extend(coordinate_columns(&file.rel, 0, offsets));
+                }
                 let batch = RecordBatch::try_new(Arc::clone(&self.output), columns)
                     .map_err(FileError::from)?;
                 each(RangePart::Rows(batch))?;
@@ -286,11 +292,14 @@ impl FileSource {
     }
 }
 
-/// The rows' schema: the data columns, the hive partition columns, the coordinates.
-fn output_schema(data: &SchemaRef, listing: &Listing) -> SchemaRef {
+/// The rows' schema: the data columns, the hive partition columns, the coordinates (if
+/// `located`).
+fn output_schema(data: &SchemaRef, listing: &Listing, located: bool) -> SchemaRef {
     let mut fields: Vec<_> = data.fields().iter().cloned().collect();
     fields.extend(listing.partition_schema().fields().iter().cloned());
-    fields.extend(coordinate_fields());
+    if located {
+        fields.extend(coordinate_fields());
+    }
     Arc::new(Schema::new(fields))
 }
 
@@ -361,6 +370,9 @@ impl EpochSource for FileSource {
             .cloned()
             .collect();
         let data = Arc::new(Schema::new(kept));
+        let located = COORDINATE_COLUMNS
+            .iter()
+            .any(|c| columns.iter().any(|n| n == c));
         let json = match self.config.format {
             FileFormat::Json => Some(JsonLines::new(&data, self.report.is_none()).ok()?),
             _ => None,
@@ -369,7 +381,8 @@ impl EpochSource for FileSource {
             config: self.config.clone(),
             listing: self.listing.clone(),
             index: self.index.clone(),
-            output: output_schema(&data, &self.listing),
+            output: output_schema(&data, &self.listing, located),
+            located,
             data,
             json,
             report: self.report.clone(),

@@ -174,6 +174,15 @@ fn parquet_files_decode_only_the_columns_read() {
     assert_eq!(col(&rows, "price"), ["1.5", "-2.25", "10000000000.0"]);
     assert_eq!(col(&rows, "offset"), ["0", "1", "2"]);
     assert_eq!(col(&rows, "source"), ["a.parquet"; 3]);
+    // Without a coordinate named, the rows carry none; dead letters still locate theirs.
+    let wanted = ["name", "price"].map(String::from);
+    let unlocated = source.with_columns(&wanted).expect("Parquet files narrow");
+    assert_eq!(names(&unlocated.schema()), wanted);
+    let (_, rows, dead) = read_all(unlocated.as_ref());
+    assert_eq!(names(&rows.schema()), wanted);
+    assert_eq!(col(&rows, "price"), ["-2.25"]);
+    assert_eq!(col(&dead, "source"), ["a.parquet"; 2]);
+    assert_eq!(col(&dead, "offset"), ["0", "2"]);
 }
 
 #[test]

@@ -13,11 +13,14 @@
 //! | window | its keys, event time and aggregated columns |
 //! | union, joins, epoch aggregates | every column (not narrowed) |
 //!
-//! A window's or deduplication's watermark clocks read their streams' event times. The
-//! coordinate columns and `event_id` always count as read: a row that becomes a dead
-//! letter (late, failed by an expression, quarantined by a rule) keeps them, so that the
-//! whole record can be found in its source. Its payload then holds the columns the plan
-//! reads.
+//! A window's or deduplication's watermark clocks read their streams' event times.
+//! `event_id` always counts as read. A source's coordinate columns count as read when an
+//! operator may reject its rows: a row that becomes a dead letter (late, failed by an
+//! expression, quarantined by a rule) keeps them, so that the whole record can be found
+//! in its source, and its payload holds the columns the plan reads. Where nothing may
+//! reject a source's rows (only sinks, and projections and filters no row can fail, come
+//! after it) and nothing reads its coordinates, they are not built at all, not even when
+//! every other column is decoded.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,28 +35,42 @@ const EVENT_ID: &str = "event_id";
 
 impl CompiledPlan {
     /// For each source whose rows the plan reads only in part, the columns it reads, in
-    /// the source schema's order (its coordinate columns and `event_id` included).
+    /// the source schema's order (`event_id` included, and its coordinate columns when an
+    /// operator may reject its rows). With `whole`, every column but the coordinates counts
+    /// as read (`source-columns: all`): only the coordinates nothing needs are left out.
     /// Sources read whole are left out.
-    pub fn source_reads(&self) -> BTreeMap<String, Vec<String>> {
-        let (mut needs, _) = self.read_backwards();
-        // `watermark.max-future` bounds the main source's event time as rows are read.
+    pub fn source_reads(&self, whole: bool) -> BTreeMap<String, Vec<String>> {
+        let Backwards {
+            mut needs,
+            rejected: mut located,
+            ..
+        } = self.read_backwards();
+        // `watermark.max-future` bounds the main source's event time as rows are read, and
+        // makes dead letters of those beyond the bound.
         for (_, time) in self.plan.event_time_operators() {
             if let Some(time) = time {
                 needs.add(&self.plan.source, [time]);
             }
+            located.insert(self.plan.source.clone());
         }
+        // A source's own coordinates; the upstream ones are a sluice-written table's data.
+        let own = &COORDINATES[..3];
         let mut reads = BTreeMap::new();
         for source in self.plan.sources() {
             let schema = &self.schemas[source];
             let needed = needs.take(source);
+            let located =
+                located.contains(source) || COORDINATES.iter().any(|c| needed.contains(*c));
             let columns: Vec<String> = schema
                 .fields()
                 .iter()
                 .map(|f| f.name())
                 .filter(|n| {
-                    needed.contains(&n.to_lowercase())
-                        || COORDINATES.contains(&n.as_str())
-                        || n.as_str() == EVENT_ID
+                    (located && COORDINATES.contains(&n.as_str()))
+                        || (!own.contains(&n.as_str())
+                            && (whole
+                                || needed.contains(&n.to_lowercase())
+                                || n.as_str() == EVENT_ID))
                 })
                 .cloned()
                 .collect();
@@ -68,18 +85,20 @@ impl CompiledPlan {
     /// columns that are read, in lowercase, by operator name: its state need not hold the
     /// others ([`StreamJoinState::narrowed`](crate::stream_join::StreamJoinState::narrowed)).
     pub(crate) fn stream_join_reads(&self) -> BTreeMap<String, BTreeSet<String>> {
-        self.read_backwards().1
+        self.read_backwards().joins
     }
 
     /// What the sinks and operators read, walking the plan back from its sinks: what each
-    /// source is read for, and what is read of each stream join's output (by operator
-    /// name, for those some of whose columns nothing reads).
+    /// source is read for, what is read of each stream join's output (by operator name,
+    /// for those some of whose columns nothing reads), and which streams' rows an operator
+    /// after them may reject.
     ///
     /// A join's rows that an operator after it may reject (a failing expression, a
     /// rule, a late row) become dead letters located by their sides' coordinates: those
-    /// are then read too. Only projections of bare columns and constants, and sinks,
-    /// reject nothing.
-    fn read_backwards(&self) -> (Needs, BTreeMap<String, BTreeSet<String>>) {
+    /// are then read too. Only projections and filters whose expressions no row can fail
+    /// ([`SqlExpr::cannot_fail`](crate::expr::SqlExpr::cannot_fail)), and sinks, reject
+    /// nothing.
+    fn read_backwards(&self) -> Backwards {
         let mut needs = Needs::default();
         for sink in &self.plan.sinks {
             if let Some(schema) = self.schemas.get(&sink.input) {
@@ -95,6 +114,7 @@ impl CompiledPlan {
             let rejected_after = rejected.contains(&op.name);
             let rejects = match compiled {
                 CompiledOperator::Project(projection) => projection.can_reject(),
+                CompiledOperator::Filter(predicate) => !predicate.cannot_fail(),
                 _ => true,
             };
             if rejects || rejected_after {
@@ -118,7 +138,11 @@ impl CompiledPlan {
             }
             self.operator_needs(op, compiled, input, output, &mut needs);
         }
-        (needs, joins)
+        Backwards {
+            needs,
+            joins,
+            rejected,
+        }
     }
 
     /// For each stream join, a line saying which columns of each side its state holds
@@ -278,6 +302,17 @@ impl CompiledPlan {
     }
 }
 
+/// What [`CompiledPlan::read_backwards`] finds.
+struct Backwards {
+    /// What each source is read for.
+    needs: Needs,
+    /// What is read of each stream join's output, for those some of whose columns nothing
+    /// reads.
+    joins: BTreeMap<String, BTreeSet<String>>,
+    /// The streams some of whose rows an operator after them may reject.
+    rejected: BTreeSet<String>,
+}
+
 /// The streams besides its input whose rows an operator takes in: a stream join's right
 /// side, a union's other inputs.
 fn other_row_inputs(kind: &OperatorKind) -> impl Iterator<Item = &str> {
@@ -367,7 +402,7 @@ mod tests {
     }
 
     fn reads(plan: PlanBuilder) -> Option<Vec<String>> {
-        compiled(plan).source_reads().remove("events")
+        compiled(plan).source_reads(false).remove("events")
     }
 
     fn names(columns: &[&str]) -> Option<Vec<String>> {
@@ -420,6 +455,75 @@ mod tests {
         assert_eq!(
             reads(plan),
             names(&["url", "source", "partition", "offset"])
+        );
+    }
+
+    #[test]
+    fn coordinates_are_read_only_where_a_row_may_be_rejected() {
+        let picks = |extra: (&'static str, &'static str)| {
+            PlanBuilder::new("clicks", "events")
+                .project(
+                    "picked",
+                    "events",
+                    false,
+                    &[("u", "user_id"), ("v", "value"), ("one", "1"), extra],
+                )
+                .sink("silver", "picked")
+        };
+        // Bare columns and constants reject no row: no coordinates, even when every
+        // other column is decoded.
+        let bare = compiled(picks(("c", "country")));
+        assert_eq!(
+            bare.source_reads(false).remove("events"),
+            names(&["user_id", "value", "country"])
+        );
+        assert_eq!(
+            bare.source_reads(true).remove("events"),
+            names(&["user_id", "value", "url", "country", "event_time"])
+        );
+        // Reading a coordinate reads all three.
+        assert_eq!(
+            reads(picks(("at", "\"offset\""))),
+            names(&["user_id", "value", "source", "partition", "offset"])
+        );
+        // An expression a row may fail on keeps them, to locate its dead letters.
+        let failing = compiled(picks(("n", "CAST(country AS BIGINT)")));
+        assert_eq!(
+            failing.source_reads(false).remove("events"),
+            names(&[
+                "user_id",
+                "value",
+                "country",
+                "source",
+                "partition",
+                "offset"
+            ])
+        );
+        assert_eq!(failing.source_reads(true).remove("events"), None);
+        // So does a window after the projection, for its late rows.
+        let windowed = PlanBuilder::new("clicks", "events")
+            .project(
+                "picked",
+                "events",
+                false,
+                &[
+                    ("user_id", "user_id"),
+                    ("value", "value"),
+                    ("event_time", "event_time"),
+                ],
+            )
+            .window("per_user", "picked", per_user())
+            .sink("gold", "per_user");
+        assert_eq!(
+            reads(windowed),
+            names(&[
+                "user_id",
+                "value",
+                "event_time",
+                "source",
+                "partition",
+                "offset"
+            ])
         );
     }
 
@@ -493,7 +597,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            joined.source_reads().remove("events"),
+            joined.source_reads(false).remove("events"),
             names(&[
                 "user_id",
                 "url",
@@ -556,7 +660,10 @@ mod tests {
             .project("values", "no_url", false, &[("v", "value + 1")])
             .sink("silver", "values");
         let whole = compiled(plan);
-        let columns = whole.source_reads().remove("events").expect("narrowed");
+        let columns = whole
+            .source_reads(false)
+            .remove("events")
+            .expect("narrowed");
         assert!(!columns.contains(&"url".to_owned()));
         let names: Vec<&str> = columns.iter().map(String::as_str).collect();
         let indices: Vec<usize> = names
@@ -574,6 +681,6 @@ mod tests {
             .expect("the narrowed plan compiles");
         assert_eq!(narrowed.sink_schema("gold"), Some(&before[0]));
         assert_eq!(narrowed.sink_schema("silver"), Some(&before[1]));
-        assert_eq!(narrowed.source_reads(), BTreeMap::new());
+        assert_eq!(narrowed.source_reads(false), BTreeMap::new());
     }
 }

@@ -10,7 +10,8 @@ use sluice_engine::runtime::read_only;
 use super::{Sources, schemas};
 
 /// Narrows each source of `sources` that the plan `compiled` reads only in part to the
-/// columns it reads, and compiles the plan again for them.
+/// columns it reads, and compiles the plan again for them. With `whole`
+/// (`source-columns: all`), a source only leaves out the coordinates nothing needs.
 ///
 /// # Errors
 /// When a source cannot be narrowed, or the plan no longer compiles (a bug: the plan read
@@ -19,8 +20,9 @@ pub(super) fn read_only_what_is_read(
     compiled: CompiledPlan,
     sources: Sources,
     inputs: &StaticInputs,
+    whole: bool,
 ) -> Result<(CompiledPlan, Sources)> {
-    let reads = compiled.source_reads();
+    let reads = compiled.source_reads(whole);
     if reads.is_empty() {
         return Ok((compiled, sources));
     }
@@ -30,12 +32,12 @@ pub(super) fn read_only_what_is_read(
             narrowed.push((name, source));
             continue;
         };
-        let whole = source.schema().fields().len();
+        let all = source.schema().fields().len();
         let source = read_only(source, columns)
             .with_context(|| format!("reading only the columns of `{name}` the job reads"))?;
         tracing::info!(
             source = %name,
-            "reading {} of the {whole} columns of `{name}` (the others are never read): {}",
+            "reading {} of the {all} columns of `{name}` (the others are never read): {}",
             columns.len(),
             columns.join(", ")
         );
