@@ -223,15 +223,48 @@ impl RawBatchBuilder {
 /// The coordinate columns of `offsets.len()` rows from `source`'s `partition`, in the
 /// order and types of [`coordinate_fields`].
 pub fn coordinate_columns(source: &str, partition: u32, offsets: Vec<i64>) -> [ArrayRef; 3] {
-    let n = offsets.len();
-    [
-        // The bytes repeated by doubling copies and an arithmetic series of offsets, not
-        // `n` appends (a file path on each of 10M rows was 4% of the batch ETL's time that
-        // way). Utf8 still holds `n` copies: a 60-byte path is 3.9 MB per 64Ki rows.
-        Arc::new(StringArray::new_repeated(source, n)),
-        Arc::new(Int32Array::from(vec![partition as i32; n])),
-        Arc::new(Int64Array::from(offsets)),
-    ]
+    Coordinates::new(source, partition).columns(offsets)
+}
+
+/// The coordinate columns of one file, partition or shard, batch after batch: its
+/// `source` and `partition` columns, the same value on every row, are built once for the
+/// longest batch and sliced for the others (no copy), not built again for each.
+pub struct Coordinates<'a> {
+    source: &'a str,
+    partition: u32,
+    repeated: Option<[ArrayRef; 2]>,
+}
+
+impl<'a> Coordinates<'a> {
+    /// The coordinates of rows from `source`'s `partition`.
+    pub fn new(source: &'a str, partition: u32) -> Self {
+        Self {
+            source,
+            partition,
+            repeated: None,
+        }
+    }
+
+    /// The coordinate columns of `offsets.len()` rows at `offsets`.
+    pub fn columns(&mut self, offsets: Vec<i64>) -> [ArrayRef; 3] {
+        let n = offsets.len();
+        let built = self.repeated.as_ref().filter(|r| r[0].len() >= n);
+        let [source, partition] = match built {
+            Some(built) => built,
+            None => self.repeated.insert([
+                // The bytes repeated by doubling copies and an arithmetic series of
+                // offsets, not `n` appends. Utf8 still holds `n` copies: a 60-byte path is
+                // 3.9 MB per 64Ki rows, hence the reuse.
+                Arc::new(StringArray::new_repeated(self.source, n)),
+                Arc::new(Int32Array::from(vec![self.partition as i32; n])),
+            ]),
+        };
+        [
+            source.slice(0, n),
+            partition.slice(0, n),
+            Arc::new(Int64Array::from(offsets)),
+        ]
+    }
 }
 
 /// The coordinate columns' fields, as decoders append them to the target fields.
@@ -258,6 +291,42 @@ pub fn coordinate_fields() -> [arrow::datatypes::FieldRef; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coordinates_repeat_their_source_without_building_it_again() {
+        use arrow::array::AsArray;
+        let mut coordinates = Coordinates::new("dir/a.parquet", 3);
+        let text = |c: &ArrayRef| -> Vec<String> {
+            let c = c.as_string::<i32>();
+            c.iter().map(|v| v.unwrap().to_owned()).collect()
+        };
+        let first = coordinates.columns(vec![0, 1, 2, 3]);
+        let second = coordinates.columns(vec![4, 5]);
+        assert_eq!(text(&second[0]), ["dir/a.parquet"; 2]);
+        assert_eq!(
+            second[1]
+                .as_primitive::<arrow::datatypes::Int32Type>()
+                .values(),
+            &[3, 3]
+        );
+        assert_eq!(
+            second[2]
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values(),
+            &[4, 5]
+        );
+        let bytes = |c: &ArrayRef| c.as_string::<i32>().values().as_ptr();
+        assert_eq!(
+            bytes(&first[0]),
+            bytes(&second[0]),
+            "the first batch's bytes"
+        );
+        // A longer batch builds them again.
+        let third = coordinates.columns((6..12).collect());
+        assert_eq!(text(&third[0]), ["dir/a.parquet"; 6]);
+        assert_eq!(third[1].len(), 6);
+        assert_eq!(text(&first[0]), ["dir/a.parquet"; 4]);
+    }
 
     #[test]
     fn builder_round_trip() {

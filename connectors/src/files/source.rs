@@ -21,7 +21,7 @@ use super::infer::{describe, infer};
 use super::json::JsonLines;
 use super::listing::{ListedFile, Listing};
 use crate::dead_letter;
-use crate::format::{COORDINATE_COLUMNS, coordinate_columns, coordinate_fields};
+use crate::format::{COORDINATE_COLUMNS, Coordinates, coordinate_fields};
 
 /// The name of the source, in logs.
 pub const SOURCE_NAME: &str = "files";
@@ -260,6 +260,7 @@ impl FileSource {
         each: &mut dyn FnMut(RangePart) -> std::result::Result<(), ConnectorFailure>,
     ) -> std::result::Result<(), ConnectorFailure> {
         let (mut rows, mut dead_letters) = (0, 0);
+        let mut coordinates = Coordinates::new(&file.rel, 0);
         self.decode(file, epoch, &mut |decoded| {
             dead_letters += decoded.dead.num_rows();
             if decoded.dead.num_rows() > 0 {
@@ -277,7 +278,7 @@ impl FileSource {
                 }
                 if self.located {
                     let offsets = decoded.offsets[first..first + n].to_vec();
-                    columns.extend(coordinate_columns(&file.rel, 0, offsets));
+                    columns.extend(coordinates.columns(offsets));
                 }
                 let batch = RecordBatch::try_new(Arc::clone(&self.output), columns)
                     .map_err(FileError::from)?;

@@ -52,8 +52,40 @@ impl Entry {
     }
 }
 
-/// The snapshot of `state`, its rows spread over `key_groups` key groups.
-pub(super) fn write(state: &StreamJoinState, key_groups: u32) -> Result<Vec<u8>> {
+/// The entries of every row `state` holds, unordered, their keys spread over `key_groups`
+/// key groups.
+fn gather(state: &StreamJoinState, key_groups: u32) -> Vec<Entry> {
+    if !key_groups.is_power_of_two() {
+        return gather_by_key(state, key_groups);
+    }
+    // A key's group is its hash modulo the key groups (`key_group`): for a power of two,
+    // the low bits of the hash each row keeps. The rows are then read in one pass.
+    let mask = key_groups - 1;
+    let mut entries = Vec::with_capacity(state.open_entries());
+    for (s, side) in state.sides.iter().enumerate() {
+        side.held.each_row(|hash, h| {
+            entries.push(Entry::new(hash & mask, s, h.matched, h.time, h.at()));
+        });
+    }
+    entries
+}
+
+/// The entries [`gather`] and [`gather_by_key`] find, each sorted (with where each row
+/// is): the same, for a test to check.
+#[cfg(test)]
+pub(super) fn gathered_both_ways(
+    state: &StreamJoinState,
+    key_groups: u32,
+) -> [Vec<(u64, u64, At)>; 2] {
+    [gather(state, key_groups), gather_by_key(state, key_groups)].map(|entries| {
+        let mut all: Vec<_> = entries.iter().map(|e| (e.high, e.low, e.at)).collect();
+        all.sort_unstable();
+        all
+    })
+}
+
+/// [`gather`], key by key: each key's group computed from its bytes.
+fn gather_by_key(state: &StreamJoinState, key_groups: u32) -> Vec<Entry> {
     let mut entries = Vec::with_capacity(state.open_entries());
     for (s, side) in state.sides.iter().enumerate() {
         side.held.each_key(|key, rows| {
@@ -63,6 +95,12 @@ pub(super) fn write(state: &StreamJoinState, key_groups: u32) -> Result<Vec<u8>>
             }
         });
     }
+    entries
+}
+
+/// The snapshot of `state`, its rows spread over `key_groups` key groups.
+pub(super) fn write(state: &StreamJoinState, key_groups: u32) -> Result<Vec<u8>> {
+    let mut entries = gather(state, key_groups);
     entries.sort_unstable_by_key(Entry::order);
     break_ties(&state.sides, &mut entries)?;
     let fields = vec![

@@ -189,6 +189,12 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
     state.absorb(RIGHT, &right).unwrap();
     let matched = state.finish_epoch(&[None, None], false).unwrap().unwrap();
     assert!(matched.num_rows() > 0);
+    // Rows read in one pass find the key groups a walk key by key finds.
+    let [one_pass, by_key] = super::snapshot::gathered_both_ways(&state, 128);
+    assert_eq!(one_pass.len(), rows as usize + 2);
+    assert_eq!(one_pass, by_key);
+    let groups: std::collections::BTreeSet<u64> = one_pass.iter().map(|e| e.0 >> 32).collect();
+    assert!(groups.len() > 100, "rows spread over the key groups");
     let bytes = state.snapshot(128).unwrap();
     let reader =
         arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(&bytes), None).unwrap();
