@@ -91,22 +91,30 @@ impl EpochSource for Rows {
             .reads
             .entry(epoch)
             .or_insert_with(Instant::now);
-        let offsets = range.start as i64..range.end as i64;
-        let rows = RecordBatch::try_new(
-            schema(),
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    offsets.clone().map(|i| format!("k{}", i % 7)),
-                )),
-                Arc::new(TimestampMicrosecondArray::from_iter_values(
-                    offsets.clone().map(|i| i * 20_000_000),
-                )),
-                Arc::new(Int64Array::from_iter_values(offsets)),
-            ],
-        )
-        .map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
-        Ok((rows, RecordBatch::new_empty(schema())))
+        rows(range, |i| format!("k{}", i % 7), 20_000_000)
     }
+}
+
+/// The rows of `range`, offset `i` keyed `key(i)` at `i * step` µs with value `i`, and no
+/// dead letters.
+fn rows(
+    range: &SourceRange,
+    key: impl Fn(i64) -> String,
+    step: i64,
+) -> Result<(RecordBatch, RecordBatch), ConnectorFailure> {
+    let offsets = range.start as i64..range.end as i64;
+    let rows = RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(offsets.clone().map(key))),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                offsets.clone().map(|i| i * step),
+            )),
+            Arc::new(Int64Array::from_iter_values(offsets)),
+        ],
+    )
+    .map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
+    Ok((rows, RecordBatch::new_empty(schema())))
 }
 
 /// A table kept in memory whose commits take [`COMMIT`] and are recorded on the clock.
@@ -416,22 +424,8 @@ impl EpochSource for Pair {
             }
             *self.overtaken.lock().unwrap() = Some(self.began(1, 1));
         }
-        let partition = i64::from(range.partition);
-        let offsets = range.start as i64..range.end as i64;
-        let rows = RecordBatch::try_new(
-            schema(),
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    offsets.clone().map(|_| format!("p{partition}")),
-                )),
-                Arc::new(TimestampMicrosecondArray::from_iter_values(
-                    offsets.clone().map(|i| i * 1_000_000),
-                )),
-                Arc::new(Int64Array::from_iter_values(offsets)),
-            ],
-        )
-        .map_err(|e| ConnectorFailure::new(e.to_string(), false))?;
-        Ok((rows, RecordBatch::new_empty(schema())))
+        let partition = range.partition;
+        rows(range, |_| format!("p{partition}"), 1_000_000)
     }
 }
 
