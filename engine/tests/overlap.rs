@@ -58,22 +58,11 @@ impl EpochSource for Rows {
     }
 
     fn next_ranges(&self, _epoch: u64, cursors: &Cursors) -> Result<Planned, ConnectorFailure> {
-        let at = cursors.get(&("rows".into(), 0)).map_or(0, |c| c.offset);
-        if at >= EPOCHS * ROWS {
-            return Ok(Planned::Exhausted);
-        }
-        Ok(Planned::Ranges(vec![SourceRange::offsets(
-            "rows",
-            0,
-            at,
-            at + ROWS,
-        )]))
+        Ok(next_ranges("rows", 1, cursors))
     }
 
     fn exhausted(&self, cursors: &Cursors) -> bool {
-        cursors
-            .get(&("rows".into(), 0))
-            .is_some_and(|c| c.offset >= EPOCHS * ROWS)
+        exhausted("rows", cursors)
     }
 
     fn schema(&self) -> SchemaRef {
@@ -93,6 +82,27 @@ impl EpochSource for Rows {
             .or_insert_with(Instant::now);
         rows(range, |i| format!("k{}", i % 7), 20_000_000)
     }
+}
+
+/// The next `ROWS` of each of `partitions` partitions of the source `name`, all at the
+/// offset partition 0 is at, until `EPOCHS * ROWS`.
+fn next_ranges(name: &str, partitions: u32, cursors: &Cursors) -> Planned {
+    let at = cursors.get(&(name.into(), 0)).map_or(0, |c| c.offset);
+    if at >= EPOCHS * ROWS {
+        return Planned::Exhausted;
+    }
+    Planned::Ranges(
+        (0..partitions)
+            .map(|p| SourceRange::offsets(name, p, at, at + ROWS))
+            .collect(),
+    )
+}
+
+/// Whether the source `name` has read its `EPOCHS * ROWS` rows.
+fn exhausted(name: &str, cursors: &Cursors) -> bool {
+    cursors
+        .get(&(name.into(), 0))
+        .is_some_and(|c| c.offset >= EPOCHS * ROWS)
 }
 
 /// The rows of `range`, offset `i` keyed `key(i)` at `i * step` µs with value `i`, and no
@@ -390,21 +400,11 @@ impl EpochSource for Pair {
     }
 
     fn next_ranges(&self, _epoch: u64, cursors: &Cursors) -> Result<Planned, ConnectorFailure> {
-        let at = cursors.get(&("pair".into(), 0)).map_or(0, |c| c.offset);
-        if at >= EPOCHS * ROWS {
-            return Ok(Planned::Exhausted);
-        }
-        Ok(Planned::Ranges(
-            (0..2)
-                .map(|p| SourceRange::offsets("pair", p, at, at + ROWS))
-                .collect(),
-        ))
+        Ok(next_ranges("pair", 2, cursors))
     }
 
     fn exhausted(&self, cursors: &Cursors) -> bool {
-        cursors
-            .get(&("pair".into(), 0))
-            .is_some_and(|c| c.offset >= EPOCHS * ROWS)
+        exhausted("pair", cursors)
     }
 
     fn schema(&self) -> SchemaRef {

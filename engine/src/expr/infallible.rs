@@ -92,18 +92,11 @@ fn safe_integer_divisor(
     let integers = [left, right]
         .iter()
         .all(|e| e.data_type(schema).is_ok_and(|t| t.is_integer()));
-    let value = match divisor.value() {
-        ScalarValue::Int8(Some(v)) => Some(i64::from(*v)),
-        ScalarValue::Int16(Some(v)) => Some(i64::from(*v)),
-        ScalarValue::Int32(Some(v)) => Some(i64::from(*v)),
-        ScalarValue::Int64(Some(v)) => Some(*v),
-        ScalarValue::UInt8(Some(v)) => Some(i64::from(*v)),
-        ScalarValue::UInt16(Some(v)) => Some(i64::from(*v)),
-        ScalarValue::UInt32(Some(v)) => Some(i64::from(*v)),
-        ScalarValue::UInt64(Some(v)) => i64::try_from(*v).ok(),
-        _ => None,
-    };
-    integers && value.is_some_and(|v| v != 0 && v != -1)
+    integers
+        && matches!(
+            divisor.value().cast_to(&DataType::Int64),
+            Ok(ScalarValue::Int64(Some(v))) if v != 0 && v != -1
+        )
 }
 
 /// Whether a cast from `from` to `to` succeeds for every value.

@@ -258,17 +258,11 @@ impl<'a> EpochLoop<'a> {
     ) -> std::result::Result<(PlanNote, Duration), String> {
         let epoch = self.epoch;
         let options = &self.shared.options;
-        // At most `max_epochs_in_flight` epochs are planned and not yet committed, and
-        // `W(epoch)`, logged with the epoch, needs the window to have processed the epoch
-        // before it on every worker.
-        let max_in_flight = options.max_epochs_in_flight.max(1) as u64;
-        let oldest = (epoch + 1).saturating_sub(max_in_flight);
-        while self.probe.less_than(&oldest) || self.processed.iter().any(|p| p.less_than(&epoch)) {
+        while self.must_wait(epoch) {
             worker.step_or_park(Some(Duration::from_millis(5)));
             self.check()?;
         }
-        // Its own notes come back through the broadcast too; only later ones matter.
-        self.received.borrow_mut().retain(|&e, _| e > epoch);
+        self.forget_notes_to(epoch);
         if let (Some(interval), Some(last)) = (options.trigger_interval, self.last_start) {
             while last.elapsed() < interval && !options.stop.requested() {
                 let left = interval.saturating_sub(last.elapsed());
@@ -293,6 +287,21 @@ impl<'a> EpochLoop<'a> {
         Ok((note, planning.elapsed()))
     }
 
+    /// Whether planning `epoch` must wait: at most `max_epochs_in_flight` epochs are
+    /// planned and not yet committed, and `W(epoch)`, logged with the epoch, needs the
+    /// event-time operators to have processed the epoch before it on every worker.
+    fn must_wait(&self, epoch: u64) -> bool {
+        let max_in_flight = self.shared.options.max_epochs_in_flight.max(1) as u64;
+        let oldest = (epoch + 1).saturating_sub(max_in_flight);
+        self.probe.less_than(&oldest) || self.processed.iter().any(|p| p.less_than(&epoch))
+    }
+
+    /// Worker 0: drops its own notes up to `epoch`, which come back through the broadcast
+    /// too; only later ones matter.
+    fn forget_notes_to(&self, epoch: u64) {
+        self.received.borrow_mut().retain(|&e, _| e > epoch);
+    }
+
     /// Worker 0, before it reads its share of the epoch just started: plans and sends the
     /// next epoch now if nothing needs waiting for, so that the other workers can read
     /// their share of it as soon as they are done with this one, not only once worker 0
@@ -306,17 +315,10 @@ impl<'a> EpochLoop<'a> {
         planner: &Planner<'_>,
     ) -> std::result::Result<Option<(PlanNote, Duration)>, String> {
         let next = self.epoch + 1;
-        let options = &self.shared.options;
-        let max_in_flight = options.max_epochs_in_flight.max(1) as u64;
-        let oldest = (next + 1).saturating_sub(max_in_flight);
-        if !self.processed.is_empty()
-            || options.trigger_interval.is_some()
-            || self.probe.less_than(&oldest)
-        {
+        if self.shared.options.trigger_interval.is_some() || self.must_wait(next) {
             return Ok(None);
         }
-        // Its own notes come back through the broadcast too; only later ones matter.
-        self.received.borrow_mut().retain(|&e, _| e > self.epoch);
+        self.forget_notes_to(self.epoch);
         let planning = Instant::now();
         let tables = &self.inputs.tables;
         let watermark = self.controls.watermark();
