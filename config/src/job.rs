@@ -19,7 +19,10 @@ use crate::error::{ConfigError, Result};
 use crate::output::{CheckpointConfig, ObjectStoreConfig, OutputConfig};
 use crate::overrides::Override;
 
+mod field_type;
 mod validation;
+
+pub use field_type::FieldType;
 
 /// A whole job: source, rules, silver columns, gold window, outputs, checkpoints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -187,26 +190,6 @@ pub struct FieldConfig {
 
 pub(crate) fn yes() -> bool {
     true
-}
-
-/// Field types a decoder understands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FieldType {
-    /// UTF-8 text.
-    String,
-    /// 64-bit integer.
-    Long,
-    /// 32-bit integer.
-    Int,
-    /// 64-bit float.
-    Double,
-    /// Boolean.
-    Boolean,
-    /// UTC timestamp (RFC 3339 text or epoch milliseconds).
-    Timestamp,
-    /// Calendar date (`YYYY-MM-DD`).
-    Date,
 }
 
 /// When an epoch ends.

@@ -13,6 +13,7 @@
 
 pub mod avro;
 mod column;
+pub mod decimal;
 pub mod decoder;
 pub mod json;
 pub mod value;

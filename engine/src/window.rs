@@ -108,6 +108,16 @@ pub enum AggregateFn {
     ApproxCountDistinct,
 }
 
+impl AggregateFn {
+    /// Whether it reads the values' spread (their mean and squared deviations).
+    pub fn reads_spread(self) -> bool {
+        matches!(
+            self,
+            Self::Stddev | Self::StddevPop | Self::Variance | Self::VariancePop
+        )
+    }
+}
+
 /// One output column of a window aggregation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Aggregate {

@@ -173,6 +173,9 @@ pub(super) fn schema_of(declared: &[sluice_config::FieldConfig]) -> SchemaRef {
                     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
                 }
                 FieldType::Date => DataType::Date32,
+                FieldType::Decimal { precision, scale } => {
+                    DataType::Decimal128(precision, scale as i8)
+                }
             };
             Field::new(&f.name, data_type, f.nullable)
         })

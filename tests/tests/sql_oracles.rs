@@ -1,7 +1,8 @@
 //! End-to-end tests of SQL jobs against event-time oracles (`tests/python/
 //! event_time_tool.py`), which compute each watermark themselves from the input files:
 //! correctable windows, deduplications, stream–stream joins and windows over joins and
-//! unions, each in a clean run and through `kill -9` and restarts.
+//! unions, each in a clean run and through `kill -9` and restarts; and decimals against
+//! `tests/python/decimal_tool.py`, which computes them with Python's `decimal` module.
 
 use std::path::Path;
 use std::time::Duration;
@@ -671,4 +672,56 @@ fn an_update_mode_aggregate_without_a_window_holds_the_current_groups() -> Resul
         Ok(())
     };
     clean_and_through_kills(&dir, &job, sets, check)
+}
+
+/// DECIMAL(10, 2) prices, written as JSON numbers and quoted numbers with up to four places
+/// (some in exponent form), read as Spark's CAST reads them (rounded half up), computed
+/// on (`price * 3`) and aggregated exactly in one-minute windows: `sum` a DECIMAL(20, 2),
+/// `avg` a DECIMAL(14, 6) rounded half up, `min` and `max` DECIMAL(10, 2). Prices that are
+/// no number or do not fit are dead letters naming the column. An oracle computes every
+/// table with Python's `decimal` module, and DuckDB's Delta reader reads ours, clean and
+/// through three kills.
+#[test]
+fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_decimals")?;
+    let d = dir.display().to_string();
+    python_tool(
+        "decimal_tool.py",
+        &["write", "--dir", &d, "--seed", "5"],
+        Duration::from_secs(120),
+    )?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'decimals';\n\
+             CREATE TABLE events (id BIGINT NOT NULL, sensor STRING NOT NULL, \
+               ts TIMESTAMP NOT NULL, price DECIMAL(10, 2), \
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
+             INSERT INTO priced SELECT id, price, price * 3 AS tripled FROM events;\n\
+             INSERT INTO per_minute SELECT window_start, window_end, sensor, count(*) AS n, \
+               count(price) AS priced, sum(price) AS total, avg(price) AS mean, \
+               min(price) AS lo, max(price) AS hi FROM events \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n",
+            one_file_per_epoch(&dir.join("in"))
+        ),
+    )?;
+    let sets = |out: &Path| {
+        vec![
+            format!("output.dir={}", out.display()),
+            "checkpoint.every=2".to_owned(),
+            "workers=2".to_owned(),
+        ]
+    };
+    clean_and_through_kills(&dir, &job, sets, |out| {
+        let o = out.display().to_string();
+        let verdict = python_tool(
+            "decimal_tool.py",
+            &["check", "--dir", &d, "--out", &o],
+            Duration::from_secs(300),
+        )?;
+        println!("{o} against the oracle: {verdict}");
+        Ok(())
+    })
 }

@@ -538,11 +538,16 @@ fn field_type(sql: &str) -> Result<String, String> {
         "BOOLEAN" | "BOOL" => "boolean",
         "TIMESTAMP" | "TIMESTAMPTZ" | "TIMESTAMP_LTZ" => "timestamp",
         "DATE" => "date",
+        "DECIMAL" | "NUMERIC" | "DEC" => {
+            let digits = upper.get(base.len()..).unwrap_or_default();
+            let field = crate::FieldType::try_from(format!("decimal{digits}"))
+                .map_err(|e| format!("column type `{sql}`: {e}"))?;
+            return Ok(field.to_string());
+        }
         _ => {
             return Err(format!(
                 "column type `{sql}`: STRING, BIGINT, INT (SMALLINT and TINYINT are read as \
-                 INT), DOUBLE, BOOLEAN, TIMESTAMP or DATE; a DECIMAL is not read yet: declare \
-                 it DOUBLE, or STRING to keep its digits"
+                 INT), DOUBLE, BOOLEAN, TIMESTAMP, DATE or DECIMAL(precision, scale)"
             ));
         }
     }

@@ -32,6 +32,8 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
+use crate::format::decimal;
+
 use super::convert::{Conformed, Decoded, Match, conform, row_dead_letters};
 use super::error::{FileError, Result};
 
@@ -236,7 +238,7 @@ impl Column {
                 b.append_value(v)
             }
             (Self::Dec(b), Value::Decimal(d)) => match <Vec<u8>>::try_from(&d) {
-                Ok(bytes) if bytes.len() <= 16 => b.append_value(i128_from_be(&bytes)),
+                Ok(bytes) if bytes.len() <= 16 => b.append_value(decimal::from_be_bytes(&bytes)),
                 _ => b.append_null(),
             },
             (Self::Str(b), v) => match serde_json::Value::try_from(v) {
@@ -284,28 +286,9 @@ impl Column {
     }
 }
 
-/// A big-endian two's complement integer of at most 16 bytes.
-fn i128_from_be(bytes: &[u8]) -> i128 {
-    let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
-        0xff
-    } else {
-        0
-    };
-    let mut buf = [fill; 16];
-    buf[16 - bytes.len()..].copy_from_slice(bytes);
-    i128::from_be_bytes(buf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimals_sign_extend() {
-        assert_eq!(i128_from_be(&[0x01, 0x00]), 256);
-        assert_eq!(i128_from_be(&[0xff, 0x38]), -200);
-        assert_eq!(i128_from_be(&[]), 0);
-    }
 
     #[test]
     fn nested_types_become_json_text() {

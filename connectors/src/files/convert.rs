@@ -5,14 +5,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array, new_null_array,
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, RecordBatch, StringArray, UInt32Array,
+    new_null_array,
 };
-use arrow::compute::{CastOptions, can_cast_types, cast_with_options, concat_batches, filter};
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::compute::{
+    CastOptions, can_cast_types, cast, cast_with_options, concat_batches, filter,
+};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::error::ArrowError;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::error::{FileError, Result};
 use crate::dead_letter::{self, ParseFailure};
+use crate::format::decimal;
 use crate::format::{COORDINATE_COLUMNS, RawBatchBuilder, coordinate_columns, coordinate_fields};
 
 /// What reading one file produced.
@@ -123,11 +128,20 @@ pub(crate) fn conform(
                     ),
                 )
             };
-            if !can_cast_types(source.data_type(), field.data_type()) {
-                return Err(cannot(String::new()));
+            match (text_values(source), field.data_type()) {
+                // Text into a decimal is rounded half up, as Spark and Flink read it; Arrow's
+                // cast would drop the extra digits.
+                (Some(texts), &DataType::Decimal128(p, s)) if s >= 0 => {
+                    Arc::new(decimals_from_text(&texts, p, s as u8)?)
+                }
+                _ => {
+                    if !can_cast_types(source.data_type(), field.data_type()) {
+                        return Err(cannot(String::new()));
+                    }
+                    cast_with_options(source, field.data_type(), &options)
+                        .map_err(|e| cannot(format!(": {e}")))?
+                }
             }
-            cast_with_options(source, field.data_type(), &options)
-                .map_err(|e| cannot(format!(": {e}")))?
         };
         let lost = converted.null_count() > source.null_count();
         if lost || (!field.is_nullable() && converted.null_count() > 0) {
@@ -192,6 +206,31 @@ pub(crate) fn conform(
         kept,
         failures,
     })
+}
+
+/// A column of text as a `StringArray`, when it is text.
+fn text_values(column: &ArrayRef) -> Option<StringArray> {
+    match column.data_type() {
+        DataType::Utf8 => Some(column.as_string::<i32>().clone()),
+        DataType::LargeUtf8 | DataType::Utf8View => cast(column, &DataType::Utf8)
+            .ok()
+            .map(|c| c.as_string::<i32>().clone()),
+        _ => None,
+    }
+}
+
+/// Text read as `decimal(precision, scale)`: null where a value is no such decimal (its
+/// row then fails with the value quoted).
+fn decimals_from_text(
+    texts: &StringArray,
+    precision: u8,
+    scale: u8,
+) -> std::result::Result<Decimal128Array, ArrowError> {
+    texts
+        .iter()
+        .map(|t| t.and_then(|t| decimal::parse(t, precision, scale).ok()))
+        .collect::<Decimal128Array>()
+        .with_precision_and_scale(precision, scale as i8)
 }
 
 /// Shortens a value for an error message.
@@ -278,4 +317,54 @@ fn with_coordinates(
     fields.extend(coordinate_fields());
     columns.extend(coordinate_columns(source, 0, offsets.to_vec()));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Decimal128Type, Field};
+
+    use super::*;
+
+    #[test]
+    fn text_into_a_decimal_rounds_half_up_and_fails_only_its_row() {
+        let input = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("p", DataType::Utf8, true)])),
+            vec![Arc::new(StringArray::from(vec![
+                Some("1.005"),
+                Some("-2.5e-2"),
+                None,
+                Some("12,5"),
+                Some("100"),
+            ]))],
+        )
+        .unwrap();
+        let target = Arc::new(Schema::new(vec![Field::new(
+            "p",
+            DataType::Decimal128(4, 2),
+            true,
+        )]));
+        let out = conform(Path::new("/in.csv"), &input, &target, Match::ByName).unwrap();
+        let values: Vec<Option<i128>> = out
+            .rows
+            .column(0)
+            .as_primitive::<Decimal128Type>()
+            .iter()
+            .collect();
+        assert_eq!(values, [Some(101), Some(-3), None]);
+        assert_eq!(out.kept, [0, 1, 2]);
+        assert_eq!(
+            out.failures,
+            [
+                (
+                    3,
+                    r#"field "p": cannot read "12,5" as Decimal128(4, 2)"#.to_owned()
+                ),
+                (
+                    4,
+                    r#"field "p": cannot read "100" as Decimal128(4, 2)"#.to_owned()
+                ),
+            ]
+        );
+    }
 }

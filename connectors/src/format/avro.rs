@@ -34,6 +34,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use super::column::{ColumnBuilder, Kind, Slot, decode_records};
+use super::decimal;
 use super::{COORDINATE_COLUMNS, FormatError, RawBatch, Result, coordinate_fields};
 use crate::dead_letter::{self, EVENT_ID_COLUMN, PayloadText};
 
@@ -263,6 +264,25 @@ fn slot(kind: Kind, value: Value) -> Result<Slot<'static>, &'static str> {
             Slot::Int(v.div_euclid(1000))
         }
         (Kind::Date32, Value::Date(d)) => Slot::Int(i64::from(d)),
+        // The writer's scale is the column's (checked when the decoder is built).
+        (Kind::Decimal(p, _), Value::Decimal(d)) => match <Vec<u8>>::try_from(&d) {
+            Ok(bytes) if bytes.len() <= 16 => {
+                let v = decimal::from_be_bytes(&bytes);
+                if v.unsigned_abs() >= 10u128.pow(u32::from(p)) {
+                    return Err("a decimal with more digits than the column's precision");
+                }
+                Slot::Dec(v)
+            }
+            _ => return Err("a decimal of more than 38 digits"),
+        },
+        (Kind::Decimal(p, s), Value::Int(v)) => Slot::Dec(
+            decimal::from_integer(i128::from(v), p, s)
+                .map_err(|_| "an int with more digits than the column's precision")?,
+        ),
+        (Kind::Decimal(p, s), Value::Long(v)) => Slot::Dec(
+            decimal::from_integer(i128::from(v), p, s)
+                .map_err(|_| "a long with more digits than the column's precision")?,
+        ),
         (_, other) => return Err(value_name(&other)),
     })
 }
@@ -275,8 +295,14 @@ fn accepts(kind: Kind, avro: &AvroSchema) -> bool {
             .iter()
             .any(|v| !matches!(v, AvroSchema::Null) && accepts(kind, v)),
         AvroSchema::String | AvroSchema::Enum(_) | AvroSchema::Uuid => kind == Kind::Utf8,
-        AvroSchema::Int => matches!(kind, Kind::Int64 | Kind::Int32 | Kind::Float64),
-        AvroSchema::Long => matches!(kind, Kind::Int64 | Kind::Float64 | Kind::Timestamp),
+        AvroSchema::Int => matches!(
+            kind,
+            Kind::Int64 | Kind::Int32 | Kind::Float64 | Kind::Decimal(..)
+        ),
+        AvroSchema::Long => matches!(
+            kind,
+            Kind::Int64 | Kind::Float64 | Kind::Timestamp | Kind::Decimal(..)
+        ),
         AvroSchema::Float | AvroSchema::Double => kind == Kind::Float64,
         AvroSchema::Boolean => kind == Kind::Boolean,
         AvroSchema::TimestampMillis
@@ -286,6 +312,9 @@ fn accepts(kind: Kind, avro: &AvroSchema) -> bool {
         | AvroSchema::LocalTimestampMicros
         | AvroSchema::LocalTimestampNanos => kind == Kind::Timestamp,
         AvroSchema::Date => kind == Kind::Date32,
+        AvroSchema::Decimal(d) => {
+            matches!(kind, Kind::Decimal(_, scale) if usize::from(scale) == d.scale)
+        }
         _ => false,
     }
 }
@@ -299,6 +328,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Boolean => "boolean",
         Kind::Timestamp => "timestamp",
         Kind::Date32 => "date",
+        Kind::Decimal(..) => "decimal",
     }
 }
 
@@ -351,7 +381,7 @@ mod tests {
     use apache_avro::types::Record;
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{
-        DataType, Field, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+        DataType, Decimal128Type, Field, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
     };
 
     use super::*;
@@ -484,5 +514,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad.avsc"), "{e}");
+    }
+
+    #[test]
+    fn decimals_of_the_column_s_scale_and_integers_fill_a_decimal_column() {
+        let avsc = r#"{"type": "record", "name": "Sale", "fields": [
+            {"name": "price", "type": {"type": "bytes", "logicalType": "decimal",
+                                       "precision": 12, "scale": 2}},
+            {"name": "qty", "type": "long"}
+        ]}"#;
+        let schema = AvroSchema::parse_str(avsc).unwrap();
+        let sale = |cents: i64, qty: i64| {
+            let mut r = Record::new(&schema).unwrap();
+            r.put(
+                "price",
+                Value::Decimal(apache_avro::Decimal::from(cents.to_be_bytes().to_vec())),
+            );
+            r.put("qty", qty);
+            apache_avro::to_avro_datum(&schema, r).unwrap()
+        };
+        let target = Arc::new(Schema::new(vec![
+            Field::new("price", DataType::Decimal128(6, 2), false),
+            Field::new("qty", DataType::Decimal128(6, 2), false),
+        ]));
+        let d = AvroDecoder::try_new(avsc, AvroWire::Plain, target, Path::new("t.avsc")).unwrap();
+        let mut raw = RawBatchBuilder::with_capacity("topic", 0, 3, 64);
+        raw.push(0, &sale(-1_250, 3));
+        raw.push(1, &sale(100_000_000, 3)); // 1000000.00: more than 6 digits
+        raw.push(2, &sale(5, 10_000)); // a quantity of 10000.00: more than 6 digits
+        let (rows, dead) = d.decode(&raw.finish(), 0).unwrap();
+        let price = rows.column(0).as_primitive::<Decimal128Type>();
+        let qty = rows.column(1).as_primitive::<Decimal128Type>();
+        assert_eq!((price.value(0), qty.value(0)), (-1_250, 300));
+        assert_eq!(price.data_type(), &DataType::Decimal128(6, 2));
+        let errors = dead.column_by_name("error").unwrap().as_string::<i32>();
+        let errors: Vec<&str> = errors.iter().map(Option::unwrap).collect();
+        assert_eq!(
+            errors,
+            [
+                "field \"price\": expected decimal, got a decimal with more digits than the \
+                 column's precision",
+                "field \"qty\": expected decimal, got a long with more digits than the \
+                 column's precision",
+            ]
+        );
+        // Another scale would need rescaling: refused when the decoder is built.
+        let other_scale = Arc::new(Schema::new(vec![Field::new(
+            "price",
+            DataType::Decimal128(12, 3),
+            false,
+        )]));
+        let e = AvroDecoder::try_new(avsc, AvroWire::Plain, other_scale, Path::new("t.avsc"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"price\""), "{e}");
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder,
+    Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
@@ -65,6 +65,8 @@ pub(crate) enum Kind {
     Boolean,
     Timestamp,
     Date32,
+    /// `decimal(precision, scale)`: its unscaled values.
+    Decimal(u8, u8),
 }
 
 impl Kind {
@@ -77,6 +79,9 @@ impl Kind {
             DataType::Boolean => Kind::Boolean,
             DataType::Timestamp(TimeUnit::Microsecond, _) => Kind::Timestamp,
             DataType::Date32 => Kind::Date32,
+            &DataType::Decimal128(precision, scale) if scale >= 0 => {
+                Kind::Decimal(precision, scale as u8)
+            }
             _ => return None,
         })
     }
@@ -89,6 +94,7 @@ impl Kind {
             Kind::Boolean => "boolean",
             Kind::Timestamp => "RFC 3339 string or epoch milliseconds",
             Kind::Date32 => "date string",
+            Kind::Decimal(..) => "decimal number",
         }
     }
 }
@@ -103,6 +109,8 @@ pub(crate) enum Slot<'de> {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// A decimal's unscaled value.
+    Dec(i128),
 }
 
 /// A column being built.
@@ -114,6 +122,7 @@ pub(crate) enum ColumnBuilder {
     Boolean(BooleanBuilder),
     Timestamp(TimestampMicrosecondBuilder),
     Date32(Date32Builder),
+    Decimal(Decimal128Builder),
 }
 
 impl ColumnBuilder {
@@ -128,6 +137,9 @@ impl ColumnBuilder {
                 TimestampMicrosecondBuilder::with_capacity(rows).with_data_type(data_type.clone()),
             ),
             Kind::Date32 => Self::Date32(Date32Builder::with_capacity(rows)),
+            Kind::Decimal(..) => Self::Decimal(
+                Decimal128Builder::with_capacity(rows).with_data_type(data_type.clone()),
+            ),
         }
     }
 
@@ -141,6 +153,7 @@ impl ColumnBuilder {
             (Self::Boolean(b), Slot::Bool(v)) => b.append_value(v),
             (Self::Timestamp(b), Slot::Int(v)) => b.append_value(v),
             (Self::Date32(b), Slot::Int(v)) => b.append_value(v as i32),
+            (Self::Decimal(b), Slot::Dec(v)) => b.append_value(v),
             (this, _) => this.append_null(),
         }
     }
@@ -154,6 +167,7 @@ impl ColumnBuilder {
             Self::Boolean(b) => b.append_null(),
             Self::Timestamp(b) => b.append_null(),
             Self::Date32(b) => b.append_null(),
+            Self::Decimal(b) => b.append_null(),
         }
     }
 
@@ -166,6 +180,7 @@ impl ColumnBuilder {
             Self::Boolean(b) => Arc::new(b.finish()),
             Self::Timestamp(b) => Arc::new(b.finish()),
             Self::Date32(b) => Arc::new(b.finish()),
+            Self::Decimal(b) => Arc::new(b.finish()),
         }
     }
 }

@@ -345,7 +345,8 @@ impl Visitor<'_> for KeySeed<'_> {
 mod tests {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{
-        Field, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+        Decimal128Type, Field, Float64Type, Int32Type, Int64Type, TimeUnit,
+        TimestampMicrosecondType,
     };
 
     use super::*;
@@ -468,6 +469,49 @@ mod tests {
             [
                 r#"field "n": expected integer, got string "4.5""#,
                 r#"field "b": expected boolean, got string "yes""#
+            ]
+        );
+    }
+
+    #[test]
+    fn decimals_read_numbers_and_quoted_numbers_rounded_half_up() {
+        let d = decoder(vec![Field::new("p", DataType::Decimal128(6, 2), true)]);
+        let payloads = [
+            r#"{"p":12.345}"#,
+            r#"{"p":"-12.345"}"#,
+            r#"{"p":7}"#,
+            r#"{"p":1.5e3}"#,
+            r#"{"p":" 0.004 "}"#,
+            r#"{"p":null}"#,
+            r#"{"p":10000}"#,
+            r#"{"p":"9999.995"}"#,
+            r#"{"p":"abc"}"#,
+            r#"{"p":true}"#,
+            r#"{"p":18446744073709551615}"#,
+        ];
+        let (good, dead) = d.decode(&raw(&payloads), 0).unwrap();
+        let p = good.column(0).as_primitive::<Decimal128Type>();
+        assert_eq!(p.data_type(), &DataType::Decimal128(6, 2));
+        let values: Vec<Option<i128>> = p.iter().collect();
+        assert_eq!(
+            values,
+            [
+                Some(1235),
+                Some(-1235),
+                Some(700),
+                Some(150_000),
+                Some(0),
+                None
+            ]
+        );
+        assert_eq!(
+            errors(&dead),
+            [
+                r#"field "p": 10000 does not fit decimal(6, 2): at most 4 digits before the point"#,
+                r#"field "p": "9999.995" does not fit decimal(6, 2): at most 4 digits before the point"#,
+                r#"field "p": "abc" is not a decimal number"#,
+                r#"field "p": expected decimal number, got boolean"#,
+                r#"field "p": 18446744073709551615 does not fit decimal(6, 2): at most 4 digits before the point"#,
             ]
         );
     }

@@ -15,17 +15,27 @@
 //! | `sum`, `avg`, `min`, `max`, `stddev`, `variance` of other numbers | doubles | `Float64` |
 //! | `min`, `max` of timestamps and dates | their integer value | the column's type |
 //! | `min`, `max` of text | the text (byte order) | `Utf8` |
+//! | `sum` of `decimal(p, s)`, p ≤ 18 | exact unscaled integers | `decimal(p + 10, s)` |
+//! | `avg` of `decimal(p, s)`, p ≤ 18 | exact unscaled integers | `decimal(p + 4, s + 4)` |
+//! | `min`, `max` of `decimal(p, s)`, p ≤ 18 | exact unscaled integers | `decimal(p, s)` |
+//! | `stddev`, `variance` of decimals | doubles | `Float64` |
 //!
 //! A sum of integers is kept in 128 bits, so no window's sum overflows while it is built;
 //! one that does not fit a BIGINT when the window is emitted comes out NULL, with a
 //! warning (Spark's ANSI mode fails the query; Flink's wraps around).
+//!
+//! Decimals follow Spark's result types (capped at 38 digits) and its rounding: an average
+//! is the exact sum over the count, rounded half up to `s + 4` places. A sum or an average
+//! that does not fit its type comes out NULL, with a warning, as Spark's does without ANSI
+//! mode. A sum, average, minimum or maximum of a decimal of more than 18 digits is refused
+//! when the operator is built (its unscaled values do not fit the exact moments).
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, StringArray};
 use arrow::buffer::ScalarBuffer;
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field};
+use arrow::datatypes::{DataType, Decimal128Type, Field};
 
 use super::accumulator::Kept;
 use super::{Aggregate, AggregateFn, Moments};
@@ -48,7 +58,13 @@ pub(crate) enum Reading {
     Distinct,
     /// Text, for its least and greatest.
     Text,
+    /// A `decimal(precision, scale)` of at most 18 digits, as its unscaled integer.
+    Decimal(u8, i8),
 }
+
+/// The most digits a decimal's sum, average, minimum and maximum are kept exactly for: its
+/// unscaled values fit the moments' 64-bit integers.
+pub(crate) const EXACT_DECIMAL_DIGITS: u8 = 18;
 
 impl Reading {
     /// How `agg` reads a column of `data_type` (`None` for `count(*)`).
@@ -83,7 +99,22 @@ impl Reading {
             }
             _ if !data_type.is_numeric() => return Err(refuse("numbers")),
             _ if is_exact_integer(data_type) => Self::Integer,
-            _ => Self::Number,
+            // The spread of decimals is a double, as in Spark.
+            _ if agg.function.reads_spread() => Self::Number,
+            _ => match *data_type {
+                DataType::Decimal128(p, s) if p <= EXACT_DECIMAL_DIGITS => Self::Decimal(p, s),
+                DataType::Decimal128(..) | DataType::Decimal256(..) => {
+                    return Err(EngineError::InvalidPlan(format!(
+                        "aggregate `{}`: {:?} of `{column}`, a {data_type} column: sums, \
+                         averages, minimums and maximums of decimals are exact up to \
+                         {EXACT_DECIMAL_DIGITS} digits; cast the column to \
+                         DECIMAL({EXACT_DECIMAL_DIGITS}, s), or to DOUBLE to aggregate it \
+                         approximately",
+                        agg.name, agg.function,
+                    )));
+                }
+                _ => Self::Number,
+            },
         })
     }
 
@@ -98,6 +129,13 @@ impl Reading {
                 (DataType::Int64, true)
             }
             (Self::Integer | Self::Number, _) => (DataType::Float64, true),
+            (Self::Decimal(p, s), AggregateFn::Sum) => {
+                (DataType::Decimal128(38.min(p + 10), s), true)
+            }
+            (Self::Decimal(p, s), AggregateFn::Avg) => {
+                (DataType::Decimal128(38.min(p + 4), 38.min(s + 4)), true)
+            }
+            (Self::Decimal(p, s), _) => (DataType::Decimal128(p, s), true),
         };
         Field::new("", data_type, nullable)
     }
@@ -108,13 +146,7 @@ impl Reading {
     /// # Errors
     /// When the column cannot be cast (it was checked when the operator was built).
     pub(crate) fn values(self, function: AggregateFn, column: &ArrayRef) -> Result<Option<Values>> {
-        let spread = matches!(
-            function,
-            AggregateFn::Stddev
-                | AggregateFn::StddevPop
-                | AggregateFn::Variance
-                | AggregateFn::VariancePop
-        );
+        let spread = function.reads_spread();
         Ok(match self {
             Self::Rows | Self::Distinct | Self::Text => None,
             // Zeros where the column has a value: the moments count them.
@@ -131,6 +163,10 @@ impl Reading {
             }),
             Self::Integer | Self::Time => Some(Values::Integers {
                 column: as_integers(column)?,
+                spread,
+            }),
+            Self::Decimal(..) => Some(Values::Integers {
+                column: unscaled(column)?,
                 spread,
             }),
         })
@@ -156,7 +192,7 @@ impl Reading {
 
     /// Whether the moments keep this reading's values as exact integers.
     pub(crate) fn is_exact(self) -> bool {
-        matches!(self, Self::Integer | Self::Time)
+        matches!(self, Self::Integer | Self::Time | Self::Decimal(..))
     }
 
     /// What an accumulator keeps for this reading.
@@ -266,6 +302,36 @@ fn as_integers(column: &ArrayRef) -> Result<Int64Array> {
         .downcast_ref::<Int64Array>()
         .expect("cast to i64")
         .clone())
+}
+
+/// A decimal column's unscaled values (at most [`EXACT_DECIMAL_DIGITS`] digits, checked
+/// when the operator was built).
+fn unscaled(column: &ArrayRef) -> Result<Int64Array> {
+    let Some(decimals) = column.as_primitive_opt::<Decimal128Type>() else {
+        return Err(EngineError::InvalidPlan(format!(
+            "expected a decimal column, got {}",
+            column.data_type()
+        )));
+    };
+    let mut values = Vec::with_capacity(decimals.len());
+    for (i, &v) in decimals.values().iter().enumerate() {
+        values.push(match i64::try_from(v) {
+            Ok(v) => v,
+            // A null's slot may hold anything; a value does not reach here.
+            Err(_) if decimals.is_null(i) => 0,
+            Err(_) => {
+                return Err(EngineError::InvalidPlan(format!(
+                    "a decimal value {v} (unscaled) has more than {EXACT_DECIMAL_DIGITS} digits \
+                     in a {} column",
+                    column.data_type()
+                )));
+            }
+        });
+    }
+    Ok(Int64Array::new(
+        ScalarBuffer::from(values),
+        decimals.nulls().cloned(),
+    ))
 }
 
 fn as_doubles(column: &ArrayRef) -> Result<Float64Array> {

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Float64Array, Int8Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    ArrayRef, Decimal128Array, Float64Array, Int8Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
 };
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
@@ -13,7 +14,7 @@ use tracing::warn;
 use super::input::Reading;
 use super::state::{Slot, WindowState};
 use super::{AggregateFn, Extra, Hll, Moments, WindowKind};
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 
 /// One result row per emitted `(key, slot)`, in the given order; with `changes`, a
 /// changelog's rows, each with its change.
@@ -59,6 +60,12 @@ pub(crate) fn build(
                         .map_or(0, Hll::estimate)
                 }),
             )),
+            AggregateFn::Sum | AggregateFn::Avg | AggregateFn::Min | AggregateFn::Max
+                if matches!(reading, Reading::Decimal(..)) =>
+            {
+                let out = state.output_schema().field(columns.len()).data_type();
+                decimals(&agg.name, agg.function, *reading, moments, out)?
+            }
             AggregateFn::Sum if exact => integer_sums(&agg.name, moments),
             AggregateFn::Sum => doubles(moments, Moments::sum),
             #[allow(clippy::cast_precision_loss)]
@@ -127,6 +134,63 @@ fn integer_sums<'a>(name: &str, moments: impl Iterator<Item = &'a Moments>) -> A
     Arc::new(sums)
 }
 
+/// Exact sums, averages, minimums or maximums of a decimal's unscaled values, in `out`
+/// (their decimal type): null when no value contributed, and when the result does not fit
+/// `out` (with a warning naming the aggregate, as Spark gives null without ANSI mode).
+fn decimals<'a>(
+    name: &str,
+    function: AggregateFn,
+    reading: Reading,
+    moments: impl Iterator<Item = &'a Moments>,
+    out: &DataType,
+) -> Result<ArrayRef> {
+    let (&DataType::Decimal128(precision, scale), Reading::Decimal(_, input_scale)) =
+        (out, reading)
+    else {
+        return Err(EngineError::InvalidPlan(format!(
+            "aggregate `{name}`: a decimal's {function:?} typed {out}"
+        )));
+    };
+    let limit = 10u128.pow(u32::from(precision));
+    // An average has more places than its input: the sum is scaled up before dividing.
+    let places = u32::try_from(scale - input_scale).unwrap_or(0);
+    let mut overflowed = 0usize;
+    let values = Decimal128Array::from_iter(moments.map(|m| {
+        if m.count == 0 {
+            return None;
+        }
+        let value = match function {
+            AggregateFn::Sum => Some(m.int_sum()),
+            AggregateFn::Min => Some(i128::from(m.int_min())),
+            AggregateFn::Max => Some(i128::from(m.int_max())),
+            _ => mean_half_up(m.int_sum(), m.count, places),
+        }
+        .filter(|v| v.unsigned_abs() < limit);
+        overflowed += usize::from(value.is_none());
+        value
+    }))
+    .with_precision_and_scale(precision, scale)?;
+    if overflowed > 0 {
+        warn!(
+            aggregate = name,
+            windows = overflowed,
+            "a decimal {function:?} does not fit {out}; written as NULL (cast the column to \
+             DOUBLE to aggregate it approximately)"
+        );
+    }
+    Ok(Arc::new(values))
+}
+
+/// `sum / count` with `places` more decimal places than `sum`, rounded half up (away from
+/// zero), as Spark divides decimals; `None` when it overflows.
+pub(crate) fn mean_half_up(sum: i128, count: i64, places: u32) -> Option<i128> {
+    let scaled = sum.checked_mul(10i128.checked_pow(places)?)?;
+    let count = i128::from(count);
+    let (quotient, remainder) = (scaled / count, scaled % count);
+    let away = remainder.unsigned_abs() * 2 >= count.unsigned_abs();
+    Some(quotient + if away { scaled.signum() } else { 0 })
+}
+
 /// A double per window, null when no value contributed.
 fn doubles<'a>(
     moments: impl Iterator<Item = &'a Moments>,
@@ -135,4 +199,23 @@ fn doubles<'a>(
     Arc::new(Float64Array::from_iter(
         moments.map(|m| (m.count > 0).then(|| f(m))),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mean_half_up;
+
+    #[test]
+    fn a_decimal_mean_rounds_half_away_from_zero() {
+        // 1.00 + 2.00 + 2.00 = 5.00 over 3: 1.666666... to 6 places.
+        assert_eq!(mean_half_up(500, 3, 4), Some(1_666_667));
+        assert_eq!(mean_half_up(-500, 3, 4), Some(-1_666_667));
+        // 0.00005 exactly: half rounds away from zero.
+        assert_eq!(mean_half_up(1, 2, 4), Some(5000));
+        assert_eq!(mean_half_up(1, 20_000, 0), Some(0));
+        assert_eq!(mean_half_up(1, 20_000, 4), Some(1));
+        assert_eq!(mean_half_up(-1, 20_000, 4), Some(-1));
+        assert_eq!(mean_half_up(-1, 30_000, 4), Some(0));
+        assert_eq!(mean_half_up(i128::MAX / 10, 1, 4), None);
+    }
 }

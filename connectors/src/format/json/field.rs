@@ -10,6 +10,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use super::reject;
 use super::timestamp::{parse_date_days, parse_timestamp_micros};
 use crate::format::column::{Kind, Slot};
+use crate::format::decimal;
 
 /// Parses one field value into a slot of its column's kind.
 pub(super) struct FieldVisitor<'a> {
@@ -47,7 +48,15 @@ impl<'de> FieldVisitor<'_> {
                 None => self.fail(format!("{v} ms is out of range for a timestamp")),
             },
             Kind::Utf8 => Ok(Slot::Str(Cow::Owned(v.to_string()))),
+            Kind::Decimal(p, s) => self.decimal(decimal::from_integer(i128::from(v), p, s)),
             _ => self.mismatch("number"),
+        }
+    }
+
+    fn decimal<E: de::Error>(self, unscaled: Result<i128, String>) -> Result<Slot<'de>, E> {
+        match unscaled {
+            Ok(v) => Ok(Slot::Dec(v)),
+            Err(e) => self.fail(e),
         }
     }
 
@@ -77,6 +86,7 @@ impl<'de> FieldVisitor<'_> {
                 Ok(v) => Ok(Slot::Float(v)),
                 Err(_) => self.mismatch(&format!("string {:?}", excerpt(s))),
             },
+            Kind::Decimal(p, scale) => self.decimal(decimal::parse(s, p, scale)),
             Kind::Boolean if s.trim().eq_ignore_ascii_case("true") => Ok(Slot::Bool(true)),
             Kind::Boolean if s.trim().eq_ignore_ascii_case("false") => Ok(Slot::Bool(false)),
             Kind::Timestamp => match parse_timestamp_micros(s) {
@@ -119,7 +129,10 @@ impl<'de> Visitor<'de> for FieldVisitor<'_> {
         match i64::try_from(v) {
             Ok(v) => self.integer(v),
             Err(_) if self.kind == Kind::Float64 => Ok(Slot::Float(v as f64)),
-            Err(_) => self.fail(format!("{v} is out of range")),
+            Err(_) => match self.kind {
+                Kind::Decimal(p, s) => self.decimal(decimal::from_integer(i128::from(v), p, s)),
+                _ => self.fail(format!("{v} is out of range")),
+            },
         }
     }
 
@@ -132,6 +145,10 @@ impl<'de> Visitor<'de> for FieldVisitor<'_> {
             Kind::Utf8 => Ok(Slot::Str(Cow::Owned(
                 serde_json::Value::from(v).to_string(),
             ))),
+            // JSON's numbers are doubles: the shortest text that reads back as the same
+            // double is the number as written when it has at most 15 significant digits.
+            // A quoted number keeps every digit.
+            Kind::Decimal(p, s) => self.decimal(decimal::parse(&v.to_string(), p, s)),
             _ => self.mismatch("number"),
         }
     }

@@ -1,10 +1,10 @@
-//! What doubles cannot keep: sums, minima and maxima of integers past 2^53, exact, and
-//! the least and greatest text.
+//! What doubles cannot keep: sums, minima and maxima of integers past 2^53, exact,
+//! decimals, and the least and greatest text.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Int8Array, Int64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use arrow::array::{Array, AsArray, Decimal128Array, Int8Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type, Schema};
 use arrow::record_batch::RecordBatch;
 
 use super::{agg, epoch, global};
@@ -290,5 +290,100 @@ fn the_least_and_greatest_text_merge_across_panes_and_go_through_a_snapshot() {
         got.schema().field(3).data_type(),
         &DataType::Utf8,
         "min of text is text"
+    );
+}
+
+#[test]
+fn decimals_sum_average_and_compare_exactly_in_spark_s_types() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Decimal128(10, 2), true),
+    ]));
+    let spec = || {
+        global(
+            "w",
+            &["k"],
+            vec![
+                agg("total", AggregateFn::Sum, Some("v")),
+                agg("lo", AggregateFn::Min, Some("v")),
+                agg("hi", AggregateFn::Max, Some("v")),
+                agg("mean", AggregateFn::Avg, Some("v")),
+                agg("spread", AggregateFn::Stddev, Some("v")),
+            ],
+            false,
+        )
+    };
+    let mut state = WindowState::new(spec(), &schema).unwrap();
+    for (name, data_type) in [
+        ("total", DataType::Decimal128(20, 2)),
+        ("lo", DataType::Decimal128(10, 2)),
+        ("hi", DataType::Decimal128(10, 2)),
+        ("mean", DataType::Decimal128(14, 6)),
+        ("spread", DataType::Float64),
+    ] {
+        let field = state.output_schema().field_with_name(name).unwrap().clone();
+        assert_eq!(field.data_type(), &data_type, "{name}");
+    }
+    let batch = |keys: &[&str], cents: &[Option<i128>]| {
+        let values = Decimal128Array::from(cents.to_vec())
+            .with_precision_and_scale(10, 2)
+            .unwrap();
+        RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(keys.to_vec())), Arc::new(values)],
+        )
+        .unwrap()
+    };
+    // a: 0.10 + 0.20 + 0.20 = 0.50 (in doubles 0.1 + 0.2 is not 0.3); mean 0.166667.
+    // b: -0.01 and -0.02, mean -0.015 to six places. c: only nulls.
+    let out = epoch(
+        &mut state,
+        &batch(
+            &["a", "a", "a", "b", "b", "c", "a"],
+            &[Some(10), Some(20), Some(20), Some(-1), Some(-2), None, None],
+        ),
+    );
+    let cell = |column: usize, k: &str| {
+        let keys = out.column(0).as_string::<i32>();
+        let i = (0..out.num_rows()).find(|&i| keys.value(i) == k).unwrap();
+        let values = out.column(column).as_primitive::<Decimal128Type>();
+        values.is_valid(i).then(|| values.value(i))
+    };
+    assert_eq!(
+        [1, 2, 3, 4].map(|c| cell(c, "a")),
+        [Some(50), Some(10), Some(20), Some(166_667)]
+    );
+    assert_eq!(
+        [1, 2, 3, 4].map(|c| cell(c, "b")),
+        [Some(-3), Some(-2), Some(-1), Some(-15_000)]
+    );
+    assert_eq!([1, 2, 3, 4].map(|c| cell(c, "c")), [None; 4]);
+    // a's sample deviation: sqrt((0.0667² + 0.0333² + 0.0333²) / 2) = 0.0577...
+    let keys = out.column(0).as_string::<i32>();
+    let a = (0..out.num_rows()).find(|&i| keys.value(i) == "a").unwrap();
+    let spread = out.column(5).as_primitive::<Float64Type>().value(a);
+    assert!((spread - 0.057_735).abs() < 1e-6, "{spread}");
+
+    // Through a snapshot, the state goes on exactly.
+    let bytes = state.snapshot(4).unwrap();
+    let mut restored = WindowState::new(spec(), &schema).unwrap();
+    restored
+        .restore(&[bytes::Bytes::from(bytes)], 0..4)
+        .unwrap();
+    let more = batch(&["a"], &[Some(9_999_999_999)]);
+    assert_eq!(epoch(&mut restored, &more), epoch(&mut state, &more));
+
+    // More than 18 digits: refused, naming the aggregate and what to write.
+    let wide = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Decimal128(30, 2), true),
+    ]));
+    let Err(err) = WindowState::new(spec(), &wide) else {
+        panic!("a sum of a DECIMAL(30, 2) was accepted");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("aggregate `total`") && err.contains("DECIMAL(18, s)"),
+        "{err}"
     );
 }

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""The oracle of the decimal tests, computed with Python's `decimal` module.
+
+  write --dir DIR [--seed N]
+      DIR/in/part-NNNNN.jsonl, one file per epoch: events with a `price` written as a
+      JSON number or a quoted number, with up to four places (more than the column's
+      two), some in exponent form; some prices are null, some are no number, some have
+      more digits before the point than DECIMAL(10, 2) holds. Event times only grow, so
+      no row is late for any watermark.
+  check --dir DIR --out OUT
+      Reads the job's tables with DuckDB's Delta extension and compares them with the
+      oracle's:
+        priced         id, price (DECIMAL(10, 2)), tripled (price * 3)
+        per_minute     1-minute tumbling windows per sensor: n, priced (count(price)),
+                       total (sum, DECIMAL(20, 2)), mean (avg, DECIMAL(14, 6)), lo, hi
+                       (min, max, DECIMAL(10, 2))
+        dead_letters   exactly the rows whose price is no DECIMAL(10, 2)
+      A price is read as Spark's CAST reads it: rounded half up to two places, and not
+      read when it has more than eight digits before the point. An average is the exact
+      sum over the count, rounded half up to six places (Spark's avg of a DECIMAL(10, 2)).
+
+Prints one JSON object; exits 0 when the tables match, 1 when they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import decimal
+import glob
+import json
+import os
+import random
+import sys
+from decimal import ROUND_HALF_UP, Decimal
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from delta_checks import connect, lit, table_path  # noqa: E402
+
+SEC = 1_000_000
+MINUTE = 60 * SEC
+BASE_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
+EPOCHS = 30
+PER_EPOCH = 40
+CENT = Decimal("0.01")
+MEAN_PLACES = Decimal("0.000001")
+LIMIT = Decimal(10) ** 8  # DECIMAL(10, 2) holds less than 10^8
+decimal.getcontext().prec = 60
+
+
+def ts_text(us: int) -> str:
+    t = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=us)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def price_text(rng: random.Random) -> str:
+    whole = rng.randrange(0, 100_000)
+    places = rng.choice([0, 1, 2, 3, 3, 4])
+    sign = "-" if rng.random() < 0.2 else ""
+    if places == 0:
+        return f"{sign}{whole}"
+    frac = rng.randrange(10**places)
+    # Ties: a last digit of 5 past the second place rounds away from zero.
+    if places >= 3 and rng.random() < 0.3:
+        frac = frac - frac % 10 + 5
+    text = f"{sign}{whole}.{frac:0{places}d}"
+    if rng.random() < 0.05:
+        # The same value in exponent form: 1234.5 is 1.2345e3.
+        digits = f"{whole}{frac:0{places}d}".lstrip("0") or "0"
+        exponent = len(str(whole)) - 1 if whole else -places + len(digits) - 1
+        return f"{sign}{digits[0]}.{digits[1:] or '0'}e{exponent}"
+    return text
+
+
+def write(args) -> dict:
+    rng = random.Random(args.seed)
+    os.makedirs(os.path.join(args.dir, "in"), exist_ok=True)
+    t = BASE_US
+    n = 0
+    for e in range(EPOCHS):
+        lines = []
+        for _ in range(PER_EPOCH):
+            t += rng.randrange(1, 3 * SEC)
+            roll = rng.random()
+            if roll < 0.04:
+                price = json.dumps(rng.choice(["abc", "1.2.3", "", "12,50"]))
+            elif roll < 0.07:
+                price = rng.choice(["123456789.5", "-100000000", '"99999999.995"'])
+            elif roll < 0.11:
+                price = "null"
+            elif roll < 0.45:
+                price = json.dumps(price_text(rng))
+            else:
+                price = price_text(rng)
+            lines.append(f'{{"id": {n}, "sensor": "s{rng.randrange(3)}", '
+                         f'"ts": "{ts_text(t)}", "price": {price}}}')
+            n += 1
+        with open(os.path.join(args.dir, "in", f"part-{e:05d}.jsonl"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    return {"files": EPOCHS, "rows": n}
+
+
+def read_rows(d: str) -> list[dict]:
+    rows = []
+    for path in sorted(glob.glob(os.path.join(d, "in", "*.jsonl"))):
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line, parse_float=Decimal, parse_int=Decimal)
+                stamp = dt.datetime.strptime(row["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
+                stamp = stamp.replace(tzinfo=dt.timezone.utc)
+                row["t"] = (stamp - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) \
+                    // dt.timedelta(microseconds=1)
+                row["id"] = int(row["id"])
+                rows.append(row)
+    return rows
+
+
+def read_price(value):
+    """(ok, price): the price as DECIMAL(10, 2) reads it, or ok False."""
+    if value is None:
+        return True, None
+    try:
+        d = Decimal(value) if isinstance(value, str) else value
+        if not d.is_finite():
+            return False, None
+    except decimal.InvalidOperation:
+        return False, None
+    q = d.quantize(CENT, rounding=ROUND_HALF_UP)
+    if abs(q) >= LIMIT:
+        return False, None
+    return True, q
+
+
+def oracle(rows):
+    priced, bad, windows = [], [], {}
+    for row in rows:
+        ok, price = read_price(row["price"])
+        if not ok:
+            bad.append(row["id"])
+            continue
+        priced.append((row["id"], price, None if price is None else price * 3))
+        start = row["t"] // MINUTE * MINUTE
+        windows.setdefault((start, start + MINUTE, row["sensor"]), []).append(price)
+    per_minute = []
+    for (start, end, sensor), prices in sorted(windows.items()):
+        values = [p for p in prices if p is not None]
+        total = sum(values, Decimal(0)) if values else None
+        mean = (total / len(values)).quantize(MEAN_PLACES, rounding=ROUND_HALF_UP) \
+            if values else None
+        per_minute.append((start, end, sensor, len(prices), len(values), total, mean,
+                           min(values) if values else None, max(values) if values else None))
+    return priced, sorted(bad), per_minute
+
+
+def column_types(con, table: str) -> dict:
+    return {r[0]: r[1] for r in con.execute(
+        f"DESCRIBE SELECT * FROM delta_scan({lit(table)})").fetchall()}
+
+
+def differences(want: list, got: list, limit: int = 5) -> dict:
+    missing = [w for w in want if w not in got]
+    unexpected = [g for g in got if g not in want]
+    return {"rows_expected": len(want), "rows": len(got), "missing": len(missing),
+            "unexpected": len(unexpected),
+            "examples": [str(r) for r in (missing[:limit] + unexpected[:limit])]}
+
+
+def check(args) -> dict:
+    priced_want, bad_want, windows_want = oracle(read_rows(args.dir))
+    con = connect()
+    problems = []
+    priced_table = table_path(args.out, "priced")
+    windows_table = table_path(args.out, "per_minute")
+    types = {**column_types(con, priced_table), **column_types(con, windows_table)}
+    expected_types = {"price": "DECIMAL(10,2)", "total": "DECIMAL(20,2)",
+                      "mean": "DECIMAL(14,6)", "lo": "DECIMAL(10,2)", "hi": "DECIMAL(10,2)"}
+    for column, want in expected_types.items():
+        if types.get(column) != want:
+            problems.append(f"column {column} is {types.get(column)}, not {want}")
+    priced_got = sorted(con.execute(
+        f"SELECT id, price, tripled FROM delta_scan({lit(priced_table)})").fetchall())
+    priced = differences(sorted(priced_want), priced_got)
+    windows_got = sorted(con.execute(
+        f"SELECT epoch_us(window_start), epoch_us(window_end), sensor, n, priced, total, "
+        f"mean, lo, hi FROM delta_scan({lit(windows_table)})").fetchall())
+    windows = differences(windows_want, windows_got)
+    dead = con.execute(
+        f"SELECT CAST(json_extract(payload, '$.id') AS BIGINT), error "
+        f"FROM delta_scan({lit(table_path(args.out, 'dead_letters'))})").fetchall()
+    bad_got = sorted(r[0] for r in dead)
+    unnamed = [r for r in dead if "price" not in r[1]]
+    for what, diff in (("priced", priced), ("per_minute", windows)):
+        if diff["missing"] or diff["unexpected"] or diff["rows"] != diff["rows_expected"]:
+            problems.append(f"{what} differs from the oracle")
+    if bad_got != bad_want:
+        problems.append(f"dead letters: ids {bad_got[:10]}..., the oracle's {bad_want[:10]}...")
+    if unnamed:
+        problems.append(f"dead letters whose error does not name the price: {unnamed[:3]}")
+    if not bad_want or not windows_want:
+        problems.append("the input exercised no bad price or no window")
+    return {"priced": priced, "per_minute": windows, "dead_letters": len(bad_got),
+            "ok": not problems, "problems": problems}
+
+
+def main(argv) -> int:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("write")
+    w.add_argument("--dir", required=True)
+    w.add_argument("--seed", type=int, default=7)
+    c = sub.add_parser("check")
+    c.add_argument("--dir", required=True)
+    c.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    result = write(args) if args.cmd == "write" else check(args)
+    print(json.dumps(result, default=str))
+    return 0 if result.get("ok", True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
