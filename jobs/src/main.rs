@@ -189,7 +189,12 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,buoyant_kernel=off,delta_kernel=off")
+                // delta-rs's MERGE warns on every merge that a metric is missing (it
+                // derives it): an update-mode table would log it every epoch.
+                tracing_subscriber::EnvFilter::new(
+                    "warn,buoyant_kernel=off,delta_kernel=off,\
+                     deltalake_core::operations::merge=error",
+                )
             }),
         )
         .with_writer(std::io::stderr)
