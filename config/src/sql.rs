@@ -37,6 +37,7 @@
 mod clauses;
 mod ddl;
 mod dedup;
+mod explode;
 mod group_by;
 mod insert;
 mod join;

@@ -34,6 +34,7 @@ pub mod stream_join;
 pub mod table_feed;
 pub mod top_n;
 pub mod union;
+pub mod unnest;
 pub mod watermark;
 pub mod window;
 

@@ -58,6 +58,7 @@ use crate::join::JoinSpec;
 use crate::quality::RulePolicy;
 use crate::stream_join::StreamJoinSpec;
 use crate::top_n::TopNSpec;
+use crate::unnest::UnnestSpec;
 use crate::window::{WindowKind, WindowSpec};
 
 /// The stream of every dead letter: decoding errors, rule violations, rows an operator
@@ -141,6 +142,8 @@ pub enum OperatorKind {
         /// The streams read besides the input, in order.
         others: Vec<String>,
     },
+    /// One row per element of an array column (`explode`, `CROSS JOIN UNNEST`).
+    Unnest(UnnestSpec),
 }
 
 impl OperatorKind {
@@ -157,6 +160,7 @@ impl OperatorKind {
             Self::Aggregate(_) => "aggregate",
             Self::TopN(_) => "top-n",
             Self::Union { .. } => "union",
+            Self::Unnest(_) => "unnest",
         }
     }
 }

@@ -66,7 +66,13 @@ pub(super) fn is_plain(query: &Query) -> bool {
             std::ops::ControlFlow::<()>::Continue(())
         });
     }
-    let one_table = matches!(select.from.as_slice(), [t] if t.joins.is_empty());
+    // One table, or one with its rows unnested (`t CROSS JOIN UNNEST(a) AS u (x)`).
+    let unnest = |t: &TableFactor| matches!(t, TableFactor::UNNEST { .. });
+    let one_table = match select.from.as_slice() {
+        [t] => t.joins.iter().all(|j| unnest(&j.relation)),
+        [t, u] => t.joins.is_empty() && u.joins.is_empty() && unnest(&u.relation),
+        _ => false,
+    };
     !grouped && !computed && one_table
 }
 
@@ -125,7 +131,7 @@ pub(super) fn unqualify_table(select: &mut Select) {
 
 /// Rewrites `qualifier.col` to `col` in the select list, `WHERE`, `GROUP BY` and
 /// `HAVING` of `select`.
-fn unqualify_by(select: &mut Select, qualifier: &str) {
+pub(super) fn unqualify_by(select: &mut Select, qualifier: &str) {
     let alias = qualifier;
     let mut rewrite = |e: &mut Expr| {
         if let Expr::CompoundIdentifier(ids) = e

@@ -13,7 +13,7 @@ use sluice_engine::window::OutputMode;
 use super::clauses::{refuse_row_windows, select_extras, table_extras};
 use super::ddl::{SinkTable, SourceTable};
 use super::window::{aggregate_call, having_calls, having_over_outputs, lower_window};
-use super::{dedup, join, nested, top_n, union};
+use super::{dedup, explode, join, nested, top_n, union};
 
 /// Refuses a construct: what it is, why, and what to write instead.
 pub(super) fn unsupported(construct: &str, why: &str) -> String {
@@ -76,6 +76,7 @@ pub(super) fn lower_query<'a>(
             .projection
             .iter()
             .any(|item| select_expr(item).is_some_and(|e| aggregate_call(e).is_some()));
+    let exploded = explode::from_select_list(&mut select, aggregated)?;
     if aggregated && fixed {
         return Err(unsupported(
             "an aggregate over a window Top-N",
@@ -155,6 +156,9 @@ pub(super) fn lower_query<'a>(
                  changed groups",
             ));
         }
+        if let Some(unnesting) = exploded {
+            (plan, stream) = unnesting.lower(plan, target, &stream);
+        }
         let name = format!("{target}/select");
         let (next, stream) = lower_select(plan, &name, &stream, &select.projection, subquery)?;
         plan = next;
@@ -189,6 +193,19 @@ fn lower_from<'a>(
     select: &mut Select,
     sources: &'a [SourceTable],
 ) -> Result<Rows<'a>, String> {
+    // `FROM t CROSS JOIN UNNEST(a) AS u (x)`: t's rows, then the unnest.
+    if let Some(unnesting) = explode::from_clause(select)? {
+        nested::unqualify_table(select);
+        let mut rows = lower_from(plan, target, select, sources)?;
+        if rows.fixed || !matches!(rows.input, Input::Rows) {
+            return Err(unsupported(
+                "UNNEST beside a join, an aggregate, a union or a Top-N",
+                "unnest a source table's rows (or a filtered view of them)",
+            ));
+        }
+        (rows.plan, rows.stream) = unnesting.lower(rows.plan, target, &rows.stream);
+        return Ok(rows);
+    }
     // `FROM a, b WHERE ...` joins a and b as `a JOIN b` with the conditions in WHERE.
     let tables = select.from.clone();
     let comma = matches!(tables.as_slice(), [a, b] if a.joins.is_empty() && b.joins.is_empty());

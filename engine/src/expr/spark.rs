@@ -12,6 +12,7 @@
 //! | `datediff(end, start)` | days from `start`'s date to `end`'s |
 //! | `date_add(d, n)`, `date_sub(d, n)` | the date `n` days after (before) `d`'s |
 //! | `regexp_extract(s, 'p', i)` | group `i` of the first match (0: the whole match), `''` when none |
+//! | `split(s, ',')`, `split(s, '\\|')` | `string_to_array(s, ',')` (`['']` of `''`, as in Spark): a delimiter, not yet a regex |
 //! | `from_unixtime(secs[, 'yyyy-MM-dd'])` | `to_char` of the whole seconds (a double is cut off, as Spark casts it): text, as Spark's and Flink's, not DataFusion's timestamp |
 //! | Flink's `TO_TIMESTAMP_LTZ(epoch, 3)` (precision 0, 3, 6 or 9) | the UTC timestamp of the epoch's seconds, milliseconds, ... |
 //! | Flink's `PROCTIME()` | `now()`: the processing time, read once per batch |
@@ -274,6 +275,24 @@ fn text_call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) -> Rew
             )
         }
         ("regexp_extract", _) => return Err(wrong("a string, a pattern and a group number")),
+        ("split", [value, pattern]) => {
+            let delimiter = string_literal(pattern)
+                .as_deref()
+                .and_then(plain_delimiter)
+                .ok_or_else(|| {
+                    wrong(
+                        "a text and a pattern that is a plain delimiter, a string literal such \
+                         as ',' or '\\|' (regex operators are not supported yet)",
+                    )
+                })?;
+            // Spark splits empty text into one empty string.
+            format!(
+                "CASE WHEN {value} = '' THEN make_array('') \
+                 ELSE string_to_array({value}, {}) END",
+                quote(&delimiter)
+            )
+        }
+        ("split", _) => return Err(wrong("a text and a delimiter (no limit yet)")),
         ("substring" | "substr", [text, position, rest @ ..]) if rest.len() <= 1 => {
             match spark_substring(text, position, rest.first()) {
                 Some(sql) => sql,
@@ -282,6 +301,32 @@ fn text_call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) -> Rew
         }
         _ => return Ok(None),
     }))
+}
+
+/// The text a Spark `split` pattern (a Java regex in a Spark SQL literal, whose `\\`
+/// is one backslash) matches, when it is plain text: characters, and regex operators
+/// escaped with a backslash (`\\|`, `\\.`); `None` for an empty pattern or one with
+/// an operator.
+fn plain_delimiter(pattern: &str) -> Option<String> {
+    let pattern = pattern.replace("\\\\", "\\");
+    let mut delimiter = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let escaped = chars.next()?;
+                if escaped.is_alphanumeric() {
+                    return None; // \d, \s, ...: a class, not a character.
+                }
+                delimiter.push(escaped);
+            }
+            '.' | '|' | '*' | '+' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' => {
+                return None;
+            }
+            c => delimiter.push(c),
+        }
+    }
+    (!delimiter.is_empty()).then_some(delimiter)
 }
 
 /// `sql`, the rewriting of `e`, parsed.

@@ -75,6 +75,12 @@ impl PlanBuilder {
         self.operator(name, first, OperatorKind::Union { others })
     }
 
+    /// Adds an unnest: one row per element of `spec.column`'s array, the element in a
+    /// column `spec.element` after the input's columns.
+    pub fn unnest(self, name: &str, input: &str, spec: crate::unnest::UnnestSpec) -> Self {
+        self.operator(name, input, OperatorKind::Unnest(spec))
+    }
+
     /// Adds a filter on a SQL predicate.
     pub fn filter(self, name: &str, input: &str, predicate: &str) -> Self {
         self.operator(

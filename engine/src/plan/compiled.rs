@@ -18,6 +18,7 @@ use crate::stream_join::{StreamJoinSpec, StreamJoinState};
 use crate::table_feed::TableFeed;
 use crate::top_n::TopNSpec;
 use crate::union::Union;
+use crate::unnest::Unnest;
 use crate::window::{WindowSpec, WindowState};
 
 /// The tables a plan's joins and reference rules read, by name.
@@ -91,6 +92,8 @@ pub enum CompiledOperator {
     Aggregate(EpochAggregate),
     /// A union of streams.
     Union(Union),
+    /// An unnest of an array column.
+    Unnest(Unnest),
     /// A Top-N per group and epoch, over rows of the schema `input`.
     TopN {
         /// The ranking.
@@ -354,6 +357,11 @@ fn compile_operator(
             let union = Union::new(&all)?;
             let schema = Arc::clone(union.schema());
             (CompiledOperator::Union(union), schema)
+        }
+        OperatorKind::Unnest(spec) => {
+            let unnest = Unnest::new(spec, input)?;
+            let schema = Arc::clone(unnest.schema());
+            (CompiledOperator::Unnest(unnest), schema)
         }
         OperatorKind::TopN(spec) => {
             spec.validate(input)?;

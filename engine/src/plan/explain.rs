@@ -122,6 +122,16 @@ fn operator(op: &Operator) -> String {
             inputs.extend(others.iter().cloned());
             "union all, by position".to_owned()
         }
+        OperatorKind::Unnest(spec) => format!(
+            "a row per element of `{}`, as `{}`{}",
+            spec.column,
+            spec.element,
+            if spec.outer {
+                " (a row without any kept once, with a null)"
+            } else {
+                ""
+            }
+        ),
     };
     format!(
         "operator {}: {} <- {}: {what}",

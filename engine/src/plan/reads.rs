@@ -115,6 +115,7 @@ impl CompiledPlan {
             let rejects = match compiled {
                 CompiledOperator::Project(projection) => projection.can_reject(),
                 CompiledOperator::Filter(predicate) => !predicate.cannot_fail(),
+                CompiledOperator::Unnest(_) => false,
                 _ => true,
             };
             if rejects || rejected_after {
@@ -289,6 +290,11 @@ impl CompiledPlan {
                 if let Some(from) = &spec.right_watermark_from {
                     needs.add(from, [&spec.right_time]);
                 }
+            }
+            (OperatorKind::Unnest(spec), _) => {
+                let element = spec.element.to_lowercase();
+                needs.add(stream, output.into_iter().filter(|c| *c != element));
+                needs.add(stream, [&spec.column]);
             }
             (OperatorKind::Union { others }, _) => {
                 needs.all(stream, input);

@@ -72,7 +72,7 @@ pub(super) struct Graph {
 type BatchFn = Box<dyn FnMut(&RecordBatch) -> Result<RecordBatch>>;
 
 /// A stateless operator's label and its function of one batch; rows it fails on become
-/// dead letters. Only for broadcast joins, projections and filters.
+/// dead letters. Only for broadcast joins, projections, filters and unnests.
 fn batch_map(compiled: &CompiledOperator) -> (&'static str, BatchFn) {
     match compiled {
         CompiledOperator::Join(CompiledJoin::Broadcast(join)) => {
@@ -90,6 +90,10 @@ fn batch_map(compiled: &CompiledOperator) -> (&'static str, BatchFn) {
                 Ok(arrow::compute::filter_record_batch(batch, &keep)?)
             };
             ("Filter", Box::new(filter))
+        }
+        CompiledOperator::Unnest(unnest) => {
+            let unnest = unnest.clone();
+            ("Unnest", Box::new(move |batch| unnest.apply(batch)))
         }
         _ => unreachable!("called for stateless operators only"),
     }
@@ -295,7 +299,8 @@ impl<'scope> Wiring<'scope> {
             }
             CompiledOperator::Join(CompiledJoin::Broadcast(_))
             | CompiledOperator::Project(_)
-            | CompiledOperator::Filter(_) => {
+            | CompiledOperator::Filter(_)
+            | CompiledOperator::Unnest(_) => {
                 let (kind, mut f) = batch_map(compiled);
                 // A failing row goes to the dead letters alone, not with its batch.
                 let (output, errors) = input

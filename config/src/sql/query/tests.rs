@@ -6,6 +6,7 @@ use sluice_engine::plan::OperatorKind;
 
 use super::*;
 
+mod explode;
 mod joins;
 mod nested;
 mod select_lists;

@@ -353,3 +353,60 @@ fn epochs_become_utc_timestamps() {
         .to_string();
     assert!(err.contains("precision of 0, 3, 6 or 9"), "{err}");
 }
+
+/// Spark's `split` by a plain delimiter: empty parts kept, an empty text one empty part
+/// (`split('', ',')` is `[""]` in Spark), a null text null; a regex refused.
+#[test]
+fn split_by_a_delimiter_gives_spark_s_parts() {
+    use arrow::array::{Array, AsArray};
+
+    let batch = RecordBatch::try_from_iter(vec![(
+        "s",
+        Arc::new(StringArray::from(vec![
+            Some("a,b,,c"),
+            Some(""),
+            None,
+            Some("x|y"),
+        ])) as ArrayRef,
+    )])
+    .unwrap();
+    let parts = |sql: &str| -> Vec<Option<Vec<String>>> {
+        let values = SqlExpr::compile(sql, &batch.schema())
+            .and_then(|e| e.evaluate(&batch))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let lists = values.as_list::<i32>();
+        (0..lists.len())
+            .map(|i| {
+                lists.is_valid(i).then(|| {
+                    let texts = lists.value(i);
+                    let texts = texts.as_string::<i32>();
+                    texts
+                        .iter()
+                        .map(|t| t.unwrap_or("NULL").to_owned())
+                        .collect()
+                })
+            })
+            .collect()
+    };
+    let v = |parts: &[&str]| Some(parts.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>());
+    assert_eq!(
+        parts("split(s, ',')"),
+        [v(&["a", "b", "", "c"]), v(&[""]), None, v(&["x|y"])]
+    );
+    assert_eq!(
+        parts("split(s, '\\|')"),
+        [v(&["a,b,,c"]), v(&[""]), None, v(&["x", "y"])]
+    );
+    for regex in [
+        "split(s, '|')",
+        "split(s, '[,;]')",
+        "split(s, '\\d')",
+        "split(s, '')",
+    ] {
+        let err = SqlExpr::compile(regex, &batch.schema()).unwrap_err();
+        assert!(
+            err.to_string().contains("a plain delimiter"),
+            "{regex}: {err}"
+        );
+    }
+}

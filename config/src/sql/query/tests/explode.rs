@@ -1,0 +1,157 @@
+//! Spark's `explode` and Flink's `CROSS JOIN UNNEST`, lowered to an unnest between the
+//! source's rows and the select list, and what is refused.
+
+use sluice_engine::plan::{OperatorKind, Plan};
+use sluice_engine::unnest::UnnestSpec;
+
+use super::job;
+
+fn plan(query: &str) -> Plan {
+    job("", query)
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+        .queries
+        .unwrap()
+        .plan
+}
+
+/// Each operator's kind, and the unnest's spec.
+fn shape(plan: &Plan) -> (Vec<&str>, UnnestSpec) {
+    let kinds = plan.operators.iter().map(|o| o.kind.kind_name()).collect();
+    let spec = plan
+        .operators
+        .iter()
+        .find_map(|o| match &o.kind {
+            OperatorKind::Unnest(spec) => Some(spec.clone()),
+            _ => None,
+        })
+        .expect("an unnest");
+    (kinds, spec)
+}
+
+fn unnest(column: &str, element: &str, outer: bool) -> UnnestSpec {
+    UnnestSpec {
+        column: column.into(),
+        element: element.into(),
+        outer,
+    }
+}
+
+fn select_items(plan: &Plan) -> Vec<String> {
+    match &plan.operators.last().unwrap().kind {
+        OperatorKind::Project { columns, .. } => columns.iter().map(|(n, _)| n.clone()).collect(),
+        other => panic!("ends in {other:?}"),
+    }
+}
+
+#[test]
+fn spark_s_explode_unnests_a_column_or_a_computed_array_before_the_select_list() {
+    let p = plan("INSERT INTO t SELECT ts, explode(user_id) AS tag FROM events;");
+    assert_eq!(
+        shape(&p),
+        (vec!["unnest", "project"], unnest("user_id", "tag", false))
+    );
+    assert_eq!(select_items(&p), ["ts", "tag"]);
+
+    // A computed array is a hidden column, dropped after the unnest; WHERE runs first.
+    let p = plan(
+        "INSERT INTO t SELECT ts, explode_outer(split(user_id, ',')) FROM events \
+         WHERE v > 1;",
+    );
+    assert_eq!(
+        shape(&p),
+        (
+            vec!["filter", "project", "unnest", "project", "project"],
+            unnest("__t_array", "col", true)
+        )
+    );
+    assert_eq!(p.operators[1].name, "t/explode-array");
+    match &p.operators[3].kind {
+        OperatorKind::Project { drop, .. } => assert_eq!(drop, &["__t_array"]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(select_items(&p), ["ts", "col"]);
+
+    // After `*`, the element is the last column already.
+    let p = plan("INSERT INTO t SELECT *, explode(user_id) AS tag FROM events;");
+    assert_eq!(shape(&p), (vec!["unnest"], unnest("user_id", "tag", false)));
+}
+
+#[test]
+fn flink_s_cross_join_unnest_unnests_before_where() {
+    let p = plan(
+        "INSERT INTO t SELECT e.ts, u.tag FROM events AS e \
+         CROSS JOIN UNNEST(split(e.user_id, ',')) AS u (tag) WHERE u.tag <> '';",
+    );
+    assert_eq!(
+        shape(&p),
+        (
+            vec!["project", "unnest", "project", "filter", "project"],
+            unnest("__t_array", "tag", false)
+        )
+    );
+    match &p.operators[0].kind {
+        OperatorKind::Project { columns, .. } => {
+            assert_eq!(columns[0].1, "split(user_id, ',')");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &p.operators[3].kind {
+        OperatorKind::Filter { predicate } => assert_eq!(predicate, "tag <> ''"),
+        other => panic!("{other:?}"),
+    }
+    let p = plan(
+        "INSERT INTO t SELECT ts, tag FROM events LEFT JOIN UNNEST(user_id) AS u (tag) \
+         ON TRUE;",
+    );
+    assert_eq!(
+        shape(&p),
+        (vec!["unnest", "project"], unnest("user_id", "tag", true))
+    );
+    let p = plan("INSERT INTO t SELECT ts, tag FROM events, UNNEST(user_id) AS u (tag);");
+    assert_eq!(shape(&p).1, unnest("user_id", "tag", false));
+    // An unnest's rows aggregated in windows.
+    let p = plan(
+        "INSERT INTO t SELECT window_start, tag, count(*) AS n FROM (SELECT ts, tag \
+         FROM events CROSS JOIN UNNEST(user_id) AS u (tag)) \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), tag;",
+    );
+    assert!(shape(&p).0.contains(&"window"), "{:?}", shape(&p).0);
+}
+
+#[test]
+fn what_spark_and_flink_refuse_is_refused_with_what_to_write() {
+    let refused = |query: &str, expected: &str| {
+        let err = job("", query).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    };
+    refused(
+        "INSERT INTO t SELECT explode(user_id) AS a, explode(user_id) AS b FROM events;",
+        "two explodes in one select list",
+    );
+    refused(
+        "INSERT INTO t SELECT upper(explode(user_id)) AS a FROM events;",
+        "inside `upper(explode(user_id))`",
+    );
+    refused(
+        "INSERT INTO t SELECT window_start, explode(user_id) AS a, count(*) AS n FROM events \
+         GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;",
+        "explode beside an aggregate",
+    );
+    refused(
+        "INSERT INTO t SELECT posexplode(user_id) FROM events;",
+        "`posexplode(user_id)`: not yet",
+    );
+    refused(
+        "INSERT INTO t SELECT ts FROM events CROSS JOIN UNNEST(user_id);",
+        "without a name for its element",
+    );
+    refused(
+        "INSERT INTO t SELECT ts, x FROM events CROSS JOIN UNNEST(user_id) WITH ORDINALITY \
+         AS u (x, n);",
+        "WITH ORDINALITY",
+    );
+    refused(
+        "INSERT INTO t SELECT ts, x FROM events JOIN UNNEST(user_id) AS u (x) ON x = 'a';",
+        "a join with UNNEST other than CROSS JOIN",
+    );
+}

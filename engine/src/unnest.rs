@@ -1,0 +1,266 @@
+//! Unnesting an array column, Spark's `explode` and Flink's `CROSS JOIN UNNEST`: one row per
+//! element of each row's array, the row's columns repeated and the element after them.
+//!
+//! A row whose array is null or empty gives no row, as Spark's `explode` and Flink's
+//! `CROSS JOIN UNNEST` drop it; with `outer` (Spark's `explode_outer`, Flink's
+//! `LEFT JOIN UNNEST(...) ON TRUE`) it gives one row with a null element. The rows keep
+//! their coordinates, so a later operator that rejects one names where it came from. An
+//! unnest keeps no state and fails on no row.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
+/// What an unnest reads and adds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct UnnestSpec {
+    /// The array column (a list, large list or fixed-size list).
+    pub column: String,
+    /// The name of the element column, added after the input's columns.
+    pub element: String,
+    /// Keep a row whose array is null or empty, once, with a null element.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outer: bool,
+}
+
+/// A compiled unnest.
+#[derive(Clone, Debug)]
+pub struct Unnest {
+    column: usize,
+    outer: bool,
+    schema: SchemaRef,
+}
+
+impl Unnest {
+    /// Resolves `spec` against its input's schema.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidPlan`] when the column is missing or no array, or the element's
+    /// name is already a column.
+    pub fn new(spec: &UnnestSpec, input: &SchemaRef) -> Result<Self> {
+        let column = input.index_of(&spec.column).map_err(|_| {
+            EngineError::InvalidPlan(format!(
+                "unnest of `{}`: no such column (the columns are {})",
+                spec.column,
+                names(input)
+            ))
+        })?;
+        let element = match input.field(column).data_type() {
+            DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => f,
+            other => {
+                return Err(EngineError::InvalidPlan(format!(
+                    "explode of `{}`, a {other} column: it takes an array (split(text, ',') \
+                     makes one of text)",
+                    spec.column
+                )));
+            }
+        };
+        if input.index_of(&spec.element).is_ok() {
+            return Err(EngineError::InvalidPlan(format!(
+                "explode of `{}`: its element's name `{}` is already a column; name it \
+                 otherwise (AS ...)",
+                spec.column, spec.element
+            )));
+        }
+        let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(&spec.element, element.data_type().clone(), true));
+        Ok(Self {
+            column,
+            outer: spec.outer,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
+    /// The output schema: the input's columns, then the element.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// One row per element of each row's array.
+    ///
+    /// # Errors
+    /// Only when Arrow fails to take the rows.
+    pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let array = batch.column(self.column);
+        let (values, range): Elements<'_> = match array.data_type() {
+            DataType::List(_) => {
+                let list = array.as_list::<i32>();
+                let offsets = list.value_offsets();
+                (
+                    list.values(),
+                    Box::new(move |i| (offsets[i] as usize, offsets[i + 1] as usize)),
+                )
+            }
+            DataType::LargeList(_) => {
+                let list = array.as_list::<i64>();
+                let offsets = list.value_offsets();
+                (
+                    list.values(),
+                    Box::new(move |i| (offsets[i] as usize, offsets[i + 1] as usize)),
+                )
+            }
+            _ => {
+                let list = array.as_fixed_size_list();
+                let n = list.value_length() as usize;
+                (
+                    list.values(),
+                    Box::new(move |i| {
+                        let start = list.value_offset(i) as usize;
+                        (start, start + n)
+                    }),
+                )
+            }
+        };
+        let mut rows = Vec::with_capacity(batch.num_rows());
+        let mut elements = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let (start, end) = if array.is_null(i) { (0, 0) } else { range(i) };
+            if start == end {
+                if self.outer {
+                    rows.push(i as u32);
+                    elements.push(None);
+                }
+                continue;
+            }
+            for j in start..end {
+                rows.push(i as u32);
+                elements.push(Some(j as u32));
+            }
+        }
+        let (rows, elements) = (UInt32Array::from(rows), UInt32Array::from(elements));
+        let mut columns = batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &rows, None))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        columns.push(take(values.as_ref(), &elements, None)?);
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.schema),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+        )?)
+    }
+}
+
+/// A list column's values, and each row's range of them.
+type Elements<'a> = (&'a ArrayRef, Box<dyn Fn(usize) -> (usize, usize) + 'a>);
+
+fn names(schema: &Schema) -> String {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{FixedSizeListArray, Int32Array, ListArray, StringArray};
+    use arrow::datatypes::Int32Type;
+
+    use super::*;
+
+    fn spec(outer: bool) -> UnnestSpec {
+        UnnestSpec {
+            column: "tags".into(),
+            element: "tag".into(),
+            outer,
+        }
+    }
+
+    fn input(tags: ArrayRef) -> RecordBatch {
+        let ids: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "c", "d"]));
+        RecordBatch::try_from_iter([("id", ids), ("tags", tags)]).unwrap()
+    }
+
+    fn pairs(out: &RecordBatch) -> Vec<(String, Option<i32>)> {
+        let ids = out.column(0).as_string::<i32>();
+        let tags = out.column(2).as_primitive::<Int32Type>();
+        (0..out.num_rows())
+            .map(|i| {
+                (
+                    ids.value(i).to_owned(),
+                    tags.is_valid(i).then(|| tags.value(i)),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_element_is_a_row_and_outer_keeps_rows_without_any() {
+        // a: [1, null, 2], b: null, c: [], d: [3]; sliced from a longer list so that the
+        // offsets do not start at 0.
+        let lists = ListArray::from_iter_primitive::<Int32Type, _, _>([
+            Some(vec![Some(9)]),
+            Some(vec![Some(1), None, Some(2)]),
+            None,
+            Some(vec![]),
+            Some(vec![Some(3)]),
+        ])
+        .slice(1, 4);
+        let batch = input(Arc::new(lists));
+        let inner = Unnest::new(&spec(false), &batch.schema()).unwrap();
+        let out = inner.apply(&batch).unwrap();
+        assert_eq!(out.schema().field(2).name(), "tag");
+        let s = |id: &str, v: Option<i32>| (id.to_owned(), v);
+        assert_eq!(
+            pairs(&out),
+            [
+                s("a", Some(1)),
+                s("a", None),
+                s("a", Some(2)),
+                s("d", Some(3))
+            ]
+        );
+        let outer = Unnest::new(&spec(true), &batch.schema()).unwrap();
+        assert_eq!(
+            pairs(&outer.apply(&batch).unwrap()),
+            [
+                s("a", Some(1)),
+                s("a", None),
+                s("a", Some(2)),
+                s("b", None),
+                s("c", None),
+                s("d", Some(3))
+            ]
+        );
+    }
+
+    #[test]
+    fn fixed_size_lists_unnest_too() {
+        let values = Int32Array::from(vec![1, 2, 3, 4, 5, 6, 7, 8]);
+        let field = Arc::new(Field::new("item", DataType::Int32, true));
+        let lists = FixedSizeListArray::new(field, 2, Arc::new(values), None);
+        let batch = input(Arc::new(lists));
+        let out = Unnest::new(&spec(false), &batch.schema())
+            .unwrap()
+            .apply(&batch)
+            .unwrap();
+        let got: Vec<Option<i32>> = pairs(&out).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(got, (1..=8).map(Some).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn what_is_no_array_or_a_taken_name_is_refused() {
+        let batch = input(Arc::new(StringArray::from(vec!["x"; 4])));
+        let err = Unnest::new(&spec(false), &batch.schema()).unwrap_err();
+        assert!(
+            err.to_string().contains("a Utf8 column: it takes an array"),
+            "{err}"
+        );
+        let lists = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)]); 4]);
+        let batch = input(Arc::new(lists));
+        let taken = UnnestSpec {
+            element: "id".into(),
+            ..spec(false)
+        };
+        let err = Unnest::new(&taken, &batch.schema()).unwrap_err();
+        assert!(
+            err.to_string().contains("`id` is already a column"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""The oracle of the unnest tests (Spark's `explode`, Flink's `CROSS JOIN UNNEST`).
+
+  write --dir DIR [--seed N]
+      DIR/in/part-NNNNN.jsonl, one file per epoch: events with `tags`, text of
+      comma-separated tags (some empty, some with empty tags between commas, some null).
+      Event times only grow, so no row is late for any watermark.
+  check --dir DIR --out OUT
+      Reads the job's tables with DuckDB's Delta extension and compares them with the
+      oracle's, which splits the text with Python's str.split(','), as Spark's split does
+      with a plain delimiter ('' is one empty tag):
+        tagged       id, tag: a row per tag (explode), none for a null `tags`
+        all_tags     id, tag: the same, and a null tag for a null `tags` (explode_outer)
+        per_tag      1-minute tumbling windows per tag (CROSS JOIN UNNEST): n
+
+Prints one JSON object; exits 0 when the tables match, 1 when they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import glob
+import json
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from delta_checks import connect, lit, table_path  # noqa: E402
+
+SEC = 1_000_000
+MINUTE = 60 * SEC
+BASE_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
+EPOCHS = 30
+PER_EPOCH = 30
+WORDS = ["red", "green", "blue", "cyan", "x"]
+
+
+def ts_text(us: int) -> str:
+    t = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=us)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def write(args) -> dict:
+    rng = random.Random(args.seed)
+    os.makedirs(os.path.join(args.dir, "in"), exist_ok=True)
+    t, n = BASE_US, 0
+    for e in range(EPOCHS):
+        rows = []
+        for _ in range(PER_EPOCH):
+            t += rng.randrange(1, 4 * SEC)
+            roll = rng.random()
+            if roll < 0.08:
+                tags = None
+            elif roll < 0.12:
+                tags = ""
+            else:
+                tags = ",".join(rng.choice(WORDS + [""] * (roll < 0.2))
+                                for _ in range(rng.randrange(1, 6)))
+            rows.append({"id": n, "ts": ts_text(t), "tags": tags})
+            n += 1
+        with open(os.path.join(args.dir, "in", f"part-{e:05d}.jsonl"), "w") as f:
+            f.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    return {"files": EPOCHS, "rows": n}
+
+
+def read_rows(d: str) -> list[dict]:
+    rows = []
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    for path in sorted(glob.glob(os.path.join(d, "in", "*.jsonl"))):
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line)
+                stamp = dt.datetime.strptime(row["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
+                row["t"] = (stamp.replace(tzinfo=dt.timezone.utc) - epoch) \
+                    // dt.timedelta(microseconds=1)
+                rows.append(row)
+    return rows
+
+
+def oracle(rows):
+    tagged, all_tags, windows = [], [], collections.Counter()
+    for row in rows:
+        if row["tags"] is None:
+            all_tags.append((row["id"], None))
+            continue
+        for tag in row["tags"].split(","):
+            tagged.append((row["id"], tag))
+            all_tags.append((row["id"], tag))
+            start = row["t"] // MINUTE * MINUTE
+            windows[(start, start + MINUTE, tag)] += 1
+    per_tag = [(s, e, tag, n) for (s, e, tag), n in windows.items()]
+    key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
+    return (sorted(tagged, key=key), sorted(all_tags, key=key), sorted(per_tag, key=key))
+
+
+def check(args) -> dict:
+    want_tagged, want_all, want_windows = oracle(read_rows(args.dir))
+    con = connect()
+    key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
+
+    def got(table: str, columns: str) -> list:
+        rows = con.execute(
+            f"SELECT {columns} FROM delta_scan({lit(table_path(args.out, table))})").fetchall()
+        return sorted(rows, key=key)
+
+    result = {}
+    problems = []
+    for table, columns, want in (
+            ("tagged", "id, tag", want_tagged),
+            ("all_tags", "id, tag", want_all),
+            ("per_tag", "epoch_us(window_start), epoch_us(window_end), tag, n", want_windows)):
+        have = got(table, columns)
+        result[table] = {"rows_expected": len(want), "rows": len(have)}
+        if have != want:
+            missing = [r for r in want if r not in have][:5]
+            unexpected = [r for r in have if r not in want][:5]
+            result[table].update(missing=missing, unexpected=unexpected)
+            problems.append(f"{table} differs from the oracle")
+    empty = sum(1 for _, tag in want_tagged if tag == "")
+    nulls = sum(1 for _, tag in want_all if tag is None)
+    if not empty or not nulls:
+        problems.append("the input exercised no empty tag or no null tags")
+    result.update(empty_tags=empty, null_tags=nulls, ok=not problems, problems=problems)
+    return result
+
+
+def main(argv) -> int:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("write")
+    w.add_argument("--dir", required=True)
+    w.add_argument("--seed", type=int, default=7)
+    c = sub.add_parser("check")
+    c.add_argument("--dir", required=True)
+    c.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    result = write(args) if args.cmd == "write" else check(args)
+    print(json.dumps(result, default=str))
+    return 0 if result.get("ok", True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
