@@ -46,7 +46,8 @@ impl Unnesting {
         let (column, computed) = match &self.array {
             Expr::Identifier(id) => (id.value.clone(), false),
             array => {
-                let column = format!("__{target}_array");
+                // A plain name: a subquery's target holds a `.`.
+                let column = format!("__{}_array", target.replace(['.', '/'], "_"));
                 let name = format!("{target}/explode-array");
                 plan = plan.project(&name, &stream, true, &[(&column, &array.to_string())]);
                 stream = name;
