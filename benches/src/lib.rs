@@ -102,6 +102,7 @@ pub fn run_window(spec: &WindowSpec, epochs: &[Vec<RecordBatch>]) -> usize {
                 snapshot_every: 0,
                 snapshots: None,
                 control: Rc::clone(&control),
+                overflows: Default::default(),
             };
             let out = stream.window(&spec, &schema(), setup).expect("valid spec");
             let (probe, results) = out.results.probe();

@@ -20,6 +20,7 @@
 //! | `sluice_engine_epoch_duration_seconds` | histogram | | epoch start to commit marker |
 //! | `sluice_engine_watermark_seconds` | gauge | | the event-time watermark (Unix time) |
 //! | `sluice_engine_max_event_time_seconds` | gauge | | the newest event time seen |
+//! | `sluice_engine_aggregate_overflows_total` | counter | `operator` | emitted windows whose sum or average did not fit its type, written NULL |
 //! | `sluice_quality_checked_rows_total` | counter | | rows the quality gate measured |
 //! | `sluice_quality_rule_violations_total` | counter | `rule`, `action` | rows breaking a rule |
 //! | `sluice_quality_column_values_total` | counter | `column` | non-null values profiled |
@@ -142,6 +143,7 @@ pub struct RunMetrics {
     state_bytes: Family<OperatorLabel, Gauge>,
     state_parts: Family<OperatorLabel, Gauge>,
     state_keys: Family<OperatorLabel, Gauge>,
+    aggregate_overflows: Family<OperatorLabel, Counter>,
     quality: QualityMetrics,
 }
 
@@ -168,6 +170,7 @@ impl Default for RunMetrics {
             state_bytes: Family::default(),
             state_parts: Family::default(),
             state_keys: Family::default(),
+            aggregate_overflows: Family::default(),
             quality: QualityMetrics::default(),
         }
     }
@@ -290,6 +293,11 @@ impl RunMetrics {
             "State entries of an operator (a window's open (window, key) pairs) in the last snapshot committed",
             m.state_keys.clone(),
         );
+        registry.register(
+            "sluice_engine_aggregate_overflows",
+            "Emitted windows (or groups) whose sum or average did not fit its type, written NULL",
+            m.aggregate_overflows.clone(),
+        );
         m.quality.register(registry);
         m
     }
@@ -385,6 +393,16 @@ impl RunMetrics {
         if let Some(took) = took {
             self.epoch_seconds.observe(took.as_secs_f64());
         }
+    }
+
+    /// The counter of the window operator `operator`'s sums and averages that did not fit
+    /// their type; it exists (at zero) from then on.
+    pub(crate) fn aggregate_overflows(&self, operator: &str) -> Counter {
+        self.aggregate_overflows
+            .get_or_create(&OperatorLabel {
+                operator: operator.to_owned(),
+            })
+            .clone()
     }
 
     /// Notes a committed snapshot's state size per operator.
@@ -678,6 +696,7 @@ mod tests {
             keys: 77,
         };
         metrics.state_snapshot(sluice_checkpoints::state_sizes(&[part.clone(), part]));
+        metrics.aggregate_overflows("gold").inc_by(2);
         let text = exposed(&registry);
         for line in [
             r#"sluice_source_lag_records{source="kafka",partition="events/0"} 120"#,
@@ -686,6 +705,7 @@ mod tests {
             r#"sluice_sink_complete_through_seconds{table="gold"} 1767225600.5"#,
             r#"sluice_state_snapshot_keys{operator="user_activity"} 154"#,
             r#"sluice_state_snapshot_bytes{operator="user_activity"} 8192"#,
+            r#"sluice_engine_aggregate_overflows_total{operator="gold"} 2"#,
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

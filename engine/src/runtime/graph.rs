@@ -122,6 +122,7 @@ fn event_time_setup(state: &str, shared: &Shared, control: Rc<WindowControl>) ->
             },
         )),
         control,
+        overflows: shared.options.metrics.aggregate_overflows(state),
     }
 }
 

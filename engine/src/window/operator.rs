@@ -54,6 +54,8 @@ pub struct WindowSetup {
     pub snapshots: Option<PartNamer>,
     /// Shared with the driver.
     pub control: Rc<WindowControl>,
+    /// Counts a window's emitted sums and averages that do not fit their type.
+    pub overflows: prometheus_client::metrics::counter::Counter,
 }
 
 /// The streams a window aggregation produces.
@@ -141,7 +143,8 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
             also: Vec::new(),
         }
         .observing(&spec.name, observed, &spec.watermark_also)?;
-        let state = WindowState::new(spec.clone(), schema)?;
+        let mut state = WindowState::new(spec.clone(), schema)?;
+        state.count_overflows_in(setup.overflows.clone());
         event_time_operator(vec![input], state, setup, format!("Window({})", spec.name))
     }
 }

@@ -64,9 +64,9 @@ pub(crate) fn build(
                 if matches!(reading, Reading::Decimal(..)) =>
             {
                 let out = state.output_schema().field(columns.len()).data_type();
-                decimals(&agg.name, agg.function, *reading, moments, out)?
+                decimals(state, &agg.name, agg.function, *reading, moments, out)?
             }
-            AggregateFn::Sum if exact => integer_sums(&agg.name, moments),
+            AggregateFn::Sum if exact => integer_sums(state, &agg.name, moments),
             AggregateFn::Sum => doubles(moments, Moments::sum),
             #[allow(clippy::cast_precision_loss)]
             AggregateFn::Avg if exact => doubles(moments, |m| m.int_sum() as f64 / m.count as f64),
@@ -116,7 +116,11 @@ pub(crate) fn build(
 
 /// The exact sum of integers per window as a BIGINT: null when no value contributed, and
 /// when the sum does not fit one (with a warning naming the aggregate).
-fn integer_sums<'a>(name: &str, moments: impl Iterator<Item = &'a Moments>) -> ArrayRef {
+fn integer_sums<'a>(
+    state: &WindowState,
+    name: &str,
+    moments: impl Iterator<Item = &'a Moments>,
+) -> ArrayRef {
     let mut overflowed = 0usize;
     let sums = Int64Array::from_iter(moments.map(|m| {
         let sum = (m.count > 0).then(|| i64::try_from(m.int_sum()).ok())?;
@@ -124,6 +128,7 @@ fn integer_sums<'a>(name: &str, moments: impl Iterator<Item = &'a Moments>) -> A
         sum
     }));
     if overflowed > 0 {
+        state.overflows.inc_by(overflowed as u64);
         warn!(
             aggregate = name,
             windows = overflowed,
@@ -138,6 +143,7 @@ fn integer_sums<'a>(name: &str, moments: impl Iterator<Item = &'a Moments>) -> A
 /// (their decimal type): null when no value contributed, and when the result does not fit
 /// `out` (with a warning naming the aggregate, as Spark gives null without ANSI mode).
 fn decimals<'a>(
+    state: &WindowState,
     name: &str,
     function: AggregateFn,
     reading: Reading,
@@ -171,6 +177,7 @@ fn decimals<'a>(
     }))
     .with_precision_and_scale(precision, scale)?;
     if overflowed > 0 {
+        state.overflows.inc_by(overflowed as u64);
         warn!(
             aggregate = name,
             windows = overflowed,

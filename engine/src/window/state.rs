@@ -76,9 +76,17 @@ pub struct WindowState {
     readings: Vec<Reading>,
     output_schema: SchemaRef,
     late_schema: SchemaRef,
+    /// Counts emitted sums and averages that did not fit their type.
+    pub(crate) overflows: prometheus_client::metrics::counter::Counter,
 }
 
 impl WindowState {
+    /// Counts in `counter` the emitted sums and averages that do not fit their type
+    /// (written NULL).
+    pub fn count_overflows_in(&mut self, counter: prometheus_client::metrics::counter::Counter) {
+        self.overflows = counter;
+    }
+
     /// Empty state for `spec` over inputs with `schema`.
     ///
     /// # Errors
@@ -159,6 +167,7 @@ impl WindowState {
             readings,
             output_schema: Arc::new(Schema::new(fields)),
             late_schema: late_schema(schema),
+            overflows: prometheus_client::metrics::counter::Counter::default(),
             spec,
         })
     }

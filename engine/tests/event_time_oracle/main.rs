@@ -146,6 +146,7 @@ where
                 snapshot_every: 0,
                 snapshots: None,
                 control: Rc::clone(&control),
+                overflows: Default::default(),
             };
             let out = build(stream, setup);
             out.results

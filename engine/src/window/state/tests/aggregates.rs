@@ -59,6 +59,8 @@ fn sums_minima_and_maxima_of_large_integers_are_exact_and_bigint() {
         Field::new("v", DataType::Int64, false),
     ]));
     let mut state = WindowState::new(spec_over("w"), &schema).unwrap();
+    let overflows = prometheus_client::metrics::counter::Counter::default();
+    state.count_overflows_in(overflows.clone());
     for (name, data_type) in [
         ("total", DataType::Int64),
         ("lo", DataType::Int64),
@@ -85,8 +87,9 @@ fn sums_minima_and_maxima_of_large_integers_are_exact_and_bigint() {
         ),
     );
     assert_eq!(row(&out, "a"), (Some(2 * BIG - 1), Some(-5), Some(BIG + 3)));
-    // `b`'s sum does not fit a BIGINT: null, where its min and max do.
+    // `b`'s sum does not fit a BIGINT: null, where its min and max do; it is counted.
     assert_eq!(row(&out, "b"), (None, Some(i64::MAX), Some(i64::MAX)));
+    assert_eq!(overflows.get(), 1);
     let mean = out.column(4).as_primitive::<Float64Type>();
     assert_eq!(mean.value(0), (2 * BIG - 1) as f64 / 3.0);
 
