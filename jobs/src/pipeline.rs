@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use prometheus_client::registry::Registry;
-use sluice_config::{FieldType, JobConfig, SourceColumns};
+use sluice_config::{JobConfig, SourceColumns};
 use sluice_connectors::dead_letter::DeadLetterRows;
 use sluice_connectors::delta::DeltaSource;
 use sluice_connectors::files::FileSource;
@@ -163,20 +163,7 @@ pub(super) fn schema_of(declared: &[sluice_config::FieldConfig]) -> SchemaRef {
     let fields: Vec<Field> = declared
         .iter()
         .map(|f| {
-            let data_type = match f.data_type {
-                FieldType::String => DataType::Utf8,
-                FieldType::Long => DataType::Int64,
-                FieldType::Int => DataType::Int32,
-                FieldType::Double => DataType::Float64,
-                FieldType::Boolean => DataType::Boolean,
-                FieldType::Timestamp => {
-                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-                }
-                FieldType::Date => DataType::Date32,
-                FieldType::Decimal { precision, scale } => {
-                    DataType::Decimal128(precision, scale as i8)
-                }
-            };
+            let data_type = f.data_type.arrow_type();
             Field::new(&f.name, data_type, f.nullable)
         })
         .collect();

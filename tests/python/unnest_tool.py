@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""The oracle of the unnest tests (Spark's `explode`, Flink's `CROSS JOIN UNNEST`).
+"""The oracle of the unnest tests (Spark's `explode`, Flink's `CROSS JOIN UNNEST`), and of
+JSON arrays read into ARRAY columns.
 
   write --dir DIR [--seed N]
       DIR/in/part-NNNNN.jsonl, one file per epoch: events with `tags`, text of
-      comma-separated tags (some empty, some with empty tags between commas, some null).
+      comma-separated tags (some empty, some with empty tags between commas, some null);
+      `labels`, a JSON array of strings (some numbers among them, some nulls; some arrays
+      empty or null; some values no array at all, which makes the record a dead letter);
+      `items`, a JSON array of objects {sku, qty} (qty sometimes missing).
       Event times only grow, so no row is late for any watermark.
   check --dir DIR --out OUT
       Reads the job's tables with DuckDB's Delta extension and compares them with the
@@ -12,6 +16,9 @@
         tagged       id, tag: a row per tag (explode), none for a null `tags`
         all_tags     id, tag: the same, and a null tag for a null `tags` (explode_outer)
         per_tag      1-minute tumbling windows per tag (CROSS JOIN UNNEST): n
+        labelled     id, label: a row per element of `labels` (a number as its JSON text)
+        item_rows    id, sku, qty: a row per object of `items`
+        dead_letters exactly the records whose `labels` is no array
 
 Prints one JSON object; exits 0 when the tables match, 1 when they differ.
 """
@@ -59,7 +66,22 @@ def write(args) -> dict:
             else:
                 tags = ",".join(rng.choice(WORDS + [""] * (roll < 0.2))
                                 for _ in range(rng.randrange(1, 6)))
-            rows.append({"id": n, "ts": ts_text(t), "tags": tags})
+            row = {"id": n, "ts": ts_text(t), "tags": tags}
+            roll = rng.random()
+            if roll < 0.08:
+                row["labels"] = None
+            elif roll < 0.12:
+                row["labels"] = rng.choice(["oops", {"a": 1}, 7])
+            else:
+                row["labels"] = [rng.choice([rng.choice(WORDS), rng.randrange(100), None])
+                                 if rng.random() < 0.2 else rng.choice(WORDS)
+                                 for _ in range(rng.randrange(0, 5))]
+            if rng.random() < 0.9:
+                row["items"] = [dict({"sku": rng.choice(WORDS)},
+                                     **({"qty": rng.randrange(1, 9)} if rng.random() < 0.8
+                                        else {}))
+                                for _ in range(rng.randrange(0, 4))]
+            rows.append(row)
             n += 1
         with open(os.path.join(args.dir, "in", f"part-{e:05d}.jsonl"), "w") as f:
             f.write("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -80,9 +102,22 @@ def read_rows(d: str) -> list[dict]:
     return rows
 
 
+def bad(row) -> bool:
+    labels = row.get("labels")
+    return labels is not None and not isinstance(labels, list)
+
+
 def oracle(rows):
     tagged, all_tags, windows = [], [], collections.Counter()
+    labelled, items = [], []
     for row in rows:
+        if bad(row):
+            continue
+        for label in row.get("labels") or []:
+            labelled.append((row["id"], label if label is None or isinstance(label, str)
+                             else json.dumps(label)))
+        for item in row.get("items") or []:
+            items.append((row["id"], item["sku"], item.get("qty")))
         if row["tags"] is None:
             all_tags.append((row["id"], None))
             continue
@@ -93,11 +128,12 @@ def oracle(rows):
             windows[(start, start + MINUTE, tag)] += 1
     per_tag = [(s, e, tag, n) for (s, e, tag), n in windows.items()]
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
-    return (sorted(tagged, key=key), sorted(all_tags, key=key), sorted(per_tag, key=key))
+    return [sorted(rows, key=key) for rows in (tagged, all_tags, per_tag, labelled, items)]
 
 
 def check(args) -> dict:
-    want_tagged, want_all, want_windows = oracle(read_rows(args.dir))
+    rows = read_rows(args.dir)
+    want_tagged, want_all, want_windows, want_labels, want_items = oracle(rows)
     con = connect()
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
 
@@ -111,7 +147,9 @@ def check(args) -> dict:
     for table, columns, want in (
             ("tagged", "id, tag", want_tagged),
             ("all_tags", "id, tag", want_all),
-            ("per_tag", "epoch_us(window_start), epoch_us(window_end), tag, n", want_windows)):
+            ("per_tag", "epoch_us(window_start), epoch_us(window_end), tag, n", want_windows),
+            ("labelled", "id, label", want_labels),
+            ("item_rows", "id, sku, qty", want_items)):
         have = got(table, columns)
         result[table] = {"rows_expected": len(want), "rows": len(have)}
         if have != want:
@@ -119,6 +157,11 @@ def check(args) -> dict:
             unexpected = [r for r in have if r not in want][:5]
             result[table].update(missing=missing, unexpected=unexpected)
             problems.append(f"{table} differs from the oracle")
+    want_dead = sorted(r["id"] for r in rows if bad(r))
+    dead = got("dead_letters", "CAST(json_extract(payload, '$.id') AS BIGINT), error")
+    if sorted(d[0] for d in dead) != want_dead or any("labels" not in d[1] for d in dead):
+        problems.append(f"dead letters {dead[:5]}..., the oracle's ids {want_dead[:5]}...")
+    result["dead_letters"] = len(dead)
     empty = sum(1 for _, tag in want_tagged if tag == "")
     nulls = sum(1 for _, tag in want_all if tag is None)
     if not empty or not nulls:

@@ -727,10 +727,12 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
 }
 
 /// One row per tag of comma-separated text: Spark's `explode(split(tags, ','))` and
-/// `explode_outer`, and Flink's `CROSS JOIN UNNEST` aggregated in one-minute windows. An
+/// `explode_outer`, and Flink's `CROSS JOIN UNNEST` aggregated in one-minute windows; and
+/// one row per element of JSON arrays declared `ARRAY<STRING>` and
+/// `ARRAY<STRUCT<sku STRING, qty INT>>` (a value that is no array is a dead letter). An
 /// oracle splits the same text with Python's `str.split` (an empty text is one empty tag,
-/// as in Spark; a null one gives no row, or one null row when outer), and DuckDB's Delta
-/// reader reads the tables, clean and through three kills.
+/// as in Spark; a null one gives no row, or one null row when outer) and walks the same
+/// arrays, and DuckDB's Delta reader reads the tables, clean and through three kills.
 #[test]
 fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
     let _serial = serial();
@@ -747,6 +749,7 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
         format!(
             "SET 'job-id' = 'unnest';\n\
              CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, tags STRING, \
+               labels ARRAY<STRING>, items ARRAY<STRUCT<sku STRING, qty INT>>, \
                WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
              INSERT INTO tagged SELECT id, explode(split(tags, ',')) AS tag FROM events;\n\
              INSERT INTO all_tags SELECT id, explode_outer(split(tags, ',')) AS tag \
@@ -754,7 +757,10 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
              INSERT INTO per_tag SELECT window_start, window_end, tag, count(*) AS n \
                FROM (SELECT e.ts, u.tag FROM events AS e \
                      CROSS JOIN UNNEST(split(e.tags, ',')) AS u (tag)) \
-             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), tag;\n",
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), tag;\n\
+             INSERT INTO labelled SELECT id, explode(labels) AS label FROM events;\n\
+             INSERT INTO item_rows SELECT id, item['sku'] AS sku, item['qty'] AS qty \
+               FROM events CROSS JOIN UNNEST(items) AS i (item);\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;

@@ -1,12 +1,17 @@
 //! The types a declared field is decoded into, as a job file writes them: `string`,
-//! `long`, `int`, `double`, `boolean`, `timestamp`, `date` and `decimal(p, s)`.
+//! `long`, `int`, `double`, `boolean`, `timestamp`, `date`, `decimal(p, s)`, and JSON's
+//! nested values as `array<T>` and `struct<name: T, ...>` (of strings, numbers, booleans
+//! and other arrays and structs). SQL's names read too (`BIGINT`, `VARCHAR`,
+//! `ARRAY<STRING>`, `STRUCT<a BIGINT, b STRING>`), so a DDL column type is one of these.
 
 use std::fmt;
+use std::sync::Arc;
 
+use datafusion::arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use serde::{Deserialize, Serialize};
 
 /// Field types a decoder understands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum FieldType {
     /// UTF-8 text.
@@ -32,11 +37,16 @@ pub enum FieldType {
         /// Digits after the point.
         scale: u8,
     },
+    /// A JSON array of one type (Spark's `ARRAY<T>`).
+    Array(Box<FieldType>),
+    /// A JSON object of named fields (Spark's `STRUCT<a: T, ...>`); other keys are skipped,
+    /// missing ones are null.
+    Struct(Vec<(String, FieldType)>),
 }
 
 /// What a field's type may be, for messages.
-pub const FIELD_TYPES: &str =
-    "string, long, int, double, boolean, timestamp, date or decimal(precision, scale)";
+pub const FIELD_TYPES: &str = "string, long, int, double, boolean, timestamp, date, \
+                               decimal(precision, scale), array<type> or struct<name: type, ...>";
 
 impl FieldType {
     /// A decimal type, checked: 1 ≤ `precision` ≤ 38 and `scale` ≤ `precision`.
@@ -59,41 +69,163 @@ impl FieldType {
             scale: scale as u8,
         })
     }
+
+    /// The Arrow type its values are decoded into (an array's items and a struct's fields
+    /// nullable).
+    pub fn arrow_type(&self) -> DataType {
+        match self {
+            Self::String => DataType::Utf8,
+            Self::Long => DataType::Int64,
+            Self::Int => DataType::Int32,
+            Self::Double => DataType::Float64,
+            Self::Boolean => DataType::Boolean,
+            Self::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Self::Date => DataType::Date32,
+            Self::Decimal { precision, scale } => DataType::Decimal128(*precision, *scale as i8),
+            Self::Array(item) => {
+                DataType::List(Arc::new(Field::new("item", item.arrow_type(), true)))
+            }
+            Self::Struct(fields) => DataType::Struct(Fields::from(
+                fields
+                    .iter()
+                    .map(|(name, t)| Field::new(name, t.arrow_type(), true))
+                    .collect::<Vec<_>>(),
+            )),
+        }
+    }
+
+    /// Parses one type at the start of `text`, returning it and the rest.
+    fn parse_prefix(text: &str) -> Result<(Self, &str), String> {
+        let text = text.trim_start();
+        let word_end = text
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(text.len());
+        let (word, rest) = text.split_at(word_end);
+        let scalar = match word.to_ascii_lowercase().as_str() {
+            "string" | "varchar" | "text" | "char" | "character" => Some(Self::String),
+            "long" | "bigint" | "int8" => Some(Self::Long),
+            "int" | "integer" | "int4" | "smallint" | "int2" | "tinyint" | "short" | "byte" => {
+                Some(Self::Int)
+            }
+            "double" | "float" | "real" | "float8" => Some(Self::Double),
+            "boolean" | "bool" => Some(Self::Boolean),
+            "timestamp" | "timestamptz" | "timestamp_ltz" => Some(Self::Timestamp),
+            "date" => Some(Self::Date),
+            _ => None,
+        };
+        if let Some(scalar) = scalar {
+            // A length or precision of text and timestamps (`VARCHAR(20)`, `TIMESTAMP(3)`).
+            let rest = match rest.trim_start().strip_prefix('(') {
+                Some(r) if !matches!(scalar, Self::Long | Self::Int | Self::Double) => {
+                    let close = r
+                        .find(')')
+                        .ok_or_else(|| format!("`{text}`: a `(` unclosed"))?;
+                    &r[close + 1..]
+                }
+                _ => rest,
+            };
+            return Ok((scalar, rest));
+        }
+        match word.to_ascii_lowercase().as_str() {
+            "decimal" | "numeric" | "dec" => {
+                let Some(r) = rest.trim_start().strip_prefix('(') else {
+                    // `decimal` alone is Spark's default, decimal(10, 0).
+                    return Ok((Self::decimal(10, 0)?, rest));
+                };
+                let close = r
+                    .find(')')
+                    .ok_or_else(|| format!("`{text}`: a `(` unclosed"))?;
+                let digits = &r[..close];
+                let number = |part: &str| {
+                    part.trim().parse::<u64>().map_err(|_| {
+                        format!("`{text}`: decimal(precision, scale) takes two whole numbers")
+                    })
+                };
+                let t = match digits.split_once(',') {
+                    Some((p, s)) => Self::decimal(number(p)?, number(s)?)?,
+                    None => Self::decimal(number(digits)?, 0)?,
+                };
+                Ok((t, &r[close + 1..]))
+            }
+            "array" => {
+                let r = open_angle(rest, text)?;
+                let (item, r) = Self::parse_prefix(r)?;
+                let r = close_angle(r, text)?;
+                Ok((Self::Array(Box::new(item)), r))
+            }
+            "struct" => {
+                let mut r = open_angle(rest, text)?;
+                let mut fields = Vec::new();
+                loop {
+                    let t = r.trim_start();
+                    let end = t
+                        .find(|c: char| c == ':' || c.is_whitespace())
+                        .ok_or_else(|| format!("`{text}`: a struct field needs a type"))?;
+                    let name = t[..end].trim_matches('`').trim_matches('"').to_owned();
+                    if name.is_empty() || fields.iter().any(|(n, _)| *n == name) {
+                        return Err(format!(
+                            "`{text}`: each struct field needs a name of its own"
+                        ));
+                    }
+                    let after = t[end..].trim_start();
+                    let after = after.strip_prefix(':').unwrap_or(after);
+                    let (field, next) = Self::parse_prefix(after)?;
+                    fields.push((name, field));
+                    let next = next.trim_start();
+                    if let Some(more) = next.strip_prefix(',') {
+                        r = more;
+                    } else {
+                        r = next;
+                        break;
+                    }
+                }
+                let r = close_angle(r, text)?;
+                Ok((Self::Struct(fields), r))
+            }
+            _ => Err(format!("unknown type `{}`: {FIELD_TYPES}", text.trim())),
+        }
+    }
+
+    /// Whether values of it may sit inside an array or a struct: JSON's own kinds (text,
+    /// numbers, booleans), and arrays and structs of them.
+    fn nests(&self) -> bool {
+        match self {
+            Self::String | Self::Long | Self::Int | Self::Double | Self::Boolean => true,
+            Self::Array(item) => item.nests(),
+            Self::Struct(fields) => fields.iter().all(|(_, t)| t.nests()),
+            Self::Timestamp | Self::Date | Self::Decimal { .. } => false,
+        }
+    }
+}
+
+fn open_angle<'a>(rest: &'a str, text: &str) -> Result<&'a str, String> {
+    rest.trim_start()
+        .strip_prefix('<')
+        .ok_or_else(|| format!("`{text}`: array<type> and struct<name: type, ...> take `<`"))
+}
+
+fn close_angle<'a>(rest: &'a str, text: &str) -> Result<&'a str, String> {
+    rest.trim_start()
+        .strip_prefix('>')
+        .ok_or_else(|| format!("`{text}`: a `<` unclosed"))
 }
 
 impl TryFrom<String> for FieldType {
     type Error = String;
 
     fn try_from(text: String) -> Result<Self, String> {
-        let lower = text.trim().to_ascii_lowercase();
-        Ok(match lower.as_str() {
-            "string" => Self::String,
-            "long" => Self::Long,
-            "int" => Self::Int,
-            "double" => Self::Double,
-            "boolean" => Self::Boolean,
-            "timestamp" => Self::Timestamp,
-            "date" => Self::Date,
-            // `decimal` alone is Spark's default, decimal(10, 0).
-            "decimal" => Self::decimal(10, 0)?,
-            _ => {
-                let digits = lower
-                    .strip_prefix("decimal")
-                    .map(str::trim_start)
-                    .and_then(|r| r.strip_prefix('('))
-                    .and_then(|r| r.strip_suffix(')'))
-                    .ok_or_else(|| format!("unknown type `{text}`: {FIELD_TYPES}"))?;
-                let number = |part: &str| {
-                    part.trim().parse::<u64>().map_err(|_| {
-                        format!("`{text}`: decimal(precision, scale) takes two whole numbers")
-                    })
-                };
-                match digits.split_once(',') {
-                    Some((p, s)) => Self::decimal(number(p)?, number(s)?)?,
-                    None => Self::decimal(number(digits)?, 0)?,
-                }
-            }
-        })
+        let (t, rest) = Self::parse_prefix(&text)?;
+        if !rest.trim().is_empty() {
+            return Err(format!("`{text}`: `{}` after the type", rest.trim()));
+        }
+        if matches!(t, Self::Array(_) | Self::Struct(_)) && !t.nests() {
+            return Err(format!(
+                "`{text}`: inside an array or a struct, strings, numbers (long, int, double), \
+                 booleans, arrays and structs are read; a timestamp, date or decimal is not \
+                 yet (read it as a string, and CAST it)"
+            ));
+        }
+        Ok(t)
     }
 }
 
@@ -114,6 +246,17 @@ impl fmt::Display for FieldType {
             Self::Timestamp => f.write_str("timestamp"),
             Self::Date => f.write_str("date"),
             Self::Decimal { precision, scale } => write!(f, "decimal({precision}, {scale})"),
+            Self::Array(item) => write!(f, "array<{item}>"),
+            Self::Struct(fields) => {
+                f.write_str("struct<")?;
+                for (i, (name, t)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{name}: {t}")?;
+                }
+                f.write_str(">")
+            }
         }
     }
 }
@@ -147,6 +290,46 @@ mod tests {
         ] {
             assert_eq!(parse(&t.to_string()), Ok(t));
         }
+    }
+
+    #[test]
+    fn arrays_and_structs_nest_as_spark_and_sql_write_them() {
+        let item = FieldType::Struct(vec![
+            ("sku".into(), FieldType::String),
+            ("qty".into(), FieldType::Int),
+        ]);
+        let items = FieldType::Array(Box::new(item));
+        assert_eq!(
+            parse("array<struct<sku: string, qty: int>>"),
+            Ok(items.clone())
+        );
+        assert_eq!(
+            parse("ARRAY<STRUCT<sku VARCHAR(8), qty INT>>"),
+            Ok(items.clone())
+        );
+        assert_eq!(parse(&items.to_string()), Ok(items.clone()));
+        assert_eq!(
+            parse("array<array<bigint>>"),
+            Ok(FieldType::Array(Box::new(FieldType::Array(Box::new(
+                FieldType::Long
+            )))))
+        );
+        let DataType::List(field) = items.arrow_type() else {
+            panic!("not a list");
+        };
+        assert_eq!(
+            field.data_type(),
+            &DataType::Struct(Fields::from(vec![
+                Field::new("sku", DataType::Utf8, true),
+                Field::new("qty", DataType::Int32, true),
+            ]))
+        );
+        let err = |text: &str| parse(text).unwrap_err();
+        assert!(err("array<timestamp>").contains("a timestamp, date or decimal is not yet"));
+        assert!(err("array<string").contains("a `<` unclosed"));
+        assert!(err("array<string> x").contains("`x` after the type"));
+        assert!(err("struct<a: int, a: int>").contains("a name of its own"));
+        assert!(err("map<string, int>").contains("unknown type `map<string, int>`"));
     }
 
     #[test]

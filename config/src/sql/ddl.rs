@@ -521,7 +521,7 @@ fn merge(doc: &mut Mapping, key: &str, value: Value) {
 /// The job-file type of a SQL column type.
 fn field_type(sql: &str) -> Result<String, String> {
     let upper = sql.to_ascii_uppercase();
-    let base = upper.split(['(', ' ']).next().unwrap_or_default();
+    let base = upper.split(['(', ' ', '<']).next().unwrap_or_default();
     if upper.split_whitespace().any(|w| w == "UNSIGNED") {
         return Err(format!(
             "column type `{sql}`: unsigned integers are not read; declare BIGINT (or DOUBLE \
@@ -538,6 +538,11 @@ fn field_type(sql: &str) -> Result<String, String> {
         "BOOLEAN" | "BOOL" => "boolean",
         "TIMESTAMP" | "TIMESTAMPTZ" | "TIMESTAMP_LTZ" => "timestamp",
         "DATE" => "date",
+        "ARRAY" | "STRUCT" => {
+            let field = crate::FieldType::try_from(sql.to_owned())
+                .map_err(|e| format!("column type `{sql}`: {e}"))?;
+            return Ok(field.to_string());
+        }
         "DECIMAL" | "NUMERIC" | "DEC" => {
             let digits = upper.get(base.len()..).unwrap_or_default();
             let field = crate::FieldType::try_from(format!("decimal{digits}"))
@@ -547,7 +552,8 @@ fn field_type(sql: &str) -> Result<String, String> {
         _ => {
             return Err(format!(
                 "column type `{sql}`: STRING, BIGINT, INT (SMALLINT and TINYINT are read as \
-                 INT), DOUBLE, BOOLEAN, TIMESTAMP, DATE or DECIMAL(precision, scale)"
+                 INT), DOUBLE, BOOLEAN, TIMESTAMP, DATE, DECIMAL(precision, scale), \
+                 ARRAY<type> or STRUCT<name type, ...>"
             ));
         }
     }

@@ -50,7 +50,10 @@ pub(crate) fn decode_records<'de>(
             }),
         }
     }
-    let mut columns: Vec<ArrayRef> = builders.iter_mut().map(ColumnBuilder::finish).collect();
+    let mut columns = builders
+        .iter_mut()
+        .map(ColumnBuilder::finish)
+        .collect::<Result<Vec<ArrayRef>, _>>()?;
     columns.extend(coordinate_columns(&raw.source, raw.partition, offsets));
     Ok((RecordBatch::try_new(Arc::clone(output), columns)?, failures))
 }
@@ -67,6 +70,8 @@ pub(crate) enum Kind {
     Date32,
     /// `decimal(precision, scale)`: its unscaled values.
     Decimal(u8, u8),
+    /// A list or struct, read from JSON arrays and objects ([`super::json`]).
+    Nested,
 }
 
 impl Kind {
@@ -82,6 +87,7 @@ impl Kind {
             &DataType::Decimal128(precision, scale) if scale >= 0 => {
                 Kind::Decimal(precision, scale as u8)
             }
+            t if super::json::is_nested(t) => Kind::Nested,
             _ => return None,
         })
     }
@@ -95,6 +101,7 @@ impl Kind {
             Kind::Timestamp => "RFC 3339 string or epoch milliseconds",
             Kind::Date32 => "date string",
             Kind::Decimal(..) => "decimal number",
+            Kind::Nested => "array or object",
         }
     }
 }
@@ -111,6 +118,8 @@ pub(crate) enum Slot<'de> {
     Bool(bool),
     /// A decimal's unscaled value.
     Dec(i128),
+    /// A JSON array or object, checked against its column's type.
+    Json(serde_json::Value),
 }
 
 /// A column being built.
@@ -123,6 +132,8 @@ pub(crate) enum ColumnBuilder {
     Timestamp(TimestampMicrosecondBuilder),
     Date32(Date32Builder),
     Decimal(Decimal128Builder),
+    /// JSON values, built into the column's type when it is finished.
+    Nested(DataType, Vec<serde_json::Value>),
 }
 
 impl ColumnBuilder {
@@ -140,6 +151,7 @@ impl ColumnBuilder {
             Kind::Decimal(..) => Self::Decimal(
                 Decimal128Builder::with_capacity(rows).with_data_type(data_type.clone()),
             ),
+            Kind::Nested => Self::Nested(data_type.clone(), Vec::with_capacity(rows)),
         }
     }
 
@@ -154,6 +166,7 @@ impl ColumnBuilder {
             (Self::Timestamp(b), Slot::Int(v)) => b.append_value(v),
             (Self::Date32(b), Slot::Int(v)) => b.append_value(v as i32),
             (Self::Decimal(b), Slot::Dec(v)) => b.append_value(v),
+            (Self::Nested(_, values), Slot::Json(v)) => values.push(v),
             (this, _) => this.append_null(),
         }
     }
@@ -168,11 +181,12 @@ impl ColumnBuilder {
             Self::Timestamp(b) => b.append_null(),
             Self::Date32(b) => b.append_null(),
             Self::Decimal(b) => b.append_null(),
+            Self::Nested(_, values) => values.push(serde_json::Value::Null),
         }
     }
 
-    pub(crate) fn finish(&mut self) -> ArrayRef {
-        match self {
+    pub(crate) fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        Ok(match self {
             Self::Utf8(b) => Arc::new(b.finish()),
             Self::Int64(b) => Arc::new(b.finish()),
             Self::Int32(b) => Arc::new(b.finish()),
@@ -181,6 +195,9 @@ impl ColumnBuilder {
             Self::Timestamp(b) => Arc::new(b.finish()),
             Self::Date32(b) => Arc::new(b.finish()),
             Self::Decimal(b) => Arc::new(b.finish()),
-        }
+            Self::Nested(data_type, values) => {
+                super::json::build_nested(&std::mem::take(values), data_type)?
+            }
+        })
     }
 }
