@@ -3,13 +3,17 @@
 //!
 //! A row whose array is null or empty gives no row, as Spark's `explode` and Flink's
 //! `CROSS JOIN UNNEST` drop it; with `outer` (Spark's `explode_outer`, Flink's
-//! `LEFT JOIN UNNEST(...) ON TRUE`) it gives one row with a null element. The rows keep
+//! `LEFT JOIN UNNEST(...) ON TRUE`) it gives one row with a null element. With a
+//! [`Position`], each element's position in its array comes before it: Spark's `posexplode`
+//! counts from 0, Flink's `WITH ORDINALITY` from 1 (null on an outer row). The rows keep
 //! their coordinates, so a later operator that rejects one names where it came from. An
 //! unnest keeps no state and fails on no row.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Int32Array, RecordBatch, RecordBatchOptions, UInt32Array,
+};
 use arrow::compute::take;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
@@ -27,6 +31,19 @@ pub struct UnnestSpec {
     /// Keep a row whose array is null or empty, once, with a null element.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub outer: bool,
+    /// A column of each element's position, before the element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+}
+
+/// The column of an element's position in its array (an `INT`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Position {
+    /// Its name.
+    pub name: String,
+    /// The first element's position: 0 (Spark's `posexplode`) or 1 (`WITH ORDINALITY`).
+    pub first: i32,
 }
 
 /// A compiled unnest.
@@ -34,6 +51,8 @@ pub struct UnnestSpec {
 pub struct Unnest {
     column: usize,
     outer: bool,
+    /// The first position, when positions are added.
+    first: Option<i32>,
     schema: SchemaRef,
 }
 
@@ -61,18 +80,25 @@ impl Unnest {
                 )));
             }
         };
-        if input.index_of(&spec.element).is_ok() {
-            return Err(EngineError::InvalidPlan(format!(
-                "explode of `{}`: its element's name `{}` is already a column; name it \
-                 otherwise (AS ...)",
-                spec.column, spec.element
-            )));
+        let position = spec.position.as_ref().map(|p| &p.name);
+        for name in position.into_iter().chain([&spec.element]) {
+            if input.index_of(name).is_ok() || position == Some(&spec.element) {
+                return Err(EngineError::InvalidPlan(format!(
+                    "explode of `{}`: `{name}` is already a column; name its element and \
+                     position otherwise (AS ...)",
+                    spec.column
+                )));
+            }
         }
         let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        if let Some(position) = &spec.position {
+            fields.push(Field::new(&position.name, DataType::Int32, spec.outer));
+        }
         fields.push(Field::new(&spec.element, element.data_type().clone(), true));
         Ok(Self {
             column,
             outer: spec.outer,
+            first: spec.position.as_ref().map(|p| p.first),
             schema: Arc::new(Schema::new(fields)),
         })
     }
@@ -119,18 +145,23 @@ impl Unnest {
         };
         let mut rows = Vec::with_capacity(batch.num_rows());
         let mut elements = Vec::with_capacity(batch.num_rows());
+        let mut positions = Vec::new();
         for i in 0..batch.num_rows() {
             let (start, end) = if array.is_null(i) { (0, 0) } else { range(i) };
             if start == end {
                 if self.outer {
                     rows.push(i as u32);
                     elements.push(None);
+                    positions.push(None);
                 }
                 continue;
             }
             for j in start..end {
                 rows.push(i as u32);
                 elements.push(Some(j as u32));
+                if let Some(first) = self.first {
+                    positions.push(Some((j - start) as i32 + first));
+                }
             }
         }
         let (rows, elements) = (UInt32Array::from(rows), UInt32Array::from(elements));
@@ -139,6 +170,9 @@ impl Unnest {
             .iter()
             .map(|c| take(c.as_ref(), &rows, None))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        if self.first.is_some() {
+            columns.push(Arc::new(Int32Array::from(positions)));
+        }
         columns.push(take(values.as_ref(), &elements, None)?);
         Ok(RecordBatch::try_new_with_options(
             Arc::clone(&self.schema),
@@ -168,6 +202,7 @@ mod tests {
             column: "tags".into(),
             element: "tag".into(),
             outer,
+            position: None,
         }
     }
 
@@ -226,6 +261,58 @@ mod tests {
                 s("c", None),
                 s("d", Some(3))
             ]
+        );
+    }
+
+    #[test]
+    fn positions_count_from_their_first_and_are_null_on_an_outer_row() {
+        let lists = ListArray::from_iter_primitive::<Int32Type, _, _>([
+            Some(vec![Some(7), Some(8)]),
+            None,
+            Some(vec![Some(9)]),
+            Some(vec![]),
+        ]);
+        let batch = input(Arc::new(lists));
+        let posexplode = UnnestSpec {
+            position: Some(Position {
+                name: "pos".into(),
+                first: 0,
+            }),
+            ..spec(true)
+        };
+        let out = Unnest::new(&posexplode, &batch.schema())
+            .unwrap()
+            .apply(&batch)
+            .unwrap();
+        assert_eq!(out.schema().field(2).name(), "pos");
+        let positions: Vec<Option<i32>> =
+            out.column(2).as_primitive::<Int32Type>().iter().collect();
+        assert_eq!(positions, [Some(0), Some(1), None, Some(0), None]);
+        let ordinality = UnnestSpec {
+            position: Some(Position {
+                name: "n".into(),
+                first: 1,
+            }),
+            ..posexplode
+        };
+        let out = Unnest::new(&ordinality, &batch.schema())
+            .unwrap()
+            .apply(&batch)
+            .unwrap();
+        let positions: Vec<Option<i32>> =
+            out.column(2).as_primitive::<Int32Type>().iter().collect();
+        assert_eq!(positions, [Some(1), Some(2), None, Some(1), None]);
+        let same = UnnestSpec {
+            position: Some(Position {
+                name: "tag".into(),
+                first: 1,
+            }),
+            ..spec(false)
+        };
+        let err = Unnest::new(&same, &batch.schema()).unwrap_err();
+        assert!(
+            err.to_string().contains("`tag` is already a column"),
+            "{err}"
         );
     }
 

@@ -18,6 +18,8 @@ JSON arrays read into ARRAY columns.
         per_tag      1-minute tumbling windows per tag (CROSS JOIN UNNEST): n
         labelled     id, label: a row per element of `labels` (a number as its JSON text)
         item_rows    id, sku, qty: a row per object of `items`
+        positioned   id, pos, col: posexplode(labels), positions from 0
+        ordinals     id, sku, n: UNNEST(items) WITH ORDINALITY, positions from 1
         dead_letters exactly the records whose `labels` is no array
 
 Prints one JSON object; exits 0 when the tables match, 1 when they differ.
@@ -109,15 +111,17 @@ def bad(row) -> bool:
 
 def oracle(rows):
     tagged, all_tags, windows = [], [], collections.Counter()
-    labelled, items = [], []
+    labelled, items, positioned, ordinals = [], [], [], []
     for row in rows:
         if bad(row):
             continue
-        for label in row.get("labels") or []:
-            labelled.append((row["id"], label if label is None or isinstance(label, str)
-                             else json.dumps(label)))
-        for item in row.get("items") or []:
+        for pos, label in enumerate(row.get("labels") or []):
+            text = label if label is None or isinstance(label, str) else json.dumps(label)
+            labelled.append((row["id"], text))
+            positioned.append((row["id"], pos, text))
+        for n, item in enumerate(row.get("items") or [], start=1):
             items.append((row["id"], item["sku"], item.get("qty")))
+            ordinals.append((row["id"], item["sku"], n))
         if row["tags"] is None:
             all_tags.append((row["id"], None))
             continue
@@ -128,12 +132,14 @@ def oracle(rows):
             windows[(start, start + MINUTE, tag)] += 1
     per_tag = [(s, e, tag, n) for (s, e, tag), n in windows.items()]
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
-    return [sorted(rows, key=key) for rows in (tagged, all_tags, per_tag, labelled, items)]
+    return [sorted(rows, key=key) for rows in
+            (tagged, all_tags, per_tag, labelled, items, positioned, ordinals)]
 
 
 def check(args) -> dict:
     rows = read_rows(args.dir)
-    want_tagged, want_all, want_windows, want_labels, want_items = oracle(rows)
+    (want_tagged, want_all, want_windows, want_labels, want_items, want_positioned,
+     want_ordinals) = oracle(rows)
     con = connect()
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
 
@@ -149,7 +155,9 @@ def check(args) -> dict:
             ("all_tags", "id, tag", want_all),
             ("per_tag", "epoch_us(window_start), epoch_us(window_end), tag, n", want_windows),
             ("labelled", "id, label", want_labels),
-            ("item_rows", "id, sku, qty", want_items)):
+            ("item_rows", "id, sku, qty", want_items),
+            ("positioned", "id, pos, col", want_positioned),
+            ("ordinals", "id, sku, n", want_ordinals)):
         have = got(table, columns)
         result[table] = {"rows_expected": len(want), "rows": len(have)}
         if have != want:

@@ -729,7 +729,8 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
 /// One row per tag of comma-separated text: Spark's `explode(split(tags, ','))` and
 /// `explode_outer`, and Flink's `CROSS JOIN UNNEST` aggregated in one-minute windows; and
 /// one row per element of JSON arrays declared `ARRAY<STRING>` and
-/// `ARRAY<STRUCT<sku STRING, qty INT>>` (a value that is no array is a dead letter). An
+/// `ARRAY<STRUCT<sku STRING, qty INT>>` (a value that is no array is a dead letter), with
+/// their positions (`posexplode` from 0, `WITH ORDINALITY` from 1). An
 /// oracle splits the same text with Python's `str.split` (an empty text is one empty tag,
 /// as in Spark; a null one gives no row, or one null row when outer) and walks the same
 /// arrays, and DuckDB's Delta reader reads the tables, clean and through three kills.
@@ -760,7 +761,10 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
              GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), tag;\n\
              INSERT INTO labelled SELECT id, explode(labels) AS label FROM events;\n\
              INSERT INTO item_rows SELECT id, item['sku'] AS sku, item['qty'] AS qty \
-               FROM events CROSS JOIN UNNEST(items) AS i (item);\n",
+               FROM events CROSS JOIN UNNEST(items) AS i (item);\n\
+             INSERT INTO positioned SELECT id, posexplode(labels) FROM events;\n\
+             INSERT INTO ordinals SELECT id, item['sku'] AS sku, n \
+               FROM events CROSS JOIN UNNEST(items) WITH ORDINALITY AS i (item, n);\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;

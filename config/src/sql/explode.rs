@@ -8,7 +8,9 @@
 //! ```
 //!
 //! `explode_outer` (Spark) and `LEFT JOIN UNNEST(...) AS t (x) ON TRUE` (Flink) keep a row
-//! whose array is null or empty, once, with a null element. An array that is not a column
+//! whose array is null or empty, once, with a null element. Spark's `posexplode` (and
+//! `posexplode_outer`) adds each element's position from 0 as `pos`, before `col`; Flink's
+//! `UNNEST(a) WITH ORDINALITY AS t (x, n)` adds it from 1 as `n`. An array that is not a column
 //! is computed first, in a projection of its own. Spark's rules hold: one `explode` per
 //! select list, not inside an expression, and not beside an aggregate (explode in a
 //! subquery, and aggregate its rows).
@@ -20,7 +22,7 @@ use datafusion::sql::sqlparser::ast::{
     Select, SelectItem, TableFactor, Value, visit_expressions, visit_expressions_mut,
 };
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
-use sluice_engine::unnest::UnnestSpec;
+use sluice_engine::unnest::{Position, UnnestSpec};
 
 use super::query::unsupported;
 
@@ -31,6 +33,7 @@ pub(super) struct Unnesting {
     array: Expr,
     element: String,
     outer: bool,
+    position: Option<Position>,
 }
 
 impl Unnesting {
@@ -62,6 +65,7 @@ impl Unnesting {
                 column: column.clone(),
                 element: self.element.clone(),
                 outer: self.outer,
+                position: self.position.clone(),
             },
         );
         stream = name;
@@ -106,7 +110,7 @@ pub(super) fn from_select_list(
             SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
             _ => continue,
         };
-        if let Some((array, outer)) = explode_call(expr)? {
+        if let Some((array, outer, positions)) = explode_call(expr)? {
             if found.is_some() {
                 return Err(unsupported(
                     "two explodes in one select list",
@@ -114,14 +118,30 @@ pub(super) fn from_select_list(
                      and the other in the query over it",
                 ));
             }
-            // Spark names explode's column `col`.
+            // Spark names explode's column `col`, and posexplode's `pos` and `col`.
+            let position = if positions {
+                if alias.is_some() {
+                    return Err(unsupported(
+                        &format!("`{expr}` with one name"),
+                        "posexplode gives two columns, `pos` and `col`: select them, and \
+                         rename them in a query over it",
+                    ));
+                }
+                Some(Position {
+                    name: "pos".into(),
+                    first: 0,
+                })
+            } else {
+                None
+            };
             let element = alias.map_or_else(|| "col".to_owned(), |a| a.value);
             *item = SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(&element)));
-            explode_item = Some(i);
+            explode_item = Some((i, position.as_ref().map(|p| p.name.clone())));
             found = Some(Unnesting {
                 array,
                 element,
                 outer,
+                position,
             });
         } else if let Some(inner) = nested_explode(expr) {
             return Err(unsupported(
@@ -132,8 +152,15 @@ pub(super) fn from_select_list(
         }
     }
     // After `*`, the element is already there: the unnest adds it after the row's columns.
-    if let (true, Some(i)) = (wildcard, explode_item) {
-        select.projection.remove(i);
+    match (wildcard, explode_item) {
+        (true, Some((i, _))) => {
+            select.projection.remove(i);
+        }
+        (false, Some((i, Some(position)))) => {
+            let item = SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(position)));
+            select.projection.insert(i, item);
+        }
+        _ => {}
     }
     if found.is_some() && aggregated {
         return Err(unsupported(
@@ -197,25 +224,42 @@ pub(super) fn from_clause(select: &mut Select) -> Result<Option<Unnesting>, Stri
             "unnest one array per CROSS JOIN UNNEST",
         ));
     };
-    if with_offset || with_ordinality {
+    if with_offset {
         return Err(unsupported(
-            "UNNEST ... WITH ORDINALITY (or WITH OFFSET)",
-            "not yet; unnest the array alone",
+            "UNNEST ... WITH OFFSET",
+            "WITH ORDINALITY AS t (x, n) numbers the elements from 1",
         ));
     }
-    let (table, element) = match &alias {
-        Some(alias) => match alias.columns.as_slice() {
-            [column] => (alias.name.value.clone(), column.name.value.clone()),
-            _ => (String::new(), String::new()),
-        },
-        None => (String::new(), String::new()),
+    let names: Vec<String> = alias
+        .as_ref()
+        .map(|a| a.columns.iter().map(|c| c.name.value.clone()).collect())
+        .unwrap_or_default();
+    let table = alias
+        .as_ref()
+        .map(|a| a.name.value.clone())
+        .unwrap_or_default();
+    let (element, position) = match (names.as_slice(), with_ordinality) {
+        ([element], false) => (element.clone(), None),
+        ([element, n], true) => (
+            element.clone(),
+            Some(Position {
+                name: n.clone(),
+                first: 1,
+            }),
+        ),
+        (_, false) => {
+            return Err(unsupported(
+                &format!("UNNEST({array}) without one name for its element"),
+                "name it: CROSS JOIN UNNEST(a) AS t (x)",
+            ));
+        }
+        (_, true) => {
+            return Err(unsupported(
+                &format!("UNNEST({array}) WITH ORDINALITY without two names"),
+                "name the element and its position: UNNEST(a) WITH ORDINALITY AS t (x, n)",
+            ));
+        }
     };
-    if element.is_empty() {
-        return Err(unsupported(
-            &format!("UNNEST({array}) without a name for its element"),
-            "name it: CROSS JOIN UNNEST(a) AS t (x)",
-        ));
-    }
     // `t.a` in the array is t's column `a`, as `u.x` in the query is the element.
     let mut array = array.clone();
     if let TableFactor::Table { name, alias, .. } = &from.relation {
@@ -245,21 +289,24 @@ pub(super) fn from_clause(select: &mut Select) -> Result<Option<Unnesting>, Stri
         array,
         element,
         outer,
+        position,
     }))
 }
 
-/// `explode(a)` (`false`) or `explode_outer(a)` (`true`): its array and outer-ness.
-fn explode_call(e: &Expr) -> Result<Option<(Expr, bool)>, String> {
+/// `explode(a)`, `explode_outer(a)`, `posexplode(a)` or `posexplode_outer(a)`: its array,
+/// whether it is outer and whether it adds positions.
+fn explode_call(e: &Expr) -> Result<Option<(Expr, bool, bool)>, String> {
     let Some(name) = generator_name(e) else {
         return Ok(None);
     };
-    if !matches!(name.as_str(), "explode" | "explode_outer") {
+    if name == "inline" {
         return Err(unsupported(
             &format!("`{e}`"),
-            "not yet; explode(array) and explode_outer(array) run",
+            "not yet; explode the array and select its structs' fields (col['name'])",
         ));
     }
-    let outer = name == "explode_outer";
+    let outer = name.ends_with("_outer");
+    let positions = name.starts_with("pos");
     let Expr::Function(f) = e else {
         return Ok(None);
     };
@@ -267,7 +314,9 @@ fn explode_call(e: &Expr) -> Result<Option<(Expr, bool)>, String> {
         return Err(format!("`{e}`: {name} takes one array"));
     };
     match list.args.as_slice() {
-        [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] => Ok(Some((array.clone(), outer))),
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] => {
+            Ok(Some((array.clone(), outer, positions)))
+        }
         _ => Err(format!("`{e}`: {name} takes one array")),
     }
 }

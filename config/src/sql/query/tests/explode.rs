@@ -2,7 +2,7 @@
 //! source's rows and the select list, and what is refused.
 
 use sluice_engine::plan::{OperatorKind, Plan};
-use sluice_engine::unnest::UnnestSpec;
+use sluice_engine::unnest::{Position, UnnestSpec};
 
 use super::job;
 
@@ -33,6 +33,17 @@ fn unnest(column: &str, element: &str, outer: bool) -> UnnestSpec {
         column: column.into(),
         element: element.into(),
         outer,
+        position: None,
+    }
+}
+
+fn numbered(spec: UnnestSpec, name: &str, first: i32) -> UnnestSpec {
+    UnnestSpec {
+        position: Some(Position {
+            name: name.into(),
+            first,
+        }),
+        ..spec
     }
 }
 
@@ -119,6 +130,24 @@ fn flink_s_cross_join_unnest_unnests_before_where() {
 }
 
 #[test]
+fn positions_count_from_0_in_spark_s_posexplode_and_from_1_with_ordinality() {
+    let p = plan("INSERT INTO t SELECT ts, posexplode_outer(user_id) FROM events;");
+    assert_eq!(
+        shape(&p),
+        (
+            vec!["unnest", "project"],
+            numbered(unnest("user_id", "col", true), "pos", 0)
+        )
+    );
+    assert_eq!(select_items(&p), ["ts", "pos", "col"]);
+    let p = plan(
+        "INSERT INTO t SELECT ts, x, n FROM events CROSS JOIN UNNEST(user_id) \
+         WITH ORDINALITY AS u (x, n);",
+    );
+    assert_eq!(shape(&p).1, numbered(unnest("user_id", "x", false), "n", 1));
+}
+
+#[test]
 fn what_spark_and_flink_refuse_is_refused_with_what_to_write() {
     let refused = |query: &str, expected: &str| {
         let err = job("", query).unwrap_err();
@@ -138,17 +167,21 @@ fn what_spark_and_flink_refuse_is_refused_with_what_to_write() {
         "explode beside an aggregate",
     );
     refused(
-        "INSERT INTO t SELECT posexplode(user_id) FROM events;",
-        "`posexplode(user_id)`: not yet",
+        "INSERT INTO t SELECT inline(user_id) FROM events;",
+        "`inline(user_id)`: not yet",
     );
     refused(
-        "INSERT INTO t SELECT ts FROM events CROSS JOIN UNNEST(user_id);",
-        "without a name for its element",
+        "INSERT INTO t SELECT posexplode(user_id) AS x FROM events;",
+        "posexplode gives two columns",
     );
     refused(
         "INSERT INTO t SELECT ts, x FROM events CROSS JOIN UNNEST(user_id) WITH ORDINALITY \
-         AS u (x, n);",
-        "WITH ORDINALITY",
+         AS u (x);",
+        "WITH ORDINALITY without two names",
+    );
+    refused(
+        "INSERT INTO t SELECT ts FROM events CROSS JOIN UNNEST(user_id);",
+        "without one name for its element",
     );
     refused(
         "INSERT INTO t SELECT ts, x FROM events JOIN UNNEST(user_id) AS u (x) ON x = 'a';",
