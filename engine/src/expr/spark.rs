@@ -13,6 +13,7 @@
 //! | `date_add(d, n)`, `date_sub(d, n)` | the date `n` days after (before) `d`'s |
 //! | `regexp_extract(s, 'p', i)` | group `i` of the first match (0: the whole match), `''` when none |
 //! | `split(s, ',')`, `split(s, '\\|')` | `string_to_array(s, ',')` (`['']` of `''`, as in Spark): a delimiter, not yet a regex |
+//! | `size(a)` | `CAST(cardinality(a) AS INT)`: NULL of NULL, as Spark 4 (ANSI) gives |
 //! | `from_unixtime(secs[, 'yyyy-MM-dd'])` | `to_char` of the whole seconds (a double is cut off, as Spark casts it): text, as Spark's and Flink's, not DataFusion's timestamp |
 //! | Flink's `TO_TIMESTAMP_LTZ(epoch, 3)` (precision 0, 3, 6 or 9) | the UTC timestamp of the epoch's seconds, milliseconds, ... |
 //! | Flink's `PROCTIME()` | `now()`: the processing time, read once per batch |
@@ -26,7 +27,7 @@
 //! A format is read as Java's (Spark's) unless it holds a `%`, which makes it chrono's
 //! (DataFusion's own): `date_format(ts, '%Y')` still works. A Java pattern letter with no
 //! chrono equivalent is refused, naming it. Other Spark functions DataFusion lacks
-//! (`size`, `from_json`, ...) are refused when the expression is compiled, as unknown
+//! (`from_json`, ...) are refused when the expression is compiled, as unknown
 //! functions; `get_json_object` is the `json` module's.
 
 use std::ops::ControlFlow;
@@ -293,6 +294,9 @@ fn text_call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) -> Rew
             )
         }
         ("split", _) => return Err(wrong("a text and a delimiter (no limit yet)")),
+        // Spark 4's (ANSI) size: NULL of NULL, as an INT.
+        ("size", [array]) => format!("CAST(cardinality({array}) AS INT)"),
+        ("size", _) => return Err(wrong("one array or map")),
         ("substring" | "substr", [text, position, rest @ ..]) if rest.len() <= 1 => {
             match spark_substring(text, position, rest.first()) {
                 Some(sql) => sql,

@@ -393,6 +393,16 @@ fn split_by_a_delimiter_gives_spark_s_parts() {
         parts("split(s, ',')"),
         [v(&["a", "b", "", "c"]), v(&[""]), None, v(&["x|y"])]
     );
+    let sizes = texts_of("size(split(s, ','))", &batch);
+    assert_eq!(
+        sizes,
+        [
+            Some("4".to_owned()),
+            Some("1".to_owned()),
+            None,
+            Some("1".to_owned())
+        ]
+    );
     assert_eq!(
         parts("split(s, '\\|')"),
         [v(&["a,b,,c"]), v(&[""]), None, v(&["x", "y"])]
