@@ -24,10 +24,7 @@ Prints one JSON object; exits 0 when the tables match, 1 when they differ.
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import decimal
-import glob
 import json
 import os
 import random
@@ -36,21 +33,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from delta_checks import connect, lit, table_path  # noqa: E402
+from epoch_files import BASE_US, MINUTE, SEC, main, read_rows, ts_text, write_epochs  # noqa: E402
 
-SEC = 1_000_000
-MINUTE = 60 * SEC
-BASE_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
 EPOCHS = 30
 PER_EPOCH = 40
 CENT = Decimal("0.01")
 MEAN_PLACES = Decimal("0.000001")
 LIMIT = Decimal(10) ** 8  # DECIMAL(10, 2) holds less than 10^8
 decimal.getcontext().prec = 60
-
-
-def ts_text(us: int) -> str:
-    t = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=us)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def price_text(rng: random.Random) -> str:
@@ -74,10 +64,10 @@ def price_text(rng: random.Random) -> str:
 
 def write(args) -> dict:
     rng = random.Random(args.seed)
-    os.makedirs(os.path.join(args.dir, "in"), exist_ok=True)
     t = BASE_US
     n = 0
-    for e in range(EPOCHS):
+    epochs = []
+    for _ in range(EPOCHS):
         lines = []
         for _ in range(PER_EPOCH):
             t += rng.randrange(1, 3 * SEC)
@@ -95,24 +85,9 @@ def write(args) -> dict:
             lines.append(f'{{"id": {n}, "sensor": "s{rng.randrange(3)}", '
                          f'"ts": "{ts_text(t)}", "price": {price}}}')
             n += 1
-        with open(os.path.join(args.dir, "in", f"part-{e:05d}.jsonl"), "w") as f:
-            f.write("\n".join(lines) + "\n")
+        epochs.append(lines)
+    write_epochs(args.dir, epochs)
     return {"files": EPOCHS, "rows": n}
-
-
-def read_rows(d: str) -> list[dict]:
-    rows = []
-    for path in sorted(glob.glob(os.path.join(d, "in", "*.jsonl"))):
-        with open(path) as f:
-            for line in f:
-                row = json.loads(line, parse_float=Decimal, parse_int=Decimal)
-                stamp = dt.datetime.strptime(row["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
-                stamp = stamp.replace(tzinfo=dt.timezone.utc)
-                row["t"] = (stamp - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) \
-                    // dt.timedelta(microseconds=1)
-                row["id"] = int(row["id"])
-                rows.append(row)
-    return rows
 
 
 def read_price(value):
@@ -136,9 +111,9 @@ def oracle(rows):
     for row in rows:
         ok, price = read_price(row["price"])
         if not ok:
-            bad.append(row["id"])
+            bad.append(int(row["id"]))
             continue
-        priced.append((row["id"], price, None if price is None else price * 3))
+        priced.append((int(row["id"]), price, None if price is None else price * 3))
         start = row["t"] // MINUTE * MINUTE
         windows.setdefault((start, start + MINUTE, row["sensor"]), []).append(price)
     per_minute = []
@@ -166,7 +141,7 @@ def differences(want: list, got: list, limit: int = 5) -> dict:
 
 
 def check(args) -> dict:
-    priced_want, bad_want, windows_want = oracle(read_rows(args.dir))
+    priced_want, bad_want, windows_want = oracle(read_rows(args.dir, parse_float=Decimal, parse_int=Decimal))
     con = connect()
     problems = []
     priced_table = table_path(args.out, "priced")
@@ -202,20 +177,5 @@ def check(args) -> dict:
             "ok": not problems, "problems": problems}
 
 
-def main(argv) -> int:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    w = sub.add_parser("write")
-    w.add_argument("--dir", required=True)
-    w.add_argument("--seed", type=int, default=7)
-    c = sub.add_parser("check")
-    c.add_argument("--dir", required=True)
-    c.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    result = write(args) if args.cmd == "write" else check(args)
-    print(json.dumps(result, default=str))
-    return 0 if result.get("ok", True) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], write, check))

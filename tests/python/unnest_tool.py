@@ -27,10 +27,7 @@ Prints one JSON object; exits 0 when the tables match, 1 when they differ.
 
 from __future__ import annotations
 
-import argparse
 import collections
-import datetime as dt
-import glob
 import json
 import os
 import random
@@ -38,25 +35,18 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from delta_checks import connect, lit, table_path  # noqa: E402
+from epoch_files import BASE_US, MINUTE, SEC, main, read_rows, ts_text, write_epochs  # noqa: E402
 
-SEC = 1_000_000
-MINUTE = 60 * SEC
-BASE_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
 EPOCHS = 30
 PER_EPOCH = 30
 WORDS = ["red", "green", "blue", "cyan", "x"]
 
 
-def ts_text(us: int) -> str:
-    t = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=us)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def write(args) -> dict:
     rng = random.Random(args.seed)
-    os.makedirs(os.path.join(args.dir, "in"), exist_ok=True)
     t, n = BASE_US, 0
-    for e in range(EPOCHS):
+    epochs = []
+    for _ in range(EPOCHS):
         rows = []
         for _ in range(PER_EPOCH):
             t += rng.randrange(1, 4 * SEC)
@@ -83,25 +73,11 @@ def write(args) -> dict:
                                      **({"qty": rng.randrange(1, 9)} if rng.random() < 0.8
                                         else {}))
                                 for _ in range(rng.randrange(0, 4))]
-            rows.append(row)
+            rows.append(json.dumps(row))
             n += 1
-        with open(os.path.join(args.dir, "in", f"part-{e:05d}.jsonl"), "w") as f:
-            f.write("\n".join(json.dumps(r) for r in rows) + "\n")
+        epochs.append(rows)
+    write_epochs(args.dir, epochs)
     return {"files": EPOCHS, "rows": n}
-
-
-def read_rows(d: str) -> list[dict]:
-    rows = []
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-    for path in sorted(glob.glob(os.path.join(d, "in", "*.jsonl"))):
-        with open(path) as f:
-            for line in f:
-                row = json.loads(line)
-                stamp = dt.datetime.strptime(row["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
-                row["t"] = (stamp.replace(tzinfo=dt.timezone.utc) - epoch) \
-                    // dt.timedelta(microseconds=1)
-                rows.append(row)
-    return rows
 
 
 def bad(row) -> bool:
@@ -178,20 +154,5 @@ def check(args) -> dict:
     return result
 
 
-def main(argv) -> int:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    w = sub.add_parser("write")
-    w.add_argument("--dir", required=True)
-    w.add_argument("--seed", type=int, default=7)
-    c = sub.add_parser("check")
-    c.add_argument("--dir", required=True)
-    c.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    result = write(args) if args.cmd == "write" else check(args)
-    print(json.dumps(result, default=str))
-    return 0 if result.get("ok", True) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], write, check))

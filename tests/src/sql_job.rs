@@ -76,10 +76,18 @@ pub fn orders_and_payments(dir: &Path) -> String {
 /// # Errors
 /// When the tool fails.
 pub fn write_input(dir: &Path, write: &str, seed: u64) -> Result<()> {
+    write_input_with("event_time_tool.py", dir, write, seed)
+}
+
+/// Writes the input of an oracle test: `TOOL WRITE --dir DIR --seed SEED`.
+///
+/// # Errors
+/// When the tool fails.
+pub fn write_input_with(tool: &str, dir: &Path, write: &str, seed: u64) -> Result<()> {
     let dir = dir.display().to_string();
     let seed = seed.to_string();
     python_tool(
-        "event_time_tool.py",
+        tool,
         &[write, "--dir", &dir, "--seed", &seed],
         Duration::from_secs(120),
     )?;
@@ -93,6 +101,22 @@ pub fn write_input(dir: &Path, write: &str, seed: u64) -> Result<()> {
 /// # Errors
 /// When a run fails, fewer than three kills land, or the oracle finds a difference.
 pub fn against_oracle_through_kills(
+    dir: &Path,
+    job: &Path,
+    every: u32,
+    check: &str,
+    args: &[&str],
+) -> Result<()> {
+    against_tool_through_kills("event_time_tool.py", dir, job, every, check, args)
+}
+
+/// As [`against_oracle_through_kills`], with the oracle `TOOL CHECK --dir DIR --out OUT
+/// ARGS...`.
+///
+/// # Errors
+/// When a run fails, fewer than three kills land, or the oracle finds a difference.
+pub fn against_tool_through_kills(
+    tool: &str,
     dir: &Path,
     job: &Path,
     every: u32,
@@ -115,7 +139,7 @@ pub fn against_oracle_through_kills(
             out.display().to_string(),
         ];
         all.extend(args.iter().map(|a| (*a).to_owned()));
-        python_tool("event_time_tool.py", &all, Duration::from_secs(300))
+        python_tool(tool, &all, Duration::from_secs(300))
     };
     clean_and_through_kills(dir, job, sets, |out| {
         println!("{} against the oracle: {}", out.display(), oracle(out)?);

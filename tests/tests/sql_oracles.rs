@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use sluice_tests::sql_job::{
-    against_oracle_through_kills, clean_and_through_kills, config_dir, one_file_per_epoch,
-    orders_and_payments, run_sql_job, sluice_run, table_scan, write_input,
+    against_oracle_through_kills, against_tool_through_kills, clean_and_through_kills, config_dir,
+    one_file_per_epoch, orders_and_payments, run_sql_job, sluice_run, table_scan, write_input,
+    write_input_with,
 };
 use sluice_tests::{
     demo_timeout, duckdb_rows, python_tool, run_with_timeout, same_tables_without, serial, work_dir,
@@ -685,12 +686,7 @@ fn an_update_mode_aggregate_without_a_window_holds_the_current_groups() -> Resul
 fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "sql_decimals")?;
-    let d = dir.display().to_string();
-    python_tool(
-        "decimal_tool.py",
-        &["write", "--dir", &d, "--seed", "5"],
-        Duration::from_secs(120),
-    )?;
+    write_input_with("decimal_tool.py", &dir, "write", 5)?;
     let job = dir.join("job.sql");
     std::fs::write(
         &job,
@@ -707,23 +703,7 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;
-    let sets = |out: &Path| {
-        vec![
-            format!("output.dir={}", out.display()),
-            "checkpoint.every=2".to_owned(),
-            "workers=2".to_owned(),
-        ]
-    };
-    clean_and_through_kills(&dir, &job, sets, |out| {
-        let o = out.display().to_string();
-        let verdict = python_tool(
-            "decimal_tool.py",
-            &["check", "--dir", &d, "--out", &o],
-            Duration::from_secs(300),
-        )?;
-        println!("{o} against the oracle: {verdict}");
-        Ok(())
-    })
+    against_tool_through_kills("decimal_tool.py", &dir, &job, 2, "check", &[])
 }
 
 /// One row per tag of comma-separated text: Spark's `explode(split(tags, ','))` and
@@ -738,12 +718,7 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
 fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "sql_unnest")?;
-    let d = dir.display().to_string();
-    python_tool(
-        "unnest_tool.py",
-        &["write", "--dir", &d, "--seed", "3"],
-        Duration::from_secs(120),
-    )?;
+    write_input_with("unnest_tool.py", &dir, "write", 3)?;
     let job = dir.join("job.sql");
     std::fs::write(
         &job,
@@ -768,21 +743,5 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;
-    let sets = |out: &Path| {
-        vec![
-            format!("output.dir={}", out.display()),
-            "checkpoint.every=2".to_owned(),
-            "workers=2".to_owned(),
-        ]
-    };
-    clean_and_through_kills(&dir, &job, sets, |out| {
-        let o = out.display().to_string();
-        let verdict = python_tool(
-            "unnest_tool.py",
-            &["check", "--dir", &d, "--out", &o],
-            Duration::from_secs(300),
-        )?;
-        println!("{o} against the oracle: {verdict}");
-        Ok(())
-    })
+    against_tool_through_kills("unnest_tool.py", &dir, &job, 2, "check", &[])
 }

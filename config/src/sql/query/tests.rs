@@ -36,6 +36,15 @@ fn job(sink: &str, query: &str) -> Result<crate::JobConfig, String> {
     crate::sql::SqlJob::from_sql_with(&text, "t.sql", "t", &[]).map_err(|e| e.to_string())
 }
 
+/// The plan of `query` (over [`SOURCE`], writing a table it declares no options of).
+fn plan(query: &str) -> sluice_engine::plan::Plan {
+    job("", query)
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+        .queries
+        .unwrap()
+        .plan
+}
+
 #[test]
 fn an_update_mode_table_is_merged_by_window_start_end_and_keys_as_selected() {
     let config = job(

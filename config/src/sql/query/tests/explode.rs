@@ -4,15 +4,7 @@
 use sluice_engine::plan::{OperatorKind, Plan};
 use sluice_engine::unnest::{Position, UnnestSpec};
 
-use super::job;
-
-fn plan(query: &str) -> Plan {
-    job("", query)
-        .unwrap_or_else(|e| panic!("{query}: {e}"))
-        .queries
-        .unwrap()
-        .plan
-}
+use super::{job, plan};
 
 /// Each operator's kind, and the unnest's spec.
 fn shape(plan: &Plan) -> (Vec<&str>, UnnestSpec) {

@@ -6,10 +6,7 @@ use sluice_engine::plan::{OperatorKind, Plan};
 use sluice_engine::window::AggregateFn;
 
 use super::job;
-
-fn plan_of(query: &str) -> Plan {
-    job("", query).unwrap().queries.unwrap().plan
-}
+use super::plan as plan_of;
 
 /// The operator `name`'s kind.
 fn kind<'a>(plan: &'a Plan, name: &str) -> &'a OperatorKind {

@@ -3,19 +3,11 @@
 use sluice_engine::plan::{OperatorKind, Plan};
 use sluice_engine::top_n::{Ranking, SortKey, TopNSpec};
 
-use super::job;
+use super::{job, plan};
 
 const WINDOWS: &str = "SELECT user_id, count(*) AS n, max(v) AS top, window_start AS ws, \
                        window_end AS we FROM events \
                        GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id";
-
-fn plan(query: &str) -> Plan {
-    job("", query)
-        .unwrap_or_else(|e| panic!("{query}: {e}"))
-        .queries
-        .unwrap()
-        .plan
-}
 
 fn kinds(plan: &Plan) -> Vec<&str> {
     plan.operators.iter().map(|o| o.kind.kind_name()).collect()
