@@ -292,8 +292,9 @@ impl CompiledPlan {
                 }
             }
             (OperatorKind::Unnest(spec), _) => {
-                let element = spec.element.to_lowercase();
-                needs.add(stream, output.into_iter().filter(|c| *c != element));
+                // What it adds (the element, a position) is no column of its input.
+                let names = column_names(input);
+                needs.add(stream, output.into_iter().filter(|c| names.contains(c)));
                 needs.add(stream, [&spec.column]);
             }
             (OperatorKind::Union { others }, _) => {
@@ -461,6 +462,40 @@ mod tests {
         assert_eq!(
             reads(plan),
             names(&["url", "source", "partition", "offset"])
+        );
+    }
+
+    #[test]
+    fn an_unnest_reads_its_array_and_what_is_read_of_its_other_columns() {
+        let spec = crate::unnest::UnnestSpec {
+            column: "parts".into(),
+            element: "part".into(),
+            outer: false,
+            position: Some(crate::unnest::Position {
+                name: "pos".into(),
+                first: 0,
+            }),
+        };
+        let plan = PlanBuilder::new("clicks", "events")
+            .project(
+                "split",
+                "events",
+                true,
+                &[("parts", "string_to_array(url, '/')")],
+            )
+            .unnest("parts", "split", spec)
+            .project(
+                "picked",
+                "parts",
+                false,
+                &[("user_id", "user_id"), ("part", "part"), ("pos", "pos")],
+            )
+            .sink("silver", "picked");
+        // Not `part` or `pos`, which the unnest adds; the coordinates, as the array's
+        // expression may fail.
+        assert_eq!(
+            reads(plan),
+            names(&["user_id", "url", "source", "partition", "offset"])
         );
     }
 
