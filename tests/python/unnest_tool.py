@@ -7,7 +7,8 @@ JSON arrays read into ARRAY columns.
       comma-separated tags (some empty, some with empty tags between commas, some null);
       `labels`, a JSON array of strings (some numbers among them, some nulls; some arrays
       empty or null; some values no array at all, which makes the record a dead letter);
-      `items`, a JSON array of objects {sku, qty} (qty sometimes missing).
+      `items`, a JSON array of objects {sku, qty} (qty sometimes missing); `attrs`, a JSON
+      object of integers (a map), sometimes null.
       Event times only grow, so no row is late for any watermark.
   check --dir DIR --out OUT
       Reads the job's tables with DuckDB's Delta extension and compares them with the
@@ -20,6 +21,8 @@ JSON arrays read into ARRAY columns.
         item_rows    id, sku, qty: a row per object of `items`
         positioned   id, pos, col: posexplode(labels), positions from 0
         ordinals     id, sku, n: UNNEST(items) WITH ORDINALITY, positions from 1
+        attr_keys    id, k: a row per key of `attrs` (explode(map_keys(attrs)))
+        attr_red     id, red: attrs['red'] (null where the map has no such key)
         dead_letters exactly the records whose `labels` is no array
 
 Prints one JSON object; exits 0 when the tables match, 1 when they differ.
@@ -73,6 +76,9 @@ def write(args) -> dict:
                                      **({"qty": rng.randrange(1, 9)} if rng.random() < 0.8
                                         else {}))
                                 for _ in range(rng.randrange(0, 4))]
+            if rng.random() < 0.85:
+                row["attrs"] = {w: rng.randrange(-5, 50) for w in
+                                rng.sample(WORDS, rng.randrange(0, 4))}
             rows.append(json.dumps(row))
             n += 1
         epochs.append(rows)
@@ -87,7 +93,7 @@ def bad(row) -> bool:
 
 def oracle(rows):
     tagged, all_tags, windows = [], [], collections.Counter()
-    labelled, items, positioned, ordinals = [], [], [], []
+    labelled, items, positioned, ordinals, keys, red = [], [], [], [], [], []
     for row in rows:
         if bad(row):
             continue
@@ -98,6 +104,9 @@ def oracle(rows):
         for n, item in enumerate(row.get("items") or [], start=1):
             items.append((row["id"], item["sku"], item.get("qty")))
             ordinals.append((row["id"], item["sku"], n))
+        attrs = row.get("attrs")
+        keys.extend((row["id"], k) for k in (attrs or {}))
+        red.append((row["id"], None if attrs is None else attrs.get("red")))
         if row["tags"] is None:
             all_tags.append((row["id"], None))
             continue
@@ -109,13 +118,13 @@ def oracle(rows):
     per_tag = [(s, e, tag, n) for (s, e, tag), n in windows.items()]
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
     return [sorted(rows, key=key) for rows in
-            (tagged, all_tags, per_tag, labelled, items, positioned, ordinals)]
+            (tagged, all_tags, per_tag, labelled, items, positioned, ordinals, keys, red)]
 
 
 def check(args) -> dict:
     rows = read_rows(args.dir)
     (want_tagged, want_all, want_windows, want_labels, want_items, want_positioned,
-     want_ordinals) = oracle(rows)
+     want_ordinals, want_keys, want_red) = oracle(rows)
     con = connect()
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
 
@@ -133,7 +142,9 @@ def check(args) -> dict:
             ("labelled", "id, label", want_labels),
             ("item_rows", "id, sku, qty", want_items),
             ("positioned", "id, pos, col", want_positioned),
-            ("ordinals", "id, sku, n", want_ordinals)):
+            ("ordinals", "id, sku, n", want_ordinals),
+            ("attr_keys", "id, k", want_keys),
+            ("attr_red", "id, red", want_red)):
         have = got(table, columns)
         result[table] = {"rows_expected": len(want), "rows": len(have)}
         if have != want:

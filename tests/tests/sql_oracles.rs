@@ -710,7 +710,8 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
 /// `explode_outer`, and Flink's `CROSS JOIN UNNEST` aggregated in one-minute windows; and
 /// one row per element of JSON arrays declared `ARRAY<STRING>` and
 /// `ARRAY<STRUCT<sku STRING, qty INT>>` (a value that is no array is a dead letter), with
-/// their positions (`posexplode` from 0, `WITH ORDINALITY` from 1). An
+/// their positions (`posexplode` from 0, `WITH ORDINALITY` from 1), and of a JSON object
+/// declared `MAP<STRING, BIGINT>` (its keys exploded, a key's value read). An
 /// oracle splits the same text with Python's `str.split` (an empty text is one empty tag,
 /// as in Spark; a null one gives no row, or one null row when outer) and walks the same
 /// arrays, and DuckDB's Delta reader reads the tables, clean and through three kills.
@@ -726,6 +727,7 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
             "SET 'job-id' = 'unnest';\n\
              CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, tags STRING, \
                labels ARRAY<STRING>, items ARRAY<STRUCT<sku STRING, qty INT>>, \
+               attrs MAP<STRING, BIGINT>, \
                WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
              INSERT INTO tagged SELECT id, explode(split(tags, ',')) AS tag FROM events;\n\
              INSERT INTO all_tags SELECT id, explode_outer(split(tags, ',')) AS tag \
@@ -739,7 +741,9 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
                FROM events CROSS JOIN UNNEST(items) AS i (item);\n\
              INSERT INTO positioned SELECT id, posexplode(labels) FROM events;\n\
              INSERT INTO ordinals SELECT id, item['sku'] AS sku, n \
-               FROM events CROSS JOIN UNNEST(items) WITH ORDINALITY AS i (item, n);\n",
+               FROM events CROSS JOIN UNNEST(items) WITH ORDINALITY AS i (item, n);\n\
+             INSERT INTO attr_keys SELECT id, explode(map_keys(attrs)) AS k FROM events;\n\
+             INSERT INTO attr_red SELECT id, attrs['red'] AS red FROM events;\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;

@@ -42,11 +42,15 @@ pub enum FieldType {
     /// A JSON object of named fields (Spark's `STRUCT<a: T, ...>`); other keys are skipped,
     /// missing ones are null.
     Struct(Vec<(String, FieldType)>),
+    /// A JSON object as a map from its keys (text) to values of one type
+    /// (`MAP<STRING, T>`).
+    Map(Box<FieldType>),
 }
 
 /// What a field's type may be, for messages.
 pub const FIELD_TYPES: &str = "string, long, int, double, boolean, timestamp, date, \
-                               decimal(precision, scale), array<type> or struct<name: type, ...>";
+                               decimal(precision, scale), array<type>, \
+                               struct<name: type, ...> or map<string, type>";
 
 impl FieldType {
     /// A decimal type, checked: 1 ≤ `precision` ≤ 38 and `scale` ≤ `precision`.
@@ -91,6 +95,13 @@ impl FieldType {
                     .map(|(name, t)| Field::new(name, t.arrow_type(), true))
                     .collect::<Vec<_>>(),
             )),
+            Self::Map(value) => {
+                let entries = DataType::Struct(Fields::from(vec![
+                    Field::new("key", DataType::Utf8, false),
+                    Field::new("value", value.arrow_type(), true),
+                ]));
+                DataType::Map(Arc::new(Field::new("entries", entries, false)), false)
+            }
         }
     }
 
@@ -153,6 +164,31 @@ impl FieldType {
                 let r = close_angle(r, text)?;
                 Ok((Self::Array(Box::new(item)), r))
             }
+            "map" => {
+                // `MAP<K, V>`, or `MAP(K, V)` as the SQL parser prints it.
+                let r = rest.trim_start();
+                let (r, close) = match r.strip_prefix('(') {
+                    Some(r) => (r, ')'),
+                    None => (open_angle(r, text)?, '>'),
+                };
+                let (key, r) = Self::parse_prefix(r)?;
+                if key != Self::String {
+                    return Err(format!(
+                        "`{text}`: a map's keys are a JSON object's keys, text: \
+                         map<string, type>"
+                    ));
+                }
+                let r = r
+                    .trim_start()
+                    .strip_prefix(',')
+                    .ok_or_else(|| format!("`{text}`: map<string, type> takes two types"))?;
+                let (value, r) = Self::parse_prefix(r)?;
+                let r = r
+                    .trim_start()
+                    .strip_prefix(close)
+                    .ok_or_else(|| format!("`{text}`: a `<` unclosed"))?;
+                Ok((Self::Map(Box::new(value)), r))
+            }
             "struct" => {
                 let mut r = open_angle(rest, text)?;
                 let mut fields = Vec::new();
@@ -193,6 +229,7 @@ impl FieldType {
             Self::String | Self::Long | Self::Int | Self::Double | Self::Boolean => true,
             Self::Array(item) => item.nests(),
             Self::Struct(fields) => fields.iter().all(|(_, t)| t.nests()),
+            Self::Map(value) => value.nests(),
             Self::Timestamp | Self::Date | Self::Decimal { .. } => false,
         }
     }
@@ -218,10 +255,10 @@ impl TryFrom<String> for FieldType {
         if !rest.trim().is_empty() {
             return Err(format!("`{text}`: `{}` after the type", rest.trim()));
         }
-        if matches!(t, Self::Array(_) | Self::Struct(_)) && !t.nests() {
+        if matches!(t, Self::Array(_) | Self::Struct(_) | Self::Map(_)) && !t.nests() {
             return Err(format!(
                 "`{text}`: inside an array or a struct, strings, numbers (long, int, double), \
-                 booleans, arrays and structs are read; a timestamp, date or decimal is not \
+                 booleans, arrays, structs and maps are read; a timestamp, date or decimal is not \
                  yet (read it as a string, and CAST it)"
             ));
         }
@@ -247,6 +284,7 @@ impl fmt::Display for FieldType {
             Self::Date => f.write_str("date"),
             Self::Decimal { precision, scale } => write!(f, "decimal({precision}, {scale})"),
             Self::Array(item) => write!(f, "array<{item}>"),
+            Self::Map(value) => write!(f, "map<string, {value}>"),
             Self::Struct(fields) => {
                 f.write_str("struct<")?;
                 for (i, (name, t)) in fields.iter().enumerate() {
@@ -329,7 +367,13 @@ mod tests {
         assert!(err("array<string").contains("a `<` unclosed"));
         assert!(err("array<string> x").contains("`x` after the type"));
         assert!(err("struct<a: int, a: int>").contains("a name of its own"));
-        assert!(err("map<string, int>").contains("unknown type `map<string, int>`"));
+        let counts = FieldType::Map(Box::new(FieldType::Long));
+        assert_eq!(parse("MAP<STRING, BIGINT>"), Ok(counts.clone()));
+        assert_eq!(parse("MAP(STRING, BIGINT)"), Ok(counts.clone()));
+        assert_eq!(parse(&counts.to_string()), Ok(counts.clone()));
+        assert!(matches!(counts.arrow_type(), DataType::Map(..)));
+        assert!(err("map<int, int>").contains("a map's keys are a JSON object's keys"));
+        assert!(err("money<int>").contains("unknown type `money<int>`"));
     }
 
     #[test]

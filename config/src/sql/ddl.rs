@@ -169,6 +169,7 @@ impl CreateStatement {
         let (body, watermark) = watermark::split(&body)?;
         let (body, computed) = computed::split(&body)?;
         let (body, metadata) = metadata::split(&body)?;
+        let body = flink_nested_types(&body);
         let statements = Parser::parse_sql(&GenericDialect {}, &body)
             .map_err(|e| format!("a CREATE TABLE statement: {e}"))?;
         let [
@@ -518,6 +519,51 @@ fn merge(doc: &mut Mapping, key: &str, value: Value) {
     }
 }
 
+/// Flink's `ROW<a INT>` and `MAP<K, V>` as the SQL parser reads them: `STRUCT<a INT>` and
+/// `MAP(K, V)` (outside quotes).
+fn flink_nested_types(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    // For each `MAP<` open, whether its `<` became `(`; other `<` push false.
+    let mut opened: Vec<bool> = Vec::new();
+    let mut quote = None;
+    let mut rest = body;
+    while let Some(c) = rest.chars().next() {
+        let upper = rest.get(..4).map(str::to_ascii_uppercase);
+        let word_start = !out.ends_with(|p: char| p.is_ascii_alphanumeric() || p == '_');
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, _) if word_start && upper.as_deref() == Some("ROW<") => {
+                out.push_str("STRUCT<");
+                opened.push(false);
+                rest = &rest[4..];
+                continue;
+            }
+            (None, _) if word_start && upper.as_deref() == Some("MAP<") => {
+                out.push_str("MAP(");
+                opened.push(true);
+                rest = &rest[4..];
+                continue;
+            }
+            (None, '<') => opened.push(false),
+            (None, '>') if opened.last() == Some(&true) => {
+                opened.pop();
+                out.push(')');
+                rest = &rest[1..];
+                continue;
+            }
+            (None, '>') => {
+                opened.pop();
+            }
+            _ => {}
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// The job-file type of a SQL column type.
 fn field_type(sql: &str) -> Result<String, String> {
     let upper = sql.to_ascii_uppercase();
@@ -538,7 +584,7 @@ fn field_type(sql: &str) -> Result<String, String> {
         "BOOLEAN" | "BOOL" => "boolean",
         "TIMESTAMP" | "TIMESTAMPTZ" | "TIMESTAMP_LTZ" => "timestamp",
         "DATE" => "date",
-        "ARRAY" | "STRUCT" => {
+        "ARRAY" | "STRUCT" | "MAP" => {
             let field = crate::FieldType::try_from(sql.to_owned())
                 .map_err(|e| format!("column type `{sql}`: {e}"))?;
             return Ok(field.to_string());

@@ -101,6 +101,33 @@ fn flink_s_declarations_read_as_sluice_s() {
 }
 
 #[test]
+fn arrays_structs_and_maps_are_declared_as_spark_and_flink_declare_them() {
+    let t = CreateStatement::parse(
+        "CREATE TABLE t (tags ARRAY<STRING>, item STRUCT<sku STRING, qty INT>, \
+         who ROW<id BIGINT, names ARRAY<STRING>>, attrs MAP<STRING, BIGINT>, \
+         deep MAP<STRING, ROW<n INT>>, note STRING, \
+         CONSTRAINT few CHECK (cardinality(tags) < 10 AND note <> 'ROW<x>')) \
+         WITH ('connector' = 'kafka')",
+    )
+    .unwrap()
+    .source()
+    .unwrap();
+    let types: Vec<&str> = t.columns.iter().map(|(_, ty, _)| ty.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "array<string>",
+            "struct<sku: string, qty: int>",
+            "struct<id: long, names: array<string>>",
+            "map<string, long>",
+            "map<string, struct<n: int>>",
+            "string"
+        ]
+    );
+    assert!(t.checks[0].1.contains("'ROW<x>'"), "{:?}", t.checks);
+}
+
+#[test]
 fn decimals_are_declared_as_spark_and_flink_declare_them() {
     let t = CreateStatement::parse(
         "CREATE TABLE t (a DECIMAL(10, 2), b NUMERIC(38,38), c DECIMAL, d DEC(5)) \

@@ -1,4 +1,5 @@
-//! JSON arrays and objects read into Arrow lists and structs: each value is checked against
+//! JSON arrays and objects read into Arrow lists, structs and maps (of text keys): each
+//! value is checked against
 //! its column's type as its record is parsed (a value that does not fit makes the record a
 //! dead letter naming where it fails), then a batch's values are built by `arrow-json`.
 //!
@@ -17,7 +18,10 @@ use serde_json::Value;
 /// Whether a column of `data_type` is one this module reads: a list or struct of strings,
 /// 64- and 32-bit integers, doubles, booleans, lists and structs.
 pub(crate) fn is_nested(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::List(_) | DataType::Struct(_)) && nests(data_type)
+    matches!(
+        data_type,
+        DataType::List(_) | DataType::Struct(_) | DataType::Map(..)
+    ) && nests(data_type)
 }
 
 fn nests(data_type: &DataType) -> bool {
@@ -26,7 +30,20 @@ fn nests(data_type: &DataType) -> bool {
         DataType::Boolean => true,
         DataType::List(item) => nests(item.data_type()),
         DataType::Struct(fields) => fields.iter().all(|f| nests(f.data_type())),
+        DataType::Map(entries, _) => map_value(entries.data_type()).is_some_and(nests),
         _ => false,
+    }
+}
+
+/// The value type of a map's entries, when its keys are text.
+fn map_value(entries: &DataType) -> Option<&DataType> {
+    match entries {
+        DataType::Struct(fields)
+            if fields.len() == 2 && fields[0].data_type() == &DataType::Utf8 =>
+        {
+            Some(fields[1].data_type())
+        }
+        _ => None,
     }
 }
 
@@ -45,6 +62,14 @@ pub(crate) fn check(value: &Value, data_type: &DataType) -> Result<(), String> {
         (Value::Array(items), DataType::List(item)) => {
             for (i, v) in items.iter().enumerate() {
                 check(v, item.data_type()).map_err(|e| format!("[{i}]{e}"))?;
+            }
+            true
+        }
+        (Value::Object(map), DataType::Map(entries, _)) => {
+            let value = map_value(entries.data_type())
+                .ok_or_else(|| ": a map whose keys are not text".to_owned())?;
+            for (key, v) in map {
+                check(v, value).map_err(|e| format!("[{key:?}]{e}"))?;
             }
             true
         }
@@ -77,6 +102,7 @@ fn expected(data_type: &DataType) -> &'static str {
         DataType::Float64 => "a number",
         DataType::Boolean => "a boolean",
         DataType::List(_) => "an array",
+        DataType::Map(..) => "an object (a map)",
         _ => "an object",
     }
 }
@@ -164,6 +190,29 @@ mod tests {
             check(&json!({"sku": "a"}), &t),
             Err(": expected an array, got object".into())
         );
+    }
+
+    #[test]
+    fn objects_fill_maps_of_text_keys() {
+        let entries = DataType::Struct(Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Int64, true),
+        ]));
+        let t = DataType::Map(Arc::new(Field::new("entries", entries, false)), false);
+        assert!(is_nested(&t));
+        assert_eq!(check(&json!({"a": 1, "b": null}), &t), Ok(()));
+        assert_eq!(
+            check(&json!({"a": 1, "b": "x"}), &t),
+            Err("[\"b\"]: expected an integer, got string".into())
+        );
+        let column = build(&[json!({"a": 1, "b": 2}), Value::Null, json!({})], &t).unwrap();
+        let maps = column.as_map();
+        assert_eq!(
+            (maps.value_length(0), maps.is_null(1), maps.value_length(2)),
+            (2, true, 0)
+        );
+        let keys = maps.keys().as_string::<i32>();
+        assert_eq!((keys.value(0), keys.value(1)), ("a", "b"));
     }
 
     #[test]
