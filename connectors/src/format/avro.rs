@@ -116,8 +116,7 @@ impl AvroDecoder {
         };
         let mut columns = Vec::with_capacity(schema.fields().len());
         for field in schema.fields() {
-            // Arrays and records are read from JSON only, yet.
-            let Some(kind) = Kind::of(field.data_type()).filter(|k| *k != Kind::Nested) else {
+            let Some(kind) = Kind::of(field.data_type()) else {
                 return Err(FormatError::UnsupportedType {
                     field: field.name().clone(),
                     data_type: field.data_type().clone(),
@@ -139,7 +138,11 @@ impl AvroDecoder {
                 None => {}
                 Some(p) => {
                     let avro = &record.fields[p].schema;
-                    if !accepts(kind, avro) {
+                    let fits = match kind {
+                        Kind::Nested => nested_fits(avro, field.data_type()),
+                        kind => accepts(kind, avro),
+                    };
+                    if !fits {
                         return Err(FormatError::Avro(format!(
                             "field {:?}: Avro type {} cannot be read as {} ({origin})",
                             field.name(),
@@ -225,6 +228,15 @@ impl AvroDecoder {
                 Some(p) => std::mem::replace(&mut fields[*p].1, Value::Null),
                 None => Value::Null,
             };
+            if *kind == Kind::Nested {
+                let data_type = self.schema.field(j).data_type();
+                slots[j] = nested_slot(value, data_type)
+                    .map_err(|why| format!("field {:?}{why}", self.names[j]))?;
+                if matches!(slots[j], Slot::Null) && !self.nullable[j] {
+                    return Err(format!("field {:?}: null", self.names[j]));
+                }
+                continue;
+            }
             slots[j] = slot(*kind, value).map_err(|got| {
                 format!(
                     "field {:?}: expected {}, got {got}",
@@ -286,6 +298,37 @@ fn slot(kind: Kind, value: Value) -> Result<Slot<'static>, &'static str> {
         ),
         (_, other) => return Err(value_name(&other)),
     })
+}
+
+/// An Avro array, map or record as the JSON value a nested column is built from, checked
+/// against its type ([`super::json`]).
+fn nested_slot(
+    value: Value,
+    data_type: &arrow::datatypes::DataType,
+) -> Result<Slot<'static>, String> {
+    let value = match value {
+        Value::Union(_, inner) => *inner,
+        v => v,
+    };
+    if value == Value::Null {
+        return Ok(Slot::Null);
+    }
+    let json = serde_json::Value::try_from(value).map_err(|e| format!(": {e}"))?;
+    super::json::check_nested(&json, data_type)?;
+    Ok(Slot::Json(json))
+}
+
+/// Whether an Avro array, map or record (or a union with one) has the shape of a list,
+/// map or struct column; the values inside are checked as each datum is read.
+fn nested_fits(avro: &AvroSchema, data_type: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType;
+    match (avro, data_type) {
+        (AvroSchema::Union(u), _) => u.variants().iter().any(|v| nested_fits(v, data_type)),
+        (AvroSchema::Array(_), DataType::List(_))
+        | (AvroSchema::Map(_), DataType::Map(..))
+        | (AvroSchema::Record(_), DataType::Struct(_)) => true,
+        _ => false,
+    }
 }
 
 /// Whether values of Avro type `avro` can fill a column of `kind`.
@@ -516,6 +559,123 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad.avsc"), "{e}");
+    }
+
+    #[test]
+    fn arrays_maps_and_records_fill_nested_columns() {
+        use arrow::datatypes::Fields;
+
+        let avsc = r#"{"type": "record", "name": "Order", "fields": [
+            {"name": "lines", "type": {"type": "array", "items": {"type": "record",
+                "name": "Line", "fields": [{"name": "sku", "type": "string"},
+                                           {"name": "qty", "type": "long"}]}}},
+            {"name": "attrs", "type": ["null", {"type": "map", "values": "long"}]},
+            {"name": "tags", "type": {"type": "array", "items": "string"}}
+        ]}"#;
+        let schema = AvroSchema::parse_str(avsc).unwrap();
+        let line = |sku: &str, qty: i64| {
+            Value::Record(vec![
+                ("sku".into(), Value::String(sku.into())),
+                ("qty".into(), Value::Long(qty)),
+            ])
+        };
+        let order = |attrs: Option<Vec<(&str, i64)>>, tags: &[&str]| {
+            let mut r = Record::new(&schema).unwrap();
+            r.put("lines", Value::Array(vec![line("a", 2), line("b", 1)]));
+            r.put(
+                "attrs",
+                match attrs {
+                    Some(kv) => Value::Union(
+                        1,
+                        Box::new(Value::Map(
+                            kv.into_iter()
+                                .map(|(k, v)| (k.to_owned(), Value::Long(v)))
+                                .collect(),
+                        )),
+                    ),
+                    None => Value::Union(0, Box::new(Value::Null)),
+                },
+            );
+            r.put(
+                "tags",
+                Value::Array(tags.iter().map(|t| Value::String((*t).into())).collect()),
+            );
+            apache_avro::to_avro_datum(&schema, r).unwrap()
+        };
+        let item = Fields::from(vec![
+            Field::new("sku", DataType::Utf8, true),
+            Field::new("qty", DataType::Int64, true),
+        ]);
+        let entries = DataType::Struct(Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Int64, true),
+        ]));
+        let target = |tags: DataType| {
+            Arc::new(Schema::new(vec![
+                Field::new(
+                    "lines",
+                    DataType::new_list(DataType::Struct(item.clone()), true),
+                    true,
+                ),
+                Field::new(
+                    "attrs",
+                    DataType::Map(
+                        Arc::new(Field::new("entries", entries.clone(), false)),
+                        false,
+                    ),
+                    true,
+                ),
+                Field::new("tags", DataType::new_list(tags, true), true),
+            ]))
+        };
+        let d = AvroDecoder::try_new(
+            avsc,
+            AvroWire::Plain,
+            target(DataType::Utf8),
+            Path::new("o.avsc"),
+        )
+        .unwrap();
+        let mut raw = RawBatchBuilder::with_capacity("topic", 0, 2, 64);
+        raw.push(0, &order(Some(vec![("x", 1)]), &["t1", "t2"]));
+        raw.push(1, &order(None, &[]));
+        let (rows, dead) = d.decode(&raw.finish(), 0).unwrap();
+        assert_eq!((rows.num_rows(), dead.num_rows()), (2, 0));
+        let lines = rows.column(0).as_list::<i32>();
+        let first = lines.value(0);
+        let skus = first.as_struct().column(0).as_string::<i32>();
+        assert_eq!((skus.value(0), skus.value(1)), ("a", "b"));
+        let attrs = rows.column(1).as_map();
+        assert_eq!((attrs.value_length(0), attrs.is_null(1)), (1, true));
+        assert_eq!(rows.column(2).as_list::<i32>().value_length(0), 2);
+
+        // Strings where the column holds integers: each such datum is a dead letter.
+        let d = AvroDecoder::try_new(
+            avsc,
+            AvroWire::Plain,
+            target(DataType::Int64),
+            Path::new("o.avsc"),
+        )
+        .unwrap();
+        let mut raw = RawBatchBuilder::with_capacity("topic", 0, 2, 64);
+        raw.push(0, &order(None, &["t1"]));
+        raw.push(1, &order(None, &[]));
+        let (rows, dead) = d.decode(&raw.finish(), 0).unwrap();
+        assert_eq!(rows.num_rows(), 1);
+        let errors = dead.column_by_name("error").unwrap().as_string::<i32>();
+        assert_eq!(
+            errors.value(0),
+            "field \"tags\"[0]: expected an integer, got string"
+        );
+        // An array where the column is a struct: refused when the decoder is built.
+        let wrong = Arc::new(Schema::new(vec![Field::new(
+            "tags",
+            DataType::Struct(item.clone()),
+            true,
+        )]));
+        let e = AvroDecoder::try_new(avsc, AvroWire::Plain, wrong, Path::new("o.avsc"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"tags\""), "{e}");
     }
 
     #[test]

@@ -34,7 +34,7 @@ mod field;
 mod nested;
 mod timestamp;
 
-pub(crate) use nested::{build as build_nested, is_nested};
+pub(crate) use nested::{build as build_nested, check as check_nested, is_nested};
 
 use field::FieldVisitor;
 
