@@ -19,10 +19,9 @@ use crate::error::{ConfigError, Result};
 use crate::output::{CheckpointConfig, ObjectStoreConfig, OutputConfig};
 use crate::overrides::Override;
 
-mod field_type;
 mod validation;
 
-pub use field_type::FieldType;
+pub use sluice_engine::field_type::FieldType;
 
 /// A whole job: source, rules, silver columns, gold window, outputs, checkpoints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -33,6 +33,7 @@ use datafusion::prelude::SessionContext;
 use crate::error::{EngineError, Result};
 
 mod division;
+mod from_json;
 mod infallible;
 mod json;
 mod rounding;
@@ -75,6 +76,7 @@ impl SqlExpr {
         let ctx = SessionContext::new();
         ctx.register_udf(json::get_json_object());
         ctx.register_udf(json::json_value());
+        ctx.register_udf(from_json::from_json());
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let spark = spark::rewrite(sql, &names)

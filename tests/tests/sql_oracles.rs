@@ -711,7 +711,8 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
 /// one row per element of JSON arrays declared `ARRAY<STRING>` and
 /// `ARRAY<STRUCT<sku STRING, qty INT>>` (a value that is no array is a dead letter), with
 /// their positions (`posexplode` from 0, `WITH ORDINALITY` from 1), and of a JSON object
-/// declared `MAP<STRING, BIGINT>` (its keys exploded, a key's value read). An
+/// declared `MAP<STRING, BIGINT>` (its keys exploded, a key's value read); and of JSON text
+/// parsed by `from_json` (text that is no JSON fails its row: a dead letter). An
 /// oracle splits the same text with Python's `str.split` (an empty text is one empty tag,
 /// as in Spark; a null one gives no row, or one null row when outer) and walks the same
 /// arrays, and DuckDB's Delta reader reads the tables, clean and through three kills.
@@ -727,7 +728,7 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
             "SET 'job-id' = 'unnest';\n\
              CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, tags STRING, \
                labels ARRAY<STRING>, items ARRAY<STRUCT<sku STRING, qty INT>>, \
-               attrs MAP<STRING, BIGINT>, \
+               attrs MAP<STRING, BIGINT>, labels_text STRING, \
                WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
              INSERT INTO tagged SELECT id, explode(split(tags, ',')) AS tag FROM events;\n\
              INSERT INTO all_tags SELECT id, explode_outer(split(tags, ',')) AS tag \
@@ -743,7 +744,9 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
              INSERT INTO ordinals SELECT id, item['sku'] AS sku, n \
                FROM events CROSS JOIN UNNEST(items) WITH ORDINALITY AS i (item, n);\n\
              INSERT INTO attr_keys SELECT id, explode(map_keys(attrs)) AS k FROM events;\n\
-             INSERT INTO attr_red SELECT id, attrs['red'] AS red FROM events;\n",
+             INSERT INTO attr_red SELECT id, attrs['red'] AS red FROM events;\n\
+             INSERT INTO text_labels SELECT id, \
+               explode(from_json(labels_text, 'ARRAY<STRING>')) AS label FROM events;\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;

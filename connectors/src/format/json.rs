@@ -31,10 +31,10 @@ use super::{COORDINATE_COLUMNS, FormatError, RawBatch, Result, coordinate_fields
 use crate::dead_letter::{self, EVENT_ID_COLUMN};
 
 mod field;
-mod nested;
 mod timestamp;
 
-pub(crate) use nested::{build as build_nested, check as check_nested, is_nested};
+use sluice_engine::nested;
+pub(crate) use sluice_engine::nested::{build as build_nested, check as check_nested, is_nested};
 
 use field::FieldVisitor;
 

@@ -26,9 +26,9 @@
 //!
 //! A format is read as Java's (Spark's) unless it holds a `%`, which makes it chrono's
 //! (DataFusion's own): `date_format(ts, '%Y')` still works. A Java pattern letter with no
-//! chrono equivalent is refused, naming it. Other Spark functions DataFusion lacks
-//! (`from_json`, ...) are refused when the expression is compiled, as unknown
-//! functions; `get_json_object` is the `json` module's.
+//! chrono equivalent is refused, naming it. Other Spark functions DataFusion lacks are
+//! refused when the expression is compiled, as unknown functions; `get_json_object` is the
+//! `json` module's, `from_json` the `from_json` module's.
 
 use std::ops::ControlFlow;
 

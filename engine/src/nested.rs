@@ -1,5 +1,5 @@
-//! JSON arrays and objects read into Arrow lists, structs and maps (of text keys): each
-//! value is checked against
+//! JSON arrays and objects read into Arrow lists, structs and maps (of text keys), for the
+//! sources' decoders and for `from_json`: each value is checked against
 //! its column's type as its record is parsed (a value that does not fit makes the record a
 //! dead letter naming where it fails), then a batch's values are built by `arrow-json`.
 //!
@@ -17,7 +17,7 @@ use serde_json::Value;
 
 /// Whether a column of `data_type` is one this module reads: a list or struct of strings,
 /// 64- and 32-bit integers, doubles, booleans, lists and structs.
-pub(crate) fn is_nested(data_type: &DataType) -> bool {
+pub fn is_nested(data_type: &DataType) -> bool {
     matches!(
         data_type,
         DataType::List(_) | DataType::Struct(_) | DataType::Map(..)
@@ -51,7 +51,7 @@ fn map_value(entries: &DataType) -> Option<&DataType> {
 ///
 /// # Errors
 /// Where it does not fit and why: `[2].qty: expected a 32-bit integer, got string`.
-pub(crate) fn check(value: &Value, data_type: &DataType) -> Result<(), String> {
+pub fn check(value: &Value, data_type: &DataType) -> Result<(), String> {
     let fits = match (value, data_type) {
         (Value::Null, _) => true,
         (Value::String(_) | Value::Number(_) | Value::Bool(_), DataType::Utf8)
@@ -123,7 +123,7 @@ fn got(value: &Value) -> String {
 ///
 /// # Errors
 /// When `arrow-json` cannot build it (the values were checked, so it can).
-pub(crate) fn build(values: &[Value], data_type: &DataType) -> Result<ArrayRef, ArrowError> {
+pub fn build(values: &[Value], data_type: &DataType) -> Result<ArrayRef, ArrowError> {
     let schema = Arc::new(Schema::new(vec![Field::new("v", data_type.clone(), true)]));
     let mut decoder = arrow_json::ReaderBuilder::new(schema)
         .with_batch_size(values.len().max(1))

@@ -1,0 +1,177 @@
+//! Spark's `from_json(text, schema)`: JSON text parsed into a typed value, as the JSON
+//! decoder reads a declared nested column ([`crate::nested`]).
+//!
+//! The schema is a string literal: `'ARRAY<STRING>'`, `'MAP<STRING, BIGINT>'`,
+//! `'STRUCT<a: INT, b: STRING>'` or Spark's field list `'a INT, b STRING'` (a struct).
+//! NULL text gives NULL. Text that is no JSON, or JSON that does not fit the schema, fails
+//! its row, which then goes to the dead-letter table with the reason, where Spark's default
+//! (`PERMISSIVE`) mode would give NULL and lose it silently.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+use serde_json::Value;
+
+use crate::field_type::FieldType;
+use crate::nested;
+
+/// Spark's `from_json`.
+pub(super) fn from_json() -> ScalarUDF {
+    ScalarUDF::from(FromJson {
+        signature: Signature::string(2, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FromJson {
+    signature: Signature,
+}
+
+/// The type a `from_json` schema literal names.
+fn schema_type(schema: &str) -> std::result::Result<DataType, String> {
+    let field_type = FieldType::try_from(schema.to_owned())
+        // Spark's field list, `a INT, b STRING`: a struct of them.
+        .or_else(|e| FieldType::try_from(format!("struct<{schema}>")).map_err(|_| e))?;
+    let data_type = field_type.arrow_type();
+    if !nested::is_nested(&data_type) {
+        return Err(format!(
+            "`{schema}`: from_json reads an ARRAY, a MAP or a STRUCT (of strings, numbers, \
+             booleans and other arrays, maps and structs); cast a JSON scalar with \
+             get_json_object instead"
+        ));
+    }
+    Ok(data_type)
+}
+
+impl ScalarUDFImpl for FromJson {
+    fn name(&self) -> &str {
+        "from_json"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        plan_err!("from_json's type comes from its schema argument")
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let schema = match args.scalar_arguments.get(1) {
+            Some(Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)))) => s,
+            _ => {
+                return plan_err!(
+                    "from_json(text, schema) takes a schema that is a string literal"
+                );
+            }
+        };
+        match schema_type(schema) {
+            Ok(data_type) => Ok(Arc::new(Field::new(self.name(), data_type, true))),
+            Err(message) => plan_err!("{message}"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let data_type = args.return_field.data_type().clone();
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let texts = cast(&arrays[0], &DataType::Utf8)?;
+        let texts = texts.as_string::<i32>();
+        let mut values = Vec::with_capacity(texts.len());
+        for i in 0..texts.len() {
+            if texts.is_null(i) {
+                values.push(Value::Null);
+                continue;
+            }
+            let text = texts.value(i);
+            let value: Value = match serde_json::from_str(text) {
+                Ok(v) => v,
+                Err(e) => return exec_err!("from_json: not JSON ({e}): {}", excerpt(text)),
+            };
+            if let Err(why) = nested::check(&value, &data_type) {
+                return exec_err!("from_json: the JSON does not fit {data_type}{why}");
+            }
+            values.push(value);
+        }
+        Ok(ColumnarValue::Array(nested::build(&values, &data_type)?))
+    }
+}
+
+/// Shortens a text for an error message.
+fn excerpt(s: &str) -> &str {
+    match s.char_indices().nth(60) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use arrow::datatypes::Int64Type;
+
+    use crate::expr::SqlExpr;
+
+    use super::*;
+
+    fn batch(texts: Vec<Option<&str>>) -> RecordBatch {
+        RecordBatch::try_from_iter(vec![("s", Arc::new(StringArray::from(texts)) as ArrayRef)])
+            .unwrap()
+    }
+
+    #[test]
+    fn json_text_becomes_arrays_maps_and_structs() {
+        let b = batch(vec![Some("[1, 2, null]"), None, Some("[]")]);
+        let e = SqlExpr::compile("from_json(s, 'ARRAY<BIGINT>')", &b.schema()).unwrap();
+        let out = e.evaluate(&b).unwrap();
+        let lists = out.as_list::<i32>();
+        assert!(lists.is_null(1));
+        let first = lists.value(0);
+        let first = first.as_primitive::<Int64Type>();
+        assert_eq!((first.value(1), first.is_null(2)), (2, true));
+        assert_eq!(lists.value_length(2), 0);
+
+        let b = batch(vec![Some(r#"{"a": 1, "b": "x", "c": true}"#)]);
+        for schema in ["a INT, b STRING", "STRUCT<a: INT, b: STRING>"] {
+            let sql = format!("from_json(s, '{schema}')['b']");
+            let e = SqlExpr::compile(&sql, &b.schema()).unwrap();
+            let out = e.evaluate(&b).unwrap();
+            assert_eq!(out.as_string::<i32>().value(0), "x", "{schema}");
+        }
+        let e = SqlExpr::compile("from_json(s, 'MAP<STRING, BIGINT>')['a']", &b.schema());
+        // `b` is no integer: the row fails, naming where.
+        let err = e.unwrap().evaluate(&b).unwrap_err().to_string();
+        assert!(
+            err.contains("[\"b\"]: expected an integer, got string"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_text_fails_its_row_and_bad_schemas_are_refused() {
+        let b = batch(vec![Some("[1,")]);
+        let e = SqlExpr::compile("from_json(s, 'ARRAY<BIGINT>')", &b.schema()).unwrap();
+        let err = e.evaluate(&b).unwrap_err().to_string();
+        assert!(err.contains("from_json: not JSON"), "{err}");
+        for (sql, expected) in [
+            (
+                "from_json(s, 'BIGINT')",
+                "from_json reads an ARRAY, a MAP or a STRUCT",
+            ),
+            (
+                "from_json(s, 'ARRAY<DATE>')",
+                "a timestamp, date or decimal is not yet",
+            ),
+            ("from_json(s, s)", "a schema that is a string literal"),
+        ] {
+            let err = SqlExpr::compile(sql, &b.schema()).unwrap_err().to_string();
+            assert!(err.contains(expected), "{sql}: {err}");
+        }
+    }
+}
