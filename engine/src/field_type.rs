@@ -105,6 +105,24 @@ impl FieldType {
         }
     }
 
+    /// The type of one word, a job file's name or SQL's (`long`, `BIGINT`, `VARCHAR`), for
+    /// the types without parameters; Flink's and Spark's narrower integers are `int`: the
+    /// same values, in a wider column.
+    pub fn scalar(word: &str) -> Option<Self> {
+        Some(match word.to_ascii_lowercase().as_str() {
+            "string" | "varchar" | "text" | "char" | "character" => Self::String,
+            "long" | "bigint" | "int8" => Self::Long,
+            "int" | "integer" | "int4" | "smallint" | "int2" | "tinyint" | "short" | "byte" => {
+                Self::Int
+            }
+            "double" | "float" | "real" | "float8" => Self::Double,
+            "boolean" | "bool" => Self::Boolean,
+            "timestamp" | "timestamptz" | "timestamp_ltz" => Self::Timestamp,
+            "date" => Self::Date,
+            _ => return None,
+        })
+    }
+
     /// Parses one type at the start of `text`, returning it and the rest.
     fn parse_prefix(text: &str) -> Result<(Self, &str), String> {
         let text = text.trim_start();
@@ -112,19 +130,7 @@ impl FieldType {
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(text.len());
         let (word, rest) = text.split_at(word_end);
-        let scalar = match word.to_ascii_lowercase().as_str() {
-            "string" | "varchar" | "text" | "char" | "character" => Some(Self::String),
-            "long" | "bigint" | "int8" => Some(Self::Long),
-            "int" | "integer" | "int4" | "smallint" | "int2" | "tinyint" | "short" | "byte" => {
-                Some(Self::Int)
-            }
-            "double" | "float" | "real" | "float8" => Some(Self::Double),
-            "boolean" | "bool" => Some(Self::Boolean),
-            "timestamp" | "timestamptz" | "timestamp_ltz" => Some(Self::Timestamp),
-            "date" => Some(Self::Date),
-            _ => None,
-        };
-        if let Some(scalar) = scalar {
+        if let Some(scalar) = Self::scalar(word) {
             // A length or precision of text and timestamps (`VARCHAR(20)`, `TIMESTAMP(3)`).
             let rest = match rest.trim_start().strip_prefix('(') {
                 Some(r) if !matches!(scalar, Self::Long | Self::Int | Self::Double) => {

@@ -574,36 +574,23 @@ fn field_type(sql: &str) -> Result<String, String> {
              for values above 2^63)"
         ));
     }
-    Ok(match base {
-        "STRING" | "VARCHAR" | "TEXT" | "CHAR" | "CHARACTER" => "string",
-        "BIGINT" | "LONG" | "INT8" => "long",
-        // Flink's and Spark's narrower integers are read as INT: the same values, in a
-        // wider column.
-        "INT" | "INTEGER" | "INT4" | "SMALLINT" | "INT2" | "TINYINT" | "BYTE" | "SHORT" => "int",
-        "DOUBLE" | "FLOAT" | "REAL" | "FLOAT8" => "double",
-        "BOOLEAN" | "BOOL" => "boolean",
-        "TIMESTAMP" | "TIMESTAMPTZ" | "TIMESTAMP_LTZ" => "timestamp",
-        "DATE" => "date",
-        "ARRAY" | "STRUCT" | "MAP" => {
-            let field = crate::FieldType::try_from(sql.to_owned())
-                .map_err(|e| format!("column type `{sql}`: {e}"))?;
-            return Ok(field.to_string());
-        }
-        "DECIMAL" | "NUMERIC" | "DEC" => {
-            let digits = upper.get(base.len()..).unwrap_or_default();
-            let field = crate::FieldType::try_from(format!("decimal{digits}"))
-                .map_err(|e| format!("column type `{sql}`: {e}"))?;
-            return Ok(field.to_string());
-        }
-        _ => {
-            return Err(format!(
-                "column type `{sql}`: STRING, BIGINT, INT (SMALLINT and TINYINT are read as \
-                 INT), DOUBLE, BOOLEAN, TIMESTAMP, DATE, DECIMAL(precision, scale), \
-                 ARRAY<type> or STRUCT<name type, ...>"
-            ));
-        }
+    // A type without parameters by its first word (`TIMESTAMP(3) WITH LOCAL TIME ZONE`,
+    // `DOUBLE PRECISION`); the others parsed whole.
+    if let Some(scalar) = crate::FieldType::scalar(base) {
+        return Ok(scalar.to_string());
     }
-    .to_owned())
+    match base {
+        "ARRAY" | "STRUCT" | "MAP" | "DECIMAL" | "NUMERIC" | "DEC" => {
+            crate::FieldType::try_from(sql.to_owned())
+                .map(|field| field.to_string())
+                .map_err(|e| format!("column type `{sql}`: {e}"))
+        }
+        _ => Err(format!(
+            "column type `{sql}`: STRING, BIGINT, INT (SMALLINT and TINYINT are read as INT), \
+             DOUBLE, BOOLEAN, TIMESTAMP, DATE, DECIMAL(precision, scale), ARRAY<type> or \
+             STRUCT<name type, ...>"
+        )),
+    }
 }
 
 /// Splits off the `WITH (...)` after the column list: `(statement, options)`.
