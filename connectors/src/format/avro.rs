@@ -228,22 +228,22 @@ impl AvroDecoder {
                 Some(p) => std::mem::replace(&mut fields[*p].1, Value::Null),
                 None => Value::Null,
             };
-            if *kind == Kind::Nested {
-                let data_type = self.schema.field(j).data_type();
-                slots[j] = nested_slot(value, data_type)
-                    .map_err(|why| format!("field {:?}{why}", self.names[j]))?;
-                if matches!(slots[j], Slot::Null) && !self.nullable[j] {
-                    return Err(format!("field {:?}: null", self.names[j]));
-                }
-                continue;
-            }
-            slots[j] = slot(*kind, value).map_err(|got| {
-                format!(
-                    "field {:?}: expected {}, got {got}",
-                    self.names[j],
-                    kind_name(*kind)
-                )
-            })?;
+            slots[j] = if *kind == Kind::Nested {
+                // An Avro array, map or record as the JSON value it reads as.
+                let name = &self.names[j];
+                let json = serde_json::Value::try_from(value)
+                    .map_err(|e| format!("field {name:?}: {e}"))?;
+                Slot::nested(json, self.schema.field(j).data_type())
+                    .map_err(|why| format!("field {name:?}{why}"))?
+            } else {
+                slot(*kind, value).map_err(|got| {
+                    format!(
+                        "field {:?}: expected {}, got {got}",
+                        self.names[j],
+                        kind_name(*kind)
+                    )
+                })?
+            };
             if matches!(slots[j], Slot::Null) && !self.nullable[j] {
                 return Err(format!("field {:?}: null", self.names[j]));
             }
@@ -298,24 +298,6 @@ fn slot(kind: Kind, value: Value) -> Result<Slot<'static>, &'static str> {
         ),
         (_, other) => return Err(value_name(&other)),
     })
-}
-
-/// An Avro array, map or record as the JSON value a nested column is built from, checked
-/// against its type ([`super::json`]).
-fn nested_slot(
-    value: Value,
-    data_type: &arrow::datatypes::DataType,
-) -> Result<Slot<'static>, String> {
-    let value = match value {
-        Value::Union(_, inner) => *inner,
-        v => v,
-    };
-    if value == Value::Null {
-        return Ok(Slot::Null);
-    }
-    let json = serde_json::Value::try_from(value).map_err(|e| format!(": {e}"))?;
-    super::json::check_nested(&json, data_type)?;
-    Ok(Slot::Json(json))
 }
 
 /// Whether an Avro array, map or record (or a union with one) has the shape of a list,

@@ -11,6 +11,8 @@ use arrow::array::{
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 
+use sluice_engine::nested;
+
 use super::{RawBatch, coordinate_columns};
 use crate::dead_letter::ParseFailure;
 
@@ -87,7 +89,7 @@ impl Kind {
             &DataType::Decimal128(precision, scale) if scale >= 0 => {
                 Kind::Decimal(precision, scale as u8)
             }
-            t if super::json::is_nested(t) => Kind::Nested,
+            t if nested::is_nested(t) => Kind::Nested,
             _ => return None,
         })
     }
@@ -120,6 +122,21 @@ pub(crate) enum Slot<'de> {
     Dec(i128),
     /// A JSON array or object, checked against its column's type.
     Json(serde_json::Value),
+}
+
+impl Slot<'_> {
+    /// A JSON value for a nested column of `data_type` (from JSON, or converted from Avro),
+    /// checked against it.
+    ///
+    /// # Errors
+    /// Where the value does not fit, as [`nested::check`] says.
+    pub(crate) fn nested(value: serde_json::Value, data_type: &DataType) -> Result<Self, String> {
+        if value.is_null() {
+            return Ok(Slot::Null);
+        }
+        nested::check(&value, data_type)?;
+        Ok(Slot::Json(value))
+    }
 }
 
 /// A column being built.
@@ -195,9 +212,7 @@ impl ColumnBuilder {
             Self::Timestamp(b) => Arc::new(b.finish()),
             Self::Date32(b) => Arc::new(b.finish()),
             Self::Decimal(b) => Arc::new(b.finish()),
-            Self::Nested(data_type, values) => {
-                super::json::build_nested(&std::mem::take(values), data_type)?
-            }
+            Self::Nested(data_type, values) => nested::build(&std::mem::take(values), data_type)?,
         })
     }
 }

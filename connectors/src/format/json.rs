@@ -33,9 +33,6 @@ use crate::dead_letter::{self, EVENT_ID_COLUMN};
 mod field;
 mod timestamp;
 
-use sluice_engine::nested;
-pub(crate) use sluice_engine::nested::{build as build_nested, check as check_nested, is_nested};
-
 use field::FieldVisitor;
 
 /// Above this many target fields, keys are looked up in a hash map instead of a scan.
@@ -289,12 +286,11 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
             if kind == Kind::Nested {
                 let value: serde_json::Value = map.next_value()?;
                 let data_type = decoder.schema.field(j).data_type();
-                if let Err(why) = nested::check(&value, data_type) {
-                    return reject(self.error, format!("field {:?}{why}", decoder.names[j]));
-                }
-                self.slots[j] = match value {
-                    serde_json::Value::Null => Slot::Null,
-                    value => Slot::Json(value),
+                self.slots[j] = match Slot::nested(value, data_type) {
+                    Ok(slot) => slot,
+                    Err(why) => {
+                        return reject(self.error, format!("field {:?}{why}", decoder.names[j]));
+                    }
                 };
                 continue;
             }
