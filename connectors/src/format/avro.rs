@@ -281,7 +281,7 @@ fn slot(kind: Kind, value: Value) -> Result<Slot<'static>, &'static str> {
         (Kind::Decimal(p, _), Value::Decimal(d)) => match <Vec<u8>>::try_from(&d) {
             Ok(bytes) if bytes.len() <= 16 => {
                 let v = decimal::from_be_bytes(&bytes);
-                if v.unsigned_abs() >= 10u128.pow(u32::from(p)) {
+                if !decimal::fits(v, p) {
                     return Err("a decimal with more digits than the column's precision");
                 }
                 Slot::Dec(v)

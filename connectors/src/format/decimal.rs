@@ -74,7 +74,7 @@ pub fn parse(text: &str, precision: u8, scale: u8) -> Result<i128, String> {
         value = value * 10 + i128::from(b - b'0');
     }
     value = value * 10i128.pow(zeros as u32) + i128::from(round_up);
-    if value >= 10i128.pow(u32::from(precision)) {
+    if !fits(value, precision) {
         return Err(too_large());
     }
     Ok(if negative { -value } else { value })
@@ -86,7 +86,7 @@ pub fn parse(text: &str, precision: u8, scale: u8) -> Result<i128, String> {
 /// When `v` has more than `precision - scale` digits.
 pub fn from_integer(v: i128, precision: u8, scale: u8) -> Result<i128, String> {
     v.checked_mul(10i128.pow(u32::from(scale)))
-        .filter(|u| u.unsigned_abs() < 10u128.pow(u32::from(precision)))
+        .filter(|u| fits(*u, precision))
         .ok_or_else(|| {
             format!(
                 "{v} does not fit decimal({precision}, {scale}): at most {} digits before the \
@@ -109,8 +109,13 @@ pub(crate) fn from_be_bytes(bytes: &[u8]) -> i128 {
     i128::from_be_bytes(buf)
 }
 
-/// Shortens a value for an error message.
-fn excerpt(s: &str) -> &str {
+/// Whether the unscaled value `v` has at most `precision` digits.
+pub(crate) fn fits(v: i128, precision: u8) -> bool {
+    v.unsigned_abs() < 10u128.pow(u32::from(precision))
+}
+
+/// Shortens a value for an error message (the JSON decoder's too).
+pub(crate) fn excerpt(s: &str) -> &str {
     match s.char_indices().nth(40) {
         Some((end, _)) => &s[..end],
         None => s,

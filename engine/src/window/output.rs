@@ -127,16 +127,21 @@ fn integer_sums<'a>(
         overflowed += usize::from(sum.is_none());
         sum
     }));
-    if overflowed > 0 {
-        state.overflows.inc_by(overflowed as u64);
-        warn!(
-            aggregate = name,
-            windows = overflowed,
-            "a sum of integers does not fit a BIGINT; written as NULL (cast the column to \
-             DOUBLE to sum it approximately)"
-        );
-    }
+    note_overflows(state, name, overflowed, || {
+        "a sum of integers does not fit a BIGINT; written as NULL (cast the column to DOUBLE \
+         to sum it approximately)"
+            .to_owned()
+    });
     Arc::new(sums)
+}
+
+/// Counts `windows` results of the aggregate `name` written NULL because they did not fit
+/// their type, and warns, saying `what` happened.
+fn note_overflows(state: &WindowState, name: &str, windows: usize, what: impl FnOnce() -> String) {
+    if windows > 0 {
+        state.overflows.inc_by(windows as u64);
+        warn!(aggregate = name, windows, "{}", what());
+    }
 }
 
 /// Exact sums, averages, minimums or maximums of a decimal's unscaled values, in `out`
@@ -176,15 +181,12 @@ fn decimals<'a>(
         value
     }))
     .with_precision_and_scale(precision, scale)?;
-    if overflowed > 0 {
-        state.overflows.inc_by(overflowed as u64);
-        warn!(
-            aggregate = name,
-            windows = overflowed,
+    note_overflows(state, name, overflowed, || {
+        format!(
             "a decimal {function:?} does not fit {out}; written as NULL (cast the column to \
              DOUBLE to aggregate it approximately)"
-        );
-    }
+        )
+    });
     Ok(Arc::new(values))
 }
 

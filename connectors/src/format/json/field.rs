@@ -10,7 +10,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use super::reject;
 use super::timestamp::{parse_date_days, parse_timestamp_micros};
 use crate::format::column::{Kind, Slot};
-use crate::format::decimal;
+use crate::format::decimal::{self, excerpt};
 
 /// Parses one field value into a slot of its column's kind.
 pub(super) struct FieldVisitor<'a> {
@@ -167,13 +167,5 @@ impl<'de> Visitor<'de> for FieldVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Slot<'de>, A::Error> {
         self.nested(de::value::MapAccessDeserializer::new(map), "object")
-    }
-}
-
-/// Shortens a string for an error message.
-fn excerpt(s: &str) -> &str {
-    match s.char_indices().nth(40) {
-        Some((end, _)) => &s[..end],
-        None => s,
     }
 }
