@@ -11,10 +11,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, Int32Array, RecordBatch, RecordBatchOptions, UInt32Array,
-};
-use arrow::compute::take;
+use arrow::array::{Array, AsArray, Int32Array, RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +51,8 @@ pub struct Unnest {
     outer: bool,
     /// The first position, when positions are added.
     first: Option<i32>,
+    /// The array column's type as a list (of 32-bit offsets).
+    list_type: DataType,
     schema: SchemaRef,
 }
 
@@ -99,6 +99,7 @@ impl Unnest {
             column,
             outer: spec.outer,
             first: spec.position.as_ref().map(|p| p.first),
+            list_type: DataType::List(Arc::clone(element)),
             schema: Arc::new(Schema::new(fields)),
         })
     }
@@ -114,40 +115,22 @@ impl Unnest {
     /// Only when Arrow fails to take the rows.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let array = batch.column(self.column);
-        let (values, range): Elements<'_> = match array.data_type() {
-            DataType::List(_) => {
-                let list = array.as_list::<i32>();
-                let offsets = list.value_offsets();
-                (
-                    list.values(),
-                    Box::new(move |i| (offsets[i] as usize, offsets[i + 1] as usize)),
-                )
-            }
-            DataType::LargeList(_) => {
-                let list = array.as_list::<i64>();
-                let offsets = list.value_offsets();
-                (
-                    list.values(),
-                    Box::new(move |i| (offsets[i] as usize, offsets[i + 1] as usize)),
-                )
-            }
-            _ => {
-                let list = array.as_fixed_size_list();
-                let n = list.value_length() as usize;
-                (
-                    list.values(),
-                    Box::new(move |i| {
-                        let start = list.value_offset(i) as usize;
-                        (start, start + n)
-                    }),
-                )
-            }
+        // Large and fixed-size lists as lists: one way to find each row's elements.
+        let array = match array.data_type() {
+            DataType::List(_) => Arc::clone(array),
+            _ => cast(array, &self.list_type)?,
         };
+        let lists = array.as_list::<i32>();
+        let (values, offsets) = (lists.values(), lists.value_offsets());
         let mut rows = Vec::with_capacity(batch.num_rows());
         let mut elements = Vec::with_capacity(batch.num_rows());
         let mut positions = Vec::new();
         for i in 0..batch.num_rows() {
-            let (start, end) = if array.is_null(i) { (0, 0) } else { range(i) };
+            let (start, end) = if lists.is_null(i) {
+                (0, 0)
+            } else {
+                (offsets[i] as usize, offsets[i + 1] as usize)
+            };
             if start == end {
                 if self.outer {
                     rows.push(i as u32);
@@ -182,9 +165,6 @@ impl Unnest {
     }
 }
 
-/// A list column's values, and each row's range of them.
-type Elements<'a> = (&'a ArrayRef, Box<dyn Fn(usize) -> (usize, usize) + 'a>);
-
 fn names(schema: &Schema) -> String {
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     names.join(", ")
@@ -192,7 +172,7 @@ fn names(schema: &Schema) -> String {
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{FixedSizeListArray, Int32Array, ListArray, StringArray};
+    use arrow::array::{ArrayRef, FixedSizeListArray, Int32Array, ListArray, StringArray};
     use arrow::datatypes::Int32Type;
 
     use super::*;
