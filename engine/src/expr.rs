@@ -38,6 +38,7 @@ mod infallible;
 mod json;
 mod rounding;
 mod spark;
+mod split;
 mod text;
 
 /// The functions that read the clock, which a simplification with a time replaces.
@@ -77,6 +78,7 @@ impl SqlExpr {
         ctx.register_udf(json::get_json_object());
         ctx.register_udf(json::json_value());
         ctx.register_udf(from_json::from_json());
+        ctx.register_udf(split::spark_split());
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let spark = spark::rewrite(sql, &names)

@@ -25,6 +25,9 @@ JSON arrays read into ARRAY columns.
         attr_keys    id, k: a row per key of `attrs` (explode(map_keys(attrs)))
         attr_red     id, red: attrs['red'] (null where the map has no such key)
         text_labels  id, label: explode(from_json(labels_text, 'ARRAY<STRING>'))
+        runs         id, pos, col: posexplode(split(tags, ',+', 3)), by a regex into at
+                     most 3 parts (Python's re.split with maxsplit=2, which splits as
+                     Java's String.split(regex, 3) for a regex that matches no empty text)
         dead_letters exactly the records whose `labels` is no array
 
 Prints one JSON object; exits 0 when the tables match, 1 when they differ.
@@ -36,6 +39,7 @@ import collections
 import json
 import os
 import random
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -98,7 +102,7 @@ def bad(row) -> bool:
 def oracle(rows):
     tagged, all_tags, windows = [], [], collections.Counter()
     labelled, items, positioned, ordinals, keys, red = [], [], [], [], [], []
-    text_labels = []
+    text_labels, runs = [], []
     for row in rows:
         if bad(row):
             continue
@@ -117,6 +121,8 @@ def oracle(rows):
         if row["tags"] is None:
             all_tags.append((row["id"], None))
             continue
+        for pos, part in enumerate(re.split(",+", row["tags"], maxsplit=2)):
+            runs.append((row["id"], pos, part))
         for tag in row["tags"].split(","):
             tagged.append((row["id"], tag))
             all_tags.append((row["id"], tag))
@@ -126,13 +132,13 @@ def oracle(rows):
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
     return [sorted(rows, key=key) for rows in
             (tagged, all_tags, per_tag, labelled, items, positioned, ordinals, keys, red,
-             text_labels)]
+             text_labels, runs)]
 
 
 def check(args) -> dict:
     rows = read_rows(args.dir)
     (want_tagged, want_all, want_windows, want_labels, want_items, want_positioned,
-     want_ordinals, want_keys, want_red, want_text_labels) = oracle(rows)
+     want_ordinals, want_keys, want_red, want_text_labels, want_runs) = oracle(rows)
     con = connect()
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
 
@@ -153,7 +159,8 @@ def check(args) -> dict:
             ("ordinals", "id, sku, n", want_ordinals),
             ("attr_keys", "id, k", want_keys),
             ("attr_red", "id, red", want_red),
-            ("text_labels", "id, label", want_text_labels)):
+            ("text_labels", "id, label", want_text_labels),
+            ("runs", "id, pos, col", want_runs)):
         have = got(table, columns)
         result[table] = {"rows_expected": len(want), "rows": len(have)}
         if have != want:
@@ -175,6 +182,12 @@ def check(args) -> dict:
     nulls = sum(1 for _, tag in want_all if tag is None)
     if not empty or not nulls:
         problems.append("the input exercised no empty tag or no null tags")
+    texts = [r["tags"] for r in rows if r["tags"] and not bad(r)]
+    capped = sum(1 for t in texts if len(re.split(",+", t)) > 3)
+    collapsed = sum(1 for t in texts if ",," in t)
+    if not capped or not collapsed:
+        problems.append("the input exercised no split limit or no run of commas")
+    result.update(capped=capped, collapsed=collapsed)
     result.update(empty_tags=empty, null_tags=nulls, ok=not problems, problems=problems)
     return result
 

@@ -712,8 +712,9 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
 /// `ARRAY<STRUCT<sku STRING, qty INT>>` (a value that is no array is a dead letter), with
 /// their positions (`posexplode` from 0, `WITH ORDINALITY` from 1), and of a JSON object
 /// declared `MAP<STRING, BIGINT>` (its keys exploded, a key's value read); and of JSON text
-/// parsed by `from_json` (text that is no JSON fails its row: a dead letter). An
-/// oracle splits the same text with Python's `str.split` (an empty text is one empty tag,
+/// parsed by `from_json` (text that is no JSON fails its row: a dead letter); and the
+/// text split by the regex `,+` into at most 3 parts. An oracle splits the same text with
+/// Python's `str.split` and `re.split` (an empty text is one empty tag,
 /// as in Spark; a null one gives no row, or one null row when outer) and walks the same
 /// arrays, and DuckDB's Delta reader reads the tables, clean and through three kills.
 #[test]
@@ -746,7 +747,8 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
              INSERT INTO attr_keys SELECT id, explode(map_keys(attrs)) AS k FROM events;\n\
              INSERT INTO attr_red SELECT id, attrs['red'] AS red FROM events;\n\
              INSERT INTO text_labels SELECT id, \
-               explode(from_json(labels_text, 'ARRAY<STRING>')) AS label FROM events;\n",
+               explode(from_json(labels_text, 'ARRAY<STRING>')) AS label FROM events;\n\
+             INSERT INTO runs SELECT id, posexplode(split(tags, ',+', 3)) FROM events;\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;

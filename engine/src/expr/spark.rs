@@ -12,7 +12,8 @@
 //! | `datediff(end, start)` | days from `start`'s date to `end`'s |
 //! | `date_add(d, n)`, `date_sub(d, n)` | the date `n` days after (before) `d`'s |
 //! | `regexp_extract(s, 'p', i)` | group `i` of the first match (0: the whole match), `''` when none |
-//! | `split(s, ',')`, `split(s, '\\|')` | `string_to_array(s, ',')` (`['']` of `''`, as in Spark): a delimiter, not yet a regex |
+//! | `split(s, ',')`, `split(s, '\\|')` | `string_to_array(s, ',')` (`['']` of `''`, as in Spark) |
+//! | `split(s, '\\s+')`, `split(s, ',', 2)` | `spark_split(s, '\\s+', -1)`: by a regex, at most `limit` parts (the `split` module) |
 //! | `size(a)` | `CAST(cardinality(a) AS INT)`: NULL of NULL, as Spark 4 (ANSI) gives |
 //! | `from_unixtime(secs[, 'yyyy-MM-dd'])` | `to_char` of the whole seconds (a double is cut off, as Spark casts it): text, as Spark's and Flink's, not DataFusion's timestamp |
 //! | Flink's `TO_TIMESTAMP_LTZ(epoch, 3)` (precision 0, 3, 6 or 9) | the UTC timestamp of the epoch's seconds, milliseconds, ... |
@@ -40,6 +41,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
+
+use super::split;
 
 /// `sql` with Spark's functions written as DataFusion's and its column names resolved
 /// among `columns`; `None` when nothing changed (or it does not parse, which the compiler
@@ -276,24 +279,25 @@ fn text_call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) -> Rew
             )
         }
         ("regexp_extract", _) => return Err(wrong("a string, a pattern and a group number")),
-        ("split", [value, pattern]) => {
-            let delimiter = string_literal(pattern)
-                .as_deref()
-                .and_then(plain_delimiter)
-                .ok_or_else(|| {
-                    wrong(
-                        "a text and a pattern that is a plain delimiter, a string literal such \
-                         as ',' or '\\|' (regex operators are not supported yet)",
-                    )
-                })?;
-            // Spark splits empty text into one empty string.
-            format!(
-                "CASE WHEN {value} = '' THEN make_array('') \
-                 ELSE string_to_array({value}, {}) END",
-                quote(&delimiter)
-            )
+        ("split", [value, pattern, limit @ ..]) if limit.len() <= 1 => {
+            let pattern = string_literal(pattern)
+                .ok_or_else(|| wrong("a regex that is a string literal, such as ',' or '\\s+'"))?;
+            match (plain_delimiter(&pattern), limit) {
+                // Spark splits empty text into one empty string.
+                (Some(delimiter), []) => format!(
+                    "CASE WHEN {value} = '' THEN make_array('') \
+                     ELSE string_to_array({value}, {}) END",
+                    quote(&delimiter)
+                ),
+                _ => format!(
+                    "{}({value}, {}, CAST({} AS BIGINT))",
+                    split::NAME,
+                    quote(&pattern.replace("\\\\", "\\")),
+                    limit.first().map_or("-1", String::as_str)
+                ),
+            }
         }
-        ("split", _) => return Err(wrong("a text and a delimiter (no limit yet)")),
+        ("split", _) => return Err(wrong("a text, a regex and an optional limit")),
         // Spark 4's (ANSI) size: NULL of NULL, as an INT.
         ("size", [array]) => format!("CAST(cardinality({array}) AS INT)"),
         ("size", _) => return Err(wrong("one array or map")),

@@ -354,8 +354,8 @@ fn epochs_become_utc_timestamps() {
     assert!(err.contains("precision of 0, 3, 6 or 9"), "{err}");
 }
 
-/// Spark's `split` by a plain delimiter: empty parts kept, an empty text one empty part
-/// (`split('', ',')` is `[""]` in Spark), a null text null; a regex refused.
+/// Spark's `split` by a delimiter or a regex: empty parts kept, an empty text one empty
+/// part (`split('', ',')` is `[""]` in Spark), a null text null.
 #[test]
 fn split_by_a_delimiter_gives_spark_s_parts() {
     use arrow::array::{Array, AsArray};
@@ -407,16 +407,30 @@ fn split_by_a_delimiter_gives_spark_s_parts() {
         parts("split(s, '\\|')"),
         [v(&["a,b,,c"]), v(&[""]), None, v(&["x", "y"])]
     );
-    for regex in [
-        "split(s, '|')",
-        "split(s, '[,;]')",
-        "split(s, '\\d')",
-        "split(s, '')",
+    // By a regex, and with a limit (Java's split, see the `split` module).
+    assert_eq!(
+        parts("split(s, '[,|]')"),
+        [v(&["a", "b", "", "c"]), v(&[""]), None, v(&["x", "y"])]
+    );
+    assert_eq!(
+        parts("split(s, ',', 2)"),
+        [v(&["a", "b,,c"]), v(&[""]), None, v(&["x|y"])]
+    );
+    assert_eq!(
+        parts("split(s, ',+', 0)"),
+        [v(&["a", "b", "c"]), v(&[""]), None, v(&["x|y"])]
+    );
+    assert_eq!(parts("split(s, '')")[3], v(&["x", "|", "y"]));
+    for (sql, expected) in [
+        ("split(s, s)", "a regex that is a string literal"),
+        (
+            "split(s, ',', length(s))",
+            "a limit that is an integer literal",
+        ),
+        ("split(s, '(?=b)')", "the regex `(?=b)`"),
+        ("split(s)", "a text, a regex and an optional limit"),
     ] {
-        let err = SqlExpr::compile(regex, &batch.schema()).unwrap_err();
-        assert!(
-            err.to_string().contains("a plain delimiter"),
-            "{regex}: {err}"
-        );
+        let err = SqlExpr::compile(sql, &batch.schema()).unwrap_err();
+        assert!(err.to_string().contains(expected), "{sql}: {err}");
     }
 }
