@@ -227,18 +227,6 @@ impl FieldType {
             _ => Err(format!("unknown type `{}`: {FIELD_TYPES}", text.trim())),
         }
     }
-
-    /// Whether values of it may sit inside an array or a struct: JSON's own kinds (text,
-    /// numbers, booleans), and arrays and structs of them.
-    fn nests(&self) -> bool {
-        match self {
-            Self::String | Self::Long | Self::Int | Self::Double | Self::Boolean => true,
-            Self::Array(item) => item.nests(),
-            Self::Struct(fields) => fields.iter().all(|(_, t)| t.nests()),
-            Self::Map(value) => value.nests(),
-            Self::Timestamp | Self::Date | Self::Decimal { .. } => false,
-        }
-    }
 }
 
 fn open_angle<'a>(rest: &'a str, text: &str) -> Result<&'a str, String> {
@@ -260,13 +248,6 @@ impl TryFrom<String> for FieldType {
         let (t, rest) = Self::parse_prefix(&text)?;
         if !rest.trim().is_empty() {
             return Err(format!("`{text}`: `{}` after the type", rest.trim()));
-        }
-        if matches!(t, Self::Array(_) | Self::Struct(_) | Self::Map(_)) && !t.nests() {
-            return Err(format!(
-                "`{text}`: inside an array or a struct, strings, numbers (long, int, double), \
-                 booleans, arrays, structs and maps are read; a timestamp, date or decimal is not \
-                 yet (read it as a string, and CAST it)"
-            ));
         }
         Ok(t)
     }
@@ -369,7 +350,10 @@ mod tests {
             ]))
         );
         let err = |text: &str| parse(text).unwrap_err();
-        assert!(err("array<timestamp>").contains("a timestamp, date or decimal is not yet"));
+        assert_eq!(
+            parse("array<timestamp>"),
+            Ok(FieldType::Array(Box::new(FieldType::Timestamp)))
+        );
         assert!(err("array<string").contains("a `<` unclosed"));
         assert!(err("array<string> x").contains("`x` after the type"));
         assert!(err("struct<a: int, a: int>").contains("a name of its own"));

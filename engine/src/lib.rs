@@ -18,6 +18,7 @@
 pub mod aggregate;
 pub mod batch;
 pub mod changelog;
+pub mod decimal;
 pub mod dedup;
 mod epoch;
 pub mod error;
@@ -34,6 +35,7 @@ pub mod runtime;
 pub mod stateless;
 pub mod stream_join;
 pub mod table_feed;
+pub mod timestamp;
 pub mod top_n;
 pub mod union;
 pub mod unnest;

@@ -3,6 +3,11 @@
 //! its column's type as its record is parsed (a value that does not fit makes the record a
 //! dead letter naming where it fails), then a batch's values are built by `arrow-json`.
 //!
+//! Timestamps, dates and decimals inside them are read as in a top-level column: a
+//! timestamp from RFC 3339 text (or Flink's and Spark's forms) or epoch milliseconds, a
+//! date from `YYYY-MM-DD`, a decimal from a number or quoted number, rounded half up to
+//! its places.
+//!
 //! Inside a nested value, as in a top-level column, a number or a boolean in a string field
 //! is its JSON text (`5` is `"5"`); a string in a number field does not fit, nor does an
 //! array or object in a string field. Objects' other keys are skipped and their missing
@@ -11,12 +16,15 @@
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::error::ArrowError;
 use serde_json::Value;
 
-/// Whether a column of `data_type` is one this module reads: a list or struct of strings,
-/// 64- and 32-bit integers, doubles, booleans, lists and structs.
+use crate::{decimal, timestamp};
+
+/// Whether a column of `data_type` is one this module reads: a list, struct or map (of
+/// text keys) of strings, 64- and 32-bit integers, doubles, booleans, timestamps, dates,
+/// decimals, lists, structs and maps.
 pub fn is_nested(data_type: &DataType) -> bool {
     matches!(
         data_type,
@@ -27,7 +35,9 @@ pub fn is_nested(data_type: &DataType) -> bool {
 fn nests(data_type: &DataType) -> bool {
     match data_type {
         DataType::Utf8 | DataType::Int64 | DataType::Int32 | DataType::Float64 => true,
-        DataType::Boolean => true,
+        DataType::Boolean | DataType::Date32 => true,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => true,
+        DataType::Decimal128(_, scale) => *scale >= 0,
         DataType::List(item) => nests(item.data_type()),
         DataType::Struct(fields) => fields.iter().all(|f| nests(f.data_type())),
         DataType::Map(entries, _) => map_value(entries.data_type()).is_some_and(nests),
@@ -47,11 +57,47 @@ fn map_value(entries: &DataType) -> Option<&DataType> {
     }
 }
 
-/// Checks that `value` fits `data_type`.
+/// Checks that `value` fits `data_type`, and writes its timestamps, dates and decimals as
+/// [`build`] reads them: a timestamp as its microseconds, a date as its days and a decimal
+/// as its text with the type's places.
 ///
 /// # Errors
 /// Where it does not fit and why: `[2].qty: expected a 32-bit integer, got string`.
-pub fn check(value: &Value, data_type: &DataType) -> Result<(), String> {
+pub fn conform(value: &mut Value, data_type: &DataType) -> Result<(), String> {
+    match (value, data_type) {
+        (Value::Array(items), DataType::List(item)) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                conform(v, item.data_type()).map_err(|e| format!("[{i}]{e}"))?;
+            }
+        }
+        (Value::Object(map), DataType::Map(entries, _)) => {
+            let value = map_value(entries.data_type())
+                .ok_or_else(|| ": a map whose keys are not text".to_owned())?;
+            for (key, v) in map.iter_mut() {
+                conform(v, value).map_err(|e| format!("[{key:?}]{e}"))?;
+            }
+        }
+        (Value::Object(map), DataType::Struct(fields)) => {
+            for field in fields {
+                if let Some(v) = map.get_mut(field.name()) {
+                    conform(v, field.data_type()).map_err(|e| format!(".{}{e}", field.name()))?;
+                }
+            }
+        }
+        (value, data_type) => {
+            if let Some(written) = scalar(value, data_type)? {
+                *value = written;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a value that is no array or object (or one where no list, map or struct is
+/// declared) fits `data_type`: `None` when it does as it is, the value to write instead
+/// for a timestamp, date or decimal.
+fn scalar(value: &Value, data_type: &DataType) -> Result<Option<Value>, String> {
+    let mismatch = || format!(": expected {}, got {}", expected(data_type), got(value));
     let fits = match (value, data_type) {
         (Value::Null, _) => true,
         (Value::String(_) | Value::Number(_) | Value::Bool(_), DataType::Utf8)
@@ -59,39 +105,38 @@ pub fn check(value: &Value, data_type: &DataType) -> Result<(), String> {
         (Value::Number(n), DataType::Int64) => n.is_i64(),
         (Value::Number(n), DataType::Int32) => n.as_i64().is_some_and(|v| i32::try_from(v).is_ok()),
         (Value::Number(_), DataType::Float64) => true,
-        (Value::Array(items), DataType::List(item)) => {
-            for (i, v) in items.iter().enumerate() {
-                check(v, item.data_type()).map_err(|e| format!("[{i}]{e}"))?;
-            }
-            true
+        // As a top-level column: RFC 3339 text (or Flink's and Spark's forms), or epoch
+        // milliseconds.
+        (Value::String(s), DataType::Timestamp(..)) => {
+            let micros = timestamp::parse_timestamp_micros(s)
+                .ok_or_else(|| format!(": invalid timestamp {:?}", decimal::excerpt(s)))?;
+            return Ok(Some(micros.into()));
         }
-        (Value::Object(map), DataType::Map(entries, _)) => {
-            let value = map_value(entries.data_type())
-                .ok_or_else(|| ": a map whose keys are not text".to_owned())?;
-            for (key, v) in map {
-                check(v, value).map_err(|e| format!("[{key:?}]{e}"))?;
-            }
-            true
+        (Value::Number(n), DataType::Timestamp(..)) => {
+            let micros = n.as_i64().and_then(|ms| ms.checked_mul(1000));
+            return micros.map(|us| Some(us.into())).ok_or_else(mismatch);
         }
-        (Value::Object(map), DataType::Struct(fields)) => {
-            for field in fields {
-                if let Some(v) = map.get(field.name()) {
-                    check(v, field.data_type()).map_err(|e| format!(".{}{e}", field.name()))?;
-                }
-            }
-            true
+        (Value::String(s), DataType::Date32) => {
+            let days = timestamp::parse_date_days(s)
+                .ok_or_else(|| format!(": invalid date {:?}", decimal::excerpt(s)))?;
+            return Ok(Some(days.into()));
+        }
+        (Value::String(_) | Value::Number(_), &DataType::Decimal128(precision, scale)) => {
+            let scale = u8::try_from(scale).map_err(|_| mismatch())?;
+            let unscaled = match value {
+                Value::Number(n) => match n.as_i64() {
+                    Some(v) => decimal::from_integer(i128::from(v), precision, scale),
+                    None => decimal::parse(&n.to_string(), precision, scale),
+                },
+                Value::String(s) => decimal::parse(s, precision, scale),
+                _ => unreachable!("a string or a number"),
+            };
+            let unscaled = unscaled.map_err(|e| format!(": {e}"))?;
+            return Ok(Some(decimal::text(unscaled, scale).into()));
         }
         _ => false,
     };
-    if fits {
-        Ok(())
-    } else {
-        Err(format!(
-            ": expected {}, got {}",
-            expected(data_type),
-            got(value)
-        ))
-    }
+    if fits { Ok(None) } else { Err(mismatch()) }
 }
 
 fn expected(data_type: &DataType) -> &'static str {
@@ -101,6 +146,9 @@ fn expected(data_type: &DataType) -> &'static str {
         DataType::Int32 => "a 32-bit integer",
         DataType::Float64 => "a number",
         DataType::Boolean => "a boolean",
+        DataType::Timestamp(..) => "a timestamp (RFC 3339 text or epoch milliseconds)",
+        DataType::Date32 => "a date (YYYY-MM-DD)",
+        DataType::Decimal128(..) => "a decimal number",
         DataType::List(_) => "an array",
         DataType::Map(..) => "an object (a map)",
         _ => "an object",
@@ -118,7 +166,7 @@ fn got(value: &Value) -> String {
     }
 }
 
-/// The values, each checked by [`check`] (`Null` for a missing one), as a column of
+/// The values, each made to conform by [`conform`] (`Null` for a missing one), as a column of
 /// `data_type`, built by `arrow-json`.
 ///
 /// # Errors
@@ -144,7 +192,9 @@ pub fn build(values: &[Value], data_type: &DataType) -> Result<ArrayRef, ArrowEr
 #[cfg(test)]
 mod tests {
     use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{Fields, Int32Type};
+    use arrow::datatypes::{
+        Date32Type, Decimal128Type, Fields, Int32Type, TimestampMicrosecondType,
+    };
     use serde_json::json;
 
     use super::*;
@@ -160,6 +210,85 @@ mod tests {
         )))
     }
 
+    fn check(value: &Value, data_type: &DataType) -> Result<(), String> {
+        conform(&mut value.clone(), data_type)
+    }
+
+    #[test]
+    fn timestamps_dates_and_decimals_are_read_as_top_level_columns() {
+        let t = DataType::Struct(Fields::from(vec![
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("day", DataType::Date32, true),
+            Field::new("price", DataType::Decimal128(5, 2), true),
+        ]));
+        let list = DataType::List(Arc::new(Field::new("item", t.clone(), true)));
+        assert!(is_nested(&list));
+        let mut values = vec![
+            json!([
+                {"at": "2026-01-01T00:00:01.5Z", "day": "2026-01-02", "price": 1.005},
+                {"at": 1_767_225_600_000_i64, "price": "-12.344"},
+                {"at": "2026-01-01 01:00:00+01:00", "price": 7},
+            ]),
+            Value::Null,
+        ];
+        for v in &mut values {
+            conform(v, &list).unwrap();
+        }
+        let column = build(&values, &list).unwrap();
+        let lists = column.as_list::<i32>();
+        assert!(lists.is_null(1));
+        let rows = lists.value(0);
+        let rows = rows.as_struct();
+        let at = rows.column(0).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(
+            at.values(),
+            &[
+                1_767_225_601_500_000,
+                1_767_225_600_000_000,
+                1_767_225_600_000_000
+            ]
+        );
+        assert_eq!(
+            rows.column(0).data_type(),
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
+        let day = rows.column(1).as_primitive::<Date32Type>();
+        assert_eq!((day.value(0), day.is_null(1)), (20_455, true));
+        // Rounded half up to the places, as a top-level DECIMAL column.
+        let price = rows.column(2).as_primitive::<Decimal128Type>();
+        assert_eq!(price.values(), &[101, -1234, 700]);
+
+        for (value, why) in [
+            (
+                json!({"at": "yesterday"}),
+                ".at: invalid timestamp \"yesterday\"",
+            ),
+            (
+                json!({"at": 1.5}),
+                ".at: expected a timestamp (RFC 3339 text or epoch milliseconds), got number 1.5",
+            ),
+            (
+                json!({"day": "2026-02-30"}),
+                ".day: invalid date \"2026-02-30\"",
+            ),
+            (
+                json!({"price": "1000"}),
+                ".price: \"1000\" does not fit decimal(5, 2)",
+            ),
+            (
+                json!({"price": true}),
+                ".price: expected a decimal number, got boolean",
+            ),
+        ] {
+            let err = check(&value, &t).unwrap_err();
+            assert!(err.starts_with(why), "{value}: {err}");
+        }
+    }
+
     #[test]
     fn values_are_checked_where_they_fail() {
         let t = items();
@@ -167,7 +296,7 @@ mod tests {
         assert!(!is_nested(&DataType::Utf8));
         let ts = DataType::List(Arc::new(Field::new(
             "item",
-            DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
             true,
         )));
         assert!(!is_nested(&ts));

@@ -9,7 +9,12 @@ JSON arrays read into ARRAY columns.
       empty or null; some values no array at all, which makes the record a dead letter);
       `items`, a JSON array of objects {sku, qty} (qty sometimes missing); `attrs`, a JSON
       object of integers (a map), sometimes null; `labels_text`, the labels' JSON as text
-      (some of it not JSON, which fails the row of the query parsing it: a dead letter).
+      (some of it not JSON, which fails the row of the query parsing it: a dead letter);
+      `visits`, a JSON array of objects {at, day, amount} declared
+      ARRAY<STRUCT<at TIMESTAMP, day DATE, amount DECIMAL(8, 2)>>: `at` as RFC 3339 text
+      in UTC or with an offset, or epoch milliseconds; `amount` a number or quoted number
+      of up to 4 places (some on exact ties); a few `at` texts no timestamp, which makes
+      the record a dead letter.
       Event times only grow, so no row is late for any watermark.
   check --dir DIR --out OUT
       Reads the job's tables with DuckDB's Delta extension and compares them with the
@@ -25,6 +30,9 @@ JSON arrays read into ARRAY columns.
         attr_keys    id, k: a row per key of `attrs` (explode(map_keys(attrs)))
         attr_red     id, red: attrs['red'] (null where the map has no such key)
         text_labels  id, label: explode(from_json(labels_text, 'ARRAY<STRING>'))
+        visit_rows   id, at, day, amount: a row per visit, `at` the instant its text or
+                     milliseconds name (Python's datetime.fromisoformat), `amount` rounded
+                     half up to 2 places (Python's decimal)
         runs         id, pos, col: posexplode(split(tags, ',+', 3)), by a regex into at
                      most 3 parts (Python's re.split with maxsplit=2, which splits as
                      Java's String.split(regex, 3) for a regex that matches no empty text)
@@ -36,19 +44,48 @@ Prints one JSON object; exits 0 when the tables match, 1 when they differ.
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import json
 import os
 import random
 import re
 import sys
+from decimal import ROUND_HALF_UP, Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from delta_checks import connect, lit, table_path  # noqa: E402
-from epoch_files import BASE_US, MINUTE, SEC, main, read_rows, ts_text, write_epochs  # noqa: E402
+from epoch_files import (  # noqa: E402
+    BASE_US, EPOCH, MINUTE, SEC, main, read_rows, ts_text, write_epochs)
 
 EPOCHS = 30
 PER_EPOCH = 30
 WORDS = ["red", "green", "blue", "cyan", "x"]
+
+
+def visit(rng: random.Random, t: int):
+    """One visit of an event at `t`: its time in one of the forms read, a day and an
+    amount; `at` is no timestamp in about one visit in 60."""
+    us = t - rng.randrange(0, 3600) * SEC - rng.randrange(1000) * 1000
+    form = rng.randrange(4)
+    if rng.random() < 1 / 60:
+        at = "never"
+    elif form == 0:
+        at = ts_text(us)
+    elif form == 1:
+        at = us // 1000
+    elif form == 2:
+        hours = rng.randrange(-9, 10)
+        local = EPOCH + dt.timedelta(microseconds=us) + dt.timedelta(hours=hours)
+        at = local.strftime("%Y-%m-%dT%H:%M:%S.%f") + f"{'+' if hours >= 0 else '-'}" \
+            f"{abs(hours):02d}:00"
+    else:
+        at = (EPOCH + dt.timedelta(microseconds=us)).strftime("%Y-%m-%d %H:%M:%S")
+    day = (EPOCH + dt.timedelta(days=rng.randrange(19_000, 21_000))).strftime("%Y-%m-%d")
+    cents = rng.randrange(-50_000, 500_000)
+    places = rng.randrange(5)
+    amount = f"{Decimal(cents * 100 + rng.choice([0, 50, rng.randrange(100)])) / 10_000:.{places}f}"
+    visit = {"at": at, "day": day, "amount": amount if rng.random() < 0.5 else float(amount)}
+    return visit if rng.random() < 0.9 else {k: v for k, v in visit.items() if k != "day"}
 
 
 def write(args) -> dict:
@@ -84,6 +121,8 @@ def write(args) -> dict:
                                 for _ in range(rng.randrange(0, 4))]
             if isinstance(row["labels"], list):
                 row["labels_text"] = "[1," if rng.random() < 0.05 else json.dumps(row["labels"])
+            if rng.random() < 0.7:
+                row["visits"] = [visit(rng, t) for _ in range(rng.randrange(0, 3))]
             if rng.random() < 0.85:
                 row["attrs"] = {w: rng.randrange(-5, 50) for w in
                                 rng.sample(WORDS, rng.randrange(0, 4))}
@@ -94,15 +133,32 @@ def write(args) -> dict:
     return {"files": EPOCHS, "rows": n}
 
 
-def bad(row) -> bool:
+def bad_labels(row) -> bool:
     labels = row.get("labels")
     return labels is not None and not isinstance(labels, list)
+
+
+def bad_visits(row) -> bool:
+    return any(v["at"] == "never" for v in row.get("visits") or [])
+
+
+def bad(row) -> bool:
+    return bad_labels(row) or bad_visits(row)
+
+
+def instant(at) -> int:
+    """The microseconds since the epoch that a visit's `at` names."""
+    if isinstance(at, int):
+        return at * 1000
+    t = dt.datetime.fromisoformat(at)
+    t = t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return (t - EPOCH) // dt.timedelta(microseconds=1)
 
 
 def oracle(rows):
     tagged, all_tags, windows = [], [], collections.Counter()
     labelled, items, positioned, ordinals, keys, red = [], [], [], [], [], []
-    text_labels, runs = [], []
+    text_labels, runs, visits = [], [], []
     for row in rows:
         if bad(row):
             continue
@@ -115,6 +171,9 @@ def oracle(rows):
         for n, item in enumerate(row.get("items") or [], start=1):
             items.append((row["id"], item["sku"], item.get("qty")))
             ordinals.append((row["id"], item["sku"], n))
+        for v in row.get("visits") or []:
+            amount = Decimal(str(v["amount"])).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            visits.append((row["id"], instant(v["at"]), v.get("day"), str(amount)))
         attrs = row.get("attrs")
         keys.extend((row["id"], k) for k in (attrs or {}))
         red.append((row["id"], None if attrs is None else attrs.get("red")))
@@ -132,13 +191,14 @@ def oracle(rows):
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
     return [sorted(rows, key=key) for rows in
             (tagged, all_tags, per_tag, labelled, items, positioned, ordinals, keys, red,
-             text_labels, runs)]
+             text_labels, runs, visits)]
 
 
 def check(args) -> dict:
     rows = read_rows(args.dir)
     (want_tagged, want_all, want_windows, want_labels, want_items, want_positioned,
-     want_ordinals, want_keys, want_red, want_text_labels, want_runs) = oracle(rows)
+     want_ordinals, want_keys, want_red, want_text_labels, want_runs,
+     want_visits) = oracle(rows)
     con = connect()
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
 
@@ -160,7 +220,9 @@ def check(args) -> dict:
             ("attr_keys", "id, k", want_keys),
             ("attr_red", "id, red", want_red),
             ("text_labels", "id, label", want_text_labels),
-            ("runs", "id, pos, col", want_runs)):
+            ("runs", "id, pos, col", want_runs),
+            ("visit_rows", 'id, epoch_us("at"), CAST("day" AS VARCHAR), CAST(amount AS VARCHAR)',
+             want_visits)):
         have = got(table, columns)
         result[table] = {"rows_expected": len(want), "rows": len(have)}
         if have != want:
@@ -173,7 +235,8 @@ def check(args) -> dict:
                "CAST(json_extract(payload, '$.id') AS BIGINT), reason, coalesce(error, '')")
     # A record whose labels are no array fails to decode, naming them; a row whose labels'
     # text is no JSON fails from_json, which its reason names.
-    named = [d for d in dead if (d[1] == "parse_error" and "labels" in d[2])
+    named = [d for d in dead if (d[1] == "parse_error" and ("labels" in d[2] or
+                                                            "visits" in d[2]))
              or (d[1].startswith("error:") and "from_json: not JSON" in d[1])]
     if sorted(d[0] for d in dead) != want_dead or len(named) != len(dead):
         problems.append(f"dead letters {dead[:5]}..., the oracle's ids {want_dead[:5]}...")
@@ -187,7 +250,12 @@ def check(args) -> dict:
     collapsed = sum(1 for t in texts if ",," in t)
     if not capped or not collapsed:
         problems.append("the input exercised no split limit or no run of commas")
-    result.update(capped=capped, collapsed=collapsed)
+    never = sum(1 for r in rows if bad_visits(r))
+    forms = collections.Counter(type(v["at"]).__name__ for r in rows
+                                for v in r.get("visits") or [])
+    if not never or len(forms) < 2:
+        problems.append("the input exercised no bad visit time or not every form of it")
+    result.update(capped=capped, collapsed=collapsed, bad_visits=never, visit_forms=forms)
     result.update(empty_tags=empty, null_tags=nulls, ok=not problems, problems=problems)
     return result
 

@@ -713,10 +713,13 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
 /// their positions (`posexplode` from 0, `WITH ORDINALITY` from 1), and of a JSON object
 /// declared `MAP<STRING, BIGINT>` (its keys exploded, a key's value read); and of JSON text
 /// parsed by `from_json` (text that is no JSON fails its row: a dead letter); and the
-/// text split by the regex `,+` into at most 3 parts. An oracle splits the same text with
-/// Python's `str.split` and `re.split` (an empty text is one empty tag,
-/// as in Spark; a null one gives no row, or one null row when outer) and walks the same
-/// arrays, and DuckDB's Delta reader reads the tables, clean and through three kills.
+/// text split by the regex `,+` into at most 3 parts; and of a JSON array of objects
+/// holding a timestamp (RFC 3339 text with or without an offset, or epoch milliseconds),
+/// a date and a decimal (a value that is no timestamp is a dead letter). An oracle splits
+/// the same text with Python's `str.split` and `re.split` (an empty text is one empty tag,
+/// as in Spark; a null one gives no row, or one null row when outer), walks the same
+/// arrays (reading timestamps with Python's `datetime`, decimals with its `decimal`), and
+/// DuckDB's Delta reader reads the tables, clean and through three kills.
 #[test]
 fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
     let _serial = serial();
@@ -730,6 +733,7 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
              CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, tags STRING, \
                labels ARRAY<STRING>, items ARRAY<STRUCT<sku STRING, qty INT>>, \
                attrs MAP<STRING, BIGINT>, labels_text STRING, \
+               visits ARRAY<STRUCT<at TIMESTAMP, day DATE, amount DECIMAL(8, 2)>>, \
                WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
              INSERT INTO tagged SELECT id, explode(split(tags, ',')) AS tag FROM events;\n\
              INSERT INTO all_tags SELECT id, explode_outer(split(tags, ',')) AS tag \
@@ -748,7 +752,9 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
              INSERT INTO attr_red SELECT id, attrs['red'] AS red FROM events;\n\
              INSERT INTO text_labels SELECT id, \
                explode(from_json(labels_text, 'ARRAY<STRING>')) AS label FROM events;\n\
-             INSERT INTO runs SELECT id, posexplode(split(tags, ',+', 3)) FROM events;\n",
+             INSERT INTO runs SELECT id, posexplode(split(tags, ',+', 3)) FROM events;\n\
+             INSERT INTO visit_rows SELECT id, v.at AS at, v.day AS day, v.amount AS amount \
+               FROM events CROSS JOIN UNNEST(visits) AS u (v);\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;

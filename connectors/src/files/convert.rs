@@ -17,8 +17,8 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::error::{FileError, Result};
 use crate::dead_letter::{self, ParseFailure};
-use crate::format::decimal;
 use crate::format::{COORDINATE_COLUMNS, RawBatchBuilder, coordinate_columns, coordinate_fields};
+use sluice_engine::decimal;
 
 /// What reading one file produced.
 #[derive(Debug)]

@@ -33,10 +33,14 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
+use sluice_engine::decimal;
+
 use super::column::{ColumnBuilder, Kind, Slot, decode_records};
-use super::decimal;
+use super::decimal::from_be_bytes;
 use super::{COORDINATE_COLUMNS, FormatError, RawBatch, Result, coordinate_fields};
 use crate::dead_letter::{self, EVENT_ID_COLUMN, PayloadText};
+
+mod nested;
 
 /// Largest allocation a single datum may ask for while decoding (a corrupt length prefix
 /// must not make the decoder allocate gigabytes).
@@ -139,7 +143,7 @@ impl AvroDecoder {
                 Some(p) => {
                     let avro = &record.fields[p].schema;
                     let fits = match kind {
-                        Kind::Nested => nested_fits(avro, field.data_type()),
+                        Kind::Nested => nested::fits(avro, field.data_type()),
                         kind => accepts(kind, avro),
                     };
                     if !fits {
@@ -231,10 +235,10 @@ impl AvroDecoder {
             slots[j] = if *kind == Kind::Nested {
                 // An Avro array, map or record as the JSON value it reads as.
                 let name = &self.names[j];
-                let json = serde_json::Value::try_from(value)
-                    .map_err(|e| format!("field {name:?}: {e}"))?;
-                Slot::nested(json, self.schema.field(j).data_type())
-                    .map_err(|why| format!("field {name:?}{why}"))?
+                let data_type = self.schema.field(j).data_type();
+                let json =
+                    nested::json(value, data_type).map_err(|e| format!("field {name:?}{e}"))?;
+                Slot::nested(json, data_type).map_err(|why| format!("field {name:?}{why}"))?
             } else {
                 slot(*kind, value).map_err(|got| {
                     format!(
@@ -280,7 +284,7 @@ fn slot(kind: Kind, value: Value) -> Result<Slot<'static>, &'static str> {
         // The writer's scale is the column's (checked when the decoder is built).
         (Kind::Decimal(p, _), Value::Decimal(d)) => match <Vec<u8>>::try_from(&d) {
             Ok(bytes) if bytes.len() <= 16 => {
-                let v = decimal::from_be_bytes(&bytes);
+                let v = from_be_bytes(&bytes);
                 if !decimal::fits(v, p) {
                     return Err("a decimal with more digits than the column's precision");
                 }
@@ -298,19 +302,6 @@ fn slot(kind: Kind, value: Value) -> Result<Slot<'static>, &'static str> {
         ),
         (_, other) => return Err(value_name(&other)),
     })
-}
-
-/// Whether an Avro array, map or record (or a union with one) has the shape of a list,
-/// map or struct column; the values inside are checked as each datum is read.
-fn nested_fits(avro: &AvroSchema, data_type: &arrow::datatypes::DataType) -> bool {
-    use arrow::datatypes::DataType;
-    match (avro, data_type) {
-        (AvroSchema::Union(u), _) => u.variants().iter().any(|v| nested_fits(v, data_type)),
-        (AvroSchema::Array(_), DataType::List(_))
-        | (AvroSchema::Map(_), DataType::Map(..))
-        | (AvroSchema::Record(_), DataType::Struct(_)) => true,
-        _ => false,
-    }
 }
 
 /// Whether values of Avro type `avro` can fill a column of `kind`.
@@ -658,6 +649,95 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("\"tags\""), "{e}");
+    }
+
+    /// Timestamps, dates and decimals inside records keep their values: an Avro
+    /// timestamp's microseconds are not read as a JSON number's milliseconds.
+    #[test]
+    fn timestamps_dates_and_decimals_inside_records_keep_their_values() {
+        use arrow::datatypes::{Date32Type, Fields, TimeUnit, TimestampMicrosecondType};
+
+        let avsc = r#"{"type": "record", "name": "Batch", "fields": [
+            {"name": "events", "type": {"type": "array", "items": {"type": "record",
+                "name": "Event", "fields": [
+                    {"name": "at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                    {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+                    {"name": "price", "type": ["null", {"type": "bytes",
+                        "logicalType": "decimal", "precision": 6, "scale": 2}]}]}}}
+        ]}"#;
+        let schema = AvroSchema::parse_str(avsc).unwrap();
+        let event = |us: i64, day: i32, cents: Option<i64>| {
+            Value::Record(vec![
+                ("at".into(), Value::TimestampMicros(us)),
+                ("day".into(), Value::Date(day)),
+                (
+                    "price".into(),
+                    match cents {
+                        Some(c) => Value::Union(
+                            1,
+                            Box::new(Value::Decimal(apache_avro::Decimal::from(
+                                c.to_be_bytes().to_vec(),
+                            ))),
+                        ),
+                        None => Value::Union(0, Box::new(Value::Null)),
+                    },
+                ),
+            ])
+        };
+        let mut r = Record::new(&schema).unwrap();
+        r.put(
+            "events",
+            Value::Array(vec![
+                event(1_767_225_601_123_456, 20_455, Some(-1_250)),
+                event(-1, -1, None),
+            ]),
+        );
+        let datum = apache_avro::to_avro_datum(&schema, r).unwrap();
+        let target = |price: DataType| {
+            let event = Fields::from(vec![
+                Field::new(
+                    "at",
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                    true,
+                ),
+                Field::new("day", DataType::Date32, true),
+                Field::new("price", price, true),
+            ]);
+            Arc::new(Schema::new(vec![Field::new(
+                "events",
+                DataType::new_list(DataType::Struct(event), true),
+                true,
+            )]))
+        };
+        let d = AvroDecoder::try_new(
+            avsc,
+            AvroWire::Plain,
+            target(DataType::Decimal128(6, 2)),
+            Path::new("b.avsc"),
+        )
+        .unwrap();
+        let mut raw = RawBatchBuilder::with_capacity("topic", 0, 1, 64);
+        raw.push(0, &datum);
+        let (rows, dead) = d.decode(&raw.finish(), 0).unwrap();
+        assert_eq!((rows.num_rows(), dead.num_rows()), (1, 0));
+        let events = rows.column(0).as_list::<i32>().value(0);
+        let events = events.as_struct();
+        let at = events.column(0).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(at.values(), &[1_767_225_601_123_456, -1]);
+        let day = events.column(1).as_primitive::<Date32Type>();
+        assert_eq!(day.values(), &[20_455, -1]);
+        let price = events.column(2).as_primitive::<Decimal128Type>();
+        assert_eq!((price.value(0), price.is_null(1)), (-1_250, true));
+        // A decimal of another scale inside would need rescaling: refused when built.
+        let e = AvroDecoder::try_new(
+            avsc,
+            AvroWire::Plain,
+            target(DataType::Decimal128(12, 3)),
+            Path::new("b.avsc"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("\"events\""), "{e}");
     }
 
     #[test]

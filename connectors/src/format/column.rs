@@ -129,12 +129,15 @@ impl Slot<'_> {
     /// checked against it.
     ///
     /// # Errors
-    /// Where the value does not fit, as [`nested::check`] says.
-    pub(crate) fn nested(value: serde_json::Value, data_type: &DataType) -> Result<Self, String> {
+    /// Where the value does not fit, as [`nested::conform`] says.
+    pub(crate) fn nested(
+        mut value: serde_json::Value,
+        data_type: &DataType,
+    ) -> Result<Self, String> {
         if value.is_null() {
             return Ok(Slot::Null);
         }
-        nested::check(&value, data_type)?;
+        nested::conform(&mut value, data_type)?;
         Ok(Slot::Json(value))
     }
 }

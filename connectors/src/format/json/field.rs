@@ -8,9 +8,9 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::reject;
-use super::timestamp::{parse_date_days, parse_timestamp_micros};
 use crate::format::column::{Kind, Slot};
-use crate::format::decimal::{self, excerpt};
+use sluice_engine::decimal::{self, excerpt};
+use sluice_engine::timestamp::{parse_date_days, parse_timestamp_micros};
 
 /// Parses one field value into a slot of its column's kind.
 pub(super) struct FieldVisitor<'a> {

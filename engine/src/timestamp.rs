@@ -1,5 +1,6 @@
 //! Timestamps (RFC 3339, and Flink's and Spark's JSON forms) and `YYYY-MM-DD` dates,
-//! parsed without allocation for the JSON decoder's hot path.
+//! parsed without allocation for the JSON decoder's hot path, and for timestamps and
+//! dates inside nested values.
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
 /// `days_from_civil`).
@@ -42,7 +43,7 @@ fn date_prefix(b: &[u8]) -> Option<i64> {
 }
 
 /// Parses a `YYYY-MM-DD` date into days since the Unix epoch.
-pub(super) fn parse_date_days(s: &str) -> Option<i32> {
+pub fn parse_date_days(s: &str) -> Option<i32> {
     let b = s.as_bytes();
     if b.len() != 10 {
         return None;
@@ -55,7 +56,7 @@ pub(super) fn parse_date_days(s: &str) -> Option<i32> {
 /// truncated), and the forms Flink's and Spark's JSON readers take: no zone (UTC, as
 /// Flink's default `yyyy-MM-dd HH:mm:ss.SSS` is read in a UTC session), an offset as
 /// `+0200` or `+02`, and a date alone (its midnight, UTC).
-pub(super) fn parse_timestamp_micros(s: &str) -> Option<i64> {
+pub fn parse_timestamp_micros(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() == 10 {
         return Some(date_prefix(b)? * 86_400_000_000);
