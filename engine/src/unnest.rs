@@ -8,10 +8,18 @@
 //! counts from 0, Flink's `WITH ORDINALITY` from 1 (null on an outer row). The rows keep
 //! their coordinates, so a later operator that rejects one names where it came from. An
 //! unnest keeps no state and fails on no row.
+//!
+//! Elements that are structs may instead give their fields as columns (Spark's `inline`,
+//! Flink's `UNNEST` of an array of rows, `AS t (sku, qty)`): a null element, or an outer
+//! row's, gives nulls in every field.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Int32Array, RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Int32Array, RecordBatch, RecordBatchOptions, StructArray,
+    UInt32Array, make_array,
+};
+use arrow::buffer::NullBuffer;
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
@@ -32,6 +40,11 @@ pub struct UnnestSpec {
     /// A column of each element's position, before the element.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,
+    /// The elements are structs, whose fields become columns of these names (one per
+    /// field, in the struct's order) in place of the element's column: Spark's `inline`,
+    /// Flink's `UNNEST` of an array of rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
 }
 
 /// The column of an element's position in its array (an `INT`).
@@ -53,6 +66,8 @@ pub struct Unnest {
     first: Option<i32>,
     /// The array column's type as a list (of 32-bit offsets).
     list_type: DataType,
+    /// Whether the elements' fields are columns of their own.
+    expand: bool,
     schema: SchemaRef,
 }
 
@@ -80,9 +95,14 @@ impl Unnest {
                 )));
             }
         };
+        let added = match &spec.fields {
+            Some(names) => expanded(spec, names, element.data_type())?,
+            None => vec![Field::new(&spec.element, element.data_type().clone(), true)],
+        };
         let position = spec.position.as_ref().map(|p| &p.name);
-        for name in position.into_iter().chain([&spec.element]) {
-            if input.index_of(name).is_ok() || position == Some(&spec.element) {
+        let mut seen = std::collections::BTreeSet::new();
+        for name in position.into_iter().chain(added.iter().map(Field::name)) {
+            if input.index_of(name).is_ok() || !seen.insert(name) {
                 return Err(EngineError::InvalidPlan(format!(
                     "explode of `{}`: `{name}` is already a column; name its element and \
                      position otherwise (AS ...)",
@@ -94,12 +114,13 @@ impl Unnest {
         if let Some(position) = &spec.position {
             fields.push(Field::new(&position.name, DataType::Int32, spec.outer));
         }
-        fields.push(Field::new(&spec.element, element.data_type().clone(), true));
+        fields.extend(added);
         Ok(Self {
             column,
             outer: spec.outer,
             first: spec.position.as_ref().map(|p| p.first),
             list_type: DataType::List(Arc::clone(element)),
+            expand: spec.fields.is_some(),
             schema: Arc::new(Schema::new(fields)),
         })
     }
@@ -156,13 +177,61 @@ impl Unnest {
         if self.first.is_some() {
             columns.push(Arc::new(Int32Array::from(positions)));
         }
-        columns.push(take(values.as_ref(), &elements, None)?);
+        let elements = take(values.as_ref(), &elements, None)?;
+        if self.expand {
+            columns.extend(fields_of(elements.as_struct())?);
+        } else {
+            columns.push(elements);
+        }
         Ok(RecordBatch::try_new_with_options(
             Arc::clone(&self.schema),
             columns,
             &RecordBatchOptions::new().with_row_count(Some(rows.len())),
         )?)
     }
+}
+
+/// The columns a struct element's fields become, named `names`.
+fn expanded(spec: &UnnestSpec, names: &[String], element: &DataType) -> Result<Vec<Field>> {
+    let DataType::Struct(fields) = element else {
+        return Err(EngineError::InvalidPlan(format!(
+            "unnest of `{}` into columns {}: its elements are {element}, not structs (name \
+             one column for them)",
+            spec.column,
+            names.join(", ")
+        )));
+    };
+    if fields.len() != names.len() {
+        let theirs: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+        return Err(EngineError::InvalidPlan(format!(
+            "unnest of `{}` into {} columns ({}): its elements are structs of {} fields ({})",
+            spec.column,
+            names.len(),
+            names.join(", "),
+            fields.len(),
+            theirs.join(", ")
+        )));
+    }
+    Ok(fields
+        .iter()
+        .zip(names)
+        .map(|(f, name)| Field::new(name, f.data_type().clone(), true))
+        .collect())
+}
+
+/// A struct array's fields, each null where the struct is.
+fn fields_of(structs: &StructArray) -> Result<Vec<ArrayRef>> {
+    let mut columns = Vec::with_capacity(structs.num_columns());
+    for column in structs.columns() {
+        columns.push(match structs.nulls() {
+            None => Arc::clone(column),
+            Some(nulls) => {
+                let nulls = NullBuffer::union(Some(nulls), column.nulls());
+                make_array(column.to_data().into_builder().nulls(nulls).build()?)
+            }
+        });
+    }
+    Ok(columns)
 }
 
 fn names(schema: &Schema) -> String {
@@ -183,6 +252,7 @@ mod tests {
             element: "tag".into(),
             outer,
             position: None,
+            fields: None,
         }
     }
 
@@ -294,6 +364,86 @@ mod tests {
             err.to_string().contains("`tag` is already a column"),
             "{err}"
         );
+    }
+
+    /// Struct elements give their fields as columns; a null struct, and an outer row,
+    /// nulls in each (even where the struct's child holds a value under its null).
+    #[test]
+    fn struct_elements_become_columns() {
+        use arrow::array::{BooleanBufferBuilder, Int64Array};
+        use arrow::datatypes::{Fields, Int64Type};
+
+        let fields = Fields::from(vec![
+            Field::new("sku", DataType::Utf8, true),
+            Field::new("qty", DataType::Int64, true),
+        ]);
+        let mut valid = BooleanBufferBuilder::new(3);
+        valid.append_slice(&[true, false, true]);
+        let structs = StructArray::new(
+            fields.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["a", "hidden", "c"])) as ArrayRef,
+                Arc::new(Int64Array::from(vec![Some(1), Some(9), None])),
+            ],
+            Some(NullBuffer::new(valid.finish())),
+        );
+        let item = Arc::new(Field::new("item", DataType::Struct(fields), true));
+        let offsets = arrow::buffer::OffsetBuffer::from_lengths([2, 0, 1, 0]);
+        let mut lists_valid = BooleanBufferBuilder::new(4);
+        lists_valid.append_slice(&[true, true, true, false]);
+        let lists = ListArray::new(
+            item,
+            offsets,
+            Arc::new(structs),
+            Some(NullBuffer::new(lists_valid.finish())),
+        );
+        let batch = input(Arc::new(lists));
+        let inline = UnnestSpec {
+            fields: Some(vec!["s".into(), "q".into()]),
+            ..spec(true)
+        };
+        let out = Unnest::new(&inline, &batch.schema())
+            .unwrap()
+            .apply(&batch)
+            .unwrap();
+        let schema = out.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["id", "tags", "s", "q"]);
+        let ids: Vec<&str> = out.column(0).as_string::<i32>().iter().flatten().collect();
+        assert_eq!(ids, ["a", "a", "b", "c", "d"]);
+        let skus: Vec<Option<&str>> = out.column(2).as_string::<i32>().iter().collect();
+        assert_eq!(skus, [Some("a"), None, None, Some("c"), None]);
+        let qtys: Vec<Option<i64>> = out.column(3).as_primitive::<Int64Type>().iter().collect();
+        assert_eq!(qtys, [Some(1), None, None, None, None]);
+
+        for (names, expected) in [
+            (
+                vec!["s"],
+                "into 1 columns (s): its elements are structs of 2 fields (sku, qty)",
+            ),
+            (vec!["id", "q"], "`id` is already a column"),
+            (vec!["s", "s"], "`s` is already a column"),
+        ] {
+            let spec = UnnestSpec {
+                fields: Some(names.into_iter().map(String::from).collect()),
+                ..spec(false)
+            };
+            let err = Unnest::new(&spec, &batch.schema()).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+        let ints = ListArray::from_iter_primitive::<Int32Type, _, _>([
+            Some(vec![Some(1)]),
+            None,
+            None,
+            None,
+        ]);
+        let batch = input(Arc::new(ints));
+        let spec = UnnestSpec {
+            fields: Some(vec!["a".into()]),
+            ..spec(false)
+        };
+        let err = Unnest::new(&spec, &batch.schema()).unwrap_err().to_string();
+        assert!(err.contains("not structs"), "{err}");
     }
 
     #[test]

@@ -30,6 +30,9 @@ JSON arrays read into ARRAY columns.
         attr_keys    id, k: a row per key of `attrs` (explode(map_keys(attrs)))
         attr_red     id, red: attrs['red'] (null where the map has no such key)
         text_labels  id, label: explode(from_json(labels_text, 'ARRAY<STRING>'))
+        inlined      id, sku, qty: inline(items), the structs' fields as columns
+        item_fields  id, s, q, n: LEFT JOIN UNNEST(items) WITH ORDINALITY AS i (s, q, n),
+                     a row of nulls for an event without items
         visit_rows   id, at, day, amount: a row per visit, `at` the instant its text or
                      milliseconds name (Python's datetime.fromisoformat), `amount` rounded
                      half up to 2 places (Python's decimal)
@@ -158,7 +161,7 @@ def instant(at) -> int:
 def oracle(rows):
     tagged, all_tags, windows = [], [], collections.Counter()
     labelled, items, positioned, ordinals, keys, red = [], [], [], [], [], []
-    text_labels, runs, visits = [], [], []
+    text_labels, runs, visits, item_fields = [], [], [], []
     for row in rows:
         if bad(row):
             continue
@@ -168,7 +171,10 @@ def oracle(rows):
             if row.get("labels_text") != "[1,":
                 text_labels.append((row["id"], text))
             positioned.append((row["id"], pos, text))
+        if not row.get("items"):
+            item_fields.append((row["id"], None, None, None))
         for n, item in enumerate(row.get("items") or [], start=1):
+            item_fields.append((row["id"], item["sku"], item.get("qty"), n))
             items.append((row["id"], item["sku"], item.get("qty")))
             ordinals.append((row["id"], item["sku"], n))
         for v in row.get("visits") or []:
@@ -191,14 +197,14 @@ def oracle(rows):
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
     return [sorted(rows, key=key) for rows in
             (tagged, all_tags, per_tag, labelled, items, positioned, ordinals, keys, red,
-             text_labels, runs, visits)]
+             text_labels, runs, visits, item_fields)]
 
 
 def check(args) -> dict:
     rows = read_rows(args.dir)
     (want_tagged, want_all, want_windows, want_labels, want_items, want_positioned,
      want_ordinals, want_keys, want_red, want_text_labels, want_runs,
-     want_visits) = oracle(rows)
+     want_visits, want_item_fields) = oracle(rows)
     con = connect()
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
 
@@ -215,6 +221,8 @@ def check(args) -> dict:
             ("per_tag", "epoch_us(window_start), epoch_us(window_end), tag, n", want_windows),
             ("labelled", "id, label", want_labels),
             ("item_rows", "id, sku, qty", want_items),
+            ("inlined", "id, sku, qty", want_items),
+            ("item_fields", "id, s, q, n", want_item_fields),
             ("positioned", "id, pos, col", want_positioned),
             ("ordinals", "id, sku, n", want_ordinals),
             ("attr_keys", "id, k", want_keys),

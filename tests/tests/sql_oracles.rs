@@ -711,7 +711,8 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
 /// one row per element of JSON arrays declared `ARRAY<STRING>` and
 /// `ARRAY<STRUCT<sku STRING, qty INT>>` (a value that is no array is a dead letter), with
 /// their positions (`posexplode` from 0, `WITH ORDINALITY` from 1), and of a JSON object
-/// declared `MAP<STRING, BIGINT>` (its keys exploded, a key's value read); and of JSON text
+/// declared `MAP<STRING, BIGINT>` (its keys exploded, a key's value read); the structs'
+/// fields as columns (Spark's `inline`, Flink's `UNNEST ... AS i (s, q, n)`); and of JSON text
 /// parsed by `from_json` (text that is no JSON fails its row: a dead letter); and the
 /// text split by the regex `,+` into at most 3 parts; and of a JSON array of objects
 /// holding a timestamp (RFC 3339 text with or without an offset, or epoch milliseconds),
@@ -754,7 +755,10 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
                explode(from_json(labels_text, 'ARRAY<STRING>')) AS label FROM events;\n\
              INSERT INTO runs SELECT id, posexplode(split(tags, ',+', 3)) FROM events;\n\
              INSERT INTO visit_rows SELECT id, v.at AS at, v.day AS day, v.amount AS amount \
-               FROM events CROSS JOIN UNNEST(visits) AS u (v);\n",
+               FROM events CROSS JOIN UNNEST(visits) AS u (v);\n\
+             INSERT INTO inlined SELECT id, inline(items) FROM events;\n\
+             INSERT INTO item_fields SELECT id, s, q, n FROM events \
+               LEFT JOIN UNNEST(items) WITH ORDINALITY AS i (s, q, n) ON TRUE;\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;

@@ -10,7 +10,10 @@
 //! `explode_outer` (Spark) and `LEFT JOIN UNNEST(...) AS t (x) ON TRUE` (Flink) keep a row
 //! whose array is null or empty, once, with a null element. Spark's `posexplode` (and
 //! `posexplode_outer`) adds each element's position from 0 as `pos`, before `col`; Flink's
-//! `UNNEST(a) WITH ORDINALITY AS t (x, n)` adds it from 1 as `n`. An array that is not a column
+//! `UNNEST(a) WITH ORDINALITY AS t (x, n)` adds it from 1 as `n`. Spark's `inline` (and
+//! `inline_outer`) of an array of structs gives their fields as columns, named as in the
+//! struct (its column's declared type names them), as does Flink's `UNNEST(a) AS t (sku,
+//! qty)` with a name per field. An array that is not a column
 //! is computed first, in a projection of its own. Spark's rules hold: one `explode` per
 //! select list, not inside an expression, and not beside an aggregate (explode in a
 //! subquery, and aggregate its rows).
@@ -34,6 +37,8 @@ pub(super) struct Unnesting {
     element: String,
     outer: bool,
     position: Option<Position>,
+    /// The columns its struct elements' fields become, in place of `element`.
+    fields: Option<Vec<String>>,
 }
 
 impl Unnesting {
@@ -66,6 +71,7 @@ impl Unnesting {
                 element: self.element.clone(),
                 outer: self.outer,
                 position: self.position.clone(),
+                fields: self.fields.clone(),
             },
         );
         stream = name;
@@ -87,14 +93,18 @@ impl Unnesting {
     }
 }
 
-/// The `explode` of `select`'s select list, if it has one, with the list rewritten to
-/// read its element's column; `aggregated` when the query aggregates.
+/// The `explode` (or `inline`) of `select`'s select list, if it has one, with the list
+/// rewritten to read its element's column (the fields' columns); `aggregated` when the
+/// query aggregates; `struct_fields` the field names of the structs in a column's arrays,
+/// when it is a source table's column declared so.
 ///
 /// # Errors
-/// Two explodes, an explode inside an expression or beside an aggregate.
+/// Two explodes, an explode inside an expression or beside an aggregate, an `inline` of
+/// what is no declared array of structs.
 pub(super) fn from_select_list(
     select: &mut Select,
     aggregated: bool,
+    struct_fields: &dyn Fn(&str) -> Option<Vec<String>>,
 ) -> Result<Option<Unnesting>, String> {
     let mut found = None;
     let wildcard = select.projection.iter().any(|i| {
@@ -110,7 +120,13 @@ pub(super) fn from_select_list(
             SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
             _ => continue,
         };
-        if let Some((array, outer, positions)) = explode_call(expr)? {
+        if let Some(Generator {
+            array,
+            outer,
+            positions,
+            inline,
+        }) = explode_call(expr)?
+        {
             if found.is_some() {
                 return Err(unsupported(
                     "two explodes in one select list",
@@ -134,14 +150,21 @@ pub(super) fn from_select_list(
             } else {
                 None
             };
+            let fields = if inline {
+                Some(inline_fields(expr, &array, alias.is_some(), struct_fields)?)
+            } else {
+                None
+            };
             let element = alias.map_or_else(|| "col".to_owned(), |a| a.value);
-            *item = SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(&element)));
-            explode_item = Some((i, position.as_ref().map(|p| p.name.clone())));
+            let columns = fields.clone().unwrap_or_else(|| vec![element.clone()]);
+            *item = SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(&columns[0])));
+            explode_item = Some((i, columns, position.as_ref().map(|p| p.name.clone())));
             found = Some(Unnesting {
                 array,
                 element,
                 outer,
                 position,
+                fields,
             });
         } else if let Some(inner) = nested_explode(expr) {
             return Err(unsupported(
@@ -153,12 +176,18 @@ pub(super) fn from_select_list(
     }
     // After `*`, the element is already there: the unnest adds it after the row's columns.
     match (wildcard, explode_item) {
-        (true, Some((i, _))) => {
+        (true, Some((i, _, _))) => {
             select.projection.remove(i);
         }
-        (false, Some((i, Some(position)))) => {
-            let item = SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(position)));
-            select.projection.insert(i, item);
+        (false, Some((i, columns, position))) => {
+            let named = |name: &str| SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(name)));
+            // An inline's other fields after its first.
+            for (j, column) in columns.iter().enumerate().skip(1) {
+                select.projection.insert(i + j, named(column));
+            }
+            if let Some(position) = position {
+                select.projection.insert(i, named(&position));
+            }
         }
         _ => {}
     }
@@ -238,27 +267,34 @@ pub(super) fn from_clause(select: &mut Select) -> Result<Option<Unnesting>, Stri
         .as_ref()
         .map(|a| a.name.value.clone())
         .unwrap_or_default();
-    let (element, position) = match (names.as_slice(), with_ordinality) {
-        ([element], false) => (element.clone(), None),
-        ([element, n], true) => (
-            element.clone(),
+    // The last name of `WITH ORDINALITY` is the position's; several others name the
+    // fields of struct elements (Flink's unnest of an array of rows).
+    let (names, position) = match (names.split_last(), with_ordinality) {
+        (Some((n, names)), true) if !names.is_empty() => (
+            names.to_vec(),
             Some(Position {
                 name: n.clone(),
                 first: 1,
             }),
         ),
-        (_, false) => {
-            return Err(unsupported(
-                &format!("UNNEST({array}) without one name for its element"),
-                "name it: CROSS JOIN UNNEST(a) AS t (x)",
-            ));
-        }
         (_, true) => {
             return Err(unsupported(
                 &format!("UNNEST({array}) WITH ORDINALITY without two names"),
                 "name the element and its position: UNNEST(a) WITH ORDINALITY AS t (x, n)",
             ));
         }
+        (_, false) if names.is_empty() => {
+            return Err(unsupported(
+                &format!("UNNEST({array}) without a name for its element"),
+                "name it: CROSS JOIN UNNEST(a) AS t (x), or name the fields of an array of \
+                 rows: AS t (sku, qty)",
+            ));
+        }
+        (_, false) => (names, None),
+    };
+    let (element, fields) = match names.as_slice() {
+        [element] => (element.clone(), None),
+        _ => (String::new(), Some(names)),
     };
     // `t.a` in the array is t's column `a`, as `u.x` in the query is the element.
     let mut array = array.clone();
@@ -290,23 +326,56 @@ pub(super) fn from_clause(select: &mut Select) -> Result<Option<Unnesting>, Stri
         element,
         outer,
         position,
+        fields,
     }))
 }
 
-/// `explode(a)`, `explode_outer(a)`, `posexplode(a)` or `posexplode_outer(a)`: its array,
-/// whether it is outer and whether it adds positions.
-fn explode_call(e: &Expr) -> Result<Option<(Expr, bool, bool)>, String> {
+/// The field names of the structs an `inline` of `array` gives as columns.
+fn inline_fields(
+    call: &Expr,
+    array: &Expr,
+    aliased: bool,
+    struct_fields: &dyn Fn(&str) -> Option<Vec<String>>,
+) -> Result<Vec<String>, String> {
+    if aliased {
+        return Err(unsupported(
+            &format!("`{call}` with a name"),
+            "inline gives its structs' fields as columns named as in the struct; rename them \
+             in a query over it",
+        ));
+    }
+    let column = match array {
+        Expr::Identifier(id) => Some(id.value.as_str()),
+        _ => None,
+    };
+    column.and_then(struct_fields).ok_or_else(|| {
+        unsupported(
+            &format!("`{call}` of what is no source column declared ARRAY<STRUCT<...>>"),
+            "not yet; name the fields: CROSS JOIN UNNEST(a) AS t (f1, f2, ...)",
+        )
+    })
+}
+
+/// A generator call of a select list.
+struct Generator {
+    array: Expr,
+    /// `_outer`: a row without elements kept once.
+    outer: bool,
+    /// `posexplode`: the elements' positions added.
+    positions: bool,
+    /// `inline`: the struct elements' fields as columns.
+    inline: bool,
+}
+
+/// `explode(a)`, `explode_outer(a)`, `posexplode(a)`, `posexplode_outer(a)`, `inline(a)`
+/// or `inline_outer(a)`.
+fn explode_call(e: &Expr) -> Result<Option<Generator>, String> {
     let Some(name) = generator_name(e) else {
         return Ok(None);
     };
-    if name == "inline" {
-        return Err(unsupported(
-            &format!("`{e}`"),
-            "not yet; explode the array and select its structs' fields (col['name'])",
-        ));
-    }
     let outer = name.ends_with("_outer");
     let positions = name.starts_with("pos");
+    let inline = name.starts_with("inline");
     let Expr::Function(f) = e else {
         return Ok(None);
     };
@@ -314,14 +383,18 @@ fn explode_call(e: &Expr) -> Result<Option<(Expr, bool, bool)>, String> {
         return Err(format!("`{e}`: {name} takes one array"));
     };
     match list.args.as_slice() {
-        [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] => {
-            Ok(Some((array.clone(), outer, positions)))
-        }
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] => Ok(Some(Generator {
+            array: array.clone(),
+            outer,
+            positions,
+            inline,
+        })),
         _ => Err(format!("`{e}`: {name} takes one array")),
     }
 }
 
-/// `explode`, `explode_outer`, `posexplode` or `inline` when `e` calls it.
+/// `explode`, `explode_outer`, `posexplode`, `inline` or their `_outer` forms when `e`
+/// calls it.
 fn generator_name(e: &Expr) -> Option<String> {
     let Expr::Function(f) = e else {
         return None;
@@ -329,7 +402,7 @@ fn generator_name(e: &Expr) -> Option<String> {
     let name = f.name.to_string().to_ascii_lowercase();
     matches!(
         name.as_str(),
-        "explode" | "explode_outer" | "posexplode" | "posexplode_outer" | "inline"
+        "explode" | "explode_outer" | "posexplode" | "posexplode_outer" | "inline" | "inline_outer"
     )
     .then_some(name)
 }

@@ -76,7 +76,16 @@ pub(super) fn lower_query<'a>(
             .projection
             .iter()
             .any(|item| select_expr(item).is_some_and(|e| aggregate_call(e).is_some()));
-    let exploded = explode::from_select_list(&mut select, aggregated)?;
+    // Only a source table read directly has the columns it declares.
+    let direct = matches!(select.from.as_slice(), [f] if f.joins.is_empty() && matches!(
+        &f.relation,
+        TableFactor::Table { name, .. } if name.to_string().eq_ignore_ascii_case(&source.name)
+    ));
+    let struct_fields = |column: &str| match input {
+        Input::Rows if direct => source_struct_fields(source, column),
+        _ => None,
+    };
+    let exploded = explode::from_select_list(&mut select, aggregated, &struct_fields)?;
     if aggregated && fixed {
         return Err(unsupported(
             "an aggregate over a window Top-N",
@@ -170,6 +179,21 @@ pub(super) fn lower_query<'a>(
         source,
         group_keys,
     })
+}
+
+/// The field names of the structs in `column`'s arrays, when `source` declares it an
+/// `ARRAY<STRUCT<...>>`.
+fn source_struct_fields(source: &SourceTable, column: &str) -> Option<Vec<String>> {
+    let (_, declared, _) = source.columns.iter().find(|(name, _, _)| name == column)?;
+    match crate::FieldType::try_from(declared.clone()).ok()? {
+        crate::FieldType::Array(item) => match *item {
+            crate::FieldType::Struct(fields) => {
+                Some(fields.into_iter().map(|(name, _)| name).collect())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The rows a query's `FROM` gives, before its `WHERE`.

@@ -123,9 +123,12 @@ fn operator(op: &Operator) -> String {
             "union all, by position".to_owned()
         }
         OperatorKind::Unnest(spec) => format!(
-            "a row per element of `{}`, as `{}`{}",
+            "a row per element of `{}`, as {}{}",
             spec.column,
-            spec.element,
+            match &spec.fields {
+                Some(fields) => format!("its fields' columns {}", fields.join(", ")),
+                None => format!("`{}`", spec.element),
+            },
             if spec.outer {
                 " (a row without any kept once, with a null)"
             } else {

@@ -475,6 +475,7 @@ mod tests {
                 name: "pos".into(),
                 first: 0,
             }),
+            fields: None,
         };
         let plan = PlanBuilder::new("clicks", "events")
             .project(

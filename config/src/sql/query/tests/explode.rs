@@ -26,6 +26,7 @@ fn unnest(column: &str, element: &str, outer: bool) -> UnnestSpec {
         element: element.into(),
         outer,
         position: None,
+        fields: None,
     }
 }
 
@@ -160,7 +161,7 @@ fn what_spark_and_flink_refuse_is_refused_with_what_to_write() {
     );
     refused(
         "INSERT INTO t SELECT inline(user_id) FROM events;",
-        "`inline(user_id)`: not yet",
+        "`inline(user_id)` of what is no source column declared ARRAY<STRUCT<...>>",
     );
     refused(
         "INSERT INTO t SELECT posexplode(user_id) AS x FROM events;",
@@ -173,10 +174,87 @@ fn what_spark_and_flink_refuse_is_refused_with_what_to_write() {
     );
     refused(
         "INSERT INTO t SELECT ts FROM events CROSS JOIN UNNEST(user_id);",
-        "without one name for its element",
+        "without a name for its element",
     );
     refused(
         "INSERT INTO t SELECT ts, x FROM events JOIN UNNEST(user_id) AS u (x) ON x = 'a';",
         "a join with UNNEST other than CROSS JOIN",
     );
+}
+
+/// The plan of `query` over a source with an array of structs (`lines`).
+fn orders_plan(query: &str) -> Result<Plan, String> {
+    let source = "CREATE TABLE orders (id BIGINT, ts TIMESTAMP NOT NULL, \
+                  lines ARRAY<STRUCT<sku STRING, qty INT>>, tags ARRAY<STRING>, \
+                  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) \
+                  WITH ('connector' = 'generator', 'format' = 'json');";
+    crate::sql::SqlJob::from_sql_with(&format!("{source}\n{query}"), "t.sql", "t", &[])
+        .map(|job| job.queries.unwrap().plan)
+        .map_err(|e| e.to_string())
+}
+
+fn fields(spec: UnnestSpec, names: &[&str]) -> UnnestSpec {
+    UnnestSpec {
+        fields: Some(names.iter().map(|n| (*n).to_owned()).collect()),
+        ..spec
+    }
+}
+
+#[test]
+fn struct_elements_become_columns_with_spark_s_inline_and_flink_s_names() {
+    // Spark's inline: the fields named as the column's declared type names them.
+    let p = orders_plan("INSERT INTO t SELECT id, inline(lines), ts FROM orders;").unwrap();
+    assert_eq!(
+        shape(&p),
+        (
+            vec!["unnest", "project"],
+            fields(unnest("lines", "col", false), &["sku", "qty"])
+        )
+    );
+    assert_eq!(select_items(&p), ["id", "sku", "qty", "ts"]);
+    let p = orders_plan("INSERT INTO t SELECT *, inline_outer(lines) FROM orders;").unwrap();
+    assert_eq!(
+        shape(&p),
+        (
+            vec!["unnest"],
+            fields(unnest("lines", "col", true), &["sku", "qty"])
+        )
+    );
+    // Flink's unnest of an array of rows: a name per field, then the ordinal's.
+    let p = orders_plan(
+        "INSERT INTO t SELECT id, l.sku, qty FROM orders CROSS JOIN UNNEST(lines) AS l (sku, qty);",
+    )
+    .unwrap();
+    assert_eq!(
+        shape(&p).1,
+        fields(unnest("lines", "", false), &["sku", "qty"])
+    );
+    assert_eq!(select_items(&p), ["id", "sku", "qty"]);
+    let p = orders_plan(
+        "INSERT INTO t SELECT id, s, n FROM orders \
+         LEFT JOIN UNNEST(lines) WITH ORDINALITY AS l (s, q, n) ON TRUE;",
+    )
+    .unwrap();
+    assert_eq!(
+        shape(&p).1,
+        numbered(fields(unnest("lines", "", true), &["s", "q"]), "n", 1)
+    );
+
+    for (query, expected) in [
+        (
+            "INSERT INTO t SELECT inline(tags) FROM orders;",
+            "`inline(tags)` of what is no source column declared ARRAY<STRUCT<...>>",
+        ),
+        (
+            "INSERT INTO t SELECT inline(lines) AS x FROM orders;",
+            "`inline(lines)` with a name",
+        ),
+        (
+            "INSERT INTO t SELECT inline(lines) FROM (SELECT lines FROM orders);",
+            "of what is no source column declared",
+        ),
+    ] {
+        let err = orders_plan(query).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
 }
