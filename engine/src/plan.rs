@@ -144,6 +144,9 @@ pub enum OperatorKind {
     },
     /// One row per element of an array column (`explode`, `CROSS JOIN UNNEST`).
     Unnest(UnnestSpec),
+    /// Window assignment: each row once per window containing its event time, with the
+    /// window's start, end and time (Flink's window TVFs without an aggregate).
+    WindowAssign(crate::window::AssignSpec),
 }
 
 impl OperatorKind {
@@ -161,6 +164,7 @@ impl OperatorKind {
             Self::TopN(_) => "top-n",
             Self::Union { .. } => "union",
             Self::Unnest(_) => "unnest",
+            Self::WindowAssign(_) => "window-assign",
         }
     }
 }

@@ -17,6 +17,7 @@
 
 mod accumulator;
 mod assign;
+mod assignment;
 mod input;
 mod operator;
 mod output;
@@ -26,6 +27,7 @@ mod state;
 
 pub use accumulator::{Accumulator, Extra, Hll, Kept, Moments, TextRange};
 pub use assign::window_starts;
+pub use assignment::{AssignSpec, Assignment, WINDOW_COLUMNS};
 pub use operator::{
     Observed, PartNamer, WindowControl, WindowExt, WindowNote, WindowOutputs, WindowSetup,
 };

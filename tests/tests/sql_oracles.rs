@@ -764,3 +764,36 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
     )?;
     against_tool_through_kills("unnest_tool.py", &dir, &job, 2, "check", &[])
 }
+
+/// Flink's window TVFs whose rows no aggregate follows: each row once per window
+/// containing its event time (`TUMBLE` from an offset, `HOP` under a `WHERE`, `CUMULATE`),
+/// with `window_start`, `window_end` and `window_time`. Event times go back and forth (no
+/// row is late for an assignment, which keeps no state). An oracle tries every window
+/// start near each row's time by brute force, and DuckDB's Delta reader reads the tables,
+/// clean and through three kills.
+#[test]
+fn window_tvf_rows_are_assigned_every_window_containing_them_through_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_window_assign")?;
+    write_input_with("window_assign_tool.py", &dir, "write", 11)?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'assign';\n\
+             CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, price BIGINT, \
+               WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) {};\n\
+             INSERT INTO tumbled SELECT id, window_start, window_end, window_time \
+               FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
+                 INTERVAL '15' SECOND));\n\
+             INSERT INTO hopped SELECT e.id, e.price, window_start, window_end \
+               FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '2' MINUTE, \
+                 INTERVAL '5' MINUTE)) AS e WHERE e.price > 50;\n\
+             INSERT INTO cumulated SELECT id, window_start, window_end \
+               FROM TABLE(CUMULATE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
+                 INTERVAL '3' MINUTE));\n",
+            one_file_per_epoch(&dir.join("in"))
+        ),
+    )?;
+    against_tool_through_kills("window_assign_tool.py", &dir, &job, 2, "check", &[])
+}

@@ -230,6 +230,20 @@ fn lower_from<'a>(
         (rows.plan, rows.stream) = unnesting.lower(rows.plan, target, &rows.stream);
         return Ok(rows);
     }
+    // `FROM TABLE(TUMBLE(TABLE t, ...))` without an aggregate: t's rows, once per window.
+    if let Some(spec) = super::tvf::assignment(select)? {
+        let mut rows = lower_from(plan, target, select, sources)?;
+        if rows.fixed || !matches!(rows.input, Input::Rows) {
+            return Err(unsupported(
+                "a window TVF over a join, an aggregate, a union or a Top-N",
+                "assign windows to a source table's rows (or a filtered view of them)",
+            ));
+        }
+        let name = format!("{target}/windows");
+        rows.plan = rows.plan.assign_windows(&name, &rows.stream, spec);
+        rows.stream = name;
+        return Ok(rows);
+    }
     // `FROM a, b WHERE ...` joins a and b as `a JOIN b` with the conditions in WHERE.
     let tables = select.from.clone();
     let comma = matches!(tables.as_slice(), [a, b] if a.joins.is_empty() && b.joins.is_empty());
@@ -380,7 +394,7 @@ fn group_by_exprs(select: &Select) -> Result<Vec<Expr>, String> {
     }
 }
 
-fn select_expr(item: &SelectItem) -> Option<&Expr> {
+pub(super) fn select_expr(item: &SelectItem) -> Option<&Expr> {
     match item {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
         _ => None,

@@ -11,17 +11,22 @@
 //! CUMULATE | SESSION (TABLE t, DESCRIPTOR(ts), ...))` is rewritten so before it is
 //! lowered (`CUMULATE(TABLE t, DESCRIPTOR(ts), step, size)` as `GROUP BY CUMULATE(ts,
 //! step, size)`, which only this rewriting writes). The
-//! windows' rows are aggregated per window (`GROUP BY window_start, window_end, ...`);
-//! a window TVF whose rows are not (window assignment alone) is refused.
+//! windows' rows are aggregated per window (`GROUP BY window_start, window_end, ...`).
+//! A TVF whose rows no aggregate follows (no `GROUP BY`, no aggregate) is a window
+//! assignment ([`sluice_engine::window::Assignment`]): each row once per window containing
+//! it, with `window_start`, `window_end` and `window_time` (a SESSION TVF is refused:
+//! its windows depend on the other rows of their key).
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArgExpr, GroupByExpr, Query, Select, SetExpr, TableFactor,
+    Expr, FunctionArgExpr, GroupByExpr, Query, Select, SetExpr, TableFactor, TableWithJoins,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::query::{function_args, unsupported};
-use super::window::{is_window_time, window_bound};
+use sluice_engine::window::{AssignSpec, WindowKind};
+
+use super::query::{function_args, select_expr, unsupported};
+use super::window::{aggregate_call, is_window_time, window_bound, window_call};
 
 /// The window functions a TVF may name.
 const WINDOWS: [&str; 4] = ["tumble", "hop", "session", "cumulate"];
@@ -97,20 +102,32 @@ pub(super) fn rewrite(query: &mut Query) -> Result<(), String> {
     super::levels::each_select(query, &mut rewrite_select)
 }
 
-fn rewrite_select(select: &mut Select) -> Result<(), String> {
-    let [from] = select.from.as_mut_slice() else {
-        return Ok(());
+/// A window TVF read in `FROM`: the relation it reads (with the TVF's alias) and its
+/// window as a `GROUP BY` function (`HOP(ts, slide, size)`).
+struct Tvf {
+    function: String,
+    from: Vec<TableWithJoins>,
+    window: Expr,
+}
+
+/// The window TVF `select` reads in `FROM`, if it reads one.
+///
+/// # Errors
+/// A TVF of the wrong shape.
+fn tvf_of(select: &Select) -> Result<Option<Tvf>, String> {
+    let [from] = select.from.as_slice() else {
+        return Ok(None);
     };
     let TableFactor::TableFunction {
         expr: Expr::Function(f),
         alias,
     } = &from.relation
     else {
-        return Ok(());
+        return Ok(None);
     };
     let function = f.name.to_string().to_ascii_lowercase();
     if !WINDOWS.contains(&function.as_str()) {
-        return Ok(());
+        return Ok(None);
     }
     let shape = || {
         unsupported(
@@ -171,9 +188,61 @@ fn rewrite_select(select: &mut Select) -> Result<(), String> {
     let GroupByExpr::Expressions(mut group_by, _) = rewritten.group_by else {
         return Err(shape());
     };
+    let (Some(window), true) = (group_by.pop(), group_by.is_empty()) else {
+        return Err(shape());
+    };
+    Ok(Some(Tvf {
+        function,
+        from: rewritten.from,
+        window,
+    }))
+}
+
+/// The window assignment of a query level reading a window TVF whose rows no aggregate
+/// follows, with its `FROM` left as the relation the TVF reads; `None` when it reads none.
+///
+/// # Errors
+/// A TVF of the wrong shape, or a session TVF (whose windows depend on other rows).
+pub(super) fn assignment(select: &mut Select) -> Result<Option<AssignSpec>, String> {
+    let Some(tvf) = tvf_of(select)? else {
+        return Ok(None);
+    };
+    let Some((kind, time_column, offset)) = window_call(&tvf.window)? else {
+        return Ok(None);
+    };
+    if matches!(kind, WindowKind::Session { .. }) {
+        return Err(unsupported(
+            "a SESSION window TVF's rows without an aggregate",
+            "a session depends on the other rows of its key; aggregate per session: GROUP BY \
+             window_start, window_end, ...",
+        ));
+    }
+    select.from = tvf.from;
+    // `e.v` of `TABLE(TUMBLE(TABLE events, ...)) AS e` is the column `v`.
+    super::nested::unqualify_table(select);
+    Ok(Some(AssignSpec {
+        time_column,
+        kind,
+        offset,
+    }))
+}
+
+fn rewrite_select(select: &mut Select) -> Result<(), String> {
+    let Some(tvf) = tvf_of(select)? else {
+        return Ok(());
+    };
+    let shape = || unsupported(&format!("TABLE({})", tvf.window), "GROUP BY expressions");
     let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else {
         return Err(shape());
     };
+    // Rows no aggregate follows: a window assignment, which the lowering adds.
+    let aggregated = select
+        .projection
+        .iter()
+        .any(|item| select_expr(item).is_some_and(|e| aggregate_call(e).is_some()));
+    if keys.is_empty() && !aggregated {
+        return Ok(());
+    }
     // `window_time` follows from the window's end: grouping by it adds nothing.
     let (bounds, rest): (Vec<&Expr>, Vec<&Expr>) = keys
         .iter()
@@ -183,14 +252,15 @@ fn rewrite_select(select: &mut Select) -> Result<(), String> {
         return Err(unsupported(
             &format!(
                 "a {} window TVF not grouped by its window",
-                function.to_uppercase()
+                tvf.function.to_uppercase()
             ),
-            "aggregate its rows per window: GROUP BY window_start, window_end, ... (window \
-             assignment alone, without an aggregate, does not run yet)",
+            "aggregate its rows per window: GROUP BY window_start, window_end, ... (or \
+             aggregate none of them, for each row once per window)",
         ));
     }
+    let mut group_by = vec![tvf.window];
     group_by.extend(rest.into_iter().cloned());
     select.group_by = GroupByExpr::Expressions(group_by, modifiers.clone());
-    select.from = rewritten.from;
+    select.from = tvf.from;
     Ok(())
 }

@@ -81,6 +81,12 @@ impl PlanBuilder {
         self.operator(name, input, OperatorKind::Unnest(spec))
     }
 
+    /// Adds a window assignment: each row once per window of `spec.kind` containing its
+    /// event time, with `window_start`, `window_end` and `window_time` after its columns.
+    pub fn assign_windows(self, name: &str, input: &str, spec: crate::window::AssignSpec) -> Self {
+        self.operator(name, input, OperatorKind::WindowAssign(spec))
+    }
+
     /// Adds a filter on a SQL predicate.
     pub fn filter(self, name: &str, input: &str, predicate: &str) -> Self {
         self.operator(

@@ -94,6 +94,8 @@ pub enum CompiledOperator {
     Union(Union),
     /// An unnest of an array column.
     Unnest(Unnest),
+    /// A window assignment.
+    WindowAssign(crate::window::Assignment),
     /// A Top-N per group and epoch, over rows of the schema `input`.
     TopN {
         /// The ranking.
@@ -362,6 +364,11 @@ fn compile_operator(
             let unnest = Unnest::new(spec, input)?;
             let schema = Arc::clone(unnest.schema());
             (CompiledOperator::Unnest(unnest), schema)
+        }
+        OperatorKind::WindowAssign(spec) => {
+            let assignment = crate::window::Assignment::new(spec, input)?;
+            let schema = Arc::clone(assignment.schema());
+            (CompiledOperator::WindowAssign(assignment), schema)
         }
         OperatorKind::TopN(spec) => {
             spec.validate(input)?;

@@ -122,6 +122,26 @@ fn operator(op: &Operator) -> String {
             inputs.extend(others.iter().cloned());
             "union all, by position".to_owned()
         }
+        OperatorKind::WindowAssign(spec) => format!(
+            "a row per {} window containing `{}`{}, with window_start, window_end and \
+             window_time",
+            match spec.kind {
+                crate::window::WindowKind::Tumbling { size } => format!("tumbling {size:?}"),
+                crate::window::WindowKind::Sliding { size, slide } => {
+                    format!("sliding {size:?} every {slide:?}")
+                }
+                crate::window::WindowKind::Cumulating { size, step } => {
+                    format!("cumulating {size:?} by {step:?}")
+                }
+                other => format!("{other:?}"),
+            },
+            spec.time_column,
+            if spec.offset.is_zero() {
+                String::new()
+            } else {
+                format!(" (from {:?} past the epoch)", spec.offset)
+            }
+        ),
         OperatorKind::Unnest(spec) => format!(
             "a row per element of `{}`, as {}{}",
             spec.column,

@@ -115,7 +115,7 @@ impl CompiledPlan {
             let rejects = match compiled {
                 CompiledOperator::Project(projection) => projection.can_reject(),
                 CompiledOperator::Filter(predicate) => !predicate.cannot_fail(),
-                CompiledOperator::Unnest(_) => false,
+                CompiledOperator::Unnest(_) | CompiledOperator::WindowAssign(_) => false,
                 _ => true,
             };
             if rejects || rejected_after {
@@ -296,6 +296,12 @@ impl CompiledPlan {
                 let names = column_names(input);
                 needs.add(stream, output.into_iter().filter(|c| names.contains(c)));
                 needs.add(stream, [&spec.column]);
+            }
+            (OperatorKind::WindowAssign(spec), _) => {
+                // What it adds (the window's columns) is no column of its input.
+                let names = column_names(input);
+                needs.add(stream, output.into_iter().filter(|c| names.contains(c)));
+                needs.add(stream, [&spec.time_column]);
             }
             (OperatorKind::Union { others }, _) => {
                 needs.all(stream, input);

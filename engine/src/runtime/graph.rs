@@ -95,6 +95,13 @@ fn batch_map(compiled: &CompiledOperator) -> (&'static str, BatchFn) {
             let unnest = unnest.clone();
             ("Unnest", Box::new(move |batch| unnest.apply(batch)))
         }
+        CompiledOperator::WindowAssign(assignment) => {
+            let assignment = assignment.clone();
+            (
+                "WindowAssign",
+                Box::new(move |batch| assignment.apply(batch)),
+            )
+        }
         _ => unreachable!("called for stateless operators only"),
     }
 }
@@ -301,7 +308,8 @@ impl<'scope> Wiring<'scope> {
             CompiledOperator::Join(CompiledJoin::Broadcast(_))
             | CompiledOperator::Project(_)
             | CompiledOperator::Filter(_)
-            | CompiledOperator::Unnest(_) => {
+            | CompiledOperator::Unnest(_)
+            | CompiledOperator::WindowAssign(_) => {
                 let (kind, mut f) = batch_map(compiled);
                 // A failing row goes to the dead letters alone, not with its batch.
                 let (output, errors) = input

@@ -187,6 +187,68 @@ fn window_tvfs_are_the_windowed_aggregates_of_group_by() {
     }
 }
 
+/// A window TVF whose rows no aggregate follows assigns windows: each row once per window,
+/// with its start, end and time, before the query's `WHERE` and select list.
+#[test]
+fn a_window_tvf_without_an_aggregate_assigns_windows() {
+    use sluice_engine::window::{AssignSpec, WindowKind};
+
+    let kinds = |p: &sluice_engine::plan::Plan| -> Vec<&'static str> {
+        p.operators.iter().map(|o| o.kind.kind_name()).collect()
+    };
+    let assignment = |p: &sluice_engine::plan::Plan| {
+        p.operators
+            .iter()
+            .find_map(|o| match &o.kind {
+                OperatorKind::WindowAssign(spec) => Some(spec.clone()),
+                _ => None,
+            })
+            .expect("an assignment")
+    };
+    let p = plan(
+        "INSERT INTO t SELECT * FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), \
+         INTERVAL '1' MINUTE, INTERVAL '5' MINUTE, INTERVAL '30' SECOND));",
+    );
+    assert_eq!(kinds(&p), ["window-assign"]);
+    assert_eq!(
+        assignment(&p),
+        AssignSpec {
+            time_column: "ts".into(),
+            kind: WindowKind::Sliding {
+                size: Duration::from_secs(300),
+                slide: Duration::from_secs(60),
+            },
+            offset: Duration::from_secs(30),
+        }
+    );
+    let p = plan(
+        "INSERT INTO t SELECT e.user_id, window_start, window_end, window_time \
+         FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) AS e \
+         WHERE window_start > TIMESTAMP '2026-01-01 00:00:00' AND e.v > 1;",
+    );
+    assert_eq!(kinds(&p), ["window-assign", "filter", "project"]);
+    assert_eq!(p.operators[0].name, "t/windows");
+    let p = plan(
+        "INSERT INTO t SELECT user_id, window_end FROM TABLE(CUMULATE(TABLE events, \
+         DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '1' HOUR));",
+    );
+    assert!(matches!(assignment(&p).kind, WindowKind::Cumulating { .. }));
+    for (query, expected) in [
+        (
+            "SELECT * FROM TABLE(SESSION(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE))",
+            "a SESSION window TVF's rows without an aggregate",
+        ),
+        (
+            "SELECT count(*) AS n FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
+             INTERVAL '1' MINUTE))",
+            "not grouped by its window",
+        ),
+    ] {
+        let err = job("", &format!("INSERT INTO t {query};")).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
+
 #[test]
 fn the_table_keyword_of_a_window_tvf_is_unwrapped_outside_quotes_only() {
     assert_eq!(
