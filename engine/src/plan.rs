@@ -147,6 +147,9 @@ pub enum OperatorKind {
     /// Window assignment: each row once per window containing its event time, with the
     /// window's start, end and time (Flink's window TVFs without an aggregate).
     WindowAssign(crate::window::AssignSpec),
+    /// A window Top-N over assigned rows, keeping each window's first ranks until the
+    /// watermark closes it.
+    WindowTopN(crate::top_n::WindowTopNSpec),
 }
 
 impl OperatorKind {
@@ -165,6 +168,7 @@ impl OperatorKind {
             Self::Union { .. } => "union",
             Self::Unnest(_) => "unnest",
             Self::WindowAssign(_) => "window-assign",
+            Self::WindowTopN(_) => "window-top-n",
         }
     }
 }
@@ -283,6 +287,9 @@ impl Plan {
             OperatorKind::StreamJoin(spec) => {
                 Some((spec.name.as_str(), Some(spec.left_time.as_str())))
             }
+            OperatorKind::WindowTopN(spec) => {
+                Some((spec.top.name.as_str(), Some(spec.time_column.as_str())))
+            }
             _ => None,
         })
     }
@@ -340,6 +347,7 @@ impl Plan {
                     watermark_from: Some(from),
                     ..
                 }) => inputs.push(from.as_str()),
+                OperatorKind::WindowTopN(spec) => inputs.extend(spec.watermark_from.as_deref()),
                 _ => {}
             }
             match &op.kind {

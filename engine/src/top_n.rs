@@ -10,6 +10,10 @@
 //! epoch whose watermark closes the window (Flink's window Top-N). The SQL front end only
 //! plans it there.
 
+mod windowed;
+
+pub use windowed::{WindowTopNExt, WindowTopNSpec, WindowTopNState};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -35,12 +35,13 @@ def write_epochs(d: str, epochs: list[list[str]]) -> None:
 
 def read_rows(d: str, **loads) -> list[dict]:
     """Every row of DIR/in, in file order, parsed by `json.loads(line, **loads)`, with its
-    `ts` as microseconds in `t`."""
+    `ts` as microseconds in `t` and its file's (epoch's) index in `epoch`."""
     rows = []
-    for path in sorted(glob.glob(os.path.join(d, "in", "*.jsonl"))):
+    for epoch, path in enumerate(sorted(glob.glob(os.path.join(d, "in", "*.jsonl")))):
         with open(path) as f:
             for line in f:
                 row = json.loads(line, **loads)
+                row["epoch"] = epoch
                 stamp = dt.datetime.strptime(row["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
                 row["t"] = (stamp.replace(tzinfo=dt.timezone.utc) - EPOCH) \
                     // dt.timedelta(microseconds=1)

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The oracle of the window-assignment test: Flink's window TVFs whose rows no aggregate
-follows, each row once per window containing its event time.
+follows, each row once per window containing its event time, and their rows ranked per
+window (Flink's window Top-N and window deduplication).
 
   write --dir DIR [--seed N]
-      DIR/in/part-NNNNN.jsonl, one file per epoch: events {id, ts, price} whose event
-      times wander back and forth (a row is never late for an assignment, which keeps no
-      state), some of them on a window's bounds.
+      DIR/in/part-NNNNN.jsonl, one file per epoch: events {id, ts, price, kind} whose
+      event times wander back and forth (a row is never late for an assignment, which
+      keeps no state), some of them on a window's bounds, a few minutes behind (late
+      for a ranking whose window the watermark has closed).
   check --dir DIR --out OUT
       Reads the job's tables with DuckDB's Delta extension and compares them with the
       oracle's, which tries every window start near a row's time, by brute force:
@@ -14,6 +16,15 @@ follows, each row once per window containing its event time.
         hopped    id, price, window_start, window_end: HOP of 5 minutes every 2 minutes,
                   rows of price > 50 only (WHERE)
         cumulated id, window_start, window_end: CUMULATE by 1 minute up to 3 minutes
+        top2      id, price, window_start, window_end, rn: of each 1-minute window, the
+                  two highest prices (ROW_NUMBER, ties broken by id)
+        ranked    id, kind, price, window_start, rk: of each HOP window (2 minutes every
+                  minute) and kind, the rows of RANK() <= 2 by price (ties share a rank)
+        firsts    id, kind, window_start: of each 1-minute window and kind, the earliest
+                  row (window deduplication; ties broken by id)
+        dead_letters  the rankings' late rows: once per query and window whose end is at
+                  or before W(e-1), the watermark the oracle computes itself from the
+                  epochs' event times (delay 1 minute), as DESIGN section 2 defines it
       A window is [start, end); window_time is its end less a millisecond.
 
 Prints one JSON object; exits 0 when the tables match, 1 when they differ.
@@ -42,9 +53,12 @@ def write(args) -> dict:
         rows = []
         for _ in range(PER_EPOCH):
             t += rng.randrange(-20 * SEC, 40 * SEC)
-            # Some rows exactly on a minute, or a quarter past it.
-            at = t - t % MINUTE + rng.choice([0, 15 * SEC]) if rng.random() < 0.1 else t
-            rows.append(json.dumps({"id": n, "ts": ts_text(at), "price": rng.randrange(100)}))
+            # Some rows exactly on a minute, or a quarter past it; a few 10-15 minutes behind.
+            roll = rng.random()
+            at = t - t % MINUTE + rng.choice([0, 15 * SEC]) if roll < 0.1 else \
+                t - rng.randrange(10, 16) * MINUTE if roll < 0.13 else t
+            rows.append(json.dumps({"id": n, "ts": ts_text(at), "price": rng.randrange(100),
+                                    "kind": rng.choice("abc")}))
             n += 1
         epochs.append(rows)
     write_epochs(args.dir, epochs)
@@ -64,6 +78,47 @@ def cumulating(t: int, step: int, size: int):
             if t < start + k * step]
 
 
+def watermarks(rows, delay: int) -> dict:
+    """W(e) for each epoch e: the highest event time of the epochs before it less the
+    delay, never moving back; None (minus infinity) before any."""
+    top = {}
+    for r in rows:
+        top[r["epoch"]] = max(top.get(r["epoch"], r["t"]), r["t"])
+    w, seen, out = None, None, {}
+    for e in range(max(top) + 2):
+        out[e] = w
+        if e in top:
+            seen = top[e] if seen is None else max(seen, top[e])
+        if seen is not None:
+            w = seen - delay if w is None else max(w, seen - delay)
+    return out
+
+
+def ranked(rows, windows_of, group, order, limit, dense=False, numbered=True):
+    """The rows each group (window, group(row)) keeps, ranked by `order`: ROW_NUMBER
+    (numbered) or RANK; and the late (row, window) pairs, by the watermark of the epoch
+    before the row's."""
+    w = watermarks(rows, MINUTE)
+    groups, late = {}, []
+    for r in rows:
+        for s, e in windows_of(r):
+            bound = w[r["epoch"] - 1] if r["epoch"] > 0 else None
+            if bound is not None and e <= bound:
+                late.append((r["id"], s))
+                continue
+            groups.setdefault((s, e, group(r)), []).append(r)
+    kept = []
+    for (s, e, _), members in groups.items():
+        members.sort(key=order)
+        rank = 0
+        for position, r in enumerate(members, start=1):
+            tie = position > 1 and order(r)[:-1] == order(members[position - 2])[:-1]
+            rank = position if numbered or not tie else rank
+            if rank <= limit:
+                kept.append((r, s, e, rank))
+    return kept, late
+
+
 def oracle(rows):
     tumbled, hopped, cumulated = [], [], []
     for r in rows:
@@ -74,17 +129,35 @@ def oracle(rows):
                 hopped.append((r["id"], r["price"], s, e))
         for s, e in cumulating(r["t"], MINUTE, 3 * MINUTE):
             cumulated.append((r["id"], s, e))
-    return sorted(tumbled), sorted(hopped), sorted(cumulated)
+    tumble = lambda r: windows(r["t"], MINUTE, MINUTE)  # noqa: E731
+    hop = lambda r: windows(r["t"], 2 * MINUTE, MINUTE)  # noqa: E731
+    top2, late_top2 = ranked(rows, tumble, lambda r: None,
+                             lambda r: (-r["price"], r["id"]), 2)
+    rank2, late_rank2 = ranked(rows, hop, lambda r: r["kind"],
+                               lambda r: (-r["price"], r["id"]), 2, numbered=False)
+    first, late_first = ranked(rows, tumble, lambda r: r["kind"],
+                               lambda r: (r["t"], r["id"]), 1)
+    return {
+        "tumbled": sorted(tumbled), "hopped": sorted(hopped), "cumulated": sorted(cumulated),
+        "top2": sorted((r["id"], r["price"], s, e, k) for r, s, e, k in top2),
+        "ranked": sorted((r["id"], r["kind"], r["price"], s, k) for r, s, e, k in rank2),
+        "firsts": sorted((r["id"], r["kind"], s) for r, s, e, k in first),
+        "late": sorted(late_top2 + late_rank2 + late_first),
+    }
 
 
 def check(args) -> dict:
     rows = read_rows(args.dir)
-    want = dict(zip(("tumbled", "hopped", "cumulated"), oracle(rows)))
+    want = oracle(rows)
+    late = want.pop("late")
     con = connect()
     columns = {
         "tumbled": "id, epoch_us(window_start), epoch_us(window_end), epoch_us(window_time)",
         "hopped": "id, price, epoch_us(window_start), epoch_us(window_end)",
         "cumulated": "id, epoch_us(window_start), epoch_us(window_end)",
+        "top2": "id, price, epoch_us(window_start), epoch_us(window_end), rn",
+        "ranked": "id, kind, price, epoch_us(window_start), rk",
+        "firsts": "id, kind, epoch_us(window_start)",
     }
     result, problems = {}, []
     for table, wanted in want.items():
@@ -98,6 +171,18 @@ def check(args) -> dict:
             problems.append(f"{table} differs from the oracle")
     if len(want["hopped"]) < 2 * len([r for r in rows if r["price"] > 50]):
         problems.append("hopping windows gave fewer than two windows per row")
+    dead = sorted(con.execute(
+        "SELECT CAST(json_extract(payload, '$.id') AS BIGINT), "
+        "epoch_us(CAST(json_extract_string(payload, '$.window_start') AS TIMESTAMP)) "
+        f"FROM delta_scan({lit(table_path(args.out, 'dead_letters'))}) WHERE reason = 'late'"
+    ).fetchall())
+    result["late"] = {"expected": len(late), "dead_letters": len(dead)}
+    if dead != late:
+        result["late"].update(missing=[x for x in late if x not in dead][:5],
+                              unexpected=[x for x in dead if x not in late][:5])
+        problems.append("the late rows differ from the oracle's")
+    if not late:
+        problems.append("the input made no row late")
     result.update(ok=not problems, problems=problems)
     return result
 

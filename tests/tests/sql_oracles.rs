@@ -767,12 +767,15 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
 
 /// Flink's window TVFs whose rows no aggregate follows: each row once per window
 /// containing its event time (`TUMBLE` from an offset, `HOP` under a `WHERE`, `CUMULATE`),
-/// with `window_start`, `window_end` and `window_time`. Event times go back and forth (no
-/// row is late for an assignment, which keeps no state). An oracle tries every window
-/// start near each row's time by brute force, and DuckDB's Delta reader reads the tables,
-/// clean and through three kills.
+/// with `window_start`, `window_end` and `window_time`; and those rows ranked per window
+/// (Flink's window Top-N with `ROW_NUMBER` and `RANK`, and window deduplication), kept
+/// until the watermark closes the window. Event times go back and forth (no row is late
+/// for an assignment, which keeps no state), a few rows minutes behind (late for a
+/// ranking: dead letters). An oracle tries every window start near each row's time by
+/// brute force, computes the watermark itself and ranks each window's rows, and DuckDB's
+/// Delta reader reads the tables, clean and through three kills.
 #[test]
-fn window_tvf_rows_are_assigned_every_window_containing_them_through_kills() -> Result<()> {
+fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<()> {
     let _serial = serial();
     let dir = work_dir(TMP, "sql_window_assign")?;
     write_input_with("window_assign_tool.py", &dir, "write", 11)?;
@@ -782,7 +785,7 @@ fn window_tvf_rows_are_assigned_every_window_containing_them_through_kills() -> 
         format!(
             "SET 'job-id' = 'assign';\n\
              CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, price BIGINT, \
-               WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) {};\n\
+               kind STRING, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) {};\n\
              INSERT INTO tumbled SELECT id, window_start, window_end, window_time \
                FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
                  INTERVAL '15' SECOND));\n\
@@ -791,7 +794,23 @@ fn window_tvf_rows_are_assigned_every_window_containing_them_through_kills() -> 
                  INTERVAL '5' MINUTE)) AS e WHERE e.price > 50;\n\
              INSERT INTO cumulated SELECT id, window_start, window_end \
                FROM TABLE(CUMULATE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
-                 INTERVAL '3' MINUTE));\n",
+                 INTERVAL '3' MINUTE));\n\
+             INSERT INTO top2 SELECT id, price, window_start, window_end, rn FROM ( \
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end \
+                 ORDER BY price DESC) AS rn \
+               FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE))) \
+             WHERE rn <= 2;\n\
+             INSERT INTO ranked SELECT id, kind, price, window_start, rk FROM ( \
+               SELECT *, RANK() OVER (PARTITION BY window_start, window_end, kind \
+                 ORDER BY price DESC) AS rk \
+               FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
+                 INTERVAL '2' MINUTE))) \
+             WHERE rk <= 2;\n\
+             INSERT INTO firsts SELECT id, kind, window_start FROM ( \
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, kind \
+                 ORDER BY ts) AS rownum \
+               FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE))) \
+             WHERE rownum = 1;\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;

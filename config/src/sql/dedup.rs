@@ -60,16 +60,6 @@ pub(super) fn lower<'a>(
     if !from.joins.is_empty() {
         return Err(not_dedup());
     }
-    if matches!(&from.relation, TableFactor::TableFunction { .. }) {
-        return Err(unsupported(
-            "a ranking (Top-N or deduplication) of a window TVF's rows",
-            "not yet over the rows themselves; rank a windowed aggregate's rows per window \
-             (SELECT ... FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, \
-             window_end ORDER BY n DESC) AS rn FROM (SELECT window_start, window_end, k, \
-             count(*) AS n FROM TABLE(TUMBLE(...)) GROUP BY window_start, window_end, k)) \
-             WHERE rn <= 3), or deduplicate the source's rows",
-        ));
-    }
     // Its rows: a source table's, or a union's of source tables (one watermark clock per
     // source, as for a window over it).
     let (source, mut stream, branches) = match &from.relation {

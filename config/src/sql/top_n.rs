@@ -20,16 +20,20 @@
 //! ranking subquery's select list is `*` or columns and expressions of the windowed rows,
 //! computed after the ranking.
 
+use std::time::Duration;
+
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, GroupByExpr, OrderByExpr, Query, SelectItem, TableFactor, Value,
+    BinaryOperator, Expr, GroupByExpr, OrderByExpr, Query, Select, SelectItem, TableFactor, Value,
     WindowType, visit_expressions,
 };
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
-use sluice_engine::top_n::{Ranking, SortKey, TopNSpec};
+use sluice_engine::top_n::{Ranking, SortKey, TopNSpec, WindowTopNSpec};
 
 use super::ddl::SourceTable;
 use super::join::{all_of, conjuncts, flipped};
-use super::query::{function_args, name_it, plain_select, quoted, unsupported, wildcard_drops};
+use super::query::{
+    function_args, name_it, plain_select, quoted, source_table, unsupported, wildcard_drops,
+};
 use super::subquery;
 
 /// A lowered window Top-N.
@@ -44,16 +48,20 @@ pub(super) struct Lowered<'a> {
     spec: TopNSpec,
     /// The ranking subquery's select list, computed after the ranking; none for `*`.
     columns: Option<OperatorKind>,
+    /// For a window TVF's own rows: their event time, its delay and the stream that sets
+    /// its watermark, for the state that keeps each window's first ranks until it closes.
+    raw: Option<Raw>,
 }
 
-/// Whether `subquery` ranks the rows of a subquery of its own (a window Top-N), rather than
-/// a source table's rows or a union of them (a deduplication).
+/// Whether `subquery` ranks the rows of a subquery of its own or of a window TVF (a window
+/// Top-N), rather than a source table's rows or a union of them (a deduplication).
 pub(super) fn is_top_n(subquery: &Query) -> bool {
     plain_select(subquery).is_ok_and(|select| {
-        matches!(select.from.as_slice(), [f] if matches!(
-            &f.relation,
-            TableFactor::Derived { subquery, .. } if !super::union::is_union(subquery)
-        ))
+        matches!(select.from.as_slice(), [f] if match &f.relation {
+            TableFactor::Derived { subquery, .. } => !super::union::is_union(subquery),
+            TableFactor::TableFunction { .. } => true,
+            _ => false,
+        })
     })
 }
 
@@ -74,12 +82,6 @@ pub(super) fn lower<'a>(
     };
     let select = plain_select(subquery)?;
     let [from] = select.from.as_slice() else {
-        return Err(shape());
-    };
-    let TableFactor::Derived {
-        subquery: inner, ..
-    } = &from.relation
-    else {
         return Err(shape());
     };
     if !from.joins.is_empty() || !no_group_by(&select.group_by) {
@@ -124,17 +126,29 @@ pub(super) fn lower<'a>(
         return Err(shape());
     }
 
-    // The windowed aggregate the rows come from; its state keeps the name
-    // `<target>.windows`.
-    let windows = subquery::lower(
-        plan,
-        &format!("{target}.windows"),
-        &format!("{target}/windows-where"),
-        inner,
-        sources,
-        &shape,
-    )?;
-    let bounds: Vec<&String> = windows.start.iter().chain(&windows.end).collect();
+    let (plan, ranked, source, bounds, raw) = match &from.relation {
+        TableFactor::Derived {
+            subquery: inner, ..
+        } => {
+            // The windowed aggregate the rows come from; its state keeps the name
+            // `<target>.windows`.
+            let windows = subquery::lower(
+                plan,
+                &format!("{target}.windows"),
+                &format!("{target}/windows-where"),
+                inner,
+                sources,
+                &shape,
+            )?;
+            let bounds: Vec<String> = windows.start.into_iter().chain(windows.end).collect();
+            (windows.plan, windows.stream, windows.source, bounds, None)
+        }
+        _ => {
+            let rows = assigned(plan, target, select, sources, &shape)?;
+            let bounds = vec!["window_start".to_owned(), "window_end".to_owned()];
+            (rows.plan, rows.stream, rows.source, bounds, Some(rows.raw))
+        }
+    };
     if bounds.len() != 2 || bounds.iter().any(|b| !partition_by.contains(b)) {
         return Err(unsupported(
             &format!("PARTITION BY {}", partition_by.join(", ")),
@@ -143,7 +157,7 @@ pub(super) fn lower<'a>(
              need be",
         ));
     }
-    let (mut plan, mut ranked, source) = (windows.plan, windows.stream, windows.source);
+    let (mut plan, mut ranked) = (plan, ranked);
     if let Some(predicate) = &select.selection {
         let name = format!("{target}/ranked-where");
         plan = plan.filter(&name, &ranked, &predicate.to_string());
@@ -164,6 +178,77 @@ pub(super) fn lower<'a>(
         rank,
         spec,
         columns,
+        raw,
+    })
+}
+
+/// A window TVF's rows, each once per window.
+struct Assigned<'a> {
+    /// The plan with their assignment.
+    plan: PlanBuilder,
+    /// Their stream.
+    stream: String,
+    /// The source table the TVF reads.
+    source: &'a SourceTable,
+    /// What closes their windows.
+    raw: Raw,
+}
+
+/// What closes the windows of a window TVF's rows: their event time, its delay, and the
+/// stream whose watermark it is.
+struct Raw {
+    time_column: String,
+    delay: Duration,
+    watermark_from: String,
+}
+
+/// The rows of the window TVF that `select` ranks, each once per window.
+fn assigned<'a>(
+    plan: PlanBuilder,
+    target: &str,
+    select: &Select,
+    sources: &'a [SourceTable],
+    shape: &dyn Fn() -> String,
+) -> Result<Assigned<'a>, String> {
+    let mut select = select.clone();
+    let spec = super::tvf::assignment(&mut select)?.ok_or_else(shape)?;
+    let [from] = select.from.as_slice() else {
+        return Err(shape());
+    };
+    let TableFactor::Table { name, .. } = &from.relation else {
+        return Err(unsupported(
+            "a window TVF over a subquery, ranked",
+            "rank the windows of a source table's rows",
+        ));
+    };
+    let source = source_table(name, sources)?;
+    let Some((time, delay)) = &source.watermark else {
+        return Err(unsupported(
+            &format!(
+                "a ranking of the windows of `{}`, which has no WATERMARK",
+                source.name
+            ),
+            "declare WATERMARK FOR ts AS ts - INTERVAL ... on the table: its windows close \
+             as the watermark passes them",
+        ));
+    };
+    if !spec.time_column.eq_ignore_ascii_case(time) {
+        return Err(unsupported(
+            &format!("DESCRIPTOR({}) in a ranked window TVF", spec.time_column),
+            &format!("name the table's WATERMARK column, DESCRIPTOR({time})"),
+        ));
+    }
+    let stream = format!("{target}/windows");
+    let plan = plan.assign_windows(&stream, &source.checked_stream(), spec);
+    Ok(Assigned {
+        plan,
+        stream,
+        source,
+        raw: Raw {
+            time_column: time.clone(),
+            delay: *delay,
+            watermark_from: source.checked_stream(),
+        },
     })
 }
 
@@ -302,7 +387,19 @@ impl Lowered<'_> {
         }
         let name = format!("{target}/top-n");
         let spec = TopNSpec { limit, ..self.spec };
-        let mut plan = self.plan.top_n(&name, &self.ranked, spec);
+        let mut plan = match self.raw {
+            Some(raw) => self.plan.window_top_n(
+                &name,
+                &self.ranked,
+                WindowTopNSpec {
+                    top: spec,
+                    time_column: raw.time_column,
+                    delay: raw.delay,
+                    watermark_from: Some(raw.watermark_from),
+                },
+            ),
+            None => self.plan.top_n(&name, &self.ranked, spec),
+        };
         let mut stream = name;
         if let Some(columns) = self.columns {
             let name = format!("{target}/ranked-select");

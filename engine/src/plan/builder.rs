@@ -81,6 +81,12 @@ impl PlanBuilder {
         self.operator(name, input, OperatorKind::Unnest(spec))
     }
 
+    /// Adds a window Top-N over assigned rows: each window's first ranks, kept until the
+    /// watermark closes the window.
+    pub fn window_top_n(self, name: &str, input: &str, spec: crate::top_n::WindowTopNSpec) -> Self {
+        self.operator(name, input, OperatorKind::WindowTopN(spec))
+    }
+
     /// Adds a window assignment: each row once per window of `spec.kind` containing its
     /// event time, with `window_start`, `window_end` and `window_time` after its columns.
     pub fn assign_windows(self, name: &str, input: &str, spec: crate::window::AssignSpec) -> Self {

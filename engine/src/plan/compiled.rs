@@ -96,6 +96,13 @@ pub enum CompiledOperator {
     Unnest(Unnest),
     /// A window assignment.
     WindowAssign(crate::window::Assignment),
+    /// A window Top-N over rows of the schema `input`.
+    WindowTopN {
+        /// The ranking.
+        spec: crate::top_n::WindowTopNSpec,
+        /// Its input's schema.
+        input: SchemaRef,
+    },
     /// A Top-N per group and epoch, over rows of the schema `input`.
     TopN {
         /// The ranking.
@@ -364,6 +371,16 @@ fn compile_operator(
             let unnest = Unnest::new(spec, input)?;
             let schema = Arc::clone(unnest.schema());
             (CompiledOperator::Unnest(unnest), schema)
+        }
+        OperatorKind::WindowTopN(spec) => {
+            observable(streams, spec.watermark_from.as_deref(), &spec.time_column)?;
+            let state = crate::top_n::WindowTopNState::new(spec.clone(), input)?;
+            let schema = crate::event_time::EventTimeState::results_schema(&state);
+            let compiled = CompiledOperator::WindowTopN {
+                spec: spec.clone(),
+                input: Arc::clone(input),
+            };
+            (compiled, schema)
         }
         OperatorKind::WindowAssign(spec) => {
             let assignment = crate::window::Assignment::new(spec, input)?;

@@ -122,6 +122,21 @@ fn operator(op: &Operator) -> String {
             inputs.extend(others.iter().cloned());
             "union all, by position".to_owned()
         }
+        OperatorKind::WindowTopN(spec) => format!(
+            "the first {} ranks ({:?}) of each window by {}, ordered by {}; kept until the \
+             watermark ({} - {:?}) closes the window",
+            spec.top.limit,
+            spec.top.ranking,
+            spec.top.partition_by.join(", "),
+            spec.top
+                .order_by
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            spec.time_column,
+            spec.delay
+        ),
         OperatorKind::WindowAssign(spec) => format!(
             "a row per {} window containing `{}`{}, with window_start, window_end and \
              window_time",

@@ -247,6 +247,13 @@ impl CompiledPlan {
                     needs.add(&also.stream, [&also.time_column]);
                 }
             }
+            (OperatorKind::WindowTopN(spec), _) => {
+                needs.all(stream, input);
+                needs.add(
+                    spec.watermark_from.as_deref().unwrap_or(stream),
+                    [&spec.time_column],
+                );
+            }
             (OperatorKind::Dedup(spec), _) => {
                 needs.add(stream, output);
                 needs.add(stream, spec.keys.iter().cloned());

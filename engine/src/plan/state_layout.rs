@@ -35,6 +35,10 @@ impl CompiledPlan {
         for (operator, compiled) in self.plan.operators.iter().zip(&self.operators) {
             layout = match compiled {
                 CompiledOperator::Window { spec, input } => window(layout, spec, input),
+                CompiledOperator::WindowTopN { spec, input } => layout
+                    .with(&spec.top.name, "kind", "window top-n")
+                    .with(&spec.top.name, "keys", typed(&spec.top.partition_by, input))
+                    .with(&spec.top.name, "time", &spec.time_column),
                 CompiledOperator::Dedup { spec, input } => layout
                     .with(&spec.name, "kind", "deduplication")
                     .with(&spec.name, "keys", typed(&spec.keys, input))

@@ -37,6 +37,7 @@ use crate::quality::duplicates::{self, duplicate_notes};
 use crate::stateless::{StatelessExt, split_by_rules};
 use crate::stream_join::StreamJoinExt;
 use crate::top_n::TopNExt;
+use crate::top_n::WindowTopNExt;
 use crate::window::{Observed, WindowControl, WindowExt, WindowOutputs, WindowSetup};
 
 /// What a worker shares between its dataflow and its loop.
@@ -166,6 +167,17 @@ fn event_time<'scope>(
             (
                 input.dedup_observing(spec, schema, setup, watermarks)?,
                 format!("Dedup({})", spec.name),
+            )
+        }
+        CompiledOperator::WindowTopN {
+            spec,
+            input: schema,
+        } => {
+            let setup = event_time_setup(&spec.top.name, shared, control);
+            let watermarks = watermarks(&spec.watermark_from, &[], streams, shared);
+            (
+                input.window_top_n(spec, schema, setup, watermarks)?,
+                format!("WindowTopN({})", spec.top.name),
             )
         }
         CompiledOperator::StreamJoin {
@@ -322,6 +334,7 @@ impl<'scope> Wiring<'scope> {
             }
             CompiledOperator::Window { .. }
             | CompiledOperator::Dedup { .. }
+            | CompiledOperator::WindowTopN { .. }
             | CompiledOperator::StreamJoin { .. } => {
                 let control = Rc::clone(&parts.controls.0[self.next_control]);
                 self.next_control += 1;

@@ -186,3 +186,66 @@ fn forms_a_top_n_does_not_run_are_refused_by_name() {
         "a window Top-N is",
     );
 }
+
+/// A window TVF's own rows, ranked per window: the assignment, then a window Top-N that
+/// keeps each window's first ranks until the source's watermark closes it.
+#[test]
+fn a_window_tvf_s_rows_are_ranked_by_a_window_top_n() {
+    let p = plan(
+        "INSERT INTO t SELECT user_id, v, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION \
+         BY window_start, window_end, user_id ORDER BY v DESC) AS rn FROM TABLE(TUMBLE(TABLE \
+         events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) WHERE v > 0) WHERE rn <= 3;",
+    );
+    let kinds: Vec<&str> = p.operators.iter().map(|o| o.kind.kind_name()).collect();
+    assert_eq!(
+        kinds,
+        ["window-assign", "filter", "window-top-n", "project"]
+    );
+    let OperatorKind::WindowTopN(spec) = &p.operators[2].kind else {
+        panic!("{:?}", p.operators[2].kind);
+    };
+    assert_eq!(
+        (
+            spec.top.partition_by.clone(),
+            spec.top.order_by.clone(),
+            spec.top.limit
+        ),
+        (
+            vec![
+                "window_start".to_owned(),
+                "window_end".to_owned(),
+                "user_id".to_owned()
+            ],
+            vec![SortKey::descending("v")],
+            3
+        )
+    );
+    assert_eq!(spec.top.ranking, Ranking::RowNumber);
+    assert_eq!(spec.top.rank_column.as_deref(), Some("rn"));
+    assert_eq!(
+        (spec.time_column.as_str(), spec.delay),
+        ("ts", std::time::Duration::from_secs(60))
+    );
+    assert_eq!(
+        spec.watermark_from.as_deref(),
+        Some(p.operators[0].input.as_str())
+    );
+
+    for (query, expected) in [
+        (
+            "INSERT INTO t SELECT * FROM (SELECT *, RANK() OVER (PARTITION BY user_id \
+             ORDER BY v) AS rk FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
+             INTERVAL '1' MINUTE))) WHERE rk <= 1;",
+            "partition by the window's start and end",
+        ),
+        (
+            "INSERT INTO t SELECT * FROM (SELECT *, RANK() OVER (PARTITION BY window_start, \
+             window_end ORDER BY v) AS rk FROM TABLE(SESSION(TABLE events, DESCRIPTOR(ts), \
+             INTERVAL '1' MINUTE))) WHERE rk <= 1;",
+            "a SESSION window TVF's rows without an aggregate",
+        ),
+    ] {
+        let err = job("", query).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
