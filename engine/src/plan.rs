@@ -539,6 +539,7 @@ mod tests {
             changelog: false,
             deletes: false,
             offset: std::time::Duration::ZERO,
+            gap_column: None,
         };
         let two = |second: &str| {
             let mut other = spec.clone();

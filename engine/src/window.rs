@@ -186,6 +186,11 @@ pub struct WindowSpec {
     /// Less than the slide (the size, for tumbling windows).
     #[serde(default, skip_serializing_if = "Duration::is_zero")]
     pub offset: Duration,
+    /// For sessions whose gap each row sets (Spark's `session_window(ts, <expression>)`):
+    /// the column of each row's gap in microseconds (a positive `BIGINT`), instead of the
+    /// kind's fixed gap, which is then zero. A row's own session is `[t, t + gap)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_column: Option<String>,
 }
 
 impl WindowSpec {
@@ -208,6 +213,7 @@ impl WindowSpec {
             changelog: false,
             deletes: false,
             offset: Duration::ZERO,
+            gap_column: None,
         }
     }
 
@@ -304,6 +310,18 @@ impl WindowSpec {
                     self.offset
                 ));
             }
+        }
+        match (&self.gap_column, self.kind) {
+            (Some(_), WindowKind::Session { gap }) if gap.is_zero() => {}
+            (Some(column), _) => {
+                return invalid(&format!(
+                    "a gap per row (`{column}`) is for sessions whose own gap is zero"
+                ));
+            }
+            (None, WindowKind::Session { gap }) if gap.is_zero() => {
+                return invalid("a session's gap is zero: a row's session would be empty");
+            }
+            (None, _) => {}
         }
         if let WindowKind::Cumulating { size, step } = self.kind
             && (step.is_zero() || size < step || micros(size) % micros(step) != 0)

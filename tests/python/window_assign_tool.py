@@ -22,6 +22,11 @@ window (Flink's window Top-N and window deduplication).
                   minute) and kind, the rows of RANK() <= 2 by price (ties share a rank)
         firsts    id, kind, window_start: of each 1-minute window and kind, the earliest
                   row (window deduplication; ties broken by id)
+        gapped    kind, window_start, window_end, n: sessions per kind whose gap each row
+                  sets (Spark's session_window(ts, CASE WHEN price >= 80 THEN '3 minutes'
+                  ELSE '40 seconds' END)), simulated epoch by epoch: a row's
+                  own session [t, t + gap) is late when its end is at or before W(e-1);
+                  sessions merge where they overlap and close once W(e) passes their end
         dead_letters  the rankings' late rows: once per query and window whose end is at
                   or before W(e-1), the watermark the oracle computes itself from the
                   epochs' event times (delay 1 minute), as DESIGN section 2 defines it
@@ -119,6 +124,44 @@ def ranked(rows, windows_of, group, order, limit, dense=False, numbered=True):
     return kept, late
 
 
+def gap_of(r) -> int:
+    return 3 * MINUTE if r["price"] >= 80 else 40 * SEC
+
+
+def sessions(rows):
+    """The sessions per kind, epoch by epoch, and the rows late for them."""
+    w = watermarks(rows, MINUTE)
+    open_, closed, late = {}, [], []
+    for e in range(max(r["epoch"] for r in rows) + 1):
+        bound = w[e - 1] if e > 0 else None
+        for r in (r for r in rows if r["epoch"] == e):
+            start, end = r["t"], r["t"] + gap_of(r)
+            if bound is not None and end <= bound:
+                late.append(r["id"])
+                continue
+            open_.setdefault(r["kind"], []).append((start, end, 1))
+        final = w[e] if e < max(w) else None
+        for kind, spans in open_.items():
+            spans.sort()
+            merged = []
+            for start, end, n in spans:
+                if merged and start < merged[-1][1]:
+                    s0, e0, n0 = merged[-1]
+                    merged[-1] = (s0, max(e0, end), n0 + n)
+                else:
+                    merged.append((start, end, n))
+            keep = []
+            for start, end, n in merged:
+                if final is not None and end <= final:
+                    closed.append((kind, start, end, n))
+                else:
+                    keep.append((start, end, n))
+            open_[kind] = keep
+    # The end of the input closes every session.
+    closed.extend((kind, s, e, n) for kind, spans in open_.items() for s, e, n in spans)
+    return sorted(closed), late
+
+
 def oracle(rows):
     tumbled, hopped, cumulated = [], [], []
     for r in rows:
@@ -142,7 +185,9 @@ def oracle(rows):
         "top2": sorted((r["id"], r["price"], s, e, k) for r, s, e, k in top2),
         "ranked": sorted((r["id"], r["kind"], r["price"], s, k) for r, s, e, k in rank2),
         "firsts": sorted((r["id"], r["kind"], s) for r, s, e, k in first),
+        "gapped": sessions(rows)[0],
         "late": sorted(late_top2 + late_rank2 + late_first),
+        "late_sessions": sorted(sessions(rows)[1]),
     }
 
 
@@ -150,6 +195,7 @@ def check(args) -> dict:
     rows = read_rows(args.dir)
     want = oracle(rows)
     late = want.pop("late")
+    late_sessions = want.pop("late_sessions")
     con = connect()
     columns = {
         "tumbled": "id, epoch_us(window_start), epoch_us(window_end), epoch_us(window_time)",
@@ -158,6 +204,7 @@ def check(args) -> dict:
         "top2": "id, price, epoch_us(window_start), epoch_us(window_end), rn",
         "ranked": "id, kind, price, epoch_us(window_start), rk",
         "firsts": "id, kind, epoch_us(window_start)",
+        "gapped": "kind, epoch_us(window_start), epoch_us(window_end), n",
     }
     result, problems = {}, []
     for table, wanted in want.items():
@@ -174,8 +221,17 @@ def check(args) -> dict:
     dead = sorted(con.execute(
         "SELECT CAST(json_extract(payload, '$.id') AS BIGINT), "
         "epoch_us(CAST(json_extract_string(payload, '$.window_start') AS TIMESTAMP)) "
-        f"FROM delta_scan({lit(table_path(args.out, 'dead_letters'))}) WHERE reason = 'late'"
+        f"FROM delta_scan({lit(table_path(args.out, 'dead_letters'))}) WHERE reason = 'late' "
+        "AND json_extract_string(payload, '$.window_start') IS NOT NULL"
     ).fetchall())
+    dead_sessions = sorted(r[0] for r in con.execute(
+        "SELECT CAST(json_extract(payload, '$.id') AS BIGINT) "
+        f"FROM delta_scan({lit(table_path(args.out, 'dead_letters'))}) WHERE reason = 'late' "
+        "AND json_extract_string(payload, '$.window_start') IS NULL"
+    ).fetchall())
+    result["late_sessions"] = {"expected": len(late_sessions), "dead_letters": len(dead_sessions)}
+    if dead_sessions != late_sessions:
+        problems.append("the sessions' late rows differ from the oracle's")
     result["late"] = {"expected": len(late), "dead_letters": len(dead)}
     if dead != late:
         result["late"].update(missing=[x for x in late if x not in dead][:5],

@@ -769,7 +769,8 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
 /// containing its event time (`TUMBLE` from an offset, `HOP` under a `WHERE`, `CUMULATE`),
 /// with `window_start`, `window_end` and `window_time`; and those rows ranked per window
 /// (Flink's window Top-N with `ROW_NUMBER` and `RANK`, and window deduplication), kept
-/// until the watermark closes the window. Event times go back and forth (no row is late
+/// until the watermark closes the window; and sessions whose gap each row sets (Spark's
+/// `session_window(ts, CASE ... END)`). Event times go back and forth (no row is late
 /// for an assignment, which keeps no state), a few rows minutes behind (late for a
 /// ranking: dead letters). An oracle tries every window start near each row's time by
 /// brute force, computes the watermark itself and ranks each window's rows, and DuckDB's
@@ -810,7 +811,10 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
                SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, kind \
                  ORDER BY ts) AS rownum \
                FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE))) \
-             WHERE rownum = 1;\n",
+             WHERE rownum = 1;\n\
+             INSERT INTO gapped SELECT kind, window_start, window_end, count(*) AS n \
+               FROM events GROUP BY session_window(ts, CASE WHEN price >= 80 \
+                 THEN '3 minutes' ELSE '40 seconds' END), kind;\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;

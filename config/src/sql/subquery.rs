@@ -76,7 +76,7 @@ pub(super) fn lower<'a>(
     }
     let mut sessions = false;
     for e in &group_by {
-        if let Some((kind, _, _)) = window_call(e)? {
+        if let Some(super::window::WindowCall { kind, .. }) = window_call(e)? {
             sessions = matches!(kind, WindowKind::Session { .. });
         }
     }

@@ -207,9 +207,10 @@ pub(super) fn assignment(select: &mut Select) -> Result<Option<AssignSpec>, Stri
     let Some(tvf) = tvf_of(select)? else {
         return Ok(None);
     };
-    let Some((kind, time_column, offset)) = window_call(&tvf.window)? else {
+    let Some(call) = window_call(&tvf.window)? else {
         return Ok(None);
     };
+    let (kind, time_column, offset) = (call.kind, call.time_column, call.offset);
     if matches!(kind, WindowKind::Session { .. }) {
         return Err(unsupported(
             "a SESSION window TVF's rows without an aggregate",

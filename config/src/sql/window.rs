@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use datafusion::sql::sqlparser::ast::{Expr, SelectItem};
+use datafusion::sql::sqlparser::ast::{Expr, FunctionArgExpr, SelectItem};
 use sluice_engine::plan::PlanBuilder;
 use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
 
@@ -112,6 +112,8 @@ struct Grouping {
     delay: Duration,
     /// How far past the Unix epoch the windows start.
     offset: Duration,
+    /// A session gap per row, computed before the window into a column of its own (µs).
+    gap: Option<ComputedKey>,
 }
 
 /// A lowered aggregate.
@@ -146,6 +148,7 @@ pub(super) fn lower_window(
         computed,
         delay,
         offset,
+        gap,
     } = grouping(&sink.name, group_by, source, input, global)?;
     let Selected {
         outputs,
@@ -169,8 +172,10 @@ pub(super) fn lower_window(
     let target = sink.name.as_str();
     let mut stream = stream.to_owned();
     // The keys that are expressions, then the aggregates' arguments (which may use them).
+    let gap_column = gap.as_ref().map(|g| g.column.clone());
     let arguments: Vec<(String, String)> = computed
         .into_iter()
+        .chain(gap)
         .map(|k| (k.column, k.sql))
         .chain(arguments)
         .collect();
@@ -216,6 +221,7 @@ pub(super) fn lower_window(
     spec.watermark_also = watermark_also;
     spec.changelog = changelog;
     spec.deletes = deletes;
+    spec.gap_column = gap_column;
     spec.validate().map_err(|e| {
         format!(
             "{e} (set 'output-mode' = 'update' in CREATE TABLE {target} WITH (...), or drop \
@@ -398,7 +404,13 @@ fn grouping(
             });
         }
     }
-    let Some((kind, time_column, offset)) = window else {
+    let Some(WindowCall {
+        kind,
+        time_column,
+        offset,
+        gap,
+    }) = window
+    else {
         if global {
             return Ok(Grouping {
                 kind: WindowKind::Global,
@@ -407,6 +419,7 @@ fn grouping(
                 computed,
                 delay: Duration::ZERO,
                 offset: Duration::ZERO,
+                gap: None,
             });
         }
         return Err(unsupported(
@@ -417,6 +430,11 @@ fn grouping(
              WITH (...), which keeps each group's current row in the table",
         ));
     };
+    // `session_gap_us` fails a row whose gap is no positive length of time: a dead letter.
+    let gap = gap.map(|sql| ComputedKey {
+        column: format!("__{}_gap", target.replace(['.', '/'], "_")),
+        sql: format!("session_gap_us(CAST({sql} AS INTERVAL))"),
+    });
     match input {
         Input::Rows | Input::Union(_) => {}
         Input::Join(_) => {
@@ -428,6 +446,7 @@ fn grouping(
                 computed,
                 delay: Duration::ZERO,
                 offset,
+                gap,
             });
         }
         Input::Changelog(_) => {
@@ -460,6 +479,7 @@ fn grouping(
         computed,
         delay: *delay,
         offset,
+        gap,
     })
 }
 
@@ -501,11 +521,24 @@ fn reordering(outputs: &[(Output, String)], spec: &WindowSpec) -> Option<Vec<(St
     Some(columns)
 }
 
+/// A window function of GROUP BY.
+#[derive(Debug)]
+pub(super) struct WindowCall {
+    pub(super) kind: WindowKind,
+    pub(super) time_column: String,
+    /// How far past the Unix epoch its windows start.
+    pub(super) offset: Duration,
+    /// For a session whose gap is an expression of the row (Spark's `session_window(ts,
+    /// CASE ... END)`): its SQL; the kind's gap is then zero.
+    pub(super) gap: Option<String>,
+}
+
 /// A window function of GROUP BY (`TUMBLE(ts, size[, offset])`, `HOP(ts, slide, size[,
-/// offset])`, Spark's `window(ts, size[, slide[, startTime]])`, ...): its kind, time
-/// column and offset (how far past the Unix epoch its windows start, taken modulo their
-/// period, so Spark's negative `startTime` works too); `None` for anything else.
-pub(super) fn window_call(e: &Expr) -> Result<Option<(WindowKind, String, Duration)>, String> {
+/// offset])`, Spark's `window(ts, size[, slide[, startTime]])`, `session_window(ts, gap)`
+/// whose gap may be an expression, ...): its kind, time column and offset (how far past
+/// the Unix epoch its windows start, taken modulo their period, so Spark's negative
+/// `startTime` works too); `None` for anything else.
+pub(super) fn window_call(e: &Expr) -> Result<Option<WindowCall>, String> {
     let Expr::Function(f) = e else {
         return Ok(None);
     };
@@ -538,6 +571,23 @@ pub(super) fn window_call(e: &Expr) -> Result<Option<(WindowKind, String, Durati
         ("hop" | "window", [a, b, offset]) => (vec![a.clone(), b.clone()], Some(offset)),
         _ => (rest.to_vec(), None),
     };
+    // A session's gap that is no literal is the row's own, computed per row.
+    if matches!(name.as_str(), "session" | "session_window")
+        && let [gap] = function_args(&f.args).get(1..).unwrap_or_default()
+        && !matches!(
+            gap,
+            FunctionArgExpr::Expr(Expr::Value(_) | Expr::Interval(_))
+        )
+    {
+        return Ok(Some(WindowCall {
+            kind: WindowKind::Session {
+                gap: Duration::ZERO,
+            },
+            time_column: column.trim_matches('"').to_owned(),
+            offset: Duration::ZERO,
+            gap: Some(gap.to_string()),
+        }));
+    }
     let durations = rest
         .iter()
         .map(|a| interval(a))
@@ -578,7 +628,12 @@ pub(super) fn window_call(e: &Expr) -> Result<Option<(WindowKind, String, Durati
         }
         (Some(_), _) => return Err(wrong()),
     };
-    Ok(Some((kind, column.trim_matches('"').to_owned(), offset)))
+    Ok(Some(WindowCall {
+        kind,
+        time_column: column.trim_matches('"').to_owned(),
+        offset,
+        gap: None,
+    }))
 }
 
 /// A duration in SQL that may be negative (`INTERVAL '-8' HOUR`, `'-8 hours'`), or zero:

@@ -215,6 +215,9 @@ fn window(spec: &WindowSpec) -> String {
     if spec.deletes {
         line.push_str(", with deletes of merged sessions");
     }
+    if let Some(gap) = &spec.gap_column {
+        line.push_str(&format!(", each row's session gap from `{gap}`"));
+    }
     if spec.kind != WindowKind::Global {
         line.push_str(&watermark(
             &spec.time_column,
@@ -344,6 +347,7 @@ mod tests {
                     changelog: false,
                     deletes: false,
                     offset: std::time::Duration::ZERO,
+                    gap_column: None,
                 },
             )
             .sink("per_user", "per_user/window")

@@ -236,6 +236,7 @@ impl CompiledPlan {
                     stream,
                     spec.aggregates.iter().filter_map(|a| a.column.clone()),
                 );
+                needs.add(stream, spec.gap_column.iter().cloned());
                 if !spec.time_column.is_empty() {
                     needs.add(
                         spec.watermark_from.as_deref().unwrap_or(stream),

@@ -228,6 +228,7 @@ mod tests {
             changelog: false,
             deletes: false,
             offset: std::time::Duration::ZERO,
+            gap_column: None,
         }
     }
 

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::{Array, AsArray, StringArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use arrow::row::RowConverter;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
@@ -63,6 +63,8 @@ pub struct WindowState {
     pub(crate) watermark: Watermark,
     /// The event-time column; none for a global window.
     time_index: Option<usize>,
+    /// The column of each row's session gap (µs), for sessions whose rows set it.
+    gap_index: Option<usize>,
     /// The input's change column, when it is a changelog.
     change_index: Option<usize>,
     /// In a changelog, the groups changed this epoch as they were before it (those that
@@ -99,6 +101,21 @@ impl WindowState {
             None
         } else {
             Some(time_index(schema, &spec.time_column)?)
+        };
+        let gap_index = match &spec.gap_column {
+            Some(gap) => {
+                let index = column_index(schema, gap)?;
+                if schema.field(index).data_type() != &DataType::Int64 {
+                    return Err(EngineError::InvalidPlan(format!(
+                        "window `{}`: the session gap column `{gap}` holds microseconds, a \
+                         BIGINT, not {}",
+                        spec.name,
+                        schema.field(index).data_type()
+                    )));
+                }
+                Some(index)
+            }
+            None => None,
         };
         let change_index = schema.index_of(CHANGE_COLUMN).ok();
         if change_index.is_some() && !global {
@@ -160,6 +177,7 @@ impl WindowState {
             touched: Vec::new(),
             watermark: Watermark::with_others(micros(spec.delay), &delays(&spec.watermark_also)),
             time_index,
+            gap_index,
             change_index,
             before: HashMap::default(),
             vanished: Vec::new(),
@@ -258,6 +276,9 @@ impl WindowState {
             return Ok(None);
         };
         let times = as_micros(batch.column(time_index))?;
+        let gaps = self
+            .gap_index
+            .map(|g| batch.column(g).as_primitive::<Int64Type>());
         let late_bound = self
             .watermark
             .late_threshold()
@@ -265,14 +286,18 @@ impl WindowState {
         let mut late_rows = Vec::new();
         let mut late_missed = Vec::new();
         for i in 0..batch.num_rows() {
-            if times.is_null(i) {
+            // A row's own gap, where rows set it: one that is null or not positive (which
+            // the SQL front end fails before the window) puts the row in no session.
+            let gap = gaps.map(|g| g.is_valid(i).then(|| g.value(i)).filter(|&g| g > 0));
+            if times.is_null(i) || gap == Some(None) {
                 late_rows.push(i as u32);
                 late_missed.push(0);
                 continue;
             }
             let t = times.value(i);
             let key = rows.row(i);
-            let missed = self.add_row(key.as_ref(), t, late_bound, i, &values, &distinct);
+            let gap = gap.flatten();
+            let missed = self.add_row(key.as_ref(), t, gap, late_bound, i, &values, &distinct);
             if missed > 0 {
                 late_rows.push(i as u32);
                 late_missed.push(missed);
@@ -312,11 +337,14 @@ impl WindowState {
         }
     }
 
-    /// Adds row `i` with event time `t` under `key`; returns how many windows it missed.
+    /// Adds row `i` with event time `t` (and, for sessions whose rows set it, gap `gap`)
+    /// under `key`; returns how many windows it missed.
+    #[allow(clippy::too_many_arguments)]
     fn add_row(
         &mut self,
         key: &[u8],
         t: i64,
+        gap: Option<i64>,
         late_bound: Option<i64>,
         i: usize,
         values: &[Option<Values>],
@@ -324,10 +352,10 @@ impl WindowState {
     ) -> i32 {
         let is_late = |end: i64| late_bound.is_some_and(|w| end <= w);
         let Some(panes) = self.panes else {
-            let WindowKind::Session { gap } = self.spec.kind else {
+            let WindowKind::Session { gap: fixed } = self.spec.kind else {
                 unreachable!("a global window takes rows by add_to_group")
             };
-            let end = t.saturating_add(micros(gap));
+            let end = t.saturating_add(gap.unwrap_or_else(|| micros(fixed)));
             if is_late(end) {
                 return 1;
             }

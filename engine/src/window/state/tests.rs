@@ -25,6 +25,7 @@ fn global(name: &str, keys: &[&str], aggregates: Vec<Aggregate>, changelog: bool
         changelog,
         deletes: false,
         offset: std::time::Duration::ZERO,
+        gap_column: None,
     }
 }
 
@@ -340,6 +341,7 @@ fn a_checkpoint_of_whole_windows_restores_and_goes_on_with_panes() {
         changelog: false,
         deletes: false,
         offset: std::time::Duration::ZERO,
+        gap_column: None,
     };
     let epochs = [
         batch(&[("a", 5, 1), ("a", 17, 2), ("b", 33, 4), ("a", 41, 8)]),
@@ -458,6 +460,7 @@ fn sessions_in_update_mode_name_the_sessions_merged_into_an_earlier_one() {
         changelog: false,
         deletes: true,
         offset: std::time::Duration::ZERO,
+        gap_column: None,
     };
     let mut state = WindowState::new(spec.clone(), &schema).unwrap();
     // (start s, end s, key, n, change)
@@ -538,6 +541,7 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
         changelog: false,
         deletes: false,
         offset: std::time::Duration::ZERO,
+        gap_column: None,
     };
     let rows = crate::event_time::SNAPSHOT_BATCH_ROWS * 2 + 77;
     let batch = RecordBatch::try_new(
@@ -592,3 +596,65 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
 }
 
 mod aggregates;
+
+/// Sessions whose rows set their gap: a row's own session is `[t, t + gap)`, and two
+/// merge where a row's time is before the session's end.
+#[test]
+fn each_row_may_set_its_session_gap() {
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("gap", DataType::Int64, true),
+    ]));
+    let mut spec = WindowSpec::new(
+        "s",
+        WindowKind::Session {
+            gap: std::time::Duration::ZERO,
+        },
+        "ts",
+    )
+    .with_keys(["k"])
+    .with_aggregate("n", AggregateFn::Count, None);
+    spec.gap_column = Some("gap".into());
+    let mut state = WindowState::new(spec.clone(), &schema).unwrap();
+    // k: [0, 10) and [5, 25) merge; [30, 31) stays apart; a null gap is in no session.
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(StringArray::from(vec!["k", "k", "k", "k"])),
+            Arc::new(TimestampMicrosecondArray::from(vec![0, 5, 30, 40]).with_timezone("UTC")),
+            Arc::new(Int64Array::from(vec![Some(10), Some(20), Some(1), None])),
+        ],
+    )
+    .unwrap();
+    state.begin_epoch();
+    let late = state
+        .absorb(&batch)
+        .unwrap()
+        .expect("the row without a gap");
+    assert_eq!(late.num_rows(), 1);
+    let out = state.finish_epoch(Some(40), true).unwrap().results.unwrap();
+    let starts = out
+        .column(0)
+        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    let ends = out
+        .column(1)
+        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    let mut sessions: Vec<(i64, i64)> = (0..out.num_rows())
+        .map(|i| (starts.value(i), ends.value(i)))
+        .collect();
+    sessions.sort_unstable();
+    assert_eq!(sessions, [(0, 25), (30, 31)]);
+
+    spec.kind = WindowKind::Tumbling {
+        size: std::time::Duration::from_secs(1),
+    };
+    assert!(WindowState::new(spec, &schema).is_err());
+}

@@ -391,3 +391,48 @@ fn an_insert_s_column_list_names_the_select_list_s_items_in_order() {
         assert!(err.contains(expected), "{query}: {err}");
     }
 }
+
+/// Spark's dynamic session gap: an expression of the row, computed before the window
+/// (its failures dead letters) into the column the window reads each row's gap from.
+#[test]
+fn a_session_gap_may_be_an_expression_of_the_row() {
+    let p = plan_of(
+        "INSERT INTO t SELECT session_window, user_id, count(*) AS n FROM events GROUP BY \
+         session_window(ts, CASE WHEN v > 10 THEN INTERVAL '5' MINUTE ELSE '1 minute' END), \
+         user_id;",
+    );
+    assert_eq!(
+        columns(&p, "t/arguments"),
+        [(
+            "__t_gap",
+            "session_gap_us(CAST(CASE WHEN v > 10 THEN INTERVAL '5' MINUTE ELSE '1 minute' END \
+             AS INTERVAL))"
+        )]
+    );
+    let OperatorKind::Window(spec) = kind(&p, "t/window") else {
+        panic!("no window");
+    };
+    assert_eq!(spec.gap_column.as_deref(), Some("__t_gap"));
+    assert_eq!(
+        spec.kind,
+        sluice_engine::window::WindowKind::Session {
+            gap: std::time::Duration::ZERO
+        }
+    );
+    // A literal gap stays the window's own.
+    let p = plan_of(
+        "INSERT INTO t SELECT window_start, count(*) AS n FROM events \
+         GROUP BY SESSION(ts, INTERVAL '1' MINUTE);",
+    );
+    let OperatorKind::Window(spec) = kind(&p, "t/window") else {
+        panic!("no window");
+    };
+    assert_eq!(spec.gap_column, None);
+    // A malformed literal is still refused at start.
+    let err = job(
+        "",
+        "INSERT INTO t SELECT count(*) AS n FROM events GROUP BY SESSION(ts, 'soon');",
+    )
+    .unwrap_err();
+    assert!(err.contains("SESSION(ts, INTERVAL '30' MINUTE)"), "{err}");
+}
