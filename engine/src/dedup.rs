@@ -18,7 +18,6 @@ mod state;
 
 pub use state::DedupState;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
@@ -28,7 +27,6 @@ use timely::dataflow::Stream;
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::event_time::{EventTimeInput, event_time_operator};
-use crate::key::KeyColumns;
 use crate::window::{Observed, WindowOutputs, WindowSetup};
 
 /// Deduplication of a stream by key columns within the watermark.
@@ -118,15 +116,8 @@ impl<'scope> DedupExt<'scope> for Stream<'scope, u64, Batches> {
         setup: WindowSetup,
         observed: Observed<'scope>,
     ) -> Result<WindowOutputs<'scope>> {
-        let input = EventTimeInput {
-            stream: self,
-            keys: KeyColumns::resolve(schema, &spec.keys)?,
-            time_column: Some(spec.time_column.clone()),
-            schema: Arc::clone(schema),
-            watermark: None,
-            also: Vec::new(),
-        }
-        .observing(&spec.name, observed, &spec.watermark_also)?;
+        let input = EventTimeInput::new(self, schema, &spec.keys, Some(&spec.time_column))?
+            .observing(&spec.name, observed, &spec.watermark_also)?;
         let state = DedupState::new(spec.clone(), schema)?;
         event_time_operator(vec![input], state, setup, format!("Dedup({})", spec.name))
     }

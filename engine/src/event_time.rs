@@ -101,6 +101,27 @@ pub(crate) struct EventTimeInput<'scope> {
 pub(crate) type Watermarked<'scope> = (Stream<'scope, u64, Batches>, SchemaRef);
 
 impl<'scope> EventTimeInput<'scope> {
+    /// `stream` (batches with `schema`), exchanged by the columns `keys`, its watermark
+    /// set by its own `time_column` until [`observing`](Self::observing) says otherwise.
+    ///
+    /// # Errors
+    /// When a key column is missing.
+    pub(crate) fn new(
+        stream: Stream<'scope, u64, Batches>,
+        schema: &SchemaRef,
+        keys: &[String],
+        time_column: Option<&str>,
+    ) -> Result<Self> {
+        Ok(Self {
+            stream,
+            keys: KeyColumns::resolve(schema, keys)?,
+            time_column: time_column.map(str::to_owned),
+            schema: Arc::clone(schema),
+            watermark: None,
+            also: Vec::new(),
+        })
+    }
+
     /// The input with its watermark set by the `observed` streams: one instead of the
     /// input, and one for each of `also` (the spec's, named for `operator`).
     ///

@@ -35,7 +35,6 @@ mod state;
 pub use state::StreamJoinState;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
@@ -45,7 +44,6 @@ use timely::dataflow::Stream;
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::event_time::{EventTimeInput, event_time_operator};
-use crate::key::KeyColumns;
 use crate::window::{WindowOutputs, WindowSetup};
 
 /// Which rows without a match are emitted.
@@ -168,20 +166,17 @@ impl<'scope> StreamJoinExt<'scope> for Stream<'scope, u64, Batches> {
         let [left_watermark, right_watermark] = watermarks;
         let inputs = vec![
             EventTimeInput {
-                stream: self,
-                keys: KeyColumns::resolve(left, &spec.left_keys)?,
-                time_column: Some(spec.left_time.clone()),
-                schema: Arc::clone(left),
                 watermark: left_watermark,
-                also: Vec::new(),
+                ..EventTimeInput::new(self, left, &spec.left_keys, Some(&spec.left_time))?
             },
             EventTimeInput {
-                stream: right,
-                keys: KeyColumns::resolve(right_schema, &spec.right_keys)?,
-                time_column: Some(spec.right_time.clone()),
-                schema: Arc::clone(right_schema),
                 watermark: right_watermark,
-                also: Vec::new(),
+                ..EventTimeInput::new(
+                    right,
+                    right_schema,
+                    &spec.right_keys,
+                    Some(&spec.right_time),
+                )?
             },
         ];
         event_time_operator(inputs, state, setup, format!("StreamJoin({})", spec.name))

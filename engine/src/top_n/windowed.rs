@@ -93,15 +93,12 @@ impl<'scope> WindowTopNExt<'scope> for Stream<'scope, u64, Batches> {
         setup: WindowSetup,
         observed: Observed<'scope>,
     ) -> Result<WindowOutputs<'scope>> {
-        let input = EventTimeInput {
-            stream: self,
-            keys: KeyColumns::resolve(schema, &spec.top.partition_by)?,
-            time_column: Some(spec.time_column.clone()),
-            schema: Arc::clone(schema),
-            watermark: None,
-            also: Vec::new(),
-        }
-        .observing(&spec.top.name, observed, &[])?;
+        let keys = &spec.top.partition_by;
+        let input = EventTimeInput::new(self, schema, keys, Some(&spec.time_column))?.observing(
+            &spec.top.name,
+            observed,
+            &[],
+        )?;
         let state = WindowTopNState::new(spec.clone(), schema)?;
         let label = format!("WindowTopN({})", spec.top.name);
         event_time_operator(vec![input], state, setup, label)

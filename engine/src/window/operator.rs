@@ -16,7 +16,6 @@ use super::{WindowKind, WindowSpec};
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::event_time::{EventTimeInput, event_time_operator};
-use crate::key::KeyColumns;
 use crate::watermark::Watermark;
 
 /// Names the snapshot part of `(key groups, bytes)`; the part itself is written by whoever
@@ -134,15 +133,12 @@ impl<'scope> WindowExt<'scope> for Stream<'scope, u64, Batches> {
         setup: WindowSetup,
         observed: Observed<'scope>,
     ) -> Result<WindowOutputs<'scope>> {
-        let input = EventTimeInput {
-            stream: self,
-            keys: KeyColumns::resolve(schema, &spec.keys)?,
-            time_column: (spec.kind != WindowKind::Global).then(|| spec.time_column.clone()),
-            schema: Arc::clone(schema),
-            watermark: None,
-            also: Vec::new(),
-        }
-        .observing(&spec.name, observed, &spec.watermark_also)?;
+        let time = (spec.kind != WindowKind::Global).then_some(spec.time_column.as_str());
+        let input = EventTimeInput::new(self, schema, &spec.keys, time)?.observing(
+            &spec.name,
+            observed,
+            &spec.watermark_also,
+        )?;
         let mut state = WindowState::new(spec.clone(), schema)?;
         state.count_overflows_in(setup.overflows.clone());
         event_time_operator(vec![input], state, setup, format!("Window({})", spec.name))
