@@ -27,6 +27,12 @@ window (Flink's window Top-N and window deduplication).
                   ELSE '40 seconds' END)), simulated epoch by epoch: a row's
                   own session [t, t + gap) is late when its end is at or before W(e-1);
                   sessions merge where they overlap and close once W(e) passes their end
+        pairs     left_id, right_id, ws: Flink's window join of the 1-minute TUMBLE rows
+                  with themselves on kind and window: every pair of rows of a window and
+                  kind that were not late for the join, a row being late when its
+                  window's start is at or before the join's W(e-1), the highest window
+                  start of the epochs before less the delay and the window's size (2
+                  minutes); each late row is a dead letter once per side
         dead_letters  the rankings' late rows: once per query and window whose end is at
                   or before W(e-1), the watermark the oracle computes itself from the
                   epochs' event times (delay 1 minute), as DESIGN section 2 defines it
@@ -162,6 +168,21 @@ def sessions(rows):
     return sorted(closed), late
 
 
+def window_join(rows):
+    """The pairs of the self window join, and its late rows (once per side)."""
+    starts = [dict(r, t=windows(r["t"], MINUTE, MINUTE)[0][0]) for r in rows]
+    w = watermarks(starts, 2 * MINUTE)
+    groups, late = {}, []
+    for r in starts:
+        bound = w[r["epoch"] - 1] if r["epoch"] > 0 else None
+        if bound is not None and r["t"] <= bound:
+            late.append((r["id"], r["t"]))
+            continue
+        groups.setdefault((r["t"], r["kind"]), []).append(r["id"])
+    pairs = sorted((a, b, ws) for (ws, _), ids in groups.items() for a in ids for b in ids)
+    return pairs, sorted(late + late)
+
+
 def oracle(rows):
     tumbled, hopped, cumulated = [], [], []
     for r in rows:
@@ -186,6 +207,8 @@ def oracle(rows):
         "ranked": sorted((r["id"], r["kind"], r["price"], s, k) for r, s, e, k in rank2),
         "firsts": sorted((r["id"], r["kind"], s) for r, s, e, k in first),
         "gapped": sessions(rows)[0],
+        "pairs": window_join(rows)[0],
+        "late_join": window_join(rows)[1],
         "late": sorted(late_top2 + late_rank2 + late_first),
         "late_sessions": sorted(sessions(rows)[1]),
     }
@@ -196,6 +219,7 @@ def check(args) -> dict:
     want = oracle(rows)
     late = want.pop("late")
     late_sessions = want.pop("late_sessions")
+    late_join = want.pop("late_join")
     con = connect()
     columns = {
         "tumbled": "id, epoch_us(window_start), epoch_us(window_end), epoch_us(window_time)",
@@ -205,6 +229,7 @@ def check(args) -> dict:
         "ranked": "id, kind, price, epoch_us(window_start), rk",
         "firsts": "id, kind, epoch_us(window_start)",
         "gapped": "kind, epoch_us(window_start), epoch_us(window_end), n",
+        "pairs": "left_id, right_id, epoch_us(ws)",
     }
     result, problems = {}, []
     for table, wanted in want.items():
@@ -222,8 +247,19 @@ def check(args) -> dict:
         "SELECT CAST(json_extract(payload, '$.id') AS BIGINT), "
         "epoch_us(CAST(json_extract_string(payload, '$.window_start') AS TIMESTAMP)) "
         f"FROM delta_scan({lit(table_path(args.out, 'dead_letters'))}) WHERE reason = 'late' "
-        "AND json_extract_string(payload, '$.window_start') IS NOT NULL"
+        "AND json_extract_string(payload, '$.window_start') IS NOT NULL AND windows_missed = 1"
     ).fetchall())
+    dead_join = sorted(con.execute(
+        "SELECT CAST(json_extract(payload, '$.id') AS BIGINT), "
+        "epoch_us(CAST(json_extract_string(payload, '$.window_start') AS TIMESTAMP)) "
+        f"FROM delta_scan({lit(table_path(args.out, 'dead_letters'))}) WHERE reason = 'late' "
+        "AND windows_missed = 0"
+    ).fetchall())
+    result["late_join"] = {"expected": len(late_join), "dead_letters": len(dead_join)}
+    if dead_join != late_join:
+        result["late_join"].update(missing=[x for x in late_join if x not in dead_join][:5],
+                                   unexpected=[x for x in dead_join if x not in late_join][:5])
+        problems.append("the window join's late rows differ from the oracle's")
     dead_sessions = sorted(r[0] for r in con.execute(
         "SELECT CAST(json_extract(payload, '$.id') AS BIGINT) "
         f"FROM delta_scan({lit(table_path(args.out, 'dead_letters'))}) WHERE reason = 'late' "

@@ -31,16 +31,17 @@
 //! over its candidate pairs, so that only the pairs that meet it count as matches.
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, TableFactor,
-    TableWithJoins, visit_expressions_mut,
+    BinaryOperator, Expr, GroupByExpr, Ident, JoinConstraint, JoinOperator, Query, Select,
+    SelectItem, TableFactor, TableWithJoins, visit_expressions_mut,
 };
 use std::time::Duration;
 
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::stream_join::{StreamJoinKind, StreamJoinSpec};
+use sluice_engine::window::{WINDOW_COLUMNS, WindowKind};
 
 use super::ddl::SourceTable;
-use super::query::{source_table, unsupported};
+use super::query::{plain_select, source_table, unsupported};
 use super::subquery;
 
 mod before;
@@ -264,6 +265,9 @@ fn side<'a>(
             alias: Some(alias),
             ..
         } => {
+            if let Some(mut select) = tvf_rows(subquery) {
+                return assigned_side(plan, target, &mut select, &alias.name.value, sources);
+            }
             let alias = alias.name.value.clone();
             let shape = || {
                 unsupported(
@@ -302,6 +306,88 @@ fn side<'a>(
             "join source tables, or windowed subqueries (SELECT ... GROUP BY TUMBLE(...))",
         )),
     }
+}
+
+/// The select of `subquery` when it is a window TVF's rows as they are, `SELECT * FROM
+/// TABLE(TUMBLE(TABLE t, ...))` (Flink's window join reads such sides).
+fn tvf_rows(subquery: &Query) -> Option<Select> {
+    let select = plain_select(subquery).ok()?;
+    let bare = matches!(select.projection.as_slice(), [SelectItem::Wildcard(_)])
+        && select.selection.is_none()
+        && matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    let tvf = matches!(select.from.as_slice(), [f] if f.joins.is_empty()
+        && matches!(f.relation, TableFactor::TableFunction { .. }));
+    (bare && tvf).then(|| select.clone())
+}
+
+/// A side of a window join: a source table's rows, each once per window of the TVF
+/// `select` reads. Its event times are the window's start and end, whose watermark lags
+/// the table's by the window's size (a row yet to come may be in a window that started
+/// that long before the table's watermark); the windows are checked to be the table's
+/// watermarked column's.
+fn assigned_side<'a>(
+    plan: PlanBuilder,
+    target: &str,
+    select: &mut Select,
+    alias: &str,
+    sources: &'a [SourceTable],
+) -> Result<(PlanBuilder, Side<'a>), String> {
+    let spec = super::tvf::assignment(select)?
+        .ok_or_else(|| format!("the subquery `{alias}` reads no window TVF"))?;
+    let [from] = select.from.as_slice() else {
+        return Err(format!(
+            "the window TVF of `{alias}` reads one source table"
+        ));
+    };
+    let TableFactor::Table { name, .. } = &from.relation else {
+        return Err(format!(
+            "the window TVF of `{alias}` reads one source table"
+        ));
+    };
+    let table = source_table(name, sources)?;
+    let Some((time, delay)) = &table.watermark else {
+        return Err(not_an_event_time(
+            &Side {
+                alias: alias.to_owned(),
+                table,
+                stream: String::new(),
+                columns: Vec::new(),
+                times: Vec::new(),
+                delay: Duration::ZERO,
+                windowed: false,
+                watermark_from: None,
+            },
+            &spec.time_column,
+        ));
+    };
+    if !spec.time_column.eq_ignore_ascii_case(time) {
+        return Err(format!(
+            "the window TVF of `{alias}` is over `{}`, but the watermark of `{}` is on \
+             `{time}`: DESCRIPTOR({time})",
+            spec.time_column, table.name
+        ));
+    }
+    let size = match spec.kind {
+        WindowKind::Tumbling { size }
+        | WindowKind::Sliding { size, .. }
+        | WindowKind::Cumulating { size, .. } => size,
+        WindowKind::Session { .. } | WindowKind::Global => Duration::ZERO,
+    };
+    let stream = format!("{target}/{alias}-windows");
+    let plan = plan.assign_windows(&stream, &table.checked_stream(), spec);
+    let mut columns: Vec<String> = table.column_names().map(str::to_owned).collect();
+    columns.extend(WINDOW_COLUMNS.map(str::to_owned));
+    let side = Side {
+        alias: alias.to_owned(),
+        table,
+        stream,
+        columns,
+        times: vec![WINDOW_COLUMNS[0].to_owned(), WINDOW_COLUMNS[1].to_owned()],
+        delay: *delay + size,
+        windowed: true,
+        watermark_from: None,
+    };
+    Ok((plan, side))
 }
 
 /// Leaves out of each source table side the columns that `used` does not hold.

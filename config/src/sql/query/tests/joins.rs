@@ -562,3 +562,49 @@ fn a_left_semi_join_keeps_its_left_rows_and_refuses_the_right_columns() {
         );
     }
 }
+
+/// Flink's window join of two window TVFs' own rows: each side's rows once per window,
+/// joined on their windows (and keys), the windows' starts the event times, whose
+/// watermark lags each table's by the window's size.
+#[test]
+fn two_window_tvfs_joined_on_their_windows_are_a_window_join_of_their_rows() {
+    let config = joined(
+        "INSERT INTO t SELECT L.id, L.window_start AS ws, R.v FROM \
+         (SELECT * FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '1' MINUTE))) AS L \
+         LEFT JOIN (SELECT * FROM TABLE(TUMBLE(TABLE b, DESCRIPTOR(bts), INTERVAL '1' MINUTE))) \
+         AS R ON L.id = R.id AND L.window_start = R.window_start \
+         AND L.window_end = R.window_end;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let kinds: Vec<&str> = plan.operators.iter().map(|o| o.kind.kind_name()).collect();
+    assert_eq!(
+        kinds[..3],
+        ["window-assign", "window-assign", "stream-join"]
+    );
+    let OperatorKind::StreamJoin(join) = &plan.operators[2].kind else {
+        panic!("{:?}", plan.operators[2].kind);
+    };
+    assert_eq!(
+        (join.left_time.as_str(), join.right_time.as_str()),
+        ("window_start", "window_start")
+    );
+    assert_eq!((join.min_offset_us, join.max_offset_us), (0, 0));
+    assert_eq!(
+        (join.left_delay, join.right_delay),
+        (Duration::from_secs(90), Duration::from_secs(120))
+    );
+    assert_eq!(join.left_keys, ["id", "window_start", "window_end"]);
+    assert_eq!(
+        (plan.operators[2].input.as_str(), join.right.as_str()),
+        ("t/L-windows", "t/R-windows")
+    );
+
+    let err = joined(
+        "INSERT INTO t SELECT L.id FROM \
+         (SELECT * FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(id), INTERVAL '1' MINUTE))) AS L \
+         JOIN b AS R ON L.id = R.id AND R.bts BETWEEN L.window_start AND L.window_end;",
+    )
+    .unwrap_err();
+    assert!(err.contains("DESCRIPTOR(ts)"), "{err}");
+}
