@@ -22,6 +22,7 @@ mod input;
 mod operator;
 mod output;
 mod pane;
+mod quantiles;
 mod snapshot;
 mod state;
 
@@ -31,6 +32,7 @@ pub use assignment::{AssignSpec, Assignment, WINDOW_COLUMNS};
 pub use operator::{
     Observed, PartNamer, WindowControl, WindowExt, WindowNote, WindowOutputs, WindowSetup,
 };
+pub use quantiles::{Quantiles, RELATIVE_ACCURACY};
 pub use state::{EpochOutput, WindowState};
 
 use std::time::Duration;
@@ -108,6 +110,12 @@ pub enum AggregateFn {
     VariancePop,
     /// HyperLogLog estimate of distinct non-null values (5% relative error).
     ApproxCountDistinct,
+    /// The `per_million / 10^6` quantile of the non-null values, estimated by a sketch
+    /// within 1 % of the value ([`Quantiles`]; Spark's `percentile_approx`).
+    ApproxPercentile {
+        /// The quantile, in millionths (`990_000` for the 99th percentile).
+        per_million: u32,
+    },
 }
 
 impl AggregateFn {

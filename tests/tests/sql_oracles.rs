@@ -828,3 +828,33 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
     )?;
     against_tool_through_kills("window_assign_tool.py", &dir, &job, 2, "check", &[])
 }
+
+/// Spark's `percentile_approx` (and `approx_percentile`) over one-minute windows: the
+/// median and 99th percentile of log-normal latencies (doubles, some negative, some
+/// null) and the 90th of integer byte counts (an integer, as in Spark). An oracle sorts
+/// each window's values and takes the value of rank ⌊q (n - 1)⌋; every estimate must be
+/// within 1 % of it (the sketch's guarantee), clean and through three kills, read by
+/// DuckDB's Delta reader.
+#[test]
+fn approximate_percentiles_are_within_one_percent_of_the_exact_ones_through_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_percentiles")?;
+    write_input_with("percentile_tool.py", &dir, "write", 13)?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'percentiles';\n\
+             CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, sensor STRING, \
+               latency_ms DOUBLE, bytes BIGINT, \
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
+             INSERT INTO pcts SELECT window_start, sensor, count(*) AS n, \
+               percentile_approx(latency_ms, 0.5) AS p50, \
+               approx_percentile(latency_ms, 0.99) AS p99, \
+               percentile_approx(bytes, 0.9) AS b90 \
+             FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n",
+            one_file_per_epoch(&dir.join("in"))
+        ),
+    )?;
+    against_tool_through_kills("percentile_tool.py", &dir, &job, 2, "check", &[])
+}

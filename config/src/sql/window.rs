@@ -282,7 +282,10 @@ fn retractable(aggregates: &[Aggregate], keys: &[String], inner: &[String]) -> R
     if let Some(a) = aggregates.iter().find(|a| {
         matches!(
             a.function,
-            AggregateFn::Min | AggregateFn::Max | AggregateFn::ApproxCountDistinct
+            AggregateFn::Min
+                | AggregateFn::Max
+                | AggregateFn::ApproxCountDistinct
+                | AggregateFn::ApproxPercentile { .. }
         )
     }) {
         return Err(unsupported(

@@ -3,6 +3,8 @@
 use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::quantiles::Quantiles;
+
 /// Running moments of one aggregated column: enough for count, sum, avg, min, max and
 /// sample standard deviation (Welford, merged with Chan's formula).
 ///
@@ -331,6 +333,8 @@ pub enum Kept {
     Sketch,
     /// The least and the greatest text (and a count).
     Range,
+    /// A sketch of the values' distribution (and their moments).
+    Quantiles,
 }
 
 /// What an aggregate keeps beside its moments.
@@ -341,6 +345,8 @@ pub enum Extra {
     /// The least and the greatest text (`min` and `max` of text), boxed: a slot of the
     /// other aggregates stays small.
     Range(Box<TextRange>),
+    /// A sketch of the values' distribution (`percentile_approx`), boxed likewise.
+    Quantiles(Box<Quantiles>),
 }
 
 /// The least and the greatest of some texts, in byte order (as Spark and DuckDB compare
@@ -368,6 +374,7 @@ impl Extra {
         match self {
             Self::Sketch(h) => h.add(v.as_bytes()),
             Self::Range(r) => r.add(v),
+            Self::Quantiles(_) => {}
         }
     }
 
@@ -379,6 +386,7 @@ impl Extra {
                 a.add(&b.least);
                 a.add(&b.greatest);
             }
+            (Self::Quantiles(a), Self::Quantiles(b)) => a.merge(b),
             _ => {}
         }
     }
@@ -387,7 +395,7 @@ impl Extra {
     pub fn sketch(&self) -> Option<&Hll> {
         match self {
             Self::Sketch(h) => Some(h),
-            Self::Range(_) => None,
+            _ => None,
         }
     }
 
@@ -395,7 +403,25 @@ impl Extra {
     pub fn range(&self) -> Option<&TextRange> {
         match self {
             Self::Range(r) => Some(r),
-            Self::Sketch(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The distribution's sketch, if this is one.
+    pub fn quantiles(&self) -> Option<&Quantiles> {
+        match self {
+            Self::Quantiles(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// What a snapshot keeps of a sketch (a HyperLogLog's registers, a distribution's
+    /// buckets); `None` for a range.
+    pub fn sketch_bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            Self::Sketch(h) => Some(h.registers().to_vec()),
+            Self::Quantiles(q) => Some(q.to_bytes()),
+            Self::Range(_) => None,
         }
     }
 }
@@ -433,7 +459,11 @@ impl Accumulator {
             moments: smallvec::smallvec![Moments::default(); kept.len()],
             extras: kept
                 .iter()
-                .map(|&k| (k == Kept::Sketch).then(|| Extra::Sketch(Hll::default())))
+                .map(|&k| match k {
+                    Kept::Sketch => Some(Extra::Sketch(Hll::default())),
+                    Kept::Quantiles => Some(Extra::Quantiles(Box::default())),
+                    _ => None,
+                })
                 .collect(),
         }
     }

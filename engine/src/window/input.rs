@@ -60,6 +60,9 @@ pub(crate) enum Reading {
     Text,
     /// A `decimal(precision, scale)` of at most 18 digits, as its unscaled integer.
     Decimal(u8, i8),
+    /// A number as a double, into a sketch of the distribution (`percentile_approx`);
+    /// `integer` when its column holds integers, whose percentiles are integers.
+    Distribution { integer: bool },
 }
 
 /// The most digits a decimal's sum, average, minimum and maximum are kept exactly for: its
@@ -92,6 +95,9 @@ impl Reading {
         Ok(match agg.function {
             AggregateFn::Count => Self::Presence,
             AggregateFn::ApproxCountDistinct => Self::Distinct,
+            AggregateFn::ApproxPercentile { .. } if data_type.is_numeric() => Self::Distribution {
+                integer: is_exact_integer(data_type),
+            },
             AggregateFn::Min | AggregateFn::Max if is_time(data_type) => Self::Time,
             AggregateFn::Min | AggregateFn::Max if is_text(data_type) => Self::Text,
             AggregateFn::Min | AggregateFn::Max if !data_type.is_numeric() => {
@@ -136,6 +142,8 @@ impl Reading {
                 (DataType::Decimal128(38.min(p + 4), 38.min(s + 4)), true)
             }
             (Self::Decimal(p, s), _) => (DataType::Decimal128(p, s), true),
+            (Self::Distribution { integer: true }, _) => (DataType::Int64, true),
+            (Self::Distribution { integer: false }, _) => (DataType::Float64, true),
         };
         Field::new("", data_type, nullable)
     }
@@ -157,7 +165,7 @@ impl Reading {
                 ),
                 spread: false,
             }),
-            Self::Number => Some(Values::Doubles {
+            Self::Number | Self::Distribution { .. } => Some(Values::Doubles {
                 column: as_doubles(column)?,
                 spread,
             }),
@@ -200,6 +208,7 @@ impl Reading {
         match self {
             Self::Distinct => Kept::Sketch,
             Self::Text => Kept::Range,
+            Self::Distribution { .. } => Kept::Quantiles,
             _ if self.is_exact() => Kept::Integers,
             _ => Kept::Doubles,
         }
@@ -216,6 +225,16 @@ pub(crate) enum Values {
 }
 
 impl Values {
+    /// Row `i`'s value as a double, when it has one.
+    #[inline]
+    pub(crate) fn double(&self, i: usize) -> Option<f64> {
+        match self {
+            Self::Doubles { column, .. } => column.is_valid(i).then(|| column.value(i)),
+            #[allow(clippy::cast_precision_loss)]
+            Self::Integers { column, .. } => column.is_valid(i).then(|| column.value(i) as f64),
+        }
+    }
+
     /// Adds row `i`'s value, when it has one, to `m`.
     #[inline]
     pub(crate) fn add_to(&self, i: usize, m: &mut Moments) {

@@ -60,6 +60,22 @@ pub(crate) fn build(
                         .map_or(0, Hll::estimate)
                 }),
             )),
+            AggregateFn::ApproxPercentile { per_million } => {
+                let q = f64::from(per_million) / 1e6;
+                let estimates = emitted.iter().map(|(_, s)| {
+                    s.acc.extras[a]
+                        .as_ref()
+                        .and_then(Extra::quantiles)
+                        .and_then(|sketch| sketch.quantile(q))
+                });
+                match reading {
+                    // An integer column's percentile is an integer, as in Spark.
+                    Reading::Distribution { integer: true } => Arc::new(Int64Array::from_iter(
+                        estimates.map(|e| e.map(|e| e.round() as i64)),
+                    )),
+                    _ => Arc::new(Float64Array::from_iter(estimates)),
+                }
+            }
             AggregateFn::Sum | AggregateFn::Avg | AggregateFn::Min | AggregateFn::Max
                 if matches!(reading, Reading::Decimal(..)) =>
             {

@@ -12,6 +12,7 @@ use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type, 
 use arrow::record_batch::RecordBatch;
 
 use super::accumulator::{Accumulator, Extra, Hll, Kept, Moments, TextRange};
+use super::quantiles::Quantiles;
 use super::state::{Slot, WindowState};
 use crate::error::{EngineError, Result};
 use crate::event_time::{
@@ -119,11 +120,13 @@ impl WindowState {
                     entries.iter().map(|(_, s)| f(&s.acc.moments[a], exact)),
                 )));
             }
+            // A HyperLogLog's registers, or a distribution's buckets.
+            let sketches: Vec<Option<Vec<u8>>> = entries
+                .iter()
+                .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::sketch_bytes))
+                .collect();
             columns.push(Arc::new(nullable_binary_column(
-                entries
-                    .iter()
-                    .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::sketch))
-                    .map(|h| h.map(Hll::registers)),
+                sketches.iter().map(Option::as_deref),
             )));
             if self.kept[a] == Kept::Range {
                 let ranges: Vec<Option<&TextRange>> = entries
@@ -236,10 +239,13 @@ impl WindowState {
                 }
                 acc.moments[a] = m;
                 if sketches[a].is_valid(i) {
-                    acc.extras[a] = Some(Extra::Sketch(
-                        Hll::from_registers(sketches[a].value(i))
-                            .ok_or_else(|| EngineError::Snapshot("bad sketch length".into()))?,
-                    ));
+                    let bytes = sketches[a].value(i);
+                    let bad = || EngineError::Snapshot("a sketch that does not decode".into());
+                    acc.extras[a] = Some(if self.kept[a] == Kept::Quantiles {
+                        Extra::Quantiles(Box::new(Quantiles::from_bytes(bytes).ok_or_else(bad)?))
+                    } else {
+                        Extra::Sketch(Hll::from_registers(bytes).ok_or_else(bad)?)
+                    });
                 }
                 if let Some((least, greatest)) = ranges[a]
                     && least.is_valid(i)

@@ -148,7 +148,10 @@ impl WindowState {
             if change_index.is_some()
                 && matches!(
                     agg.function,
-                    AggregateFn::Min | AggregateFn::Max | AggregateFn::ApproxCountDistinct
+                    AggregateFn::Min
+                        | AggregateFn::Max
+                        | AggregateFn::ApproxCountDistinct
+                        | AggregateFn::ApproxPercentile { .. }
                 )
             {
                 return Err(EngineError::InvalidPlan(format!(
@@ -562,6 +565,11 @@ fn accumulate(
     for (a, column) in values.iter().enumerate() {
         if let Some(column) = column {
             column.add_to(i, &mut acc.moments[a]);
+            if let Some(Extra::Quantiles(q)) = acc.extras[a].as_mut()
+                && let Some(v) = column.double(i)
+            {
+                q.add(v);
+            }
         }
     }
     for (a, column) in texts.iter().enumerate() {

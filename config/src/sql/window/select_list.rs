@@ -38,6 +38,8 @@ pub(in crate::sql) fn aggregate_call(e: &Expr) -> Option<(String, Option<Expr>)>
             | "stddev_samp"
             | "approx_count_distinct"
             | "approx_distinct"
+            | "percentile_approx"
+            | "approx_percentile"
             | "median"
             | "variance"
             | "var_samp"
@@ -52,7 +54,10 @@ pub(in crate::sql) fn aggregate_call(e: &Expr) -> Option<(String, Option<Expr>)>
         return None;
     }
     let args = function_args(&f.args);
+    let percentile = matches!(name.as_str(), "percentile_approx" | "approx_percentile");
     let arg = match args.as_slice() {
+        // The column of `percentile_approx(column, percentage)`.
+        [FunctionArgExpr::Expr(e), FunctionArgExpr::Expr(_)] if percentile => Some(e.clone()),
         [] | [FunctionArgExpr::Wildcard] => None,
         [FunctionArgExpr::Expr(Expr::Value(v))] if v.to_string() == "1" && name == "count" => None,
         [FunctionArgExpr::Expr(e)] => Some(e.clone()),
@@ -363,14 +368,50 @@ fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, String> {
         "variance" | "var_samp" => AggregateFn::Variance,
         "var_pop" => AggregateFn::VariancePop,
         "approx_count_distinct" | "approx_distinct" => AggregateFn::ApproxCountDistinct,
+        "percentile_approx" | "approx_percentile" => percentile(e)?,
+        "median" => {
+            return Err(unsupported(
+                &format!("`{e}`"),
+                "an exact median keeps every value of every window; percentile_approx(column, \
+                 0.5) estimates it within 1 % from a small sketch",
+            ));
+        }
         _ => {
             return Err(unsupported(
                 &format!("`{e}`"),
                 "not an aggregate that merges incrementally here; count, sum, avg, min, max, \
-                 stddev, stddev_pop, variance, var_samp, var_pop and approx_count_distinct are",
+                 stddev, stddev_pop, variance, var_samp, var_pop, approx_count_distinct and \
+                 percentile_approx are",
             ));
         }
     })
+}
+
+/// Spark's `percentile_approx(column, percentage)`: the percentage a number literal from
+/// 0 to 1.
+fn percentile(e: &Expr) -> Result<AggregateFn, String> {
+    let Expr::Function(f) = e else {
+        return Err(format!("`{e}`: percentile_approx(column, percentage)"));
+    };
+    match function_args(&f.args).as_slice() {
+        [_, FunctionArgExpr::Expr(p)] => {
+            let value = p.to_string().parse::<f64>().ok();
+            match value.filter(|v| (0.0..=1.0).contains(v)) {
+                Some(v) => Ok(AggregateFn::ApproxPercentile {
+                    per_million: (v * 1e6).round() as u32,
+                }),
+                None => Err(format!(
+                    "`{e}`: the percentage is a number from 0 to 1 (0.99 for the 99th \
+                     percentile); for several, call it once per percentage"
+                )),
+            }
+        }
+        [_, _, _] => Err(unsupported(
+            &format!("`{e}` with an accuracy"),
+            "the sketch's accuracy is fixed, within 1 % of the value; leave the accuracy out",
+        )),
+        _ => Err(format!("`{e}`: percentile_approx(column, percentage)")),
+    }
 }
 
 /// The `FILTER (WHERE ...)` of an aggregate call, once its other modifiers are checked:
@@ -402,7 +443,7 @@ fn call_filter(e: &Expr, function: AggregateFn) -> Result<Option<Expr>, String> 
                  yet",
             ));
         }
-        if list.args.len() > 1 {
+        if list.args.len() > 1 && !matches!(function, AggregateFn::ApproxPercentile { .. }) {
             return Err(format!("`{e}`: these aggregates take one argument"));
         }
     }

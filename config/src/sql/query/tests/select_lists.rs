@@ -436,3 +436,57 @@ fn a_session_gap_may_be_an_expression_of_the_row() {
     .unwrap_err();
     assert!(err.contains("SESSION(ts, INTERVAL '30' MINUTE)"), "{err}");
 }
+
+/// Spark's `percentile_approx(column, percentage)` (and `approx_percentile`) is a sketch
+/// per window; a percentage that is no number from 0 to 1, an accuracy and `median` are
+/// refused, naming what to write.
+#[test]
+fn percentile_approx_keeps_a_sketch_per_window() {
+    use sluice_engine::window::Aggregate;
+
+    let p = plan_of(
+        "INSERT INTO t SELECT window_start, percentile_approx(v, 0.99) AS p99, \
+         approx_percentile(v * 2, 0.5) AS p50 FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);",
+    );
+    let OperatorKind::Window(spec) = kind(&p, "t/window") else {
+        panic!("no window");
+    };
+    assert_eq!(
+        spec.aggregates,
+        [
+            Aggregate {
+                name: "p99".into(),
+                function: AggregateFn::ApproxPercentile {
+                    per_million: 990_000
+                },
+                column: Some("v".into()),
+            },
+            Aggregate {
+                name: "p50".into(),
+                function: AggregateFn::ApproxPercentile {
+                    per_million: 500_000
+                },
+                column: Some("__t_arg0".into()),
+            },
+        ]
+    );
+    for (call, expected) in [
+        ("percentile_approx(v, 1.5)", "a number from 0 to 1"),
+        ("percentile_approx(v, user_id)", "a number from 0 to 1"),
+        (
+            "percentile_approx(v, 0.5, 10000)",
+            "the sketch's accuracy is fixed",
+        ),
+        ("median(v)", "percentile_approx(column, 0.5)"),
+    ] {
+        let err = job(
+            "",
+            &format!(
+                "INSERT INTO t SELECT window_start, {call} AS x FROM events \
+                 GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);"
+            ),
+        )
+        .unwrap_err();
+        assert!(err.contains(expected), "{call}: {err}");
+    }
+}
