@@ -13,6 +13,9 @@ estimated by a sketch within 1 % of the value.
         pcts  window_start, sensor, n, p50, p99 (of latency_ms, doubles: within 1 % of
               the exact value), b90 (of bytes, an integer: within 1 % plus the rounding
               to an integer)
+        five  window_start, sensor, n, total: Flink's cascading windows, 5-minute
+              windows over the rows of 1-minute ones (by their window_time): each must
+              equal the count and sum of bytes of the 5-minute window computed directly
       Every window of the oracle must be in the table and no other.
 
 Prints one JSON object; exits 0 when the table matches, 1 when it differs.
@@ -91,10 +94,21 @@ def check(args) -> dict:
             worst = max(worst, error / abs(e) if e else error)
             if error > 0.01 * abs(e):
                 problems.append(f"{key} {name}: {g}, more than 1 % from {e}")
+    five = {}
+    for r in rows:
+        key = (r["t"] // (5 * MINUTE) * 5 * MINUTE, r["sensor"])
+        n, total = five.get(key, (0, 0))
+        five[key] = (n + 1, total + r["bytes"])
+    cascaded = {(s, sensor): (n, total) for s, sensor, n, total in con.execute(
+        "SELECT epoch_us(window_start), sensor, n, total "
+        f"FROM delta_scan({lit(table_path(args.out, 'five'))})").fetchall()}
+    if cascaded != five:
+        wrong = [k for k in sorted(set(five) | set(cascaded)) if five.get(k) != cascaded.get(k)]
+        problems.append(f"five-minute windows differ at {wrong[:5]}")
     negatives = sum(1 for r in rows if (r["latency_ms"] or 0) < 0)
     if not negatives:
         problems.append("the input had no negative latency")
-    return {"windows": len(have), "windows_expected": len(want),
+    return {"windows": len(have), "windows_expected": len(want), "five": len(cascaded),
             "worst_relative_error": worst, "ok": not problems, "problems": problems[:10]}
 
 

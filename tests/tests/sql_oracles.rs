@@ -833,8 +833,9 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
 /// median and 99th percentile of log-normal latencies (doubles, some negative, some
 /// null) and the 90th of integer byte counts (an integer, as in Spark). An oracle sorts
 /// each window's values and takes the value of rank ⌊q (n - 1)⌋; every estimate must be
-/// within 1 % of it (the sketch's guarantee), clean and through three kills, read by
-/// DuckDB's Delta reader.
+/// within 1 % of it (the sketch's guarantee); and Flink's cascading windows, 5-minute
+/// windows over the rows of a view of 1-minute ones, equal to the 5-minute windows
+/// counted directly; clean and through three kills, read by DuckDB's Delta reader.
 #[test]
 fn approximate_percentiles_are_within_one_percent_of_the_exact_ones_through_kills() -> Result<()> {
     let _serial = serial();
@@ -852,7 +853,14 @@ fn approximate_percentiles_are_within_one_percent_of_the_exact_ones_through_kill
                percentile_approx(latency_ms, 0.5) AS p50, \
                approx_percentile(latency_ms, 0.99) AS p99, \
                percentile_approx(bytes, 0.9) AS b90 \
-             FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n",
+             FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n\
+             CREATE VIEW minutes AS SELECT window_time AS rowtime, sensor, count(*) AS n, \
+               sum(bytes) AS total \
+             FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \
+             GROUP BY window_start, window_end, window_time, sensor;\n\
+             INSERT INTO five SELECT window_start, sensor, sum(n) AS n, sum(total) AS total \
+             FROM TABLE(TUMBLE(TABLE minutes, DESCRIPTOR(rowtime), INTERVAL '5' MINUTE)) \
+             GROUP BY window_start, window_end, sensor;\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;

@@ -13,7 +13,7 @@ use sluice_engine::window::OutputMode;
 use super::clauses::{refuse_row_windows, select_extras, table_extras};
 use super::ddl::{SinkTable, SourceTable};
 use super::window::{aggregate_call, having_calls, having_over_outputs, lower_window};
-use super::{dedup, explode, join, nested, top_n, union};
+use super::{dedup, explode, join, nested, subquery, top_n, union};
 
 /// Refuses a construct: what it is, why, and what to write instead.
 pub(super) fn unsupported(construct: &str, why: &str) -> String {
@@ -181,6 +181,14 @@ pub(super) fn lower_query<'a>(
     })
 }
 
+/// Whether `select` groups by an event-time window.
+fn windowed(select: &Select) -> bool {
+    group_by_exprs(select).is_ok_and(|keys| {
+        keys.iter()
+            .any(|e| matches!(super::window::window_call(e), Ok(Some(_))))
+    })
+}
+
 /// The field names of the structs in `column`'s arrays, when `source` declares it an
 /// `ARRAY<STRUCT<...>>`.
 fn source_struct_fields(source: &SourceTable, column: &str) -> Option<Vec<String>> {
@@ -340,6 +348,42 @@ fn lower_from<'a>(
             plan = rows.plan;
             (rows.stream, select.selection.clone(), rows.source, false)
         }
+        (
+            TableFactor::Derived {
+                subquery, alias, ..
+            },
+            true,
+        ) if subquery::is_windowed(subquery) && windowed(select) => {
+            // Windows over a windowed subquery's rows (Flink's cascading windows).
+            let name = alias.as_ref().map_or("windows", |a| a.name.value.as_str());
+            let shape = || {
+                unsupported(
+                    &format!("the windowed subquery `{name}` of a windowed query"),
+                    "it is a windowed aggregate of one source table that selects its window's \
+                     start, end or window_time, which the outer window groups by",
+                )
+            };
+            let windows = subquery::lower(
+                plan,
+                &format!("{target}.{name}"),
+                &format!("{target}/{name}-where"),
+                subquery,
+                sources,
+                &shape,
+            )?;
+            nested::unqualify(select, alias.as_ref());
+            input = Input::Windows {
+                times: windows.event_times(),
+                stream: windows.stream.clone(),
+            };
+            plan = windows.plan;
+            (
+                windows.stream,
+                select.selection.clone(),
+                windows.source,
+                false,
+            )
+        }
         (TableFactor::Derived { subquery, .. }, true) if top_n::is_top_n(subquery) => {
             let lowered = top_n::lower(plan, target, subquery, sources)?;
             let source = lowered.source;
@@ -384,6 +428,10 @@ pub(super) enum Input {
     Changelog(Vec<String>),
     /// The rows of a `UNION ALL` of source tables' rows, each query's as lowered.
     Union(Vec<union::Branch>),
+    /// The rows of a windowed subquery (Flink's cascading windows): its window's start,
+    /// end and time, as its select list names them, are event times with a watermark of
+    /// delay zero, set by the subquery's rows (the stream named).
+    Windows { times: Vec<String>, stream: String },
 }
 
 /// The `GROUP BY` expressions of `select`.

@@ -18,7 +18,7 @@ use sluice_engine::window::WindowKind;
 
 use super::ddl::{SinkTable, SourceTable};
 use super::query::{Input, plain_select, source_table};
-use super::window::{Output, lower_window, window_bound, window_call};
+use super::window::{Output, is_window_time, lower_window, window_bound, window_call};
 
 /// A lowered windowed subquery.
 pub(super) struct Windows<'a> {
@@ -32,6 +32,8 @@ pub(super) struct Windows<'a> {
     /// The names of the window's start and end, where selected.
     pub(super) start: Option<String>,
     pub(super) end: Option<String>,
+    /// The name of its `window_time` (the window's end less a millisecond), if selected.
+    pub(super) time: Option<String>,
     /// Whether its windows are sessions.
     pub(super) sessions: bool,
 }
@@ -41,8 +43,22 @@ impl Windows<'_> {
     /// window's end, and its start unless the windows are sessions.
     pub(super) fn event_times(&self) -> Vec<String> {
         let start = self.start.clone().filter(|_| !self.sessions);
-        start.into_iter().chain(self.end.clone()).collect()
+        start
+            .into_iter()
+            .chain(self.end.clone())
+            .chain(self.time.clone())
+            .collect()
     }
+}
+
+/// Whether `query` is a windowed aggregate: it groups by an event-time window.
+pub(super) fn is_windowed(query: &Query) -> bool {
+    plain_select(query).is_ok_and(|select| match &select.group_by {
+        GroupByExpr::Expressions(exprs, _) => {
+            exprs.iter().any(|e| matches!(window_call(e), Ok(Some(_))))
+        }
+        GroupByExpr::All(_) => false,
+    })
 }
 
 /// Lowers `query`, a windowed aggregate of one source table, keeping the windows' state
@@ -107,6 +123,7 @@ pub(super) fn lower<'a>(
         columns: Vec::new(),
         start: None,
         end: None,
+        time: None,
         sessions,
     };
     for item in &windows.projection {
@@ -125,6 +142,7 @@ pub(super) fn lower<'a>(
         match bound {
             Some((Output::Start, _)) => lowered.start = Some(name.clone()),
             Some((Output::End, _)) => lowered.end = Some(name.clone()),
+            _ if is_window_time(expr) => lowered.time = Some(name.clone()),
             _ => {}
         }
         lowered.columns.push(name);

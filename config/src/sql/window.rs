@@ -206,6 +206,11 @@ pub(super) fn lower_window(
             (watermark_from, delay) = (Some(from), own);
             vec![other]
         }
+        Input::Windows { stream: rows, .. } => {
+            // The subquery's rows, before this query's WHERE, set the watermark.
+            watermark_from = (kind != WindowKind::Global && *rows != stream).then(|| rows.clone());
+            Vec::new()
+        }
         Input::Rows | Input::Changelog(_) => Vec::new(),
     };
     let mut spec = WindowSpec::new(target, kind, time_column)
@@ -444,6 +449,28 @@ fn grouping(
         Input::Rows | Input::Union(_) => {}
         Input::Join(_) => {
             // The join's sides set its watermark ([`super::join::JoinClocks`]).
+            return Ok(Grouping {
+                kind,
+                time_column,
+                keys,
+                computed,
+                delay: Duration::ZERO,
+                offset,
+                gap,
+            });
+        }
+        Input::Windows { times, .. } => {
+            // The subquery's windows come out in order: no row is late, delay zero.
+            if !times.contains(&time_column) {
+                return Err(unsupported(
+                    &format!("a window over `{time_column}` of a windowed subquery's rows"),
+                    &format!(
+                        "group by a window over an event time of its rows, its window's \
+                         start, end or window_time as it selects them ({})",
+                        times.join(", ")
+                    ),
+                ));
+            }
             return Ok(Grouping {
                 kind,
                 time_column,

@@ -332,3 +332,50 @@ fn subqueries_in_expressions_and_recursive_with_are_refused_by_name() {
     .unwrap_err();
     assert!(err.contains("name the columns in its query"), "{err}");
 }
+
+/// Flink's cascading windows: a window over a windowed subquery's (or view's) rows, by
+/// its window's time, start or end, their watermark the subquery's (delay zero).
+#[test]
+fn windows_over_a_windowed_subquery_cascade() {
+    let windows = |p: &sluice_engine::plan::Plan| -> Vec<sluice_engine::window::WindowSpec> {
+        p.windows().cloned().collect()
+    };
+    let p = plan(
+        "CREATE VIEW minutes AS SELECT window_start AS ws, window_time AS rowtime, user_id, \
+         count(*) AS n FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \
+         GROUP BY window_start, window_end, window_time, user_id;\n\
+         INSERT INTO t SELECT window_start, window_end, user_id, sum(n) AS n \
+         FROM TABLE(TUMBLE(TABLE minutes, DESCRIPTOR(rowtime), INTERVAL '5' MINUTE)) \
+         GROUP BY window_start, window_end, user_id;",
+    );
+    let [inner, outer] = windows(&p).try_into().expect("two windows");
+    assert_eq!(
+        (inner.name.as_str(), inner.time_column.as_str()),
+        ("t.minutes", "ts")
+    );
+    assert_eq!(
+        (outer.name.as_str(), outer.time_column.as_str()),
+        ("t", "rowtime")
+    );
+    assert_eq!(outer.delay, Duration::ZERO);
+    let p = plan(
+        "INSERT INTO t SELECT window_start, count(*) AS busy FROM (SELECT window_start AS ws, \
+         user_id, count(*) AS n FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id) \
+         AS m WHERE m.n > 1 GROUP BY HOP(m.ws, INTERVAL '1' MINUTE, INTERVAL '3' MINUTE);",
+    );
+    let [_, outer] = windows(&p).try_into().expect("two windows");
+    assert_eq!(outer.time_column, "ws");
+    // The watermark follows the subquery's rows, before the outer WHERE.
+    assert_eq!(outer.watermark_from.as_deref(), Some("t.m/select"));
+    let err = job(
+        "",
+        "INSERT INTO t SELECT window_start, count(*) AS c FROM (SELECT user_id, \
+         window_start AS ws, count(*) AS n FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), \
+         user_id) GROUP BY TUMBLE(n, INTERVAL '5' MINUTE);",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("its window's start, end or window_time"),
+        "{err}"
+    );
+}
