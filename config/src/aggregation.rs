@@ -119,9 +119,24 @@ pub enum WindowConfig {
 pub struct AggregateConfig {
     /// Output column.
     pub name: String,
-    /// `count`, `sum`, `avg`, `min`, `max`, `stddev` or `approx_count_distinct`.
+    /// `count`, `sum`, `avg`, `min`, `max`, `stddev`, `stddev_pop`, `variance`
+    /// (`var_samp`), `var_pop`, `approx_count_distinct` or `percentile_approx(0.95)`.
     #[serde(rename = "fn")]
     pub function: String,
     /// Input column (absent for `count(*)`).
     pub column: Option<String>,
+}
+
+impl AggregateConfig {
+    /// The quantile of `percentile_approx(q)` (or `approx_percentile(q)`), in millionths,
+    /// when the function is one and `q` is a number from 0 to 1.
+    pub fn percentile(&self) -> Option<u32> {
+        let text = self.function.trim();
+        let argument = ["percentile_approx(", "approx_percentile("]
+            .iter()
+            .find_map(|f| text.strip_prefix(f))?
+            .strip_suffix(')')?;
+        let q: f64 = argument.trim().parse().ok()?;
+        (0.0..=1.0).contains(&q).then(|| (q * 1e6).round() as u32)
+    }
 }

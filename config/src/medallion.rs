@@ -224,7 +224,10 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
                 "variance" | "var_samp" => AggregateFn::Variance,
                 "var_pop" => AggregateFn::VariancePop,
                 "approx_count_distinct" => AggregateFn::ApproxCountDistinct,
-                other => return Err(format!("unknown aggregate function `{other}`")),
+                other => match a.percentile() {
+                    Some(per_million) => AggregateFn::ApproxPercentile { per_million },
+                    None => return Err(format!("unknown aggregate function `{other}`")),
+                },
             };
             Ok(Aggregate {
                 name: a.name.clone(),
@@ -283,6 +286,38 @@ mod tests {
                 "{file}"
             );
         }
+    }
+
+    /// A YAML gold window takes `percentile_approx(q)`, as SQL's `percentile_approx(c, q)`.
+    #[test]
+    fn a_gold_window_takes_approximate_percentiles() {
+        let yaml = crate::USER_ACTIVITY_YAML.replace(
+            "    - { name: avg_value, fn: avg, column: value }",
+            "    - { name: avg_value, fn: avg, column: value }\n    \
+             - { name: p95_value, fn: percentile_approx(0.95), column: value }",
+        );
+        let plan = plan_of(&yaml, "p95.yaml");
+        let window = plan.window().expect("a window");
+        assert_eq!(
+            window
+                .aggregates
+                .last()
+                .map(|a| (a.name.as_str(), a.function)),
+            Some((
+                "p95_value",
+                sluice_engine::window::AggregateFn::ApproxPercentile {
+                    per_million: 950_000
+                }
+            ))
+        );
+        let bad = yaml.replace("percentile_approx(0.95)", "percentile_approx(95)");
+        let err = JobConfig::from_yaml_str(&bad, "p95.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("percentile_approx(q) with q from 0 to 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -248,10 +248,13 @@ impl JobConfig {
                     "var_pop",
                     "approx_count_distinct",
                 ];
-                if !known.contains(&agg.function.as_str()) {
+                if !known.contains(&agg.function.as_str()) && agg.percentile().is_none() {
                     return Err(invalid(
                         &format!("gold.aggregates[{i}].fn"),
-                        &format!("one of {}", known.join(", ")),
+                        &format!(
+                            "one of {}, or percentile_approx(q) with q from 0 to 1",
+                            known.join(", ")
+                        ),
                     ));
                 }
                 if agg.column.is_none() && agg.function != "count" {
