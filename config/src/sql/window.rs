@@ -445,22 +445,21 @@ fn grouping(
         column: format!("__{}_gap", target.replace(['.', '/'], "_")),
         sql: format!("session_gap_us(CAST({sql} AS INTERVAL))"),
     });
+    // Over a join, its sides set the watermark ([`super::join::JoinClocks`]); over a
+    // windowed subquery, its windows come out in order: no row is late, delay zero.
+    let own_clock = |time_column, keys, computed, gap| Grouping {
+        kind,
+        time_column,
+        keys,
+        computed,
+        delay: Duration::ZERO,
+        offset,
+        gap,
+    };
     match input {
         Input::Rows | Input::Union(_) => {}
-        Input::Join(_) => {
-            // The join's sides set its watermark ([`super::join::JoinClocks`]).
-            return Ok(Grouping {
-                kind,
-                time_column,
-                keys,
-                computed,
-                delay: Duration::ZERO,
-                offset,
-                gap,
-            });
-        }
+        Input::Join(_) => return Ok(own_clock(time_column, keys, computed, gap)),
         Input::Windows { times, .. } => {
-            // The subquery's windows come out in order: no row is late, delay zero.
             if !times.contains(&time_column) {
                 return Err(unsupported(
                     &format!("a window over `{time_column}` of a windowed subquery's rows"),
@@ -471,15 +470,7 @@ fn grouping(
                     ),
                 ));
             }
-            return Ok(Grouping {
-                kind,
-                time_column,
-                keys,
-                computed,
-                delay: Duration::ZERO,
-                offset,
-                gap,
-            });
+            return Ok(own_clock(time_column, keys, computed, gap));
         }
         Input::Changelog(_) => {
             return Err(unsupported(
