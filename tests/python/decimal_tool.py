@@ -5,8 +5,9 @@
       DIR/in/part-NNNNN.jsonl, one file per epoch: events with a `price` written as a
       JSON number or a quoted number, with up to four places (more than the column's
       two), some in exponent form; some prices are null, some are no number, some have
-      more digits before the point than DECIMAL(10, 2) holds. Event times only grow, so
-      no row is late for any watermark.
+      more digits before the point than DECIMAL(10, 2) holds; and a `balance`, quoted,
+      of up to 20 digits before the point (a few of 28) and 12 after, for DECIMAL(38,
+      10). Event times only grow, so no row is late for any watermark.
   check --dir DIR --out OUT
       Reads the job's tables with DuckDB's Delta extension and compares them with the
       oracle's:
@@ -14,6 +15,10 @@
         per_minute     1-minute tumbling windows per sensor: n, priced (count(price)),
                        total (sum, DECIMAL(20, 2)), mean (avg, DECIMAL(14, 6)), lo, hi
                        (min, max, DECIMAL(10, 2))
+        wide_minute    the same windows of the balances, DECIMAL(38, 10): n, total (sum,
+                       DECIMAL(38, 10), NULL past 28 digits before the point), mean (avg,
+                       DECIMAL(38, 14), NULL past 24), lo, hi: past the 18 digits the
+                       moments keep, in 128 bits
         dead_letters   exactly the rows whose price is no DECIMAL(10, 2)
       A price is read as Spark's CAST reads it: rounded half up to two places, and not
       read when it has more than eight digits before the point. An average is the exact
@@ -83,11 +88,52 @@ def write(args) -> dict:
             else:
                 price = price_text(rng)
             lines.append(f'{{"id": {n}, "sensor": "s{rng.randrange(3)}", '
-                         f'"ts": "{ts_text(t)}", "price": {price}}}')
+                         f'"ts": "{ts_text(t)}", "price": {price}, '
+                         f'"balance": {balance_text(rng)}}}')
             n += 1
         epochs.append(lines)
     write_epochs(args.dir, epochs)
     return {"files": EPOCHS, "rows": n}
+
+
+def balance_text(rng: random.Random) -> str:
+    """A quoted balance of up to 20 digits before the point and up to 12 after it, or
+    null; now and then a positive one of 28 digits (two of which in a window make a sum
+    that DECIMAL(38, 10) cannot hold)."""
+    if rng.random() < 0.05:
+        return "null"
+    big = rng.random() < 0.06
+    whole = rng.randrange(5 * 10**27, 10**28) if big else rng.randrange(10 ** rng.randrange(1, 21))
+    places = rng.randrange(13)
+    sign = "-" if rng.random() < 0.3 and not big else ""
+    fraction = f".{rng.randrange(10 ** places):0{places}d}" if places else ""
+    return json.dumps(f"{sign}{whole}{fraction}")
+
+
+def wide(rows):
+    """The wide_minute windows: count, sum, mean, least and greatest of the balances, as
+    DECIMAL(38, 10) reads them and Spark types their aggregates."""
+    windows = {}
+    for row in rows:
+        if not read_price(row["price"])[0]:
+            continue  # a dead letter
+        b = row.get("balance")
+        b = None if b is None else Decimal(b).quantize(Decimal(10) ** -10, rounding=ROUND_HALF_UP)
+        start = row["t"] // MINUTE * MINUTE
+        windows.setdefault((start, start + MINUTE, row["sensor"]), []).append(b)
+    out = []
+    for (start, end, sensor), values in sorted(windows.items()):
+        values = [v for v in values if v is not None]
+        if not values:
+            out.append((start, end, sensor, 0, None, None, None, None))
+            continue
+        total = sum(values, Decimal(0))
+        mean = (total / len(values)).quantize(Decimal(10) ** -14, rounding=ROUND_HALF_UP)
+        out.append((start, end, sensor, len(values),
+                    total if abs(total) < Decimal(10) ** 28 else None,
+                    mean if abs(mean) < Decimal(10) ** 24 else None,
+                    min(values), max(values)))
+    return out
 
 
 def read_price(value):
@@ -159,12 +205,26 @@ def check(args) -> dict:
         f"SELECT epoch_us(window_start), epoch_us(window_end), sensor, n, priced, total, "
         f"mean, lo, hi FROM delta_scan({lit(windows_table)})").fetchall())
     windows = differences(windows_want, windows_got)
+    wide_table = table_path(args.out, "wide_minute")
+    wide_want = wide(read_rows(args.dir, parse_float=Decimal, parse_int=Decimal))
+    wide_got = sorted(con.execute(
+        f"SELECT epoch_us(window_start), epoch_us(window_end), sensor, n, total, mean, lo, hi "
+        f"FROM delta_scan({lit(wide_table)})").fetchall())
+    wide_diff = differences(wide_want, wide_got)
+    wide_types = column_types(con, wide_table)
+    for column, want in {"total": "DECIMAL(38,10)", "mean": "DECIMAL(38,14)",
+                         "lo": "DECIMAL(38,10)", "hi": "DECIMAL(38,10)"}.items():
+        if wide_types.get(column) != want:
+            problems.append(f"wide_minute.{column} is {wide_types.get(column)}, not {want}")
+    if not any(r[4] is None and r[3] for r in wide_want) or \
+            not any(r[7] is not None and abs(r[7]) >= Decimal(10) ** 18 for r in wide_want):
+        problems.append("the balances exercised no overflowing sum or no value past 18 digits")
     dead = con.execute(
         f"SELECT CAST(json_extract(payload, '$.id') AS BIGINT), error "
         f"FROM delta_scan({lit(table_path(args.out, 'dead_letters'))})").fetchall()
     bad_got = sorted(r[0] for r in dead)
     unnamed = [r for r in dead if "price" not in r[1]]
-    for what, diff in (("priced", priced), ("per_minute", windows)):
+    for what, diff in (("priced", priced), ("per_minute", windows), ("wide_minute", wide_diff)):
         if diff["missing"] or diff["unexpected"] or diff["rows"] != diff["rows_expected"]:
             problems.append(f"{what} differs from the oracle")
     if bad_got != bad_want:
@@ -173,7 +233,8 @@ def check(args) -> dict:
         problems.append(f"dead letters whose error does not name the price: {unnamed[:3]}")
     if not bad_want or not windows_want:
         problems.append("the input exercised no bad price or no window")
-    return {"priced": priced, "per_minute": windows, "dead_letters": len(bad_got),
+    return {"priced": priced, "per_minute": windows, "wide_minute": wide_diff,
+            "dead_letters": len(bad_got),
             "ok": not problems, "problems": problems}
 
 

@@ -679,7 +679,9 @@ fn an_update_mode_aggregate_without_a_window_holds_the_current_groups() -> Resul
 /// (some in exponent form), read as Spark's CAST reads them (rounded half up), computed
 /// on (`price * 3`) and aggregated exactly in one-minute windows: `sum` a DECIMAL(20, 2),
 /// `avg` a DECIMAL(14, 6) rounded half up, `min` and `max` DECIMAL(10, 2). Prices that are
-/// no number or do not fit are dead letters naming the column. An oracle computes every
+/// no number or do not fit are dead letters naming the column. Balances declared
+/// DECIMAL(38, 10), past the 18 digits the moments keep, are aggregated in 128 bits (a
+/// sum past 38 digits NULL, as in Spark). An oracle computes every
 /// table with Python's `decimal` module, and DuckDB's Delta reader reads ours, clean and
 /// through three kills.
 #[test]
@@ -693,12 +695,16 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
         format!(
             "SET 'job-id' = 'decimals';\n\
              CREATE TABLE events (id BIGINT NOT NULL, sensor STRING NOT NULL, \
-               ts TIMESTAMP NOT NULL, price DECIMAL(10, 2), \
+               ts TIMESTAMP NOT NULL, price DECIMAL(10, 2), balance DECIMAL(38, 10), \
                WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
              INSERT INTO priced SELECT id, price, price * 3 AS tripled FROM events;\n\
              INSERT INTO per_minute SELECT window_start, window_end, sensor, count(*) AS n, \
                count(price) AS priced, sum(price) AS total, avg(price) AS mean, \
                min(price) AS lo, max(price) AS hi FROM events \
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n\
+             INSERT INTO wide_minute SELECT window_start, window_end, sensor, \
+               count(balance) AS n, sum(balance) AS total, avg(balance) AS mean, \
+               min(balance) AS lo, max(balance) AS hi FROM events \
              GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n",
             one_file_per_epoch(&dir.join("in"))
         ),

@@ -335,6 +335,8 @@ pub enum Kept {
     Range,
     /// A sketch of the values' distribution (and their moments).
     Quantiles,
+    /// The sum and range of decimals of more than 18 digits, in 128 bits (and a count).
+    WideDecimal,
 }
 
 /// What an aggregate keeps beside its moments.
@@ -347,6 +349,81 @@ pub enum Extra {
     Range(Box<TextRange>),
     /// A sketch of the values' distribution (`percentile_approx`), boxed likewise.
     Quantiles(Box<Quantiles>),
+    /// The sum and range of wide decimals.
+    Wide(Box<WideDecimal>),
+}
+
+/// The unscaled sum, least and greatest of decimals of more than 18 digits: their sum
+/// in 128 bits, `None` once it overflowed (a window's sum is then written NULL, as
+/// Spark writes a decimal sum that overflows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WideDecimal {
+    /// The sum, `None` once it overflowed.
+    pub sum: Option<i128>,
+    /// The least and the greatest, `None` before the first value.
+    pub range: Option<(i128, i128)>,
+}
+
+impl Default for WideDecimal {
+    fn default() -> Self {
+        Self {
+            sum: Some(0),
+            range: None,
+        }
+    }
+}
+
+impl WideDecimal {
+    /// Adds the unscaled value `v`.
+    #[inline]
+    pub fn add(&mut self, v: i128) {
+        self.sum = self.sum.and_then(|s| s.checked_add(v));
+        self.range = Some(match self.range {
+            Some((least, greatest)) => (least.min(v), greatest.max(v)),
+            None => (v, v),
+        });
+    }
+
+    /// Folds `other` into `self`.
+    pub fn merge(&mut self, other: &WideDecimal) {
+        self.sum = self.sum.zip(other.sum).and_then(|(a, b)| a.checked_add(b));
+        if let Some((least, greatest)) = other.range {
+            self.add_range(least, greatest);
+        }
+    }
+
+    fn add_range(&mut self, least: i128, greatest: i128) {
+        self.range = Some(match self.range {
+            Some((l, g)) => (l.min(least), g.max(greatest)),
+            None => (least, greatest),
+        });
+    }
+
+    /// Its bytes, for snapshots: whether the sum overflowed, the sum, whether there is a
+    /// range, the least and the greatest, little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(50);
+        out.push(u8::from(self.sum.is_none()));
+        out.extend_from_slice(&self.sum.unwrap_or_default().to_le_bytes());
+        let (least, greatest) = self.range.unwrap_or_default();
+        out.push(u8::from(self.range.is_some()));
+        out.extend_from_slice(&least.to_le_bytes());
+        out.extend_from_slice(&greatest.to_le_bytes());
+        out
+    }
+
+    /// The value of [`to_bytes`](Self::to_bytes)' bytes; `None` when they are not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != 50 {
+            return None;
+        }
+        let int =
+            |at: usize| i128::from_le_bytes(bytes[at..at + 16].try_into().unwrap_or_default());
+        Some(Self {
+            sum: (bytes[0] == 0).then(|| int(1)),
+            range: (bytes[17] == 1).then(|| (int(18), int(34))),
+        })
+    }
 }
 
 /// The least and the greatest of some texts, in byte order (as Spark and DuckDB compare
@@ -374,7 +451,7 @@ impl Extra {
         match self {
             Self::Sketch(h) => h.add(v.as_bytes()),
             Self::Range(r) => r.add(v),
-            Self::Quantiles(_) => {}
+            Self::Quantiles(_) | Self::Wide(_) => {}
         }
     }
 
@@ -387,6 +464,7 @@ impl Extra {
                 a.add(&b.greatest);
             }
             (Self::Quantiles(a), Self::Quantiles(b)) => a.merge(b),
+            (Self::Wide(a), Self::Wide(b)) => a.merge(b),
             _ => {}
         }
     }
@@ -415,12 +493,21 @@ impl Extra {
         }
     }
 
+    /// The wide decimals' sum and range, if this is one.
+    pub fn wide(&self) -> Option<&WideDecimal> {
+        match self {
+            Self::Wide(w) => Some(w),
+            _ => None,
+        }
+    }
+
     /// What a snapshot keeps of a sketch (a HyperLogLog's registers, a distribution's
-    /// buckets); `None` for a range.
+    /// buckets) or of wide decimals, as bytes; `None` for a range.
     pub fn sketch_bytes(&self) -> Option<Vec<u8>> {
         match self {
             Self::Sketch(h) => Some(h.registers().to_vec()),
             Self::Quantiles(q) => Some(q.to_bytes()),
+            Self::Wide(w) => Some(w.to_bytes()),
             Self::Range(_) => None,
         }
     }
@@ -462,6 +549,7 @@ impl Accumulator {
                 .map(|&k| match k {
                     Kept::Sketch => Some(Extra::Sketch(Hll::default())),
                     Kept::Quantiles => Some(Extra::Quantiles(Box::default())),
+                    Kept::WideDecimal => Some(Extra::Wide(Box::default())),
                     _ => None,
                 })
                 .collect(),

@@ -27,12 +27,14 @@
 //! Decimals follow Spark's result types (capped at 38 digits) and its rounding: an average
 //! is the exact sum over the count, rounded half up to `s + 4` places. A sum or an average
 //! that does not fit its type comes out NULL, with a warning, as Spark's does without ANSI
-//! mode. A sum, average, minimum or maximum of a decimal of more than 18 digits is refused
-//! when the operator is built (its unscaled values do not fit the exact moments).
+//! mode. Decimals of more than 18 digits (up to 38) are kept beside the moments, their
+//! unscaled sum in 128 bits (NULL once it overflows) and their least and greatest.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array, StringArray,
+};
 use arrow::buffer::ScalarBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Decimal128Type, Field};
@@ -58,7 +60,9 @@ pub(crate) enum Reading {
     Distinct,
     /// Text, for its least and greatest.
     Text,
-    /// A `decimal(precision, scale)` of at most 18 digits, as its unscaled integer.
+    /// A `decimal(precision, scale)`, as its unscaled integer: in the moments' 64-bit
+    /// integers up to [`EXACT_DECIMAL_DIGITS`] digits, in 128 bits beyond
+    /// ([`super::accumulator::WideDecimal`]).
     Decimal(u8, i8),
     /// A number as a double, into a sketch of the distribution (`percentile_approx`);
     /// `integer` when its column holds integers, whose percentiles are integers.
@@ -108,14 +112,13 @@ impl Reading {
             // The spread of decimals is a double, as in Spark.
             _ if agg.function.reads_spread() => Self::Number,
             _ => match *data_type {
-                DataType::Decimal128(p, s) if p <= EXACT_DECIMAL_DIGITS => Self::Decimal(p, s),
+                DataType::Decimal128(p, s) if s >= 0 => Self::Decimal(p, s),
                 DataType::Decimal128(..) | DataType::Decimal256(..) => {
                     return Err(EngineError::InvalidPlan(format!(
                         "aggregate `{}`: {:?} of `{column}`, a {data_type} column: sums, \
-                         averages, minimums and maximums of decimals are exact up to \
-                         {EXACT_DECIMAL_DIGITS} digits; cast the column to \
-                         DECIMAL({EXACT_DECIMAL_DIGITS}, s), or to DOUBLE to aggregate it \
-                         approximately",
+                         averages, minimums and maximums of decimals are exact up to 38 \
+                         digits and a scale of 0 or more; cast the column to DECIMAL(38, s), \
+                         or to DOUBLE to aggregate it approximately",
                         agg.name, agg.function,
                     )));
                 }
@@ -173,6 +176,17 @@ impl Reading {
                 column: as_integers(column)?,
                 spread,
             }),
+            Self::Decimal(p, _) if p > EXACT_DECIMAL_DIGITS => Some(Values::Decimals {
+                column: column
+                    .as_primitive_opt::<Decimal128Type>()
+                    .ok_or_else(|| {
+                        EngineError::InvalidPlan(format!(
+                            "expected a decimal column, got {}",
+                            column.data_type()
+                        ))
+                    })?
+                    .clone(),
+            }),
             Self::Decimal(..) => Some(Values::Integers {
                 column: unscaled(column)?,
                 spread,
@@ -200,7 +214,11 @@ impl Reading {
 
     /// Whether the moments keep this reading's values as exact integers.
     pub(crate) fn is_exact(self) -> bool {
-        matches!(self, Self::Integer | Self::Time | Self::Decimal(..))
+        match self {
+            Self::Integer | Self::Time => true,
+            Self::Decimal(p, _) => p <= EXACT_DECIMAL_DIGITS,
+            _ => false,
+        }
     }
 
     /// What an accumulator keeps for this reading.
@@ -209,6 +227,7 @@ impl Reading {
             Self::Distinct => Kept::Sketch,
             Self::Text => Kept::Range,
             Self::Distribution { .. } => Kept::Quantiles,
+            Self::Decimal(p, _) if p > EXACT_DECIMAL_DIGITS => Kept::WideDecimal,
             _ if self.is_exact() => Kept::Integers,
             _ => Kept::Doubles,
         }
@@ -222,6 +241,9 @@ pub(crate) enum Values {
     Doubles { column: Float64Array, spread: bool },
     /// Integers, into the exact fields.
     Integers { column: Int64Array, spread: bool },
+    /// Decimals of more than [`EXACT_DECIMAL_DIGITS`] digits: the moments count them, a
+    /// [`super::accumulator::WideDecimal`] keeps their sum and range.
+    Decimals { column: Decimal128Array },
 }
 
 impl Values {
@@ -232,6 +254,16 @@ impl Values {
             Self::Doubles { column, .. } => column.is_valid(i).then(|| column.value(i)),
             #[allow(clippy::cast_precision_loss)]
             Self::Integers { column, .. } => column.is_valid(i).then(|| column.value(i) as f64),
+            Self::Decimals { .. } => None,
+        }
+    }
+
+    /// Row `i`'s unscaled value, when it has one and is a wide decimal.
+    #[inline]
+    pub(crate) fn wide(&self, i: usize) -> Option<i128> {
+        match self {
+            Self::Decimals { column } => column.is_valid(i).then(|| column.value(i)),
+            _ => None,
         }
     }
 
@@ -257,6 +289,7 @@ impl Values {
                     }
                 }
             }
+            Self::Decimals { column } => m.count += i64::from(column.is_valid(i)),
         }
     }
 
@@ -274,6 +307,8 @@ impl Values {
                     m.remove_int(column.value(i));
                 }
             }
+            // Refused over a changelog: a range cannot take a value back out.
+            Self::Decimals { .. } => {}
         }
     }
 }

@@ -80,7 +80,23 @@ pub(crate) fn build(
                 if matches!(reading, Reading::Decimal(..)) =>
             {
                 let out = state.output_schema().field(columns.len()).data_type();
-                decimals(state, &agg.name, agg.function, *reading, moments, out)?
+                // Up to 18 digits in the moments, wider ones beside them.
+                let totals = emitted.iter().map(|(_, s)| {
+                    let m = &s.acc.moments[a];
+                    match s.acc.extras[a].as_ref().and_then(Extra::wide) {
+                        Some(w) => DecimalTotals {
+                            count: m.count,
+                            sum: w.sum,
+                            range: w.range.unwrap_or_default(),
+                        },
+                        None => DecimalTotals {
+                            count: m.count,
+                            sum: Some(m.int_sum()),
+                            range: (i128::from(m.int_min()), i128::from(m.int_max())),
+                        },
+                    }
+                });
+                decimals(state, &agg.name, agg.function, *reading, totals, out)?
             }
             AggregateFn::Sum if exact => integer_sums(state, &agg.name, moments),
             AggregateFn::Sum => doubles(moments, Moments::sum),
@@ -163,12 +179,20 @@ fn note_overflows(state: &WindowState, name: &str, windows: usize, what: impl Fn
 /// Exact sums, averages, minimums or maximums of a decimal's unscaled values, in `out`
 /// (their decimal type): null when no value contributed, and when the result does not fit
 /// `out` (with a warning naming the aggregate, as Spark gives null without ANSI mode).
-fn decimals<'a>(
+/// A window's decimals, unscaled: how many, their sum (`None` once it overflowed 128
+/// bits), least and greatest.
+struct DecimalTotals {
+    count: i64,
+    sum: Option<i128>,
+    range: (i128, i128),
+}
+
+fn decimals(
     state: &WindowState,
     name: &str,
     function: AggregateFn,
     reading: Reading,
-    moments: impl Iterator<Item = &'a Moments>,
+    totals: impl Iterator<Item = DecimalTotals>,
     out: &DataType,
 ) -> Result<ArrayRef> {
     let (&DataType::Decimal128(precision, scale), Reading::Decimal(_, input_scale)) =
@@ -182,15 +206,15 @@ fn decimals<'a>(
     // An average has more places than its input: the sum is scaled up before dividing.
     let places = u32::try_from(scale - input_scale).unwrap_or(0);
     let mut overflowed = 0usize;
-    let values = Decimal128Array::from_iter(moments.map(|m| {
-        if m.count == 0 {
+    let values = Decimal128Array::from_iter(totals.map(|t| {
+        if t.count == 0 {
             return None;
         }
         let value = match function {
-            AggregateFn::Sum => Some(m.int_sum()),
-            AggregateFn::Min => Some(i128::from(m.int_min())),
-            AggregateFn::Max => Some(i128::from(m.int_max())),
-            _ => mean_half_up(m.int_sum(), m.count, places),
+            AggregateFn::Sum => t.sum,
+            AggregateFn::Min => Some(t.range.0),
+            AggregateFn::Max => Some(t.range.1),
+            _ => t.sum.and_then(|sum| mean_half_up(sum, t.count, places)),
         }
         .filter(|v| v.unsigned_abs() < limit);
         overflowed += usize::from(value.is_none());
@@ -209,11 +233,14 @@ fn decimals<'a>(
 /// `sum / count` with `places` more decimal places than `sum`, rounded half up (away from
 /// zero), as Spark divides decimals; `None` when it overflows.
 pub(crate) fn mean_half_up(sum: i128, count: i64, places: u32) -> Option<i128> {
-    let scaled = sum.checked_mul(10i128.checked_pow(places)?)?;
-    let count = i128::from(count);
-    let (quotient, remainder) = (scaled / count, scaled % count);
-    let away = remainder.unsigned_abs() * 2 >= count.unsigned_abs();
-    Some(quotient + if away { scaled.signum() } else { 0 })
+    use arrow::datatypes::i256;
+    // In 256 bits: a sum of 38 digits scaled up by 4 places still fits before dividing.
+    let scaled = i256::from_i128(sum).checked_mul(i256::from_i128(10i128.checked_pow(places)?))?;
+    let count = i256::from_i128(i128::from(count));
+    let (quotient, remainder) = (scaled.checked_div(count)?, scaled.checked_rem(count)?);
+    let away = remainder.wrapping_abs().checked_mul(i256::from_i128(2))? >= count.wrapping_abs();
+    let step = if away { scaled.signum() } else { i256::ZERO };
+    quotient.checked_add(step)?.to_i128()
 }
 
 /// A double per window, null when no value contributed.

@@ -11,7 +11,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 
-use super::accumulator::{Accumulator, Extra, Hll, Kept, Moments, TextRange};
+use super::accumulator::{Accumulator, Extra, Hll, Kept, Moments, TextRange, WideDecimal};
 use super::quantiles::Quantiles;
 use super::state::{Slot, WindowState};
 use crate::error::{EngineError, Result};
@@ -241,10 +241,14 @@ impl WindowState {
                 if sketches[a].is_valid(i) {
                     let bytes = sketches[a].value(i);
                     let bad = || EngineError::Snapshot("a sketch that does not decode".into());
-                    acc.extras[a] = Some(if self.kept[a] == Kept::Quantiles {
-                        Extra::Quantiles(Box::new(Quantiles::from_bytes(bytes).ok_or_else(bad)?))
-                    } else {
-                        Extra::Sketch(Hll::from_registers(bytes).ok_or_else(bad)?)
+                    acc.extras[a] = Some(match self.kept[a] {
+                        Kept::Quantiles => Extra::Quantiles(Box::new(
+                            Quantiles::from_bytes(bytes).ok_or_else(bad)?,
+                        )),
+                        Kept::WideDecimal => {
+                            Extra::Wide(Box::new(WideDecimal::from_bytes(bytes).ok_or_else(bad)?))
+                        }
+                        _ => Extra::Sketch(Hll::from_registers(bytes).ok_or_else(bad)?),
                     });
                 }
                 if let Some((least, greatest)) = ranges[a]

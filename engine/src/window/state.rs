@@ -161,6 +161,14 @@ impl WindowState {
                     agg.name, agg.function
                 )));
             }
+            if change_index.is_some() && matches!(reading, Reading::Decimal(p, _) if p > 18) {
+                return Err(EngineError::InvalidPlan(format!(
+                    "aggregate `{}`: a decimal of more than 18 digits over a changelog (an \
+                     aggregate's updated rows): its range cannot take a retracted value back \
+                     out; cast it to DECIMAL(18, s) in the inner query",
+                    agg.name
+                )));
+            }
             agg_inputs.push(input);
             readings.push(reading);
             let out = reading.output(agg.function, input_type);
@@ -565,10 +573,18 @@ fn accumulate(
     for (a, column) in values.iter().enumerate() {
         if let Some(column) = column {
             column.add_to(i, &mut acc.moments[a]);
-            if let Some(Extra::Quantiles(q)) = acc.extras[a].as_mut()
-                && let Some(v) = column.double(i)
-            {
-                q.add(v);
+            match acc.extras[a].as_mut() {
+                Some(Extra::Quantiles(q)) => {
+                    if let Some(v) = column.double(i) {
+                        q.add(v);
+                    }
+                }
+                Some(Extra::Wide(w)) => {
+                    if let Some(v) = column.wide(i) {
+                        w.add(v);
+                    }
+                }
+                _ => {}
             }
         }
     }

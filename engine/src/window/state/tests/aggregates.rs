@@ -375,18 +375,93 @@ fn decimals_sum_average_and_compare_exactly_in_spark_s_types() {
         .unwrap();
     let more = batch(&["a"], &[Some(9_999_999_999)]);
     assert_eq!(epoch(&mut restored, &more), epoch(&mut state, &more));
+}
 
-    // More than 18 digits: refused, naming the aggregate and what to write.
-    let wide = Arc::new(Schema::new(vec![
+/// Decimals of more than 18 digits sum, average and compare exactly in 128 bits, in
+/// Spark's types capped at 38 digits; a sum past 128 bits or 38 digits is NULL.
+#[test]
+fn wide_decimals_sum_average_and_compare_in_128_bits() {
+    let schema = Arc::new(Schema::new(vec![
         Field::new("k", DataType::Utf8, false),
-        Field::new("v", DataType::Decimal128(30, 2), true),
+        Field::new("v", DataType::Decimal128(38, 18), true),
     ]));
-    let Err(err) = WindowState::new(spec(), &wide) else {
-        panic!("a sum of a DECIMAL(30, 2) was accepted");
+    let spec = || {
+        global(
+            "w",
+            &["k"],
+            vec![
+                agg("total", AggregateFn::Sum, Some("v")),
+                agg("lo", AggregateFn::Min, Some("v")),
+                agg("hi", AggregateFn::Max, Some("v")),
+                agg("mean", AggregateFn::Avg, Some("v")),
+            ],
+            false,
+        )
     };
-    let err = err.to_string();
-    assert!(
-        err.contains("aggregate `total`") && err.contains("DECIMAL(18, s)"),
-        "{err}"
+    let mut state = WindowState::new(spec(), &schema).unwrap();
+    for (name, data_type) in [
+        ("total", DataType::Decimal128(38, 18)),
+        ("lo", DataType::Decimal128(38, 18)),
+        ("hi", DataType::Decimal128(38, 18)),
+        ("mean", DataType::Decimal128(38, 22)),
+    ] {
+        let field = state.output_schema().field_with_name(name).unwrap().clone();
+        assert_eq!(field.data_type(), &data_type, "{name}");
+    }
+    let batch = |keys: &[&str], values: &[Option<i128>]| {
+        let values = Decimal128Array::from(values.to_vec())
+            .with_precision_and_scale(38, 18)
+            .unwrap();
+        RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(keys.to_vec())), Arc::new(values)],
+        )
+        .unwrap()
+    };
+    // a: 10^19 (far past an i64) + 1 + 2; b: two values whose sum passes 38 digits.
+    let big = 10i128.pow(19);
+    let near = 9 * 10i128.pow(37);
+    let first = batch(&["a", "a", "b"], &[Some(big), Some(1), Some(near)]);
+    epoch(&mut state, &first);
+    // Through a snapshot, the state goes on exactly.
+    let bytes = state.snapshot(4).unwrap();
+    let mut restored = WindowState::new(spec(), &schema).unwrap();
+    restored
+        .restore(&[bytes::Bytes::from(bytes)], 0..4)
+        .unwrap();
+    let more = batch(&["a", "b"], &[Some(2), Some(near)]);
+    let out = epoch(&mut restored, &more);
+    assert_eq!(out, epoch(&mut state, &more));
+    let cell = |column: usize, k: &str| {
+        let keys = out.column(0).as_string::<i32>();
+        let i = (0..out.num_rows()).find(|&i| keys.value(i) == k).unwrap();
+        let values = out.column(column).as_primitive::<Decimal128Type>();
+        values.is_valid(i).then(|| values.value(i))
+    };
+    // The mean of a, (10^19 + 3) / 3 at 4 more places, rounded half up.
+    assert_eq!(
+        [1, 2, 3, 4].map(|c| cell(c, "a")),
+        [
+            Some(big + 3),
+            Some(1),
+            Some(big),
+            Some(((big + 3) * 10_000 * 2 + 3) / 6)
+        ]
     );
+    // b's sum, 1.8 * 10^38, does not fit 38 digits (nor its mean scaled up): NULL.
+    assert_eq!(
+        [1, 2, 3, 4].map(|c| cell(c, "b")),
+        [None, Some(near), Some(near), None]
+    );
+
+    // Over a changelog, the range could not take a value back out.
+    let changelog = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Decimal128(38, 18), true),
+        Field::new(crate::changelog::CHANGE_COLUMN, DataType::Int8, false),
+    ]));
+    let mut over_changes = spec();
+    over_changes.aggregates.truncate(1);
+    let err = WindowState::new(over_changes, &changelog).err().unwrap();
+    assert!(err.to_string().contains("of more than 18 digits"), "{err}");
 }
