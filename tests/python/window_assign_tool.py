@@ -33,6 +33,9 @@ window (Flink's window Top-N and window deduplication).
                   window's start is at or before the join's W(e-1), the highest window
                   start of the epochs before less the delay and the window's size (2
                   minutes); each late row is a dead letter once per side
+        dearer    left_id, right_id, ws: the same windows LEFT JOINed on kind and a
+                  dearer price: each row with every dearer row of its window and kind,
+                  or once with a null when it is the dearest
         dead_letters  the rankings' late rows: once per query and window whose end is at
                   or before W(e-1), the watermark the oracle computes itself from the
                   epochs' event times (delay 1 minute), as DESIGN section 2 defines it
@@ -169,7 +172,8 @@ def sessions(rows):
 
 
 def window_join(rows):
-    """The pairs of the self window join, and its late rows (once per side)."""
+    """The pairs of the self window join, the left window join's rows, and their late rows
+    (once per side of each join)."""
     starts = [dict(r, t=windows(r["t"], MINUTE, MINUTE)[0][0]) for r in rows]
     w = watermarks(starts, 2 * MINUTE)
     groups, late = {}, []
@@ -178,9 +182,18 @@ def window_join(rows):
         if bound is not None and r["t"] <= bound:
             late.append((r["id"], r["t"]))
             continue
-        groups.setdefault((r["t"], r["kind"]), []).append(r["id"])
-    pairs = sorted((a, b, ws) for (ws, _), ids in groups.items() for a in ids for b in ids)
-    return pairs, sorted(late + late)
+        groups.setdefault((r["t"], r["kind"]), []).append(r)
+    pairs = sorted((a["id"], b["id"], ws) for (ws, _), rs in groups.items()
+                   for a in rs for b in rs)
+    # LEFT JOIN ... AND R.price > L.price: a row without a dearer one comes out alone.
+    left = []
+    for (ws, _), rs in groups.items():
+        for a in rs:
+            dearer = [b["id"] for b in rs if b["price"] > a["price"]]
+            left.extend((a["id"], b, ws) for b in dearer) if dearer else \
+                left.append((a["id"], None, ws))
+    key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
+    return pairs, sorted(left, key=key), sorted(late * 4)
 
 
 def oracle(rows):
@@ -208,7 +221,8 @@ def oracle(rows):
         "firsts": sorted((r["id"], r["kind"], s) for r, s, e, k in first),
         "gapped": sessions(rows)[0],
         "pairs": window_join(rows)[0],
-        "late_join": window_join(rows)[1],
+        "dearer": window_join(rows)[1],
+        "late_join": window_join(rows)[2],
         "late": sorted(late_top2 + late_rank2 + late_first),
         "late_sessions": sorted(sessions(rows)[1]),
     }
@@ -230,12 +244,13 @@ def check(args) -> dict:
         "firsts": "id, kind, epoch_us(window_start)",
         "gapped": "kind, epoch_us(window_start), epoch_us(window_end), n",
         "pairs": "left_id, right_id, epoch_us(ws)",
+        "dearer": "left_id, right_id, epoch_us(ws)",
     }
     result, problems = {}, []
     for table, wanted in want.items():
         have = sorted(con.execute(
             f"SELECT {columns[table]} FROM delta_scan({lit(table_path(args.out, table))})"
-        ).fetchall())
+        ).fetchall(), key=lambda r: tuple((x is None, x) for x in r))
         result[table] = {"rows_expected": len(wanted), "rows": len(have)}
         if have != wanted:
             result[table].update(missing=[r for r in wanted if r not in have][:5],

@@ -776,8 +776,8 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
 /// with `window_start`, `window_end` and `window_time`; and those rows ranked per window
 /// (Flink's window Top-N with `ROW_NUMBER` and `RANK`, and window deduplication), kept
 /// until the watermark closes the window; and sessions whose gap each row sets (Spark's
-/// `session_window(ts, CASE ... END)`); and Flink's window join of the TVF's rows (with
-/// themselves). Event times go back and forth (no row is late
+/// `session_window(ts, CASE ... END)`); and Flink's window join of the TVF's rows with
+/// themselves, inner and LEFT on a dearer price (the dearest row comes out alone). Event times go back and forth (no row is late
 /// for an assignment, which keeps no state), a few rows minutes behind (late for a
 /// ranking: dead letters). An oracle tries every window start near each row's time by
 /// brute force, computes the watermark itself and ranks each window's rows, and DuckDB's
@@ -828,7 +828,15 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
                JOIN (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
                  INTERVAL '1' MINUTE))) AS R \
                ON L.kind = R.kind AND L.window_start = R.window_start \
-                 AND L.window_end = R.window_end;\n",
+                 AND L.window_end = R.window_end;\n\
+             INSERT INTO dearer SELECT L.id AS left_id, R.id AS right_id, \
+                 L.window_start AS ws \
+               FROM (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
+                 INTERVAL '1' MINUTE))) AS L \
+               LEFT JOIN (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
+                 INTERVAL '1' MINUTE))) AS R \
+               ON L.kind = R.kind AND L.window_start = R.window_start \
+                 AND L.window_end = R.window_end AND R.price > L.price;\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;
