@@ -3,9 +3,11 @@
 //! table) are lowered each on its own and joined by a union operator.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, Query, SelectItem, SetExpr, Statement, TableObject,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query, SelectItem, SetExpr,
+    Statement, TableFactor, TableObject, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -233,7 +235,10 @@ fn lower_branch<'a>(
 /// subquery): over a stream each is a join whose state this engine does not build from
 /// an expression.
 fn refuse_subquery_expressions(query: &Query) -> Result<(), String> {
-    let found = datafusion::sql::sqlparser::ast::visit_expressions(query, |e| match e {
+    // A window TVF over a view reads the view's query as its table: no expression.
+    let mut query = query.clone();
+    let _ = VisitMut::visit(&mut query, &mut ViewTables);
+    let found = datafusion::sql::sqlparser::ast::visit_expressions(&query, |e| match e {
         Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => {
             std::ops::ControlFlow::Break(e.to_string())
         }
@@ -246,5 +251,27 @@ fn refuse_subquery_expressions(query: &Query) -> Result<(), String> {
              join for a lookup), or filter a subquery in FROM",
         )),
         std::ops::ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// Blanks the view a window TVF reads (`TUMBLE((SELECT ...), ...)`, as views are
+/// expanded), which is its table, not a subquery in an expression.
+struct ViewTables;
+
+impl VisitorMut for ViewTables {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::TableFunction {
+            expr: Expr::Function(f),
+            ..
+        } = factor
+            && let FunctionArguments::List(list) = &mut f.args
+            && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(table))) = list.args.first_mut()
+            && matches!(table, Expr::Subquery(_))
+        {
+            *table = Expr::Identifier(Ident::new("view"));
+        }
+        ControlFlow::Continue(())
     }
 }

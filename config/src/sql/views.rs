@@ -25,7 +25,8 @@
 use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::ast::{
-    Ident, Query, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, With,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query, SetExpr, Statement,
+    TableAlias, TableFactor, TableWithJoins, With,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -153,6 +154,38 @@ fn expand_factor(factor: &mut TableFactor, views: &Views, depth: usize) -> Resul
             Ok(())
         }
         TableFactor::Derived { subquery, .. } => expand_in(subquery, views, depth + 1),
+        // A window TVF over a view (`TABLE(TUMBLE(TABLE v, ...))`, its `TABLE` already
+        // unwrapped): the view's query in its place, the TVF going by the view's name.
+        TableFactor::TableFunction {
+            expr: Expr::Function(f),
+            alias,
+        } => {
+            let FunctionArguments::List(list) = &mut f.args else {
+                return Ok(());
+            };
+            let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(table))) = list.args.first_mut()
+            else {
+                return Ok(());
+            };
+            let Expr::Identifier(name) = table else {
+                return Ok(());
+            };
+            let Some(view) = views.get(&name.value) else {
+                return Ok(());
+            };
+            let mut subquery = view.clone();
+            expand_in(&mut subquery, views, depth + 1)?;
+            if alias.is_none() {
+                *alias = Some(TableAlias {
+                    explicit: true,
+                    name: name.clone(),
+                    columns: Vec::new(),
+                    at: None,
+                });
+            }
+            *table = Expr::Subquery(subquery);
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

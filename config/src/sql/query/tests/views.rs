@@ -379,3 +379,20 @@ fn windows_over_a_windowed_subquery_cascade() {
         "{err}"
     );
 }
+
+/// A window TVF reads a view as it reads a table: its rows, each once per window.
+#[test]
+fn a_window_tvf_assigns_the_windows_of_a_view_s_rows() {
+    let p = plan(
+        "CREATE VIEW busy AS SELECT user_id, ts, v FROM events WHERE v > 10;\n\
+         INSERT INTO t SELECT user_id, window_start FROM TABLE(TUMBLE(TABLE busy, \
+         DESCRIPTOR(ts), INTERVAL '1' MINUTE));",
+    );
+    let kinds: Vec<&str> = p.operators.iter().map(|o| o.kind.kind_name()).collect();
+    // The view's WHERE, then the windows of the rows it keeps.
+    let at = |kind: &str| kinds.iter().position(|k| *k == kind);
+    assert!(
+        at("filter").is_some() && at("filter") < at("window-assign"),
+        "{kinds:?}"
+    );
+}
