@@ -12,7 +12,8 @@ estimated by a sketch within 1 % of the value.
       window's non-null values, sorted:
         pcts  window_start, sensor, n, p50, p99 (of latency_ms, doubles: within 1 % of
               the exact value), b90 (of bytes, an integer: within 1 % plus the rounding
-              to an integer)
+              to an integer), both (percentile_approx(latency_ms, array(0.5, 0.99)):
+              exactly [p50, p99])
         five  window_start, sensor, n, total: Flink's cascading windows, 5-minute
               windows over the rows of 1-minute ones (by their window_time): each must
               equal the count and sum of bytes of the 5-minute window computed directly
@@ -75,10 +76,15 @@ def check(args) -> dict:
                 exact([r["bytes"] for r in v], 0.9))
             for k, v in windows.items()}
     con = connect()
-    have = {(s, sensor): (n, p50, p99, b90) for s, sensor, n, p50, p99, b90 in con.execute(
-        "SELECT epoch_us(window_start), sensor, n, p50, p99, b90 "
-        f"FROM delta_scan({lit(table_path(args.out, 'pcts'))})").fetchall()}
+    rows_got = con.execute(
+        "SELECT epoch_us(window_start), sensor, n, p50, p99, b90, \"both\" "
+        f"FROM delta_scan({lit(table_path(args.out, 'pcts'))})").fetchall()
+    have = {(s, sensor): (n, p50, p99, b90) for s, sensor, n, p50, p99, b90, _ in rows_got}
     problems, worst = [], 0.0
+    # percentile_approx(c, array(0.5, 0.99)): the same two estimates, in an array.
+    arrays = [(r[:2], r[6], [r[3], r[4]]) for r in rows_got if r[6] != [r[3], r[4]]]
+    if arrays:
+        problems.append(f"arrays of percentiles differ from the percentiles: {arrays[:3]}")
     if set(have) != set(want):
         problems.append(f"windows differ: {len(have)} in the table, {len(want)} wanted")
     for key in sorted(set(have) & set(want)):

@@ -866,7 +866,8 @@ fn approximate_percentiles_are_within_one_percent_of_the_exact_ones_through_kill
              INSERT INTO pcts SELECT window_start, sensor, count(*) AS n, \
                percentile_approx(latency_ms, 0.5) AS p50, \
                approx_percentile(latency_ms, 0.99) AS p99, \
-               percentile_approx(bytes, 0.9) AS b90 \
+               percentile_approx(bytes, 0.9) AS b90, \
+               percentile_approx(latency_ms, array(0.5, 0.99)) AS both \
              FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n\
              CREATE VIEW minutes AS SELECT window_time AS rowtime, sensor, count(*) AS n, \
                sum(bytes) AS total \

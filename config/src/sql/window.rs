@@ -152,6 +152,7 @@ pub(super) fn lower_window(
         offset,
         gap,
     } = grouping(&sink.name, group_by, source, input, global)?;
+    let items = &select_list::percentile_arrays(items);
     let Selected {
         outputs,
         aggregates,

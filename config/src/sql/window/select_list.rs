@@ -12,9 +12,12 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DateTimeField, DuplicateTreatment, Expr, FunctionArgExpr, FunctionArguments,
-    Ident, Interval, SelectItem, Value, visit_expressions, visit_expressions_mut,
+    BinaryOperator, DateTimeField, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, Interval, SelectItem, Value, visit_expressions,
+    visit_expressions_mut,
 };
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use sluice_engine::window::{Aggregate, AggregateFn};
 
 use super::{is_window_time, window_bound};
@@ -385,6 +388,61 @@ fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, String> {
             ));
         }
     })
+}
+
+/// `items` with Spark's `percentile_approx(c, array(0.5, 0.9))` (or `ARRAY[...]`) written
+/// as the array of one percentile per percentage, `make_array(percentile_approx(c, 0.5),
+/// percentile_approx(c, 0.9))`: each an aggregate of its own, the array computed from the
+/// window's row.
+pub(in crate::sql) fn percentile_arrays(items: &[SelectItem]) -> Vec<SelectItem> {
+    let mut items = items.to_vec();
+    let _ = visit_expressions_mut(&mut items, |e: &mut Expr| {
+        let Expr::Function(f) = e else {
+            return ControlFlow::<()>::Continue(());
+        };
+        let name = f.name.to_string().to_ascii_lowercase();
+        if !matches!(name.as_str(), "percentile_approx" | "approx_percentile") {
+            return ControlFlow::Continue(());
+        }
+        let FunctionArguments::List(list) = &f.args else {
+            return ControlFlow::Continue(());
+        };
+        let percentages = match list.args.as_slice() {
+            [
+                _,
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Array(array))),
+            ] => array.elem.clone(),
+            [
+                _,
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Function(constructor))),
+            ] if constructor.name.to_string().eq_ignore_ascii_case("array") => {
+                function_args(&constructor.args)
+                    .into_iter()
+                    .filter_map(|a| match a {
+                        FunctionArgExpr::Expr(e) => Some(e.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            }
+            _ => return ControlFlow::Continue(()),
+        };
+        let one = |p: &Expr| {
+            let mut call = f.clone();
+            if let FunctionArguments::List(list) = &mut call.args {
+                list.args[1] = FunctionArg::Unnamed(FunctionArgExpr::Expr(p.clone()));
+            }
+            Expr::Function(call).to_string()
+        };
+        let calls: Vec<String> = percentages.iter().map(one).collect();
+        if let Ok(array) = Parser::new(&GenericDialect {})
+            .try_with_sql(&format!("make_array({})", calls.join(", ")))
+            .and_then(|mut p| p.parse_expr())
+        {
+            *e = array;
+        }
+        ControlFlow::Continue(())
+    });
+    items
 }
 
 /// Spark's `percentile_approx(column, percentage)`: the percentage a number literal from

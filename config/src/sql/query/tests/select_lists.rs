@@ -490,3 +490,31 @@ fn percentile_approx_keeps_a_sketch_per_window() {
         assert!(err.contains(expected), "{call}: {err}");
     }
 }
+
+/// Spark's `percentile_approx(c, array(0.5, 0.9))` (or `ARRAY[...]`) is the array of one
+/// percentile per percentage, each an aggregate of its own.
+#[test]
+fn an_array_of_percentages_gives_an_array_of_percentiles() {
+    for percentages in ["array(0.5, 0.9)", "ARRAY[0.5, 0.9]"] {
+        let p = plan_of(&format!(
+            "INSERT INTO t SELECT window_start, percentile_approx(v, {percentages}) AS ps \
+             FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);"
+        ));
+        let OperatorKind::Window(spec) = kind(&p, "t/window") else {
+            panic!("no window");
+        };
+        let functions: Vec<AggregateFn> = spec.aggregates.iter().map(|a| a.function).collect();
+        assert_eq!(
+            functions,
+            [
+                AggregateFn::ApproxPercentile {
+                    per_million: 500_000
+                },
+                AggregateFn::ApproxPercentile {
+                    per_million: 900_000
+                }
+            ],
+            "{percentages}"
+        );
+    }
+}
