@@ -1,8 +1,9 @@
 //! End-to-end tests of SQL jobs against event-time oracles (`tests/python/
 //! event_time_tool.py`), which compute each watermark themselves from the input files:
 //! correctable windows, deduplications, stream–stream joins and windows over joins and
-//! unions, each in a clean run and through `kill -9` and restarts; and decimals against
-//! `tests/python/decimal_tool.py`, which computes them with Python's `decimal` module.
+//! unions, each in a clean run and through `kill -9` and restarts. Column types (decimals,
+//! nested values) are in `types`, window functions (TVFs, rankings, window joins,
+//! percentiles, cascading windows) in `windowing`, each against its own Python tool.
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,6 +19,11 @@ use sluice_tests::{
 };
 
 const TMP: &str = env!("CARGO_TARGET_TMPDIR");
+
+#[path = "sql_oracles/types.rs"]
+mod types;
+#[path = "sql_oracles/windowing.rs"]
+mod windowing;
 
 /// one file per epoch. Rows late by Spark's rule but within the lateness must correct
 /// their window's row in the Delta table in place (one MERGE per epoch); rows later than
@@ -673,211 +679,4 @@ fn an_update_mode_aggregate_without_a_window_holds_the_current_groups() -> Resul
         Ok(())
     };
     clean_and_through_kills(&dir, &job, sets, check)
-}
-
-/// DECIMAL(10, 2) prices, written as JSON numbers and quoted numbers with up to four places
-/// (some in exponent form), read as Spark's CAST reads them (rounded half up), computed
-/// on (`price * 3`) and aggregated exactly in one-minute windows: `sum` a DECIMAL(20, 2),
-/// `avg` a DECIMAL(14, 6) rounded half up, `min` and `max` DECIMAL(10, 2). Prices that are
-/// no number or do not fit are dead letters naming the column. Balances declared
-/// DECIMAL(38, 10), past the 18 digits the moments keep, are aggregated in 128 bits (a
-/// sum past 38 digits NULL, as in Spark). An oracle computes every
-/// table with Python's `decimal` module, and DuckDB's Delta reader reads ours, clean and
-/// through three kills.
-#[test]
-fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
-    let _serial = serial();
-    let dir = work_dir(TMP, "sql_decimals")?;
-    write_input_with("decimal_tool.py", &dir, "write", 5)?;
-    let job = dir.join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "SET 'job-id' = 'decimals';\n\
-             CREATE TABLE events (id BIGINT NOT NULL, sensor STRING NOT NULL, \
-               ts TIMESTAMP NOT NULL, price DECIMAL(10, 2), balance DECIMAL(38, 10), \
-               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
-             INSERT INTO priced SELECT id, price, price * 3 AS tripled FROM events;\n\
-             INSERT INTO per_minute SELECT window_start, window_end, sensor, count(*) AS n, \
-               count(price) AS priced, sum(price) AS total, avg(price) AS mean, \
-               min(price) AS lo, max(price) AS hi FROM events \
-             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n\
-             INSERT INTO wide_minute SELECT window_start, window_end, sensor, \
-               count(balance) AS n, sum(balance) AS total, avg(balance) AS mean, \
-               min(balance) AS lo, max(balance) AS hi FROM events \
-             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n",
-            one_file_per_epoch(&dir.join("in"))
-        ),
-    )?;
-    against_tool_through_kills("decimal_tool.py", &dir, &job, 2, "check", &[])
-}
-
-/// One row per tag of comma-separated text: Spark's `explode(split(tags, ','))` and
-/// `explode_outer`, and Flink's `CROSS JOIN UNNEST` aggregated in one-minute windows; and
-/// one row per element of JSON arrays declared `ARRAY<STRING>` and
-/// `ARRAY<STRUCT<sku STRING, qty INT>>` (a value that is no array is a dead letter), with
-/// their positions (`posexplode` from 0, `WITH ORDINALITY` from 1), and of a JSON object
-/// declared `MAP<STRING, BIGINT>` (its keys exploded, a key's value read); the structs'
-/// fields as columns (Spark's `inline`, Flink's `UNNEST ... AS i (s, q, n)`); and of JSON text
-/// parsed by `from_json` (text that is no JSON fails its row: a dead letter); and the
-/// text split by the regex `,+` into at most 3 parts; and of a JSON array of objects
-/// holding a timestamp (RFC 3339 text with or without an offset, or epoch milliseconds),
-/// a date and a decimal (a value that is no timestamp is a dead letter). An oracle splits
-/// the same text with Python's `str.split` and `re.split` (an empty text is one empty tag,
-/// as in Spark; a null one gives no row, or one null row when outer), walks the same
-/// arrays (reading timestamps with Python's `datetime`, decimals with its `decimal`), and
-/// DuckDB's Delta reader reads the tables, clean and through three kills.
-#[test]
-fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
-    let _serial = serial();
-    let dir = work_dir(TMP, "sql_unnest")?;
-    write_input_with("unnest_tool.py", &dir, "write", 3)?;
-    let job = dir.join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "SET 'job-id' = 'unnest';\n\
-             CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, tags STRING, \
-               labels ARRAY<STRING>, items ARRAY<STRUCT<sku STRING, qty INT>>, \
-               attrs MAP<STRING, BIGINT>, labels_text STRING, \
-               visits ARRAY<STRUCT<at TIMESTAMP, day DATE, amount DECIMAL(8, 2)>>, \
-               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
-             INSERT INTO tagged SELECT id, explode(split(tags, ',')) AS tag FROM events;\n\
-             INSERT INTO all_tags SELECT id, explode_outer(split(tags, ',')) AS tag \
-               FROM events;\n\
-             INSERT INTO per_tag SELECT window_start, window_end, tag, count(*) AS n \
-               FROM (SELECT e.ts, u.tag FROM events AS e \
-                     CROSS JOIN UNNEST(split(e.tags, ',')) AS u (tag)) \
-             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), tag;\n\
-             INSERT INTO labelled SELECT id, explode(labels) AS label FROM events;\n\
-             INSERT INTO item_rows SELECT id, item['sku'] AS sku, item['qty'] AS qty \
-               FROM events CROSS JOIN UNNEST(items) AS i (item);\n\
-             INSERT INTO positioned SELECT id, posexplode(labels) FROM events;\n\
-             INSERT INTO ordinals SELECT id, item['sku'] AS sku, n \
-               FROM events CROSS JOIN UNNEST(items) WITH ORDINALITY AS i (item, n);\n\
-             INSERT INTO attr_keys SELECT id, explode(map_keys(attrs)) AS k FROM events;\n\
-             INSERT INTO attr_red SELECT id, attrs['red'] AS red FROM events;\n\
-             INSERT INTO text_labels SELECT id, \
-               explode(from_json(labels_text, 'ARRAY<STRING>')) AS label FROM events;\n\
-             INSERT INTO runs SELECT id, posexplode(split(tags, ',+', 3)) FROM events;\n\
-             INSERT INTO visit_rows SELECT id, v.at AS at, v.day AS day, v.amount AS amount \
-               FROM events CROSS JOIN UNNEST(visits) AS u (v);\n\
-             INSERT INTO inlined SELECT id, inline(items) FROM events;\n\
-             INSERT INTO item_fields SELECT id, s, q, n FROM events \
-               LEFT JOIN UNNEST(items) WITH ORDINALITY AS i (s, q, n) ON TRUE;\n",
-            one_file_per_epoch(&dir.join("in"))
-        ),
-    )?;
-    against_tool_through_kills("unnest_tool.py", &dir, &job, 2, "check", &[])
-}
-
-/// Flink's window TVFs whose rows no aggregate follows: each row once per window
-/// containing its event time (`TUMBLE` from an offset, `HOP` under a `WHERE`, `CUMULATE`),
-/// with `window_start`, `window_end` and `window_time`; and those rows ranked per window
-/// (Flink's window Top-N with `ROW_NUMBER` and `RANK`, and window deduplication), kept
-/// until the watermark closes the window; and sessions whose gap each row sets (Spark's
-/// `session_window(ts, CASE ... END)`); and Flink's window join of the TVF's rows with
-/// themselves, inner and LEFT on a dearer price (the dearest row comes out alone). Event times go back and forth (no row is late
-/// for an assignment, which keeps no state), a few rows minutes behind (late for a
-/// ranking: dead letters). An oracle tries every window start near each row's time by
-/// brute force, computes the watermark itself and ranks each window's rows, and DuckDB's
-/// Delta reader reads the tables, clean and through three kills.
-#[test]
-fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<()> {
-    let _serial = serial();
-    let dir = work_dir(TMP, "sql_window_assign")?;
-    write_input_with("window_assign_tool.py", &dir, "write", 11)?;
-    let job = dir.join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "SET 'job-id' = 'assign';\n\
-             CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, price BIGINT, \
-               kind STRING, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) {};\n\
-             INSERT INTO tumbled SELECT id, window_start, window_end, window_time \
-               FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
-                 INTERVAL '15' SECOND));\n\
-             INSERT INTO hopped SELECT e.id, e.price, window_start, window_end \
-               FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '2' MINUTE, \
-                 INTERVAL '5' MINUTE)) AS e WHERE e.price > 50;\n\
-             INSERT INTO cumulated SELECT id, window_start, window_end \
-               FROM TABLE(CUMULATE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
-                 INTERVAL '3' MINUTE));\n\
-             INSERT INTO top2 SELECT id, price, window_start, window_end, rn FROM ( \
-               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end \
-                 ORDER BY price DESC) AS rn \
-               FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE))) \
-             WHERE rn <= 2;\n\
-             INSERT INTO ranked SELECT id, kind, price, window_start, rk FROM ( \
-               SELECT *, RANK() OVER (PARTITION BY window_start, window_end, kind \
-                 ORDER BY price DESC) AS rk \
-               FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
-                 INTERVAL '2' MINUTE))) \
-             WHERE rk <= 2;\n\
-             INSERT INTO firsts SELECT id, kind, window_start FROM ( \
-               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, kind \
-                 ORDER BY ts) AS rownum \
-               FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE))) \
-             WHERE rownum = 1;\n\
-             INSERT INTO gapped SELECT kind, window_start, window_end, count(*) AS n \
-               FROM events GROUP BY session_window(ts, CASE WHEN price >= 80 \
-                 THEN '3 minutes' ELSE '40 seconds' END), kind;\n\
-             INSERT INTO pairs SELECT L.id AS left_id, R.id AS right_id, L.window_start AS ws \
-               FROM (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
-                 INTERVAL '1' MINUTE))) AS L \
-               JOIN (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
-                 INTERVAL '1' MINUTE))) AS R \
-               ON L.kind = R.kind AND L.window_start = R.window_start \
-                 AND L.window_end = R.window_end;\n\
-             INSERT INTO dearer SELECT L.id AS left_id, R.id AS right_id, \
-                 L.window_start AS ws \
-               FROM (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
-                 INTERVAL '1' MINUTE))) AS L \
-               LEFT JOIN (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
-                 INTERVAL '1' MINUTE))) AS R \
-               ON L.kind = R.kind AND L.window_start = R.window_start \
-                 AND L.window_end = R.window_end AND R.price > L.price;\n",
-            one_file_per_epoch(&dir.join("in"))
-        ),
-    )?;
-    against_tool_through_kills("window_assign_tool.py", &dir, &job, 2, "check", &[])
-}
-
-/// Spark's `percentile_approx` (and `approx_percentile`) over one-minute windows: the
-/// median and 99th percentile of log-normal latencies (doubles, some negative, some
-/// null) and the 90th of integer byte counts (an integer, as in Spark). An oracle sorts
-/// each window's values and takes the value of rank ⌊q (n - 1)⌋; every estimate must be
-/// within 1 % of it (the sketch's guarantee); and Flink's cascading windows, 5-minute
-/// windows over the rows of a view of 1-minute ones, equal to the 5-minute windows
-/// counted directly; clean and through three kills, read by DuckDB's Delta reader.
-#[test]
-fn approximate_percentiles_are_within_one_percent_of_the_exact_ones_through_kills() -> Result<()> {
-    let _serial = serial();
-    let dir = work_dir(TMP, "sql_percentiles")?;
-    write_input_with("percentile_tool.py", &dir, "write", 13)?;
-    let job = dir.join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "SET 'job-id' = 'percentiles';\n\
-             CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, sensor STRING, \
-               latency_ms DOUBLE, bytes BIGINT, \
-               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
-             INSERT INTO pcts SELECT window_start, sensor, count(*) AS n, \
-               percentile_approx(latency_ms, 0.5) AS p50, \
-               approx_percentile(latency_ms, 0.99) AS p99, \
-               percentile_approx(bytes, 0.9) AS b90, \
-               percentile_approx(latency_ms, array(0.5, 0.99)) AS both \
-             FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n\
-             CREATE VIEW minutes AS SELECT window_time AS rowtime, sensor, count(*) AS n, \
-               sum(bytes) AS total \
-             FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \
-             GROUP BY window_start, window_end, window_time, sensor;\n\
-             INSERT INTO five SELECT window_start, sensor, sum(n) AS n, sum(total) AS total \
-             FROM TABLE(TUMBLE(TABLE minutes, DESCRIPTOR(rowtime), INTERVAL '5' MINUTE)) \
-             GROUP BY window_start, window_end, sensor;\n",
-            one_file_per_epoch(&dir.join("in"))
-        ),
-    )?;
-    against_tool_through_kills("percentile_tool.py", &dir, &job, 2, "check", &[])
 }

@@ -1,0 +1,116 @@
+//! Window functions against their oracles: window TVFs, their rankings and joins,
+//! per-row session gaps (`window_assign_tool.py`), approximate percentiles and cascading
+//! windows (`percentile_tool.py`).
+
+use super::*;
+
+/// Flink's window TVFs whose rows no aggregate follows: each row once per window
+/// containing its event time (`TUMBLE` from an offset, `HOP` under a `WHERE`, `CUMULATE`),
+/// with `window_start`, `window_end` and `window_time`; and those rows ranked per window
+/// (Flink's window Top-N with `ROW_NUMBER` and `RANK`, and window deduplication), kept
+/// until the watermark closes the window; and sessions whose gap each row sets (Spark's
+/// `session_window(ts, CASE ... END)`); and Flink's window join of the TVF's rows with
+/// themselves, inner and LEFT on a dearer price (the dearest row comes out alone). Event
+/// times go back and forth (no row is late for an assignment, which keeps no state), a
+/// few rows minutes behind (late for a ranking: dead letters). An oracle tries every window start near each row's time by
+/// brute force, computes the watermark itself and ranks each window's rows, and DuckDB's
+/// Delta reader reads the tables, clean and through three kills.
+#[test]
+fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_window_assign")?;
+    write_input_with("window_assign_tool.py", &dir, "write", 11)?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'assign';\n\
+             CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, price BIGINT, \
+               kind STRING, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) {};\n\
+             INSERT INTO tumbled SELECT id, window_start, window_end, window_time \
+               FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
+                 INTERVAL '15' SECOND));\n\
+             INSERT INTO hopped SELECT e.id, e.price, window_start, window_end \
+               FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '2' MINUTE, \
+                 INTERVAL '5' MINUTE)) AS e WHERE e.price > 50;\n\
+             INSERT INTO cumulated SELECT id, window_start, window_end \
+               FROM TABLE(CUMULATE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
+                 INTERVAL '3' MINUTE));\n\
+             INSERT INTO top2 SELECT id, price, window_start, window_end, rn FROM ( \
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end \
+                 ORDER BY price DESC) AS rn \
+               FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE))) \
+             WHERE rn <= 2;\n\
+             INSERT INTO ranked SELECT id, kind, price, window_start, rk FROM ( \
+               SELECT *, RANK() OVER (PARTITION BY window_start, window_end, kind \
+                 ORDER BY price DESC) AS rk \
+               FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
+                 INTERVAL '2' MINUTE))) \
+             WHERE rk <= 2;\n\
+             INSERT INTO firsts SELECT id, kind, window_start FROM ( \
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, kind \
+                 ORDER BY ts) AS rownum \
+               FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE))) \
+             WHERE rownum = 1;\n\
+             INSERT INTO gapped SELECT kind, window_start, window_end, count(*) AS n \
+               FROM events GROUP BY session_window(ts, CASE WHEN price >= 80 \
+                 THEN '3 minutes' ELSE '40 seconds' END), kind;\n\
+             INSERT INTO pairs SELECT L.id AS left_id, R.id AS right_id, L.window_start AS ws \
+               FROM (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
+                 INTERVAL '1' MINUTE))) AS L \
+               JOIN (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
+                 INTERVAL '1' MINUTE))) AS R \
+               ON L.kind = R.kind AND L.window_start = R.window_start \
+                 AND L.window_end = R.window_end;\n\
+             INSERT INTO dearer SELECT L.id AS left_id, R.id AS right_id, \
+                 L.window_start AS ws \
+               FROM (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
+                 INTERVAL '1' MINUTE))) AS L \
+               LEFT JOIN (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
+                 INTERVAL '1' MINUTE))) AS R \
+               ON L.kind = R.kind AND L.window_start = R.window_start \
+                 AND L.window_end = R.window_end AND R.price > L.price;\n",
+            one_file_per_epoch(&dir.join("in"))
+        ),
+    )?;
+    against_tool_through_kills("window_assign_tool.py", &dir, &job, 2, "check", &[])
+}
+
+/// Spark's `percentile_approx` (and `approx_percentile`) over one-minute windows: the
+/// median and 99th percentile of log-normal latencies (doubles, some negative, some
+/// null) and the 90th of integer byte counts (an integer, as in Spark). An oracle sorts
+/// each window's values and takes the value of rank ⌊q (n - 1)⌋; every estimate must be
+/// within 1 % of it (the sketch's guarantee); and Flink's cascading windows, 5-minute
+/// windows over the rows of a view of 1-minute ones, equal to the 5-minute windows
+/// counted directly; clean and through three kills, read by DuckDB's Delta reader.
+#[test]
+fn approximate_percentiles_are_within_one_percent_of_the_exact_ones_through_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_percentiles")?;
+    write_input_with("percentile_tool.py", &dir, "write", 13)?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'percentiles';\n\
+             CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, sensor STRING, \
+               latency_ms DOUBLE, bytes BIGINT, \
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
+             INSERT INTO pcts SELECT window_start, sensor, count(*) AS n, \
+               percentile_approx(latency_ms, 0.5) AS p50, \
+               approx_percentile(latency_ms, 0.99) AS p99, \
+               percentile_approx(bytes, 0.9) AS b90, \
+               percentile_approx(latency_ms, array(0.5, 0.99)) AS both \
+             FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n\
+             CREATE VIEW minutes AS SELECT window_time AS rowtime, sensor, count(*) AS n, \
+               sum(bytes) AS total \
+             FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \
+             GROUP BY window_start, window_end, window_time, sensor;\n\
+             INSERT INTO five SELECT window_start, sensor, sum(n) AS n, sum(total) AS total \
+             FROM TABLE(TUMBLE(TABLE minutes, DESCRIPTOR(rowtime), INTERVAL '5' MINUTE)) \
+             GROUP BY window_start, window_end, sensor;\n",
+            one_file_per_epoch(&dir.join("in"))
+        ),
+    )?;
+    against_tool_through_kills("percentile_tool.py", &dir, &job, 2, "check", &[])
+}
