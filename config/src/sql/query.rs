@@ -5,7 +5,7 @@
 
 use datafusion::sql::sqlparser::ast::{
     ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
-    ObjectName, Query, Select, SelectItem, SetExpr, TableFactor,
+    ObjectName, Query, Select, SelectItem, SetExpr, TableAlias, TableFactor,
 };
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::window::OutputMode;
@@ -220,7 +220,7 @@ struct Rows<'a> {
 /// Lowers the `FROM` of `select` in the query writing `target`: a source table, a join
 /// (whose names `select` is rewritten to), or a subquery.
 fn lower_from<'a>(
-    mut plan: PlanBuilder,
+    plan: PlanBuilder,
     target: &str,
     select: &mut Select,
     sources: &'a [SourceTable],
@@ -228,29 +228,31 @@ fn lower_from<'a>(
     // `FROM t CROSS JOIN UNNEST(a) AS u (x)`: t's rows, then the unnest.
     if let Some(unnesting) = explode::from_clause(select)? {
         nested::unqualify_table(select);
-        let mut rows = lower_from(plan, target, select, sources)?;
-        if rows.fixed || !matches!(rows.input, Input::Rows) {
-            return Err(unsupported(
-                "UNNEST beside a join, an aggregate, a union or a Top-N",
-                "unnest a source table's rows (or a filtered view of them)",
-            ));
-        }
-        (rows.plan, rows.stream) = unnesting.lower(rows.plan, target, &rows.stream);
-        return Ok(rows);
+        return rows_then(
+            plan,
+            target,
+            select,
+            sources,
+            "UNNEST beside",
+            "unnest",
+            |plan, rows| unnesting.lower(plan, target, rows),
+        );
     }
     // `FROM TABLE(TUMBLE(TABLE t, ...))` without an aggregate: t's rows, once per window.
     if let Some(spec) = super::tvf::assignment(select)? {
-        let mut rows = lower_from(plan, target, select, sources)?;
-        if rows.fixed || !matches!(rows.input, Input::Rows) {
-            return Err(unsupported(
-                "a window TVF over a join, an aggregate, a union or a Top-N",
-                "assign windows to a source table's rows (or a filtered view of them)",
-            ));
-        }
-        let name = format!("{target}/windows");
-        rows.plan = rows.plan.assign_windows(&name, &rows.stream, spec);
-        rows.stream = name;
-        return Ok(rows);
+        let what = "a window TVF over";
+        return rows_then(
+            plan,
+            target,
+            select,
+            sources,
+            what,
+            "assign windows to",
+            |plan, rows| {
+                let name = format!("{target}/windows");
+                (plan.assign_windows(&name, rows, spec), name)
+            },
+        );
     }
     // `FROM a, b WHERE ...` joins a and b as `a JOIN b` with the conditions in WHERE.
     let tables = select.from.clone();
@@ -261,17 +263,11 @@ fn lower_from<'a>(
             "one source table, one ROW_NUMBER() subquery, or two source tables joined",
         ));
     };
-    let mut input = Input::Rows;
     let single = from.joins.is_empty() && !comma;
-    let (stream, selection, source, fixed) = match (&from.relation, single) {
+    match (&from.relation, single) {
         (TableFactor::Table { name, .. }, true) => {
             let source = source_table(name, sources)?;
-            (
-                source.checked_stream(),
-                select.selection.clone(),
-                source,
-                false,
-            )
+            Ok(Rows::of(plan, source.checked_stream(), select, source))
         }
         (_, false) => {
             let group_by = group_by_exprs(select)?;
@@ -285,135 +281,155 @@ fn lower_from<'a>(
                 sources,
             )?;
             lowered.qualify(select)?;
-            input = Input::Join(Box::new(lowered.clocks()));
-            plan = lowered.plan;
-            (
-                lowered.stream,
-                select.selection.clone(),
-                lowered.source,
-                false,
-            )
+            let input = Input::Join(Box::new(lowered.clocks()));
+            Ok(Rows {
+                input,
+                ..Rows::of(lowered.plan, lowered.stream, select, lowered.source)
+            })
         }
         (
             TableFactor::Derived {
                 subquery, alias, ..
             },
             true,
-        ) if nested::is_aggregate(subquery) => {
-            let inner = nested::lower(plan, target, subquery, alias.as_ref(), sources)?;
-            nested::unqualify(select, alias.as_ref());
-            plan = inner.plan;
-            if select.selection.is_some() {
-                return Err(unsupported(
-                    "WHERE over an aggregate's rows",
-                    "an aggregate without a window updates its rows; filter its input in the \
-                     subquery's WHERE instead",
-                ));
-            }
-            input = Input::Changelog(inner.group_keys);
-            (inner.stream, None, inner.source, false)
-        }
-        (
-            TableFactor::Derived {
-                subquery, alias, ..
-            },
-            true,
-        ) if union::is_union(subquery) => {
-            let lowered = union::lower(plan, target, subquery, alias.as_ref(), sources)?;
-            nested::unqualify(select, alias.as_ref());
-            plan = lowered.plan;
-            input = Input::Union(lowered.branches);
-            (
-                lowered.stream,
-                select.selection.clone(),
-                lowered.source,
-                false,
-            )
-        }
-        (
-            TableFactor::Derived {
-                subquery, alias, ..
-            },
-            true,
-        ) if nested::is_plain(subquery) => {
-            // A filter and projection of rows (a view of a source, say): its rows, with
-            // the outer query's names for them.
-            let name = alias.as_ref().map_or("subquery", |a| a.name.value.as_str());
-            let mut inner = SinkTable {
-                name: format!("{target}.{name}"),
-                ..SinkTable::default()
-            };
-            let rows = lower_query(plan, subquery, sources, &mut inner, false, true)?;
-            nested::unqualify(select, alias.as_ref());
-            plan = rows.plan;
-            (rows.stream, select.selection.clone(), rows.source, false)
-        }
-        (
-            TableFactor::Derived {
-                subquery, alias, ..
-            },
-            true,
-        ) if subquery::is_windowed(subquery) && windowed(select) => {
-            // Windows over a windowed subquery's rows (Flink's cascading windows).
-            let name = alias.as_ref().map_or("windows", |a| a.name.value.as_str());
-            let shape = || {
-                unsupported(
-                    &format!("the windowed subquery `{name}` of a windowed query"),
-                    "it is a windowed aggregate of one source table that selects its window's \
-                     start, end or window_time, which the outer window groups by",
-                )
-            };
-            let windows = subquery::lower(
-                plan,
-                &format!("{target}.{name}"),
-                &format!("{target}/{name}-where"),
-                subquery,
-                sources,
-                &shape,
-            )?;
-            nested::unqualify(select, alias.as_ref());
-            input = Input::Windows {
-                times: windows.event_times(),
-                stream: windows.stream.clone(),
-            };
-            plan = windows.plan;
-            (
-                windows.stream,
-                select.selection.clone(),
-                windows.source,
-                false,
-            )
-        }
-        (TableFactor::Derived { subquery, .. }, true) if top_n::is_top_n(subquery) => {
-            let lowered = top_n::lower(plan, target, subquery, sources)?;
-            let source = lowered.source;
-            let (next, stream, rest) = lowered.keep(target, select.selection.as_ref())?;
-            plan = next;
-            (stream, rest, source, true)
-        }
-        (TableFactor::Derived { subquery, .. }, true) => {
-            let lowered = dedup::lower(plan, target, subquery, sources)?;
-            let rest = lowered.keep_first(select.selection.as_ref())?;
-            let source = lowered.source;
-            let (next, stream) = lowered.numbered(target, &select.projection, rest.as_ref())?;
-            plan = next;
-            (stream, rest, source, false)
-        }
-        _ => {
+        ) => lower_subquery(plan, target, select, subquery, alias.as_ref(), sources),
+        _ => Err(unsupported(
+            "a table function or a subquery joined in FROM",
+            "not yet; group by TUMBLE(ts, ...), HOP or SESSION, and join source tables",
+        )),
+    }
+}
+
+/// The rows of `select`'s `FROM` without its first step (an unnest, a window
+/// assignment), then that step, `add`ed after them: refused, naming `what` and what to
+/// `write` instead (`what` ends with its preposition), over anything but a source
+/// table's (or a view's) rows.
+fn rows_then<'a>(
+    plan: PlanBuilder,
+    target: &str,
+    select: &mut Select,
+    sources: &'a [SourceTable],
+    what: &str,
+    write: &str,
+    add: impl FnOnce(PlanBuilder, &str) -> (PlanBuilder, String),
+) -> Result<Rows<'a>, String> {
+    let mut rows = lower_from(plan, target, select, sources)?;
+    if rows.fixed || !matches!(rows.input, Input::Rows) {
+        return Err(unsupported(
+            &format!("{what} a join, an aggregate, a union or a Top-N"),
+            &format!("{write} a source table's rows (or a filtered view of them)"),
+        ));
+    }
+    (rows.plan, rows.stream) = add(rows.plan, &rows.stream);
+    Ok(rows)
+}
+
+/// Lowers the subquery of `FROM (...) AS alias` in the query writing `target`: an
+/// aggregate without a window, a union, a filter and projection, a windowed aggregate that
+/// an outer window reads, a window Top-N or a deduplication.
+fn lower_subquery<'a>(
+    plan: PlanBuilder,
+    target: &str,
+    select: &mut Select,
+    subquery: &Query,
+    alias: Option<&TableAlias>,
+    sources: &'a [SourceTable],
+) -> Result<Rows<'a>, String> {
+    if nested::is_aggregate(subquery) {
+        let inner = nested::lower(plan, target, subquery, alias, sources)?;
+        nested::unqualify(select, alias);
+        if select.selection.is_some() {
             return Err(unsupported(
-                "a table function or a subquery joined in FROM",
-                "not yet; group by TUMBLE(ts, ...), HOP or SESSION, and join source tables",
+                "WHERE over an aggregate's rows",
+                "an aggregate without a window updates its rows; filter its input in the \
+                 subquery's WHERE instead",
             ));
         }
-    };
+        return Ok(Rows {
+            input: Input::Changelog(inner.group_keys),
+            ..Rows::of(inner.plan, inner.stream, select, inner.source)
+        });
+    }
+    if union::is_union(subquery) {
+        let lowered = union::lower(plan, target, subquery, alias, sources)?;
+        nested::unqualify(select, alias);
+        return Ok(Rows {
+            input: Input::Union(lowered.branches),
+            ..Rows::of(lowered.plan, lowered.stream, select, lowered.source)
+        });
+    }
+    let name = |default| alias.map_or(default, |a| a.name.value.as_str());
+    if nested::is_plain(subquery) {
+        // A filter and projection of rows (a view of a source, say): its rows, with the
+        // outer query's names for them.
+        let mut inner = SinkTable {
+            name: format!("{target}.{}", name("subquery")),
+            ..SinkTable::default()
+        };
+        let rows = lower_query(plan, subquery, sources, &mut inner, false, true)?;
+        nested::unqualify(select, alias);
+        return Ok(Rows::of(rows.plan, rows.stream, select, rows.source));
+    }
+    if subquery::is_windowed(subquery) && windowed(select) {
+        // Windows over a windowed subquery's rows (Flink's cascading windows).
+        let name = name("windows");
+        let shape = || {
+            unsupported(
+                &format!("the windowed subquery `{name}` of a windowed query"),
+                "it is a windowed aggregate of one source table that selects its window's \
+                 start, end or window_time, which the outer window groups by",
+            )
+        };
+        let windows = subquery::lower(
+            plan,
+            &format!("{target}.{name}"),
+            &format!("{target}/{name}-where"),
+            subquery,
+            sources,
+            &shape,
+        )?;
+        nested::unqualify(select, alias);
+        let input = Input::Windows {
+            times: windows.event_times(),
+            stream: windows.stream.clone(),
+        };
+        return Ok(Rows {
+            input,
+            ..Rows::of(windows.plan, windows.stream, select, windows.source)
+        });
+    }
+    if top_n::is_top_n(subquery) {
+        let lowered = top_n::lower(plan, target, subquery, sources)?;
+        let source = lowered.source;
+        let (plan, stream, selection) = lowered.keep(target, select.selection.as_ref())?;
+        return Ok(Rows {
+            selection,
+            fixed: true,
+            ..Rows::of(plan, stream, select, source)
+        });
+    }
+    let lowered = dedup::lower(plan, target, subquery, sources)?;
+    let selection = lowered.keep_first(select.selection.as_ref())?;
+    let source = lowered.source;
+    let (plan, stream) = lowered.numbered(target, &select.projection, selection.as_ref())?;
     Ok(Rows {
-        plan,
-        stream,
         selection,
-        source,
-        fixed,
-        input,
+        ..Rows::of(plan, stream, select, source)
     })
+}
+
+impl<'a> Rows<'a> {
+    /// `stream` of `source`'s rows, filtered next by `select`'s `WHERE`.
+    fn of(plan: PlanBuilder, stream: String, select: &Select, source: &'a SourceTable) -> Self {
+        Self {
+            plan,
+            stream,
+            selection: select.selection.clone(),
+            source,
+            fixed: false,
+            input: Input::Rows,
+        }
+    }
 }
 
 /// What an aggregate reads.
