@@ -407,6 +407,11 @@ fn generator_name(e: &Expr) -> Option<String> {
     .then_some(name)
 }
 
+/// Whether `e` calls a generator (`explode`, `inline`, ...).
+pub(super) fn is_generator(e: &Expr) -> bool {
+    generator_name(e).is_some()
+}
+
 /// A generator call inside `e` (not `e` itself).
 fn nested_explode(e: &Expr) -> Option<Expr> {
     let mut found = None;

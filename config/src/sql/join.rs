@@ -12,7 +12,8 @@
 //! with `BETWEEN` or `>=`, `>`, `<=`, `<`, or an equality of the event times (a window
 //! join). An inner join may also bound the event times in `WHERE`, as Nexmark q7 does.
 //! Each side is a source table with a watermark on the event-time column the bounds use,
-//! or a windowed subquery ([`super::subquery`]) whose event times are its window's start
+//! a filter and projection of one (a view, say: [`projection`]), a window TVF's rows, or
+//! a windowed subquery ([`super::subquery`]) whose event times are its window's start
 //! and end. The joined rows' columns are named `alias.column`; the rest of the query
 //! names them `alias.column`, or `column` where only one side has it.
 //!
@@ -42,11 +43,12 @@ use sluice_engine::window::{WINDOW_COLUMNS, WindowKind};
 
 use super::ddl::SourceTable;
 use super::query::{plain_select, source_table, unsupported};
-use super::subquery;
+use super::{nested, subquery};
 
 mod before;
 mod clocks;
 mod condition;
+mod projection;
 
 use before::{BeforeJoin, on_clause, push_down};
 pub(super) use clocks::JoinClocks;
@@ -232,7 +234,8 @@ pub(super) fn lower<'a>(
     })
 }
 
-/// The side `factor` names: a source table or a windowed subquery, with its alias.
+/// The side `factor` names: a source table, a filter and projection of one, a window
+/// TVF's rows or a windowed subquery, with its alias.
 fn side<'a>(
     plan: PlanBuilder,
     target: &str,
@@ -272,11 +275,16 @@ fn side<'a>(
             let shape = || {
                 unsupported(
                     &format!("the subquery `{alias}` of a join"),
-                    "a joined subquery is a windowed aggregate of one source table: SELECT \
-                     key, window_start, window_end, count(*) AS n FROM t GROUP BY \
-                     TUMBLE(ts, INTERVAL ...), key",
+                    "a joined subquery is a filter and projection of one source table \
+                     (SELECT id, ts, paid * 100 AS cents FROM t WHERE ...), a window TVF's \
+                     rows, or a windowed aggregate of one source table: SELECT key, \
+                     window_start, window_end, count(*) AS n FROM t GROUP BY TUMBLE(ts, \
+                     INTERVAL ...), key",
                 )
             };
+            if nested::is_plain(subquery) {
+                return projection::projected_side(plan, target, subquery, &alias, sources, &shape);
+            }
             // Its windows keep their state under `<target>.<alias>`, a path segment.
             let windows = subquery::lower(
                 plan,

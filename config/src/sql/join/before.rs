@@ -46,7 +46,9 @@ impl BeforeJoin {
             };
             let name = format!("{target}/{}-{clause}", side.alias);
             plan = plan.filter(&name, &side.stream, &predicate.to_string());
-            side.watermark_from = Some(side.stream.clone());
+            // A side's own watermark stream (a subquery's source rows) stays.
+            side.watermark_from
+                .get_or_insert_with(|| side.stream.clone());
             side.stream = name;
         }
         for (side, columns) in sides.iter_mut().zip(keys) {

@@ -507,7 +507,31 @@ fn joined_subqueries_that_are_not_windows_or_bound_no_event_time_are_refused() {
             "INSERT INTO t SELECT x.id FROM a AS x JOIN (SELECT id FROM b) AS w \
              ON x.id = w.id;"
                 .to_owned(),
-            "a windowed aggregate",
+            "does not select `bts`, the event time of `b`",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x JOIN (SELECT id, bts AS t FROM b) AS w \
+             ON x.id = w.id AND w.t BETWEEN x.ts AND x.ts;"
+                .to_owned(),
+            "does not select `bts`",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x JOIN (SELECT id, bts, explode(array(v)) \
+             AS e FROM b) AS w ON x.id = w.id AND w.bts BETWEEN x.ts AND x.ts;"
+                .to_owned(),
+            "a filter and projection of one source table",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x JOIN (SELECT id, bts FROM (SELECT * FROM \
+             b) AS i) AS w ON x.id = w.id AND w.bts BETWEEN x.ts AND x.ts;"
+                .to_owned(),
+            "a filter and projection of one source table",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x JOIN (SELECT id, bts, v + 1 FROM b) AS w \
+             ON x.id = w.id AND w.bts BETWEEN x.ts AND x.ts;"
+                .to_owned(),
+            "give it a column name",
         ),
     ];
     for (query, expected) in cases {
@@ -607,4 +631,51 @@ fn two_window_tvfs_joined_on_their_windows_are_a_window_join_of_their_rows() {
     )
     .unwrap_err();
     assert!(err.contains("DESCRIPTOR(ts)"), "{err}");
+}
+
+/// A side that filters and projects one source table, as a subquery or a view, joins
+/// its rows; its watermark follows all of its source's rows, before its `WHERE`.
+#[test]
+fn a_filtered_projection_of_a_source_or_a_view_of_one_joins_its_rows() {
+    let subquery = "INSERT INTO t SELECT x.id, y.cents FROM a AS x LEFT JOIN (SELECT *, \
+         v * 100 AS cents FROM b WHERE v > 0) AS y ON y.id = x.id \
+         AND y.bts BETWEEN x.ts - INTERVAL '1' MINUTE AND x.ts;";
+    let view = "CREATE VIEW y AS SELECT *, v * 100 AS cents FROM b WHERE v > 0;\n\
+         INSERT INTO t SELECT x.id, y.cents FROM a AS x LEFT JOIN y ON y.id = x.id \
+         AND y.bts BETWEEN x.ts - INTERVAL '1' MINUTE AND x.ts;";
+    for query in [subquery, view] {
+        let config = joined(query).unwrap();
+        let operators = config.queries.unwrap().plan.operators;
+        let names: Vec<&str> = operators.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "t.y/where",
+                "t.y/select",
+                "t/x-columns",
+                "t/y-columns",
+                "t/join",
+                "t/select"
+            ],
+            "{query}"
+        );
+        let OperatorKind::Filter { predicate } = &operators[0].kind else {
+            panic!("not a filter: {operators:?}");
+        };
+        assert_eq!(predicate, "v > 0");
+        assert_eq!(operators[0].input, "b");
+        let OperatorKind::StreamJoin(spec) = &operators[4].kind else {
+            panic!("not a join: {operators:?}");
+        };
+        assert_eq!(spec.right, "t/y-columns");
+        assert_eq!(spec.right_watermark_from.as_deref(), Some("b"));
+        assert_eq!(spec.right_time, "bts");
+        assert_eq!(spec.right_delay, Duration::from_secs(60));
+        assert_eq!(spec.left_watermark_from, None);
+        // The right side's state holds the columns the query reads, computed ones too.
+        let OperatorKind::Project { drop, .. } = &operators[3].kind else {
+            panic!("not a projection: {operators:?}");
+        };
+        assert_eq!(drop, &["v"]);
+    }
 }
