@@ -44,6 +44,7 @@ mod join;
 mod levels;
 mod names;
 mod nested;
+mod projected;
 mod query;
 mod subquery;
 mod text;

@@ -7,7 +7,8 @@ window (Flink's window Top-N and window deduplication).
       DIR/in/part-NNNNN.jsonl, one file per epoch: events {id, ts, price, kind} whose
       event times wander back and forth (a row is never late for an assignment, which
       keeps no state), some of them on a window's bounds, a few minutes behind (late
-      for a ranking whose window the watermark has closed).
+      for a ranking whose window the watermark has closed), and in epochs 6 and 13 one of
+      price 99 10 minutes ahead of the others.
   check --dir DIR --out OUT
       Reads the job's tables with DuckDB's Delta extension and compares them with the
       oracle's, which tries every window start near a row's time, by brute force:
@@ -36,6 +37,12 @@ window (Flink's window Top-N and window deduplication).
         dearer    left_id, right_id, ws: the same windows LEFT JOINed on kind and a
                   dearer price: each row with every dearer row of its window and kind,
                   or once with a null when it is the dearest
+        cheap_top2    id, deci, window_start, rn: the top2 ranking over the TVF of a view,
+                  `cheap` (rows of price < 60, with deci = price * 10); the watermark
+                  still follows every row of the table
+        cheap_pairs   left_id, right_id, ws: the window join of the view's 1-minute TUMBLE
+                  rows with the table's, on kind and window; each side's watermark
+                  follows every row of the table
         dead_letters  the rankings' late rows: once per query and window whose end is at
                   or before W(e-1), the watermark the oracle computes itself from the
                   epochs' event times (delay 1 minute), as DESIGN section 2 defines it
@@ -74,6 +81,12 @@ def write(args) -> dict:
             rows.append(json.dumps({"id": n, "ts": ts_text(at), "price": rng.randrange(100),
                                     "kind": rng.choice("abc")}))
             n += 1
+        if len(epochs) in (6, 13):
+            # A dear row ahead of the others, which the view `cheap` filters out: it moves
+            # the watermark of the view's readers as it moves the table's.
+            rows.append(json.dumps({"id": n, "ts": ts_text(t + 10 * MINUTE), "price": 99,
+                                    "kind": rng.choice("abc")}))
+            n += 1
         epochs.append(rows)
     write_epochs(args.dir, epochs)
     return {"files": EPOCHS, "rows": n}
@@ -108,13 +121,16 @@ def watermarks(rows, delay: int) -> dict:
     return out
 
 
-def ranked(rows, windows_of, group, order, limit, dense=False, numbered=True):
+def ranked(rows, windows_of, group, order, limit, dense=False, numbered=True, keep=None):
     """The rows each group (window, group(row)) keeps, ranked by `order`: ROW_NUMBER
     (numbered) or RANK; and the late (row, window) pairs, by the watermark of the epoch
-    before the row's."""
+    before the row's. With `keep`, only the rows it keeps are ranked (a view's filter),
+    the watermark still following every row."""
     w = watermarks(rows, MINUTE)
     groups, late = {}, []
     for r in rows:
+        if keep is not None and not keep(r):
+            continue
         for s, e in windows_of(r):
             bound = w[r["epoch"] - 1] if r["epoch"] > 0 else None
             if bound is not None and e <= bound:
@@ -171,9 +187,14 @@ def sessions(rows):
     return sorted(closed), late
 
 
+def cheap(r) -> bool:
+    """The filter of the view `cheap`."""
+    return r["price"] is not None and r["price"] < 60
+
+
 def window_join(rows):
-    """The pairs of the self window join, the left window join's rows, and their late rows
-    (once per side of each join)."""
+    """The pairs of the self window join, the left window join's rows, the view's window
+    join with the table, and their late rows (once per side of each join)."""
     starts = [dict(r, t=windows(r["t"], MINUTE, MINUTE)[0][0]) for r in rows]
     w = watermarks(starts, 2 * MINUTE)
     groups, late = {}, []
@@ -185,6 +206,11 @@ def window_join(rows):
         groups.setdefault((r["t"], r["kind"]), []).append(r)
     pairs = sorted((a["id"], b["id"], ws) for (ws, _), rs in groups.items()
                    for a in rs for b in rs)
+    # The view's rows (left) with the table's (right): the same windows, both sides'
+    # watermarks following all of the table's rows.
+    cheap_pairs = sorted((a["id"], b["id"], ws) for (ws, _), rs in groups.items()
+                         for a in rs if cheap(a) for b in rs)
+    late_cheap = [x for x in late if cheap(next(r for r in rows if r["id"] == x[0]))]
     # LEFT JOIN ... AND R.price > L.price: a row without a dearer one comes out alone.
     left = []
     for (ws, _), rs in groups.items():
@@ -193,7 +219,7 @@ def window_join(rows):
             left.extend((a["id"], b, ws) for b in dearer) if dearer else \
                 left.append((a["id"], None, ws))
     key = lambda r: tuple((x is None, x) for x in r)  # noqa: E731
-    return pairs, sorted(left, key=key), sorted(late * 4)
+    return pairs, sorted(left, key=key), sorted(late * 5 + late_cheap), cheap_pairs
 
 
 def oracle(rows):
@@ -214,8 +240,12 @@ def oracle(rows):
                                lambda r: (-r["price"], r["id"]), 2, numbered=False)
     first, late_first = ranked(rows, tumble, lambda r: r["kind"],
                                lambda r: (r["t"], r["id"]), 1)
+    cheap2, late_cheap2 = ranked(rows, tumble, lambda r: None,
+                                 lambda r: (-r["price"], r["id"]), 2, keep=cheap)
     return {
         "tumbled": sorted(tumbled), "hopped": sorted(hopped), "cumulated": sorted(cumulated),
+        "cheap_top2": sorted((r["id"], r["price"] * 10, s, k) for r, s, e, k in cheap2),
+        "cheap_pairs": window_join(rows)[3],
         "top2": sorted((r["id"], r["price"], s, e, k) for r, s, e, k in top2),
         "ranked": sorted((r["id"], r["kind"], r["price"], s, k) for r, s, e, k in rank2),
         "firsts": sorted((r["id"], r["kind"], s) for r, s, e, k in first),
@@ -223,7 +253,7 @@ def oracle(rows):
         "pairs": window_join(rows)[0],
         "dearer": window_join(rows)[1],
         "late_join": window_join(rows)[2],
-        "late": sorted(late_top2 + late_rank2 + late_first),
+        "late": sorted(late_top2 + late_rank2 + late_first + late_cheap2),
         "late_sessions": sorted(sessions(rows)[1]),
     }
 
@@ -245,6 +275,8 @@ def check(args) -> dict:
         "gapped": "kind, epoch_us(window_start), epoch_us(window_end), n",
         "pairs": "left_id, right_id, epoch_us(ws)",
         "dearer": "left_id, right_id, epoch_us(ws)",
+        "cheap_top2": "id, deci, epoch_us(window_start), rn",
+        "cheap_pairs": "left_id, right_id, epoch_us(ws)",
     }
     result, problems = {}, []
     for table, wanted in want.items():

@@ -42,13 +42,12 @@ use sluice_engine::stream_join::{StreamJoinKind, StreamJoinSpec};
 use sluice_engine::window::{WINDOW_COLUMNS, WindowKind};
 
 use super::ddl::SourceTable;
-use super::query::{plain_select, source_table, unsupported};
-use super::{nested, subquery};
+use super::query::{plain_select, quoted, source_table, unsupported};
+use super::{nested, projected, subquery};
 
 mod before;
 mod clocks;
 mod condition;
-mod projection;
 
 use before::{BeforeJoin, on_clause, push_down};
 pub(super) use clocks::JoinClocks;
@@ -283,7 +282,7 @@ fn side<'a>(
                 )
             };
             if nested::is_plain(subquery) {
-                return projection::projected_side(plan, target, subquery, &alias, sources, &shape);
+                return projected_side(plan, target, subquery, &alias, sources, &shape);
             }
             // Its windows keep their state under `<target>.<alias>`, a path segment.
             let windows = subquery::lower(
@@ -316,6 +315,36 @@ fn side<'a>(
     }
 }
 
+/// A side that is a filter and projection of one source table ([`projected`]), named
+/// `alias`; its operators go by `<target>.<alias>`.
+fn projected_side<'a>(
+    plan: PlanBuilder,
+    target: &str,
+    subquery: &Query,
+    alias: &str,
+    sources: &'a [SourceTable],
+    shape: &dyn Fn() -> String,
+) -> Result<(PlanBuilder, Side<'a>), String> {
+    let rows = projected::lower(plan, &format!("{target}.{alias}"), subquery, sources, shape)?;
+    let mut side = Side {
+        alias: alias.to_owned(),
+        table: rows.source,
+        stream: rows.stream.clone(),
+        columns: Vec::new(),
+        times: Vec::new(),
+        delay: Duration::ZERO,
+        windowed: false,
+        watermark_from: Some(rows.source.checked_stream()),
+    };
+    let Some((time, delay)) = rows.event_time(alias)? else {
+        return Err(not_an_event_time(&side, ""));
+    };
+    side.columns = rows.columns;
+    side.times = vec![time];
+    side.delay = delay;
+    Ok((rows.plan, side))
+}
+
 /// The select of `subquery` when it is a window TVF's rows as they are, `SELECT * FROM
 /// TABLE(TUMBLE(TABLE t, ...))` (Flink's window join reads such sides).
 fn tvf_rows(subquery: &Query) -> Option<Select> {
@@ -342,18 +371,39 @@ fn assigned_side<'a>(
 ) -> Result<(PlanBuilder, Side<'a>), String> {
     let spec = super::tvf::assignment(select)?
         .ok_or_else(|| format!("the subquery `{alias}` reads no window TVF"))?;
+    let reads_one = || {
+        format!(
+            "the window TVF of `{alias}` reads one source table, or a filter and projection \
+             of one (SELECT ... FROM t WHERE ...)"
+        )
+    };
     let [from] = select.from.as_slice() else {
-        return Err(format!(
-            "the window TVF of `{alias}` reads one source table"
-        ));
+        return Err(reads_one());
     };
-    let TableFactor::Table { name, .. } = &from.relation else {
-        return Err(format!(
-            "the window TVF of `{alias}` reads one source table"
-        ));
+    // The TVF's table: a source table's rows, or a filter and projection of them (a view,
+    // say), which selects the source's event time under its own name.
+    let (plan, rows, table, mut columns, selected) = match &from.relation {
+        TableFactor::Table { name, .. } => {
+            let table = source_table(name, sources)?;
+            let columns = table.column_names().map(str::to_owned).collect();
+            (
+                plan,
+                table.checked_stream(),
+                table,
+                columns,
+                table.watermark.clone(),
+            )
+        }
+        TableFactor::Derived { subquery, .. } => {
+            let name = format!("{target}.{alias}");
+            let projected = projected::lower(plan, &name, subquery, sources, &reads_one)?;
+            let selected = projected.event_time(alias)?;
+            let p = projected;
+            (p.plan, p.stream, p.source, p.columns, selected)
+        }
+        _ => return Err(reads_one()),
     };
-    let table = source_table(name, sources)?;
-    let Some((time, delay)) = &table.watermark else {
+    let Some((time, delay)) = selected else {
         return Err(not_an_event_time(
             &Side {
                 alias: alias.to_owned(),
@@ -368,7 +418,7 @@ fn assigned_side<'a>(
             &spec.time_column,
         ));
     };
-    if !spec.time_column.eq_ignore_ascii_case(time) {
+    if !spec.time_column.eq_ignore_ascii_case(&time) {
         return Err(format!(
             "the window TVF of `{alias}` is over `{}`, but the watermark of `{}` is on \
              `{time}`: DESCRIPTOR({time})",
@@ -382,18 +432,36 @@ fn assigned_side<'a>(
         WindowKind::Session { .. } | WindowKind::Global => Duration::ZERO,
     };
     let stream = format!("{target}/{alias}-windows");
-    let plan = plan.assign_windows(&stream, &table.checked_stream(), spec);
-    let mut columns: Vec<String> = table.column_names().map(str::to_owned).collect();
+    let mut plan = plan.assign_windows(&stream, &rows, spec.clone());
     columns.extend(WINDOW_COLUMNS.map(str::to_owned));
+    // The watermark of a filtered view's windows follows all of its source's rows: the
+    // windows of their event times.
+    let mut watermark_from = None;
+    if rows != table.checked_stream() {
+        let times = format!("{target}/{alias}-clock-times");
+        plan = plan.operator(
+            &times,
+            table.checked_stream(),
+            OperatorKind::Project {
+                columns: vec![(time.clone(), quoted(&time))],
+                keep_input: false,
+                drop: Vec::new(),
+                keep_coordinates: false,
+            },
+        );
+        let clock = format!("{target}/{alias}-clock");
+        plan = plan.assign_windows(&clock, &times, spec);
+        watermark_from = Some(clock);
+    }
     let side = Side {
         alias: alias.to_owned(),
         table,
         stream,
         columns,
         times: vec![WINDOW_COLUMNS[0].to_owned(), WINDOW_COLUMNS[1].to_owned()],
-        delay: *delay + size,
+        delay: delay + size,
         windowed: true,
-        watermark_from: None,
+        watermark_from,
     };
     Ok((plan, side))
 }

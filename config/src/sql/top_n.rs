@@ -34,7 +34,7 @@ use super::join::{all_of, conjuncts, flipped};
 use super::query::{
     function_args, name_it, plain_select, quoted, source_table, unsupported, wildcard_drops,
 };
-use super::subquery;
+use super::{projected, subquery};
 
 /// A lowered window Top-N.
 pub(super) struct Lowered<'a> {
@@ -215,14 +215,37 @@ fn assigned<'a>(
     let [from] = select.from.as_slice() else {
         return Err(shape());
     };
-    let TableFactor::Table { name, .. } = &from.relation else {
-        return Err(unsupported(
-            "a window TVF over a subquery, ranked",
-            "rank the windows of a source table's rows",
-        ));
+    // The TVF's table: a source table's rows, or a filter and projection of them (a
+    // view, say), whose watermark follows all of the source's rows.
+    let (plan, rows, source, selected) = match &from.relation {
+        TableFactor::Table { name, .. } => {
+            let source = source_table(name, sources)?;
+            (plan, source.checked_stream(), source, None)
+        }
+        TableFactor::Derived {
+            subquery, alias, ..
+        } => {
+            let alias = alias.as_ref().map_or("subquery", |a| a.name.value.as_str());
+            let refused = || {
+                unsupported(
+                    &format!("a window TVF over the subquery `{alias}`, ranked"),
+                    "rank the windows of a source table's rows, or of a filter and projection \
+                     of them (SELECT ... FROM t WHERE ...)",
+                )
+            };
+            let projected = projected::lower(
+                plan,
+                &format!("{target}.{alias}"),
+                subquery,
+                sources,
+                &refused,
+            )?;
+            let selected = projected.event_time(alias)?;
+            (projected.plan, projected.stream, projected.source, selected)
+        }
+        _ => return Err(shape()),
     };
-    let source = source_table(name, sources)?;
-    let Some((time, delay)) = &source.watermark else {
+    let Some((time, delay)) = selected.as_ref().or(source.watermark.as_ref()) else {
         return Err(unsupported(
             &format!(
                 "a ranking of the windows of `{}`, which has no WATERMARK",
@@ -239,7 +262,7 @@ fn assigned<'a>(
         ));
     }
     let stream = format!("{target}/windows");
-    let plan = plan.assign_windows(&stream, &source.checked_stream(), spec);
+    let plan = plan.assign_windows(&stream, &rows, spec);
     Ok(Assigned {
         plan,
         stream,

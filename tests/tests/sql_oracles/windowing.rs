@@ -10,7 +10,9 @@ use super::*;
 /// (Flink's window Top-N with `ROW_NUMBER` and `RANK`, and window deduplication), kept
 /// until the watermark closes the window; and sessions whose gap each row sets (Spark's
 /// `session_window(ts, CASE ... END)`); and Flink's window join of the TVF's rows with
-/// themselves, inner and LEFT on a dearer price (the dearest row comes out alone). Event
+/// themselves, inner and LEFT on a dearer price (the dearest row comes out alone); and a
+/// ranking and a window join over the TVF of a view that filters and projects the table
+/// (whose watermark follows every row of the table). Event
 /// times go back and forth (no row is late for an assignment, which keeps no state), a
 /// few rows minutes behind (late for a ranking: dead letters). An oracle tries every window start near each row's time by
 /// brute force, computes the watermark itself and ranks each window's rows, and DuckDB's
@@ -69,7 +71,22 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
                LEFT JOIN (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
                  INTERVAL '1' MINUTE))) AS R \
                ON L.kind = R.kind AND L.window_start = R.window_start \
-                 AND L.window_end = R.window_end AND R.price > L.price;\n",
+                 AND L.window_end = R.window_end AND R.price > L.price;\n\
+             CREATE VIEW cheap AS SELECT id, ts, kind, price * 10 AS deci FROM events \
+               WHERE price < 60;\n\
+             INSERT INTO cheap_top2 SELECT id, deci, window_start, rn FROM ( \
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end \
+                 ORDER BY deci DESC) AS rn \
+               FROM TABLE(TUMBLE(TABLE cheap, DESCRIPTOR(ts), INTERVAL '1' MINUTE))) \
+             WHERE rn <= 2;\n\
+             INSERT INTO cheap_pairs SELECT L.id AS left_id, R.id AS right_id, \
+                 L.window_start AS ws \
+               FROM (SELECT * FROM TABLE(TUMBLE(TABLE cheap, DESCRIPTOR(ts), \
+                 INTERVAL '1' MINUTE))) AS L \
+               JOIN (SELECT * FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), \
+                 INTERVAL '1' MINUTE))) AS R \
+               ON L.kind = R.kind AND L.window_start = R.window_start \
+                 AND L.window_end = R.window_end;\n",
             one_file_per_epoch(&dir.join("in"))
         ),
     )?;

@@ -679,3 +679,59 @@ fn a_filtered_projection_of_a_source_or_a_view_of_one_joins_its_rows() {
         assert_eq!(drop, &["v"]);
     }
 }
+
+/// A window join over the TVF of a view that filters and projects a source: the view's
+/// rows get their windows; the side's watermark follows the windows of every row of the
+/// source (a projection of its event times, assigned the same windows).
+#[test]
+fn a_window_tvf_over_a_filtered_view_joins_its_windows_with_the_source_s_watermark() {
+    let config = joined(
+        "CREATE VIEW pos AS SELECT id, ts, k FROM a WHERE id > 0;\n\
+         INSERT INTO t SELECT L.id, L.window_start AS ws, R.v FROM \
+         (SELECT * FROM TABLE(TUMBLE(TABLE pos, DESCRIPTOR(ts), INTERVAL '1' MINUTE))) AS L \
+         JOIN (SELECT * FROM TABLE(TUMBLE(TABLE b, DESCRIPTOR(bts), INTERVAL '1' MINUTE))) \
+         AS R ON L.id = R.id AND L.window_start = R.window_start \
+         AND L.window_end = R.window_end;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let names: Vec<&str> = plan.operators.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(
+        names[..6],
+        [
+            "t.L/where",
+            "t.L/select",
+            "t/L-windows",
+            "t/L-clock-times",
+            "t/L-clock",
+            "t/R-windows"
+        ]
+    );
+    assert_eq!(plan.operators[3].input, "a");
+    let OperatorKind::Project { columns, .. } = &plan.operators[3].kind else {
+        panic!("{:?}", plan.operators[3].kind);
+    };
+    assert_eq!(columns, &[("ts".to_owned(), "\"ts\"".to_owned())]);
+    let join = plan
+        .operators
+        .iter()
+        .find_map(|o| match &o.kind {
+            OperatorKind::StreamJoin(join) => Some(join),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(join.left_watermark_from.as_deref(), Some("t/L-clock"));
+    assert_eq!(join.right_watermark_from, None);
+    assert_eq!(join.left_delay, Duration::from_secs(90));
+
+    let err = joined(
+        "CREATE VIEW renamed AS SELECT id, ts AS at FROM a;\n\
+         INSERT INTO t SELECT L.id FROM \
+         (SELECT * FROM TABLE(TUMBLE(TABLE renamed, DESCRIPTOR(at), INTERVAL '1' MINUTE))) \
+         AS L JOIN (SELECT * FROM TABLE(TUMBLE(TABLE b, DESCRIPTOR(bts), INTERVAL '1' \
+         MINUTE))) AS R ON L.id = R.id AND L.window_start = R.window_start \
+         AND L.window_end = R.window_end;",
+    )
+    .unwrap_err();
+    assert!(err.contains("does not select `ts`"), "{err}");
+}

@@ -249,3 +249,36 @@ fn a_window_tvf_s_rows_are_ranked_by_a_window_top_n() {
         assert!(err.contains(expected), "{query}: {err}");
     }
 }
+
+/// A window Top-N over the TVF of a view that filters and projects the source: the
+/// view's rows get their windows, and the source's rows, before the view's filter, set
+/// the watermark that closes them.
+#[test]
+fn a_window_tvf_over_a_filtered_view_is_ranked_with_the_source_s_watermark() {
+    let p = plan(
+        "CREATE VIEW dear AS SELECT user_id, ts, v * 2 AS v2 FROM events WHERE v > 10;\n\
+         INSERT INTO t SELECT user_id, v2, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION \
+         BY window_start, window_end ORDER BY v2 DESC) AS rn FROM TABLE(TUMBLE(TABLE dear, \
+         DESCRIPTOR(ts), INTERVAL '1' MINUTE))) WHERE rn <= 3;",
+    );
+    let kinds: Vec<&str> = p.operators.iter().map(|o| o.kind.kind_name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "filter",
+            "project",
+            "window-assign",
+            "window-top-n",
+            "project"
+        ]
+    );
+    assert_eq!(p.operators[2].input, p.operators[1].name);
+    let OperatorKind::WindowTopN(spec) = &p.operators[3].kind else {
+        panic!("{:?}", p.operators[3].kind);
+    };
+    assert_eq!(
+        spec.watermark_from.as_deref(),
+        Some(p.operators[0].input.as_str())
+    );
+    assert_eq!(spec.delay, std::time::Duration::from_secs(60));
+}

@@ -1,0 +1,123 @@
+//! A filter and projection of one source table, read by a query that needs its event
+//! time: a subquery `(SELECT id, paid * 100 AS cents, ts FROM payments WHERE paid > 0)
+//! AS p`, or a view of that shape, as a side of a join or the table of a ranked window
+//! TVF.
+//!
+//! Its rows are the subquery's, which keep their coordinates for the dead letters after
+//! it. Its event time is the source's watermarked column, selected under its own name,
+//! and its watermark follows every row of the source, before the subquery's `WHERE`,
+//! with the source's delay: as for a filter of a join's `ON`, a late row that the filter
+//! drops is not a late row of what reads it.
+
+use std::time::Duration;
+
+use datafusion::sql::sqlparser::ast::{Expr, Query, SelectItem, TableFactor};
+use sluice_engine::plan::PlanBuilder;
+
+use super::ddl::{SinkTable, SourceTable};
+use super::explode::is_generator;
+use super::nested;
+use super::query::{lower_query, name_it, plain_select, source_table, wildcard_drops};
+
+/// A lowered filter and projection of one source table.
+pub(super) struct Projected<'a> {
+    pub(super) plan: PlanBuilder,
+    /// The stream of its rows.
+    pub(super) stream: String,
+    /// The source table it reads.
+    pub(super) source: &'a SourceTable,
+    /// Its columns, as its select list names them.
+    pub(super) columns: Vec<String>,
+}
+
+/// Lowers `subquery`, its operators going by `name` (`<target>.<alias>`).
+///
+/// # Errors
+/// A subquery of another shape (`shape` says which ones run), or one its lowering
+/// refuses.
+pub(super) fn lower<'a>(
+    plan: PlanBuilder,
+    name: &str,
+    subquery: &Query,
+    sources: &'a [SourceTable],
+    shape: &dyn Fn() -> String,
+) -> Result<Projected<'a>, String> {
+    if !nested::is_plain(subquery) {
+        return Err(shape());
+    }
+    let mut select = plain_select(subquery)?.clone();
+    let [from] = select.from.as_slice() else {
+        return Err(shape());
+    };
+    let TableFactor::Table { name: table, .. } = &from.relation else {
+        return Err(shape());
+    };
+    if !from.joins.is_empty() {
+        return Err(shape());
+    }
+    let source = source_table(table, sources)?;
+    if select.projection.iter().any(|item| {
+        matches!(item, SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
+            if is_generator(e))
+    }) {
+        return Err(shape());
+    }
+    nested::unqualify_table(&mut select);
+    let columns = output_columns(&select.projection, source)?;
+    let mut inner = SinkTable {
+        name: name.to_owned(),
+        ..SinkTable::default()
+    };
+    let rows = lower_query(plan, subquery, sources, &mut inner, false, true)?;
+    Ok(Projected {
+        plan: rows.plan,
+        stream: rows.stream,
+        source,
+        columns,
+    })
+}
+
+impl Projected<'_> {
+    /// Its event-time column and the watermark's delay: its source's, which it must
+    /// select under its own name (`None` when the source has no watermark); `alias` names
+    /// it in the error.
+    ///
+    /// # Errors
+    /// When it does not select its source's event-time column.
+    pub(super) fn event_time(&self, alias: &str) -> Result<Option<(String, Duration)>, String> {
+        let Some((time, delay)) = &self.source.watermark else {
+            return Ok(None);
+        };
+        if !self.columns.contains(time) {
+            return Err(format!(
+                "the subquery `{alias}` does not select `{time}`, the event time of `{}` (its \
+                 watermark's column): select it under its own name",
+                self.source.name
+            ));
+        }
+        Ok(Some((time.clone(), *delay)))
+    }
+}
+
+/// The names of the columns a select list of `table`'s rows gives, in order.
+fn output_columns(items: &[SelectItem], table: &SourceTable) -> Result<Vec<String>, String> {
+    let mut columns = Vec::new();
+    for item in items {
+        match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                let drops = wildcard_drops(item)?;
+                columns.extend(
+                    table
+                        .column_names()
+                        .filter(|c| !drops.iter().any(|d| d.eq_ignore_ascii_case(c)))
+                        .map(str::to_owned),
+                );
+            }
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => columns.push(id.value.clone()),
+            SelectItem::UnnamedExpr(e) => return Err(name_it(e)),
+            SelectItem::ExprWithAlias { alias, .. } => columns.push(alias.value.clone()),
+            other => return Err(format!("`{other}`: not a select item we run")),
+        }
+    }
+    Ok(columns)
+}
