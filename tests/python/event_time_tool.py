@@ -72,7 +72,13 @@ deduplication within the watermark.
         `p.paid < o.amount`, a condition on both sides: only the pairs that meet it match,
         and an order none of whose payments meets it comes out once with nulls. With
         --semi the query is a LEFT SEMI JOIN: T holds each order that matches at least
-        one payment once (order_id, customer, amount), and no other.
+        one payment once (order_id, customer, amount), and no other. With
+        --first-per-customer the orders are first deduplicated per customer within the
+        watermark (Flink's ROW_NUMBER() OVER (PARTITION BY customer ORDER BY ts) = 1,
+        Spark's dropDuplicatesWithinWatermark: a customer's first order passes, and the
+        customer is remembered until the orders' watermark passes its time plus 30 s);
+        an order late for the deduplication (t <= the orders' own W(e-1)) is its late
+        row, and only the first orders are joined.
 
     event_time_tool.py check-join-windows --dir D --out OUT --table T --table2 T2 [--dlq DLQ]
         Windows over the join of check-join's orders and payments (the same bounds,
@@ -468,12 +474,27 @@ def joined_rows(args):
     marks_o = watermarks(orders, 30 * SEC)
     marks_p = watermarks(payments, 60 * SEC)
     kept_o, kept_p, late = [], [], []
+    first = None
+    if getattr(args, "first_per_customer", False):
+        # The deduplication before the join, by customer, ties by order id.
+        keyed = [[dict(r, id=r["customer"], attempt=r["id"], order=r["id"]) for r in rows]
+                 for rows in orders]
+        passed, late_d, _, _ = dedup_oracle(keyed, 30 * SEC, marks_o)
+        first = {r["order"] for r in passed}
+        late_first = {order for _, order, _ in late_d}
     for e in range(len(orders)):
         wo, wp = marks_o[e][0], marks_p[e][0]
         bound = None if wo is None or wp is None else min(wo, wp)
         for row in orders[e]:
             # WHERE on the orders alone filters them before the join too.
             if getattr(args, "amount_over", None) is not None and not row["amount"] > args.amount_over:
+                continue
+            if first is not None:
+                # No first order is late for the join: its bound is at most the orders'.
+                if row["id"] in late_first:
+                    late.append((row, e))
+                elif row["id"] in first:
+                    kept_o.append(row)
                 continue
             if bound is not None and row["t"] <= bound:
                 late.append((row, e))
@@ -726,6 +747,8 @@ def main(argv) -> int:
                     help="the join's ON holds o.amount > N (failing orders come out unmatched)")
     cj.add_argument("--key-mod", type=int,
                     help="the join's key is p.order_id % N = o.id % N (many pairs per order)")
+    cj.add_argument("--first-per-customer", action="store_true",
+                    help="the orders are deduplicated per customer before the join")
     cj.add_argument("--semi", action="store_true",
                     help="the query is a LEFT SEMI JOIN (each matching order once)")
     cj.add_argument("--paid-under-amount", action="store_true",

@@ -382,6 +382,36 @@ fn a_left_join_of_two_filtered_views_matches_its_oracle_and_survives_kills() -> 
     against_oracle_through_kills(&dir, &job, 2, "check-join", &args)
 }
 
+/// The LEFT join of a view deduplicating the orders per customer (Flink's `ROW_NUMBER()
+/// OVER (PARTITION BY customer ORDER BY ts) = 1`) with the payments: each customer's
+/// first order within the watermark is joined, its event time the order's; the
+/// deduplication's late orders are the dead letters, and no first order is late for the
+/// join. An oracle deduplicates and joins in plain Python; killed three times and
+/// resumed.
+#[test]
+fn a_left_join_of_a_deduplicated_view_matches_its_oracle_and_survives_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_stream_join_dedup")?;
+    write_input(&dir, "write-join", 3)?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'first-orders-payments';\n\
+             {}CREATE VIEW first_orders AS SELECT * FROM (SELECT *, ROW_NUMBER() OVER \
+               (PARTITION BY customer ORDER BY ts) AS rn FROM orders) WHERE rn = 1;\n\
+             INSERT INTO order_payments \
+             SELECT o.id AS order_id, customer, amount, pid, paid \
+             FROM first_orders AS o LEFT JOIN payments AS p \
+               ON p.order_id = o.id \
+              AND p.ts BETWEEN o.ts - INTERVAL '1' MINUTE AND o.ts + INTERVAL '3' MINUTE;\n",
+            orders_and_payments(&dir)
+        ),
+    )?;
+    let args = ["--table", "order_payments", "--first-per-customer"];
+    against_oracle_through_kills(&dir, &job, 2, "check-join", &args)
+}
+
 /// The LEFT join with a condition on its kept side, the orders, in `ON` (`o.amount > 200`):
 /// an order that fails it matches no payment, but still comes out once with nulls, as SQL
 /// has it (a `WHERE` would drop it). Its keys are null before the join, so it waits in

@@ -275,10 +275,10 @@ fn side<'a>(
                 unsupported(
                     &format!("the subquery `{alias}` of a join"),
                     "a joined subquery is a filter and projection of one source table \
-                     (SELECT id, ts, paid * 100 AS cents FROM t WHERE ...), a window TVF's \
-                     rows, or a windowed aggregate of one source table: SELECT key, \
-                     window_start, window_end, count(*) AS n FROM t GROUP BY TUMBLE(ts, \
-                     INTERVAL ...), key",
+                     (SELECT id, ts, paid * 100 AS cents FROM t WHERE ...) or of its \
+                     deduplication, a window TVF's rows, or a windowed aggregate of one \
+                     source table: SELECT key, window_start, window_end, count(*) AS n FROM \
+                     t GROUP BY TUMBLE(ts, INTERVAL ...), key",
                 )
             };
             if nested::is_plain(subquery) {

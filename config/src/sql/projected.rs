@@ -1,7 +1,7 @@
-//! A filter and projection of one source table, read by a query that needs its event
-//! time: a subquery `(SELECT id, paid * 100 AS cents, ts FROM payments WHERE paid > 0)
-//! AS p`, or a view of that shape, as a side of a join or the table of a ranked window
-//! TVF.
+//! A filter and projection of one source table (or of its deduplication), read by a
+//! query that needs its event time: a subquery `(SELECT id, paid * 100 AS cents, ts FROM
+//! payments WHERE paid > 0) AS p`, or a view of that shape, as a side of a join or the
+//! table of a ranked or joined window TVF.
 //!
 //! Its rows are the subquery's, which keep their coordinates for the dead letters after
 //! it. Its event time is the source's watermarked column, selected under its own name,
@@ -45,25 +45,7 @@ pub(super) fn lower<'a>(
     if !nested::is_plain(subquery) {
         return Err(shape());
     }
-    let mut select = plain_select(subquery)?.clone();
-    let [from] = select.from.as_slice() else {
-        return Err(shape());
-    };
-    let TableFactor::Table { name: table, .. } = &from.relation else {
-        return Err(shape());
-    };
-    if !from.joins.is_empty() {
-        return Err(shape());
-    }
-    let source = source_table(table, sources)?;
-    if select.projection.iter().any(|item| {
-        matches!(item, SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
-            if is_generator(e))
-    }) {
-        return Err(shape());
-    }
-    nested::unqualify_table(&mut select);
-    let columns = output_columns(&select.projection, source)?;
+    let (columns, source) = columns(subquery, sources, shape, false)?;
     let mut inner = SinkTable {
         name: name.to_owned(),
         ..SinkTable::default()
@@ -74,6 +56,62 @@ pub(super) fn lower<'a>(
         stream: rows.stream,
         source,
         columns,
+    })
+}
+
+/// The columns of `query`'s rows, and the source table they come from: a filter and
+/// projection of a source table, or (unless `deduplicated` already) of a deduplication
+/// of one (`SELECT ... FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY ts)
+/// AS rn FROM t) WHERE rn = 1`), whose first rows keep their event times.
+fn columns<'a>(
+    query: &Query,
+    sources: &'a [SourceTable],
+    shape: &dyn Fn() -> String,
+    deduplicated: bool,
+) -> Result<(Vec<String>, &'a SourceTable), String> {
+    let mut select = plain_select(query)?.clone();
+    let [from] = select.from.as_slice() else {
+        return Err(shape());
+    };
+    if !from.joins.is_empty()
+        || select.projection.iter().any(|item| {
+            matches!(item, SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
+                if is_generator(e))
+        })
+    {
+        return Err(shape());
+    }
+    let (base, source) = match &from.relation {
+        TableFactor::Table { name, .. } => {
+            let source = source_table(name, sources)?;
+            (source.column_names().map(str::to_owned).collect(), source)
+        }
+        TableFactor::Derived {
+            subquery: inner,
+            alias,
+            ..
+        } if !deduplicated && numbers_rows(inner) => {
+            let alias = alias.clone();
+            let (columns, source) = columns(inner, sources, shape, true)?;
+            nested::unqualify(&mut select, alias.as_ref());
+            (columns, source)
+        }
+        _ => return Err(shape()),
+    };
+    nested::unqualify_table(&mut select);
+    Ok((output_columns(&select.projection, &base)?, source))
+}
+
+/// Whether `query` numbers a source table's rows (`ROW_NUMBER() OVER (...)`): the
+/// subquery of a deduplication, which its lowering checks.
+fn numbers_rows(query: &Query) -> bool {
+    plain_select(query).is_ok_and(|select| {
+        matches!(select.from.as_slice(), [f] if f.joins.is_empty()
+            && matches!(f.relation, TableFactor::Table { .. }))
+            && select.projection.iter().any(|item| {
+                matches!(item, SelectItem::ExprWithAlias { expr: Expr::Function(f), .. }
+                    if f.over.is_some())
+            })
     })
 }
 
@@ -99,18 +137,17 @@ impl Projected<'_> {
     }
 }
 
-/// The names of the columns a select list of `table`'s rows gives, in order.
-fn output_columns(items: &[SelectItem], table: &SourceTable) -> Result<Vec<String>, String> {
+/// The names of the columns a select list gives, in order, over rows of `base`'s columns.
+fn output_columns(items: &[SelectItem], base: &[String]) -> Result<Vec<String>, String> {
     let mut columns = Vec::new();
     for item in items {
         match item {
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
                 let drops = wildcard_drops(item)?;
                 columns.extend(
-                    table
-                        .column_names()
+                    base.iter()
                         .filter(|c| !drops.iter().any(|d| d.eq_ignore_ascii_case(c)))
-                        .map(str::to_owned),
+                        .cloned(),
                 );
             }
             SelectItem::UnnamedExpr(Expr::Identifier(id)) => columns.push(id.value.clone()),

@@ -735,3 +735,51 @@ fn a_window_tvf_over_a_filtered_view_joins_its_windows_with_the_source_s_waterma
     .unwrap_err();
     assert!(err.contains("does not select `ts`"), "{err}");
 }
+
+/// A side that deduplicates a source table (a view of Flink's deduplication) joins its
+/// first rows, by their event times; its watermark follows the source's rows.
+#[test]
+fn a_deduplicated_view_of_a_source_joins_its_first_rows() {
+    let config = joined(
+        "CREATE VIEW first_b AS SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY id \
+         ORDER BY bts) AS rn FROM b) WHERE rn = 1;\n\
+         INSERT INTO t SELECT x.id, y.v, y.rn FROM a AS x JOIN first_b AS y ON y.id = x.id \
+         AND y.bts BETWEEN x.ts - INTERVAL '1' MINUTE AND x.ts;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let kinds: Vec<&str> = plan.operators.iter().map(|o| o.kind.kind_name()).collect();
+    assert_eq!(
+        kinds,
+        ["dedup", "project", "project", "stream-join", "project"]
+    );
+    let OperatorKind::StreamJoin(join) = &plan.operators[3].kind else {
+        panic!("{:?}", plan.operators[3].kind);
+    };
+    assert_eq!(join.right, plan.operators[1].name);
+    assert_eq!(join.right_watermark_from.as_deref(), Some("b"));
+    assert_eq!(
+        (join.right_time.as_str(), join.right_delay),
+        ("bts", Duration::from_secs(60))
+    );
+
+    // A ranking of windows is no deduplication, and a deduplication of a deduplication
+    // is refused.
+    for query in [
+        "CREATE VIEW top_b AS SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY \
+         window_start, window_end ORDER BY v DESC) AS rn FROM TABLE(TUMBLE(TABLE b, \
+         DESCRIPTOR(bts), INTERVAL '1' MINUTE))) WHERE rn <= 2;\n\
+         INSERT INTO t SELECT x.id, y.v FROM a AS x JOIN top_b AS y ON y.id = x.id \
+         AND y.bts BETWEEN x.ts - INTERVAL '1' MINUTE AND x.ts;",
+        "INSERT INTO t SELECT x.id, y.v FROM a AS x JOIN (SELECT * FROM (SELECT *, \
+         ROW_NUMBER() OVER (PARTITION BY id ORDER BY bts) AS rn FROM (SELECT * FROM b) AS \
+         i) WHERE rn = 1) AS y ON y.id = x.id AND y.bts BETWEEN x.ts - INTERVAL '1' MINUTE \
+         AND x.ts;",
+    ] {
+        let err = joined(query).unwrap_err();
+        assert!(
+            err.contains("a filter and projection of one source table"),
+            "{query}: {err}"
+        );
+    }
+}
