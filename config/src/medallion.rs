@@ -224,6 +224,7 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
                 "variance" | "var_samp" => AggregateFn::Variance,
                 "var_pop" => AggregateFn::VariancePop,
                 "approx_count_distinct" => AggregateFn::ApproxCountDistinct,
+                "count_distinct" => AggregateFn::CountDistinct,
                 other => match a.percentile() {
                     Some(per_million) => AggregateFn::ApproxPercentile { per_million },
                     None => return Err(format!("unknown aggregate function `{other}`")),
@@ -317,6 +318,24 @@ mod tests {
         assert!(
             err.contains("percentile_approx(q) with q from 0 to 1"),
             "{err}"
+        );
+    }
+
+    /// A YAML gold window takes `count_distinct`, as SQL's `count(DISTINCT c)`.
+    #[test]
+    fn a_gold_window_takes_exact_distinct_counts() {
+        let yaml = crate::USER_ACTIVITY_YAML.replace(
+            "    - { name: avg_value, fn: avg, column: value }",
+            "    - { name: avg_value, fn: avg, column: value }\n    \
+             - { name: values, fn: count_distinct, column: value }",
+        );
+        let window = plan_of(&yaml, "distinct.yaml").window().cloned().unwrap();
+        assert_eq!(
+            window
+                .aggregates
+                .last()
+                .map(|a| (a.name.as_str(), a.function)),
+            Some(("values", sluice_engine::window::AggregateFn::CountDistinct))
         );
     }
 

@@ -30,7 +30,7 @@
 //!   `SESSION(ts, gap)`, or Spark's `window(ts, '5 minutes'[, '1 minute'])` and
 //!   `session_window(ts, '5 minutes')`, and key columns or expressions, selecting
 //!   `window_start`, `window_end`, the keys, `count`, `sum`, `avg`, `min`, `max`,
-//!   `stddev` or `approx_count_distinct` (with `FILTER (WHERE ...)` if need be), and
+//!   `stddev`, `count(DISTINCT c)` or `approx_count_distinct` (with `FILTER (WHERE ...)` if need be), and
 //!   expressions of those.
 //! - What cannot run incrementally, or does not run yet, is refused naming the construct.
 

@@ -26,7 +26,7 @@ mod quantiles;
 mod snapshot;
 mod state;
 
-pub use accumulator::{Accumulator, Extra, Hll, Kept, Moments, TextRange};
+pub use accumulator::{Accumulator, DistinctValues, Extra, Hll, Kept, Moments, TextRange};
 pub use assign::window_starts;
 pub use assignment::{AssignSpec, Assignment, WINDOW_COLUMNS};
 pub use operator::{
@@ -110,6 +110,9 @@ pub enum AggregateFn {
     VariancePop,
     /// HyperLogLog estimate of distinct non-null values (5% relative error).
     ApproxCountDistinct,
+    /// The exact number of distinct non-null values (`count(DISTINCT c)`), from the set of
+    /// a window's values as text ([`DistinctValues`]).
+    CountDistinct,
     /// The `per_million / 10^6` quantile of the non-null values, estimated by a sketch
     /// within 1 % of the value ([`Quantiles`]; Spark's `percentile_approx`).
     ApproxPercentile {

@@ -247,6 +247,7 @@ impl JobConfig {
                     "var_samp",
                     "var_pop",
                     "approx_count_distinct",
+                    "count_distinct",
                 ];
                 if !known.contains(&agg.function.as_str()) && agg.percentile().is_none() {
                     return Err(invalid(

@@ -291,6 +291,7 @@ fn retractable(aggregates: &[Aggregate], keys: &[String], inner: &[String]) -> R
             AggregateFn::Min
                 | AggregateFn::Max
                 | AggregateFn::ApproxCountDistinct
+                | AggregateFn::CountDistinct
                 | AggregateFn::ApproxPercentile { .. }
         )
     }) {

@@ -337,6 +337,8 @@ pub enum Kept {
     Quantiles,
     /// The sum and range of decimals of more than 18 digits, in 128 bits (and a count).
     WideDecimal,
+    /// The set of distinct values, as text (and a count).
+    Set,
 }
 
 /// What an aggregate keeps beside its moments.
@@ -351,6 +353,63 @@ pub enum Extra {
     Quantiles(Box<Quantiles>),
     /// The sum and range of wide decimals.
     Wide(Box<WideDecimal>),
+    /// The distinct values (`count(DISTINCT c)`).
+    Set(Box<DistinctValues>),
+}
+
+/// The distinct values of a window's column, as text, in byte order: an exact
+/// `count(DISTINCT c)`, whose state grows with the number of distinct values of each
+/// window and key (Flink keeps them so too; Spark refuses distinct aggregates on streams).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DistinctValues {
+    values: std::collections::BTreeSet<Box<str>>,
+}
+
+impl DistinctValues {
+    /// Adds `v`.
+    #[inline]
+    pub fn add(&mut self, v: &str) {
+        if !self.values.contains(v) {
+            self.values.insert(v.into());
+        }
+    }
+
+    /// Folds `other` into `self`.
+    pub fn merge(&mut self, other: &DistinctValues) {
+        for v in &other.values {
+            self.add(v);
+        }
+    }
+
+    /// How many distinct values there are.
+    pub fn count(&self) -> i64 {
+        i64::try_from(self.values.len()).unwrap_or(i64::MAX)
+    }
+
+    /// Its bytes, for snapshots: each value's length (4 bytes, little-endian), then its
+    /// UTF-8 bytes, in order.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.values.iter().map(|v| v.len() + 4).sum());
+        for v in &self.values {
+            let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(v.as_bytes());
+        }
+        out
+    }
+
+    /// The value of [`to_bytes`](Self::to_bytes)' bytes; `None` when they are not one.
+    pub fn from_bytes(mut bytes: &[u8]) -> Option<Self> {
+        let mut values = std::collections::BTreeSet::new();
+        while !bytes.is_empty() {
+            let (len, rest) = bytes.split_first_chunk::<4>()?;
+            let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+            let value = rest.get(..len)?;
+            values.insert(std::str::from_utf8(value).ok()?.into());
+            bytes = &rest[len..];
+        }
+        Some(Self { values })
+    }
 }
 
 /// The unscaled sum, least and greatest of decimals of more than 18 digits: their sum
@@ -451,6 +510,7 @@ impl Extra {
         match self {
             Self::Sketch(h) => h.add(v.as_bytes()),
             Self::Range(r) => r.add(v),
+            Self::Set(s) => s.add(v),
             Self::Quantiles(_) | Self::Wide(_) => {}
         }
     }
@@ -465,6 +525,7 @@ impl Extra {
             }
             (Self::Quantiles(a), Self::Quantiles(b)) => a.merge(b),
             (Self::Wide(a), Self::Wide(b)) => a.merge(b),
+            (Self::Set(a), Self::Set(b)) => a.merge(b),
             _ => {}
         }
     }
@@ -493,6 +554,14 @@ impl Extra {
         }
     }
 
+    /// The distinct values, if this is a set of them.
+    pub fn set(&self) -> Option<&DistinctValues> {
+        match self {
+            Self::Set(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The wide decimals' sum and range, if this is one.
     pub fn wide(&self) -> Option<&WideDecimal> {
         match self {
@@ -502,12 +571,14 @@ impl Extra {
     }
 
     /// What a snapshot keeps of a sketch (a HyperLogLog's registers, a distribution's
-    /// buckets) or of wide decimals, as bytes; `None` for a range.
+    /// buckets), of wide decimals or of a set of distinct values, as bytes; `None` for a
+    /// range.
     pub fn sketch_bytes(&self) -> Option<Vec<u8>> {
         match self {
             Self::Sketch(h) => Some(h.registers().to_vec()),
             Self::Quantiles(q) => Some(q.to_bytes()),
             Self::Wide(w) => Some(w.to_bytes()),
+            Self::Set(s) => Some(s.to_bytes()),
             Self::Range(_) => None,
         }
     }
@@ -550,6 +621,7 @@ impl Accumulator {
                     Kept::Sketch => Some(Extra::Sketch(Hll::default())),
                     Kept::Quantiles => Some(Extra::Quantiles(Box::default())),
                     Kept::WideDecimal => Some(Extra::Wide(Box::default())),
+                    Kept::Set => Some(Extra::Set(Box::default())),
                     _ => None,
                 })
                 .collect(),
@@ -575,6 +647,32 @@ impl Accumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A set of distinct values merges by union, and its bytes give it back; bytes that
+    /// are no set (cut short, or not UTF-8) are refused.
+    #[test]
+    fn distinct_values_merge_by_union_and_survive_their_bytes() {
+        let mut a = DistinctValues::default();
+        let mut b = DistinctValues::default();
+        for v in ["x", "y", "x", ""] {
+            a.add(v);
+        }
+        for v in ["y", "zé"] {
+            b.add(v);
+        }
+        assert_eq!(a.count(), 3);
+        a.merge(&b);
+        assert_eq!(a.count(), 4);
+        let bytes = a.to_bytes();
+        assert_eq!(DistinctValues::from_bytes(&bytes), Some(a.clone()));
+        assert_eq!(
+            DistinctValues::from_bytes(&[]),
+            Some(DistinctValues::default())
+        );
+        assert_eq!(DistinctValues::from_bytes(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(DistinctValues::from_bytes(&[2, 0, 0, 0, 0xff, 0xfe]), None);
+        assert_eq!(DistinctValues::from_bytes(&[1, 0, 0]), None);
+    }
 
     #[test]
     fn merged_moments_equal_sequential_moments() {

@@ -58,6 +58,8 @@ pub(crate) enum Reading {
     Time,
     /// A value as text, for a sketch.
     Distinct,
+    /// Text, for the set of its distinct values.
+    Set,
     /// Text, for its least and greatest.
     Text,
     /// A `decimal(precision, scale)`, as its unscaled integer: in the moments' 64-bit
@@ -99,6 +101,7 @@ impl Reading {
         Ok(match agg.function {
             AggregateFn::Count => Self::Presence,
             AggregateFn::ApproxCountDistinct => Self::Distinct,
+            AggregateFn::CountDistinct => Self::Set,
             AggregateFn::ApproxPercentile { .. } if data_type.is_numeric() => Self::Distribution {
                 integer: is_exact_integer(data_type),
             },
@@ -130,7 +133,9 @@ impl Reading {
     /// The type and nullability of the aggregate's result, over a column of `input`.
     pub(crate) fn output(self, function: AggregateFn, input: Option<&DataType>) -> Field {
         let (data_type, nullable) = match (self, function) {
-            (Self::Rows | Self::Presence | Self::Distinct, _) => (DataType::Int64, false),
+            (Self::Rows | Self::Presence | Self::Distinct | Self::Set, _) => {
+                (DataType::Int64, false)
+            }
             (Self::Text, _) => (DataType::Utf8, true),
             (Self::Time, _) => (input.cloned().unwrap_or(DataType::Int64), true),
             // The sum, minimum or maximum of integers is an integer, as in Spark and Flink.
@@ -159,7 +164,7 @@ impl Reading {
     pub(crate) fn values(self, function: AggregateFn, column: &ArrayRef) -> Result<Option<Values>> {
         let spread = function.reads_spread();
         Ok(match self {
-            Self::Rows | Self::Distinct | Self::Text => None,
+            Self::Rows | Self::Distinct | Self::Set | Self::Text => None,
             // Zeros where the column has a value: the moments count them.
             Self::Presence => Some(Values::Doubles {
                 column: Float64Array::new(
@@ -200,7 +205,7 @@ impl Reading {
     /// # Errors
     /// When the column cannot be cast to text.
     pub(crate) fn texts(self, column: &ArrayRef) -> Result<Option<StringArray>> {
-        if !matches!(self, Self::Distinct | Self::Text) {
+        if !matches!(self, Self::Distinct | Self::Set | Self::Text) {
             return Ok(None);
         }
         let cast = cast(column, &DataType::Utf8)?;
@@ -225,6 +230,7 @@ impl Reading {
     pub(crate) fn kept(self) -> Kept {
         match self {
             Self::Distinct => Kept::Sketch,
+            Self::Set => Kept::Set,
             Self::Text => Kept::Range,
             Self::Distribution { .. } => Kept::Quantiles,
             Self::Decimal(p, _) if p > EXACT_DECIMAL_DIGITS => Kept::WideDecimal,

@@ -13,7 +13,7 @@ use tracing::warn;
 
 use super::input::Reading;
 use super::state::{Slot, WindowState};
-use super::{AggregateFn, Extra, Hll, Moments, WindowKind};
+use super::{AggregateFn, DistinctValues, Extra, Hll, Moments, WindowKind};
 use crate::error::{EngineError, Result};
 
 /// One result row per emitted `(key, slot)`, in the given order; with `changes`, a
@@ -58,6 +58,14 @@ pub(crate) fn build(
                         .as_ref()
                         .and_then(Extra::sketch)
                         .map_or(0, Hll::estimate)
+                }),
+            )),
+            AggregateFn::CountDistinct => Arc::new(Int64Array::from_iter_values(
+                emitted.iter().map(|(_, s)| {
+                    s.acc.extras[a]
+                        .as_ref()
+                        .and_then(Extra::set)
+                        .map_or(0, DistinctValues::count)
                 }),
             )),
             AggregateFn::ApproxPercentile { per_million } => {

@@ -11,7 +11,9 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 
-use super::accumulator::{Accumulator, Extra, Hll, Kept, Moments, TextRange, WideDecimal};
+use super::accumulator::{
+    Accumulator, DistinctValues, Extra, Hll, Kept, Moments, TextRange, WideDecimal,
+};
 use super::quantiles::Quantiles;
 use super::state::{Slot, WindowState};
 use crate::error::{EngineError, Result};
@@ -247,6 +249,9 @@ impl WindowState {
                         )),
                         Kept::WideDecimal => {
                             Extra::Wide(Box::new(WideDecimal::from_bytes(bytes).ok_or_else(bad)?))
+                        }
+                        Kept::Set => {
+                            Extra::Set(Box::new(DistinctValues::from_bytes(bytes).ok_or_else(bad)?))
                         }
                         _ => Extra::Sketch(Hll::from_registers(bytes).ok_or_else(bad)?),
                     });

@@ -151,6 +151,7 @@ impl WindowState {
                     AggregateFn::Min
                         | AggregateFn::Max
                         | AggregateFn::ApproxCountDistinct
+                        | AggregateFn::CountDistinct
                         | AggregateFn::ApproxPercentile { .. }
                 )
             {

@@ -93,6 +93,38 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
     against_tool_through_kills("window_assign_tool.py", &dir, &job, 2, "check", &[])
 }
 
+/// Exact `count(DISTINCT ...)` per window, as Flink counts (Spark refuses distinct
+/// aggregates on streams): over HOP windows of 3 minutes every minute (a column, and an
+/// expression of it), and over sessions, of events whose prices repeat. An oracle keeps
+/// each window's set of values, computes the watermark itself and decides lateness per
+/// window; the late rows are dead letters with how many windows they missed. DuckDB's
+/// Delta reader reads the tables, clean and through three kills.
+#[test]
+fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_distinct")?;
+    write_input_with("distinct_tool.py", &dir, "write", 17)?;
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'distinct';\n\
+             CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, price BIGINT, \
+               kind STRING, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) {};\n\
+             INSERT INTO hop_distinct SELECT window_start, kind, count(*) AS n, \
+               count(DISTINCT price) AS prices, count(DISTINCT price % 7) AS residues \
+             FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
+               INTERVAL '3' MINUTE)) \
+             GROUP BY window_start, window_end, kind;\n\
+             INSERT INTO session_distinct SELECT kind, window_start, window_end, \
+               count(*) AS n, count(DISTINCT price) AS prices \
+             FROM events GROUP BY session_window(ts, '40 seconds'), kind;\n",
+            one_file_per_epoch(&dir.join("in"))
+        ),
+    )?;
+    against_tool_through_kills("distinct_tool.py", &dir, &job, 2, "check", &[])
+}
+
 /// Spark's `percentile_approx` (and `approx_percentile`) over one-minute windows: the
 /// median and 99th percentile of log-normal latencies (doubles, some negative, some
 /// null) and the 90th of integer byte counts (an integer, as in Spark). An oracle sorts

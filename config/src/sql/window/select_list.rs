@@ -122,7 +122,10 @@ impl Needed<'_> {
         let Some((function, argument)) = aggregate_call(e) else {
             return Err(format!("`{e}` is not an aggregate"));
         };
-        let function = aggregate_fn(&function, e)?;
+        let function = match aggregate_fn(&function, e)? {
+            AggregateFn::Count if is_distinct(e) => AggregateFn::CountDistinct,
+            function => function,
+        };
         let filter = call_filter(e, function)?;
         if argument.is_none() && function != AggregateFn::Count {
             return Err(format!("`{e}` needs a column"));
@@ -472,6 +475,12 @@ fn percentile(e: &Expr) -> Result<AggregateFn, String> {
     }
 }
 
+/// Whether the aggregate call `e` is `DISTINCT` (`count(DISTINCT c)`).
+fn is_distinct(e: &Expr) -> bool {
+    matches!(e, Expr::Function(f) if matches!(&f.args, FunctionArguments::List(list)
+        if list.duplicate_treatment == Some(DuplicateTreatment::Distinct)))
+}
+
 /// The `FILTER (WHERE ...)` of an aggregate call, once its other modifiers are checked:
 /// `DISTINCT` runs where it changes nothing (min, max, a distinct count), and clauses
 /// inside the parentheses, several arguments, `IGNORE NULLS` and `WITHIN GROUP` are
@@ -484,14 +493,17 @@ fn call_filter(e: &Expr, function: AggregateFn) -> Result<Option<Expr>, String> 
         if list.duplicate_treatment == Some(DuplicateTreatment::Distinct)
             && !matches!(
                 function,
-                AggregateFn::Min | AggregateFn::Max | AggregateFn::ApproxCountDistinct
+                AggregateFn::Min
+                    | AggregateFn::Max
+                    | AggregateFn::ApproxCountDistinct
+                    | AggregateFn::CountDistinct
             )
         {
             return Err(unsupported(
                 &format!("`{e}`, a DISTINCT aggregate"),
-                "it would keep every distinct value of every window (Spark refuses it on \
-                 streams too); approx_count_distinct(column) counts distinct values with a \
-                 small sketch per window",
+                "only count(DISTINCT column) runs, keeping each window's distinct values; \
+                 compute the sum or average of distinct values in a query over a \
+                 deduplication",
             ));
         }
         if !list.clauses.is_empty() {

@@ -532,6 +532,7 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
             agg("n", AggregateFn::Count, None),
             agg("total", AggregateFn::Sum, Some("v")),
             agg("d", AggregateFn::ApproxCountDistinct, Some("v")),
+            agg("e", AggregateFn::CountDistinct, Some("v")),
         ],
         delay: std::time::Duration::from_secs(60),
         mode: OutputMode::Append,
@@ -593,6 +594,29 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
         "every window has a sketch"
     );
     assert_eq!(got, want);
+    // The exact distinct counts, against the values each window and key was given.
+    let mut sets: std::collections::BTreeMap<(String, i64), std::collections::BTreeSet<i64>> =
+        std::collections::BTreeMap::new();
+    for i in 0..rows as i64 {
+        let start = (i % 25) / 10 * 10_000_000;
+        sets.entry((format!("k{}", i / 2), start))
+            .or_default()
+            .insert(i % 7);
+    }
+    let keys = want.column_by_name("key").unwrap().as_string::<i32>();
+    let starts = want
+        .column_by_name("window_start")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    let exact = want
+        .column_by_name("e")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(want.num_rows(), sets.len());
+    for r in 0..want.num_rows() {
+        let set = &sets[&(keys.value(r).to_owned(), starts.value(r))];
+        assert_eq!(exact.value(r), set.len() as i64, "row {r}");
+    }
 }
 
 mod aggregates;

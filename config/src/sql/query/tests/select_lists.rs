@@ -87,7 +87,9 @@ fn star_except_leaves_the_columns_out_and_other_star_options_are_refused() {
 fn an_aggregate_s_filter_makes_its_argument_null_where_the_filter_fails() {
     let plan = plan_of(
         "INSERT INTO t SELECT window_start, count(*) FILTER (WHERE v > 1) AS big, \
-         sum(v) FILTER (WHERE user_id = 'a') AS a_total, min(DISTINCT v) AS low \
+         sum(v) FILTER (WHERE user_id = 'a') AS a_total, min(DISTINCT v) AS low, \
+         count(DISTINCT user_id) AS users, \
+         count(DISTINCT v % 3) FILTER (WHERE v > 0) AS residues \
          FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);",
     );
     assert_eq!(
@@ -95,6 +97,7 @@ fn an_aggregate_s_filter_makes_its_argument_null_where_the_filter_fails() {
         [
             ("__t_arg0", "CASE WHEN v > 1 THEN 1 END"),
             ("__t_arg1", "CASE WHEN user_id = 'a' THEN v END"),
+            ("__t_arg2", "CASE WHEN v > 0 THEN v % 3 END"),
         ]
     );
     let aggregates: Vec<(&str, AggregateFn, Option<&str>)> = plan
@@ -110,6 +113,8 @@ fn an_aggregate_s_filter_makes_its_argument_null_where_the_filter_fails() {
             ("big", AggregateFn::Count, Some("__t_arg0")),
             ("a_total", AggregateFn::Sum, Some("__t_arg1")),
             ("low", AggregateFn::Min, Some("v")),
+            ("users", AggregateFn::CountDistinct, Some("user_id")),
+            ("residues", AggregateFn::CountDistinct, Some("__t_arg2")),
         ]
     );
 }
@@ -154,8 +159,9 @@ fn expressions_over_keys_and_aggregates_are_computed_after_the_window() {
 fn aggregate_modifiers_that_would_change_the_result_are_refused_not_ignored() {
     let window = "FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;";
     let cases = [
-        ("count(DISTINCT user_id) AS n", "a DISTINCT aggregate"),
-        ("sum(DISTINCT v) AS n", "approx_count_distinct(column)"),
+        ("sum(DISTINCT v) AS n", "a DISTINCT aggregate"),
+        ("avg(DISTINCT v) AS n", "only count(DISTINCT column) runs"),
+        ("count(DISTINCT user_id, v) AS n", "take one argument"),
         ("count(user_id, v) AS n", "take one argument"),
         (
             "string_agg(user_id, ',' ORDER BY v) AS n",

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The oracle of the exact distinct-count test: `count(DISTINCT ...)` per event-time
+window, over the window-assignment test's events (window_assign_tool.py writes them:
+prices 0 to 99 in three kinds, event times that wander back and forth, a few rows minutes
+behind, and two rows ten minutes ahead).
+
+  write --dir DIR [--seed N]
+      As window_assign_tool.py write.
+  check --dir DIR --out OUT
+      Reads the job's tables with DuckDB's Delta extension and compares them with the
+      oracle's, which computes the watermark itself from the epochs' event times (delay
+      1 minute, W(e) = the highest event time of the epochs before e less the delay) and
+      decides lateness per window as DESIGN section 2 does (a row of epoch e counts in a
+      window unless its end is at or before W(e-1)):
+        hop_distinct  window_start, kind, n, prices, residues: HOP windows of 3 minutes
+                      every minute per kind: count(*), count(DISTINCT price) and
+                      count(DISTINCT price % 7) of the rows that were not late for them
+        session_distinct  kind, window_start, window_end, n, prices: sessions of a
+                      40-second gap per kind, simulated epoch by epoch: a row's own
+                      session [t, t + 40 s) is late when its end is at or before W(e-1);
+                      sessions merge where they overlap and close once W(e) passes
+                      their end
+        dead_letters  each row with a late contribution, once per query, with how many
+                      windows it missed (id, windows_missed)
+
+Prints one JSON object; exits 0 when the tables match, 1 when they differ.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from delta_checks import connect, lit, table_path  # noqa: E402
+from epoch_files import MINUTE, SEC, main, read_rows  # noqa: E402
+from window_assign_tool import watermarks, windows, write  # noqa: E402
+
+GAP = 40 * SEC
+
+
+def hopping(rows):
+    """{(start, kind): [rows]} of the rows not late for each window, and the late rows
+    with how many windows each missed."""
+    w = watermarks(rows, MINUTE)
+    groups, late = {}, []
+    for r in rows:
+        bound = w[r["epoch"] - 1] if r["epoch"] > 0 else None
+        missed = 0
+        for s, e in windows(r["t"], 3 * MINUTE, MINUTE):
+            if bound is not None and e <= bound:
+                missed += 1
+                continue
+            groups.setdefault((s, r["kind"]), []).append(r)
+        if missed:
+            late.append((r["id"], missed))
+    return groups, late
+
+
+def sessions(rows):
+    """The sessions per kind (kind, start, end, [rows]), epoch by epoch, and the rows late
+    for them."""
+    w = watermarks(rows, MINUTE)
+    last = max(r["epoch"] for r in rows)
+    open_, closed, late = {}, [], []
+    for e in range(last + 1):
+        bound = w[e - 1] if e > 0 else None
+        for r in (r for r in rows if r["epoch"] == e):
+            if bound is not None and r["t"] + GAP <= bound:
+                late.append((r["id"], 1))
+                continue
+            open_.setdefault(r["kind"], []).append((r["t"], r["t"] + GAP, [r]))
+        final = w[e] if e < last else None
+        for kind, spans in open_.items():
+            spans.sort(key=lambda s: (s[0], s[1]))
+            merged = []
+            for start, end, members in spans:
+                if merged and start < merged[-1][1]:
+                    s0, e0, m0 = merged[-1]
+                    merged[-1] = (s0, max(e0, end), m0 + members)
+                else:
+                    merged.append((start, end, members))
+            keep = []
+            for start, end, members in merged:
+                if final is not None and end <= final:
+                    closed.append((kind, start, end, members))
+                else:
+                    keep.append((start, end, members))
+            open_[kind] = keep
+    # The end of the input closes every session.
+    closed.extend((kind, s, e, m) for kind, spans in open_.items() for s, e, m in spans)
+    return closed, late
+
+
+def check(args) -> dict:
+    rows = read_rows(args.dir)
+    groups, late_hop = hopping(rows)
+    closed, late_sessions = sessions(rows)
+    want = {
+        "hop_distinct": sorted(
+            (s, kind, len(rs), len({r["price"] for r in rs}),
+             len({r["price"] % 7 for r in rs}))
+            for (s, kind), rs in groups.items()),
+        "session_distinct": sorted(
+            (kind, s, e, len(rs), len({r["price"] for r in rs}))
+            for kind, s, e, rs in closed),
+    }
+    columns = {
+        "hop_distinct": "epoch_us(window_start), kind, n, prices, residues",
+        "session_distinct": "kind, epoch_us(window_start), epoch_us(window_end), n, prices",
+    }
+    con = connect()
+    result, problems = {}, []
+    for table, wanted in want.items():
+        have = sorted(con.execute(
+            f"SELECT {columns[table]} FROM delta_scan({lit(table_path(args.out, table))})"
+        ).fetchall())
+        result[table] = {"rows_expected": len(wanted), "rows": len(have)}
+        if have != wanted:
+            result[table].update(missing=[r for r in wanted if r not in have][:5],
+                                 unexpected=[r for r in have if r not in wanted][:5])
+            problems.append(f"{table} differs from the oracle")
+    if not any(len({r["price"] for r in rs}) < len(rs) for rs in groups.values()):
+        problems.append("no window holds a price twice: the distinct counts equal the counts")
+    late = sorted(late_hop + late_sessions)
+    have_late = sorted(con.execute(
+        "SELECT CAST(json_extract(payload, '$.id') AS BIGINT), windows_missed FROM "
+        f"delta_scan({lit(table_path(args.out, 'dead_letters'))}) WHERE reason = 'late'"
+    ).fetchall())
+    result["late"] = {"expected": len(late), "dead_letters": len(have_late)}
+    if have_late != late:
+        result["late"].update(missing=[x for x in late if x not in have_late][:5],
+                              unexpected=[x for x in have_late if x not in late][:5])
+        problems.append("the late dead letters differ from the oracle's")
+    if not any(missed > 1 for _, missed in late_hop):
+        problems.append("no row missed two of its hopping windows")
+    result.update(ok=not problems, problems=problems)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], write, check))
