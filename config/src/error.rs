@@ -20,6 +20,17 @@ pub enum ConfigError {
         /// What the parser said, with line and column.
         message: String,
     },
+    /// A SQL job's statement that cannot run.
+    #[error("{file}: `{statement}`: {error}")]
+    Sql {
+        /// The file.
+        file: String,
+        /// The statement (or what part of the file).
+        statement: String,
+        /// Why.
+        #[source]
+        error: crate::sql::SqlError,
+    },
     /// A value is out of range or inconsistent.
     #[error("{file}: `{key}`: {expected}")]
     Invalid {

@@ -37,6 +37,7 @@
 mod clauses;
 mod ddl;
 mod dedup;
+mod error;
 mod explode;
 mod group_by;
 mod insert;
@@ -64,6 +65,7 @@ use crate::job::{JobConfig, SourceConfig};
 use crate::overrides::Override;
 
 pub use ddl::{SinkTable, SourceTable};
+pub use error::SqlError;
 
 /// Reading a job written in SQL into its settings, with its queries.
 #[derive(Clone, Copy, Debug)]
@@ -110,10 +112,10 @@ impl SqlJob {
         job_id: &str,
         overrides: &[Override],
     ) -> Result<JobConfig> {
-        let invalid = |key: String, expected: String| ConfigError::Invalid {
+        let invalid = |statement: String, error: SqlError| ConfigError::Sql {
             file: file.to_owned(),
-            key,
-            expected,
+            statement,
+            error,
         };
         let statements = text::split(text).map_err(|e| invalid("SQL".into(), e))?;
         let mut doc = Mapping::new();
@@ -216,7 +218,7 @@ impl SqlJob {
         let plan = plan
             .dead_letters(&dead_letters)
             .build()
-            .map_err(|e| invalid("the job's queries".into(), e.to_string()))?;
+            .map_err(|e| invalid("the job's queries".into(), e.to_string().into()))?;
         config.queries = Some(SqlQueries {
             plan,
             sinks,

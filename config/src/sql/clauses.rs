@@ -2,6 +2,7 @@
 //! naming it rather than ignored: `INSERT OVERWRITE` would append, `TABLESAMPLE` would
 //! read every row, `LATERAL VIEW` would drop its rows' expansion.
 
+use crate::sql::error::SqlError;
 use datafusion::sql::sqlparser::ast::{Expr, Insert, Select, TableFactor, visit_expressions};
 
 use super::query::unsupported;
@@ -129,7 +130,7 @@ pub(super) fn table_extras(factor: &TableFactor) -> Option<&'static str> {
 
 /// Refuses a window function over rows (`sum(x) OVER (...)`) in a select list: only the
 /// deduplication and Top-N subqueries run one.
-pub(super) fn refuse_row_windows(select: &Select) -> Result<(), String> {
+pub(super) fn refuse_row_windows(select: &Select) -> Result<(), SqlError> {
     let mut found = None;
     let _ = visit_expressions(&select.projection, |e| {
         if let Expr::Function(f) = e

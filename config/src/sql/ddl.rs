@@ -1,6 +1,7 @@
 //! `CREATE TABLE` statements: the source (its connector, schema, rules and watermark) and
 //! the options of the tables queries write.
 
+use crate::sql::error::SqlError;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ pub(super) struct Parsed {
     pub(super) views: super::views::Views,
 }
 
-type Failure = (String, String);
+type Failure = (String, SqlError);
 
 /// Sorts the statements into the sources, the sink declarations and the queries.
 pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
@@ -107,7 +108,10 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
         {
             let (name, query) = super::views::parse(s).map_err(|e| (s.clone(), e))?;
             if views.insert(name.clone(), query).is_some() {
-                return Err((s.clone(), format!("view `{name}` is declared twice")));
+                return Err((
+                    s.clone(),
+                    SqlError::Invalid(format!("view `{name}` is declared twice")),
+                ));
             }
         } else {
             return Err((
@@ -126,19 +130,22 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
         if views.contains_key(&table.name) {
             return Err((
                 s.clone(),
-                format!("`{}` is both a table and a view", table.name),
+                SqlError::Invalid(format!("`{}` is both a table and a view", table.name)),
             ));
         }
         if targets.contains(&table.name.as_str()) {
             let sink = table.sink().map_err(|e| (s.clone(), e))?;
             let name = sink.name.clone();
             if sinks.insert(name.clone(), sink).is_some() {
-                return Err((s.clone(), format!("table `{name}` is declared twice")));
+                return Err((
+                    s.clone(),
+                    SqlError::Invalid(format!("table `{name}` is declared twice")),
+                ));
             }
         } else if sources.iter().any(|t| t.name == table.name) {
             return Err((
                 s.clone(),
-                format!("table `{}` is declared twice", table.name),
+                SqlError::Invalid(format!("table `{}` is declared twice", table.name)),
             ));
         } else {
             sources.push(table.source().map_err(|e| (s.clone(), e))?);
@@ -164,14 +171,14 @@ struct CreateStatement {
 }
 
 impl CreateStatement {
-    fn parse(statement: &str) -> Result<Self, String> {
+    fn parse(statement: &str) -> Result<Self, SqlError> {
         let (body, options) = split_with(statement)?;
         let (body, watermark) = watermark::split(&body)?;
         let (body, computed) = computed::split(&body)?;
         let (body, metadata) = metadata::split(&body)?;
         let body = flink_nested_types(&body);
         let statements = Parser::parse_sql(&GenericDialect {}, &body)
-            .map_err(|e| format!("a CREATE TABLE statement: {e}"))?;
+            .map_err(|e| SqlError::Invalid(format!("a CREATE TABLE statement: {e}")))?;
         let [
             Statement::CreateTable(
                 create @ CreateTable {
@@ -194,11 +201,11 @@ impl CreateStatement {
             .if_not_exists(*if_not_exists)
             .build();
         if plain.to_string() != create.to_string() {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "`{create}`: CREATE TABLE takes columns, CHECK constraints, a WATERMARK and \
                  WITH (...) options; its other clauses are not run (a table's partitions are \
                  `'partition-by'` in WITH, and a query's rows go to it with INSERT INTO)"
-            ));
+            )));
         }
         let mut checks = Vec::new();
         let columns = columns
@@ -218,11 +225,11 @@ impl CreateStatement {
                             check.expr.to_string(),
                         )),
                         other => {
-                            return Err(format!(
+                            return Err(SqlError::Invalid(format!(
                                 "`{} {other}`: a column takes NOT NULL, NULL, CHECK (...) and \
                                  COMMENT; a default, key or generated value is not applied",
                                 c.name
-                            ));
+                            )));
                         }
                     }
                 }
@@ -232,13 +239,15 @@ impl CreateStatement {
                     nullable,
                 ))
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, SqlError>>()?;
         for (i, (column, _, _)) in columns.iter().enumerate() {
             if columns[..i].iter().any(|(c, _, _)| c == column)
                 || computed.iter().any(|(c, _)| c == column)
                 || metadata.iter().any(|m| &m.name == column)
             {
-                return Err(format!("column `{column}` is declared twice"));
+                return Err(SqlError::Invalid(format!(
+                    "column `{column}` is declared twice"
+                )));
             }
         }
         let computed = metadata::computed(&metadata)
@@ -247,10 +256,10 @@ impl CreateStatement {
             .collect::<Vec<_>>();
         for (i, constraint) in constraints.iter().enumerate() {
             let TableConstraint::Check(check) = constraint else {
-                return Err(format!(
+                return Err(SqlError::Invalid(format!(
                     "`{constraint}`: a source table takes CHECK constraints (its data-quality \
                      rules) only"
-                ));
+                )));
             };
             let name = check
                 .name
@@ -272,7 +281,7 @@ impl CreateStatement {
         })
     }
 
-    fn sink(self) -> Result<SinkTable, String> {
+    fn sink(self) -> Result<SinkTable, SqlError> {
         if !self.checks.is_empty()
             || self.watermark.is_some()
             || !self.computed.is_empty()
@@ -283,11 +292,11 @@ impl CreateStatement {
             );
         }
         if !self.columns.is_empty() {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "a table written by INSERT declares no columns: its columns are its query's, \
                  named with AS (`CREATE TABLE {} WITH ('connector' = 'delta')`)",
                 self.name
-            ));
+            )));
         }
         let mut sink = SinkTable {
             name: self.name,
@@ -298,26 +307,26 @@ impl CreateStatement {
                 "connector" if value == "delta" => {}
                 "connector" if value == "blackhole" => sink.blackhole = true,
                 "connector" => {
-                    return Err(format!(
+                    return Err(SqlError::Invalid(format!(
                         "connector `{value}`: queries write Delta tables (`'connector' = \
                          'delta'`), or drop their rows (`'blackhole'`)"
-                    ));
+                    )));
                 }
                 "output-mode" => {
                     sink.mode = match value.to_ascii_lowercase().as_str() {
                         "append" => OutputMode::Append,
                         "update" => OutputMode::Update,
                         _ => {
-                            return Err(format!(
+                            return Err(SqlError::Invalid(format!(
                                 "'output-mode' = '{value}': `append` (final windows, appended \
                                  once) or `update` (changed windows, merged by key each epoch)"
-                            ));
+                            )));
                         }
                     };
                 }
                 "allowed-lateness" => {
                     sink.allowed_lateness = interval(&format!("'{value}'"))
-                        .map_err(|e| format!("'allowed-lateness': {e}"))?;
+                        .map_err(|e| SqlError::Invalid(format!("'allowed-lateness': {e}")))?;
                 }
                 "partition-by" => {
                     sink.partition_by = value
@@ -327,17 +336,17 @@ impl CreateStatement {
                         .collect();
                 }
                 other => {
-                    return Err(format!(
+                    return Err(SqlError::Invalid(format!(
                         "option `{other}`: a Delta table takes `partition-by`, `output-mode` and \
                          `allowed-lateness`"
-                    ));
+                    )));
                 }
             }
         }
         Ok(sink)
     }
 
-    fn source(mut self) -> Result<SourceTable, String> {
+    fn source(mut self) -> Result<SourceTable, SqlError> {
         let connector = self.options.remove("connector").ok_or_else(|| {
             "a `'connector'` option: generator, kafka, kinesis, files, delta-source or nexmark"
                 .to_owned()
@@ -348,9 +357,9 @@ impl CreateStatement {
             "filesystem" => "files".to_owned(),
             "delta-source" | "delta" => "delta".to_owned(),
             other => {
-                return Err(format!(
+                return Err(SqlError::Invalid(format!(
                     "connector `{other}`: generator, kafka, kinesis, files, delta-source or nexmark"
-                ));
+                )));
             }
         };
         self.options = aliases::translate(&connector, std::mem::take(&mut self.options))?;
@@ -565,14 +574,14 @@ fn flink_nested_types(body: &str) -> String {
 }
 
 /// The job-file type of a SQL column type.
-fn field_type(sql: &str) -> Result<String, String> {
+fn field_type(sql: &str) -> Result<String, SqlError> {
     let upper = sql.to_ascii_uppercase();
     let base = upper.split(['(', ' ', '<']).next().unwrap_or_default();
     if upper.split_whitespace().any(|w| w == "UNSIGNED") {
-        return Err(format!(
+        return Err(SqlError::Invalid(format!(
             "column type `{sql}`: unsigned integers are not read; declare BIGINT (or DOUBLE \
              for values above 2^63)"
-        ));
+        )));
     }
     // A type without parameters by its first word (`TIMESTAMP(3) WITH LOCAL TIME ZONE`,
     // `DOUBLE PRECISION`); the others parsed whole.
@@ -583,18 +592,18 @@ fn field_type(sql: &str) -> Result<String, String> {
         "ARRAY" | "STRUCT" | "MAP" | "DECIMAL" | "NUMERIC" | "DEC" => {
             crate::FieldType::try_from(sql.to_owned())
                 .map(|field| field.to_string())
-                .map_err(|e| format!("column type `{sql}`: {e}"))
+                .map_err(|e| SqlError::Invalid(format!("column type `{sql}`: {e}")))
         }
-        _ => Err(format!(
+        _ => Err(SqlError::Invalid(format!(
             "column type `{sql}`: STRING, BIGINT, INT (SMALLINT and TINYINT are read as INT), \
              DOUBLE, BOOLEAN, TIMESTAMP, DATE, DECIMAL(precision, scale), ARRAY<type> or \
              STRUCT<name type, ...>"
-        )),
+        ))),
     }
 }
 
 /// Splits off the `WITH (...)` after the column list: `(statement, options)`.
-fn split_with(statement: &str) -> Result<(String, BTreeMap<String, String>), String> {
+fn split_with(statement: &str) -> Result<(String, BTreeMap<String, String>), SqlError> {
     let mut depth = 0usize;
     let mut in_quote = false;
     let bytes: Vec<char> = statement.chars().collect();
@@ -637,10 +646,12 @@ fn split_with(statement: &str) -> Result<(String, BTreeMap<String, String>), Str
     for pair in split_top_level(inner) {
         let (key, value) = pair
             .split_once('=')
-            .ok_or_else(|| format!("`{pair}`: 'key' = 'value'"))?;
+            .ok_or_else(|| SqlError::Invalid(format!("`{pair}`: 'key' = 'value'")))?;
         let key = unquote(key.trim());
         if options.insert(key.clone(), unquote(value.trim())).is_some() {
-            return Err(format!("WITH (...): the option '{key}' is given twice"));
+            return Err(SqlError::Invalid(format!(
+                "WITH (...): the option '{key}' is given twice"
+            )));
         }
     }
     Ok((body, options))
@@ -654,8 +665,8 @@ fn split_with(statement: &str) -> Result<(String, BTreeMap<String, String>), Str
 /// An unclosed column list, or what `pick` refuses.
 fn take_entries<T>(
     statement: &str,
-    mut pick: impl FnMut(&str) -> Result<Option<T>, String>,
-) -> Result<(String, Vec<T>), String> {
+    mut pick: impl FnMut(&str) -> Result<Option<T>, SqlError>,
+) -> Result<(String, Vec<T>), SqlError> {
     let Some(open) = statement.find('(') else {
         return Ok((statement.to_owned(), Vec::new()));
     };

@@ -13,6 +13,7 @@
 //! a `BIGINT` column of the first rows, always 1, computed only where the outer query
 //! reads it (`SELECT *`, or naming it).
 
+use crate::sql::error::SqlError;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Query, SelectItem, TableFactor, Value, WindowType, visit_expressions,
 };
@@ -44,7 +45,7 @@ pub(super) fn lower<'a>(
     target: &str,
     subquery: &Query,
     sources: &'a [SourceTable],
-) -> Result<Lowered<'a>, String> {
+) -> Result<Lowered<'a>, SqlError> {
     let not_dedup = || {
         unsupported(
             "a subquery in FROM",
@@ -95,7 +96,9 @@ pub(super) fn lower<'a>(
                 }
             }
             SelectItem::UnnamedExpr(expr) if row_number_call(expr) => {
-                return Err(format!("`{expr}`: name it, `{expr} AS rn`"));
+                return Err(SqlError::Invalid(format!(
+                    "`{expr}`: name it, `{expr} AS rn`"
+                )));
             }
             other => items.push(other.clone()),
         }
@@ -165,13 +168,13 @@ pub(super) fn lower<'a>(
 impl Lowered<'_> {
     /// The outer `WHERE` without its `rn = 1` (which it must hold, alone or as a
     /// conjunct); `None` when nothing else is left.
-    pub(super) fn keep_first(&self, selection: Option<&Expr>) -> Result<Option<Expr>, String> {
+    pub(super) fn keep_first(&self, selection: Option<&Expr>) -> Result<Option<Expr>, SqlError> {
         let missing = || {
-            format!(
+            SqlError::Invalid(format!(
                 "a ROW_NUMBER() subquery deduplicates only when the outer query keeps its \
                  first row: WHERE {} = 1",
                 self.row_number
-            )
+            ))
         };
         let selection = selection.ok_or_else(missing)?;
         let (first, rest): (Vec<&Expr>, Vec<&Expr>) = conjuncts(selection)
@@ -205,7 +208,7 @@ impl Lowered<'_> {
         target: &str,
         items: &[SelectItem],
         rest: Option<&Expr>,
-    ) -> Result<(PlanBuilder, String), String> {
+    ) -> Result<(PlanBuilder, String), SqlError> {
         let star = items.iter().any(|item| {
             matches!(
                 item,
@@ -254,15 +257,15 @@ fn row_number_call(e: &Expr) -> bool {
 
 /// The keys and time column of `ROW_NUMBER() OVER (PARTITION BY keys ORDER BY ts)`, the
 /// time column being the source's watermarked one, ascending.
-fn numbered_by(call: &Expr, source: &SourceTable) -> Result<(Vec<String>, String), String> {
+fn numbered_by(call: &Expr, source: &SourceTable) -> Result<(Vec<String>, String), SqlError> {
     let Expr::Function(f) = call else {
         unreachable!("checked by row_number_call");
     };
     let usage = || {
-        format!(
+        SqlError::Invalid(format!(
             "`{call}`: ROW_NUMBER() OVER (PARTITION BY key columns ORDER BY the event-time \
              column)"
-        )
+        ))
     };
     if !function_args(&f.args).is_empty() {
         return Err(usage());
@@ -298,11 +301,11 @@ fn numbered_by(call: &Expr, source: &SourceTable) -> Result<(Vec<String>, String
         ));
     }
     match &source.watermark {
-        Some((watermarked, _)) if watermarked != &time.value => Err(format!(
+        Some((watermarked, _)) if watermarked != &time.value => Err(SqlError::Invalid(format!(
             "ROW_NUMBER() is ordered by `{}`, but the watermark is for `{watermarked}`: \
              order by the event-time column",
             time.value
-        )),
+        ))),
         _ => Ok((keys, time.value.clone())),
     }
 }

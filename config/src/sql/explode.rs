@@ -18,6 +18,7 @@
 //! select list, not inside an expression, and not beside an aggregate (explode in a
 //! subquery, and aggregate its rows).
 
+use crate::sql::error::SqlError;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
@@ -105,7 +106,7 @@ pub(super) fn from_select_list(
     select: &mut Select,
     aggregated: bool,
     struct_fields: &dyn Fn(&str) -> Option<Vec<String>>,
-) -> Result<Option<Unnesting>, String> {
+) -> Result<Option<Unnesting>, SqlError> {
     let mut found = None;
     let wildcard = select.projection.iter().any(|i| {
         matches!(
@@ -207,7 +208,7 @@ pub(super) fn from_select_list(
 ///
 /// # Errors
 /// An unnest of several arrays, `WITH ORDINALITY`, an unnamed element or another join.
-pub(super) fn from_clause(select: &mut Select) -> Result<Option<Unnesting>, String> {
+pub(super) fn from_clause(select: &mut Select) -> Result<Option<Unnesting>, SqlError> {
     let (from, unnest, outer) = match select.from.as_mut_slice() {
         [from] if from.joins.len() == 1 => {
             let join = from.joins[0].clone();
@@ -336,7 +337,7 @@ fn inline_fields(
     array: &Expr,
     aliased: bool,
     struct_fields: &dyn Fn(&str) -> Option<Vec<String>>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, SqlError> {
     if aliased {
         return Err(unsupported(
             &format!("`{call}` with a name"),
@@ -369,7 +370,7 @@ struct Generator {
 
 /// `explode(a)`, `explode_outer(a)`, `posexplode(a)`, `posexplode_outer(a)`, `inline(a)`
 /// or `inline_outer(a)`.
-fn explode_call(e: &Expr) -> Result<Option<Generator>, String> {
+fn explode_call(e: &Expr) -> Result<Option<Generator>, SqlError> {
     let Some(name) = generator_name(e) else {
         return Ok(None);
     };
@@ -380,7 +381,7 @@ fn explode_call(e: &Expr) -> Result<Option<Generator>, String> {
         return Ok(None);
     };
     let FunctionArguments::List(list) = &f.args else {
-        return Err(format!("`{e}`: {name} takes one array"));
+        return Err(SqlError::Invalid(format!("`{e}`: {name} takes one array")));
     };
     match list.args.as_slice() {
         [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] => Ok(Some(Generator {
@@ -389,7 +390,7 @@ fn explode_call(e: &Expr) -> Result<Option<Generator>, String> {
             positions,
             inline,
         })),
-        _ => Err(format!("`{e}`: {name} takes one array")),
+        _ => Err(SqlError::Invalid(format!("`{e}`: {name} takes one array"))),
     }
 }
 

@@ -10,6 +10,7 @@
 //!   `window_time` of the query's `GROUP BY TUMBLE(ts, size)`, whose arguments they
 //!   repeat.
 
+use crate::sql::error::SqlError;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
@@ -23,11 +24,11 @@ use super::query::{function_args, unsupported};
 /// # Errors
 /// A grouping set, a position outside the select list, or a group window function that
 /// does not match the query's window.
-pub(super) fn rewrite(query: &mut Query) -> Result<(), String> {
+pub(super) fn rewrite(query: &mut Query) -> Result<(), SqlError> {
     super::levels::each_select(query, &mut rewrite_select)
 }
 
-fn rewrite_select(select: &mut Select) -> Result<(), String> {
+fn rewrite_select(select: &mut Select) -> Result<(), SqlError> {
     let GroupByExpr::Expressions(keys, _) = &mut select.group_by else {
         return Ok(());
     };
@@ -72,7 +73,7 @@ fn rewrite_select(select: &mut Select) -> Result<(), String> {
 }
 
 /// The select list's expression at `position` (from 1).
-fn position(items: &[SelectItem], position: &str) -> Result<Expr, String> {
+fn position(items: &[SelectItem], position: &str) -> Result<Expr, SqlError> {
     let at = position
         .parse::<usize>()
         .ok()
@@ -124,7 +125,7 @@ fn rewritten(
     family: &str,
     part: &str,
     window: Option<&Expr>,
-) -> Result<&'static str, String> {
+) -> Result<&'static str, SqlError> {
     let Some(Expr::Function(window)) = window else {
         return Err(unsupported(
             &format!("`{call}`"),
@@ -164,7 +165,7 @@ mod tests {
 
     use super::*;
 
-    fn rewritten_sql(sql: &str) -> Result<String, String> {
+    fn rewritten_sql(sql: &str) -> Result<String, SqlError> {
         let mut statements = Parser::parse_sql(&GenericDialect {}, sql).unwrap();
         let datafusion::sql::sqlparser::ast::Statement::Query(query) = &mut statements[0] else {
             panic!("not a query");
@@ -190,9 +191,9 @@ mod tests {
              UNION ALL SELECT a, b FROM u GROUP BY b, a"
         );
         let err = rewritten_sql("SELECT a, count(*) FROM t GROUP BY 3").unwrap_err();
-        assert!(err.contains("which has 2 items"), "{err}");
+        assert!(err.to_string().contains("which has 2 items"), "{err}");
         let err = rewritten_sql("SELECT *, a FROM t GROUP BY 1").unwrap_err();
-        assert!(err.contains("name the columns"), "{err}");
+        assert!(err.to_string().contains("name the columns"), "{err}");
     }
 
     #[test]
@@ -200,7 +201,7 @@ mod tests {
         for keys in ["GROUPING SETS ((a), ())", "ROLLUP (a, b)", "CUBE (a, b)"] {
             let err =
                 rewritten_sql(&format!("SELECT a, count(*) FROM t GROUP BY {keys}")).unwrap_err();
-            assert!(err.contains(keys), "{keys}: {err}");
+            assert!(err.to_string().contains(keys), "{keys}: {err}");
         }
     }
 
@@ -215,8 +216,12 @@ mod tests {
                  HAVING TUMBLE_END(ts, INTERVAL '2' SECOND) IS NOT NULL"
             )
             .unwrap_err(),
-            "`TUMBLE_END(ts, INTERVAL '2' SECOND)`: its window is not the query's \
-             `HOP(ts, INTERVAL '2' SECOND, INTERVAL '10' SECOND)`: repeat its arguments"
+            SqlError::Unsupported {
+                construct: "`TUMBLE_END(ts, INTERVAL '2' SECOND)`".into(),
+                why: "its window is not the query's `HOP(ts, INTERVAL '2' SECOND, INTERVAL \
+                      '10' SECOND)`: repeat its arguments"
+                    .into()
+            }
         );
         assert_eq!(
             rewritten_sql(
@@ -246,7 +251,7 @@ mod tests {
             ),
         ] {
             let err = rewritten_sql(query).unwrap_err();
-            assert!(err.contains(expected), "{query}: {err}");
+            assert!(err.to_string().contains(expected), "{query}: {err}");
         }
     }
 }

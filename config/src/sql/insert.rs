@@ -2,6 +2,7 @@
 //! query keeps its operator names; several (`UNION ALL`, or several `INSERT`s into one
 //! table) are lowered each on its own and joined by a union operator.
 
+use crate::sql::error::SqlError;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
@@ -32,9 +33,9 @@ pub(crate) struct Insert {
 }
 
 impl Insert {
-    pub(super) fn parse(statement: &str) -> Result<Self, String> {
+    pub(super) fn parse(statement: &str) -> Result<Self, SqlError> {
         let parsed = Parser::parse_sql(&GenericDialect {}, &tvf::unwrap_table_arguments(statement))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SqlError::Invalid(e.to_string()))?;
         // `WITH c AS (...) INSERT INTO t SELECT ... FROM c`, as Spark SQL writes it: the
         // common table expressions are the SELECT's.
         let (insert, with) = match parsed.as_slice() {
@@ -71,12 +72,14 @@ impl Insert {
                 .iter()
                 .map(|c| {
                     let [part] = c.0.as_slice() else {
-                        return Err(format!(
+                        return Err(SqlError::Invalid(format!(
                             "INSERT INTO t (columns): `{c}` is not a column name"
-                        ));
+                        )));
                     };
                     part.as_ident().cloned().ok_or_else(|| {
-                        format!("INSERT INTO t (columns): `{c}` is not a column name")
+                        SqlError::Invalid(format!(
+                            "INSERT INTO t (columns): `{c}` is not a column name"
+                        ))
                     })
                 })
                 .collect::<Result<_, _>>()?;
@@ -101,7 +104,7 @@ impl Insert {
 
 /// `INSERT INTO t (a, b) SELECT x, y`: names the select list's items, in order, by the
 /// column list (`x AS a, y AS b`), in each branch of a `UNION ALL`.
-fn rename_outputs(body: &mut SetExpr, columns: &[Ident]) -> Result<(), String> {
+fn rename_outputs(body: &mut SetExpr, columns: &[Ident]) -> Result<(), SqlError> {
     match body {
         SetExpr::Select(select) => {
             if select.projection.iter().any(|i| {
@@ -118,7 +121,7 @@ fn rename_outputs(body: &mut SetExpr, columns: &[Ident]) -> Result<(), String> {
                 ));
             }
             if select.projection.len() != columns.len() {
-                return Err(format!(
+                return Err(SqlError::Invalid(format!(
                     "INSERT INTO t ({}) names {} columns, and the query selects {}",
                     columns
                         .iter()
@@ -127,14 +130,18 @@ fn rename_outputs(body: &mut SetExpr, columns: &[Ident]) -> Result<(), String> {
                         .join(", "),
                     columns.len(),
                     select.projection.len()
-                ));
+                )));
             }
             for (item, column) in select.projection.iter_mut().zip(columns) {
                 let expr = match item {
                     SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
                         e.clone()
                     }
-                    other => return Err(format!("`{other}`: not a select item we run")),
+                    other => {
+                        return Err(SqlError::Invalid(format!(
+                            "`{other}`: not a select item we run"
+                        )));
+                    }
                 };
                 *item = SelectItem::ExprWithAlias {
                     expr,
@@ -166,14 +173,14 @@ pub(super) fn lower(
     sources: &[SourceTable],
     declared: &BTreeMap<String, SinkTable>,
     views: &Views,
-) -> Result<(PlanBuilder, SinkTable), (String, String)> {
+) -> Result<(PlanBuilder, SinkTable), (String, SqlError)> {
     let mut sink = declared.get(target).cloned().unwrap_or_else(|| SinkTable {
         name: target.to_owned(),
         ..SinkTable::default()
     });
     let mut queries = Vec::new();
     for insert in inserts {
-        let at = |e: String| (insert.text.clone(), e);
+        let at = |e: SqlError| (insert.text.clone(), e);
         for branch in union_branches(&insert.query).map_err(at)? {
             queries.push((*insert, branch));
         }
@@ -221,7 +228,7 @@ fn lower_branch<'a>(
     sources: &'a [SourceTable],
     sink: &mut SinkTable,
     views: &Views,
-) -> Result<LoweredQuery<'a>, String> {
+) -> Result<LoweredQuery<'a>, SqlError> {
     let mut query = query.clone();
     super::group_by::rewrite(&mut query)?;
     tvf::rewrite(&mut query)?;
@@ -234,7 +241,7 @@ fn lower_branch<'a>(
 /// Refuses a subquery inside an expression (`IN (SELECT ...)`, `EXISTS`, a scalar
 /// subquery): over a stream each is a join whose state this engine does not build from
 /// an expression.
-fn refuse_subquery_expressions(query: &Query) -> Result<(), String> {
+fn refuse_subquery_expressions(query: &Query) -> Result<(), SqlError> {
     // A window TVF over a view reads the view's query as its table: no expression.
     let mut query = query.clone();
     let _ = VisitMut::visit(&mut query, &mut ViewTables);

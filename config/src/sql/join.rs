@@ -31,6 +31,7 @@
 //! inner join; in an outer join's `ON` they are the join's own `condition`, evaluated
 //! over its candidate pairs, so that only the pairs that meet it count as matches.
 
+use crate::sql::error::SqlError;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, GroupByExpr, Ident, JoinConstraint, JoinOperator, Query, Select,
     SelectItem, TableFactor, TableWithJoins, visit_expressions_mut,
@@ -99,7 +100,7 @@ pub(super) fn lower<'a>(
     items: &[SelectItem],
     group_by: &[Expr],
     sources: &'a [SourceTable],
-) -> Result<Lowered<'a>, String> {
+) -> Result<Lowered<'a>, SqlError> {
     let (left, right, operator) = match from {
         [one] => match one.joins.as_slice() {
             [join] => (&one.relation, &join.relation, Some(&join.join_operator)),
@@ -111,10 +112,10 @@ pub(super) fn lower<'a>(
     let (plan, left) = side(plan, target, left, sources)?;
     let (plan, right) = side(plan, target, right, sources)?;
     if left.alias == right.alias {
-        return Err(format!(
+        return Err(SqlError::Invalid(format!(
             "both sides of the join go by `{}`; give one an alias (`{} AS b`)",
             left.alias, right.table.name
-        ));
+        )));
     }
     let (kind, constraint) = match operator {
         // `FROM a, b WHERE ...`: an inner join whose conditions are in WHERE.
@@ -198,7 +199,7 @@ pub(super) fn lower<'a>(
     let pair = pair
         .map(|mut pair| {
             joined_columns(&mut pair, &sides)?;
-            Ok::<_, String>(pair.to_string())
+            Ok::<_, SqlError>(pair.to_string())
         })
         .transpose()?;
     plan = drop_unused(plan, target, &mut sides, used);
@@ -240,7 +241,7 @@ fn side<'a>(
     target: &str,
     factor: &TableFactor,
     sources: &'a [SourceTable],
-) -> Result<(PlanBuilder, Side<'a>), String> {
+) -> Result<(PlanBuilder, Side<'a>), SqlError> {
     match factor {
         TableFactor::Table { name, alias, .. } => {
             let table = source_table(name, sources)?;
@@ -323,8 +324,8 @@ fn projected_side<'a>(
     subquery: &Query,
     alias: &str,
     sources: &'a [SourceTable],
-    shape: &dyn Fn() -> String,
-) -> Result<(PlanBuilder, Side<'a>), String> {
+    shape: &dyn Fn() -> SqlError,
+) -> Result<(PlanBuilder, Side<'a>), SqlError> {
     let rows = projected::lower(plan, &format!("{target}.{alias}"), subquery, sources, shape)?;
     let mut side = Side {
         alias: alias.to_owned(),
@@ -368,14 +369,14 @@ fn assigned_side<'a>(
     select: &mut Select,
     alias: &str,
     sources: &'a [SourceTable],
-) -> Result<(PlanBuilder, Side<'a>), String> {
+) -> Result<(PlanBuilder, Side<'a>), SqlError> {
     let spec = super::tvf::assignment(select)?
-        .ok_or_else(|| format!("the subquery `{alias}` reads no window TVF"))?;
+        .ok_or_else(|| SqlError::Invalid(format!("the subquery `{alias}` reads no window TVF")))?;
     let reads_one = || {
-        format!(
+        SqlError::Invalid(format!(
             "the window TVF of `{alias}` reads one source table, or a filter and projection \
              of one (SELECT ... FROM t WHERE ...)"
-        )
+        ))
     };
     let [from] = select.from.as_slice() else {
         return Err(reads_one());
@@ -419,11 +420,11 @@ fn assigned_side<'a>(
         ));
     };
     if !spec.time_column.eq_ignore_ascii_case(&time) {
-        return Err(format!(
+        return Err(SqlError::Invalid(format!(
             "the window TVF of `{alias}` is over `{}`, but the watermark of `{}` is on \
              `{time}`: DESCRIPTOR({time})",
             spec.time_column, table.name
-        ));
+        )));
     }
     let size = match spec.kind {
         WindowKind::Tumbling { size }
@@ -502,20 +503,20 @@ fn drop_unused(
 }
 
 /// Refuses `column` of `side` as an event time for the join's bounds.
-fn not_an_event_time(side: &Side, column: &str) -> String {
+fn not_an_event_time(side: &Side, column: &str) -> SqlError {
     if side.windowed {
-        return format!(
+        return SqlError::Invalid(format!(
             "the join bounds `{}.{column}`, but the event times of the windowed subquery `{}` \
              are its window's start and end ({:?}): bound those",
             side.alias, side.alias, side.times
-        );
+        ));
     }
     match side.times.first() {
-        Some(time) => format!(
+        Some(time) => SqlError::Invalid(format!(
             "the join bounds `{}.{column}`, but the watermark of `{}` is on `{time}`: bound \
              the event-time columns",
             side.alias, side.table.name
-        ),
+        )),
         None => unsupported(
             &format!("a join of `{}`, which has no watermark", side.table.name),
             &format!(
@@ -561,17 +562,17 @@ pub(super) fn conjuncts(e: &Expr) -> Vec<&Expr> {
 }
 
 /// Which side has the column `name`: `None` for neither; an error for both.
-fn owner(name: &str, sides: &[Side; 2]) -> Result<Option<usize>, String> {
+fn owner(name: &str, sides: &[Side; 2]) -> Result<Option<usize>, SqlError> {
     let has: Vec<usize> = (0..2)
         .filter(|&s| sides[s].columns.iter().any(|c| c == name))
         .collect();
     match has.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(*one)),
-        _ => Err(format!(
+        _ => Err(SqlError::Invalid(format!(
             "`{name}` is a column of both sides; say which, `{}.{name}` or `{}.{name}`",
             sides[0].alias, sides[1].alias
-        )),
+        ))),
     }
 }
 
@@ -594,7 +595,7 @@ impl Lowered<'_> {
     /// Rewrites the rest of the query to the joined rows' columns: `a.col` and an
     /// unambiguous `col` become the column `"a.col"`; a select item that is a column keeps
     /// the column's own name.
-    pub(super) fn qualify(&self, select: &mut Select) -> Result<(), String> {
+    pub(super) fn qualify(&self, select: &mut Select) -> Result<(), SqlError> {
         for item in &mut select.projection {
             let name = match item {
                 SelectItem::UnnamedExpr(Expr::CompoundIdentifier(ids)) if ids.len() == 2 => {
@@ -630,18 +631,18 @@ impl Lowered<'_> {
         failure.map_or(Ok(()), Err)
     }
 
-    fn rewrite(&self, e: &mut Expr) -> Result<(), String> {
+    fn rewrite(&self, e: &mut Expr) -> Result<(), SqlError> {
         joined_column(e, &self.sides)?;
         let right = format!("{}.", self.sides[1].alias);
         match e {
             Expr::Identifier(id)
                 if self.spec.kind == StreamJoinKind::LeftSemi && id.value.starts_with(&right) =>
             {
-                Err(format!(
+                Err(SqlError::Invalid(format!(
                     "`{}`: a LEFT SEMI JOIN's rows are its left side's, `{}`; the right \
                      side's columns are read only in ON",
                     id.value, self.sides[0].alias
-                ))
+                )))
             }
             _ => Ok(()),
         }
@@ -649,7 +650,7 @@ impl Lowered<'_> {
 }
 
 /// Rewrites `e` to the joined rows' columns, as [`Lowered::qualify`] does.
-fn joined_columns(e: &mut Expr, sides: &[Side; 2]) -> Result<(), String> {
+fn joined_columns(e: &mut Expr, sides: &[Side; 2]) -> Result<(), SqlError> {
     let mut failure = None;
     let _ = visit_expressions_mut(e, |e| {
         if let Err(message) = joined_column(e, sides) {
@@ -662,14 +663,14 @@ fn joined_columns(e: &mut Expr, sides: &[Side; 2]) -> Result<(), String> {
 
 /// `e`, when it is a column of one side (`a.col`, or a `col` only one side has), as the
 /// joined rows' column `"a.col"`.
-fn joined_column(e: &mut Expr, sides: &[Side; 2]) -> Result<(), String> {
+fn joined_column(e: &mut Expr, sides: &[Side; 2]) -> Result<(), SqlError> {
     let column = match e {
         Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
             if !sides.iter().any(|s| s.alias == ids[0].value) {
-                return Err(format!(
+                return Err(SqlError::Invalid(format!(
                     "`{}.{}`: no side of the join goes by `{}`",
                     ids[0], ids[1], ids[0]
-                ));
+                )));
             }
             format!("{}.{}", ids[0].value, ids[1].value)
         }

@@ -2,6 +2,7 @@
 //! ([`super::group_by`], [`super::tvf`]): its `SELECT`s, the branches of its set
 //! operations, and the subqueries in their `FROM` (and joins), outer levels first.
 
+use crate::sql::error::SqlError;
 use datafusion::sql::sqlparser::ast::{Query, Select, SetExpr, TableFactor};
 
 /// Calls `rewrite` on each `SELECT` of `query`, outer levels first; stops at its first
@@ -11,15 +12,15 @@ use datafusion::sql::sqlparser::ast::{Query, Select, SetExpr, TableFactor};
 /// The first error of `rewrite`.
 pub(super) fn each_select(
     query: &mut Query,
-    rewrite: &mut dyn FnMut(&mut Select) -> Result<(), String>,
-) -> Result<(), String> {
+    rewrite: &mut dyn FnMut(&mut Select) -> Result<(), SqlError>,
+) -> Result<(), SqlError> {
     each_in_body(query.body.as_mut(), rewrite)
 }
 
 fn each_in_body(
     body: &mut SetExpr,
-    rewrite: &mut dyn FnMut(&mut Select) -> Result<(), String>,
-) -> Result<(), String> {
+    rewrite: &mut dyn FnMut(&mut Select) -> Result<(), SqlError>,
+) -> Result<(), SqlError> {
     match body {
         SetExpr::Select(select) => {
             rewrite(select)?;

@@ -14,6 +14,7 @@
 //! in. The outer query groups by keys of the inner one (so an inner group's rows always
 //! land in the same outer group), without `WHERE`, and runs in update mode.
 
+use crate::sql::error::SqlError;
 use datafusion::sql::sqlparser::ast::{
     Expr, GroupByExpr, Query, Select, TableAlias, TableFactor, visit_expressions_mut,
 };
@@ -84,7 +85,7 @@ pub(super) fn lower<'a>(
     query: &Query,
     alias: Option<&TableAlias>,
     sources: &'a [SourceTable],
-) -> Result<LoweredQuery<'a>, String> {
+) -> Result<LoweredQuery<'a>, SqlError> {
     let Some(alias) = alias else {
         return Err(unsupported(
             "an aggregate subquery without a name",

@@ -9,6 +9,7 @@
 //! with the source's delay: as for a filter of a join's `ON`, a late row that the filter
 //! drops is not a late row of what reads it.
 
+use crate::sql::error::SqlError;
 use std::time::Duration;
 
 use datafusion::sql::sqlparser::ast::{Expr, Query, SelectItem, TableFactor};
@@ -40,8 +41,8 @@ pub(super) fn lower<'a>(
     name: &str,
     subquery: &Query,
     sources: &'a [SourceTable],
-    shape: &dyn Fn() -> String,
-) -> Result<Projected<'a>, String> {
+    shape: &dyn Fn() -> SqlError,
+) -> Result<Projected<'a>, SqlError> {
     if !nested::is_plain(subquery) {
         return Err(shape());
     }
@@ -66,9 +67,9 @@ pub(super) fn lower<'a>(
 fn columns<'a>(
     query: &Query,
     sources: &'a [SourceTable],
-    shape: &dyn Fn() -> String,
+    shape: &dyn Fn() -> SqlError,
     deduplicated: bool,
-) -> Result<(Vec<String>, &'a SourceTable), String> {
+) -> Result<(Vec<String>, &'a SourceTable), SqlError> {
     let mut select = plain_select(query)?.clone();
     let [from] = select.from.as_slice() else {
         return Err(shape());
@@ -122,23 +123,23 @@ impl Projected<'_> {
     ///
     /// # Errors
     /// When it does not select its source's event-time column.
-    pub(super) fn event_time(&self, alias: &str) -> Result<Option<(String, Duration)>, String> {
+    pub(super) fn event_time(&self, alias: &str) -> Result<Option<(String, Duration)>, SqlError> {
         let Some((time, delay)) = &self.source.watermark else {
             return Ok(None);
         };
         if !self.columns.contains(time) {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "the subquery `{alias}` does not select `{time}`, the event time of `{}` (its \
                  watermark's column): select it under its own name",
                 self.source.name
-            ));
+            )));
         }
         Ok(Some((time.clone(), *delay)))
     }
 }
 
 /// The names of the columns a select list gives, in order, over rows of `base`'s columns.
-fn output_columns(items: &[SelectItem], base: &[String]) -> Result<Vec<String>, String> {
+fn output_columns(items: &[SelectItem], base: &[String]) -> Result<Vec<String>, SqlError> {
     let mut columns = Vec::new();
     for item in items {
         match item {
@@ -153,7 +154,11 @@ fn output_columns(items: &[SelectItem], base: &[String]) -> Result<Vec<String>, 
             SelectItem::UnnamedExpr(Expr::Identifier(id)) => columns.push(id.value.clone()),
             SelectItem::UnnamedExpr(e) => return Err(name_it(e)),
             SelectItem::ExprWithAlias { alias, .. } => columns.push(alias.value.clone()),
-            other => return Err(format!("`{other}`: not a select item we run")),
+            other => {
+                return Err(SqlError::Invalid(format!(
+                    "`{other}`: not a select item we run"
+                )));
+            }
         }
     }
     Ok(columns)

@@ -3,6 +3,7 @@
 //! an event-time window ([`super::window`]); `FROM` a source table, a deduplication, a
 //! window Top-N, a join or a union.
 
+use crate::sql::error::SqlError;
 use datafusion::sql::sqlparser::ast::{
     ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
     ObjectName, Query, Select, SelectItem, SetExpr, TableAlias, TableFactor,
@@ -16,8 +17,11 @@ use super::window::{aggregate_call, having_calls, having_over_outputs, lower_win
 use super::{dedup, explode, join, nested, subquery, top_n, union};
 
 /// Refuses a construct: what it is, why, and what to write instead.
-pub(super) fn unsupported(construct: &str, why: &str) -> String {
-    format!("{construct}: {why}")
+pub(super) fn unsupported(construct: &str, why: &str) -> SqlError {
+    SqlError::Unsupported {
+        construct: construct.to_owned(),
+        why: why.to_owned(),
+    }
 }
 
 /// A lowered query.
@@ -42,7 +46,7 @@ pub(super) fn lower_query<'a>(
     sink: &mut SinkTable,
     changelog: bool,
     subquery: bool,
-) -> Result<LoweredQuery<'a>, String> {
+) -> Result<LoweredQuery<'a>, SqlError> {
     let target = sink.name.clone();
     let target = &target;
     // HAVING filters a windowed aggregate's rows, after the window.
@@ -224,7 +228,7 @@ fn lower_from<'a>(
     target: &str,
     select: &mut Select,
     sources: &'a [SourceTable],
-) -> Result<Rows<'a>, String> {
+) -> Result<Rows<'a>, SqlError> {
     // `FROM t CROSS JOIN UNNEST(a) AS u (x)`: t's rows, then the unnest.
     if let Some(unnesting) = explode::from_clause(select)? {
         nested::unqualify_table(select);
@@ -312,7 +316,7 @@ fn rows_then<'a>(
     what: &str,
     write: &str,
     add: impl FnOnce(PlanBuilder, &str) -> (PlanBuilder, String),
-) -> Result<Rows<'a>, String> {
+) -> Result<Rows<'a>, SqlError> {
     let mut rows = lower_from(plan, target, select, sources)?;
     if rows.fixed || !matches!(rows.input, Input::Rows) {
         return Err(unsupported(
@@ -334,7 +338,7 @@ fn lower_subquery<'a>(
     subquery: &Query,
     alias: Option<&TableAlias>,
     sources: &'a [SourceTable],
-) -> Result<Rows<'a>, String> {
+) -> Result<Rows<'a>, SqlError> {
     if nested::is_aggregate(subquery) {
         let inner = nested::lower(plan, target, subquery, alias, sources)?;
         nested::unqualify(select, alias);
@@ -451,7 +455,7 @@ pub(super) enum Input {
 }
 
 /// The `GROUP BY` expressions of `select`.
-fn group_by_exprs(select: &Select) -> Result<Vec<Expr>, String> {
+fn group_by_exprs(select: &Select) -> Result<Vec<Expr>, SqlError> {
     match &select.group_by {
         GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => Ok(exprs.clone()),
         other => Err(unsupported(&other.to_string(), "GROUP BY expressions only")),
@@ -472,7 +476,7 @@ pub(super) fn quoted(name: &str) -> String {
 
 /// One level of a query that runs incrementally: a plain `SELECT` without `WITH`,
 /// `ORDER BY`, `LIMIT`, set operations, `DISTINCT`, `HAVING` or `QUALIFY`.
-pub(super) fn plain_select(query: &Query) -> Result<&Select, String> {
+pub(super) fn plain_select(query: &Query) -> Result<&Select, SqlError> {
     if query.with.is_some() {
         return Err(unsupported("WITH", "not yet; write the query inline"));
     }
@@ -540,11 +544,13 @@ pub(super) fn plain_select(query: &Query) -> Result<&Select, String> {
 pub(super) fn source_table<'a>(
     name: &ObjectName,
     sources: &'a [SourceTable],
-) -> Result<&'a SourceTable, String> {
+) -> Result<&'a SourceTable, SqlError> {
     let name = name.to_string();
     sources.iter().find(|s| s.name == name).ok_or_else(|| {
         let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-        format!("FROM `{name}`: the job's source tables are {names:?}")
+        SqlError::Invalid(format!(
+            "FROM `{name}`: the job's source tables are {names:?}"
+        ))
     })
 }
 
@@ -557,7 +563,7 @@ pub(super) fn lower_select(
     stream: &str,
     items: &[SelectItem],
     coordinates: bool,
-) -> Result<(PlanBuilder, String), String> {
+) -> Result<(PlanBuilder, String), SqlError> {
     let mut keep_input = false;
     let mut columns = Vec::new();
     let mut drop = Vec::new();
@@ -598,7 +604,7 @@ pub(super) fn lower_select(
 
 /// The columns a `*` leaves out: `* EXCEPT (a, b)` or `* EXCLUDE (a, b)`. Its other
 /// options (`ILIKE`, `REPLACE`, `RENAME`, an alias) are refused, never ignored.
-pub(super) fn wildcard_drops(item: &SelectItem) -> Result<Vec<String>, String> {
+pub(super) fn wildcard_drops(item: &SelectItem) -> Result<Vec<String>, SqlError> {
     let options = match item {
         SelectItem::Wildcard(options) | SelectItem::QualifiedWildcard(_, options) => options,
         _ => return Ok(Vec::new()),
@@ -635,8 +641,8 @@ fn object_column(name: &ObjectName) -> String {
         .map_or_else(|| name.to_string(), |id| id.value.clone())
 }
 
-pub(super) fn name_it(e: &Expr) -> String {
-    format!("`{e}`: give it a column name, `{e} AS name`")
+pub(super) fn name_it(e: &Expr) -> SqlError {
+    SqlError::Invalid(format!("`{e}`: give it a column name, `{e} AS name`"))
 }
 
 pub(super) fn function_args(args: &FunctionArguments) -> Vec<FunctionArgExpr> {

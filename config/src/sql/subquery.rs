@@ -12,6 +12,7 @@
 //! than the latest window of an epoch before it (for sessions, which close in any order
 //! of start, only the end is).
 
+use crate::sql::error::SqlError;
 use datafusion::sql::sqlparser::ast::{Expr, GroupByExpr, Query, SelectItem, TableFactor};
 use sluice_engine::plan::PlanBuilder;
 use sluice_engine::window::WindowKind;
@@ -70,8 +71,8 @@ pub(super) fn lower<'a>(
     filter: &str,
     query: &Query,
     sources: &'a [SourceTable],
-    shape: &dyn Fn() -> String,
-) -> Result<Windows<'a>, String> {
+    shape: &dyn Fn() -> SqlError,
+) -> Result<Windows<'a>, SqlError> {
     let windows = plain_select(query)?;
     let [table] = windows.from.as_slice() else {
         return Err(shape());

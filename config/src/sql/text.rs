@@ -1,8 +1,10 @@
 //! Splitting a SQL file into statements, and the `SET 'key' = 'value'` statement.
 
+use crate::sql::error::SqlError;
+
 /// The statements of `text`, split at `;` outside quotes and comments; comments are left
 /// out, and empty statements dropped.
-pub(super) fn split(text: &str) -> Result<Vec<String>, String> {
+pub(super) fn split(text: &str) -> Result<Vec<String>, SqlError> {
     let mut statements = Vec::new();
     let mut current = String::new();
     let mut chars = text.chars().peekable();
@@ -12,7 +14,10 @@ pub(super) fn split(text: &str) -> Result<Vec<String>, String> {
                 current.push(c);
                 loop {
                     let Some(next) = chars.next() else {
-                        return Err(format!("an unterminated {c} quote in `{}`", current.trim()));
+                        return Err(SqlError::Invalid(format!(
+                            "an unterminated {c} quote in `{}`",
+                            current.trim()
+                        )));
                     };
                     current.push(next);
                     if next == c {
@@ -66,7 +71,7 @@ pub(super) fn split(text: &str) -> Result<Vec<String>, String> {
 
 /// `SET 'key' = 'value'` (quotes optional): `Some(Ok((key, value as YAML)))`; `None`
 /// when the statement is not a `SET`.
-pub(super) fn set_statement(statement: &str) -> Option<Result<(String, String), String>> {
+pub(super) fn set_statement(statement: &str) -> Option<Result<(String, String), SqlError>> {
     let head = statement.get(..4)?;
     if !head.eq_ignore_ascii_case("set ") {
         return None;
@@ -104,7 +109,12 @@ mod tests {
             split(text).unwrap(),
             vec!["SET 'a' = 'x;y'", "SELECT 'it''s; fine'   FROM t"]
         );
-        assert!(split("SELECT 'open").unwrap_err().contains("unterminated"));
+        assert!(
+            split("SELECT 'open")
+                .unwrap_err()
+                .to_string()
+                .contains("unterminated")
+        );
     }
 
     #[test]

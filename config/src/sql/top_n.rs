@@ -20,6 +20,7 @@
 //! ranking subquery's select list is `*` or columns and expressions of the windowed rows,
 //! computed after the ranking.
 
+use crate::sql::error::SqlError;
 use std::time::Duration;
 
 use datafusion::sql::sqlparser::ast::{
@@ -71,7 +72,7 @@ pub(super) fn lower<'a>(
     target: &str,
     subquery: &Query,
     sources: &'a [SourceTable],
-) -> Result<Lowered<'a>, String> {
+) -> Result<Lowered<'a>, SqlError> {
     let shape = || {
         unsupported(
             "a ranking subquery",
@@ -208,8 +209,8 @@ fn assigned<'a>(
     target: &str,
     select: &Select,
     sources: &'a [SourceTable],
-    shape: &dyn Fn() -> String,
-) -> Result<Assigned<'a>, String> {
+    shape: &dyn Fn() -> SqlError,
+) -> Result<Assigned<'a>, SqlError> {
     let mut select = select.clone();
     let spec = super::tvf::assignment(&mut select)?.ok_or_else(shape)?;
     let [from] = select.from.as_slice() else {
@@ -280,8 +281,8 @@ fn assigned<'a>(
 #[allow(clippy::type_complexity)]
 fn select_list<'e>(
     items: &'e [SelectItem],
-    shape: &dyn Fn() -> String,
-) -> Result<((&'e Expr, Ranking), String, Option<OperatorKind>), String> {
+    shape: &dyn Fn() -> SqlError,
+) -> Result<((&'e Expr, Ranking), String, Option<OperatorKind>), SqlError> {
     let mut ranking = None;
     let mut columns = Vec::new();
     let mut star = None;
@@ -352,7 +353,7 @@ fn over_rows(e: &Expr) -> bool {
 }
 
 /// A column of `ORDER BY` in a ranking's `OVER`, with its direction.
-fn sort_key(order: &OrderByExpr) -> Result<SortKey, String> {
+fn sort_key(order: &OrderByExpr) -> Result<SortKey, SqlError> {
     let Expr::Identifier(column) = &order.expr else {
         return Err(unsupported(
             &format!("ORDER BY {order}"),
@@ -380,13 +381,13 @@ impl Lowered<'_> {
         self,
         target: &str,
         selection: Option<&Expr>,
-    ) -> Result<(PlanBuilder, String, Option<Expr>), String> {
+    ) -> Result<(PlanBuilder, String, Option<Expr>), SqlError> {
         let missing = || {
-            format!(
+            SqlError::Invalid(format!(
                 "a window Top-N keeps the first ranks: WHERE {} <= N (or {} = 1), alone or \
                  with AND",
                 self.rank, self.rank
-            )
+            ))
         };
         let selection = selection.ok_or_else(missing)?;
         let mut limit: Option<u64> = None;
@@ -404,9 +405,9 @@ impl Lowered<'_> {
         }
         let limit = limit.ok_or_else(missing)?;
         if limit == 0 {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "`{selection}`: a window Top-N keeps the first ranks, from 1: this keeps none"
-            ));
+            )));
         }
         let name = format!("{target}/top-n");
         let spec = TopNSpec { limit, ..self.spec };

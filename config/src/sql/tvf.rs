@@ -17,6 +17,7 @@
 //! it, with `window_start`, `window_end` and `window_time` (a SESSION TVF is refused:
 //! its windows depend on the other rows of their key).
 
+use crate::sql::error::SqlError;
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArgExpr, GroupByExpr, Query, Select, SetExpr, TableFactor, TableWithJoins,
 };
@@ -98,7 +99,7 @@ pub(super) fn unwrap_table_arguments(statement: &str) -> String {
 ///
 /// # Errors
 /// A TVF of the wrong shape, or whose rows are not aggregated per window.
-pub(super) fn rewrite(query: &mut Query) -> Result<(), String> {
+pub(super) fn rewrite(query: &mut Query) -> Result<(), SqlError> {
     super::levels::each_select(query, &mut rewrite_select)
 }
 
@@ -114,7 +115,7 @@ struct Tvf {
 ///
 /// # Errors
 /// A TVF of the wrong shape.
-fn tvf_of(select: &Select) -> Result<Option<Tvf>, String> {
+fn tvf_of(select: &Select) -> Result<Option<Tvf>, SqlError> {
     let [from] = select.from.as_slice() else {
         return Ok(None);
     };
@@ -181,7 +182,7 @@ fn tvf_of(select: &Select) -> Result<Option<Tvf>, String> {
     let parsed = Parser::new(&GenericDialect {})
         .try_with_sql(&format!("SELECT * FROM {table}{alias} GROUP BY {window}"))
         .and_then(|mut p| p.parse_query())
-        .map_err(|e| format!("{}: {e}", shape()))?;
+        .map_err(|e| SqlError::Invalid(format!("{}: {e}", shape())))?;
     let SetExpr::Select(rewritten) = *parsed.body else {
         return Err(shape());
     };
@@ -203,7 +204,7 @@ fn tvf_of(select: &Select) -> Result<Option<Tvf>, String> {
 ///
 /// # Errors
 /// A TVF of the wrong shape, or a session TVF (whose windows depend on other rows).
-pub(super) fn assignment(select: &mut Select) -> Result<Option<AssignSpec>, String> {
+pub(super) fn assignment(select: &mut Select) -> Result<Option<AssignSpec>, SqlError> {
     let Some(tvf) = tvf_of(select)? else {
         return Ok(None);
     };
@@ -228,7 +229,7 @@ pub(super) fn assignment(select: &mut Select) -> Result<Option<AssignSpec>, Stri
     }))
 }
 
-fn rewrite_select(select: &mut Select) -> Result<(), String> {
+fn rewrite_select(select: &mut Select) -> Result<(), SqlError> {
     let Some(tvf) = tvf_of(select)? else {
         return Ok(());
     };

@@ -16,6 +16,7 @@
 //! that, the union's time column is each query's source watermark column, unchanged (the
 //! first query names it as its source does; the others may rename it).
 
+use crate::sql::error::SqlError;
 use datafusion::sql::sqlparser::ast::{
     Expr, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias,
 };
@@ -39,8 +40,8 @@ pub(super) fn is_union(query: &Query) -> bool {
 
 /// The `SELECT`s of `query`'s `UNION ALL`s, in order, each with the query's `WITH`
 /// (and anything else around the union, which the lowering of each refuses).
-pub(super) fn union_branches(query: &Query) -> Result<Vec<Query>, String> {
-    fn collect(body: &SetExpr, out: &mut Vec<SetExpr>) -> Result<(), String> {
+pub(super) fn union_branches(query: &Query) -> Result<Vec<Query>, SqlError> {
+    fn collect(body: &SetExpr, out: &mut Vec<SetExpr>) -> Result<(), SqlError> {
         match body {
             SetExpr::SetOperation {
                 op: SetOperator::Union,
@@ -127,7 +128,7 @@ pub(super) fn lower<'a>(
     subquery: &Query,
     alias: Option<&TableAlias>,
     sources: &'a [SourceTable],
-) -> Result<LoweredUnion<'a>, String> {
+) -> Result<LoweredUnion<'a>, SqlError> {
     let name = alias.map_or("union", |a| a.name.value.as_str());
     let mut streams = Vec::new();
     let mut branches = Vec::new();
@@ -164,7 +165,7 @@ pub(super) fn lower<'a>(
 
 /// The output columns of `query` (a plain query of `source`): their names, and the
 /// source column each passes unchanged.
-fn branch(query: &Query, source: &SourceTable) -> Result<Branch, String> {
+fn branch(query: &Query, source: &SourceTable) -> Result<Branch, SqlError> {
     let mut names = Vec::new();
     let mut passes = Vec::new();
     for item in &plain_select(query)?.projection {
@@ -209,7 +210,7 @@ fn branch(query: &Query, source: &SourceTable) -> Result<Branch, String> {
 pub(super) fn clocks(
     branches: &[Branch],
     time_column: &str,
-) -> Result<Vec<WatermarkInput>, String> {
+) -> Result<Vec<WatermarkInput>, SqlError> {
     let Some((first, rest)) = branches.split_first() else {
         return Ok(Vec::new());
     };
@@ -217,7 +218,7 @@ pub(super) fn clocks(
         .names
         .iter()
         .position(|n| n == time_column)
-        .ok_or_else(|| format!("the union has no column `{time_column}`"))?;
+        .ok_or_else(|| SqlError::Invalid(format!("the union has no column `{time_column}`")))?;
     if first.passes[position].as_deref() != Some(time_column) {
         return Err(unsupported(
             &format!("a window over `{time_column}`, which the UNION ALL's first query renames"),
@@ -241,14 +242,14 @@ pub(super) fn clocks(
             };
             let passed = branch.passes.get(position).cloned().flatten();
             if passed.as_deref() != Some(watermarked.as_str()) {
-                return Err(format!(
+                return Err(SqlError::Invalid(format!(
                     "the window is over the union's `{time_column}`, but query {} of the UNION \
                      ALL puts {} there, not its source's watermark column `{watermarked}` \
                      (of `{}`)",
                     i + 2,
                     passed.map_or("a computed column".to_owned(), |p| format!("`{p}`")),
                     source.name
-                ));
+                )));
             }
             Ok(WatermarkInput {
                 stream: source.checked_stream(),

@@ -22,6 +22,7 @@
 //! GROUP BY TUMBLE(date_time, INTERVAL '10' SECOND), auction;
 //! ```
 
+use crate::sql::error::SqlError;
 use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::ast::{
@@ -38,9 +39,10 @@ pub(super) type Views = BTreeMap<String, Box<Query>>;
 const DEPTH: usize = 16;
 
 /// Parses a `CREATE [TEMPORARY] VIEW` statement: its name and query.
-pub(super) fn parse(statement: &str) -> Result<(String, Box<Query>), String> {
+pub(super) fn parse(statement: &str) -> Result<(String, Box<Query>), SqlError> {
     let text = super::tvf::unwrap_table_arguments(statement);
-    let parsed = Parser::parse_sql(&GenericDialect {}, &text).map_err(|e| e.to_string())?;
+    let parsed = Parser::parse_sql(&GenericDialect {}, &text)
+        .map_err(|e| SqlError::Invalid(e.to_string()))?;
     let [Statement::CreateView(view)] = parsed.as_slice() else {
         return Err("one CREATE VIEW name AS SELECT ... statement".into());
     };
@@ -67,17 +69,17 @@ pub(super) fn parse(statement: &str) -> Result<(String, Box<Query>), String> {
 ///
 /// # Errors
 /// Views that read each other in a cycle.
-pub(super) fn expand(query: &Query, views: &Views) -> Result<Box<Query>, String> {
+pub(super) fn expand(query: &Query, views: &Views) -> Result<Box<Query>, SqlError> {
     let mut query = Box::new(query.clone());
     expand_in(&mut query, views, 0)?;
     Ok(query)
 }
 
-fn expand_in(query: &mut Query, views: &Views, depth: usize) -> Result<(), String> {
+fn expand_in(query: &mut Query, views: &Views, depth: usize) -> Result<(), SqlError> {
     if depth > DEPTH {
-        return Err(format!(
+        return Err(SqlError::Invalid(format!(
             "views read views more than {DEPTH} deep: do some read each other in a cycle?"
-        ));
+        )));
     }
     if let Some(with) = query.with.take() {
         let scoped = with_queries(with, views)?;
@@ -93,7 +95,7 @@ fn expand_in(query: &mut Query, views: &Views, depth: usize) -> Result<(), Strin
 }
 
 /// `views` and the queries a `WITH` names, which hide views of the same names.
-fn with_queries(with: With, views: &Views) -> Result<Views, String> {
+fn with_queries(with: With, views: &Views) -> Result<Views, SqlError> {
     if with.recursive {
         return Err(
             "WITH RECURSIVE: a query that reads its own rows has no incremental form here; \
@@ -105,10 +107,10 @@ fn with_queries(with: With, views: &Views) -> Result<Views, String> {
     for cte in with.cte_tables {
         let name = cte.alias.name.value.clone();
         if !cte.alias.columns.is_empty() {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "WITH {name} (columns) AS (...): name the columns in its query \
                  (`expr AS name`)"
-            ));
+            )));
         }
         let mut query = cte.query;
         super::group_by::rewrite(&mut query)?;
@@ -118,7 +120,7 @@ fn with_queries(with: With, views: &Views) -> Result<Views, String> {
     Ok(scoped)
 }
 
-fn expand_tables(from: &mut TableWithJoins, views: &Views, depth: usize) -> Result<(), String> {
+fn expand_tables(from: &mut TableWithJoins, views: &Views, depth: usize) -> Result<(), SqlError> {
     expand_factor(&mut from.relation, views, depth)?;
     for join in &mut from.joins {
         expand_factor(&mut join.relation, views, depth)?;
@@ -126,7 +128,7 @@ fn expand_tables(from: &mut TableWithJoins, views: &Views, depth: usize) -> Resu
     Ok(())
 }
 
-fn expand_factor(factor: &mut TableFactor, views: &Views, depth: usize) -> Result<(), String> {
+fn expand_factor(factor: &mut TableFactor, views: &Views, depth: usize) -> Result<(), SqlError> {
     match factor {
         TableFactor::Table {
             name,

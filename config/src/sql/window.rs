@@ -2,6 +2,7 @@
 //! to the arguments' projection, the window and the select list's order and names; the
 //! output modes of its table, and `HAVING` over its rows.
 
+use crate::sql::error::SqlError;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -141,7 +142,7 @@ pub(super) fn lower_window(
     items: &[SelectItem],
     input: &Input,
     changelog: bool,
-) -> Result<Aggregated, String> {
+) -> Result<Aggregated, SqlError> {
     let global = changelog || sink.mode == OutputMode::Update;
     let Grouping {
         kind,
@@ -284,7 +285,11 @@ fn emitted(
 
 /// Checks an aggregate over an aggregate's changelog (`inner`, its GROUP BY keys): each
 /// aggregate must take an old row's value back out, and the keys must be the inner ones.
-fn retractable(aggregates: &[Aggregate], keys: &[String], inner: &[String]) -> Result<(), String> {
+fn retractable(
+    aggregates: &[Aggregate],
+    keys: &[String],
+    inner: &[String],
+) -> Result<(), SqlError> {
     if let Some(a) = aggregates.iter().find(|a| {
         matches!(
             a.function,
@@ -327,7 +332,7 @@ fn as_strs(columns: &[(String, String)]) -> Vec<(&str, &str)> {
 /// The columns an update-mode table is merged on, as the select list names them: the
 /// window's start (and end, when selected, except for a session, whose end moves) and
 /// every key.
-fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<String>, String> {
+fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<String>, SqlError> {
     let session = matches!(spec.kind, WindowKind::Session { .. });
     let cumulating = matches!(spec.kind, WindowKind::Cumulating { .. });
     if cumulating && !outputs.iter().any(|(o, _)| matches!(o, Output::End)) {
@@ -361,7 +366,7 @@ fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<Str
         })
         .collect();
     if !start || !missing.is_empty() {
-        return Err(format!(
+        return Err(SqlError::Invalid(format!(
             "'output-mode' = 'update' merges each window's row by the window and its keys: \
              select window_start (for a window; Spark's `window` struct is not a column \
              a table merges on, so add `window.start AS window_start`) and every GROUP BY \
@@ -371,7 +376,7 @@ fn merge_keys(outputs: &[(Output, String)], spec: &WindowSpec) -> Result<Vec<Str
             } else {
                 format!(" (missing: {missing:?})")
             }
-        ));
+        )));
     }
     Ok(keys)
 }
@@ -384,7 +389,7 @@ fn grouping(
     source: &SourceTable,
     input: &Input,
     global: bool,
-) -> Result<Grouping, String> {
+) -> Result<Grouping, SqlError> {
     let mut window = None;
     let mut keys = Vec::new();
     let mut computed = Vec::new();
@@ -493,9 +498,9 @@ fn grouping(
         ));
     };
     if &time_column != watermarked {
-        return Err(format!(
+        return Err(SqlError::Invalid(format!(
             "the window is over `{time_column}`, but the watermark is for `{watermarked}`"
-        ));
+        )));
     }
     Ok(Grouping {
         kind,

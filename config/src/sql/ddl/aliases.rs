@@ -23,6 +23,7 @@
 //! refused with the reason; any other unknown option is refused by the connector's
 //! settings, naming the options it takes.
 
+use crate::sql::error::SqlError;
 use std::collections::BTreeMap;
 
 /// `options` of a `connector` source with Flink's and Spark's names written as sluice's.
@@ -32,7 +33,7 @@ use std::collections::BTreeMap;
 pub(super) fn translate(
     connector: &str,
     options: BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, SqlError> {
     let mut t = Translation {
         rest: options,
         out: BTreeMap::new(),
@@ -76,11 +77,11 @@ pub(super) fn translate(
 }
 
 /// Sets `key`, refusing it given twice (under two of its names).
-fn set(out: &mut BTreeMap<String, String>, key: &str, value: String) -> Result<(), String> {
+fn set(out: &mut BTreeMap<String, String>, key: &str, value: String) -> Result<(), SqlError> {
     if out.insert(key.to_owned(), value).is_some() {
-        return Err(format!(
+        return Err(SqlError::Invalid(format!(
             "the option '{key}' is given twice, under two names"
-        ));
+        )));
     }
     Ok(())
 }
@@ -93,7 +94,7 @@ struct Translation {
 
 impl Translation {
     /// Reads the option `from` as sluice's `to`, its value written by `value`.
-    fn rename(&mut self, from: &str, to: &str, value: fn(&str) -> String) -> Result<(), String> {
+    fn rename(&mut self, from: &str, to: &str, value: fn(&str) -> String) -> Result<(), SqlError> {
         match self.rest.remove(from) {
             Some(v) => set(&mut self.out, to, value(&v)),
             None => Ok(()),
@@ -101,7 +102,7 @@ impl Translation {
     }
 
     /// Topics, brokers, group and format, under Flink's and Spark's names.
-    fn kafka_names(&mut self) -> Result<(), String> {
+    fn kafka_names(&mut self) -> Result<(), SqlError> {
         if let Some(topic) = self.rest.remove("topic") {
             set(&mut self.out, "topics", json_list(topic.split(';')))?;
         }
@@ -123,7 +124,7 @@ impl Translation {
     }
 
     /// Flink's `scan.startup.mode`, as `starting-offsets`.
-    fn flink_startup(&mut self) -> Result<(), String> {
+    fn flink_startup(&mut self) -> Result<(), SqlError> {
         let Some(mode) = self.rest.remove("scan.startup.mode") else {
             return Ok(());
         };
@@ -147,17 +148,17 @@ impl Translation {
                 );
             }
             other => {
-                return Err(format!(
+                return Err(SqlError::Invalid(format!(
                     "'scan.startup.mode' = '{other}': earliest-offset, latest-offset, \
                      timestamp or specific-offsets"
-                ));
+                )));
             }
         };
         set(&mut self.out, "starting-offsets", starting)
     }
 
     /// Flink's `scan.bounded.mode`, as `ending-offsets`.
-    fn flink_bounded(&mut self) -> Result<(), String> {
+    fn flink_bounded(&mut self) -> Result<(), SqlError> {
         let Some(mode) = self.rest.remove("scan.bounded.mode") else {
             return Ok(());
         };
@@ -166,17 +167,17 @@ impl Translation {
             "latest-offset" => "latest".to_owned(),
             "specific-offsets" => self.specific_offsets("scan.bounded")?,
             other => {
-                return Err(format!(
+                return Err(SqlError::Invalid(format!(
                     "'scan.bounded.mode' = '{other}': unbounded, latest-offset or \
                      specific-offsets"
-                ));
+                )));
             }
         };
         set(&mut self.out, "ending-offsets", ending)
     }
 
     /// The offsets of `'<scan>.mode' = 'specific-offsets'`, from `<scan>.specific-offsets`.
-    fn specific_offsets(&mut self, scan: &str) -> Result<String, String> {
+    fn specific_offsets(&mut self, scan: &str) -> Result<String, SqlError> {
         let offsets = self
             .rest
             .remove(&format!("{scan}.specific-offsets"))
@@ -187,7 +188,7 @@ impl Translation {
     }
 
     /// Spark's `startingOffsets`, `startingTimestamp` and `endingOffsets`.
-    fn spark_offsets(&mut self) -> Result<(), String> {
+    fn spark_offsets(&mut self) -> Result<(), SqlError> {
         self.rename("startingOffsets", "starting-offsets", spark_offsets)?;
         if let Some(ms) = self.rest.remove("startingTimestamp") {
             let at = format!("{{\"timestamp\": {}}}", millis(&ms)?);
@@ -197,21 +198,21 @@ impl Translation {
     }
 
     /// Refuses Flink's JSON options that would drop or fail on bad records.
-    fn refuse_json_options(&mut self) -> Result<(), String> {
+    fn refuse_json_options(&mut self) -> Result<(), SqlError> {
         for key in ["json.ignore-parse-errors", "json.fail-on-missing-field"] {
             if self.rest.remove(key).is_some() {
-                return Err(format!(
+                return Err(SqlError::Invalid(format!(
                     "'{key}': a record that does not decode, or lacks a NOT NULL field, \
                      goes to the dead-letter table with its reason and offset, never \
                      dropped and never failing the job; leave the option out"
-                ));
+                )));
             }
         }
         Ok(())
     }
 
     /// Flink's Kinesis options.
-    fn kinesis(&mut self) -> Result<(), String> {
+    fn kinesis(&mut self) -> Result<(), SqlError> {
         for (flink, ours) in [
             ("aws.region", "region"),
             ("aws.endpoint", "endpoint"),
@@ -229,9 +230,9 @@ impl Translation {
             "TRIM_HORIZON" => "trim-horizon",
             "AT_TIMESTAMP" => "at-timestamp",
             other => {
-                return Err(format!(
+                return Err(SqlError::Invalid(format!(
                     "'scan.stream.initpos' = '{other}': LATEST, TRIM_HORIZON or AT_TIMESTAMP"
-                ));
+                )));
             }
         };
         set(&mut self.out, "starting-position", ours.to_owned())
@@ -275,10 +276,10 @@ fn json_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Milliseconds since the epoch.
-fn millis(text: &str) -> Result<i64, String> {
+fn millis(text: &str) -> Result<i64, SqlError> {
     text.trim()
         .parse()
-        .map_err(|_| format!("`{text}`: milliseconds since the epoch"))
+        .map_err(|_| SqlError::Invalid(format!("`{text}`: milliseconds since the epoch")))
 }
 
 /// Spark's `startingOffsets` or `endingOffsets`: `earliest`, `latest`, or a JSON object of
@@ -293,7 +294,7 @@ fn spark_offsets(value: &str) -> String {
 }
 
 /// Flink's `partition:0,offset:42;partition:1,offset:300`, over the one topic of `out`.
-fn flink_offsets(out: &BTreeMap<String, String>, text: &str) -> Result<String, String> {
+fn flink_offsets(out: &BTreeMap<String, String>, text: &str) -> Result<String, SqlError> {
     let topic = out
         .get("topics")
         .and_then(|t| serde_norway::from_str::<Vec<String>>(t).ok())
@@ -311,9 +312,9 @@ fn flink_offsets(out: &BTreeMap<String, String>, text: &str) -> Result<String, S
             }
         }
         let (Some(p), Some(o)) = (partition, offset) else {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "specific offsets `{text}`: partition:0,offset:42;partition:1,offset:300"
-            ));
+            )));
         };
         partitions.push(format!("\"{p}\": {o}"));
     }
@@ -431,7 +432,7 @@ mod tests {
             ),
         ] {
             let err = translate("kafka", options(&pairs)).unwrap_err();
-            assert!(err.contains(expected), "{pairs:?}: {err}");
+            assert!(err.to_string().contains(expected), "{pairs:?}: {err}");
         }
     }
 

@@ -5,23 +5,27 @@
 //! rules, so that queries, rules and the `WATERMARK` read it as any column. Its type is
 //! the expression's.
 
+use crate::sql::error::SqlError;
+
 /// Takes the computed columns `(name, SQL)` out of `statement`'s column list: an entry of
 /// the form `name AS expression`, in order. A name declared twice is refused.
 ///
 /// # Errors
 /// An entry `name AS` without an expression.
-pub(super) fn split(statement: &str) -> Result<(String, Vec<(String, String)>), String> {
+pub(super) fn split(statement: &str) -> Result<(String, Vec<(String, String)>), SqlError> {
     let (body, computed) = super::take_entries(statement, computed_column)?;
     for (i, (name, _)) in computed.iter().enumerate() {
         if computed[..i].iter().any(|(n, _)| n == name) {
-            return Err(format!("computed column `{name}` is declared twice"));
+            return Err(SqlError::Invalid(format!(
+                "computed column `{name}` is declared twice"
+            )));
         }
     }
     Ok((body, computed))
 }
 
 /// `name AS expression` as `(name, expression)`; `None` for any other entry.
-fn computed_column(entry: &str) -> Result<Option<(String, String)>, String> {
+fn computed_column(entry: &str) -> Result<Option<(String, String)>, SqlError> {
     let mut words = entry.splitn(3, char::is_whitespace);
     let (Some(name), Some(r#as)) = (words.next(), words.next()) else {
         return Ok(None);
@@ -31,10 +35,10 @@ fn computed_column(entry: &str) -> Result<Option<(String, String)>, String> {
     }
     let expression = words.next().unwrap_or_default().trim();
     if expression.is_empty() {
-        return Err(format!(
+        return Err(SqlError::Invalid(format!(
             "`{entry}`: a computed column is `name AS expression` (`ts AS \
              TO_TIMESTAMP_LTZ(ts_ms, 3)`)"
-        ));
+        )));
     }
     Ok(Some((
         name.trim_matches(|c| c == '"' || c == '`').to_owned(),
@@ -69,11 +73,13 @@ mod tests {
         assert!(
             split("CREATE TABLE t (a AS 1, a AS 2)")
                 .unwrap_err()
+                .to_string()
                 .contains("twice")
         );
         assert!(
             split("CREATE TABLE t (a AS)")
                 .unwrap_err()
+                .to_string()
                 .contains("name AS expression")
         );
     }

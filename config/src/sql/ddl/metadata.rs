@@ -16,6 +16,8 @@
 //! query only reads. The other keys of Flink (`leader-epoch`, `timestamp-type`) are
 //! refused, as are metadata columns of other connectors.
 
+use crate::sql::error::SqlError;
+
 /// Each metadata key: the Kafka source's column that holds it, and the
 /// `metadata-columns` entry that asks the source for it (none for the coordinates).
 const KEYS: [(&str, &str, Option<&str>); 6] = [
@@ -76,17 +78,17 @@ pub(super) fn read(
     connector: &str,
     metadata: &[Metadata],
     options: &mut std::collections::BTreeMap<String, serde_norway::Value>,
-) -> Result<(), String> {
+) -> Result<(), SqlError> {
     if metadata.is_empty() {
         return Ok(());
     }
     if connector != "kafka" {
-        return Err(format!(
+        return Err(SqlError::Invalid(format!(
             "a metadata column (`{} ... METADATA`) reads a Kafka record's metadata; a \
              `{connector}` table has none (its rows' `source`, `partition` and `offset` \
              columns name where they came from)",
             metadata[0].name
-        ));
+        )));
     }
     if options.contains_key("metadata-columns") {
         return Err(
@@ -111,12 +113,12 @@ pub(super) fn read(
 ///
 /// # Errors
 /// A metadata key the Kafka source does not give, or a malformed entry.
-pub(super) fn split(statement: &str) -> Result<(String, Vec<Metadata>), String> {
+pub(super) fn split(statement: &str) -> Result<(String, Vec<Metadata>), SqlError> {
     super::take_entries(statement, metadata_column)
 }
 
 /// `name TYPE METADATA [FROM 'key'] [VIRTUAL]`; `None` for any other entry.
-fn metadata_column(entry: &str) -> Result<Option<Metadata>, String> {
+fn metadata_column(entry: &str) -> Result<Option<Metadata>, SqlError> {
     let words: Vec<&str> = entry.split_whitespace().collect();
     let Some(at) = words
         .iter()
@@ -137,17 +139,17 @@ fn metadata_column(entry: &str) -> Result<Option<Metadata>, String> {
         [] => name.clone(),
         [from, key] if from.eq_ignore_ascii_case("from") => key.trim_matches('\'').to_owned(),
         _ => {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "`{entry}`: a metadata column is `name TYPE METADATA [FROM 'key'] [VIRTUAL]`"
-            ));
+            )));
         }
     };
     let Some(&(_, column, wanted)) = KEYS.iter().find(|(k, _, _)| *k == key) else {
         let known: Vec<&str> = KEYS.iter().map(|(k, _, _)| *k).collect();
-        return Err(format!(
+        return Err(SqlError::Invalid(format!(
             "`{entry}`: the Kafka source gives the metadata {}; not `{key}`",
             known.join(", ")
-        ));
+        )));
     };
     Ok(Some(Metadata {
         name,
@@ -181,8 +183,8 @@ mod tests {
             ]
         );
         let err = split("CREATE TABLE t (e INT METADATA FROM 'leader-epoch')").unwrap_err();
-        assert!(err.contains("not `leader-epoch`"), "{err}");
+        assert!(err.to_string().contains("not `leader-epoch`"), "{err}");
         let err = split("CREATE TABLE t (e INT METADATA 'x')").unwrap_err();
-        assert!(err.contains("METADATA [FROM 'key']"), "{err}");
+        assert!(err.to_string().contains("METADATA [FROM 'key']"), "{err}");
     }
 }

@@ -1,12 +1,13 @@
 //! A source table's `WATERMARK FOR ts AS ts - INTERVAL ...` clause: its event-time column
 //! and delay.
 
+use crate::sql::error::SqlError;
 use std::time::Duration;
 
 use super::super::window::interval;
 
 /// Takes the `WATERMARK FOR ...` entry out of the column list.
-pub(super) fn split(statement: &str) -> Result<(String, Option<String>), String> {
+pub(super) fn split(statement: &str) -> Result<(String, Option<String>), SqlError> {
     let (body, watermarks) = super::take_entries(statement, |e| {
         Ok(e.to_ascii_uppercase()
             .starts_with("WATERMARK ")
@@ -23,26 +24,30 @@ pub(super) fn of(
     clause: &str,
     columns: &[(String, String, bool)],
     computed: &[(String, String)],
-) -> Result<(String, Duration), String> {
+) -> Result<(String, Duration), SqlError> {
     let expected = "WATERMARK FOR ts AS ts - INTERVAL '10' MINUTE";
     let words: Vec<&str> = clause.split_whitespace().collect();
     if words.len() < 4
         || !words[1].eq_ignore_ascii_case("for")
         || !words[3].eq_ignore_ascii_case("as")
     {
-        return Err(format!("`{clause}`: {expected}"));
+        return Err(SqlError::Invalid(format!("`{clause}`: {expected}")));
     }
     let column = words[2].trim_matches('"').to_owned();
     match columns.iter().find(|c| c.0 == column) {
         Some((_, ty, _)) if ty == "timestamp" => {}
         Some(_) => {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "`{clause}`: the column `{column}` is not a TIMESTAMP"
-            ));
+            )));
         }
         // A computed column's type is its expression's, checked when the plan compiles.
         None if columns.is_empty() || computed.iter().any(|c| c.0 == column) => {}
-        None => return Err(format!("`{clause}`: no column `{column}`")),
+        None => {
+            return Err(SqlError::Invalid(format!(
+                "`{clause}`: no column `{column}`"
+            )));
+        }
     }
     let rest = words[4..].join(" ");
     let rest = rest.trim();
@@ -53,7 +58,7 @@ pub(super) fn of(
             .strip_prefix(words[2])
             .map(str::trim)
             .and_then(|r| r.strip_prefix('-'))
-            .ok_or_else(|| format!("`{clause}`: {expected}"))?;
+            .ok_or_else(|| SqlError::Invalid(format!("`{clause}`: {expected}")))?;
         interval(interval_sql.trim())?
     };
     Ok((column, delay))

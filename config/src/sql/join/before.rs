@@ -3,6 +3,7 @@
 //! computed keys, and the conditions on both sides that an outer join evaluates over its
 //! pairs (see the [module docs](super)).
 
+use crate::sql::error::SqlError;
 use datafusion::sql::sqlparser::ast::{Expr, Ident, visit_expressions_mut};
 
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
@@ -84,7 +85,7 @@ pub(super) fn on_clause(
     sides: &[Side<'_>; 2],
     condition: &mut Condition,
     selection: &mut Option<Expr>,
-) -> Result<BeforeJoin, String> {
+) -> Result<BeforeJoin, SqlError> {
     let mut before = BeforeJoin::default();
     let mut filters = Vec::new();
     let mut gates: [Vec<Expr>; 2] = Default::default();
@@ -188,7 +189,7 @@ pub(super) fn push_down(
     kind: StreamJoinKind,
     sides: &[Side<'_>; 2],
     pushed: &mut [Vec<Expr>; 2],
-) -> Result<Option<Expr>, String> {
+) -> Result<Option<Expr>, SqlError> {
     let Some(selection) = selection else {
         return Ok(None);
     };
@@ -214,7 +215,7 @@ fn filtered_side(
     condition: &Expr,
     sides: &[Side; 2],
     allowed: &[usize],
-) -> Result<Option<usize>, String> {
+) -> Result<Option<usize>, SqlError> {
     let read = condition::read_sides(condition, sides)?;
     Ok(match read.as_slice() {
         [side] if allowed.contains(side) && !sides[*side].windowed => Some(*side),

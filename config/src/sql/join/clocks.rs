@@ -1,6 +1,7 @@
 //! What a window over a join's rows needs of the join: a watermark clock per side, each
 //! with the join's bound added to its delay.
 
+use crate::sql::error::SqlError;
 use std::time::Duration;
 
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
@@ -44,7 +45,7 @@ impl JoinClocks {
         plan: PlanBuilder,
         name: &str,
         time_column: &str,
-    ) -> Result<(PlanBuilder, String, Duration, WatermarkInput), String> {
+    ) -> Result<(PlanBuilder, String, Duration, WatermarkInput), SqlError> {
         let not_yet = |what: &str, why: &str| Err(unsupported(what, why));
         if self.spec.left_until.is_some() {
             return not_yet(
@@ -66,11 +67,11 @@ impl JoinClocks {
             let nulls = self.spec.kind.keeps_unmatched_left();
             (right, left, us(-self.spec.min_offset_us), nulls)
         } else {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "a window over a join's rows is over one side's event time, `{}.{}` or \
                  `{}.{}`, not `{time_column}`",
                 left.0, left.2, right.0, right.2
-            ));
+            )));
         };
         if nulls {
             return not_yet(

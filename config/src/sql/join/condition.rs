@@ -1,6 +1,7 @@
 //! The `ON` clause of a stream–stream join (and an inner join's time bounds in `WHERE`):
 //! its keys, and its bounds on the two sides' event times.
 
+use crate::sql::error::SqlError;
 use std::collections::BTreeSet;
 
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, SelectItem, visit_expressions};
@@ -33,7 +34,7 @@ struct Term {
 }
 
 impl Condition {
-    pub(super) fn add(&mut self, e: &Expr, sides: &[Side; 2]) -> Result<(), String> {
+    pub(super) fn add(&mut self, e: &Expr, sides: &[Side; 2]) -> Result<(), SqlError> {
         let what = || {
             unsupported(
                 &format!("ON ... {e}"),
@@ -49,9 +50,9 @@ impl Condition {
                 high,
             } => {
                 let terms = |a: &Expr, b: &Expr| Ok((term(a, sides)?, term(b, sides)?));
-                let (t, lo) = terms(expr, low).map_err(|_: String| what())?;
+                let (t, lo) = terms(expr, low).map_err(|_: SqlError| what())?;
                 self.bound(t, &BinaryOperator::GtEq, lo, sides)?;
-                let (t, hi) = terms(expr, high).map_err(|_: String| what())?;
+                let (t, hi) = terms(expr, high).map_err(|_: SqlError| what())?;
                 self.bound(t, &BinaryOperator::LtEq, hi, sides)
             }
             Expr::BinaryOp { left, op, right } => match op {
@@ -89,7 +90,7 @@ impl Condition {
         op: &BinaryOperator,
         b: Term,
         sides: &[Side; 2],
-    ) -> Result<(), String> {
+    ) -> Result<(), SqlError> {
         if self.until_bound(&a, op, &b, sides)? {
             return Ok(());
         }
@@ -100,20 +101,20 @@ impl Condition {
             }
             match &self.time[t.side] {
                 Some(time) if *time != t.column => {
-                    return Err(format!(
+                    return Err(SqlError::Invalid(format!(
                         "the join bounds both `{}.{time}` and `{}.{}`; bound one event time \
                          of each side",
                         side.alias, side.alias, t.column
-                    ));
+                    )));
                 }
                 _ => {}
             }
         }
         if a.side == b.side {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "a bound compares `{}` with itself; compare the two sides' event times",
                 sides[a.side].alias
-            ));
+            )));
         }
         for t in [&a, &b] {
             self.time[t.side] = Some(t.column.clone());
@@ -142,7 +143,7 @@ impl Condition {
         op: &BinaryOperator,
         b: &Term,
         sides: &[Side; 2],
-    ) -> Result<bool, String> {
+    ) -> Result<bool, SqlError> {
         // As `right op left`.
         let (right, op, left) = match (a.side, b.side) {
             (1, 0) => (a, op.clone(), b),
@@ -176,18 +177,18 @@ impl Condition {
         if let Some(time) = &self.time[1]
             && *time != right.column
         {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "the join bounds both `{}.{time}` and `{}.{}`; bound one event time of each side",
                 right_side.alias, right_side.alias, right.column
-            ));
+            )));
         }
         if let Some(until) = &self.until
             && *until != left.column
         {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "the join bounds `{}.{}` above by both `{}.{until}` and `{}.{}`; bound it once",
                 right_side.alias, right.column, left_side.alias, left_side.alias, left.column
-            ));
+            )));
         }
         self.time[1] = Some(right.column.clone());
         self.until = Some(left.column.clone());
@@ -260,7 +261,7 @@ impl Condition {
         &mut self,
         selection: Option<Expr>,
         sides: &[Side; 2],
-    ) -> Result<Option<Expr>, String> {
+    ) -> Result<Option<Expr>, SqlError> {
         self.take(selection, sides, Self::is_bound)
     }
 
@@ -270,7 +271,7 @@ impl Condition {
         &mut self,
         selection: Option<Expr>,
         sides: &[Side; 2],
-    ) -> Result<Option<Expr>, String> {
+    ) -> Result<Option<Expr>, SqlError> {
         self.take(selection, sides, |_, e, sides| match e {
             Expr::BinaryOp {
                 left,
@@ -290,7 +291,7 @@ impl Condition {
         selection: Option<Expr>,
         sides: &[Side; 2],
         wanted: impl Fn(&Self, &Expr, &[Side; 2]) -> bool,
-    ) -> Result<Option<Expr>, String> {
+    ) -> Result<Option<Expr>, SqlError> {
         let Some(selection) = selection else {
             return Ok(None);
         };
@@ -365,7 +366,7 @@ pub(super) enum Conjunct {
 ///
 /// # Errors
 /// A column of neither side, or of both without a qualifier.
-pub(super) fn classify(e: &Expr, sides: &[Side; 2]) -> Result<Conjunct, String> {
+pub(super) fn classify(e: &Expr, sides: &[Side; 2]) -> Result<Conjunct, SqlError> {
     if let Expr::BinaryOp {
         left,
         op: BinaryOperator::Eq,
@@ -403,7 +404,7 @@ pub(super) fn classify(e: &Expr, sides: &[Side; 2]) -> Result<Conjunct, String> 
 }
 
 /// The sides whose columns `e` reads, in order.
-pub(super) fn read_sides(e: &Expr, sides: &[Side; 2]) -> Result<Vec<usize>, String> {
+pub(super) fn read_sides(e: &Expr, sides: &[Side; 2]) -> Result<Vec<usize>, SqlError> {
     let mut read = BTreeSet::new();
     let mut failure = None;
     let _ = visit_expressions(e, |e| {
@@ -420,13 +421,15 @@ pub(super) fn read_sides(e: &Expr, sides: &[Side; 2]) -> Result<Vec<usize>, Stri
 }
 
 /// The side and column that `e` names, if it is a column: `a.col`, or `col` of one side.
-pub(super) fn column_of(e: &Expr, sides: &[Side; 2]) -> Result<Option<(usize, String)>, String> {
+pub(super) fn column_of(e: &Expr, sides: &[Side; 2]) -> Result<Option<(usize, String)>, SqlError> {
     match e {
         Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
             let side = sides
                 .iter()
                 .position(|s| s.alias == ids[0].value)
-                .ok_or_else(|| format!("`{e}`: no side of the join goes by `{}`", ids[0]))?;
+                .ok_or_else(|| {
+                    SqlError::Invalid(format!("`{e}`: no side of the join goes by `{}`", ids[0]))
+                })?;
             Ok(Some((side, ids[1].value.clone())))
         }
         Expr::Identifier(id) => Ok(owner(&id.value, sides)?.map(|side| (side, id.value.clone()))),
@@ -447,7 +450,7 @@ fn is_until(left: &Term, right: &Term, sides: &[Side; 2]) -> bool {
 }
 
 /// `e` as a column of one side plus a constant interval.
-fn term(e: &Expr, sides: &[Side; 2]) -> Result<Term, String> {
+fn term(e: &Expr, sides: &[Side; 2]) -> Result<Term, SqlError> {
     match e {
         Expr::Nested(inner) => term(inner, sides),
         Expr::BinaryOp { left, op, right }
@@ -467,7 +470,9 @@ fn term(e: &Expr, sides: &[Side; 2]) -> Result<Term, String> {
             let side = sides
                 .iter()
                 .position(|s| s.alias == ids[0].value)
-                .ok_or_else(|| format!("`{e}`: no side of the join goes by `{}`", ids[0]))?;
+                .ok_or_else(|| {
+                    SqlError::Invalid(format!("`{e}`: no side of the join goes by `{}`", ids[0]))
+                })?;
             Ok(Term {
                 side,
                 column: ids[1].value.clone(),
@@ -475,17 +480,18 @@ fn term(e: &Expr, sides: &[Side; 2]) -> Result<Term, String> {
             })
         }
         Expr::Identifier(id) => {
-            let side = owner(&id.value, sides)?
-                .ok_or_else(|| format!("`{id}` is a column of neither side of the join"))?;
+            let side = owner(&id.value, sides)?.ok_or_else(|| {
+                SqlError::Invalid(format!("`{id}` is a column of neither side of the join"))
+            })?;
             Ok(Term {
                 side,
                 column: id.value.clone(),
                 offset: 0,
             })
         }
-        other => Err(format!(
+        other => Err(SqlError::Invalid(format!(
             "`{other}`: a column of one side (`a.col`), or its event time plus or minus an \
              INTERVAL"
-        )),
+        ))),
     }
 }

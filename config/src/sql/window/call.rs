@@ -1,6 +1,7 @@
 //! The window function of a `GROUP BY` (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`, Spark's
 //! `window` and `session_window`) and the lengths of time it takes.
 
+use crate::sql::error::SqlError;
 use std::time::Duration;
 
 use datafusion::sql::sqlparser::ast::{Expr, FunctionArgExpr};
@@ -25,7 +26,7 @@ pub(in crate::sql) struct WindowCall {
 /// whose gap may be an expression, ...): its kind, time column and offset (how far past
 /// the Unix epoch its windows start, taken modulo their period, so Spark's negative
 /// `startTime` works too); `None` for anything else.
-pub(in crate::sql) fn window_call(e: &Expr) -> Result<Option<WindowCall>, String> {
+pub(in crate::sql) fn window_call(e: &Expr) -> Result<Option<WindowCall>, SqlError> {
     let Expr::Function(f) = e else {
         return Ok(None);
     };
@@ -48,7 +49,7 @@ pub(in crate::sql) fn window_call(e: &Expr) -> Result<Option<WindowCall>, String
         "window" => "window(ts, '5 minutes'[, '1 minute'[, '15 seconds']])",
         _ => "session_window(ts, '30 minutes')",
     };
-    let wrong = || format!("`{e}`: {usage}");
+    let wrong = || SqlError::Invalid(format!("`{e}`: {usage}"));
     let Some((column, rest)) = args.split_first() else {
         return Err(wrong());
     };
@@ -87,10 +88,10 @@ pub(in crate::sql) fn window_call(e: &Expr) -> Result<Option<WindowCall>, String
             slide: *slide,
         },
         ("cumulate", [step, size]) if size.as_nanos() % step.as_nanos() != 0 => {
-            return Err(format!(
+            return Err(SqlError::Invalid(format!(
                 "{}: the size ({size:?}) must be a multiple of the step ({step:?})",
                 wrong()
-            ));
+            )));
         }
         ("cumulate", [step, size]) => WindowKind::Cumulating {
             size: *size,
@@ -125,7 +126,7 @@ pub(in crate::sql) fn window_call(e: &Expr) -> Result<Option<WindowCall>, String
 
 /// A duration in SQL that may be negative (`INTERVAL '-8' HOUR`, `'-8 hours'`), or zero:
 /// whether it is negative, and its length.
-fn signed_interval(sql: &str) -> Result<(bool, Duration), String> {
+fn signed_interval(sql: &str) -> Result<(bool, Duration), SqlError> {
     let negative = sql.contains("'-") || sql.trim_start().starts_with('-');
     let unsigned = sql.replacen("'-", "'", 1);
     let unsigned = unsigned.trim_start().trim_start_matches('-');
@@ -140,13 +141,13 @@ fn signed_interval(sql: &str) -> Result<(bool, Duration), String> {
 }
 
 /// A duration in SQL: `INTERVAL '10' MINUTE`, `INTERVAL '10 minutes'` or `'10 minutes'`.
-pub(in crate::sql) fn interval(sql: &str) -> Result<Duration, String> {
+pub(in crate::sql) fn interval(sql: &str) -> Result<Duration, SqlError> {
     let text = sql.trim();
     let body = match text.get(..8) {
         Some(head) if head.eq_ignore_ascii_case("interval") => text[8..].trim(),
         _ => text,
     };
-    let expected = || format!("`{sql}`: an interval like INTERVAL '10' MINUTE");
+    let expected = || SqlError::Invalid(format!("`{sql}`: an interval like INTERVAL '10' MINUTE"));
     // Spark SQL's `INTERVAL 10 MINUTES` is `INTERVAL '10' MINUTES`.
     let (value, unit) = match body.strip_prefix('\'') {
         Some(rest) => rest.split_once('\'').ok_or_else(expected)?,
@@ -172,13 +173,14 @@ pub(in crate::sql) fn interval(sql: &str) -> Result<Duration, String> {
             )
     });
     if calendar {
-        return Err(format!(
+        return Err(SqlError::Invalid(format!(
             "`{sql}`: months and years have no fixed length; write days (INTERVAL '30' DAY)"
-        ));
+        )));
     }
-    let duration = humantime::parse_duration(&text).map_err(|e| format!("{}: {e}", expected()))?;
+    let duration = humantime::parse_duration(&text)
+        .map_err(|e| SqlError::Invalid(format!("{}: {e}", expected())))?;
     if duration.is_zero() {
-        return Err(format!("`{sql}`: a duration above 0"));
+        return Err(SqlError::Invalid(format!("`{sql}`: a duration above 0")));
     }
     Ok(duration)
 }
@@ -212,7 +214,10 @@ mod tests {
             "'1M'",
         ] {
             let err = interval(calendar).unwrap_err();
-            assert!(err.contains("no fixed length"), "{calendar}: {err}");
+            assert!(
+                err.to_string().contains("no fixed length"),
+                "{calendar}: {err}"
+            );
         }
         assert_eq!(interval("'1m'"), Ok(Duration::from_secs(60)));
         assert_eq!(interval("INTERVAL 90 SECONDS"), Ok(Duration::from_secs(90)));

@@ -9,6 +9,7 @@
 //! FROM events GROUP BY TUMBLE(event_time, INTERVAL '5' MINUTE), upper(user_id)
 //! ```
 
+use crate::sql::error::SqlError;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
@@ -112,7 +113,7 @@ struct Needed<'a> {
 impl Needed<'_> {
     /// Adds the aggregate `e` (an [`aggregate_call`]) named `name`, or, without a name,
     /// finds the same call already added or adds it under a hidden name; its index.
-    fn add(&mut self, e: &Expr, name: Option<String>) -> Result<usize, String> {
+    fn add(&mut self, e: &Expr, name: Option<String>) -> Result<usize, SqlError> {
         let call = e.to_string();
         if name.is_none()
             && let Some(i) = self.calls.iter().position(|c| *c == call)
@@ -120,7 +121,7 @@ impl Needed<'_> {
             return Ok(i);
         }
         let Some((function, argument)) = aggregate_call(e) else {
-            return Err(format!("`{e}` is not an aggregate"));
+            return Err(SqlError::Invalid(format!("`{e}` is not an aggregate")));
         };
         let function = match aggregate_fn(&function, e)? {
             AggregateFn::Count if is_distinct(e) => AggregateFn::CountDistinct,
@@ -128,7 +129,7 @@ impl Needed<'_> {
         };
         let filter = call_filter(e, function)?;
         if argument.is_none() && function != AggregateFn::Count {
-            return Err(format!("`{e}` needs a column"));
+            return Err(SqlError::Invalid(format!("`{e}` needs a column")));
         }
         let column = match (argument, filter) {
             (None, None) => None,
@@ -166,7 +167,7 @@ pub(super) fn selected(
     keys: &[String],
     computed: &[ComputedKey],
     global: bool,
-) -> Result<Selected, String> {
+) -> Result<Selected, SqlError> {
     let mut needed = Needed {
         target,
         aggregates: Vec::new(),
@@ -188,16 +189,16 @@ pub(super) fn selected(
         };
         let (output, default_name) = match expr {
             e if global && window_bound(e).is_some() => {
-                return Err(format!(
+                return Err(SqlError::Invalid(format!(
                     "`{e}`: the aggregate has no window in GROUP BY, so no window to select"
-                ));
+                )));
             }
             e if let Some((bound, name)) = window_bound(e) => (bound, name.to_owned()),
             e if is_window_time(e) => {
                 if global {
-                    return Err(format!(
+                    return Err(SqlError::Invalid(format!(
                         "`{e}`: the aggregate has no window in GROUP BY, so no window to select"
-                    ));
+                    )));
                 }
                 (
                     Output::Computed(window_time().to_string()),
@@ -207,16 +208,18 @@ pub(super) fn selected(
             Expr::CompoundIdentifier(ids)
                 if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case("window") =>
             {
-                return Err(format!("`{expr}`: window.start or window.end"));
+                return Err(SqlError::Invalid(format!(
+                    "`{expr}`: window.start or window.end"
+                )));
             }
             Expr::Identifier(id) if keys.contains(&id.value) => {
                 (Output::Key(id.value.clone()), id.value.clone())
             }
             Expr::Identifier(id) if is_window_struct(id) => {
                 if global {
-                    return Err(format!(
+                    return Err(SqlError::Invalid(format!(
                         "`{id}`: the aggregate has no window in GROUP BY, so no window to select"
-                    ));
+                    )));
                 }
                 (
                     Output::Computed(window_struct().to_owned()),
@@ -224,9 +227,9 @@ pub(super) fn selected(
                 )
             }
             Expr::Identifier(id) => {
-                return Err(format!(
+                return Err(SqlError::Invalid(format!(
                     "`{id}` is neither a GROUP BY key nor an aggregate (keys: {keys:?})"
-                ));
+                )));
             }
             e if let Some(key) = computed.iter().find(|k| k.sql == e.to_string()) => {
                 let alias = alias.clone().ok_or_else(|| name_it(e))?;
@@ -266,7 +269,7 @@ fn over_outputs(
     keys: &[String],
     computed: &[ComputedKey],
     needed: &mut Needed<'_>,
-) -> Result<String, String> {
+) -> Result<String, SqlError> {
     let whole = e.to_string();
     let mut e = e.clone();
     let mut hidden = Vec::new();
@@ -305,10 +308,10 @@ fn over_outputs(
             x if let Some((_, name)) = window_bound(x) => name.to_owned(),
             Expr::Identifier(id) if keys.contains(&id.value) => id.value.clone(),
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
-                failure = Some(format!(
+                failure = Some(SqlError::Invalid(format!(
                     "`{x}` in `{whole}`: a windowed query's expressions read the window's \
                      start and end, its GROUP BY keys and aggregates; `{x}` is none of them"
-                ));
+                )));
                 return ControlFlow::Break(());
             }
             _ => return ControlFlow::Continue(()),
@@ -362,7 +365,7 @@ fn is_constant(e: &Expr) -> bool {
     found.is_continue()
 }
 
-fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, String> {
+fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, SqlError> {
     Ok(match function {
         "count" => AggregateFn::Count,
         "sum" => AggregateFn::Sum,
@@ -450,9 +453,11 @@ pub(in crate::sql) fn percentile_arrays(items: &[SelectItem]) -> Vec<SelectItem>
 
 /// Spark's `percentile_approx(column, percentage)`: the percentage a number literal from
 /// 0 to 1.
-fn percentile(e: &Expr) -> Result<AggregateFn, String> {
+fn percentile(e: &Expr) -> Result<AggregateFn, SqlError> {
     let Expr::Function(f) = e else {
-        return Err(format!("`{e}`: percentile_approx(column, percentage)"));
+        return Err(SqlError::Invalid(format!(
+            "`{e}`: percentile_approx(column, percentage)"
+        )));
     };
     match function_args(&f.args).as_slice() {
         [_, FunctionArgExpr::Expr(p)] => {
@@ -461,17 +466,19 @@ fn percentile(e: &Expr) -> Result<AggregateFn, String> {
                 Some(v) => Ok(AggregateFn::ApproxPercentile {
                     per_million: (v * 1e6).round() as u32,
                 }),
-                None => Err(format!(
+                None => Err(SqlError::Invalid(format!(
                     "`{e}`: the percentage is a number from 0 to 1 (0.99 for the 99th \
                      percentile); for several, call it once per percentage"
-                )),
+                ))),
             }
         }
         [_, _, _] => Err(unsupported(
             &format!("`{e}` with an accuracy"),
             "the sketch's accuracy is fixed, within 1 % of the value; leave the accuracy out",
         )),
-        _ => Err(format!("`{e}`: percentile_approx(column, percentage)")),
+        _ => Err(SqlError::Invalid(format!(
+            "`{e}`: percentile_approx(column, percentage)"
+        ))),
     }
 }
 
@@ -485,7 +492,7 @@ fn is_distinct(e: &Expr) -> bool {
 /// `DISTINCT` runs where it changes nothing (min, max, a distinct count), and clauses
 /// inside the parentheses, several arguments, `IGNORE NULLS` and `WITHIN GROUP` are
 /// refused rather than ignored.
-fn call_filter(e: &Expr, function: AggregateFn) -> Result<Option<Expr>, String> {
+fn call_filter(e: &Expr, function: AggregateFn) -> Result<Option<Expr>, SqlError> {
     let Expr::Function(f) = e else {
         return Ok(None);
     };
@@ -514,7 +521,9 @@ fn call_filter(e: &Expr, function: AggregateFn) -> Result<Option<Expr>, String> 
             ));
         }
         if list.args.len() > 1 && !matches!(function, AggregateFn::ApproxPercentile { .. }) {
-            return Err(format!("`{e}`: these aggregates take one argument"));
+            return Err(SqlError::Invalid(format!(
+                "`{e}`: these aggregates take one argument"
+            )));
         }
     }
     if f.null_treatment.is_some() || !f.within_group.is_empty() {
