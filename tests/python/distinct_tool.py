@@ -34,7 +34,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from delta_checks import connect, lit, table_path  # noqa: E402
 from epoch_files import MINUTE, SEC, main, read_rows  # noqa: E402
-from window_assign_tool import watermarks, windows, write  # noqa: E402
+from window_assign_tool import sessions, watermarks, windows, write  # noqa: E402
 
 GAP = 40 * SEC
 
@@ -57,45 +57,11 @@ def hopping(rows):
     return groups, late
 
 
-def sessions(rows):
-    """The sessions per kind (kind, start, end, [rows]), epoch by epoch, and the rows late
-    for them."""
-    w = watermarks(rows, MINUTE)
-    last = max(r["epoch"] for r in rows)
-    open_, closed, late = {}, [], []
-    for e in range(last + 1):
-        bound = w[e - 1] if e > 0 else None
-        for r in (r for r in rows if r["epoch"] == e):
-            if bound is not None and r["t"] + GAP <= bound:
-                late.append((r["id"], 1))
-                continue
-            open_.setdefault(r["kind"], []).append((r["t"], r["t"] + GAP, [r]))
-        final = w[e] if e < last else None
-        for kind, spans in open_.items():
-            spans.sort(key=lambda s: (s[0], s[1]))
-            merged = []
-            for start, end, members in spans:
-                if merged and start < merged[-1][1]:
-                    s0, e0, m0 = merged[-1]
-                    merged[-1] = (s0, max(e0, end), m0 + members)
-                else:
-                    merged.append((start, end, members))
-            keep = []
-            for start, end, members in merged:
-                if final is not None and end <= final:
-                    closed.append((kind, start, end, members))
-                else:
-                    keep.append((start, end, members))
-            open_[kind] = keep
-    # The end of the input closes every session.
-    closed.extend((kind, s, e, m) for kind, spans in open_.items() for s, e, m in spans)
-    return closed, late
-
-
 def check(args) -> dict:
     rows = read_rows(args.dir)
     groups, late_hop = hopping(rows)
-    closed, late_sessions = sessions(rows)
+    closed, late_ids = sessions(rows, gap=lambda r: GAP)
+    late_sessions = [(i, 1) for i in late_ids]
     want = {
         "hop_distinct": sorted(
             (s, kind, len(rs), len({r["price"] for r in rs}),

@@ -153,38 +153,41 @@ def gap_of(r) -> int:
     return 3 * MINUTE if r["price"] >= 80 else 40 * SEC
 
 
-def sessions(rows):
-    """The sessions per kind, epoch by epoch, and the rows late for them."""
+def sessions(rows, gap=None):
+    """The sessions per kind, epoch by epoch, [(kind, start, end, [rows])], and the ids
+    of the rows late for them; each row's gap is gap(row) (gap_of by default)."""
+    gap = gap or gap_of
     w = watermarks(rows, MINUTE)
+    last = max(r["epoch"] for r in rows)
     open_, closed, late = {}, [], []
-    for e in range(max(r["epoch"] for r in rows) + 1):
+    for e in range(last + 1):
         bound = w[e - 1] if e > 0 else None
         for r in (r for r in rows if r["epoch"] == e):
-            start, end = r["t"], r["t"] + gap_of(r)
+            start, end = r["t"], r["t"] + gap(r)
             if bound is not None and end <= bound:
                 late.append(r["id"])
                 continue
-            open_.setdefault(r["kind"], []).append((start, end, 1))
+            open_.setdefault(r["kind"], []).append((start, end, [r]))
         final = w[e] if e < max(w) else None
         for kind, spans in open_.items():
-            spans.sort()
+            spans.sort(key=lambda s: (s[0], s[1]))
             merged = []
-            for start, end, n in spans:
+            for start, end, members in spans:
                 if merged and start < merged[-1][1]:
-                    s0, e0, n0 = merged[-1]
-                    merged[-1] = (s0, max(e0, end), n0 + n)
+                    s0, e0, m0 = merged[-1]
+                    merged[-1] = (s0, max(e0, end), m0 + members)
                 else:
-                    merged.append((start, end, n))
+                    merged.append((start, end, members))
             keep = []
-            for start, end, n in merged:
+            for start, end, members in merged:
                 if final is not None and end <= final:
-                    closed.append((kind, start, end, n))
+                    closed.append((kind, start, end, members))
                 else:
-                    keep.append((start, end, n))
+                    keep.append((start, end, members))
             open_[kind] = keep
     # The end of the input closes every session.
-    closed.extend((kind, s, e, n) for kind, spans in open_.items() for s, e, n in spans)
-    return sorted(closed), late
+    closed.extend((kind, s, e, m) for kind, spans in open_.items() for s, e, m in spans)
+    return closed, late
 
 
 def cheap(r) -> bool:
@@ -249,7 +252,7 @@ def oracle(rows):
         "top2": sorted((r["id"], r["price"], s, e, k) for r, s, e, k in top2),
         "ranked": sorted((r["id"], r["kind"], r["price"], s, k) for r, s, e, k in rank2),
         "firsts": sorted((r["id"], r["kind"], s) for r, s, e, k in first),
-        "gapped": sessions(rows)[0],
+        "gapped": sorted((k, s, e, len(m)) for k, s, e, m in sessions(rows)[0]),
         "pairs": window_join(rows)[0],
         "dearer": window_join(rows)[1],
         "late_join": window_join(rows)[2],
