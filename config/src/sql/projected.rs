@@ -127,7 +127,9 @@ impl Projected<'_> {
         let Some((time, delay)) = &self.source.watermark else {
             return Ok(None);
         };
-        if !self.columns.contains(time) {
+        let columns: Vec<&str> = self.columns.iter().map(String::as_str).collect();
+        // Names resolve whatever their case, as everywhere else.
+        if sluice_engine::key::name_index(&columns, time).is_none() {
             return Err(SqlError::Invalid(format!(
                 "the subquery `{alias}` does not select `{time}`, the event time of `{}` (its \
                  watermark's column): select it under its own name",

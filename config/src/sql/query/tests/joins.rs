@@ -734,6 +734,14 @@ fn a_window_tvf_over_a_filtered_view_joins_its_windows_with_the_source_s_waterma
     )
     .unwrap_err();
     assert!(err.contains("does not select `ts`"), "{err}");
+
+    // Its event time resolves whatever its case, as every name does.
+    joined(
+        "CREATE VIEW upper AS SELECT id, TS FROM a WHERE id > 0;\n\
+         INSERT INTO t SELECT x.id, y.v FROM upper AS x JOIN b AS y ON y.id = x.id \
+         AND y.bts BETWEEN x.ts - INTERVAL '1' MINUTE AND x.ts;",
+    )
+    .unwrap();
 }
 
 /// A side that deduplicates a source table (a view of Flink's deduplication) joins its
