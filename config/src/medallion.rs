@@ -59,6 +59,7 @@ impl JobConfig {
             let spec = JoinSpec {
                 name: j.name.clone(),
                 keys: j.on.clone(),
+                table_keys: Vec::new(),
                 kind: j.kind,
                 columns: j.columns.clone(),
                 strategy: j.effective_strategy(),

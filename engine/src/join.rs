@@ -59,8 +59,12 @@ impl JoinStrategy {
 pub struct JoinSpec {
     /// Name, for messages and the operator.
     pub name: String,
-    /// Key columns, named the same on both sides.
+    /// Key columns of the input (and of the table, unless `table_keys` names them).
     pub keys: Vec<String>,
+    /// The table's key columns, in the order of `keys`, where they are named otherwise
+    /// (a SQL join `ON o.customer_id = c.id`); empty: named as `keys`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub table_keys: Vec<String>,
     /// Inner, left or left-anti.
     pub kind: JoinKind,
     /// Table columns to add (empty: every non-key column).
@@ -73,6 +77,17 @@ pub struct JoinSpec {
     /// epoch's offsets entry.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub follow: bool,
+}
+
+impl JoinSpec {
+    /// The table's key columns, in the order of `keys`.
+    pub fn table_keys(&self) -> &[String] {
+        if self.table_keys.is_empty() {
+            &self.keys
+        } else {
+            &self.table_keys
+        }
+    }
 }
 
 /// A join compiled against its input schema and loaded with its table.
@@ -219,6 +234,35 @@ mod tests {
         let anti = run(JoinKind::LeftAnti);
         assert_eq!(amounts(&anti), vec![20, 30]);
         assert_eq!(anti.num_columns(), 2);
+    }
+
+    /// A table whose key is named otherwise (`ON s.customer_id = c.id`) joins the same
+    /// rows, and its key column is not added.
+    #[test]
+    fn a_table_key_may_be_named_otherwise() {
+        let renamed = RecordBatch::try_from_iter(vec![
+            ("id", Arc::clone(customers().column(0))),
+            ("tier", Arc::clone(customers().column(1))),
+        ])
+        .unwrap();
+        let spec = JoinSpec {
+            name: "c".into(),
+            keys: vec!["customer_id".into()],
+            table_keys: vec!["id".into()],
+            kind: JoinKind::Left,
+            ..JoinSpec::default()
+        };
+        let join = BroadcastJoin::new(spec.clone(), &sales().schema(), &renamed).unwrap();
+        assert_eq!(join.apply(&sales()).unwrap(), run(JoinKind::Left));
+        let wrong = JoinSpec {
+            table_keys: vec!["customer_id".into()],
+            ..spec
+        };
+        let err = BroadcastJoin::new(wrong, &sales().schema(), &renamed).unwrap_err();
+        assert!(
+            err.to_string().contains("not a column of the table"),
+            "{err}"
+        );
     }
 
     /// A naive nested-loop join of `(key, amount)` rows with `(key, tier)` rows, in input

@@ -43,15 +43,27 @@ impl JoinLayout {
         if spec.keys.is_empty() {
             return Err(invalid(spec, "needs at least one key".into()));
         }
+        if spec.table_keys().len() != spec.keys.len() {
+            return Err(invalid(
+                spec,
+                format!(
+                    "{} input keys {:?} but {} table keys {:?}",
+                    spec.keys.len(),
+                    spec.keys,
+                    spec.table_keys.len(),
+                    spec.table_keys
+                ),
+            ));
+        }
         let mut input_keys = Vec::new();
         let mut key_types = Vec::new();
-        for k in &spec.keys {
+        for (k, tk) in spec.keys.iter().zip(spec.table_keys()) {
             let i = input
                 .index_of(k)
                 .map_err(|_| invalid(spec, format!("key {k:?} is not an input column")))?;
             let t = table
-                .index_of(k)
-                .map_err(|_| invalid(spec, format!("key {k:?} is not a column of the table")))?;
+                .index_of(tk)
+                .map_err(|_| invalid(spec, format!("key {tk:?} is not a column of the table")))?;
             let data_type = input.field(i).data_type().clone();
             if !arrow::compute::can_cast_types(table.field(t).data_type(), &data_type) {
                 return Err(invalid(
@@ -70,7 +82,7 @@ impl JoinLayout {
                 .fields()
                 .iter()
                 .map(|f| f.name().clone())
-                .filter(|n| !spec.keys.contains(n))
+                .filter(|n| !spec.table_keys().contains(n))
                 .collect()
         } else {
             spec.columns.clone()
@@ -124,7 +136,7 @@ impl JoinLayout {
 
     /// The key columns of a table batch, cast to the input's key types.
     pub fn table_key_columns(&self, spec: &JoinSpec, table: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        spec.keys
+        spec.table_keys()
             .iter()
             .zip(&self.key_types)
             .map(|(k, data_type)| {
