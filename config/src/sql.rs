@@ -32,6 +32,9 @@
 //!   `window_start`, `window_end`, the keys, `count`, `sum`, `avg`, `min`, `max`,
 //!   `stddev`, `count(DISTINCT c)` or `approx_count_distinct` (with `FILTER (WHERE ...)` if need be), and
 //!   expressions of those.
+//! - A table declared with `'lookup' = 'broadcast' | 'keyed' | 'follow'` (a Delta table
+//!   or files) is read whole and joined by key, Spark's stream–static join
+//!   ([`join::lookup`]).
 //! - What cannot run incrementally, or does not run yet, is refused naming the construct.
 
 mod clauses;
@@ -64,7 +67,7 @@ use crate::error::{ConfigError, Result};
 use crate::job::{JobConfig, SourceConfig};
 use crate::overrides::Override;
 
-pub use ddl::{SinkTable, SourceTable};
+pub use ddl::{Lookup, SinkTable, SourceTable};
 pub use error::SqlError;
 
 /// Reading a job written in SQL into its settings, with its queries.
@@ -151,7 +154,7 @@ impl SqlJob {
         };
         map.remove(crate::params::PARAMS);
         let parsed = ddl::parse_all(&statements).map_err(|(s, e)| invalid(s, e))?;
-        let Some(source) = parsed.sources.first() else {
+        let Some(source) = parsed.sources.first().filter(|s| s.lookup.is_none()) else {
             return Err(invalid(
                 "CREATE TABLE".into(),
                 "a source table: `CREATE TABLE name (...) WITH ('connector' = \
@@ -168,7 +171,7 @@ impl SqlJob {
         let dead_letters = config.output.tables.dead_letters.clone();
         let mut plan = PlanBuilder::new(&config.job_id, &source.name);
         let mut other_sources = Vec::new();
-        for other in &parsed.sources[1..] {
+        for other in parsed.sources[1..].iter().filter(|s| s.lookup.is_none()) {
             plan = plan.source(&other.name);
             let settings = other.source_mapping();
             let other_config = other_source(&config, settings, file, &other.name)?;
@@ -219,6 +222,8 @@ impl SqlJob {
             .dead_letters(&dead_letters)
             .build()
             .map_err(|e| invalid("the job's queries".into(), e.to_string().into()))?;
+        config.joins = lookup_joins(&parsed.sources, &plan)
+            .map_err(|(table, e)| invalid(format!("CREATE TABLE {table}"), e))?;
         config.queries = Some(SqlQueries {
             plan,
             sinks,
@@ -226,6 +231,45 @@ impl SqlJob {
         });
         Ok(config)
     }
+}
+
+/// The tables the job's lookup joins read, each under its name (as its joins name it), for
+/// the runtime to load or follow; a lookup table no query joins is not read.
+fn lookup_joins(
+    tables: &[SourceTable],
+    plan: &Plan,
+) -> std::result::Result<Vec<crate::JoinConfig>, (String, SqlError)> {
+    let mut joins = Vec::new();
+    for table in tables {
+        let Some(lookup) = table.lookup else { continue };
+        let joined = plan.operators.iter().any(|o| {
+            matches!(&o.kind, sluice_engine::plan::OperatorKind::Join(spec) if spec.name == table.name)
+        });
+        if !joined {
+            continue;
+        }
+        let settings =
+            serde_norway::from_value(Value::Mapping(table.source_mapping())).map_err(|e| {
+                (
+                    table.name.clone(),
+                    SqlError::Invalid(format!("its options: {e}")),
+                )
+            })?;
+        let strategy = match lookup {
+            Lookup::Broadcast => sluice_engine::join::JoinStrategy::Broadcast,
+            Lookup::Keyed | Lookup::Follow => sluice_engine::join::JoinStrategy::Keyed,
+        };
+        joins.push(crate::JoinConfig {
+            name: table.name.clone(),
+            table: settings,
+            on: Vec::new(),
+            kind: sluice_engine::join::JoinKind::default(),
+            columns: Vec::new(),
+            strategy,
+            follow: lookup == Lookup::Follow,
+        });
+    }
+    Ok(joins)
 }
 
 /// The settings of the source table `name` (not the job's main one), checked as the

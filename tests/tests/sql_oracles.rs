@@ -412,6 +412,58 @@ fn a_left_join_of_a_deduplicated_view_matches_its_oracle_and_survives_kills() ->
     against_oracle_through_kills(&dir, &job, 2, "check-join", &args)
 }
 
+/// A stream joined with lookup tables, Spark's stream–static join: the orders with a
+/// Delta table of customers (written first by a job of its own), read whole on every
+/// worker (LEFT JOIN, and LEFT ANTI JOIN for the orders of no customer) and spread by key
+/// (an INNER JOIN whose rows a 1-minute window counts per tier, the orders' event time
+/// and watermark going on through the join). The customers' key is named otherwise
+/// (`o.customer = c.name`), and one customer has two rows. An oracle joins and windows
+/// in plain Python; the job is killed three times and resumed.
+#[test]
+fn a_stream_joined_with_lookup_tables_matches_its_oracle_and_survives_kills() -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, "sql_lookup_join")?;
+    write_input_with("lookup_tool.py", &dir, "write", 3)?;
+    // The customers' Delta table.
+    let dim = dir.join("dim.sql");
+    std::fs::write(
+        &dim,
+        format!(
+            "SET 'job-id' = 'customers';\n\
+             CREATE TABLE customers_in (name STRING, tier STRING, credit BIGINT) {};\n\
+             INSERT INTO customers SELECT * FROM customers_in;\n",
+            one_file_per_epoch(&dir.join("customers"))
+        ),
+    )?;
+    run_sql_job(&dim, &dir.join("dim"), "the customers' job")?;
+    let customers = dir.join("dim").join("tables").join("customers");
+    let job = dir.join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'job-id' = 'orders-customers';\n\
+             CREATE TABLE orders (id BIGINT NOT NULL, customer STRING NOT NULL, \
+               ts TIMESTAMP NOT NULL, amount BIGINT NOT NULL, \
+               WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) {};\n\
+             CREATE TABLE customers (name STRING, tier STRING, credit BIGINT) WITH \
+               ('connector' = 'delta', 'path' = '{path}', 'lookup' = 'broadcast');\n\
+             CREATE TABLE customers_by_key (name STRING, tier STRING, credit BIGINT) WITH \
+               ('connector' = 'delta', 'path' = '{path}', 'lookup' = 'keyed');\n\
+             INSERT INTO enriched SELECT o.id, o.customer, o.amount, c.tier \
+               FROM orders AS o LEFT JOIN customers AS c ON o.customer = c.name;\n\
+             INSERT INTO strangers SELECT o.id \
+               FROM orders AS o LEFT ANTI JOIN customers AS c ON o.customer = c.name;\n\
+             INSERT INTO tier_minutes SELECT window_start, k.tier, count(*) AS n, \
+               sum(o.amount) AS total \
+             FROM orders AS o JOIN customers_by_key AS k ON k.name = o.customer \
+             GROUP BY TUMBLE(o.ts, INTERVAL '1' MINUTE), k.tier;\n",
+            one_file_per_epoch(&dir.join("orders")),
+            path = customers.display()
+        ),
+    )?;
+    against_tool_through_kills("lookup_tool.py", &dir, &job, 2, "check", &[])
+}
+
 /// The LEFT join with a condition on its kept side, the orders, in `ON` (`o.amount > 200`):
 /// an order that fails it matches no payment, but still comes out once with nulls, as SQL
 /// has it (a `WHERE` would drop it). Its keys are null before the join, so it waits in

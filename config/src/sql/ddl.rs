@@ -14,6 +14,7 @@ use sluice_engine::plan::RuleSet;
 use sluice_engine::window::OutputMode;
 
 use super::insert::Insert;
+use super::query::unsupported;
 
 mod aliases;
 mod computed;
@@ -44,6 +45,22 @@ pub struct SourceTable {
     pub computed: Vec<(String, String)>,
     /// Metadata columns named as the Kafka source's own (`partition`, `offset`).
     pub metadata: Vec<String>,
+    /// A lookup table (`'lookup' = 'broadcast' | 'keyed' | 'follow'`): a Delta table or
+    /// files read whole, which queries join (Spark's stream–static join), never read as
+    /// a stream.
+    pub lookup: Option<Lookup>,
+}
+
+/// How a lookup table is held ([`SourceTable::lookup`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The whole table on every worker, loaded at start (`broadcast`).
+    Broadcast,
+    /// Spread over the workers by key, loaded at start (`keyed`).
+    Keyed,
+    /// Spread over the workers by key, and each epoch at the Delta table's newest version
+    /// (`follow`).
+    Follow,
 }
 
 /// A table a SQL job writes, with its options.
@@ -72,7 +89,8 @@ pub struct SinkTable {
 
 /// A SQL job's statements, sorted out.
 pub(super) struct Parsed {
-    /// The source tables, in declaration order: the first is the job's main source.
+    /// The source tables, in declaration order: the first is the job's main source; then
+    /// the lookup tables, in declaration order.
     pub(super) sources: Vec<SourceTable>,
     pub(super) sinks: BTreeMap<String, SinkTable>,
     pub(super) inserts: Vec<Insert>,
@@ -151,6 +169,8 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
             sources.push(table.source().map_err(|e| (s.clone(), e))?);
         }
     }
+    // The lookup tables after the sources: the first table is the job's main source.
+    sources.sort_by_key(|t| t.lookup.is_some());
     Ok(Parsed {
         sources,
         sinks,
@@ -347,6 +367,50 @@ impl CreateStatement {
     }
 
     fn source(mut self) -> Result<SourceTable, SqlError> {
+        let lookup = match self.options.remove("lookup").as_deref() {
+            None => None,
+            Some("broadcast") => Some(Lookup::Broadcast),
+            Some("keyed") => Some(Lookup::Keyed),
+            Some("follow") => Some(Lookup::Follow),
+            Some(other) => {
+                return Err(SqlError::Invalid(format!(
+                    "'lookup' = '{other}': 'broadcast' (the whole table on every worker), \
+                     'keyed' (spread by key) or 'follow' (spread by key, at the Delta \
+                     table's newest version each epoch)"
+                )));
+            }
+        };
+        if lookup.is_some() {
+            let connector = self.options.get("connector").map(String::as_str);
+            if !matches!(
+                connector,
+                Some("delta" | "delta-source" | "files" | "filesystem")
+            ) {
+                return Err(unsupported(
+                    &format!("a lookup table over connector {connector:?}"),
+                    "a lookup table is a Delta table ('connector' = 'delta') or files \
+                     ('connector' = 'files'), read whole",
+                ));
+            }
+            if lookup == Some(Lookup::Follow)
+                && !matches!(connector, Some("delta" | "delta-source"))
+            {
+                return Err(unsupported(
+                    "'lookup' = 'follow' over files",
+                    "only a Delta table has versions to follow: 'lookup' = 'broadcast' or 'keyed'",
+                ));
+            }
+            if self.watermark.is_some()
+                || !self.computed.is_empty()
+                || !self.checks.is_empty()
+                || !self.metadata.is_empty()
+            {
+                return Err(unsupported(
+                    "a WATERMARK, computed, metadata columns or CHECK constraints on a lookup table",
+                    "a lookup table is read whole and joined by key; declare its columns only",
+                ));
+            }
+        }
         let connector = self.options.remove("connector").ok_or_else(|| {
             "a `'connector'` option: generator, kafka, kinesis, files, delta-source or nexmark"
                 .to_owned()
@@ -389,6 +453,7 @@ impl CreateStatement {
             watermark: self.watermark,
             computed: self.computed,
             metadata: metadata::as_they_are(&self.metadata),
+            lookup,
         })
     }
 }

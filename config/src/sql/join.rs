@@ -49,6 +49,7 @@ use super::{nested, projected, subquery};
 mod before;
 mod clocks;
 mod condition;
+pub(super) mod lookup;
 
 use before::{BeforeJoin, on_clause, push_down};
 pub(super) use clocks::JoinClocks;

@@ -108,6 +108,7 @@ mod tests {
             watermark: None,
             computed: vec![],
             metadata: vec![],
+            lookup: None,
         };
         let sql = "SELECT USER_ID, USERID, e.Event_Time, count(*) AS N, \"Event_Time\", aa \
                    FROM events e GROUP BY TUMBLE(EVENT_TIME, INTERVAL '1' MINUTE), USER_ID \

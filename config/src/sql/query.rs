@@ -268,6 +268,16 @@ fn lower_from<'a>(
         ));
     };
     let single = from.joins.is_empty() && !comma;
+    // A stream joined with a lookup table: the stream's rows, each with its matches.
+    if let Some(table) = join::lookup::table(&tables, sources) {
+        let lowered = join::lookup::lower(plan, target, select, table, sources)?;
+        return Ok(Rows::of(
+            lowered.plan,
+            lowered.stream,
+            select,
+            lowered.source,
+        ));
+    }
     match (&from.relation, single) {
         (TableFactor::Table { name, .. }, true) => {
             let source = source_table(name, sources)?;
@@ -546,6 +556,16 @@ pub(super) fn source_table<'a>(
     sources: &'a [SourceTable],
 ) -> Result<&'a SourceTable, SqlError> {
     let name = name.to_string();
+    if let Some(lookup) = sources
+        .iter()
+        .find(|s| s.name == name && s.lookup.is_some())
+    {
+        return Err(unsupported(
+            &format!("FROM `{}`, a lookup table", lookup.name),
+            "a lookup table is read whole and joined, never read as a stream: FROM s JOIN \
+             lookup ON s.k = lookup.k (read it as a stream without 'lookup')",
+        ));
+    }
     sources.iter().find(|s| s.name == name).ok_or_else(|| {
         let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
         SqlError::Invalid(format!(

@@ -48,11 +48,15 @@ fn operator(op: &Operator) -> String {
                 .collect();
             format!("rules [{}]", rules.join("; "))
         }
-        OperatorKind::Join(spec) => format!(
-            "{:?} {:?} join with the table `{}` on {:?}",
-            spec.strategy, spec.kind, spec.name, spec.keys
-        )
-        .to_lowercase(),
+        OperatorKind::Join(spec) => {
+            let kinds = format!("{:?} {:?}", spec.strategy, spec.kind).to_lowercase();
+            let on = if spec.table_keys.is_empty() {
+                format!("{:?}", spec.keys)
+            } else {
+                format!("{:?} = the table's {:?}", spec.keys, spec.table_keys)
+            };
+            format!("{kinds} join with the table `{}` on {on}", spec.name)
+        }
         OperatorKind::Project {
             columns,
             keep_input,

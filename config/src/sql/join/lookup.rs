@@ -1,0 +1,322 @@
+//! A stream joined with a lookup table, Spark's stream–static join (and Flink's lookup
+//! join without its `FOR SYSTEM_TIME AS OF`):
+//!
+//! ```sql
+//! CREATE TABLE customers (id BIGINT, tier STRING)
+//!   WITH ('connector' = 'delta', 'path' = 's3://lake/customers', 'lookup' = 'broadcast');
+//! SELECT o.id, o.amount, c.tier
+//! FROM orders AS o LEFT JOIN customers AS c ON o.customer_id = c.id
+//! ```
+//!
+//! lowered to the plan's table join ([`sluice_engine::join`]): each row of the stream
+//! side meets the table's rows of its key, `INNER` (a row per match), `LEFT` (also the
+//! rows without one, with nulls) or `LEFT ANTI` (only those). It keeps no state and
+//! drops no row as late, so what follows it (a window, say) has the stream side's event
+//! time and watermark. The table is read whole at start (`broadcast`, on every worker;
+//! `keyed`, spread by key), or each epoch at its newest Delta version (`follow`).
+//!
+//! `ON` holds equalities of a stream column and a table column, its keys. The table's
+//! other columns come after the stream's, named as in the table; a query reads them as
+//! `c.tier` or `tier`. A table column named like a stream column cannot be read, and the
+//! table's keys are read as the stream's (an `INNER` join's are equal; a `LEFT` join's
+//! are null where no row matched, and refused).
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, TableFactor,
+    TableWithJoins, visit_expressions_mut,
+};
+use sluice_engine::join::{JoinKind, JoinSpec, JoinStrategy};
+use sluice_engine::plan::PlanBuilder;
+
+use super::{Side, conjuncts, side};
+use crate::sql::ddl::{Lookup, SourceTable};
+use crate::sql::error::SqlError;
+use crate::sql::query::unsupported;
+
+/// The lookup table `from` joins, if its second table is one.
+pub(in crate::sql) fn table<'a>(
+    from: &[TableWithJoins],
+    sources: &'a [SourceTable],
+) -> Option<&'a SourceTable> {
+    let relation = match from {
+        [one] => &one.joins.first()?.relation,
+        [_, second] => &second.relation,
+        _ => return None,
+    };
+    let TableFactor::Table { name, .. } = relation else {
+        return None;
+    };
+    let name = name.to_string();
+    sources
+        .iter()
+        .find(|s| s.name == name && s.lookup.is_some())
+}
+
+/// A lowered lookup join.
+pub(in crate::sql) struct Lowered<'a> {
+    pub(in crate::sql) plan: PlanBuilder,
+    /// The stream of joined rows.
+    pub(in crate::sql) stream: String,
+    /// The stream side's source table.
+    pub(in crate::sql) source: &'a SourceTable,
+}
+
+/// Lowers `select`'s `FROM`, a stream joined with the lookup table `table`, in the query
+/// writing `target`, and rewrites `select`'s names to the joined rows' (`o.x` and `c.y`
+/// to `x` and `y`).
+///
+/// # Errors
+/// A join of another kind or shape, a condition of `ON` that is no key equality, or a
+/// name the joined rows cannot give.
+pub(in crate::sql) fn lower<'a>(
+    plan: PlanBuilder,
+    target: &str,
+    select: &mut Select,
+    table: &'a SourceTable,
+    sources: &'a [SourceTable],
+) -> Result<Lowered<'a>, SqlError> {
+    let [from] = select.from.as_slice() else {
+        return Err(unsupported(
+            &format!("`FROM ..., {}` (a lookup table)", table.name),
+            "join a lookup table with ON: FROM s JOIN lookup ON s.k = lookup.k",
+        ));
+    };
+    let [join] = from.joins.as_slice() else {
+        return Err(unsupported("several JOINs", "join two tables per query"));
+    };
+    let (kind, on) = match &join.join_operator {
+        JoinOperator::Join(JoinConstraint::On(on))
+        | JoinOperator::Inner(JoinConstraint::On(on)) => (JoinKind::Inner, on),
+        JoinOperator::Left(JoinConstraint::On(on))
+        | JoinOperator::LeftOuter(JoinConstraint::On(on)) => (JoinKind::Left, on),
+        JoinOperator::LeftAnti(JoinConstraint::On(on)) => (JoinKind::LeftAnti, on),
+        other => {
+            return Err(unsupported(
+                format!("{other:?}")
+                    .split('(')
+                    .next()
+                    .unwrap_or("this join"),
+                "a lookup table joins with INNER, LEFT [OUTER] or LEFT ANTI JOIN ... ON keys",
+            ));
+        }
+    };
+    let TableFactor::Table { alias, .. } = &join.relation else {
+        unreachable!("a lookup table is named");
+    };
+    let table_alias = alias
+        .as_ref()
+        .map_or_else(|| table.name.clone(), |a| a.name.value.clone());
+    let (plan, stream_side) = side(plan, target, &from.relation, sources)?;
+    if stream_side.windowed {
+        return Err(unsupported(
+            &format!(
+                "a lookup join of the windowed rows of `{}`",
+                stream_side.alias
+            ),
+            "join a source table's rows, or a filter and projection of them",
+        ));
+    }
+    if stream_side.alias == table_alias {
+        return Err(SqlError::Invalid(format!(
+            "both sides of the join go by `{table_alias}`; give one an alias (`{} AS c`)",
+            table.name
+        )));
+    }
+    let table_columns: Vec<String> = table.column_names().map(str::to_owned).collect();
+    let names = Names {
+        stream: &stream_side,
+        table: &table_alias,
+        table_columns: &table_columns,
+    };
+    let mut keys = Vec::new();
+    let mut table_keys = Vec::new();
+    for condition in conjuncts(on) {
+        let (stream_key, table_key) = names.key(condition)?;
+        keys.push(stream_key);
+        table_keys.push(table_key);
+    }
+    let added: Vec<String> = table_columns
+        .iter()
+        .filter(|c| !table_keys.contains(c) && !stream_side.columns.contains(c))
+        .cloned()
+        .collect();
+    names.rewrite(select, kind, &keys, &table_keys, &added)?;
+    let (strategy, follow) = match table.lookup {
+        Some(Lookup::Keyed) => (JoinStrategy::Keyed, false),
+        Some(Lookup::Follow) => (JoinStrategy::Keyed, true),
+        _ => (JoinStrategy::Broadcast, false),
+    };
+    let spec = JoinSpec {
+        // The table is loaded (or followed) under its own name, once per job.
+        name: table.name.clone(),
+        table_keys: if table_keys == keys {
+            Vec::new()
+        } else {
+            table_keys
+        },
+        keys,
+        kind,
+        columns: if kind == JoinKind::LeftAnti {
+            Vec::new()
+        } else {
+            added
+        },
+        strategy,
+        follow,
+    };
+    let name = format!("{target}/{table_alias}");
+    Ok(Lowered {
+        plan: plan.join(&name, &stream_side.stream, spec),
+        stream: name,
+        source: stream_side.table,
+    })
+}
+
+/// How a lookup join's names resolve.
+struct Names<'a> {
+    stream: &'a Side<'a>,
+    table: &'a str,
+    table_columns: &'a [String],
+}
+
+impl Names<'_> {
+    /// The side a column reference names (`0` the stream, `1` the table) and its column.
+    fn owner(&self, e: &Expr) -> Result<(usize, String), SqlError> {
+        let (qualifier, column) = match e {
+            Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+                (Some(ids[0].value.as_str()), ids[1].value.clone())
+            }
+            Expr::Identifier(id) => (None, id.value.clone()),
+            _ => return Err(SqlError::Invalid(format!("`{e}` is not a column"))),
+        };
+        let in_stream = self.stream.columns.contains(&column);
+        let in_table = self.table_columns.contains(&column);
+        match qualifier {
+            Some(q) if q == self.stream.alias && in_stream => Ok((0, column)),
+            Some(q) if q == self.table && in_table => Ok((1, column)),
+            Some(q) if q == self.stream.alias || q == self.table => Err(SqlError::Invalid(
+                format!("`{e}`: `{q}` has no column `{column}`"),
+            )),
+            Some(q) => Err(SqlError::Invalid(format!(
+                "`{e}`: no side of the join goes by `{q}`"
+            ))),
+            None if in_stream && in_table => Err(SqlError::Invalid(format!(
+                "`{column}` is a column of both sides: name it `{}.{column}` or `{}.{column}`",
+                self.stream.alias, self.table
+            ))),
+            None if in_stream => Ok((0, column)),
+            None if in_table => Ok((1, column)),
+            None => Err(SqlError::Invalid(format!(
+                "`{column}` is a column of neither side of the join"
+            ))),
+        }
+    }
+
+    /// The stream's and the table's key column of the `ON` condition `e`.
+    fn key(&self, e: &Expr) -> Result<(String, String), SqlError> {
+        let not_a_key = || {
+            unsupported(
+                &format!("`{e}` in the ON of a lookup join"),
+                "its ON holds equalities of a stream column and a table column (AND ...); \
+                 filter the joined rows in WHERE",
+            )
+        };
+        let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } = e
+        else {
+            return Err(not_a_key());
+        };
+        let (a, b) = (
+            self.owner(left).map_err(|_| not_a_key())?,
+            self.owner(right).map_err(|_| not_a_key())?,
+        );
+        match (a, b) {
+            ((0, s), (1, t)) | ((1, t), (0, s)) => Ok((s, t)),
+            _ => Err(not_a_key()),
+        }
+    }
+
+    /// Rewrites the names of `select` to the joined rows' columns: the stream's keep
+    /// theirs, the table's `added` ones theirs, and its keys read as the stream's (in an
+    /// inner join only).
+    fn rewrite(
+        &self,
+        select: &mut Select,
+        kind: JoinKind,
+        keys: &[String],
+        table_keys: &[String],
+        added: &[String],
+    ) -> Result<(), SqlError> {
+        // A selected table key keeps its name (`SELECT c.tier` gives `tier`), read as the
+        // stream's key.
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(e) = item
+                && let Ok((1, column)) = self.owner(e)
+                && table_keys.contains(&column)
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: Ident::new(column),
+                };
+            }
+        }
+        let mut failure = None;
+        let mut rename = |e: &mut Expr| {
+            if !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                return std::ops::ControlFlow::Continue(());
+            }
+            let Ok((side, column)) = self.owner(e) else {
+                // Not a column of the join (a struct field, say): left for what reads it.
+                return std::ops::ControlFlow::Continue(());
+            };
+            let name = if side == 0 {
+                Ok(column)
+            } else if let Some(i) = table_keys.iter().position(|k| *k == column) {
+                if kind == JoinKind::Inner {
+                    Ok(keys[i].clone())
+                } else {
+                    Err(unsupported(
+                        &format!("`{e}`, a key of the lookup table in a {kind:?} join"),
+                        &format!(
+                            "it is null where no row matched; read the stream's key `{}.{}`",
+                            self.stream.alias, keys[i]
+                        ),
+                    ))
+                }
+            } else if kind == JoinKind::LeftAnti {
+                Err(SqlError::Invalid(format!(
+                    "`{e}`: a LEFT ANTI join keeps the rows no table row matched, without the \
+                     table's columns"
+                )))
+            } else if added.contains(&column) {
+                Ok(column)
+            } else {
+                Err(unsupported(
+                    &format!(
+                        "`{e}`, a column of the lookup table named like one of `{}`",
+                        self.stream.alias
+                    ),
+                    "select the stream's, or declare the table's under another name",
+                ))
+            };
+            match name {
+                Ok(name) => {
+                    *e = Expr::Identifier(Ident::new(name));
+                    std::ops::ControlFlow::Continue(())
+                }
+                Err(err) => {
+                    failure = Some(err);
+                    std::ops::ControlFlow::Break(())
+                }
+            }
+        };
+        let _ = visit_expressions_mut(&mut select.projection, &mut rename);
+        let _ = visit_expressions_mut(&mut select.selection, &mut rename);
+        let _ = visit_expressions_mut(&mut select.group_by, &mut rename);
+        let _ = visit_expressions_mut(&mut select.having, &mut rename);
+        failure.map_or(Ok(()), Err)
+    }
+}
