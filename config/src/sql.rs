@@ -34,7 +34,7 @@
 //!   expressions of those.
 //! - A table declared with `'lookup' = 'broadcast' | 'keyed' | 'follow'` (a Delta table
 //!   or files) is read whole and joined by key, Spark's stream–static join
-//!   ([`join::lookup`]).
+//!   (the `join::lookup` module).
 //! - What cannot run incrementally, or does not run yet, is refused naming the construct.
 
 mod clauses;
