@@ -51,6 +51,7 @@ mod nested;
 mod projected;
 mod query;
 mod subquery;
+mod system_time;
 mod text;
 mod top_n;
 mod tvf;

@@ -416,7 +416,8 @@ fn a_left_join_of_a_deduplicated_view_matches_its_oracle_and_survives_kills() ->
 /// Delta table of customers (written first by a job of its own), read whole on every
 /// worker (LEFT JOIN, and LEFT ANTI JOIN for the orders of no customer) and spread by key
 /// (an INNER JOIN whose rows a 1-minute window counts per tier, the orders' event time
-/// and watermark going on through the join). The customers' key is named otherwise
+/// and watermark going on through the join); the LEFT ANTI JOIN is written as Flink's
+/// lookup join (`FOR SYSTEM_TIME AS OF o.ts`). The customers' key is named otherwise
 /// (`o.customer = c.name`), and one customer has two rows. An oracle joins and windows
 /// in plain Python; the job is killed three times and resumed.
 #[test]
@@ -452,7 +453,8 @@ fn a_stream_joined_with_lookup_tables_matches_its_oracle_and_survives_kills() ->
              INSERT INTO enriched SELECT o.id, o.customer, o.amount, c.tier \
                FROM orders AS o LEFT JOIN customers AS c ON o.customer = c.name;\n\
              INSERT INTO strangers SELECT o.id \
-               FROM orders AS o LEFT ANTI JOIN customers AS c ON o.customer = c.name;\n\
+               FROM orders AS o LEFT ANTI JOIN customers FOR SYSTEM_TIME AS OF o.ts AS c \
+               ON o.customer = c.name;\n\
              INSERT INTO tier_minutes SELECT window_start, k.tier, count(*) AS n, \
                sum(o.amount) AS total \
              FROM orders AS o JOIN customers_by_key AS k ON k.name = o.customer \

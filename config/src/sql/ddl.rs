@@ -105,11 +105,15 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
     let mut inserts = Vec::new();
     let mut creates = Vec::new();
     let mut views = super::views::Views::new();
+    // The tables read `FOR SYSTEM_TIME AS OF`, each with its statement.
+    let mut system_time: Vec<(String, String)> = Vec::new();
     for s in statements {
         let head: String = s.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
         let head = head.to_ascii_uppercase();
         if head.starts_with("INSERT") || head.starts_with("WITH") {
-            inserts.push(Insert::parse(s).map_err(|e| (s.clone(), e))?);
+            let insert = Insert::parse(s).map_err(|e| (s.clone(), e))?;
+            system_time.extend(insert.system_time.iter().map(|t| (s.clone(), t.clone())));
+            inserts.push(insert);
         } else if head.starts_with("CREATE TABLE ") {
             creates.push(s.clone());
         } else if head.starts_with("CREATE TEMPORARY TABLE") {
@@ -124,7 +128,8 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
             || head.starts_with("CREATE TEMPORARY VIEW")
             || head.starts_with("CREATE MATERIALIZED VIEW")
         {
-            let (name, query) = super::views::parse(s).map_err(|e| (s.clone(), e))?;
+            let (name, query, tables) = super::views::parse(s).map_err(|e| (s.clone(), e))?;
+            system_time.extend(tables.into_iter().map(|t| (s.clone(), t)));
             if views.insert(name.clone(), query).is_some() {
                 return Err((
                     s.clone(),
@@ -171,6 +176,22 @@ pub(super) fn parse_all(statements: &[String]) -> Result<Parsed, Failure> {
     }
     // The lookup tables after the sources: the first table is the job's main source.
     sources.sort_by_key(|t| t.lookup.is_some());
+    if let Some((s, table)) = system_time
+        .into_iter()
+        .find(|(_, t)| !sources.iter().any(|s| s.name == *t && s.lookup.is_some()))
+    {
+        return Err((
+            s,
+            unsupported(
+                &format!("`{table} FOR SYSTEM_TIME AS OF ...` of a table read as a stream"),
+                &format!(
+                    "a lookup join reads a lookup table, declared with 'lookup' = 'broadcast' \
+                     (or 'keyed', 'follow') in CREATE TABLE {table}; Flink's temporal join \
+                     of a versioned stream does not run"
+                ),
+            ),
+        ));
+    }
     Ok(Parsed {
         sources,
         sinks,

@@ -30,11 +30,15 @@ pub(crate) struct Insert {
     /// The statement, for messages.
     pub(super) text: String,
     query: Box<Query>,
+    /// The tables it reads `FOR SYSTEM_TIME AS OF` (Flink's lookup join), to be lookup
+    /// tables.
+    pub(super) system_time: Vec<String>,
 }
 
 impl Insert {
     pub(super) fn parse(statement: &str) -> Result<Self, SqlError> {
-        let parsed = Parser::parse_sql(&GenericDialect {}, &tvf::unwrap_table_arguments(statement))
+        let (text, system_time) = super::system_time::strip(statement);
+        let parsed = Parser::parse_sql(&GenericDialect {}, &tvf::unwrap_table_arguments(&text))
             .map_err(|e| SqlError::Invalid(e.to_string()))?;
         // `WITH c AS (...) INSERT INTO t SELECT ... FROM c`, as Spark SQL writes it: the
         // common table expressions are the SELECT's.
@@ -98,6 +102,7 @@ impl Insert {
             target: name.to_string(),
             text: statement.to_owned(),
             query,
+            system_time,
         })
     }
 }

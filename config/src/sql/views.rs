@@ -38,9 +38,11 @@ pub(super) type Views = BTreeMap<String, Box<Query>>;
 /// How deep views may read views: deeper is a cycle.
 const DEPTH: usize = 16;
 
-/// Parses a `CREATE [TEMPORARY] VIEW` statement: its name and query.
-pub(super) fn parse(statement: &str) -> Result<(String, Box<Query>), SqlError> {
-    let text = super::tvf::unwrap_table_arguments(statement);
+/// Parses a `CREATE [TEMPORARY] VIEW` statement: its name and query, and the tables it
+/// reads `FOR SYSTEM_TIME AS OF`.
+pub(super) fn parse(statement: &str) -> Result<(String, Box<Query>, Vec<String>), SqlError> {
+    let (text, system_time) = super::system_time::strip(statement);
+    let text = super::tvf::unwrap_table_arguments(&text);
     let parsed = Parser::parse_sql(&GenericDialect {}, &text)
         .map_err(|e| SqlError::Invalid(e.to_string()))?;
     let [Statement::CreateView(view)] = parsed.as_slice() else {
@@ -61,7 +63,7 @@ pub(super) fn parse(statement: &str) -> Result<(String, Box<Query>), SqlError> {
     let mut query = view.query.clone();
     super::group_by::rewrite(&mut query)?;
     super::tvf::rewrite(&mut query)?;
-    Ok((view.name.to_string(), query))
+    Ok((view.name.to_string(), query, system_time))
 }
 
 /// `query` with every view it reads (through its subqueries and joins too) replaced by

@@ -1,5 +1,5 @@
 //! A stream joined with a lookup table, Spark's stream–static join (and Flink's lookup
-//! join without its `FOR SYSTEM_TIME AS OF`):
+//! join, whose `FOR SYSTEM_TIME AS OF` [`super::super::system_time`] takes out):
 //!
 //! ```sql
 //! CREATE TABLE customers (id BIGINT, tier STRING)

@@ -869,6 +869,29 @@ fn a_stream_joined_with_a_lookup_table_is_a_table_join() {
     assert_eq!(window.watermark_from.as_deref(), Some("a"));
 }
 
+/// Flink's lookup join, `FOR SYSTEM_TIME AS OF` the row's processing time, is the same
+/// join of a lookup table; of a table read as a stream (Flink's temporal join) it is
+/// refused.
+#[test]
+fn flink_s_for_system_time_as_of_reads_a_lookup_table() {
+    let plain = joined(&format!(
+        "{DIM}INSERT INTO t SELECT x.id, d.tier FROM a AS x JOIN dim AS d ON x.id = d.id;"
+    ))
+    .unwrap();
+    let flink = joined(&format!(
+        "{DIM}INSERT INTO t SELECT x.id, d.tier FROM a AS x JOIN dim \
+         FOR SYSTEM_TIME AS OF x.ts AS d ON x.id = d.id;"
+    ))
+    .unwrap();
+    assert_eq!(flink.queries.unwrap().plan, plain.queries.unwrap().plan);
+    let err = joined(
+        "INSERT INTO t SELECT x.id, y.v FROM a AS x JOIN b FOR SYSTEM_TIME AS OF x.ts AS y \
+         ON x.id = y.id;",
+    )
+    .unwrap_err();
+    assert!(err.contains("of a table read as a stream"), "{err}");
+}
+
 /// What a lookup join cannot do is refused, naming it.
 #[test]
 fn lookup_joins_that_cannot_run_are_refused() {
