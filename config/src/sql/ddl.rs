@@ -18,10 +18,12 @@ use super::query::unsupported;
 
 mod aliases;
 mod computed;
+mod lookup;
 mod metadata;
 mod watermark;
 use super::text::unquote;
 use super::window::interval;
+pub use lookup::Lookup;
 
 /// The source table of a SQL job.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,18 +51,6 @@ pub struct SourceTable {
     /// files read whole, which queries join (Spark's stream–static join), never read as
     /// a stream.
     pub lookup: Option<Lookup>,
-}
-
-/// How a lookup table is held ([`SourceTable::lookup`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lookup {
-    /// The whole table on every worker, loaded at start (`broadcast`).
-    Broadcast,
-    /// Spread over the workers by key, loaded at start (`keyed`).
-    Keyed,
-    /// Spread over the workers by key, and each epoch at the Delta table's newest version
-    /// (`follow`).
-    Follow,
 }
 
 /// A table a SQL job writes, with its options.
@@ -388,50 +378,7 @@ impl CreateStatement {
     }
 
     fn source(mut self) -> Result<SourceTable, SqlError> {
-        let lookup = match self.options.remove("lookup").as_deref() {
-            None => None,
-            Some("broadcast") => Some(Lookup::Broadcast),
-            Some("keyed") => Some(Lookup::Keyed),
-            Some("follow") => Some(Lookup::Follow),
-            Some(other) => {
-                return Err(SqlError::Invalid(format!(
-                    "'lookup' = '{other}': 'broadcast' (the whole table on every worker), \
-                     'keyed' (spread by key) or 'follow' (spread by key, at the Delta \
-                     table's newest version each epoch)"
-                )));
-            }
-        };
-        if lookup.is_some() {
-            let connector = self.options.get("connector").map(String::as_str);
-            if !matches!(
-                connector,
-                Some("delta" | "delta-source" | "files" | "filesystem")
-            ) {
-                return Err(unsupported(
-                    &format!("a lookup table over connector {connector:?}"),
-                    "a lookup table is a Delta table ('connector' = 'delta') or files \
-                     ('connector' = 'files'), read whole",
-                ));
-            }
-            if lookup == Some(Lookup::Follow)
-                && !matches!(connector, Some("delta" | "delta-source"))
-            {
-                return Err(unsupported(
-                    "'lookup' = 'follow' over files",
-                    "only a Delta table has versions to follow: 'lookup' = 'broadcast' or 'keyed'",
-                ));
-            }
-            if self.watermark.is_some()
-                || !self.computed.is_empty()
-                || !self.checks.is_empty()
-                || !self.metadata.is_empty()
-            {
-                return Err(unsupported(
-                    "a WATERMARK, computed, metadata columns or CHECK constraints on a lookup table",
-                    "a lookup table is read whole and joined by key; declare its columns only",
-                ));
-            }
-        }
+        let lookup = lookup::of(&mut self)?;
         let connector = self.options.remove("connector").ok_or_else(|| {
             "a `'connector'` option: generator, kafka, kinesis, files, delta-source or nexmark"
                 .to_owned()

@@ -8,6 +8,7 @@ use super::*;
 
 mod explode;
 mod joins;
+mod lookup;
 mod nested;
 mod select_lists;
 mod top_n;

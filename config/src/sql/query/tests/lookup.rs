@@ -1,0 +1,155 @@
+//! The lowering of joins with lookup tables (Spark's stream–static join, Flink's lookup
+//! join): keys, the joined rows' names, and what is refused.
+
+use sluice_engine::plan::OperatorKind;
+
+use super::joins::joined;
+
+/// A lookup table: a Delta table read whole, not as a stream.
+const DIM: &str = "CREATE TABLE dim (id BIGINT, tier STRING, v DOUBLE) WITH ('connector' = \
+     'delta', 'path' = '/lake/dim', 'lookup' = 'broadcast');\n";
+
+/// A stream joined with a lookup table is the plan's table join, by the keys of `ON`
+/// (named otherwise on each side, or alike), adding the table's other columns; the job
+/// loads the table under its name; a window over the joined rows keeps the stream's
+/// event time and watermark.
+#[test]
+fn a_stream_joined_with_a_lookup_table_is_a_table_join() {
+    let config = joined(&format!(
+        "{DIM}INSERT INTO t SELECT x.id, x.k, d.tier FROM a AS x LEFT JOIN dim AS d \
+         ON x.id = d.id WHERE d.v > 1;"
+    ))
+    .unwrap();
+    assert_eq!(config.joins.len(), 1);
+    assert_eq!(config.joins[0].name, "dim");
+    assert_eq!(
+        config.joins[0]
+            .table
+            .delta
+            .as_ref()
+            .map(|d| d.path.as_str()),
+        Some("/lake/dim")
+    );
+    let plan = config.queries.unwrap().plan;
+    assert_eq!(plan.other_sources, ["b"]);
+    let OperatorKind::Join(spec) = &plan.operators[0].kind else {
+        panic!("{:?}", plan.operators);
+    };
+    assert_eq!(
+        (
+            plan.operators[0].name.as_str(),
+            plan.operators[0].input.as_str()
+        ),
+        ("t/d", "a")
+    );
+    assert_eq!(spec.name, "dim");
+    assert_eq!(
+        (spec.keys.as_slice(), spec.table_keys.as_slice()),
+        (&["id".to_owned()][..], &[][..])
+    );
+    assert_eq!(spec.columns, ["tier", "v"]);
+    assert_eq!(spec.kind, sluice_engine::join::JoinKind::Left);
+    let OperatorKind::Filter { predicate } = &plan.operators[1].kind else {
+        panic!("{:?}", plan.operators);
+    };
+    assert_eq!(predicate, "v > 1");
+
+    // Keys named otherwise, an inner join whose table key reads as the stream's, and a
+    // window over the joined rows.
+    let config = joined(&format!(
+        "{DIM}INSERT INTO t SELECT window_start, d.tier, count(*) AS n, max(d.v) AS top \
+         FROM a AS x JOIN dim AS d ON d.tier = x.k GROUP BY TUMBLE(x.ts, INTERVAL '1' \
+         MINUTE), d.tier;"
+    ))
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let OperatorKind::Join(spec) = &plan.operators[0].kind else {
+        panic!("{:?}", plan.operators);
+    };
+    assert_eq!(
+        (spec.keys.as_slice(), spec.table_keys.as_slice()),
+        (&["k".to_owned()][..], &["tier".to_owned()][..])
+    );
+    assert_eq!(spec.columns, ["v"]);
+    let window = plan.window().unwrap();
+    assert_eq!(window.time_column, "ts");
+    let select = plan.operators.last().unwrap();
+    let OperatorKind::Project { columns, .. } = &select.kind else {
+        panic!("{:?}", plan.operators);
+    };
+    assert_eq!(columns[1].0, "tier", "a selected table key keeps its name");
+    assert_eq!(window.keys, ["k"]);
+    assert_eq!(window.watermark_from.as_deref(), Some("a"));
+}
+
+/// Flink's lookup join, `FOR SYSTEM_TIME AS OF` the row's processing time, is the same
+/// join of a lookup table; of a table read as a stream (Flink's temporal join) it is
+/// refused.
+#[test]
+fn flink_s_for_system_time_as_of_reads_a_lookup_table() {
+    let plain = joined(&format!(
+        "{DIM}INSERT INTO t SELECT x.id, d.tier FROM a AS x JOIN dim AS d ON x.id = d.id;"
+    ))
+    .unwrap();
+    let flink = joined(&format!(
+        "{DIM}INSERT INTO t SELECT x.id, d.tier FROM a AS x JOIN dim \
+         FOR SYSTEM_TIME AS OF x.ts AS d ON x.id = d.id;"
+    ))
+    .unwrap();
+    assert_eq!(flink.queries.unwrap().plan, plain.queries.unwrap().plan);
+    let err = joined(
+        "INSERT INTO t SELECT x.id, y.v FROM a AS x JOIN b FOR SYSTEM_TIME AS OF x.ts AS y \
+         ON x.id = y.id;",
+    )
+    .unwrap_err();
+    assert!(err.contains("of a table read as a stream"), "{err}");
+}
+
+/// What a lookup join cannot do is refused, naming it.
+#[test]
+fn lookup_joins_that_cannot_run_are_refused() {
+    let cases = [
+        ("INSERT INTO t SELECT id, tier FROM dim;", "a lookup table"),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x JOIN dim AS d ON x.id > d.id;",
+            "in the ON of a lookup join",
+        ),
+        (
+            "INSERT INTO t SELECT x.id, d.id AS did FROM a AS x LEFT JOIN dim AS d ON x.id = d.id;",
+            "a key of the lookup table in a Left join",
+        ),
+        (
+            "INSERT INTO t SELECT x.id, d.tier FROM a AS x LEFT ANTI JOIN dim AS d ON x.id = d.id;",
+            "without the table's columns",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x RIGHT JOIN dim AS d ON x.id = d.id;",
+            "INNER, LEFT [OUTER] or LEFT ANTI JOIN",
+        ),
+    ];
+    for (query, expected) in cases {
+        let err = joined(&format!("{DIM}{query}")).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+    for (options, expected) in [
+        (
+            "'connector' = 'delta', 'path' = '/d', 'lookup' = 'sometimes'",
+            "'broadcast'",
+        ),
+        (
+            "'connector' = 'files', 'path' = '/d', 'format' = 'json', 'lookup' = 'follow'",
+            "only a Delta table has versions to follow",
+        ),
+        (
+            "'connector' = 'kafka', 'topic' = 'd', 'lookup' = 'keyed'",
+            "a lookup table is a Delta table",
+        ),
+    ] {
+        let err = joined(&format!(
+            "CREATE TABLE dim (id BIGINT, tier STRING) WITH ({options});\n\
+             INSERT INTO t SELECT x.id, d.tier FROM a AS x JOIN dim AS d ON x.id = d.id;"
+        ))
+        .unwrap_err();
+        assert!(err.contains(expected), "{options}: {err}");
+    }
+}
