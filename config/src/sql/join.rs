@@ -328,22 +328,19 @@ fn projected_side<'a>(
     shape: &dyn Fn() -> SqlError,
 ) -> Result<(PlanBuilder, Side<'a>), SqlError> {
     let rows = projected::lower(plan, &format!("{target}.{alias}"), subquery, sources, shape)?;
-    let mut side = Side {
+    let Some((time, delay)) = rows.event_time(alias)? else {
+        return Err(no_watermark(rows.source));
+    };
+    let side = Side {
         alias: alias.to_owned(),
         table: rows.source,
-        stream: rows.stream.clone(),
-        columns: Vec::new(),
-        times: Vec::new(),
-        delay: Duration::ZERO,
+        stream: rows.stream,
+        columns: rows.columns,
+        times: vec![time],
+        delay,
         windowed: false,
         watermark_from: Some(rows.source.checked_stream()),
     };
-    let Some((time, delay)) = rows.event_time(alias)? else {
-        return Err(not_an_event_time(&side, ""));
-    };
-    side.columns = rows.columns;
-    side.times = vec![time];
-    side.delay = delay;
     Ok((rows.plan, side))
 }
 
@@ -398,27 +395,14 @@ fn assigned_side<'a>(
         }
         TableFactor::Derived { subquery, .. } => {
             let name = format!("{target}.{alias}");
-            let projected = projected::lower(plan, &name, subquery, sources, &reads_one)?;
-            let selected = projected.event_time(alias)?;
-            let p = projected;
+            let p = projected::lower(plan, &name, subquery, sources, &reads_one)?;
+            let selected = p.event_time(alias)?;
             (p.plan, p.stream, p.source, p.columns, selected)
         }
         _ => return Err(reads_one()),
     };
     let Some((time, delay)) = selected else {
-        return Err(not_an_event_time(
-            &Side {
-                alias: alias.to_owned(),
-                table,
-                stream: String::new(),
-                columns: Vec::new(),
-                times: Vec::new(),
-                delay: Duration::ZERO,
-                windowed: false,
-                watermark_from: None,
-            },
-            &spec.time_column,
-        ));
+        return Err(no_watermark(table));
     };
     if !spec.time_column.eq_ignore_ascii_case(&time) {
         return Err(SqlError::Invalid(format!(
@@ -518,15 +502,20 @@ fn not_an_event_time(side: &Side, column: &str) -> SqlError {
              the event-time columns",
             side.alias, side.table.name
         )),
-        None => unsupported(
-            &format!("a join of `{}`, which has no watermark", side.table.name),
-            &format!(
-                "a stream–stream join evicts state by the watermark: declare WATERMARK FOR \
-                 ts AS ts - INTERVAL '1' MINUTE in CREATE TABLE {}",
-                side.table.name
-            ),
-        ),
+        None => no_watermark(side.table),
     }
+}
+
+/// Refuses a join of `table`, which has no watermark to evict the join's state by.
+fn no_watermark(table: &SourceTable) -> SqlError {
+    unsupported(
+        &format!("a join of `{}`, which has no watermark", table.name),
+        &format!(
+            "a stream–stream join evicts state by the watermark: declare WATERMARK FOR ts AS \
+             ts - INTERVAL '1' MINUTE in CREATE TABLE {}",
+            table.name
+        ),
+    )
 }
 
 /// The conjunction of `exprs`, each of several in parentheses (its own `OR`s bind within

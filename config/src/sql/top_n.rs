@@ -221,7 +221,12 @@ fn assigned<'a>(
     let (plan, rows, source, selected) = match &from.relation {
         TableFactor::Table { name, .. } => {
             let source = source_table(name, sources)?;
-            (plan, source.checked_stream(), source, None)
+            (
+                plan,
+                source.checked_stream(),
+                source,
+                source.watermark.clone(),
+            )
         }
         TableFactor::Derived {
             subquery, alias, ..
@@ -246,7 +251,7 @@ fn assigned<'a>(
         }
         _ => return Err(shape()),
     };
-    let Some((time, delay)) = selected.as_ref().or(source.watermark.as_ref()) else {
+    let Some((time, delay)) = selected else {
         return Err(unsupported(
             &format!(
                 "a ranking of the windows of `{}`, which has no WATERMARK",
@@ -256,7 +261,7 @@ fn assigned<'a>(
              as the watermark passes them",
         ));
     };
-    if !spec.time_column.eq_ignore_ascii_case(time) {
+    if !spec.time_column.eq_ignore_ascii_case(&time) {
         return Err(unsupported(
             &format!("DESCRIPTOR({}) in a ranked window TVF", spec.time_column),
             &format!("name the table's WATERMARK column, DESCRIPTOR({time})"),
@@ -269,8 +274,8 @@ fn assigned<'a>(
         stream,
         source,
         raw: Raw {
-            time_column: time.clone(),
-            delay: *delay,
+            time_column: time,
+            delay,
             watermark_from: source.checked_stream(),
         },
     })
