@@ -381,26 +381,17 @@ fn assigned_side<'a>(
     };
     // The TVF's table: a source table's rows, or a filter and projection of them (a view,
     // say), which selects the source's event time under its own name.
-    let (plan, rows, table, mut columns, selected) = match &from.relation {
-        TableFactor::Table { name, .. } => {
-            let table = source_table(name, sources)?;
-            let columns = table.column_names().map(str::to_owned).collect();
-            (
-                plan,
-                table.checked_stream(),
-                table,
-                columns,
-                table.watermark.clone(),
-            )
-        }
-        TableFactor::Derived { subquery, .. } => {
-            let name = format!("{target}.{alias}");
-            let p = projected::lower(plan, &name, subquery, sources, &reads_one)?;
-            let selected = p.event_time(alias)?;
-            (p.plan, p.stream, p.source, p.columns, selected)
-        }
-        _ => return Err(reads_one()),
-    };
+    let name = format!("{target}.{alias}");
+    let (rows, selected) = projected::tvf_table(
+        plan,
+        &name,
+        &from.relation,
+        alias,
+        sources,
+        &reads_one,
+        &reads_one,
+    )?;
+    let table = rows.source;
     let Some((time, delay)) = selected else {
         return Err(no_watermark(table));
     };
@@ -418,12 +409,15 @@ fn assigned_side<'a>(
         WindowKind::Session { .. } | WindowKind::Global => Duration::ZERO,
     };
     let stream = format!("{target}/{alias}-windows");
-    let mut plan = plan.assign_windows(&stream, &rows, spec.clone());
+    let mut plan = rows
+        .plan
+        .assign_windows(&stream, &rows.stream, spec.clone());
+    let mut columns = rows.columns;
     columns.extend(WINDOW_COLUMNS.map(str::to_owned));
     // The watermark of a filtered view's windows follows all of its source's rows: the
     // windows of their event times.
     let mut watermark_from = None;
-    if rows != table.checked_stream() {
+    if rows.stream != table.checked_stream() {
         let times = format!("{target}/{alias}-clock-times");
         plan = plan.operator(
             &times,

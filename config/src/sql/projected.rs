@@ -9,13 +9,13 @@
 //! with the source's delay: as for a filter of a join's `ON`, a late row that the filter
 //! drops is not a late row of what reads it.
 
-use crate::sql::error::SqlError;
 use std::time::Duration;
 
 use datafusion::sql::sqlparser::ast::{Expr, Query, SelectItem, TableFactor};
 use sluice_engine::plan::PlanBuilder;
 
 use super::ddl::{SinkTable, SourceTable};
+use super::error::SqlError;
 use super::explode::is_generator;
 use super::nested;
 use super::query::{lower_query, name_it, plain_select, source_table, wildcard_drops};
@@ -58,6 +58,42 @@ pub(super) fn lower<'a>(
         source,
         columns,
     })
+}
+
+/// The rows of the table a window TVF reads (`TABLE(TUMBLE(TABLE t, ...))`), with their
+/// event time and watermark delay (`None` without a watermark): a source table's, or a
+/// filter and projection of one (a view) named `alias`, whose operators go by `name`.
+/// A subquery of another shape is `refused`; anything else is `other`.
+///
+/// # Errors
+/// Those, and a view that does not select its source's event time.
+pub(super) fn tvf_table<'a>(
+    plan: PlanBuilder,
+    name: &str,
+    relation: &TableFactor,
+    alias: &str,
+    sources: &'a [SourceTable],
+    refused: &dyn Fn() -> SqlError,
+    other: &dyn Fn() -> SqlError,
+) -> Result<(Projected<'a>, Option<(String, Duration)>), SqlError> {
+    match relation {
+        TableFactor::Table { name, .. } => {
+            let source = source_table(name, sources)?;
+            let rows = Projected {
+                plan,
+                stream: source.checked_stream(),
+                source,
+                columns: source.column_names().map(str::to_owned).collect(),
+            };
+            Ok((rows, source.watermark.clone()))
+        }
+        TableFactor::Derived { subquery, .. } => {
+            let rows = lower(plan, name, subquery, sources, refused)?;
+            let time = rows.event_time(alias)?;
+            Ok((rows, time))
+        }
+        _ => Err(other()),
+    }
 }
 
 /// The columns of `query`'s rows, and the source table they come from: a filter and

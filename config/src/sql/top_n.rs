@@ -32,9 +32,7 @@ use sluice_engine::top_n::{Ranking, SortKey, TopNSpec, WindowTopNSpec};
 
 use super::ddl::SourceTable;
 use super::join::{all_of, conjuncts, flipped};
-use super::query::{
-    function_args, name_it, plain_select, quoted, source_table, unsupported, wildcard_drops,
-};
+use super::query::{function_args, name_it, plain_select, quoted, unsupported, wildcard_drops};
 use super::{projected, subquery};
 
 /// A lowered window Top-N.
@@ -218,39 +216,23 @@ fn assigned<'a>(
     };
     // The TVF's table: a source table's rows, or a filter and projection of them (a
     // view, say), whose watermark follows all of the source's rows.
-    let (plan, rows, source, selected) = match &from.relation {
-        TableFactor::Table { name, .. } => {
-            let source = source_table(name, sources)?;
-            (
-                plan,
-                source.checked_stream(),
-                source,
-                source.watermark.clone(),
-            )
-        }
+    let alias = match &from.relation {
         TableFactor::Derived {
-            subquery, alias, ..
-        } => {
-            let alias = alias.as_ref().map_or("subquery", |a| a.name.value.as_str());
-            let refused = || {
-                unsupported(
-                    &format!("a window TVF over the subquery `{alias}`, ranked"),
-                    "rank the windows of a source table's rows, or of a filter and projection \
-                     of them (SELECT ... FROM t WHERE ...)",
-                )
-            };
-            let projected = projected::lower(
-                plan,
-                &format!("{target}.{alias}"),
-                subquery,
-                sources,
-                &refused,
-            )?;
-            let selected = projected.event_time(alias)?;
-            (projected.plan, projected.stream, projected.source, selected)
-        }
-        _ => return Err(shape()),
+            alias: Some(alias), ..
+        } => alias.name.value.as_str(),
+        _ => "subquery",
     };
+    let refused = || {
+        unsupported(
+            &format!("a window TVF over the subquery `{alias}`, ranked"),
+            "rank the windows of a source table's rows, or of a filter and projection of them \
+             (SELECT ... FROM t WHERE ...)",
+        )
+    };
+    let name = format!("{target}.{alias}");
+    let (rows, selected) =
+        projected::tvf_table(plan, &name, &from.relation, alias, sources, &refused, shape)?;
+    let source = rows.source;
     let Some((time, delay)) = selected else {
         return Err(unsupported(
             &format!(
@@ -268,7 +250,7 @@ fn assigned<'a>(
         ));
     }
     let stream = format!("{target}/windows");
-    let plan = plan.assign_windows(&stream, &rows, spec);
+    let plan = rows.plan.assign_windows(&stream, &rows.stream, spec);
     Ok(Assigned {
         plan,
         stream,
