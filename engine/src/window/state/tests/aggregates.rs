@@ -298,35 +298,19 @@ fn the_least_and_greatest_text_merge_across_panes_and_go_through_a_snapshot() {
 
 #[test]
 fn decimals_sum_average_and_compare_exactly_in_spark_s_types() {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Utf8, false),
-        Field::new("v", DataType::Decimal128(10, 2), true),
-    ]));
-    let spec = || {
-        global(
-            "w",
-            &["k"],
-            vec![
-                agg("total", AggregateFn::Sum, Some("v")),
-                agg("lo", AggregateFn::Min, Some("v")),
-                agg("hi", AggregateFn::Max, Some("v")),
-                agg("mean", AggregateFn::Avg, Some("v")),
-                agg("spread", AggregateFn::Stddev, Some("v")),
-            ],
-            false,
-        )
-    };
+    let (schema, spec) = decimal_window(10, 2, Some(agg("spread", AggregateFn::Stddev, Some("v"))));
+    let spec = || spec.clone();
     let mut state = WindowState::new(spec(), &schema).unwrap();
-    for (name, data_type) in [
-        ("total", DataType::Decimal128(20, 2)),
-        ("lo", DataType::Decimal128(10, 2)),
-        ("hi", DataType::Decimal128(10, 2)),
-        ("mean", DataType::Decimal128(14, 6)),
-        ("spread", DataType::Float64),
-    ] {
-        let field = state.output_schema().field_with_name(name).unwrap().clone();
-        assert_eq!(field.data_type(), &data_type, "{name}");
-    }
+    assert_output_types(
+        &state,
+        &[
+            ("total", DataType::Decimal128(20, 2)),
+            ("lo", DataType::Decimal128(10, 2)),
+            ("hi", DataType::Decimal128(10, 2)),
+            ("mean", DataType::Decimal128(14, 6)),
+            ("spread", DataType::Float64),
+        ],
+    );
     let batch = |keys: &[&str], cents: &[Option<i128>]| {
         let values = Decimal128Array::from(cents.to_vec())
             .with_precision_and_scale(10, 2)
@@ -381,33 +365,18 @@ fn decimals_sum_average_and_compare_exactly_in_spark_s_types() {
 /// Spark's types capped at 38 digits; a sum past 128 bits or 38 digits is NULL.
 #[test]
 fn wide_decimals_sum_average_and_compare_in_128_bits() {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Utf8, false),
-        Field::new("v", DataType::Decimal128(38, 18), true),
-    ]));
-    let spec = || {
-        global(
-            "w",
-            &["k"],
-            vec![
-                agg("total", AggregateFn::Sum, Some("v")),
-                agg("lo", AggregateFn::Min, Some("v")),
-                agg("hi", AggregateFn::Max, Some("v")),
-                agg("mean", AggregateFn::Avg, Some("v")),
-            ],
-            false,
-        )
-    };
+    let (schema, spec) = decimal_window(38, 18, None);
+    let spec = || spec.clone();
     let mut state = WindowState::new(spec(), &schema).unwrap();
-    for (name, data_type) in [
-        ("total", DataType::Decimal128(38, 18)),
-        ("lo", DataType::Decimal128(38, 18)),
-        ("hi", DataType::Decimal128(38, 18)),
-        ("mean", DataType::Decimal128(38, 22)),
-    ] {
-        let field = state.output_schema().field_with_name(name).unwrap().clone();
-        assert_eq!(field.data_type(), &data_type, "{name}");
-    }
+    assert_output_types(
+        &state,
+        &[
+            ("total", DataType::Decimal128(38, 18)),
+            ("lo", DataType::Decimal128(38, 18)),
+            ("hi", DataType::Decimal128(38, 18)),
+            ("mean", DataType::Decimal128(38, 22)),
+        ],
+    );
     let batch = |keys: &[&str], values: &[Option<i128>]| {
         let values = Decimal128Array::from(values.to_vec())
             .with_precision_and_scale(38, 18)
@@ -464,4 +433,33 @@ fn wide_decimals_sum_average_and_compare_in_128_bits() {
     over_changes.aggregates.truncate(1);
     let err = WindowState::new(over_changes, &changelog).err().unwrap();
     assert!(err.to_string().contains("of more than 18 digits"), "{err}");
+}
+
+/// A global window by `k` of `v`, a `DECIMAL(precision, scale)`: its sum `total`, `lo`,
+/// `hi` and `mean`, then `more`.
+fn decimal_window(
+    precision: u8,
+    scale: i8,
+    more: Option<crate::window::Aggregate>,
+) -> (Arc<Schema>, crate::window::WindowSpec) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Decimal128(precision, scale), true),
+    ]));
+    let mut aggregates = vec![
+        agg("total", AggregateFn::Sum, Some("v")),
+        agg("lo", AggregateFn::Min, Some("v")),
+        agg("hi", AggregateFn::Max, Some("v")),
+        agg("mean", AggregateFn::Avg, Some("v")),
+    ];
+    aggregates.extend(more);
+    (schema, global("w", &["k"], aggregates, false))
+}
+
+/// Asserts the types of `state`'s output columns.
+fn assert_output_types(state: &WindowState, types: &[(&str, DataType)]) {
+    for (name, data_type) in types {
+        let field = state.output_schema().field_with_name(name).unwrap().clone();
+        assert_eq!(field.data_type(), data_type, "{name}");
+    }
 }
