@@ -359,3 +359,18 @@ fn an_update_mode_aggregate_without_a_window_holds_the_current_groups() -> Resul
     };
     clean_and_through_kills(&dir, &job, sets, check)
 }
+
+/// Writes `tool`'s input (`write --seed seed`) under a work directory `name`, then runs
+/// `job` (its statements, `{files}` standing for the input files' `WITH (...)`) clean
+/// and through three kills, each time against `tool check`.
+fn tool_oracle(tool: &str, name: &str, seed: u64, job: &str) -> Result<()> {
+    let _serial = serial();
+    let dir = work_dir(TMP, name)?;
+    write_input_with(tool, &dir, "write", seed)?;
+    let path = dir.join("job.sql");
+    std::fs::write(
+        &path,
+        job.replace("{files}", &one_file_per_epoch(&dir.join("in"))),
+    )?;
+    against_tool_through_kills(tool, &dir, &path, 2, "check", &[])
+}

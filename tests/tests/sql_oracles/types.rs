@@ -14,17 +14,14 @@ use super::*;
 /// through three kills.
 #[test]
 fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
-    let _serial = serial();
-    let dir = work_dir(TMP, "sql_decimals")?;
-    write_input_with("decimal_tool.py", &dir, "write", 5)?;
-    let job = dir.join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "SET 'job-id' = 'decimals';\n\
+    tool_oracle(
+        "decimal_tool.py",
+        "sql_decimals",
+        5,
+        "SET 'job-id' = 'decimals';\n\
              CREATE TABLE events (id BIGINT NOT NULL, sensor STRING NOT NULL, \
                ts TIMESTAMP NOT NULL, price DECIMAL(10, 2), balance DECIMAL(38, 10), \
-               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {files};\n\
              INSERT INTO priced SELECT id, price, price * 3 AS tripled FROM events;\n\
              INSERT INTO per_minute SELECT window_start, window_end, sensor, count(*) AS n, \
                count(price) AS priced, sum(price) AS total, avg(price) AS mean, \
@@ -34,10 +31,7 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
                count(balance) AS n, sum(balance) AS total, avg(balance) AS mean, \
                min(balance) AS lo, max(balance) AS hi FROM events \
              GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), sensor;\n",
-            one_file_per_epoch(&dir.join("in"))
-        ),
-    )?;
-    against_tool_through_kills("decimal_tool.py", &dir, &job, 2, "check", &[])
+    )
 }
 
 /// One row per tag of comma-separated text: Spark's `explode(split(tags, ','))` and
@@ -57,19 +51,16 @@ fn decimal_prices_are_read_computed_and_aggregated_exactly() -> Result<()> {
 /// DuckDB's Delta reader reads the tables, clean and through three kills.
 #[test]
 fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
-    let _serial = serial();
-    let dir = work_dir(TMP, "sql_unnest")?;
-    write_input_with("unnest_tool.py", &dir, "write", 3)?;
-    let job = dir.join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "SET 'job-id' = 'unnest';\n\
+    tool_oracle(
+        "unnest_tool.py",
+        "sql_unnest",
+        3,
+        "SET 'job-id' = 'unnest';\n\
              CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, tags STRING, \
                labels ARRAY<STRING>, items ARRAY<STRUCT<sku STRING, qty INT>>, \
                attrs MAP<STRING, BIGINT>, labels_text STRING, \
                visits ARRAY<STRUCT<at TIMESTAMP, day DATE, amount DECIMAL(8, 2)>>, \
-               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {files};\n\
              INSERT INTO tagged SELECT id, explode(split(tags, ',')) AS tag FROM events;\n\
              INSERT INTO all_tags SELECT id, explode_outer(split(tags, ',')) AS tag \
                FROM events;\n\
@@ -93,8 +84,5 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
              INSERT INTO inlined SELECT id, inline(items) FROM events;\n\
              INSERT INTO item_fields SELECT id, s, q, n FROM events \
                LEFT JOIN UNNEST(items) WITH ORDINALITY AS i (s, q, n) ON TRUE;\n",
-            one_file_per_epoch(&dir.join("in"))
-        ),
-    )?;
-    against_tool_through_kills("unnest_tool.py", &dir, &job, 2, "check", &[])
+    )
 }

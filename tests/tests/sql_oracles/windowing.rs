@@ -19,16 +19,13 @@ use super::*;
 /// Delta reader reads the tables, clean and through three kills.
 #[test]
 fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<()> {
-    let _serial = serial();
-    let dir = work_dir(TMP, "sql_window_assign")?;
-    write_input_with("window_assign_tool.py", &dir, "write", 11)?;
-    let job = dir.join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "SET 'job-id' = 'assign';\n\
+    tool_oracle(
+        "window_assign_tool.py",
+        "sql_window_assign",
+        11,
+        "SET 'job-id' = 'assign';\n\
              CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, price BIGINT, \
-               kind STRING, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) {};\n\
+               kind STRING, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) {files};\n\
              INSERT INTO tumbled SELECT id, window_start, window_end, window_time \
                FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
                  INTERVAL '15' SECOND));\n\
@@ -87,10 +84,7 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
                  INTERVAL '1' MINUTE))) AS R \
                ON L.kind = R.kind AND L.window_start = R.window_start \
                  AND L.window_end = R.window_end;\n",
-            one_file_per_epoch(&dir.join("in"))
-        ),
-    )?;
-    against_tool_through_kills("window_assign_tool.py", &dir, &job, 2, "check", &[])
+    )
 }
 
 /// Exact `count(DISTINCT ...)` per window, as Flink counts (Spark refuses distinct
@@ -101,16 +95,13 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
 /// Delta reader reads the tables, clean and through three kills.
 #[test]
 fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result<()> {
-    let _serial = serial();
-    let dir = work_dir(TMP, "sql_distinct")?;
-    write_input_with("distinct_tool.py", &dir, "write", 17)?;
-    let job = dir.join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "SET 'job-id' = 'distinct';\n\
+    tool_oracle(
+        "distinct_tool.py",
+        "sql_distinct",
+        17,
+        "SET 'job-id' = 'distinct';\n\
              CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, price BIGINT, \
-               kind STRING, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) {};\n\
+               kind STRING, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) {files};\n\
              INSERT INTO hop_distinct SELECT window_start, kind, count(*) AS n, \
                count(DISTINCT price) AS prices, count(DISTINCT price % 7) AS residues \
              FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
@@ -119,10 +110,7 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
              INSERT INTO session_distinct SELECT kind, window_start, window_end, \
                count(*) AS n, count(DISTINCT price) AS prices \
              FROM events GROUP BY session_window(ts, '40 seconds'), kind;\n",
-            one_file_per_epoch(&dir.join("in"))
-        ),
-    )?;
-    against_tool_through_kills("distinct_tool.py", &dir, &job, 2, "check", &[])
+    )
 }
 
 /// Spark's `percentile_approx` (and `approx_percentile`) over one-minute windows: the
@@ -134,17 +122,14 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
 /// counted directly; clean and through three kills, read by DuckDB's Delta reader.
 #[test]
 fn approximate_percentiles_are_within_one_percent_of_the_exact_ones_through_kills() -> Result<()> {
-    let _serial = serial();
-    let dir = work_dir(TMP, "sql_percentiles")?;
-    write_input_with("percentile_tool.py", &dir, "write", 13)?;
-    let job = dir.join("job.sql");
-    std::fs::write(
-        &job,
-        format!(
-            "SET 'job-id' = 'percentiles';\n\
+    tool_oracle(
+        "percentile_tool.py",
+        "sql_percentiles",
+        13,
+        "SET 'job-id' = 'percentiles';\n\
              CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, sensor STRING, \
                latency_ms DOUBLE, bytes BIGINT, \
-               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {};\n\
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {files};\n\
              INSERT INTO pcts SELECT window_start, sensor, count(*) AS n, \
                percentile_approx(latency_ms, 0.5) AS p50, \
                approx_percentile(latency_ms, 0.99) AS p99, \
@@ -158,8 +143,5 @@ fn approximate_percentiles_are_within_one_percent_of_the_exact_ones_through_kill
              INSERT INTO five SELECT window_start, sensor, sum(n) AS n, sum(total) AS total \
              FROM TABLE(TUMBLE(TABLE minutes, DESCRIPTOR(rowtime), INTERVAL '5' MINUTE)) \
              GROUP BY window_start, window_end, sensor;\n",
-            one_file_per_epoch(&dir.join("in"))
-        ),
-    )?;
-    against_tool_through_kills("percentile_tool.py", &dir, &job, 2, "check", &[])
+    )
 }
