@@ -31,6 +31,7 @@ use crate::batch::Batches;
 use crate::epoch::complete_before;
 use crate::error::{EngineError, Result};
 use crate::key::{KeyColumns, key_pact};
+use crate::runtime::WorkerError;
 use crate::runtime::failure::{Failure, fail};
 
 mod phase;
@@ -218,7 +219,11 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
                                 Ok(b) => out.batches.push(b),
                                 Err(e) => fail(
                                     &narrow_failure,
-                                    format!("aggregate {}: {e}", narrowing.spec.name),
+                                    WorkerError::Operator {
+                                        operator: format!("aggregate {}", narrowing.spec.name),
+                                        epoch: cap.least().copied().unwrap_or_default(),
+                                        message: e.to_string(),
+                                    },
                                 ),
                             }
                         }
@@ -344,7 +349,14 @@ impl EpochQuery {
                                     .session(&cap)
                                     .give_container(&mut Batches { batches });
                             }
-                            Err(e) => fail(&failure, format!("{name}, epoch {epoch}: {e}")),
+                            Err(e) => fail(
+                                &failure,
+                                WorkerError::Operator {
+                                    operator: name.clone(),
+                                    epoch,
+                                    message: e.to_string(),
+                                },
+                            ),
                         }
                     }
                     next = epoch + 1;

@@ -31,13 +31,22 @@ pub enum EngineError {
     Evaluation(#[from] datafusion::error::DataFusionError),
     /// The checkpoint store failed.
     #[error("checkpoint: {0}")]
-    Checkpoint(String),
+    Checkpoint(#[from] sluice_checkpoints::Error),
+    /// The checkpoint lacks the offsets of the snapshot it restores from (damaged).
+    #[error("checkpoint: offsets of snapshot epoch {epoch} missing")]
+    MissingOffsets {
+        /// The snapshot's epoch.
+        epoch: u64,
+    },
     /// A source or sink failed.
     #[error("{0}")]
-    Connector(String),
+    Connector(#[from] crate::runtime::ConnectorFailure),
+    /// A running aggregate's query task failed (internal).
+    #[error("aggregate query task: {0}")]
+    AggregateTask(#[from] tokio::task::JoinError),
     /// A worker failed; the job stops and can resume from its last commit.
     #[error("{0}")]
-    Worker(String),
+    Worker(#[from] crate::runtime::WorkerError),
     /// The checkpoint was written by a different plan.
     #[error(
         "the checkpoint was written by another plan (fingerprint {stored}, this plan {current}): run the job file it was written with, use a fresh checkpoint location, or switch to this plan with `sluice replay <job> --from-epoch E --in-place`, which checks that its state fits"

@@ -27,6 +27,7 @@ use crate::batch::Batches;
 use crate::epoch::complete_before;
 use crate::error::{EngineError, Result};
 use crate::key::{KeyColumns, key_pact, owned_groups};
+use crate::runtime::WorkerError;
 use crate::watermark::Watermark;
 use crate::window::{WindowControl, WindowNote, WindowOutputs, WindowSetup};
 
@@ -270,9 +271,14 @@ pub(crate) fn event_time_operator<'scope, S: EventTimeState + 'static>(
                 if !failures.is_empty() {
                     let cap = caps[2].delayed(&e);
                     let mut session = parts_handle.session(&cap);
-                    for failure in failures {
-                        fail(&setup.control, format!("{label}: {failure}"));
-                        session.give(WindowNote::Failed(failure));
+                    for message in failures {
+                        let error = WorkerError::Operator {
+                            operator: label.clone(),
+                            epoch: e,
+                            message,
+                        };
+                        fail(&setup.control, error.clone());
+                        session.give(WindowNote::Failed(error));
                     }
                 }
                 *setup.control.watermark.borrow_mut() = state.watermark().clone();
@@ -423,9 +429,9 @@ fn run_epoch<S: EventTimeState>(
     }
 }
 
-fn fail(control: &WindowControl, message: String) {
-    tracing::error!(%message, "event-time operator failed");
-    control.failure.borrow_mut().get_or_insert(message);
+fn fail(control: &WindowControl, error: WorkerError) {
+    tracing::error!(%error, "event-time operator failed");
+    control.failure.borrow_mut().get_or_insert(error);
 }
 
 /// A worker's max event time in an epoch, for one worker: `(to worker, input, max)`.

@@ -21,6 +21,7 @@ mod recovery;
 mod sources;
 mod state_put;
 mod worker;
+mod worker_error;
 pub(crate) mod writer;
 
 pub use driver::{Cluster, Progress, ProgressFn, RunOptions, RunSummary, run};
@@ -28,6 +29,7 @@ pub use future::REASON_FUTURE;
 pub use planner::StopRequest;
 pub use projected::{ProjectedSource, read_only};
 pub use sources::NamedSources;
+pub use worker_error::WorkerError;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -62,9 +62,7 @@ impl RunningAggregation {
     /// When the query failed.
     pub fn finish(mut self, runtime: &Handle) -> Result<Vec<RecordBatch>> {
         drop(self.rows.take());
-        runtime
-            .block_on(self.result)
-            .map_err(|e| EngineError::Connector(format!("aggregate query task: {e}")))?
+        runtime.block_on(self.result).map_err(EngineError::from)?
     }
 }
 

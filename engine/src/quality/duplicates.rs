@@ -22,6 +22,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 
 use super::Partial;
 use crate::batch::Batches;
+use crate::runtime::WorkerError;
 use crate::runtime::failure::{Failure, fail};
 use crate::runtime::writer::EpochNote;
 use crate::stateless::{Check, Rule};
@@ -64,7 +65,11 @@ pub(crate) fn duplicate_notes<'scope>(
                                 }
                                 Err(e) => fail(
                                     &hash_failure,
-                                    format!("uniqueness rule `{}`: {e}", rule.name),
+                                    WorkerError::Operator {
+                                        operator: format!("uniqueness rule `{}`", rule.name),
+                                        epoch: cap.least().copied().unwrap_or_default(),
+                                        message: e.to_string(),
+                                    },
                                 ),
                             }
                         }
@@ -106,7 +111,14 @@ pub(crate) fn duplicate_notes<'scope>(
                         Ok(note) => output
                             .session(&cap)
                             .give(EpochNote::Sink { sink: gate, note }),
-                        Err(e) => fail(&failure, format!("uniqueness counts: {e}")),
+                        Err(e) => fail(
+                            &failure,
+                            WorkerError::Operator {
+                                operator: "uniqueness counts".into(),
+                                epoch: *cap.time(),
+                                message: e.to_string(),
+                            },
+                        ),
                     }
                 }
             }

@@ -4,9 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A worker's failure when it stopped because another worker failed.
-pub(super) const ABORTED: &str = "aborted because another worker failed";
-
 /// Declared after a worker's input handles (locals drop in reverse order), so it drops
 /// first.
 ///

@@ -13,10 +13,9 @@ use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
-use super::TableSink;
+use super::{TableSink, WorkerError};
 use sluice_checkpoints::{SourceRange, StatePart, check_tiling};
 
-use super::abort::ABORTED;
 use super::failure::{EpochFailure, Failure, fail};
 use super::lane::Lane;
 use super::marker::{InFlightEpochs, MarkerWriter};
@@ -62,9 +61,9 @@ impl CommitTargets {
     /// the tables and the checkpoint: it runs on the committer's lane. A failure raises
     /// `failed`, so that no later epoch commits (the committer raises the process's abort
     /// flag, naming the failure, when it hears of it).
-    fn commit(&self, job: CommitJob, failed: &AtomicBool) -> Result<Committed, String> {
+    fn commit(&self, job: CommitJob, failed: &AtomicBool) -> Result<Committed, WorkerError> {
         if failed.load(Ordering::SeqCst) {
-            return Err(ABORTED.to_string());
+            return Err(WorkerError::Aborted);
         }
         let began = Instant::now();
         let result = self.commit_inner(job);
@@ -75,7 +74,7 @@ impl CommitTargets {
         result
     }
 
-    fn commit_inner(&self, job: CommitJob) -> Result<Committed, String> {
+    fn commit_inner(&self, job: CommitJob) -> Result<Committed, WorkerError> {
         let CommitJob {
             epoch,
             files,
@@ -84,7 +83,7 @@ impl CommitTargets {
             cursors,
         } = job;
         if self.abort.load(Ordering::SeqCst) {
-            return Err(ABORTED.to_string());
+            return Err(WorkerError::Aborted);
         }
         let mut tables = BTreeMap::new();
         let mut pending: Vec<(&Arc<dyn TableSink>, Vec<String>)> =
@@ -100,7 +99,7 @@ impl CommitTargets {
         // The other tables are independent (each has its own txn): they commit at once,
         // each on its own thread, so an epoch's commit takes its slowest table's time, not
         // the sum.
-        let results: Vec<Result<Option<u64>, String>> = std::thread::scope(|scope| {
+        let results: Vec<Result<Option<u64>, WorkerError>> = std::thread::scope(|scope| {
             let running: Vec<_> = pending
                 .into_iter()
                 .map(|(sink, files)| {
@@ -112,10 +111,16 @@ impl CommitTargets {
             running
                 .into_iter()
                 .map(|spawned| match spawned {
-                    Ok(handle) => handle
-                        .join()
-                        .unwrap_or_else(|_| Err(format!("a commit of epoch {epoch} panicked"))),
-                    Err(err) => Err(format!("starting a commit of epoch {epoch}: {err}")),
+                    Ok(handle) => handle.join().unwrap_or_else(|_| {
+                        Err(WorkerError::CommitThread {
+                            epoch,
+                            message: "panicked".into(),
+                        })
+                    }),
+                    Err(err) => Err(WorkerError::CommitThread {
+                        epoch,
+                        message: format!("did not start: {err}"),
+                    }),
                 })
                 .collect()
         });
@@ -136,7 +141,10 @@ impl CommitTargets {
         };
         self.marker
             .write(&committed, snapshot, cursors.as_deref())
-            .map_err(|err| format!("commit marker {epoch}: {err}"))?;
+            .map_err(|err| WorkerError::Marker {
+                epoch,
+                message: err.to_string(),
+            })?;
         Ok(committed)
     }
 }
@@ -148,11 +156,15 @@ impl CommitTargets {
         epoch: u64,
         sink: &Arc<dyn TableSink>,
         files: Vec<String>,
-    ) -> Result<Option<u64>, String> {
+    ) -> Result<Option<u64>, WorkerError> {
         let began = Instant::now();
         let report = sink
             .commit(epoch, files)
-            .map_err(|err| format!("committing {} epoch {epoch}: {err}", sink.name()))?;
+            .map_err(|err| WorkerError::Commit {
+                table: sink.name().to_owned(),
+                epoch,
+                message: err.to_string(),
+            })?;
         self.metrics
             .table_committed(sink.name(), began.elapsed(), &report);
         tracing::debug!(
@@ -207,7 +219,8 @@ pub(crate) fn commit_epochs<'scope>(
         for cap in caps.iter_mut() {
             cap.downgrade(&first_epoch);
         }
-        let mut lane = Lane::new("Commit", runtime, activator);
+        let mut lane: Lane<(u64, Result<Committed, WorkerError>)> =
+            Lane::new("Commit", runtime, activator);
         // Raised by the first commit that fails: no later one runs.
         let poisoned = Arc::new(AtomicBool::new(false));
         // Epochs handed to the lane and not yet durable.
@@ -243,7 +256,7 @@ pub(crate) fn commit_epochs<'scope>(
                 match result {
                     Ok(committed) => on_committed(committed),
                     Err(err) => {
-                        if err != ABORTED {
+                        if err.is_cause() {
                             fail(&failure, err);
                         }
                         giving_up = true;
@@ -337,7 +350,7 @@ fn commit_job(
     later: impl Iterator<Item = EpochFailure>,
     targets: &CommitTargets,
     (cursors, in_flight): (&mut Cursors, &InFlightEpochs),
-) -> Result<CommitJob, String> {
+) -> Result<CommitJob, WorkerError> {
     let mut files: Vec<Vec<String>> = vec![Vec::new(); targets.sinks.len()];
     let mut parts = Vec::new();
     let mut failures = Vec::new();
@@ -351,9 +364,15 @@ fn commit_job(
     parts.sort();
     let failed = !failures.is_empty();
     if failed && let Some(cause) = first_cause(failures.into_iter().chain(later)) {
-        return Err(format!("epoch {epoch} failed in {cause}"));
+        return Err(WorkerError::EpochFailed {
+            epoch,
+            cause: Box::new(cause),
+        });
     }
-    check_tiling(epoch, &parts, targets.key_groups).map_err(|e| format!("epoch {epoch}: {e}"))?;
+    check_tiling(epoch, &parts, targets.key_groups).map_err(|e| WorkerError::Tiling {
+        epoch,
+        message: e.to_string(),
+    })?;
     // The loop logs an epoch's ranges in `in_flight` before the epoch can complete.
     if let Some(done) = in_flight.borrow().get(&epoch) {
         advance(cursors, &done.ranges);
@@ -391,7 +410,7 @@ fn cursor_record(cursors: &Cursors) -> Vec<SourceRange> {
 fn first_cause(failures: impl Iterator<Item = EpochFailure>) -> Option<EpochFailure> {
     let mut first = None;
     for f in failures {
-        if f.error != ABORTED {
+        if f.error.is_cause() {
             return Some(f);
         }
         first.get_or_insert(f);

@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use super::WorkerError;
 use crate::watermark::Watermark;
 use crate::window::WindowControl;
 
@@ -19,7 +20,7 @@ impl WindowControls {
     }
 
     /// The failure a window reported, if any.
-    pub(super) fn failure(&self) -> Option<String> {
+    pub(super) fn failure(&self) -> Option<WorkerError> {
         self.0.iter().find_map(|c| c.failure.borrow().clone())
     }
 

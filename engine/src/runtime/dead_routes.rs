@@ -25,6 +25,6 @@ pub(super) fn to_dead<'scope>(
         } else {
             letters.rejected(batch, epoch)
         };
-        converted.map_err(|e| EngineError::Connector(e.to_string()))
+        converted.map_err(EngineError::from)
     })
 }

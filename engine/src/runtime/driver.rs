@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::{CheckpointStore, JobMetadata, StatePart};
 
-use super::abort::ABORTED;
 use super::future::FutureBound;
 use super::planner::StopRequest;
 use super::recovery::{Recovery, Start, recover};
 use super::worker::WorkerReport;
-use super::{Cursors, DeadLetters, EpochSource, TableSink};
+use super::{Cursors, DeadLetters, EpochSource, TableSink, WorkerError};
 use crate::error::{EngineError, Result};
 use crate::metrics::RunMetrics;
 use crate::plan::CompiledPlan;
@@ -186,7 +185,6 @@ pub fn run(
     let started = Instant::now();
     let store = options.checkpoints.clone();
     let rt = options.runtime.clone();
-    let ck = |e: sluice_checkpoints::Error| EngineError::Checkpoint(e.to_string());
     let fingerprint = plan.plan.fingerprint();
     let meta = job_metadata(&plan, &fingerprint, &store, &rt)?;
     let key_groups = meta.key_groups;
@@ -221,17 +219,14 @@ pub fn run(
     let sink_list = sinks_in_plan_order(&plan, sinks)?;
     let mut committed = Vec::new();
     for sink in &sink_list {
-        committed.push(
-            sink.committed_epoch()
-                .map_err(|e| EngineError::Connector(e.to_string()))?,
-        );
+        committed.push(sink.committed_epoch()?);
     }
     let replayed = latest
         .as_ref()
         .map_or(0, |l| (l.epoch + 1).saturating_sub(first_epoch));
     tracing::info!(first_epoch, replayed, workers = options.workers, "starting");
 
-    let logged_before = rt.block_on(store.latest_offsets()).map_err(ck)?;
+    let logged_before = rt.block_on(store.latest_offsets())?;
     let run_id = match &options.cluster {
         // Every process of a cluster must log with the same id; two clusters cannot share
         // the same addresses.
@@ -268,7 +263,7 @@ pub fn run(
         }
         result
     })
-    .map_err(EngineError::Worker)?;
+    .map_err(|e| EngineError::Worker(WorkerError::Start(e)))?;
     let mut summary = RunSummary {
         first_epoch,
         replayed_epochs: replayed,
@@ -276,7 +271,7 @@ pub fn run(
     };
     gather(guards.join(), &mut summary)?;
     if abort.load(Ordering::SeqCst) {
-        return Err(EngineError::Worker("a worker aborted".into()));
+        return Err(EngineError::Worker(WorkerError::Aborted));
     }
     summary.duration = started.elapsed();
     Ok(summary)
@@ -294,7 +289,6 @@ fn job_metadata(
     store: &CheckpointStore,
     rt: &tokio::runtime::Handle,
 ) -> Result<JobMetadata> {
-    let ck = |e: sluice_checkpoints::Error| EngineError::Checkpoint(e.to_string());
     let wanted = JobMetadata {
         job_id: plan.plan.job_id.clone(),
         plan_fingerprint: fingerprint.to_owned(),
@@ -303,7 +297,7 @@ fn job_metadata(
         state_layout: Some(plan.state_layout()),
         state_reset_at: None,
     };
-    let mut meta = rt.block_on(store.init_metadata(&wanted)).map_err(ck)?;
+    let mut meta = rt.block_on(store.init_metadata(&wanted))?;
     if meta.plan_fingerprint != fingerprint {
         return Err(EngineError::PlanChanged {
             stored: meta.plan_fingerprint,
@@ -314,7 +308,7 @@ fn job_metadata(
         // Written before layouts were recorded: the plan is the same, so its layout is the
         // state's, and a later replay with an edited plan can be checked against it.
         meta.state_layout = wanted.state_layout.clone();
-        rt.block_on(store.replace_metadata(&meta)).map_err(ck)?;
+        rt.block_on(store.replace_metadata(&meta))?;
     }
     Ok(meta)
 }
@@ -358,7 +352,7 @@ fn timely_config(threads: usize, cluster: Option<&Cluster>) -> Result<timely::Co
 /// # Errors
 /// The first worker's failure that is a cause, not a stop because another failed.
 fn gather(
-    results: Vec<std::result::Result<std::result::Result<WorkerReport, String>, String>>,
+    results: Vec<std::result::Result<std::result::Result<WorkerReport, WorkerError>, String>>,
     summary: &mut RunSummary,
 ) -> Result<()> {
     let mut errors = Vec::new();
@@ -371,10 +365,10 @@ fn gather(
                 summary.stopped |= report.stopped;
             }
             Ok(Err(e)) => errors.push(e),
-            Err(e) => errors.push(e),
+            Err(panic) => errors.push(WorkerError::Panicked(panic)),
         }
     }
-    match errors.into_iter().find(|e| e != ABORTED) {
+    match errors.into_iter().find(WorkerError::is_cause) {
         Some(first) => Err(EngineError::Worker(first)),
         None => Ok(()),
     }

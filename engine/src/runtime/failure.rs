@@ -15,13 +15,14 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
+use super::WorkerError;
 use super::writer::EpochNote;
 
 /// A worker's failure slot, and its process's abort flag, given to the operators that can
 /// fail. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Failure {
-    first: Rc<RefCell<Option<String>>>,
+    first: Rc<RefCell<Option<WorkerError>>>,
     process: Arc<AtomicBool>,
 }
 
@@ -35,26 +36,27 @@ impl Failure {
     }
 
     /// The first failure recorded on this worker.
-    pub(crate) fn first(&self) -> Option<String> {
+    pub(crate) fn first(&self) -> Option<WorkerError> {
         self.first.borrow().clone()
     }
 }
 
 /// Records a failure: the worker's first, and the process's abort flag.
-pub(crate) fn fail(failure: &Failure, message: String) {
-    tracing::error!(%message, "operator failed");
-    failure.first.borrow_mut().get_or_insert(message);
+pub(crate) fn fail(failure: &Failure, error: WorkerError) {
+    tracing::error!(%error, "operator failed");
+    failure.first.borrow_mut().get_or_insert(error);
     failure.process.store(true, Ordering::SeqCst);
 }
 
 /// Where a failure happened and what it was: it travels to the committer as data, so that
 /// the epoch it belongs to never commits, whichever process it happened in.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) struct EpochFailure {
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EpochFailure {
     pub(crate) site: Site,
     /// The operator (or step) that failed, e.g. `Write(silver)`.
     pub(crate) operator: String,
-    pub(crate) error: String,
+    /// What failed.
+    pub(crate) error: WorkerError,
 }
 
 impl std::fmt::Display for EpochFailure {
@@ -68,7 +70,7 @@ impl std::fmt::Display for EpochFailure {
 }
 
 /// A worker's place in the job: its process and its job-wide worker index.
-#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Site {
     pub(crate) process: usize,
     pub(crate) worker: usize,
@@ -83,7 +85,7 @@ pub(crate) fn failure_gate<'scope>(
     notes: Stream<'scope, u64, Vec<EpochNote>>,
     first_epoch: u64,
     site: Site,
-    failed: Box<dyn Fn() -> Option<String>>,
+    failed: Box<dyn Fn() -> Option<WorkerError>>,
 ) -> Stream<'scope, u64, Vec<EpochNote>> {
     let mut builder = OperatorBuilder::new("FailureGate".to_owned(), notes.scope());
     let mut input = builder.new_input(notes, Pipeline);

@@ -15,6 +15,7 @@ use timely::dataflow::operators::core::{Concatenate, Input, Probe};
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::{InputHandle, ProbeHandle, Scope, Stream};
 
+use super::WorkerError;
 use super::committer::{CommitTargets, commit_epochs};
 use super::controls::WindowControls;
 use super::dead_routes::to_dead;
@@ -481,11 +482,18 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         Pipeline,
         "DeadLetterConversionErrors",
         move |(input, _)| {
-            input.for_each(|_, container| {
+            input.for_each(|cap, container| {
                 for batch in &container.batches {
                     fail(
                         &conversion_failure,
-                        format!("{} rows could not become dead letters", batch.num_rows()),
+                        WorkerError::Operator {
+                            operator: "DeadLetterConversionErrors".into(),
+                            epoch: cap.least().copied().unwrap_or_default(),
+                            message: format!(
+                                "{} rows could not become dead letters",
+                                batch.num_rows()
+                            ),
+                        },
                     );
                 }
             });

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use sluice_checkpoints::OffsetsEntry;
 
+use super::WorkerError;
 use super::worker::send;
 use crate::batch::Batches;
 use crate::join::{KeyedJoin, TableUpdates};
@@ -19,14 +20,14 @@ pub(super) type TableInput = (
 
 /// The version each keyed join's table would join at if the next epoch were planned now:
 /// the newest for a followed table, else 0.
-pub(super) fn table_versions(tables: &[TableInput]) -> std::result::Result<Vec<i64>, String> {
+pub(super) fn table_versions(tables: &[TableInput]) -> std::result::Result<Vec<i64>, WorkerError> {
     tables
         .iter()
         .map(|(join, _, _)| {
             if join.follows() {
                 join.feed()
                     .latest_version()
-                    .map_err(|e| format!("join {}: table {}: {e}", join.name(), join.feed().name()))
+                    .map_err(|e| table_error(join, e.to_string()))
             } else {
                 Ok(0)
             }
@@ -44,16 +45,10 @@ pub(super) fn feed_tables(
         u64,
         timely::container::CapacityContainerBuilder<Batches>,
     >,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), WorkerError> {
     let epoch = entry.epoch;
     for (j, (join, table_in, current)) in tables.iter_mut().enumerate() {
-        let context = |e: &dyn std::fmt::Display| {
-            format!(
-                "join {}: table {}, epoch {epoch}: {e}",
-                join.name(),
-                join.feed().name()
-            )
-        };
+        let context = |e: &dyn std::fmt::Display| table_error(join, format!("epoch {epoch}: {e}"));
         let Some(&version) = entry.table_versions.get(j) else {
             return Err(context(
                 &"the offsets entry records no table version for this join",
@@ -105,4 +100,13 @@ pub(super) fn feed_tables(
         *current = Some(version);
     }
     Ok(())
+}
+
+/// `join`'s failure to read its table.
+fn table_error(join: &KeyedJoin, message: String) -> WorkerError {
+    WorkerError::JoinTable {
+        join: join.name().to_owned(),
+        table: join.feed().name().to_owned(),
+        message,
+    }
 }

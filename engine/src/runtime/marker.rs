@@ -52,7 +52,7 @@ impl MarkerWriter {
         committed: &Committed,
         snapshot: bool,
         cursors: Option<&[SourceRange]>,
-    ) -> Result<(), String> {
+    ) -> Result<(), sluice_checkpoints::Error> {
         let Committed {
             epoch,
             parts,
@@ -63,8 +63,7 @@ impl MarkerWriter {
         }
         if snapshot && let Some(cursors) = cursors {
             self.runtime
-                .block_on(self.store.put_cursors(*epoch, cursors))
-                .map_err(|e| e.to_string())?;
+                .block_on(self.store.put_cursors(*epoch, cursors))?;
         }
         let marker = CommitMarker {
             epoch: *epoch,
@@ -73,15 +72,12 @@ impl MarkerWriter {
             state: snapshot.then(|| parts.clone()),
             tables: tables.clone(),
         };
-        self.runtime
-            .block_on(self.store.put_commit(&marker))
-            .map_err(|e| e.to_string())?;
+        self.runtime.block_on(self.store.put_commit(&marker))?;
         if snapshot {
             self.runtime
                 .block_on(self.store.apply_retention(&Retention {
                     keep_snapshots: self.keep_snapshots,
-                }))
-                .map_err(|e| e.to_string())?;
+                }))?;
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ use timely::dataflow::operators::core::Input;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
-use super::{Cursors, EpochSource, Planned, advance};
+use super::{Cursors, EpochSource, Planned, WorkerError, advance};
 use crate::metrics::RunMetrics;
 use crate::watermark::Watermark;
 
@@ -65,27 +65,36 @@ enum PlanWire {
 }
 
 impl PlanNote {
-    fn to_wire(&self) -> Result<PlanWire, String> {
+    fn to_wire(&self) -> Result<PlanWire, WorkerError> {
         match self {
             PlanNote::Run(entry) => serde_json::to_string(entry)
                 .map(PlanWire::Run)
-                .map_err(|e| format!("encoding the plan of epoch {}: {e}", entry.epoch)),
+                .map_err(|e| WorkerError::EpochPlan {
+                    epoch: entry.epoch,
+                    message: format!("encoding: {e}"),
+                }),
             PlanNote::Stop => Ok(PlanWire::Stop),
         }
     }
 
-    fn from_wire(wire: PlanWire) -> Result<Self, String> {
+    /// The note worker 0 sent at `epoch`.
+    fn from_wire(wire: PlanWire, epoch: u64) -> Result<Self, WorkerError> {
         match wire {
-            PlanWire::Run(json) => serde_json::from_str(&json)
-                .map(PlanNote::Run)
-                .map_err(|e| format!("an epoch plan from worker 0 does not decode: {e}")),
+            PlanWire::Run(json) => {
+                serde_json::from_str(&json)
+                    .map(PlanNote::Run)
+                    .map_err(|e| WorkerError::EpochPlan {
+                        epoch,
+                        message: format!("what worker 0 sent does not decode: {e}"),
+                    })
+            }
             PlanWire::Stop => Ok(PlanNote::Stop),
         }
     }
 }
 
 /// The plan notes a worker has received, by epoch.
-pub(super) type Received = Rc<RefCell<BTreeMap<u64, Result<PlanNote, String>>>>;
+pub(super) type Received = Rc<RefCell<BTreeMap<u64, Result<PlanNote, WorkerError>>>>;
 
 /// The planner's inputs: the plans (only worker 0 sends them) and the stop requests
 /// (any worker may send one, to worker 0). Every worker advances both.
@@ -97,7 +106,7 @@ pub(super) struct PlanInput {
 
 impl PlanInput {
     /// Sends `note` to every worker, at the input's current epoch.
-    pub(super) fn send(&mut self, note: &PlanNote) -> Result<(), String> {
+    pub(super) fn send(&mut self, note: &PlanNote) -> Result<(), WorkerError> {
         self.plans.send(note.to_wire()?);
         Ok(())
     }
@@ -150,7 +159,7 @@ pub(super) fn plan_feed(
                 if let Some(&epoch) = cap.least() {
                     let mut into = into.borrow_mut();
                     for note in notes.drain(..) {
-                        into.insert(epoch, PlanNote::from_wire(note));
+                        into.insert(epoch, PlanNote::from_wire(note, epoch));
                     }
                 }
             });
@@ -196,9 +205,9 @@ impl Planner<'_> {
         epoch: u64,
         cursors: &Cursors,
         watermark: &Watermark,
-        versions: &dyn Fn() -> Result<Vec<i64>, String>,
-        wait: &mut dyn FnMut(Duration) -> Result<(), String>,
-    ) -> Result<PlanNote, String> {
+        versions: &dyn Fn() -> Result<Vec<i64>, WorkerError>,
+        wait: &mut dyn FnMut(Duration) -> Result<(), WorkerError>,
+    ) -> Result<PlanNote, WorkerError> {
         loop {
             if let Some(note) = self.plan_once(epoch, cursors, watermark, versions, false)? {
                 return Ok(note);
@@ -221,8 +230,8 @@ impl Planner<'_> {
         epoch: u64,
         cursors: &Cursors,
         watermark: &Watermark,
-        versions: &dyn Fn() -> Result<Vec<i64>, String>,
-    ) -> Result<Option<PlanNote>, String> {
+        versions: &dyn Fn() -> Result<Vec<i64>, WorkerError>,
+    ) -> Result<Option<PlanNote>, WorkerError> {
         if self.stop.requested() {
             return Ok(None);
         }
@@ -236,9 +245,9 @@ impl Planner<'_> {
         epoch: u64,
         cursors: &Cursors,
         watermark: &Watermark,
-        versions: &dyn Fn() -> Result<Vec<i64>, String>,
+        versions: &dyn Fn() -> Result<Vec<i64>, WorkerError>,
         ahead: bool,
-    ) -> Result<Option<PlanNote>, String> {
+    ) -> Result<Option<PlanNote>, WorkerError> {
         if self.stop.requested() {
             tracing::info!(epoch, "stop requested: no new epoch");
             return Ok(Some(PlanNote::Stop));
@@ -246,7 +255,7 @@ impl Planner<'_> {
         // Table versions are read after the source's ranges are planned, so rows see
         // every table commit made before they were: a dimension updated before the facts
         // that need it is never joined stale.
-        let proposal = |ranges: Vec<SourceRange>, final_epoch| -> Result<_, String> {
+        let proposal = |ranges: Vec<SourceRange>, final_epoch| -> Result<_, WorkerError> {
             Ok(OffsetsEntry {
                 idle_max_event_time_ms: None,
                 epoch,
@@ -260,10 +269,13 @@ impl Planner<'_> {
                 planned_at_ms: Some(super::driver::now_ms()),
             })
         };
-        let planned = self
-            .source
-            .next_ranges(epoch, cursors)
-            .map_err(|e| e.to_string())?;
+        let planned =
+            self.source
+                .next_ranges(epoch, cursors)
+                .map_err(|e| WorkerError::Planning {
+                    epoch,
+                    message: e.to_string(),
+                })?;
         self.metrics
             .source_lag(self.source.name(), &self.source.lag());
         let entry = match planned {
@@ -280,7 +292,7 @@ impl Planner<'_> {
                 if let Some(stored) = self
                     .runtime
                     .block_on(self.store.offsets(epoch))
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| WorkerError::checkpoint(&e))?
                 {
                     let stored = self.adopt(stored)?;
                     self.last_planned_ms.set(stored.planned_at_ms);
@@ -302,7 +314,7 @@ impl Planner<'_> {
         let logged = self
             .runtime
             .block_on(self.store.put_offsets(&entry))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| WorkerError::checkpoint(&e))?;
         let entry = match logged {
             Logged::Written => entry,
             Logged::Existing(stored) => self.adopt(stored)?,
@@ -333,16 +345,14 @@ impl Planner<'_> {
     /// Accepts an epoch an earlier run logged, unless it was logged by another live
     /// instance: an epoch beyond what was logged when this run started, with another
     /// run's id.
-    fn adopt(&self, stored: OffsetsEntry) -> Result<OffsetsEntry, String> {
+    fn adopt(&self, stored: OffsetsEntry) -> Result<OffsetsEntry, WorkerError> {
         let new = self.logged_before.is_none_or(|l| stored.epoch > l);
         if new && stored.run_id.as_deref() != Some(self.run_id) {
-            return Err(format!(
-                "another instance of job `{}` is running against this checkpoint: it logged \
-                 epoch {} first (run {}); stop it or give this job its own checkpoint location",
-                self.job_id,
-                stored.epoch,
-                stored.run_id.as_deref().unwrap_or("unknown")
-            ));
+            return Err(WorkerError::AnotherInstance {
+                job_id: self.job_id.to_owned(),
+                epoch: stored.epoch,
+                run: stored.run_id.unwrap_or_else(|| "unknown".to_owned()),
+            });
         }
         Ok(stored)
     }

@@ -42,10 +42,9 @@ pub(super) fn recover(
     meta: &JobMetadata,
 ) -> Result<Start> {
     let key_groups = meta.key_groups;
-    let ck = |e: sluice_checkpoints::Error| EngineError::Checkpoint(e.to_string());
-    let latest = rt.block_on(store.latest_commit()).map_err(ck)?;
+    let latest = rt.block_on(store.latest_commit())?;
     if let Some(last) = &latest {
-        let entry = rt.block_on(store.offsets(last.epoch)).map_err(ck)?;
+        let entry = rt.block_on(store.offsets(last.epoch))?;
         if entry.is_some_and(|e| e.final_epoch) {
             tracing::info!(epoch = last.epoch, "input already fully processed");
             return Ok(Start::Complete {
@@ -54,15 +53,11 @@ pub(super) fn recover(
         }
     }
     let snapshot = match &latest {
-        Some(last) => rt
-            .block_on(store.latest_snapshot_at_or_before(last.epoch))
-            .map_err(ck)?,
+        Some(last) => rt.block_on(store.latest_snapshot_at_or_before(last.epoch))?,
         None => None,
     };
     let Some(snapshot) = snapshot else {
-        let starts = source
-            .initial_cursors()
-            .map_err(|e| EngineError::Connector(e.to_string()))?;
+        let starts = source.initial_cursors()?;
         return Ok(Start::Resume(Recovery {
             latest,
             first_epoch: 0,
@@ -72,16 +67,12 @@ pub(super) fn recover(
     };
     // The snapshot's cursor record; checkpoints written before records existed have entries
     // that name every partition instead.
-    let ranges = match rt.block_on(store.cursors(snapshot.epoch)).map_err(ck)? {
+    let ranges = match rt.block_on(store.cursors(snapshot.epoch))? {
         Some(record) => record,
         None => {
-            rt.block_on(store.offsets(snapshot.epoch))
-                .map_err(ck)?
-                .ok_or_else(|| {
-                    EngineError::Checkpoint(format!(
-                        "offsets of snapshot epoch {} missing",
-                        snapshot.epoch
-                    ))
+            rt.block_on(store.offsets(snapshot.epoch))?
+                .ok_or(EngineError::MissingOffsets {
+                    epoch: snapshot.epoch,
                 })?
                 .ranges
         }
@@ -103,10 +94,7 @@ pub(super) fn recover(
         }));
     }
     for operator in windows {
-        restore.extend(
-            rt.block_on(snapshot_parts(store, &snapshot, operator, key_groups))
-                .map_err(ck)?,
-        );
+        restore.extend(rt.block_on(snapshot_parts(store, &snapshot, operator, key_groups))?);
     }
     tracing::info!(
         snapshot = snapshot.epoch,

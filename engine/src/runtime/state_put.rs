@@ -11,6 +11,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::operator::Operator;
 
+use super::WorkerError;
 use super::failure::{EpochFailure, Failure, Site, fail};
 use super::lane::Lane;
 use super::writer::EpochNote;
@@ -49,6 +50,7 @@ pub(super) fn put_state<'scope>(
                                 writing.entry(epoch).or_insert((held, 0)).1 += 1;
                                 let store = store.clone();
                                 let handle = runtime.clone();
+                                let operator = operator.clone();
                                 lane.submit(move || {
                                     let written = handle
                                         .block_on(store.put_state(
@@ -58,7 +60,11 @@ pub(super) fn put_state<'scope>(
                                             bytes.into(),
                                         ))
                                         .map(|()| part)
-                                        .map_err(|e| format!("snapshot: {e}"));
+                                        .map_err(|e| WorkerError::Operator {
+                                            operator,
+                                            epoch,
+                                            message: format!("snapshot: {e}"),
+                                        });
                                     (epoch, written)
                                 });
                             }
@@ -79,7 +85,7 @@ pub(super) fn put_state<'scope>(
                     let note = match written {
                         Ok(part) => EpochNote::State(part),
                         Err(error) => {
-                            fail(&failure, format!("{operator}: {error}"));
+                            fail(&failure, error.clone());
                             EpochNote::Failed(EpochFailure {
                                 site,
                                 operator: operator.clone(),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use arrow::record_batch::RecordBatch;
 use sluice_checkpoints::{OffsetsEntry, SourceRange};
 
-use super::abort::{ABORTED, AbortGuard};
+use super::abort::AbortGuard;
 use super::controls::WindowControls;
 use super::driver::Shared;
 use super::failure::{EpochFailure, Failure, Site};
@@ -23,7 +23,7 @@ use super::join_tables::{TableInput, feed_tables, table_versions};
 use super::marker::{InFlight, InFlightEpochs};
 use super::planner::{PlanInput, PlanNote, Planner, Received};
 use super::writer::EpochNote;
-use super::{ConnectorFailure, Cursors, DeadLetters, EpochSource, RangePart, advance};
+use super::{ConnectorFailure, Cursors, DeadLetters, EpochSource, RangePart, WorkerError, advance};
 use crate::batch::Batches;
 
 /// What one worker did in a run.
@@ -46,7 +46,7 @@ pub(super) type BatchInput =
 pub(super) fn run_worker(
     worker: &mut timely::worker::Worker,
     shared: &Shared,
-) -> std::result::Result<WorkerReport, String> {
+) -> std::result::Result<WorkerReport, WorkerError> {
     let mut epochs = EpochLoop::new(worker, shared)?;
     let rt = shared.options.runtime.clone();
     let store = shared.options.checkpoints.clone();
@@ -139,7 +139,7 @@ impl<'a> EpochLoop<'a> {
     fn new(
         worker: &mut timely::worker::Worker,
         shared: &'a Shared,
-    ) -> std::result::Result<Self, String> {
+    ) -> std::result::Result<Self, WorkerError> {
         let index = worker.index();
         let site = Site {
             process: index / shared.options.workers.max(1),
@@ -168,7 +168,7 @@ impl<'a> EpochLoop<'a> {
             tables,
             probe,
             processed,
-        } = built.map_err(|e| e.to_string())?;
+        } = built.map_err(|e| WorkerError::Dataflow(e.to_string()))?;
         let mut inputs = Inputs {
             plans_in,
             failures_in,
@@ -205,7 +205,7 @@ impl<'a> EpochLoop<'a> {
     }
 
     /// The first failure of this worker's operators or of any other worker, if any.
-    fn check(&self) -> std::result::Result<(), String> {
+    fn check(&self) -> std::result::Result<(), WorkerError> {
         check(&self.failure, &self.controls, &self.shared.abort)
     }
 
@@ -214,7 +214,7 @@ impl<'a> EpochLoop<'a> {
         &mut self,
         worker: &mut timely::worker::Worker,
         planner: &Planner<'_>,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), WorkerError> {
         loop {
             let (note, plan_time) = if self.index == 0 {
                 let (note, plan_time) = match self.ahead.take() {
@@ -255,7 +255,7 @@ impl<'a> EpochLoop<'a> {
         &mut self,
         worker: &mut timely::worker::Worker,
         planner: &Planner<'_>,
-    ) -> std::result::Result<(PlanNote, Duration), String> {
+    ) -> std::result::Result<(PlanNote, Duration), WorkerError> {
         let epoch = self.epoch;
         let options = &self.shared.options;
         while self.must_wait(epoch) {
@@ -313,7 +313,7 @@ impl<'a> EpochLoop<'a> {
         &mut self,
         worker: &mut timely::worker::Worker,
         planner: &Planner<'_>,
-    ) -> std::result::Result<Option<(PlanNote, Duration)>, String> {
+    ) -> std::result::Result<Option<(PlanNote, Duration)>, WorkerError> {
         let next = self.epoch + 1;
         if self.shared.options.trigger_interval.is_some() || self.must_wait(next) {
             return Ok(None);
@@ -339,7 +339,7 @@ impl<'a> EpochLoop<'a> {
     fn receive(
         &mut self,
         worker: &mut timely::worker::Worker,
-    ) -> std::result::Result<PlanNote, String> {
+    ) -> std::result::Result<PlanNote, WorkerError> {
         loop {
             self.inputs.plans_in.forward_stop(&self.shared.options.stop);
             if let Some(note) = self.received.borrow_mut().remove(&self.epoch) {
@@ -388,7 +388,7 @@ impl<'a> EpochLoop<'a> {
         &mut self,
         worker: &mut timely::worker::Worker,
         entry: &OffsetsEntry,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), WorkerError> {
         let (epoch, shared) = (self.epoch, self.shared);
         let inputs = &mut self.inputs;
         if epoch == 0 && self.index == 0 {
@@ -416,10 +416,12 @@ impl<'a> EpochLoop<'a> {
             let judge = future.map(|(f, bound)| (f, bound, shared.dead_letters.as_ref()));
             let records = read_range(source, range, epoch, worker, into, judge).map_err(|e| {
                 tracing::error!(epoch, source = %range.source, partition = range.partition, error = %e, "read failed");
-                format!(
-                    "reading {} partition {} in epoch {epoch}: {e}",
-                    range.source, range.partition
-                )
+                WorkerError::Read {
+                    source_name: range.source.clone(),
+                    partition: range.partition,
+                    epoch,
+                    message: e.to_string(),
+                }
             })?;
             self.report.records += records;
             shared
@@ -457,7 +459,7 @@ impl<'a> EpochLoop<'a> {
     fn finish(
         self,
         worker: &mut timely::worker::Worker,
-    ) -> std::result::Result<WorkerReport, String> {
+    ) -> std::result::Result<WorkerReport, WorkerError> {
         let Self {
             mut guard,
             inputs,
@@ -486,7 +488,7 @@ fn check(
     failure: &Failure,
     controls: &WindowControls,
     abort: &AtomicBool,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), WorkerError> {
     if let Some(f) = failure.first() {
         return Err(f);
     }
@@ -494,7 +496,7 @@ fn check(
         return Err(f);
     }
     if abort.load(Ordering::SeqCst) {
-        return Err(ABORTED.to_string());
+        return Err(WorkerError::Aborted);
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::operator::Operator;
 
+use super::WorkerError;
 use super::failure::{EpochFailure, Failure, Site, fail};
 use super::lane::Lane;
 use super::{EpochWriter, TableSink};
@@ -39,7 +40,7 @@ enum Pending {
     Buffered(Vec<RecordBatch>),
     /// Writing failed (already reported locally); the rest of the epoch is dropped and the
     /// failure goes to the committer when the epoch is complete.
-    Failed(String),
+    Failed(WorkerError),
 }
 
 impl Pending {
@@ -48,9 +49,9 @@ impl Pending {
             Ok(Some(writer)) => Self::Streaming(writer),
             Ok(None) => Self::Buffered(Vec::new()),
             Err(err) => {
-                let message = err.to_string();
-                fail(failure, format!("writing {}: {message}", sink.name()));
-                Self::Failed(message)
+                let error = write_error(sink, &err);
+                fail(failure, error.clone());
+                Self::Failed(error)
             }
         }
     }
@@ -59,9 +60,9 @@ impl Pending {
         match self {
             Self::Streaming(writer) => {
                 if let Err(err) = writer.push(&batch) {
-                    let message = err.to_string();
-                    fail(failure, format!("writing {}: {message}", sink.name()));
-                    *self = Self::Failed(message);
+                    let error = write_error(sink, &err);
+                    fail(failure, error.clone());
+                    *self = Self::Failed(error);
                 }
             }
             Self::Buffered(batches) => batches.push(batch),
@@ -71,13 +72,21 @@ impl Pending {
 
     /// The epoch's files, or the error that lost them. Blocks on the uploads: it runs on
     /// the writer's lane.
-    fn finish(self, sink: &dyn TableSink, epoch: u64) -> Result<Vec<String>, String> {
+    fn finish(self, sink: &dyn TableSink, epoch: u64) -> Result<Vec<String>, WorkerError> {
         let result = match self {
             Self::Streaming(writer) => writer.finish(),
             Self::Buffered(batches) => sink.write(epoch, &batches),
-            Self::Failed(message) => return Err(message),
+            Self::Failed(error) => return Err(error),
         };
-        result.map_err(|err| err.to_string())
+        result.map_err(|err| write_error(sink, &err))
+    }
+}
+
+/// `sink`'s failure to write.
+fn write_error(sink: &dyn TableSink, err: &super::ConnectorFailure) -> WorkerError {
+    WorkerError::Write {
+        table: sink.name().to_owned(),
+        message: err.to_string(),
     }
 }
 
@@ -154,7 +163,7 @@ pub(crate) fn write_to<'scope>(
                             }
                         }
                         Err(error) => {
-                            fail(&failure, format!("writing {}: {error}", sink.name()));
+                            fail(&failure, error.clone());
                             output.session(&cap).give(EpochNote::Failed(EpochFailure {
                                 site,
                                 operator: operator.clone(),

@@ -16,6 +16,7 @@ use super::{WindowKind, WindowSpec};
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::event_time::{EventTimeInput, event_time_operator};
+use crate::runtime::WorkerError;
 use crate::watermark::Watermark;
 
 /// Names the snapshot part of `(key groups, bytes)`; the part itself is written by whoever
@@ -33,7 +34,7 @@ pub struct WindowControl {
     /// Late records routed so far on this worker.
     pub late_records: Cell<u64>,
     /// A failure the driver must surface (snapshot writes).
-    pub failure: RefCell<Option<String>>,
+    pub failure: RefCell<Option<WorkerError>>,
     /// Event times (µs) that idle epochs count as seen, by epoch, as logged with them.
     pub idle_max: RefCell<BTreeMap<u64, i64>>,
 }
@@ -79,7 +80,7 @@ pub enum WindowNote {
     /// A snapshot part to write: what it is and its bytes.
     Snapshot(StatePart, Vec<u8>),
     /// Processing or snapshotting the epoch failed.
-    Failed(String),
+    Failed(WorkerError),
 }
 
 /// Keyed event-time windows over a stream of Arrow batches.
