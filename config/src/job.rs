@@ -256,6 +256,10 @@ pub struct JoinConfig {
     /// checkpoint so that a replay joins the same one.
     #[serde(default)]
     pub follow: bool,
+    /// A SQL predicate over the table's columns: only the rows it holds for join (the
+    /// others are as absent: a `left` join gives nulls, a `left-anti` join keeps the row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
 }
 
 impl JoinConfig {

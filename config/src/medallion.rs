@@ -64,6 +64,7 @@ impl JobConfig {
                 columns: j.columns.clone(),
                 strategy: j.effective_strategy(),
                 follow: j.follow,
+                table_filter: j.filter.clone(),
             };
             plan = plan.join(&j.name, &last, spec);
             last.clone_from(&j.name);
@@ -288,6 +289,27 @@ mod tests {
                 "{file}"
             );
         }
+    }
+
+    /// A YAML join's `filter` is its table's filter (a SQL lookup join's conditions of
+    /// `ON` on the table), shown by `explain`.
+    #[test]
+    fn a_yaml_join_takes_a_filter_of_its_table() {
+        let yaml = crate::USER_ACTIVITY_YAML.replace(
+            "\nrules:",
+            "\njoins:\n  - name: users\n    table: { delta: { path: /lake/users } }\n    \
+             on: [user_id]\n    filter: \"tier = 'gold'\"\nrules:",
+        );
+        let plan = plan_of(&yaml, "joins.yaml");
+        let OperatorKind::Join(spec) = &plan.operator("users").expect("the join").kind else {
+            panic!("{:?}", plan.operators);
+        };
+        assert_eq!(spec.table_filter.as_deref(), Some("tier = 'gold'"));
+        assert!(
+            plan.explain().contains("(its rows where tier = 'gold')"),
+            "{}",
+            plan.explain()
+        );
     }
 
     /// A YAML gold window takes `percentile_approx(q)`, as SQL's `percentile_approx(c, q)`.

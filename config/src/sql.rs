@@ -268,6 +268,8 @@ fn lookup_joins(
             columns: Vec::new(),
             strategy,
             follow: lookup == Lookup::Follow,
+            // Each query's join filters the rows (its `ON` conditions on the table).
+            filter: None,
         });
     }
     Ok(joins)

@@ -77,6 +77,11 @@ pub struct JoinSpec {
     /// epoch's offsets entry.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub follow: bool,
+    /// A SQL predicate over the table's columns: only the table rows it holds for join
+    /// (a SQL lookup join's `ON ... AND c.active`); rows it is false or null for are as
+    /// absent, so a `LEFT` join gives nulls and a `LEFT ANTI` join keeps the row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_filter: Option<String>,
 }
 
 impl JoinSpec {
@@ -109,6 +114,7 @@ impl BroadcastJoin {
     /// column missing from the table, or an added column named like an input column.
     pub fn new(spec: JoinSpec, input: &SchemaRef, table: &RecordBatch) -> Result<Self> {
         let layout = JoinLayout::new(&spec, input, &table.schema())?;
+        let table = &layout.table_rows(table)?;
         let table_keys = layout.table_key_columns(&spec, table)?;
         let index = KeyIndex::build(&layout.key_types, &table_keys)
             .map_err(|e| invalid(&spec, e.to_string()))?;
@@ -234,6 +240,42 @@ mod tests {
         let anti = run(JoinKind::LeftAnti);
         assert_eq!(amounts(&anti), vec![20, 30]);
         assert_eq!(anti.num_columns(), 2);
+    }
+
+    /// A table filter joins as the table without the rows it does not hold for (filtered
+    /// here by hand), in every kind of join; a filter that is not boolean is refused.
+    #[test]
+    fn a_table_filter_joins_only_its_rows() {
+        let all = customers();
+        let tiers = all.column(1).as_string::<i32>();
+        let keep: arrow::array::BooleanArray =
+            tiers.iter().map(|t| Some(t != Some("gold"))).collect();
+        let kept = arrow::compute::filter_record_batch(&all, &keep).unwrap();
+        for kind in [JoinKind::Inner, JoinKind::Left, JoinKind::LeftAnti] {
+            let spec = JoinSpec {
+                name: "c".into(),
+                keys: vec!["customer_id".into()],
+                kind,
+                ..JoinSpec::default()
+            };
+            let filtered = JoinSpec {
+                table_filter: Some("tier <> 'gold'".into()),
+                ..spec.clone()
+            };
+            let by_hand = BroadcastJoin::new(spec, &sales().schema(), &kept).unwrap();
+            let by_filter = BroadcastJoin::new(filtered, &sales().schema(), &all).unwrap();
+            let expected = by_hand.apply(&sales()).unwrap();
+            assert_eq!(by_filter.apply(&sales()).unwrap(), expected, "{kind:?}");
+            assert_ne!(run(kind), expected, "{kind:?}: the filter must matter");
+        }
+        let spec = JoinSpec {
+            name: "c".into(),
+            keys: vec!["customer_id".into()],
+            table_filter: Some("tier".into()),
+            ..JoinSpec::default()
+        };
+        let e = BroadcastJoin::new(spec, &sales().schema(), &all).unwrap_err();
+        assert!(e.to_string().contains("not a boolean"), "{e}");
     }
 
     /// A table whose key is named otherwise (`ON s.customer_id = c.id`) joins the same

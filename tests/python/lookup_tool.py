@@ -17,6 +17,11 @@ customers read whole (Spark's stream-static join).
                       watermark is computed here from the orders' files (delay 30 s), and
                       an order of epoch e is late when its window ends at or before W(e-1)
         strangers     id: the orders of no customer (LEFT ANTI JOIN)
+        rich_gold     id, credit: every order LEFT JOIN customers ON customer = name AND
+                      tier = 'gold' AND credit > 850 (conditions of ON on the table alone:
+                      an order of c3, whose gold row has credit 800, gets a null)
+        big_orders    id, tier: the orders over 200 INNER JOIN customers ON customer = name
+                      AND credit > amount (conditions of ON on the stream, and on both)
         dead_letters  the late joined rows (id, epoch): an order of c3 twice
       Every table must hold exactly those rows.
 
@@ -57,9 +62,14 @@ def check(args) -> dict:
         tiers.setdefault(name, []).append(tier)
     marks = watermarks(epochs, 30 * SEC)
     enriched, strangers, windows, late = [], [], {}, []
+    rich_gold, big_orders = [], []
     for e, rows in enumerate(epochs):
         bound = marks[e][0]
         for o in rows:
+            rich = [c for n, t, c in CUSTOMERS if n == o["customer"] and t == "gold" and c > 850]
+            rich_gold.extend((o["id"], c) for c in rich or [None])
+            big_orders.extend((o["id"], t) for n, t, c in CUSTOMERS
+                              if n == o["customer"] and o["amount"] > 200 and c > o["amount"])
             found = tiers.get(o["customer"], [])
             enriched.extend((o["id"], o["customer"], o["amount"], t) for t in found or [None])
             if not found:
@@ -78,6 +88,8 @@ def check(args) -> dict:
         "tier_minutes": sorted((s, t, n, total) for (s, t), (n, total) in windows.items()),
         "strangers": sorted(strangers),
         "dead_letters": sorted(late),
+        "rich_gold": sorted(rich_gold, key=lambda r: tuple((x is None, x) for x in r)),
+        "big_orders": sorted(big_orders),
     }
     queries = {
         "enriched": "SELECT id, customer, amount, tier FROM {t}",
@@ -85,6 +97,8 @@ def check(args) -> dict:
         "strangers": "SELECT id FROM {t}",
         "dead_letters": "SELECT CAST(json_extract(payload, '$.id') AS BIGINT), epoch FROM {t} "
                         "WHERE reason = 'late'",
+        "rich_gold": "SELECT id, credit FROM {t}",
+        "big_orders": "SELECT id, tier FROM {t}",
     }
     con = connect()
     result, problems = {}, []
@@ -99,6 +113,17 @@ def check(args) -> dict:
     if not (late and strangers and any(len(v) > 1 for v in tiers.values())):
         problems.append("the input must hold late orders, orders of no customer and a "
                         "customer of two rows")
+    # The conditions of ON must decide something: an order of a known customer with a
+    # null, and orders over 200 of a customer who matched with too little credit.
+    known = {n for n, _, _ in CUSTOMERS}
+    orders = {o["id"]: o for rows in epochs for o in rows}
+    if not any(c is None and orders[i]["customer"] in known for i, c in rich_gold):
+        problems.append("no known customer's order lost its match to the table's conditions")
+    if not any(o["amount"] > 200 and o["customer"] in known and (o["id"], t) not in big_orders
+               for o in orders.values() for n, t, _ in CUSTOMERS if n == o["customer"]):
+        problems.append("no order over 200 lost a match to the condition on both sides")
+    result["conditions"] = {"rich_gold_matched": sum(c is not None for _, c in rich_gold),
+                            "big_orders": len(big_orders)}
     result.update(ok=not problems, problems=problems)
     return result
 

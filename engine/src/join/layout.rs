@@ -12,6 +12,7 @@ use arrow::row::SortField;
 use super::key_index::NO_MATCH;
 use super::{JoinKind, JoinSpec};
 use crate::error::{EngineError, Result};
+use crate::expr::SqlExpr;
 
 pub(super) fn invalid(spec: &JoinSpec, message: String) -> EngineError {
     EngineError::InvalidPlan(format!("join `{}`: {message}", spec.name))
@@ -30,6 +31,8 @@ pub(super) struct JoinLayout {
     pub added_types: Vec<DataType>,
     /// The joined schema: the input columns, then the added ones.
     pub output: SchemaRef,
+    /// The spec's `table_filter`, compiled against the table.
+    pub table_filter: Option<Arc<SqlExpr>>,
 }
 
 impl JoinLayout {
@@ -112,13 +115,46 @@ impl JoinLayout {
                 added.push(name.clone());
             }
         }
+        let table_filter = match &spec.table_filter {
+            Some(sql) => {
+                let filter = SqlExpr::compile(sql, table)
+                    .map_err(|e| invalid(spec, format!("the table's filter: {e}")))?;
+                if filter.data_type() != &DataType::Boolean {
+                    return Err(invalid(
+                        spec,
+                        format!(
+                            "the table's filter `{sql}` is a {}, not a boolean",
+                            filter.data_type()
+                        ),
+                    ));
+                }
+                Some(Arc::new(filter))
+            }
+            None => None,
+        };
         Ok(Self {
             input_keys,
             key_types,
             added,
             added_types,
             output: Arc::new(Schema::new(out)),
+            table_filter,
         })
+    }
+
+    /// The rows of a table batch that join: those the table's filter holds for (true, not
+    /// false or null), or all of them.
+    ///
+    /// # Errors
+    /// When the filter fails to evaluate.
+    pub fn table_rows(&self, table: &RecordBatch) -> Result<RecordBatch> {
+        match &self.table_filter {
+            Some(filter) => {
+                let keep = filter.predicate(table)?;
+                Ok(arrow::compute::filter_record_batch(table, &keep)?)
+            }
+            None => Ok(table.clone()),
+        }
     }
 
     /// The row-format fields of the keys.

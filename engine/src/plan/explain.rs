@@ -55,7 +55,11 @@ fn operator(op: &Operator) -> String {
             } else {
                 format!("{:?} = the table's {:?}", spec.keys, spec.table_keys)
             };
-            format!("{kinds} join with the table `{}` on {on}", spec.name)
+            let rows = spec
+                .table_filter
+                .as_ref()
+                .map_or_else(String::new, |f| format!(" (its rows where {f})"));
+            format!("{kinds} join with the table `{}`{rows} on {on}", spec.name)
         }
         OperatorKind::Project {
             columns,

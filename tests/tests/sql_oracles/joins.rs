@@ -129,7 +129,9 @@ fn a_left_join_of_a_deduplicated_view_matches_its_oracle_and_survives_kills() ->
 /// (an INNER JOIN whose rows a 1-minute window counts per tier, the orders' event time
 /// and watermark going on through the join); the LEFT ANTI JOIN is written as Flink's
 /// lookup join (`FOR SYSTEM_TIME AS OF o.ts`). The customers' key is named otherwise
-/// (`o.customer = c.name`), and one customer has two rows. An oracle joins and windows
+/// (`o.customer = c.name`), and one customer has two rows. Conditions of `ON` besides the
+/// keys choose the table's rows (a LEFT join's on the table alone) or filter the joined
+/// rows (an INNER join's on the stream, and on both sides). An oracle joins and windows
 /// in plain Python; the job is killed three times and resumed.
 #[test]
 fn a_stream_joined_with_lookup_tables_matches_its_oracle_and_survives_kills() -> Result<()> {
@@ -169,7 +171,13 @@ fn a_stream_joined_with_lookup_tables_matches_its_oracle_and_survives_kills() ->
              INSERT INTO tier_minutes SELECT window_start, k.tier, count(*) AS n, \
                sum(o.amount) AS total \
              FROM orders AS o JOIN customers_by_key AS k ON k.name = o.customer \
-             GROUP BY TUMBLE(o.ts, INTERVAL '1' MINUTE), k.tier;\n",
+             GROUP BY TUMBLE(o.ts, INTERVAL '1' MINUTE), k.tier;\n\
+             INSERT INTO rich_gold SELECT o.id, c.credit FROM orders AS o \
+               LEFT JOIN customers AS c \
+               ON o.customer = c.name AND c.tier = 'gold' AND (c.credit > 850);\n\
+             INSERT INTO big_orders SELECT o.id, k.tier FROM orders AS o \
+               JOIN customers_by_key AS k \
+               ON k.name = o.customer AND o.amount > 200 AND k.credit > o.amount;\n",
             one_file_per_epoch(&dir.join("orders")),
             path = customers.display()
         ),

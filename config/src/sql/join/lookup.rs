@@ -15,8 +15,12 @@
 //! time and watermark. The table is read whole at start (`broadcast`, on every worker;
 //! `keyed`, spread by key), or each epoch at its newest Delta version (`follow`).
 //!
-//! `ON` holds equalities of a stream column and a table column, its keys. The table's
-//! other columns come after the stream's, named as in the table; a query reads them as
+//! `ON` holds equalities of a stream column and a table column, its keys, and may hold
+//! conditions on the table's columns alone (`AND c.active`), which choose the table rows
+//! that join: a `LEFT` join gives nulls where only other rows match, a `LEFT ANTI` join
+//! keeps the row. In an `INNER` join, any other condition (on the stream's columns, or
+//! on both sides') filters the joined rows, as if in `WHERE`; in a `LEFT` or `LEFT ANTI`
+//! join it is refused. The table's other columns come after the stream's, named as in the table; a query reads them as
 //! `c.tier` or `tier`. A table column named like a stream column cannot be read, and the
 //! table's keys are read as the stream's (an `INNER` join's are equal; a `LEFT` join's
 //! are null where no row matched, and refused).
@@ -130,10 +134,31 @@ pub(in crate::sql) fn lower<'a>(
     };
     let mut keys = Vec::new();
     let mut table_keys = Vec::new();
+    let mut table_filter = Vec::new();
     for condition in conjuncts(on) {
-        let (stream_key, table_key) = names.key(condition)?;
-        keys.push(stream_key);
-        table_keys.push(table_key);
+        match names.condition(condition, kind)? {
+            Condition::Key(stream_key, table_key) => {
+                keys.push(stream_key);
+                table_keys.push(table_key);
+            }
+            Condition::Table(text) => table_filter.push(text),
+            Condition::Rows(e) => {
+                select.selection = Some(match select.selection.take() {
+                    Some(w) => Expr::BinaryOp {
+                        left: Box::new(Expr::Nested(Box::new(w))),
+                        op: BinaryOperator::And,
+                        right: Box::new(Expr::Nested(e)),
+                    },
+                    None => *e,
+                });
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Err(unsupported(
+            &format!("`ON {on}` of a lookup join, without a key"),
+            "the ON of a lookup join equates a stream column and a table column (o.k = c.k)",
+        ));
     }
     let added: Vec<String> = table_columns
         .iter()
@@ -163,6 +188,17 @@ pub(in crate::sql) fn lower<'a>(
         },
         strategy,
         follow,
+        // `conjuncts` takes the parentheses off each condition.
+        table_filter: match table_filter.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            all => Some(
+                all.iter()
+                    .map(|c| format!("({c})"))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+            ),
+        },
     };
     let name = format!("{target}/{table_alias}");
     Ok(Lowered {
@@ -170,6 +206,16 @@ pub(in crate::sql) fn lower<'a>(
         stream: name,
         source: stream_side.table,
     })
+}
+
+/// What a condition of a lookup join's `ON` is.
+enum Condition {
+    /// An equality of a stream column and a table column: `(stream key, table key)`.
+    Key(String, String),
+    /// A condition on the table's columns alone, as SQL over them (unqualified).
+    Table(String),
+    /// Any other condition of an `INNER` join, on the joined rows.
+    Rows(Box<Expr>),
 }
 
 /// How a lookup join's names resolve.
@@ -209,6 +255,49 @@ impl Names<'_> {
             None => Err(SqlError::Invalid(format!(
                 "`{column}` is a column of neither side of the join"
             ))),
+        }
+    }
+
+    /// What the `ON` condition `e` of a `kind` join is.
+    fn condition(&self, e: &Expr, kind: JoinKind) -> Result<Condition, SqlError> {
+        if let Ok((stream_key, table_key)) = self.key(e) {
+            return Ok(Condition::Key(stream_key, table_key));
+        }
+        let mut sides = [false, false];
+        let mut failure = None;
+        let mut unqualified = e.clone();
+        let _ = visit_expressions_mut(&mut unqualified, |x: &mut Expr| {
+            let column = match x {
+                Expr::Identifier(_) => true,
+                Expr::CompoundIdentifier(ids) => ids.len() == 2,
+                _ => false,
+            };
+            if column {
+                match self.owner(x) {
+                    Ok((side, name)) => {
+                        sides[side] = true;
+                        *x = Expr::Identifier(Ident::new(name));
+                    }
+                    Err(err) => {
+                        failure = Some(err);
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        match (sides, kind) {
+            ([false, true], _) => Ok(Condition::Table(unqualified.to_string())),
+            (_, JoinKind::Inner) => Ok(Condition::Rows(Box::new(e.clone()))),
+            _ => Err(unsupported(
+                &format!("`{e}` in the ON of a {kind:?} lookup join"),
+                "its ON holds key equalities (o.k = c.k) and conditions on the table's columns \
+                 alone; a condition on the stream's columns would keep the rows it fails with \
+                 nulls, which is not supported: select a CASE of it instead",
+            )),
         }
     }
 

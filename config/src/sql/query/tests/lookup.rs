@@ -105,6 +105,48 @@ fn flink_s_for_system_time_as_of_reads_a_lookup_table() {
     assert!(err.contains("of a table read as a stream"), "{err}");
 }
 
+/// Conditions of `ON` besides its keys: those on the table's columns alone choose the table
+/// rows that join (the join's table filter, in any kind of join); in an inner join, the
+/// others filter the joined rows, after the WHERE of the query.
+#[test]
+fn conditions_of_on_filter_the_table_or_the_joined_rows() {
+    let config = joined(&format!(
+        "{DIM}INSERT INTO t SELECT x.id, d.tier FROM a AS x LEFT JOIN dim AS d \
+         ON x.id = d.id AND d.v > 1 AND (d.tier <> 'gold' OR d.tier IS NULL) WHERE x.k > 0;"
+    ))
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let OperatorKind::Join(spec) = &plan.operators[0].kind else {
+        panic!("{:?}", plan.operators);
+    };
+    assert_eq!(
+        spec.table_filter.as_deref(),
+        Some("(v > 1) AND (tier <> 'gold' OR tier IS NULL)")
+    );
+    assert_eq!(spec.keys, ["id"]);
+    let OperatorKind::Filter { predicate } = &plan.operators[1].kind else {
+        panic!("{:?}", plan.operators);
+    };
+    assert_eq!(predicate, "k > 0");
+
+    // An inner join's conditions on the stream's columns, or on both sides', filter the
+    // joined rows; its table key reads as the stream's.
+    let config = joined(&format!(
+        "{DIM}INSERT INTO t SELECT x.id, d.tier FROM a AS x JOIN dim AS d \
+         ON d.id = x.id AND x.k > 1 AND d.v < x.k + d.id;"
+    ))
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let OperatorKind::Join(spec) = &plan.operators[0].kind else {
+        panic!("{:?}", plan.operators);
+    };
+    assert_eq!(spec.table_filter, None);
+    let OperatorKind::Filter { predicate } = &plan.operators[1].kind else {
+        panic!("{:?}", plan.operators);
+    };
+    assert_eq!(predicate, "(k > 1) AND (v < k + id)");
+}
+
 /// What a lookup join cannot do is refused, naming it.
 #[test]
 fn lookup_joins_that_cannot_run_are_refused() {
@@ -112,7 +154,20 @@ fn lookup_joins_that_cannot_run_are_refused() {
         ("INSERT INTO t SELECT id, tier FROM dim;", "a lookup table"),
         (
             "INSERT INTO t SELECT x.id FROM a AS x JOIN dim AS d ON x.id > d.id;",
-            "in the ON of a lookup join",
+            "of a lookup join, without a key",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x LEFT JOIN dim AS d ON x.id = d.id AND x.k > 1;",
+            "`x.k > 1` in the ON of a Left lookup join",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x LEFT ANTI JOIN dim AS d \
+             ON x.id = d.id AND d.v > x.k;",
+            "`d.v > x.k` in the ON of a LeftAnti lookup join",
+        ),
+        (
+            "INSERT INTO t SELECT x.id FROM a AS x JOIN dim AS d ON x.id = d.id AND e.v > 1;",
+            "no side of the join goes by `e`",
         ),
         (
             "INSERT INTO t SELECT x.id, d.id AS did FROM a AS x LEFT JOIN dim AS d ON x.id = d.id;",
