@@ -168,7 +168,8 @@ pub struct SourceConfig {
     /// Avro settings (`schema-file`, `wire`), for `format: avro`.
     #[serde(default)]
     pub avro: Option<AvroConfig>,
-    /// Fields to decode (JSON and Avro).
+    /// Fields to decode (JSON and Avro); next to `delta`, the columns the job expects of
+    /// the table, checked against its own at start (its rows keep the table's columns).
     #[serde(default)]
     pub schema: Vec<FieldConfig>,
 }

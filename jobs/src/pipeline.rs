@@ -288,6 +288,11 @@ fn open_source(
             delta.max_files_per_epoch = None;
         }
         let source = DeltaSource::new(delta, handle).context("source.delta")?;
+        if !job.source.schema.is_empty() {
+            source
+                .check_declared(&fields(job))
+                .context("source.schema")?;
+        }
         return Ok((Arc::new(source), 0));
     }
     anyhow::bail!("the job has no source")

@@ -154,8 +154,56 @@ fn uncommit_last_epoch(out: &Path, epoch: u64) -> Result<usize> {
 
 #[test]
 fn a_followed_table_joins_each_epoch_at_its_newest_version() -> Result<()> {
+    let yaml = "job-id: stream-join\nsource:\n  delta: { path: sales-table/tables/bronze }\n\
+         joins:\n  - name: customers\n    table: { delta: { path: customers-table/tables/bronze } }\n    \
+         on: [customer_id]\n    columns: [tier]\n    follow: true\n\
+         output:\n  dir: out\n";
+    let done = follow_the_table("stream_table_join", "stream.yaml", yaml)?;
+    // Only Delta tables have versions to follow.
+    let bad = done.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        yaml.replace(
+            "table: { delta: { path: customers-table/tables/bronze } }",
+            "table: { files: { path: customers-in, format: json } }",
+        ),
+    )?;
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.current_dir(&done).arg("run").arg(&bad);
+    expect_clean_failure("follow on files", cmd, &["joins[0].follow", "table.delta"])
+}
+
+/// The same job in SQL: the sales declared as a Delta source (its declared columns checked
+/// against the table's), the customers as a lookup table that is followed (`'lookup' =
+/// 'follow'`), joined with `LEFT JOIN ... ON` in the query writing `silver`.
+#[test]
+fn a_followed_lookup_table_of_a_sql_job_joins_each_epoch_at_its_newest_version() -> Result<()> {
+    let sql = "SET 'job-id' = 'stream-join';\nSET 'output.dir' = 'out';\n\
+         CREATE TABLE sales (sale_id BIGINT NOT NULL, customer_id BIGINT, amount DOUBLE) \
+           WITH ('connector' = 'delta-source', 'path' = 'sales-table/tables/bronze');\n\
+         CREATE TABLE customers (customer_id BIGINT NOT NULL, tier STRING, region STRING) \
+           WITH ('connector' = 'delta', 'path' = 'customers-table/tables/bronze', \
+           'lookup' = 'follow');\n\
+         INSERT INTO silver SELECT s.sale_id, s.customer_id, s.amount, c.tier \
+           FROM sales AS s LEFT JOIN customers AS c ON s.customer_id = c.customer_id;\n";
+    let done = follow_the_table("sql_stream_table_join", "stream.sql", sql)?;
+    // The declared columns are checked against the Delta table's.
+    let bad = done.join("bad.sql");
+    std::fs::write(&bad, sql.replace("amount DOUBLE", "amount BIGINT"))?;
+    let mut cmd = Command::new(sluice_bin()?);
+    cmd.current_dir(&done).arg("run").arg(&bad);
+    expect_clean_failure(
+        "a declared column of another type",
+        cmd,
+        &["`amount` is a Float64 in the table, declared Int64"],
+    )
+}
+
+/// Runs the test of the module docs with the job `text` (written to `file`), which must
+/// write `out/tables/silver` with job id `stream-join`; returns its folder.
+fn follow_the_table(name: &str, file: &str, text: &str) -> Result<PathBuf> {
     let _serial = serial();
-    let dir = work_dir(TMP, "stream_table_join")?;
+    let dir = work_dir(TMP, name)?;
     let d = dir.display().to_string();
     tool(&["customers", "--dir", &d])?;
     load(
@@ -167,14 +215,8 @@ fn a_followed_table_joins_each_epoch_at_its_newest_version() -> Result<()> {
          - { name: tier, type: string }\n    - { name: region, type: string }\n",
     )?;
     load_sales(&dir, 1)?;
-    let job = dir.join("stream.yaml");
-    std::fs::write(
-        &job,
-        "job-id: stream-join\nsource:\n  delta: { path: sales-table/tables/bronze }\n\
-         joins:\n  - name: customers\n    table: { delta: { path: customers-table/tables/bronze } }\n    \
-         on: [customer_id]\n    columns: [tier]\n    follow: true\n\
-         output:\n  dir: out\n",
-    )?;
+    let job = dir.join(file);
+    std::fs::write(&job, text)?;
     let silver = dir.join("out/tables/silver").display().to_string();
 
     let mut running = Streaming::start(&dir, &job, "stream-1.log")?;
@@ -221,17 +263,5 @@ fn a_followed_table_joins_each_epoch_at_its_newest_version() -> Result<()> {
         "the checkpoint summary does not show customers version 3:\n{}",
         out.stdout
     );
-
-    // Only Delta tables have versions to follow.
-    let bad = dir.join("bad.yaml");
-    std::fs::write(
-        &bad,
-        std::fs::read_to_string(&job)?.replace(
-            "table: { delta: { path: customers-table/tables/bronze } }",
-            "table: { files: { path: customers-in, format: json } }",
-        ),
-    )?;
-    let mut cmd = Command::new(sluice_bin()?);
-    cmd.current_dir(&dir).arg("run").arg(&bad);
-    expect_clean_failure("follow on files", cmd, &["joins[0].follow", "table.delta"])
+    Ok(dir)
 }

@@ -132,12 +132,6 @@ impl JobConfig {
     /// The source: its format, schema and connector sections fit together.
     fn validate_source(&self, invalid: &dyn Fn(&str, &str) -> ConfigError) -> Result<()> {
         let format = self.source.format;
-        if self.source.delta.is_some() && !self.source.schema.is_empty() {
-            return Err(invalid(
-                "source.schema",
-                "no `schema` next to `delta` (the table's schema is used)",
-            ));
-        }
         if self.source.files.is_some() || self.source.delta.is_some() {
             if format != RecordFormat::Json || self.source.avro.is_some() {
                 return Err(invalid(

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use deltalake::DeltaTable;
 use serde::{Deserialize, Serialize};
 use sluice_checkpoints::SourceRange;
@@ -127,6 +127,14 @@ impl std::fmt::Debug for DeltaSource {
     }
 }
 
+/// Whether a table column of type `table` is what a declaration of type `declared` reads.
+fn same_type(table: &DataType, declared: &DataType) -> bool {
+    let text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let time = |t: &DataType| matches!(t, DataType::Timestamp(..));
+    table == declared || (text(table) && text(declared)) || (time(table) && time(declared))
+}
+
 fn user(message: impl Into<String>) -> ConnectorFailure {
     ConnectorFailure::new(message, false)
 }
@@ -208,6 +216,46 @@ impl DeltaSource {
     /// The snapshot version read first.
     pub fn version(&self) -> i64 {
         self.version
+    }
+
+    /// Checks the columns a job declares for the table (a SQL `CREATE TABLE`'s) against
+    /// the table's own: each must be one of its columns, of the same type (any kind of
+    /// string for a string, of timestamp for a timestamp). The rows keep the table's columns: a Delta table's schema is
+    /// its own, never the declaration's.
+    ///
+    /// # Errors
+    /// Every declared column the table lacks, or has with another type, as a user error
+    /// naming the table's columns.
+    pub fn check_declared(&self, declared: &Schema) -> Result<(), ConnectorFailure> {
+        let problems: Vec<String> = declared
+            .fields()
+            .iter()
+            .filter_map(|d| match self.output.field_with_name(d.name()) {
+                Err(_) => Some(format!("`{}` is not a column of the table", d.name())),
+                Ok(t) if !same_type(t.data_type(), d.data_type()) => Some(format!(
+                    "`{}` is a {} in the table, declared {}",
+                    d.name(),
+                    t.data_type(),
+                    d.data_type()
+                )),
+                Ok(_) => None,
+            })
+            .collect();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<String> = self
+            .output
+            .fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), f.data_type()))
+            .collect();
+        Err(user(format!(
+            "{}: the declared columns do not fit the table: {}; the table has: {}",
+            self.config.path,
+            problems.join("; "),
+            columns.join(", ")
+        )))
     }
 
     /// The range of a known file at its cursor: its position (partition values, or the
@@ -674,6 +722,32 @@ mod tests {
             runtime.block_on(append(&sink, e));
         }
         (runtime, dir, location, sink)
+    }
+
+    /// Declared columns must be the table's, of its types; a subset is enough.
+    #[test]
+    fn declared_columns_are_checked_against_the_table() {
+        let (runtime, _dir, location, _sink) = table(1);
+        let source = DeltaSource::new(DeltaSourceConfig::new(&location), runtime.handle()).unwrap();
+        let declared = |fields: Vec<Field>| Schema::new(fields);
+        source
+            .check_declared(&declared(vec![Field::new("n", DataType::Int64, true)]))
+            .unwrap();
+        let err = source
+            .check_declared(&declared(vec![
+                Field::new("n", DataType::Float64, false),
+                Field::new("missing", DataType::Utf8, true),
+                Field::new("day", DataType::Date32, false),
+            ]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`n` is a Int64 in the table, declared Float64")
+                && err.contains("`missing` is not a column of the table")
+                && !err.contains("`day`")
+                && err.contains("the table has: n Int64, day Date32"),
+            "{err}"
+        );
     }
 
     #[test]
