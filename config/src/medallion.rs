@@ -65,6 +65,7 @@ impl JobConfig {
                 strategy: j.effective_strategy(),
                 follow: j.follow,
                 table_filter: j.filter.clone(),
+                renamed: std::collections::BTreeMap::new(),
             };
             plan = plan.join(&j.name, &last, spec);
             last.clone_from(&j.name);

@@ -82,6 +82,10 @@ pub struct JoinSpec {
     /// absent, so a `LEFT` join gives nulls and a `LEFT ANTI` join keeps the row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_filter: Option<String>,
+    /// Added table columns named otherwise in the output, by their name in the table (a
+    /// SQL lookup join's `c.name` where the stream has a `name` too).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub renamed: std::collections::BTreeMap<String, String>,
 }
 
 impl JoinSpec {

@@ -195,7 +195,7 @@ pub enum Check {
     Sql(SqlExpr),
     /// Referential integrity: the row's key must exist in a dimension table (a null key
     /// passes, as a null foreign key does in SQL).
-    References(BroadcastJoin),
+    References(Box<BroadcastJoin>),
     /// Uniqueness of a key within an epoch. Which of two equal rows is the duplicate
     /// depends on worker order, so rows are not routed by it: every row passes here, and
     /// the quality gate counts the epoch's duplicates against the rule's threshold.
@@ -577,7 +577,7 @@ mod tests {
         .unwrap();
         let rules = [Rule {
             name: "known".into(),
-            check: Check::References(known),
+            check: Check::References(Box::new(known)),
             policy: RulePolicy::default(),
         }];
         let (passed, quarantined) = split_by_rules(&rules, &batch).unwrap();

@@ -5,8 +5,8 @@ customers read whole (Spark's stream-static join).
   write --dir DIR [--seed N]
       The orders of event_time_tool.py write-join (DIR/orders/part-NNNNN.jsonl, one file
       per epoch: {id, customer c0..c8, ts, amount}, 3% of them 5 to 10 minutes late), and
-      DIR/customers/part-00000.jsonl: {name, tier, credit} for c0 to c6, c3 twice (two
-      tiers), c7 and c8 missing.
+      DIR/customers/part-00000.jsonl: {name, tier, credit, id} for c0 to c6, c3 twice (two
+      tiers), c7 and c8 missing; id numbers the rows from 0 (named like the orders' id).
   check --dir DIR --out OUT
       Reads the job's tables with DuckDB's Delta extension and compares them with the
       oracle's, computed in plain Python from the same files:
@@ -22,6 +22,9 @@ customers read whole (Spark's stream-static join).
                       an order of c3, whose gold row has credit 800, gets a null)
         big_orders    id, tier: the orders over 200 INNER JOIN customers ON customer = name
                       AND credit > amount (conditions of ON on the stream, and on both)
+        numbered      id, number: the orders INNER JOIN customers ON customer = name AND
+                      the customer's id > 2, WHERE the customer's id * 100 < the order's id
+                      (a table column named like a stream column, read qualified)
         dead_letters  the late joined rows (id, epoch): an order of c3 twice
       Every table must hold exactly those rows.
 
@@ -49,8 +52,8 @@ def write(args) -> dict:
     out = write_join(args)
     os.makedirs(os.path.join(args.dir, "customers"), exist_ok=True)
     with open(os.path.join(args.dir, "customers", "part-00000.jsonl"), "w") as f:
-        f.write("\n".join(json.dumps({"name": n, "tier": t, "credit": c})
-                          for n, t, c in CUSTOMERS) + "\n")
+        f.write("\n".join(json.dumps({"name": n, "tier": t, "credit": c, "id": i})
+                          for i, (n, t, c) in enumerate(CUSTOMERS)) + "\n")
     out["customers"] = len(CUSTOMERS)
     return out
 
@@ -62,7 +65,7 @@ def check(args) -> dict:
         tiers.setdefault(name, []).append(tier)
     marks = watermarks(epochs, 30 * SEC)
     enriched, strangers, windows, late = [], [], {}, []
-    rich_gold, big_orders = [], []
+    rich_gold, big_orders, numbered = [], [], []
     for e, rows in enumerate(epochs):
         bound = marks[e][0]
         for o in rows:
@@ -70,6 +73,8 @@ def check(args) -> dict:
             rich_gold.extend((o["id"], c) for c in rich or [None])
             big_orders.extend((o["id"], t) for n, t, c in CUSTOMERS
                               if n == o["customer"] and o["amount"] > 200 and c > o["amount"])
+            numbered.extend((o["id"], i) for i, (n, _, _) in enumerate(CUSTOMERS)
+                            if n == o["customer"] and i > 2 and i * 100 < o["id"])
             found = tiers.get(o["customer"], [])
             enriched.extend((o["id"], o["customer"], o["amount"], t) for t in found or [None])
             if not found:
@@ -90,6 +95,7 @@ def check(args) -> dict:
         "dead_letters": sorted(late),
         "rich_gold": sorted(rich_gold, key=lambda r: tuple((x is None, x) for x in r)),
         "big_orders": sorted(big_orders),
+        "numbered": sorted(numbered),
     }
     queries = {
         "enriched": "SELECT id, customer, amount, tier FROM {t}",
@@ -99,6 +105,7 @@ def check(args) -> dict:
                         "WHERE reason = 'late'",
         "rich_gold": "SELECT id, credit FROM {t}",
         "big_orders": "SELECT id, tier FROM {t}",
+        "numbered": "SELECT id, number FROM {t}",
     }
     con = connect()
     result, problems = {}, []

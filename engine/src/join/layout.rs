@@ -98,15 +98,17 @@ impl JoinLayout {
                 let t = table
                     .index_of(name)
                     .map_err(|_| invalid(spec, format!("column {name:?} is not in the table")))?;
-                if input.index_of(name).is_ok() {
+                let output = spec.renamed.get(name).unwrap_or(name);
+                if input.index_of(output).is_ok() || out.iter().any(|f| f.name() == output) {
                     return Err(invalid(
                         spec,
                         format!(
-                            "column {name:?} is already an input column; leave it out of `columns`"
+                            "column {output:?} is already an input column; leave it out of \
+                             `columns`"
                         ),
                     ));
                 }
-                let field = table.field(t).clone();
+                let field = table.field(t).clone().with_name(output);
                 added_types.push(field.data_type().clone());
                 out.push(
                     field

@@ -454,7 +454,7 @@ fn compile_rules(set: &RuleSet, input: &SchemaRef, inputs: &StaticInputs) -> Res
                         .tables
                         .get(name)
                         .ok_or_else(|| missing("reference rule", name))?;
-                    Check::References(BroadcastJoin::new(
+                    Check::References(Box::new(BroadcastJoin::new(
                         JoinSpec {
                             name: name.clone(),
                             keys: k.keys.clone(),
@@ -464,7 +464,7 @@ fn compile_rules(set: &RuleSet, input: &SchemaRef, inputs: &StaticInputs) -> Res
                         },
                         input,
                         table,
-                    )?)
+                    )?))
                 }
                 Some(k) => Check::Unique(UniqueKeys::new(input, &k.keys)?),
                 None => Check::Sql(SqlExpr::compile(sql, input)?),

@@ -59,7 +59,20 @@ fn operator(op: &Operator) -> String {
                 .table_filter
                 .as_ref()
                 .map_or_else(String::new, |f| format!(" (its rows where {f})"));
-            format!("{kinds} join with the table `{}`{rows} on {on}", spec.name)
+            let renamed: Vec<String> = spec
+                .renamed
+                .iter()
+                .map(|(column, name)| format!("its {column} as {name}"))
+                .collect();
+            let renamed = if renamed.is_empty() {
+                String::new()
+            } else {
+                format!(", adding {}", renamed.join(", "))
+            };
+            format!(
+                "{kinds} join with the table `{}`{rows} on {on}{renamed}",
+                spec.name
+            )
         }
         OperatorKind::Project {
             columns,

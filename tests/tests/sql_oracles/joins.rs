@@ -131,7 +131,8 @@ fn a_left_join_of_a_deduplicated_view_matches_its_oracle_and_survives_kills() ->
 /// lookup join (`FOR SYSTEM_TIME AS OF o.ts`). The customers' key is named otherwise
 /// (`o.customer = c.name`), and one customer has two rows. Conditions of `ON` besides the
 /// keys choose the table's rows (a LEFT join's on the table alone) or filter the joined
-/// rows (an INNER join's on the stream, and on both sides). An oracle joins and windows
+/// rows (an INNER join's on the stream, and on both sides). The customers' `id`, named
+/// like the orders', is read qualified (`c.id`). An oracle joins and windows
 /// in plain Python; the job is killed three times and resumed.
 #[test]
 fn a_stream_joined_with_lookup_tables_matches_its_oracle_and_survives_kills() -> Result<()> {
@@ -144,7 +145,7 @@ fn a_stream_joined_with_lookup_tables_matches_its_oracle_and_survives_kills() ->
         &dim,
         format!(
             "SET 'job-id' = 'customers';\n\
-             CREATE TABLE customers_in (name STRING, tier STRING, credit BIGINT) {};\n\
+             CREATE TABLE customers_in (name STRING, tier STRING, credit BIGINT, id BIGINT) {};\n\
              INSERT INTO customers SELECT * FROM customers_in;\n",
             one_file_per_epoch(&dir.join("customers"))
         ),
@@ -159,9 +160,9 @@ fn a_stream_joined_with_lookup_tables_matches_its_oracle_and_survives_kills() ->
              CREATE TABLE orders (id BIGINT NOT NULL, customer STRING NOT NULL, \
                ts TIMESTAMP NOT NULL, amount BIGINT NOT NULL, \
                WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) {};\n\
-             CREATE TABLE customers (name STRING, tier STRING, credit BIGINT) WITH \
+             CREATE TABLE customers (name STRING, tier STRING, credit BIGINT, id BIGINT) WITH \
                ('connector' = 'delta', 'path' = '{path}', 'lookup' = 'broadcast');\n\
-             CREATE TABLE customers_by_key (name STRING, tier STRING, credit BIGINT) WITH \
+             CREATE TABLE customers_by_key (name STRING, tier STRING, credit BIGINT, id BIGINT) WITH \
                ('connector' = 'delta', 'path' = '{path}', 'lookup' = 'keyed');\n\
              INSERT INTO enriched SELECT o.id, o.customer, o.amount, c.tier \
                FROM orders AS o LEFT JOIN customers AS c ON o.customer = c.name;\n\
@@ -177,7 +178,10 @@ fn a_stream_joined_with_lookup_tables_matches_its_oracle_and_survives_kills() ->
                ON o.customer = c.name AND c.tier = 'gold' AND (c.credit > 850);\n\
              INSERT INTO big_orders SELECT o.id, k.tier FROM orders AS o \
                JOIN customers_by_key AS k \
-               ON k.name = o.customer AND o.amount > 200 AND k.credit > o.amount;\n",
+               ON k.name = o.customer AND o.amount > 200 AND k.credit > o.amount;\n\
+             INSERT INTO numbered SELECT o.id, c.id AS number FROM orders AS o \
+               JOIN customers AS c ON o.customer = c.name AND c.id > 2 \
+               WHERE c.id * 100 < o.id;\n",
             one_file_per_epoch(&dir.join("orders")),
             path = customers.display()
         ),

@@ -21,7 +21,8 @@
 //! keeps the row. In an `INNER` join, any other condition (on the stream's columns, or
 //! on both sides') filters the joined rows, as if in `WHERE`; in a `LEFT` or `LEFT ANTI`
 //! join it is refused. The table's other columns come after the stream's, named as in the table; a query reads them as
-//! `c.tier` or `tier`. A table column named like a stream column cannot be read, and the
+//! `c.tier` or `tier`. A table column named like a stream column is read qualified
+//! (`c.name`): it is added under another name (`c_name`), and selected keeps its own. The
 //! table's keys are read as the stream's (an `INNER` join's are equal; a `LEFT` join's
 //! are null where no row matched, and refused).
 
@@ -29,6 +30,8 @@ use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, Select, SelectItem, TableFactor,
     TableWithJoins, visit_expressions_mut,
 };
+use std::collections::BTreeMap;
+
 use sluice_engine::join::{JoinKind, JoinSpec, JoinStrategy};
 use sluice_engine::plan::PlanBuilder;
 
@@ -160,12 +163,13 @@ pub(in crate::sql) fn lower<'a>(
             "the ON of a lookup join equates a stream column and a table column (o.k = c.k)",
         ));
     }
-    let added: Vec<String> = table_columns
+    let mut added: Vec<String> = table_columns
         .iter()
         .filter(|c| !table_keys.contains(c) && !stream_side.columns.contains(c))
         .cloned()
         .collect();
-    names.rewrite(select, kind, &keys, &table_keys, &added)?;
+    let renamed = names.rewrite(select, kind, &keys, &table_keys, &added)?;
+    added.extend(renamed.keys().cloned());
     let (strategy, follow) = match table.lookup {
         Some(Lookup::Keyed) => (JoinStrategy::Keyed, false),
         Some(Lookup::Follow) => (JoinStrategy::Keyed, true),
@@ -189,6 +193,7 @@ pub(in crate::sql) fn lower<'a>(
         strategy,
         follow,
         // `conjuncts` takes the parentheses off each condition.
+        renamed,
         table_filter: match table_filter.as_slice() {
             [] => None,
             [one] => Some(one.clone()),
@@ -328,9 +333,28 @@ impl Names<'_> {
         }
     }
 
+    /// The name a table column named like a stream column is added under.
+    fn hidden(&self, column: &str) -> Result<String, SqlError> {
+        let taken =
+            |name: &String| self.stream.columns.contains(name) || self.table_columns.contains(name);
+        [
+            format!("{}_{column}", self.table),
+            format!("__{}_{column}", self.table),
+        ]
+        .into_iter()
+        .find(|name| !taken(name))
+        .ok_or_else(|| {
+            SqlError::Invalid(format!(
+                "`{}.{column}`: the names it could be added under are columns already",
+                self.table
+            ))
+        })
+    }
+
     /// Rewrites the names of `select` to the joined rows' columns: the stream's keep
-    /// theirs, the table's `added` ones theirs, and its keys read as the stream's (in an
-    /// inner join only).
+    /// theirs, the table's `added` ones theirs, its keys read as the stream's (in an inner
+    /// join only), and its other columns, named like stream columns, are added under
+    /// other names (see [`Names::hidden`]): returned, by their name in the table.
     fn rewrite(
         &self,
         select: &mut Select,
@@ -338,13 +362,13 @@ impl Names<'_> {
         keys: &[String],
         table_keys: &[String],
         added: &[String],
-    ) -> Result<(), SqlError> {
+    ) -> Result<BTreeMap<String, String>, SqlError> {
         // A selected table key keeps its name (`SELECT c.tier` gives `tier`), read as the
-        // stream's key.
+        // stream's key; so does a table column added under another name.
         for item in &mut select.projection {
             if let SelectItem::UnnamedExpr(e) = item
                 && let Ok((1, column)) = self.owner(e)
-                && table_keys.contains(&column)
+                && !added.contains(&column)
             {
                 *item = SelectItem::ExprWithAlias {
                     expr: e.clone(),
@@ -353,13 +377,24 @@ impl Names<'_> {
             }
         }
         let mut failure = None;
+        let mut renamed = BTreeMap::new();
         let mut rename = |e: &mut Expr| {
             if !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
                 return std::ops::ControlFlow::Continue(());
             }
-            let Ok((side, column)) = self.owner(e) else {
+            let (side, column) = match self.owner(e) {
+                Ok(owned) => owned,
+                // A name of both sides must say which.
+                Err(err)
+                    if matches!(e, Expr::Identifier(id)
+                    if self.stream.columns.contains(&id.value)
+                        && self.table_columns.contains(&id.value)) =>
+                {
+                    failure = Some(err);
+                    return std::ops::ControlFlow::Break(());
+                }
                 // Not a column of the join (a struct field, say): left for what reads it.
-                return std::ops::ControlFlow::Continue(());
+                Err(_) => return std::ops::ControlFlow::Continue(()),
             };
             let name = if side == 0 {
                 Ok(column)
@@ -382,14 +417,12 @@ impl Names<'_> {
                 )))
             } else if added.contains(&column) {
                 Ok(column)
+            } else if let Some(name) = renamed.get(&column) {
+                Ok(String::clone(name))
             } else {
-                Err(unsupported(
-                    &format!(
-                        "`{e}`, a column of the lookup table named like one of `{}`",
-                        self.stream.alias
-                    ),
-                    "select the stream's, or declare the table's under another name",
-                ))
+                self.hidden(&column).inspect(|name| {
+                    renamed.insert(column, name.clone());
+                })
             };
             match name {
                 Ok(name) => {
@@ -406,6 +439,6 @@ impl Names<'_> {
         let _ = visit_expressions_mut(&mut select.selection, &mut rename);
         let _ = visit_expressions_mut(&mut select.group_by, &mut rename);
         let _ = visit_expressions_mut(&mut select.having, &mut rename);
-        failure.map_or(Ok(()), Err)
+        failure.map_or(Ok(renamed), Err)
     }
 }

@@ -147,6 +147,63 @@ fn conditions_of_on_filter_the_table_or_the_joined_rows() {
     assert_eq!(predicate, "(k > 1) AND (v < k + id)");
 }
 
+/// A table column named like a stream column is read qualified: it is added under another
+/// name, and a select item of it alone keeps its own.
+#[test]
+fn a_table_column_named_like_a_stream_column_is_added_under_another_name() {
+    let dim = "CREATE TABLE codes (code STRING, k STRING, ts TIMESTAMP) WITH \
+         ('connector' = 'delta', 'path' = '/lake/codes', 'lookup' = 'keyed');\n";
+    let config = joined(&format!(
+        "{dim}INSERT INTO t SELECT x.id, x.k, c.k AS code_k, c.ts FROM a AS x \
+         LEFT JOIN codes AS c ON x.k = c.code WHERE c.k <> 'z' OR c.ts > x.ts;"
+    ))
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let OperatorKind::Join(spec) = &plan.operators[0].kind else {
+        panic!("{:?}", plan.operators);
+    };
+    assert_eq!(
+        spec.renamed.iter().collect::<Vec<_>>(),
+        [
+            (&"k".to_owned(), &"c_k".to_owned()),
+            (&"ts".to_owned(), &"c_ts".to_owned())
+        ]
+    );
+    assert_eq!(spec.columns, ["k", "ts"]);
+    let OperatorKind::Filter { predicate } = &plan.operators[1].kind else {
+        panic!("{:?}", plan.operators);
+    };
+    assert_eq!(predicate, "c_k <> 'z' OR c_ts > ts");
+    let OperatorKind::Project { columns, .. } = &plan.operators[2].kind else {
+        panic!("{:?}", plan.operators);
+    };
+    let names: Vec<(&str, &str)> = columns
+        .iter()
+        .map(|(n, e)| (n.as_str(), e.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("id", "\"id\""),
+            ("k", "\"k\""),
+            ("code_k", "c_k"),
+            ("ts", "c_ts")
+        ]
+    );
+    assert!(
+        plan.explain()
+            .contains("adding its k as c_k, its ts as c_ts"),
+        "{}",
+        plan.explain()
+    );
+    // Unqualified, the name is ambiguous.
+    let err = joined(&format!(
+        "{dim}INSERT INTO t SELECT x.id, k FROM a AS x JOIN codes AS c ON x.k = c.code;"
+    ))
+    .unwrap_err();
+    assert!(err.contains("`k` is a column of both sides"), "{err}");
+}
+
 /// What a lookup join cannot do is refused, naming it.
 #[test]
 fn lookup_joins_that_cannot_run_are_refused() {
