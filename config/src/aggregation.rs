@@ -120,8 +120,8 @@ pub struct AggregateConfig {
     /// Output column.
     pub name: String,
     /// `count`, `sum`, `avg`, `min`, `max`, `stddev`, `stddev_pop`, `variance`
-    /// (`var_samp`), `var_pop`, `approx_count_distinct`, `count_distinct` (exact) or
-    /// `percentile_approx(0.95)`.
+    /// (`var_samp`), `var_pop`, `approx_count_distinct`, `count_distinct` (exact),
+    /// `sum_distinct`, `avg_distinct` or `percentile_approx(0.95)`.
     #[serde(rename = "fn")]
     pub function: String,
     /// Input column (absent for `count(*)`).

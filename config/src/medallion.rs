@@ -228,6 +228,8 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
                 "var_pop" => AggregateFn::VariancePop,
                 "approx_count_distinct" => AggregateFn::ApproxCountDistinct,
                 "count_distinct" => AggregateFn::CountDistinct,
+                "sum_distinct" => AggregateFn::SumDistinct,
+                "avg_distinct" => AggregateFn::AvgDistinct,
                 other => match a.percentile() {
                     Some(per_million) => AggregateFn::ApproxPercentile { per_million },
                     None => return Err(format!("unknown aggregate function `{other}`")),
@@ -345,21 +347,30 @@ mod tests {
         );
     }
 
-    /// A YAML gold window takes `count_distinct`, as SQL's `count(DISTINCT c)`.
+    /// A YAML gold window takes `count_distinct`, `sum_distinct` and `avg_distinct`, as
+    /// SQL's `count(DISTINCT c)`, `sum(DISTINCT c)` and `avg(DISTINCT c)`.
     #[test]
-    fn a_gold_window_takes_exact_distinct_counts() {
+    fn a_gold_window_takes_exact_distinct_counts_sums_and_means() {
+        use sluice_engine::window::AggregateFn;
         let yaml = crate::USER_ACTIVITY_YAML.replace(
             "    - { name: avg_value, fn: avg, column: value }",
             "    - { name: avg_value, fn: avg, column: value }\n    \
-             - { name: values, fn: count_distinct, column: value }",
+             - { name: values, fn: count_distinct, column: value }\n    \
+             - { name: value_sum, fn: sum_distinct, column: value }\n    \
+             - { name: value_mean, fn: avg_distinct, column: value }",
         );
         let window = plan_of(&yaml, "distinct.yaml").window().cloned().unwrap();
+        let last: Vec<(&str, AggregateFn)> = window.aggregates[window.aggregates.len() - 3..]
+            .iter()
+            .map(|a| (a.name.as_str(), a.function))
+            .collect();
         assert_eq!(
-            window
-                .aggregates
-                .last()
-                .map(|a| (a.name.as_str(), a.function)),
-            Some(("values", sluice_engine::window::AggregateFn::CountDistinct))
+            last,
+            [
+                ("values", AggregateFn::CountDistinct),
+                ("value_sum", AggregateFn::SumDistinct),
+                ("value_mean", AggregateFn::AvgDistinct)
+            ]
         );
     }
 

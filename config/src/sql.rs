@@ -30,7 +30,8 @@
 //!   `SESSION(ts, gap)`, or Spark's `window(ts, '5 minutes'[, '1 minute'])` and
 //!   `session_window(ts, '5 minutes')`, and key columns or expressions, selecting
 //!   `window_start`, `window_end`, the keys, `count`, `sum`, `avg`, `min`, `max`,
-//!   `stddev`, `count(DISTINCT c)` or `approx_count_distinct` (with `FILTER (WHERE ...)` if need be), and
+//!   `stddev`, `count`, `sum` or `avg` of `DISTINCT c`, or `approx_count_distinct` (with
+//!   `FILTER (WHERE ...)` if need be), and
 //!   expressions of those.
 //! - A table declared with `'lookup' = 'broadcast' | 'keyed' | 'follow'` (a Delta table
 //!   or files) is read whole and joined by key, Spark's stream–static join

@@ -113,6 +113,12 @@ pub enum AggregateFn {
     /// The exact number of distinct non-null values (`count(DISTINCT c)`), from the set of
     /// a window's values as text ([`DistinctValues`]).
     CountDistinct,
+    /// The sum of the distinct non-null values (`sum(DISTINCT c)`), from their set, typed
+    /// as [`AggregateFn::Sum`] is.
+    SumDistinct,
+    /// The mean of the distinct non-null values (`avg(DISTINCT c)`), from their set, typed
+    /// as [`AggregateFn::Avg`] is.
+    AvgDistinct,
     /// The `per_million / 10^6` quantile of the non-null values, estimated by a sketch
     /// within 1 % of the value ([`Quantiles`]; Spark's `percentile_approx`).
     ApproxPercentile {
@@ -122,6 +128,24 @@ pub enum AggregateFn {
 }
 
 impl AggregateFn {
+    /// The function over every value that this one applies to the distinct values: `Sum`
+    /// for `SumDistinct`, `Avg` for `AvgDistinct`; itself for the others.
+    pub fn plain(self) -> Self {
+        match self {
+            Self::SumDistinct => Self::Sum,
+            Self::AvgDistinct => Self::Avg,
+            other => other,
+        }
+    }
+
+    /// Whether it reads the set of the distinct values ([`DistinctValues`]).
+    pub fn reads_set(self) -> bool {
+        matches!(
+            self,
+            Self::CountDistinct | Self::SumDistinct | Self::AvgDistinct
+        )
+    }
+
     /// Whether it reads the values' spread (their mean and squared deviations).
     pub fn reads_spread(self) -> bool {
         matches!(

@@ -12,11 +12,15 @@ behind, and two rows ten minutes ahead).
       1 minute, W(e) = the highest event time of the epochs before e less the delay) and
       decides lateness per window as DESIGN section 2 does (a row of epoch e counts in a
       window unless its end is at or before W(e-1)):
-        hop_distinct  window_start, kind, n, prices, residues: HOP windows of 3 minutes
-                      every minute per kind: count(*), count(DISTINCT price) and
-                      count(DISTINCT price % 7) of the rows that were not late for them
-        session_distinct  kind, window_start, window_end, n, prices: sessions of a
-                      40-second gap per kind, simulated epoch by epoch: a row's own
+        hop_distinct  window_start, kind, n, prices, residues, price_sum, half_mean: HOP
+                      windows of 3 minutes every minute per kind: count(*),
+                      count(DISTINCT price), count(DISTINCT price % 7),
+                      sum(DISTINCT price) and avg(DISTINCT price * 0.5) of the rows that
+                      were not late for them
+        session_distinct  kind, window_start, window_end, n, prices, dec_mean: sessions
+                      of a 40-second gap per kind (dec_mean: avg(DISTINCT CAST(price AS
+                      DECIMAL(10, 2))), a DECIMAL(14, 6) rounded half up), simulated
+                      epoch by epoch: a row's own
                       session [t, t + 40 s) is late when its end is at or before W(e-1);
                       sessions merge where they overlap and close once W(e) passes
                       their end
@@ -28,6 +32,7 @@ Prints one JSON object; exits 0 when the tables match, 1 when they differ.
 
 from __future__ import annotations
 
+import decimal
 import os
 import sys
 
@@ -37,6 +42,14 @@ from epoch_files import MINUTE, SEC, main, read_rows  # noqa: E402
 from window_assign_tool import sessions, watermarks, windows, write  # noqa: E402
 
 GAP = 40 * SEC
+
+
+def decimal_mean(values) -> decimal.Decimal:
+    """The mean of `values` as a DECIMAL(14, 6), rounded half up (Spark's avg of a
+    DECIMAL(10, 2))."""
+    total = sum(decimal.Decimal(v) for v in values)
+    return (total / len(values)).quantize(decimal.Decimal("0.000001"),
+                                         rounding=decimal.ROUND_HALF_UP)
 
 
 def hopping(rows):
@@ -65,15 +78,19 @@ def check(args) -> dict:
     want = {
         "hop_distinct": sorted(
             (s, kind, len(rs), len({r["price"] for r in rs}),
-             len({r["price"] % 7 for r in rs}))
+             len({r["price"] % 7 for r in rs}), sum({r["price"] for r in rs}),
+             sum({r["price"] * 0.5 for r in rs}) / len({r["price"] for r in rs}))
             for (s, kind), rs in groups.items()),
         "session_distinct": sorted(
-            (kind, s, e, len(rs), len({r["price"] for r in rs}))
+            (kind, s, e, len(rs), len({r["price"] for r in rs}),
+             decimal_mean({r["price"] for r in rs}))
             for kind, s, e, rs in closed),
     }
     columns = {
-        "hop_distinct": "epoch_us(window_start), kind, n, prices, residues",
-        "session_distinct": "kind, epoch_us(window_start), epoch_us(window_end), n, prices",
+        "hop_distinct": "epoch_us(window_start), kind, n, prices, residues, price_sum, "
+                        "half_mean",
+        "session_distinct": "kind, epoch_us(window_start), epoch_us(window_end), n, prices, "
+                            "dec_mean",
     }
     con = connect()
     result, problems = {}, []

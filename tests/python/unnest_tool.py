@@ -31,6 +31,8 @@ JSON arrays read into ARRAY columns.
         attr_red     id, red: attrs['red'] (null where the map has no such key)
         text_labels  id, label: explode(from_json(labels_text, 'ARRAY<STRING>'))
         inlined      id, sku, qty: inline(items), the structs' fields as columns
+        inlined_text id, sku, qty: the same of `items_text`, the items' JSON as text
+                     (inline of an expression: from_json(items_text, 'ARRAY<STRUCT<...>>'))
         item_fields  id, s, q, n: LEFT JOIN UNNEST(items) WITH ORDINALITY AS i (s, q, n),
                      a row of nulls for an event without items
         visit_rows   id, at, day, amount: a row per visit, `at` the instant its text or
@@ -122,6 +124,7 @@ def write(args) -> dict:
                                      **({"qty": rng.randrange(1, 9)} if rng.random() < 0.8
                                         else {}))
                                 for _ in range(rng.randrange(0, 4))]
+                row["items_text"] = json.dumps(row["items"])
             if isinstance(row["labels"], list):
                 row["labels_text"] = "[1," if rng.random() < 0.05 else json.dumps(row["labels"])
             if rng.random() < 0.7:
@@ -222,6 +225,7 @@ def check(args) -> dict:
             ("labelled", "id, label", want_labels),
             ("item_rows", "id, sku, qty", want_items),
             ("inlined", "id, sku, qty", want_items),
+            ("inlined_text", "id, sku, qty", want_items),
             ("item_fields", "id, s, q, n", want_item_fields),
             ("positioned", "id, pos, col", want_positioned),
             ("ordinals", "id, sku, n", want_ordinals),

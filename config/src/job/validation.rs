@@ -242,6 +242,8 @@ impl JobConfig {
                     "var_pop",
                     "approx_count_distinct",
                     "count_distinct",
+                    "sum_distinct",
+                    "avg_distinct",
                 ];
                 if !known.contains(&agg.function.as_str()) && agg.percentile().is_none() {
                     return Err(invalid(

@@ -28,6 +28,7 @@ use datafusion::sql::sqlparser::ast::{
 use sluice_engine::plan::{OperatorKind, PlanBuilder};
 use sluice_engine::unnest::{Position, UnnestSpec};
 
+use super::ddl::SourceTable;
 use super::query::unsupported;
 
 /// An unnest to add after a query's rows: of `array` (a column, or an expression computed
@@ -96,8 +97,9 @@ impl Unnesting {
 
 /// The `explode` (or `inline`) of `select`'s select list, if it has one, with the list
 /// rewritten to read its element's column (the fields' columns); `aggregated` when the
-/// query aggregates; `struct_fields` the field names of the structs in a column's arrays,
-/// when it is a source table's column declared so.
+/// query aggregates; `struct_fields` the field names of the structs in an expression's
+/// arrays, when they are known (a source table's column declared so, or an expression of
+/// its columns typed so).
 ///
 /// # Errors
 /// Two explodes, an explode inside an expression or beside an aggregate, an `inline` of
@@ -105,7 +107,7 @@ impl Unnesting {
 pub(super) fn from_select_list(
     select: &mut Select,
     aggregated: bool,
-    struct_fields: &dyn Fn(&str) -> Option<Vec<String>>,
+    struct_fields: &dyn Fn(&Expr) -> Option<Vec<String>>,
 ) -> Result<Option<Unnesting>, SqlError> {
     let mut found = None;
     let wildcard = select.projection.iter().any(|i| {
@@ -331,12 +333,60 @@ pub(super) fn from_clause(select: &mut Select) -> Result<Option<Unnesting>, SqlE
     }))
 }
 
+/// The field names of the structs in the arrays of `array`, an expression of `source`'s
+/// declared columns: as its column is declared, or as the expression is typed against
+/// them (`inline(from_json(payload, 'array<struct<a:int,b:string>>'))`).
+pub(super) fn source_struct_fields(source: &SourceTable, array: &Expr) -> Option<Vec<String>> {
+    let declared = |name: &str| {
+        let (_, declared, nullable) = source.columns.iter().find(|(n, _, _)| n == name)?;
+        Some((
+            crate::FieldType::try_from(declared.clone()).ok()?,
+            *nullable,
+        ))
+    };
+    if let Expr::Identifier(id) = array {
+        return match declared(&id.value)?.0 {
+            crate::FieldType::Array(item) => match *item {
+                crate::FieldType::Struct(fields) => {
+                    Some(fields.into_iter().map(|(name, _)| name).collect())
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+    }
+    let fields: Vec<datafusion::arrow::datatypes::Field> = source
+        .columns
+        .iter()
+        .filter_map(|(name, _, _)| {
+            let (field_type, nullable) = declared(name)?;
+            Some(datafusion::arrow::datatypes::Field::new(
+                name,
+                field_type.arrow_type(),
+                nullable,
+            ))
+        })
+        .collect();
+    let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+    let typed = sluice_engine::expr::SqlExpr::compile(&array.to_string(), &schema).ok()?;
+    match typed.data_type() {
+        datafusion::arrow::datatypes::DataType::List(item)
+        | datafusion::arrow::datatypes::DataType::LargeList(item) => match item.data_type() {
+            datafusion::arrow::datatypes::DataType::Struct(fields) => {
+                Some(fields.iter().map(|f| f.name().clone()).collect())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The field names of the structs an `inline` of `array` gives as columns.
 fn inline_fields(
     call: &Expr,
     array: &Expr,
     aliased: bool,
-    struct_fields: &dyn Fn(&str) -> Option<Vec<String>>,
+    struct_fields: &dyn Fn(&Expr) -> Option<Vec<String>>,
 ) -> Result<Vec<String>, SqlError> {
     if aliased {
         return Err(unsupported(
@@ -345,14 +395,12 @@ fn inline_fields(
              in a query over it",
         ));
     }
-    let column = match array {
-        Expr::Identifier(id) => Some(id.value.as_str()),
-        _ => None,
-    };
-    column.and_then(struct_fields).ok_or_else(|| {
+    struct_fields(array).ok_or_else(|| {
         unsupported(
-            &format!("`{call}` of what is no source column declared ARRAY<STRUCT<...>>"),
-            "not yet; name the fields: CROSS JOIN UNNEST(a) AS t (f1, f2, ...)",
+            &format!("`{call}` of what is no array of structs of a source table's columns"),
+            "inline reads an ARRAY<STRUCT<...>> column of the source table read directly, \
+             or an expression of its columns of that type; elsewhere name the fields: CROSS \
+             JOIN UNNEST(a) AS t (f1, f2, ...)",
         )
     })
 }

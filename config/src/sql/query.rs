@@ -85,8 +85,8 @@ pub(super) fn lower_query<'a>(
         &f.relation,
         TableFactor::Table { name, .. } if name.to_string().eq_ignore_ascii_case(&source.name)
     ));
-    let struct_fields = |column: &str| match input {
-        Input::Rows if direct => source_struct_fields(source, column),
+    let struct_fields = |array: &Expr| match input {
+        Input::Rows if direct => explode::source_struct_fields(source, array),
         _ => None,
     };
     let exploded = explode::from_select_list(&mut select, aggregated, &struct_fields)?;
@@ -195,19 +195,6 @@ fn windowed(select: &Select) -> bool {
 
 /// The field names of the structs in `column`'s arrays, when `source` declares it an
 /// `ARRAY<STRUCT<...>>`.
-fn source_struct_fields(source: &SourceTable, column: &str) -> Option<Vec<String>> {
-    let (_, declared, _) = source.columns.iter().find(|(name, _, _)| name == column)?;
-    match crate::FieldType::try_from(declared.clone()).ok()? {
-        crate::FieldType::Array(item) => match *item {
-            crate::FieldType::Struct(fields) => {
-                Some(fields.into_iter().map(|(name, _)| name).collect())
-            }
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// The rows a query's `FROM` gives, before its `WHERE`.
 struct Rows<'a> {
     plan: PlanBuilder,

@@ -297,6 +297,8 @@ fn retractable(
                 | AggregateFn::Max
                 | AggregateFn::ApproxCountDistinct
                 | AggregateFn::CountDistinct
+                | AggregateFn::SumDistinct
+                | AggregateFn::AvgDistinct
                 | AggregateFn::ApproxPercentile { .. }
         )
     }) {

@@ -381,6 +381,11 @@ impl DistinctValues {
         }
     }
 
+    /// The values, in byte order.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(AsRef::as_ref)
+    }
+
     /// How many distinct values there are.
     pub fn count(&self) -> i64 {
         i64::try_from(self.values.len()).unwrap_or(i64::MAX)

@@ -60,6 +60,9 @@ pub(crate) enum Reading {
     Distinct,
     /// Text, for the set of its distinct values.
     Set,
+    /// Numbers as text, for the set of their distinct values, which a sum or an average
+    /// of them (`sum(DISTINCT c)`) reads back as numbers of that kind.
+    NumberSet(SetOf),
     /// Text, for its least and greatest.
     Text,
     /// A `decimal(precision, scale)`, as its unscaled integer: in the moments' 64-bit
@@ -69,6 +72,28 @@ pub(crate) enum Reading {
     /// A number as a double, into a sketch of the distribution (`percentile_approx`);
     /// `integer` when its column holds integers, whose percentiles are integers.
     Distribution { integer: bool },
+}
+
+/// The kind of number a [`Reading::NumberSet`]'s values read back as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SetOf {
+    /// Integers.
+    Integer,
+    /// Doubles.
+    Number,
+    /// Decimals of this precision and scale.
+    Decimal(u8, i8),
+}
+
+impl SetOf {
+    /// How the sum or average of every value reads such a column.
+    pub(crate) fn reading(self) -> Reading {
+        match self {
+            Self::Integer => Reading::Integer,
+            Self::Number => Reading::Number,
+            Self::Decimal(p, s) => Reading::Decimal(p, s),
+        }
+    }
 }
 
 /// The most digits a decimal's sum, average, minimum and maximum are kept exactly for: its
@@ -102,6 +127,18 @@ impl Reading {
             AggregateFn::Count => Self::Presence,
             AggregateFn::ApproxCountDistinct => Self::Distinct,
             AggregateFn::CountDistinct => Self::Set,
+            AggregateFn::SumDistinct | AggregateFn::AvgDistinct => {
+                let plain = Aggregate {
+                    function: agg.function.plain(),
+                    ..agg.clone()
+                };
+                match Self::of(&plain, Some(data_type))? {
+                    Self::Integer => Self::NumberSet(SetOf::Integer),
+                    Self::Number => Self::NumberSet(SetOf::Number),
+                    Self::Decimal(p, s) => Self::NumberSet(SetOf::Decimal(p, s)),
+                    _ => return Err(refuse("numbers")),
+                }
+            }
             AggregateFn::ApproxPercentile { .. } if data_type.is_numeric() => Self::Distribution {
                 integer: is_exact_integer(data_type),
             },
@@ -133,6 +170,11 @@ impl Reading {
     /// The type and nullability of the aggregate's result, over a column of `input`.
     pub(crate) fn output(self, function: AggregateFn, input: Option<&DataType>) -> Field {
         let (data_type, nullable) = match (self, function) {
+            // Typed as the sum or average of every value.
+            (Self::NumberSet(of), _) => {
+                let plain = of.reading().output(function.plain(), input);
+                (plain.data_type().clone(), true)
+            }
             (Self::Rows | Self::Presence | Self::Distinct | Self::Set, _) => {
                 (DataType::Int64, false)
             }
@@ -164,7 +206,7 @@ impl Reading {
     pub(crate) fn values(self, function: AggregateFn, column: &ArrayRef) -> Result<Option<Values>> {
         let spread = function.reads_spread();
         Ok(match self {
-            Self::Rows | Self::Distinct | Self::Set | Self::Text => None,
+            Self::Rows | Self::Distinct | Self::Set | Self::NumberSet(_) | Self::Text => None,
             // Zeros where the column has a value: the moments count them.
             Self::Presence => Some(Values::Doubles {
                 column: Float64Array::new(
@@ -205,7 +247,10 @@ impl Reading {
     /// # Errors
     /// When the column cannot be cast to text.
     pub(crate) fn texts(self, column: &ArrayRef) -> Result<Option<StringArray>> {
-        if !matches!(self, Self::Distinct | Self::Set | Self::Text) {
+        if !matches!(
+            self,
+            Self::Distinct | Self::Set | Self::NumberSet(_) | Self::Text
+        ) {
             return Ok(None);
         }
         let cast = cast(column, &DataType::Utf8)?;
@@ -230,7 +275,7 @@ impl Reading {
     pub(crate) fn kept(self) -> Kept {
         match self {
             Self::Distinct => Kept::Sketch,
-            Self::Set => Kept::Set,
+            Self::Set | Self::NumberSet(_) => Kept::Set,
             Self::Text => Kept::Range,
             Self::Distribution { .. } => Kept::Quantiles,
             Self::Decimal(p, _) if p > EXACT_DECIMAL_DIGITS => Kept::WideDecimal,

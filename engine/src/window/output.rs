@@ -11,9 +11,9 @@ use arrow::record_batch::RecordBatch;
 
 use tracing::warn;
 
-use super::input::Reading;
+use super::input::{Reading, SetOf};
 use super::state::{Slot, WindowState};
-use super::{AggregateFn, DistinctValues, Extra, Hll, Moments, WindowKind};
+use super::{Aggregate, AggregateFn, DistinctValues, Extra, Hll, Moments, WindowKind};
 use crate::error::{EngineError, Result};
 
 /// One result row per emitted `(key, slot)`, in the given order; with `changes`, a
@@ -68,6 +68,19 @@ pub(crate) fn build(
                         .map_or(0, DistinctValues::count)
                 }),
             )),
+            AggregateFn::SumDistinct | AggregateFn::AvgDistinct => {
+                let Reading::NumberSet(of) = *reading else {
+                    return Err(EngineError::InvalidPlan(format!(
+                        "aggregate `{}`: {:?} reads {reading:?}",
+                        agg.name, agg.function
+                    )));
+                };
+                let out = state.output_schema().field(columns.len()).data_type();
+                let sets = emitted
+                    .iter()
+                    .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::set));
+                distinct_numbers(state, agg, of, sets, out)?
+            }
             AggregateFn::ApproxPercentile { per_million } => {
                 let q = f64::from(per_million) / 1e6;
                 let estimates = emitted.iter().map(|(_, s)| {
@@ -252,6 +265,75 @@ pub(crate) fn mean_half_up(sum: i128, count: i64, places: u32) -> Option<i128> {
 }
 
 /// A double per window, null when no value contributed.
+/// The sums or averages of each window's distinct values (`sum(DISTINCT c)`): the set of
+/// its values as text, each read back as a number of the column's kind, then summed as
+/// [`AggregateFn::Sum`] and [`AggregateFn::Avg`] sum every value (of the same type, NULL
+/// for an empty window or a sum that overflows).
+fn distinct_numbers<'a>(
+    state: &WindowState,
+    agg: &Aggregate,
+    of: SetOf,
+    sets: impl Iterator<Item = Option<&'a DistinctValues>>,
+    out: &DataType,
+) -> Result<ArrayRef> {
+    let function = agg.function.plain();
+    let unread = |value: &str, why: &dyn std::fmt::Display| {
+        EngineError::Snapshot(format!(
+            "aggregate `{}`: the distinct value {value:?} does not read as a number: {why}",
+            agg.name
+        ))
+    };
+    let values = |set: Option<&'a DistinctValues>| set.into_iter().flat_map(|s| s.values());
+    match of {
+        SetOf::Integer | SetOf::Number => {
+            let mut moments = Vec::new();
+            for set in sets {
+                let mut m = Moments::default();
+                for v in values(set) {
+                    if of == SetOf::Integer {
+                        m.add_int(v.parse().map_err(|e| unread(v, &e))?);
+                    } else {
+                        m.add_plain(v.parse().map_err(|e| unread(v, &e))?);
+                    }
+                }
+                moments.push(m);
+            }
+            #[allow(clippy::cast_precision_loss)]
+            Ok(match (of, function) {
+                (SetOf::Integer, AggregateFn::Sum) => {
+                    integer_sums(state, &agg.name, moments.iter())
+                }
+                (SetOf::Integer, _) => {
+                    doubles(moments.iter(), |m| m.int_sum() as f64 / m.count as f64)
+                }
+                (_, AggregateFn::Sum) => doubles(moments.iter(), Moments::sum),
+                _ => doubles(moments.iter(), |m| m.sum() / m.count as f64),
+            })
+        }
+        SetOf::Decimal(precision, scale) => {
+            let places = u8::try_from(scale).unwrap_or(0);
+            let mut totals = Vec::new();
+            for set in sets {
+                let mut t = DecimalTotals {
+                    count: 0,
+                    sum: Some(0),
+                    range: (i128::MAX, i128::MIN),
+                };
+                for v in values(set) {
+                    let unscaled =
+                        crate::decimal::parse(v, precision, places).map_err(|e| unread(v, &e))?;
+                    t.count += 1;
+                    t.sum = t.sum.and_then(|s| s.checked_add(unscaled));
+                    t.range = (t.range.0.min(unscaled), t.range.1.max(unscaled));
+                }
+                totals.push(t);
+            }
+            let reading = Reading::Decimal(precision, scale);
+            decimals(state, &agg.name, function, reading, totals.into_iter(), out)
+        }
+    }
+}
+
 fn doubles<'a>(
     moments: impl Iterator<Item = &'a Moments>,
     f: impl Fn(&Moments) -> f64,

@@ -152,6 +152,8 @@ impl WindowState {
                         | AggregateFn::Max
                         | AggregateFn::ApproxCountDistinct
                         | AggregateFn::CountDistinct
+                        | AggregateFn::SumDistinct
+                        | AggregateFn::AvgDistinct
                         | AggregateFn::ApproxPercentile { .. }
                 )
             {

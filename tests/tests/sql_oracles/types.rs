@@ -58,7 +58,7 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
         "SET 'job-id' = 'unnest';\n\
              CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, tags STRING, \
                labels ARRAY<STRING>, items ARRAY<STRUCT<sku STRING, qty INT>>, \
-               attrs MAP<STRING, BIGINT>, labels_text STRING, \
+               attrs MAP<STRING, BIGINT>, labels_text STRING, items_text STRING, \
                visits ARRAY<STRUCT<at TIMESTAMP, day DATE, amount DECIMAL(8, 2)>>, \
                WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) {files};\n\
              INSERT INTO tagged SELECT id, explode(split(tags, ',')) AS tag FROM events;\n\
@@ -82,6 +82,9 @@ fn exploded_and_unnested_tags_match_their_oracle_through_kills() -> Result<()> {
              INSERT INTO visit_rows SELECT id, v.at AS at, v.day AS day, v.amount AS amount \
                FROM events CROSS JOIN UNNEST(visits) AS u (v);\n\
              INSERT INTO inlined SELECT id, inline(items) FROM events;\n\
+             INSERT INTO inlined_text SELECT id, \
+               inline(from_json(items_text, 'ARRAY<STRUCT<sku: STRING, qty: INT>>')) \
+               FROM events;\n\
              INSERT INTO item_fields SELECT id, s, q, n FROM events \
                LEFT JOIN UNNEST(items) WITH ORDINALITY AS i (s, q, n) ON TRUE;\n",
     )

@@ -87,9 +87,11 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
     )
 }
 
-/// Exact `count(DISTINCT ...)` per window, as Flink counts (Spark refuses distinct
-/// aggregates on streams): over HOP windows of 3 minutes every minute (a column, and an
-/// expression of it), and over sessions, of events whose prices repeat. An oracle keeps
+/// Exact `count(DISTINCT ...)`, `sum(DISTINCT ...)` and `avg(DISTINCT ...)` per window,
+/// as Flink computes them (Spark refuses distinct aggregates on streams): over HOP
+/// windows of 3 minutes every minute (a column, and expressions of it, integers and
+/// doubles), and over sessions (the mean of distinct decimals), of events whose prices
+/// repeat. An oracle keeps
 /// each window's set of values, computes the watermark itself and decides lateness per
 /// window; the late rows are dead letters with how many windows they missed. DuckDB's
 /// Delta reader reads the tables, clean and through three kills.
@@ -103,12 +105,14 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
              CREATE TABLE events (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, price BIGINT, \
                kind STRING, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) {files};\n\
              INSERT INTO hop_distinct SELECT window_start, kind, count(*) AS n, \
-               count(DISTINCT price) AS prices, count(DISTINCT price % 7) AS residues \
+               count(DISTINCT price) AS prices, count(DISTINCT price % 7) AS residues, \
+               sum(DISTINCT price) AS price_sum, avg(DISTINCT price * 0.5) AS half_mean \
              FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
                INTERVAL '3' MINUTE)) \
              GROUP BY window_start, window_end, kind;\n\
              INSERT INTO session_distinct SELECT kind, window_start, window_end, \
-               count(*) AS n, count(DISTINCT price) AS prices \
+               count(*) AS n, count(DISTINCT price) AS prices, \
+               avg(DISTINCT CAST(price AS DECIMAL(10, 2))) AS dec_mean \
              FROM events GROUP BY session_window(ts, '40 seconds'), kind;\n",
     )
 }

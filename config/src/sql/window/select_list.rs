@@ -125,6 +125,8 @@ impl Needed<'_> {
         };
         let function = match aggregate_fn(&function, e)? {
             AggregateFn::Count if is_distinct(e) => AggregateFn::CountDistinct,
+            AggregateFn::Sum if is_distinct(e) => AggregateFn::SumDistinct,
+            AggregateFn::Avg if is_distinct(e) => AggregateFn::AvgDistinct,
             function => function,
         };
         let filter = call_filter(e, function)?;
@@ -504,13 +506,14 @@ fn call_filter(e: &Expr, function: AggregateFn) -> Result<Option<Expr>, SqlError
                     | AggregateFn::Max
                     | AggregateFn::ApproxCountDistinct
                     | AggregateFn::CountDistinct
+                    | AggregateFn::SumDistinct
+                    | AggregateFn::AvgDistinct
             )
         {
             return Err(unsupported(
                 &format!("`{e}`, a DISTINCT aggregate"),
-                "only count(DISTINCT column) runs, keeping each window's distinct values; \
-                 compute the sum or average of distinct values in a query over a \
-                 deduplication",
+                "count, sum and avg of DISTINCT values run, keeping each window's distinct \
+                 values; compute others in a query over a deduplication",
             ));
         }
         if !list.clauses.is_empty() {

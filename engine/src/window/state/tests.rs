@@ -620,6 +620,7 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
 }
 
 mod aggregates;
+mod distinct;
 
 /// Sessions whose rows set their gap: a row's own session is `[t, t + gap)`, and two
 /// merge where a row's time is before the session's end.

@@ -161,7 +161,7 @@ fn what_spark_and_flink_refuse_is_refused_with_what_to_write() {
     );
     refused(
         "INSERT INTO t SELECT inline(user_id) FROM events;",
-        "`inline(user_id)` of what is no source column declared ARRAY<STRUCT<...>>",
+        "`inline(user_id)` of what is no array of structs of a source table's columns",
     );
     refused(
         "INSERT INTO t SELECT posexplode(user_id) AS x FROM events;",
@@ -185,7 +185,7 @@ fn what_spark_and_flink_refuse_is_refused_with_what_to_write() {
 /// The plan of `query` over a source with an array of structs (`lines`).
 fn orders_plan(query: &str) -> Result<Plan, String> {
     let source = "CREATE TABLE orders (id BIGINT, ts TIMESTAMP NOT NULL, \
-                  lines ARRAY<STRUCT<sku STRING, qty INT>>, tags ARRAY<STRING>, \
+                  lines ARRAY<STRUCT<sku STRING, qty INT>>, tags ARRAY<STRING>, note STRING, \
                   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) \
                   WITH ('connector' = 'generator', 'format' = 'json');";
     crate::sql::SqlJob::from_sql_with(&format!("{source}\n{query}"), "t.sql", "t", &[])
@@ -240,10 +240,21 @@ fn struct_elements_become_columns_with_spark_s_inline_and_flink_s_names() {
         numbered(fields(unnest("lines", "", true), &["s", "q"]), "n", 1)
     );
 
+    // Spark's inline of an expression of the source's columns typed an array of structs:
+    // its fields as the expression's type names them.
+    let p = orders_plan(
+        "INSERT INTO t SELECT id, inline(from_json(note, 'array<struct<code:string,n:int>>')) \
+         FROM orders;",
+    )
+    .unwrap();
+    let (_, spec) = shape(&p);
+    assert_eq!(spec.fields, Some(vec!["code".to_owned(), "n".to_owned()]));
+    assert_eq!(select_items(&p), ["id", "code", "n"]);
+
     for (query, expected) in [
         (
             "INSERT INTO t SELECT inline(tags) FROM orders;",
-            "`inline(tags)` of what is no source column declared ARRAY<STRUCT<...>>",
+            "`inline(tags)` of what is no array of structs of a source table's columns",
         ),
         (
             "INSERT INTO t SELECT inline(lines) AS x FROM orders;",
@@ -251,7 +262,7 @@ fn struct_elements_become_columns_with_spark_s_inline_and_flink_s_names() {
         ),
         (
             "INSERT INTO t SELECT inline(lines) FROM (SELECT lines FROM orders);",
-            "of what is no source column declared",
+            "of what is no array of structs of a source table's columns",
         ),
     ] {
         let err = orders_plan(query).unwrap_err();

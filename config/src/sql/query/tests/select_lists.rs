@@ -89,7 +89,8 @@ fn an_aggregate_s_filter_makes_its_argument_null_where_the_filter_fails() {
         "INSERT INTO t SELECT window_start, count(*) FILTER (WHERE v > 1) AS big, \
          sum(v) FILTER (WHERE user_id = 'a') AS a_total, min(DISTINCT v) AS low, \
          count(DISTINCT user_id) AS users, \
-         count(DISTINCT v % 3) FILTER (WHERE v > 0) AS residues \
+         count(DISTINCT v % 3) FILTER (WHERE v > 0) AS residues, \
+         sum(DISTINCT v) AS spread, avg(DISTINCT v) AS typical \
          FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);",
     );
     assert_eq!(
@@ -115,6 +116,8 @@ fn an_aggregate_s_filter_makes_its_argument_null_where_the_filter_fails() {
             ("low", AggregateFn::Min, Some("v")),
             ("users", AggregateFn::CountDistinct, Some("user_id")),
             ("residues", AggregateFn::CountDistinct, Some("__t_arg2")),
+            ("spread", AggregateFn::SumDistinct, Some("v")),
+            ("typical", AggregateFn::AvgDistinct, Some("v")),
         ]
     );
 }
@@ -159,8 +162,11 @@ fn expressions_over_keys_and_aggregates_are_computed_after_the_window() {
 fn aggregate_modifiers_that_would_change_the_result_are_refused_not_ignored() {
     let window = "FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;";
     let cases = [
-        ("sum(DISTINCT v) AS n", "a DISTINCT aggregate"),
-        ("avg(DISTINCT v) AS n", "only count(DISTINCT column) runs"),
+        ("stddev(DISTINCT v) AS n", "a DISTINCT aggregate"),
+        (
+            "variance(DISTINCT v) AS n",
+            "count, sum and avg of DISTINCT values run",
+        ),
         ("count(DISTINCT user_id, v) AS n", "take one argument"),
         ("count(user_id, v) AS n", "take one argument"),
         (
