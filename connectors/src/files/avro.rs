@@ -34,7 +34,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::format::decimal;
 
-use super::convert::{Conformed, Decoded, Match, conform, row_dead_letters};
+use super::convert::{Conformed, Decoded, conform, row_dead_letters};
 use super::error::{FileError, Result};
 
 fn open(path: &Path) -> Result<apache_avro::Reader<'static, BufReader<File>>> {
@@ -111,7 +111,10 @@ fn arrow_type(schema: &AvroSchema) -> (DataType, bool) {
     (data_type, matches!(schema, AvroSchema::Null))
 }
 
-/// Reads the Avro container file at `path` (rows named `source`) into `target`.
+/// Reads the Avro container file at `path` (rows named `source`) into `target`, the
+/// columns the job reads of `full`, the source's: when it reads fewer, only their fields
+/// become columns (each datum is still decoded whole), and a dead letter's payload holds
+/// those; else every field of the file, for whole records in the dead letters.
 ///
 /// # Errors
 /// When the file cannot be read (bad header, corrupt block), or its columns cannot be
@@ -119,12 +122,26 @@ fn arrow_type(schema: &AvroSchema) -> (DataType, bool) {
 pub(crate) fn read_avro(
     path: &Path,
     source: &str,
-    target: &SchemaRef,
+    (target, full): (&SchemaRef, &SchemaRef),
     epoch: u64,
 ) -> Result<Decoded> {
     let reader = open(path)?;
-    let natural =
-        Arc::new(arrow_schema(reader.writer_schema()).map_err(|m| FileError::corrupt(path, m))?);
+    let written = arrow_schema(reader.writer_schema()).map_err(|m| FileError::corrupt(path, m))?;
+    let narrowed = target.fields().len() < full.fields().len();
+    let read: Vec<bool> = written
+        .fields()
+        .iter()
+        .map(|f| !narrowed || target.field_with_name(f.name()).is_ok())
+        .collect();
+    let natural = Arc::new(Schema::new(
+        written
+            .fields()
+            .iter()
+            .zip(&read)
+            .filter(|(_, read)| **read)
+            .map(|(f, _)| Arc::clone(f))
+            .collect::<Vec<_>>(),
+    ));
     let mut columns: Vec<Column> = natural
         .fields()
         .iter()
@@ -139,7 +156,8 @@ pub(crate) fn read_avro(
                 format!("record {rows} is not a record"),
             ));
         };
-        for (column, (_, value)) in columns.iter_mut().zip(fields) {
+        let values = fields.into_iter().zip(&read).filter(|(_, read)| **read);
+        for (column, ((_, value), _)) in columns.iter_mut().zip(values) {
             column.append(value);
         }
         rows += 1;
@@ -155,7 +173,7 @@ pub(crate) fn read_avro(
         rows: data,
         kept,
         failures,
-    } = conform(path, &batch, target, Match::ByName)?;
+    } = conform(path, &batch, target)?;
     Ok(Decoded {
         data: vec![data],
         offsets: kept.iter().map(|&i| offsets[i]).collect(),

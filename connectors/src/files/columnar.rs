@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::convert::{Conformed, Decoded, Match, conform, row_dead_letters};
+use super::convert::{Conformed, Decoded, conform, row_dead_letters};
 use super::error::{FileError, Result};
 
 /// Rows per record batch read from a columnar file.
@@ -111,7 +111,7 @@ fn each_batch<E: From<FileError>>(
             rows,
             kept,
             failures,
-        } = conform(path, &batch, target, Match::ByName)?;
+        } = conform(path, &batch, target)?;
         let dead = row_dead_letters(&batch, source, &offsets, &failures, epoch)?;
         first_row += n;
         each(Decoded {

@@ -52,15 +52,6 @@ impl Decoded {
     }
 }
 
-/// How a file's columns are matched to the target fields.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Match {
-    /// By column name (self-describing files, CSV with a header).
-    ByName,
-    /// The i-th column is the i-th field (CSV without a header).
-    ByPosition,
-}
-
 /// `input` converted to `target`: the good rows, the input row index of each, and one
 /// failure message per bad row, in row order.
 #[derive(Debug)]
@@ -77,17 +68,13 @@ pub(crate) struct Conformed {
 ///
 /// Columns are cast with Arrow's `cast` kernel: a value that does not convert (a string that
 /// is not a number, an integer out of range) fails its row, and so does a null in a
-/// non-nullable field. A target field the file lacks reads as null when nullable.
+/// non-nullable field. Fields are matched by name; a target field the file lacks reads
+/// as null when nullable.
 ///
 /// # Errors
 /// [`FileError::Schema`] when a non-nullable target field has no column in the file, or
 /// a column's type cannot be cast to its field's type at all.
-pub(crate) fn conform(
-    path: &Path,
-    input: &RecordBatch,
-    target: &SchemaRef,
-    by: Match,
-) -> Result<Conformed> {
+pub(crate) fn conform(path: &Path, input: &RecordBatch, target: &SchemaRef) -> Result<Conformed> {
     let n = input.num_rows();
     let options = CastOptions {
         safe: true,
@@ -95,11 +82,8 @@ pub(crate) fn conform(
     };
     let mut columns = Vec::with_capacity(target.fields().len());
     let mut errors: Vec<Option<String>> = Vec::new();
-    for (i, field) in target.fields().iter().enumerate() {
-        let source = match by {
-            Match::ByName => input.column_by_name(field.name()),
-            Match::ByPosition => input.columns().get(i),
-        };
+    for field in target.fields() {
+        let source = input.column_by_name(field.name());
         let Some(source) = source else {
             if field.is_nullable() {
                 columns.push(new_null_array(field.data_type(), n));
@@ -344,7 +328,7 @@ mod tests {
             DataType::Decimal128(4, 2),
             true,
         )]));
-        let out = conform(Path::new("/in.csv"), &input, &target, Match::ByName).unwrap();
+        let out = conform(Path::new("/in.csv"), &input, &target).unwrap();
         let values: Vec<Option<i128>> = out
             .rows
             .column(0)

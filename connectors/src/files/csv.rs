@@ -4,7 +4,8 @@
 //! An empty field is null. A record with the wrong number of fields, a field that is not
 //! UTF-8, or a value that does not convert to its column's type becomes a `parse_error`
 //! dead letter whose offset is the record's 1-based line number and whose payload is the
-//! record's raw text; the other records are kept.
+//! record's raw text; the other records are kept. A job that reads only some columns
+//! (`source-columns: used`) has only those fields checked and converted.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -16,7 +17,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use csv::ByteRecord;
 
 use super::config::CsvOptions;
-use super::convert::{Conformed, Decoded, Match, conform};
+use super::convert::{Conformed, Decoded, conform};
 use super::error::{FileError, Result};
 use crate::dead_letter::{self, ParseFailure};
 use crate::format::RawBatchBuilder;
@@ -55,7 +56,8 @@ pub(crate) fn names(header: Option<&ByteRecord>, width: usize) -> Vec<String> {
     }
 }
 
-/// Reads the CSV file at `path` (rows named `source`) into `target`.
+/// Reads the CSV file at `path` (rows named `source`) into `target`, the columns the job
+/// reads of `full`, the file's (without a header, its fields by position).
 ///
 /// # Errors
 /// When the file cannot be read, or (with a header) a required column is missing.
@@ -63,7 +65,7 @@ pub(crate) fn read_csv(
     path: &Path,
     source: &str,
     options: &CsvOptions,
-    target: &SchemaRef,
+    (target, full): (&SchemaRef, &SchemaRef),
     epoch: u64,
 ) -> Result<Decoded> {
     let file = File::open(path).map_err(|e| FileError::io(path, e))?;
@@ -73,15 +75,16 @@ pub(crate) fn read_csv(
         other => FileError::corrupt(path, format!("{other:?}")),
     };
     let mut record = ByteRecord::new();
-    let (names, by) = if options.header {
+    // Without a header, the fields are the schema's columns in order.
+    let names = if options.header {
         if !csv.read_byte_record(&mut record).map_err(csv_error)? {
             return Decoded::concat(Vec::new());
         }
-        (names(Some(&record), record.len()), Match::ByName)
+        names(Some(&record), record.len())
     } else {
-        (names(None, target.fields().len()), Match::ByPosition)
+        full.fields().iter().map(|f| f.name().clone()).collect()
     };
-    let mut chunk = Chunk::new(names);
+    let mut chunk = Chunk::new(names, target);
     let mut parts = Vec::new();
     let mut bad: Vec<(Span, String)> = Vec::new();
     loop {
@@ -98,7 +101,7 @@ pub(crate) fn read_csv(
             }
         }
         if chunk.spans.len() >= CHUNK_RECORDS || (!more && !chunk.spans.is_empty()) {
-            let (data, offsets, failed) = chunk.convert(path, target, by)?;
+            let (data, offsets, failed) = chunk.convert(path, target)?;
             bad.extend(failed);
             parts.push(Decoded {
                 data: vec![data],
@@ -115,16 +118,23 @@ pub(crate) fn read_csv(
     Ok(decoded)
 }
 
-/// Records of one chunk, as text columns.
+/// Records of one chunk, as text columns: those of the fields `target` reads.
 struct Chunk {
+    /// Every field's name, in the record's order.
     names: Vec<String>,
-    columns: Vec<StringBuilder>,
+    /// The fields read, by position, each with its column.
+    columns: Vec<(usize, StringBuilder)>,
     spans: Vec<Span>,
 }
 
 impl Chunk {
-    fn new(names: Vec<String>) -> Self {
-        let columns = names.iter().map(|_| StringBuilder::new()).collect();
+    fn new(names: Vec<String>, target: &SchemaRef) -> Self {
+        let columns = names
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| target.field_with_name(name).is_ok())
+            .map(|(i, _)| (i, StringBuilder::new()))
+            .collect();
         Self {
             names,
             columns,
@@ -134,20 +144,20 @@ impl Chunk {
 
     /// Adds a record, or says why it is bad.
     fn push(&mut self, record: &ByteRecord, span: Span) -> std::result::Result<(), String> {
-        if record.len() != self.columns.len() {
+        if record.len() != self.names.len() {
             return Err(format!(
                 "expected {} fields, got {}",
-                self.columns.len(),
+                self.names.len(),
                 record.len()
             ));
         }
-        let mut fields = Vec::with_capacity(record.len());
-        for (i, field) in record.iter().enumerate() {
-            let text = std::str::from_utf8(field)
+        let mut fields = Vec::with_capacity(self.columns.len());
+        for &(i, _) in &self.columns {
+            let text = std::str::from_utf8(&record[i])
                 .map_err(|e| format!("field {:?}: invalid UTF-8: {e}", self.names[i]))?;
             fields.push(text);
         }
-        for (column, text) in self.columns.iter_mut().zip(fields) {
+        for ((_, column), text) in self.columns.iter_mut().zip(fields) {
             if text.is_empty() {
                 column.append_null();
             } else {
@@ -165,19 +175,18 @@ impl Chunk {
         &mut self,
         path: &Path,
         target: &SchemaRef,
-        by: Match,
     ) -> Result<(RecordBatch, Vec<i64>, Vec<(Span, String)>)> {
         let n = self.spans.len();
         let schema = Arc::new(Schema::new(
-            self.names
+            self.columns
                 .iter()
-                .map(|name| Field::new(name, DataType::Utf8, true))
+                .map(|(i, _)| Field::new(&self.names[*i], DataType::Utf8, true))
                 .collect::<Vec<_>>(),
         ));
         let columns: Vec<ArrayRef> = self
             .columns
             .iter_mut()
-            .map(|c| Arc::new(c.finish()) as ArrayRef)
+            .map(|(_, c)| Arc::new(c.finish()) as ArrayRef)
             .collect();
         let text = RecordBatch::try_new_with_options(
             schema,
@@ -189,7 +198,7 @@ impl Chunk {
             rows,
             kept,
             failures,
-        } = conform(path, &text, target, by)?;
+        } = conform(path, &text, target)?;
         let offsets = kept.iter().map(|&i| spans[i].line as i64).collect();
         let bad = failures.into_iter().map(|(i, m)| (spans[i], m)).collect();
         Ok((rows, offsets, bad))

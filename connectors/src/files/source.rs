@@ -53,6 +53,9 @@ pub struct FileSource {
     listing: Listing,
     index: BTreeMap<String, usize>,
     data: SchemaRef,
+    /// The data columns before the job narrowed them to those it reads: a CSV record's
+    /// fields, by position without a header.
+    full: SchemaRef,
     output: SchemaRef,
     /// Whether rows carry their coordinates: not when the job reads none of them (nothing
     /// can reject a row after it is read).
@@ -163,6 +166,7 @@ impl FileSource {
             config,
             listing,
             index,
+            full: Arc::clone(&data),
             data,
             output,
             located: true,
@@ -240,8 +244,14 @@ impl FileSource {
         match self.config.format {
             FileFormat::Parquet => read_parquet(path, (rel, data), epoch, each),
             FileFormat::Orc => read_orc(path, (rel, data), epoch, each),
-            FileFormat::Avro => each(read_avro(path, rel, data, epoch)?),
-            FileFormat::Csv => each(read_csv(path, rel, &self.config.csv, data, epoch)?),
+            FileFormat::Avro => each(read_avro(path, rel, (data, &self.full), epoch)?),
+            FileFormat::Csv => each(read_csv(
+                path,
+                rel,
+                &self.config.csv,
+                (data, &self.full),
+                epoch,
+            )?),
             FileFormat::Json => each(
                 self.json
                     .as_ref()
@@ -355,11 +365,17 @@ impl EpochSource for FileSource {
 
     /// Parquet and ORC files decode only the data columns named (Parquet reads no other
     /// column chunk), JSON lines only those fields (the others are skipped as each line is
-    /// parsed); the hive partition columns stay, for the caller to project.
+    /// parsed), CSV only those fields of each record (the others are split off, never
+    /// converted), Avro only those fields into columns (each datum is decoded whole); the
+    /// hive partition columns stay, for the caller to project.
     fn with_columns(&self, columns: &[String]) -> Option<Arc<dyn EpochSource>> {
         if !matches!(
             self.config.format,
-            FileFormat::Parquet | FileFormat::Orc | FileFormat::Json
+            FileFormat::Parquet
+                | FileFormat::Orc
+                | FileFormat::Json
+                | FileFormat::Csv
+                | FileFormat::Avro
         ) {
             return None;
         }
@@ -384,6 +400,7 @@ impl EpochSource for FileSource {
             index: self.index.clone(),
             output: output_schema(&data, &self.listing, located),
             located,
+            full: Arc::clone(&self.full),
             data,
             json,
             report: self.report.clone(),

@@ -216,18 +216,49 @@ fn json_lines_decode_only_the_fields_read() {
     assert_eq!(dead.num_rows(), 2);
 }
 
+/// A CSV job that reads some columns converts only those fields: a bad value in another
+/// field no longer makes its record a dead letter (a record of the wrong width still
+/// does); without a header, the fields are still the schema's by position.
 #[test]
-fn csv_files_are_projected_after_decoding() {
+fn csv_files_decode_only_the_fields_read() {
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("a.csv"), "id,name\n1,x\n");
-    let config = bounded(dir.path().to_str().unwrap(), FileFormat::Csv);
-    let source: Arc<dyn EpochSource> = Arc::new(FileSource::new(config, None).unwrap());
-    let wanted = ["id", "source", "partition", "offset"].map(String::from);
-    assert!(source.with_columns(&wanted).is_none());
-    let projected = sluice_engine::runtime::read_only(source, &wanted).unwrap();
-    let (_, rows, _) = read_all(projected.as_ref());
-    assert_eq!(names(&rows.schema()), wanted);
-    assert_eq!(col(&rows, "id"), ["1"]);
+    let declared = schema(&[
+        ("id", DataType::Int64, false),
+        ("amount", DataType::Int64, true),
+        ("name", DataType::Utf8, true),
+    ]);
+    write(
+        &dir.path().join("head/a.csv"),
+        "id,amount,name\n1,oops,x\n2,5,y\n3,4\n",
+    );
+    write(&dir.path().join("bare/a.csv"), "1,oops,x\n2,5,y\n3,4\n");
+    for (folder, header) in [("head", true), ("bare", false)] {
+        let mut config = bounded(dir.path().join(folder).to_str().unwrap(), FileFormat::Csv);
+        config.csv.header = header;
+        let source = FileSource::new(config, Some(Arc::clone(&declared))).unwrap();
+        let (_, rows, dead) = read_all(&source);
+        assert_eq!(col(&rows, "id"), ["2"], "{folder}");
+        assert_eq!(
+            dead.num_rows(),
+            2,
+            "{folder}: `oops`, and a line of two fields"
+        );
+        let wanted = ["id", "name", "offset"].map(String::from);
+        let narrowed = source.with_columns(&wanted).expect("CSV narrows");
+        let (_, rows, dead) = read_all(narrowed.as_ref());
+        assert_eq!(col(&rows, "id"), ["1", "2"], "{folder}");
+        assert_eq!(col(&rows, "name"), ["x", "y"], "{folder}");
+        assert_eq!(
+            col(&rows, "offset"),
+            [
+                format!("{}", 1 + u8::from(header)),
+                format!("{}", 2 + u8::from(header))
+            ],
+            "{folder}"
+        );
+        assert!(rows.column_by_name("amount").is_none(), "{folder}");
+        assert_eq!(dead.num_rows(), 1, "{folder}: the line of two fields");
+    }
 }
 
 #[test]
@@ -384,7 +415,21 @@ fn avro_container_files_round_trip() {
     assert_eq!(col(&rows, "code"), ["7"]);
     assert_eq!(col(&rows, "id"), ["1"]);
     assert_eq!(col(&dead, "offset"), ["1"]);
+    // Not narrowed, the dead letter holds the whole record, columns never declared too.
     assert!(col(&dead, "payload")[0].contains(r#""code":"x""#));
+    assert!(col(&dead, "payload")[0].contains(r#""price":-2.25"#));
+
+    // A job reading only `id` has no `code` to convert: both rows are kept.
+    let narrowed = source
+        .with_columns(&["id", "offset"].map(String::from))
+        .expect("Avro files narrow");
+    let (_, rows, dead) = read_all(narrowed.as_ref());
+    assert_eq!(col(&rows, "id"), ["1", "2"]);
+    assert_eq!(
+        names(&rows.schema()),
+        ["id", "source", "partition", "offset"]
+    );
+    assert_eq!(dead.num_rows(), 0);
 }
 
 #[test]
