@@ -75,11 +75,7 @@ pub(super) fn lower_query<'a>(
         stream = name;
     }
     let group_by = group_by_exprs(&select)?;
-    let aggregated = !group_by.is_empty()
-        || select
-            .projection
-            .iter()
-            .any(|item| select_expr(item).is_some_and(|e| aggregate_call(e).is_some()));
+    let aggregated = !group_by.is_empty() || aggregates(&select);
     // Only a source table read directly has the columns it declares.
     let direct = matches!(select.from.as_slice(), [f] if f.joins.is_empty() && matches!(
         &f.relation,
@@ -183,6 +179,19 @@ pub(super) fn lower_query<'a>(
         source,
         group_keys,
     })
+}
+
+/// Whether `select`'s select list holds an aggregate call.
+fn aggregates(select: &Select) -> bool {
+    select
+        .projection
+        .iter()
+        .any(|item| select_expr(item).is_some_and(|e| aggregate_call(e).is_some()))
+}
+
+/// Whether `select` aggregates: it groups, or selects an aggregate.
+fn aggregated(select: &Select) -> bool {
+    aggregates(select) || group_by_exprs(select).is_ok_and(|keys| !keys.is_empty())
 }
 
 /// Whether `select` groups by an event-time window.
@@ -365,6 +374,17 @@ fn lower_subquery<'a>(
         // outer query's names for them.
         let mut inner = SinkTable {
             name: format!("{target}.{}", name("subquery")),
+            ..SinkTable::default()
+        };
+        let rows = lower_query(plan, subquery, sources, &mut inner, false, true)?;
+        nested::unqualify(select, alias);
+        return Ok(Rows::of(rows.plan, rows.stream, select, rows.source));
+    }
+    if !aggregated(select) && plain_select(subquery).is_ok_and(aggregated) {
+        // A windowed aggregate's rows, filtered and projected (Flink's query over a window
+        // TVF's aggregate in a subquery or view): each window's row once, as it closes.
+        let mut inner = SinkTable {
+            name: format!("{target}.{}", name("windows")),
             ..SinkTable::default()
         };
         let rows = lower_query(plan, subquery, sources, &mut inner, false, true)?;

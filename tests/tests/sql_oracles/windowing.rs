@@ -91,7 +91,7 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
 /// as Flink computes them (Spark refuses distinct aggregates on streams): over HOP
 /// windows of 3 minutes every minute (a column, and expressions of it, integers and
 /// doubles), and over sessions (the mean of distinct decimals), of events whose prices
-/// repeat. An oracle keeps
+/// repeat; and a filter over the HOP windows' counts in a subquery. An oracle keeps
 /// each window's set of values, computes the watermark itself and decides lateness per
 /// window; the late rows are dead letters with how many windows they missed. DuckDB's
 /// Delta reader reads the tables, clean and through three kills.
@@ -113,7 +113,11 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
              INSERT INTO session_distinct SELECT kind, window_start, window_end, \
                count(*) AS n, count(DISTINCT price) AS prices, \
                avg(DISTINCT CAST(price AS DECIMAL(10, 2))) AS dec_mean \
-             FROM events GROUP BY session_window(ts, '40 seconds'), kind;\n",
+             FROM events GROUP BY session_window(ts, '40 seconds'), kind;\n\
+             INSERT INTO busy SELECT kind, window_start, n FROM (SELECT window_start, kind, \
+               count(*) AS n FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), \
+               INTERVAL '1' MINUTE, INTERVAL '3' MINUTE)) \
+               GROUP BY window_start, window_end, kind) WHERE n > 5;\n",
     )
 }
 

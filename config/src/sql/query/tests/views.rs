@@ -32,6 +32,47 @@ fn a_view_is_read_as_the_subquery_it_names() {
     assert_eq!(spec.watermark_from.as_deref(), Some(plan.source.as_str()));
 }
 
+/// A query over a windowed aggregate's rows (a view of a window TVF's aggregate, or a
+/// subquery) filters and projects each window's row once, as the window closes; the
+/// windows keep their state under the subquery's name.
+#[test]
+fn a_filter_over_a_windowed_aggregate_reads_its_rows() {
+    let view = "CREATE VIEW per_minute AS SELECT window_start, user_id, count(*) AS n \
+         FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) \
+         GROUP BY window_start, window_end, user_id;";
+    let config = job(
+        view,
+        "INSERT INTO t SELECT user_id, n * 2 AS twice FROM per_minute WHERE n > 3;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let kinds: Vec<(&str, &str)> = plan
+        .operators
+        .iter()
+        .map(|o| (o.name.as_str(), o.kind.kind_name()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("t.per_minute/window", "window"),
+            ("t.per_minute/select", "project"),
+            ("t/where", "filter"),
+            ("t/select", "project"),
+        ]
+    );
+    let OperatorKind::Filter { predicate } = &plan.operators[2].kind else {
+        panic!("{:?}", plan.operators);
+    };
+    assert_eq!(predicate, "n > 3");
+    // An aggregate over such rows is still refused unless it is a window of its own.
+    let err = job(
+        view,
+        "INSERT INTO t SELECT user_id, sum(n) AS total FROM per_minute GROUP BY user_id;",
+    )
+    .unwrap_err();
+    assert!(err.contains("subquery"), "{err}");
+}
+
 #[test]
 fn q4_reads_its_closing_prices_from_a_view() {
     let text = format!(
