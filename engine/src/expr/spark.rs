@@ -14,6 +14,7 @@
 //! | `regexp_extract(s, 'p', i)` | group `i` of the first match (0: the whole match), `''` when none |
 //! | `split(s, ',')`, `split(s, '\\|')` | `string_to_array(s, ',')` (`['']` of `''`, as in Spark) |
 //! | `split(s, '\\s+')`, `split(s, ',', 2)` | `spark_split(s, '\\s+', -1)`: by a regex, at most `limit` parts (the `split` module) |
+//! | `array(a, b)`, `map(k1, v1, k2, v2)` | `make_array(a, b)`, `make_map(k1, v1, k2, v2)` |
 //! | `size(a)` | `CAST(cardinality(a) AS INT)`: NULL of NULL, as Spark 4 (ANSI) gives |
 //! | `from_unixtime(secs[, 'yyyy-MM-dd'])` | `to_char` of the whole seconds (a double is cut off, as Spark casts it): text, as Spark's and Flink's, not DataFusion's timestamp |
 //! | Flink's `TO_TIMESTAMP_LTZ(epoch, 3)` (precision 0, 3, 6 or 9) | the UTC timestamp of the epoch's seconds, milliseconds, ... |
@@ -298,6 +299,10 @@ fn text_call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) -> Rew
             }
         }
         ("split", _) => return Err(wrong("a text, a regex and an optional limit")),
+        // Spark's constructors of arrays and maps of their arguments.
+        ("array", values) => format!("make_array({})", values.join(", ")),
+        ("map", pairs) if pairs.len() % 2 == 0 => format!("make_map({})", pairs.join(", ")),
+        ("map", _) => return Err(wrong("keys and values, in pairs")),
         // Spark 4's (ANSI) size: NULL of NULL, as an INT.
         ("size", [array]) => format!("CAST(cardinality({array}) AS INT)"),
         ("size", _) => return Err(wrong("one array or map")),

@@ -33,7 +33,16 @@ fn java_patterns_become_chrono_s() {
 
 /// What PySpark 4.3.0 gave for each expression over [`three_rows`]
 /// (`spark.sql.session.timeZone` UTC), read as text.
-const SPARK_VALUES: [(&str, [Option<&str>; 3]); 28] = [
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 31] = [
+    (
+        "array(n, n * 2)",
+        [Some("[3, 6]"), Some("[-2, -4]"), Some("[10, 20]")],
+    ),
+    ("size(array(n, n))", [Some("2"), Some("2"), Some("2")]),
+    (
+        "map('k', n, 'j', n + 1)['j']",
+        [Some("4"), Some("-1"), Some("11")],
+    ),
     (
         "date_format(ts, 'yyyy-MM-dd')",
         [Some("2024-02-29"), Some("2023-12-31"), Some("2025-07-04")],
