@@ -230,6 +230,7 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
                 "count_distinct" => AggregateFn::CountDistinct,
                 "sum_distinct" => AggregateFn::SumDistinct,
                 "avg_distinct" => AggregateFn::AvgDistinct,
+                "collect_set" => AggregateFn::CollectSet,
                 other => match a.percentile() {
                     Some(per_million) => AggregateFn::ApproxPercentile { per_million },
                     None => return Err(format!("unknown aggregate function `{other}`")),

@@ -18,6 +18,7 @@
 mod accumulator;
 mod assign;
 mod assignment;
+mod collected;
 mod input;
 mod operator;
 mod output;
@@ -119,6 +120,9 @@ pub enum AggregateFn {
     /// The mean of the distinct non-null values (`avg(DISTINCT c)`), from their set, typed
     /// as [`AggregateFn::Avg`] is.
     AvgDistinct,
+    /// The distinct non-null values as an array of the column's type, in ascending order
+    /// (Spark's `collect_set(c)`, `array_agg(DISTINCT c)`), from their set.
+    CollectSet,
     /// The `per_million / 10^6` quantile of the non-null values, estimated by a sketch
     /// within 1 % of the value ([`Quantiles`]; Spark's `percentile_approx`).
     ApproxPercentile {
@@ -142,7 +146,7 @@ impl AggregateFn {
     pub fn reads_set(self) -> bool {
         matches!(
             self,
-            Self::CountDistinct | Self::SumDistinct | Self::AvgDistinct
+            Self::CountDistinct | Self::SumDistinct | Self::AvgDistinct | Self::CollectSet
         )
     }
 

@@ -17,9 +17,10 @@ behind, and two rows ten minutes ahead).
                       count(DISTINCT price), count(DISTINCT price % 7),
                       sum(DISTINCT price) and avg(DISTINCT price * 0.5) of the rows that
                       were not late for them
-        session_distinct  kind, window_start, window_end, n, prices, dec_mean: sessions
-                      of a 40-second gap per kind (dec_mean: avg(DISTINCT CAST(price AS
-                      DECIMAL(10, 2))), a DECIMAL(14, 6) rounded half up), simulated
+        session_distinct  kind, window_start, window_end, n, prices, dec_mean, price_set:
+                      sessions of a 40-second gap per kind (dec_mean: avg(DISTINCT
+                      CAST(price AS DECIMAL(10, 2))), a DECIMAL(14, 6) rounded half up;
+                      price_set: collect_set(price), the sorted distinct prices), simulated
                       epoch by epoch: a row's own
                       session [t, t + 40 s) is late when its end is at or before W(e-1);
                       sessions merge where they overlap and close once W(e) passes
@@ -85,7 +86,7 @@ def check(args) -> dict:
             for (s, kind), rs in groups.items()),
         "session_distinct": sorted(
             (kind, s, e, len(rs), len({r["price"] for r in rs}),
-             decimal_mean({r["price"] for r in rs}))
+             decimal_mean({r["price"] for r in rs}), sorted({r["price"] for r in rs}))
             for kind, s, e, rs in closed),
         "busy": sorted((kind, s, len(rs)) for (s, kind), rs in groups.items() if len(rs) > 5),
     }
@@ -93,7 +94,7 @@ def check(args) -> dict:
         "hop_distinct": "epoch_us(window_start), kind, n, prices, residues, price_sum, "
                         "half_mean",
         "session_distinct": "kind, epoch_us(window_start), epoch_us(window_end), n, prices, "
-                            "dec_mean",
+                            "dec_mean, price_set",
         "busy": "kind, epoch_us(window_start), n",
     }
     con = connect()

@@ -244,6 +244,7 @@ impl JobConfig {
                     "count_distinct",
                     "sum_distinct",
                     "avg_distinct",
+                    "collect_set",
                 ];
                 if !known.contains(&agg.function.as_str()) && agg.percentile().is_none() {
                     return Err(invalid(

@@ -299,6 +299,7 @@ fn retractable(
                 | AggregateFn::CountDistinct
                 | AggregateFn::SumDistinct
                 | AggregateFn::AvgDistinct
+                | AggregateFn::CollectSet
                 | AggregateFn::ApproxPercentile { .. }
         )
     }) {

@@ -60,6 +60,9 @@ pub(crate) enum Reading {
     Distinct,
     /// Text, for the set of its distinct values.
     Set,
+    /// Values as text, for the set of their distinct values, read back as an array of
+    /// the column's type (`collect_set`).
+    ValueSet,
     /// Numbers as text, for the set of their distinct values, which a sum or an average
     /// of them (`sum(DISTINCT c)`) reads back as numbers of that kind.
     NumberSet(SetOf),
@@ -127,6 +130,13 @@ impl Reading {
             AggregateFn::Count => Self::Presence,
             AggregateFn::ApproxCountDistinct => Self::Distinct,
             AggregateFn::CountDistinct => Self::Set,
+            AggregateFn::CollectSet if super::collected::can_collect(data_type) => Self::ValueSet,
+            AggregateFn::CollectSet => {
+                return Err(refuse(
+                    "values of a type text reads back (numbers, text, dates, \
+                                   timestamps, booleans)",
+                ));
+            }
             AggregateFn::SumDistinct | AggregateFn::AvgDistinct => {
                 let plain = Aggregate {
                     function: agg.function.plain(),
@@ -170,6 +180,14 @@ impl Reading {
     /// The type and nullability of the aggregate's result, over a column of `input`.
     pub(crate) fn output(self, function: AggregateFn, input: Option<&DataType>) -> Field {
         let (data_type, nullable) = match (self, function) {
+            (Self::ValueSet, _) => (
+                DataType::List(Arc::new(Field::new(
+                    "item",
+                    input.cloned().unwrap_or(DataType::Utf8),
+                    true,
+                ))),
+                false,
+            ),
             // Typed as the sum or average of every value.
             (Self::NumberSet(of), _) => {
                 let plain = of.reading().output(function.plain(), input);
@@ -206,7 +224,12 @@ impl Reading {
     pub(crate) fn values(self, function: AggregateFn, column: &ArrayRef) -> Result<Option<Values>> {
         let spread = function.reads_spread();
         Ok(match self {
-            Self::Rows | Self::Distinct | Self::Set | Self::NumberSet(_) | Self::Text => None,
+            Self::Rows
+            | Self::Distinct
+            | Self::Set
+            | Self::ValueSet
+            | Self::NumberSet(_)
+            | Self::Text => None,
             // Zeros where the column has a value: the moments count them.
             Self::Presence => Some(Values::Doubles {
                 column: Float64Array::new(
@@ -249,7 +272,7 @@ impl Reading {
     pub(crate) fn texts(self, column: &ArrayRef) -> Result<Option<StringArray>> {
         if !matches!(
             self,
-            Self::Distinct | Self::Set | Self::NumberSet(_) | Self::Text
+            Self::Distinct | Self::Set | Self::ValueSet | Self::NumberSet(_) | Self::Text
         ) {
             return Ok(None);
         }
@@ -275,7 +298,7 @@ impl Reading {
     pub(crate) fn kept(self) -> Kept {
         match self {
             Self::Distinct => Kept::Sketch,
-            Self::Set | Self::NumberSet(_) => Kept::Set,
+            Self::Set | Self::ValueSet | Self::NumberSet(_) => Kept::Set,
             Self::Text => Kept::Range,
             Self::Distribution { .. } => Kept::Quantiles,
             Self::Decimal(p, _) if p > EXACT_DECIMAL_DIGITS => Kept::WideDecimal,

@@ -68,6 +68,13 @@ pub(crate) fn build(
                         .map_or(0, DistinctValues::count)
                 }),
             )),
+            AggregateFn::CollectSet => {
+                let out = state.output_schema().field(columns.len()).data_type();
+                let sets = emitted
+                    .iter()
+                    .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::set));
+                super::collected::arrays(&agg.name, sets, out)?
+            }
             AggregateFn::SumDistinct | AggregateFn::AvgDistinct => {
                 let Reading::NumberSet(of) = *reading else {
                     return Err(EngineError::InvalidPlan(format!(

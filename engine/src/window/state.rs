@@ -154,6 +154,7 @@ impl WindowState {
                         | AggregateFn::CountDistinct
                         | AggregateFn::SumDistinct
                         | AggregateFn::AvgDistinct
+                        | AggregateFn::CollectSet
                         | AggregateFn::ApproxPercentile { .. }
                 )
             {

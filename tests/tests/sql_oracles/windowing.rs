@@ -112,7 +112,8 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
              GROUP BY window_start, window_end, kind;\n\
              INSERT INTO session_distinct SELECT kind, window_start, window_end, \
                count(*) AS n, count(DISTINCT price) AS prices, \
-               avg(DISTINCT CAST(price AS DECIMAL(10, 2))) AS dec_mean \
+               avg(DISTINCT CAST(price AS DECIMAL(10, 2))) AS dec_mean, \
+               collect_set(price) AS price_set \
              FROM events GROUP BY session_window(ts, '40 seconds'), kind;\n\
              INSERT INTO busy SELECT kind, window_start, n FROM (SELECT window_start, kind, \
                count(*) AS n FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), \

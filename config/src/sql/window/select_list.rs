@@ -50,6 +50,8 @@ pub(in crate::sql) fn aggregate_call(e: &Expr) -> Option<(String, Option<Expr>)>
             | "stddev_pop"
             | "var_pop"
             | "array_agg"
+            | "collect_set"
+            | "collect_list"
             | "string_agg"
             | "first_value"
             | "last_value"
@@ -380,6 +382,16 @@ fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, SqlError> {
         "var_pop" => AggregateFn::VariancePop,
         "approx_count_distinct" | "approx_distinct" => AggregateFn::ApproxCountDistinct,
         "percentile_approx" | "approx_percentile" => percentile(e)?,
+        "collect_set" => AggregateFn::CollectSet,
+        "array_agg" if is_distinct(e) => AggregateFn::CollectSet,
+        "collect_list" | "array_agg" => {
+            return Err(unsupported(
+                &format!("`{e}`"),
+                "a list of every value in its order of arrival, which differs from run to run \
+                 (as in Spark); collect_set(column) or array_agg(DISTINCT column) gives each \
+                 window's distinct values, sorted",
+            ));
+        }
         "median" => {
             return Err(unsupported(
                 &format!("`{e}`"),
@@ -391,8 +403,8 @@ fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, SqlError> {
             return Err(unsupported(
                 &format!("`{e}`"),
                 "not an aggregate that merges incrementally here; count, sum, avg, min, max, \
-                 stddev, stddev_pop, variance, var_samp, var_pop, approx_count_distinct and \
-                 percentile_approx are",
+                 stddev, stddev_pop, variance, var_samp, var_pop, approx_count_distinct, \
+                 percentile_approx and collect_set are",
             ));
         }
     })
@@ -508,6 +520,7 @@ fn call_filter(e: &Expr, function: AggregateFn) -> Result<Option<Expr>, SqlError
                     | AggregateFn::CountDistinct
                     | AggregateFn::SumDistinct
                     | AggregateFn::AvgDistinct
+                    | AggregateFn::CollectSet
             )
         {
             return Err(unsupported(

@@ -90,7 +90,8 @@ fn an_aggregate_s_filter_makes_its_argument_null_where_the_filter_fails() {
          sum(v) FILTER (WHERE user_id = 'a') AS a_total, min(DISTINCT v) AS low, \
          count(DISTINCT user_id) AS users, \
          count(DISTINCT v % 3) FILTER (WHERE v > 0) AS residues, \
-         sum(DISTINCT v) AS spread, avg(DISTINCT v) AS typical \
+         sum(DISTINCT v) AS spread, avg(DISTINCT v) AS typical, \
+         collect_set(user_id) AS who, array_agg(DISTINCT v) AS vs \
          FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);",
     );
     assert_eq!(
@@ -118,6 +119,8 @@ fn an_aggregate_s_filter_makes_its_argument_null_where_the_filter_fails() {
             ("residues", AggregateFn::CountDistinct, Some("__t_arg2")),
             ("spread", AggregateFn::SumDistinct, Some("v")),
             ("typical", AggregateFn::AvgDistinct, Some("v")),
+            ("who", AggregateFn::CollectSet, Some("user_id")),
+            ("vs", AggregateFn::CollectSet, Some("v")),
         ]
     );
 }
@@ -163,6 +166,11 @@ fn aggregate_modifiers_that_would_change_the_result_are_refused_not_ignored() {
     let window = "FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;";
     let cases = [
         ("stddev(DISTINCT v) AS n", "a DISTINCT aggregate"),
+        (
+            "collect_list(v) AS n",
+            "collect_set(column) or array_agg(DISTINCT column)",
+        ),
+        ("array_agg(v) AS n", "in its order of arrival"),
         (
             "variance(DISTINCT v) AS n",
             "count, sum and avg of DISTINCT values run",
