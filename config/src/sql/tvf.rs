@@ -16,6 +16,10 @@
 //! assignment ([`sluice_engine::window::Assignment`]): each row once per window containing
 //! it, with `window_start`, `window_end` and `window_time` (a SESSION TVF is refused:
 //! its windows depend on the other rows of their key).
+//!
+//! Flink's `SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), gap)` keeps sessions per `k`:
+//! the aggregate that follows must group by `k` too, which gives the same sessions (an
+//! aggregate's sessions are per group); its `PARTITION BY` is then checked and dropped.
 
 use crate::sql::error::SqlError;
 use datafusion::sql::sqlparser::ast::{
@@ -32,9 +36,14 @@ use super::window::{aggregate_call, is_window_time, window_bound, window_call};
 /// The window functions a TVF may name.
 const WINDOWS: [&str; 4] = ["tumble", "hop", "session", "cumulate"];
 
+/// The call that [`unwrap_table_arguments`] writes a TVF's `PARTITION BY` keys as, an
+/// argument after the table: `PARTITION BY (a, b)` becomes `__partition_by(a, b)`.
+const PARTITION_BY: &str = "__partition_by";
+
 /// `statement` without the `TABLE` keyword before a window TVF's table argument
 /// (`TUMBLE(TABLE bid, ...)` becomes `TUMBLE(bid, ...)`), which the SQL parser does not
-/// take as an expression; quotes and comments are left alone.
+/// take as an expression, and with the table's `PARTITION BY k` (or `(k1, k2)`) as an
+/// argument of its own, `__partition_by(k)`; quotes and comments are left alone.
 pub(super) fn unwrap_table_arguments(statement: &str) -> String {
     let mut out = String::with_capacity(statement.len());
     let chars: Vec<char> = statement.chars().collect();
@@ -85,6 +94,7 @@ pub(super) fn unwrap_table_arguments(statement: &str) -> String {
                 while i < chars.len() && chars[i].is_whitespace() {
                     i += 1;
                 }
+                i = partition_by(&chars, i, &mut out);
             }
         }
         if !c.is_whitespace() {
@@ -92,6 +102,51 @@ pub(super) fn unwrap_table_arguments(statement: &str) -> String {
         }
     }
     out
+}
+
+/// Copies the table name at `chars[i..]` into `out` and, when `PARTITION BY` keys follow
+/// it, writes them as `, __partition_by(keys)`; returns where the copy stopped.
+fn partition_by(chars: &[char], mut i: usize, out: &mut String) -> usize {
+    let word = |at: usize| -> String {
+        chars[at..]
+            .iter()
+            .take_while(|c| c.is_alphanumeric() || **c == '_' || **c == '.')
+            .collect()
+    };
+    let skip_spaces = |mut at: usize| {
+        while at < chars.len() && chars[at].is_whitespace() {
+            at += 1;
+        }
+        at
+    };
+    let table = word(i);
+    if table.is_empty() {
+        return i;
+    }
+    out.push_str(&table);
+    i += table.chars().count();
+    let partition = skip_spaces(i);
+    if !word(partition).eq_ignore_ascii_case("partition") {
+        return i;
+    }
+    let by = skip_spaces(partition + "partition".len());
+    if !word(by).eq_ignore_ascii_case("by") {
+        return i;
+    }
+    let mut at = skip_spaces(by + 2);
+    let keys: String = if chars.get(at) == Some(&'(') {
+        let close = chars[at..].iter().position(|c| *c == ')').map(|p| at + p);
+        let Some(close) = close else { return i };
+        let keys = chars[at + 1..close].iter().collect();
+        at = close + 1;
+        keys
+    } else {
+        let key = word(at);
+        at += key.chars().count();
+        key
+    };
+    out.push_str(&format!(", {PARTITION_BY}({keys})"));
+    at
 }
 
 /// Rewrites every query level of `query` that reads a window TVF (see the [module
@@ -109,6 +164,8 @@ struct Tvf {
     function: String,
     from: Vec<TableWithJoins>,
     window: Expr,
+    /// Its table's `PARTITION BY` keys (a SESSION's).
+    partition_by: Vec<Expr>,
 }
 
 /// The window TVF `select` reads in `FROM`, if it reads one.
@@ -138,7 +195,26 @@ fn tvf_of(select: &Select) -> Result<Option<Tvf>, SqlError> {
              size) or SESSION(TABLE t, DESCRIPTOR(ts), gap)",
         )
     };
-    let args = function_args(&f.args);
+    let mut args = function_args(&f.args);
+    // `PARTITION BY` keys, as `unwrap_table_arguments` wrote them after the table.
+    let mut partition_by = Vec::new();
+    if let Some(FunctionArgExpr::Expr(Expr::Function(p))) = args.get(1)
+        && p.name.to_string().eq_ignore_ascii_case(PARTITION_BY)
+    {
+        for key in function_args(&p.args) {
+            match key {
+                FunctionArgExpr::Expr(e) => partition_by.push(e.clone()),
+                _ => return Err(shape()),
+            }
+        }
+        if function != "session" {
+            return Err(unsupported(
+                &format!("PARTITION BY in {}", function.to_uppercase()),
+                "only a SESSION window TVF is partitioned: its sessions are per key",
+            ));
+        }
+        args.remove(1);
+    }
     let (table, time, sizes) = match args.as_slice() {
         [
             FunctionArgExpr::Expr(table),
@@ -196,6 +272,7 @@ fn tvf_of(select: &Select) -> Result<Option<Tvf>, SqlError> {
         function,
         from: rewritten.from,
         window,
+        partition_by,
     }))
 }
 
@@ -258,6 +335,19 @@ fn rewrite_select(select: &mut Select) -> Result<(), SqlError> {
             ),
             "aggregate its rows per window: GROUP BY window_start, window_end, ... (or \
              aggregate none of them, for each row once per window)",
+        ));
+    }
+    // A partitioned session's keys must be keys of the aggregate: its sessions are then
+    // the partition's.
+    let named = |e: &Expr| e.to_string().to_ascii_lowercase();
+    if let Some(key) = tvf
+        .partition_by
+        .iter()
+        .find(|k| !rest.iter().any(|r| named(r) == named(k)))
+    {
+        return Err(unsupported(
+            &format!("SESSION(... PARTITION BY {key} ...) aggregated without `{key}`"),
+            &format!("its sessions are per `{key}`: GROUP BY window_start, window_end, {key}, ..."),
         ));
     }
     let mut group_by = vec![tvf.window];

@@ -290,6 +290,45 @@ fn a_window_tvf_without_an_aggregate_assigns_windows() {
     }
 }
 
+/// Flink's partitioned SESSION TVF (`TABLE t PARTITION BY k`): its aggregate groups by
+/// the keys, so it is the session window of those keys; without them it is refused, and
+/// so is PARTITION BY in another TVF.
+#[test]
+fn a_partitioned_session_tvf_is_the_session_window_of_its_keys() {
+    let partitioned = plan(
+        "INSERT INTO t SELECT window_start, window_end, user_id, count(*) AS n \
+         FROM TABLE(SESSION(TABLE events PARTITION BY user_id, DESCRIPTOR(ts), \
+         INTERVAL '2' MINUTE)) GROUP BY window_start, window_end, user_id;",
+    );
+    let plain = plan(
+        "INSERT INTO t SELECT window_start, window_end, user_id, count(*) AS n \
+         FROM events GROUP BY SESSION(ts, INTERVAL '2' MINUTE), user_id;",
+    );
+    assert_eq!(partitioned, plain);
+    assert_eq!(
+        crate::sql::tvf::unwrap_table_arguments(
+            "SESSION(TABLE e PARTITION BY (a, b), DESCRIPTOR(t), g)"
+        ),
+        "SESSION(e, __partition_by(a, b), DESCRIPTOR(t), g)"
+    );
+    for (query, expected) in [
+        (
+            "SELECT window_start, count(*) AS n FROM TABLE(SESSION(TABLE events PARTITION BY \
+             user_id, DESCRIPTOR(ts), INTERVAL '2' MINUTE)) GROUP BY window_start, window_end",
+            "aggregated without `user_id`",
+        ),
+        (
+            "SELECT window_start, user_id, count(*) AS n FROM TABLE(TUMBLE(TABLE events \
+             PARTITION BY user_id, DESCRIPTOR(ts), INTERVAL '2' MINUTE)) \
+             GROUP BY window_start, window_end, user_id",
+            "PARTITION BY in TUMBLE",
+        ),
+    ] {
+        let err = job("", &format!("INSERT INTO t {query};")).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
+
 #[test]
 fn the_table_keyword_of_a_window_tvf_is_unwrapped_outside_quotes_only() {
     assert_eq!(
