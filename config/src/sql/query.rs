@@ -606,6 +606,11 @@ pub(super) fn lower_select(
             SelectItem::UnnamedExpr(Expr::Identifier(id)) => {
                 columns.push((id.value.clone(), quoted(&id.value)));
             }
+            // A struct's field (`s.user_id`) is named after the field, as in Spark.
+            SelectItem::UnnamedExpr(e @ Expr::CompoundIdentifier(parts)) if parts.len() > 1 => {
+                let field = parts.last().map(|p| p.value.clone()).unwrap_or_default();
+                columns.push((field, e.to_string()));
+            }
             SelectItem::UnnamedExpr(e) => return Err(name_it(e)),
             SelectItem::ExprWithAlias { expr, alias } => {
                 columns.push((alias.value.clone(), expr.to_string()));

@@ -24,8 +24,11 @@ use crate::nested;
 
 /// Spark's `from_json`.
 pub(super) fn from_json() -> ScalarUDF {
+    // No coercion: a common string type would cast the schema literal when the text is
+    // of another kind of string (`CAST(x AS STRING)` is a view), and the schema must stay
+    // a literal to give the type; the text is cast when the call runs.
     ScalarUDF::from(FromJson {
-        signature: Signature::string(2, Volatility::Immutable),
+        signature: Signature::any(2, Volatility::Immutable),
     })
 }
 
@@ -66,7 +69,11 @@ impl ScalarUDFImpl for FromJson {
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let schema = match args.scalar_arguments.get(1) {
-            Some(Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)))) => s,
+            Some(Some(
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::LargeUtf8(Some(s))
+                | ScalarValue::Utf8View(Some(s)),
+            )) => s,
             _ => {
                 return plan_err!(
                     "from_json(text, schema) takes a schema that is a string literal"
@@ -124,6 +131,43 @@ mod tests {
     fn batch(texts: Vec<Option<&str>>) -> RecordBatch {
         RecordBatch::try_from_iter(vec![("s", Arc::new(StringArray::from(texts)) as ArrayRef)])
             .unwrap()
+    }
+
+    /// Text of another kind of string (`CAST(... AS STRING)` is a string view), or built
+    /// by `concat`, is read as well: the schema stays a literal.
+    #[test]
+    fn any_kind_of_text_is_read() {
+        let b = RecordBatch::try_from_iter(vec![
+            (
+                "s",
+                Arc::new(StringArray::from(vec![Some("1"), None])) as ArrayRef,
+            ),
+            (
+                "value",
+                Arc::new(arrow::array::Float64Array::from(vec![Some(1.0), None])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        for sql in [
+            "from_json(concat('[', CAST(s AS STRING), ']'), 'ARRAY<BIGINT>')",
+            "from_json(CAST(concat('[', s, ']') AS STRING), 'ARRAY<BIGINT>')",
+            "from_json(concat('[', CAST(value AS STRING), ']'), 'ARRAY<DOUBLE>')",
+            "from_json(concat('{\"v\":[', CAST(value AS STRING), ']}'), 'v ARRAY<DOUBLE>')['v']",
+        ] {
+            let e = SqlExpr::compile(sql, &b.schema()).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let out = e.evaluate(&b).unwrap();
+            let lists = out.as_list::<i32>();
+            assert_eq!(
+                cast(&lists.value(0), &DataType::Int64)
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .as_ref(),
+                &[1],
+                "{sql}"
+            );
+            assert!(lists.is_null(1), "{sql}");
+        }
     }
 
     #[test]

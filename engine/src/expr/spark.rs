@@ -14,6 +14,7 @@
 //! | `regexp_extract(s, 'p', i)` | group `i` of the first match (0: the whole match), `''` when none |
 //! | `split(s, ',')`, `split(s, '\\|')` | `string_to_array(s, ',')` (`['']` of `''`, as in Spark) |
 //! | `split(s, '\\s+')`, `split(s, ',', 2)` | `spark_split(s, '\\s+', -1)`: by a regex, at most `limit` parts (the `split` module) |
+//! | `s RLIKE 'p'`, `s REGEXP 'p'` | `regexp_like(s, 'p')`: the regex matches anywhere in `s` |
 //! | `array(a, b)`, `map(k1, v1, k2, v2)` | `make_array(a, b)`, `make_map(k1, v1, k2, v2)` |
 //! | `size(a)` | `CAST(cardinality(a) AS INT)`: NULL of NULL, as Spark 4 (ANSI) gives |
 //! | `from_unixtime(secs[, 'yyyy-MM-dd'])` | `to_char` of the whole seconds (a double is cut off, as Spark casts it): text, as Spark's and Flink's, not DataFusion's timestamp |
@@ -100,6 +101,17 @@ fn column_named<'a>(id: &ast::Ident, columns: &[&'a str]) -> Option<&'a str> {
 
 /// The DataFusion form of `e` when it is a call of one of Spark's functions.
 fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
+    // Spark's `s RLIKE 'p'` (and `REGEXP`): whether the regex matches anywhere in `s`.
+    if let Expr::RLike {
+        negated,
+        expr,
+        pattern,
+        ..
+    } = e
+    {
+        let not = if *negated { "NOT " } else { "" };
+        return parsed(e, &format!("{not}regexp_like({expr}, {pattern})")).map(Some);
+    }
     // `SUBSTRING(s, p, n)` (and `FROM p FOR n`) is an expression of its own.
     if let Expr::Substring {
         expr,

@@ -33,7 +33,9 @@ fn java_patterns_become_chrono_s() {
 
 /// What PySpark 4.3.0 gave for each expression over [`three_rows`]
 /// (`spark.sql.session.timeZone` UTC), read as text.
-const SPARK_VALUES: [(&str, [Option<&str>; 3]); 31] = [
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 33] = [
+    ("s RLIKE 'c[0-9]+ p'", [Some("true"), Some("false"), None]),
+    ("s NOT RLIKE 'order'", [Some("false"), Some("true"), None]),
     (
         "array(n, n * 2)",
         [Some("[3, 6]"), Some("[-2, -4]"), Some("[10, 20]")],

@@ -53,6 +53,19 @@ fn a_table_s_qualified_columns_read_its_columns_and_keep_their_names() {
     assert_eq!(spec.time_column, "ts");
 }
 
+/// A struct's field selected alone is named after the field, as Spark names it.
+#[test]
+fn a_struct_field_is_named_after_the_field() {
+    let plan = plan_of(
+        "INSERT INTO t SELECT s.user_id, s.v AS value FROM (SELECT from_json(user_id, \
+         'user_id STRING, v DOUBLE') AS s FROM events);",
+    );
+    assert_eq!(
+        columns(&plan, "t/select"),
+        [("user_id", "s.user_id"), ("value", "s.v")]
+    );
+}
+
 #[test]
 fn star_except_leaves_the_columns_out_and_other_star_options_are_refused() {
     for query in [
