@@ -89,11 +89,12 @@ impl fmt::Display for EpochReport {
             Some(o) => {
                 let max = o
                     .max_event_time_ms
-                    .map_or("none".into(), |m| format!("{m} ms"));
+                    .map_or("none".into(), crate::summary::instant);
                 writeln!(
                     f,
                     "  watermark {} (max event time before it: {max}){}",
-                    watermark(Some(o)),
+                    o.watermark_ms
+                        .map_or("-inf".into(), crate::summary::instant),
                     if o.final_epoch { ", final epoch" } else { "" }
                 )?;
                 writeln!(f, "  ranges ({} records):", self.records())?;

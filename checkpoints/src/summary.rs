@@ -97,14 +97,30 @@ fn epochs(list: &[u64]) -> String {
     format!("{} ({} epoch{plural})", runs.join(", "), list.len())
 }
 
+/// An instant in milliseconds since the Unix epoch, as the logs hold it and as people
+/// read it: `1767225600000 ms (2026-01-01T00:00:00.000Z)`.
+pub(crate) fn instant(ms: i64) -> String {
+    match u64::try_from(ms) {
+        Ok(since) => format!(
+            "{ms} ms ({})",
+            humantime::format_rfc3339_millis(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(since)
+            )
+        ),
+        Err(_) => format!("{ms} ms"),
+    }
+}
+
 impl fmt::Display for CheckpointSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "job {} at {}", self.job_id, self.location)?;
         match &self.metadata {
             Some(m) => writeln!(
                 f,
-                "  plan fingerprint: {}\n  key groups:       {}\n  created at:       {} ms",
-                m.plan_fingerprint, m.key_groups, m.created_at_ms
+                "  plan fingerprint: {}\n  key groups:       {}\n  created at:       {}",
+                m.plan_fingerprint,
+                m.key_groups,
+                instant(m.created_at_ms)
             )?,
             None => writeln!(f, "  metadata:         none (job never started)")?,
         }
@@ -114,7 +130,7 @@ impl fmt::Display for CheckpointSummary {
         writeln!(f, "  pending:          {}", epochs(&self.pending_epochs()))?;
         match &self.latest_offsets {
             Some(e) => {
-                let wm = e.watermark_ms.map_or("-inf".into(), |w| format!("{w} ms"));
+                let wm = e.watermark_ms.map_or("-inf".into(), instant);
                 let fin = if e.final_epoch { ", final" } else { "" };
                 writeln!(f, "  latest watermark: {wm} (epoch {}{fin})", e.epoch)?;
                 for r in &e.ranges {
@@ -184,7 +200,7 @@ mod tests {
             "committed:        1-9 (9 epochs)",
             "snapshots:        4, 8 (2 epochs)",
             "pending:          10-11 (2 epochs)",
-            "latest watermark: 11000 ms (epoch 11)",
+            "latest watermark: 11000 ms (1970-01-01T00:00:11.000Z) (epoch 11)",
             "orders/0: [100, 110)",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
