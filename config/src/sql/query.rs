@@ -369,22 +369,20 @@ fn lower_subquery<'a>(
         });
     }
     let name = |default| alias.map_or(default, |a| a.name.value.as_str());
-    if nested::is_plain(subquery) {
-        // A filter and projection of rows (a view of a source, say): its rows, with the
-        // outer query's names for them.
+    // A query of its own whose rows the outer query reads, with its names for them: a
+    // filter and projection of rows (a view of a source, say), or a windowed aggregate
+    // that the outer query filters and projects (Flink's query over a window TVF's
+    // aggregate in a subquery or view: each window's row once, as it closes).
+    let own = if nested::is_plain(subquery) {
+        Some("subquery")
+    } else if !aggregated(select) && plain_select(subquery).is_ok_and(aggregated) {
+        Some("windows")
+    } else {
+        None
+    };
+    if let Some(default) = own {
         let mut inner = SinkTable {
-            name: format!("{target}.{}", name("subquery")),
-            ..SinkTable::default()
-        };
-        let rows = lower_query(plan, subquery, sources, &mut inner, false, true)?;
-        nested::unqualify(select, alias);
-        return Ok(Rows::of(rows.plan, rows.stream, select, rows.source));
-    }
-    if !aggregated(select) && plain_select(subquery).is_ok_and(aggregated) {
-        // A windowed aggregate's rows, filtered and projected (Flink's query over a window
-        // TVF's aggregate in a subquery or view): each window's row once, as it closes.
-        let mut inner = SinkTable {
-            name: format!("{target}.{}", name("windows")),
+            name: format!("{target}.{}", name(default)),
             ..SinkTable::default()
         };
         let rows = lower_query(plan, subquery, sources, &mut inner, false, true)?;

@@ -37,6 +37,14 @@ fn job(sink: &str, query: &str) -> Result<crate::JobConfig, String> {
     crate::sql::SqlJob::from_sql_with(&text, "t.sql", "t", &[]).map_err(|e| e.to_string())
 }
 
+/// Each operator of `plan`, as its name and kind.
+fn operator_kinds(plan: &sluice_engine::plan::Plan) -> Vec<(&str, &'static str)> {
+    plan.operators
+        .iter()
+        .map(|o| (o.name.as_str(), o.kind.kind_name()))
+        .collect()
+}
+
 /// The plan of `query` (over [`SOURCE`], writing a table it declares no options of).
 fn plan(query: &str) -> sluice_engine::plan::Plan {
     job("", query)
@@ -147,11 +155,7 @@ fn a_row_number_subquery_kept_at_one_is_a_deduplication() {
     )
     .unwrap();
     let plan = config.queries.unwrap().plan;
-    let kinds: Vec<(&str, &str)> = plan
-        .operators
-        .iter()
-        .map(|o| (o.name.as_str(), o.kind.kind_name()))
-        .collect();
+    let kinds = operator_kinds(&plan);
     assert_eq!(
         kinds,
         [

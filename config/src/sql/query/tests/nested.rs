@@ -35,11 +35,7 @@ fn an_aggregate_over_an_aggregate_of_a_join_bounded_by_a_column_is_nexmark_q4() 
     .unwrap();
     let queries = config.queries.unwrap();
     let plan = &queries.plan;
-    let kinds: Vec<(&str, &str)> = plan
-        .operators
-        .iter()
-        .map(|o| (o.name.as_str(), o.kind.kind_name()))
-        .collect();
+    let kinds = operator_kinds(plan);
     assert_eq!(
         kinds,
         [

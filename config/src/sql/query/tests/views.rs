@@ -12,11 +12,7 @@ fn a_view_is_read_as_the_subquery_it_names() {
     )
     .unwrap();
     let plan = config.queries.unwrap().plan;
-    let kinds: Vec<(&str, &str)> = plan
-        .operators
-        .iter()
-        .map(|o| (o.name.as_str(), o.kind.kind_name()))
-        .collect();
+    let kinds = operator_kinds(&plan);
     assert_eq!(
         kinds,
         [
@@ -46,11 +42,7 @@ fn a_filter_over_a_windowed_aggregate_reads_its_rows() {
     )
     .unwrap();
     let plan = config.queries.unwrap().plan;
-    let kinds: Vec<(&str, &str)> = plan
-        .operators
-        .iter()
-        .map(|o| (o.name.as_str(), o.kind.kind_name()))
-        .collect();
+    let kinds = operator_kinds(&plan);
     assert_eq!(
         kinds,
         [
