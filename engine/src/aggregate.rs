@@ -31,8 +31,7 @@ use crate::batch::Batches;
 use crate::epoch::complete_before;
 use crate::error::{EngineError, Result};
 use crate::key::{KeyColumns, key_pact};
-use crate::runtime::WorkerError;
-use crate::runtime::failure::{Failure, fail};
+use crate::runtime::failure::{Failure, fail_in};
 
 mod phase;
 mod running;
@@ -217,13 +216,11 @@ impl<'scope> AggregateExt<'scope> for Stream<'scope, u64, Batches> {
                         for batch in &container.batches {
                             match narrowing.narrow(batch) {
                                 Ok(b) => out.batches.push(b),
-                                Err(e) => fail(
+                                Err(e) => fail_in(
                                     &narrow_failure,
-                                    WorkerError::Operator {
-                                        operator: format!("aggregate {}", narrowing.spec.name),
-                                        epoch: cap.least().copied().unwrap_or_default(),
-                                        message: e.to_string(),
-                                    },
+                                    format!("aggregate {}", narrowing.spec.name),
+                                    cap.least().copied().unwrap_or_default(),
+                                    &e,
                                 ),
                             }
                         }
@@ -349,14 +346,7 @@ impl EpochQuery {
                                     .session(&cap)
                                     .give_container(&mut Batches { batches });
                             }
-                            Err(e) => fail(
-                                &failure,
-                                WorkerError::Operator {
-                                    operator: name.clone(),
-                                    epoch,
-                                    message: e.to_string(),
-                                },
-                            ),
+                            Err(e) => fail_in(&failure, name.clone(), epoch, &e),
                         }
                     }
                     next = epoch + 1;

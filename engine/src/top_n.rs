@@ -33,8 +33,7 @@ use crate::batch::Batches;
 use crate::epoch::complete_before;
 use crate::error::{EngineError, Result};
 use crate::key::{KeyColumns, column_index, key_pact};
-use crate::runtime::WorkerError;
-use crate::runtime::failure::{Failure, fail};
+use crate::runtime::failure::{Failure, fail_in};
 
 /// The first rows of each group of an epoch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,14 +325,7 @@ impl<'scope> TopNExt<'scope> for Stream<'scope, u64, Batches> {
                                 let cap = caps[0].delayed(&epoch);
                                 handle.session(&cap).give_container(&mut Batches::one(rows));
                             }
-                            Err(e) => fail(
-                                &failure,
-                                WorkerError::Operator {
-                                    operator: name.clone(),
-                                    epoch,
-                                    message: e.to_string(),
-                                },
-                            ),
+                            Err(e) => fail_in(&failure, name.clone(), epoch, &e),
                         }
                     }
                     next = epoch + 1;

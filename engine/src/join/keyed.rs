@@ -37,8 +37,7 @@ use super::layout::{JoinLayout, invalid, null_key, slot_pairs};
 use crate::batch::Batches;
 use crate::error::Result;
 use crate::key::{KeyColumns, key_group, key_pact, owner};
-use crate::runtime::WorkerError;
-use crate::runtime::failure::{Failure, fail};
+use crate::runtime::failure::{Failure, fail_in};
 use crate::table_feed::TableFeed;
 
 type TableSpine = ValSpine<Vec<u8>, Vec<u8>, u64, isize>;
@@ -329,14 +328,7 @@ impl<'scope> KeyedJoinExt<'scope> for Stream<'scope, u64, Batches> {
                                 session.give_container(&mut Batches::one(batch));
                             }
                         }
-                        Err(e) => fail(
-                            &failure,
-                            WorkerError::Operator {
-                                operator: format!("join {name}"),
-                                epoch,
-                                message: e.to_string(),
-                            },
-                        ),
+                        Err(e) => fail_in(&failure, format!("join {name}"), epoch, &e),
                     }
                 }
                 // The table may forget history before every epoch still to be joined.

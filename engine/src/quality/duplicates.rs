@@ -22,8 +22,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 
 use super::Partial;
 use crate::batch::Batches;
-use crate::runtime::WorkerError;
-use crate::runtime::failure::{Failure, fail};
+use crate::runtime::failure::{Failure, fail_in};
 use crate::runtime::writer::EpochNote;
 use crate::stateless::{Check, Rule};
 
@@ -63,13 +62,11 @@ pub(crate) fn duplicate_notes<'scope>(
                                 Ok(hashes) => {
                                     session.give_iterator(hashes.into_iter().map(|h| (r as u32, h)))
                                 }
-                                Err(e) => fail(
+                                Err(e) => fail_in(
                                     &hash_failure,
-                                    WorkerError::Operator {
-                                        operator: format!("uniqueness rule `{}`", rule.name),
-                                        epoch: cap.least().copied().unwrap_or_default(),
-                                        message: e.to_string(),
-                                    },
+                                    format!("uniqueness rule `{}`", rule.name),
+                                    cap.least().copied().unwrap_or_default(),
+                                    &e,
                                 ),
                             }
                         }
@@ -111,14 +108,7 @@ pub(crate) fn duplicate_notes<'scope>(
                         Ok(note) => output
                             .session(&cap)
                             .give(EpochNote::Sink { sink: gate, note }),
-                        Err(e) => fail(
-                            &failure,
-                            WorkerError::Operator {
-                                operator: "uniqueness counts".into(),
-                                epoch: *cap.time(),
-                                message: e.to_string(),
-                            },
-                        ),
+                        Err(e) => fail_in(&failure, "uniqueness counts", *cap.time(), &e),
                     }
                 }
             }

@@ -48,6 +48,23 @@ pub(crate) fn fail(failure: &Failure, error: WorkerError) {
     failure.process.store(true, Ordering::SeqCst);
 }
 
+/// Records that `operator` failed on an epoch's rows or state with `error`.
+pub(crate) fn fail_in(
+    failure: &Failure,
+    operator: impl Into<String>,
+    epoch: u64,
+    error: &dyn std::fmt::Display,
+) {
+    fail(
+        failure,
+        WorkerError::Operator {
+            operator: operator.into(),
+            epoch,
+            message: error.to_string(),
+        },
+    );
+}
+
 /// Where a failure happened and what it was: it travels to the committer as data, so that
 /// the epoch it belongs to never commits, whichever process it happened in.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

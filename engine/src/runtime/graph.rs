@@ -15,12 +15,11 @@ use timely::dataflow::operators::core::{Concatenate, Input, Probe};
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::{InputHandle, ProbeHandle, Scope, Stream};
 
-use super::WorkerError;
 use super::committer::{CommitTargets, commit_epochs};
 use super::controls::WindowControls;
 use super::dead_routes::to_dead;
 use super::driver::Shared;
-use super::failure::{Failure, Site, fail, failure_gate};
+use super::failure::{Failure, Site, fail_in, failure_gate};
 use super::join_tables::TableInput;
 use super::marker::{InFlightEpochs, Marker, MarkerWriter};
 use super::planner::{PlanInput, Received, plan_feed};
@@ -484,16 +483,11 @@ pub(super) fn build(scope: Scope<'_, u64>, shared: &Shared, parts: &WorkerParts)
         move |(input, _)| {
             input.for_each(|cap, container| {
                 for batch in &container.batches {
-                    fail(
+                    fail_in(
                         &conversion_failure,
-                        WorkerError::Operator {
-                            operator: "DeadLetterConversionErrors".into(),
-                            epoch: cap.least().copied().unwrap_or_default(),
-                            message: format!(
-                                "{} rows could not become dead letters",
-                                batch.num_rows()
-                            ),
-                        },
+                        "DeadLetterConversionErrors",
+                        cap.least().copied().unwrap_or_default(),
+                        &format!("{} rows could not become dead letters", batch.num_rows()),
                     );
                 }
             });
