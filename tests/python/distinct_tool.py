@@ -27,6 +27,9 @@ behind, and two rows ten minutes ahead).
                       their end
         busy          kind, window_start, n: the same HOP windows' counts, in a subquery
                       that an outer query filters (n > 5)
+        kind_totals   kind, total, windows: per kind, the sum of those counts and the
+                      number of windows, an aggregate without a window over the windowed
+                      subquery, in update mode (the table holds each kind's last row)
         dead_letters  each row with a late contribution, once per query, with how many
                       windows it missed (id, windows_missed)
 
@@ -89,6 +92,10 @@ def check(args) -> dict:
              decimal_mean({r["price"] for r in rs}), sorted({r["price"] for r in rs}))
             for kind, s, e, rs in closed),
         "busy": sorted((kind, s, len(rs)) for (s, kind), rs in groups.items() if len(rs) > 5),
+        "kind_totals": sorted(
+            (kind, sum(len(rs) for (_, k), rs in groups.items() if k == kind),
+             sum(1 for (_, k) in groups if k == kind))
+            for kind in {k for (_, k) in groups}),
     }
     columns = {
         "hop_distinct": "epoch_us(window_start), kind, n, prices, residues, price_sum, "
@@ -96,6 +103,7 @@ def check(args) -> dict:
         "session_distinct": "kind, epoch_us(window_start), epoch_us(window_end), n, prices, "
                             "dec_mean, price_set",
         "busy": "kind, epoch_us(window_start), n",
+        "kind_totals": "kind, total, windows",
     }
     con = connect()
     result, problems = {}, []
@@ -110,8 +118,8 @@ def check(args) -> dict:
             problems.append(f"{table} differs from the oracle")
     if not any(len({r["price"] for r in rs}) < len(rs) for rs in groups.values()):
         problems.append("no window holds a price twice: the distinct counts equal the counts")
-    # The busy windows' subquery has the HOP windows' late rows too.
-    late = sorted(late_hop + late_hop + late_sessions)
+    # The busy windows' and the totals' subqueries have the HOP windows' late rows too.
+    late = sorted(late_hop * 3 + late_sessions)
     have_late = sorted(con.execute(
         "SELECT CAST(json_extract(payload, '$.id') AS BIGINT), windows_missed FROM "
         f"delta_scan({lit(table_path(args.out, 'dead_letters'))}) WHERE reason = 'late'"

@@ -371,11 +371,12 @@ fn lower_subquery<'a>(
     let name = |default| alias.map_or(default, |a| a.name.value.as_str());
     // A query of its own whose rows the outer query reads, with its names for them: a
     // filter and projection of rows (a view of a source, say), or a windowed aggregate
-    // that the outer query filters and projects (Flink's query over a window TVF's
-    // aggregate in a subquery or view: each window's row once, as it closes).
+    // that the outer query filters and projects, or aggregates without a window (Flink's
+    // query over a window TVF's aggregate in a subquery or view: each window's row once,
+    // as it closes; an outer window over them is a cascading window, below).
     let own = if nested::is_plain(subquery) {
         Some("subquery")
-    } else if !aggregated(select) && plain_select(subquery).is_ok_and(aggregated) {
+    } else if !windowed(select) && plain_select(subquery).is_ok_and(aggregated) {
         Some("windows")
     } else {
         None

@@ -91,7 +91,8 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
 /// as Flink computes them (Spark refuses distinct aggregates on streams): over HOP
 /// windows of 3 minutes every minute (a column, and expressions of it, integers and
 /// doubles), and over sessions (the mean of distinct decimals), of events whose prices
-/// repeat; and a filter over the HOP windows' counts in a subquery. An oracle keeps
+/// repeat; and a filter over the HOP windows' counts in a subquery, and an aggregate
+/// without a window over them (in update mode). An oracle keeps
 /// each window's set of values, computes the watermark itself and decides lateness per
 /// window; the late rows are dead letters with how many windows they missed. DuckDB's
 /// Delta reader reads the tables, clean and through three kills.
@@ -118,7 +119,12 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
              INSERT INTO busy SELECT kind, window_start, n FROM (SELECT window_start, kind, \
                count(*) AS n FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), \
                INTERVAL '1' MINUTE, INTERVAL '3' MINUTE)) \
-               GROUP BY window_start, window_end, kind) WHERE n > 5;\n",
+               GROUP BY window_start, window_end, kind) WHERE n > 5;\n\
+             CREATE TABLE kind_totals WITH ('output-mode' = 'update');\n\
+             INSERT INTO kind_totals SELECT kind, sum(n) AS total, count(*) AS windows \
+               FROM (SELECT window_start, kind, count(*) AS n FROM TABLE(HOP(TABLE events, \
+               DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '3' MINUTE)) \
+               GROUP BY window_start, window_end, kind) GROUP BY kind;\n",
     )
 }
 

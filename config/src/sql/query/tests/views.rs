@@ -56,13 +56,27 @@ fn a_filter_over_a_windowed_aggregate_reads_its_rows() {
         panic!("{:?}", plan.operators);
     };
     assert_eq!(predicate, "n > 3");
-    // An aggregate over such rows is still refused unless it is a window of its own.
-    let err = job(
-        view,
+    // An aggregate without a window over such rows, in update mode: each user's total of
+    // the closed minutes' counts.
+    let config = job(
+        &format!("{view}\nCREATE TABLE t WITH ('output-mode' = 'update');"),
         "INSERT INTO t SELECT user_id, sum(n) AS total FROM per_minute GROUP BY user_id;",
     )
-    .unwrap_err();
-    assert!(err.contains("subquery"), "{err}");
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let windows: Vec<(&str, sluice_engine::window::WindowKind)> = plan
+        .windows()
+        .map(|w| (w.name.as_str(), w.kind.clone()))
+        .collect();
+    assert_eq!(windows.len(), 2, "{windows:?}");
+    assert_eq!(windows[0].0, "t.per_minute");
+    assert_eq!(windows[1].1, sluice_engine::window::WindowKind::Global);
+    assert_eq!(
+        plan.windows().nth(1).unwrap().aggregates[0]
+            .column
+            .as_deref(),
+        Some("n")
+    );
 }
 
 #[test]
