@@ -64,10 +64,8 @@ fn a_filter_over_a_windowed_aggregate_reads_its_rows() {
     )
     .unwrap();
     let plan = config.queries.unwrap().plan;
-    let windows: Vec<(&str, sluice_engine::window::WindowKind)> = plan
-        .windows()
-        .map(|w| (w.name.as_str(), w.kind.clone()))
-        .collect();
+    let windows: Vec<(&str, sluice_engine::window::WindowKind)> =
+        plan.windows().map(|w| (w.name.as_str(), w.kind)).collect();
     assert_eq!(windows.len(), 2, "{windows:?}");
     assert_eq!(windows[0].0, "t.per_minute");
     assert_eq!(windows[1].1, sluice_engine::window::WindowKind::Global);
