@@ -48,61 +48,13 @@ fn operator(op: &Operator) -> String {
                 .collect();
             format!("rules [{}]", rules.join("; "))
         }
-        OperatorKind::Join(spec) => {
-            let kinds = format!("{:?} {:?}", spec.strategy, spec.kind).to_lowercase();
-            let on = if spec.table_keys.is_empty() {
-                format!("{:?}", spec.keys)
-            } else {
-                format!("{:?} = the table's {:?}", spec.keys, spec.table_keys)
-            };
-            let rows = spec
-                .table_filter
-                .as_ref()
-                .map_or_else(String::new, |f| format!(" (its rows where {f})"));
-            let renamed: Vec<String> = spec
-                .renamed
-                .iter()
-                .map(|(column, name)| format!("its {column} as {name}"))
-                .collect();
-            let renamed = if renamed.is_empty() {
-                String::new()
-            } else {
-                format!(", adding {}", renamed.join(", "))
-            };
-            format!(
-                "{kinds} join with the table `{}`{rows} on {on}{renamed}",
-                spec.name
-            )
-        }
+        OperatorKind::Join(spec) => table_join(spec),
         OperatorKind::Project {
             columns,
             keep_input,
             drop,
             keep_coordinates,
-        } => {
-            let mut items: Vec<String> = Vec::new();
-            if *keep_input {
-                items.push("*".into());
-            }
-            items.extend(columns.iter().map(|(name, sql)| {
-                if sql.trim_matches('"') == name {
-                    name.clone()
-                } else {
-                    format!("{sql} AS {name}")
-                }
-            }));
-            let dropped = if drop.is_empty() {
-                String::new()
-            } else {
-                format!(" except {drop:?}")
-            };
-            let coordinates = if *keep_coordinates && !*keep_input {
-                " (and the rows' coordinates)"
-            } else {
-                ""
-            };
-            format!("select {}{dropped}{coordinates}", items.join(", "))
-        }
+        } => projection(columns, *keep_input, drop, *keep_coordinates),
         OperatorKind::Filter { predicate } => format!("where {predicate}"),
         OperatorKind::Window(spec) => window(spec),
         OperatorKind::Dedup(spec) => dedup(spec),
@@ -122,81 +74,155 @@ fn operator(op: &Operator) -> String {
                 columns.join(", ")
             )
         }
-        OperatorKind::TopN(spec) => {
-            let order: Vec<String> = spec.order_by.iter().map(ToString::to_string).collect();
-            format!(
-                "top {} per {:?} by {}{}{} (each epoch's rows)",
-                spec.limit,
-                spec.partition_by,
-                order.join(", "),
-                match spec.ranking {
-                    Ranking::RowNumber => "",
-                    Ranking::Rank => ", ties kept",
-                    Ranking::DenseRank => ", ties kept, dense ranks",
-                },
-                spec.rank_column
-                    .as_ref()
-                    .map_or_else(String::new, |r| format!(", rank as `{r}`"))
-            )
-        }
+        OperatorKind::TopN(spec) => top_n(spec),
         OperatorKind::Union { others } => {
             inputs.extend(others.iter().cloned());
             "union all, by position".to_owned()
         }
-        OperatorKind::WindowTopN(spec) => format!(
-            "the first {} ranks ({:?}) of each window by {}, ordered by {}; kept until the \
-             watermark ({} - {:?}) closes the window",
-            spec.top.limit,
-            spec.top.ranking,
-            spec.top.partition_by.join(", "),
-            spec.top
-                .order_by
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            spec.time_column,
-            spec.delay
-        ),
-        OperatorKind::WindowAssign(spec) => format!(
-            "a row per {} window containing `{}`{}, with window_start, window_end and \
-             window_time",
-            match spec.kind {
-                crate::window::WindowKind::Tumbling { size } => format!("tumbling {size:?}"),
-                crate::window::WindowKind::Sliding { size, slide } => {
-                    format!("sliding {size:?} every {slide:?}")
-                }
-                crate::window::WindowKind::Cumulating { size, step } => {
-                    format!("cumulating {size:?} by {step:?}")
-                }
-                other => format!("{other:?}"),
-            },
-            spec.time_column,
-            if spec.offset.is_zero() {
-                String::new()
-            } else {
-                format!(" (from {:?} past the epoch)", spec.offset)
-            }
-        ),
-        OperatorKind::Unnest(spec) => format!(
-            "a row per element of `{}`, as {}{}",
-            spec.column,
-            match &spec.fields {
-                Some(fields) => format!("its fields' columns {}", fields.join(", ")),
-                None => format!("`{}`", spec.element),
-            },
-            if spec.outer {
-                " (a row without any kept once, with a null)"
-            } else {
-                ""
-            }
-        ),
+        OperatorKind::WindowTopN(spec) => window_top_n(spec),
+        OperatorKind::WindowAssign(spec) => window_assignment(spec),
+        OperatorKind::Unnest(spec) => unnest(spec),
     };
     format!(
         "operator {}: {} <- {}: {what}",
         op.name,
         op.kind.kind_name(),
         inputs.join(", ")
+    )
+}
+
+/// A join with a table: its strategy and kind, the table's rows it keeps, its keys and
+/// the columns it adds under other names.
+fn table_join(spec: &crate::join::JoinSpec) -> String {
+    let kinds = format!("{:?} {:?}", spec.strategy, spec.kind).to_lowercase();
+    let on = if spec.table_keys.is_empty() {
+        format!("{:?}", spec.keys)
+    } else {
+        format!("{:?} = the table's {:?}", spec.keys, spec.table_keys)
+    };
+    let rows = spec
+        .table_filter
+        .as_ref()
+        .map_or_else(String::new, |f| format!(" (its rows where {f})"));
+    let renamed: Vec<String> = spec
+        .renamed
+        .iter()
+        .map(|(column, name)| format!("its {column} as {name}"))
+        .collect();
+    let renamed = if renamed.is_empty() {
+        String::new()
+    } else {
+        format!(", adding {}", renamed.join(", "))
+    };
+    format!(
+        "{kinds} join with the table `{}`{rows} on {on}{renamed}",
+        spec.name
+    )
+}
+
+/// A projection's select list.
+fn projection(
+    columns: &[(String, String)],
+    keep_input: bool,
+    drop: &[String],
+    keep_coordinates: bool,
+) -> String {
+    let mut items: Vec<String> = Vec::new();
+    if keep_input {
+        items.push("*".into());
+    }
+    items.extend(columns.iter().map(|(name, sql)| {
+        if sql.trim_matches('"') == name {
+            name.clone()
+        } else {
+            format!("{sql} AS {name}")
+        }
+    }));
+    let dropped = if drop.is_empty() {
+        String::new()
+    } else {
+        format!(" except {drop:?}")
+    };
+    let coordinates = if keep_coordinates && !keep_input {
+        " (and the rows' coordinates)"
+    } else {
+        ""
+    };
+    format!("select {}{dropped}{coordinates}", items.join(", "))
+}
+
+/// A Top-N of each epoch's rows.
+fn top_n(spec: &crate::top_n::TopNSpec) -> String {
+    let order: Vec<String> = spec.order_by.iter().map(ToString::to_string).collect();
+    format!(
+        "top {} per {:?} by {}{}{} (each epoch's rows)",
+        spec.limit,
+        spec.partition_by,
+        order.join(", "),
+        match spec.ranking {
+            Ranking::RowNumber => "",
+            Ranking::Rank => ", ties kept",
+            Ranking::DenseRank => ", ties kept, dense ranks",
+        },
+        spec.rank_column
+            .as_ref()
+            .map_or_else(String::new, |r| format!(", rank as `{r}`"))
+    )
+}
+
+/// A Top-N of each window's rows.
+fn window_top_n(spec: &crate::top_n::WindowTopNSpec) -> String {
+    format!(
+        "the first {} ranks ({:?}) of each window by {}, ordered by {}; kept until the \
+         watermark ({} - {:?}) closes the window",
+        spec.top.limit,
+        spec.top.ranking,
+        spec.top.partition_by.join(", "),
+        spec.top
+            .order_by
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        spec.time_column,
+        spec.delay
+    )
+}
+
+/// A window assignment: a row per window containing each row.
+fn window_assignment(spec: &crate::window::AssignSpec) -> String {
+    format!(
+        "a row per {} window containing `{}`{}, with window_start, window_end and \
+         window_time",
+        match spec.kind {
+            WindowKind::Tumbling { size } => format!("tumbling {size:?}"),
+            WindowKind::Sliding { size, slide } => format!("sliding {size:?} every {slide:?}"),
+            WindowKind::Cumulating { size, step } => format!("cumulating {size:?} by {step:?}"),
+            other => format!("{other:?}"),
+        },
+        spec.time_column,
+        if spec.offset.is_zero() {
+            String::new()
+        } else {
+            format!(" (from {:?} past the epoch)", spec.offset)
+        }
+    )
+}
+
+/// An unnest: a row per element.
+fn unnest(spec: &crate::unnest::UnnestSpec) -> String {
+    format!(
+        "a row per element of `{}`, as {}{}",
+        spec.column,
+        match &spec.fields {
+            Some(fields) => format!("its fields' columns {}", fields.join(", ")),
+            None => format!("`{}`", spec.element),
+        },
+        if spec.outer {
+            " (a row without any kept once, with a null)"
+        } else {
+            ""
+        }
     )
 }
 

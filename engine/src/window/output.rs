@@ -45,125 +45,8 @@ pub(crate) fn build(
         .zip(state.readings())
         .enumerate()
     {
-        let moments = emitted.iter().map(|(_, s)| &s.acc.moments[a]);
-        let exact = reading.is_exact();
-        let column: ArrayRef = match agg.function {
-            AggregateFn::Count if agg.column.is_none() => Arc::new(Int64Array::from_iter_values(
-                emitted.iter().map(|(_, s)| s.acc.rows),
-            )),
-            AggregateFn::Count => Arc::new(Int64Array::from_iter_values(moments.map(|m| m.count))),
-            AggregateFn::ApproxCountDistinct => Arc::new(Int64Array::from_iter_values(
-                emitted.iter().map(|(_, s)| {
-                    s.acc.extras[a]
-                        .as_ref()
-                        .and_then(Extra::sketch)
-                        .map_or(0, Hll::estimate)
-                }),
-            )),
-            AggregateFn::CountDistinct => Arc::new(Int64Array::from_iter_values(
-                emitted.iter().map(|(_, s)| {
-                    s.acc.extras[a]
-                        .as_ref()
-                        .and_then(Extra::set)
-                        .map_or(0, DistinctValues::count)
-                }),
-            )),
-            AggregateFn::CollectSet => {
-                let out = state.output_schema().field(columns.len()).data_type();
-                let sets = emitted
-                    .iter()
-                    .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::set));
-                super::collected::arrays(&agg.name, sets, out)?
-            }
-            AggregateFn::SumDistinct | AggregateFn::AvgDistinct => {
-                let Reading::NumberSet(of) = *reading else {
-                    return Err(EngineError::InvalidPlan(format!(
-                        "aggregate `{}`: {:?} reads {reading:?}",
-                        agg.name, agg.function
-                    )));
-                };
-                let out = state.output_schema().field(columns.len()).data_type();
-                let sets = emitted
-                    .iter()
-                    .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::set));
-                distinct_numbers(state, agg, of, sets, out)?
-            }
-            AggregateFn::ApproxPercentile { per_million } => {
-                let q = f64::from(per_million) / 1e6;
-                let estimates = emitted.iter().map(|(_, s)| {
-                    s.acc.extras[a]
-                        .as_ref()
-                        .and_then(Extra::quantiles)
-                        .and_then(|sketch| sketch.quantile(q))
-                });
-                match reading {
-                    // An integer column's percentile is an integer, as in Spark.
-                    Reading::Distribution { integer: true } => Arc::new(Int64Array::from_iter(
-                        estimates.map(|e| e.map(|e| e.round() as i64)),
-                    )),
-                    _ => Arc::new(Float64Array::from_iter(estimates)),
-                }
-            }
-            AggregateFn::Sum | AggregateFn::Avg | AggregateFn::Min | AggregateFn::Max
-                if matches!(reading, Reading::Decimal(..)) =>
-            {
-                let out = state.output_schema().field(columns.len()).data_type();
-                // Up to 18 digits in the moments, wider ones beside them.
-                let totals = emitted.iter().map(|(_, s)| {
-                    let m = &s.acc.moments[a];
-                    match s.acc.extras[a].as_ref().and_then(Extra::wide) {
-                        Some(w) => DecimalTotals {
-                            count: m.count,
-                            sum: w.sum,
-                            range: w.range.unwrap_or_default(),
-                        },
-                        None => DecimalTotals {
-                            count: m.count,
-                            sum: Some(m.int_sum()),
-                            range: (i128::from(m.int_min()), i128::from(m.int_max())),
-                        },
-                    }
-                });
-                decimals(state, &agg.name, agg.function, *reading, totals, out)?
-            }
-            AggregateFn::Sum if exact => integer_sums(state, &agg.name, moments),
-            AggregateFn::Sum => doubles(moments, Moments::sum),
-            #[allow(clippy::cast_precision_loss)]
-            AggregateFn::Avg if exact => doubles(moments, |m| m.int_sum() as f64 / m.count as f64),
-            AggregateFn::Avg => doubles(moments, |m| m.sum() / m.count as f64),
-            AggregateFn::Min | AggregateFn::Max if *reading == Reading::Text => {
-                let max = agg.function == AggregateFn::Max;
-                Arc::new(StringArray::from_iter(emitted.iter().map(|(_, s)| {
-                    let range = s.acc.extras[a].as_ref().and_then(Extra::range)?;
-                    Some(if max { &range.greatest } else { &range.least })
-                })))
-            }
-            AggregateFn::Min | AggregateFn::Max if exact => {
-                let max = agg.function == AggregateFn::Max;
-                let values: ArrayRef =
-                    Arc::new(Int64Array::from_iter(moments.map(|m| {
-                        (m.count > 0).then(|| if max { m.int_max() } else { m.int_min() })
-                    })));
-                // Integers, or a timestamp's or date's value (`input.rs`).
-                match state.output_schema().field(columns.len()).data_type() {
-                    DataType::Int64 => values,
-                    data_type => super::input::times_back(values, data_type)?,
-                }
-            }
-            AggregateFn::Min => doubles(moments, Moments::min),
-            AggregateFn::Max => doubles(moments, Moments::max),
-            AggregateFn::Stddev => Arc::new(Float64Array::from_iter(moments.map(|m| m.stddev()))),
-            AggregateFn::StddevPop => Arc::new(Float64Array::from_iter(
-                moments.map(|m| m.variance_pop().map(f64::sqrt)),
-            )),
-            AggregateFn::Variance => {
-                Arc::new(Float64Array::from_iter(moments.map(|m| m.variance())))
-            }
-            AggregateFn::VariancePop => {
-                Arc::new(Float64Array::from_iter(moments.map(|m| m.variance_pop())))
-            }
-        };
-        columns.push(column);
+        let out = state.output_schema().field(columns.len()).data_type();
+        columns.push(aggregate_column(state, emitted, a, agg, reading, out)?);
     }
     if let Some(changes) = changes {
         columns.push(Arc::new(Int8Array::from(changes.to_vec())));
@@ -172,6 +55,131 @@ pub(crate) fn build(
         Arc::clone(state.output_schema()),
         columns,
     )?)
+}
+
+/// The column of aggregate number `a` (`agg`, read as `reading`, typed `out`) of the
+/// emitted windows.
+fn aggregate_column(
+    state: &WindowState,
+    emitted: &[(Box<[u8]>, Slot)],
+    a: usize,
+    agg: &Aggregate,
+    reading: &Reading,
+    out: &DataType,
+) -> Result<ArrayRef> {
+    let moments = emitted.iter().map(|(_, s)| &s.acc.moments[a]);
+    let exact = reading.is_exact();
+    Ok(match agg.function {
+        AggregateFn::Count if agg.column.is_none() => Arc::new(Int64Array::from_iter_values(
+            emitted.iter().map(|(_, s)| s.acc.rows),
+        )),
+        AggregateFn::Count => Arc::new(Int64Array::from_iter_values(moments.map(|m| m.count))),
+        AggregateFn::ApproxCountDistinct => Arc::new(Int64Array::from_iter_values(
+            emitted.iter().map(|(_, s)| {
+                s.acc.extras[a]
+                    .as_ref()
+                    .and_then(Extra::sketch)
+                    .map_or(0, Hll::estimate)
+            }),
+        )),
+        AggregateFn::CountDistinct => Arc::new(Int64Array::from_iter_values(emitted.iter().map(
+            |(_, s)| {
+                s.acc.extras[a]
+                    .as_ref()
+                    .and_then(Extra::set)
+                    .map_or(0, DistinctValues::count)
+            },
+        ))),
+        AggregateFn::CollectSet => {
+            let sets = emitted
+                .iter()
+                .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::set));
+            super::collected::arrays(&agg.name, sets, out)?
+        }
+        AggregateFn::SumDistinct | AggregateFn::AvgDistinct => {
+            let Reading::NumberSet(of) = *reading else {
+                return Err(EngineError::InvalidPlan(format!(
+                    "aggregate `{}`: {:?} reads {reading:?}",
+                    agg.name, agg.function
+                )));
+            };
+            let sets = emitted
+                .iter()
+                .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::set));
+            distinct_numbers(state, agg, of, sets, out)?
+        }
+        AggregateFn::ApproxPercentile { per_million } => {
+            let q = f64::from(per_million) / 1e6;
+            let estimates = emitted.iter().map(|(_, s)| {
+                s.acc.extras[a]
+                    .as_ref()
+                    .and_then(Extra::quantiles)
+                    .and_then(|sketch| sketch.quantile(q))
+            });
+            match reading {
+                // An integer column's percentile is an integer, as in Spark.
+                Reading::Distribution { integer: true } => Arc::new(Int64Array::from_iter(
+                    estimates.map(|e| e.map(|e| e.round() as i64)),
+                )),
+                _ => Arc::new(Float64Array::from_iter(estimates)),
+            }
+        }
+        AggregateFn::Sum | AggregateFn::Avg | AggregateFn::Min | AggregateFn::Max
+            if matches!(reading, Reading::Decimal(..)) =>
+        {
+            // Up to 18 digits in the moments, wider ones beside them.
+            let totals = emitted.iter().map(|(_, s)| {
+                let m = &s.acc.moments[a];
+                match s.acc.extras[a].as_ref().and_then(Extra::wide) {
+                    Some(w) => DecimalTotals {
+                        count: m.count,
+                        sum: w.sum,
+                        range: w.range.unwrap_or_default(),
+                    },
+                    None => DecimalTotals {
+                        count: m.count,
+                        sum: Some(m.int_sum()),
+                        range: (i128::from(m.int_min()), i128::from(m.int_max())),
+                    },
+                }
+            });
+            decimals(state, &agg.name, agg.function, *reading, totals, out)?
+        }
+        AggregateFn::Sum if exact => integer_sums(state, &agg.name, moments),
+        AggregateFn::Sum => doubles(moments, Moments::sum),
+        #[allow(clippy::cast_precision_loss)]
+        AggregateFn::Avg if exact => doubles(moments, |m| m.int_sum() as f64 / m.count as f64),
+        AggregateFn::Avg => doubles(moments, |m| m.sum() / m.count as f64),
+        AggregateFn::Min | AggregateFn::Max if *reading == Reading::Text => {
+            let max = agg.function == AggregateFn::Max;
+            Arc::new(StringArray::from_iter(emitted.iter().map(|(_, s)| {
+                let range = s.acc.extras[a].as_ref().and_then(Extra::range)?;
+                Some(if max { &range.greatest } else { &range.least })
+            })))
+        }
+        AggregateFn::Min | AggregateFn::Max if exact => {
+            let max = agg.function == AggregateFn::Max;
+            let values: ArrayRef =
+                Arc::new(Int64Array::from_iter(moments.map(|m| {
+                    (m.count > 0).then(|| if max { m.int_max() } else { m.int_min() })
+                })));
+            // Integers, or a timestamp's or date's value (`input.rs`).
+            match out {
+                DataType::Int64 => values,
+                data_type => super::input::times_back(values, data_type)?,
+            }
+        }
+        AggregateFn::Min => doubles(moments, Moments::min),
+        AggregateFn::Max => doubles(moments, Moments::max),
+        AggregateFn::Stddev => Arc::new(Float64Array::from_iter(moments.map(|m| m.stddev()))),
+        AggregateFn::StddevPop => Arc::new(Float64Array::from_iter(
+            moments.map(|m| m.variance_pop().map(f64::sqrt)),
+        )),
+        AggregateFn::Variance => Arc::new(Float64Array::from_iter(moments.map(|m| m.variance()))),
+        AggregateFn::VariancePop => {
+            Arc::new(Float64Array::from_iter(moments.map(|m| m.variance_pop())))
+        }
+    })
 }
 
 /// The exact sum of integers per window as a BIGINT: null when no value contributed, and
