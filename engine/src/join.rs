@@ -212,14 +212,18 @@ mod tests {
         .unwrap()
     }
 
-    fn run(kind: JoinKind) -> RecordBatch {
-        let spec = JoinSpec {
+    /// A `kind` join named `c` by `customer_id`, adding every other table column.
+    fn by_customer(kind: JoinKind) -> JoinSpec {
+        JoinSpec {
             name: "c".into(),
             keys: vec!["customer_id".into()],
             kind,
-            columns: vec![],
             ..JoinSpec::default()
-        };
+        }
+    }
+
+    fn run(kind: JoinKind) -> RecordBatch {
+        let spec = by_customer(kind);
         let join = BroadcastJoin::new(spec, &sales().schema(), &customers()).unwrap();
         join.apply(&sales()).unwrap()
     }
@@ -256,12 +260,7 @@ mod tests {
             tiers.iter().map(|t| Some(t != Some("gold"))).collect();
         let kept = arrow::compute::filter_record_batch(&all, &keep).unwrap();
         for kind in [JoinKind::Inner, JoinKind::Left, JoinKind::LeftAnti] {
-            let spec = JoinSpec {
-                name: "c".into(),
-                keys: vec!["customer_id".into()],
-                kind,
-                ..JoinSpec::default()
-            };
+            let spec = by_customer(kind);
             let filtered = JoinSpec {
                 table_filter: Some("tier <> 'gold'".into()),
                 ..spec.clone()
@@ -273,10 +272,8 @@ mod tests {
             assert_ne!(run(kind), expected, "{kind:?}: the filter must matter");
         }
         let spec = JoinSpec {
-            name: "c".into(),
-            keys: vec!["customer_id".into()],
             table_filter: Some("tier".into()),
-            ..JoinSpec::default()
+            ..by_customer(JoinKind::Left)
         };
         let e = BroadcastJoin::new(spec, &sales().schema(), &all).unwrap_err();
         assert!(e.to_string().contains("not a boolean"), "{e}");
@@ -292,11 +289,8 @@ mod tests {
         ])
         .unwrap();
         let spec = JoinSpec {
-            name: "c".into(),
-            keys: vec!["customer_id".into()],
             table_keys: vec!["id".into()],
-            kind: JoinKind::Left,
-            ..JoinSpec::default()
+            ..by_customer(JoinKind::Left)
         };
         let join = BroadcastJoin::new(spec.clone(), &sales().schema(), &renamed).unwrap();
         assert_eq!(join.apply(&sales()).unwrap(), run(JoinKind::Left));
@@ -385,13 +379,9 @@ mod tests {
             ])
             .unwrap();
             for kind in [JoinKind::Inner, JoinKind::Left, JoinKind::LeftAnti] {
-                let spec = JoinSpec {
-                    name: "c".into(),
-                    keys: vec!["customer_id".into()],
-                    kind,
-                    ..JoinSpec::default()
-                };
-                let join = BroadcastJoin::new(spec, &input_batch.schema(), &table_batch).unwrap();
+                let join =
+                    BroadcastJoin::new(by_customer(kind), &input_batch.schema(), &table_batch)
+                        .unwrap();
                 let joined = join.apply(&input_batch).unwrap();
                 let tiers: Vec<Option<String>> = if kind == JoinKind::LeftAnti {
                     vec![None; joined.num_rows()]

@@ -125,12 +125,7 @@ impl Needed<'_> {
         let Some((function, argument)) = aggregate_call(e) else {
             return Err(SqlError::Invalid(format!("`{e}` is not an aggregate")));
         };
-        let function = match aggregate_fn(&function, e)? {
-            AggregateFn::Count if is_distinct(e) => AggregateFn::CountDistinct,
-            AggregateFn::Sum if is_distinct(e) => AggregateFn::SumDistinct,
-            AggregateFn::Avg if is_distinct(e) => AggregateFn::AvgDistinct,
-            function => function,
-        };
+        let function = aggregate_fn(&function, e)?;
         let filter = call_filter(e, function)?;
         if argument.is_none() && function != AggregateFn::Count {
             return Err(SqlError::Invalid(format!("`{e}` needs a column")));
@@ -371,8 +366,11 @@ fn is_constant(e: &Expr) -> bool {
 
 fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, SqlError> {
     Ok(match function {
+        "count" if is_distinct(e) => AggregateFn::CountDistinct,
         "count" => AggregateFn::Count,
+        "sum" if is_distinct(e) => AggregateFn::SumDistinct,
         "sum" => AggregateFn::Sum,
+        "avg" | "mean" if is_distinct(e) => AggregateFn::AvgDistinct,
         "avg" | "mean" => AggregateFn::Avg,
         "min" => AggregateFn::Min,
         "max" => AggregateFn::Max,
