@@ -334,47 +334,23 @@ pub(super) fn from_clause(select: &mut Select) -> Result<Option<Unnesting>, SqlE
 }
 
 /// The field names of the structs in the arrays of `array`, an expression of `source`'s
-/// declared columns: as its column is declared, or as the expression is typed against
-/// them (`inline(from_json(payload, 'array<struct<a:int,b:string>>'))`).
+/// declared columns (one of them, or `from_json(payload, 'array<struct<a:int,b:string>>')`),
+/// as it is typed against them.
 pub(super) fn source_struct_fields(source: &SourceTable, array: &Expr) -> Option<Vec<String>> {
-    let declared = |name: &str| {
-        let (_, declared, nullable) = source.columns.iter().find(|(n, _, _)| n == name)?;
-        Some((
-            crate::FieldType::try_from(declared.clone()).ok()?,
-            *nullable,
-        ))
-    };
-    if let Expr::Identifier(id) = array {
-        return match declared(&id.value)?.0 {
-            crate::FieldType::Array(item) => match *item {
-                crate::FieldType::Struct(fields) => {
-                    Some(fields.into_iter().map(|(name, _)| name).collect())
-                }
-                _ => None,
-            },
-            _ => None,
-        };
-    }
-    let fields: Vec<datafusion::arrow::datatypes::Field> = source
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let fields: Vec<Field> = source
         .columns
         .iter()
-        .filter_map(|(name, _, _)| {
-            let (field_type, nullable) = declared(name)?;
-            Some(datafusion::arrow::datatypes::Field::new(
-                name,
-                field_type.arrow_type(),
-                nullable,
-            ))
+        .filter_map(|(name, declared, nullable)| {
+            let field_type = crate::FieldType::try_from(declared.clone()).ok()?;
+            Some(Field::new(name, field_type.arrow_type(), *nullable))
         })
         .collect();
-    let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+    let schema = std::sync::Arc::new(Schema::new(fields));
     let typed = sluice_engine::expr::SqlExpr::compile(&array.to_string(), &schema).ok()?;
     match typed.data_type() {
-        datafusion::arrow::datatypes::DataType::List(item)
-        | datafusion::arrow::datatypes::DataType::LargeList(item) => match item.data_type() {
-            datafusion::arrow::datatypes::DataType::Struct(fields) => {
-                Some(fields.iter().map(|f| f.name().clone()).collect())
-            }
+        DataType::List(item) | DataType::LargeList(item) => match item.data_type() {
+            DataType::Struct(fields) => Some(fields.iter().map(|f| f.name().clone()).collect()),
             _ => None,
         },
         _ => None,
