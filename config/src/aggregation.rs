@@ -121,11 +121,16 @@ pub struct AggregateConfig {
     pub name: String,
     /// `count`, `sum`, `avg`, `min`, `max`, `stddev`, `stddev_pop`, `variance`
     /// (`var_samp`), `var_pop`, `approx_count_distinct`, `count_distinct` (exact),
-    /// `sum_distinct`, `avg_distinct`, `collect_set` or `percentile_approx(0.95)`.
+    /// `sum_distinct`, `avg_distinct`, `collect_set`, `percentile_approx(0.95)`,
+    /// `max_by` or `min_by`.
     #[serde(rename = "fn")]
     pub function: String,
     /// Input column (absent for `count(*)`).
     pub column: Option<String>,
+    /// For `max_by` and `min_by`: the column whose greatest (least) value picks the row
+    /// whose `column` is taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl AggregateConfig {

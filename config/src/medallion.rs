@@ -231,15 +231,25 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
                 "sum_distinct" => AggregateFn::SumDistinct,
                 "avg_distinct" => AggregateFn::AvgDistinct,
                 "collect_set" => AggregateFn::CollectSet,
+                "max_by" => AggregateFn::MaxBy,
+                "min_by" => AggregateFn::MinBy,
                 other => match a.percentile() {
                     Some(per_million) => AggregateFn::ApproxPercentile { per_million },
                     None => return Err(format!("unknown aggregate function `{other}`")),
                 },
             };
+            if function.picks() != a.by.is_some() {
+                return Err(format!(
+                    "aggregate `{}`: `by` (the ordering column) goes with max_by and min_by, \
+                     and only with them",
+                    a.name
+                ));
+            }
             Ok(Aggregate {
                 name: a.name.clone(),
                 function,
                 column: a.column.clone(),
+                by: a.by.clone(),
             })
         })
         .collect::<std::result::Result<Vec<_>, String>>()?;
@@ -373,6 +383,42 @@ mod tests {
                 ("value_mean", AggregateFn::AvgDistinct)
             ]
         );
+    }
+
+    /// A YAML gold window takes `max_by` and `min_by` with their ordering column `by`,
+    /// which no other function takes.
+    #[test]
+    fn a_gold_window_picks_values_by_an_ordering_column() {
+        use sluice_engine::window::AggregateFn;
+        let yaml = crate::USER_ACTIVITY_YAML.replace(
+            "    - { name: avg_value, fn: avg, column: value }",
+            "    - { name: avg_value, fn: avg, column: value }\n    \
+             - { name: latest, fn: max_by, column: value, by: event_time }",
+        );
+        let window = plan_of(&yaml, "picks.yaml").window().cloned().unwrap();
+        let last = window.aggregates.last().unwrap();
+        assert_eq!(
+            (last.function, last.by.as_deref()),
+            (AggregateFn::MaxBy, Some("event_time"))
+        );
+        for (aggregate, needs) in [
+            ("{ name: latest, fn: max_by, column: value }", "`by`"),
+            (
+                "{ name: latest, fn: max, column: value, by: event_time }",
+                "`by`",
+            ),
+        ] {
+            let yaml = crate::USER_ACTIVITY_YAML.replace(
+                "    - { name: avg_value, fn: avg, column: value }",
+                &format!("    - {{ name: avg_value, fn: avg, column: value }}\n    - {aggregate}"),
+            );
+            let err = crate::JobConfig::from_yaml_str(&yaml, "picks.yaml")
+                .and_then(|job| job.plan())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(needs), "{aggregate}: {err}");
+        }
     }
 
     #[test]

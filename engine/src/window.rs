@@ -18,6 +18,7 @@
 mod accumulator;
 mod assign;
 mod assignment;
+mod best;
 mod collected;
 mod input;
 mod operator;
@@ -129,6 +130,13 @@ pub enum AggregateFn {
         /// The quantile, in millionths (`990_000` for the 99th percentile).
         per_million: u32,
     },
+    /// The value of `column` on the row whose [`Aggregate::by`] is the greatest (Spark's
+    /// `max_by(column, by)`); among rows tied on `by`, the greatest value's text (a null
+    /// value first).
+    MaxBy,
+    /// The value of `column` on the row whose [`Aggregate::by`] is the least
+    /// (`min_by(column, by)`); among rows tied on `by`, the least value's text.
+    MinBy,
 }
 
 impl AggregateFn {
@@ -150,6 +158,27 @@ impl AggregateFn {
         )
     }
 
+    /// Whether it takes the value of the row that an ordering column picks
+    /// ([`Aggregate::by`]).
+    pub fn picks(self) -> bool {
+        matches!(self, Self::MaxBy | Self::MinBy)
+    }
+
+    /// Whether a retracted row's value can be taken back out of its state (a changelog's
+    /// aggregate): sums and moments can, the least and greatest, sets and sketches cannot.
+    pub fn retracts(self) -> bool {
+        matches!(
+            self,
+            Self::Count
+                | Self::Sum
+                | Self::Avg
+                | Self::Stddev
+                | Self::StddevPop
+                | Self::Variance
+                | Self::VariancePop
+        )
+    }
+
     /// Whether it reads the values' spread (their mean and squared deviations).
     pub fn reads_spread(self) -> bool {
         matches!(
@@ -168,6 +197,10 @@ pub struct Aggregate {
     pub function: AggregateFn,
     /// Input column; `None` only for `count`, meaning `count(*)`.
     pub column: Option<String>,
+    /// The column whose greatest (or least) value picks the row of [`AggregateFn::MaxBy`]
+    /// (or [`AggregateFn::MinBy`]); `None` for every other function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// A keyed event-time window aggregation.
@@ -283,6 +316,27 @@ impl WindowSpec {
             name: name.into(),
             function,
             column: column.map(str::to_owned),
+            by: None,
+        });
+        self
+    }
+
+    /// With one more aggregate, the output column `name`: the value of `column` on the row
+    /// whose `by` is the greatest ([`AggregateFn::MaxBy`]) or least
+    /// ([`AggregateFn::MinBy`]).
+    #[must_use]
+    pub fn with_pick(
+        mut self,
+        name: impl Into<String>,
+        function: AggregateFn,
+        column: &str,
+        by: &str,
+    ) -> Self {
+        self.aggregates.push(Aggregate {
+            name: name.into(),
+            function,
+            column: Some(column.to_owned()),
+            by: Some(by.to_owned()),
         });
         self
     }

@@ -12,12 +12,15 @@ behind, and two rows ten minutes ahead).
       1 minute, W(e) = the highest event time of the epochs before e less the delay) and
       decides lateness per window as DESIGN section 2 does (a row of epoch e counts in a
       window unless its end is at or before W(e-1)):
-        hop_distinct  window_start, kind, n, prices, residues, price_sum, half_mean: HOP
-                      windows of 3 minutes every minute per kind: count(*),
-                      count(DISTINCT price), count(DISTINCT price % 7),
-                      sum(DISTINCT price) and avg(DISTINCT price * 0.5) of the rows that
-                      were not late for them
-        session_distinct  kind, window_start, window_end, n, prices, dec_mean, price_set:
+        hop_distinct  window_start, kind, n, prices, residues, price_sum, half_mean,
+                      top_id, low_id: HOP windows of 3 minutes every minute per kind:
+                      count(*), count(DISTINCT price), count(DISTINCT price % 7),
+                      sum(DISTINCT price), avg(DISTINCT price * 0.5), max_by(id, price)
+                      and min_by(id, price) of the rows that were not late for them
+                      (among rows tied on the price, the greatest id's text for max_by,
+                      the least for min_by: the documented tie rule, not the arrival order)
+        session_distinct  kind, window_start, window_end, n, prices, dec_mean, price_set,
+                      last_price (max_by(price, ts), ties to the greatest price's text):
                       sessions of a 40-second gap per kind (dec_mean: avg(DISTINCT
                       CAST(price AS DECIMAL(10, 2))), a DECIMAL(14, 6) rounded half up;
                       price_set: collect_set(price), the sorted distinct prices), simulated
@@ -85,11 +88,14 @@ def check(args) -> dict:
         "hop_distinct": sorted(
             (s, kind, len(rs), len({r["price"] for r in rs}),
              len({r["price"] % 7 for r in rs}), sum({r["price"] for r in rs}),
-             sum({r["price"] * 0.5 for r in rs}) / len({r["price"] for r in rs}))
+             sum({r["price"] * 0.5 for r in rs}) / len({r["price"] for r in rs}),
+             max(rs, key=lambda r: (r["price"], str(r["id"])))["id"],
+             min(rs, key=lambda r: (r["price"], str(r["id"])))["id"])
             for (s, kind), rs in groups.items()),
         "session_distinct": sorted(
             (kind, s, e, len(rs), len({r["price"] for r in rs}),
-             decimal_mean({r["price"] for r in rs}), sorted({r["price"] for r in rs}))
+             decimal_mean({r["price"] for r in rs}), sorted({r["price"] for r in rs}),
+             max(rs, key=lambda r: (r["t"], str(r["price"])))["price"])
             for kind, s, e, rs in closed),
         "busy": sorted((kind, s, len(rs)) for (s, kind), rs in groups.items() if len(rs) > 5),
         "kind_totals": sorted(
@@ -99,9 +105,9 @@ def check(args) -> dict:
     }
     columns = {
         "hop_distinct": "epoch_us(window_start), kind, n, prices, residues, price_sum, "
-                        "half_mean",
+                        "half_mean, top_id, low_id",
         "session_distinct": "kind, epoch_us(window_start), epoch_us(window_end), n, prices, "
-                            "dec_mean, price_set",
+                            "dec_mean, price_set, last_price",
         "busy": "kind, epoch_us(window_start), n",
         "kind_totals": "kind, total, windows",
     }
@@ -118,6 +124,9 @@ def check(args) -> dict:
             problems.append(f"{table} differs from the oracle")
     if not any(len({r["price"] for r in rs}) < len(rs) for rs in groups.values()):
         problems.append("no window holds a price twice: the distinct counts equal the counts")
+    if not any(sum(r["price"] == max(x["price"] for x in rs) for r in rs) > 1
+               for rs in groups.values()):
+        problems.append("no window's dearest price is held twice: max_by's ties are untested")
     # The busy windows' and the totals' subqueries have the HOP windows' late rows too.
     late = sorted(late_hop * 3 + late_sessions)
     have_late = sorted(con.execute(

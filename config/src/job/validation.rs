@@ -245,6 +245,8 @@ impl JobConfig {
                     "sum_distinct",
                     "avg_distinct",
                     "collect_set",
+                    "max_by",
+                    "min_by",
                 ];
                 if !known.contains(&agg.function.as_str()) && agg.percentile().is_none() {
                     return Err(invalid(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use datafusion::sql::sqlparser::ast::{Expr, SelectItem};
 use sluice_engine::plan::PlanBuilder;
-use sluice_engine::window::{Aggregate, AggregateFn, OutputMode, WindowKind, WindowSpec};
+use sluice_engine::window::{Aggregate, OutputMode, WindowKind, WindowSpec};
 
 use super::ddl::{SinkTable, SourceTable};
 use super::query::{Input, quoted, unsupported};
@@ -290,19 +290,7 @@ fn retractable(
     keys: &[String],
     inner: &[String],
 ) -> Result<(), SqlError> {
-    if let Some(a) = aggregates.iter().find(|a| {
-        matches!(
-            a.function,
-            AggregateFn::Min
-                | AggregateFn::Max
-                | AggregateFn::ApproxCountDistinct
-                | AggregateFn::CountDistinct
-                | AggregateFn::SumDistinct
-                | AggregateFn::AvgDistinct
-                | AggregateFn::CollectSet
-                | AggregateFn::ApproxPercentile { .. }
-        )
-    }) {
+    if let Some(a) = aggregates.iter().find(|a| !a.function.retracts()) {
         return Err(unsupported(
             &format!("`{}`, a {:?} over an aggregate's rows", a.name, a.function),
             "the inner aggregate updates its rows, and a minimum, maximum or distinct \

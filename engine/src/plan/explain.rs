@@ -381,6 +381,7 @@ mod tests {
                         name: "n".into(),
                         function: AggregateFn::Count,
                         column: None,
+                        by: None,
                     }],
                     delay: Duration::from_secs(600),
                     mode: OutputMode::Append,

@@ -219,6 +219,7 @@ mod tests {
                 name: "total".into(),
                 function: AggregateFn::Sum,
                 column: Some("value".into()),
+                by: None,
             }],
             delay: Duration::from_secs(delay_s),
             mode: OutputMode::Append,

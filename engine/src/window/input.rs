@@ -40,6 +40,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Decimal128Type, Field};
 
 use super::accumulator::Kept;
+use super::best::Ordering;
 use super::{Aggregate, AggregateFn, Moments};
 use crate::error::{EngineError, Result};
 
@@ -75,6 +76,9 @@ pub(crate) enum Reading {
     /// A number as a double, into a sketch of the distribution (`percentile_approx`);
     /// `integer` when its column holds integers, whose percentiles are integers.
     Distribution { integer: bool },
+    /// A value with its ordering, as one text whose byte order is theirs
+    /// ([`super::best`]), for the greatest or least (`max_by`, `min_by`).
+    Pick(Ordering),
 }
 
 /// The kind of number a [`Reading::NumberSet`]'s values read back as.
@@ -104,11 +108,16 @@ impl SetOf {
 pub(crate) const EXACT_DECIMAL_DIGITS: u8 = 18;
 
 impl Reading {
-    /// How `agg` reads a column of `data_type` (`None` for `count(*)`).
+    /// How `agg` reads a column of `data_type` (`None` for `count(*)`), and, for `max_by`
+    /// and `min_by`, its ordering column of `by`.
     ///
     /// # Errors
     /// [`EngineError::InvalidPlan`] when the aggregate cannot read that type.
-    pub(crate) fn of(agg: &Aggregate, data_type: Option<&DataType>) -> Result<Self> {
+    pub(crate) fn of(
+        agg: &Aggregate,
+        data_type: Option<&DataType>,
+        by: Option<&DataType>,
+    ) -> Result<Self> {
         let Some(data_type) = data_type else {
             return match agg.function {
                 AggregateFn::Count => Ok(Self::Rows),
@@ -126,6 +135,9 @@ impl Reading {
                 agg.name, agg.function,
             ))
         };
+        if agg.function.picks() {
+            return Self::pick(agg, data_type, by);
+        }
         Ok(match agg.function {
             AggregateFn::Count => Self::Presence,
             AggregateFn::ApproxCountDistinct => Self::Distinct,
@@ -142,7 +154,7 @@ impl Reading {
                     function: agg.function.plain(),
                     ..agg.clone()
                 };
-                match Self::of(&plain, Some(data_type))? {
+                match Self::of(&plain, Some(data_type), None)? {
                     Self::Integer => Self::NumberSet(SetOf::Integer),
                     Self::Number => Self::NumberSet(SetOf::Number),
                     Self::Decimal(p, s) => Self::NumberSet(SetOf::Decimal(p, s)),
@@ -175,6 +187,32 @@ impl Reading {
                 _ => Self::Number,
             },
         })
+    }
+
+    /// How `max_by` or `min_by` reads a value of `data_type` ordered by a column of `by`.
+    fn pick(agg: &Aggregate, data_type: &DataType, by: Option<&DataType>) -> Result<Self> {
+        let column = agg.column.as_deref().unwrap_or_default();
+        let (Some(by), Some(by_name)) = (by, agg.by.as_deref()) else {
+            return Err(EngineError::InvalidPlan(format!(
+                "aggregate `{}`: {:?} of `{column}` needs the column that orders the rows",
+                agg.name, agg.function
+            )));
+        };
+        if !super::best::can_pick(data_type) {
+            return Err(EngineError::InvalidPlan(format!(
+                "aggregate `{}`: {:?} of `{column}`, a {data_type} column: it takes values of \
+                 a type text reads back (numbers, text, dates, timestamps, booleans)",
+                agg.name, agg.function
+            )));
+        }
+        let ordering = Ordering::of(by).ok_or_else(|| {
+            EngineError::InvalidPlan(format!(
+                "aggregate `{}`: {:?} by `{by_name}`, a {by} column: rows are ordered by \
+                 numbers, text, timestamps or dates",
+                agg.name, agg.function
+            ))
+        })?;
+        Ok(Self::Pick(ordering))
     }
 
     /// The type and nullability of the aggregate's result, over a column of `input`.
@@ -212,6 +250,7 @@ impl Reading {
             (Self::Decimal(p, s), _) => (DataType::Decimal128(p, s), true),
             (Self::Distribution { integer: true }, _) => (DataType::Int64, true),
             (Self::Distribution { integer: false }, _) => (DataType::Float64, true),
+            (Self::Pick(_), _) => (input.cloned().unwrap_or(DataType::Utf8), true),
         };
         Field::new("", data_type, nullable)
     }
@@ -229,7 +268,8 @@ impl Reading {
             | Self::Set
             | Self::ValueSet
             | Self::NumberSet(_)
-            | Self::Text => None,
+            | Self::Text
+            | Self::Pick(_) => None,
             // Zeros where the column has a value: the moments count them.
             Self::Presence => Some(Values::Doubles {
                 column: Float64Array::new(
@@ -299,7 +339,7 @@ impl Reading {
         match self {
             Self::Distinct => Kept::Sketch,
             Self::Set | Self::ValueSet | Self::NumberSet(_) => Kept::Set,
-            Self::Text => Kept::Range,
+            Self::Text | Self::Pick(_) => Kept::Range,
             Self::Distribution { .. } => Kept::Quantiles,
             Self::Decimal(p, _) if p > EXACT_DECIMAL_DIGITS => Kept::WideDecimal,
             _ if self.is_exact() => Kept::Integers,
@@ -482,6 +522,7 @@ mod tests {
             name: "a".into(),
             function,
             column: Some("c".into()),
+            by: None,
         }
     }
 
@@ -491,23 +532,23 @@ mod tests {
         let micros = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
         let nanos = DataType::Timestamp(TimeUnit::Nanosecond, None);
         assert_eq!(
-            Reading::of(&agg(AggregateFn::Count), Some(&text)).unwrap(),
+            Reading::of(&agg(AggregateFn::Count), Some(&text), None).unwrap(),
             Reading::Presence
         );
         assert_eq!(
-            Reading::of(&agg(AggregateFn::ApproxCountDistinct), Some(&text)).unwrap(),
+            Reading::of(&agg(AggregateFn::ApproxCountDistinct), Some(&text), None).unwrap(),
             Reading::Distinct
         );
         assert_eq!(
-            Reading::of(&agg(AggregateFn::Max), Some(&micros)).unwrap(),
+            Reading::of(&agg(AggregateFn::Max), Some(&micros), None).unwrap(),
             Reading::Time
         );
         assert_eq!(
-            Reading::of(&agg(AggregateFn::Min), Some(&DataType::Date32)).unwrap(),
+            Reading::of(&agg(AggregateFn::Min), Some(&DataType::Date32), None).unwrap(),
             Reading::Time
         );
         assert_eq!(
-            Reading::of(&agg(AggregateFn::Max), Some(&nanos)).unwrap(),
+            Reading::of(&agg(AggregateFn::Max), Some(&nanos), None).unwrap(),
             Reading::Time
         );
         for (function, data_type, reading) in [
@@ -520,7 +561,7 @@ mod tests {
             (AggregateFn::Max, DataType::Utf8View, Reading::Text),
         ] {
             assert_eq!(
-                Reading::of(&agg(function), Some(&data_type)).unwrap(),
+                Reading::of(&agg(function), Some(&data_type), None).unwrap(),
                 reading,
                 "{function:?} of {data_type}"
             );
@@ -532,12 +573,12 @@ mod tests {
             (AggregateFn::Max, &DataType::Binary),
             (AggregateFn::Stddev, &DataType::Boolean),
         ] {
-            let err = Reading::of(&agg(function), Some(data_type))
+            let err = Reading::of(&agg(function), Some(data_type), None)
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("of `c`") && err.contains("it takes"), "{err}");
         }
-        assert!(Reading::of(&agg(AggregateFn::Sum), None).is_err());
+        assert!(Reading::of(&agg(AggregateFn::Sum), None, None).is_err());
     }
 
     #[test]

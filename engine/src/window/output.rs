@@ -150,6 +150,20 @@ fn aggregate_column(
         #[allow(clippy::cast_precision_loss)]
         AggregateFn::Avg if exact => doubles(moments, |m| m.int_sum() as f64 / m.count as f64),
         AggregateFn::Avg => doubles(moments, |m| m.sum() / m.count as f64),
+        AggregateFn::MaxBy | AggregateFn::MinBy => {
+            let Reading::Pick(ordering) = *reading else {
+                return Err(EngineError::InvalidPlan(format!(
+                    "aggregate `{}`: {:?} reads {reading:?}",
+                    agg.name, agg.function
+                )));
+            };
+            let max = agg.function == AggregateFn::MaxBy;
+            let picks = emitted.iter().map(|(_, s)| {
+                let range = s.acc.extras[a].as_ref().and_then(Extra::range)?;
+                Some(if max { &*range.greatest } else { &*range.least })
+            });
+            super::best::values(&agg.name, ordering, picks, out)?
+        }
         AggregateFn::Min | AggregateFn::Max if *reading == Reading::Text => {
             let max = agg.function == AggregateFn::Max;
             Arc::new(StringArray::from_iter(emitted.iter().map(|(_, s)| {

@@ -12,7 +12,7 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use super::accumulator::{Accumulator, Extra, Kept};
 use super::input::{Reading, Values};
 use super::pane::{Closing, Panes};
-use super::{AggregateFn, OutputMode, WindowKind, WindowSpec, micros};
+use super::{OutputMode, WindowKind, WindowSpec, micros};
 use crate::changelog::{CHANGE_COLUMN, change_field, weights};
 use crate::error::{EngineError, Result};
 use crate::event_time::{as_micros, canonical_order, late_schema, time_index};
@@ -74,6 +74,8 @@ pub struct WindowState {
     /// `(start, end)`.
     vanished: Vec<(Box<[u8]>, i64, i64)>,
     agg_inputs: Vec<Option<usize>>,
+    /// Each aggregate's ordering column (`max_by`, `min_by`).
+    agg_orders: Vec<Option<usize>>,
     /// How each aggregate reads its input.
     readings: Vec<Reading>,
     output_schema: SchemaRef,
@@ -126,6 +128,7 @@ impl WindowState {
             )));
         }
         let mut agg_inputs = Vec::new();
+        let mut agg_orders = Vec::new();
         let mut fields = if global {
             Vec::new()
         } else {
@@ -143,21 +146,13 @@ impl WindowState {
                 None => None,
                 Some(c) => Some(column_index(schema, c)?),
             };
+            let order = match &agg.by {
+                None => None,
+                Some(c) => Some(column_index(schema, c)?),
+            };
             let input_type = input.map(|i| schema.field(i).data_type());
-            let reading = Reading::of(agg, input_type)?;
-            if change_index.is_some()
-                && matches!(
-                    agg.function,
-                    AggregateFn::Min
-                        | AggregateFn::Max
-                        | AggregateFn::ApproxCountDistinct
-                        | AggregateFn::CountDistinct
-                        | AggregateFn::SumDistinct
-                        | AggregateFn::AvgDistinct
-                        | AggregateFn::CollectSet
-                        | AggregateFn::ApproxPercentile { .. }
-                )
-            {
+            let reading = Reading::of(agg, input_type, order.map(|i| schema.field(i).data_type()))?;
+            if change_index.is_some() && !agg.function.retracts() {
                 return Err(EngineError::InvalidPlan(format!(
                     "aggregate `{}`: {:?} over a changelog (an aggregate's updated rows) \
                      cannot take a retracted value back out; count, sum, avg, stddev and \
@@ -173,6 +168,7 @@ impl WindowState {
                     agg.name
                 )));
             }
+            agg_orders.push(order);
             agg_inputs.push(input);
             readings.push(reading);
             let out = reading.output(agg.function, input_type);
@@ -197,6 +193,7 @@ impl WindowState {
             before: HashMap::default(),
             vanished: Vec::new(),
             agg_inputs,
+            agg_orders,
             readings,
             output_schema: Arc::new(Schema::new(fields)),
             late_schema: late_schema(schema),
@@ -263,16 +260,20 @@ impl WindowState {
         let rows = self.keys.rows(&self.converter, batch)?;
         let mut values: Vec<Option<Values>> = Vec::with_capacity(self.agg_inputs.len());
         let mut distinct: Vec<Option<StringArray>> = Vec::with_capacity(self.agg_inputs.len());
-        for ((input, reading), agg) in self
+        for (((input, order), reading), agg) in self
             .agg_inputs
             .iter()
+            .zip(&self.agg_orders)
             .zip(&self.readings)
             .zip(&self.spec.aggregates)
         {
             let column = input.map(|i| batch.column(i));
-            distinct.push(match column {
-                Some(c) => reading.texts(c)?,
-                None => None,
+            distinct.push(match (column, reading, order) {
+                (Some(c), Reading::Pick(ordering), Some(o)) => {
+                    Some(super::best::picks(*ordering, batch.column(*o), c)?)
+                }
+                (Some(c), ..) => reading.texts(c)?,
+                (None, ..) => None,
             });
             values.push(match column {
                 Some(c) => reading.values(agg.function, c)?,

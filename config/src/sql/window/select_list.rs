@@ -56,14 +56,21 @@ pub(in crate::sql) fn aggregate_call(e: &Expr) -> Option<(String, Option<Expr>)>
             | "first_value"
             | "last_value"
             | "count_distinct"
+            | "max_by"
+            | "min_by"
+            | "arg_max"
+            | "arg_min"
     ) {
         return None;
     }
     let args = function_args(&f.args);
-    let percentile = matches!(name.as_str(), "percentile_approx" | "approx_percentile");
+    let two = matches!(
+        name.as_str(),
+        "percentile_approx" | "approx_percentile" | "max_by" | "min_by" | "arg_max" | "arg_min"
+    );
     let arg = match args.as_slice() {
-        // The column of `percentile_approx(column, percentage)`.
-        [FunctionArgExpr::Expr(e), FunctionArgExpr::Expr(_)] if percentile => Some(e.clone()),
+        // The column of `percentile_approx(column, percentage)`, `max_by(column, ordering)`.
+        [FunctionArgExpr::Expr(e), FunctionArgExpr::Expr(_)] if two => Some(e.clone()),
         [] | [FunctionArgExpr::Wildcard] => None,
         [FunctionArgExpr::Expr(Expr::Value(v))] if v.to_string() == "1" && name == "count" => None,
         [FunctionArgExpr::Expr(e)] => Some(e.clone()),
@@ -130,21 +137,19 @@ impl Needed<'_> {
         if argument.is_none() && function != AggregateFn::Count {
             return Err(SqlError::Invalid(format!("`{e}` needs a column")));
         }
+        // A pick skips rows without an ordering: FILTER (WHERE c) nulls the ordering.
+        let (by, filter) = match ordering_argument(e, function)? {
+            Some(by) => (Some(self.column_of(by, filter)), None),
+            None => (None, filter),
+        };
         let column = match (argument, filter) {
             (None, None) => None,
-            (Some(Expr::Identifier(id)), None) => Some(id.value.clone()),
-            (argument, filter) => {
-                // `count(*)` counts a constant; FILTER (WHERE c) makes the argument null
-                // where c does not hold, which every aggregate here skips.
-                let argument = argument.map_or_else(|| "1".to_owned(), |a| a.to_string());
-                let sql = match filter {
-                    Some(filter) => format!("CASE WHEN {filter} THEN {argument} END"),
-                    None => argument,
-                };
-                let column = format!("__{}_arg{}", self.target, self.arguments.len());
-                self.arguments.push((column.clone(), sql));
-                Some(column)
-            }
+            // `count(*)` counts a constant; FILTER (WHERE c) makes the argument null where
+            // c does not hold, which every aggregate here skips.
+            (argument, filter) => Some(self.column_of(
+                argument.unwrap_or_else(|| Expr::value(Value::Number("1".into(), false))),
+                filter,
+            )),
         };
         let name =
             name.unwrap_or_else(|| format!("__{}_agg{}", self.target, self.aggregates.len()));
@@ -152,9 +157,45 @@ impl Needed<'_> {
             name,
             function,
             column,
+            by,
         });
         self.calls.push(call);
         Ok(self.aggregates.len() - 1)
+    }
+
+    /// The column holding `e`, null where `filter` does not hold: `e` itself when it is a
+    /// column and there is no filter, else a column computed before the window.
+    fn column_of(&mut self, e: Expr, filter: Option<Expr>) -> String {
+        match (e, filter) {
+            (Expr::Identifier(id), None) => id.value,
+            (e, filter) => {
+                let sql = match filter {
+                    Some(filter) => format!("CASE WHEN {filter} THEN {e} END"),
+                    None => e.to_string(),
+                };
+                let column = format!("__{}_arg{}", self.target, self.arguments.len());
+                self.arguments.push((column.clone(), sql));
+                column
+            }
+        }
+    }
+}
+
+/// The ordering argument of `max_by(column, ordering)` or `min_by`; `None` for other
+/// aggregates.
+fn ordering_argument(e: &Expr, function: AggregateFn) -> Result<Option<Expr>, SqlError> {
+    if !function.picks() {
+        return Ok(None);
+    }
+    let Expr::Function(f) = e else {
+        return Ok(None);
+    };
+    match function_args(&f.args).as_slice() {
+        [FunctionArgExpr::Expr(_), FunctionArgExpr::Expr(by)] => Ok(Some(by.clone())),
+        _ => Err(SqlError::Invalid(format!(
+            "`{e}`: max_by and min_by take the column and the ordering, max_by(column, \
+             ordering)"
+        ))),
     }
 }
 
@@ -382,6 +423,8 @@ fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, SqlError> {
         "percentile_approx" | "approx_percentile" => percentile(e)?,
         "collect_set" => AggregateFn::CollectSet,
         "array_agg" if is_distinct(e) => AggregateFn::CollectSet,
+        "max_by" | "arg_max" => AggregateFn::MaxBy,
+        "min_by" | "arg_min" => AggregateFn::MinBy,
         "collect_list" | "array_agg" => {
             return Err(unsupported(
                 &format!("`{e}`"),
@@ -402,7 +445,7 @@ fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, SqlError> {
                 &format!("`{e}`"),
                 "not an aggregate that merges incrementally here; count, sum, avg, min, max, \
                  stddev, stddev_pop, variance, var_samp, var_pop, approx_count_distinct, \
-                 percentile_approx and collect_set are",
+                 percentile_approx, collect_set, max_by and min_by are",
             ));
         }
     })
@@ -534,7 +577,10 @@ fn call_filter(e: &Expr, function: AggregateFn) -> Result<Option<Expr>, SqlError
                  yet",
             ));
         }
-        if list.args.len() > 1 && !matches!(function, AggregateFn::ApproxPercentile { .. }) {
+        if list.args.len() > 1
+            && !matches!(function, AggregateFn::ApproxPercentile { .. })
+            && !function.picks()
+        {
             return Err(SqlError::Invalid(format!(
                 "`{e}`: these aggregates take one argument"
             )));

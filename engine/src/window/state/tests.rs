@@ -34,6 +34,7 @@ fn agg(name: &str, function: AggregateFn, column: Option<&str>) -> Aggregate {
         name: name.into(),
         function,
         column: column.map(str::to_owned),
+        by: None,
     }
 }
 
@@ -621,6 +622,7 @@ fn a_snapshot_of_several_batches_restores_the_same_state() {
 
 mod aggregates;
 mod distinct;
+mod picks;
 
 /// Sessions whose rows set their gap: a row's own session is `[t, t + gap)`, and two
 /// merge where a row's time is before the session's end.

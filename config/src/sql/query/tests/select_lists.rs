@@ -138,6 +138,57 @@ fn an_aggregate_s_filter_makes_its_argument_null_where_the_filter_fails() {
     );
 }
 
+/// `max_by(c, o)` and `min_by` (`arg_max`, `arg_min`) read their ordering as a column;
+/// a filter nulls the ordering (a row without one is skipped), not the value.
+#[test]
+fn picks_read_their_ordering_as_a_column_that_a_filter_nulls() {
+    let plan = plan_of(
+        "INSERT INTO t SELECT window_start, max_by(user_id, v) AS top, \
+         arg_min(v * 2, ts) AS first_double, \
+         min_by(user_id, v) FILTER (WHERE v > 1) AS cheapest_big \
+         FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);",
+    );
+    assert_eq!(
+        columns(&plan, "t/arguments"),
+        [
+            ("__t_arg0", "v * 2"),
+            ("__t_arg1", "CASE WHEN v > 1 THEN v END"),
+        ]
+    );
+    let aggregates: Vec<(&str, AggregateFn, Option<&str>, Option<&str>)> = plan
+        .window()
+        .unwrap()
+        .aggregates
+        .iter()
+        .map(|a| {
+            (
+                a.name.as_str(),
+                a.function,
+                a.column.as_deref(),
+                a.by.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        aggregates,
+        [
+            ("top", AggregateFn::MaxBy, Some("user_id"), Some("v")),
+            (
+                "first_double",
+                AggregateFn::MinBy,
+                Some("__t_arg0"),
+                Some("ts")
+            ),
+            (
+                "cheapest_big",
+                AggregateFn::MinBy,
+                Some("user_id"),
+                Some("__t_arg1")
+            ),
+        ]
+    );
+}
+
 #[test]
 fn expressions_over_keys_and_aggregates_are_computed_after_the_window() {
     let plan = plan_of(
@@ -190,6 +241,11 @@ fn aggregate_modifiers_that_would_change_the_result_are_refused_not_ignored() {
         ),
         ("count(DISTINCT user_id, v) AS n", "take one argument"),
         ("count(user_id, v) AS n", "take one argument"),
+        ("max_by(user_id) AS n", "take the column and the ordering"),
+        (
+            "min_by(user_id, v, ts) AS n",
+            "take the column and the ordering",
+        ),
         (
             "string_agg(user_id, ',' ORDER BY v) AS n",
             "not an aggregate that merges",
@@ -493,6 +549,7 @@ fn percentile_approx_keeps_a_sketch_per_window() {
                     per_million: 990_000
                 },
                 column: Some("v".into()),
+                by: None,
             },
             Aggregate {
                 name: "p50".into(),
@@ -500,6 +557,7 @@ fn percentile_approx_keeps_a_sketch_per_window() {
                     per_million: 500_000
                 },
                 column: Some("__t_arg0".into()),
+                by: None,
             },
         ]
     );
