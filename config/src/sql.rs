@@ -46,6 +46,7 @@ mod explode;
 mod group_by;
 mod insert;
 mod join;
+mod last_row;
 mod levels;
 mod names;
 mod nested;

@@ -33,6 +33,9 @@ behind, and two rows ten minutes ahead).
         kind_totals   kind, total, windows: per kind, the sum of those counts and the
                       number of windows, an aggregate without a window over the windowed
                       subquery, in update mode (the table holds each kind's last row)
+        latest_price  price, id, kind, ts: each price's row of the latest event time (ties
+                      to the greatest id's text), late rows included: Flink's "keep the
+                      last row" deduplication, in update mode
         dead_letters  each row with a late contribution, once per query, with how many
                       windows it missed (id, windows_missed)
 
@@ -102,6 +105,10 @@ def check(args) -> dict:
             (kind, sum(len(rs) for (_, k), rs in groups.items() if k == kind),
              sum(1 for (_, k) in groups if k == kind))
             for kind in {k for (_, k) in groups}),
+        "latest_price": sorted(
+            (p, r["id"], r["kind"], r["t"]) for p, r in
+            ((p, max((r for r in rows if r["price"] == p), key=lambda r: (r["t"], str(r["id"]))))
+             for p in {r["price"] for r in rows})),
     }
     columns = {
         "hop_distinct": "epoch_us(window_start), kind, n, prices, residues, price_sum, "
@@ -110,6 +117,7 @@ def check(args) -> dict:
                             "dec_mean, price_set, last_price",
         "busy": "kind, epoch_us(window_start), n",
         "kind_totals": "kind, total, windows",
+        "latest_price": "price, id, kind, epoch_us(ts)",
     }
     con = connect()
     result, problems = {}, []

@@ -106,7 +106,18 @@ pub(super) fn lower<'a>(
     let Some((call, row_number)) = numbering else {
         return Err(not_dedup());
     };
-    let (keys, time_column) = numbered_by(call, source)?;
+    let Numbering {
+        keys,
+        time: time_column,
+        last,
+    } = numbered_by(call, source)?;
+    if last {
+        return Err(unsupported(
+            &format!("ORDER BY {time_column} DESC in ROW_NUMBER() over a union"),
+            "keeping each key's last row reads one source table; deduplicate each table's \
+             rows in a query of its own",
+        ));
+    }
     // OVER (...) reads the source's columns: a select item giving a key or the event time's
     // name another value would have the deduplication read that value instead.
     for item in &items {
@@ -188,17 +199,7 @@ impl Lowered<'_> {
 
     /// `rn = 1`, `1 = rn` or `rn <= 1`.
     fn is_first(&self, e: &Expr) -> bool {
-        let Expr::BinaryOp { left, op, right } = e else {
-            return false;
-        };
-        let is_rn = |e: &Expr| matches!(e, Expr::Identifier(id) if id.value == self.row_number);
-        let is_one =
-            |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Number("1".into(), false));
-        match op {
-            BinaryOperator::Eq => (is_rn(left) && is_one(right)) || (is_one(left) && is_rn(right)),
-            BinaryOperator::LtEq => is_rn(left) && is_one(right),
-            _ => false,
-        }
+        keeps_first(e, &self.row_number)
     }
 
     /// The first rows, with the row number as a column (always 1) where the outer query
@@ -250,14 +251,39 @@ impl Lowered<'_> {
     }
 }
 
+/// Whether `e` is `rn = 1`, `1 = rn` or `rn <= 1`, `rn` being `row_number`.
+pub(super) fn keeps_first(e: &Expr, row_number: &str) -> bool {
+    let Expr::BinaryOp { left, op, right } = e else {
+        return false;
+    };
+    let is_rn = |e: &Expr| matches!(e, Expr::Identifier(id) if id.value == row_number);
+    let is_one =
+        |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Number("1".into(), false));
+    match op {
+        BinaryOperator::Eq => (is_rn(left) && is_one(right)) || (is_one(left) && is_rn(right)),
+        BinaryOperator::LtEq => is_rn(left) && is_one(right),
+        _ => false,
+    }
+}
+
 /// Whether `e` is `ROW_NUMBER() OVER (...)`.
-fn row_number_call(e: &Expr) -> bool {
+pub(super) fn row_number_call(e: &Expr) -> bool {
     matches!(e, Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("row_number"))
 }
 
-/// The keys and time column of `ROW_NUMBER() OVER (PARTITION BY keys ORDER BY ts)`, the
-/// time column being the source's watermarked one, ascending.
-fn numbered_by(call: &Expr, source: &SourceTable) -> Result<(Vec<String>, String), SqlError> {
+/// What `ROW_NUMBER() OVER (PARTITION BY keys ORDER BY ts [DESC])` numbers.
+pub(super) struct Numbering {
+    /// The keys.
+    pub(super) keys: Vec<String>,
+    /// The time column, the source's watermarked one.
+    pub(super) time: String,
+    /// Whether it numbers each key's rows from the last (`DESC`).
+    pub(super) last: bool,
+}
+
+/// The numbering of `ROW_NUMBER() OVER (PARTITION BY keys ORDER BY ts [DESC])`, the time
+/// column being the source's watermarked one.
+pub(super) fn numbered_by(call: &Expr, source: &SourceTable) -> Result<Numbering, SqlError> {
     let Expr::Function(f) = call else {
         unreachable!("checked by row_number_call");
     };
@@ -293,19 +319,16 @@ fn numbered_by(call: &Expr, source: &SourceTable) -> Result<(Vec<String>, String
     let Expr::Identifier(time) = &order.expr else {
         return Err(usage());
     };
-    if order.options.asc == Some(false) {
-        return Err(unsupported(
-            &format!("ORDER BY {} DESC in ROW_NUMBER()", time.value),
-            "keeping each key's last row would retract rows already written; ORDER BY the \
-             event time ascending keeps the first",
-        ));
-    }
     match &source.watermark {
         Some((watermarked, _)) if watermarked != &time.value => Err(SqlError::Invalid(format!(
             "ROW_NUMBER() is ordered by `{}`, but the watermark is for `{watermarked}`: \
              order by the event-time column",
             time.value
         ))),
-        _ => Ok((keys, time.value.clone())),
+        _ => Ok(Numbering {
+            keys,
+            time: time.value.clone(),
+            last: order.options.asc == Some(false),
+        }),
     }
 }

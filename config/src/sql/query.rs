@@ -14,7 +14,7 @@ use sluice_engine::window::OutputMode;
 use super::clauses::{refuse_row_windows, select_extras, table_extras};
 use super::ddl::{SinkTable, SourceTable};
 use super::window::{aggregate_call, having_calls, having_over_outputs, lower_window};
-use super::{dedup, explode, join, nested, subquery, top_n, union};
+use super::{dedup, explode, join, last_row, nested, subquery, top_n, union};
 
 /// Refuses a construct: what it is, why, and what to write instead.
 pub(super) fn unsupported(construct: &str, why: &str) -> SqlError {
@@ -59,6 +59,7 @@ pub(super) fn lower_query<'a>(
         _ => None,
     };
     let mut select = plain_select(&query)?.clone();
+    last_row::rewrite(&mut select, sources, sink)?;
     refuse_row_windows(&select)?;
     let Rows {
         plan: next,

@@ -21,7 +21,9 @@
 //!   sorts before every longer text it begins.
 //!
 //! The value: `0` for null, else `1` and its text (`CAST(v AS STRING)`, which reads back
-//! as the same value for numbers, text, booleans, dates and timestamps).
+//! as the same value for numbers, text, booleans, dates and timestamps; a struct of those
+//! field by field, [`fields`], so that `max_by(named_struct(...), ts)` keeps a whole row,
+//! its ties told apart by the whole row).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -31,6 +33,8 @@ use arrow::compute::{CastOptions, cast, cast_with_options};
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 
 use crate::error::{EngineError, Result};
+
+mod fields;
 
 /// How an ordering column is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,9 +72,13 @@ impl Ordering {
     }
 }
 
-/// Whether a value column of `data_type` comes back whole from its text.
+/// Whether a value column of `data_type` comes back whole from its text: numbers, text,
+/// booleans, dates, timestamps and structs of those ([`fields`]).
 pub(crate) fn can_pick(data_type: &DataType) -> bool {
-    super::collected::can_collect(data_type)
+    match data_type {
+        DataType::Struct(f) => fields::can_pick(f),
+        t => super::collected::can_collect(t),
+    }
 }
 
 /// The picks of a batch: one per row, null where the ordering is null.
@@ -79,8 +87,10 @@ pub(crate) fn can_pick(data_type: &DataType) -> bool {
 /// When a column cannot be cast to what its encoding reads (it was checked when the
 /// operator was built).
 pub(crate) fn picks(ordering: Ordering, by: &ArrayRef, values: &ArrayRef) -> Result<StringArray> {
-    let texts = cast(values, &DataType::Utf8)?;
-    let texts = texts.as_string::<i32>();
+    let texts = match values.as_struct_opt() {
+        Some(rows) => fields::texts(rows)?,
+        None => cast(values, &DataType::Utf8)?.as_string::<i32>().clone(),
+    };
     let mut out = StringBuilder::with_capacity(by.len(), by.len() * 48);
     let mut pick = String::new();
     let order = Encoder::of(ordering, by)?;
@@ -219,7 +229,11 @@ pub(crate) fn values<'a>(
             None => Ok(None),
             Some(p) => value_of(ordering, p).ok_or_else(|| damaged(p)),
         })
-        .collect::<Result<StringArray>>()?;
+        .collect::<Result<Vec<Option<&str>>>>()?;
+    if let DataType::Struct(f) = out {
+        return fields::structs(name, &texts, f);
+    }
+    let texts = StringArray::from(texts);
     let strict = CastOptions {
         safe: false,
         ..CastOptions::default()

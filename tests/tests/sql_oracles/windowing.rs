@@ -94,7 +94,9 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
 /// windows of 3 minutes every minute (a column, and expressions of it, integers and
 /// doubles), and over sessions (the mean of distinct decimals), of events whose prices
 /// repeat; and a filter over the HOP windows' counts in a subquery, and an aggregate
-/// without a window over them (in update mode). An oracle keeps
+/// without a window over them (in update mode); and Flink's "keep the last row"
+/// deduplication (`ROW_NUMBER() ... ORDER BY ts DESC`), each price's latest row, in update
+/// mode. An oracle keeps
 /// each window's set of values, computes the watermark itself and decides lateness per
 /// window; the late rows are dead letters with how many windows they missed. DuckDB's
 /// Delta reader reads the tables, clean and through three kills.
@@ -127,7 +129,11 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
              INSERT INTO kind_totals SELECT kind, sum(n) AS total, count(*) AS windows \
                FROM (SELECT window_start, kind, count(*) AS n FROM TABLE(HOP(TABLE events, \
                DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '3' MINUTE)) \
-               GROUP BY window_start, window_end, kind) GROUP BY kind;\n",
+               GROUP BY window_start, window_end, kind) GROUP BY kind;\n\
+             CREATE TABLE latest_price WITH ('output-mode' = 'update');\n\
+             INSERT INTO latest_price SELECT price, id, kind, ts FROM (SELECT *, \
+               ROW_NUMBER() OVER (PARTITION BY price ORDER BY ts DESC) AS rn FROM events) \
+             WHERE rn = 1;\n",
     )
 }
 

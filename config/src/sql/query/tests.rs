@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use sluice_engine::plan::OperatorKind;
+use sluice_engine::window::AggregateFn;
 
 use super::*;
 
@@ -227,6 +228,59 @@ fn row_numbers_that_are_not_a_deduplication_are_refused() {
     for (query, expected) in cases {
         let err = job("", &query).unwrap_err();
         assert!(err.contains(expected), "{query}: {err}");
+    }
+}
+
+/// Flink's "keep the last row" (`ORDER BY ts DESC`) is an aggregate without a window in
+/// update mode: one `max_by` of the subquery's other columns by the event time, each
+/// selected column a field of it; shapes it cannot keep are refused, naming why.
+#[test]
+fn keeping_each_key_s_last_row_is_one_pick_of_the_whole_row_in_update_mode() {
+    let update = "CREATE TABLE t WITH ('output-mode' = 'update');";
+    let last = |inner: &str, outer: &str| {
+        format!(
+            "INSERT INTO t SELECT {outer} FROM (SELECT {inner}, ROW_NUMBER() OVER (PARTITION BY \
+             user_id ORDER BY ts DESC) AS rn FROM events WHERE v > 0) WHERE rn = 1;"
+        )
+    };
+    let plan = job(update, &last("*", "user_id, v * 2 AS double, ts, rn"))
+        .unwrap()
+        .queries
+        .unwrap()
+        .plan;
+    let spec = plan.window().unwrap();
+    assert_eq!(spec.kind, sluice_engine::window::WindowKind::Global);
+    assert_eq!(spec.keys, ["user_id"]);
+    let picks: Vec<(AggregateFn, Option<&str>)> = spec
+        .aggregates
+        .iter()
+        .map(|a| (a.function, a.by.as_deref()))
+        .collect();
+    assert_eq!(
+        picks,
+        [(AggregateFn::MaxBy, Some("ts"))],
+        "one pick of the whole row"
+    );
+    assert_eq!(first_filter(&plan), "v > 0");
+    let refused = [
+        (job("", &last("*", "user_id")), "in append mode"),
+        (
+            job(
+                update,
+                &last("*", "user_id").replace("WHERE rn = 1", "WHERE rn = 1 AND v > 1"),
+            ),
+            "other conditions beside `rn = 1`",
+        ),
+        (
+            job(update, &last("*", "user_id").replace("rn = 1", "rn = 2")),
+            "other conditions beside `rn = 1`",
+        ),
+        (job(update, &last("user_id", "user_id")), "of keys alone"),
+        (job(update, &last("*", "nope")), "`nope` is no column"),
+    ];
+    for (result, expected) in refused {
+        let err = result.err().unwrap_or_default();
+        assert!(err.contains(expected), "{expected}: {err}");
     }
 }
 
