@@ -113,9 +113,10 @@ pub(super) fn lower<'a>(
     } = numbered_by(call, source)?;
     if last {
         return Err(unsupported(
-            &format!("ORDER BY {time_column} DESC in ROW_NUMBER() over a union"),
-            "keeping each key's last row reads one source table; deduplicate each table's \
-             rows in a query of its own",
+            &format!("ORDER BY {time_column} DESC in ROW_NUMBER() here"),
+            "keeping each key's last row reads one source table, kept WHERE rn = 1, into a \
+             table in update mode; over a union, deduplicate each table's rows in a query of \
+             its own",
         ));
     }
     // OVER (...) reads the source's columns: a select item giving a key or the event time's

@@ -59,7 +59,7 @@ pub(super) fn rewrite(
         return Err(refused("a subquery that reads several tables"));
     };
     let TableFactor::Table { name, .. } = &from.relation else {
-        return Err(refused("a subquery over a union or a subquery"));
+        unreachable!("checked by last_row_subquery");
     };
     if !from.joins.is_empty() {
         return Err(refused("a subquery with a join"));
@@ -123,13 +123,26 @@ fn last_row_subquery(select: &Select) -> Result<Option<&Select>, SqlError> {
         return Ok(None);
     }
     let inner = plain_select(subquery)?;
-    let descending = inner.projection.iter().any(|item| match item {
-        SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) => {
-            numbers_from_last(expr)
+    let mut row_number = None;
+    for item in &inner.projection {
+        match item {
+            SelectItem::ExprWithAlias { expr, alias } if numbers_from_last(expr) => {
+                row_number = Some(alias.value.as_str());
+            }
+            SelectItem::UnnamedExpr(expr) if numbers_from_last(expr) => return Ok(Some(inner)),
+            _ => {}
         }
-        _ => false,
+    }
+    // A window Top-N numbers a window TVF's rows, and keeps more than the first.
+    let plain_table = matches!(inner.from.as_slice(),
+        [f] if matches!(&f.relation, TableFactor::Table { args: None, .. }));
+    let first = row_number.is_some_and(|rn| {
+        select
+            .selection
+            .as_ref()
+            .is_some_and(|w| conjuncts(w).into_iter().any(|c| keeps_first(c, rn)))
     });
-    Ok(descending.then_some(inner))
+    Ok((first && plain_table).then_some(inner))
 }
 
 /// Whether `e` is `ROW_NUMBER() OVER (... ORDER BY c DESC)`.

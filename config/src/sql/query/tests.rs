@@ -273,7 +273,7 @@ fn keeping_each_key_s_last_row_is_one_pick_of_the_whole_row_in_update_mode() {
         ),
         (
             job(update, &last("*", "user_id").replace("rn = 1", "rn = 2")),
-            "other conditions beside `rn = 1`",
+            "kept WHERE rn = 1",
         ),
         (job(update, &last("user_id", "user_id")), "of keys alone"),
         (job(update, &last("*", "nope")), "`nope` is no column"),
