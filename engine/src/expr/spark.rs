@@ -16,6 +16,7 @@
 //! | `split(s, '\\s+')`, `split(s, ',', 2)` | `spark_split(s, '\\s+', -1)`: by a regex, at most `limit` parts (the `split` module) |
 //! | `s RLIKE 'p'`, `s REGEXP 'p'` | `regexp_like(s, 'p')`: the regex matches anywhere in `s` |
 //! | `array(a, b)`, `map(k1, v1, k2, v2)` | `make_array(a, b)`, `make_map(k1, v1, k2, v2)` |
+//! | `sha2(s, 256)` (224, 384, 512; 0 is 256) | `encode(sha256(s), 'hex')`: lowercase hexadecimal text, as Spark's |
 //! | `size(a)` | `CAST(cardinality(a) AS INT)`: NULL of NULL, as Spark 4 (ANSI) gives |
 //! | `from_unixtime(secs[, 'yyyy-MM-dd'])` | `to_char` of the whole seconds (a double is cut off, as Spark casts it): text, as Spark's and Flink's, not DataFusion's timestamp |
 //! | Flink's `TO_TIMESTAMP_LTZ(epoch, 3)` (precision 0, 3, 6 or 9) | the UTC timestamp of the epoch's seconds, milliseconds, ... |
@@ -152,7 +153,7 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
         return Ok(None);
     };
     let wrong = |expected: &str| format!("`{e}`: Spark's {name} takes {expected}");
-    let groups: [Group; 3] = [date_call, epoch_call, text_call];
+    let groups: [Group; 4] = [date_call, epoch_call, text_call, hash_call];
     for group in groups {
         if let Some(sql) = group(&name, &args, &wrong)? {
             return parsed(e, &sql).map(Some);
@@ -222,6 +223,26 @@ fn date_call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) -> Rew
             format!("CAST(CAST(CAST({date} AS DATE) AS INT) {op} ({days}) AS DATE)")
         }
         ("date_add" | "date_sub", _) => return Err(wrong("a date and a number of days")),
+        _ => return Ok(None),
+    }))
+}
+
+/// Spark's `sha2(value, bits)`: the SHA-2 digest of `bits` (224, 256, 384 or 512; 0 is
+/// 256) as lowercase hexadecimal text, where DataFusion's `sha256` gives bytes. (`md5`
+/// is DataFusion's own, text already.)
+fn hash_call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) -> Rewritten {
+    Ok(Some(match (name, args) {
+        ("sha2", [value, bits]) => {
+            let function = match bits.as_str() {
+                "0" | "256" => "sha256",
+                "224" => "sha224",
+                "384" => "sha384",
+                "512" => "sha512",
+                _ => return Err(wrong("a value and a bit length of 224, 256, 384 or 512")),
+            };
+            format!("encode({function}({value}), 'hex')")
+        }
+        ("sha2", _) => return Err(wrong("a value and a bit length")),
         _ => return Ok(None),
     }))
 }

@@ -33,7 +33,7 @@ fn java_patterns_become_chrono_s() {
 
 /// What PySpark 4.3.0 gave for each expression over [`three_rows`]
 /// (`spark.sql.session.timeZone` UTC), read as text.
-const SPARK_VALUES: [(&str, [Option<&str>; 3]); 33] = [
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 37] = [
     ("s RLIKE 'c[0-9]+ p'", [Some("true"), Some("false"), None]),
     ("s NOT RLIKE 'order'", [Some("false"), Some("true"), None]),
     (
@@ -148,6 +148,38 @@ const SPARK_VALUES: [(&str, [Option<&str>; 3]); 33] = [
         "unix_timestamp(d, 'd/M/yyyy')",
         [Some("1709164800"), Some("1672531200"), Some("1751587200")],
     ),
+    (
+        "sha2(s, 256)",
+        [
+            Some("b4af47f42ef7ae657398efaafdaf7fa766430b2d6abed11097310c940decc22d"),
+            Some("3c2c84df0d02f0cc20978fe36ec099e5b5d9214f4d658b108c18d48ad17f77c1"),
+            None,
+        ],
+    ),
+    (
+        "sha2(s, 0)",
+        [
+            Some("b4af47f42ef7ae657398efaafdaf7fa766430b2d6abed11097310c940decc22d"),
+            Some("3c2c84df0d02f0cc20978fe36ec099e5b5d9214f4d658b108c18d48ad17f77c1"),
+            None,
+        ],
+    ),
+    (
+        "sha2(s, 224)",
+        [
+            Some("dd9347dbb878f2e4f4e8dee0bb51acddd36e696d01653a1b2123cc03"),
+            Some("fb59297bc9de09291147113f706161d97823c53add9e7e4d67dc5e3f"),
+            None,
+        ],
+    ),
+    (
+        "md5(s)",
+        [
+            Some("f7a161b9885bd59888da8d85a6de5a6d"),
+            Some("07c0bf8a3029761769af9af58c3e4ffb"),
+            None,
+        ],
+    ),
 ];
 
 /// The rows PySpark read: a timestamp `ts`, texts `s` and `d`, an integer `n`.
@@ -239,6 +271,11 @@ fn spark_calls_are_written_as_datafusion_s() {
         rewrite("if(a, b)", &[])
             .unwrap_err()
             .contains("takes a condition")
+    );
+    assert!(
+        rewrite("sha2(s, 160)", &[])
+            .unwrap_err()
+            .contains("224, 256, 384 or 512")
     );
     assert!(
         rewrite("date_format(ts, 'QQ')", &[])
