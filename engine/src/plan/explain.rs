@@ -235,8 +235,12 @@ fn window(spec: &WindowSpec) -> String {
         .aggregates
         .iter()
         .map(|a| {
+            let by =
+                a.by.as_deref()
+                    .map(|b| format!(", {b}"))
+                    .unwrap_or_default();
             format!(
-                "{}({}) AS {}",
+                "{}({}{by}) AS {}",
                 state_layout::function_name(a.function),
                 a.column.as_deref().unwrap_or("*"),
                 a.name

@@ -150,10 +150,13 @@ pub(super) fn function_name(function: crate::window::AggregateFn) -> String {
 
 fn aggregate(a: &Aggregate, input: &Schema) -> String {
     let function = function_name(a.function);
-    let argument = a.column.as_ref().map_or_else(
+    let mut argument = a.column.as_ref().map_or_else(
         || "*".to_string(),
         |c| typed(std::slice::from_ref(c), input),
     );
+    if let Some(by) = &a.by {
+        argument = format!("{argument}, {}", typed(std::slice::from_ref(by), input));
+    }
     format!("{function}({argument}) AS {}", a.name)
 }
 

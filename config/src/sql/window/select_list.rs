@@ -55,6 +55,8 @@ pub(in crate::sql) fn aggregate_call(e: &Expr) -> Option<(String, Option<Expr>)>
             | "string_agg"
             | "first_value"
             | "last_value"
+            | "first"
+            | "last"
             | "count_distinct"
             | "max_by"
             | "min_by"
@@ -431,6 +433,26 @@ fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, SqlError> {
                 "a list of every value in its order of arrival, which differs from run to run \
                  (as in Spark); collect_set(column) or array_agg(DISTINCT column) gives each \
                  window's distinct values, sorted",
+            ));
+        }
+        "first_value" | "first" | "last_value" | "last" => {
+            let (which, instead) = if function.starts_with("first") {
+                ("first", "min_by(column, event_time)")
+            } else {
+                ("last", "max_by(column, event_time)")
+            };
+            return Err(unsupported(
+                &format!("`{e}`"),
+                &format!(
+                    "the {which} value in the order of arrival, which differs from run to run \
+                     (as in Spark and Flink); {instead} takes the value of the row with the \
+                     {} event time, the same in every run",
+                    if which == "first" {
+                        "earliest"
+                    } else {
+                        "latest"
+                    }
+                ),
             ));
         }
         "median" => {

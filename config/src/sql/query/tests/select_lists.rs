@@ -242,6 +242,8 @@ fn aggregate_modifiers_that_would_change_the_result_are_refused_not_ignored() {
         ("count(DISTINCT user_id, v) AS n", "take one argument"),
         ("count(user_id, v) AS n", "take one argument"),
         ("max_by(user_id) AS n", "take the column and the ordering"),
+        ("last_value(v) AS n", "max_by(column, event_time)"),
+        ("first(v) AS n", "min_by(column, event_time)"),
         (
             "min_by(user_id, v, ts) AS n",
             "take the column and the ordering",

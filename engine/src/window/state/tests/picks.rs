@@ -10,9 +10,11 @@ use arrow::record_batch::RecordBatch;
 
 use crate::window::{AggregateFn, WindowKind, WindowSpec, WindowState};
 
-/// `(key, second, price, bidder, name)`: prices repeat, so rows tie on the ordering;
-/// some prices and names are null.
-fn rows() -> Vec<(&'static str, i64, Option<f64>, i64, Option<String>)> {
+/// `(key, second, price, bidder, name)`.
+type Row = (&'static str, i64, Option<f64>, i64, Option<String>);
+
+/// Prices repeat, so rows tie on the ordering; some prices and names are null.
+fn rows() -> Vec<Row> {
     (0..300_i64)
         .map(|i| {
             let key = ["a", "b"][(i % 2) as usize];
@@ -106,8 +108,9 @@ fn picked_values_are_those_of_the_greatest_and_least_ordering_across_panes_and_a
     assert_eq!(got.schema().field(4).data_type(), &DataType::Utf8);
 
     // Each window [s, s + 20) and key, from the rows alone.
-    let mut want: BTreeMap<(i64, &str), (Option<i64>, Option<String>, Option<String>)> =
-        BTreeMap::new();
+    // (window start, key) to (top bidder, cheapest name, last name).
+    type Picked = (Option<i64>, Option<String>, Option<String>);
+    let mut want: BTreeMap<(i64, &str), Picked> = BTreeMap::new();
     for start in (-10..100).step_by(10) {
         for key in ["a", "b"] {
             let inside: Vec<_> = all
