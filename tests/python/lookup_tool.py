@@ -25,6 +25,11 @@ customers read whole (Spark's stream-static join).
         numbered      id, number: the orders INNER JOIN customers ON customer = name AND
                       the customer's id > 2, WHERE the customer's id * 100 < the order's id
                       (a table column named like a stream column, read qualified)
+        big_tiers     id, tier: every order LEFT JOIN customers ON customer = name AND
+                      amount > 300 (a condition of ON on the stream alone: an order of 300
+                      or less gets a null, known customer or not)
+        unmatched_big id: the orders LEFT ANTI JOIN customers likewise (the orders of 300
+                      or less, and those of unknown customers)
         dead_letters  the late joined rows (id, epoch): an order of c3 twice
       Every table must hold exactly those rows.
 
@@ -65,7 +70,7 @@ def check(args) -> dict:
         tiers.setdefault(name, []).append(tier)
     marks = watermarks(epochs, 30 * SEC)
     enriched, strangers, windows, late = [], [], {}, []
-    rich_gold, big_orders, numbered = [], [], []
+    rich_gold, big_orders, numbered, big_tiers, unmatched_big = [], [], [], [], []
     for e, rows in enumerate(epochs):
         bound = marks[e][0]
         for o in rows:
@@ -75,6 +80,11 @@ def check(args) -> dict:
                               if n == o["customer"] and o["amount"] > 200 and c > o["amount"])
             numbered.extend((o["id"], i) for i, (n, _, _) in enumerate(CUSTOMERS)
                             if n == o["customer"] and i > 2 and i * 100 < o["id"])
+            big = o["amount"] is not None and o["amount"] > 300
+            matched = [t for n, t, _ in CUSTOMERS if big and n == o["customer"]]
+            big_tiers.extend((o["id"], t) for t in matched or [None])
+            if not matched:
+                unmatched_big.append((o["id"],))
             found = tiers.get(o["customer"], [])
             enriched.extend((o["id"], o["customer"], o["amount"], t) for t in found or [None])
             if not found:
@@ -96,6 +106,8 @@ def check(args) -> dict:
         "rich_gold": sorted(rich_gold, key=lambda r: tuple((x is None, x) for x in r)),
         "big_orders": sorted(big_orders),
         "numbered": sorted(numbered),
+        "big_tiers": sorted(big_tiers, key=lambda r: tuple((x is None, x) for x in r)),
+        "unmatched_big": sorted(unmatched_big),
     }
     queries = {
         "enriched": "SELECT id, customer, amount, tier FROM {t}",
@@ -106,6 +118,8 @@ def check(args) -> dict:
         "rich_gold": "SELECT id, credit FROM {t}",
         "big_orders": "SELECT id, tier FROM {t}",
         "numbered": "SELECT id, number FROM {t}",
+        "big_tiers": "SELECT id, tier FROM {t}",
+        "unmatched_big": "SELECT id FROM {t}",
     }
     con = connect()
     result, problems = {}, []
@@ -124,6 +138,8 @@ def check(args) -> dict:
     # null, and orders over 200 of a customer who matched with too little credit.
     known = {n for n, _, _ in CUSTOMERS}
     orders = {o["id"]: o for rows in epochs for o in rows}
+    if not any(t is None and orders[i]["customer"] in known for i, t in big_tiers):
+        problems.append("no known customer's order lost its match to the stream's condition")
     if not any(c is None and orders[i]["customer"] in known for i, c in rich_gold):
         problems.append("no known customer's order lost its match to the table's conditions")
     if not any(o["amount"] > 200 and o["customer"] in known and (o["id"], t) not in big_orders

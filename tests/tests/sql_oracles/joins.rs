@@ -181,7 +181,11 @@ fn a_stream_joined_with_lookup_tables_matches_its_oracle_and_survives_kills() ->
                ON k.name = o.customer AND o.amount > 200 AND k.credit > o.amount;\n\
              INSERT INTO numbered SELECT o.id, c.id AS number FROM orders AS o \
                JOIN customers AS c ON o.customer = c.name AND c.id > 2 \
-               WHERE c.id * 100 < o.id;\n",
+               WHERE c.id * 100 < o.id;\n\
+             INSERT INTO big_tiers SELECT o.id, c.tier FROM orders AS o \
+               LEFT JOIN customers AS c ON o.customer = c.name AND o.amount > 300;\n\
+             INSERT INTO unmatched_big SELECT o.id FROM orders AS o \
+               LEFT ANTI JOIN customers AS c ON o.customer = c.name AND o.amount > 300;\n",
             one_file_per_epoch(&dir.join("orders")),
             path = customers.display()
         ),

@@ -19,8 +19,12 @@
 //! conditions on the table's columns alone (`AND c.active`), which choose the table rows
 //! that join: a `LEFT` join gives nulls where only other rows match, a `LEFT ANTI` join
 //! keeps the row. In an `INNER` join, any other condition (on the stream's columns, or
-//! on both sides') filters the joined rows, as if in `WHERE`; in a `LEFT` or `LEFT ANTI`
-//! join it is refused. The table's other columns come after the stream's, named as in the table; a query reads them as
+//! on both sides') filters the joined rows, as if in `WHERE`. In a `LEFT` or `LEFT ANTI`
+//! join, conditions on the stream's columns alone (`AND o.amount > 100`) choose the stream
+//! rows that may match: the others match no table row (their keys are joined as nulls,
+//! from hidden columns), so a `LEFT` join keeps them with nulls and a `LEFT ANTI` join
+//! keeps them; a condition on both sides' columns is refused. The table's other columns
+//! come after the stream's, named as in the table; a query reads them as
 //! `c.tier` or `tier`. A table column named like a stream column is read qualified
 //! (`c.name`): it is added under another name (`c_name`), and selected keeps its own. The
 //! table's keys are read as the stream's (an `INNER` join's are equal; a `LEFT` join's
@@ -33,12 +37,12 @@ use datafusion::sql::sqlparser::ast::{
 use std::collections::BTreeMap;
 
 use sluice_engine::join::{JoinKind, JoinSpec, JoinStrategy};
-use sluice_engine::plan::PlanBuilder;
+use sluice_engine::plan::{OperatorKind, PlanBuilder};
 
 use super::{Side, conjuncts, side};
 use crate::sql::ddl::{Lookup, SourceTable};
 use crate::sql::error::SqlError;
-use crate::sql::query::unsupported;
+use crate::sql::query::{quoted, unsupported};
 
 /// The lookup table `from` joins, if its second table is one.
 pub(in crate::sql) fn table<'a>(
@@ -138,6 +142,7 @@ pub(in crate::sql) fn lower<'a>(
     let mut keys = Vec::new();
     let mut table_keys = Vec::new();
     let mut table_filter = Vec::new();
+    let mut stream_filter = Vec::new();
     for condition in conjuncts(on) {
         match names.condition(condition, kind)? {
             Condition::Key(stream_key, table_key) => {
@@ -145,6 +150,7 @@ pub(in crate::sql) fn lower<'a>(
                 table_keys.push(table_key);
             }
             Condition::Table(text) => table_filter.push(text),
+            Condition::Stream(text) => stream_filter.push(text),
             Condition::Rows(e) => {
                 select.selection = Some(match select.selection.take() {
                     Some(w) => Expr::BinaryOp {
@@ -175,15 +181,51 @@ pub(in crate::sql) fn lower<'a>(
         Some(Lookup::Follow) => (JoinStrategy::Keyed, true),
         _ => (JoinStrategy::Broadcast, false),
     };
+    // A stream row its ON's stream conditions do not hold for matches no table row: its
+    // keys are joined as nulls, from hidden columns dropped after the join.
+    let (mut plan, mut input) = (plan, stream_side.stream.clone());
+    let hidden_keys: Vec<String> = if stream_filter.is_empty() {
+        Vec::new()
+    } else {
+        let condition = all_of_sql(&stream_filter);
+        let columns: Vec<(String, String)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                (
+                    format!("__{table_alias}_key{i}"),
+                    format!("CASE WHEN {condition} THEN {} END", quoted(k)),
+                )
+            })
+            .collect();
+        let name = format!("{target}/{table_alias}-on");
+        plan = plan.operator(
+            &name,
+            &input,
+            OperatorKind::Project {
+                columns: columns.clone(),
+                keep_input: true,
+                drop: Vec::new(),
+                keep_coordinates: false,
+            },
+        );
+        input = name;
+        columns.into_iter().map(|(c, _)| c).collect()
+    };
+    let join_keys = if hidden_keys.is_empty() {
+        keys
+    } else {
+        hidden_keys.clone()
+    };
     let spec = JoinSpec {
         // The table is loaded (or followed) under its own name, once per job.
         name: table.name.clone(),
-        table_keys: if table_keys == keys {
+        table_keys: if table_keys == join_keys {
             Vec::new()
         } else {
             table_keys
         },
-        keys,
+        keys: join_keys,
         kind,
         columns: if kind == JoinKind::LeftAnti {
             Vec::new()
@@ -194,23 +236,44 @@ pub(in crate::sql) fn lower<'a>(
         follow,
         // `conjuncts` takes the parentheses off each condition.
         renamed,
-        table_filter: match table_filter.as_slice() {
-            [] => None,
-            [one] => Some(one.clone()),
-            all => Some(
-                all.iter()
-                    .map(|c| format!("({c})"))
-                    .collect::<Vec<_>>()
-                    .join(" AND "),
-            ),
-        },
+        table_filter: (!table_filter.is_empty()).then(|| all_of_sql(&table_filter)),
     };
     let name = format!("{target}/{table_alias}");
+    plan = plan.join(&name, &input, spec);
+    if hidden_keys.is_empty() {
+        return Ok(Lowered {
+            plan,
+            stream: name,
+            source: stream_side.table,
+        });
+    }
+    let dropped = format!("{target}/{table_alias}-joined");
     Ok(Lowered {
-        plan: plan.join(&name, &stream_side.stream, spec),
-        stream: name,
+        plan: plan.operator(
+            &dropped,
+            &name,
+            OperatorKind::Project {
+                columns: Vec::new(),
+                keep_input: true,
+                drop: hidden_keys,
+                keep_coordinates: false,
+            },
+        ),
+        stream: dropped,
         source: stream_side.table,
     })
+}
+
+/// SQL conditions, all of which must hold (`conjuncts` took each one's parentheses off).
+fn all_of_sql(conditions: &[String]) -> String {
+    match conditions {
+        [one] => one.clone(),
+        all => all
+            .iter()
+            .map(|c| format!("({c})"))
+            .collect::<Vec<_>>()
+            .join(" AND "),
+    }
 }
 
 /// What a condition of a lookup join's `ON` is.
@@ -221,6 +284,9 @@ enum Condition {
     Table(String),
     /// Any other condition of an `INNER` join, on the joined rows.
     Rows(Box<Expr>),
+    /// A condition on the stream's columns alone of a `LEFT` or `LEFT ANTI` join, as SQL
+    /// over them (unqualified): a row it does not hold for matches no table row.
+    Stream(String),
 }
 
 /// How a lookup join's names resolve.
@@ -297,10 +363,11 @@ impl Names<'_> {
         match (sides, kind) {
             ([false, true], _) => Ok(Condition::Table(unqualified.to_string())),
             (_, JoinKind::Inner) => Ok(Condition::Rows(Box::new(e.clone()))),
+            ([true, false], _) => Ok(Condition::Stream(unqualified.to_string())),
             _ => Err(unsupported(
                 &format!("`{e}` in the ON of a {kind:?} lookup join"),
-                "its ON holds key equalities (o.k = c.k) and conditions on the table's columns \
-                 alone; a condition on the stream's columns would keep the rows it fails with \
+                "its ON holds key equalities (o.k = c.k) and conditions on one side's columns; \
+                 a condition on both sides' would keep the rows no table row passes with \
                  nulls, which is not supported: select a CASE of it instead",
             )),
         }

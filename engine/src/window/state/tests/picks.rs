@@ -25,10 +25,7 @@ fn rows() -> Vec<Row> {
         .collect()
 }
 
-fn batch(
-    schema: &Arc<Schema>,
-    rows: &[(&str, i64, Option<f64>, i64, Option<String>)],
-) -> RecordBatch {
+fn batch(schema: &Arc<Schema>, rows: &[Row]) -> RecordBatch {
     RecordBatch::try_new(
         Arc::clone(schema),
         vec![
