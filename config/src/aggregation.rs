@@ -121,7 +121,7 @@ pub struct AggregateConfig {
     pub name: String,
     /// `count`, `sum`, `avg`, `min`, `max`, `stddev`, `stddev_pop`, `variance`
     /// (`var_samp`), `var_pop`, `approx_count_distinct`, `count_distinct` (exact),
-    /// `sum_distinct`, `avg_distinct`, `collect_set`, `percentile_approx(0.95)`,
+    /// `sum_distinct`, `avg_distinct`, `collect_set`, `collect_list`, `percentile_approx(0.95)`,
     /// `max_by` or `min_by`.
     #[serde(rename = "fn")]
     pub function: String,

@@ -231,6 +231,7 @@ fn window_spec(gold: &GoldConfig) -> std::result::Result<WindowSpec, String> {
                 "sum_distinct" => AggregateFn::SumDistinct,
                 "avg_distinct" => AggregateFn::AvgDistinct,
                 "collect_set" => AggregateFn::CollectSet,
+                "collect_list" => AggregateFn::CollectList,
                 "max_by" => AggregateFn::MaxBy,
                 "min_by" => AggregateFn::MinBy,
                 other => match a.percentile() {

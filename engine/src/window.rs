@@ -21,6 +21,7 @@ mod assignment;
 mod best;
 mod collected;
 mod input;
+mod listed;
 mod operator;
 mod output;
 mod pane;
@@ -124,6 +125,10 @@ pub enum AggregateFn {
     /// The distinct non-null values as an array of the column's type, in ascending order
     /// (Spark's `collect_set(c)`, `array_agg(DISTINCT c)`), from their set.
     CollectSet,
+    /// Every non-null value as an array of the column's type, in the order of the rows'
+    /// event times, values of one time by their text (Spark's `collect_list(c)`,
+    /// `array_agg(c)`; windows only).
+    CollectList,
     /// The `per_million / 10^6` quantile of the non-null values, estimated by a sketch
     /// within 1 % of the value ([`Quantiles`]; Spark's `percentile_approx`).
     ApproxPercentile {

@@ -20,7 +20,9 @@ behind, and two rows ten minutes ahead).
                       (among rows tied on the price, the greatest id's text for max_by,
                       the least for min_by: the documented tie rule, not the arrival order)
         session_distinct  kind, window_start, window_end, n, prices, dec_mean, price_set,
-                      last_price (max_by(price, ts), ties to the greatest price's text):
+                      last_price (max_by(price, ts), ties to the greatest price's text),
+                      price_list (collect_list(price): every price by event time, ties
+                      by the price's text):
                       sessions of a 40-second gap per kind (dec_mean: avg(DISTINCT
                       CAST(price AS DECIMAL(10, 2))), a DECIMAL(14, 6) rounded half up;
                       price_set: collect_set(price), the sorted distinct prices), simulated
@@ -98,7 +100,8 @@ def check(args) -> dict:
         "session_distinct": sorted(
             (kind, s, e, len(rs), len({r["price"] for r in rs}),
              decimal_mean({r["price"] for r in rs}), sorted({r["price"] for r in rs}),
-             max(rs, key=lambda r: (r["t"], str(r["price"])))["price"])
+             max(rs, key=lambda r: (r["t"], str(r["price"])))["price"],
+             [r["price"] for r in sorted(rs, key=lambda r: (r["t"], str(r["price"])))])
             for kind, s, e, rs in closed),
         "busy": sorted((kind, s, len(rs)) for (s, kind), rs in groups.items() if len(rs) > 5),
         "kind_totals": sorted(
@@ -114,7 +117,7 @@ def check(args) -> dict:
         "hop_distinct": "epoch_us(window_start), kind, n, prices, residues, price_sum, "
                         "half_mean, top_id, low_id",
         "session_distinct": "kind, epoch_us(window_start), epoch_us(window_end), n, prices, "
-                            "dec_mean, price_set, last_price",
+                            "dec_mean, price_set, last_price, price_list",
         "busy": "kind, epoch_us(window_start), n",
         "kind_totals": "kind, total, windows",
         "latest_price": "price, id, kind, epoch_us(ts)",

@@ -245,6 +245,7 @@ impl JobConfig {
                     "sum_distinct",
                     "avg_distinct",
                     "collect_set",
+                    "collect_list",
                     "max_by",
                     "min_by",
                 ];

@@ -3,6 +3,7 @@
 use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::listed::ValueList;
 use super::quantiles::Quantiles;
 
 /// Running moments of one aggregated column: enough for count, sum, avg, min, max and
@@ -339,6 +340,8 @@ pub enum Kept {
     WideDecimal,
     /// The set of distinct values, as text (and a count).
     Set,
+    /// Every value with its event time, as text (and a count).
+    List,
 }
 
 /// What an aggregate keeps beside its moments.
@@ -355,6 +358,8 @@ pub enum Extra {
     Wide(Box<WideDecimal>),
     /// The distinct values (`count(DISTINCT c)`).
     Set(Box<DistinctValues>),
+    /// Every value with its event time (`collect_list`).
+    List(Box<ValueList>),
 }
 
 /// The distinct values of a window's column, as text, in byte order: an exact
@@ -516,6 +521,7 @@ impl Extra {
             Self::Sketch(h) => h.add(v.as_bytes()),
             Self::Range(r) => r.add(v),
             Self::Set(s) => s.add(v),
+            Self::List(l) => l.add(v),
             Self::Quantiles(_) | Self::Wide(_) => {}
         }
     }
@@ -531,6 +537,7 @@ impl Extra {
             (Self::Quantiles(a), Self::Quantiles(b)) => a.merge(b),
             (Self::Wide(a), Self::Wide(b)) => a.merge(b),
             (Self::Set(a), Self::Set(b)) => a.merge(b),
+            (Self::List(a), Self::List(b)) => a.merge(b),
             _ => {}
         }
     }
@@ -567,6 +574,14 @@ impl Extra {
         }
     }
 
+    /// The values with their event times, if this is a list of them.
+    pub fn list(&self) -> Option<&ValueList> {
+        match self {
+            Self::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
     /// The wide decimals' sum and range, if this is one.
     pub fn wide(&self) -> Option<&WideDecimal> {
         match self {
@@ -584,6 +599,7 @@ impl Extra {
             Self::Quantiles(q) => Some(q.to_bytes()),
             Self::Wide(w) => Some(w.to_bytes()),
             Self::Set(s) => Some(s.to_bytes()),
+            Self::List(l) => Some(l.to_bytes()),
             Self::Range(_) => None,
         }
     }
@@ -627,6 +643,7 @@ impl Accumulator {
                     Kept::Quantiles => Some(Extra::Quantiles(Box::default())),
                     Kept::WideDecimal => Some(Extra::Wide(Box::default())),
                     Kept::Set => Some(Extra::Set(Box::default())),
+                    Kept::List => Some(Extra::List(Box::default())),
                     _ => None,
                 })
                 .collect(),

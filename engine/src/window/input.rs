@@ -64,6 +64,9 @@ pub(crate) enum Reading {
     /// Values as text, for the set of their distinct values, read back as an array of
     /// the column's type (`collect_set`).
     ValueSet,
+    /// Values with their event times as text, for the list of them (`collect_list`),
+    /// read back as an array of the column's type in event-time order.
+    ValueList,
     /// Numbers as text, for the set of their distinct values, which a sum or an average
     /// of them (`sum(DISTINCT c)`) reads back as numbers of that kind.
     NumberSet(SetOf),
@@ -143,7 +146,8 @@ impl Reading {
             AggregateFn::ApproxCountDistinct => Self::Distinct,
             AggregateFn::CountDistinct => Self::Set,
             AggregateFn::CollectSet if super::collected::can_collect(data_type) => Self::ValueSet,
-            AggregateFn::CollectSet => {
+            AggregateFn::CollectList if super::collected::can_collect(data_type) => Self::ValueList,
+            AggregateFn::CollectSet | AggregateFn::CollectList => {
                 return Err(refuse(
                     "values of a type text reads back (numbers, text, dates, \
                                    timestamps, booleans)",
@@ -218,7 +222,7 @@ impl Reading {
     /// The type and nullability of the aggregate's result, over a column of `input`.
     pub(crate) fn output(self, function: AggregateFn, input: Option<&DataType>) -> Field {
         let (data_type, nullable) = match (self, function) {
-            (Self::ValueSet, _) => (
+            (Self::ValueSet | Self::ValueList, _) => (
                 DataType::List(Arc::new(Field::new(
                     "item",
                     input.cloned().unwrap_or(DataType::Utf8),
@@ -267,6 +271,7 @@ impl Reading {
             | Self::Distinct
             | Self::Set
             | Self::ValueSet
+            | Self::ValueList
             | Self::NumberSet(_)
             | Self::Text
             | Self::Pick(_) => None,
@@ -339,6 +344,7 @@ impl Reading {
         match self {
             Self::Distinct => Kept::Sketch,
             Self::Set | Self::ValueSet | Self::NumberSet(_) => Kept::Set,
+            Self::ValueList => Kept::List,
             Self::Text | Self::Pick(_) => Kept::Range,
             Self::Distribution { .. } => Kept::Quantiles,
             Self::Decimal(p, _) if p > EXACT_DECIMAL_DIGITS => Kept::WideDecimal,

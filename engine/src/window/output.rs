@@ -96,6 +96,12 @@ fn aggregate_column(
                 .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::set));
             super::collected::arrays(&agg.name, sets, out)?
         }
+        AggregateFn::CollectList => {
+            let lists = emitted
+                .iter()
+                .map(|(_, s)| s.acc.extras[a].as_ref().and_then(Extra::list));
+            super::listed::arrays(&agg.name, lists, out)?
+        }
         AggregateFn::SumDistinct | AggregateFn::AvgDistinct => {
             let Reading::NumberSet(of) = *reading else {
                 return Err(EngineError::InvalidPlan(format!(

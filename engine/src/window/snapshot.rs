@@ -14,6 +14,7 @@ use arrow::record_batch::RecordBatch;
 use super::accumulator::{
     Accumulator, DistinctValues, Extra, Hll, Kept, Moments, TextRange, WideDecimal,
 };
+use super::listed::ValueList;
 use super::quantiles::Quantiles;
 use super::state::{Slot, WindowState};
 use crate::error::{EngineError, Result};
@@ -252,6 +253,9 @@ impl WindowState {
                         }
                         Kept::Set => {
                             Extra::Set(Box::new(DistinctValues::from_bytes(bytes).ok_or_else(bad)?))
+                        }
+                        Kept::List => {
+                            Extra::List(Box::new(ValueList::from_bytes(bytes).ok_or_else(bad)?))
                         }
                         _ => Extra::Sketch(Hll::from_registers(bytes).ok_or_else(bad)?),
                     });

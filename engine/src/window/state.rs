@@ -168,6 +168,14 @@ impl WindowState {
                     agg.name
                 )));
             }
+            if global && reading == Reading::ValueList {
+                return Err(EngineError::InvalidPlan(format!(
+                    "aggregate `{}`: collect_list orders a window's values by their event \
+                     times, and an aggregate without a window has none; collect_set keeps \
+                     the distinct values, max_by(c, ts) the latest",
+                    agg.name
+                )));
+            }
             agg_orders.push(order);
             agg_inputs.push(input);
             readings.push(reading);
@@ -272,6 +280,10 @@ impl WindowState {
                 (Some(c), Reading::Pick(ordering), Some(o)) => {
                     Some(super::best::picks(*ordering, batch.column(*o), c)?)
                 }
+                (Some(c), Reading::ValueList, _) => match self.time_index {
+                    Some(t) => Some(super::listed::texts(batch.column(t), c)?),
+                    None => None,
+                },
                 (Some(c), ..) => reading.texts(c)?,
                 (None, ..) => None,
             });

@@ -90,7 +90,8 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
 /// Exact `count(DISTINCT ...)`, `sum(DISTINCT ...)` and `avg(DISTINCT ...)` per window,
 /// as Flink computes them (Spark refuses distinct aggregates on streams), and Spark's
 /// `max_by` and `min_by` (the ids of the dearest and cheapest rows, the price of a
-/// session's last row; prices tie often): over HOP
+/// session's last row; prices tie often) and `collect_list` (a session's prices in
+/// event-time order): over HOP
 /// windows of 3 minutes every minute (a column, and expressions of it, integers and
 /// doubles), and over sessions (the mean of distinct decimals), of events whose prices
 /// repeat; and a filter over the HOP windows' counts in a subquery, and an aggregate
@@ -119,7 +120,8 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
              INSERT INTO session_distinct SELECT kind, window_start, window_end, \
                count(*) AS n, count(DISTINCT price) AS prices, \
                avg(DISTINCT CAST(price AS DECIMAL(10, 2))) AS dec_mean, \
-               collect_set(price) AS price_set, max_by(price, ts) AS last_price \
+               collect_set(price) AS price_set, max_by(price, ts) AS last_price, \
+               collect_list(price) AS price_list \
              FROM events GROUP BY session_window(ts, '40 seconds'), kind;\n\
              INSERT INTO busy SELECT kind, window_start, n FROM (SELECT window_start, kind, \
                count(*) AS n FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), \

@@ -427,14 +427,7 @@ fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, SqlError> {
         "array_agg" if is_distinct(e) => AggregateFn::CollectSet,
         "max_by" | "arg_max" => AggregateFn::MaxBy,
         "min_by" | "arg_min" => AggregateFn::MinBy,
-        "collect_list" | "array_agg" => {
-            return Err(unsupported(
-                &format!("`{e}`"),
-                "a list of every value in its order of arrival, which differs from run to run \
-                 (as in Spark); collect_set(column) or array_agg(DISTINCT column) gives each \
-                 window's distinct values, sorted",
-            ));
-        }
+        "collect_list" | "array_agg" => AggregateFn::CollectList,
         "first_value" | "first" | "last_value" | "last" => {
             let (which, instead) = if function.starts_with("first") {
                 ("first", "min_by(column, event_time)")
@@ -467,7 +460,7 @@ fn aggregate_fn(function: &str, e: &Expr) -> Result<AggregateFn, SqlError> {
                 &format!("`{e}`"),
                 "not an aggregate that merges incrementally here; count, sum, avg, min, max, \
                  stddev, stddev_pop, variance, var_samp, var_pop, approx_count_distinct, \
-                 percentile_approx, collect_set, max_by and min_by are",
+                 percentile_approx, collect_set, collect_list, max_by and min_by are",
             ));
         }
     })

@@ -1,5 +1,5 @@
-//! `max_by` and `min_by` over sliding windows in panes, through a snapshot taken mid-way,
-//! against a naive reading of each window's rows.
+//! `max_by`, `min_by` and `collect_list` over sliding windows in panes, through a
+//! snapshot taken mid-way, against a naive reading of each window's rows.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -161,4 +161,93 @@ fn picked_values_are_those_of_the_greatest_and_least_ordering_across_panes_and_a
     // Ties decided by the value's text: a window's greatest price held by bidders 8 and 31
     // gives 8.
     assert_eq!(seen[&(60, "a")].0, Some(8));
+}
+
+#[test]
+fn collected_lists_hold_every_value_in_event_time_order_across_panes_and_a_snapshot() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new("price", DataType::Float64, true),
+        Field::new("bidder", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let spec = WindowSpec::new(
+        "w",
+        WindowKind::Sliding {
+            size: std::time::Duration::from_secs(20),
+            slide: std::time::Duration::from_secs(10),
+        },
+        "ts",
+    )
+    .with_keys(["k"])
+    .with_aggregate("names", AggregateFn::CollectList, Some("name"))
+    .with_aggregate("prices", AggregateFn::CollectList, Some("price"));
+    let all = rows();
+    let (first, second) = all.split_at(130);
+    let mut state = WindowState::new(spec.clone(), &schema).unwrap();
+    state.begin_epoch();
+    state.absorb(&batch(&schema, first)).unwrap();
+    assert!(state.finish_epoch(None, false).unwrap().results.is_none());
+    let bytes = state.snapshot(4).unwrap();
+    let mut restored = WindowState::new(spec, &schema).unwrap();
+    restored
+        .restore(&[bytes::Bytes::from(bytes.clone())], 0..4)
+        .unwrap();
+    assert_eq!(restored.snapshot(4).unwrap(), bytes);
+    restored.begin_epoch();
+    restored.absorb(&batch(&schema, second)).unwrap();
+    let got = restored.finish_epoch(None, true).unwrap().results.unwrap();
+
+    // Each window's non-null values by event time, ties by the value's text.
+    type Lists = (Vec<String>, Vec<String>);
+    let mut want: BTreeMap<(i64, &str), Lists> = BTreeMap::new();
+    for start in (-10..100).step_by(10) {
+        for key in ["a", "b"] {
+            let inside: Vec<&Row> = all
+                .iter()
+                .filter(|r| r.0 == key && r.1 >= start && r.1 < start + 20)
+                .collect();
+            if inside.is_empty() {
+                continue;
+            }
+            let ordered = |values: Vec<(i64, String)>| {
+                let mut values = values;
+                values.sort();
+                values.into_iter().map(|(_, v)| v).collect::<Vec<_>>()
+            };
+            let names = inside
+                .iter()
+                .filter_map(|r| r.4.clone().map(|n| (r.1, n)))
+                .collect();
+            let prices = inside
+                .iter()
+                .filter_map(|r| r.2.map(|p| (r.1, p.to_string())))
+                .collect();
+            want.insert((start, key), (ordered(names), ordered(prices)));
+        }
+    }
+    let starts = got.column(0).as_primitive::<TimestampMicrosecondType>();
+    let keys = got.column(2).as_string::<i32>();
+    let texts = |c: usize, i: usize| -> Vec<String> {
+        let list = got.column(c).as_list::<i32>().value(i);
+        let list = arrow::compute::cast(&list, &DataType::Utf8).unwrap();
+        list.as_string::<i32>()
+            .iter()
+            .map(|v| v.unwrap().to_owned())
+            .collect()
+    };
+    let mut seen = BTreeMap::new();
+    for i in 0..got.num_rows() {
+        seen.insert(
+            (starts.value(i) / 1_000_000, keys.value(i)),
+            (texts(3, i), texts(4, i)),
+        );
+    }
+    assert_eq!(seen, want);
+    assert!(seen.values().any(|(names, _)| names.len() > 5));
 }
