@@ -396,30 +396,48 @@ impl DistinctValues {
         i64::try_from(self.values.len()).unwrap_or(i64::MAX)
     }
 
-    /// Its bytes, for snapshots: each value's length (4 bytes, little-endian), then its
-    /// UTF-8 bytes, in order.
+    /// Its bytes, for snapshots ([`text_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.values.iter().map(|v| v.len() + 4).sum());
-        for v in &self.values {
-            let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(v.as_bytes());
-        }
-        out
+        text_bytes(self.values.iter().map(AsRef::as_ref))
     }
 
     /// The value of [`to_bytes`](Self::to_bytes)' bytes; `None` when they are not one.
-    pub fn from_bytes(mut bytes: &[u8]) -> Option<Self> {
-        let mut values = std::collections::BTreeSet::new();
-        while !bytes.is_empty() {
-            let (len, rest) = bytes.split_first_chunk::<4>()?;
-            let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
-            let value = rest.get(..len)?;
-            values.insert(std::str::from_utf8(value).ok()?.into());
-            bytes = &rest[len..];
-        }
-        Some(Self { values })
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Some(Self {
+            values: texts_of_bytes(bytes)?.collect::<Option<_>>()?,
+        })
     }
+}
+
+/// The bytes of `texts`, for snapshots: each text's length (4 bytes, little-endian), then
+/// its UTF-8 bytes, in order.
+pub(super) fn text_bytes<'a>(texts: impl Iterator<Item = &'a str> + Clone) -> Vec<u8> {
+    let mut out = Vec::with_capacity(texts.clone().map(|v| v.len() + 4).sum());
+    for v in texts {
+        let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(v.as_bytes());
+    }
+    out
+}
+
+/// The texts of [`text_bytes`]' bytes, each `None` where it is not UTF-8; `None` when the
+/// lengths do not add up.
+pub(super) fn texts_of_bytes(
+    mut bytes: &[u8],
+) -> Option<impl Iterator<Item = Option<Box<str>>> + use<'_>> {
+    let mut parts = Vec::new();
+    while !bytes.is_empty() {
+        let (len, rest) = bytes.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        parts.push(rest.get(..len)?);
+        bytes = &rest[len..];
+    }
+    Some(
+        parts
+            .into_iter()
+            .map(|p| std::str::from_utf8(p).ok().map(Into::into)),
+    )
 }
 
 /// The unscaled sum, least and greatest of decimals of more than 18 digits: their sum

@@ -39,30 +39,45 @@ pub(super) fn arrays<'a>(
     sets: impl Iterator<Item = Option<&'a DistinctValues>>,
     out: &DataType,
 ) -> Result<ArrayRef> {
-    let DataType::List(item) = out else {
-        return Err(EngineError::InvalidPlan(format!(
-            "aggregate `{name}`: collect_set typed {out}, not an array"
-        )));
-    };
     let strict = CastOptions {
         safe: false,
         ..CastOptions::default()
     };
-    let mut offsets = vec![0i32];
-    let mut parts: Vec<ArrayRef> = Vec::new();
-    for set in sets {
+    lists(name, out, sets, |set, item| {
         let values: Vec<&str> = set.into_iter().flat_map(|s| s.values()).collect();
         let texts = StringArray::from_iter_values(values);
-        let typed = cast_with_options(&texts, item.data_type(), &strict).map_err(|e| {
+        let typed = cast_with_options(&texts, item, &strict).map_err(|e| {
             EngineError::Snapshot(format!(
-                "aggregate `{name}`: a distinct value does not read back as {}: {e}",
-                item.data_type()
+                "aggregate `{name}`: a distinct value does not read back as {item}: {e}"
             ))
         })?;
-        let sorted = sort(&typed, None)?;
-        let end = offsets.last().copied().unwrap_or(0) + i32::try_from(sorted.len()).unwrap_or(0);
+        Ok(sort(&typed, None)?)
+    })
+}
+
+/// One array of `out`'s item type per window, each made by `each` of the window's
+/// state (`None` where it has none) and the item type.
+///
+/// # Errors
+/// When `out` is no array type, or `each` fails.
+pub(super) fn lists<S>(
+    name: &str,
+    out: &DataType,
+    states: impl Iterator<Item = Option<S>>,
+    mut each: impl FnMut(Option<S>, &DataType) -> Result<ArrayRef>,
+) -> Result<ArrayRef> {
+    let DataType::List(item) = out else {
+        return Err(EngineError::InvalidPlan(format!(
+            "aggregate `{name}`: typed {out}, not an array"
+        )));
+    };
+    let mut offsets = vec![0i32];
+    let mut parts: Vec<ArrayRef> = Vec::new();
+    for state in states {
+        let values = each(state, item.data_type())?;
+        let end = offsets.last().copied().unwrap_or(0) + i32::try_from(values.len()).unwrap_or(0);
         offsets.push(end);
-        parts.push(sorted);
+        parts.push(values);
     }
     let values = if parts.is_empty() {
         new_empty_array(item.data_type())

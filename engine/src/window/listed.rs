@@ -10,15 +10,11 @@
 //! once, when the window is emitted. The state grows with the window's rows, as Flink's
 //! `ARRAY_AGG` does.
 
-use std::sync::Arc;
-
-use arrow::array::{Array, ArrayRef, ListArray, StringArray, new_empty_array};
-use arrow::buffer::OffsetBuffer;
-use arrow::compute::concat;
+use arrow::array::{Array, ArrayRef, StringArray};
 use arrow::datatypes::DataType;
 
 use super::best::{self, Ordering};
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 
 /// A window's values with their event times, as [`texts`] encodes them, unsorted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -48,29 +44,16 @@ impl ValueList {
         self.values.is_empty()
     }
 
-    /// Its bytes, for snapshots: each value's length (4 bytes, little-endian), then its
-    /// UTF-8 bytes, in order.
+    /// Its bytes, for snapshots ([`super::accumulator::text_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.values.iter().map(|v| v.len() + 4).sum());
-        for v in &self.values {
-            let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(v.as_bytes());
-        }
-        out
+        super::accumulator::text_bytes(self.values.iter().map(AsRef::as_ref))
     }
 
     /// The value of [`to_bytes`](Self::to_bytes)' bytes; `None` when they are not one.
-    pub fn from_bytes(mut bytes: &[u8]) -> Option<Self> {
-        let mut values = Vec::new();
-        while !bytes.is_empty() {
-            let (len, rest) = bytes.split_first_chunk::<4>()?;
-            let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
-            let value = rest.get(..len)?;
-            values.push(std::str::from_utf8(value).ok()?.into());
-            bytes = &rest[len..];
-        }
-        Some(Self { values })
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Some(Self {
+            values: super::accumulator::texts_of_bytes(bytes)?.collect::<Option<_>>()?,
+        })
     }
 }
 
@@ -96,44 +79,24 @@ pub(super) fn arrays<'a>(
     lists: impl Iterator<Item = Option<&'a ValueList>>,
     out: &DataType,
 ) -> Result<ArrayRef> {
-    let DataType::List(item) = out else {
-        return Err(EngineError::InvalidPlan(format!(
-            "aggregate `{name}`: collect_list typed {out}, not an array"
-        )));
-    };
-    let mut offsets = vec![0i32];
-    let mut parts: Vec<ArrayRef> = Vec::new();
-    for list in lists {
+    super::collected::lists(name, out, lists, |list, item| {
         let mut sorted: Vec<&str> = list
             .map(|l| l.values.iter().map(AsRef::as_ref).collect())
             .unwrap_or_default();
         sorted.sort_unstable();
-        let values = best::values(
+        best::values(
             name,
             Ordering::Integer,
             sorted.iter().map(|v| Some(*v)),
-            item.data_type(),
-        )?;
-        let end = offsets.last().copied().unwrap_or(0) + i32::try_from(values.len()).unwrap_or(0);
-        offsets.push(end);
-        parts.push(values);
-    }
-    let values = if parts.is_empty() {
-        new_empty_array(item.data_type())
-    } else {
-        let parts: Vec<&dyn Array> = parts.iter().map(AsRef::as_ref).collect();
-        concat(&parts)?
-    };
-    Ok(Arc::new(ListArray::try_new(
-        Arc::clone(item),
-        OffsetBuffer::new(offsets.into()),
-        values,
-        None,
-    )?))
+            item,
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use arrow::array::{AsArray, Int64Array, TimestampMicrosecondArray};
     use arrow::datatypes::{Field, Int64Type};
 

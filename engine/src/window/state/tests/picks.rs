@@ -60,9 +60,8 @@ fn naive<V: Ord + Clone>(rows: &[(f64, Option<V>)], max: bool) -> Option<Option<
     best.map(|(_, v)| v)
 }
 
-#[test]
-fn picked_values_are_those_of_the_greatest_and_least_ordering_across_panes_and_a_snapshot() {
-    let schema = Arc::new(Schema::new(vec![
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
         Field::new("k", DataType::Utf8, false),
         Field::new(
             "ts",
@@ -72,8 +71,12 @@ fn picked_values_are_those_of_the_greatest_and_least_ordering_across_panes_and_a
         Field::new("price", DataType::Float64, true),
         Field::new("bidder", DataType::Int64, false),
         Field::new("name", DataType::Utf8, true),
-    ]));
-    let spec = WindowSpec::new(
+    ]))
+}
+
+/// Windows of 20 seconds every 10, by `k`, in panes.
+fn sliding() -> WindowSpec {
+    WindowSpec::new(
         "w",
         WindowKind::Sliding {
             size: std::time::Duration::from_secs(20),
@@ -82,11 +85,13 @@ fn picked_values_are_those_of_the_greatest_and_least_ordering_across_panes_and_a
         "ts",
     )
     .with_keys(["k"])
-    .with_pick("top_bidder", AggregateFn::MaxBy, "bidder", "price")
-    .with_pick("low_name", AggregateFn::MinBy, "name", "price")
-    .with_pick("last_name", AggregateFn::MaxBy, "name", "ts");
-    let all = rows();
-    let (first, second) = all.split_at(170);
+}
+
+/// Every window of `spec` over `rows`: the first `split` in one epoch, which closes none,
+/// then a snapshot restored into a new state, which takes the rest and closes them all.
+fn through_a_snapshot(spec: WindowSpec, rows: &[Row], split: usize) -> RecordBatch {
+    let schema = schema();
+    let (first, second) = rows.split_at(split);
     let mut state = WindowState::new(spec.clone(), &schema).unwrap();
     state.begin_epoch();
     state.absorb(&batch(&schema, first)).unwrap();
@@ -100,7 +105,17 @@ fn picked_values_are_those_of_the_greatest_and_least_ordering_across_panes_and_a
     assert_eq!(restored.snapshot(4).unwrap(), bytes);
     restored.begin_epoch();
     restored.absorb(&batch(&schema, second)).unwrap();
-    let got = restored.finish_epoch(None, true).unwrap().results.unwrap();
+    restored.finish_epoch(None, true).unwrap().results.unwrap()
+}
+
+#[test]
+fn picked_values_are_those_of_the_greatest_and_least_ordering_across_panes_and_a_snapshot() {
+    let spec = sliding()
+        .with_pick("top_bidder", AggregateFn::MaxBy, "bidder", "price")
+        .with_pick("low_name", AggregateFn::MinBy, "name", "price")
+        .with_pick("last_name", AggregateFn::MaxBy, "name", "ts");
+    let all = rows();
+    let got = through_a_snapshot(spec, &all, 170);
     assert_eq!(got.schema().field(3).data_type(), &DataType::Int64);
     assert_eq!(got.schema().field(4).data_type(), &DataType::Utf8);
 
@@ -165,43 +180,11 @@ fn picked_values_are_those_of_the_greatest_and_least_ordering_across_panes_and_a
 
 #[test]
 fn collected_lists_hold_every_value_in_event_time_order_across_panes_and_a_snapshot() {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
-        ),
-        Field::new("price", DataType::Float64, true),
-        Field::new("bidder", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, true),
-    ]));
-    let spec = WindowSpec::new(
-        "w",
-        WindowKind::Sliding {
-            size: std::time::Duration::from_secs(20),
-            slide: std::time::Duration::from_secs(10),
-        },
-        "ts",
-    )
-    .with_keys(["k"])
-    .with_aggregate("names", AggregateFn::CollectList, Some("name"))
-    .with_aggregate("prices", AggregateFn::CollectList, Some("price"));
+    let spec = sliding()
+        .with_aggregate("names", AggregateFn::CollectList, Some("name"))
+        .with_aggregate("prices", AggregateFn::CollectList, Some("price"));
     let all = rows();
-    let (first, second) = all.split_at(130);
-    let mut state = WindowState::new(spec.clone(), &schema).unwrap();
-    state.begin_epoch();
-    state.absorb(&batch(&schema, first)).unwrap();
-    assert!(state.finish_epoch(None, false).unwrap().results.is_none());
-    let bytes = state.snapshot(4).unwrap();
-    let mut restored = WindowState::new(spec, &schema).unwrap();
-    restored
-        .restore(&[bytes::Bytes::from(bytes.clone())], 0..4)
-        .unwrap();
-    assert_eq!(restored.snapshot(4).unwrap(), bytes);
-    restored.begin_epoch();
-    restored.absorb(&batch(&schema, second)).unwrap();
-    let got = restored.finish_epoch(None, true).unwrap().results.unwrap();
+    let got = through_a_snapshot(spec, &all, 130);
 
     // Each window's non-null values by event time, ties by the value's text.
     type Lists = (Vec<String>, Vec<String>);
