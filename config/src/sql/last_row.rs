@@ -65,7 +65,12 @@ pub(super) fn rewrite(
         return Err(refused("a subquery with a join"));
     }
     let source = source_table(name, sources)?;
-    let (numbering, row_number, columns) = inner_columns(&inner, source)?;
+    let Inner {
+        numbering,
+        row_number,
+        numbered_at,
+        columns,
+    } = inner_columns(&inner, source)?;
     if sink.mode != OutputMode::Update {
         return Err(unsupported(
             &format!(
@@ -88,7 +93,32 @@ pub(super) fn rewrite(
         ));
     }
     let latest = latest_row(&columns, &numbering)?;
-    let items = outer_items(select, &columns, &numbering, &row_number, &latest)?;
+    let names = Names {
+        columns: &columns,
+        numbering: &numbering,
+        row_number: &row_number,
+        numbered_at,
+    };
+    let items = outer_items(select, &names, &latest)?;
+    let selected = |key: &String| {
+        items.iter().any(|item| match item {
+            SelectItem::UnnamedExpr(e) => column_name(e) == *key,
+            SelectItem::ExprWithAlias { expr, alias } => {
+                alias.value == *key && matches!(expr, Expr::Identifier(id) if id.value == *key)
+            }
+            _ => false,
+        })
+    };
+    let missing: Vec<&String> = numbering.keys.iter().filter(|k| !selected(k)).collect();
+    if !missing.is_empty() {
+        return Err(unsupported(
+            &format!("keeping each key's last row without selecting the keys {missing:?}"),
+            &format!(
+                "`{}` is MERGEd by the PARTITION BY keys: select them, under their names",
+                sink.name
+            ),
+        ));
+    }
     select.projection = items;
     select.from = inner.from.clone();
     select.selection = inner.selection.take();
@@ -161,11 +191,19 @@ struct Column {
     sql: String,
 }
 
-/// The subquery's numbering, the row number's name, and its other columns in order.
-fn inner_columns(
-    inner: &Select,
-    source: &SourceTable,
-) -> Result<(Numbering, String, Vec<Column>), SqlError> {
+/// What a last-row subquery selects.
+struct Inner {
+    numbering: Numbering,
+    /// The row number's name.
+    row_number: String,
+    /// How many of `columns` come before the row number.
+    numbered_at: usize,
+    /// Its other columns, in order.
+    columns: Vec<Column>,
+}
+
+/// What `inner` selects, over `source`'s rows.
+fn inner_columns(inner: &Select, source: &SourceTable) -> Result<Inner, SqlError> {
     if !matches!(&inner.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
         || inner.having.is_some()
     {
@@ -179,7 +217,11 @@ fn inner_columns(
                 if numbering.is_some() {
                     return Err(unsupported("two ROW_NUMBER() columns", "number rows once"));
                 }
-                numbering = Some((numbered_by(expr, source)?, alias.value.clone()));
+                numbering = Some((
+                    numbered_by(expr, source)?,
+                    alias.value.clone(),
+                    columns.len(),
+                ));
             }
             SelectItem::UnnamedExpr(expr) if row_number_call(expr) => {
                 return Err(SqlError::Invalid(format!(
@@ -215,7 +257,7 @@ fn inner_columns(
             }
         }
     }
-    let Some((numbering, row_number)) = numbering else {
+    let Some((numbering, row_number, numbered_at)) = numbering else {
         return Err(refused("a subquery without a named ROW_NUMBER()"));
     };
     for column in &columns {
@@ -230,7 +272,12 @@ fn inner_columns(
             ));
         }
     }
-    Ok((numbering, row_number, columns))
+    Ok(Inner {
+        numbering,
+        row_number,
+        numbered_at,
+        columns,
+    })
 }
 
 /// The aggregate keeping each key's latest row: `max_by(named_struct(...), ts)` of the
@@ -258,19 +305,27 @@ fn latest_row(columns: &[Column], numbering: &Numbering) -> Result<String, SqlEr
 /// subquery is its field of the latest row, the row number is 1.
 fn outer_items(
     select: &Select,
-    columns: &[Column],
-    numbering: &Numbering,
-    row_number: &str,
+    names: &Names<'_>,
     latest: &str,
 ) -> Result<Vec<SelectItem>, SqlError> {
+    let Names {
+        columns,
+        numbering,
+        row_number,
+        numbered_at,
+    } = *names;
     let mut items = Vec::new();
     for item in &select.projection {
         match item {
+            // The subquery's columns, the row number where it selects it.
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
-                for c in columns {
-                    items.push(SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(
-                        &c.name,
-                    ))));
+                let mut names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+                names.insert(numbered_at, row_number);
+                for name in names {
+                    items.push(SelectItem::ExprWithAlias {
+                        expr: Expr::Identifier(Ident::new(name)),
+                        alias: Ident::new(name),
+                    });
                 }
             }
             SelectItem::UnnamedExpr(e @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_))) => {
@@ -317,6 +372,15 @@ fn outer_items(
         Some(failure) => Err(failure),
         None => Ok(items),
     }
+}
+
+/// The names of a last-row subquery's rows.
+#[derive(Clone, Copy)]
+struct Names<'a> {
+    columns: &'a [Column],
+    numbering: &'a Numbering,
+    row_number: &'a str,
+    numbered_at: usize,
 }
 
 /// The column an identifier names (its last part, a qualified one's).

@@ -262,6 +262,20 @@ fn keeping_each_key_s_last_row_is_one_pick_of_the_whole_row_in_update_mode() {
         "one pick of the whole row"
     );
     assert_eq!(first_filter(&plan), "v > 0");
+    // `SELECT *` gives the subquery's columns, its row number where it selects it.
+    let plan = job(update, &last("*", "*")).unwrap().queries.unwrap().plan;
+    let selected = plan
+        .operators
+        .iter()
+        .find(|o| o.name == "t/select")
+        .map(|o| match &o.kind {
+            OperatorKind::Project { columns, .. } => {
+                columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()
+            }
+            other => panic!("{other:?}"),
+        })
+        .unwrap();
+    assert_eq!(selected, ["user_id", "ts", "v", "rn"]);
     let refused = [
         (job("", &last("*", "user_id")), "in append mode"),
         (
@@ -277,6 +291,10 @@ fn keeping_each_key_s_last_row_is_one_pick_of_the_whole_row_in_update_mode() {
         ),
         (job(update, &last("user_id", "user_id")), "of keys alone"),
         (job(update, &last("*", "nope")), "`nope` is no column"),
+        (
+            job(update, &last("*", "ts, v")),
+            "without selecting the keys",
+        ),
     ];
     for (result, expected) in refused {
         let err = result.err().unwrap_or_default();
