@@ -203,9 +203,21 @@ impl Reading {
             )));
         };
         if !super::best::can_pick(data_type) {
+            // A row kept whole (a last-row deduplication's) names the column it cannot keep.
+            let what = match data_type {
+                DataType::Struct(fields) => fields
+                    .iter()
+                    .find(|f| !super::collected::can_collect(f.data_type()))
+                    .map_or_else(
+                        || format!("`{column}`, an empty struct"),
+                        |f| format!("a row whose column `{}` is a {}", f.name(), f.data_type()),
+                    ),
+                other => format!("`{column}`, a {other} column"),
+            };
             return Err(EngineError::InvalidPlan(format!(
-                "aggregate `{}`: {:?} of `{column}`, a {data_type} column: it takes values of \
-                 a type text reads back (numbers, text, dates, timestamps, booleans)",
+                "aggregate `{}`: {:?} of {what}: it keeps values of a type text reads back \
+                 (numbers, text, dates, timestamps, booleans, and rows of those); leave that \
+                 column out, or cast it to text",
                 agg.name, agg.function
             )));
         }
@@ -585,6 +597,41 @@ mod tests {
             assert!(err.contains("of `c`") && err.contains("it takes"), "{err}");
         }
         assert!(Reading::of(&agg(AggregateFn::Sum), None, None).is_err());
+    }
+
+    /// `max_by` reads a value with its ordering; a row kept whole names the column it
+    /// cannot keep.
+    #[test]
+    fn a_pick_reads_values_text_gives_back_ordered_by_a_comparable_column() {
+        let pick = |data_type: &DataType, by: &DataType| {
+            let mut a = agg(AggregateFn::MaxBy);
+            a.by = Some("o".into());
+            Reading::of(&a, Some(data_type), Some(by)).map_err(|e| e.to_string())
+        };
+        let micros = DataType::Timestamp(TimeUnit::Microsecond, None);
+        assert_eq!(
+            pick(&DataType::Utf8, &micros),
+            Ok(Reading::Pick(Ordering::Integer))
+        );
+        assert_eq!(
+            pick(&DataType::Int64, &DataType::Float32),
+            Ok(Reading::Pick(Ordering::Double))
+        );
+        let row = DataType::Struct(
+            vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new(
+                    "tags",
+                    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+                    true,
+                ),
+            ]
+            .into(),
+        );
+        let err = pick(&row, &micros).unwrap_err();
+        assert!(err.contains("a row whose column `tags`"), "{err}");
+        let err = pick(&DataType::Int64, &DataType::Boolean).unwrap_err();
+        assert!(err.contains("rows are ordered by numbers"), "{err}");
     }
 
     #[test]
