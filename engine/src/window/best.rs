@@ -149,15 +149,35 @@ impl Encoder {
                 };
                 let _ = write!(s, "{key:016x}");
             }
-            Self::Text(text) => {
-                for c in text.value(i).chars() {
-                    s.push(c);
-                    if c == '\0' {
-                        s.push('\u{1}');
-                    }
-                }
-                s.push_str("\0\0");
-            }
+            Self::Text(text) => push_terminated(s, text.value(i)),
+        }
+    }
+}
+
+/// Appends `text` to `s` with each NUL written NUL, 0x01, then NUL, NUL: a text sorts
+/// before every longer text it begins, and the end is found again ([`split_terminated`]).
+pub(super) fn push_terminated(s: &mut String, text: &str) {
+    for c in text.chars() {
+        s.push(c);
+        if c == '\0' {
+            s.push('\u{1}');
+        }
+    }
+    s.push_str("\0\0");
+}
+
+/// The text [`push_terminated`] wrote at the start of `s` (its NULs as written there,
+/// NUL, 0x01) and what follows its end; `None` when `s` holds no end.
+pub(super) fn split_terminated(s: &str) -> Option<(&str, &str)> {
+    let bytes = s.as_bytes();
+    let mut at = 0;
+    loop {
+        // The first NUL not followed by 0x01 begins the end.
+        let nul = at + bytes.get(at..)?.iter().position(|&b| b == 0)?;
+        match bytes.get(nul + 1) {
+            Some(1) => at = nul + 2,
+            Some(0) => return Some((&s[..nul], s.get(nul + 2..)?)),
+            _ => return None,
         }
     }
 }
@@ -186,19 +206,7 @@ fn integers(by: &ArrayRef) -> Result<Vec<i128>> {
 fn value_of(ordering: Ordering, pick: &str) -> Option<Option<&str>> {
     let rest = match ordering.width() {
         Some(width) => pick.get(width..)?,
-        None => {
-            // The first NUL not followed by 0x01 begins the terminator.
-            let bytes = pick.as_bytes();
-            let mut at = 0;
-            loop {
-                let nul = at + bytes.get(at..)?.iter().position(|&b| b == 0)?;
-                match bytes.get(nul + 1) {
-                    Some(1) => at = nul + 2,
-                    Some(0) => break pick.get(nul + 2..)?,
-                    _ => return None,
-                }
-            }
-        }
+        None => split_terminated(pick)?.1,
     };
     match rest.as_bytes().first() {
         Some(b'0') if rest.len() == 1 => Some(None),

@@ -44,13 +44,7 @@ pub(super) fn texts(column: &StructArray) -> Result<StringArray> {
                     continue;
                 }
                 text.push('1');
-                for c in field.value(i).chars() {
-                    text.push(c);
-                    if c == '\0' {
-                        text.push('\u{1}');
-                    }
-                }
-                text.push_str("\0\0");
+                super::push_terminated(&mut text, field.value(i));
             }
             Some(text.clone())
         })
@@ -68,22 +62,9 @@ fn split(mut text: &str, n: usize) -> Option<Vec<Option<String>>> {
                 text = rest;
             }
             "1" => {
-                let mut value = String::new();
-                let mut chars = rest.char_indices();
-                let end = loop {
-                    let (_, c) = chars.next()?;
-                    if c != '\0' {
-                        value.push(c);
-                        continue;
-                    }
-                    match chars.next()? {
-                        (_, '\u{1}') => value.push('\0'),
-                        (next, '\0') => break next + 1,
-                        _ => return None,
-                    }
-                };
-                out.push(Some(value));
-                text = &rest[end..];
+                let (value, after) = super::split_terminated(rest)?;
+                out.push(Some(value.replace("\0\u{1}", "\0")));
+                text = after;
             }
             _ => return None,
         }
