@@ -321,25 +321,26 @@ impl Reading {
         })
     }
 
-    /// The column's values as text, for a sketch or a range; `None` for every other
-    /// reading.
+    /// The column's values as text, for a sketch, a range, a set or a list; `None` for
+    /// every other reading. A pick reads its ordering column `by` too, a list the rows'
+    /// event times `times` ([`super::best`], [`super::listed`]).
     ///
     /// # Errors
     /// When the column cannot be cast to text.
-    pub(crate) fn texts(self, column: &ArrayRef) -> Result<Option<StringArray>> {
-        if !matches!(
-            self,
-            Self::Distinct | Self::Set | Self::ValueSet | Self::NumberSet(_) | Self::Text
-        ) {
-            return Ok(None);
-        }
-        let cast = cast(column, &DataType::Utf8)?;
-        Ok(Some(
-            cast.as_any()
-                .downcast_ref::<StringArray>()
-                .expect("cast to utf8")
-                .clone(),
-        ))
+    pub(crate) fn texts(
+        self,
+        column: &ArrayRef,
+        by: Option<&ArrayRef>,
+        times: Option<&ArrayRef>,
+    ) -> Result<Option<StringArray>> {
+        Ok(match (self, by, times) {
+            (Self::Pick(ordering), Some(by), _) => Some(super::best::picks(ordering, by, column)?),
+            (Self::ValueList, _, Some(times)) => Some(super::listed::texts(times, column)?),
+            (Self::Distinct | Self::Set | Self::ValueSet | Self::NumberSet(_) | Self::Text, ..) => {
+                Some(cast(column, &DataType::Utf8)?.as_string::<i32>().clone())
+            }
+            _ => None,
+        })
     }
 
     /// Whether the moments keep this reading's values as exact integers.

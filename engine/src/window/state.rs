@@ -276,16 +276,13 @@ impl WindowState {
             .zip(&self.spec.aggregates)
         {
             let column = input.map(|i| batch.column(i));
-            distinct.push(match (column, reading, order) {
-                (Some(c), Reading::Pick(ordering), Some(o)) => {
-                    Some(super::best::picks(*ordering, batch.column(*o), c)?)
-                }
-                (Some(c), Reading::ValueList, _) => match self.time_index {
-                    Some(t) => Some(super::listed::texts(batch.column(t), c)?),
-                    None => None,
-                },
-                (Some(c), ..) => reading.texts(c)?,
-                (None, ..) => None,
+            distinct.push(match column {
+                Some(c) => reading.texts(
+                    c,
+                    order.map(|o| batch.column(o)),
+                    self.time_index.map(|t| batch.column(t)),
+                )?,
+                None => None,
             });
             values.push(match column {
                 Some(c) => reading.values(agg.function, c)?,
