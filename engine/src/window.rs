@@ -20,6 +20,7 @@ mod assign;
 mod assignment;
 mod best;
 mod collected;
+mod distinct_values;
 mod input;
 mod listed;
 mod operator;
@@ -29,9 +30,10 @@ mod quantiles;
 mod snapshot;
 mod state;
 
-pub use accumulator::{Accumulator, DistinctValues, Extra, Hll, Kept, Moments, TextRange};
+pub use accumulator::{Accumulator, Extra, Hll, Kept, Moments, TextRange};
 pub use assign::window_starts;
 pub use assignment::{AssignSpec, Assignment, WINDOW_COLUMNS};
+pub use distinct_values::DistinctValues;
 pub use operator::{
     Observed, PartNamer, WindowControl, WindowExt, WindowNote, WindowOutputs, WindowSetup,
 };

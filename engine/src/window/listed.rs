@@ -44,15 +44,15 @@ impl ValueList {
         self.values.is_empty()
     }
 
-    /// Its bytes, for snapshots ([`super::accumulator::text_bytes`]).
+    /// Its bytes, for snapshots ([`super::distinct_values::text_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        super::accumulator::text_bytes(self.values.iter().map(AsRef::as_ref))
+        super::distinct_values::text_bytes(self.values.iter().map(AsRef::as_ref))
     }
 
     /// The value of [`to_bytes`](Self::to_bytes)' bytes; `None` when they are not one.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         Some(Self {
-            values: super::accumulator::texts_of_bytes(bytes)?.collect::<Option<_>>()?,
+            values: super::distinct_values::texts_of_bytes(bytes)?.collect::<Option<_>>()?,
         })
     }
 }

@@ -11,9 +11,8 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 
-use super::accumulator::{
-    Accumulator, DistinctValues, Extra, Hll, Kept, Moments, TextRange, WideDecimal,
-};
+use super::accumulator::{Accumulator, Extra, Hll, Kept, Moments, TextRange, WideDecimal};
+use super::distinct_values::DistinctValues;
 use super::listed::ValueList;
 use super::quantiles::Quantiles;
 use super::state::{Slot, WindowState};
