@@ -119,23 +119,7 @@ pub(super) fn lower<'a>(
              its own",
         ));
     }
-    // OVER (...) reads the source's columns: a select item giving a key or the event time's
-    // name another value would have the deduplication read that value instead.
-    for item in &items {
-        if let SelectItem::ExprWithAlias { expr, alias } = item
-            && (keys.contains(&alias.value) || alias.value == time_column)
-            && !matches!(expr, Expr::Identifier(id) if id.value == alias.value)
-        {
-            return Err(unsupported(
-                &format!("`{item}` beside `{call}`"),
-                &format!(
-                    "the ROW_NUMBER() reads the source's `{}`, which the select list gives \
-                     another value; name the computed column differently",
-                    alias.value
-                ),
-            ));
-        }
-    }
+    refuse_renamed(&items, &keys, &time_column, call)?;
     let delay = source.watermark.as_ref().map(|(_, d)| *d).ok_or_else(|| {
         unsupported(
             "ROW_NUMBER() over a source without a watermark",
@@ -265,6 +249,33 @@ pub(super) fn keeps_first(e: &Expr, row_number: &str) -> bool {
         BinaryOperator::LtEq => is_rn(left) && is_one(right),
         _ => false,
     }
+}
+
+/// Refuses a select item of a numbering subquery that gives a key's or the event time's
+/// name another value: `OVER (...)` reads the source's columns, so the numbering would
+/// read that value instead.
+pub(super) fn refuse_renamed(
+    items: &[SelectItem],
+    keys: &[String],
+    time: &str,
+    call: &Expr,
+) -> Result<(), SqlError> {
+    for item in items {
+        if let SelectItem::ExprWithAlias { expr, alias } = item
+            && (keys.contains(&alias.value) || alias.value == time)
+            && !matches!(expr, Expr::Identifier(id) if id.value == alias.value)
+        {
+            return Err(unsupported(
+                &format!("`{item}` beside `{call}`"),
+                &format!(
+                    "the ROW_NUMBER() reads the source's `{}`, which the select list gives \
+                     another value; name the computed column differently",
+                    alias.value
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `e` is `ROW_NUMBER() OVER (...)`.

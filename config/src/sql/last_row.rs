@@ -34,7 +34,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use sluice_engine::window::OutputMode;
 
 use super::ddl::{SinkTable, SourceTable};
-use super::dedup::{Numbering, keeps_first, numbered_by, row_number_call};
+use super::dedup::{Numbering, keeps_first, numbered_by, refuse_renamed, row_number_call};
 use super::error::SqlError;
 use super::join::conjuncts;
 use super::query::{plain_select, source_table, unsupported};
@@ -56,7 +56,7 @@ pub(super) fn rewrite(
     };
     let mut inner = inner.clone();
     let [from] = inner.from.as_slice() else {
-        return Err(refused("a subquery that reads several tables"));
+        unreachable!("checked by last_row_subquery");
     };
     let TableFactor::Table { name, .. } = &from.relation else {
         unreachable!("checked by last_row_subquery");
@@ -65,12 +65,8 @@ pub(super) fn rewrite(
         return Err(refused("a subquery with a join"));
     }
     let source = source_table(name, sources)?;
-    let Inner {
-        numbering,
-        row_number,
-        numbered_at,
-        columns,
-    } = inner_columns(&inner, source)?;
+    let numbered = inner_columns(&inner, source)?;
+    let numbering = &numbered.numbering;
     if sink.mode != OutputMode::Update {
         return Err(unsupported(
             &format!(
@@ -85,21 +81,15 @@ pub(super) fn rewrite(
         ));
     }
     let conditions = select.selection.as_ref().map(conjuncts).unwrap_or_default();
-    if !matches!(conditions.as_slice(), [c] if keeps_first(c, &row_number)) {
+    if !matches!(conditions.as_slice(), [c] if keeps_first(c, &numbered.row_number)) {
         return Err(unsupported(
             "other conditions beside `rn = 1` on the last rows",
             "a key's row that stops passing them would stay in the table; filter the rows \
              in the subquery's WHERE, or when reading the table",
         ));
     }
-    let latest = latest_row(&columns, &numbering)?;
-    let names = Names {
-        columns: &columns,
-        numbering: &numbering,
-        row_number: &row_number,
-        numbered_at,
-    };
-    let items = outer_items(select, &names, &latest)?;
+    let latest = latest_row(&numbered)?;
+    let items = outer_items(select, &numbered, &latest)?;
     let selected = |key: &String| {
         items.iter().any(|item| match item {
             SelectItem::UnnamedExpr(e) => column_name(e) == *key,
@@ -221,6 +211,7 @@ fn inner_columns(inner: &Select, source: &SourceTable) -> Result<Inner, SqlError
                     numbered_by(expr, source)?,
                     alias.value.clone(),
                     columns.len(),
+                    expr,
                 ));
             }
             SelectItem::UnnamedExpr(expr) if row_number_call(expr) => {
@@ -257,21 +248,10 @@ fn inner_columns(inner: &Select, source: &SourceTable) -> Result<Inner, SqlError
             }
         }
     }
-    let Some((numbering, row_number, numbered_at)) = numbering else {
+    let Some((numbering, row_number, numbered_at, call)) = numbering else {
         return Err(refused("a subquery without a named ROW_NUMBER()"));
     };
-    for column in &columns {
-        let reads_itself =
-            column.sql == super::query::quoted(&column.name) || column.sql == column.name;
-        if (numbering.keys.contains(&column.name) || column.name == numbering.time) && !reads_itself
-        {
-            return Err(unsupported(
-                &format!("`{} AS {}` beside ROW_NUMBER()", column.sql, column.name),
-                "the ROW_NUMBER() reads the source's column of that name; name the computed \
-                 column differently",
-            ));
-        }
-    }
+    refuse_renamed(&inner.projection, &numbering.keys, &numbering.time, call)?;
     Ok(Inner {
         numbering,
         row_number,
@@ -282,7 +262,10 @@ fn inner_columns(inner: &Select, source: &SourceTable) -> Result<Inner, SqlError
 
 /// The aggregate keeping each key's latest row: `max_by(named_struct(...), ts)` of the
 /// columns that are not keys.
-fn latest_row(columns: &[Column], numbering: &Numbering) -> Result<String, SqlError> {
+fn latest_row(numbered: &Inner) -> Result<String, SqlError> {
+    let Inner {
+        numbering, columns, ..
+    } = numbered;
     let fields: Vec<String> = columns
         .iter()
         .filter(|c| !numbering.keys.contains(&c.name))
@@ -305,22 +288,22 @@ fn latest_row(columns: &[Column], numbering: &Numbering) -> Result<String, SqlEr
 /// subquery is its field of the latest row, the row number is 1.
 fn outer_items(
     select: &Select,
-    names: &Names<'_>,
+    numbered: &Inner,
     latest: &str,
 ) -> Result<Vec<SelectItem>, SqlError> {
-    let Names {
-        columns,
+    let Inner {
         numbering,
         row_number,
         numbered_at,
-    } = *names;
+        columns,
+    } = numbered;
     let mut items = Vec::new();
     for item in &select.projection {
         match item {
             // The subquery's columns, the row number where it selects it.
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
                 let mut names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-                names.insert(numbered_at, row_number);
+                names.insert(*numbered_at, row_number);
                 for name in names {
                     items.push(SelectItem::ExprWithAlias {
                         expr: Expr::Identifier(Ident::new(name)),
@@ -344,7 +327,7 @@ fn outer_items(
             return ControlFlow::Continue(());
         }
         let name = column_name(e);
-        let replacement = if name == row_number {
+        let replacement = if name == *row_number {
             "CAST(1 AS BIGINT)".to_owned()
         } else if numbering.keys.contains(&name) {
             super::query::quoted(&name)
@@ -372,15 +355,6 @@ fn outer_items(
         Some(failure) => Err(failure),
         None => Ok(items),
     }
-}
-
-/// The names of a last-row subquery's rows.
-#[derive(Clone, Copy)]
-struct Names<'a> {
-    columns: &'a [Column],
-    numbering: &'a Numbering,
-    row_number: &'a str,
-    numbered_at: usize,
 }
 
 /// The column an identifier names (its last part, a qualified one's).
