@@ -288,14 +288,36 @@ fn open_source(
             delta.max_files_per_epoch = None;
         }
         let source = DeltaSource::new(delta, handle).context("source.delta")?;
-        if !job.source.schema.is_empty() {
-            source
-                .check_declared(&fields(job))
-                .context("source.schema")?;
+        if job.source.schema.is_empty() {
+            return Ok((Arc::new(source), 0));
         }
-        return Ok((Arc::new(source), 0));
+        let declared = fields(job);
+        source.check_declared(&declared).context("source.schema")?;
+        return Ok((declared_only(source, &declared)?, 0));
     }
     anyhow::bail!("the job has no source")
+}
+
+/// A Delta `source`'s rows with the columns `declared` (a SQL `CREATE TABLE`'s), in its
+/// order, as a declaration means: `SELECT *` reads them, and the table's other columns
+/// are never decoded. The change feed's columns and the coordinates stay.
+pub(super) fn declared_only(
+    source: DeltaSource,
+    declared: &Schema,
+) -> Result<Arc<dyn EpochSource>> {
+    let table = source.table_columns();
+    let named: Vec<&String> = declared.fields().iter().map(|f| f.name()).collect();
+    let mut columns: Vec<String> = named.iter().map(|n| (*n).clone()).collect();
+    columns.extend(
+        source
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .filter(|n| !named.contains(n) && !table.contains(n))
+            .cloned(),
+    );
+    sluice_engine::runtime::read_only(Arc::new(source), &columns).context("source.schema")
 }
 
 /// The checkpoint store of `job`: `<output.dir>/checkpoints/<job-id>/`.

@@ -13,6 +13,11 @@ sluice read from it.
         and `k1`, computed by sluice's SQL, against DuckDB's own `s.a`, `s.b`,
         `len(tags)`, `tags[1]` and `attrs['k1']`).
 
+    nested_tool.py check-declared --table T --read R
+        R, what a SQL job declaring `tags ARRAY<STRING>, id BIGINT` read from T with
+        `SELECT *`: exactly those columns in that order, then the rows' coordinates
+        (`source`, `partition`, `offset`), and T's values of them.
+
 Every subcommand prints one JSON line; exit status 1 when the check fails.
 """
 
@@ -146,6 +151,21 @@ def check(args):
     return result["ok"]
 
 
+def check_declared(args):
+    con = connect()
+    t, r = (f"delta_scan({lit(p)})" for p in (args.table, args.read))
+    columns = [row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {r}").fetchall()]
+    left, right = f"SELECT tags, id FROM {t}", f"SELECT tags, id FROM {r}"
+    n = con.sql(f"SELECT count(*) FROM ({left})").fetchone()[0]
+    only_t = con.sql(f"SELECT count(*) FROM ({left} EXCEPT ALL {right})").fetchone()[0]
+    only_r = con.sql(f"SELECT count(*) FROM ({right} EXCEPT ALL {left})").fetchone()[0]
+    result = {"columns": columns, "rows": n, "only_in_table": only_t, "only_in_sluice": only_r}
+    expected = ["tags", "id", "source", "partition", "offset"]
+    result["ok"] = columns == expected and n > 0 and only_t == 0 and only_r == 0
+    print(json.dumps(result))
+    return result["ok"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -157,8 +177,11 @@ def main():
     c.add_argument("--table", required=True)
     c.add_argument("--bronze", required=True)
     c.add_argument("--silver", required=True)
+    d = sub.add_parser("check-declared")
+    d.add_argument("--table", required=True)
+    d.add_argument("--read", required=True)
     args = ap.parse_args()
-    ok = {"write": write, "check": check}[args.cmd](args)
+    ok = {"write": write, "check": check, "check-declared": check_declared}[args.cmd](args)
     sys.exit(0 if ok else 1)
 
 

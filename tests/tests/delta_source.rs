@@ -3,7 +3,9 @@
 //!   copy of the table whose log stops at K;
 //! - nested columns: a table of structs, lists and maps written by pyarrow with a
 //!   hand-written log (no delta-rs involved) is read into bronze unchanged and into silver
-//!   columns computed from its nested fields, as DuckDB reads and computes them;
+//!   columns computed from its nested fields, as DuckDB reads and computes them; a SQL
+//!   job declaring two of its columns in another order reads exactly those with
+//!   `SELECT *`;
 //! - the change data feed: a streaming job reads a table's inserts (`read-change-feed`,
 //!   `starting-version: 0`) and is killed with SIGKILL; an update and a delete are
 //!   committed while it is down; restarted, it reads their update images and deletes, and
@@ -135,6 +137,32 @@ output:
             "--silver",
             &tables.join("silver").display().to_string(),
         ],
+        Duration::from_secs(120),
+    )?;
+    eprintln!("{}", report.trim());
+    // A SQL declaration of fewer columns, in another order, is what `SELECT *` reads.
+    let sql = dir.join("declared.sql");
+    std::fs::write(
+        &sql,
+        format!(
+            "SET 'job-id' = 'declared';\n\
+             CREATE TABLE nested (tags ARRAY<STRING>, id BIGINT) \
+               WITH ('connector' = 'delta', 'path' = '{table}');\n\
+             INSERT INTO picked SELECT * FROM nested;\n"
+        ),
+    )?;
+    let read = dir.join("declared");
+    let mut run = Command::new(sluice_bin()?);
+    run.arg("run")
+        .arg(&sql)
+        .arg("--batch")
+        .arg("--set")
+        .arg(format!("output.dir={}", read.display()));
+    run_with_timeout(run, Duration::from_secs(600))?.require_success("sluice run (declared)")?;
+    let picked = read.join("tables").join("picked").display().to_string();
+    let report = python_tool(
+        "nested_tool.py",
+        &["check-declared", "--table", &table, "--read", &picked],
         Duration::from_secs(120),
     )?;
     eprintln!("{}", report.trim());

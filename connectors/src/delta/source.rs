@@ -127,12 +127,15 @@ impl std::fmt::Debug for DeltaSource {
     }
 }
 
-/// Whether a table column of type `table` is what a declaration of type `declared` reads.
+/// Whether a table column of type `table` is what a declaration of type `declared` reads
+/// (a list's or map's inner field names are the writer's: `element`, `item`, ...).
 fn same_type(table: &DataType, declared: &DataType) -> bool {
     let text =
         |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
     let time = |t: &DataType| matches!(t, DataType::Timestamp(..));
-    table == declared || (text(table) && text(declared)) || (time(table) && time(declared))
+    table.equals_datatype(declared)
+        || (text(table) && text(declared))
+        || (time(table) && time(declared))
 }
 
 fn user(message: impl Into<String>) -> ConnectorFailure {
@@ -218,10 +221,17 @@ impl DeltaSource {
         self.version
     }
 
+    /// The names of the table's own columns among its rows' (not the change feed's or the
+    /// coordinates).
+    pub fn table_columns(&self) -> Vec<String> {
+        let schema = self.columns.schema();
+        schema.fields().iter().map(|f| f.name().clone()).collect()
+    }
+
     /// Checks the columns a job declares for the table (a SQL `CREATE TABLE`'s) against
     /// the table's own: each must be one of its columns, of the same type (any kind of
-    /// string for a string, of timestamp for a timestamp). The rows keep the table's columns: a Delta table's schema is
-    /// its own, never the declaration's.
+    /// string for a string, of timestamp for a timestamp). The job then reads the declared
+    /// columns only (types stay the table's).
     ///
     /// # Errors
     /// Every declared column the table lacks, or has with another type, as a user error

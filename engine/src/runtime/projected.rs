@@ -126,6 +126,12 @@ impl EpochSource for ProjectedSource {
         })
     }
 
+    /// The inner source's narrowed copy, when it has one ([`read_only`] then puts its
+    /// columns in the order asked).
+    fn with_columns(&self, columns: &[String]) -> Option<Arc<dyn EpochSource>> {
+        self.inner.with_columns(columns)
+    }
+
     fn metric_label<'a>(&'a self, range: &'a SourceRange) -> &'a str {
         self.inner.metric_label(range)
     }

@@ -12,6 +12,8 @@ use sluice_engine::plan::StaticInputs;
 use sluice_engine::runtime::EpochSource;
 use sluice_engine::table_feed::{StaticTable, TableFeed};
 
+use super::declared_only;
+
 use super::schema_of;
 
 /// What a job's joins and reference rules read before the run.
@@ -86,7 +88,13 @@ fn bounded_source(
         (Some(delta), None) => {
             let mut delta = delta.clone();
             delta.bounded = true;
-            Arc::new(DeltaSource::new(delta, handle)?)
+            let source = DeltaSource::new(delta, handle)?;
+            if table.schema.is_empty() {
+                return Ok(Arc::new(source));
+            }
+            let declared = schema_of(&table.schema);
+            source.check_declared(&declared)?;
+            declared_only(source, &declared)?
         }
         (None, Some(files)) => {
             let declared = (!table.schema.is_empty()).then(|| schema_of(&table.schema));
