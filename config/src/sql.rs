@@ -52,6 +52,7 @@ mod names;
 mod nested;
 mod projected;
 mod query;
+mod spark_aggregates;
 mod subquery;
 mod system_time;
 mod text;

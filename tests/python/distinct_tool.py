@@ -13,10 +13,12 @@ behind, and two rows ten minutes ahead).
       decides lateness per window as DESIGN section 2 does (a row of epoch e counts in a
       window unless its end is at or before W(e-1)):
         hop_distinct  window_start, kind, n, prices, residues, price_sum, half_mean,
-                      top_id, low_id: HOP windows of 3 minutes every minute per kind:
-                      count(*), count(DISTINCT price), count(DISTINCT price % 7),
-                      sum(DISTINCT price), avg(DISTINCT price * 0.5), max_by(id, price)
-                      and min_by(id, price) of the rows that were not late for them
+                      top_id, low_id, dear, all_even, any_top: HOP windows of 3 minutes
+                      every minute per kind: count(*), count(DISTINCT price),
+                      count(DISTINCT price % 7), sum(DISTINCT price),
+                      avg(DISTINCT price * 0.5), max_by(id, price), min_by(id, price),
+                      Spark's count_if(price > 50), bool_and(price % 2 = 0) and
+                      bool_or(price > 90) of the rows that were not late for them
                       (among rows tied on the price, the greatest id's text for max_by,
                       the least for min_by: the documented tie rule, not the arrival order)
         session_distinct  kind, window_start, window_end, n, prices, dec_mean, price_set,
@@ -95,7 +97,9 @@ def check(args) -> dict:
              len({r["price"] % 7 for r in rs}), sum({r["price"] for r in rs}),
              sum({r["price"] * 0.5 for r in rs}) / len({r["price"] for r in rs}),
              max(rs, key=lambda r: (r["price"], str(r["id"])))["id"],
-             min(rs, key=lambda r: (r["price"], str(r["id"])))["id"])
+             min(rs, key=lambda r: (r["price"], str(r["id"])))["id"],
+             sum(1 for r in rs if r["price"] > 50), all(r["price"] % 2 == 0 for r in rs),
+             any(r["price"] > 90 for r in rs))
             for (s, kind), rs in groups.items()),
         "session_distinct": sorted(
             (kind, s, e, len(rs), len({r["price"] for r in rs}),
@@ -115,7 +119,7 @@ def check(args) -> dict:
     }
     columns = {
         "hop_distinct": "epoch_us(window_start), kind, n, prices, residues, price_sum, "
-                        "half_mean, top_id, low_id",
+                        "half_mean, top_id, low_id, dear, all_even, any_top",
         "session_distinct": "kind, epoch_us(window_start), epoch_us(window_end), n, prices, "
                             "dec_mean, price_set, last_price, price_list",
         "busy": "kind, epoch_us(window_start), n",

@@ -14,7 +14,7 @@ use sluice_engine::window::OutputMode;
 use super::clauses::{refuse_row_windows, select_extras, table_extras};
 use super::ddl::{SinkTable, SourceTable};
 use super::window::{aggregate_call, having_calls, having_over_outputs, lower_window};
-use super::{dedup, explode, join, last_row, nested, subquery, top_n, union};
+use super::{dedup, explode, join, last_row, nested, spark_aggregates, subquery, top_n, union};
 
 /// Refuses a construct: what it is, why, and what to write instead.
 pub(super) fn unsupported(construct: &str, why: &str) -> SqlError {
@@ -51,6 +51,7 @@ pub(super) fn lower_query<'a>(
     let target = &target;
     // HAVING filters a windowed aggregate's rows, after the window.
     let mut query = query.clone();
+    spark_aggregates::rewrite(&mut query);
     if let SetExpr::Select(select) = query.body.as_mut() {
         nested::unqualify_table(select);
     }

@@ -90,8 +90,8 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
 /// Exact `count(DISTINCT ...)`, `sum(DISTINCT ...)` and `avg(DISTINCT ...)` per window,
 /// as Flink computes them (Spark refuses distinct aggregates on streams), and Spark's
 /// `max_by` and `min_by` (the ids of the dearest and cheapest rows, the price of a
-/// session's last row; prices tie often) and `collect_list` (a session's prices in
-/// event-time order): over HOP
+/// session's last row; prices tie often), `collect_list` (a session's prices in
+/// event-time order), `count_if`, `bool_and` and `bool_or`: over HOP
 /// windows of 3 minutes every minute (a column, and expressions of it, integers and
 /// doubles), and over sessions (the mean of distinct decimals), of events whose prices
 /// repeat; and a filter over the HOP windows' counts in a subquery, and an aggregate
@@ -113,7 +113,9 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
              INSERT INTO hop_distinct SELECT window_start, kind, count(*) AS n, \
                count(DISTINCT price) AS prices, count(DISTINCT price % 7) AS residues, \
                sum(DISTINCT price) AS price_sum, avg(DISTINCT price * 0.5) AS half_mean, \
-               max_by(id, price) AS top_id, arg_min(id, price) AS low_id \
+               max_by(id, price) AS top_id, arg_min(id, price) AS low_id, \
+               count_if(price > 50) AS dear, bool_and(price % 2 = 0) AS all_even, \
+               bool_or(price > 90) AS any_top \
              FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
                INTERVAL '3' MINUTE)) \
              GROUP BY window_start, window_end, kind;\n\
