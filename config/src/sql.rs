@@ -41,6 +41,7 @@
 mod clauses;
 mod ddl;
 mod dedup;
+mod distinct;
 mod error;
 mod explode;
 mod group_by;

@@ -40,6 +40,8 @@ behind, and two rows ten minutes ahead).
         latest_price  price, id, kind, ts: each price's row of the latest event time (ties
                       to the greatest id's text), late rows included: Flink's "keep the
                       last row" deduplication, in update mode
+        kinds_seen    kind, r: SELECT DISTINCT kind, price % 4 in update mode, every
+                      pair of all the rows, late ones included, once
         dead_letters  each row with a late contribution, once per query, with how many
                       windows it missed (id, windows_missed)
 
@@ -116,6 +118,7 @@ def check(args) -> dict:
             (p, r["id"], r["kind"], r["t"]) for p, r in
             ((p, max((r for r in rows if r["price"] == p), key=lambda r: (r["t"], str(r["id"]))))
              for p in {r["price"] for r in rows})),
+        "kinds_seen": sorted({(r["kind"], r["price"] % 4) for r in rows}),
     }
     columns = {
         "hop_distinct": "epoch_us(window_start), kind, n, prices, residues, price_sum, "
@@ -125,6 +128,7 @@ def check(args) -> dict:
         "busy": "kind, epoch_us(window_start), n",
         "kind_totals": "kind, total, windows",
         "latest_price": "price, id, kind, epoch_us(ts)",
+        "kinds_seen": "kind, r",
     }
     con = connect()
     result, problems = {}, []

@@ -14,7 +14,9 @@ use sluice_engine::window::OutputMode;
 use super::clauses::{refuse_row_windows, select_extras, table_extras};
 use super::ddl::{SinkTable, SourceTable};
 use super::window::{aggregate_call, having_calls, having_over_outputs, lower_window};
-use super::{dedup, explode, join, last_row, nested, spark_aggregates, subquery, top_n, union};
+use super::{
+    dedup, distinct, explode, join, last_row, nested, spark_aggregates, subquery, top_n, union,
+};
 
 /// Refuses a construct: what it is, why, and what to write instead.
 pub(super) fn unsupported(construct: &str, why: &str) -> SqlError {
@@ -52,6 +54,9 @@ pub(super) fn lower_query<'a>(
     // HAVING filters a windowed aggregate's rows, after the window.
     let mut query = query.clone();
     spark_aggregates::rewrite(&mut query);
+    if !subquery {
+        distinct::rewrite(&mut query, sink)?;
+    }
     if let SetExpr::Select(select) = query.body.as_mut() {
         nested::unqualify_table(select);
     }
@@ -525,9 +530,11 @@ pub(super) fn plain_select(query: &Query) -> Result<&Select, SqlError> {
     };
     if select.distinct.is_some() {
         return Err(unsupported(
-            "SELECT DISTINCT",
-            "its state would grow without bound; deduplicate within the watermark with \
-             ROW_NUMBER() OVER (PARTITION BY key ORDER BY ts) = 1 in a subquery",
+            "SELECT DISTINCT here",
+            "it runs into a table in update mode ('output-mode' = 'update' in CREATE TABLE \
+             ... WITH (...)), which then holds each distinct row once, its state every \
+             distinct row; or deduplicate within the watermark, whose state is evicted, \
+             with ROW_NUMBER() OVER (PARTITION BY key ORDER BY ts) = 1 in a subquery",
         ));
     }
     if select.having.is_some() || select.qualify.is_some() {

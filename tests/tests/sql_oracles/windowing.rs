@@ -96,8 +96,8 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
 /// doubles), and over sessions (the mean of distinct decimals), of events whose prices
 /// repeat; and a filter over the HOP windows' counts in a subquery, and an aggregate
 /// without a window over them (in update mode); and Flink's "keep the last row"
-/// deduplication (`ROW_NUMBER() ... ORDER BY ts DESC`), each price's latest row, in update
-/// mode. An oracle keeps
+/// deduplication (`ROW_NUMBER() ... ORDER BY ts DESC`), each price's latest row, and a
+/// `SELECT DISTINCT`, in update mode. An oracle keeps
 /// each window's set of values, computes the watermark itself and decides lateness per
 /// window; the late rows are dead letters with how many windows they missed. DuckDB's
 /// Delta reader reads the tables, clean and through three kills.
@@ -137,7 +137,9 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
              CREATE TABLE latest_price WITH ('output-mode' = 'update');\n\
              INSERT INTO latest_price SELECT price, id, kind, ts FROM (SELECT *, \
                ROW_NUMBER() OVER (PARTITION BY price ORDER BY ts DESC) AS rn FROM events) \
-             WHERE rn = 1;\n",
+             WHERE rn = 1;\n\
+             CREATE TABLE kinds_seen WITH ('output-mode' = 'update');\n\
+             INSERT INTO kinds_seen SELECT DISTINCT kind, price % 4 AS r FROM events;\n",
     )
 }
 

@@ -458,3 +458,38 @@ fn temporary_tables_are_tables_and_a_table_is_declared_once() {
     .unwrap_err();
     assert!(err.contains("table `t` is declared twice"), "{err}");
 }
+
+#[test]
+fn select_distinct_into_an_update_table_is_a_group_by_of_its_columns() {
+    let update = "CREATE TABLE seen WITH ('output-mode' = 'update');";
+    let config = job(
+        update,
+        "INSERT INTO seen SELECT DISTINCT user_id AS who, upper(user_id) AS loud FROM events;",
+    )
+    .unwrap();
+    let queries = config.queries.unwrap();
+    assert_eq!(
+        queries.sinks[0].merge_keys,
+        vec!["who".to_owned(), "loud".to_owned()]
+    );
+    let spec = queries.plan.window().unwrap();
+    assert_eq!(spec.mode, OutputMode::Update);
+    assert!(spec.aggregates.is_empty(), "{:?}", spec.aggregates);
+    // Append mode, `*`, DISTINCT ON: refused, naming what runs.
+    let append = job("", "INSERT INTO seen SELECT DISTINCT user_id FROM events;").unwrap_err();
+    assert!(
+        append.contains("SELECT DISTINCT") && append.contains("'output-mode' = 'update'"),
+        "{append}"
+    );
+    let star = job(update, "INSERT INTO seen SELECT DISTINCT * FROM events;").unwrap_err();
+    assert!(
+        star.contains("SELECT DISTINCT *") && star.contains("coordinates"),
+        "{star}"
+    );
+    let on = job(
+        update,
+        "INSERT INTO seen SELECT DISTINCT ON (user_id) user_id, v FROM events;",
+    )
+    .unwrap_err();
+    assert!(on.contains("SELECT DISTINCT"), "{on}");
+}
