@@ -14,7 +14,8 @@
 //! Flink's `JSON_VALUE` read values out of JSON text (see the `json` module). A `/` of two
 //! integers divides as doubles, as in Spark and DuckDB (see the `division` module), and
 //! timestamps become text, and `concat` joins texts, as in Spark (the `text` module), and
-//! `round` of a double rounds half up on its decimal form, as Spark's (`rounding`).
+//! `round` of a double rounds half up on its decimal form, as Spark's (`rounding`). An
+//! array's elements are numbered from 1, and a literal `[0]` is refused (`subscript`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ mod rounding;
 mod session_gap;
 mod spark;
 mod split;
+mod subscript;
 mod text;
 
 /// The functions that read the clock, which a simplification with a time replaces.
@@ -88,6 +90,7 @@ impl SqlExpr {
         let logical = ctx
             .parse_sql_expr(spark.as_deref().unwrap_or(sql), &df_schema)
             .map_err(wrap)?;
+        subscript::refuse_index_zero(&logical).map_err(wrap)?;
         let logical = division::as_spark(logical, &df_schema).map_err(wrap)?;
         let logical = text::as_spark(logical, &df_schema).map_err(wrap)?;
         let logical = rounding::as_spark(logical, &df_schema).map_err(wrap)?;
@@ -305,6 +308,41 @@ mod tests {
         let days = today.evaluate(&b).unwrap();
         let days = days.as_any().downcast_ref::<Date32Array>().unwrap();
         assert_eq!(i64::from(days.value(0)), clock() / 86_400_000_000_000);
+    }
+
+    #[test]
+    fn arrays_are_indexed_from_one_and_a_literal_zero_is_refused() {
+        use arrow::array::{AsArray, MapBuilder, StringBuilder};
+        let b = batch();
+        let first = SqlExpr::compile("split(user_id, ',')[1]", &b.schema()).unwrap();
+        let values = first.evaluate(&b).unwrap();
+        assert_eq!(values.as_string::<i32>().value(0), "a");
+        for zero in ["split(user_id, ',')[0]", "make_array(value, 2.0)[0] + 1"] {
+            let err = SqlExpr::compile(zero, &b.schema()).unwrap_err().to_string();
+            assert!(
+                err.contains(zero) && err.contains("numbered from 1"),
+                "{err}"
+            );
+        }
+        // A map's key 0 is a key.
+        let mut map = MapBuilder::new(
+            None,
+            arrow::array::Int64Builder::new(),
+            StringBuilder::new(),
+        );
+        map.keys().append_value(0);
+        map.values().append_value("zero");
+        map.append(true).unwrap();
+        let map = map.finish();
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![Field::new(
+            "m",
+            map.data_type().clone(),
+            true,
+        )]));
+        let rows = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(map)]).unwrap();
+        let key = SqlExpr::compile("m[0]", &schema).unwrap();
+        let values = key.evaluate(&rows).unwrap();
+        assert_eq!(values.as_string::<i32>().value(0), "zero");
     }
 
     #[test]
