@@ -32,15 +32,15 @@ pub(super) fn refuse_index_zero(e: &Expr) -> Result<()> {
 }
 
 fn is_zero(v: &ScalarValue) -> bool {
-    match v {
+    matches!(
+        v,
         ScalarValue::Int8(Some(0))
-        | ScalarValue::Int16(Some(0))
-        | ScalarValue::Int32(Some(0))
-        | ScalarValue::Int64(Some(0))
-        | ScalarValue::UInt8(Some(0))
-        | ScalarValue::UInt16(Some(0))
-        | ScalarValue::UInt32(Some(0))
-        | ScalarValue::UInt64(Some(0)) => true,
-        _ => false,
-    }
+            | ScalarValue::Int16(Some(0))
+            | ScalarValue::Int32(Some(0))
+            | ScalarValue::Int64(Some(0))
+            | ScalarValue::UInt8(Some(0))
+            | ScalarValue::UInt16(Some(0))
+            | ScalarValue::UInt32(Some(0))
+            | ScalarValue::UInt64(Some(0))
+    )
 }
