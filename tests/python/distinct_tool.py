@@ -44,6 +44,9 @@ behind, and two rows ten minutes ahead).
                       pair of all the rows, late ones included, once
         dead_letters  each row with a late contribution, once per query, with how many
                       windows it missed (id, windows_missed)
+      and the watermark the job's offsets log records for each epoch it still holds:
+      W(e), the aggregates without a window (which read no event time) holding it back
+      no more than the windows do
 
 Prints one JSON object; exits 0 when the tables match, 1 when they differ.
 """
@@ -51,6 +54,8 @@ Prints one JSON object; exits 0 when the tables match, 1 when they differ.
 from __future__ import annotations
 
 import decimal
+import glob
+import json
 import os
 import sys
 
@@ -159,8 +164,31 @@ def check(args) -> dict:
         problems.append("the late dead letters differ from the oracle's")
     if not any(missed > 1 for _, missed in late_hop):
         problems.append("no row missed two of its hopping windows")
+    # The job's watermark, as its offsets log records it for each epoch: the least of
+    # its windowed queries' (the aggregates without a window read no event time and do
+    # not hold it back), which all follow the source with a 1-minute delay.
+    w = watermarks(rows, MINUTE)
+    logged = logged_watermarks(args.out)
+    result["watermarks"] = {"epochs": len(logged), "last": logged[-1] if logged else None}
+    wrong = [(e, ms, w.get(e)) for e, ms in logged
+             if (None if ms is None else ms * 1000) != (None if w.get(e) is None
+                                                        else w[e] // 1000 * 1000)]
+    if not logged or logged[-1][1] is None or wrong:
+        result["watermarks"]["wrong"] = wrong[:5]
+        problems.append("the offsets log's watermarks differ from the oracle's")
     result.update(ok=not problems, problems=problems)
     return result
+
+
+def logged_watermarks(out):
+    """(epoch, watermark_ms) of each epoch in the job's offsets log."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(out, "checkpoints", "*", "offsets", "*"))):
+        name = os.path.basename(path)
+        if name.isdigit():
+            with open(path) as f:
+                found.append((int(name), json.load(f).get("watermark_ms")))
+    return found
 
 
 if __name__ == "__main__":

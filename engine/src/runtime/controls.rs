@@ -25,10 +25,12 @@ impl WindowControls {
     }
 
     /// The job's watermark bookkeeping: the window's whose next watermark is lowest (no
-    /// watermark yet is lowest of all); the default without windows.
+    /// watermark yet is lowest of all), among those that read an event time; the default
+    /// without any.
     pub(super) fn watermark(&self) -> Watermark {
         self.0
             .iter()
+            .filter(|c| !c.untimed.get())
             .map(|c| c.watermark.borrow().clone())
             .min_by_key(Watermark::next)
             .unwrap_or_default()

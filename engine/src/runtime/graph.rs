@@ -149,6 +149,9 @@ fn event_time<'scope>(
             spec,
             input: schema,
         } => {
+            control
+                .untimed
+                .set(matches!(spec.kind, crate::window::WindowKind::Global));
             let setup = event_time_setup(&spec.name, shared, control);
             let watermarks =
                 watermarks(&spec.watermark_from, &spec.watermark_also, streams, shared);

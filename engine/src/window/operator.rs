@@ -37,6 +37,9 @@ pub struct WindowControl {
     pub failure: RefCell<Option<WorkerError>>,
     /// Event times (µs) that idle epochs count as seen, by epoch, as logged with them.
     pub idle_max: RefCell<BTreeMap<u64, i64>>,
+    /// Whether the operator reads no event time (an aggregate without a window), so that
+    /// its watermark, never set, does not hold the job's back.
+    pub untimed: Cell<bool>,
 }
 
 /// How an event-time operator (a window or a deduplication) starts and checkpoints.
