@@ -40,6 +40,7 @@
 
 mod clauses;
 mod ddl;
+mod declared_sink;
 mod dedup;
 mod distinct;
 mod error;

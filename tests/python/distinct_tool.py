@@ -44,6 +44,15 @@ behind, and two rows ten minutes ahead).
                       pair of all the rows, late ones included, once
         dead_letters  each row with a late contribution, once per query, with how many
                       windows it missed (id, windows_missed)
+        typed_rows    ident, tenth, code, k: tables that declare their columns
+                      (ident STRING, tenth INT NOT NULL, code INT, k STRING), the
+                      query's by position: each row's id as text, price % 10, its price,
+                      its kind; a row whose price % 10 is 0 (null, NOT NULL) is a dead
+                      letter `rule:typed_rows_tenth_not_null`, and one whose price is
+                      over 95 (the text 'x', which does not cast to INT) a dead letter
+                      of the cast: both at the row's coordinates (its file and line)
+        typed_hops    w, k, n, total: the HOP windows' sum of prices per kind, written
+                      by a column list (total, k, w): n is null
       and the watermark the job's offsets log records for each epoch it still holds:
       W(e), the aggregates without a window (which read no event time) holding it back
       no more than the windows do
@@ -124,6 +133,11 @@ def check(args) -> dict:
             ((p, max((r for r in rows if r["price"] == p), key=lambda r: (r["t"], str(r["id"]))))
              for p in {r["price"] for r in rows})),
         "kinds_seen": sorted({(r["kind"], r["price"] % 4) for r in rows}),
+        "typed_rows": sorted(
+            (str(r["id"]), r["price"] % 10, r["price"], r["kind"]) for r in rows
+            if r["price"] % 10 != 0 and r["price"] <= 95),
+        "typed_hops": sorted(
+            (s, kind, None, sum(r["price"] for r in rs)) for (s, kind), rs in groups.items()),
     }
     columns = {
         "hop_distinct": "epoch_us(window_start), kind, n, prices, residues, price_sum, "
@@ -134,6 +148,8 @@ def check(args) -> dict:
         "kind_totals": "kind, total, windows",
         "latest_price": "price, id, kind, epoch_us(ts)",
         "kinds_seen": "kind, r",
+        "typed_rows": "ident, tenth, code, k",
+        "typed_hops": "epoch_us(w), k, n, total",
     }
     con = connect()
     result, problems = {}, []
@@ -151,8 +167,9 @@ def check(args) -> dict:
     if not any(sum(r["price"] == max(x["price"] for x in rs) for r in rs) > 1
                for rs in groups.values()):
         problems.append("no window's dearest price is held twice: max_by's ties are untested")
-    # The busy windows' and the totals' subqueries have the HOP windows' late rows too.
-    late = sorted(late_hop * 3 + late_sessions)
+    # The busy windows', the totals' and the typed windows' queries have the HOP windows'
+    # late rows too.
+    late = sorted(late_hop * 4 + late_sessions)
     have_late = sorted(con.execute(
         "SELECT CAST(json_extract(payload, '$.id') AS BIGINT), windows_missed FROM "
         f"delta_scan({lit(table_path(args.out, 'dead_letters'))}) WHERE reason = 'late'"
@@ -164,6 +181,37 @@ def check(args) -> dict:
         problems.append("the late dead letters differ from the oracle's")
     if not any(missed > 1 for _, missed in late_hop):
         problems.append("no row missed two of its hopping windows")
+    # The typed tables have the declared types.
+    for table, types in [("typed_rows", ["VARCHAR", "INTEGER", "INTEGER", "VARCHAR"]),
+                         ("typed_hops", ["TIMESTAMP WITH TIME ZONE", "VARCHAR", "INTEGER",
+                                         "BIGINT"])]:
+        have_types = [r[1] for r in con.execute(
+            f"DESCRIBE SELECT * FROM delta_scan({lit(table_path(args.out, table))})").fetchall()]
+        if have_types != types:
+            problems.append(f"{table}'s columns are {have_types}, declared {types}")
+    # The typed tables' dead letters, at the rows' own coordinates: their files' lines.
+    rejected = sorted(con.execute(
+        "SELECT CASE WHEN reason LIKE 'rule:%' THEN reason ELSE 'cast' END, "
+        "CAST(coalesce(json_extract_string(payload, '$.id'), "
+        "json_extract_string(payload, '$.ident')) AS BIGINT) FROM "
+        f"delta_scan({lit(table_path(args.out, 'dead_letters'))}) "
+        "WHERE reason = 'rule:typed_rows_tenth_not_null' "
+        "OR (reason LIKE 'error:%' AND reason LIKE '%Cannot cast%')").fetchall())
+    want_rejected = sorted(
+        [("rule:typed_rows_tenth_not_null", r["id"]) for r in rows if r["price"] % 10 == 0]
+        + [("cast", r["id"]) for r in rows if r["price"] > 95])
+    located = con.execute(
+        "SELECT count(*) FROM "
+        f"delta_scan({lit(table_path(args.out, 'dead_letters'))}) "
+        "WHERE (reason LIKE 'rule:typed%' OR reason LIKE 'error:%') "
+        "AND (\"offset\" < 0 OR source LIKE 'typed%')").fetchone()[0]
+    result["typed_dead_letters"] = {"expected": len(want_rejected), "rows": len(rejected),
+                                    "not_located": located}
+    if rejected != want_rejected or located:
+        result["typed_dead_letters"].update(
+            missing=[x for x in want_rejected if x not in rejected][:5],
+            unexpected=[x for x in rejected if x not in want_rejected][:5])
+        problems.append("the typed tables' dead letters differ from the oracle's")
     # The job's watermark, as its offsets log records it for each epoch: the least of
     # its windowed queries' (the aggregates without a window read no event time and do
     # not hold it back), which all follow the source with a 1-minute delay.

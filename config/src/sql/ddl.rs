@@ -75,6 +75,9 @@ pub struct SinkTable {
     /// Whether the query's rows carry deletes (`_change = -1`): sessions in update mode,
     /// whose merged-away rows the table deletes (set when the query is lowered).
     pub deletes: bool,
+    /// The declared columns `(name, job-file type, nullable)`, if any: the query's
+    /// columns by position, cast to these types (see `declared_sink`).
+    pub columns: Vec<(String, String, bool)>,
 }
 
 /// A SQL job's statements, sorted out.
@@ -322,15 +325,9 @@ impl CreateStatement {
                 "a table written by INSERT takes no CHECK, WATERMARK or computed column".into(),
             );
         }
-        if !self.columns.is_empty() {
-            return Err(SqlError::Invalid(format!(
-                "a table written by INSERT declares no columns: its columns are its query's, \
-                 named with AS (`CREATE TABLE {} WITH ('connector' = 'delta')`)",
-                self.name
-            )));
-        }
         let mut sink = SinkTable {
             name: self.name,
+            columns: self.columns,
             ..SinkTable::default()
         };
         for (key, value) in self.options {

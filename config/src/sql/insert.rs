@@ -17,6 +17,7 @@ use sluice_engine::window::OutputMode;
 
 use super::clauses::insert_extras;
 use super::ddl::{SinkTable, SourceTable};
+use super::declared_sink;
 use super::query::{LoweredQuery, lower_query, unsupported};
 use super::tvf;
 use super::union::union_branches;
@@ -30,6 +31,8 @@ pub(crate) struct Insert {
     /// The statement, for messages.
     pub(super) text: String,
     query: Box<Query>,
+    /// Its column list (`INSERT INTO t (a, b) SELECT ...`), if any.
+    listed: Option<Vec<Ident>>,
     /// The tables it reads `FOR SYSTEM_TIME AS OF` (Flink's lookup join), to be lookup
     /// tables.
     pub(super) system_time: Vec<String>,
@@ -70,6 +73,7 @@ impl Insert {
             .source
             .clone()
             .ok_or("INSERT INTO t SELECT ... (VALUES are not a stream)")?;
+        let mut listed = None;
         if !insert.columns.is_empty() {
             let columns: Vec<Ident> = insert
                 .columns
@@ -87,7 +91,7 @@ impl Insert {
                     })
                 })
                 .collect::<Result<_, _>>()?;
-            rename_outputs(query.body.as_mut(), &columns)?;
+            listed = Some(columns);
         }
         if let Some(with) = with {
             if query.with.is_some() {
@@ -102,8 +106,21 @@ impl Insert {
             target: name.to_string(),
             text: statement.to_owned(),
             query,
+            listed,
             system_time,
         })
+    }
+
+    /// Its query, its select list named for `sink`: after the sink's declared columns
+    /// (see [`declared_sink`]), or by the column list.
+    fn query_for(&self, sink: &SinkTable) -> Result<Query, SqlError> {
+        let mut query = (*self.query).clone();
+        if !sink.columns.is_empty() {
+            declared_sink::conform(query.body.as_mut(), &sink.columns, self.listed.as_deref())?;
+        } else if let Some(columns) = &self.listed {
+            rename_outputs(query.body.as_mut(), columns)?;
+        }
+        Ok(query)
     }
 }
 
@@ -186,14 +203,16 @@ pub(super) fn lower(
     let mut queries = Vec::new();
     for insert in inserts {
         let at = |e: SqlError| (insert.text.clone(), e);
-        for branch in union_branches(&insert.query).map_err(at)? {
+        let query = insert.query_for(&sink).map_err(at)?;
+        for branch in union_branches(&query).map_err(at)? {
             queries.push((*insert, branch));
         }
     }
     if let [(insert, query)] = queries.as_slice() {
-        let lowered = lower_branch(plan, query, sources, &mut sink, views)
-            .map_err(|e| (insert.text.clone(), e))?;
-        return Ok((lowered.plan.sink(target, &lowered.stream), sink));
+        let at = |e: SqlError| (insert.text.clone(), e);
+        let lowered = lower_branch(plan, query, sources, &mut sink, views).map_err(at)?;
+        let (plan, stream) = to_declared(lowered.plan, &sink, &lowered.stream).map_err(at)?;
+        return Ok((plan.sink(target, &stream), sink));
     }
     let first = queries
         .first()
@@ -223,7 +242,22 @@ pub(super) fn lower(
     }
     let name = format!("{target}/union");
     let inputs: Vec<&str> = streams.iter().map(String::as_str).collect();
-    Ok((plan.union(&name, &inputs).sink(target, &name), sink))
+    let (plan, stream) =
+        to_declared(plan.union(&name, &inputs), &sink, &name).map_err(|e| (first.clone(), e))?;
+    Ok((plan.sink(target, &stream), sink))
+}
+
+/// The stream `sink` gets from `stream`: cast to its declared columns, if it declares
+/// them.
+fn to_declared(
+    plan: PlanBuilder,
+    sink: &SinkTable,
+    stream: &str,
+) -> Result<(PlanBuilder, String), SqlError> {
+    if sink.columns.is_empty() {
+        return Ok((plan, stream.to_owned()));
+    }
+    declared_sink::cast(plan, &sink.name, stream, &sink.columns, sink.deletes)
 }
 
 /// Lowers one `SELECT` whose rows go to `sink`.

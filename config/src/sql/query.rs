@@ -176,7 +176,14 @@ pub(super) fn lower_query<'a>(
             (plan, stream) = unnesting.lower(plan, target, &stream);
         }
         let name = format!("{target}/select");
-        let (next, stream) = lower_select(plan, &name, &stream, &select.projection, subquery)?;
+        let (next, stream) = lower_select(
+            plan,
+            &name,
+            &stream,
+            &select.projection,
+            // A declared table's casts may reject rows, located by their coordinates.
+            subquery || !sink.columns.is_empty(),
+        )?;
         plan = next;
         stream
     };

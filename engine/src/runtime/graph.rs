@@ -255,7 +255,12 @@ impl<'scope> Wiring<'scope> {
         late: bool,
         shared: &Shared,
     ) {
-        let (ok, errors) = to_dead(stream, &name, late, &shared.dead_letters);
+        // The operator's name, inside the label's parentheses (`Kind(name)`).
+        let operator = name
+            .split_once('(')
+            .and_then(|(_, rest)| rest.strip_suffix(')'))
+            .unwrap_or(&name);
+        let (ok, errors) = to_dead(stream, &name, operator, late, &shared.dead_letters);
         self.dead_parts.push(ok);
         self.conversion_errors.push(errors);
     }

@@ -97,7 +97,10 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
 /// repeat; and a filter over the HOP windows' counts in a subquery, and an aggregate
 /// without a window over them (in update mode); and Flink's "keep the last row"
 /// deduplication (`ROW_NUMBER() ... ORDER BY ts DESC`), each price's latest row, and a
-/// `SELECT DISTINCT`, in update mode. An oracle keeps
+/// `SELECT DISTINCT`, in update mode; and two tables that declare their columns (the
+/// query's by position or by a column list, cast to the declared types, a `NOT NULL`
+/// column's nulls and the values that do not cast sent to the dead letters at their
+/// source coordinates). An oracle keeps
 /// each window's set of values, computes the watermark itself and decides lateness per
 /// window; the late rows are dead letters with how many windows they missed. DuckDB's
 /// Delta reader reads the tables, clean and through three kills.
@@ -139,7 +142,18 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
                ROW_NUMBER() OVER (PARTITION BY price ORDER BY ts DESC) AS rn FROM events) \
              WHERE rn = 1;\n\
              CREATE TABLE kinds_seen WITH ('output-mode' = 'update');\n\
-             INSERT INTO kinds_seen SELECT DISTINCT kind, price % 4 AS r FROM events;\n",
+             INSERT INTO kinds_seen SELECT DISTINCT kind, price % 4 AS r FROM events;\n\
+             CREATE TABLE typed_rows (ident STRING, tenth INT NOT NULL, code INT, k STRING) \
+               WITH ('connector' = 'delta');\n\
+             INSERT INTO typed_rows SELECT id, NULLIF(price % 10, 0), \
+               CASE WHEN price > 95 THEN 'x' ELSE CAST(price AS STRING) END, kind \
+               FROM events;\n\
+             CREATE TABLE typed_hops (w TIMESTAMP, k STRING NOT NULL, n INT, total BIGINT) \
+               WITH ('connector' = 'delta');\n\
+             INSERT INTO typed_hops (total, k, w) SELECT sum(price), kind, window_start \
+               FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
+                 INTERVAL '3' MINUTE)) \
+               GROUP BY window_start, window_end, kind;\n",
     )
 }
 

@@ -493,3 +493,98 @@ fn select_distinct_into_an_update_table_is_a_group_by_of_its_columns() {
     .unwrap_err();
     assert!(on.contains("SELECT DISTINCT"), "{on}");
 }
+
+#[test]
+fn a_table_that_declares_its_columns_gets_the_query_s_by_position_cast() {
+    let declared = "CREATE TABLE typed (who STRING NOT NULL, n INT, at TIMESTAMP) \
+                    WITH ('connector' = 'delta');";
+    let config = job(
+        declared,
+        "INSERT INTO typed SELECT upper(user_id), 1, ts FROM events;",
+    )
+    .unwrap();
+    let plan = config.queries.unwrap().plan;
+    let ops = operator_kinds(&plan);
+    let names: Vec<&str> = ops.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["typed/declared", "typed/not-null", "typed/columns"]
+    );
+    let columns_of =
+        |name: &str| match &plan.operators.iter().find(|o| o.name == name).unwrap().kind {
+            OperatorKind::Project {
+                columns,
+                keep_coordinates,
+                ..
+            } => (columns.clone(), *keep_coordinates),
+            other => panic!("{other:?}"),
+        };
+    // The select list is named after the declared columns; the casts keep the rows'
+    // coordinates for their dead letters, and the last operator drops them.
+    let (select, coordinates) = columns_of("typed/select");
+    assert_eq!(
+        select.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["who", "n", "at"]
+    );
+    assert!(coordinates);
+    let (casts, coordinates) = columns_of("typed/declared");
+    assert_eq!(
+        casts[0],
+        ("who".to_owned(), "CAST(\"who\" AS STRING)".to_owned())
+    );
+    assert_eq!(casts[1], ("n".to_owned(), "CAST(\"n\" AS INT)".to_owned()));
+    assert!(
+        casts[2].1.starts_with("arrow_cast(\"at\", 'Timestamp("),
+        "{:?}",
+        casts[2]
+    );
+    assert!(coordinates);
+    let (kept, coordinates) = columns_of("typed/columns");
+    assert_eq!(kept.len(), 3);
+    assert!(!coordinates);
+    // A column list names them; a declared column it leaves out is null.
+    let listed = job(
+        declared,
+        "INSERT INTO typed (at, who) SELECT ts, user_id FROM events;",
+    )
+    .unwrap();
+    let plan = listed.queries.unwrap().plan;
+    let select = plan
+        .operators
+        .iter()
+        .find(|o| o.name == "typed/select")
+        .unwrap();
+    let OperatorKind::Project { columns, .. } = &select.kind else {
+        panic!("{select:?}");
+    };
+    assert_eq!(
+        columns,
+        &vec![
+            ("who".to_owned(), "user_id".to_owned()),
+            ("n".to_owned(), "NULL".to_owned()),
+            ("at".to_owned(), "ts".to_owned())
+        ]
+    );
+    // Refused, naming why.
+    for (query, expected) in [
+        (
+            "INSERT INTO typed SELECT * FROM events;",
+            "name the columns",
+        ),
+        (
+            "INSERT INTO typed SELECT user_id FROM events;",
+            "selects 1 column, and the table declares 3",
+        ),
+        (
+            "INSERT INTO typed (n) SELECT 1 FROM events;",
+            "`who` is NOT NULL",
+        ),
+        (
+            "INSERT INTO typed (nope, who) SELECT 1, user_id FROM events;",
+            "no column `nope`",
+        ),
+    ] {
+        let err = job(declared, query).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
