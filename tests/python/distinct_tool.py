@@ -53,6 +53,10 @@ behind, and two rows ten minutes ahead).
                       of the cast: both at the row's coordinates (its file and line)
         typed_hops    w, k, n, total: the HOP windows' sum of prices per kind, written
                       by a column list (total, k, w): n is null
+        kind_counts   k, n: count(*) per kind of every row (late ones too), a table
+                      upserted by its PRIMARY KEY (k)
+        price_last    p, ident: latest_price's price and id, a table upserted by its
+                      PRIMARY KEY (p), the key renamed from `price`
       and the watermark the job's offsets log records for each epoch it still holds:
       W(e), the aggregates without a window (which read no event time) holding it back
       no more than the windows do
@@ -138,7 +142,10 @@ def check(args) -> dict:
             if r["price"] % 10 != 0 and r["price"] <= 95),
         "typed_hops": sorted(
             (s, kind, None, sum(r["price"] for r in rs)) for (s, kind), rs in groups.items()),
+        "kind_counts": sorted(
+            (k, sum(1 for r in rows if r["kind"] == k)) for k in {r["kind"] for r in rows}),
     }
+    want["price_last"] = [(p, i) for p, i, _, _ in want["latest_price"]]
     columns = {
         "hop_distinct": "epoch_us(window_start), kind, n, prices, residues, price_sum, "
                         "half_mean, top_id, low_id, dear, all_even, any_top",
@@ -150,6 +157,8 @@ def check(args) -> dict:
         "kinds_seen": "kind, r",
         "typed_rows": "ident, tenth, code, k",
         "typed_hops": "epoch_us(w), k, n, total",
+        "kind_counts": "k, n",
+        "price_last": "p, ident",
     }
     con = connect()
     result, problems = {}, []

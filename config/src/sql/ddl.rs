@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use datafusion::sql::sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder;
-use datafusion::sql::sqlparser::ast::{ColumnOption, CreateTable, Statement, TableConstraint};
+use datafusion::sql::sqlparser::ast::{
+    ColumnOption, CreateTable, Expr, Statement, TableConstraint,
+};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use serde_norway::{Mapping, Value};
@@ -78,6 +80,9 @@ pub struct SinkTable {
     /// The declared columns `(name, job-file type, nullable)`, if any: the query's
     /// columns by position, cast to these types (see `declared_sink`).
     pub columns: Vec<(String, String, bool)>,
+    /// `PRIMARY KEY (...) NOT ENFORCED`, as Flink's upsert sinks declare it: the table is
+    /// in update mode, and the key must be the columns it is merged by.
+    pub primary_key: Option<Vec<String>>,
 }
 
 /// A SQL job's statements, sorted out.
@@ -202,6 +207,8 @@ struct CreateStatement {
     watermark: Option<(String, Duration)>,
     computed: Vec<(String, String)>,
     metadata: Vec<metadata::Metadata>,
+    /// `PRIMARY KEY (a, b) NOT ENFORCED`: a table written by INSERT is upserted by it.
+    primary_key: Option<Vec<String>>,
 }
 
 impl CreateStatement {
@@ -242,6 +249,7 @@ impl CreateStatement {
             )));
         }
         let mut checks = Vec::new();
+        let mut primary_key: Option<Vec<String>> = None;
         let columns = columns
             .iter()
             .map(|c| {
@@ -249,6 +257,9 @@ impl CreateStatement {
                 for option in &c.options {
                     match &option.option {
                         ColumnOption::NotNull => nullable = false,
+                        ColumnOption::PrimaryKey(_) if primary_key.is_none() => {
+                            primary_key = Some(vec![c.name.value.clone()]);
+                        }
                         ColumnOption::Null | ColumnOption::Comment(_) => {}
                         // A column's CHECK is a rule as a table's is, named after it.
                         ColumnOption::Check(check) => checks.push((
@@ -289,11 +300,29 @@ impl CreateStatement {
             .chain(computed)
             .collect::<Vec<_>>();
         for (i, constraint) in constraints.iter().enumerate() {
-            let TableConstraint::Check(check) = constraint else {
-                return Err(SqlError::Invalid(format!(
-                    "`{constraint}`: a source table takes CHECK constraints (its data-quality \
-                     rules) only"
-                )));
+            let check = match constraint {
+                TableConstraint::Check(check) => check,
+                TableConstraint::PrimaryKey(key) if primary_key.is_none() => {
+                    primary_key = Some(
+                        key.columns
+                            .iter()
+                            .map(|c| match &c.column.expr {
+                                Expr::Identifier(id) => Ok(id.value.clone()),
+                                other => Err(SqlError::Invalid(format!(
+                                    "`{constraint}`: `{other}` is not a column name"
+                                ))),
+                            })
+                            .collect::<Result<_, _>>()?,
+                    );
+                    continue;
+                }
+                _ => {
+                    return Err(SqlError::Invalid(format!(
+                        "`{constraint}`: a table takes CHECK constraints (a source's \
+                         data-quality rules) and one PRIMARY KEY (a written table's upsert \
+                         key) only"
+                    )));
+                }
             };
             let name = check
                 .name
@@ -312,6 +341,7 @@ impl CreateStatement {
             watermark,
             computed,
             metadata,
+            primary_key,
         })
     }
 
@@ -325,9 +355,26 @@ impl CreateStatement {
                 "a table written by INSERT takes no CHECK, WATERMARK or computed column".into(),
             );
         }
+        if let Some(key) = &self.primary_key
+            && let Some(stranger) = key
+                .iter()
+                .find(|k| !self.columns.iter().any(|(c, _, _)| c == *k))
+        {
+            return Err(SqlError::Invalid(format!(
+                "PRIMARY KEY ({}): `{stranger}` is not a declared column",
+                key.join(", ")
+            )));
+        }
         let mut sink = SinkTable {
             name: self.name,
             columns: self.columns,
+            // A table with a key is upserted by it: update mode, unless set otherwise.
+            mode: if self.primary_key.is_some() {
+                OutputMode::Update
+            } else {
+                OutputMode::Append
+            },
+            primary_key: self.primary_key,
             ..SinkTable::default()
         };
         for (key, value) in self.options {
@@ -342,6 +389,13 @@ impl CreateStatement {
                 }
                 "output-mode" => {
                     sink.mode = match value.to_ascii_lowercase().as_str() {
+                        "append" if sink.primary_key.is_some() => {
+                            return Err(SqlError::Invalid(
+                                "'output-mode' = 'append' with a PRIMARY KEY: a table with a \
+                                 key is upserted by it (update mode); leave one of them out"
+                                    .into(),
+                            ));
+                        }
                         "append" => OutputMode::Append,
                         "update" => OutputMode::Update,
                         _ => {
@@ -375,6 +429,13 @@ impl CreateStatement {
     }
 
     fn source(mut self) -> Result<SourceTable, SqlError> {
+        if let Some(key) = &self.primary_key {
+            return Err(SqlError::Invalid(format!(
+                "PRIMARY KEY ({}) on a source table: its rows are read as they come (an \
+                 upsert or change stream keyed by it is not read); leave the key out",
+                key.join(", ")
+            )));
+        }
         let lookup = lookup::of(&mut self)?;
         let connector = self.options.remove("connector").ok_or_else(|| {
             "a `'connector'` option: generator, kafka, kinesis, files, delta-source or nexmark"

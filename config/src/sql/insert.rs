@@ -211,6 +211,7 @@ pub(super) fn lower(
     if let [(insert, query)] = queries.as_slice() {
         let at = |e: SqlError| (insert.text.clone(), e);
         let lowered = lower_branch(plan, query, sources, &mut sink, views).map_err(at)?;
+        keyed_by_its_primary_key(&sink).map_err(at)?;
         let (plan, stream) = to_declared(lowered.plan, &sink, &lowered.stream).map_err(at)?;
         return Ok((plan.sink(target, &stream), sink));
     }
@@ -245,6 +246,27 @@ pub(super) fn lower(
     let (plan, stream) =
         to_declared(plan.union(&name, &inputs), &sink, &name).map_err(|e| (first.clone(), e))?;
     Ok((plan.sink(target, &stream), sink))
+}
+
+/// Checks that a table's `PRIMARY KEY` is what its query's rows are merged by (its
+/// GROUP BY keys, with a window's start and end, or a session's start).
+fn keyed_by_its_primary_key(sink: &SinkTable) -> Result<(), SqlError> {
+    let Some(key) = &sink.primary_key else {
+        return Ok(());
+    };
+    let mut declared: Vec<&String> = key.iter().collect();
+    let mut merged: Vec<&String> = sink.merge_keys.iter().collect();
+    declared.sort();
+    merged.sort();
+    if declared != merged {
+        return Err(SqlError::Invalid(format!(
+            "PRIMARY KEY ({}): the query's rows are merged by {}, its GROUP BY keys (with a \
+             window's start and end, or a session's start); declare those as the key",
+            key.join(", "),
+            sink.merge_keys.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// The stream `sink` gets from `stream`: cast to its declared columns, if it declares

@@ -93,8 +93,9 @@ pub(super) fn rewrite(
     let selected = |key: &String| {
         items.iter().any(|item| match item {
             SelectItem::UnnamedExpr(e) => column_name(e) == *key,
-            SelectItem::ExprWithAlias { expr, alias } => {
-                alias.value == *key && matches!(expr, Expr::Identifier(id) if id.value == *key)
+            // Under its name or another (`id AS user_id`, as a declared table names it).
+            SelectItem::ExprWithAlias { expr, .. } => {
+                matches!(expr, Expr::Identifier(id) if id.value == *key)
             }
             _ => false,
         })
@@ -104,7 +105,7 @@ pub(super) fn rewrite(
         return Err(unsupported(
             &format!("keeping each key's last row without selecting the keys {missing:?}"),
             &format!(
-                "`{}` is MERGEd by the PARTITION BY keys: select them, under their names",
+                "`{}` is MERGEd by the PARTITION BY keys: select them (under any name)",
                 sink.name
             ),
         ));

@@ -165,6 +165,17 @@ pub(super) fn lower_query<'a>(
                  in update mode, which keeps each group's current row",
             ));
         }
+        if let Some(key) = &sink.primary_key {
+            return Err(unsupported(
+                &format!(
+                    "PRIMARY KEY ({}) of a query without GROUP BY",
+                    key.join(", ")
+                ),
+                "a table with a key is upserted by it, and only an aggregate's rows have one \
+                 (its GROUP BY keys); leave the key out to append the rows, or keep each \
+                 key's last row with ROW_NUMBER() OVER (PARTITION BY key ORDER BY ts DESC) = 1",
+            ));
+        }
         if sink.mode == OutputMode::Update || !sink.allowed_lateness.is_zero() {
             return Err(unsupported(
                 "'output-mode' = 'update' or 'allowed-lateness' on a query without GROUP BY",

@@ -100,7 +100,8 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
 /// `SELECT DISTINCT`, in update mode; and two tables that declare their columns (the
 /// query's by position or by a column list, cast to the declared types, a `NOT NULL`
 /// column's nulls and the values that do not cast sent to the dead letters at their
-/// source coordinates). An oracle keeps
+/// source coordinates), and two upserted by their `PRIMARY KEY`, as Flink's sinks are (an
+/// aggregate without a window, and the last row of each key renamed). An oracle keeps
 /// each window's set of values, computes the watermark itself and decides lateness per
 /// window; the late rows are dead letters with how many windows they missed. DuckDB's
 /// Delta reader reads the tables, clean and through three kills.
@@ -153,7 +154,14 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
              INSERT INTO typed_hops (total, k, w) SELECT sum(price), kind, window_start \
                FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, \
                  INTERVAL '3' MINUTE)) \
-               GROUP BY window_start, window_end, kind;\n",
+               GROUP BY window_start, window_end, kind;\n\
+             CREATE TABLE kind_counts (k STRING, n BIGINT, PRIMARY KEY (k) NOT ENFORCED) \
+               WITH ('connector' = 'delta');\n\
+             INSERT INTO kind_counts SELECT kind, count(*) FROM events GROUP BY kind;\n\
+             CREATE TABLE price_last (p BIGINT, ident BIGINT, PRIMARY KEY (p) NOT ENFORCED) \
+               WITH ('connector' = 'delta');\n\
+             INSERT INTO price_last SELECT price, id FROM (SELECT *, ROW_NUMBER() OVER \
+               (PARTITION BY price ORDER BY ts DESC) AS rn FROM events) WHERE rn = 1;\n",
     )
 }
 

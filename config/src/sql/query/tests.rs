@@ -588,3 +588,57 @@ fn a_table_that_declares_its_columns_gets_the_query_s_by_position_cast() {
         assert!(err.contains(expected), "{query}: {err}");
     }
 }
+
+#[test]
+fn a_primary_key_upserts_an_aggregate_s_rows_by_its_group_by_keys() {
+    let keyed = "CREATE TABLE per_user (who STRING, n BIGINT, PRIMARY KEY (who) NOT ENFORCED) \
+                 WITH ('connector' = 'delta');";
+    let config = job(
+        keyed,
+        "INSERT INTO per_user SELECT user_id, count(*) FROM events GROUP BY user_id;",
+    )
+    .unwrap();
+    let sink = &config.queries.unwrap().sinks[0];
+    assert_eq!(sink.mode, OutputMode::Update);
+    assert_eq!(sink.merge_keys, vec!["who".to_owned()]);
+    // Keeping each key's last row, its key renamed by the declared columns.
+    let config = job(
+        "CREATE TABLE latest (who STRING, amount DOUBLE, PRIMARY KEY (who) NOT ENFORCED) \
+         WITH ('connector' = 'delta');",
+        "INSERT INTO latest SELECT user_id, v FROM (SELECT *, ROW_NUMBER() OVER \
+         (PARTITION BY user_id ORDER BY ts DESC) AS rn FROM events) WHERE rn = 1;",
+    )
+    .unwrap();
+    assert_eq!(
+        config.queries.unwrap().sinks[0].merge_keys,
+        vec!["who".to_owned()]
+    );
+    for (sink, query, expected) in [
+        (
+            keyed,
+            "INSERT INTO per_user SELECT user_id, 1 FROM events;",
+            "PRIMARY KEY (who) of a query without GROUP BY",
+        ),
+        (
+            "CREATE TABLE per_user (who STRING, n BIGINT, PRIMARY KEY (n) NOT ENFORCED) \
+             WITH ('connector' = 'delta');",
+            "INSERT INTO per_user SELECT user_id, count(*) FROM events GROUP BY user_id;",
+            "merged by who",
+        ),
+        (
+            "CREATE TABLE per_user (who STRING, n BIGINT, PRIMARY KEY (who) NOT ENFORCED) \
+             WITH ('connector' = 'delta', 'output-mode' = 'append');",
+            "INSERT INTO per_user SELECT user_id, count(*) FROM events GROUP BY user_id;",
+            "'output-mode' = 'append' with a PRIMARY KEY",
+        ),
+        (
+            "CREATE TABLE per_user (who STRING, PRIMARY KEY (nope) NOT ENFORCED) \
+             WITH ('connector' = 'delta');",
+            "INSERT INTO per_user SELECT user_id FROM events GROUP BY user_id;",
+            "`nope` is not a declared column",
+        ),
+    ] {
+        let err = job(sink, query).unwrap_err();
+        assert!(err.contains(expected), "{query}: {err}");
+    }
+}
