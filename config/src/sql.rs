@@ -45,6 +45,7 @@ mod dedup;
 mod distinct;
 mod error;
 mod explode;
+mod flink_settings;
 mod group_by;
 mod insert;
 mod join;
@@ -127,17 +128,25 @@ impl SqlJob {
             error,
         };
         let statements = text::split(text).map_err(|e| invalid("SQL".into(), e))?;
+        let statements = flink_settings::unwrap_statement_sets(statements)
+            .map_err(|e| invalid("EXECUTE STATEMENT SET".into(), e))?;
         let mut doc = Mapping::new();
         doc.insert("job-id".into(), job_id.into());
         let mut sets = Vec::new();
         let mut rest = Vec::new();
         for statement in statements {
             match text::set_statement(&statement) {
-                Some(Ok((key, value))) => sets.push(Override {
-                    key,
-                    value,
-                    origin: format!("SET in {file}"),
-                }),
+                Some(Ok((key, value))) => match flink_settings::translate(key, value) {
+                    Ok(flink_settings::Setting::Key(key, value)) => sets.push(Override {
+                        key,
+                        value,
+                        origin: format!("SET in {file}"),
+                    }),
+                    Ok(flink_settings::Setting::Dropped(note)) => {
+                        tracing::warn!(file, "{note}");
+                    }
+                    Err(e) => return Err(invalid(statement, e)),
+                },
                 Some(Err(e)) => return Err(invalid(statement, e)),
                 None => rest.push(Value::String(statement)),
             }
