@@ -38,6 +38,7 @@
 //!   (the `join::lookup` module).
 //! - What cannot run incrementally, or does not run yet, is refused naming the construct.
 
+mod cascade;
 mod clauses;
 mod ddl;
 mod declared_sink;

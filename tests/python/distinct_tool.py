@@ -57,8 +57,12 @@ behind, and two rows ten minutes ahead).
                       upserted by its PRIMARY KEY (k)
         price_last    p, ident: latest_price's price and id, a table upserted by its
                       PRIMARY KEY (p), the key renamed from `price`
-      and the watermark the job's offsets log records for each epoch it still holds:
-      W(e), the aggregates without a window (which read no event time) holding it back
+        hop_top       top, ws, we: per HOP window, the largest of its kinds' counts,
+                      grouped by the counts' window start and end (a cascading window)
+      and the watermark the job's offsets log records for each epoch it still holds: the
+      least of its windows' (that of the tops' outer window, which follows the HOP
+      windows' ends: between the latest end at or before W(e-1) and the one at or before
+      W(e)), the aggregates without a window (which read no event time) holding it back
       no more than the windows do
 
 Prints one JSON object; exits 0 when the tables match, 1 when they differ.
@@ -146,6 +150,10 @@ def check(args) -> dict:
             (k, sum(1 for r in rows if r["kind"] == k)) for k in {r["kind"] for r in rows}),
     }
     want["price_last"] = [(p, i) for p, i, _, _ in want["latest_price"]]
+    tops = {}
+    for (s, _), rs in groups.items():
+        tops[s] = max(tops.get(s, 0), len(rs))
+    want["hop_top"] = sorted((top, s, s + 3 * MINUTE) for s, top in tops.items())
     columns = {
         "hop_distinct": "epoch_us(window_start), kind, n, prices, residues, price_sum, "
                         "half_mean, top_id, low_id, dear, all_even, any_top",
@@ -159,6 +167,7 @@ def check(args) -> dict:
         "typed_hops": "epoch_us(w), k, n, total",
         "kind_counts": "k, n",
         "price_last": "p, ident",
+        "hop_top": "top, epoch_us(ws), epoch_us(we)",
     }
     con = connect()
     result, problems = {}, []
@@ -176,9 +185,9 @@ def check(args) -> dict:
     if not any(sum(r["price"] == max(x["price"] for x in rs) for r in rs) > 1
                for rs in groups.values()):
         problems.append("no window's dearest price is held twice: max_by's ties are untested")
-    # The busy windows', the totals' and the typed windows' queries have the HOP windows'
-    # late rows too.
-    late = sorted(late_hop * 4 + late_sessions)
+    # The busy windows', the totals', the typed windows' and the tops' queries have the
+    # HOP windows' late rows too (the tops' outer windows reject none).
+    late = sorted(late_hop * 5 + late_sessions)
     have_late = sorted(con.execute(
         "SELECT CAST(json_extract(payload, '$.id') AS BIGINT), windows_missed FROM "
         f"delta_scan({lit(table_path(args.out, 'dead_letters'))}) WHERE reason = 'late'"
@@ -222,14 +231,26 @@ def check(args) -> dict:
             unexpected=[x for x in rejected if x not in want_rejected][:5])
         problems.append("the typed tables' dead letters differ from the oracle's")
     # The job's watermark, as its offsets log records it for each epoch: the least of
-    # its windowed queries' (the aggregates without a window read no event time and do
-    # not hold it back), which all follow the source with a 1-minute delay.
+    # its event-time operators' (the aggregates without a window read no event time and
+    # do not hold it back). The windows over the source follow it with a 1-minute delay,
+    # W(e); the tops' outer window follows the HOP windows it reads, whose rows come out
+    # as W passes their end: its watermark is at most the latest end of a HOP window at
+    # or before W(e), and at least the one at or before W(e-1) (it sees an epoch's HOP
+    # rows as that epoch ends, which may be after the next epoch is planned).
     w = watermarks(rows, MINUTE)
+    ends = sorted({s + 3 * MINUTE for (s, _) in groups})
+
+    def job_watermark(e):
+        if w.get(e) is None:
+            return None
+        closed = [end for end in ends if end <= w[e]]
+        return closed[-1] if closed else None
+
     logged = logged_watermarks(args.out)
     result["watermarks"] = {"epochs": len(logged), "last": logged[-1] if logged else None}
-    wrong = [(e, ms, w.get(e)) for e, ms in logged
-             if (None if ms is None else ms * 1000) != (None if w.get(e) is None
-                                                        else w[e] // 1000 * 1000)]
+    wrong = [(e, ms, job_watermark(e - 1), job_watermark(e)) for e, ms in logged
+             if ms is None or job_watermark(e) is None
+             or not (job_watermark(e - 1) or 0) <= ms * 1000 <= job_watermark(e)]
     if not logged or logged[-1][1] is None or wrong:
         result["watermarks"]["wrong"] = wrong[:5]
         problems.append("the offsets log's watermarks differ from the oracle's")

@@ -44,7 +44,7 @@ use sluice_engine::window::{WINDOW_COLUMNS, WindowKind};
 
 use super::ddl::SourceTable;
 use super::query::{plain_select, quoted, source_table, unsupported};
-use super::{nested, projected, subquery};
+use super::{cascade, nested, projected, subquery};
 
 mod before;
 mod clocks;
@@ -285,6 +285,20 @@ fn side<'a>(
             };
             if nested::is_plain(subquery) {
                 return projected_side(plan, target, subquery, &alias, sources, &shape);
+            }
+            let state = format!("{target}.{alias}");
+            if let Some(windows) = cascade::lower_side(plan.clone(), &state, subquery, sources)? {
+                let side = Side {
+                    times: windows.times,
+                    alias,
+                    table: windows.source,
+                    stream: windows.stream,
+                    columns: windows.columns,
+                    delay: Duration::ZERO,
+                    windowed: true,
+                    watermark_from: None,
+                };
+                return Ok((windows.plan, side));
             }
             // Its windows keep their state under `<target>.<alias>`, a path segment.
             let windows = subquery::lower(

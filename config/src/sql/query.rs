@@ -15,7 +15,8 @@ use super::clauses::{refuse_row_windows, select_extras, table_extras};
 use super::ddl::{SinkTable, SourceTable};
 use super::window::{aggregate_call, having_calls, having_over_outputs, lower_window};
 use super::{
-    dedup, distinct, explode, join, last_row, nested, spark_aggregates, subquery, top_n, union,
+    cascade, dedup, distinct, explode, join, last_row, nested, spark_aggregates, subquery, top_n,
+    union,
 };
 
 /// Refuses a construct: what it is, why, and what to write instead.
@@ -66,6 +67,7 @@ pub(super) fn lower_query<'a>(
     };
     let mut select = plain_select(&query)?.clone();
     last_row::rewrite(&mut select, sources, sink)?;
+    cascade::rewrite(&mut select)?;
     refuse_row_windows(&select)?;
     let Rows {
         plan: next,

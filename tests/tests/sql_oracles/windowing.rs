@@ -101,7 +101,9 @@ fn window_tvf_rows_are_assigned_and_ranked_per_window_through_kills() -> Result<
 /// query's by position or by a column list, cast to the declared types, a `NOT NULL`
 /// column's nulls and the values that do not cast sent to the dead letters at their
 /// source coordinates), and two upserted by their `PRIMARY KEY`, as Flink's sinks are (an
-/// aggregate without a window, and the last row of each key renamed). An oracle keeps
+/// aggregate without a window, and the last row of each key renamed); and the largest
+/// count of each HOP window, grouped by the counts' window start and end as Flink's
+/// Nexmark q5 groups them (a cascading window). An oracle keeps
 /// each window's set of values, computes the watermark itself and decides lateness per
 /// window; the late rows are dead letters with how many windows they missed. DuckDB's
 /// Delta reader reads the tables, clean and through three kills.
@@ -161,7 +163,11 @@ fn exact_distinct_counts_per_window_match_their_oracle_through_kills() -> Result
              CREATE TABLE price_last (p BIGINT, ident BIGINT, PRIMARY KEY (p) NOT ENFORCED) \
                WITH ('connector' = 'delta');\n\
              INSERT INTO price_last SELECT price, id FROM (SELECT *, ROW_NUMBER() OVER \
-               (PARTITION BY price ORDER BY ts DESC) AS rn FROM events) WHERE rn = 1;\n",
+               (PARTITION BY price ORDER BY ts DESC) AS rn FROM events) WHERE rn = 1;\n\
+             INSERT INTO hop_top SELECT max(c.n) AS top, c.ws, c.we FROM (SELECT count(*) AS n, \
+               window_start AS ws, window_end AS we FROM TABLE(HOP(TABLE events, \
+               DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '3' MINUTE)) \
+               GROUP BY kind, window_start, window_end) AS c GROUP BY c.ws, c.we;\n",
     )
 }
 

@@ -642,3 +642,54 @@ fn a_primary_key_upserts_an_aggregate_s_rows_by_its_group_by_keys() {
         assert!(err.contains(expected), "{query}: {err}");
     }
 }
+
+#[test]
+fn grouping_a_windowed_subquery_by_its_window_is_a_cascading_window() {
+    let counts = "(SELECT count(*) AS n, window_start AS ws, window_end AS we \
+                  FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '2' SECOND, \
+                  INTERVAL '10' SECOND)) GROUP BY user_id, window_start, window_end)";
+    let tops = plan(&format!(
+        "INSERT INTO tops SELECT max(c.n) AS top, c.ws, c.we FROM {counts} AS c \
+         GROUP BY c.ws, c.we;"
+    ));
+    let outer = tops
+        .operators
+        .iter()
+        .find(|o| o.name == "tops/window")
+        .expect("the outer window");
+    let OperatorKind::Window(spec) = &outer.kind else {
+        panic!("{outer:?}");
+    };
+    // One tumbling window per slide, over the counts' window end, keyed by the bounds.
+    assert_eq!(
+        spec.kind,
+        sluice_engine::window::WindowKind::Tumbling {
+            size: Duration::from_secs(2)
+        }
+    );
+    assert_eq!(spec.time_column, "we");
+    assert_eq!(spec.keys, vec!["ws".to_owned(), "we".to_owned()]);
+    // As a join's side (Flink's Nexmark q5), joined on the windows.
+    let hot = plan(&format!(
+        "INSERT INTO hot SELECT A.user_id, A.n FROM (SELECT user_id, count(*) AS n, \
+         window_start AS ws, window_end AS we FROM TABLE(HOP(TABLE events, \
+         DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND)) \
+         GROUP BY user_id, window_start, window_end) AS A JOIN (SELECT max(c.n) AS top, \
+         c.ws, c.we FROM {counts} AS c GROUP BY c.ws, c.we) AS M \
+         ON A.ws = M.ws AND A.we = M.we AND A.n >= M.top;"
+    ));
+    let kinds = operator_kinds(&hot);
+    assert!(
+        kinds.contains(&("hot.M/window", "window")) && kinds.contains(&("hot/join", "stream-join")),
+        "{kinds:?}"
+    );
+    // Sessions end anywhere: no cascade, the aggregate without a window is refused.
+    let err = job(
+        "",
+        "INSERT INTO s SELECT max(c.n) AS top, c.ws, c.we FROM (SELECT count(*) AS n, \
+         window_start AS ws, window_end AS we FROM events GROUP BY SESSION(ts, \
+         INTERVAL '1' MINUTE), user_id) AS c GROUP BY c.ws, c.we;",
+    )
+    .unwrap_err();
+    assert!(err.contains("without an event-time window"), "{err}");
+}
