@@ -41,6 +41,7 @@ mod builder;
 mod compiled;
 mod explain;
 mod reads;
+mod sharing;
 mod state_layout;
 
 pub use builder::PlanBuilder;

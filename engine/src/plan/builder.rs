@@ -200,7 +200,8 @@ impl PlanBuilder {
         self
     }
 
-    /// The plan, validated.
+    /// The plan, validated, a window that one query computes twice computed once (see the
+    /// `sharing` module).
     ///
     /// # Errors
     /// As [`Plan::validate`].
@@ -215,6 +216,7 @@ impl PlanBuilder {
             .collect();
         self.plan.sinks.retain(|s| s.role != SinkRole::DeadLetters);
         self.plan.sinks.extend(dead);
+        super::sharing::share_windows(&mut self.plan);
         self.plan.validate()?;
         Ok(self.plan)
     }
