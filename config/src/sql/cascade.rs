@@ -19,7 +19,9 @@
 //! windows, each emitted once, when the watermark of the inner rows passes it. Sessions
 //! end anywhere and stay refused (as an aggregate without a window in append mode).
 
-use datafusion::sql::sqlparser::ast::{Expr, GroupByExpr, Query, Select, SelectItem, TableFactor};
+use datafusion::sql::sqlparser::ast::{
+    Expr, GroupByExpr, Query, Select, SelectItem, TableAlias, TableFactor,
+};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use sluice_engine::plan::PlanBuilder;
@@ -29,6 +31,7 @@ use std::time::Duration;
 use super::ddl::{SinkTable, SourceTable};
 use super::error::SqlError;
 use super::query::{lower_query, plain_select};
+use super::subquery::Windows;
 use super::window::{Output, window_bound, window_call};
 
 /// Rewrites `select` when it groups a windowed subquery's rows by their window's start
@@ -37,97 +40,124 @@ use super::window::{Output, window_bound, window_call};
 /// # Errors
 /// Never for a query it leaves alone; a window call that does not parse.
 pub(super) fn rewrite(select: &mut Select) -> Result<(), SqlError> {
-    let [from] = select.from.as_slice() else {
+    let Some(cascade) = cascade(select)? else {
         return Ok(());
     };
-    let TableFactor::Derived {
-        subquery, alias, ..
-    } = &from.relation
-    else {
-        return Ok(());
-    };
-    if !from.joins.is_empty() {
-        return Ok(());
-    }
-    let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else {
-        return Ok(());
-    };
-    if keys.is_empty() || !modifiers.is_empty() {
-        return Ok(());
-    }
-    for key in keys {
-        if window_call(key)?.is_some() {
-            return Ok(());
-        }
-    }
-    let Ok(inner) = plain_select(subquery) else {
-        return Ok(());
-    };
-    let GroupByExpr::Expressions(inner_keys, _) = &inner.group_by else {
-        return Ok(());
-    };
-    let mut call = None;
-    for key in inner_keys {
-        if let Some(c) = window_call(key)? {
-            call = Some(c);
-        }
-    }
-    let Some(call) = call else {
-        return Ok(());
-    };
-    let period = match call.kind {
-        WindowKind::Tumbling { size } => size,
-        WindowKind::Sliding { slide, .. } => slide,
-        WindowKind::Cumulating { step, .. } => step,
-        _ => return Ok(()),
-    };
-    // The names the inner query gives its window's start and end.
-    let (mut start, mut end) = (None, None);
-    for item in &inner.projection {
-        let (e, name) = match item {
-            SelectItem::UnnamedExpr(e) => (e, None),
-            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
-            _ => continue,
-        };
-        if let Some((bound, plain)) = window_bound(e) {
-            let name = name.unwrap_or_else(|| plain.to_owned());
-            match bound {
-                Output::Start => start = Some(name),
-                Output::End => end = Some(name),
-                _ => {}
-            }
-        }
-    }
-    let (Some(start), Some(end)) = (start, end) else {
-        return Ok(());
-    };
-    let alias = alias.as_ref().map(|a| a.name.value.clone());
-    let names = |e: &Expr, name: &str| match e {
-        Expr::Identifier(id) => id.value == name,
-        Expr::CompoundIdentifier(ids) => {
-            ids.len() == 2 && Some(&ids[0].value) == alias.as_ref() && ids[1].value == name
-        }
-        _ => false,
-    };
-    let Some(end_key) = keys.iter().find(|k| names(k, &end)).cloned() else {
-        return Ok(());
-    };
-    if !keys.iter().any(|k| names(k, &start)) {
-        return Ok(());
-    }
     let tumble = format!(
-        "TUMBLE({end_key}, {}, {})",
-        interval(period),
-        interval(call.offset)
+        "TUMBLE({}, {}, {})",
+        cascade.end_key,
+        interval(cascade.period),
+        interval(cascade.offset)
     );
     let tumble = Parser::new(&GenericDialect {})
         .try_with_sql(&tumble)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| SqlError::Invalid(format!("`{tumble}`: {e}")))?;
-    let mut grouped = vec![tumble];
-    grouped.extend(keys.iter().cloned());
-    select.group_by = GroupByExpr::Expressions(grouped, vec![]);
+    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+        keys.insert(0, tumble);
+    }
     Ok(())
+}
+
+/// A query grouping a windowed subquery's rows by their window's start and end.
+struct Cascade {
+    /// The GROUP BY key that is the inner windows' end.
+    end_key: Expr,
+    /// The names the inner query gives its windows' start and end.
+    start: String,
+    end: String,
+    /// How far apart the inner windows end, and how far past the Unix epoch.
+    period: Duration,
+    offset: Duration,
+}
+
+/// `select` as a [`Cascade`], or `None`.
+fn cascade(select: &Select) -> Result<Option<Cascade>, SqlError> {
+    let [from] = select.from.as_slice() else {
+        return Ok(None);
+    };
+    let TableFactor::Derived {
+        subquery, alias, ..
+    } = &from.relation
+    else {
+        return Ok(None);
+    };
+    let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else {
+        return Ok(None);
+    };
+    if !from.joins.is_empty() || keys.is_empty() || !modifiers.is_empty() {
+        return Ok(None);
+    }
+    for key in keys {
+        if window_call(key)?.is_some() {
+            return Ok(None);
+        }
+    }
+    let Ok(inner) = plain_select(subquery) else {
+        return Ok(None);
+    };
+    let GroupByExpr::Expressions(inner_keys, _) = &inner.group_by else {
+        return Ok(None);
+    };
+    let mut call = None;
+    for key in inner_keys {
+        call = window_call(key)?.or(call);
+    }
+    let Some(call) = call else {
+        return Ok(None);
+    };
+    let period = match call.kind {
+        WindowKind::Tumbling { size } => size,
+        WindowKind::Sliding { slide, .. } => slide,
+        WindowKind::Cumulating { step, .. } => step,
+        _ => return Ok(None),
+    };
+    let (Some(start), Some(end)) = (
+        bound_name(inner, &Output::Start),
+        bound_name(inner, &Output::End),
+    ) else {
+        return Ok(None);
+    };
+    let Some(end_key) = keys.iter().find(|k| reads(k, alias.as_ref(), &end)) else {
+        return Ok(None);
+    };
+    if !keys.iter().any(|k| reads(k, alias.as_ref(), &start)) {
+        return Ok(None);
+    }
+    Ok(Some(Cascade {
+        end_key: end_key.clone(),
+        start,
+        end,
+        period,
+        offset: call.offset,
+    }))
+}
+
+/// The name `inner`'s select list gives its window's start or end (`bound`).
+fn bound_name(inner: &Select, bound: &Output) -> Option<String> {
+    inner.projection.iter().find_map(|item| {
+        let (e, name) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(&alias.value)),
+            _ => return None,
+        };
+        let (found, plain) = window_bound(e)?;
+        (std::mem::discriminant(&found) == std::mem::discriminant(bound))
+            .then(|| name.cloned().unwrap_or_else(|| plain.to_owned()))
+    })
+}
+
+/// Whether `e` reads the column `name` of the subquery `alias` (qualified or not).
+fn reads(e: &Expr, alias: Option<&TableAlias>, name: &str) -> bool {
+    match e {
+        Expr::Identifier(id) => id.value == name,
+        Expr::CompoundIdentifier(ids) => {
+            ids.len() == 2
+                && alias.is_some_and(|a| a.name.value == ids[0].value)
+                && ids[1].value == name
+        }
+        _ => false,
+    }
 }
 
 /// `duration` as an interval the window calls read (`INTERVAL '1500 ms'`).
@@ -139,19 +169,9 @@ fn interval(duration: Duration) -> String {
     }
 }
 
-/// A cascading window (see the [module docs](self)) as a join's side: its rows, its
-/// output columns, and those that are event times (the inner windows' start and end, as
-/// it selects them); `None` when `query` is no cascading window.
-pub(super) struct Side<'a> {
-    pub(super) plan: PlanBuilder,
-    pub(super) stream: String,
-    pub(super) source: &'a SourceTable,
-    pub(super) columns: Vec<String>,
-    pub(super) times: Vec<String>,
-}
-
 /// Lowers `query` as a join's side named `state` (its windows' state goes by it), when
-/// it groups a windowed subquery's rows by their window's start and end.
+/// it is a cascading window (see the [module docs](self)): its rows as windows whose
+/// start and end are the inner windows', as it selects them; `None` for any other query.
 ///
 /// # Errors
 /// As the query's lowering.
@@ -160,29 +180,27 @@ pub(super) fn lower_side<'a>(
     state: &str,
     query: &Query,
     sources: &'a [SourceTable],
-) -> Result<Option<Side<'a>>, SqlError> {
+) -> Result<Option<Windows<'a>>, SqlError> {
     let Ok(select) = plain_select(query) else {
         return Ok(None);
     };
-    let mut rewritten = select.clone();
-    rewrite(&mut rewritten)?;
-    if rewritten.group_by == select.group_by {
+    let Some(cascade) = cascade(select)? else {
         return Ok(None);
-    }
-    let bounds = bound_names(select);
+    };
     let mut columns = Vec::new();
-    let mut times = Vec::new();
+    let (mut start, mut end) = (None, None);
     for item in &select.projection {
         let (e, name) = match item {
-            SelectItem::UnnamedExpr(e @ Expr::Identifier(id)) => (e, id.value.clone()),
-            SelectItem::UnnamedExpr(e @ Expr::CompoundIdentifier(ids)) => {
-                (e, ids.last().map(|i| i.value.clone()).unwrap_or_default())
+            SelectItem::UnnamedExpr(e @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_))) => {
+                (e, column_of(e).unwrap_or_default().to_owned())
             }
             SelectItem::ExprWithAlias { expr, alias } => (expr, alias.value.clone()),
             _ => return Ok(None),
         };
-        if bounds.iter().any(|b| column_of(e) == Some(b.as_str())) {
-            times.push(name.clone());
+        if column_of(e) == Some(cascade.start.as_str()) {
+            start = Some(name.clone());
+        } else if column_of(e) == Some(cascade.end.as_str()) {
+            end = Some(name.clone());
         }
         columns.push(name);
     }
@@ -191,37 +209,16 @@ pub(super) fn lower_side<'a>(
         ..SinkTable::default()
     };
     let lowered = lower_query(plan, query, sources, &mut sink, false, true)?;
-    Ok(Some(Side {
+    Ok(Some(Windows {
         plan: lowered.plan,
         stream: lowered.stream,
         source: lowered.source,
         columns,
-        times,
+        start,
+        end,
+        time: None,
+        sessions: false,
     }))
-}
-
-/// The names the windowed subquery in `select`'s FROM gives its window's start and end.
-fn bound_names(select: &Select) -> Vec<String> {
-    let [from] = select.from.as_slice() else {
-        return Vec::new();
-    };
-    let TableFactor::Derived { subquery, .. } = &from.relation else {
-        return Vec::new();
-    };
-    let Ok(inner) = plain_select(subquery) else {
-        return Vec::new();
-    };
-    inner
-        .projection
-        .iter()
-        .filter_map(|item| match item {
-            SelectItem::UnnamedExpr(e) => window_bound(e).map(|(_, plain)| plain.to_owned()),
-            SelectItem::ExprWithAlias { expr, alias } => {
-                window_bound(expr).map(|_| alias.value.clone())
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// The column `e` reads, qualified or not.

@@ -286,29 +286,20 @@ fn side<'a>(
             if nested::is_plain(subquery) {
                 return projected_side(plan, target, subquery, &alias, sources, &shape);
             }
+            // Its windows keep their state under `<target>.<alias>`, a path segment: a
+            // cascading window's, or a windowed aggregate's of one source table.
             let state = format!("{target}.{alias}");
-            if let Some(windows) = cascade::lower_side(plan.clone(), &state, subquery, sources)? {
-                let side = Side {
-                    times: windows.times,
-                    alias,
-                    table: windows.source,
-                    stream: windows.stream,
-                    columns: windows.columns,
-                    delay: Duration::ZERO,
-                    windowed: true,
-                    watermark_from: None,
-                };
-                return Ok((windows.plan, side));
-            }
-            // Its windows keep their state under `<target>.<alias>`, a path segment.
-            let windows = subquery::lower(
-                plan,
-                &format!("{target}.{alias}"),
-                &format!("{target}/{alias}-where"),
-                subquery,
-                sources,
-                &shape,
-            )?;
+            let windows = match cascade::lower_side(plan.clone(), &state, subquery, sources)? {
+                Some(windows) => windows,
+                None => subquery::lower(
+                    plan,
+                    &state,
+                    &format!("{target}/{alias}-where"),
+                    subquery,
+                    sources,
+                    &shape,
+                )?,
+            };
             let side = Side {
                 times: windows.event_times(),
                 alias,
