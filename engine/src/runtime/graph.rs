@@ -247,20 +247,18 @@ struct Wiring<'scope> {
 }
 
 impl<'scope> Wiring<'scope> {
-    /// Routes `stream`'s rows (rejected, failed or `late`) to the dead-letter table.
+    /// Routes `stream`'s rows (rejected, failed or `late`) by the operator `operator` to
+    /// the dead-letter table, through a timely operator `<what>ToDeadLetters(<operator>)`.
     fn route_dead(
         &mut self,
         stream: Stream<'scope, u64, Batches>,
-        name: String,
+        what: &str,
+        operator: &str,
         late: bool,
         shared: &Shared,
     ) {
-        // The operator's name, inside the label's parentheses (`Kind(name)`).
-        let operator = name
-            .split_once('(')
-            .and_then(|(_, rest)| rest.strip_suffix(')'))
-            .unwrap_or(&name);
-        let (ok, errors) = to_dead(stream, &name, operator, late, &shared.dead_letters);
+        let label = format!("{what}ToDeadLetters({operator})");
+        let (ok, errors) = to_dead(stream, &label, operator, late, &shared.dead_letters);
         self.dead_parts.push(ok);
         self.conversion_errors.push(errors);
     }
@@ -284,12 +282,7 @@ impl<'scope> Wiring<'scope> {
                 .map_batches(&format!("Route({source})"), move |_, batch| {
                     routed(batch, &stream)
                 });
-            self.route_dead(
-                errors,
-                format!("RouteErrorsToDeadLetters({source})"),
-                false,
-                shared,
-            );
+            self.route_dead(errors, "RouteErrors", source, false, shared);
             streams.insert(source.to_owned(), rows);
         }
         streams
@@ -315,8 +308,7 @@ impl<'scope> Wiring<'scope> {
                         let (passed, violations) = split_by_rules(&rules, batch)?;
                         Ok((passed, Some(violations)))
                     });
-                let label = format!("RuleViolationsToDeadLetters({name})");
-                self.route_dead(violations, label, false, shared);
+                self.route_dead(violations, "RuleViolations", name, false, shared);
                 passed
             }
             CompiledOperator::Join(CompiledJoin::Keyed(join)) => {
@@ -336,8 +328,7 @@ impl<'scope> Wiring<'scope> {
                     .split_batches(&format!("{kind}({name})"), move |_, batch| {
                         crate::stateless::isolating(&mut f, batch)
                     });
-                let label = format!("{kind}ErrorsToDeadLetters({name})");
-                self.route_dead(errors, label, false, shared);
+                self.route_dead(errors, &format!("{kind}Errors"), name, false, shared);
                 output
             }
             CompiledOperator::Window { .. }
@@ -356,8 +347,7 @@ impl<'scope> Wiring<'scope> {
                     failure.clone(),
                     parts.site,
                 ));
-                let label = format!("LateToDeadLetters({name})");
-                self.route_dead(outputs.late, label, true, shared);
+                self.route_dead(outputs.late, "Late", name, true, shared);
                 outputs.results
             }
             CompiledOperator::Union(union) => {
@@ -372,8 +362,7 @@ impl<'scope> Wiring<'scope> {
                     .map_batches(&format!("Union({name})"), move |_, batch| {
                         union.apply(batch)
                     });
-                let label = format!("UnionErrorsToDeadLetters({name})");
-                self.route_dead(errors, label, false, shared);
+                self.route_dead(errors, "UnionErrors", name, false, shared);
                 output
             }
             CompiledOperator::TopN {
