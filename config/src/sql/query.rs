@@ -52,23 +52,7 @@ pub(super) fn lower_query<'a>(
 ) -> Result<LoweredQuery<'a>, SqlError> {
     let target = sink.name.clone();
     let target = &target;
-    // HAVING filters a windowed aggregate's rows, after the window.
-    let mut query = query.clone();
-    spark_aggregates::rewrite(&mut query);
-    if !subquery {
-        distinct::rewrite(&mut query, sink)?;
-    }
-    if let SetExpr::Select(select) = query.body.as_mut() {
-        nested::unqualify_table(select);
-    }
-    let having = match query.body.as_mut() {
-        SetExpr::Select(select) => select.having.take(),
-        _ => None,
-    };
-    let mut select = plain_select(&query)?.clone();
-    last_row::rewrite(&mut select, sources, sink)?;
-    cascade::rewrite(&mut select)?;
-    refuse_row_windows(&select)?;
+    let (mut select, having) = rewritten(query, sources, sink, subquery)?;
     let Rows {
         plan: next,
         mut stream,
@@ -206,6 +190,34 @@ pub(super) fn lower_query<'a>(
         source,
         group_keys,
     })
+}
+
+/// `query`'s `SELECT`, rewritten to what the lowering runs (Spark's aggregates, a
+/// `DISTINCT`, keep-last-row, cascading windows), and its `HAVING`, taken out: it filters
+/// a windowed aggregate's rows, after the window.
+fn rewritten(
+    query: &Query,
+    sources: &[SourceTable],
+    sink: &SinkTable,
+    subquery: bool,
+) -> Result<(Select, Option<Expr>), SqlError> {
+    let mut query = query.clone();
+    spark_aggregates::rewrite(&mut query);
+    if !subquery {
+        distinct::rewrite(&mut query, sink)?;
+    }
+    let having = match query.body.as_mut() {
+        SetExpr::Select(select) => {
+            nested::unqualify_table(select);
+            select.having.take()
+        }
+        _ => None,
+    };
+    let mut select = plain_select(&query)?.clone();
+    last_row::rewrite(&mut select, sources, sink)?;
+    cascade::rewrite(&mut select)?;
+    refuse_row_windows(&select)?;
+    Ok((select, having))
 }
 
 /// Whether `select`'s select list holds an aggregate call.
