@@ -83,6 +83,9 @@ impl SqlExpr {
         ctx.register_udf(from_json::from_json());
         ctx.register_udf(split::spark_split());
         ctx.register_udf(session_gap::session_gap());
+        for hash in spark::hash_functions() {
+            ctx.register_udf(hash);
+        }
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let spark = spark::rewrite(sql, &names)

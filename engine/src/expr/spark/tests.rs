@@ -33,7 +33,76 @@ fn java_patterns_become_chrono_s() {
 
 /// What PySpark 4.3.0 gave for each expression over [`three_rows`]
 /// (`spark.sql.session.timeZone` UTC), read as text.
-const SPARK_VALUES: [(&str, [Option<&str>; 3]); 37] = [
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 47] = [
+    (
+        "sha1(s)",
+        [
+            Some("e8a9bbeecd2174b6ee4c0e1f6e219d29ed5f60b6"),
+            Some("141baa0128b75fdd36cd11f565b5cd2154d0e073"),
+            None,
+        ],
+    ),
+    (
+        "sha1(d)",
+        [
+            Some("9a94226909df32d9e6ad87622bea6d84f1a1ae80"),
+            Some("f124cec7af2aeebc146bf3be6a4a229f331626c6"),
+            Some("346a358f75798298c88f60f873efee26e1356b01"),
+        ],
+    ),
+    ("crc32(s)", [Some("4247906883"), Some("3492888066"), None]),
+    (
+        "crc32(CAST(n AS STRING))",
+        [Some("1842515611"), Some("2837715344"), Some("2707236321")],
+    ),
+    (
+        "xxhash64(s)",
+        [
+            Some("-2111456628200378747"),
+            Some("3507822994108422768"),
+            Some("42"),
+        ],
+    ),
+    (
+        "xxhash64(n)",
+        [
+            Some("6258084186791473711"),
+            Some("6162728026222640212"),
+            Some("-188596373586653926"),
+        ],
+    ),
+    (
+        "xxhash64(s, n)",
+        [
+            Some("-9023956024159015204"),
+            Some("-2751960715680082999"),
+            Some("-188596373586653926"),
+        ],
+    ),
+    (
+        "xxhash64(ts)",
+        [
+            Some("8688614303992289803"),
+            Some("6393119852817004708"),
+            Some("-7735980224670107694"),
+        ],
+    ),
+    (
+        "xxhash64(CAST(n AS BIGINT))",
+        [
+            Some("3188756510806108107"),
+            Some("7059853439729830566"),
+            Some("1833446804176943981"),
+        ],
+    ),
+    (
+        "xxhash64(d, ts, n)",
+        [
+            Some("7499107845642351469"),
+            Some("-5761186079502675593"),
+            Some("4994145955977184675"),
+        ],
+    ),
     ("s RLIKE 'c[0-9]+ p'", [Some("true"), Some("false"), None]),
     ("s NOT RLIKE 'order'", [Some("false"), Some("true"), None]),
     (
