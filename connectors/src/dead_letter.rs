@@ -1,9 +1,12 @@
 //! The dead-letter table: records that could not go where they were meant to.
 //!
-//! Three kinds of rows end up here, told apart by `reason`:
+//! These kinds of rows end up here, told apart by `reason`:
 //! - `parse_error`: the payload did not decode ([`parse_errors`]);
 //! - `rule:<name>`: a decoded row broke a data-quality rule ([`from_rows`]);
-//! - `late`: a row arrived after the watermark closed one of its windows ([`late`]).
+//! - `error:<operator>`: evaluating an expression of the operator on the row failed (a
+//!   cast of `'abc'` to INT, a division by zero), the error's text in `error`;
+//! - `late`: a row arrived after the watermark closed one of its windows ([`late`]);
+//! - `future`: a row's event time lay too far ahead of the watermark.
 //!
 //! Every row keeps its coordinates (`source`, `partition`, `offset`) and its payload, so it
 //! can be inspected and replayed. See [`schema`] for the columns.
@@ -38,7 +41,7 @@ fn timestamp_type() -> DataType {
 ///
 /// | column | type | null | holds |
 /// |---|---|---|---|
-/// | `reason` | Utf8 | no | `parse_error`, `rule:<name>` or `late` |
+/// | `reason` | Utf8 | no | `parse_error`, `rule:<name>`, `error:<operator>`, `late` or `future` |
 /// | `error` | Utf8 | yes | detail, e.g. `field "value": expected number, got string "abc"` |
 /// | `source` | Utf8 | no | source name |
 /// | `partition` | Int32 | no | source partition |
@@ -181,6 +184,16 @@ pub fn from_rows(
         Arc::new(Int32Array::new_null(n)),
         epoch,
     )
+}
+
+/// `dead` (dead letters) with `errors[i]` as the `error` of row `i`.
+///
+/// # Errors
+/// When `errors` and `dead` differ in length.
+pub fn with_errors(dead: &RecordBatch, errors: ArrayRef) -> Result<RecordBatch, ArrowError> {
+    let mut columns = dead.columns().to_vec();
+    columns[dead.schema().index_of("error")?] = cast(&errors, &DataType::Utf8)?;
+    RecordBatch::try_new(dead.schema(), columns)
 }
 
 /// Dead letters with reason `late` for every row of `batch`, tested against `watermark_ms`
@@ -450,6 +463,32 @@ mod tests {
     }
 
     #[test]
+    fn rows_an_expression_failed_on_keep_the_operator_as_reason_and_the_error_apart() {
+        use sluice_engine::runtime::DeadLetters;
+        let rejected =
+            sluice_engine::stateless::with_error(&rows(), "q/cents", &"division by zero").unwrap();
+        let out = DeadLetterRows.rejected(&rejected, 4).unwrap();
+        assert_eq!(out.schema(), schema());
+        let reasons = out.column_by_name("reason").unwrap().as_string::<i32>();
+        assert!(
+            reasons.iter().all(|r| r == Some("error:q/cents")),
+            "{reasons:?}"
+        );
+        let errors = out.column_by_name("error").unwrap().as_string::<i32>();
+        assert!(
+            errors.iter().all(|e| e == Some("division by zero")),
+            "{errors:?}"
+        );
+        // The payload is the row, without the reason or the error.
+        let payloads = out.column_by_name("payload").unwrap().as_string::<i32>();
+        assert_eq!(payloads.value(0), r#"{"event_id":"0-1","value":1.5}"#);
+        // Rows broken by a rule have no error.
+        let broken = sluice_engine::stateless::with_reason(&rows(), "rule:positive").unwrap();
+        let out = DeadLetterRows.rejected(&broken, 4).unwrap();
+        assert_eq!(out.column_by_name("error").unwrap().null_count(), 3);
+    }
+
+    #[test]
     fn late_rows_carry_the_watermark() {
         let batch = rows();
         let out = late(&batch, 1_000, &Int32Array::from(vec![1, 2, 3]), 4).unwrap();
@@ -501,8 +540,20 @@ impl sluice_engine::runtime::DeadLetters for DeadLetterRows {
             .as_any()
             .downcast_ref::<StringArray>()
             .ok_or_else(|| fail(ArrowError::SchemaError("reason must be a string".into())))?;
+        // Rows whose evaluation failed carry the error's text (`error:<operator>` rows).
+        let (rows, errors) = match rows.schema().index_of("error") {
+            Ok(_) => {
+                let (rows, errors) = split_off(&rows, "error").map_err(fail)?;
+                (rows, Some(errors))
+            }
+            Err(_) => (rows, None),
+        };
         let indices = UInt32Array::from_iter_values(0..rows.num_rows() as u32);
-        from_rows(&rows, &indices, reasons, epoch).map_err(fail)
+        let dead = from_rows(&rows, &indices, reasons, epoch).map_err(fail)?;
+        match errors {
+            Some(errors) => with_errors(&dead, errors).map_err(fail),
+            None => Ok(dead),
+        }
     }
 
     fn late(

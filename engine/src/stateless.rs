@@ -295,7 +295,7 @@ pub fn split_by_rules(rules: &[Rule], batch: &RecordBatch) -> Result<(RecordBatc
             .map(|&i| format!("rule:{}", rules[reason[i as usize].expect("bad row")].name)),
     );
     let violations = take_record_batch(batch, &UInt32Array::from(bad))?;
-    Ok((passed, append_reason(&violations, reasons)?))
+    Ok((passed, append_reason(&violations, reasons, None)?))
 }
 
 /// `batch` with a `reason` column holding `reason` on every row.
@@ -304,10 +304,37 @@ pub fn split_by_rules(rules: &[Rule], batch: &RecordBatch) -> Result<(RecordBatc
 /// When the batch cannot be rebuilt.
 pub fn with_reason(batch: &RecordBatch, reason: &str) -> Result<RecordBatch> {
     let reasons = StringArray::from_iter_values(std::iter::repeat_n(reason, batch.num_rows()));
-    append_reason(batch, reasons)
+    append_reason(batch, reasons, None)
 }
 
-fn append_reason(batch: &RecordBatch, reasons: StringArray) -> Result<RecordBatch> {
+/// `batch` rejected by `operator` because evaluating it failed with `err`: a `reason`
+/// column holding `error:<operator>` on every row, and an `error` column holding `err`'s
+/// text. The reason names where rows failed, one value per operator, so that the dead
+/// letters group by it; the error says why.
+///
+/// # Errors
+/// When the batch cannot be rebuilt.
+pub fn with_error(
+    batch: &RecordBatch,
+    operator: &str,
+    err: &dyn std::fmt::Display,
+) -> Result<RecordBatch> {
+    let n = batch.num_rows();
+    let reason = format!("{ERROR_PREFIX}{operator}");
+    let reasons = StringArray::from_iter_values(std::iter::repeat_n(reason.as_str(), n));
+    let text = err.to_string();
+    let errors = StringArray::from_iter_values(std::iter::repeat_n(text.as_str(), n));
+    append_reason(batch, reasons, Some(errors))
+}
+
+/// The prefix of the `reason` of rows whose evaluation failed: `error:<operator>`.
+pub const ERROR_PREFIX: &str = "error:";
+
+fn append_reason(
+    batch: &RecordBatch,
+    reasons: StringArray,
+    errors: Option<StringArray>,
+) -> Result<RecordBatch> {
     let mut fields: Vec<Field> = batch
         .schema()
         .fields()
@@ -321,6 +348,10 @@ fn append_reason(batch: &RecordBatch, reasons: StringArray) -> Result<RecordBatc
     ));
     let mut columns = batch.columns().to_vec();
     columns.push(Arc::new(reasons));
+    if let Some(errors) = errors {
+        fields.push(Field::new("error", arrow::datatypes::DataType::Utf8, false));
+        columns.push(Arc::new(errors));
+    }
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
         columns,
@@ -397,9 +428,9 @@ impl<'scope> StatelessExt<'scope> for Stream<'scope, u64, Batches> {
                             }
                             Err(err) => {
                                 // Bad data must not crash the job: the batch goes to the
-                                // rejected output with the error as its reason.
+                                // rejected output, the operator as its reason.
                                 tracing::warn!(operator = %name, %err, "batch rejected");
-                                match with_reason(batch, &format!("error:{err}")) {
+                                match with_error(batch, &name, &err) {
                                     Ok(r) => rejected.push(r),
                                     Err(e) => tracing::error!(operator = %name, %e, "cannot tag"),
                                 }

@@ -214,7 +214,7 @@ def check(args) -> dict:
         "json_extract_string(payload, '$.ident')) AS BIGINT) FROM "
         f"delta_scan({lit(table_path(args.out, 'dead_letters'))}) "
         "WHERE reason = 'rule:typed_rows_tenth_not_null' "
-        "OR (reason LIKE 'error:%' AND reason LIKE '%Cannot cast%')").fetchall())
+        "OR (reason LIKE 'error:typed%' AND error LIKE '%Cannot cast%')").fetchall())
     want_rejected = sorted(
         [("rule:typed_rows_tenth_not_null", r["id"]) for r in rows if r["price"] % 10 == 0]
         + [("cast", r["id"]) for r in rows if r["price"] > 95])

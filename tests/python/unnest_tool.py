@@ -246,10 +246,10 @@ def check(args) -> dict:
     dead = got("dead_letters",
                "CAST(json_extract(payload, '$.id') AS BIGINT), reason, coalesce(error, '')")
     # A record whose labels are no array fails to decode, naming them; a row whose labels'
-    # text is no JSON fails from_json, which its reason names.
+    # text is no JSON fails from_json, which its error names.
     named = [d for d in dead if (d[1] == "parse_error" and ("labels" in d[2] or
                                                             "visits" in d[2]))
-             or (d[1].startswith("error:") and "from_json: not JSON" in d[1])]
+             or (d[1].startswith("error:") and "from_json: not JSON" in d[2])]
     if sorted(d[0] for d in dead) != want_dead or len(named) != len(dead):
         problems.append(f"dead letters {dead[:5]}..., the oracle's ids {want_dead[:5]}...")
     result["dead_letters"] = len(dead)

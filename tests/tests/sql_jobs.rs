@@ -673,19 +673,24 @@ fn large_integers_aggregate_exactly_and_integers_divide_as_in_spark() -> Result<
         "min and max of text: ours {names:?}, DuckDB's {want:?}"
     );
     // An integer divided by zero fails its own row only: the two rows of n = 2 are dead
-    // letters, each with the reason, and the other rows of their batch go on.
+    // letters, each naming the operator (`reason`) and the error (`error`), and the other
+    // rows of their batch go on.
     let ratios = sluice_tests::duckdb_rows(&format!(
         "SELECT n, r FROM {} ORDER BY n",
         table_scan(&out, "ratios")
     ))?;
     let dead = sluice_tests::duckdb_rows(&format!(
-        "SELECT CAST(json_extract(payload, '$.n') AS INT), reason LIKE '%division by zero%' \
+        "SELECT CAST(json_extract(payload, '$.n') AS INT), reason, error LIKE '%division by zero%' \
          FROM {} ORDER BY 1",
         table_scan(&out, "dead_letters")
     ))?;
     ensure!(
         ratios == [["1", "-100.0"], ["4", "50.0"], ["7", "20.0"]]
-            && dead == [["2", "True"], ["2", "True"]],
+            && dead
+                == [
+                    ["2", "error:ratios/select", "True"],
+                    ["2", "error:ratios/select", "True"]
+                ],
         "rows dividing by zero alone in the dead letters: {ratios:?}, {dead:?}"
     );
     Ok(())

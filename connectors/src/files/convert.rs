@@ -248,12 +248,7 @@ pub(crate) fn row_dead_letters(
         dead_letter::from_rows(&rows, &indices, &reasons, epoch)
     });
     match as_json {
-        Ok(dead) => {
-            let mut columns = dead.columns().to_vec();
-            let error = dead.schema().index_of("error")?;
-            columns[error] = Arc::new(messages);
-            Ok(RecordBatch::try_new(dead.schema(), columns)?)
-        }
+        Ok(dead) => Ok(dead_letter::with_errors(&dead, Arc::new(messages))?),
         // A column the JSON writer cannot encode: fall back to Arrow's display of the row.
         Err(_) => {
             let mut raw = RawBatchBuilder::with_capacity(source, 0, failures.len(), 0);

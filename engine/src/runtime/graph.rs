@@ -324,9 +324,10 @@ impl<'scope> Wiring<'scope> {
             | CompiledOperator::WindowAssign(_) => {
                 let (kind, mut f) = batch_map(compiled);
                 // A failing row goes to the dead letters alone, not with its batch.
+                let operator = name.to_owned();
                 let (output, errors) = input
                     .split_batches(&format!("{kind}({name})"), move |_, batch| {
-                        crate::stateless::isolating(&mut f, batch)
+                        crate::stateless::isolating(&operator, &mut f, batch)
                     });
                 self.route_dead(errors, &format!("{kind}Errors"), name, false, shared);
                 output

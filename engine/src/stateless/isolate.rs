@@ -4,7 +4,7 @@
 //! row (a cast of `'abc'` to INT, an integer divided by zero) fails the evaluation. The
 //! batch is then split in halves, and each half evaluated again, until every failing row
 //! is alone: the other rows go on, and each failing row goes to the dead letters with its
-//! own error as its reason. Before, the whole batch did. k bad rows among n cost about
+//! own error (reason `error:<operator>`, the error's text in `error`). Before, the whole batch did. k bad rows among n cost about
 //! 2k·log2(n) more evaluations; a batch that evaluates costs nothing more. A batch whose
 //! rows nearly all fail would cost two evaluations per row: after [`BUDGET`] evaluations
 //! of one batch, a failing part is rejected whole. An expression that reads the clock
@@ -13,19 +13,20 @@
 use arrow::compute::concat_batches;
 use arrow::record_batch::RecordBatch;
 
-use super::with_reason;
+use super::with_error;
 use crate::error::Result;
 
 /// The evaluations of parts one batch may take before a failing part is rejected whole.
 pub(crate) const BUDGET: usize = 2048;
 
 /// `f` over `batch`: `(passed, rejected)`, the rejected rows (each failing row alone)
-/// with their error as a `reason` column.
+/// with `reason` and `error` columns, as [`with_error`] of `operator` writes them.
 ///
 /// # Errors
 /// When a batch of one row fails (it is rejected whole by the caller), or the parts
 /// cannot be put back together.
 pub(crate) fn isolating<F>(
+    operator: &str,
     f: &mut F,
     batch: &RecordBatch,
 ) -> Result<(RecordBatch, Option<RecordBatch>)>
@@ -40,6 +41,7 @@ where
         return Err(err);
     }
     let mut parts = Parts {
+        operator,
         passed: Vec::new(),
         rejected: Vec::new(),
         budget: BUDGET,
@@ -57,13 +59,15 @@ where
 }
 
 /// The parts of a failing batch evaluated so far, in order, and the evaluations left.
-struct Parts {
+struct Parts<'a> {
+    /// The operator whose rows they are.
+    operator: &'a str,
     passed: Vec<RecordBatch>,
     rejected: Vec<RecordBatch>,
     budget: usize,
 }
 
-impl Parts {
+impl Parts<'_> {
     /// Evaluates each half of `batch` (of two rows or more), in order.
     fn halves<F>(&mut self, f: &mut F, batch: &RecordBatch) -> Result<()>
     where
@@ -82,8 +86,7 @@ impl Parts {
         match f(batch) {
             Ok(out) => self.passed.push(out),
             Err(err) if batch.num_rows() <= 1 || self.budget == 0 => {
-                self.rejected
-                    .push(with_reason(batch, &format!("error:{err}"))?);
+                self.rejected.push(with_error(batch, self.operator, &err)?);
             }
             Err(_) => self.halves(f, batch)?,
         }
@@ -95,7 +98,7 @@ impl Parts {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
+    use arrow::array::{ArrayRef, AsArray, Int64Array};
     use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 
     use super::*;
@@ -122,7 +125,7 @@ mod tests {
                 ("q", out),
             ])?)
         };
-        let (passed, rejected) = isolating(&mut f, &batch).unwrap();
+        let (passed, rejected) = isolating("q/cents", &mut f, &batch).unwrap();
         let rejected = rejected.unwrap();
         assert_eq!((passed.num_rows(), rejected.num_rows()), (996, 4));
         // The rows that passed, in their order; the rejected ones, each with its reason.
@@ -138,18 +141,25 @@ mod tests {
             .unwrap()
             .as_string::<i32>();
         assert!(
-            (0..reasons.len()).all(|i| reasons.value(i).contains("division by zero")),
+            reasons.iter().all(|r| r == Some("error:q/cents")),
             "{reasons:?}"
+        );
+        let errors = rejected.column_by_name("error").unwrap().as_string::<i32>();
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.is_some_and(|e| e.contains("division by zero"))),
+            "{errors:?}"
         );
         assert!(evaluations.get() < 100, "{} evaluations", evaluations.get());
         // A batch that evaluates is evaluated once.
         evaluations.set(0);
         let good = batch.slice(0, 5);
-        let (passed, rejected) = isolating(&mut f, &good).unwrap();
+        let (passed, rejected) = isolating("q/cents", &mut f, &good).unwrap();
         assert_eq!((passed.num_rows(), rejected.is_none()), (5, true));
         assert_eq!(evaluations.get(), 1);
         // One row that fails is the caller's to reject.
-        assert!(isolating(&mut f, &batch.slice(7, 1)).is_err());
+        assert!(isolating("q/cents", &mut f, &batch.slice(7, 1)).is_err());
         // A batch whose rows all fail takes at most the budget of evaluations
         let zeros = RecordBatch::try_new(
             Arc::clone(&schema),
@@ -157,7 +167,7 @@ mod tests {
         )
         .unwrap();
         evaluations.set(0);
-        let (passed, rejected) = isolating(&mut f, &zeros).unwrap();
+        let (passed, rejected) = isolating("q/cents", &mut f, &zeros).unwrap();
         assert_eq!(
             (passed.num_rows(), rejected.unwrap().num_rows()),
             (0, 10_000)

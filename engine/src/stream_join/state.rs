@@ -302,7 +302,7 @@ impl StreamJoinState {
             let passed = condition.predicate(part)?;
             Ok(filter_record_batch(part, &passed)?)
         };
-        let (passed, failed) = match isolating(&mut verdict, &numbered) {
+        let (passed, failed) = match isolating(&self.spec.name, &mut verdict, &numbered) {
             Ok((passed, rejected)) => (passed, rejected.map(|r| failures(&r))),
             // A single pair that fails: it does not meet the condition.
             Err(err) => (
@@ -517,10 +517,10 @@ impl Reshape {
 /// The column that numbers a join's candidate pairs while its condition is evaluated.
 const CANDIDATE: &str = "__candidate";
 
-/// How many pairs of `rejected` (with a `reason` column) failed, and the first error.
+/// How many pairs of `rejected` (with an `error` column) failed, and the first error.
 fn failures(rejected: &RecordBatch) -> String {
     let first = rejected
-        .column_by_name("reason")
+        .column_by_name("error")
         .and_then(|r| r.as_string_opt::<i32>().map(|r| r.value(0).to_owned()))
         .unwrap_or_default();
     format!("{} pairs, the first: {first}", rejected.num_rows())

@@ -400,8 +400,8 @@ fn rows_an_expression_fails_on_after_a_join_become_dead_letters() -> Result<()> 
     let rows = duckdb_rows(&format!(
         "SELECT (SELECT count(*) FROM {pairs}), (SELECT count(*) FROM {bad}), \
          (SELECT count(*) FROM {dlq} WHERE reason LIKE 'error:%'), \
-         (SELECT count(*) FROM {dlq} WHERE reason LIKE 'error:%' \
-            AND source LIKE 'part-%' AND \"offset\" >= 0)",
+         (SELECT count(*) FROM {dlq} WHERE reason LIKE 'error:bad/%' \
+            AND error LIKE '%Cannot cast%' AND source LIKE 'part-%' AND \"offset\" >= 0)",
         pairs = table("pairs"),
         bad = table("bad"),
         dlq = table("dead_letters")
@@ -409,8 +409,8 @@ fn rows_an_expression_fails_on_after_a_join_become_dead_letters() -> Result<()> 
     let counts: Vec<u64> = rows[0].iter().map(|v| v.parse().unwrap_or(0)).collect();
     ensure!(
         counts[0] > 0 && counts[1] == 0 && counts[2] == counts[0] && counts[3] == counts[0],
-        "pairs, rows of the failing query, its dead letters, those with the left row's \
-         coordinates: {counts:?}"
+        "pairs, rows of the failing query, its dead letters, those naming the query's \
+         operator and the cast, with the left row's coordinates: {counts:?}"
     );
     Ok(())
 }
