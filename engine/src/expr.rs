@@ -59,6 +59,12 @@ pub struct SqlExpr {
     infallible: bool,
 }
 
+/// The name of the column `e` is, if it is one.
+fn column_name(e: &Arc<dyn PhysicalExpr>) -> Option<&str> {
+    use datafusion::physical_expr::expressions::Column;
+    e.downcast_ref::<Column>().map(Column::name)
+}
+
 /// An expression that reads the clock, coerced, with its schema and session.
 struct Clocked {
     expr: Expr,
@@ -126,6 +132,18 @@ impl SqlExpr {
             clock,
             infallible,
         })
+    }
+
+    /// The column `c` when the expression is `c IS NOT NULL`.
+    pub fn not_null_column(&self) -> Option<&str> {
+        use datafusion::physical_expr::expressions::IsNotNullExpr;
+        let test = self.physical.downcast_ref::<IsNotNullExpr>()?;
+        column_name(test.arg())
+    }
+
+    /// The column when the expression reads one column as it is.
+    pub fn bare_column(&self) -> Option<&str> {
+        column_name(&self.physical)
     }
 
     /// The input columns the expression reads, by name.

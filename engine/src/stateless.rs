@@ -1,8 +1,10 @@
 //! Stateless operators over Arrow batches: SQL filters, projections and data-quality rules.
 
 mod isolate;
+mod required;
 
 pub(crate) use isolate::isolating;
+pub(crate) use required::required_schema;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -60,8 +62,15 @@ impl Projection {
         let mut lateral = Vec::with_capacity(columns.len());
         let mut reads_computed = Vec::with_capacity(columns.len());
         for (name, sql) in columns {
-            let expr = SqlExpr::compile(sql, &Arc::new(Schema::new(visible.clone())))?;
-            let field = Field::new(name, expr.data_type().clone(), true);
+            let visible_schema = Schema::new(visible.clone());
+            let expr = SqlExpr::compile(sql, &Arc::new(visible_schema.clone()))?;
+            // A column read as it is keeps its nullability (a column that rules made
+            // required stays so); any other expression may give null.
+            let required = expr
+                .bare_column()
+                .and_then(|c| visible_schema.field_with_name(c).ok())
+                .is_some_and(|f| !f.is_nullable());
+            let field = Field::new(name, expr.data_type().clone(), !required);
             let earlier = &visible[input.fields().len()..];
             reads_computed.push(
                 expr.columns()
@@ -286,7 +295,7 @@ pub fn split_by_rules(rules: &[Rule], batch: &RecordBatch) -> Result<(RecordBatc
         }
     }
     let keep = BooleanArray::from_iter(reason.iter().map(|r| Some(r.is_none())));
-    let passed = filter_record_batch(batch, &keep)?;
+    let passed = required::as_required(rules, filter_record_batch(batch, &keep)?)?;
     let bad: Vec<u32> = (0..n as u32)
         .filter(|&i| reason[i as usize].is_some_and(|r| rules[r].policy.action != RuleAction::Drop))
         .collect();

@@ -84,6 +84,20 @@ from window_assign_tool import sessions, watermarks, windows, write  # noqa: E40
 GAP = 40 * SEC
 
 
+def delta_required(path: str) -> list[str]:
+    """The columns the Delta log's latest schema declares not nullable."""
+    schema = None
+    for log in sorted(glob.glob(os.path.join(path, "_delta_log", "*.json"))):
+        with open(log, encoding="utf-8") as f:
+            for line in f:
+                meta = json.loads(line).get("metaData")
+                if meta:
+                    schema = json.loads(meta["schemaString"])
+    if schema is None:
+        return ["(no schema in the log)"]
+    return [f["name"] for f in schema["fields"] if not f["nullable"]]
+
+
 def decimal_mean(values) -> decimal.Decimal:
     """The mean of `values` as a DECIMAL(14, 6), rounded half up (Spark's avg of a
     DECIMAL(10, 2))."""
@@ -207,6 +221,12 @@ def check(args) -> dict:
             f"DESCRIBE SELECT * FROM delta_scan({lit(table_path(args.out, table))})").fetchall()]
         if have_types != types:
             problems.append(f"{table}'s columns are {have_types}, declared {types}")
+    # Their NOT NULL columns are required in the Delta schema, read from the log itself,
+    # and so is a window's start, never null; the other columns are nullable.
+    for table, required in [("typed_rows", ["tenth"]), ("typed_hops", ["w", "k"])]:
+        have = delta_required(table_path(args.out, table))
+        if have != required:
+            problems.append(f"{table}'s required columns are {have}, declared {required}")
     # The typed tables' dead letters, at the rows' own coordinates: their files' lines.
     rejected = sorted(con.execute(
         "SELECT CASE WHEN reason LIKE 'rule:%' THEN reason ELSE 'cast' END, "

@@ -274,7 +274,8 @@ fn compile_operator(
     Ok(match &op.kind {
         OperatorKind::Rules(set) => {
             let rules = compile_rules(set, input, inputs)?;
-            (CompiledOperator::Rules(rules), Arc::clone(input))
+            let output = crate::stateless::required_schema(&rules, input);
+            (CompiledOperator::Rules(rules), output)
         }
         OperatorKind::Join(spec) => {
             let join = compile_join(spec, input, inputs)?;
