@@ -84,14 +84,14 @@ impl SqlExpr {
             source: Box::new(source),
         };
         let ctx = SessionContext::new();
+        for function in spark::catalog::functions() {
+            ctx.register_udf(function);
+        }
         ctx.register_udf(json::get_json_object());
         ctx.register_udf(json::json_value());
         ctx.register_udf(from_json::from_json());
         ctx.register_udf(split::spark_split());
         ctx.register_udf(session_gap::session_gap());
-        for hash in spark::hash_functions() {
-            ctx.register_udf(hash);
-        }
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let spark = spark::rewrite(sql, &names)

@@ -17,7 +17,7 @@
 //! | `s RLIKE 'p'`, `s REGEXP 'p'` | `regexp_like(s, 'p')`: the regex matches anywhere in `s` |
 //! | `array(a, b)`, `map(k1, v1, k2, v2)` | `make_array(a, b)`, `make_map(k1, v1, k2, v2)` |
 //! | `sha2(s, 256)` (224, 384, 512; 0 is 256) | `encode(sha256(s), 'hex')`: lowercase hexadecimal text, as Spark's |
-//! | `sha1(s)`, `crc32(s)`, `xxhash64(a, b, ...)` | Spark's own, from `datafusion-spark`: `sha1` as hexadecimal text, `crc32` a BIGINT, `xxhash64` a BIGINT of each value's bytes as Spark hashes them (seed 42, nulls skipped) |
+//! | `pmod`, `sha1`, `crc32`, `xxhash64`, `next_day`, `last_day`, `add_months`, `parse_url`, ... | Spark's own, from `datafusion-spark`, where DataFusion has no function of the name (the `catalog` module) |
 //! | `size(a)` | `CAST(cardinality(a) AS INT)`: NULL of NULL, as Spark 4 (ANSI) gives |
 //! | `from_unixtime(secs[, 'yyyy-MM-dd'])` | `to_char` of the whole seconds (a double is cut off, as Spark casts it): text, as Spark's and Flink's, not DataFusion's timestamp |
 //! | Flink's `TO_TIMESTAMP_LTZ(epoch, 3)` (precision 0, 3, 6 or 9) | the UTC timestamp of the epoch's seconds, milliseconds, ... |
@@ -47,13 +47,6 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::split;
-
-/// Spark's hash functions that DataFusion lacks: `sha1`, `crc32` and `xxhash64` (Spark's
-/// `hash`, its own Murmur3, is not among them).
-pub(super) fn hash_functions() -> [datafusion::logical_expr::ScalarUDF; 3] {
-    use datafusion_spark::function::hash;
-    [hash::sha1(), hash::crc32(), hash::xxhash64()].map(|f| f.as_ref().clone())
-}
 
 /// `sql` with Spark's functions written as DataFusion's and its column names resolved
 /// among `columns`; `None` when nothing changed (or it does not parse, which the compiler
@@ -543,5 +536,6 @@ fn push_literal(out: &mut String, c: char) {
     }
 }
 
+pub(super) mod catalog;
 #[cfg(test)]
 mod tests;

@@ -33,7 +33,55 @@ fn java_patterns_become_chrono_s() {
 
 /// What PySpark 4.3.0 gave for each expression over [`three_rows`]
 /// (`spark.sql.session.timeZone` UTC), read as text.
-const SPARK_VALUES: [(&str, [Option<&str>; 3]); 47] = [
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 61] = [
+    ("pmod(n, 4)", [Some("3"), Some("2"), Some("2")]),
+    ("pmod(-n, 4)", [Some("1"), Some("2"), Some("2")]),
+    (
+        "next_day(CAST(ts AS DATE), 'MON')",
+        [Some("2024-03-04"), Some("2024-01-01"), Some("2025-07-07")],
+    ),
+    (
+        "last_day(CAST(ts AS DATE))",
+        [Some("2024-02-29"), Some("2023-12-31"), Some("2025-07-31")],
+    ),
+    (
+        "add_months(CAST(ts AS DATE), n)",
+        [Some("2024-05-29"), Some("2023-10-31"), Some("2026-05-04")],
+    ),
+    (
+        "weekday(CAST(ts AS DATE))",
+        [Some("3"), Some("6"), Some("4")],
+    ),
+    (
+        "monthname(CAST(ts AS DATE))",
+        [Some("Feb"), Some("Dec"), Some("Jul")],
+    ),
+    ("soundex(s)", [Some("O636"), Some("N323"), None]),
+    (
+        "width_bucket(CAST(n AS DOUBLE), 0.0, 10.0, 5)",
+        [Some("2"), Some("0"), Some("6")],
+    ),
+    (
+        "elt(2, 'a', s)",
+        [Some("order c42 paid"), Some("no digits"), None],
+    ),
+    (
+        "bin(n)",
+        [
+            Some("11"),
+            Some("1111111111111111111111111111111111111111111111111111111111111110"),
+            Some("1010"),
+        ],
+    ),
+    ("bit_count(n)", [Some("2"), Some("63"), Some("2")]),
+    (
+        "url_encode(s)",
+        [Some("order+c42+paid"), Some("no+digits"), None],
+    ),
+    (
+        "parse_url(concat('https://a.example.com/p?k=', n), 'QUERY', 'k')",
+        [Some("3"), Some("-2"), Some("10")],
+    ),
     (
         "sha1(s)",
         [
