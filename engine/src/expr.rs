@@ -36,6 +36,7 @@ use crate::error::{EngineError, Result};
 mod division;
 mod from_json;
 mod infallible;
+mod initcap;
 mod json;
 mod rounding;
 mod session_gap;
@@ -91,6 +92,7 @@ impl SqlExpr {
         ctx.register_udf(json::json_value());
         ctx.register_udf(from_json::from_json());
         ctx.register_udf(split::spark_split());
+        ctx.register_udf(initcap::spark_initcap());
         ctx.register_udf(session_gap::session_gap());
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();

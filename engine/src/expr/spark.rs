@@ -14,6 +14,8 @@
 //! | `regexp_extract(s, 'p', i)` | group `i` of the first match (0: the whole match), `''` when none |
 //! | `split(s, ',')`, `split(s, '\\|')` | `string_to_array(s, ',')` (`['']` of `''`, as in Spark) |
 //! | `split(s, '\\s+')`, `split(s, ',', 2)` | `spark_split(s, '\\s+', -1)`: by a regex, at most `limit` parts (the `split` module) |
+//! | `regexp_replace(s, 'p', 'r')` | `regexp_replace(s, 'p', 'r', 'g')`: every match replaced, as Spark and Flink do (DataFusion's replaces the first) |
+//! | `initcap(s)` | `spark_initcap(s)`: words delimited by spaces only (the `initcap` module) |
 //! | `s RLIKE 'p'`, `s REGEXP 'p'` | `regexp_like(s, 'p')`: the regex matches anywhere in `s` |
 //! | `array(a, b)`, `map(k1, v1, k2, v2)` | `make_array(a, b)`, `make_map(k1, v1, k2, v2)` |
 //! | `sha2(s, 256)` (224, 384, 512; 0 is 256) | `encode(sha256(s), 'hex')`: lowercase hexadecimal text, as Spark's |
@@ -46,7 +48,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::split;
+use super::{initcap, split};
 
 /// `sql` with Spark's functions written as DataFusion's and its column names resolved
 /// among `columns`; `None` when nothing changed (or it does not parse, which the compiler
@@ -314,6 +316,12 @@ fn text_call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) -> Rew
             )
         }
         ("regexp_extract", _) => return Err(wrong("a string, a pattern and a group number")),
+        // Spark's (and Flink's) replace every match; DataFusion's, as Postgres's, the first
+        // only unless told `'g'`.
+        ("regexp_replace", [value, pattern, replacement]) => {
+            format!("regexp_replace({value}, {pattern}, {replacement}, 'g')")
+        }
+        ("initcap", [value]) => format!("{}({value})", initcap::NAME),
         ("split", [value, pattern, limit @ ..]) if limit.len() <= 1 => {
             let pattern = string_literal(pattern)
                 .ok_or_else(|| wrong("a regex that is a string literal, such as ',' or '\\s+'"))?;

@@ -33,7 +33,39 @@ fn java_patterns_become_chrono_s() {
 
 /// What PySpark 4.3.0 gave for each expression over [`three_rows`]
 /// (`spark.sql.session.timeZone` UTC), read as text.
-const SPARK_VALUES: [(&str, [Option<&str>; 3]); 61] = [
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 67] = [
+    (
+        "regexp_replace(s, '[aeiou]', '*')",
+        [Some("*rd*r c42 p**d"), Some("n* d*g*ts"), None],
+    ),
+    (
+        "regexp_replace(d, '([0-9]+)/([0-9]+)', '$2.$1')",
+        [Some("02.29/2024"), Some("1.1/2023"), Some("07.04/2025")],
+    ),
+    (
+        "regexp_replace(s, '^', '>')",
+        [Some(">order c42 paid"), Some(">no digits"), None],
+    ),
+    (
+        "regexp_replace(s, '', '-')",
+        [
+            Some("-o-r-d-e-r- -c-4-2- -p-a-i-d-"),
+            Some("-n-o- -d-i-g-i-t-s-"),
+            None,
+        ],
+    ),
+    (
+        "initcap(s)",
+        [Some("Order C42 Paid"), Some("No Digits"), None],
+    ),
+    (
+        "initcap(concat(s, '  tWo_wOrds-x TAB'))",
+        [
+            Some("Order C42 Paid  Two_words-x Tab"),
+            Some("No Digits  Two_words-x Tab"),
+            None,
+        ],
+    ),
     ("pmod(n, 4)", [Some("3"), Some("2"), Some("2")]),
     ("pmod(-n, 4)", [Some("1"), Some("2"), Some("2")]),
     (
