@@ -16,6 +16,7 @@
 //! | `split(s, '\\s+')`, `split(s, ',', 2)` | `spark_split(s, '\\s+', -1)`: by a regex, at most `limit` parts (the `split` module) |
 //! | `regexp_replace(s, 'p', 'r')` | `regexp_replace(s, 'p', 'r', 'g')`: every match replaced, as Spark and Flink do (DataFusion's replaces the first) |
 //! | `initcap(s)` | `spark_initcap(s)`: words delimited by spaces only (the `initcap` module) |
+//! | `log(x)`, `isnan(x)`, `struct(a, b)`, `EXTRACT(DOW FROM ts)`, `sign`, `lcase`, `isnull`, `sort_array`, `timestamp_seconds`, ... | as Spark means them (the `aliases` module) |
 //! | `s RLIKE 'p'`, `s REGEXP 'p'` | `regexp_like(s, 'p')`: the regex matches anywhere in `s` |
 //! | `array(a, b)`, `map(k1, v1, k2, v2)` | `make_array(a, b)`, `make_map(k1, v1, k2, v2)` |
 //! | `sha2(s, 256)` (224, 384, 512; 0 is 256) | `encode(sha256(s), 'hex')`: lowercase hexadecimal text, as Spark's |
@@ -129,6 +130,9 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
             .map(|sql| parsed(e, &sql))
             .transpose();
     }
+    if let Some(sql) = aliases::expression(e) {
+        return parsed(e, &sql).map(Some);
+    }
     let Expr::Function(f) = e else {
         return Ok(None);
     };
@@ -156,7 +160,7 @@ fn spark_call(e: &Expr) -> Result<Option<Expr>, String> {
         return Ok(None);
     };
     let wrong = |expected: &str| format!("`{e}`: Spark's {name} takes {expected}");
-    let groups: [Group; 4] = [date_call, epoch_call, text_call, hash_call];
+    let groups: [Group; 5] = [date_call, epoch_call, text_call, hash_call, aliases::call];
     for group in groups {
         if let Some(sql) = group(&name, &args, &wrong)? {
             return parsed(e, &sql).map(Some);
@@ -544,6 +548,7 @@ fn push_literal(out: &mut String, c: char) {
     }
 }
 
+mod aliases;
 pub(super) mod catalog;
 #[cfg(test)]
 mod tests;

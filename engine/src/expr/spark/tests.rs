@@ -32,8 +32,116 @@ fn java_patterns_become_chrono_s() {
 }
 
 /// What PySpark 4.3.0 gave for each expression over [`three_rows`]
-/// (`spark.sql.session.timeZone` UTC), read as text.
-const SPARK_VALUES: [(&str, [Option<&str>; 3]); 67] = [
+/// (`spark.sql.session.timeZone` UTC), read as text. Logarithms are rounded to 12
+/// places: Rust's and Java's `ln` may differ in the last bit.
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 94] = [
+    (
+        "array_join(sort_array(array(n, 1, NULL, 5)), ',', 'null')",
+        [Some("null,1,3,5"), Some("null,-2,1,5"), Some("null,1,5,10")],
+    ),
+    (
+        "array_join(sort_array(array(n, 1, NULL, 5), false), ',', 'null')",
+        [Some("5,3,1,null"), Some("5,1,-2,null"), Some("10,5,1,null")],
+    ),
+    (
+        "array_join(sort_array(array(s, 'm', NULL)), ',', 'null')",
+        [
+            Some("null,m,order c42 paid"),
+            Some("null,m,no digits"),
+            Some("null,null,m"),
+        ],
+    ),
+    (
+        "round(log(n), 12)",
+        [Some("1.098612288668"), None, Some("2.302585092994")],
+    ),
+    (
+        "round(ln(n), 12)",
+        [Some("1.098612288668"), None, Some("2.302585092994")],
+    ),
+    (
+        "round(log10(n), 12)",
+        [Some("0.47712125472"), None, Some("1.0")],
+    ),
+    (
+        "round(log2(n), 12)",
+        [Some("1.584962500721"), None, Some("3.321928094887")],
+    ),
+    (
+        "round(log(2, n), 12)",
+        [Some("1.584962500721"), None, Some("3.321928094887")],
+    ),
+    (
+        "round(log(n, 8), 12)",
+        [Some("1.892789260714"), None, Some("0.903089986992")],
+    ),
+    ("date_part('dow', ts)", [Some("5"), Some("1"), Some("6")]),
+    (
+        "date_part('DAYOFWEEK', ts)",
+        [Some("5"), Some("1"), Some("6")],
+    ),
+    ("extract(DOW FROM ts)", [Some("5"), Some("1"), Some("6")]),
+    (
+        "isnan(CAST(n AS DOUBLE))",
+        [Some("false"), Some("false"), Some("false")],
+    ),
+    (
+        "isnan(CAST(NULL AS DOUBLE))",
+        [Some("false"), Some("false"), Some("false")],
+    ),
+    ("sign(n)", [Some("1.0"), Some("-1.0"), Some("1.0")]),
+    (
+        "lcase(s)",
+        [Some("order c42 paid"), Some("no digits"), None],
+    ),
+    (
+        "ucase(s)",
+        [Some("ORDER C42 PAID"), Some("NO DIGITS"), None],
+    ),
+    ("startswith(s, 'no')", [Some("false"), Some("true"), None]),
+    ("endswith(s, 'paid')", [Some("true"), Some("false"), None]),
+    ("isnull(s)", [Some("false"), Some("false"), Some("true")]),
+    ("isnotnull(s)", [Some("true"), Some("true"), Some("false")]),
+    (
+        "to_unix_timestamp(ts)",
+        [Some("1709247909"), Some("1703980800"), Some("1751636700")],
+    ),
+    (
+        "to_unix_timestamp(d, 'd/M/yyyy')",
+        [Some("1709164800"), Some("1672531200"), Some("1751587200")],
+    ),
+    (
+        "CAST(timestamp_seconds(n) AS STRING)",
+        [
+            Some("1970-01-01 00:00:03"),
+            Some("1969-12-31 23:59:58"),
+            Some("1970-01-01 00:00:10"),
+        ],
+    ),
+    (
+        "CAST(timestamp_millis(n * 1500) AS STRING)",
+        [
+            Some("1970-01-01 00:00:04.5"),
+            Some("1969-12-31 23:59:57"),
+            Some("1970-01-01 00:00:15"),
+        ],
+    ),
+    (
+        "CAST(timestamp_micros(CAST(n AS BIGINT) * 1000001) AS STRING)",
+        [
+            Some("1970-01-01 00:00:03.000003"),
+            Some("1969-12-31 23:59:57.999998"),
+            Some("1970-01-01 00:00:10.00001"),
+        ],
+    ),
+    (
+        "CAST(timestamp_seconds(CAST(n AS DOUBLE) / 4) AS STRING)",
+        [
+            Some("1970-01-01 00:00:00.75"),
+            Some("1969-12-31 23:59:59.5"),
+            Some("1970-01-01 00:00:02.5"),
+        ],
+    ),
     (
         "regexp_replace(s, '[aeiou]', '*')",
         [Some("*rd*r c42 p**d"), Some("n* d*g*ts"), None],
@@ -630,4 +738,27 @@ fn split_by_a_delimiter_gives_spark_s_parts() {
         let err = SqlExpr::compile(sql, &batch.schema()).unwrap_err();
         assert!(err.to_string().contains(expected), "{sql}: {err}");
     }
+}
+
+#[test]
+fn struct_fields_are_named_as_spark_names_them() {
+    // PySpark 4.3.0: `struct(n + 1, s, d)` gives Row(col1=4, s='order c42 paid', ...).
+    let batch = three_rows();
+    let expr = SqlExpr::compile("struct(n + 1, s, d)", &batch.schema()).unwrap();
+    let DataType::Struct(fields) = expr.data_type() else {
+        panic!("{:?}", expr.data_type());
+    };
+    let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["col1", "s", "d"]);
+    let values = expr.evaluate(&batch).unwrap();
+    let values = values
+        .as_any()
+        .downcast_ref::<arrow::array::StructArray>()
+        .unwrap();
+    let first = cast(values.column(0), &DataType::Int64).unwrap();
+    let first = first
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap();
+    assert_eq!(first.values().to_vec(), [4, -1, 11]);
 }
