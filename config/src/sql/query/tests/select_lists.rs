@@ -230,6 +230,16 @@ fn expressions_over_keys_and_aggregates_are_computed_after_the_window() {
 }
 
 #[test]
+fn spark_s_std_is_the_sample_standard_deviation() {
+    let plan = plan_of(
+        "INSERT INTO t SELECT window_start, std(v) AS s, stddev(v) AS d \
+         FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE);",
+    );
+    let text = format!("{:?}", plan.operators);
+    assert_eq!(text.matches("Stddev").count(), 2, "{text}");
+}
+
+#[test]
 fn aggregate_modifiers_that_would_change_the_result_are_refused_not_ignored() {
     let window = "FROM events GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), user_id;";
     let cases = [
@@ -252,6 +262,23 @@ fn aggregate_modifiers_that_would_change_the_result_are_refused_not_ignored() {
             "not an aggregate that merges",
         ),
         ("sum(v) + v AS n", "`v` in `sum(v) + v`"),
+        // Aggregates not computed here are named as such, with the ones that are.
+        (
+            "corr(v, v) AS n",
+            "`corr(v, v)`: it is not computed here. The aggregates",
+        ),
+        (
+            "round(skewness(v), 2) AS n",
+            "`skewness(v)`: it is not computed here",
+        ),
+        (
+            "any_value(v) AS n",
+            "differs from run to run; write min(column)",
+        ),
+        (
+            "percentile_cont(v) AS n",
+            "percentile_approx(column, p) estimates it",
+        ),
     ];
     for (item, expected) in cases {
         let query = format!("INSERT INTO t SELECT window_start, {item} {window}");
