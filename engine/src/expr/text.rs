@@ -5,16 +5,21 @@
 //! | `CAST(ts AS STRING)` | `2026-01-01 00:00:03.5` | `2026-01-01T00:00:03.500Z` |
 //! | `concat('a', NULL)` | NULL, as Flink's | `a` |
 //! | `concat(id, ts)`, `id \|\| ts` | `7 2026-01-01 00:00:03` joined | `...T00:00:03Z`; `\|\|` refuses a timestamp |
+//! | `CAST(d AS STRING)`, `concat('v=', d)` of a DOUBLE | `1.0E7`, `9.0E-4`, `100.0`, `NaN`, `Infinity` | `10000000.0`, `0.0009`, `100`, `NaN`, `inf` |
 //!
 //! A timestamp's text is its UTC date and time, with the fraction of a second trimmed of
 //! trailing zeros, as Spark's in a UTC session. `concat` is NULL when an argument is, as
-//! in Spark and Flink (`concat_ws` skips NULLs, as in both). The rewrite runs on the
-//! planned expression, where the operands' types are known.
+//! in Spark and Flink (`concat_ws` skips NULLs, as in both). A double's text is Java's
+//! `Double.toString`, as Spark's and Flink's: decimal from 10^-3 up to 10^7, else
+//! `<digits>E<exponent>`, always with a digit after the point; the digits are the fewest
+//! that read back as the same double (Java 17, on which Spark 4 runs, writes one more in
+//! rare cases, such as `4.9E-324` for the least double). The rewrite runs on the planned
+//! expression, where the operands' types are known.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, StringBuilder};
-use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
 use arrow::temporal_conversions::timestamp_us_to_datetime;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result};
@@ -34,19 +39,19 @@ pub(super) fn as_spark(expr: Expr, schema: &DFSchema) -> Result<Expr> {
         Ok(match e {
             Expr::Cast(Cast { expr, field })
                 if is_text(field.data_type())
-                    && type_of(&expr).as_ref().is_some_and(is_timestamp) =>
+                    && type_of(&expr).as_ref().is_some_and(has_spark_text) =>
             {
                 Transformed::yes(Expr::Cast(Cast {
-                    expr: Box::new(timestamp_text(*expr)),
+                    expr: Box::new(as_text(*expr, type_of)),
                     field,
                 }))
             }
             Expr::TryCast(TryCast { expr, field })
                 if is_text(field.data_type())
-                    && type_of(&expr).as_ref().is_some_and(is_timestamp) =>
+                    && type_of(&expr).as_ref().is_some_and(has_spark_text) =>
             {
                 Transformed::yes(Expr::TryCast(TryCast {
-                    expr: Box::new(timestamp_text(*expr)),
+                    expr: Box::new(as_text(*expr, type_of)),
                     field,
                 }))
             }
@@ -62,7 +67,7 @@ pub(super) fn as_spark(expr: Expr, schema: &DFSchema) -> Result<Expr> {
                 right,
             }) if [&left, &right]
                 .iter()
-                .any(|side| type_of(side).as_ref().is_some_and(is_timestamp)) =>
+                .any(|side| type_of(side).as_ref().is_some_and(has_spark_text)) =>
             {
                 Transformed::yes(joined(vec![
                     as_text(*left, type_of),
@@ -88,10 +93,11 @@ fn joined(texts: Vec<Expr>) -> Expr {
     })
 }
 
-/// `e` as text: a timestamp as Spark writes it, anything else by a cast.
+/// `e` as text: a timestamp or a double as Spark writes it, anything else by a cast.
 fn as_text(e: Expr, type_of: impl Fn(&Expr) -> Option<DataType>) -> Expr {
     match type_of(&e) {
         Some(t) if is_timestamp(&t) => timestamp_text(e),
+        Some(DataType::Float64) => double_text(e),
         Some(t) if is_text(&t) => e,
         _ => Expr::Cast(Cast::new(Box::new(e), DataType::Utf8)),
     }
@@ -120,6 +126,61 @@ fn timestamp_text(e: Expr) -> Expr {
         e,
         DataType::Timestamp(TimeUnit::Microsecond, None),
     )])
+}
+
+fn double_text(e: Expr) -> Expr {
+    create_udf(
+        "spark_double_text",
+        vec![DataType::Float64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let values = arrays[0].as_primitive::<Float64Type>();
+            let mut out = StringBuilder::with_capacity(values.len(), values.len() * 12);
+            for v in values.iter() {
+                match v {
+                    Some(v) => out.append_value(java_double(v)),
+                    None => out.append_null(),
+                }
+            }
+            Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        }),
+    )
+    .call(vec![e])
+}
+
+/// Java's `Double.toString(v)` (see the module docs).
+fn java_double(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_owned();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
+    }
+    let with_point = |digits: &str| {
+        if digits.contains('.') {
+            digits.to_owned()
+        } else {
+            format!("{digits}.0")
+        }
+    };
+    if (1e-3..1e7).contains(&v.abs()) {
+        return with_point(&v.to_string());
+    }
+    let scientific = format!("{v:e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("Rust's {:e} writes an exponent");
+    format!("{}E{exponent}", with_point(mantissa))
+}
+
+/// Whether values of type `t` become text otherwise in Spark than in DataFusion.
+fn has_spark_text(t: &DataType) -> bool {
+    is_timestamp(t) || matches!(t, DataType::Float64)
 }
 
 fn is_text(t: &DataType) -> bool {
@@ -219,5 +280,74 @@ mod tests {
             "2026-01-01 00:00:03.12"
         );
         assert_eq!(spark_text("2026-01-01 00:00:10"), "2026-01-01 00:00:10");
+    }
+}
+
+#[cfg(test)]
+mod double_tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::java_double;
+    use crate::expr::texts_of;
+
+    /// PySpark 4.3.0's `CAST(v AS STRING)` of each double.
+    const SPARK_TEXTS: [(f64, &str); 23] = [
+        (0.0, "0.0"),
+        (-0.0, "-0.0"),
+        (1.0, "1.0"),
+        (100.0, "100.0"),
+        (2.55, "2.55"),
+        (1.0e7, "1.0E7"),
+        (9_999_999.0, "9999999.0"),
+        (12_345_678.9, "1.23456789E7"),
+        (0.001, "0.001"),
+        (9.0e-4, "9.0E-4"),
+        (1.0e-10, "1.0E-10"),
+        (-1.25e10, "-1.25E10"),
+        (1.0 / 3.0, "0.3333333333333333"),
+        (1.0e21, "1.0E21"),
+        (1.0e22, "1.0E22"),
+        (1.234_567_890_123_456_8e20, "1.2345678901234568E20"),
+        (f64::NAN, "NaN"),
+        (f64::INFINITY, "Infinity"),
+        (f64::NEG_INFINITY, "-Infinity"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (123_456.789, "123456.789"),
+        (-0.00123, "-0.00123"),
+        (f64::MAX, "1.7976931348623157E308"),
+    ];
+
+    #[test]
+    fn doubles_become_java_s_text() {
+        for (v, want) in SPARK_TEXTS {
+            assert_eq!(java_double(v), want, "{v:?}");
+        }
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("d", DataType::Float64, true)])),
+            vec![Arc::new(Float64Array::from(vec![
+                Some(1.0e7),
+                Some(2.55),
+                None,
+            ]))],
+        )
+        .unwrap();
+        for (sql, want) in [
+            ("CAST(d AS STRING)", [Some("1.0E7"), Some("2.55"), None]),
+            ("concat('v=', d)", [Some("v=1.0E7"), Some("v=2.55"), None]),
+            ("'v=' || d", [Some("v=1.0E7"), Some("v=2.55"), None]),
+            (
+                "CAST(d / 4 AS STRING)",
+                [Some("2500000.0"), Some("0.6375"), None],
+            ),
+        ] {
+            assert_eq!(
+                texts_of(sql, &batch),
+                want.map(|w| w.map(str::to_owned)),
+                "{sql}"
+            );
+        }
     }
 }
