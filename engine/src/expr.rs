@@ -103,8 +103,9 @@ impl SqlExpr {
             .map_err(wrap)?;
         subscript::refuse_index_zero(&logical).map_err(wrap)?;
         let logical = division::as_spark(logical, &df_schema).map_err(wrap)?;
-        let logical = text::as_spark(logical, &df_schema).map_err(wrap)?;
+        // Rounding first: its BIGINTs and doubles are then made text as Spark's.
         let logical = rounding::as_spark(logical, &df_schema).map_err(wrap)?;
+        let logical = text::as_spark(logical, &df_schema).map_err(wrap)?;
         let simplifier = ExprSimplifier::new(
             SimplifyContext::builder()
                 .with_schema(Arc::clone(&df_schema))

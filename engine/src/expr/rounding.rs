@@ -2,6 +2,10 @@
 //! reads back as the double (`1.005` rounds to `1.01`). DataFusion scales the double
 //! (`1.005 * 100` is `100.49999999999999`) and rounds that, giving `1.0`. A round of any
 //! other type (integers, decimals) is DataFusion's.
+//!
+//! `ceil(x)` and `floor(x)` of a double, a float or an integer are BIGINTs, as Spark's
+//! (DataFusion's are doubles: `3.0` where Spark writes `3`, and a DOUBLE column in the
+//! table). Of a decimal they are DataFusion's.
 
 use std::sync::Arc;
 
@@ -35,6 +39,15 @@ pub(super) fn as_spark(expr: Expr, schema: &DFSchema) -> Result<Expr> {
                     cast(value, DataType::Float64),
                     cast(scale, DataType::Int64),
                 ]))
+            }
+            Expr::ScalarFunction(ScalarFunction { ref func, ref args })
+                if ["ceil", "floor"].contains(&func.name())
+                    && args.len() == 1
+                    && args[0].get_type(schema).is_ok_and(|t| {
+                        matches!(t, DataType::Float64 | DataType::Float32) || t.is_integer()
+                    }) =>
+            {
+                Transformed::yes(cast(e, DataType::Int64))
             }
             other => Transformed::no(other),
         })

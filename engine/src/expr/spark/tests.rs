@@ -34,7 +34,23 @@ fn java_patterns_become_chrono_s() {
 /// What PySpark 4.3.0 gave for each expression over [`three_rows`]
 /// (`spark.sql.session.timeZone` UTC), read as text. Logarithms are rounded to 12
 /// places: Rust's and Java's `ln` may differ in the last bit.
-const SPARK_VALUES: [(&str, [Option<&str>; 3]); 94] = [
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 98] = [
+    (
+        "CAST(ceil(CAST(n AS DOUBLE) / 4) AS STRING)",
+        [Some("1"), Some("0"), Some("3")],
+    ),
+    (
+        "CAST(floor(CAST(n AS DOUBLE) / 4) AS STRING)",
+        [Some("0"), Some("-1"), Some("2")],
+    ),
+    (
+        "CAST(ceil(n) AS STRING)",
+        [Some("3"), Some("-2"), Some("10")],
+    ),
+    (
+        "CAST(floor(CAST(n AS FLOAT) / 4) AS STRING)",
+        [Some("0"), Some("-1"), Some("2")],
+    ),
     (
         "array_join(sort_array(array(n, 1, NULL, 5)), ',', 'null')",
         [Some("null,1,3,5"), Some("null,-2,1,5"), Some("null,1,5,10")],
