@@ -10,6 +10,7 @@
 //! | `isnan(x)` | false of NULL, as Spark's (DataFusion gives NULL) |
 //! | `struct(a, b + 1)` | `named_struct('a', a, 'col2', b + 1)`: fields named as Spark names them (DataFusion's are `c0`, `c1`) |
 //! | `sign`, `lcase`, `ucase`, `startswith`, `endswith` | `signum`, `lower`, `upper`, `starts_with`, `ends_with` |
+//! | `add_months(d, 1)` | the months cast to INT, which `datafusion-spark`'s takes |
 //! | `isnull(x)`, `isnotnull(x)` | `x IS NULL`, `x IS NOT NULL` |
 //! | `sort_array(a)`, `sort_array(a, false)` | `array_sort`, nulls first ascending and last descending, as Spark's |
 //! | `to_unix_timestamp(...)` | `unix_timestamp(...)` |
@@ -90,6 +91,8 @@ pub(super) fn call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) 
         ("isnan", [value]) => format!("coalesce(isnan({value}), false)"),
         ("struct", args) if !args.is_empty() => named_struct(args),
         ("sign", [value]) => format!("signum({value})"),
+        // `datafusion-spark`'s takes an INT only; Spark casts an integer literal.
+        ("add_months", [date, months]) => format!("add_months({date}, CAST({months} AS INT))"),
         ("lcase", [value]) => format!("lower({value})"),
         ("ucase", [value]) => format!("upper({value})"),
         ("startswith", [value, prefix]) => format!("starts_with({value}, {prefix})"),
