@@ -15,6 +15,7 @@ use super::query::{Input, quoted, unsupported};
 use sluice_engine::changelog::CHANGE_COLUMN;
 
 mod call;
+mod foreign;
 mod select_list;
 
 pub(super) use call::{WindowCall, interval, window_call};

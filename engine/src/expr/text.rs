@@ -19,14 +19,16 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, StringBuilder};
-use arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Float64Type, TimeUnit, TimestampMicrosecondType,
+};
 use arrow::temporal_conversions::timestamp_us_to_datetime;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
-    BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, Operator, TryCast, Volatility, cast,
-    create_udf,
+    BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, Operator, ScalarUDF, TryCast, Volatility,
+    cast, create_udf,
 };
 
 /// `expr` with timestamps made text, `concat` and `||` as Spark's; see the module docs.
@@ -104,50 +106,42 @@ fn as_text(e: Expr, type_of: impl Fn(&Expr) -> Option<DataType>) -> Expr {
 }
 
 fn timestamp_text(e: Expr) -> Expr {
-    create_udf(
-        "spark_timestamp_text",
-        vec![DataType::Timestamp(TimeUnit::Microsecond, None)],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let micros = arrays[0].as_primitive::<TimestampMicrosecondType>();
-            let mut out = StringBuilder::with_capacity(micros.len(), micros.len() * 26);
-            for t in micros.iter() {
-                match t.and_then(timestamp_us_to_datetime) {
-                    Some(t) => out.append_value(spark_text(&t.to_string())),
-                    None => out.append_null(),
-                }
-            }
-            Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
-        }),
-    )
-    .call(vec![cast(
-        e,
-        DataType::Timestamp(TimeUnit::Microsecond, None),
-    )])
+    let micros = DataType::Timestamp(TimeUnit::Microsecond, None);
+    text_udf::<TimestampMicrosecondType>("spark_timestamp_text", micros.clone(), |t| {
+        timestamp_us_to_datetime(t).map(|t| spark_text(&t.to_string()).to_owned())
+    })
+    .call(vec![cast(e, micros)])
 }
 
 fn double_text(e: Expr) -> Expr {
+    text_udf::<Float64Type>("spark_double_text", DataType::Float64, |v| {
+        Some(java_double(v))
+    })
+    .call(vec![e])
+}
+
+/// The function `name` making each value of type `input` (`T`'s) text by `text`: NULL
+/// where the value is, or where `text` gives none.
+fn text_udf<T: ArrowPrimitiveType>(
+    name: &str,
+    input: DataType,
+    text: fn(T::Native) -> Option<String>,
+) -> ScalarUDF {
     create_udf(
-        "spark_double_text",
-        vec![DataType::Float64],
+        name,
+        vec![input],
         DataType::Utf8,
         Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
+        Arc::new(move |args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let values = arrays[0].as_primitive::<Float64Type>();
-            let mut out = StringBuilder::with_capacity(values.len(), values.len() * 12);
+            let values = arrays[0].as_primitive::<T>();
+            let mut out = StringBuilder::with_capacity(values.len(), values.len() * 16);
             for v in values.iter() {
-                match v {
-                    Some(v) => out.append_value(java_double(v)),
-                    None => out.append_null(),
-                }
+                out.append_option(v.and_then(text));
             }
             Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
         }),
     )
-    .call(vec![e])
 }
 
 /// Java's `Double.toString(v)` (see the module docs).
@@ -204,7 +198,7 @@ fn spark_text(chrono: &str) -> &str {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{RecordBatch, StringArray, TimestampMicrosecondArray};
+    use arrow::array::{Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
     use arrow::datatypes::{Field, Schema};
 
     use super::*;
@@ -281,17 +275,6 @@ mod tests {
         );
         assert_eq!(spark_text("2026-01-01 00:00:10"), "2026-01-01 00:00:10");
     }
-}
-
-#[cfg(test)]
-mod double_tests {
-    use std::sync::Arc;
-
-    use arrow::array::{Float64Array, RecordBatch};
-    use arrow::datatypes::{DataType, Field, Schema};
-
-    use super::java_double;
-    use crate::expr::texts_of;
 
     /// PySpark 4.3.0's `CAST(v AS STRING)` of each double.
     const SPARK_TEXTS: [(f64, &str); 23] = [
