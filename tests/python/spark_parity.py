@@ -99,6 +99,8 @@ CAST(add_months(CAST(ts AS DATE), 1) AS STRING)
 unix_timestamp(ts)
 from_unixtime(n * 3600, 'yyyy-MM-dd HH')
 CAST(timestamp_seconds(n) AS STRING)
+CAST(trunc(ts, 'MM') AS STRING)
+CAST(trunc(CAST(ts AS DATE), 'WEEK') AS STRING)
 parse_url('https://a.example.com/p?k=v', 'HOST')
 """.strip().splitlines()
 

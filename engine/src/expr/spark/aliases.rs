@@ -14,6 +14,7 @@
 //! | `isnull(x)`, `isnotnull(x)` | `x IS NULL`, `x IS NOT NULL` |
 //! | `sort_array(a)`, `sort_array(a, false)` | `array_sort`, nulls first ascending and last descending, as Spark's |
 //! | `to_unix_timestamp(...)` | `unix_timestamp(...)` |
+//! | `trunc(d, 'MM')` (`YEAR`, `QUARTER`, `WEEK`, ...) | the DATE of `date_trunc`, NULL for another unit, as Spark's (DataFusion's `trunc` truncates numbers; a numeric precision stays DataFusion's) |
 //! | `timestamp_seconds(x)`, `timestamp_millis(n)`, `timestamp_micros(n)` | the UTC timestamp that many units after the epoch (seconds may have a fraction) |
 
 use datafusion::sql::sqlparser::ast::{DateTimeField, Expr};
@@ -54,6 +55,18 @@ fn named_struct(args: &[String]) -> String {
     format!("named_struct({})", fields.join(", "))
 }
 
+/// DataFusion's `date_trunc` unit of Spark's `trunc(date, unit)`; `None` for a unit Spark's
+/// `trunc` takes as none (its value is then NULL, as in Spark).
+fn date_unit(spark: &str) -> Option<&'static str> {
+    Some(match spark {
+        "YEAR" | "YYYY" | "YY" => "year",
+        "QUARTER" => "quarter",
+        "MONTH" | "MM" | "MON" => "month",
+        "WEEK" => "week",
+        _ => return None,
+    })
+}
+
 /// A logarithm that is NULL where its argument is not above 0.
 fn logarithm(call: &str, value: &str) -> String {
     format!("CASE WHEN {value} > 0 THEN {call} END")
@@ -90,6 +103,13 @@ pub(super) fn call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) 
         }
         ("isnan", [value]) => format!("coalesce(isnan({value}), false)"),
         ("struct", args) if !args.is_empty() => named_struct(args),
+        ("trunc", [date, unit]) if string_literal(unit).is_some() => {
+            let unit = string_literal(unit).unwrap_or_default().to_uppercase();
+            match date_unit(&unit) {
+                Some(unit) => format!("CAST(date_trunc('{unit}', CAST({date} AS DATE)) AS DATE)"),
+                None => "CAST(NULL AS DATE)".to_owned(),
+            }
+        }
         ("sign", [value]) => format!("signum({value})"),
         // `datafusion-spark`'s takes an INT only; Spark casts an integer literal.
         ("add_months", [date, months]) => format!("add_months({date}, CAST({months} AS INT))"),

@@ -34,7 +34,32 @@ fn java_patterns_become_chrono_s() {
 /// What PySpark 4.3.0 gave for each expression over [`three_rows`]
 /// (`spark.sql.session.timeZone` UTC), read as text. Logarithms are rounded to 12
 /// places: Rust's and Java's `ln` may differ in the last bit.
-const SPARK_VALUES: [(&str, [Option<&str>; 3]); 98] = [
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 105] = [
+    (
+        "CAST(trunc(CAST(ts AS DATE), 'MM') AS STRING)",
+        [Some("2024-02-01"), Some("2023-12-01"), Some("2025-07-01")],
+    ),
+    (
+        "CAST(trunc(ts, 'YEAR') AS STRING)",
+        [Some("2024-01-01"), Some("2023-01-01"), Some("2025-01-01")],
+    ),
+    (
+        "CAST(trunc(ts, 'WEEK') AS STRING)",
+        [Some("2024-02-26"), Some("2023-12-25"), Some("2025-06-30")],
+    ),
+    (
+        "CAST(trunc(CAST(ts AS DATE), 'QUARTER') AS STRING)",
+        [Some("2024-01-01"), Some("2023-10-01"), Some("2025-07-01")],
+    ),
+    (
+        "CAST(trunc(ts, 'yy') AS STRING)",
+        [Some("2024-01-01"), Some("2023-01-01"), Some("2025-01-01")],
+    ),
+    (
+        "CAST(trunc(ts, 'mon') AS STRING)",
+        [Some("2024-02-01"), Some("2023-12-01"), Some("2025-07-01")],
+    ),
+    ("CAST(trunc(ts, 'DD') AS STRING)", [None, None, None]),
     (
         "CAST(ceil(CAST(n AS DOUBLE) / 4) AS STRING)",
         [Some("1"), Some("0"), Some("3")],
