@@ -44,6 +44,7 @@ mod spark;
 mod split;
 mod subscript;
 mod text;
+mod to_json;
 
 /// The functions that read the clock, which a simplification with a time replaces.
 const CLOCK: [&str; 3] = ["now", "current_date", "current_time"];
@@ -91,6 +92,7 @@ impl SqlExpr {
         ctx.register_udf(json::get_json_object());
         ctx.register_udf(json::json_value());
         ctx.register_udf(from_json::from_json());
+        ctx.register_udf(to_json::to_json());
         ctx.register_udf(split::spark_split());
         ctx.register_udf(initcap::spark_initcap());
         ctx.register_udf(session_gap::session_gap());

@@ -34,7 +34,59 @@ fn java_patterns_become_chrono_s() {
 /// What PySpark 4.3.0 gave for each expression over [`three_rows`]
 /// (`spark.sql.session.timeZone` UTC), read as text. Logarithms are rounded to 12
 /// places: Rust's and Java's `ln` may differ in the last bit.
-const SPARK_VALUES: [(&str, [Option<&str>; 3]); 105] = [
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 112] = [
+    (
+        "to_json(named_struct('a', n, 'b', s))",
+        [
+            Some("{\"a\":3,\"b\":\"order c42 paid\"}"),
+            Some("{\"a\":-2,\"b\":\"no digits\"}"),
+            Some("{\"a\":10}"),
+        ],
+    ),
+    (
+        "to_json(named_struct('n', n, 'half', n / 2, 'ok', n > 0))",
+        [
+            Some("{\"n\":3,\"half\":1.5,\"ok\":true}"),
+            Some("{\"n\":-2,\"half\":-1.0,\"ok\":false}"),
+            Some("{\"n\":10,\"half\":5.0,\"ok\":true}"),
+        ],
+    ),
+    (
+        "to_json(array(n, 1))",
+        [Some("[3,1]"), Some("[-2,1]"), Some("[10,1]")],
+    ),
+    (
+        "to_json(map('k', s))",
+        [
+            Some("{\"k\":\"order c42 paid\"}"),
+            Some("{\"k\":\"no digits\"}"),
+            Some("{\"k\":null}"),
+        ],
+    ),
+    (
+        "to_json(named_struct('t', ts))",
+        [
+            Some("{\"t\":\"2024-02-29T23:05:09.123Z\"}"),
+            Some("{\"t\":\"2023-12-31T00:00:00.000Z\"}"),
+            Some("{\"t\":\"2025-07-04T13:45:00.500Z\"}"),
+        ],
+    ),
+    (
+        "to_json(named_struct('d', CAST(ts AS DATE), 'l', array(s)))",
+        [
+            Some("{\"d\":\"2024-02-29\",\"l\":[\"order c42 paid\"]}"),
+            Some("{\"d\":\"2023-12-31\",\"l\":[\"no digits\"]}"),
+            Some("{\"d\":\"2025-07-04\",\"l\":[null]}"),
+        ],
+    ),
+    (
+        "to_json(struct(n, s))",
+        [
+            Some("{\"n\":3,\"s\":\"order c42 paid\"}"),
+            Some("{\"n\":-2,\"s\":\"no digits\"}"),
+            Some("{\"n\":10}"),
+        ],
+    ),
     (
         "CAST(trunc(CAST(ts AS DATE), 'MM') AS STRING)",
         [Some("2024-02-01"), Some("2023-12-01"), Some("2025-07-01")],
