@@ -14,6 +14,7 @@
 //! | `isnull(x)`, `isnotnull(x)` | `x IS NULL`, `x IS NOT NULL` |
 //! | `sort_array(a)`, `sort_array(a, false)` | `array_sort`, nulls first ascending and last descending, as Spark's |
 //! | `to_unix_timestamp(...)` | `unix_timestamp(...)` |
+//! | `sequence(a, b[, step])` | `generate_series`, the step -1 by default from a start above the stop |
 //! | `trunc(d, 'MM')` (`YEAR`, `QUARTER`, `WEEK`, ...) | the DATE of `date_trunc`, NULL for another unit, as Spark's (DataFusion's `trunc` truncates numbers; a numeric precision stays DataFusion's) |
 //! | `timestamp_seconds(x)`, `timestamp_millis(n)`, `timestamp_micros(n)` | the UTC timestamp that many units after the epoch (seconds may have a fraction) |
 
@@ -110,6 +111,11 @@ pub(super) fn call(name: &str, args: &[String], wrong: &dyn Fn(&str) -> String) 
                 None => "CAST(NULL AS DATE)".to_owned(),
             }
         }
+        // Spark's steps by -1 from a start above the stop; DataFusion's by 1 (no values).
+        ("sequence", [start, stop]) => format!(
+            "generate_series({start}, {stop}, CASE WHEN {start} <= {stop} THEN 1 ELSE -1 END)"
+        ),
+        ("sequence", [start, stop, step]) => format!("generate_series({start}, {stop}, {step})"),
         ("sign", [value]) => format!("signum({value})"),
         // `datafusion-spark`'s takes an INT only; Spark casts an integer literal.
         ("add_months", [date, months]) => format!("add_months({date}, CAST({months} AS INT))"),

@@ -34,7 +34,19 @@ fn java_patterns_become_chrono_s() {
 /// What PySpark 4.3.0 gave for each expression over [`three_rows`]
 /// (`spark.sql.session.timeZone` UTC), read as text. Logarithms are rounded to 12
 /// places: Rust's and Java's `ln` may differ in the last bit.
-const SPARK_VALUES: [(&str, [Option<&str>; 3]); 112] = [
+const SPARK_VALUES: [(&str, [Option<&str>; 3]); 114] = [
+    (
+        "array_join(sequence(1, n), ',')",
+        [
+            Some("1,2,3"),
+            Some("1,0,-1,-2"),
+            Some("1,2,3,4,5,6,7,8,9,10"),
+        ],
+    ),
+    (
+        "array_join(sequence(n, 12, 4), ',')",
+        [Some("3,7,11"), Some("-2,2,6,10"), Some("10")],
+    ),
     (
         "to_json(named_struct('a', n, 'b', s))",
         [
