@@ -541,11 +541,8 @@ impl sluice_engine::runtime::DeadLetters for DeadLetterRows {
             .downcast_ref::<StringArray>()
             .ok_or_else(|| fail(ArrowError::SchemaError("reason must be a string".into())))?;
         // Rows whose evaluation failed carry the error's text (`error:<operator>` rows).
-        let (rows, errors) = match rows.schema().index_of("error") {
-            Ok(_) => {
-                let (rows, errors) = split_off(&rows, "error").map_err(fail)?;
-                (rows, Some(errors))
-            }
+        let (rows, errors) = match split_off(&rows, "error") {
+            Ok((rest, errors)) => (rest, Some(errors)),
             Err(_) => (rows, None),
         };
         let indices = UInt32Array::from_iter_values(0..rows.num_rows() as u32);
