@@ -486,9 +486,10 @@ impl SinkTally {
 /// whose reason (`error:<message>`) holds the message, often with the row's values: a
 /// label per message would make a series per bad value, without bound.
 fn reason_label(reason: &str) -> &str {
-    match reason.split_once(':') {
-        Some(("error", _)) => "error",
-        _ => reason,
+    if reason.starts_with(crate::stateless::ERROR_PREFIX) {
+        "error"
+    } else {
+        reason
     }
 }
 
