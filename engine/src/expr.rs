@@ -34,7 +34,9 @@ use datafusion::prelude::SessionContext;
 use crate::error::{EngineError, Result};
 
 mod division;
+mod element_at;
 mod from_json;
+mod hash;
 mod infallible;
 mod initcap;
 mod json;
@@ -95,6 +97,11 @@ impl SqlExpr {
         ctx.register_udf(to_json::to_json());
         ctx.register_udf(split::spark_split());
         ctx.register_udf(initcap::spark_initcap());
+        // After DataFusion's own: Spark's `element_at` replaces its `map_extract` alias.
+        ctx.register_udf(element_at::element_at());
+        ctx.register_udf(element_at::try_element_at());
+        ctx.register_udf(hash::spark_hash());
+        ctx.register_udf(rounding::bround());
         ctx.register_udf(session_gap::session_gap());
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();

@@ -9,13 +9,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Float64Array};
+use arrow::array::{ArrayRef, AsArray, Float64Array, Int64Array};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result};
+use datafusion::common::{DFSchema, Result, plan_err};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ExprSchemable, ScalarUDF, Volatility, cast, create_udf, lit,
+    ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility, cast, create_udf, lit,
 };
 
 /// `expr` with each `round` of a double rounding as Spark's.
@@ -76,8 +77,124 @@ fn spark_round() -> ScalarUDF {
     )
 }
 
+/// How a value exactly halfway between two rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Halfway {
+    /// Away from zero: Spark's `round`.
+    Up,
+    /// To the even neighbour: Spark's `bround` (banker's rounding).
+    Even,
+}
+
+/// Spark's `bround(x[, d])`: `x` rounded half to even at `d` decimals (0 by default; a
+/// negative `d` rounds to tens, hundreds, ...). A double rounds on its shortest decimal
+/// form, as `round` does (`bround(2.5)` is `2.0`, `bround(0.125, 2)` is `0.12`); an
+/// integer stays an integer of its type (`bround(25, -1)` is `20`), a float a float.
+/// DataFusion has no `bround`; a decimal is refused (Spark's keeps its decimal type).
+pub(super) fn bround() -> ScalarUDF {
+    ScalarUDF::from(Bround {
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Bround {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Bround {
+    fn name(&self) -> &str {
+        "bround"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let value = match args.first() {
+            Some(t) if t.is_integer() || t.is_floating() => t.clone(),
+            Some(DataType::Null) => DataType::Float64,
+            Some(t) => return plan_err!("bround of a {t}: a double or an integer is rounded"),
+            None => return plan_err!("bround takes a value and, optionally, a scale"),
+        };
+        match args.len() {
+            1 => Ok(vec![value]),
+            2 if args[1].is_integer() || args[1].is_null() => Ok(vec![value, DataType::Int64]),
+            _ => plan_err!("bround(x[, d]): d is an integer"),
+        }
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Float64))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let values = args.args[0].to_array(rows)?;
+        let scales = match args.args.get(1) {
+            Some(scale) => scale.to_array(rows)?,
+            None => Arc::new(Int64Array::from(vec![0; rows])),
+        };
+        let scales = scales.as_primitive::<Int64Type>();
+        if values.data_type().is_floating() {
+            let doubles = arrow::compute::cast(&values, &DataType::Float64)?;
+            let rounded: Float64Array = doubles
+                .as_primitive::<Float64Type>()
+                .iter()
+                .zip(scales.iter())
+                .map(|(v, d)| Some(rounded(v?, d?, Halfway::Even)))
+                .collect();
+            let rounded: ArrayRef = Arc::new(rounded);
+            return Ok(ColumnarValue::Array(arrow::compute::cast(
+                &rounded,
+                values.data_type(),
+            )?));
+        }
+        let integers = arrow::compute::cast(&values, &DataType::Int64)?;
+        let rounded: Int64Array = integers
+            .as_primitive::<Int64Type>()
+            .iter()
+            .zip(scales.iter())
+            .map(|(v, d)| Some(integer_half_even(v?, d?)))
+            .collect();
+        let rounded: ArrayRef = Arc::new(rounded);
+        Ok(ColumnarValue::Array(arrow::compute::cast(
+            &rounded,
+            values.data_type(),
+        )?))
+    }
+}
+
+/// The integer `v` rounded half to even at `scale` decimals (only a negative scale
+/// changes it).
+fn integer_half_even(v: i64, scale: i64) -> i64 {
+    if scale >= 0 {
+        return v;
+    }
+    let Some(unit) = 10_i128.checked_pow(scale.unsigned_abs().min(38) as u32) else {
+        return 0;
+    };
+    let v = i128::from(v);
+    let (quotient, remainder) = (v / unit, v % unit);
+    let twice = remainder.abs() * 2;
+    let away = twice > unit || (twice == unit && quotient % 2 != 0);
+    let quotient = if away {
+        quotient + v.signum()
+    } else {
+        quotient
+    };
+    i64::try_from(quotient * unit).unwrap_or(v as i64)
+}
+
 /// `x` rounded half up (away from zero) to `scale` decimals, on its shortest decimal form.
 fn half_up(x: f64, scale: i64) -> f64 {
+    rounded(x, scale, Halfway::Up)
+}
+
+/// `x` rounded to `scale` decimals on its shortest decimal form, a halfway value as
+/// `halfway` says.
+fn rounded(x: f64, scale: i64, halfway: Halfway) -> f64 {
     if !x.is_finite() || x == 0.0 {
         return x;
     }
@@ -100,8 +217,17 @@ fn half_up(x: f64, scale: i64) -> f64 {
     } else {
         b'0'
     };
-    if next >= b'5' {
+    let rest_zero = keep < 0 || digits[keep as usize + 1..].iter().all(|&d| d == b'0');
+    let up = match halfway {
+        Halfway::Up => next >= b'5',
+        Halfway::Even => next > b'5' || (next == b'5' && (!rest_zero || kept % 2 == 1)),
+    };
+    if up {
         kept += 1;
+    }
+    if kept == 0 {
+        // Spark's decimal has no negative zero: `round(-0.0004, 3)` is `0.0`.
+        return 0.0;
     }
     let magnitude: f64 = format!("{kept}e{}", -scale)
         .parse()
@@ -117,7 +243,7 @@ mod tests {
     use arrow::datatypes::{Field, Schema};
 
     use super::*;
-    use crate::expr::texts_of;
+    use crate::expr::{SqlExpr, texts_of};
 
     /// The values are PySpark 4.3.0's `round` of the same doubles.
     #[test]
@@ -156,5 +282,63 @@ mod tests {
         ] {
             assert_eq!(half_up(x, scale), want, "round({x}, {scale})");
         }
+        assert!(half_up(-0.0004, 3).is_sign_positive(), "no negative zero");
+    }
+
+    /// The values are PySpark 4.3.0's `bround` of the same numbers.
+    #[test]
+    fn bround_rounds_half_to_even_as_in_spark() {
+        for (x, scale, want) in [
+            (2.5, 0, 2.0),
+            (3.5, 0, 4.0),
+            (0.125, 2, 0.12),
+            (0.135, 2, 0.14),
+            (-2.5, 0, -2.0),
+            (2.675, 2, 2.68),
+            (1.0e7 + 0.5, 0, 1.0e7),
+            (1234.5, -2, 1200.0),
+            (1250.0, -2, 1200.0),
+            (1350.0, -2, 1400.0),
+            (0.5, 0, 0.0),
+            (1.5, 0, 2.0),
+            (-0.0005, 3, 0.0),
+            (0.0015, 3, 0.002),
+        ] {
+            let got = rounded(x, scale, Halfway::Even);
+            assert_eq!(got, want, "bround({x}, {scale})");
+            assert_eq!(
+                got.is_sign_negative(),
+                want.is_sign_negative(),
+                "bround({x}, {scale})"
+            );
+        }
+        for (v, scale, want) in [
+            (25, -1, 20),
+            (35, -1, 40),
+            (-25, -1, -20),
+            (15, -5, 0),
+            (7, 2, 7),
+        ] {
+            assert_eq!(integer_half_even(v, scale), want, "bround({v}, {scale})");
+        }
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, true)])),
+            vec![Arc::new(Float64Array::from(vec![Some(2.5), None]))],
+        )
+        .unwrap();
+        assert_eq!(
+            texts_of("bround(x)", &batch),
+            vec![Some("2.0".to_owned()), None]
+        );
+        assert_eq!(
+            texts_of("bround(CAST(25 AS INT), -1)", &batch),
+            vec![Some("20".to_owned()); 2]
+        );
+        let int = SqlExpr::compile("bround(CAST(25 AS INT), -1)", &batch.schema()).unwrap();
+        assert_eq!(
+            int.data_type(),
+            &DataType::Int32,
+            "an INT stays an INT, as Spark's"
+        );
     }
 }
