@@ -35,11 +35,13 @@ use crate::error::{EngineError, Result};
 
 mod division;
 mod element_at;
+mod format_number;
 mod from_json;
 mod hash;
 mod infallible;
 mod initcap;
 mod json;
+mod months_between;
 mod rounding;
 mod session_gap;
 mod spark;
@@ -102,6 +104,8 @@ impl SqlExpr {
         ctx.register_udf(element_at::try_element_at());
         ctx.register_udf(hash::spark_hash());
         ctx.register_udf(rounding::bround());
+        ctx.register_udf(months_between::months_between());
+        ctx.register_udf(format_number::format_number());
         ctx.register_udf(session_gap::session_gap());
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();

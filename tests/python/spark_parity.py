@@ -123,6 +123,11 @@ pmod(hash(s), 16)
 bround(x, 1)
 bround(y)
 bround(n, -1)
+months_between(ts, TIMESTAMP '2024-01-31 10:00:00')
+months_between(ts, CAST(ts AS DATE), false)
+format_number(x, 2)
+format_number(n * 1000, 0)
+format_number(y * 1e10, 1)
 """.strip().splitlines()
 
 # Differences kept on purpose, with why.

@@ -23,6 +23,7 @@
 //! | `pmod`, `sha1`, `crc32`, `xxhash64`, `next_day`, `last_day`, `add_months`, `parse_url`, ... | Spark's own, from `datafusion-spark`, where DataFusion has no function of the name (the `catalog` module) |
 //! | `element_at(a, i)`, `try_element_at(a, i)`, `element_at(m, k)` | Spark's (the `element_at` module): from 1, negative from the end, beyond the array a failed row (NULL under `try_`); a map's value (DataFusion's `element_at` gives a list of it) |
 //! | `hash(a, b, ...)` | Spark's Murmur3 hash, seed 42, bit for bit (the `hash` module) |
+//! | `bround`, `months_between`, `format_number(x, d)` | Spark's (the `rounding`, `months_between` and `format_number` modules) |
 //! | `size(a)` | `CAST(cardinality(a) AS INT)`: NULL of NULL, as Spark 4 (ANSI) gives |
 //! | `from_unixtime(secs[, 'yyyy-MM-dd'])` | `to_char` of the whole seconds (a double is cut off, as Spark casts it): text, as Spark's and Flink's, not DataFusion's timestamp |
 //! | Flink's `TO_TIMESTAMP_LTZ(epoch, 3)` (precision 0, 3, 6 or 9) | the UTC timestamp of the epoch's seconds, milliseconds, ... |
