@@ -33,3 +33,19 @@ impl From<&str> for SqlError {
         Self::Invalid(message.to_owned())
     }
 }
+
+/// A parse error of a statement, as [`SqlError`]: Spark's `a DIV b`, which the parser
+/// does not take, is refused naming it and what to write instead.
+pub(super) fn parse_error(e: &datafusion::sql::sqlparser::parser::ParserError) -> SqlError {
+    let message = e.to_string();
+    if message.contains("keyword: DIV") {
+        return SqlError::Unsupported {
+            construct: "`a DIV b` (Spark's integer division)".to_owned(),
+            why: "not supported yet; write `CAST(a / b AS BIGINT)`: a `/` of integers \
+                  divides as doubles here, as in Spark, and the cast truncates toward zero, \
+                  as DIV does"
+                .to_owned(),
+        };
+    }
+    SqlError::Invalid(message)
+}

@@ -42,7 +42,7 @@ impl Insert {
     pub(super) fn parse(statement: &str) -> Result<Self, SqlError> {
         let (text, system_time) = super::system_time::strip(statement);
         let parsed = Parser::parse_sql(&GenericDialect {}, &tvf::unwrap_table_arguments(&text))
-            .map_err(|e| SqlError::Invalid(e.to_string()))?;
+            .map_err(|e| super::error::parse_error(&e))?;
         // `WITH c AS (...) INSERT INTO t SELECT ... FROM c`, as Spark SQL writes it: the
         // common table expressions are the SELECT's.
         let (insert, with) = match parsed.as_slice() {

@@ -43,8 +43,8 @@ const DEPTH: usize = 16;
 pub(super) fn parse(statement: &str) -> Result<(String, Box<Query>, Vec<String>), SqlError> {
     let (text, system_time) = super::system_time::strip(statement);
     let text = super::tvf::unwrap_table_arguments(&text);
-    let parsed = Parser::parse_sql(&GenericDialect {}, &text)
-        .map_err(|e| SqlError::Invalid(e.to_string()))?;
+    let parsed =
+        Parser::parse_sql(&GenericDialect {}, &text).map_err(|e| super::error::parse_error(&e))?;
     let [Statement::CreateView(view)] = parsed.as_slice() else {
         return Err("one CREATE VIEW name AS SELECT ... statement".into());
     };

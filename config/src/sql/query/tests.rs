@@ -693,3 +693,21 @@ fn grouping_a_windowed_subquery_by_its_window_is_a_cascading_window() {
     .unwrap_err();
     assert!(err.contains("without an event-time window"), "{err}");
 }
+
+#[test]
+fn sparks_div_is_refused_naming_what_to_write() {
+    for query in [
+        "INSERT INTO t SELECT user_id, v DIV 2 AS h FROM events;",
+        "CREATE VIEW halves AS SELECT user_id, v DIV 2 AS h FROM events;",
+    ] {
+        let err = job("", query).unwrap_err();
+        assert!(
+            err.contains("`a DIV b` (Spark's integer division)")
+                && err.contains("CAST(a / b AS BIGINT)"),
+            "{query}: {err}"
+        );
+    }
+    // Other parse errors keep the parser's text.
+    let err = job("", "INSERT INTO t SELECT user_id FROM FROM events;").unwrap_err();
+    assert!(!err.contains("DIV"), "{err}");
+}
