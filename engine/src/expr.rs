@@ -93,20 +93,24 @@ impl SqlExpr {
         for function in spark::catalog::functions() {
             ctx.register_udf(function);
         }
-        ctx.register_udf(json::get_json_object());
-        ctx.register_udf(json::json_value());
-        ctx.register_udf(from_json::from_json());
-        ctx.register_udf(to_json::to_json());
-        ctx.register_udf(split::spark_split());
-        ctx.register_udf(initcap::spark_initcap());
         // After DataFusion's own: Spark's `element_at` replaces its `map_extract` alias.
-        ctx.register_udf(element_at::element_at());
-        ctx.register_udf(element_at::try_element_at());
-        ctx.register_udf(hash::spark_hash());
-        ctx.register_udf(rounding::bround());
-        ctx.register_udf(months_between::months_between());
-        ctx.register_udf(format_number::format_number());
-        ctx.register_udf(session_gap::session_gap());
+        for function in [
+            json::get_json_object(),
+            json::json_value(),
+            from_json::from_json(),
+            to_json::to_json(),
+            split::spark_split(),
+            initcap::spark_initcap(),
+            element_at::element_at(),
+            element_at::try_element_at(),
+            hash::spark_hash(),
+            rounding::bround(),
+            months_between::months_between(),
+            format_number::format_number(),
+            session_gap::session_gap(),
+        ] {
+            ctx.register_udf(function);
+        }
         let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema)).map_err(wrap)?);
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let spark = spark::rewrite(sql, &names)

@@ -147,6 +147,8 @@ fn value_of_key(map: &ArrayRef, key: &ArrayRef) -> Result<ArrayRef> {
     let map = map.as_map();
     let key = cast(key, map.key_type())?;
     let offsets = map.value_offsets();
+    // The first entry of this (perhaps sliced) map array among all its entries.
+    let base = offsets[0] as usize;
     // The row's key beside each of its map's entries, then compared with the entry's key.
     let mut entry_rows = Vec::with_capacity(map.keys().len());
     for row in 0..map.len() {
@@ -154,7 +156,7 @@ fn value_of_key(map: &ArrayRef, key: &ArrayRef) -> Result<ArrayRef> {
         entry_rows.extend(std::iter::repeat_n(row as u64, n));
     }
     let wanted = take(&key, &UInt64Array::from(entry_rows), None)?;
-    let keys = map.keys().slice(offsets[0] as usize, wanted.len());
+    let keys = map.keys().slice(base, wanted.len());
     let equal: BooleanArray = not_distinct(&keys, &wanted)?;
     let mut picks: Vec<Option<u64>> = Vec::with_capacity(map.len());
     for row in 0..map.len() {
@@ -163,7 +165,6 @@ fn value_of_key(map: &ArrayRef, key: &ArrayRef) -> Result<ArrayRef> {
             continue;
         }
         let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-        let base = offsets[0] as usize;
         let found = (start..end).find(|&e| equal.value(e - base));
         picks.push(found.map(|e| e as u64));
     }
@@ -243,18 +244,10 @@ mod tests {
     // (which gives `[1]`).
     #[test]
     fn a_jobs_element_at_is_sparks() {
-        let batch = arrow::record_batch::RecordBatch::try_new(
-            Arc::new(arrow::datatypes::Schema::new(vec![Field::new(
-                "s",
-                DataType::Utf8,
-                true,
-            )])),
-            vec![Arc::new(arrow::array::StringArray::from(vec![
-                Some("a,b,c"),
-                None,
-            ]))],
-        )
-        .unwrap();
+        let strings = arrow::array::StringArray::from(vec![Some("a,b,c"), None]);
+        let batch =
+            arrow::record_batch::RecordBatch::try_from_iter([("s", Arc::new(strings) as ArrayRef)])
+                .unwrap();
         let texts = |sql: &str| crate::expr::texts_of(sql, &batch);
         assert_eq!(
             texts("element_at(map('a', 1), 'a')"),

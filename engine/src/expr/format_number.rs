@@ -220,15 +220,11 @@ mod tests {
     // count of decimals.
     #[test]
     fn a_jobs_format_number() {
-        let batch = arrow::record_batch::RecordBatch::try_new(
-            Arc::new(arrow::datatypes::Schema::new(vec![
-                arrow::datatypes::Field::new("x", DataType::Float64, true),
-            ])),
-            vec![Arc::new(arrow::array::Float64Array::from(vec![
-                Some(1234.5),
-                None,
-            ]))],
-        )
+        let doubles = arrow::array::Float64Array::from(vec![Some(1234.5), None]);
+        let batch = arrow::record_batch::RecordBatch::try_from_iter([(
+            "x",
+            Arc::new(doubles) as arrow::array::ArrayRef,
+        )])
         .unwrap();
         let texts = |sql: &str| crate::expr::texts_of(sql, &batch);
         assert_eq!(

@@ -180,15 +180,11 @@ mod tests {
     // Compiled as a job's expression: dates and timestamp text are cast, NULL is NULL.
     #[test]
     fn a_jobs_months_between() {
-        let batch = arrow::record_batch::RecordBatch::try_new(
-            Arc::new(arrow::datatypes::Schema::new(vec![
-                arrow::datatypes::Field::new("d", DataType::Date32, true),
-            ])),
-            vec![Arc::new(arrow::array::Date32Array::from(vec![
-                Some(19_853), // 2024-05-10
-                None,
-            ]))],
-        )
+        let dates = arrow::array::Date32Array::from(vec![Some(19_853), None]); // 2024-05-10
+        let batch = arrow::record_batch::RecordBatch::try_from_iter([(
+            "d",
+            Arc::new(dates) as arrow::array::ArrayRef,
+        )])
         .unwrap();
         let texts = |sql: &str| crate::expr::texts_of(sql, &batch);
         assert_eq!(

@@ -321,11 +321,8 @@ mod tests {
         ] {
             assert_eq!(integer_half_even(v, scale), want, "bround({v}, {scale})");
         }
-        let batch = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, true)])),
-            vec![Arc::new(Float64Array::from(vec![Some(2.5), None]))],
-        )
-        .unwrap();
+        let doubles = Float64Array::from(vec![Some(2.5), None]);
+        let batch = RecordBatch::try_from_iter([("x", Arc::new(doubles) as ArrayRef)]).unwrap();
         assert_eq!(
             texts_of("bround(x)", &batch),
             vec![Some("2.0".to_owned()), None]
