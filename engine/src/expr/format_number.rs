@@ -19,6 +19,8 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::rounding::{Halfway, rounds_up};
+
 /// Spark's `format_number`.
 pub(super) fn format_number() -> ScalarUDF {
     ScalarUDF::from(FormatNumber {
@@ -125,15 +127,8 @@ fn rounded_half_even(plain: &str, d: usize) -> (bool, Vec<u8>, Vec<u8>) {
     let mut digits: Vec<u8> = int.bytes().chain(frac.bytes().take(d)).collect();
     let rest = frac.as_bytes().get(d..).unwrap_or_default();
     digits.extend(std::iter::repeat_n(b'0', d.saturating_sub(frac.len())));
-    let up = match rest.first() {
-        Some(&next) if next > b'5' => true,
-        Some(&b'5') => {
-            rest[1..].iter().any(|&b| b != b'0')
-                || digits.last().is_some_and(|&l| (l - b'0') % 2 == 1)
-        }
-        _ => false,
-    };
-    if up {
+    let odd = digits.last().is_some_and(|&l| (l - b'0') % 2 == 1);
+    if rounds_up(Halfway::Even, odd, rest) {
         let mut i = digits.len();
         loop {
             if i == 0 {

@@ -79,7 +79,7 @@ fn spark_round() -> ScalarUDF {
 
 /// How a value exactly halfway between two rounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Halfway {
+pub(super) enum Halfway {
     /// Away from zero: Spark's `round`.
     Up,
     /// To the even neighbour: Spark's `bround` (banker's rounding).
@@ -187,6 +187,20 @@ fn integer_half_even(v: i64, scale: i64) -> i64 {
     i64::try_from(quotient * unit).unwrap_or(v as i64)
 }
 
+/// Whether a number whose kept digits end in an odd digit (`odd`) rounds away from zero
+/// when the decimal digits `dropped` (as ASCII, most significant first) are cut off.
+pub(super) fn rounds_up(halfway: Halfway, odd: bool, dropped: &[u8]) -> bool {
+    match dropped.split_first() {
+        Some((&next, rest)) => match halfway {
+            Halfway::Up => next >= b'5',
+            Halfway::Even => {
+                next > b'5' || (next == b'5' && (odd || rest.iter().any(|&d| d != b'0')))
+            }
+        },
+        None => false,
+    }
+}
+
 /// `x` rounded half up (away from zero) to `scale` decimals, on its shortest decimal form.
 fn half_up(x: f64, scale: i64) -> f64 {
     rounded(x, scale, Halfway::Up)
@@ -212,17 +226,13 @@ fn rounded(x: f64, scale: i64, halfway: Halfway) -> f64 {
     for &d in &digits[..keep.max(0) as usize] {
         kept = kept * 10 + u128::from(d - b'0');
     }
-    let next = if keep >= 0 {
-        digits[keep as usize]
+    // Below the place of the first digit, every digit is dropped after a 0.
+    let dropped = if keep >= 0 {
+        &digits[keep as usize..]
     } else {
-        b'0'
+        &[]
     };
-    let rest_zero = keep < 0 || digits[keep as usize + 1..].iter().all(|&d| d == b'0');
-    let up = match halfway {
-        Halfway::Up => next >= b'5',
-        Halfway::Even => next > b'5' || (next == b'5' && (!rest_zero || kept % 2 == 1)),
-    };
-    if up {
+    if rounds_up(halfway, kept % 2 == 1, dropped) {
         kept += 1;
     }
     if kept == 0 {
